@@ -1,0 +1,20 @@
+"""srcdiff's runtime: what generated derivative code calls, and nothing of the compiler.
+
+Generated modules import it as ``rt``::
+
+    from srcdiff import runtime as rt
+"""
+
+import numpy as np
+
+from . import rules
+from .backend import array_module
+from .helpers import add, at, expand_reduced, unbroadcast, zeros_like
+from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS
+from .registry import RULES, Rule, adjoint, rule_for
+from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
+
+__all__ = [
+    "np", "rules", "array_module", "add", "at", "expand_reduced", "unbroadcast", "zeros_like",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "RULES", "Rule", "adjoint", "rule_for",
+]

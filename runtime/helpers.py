@@ -1,0 +1,69 @@
+"""Helpers that generated code and the rules share: broadcasting, zeros, indexing keys."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["unbroadcast", "zeros_like", "add", "at", "expand_reduced"]
+
+
+def unbroadcast(g, x):
+    """Sum ``g`` down to the shape of ``x``, undoing numpy broadcasting.
+
+    >>> unbroadcast(np.ones((4, 3)), np.ones(3))
+    array([4., 4., 4.])
+    """
+    shape = np.shape(x)
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    extra = len(gshape) - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and gshape[extra + i] != 1
+    )
+    if axes:
+        g = np.sum(g, axis=axes)
+    if np.shape(g) != shape:
+        g = np.reshape(g, shape)
+    return g
+
+
+def zeros_like(x):
+    """Zeros with the shape, dtype and array library of ``x`` (a Python float gives 0.0)."""
+    if isinstance(x, (float, int)):
+        return 0.0
+    return np.zeros_like(x)
+
+
+def add(a, b):
+    """Sum of two adjoints, where ``None`` stands for zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class _At:
+    """``at[1:3, 0]`` spells an indexing key as a value, for the adjoint of ``x[1:3, 0]``."""
+
+    def __getitem__(self, key):
+        return key
+
+    def __repr__(self):
+        return "at"
+
+
+at = _At()
+
+
+def expand_reduced(g, shape, axis, keepdims):
+    """Reshape the result of a reduction over ``axis`` so it broadcasts against ``shape``."""
+    if keepdims or axis is None and np.ndim(g) == len(shape):
+        return g
+    if axis is None:
+        return np.reshape(g, (1,) * len(shape))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    axes = tuple(a % len(shape) for a in axes)
+    kept = [1 if i in axes else n for i, n in enumerate(shape)]
+    return np.reshape(g, kept)

@@ -1,0 +1,41 @@
+"""Functions and attributes whose results carry no gradient, as data.
+
+Their results are constants for differentiation: shapes, indices, rounding,
+comparisons, and arrays made from nothing but shapes. An active value may flow
+into them freely.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+__all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES"]
+
+_NUMPY = """
+    shape ndim size argmax argmin argsort argwhere nonzero flatnonzero searchsorted
+    floor ceil round rint trunc fix sign floor_divide
+    greater greater_equal less less_equal equal not_equal
+    logical_and logical_or logical_not logical_xor isnan isinf isfinite isclose allclose
+    array_equal all any count_nonzero
+    zeros ones empty full zeros_like ones_like empty_like full_like arange linspace eye identity
+    result_type can_cast
+""".split()
+
+_BUILTINS = "len range print isinstance int bool round".split()
+
+_MATH = "floor ceil trunc isnan isinf isfinite".split()
+
+NONDIFFERENTIABLE: frozenset = frozenset(
+    [getattr(np, name) for name in _NUMPY]
+    + [getattr(builtins, name) for name in _BUILTINS]
+    + [getattr(math, name) for name in _MATH]
+)
+
+# Array methods and attributes that give constants: ``x.argmax()``, ``x.shape``.
+NONDIFFERENTIABLE_METHODS: frozenset = frozenset(
+    "argmax argmin argsort nonzero round all any".split()
+)
+NONDIFFERENTIABLE_ATTRIBUTES: frozenset = frozenset("shape ndim size dtype itemsize nbytes".split())

@@ -1,0 +1,93 @@
+"""The adjoint-rule table: ``@adjoint(np.tanh)`` registers one runnable rule.
+
+A rule is an ordinary function ``rule(g, [ans,] *operands, **options)``:
+
+- ``g`` is the adjoint of the primitive's output; ``ans``, when the rule names it
+  as its second parameter, is the primal output;
+- the *operands* are the parameters without a default; the rule returns one
+  adjoint per operand (a bare value when there is only one), ``None`` meaning zero;
+- parameters with a default mirror the primitive's options (``axis``, ``keepdims``).
+
+``broadcasting=True`` marks primitives whose operands broadcast against each
+other: the rule body is written for equal shapes and the table sums each
+adjoint back to its operand's shape with :func:`unbroadcast`, in this one place.
+The compiler may inline a rule whose body is a single ``return``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+from .helpers import unbroadcast
+
+__all__ = ["Rule", "RULES", "adjoint", "rule_for"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One registered adjoint: the raw function (for inlining) and how to call it."""
+
+    primitive: object
+    raw: Callable
+    call: Callable
+    name: str
+    takes_ans: bool
+    operands: tuple[str, ...]
+    options: tuple[str, ...]
+    broadcasting: bool
+
+
+RULES: dict[object, Rule] = {}
+
+
+def _signature_parts(fn):
+    params = list(inspect.signature(fn).parameters.values())
+    if not params or params[0].name != "g":
+        raise TypeError(f"adjoint rule {fn.__name__} must take 'g' first")
+    params = params[1:]
+    takes_ans = bool(params) and params[0].name == "ans"
+    if takes_ans:
+        params = params[1:]
+    operands = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+    options = tuple(p.name for p in params if p.default is not inspect.Parameter.empty)
+    return takes_ans, operands, options
+
+
+def adjoint(*primitives, broadcasting: bool = False):
+    """Register the decorated function as the adjoint of each of ``primitives``."""
+
+    def register(fn):
+        takes_ans, operands, options = _signature_parts(fn)
+        call = fn
+        if broadcasting:
+            call = _with_unbroadcast(fn, takes_ans, len(operands))
+        for primitive in primitives:
+            RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans,
+                                    operands, options, broadcasting)
+        return call
+
+    return register
+
+
+def _with_unbroadcast(fn, takes_ans, n_operands):
+    @functools.wraps(fn)
+    def call(g, *args, **options):
+        values = args[1:] if takes_ans else args
+        grads = fn(g, *args, **options)
+        if n_operands == 1:
+            return unbroadcast(grads, values[0])
+        return tuple(None if d is None else unbroadcast(d, x) for d, x in zip(grads, values))
+
+    call.__wrapped__ = fn
+    return call
+
+
+def rule_for(primitive) -> Rule | None:
+    """The rule registered for ``primitive``, looked up by identity."""
+    try:
+        return RULES.get(primitive)
+    except TypeError:  # unhashable callables have no rule
+        return None

@@ -1,0 +1,388 @@
+"""Adjoint rules: one runnable function per array primitive.
+
+Conventions (see ``registry.py``): ``g`` is the adjoint of the output, ``ans``
+the primal output; one adjoint is returned per operand (parameters without a
+default), ``None`` meaning zero. Rules whose body is a single ``return`` are
+inlined by the compiler into the generated source, so keep them to one
+readable expression where the mathematics allows it; such a body names only
+its parameters, ``np.<function>`` and the helpers imported below. Rules only
+call numpy functions that dispatch on their arguments (ufuncs, ``*_like``), so
+the same rule runs on CuPy arrays without touching host memory.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+from itertools import accumulate
+
+import numpy as np
+
+from .backend import array_module
+from .helpers import expand_reduced, unbroadcast
+from .registry import adjoint
+
+# ----- binary arithmetic -----
+
+
+@adjoint(np.add, operator.add, broadcasting=True)
+def add_adjoint(g, x, y):
+    return g, g
+
+
+@adjoint(np.subtract, operator.sub, broadcasting=True)
+def subtract_adjoint(g, x, y):
+    return g, -g
+
+
+@adjoint(np.multiply, operator.mul, broadcasting=True)
+def multiply_adjoint(g, x, y):
+    return g * y, g * x
+
+
+@adjoint(np.true_divide, operator.truediv, broadcasting=True)
+def divide_adjoint(g, x, y):
+    return g / y, -g * x / (y * y)
+
+
+@adjoint(np.power, operator.pow, broadcasting=True)
+def power_adjoint(g, ans, x, y):
+    return g * y * x ** (y - 1), g * ans * np.log(np.where(x > 0, x, np.ones_like(ans)))
+
+
+@adjoint(np.remainder, operator.mod, broadcasting=True)
+def remainder_adjoint(g, x, y):
+    return g, -g * np.floor(x / y)
+
+
+# Ties split the gradient evenly: heaviside(0, 0.5) == 0.5.
+@adjoint(np.maximum, broadcasting=True)
+def maximum_adjoint(g, x, y):
+    return g * np.heaviside(x - y, 0.5), g * np.heaviside(y - x, 0.5)
+
+
+@adjoint(np.minimum, broadcasting=True)
+def minimum_adjoint(g, x, y):
+    return g * np.heaviside(y - x, 0.5), g * np.heaviside(x - y, 0.5)
+
+
+# ----- selection -----
+
+
+@adjoint(np.where, broadcasting=True)
+def where_adjoint(g, condition, x, y):
+    return None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)
+
+
+# Inclusive bounds: at a == a_min the gradient goes to ``a``. Assumes a_min <= a_max;
+# either bound may be None (one-sided clip).
+@adjoint(np.clip, broadcasting=True)
+def clip_adjoint(g, a, a_min, a_max):
+    below = False if a_min is None else a < a_min
+    above = False if a_max is None else a > a_max
+    d_min = None if a_min is None else np.where(below, g, 0.0)
+    d_max = None if a_max is None else np.where(above, g, 0.0)
+    return np.where(below | above, 0.0, g), d_min, d_max
+
+
+# ----- unary elementwise -----   (g: adjoint of the output, ans: the primal output)
+
+
+@adjoint(np.negative, operator.neg)
+def negative_adjoint(g, x):
+    return -g
+
+
+@adjoint(np.exp, math.exp)
+def exp_adjoint(g, ans, x):
+    return g * ans
+
+
+@adjoint(np.expm1, math.expm1)
+def expm1_adjoint(g, ans, x):
+    return g * (ans + 1.0)
+
+
+@adjoint(np.log, math.log)
+def log_adjoint(g, x):
+    return g / x
+
+
+@adjoint(np.log1p, math.log1p)
+def log1p_adjoint(g, x):
+    return g / (1.0 + x)
+
+
+@adjoint(np.sqrt, math.sqrt)
+def sqrt_adjoint(g, ans, x):
+    return g / (2.0 * ans)
+
+
+@adjoint(np.square)
+def square_adjoint(g, x):
+    return 2.0 * g * x
+
+
+@adjoint(np.absolute, builtins.abs, math.fabs)
+def abs_adjoint(g, x):
+    return g * np.sign(x)
+
+
+@adjoint(np.sin, math.sin)
+def sin_adjoint(g, x):
+    return g * np.cos(x)
+
+
+@adjoint(np.cos, math.cos)
+def cos_adjoint(g, x):
+    return -g * np.sin(x)
+
+
+@adjoint(np.tan, math.tan)
+def tan_adjoint(g, ans, x):
+    return g * (1.0 + ans * ans)
+
+
+@adjoint(np.sinh, math.sinh)
+def sinh_adjoint(g, x):
+    return g * np.cosh(x)
+
+
+@adjoint(np.cosh, math.cosh)
+def cosh_adjoint(g, x):
+    return g * np.sinh(x)
+
+
+@adjoint(np.tanh, math.tanh)
+def tanh_adjoint(g, ans, x):
+    return g * (1.0 - ans * ans)
+
+
+@adjoint(np.arcsin, math.asin)
+def arcsin_adjoint(g, x):
+    return g / np.sqrt(1.0 - x * x)
+
+
+@adjoint(np.arccos, math.acos)
+def arccos_adjoint(g, x):
+    return -g / np.sqrt(1.0 - x * x)
+
+
+@adjoint(np.arctan, math.atan)
+def arctan_adjoint(g, x):
+    return g / (1.0 + x * x)
+
+
+# ----- reductions -----   (expand_reduced puts the reduced axes back as size 1)
+
+
+@adjoint(np.sum)
+def sum_adjoint(g, x, axis=None, keepdims=False):
+    return np.broadcast_to(expand_reduced(g, np.shape(x), axis, keepdims), np.shape(x))
+
+
+@adjoint(np.mean)
+def mean_adjoint(g, ans, x, axis=None, keepdims=False):
+    return (np.broadcast_to(expand_reduced(g, np.shape(x), axis, keepdims), np.shape(x))
+            / (np.size(x) // np.size(ans)))
+
+
+# The gradient goes to the elements equal to the extremum, split evenly among ties.
+@adjoint(np.max, np.amax)
+def max_adjoint(g, ans, x, axis=None, keepdims=False):
+    hits = x == expand_reduced(ans, np.shape(x), axis, keepdims)
+    share = expand_reduced(g, np.shape(x), axis, keepdims) * hits
+    return share / np.sum(hits, axis=axis, keepdims=True, dtype=share.dtype)
+
+
+@adjoint(np.min, np.amin)
+def min_adjoint(g, ans, x, axis=None, keepdims=False):
+    hits = x == expand_reduced(ans, np.shape(x), axis, keepdims)
+    share = expand_reduced(g, np.shape(x), axis, keepdims) * hits
+    return share / np.sum(hits, axis=axis, keepdims=True, dtype=share.dtype)
+
+
+# d prod / d x_i is the product of the others: zero when another element is zero,
+# so the zeros are counted and left out of the product instead of divided by.
+@adjoint(np.prod)
+def prod_adjoint(g, x, axis=None, keepdims=False):
+    is_zero = x == 0
+    nonzero = np.where(is_zero, 1.0, x)
+    others = np.prod(nonzero, axis=axis, keepdims=True) / nonzero
+    others_have_zero = np.sum(is_zero, axis=axis, keepdims=True) - is_zero > 0
+    return expand_reduced(g, np.shape(x), axis, keepdims) * np.where(others_have_zero, 0.0, others)
+
+
+@adjoint(np.var)
+def var_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
+    return (2.0 * expand_reduced(g, np.shape(x), axis, keepdims)
+            * (x - np.mean(x, axis=axis, keepdims=True)) / (np.size(x) // np.size(ans) - ddof))
+
+
+@adjoint(np.std)
+def std_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
+    return (expand_reduced(g / ans, np.shape(x), axis, keepdims)
+            * (x - np.mean(x, axis=axis, keepdims=True)) / (np.size(x) // np.size(ans) - ddof))
+
+
+# ----- shape -----   (options numpy requires get a placeholder default here)
+
+
+@adjoint(np.reshape)
+def reshape_adjoint(g, a, shape=None, order="C"):
+    return np.reshape(g, np.shape(a), order=order)
+
+
+@adjoint(np.ravel)
+def ravel_adjoint(g, a, order="C"):
+    return np.reshape(g, np.shape(a), order=order)
+
+
+@adjoint(np.squeeze)
+def squeeze_adjoint(g, a, axis=None):
+    return np.reshape(g, np.shape(a))
+
+
+@adjoint(np.expand_dims)
+def expand_dims_adjoint(g, a, axis=None):
+    return np.reshape(g, np.shape(a))
+
+
+@adjoint(np.transpose)
+def transpose_adjoint(g, a, axes=None):
+    return np.transpose(g, None if axes is None else np.argsort(np.mod(axes, np.ndim(g))))
+
+
+@adjoint(np.swapaxes)
+def swapaxes_adjoint(g, a, axis1=0, axis2=1):
+    return np.swapaxes(g, axis1, axis2)
+
+
+@adjoint(np.broadcast_to)
+def broadcast_to_adjoint(g, array, shape=None):
+    return unbroadcast(g, array)
+
+
+# ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array.
+@adjoint(np.concatenate)
+def concatenate_adjoint(g, arrays, axis=0):
+    sizes = [np.size(a) if axis is None else np.shape(a)[axis] for a in arrays]
+    pieces = np.split(g, list(accumulate(sizes))[:-1], axis=0 if axis is None else axis)
+    return tuple(np.reshape(piece, np.shape(a)) for piece, a in zip(pieces, arrays))
+
+
+@adjoint(np.stack)
+def stack_adjoint(g, arrays, axis=0):
+    slices = np.moveaxis(g, axis, 0)  # slices[i] is the adjoint of arrays[i]
+    return tuple(slices)
+
+
+# ----- linear algebra -----
+
+
+@adjoint(np.matmul, operator.matmul, broadcasting=True)
+def matmul_adjoint(g, x1, x2):
+    # A 1-D operand is a row (x1) or a column (x2) matrix; its axis is dropped again after.
+    a = np.expand_dims(x1, -2) if np.ndim(x1) == 1 else x1
+    b = np.expand_dims(x2, -1) if np.ndim(x2) == 1 else x2
+    if np.ndim(x2) == 1:
+        g = np.expand_dims(g, -1)
+    if np.ndim(x1) == 1:
+        g = np.expand_dims(g, -2)
+    da = np.matmul(g, np.swapaxes(b, -1, -2))
+    db = np.matmul(np.swapaxes(a, -1, -2), g)
+    return (da[..., 0, :] if np.ndim(x1) == 1 else da,
+            db[..., 0] if np.ndim(x2) == 1 else db)
+
+
+@adjoint(np.dot)
+def dot_adjoint(g, a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+    na, nb = np.ndim(a), np.ndim(b)
+    k = max(nb - 2, 0)  # the axis of b summed against the last axis of a
+    b_rest = [i for i in range(nb) if i != k]
+    da = np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), b_rest))
+    db = np.tensordot(a, g, axes=(list(range(na - 1)), list(range(na - 1))))
+    return da, np.moveaxis(db, 0, k)
+
+
+@adjoint(np.inner)
+def inner_adjoint(g, a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+    na, nb = np.ndim(a), np.ndim(b)
+    da = np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), list(range(nb - 1))))
+    db = np.tensordot(g, a, axes=(list(range(na - 1)), list(range(na - 1))))
+    return da, db
+
+
+@adjoint(np.outer)
+def outer_adjoint(g, a, b):
+    return np.reshape(g @ np.ravel(b), np.shape(a)), np.reshape(np.ravel(a) @ g, np.shape(b))
+
+
+@adjoint(np.trace)
+def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    shape = np.shape(a)
+    axis1, axis2 = axis1 % len(shape), axis2 % len(shape)
+    diagonal = array_module(a).eye(shape[axis1], shape[axis2], k=offset, dtype=bool)
+    if axis1 > axis2:
+        diagonal = diagonal.T
+    lo, hi = sorted((axis1, axis2))
+    diagonal = np.reshape(diagonal, [n if i in (lo, hi) else 1 for i, n in enumerate(shape)])
+    return np.expand_dims(g, (lo, hi)) * diagonal
+
+
+@adjoint(np.einsum)
+def einsum_adjoint(g, subscripts, a, b, optimize=False):
+    (in_a, in_b), out = _parse_einsum(subscripts)
+    da = _einsum_operand_adjoint(g, out, in_b, b, in_a, a, optimize)
+    db = _einsum_operand_adjoint(g, out, in_a, a, in_b, b, optimize)
+    return None, da, db
+
+
+def _parse_einsum(subscripts):
+    """``"ij,jk->ik"`` as ``(("ij", "jk"), "ik")``; a ValueError for what the rule cannot do."""
+    if not isinstance(subscripts, str) or "->" not in subscripts:
+        raise ValueError(f"einsum adjoint needs subscripts with an explicit '->' output, "
+                         f"got {subscripts!r}; write e.g. 'ij,jk->ik'")
+    inputs, out = subscripts.replace(" ", "").split("->")
+    inputs = tuple(inputs.split(","))
+    if len(inputs) != 2:
+        raise ValueError(f"einsum adjoint supports exactly two operands, got {subscripts!r}")
+    if "." in subscripts:
+        raise ValueError(f"einsum adjoint does not support '...' in {subscripts!r}; "
+                         "name every axis")
+    for term in inputs:
+        if len(set(term)) != len(term):
+            raise ValueError(f"einsum adjoint does not support an index repeated within one "
+                             f"operand ({term!r} in {subscripts!r}); take np.diagonal first")
+    return inputs, out
+
+
+def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
+    """Adjoint of ``x`` in ``einsum(f"{terms},{other_terms}->{out}", x, other)``."""
+    kept = "".join(c for c in terms if c in out or c in other_terms)
+    dx = np.einsum(f"{out},{other_terms}->{kept}", g, other, optimize=optimize)
+    if kept != terms:  # indices only x had were summed away: broadcast back along them
+        missing = tuple(i for i, c in enumerate(terms) if c not in kept)
+        dx = np.broadcast_to(np.expand_dims(dx, missing), np.shape(x))
+    return dx
+
+
+# ----- indexing -----
+
+
+# ``key`` is an option, not an operand: it is an index, never differentiated. Generated code
+# spells it with ``rt.at[...]``: ``dx = rt.getitem_adjoint(d_t1, x, key=rt.at[1:3, 0])``.
+# np.add.at accumulates repeated integer indices.
+@adjoint(operator.getitem)
+def getitem_adjoint(g, x, key=()):
+    dx = np.zeros_like(x)
+    np.add.at(dx, key, g)
+    return dx
+
+
+__all__ = [name for name in dir() if name.endswith("_adjoint")]

@@ -1,0 +1,1 @@
+"""Read-only analyses of a normalized function; each returns frozen data."""

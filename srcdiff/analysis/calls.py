@@ -1,0 +1,236 @@
+"""What a right-hand side computes: resolve callees by identity and bind their arguments.
+
+A callee resolves to (a) an array primitive with an adjoint rule, (b) a
+non-differentiable function from the runtime's table, or (c) something unknown,
+which is fine as long as no active value flows into it. ``np.tanh``,
+``numpy.tanh`` and ``from numpy import tanh as th`` are the same object and so
+the same rule. Methods and attributes of local arrays (``x.sum(0)``, ``x.T``)
+resolve through a table of the numpy functions they stand for.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import libcst as cst
+import numpy as np
+
+from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
+from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
+
+from ..context import MISSING, Context
+
+__all__ = ["Op", "classify", "BINARY", "UNARY", "reads"]
+
+BINARY = {
+    cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
+    cst.Divide: operator.truediv, cst.Power: operator.pow, cst.MatrixMultiply: operator.matmul,
+    cst.Modulo: operator.mod, cst.FloorDivide: operator.floordiv,
+}
+UNARY = {cst.Minus: operator.neg}
+
+# operators whose results carry no gradient
+_NONDIFF_OPERATORS = {operator.floordiv}
+
+# array methods: name -> (numpy function, pack extra positional arguments into one tuple)
+METHODS = {
+    "sum": (np.sum, False), "mean": (np.mean, False), "max": (np.max, False),
+    "min": (np.min, False), "prod": (np.prod, False), "var": (np.var, False),
+    "std": (np.std, False), "reshape": (np.reshape, True), "transpose": (np.transpose, True),
+    "swapaxes": (np.swapaxes, False), "squeeze": (np.squeeze, False), "ravel": (np.ravel, False),
+    "flatten": (np.ravel, False), "dot": (np.dot, False), "clip": (np.clip, False),
+    "trace": (np.trace, False),
+}
+ATTRIBUTES = {"T": np.transpose}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive operation: ``kind`` is rule, nondiff, copy, constant or unknown."""
+
+    kind: str
+    text: str  # how the user spelled the operation, for messages
+    rule: Rule | None = None
+    primitive: object = None
+    operands: tuple[cst.BaseExpression, ...] = ()
+    options: tuple[tuple[str, cst.BaseExpression], ...] = ()
+    problem: str = ""  # for unknown: why it cannot be differentiated
+
+
+def reads(node: cst.CSTNode, local_names) -> tuple[str, ...]:
+    """The local variables an expression reads (attribute names and keywords excluded)."""
+    found: list[str] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value in local_names and n.value not in found:
+                found.append(n.value)
+
+    node.visit(Collect())
+    return tuple(found)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _dotted(node: cst.BaseExpression) -> list[str] | None:
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, cst.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else head + [node.attr.value]
+    return None
+
+
+def resolve(node: cst.BaseExpression, ctx: Context, local_names) -> object:
+    """The object a global dotted name (``np.linalg.norm``) refers to, or MISSING."""
+    parts = _dotted(node)
+    if parts is None or parts[0] in local_names:
+        return MISSING
+    obj = ctx.lookup(parts[0])
+    for part in parts[1:]:
+        if obj is MISSING:
+            break
+        obj = getattr(obj, part, MISSING)
+    return obj
+
+
+def _is_nondiff(obj) -> bool:
+    try:
+        return obj in NONDIFFERENTIABLE or obj in _NONDIFF_OPERATORS
+    except TypeError:
+        return False
+
+
+def classify(rhs: cst.BaseExpression, ctx: Context, local_names) -> Op:
+    """Describe the single operation ``rhs`` performs (``rhs`` is normalized: atoms inside)."""
+    text = _code(rhs)
+    if isinstance(rhs, cst.Name):
+        return Op("copy" if rhs.value in local_names else "constant", text, operands=(rhs,))
+    if isinstance(rhs, (cst.BaseNumber, cst.BaseString, cst.Ellipsis)):
+        return Op("constant", text)
+    if isinstance(rhs, cst.BinaryOperation):
+        return _primitive_op(BINARY.get(type(rhs.operator)), (rhs.left, rhs.right), {}, text)
+    if isinstance(rhs, cst.UnaryOperation):
+        if isinstance(rhs.operator, cst.Plus):
+            return Op("copy", text, operands=(rhs.expression,))
+        return _primitive_op(UNARY.get(type(rhs.operator)), (rhs.expression,), {}, text)
+    if isinstance(rhs, (cst.Comparison, cst.BooleanOperation)):
+        kind = "nondiff" if isinstance(rhs, cst.Comparison) else "unknown"
+        return Op(kind, text, problem="'and'/'or' on differentiated values")
+    if isinstance(rhs, cst.Subscript):
+        return _primitive_op(operator.getitem, (rhs.value,), {"key": _key(rhs, ctx.rt)}, text,
+                             bind=False)
+    if isinstance(rhs, cst.Attribute):
+        return _attribute_op(rhs, ctx, local_names, text)
+    if isinstance(rhs, cst.Call):
+        return _call_op(rhs, ctx, local_names, text)
+    if isinstance(rhs, (cst.Tuple, cst.List)):
+        return Op("unknown", text, problem="building a tuple or list of differentiated values")
+    return Op("unknown", text, problem=f"the expression {text}")
+
+
+def _key(sub: cst.Subscript, rt: str) -> cst.BaseExpression:
+    """The key of ``x[...]`` as one expression: ``rt.at[...]`` keeps slice syntax readable."""
+    return cst.Subscript(value=cst.Attribute(cst.Name(rt), cst.Name("at")), slice=sub.slice)
+
+
+def _attribute_op(rhs: cst.Attribute, ctx, local_names, text) -> Op:
+    base = _dotted(rhs.value)
+    is_local = base is not None and base[0] in local_names or not isinstance(
+        rhs.value, (cst.Name, cst.Attribute))
+    if not is_local:
+        return Op("constant", text)
+    name = rhs.attr.value
+    if name in NONDIFFERENTIABLE_ATTRIBUTES:
+        return Op("nondiff", text)
+    if name in ATTRIBUTES:
+        return _primitive_op(ATTRIBUTES[name], (rhs.value,), {}, text)
+    return Op("unknown", text, problem=f"the array attribute .{name}")
+
+
+def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
+    positional = [a.value for a in call.args if a.keyword is None]
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    func = call.func
+    if isinstance(func, cst.Attribute) and resolve(func, ctx, local_names) is MISSING:
+        method = func.attr.value
+        if method in NONDIFFERENTIABLE_METHODS:
+            return Op("nondiff", text)
+        if method not in METHODS:
+            return Op("unknown", text, problem=f"the method .{method}()")
+        primitive, pack = METHODS[method]
+        args = [func.value, *positional]
+        if pack and len(positional) > 1:
+            args = [func.value, cst.Tuple([cst.Element(a) for a in positional])]
+        return _primitive_op(primitive, args, keywords, text)
+    obj = resolve(func, ctx, local_names)
+    if obj is MISSING:
+        return Op("unknown", text, problem=f"{_code(func)}, which srcdiff cannot resolve")
+    return _primitive_op(obj, positional, keywords, text)
+
+
+@lru_cache(maxsize=None)
+def _signature(primitive):
+    try:
+        return inspect.signature(primitive)
+    except (TypeError, ValueError):
+        return None
+
+
+def _primitive_op(primitive, positional, keywords, text, bind=True) -> Op:
+    if primitive is None:
+        return Op("unknown", text, problem=f"the operator in {text}")
+    if _is_nondiff(primitive):
+        return Op("nondiff", text, primitive=primitive)
+    rule = rule_for(primitive)
+    name = getattr(primitive, "__name__", repr(primitive))
+    if rule is None:
+        return Op("unknown", text, primitive=primitive,
+                  problem=f"{getattr(primitive, '__module__', '') or ''}.{name}".lstrip("."))
+    sig = _signature(primitive) if bind else None
+    if sig is None:
+        ordered, extra = list(positional), dict(keywords)
+    else:
+        try:
+            bound = sig.bind(*positional, **keywords)
+        except TypeError as exc:
+            return Op("unknown", text, primitive=primitive, problem=f"this call of {name} ({exc})")
+        ordered, extra = [], {}
+        for param in sig.parameters.values():
+            if param.name not in bound.arguments:
+                continue
+            value = bound.arguments[param.name]
+            if param.kind is param.VAR_POSITIONAL:
+                ordered.extend(value)
+            elif param.kind is param.VAR_KEYWORD:
+                extra.update(value)
+            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
+                    len(ordered) < len(rule.operands) and param.name not in rule.options:
+                ordered.append(value)
+            else:
+                extra[param.name] = value
+    if len(ordered) != len(rule.operands):
+        return Op("unknown", text, primitive=primitive,
+                  problem=f"{name} with {len(ordered)} array arguments (srcdiff's rule takes "
+                          f"{len(rule.operands)})")
+    options = []
+    for key, value in extra.items():
+        if key in rule.options:
+            options.append((key, value))
+        elif not (isinstance(value, cst.Name) and value.value == "None"):
+            return Op("unknown", text, primitive=primitive,
+                      problem=f"the argument {key}= of {name}")
+    return Op("rule", text, rule, primitive, tuple(ordered), tuple(options))

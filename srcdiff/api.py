@@ -1,0 +1,281 @@
+"""The public API: ``grad``, ``value_and_grad`` and ``vjp``.
+
+>>> import numpy as np, srcdiff
+>>> def f(x):
+...     return np.sum(x ** 2)
+>>> srcdiff.grad(f)(np.array([1.0, 2.0]))  # doctest: +SKIP
+array([2., 4.])
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import weakref
+
+import numpy as np
+
+from .errors import GradientTypeError, SrcdiffError
+from .pipeline import Derivative, compile_derivative, parameters
+
+__all__ = ["grad", "value_and_grad", "vjp", "GradFunction"]
+
+# ----- compiled derivatives, cached per function object -----
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+class InternalError(SrcdiffError):
+    """srcdiff failed in a way it should not have; the message asks for a report."""
+
+
+def derivative(fn, wrt: tuple[str, ...]) -> Derivative:
+    """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once."""
+    if not inspect.isfunction(fn):
+        return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
+    key = (fn.__code__, wrt)
+    per_fn = _cache.get(fn)
+    if per_fn is not None and key in per_fn:
+        return per_fn[key]
+    with _cache_lock:
+        per_fn = _cache.setdefault(fn, {})
+        if key not in per_fn:
+            try:
+                per_fn[key] = compile_derivative(fn, wrt)
+            except SrcdiffError:
+                raise
+            except Exception as exc:  # a bug in srcdiff: never let it look like the user's
+                raise InternalError(
+                    f"srcdiff failed while differentiating {fn.__qualname__} ({type(exc).__name__}: "
+                    f"{exc}). This is a bug in srcdiff; please report it with the function's "
+                    "source.") from exc
+        return per_fn[key]
+
+
+# ----- arguments and results -----
+
+
+def _is_float(x) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, float):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and np.issubdtype(dtype, np.floating)
+
+
+def _check_differentiable(fn, name: str, value) -> None:
+    if _is_float(value):
+        return
+    what = getattr(value, "dtype", type(value).__name__)
+    if isinstance(value, (int, np.integer)) or np.issubdtype(np.dtype(str(what)) if isinstance(
+            what, np.dtype) else np.dtype("O"), np.integer):
+        hint = f"pass it as a float ({name}=float(...) or {name}.astype(float))"
+    else:
+        hint = "srcdiff differentiates Python floats and floating-point arrays"
+    raise GradientTypeError(
+        f"cannot differentiate {fn.__qualname__} with respect to '{name}': it is {what}, not a "
+        f"floating-point value; {hint}, or leave it out of wrt.")
+
+
+def _as_gradient(g, x):
+    """``g`` with the type, shape and dtype of the argument ``x``; a fresh, writable array."""
+    if isinstance(x, float):
+        return float(g)
+    if isinstance(x, np.generic):
+        return x.dtype.type(g)
+    shape, dtype = np.shape(x), x.dtype
+    flags = getattr(g, "flags", None)
+    if type(g) is type(x) and g.dtype == dtype and np.shape(g) == shape and (
+            flags is None or flags.writeable and flags.owndata):
+        return g
+    return np.broadcast_to(g, shape).astype(dtype, copy=True)
+
+
+def _seed(out):
+    if isinstance(out, (float, int)):
+        return 1.0
+    return np.ones_like(out)
+
+
+def _check_scalar(fn, out) -> None:
+    if isinstance(out, (float, int)) and not isinstance(out, bool):
+        return
+    if _is_float(out) and np.ndim(out) == 0:
+        return
+    if hasattr(out, "shape"):
+        detail = f"an array of shape {tuple(out.shape)}" if np.ndim(out) else f"a {out.dtype} value"
+    else:
+        detail = f"a {type(out).__name__}"
+    raise GradientTypeError(
+        f"grad needs {fn.__qualname__} to return a floating-point scalar, but it returned "
+        f"{detail}. For a non-scalar output use srcdiff.vjp(f, *args) and pass a cotangent to "
+        "the pullback; or reduce the output (np.sum, np.mean) inside the function.")
+
+
+def _resolve_wrt(fn, wrt) -> tuple[tuple[str, ...], bool]:
+    """``wrt`` as parameter names, and whether one gradient (not a tuple) is returned."""
+    params = parameters(fn)
+    single = not isinstance(wrt, (tuple, list))
+    names = []
+    for item in ((wrt,) if single else wrt):
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise SrcdiffError(f"wrt entries are parameter positions or names, not {item!r}")
+        if isinstance(item, int):
+            if not -len(params) <= item < len(params):
+                raise SrcdiffError(f"wrt={item} is out of range: {fn.__qualname__} has "
+                                   f"{len(params)} parameters {params}")
+            item = params[item]
+        elif item not in params:
+            raise SrcdiffError(f"wrt={item!r} is not a parameter of {fn.__qualname__}; its "
+                               f"parameters are {params}")
+        names.append(item)
+    if len(set(names)) != len(names):
+        raise SrcdiffError(f"wrt names a parameter twice: {tuple(names)}")
+    if not names:
+        raise SrcdiffError("wrt is empty: name at least one parameter to differentiate")
+    return tuple(names), single
+
+
+class _Caller:
+    """Binds a call's arguments to the function's parameters, in parameter order."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.signature = inspect.signature(fn)
+        self.params = parameters(fn)
+        kinds = {p.kind for p in self.signature.parameters.values()}
+        if inspect.Parameter.VAR_POSITIONAL in kinds or inspect.Parameter.VAR_KEYWORD in kinds:
+            self.params = None  # validate reports *args/**kwargs with the source position
+
+    def bind(self, args, kwargs) -> tuple:
+        if self.params is None:
+            return args  # *args/**kwargs: compiling reports them with their position
+        if not kwargs and len(args) == len(self.params):
+            return args
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return tuple(bound.arguments[p] for p in (self.params or ()))
+
+
+# ----- grad and value_and_grad -----
+
+
+class GradFunction:
+    """The gradient of ``fn``: call it like ``fn``; ``.source`` is the generated code."""
+
+    def __init__(self, fn, wrt=0, *, with_value: bool = False):
+        if not callable(fn):
+            raise SrcdiffError(f"srcdiff.grad expects a function, got {fn!r}; to choose the "
+                               "argument write srcdiff.grad(f, wrt=...) or @srcdiff.grad(wrt=...)")
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._wrt, self._single = _resolve_wrt(fn, wrt)
+        self._caller = _Caller(fn)
+        self._with_value = with_value
+        self._index = tuple(parameters(fn).index(n) for n in self._wrt)
+
+    @property
+    def wrt(self) -> tuple[str, ...]:
+        return self._wrt
+
+    @property
+    def source(self) -> str:
+        """The generated Python source of the forward pass and its pullback."""
+        return derivative(self._fn, self._wrt).source
+
+    def __call__(self, *args, **kwargs):
+        args = self._caller.bind(args, kwargs)
+        function = derivative(self._fn, self._wrt).function
+        for name, i in zip(self._wrt, self._index):
+            if not _is_float(args[i]):
+                _check_differentiable(self._fn, name, args[i])
+        out, pullback = function(*args)
+        _check_scalar(self._fn, out)
+        grads = pullback(_seed(out))
+        if len(self._wrt) == 1:  # the pullback returns a bare adjoint for one parameter
+            grads = (grads,)
+        grads = tuple(_as_gradient(g, args[i]) for g, i in zip(grads, self._index))
+        if self._single:
+            grads = grads[0]
+        return (out, grads) if self._with_value else grads
+
+    def __repr__(self) -> str:
+        kind = "value_and_grad" if self._with_value else "grad"
+        return f"<srcdiff.{kind} of {self._fn.__qualname__} wrt {self._wrt}>"
+
+
+def grad(fn=None, wrt=0):
+    """The gradient of a scalar-valued ``fn`` with respect to the parameters in ``wrt``.
+
+    ``wrt`` is a parameter position or name, or a tuple of them: an int or a name gives one
+    gradient, a tuple gives a tuple. Use as ``grad(f)``, ``@grad`` or ``@grad(wrt=...)``.
+
+    >>> @grad(wrt=("w", "b"))
+    ... def loss(w, b, x): return np.sum((x * w + b) ** 2)
+    >>> dw, db = loss(1.0, 0.0, np.ones(3))  # doctest: +SKIP
+    """
+    if fn is None:
+        return functools.partial(grad, wrt=wrt)
+    return GradFunction(fn, wrt)
+
+
+def value_and_grad(fn=None, wrt=0):
+    """Like :func:`grad`, but the call returns ``(value, gradient)``.
+
+    >>> value, dw = value_and_grad(loss)(w, b, x, y)  # doctest: +SKIP
+    """
+    if fn is None:
+        return functools.partial(value_and_grad, wrt=wrt)
+    return GradFunction(fn, wrt, with_value=True)
+
+
+# ----- vjp -----
+
+
+def vjp(fn, *args):
+    """Run ``fn(*args)`` and return ``(out, pullback)``; ``pullback(v)`` gives one gradient
+    per positional argument (``None`` for arguments that are not floating point).
+
+    >>> out, pullback = vjp(np_function, x, w)  # doctest: +SKIP
+    >>> dx, dw = pullback(np.ones_like(out))     # doctest: +SKIP
+    """
+    caller = _Caller(fn)
+    args = caller.bind(args, {})
+    params = parameters(fn)
+    floats = tuple(i for i, a in enumerate(args) if _is_float(a))
+    wrt = tuple(params[i] for i in floats)
+    if not wrt:
+        return fn(*args), _NoGradPullback(len(args))
+    out, pullback = derivative(fn, wrt).function(*args)
+    return out, _Pullback(fn, pullback, out, args, floats)
+
+
+class _Pullback:
+    """``pullback(v)``: the vector-Jacobian product; may be called any number of times."""
+
+    def __init__(self, fn, pullback, out, args, floats):
+        self._fn, self._pullback, self._out, self._args, self._floats = fn, pullback, out, args, floats
+
+    def __call__(self, v):
+        if np.shape(v) != np.shape(self._out):
+            raise GradientTypeError(
+                f"the cotangent has shape {np.shape(v)}, but {self._fn.__qualname__} returned "
+                f"shape {np.shape(self._out)}; pass one value per output element")
+        grads = self._pullback(v)
+        if len(self._floats) == 1:
+            grads = (grads,)
+        result = [None] * len(self._args)
+        for g, i in zip(grads, self._floats):
+            result[i] = _as_gradient(g, self._args[i])
+        return tuple(result)
+
+
+class _NoGradPullback:
+    def __init__(self, n):
+        self._n = n
+
+    def __call__(self, v):
+        return (None,) * self._n

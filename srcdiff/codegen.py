@@ -1,0 +1,63 @@
+"""Turn the generated module into text and then into a live function.
+
+The text is a standalone module (``from srcdiff import runtime as rt`` and one
+``def``). To run it, the ``def`` is compiled inside a factory whose parameters
+are ``rt`` and the user function's free variables, and rebuilt over the user's
+own globals and closure cells: the derivative sees the user's module as it is
+when it runs, and defines nothing in it. The text is registered in
+``linecache`` so tracebacks show generated lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import sys
+import types
+
+import libcst as cst
+
+import srcdiff.runtime as runtime
+
+from .context import Context
+
+__all__ = ["module_text", "load"]
+
+_counter = itertools.count(1)
+
+
+def module_text(module: cst.Module, ctx: Context) -> str:
+    header = f"from srcdiff import runtime as {ctx.rt}\n\n\n"
+    return header + module.code
+
+
+def load(text: str, ctx: Context):
+    """The generated ``def`` in ``text`` as a function over the user's globals and closure."""
+    filename = f"<srcdiff {ctx.name} #{next(_counter)}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    tree = ast.parse(text, filename)
+    funcdef = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
+    freevars = tuple(ctx.fn.__code__.co_freevars)
+    factory = ast.FunctionDef(
+        name="__srcdiff_factory__",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(ctx.rt), *map(ast.arg, freevars)],
+                           kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=[funcdef, ast.Return(ast.Name(funcdef.name, ast.Load()))],
+        decorator_list=[], returns=None,
+        **({"type_params": []} if sys.version_info >= (3, 12) else {}),
+    )
+    wrapper = ast.Module(body=[factory], type_ignores=[])
+    ast.copy_location(factory, funcdef)
+    ast.fix_missing_locations(wrapper)
+    code = compile(wrapper, filename, "exec")
+    factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    inner = next(c for c in factory_code.co_consts
+                 if isinstance(c, types.CodeType) and c.co_name == funcdef.name)
+    cells = []
+    for name in inner.co_freevars:
+        if name == ctx.rt:
+            cells.append(types.CellType(runtime))
+        else:
+            cells.append(ctx.fn.__closure__[freevars.index(name)])
+    return types.FunctionType(inner, ctx.fn.__globals__, funcdef.name, None, tuple(cells))

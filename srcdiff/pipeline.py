@@ -1,0 +1,79 @@
+"""The whole compiler, in order: each stage is one module in ``srcdiff/transforms``.
+
+>>> import numpy as np
+>>> def f(x): return np.sum(np.sin(x))
+>>> print(compile_derivative(f, wrt=("x",)).source)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass
+
+import libcst as cst
+
+from . import codegen
+from .context import Context
+from .source import get_source
+from .transforms import dce, desugar, locate, normalize, rename, reverse, simplify, validate
+
+__all__ = ["PIPELINE", "Derivative", "compile_derivative"]
+
+PIPELINE = (
+    ("validate", validate.rewrite),    # reject unsupported syntax, with positions
+    ("locate", locate.rewrite),        # tie each statement to its line: `# line N: ...`
+    ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
+    ("normalize", normalize.rewrite),  # one primitive operation per assignment
+    ("rename", rename.rewrite),        # one assignment per name
+    ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only
+    ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
+    ("dce", dce.rewrite),              # remove what nobody reads
+)
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """A compiled derivative: ``function(*args) -> (value, pullback)`` and its source."""
+
+    function: object
+    source: str
+    wrt: tuple[str, ...]
+
+
+def parameters(fn) -> tuple[str, ...]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+             inspect.Parameter.KEYWORD_ONLY)
+    return tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
+
+
+def compile_derivative(fn, wrt: tuple[str, ...], trace=None) -> Derivative:
+    """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage."""
+    source = get_source(fn)
+    names = {n.value for n in _names(source.module)} | set(fn.__code__.co_names)
+    rt = "rt"
+    while rt in names:
+        rt += "_"
+    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt)
+    module = source.module
+    for label, stage in PIPELINE:
+        module = stage(module, ctx)
+        if trace is not None:
+            print(f"# ----- after {label} -----\n{module.code}", file=trace)
+    text = codegen.module_text(module, ctx)
+    return Derivative(codegen.load(text, ctx), text, ctx.wrt)
+
+
+def _names(module: cst.Module):
+    found = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.append(n)
+
+    module.visit(Collect())
+    return found
+
+
+def trace(fn, wrt=("x",)) -> None:  # pragma: no cover - convenience for the REPL
+    compile_derivative(fn, wrt, trace=sys.stdout)

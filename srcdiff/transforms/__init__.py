@@ -1,0 +1,1 @@
+"""The compiler's passes, one per module, each with one public ``rewrite(module, ctx)``."""

@@ -1,0 +1,184 @@
+"""normalize: one primitive operation per assignment.
+
+Invariant after this pass: every assignment's value is one operation whose
+operands are atoms (names, literals, tuples of literals, lists of atoms for
+``np.stack``-like calls), and ``return`` returns an atom. Nested operations are
+lifted into numbered temporaries ``_t1, _t2, …`` in evaluation order; the last
+operation of a statement keeps the user's target. A ``# line N`` comment stays
+on the first statement of each group.
+
+    pred = x @ w + b               _t1 = x @ w
+                           →       pred = _t1 + b
+    return np.mean(pred ** 2)      _t2 = pred ** 2
+                                   _out = np.mean(_t2)
+                                   return _out
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..context import Context
+from ..names import Namer, names_in
+
+__all__ = ["rewrite", "is_atom"]
+
+
+def is_atom(node: cst.BaseExpression) -> bool:
+    """Names, literals, negated numbers, ``...`` and tuples of those."""
+    if isinstance(node, (cst.Name, cst.BaseNumber, cst.SimpleString, cst.ConcatenatedString,
+                         cst.Ellipsis)):
+        return True
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        return isinstance(node.expression, cst.BaseNumber)
+    if isinstance(node, cst.Tuple):
+        return all(is_atom(e.value) for e in node.elements)
+    return False
+
+
+def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The expression without surrounding parentheses (a tuple keeps its own)."""
+    if isinstance(node, cst.Tuple):
+        return node if node.lpar else node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    if getattr(node, "lpar", None):
+        return node.with_changes(lpar=[], rpar=[])
+    return node
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    namer = Namer(names_in(module) | {ctx.rt})
+    funcdef = module.body[0]
+    local_names = local_variables(funcdef)
+    body: list[cst.BaseStatement] = []
+    for stmt in funcdef.body.body:
+        body.extend(_normalize_statement(stmt, namer, local_names))
+    funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
+    return module.with_changes(body=[funcdef])
+
+
+def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
+    """The function's parameters and every name it assigns."""
+    names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
+                                    *funcdef.params.kwonly_params)}
+
+    class Targets(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                names.add(node.target.value)
+
+    funcdef.visit(Targets())
+    return frozenset(names)
+
+
+def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
+                         local_names: frozenset[str]) -> list[cst.BaseStatement]:
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return [stmt]
+    out: list[cst.BaseStatement] = []
+    for small in stmt.body:
+        lifted: list[cst.BaseStatement] = []
+        lift = _Lifter(namer, lifted, local_names)
+        if isinstance(small, cst.Assign):
+            value = lift.operation(small.value)
+            lifted.append(_line(cst.Assign(targets=small.targets, value=value)))
+        elif isinstance(small, cst.Return) and small.value is not None:
+            value = small.value
+            if not is_atom(value):
+                target = namer.fresh("_out")
+                lifted.append(_line(cst.Assign([cst.AssignTarget(cst.Name(target))],
+                                               lift.operation(value))))
+                value = cst.Name(target)
+            lifted.append(_line(small.with_changes(value=value)))
+        elif isinstance(small, cst.Expr):
+            if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
+                continue  # the docstring
+            lifted.append(_line(small.with_changes(value=lift.operation(small.value))))
+        else:
+            lifted.append(_line(small))
+        out.extend(lifted)
+    if out:
+        out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
+    return out
+
+
+def _line(small: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(body=[small])
+
+
+class _Lifter:
+    """Lifts nested operations of one expression into temporaries, in evaluation order."""
+
+    def __init__(self, namer: Namer, out: list, local_names: frozenset[str]):
+        self.namer, self.out, self.local_names = namer, out, local_names
+
+    def atom(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """``node`` as an atom, lifting it into a temporary when it is an operation."""
+        node = _bare(node)
+        if is_atom(node):
+            return node
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return node.with_changes(elements=[e.with_changes(value=self.atom(e.value))
+                                               for e in node.elements])
+        value = self.operation(node)
+        name = cst.Name(self.namer.temp())
+        self.out.append(_line(cst.Assign([cst.AssignTarget(name)], value)))
+        return name
+
+    def operation(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """``node`` with every operand made an atom (the operation itself stays)."""
+        node = _bare(node)
+        if isinstance(node, cst.BinaryOperation):
+            return node.with_changes(left=self.atom(node.left), right=self.atom(node.right))
+        if isinstance(node, cst.UnaryOperation):
+            if is_atom(node):
+                return node
+            return node.with_changes(expression=self.atom(node.expression))
+        if isinstance(node, cst.Comparison):
+            return node.with_changes(
+                left=self.atom(node.left),
+                comparisons=[c.with_changes(comparator=self.atom(c.comparator))
+                             for c in node.comparisons])
+        if isinstance(node, cst.BooleanOperation):
+            return node.with_changes(left=self.atom(node.left), right=self.atom(node.right))
+        if isinstance(node, cst.Call):
+            func = node.func
+            if isinstance(func, cst.Attribute) and not self._is_global(func.value):
+                func = func.with_changes(value=self.atom(func.value))
+            args = [a.with_changes(value=self.atom(a.value)) for a in node.args]
+            return node.with_changes(func=func, args=args)
+        if isinstance(node, cst.Attribute):
+            if self._is_global(node.value):
+                return node
+            return node.with_changes(value=self.atom(node.value))
+        if isinstance(node, cst.Subscript):
+            value = node.value if isinstance(node.value, cst.Name) else self.atom(node.value)
+            return node.with_changes(value=value, slice=[self._element(e) for e in node.slice])
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return self.atom(node)
+        return node
+
+    def _is_global(self, node: cst.BaseExpression) -> bool:
+        """``np`` or ``np.linalg`` (a path from a global name), or a local name itself."""
+        if isinstance(node, cst.Name):
+            return True
+        return isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Name, cst.Attribute)) \
+            and self._head(node) not in self.local_names and self._is_global(node.value)
+
+    @staticmethod
+    def _head(node: cst.BaseExpression) -> str:
+        while isinstance(node, cst.Attribute):
+            node = node.value
+        return node.value if isinstance(node, cst.Name) else ""
+
+    def _element(self, element: cst.SubscriptElement) -> cst.SubscriptElement:
+        s = element.slice
+        if isinstance(s, cst.Index):
+            return element.with_changes(slice=s.with_changes(value=self.atom(s.value)))
+        if isinstance(s, cst.Slice):
+            parts = {k: (None if getattr(s, k) is None else self.atom(getattr(s, k)))
+                     for k in ("lower", "upper", "step")}
+            return element.with_changes(slice=s.with_changes(**parts))
+        return element
+
+
+

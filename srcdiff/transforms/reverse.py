@@ -1,0 +1,244 @@
+"""reverse: the forward (primal) pass and, inside it, the pullback (adjoint pass).
+
+Input: a normalized, renamed function. Output: ``f_vjp(<f's parameters>)`` that
+runs the primal statements and returns ``(value, f_pullback)``; the pullback
+takes the output's adjoint and returns one adjoint per ``wrt`` parameter.
+Only active variables (see ``analysis/activity.py``) get adjoint code; each
+block of it starts with ``# adjoint of: <primal line>  (line N)``. Rules whose
+body is one ``return`` are inlined; the others are called as ``rt.<rule>``.
+
+    def f(x, w):                    def f_vjp(x, w):
+        _t1 = x * w                     _t1 = x * w
+        _out = np.sin(_t1)      →       _out = np.sin(_t1)
+        return _out                     def f_pullback(d_out):
+                                            # adjoint of: return np.sin(x * w)  (line 3)
+                                            d_t1 = d_out * np.cos(_t1)
+                                            dw = rt.unbroadcast(d_t1 * x, w)
+                                            return dw
+                                        return _out, f_pullback
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import libcst as cst
+
+from ..analysis.activity import Activity, analyze, assignments, returned_name
+from ..analysis.calls import Op
+from ..context import Context, parse_marker
+from ..errors import NotDifferentiableError
+from ..names import Namer, names_in
+from ..templates import fill, literal, runtime_spelling, template_for
+from .normalize import local_variables
+
+__all__ = ["rewrite"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    funcdef = module.body[0]
+    local_names = local_variables(funcdef)
+    activity = analyze(funcdef, ctx, local_names)
+    namer = Namer(names_in(module) | {ctx.rt, ctx.name})
+    writer = _AdjointWriter(ctx, namer, activity, local_names)
+
+    vjp_name = namer.fresh(f"{ctx.name}_vjp")
+    pullback_name = namer.fresh(f"{ctx.name}_pullback")
+    returned = funcdef.body.body[-1].body[0].value
+    out = returned_name(funcdef)
+    seed = namer.adjoint(out) if out is not None else namer.fresh("d_out")
+    if out is not None and activity.is_active(out):
+        writer.defined.add(out)
+
+    # walk the statements backwards, one adjoint block per line of the user's source
+    steps = {id(stmt): (target, op, inputs)
+             for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
+    located, where = [], (0, "")
+    for stmt in funcdef.body.body:
+        where = parse_marker(stmt.leading_lines) or where
+        located.append((stmt, where))
+    blocks: list[cst.BaseStatement] = []
+    current, pending = None, []
+    for stmt, where in reversed(located):
+        if where != current:
+            blocks.extend(_commented(pending, current))
+            current, pending = where, []
+        if id(stmt) in steps:
+            target, op, inputs = steps[id(stmt)]
+            pending.extend(writer.assignment(target, op, inputs, where[0]))
+    blocks.extend(_commented(pending, current))
+
+    results = [cst.Name(namer.adjoint(p)) if p in writer.defined else
+               cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("zeros_like")), [cst.Arg(cst.Name(p))])
+               for p in ctx.wrt]
+    result = results[0] if len(results) == 1 else cst.Tuple([cst.Element(r) for r in results],
+                                                            lpar=[], rpar=[])
+    blocks.append(cst.SimpleStatementLine([cst.Return(result)]))
+
+    pullback = cst.FunctionDef(
+        name=cst.Name(pullback_name),
+        params=cst.Parameters([cst.Param(cst.Name(seed))]),
+        body=cst.IndentedBlock(blocks),
+        leading_lines=[cst.EmptyLine(indent=False)],
+    )
+    forward = [stmt.with_changes(leading_lines=()) for stmt in funcdef.body.body[:-1]]
+    if forward:
+        forward[0] = forward[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment("# forward"))])
+    final = cst.SimpleStatementLine(
+        [cst.Return(cst.Tuple([cst.Element(returned), cst.Element(cst.Name(pullback_name))],
+                              lpar=[], rpar=[]))],
+        leading_lines=[cst.EmptyLine(indent=False)])
+    params = cst.Parameters([cst.Param(cst.Name(p)) for p in ctx.params])
+    vjp = cst.FunctionDef(name=cst.Name(vjp_name), params=params,
+                          body=cst.IndentedBlock([*forward, pullback, final]))
+    return cst.Module(body=[vjp])
+
+
+def _commented(stmts: list, where) -> list:
+    if not stmts or where is None:
+        return stmts
+    line, text = where
+    comment = cst.EmptyLine(comment=cst.Comment(f"# adjoint of: {text}  (line {line})"))
+    return [stmts[0].with_changes(leading_lines=[comment]), *stmts[1:]]
+
+
+def _assign(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression):
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], value)])
+
+
+def _is_number(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, cst.BaseNumber)
+
+
+class _AdjointWriter:
+    """Writes the adjoint statements of one primal assignment at a time, last first."""
+
+    def __init__(self, ctx: Context, namer: Namer, activity: Activity, local_names):
+        self.ctx, self.namer, self.activity, self.local_names = ctx, namer, activity, local_names
+        self.defined: set[str] = set()  # variables whose adjoint has been assigned
+        self.spelling_cache: dict[str, cst.BaseExpression] = {}
+
+    def rt(self, name: str) -> cst.Attribute:
+        return cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name))
+
+    def active(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Name) and self.activity.is_active(node.value)
+
+    def contribute(self, name: str, expr: cst.BaseExpression) -> list:
+        """``dname = expr`` for the first contribution, ``dname = dname + expr`` after."""
+        d = cst.Name(self.namer.adjoint(name))
+        if name not in self.defined:
+            self.defined.add(name)
+            return [_assign(d, expr)]
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            return [_assign(d, cst.BinaryOperation(d, cst.Subtract(), expr.expression))]
+        return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
+
+    def assignment(self, target: str, op: Op, inputs, line: int) -> list:
+        if not self.activity.is_active(target) or target not in self.defined:
+            return []
+        g = cst.Name(self.namer.adjoint(target))
+        if op.kind == "copy":
+            return self.contribute(op.operands[0].value, g)
+        if op.kind == "rule":
+            return self.rule(target, op, g)
+        reads = [n for n in inputs if self.activity.is_active(n)]
+        raise self.ctx.error(
+            NotDifferentiableError,
+            f"srcdiff cannot differentiate {op.problem}: '{op.text}' receives "
+            f"{', '.join(reads) or 'a value'} that needs a gradient. Register an adjoint with "
+            "@srcdiff.runtime.adjoint(<function>), or wrap the value in srcdiff.stop_gradient(...) "
+            "if no gradient should flow through it.", line, token=op.text.split("(")[0])
+
+    def rule(self, target: str, op: Op, g: cst.Name) -> list:
+        rule = op.rule
+        sequences = [i for i, e in enumerate(op.operands) if isinstance(e, (cst.List, cst.Tuple))
+                     and any(self.active(el.value) for el in e.elements)]
+        singles = [i for i, e in enumerate(op.operands) if self.active(e)]
+        if not sequences and not singles:
+            return []
+        template = template_for(rule)
+        if template is not None and not sequences:
+            holes = self.holes(template.params, target, op, g)
+            spelling = {name: self.spelling(name, rule) for name in template.globals_used}
+            out = []
+            for i in singles:
+                expr = fill(template, i, holes, spelling)
+                if expr is None:
+                    continue
+                if rule.broadcasting and self.may_broadcast(op, i):
+                    expr = cst.Call(self.rt("unbroadcast"), [cst.Arg(expr), cst.Arg(op.operands[i])])
+                out += self.contribute(op.operands[i].value, expr)
+            return out
+        return self.called_rule(target, op, g, singles, sequences)
+
+    def called_rule(self, target, op, g, singles, sequences) -> list:
+        rule = op.rule
+        args = [cst.Arg(g)] + ([cst.Arg(cst.Name(target))] if rule.takes_ans else [])
+        args += [cst.Arg(e) for e in op.operands]
+        args += [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+            for k, v in op.options]
+        call = cst.Call(self.rt(rule.name), args)
+        if len(op.operands) > 1 and len(singles) == 1 and not sequences:
+            i = singles[0]
+            index = cst.Subscript(call, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+            return self.contribute(op.operands[i].value, index)
+        if len(op.operands) == 1 and singles:
+            return self.contribute(op.operands[0].value, call)
+        # several adjoints at once: unpack into fresh names, then accumulate
+        out, later, targets = [], [], []
+        for i, e in enumerate(op.operands):
+            if i in sequences:
+                parts = []
+                for el in e.elements:
+                    parts.append(self.receiver(el.value, later))
+                targets.append(cst.Tuple([cst.Element(p) for p in parts]))
+            else:
+                targets.append(self.receiver(e, later) if i in singles else cst.Name("_"))
+        lhs = targets[0] if len(targets) == 1 else cst.Tuple([cst.Element(t) for t in targets],
+                                                             lpar=[], rpar=[])
+        out.append(_assign(lhs, call))
+        for name, temp in later:
+            out += self.contribute(name, temp)
+        return out
+
+    def receiver(self, node, later) -> cst.Name:
+        """Where an unpacked adjoint lands: its own name the first time, else a temporary."""
+        if not self.active(node):
+            return cst.Name("_")
+        name = node.value
+        if name not in self.defined and all(name != n for n, _ in later):
+            self.defined.add(name)
+            return cst.Name(self.namer.adjoint(name))
+        temp = cst.Name(self.namer.fresh("_d" + name.lstrip("_")))
+        later.append((name, temp))
+        return temp
+
+    def holes(self, params, target, op: Op, g) -> dict:
+        rule = op.rule
+        holes = {"g": g}
+        if rule.takes_ans:
+            holes["ans"] = cst.Name(target)
+        holes.update(zip(rule.operands, op.operands))
+        given = dict(op.options)
+        defaults = inspect.signature(rule.raw).parameters
+        for name in rule.options:
+            holes[name] = given[name] if name in given else literal(defaults[name].default)
+        return holes
+
+    def spelling(self, name: str, rule) -> cst.BaseExpression:
+        if name not in self.spelling_cache:
+            self.spelling_cache[name] = runtime_spelling(
+                name, rule.raw.__globals__[name], self.ctx.rt, self.ctx.fn.__globals__,
+                self.local_names)
+        return self.spelling_cache[name]
+
+    @staticmethod
+    def may_broadcast(op: Op, i: int) -> bool:
+        """Whether operand ``i`` may have a smaller shape than the result."""
+        others = [e for j, e in enumerate(op.operands) if j != i]
+        return not all(_is_number(e) or e.deep_equals(op.operands[i]) for e in others)
+

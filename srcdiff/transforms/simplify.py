@@ -1,0 +1,78 @@
+"""simplify: fold constants and drop arithmetic that does nothing.
+
+Invariant after this pass: no ``* 1``, ``1 *``, ``/ 1``, ``** 1``, ``+ 0``,
+``0 +``, ``- 0`` or ``- -`` remains, and arithmetic on two number literals is
+folded. Inlined rules produce these when an operand is a constant.
+
+    d_t2 = d_t3 * 2 * _t2 ** (2 - 1)    →    d_t2 = d_t3 * 2 * _t2
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..context import Context
+
+__all__ = ["rewrite", "simplify_expression"]
+
+_FOLD = {
+    cst.Add: lambda a, b: a + b, cst.Subtract: lambda a, b: a - b,
+    cst.Multiply: lambda a, b: a * b,
+}
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    return module.visit(_Simplify())
+
+
+def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:
+    return expr.visit(_Simplify())
+
+
+def _number(node: cst.BaseExpression):
+    """The value of a number literal (``2``, ``0.5``, ``-1``), else None."""
+    sign = 1
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        sign, node = -1, node.expression
+    if isinstance(node, cst.Integer):
+        return sign * int(node.value)
+    if isinstance(node, cst.Float):
+        return sign * float(node.value)
+    return None
+
+
+def _literal(value) -> cst.BaseExpression:
+    if value < 0:
+        return cst.UnaryOperation(cst.Minus(), _literal(-value))
+    return cst.Integer(str(value)) if isinstance(value, int) else cst.Float(repr(value))
+
+
+def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
+    if original.lpar and not getattr(replacement, "lpar", None) and not isinstance(
+            replacement, (cst.Name, cst.BaseNumber, cst.Attribute, cst.Call, cst.Subscript)):
+        return replacement.with_changes(lpar=original.lpar, rpar=original.rpar)
+    return replacement
+
+
+class _Simplify(cst.CSTTransformer):
+    def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
+        op, left, right = type(updated.operator), updated.left, updated.right
+        a, b = _number(left), _number(right)
+        if a is not None and b is not None and op in _FOLD:
+            return _keep_parens(updated, _literal(_FOLD[op](a, b)))
+        if op is cst.Multiply and b == 1 or op is cst.Divide and b == 1 or \
+                op is cst.Power and b == 1 or op in (cst.Add, cst.Subtract) and b == 0:
+            return _keep_parens(updated, left)
+        if op is cst.Multiply and a == 1 or op is cst.Add and a == 0:
+            return _keep_parens(updated, right)
+        if op is cst.Subtract and isinstance(right, cst.UnaryOperation) and \
+                isinstance(right.operator, cst.Minus) and not right.lpar:
+            return updated.with_changes(operator=cst.Add(), right=right.expression)
+        return updated
+
+    def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):
+        inner = updated.expression
+        if isinstance(updated.operator, cst.Minus) and isinstance(inner, cst.UnaryOperation) \
+                and isinstance(inner.operator, cst.Minus):
+            return _keep_parens(updated, inner.expression)
+        return updated

@@ -1,0 +1,186 @@
+"""validate: reject what srcdiff cannot differentiate, pointing at the user's line.
+
+Invariant after this pass: the function body uses only the syntax in
+``STATEMENTS`` and ``EXPRESSIONS``, ends with its one ``return``, and never
+changes an argument (or an alias of one) in place. The module is returned
+unchanged.
+
+    def f(x):            def f(x):
+        x += 1       →       x += 1
+        return x             ^ InPlaceError: 'x += …' changes the argument x in place
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ..context import Context
+from ..errors import InPlaceError, SrcdiffSyntaxError
+
+__all__ = ["rewrite", "UNSUPPORTED"]
+
+# construct -> (what the user wrote, what to do instead)
+UNSUPPORTED: dict[type, tuple[str, str]] = {
+    cst.Try: ("try/except", "move error handling outside the differentiated function"),
+    cst.With: ("a 'with' statement", "move it outside the differentiated function"),
+    cst.Yield: ("'yield' (a generator)", "return an array instead"),
+    cst.Await: ("'await'", "differentiate a plain (non-async) function"),
+    cst.Lambda: ("a lambda", "use a 'def' function defined at module level"),
+    cst.Global: ("a 'global' statement", "pass the value as an argument and return the result"),
+    cst.Nonlocal: ("a 'nonlocal' statement", "pass the value as an argument and return the result"),
+    cst.ClassDef: ("a class definition", "define the class outside the function"),
+    cst.FunctionDef: ("a nested function definition", "define the helper at module level"),
+    cst.Del: ("'del'", "leave the variable in place; srcdiff frees nothing early"),
+    cst.NamedExpr: ("an assignment expression ':='", "assign with a separate '=' statement"),
+    cst.StarredElement: ("a starred expression (*args)", "pass the arguments one by one"),
+    cst.StarredDictElement: ("a starred expression (**kwargs)", "pass the arguments one by one"),
+    cst.ListComp: ("a list comprehension", "use array operations instead"),
+    cst.SetComp: ("a set comprehension", "use array operations instead"),
+    cst.DictComp: ("a dict comprehension", "use array operations instead"),
+    cst.GeneratorExp: ("a generator expression", "use array operations instead"),
+    cst.Import: ("an import inside the function", "import at module level"),
+    cst.ImportFrom: ("an import inside the function", "import at module level"),
+    cst.Raise: ("'raise'", "check inputs before calling the gradient"),
+    cst.If: ("an 'if' statement", "select between values with np.where(cond, a, b)"),
+    cst.For: ("a 'for' loop", "write the computation with array operations"),
+    cst.While: ("a 'while' loop", "write the computation with array operations"),
+    cst.IfExp: ("a conditional expression 'a if c else b'", "use np.where(c, a, b)"),
+    cst.Dict: ("a dict literal", "pass the values as separate arguments"),
+    cst.Set: ("a set literal", "use a tuple"),
+    cst.Match: ("a 'match' statement", "select between values with np.where"),
+    cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
+}
+
+# calls and attributes that return a view of (or the same object as) their first argument
+VIEWS = frozenset(
+    "reshape transpose ravel squeeze expand_dims swapaxes moveaxis broadcast_to asarray "
+    "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag".split()
+)
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    wrapper.visit(_Validator(ctx, wrapper.resolve(PositionProvider)))
+    return module
+
+
+class _Validator(cst.CSTVisitor):
+    def __init__(self, ctx: Context, positions):
+        self.ctx, self.positions = ctx, positions
+        self.aliases = set(ctx.params)  # names that may share memory with an argument
+        self.depth = 0
+
+    # ----- reporting -----
+
+    def fail(self, node: cst.CSTNode, message: str, cls=SrcdiffSyntaxError):
+        pos = self.positions[node].start
+        file_line = self.ctx.source.file_line(pos.line)
+        raise self.ctx.error(cls, message, file_line, pos.column)
+
+    def unsupported(self, node: cst.CSTNode):
+        construct, instead = UNSUPPORTED[type(node)]
+        self.fail(node, f"srcdiff does not support {construct} in {self.ctx.name}(); {instead}.")
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(node) in UNSUPPORTED and not (isinstance(node, cst.FunctionDef) and self.depth == 0):
+            self.unsupported(node)
+        return super().on_visit(node)
+
+    # ----- the function itself -----
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+        if node.asynchronous is not None:
+            self.fail(node, f"srcdiff does not support async functions ({self.ctx.name}); "
+                            "differentiate a plain 'def' function.")
+        params = node.params
+        if isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None:
+            self.fail(node, f"srcdiff does not support *args or **kwargs in {self.ctx.name}(); "
+                            "name every parameter.")
+        body = node.body.body
+        for i, stmt in enumerate(body):
+            returns = [s for s in _small(stmt) if isinstance(s, cst.Return)]
+            if returns and i != len(body) - 1:
+                self.fail(returns[0], "srcdiff supports one 'return', as the last statement of "
+                                      f"{self.ctx.name}(); assign the result and return it at the end.")
+        if not body or not any(isinstance(s, cst.Return) for s in _small(body[-1])):
+            self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
+                            "differentiate.")
+
+    # ----- statements -----
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1:
+            self.fail(node, "srcdiff does not support chained assignment 'a = b = …'; "
+                            "assign each name separately.")
+        target = node.targets[0].target
+        self._check_target(target, node)
+        if isinstance(target, cst.Name):
+            if _may_alias(node.value, self.aliases):
+                self.aliases.add(target.value)
+            else:
+                self.aliases.discard(target.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._check_target(node.target, node)
+        if node.value is None:
+            self.fail(node, "srcdiff needs a value in an annotated assignment; write 'x: T = value'.")
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        target = node.target
+        if isinstance(target, cst.Name) and target.value in self.aliases:
+            kind = "the argument" if target.value in self.ctx.params else "a view of an argument,"
+            op = cst.Module(body=[]).code_for_node(node.operator).strip()
+            self.fail(node, f"'{target.value} {op} …' changes {kind} {target.value} in place; "
+                            f"srcdiff never differentiates in-place changes of inputs. Write "
+                            f"'{target.value} = {target.value} {op[:-1]} …' to make a new array.",
+                      InPlaceError)
+        self._check_target(target, node)
+
+    def _check_target(self, target: cst.BaseExpression, stmt: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            return
+        if isinstance(target, (cst.Subscript, cst.Attribute)):
+            base = target.value
+            while isinstance(base, (cst.Subscript, cst.Attribute)):
+                base = base.value
+            if isinstance(base, cst.Name) and base.value in self.aliases:
+                self.fail(stmt, f"this assignment changes the argument {base.value} (or a view of "
+                                "it) in place; srcdiff never differentiates in-place changes of "
+                                "inputs. Build a new array instead (np.where, np.concatenate).",
+                          InPlaceError)
+            self.fail(stmt, "srcdiff does not support writing into arrays or attributes "
+                            "('x[i] = …', 'obj.a = …') yet; build the array with np.where, "
+                            "np.stack or np.concatenate instead.")
+        self.fail(stmt, "srcdiff does not support unpacking assignment 'a, b = …' yet; "
+                        "assign one name per statement.")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        for arg in node.args:
+            if arg.star:
+                self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
+                               "arguments one by one.")
+
+
+def _small(stmt: cst.CSTNode):
+    return stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ()
+
+
+def _may_alias(value: cst.BaseExpression, aliases: set[str]) -> bool:
+    """Whether ``value`` may be (a view of) an array in ``aliases``."""
+    if isinstance(value, cst.Name):
+        return value.value in aliases
+    if isinstance(value, (cst.Subscript, cst.Attribute)):
+        if isinstance(value, cst.Attribute) and value.attr.value not in VIEWS:
+            return False
+        return _may_alias(value.value, aliases)
+    if isinstance(value, cst.Call):
+        func = value.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+        if name not in VIEWS:
+            return False
+        if isinstance(func, cst.Attribute) and _may_alias(func.value, aliases):
+            return True
+        return bool(value.args) and _may_alias(value.args[0].value, aliases)
+    return False

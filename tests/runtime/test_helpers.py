@@ -1,0 +1,74 @@
+"""The helpers that rules and generated code share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srcdiff.runtime import add, at, expand_reduced, unbroadcast, zeros_like
+
+
+@pytest.mark.parametrize("gshape, x", [
+    ((4, 3), np.ones(3)), ((3, 4), np.ones((3, 1))), ((3, 4), np.ones((1, 4))), ((2, 3), 2.0),
+    ((2, 3), np.array(2.0)), ((2, 3, 4), np.ones((1, 1))), ((2, 3, 4), np.ones((3, 1))),
+    ((1, 3), np.ones(3)), ((2, 3), [[1.0, 2.0, 3.0]]),
+])
+def test_unbroadcast_sums_to_the_shape_of_x(gshape, x):
+    g = np.random.default_rng(0).standard_normal(gshape)
+    got = unbroadcast(g, x)
+    assert np.shape(got) == np.shape(x)
+    # <unbroadcast(g, x), v> == <g, broadcast(v)> for every v of x's shape: check with v = ones.
+    np.testing.assert_allclose(np.sum(got), np.sum(g))
+    np.testing.assert_allclose(unbroadcast(g, x), _unbroadcast_by_loop(g, np.shape(x)))
+
+
+def _unbroadcast_by_loop(g, shape):
+    out = np.zeros(shape)
+    grid = np.broadcast_to(np.arange(out.size).reshape(shape), g.shape)
+    np.add.at(out.reshape(-1), grid.reshape(-1), g.reshape(-1))
+    return out
+
+
+def test_unbroadcast_keeps_dtype_and_returns_g_when_shapes_match():
+    g = np.ones((4, 3), np.float32)
+    assert unbroadcast(g, np.ones((4, 3))) is g
+    assert unbroadcast(g, np.ones(3, np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("shape, axis, keepdims", [
+    ((2, 3), None, False), ((2, 3), None, True), ((2, 3), 0, False), ((2, 3), -1, False),
+    ((2, 3, 4), (0, 2), False), ((2, 3, 4), (-1, 1), True), ((2, 3), np.int64(1), False),
+    ((2, 3), (), False), ((), None, False), ((3,), 0, True),
+])
+def test_expand_reduced_broadcasts_against_the_input(shape, axis, keepdims):
+    x = np.random.default_rng(0).standard_normal(shape)
+    got = expand_reduced(np.sum(x, axis=axis, keepdims=keepdims), shape, axis, keepdims)
+    np.testing.assert_allclose(got, np.sum(x, axis=axis, keepdims=True))
+    assert np.ndim(got) == len(shape)
+
+
+def test_expand_reduced_of_a_python_float():
+    assert expand_reduced(1.0, (), None, False) == 1.0
+    assert np.shape(expand_reduced(1.0, (2, 3), None, False)) == (1, 1)
+
+
+def test_zeros_like():
+    assert zeros_like(3.0) == 0.0 and isinstance(zeros_like(3.0), float)
+    assert zeros_like(3) == 0.0
+    z = zeros_like(np.ones((2, 3), np.float32))
+    assert z.shape == (2, 3) and z.dtype == np.float32 and not z.any()
+
+
+def test_add_treats_none_as_zero():
+    x = np.ones(2)
+    assert add(None, None) is None
+    assert add(x, None) is x and add(None, x) is x
+    np.testing.assert_array_equal(add(x, x), [2.0, 2.0])
+
+
+def test_at_spells_an_indexing_key():
+    assert at[1:3, 0] == (slice(1, 3), 0)
+    assert at[...] is Ellipsis
+    assert repr(at) == "at"
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(x[at[::2, 1]], x[::2, 1])
