@@ -10,7 +10,19 @@ derivative: a forward pass and a pullback, readable, with no tape.
 >>> print(dloss.source)  # doctest: +SKIP
 """
 
-from . import runtime
+import importlib.util as _util
+import sys as _sys
+from pathlib import Path as _Path
+
+if _util.find_spec(__name__ + ".runtime") is None:  # pragma: no cover - a bare source checkout
+    # Installs map the top-level runtime/ to srcdiff.runtime (pyproject's package-dir);
+    # a checkout on sys.path gets the same mapping here.
+    _spec = _util.spec_from_file_location(
+        __name__ + ".runtime", _Path(__file__).parent.parent / "runtime" / "__init__.py")
+    _sys.modules[_spec.name] = _module = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
+
+from . import runtime  # noqa: E402
 from .api import GradFunction, grad, value_and_grad, vjp
 from .errors import (
     GradientTypeError,

@@ -195,7 +195,9 @@ class _AdjointWriter:
                 parts = []
                 for el in e.elements:
                     parts.append(self.receiver(el.value, later))
-                targets.append(cst.Tuple([cst.Element(p) for p in parts]))
+                targets.append(cst.Tuple([cst.Element(p) for p in parts],
+                                         lpar=[] if len(op.operands) == 1 else [cst.LeftParen()],
+                                         rpar=[] if len(op.operands) == 1 else [cst.RightParen()]))
             else:
                 targets.append(self.receiver(e, later) if i in singles else cst.Name("_"))
         lhs = targets[0] if len(targets) == 1 else cst.Tuple([cst.Element(t) for t in targets],
