@@ -12,7 +12,18 @@ import math
 
 import numpy as np
 
-__all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES"]
+__all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES",
+           "stop_gradient"]
+
+
+def stop_gradient(x):
+    """``x`` itself; inside a differentiated function its result is a constant (``detach()``).
+
+    >>> stop_gradient(2.0)
+    2.0
+    """
+    return x
+
 
 _NUMPY = """
     shape ndim size argmax argmin argsort argwhere nonzero flatnonzero searchsorted
@@ -32,6 +43,7 @@ NONDIFFERENTIABLE: frozenset = frozenset(
     [getattr(np, name) for name in _NUMPY]
     + [getattr(builtins, name) for name in _BUILTINS]
     + [getattr(math, name) for name in _MATH]
+    + [stop_gradient]
 )
 
 # Array methods and attributes that give constants: ``x.argmax()``, ``x.shape``.

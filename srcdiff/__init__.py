@@ -24,6 +24,7 @@ if _util.find_spec(__name__ + ".runtime") is None:  # pragma: no cover - a bare 
 
 from . import runtime  # noqa: E402
 from .api import GradFunction, grad, value_and_grad, vjp
+from .runtime import stop_gradient
 from .errors import (
     GradientTypeError,
     InPlaceError,
@@ -34,7 +35,7 @@ from .errors import (
 )
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "GradFunction", "runtime",
+    "grad", "value_and_grad", "vjp", "stop_gradient", "GradFunction", "runtime",
     "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
     "SourceUnavailableError", "GradientTypeError",
 ]
