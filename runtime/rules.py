@@ -281,41 +281,79 @@ def stack_adjoint(g, arrays, axis=0):
 # ----- linear algebra -----
 
 
-@adjoint(np.matmul, operator.matmul, broadcasting=True)
+# Two-operand rules are one ``return`` of per-operand functions, so generated code calls
+# only the one it needs: ``dw = rt.matmul_adjoint_x2(d_t1, x, w)``.
+@adjoint(np.matmul, operator.matmul)
 def matmul_adjoint(g, x1, x2):
-    # A 1-D operand is a row (x1) or a column (x2) matrix; its axis is dropped again after.
-    a = np.expand_dims(x1, -2) if np.ndim(x1) == 1 else x1
+    return matmul_adjoint_x1(g, x1, x2), matmul_adjoint_x2(g, x1, x2)
+
+
+def matmul_adjoint_x1(g, x1, x2):
+    """The adjoint of ``x1 @ x2`` with respect to ``x1`` (batch axes summed back)."""
+    if np.ndim(x1) == 2 and np.ndim(x2) == 2:
+        return np.matmul(g, np.swapaxes(x2, -1, -2))
     b = np.expand_dims(x2, -1) if np.ndim(x2) == 1 else x2
-    if np.ndim(x2) == 1:
-        g = np.expand_dims(g, -1)
-    if np.ndim(x1) == 1:
-        g = np.expand_dims(g, -2)
+    g = np.expand_dims(g, -1) if np.ndim(x2) == 1 else g
+    g = np.expand_dims(g, -2) if np.ndim(x1) == 1 else g
     da = np.matmul(g, np.swapaxes(b, -1, -2))
+    return unbroadcast(da[..., 0, :] if np.ndim(x1) == 1 else da, x1)
+
+
+def matmul_adjoint_x2(g, x1, x2):
+    """The adjoint of ``x1 @ x2`` with respect to ``x2`` (batch axes summed back)."""
+    if np.ndim(x1) == 2 and np.ndim(x2) == 2:
+        return np.matmul(np.swapaxes(x1, -1, -2), g)
+    a = np.expand_dims(x1, -2) if np.ndim(x1) == 1 else x1
+    g = np.expand_dims(g, -1) if np.ndim(x2) == 1 else g
+    g = np.expand_dims(g, -2) if np.ndim(x1) == 1 else g
     db = np.matmul(np.swapaxes(a, -1, -2), g)
-    return (da[..., 0, :] if np.ndim(x1) == 1 else da,
-            db[..., 0] if np.ndim(x2) == 1 else db)
+    return unbroadcast(db[..., 0] if np.ndim(x2) == 1 else db, x2)
 
 
 @adjoint(np.dot)
 def dot_adjoint(g, a, b):
+    return dot_adjoint_a(g, a, b), dot_adjoint_b(g, a, b)
+
+
+def dot_adjoint_a(g, a, b):
+    """The adjoint of ``np.dot(a, b)`` with respect to ``a``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+        return unbroadcast(g * b, a)
     na, nb = np.ndim(a), np.ndim(b)
     k = max(nb - 2, 0)  # the axis of b summed against the last axis of a
     b_rest = [i for i in range(nb) if i != k]
-    da = np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), b_rest))
+    return np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), b_rest))
+
+
+def dot_adjoint_b(g, a, b):
+    """The adjoint of ``np.dot(a, b)`` with respect to ``b``."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * a, b)
+    na, nb = np.ndim(a), np.ndim(b)
+    k = max(nb - 2, 0)
     db = np.tensordot(a, g, axes=(list(range(na - 1)), list(range(na - 1))))
-    return da, np.moveaxis(db, 0, k)
+    return np.moveaxis(db, 0, k)
 
 
 @adjoint(np.inner)
 def inner_adjoint(g, a, b):
+    return inner_adjoint_a(g, a, b), inner_adjoint_b(g, a, b)
+
+
+def inner_adjoint_a(g, a, b):
+    """The adjoint of ``np.inner(a, b)`` with respect to ``a``."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+        return unbroadcast(g * b, a)
     na, nb = np.ndim(a), np.ndim(b)
-    da = np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), list(range(nb - 1))))
-    db = np.tensordot(g, a, axes=(list(range(na - 1)), list(range(na - 1))))
-    return da, db
+    return np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), list(range(nb - 1))))
+
+
+def inner_adjoint_b(g, a, b):
+    """The adjoint of ``np.inner(a, b)`` with respect to ``b``."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * a, b)
+    na = np.ndim(a)
+    return np.tensordot(g, a, axes=(list(range(na - 1)), list(range(na - 1))))
 
 
 @adjoint(np.outer)
@@ -337,10 +375,20 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
 
 @adjoint(np.einsum)
 def einsum_adjoint(g, subscripts, a, b, optimize=False):
+    return (None, einsum_adjoint_a(g, subscripts, a, b, optimize),
+            einsum_adjoint_b(g, subscripts, a, b, optimize))
+
+
+def einsum_adjoint_a(g, subscripts, a, b, optimize=False):
+    """The adjoint of ``np.einsum(subscripts, a, b)`` with respect to ``a``."""
     (in_a, in_b), out = _parse_einsum(subscripts)
-    da = _einsum_operand_adjoint(g, out, in_b, b, in_a, a, optimize)
-    db = _einsum_operand_adjoint(g, out, in_a, a, in_b, b, optimize)
-    return None, da, db
+    return _einsum_operand_adjoint(g, out, in_b, b, in_a, a, optimize)
+
+
+def einsum_adjoint_b(g, subscripts, a, b, optimize=False):
+    """The adjoint of ``np.einsum(subscripts, a, b)`` with respect to ``b``."""
+    (in_a, in_b), out = _parse_einsum(subscripts)
+    return _einsum_operand_adjoint(g, out, in_a, a, in_b, b, optimize)
 
 
 def _parse_einsum(subscripts):
@@ -385,4 +433,4 @@ def getitem_adjoint(g, x, key=()):
     return dx
 
 
-__all__ = [name for name in dir() if name.endswith("_adjoint")]
+__all__ = [name for name in dir() if name.endswith("_adjoint") or "_adjoint_" in name]

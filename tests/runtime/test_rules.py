@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, helpers, rule_for
+from srcdiff.runtime import RULES, helpers, rule_for, rules
 from srcdiff.testing import check_vjp
 
 F = "float"  # a Python float operand
@@ -376,11 +376,12 @@ def _rules():
 
 
 @pytest.mark.parametrize("rule", _rules(), ids=lambda r: r.name)
-def test_inlinable_body_names_only_parameters_numpy_and_helpers(rule):
+def test_inlinable_body_names_only_parameters_numpy_and_runtime_functions(rule):
     body = ast.parse(textwrap.dedent(inspect.getsource(rule.raw))).body[0].body
     if len(body) != 1 or not isinstance(body[0], ast.Return):
         return  # called as rt.<name>, not inlined
-    allowed = set(inspect.signature(rule.raw).parameters) | {"np"} | set(helpers.__all__)
+    allowed = (set(inspect.signature(rule.raw).parameters) | {"np"} | set(helpers.__all__)
+               | set(rules.__all__))  # per-operand functions: rt.matmul_adjoint_x2
     for node in ast.walk(body[0]):
         assert not isinstance(node, (ast.Lambda, ast.comprehension, ast.NamedExpr))
         if isinstance(node, ast.Name):
