@@ -10,11 +10,11 @@ import numpy as np
 from . import rules
 from .backend import array_module
 from .helpers import add, at, expand_reduced, unbroadcast, zeros_like
-from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, stop_gradient
+from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_grad, stop_gradient
 from .registry import RULES, Rule, adjoint, rule_for
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 
 __all__ = [
     "np", "rules", "array_module", "add", "at", "expand_reduced", "unbroadcast", "zeros_like",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "RULES", "Rule", "adjoint", "rule_for",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for",
 ]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 __all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES",
-           "stop_gradient"]
+           "stop_gradient", "no_grad"]
 
 
 def stop_gradient(x):
@@ -23,6 +23,22 @@ def stop_gradient(x):
     2.0
     """
     return x
+
+
+class no_grad:
+    """``with no_grad():`` — inside a differentiated function, what the block computes is a
+    constant for differentiation (srcdiff rewrites the block at compile time); elsewhere it
+    does nothing.
+
+    >>> with no_grad():
+    ...     pass
+    """
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
 
 
 _NUMPY = """

@@ -21,6 +21,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .helpers import unbroadcast
 
 __all__ = ["Rule", "RULES", "adjoint", "rule_for"]
@@ -56,14 +58,20 @@ def _signature_parts(fn):
     return takes_ans, operands, options
 
 
-def adjoint(*primitives, broadcasting: bool = False):
-    """Register the decorated function as the adjoint of each of ``primitives``."""
+def adjoint(*primitives, broadcasting: bool = False, checked: bool = False):
+    """Register the decorated function as the adjoint of each of ``primitives``.
+
+    ``checked=True`` (what ``srcdiff.adjoint`` uses for users' rules) makes every call check
+    that the rule returned one adjoint per operand, each of its operand's shape.
+    """
 
     def register(fn):
         takes_ans, operands, options = _signature_parts(fn)
         call = fn
         if broadcasting:
             call = _with_unbroadcast(fn, takes_ans, len(operands))
+        if checked:
+            call = _checked(call, fn, takes_ans, operands, primitives)
         for primitive in primitives:
             RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans,
                                     operands, options, broadcasting)
@@ -83,6 +91,35 @@ def _with_unbroadcast(fn, takes_ans, n_operands):
 
     call.__wrapped__ = fn
     return call
+
+
+def _checked(call, fn, takes_ans, operands, primitives):
+    from srcdiff.errors import SrcdiffError
+
+    what = ", ".join(getattr(p, "__qualname__", repr(p)) for p in primitives)
+
+    @functools.wraps(fn)
+    def checked(g, *args, **options):
+        values = args[1:] if takes_ans else args
+        grads = call(g, *args, **options)
+        if len(operands) == 1 and not isinstance(grads, (tuple, list)):
+            results = (grads,)
+        elif isinstance(grads, (tuple, list)) and len(grads) == len(operands):
+            results = tuple(grads)
+        else:
+            count = len(grads) if isinstance(grads, (tuple, list)) else "one value"
+            raise SrcdiffError(
+                f"the adjoint rule {fn.__name__} for {what} returned {count}, but it must return "
+                f"one adjoint per operand ({', '.join(operands)}), None for a zero adjoint")
+        for name, d, x in zip(operands, results, values):
+            if d is not None and np.shape(d) != np.shape(x):
+                raise SrcdiffError(
+                    f"the adjoint rule {fn.__name__} for {what} returned an adjoint of shape "
+                    f"{np.shape(d)} for operand '{name}', whose shape is {np.shape(x)}")
+        return grads
+
+    checked.__wrapped__ = fn
+    return checked
 
 
 def rule_for(primitive) -> Rule | None:

@@ -8,6 +8,9 @@ derivative: a forward pass and a pullback, readable, with no tape.
 ...     return np.mean((x @ w + b - y) ** 2)
 >>> dloss = srcdiff.grad(loss, wrt=("w", "b"))
 >>> print(dloss.source)  # doctest: +SKIP
+
+The compiler (and libcst) is imported on first use of ``grad``, ``vjp``…, so generated
+code, which imports only ``srcdiff.runtime``, runs with numpy and the runtime alone.
 """
 
 import importlib.util as _util
@@ -23,9 +26,7 @@ if _util.find_spec(__name__ + ".runtime") is None:  # pragma: no cover - a bare 
     _spec.loader.exec_module(_module)
 
 from . import runtime  # noqa: E402
-from .api import GradFunction, grad, value_and_grad, vjp
-from .runtime import stop_gradient
-from .errors import (
+from .errors import (  # noqa: E402
     GradientTypeError,
     InPlaceError,
     NotDifferentiableError,
@@ -33,10 +34,23 @@ from .errors import (
     SrcdiffError,
     SrcdiffSyntaxError,
 )
+from .runtime import no_grad, stop_gradient  # noqa: E402
+
+_COMPILER = {"grad", "value_and_grad", "vjp", "GradFunction", "adjoint"}
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "stop_gradient", "GradFunction", "runtime",
-    "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
+    "grad", "value_and_grad", "vjp", "adjoint", "stop_gradient", "no_grad", "GradFunction",
+    "runtime", "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
     "SourceUnavailableError", "GradientTypeError",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _COMPILER:
+        from . import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'srcdiff' has no attribute {name!r}")

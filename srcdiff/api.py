@@ -19,7 +19,7 @@ import numpy as np
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_derivative, parameters
 
-__all__ = ["grad", "value_and_grad", "vjp", "GradFunction"]
+__all__ = ["grad", "value_and_grad", "vjp", "adjoint", "GradFunction"]
 
 # ----- compiled derivatives, cached per function object -----
 
@@ -31,11 +31,11 @@ class InternalError(SrcdiffError):
     """srcdiff failed in a way it should not have; the message asks for a report."""
 
 
-def derivative(fn, wrt: tuple[str, ...]) -> Derivative:
+def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt)
+    key = (fn.__code__, wrt, has_aux)
     per_fn = _cache.get(fn)
     if per_fn is not None and key in per_fn:
         return per_fn[key]
@@ -43,7 +43,7 @@ def derivative(fn, wrt: tuple[str, ...]) -> Derivative:
         per_fn = _cache.setdefault(fn, {})
         if key not in per_fn:
             try:
-                per_fn[key] = compile_derivative(fn, wrt)
+                per_fn[key] = compile_derivative(fn, wrt, has_aux)
             except SrcdiffError:
                 raise
             except Exception as exc:  # a bug in srcdiff: never let it look like the user's
@@ -166,7 +166,7 @@ class _Caller:
 class GradFunction:
     """The gradient of ``fn``: call it like ``fn``; ``.source`` is the generated code."""
 
-    def __init__(self, fn, wrt=0, *, with_value: bool = False):
+    def __init__(self, fn, wrt=0, *, with_value: bool = False, has_aux: bool = False):
         if not callable(fn):
             raise SrcdiffError(f"srcdiff.grad expects a function, got {fn!r}; to choose the "
                                "argument write srcdiff.grad(f, wrt=...) or @srcdiff.grad(wrt=...)")
@@ -175,6 +175,7 @@ class GradFunction:
         self._wrt, self._single = _resolve_wrt(fn, wrt)
         self._caller = _Caller(fn)
         self._with_value = with_value
+        self._has_aux = has_aux
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
 
     @property
@@ -184,52 +185,57 @@ class GradFunction:
     @property
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
-        return derivative(self._fn, self._wrt).source
+        return derivative(self._fn, self._wrt, self._has_aux).source
 
     def __call__(self, *args, **kwargs):
         args = self._caller.bind(args, kwargs)
-        function = derivative(self._fn, self._wrt).function
+        function = derivative(self._fn, self._wrt, self._has_aux).function
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
         out, pullback = function(*args)
-        _check_scalar(self._fn, out)
-        grads = pullback(_seed(out))
+        loss = out[0] if self._has_aux else out
+        _check_scalar(self._fn, loss)
+        grads = pullback(_seed(loss))
         if len(self._wrt) == 1:  # the pullback returns a bare adjoint for one parameter
             grads = (grads,)
         grads = tuple(_as_gradient(g, args[i]) for g, i in zip(grads, self._index))
         if self._single:
             grads = grads[0]
-        return (out, grads) if self._with_value else grads
+        if self._with_value:
+            return out, grads  # with has_aux, out is (loss, aux)
+        return (grads, out[1]) if self._has_aux else grads
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"
         return f"<srcdiff.{kind} of {self._fn.__qualname__} wrt {self._wrt}>"
 
 
-def grad(fn=None, wrt=0):
+def grad(fn=None, wrt=0, has_aux: bool = False):
     """The gradient of a scalar-valued ``fn`` with respect to the parameters in ``wrt``.
 
     ``wrt`` is a parameter position or name, or a tuple of them: an int or a name gives one
     gradient, a tuple gives a tuple. Use as ``grad(f)``, ``@grad`` or ``@grad(wrt=...)``.
+    With ``has_aux=True``, ``fn`` returns ``(loss, aux)`` and the call ``(gradient, aux)``.
 
     >>> @grad(wrt=("w", "b"))
     ... def loss(w, b, x): return np.sum((x * w + b) ** 2)
     >>> dw, db = loss(1.0, 0.0, np.ones(3))  # doctest: +SKIP
     """
     if fn is None:
-        return functools.partial(grad, wrt=wrt)
-    return GradFunction(fn, wrt)
+        return functools.partial(grad, wrt=wrt, has_aux=has_aux)
+    return GradFunction(fn, wrt, has_aux=has_aux)
 
 
-def value_and_grad(fn=None, wrt=0):
-    """Like :func:`grad`, but the call returns ``(value, gradient)``.
+def value_and_grad(fn=None, wrt=0, has_aux: bool = False):
+    """Like :func:`grad`, but the call returns ``(value, gradient)``; with ``has_aux=True``,
+    ``((loss, aux), gradient)``.
 
     >>> value, dw = value_and_grad(loss)(w, b, x, y)  # doctest: +SKIP
     """
     if fn is None:
-        return functools.partial(value_and_grad, wrt=wrt)
-    return GradFunction(fn, wrt, with_value=True)
+        return functools.partial(value_and_grad, wrt=wrt, has_aux=has_aux)
+    return GradFunction(fn, wrt, with_value=True, has_aux=has_aux)
 
 
 # ----- vjp -----
@@ -254,17 +260,17 @@ def vjp(fn, *args):
 
 
 class _Pullback:
-    """``pullback(v)``: the vector-Jacobian product; may be called any number of times."""
+    """``pullback(v)``: the vector-Jacobian product; may be called any number of times.
+
+    ``v`` has the structure of the output: an array (or float) of its shape, a tuple of those
+    for a tuple output, a dict with the same keys for a dict output; ``None`` stands for zeros.
+    """
 
     def __init__(self, fn, pullback, out, args, floats):
         self._fn, self._pullback, self._out, self._args, self._floats = fn, pullback, out, args, floats
 
     def __call__(self, v):
-        if np.shape(v) != np.shape(self._out):
-            raise GradientTypeError(
-                f"the cotangent has shape {np.shape(v)}, but {self._fn.__qualname__} returned "
-                f"shape {np.shape(self._out)}; pass one value per output element")
-        grads = self._pullback(v)
+        grads = self._pullback(_cotangent(self._fn, v, self._out, "output"))
         if len(self._floats) == 1:
             grads = (grads,)
         result = [None] * len(self._args)
@@ -273,9 +279,52 @@ class _Pullback:
         return tuple(result)
 
 
+def _cotangent(fn, v, out, where: str):
+    """``v`` checked against the output's structure and shapes; ``None`` leaves become zeros."""
+    if isinstance(out, tuple):
+        if not isinstance(v, (tuple, list)) or len(v) != len(out):
+            raise GradientTypeError(f"{fn.__qualname__} returned a tuple of {len(out)}; pass a "
+                                    f"cotangent tuple of {len(out)} (got {type(v).__name__})")
+        return tuple(_cotangent(fn, a, b, f"{where}[{i}]") for i, (a, b) in enumerate(zip(v, out)))
+    if isinstance(out, dict):
+        if not isinstance(v, dict) or set(v) != set(out):
+            raise GradientTypeError(f"{fn.__qualname__} returned a dict with keys {sorted(out)}; "
+                                    "pass a cotangent dict with the same keys")
+        return {k: _cotangent(fn, v[k], out[k], f"{where}[{k!r}]") for k in out}
+    if v is None:
+        return np.zeros_like(out) if hasattr(out, "shape") else 0.0
+    if np.shape(v) != np.shape(out):
+        raise GradientTypeError(
+            f"the cotangent for {where} has shape {np.shape(v)}, but {fn.__qualname__} returned "
+            f"shape {np.shape(out)} there; pass one value per output element")
+    return v
+
+
 class _NoGradPullback:
     def __init__(self, n):
         self._n = n
 
     def __call__(self, v):
         return (None,) * self._n
+
+
+# ----- custom adjoints -----
+
+
+def adjoint(*primitives, broadcasting: bool = False):
+    """Give srcdiff the adjoint of a function it cannot read (a C function, a compiled
+    library) or should not (a hand-written, numerically better rule for your own function).
+
+    The decorated rule takes ``g`` (the adjoint of the output), optionally ``ans`` (the
+    output), then the function's array arguments (operands), then its options with
+    defaults; it returns one adjoint per operand (``None`` for zero). Generated code calls
+    it by its name, so define it where the differentiated function can see it.
+
+    >>> import math
+    >>> @adjoint(math.lgamma)
+    ... def lgamma_adjoint(g, x):
+    ...     return g * digamma(x)  # doctest: +SKIP
+    """
+    from srcdiff.runtime import adjoint as register
+
+    return register(*primitives, broadcasting=broadcasting, checked=True)

@@ -11,7 +11,7 @@ import libcst as cst
 from .errors import LocatedError
 from .source import FunctionSource
 
-__all__ = ["Context", "MISSING", "line_marker", "parse_marker"]
+__all__ = ["Context", "MISSING", "line_marker", "parse_marker", "is_marker"]
 
 MISSING = object()
 
@@ -21,6 +21,10 @@ _MARKER = re.compile(r"^# line (\d+): (.*)$")
 def line_marker(file_line: int, text: str) -> cst.EmptyLine:
     """The comment that ties a statement to its line in the user's file."""
     return cst.EmptyLine(comment=cst.Comment(f"# line {file_line}: {text}"))
+
+
+def is_marker(line: cst.EmptyLine) -> bool:
+    return line.comment is not None and bool(_MARKER.match(line.comment.value))
 
 
 def parse_marker(lines) -> tuple[int, str] | None:
@@ -53,6 +57,10 @@ class Context:
 
     def lookup(self, name: str):
         """The object a free name of the function refers to: closure, then globals, then builtins."""
+        if name == self.rt:  # generated code's own name for srcdiff.runtime
+            import srcdiff.runtime
+
+            return srcdiff.runtime
         code = self.fn.__code__
         if name in code.co_freevars and self.fn.__closure__:
             cell = self.fn.__closure__[code.co_freevars.index(name)]

@@ -16,13 +16,15 @@ import libcst as cst
 from . import codegen
 from .context import Context
 from .source import get_source
-from .transforms import dce, desugar, locate, normalize, rename, reverse, simplify, validate
+from .transforms import (dce, desugar, locate, no_grad, normalize, rename, reverse, simplify,
+                         validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
 PIPELINE = (
     ("validate", validate.rewrite),    # reject unsupported syntax, with positions
     ("locate", locate.rewrite),        # tie each statement to its line: `# line N: ...`
+    ("no_grad", no_grad.rewrite),      # with no_grad(): → rt.stop_gradient(...) on each value
     ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
     ("normalize", normalize.rewrite),  # one primitive operation per assignment
     ("rename", rename.rewrite),        # one assignment per name
@@ -47,14 +49,18 @@ def parameters(fn) -> tuple[str, ...]:
     return tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
 
 
-def compile_derivative(fn, wrt: tuple[str, ...], trace=None) -> Derivative:
-    """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage."""
+def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None) -> Derivative:
+    """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
+
+    ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
+    """
     source = get_source(fn)
     names = {n.value for n in _names(source.module)} | set(fn.__code__.co_names)
     rt = "rt"
     while rt in names:
         rt += "_"
-    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt)
+    options = frozenset({"has_aux"} if has_aux else ())
+    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options)
     module = source.module
     for label, stage in PIPELINE:
         module = stage(module, ctx)

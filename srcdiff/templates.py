@@ -38,7 +38,13 @@ def literal(value) -> cst.BaseExpression:
 
 @lru_cache(maxsize=None)
 def template_for(rule: Rule) -> Template | None:
-    """The rule's body as a template, or None when it is more than one ``return``."""
+    """The rule's body as a template, or None when it is more than one ``return``.
+
+    Only srcdiff's own rules are inlined: a user's rule is called by its name, so the
+    generated source shows where it is used.
+    """
+    if rule.raw.__module__ != runtime.rules.__name__:
+        return None
     try:
         source = textwrap.dedent(inspect.getsource(rule.raw))
     except (OSError, TypeError):

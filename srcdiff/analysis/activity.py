@@ -54,20 +54,28 @@ def analyze(funcdef: cst.FunctionDef, ctx: Context, local_names) -> Activity:
     for _, target, op, inputs in steps:
         if op.kind in _FLOWING and varied.intersection(inputs):
             varied.add(target)
-    useful: set[str] = set()
-    last = funcdef.body.body[-1].body[0]
-    if isinstance(last, cst.Return) and isinstance(last.value, cst.Name):
-        useful.add(last.value.value)
+    useful = {atom.value for _, atom in outputs(funcdef, ctx) if isinstance(atom, cst.Name)}
     for _, target, op, inputs in reversed(steps):
         if target in useful and op.kind in _FLOWING:
             useful.update(inputs)
     return Activity(frozenset(varied), frozenset(useful))
 
 
-def returned_name(funcdef: cst.FunctionDef) -> str | None:
-    last = funcdef.body.body[-1].body[0]
-    return last.value.value if isinstance(last, cst.Return) and isinstance(last.value, cst.Name) else None
+def outputs(funcdef: cst.FunctionDef, ctx: Context):
+    """The differentiated outputs as ``(key, atom)`` pairs; ``key`` None for a single output.
+
+    ``return y`` gives ``[(None, y)]``; ``return a, b`` gives ``[(0, a), (1, b)]``;
+    ``return {"a": a}`` gives ``[('"a"', a)]``; with has_aux, ``return loss, aux`` gives
+    ``[(None, loss)]``: the aux value is returned untouched.
+    """
+    value = funcdef.body.body[-1].body[0].value
+    if "has_aux" in ctx.options:
+        return [(None, value.elements[0].value)]
+    if isinstance(value, cst.Tuple):
+        return [(cst.Integer(str(i)), e.value) for i, e in enumerate(value.elements)]
+    if isinstance(value, cst.Dict):
+        return [(e.key, e.value) for e in value.elements]
+    return [(None, value)]
 
 
-__all__.append("returned_name")
-__all__.append("Op")
+__all__ += ["outputs", "Op"]

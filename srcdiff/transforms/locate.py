@@ -26,13 +26,19 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     funcdef = module.body[0]
+    return module.with_changes(body=[funcdef.with_changes(
+        body=_mark_block(funcdef.body, module, positions, ctx))])
+
+
+def _mark_block(block: cst.IndentedBlock, module, positions, ctx) -> cst.IndentedBlock:
     body = []
-    for stmt in funcdef.body.body:
+    for stmt in block.body:
         line = positions[stmt].start.line
-        text = " ".join(module.code_for_node(stmt).split())
         if isinstance(stmt, cst.SimpleStatementLine):
-            text = " ".join(module.code_for_node(stmt.with_changes(leading_lines=())).split())
-        marker = line_marker(ctx.source.file_line(line), text)
+            text = module.code_for_node(stmt.with_changes(leading_lines=()))
+        else:  # a compound statement: its header line, and its own body marked inside
+            text = module.code_for_node(stmt).strip().splitlines()[0]
+            stmt = stmt.with_changes(body=_mark_block(stmt.body, module, positions, ctx))
+        marker = line_marker(ctx.source.file_line(line), " ".join(text.split()))
         body.append(stmt.with_changes(leading_lines=[marker]))
-    funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
-    return module.with_changes(body=[funcdef])
+    return block.with_changes(body=body)

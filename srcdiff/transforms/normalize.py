@@ -81,6 +81,14 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
         if isinstance(small, cst.Assign):
             value = lift.operation(small.value)
             lifted.append(_line(cst.Assign(targets=small.targets, value=value)))
+        elif isinstance(small, cst.Return) and isinstance(_bare(small.value), (cst.Tuple, cst.Dict)):
+            value = _bare(small.value)
+            if isinstance(value, cst.Dict):
+                value = value.with_changes(elements=[
+                    e.with_changes(value=lift.atom(e.value)) for e in value.elements])
+            else:
+                value = lift.atom(value)
+            lifted.append(_line(small.with_changes(value=value)))
         elif isinstance(small, cst.Return) and small.value is not None:
             value = small.value
             if not is_atom(value):

@@ -24,9 +24,9 @@ import inspect
 
 import libcst as cst
 
-from ..analysis.activity import Activity, analyze, assignments, returned_name
+from ..analysis.activity import Activity, analyze, assignments, outputs
 from ..analysis.calls import Op
-from ..context import Context, parse_marker
+from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
 from ..names import Namer, names_in
 from ..templates import fill, literal, runtime_spelling, template_for
@@ -45,10 +45,20 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp_name = namer.fresh(f"{ctx.name}_vjp")
     pullback_name = namer.fresh(f"{ctx.name}_pullback")
     returned = funcdef.body.body[-1].body[0].value
-    out = returned_name(funcdef)
-    seed = namer.adjoint(out) if out is not None else namer.fresh("d_out")
-    if out is not None and activity.is_active(out):
-        writer.defined.add(out)
+    results = outputs(funcdef, ctx)
+    seeds: list[cst.BaseStatement] = []
+    if len(results) == 1 and results[0][0] is None and isinstance(results[0][1], cst.Name):
+        out = results[0][1].value  # one output: the pullback's parameter is its adjoint
+        seed = namer.adjoint(out)
+        if activity.is_active(out):
+            writer.defined.add(out)
+    else:  # several outputs: the parameter holds their adjoints in the output's structure
+        seed = namer.fresh("d_out")
+        for key, atom in results:
+            if writer.active(atom):
+                part = cst.Name(seed) if key is None else cst.Subscript(
+                    cst.Name(seed), [cst.SubscriptElement(cst.Index(key))])
+                seeds += writer.contribute(atom.value, part)
 
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
@@ -58,22 +68,37 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         where = parse_marker(stmt.leading_lines) or where
         located.append((stmt, where))
     blocks: list[cst.BaseStatement] = []
-    current, pending = None, []
+    notes: list[cst.EmptyLine] = []  # comments waiting for the next pullback statement
+
+    def emit(statements):
+        if statements and notes:
+            statements[0] = statements[0].with_changes(
+                leading_lines=[*notes, *statements[0].leading_lines])
+            notes.clear()
+        blocks.extend(statements)
+
+    current, pending = located[-1][1], seeds
     for stmt, where in reversed(located):
         if where != current:
-            blocks.extend(_commented(pending, current))
+            emit(_commented(pending, current))
             current, pending = where, []
         if id(stmt) in steps:
             target, op, inputs = steps[id(stmt)]
             pending.extend(writer.assignment(target, op, inputs, where[0]))
-    blocks.extend(_commented(pending, current))
+        for line in stmt.leading_lines:
+            if line.comment is not None and line.comment.value.startswith("# no_grad"):
+                emit(_commented(pending, current))
+                current, pending = None, []
+                notes.append(cst.EmptyLine(comment=cst.Comment(
+                    line.comment.value.replace("constants for differentiation", "no adjoint"))))
+    emit(_commented(pending, current))
 
     results = [cst.Name(namer.adjoint(p)) if p in writer.defined else
                cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("zeros_like")), [cst.Arg(cst.Name(p))])
                for p in ctx.wrt]
     result = results[0] if len(results) == 1 else cst.Tuple([cst.Element(r) for r in results],
                                                             lpar=[], rpar=[])
-    blocks.append(cst.SimpleStatementLine([cst.Return(result)]))
+    emit([cst.SimpleStatementLine([cst.Return(result)])])
 
     pullback = cst.FunctionDef(
         name=cst.Name(pullback_name),
@@ -81,9 +106,12 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         body=cst.IndentedBlock(blocks),
         leading_lines=[cst.EmptyLine(indent=False)],
     )
-    forward = [stmt.with_changes(leading_lines=()) for stmt in funcdef.body.body[:-1]]
+    forward = [stmt.with_changes(leading_lines=[line for line in stmt.leading_lines
+                                                if line.comment is not None and not is_marker(line)])
+               for stmt in funcdef.body.body[:-1]]
     if forward:
-        forward[0] = forward[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment("# forward"))])
+        header = cst.EmptyLine(comment=cst.Comment("# forward"))
+        forward[0] = forward[0].with_changes(leading_lines=[header, *forward[0].leading_lines])
     final = cst.SimpleStatementLine(
         [cst.Return(cst.Tuple([cst.Element(returned), cst.Element(cst.Name(pullback_name))],
                               lpar=[], rpar=[]))],
@@ -137,6 +165,7 @@ class _AdjointWriter:
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
 
     def assignment(self, target: str, op: Op, inputs, line: int) -> list:
+        self.line = line
         if not self.activity.is_active(target) or target not in self.defined:
             return []
         g = cst.Name(self.namer.adjoint(target))
@@ -181,7 +210,7 @@ class _AdjointWriter:
         args += [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
             for k, v in op.options]
-        call = cst.Call(self.rt(rule.name), args)
+        call = cst.Call(self.rule_function(rule, op), args)
         if len(op.operands) > 1 and len(singles) == 1 and not sequences:
             i = singles[0]
             index = cst.Subscript(call, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
@@ -206,6 +235,25 @@ class _AdjointWriter:
         for name, temp in later:
             out += self.contribute(name, temp)
         return out
+
+    def rule_function(self, rule, op: Op) -> cst.BaseExpression:
+        """How generated code names the rule: ``rt.<name>``, or the user's own name for it."""
+        import srcdiff.runtime as runtime
+
+        if getattr(runtime, rule.name, None) is rule.call:
+            return self.rt(rule.name)
+        for name, value in self.ctx.fn.__globals__.items():
+            if value is rule.call and name not in self.local_names:
+                return cst.Name(name)
+        for name, value in self.ctx.fn.__globals__.items():
+            module = getattr(value, "__name__", None)
+            if module == rule.call.__module__ and getattr(value, rule.call.__name__, None) is rule.call:
+                return cst.Attribute(cst.Name(name), cst.Name(rule.call.__name__))
+        raise self.ctx.located(
+            f"the adjoint rule {rule.call.__name__} (module {rule.call.__module__}) for "
+            f"'{op.text}' is not visible from the module of {self.ctx.name}(); import it there "
+            f"(from {rule.call.__module__} import {rule.call.__name__}) so the generated code "
+            "can call it.", self.line)
 
     def receiver(self, node, later) -> cst.Name:
         """Where an unpacked adjoint lands: its own name the first time, else a temporary."""

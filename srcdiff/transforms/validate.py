@@ -18,12 +18,13 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 
-__all__ = ["rewrite", "UNSUPPORTED"]
+__all__ = ["rewrite", "UNSUPPORTED", "is_no_grad"]
 
 # construct -> (what the user wrote, what to do instead)
 UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Try: ("try/except", "move error handling outside the differentiated function"),
-    cst.With: ("a 'with' statement", "move it outside the differentiated function"),
+    cst.With: ("a 'with' statement", "move it outside the differentiated function (srcdiff's "
+               "own 'with srcdiff.no_grad():' is the one 'with' it accepts)"),
     cst.Yield: ("'yield' (a generator)", "return an array instead"),
     cst.Await: ("'await'", "differentiate a plain (non-async) function"),
     cst.Lambda: ("a lambda", "use a 'def' function defined at module level"),
@@ -66,6 +67,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 
 class _Validator(cst.CSTVisitor):
+    final_return = None
+
     def __init__(self, ctx: Context, positions):
         self.ctx, self.positions = ctx, positions
         self.aliases = set(ctx.params)  # names that may share memory with an argument
@@ -83,7 +86,10 @@ class _Validator(cst.CSTVisitor):
         self.fail(node, f"srcdiff does not support {construct} in {self.ctx.name}(); {instead}.")
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if type(node) in UNSUPPORTED and not (isinstance(node, cst.FunctionDef) and self.depth == 0):
+        allowed = (isinstance(node, cst.FunctionDef) and self.depth == 0
+                   or isinstance(node, cst.With) and is_no_grad(node, self.ctx)
+                   or isinstance(node, cst.Dict) and self._returned_dict(node))
+        if type(node) in UNSUPPORTED and not allowed:
             self.unsupported(node)
         return super().on_visit(node)
 
@@ -99,14 +105,30 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, f"srcdiff does not support *args or **kwargs in {self.ctx.name}(); "
                             "name every parameter.")
         body = node.body.body
-        for i, stmt in enumerate(body):
-            returns = [s for s in _small(stmt) if isinstance(s, cst.Return)]
-            if returns and i != len(body) - 1:
-                self.fail(returns[0], "srcdiff supports one 'return', as the last statement of "
-                                      f"{self.ctx.name}(); assign the result and return it at the end.")
-        if not body or not any(isinstance(s, cst.Return) for s in _small(body[-1])):
+        last = [s for s in _small(body[-1]) if isinstance(s, cst.Return)] if body else []
+        if not last:
             self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
                             "differentiate.")
+        self.final_return = last[-1]
+        if "has_aux" in self.ctx.options and not (
+                isinstance(last[-1].value, cst.Tuple) and len(last[-1].value.elements) == 2):
+            self.fail(last[-1], f"has_aux=True needs {self.ctx.name}() to return a pair "
+                                "'return loss, aux'.")
+
+    def _returned_dict(self, node: cst.Dict) -> bool:
+        """``return {"a": a, "b": b}``: a dict with constant string keys, as the result."""
+        if node is not getattr(self.final_return, "value", None):
+            return False
+        for element in node.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+                self.fail(element, "srcdiff supports returned dicts with constant string keys "
+                                   "only, like {\"loss\": loss}.")
+        return True
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node is not self.final_return:
+            self.fail(node, "srcdiff supports one 'return', as the last statement of "
+                            f"{self.ctx.name}(); assign the result and return it at the end.")
 
     # ----- statements -----
 
@@ -161,6 +183,19 @@ class _Validator(cst.CSTVisitor):
             if arg.star:
                 self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
                                "arguments one by one.")
+
+
+def is_no_grad(node: cst.With, ctx: Context) -> bool:
+    """Whether ``node`` is ``with srcdiff.no_grad():`` (resolved by identity, any spelling)."""
+    from srcdiff.runtime import no_grad
+
+    from ..analysis.calls import resolve
+
+    if len(node.items) != 1 or node.items[0].asname is not None or node.asynchronous:
+        return False
+    item = node.items[0].item
+    return isinstance(item, cst.Call) and not item.args and \
+        resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
 
 
 def _small(stmt: cst.CSTNode):
