@@ -268,3 +268,14 @@ def test_readme_quick_start_runs_as_written(tmp_path):
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "def loss_vjp(w, b, x, y):" in result.stdout
+
+
+def test_readme_pytorch_examples_run_as_written(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Coming from PyTorch\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    script = tmp_path / "from_pytorch.py"
+    script.write_text(block)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "vjp [0.2   2.    0.002]" in result.stdout
