@@ -39,6 +39,14 @@ class Namer:
         self._taken.add(name)
         return name
 
+    def fresh_numbered(self, prefix: str) -> str:
+        """``_c1``, ``_c2`` …: the next unused numbered name with ``prefix``."""
+        n = 1
+        while f"{prefix}{n}" in self._taken:
+            n += 1
+        self._taken.add(f"{prefix}{n}")
+        return f"{prefix}{n}"
+
     def temp(self) -> str:
         n = 1
         while f"_t{n}" in self._taken:

@@ -39,9 +39,9 @@ def test_golden_functions_are_correct(name):
     fn, wrt = GOLDEN[name]
     rng = np.random.default_rng(3)
     shapes = {"w": (3,) if name == "loss" else (3, 4), "b": (), "x": (5, 3), "y": (5,)}
-    if name == "elementwise":
-        shapes = {"x": (4,), "y": (4,)}
-    args = [rng.uniform(0.5, 1.5, shapes[p]) for p in fn.__code__.co_varnames[:fn.__code__.co_argcount]]
+    if name in ("elementwise", "branch"):
+        shapes = {"x": (4,), "y": (4,), "w": (4,)}
+    args = [rng.uniform(-1.5 if name == "branch" else 0.5, 1.5, shapes[p]) for p in fn.__code__.co_varnames[:fn.__code__.co_argcount]]
     grads = srcdiff.grad(fn, wrt=wrt)(*args)
     names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
     check_grad(fn, args, grads, argnums=[names.index(w) for w in wrt])

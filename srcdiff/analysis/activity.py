@@ -34,10 +34,21 @@ class Activity:
         return name in self.varied and name in self.useful
 
 
+def simple_statements(statements):
+    """Every simple statement line, in source order, inside ``if`` blocks too."""
+    for stmt in statements:
+        if isinstance(stmt, cst.If):
+            yield from simple_statements(stmt.body.body)
+            if isinstance(stmt.orelse, cst.Else):
+                yield from simple_statements(stmt.orelse.body.body)
+        else:
+            yield stmt
+
+
 def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
     """``(statement, target, op, operand reads)`` for each assignment, in order."""
     found = []
-    for stmt in funcdef.body.body:
+    for stmt in simple_statements(funcdef.body.body):
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             assign = stmt.body[0]
             op = classify(assign.value, ctx, local_names)
@@ -78,4 +89,4 @@ def outputs(funcdef: cst.FunctionDef, ctx: Context):
     return [(None, value)]
 
 
-__all__ += ["outputs", "Op"]
+__all__ += ["outputs", "Op", "simple_statements"]

@@ -36,15 +36,40 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _sweep(vjp: cst.FunctionDef, ctx: Context, local_names) -> cst.FunctionDef:
     read = _reads(vjp)
-    kept = [s for s in vjp.body.body if not _dead(s, read, ctx, local_names)]
-    body = []
-    for stmt in _keep_comment(vjp.body.body, kept):
+    return vjp.with_changes(body=vjp.body.with_changes(
+        body=_sweep_block(vjp.body.body, read, ctx, local_names)))
+
+
+def _sweep_block(statements, read, ctx, local_names) -> list:
+    """``statements`` without dead assignments; ``ctx`` None inside the (pure) pullback."""
+    pairs = []  # (statement, what replaces it: itself, a swept copy, or None)
+    for stmt in statements:
         if isinstance(stmt, cst.FunctionDef):  # the pullback
-            inner = [s for s in stmt.body.body if not _dead(s, read, None, local_names)]
-            stmt = stmt.with_changes(body=stmt.body.with_changes(
-                body=_keep_comment(stmt.body.body, inner)))
-        body.append(stmt)
-    return vjp.with_changes(body=vjp.body.with_changes(body=body))
+            new = stmt.with_changes(body=stmt.body.with_changes(
+                body=_sweep_block(stmt.body.body, read, None, local_names)))
+        elif isinstance(stmt, cst.If):
+            new = _sweep_if(stmt, read, ctx, local_names)
+        else:
+            new = None if _dead(stmt, read, ctx, local_names) else stmt
+        pairs.append((stmt, new))
+    return _keep_comment(pairs)
+
+
+def _sweep_if(stmt: cst.If, read, ctx, local_names):
+    """The ``if`` with dead code removed from both sides; None when nothing is left."""
+    body = _sweep_block(stmt.body.body, read, ctx, local_names)
+    orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+    other = _sweep_block(orelse, read, ctx, local_names)
+    if not body and not other:
+        return None
+    if not body:
+        return stmt.with_changes(test=cst.UnaryOperation(cst.Not(), stmt.test),
+                                 body=stmt.orelse.body.with_changes(body=other), orelse=None)
+    stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
+    if not other:
+        return stmt.with_changes(orelse=None)
+    return stmt.with_changes(orelse=stmt.orelse.with_changes(
+        body=stmt.orelse.body.with_changes(body=other)))
 
 
 def _dead(stmt, read: set[str], ctx, local_names) -> bool:
@@ -75,16 +100,15 @@ def _reads(node: cst.CSTNode) -> set[str]:
     return found
 
 
-def _keep_comment(before: list, after: list) -> list:
-    """Move a removed statement's comments onto the statement that now comes first in its place."""
-    kept = {id(s) for s in after}
+def _keep_comment(pairs) -> list:
+    """The kept statements; a removed statement's comments move to the next kept one."""
     result, carry = [], []
-    for stmt in before:
-        if id(stmt) not in kept:
+    for stmt, new in pairs:
+        if new is None:
             carry.extend(line for line in stmt.leading_lines if line.comment is not None)
             continue
-        if carry and not any(line.comment is not None for line in stmt.leading_lines):
-            stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
+        if carry and not any(line.comment is not None for line in new.leading_lines):
+            new = new.with_changes(leading_lines=[*carry, *new.leading_lines])
         carry = []
-        result.append(stmt)
+        result.append(new)
     return result

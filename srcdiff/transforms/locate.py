@@ -36,9 +36,24 @@ def _mark_block(block: cst.IndentedBlock, module, positions, ctx) -> cst.Indente
         line = positions[stmt].start.line
         if isinstance(stmt, cst.SimpleStatementLine):
             text = module.code_for_node(stmt.with_changes(leading_lines=()))
-        else:  # a compound statement: its header line, and its own body marked inside
-            text = module.code_for_node(stmt).strip().splitlines()[0]
-            stmt = stmt.with_changes(body=_mark_block(stmt.body, module, positions, ctx))
+        else:  # a compound statement: its header line, and its own blocks marked inside
+            text = module.code_for_node(stmt.with_changes(leading_lines=())).strip().splitlines()[0]
+            stmt = _mark_compound(stmt, module, positions, ctx)
         marker = line_marker(ctx.source.file_line(line), " ".join(text.split()))
         body.append(stmt.with_changes(leading_lines=[marker]))
     return block.with_changes(body=body)
+
+
+def _mark_compound(stmt, module, positions, ctx):
+    stmt = stmt.with_changes(body=_mark_block(stmt.body, module, positions, ctx))
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.Else):
+        stmt = stmt.with_changes(orelse=orelse.with_changes(
+            body=_mark_block(orelse.body, module, positions, ctx)))
+    elif isinstance(orelse, cst.If):  # elif: its test line gets a marker of its own
+        line = positions[orelse].start.line
+        text = module.code_for_node(orelse).strip().splitlines()[0].replace("elif", "if", 1)
+        marked = _mark_compound(orelse, module, positions, ctx)
+        stmt = stmt.with_changes(orelse=marked.with_changes(
+            leading_lines=[line_marker(ctx.source.file_line(line), " ".join(text.split()))]))
+    return stmt

@@ -39,9 +39,8 @@ def _flatten(statements, ctx: Context, inside: bool) -> list:
             out.extend(inner)
         elif inside and isinstance(stmt, cst.SimpleStatementLine):
             out.append(stmt.with_changes(body=[_constant(s, ctx) for s in stmt.body]))
-        elif hasattr(stmt, "body") and isinstance(getattr(stmt, "body"), cst.IndentedBlock):
-            out.append(stmt.with_changes(body=stmt.body.with_changes(
-                body=_flatten(stmt.body.body, ctx, inside))))
+        elif isinstance(stmt, cst.If):
+            out.append(_flatten_if(stmt, ctx, inside))
         else:
             out.append(stmt)
     return out
@@ -61,3 +60,14 @@ def _constant(small: cst.BaseSmallStatement, ctx: Context) -> cst.BaseSmallState
             return cst.Assign([cst.AssignTarget(small.target)],
                               cst.Call(stop, [cst.Arg(value)]))
     return small
+
+
+def _flatten_if(stmt: cst.If, ctx: Context, inside: bool) -> cst.If:
+    stmt = stmt.with_changes(body=stmt.body.with_changes(body=_flatten(stmt.body.body, ctx, inside)))
+    if isinstance(stmt.orelse, cst.Else):
+        body = _flatten(stmt.orelse.body.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
+        stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
+            body=stmt.orelse.body.with_changes(body=body)))
+    elif isinstance(stmt.orelse, cst.If):
+        stmt = stmt.with_changes(orelse=_flatten_if(stmt.orelse, ctx, inside))
+    return stmt

@@ -70,8 +70,39 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
     return frozenset(names)
 
 
+def _normalize_block(block: cst.IndentedBlock, namer: Namer, local_names) -> cst.IndentedBlock:
+    body = []
+    for stmt in block.body:
+        body.extend(_normalize_statement(stmt, namer, local_names))
+    return block.with_changes(body=body or [_line(cst.Pass())])
+
+
+def _normalize_if(stmt: cst.If, namer: Namer, local_names) -> list[cst.BaseStatement]:
+    """``if <test>:`` → ``_c1 = <test>`` then ``if _c1:`` (the pullback tests the same value);
+    ``elif`` becomes ``else:`` holding the next test and its ``if``."""
+    out: list[cst.BaseStatement] = []
+    test = _bare(stmt.test)
+    if not isinstance(test, cst.Name):
+        name = cst.Name(namer.fresh_numbered("_c"))
+        out.append(_line(cst.Assign([cst.AssignTarget(name)], test)))
+        test = name
+    orelse = stmt.orelse
+    if isinstance(orelse, cst.Else):
+        orelse = orelse.with_changes(body=_normalize_block(orelse.body, namer, local_names))
+    elif isinstance(orelse, cst.If):
+        nested = _normalize_if(orelse, namer, local_names)
+        nested[0] = nested[0].with_changes(leading_lines=orelse.leading_lines)
+        orelse = cst.Else(body=cst.IndentedBlock(nested))
+    out.append(stmt.with_changes(test=test, body=_normalize_block(stmt.body, namer, local_names),
+                                 orelse=orelse, leading_lines=()))
+    out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
+    return out
+
+
 def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                          local_names: frozenset[str]) -> list[cst.BaseStatement]:
+    if isinstance(stmt, cst.If):
+        return _normalize_if(stmt, namer, local_names)
     if not isinstance(stmt, cst.SimpleStatementLine):
         return [stmt]
     out: list[cst.BaseStatement] = []
@@ -127,6 +158,8 @@ class _Lifter:
         if isinstance(node, (cst.List, cst.Tuple)):
             return node.with_changes(elements=[e.with_changes(value=self.atom(e.value))
                                                for e in node.elements])
+        if isinstance(node, cst.IfExp):
+            return self.conditional(node)
         value = self.operation(node)
         name = cst.Name(self.namer.temp())
         self.out.append(_line(cst.Assign([cst.AssignTarget(name)], value)))
@@ -163,7 +196,26 @@ class _Lifter:
             return node.with_changes(value=value, slice=[self._element(e) for e in node.slice])
         if isinstance(node, (cst.List, cst.Tuple)):
             return self.atom(node)
+        if isinstance(node, cst.IfExp):
+            return self.atom(node)
         return node
+
+    def conditional(self, node: cst.IfExp) -> cst.Name:
+        """``a if c else b`` → ``if c: _t = a`` / ``else: _t = b``: only one side runs."""
+        target = cst.Name(self.namer.temp())
+        branches = []
+        for value in (node.body, node.orelse):
+            out: list = []
+            lifter = _Lifter(self.namer, out, self.local_names)
+            out.append(_line(cst.Assign([cst.AssignTarget(target)], lifter.operation(value))))
+            branches.append(cst.IndentedBlock(out))
+        test = _bare(node.test)
+        if not isinstance(test, cst.Name):
+            name = cst.Name(self.namer.fresh_numbered("_c"))
+            self.out.append(_line(cst.Assign([cst.AssignTarget(name)], test)))
+            test = name
+        self.out.append(cst.If(test=test, body=branches[0], orelse=cst.Else(body=branches[1])))
+        return target
 
     def _is_global(self, node: cst.BaseExpression) -> bool:
         """``np`` or ``np.linalg`` (a path from a global name), or a local name itself."""

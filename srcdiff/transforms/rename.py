@@ -1,12 +1,18 @@
 """rename: give every reassigned variable a new version, so each name is assigned once.
 
-Invariant after this pass (for the straight-line bodies srcdiff accepts today):
-no name is assigned twice and no parameter is reassigned, so the adjoint pass
-can read any primal value after the forward pass has run, with no tape.
+Invariant after this pass: on any path through the function no name is assigned
+twice and no parameter is reassigned, so the adjoint pass can read any primal
+value after the forward pass has run, with no tape. Where the two sides of an
+``if`` leave different versions of a name, both sides end by copying theirs
+into one new version.
 
     h = np.tanh(h)        →    h_1 = np.tanh(h)
-    h = h * w                  h_2 = h_1 * w
-    return h                   return h_2
+    if c:                      if c:
+        h = h * w                  h_2 = h_1 * w
+                                   h_3 = h_2
+                               else:
+                                   h_3 = h_1
+    return h                   return h_3
 """
 
 from __future__ import annotations
@@ -23,21 +29,95 @@ __all__ = ["rewrite"]
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     funcdef = module.body[0]
-    local_names = local_variables(funcdef)
-    current = {p: p for p in ctx.params}
-    body = []
-    for stmt in funcdef.body.body:
-        renamed = stmt.visit(_Uses(current, local_names))
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
-            assign = renamed.body[0]
-            target = stmt.body[0].targets[0].target.value
-            new = namer.version(target) if target in current else target
-            current[target] = new
-            assign = assign.with_changes(targets=[cst.AssignTarget(cst.Name(new))])
-            renamed = renamed.with_changes(body=[assign])
-        body.append(renamed)
+    renamer = _Renamer(namer, local_variables(funcdef))
+    body, _ = renamer.block(funcdef.body.body, {p: p for p in ctx.params})
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
+
+
+class _Renamer:
+    """Renames one block at a time; ``current`` maps each variable to its live version."""
+
+    def __init__(self, namer: Namer, local_names):
+        self.namer, self.local_names = namer, local_names
+
+    def block(self, statements, current: dict[str, str]):
+        body = []
+        for stmt in statements:
+            if isinstance(stmt, cst.If):
+                stmt, current = self.branch(stmt, current)
+                body.append(stmt)
+                continue
+            renamed = stmt.visit(_Uses(current, self.local_names))
+            if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+                target = stmt.body[0].targets[0].target.value
+                new = self.namer.version(target) if self.assigned(target, current) else target
+                current = {**current, target: new}
+                assign = renamed.body[0].with_changes(targets=[cst.AssignTarget(cst.Name(new))])
+                renamed = renamed.with_changes(body=[assign])
+            body.append(renamed)
+        return body, current
+
+    def assigned(self, name: str, current) -> bool:
+        """Whether ``name`` already has a version anywhere (so a new one is needed)."""
+        return name in current or name in self.seen
+
+    seen: set[str] = set()
+
+    def branch(self, stmt: cst.If, current: dict[str, str]):
+        """Each side renamed on its own; names that differ after it meet in a new version,
+        assigned at the end of both sides (``h_3 = h_1`` / ``h_3 = h_2``)."""
+        self.seen = self.seen | set(current)
+        body, after_body = self.block(stmt.body.body, dict(current))
+        self.seen = self.seen | set(after_body)
+        orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+        orelse, after_else = self.block(orelse, dict(current))
+        self.seen = self.seen | set(after_else)
+        merged = {}
+        before = set(current.values())
+        for name in sorted(set(after_body) | set(after_else)):
+            a, b = after_body.get(name), after_else.get(name)
+            if a == b or a is None or b is None:
+                merged[name] = a or b  # the same on both sides, or defined on one side only
+                continue
+            # meet in a version made inside a side (renaming it there), else in a new one
+            meet = a if a not in before else b if b not in before else self.namer.version(name)
+            body = _join(body, a, meet, before)
+            orelse = _join(orelse, b, meet, before)
+            merged[name] = meet
+        test = stmt.test.visit(_Uses(current, self.local_names))
+        new = stmt.with_changes(test=test, body=stmt.body.with_changes(body=body))
+        if orelse:
+            else_block = stmt.orelse.body if isinstance(stmt.orelse, cst.Else) else cst.IndentedBlock([])
+            new = new.with_changes(orelse=cst.Else(body=else_block.with_changes(body=orelse)))
+        return new, merged
+
+
+def _join(statements: list, version: str, meet: str, before: set) -> list:
+    """Make ``meet`` hold ``version`` at the end of a side: rename it if the side made it."""
+    if version == meet:
+        return statements
+    if version not in before:
+        return [s.visit(_Rename(version, meet)) for s in statements]
+    return [*statements, _copy(meet, version)]
+
+
+class _Rename(cst.CSTTransformer):
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+
+    def leave_Name(self, original, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.new) if updated.value == self.old else updated
+
+    def leave_Attribute(self, original, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+
+def _copy(target: str, source: str) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))], cst.Name(source))])
 
 
 class _Uses(cst.CSTTransformer):

@@ -63,42 +63,18 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
-    located, where = [], (0, "")
-    for stmt in funcdef.body.body:
-        where = parse_marker(stmt.leading_lines) or where
-        located.append((stmt, where))
-    blocks: list[cst.BaseStatement] = []
-    notes: list[cst.EmptyLine] = []  # comments waiting for the next pullback statement
-
-    def emit(statements):
-        if statements and notes:
-            statements[0] = statements[0].with_changes(
-                leading_lines=[*notes, *statements[0].leading_lines])
-            notes.clear()
-        blocks.extend(statements)
-
-    current, pending = located[-1][1], seeds
-    for stmt, where in reversed(located):
-        if where != current:
-            emit(_commented(pending, current))
-            current, pending = where, []
-        if id(stmt) in steps:
-            target, op, inputs = steps[id(stmt)]
-            pending.extend(writer.assignment(target, op, inputs, where[0]))
-        for line in stmt.leading_lines:
-            if line.comment is not None and line.comment.value.startswith("# no_grad"):
-                emit(_commented(pending, current))
-                current, pending = None, []
-                notes.append(cst.EmptyLine(comment=cst.Comment(
-                    line.comment.value.replace("constants for differentiation", "no adjoint"))))
-    emit(_commented(pending, current))
+    available: dict = {}
+    _assigned_before(funcdef.body.body, set(ctx.params), available)
+    reverser = _Reverser(writer, steps, available)
+    blocks, notes = reverser.block(funcdef.body.body[:-1], parse_marker(
+        funcdef.body.body[-1].leading_lines), seeds)
 
     results = [cst.Name(namer.adjoint(p)) if p in writer.defined else
                cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("zeros_like")), [cst.Arg(cst.Name(p))])
                for p in ctx.wrt]
     result = results[0] if len(results) == 1 else cst.Tuple([cst.Element(r) for r in results],
                                                             lpar=[], rpar=[])
-    emit([cst.SimpleStatementLine([cst.Return(result)])])
+    blocks.append(cst.SimpleStatementLine([cst.Return(result)], leading_lines=notes))
 
     pullback = cst.FunctionDef(
         name=cst.Name(pullback_name),
@@ -106,9 +82,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         body=cst.IndentedBlock(blocks),
         leading_lines=[cst.EmptyLine(indent=False)],
     )
-    forward = [stmt.with_changes(leading_lines=[line for line in stmt.leading_lines
-                                                if line.comment is not None and not is_marker(line)])
-               for stmt in funcdef.body.body[:-1]]
+    forward = [stmt.visit(_StripMarkers()) for stmt in funcdef.body.body[:-1]]
     if forward:
         header = cst.EmptyLine(comment=cst.Comment("# forward"))
         forward[0] = forward[0].with_changes(leading_lines=[header, *forward[0].leading_lines])
@@ -120,6 +94,113 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = cst.FunctionDef(name=cst.Name(vjp_name), params=params,
                           body=cst.IndentedBlock([*forward, pullback, final]))
     return cst.Module(body=[vjp])
+
+
+class _StripMarkers(cst.CSTTransformer):
+    """Drops the ``# line N:`` markers (the forward pass reads as the user's code)."""
+
+    def on_leave(self, original, updated):
+        lines = getattr(updated, "leading_lines", None)
+        if lines and any(is_marker(line) for line in lines):
+            return updated.with_changes(leading_lines=[
+                line for line in lines if line.comment is not None and not is_marker(line)])
+        return updated
+
+
+def _assigned_before(statements, assigned: set, found: dict) -> set:
+    """Records, for each ``if``, the names certainly assigned before it; returns the names
+    certainly assigned after ``statements``."""
+    for stmt in statements:
+        if isinstance(stmt, cst.If):
+            found[id(stmt)] = frozenset(assigned)
+            body = _assigned_before(stmt.body.body, set(assigned), found)
+            orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+            assigned = assigned | (body & _assigned_before(orelse, set(assigned), found))
+        elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            assigned = assigned | {stmt.body[0].targets[0].target.value}
+    return assigned
+
+
+class _Reverser:
+    """Turns a block of primal statements into its adjoint block, last statement first."""
+
+    def __init__(self, writer, steps, available):
+        self.writer, self.steps, self.available = writer, steps, available
+
+    def block(self, statements, start, seeds) -> tuple[list, list]:
+        """The adjoint statements of ``statements``, and comments left for what follows."""
+        out: list = []
+        notes: list[cst.EmptyLine] = []  # comments waiting for the next pullback statement
+        said = [start] if not seeds else [None]  # the line whose comment was written last
+
+        def comment(stmts, where):
+            if not stmts or where == said[0]:
+                return stmts
+            said[0] = where
+            return _commented(stmts, where)
+
+        def emit(new):
+            if new and notes:
+                new[0] = new[0].with_changes(leading_lines=[*notes, *new[0].leading_lines])
+                notes.clear()
+            out.extend(new)
+
+        located, where = [], start
+        for stmt in statements:
+            where = parse_marker(stmt.leading_lines) or where
+            located.append((stmt, where))
+        current, pending = start, list(seeds)
+        for stmt, where in reversed(located):
+            if where != current:
+                emit(comment(pending, current))
+                current, pending = where, []
+            if isinstance(stmt, cst.If):
+                emit(comment(pending, current))
+                pending = []
+                emit(self.branch(stmt, where, repeat=where != said[0]))
+                said[0] = where
+            elif id(stmt) in self.steps:
+                target, op, inputs = self.steps[id(stmt)]
+                pending.extend(self.writer.assignment(target, op, inputs, where[0]))
+            for line in stmt.leading_lines:
+                if line.comment is not None and line.comment.value.startswith("# no_grad"):
+                    emit(comment(pending, current))
+                    current, pending = None, []
+                    notes.append(cst.EmptyLine(comment=cst.Comment(
+                        line.comment.value.replace("constants for differentiation", "no adjoint"))))
+        emit(comment(pending, current))
+        return out, notes
+
+    def branch(self, stmt: cst.If, where, repeat: bool = True) -> list:
+        """``if c:`` in the pullback too, on the same recorded condition; an adjoint that only
+        one side computes is zero on the other."""
+        writer = self.writer
+        before = set(writer.defined)
+        body, body_notes = self.block(stmt.body.body, where, [])
+        after_body, writer.defined = writer.defined, set(before)
+        orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+        other, other_notes = self.block(orelse, where, [])
+        after_other = writer.defined
+        available = self.available.get(id(stmt), frozenset())
+        for name in sorted(after_body - after_other):
+            if name in available:
+                other.append(writer.zero(name))
+        for name in sorted(after_other - after_body):
+            if name in available:
+                body.append(writer.zero(name))
+        writer.defined = (after_body | after_other) & (before | available)
+        if not body and not other:
+            return []
+        test = stmt.test
+        if not body:
+            body, other, body_notes = other, [], other_notes
+            test = cst.UnaryOperation(cst.Not(), test)
+        comment = cst.EmptyLine(comment=cst.Comment(f"# adjoint of: {where[1]}  (line {where[0]})"))
+        block = cst.IndentedBlock(body, footer=body_notes)
+        result = cst.If(test=test, body=block, leading_lines=[comment] if repeat else [])
+        if other:
+            result = result.with_changes(orelse=cst.Else(cst.IndentedBlock(other, footer=other_notes)))
+        return [result]
 
 
 def _commented(stmts: list, where) -> list:
@@ -153,6 +234,11 @@ class _AdjointWriter:
 
     def active(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and self.activity.is_active(node.value)
+
+    def zero(self, name: str) -> cst.SimpleStatementLine:
+        """``dname = rt.zeros_like(name)``: the adjoint on a side that does not touch it."""
+        return _assign(cst.Name(self.namer.adjoint(name)),
+                       cst.Call(self.rt("zeros_like"), [cst.Arg(cst.Name(name))]))
 
     def contribute(self, name: str, expr: cst.BaseExpression) -> list:
         """``dname = expr`` for the first contribution, ``dname = dname + expr`` after."""
