@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unbroadcast", "zeros_like", "add", "at", "expand_reduced"]
+__all__ = ["unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
 
 
 def unbroadcast(g, x):
@@ -67,3 +67,16 @@ def expand_reduced(g, shape, axis, keepdims):
     axes = tuple(a % len(shape) for a in axes)
     kept = [1 if i in axes else n for i, n in enumerate(shape)]
     return np.reshape(g, kept)
+
+
+def inverse_permutation(axes, ndim):
+    """The axes that undo ``transpose(axes)``, as a tuple of Python ints (no array is made,
+    so nothing lands in host memory for a GPU ``g``).
+
+    >>> inverse_permutation((2, 0, 1), 3)
+    (1, 2, 0)
+    """
+    inverse = [0] * ndim
+    for i, a in enumerate(axes):
+        inverse[int(a) % ndim] = i
+    return tuple(inverse)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .backend import numpy_twin
+
 __all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES",
            "stop_gradient", "no_grad"]
 
@@ -55,7 +57,18 @@ _BUILTINS = "len range print isinstance int bool round".split()
 
 _MATH = "floor ceil trunc isnan isinf isfinite".split()
 
-NONDIFFERENTIABLE: frozenset = frozenset(
+class _FunctionTable(frozenset):
+    """A frozenset of functions that also holds another array library's namesakes of its
+    numpy functions (``cupy.zeros_like`` for ``np.zeros_like``), see ``backend.numpy_twin``."""
+
+    def __contains__(self, obj) -> bool:
+        if frozenset.__contains__(self, obj):
+            return True
+        twin = numpy_twin(obj)
+        return twin is not None and frozenset.__contains__(self, twin)
+
+
+NONDIFFERENTIABLE: frozenset = _FunctionTable(
     [getattr(np, name) for name in _NUMPY]
     + [getattr(builtins, name) for name in _BUILTINS]
     + [getattr(math, name) for name in _MATH]

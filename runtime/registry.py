@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from .backend import numpy_twin
 from .helpers import unbroadcast
 
 __all__ = ["Rule", "RULES", "adjoint", "rule_for"]
@@ -123,8 +124,18 @@ def _checked(call, fn, takes_ans, operands, primitives):
 
 
 def rule_for(primitive) -> Rule | None:
-    """The rule registered for ``primitive``, looked up by identity."""
+    """The rule registered for ``primitive``, looked up by identity.
+
+    A function of another array library that stands for a numpy one (``cupy.tanh``, found
+    by name in the ``cupy`` namespace) gets the numpy function's rule: the rules run on
+    that library's arrays through numpy's dispatch protocols.
+    """
     try:
-        return RULES.get(primitive)
+        rule = RULES.get(primitive)
     except TypeError:  # unhashable callables have no rule
         return None
+    if rule is None:
+        twin = numpy_twin(primitive)
+        if twin is not None:
+            rule = RULES.get(twin)
+    return rule

@@ -19,8 +19,8 @@ from itertools import accumulate
 
 import numpy as np
 
-from .backend import array_module
-from .helpers import expand_reduced, unbroadcast
+from .backend import array_module, scatter_add
+from .helpers import expand_reduced, inverse_permutation, unbroadcast
 from .registry import adjoint
 
 # ----- binary arithmetic -----
@@ -251,7 +251,7 @@ def expand_dims_adjoint(g, a, axis=None):
 
 @adjoint(np.transpose)
 def transpose_adjoint(g, a, axes=None):
-    return np.transpose(g, None if axes is None else np.argsort(np.mod(axes, np.ndim(g))))
+    return np.transpose(g, None if axes is None else inverse_permutation(axes, np.ndim(g)))
 
 
 @adjoint(np.swapaxes)
@@ -291,22 +291,22 @@ def matmul_adjoint(g, x1, x2):
 def matmul_adjoint_x1(g, x1, x2):
     """The adjoint of ``x1 @ x2`` with respect to ``x1`` (batch axes summed back)."""
     if np.ndim(x1) == 2 and np.ndim(x2) == 2:
-        return np.matmul(g, np.swapaxes(x2, -1, -2))
+        return g @ np.swapaxes(x2, -1, -2)
     b = np.expand_dims(x2, -1) if np.ndim(x2) == 1 else x2
     g = np.expand_dims(g, -1) if np.ndim(x2) == 1 else g
     g = np.expand_dims(g, -2) if np.ndim(x1) == 1 else g
-    da = np.matmul(g, np.swapaxes(b, -1, -2))
+    da = g @ np.swapaxes(b, -1, -2)
     return unbroadcast(da[..., 0, :] if np.ndim(x1) == 1 else da, x1)
 
 
 def matmul_adjoint_x2(g, x1, x2):
     """The adjoint of ``x1 @ x2`` with respect to ``x2`` (batch axes summed back)."""
     if np.ndim(x1) == 2 and np.ndim(x2) == 2:
-        return np.matmul(np.swapaxes(x1, -1, -2), g)
+        return np.swapaxes(x1, -1, -2) @ g
     a = np.expand_dims(x1, -2) if np.ndim(x1) == 1 else x1
     g = np.expand_dims(g, -1) if np.ndim(x2) == 1 else g
     g = np.expand_dims(g, -2) if np.ndim(x1) == 1 else g
-    db = np.matmul(np.swapaxes(a, -1, -2), g)
+    db = np.swapaxes(a, -1, -2) @ g
     return unbroadcast(db[..., 0] if np.ndim(x2) == 1 else db, x2)
 
 
@@ -425,12 +425,27 @@ def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
 
 # ``key`` is an option, not an operand: it is an index, never differentiated. Generated code
 # spells it with ``rt.at[...]``: ``dx = rt.getitem_adjoint(d_t1, x, key=rt.at[1:3, 0])``.
-# np.add.at accumulates repeated integer indices.
+# Integer-array keys may repeat an index, whose adjoints must accumulate: a scatter-add in
+# x's own library (np.add.at, cupyx.scatter_add). Other keys (ints, slices, masks) pick
+# each element at most once, so a plain assignment does, faster.
 @adjoint(operator.getitem)
 def getitem_adjoint(g, x, key=()):
     dx = np.zeros_like(x)
-    np.add.at(dx, key, g)
+    if _has_integer_array(key):
+        scatter_add(dx, key, g)
+    else:
+        dx[key] = g
     return dx
+
+
+def _has_integer_array(key) -> bool:
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, list):
+            return True
+        dtype = getattr(k, "dtype", None)
+        if dtype is not None and dtype.kind in "iu":
+            return True
+    return False
 
 
 __all__ = [name for name in dir() if name.endswith("_adjoint") or "_adjoint_" in name]

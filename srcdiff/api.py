@@ -81,16 +81,26 @@ def _check_differentiable(fn, name: str, value) -> None:
 
 
 def _as_gradient(g, x):
-    """``g`` with the type, shape and dtype of the argument ``x``; a fresh, writable array."""
+    """``g`` with the type, shape and dtype of the argument ``x``; a fresh, writable array.
+
+    Arrays stay in ``x``'s own library (a CuPy argument gets a CuPy gradient, on its device);
+    a Python float or numpy scalar argument gets a host number, which for a device ``g`` is
+    one explicit transfer.
+    """
     if isinstance(x, float):
         return float(g)
     if isinstance(x, np.generic):
-        return x.dtype.type(g)
+        if isinstance(g, (np.ndarray, np.generic, float, int)):
+            return x.dtype.type(g)
+        return x.dtype.type(float(g))  # a 0-d device array: no implicit host conversion
     shape, dtype = np.shape(x), x.dtype
-    flags = getattr(g, "flags", None)
-    if type(g) is type(x) and g.dtype == dtype and np.shape(g) == shape and (
-            flags is None or flags.writeable and flags.owndata):
-        return g
+    if type(g) is type(x):
+        flags = getattr(g, "flags", None)  # CuPy's flags have no 'writeable'
+        if g.dtype == dtype and np.shape(g) == shape and (flags is None or getattr(
+                flags, "writeable", True) and flags.owndata):
+            return g
+    elif isinstance(g, (float, int, np.generic)) and type(x) is not np.ndarray:
+        return np.full_like(x, g, dtype=dtype)  # a scalar adjoint, made in x's library
     return np.broadcast_to(g, shape).astype(dtype, copy=True)
 
 
@@ -297,6 +307,23 @@ def _cotangent(fn, v, out, where: str):
         raise GradientTypeError(
             f"the cotangent for {where} has shape {np.shape(v)}, but {fn.__qualname__} returned "
             f"shape {np.shape(out)} there; pass one value per output element")
+    if hasattr(out, "shape") and not isinstance(out, (np.ndarray, np.generic)):
+        return _device_cotangent(fn, v, out, where)
+    return v
+
+
+def _device_cotangent(fn, v, out, where: str):
+    """A cotangent for an output of another array library (CuPy): a number is made into an
+    array of that library; a numpy array is refused rather than copied to the device."""
+    if isinstance(v, (float, int, np.generic)) or type(v) is np.ndarray and v.ndim == 0:
+        value = v.item() if isinstance(v, (np.ndarray, np.generic)) else v
+        dtype = out.dtype if np.issubdtype(out.dtype, np.floating) else np.float64
+        return np.full_like(out, value, dtype=dtype)
+    if isinstance(v, np.ndarray):
+        raise GradientTypeError(
+            f"the cotangent for {where} is a numpy array, but {fn.__qualname__} returned a "
+            f"{type(out).__module__}.{type(out).__name__} there; pass the cotangent in the same "
+            "array library (for CuPy: cupy.asarray(v)); srcdiff does not copy it to the device")
     return v
 
 

@@ -52,10 +52,23 @@ UNSUPPORTED_SYNTAX = [
         if np.sum(x) > 0:
             return x
         return np.sum(x)"""),
-    ("'for' loop", "for", """
+    ("'break'", "break", """
         s = 0.0
         for v in x:
             s = s + v
+            break
+        return s"""),
+    ("'continue'", "continue", """
+        s = 0.0
+        for v in x:
+            continue
+        return s"""),
+    ("'for … else'", "for", """
+        s = 0.0
+        for v in x:
+            s = s + v
+        else:
+            s = s * 2.0
         return s"""),
     ("import inside", "import", """
         import math

@@ -41,6 +41,8 @@ def simple_statements(statements):
             yield from simple_statements(stmt.body.body)
             if isinstance(stmt.orelse, cst.Else):
                 yield from simple_statements(stmt.orelse.body.body)
+        elif isinstance(stmt, (cst.For, cst.While)):
+            yield from simple_statements(stmt.body.body)
         else:
             yield stmt
 
@@ -62,13 +64,17 @@ def analyze(funcdef: cst.FunctionDef, ctx: Context, local_names) -> Activity:
     """Varied and useful variables of a normalized, renamed function body."""
     steps = assignments(funcdef, ctx, local_names)
     varied = set(ctx.wrt)
-    for _, target, op, inputs in steps:
-        if op.kind in _FLOWING and varied.intersection(inputs):
-            varied.add(target)
     useful = {atom.value for _, atom in outputs(funcdef, ctx) if isinstance(atom, cst.Name)}
-    for _, target, op, inputs in reversed(steps):
-        if target in useful and op.kind in _FLOWING:
-            useful.update(inputs)
+    changed = True
+    while changed:  # loops carry values backwards in the text: iterate to a fixpoint
+        size = len(varied) + len(useful)
+        for _, target, op, inputs in steps:
+            if op.kind in _FLOWING and varied.intersection(inputs):
+                varied.add(target)
+        for _, target, op, inputs in reversed(steps):
+            if target in useful and op.kind in _FLOWING:
+                useful.update(inputs)
+        changed = len(varied) + len(useful) != size
     return Activity(frozenset(varied), frozenset(useful))
 
 

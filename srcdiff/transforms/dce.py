@@ -49,6 +49,10 @@ def _sweep_block(statements, read, ctx, local_names) -> list:
                 body=_sweep_block(stmt.body.body, read, None, local_names)))
         elif isinstance(stmt, cst.If):
             new = _sweep_if(stmt, read, ctx, local_names)
+        elif isinstance(stmt, (cst.For, cst.While)):
+            body = _sweep_block(stmt.body.body, read, ctx, local_names)
+            new = stmt.with_changes(body=stmt.body.with_changes(
+                body=body or [cst.SimpleStatementLine([cst.Pass()])]))
         else:
             new = None if _dead(stmt, read, ctx, local_names) else stmt
         pairs.append((stmt, new))

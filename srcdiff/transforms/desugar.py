@@ -6,6 +6,13 @@ chained comparisons remain; every assignment is ``name = expression``.
     acc += x * w           →    acc = acc + x * w
     y: float = f(x)        →    y = f(x)
     lo < x < hi            →    lo < x and x < hi
+    for row in x:          →    for _i in range(len(x)):
+                                    row = x[_i]
+    for i, v in enumerate(x):   for i in range(len(x)): v = x[i]
+    for a, b in zip(p, q):      for _i in range(min(len(p), len(q))): a = p[_i]; b = q[_i]
+
+Every loop is then a ``for`` over ``range(...)`` (or a ``while``), and reading a row
+is an ordinary indexing operation with its own adjoint.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
+from ..names import Namer, names_in
 
 __all__ = ["rewrite"]
 
@@ -27,7 +35,7 @@ _AUGMENTED = {
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    return module.visit(_Desugar())
+    return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt})))
 
 
 def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -37,7 +45,41 @@ def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
+def _call(name: str, *args) -> cst.Call:
+    return cst.Call(cst.Name(name), [cst.Arg(a) for a in args])
+
+
+def _index(seq: cst.BaseExpression, i: cst.Name) -> cst.Subscript:
+    return cst.Subscript(seq, [cst.SubscriptElement(cst.Index(i))])
+
+
 class _Desugar(cst.CSTTransformer):
+    def __init__(self, namer: Namer):
+        self.namer = namer
+
+    def leave_For(self, original, updated: cst.For) -> cst.For:
+        it, target = updated.iter, updated.target
+        func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
+        if func == "range":
+            return updated
+        if func == "enumerate":
+            index, value = (e.value for e in target.elements)
+            seqs, values = [it.args[0].value], [value]
+        elif func == "zip":
+            index = cst.Name(self.namer.fresh("_i"))
+            seqs, values = [a.value for a in it.args], [e.value for e in target.elements]
+        else:  # for row in x
+            index = cst.Name(self.namer.fresh("_i"))
+            seqs, values = [it], [target]
+        lengths = [_call("len", s) for s in seqs]
+        count = lengths[0] if len(lengths) == 1 else _call("min", *lengths)
+        reads = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(v)], _index(s, index))],
+                                         leading_lines=updated.leading_lines if i == 0 else ())
+                 for i, (v, s) in enumerate(zip(values, seqs))]
+        return updated.with_changes(
+            target=index, iter=_call("range", count),
+            body=updated.body.with_changes(body=[*reads, *updated.body.body]))
+
     def leave_AugAssign(self, original, updated: cst.AugAssign) -> cst.Assign:
         op = _AUGMENTED[type(updated.operator)]
         value = cst.BinaryOperation(left=updated.target, operator=op(),

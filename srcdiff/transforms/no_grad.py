@@ -41,6 +41,9 @@ def _flatten(statements, ctx: Context, inside: bool) -> list:
             out.append(stmt.with_changes(body=[_constant(s, ctx) for s in stmt.body]))
         elif isinstance(stmt, cst.If):
             out.append(_flatten_if(stmt, ctx, inside))
+        elif isinstance(stmt, (cst.For, cst.While)):
+            body = _flatten(stmt.body.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
+            out.append(stmt.with_changes(body=stmt.body.with_changes(body=body)))
         else:
             out.append(stmt)
     return out

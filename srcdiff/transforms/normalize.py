@@ -66,6 +66,10 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
             if isinstance(node.target, cst.Name):
                 names.add(node.target.value)
 
+        def visit_For(self, node: cst.For) -> None:
+            if isinstance(node.target, cst.Name):
+                names.add(node.target.value)
+
     funcdef.visit(Targets())
     return frozenset(names)
 
@@ -103,6 +107,8 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                          local_names: frozenset[str]) -> list[cst.BaseStatement]:
     if isinstance(stmt, cst.If):
         return _normalize_if(stmt, namer, local_names)
+    if isinstance(stmt, (cst.For, cst.While)):  # range(...) and the while test stay as written
+        return [stmt.with_changes(body=_normalize_block(stmt.body, namer, local_names))]
     if not isinstance(stmt, cst.SimpleStatementLine):
         return [stmt]
     out: list[cst.BaseStatement] = []

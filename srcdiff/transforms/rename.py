@@ -17,6 +17,8 @@ into one new version.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 
 from ..context import Context
@@ -29,7 +31,7 @@ __all__ = ["rewrite"]
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     funcdef = module.body[0]
-    renamer = _Renamer(namer, local_variables(funcdef))
+    renamer = _Renamer(namer, local_variables(funcdef), _occurrences(funcdef))
     body, _ = renamer.block(funcdef.body.body, {p: p for p in ctx.params})
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
@@ -38,8 +40,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 class _Renamer:
     """Renames one block at a time; ``current`` maps each variable to its live version."""
 
-    def __init__(self, namer: Namer, local_names):
-        self.namer, self.local_names = namer, local_names
+    def __init__(self, namer: Namer, local_names, occurrences):
+        self.namer, self.local_names, self.occurrences = namer, local_names, occurrences
 
     def block(self, statements, current: dict[str, str]):
         body = []
@@ -47,6 +49,10 @@ class _Renamer:
             if isinstance(stmt, cst.If):
                 stmt, current = self.branch(stmt, current)
                 body.append(stmt)
+                continue
+            if isinstance(stmt, (cst.For, cst.While)):
+                loop, current = self.loop(stmt, current)
+                body.extend(loop)
                 continue
             renamed = stmt.visit(_Uses(current, self.local_names))
             if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
@@ -63,6 +69,51 @@ class _Renamer:
         return name in current or name in self.seen
 
     seen: set[str] = set()
+
+    def loop(self, stmt, current: dict[str, str]):
+        """A loop keeps each variable it assigns in one *loop name* (``h_1``), copied in before
+        the loop and back at the end of every iteration; inside, the body reads an iteration's
+        own copy (``h_2 = h_1``), so each name in the body holds one value per iteration.
+
+            h = h0                 h_1 = h0
+            for t in range(n):  →  for t in range(n):
+                h = np.tanh(h)         h_2 = h_1
+                                       h_3 = np.tanh(h_2)
+                                       h_1 = h_3
+        """
+        assigned = _assigned(stmt.body.body)
+        target = stmt.target.value if isinstance(stmt, cst.For) else None
+        inside = _occurrences(stmt)
+        read_outside = {n for n in assigned if self.occurrences[n] > inside[n]}
+        before, loop_names = [], {}
+        for name in sorted((assigned - {target}) & (set(current) | read_outside)):
+            loop_names[name] = self.namer.version(name) if name in current or name in self.seen \
+                else self.namer.fresh(name)
+            if name in current:
+                before.append(_copy(loop_names[name], current[name], stmt.leading_lines
+                                    if not before else ()))
+        self.seen = self.seen | set(current)
+        outer = {**current, **loop_names}
+        inner, top = dict(outer), []
+        if target is not None:
+            inner[target] = self.namer.version(target) if target in current else target
+        read = names_in(cst.Module(body=list(stmt.body.body)))
+        for name in sorted(set(loop_names) & set(current) & read):
+            inner[name] = self.namer.version(name)
+            top.append(_copy(inner[name], loop_names[name]))
+        body, after = self.block(stmt.body.body, inner)
+        self.seen = self.seen | assigned
+        end = [_copy(loop_names[n], after[n]) for n in sorted(loop_names)
+               if n in after and after[n] != loop_names[n]]
+        new = stmt.with_changes(body=stmt.body.with_changes(body=[*top, *body, *end]))
+        if isinstance(stmt, cst.For):
+            new = new.with_changes(target=cst.Name(inner[target]),
+                                   iter=stmt.iter.visit(_Uses(current, self.local_names)))
+        else:
+            new = new.with_changes(test=stmt.test.visit(_Uses(outer, self.local_names)))
+        if before:
+            new = new.with_changes(leading_lines=())
+        return [*before, new], {**outer, **({target: inner[target]} if target else {})}
 
     def branch(self, stmt: cst.If, current: dict[str, str]):
         """Each side renamed on its own; names that differ after it meet in a new version,
@@ -93,6 +144,36 @@ class _Renamer:
         return new, merged
 
 
+def _occurrences(node: cst.CSTNode) -> Counter:
+    """How often each name is spelled in ``node``."""
+    found: Counter = Counter()
+
+    class Count(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found[n.value] += 1
+
+    node.visit(Count())
+    return found
+
+
+def _assigned(statements) -> set[str]:
+    """Names a block assigns (loop targets included), at any depth."""
+    found: set[str] = set()
+
+    class Targets(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                found.add(node.target.value)
+
+        def visit_For(self, node: cst.For) -> None:
+            if isinstance(node.target, cst.Name):
+                found.add(node.target.value)
+
+    for stmt in statements:
+        stmt.visit(Targets())
+    return found
+
+
 def _join(statements: list, version: str, meet: str, before: set) -> list:
     """Make ``meet`` hold ``version`` at the end of a side: rename it if the side made it."""
     if version == meet:
@@ -116,8 +197,9 @@ class _Rename(cst.CSTTransformer):
         return updated.with_changes(keyword=original.keyword)
 
 
-def _copy(target: str, source: str) -> cst.SimpleStatementLine:
-    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))], cst.Name(source))])
+def _copy(target: str, source: str, lines=()) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))],
+                                               cst.Name(source))], leading_lines=lines)
 
 
 class _Uses(cst.CSTTransformer):

@@ -21,10 +21,11 @@ body is one ``return`` are inlined; the others are called as ``rt.<rule>``.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 
 import libcst as cst
 
-from ..analysis.activity import Activity, analyze, assignments, outputs
+from ..analysis.activity import Activity, analyze, assignments, outputs, simple_statements
 from ..analysis.calls import Op
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
@@ -65,7 +66,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
     available: dict = {}
     _assigned_before(funcdef.body.body, set(ctx.params), available)
-    reverser = _Reverser(writer, steps, available)
+    reverser = _Reverser(writer, steps, available, _occurrences(funcdef))
     blocks, notes = reverser.block(funcdef.body.body[:-1], parse_marker(
         funcdef.body.body[-1].leading_lines), seeds)
 
@@ -82,7 +83,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         body=cst.IndentedBlock(blocks),
         leading_lines=[cst.EmptyLine(indent=False)],
     )
-    forward = [stmt.visit(_StripMarkers()) for stmt in funcdef.body.body[:-1]]
+    forward = [stmt.visit(_StripMarkers())
+               for stmt in _with_tapes(funcdef.body.body[:-1], reverser.tapes, ctx.rt)]
     if forward:
         header = cst.EmptyLine(comment=cst.Comment("# forward"))
         forward[0] = forward[0].with_changes(leading_lines=[header, *forward[0].leading_lines])
@@ -107,6 +109,70 @@ class _StripMarkers(cst.CSTTransformer):
         return updated
 
 
+def _target_names(stmt) -> list[str]:
+    return [stmt.target.value] if isinstance(stmt, cst.For) else []
+
+
+def _assigned_names(statements, ordered: bool = False):
+    """Names assigned in ``statements`` at any depth (in order when ``ordered``)."""
+    found: list[str] = []
+    for simple in simple_statements(statements):
+        if isinstance(simple, cst.SimpleStatementLine) and isinstance(simple.body[0], cst.Assign):
+            found.append(simple.body[0].targets[0].target.value)
+    for stmt in statements:
+        if isinstance(stmt, (cst.For, cst.While)):
+            found.extend(_target_names(stmt))
+            found.extend(_assigned_names(stmt.body.body, ordered))
+    return found if ordered else set(found)
+
+
+def _occurrences(node: cst.CSTNode) -> Counter:
+    found: Counter = Counter()
+
+    class Count(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found[n.value] += 1
+
+    node.visit(Count())
+    return found
+
+
+def _with_tapes(statements, tapes: dict, rt: str) -> list:
+    """The forward statements with each differentiated loop's tape: made before the loop,
+    pushed at the end of every iteration."""
+    out = []
+    for stmt in statements:
+        if isinstance(stmt, cst.If):
+            stmt = stmt.with_changes(body=stmt.body.with_changes(
+                body=_with_tapes(stmt.body.body, tapes, rt)))
+            if isinstance(stmt.orelse, cst.Else):
+                stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
+                    body=_with_tapes(stmt.orelse.body.body, tapes, rt))))
+        elif isinstance(stmt, (cst.For, cst.While)):
+            info = tapes.get(id(stmt))
+            body = _with_tapes(stmt.body.body, tapes, rt)
+            if info is not None:
+                tape, names = info
+                value = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
+                    [cst.Element(cst.Name(n)) for n in names])
+                push = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")),
+                                         [cst.Arg(value)]))
+                certain = _assigned_before(stmt.body.body, set(_target_names(stmt)), {})
+                unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
+                                                              cst.Name("None"))])
+                         for n in names if n not in certain]  # made on one side of an if only
+                body = [*unset, *body, cst.SimpleStatementLine([push])]
+                make = cst.SimpleStatementLine([cst.Assign(
+                    [cst.AssignTarget(cst.Name(tape))],
+                    cst.Call(cst.Attribute(cst.Name(rt), cst.Name("Tape")), []))],
+                    leading_lines=[line for line in stmt.leading_lines if line.comment is not None])
+                out.append(make)
+                stmt = stmt.with_changes(leading_lines=())
+            stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
+        out.append(stmt)
+    return out
+
+
 def _assigned_before(statements, assigned: set, found: dict) -> set:
     """Records, for each ``if``, the names certainly assigned before it; returns the names
     certainly assigned after ``statements``."""
@@ -116,6 +182,8 @@ def _assigned_before(statements, assigned: set, found: dict) -> set:
             body = _assigned_before(stmt.body.body, set(assigned), found)
             orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
             assigned = assigned | (body & _assigned_before(orelse, set(assigned), found))
+        elif isinstance(stmt, (cst.For, cst.While)):  # may run no times: adds nothing certain
+            _assigned_before(stmt.body.body, assigned | set(_target_names(stmt)), found)
         elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             assigned = assigned | {stmt.body[0].targets[0].target.value}
     return assigned
@@ -124,8 +192,64 @@ def _assigned_before(statements, assigned: set, found: dict) -> set:
 class _Reverser:
     """Turns a block of primal statements into its adjoint block, last statement first."""
 
-    def __init__(self, writer, steps, available):
+    def __init__(self, writer, steps, available, occurrences):
         self.writer, self.steps, self.available = writer, steps, available
+        self.occurrences = occurrences  # how often each name is spelled in the function
+        self.tapes: dict[int, tuple[str, tuple[str, ...]]] = {}  # loop -> (tape, taped names)
+        self.tape_names: dict[int, str] = {}
+
+    def loop(self, stmt, where) -> list:
+        """``for … in reversed(_tape1):`` walking the iterations backwards.
+
+        Adjoints of values made before the loop accumulate across iterations, so they start
+        at zero before it; a loop variable's adjoint is handed from one iteration to the one
+        before through the copies ``rename`` put at both ends of the body. What the adjoint
+        body reads of the iteration's own values is what the forward pass tapes.
+        """
+        writer = self.writer
+        body = stmt.body.body
+        inside = _occurrences(stmt)
+        local = {n for n in _assigned_names(body) | set(_target_names(stmt))
+                 if self.occurrences[n] == inside[n]}  # spelled nowhere outside the loop
+        entry = set(writer.defined) - local
+        # a dry run finds the adjoints the body adds to, which must exist before the loop
+        writer.defined = set(entry)
+        tapes_before = set(self.tapes)
+        self.block(body, where, [])
+        needed = sorted(n for n in (writer.defined - local - entry) if writer.activity.is_active(n))
+        writer.defined = entry | set(needed)
+        start = set(writer.defined)
+        out, notes = self.block(body, where, [])
+        for name in sorted(start - writer.defined):  # reset in the body and not given again
+            out.append(writer.zero(name))
+        writer.defined = start
+        if not out:
+            return [writer.zero(n) for n in needed]
+        nested = {self.tapes[k][0] for k in set(self.tapes) - tapes_before if k in self.tapes}
+        read = names_in(cst.Module(body=out))
+        taped = tuple(sorted(read & (local | nested), key=self._order(stmt)))
+        tape = self.tape_names.setdefault(id(stmt), writer.namer.fresh_numbered("_tape"))
+        self.tapes[id(stmt)] = (tape, taped)
+        if not taped:
+            target = cst.Name("_")
+        elif len(taped) == 1:
+            target = cst.Name(taped[0])
+        else:
+            target = cst.Tuple([cst.Element(cst.Name(n)) for n in taped], lpar=[], rpar=[])
+        header = cst.EmptyLine(comment=cst.Comment(f"# adjoint of: {where[1]}  (line {where[0]})"))
+        loop = cst.For(target=target, iter=cst.Call(cst.Name("reversed"), [cst.Arg(cst.Name(tape))]),
+                       body=cst.IndentedBlock(out, footer=notes))
+        before = [writer.zero(n) for n in needed]
+        result = [*before, loop]
+        result[0] = result[0].with_changes(leading_lines=[header])
+        return result
+
+    @staticmethod
+    def _order(stmt):
+        """Taped names in the order the forward pass makes them: the loop target first."""
+        order = {n: i for i, n in enumerate([*_target_names(stmt),
+                                             *_assigned_names(stmt.body.body, ordered=True)])}
+        return lambda n: (order.get(n, len(order)), n)
 
     def block(self, statements, start, seeds) -> tuple[list, list]:
         """The adjoint statements of ``statements``, and comments left for what follows."""
@@ -158,6 +282,11 @@ class _Reverser:
                 emit(comment(pending, current))
                 pending = []
                 emit(self.branch(stmt, where, repeat=where != said[0]))
+                said[0] = where
+            elif isinstance(stmt, (cst.For, cst.While)):
+                emit(comment(pending, current))
+                pending = []
+                emit(self.loop(stmt, where))
                 said[0] = where
             elif id(stmt) in self.steps:
                 target, op, inputs = self.steps[id(stmt)]
@@ -255,6 +384,7 @@ class _AdjointWriter:
         if not self.activity.is_active(target) or target not in self.defined:
             return []
         g = cst.Name(self.namer.adjoint(target))
+        self.defined.discard(target)  # the value is overwritten here: earlier, its adjoint is 0
         if op.kind == "copy":
             return self.contribute(op.operands[0].value, g)
         if op.kind == "rule":

@@ -1,8 +1,10 @@
 """simplify: fold constants and drop arithmetic that does nothing.
 
-Invariant after this pass: no ``* 1``, ``1 *``, ``/ 1``, ``** 1``, ``+ 0``,
-``0 +``, ``- 0`` or ``- -`` remains, and arithmetic on two number literals is
-folded. Inlined rules produce these when an operand is a constant.
+Invariant after this pass: in the pullback, no ``* 1``, ``1 *``, ``/ 1``, ``** 1``,
+``+ 0``, ``0 +``, ``- 0`` or ``- -`` remains, and arithmetic on two number literals
+is folded. Inlined rules produce these when an operand is a constant. The forward
+pass is the user's code and is left exactly as written (``x * 1.0`` makes a float
+copy there; dropping it could change a dtype).
 
     d_t2 = d_t3 * 2 * _t2 ** (2 - 1)    →    d_t2 = d_t3 * 2 * _t2
 """
@@ -22,7 +24,9 @@ _FOLD = {
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    return module.visit(_Simplify())
+    vjp = module.body[0]
+    body = [s.visit(_Simplify()) if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
+    return module.with_changes(body=[vjp.with_changes(body=vjp.body.with_changes(body=body))])
 
 
 def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -43,8 +43,8 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Import: ("an import inside the function", "import at module level"),
     cst.ImportFrom: ("an import inside the function", "import at module level"),
     cst.Raise: ("'raise'", "check inputs before calling the gradient"),
-    cst.For: ("a 'for' loop", "write the computation with array operations"),
-    cst.While: ("a 'while' loop", "write the computation with array operations"),
+    cst.Break: ("'break'", "make the loop condition say when to stop (a while loop)"),
+    cst.Continue: ("'continue'", "put the rest of the loop body under an 'if'"),
     cst.Dict: ("a dict literal", "pass the values as separate arguments"),
     cst.Set: ("a set literal", "use a tuple"),
     cst.Match: ("a 'match' statement", "select between values with np.where"),
@@ -175,6 +175,28 @@ class _Validator(cst.CSTVisitor):
                             "np.stack or np.concatenate instead.")
         self.fail(stmt, "srcdiff does not support unpacking assignment 'a, b = …' yet; "
                         "assign one name per statement.")
+
+    def visit_For(self, node: cst.For) -> None:
+        if node.orelse is not None or node.asynchronous is not None:
+            self.fail(node, "srcdiff does not support 'for … else' or 'async for'; write the "
+                            "'else' part after the loop.")
+        target, it = node.target, node.iter
+        names = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+        if not all(isinstance(e, cst.Name) for e in names):
+            self.fail(node, "srcdiff supports loop targets that are names ('for i in …', "
+                            "'for i, row in enumerate(x)').")
+        call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
+        if call == "range" or call in ("enumerate", "zip") and all(
+                isinstance(a.value, cst.Name) for a in it.args) or isinstance(it, cst.Name):
+            return
+        self.fail(node, "srcdiff supports 'for' loops over range(...), over an array's rows "
+                        "('for row in x'), and enumerate/zip of arrays; index a list of "
+                        "arrays with range(len(...)) instead.")
+
+    def visit_While(self, node: cst.While) -> None:
+        if node.orelse is not None:
+            self.fail(node, "srcdiff does not support 'while … else'; write the 'else' part "
+                            "after the loop.")
 
     def visit_Call(self, node: cst.Call) -> None:
         for arg in node.args:

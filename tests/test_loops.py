@@ -1,0 +1,172 @@
+"""for and while loops: the tape, loop-carried adjoints, nesting, against the oracle."""
+
+import time
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.testing import check_grad
+
+from .helpers import make_function
+
+rng = np.random.default_rng(7)
+
+LOOPS = {
+    "rnn_range": ("""
+        def f(W, U, x, h):
+            for t in range(3):
+                h = np.tanh(W @ h + U @ x[t])
+            return np.sum(h)
+    """, lambda: (rng.normal(size=(4, 4)) * 0.5, rng.normal(size=(4, 2)), rng.normal(size=(3, 2)),
+                  rng.normal(size=4))),
+    "rows_of_an_array": ("""
+        def f(x, w):
+            s = 0.0
+            for row in x:
+                s = s + np.sum(np.sin(row * w))
+            return s
+    """, lambda: (rng.normal(size=(4, 3)), rng.normal(size=3))),
+    "enumerate_and_zip": ("""
+        def f(x, y):
+            acc = x[0] * 0.0
+            for i, row in enumerate(x):
+                acc = acc + row * (i + 1.0)
+            for a, b in zip(x, y):
+                acc = acc * 0.5 + a * b
+            return np.sum(acc ** 2)
+    """, lambda: (rng.normal(size=(3, 2)), rng.normal(size=(4, 2)))),
+    "while_data_dependent": ("""
+        def f(x, w):
+            h = x
+            n = 0
+            while np.sum(h * h) < 50.0 and n < 20:
+                h = h * w + 0.1
+                n += 1
+            return np.sum(h)
+    """, lambda: (rng.uniform(0.5, 1.0, 3), rng.uniform(1.2, 1.5, 3))),
+    "nested_loops": ("""
+        def f(w, x):
+            total = 0.0
+            for i in range(3):
+                h = x * (i + 1.0)
+                for j in range(2):
+                    h = np.tanh(h * w)
+                total = total + np.sum(h)
+            return total
+    """, lambda: (rng.normal(size=3), rng.normal(size=3))),
+    "branch_in_loop": ("""
+        def f(x, w):
+            s = x * 1.0
+            for k in range(4):
+                if np.sum(s) > 0:
+                    s = s * w
+                else:
+                    s = s - w * 0.5
+            return np.sum(s ** 2)
+    """, lambda: (rng.normal(size=3), rng.normal(size=3))),
+    "loop_in_branch": ("""
+        def f(x, w):
+            y = x
+            if w[0] > 0:
+                for k in range(3):
+                    y = y * w
+            return np.sum(y)
+    """, lambda: (rng.normal(size=3), rng.normal(size=3))),
+    "defined_in_loop_used_after": ("""
+        def f(x):
+            for k in range(3):
+                last = x * (k + 1.0)
+            return np.sum(last ** 2) + k
+    """, lambda: (rng.normal(size=3),)),
+    "no_grad_in_loop": ("""
+        def f(x):
+            s = x * 1.0
+            for k in range(3):
+                with srcdiff.no_grad():
+                    scale = np.max(np.abs(s))
+                s = s / scale
+            return np.sum(s * x)
+    """, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(set(LOOPS) - {"no_grad_in_loop"}))
+def test_loops_match_finite_differences(name):
+    source, make_args = LOOPS[name]
+    fn = make_function(source)
+    for _ in range(5):
+        args = make_args()
+        grads = srcdiff.grad(fn, wrt=tuple(range(len(args))))(*args)
+        check_grad(fn, args, grads)
+
+
+def test_no_grad_inside_a_loop_against_a_hand_derivation():
+    fn = make_function(LOOPS["no_grad_in_loop"][0])
+    x = np.array([1.0, -2.0, 0.5])
+    # s = x / (2 * 1 * 1) after three normalisations by constants 2, 1, 1: f = sum(x^2) / 2
+    np.testing.assert_allclose(srcdiff.grad(fn)(x), x)
+
+
+def test_loop_source_reads_as_primal_then_reversed_tape():
+    fn = make_function(LOOPS["rnn_range"][0])
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    forward, pullback = source.split("_pullback(")
+    assert "_tape1 = rt.Tape()" in forward and "_tape1.push(" in forward
+    assert "in reversed(_tape1):" in pullback
+    assert "dW = rt.zeros_like(W)" in pullback and "dW = dW + " in pullback
+
+
+def test_only_what_the_adjoint_reads_is_taped():
+    fn = make_function("""
+        def f(x, w):
+            for k in range(5):
+                x = x * w + 1.0
+            return np.sum(x)
+    """)
+    source = srcdiff.grad(fn, wrt=(0,)).source
+    push = next(line for line in source.splitlines() if ".push(" in line)
+    assert "k" not in push.split("push")[1]  # the loop index is not needed by the adjoint
+    np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(2), np.full(2, 2.0)), [32.0, 32.0])
+
+
+def test_loop_with_no_differentiated_values_has_no_tape():
+    fn = make_function("""
+        def f(x, n):
+            k = 0.0
+            for i in range(n):
+                k = k + 1.0
+            return np.sum(x * k)
+    """)
+    source = srcdiff.grad(fn).source
+    assert "Tape" not in source
+    np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(2), 3), [3.0, 3.0])
+
+
+def test_pullback_of_a_loop_can_run_twice():
+    fn = make_function(LOOPS["rnn_range"][0])
+    args = LOOPS["rnn_range"][1]()
+    out, pullback = srcdiff.vjp(fn, *args)
+    first, second = pullback(1.0), pullback(1.0)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_long_scalar_loop_is_linear_in_its_length():
+    fn = make_function("""
+        def f(a, n):
+            s = 0.0
+            for i in range(n):
+                s = s * 0.5 + a
+            return s
+    """)
+    dfn = srcdiff.grad(fn)
+    assert dfn(1.0, 10) == pytest.approx(sum(0.5 ** k for k in range(10)))
+    timings = {}
+    for n in (10_000, 100_000):
+        start = time.perf_counter()
+        value = dfn(0.3, n)
+        timings[n] = time.perf_counter() - start
+        assert value == pytest.approx(2.0)
+    # ten times the iterations in well under a hundred times the time (linear, not quadratic)
+    assert timings[100_000] < 30 * timings[10_000] + 0.05
