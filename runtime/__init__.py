@@ -12,11 +12,12 @@ from .backend import array_module, register_array_module, scatter_add
 from .helpers import add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_grad, stop_gradient
 from .registry import RULES, Rule, adjoint, rule_for
+from .link import derivative_of
 from .tape import Tape
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 
 __all__ = [
     "np", "rules", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of",
 ]

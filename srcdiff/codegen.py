@@ -38,12 +38,13 @@ def load(text: str, ctx: Context):
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     tree = ast.parse(text, filename)
     funcdef = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
+    links = [node for node in tree.body if isinstance(node, ast.Assign)]
     freevars = tuple(ctx.fn.__code__.co_freevars)
     factory = ast.FunctionDef(
         name="__srcdiff_factory__",
         args=ast.arguments(posonlyargs=[], args=[ast.arg(ctx.rt), *map(ast.arg, freevars)],
                            kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=[funcdef, ast.Return(ast.Name(funcdef.name, ast.Load()))],
+        body=[*links, funcdef, ast.Return(ast.Name(funcdef.name, ast.Load()))],
         decorator_list=[], returns=None,
         **({"type_params": []} if sys.version_info >= (3, 12) else {}),
     )
@@ -52,12 +53,17 @@ def load(text: str, ctx: Context):
     ast.fix_missing_locations(wrapper)
     code = compile(wrapper, filename, "exec")
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    inner = next(c for c in factory_code.co_consts
-                 if isinstance(c, types.CodeType) and c.co_name == funcdef.name)
-    cells = []
-    for name in inner.co_freevars:
-        if name == ctx.rt:
-            cells.append(types.CellType(runtime))
-        else:
-            cells.append(ctx.fn.__closure__[freevars.index(name)])
-    return types.FunctionType(inner, ctx.fn.__globals__, funcdef.name, None, tuple(cells))
+    factory = types.FunctionType(factory_code, ctx.fn.__globals__)
+    user_cells = dict(zip(freevars, ctx.fn.__closure__ or ()))
+    built = factory(runtime, *(_contents(user_cells[name]) for name in freevars))
+    # the user's closure cells themselves, not a snapshot, so later rebinding is seen
+    cells = tuple(user_cells.get(name, cell)
+                  for name, cell in zip(built.__code__.co_freevars, built.__closure__ or ()))
+    return types.FunctionType(built.__code__, ctx.fn.__globals__, funcdef.name, None, cells)
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # not yet bound (a closure variable assigned later): replaced below
+        return None

@@ -18,7 +18,7 @@ from .calls import Op, classify, reads
 
 __all__ = ["Activity", "analyze", "assignments"]
 
-_FLOWING = ("rule", "copy", "unknown")  # kinds through which a gradient could flow
+_FLOWING = ("rule", "copy", "function", "unknown")  # kinds through which a gradient could flow
 
 
 @dataclass(frozen=True)

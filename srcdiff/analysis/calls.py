@@ -57,6 +57,7 @@ class Op:
     primitive: object = None
     operands: tuple[cst.BaseExpression, ...] = ()
     options: tuple[tuple[str, cst.BaseExpression], ...] = ()
+    params: tuple[str, ...] = ()  # for a user function: the parameter each operand binds
     problem: str = ""  # for unknown: why it cannot be differentiated
 
 
@@ -179,7 +180,39 @@ def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
     obj = resolve(func, ctx, local_names)
     if obj is MISSING:
         return Op("unknown", text, problem=f"{_code(func)}, which srcdiff cannot resolve")
+    if inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj):
+        return _function_op(obj, positional, keywords, text)
     return _primitive_op(obj, positional, keywords, text)
+
+
+_LITERALS = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _function_op(fn, positional, keywords, text) -> Op:
+    """A call of the user's own function: its derivative is generated and called in turn."""
+    name = fn.__qualname__
+    sig = _signature(fn)
+    kinds = {p.kind for p in sig.parameters.values()} if sig else set()
+    if sig is None or inspect.Parameter.VAR_POSITIONAL in kinds or \
+            inspect.Parameter.VAR_KEYWORD in kinds or fn.__name__ == "<lambda>":
+        return Op("unknown", text, primitive=fn, problem=f"{name} (srcdiff differentiates "
+                  "calls of 'def' functions with named parameters)")
+    try:
+        bound = sig.bind(*positional, **keywords)
+    except TypeError as exc:
+        return Op("unknown", text, primitive=fn, problem=f"this call of {name} ({exc})")
+    params, operands = [], []
+    for param in sig.parameters.values():
+        if param.name in bound.arguments:
+            value = bound.arguments[param.name]
+        elif isinstance(param.default, _LITERALS):
+            value = cst.parse_expression(repr(param.default))
+        else:
+            return Op("unknown", text, primitive=fn,
+                      problem=f"{name} without its argument {param.name}= (pass it explicitly)")
+        params.append(param.name)
+        operands.append(value)
+    return Op("function", text, primitive=fn, operands=tuple(operands), params=tuple(params))
 
 
 @lru_cache(maxsize=None)

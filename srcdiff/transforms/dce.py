@@ -25,12 +25,12 @@ _PURE = ("rule", "nondiff", "copy", "constant")
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    vjp = module.body[0]
+    vjp = module.body[-1]  # after the module-level links, if any
     local_names = local_variables(vjp)
     while True:
         new = _sweep(vjp, ctx, local_names)
         if new.deep_equals(vjp):
-            return module.with_changes(body=[new])
+            return module.with_changes(body=[*module.body[:-1], new])
         vjp = new
 
 

@@ -84,7 +84,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         leading_lines=[cst.EmptyLine(indent=False)],
     )
     forward = [stmt.visit(_StripMarkers())
-               for stmt in _with_tapes(funcdef.body.body[:-1], reverser.tapes, ctx.rt)]
+               for stmt in _with_tapes(funcdef.body.body[:-1], reverser.tapes, ctx.rt, writer.forward)]
     if forward:
         header = cst.EmptyLine(comment=cst.Comment("# forward"))
         forward[0] = forward[0].with_changes(leading_lines=[header, *forward[0].leading_lines])
@@ -95,7 +95,12 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     params = cst.Parameters([cst.Param(cst.Name(p)) for p in ctx.params])
     vjp = cst.FunctionDef(name=cst.Name(vjp_name), params=params,
                           body=cst.IndentedBlock([*forward, pullback, final]))
-    return cst.Module(body=[vjp])
+    links = [statement for _, statement in writer.links.values()]
+    if links:
+        links[0] = links[0].with_changes(leading_lines=[cst.EmptyLine(
+            comment=cst.Comment("# derivatives of the functions it calls, compiled on first use"))])
+        vjp = vjp.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)
+    return cst.Module(body=[*links, vjp])
 
 
 class _StripMarkers(cst.CSTTransformer):
@@ -137,27 +142,29 @@ def _occurrences(node: cst.CSTNode) -> Counter:
     return found
 
 
-def _with_tapes(statements, tapes: dict, rt: str) -> list:
-    """The forward statements with each differentiated loop's tape: made before the loop,
-    pushed at the end of every iteration."""
+def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> list:
+    """The forward statements with each differentiated loop's tape (made before the loop,
+    pushed at the end of every iteration) and each differentiated call's rewrite."""
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.If):
+        if id(stmt) in (calls or {}):
+            stmt = calls[id(stmt)].with_changes(leading_lines=stmt.leading_lines)
+        elif isinstance(stmt, cst.If):
             stmt = stmt.with_changes(body=stmt.body.with_changes(
-                body=_with_tapes(stmt.body.body, tapes, rt)))
+                body=_with_tapes(stmt.body.body, tapes, rt, calls)))
             if isinstance(stmt.orelse, cst.Else):
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
-                    body=_with_tapes(stmt.orelse.body.body, tapes, rt))))
+                    body=_with_tapes(stmt.orelse.body.body, tapes, rt, calls))))
         elif isinstance(stmt, (cst.For, cst.While)):
             info = tapes.get(id(stmt))
-            body = _with_tapes(stmt.body.body, tapes, rt)
+            body = _with_tapes(stmt.body.body, tapes, rt, calls)
             if info is not None:
                 tape, names = info
                 value = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
                     [cst.Element(cst.Name(n)) for n in names])
                 push = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")),
                                          [cst.Arg(value)]))
-                certain = _assigned_before(stmt.body.body, set(_target_names(stmt)), {})
+                certain = _assigned_before(body, set(_target_names(stmt)), {})
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
                          for n in names if n not in certain]  # made on one side of an if only
@@ -185,7 +192,9 @@ def _assigned_before(statements, assigned: set, found: dict) -> set:
         elif isinstance(stmt, (cst.For, cst.While)):  # may run no times: adds nothing certain
             _assigned_before(stmt.body.body, assigned | set(_target_names(stmt)), found)
         elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
-            assigned = assigned | {stmt.body[0].targets[0].target.value}
+            target = stmt.body[0].targets[0].target
+            names = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+            assigned = assigned | {n.value for n in names if isinstance(n, cst.Name)}
     return assigned
 
 
@@ -226,6 +235,7 @@ class _Reverser:
         if not out:
             return [writer.zero(n) for n in needed]
         nested = {self.tapes[k][0] for k in set(self.tapes) - tapes_before if k in self.tapes}
+        nested |= {writer.pullbacks[id(s)] for s in simple_statements(body) if id(s) in writer.pullbacks}
         read = names_in(cst.Module(body=out))
         taped = tuple(sorted(read & (local | nested), key=self._order(stmt)))
         tape = self.tape_names.setdefault(id(stmt), writer.namer.fresh_numbered("_tape"))
@@ -290,7 +300,7 @@ class _Reverser:
                 said[0] = where
             elif id(stmt) in self.steps:
                 target, op, inputs = self.steps[id(stmt)]
-                pending.extend(self.writer.assignment(target, op, inputs, where[0]))
+                pending.extend(self.writer.assignment(target, op, inputs, where[0], id(stmt)))
             for line in stmt.leading_lines:
                 if line.comment is not None and line.comment.value.startswith("# no_grad"):
                     emit(comment(pending, current))
@@ -356,6 +366,9 @@ class _AdjointWriter:
     def __init__(self, ctx: Context, namer: Namer, activity: Activity, local_names):
         self.ctx, self.namer, self.activity, self.local_names = ctx, namer, activity, local_names
         self.defined: set[str] = set()  # variables whose adjoint has been assigned
+        self.links: dict = {}  # (function, wrt) -> (name, module-level statement)
+        self.pullbacks: dict[int, str] = {}  # call statement -> its pullback's name
+        self.forward: dict[int, cst.SimpleStatementLine] = {}  # call statement -> its rewrite
         self.spelling_cache: dict[str, cst.BaseExpression] = {}
 
     def rt(self, name: str) -> cst.Attribute:
@@ -379,7 +392,7 @@ class _AdjointWriter:
             return [_assign(d, cst.BinaryOperation(d, cst.Subtract(), expr.expression))]
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
 
-    def assignment(self, target: str, op: Op, inputs, line: int) -> list:
+    def assignment(self, target: str, op: Op, inputs, line: int, key: int = 0) -> list:
         self.line = line
         if not self.activity.is_active(target) or target not in self.defined:
             return []
@@ -389,6 +402,8 @@ class _AdjointWriter:
             return self.contribute(op.operands[0].value, g)
         if op.kind == "rule":
             return self.rule(target, op, g)
+        if op.kind == "function":
+            return self.function_call(target, op, g, key)
         reads = [n for n in inputs if self.activity.is_active(n)]
         raise self.ctx.error(
             NotDifferentiableError,
@@ -451,6 +466,55 @@ class _AdjointWriter:
         for name, temp in later:
             out += self.contribute(name, temp)
         return out
+
+    def function_call(self, target: str, op: Op, g: cst.Name, key: int) -> list:
+        """A call of the user's own function: the forward pass calls its derivative
+        (``_t1, _t1_pullback = helper_vjp(a, b)``), the pullback its pullback."""
+        active = [(p, e) for p, e in zip(op.params, op.operands) if self.active(e)]
+        if not active:
+            return []
+        wrt = tuple(p for p, _ in active)
+        link = self.link(op.primitive, wrt)
+        pullback = self.pullbacks.setdefault(key, self.namer.fresh(f"{target}_pullback"))
+        self.forward[key] = cst.SimpleStatementLine([cst.Assign(
+            [cst.AssignTarget(cst.Tuple([cst.Element(cst.Name(target)),
+                                         cst.Element(cst.Name(pullback))], lpar=[], rpar=[]))],
+            cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands]))])
+        call = cst.Call(cst.Name(pullback), [cst.Arg(g)])
+        if len(active) == 1:
+            return self.contribute(active[0][1].value, call)
+        later: list = []
+        targets = [self.receiver(e, later) for _, e in active]
+        out = [_assign(cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]), call)]
+        for name, temp in later:
+            out += self.contribute(name, temp)
+        return out
+
+    def link(self, fn, wrt: tuple[str, ...]) -> str:
+        """The module-level name of ``fn``'s derivative: ``helper_vjp = rt.derivative_of(…)``."""
+        key = (fn, wrt)
+        if key not in self.links:
+            spelled = self.spell_function(fn)
+            name = self.namer.fresh(f"{fn.__name__}_vjp")
+            value = cst.Call(self.rt("derivative_of"), [
+                cst.Arg(spelled),
+                cst.Arg(cst.Tuple([cst.Element(cst.SimpleString(repr(p))) for p in wrt]))])
+            self.links[key] = (name, cst.SimpleStatementLine(
+                [cst.Assign([cst.AssignTarget(cst.Name(name))], value)]))
+        return self.links[key][0]
+
+    def spell_function(self, fn) -> cst.Name:
+        """The name under which the user's code sees ``fn`` (a global or a closure variable)."""
+        for name, value in self.ctx.fn.__globals__.items():
+            if value is fn and name not in self.local_names:
+                return cst.Name(name)
+        code, cells = self.ctx.fn.__code__, self.ctx.fn.__closure__ or ()
+        for name, cell in zip(code.co_freevars, cells):
+            if cell.cell_contents is fn:
+                return cst.Name(name)
+        raise self.ctx.located(
+            f"srcdiff cannot name the function {fn.__qualname__} called here from the generated "
+            f"code; make it a module-level function of {self.ctx.name}'s module.", self.line)
 
     def rule_function(self, rule, op: Op) -> cst.BaseExpression:
         """How generated code names the rule: ``rt.<name>``, or the user's own name for it."""

@@ -24,9 +24,9 @@ _FOLD = {
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    vjp = module.body[0]
+    vjp = module.body[-1]  # after the module-level links, if any
     body = [s.visit(_Simplify()) if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
-    return module.with_changes(body=[vjp.with_changes(body=vjp.body.with_changes(body=body))])
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
 
 
 def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -315,7 +315,8 @@ def test_float32_in_float32_out(case):
 
 def test_every_rule_is_in_the_table():
     covered = {c.values[0].fn for c in CASES}
-    missing = [_name(fn) for fn in RULES if fn not in covered]
+    own = [fn for fn, rule in RULES.items() if rule.raw.__module__ == rules.__name__]
+    missing = [_name(fn) for fn in own if fn not in covered]  # users' rules are theirs to test
     assert not missing, f"rules without a test case: {missing}"
 
 
