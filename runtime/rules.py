@@ -430,6 +430,12 @@ def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
 # each element at most once, so a plain assignment does, faster.
 @adjoint(operator.getitem)
 def getitem_adjoint(g, x, key=()):
+    if isinstance(x, (tuple, list, dict)):
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(
+            f"srcdiff cannot differentiate indexing into a {type(x).__name__} of arrays here; "
+            "unpack the values where they are made ('a, b = helper(x)') instead")
     dx = np.zeros_like(x)
     if _has_integer_array(key):
         scatter_add(dx, key, g)

@@ -148,3 +148,40 @@ def test_inactive_calls_stay_plain_calls(programs):
     source = srcdiff.grad(fn).source
     assert "derivative_of" not in source and "helper(n)" in source
     np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(2), 3.0), [6.0, 6.0])
+
+
+UNPACKING = """
+    def stats(x, w):
+        m = np.mean(x * w)
+        return m, np.sum((x - m) ** 2)
+
+    def f(x, w):
+        a, b = x * 2.0, w
+        a, b = b, a
+        m, v = stats(a, b)
+        _, v2 = stats(x, w)
+        r0, r1 = x
+        return m * v + v2 + np.sum(r0 * r1)
+"""
+
+
+def test_tuple_unpacking_swaps_rows_and_helper_results():
+    fn = make_function(UNPACKING, name="f")
+    x, w = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "(m, v), m_pullback = stats_vjp(a_1, b_1)" in source
+    assert "m_pullback((dm, dv))" in source and "rt.zeros_like(_)" in source
+
+
+def test_indexing_into_a_returned_tuple_is_a_clear_error():
+    fn = make_function("""
+        def pair(x):
+            return x * 2.0, x * 3.0
+
+        def f(x):
+            p = pair(x)
+            return np.sum(p[0])
+    """, name="f")
+    with pytest.raises(srcdiff.SrcdiffError, match="unpack"):
+        srcdiff.grad(fn)(np.ones(2))

@@ -73,8 +73,8 @@ UNSUPPORTED_SYNTAX = [
     ("import inside", "import", """
         import math
         return np.sum(x)"""),
-    ("unpacking assignment", "a, b", """
-        a, b = x, x
+    ("unpacking into distinct plain names", "(a, b), c", """
+        (a, b), c = (x, x), x
         return np.sum(a * b)"""),
     ("one 'return'", "return x", """
         return x

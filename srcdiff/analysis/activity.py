@@ -56,7 +56,10 @@ def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
             op = classify(assign.value, ctx, local_names)
             inputs = reads(cst.Tuple([cst.Element(e) for e in op.operands]) if op.kind != "unknown"
                            else assign.value, local_names)
-            found.append((stmt, assign.targets[0].target.value, op, inputs))
+            target = assign.targets[0].target
+            names = tuple(e.value.value for e in target.elements) if isinstance(target, cst.Tuple) \
+                else target.value
+            found.append((stmt, names, op, inputs))
     return found
 
 
@@ -70,12 +73,16 @@ def analyze(funcdef: cst.FunctionDef, ctx: Context, local_names) -> Activity:
         size = len(varied) + len(useful)
         for _, target, op, inputs in steps:
             if op.kind in _FLOWING and varied.intersection(inputs):
-                varied.add(target)
+                varied.update(_names(target))
         for _, target, op, inputs in reversed(steps):
-            if target in useful and op.kind in _FLOWING:
+            if useful.intersection(_names(target)) and op.kind in _FLOWING:
                 useful.update(inputs)
         changed = len(varied) + len(useful) != size
     return Activity(frozenset(varied), frozenset(useful))
+
+
+def _names(target) -> tuple[str, ...]:
+    return target if isinstance(target, tuple) else (target,)
 
 
 def outputs(funcdef: cst.FunctionDef, ctx: Context):

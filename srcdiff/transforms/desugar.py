@@ -86,6 +86,25 @@ class _Desugar(cst.CSTTransformer):
                                     right=_parenthesized(updated.value))
         return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=value)
 
+    def leave_SimpleStatementLine(self, original, updated: cst.SimpleStatementLine):
+        """``a, b = e1, e2`` → temporaries first (the whole right side is evaluated before
+        any name changes, as in Python), then one assignment per name."""
+        small = updated.body[0]
+        if not (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, (cst.Tuple, cst.List))
+                and isinstance(small.value, (cst.Tuple, cst.List))):
+            return updated
+        names = [e.value for e in small.targets[0].target.elements]
+        values = [e.value for e in small.value.elements]
+        if len(names) != len(values):
+            return updated  # Python raises the ValueError when it runs
+        temps = [cst.Name(self.namer.temp()) for _ in values]
+        lines = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(t)], v)])
+                 for t, v in zip(temps, values)]
+        lines += [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(n)], t)])
+                  for n, t in zip(names, temps)]
+        lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
+        return cst.FlattenSentinel(lines)
+
     def leave_AnnAssign(self, original, updated: cst.AnnAssign) -> cst.Assign:
         return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=updated.value)
 

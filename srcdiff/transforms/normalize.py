@@ -21,7 +21,7 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite", "is_atom"]
+__all__ = ["rewrite", "is_atom", "local_variables", "target_names"]
 
 
 def is_atom(node: cst.BaseExpression) -> bool:
@@ -56,6 +56,15 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return module.with_changes(body=[funcdef])
 
 
+def target_names(target: cst.BaseExpression) -> list[str]:
+    """The names an assignment target binds: ``a`` or ``a, b``."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
+    return []
+
+
 def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
     """The function's parameters and every name it assigns."""
     names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
@@ -63,8 +72,7 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
 
     class Targets(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            if isinstance(node.target, cst.Name):
-                names.add(node.target.value)
+            names.update(target_names(node.target))
 
         def visit_For(self, node: cst.For) -> None:
             if isinstance(node.target, cst.Name):
@@ -115,7 +123,18 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
     for small in stmt.body:
         lifted: list[cst.BaseStatement] = []
         lift = _Lifter(namer, lifted, local_names)
-        if isinstance(small, cst.Assign):
+        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, (cst.Tuple, cst.List)):
+            names = [e.value for e in small.targets[0].target.elements]
+            value = _bare(small.value)
+            if isinstance(value, cst.Call):  # a, b = helper(x): one call, several results
+                target = cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])
+                lifted.append(_line(cst.Assign([cst.AssignTarget(target)], lift.operation(value))))
+            else:  # a, b = x: the rows of an array
+                whole = lift.atom(value)
+                for i, name in enumerate(names):
+                    row = cst.Subscript(whole, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+                    lifted.append(_line(cst.Assign([cst.AssignTarget(name)], row)))
+        elif isinstance(small, cst.Assign):
             value = lift.operation(small.value)
             lifted.append(_line(cst.Assign(targets=small.targets, value=value)))
         elif isinstance(small, cst.Return) and isinstance(_bare(small.value), (cst.Tuple, cst.Dict)):

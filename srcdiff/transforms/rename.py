@@ -23,7 +23,7 @@ import libcst as cst
 
 from ..context import Context
 from ..names import Namer, names_in
-from .normalize import local_variables
+from .normalize import local_variables, target_names
 
 __all__ = ["rewrite"]
 
@@ -56,10 +56,14 @@ class _Renamer:
                 continue
             renamed = stmt.visit(_Uses(current, self.local_names))
             if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
-                target = stmt.body[0].targets[0].target.value
-                new = self.namer.version(target) if self.assigned(target, current) else target
-                current = {**current, target: new}
-                assign = renamed.body[0].with_changes(targets=[cst.AssignTarget(cst.Name(new))])
+                news = []
+                for target in target_names(stmt.body[0].targets[0].target):
+                    new = self.namer.version(target) if self.assigned(target, current) else target
+                    current = {**current, target: new}
+                    news.append(cst.Name(new))
+                target = news[0] if len(news) == 1 else cst.Tuple(
+                    [cst.Element(n) for n in news], lpar=[], rpar=[])
+                assign = renamed.body[0].with_changes(targets=[cst.AssignTarget(target)])
                 renamed = renamed.with_changes(body=[assign])
             body.append(renamed)
         return body, current
@@ -162,8 +166,7 @@ def _assigned(statements) -> set[str]:
 
     class Targets(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            if isinstance(node.target, cst.Name):
-                found.add(node.target.value)
+            found.update(target_names(node.target))
 
         def visit_For(self, node: cst.For) -> None:
             if isinstance(node.target, cst.Name):

@@ -31,7 +31,7 @@ from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
 from ..names import Namer, names_in
 from ..templates import fill, literal, runtime_spelling, template_for
-from .normalize import local_variables
+from .normalize import local_variables, target_names
 
 __all__ = ["rewrite"]
 
@@ -123,7 +123,7 @@ def _assigned_names(statements, ordered: bool = False):
     found: list[str] = []
     for simple in simple_statements(statements):
         if isinstance(simple, cst.SimpleStatementLine) and isinstance(simple.body[0], cst.Assign):
-            found.append(simple.body[0].targets[0].target.value)
+            found.extend(target_names(simple.body[0].targets[0].target))
     for stmt in statements:
         if isinstance(stmt, (cst.For, cst.While)):
             found.extend(_target_names(stmt))
@@ -392,8 +392,10 @@ class _AdjointWriter:
             return [_assign(d, cst.BinaryOperation(d, cst.Subtract(), expr.expression))]
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
 
-    def assignment(self, target: str, op: Op, inputs, line: int, key: int = 0) -> list:
+    def assignment(self, target, op: Op, inputs, line: int, key: int = 0) -> list:
         self.line = line
+        if isinstance(target, tuple):  # a, b = helper(x)
+            return self.unpacked_call(target, op, inputs, key)
         if not self.activity.is_active(target) or target not in self.defined:
             return []
         g = cst.Name(self.namer.adjoint(target))
@@ -475,10 +477,14 @@ class _AdjointWriter:
             return []
         wrt = tuple(p for p, _ in active)
         link = self.link(op.primitive, wrt)
-        pullback = self.pullbacks.setdefault(key, self.namer.fresh(f"{target}_pullback"))
+        names = target if isinstance(target, tuple) else (target,)
+        base = next((n for n in names if n.strip("_")), "call")
+        pullback = self.pullbacks.setdefault(key, self.namer.fresh(f"{base}_pullback"))
+        value = cst.Name(target) if not isinstance(target, tuple) else cst.Tuple(
+            [cst.Element(cst.Name(t)) for t in target])
         self.forward[key] = cst.SimpleStatementLine([cst.Assign(
-            [cst.AssignTarget(cst.Tuple([cst.Element(cst.Name(target)),
-                                         cst.Element(cst.Name(pullback))], lpar=[], rpar=[]))],
+            [cst.AssignTarget(cst.Tuple([cst.Element(value), cst.Element(cst.Name(pullback))],
+                                        lpar=[], rpar=[]))],
             cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands]))])
         call = cst.Call(cst.Name(pullback), [cst.Arg(g)])
         if len(active) == 1:
@@ -489,6 +495,28 @@ class _AdjointWriter:
         for name, temp in later:
             out += self.contribute(name, temp)
         return out
+
+    def unpacked_call(self, targets: tuple[str, ...], op: Op, inputs, key: int) -> list:
+        """``a, b = helper(x)``: the pullback gets the tuple ``(da, db)``, zero where a result
+        has no adjoint."""
+        given = [t for t in targets if self.activity.is_active(t) and t in self.defined]
+        if not given:
+            return []
+        if op.kind != "function":
+            raise self.ctx.located(
+                f"srcdiff can unpack the results of your own functions ('a, b = helper(x)'), "
+                f"not of '{op.text}'; assign the result to one name and index it, or make "
+                "the values one by one.", self.line, token=op.text.split("(")[0])
+        parts = []
+        for t in targets:
+            if t in given:
+                parts.append(cst.Name(self.namer.adjoint(t)))
+            else:
+                parts.append(cst.Call(self.rt("zeros_like"), [cst.Arg(cst.Name(t))]))
+        for t in given:
+            self.defined.discard(t)
+        g = cst.Tuple([cst.Element(p) for p in parts])
+        return self.function_call(targets, op, g, key)
 
     def link(self, fn, wrt: tuple[str, ...]) -> str:
         """The module-level name of ``fn``'s derivative: ``helper_vjp = rt.derivative_of(…)``."""

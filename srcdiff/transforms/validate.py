@@ -141,6 +141,10 @@ class _Validator(cst.CSTVisitor):
                 self.aliases.add(target.value)
             else:
                 self.aliases.discard(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):  # rows of an argument are views of it
+            for e in target.elements:
+                (self.aliases.add if _may_alias(node.value, self.aliases) else self.aliases.discard)(
+                    e.value.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         self._check_target(node.target, node)
@@ -161,6 +165,11 @@ class _Validator(cst.CSTVisitor):
     def _check_target(self, target: cst.BaseExpression, stmt: cst.CSTNode) -> None:
         if isinstance(target, cst.Name):
             return
+        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(stmt, cst.Assign) and all(
+                isinstance(e, cst.Element) and isinstance(e.value, cst.Name) for e in target.elements):
+            names = [e.value.value for e in target.elements]
+            if len(set(names)) == len(names):
+                return
         if isinstance(target, (cst.Subscript, cst.Attribute)):
             base = target.value
             while isinstance(base, (cst.Subscript, cst.Attribute)):
@@ -173,8 +182,8 @@ class _Validator(cst.CSTVisitor):
             self.fail(stmt, "srcdiff does not support writing into arrays or attributes "
                             "('x[i] = …', 'obj.a = …') yet; build the array with np.where, "
                             "np.stack or np.concatenate instead.")
-        self.fail(stmt, "srcdiff does not support unpacking assignment 'a, b = …' yet; "
-                        "assign one name per statement.")
+        self.fail(stmt, "srcdiff supports unpacking into distinct plain names only "
+                        "('a, b = …'); unpack nested values in separate statements.")
 
     def visit_For(self, node: cst.For) -> None:
         if node.orelse is not None or node.asynchronous is not None:
