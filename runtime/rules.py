@@ -7,7 +7,11 @@ inlined by the compiler into the generated source, so keep them to one
 readable expression where the mathematics allows it; such a body names only
 its parameters, ``np.<function>`` and the helpers imported below. Rules only
 call numpy functions that dispatch on their arguments (ufuncs, ``*_like``), so
-the same rule runs on CuPy arrays without touching host memory.
+the same rule runs on CuPy arrays without touching host memory; what numpy
+cannot dispatch (``eye``, a scatter-add) goes through ``array_module(x)``. A
+rule never makes an array from a bare Python number (``np.ravel(2.0)`` is a
+host array): scalars stay scalars. tests/test_duck_array.py runs every rule on
+an array type that refuses host conversion.
 """
 
 from __future__ import annotations
@@ -358,7 +362,21 @@ def inner_adjoint_b(g, a, b):
 
 @adjoint(np.outer)
 def outer_adjoint(g, a, b):
-    return np.reshape(g @ np.ravel(b), np.shape(a)), np.reshape(np.ravel(a) @ g, np.shape(b))
+    return outer_adjoint_a(g, a, b), outer_adjoint_b(g, a, b)
+
+
+# A scalar operand stays a scalar: np.ravel(2.0) would be a host array, which a GPU ``g``
+# cannot be multiplied with.
+def outer_adjoint_a(g, a, b):
+    """The adjoint of ``np.outer(a, b)`` with respect to ``a``."""
+    da = g[:, 0] * b if np.ndim(b) == 0 else g @ np.ravel(b)
+    return np.reshape(da, np.shape(a))
+
+
+def outer_adjoint_b(g, a, b):
+    """The adjoint of ``np.outer(a, b)`` with respect to ``b``."""
+    db = g[0, :] * a if np.ndim(a) == 0 else np.ravel(a) @ g
+    return np.reshape(db, np.shape(b))
 
 
 @adjoint(np.trace)

@@ -35,7 +35,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from srcdiff.runtime.backend import register_array_module
 
-__all__ = ["DuckArray", "DuckModule", "dk", "wrap", "unwrap_for_test", "HOST_SYNCS"]
+__all__ = ["DuckArray", "DuckModule", "HostConversionError", "HOST_SYNCS", "dk", "wrap"]
 
 
 class HostConversionError(TypeError):
@@ -236,15 +236,6 @@ def wrap(x):
     scalar) unchanged: those are host values on CuPy too."""
     if isinstance(x, np.ndarray):
         return DuckArray(x.copy())
-    return x
-
-
-def unwrap_for_test(x):
-    """A DuckArray's values as numpy, explicitly (``.get()``); anything else unchanged."""
-    if type(x) is DuckArray:
-        return x.get()
-    if isinstance(x, tuple):
-        return tuple(unwrap_for_test(v) for v in x)
     return x
 
 

@@ -128,3 +128,39 @@ def test_branch_only_in_forward_when_no_adjoint_flows():
     source = srcdiff.grad(fn).source
     assert source.split("_pullback(")[1].count("if ") == 0
     np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(2), 5), [3.0, 3.0])
+
+
+EARLY_RETURNS = """
+    def f(x, w):
+        if x[0] < 0:
+            return np.sum(-x * w)
+        y = x * 2.0
+        if w[0] > 0:
+            if w[1] > 0:
+                return np.sum(y * w)
+            y = y + w
+        return np.sum(y ** 2)
+"""
+
+
+def test_early_returns_in_branches():
+    fn = make_function(EARLY_RETURNS)
+    dfn = srcdiff.grad(fn, wrt=(0, 1))
+    for seed in range(40):
+        x, w = _inputs(seed)
+        check_grad(fn, (x, w), dfn(x, w))
+    returns = [line for line in dfn.source.splitlines() if line.strip().startswith("return ")]
+    assert len(returns) == 2  # one in the forward pass, one in the pullback
+
+
+def test_if_whose_every_branch_returns():
+    fn = make_function("""
+        def f(x):
+            if x[0] > 0:
+                return np.sum(x)
+            else:
+                return np.sum(x * x)
+    """)
+    for seed in range(10):
+        x, _ = _inputs(seed)
+        check_grad(fn, (x,), [srcdiff.grad(fn)(x)])

@@ -48,10 +48,13 @@ UNSUPPORTED_SYNTAX = [
         return np.sum(inner(x))"""),
     ("list comprehension", "[v", """
         return np.sum(np.stack([v * 2.0 for v in x]))"""),
-    ("one 'return'", "return x", """
-        if np.sum(x) > 0:
-            return x
-        return np.sum(x)"""),
+    ("'return' inside a loop", "return s", """
+        s = 0.0
+        for v in x:
+            s = s + v
+            if s > 1.0:
+                return s
+        return s"""),
     ("'break'", "break", """
         s = 0.0
         for v in x:
@@ -76,7 +79,7 @@ UNSUPPORTED_SYNTAX = [
     ("unpacking into distinct plain names", "(a, b), c", """
         (a, b), c = (x, x), x
         return np.sum(a * b)"""),
-    ("one 'return'", "return x", """
+    ("never run", "return x", """
         return x
         return np.sum(x)"""),
 ]

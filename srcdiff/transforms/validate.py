@@ -66,6 +66,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 class _Validator(cst.CSTVisitor):
     final_return = None
+    loops = 0
 
     def __init__(self, ctx: Context, positions):
         self.ctx, self.positions = ctx, positions
@@ -104,6 +105,8 @@ class _Validator(cst.CSTVisitor):
                             "name every parameter.")
         body = node.body.body
         last = [s for s in _small(body[-1]) if isinstance(s, cst.Return)] if body else []
+        if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]):
+            return  # the last statement is an if whose every branch returns
         if not last:
             self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
                             "differentiate.")
@@ -124,9 +127,35 @@ class _Validator(cst.CSTVisitor):
         return True
 
     def visit_Return(self, node: cst.Return) -> None:
-        if node is not self.final_return:
-            self.fail(node, "srcdiff supports one 'return', as the last statement of "
-                            f"{self.ctx.name}(); assign the result and return it at the end.")
+        if node is self.final_return:
+            return
+        if self.loops:
+            self.fail(node, "srcdiff does not support 'return' inside a loop; assign the "
+                            "result and return it after the loop.")
+        if "has_aux" in self.ctx.options or isinstance(node.value, (cst.Tuple, cst.Dict)):
+            self.fail(node, "srcdiff supports early returns of a single value only; return "
+                            "tuples, dicts and has_aux pairs once, at the end.")
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        for stmt in node.body[:-1]:
+            returns = [s for s in _small(stmt) if isinstance(s, cst.Return)]
+            if returns:
+                self.fail(returns[0], "the statements after this 'return' never run; remove "
+                                      "them or put them before the return.")
+
+    def visit_For(self, node) -> None:
+        self.loops += 1
+        self._check_for(node)
+
+    def leave_For(self, node) -> None:
+        self.loops -= 1
+
+    def visit_While(self, node) -> None:
+        self.loops += 1
+        self._check_while(node)
+
+    def leave_While(self, node) -> None:
+        self.loops -= 1
 
     # ----- statements -----
 
@@ -185,7 +214,7 @@ class _Validator(cst.CSTVisitor):
         self.fail(stmt, "srcdiff supports unpacking into distinct plain names only "
                         "('a, b = …'); unpack nested values in separate statements.")
 
-    def visit_For(self, node: cst.For) -> None:
+    def _check_for(self, node: cst.For) -> None:
         if node.orelse is not None or node.asynchronous is not None:
             self.fail(node, "srcdiff does not support 'for … else' or 'async for'; write the "
                             "'else' part after the loop.")
@@ -202,7 +231,7 @@ class _Validator(cst.CSTVisitor):
                         "('for row in x'), and enumerate/zip of arrays; index a list of "
                         "arrays with range(len(...)) instead.")
 
-    def visit_While(self, node: cst.While) -> None:
+    def _check_while(self, node: cst.While) -> None:
         if node.orelse is not None:
             self.fail(node, "srcdiff does not support 'while … else'; write the 'else' part "
                             "after the loop.")
@@ -225,6 +254,20 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     item = node.items[0].item
     return isinstance(item, cst.Call) and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
+
+
+def _all_paths_return(stmt: cst.If) -> bool:
+    def ends(statements):
+        if not statements:
+            return False
+        last = statements[-1]
+        if isinstance(last, cst.If):
+            return _all_paths_return(last)
+        return any(isinstance(s, cst.Return) for s in _small(last))
+
+    orelse = stmt.orelse
+    other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+    return ends(stmt.body.body) and ends(list(other))
 
 
 def _small(stmt: cst.CSTNode):

@@ -1,0 +1,90 @@
+"""returns: early returns in branches become one return at the end.
+
+Invariant after this pass: the function has exactly one ``return``, its last
+statement. Where a branch returns early, the statements after the ``if`` move
+into the other branch; every ``return e`` becomes ``_ret = e``.
+
+    if x[0] < 0:                  if x[0] < 0:
+        return np.sum(-x)    →        _ret = np.sum(-x)
+    y = x * 2.0                   else:
+    return np.sum(y)                  y = x * 2.0
+                                      _ret = np.sum(y)
+                                  return _ret
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..context import Context
+from ..names import Namer, names_in
+
+__all__ = ["rewrite"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    funcdef = module.body[0]
+    body = list(funcdef.body.body)
+    last_is_return = isinstance(body[-1], cst.SimpleStatementLine) and _returns(body[-1])
+    if last_is_return and not any(_returns(s) for s in body[:-1]):
+        return module  # one return, at the end: nothing to do
+    result = cst.Name(Namer(names_in(module) | {ctx.rt}).fresh("_ret"))
+    body = _assign_returns(_lift(body), result)
+    body.append(cst.SimpleStatementLine([cst.Return(result)]))
+    return module.with_changes(body=[funcdef.with_changes(body=funcdef.body.with_changes(body=body))])
+
+
+def _returns(stmt) -> bool:
+    """Whether ``stmt`` holds a return (loops never do: validate rejects that)."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return any(isinstance(s, cst.Return) for s in stmt.body)
+    if isinstance(stmt, cst.If):
+        orelse = stmt.orelse
+        other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+        return any(map(_returns, stmt.body.body)) or any(map(_returns, other))
+    return False
+
+
+def _ends(statements) -> bool:
+    """Whether every path through ``statements`` ends in a return."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, cst.If):
+        return isinstance(last.orelse, cst.Else) and _ends(last.body.body) and \
+            _ends(last.orelse.body.body)
+    return _returns(last)
+
+
+def _lift(statements) -> list:
+    out = []
+    for i, stmt in enumerate(statements):
+        if isinstance(stmt, cst.If) and _returns(stmt):
+            rest = list(statements[i + 1:])
+            orelse = stmt.orelse
+            other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+            body = list(stmt.body.body)
+            body = _lift(body if _ends(body) else body + rest)
+            other = _lift(list(other) if _ends(list(other)) else list(other) + rest)
+            new = stmt.with_changes(body=stmt.body.with_changes(body=body),
+                                    orelse=cst.Else(cst.IndentedBlock(other)) if other else None)
+            out.append(new)
+            return out
+        out.append(stmt)
+    return out
+
+
+def _assign_returns(statements, result: cst.Name) -> list:
+    out = []
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
+            value = stmt.body[0].value or cst.Name("None")
+            stmt = stmt.with_changes(body=[cst.Assign([cst.AssignTarget(result)], value)])
+        elif isinstance(stmt, cst.If):
+            stmt = stmt.with_changes(body=stmt.body.with_changes(
+                body=_assign_returns(stmt.body.body, result)))
+            if isinstance(stmt.orelse, cst.Else):
+                stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
+                    body=_assign_returns(stmt.orelse.body.body, result))))
+        out.append(stmt)
+    return out
