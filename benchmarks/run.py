@@ -278,7 +278,7 @@ WORKLOADS = [
     Workload("W3", "tanh MLP 128x64-256-10 + softmax CE, f32", w3_f, ("W1", "b1", "W2", "b2"),
              w3_hand, w3_args),
     Workload("W4", "tanh RNN, 50 steps, 32 hidden", w4_f, ("W", "U"), w4_hand, w4_args,
-             max_repeats=60, srcdiff_note="not supported (loops: issue 3)"),
+             max_repeats=60),
     Workload("W5", "10 elementwise ops, 10**6 float64, sum", w5_f, ("x",), w5_hand, w5_args,
              max_repeats=30),
     Workload("W6", "200 SGD steps on W2's loss, x 4x1", w2_f, ("w", "b"), w2_hand, w6_args,

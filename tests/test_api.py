@@ -267,7 +267,8 @@ def test_readme_quick_start_runs_as_written(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "def loss_vjp(w, b, x, y):" in result.stdout
+    listing = re.search(r"shows the derivative srcdiff wrote:\n\n```python\n(.*?)```", readme, re.S)
+    assert listing.group(1) in result.stdout, "README's generated-source listing is out of date"
 
 
 def test_readme_pytorch_examples_run_as_written(tmp_path):
