@@ -15,6 +15,9 @@ import threading
 import weakref
 
 import numpy as np
+import optree
+
+from srcdiff.runtime import trees
 
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_derivative, parameters
@@ -31,11 +34,13 @@ class InternalError(SrcdiffError):
     """srcdiff failed in a way it should not have; the message asks for a report."""
 
 
-def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False) -> Derivative:
-    """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once."""
+def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
+               containers: tuple[str, ...] = ()) -> Derivative:
+    """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
+    ``wrt`` parameters passed as containers)."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt, has_aux)
+    key = (fn.__code__, wrt, has_aux, containers)
     per_fn = _cache.get(fn)
     if per_fn is not None and key in per_fn:
         return per_fn[key]
@@ -43,7 +48,7 @@ def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False) -> Derivative:
         per_fn = _cache.setdefault(fn, {})
         if key not in per_fn:
             try:
-                per_fn[key] = compile_derivative(fn, wrt, has_aux)
+                per_fn[key] = compile_derivative(fn, wrt, has_aux, containers=containers)
             except SrcdiffError:
                 raise
             except Exception as exc:  # a bug in srcdiff: never let it look like the user's
@@ -66,9 +71,20 @@ def _is_float(x) -> bool:
     return dtype is not None and np.issubdtype(dtype, np.floating)
 
 
+def _has_float_leaf(x) -> bool:
+    return any(_is_float(leaf) for leaf in optree.tree_leaves(x, namespace=trees.NAMESPACE))
+
+
 def _check_differentiable(fn, name: str, value) -> None:
     if _is_float(value):
         return
+    if trees.is_container(value):
+        trees.tree_map(lambda leaf: leaf, value)  # registers dataclasses with optree
+        if _has_float_leaf(value):
+            return
+        raise GradientTypeError(
+            f"cannot differentiate {fn.__qualname__} with respect to '{name}': the "
+            f"{type(value).__name__} holds no floating-point value; leave it out of wrt.")
     what = getattr(value, "dtype", type(value).__name__)
     if isinstance(value, (int, np.integer)) or np.issubdtype(np.dtype(str(what)) if isinstance(
             what, np.dtype) else np.dtype("O"), np.integer):
@@ -87,6 +103,9 @@ def _as_gradient(g, x):
     a Python float or numpy scalar argument gets a host number, which for a device ``g`` is
     one explicit transfer.
     """
+    if trees.is_container(x):  # a pytree: the same structure, None for non-float leaves
+        return trees.tree_map(lambda leaf, d: _as_gradient(d, leaf) if d is not None and
+                              _is_float(leaf) else None, x, g) if g is not None else None
     if isinstance(x, float):
         return float(g)
     if isinstance(x, np.generic):
@@ -186,6 +205,7 @@ class GradFunction:
         self._caller = _Caller(fn)
         self._with_value = with_value
         self._has_aux = has_aux
+        self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
 
     @property
@@ -195,11 +215,13 @@ class GradFunction:
     @property
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
-        return derivative(self._fn, self._wrt, self._has_aux).source
+        return derivative(self._fn, self._wrt, self._has_aux, self._containers).source
 
     def __call__(self, *args, **kwargs):
         args = self._caller.bind(args, kwargs)
-        function = derivative(self._fn, self._wrt, self._has_aux).function
+        containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
+        self._containers = containers  # .source shows the variant last called
+        function = derivative(self._fn, self._wrt, self._has_aux, containers).function
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
@@ -261,11 +283,13 @@ def vjp(fn, *args):
     caller = _Caller(fn)
     args = caller.bind(args, {})
     params = parameters(fn)
-    floats = tuple(i for i, a in enumerate(args) if _is_float(a))
+    floats = tuple(i for i, a in enumerate(args) if _is_float(a) or trees.is_container(a)
+                   and _has_float_leaf(a))
     wrt = tuple(params[i] for i in floats)
+    containers = tuple(params[i] for i in floats if trees.is_container(args[i]))
     if not wrt:
         return fn(*args), _NoGradPullback(len(args))
-    out, pullback = derivative(fn, wrt).function(*args)
+    out, pullback = derivative(fn, wrt, False, containers).function(*args)
     return out, _Pullback(fn, pullback, out, args, floats)
 
 

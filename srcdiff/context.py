@@ -46,6 +46,7 @@ class Context:
     wrt: tuple[str, ...]
     rt: str = "rt"
     options: frozenset = field(default_factory=frozenset)
+    containers: frozenset = field(default_factory=frozenset)  # wrt params passed as pytrees
 
     @property
     def fn(self):

@@ -50,10 +50,12 @@ def parameters(fn) -> tuple[str, ...]:
     return tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
 
 
-def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None) -> Derivative:
+def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
+                       containers: tuple[str, ...] = ()) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
+    ``containers``: the ``wrt`` parameters passed as dicts/lists/tuples/dataclasses.
     """
     source = get_source(fn)
     names = {n.value for n in _names(source.module)} | set(fn.__code__.co_names)
@@ -61,7 +63,8 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     while rt in names:
         rt += "_"
     options = frozenset({"has_aux"} if has_aux else ())
-    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options)
+    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options,
+                  containers=frozenset(containers))
     module = source.module
     for label, stage in PIPELINE:
         module = stage(module, ctx)

@@ -15,10 +15,11 @@ import libcst as cst
 
 from ..context import Context
 from .calls import Op, classify, reads
+from ..transforms.normalize import target_names
 
 __all__ = ["Activity", "analyze", "assignments"]
 
-_FLOWING = ("rule", "copy", "function", "unknown")  # kinds through which a gradient could flow
+_FLOWING = ("rule", "copy", "function", "project", "unknown")  # kinds through which a gradient could flow
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,13 @@ def simple_statements(statements):
 def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
     """``(statement, target, op, operand reads)`` for each assignment, in order."""
     found = []
+    containers = set(ctx.containers)  # grows with what is read out of them, in order
     for stmt in simple_statements(funcdef.body.body):
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             assign = stmt.body[0]
-            op = classify(assign.value, ctx, local_names)
+            op = classify(assign.value, ctx, local_names, containers)
+            if op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers:
+                containers.update(target_names(assign.targets[0].target))
             inputs = reads(cst.Tuple([cst.Element(e) for e in op.operands]) if op.kind != "unknown"
                            else assign.value, local_names)
             target = assign.targets[0].target
@@ -103,3 +107,15 @@ def outputs(funcdef: cst.FunctionDef, ctx: Context):
 
 
 __all__ += ["outputs", "Op", "simple_statements"]
+
+
+def container_names(funcdef: cst.FunctionDef, ctx: Context, local_names) -> frozenset[str]:
+    """The wrt containers and every name read out of one (which may be a container too)."""
+    names = set(ctx.containers)
+    for _, target, op, _ in assignments(funcdef, ctx, local_names):
+        if op.kind == "project" or op.kind == "copy" and op.operands[0].value in names:
+            names.update(_names(target))
+    return frozenset(names)
+
+
+__all__.append("container_names")

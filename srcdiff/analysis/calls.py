@@ -115,9 +115,24 @@ def _is_nondiff(obj) -> bool:
         return False
 
 
-def classify(rhs: cst.BaseExpression, ctx: Context, local_names) -> Op:
-    """Describe the single operation ``rhs`` performs (``rhs`` is normalized: atoms inside)."""
+def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=frozenset()) -> Op:
+    """Describe the single operation ``rhs`` performs (``rhs`` is normalized: atoms inside).
+
+    ``containers``: names that may hold a dict/list/tuple/dataclass of arrays; reading
+    from one (``params["W"]``, ``p.W``) is a *projection*, whose adjoint is a container.
+    """
     text = _code(rhs)
+    base = getattr(rhs, "value", None)
+    if isinstance(rhs, (cst.Subscript, cst.Attribute)) and isinstance(base, cst.Name) and \
+            base.value in containers:
+        if isinstance(rhs, cst.Subscript):
+            key = _key(rhs, ctx.rt)
+            if len(rhs.slice) == 1 and isinstance(rhs.slice[0].slice, cst.Index):
+                key = rhs.slice[0].slice.value
+        else:
+            key = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("field")),
+                           [cst.Arg(cst.SimpleString(repr(rhs.attr.value)))])
+        return Op("project", text, operands=(base,), options=(("key", key),))
     if isinstance(rhs, cst.Name):
         return Op("copy" if rhs.value in local_names else "constant", text, operands=(rhs,))
     if isinstance(rhs, (cst.BaseNumber, cst.BaseString, cst.Ellipsis)):

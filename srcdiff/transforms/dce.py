@@ -21,7 +21,7 @@ from .normalize import local_variables
 
 __all__ = ["rewrite"]
 
-_PURE = ("rule", "nondiff", "copy", "constant")
+_PURE = ("rule", "nondiff", "copy", "constant", "project")
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:

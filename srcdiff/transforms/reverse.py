@@ -25,7 +25,8 @@ from collections import Counter
 
 import libcst as cst
 
-from ..analysis.activity import Activity, analyze, assignments, outputs, simple_statements
+from ..analysis.activity import (Activity, analyze, assignments, container_names, outputs,
+                                 simple_statements)
 from ..analysis.calls import Op
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
@@ -41,7 +42,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     local_names = local_variables(funcdef)
     activity = analyze(funcdef, ctx, local_names)
     namer = Namer(names_in(module) | {ctx.rt, ctx.name})
-    writer = _AdjointWriter(ctx, namer, activity, local_names)
+    writer = _AdjointWriter(ctx, namer, activity, local_names,
+                            container_names(funcdef, ctx, local_names))
 
     vjp_name = namer.fresh(f"{ctx.name}_vjp")
     pullback_name = namer.fresh(f"{ctx.name}_pullback")
@@ -70,8 +72,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     blocks, notes = reverser.block(funcdef.body.body[:-1], parse_marker(
         funcdef.body.body[-1].leading_lines), seeds)
 
-    results = [cst.Name(namer.adjoint(p)) if p in writer.defined else
-               cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("zeros_like")), [cst.Arg(cst.Name(p))])
+    results = [cst.Name(namer.adjoint(p)) if p in writer.defined else writer.zeros(p)
                for p in ctx.wrt]
     result = results[0] if len(results) == 1 else cst.Tuple([cst.Element(r) for r in results],
                                                             lpar=[], rpar=[])
@@ -363,8 +364,10 @@ def _is_number(node: cst.BaseExpression) -> bool:
 class _AdjointWriter:
     """Writes the adjoint statements of one primal assignment at a time, last first."""
 
-    def __init__(self, ctx: Context, namer: Namer, activity: Activity, local_names):
+    def __init__(self, ctx: Context, namer: Namer, activity: Activity, local_names,
+                 containers=frozenset()):
         self.ctx, self.namer, self.activity, self.local_names = ctx, namer, activity, local_names
+        self.containers = containers  # names whose adjoint is a container (a pytree)
         self.defined: set[str] = set()  # variables whose adjoint has been assigned
         self.links: dict = {}  # (function, wrt) -> (name, module-level statement)
         self.pullbacks: dict[int, str] = {}  # call statement -> its pullback's name
@@ -379,8 +382,11 @@ class _AdjointWriter:
 
     def zero(self, name: str) -> cst.SimpleStatementLine:
         """``dname = rt.zeros_like(name)``: the adjoint on a side that does not touch it."""
-        return _assign(cst.Name(self.namer.adjoint(name)),
-                       cst.Call(self.rt("zeros_like"), [cst.Arg(cst.Name(name))]))
+        return _assign(cst.Name(self.namer.adjoint(name)), self.zeros(name))
+
+    def zeros(self, name: str) -> cst.Call:
+        helper = "tree_zeros" if name in self.containers else "zeros_like"
+        return cst.Call(self.rt(helper), [cst.Arg(cst.Name(name))])
 
     def contribute(self, name: str, expr: cst.BaseExpression) -> list:
         """``dname = expr`` for the first contribution, ``dname = dname + expr`` after."""
@@ -388,6 +394,8 @@ class _AdjointWriter:
         if name not in self.defined:
             self.defined.add(name)
             return [_assign(d, expr)]
+        if name in self.containers:
+            return [_assign(d, cst.Call(self.rt("tree_add"), [cst.Arg(d), cst.Arg(expr)]))]
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
             return [_assign(d, cst.BinaryOperation(d, cst.Subtract(), expr.expression))]
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
@@ -406,6 +414,8 @@ class _AdjointWriter:
             return self.rule(target, op, g)
         if op.kind == "function":
             return self.function_call(target, op, g, key)
+        if op.kind == "project":
+            return self.projection(op, g)
         reads = [n for n in inputs if self.activity.is_active(n)]
         raise self.ctx.error(
             NotDifferentiableError,
@@ -495,6 +505,20 @@ class _AdjointWriter:
         for name, temp in later:
             out += self.contribute(name, temp)
         return out
+
+    def projection(self, op: Op, g: cst.Name) -> list:
+        """``w = params["W"]``: ``dparams = rt.tree_put(params, "W", dw)`` the first time,
+        ``rt.tree_add_at(dparams, params, "W", dw)`` after."""
+        base = op.operands[0]
+        if not self.active(base):
+            return []
+        key = dict(op.options)["key"]
+        d = cst.Name(self.namer.adjoint(base.value))
+        if base.value not in self.defined:
+            self.defined.add(base.value)
+            return [_assign(d, cst.Call(self.rt("tree_put"), [cst.Arg(base), cst.Arg(key), cst.Arg(g)]))]
+        return [_assign(d, cst.Call(self.rt("tree_add_at"),
+                                    [cst.Arg(d), cst.Arg(base), cst.Arg(key), cst.Arg(g)]))]
 
     def unpacked_call(self, targets: tuple[str, ...], op: Op, inputs, key: int) -> list:
         """``a, b = helper(x)``: the pullback gets the tuple ``(da, db)``, zero where a result

@@ -225,11 +225,11 @@ class _Validator(cst.CSTVisitor):
                             "'for i, row in enumerate(x)').")
         call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if call == "range" or call in ("enumerate", "zip") and all(
-                isinstance(a.value, cst.Name) for a in it.args) or isinstance(it, cst.Name):
+                isinstance(a.value, cst.Name) for a in it.args) or _is_path(it):
             return
-        self.fail(node, "srcdiff supports 'for' loops over range(...), over an array's rows "
-                        "('for row in x'), and enumerate/zip of arrays; index a list of "
-                        "arrays with range(len(...)) instead.")
+        self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
+                        "a variable ('for row in x', 'for layer in params[\"layers\"]'), and "
+                        "enumerate/zip of variables; assign the sequence to a name first.")
 
     def _check_while(self, node: cst.While) -> None:
         if node.orelse is not None:
@@ -254,6 +254,13 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     item = node.items[0].item
     return isinstance(item, cst.Call) and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
+
+
+def _is_path(node: cst.BaseExpression) -> bool:
+    """``x``, ``params["layers"]``, ``model.layers``: a name, or parts read out of one."""
+    while isinstance(node, (cst.Subscript, cst.Attribute)):
+        node = node.value
+    return isinstance(node, cst.Name)
 
 
 def _all_paths_return(stmt: cst.If) -> bool:

@@ -1,0 +1,140 @@
+"""Adjoints of containers ("pytrees"): dicts, lists, tuples, namedtuples, dataclasses.
+
+The adjoint of a container has the container's structure: each float leaf gets an
+array (or float) of its shape, each other leaf ``None``. Generated code builds it
+functionally, one projection at a time: ``dparams = rt.tree_put(params, "W1", dW1)``
+for the first value read out of ``params``, ``rt.tree_add_at(dparams, "b1", db1)``
+after. When the value turns out to be an array after all (``row = x[0]`` on a
+name srcdiff could not tell apart), these fall back to the array rule.
+Flattening and mapping use optree; dataclasses are registered with it on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import optree
+
+from .helpers import add
+
+__all__ = ["field", "is_container", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
+           "NAMESPACE"]
+
+NAMESPACE = "srcdiff"
+
+
+class field:
+    """The key of an attribute read, ``p.W``: ``rt.tree_put(p, rt.field("W"), dW)``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"field({self.name!r})"
+
+
+def is_container(x) -> bool:
+    """Dicts, lists, tuples (namedtuples too) and dataclass instances."""
+    return isinstance(x, (dict, list, tuple)) or (
+        dataclasses.is_dataclass(x) and not isinstance(x, type))
+
+
+def _register(x) -> None:
+    """Teach optree a dataclass type (its fields are its children)."""
+    for value in _walk(x):
+        cls = type(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type) and \
+                cls not in _REGISTERED:
+            names = tuple(f.name for f in dataclasses.fields(cls))
+            optree.register_pytree_node(
+                cls, lambda obj, names=names: (tuple(getattr(obj, n) for n in names), None, names),
+                lambda _, children, cls=cls, names=names: cls(**dict(zip(names, children))),
+                namespace=NAMESPACE)
+            _REGISTERED.add(cls)
+
+
+_REGISTERED: set = set()
+
+
+def _walk(x):
+    yield x
+    if isinstance(x, dict):
+        for v in x.values():
+            yield from _walk(v)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _walk(v)
+    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+        for f in dataclasses.fields(x):
+            yield from _walk(getattr(x, f.name))
+
+
+def _is_float(leaf) -> bool:
+    if isinstance(leaf, bool):
+        return False
+    if isinstance(leaf, float):
+        return True
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and np.issubdtype(dtype, np.floating)
+
+
+def tree_map(fn, tree, *rest):
+    """optree's tree_map over leaves (None stays None), dataclasses included."""
+    _register(tree)
+    return optree.tree_map(fn, tree, *rest, namespace=NAMESPACE)
+
+
+def tree_zeros(x):
+    """Zeros with ``x``'s structure: zero arrays (or 0.0) for float leaves, None elsewhere."""
+    if not is_container(x):
+        return np.zeros_like(x) if hasattr(x, "shape") else 0.0 if _is_float(x) else None
+    return tree_map(lambda leaf: tree_zeros(leaf) if _is_float(leaf) else None, x)
+
+
+def _get(x, key):
+    return getattr(x, key.name) if isinstance(key, field) else x[key]
+
+
+def _replace(x, key, value):
+    """A copy of container ``x`` with ``x[key]`` (or the field) set to ``value``."""
+    if isinstance(key, field):
+        if hasattr(x, "_replace"):
+            return x._replace(**{key.name: value})
+        return dataclasses.replace(x, **{key.name: value})
+    if isinstance(x, dict):
+        return {**x, key: value}
+    items = list(x)
+    items[key] = value
+    return items if isinstance(x, list) else type(x)(*items) if hasattr(x, "_fields") \
+        else tuple(items)
+
+
+def tree_put(x, key, value):
+    """The adjoint of ``x`` when only ``x[key]`` (adjoint ``value``) was read from it."""
+    if not is_container(x):
+        from .rules import getitem_adjoint
+
+        return getitem_adjoint(value, x, key)
+    return _replace(tree_zeros(x), key, value)
+
+
+def tree_add(a, b):
+    """Leaf-wise sum of two adjoints of the same structure; None counts as zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if not is_container(a):
+        return add(a, b)
+    _register(a)
+    return optree.tree_map(add, a, b, none_is_leaf=True, namespace=NAMESPACE)
+
+
+def tree_add_at(d, x, key, value):
+    """``d`` (an adjoint of ``x``) plus ``value`` at ``key``."""
+    if not is_container(x):
+        return tree_add(d, tree_put(x, key, value))
+    return _replace(d, key, tree_add(_get(d, key), value))

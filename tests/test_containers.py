@@ -1,0 +1,115 @@
+"""Containers ("pytrees") as arguments: dicts, lists, tuples, namedtuples, dataclasses."""
+
+import collections
+import dataclasses
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.testing import check_grad
+
+from .helpers import make_function
+
+rng = np.random.default_rng(5)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return make_function("""
+        def mlp(params, x, y):
+            h = np.tanh(x @ params["W1"] + params["b1"])
+            for layer in params["layers"]:
+                h = np.tanh(h @ layer["W"])
+            out = h @ params["W2"]
+            return np.mean((out - y) ** 2) + params["steps"] * 0.0
+    """)
+
+
+def _params():
+    return {"W1": rng.normal(size=(3, 4)), "b1": rng.normal(size=4), "steps": 3,
+            "layers": [{"W": rng.normal(size=(4, 4)) * 0.5} for _ in range(2)],
+            "W2": rng.normal(size=(4, 1))}
+
+
+def _leaf_check(fn, params, grads, path, rest):
+    """Check one leaf of the gradient against the oracle, varying only that leaf."""
+    def with_leaf(value):
+        p = {**params, "layers": [dict(layer) for layer in params["layers"]]}
+        target = p
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return fn(p, *rest)
+
+    leaf, grad = params, grads
+    for key in path:
+        leaf, grad = leaf[key], grad[key]
+    check_grad(with_leaf, (leaf,), (grad,))
+
+
+def test_mlp_with_a_params_dict(mlp):
+    params, x, y = _params(), rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    grads = srcdiff.grad(mlp)(params, x, y)
+    assert set(grads) == set(params) and grads["steps"] is None
+    assert isinstance(grads["layers"], list) and len(grads["layers"]) == 2
+    for path in (("W1",), ("b1",), ("W2",), ("layers", 0, "W"), ("layers", 1, "W")):
+        _leaf_check(mlp, params, grads, path, (x, y))
+
+
+def test_sgd_step_over_the_dict(mlp):
+    params, x, y = _params(), rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    dmlp = srcdiff.value_and_grad(mlp)
+    first, _ = dmlp(params, x, y)
+    for _ in range(50):
+        loss, grads = dmlp(params, x, y)
+        params = {k: params[k] if grads[k] is None else
+                  [{"W": p["W"] - 0.1 * g["W"]} for p, g in zip(params[k], grads[k])]
+                  if k == "layers" else params[k] - 0.1 * grads[k] for k in params}
+    assert loss < first
+
+
+def test_namedtuple_and_dataclass_arguments():
+    fn = make_function("""
+        import collections
+        import dataclasses
+
+        P = collections.namedtuple("P", "w b")
+
+        @dataclasses.dataclass
+        class D:
+            w: np.ndarray
+            s: float
+
+        def f(p, q):
+            return np.sum(p.w * q.w) + p.b * q.s
+    """, name="f")
+    P, D = fn.__globals__["P"], fn.__globals__["D"]
+    dp, dq = srcdiff.grad(fn, wrt=(0, 1))(P(np.ones(2), 2.0), D(np.arange(2.0), 3.0))
+    assert isinstance(dp, P) and isinstance(dq, D)
+    np.testing.assert_allclose(dp.w, [0.0, 1.0])
+    assert dp.b == 3.0 and dq.s == 2.0
+    np.testing.assert_allclose(dq.w, [1.0, 1.0])
+
+
+def test_tuple_argument_and_vjp_with_containers():
+    fn = make_function("""
+        def f(pair, scale):
+            a, b = pair
+            return {"prod": a * b * scale, "sum": np.sum(a + b)}
+    """)
+    pair = (rng.normal(size=3), rng.normal(size=3))
+    out, pullback = srcdiff.vjp(fn, pair, 2.0)
+    (da, db), dscale = pullback({"prod": np.ones(3), "sum": 1.0})
+    np.testing.assert_allclose(da, pair[1] * 2.0 + 1.0)
+    np.testing.assert_allclose(db, pair[0] * 2.0 + 1.0)
+    assert dscale == pytest.approx(np.sum(pair[0] * pair[1]))
+
+
+def test_container_without_floats_is_a_clear_error():
+    fn = make_function("""
+        def f(p):
+            return p["a"] * 2.0
+    """)
+    with pytest.raises(srcdiff.GradientTypeError, match="no floating-point"):
+        srcdiff.grad(fn)({"a": 1})
