@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
+__all__ = ["setitem", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
 
 
 def unbroadcast(g, x):
@@ -81,3 +81,16 @@ def inverse_permutation(axes, ndim):
     for i, a in enumerate(axes):
         inverse[int(a) % ndim] = i
     return tuple(inverse)
+
+
+def setitem(x, key, value):
+    """A copy of ``x`` with ``x[key] = value``: srcdiff's functional form of ``out[i] = v``.
+
+    Every write makes a new version, so the pullback can read each version as it was.
+
+    >>> setitem(np.zeros(3), 1, 5.0)
+    array([0., 5., 0.])
+    """
+    out = x.copy()
+    out[key] = value
+    return out

@@ -24,7 +24,7 @@ from itertools import accumulate
 import numpy as np
 
 from .backend import array_module, scatter_add
-from .helpers import expand_reduced, inverse_permutation, unbroadcast
+from .helpers import setitem, expand_reduced, inverse_permutation, unbroadcast
 from .registry import adjoint
 
 # ----- binary arithmetic -----
@@ -439,6 +439,12 @@ def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
 
 
 # ----- indexing -----
+
+
+# out[key] = value, made functional: the overwritten elements get no adjoint from here on.
+@adjoint(setitem)
+def setitem_adjoint(g, x, value, key=()):
+    return setitem(g, key, 0.0), unbroadcast(g[key], value)
 
 
 # ``key`` is an option, not an operand: it is an index, never differentiated. Generated code

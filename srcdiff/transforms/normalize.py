@@ -47,17 +47,20 @@ def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
+    namer.rt = ctx.rt
     funcdef = module.body[0]
     local_names = local_variables(funcdef)
     body: list[cst.BaseStatement] = []
     for stmt in funcdef.body.body:
-        body.extend(_normalize_statement(stmt, namer, local_names))
+        body.extend(_normalize_statement(stmt, namer, local_names, ctx.rt))
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
 
 
 def target_names(target: cst.BaseExpression) -> list[str]:
     """The names an assignment target binds: ``a`` or ``a, b``."""
+    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        return [target.value.value]
     if isinstance(target, cst.Name):
         return [target.value]
     if isinstance(target, (cst.Tuple, cst.List)):
@@ -73,6 +76,8 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
     class Targets(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
             names.update(target_names(node.target))
+            if isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+                names.add(node.target.value.value)  # out[i] = v makes a new version of out
 
         def visit_For(self, node: cst.For) -> None:
             if isinstance(node.target, cst.Name):
@@ -85,7 +90,7 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
 def _normalize_block(block: cst.IndentedBlock, namer: Namer, local_names) -> cst.IndentedBlock:
     body = []
     for stmt in block.body:
-        body.extend(_normalize_statement(stmt, namer, local_names))
+        body.extend(_normalize_statement(stmt, namer, local_names, namer.rt))
     return block.with_changes(body=body or [_line(cst.Pass())])
 
 
@@ -112,7 +117,7 @@ def _normalize_if(stmt: cst.If, namer: Namer, local_names) -> list[cst.BaseState
 
 
 def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
-                         local_names: frozenset[str]) -> list[cst.BaseStatement]:
+                         local_names: frozenset[str], rt: str = "rt") -> list[cst.BaseStatement]:
     if isinstance(stmt, cst.If):
         return _normalize_if(stmt, namer, local_names)
     if isinstance(stmt, (cst.For, cst.While)):  # range(...) and the while test stay as written
@@ -134,6 +139,15 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                 for i, name in enumerate(names):
                     row = cst.Subscript(whole, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
                     lifted.append(_line(cst.Assign([cst.AssignTarget(name)], row)))
+        elif isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Subscript):
+            # out[i] = v on a local array → out = rt.setitem(out, rt.at[i], v): a new version
+            target = small.targets[0].target
+            value = lift.atom(small.value)
+            key = cst.Subscript(cst.Attribute(cst.Name(rt), cst.Name("at")),
+                                [lift._element(e) for e in target.slice])
+            call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("setitem")),
+                            [cst.Arg(target.value), cst.Arg(key), cst.Arg(value)])
+            lifted.append(_line(cst.Assign([cst.AssignTarget(target.value)], call)))
         elif isinstance(small, cst.Assign):
             value = lift.operation(small.value)
             lifted.append(_line(cst.Assign(targets=small.targets, value=value)))

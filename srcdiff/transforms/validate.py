@@ -111,6 +111,12 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
                             "differentiate.")
         self.final_return = last[-1]
+        stale = _stale_view_read(body)
+        if stale is not None:
+            node, name, base = stale
+            self.fail(node, f"'{name}' is a view of '{base}' (numpy shares their memory), read "
+                            f"after '{base}' was written into; srcdiff's writes do not show "
+                            f"through views. Take a copy: {name} = {base}[...].copy().")
         if "has_aux" in self.ctx.options and not (
                 isinstance(last[-1].value, cst.Tuple) and len(last[-1].value.elements) == 2):
             self.fail(last[-1], f"has_aux=True needs {self.ctx.name}() to return a pair "
@@ -206,11 +212,12 @@ class _Validator(cst.CSTVisitor):
             if isinstance(base, cst.Name) and base.value in self.aliases:
                 self.fail(stmt, f"this assignment changes the argument {base.value} (or a view of "
                                 "it) in place; srcdiff never differentiates in-place changes of "
-                                "inputs. Build a new array instead (np.where, np.concatenate).",
+                                "inputs. Copy it first (y = x.copy()) and write into the copy.",
                           InPlaceError)
-            self.fail(stmt, "srcdiff does not support writing into arrays or attributes "
-                            "('x[i] = …', 'obj.a = …') yet; build the array with np.where, "
-                            "np.stack or np.concatenate instead.")
+            if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+                return  # out[i] = v on a local array: made functional by normalize
+            self.fail(stmt, "srcdiff supports writing into local arrays as 'out[i, j] = …' "
+                            "only (not 'out[i][j] = …' or 'obj.a = …').")
         self.fail(stmt, "srcdiff supports unpacking into distinct plain names only "
                         "('a, b = …'); unpack nested values in separate statements.")
 
@@ -254,6 +261,89 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     item = node.items[0].item
     return isinstance(item, cst.Call) and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
+
+
+def _stale_view_read(statements):
+    """The first read of a view of an array after a write into that array, if any:
+    ``(statement, view, array)``. Loop bodies are scanned twice (views carried over)."""
+    views: dict[str, str] = {}  # view name -> the local array it may share memory with
+    stale: set[str] = set()
+
+    def reads(node) -> set[str]:
+        found = set()
+
+        class Names(cst.CSTVisitor):
+            def visit_AssignTarget(self, n) -> bool:
+                if isinstance(n.target, cst.Subscript):  # out[i] = … reads i, not out
+                    n.target.slice and [e.visit(self) for e in n.target.slice]
+                return False
+
+            def visit_Name(self, n: cst.Name) -> None:
+                found.add(n.value)
+
+        node.visit(Names())
+        return found
+
+    def scan(block):
+        for stmt in block:
+            if isinstance(stmt, (cst.For, cst.While)):
+                scan(stmt.body.body)
+                scan(stmt.body.body)
+                continue
+            if isinstance(stmt, cst.If):
+                scan(stmt.body.body)
+                if isinstance(stmt.orelse, cst.Else):
+                    scan(stmt.orelse.body.body)
+                elif stmt.orelse is not None:
+                    scan([stmt.orelse])
+                continue
+            for small in _small(stmt):
+                hit = reads(small) & stale
+                if hit:
+                    name = sorted(hit)[0]
+                    raise _Stale(small, name, views[name])
+                target = getattr(small, "targets", None)
+                target = target[0].target if target else getattr(small, "target", None)
+                if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+                    written = target.value.value
+                    stale.update(v for v, b in views.items() if b == written)
+                elif isinstance(target, cst.Name):
+                    stale.discard(target.value)
+                    views.pop(target.value, None)
+                    value = getattr(small, "value", None)
+                    base = _view_base(value) if value is not None else None
+                    if base is not None:
+                        views[target.value] = base
+
+    try:
+        scan(statements)
+    except _Stale as found:
+        return found.args
+    return None
+
+
+class _Stale(Exception):
+    pass
+
+
+def _view_base(value):
+    """The name ``value`` may be a view of: ``x[1:]``, ``x.T``, ``x.reshape(…)``, ``x``."""
+    while True:
+        if isinstance(value, cst.Name):
+            return value.value
+        if isinstance(value, cst.Subscript) or isinstance(value, cst.Attribute) and \
+                value.attr.value in VIEWS:
+            value = value.value
+        elif isinstance(value, cst.Call):
+            func = value.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            if name not in VIEWS:
+                return None
+            value = func.value if isinstance(func, cst.Attribute) and not value.args or \
+                isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and \
+                func.value.value not in ("np", "numpy") else value.args[0].value
+        else:
+            return None
 
 
 def _is_path(node: cst.BaseExpression) -> bool:

@@ -186,6 +186,9 @@ CASES = [
     case(np.einsum, Const("i,i->"), (3,), (3,)),
     case(np.einsum, Const("ij,jk->ki"), (2, 3), (3, 4), optimize=True),
     # ----- indexing -----
+    case(helpers.setitem, (3, 4), (4,), key=1),  # a row, broadcast value
+    case(helpers.setitem, (3, 4), (), key=(slice(None), 2)),
+    case(helpers.setitem, (5,), (2,), key=slice(1, 3)),
     case(operator.getitem, (2, 3), key=1),
     case(operator.getitem, (4,), key=slice(1, 3)),
     case(operator.getitem, (3, 4), key=(slice(None), 1)),
@@ -204,6 +207,8 @@ def _primal(fn):
     """How to call the primitive with the case's options (getitem's key is an option)."""
     if fn is operator.getitem:
         return lambda x, key: x[key]
+    if fn is helpers.setitem:
+        return lambda x, value, key: helpers.setitem(x, key, value)
     return fn
 
 
@@ -402,7 +407,7 @@ def test_options_are_the_primitives_parameter_names(rule):
         assert set(rule.options) <= set(params)
         return
     names = list(params)
-    if rule.primitive is operator.getitem:  # x[key]: the key is spelled rt.at[...] by the compiler
+    if rule.primitive in (operator.getitem, helpers.setitem):  # key spelled rt.at[...]
         assert rule.options == ("key",)
         return
     assert len(rule.operands) <= len(names)

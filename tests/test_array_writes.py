@@ -1,0 +1,89 @@
+"""Writes into local arrays: out[i] = v, out[i] += v, slices, reads before overwrites."""
+
+import re
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.testing import check_grad
+
+from .helpers import make_function
+
+rng = np.random.default_rng(3)
+
+WRITES = """
+    def fill(x, w):
+        out = np.zeros((3, 2))
+        for i in range(3):
+            out[i] = np.tanh(x[i] * w)
+        out[:, 0] = out[:, 0] * 2.0 + w[0]
+        out[1, 1] += x[0, 0]
+        h = np.zeros(4)
+        h[0] = w[1]
+        for i in range(1, 4):
+            h[i] = h[i - 1] * w[0] + 1.0
+        acc = w * 0.0
+        acc += x[0]
+        return np.sum(out ** 2) + np.sum(h) + np.sum(acc * w)
+"""
+
+
+def test_writes_match_finite_differences():
+    fn = make_function(WRITES)
+    for _ in range(5):
+        x, w = rng.normal(size=(3, 2)), rng.normal(size=2)
+        check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
+
+
+def test_overwritten_element_gets_no_gradient_from_its_old_value():
+    fn = make_function("""
+        def f(x):
+            y = x * 3.0
+            y[0] = 7.0
+            return np.sum(y)
+    """)
+    np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(3)), [0.0, 3.0, 3.0])
+
+
+def test_writes_are_functional_in_the_generated_source():
+    fn = make_function(WRITES)
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert re.search(r"out_\d+ = rt\.setitem\(out_\d+, rt\.at\[i\], ", source)
+    assert "rt.setitem_adjoint" in source or "rt.setitem(d" in source
+
+
+@pytest.mark.parametrize("body", [
+    "v = out[0:2]\n    out[0] = 5.0\n    return np.sum(v * x)",
+    "v = out.T\n    out[1] = x[0]\n    return np.sum(v)",
+    "v = out\n    out[0] = 1.0\n    return np.sum(v * x)",
+])
+def test_reading_a_view_after_a_write_is_refused(body):
+    fn = make_function(f"def f(x):\n    out = x * 2.0\n    {body}\n")
+    with pytest.raises(srcdiff.SrcdiffSyntaxError, match="view of 'out'"):
+        srcdiff.grad(fn)(np.ones(3))
+
+
+def test_view_carried_across_loop_iterations_is_refused():
+    fn = make_function("""
+        def f(x):
+            out = x * 1.0
+            v = out[0:1]
+            for i in range(2):
+                s = np.sum(v)
+                v = out[0:1]
+                out[0] = s + x[1]
+            return np.sum(out)
+    """)
+    with pytest.raises(srcdiff.SrcdiffSyntaxError, match="view of 'out'"):
+        srcdiff.grad(fn)(np.ones(3))
+
+
+def test_writes_into_arguments_stay_errors():
+    fn = make_function("""
+        def f(x):
+            x[0] = 1.0
+            return np.sum(x)
+    """)
+    with pytest.raises(srcdiff.InPlaceError, match="copy"):
+        srcdiff.grad(fn)(np.ones(3))
