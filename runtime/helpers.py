@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
+__all__ = ["setitem", "append", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
 
 
 def unbroadcast(g, x):
@@ -94,3 +94,12 @@ def setitem(x, key, value):
     out = x.copy()
     out[key] = value
     return out
+
+
+def append(xs, value):
+    """A new list ``xs + [value]``: srcdiff's functional form of ``xs.append(value)``.
+
+    >>> append([1.0], 2.0)
+    [1.0, 2.0]
+    """
+    return [*xs, value]

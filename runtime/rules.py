@@ -24,7 +24,7 @@ from itertools import accumulate
 import numpy as np
 
 from .backend import array_module, scatter_add
-from .helpers import setitem, expand_reduced, inverse_permutation, unbroadcast
+from .helpers import append, setitem, expand_reduced, inverse_permutation, unbroadcast
 from .registry import adjoint
 
 # ----- binary arithmetic -----
@@ -439,6 +439,12 @@ def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
 
 
 # ----- indexing -----
+
+
+# xs.append(value), made functional: the list's adjoint splits into the head and the last.
+@adjoint(append)
+def append_adjoint(g, xs, value):
+    return g[:-1], g[-1]
 
 
 # out[key] = value, made functional: the overwritten elements get no adjoint from here on.

@@ -129,6 +129,8 @@ def tree_add(a, b):
         return a
     if not is_container(a):
         return add(a, b)
+    if isinstance(a, list) and isinstance(b, tuple) or isinstance(a, tuple) and isinstance(b, list):
+        b = type(a)(b)  # a list's adjoint from np.stack's rule comes back as a tuple
     _register(a)
     return optree.tree_map(add, a, b, none_is_leaf=True, namespace=NAMESPACE)
 

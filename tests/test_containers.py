@@ -113,3 +113,28 @@ def test_container_without_floats_is_a_clear_error():
     """)
     with pytest.raises(srcdiff.GradientTypeError, match="no floating-point"):
         srcdiff.grad(fn)({"a": 1})
+
+
+def test_list_built_with_append_and_read_later():
+    fn = make_function("""
+        def rnn(W, x):
+            hs = []
+            h = x[0] * 0.0
+            for t in range(len(x)):
+                h = np.tanh(W @ h + x[t])
+                hs.append(h)
+            return np.sum(np.stack(hs) ** 2) + np.sum(hs[-1] * hs[0])
+    """)
+    W, x = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(4, 3))
+    check_grad(fn, (W, x), srcdiff.grad(fn, wrt=(0, 1))(W, x))
+    assert "hs_1 = rt.append(" in srcdiff.grad(fn, wrt=(0, 1)).source.replace("hs_3", "hs_1")
+
+
+def test_appending_to_an_argument_list_is_refused():
+    fn = make_function("""
+        def f(x, xs):
+            xs.append(x)
+            return np.sum(x)
+    """)
+    with pytest.raises(srcdiff.InPlaceError, match="append"):
+        srcdiff.grad(fn)(np.ones(2), [])

@@ -56,7 +56,7 @@ def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             assign = stmt.body[0]
             op = classify(assign.value, ctx, local_names, containers)
-            if op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers:
+            if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
             inputs = reads(cst.Tuple([cst.Element(e) for e in op.operands]) if op.kind != "unknown"
                            else assign.value, local_names)
@@ -112,10 +112,18 @@ __all__ += ["outputs", "Op", "simple_statements"]
 def container_names(funcdef: cst.FunctionDef, ctx: Context, local_names) -> frozenset[str]:
     """The wrt containers and every name read out of one (which may be a container too)."""
     names = set(ctx.containers)
-    for _, target, op, _ in assignments(funcdef, ctx, local_names):
-        if op.kind == "project" or op.kind == "copy" and op.operands[0].value in names:
+    for stmt, target, op, _ in assignments(funcdef, ctx, local_names):
+        if _makes_container(op, stmt.body[0].value, names):
             names.update(_names(target))
     return frozenset(names)
+
+
+def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
+    """Projections, copies of containers, list literals and appends may hold a container."""
+    from srcdiff.runtime import append
+
+    return op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers \
+        or isinstance(value, (cst.List, cst.Tuple)) or op.primitive is append
 
 
 __all__.append("container_names")

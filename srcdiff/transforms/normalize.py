@@ -79,6 +79,12 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
             if isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
                 names.add(node.target.value.value)  # out[i] = v makes a new version of out
 
+        def visit_Expr(self, node: cst.Expr) -> None:
+            func = getattr(node.value, "func", None)
+            if isinstance(func, cst.Attribute) and func.attr.value == "append" and \
+                    isinstance(func.value, cst.Name):
+                names.add(func.value.value)  # xs.append(v) makes a new version of xs
+
         def visit_For(self, node: cst.For) -> None:
             if isinstance(node.target, cst.Name):
                 names.add(node.target.value)
@@ -167,6 +173,13 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                                                lift.operation(value))))
                 value = cst.Name(target)
             lifted.append(_line(small.with_changes(value=value)))
+        elif isinstance(small, cst.Expr) and _is_append(small.value, local_names):
+            # xs.append(v) → xs = rt.append(xs, v): a new version of the list
+            xs = small.value.func.value
+            value = lift.atom(small.value.args[0].value)
+            call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("append")),
+                            [cst.Arg(xs), cst.Arg(value)])
+            lifted.append(_line(cst.Assign([cst.AssignTarget(xs)], call)))
         elif isinstance(small, cst.Expr):
             if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
                 continue  # the docstring
@@ -177,6 +190,13 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
     if out:
         out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
     return out
+
+
+def _is_append(call, local_names) -> bool:
+    """``xs.append(v)`` on a local list."""
+    return isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+        call.func.attr.value == "append" and isinstance(call.func.value, cst.Name) and \
+        call.func.value.value in local_names and len(call.args) == 1 and not call.args[0].keyword
 
 
 def _line(small: cst.BaseSmallStatement) -> cst.SimpleStatementLine:

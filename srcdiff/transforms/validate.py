@@ -244,6 +244,14 @@ class _Validator(cst.CSTVisitor):
                             "after the loop.")
 
     def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "insert",
+                                                                   "pop", "update", "clear") \
+                and isinstance(func.value, cst.Name) and func.value.value in self.aliases:
+            self.fail(node, f"'{func.value.value}.{func.attr.value}(…)' changes the argument "
+                            f"{func.value.value} in place; srcdiff never differentiates in-place "
+                            "changes of inputs. Make a new list ('xs = list(xs)') first.",
+                      InPlaceError)
         for arg in node.args:
             if arg.star:
                 self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
