@@ -138,3 +138,15 @@ def test_appending_to_an_argument_list_is_refused():
     """)
     with pytest.raises(srcdiff.InPlaceError, match="append"):
         srcdiff.grad(fn)(np.ones(2), [])
+
+
+def test_dicts_tuples_and_lists_built_in_the_function():
+    fn = make_function("""
+        def f(w, x):
+            d = {"a": w * 2.0, "b": x}
+            t = (d["a"], w)
+            l = [t[0] * t[1], x]
+            return np.sum(d["a"] * l[0]) + np.sum(t[1] * d["b"])
+    """)
+    w, x = rng.normal(size=3), rng.normal(size=3)
+    check_grad(fn, (w, x), srcdiff.grad(fn, wrt=(0, 1))(w, x))

@@ -19,7 +19,7 @@ from ..transforms.normalize import target_names
 
 __all__ = ["Activity", "analyze", "assignments"]
 
-_FLOWING = ("rule", "copy", "function", "project", "unknown")  # kinds through which a gradient could flow
+_FLOWING = ("rule", "copy", "function", "project", "pack", "unknown")  # kinds through which a gradient could flow
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
     from srcdiff.runtime import append
 
     return op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers \
-        or isinstance(value, (cst.List, cst.Tuple)) or op.primitive is append
+        or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append
 
 
 __all__.append("container_names")

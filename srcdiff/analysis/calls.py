@@ -153,8 +153,11 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
         return _attribute_op(rhs, ctx, local_names, text)
     if isinstance(rhs, cst.Call):
         return _call_op(rhs, ctx, local_names, text)
-    if isinstance(rhs, (cst.Tuple, cst.List)):
-        return Op("unknown", text, problem="building a tuple or list of differentiated values")
+    if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
+        keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
+            if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
+        return Op("pack", text, operands=tuple(e.value for e in rhs.elements),
+                  options=tuple(("key", k) for k in keys))
     return Op("unknown", text, problem=f"the expression {text}")
 
 

@@ -21,7 +21,7 @@ from .normalize import local_variables
 
 __all__ = ["rewrite"]
 
-_PURE = ("rule", "nondiff", "copy", "constant", "project")
+_PURE = ("rule", "nondiff", "copy", "constant", "project", "pack")
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:

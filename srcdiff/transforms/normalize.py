@@ -255,6 +255,9 @@ class _Lifter:
             return node.with_changes(value=value, slice=[self._element(e) for e in node.slice])
         if isinstance(node, (cst.List, cst.Tuple)):
             return self.atom(node)
+        if isinstance(node, cst.Dict):
+            return node.with_changes(elements=[e.with_changes(value=self.atom(e.value))
+                                               for e in node.elements])
         if isinstance(node, cst.IfExp):
             return self.atom(node)
         return node

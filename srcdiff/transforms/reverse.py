@@ -416,6 +416,13 @@ class _AdjointWriter:
             return self.function_call(target, op, g, key)
         if op.kind == "project":
             return self.projection(op, g)
+        if op.kind == "pack":  # d = {"w": w}: each value's adjoint is read out of dd
+            out = []
+            for (_, key), value in zip(op.options, op.operands):
+                if self.active(value):
+                    out += self.contribute(value.value, cst.Subscript(
+                        g, [cst.SubscriptElement(cst.Index(key))]))
+            return out
         reads = [n for n in inputs if self.activity.is_active(n)]
         raise self.ctx.error(
             NotDifferentiableError,

@@ -45,7 +45,6 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Raise: ("'raise'", "check inputs before calling the gradient"),
     cst.Break: ("'break'", "make the loop condition say when to stop (a while loop)"),
     cst.Continue: ("'continue'", "put the rest of the loop body under an 'if'"),
-    cst.Dict: ("a dict literal", "pass the values as separate arguments"),
     cst.Set: ("a set literal", "use a tuple"),
     cst.Match: ("a 'match' statement", "select between values with np.where"),
     cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
@@ -87,7 +86,7 @@ class _Validator(cst.CSTVisitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         allowed = (isinstance(node, cst.FunctionDef) and self.depth == 0
                    or isinstance(node, cst.With) and is_no_grad(node, self.ctx)
-                   or isinstance(node, cst.Dict) and self._returned_dict(node))
+                   or isinstance(node, cst.Dict) and self._literal_dict(node))
         if type(node) in UNSUPPORTED and not allowed:
             self.unsupported(node)
         return super().on_visit(node)
@@ -122,14 +121,12 @@ class _Validator(cst.CSTVisitor):
             self.fail(last[-1], f"has_aux=True needs {self.ctx.name}() to return a pair "
                                 "'return loss, aux'.")
 
-    def _returned_dict(self, node: cst.Dict) -> bool:
-        """``return {"a": a, "b": b}``: a dict with constant string keys, as the result."""
-        if node is not getattr(self.final_return, "value", None):
-            return False
+    def _literal_dict(self, node: cst.Dict) -> bool:
+        """``{"a": a, "b": b}``: a dict with constant string keys."""
         for element in node.elements:
             if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
-                self.fail(element, "srcdiff supports returned dicts with constant string keys "
-                                   "only, like {\"loss\": loss}.")
+                self.fail(element, "srcdiff supports dicts with constant string keys only, "
+                                   "like {\"loss\": loss}.")
         return True
 
     def visit_Return(self, node: cst.Return) -> None:
