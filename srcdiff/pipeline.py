@@ -16,8 +16,8 @@ import libcst as cst
 from . import codegen
 from .context import Context
 from .source import get_source
-from .transforms import (dce, desugar, locate, no_grad, normalize, rename, returns, reverse,
-                         simplify, validate)
+from .transforms import (dce, desugar, jumps, locate, no_grad, normalize, rename, returns,
+                         reverse, simplify, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
@@ -25,8 +25,9 @@ PIPELINE = (
     ("validate", validate.rewrite),    # reject unsupported syntax, with positions
     ("locate", locate.rewrite),        # tie each statement to its line: `# line N: ...`
     ("no_grad", no_grad.rewrite),      # with no_grad(): → rt.stop_gradient(...) on each value
-    ("returns", returns.rewrite),      # early returns → one return at the end
     ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
+    ("jumps", jumps.rewrite),          # break / continue / return in loops → flags
+    ("returns", returns.rewrite),      # early returns → one return at the end
     ("normalize", normalize.rewrite),  # one primitive operation per assignment
     ("rename", rename.rewrite),        # one assignment per name
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only

@@ -28,7 +28,15 @@ def branch(x, w):
     return np.sum(h * x)
 
 
+def rnn(w, x):
+    h = x[0] * 0.0
+    for t in range(len(x)):
+        h = np.tanh(h * w + x[t])
+    return np.sum(h)
+
+
 GOLDEN = {
+    "rnn": (rnn, ("w", "x")),
     "branch": (branch, ("x", "w")),
     "loss": (loss, ("w", "b")),
     "tanh_layer": (tanh_layer, ("w",)),

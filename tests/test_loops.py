@@ -170,3 +170,55 @@ def test_long_scalar_loop_is_linear_in_its_length():
         assert value == pytest.approx(2.0)
     # ten times the iterations in well under a hundred times the time (linear, not quadratic)
     assert timings[100_000] < 30 * timings[10_000] + 0.05
+
+
+JUMPS = {
+    "break_and_continue": ("""
+        def f(x, w):
+            h = x
+            for t in range(6):
+                h = np.tanh(h * w)
+                if np.sum(h) > 1.5:
+                    break
+                if h[0] < 0:
+                    continue
+                h = h + 0.1
+            return np.sum(h ** 2)
+    """, lambda: (rng.normal(size=3), rng.normal(size=3) * 2)),
+    "return_inside_a_loop": ("""
+        def f(x, w):
+            for i in range(len(x)):
+                v = x[i] * w
+                if v > 1.0:
+                    return v * 2.0
+            return np.sum(x) * w
+    """, lambda: (rng.normal(size=4), float(rng.normal() * 2))),
+    "while_true_with_break": ("""
+        def f(x):
+            s = x * 1.0
+            n = 0
+            while True:
+                s = s * 1.5
+                n += 1
+                if np.sum(s) > 10.0 or n > 20:
+                    break
+            return np.sum(s)
+    """, lambda: (rng.uniform(0.5, 1.0, 3),)),
+    "loop_over_a_tuple_of_arrays": ("""
+        def f(w1, w2, x):
+            h = x
+            for w in (w1, w2):
+                h = np.tanh(h * w)
+            return np.sum(h)
+    """, lambda: (rng.normal(size=3), rng.normal(size=3), rng.normal(size=3))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUMPS))
+def test_jumps_match_finite_differences(name):
+    source, make_args = JUMPS[name]
+    fn = make_function(source)
+    for _ in range(25):  # random inputs take the jumps at different iterations
+        args = make_args()
+        grads = srcdiff.grad(fn, wrt=tuple(range(len(args))))(*args)
+        check_grad(fn, args, grads)

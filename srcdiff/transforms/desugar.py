@@ -57,8 +57,13 @@ class _Desugar(cst.CSTTransformer):
     def __init__(self, namer: Namer):
         self.namer = namer
 
-    def leave_For(self, original, updated: cst.For) -> cst.For:
+    def leave_For(self, original, updated: cst.For):
         it, target = updated.iter, updated.target
+        if isinstance(it, (cst.Tuple, cst.List)):  # for w in (w1, w2): name the sequence first
+            seq = cst.Name(self.namer.fresh("_items"))
+            made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
+                                           leading_lines=updated.leading_lines)
+            return cst.FlattenSentinel([made, self.leave_For(original, updated.with_changes(iter=seq))])
         func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if func == "range":
             return updated

@@ -93,9 +93,11 @@ class _Renamer:
         for name in sorted((assigned - {target}) & (set(current) | read_outside)):
             loop_names[name] = self.namer.version(name) if name in current or name in self.seen \
                 else self.namer.fresh(name)
+            lines = stmt.leading_lines if not before else ()
             if name in current:
-                before.append(_copy(loop_names[name], current[name], stmt.leading_lines
-                                    if not before else ()))
+                before.append(_copy(loop_names[name], current[name], lines))
+            else:  # first made inside the loop: None until then, so every path can copy it
+                before.append(_copy(loop_names[name], "None", lines))
         self.seen = self.seen | set(current)
         outer = {**current, **loop_names}
         inner, top = dict(outer), []

@@ -416,6 +416,8 @@ class _AdjointWriter:
             return self.function_call(target, op, g, key)
         if op.kind == "project":
             return self.projection(op, g)
+        if op.kind in ("constant", "nondiff"):  # nothing flows back through a constant
+            return []
         if op.kind == "pack":  # d = {"w": w}: each value's adjoint is read out of dd
             out = []
             for (_, key), value in zip(op.options, op.operands):

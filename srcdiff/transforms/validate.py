@@ -43,8 +43,6 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Import: ("an import inside the function", "import at module level"),
     cst.ImportFrom: ("an import inside the function", "import at module level"),
     cst.Raise: ("'raise'", "check inputs before calling the gradient"),
-    cst.Break: ("'break'", "make the loop condition say when to stop (a while loop)"),
-    cst.Continue: ("'continue'", "put the rest of the loop body under an 'if'"),
     cst.Set: ("a set literal", "use a tuple"),
     cst.Match: ("a 'match' statement", "select between values with np.where"),
     cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
@@ -132,9 +130,6 @@ class _Validator(cst.CSTVisitor):
     def visit_Return(self, node: cst.Return) -> None:
         if node is self.final_return:
             return
-        if self.loops:
-            self.fail(node, "srcdiff does not support 'return' inside a loop; assign the "
-                            "result and return it after the loop.")
         if "has_aux" in self.ctx.options or isinstance(node.value, (cst.Tuple, cst.Dict)):
             self.fail(node, "srcdiff supports early returns of a single value only; return "
                             "tuples, dicts and has_aux pairs once, at the end.")
@@ -229,7 +224,8 @@ class _Validator(cst.CSTVisitor):
                             "'for i, row in enumerate(x)').")
         call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if call == "range" or call in ("enumerate", "zip") and all(
-                isinstance(a.value, cst.Name) for a in it.args) or _is_path(it):
+                isinstance(a.value, cst.Name) for a in it.args) or _is_path(it) or \
+                isinstance(it, (cst.Tuple, cst.List)):
             return
         self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
                         "a variable ('for row in x', 'for layer in params[\"layers\"]'), and "
