@@ -185,3 +185,22 @@ def test_indexing_into_a_returned_tuple_is_a_clear_error():
     """, name="f")
     with pytest.raises(srcdiff.SrcdiffError, match="unpack"):
         srcdiff.grad(fn)(np.ones(2))
+
+
+def test_helper_imported_from_another_module():
+    helper = make_function("""
+        def scaled_tanh(x, w):
+            return np.tanh(x * w) * 2.0
+    """)
+    module_name = helper.__module__
+    fn = make_function(f"""
+        import {module_name} as lib
+        from {module_name} import scaled_tanh
+
+        def f(x, w):
+            return np.sum(lib.scaled_tanh(x, w) + scaled_tanh(w, x))
+    """, name="f")
+    x, w = rng.normal(size=3), rng.normal(size=3)
+    check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
+    assert "rt.derivative_of(lib.scaled_tanh" in srcdiff.grad(fn, wrt=(0, 1)).source \
+        or "rt.derivative_of(scaled_tanh" in srcdiff.grad(fn, wrt=(0, 1)).source

@@ -21,6 +21,7 @@ body is one ``return`` are inlined; the others are called as ``rt.<rule>``.
 from __future__ import annotations
 
 import inspect
+import types
 from collections import Counter
 
 import libcst as cst
@@ -169,7 +170,10 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
                          for n in names if n not in certain]  # made on one side of an if only
-                body = [*unset, *body, cst.SimpleStatementLine([push])]
+                saved = cst.EmptyLine(comment=cst.Comment(
+                    "# kept for the pullback: " + ", ".join(names) if names else
+                    "# kept for the pullback: the number of iterations"))
+                body = [*unset, *body, cst.SimpleStatementLine([push], leading_lines=[saved])]
                 make = cst.SimpleStatementLine([cst.Assign(
                     [cst.AssignTarget(cst.Name(tape))],
                     cst.Call(cst.Attribute(cst.Name(rt), cst.Name("Tape")), []))],
@@ -564,11 +568,15 @@ class _AdjointWriter:
                 [cst.Assign([cst.AssignTarget(cst.Name(name))], value)]))
         return self.links[key][0]
 
-    def spell_function(self, fn) -> cst.Name:
+    def spell_function(self, fn) -> cst.BaseExpression:
         """The name under which the user's code sees ``fn`` (a global or a closure variable)."""
         for name, value in self.ctx.fn.__globals__.items():
             if value is fn and name not in self.local_names:
                 return cst.Name(name)
+        for name, value in self.ctx.fn.__globals__.items():  # import mod; mod.helper(x)
+            if isinstance(value, types.ModuleType) and name not in self.local_names and \
+                    getattr(value, fn.__name__, None) is fn:
+                return cst.Attribute(cst.Name(name), cst.Name(fn.__name__))
         code, cells = self.ctx.fn.__code__, self.ctx.fn.__closure__ or ()
         for name, cell in zip(code.co_freevars, cells):
             if cell.cell_contents is fn:

@@ -14,6 +14,7 @@ def rnn_vjp(w, x):
         _t4 = _t2 + _t3
         h_3 = np.tanh(_t4)
         h_1 = h_3
+        # kept for the pullback: t, h_2, _t2, _t3, h_3
         _tape1.push((t, h_2, _t2, _t3, h_3))
     _out = np.sum(h_1)
 
