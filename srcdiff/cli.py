@@ -1,0 +1,245 @@
+"""The command line: ``srcdiff show FILE.py:FUNC`` and ``srcdiff export FILE.py:FUNC -o OUT.py``.
+
+    srcdiff show model.py:loss --wrt w,b          the generated source
+    srcdiff show model.py:loss --trace            the source after every pipeline stage
+    srcdiff export model.py:loss --wrt w,b -o dloss.py
+
+An exported module runs with numpy (or CuPy) and ``srcdiff.runtime`` alone: it holds
+the derivative, the derivatives of the user functions it calls, and an import for every
+global the generated code reads. Errors are one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import libcst as cst
+
+from .errors import SrcdiffError
+
+__all__ = ["main", "export_source"]
+
+
+class CliError(Exception):
+    """A problem with what was asked; reported as one line, no traceback."""
+
+
+def load_function(spec: str):
+    """``FILE.py:FUNC`` → the function (a srcdiff.grad wrapper is unwrapped) and its wrt."""
+    if ":" not in spec:
+        raise CliError(f"expected FILE.py:FUNCTION, got {spec!r}")
+    file, name = spec.rsplit(":", 1)
+    path = Path(file)
+    if not path.is_file():
+        raise CliError(f"no such file: {file}")
+    sys.path.insert(0, str(path.resolve().parent))
+    module_name = f"_srcdiff_cli_{path.stem}"
+    loader = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[module_name] = module
+    try:
+        loader.loader.exec_module(module)
+    except Exception as exc:
+        raise CliError(f"importing {file} failed: {type(exc).__name__}: {exc}") from exc
+    fn = module
+    for part in name.split("."):
+        if not hasattr(fn, part):
+            raise CliError(f"{file} has no function {name!r}")
+        fn = getattr(fn, part)
+    wrt = getattr(fn, "wrt", None)
+    fn = getattr(fn, "__wrapped__", fn)
+    if not isinstance(fn, types.FunctionType):
+        raise CliError(f"{name} in {file} is not a function defined with 'def'")
+    return fn, wrt
+
+
+def parse_wrt(fn, text: str | None, default) -> tuple[str, ...]:
+    from .pipeline import parameters
+
+    params = parameters(fn)
+    if not text:
+        return tuple(default) if default else params[:1]
+    names = []
+    for item in text.split(","):
+        item = item.strip()
+        name = params[int(item)] if item.lstrip("-").isdigit() and -len(params) <= int(item) < len(params) \
+            else item
+        if name not in params:
+            raise CliError(f"--wrt {item!r} is not a parameter of {fn.__qualname__}{params}")
+        names.append(name)
+    return tuple(names)
+
+
+# ----- export -----
+
+
+def export_source(fn, wrt: tuple[str, ...]) -> str:
+    """A standalone module holding the derivative of ``fn`` and of every function it calls."""
+    from . import __version__
+    from .api import derivative
+
+    defs: dict[tuple, str] = {}  # (function, wrt) -> the def's name in the exported module
+    bodies: list[str] = []
+    imports: dict[str, str] = {}  # global name -> its import line (or value)
+    used_names = {"rt"}
+
+    def include(target, target_wrt) -> str:
+        key = (target, tuple(target_wrt))
+        if key in defs:
+            return defs[key]
+        text = derivative(target, tuple(target_wrt)).source
+        module = cst.parse_module(text)
+        funcdef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+        name = funcdef.name.value
+        while name in used_names:
+            name = name + "_"
+        used_names.add(name)
+        defs[key] = name
+        renames: dict[str, str] = {}
+        link_obj = target.__globals__
+        for stmt in module.body:
+            if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+                link = stmt.body[0]
+                callee = _evaluate(link.value.args[0].value, target)
+                callee_wrt = tuple(e.value.evaluated_value for e in link.value.args[1].value.elements)
+                renames[link.targets[0].target.value] = include(callee, callee_wrt)
+        funcdef = funcdef.with_changes(name=cst.Name(name), leading_lines=()).visit(
+            _RenameNames(renames))
+        code = cst.Module(body=[funcdef]).code
+        _collect_imports(target, code, set(renames.values()) | set(defs.values()), imports,
+                         link_obj)
+        bodies.append(code)
+        return name
+
+    main = include(fn, wrt)
+    header = (f'"""The derivative of {fn.__qualname__} with respect to {", ".join(wrt)}, '
+              f"exported by srcdiff {__version__}.\n\n"
+              f"    value, pullback = {main}({', '.join(_params(fn))})\n"
+              f"    grads = pullback(1.0)   # one adjoint per wrt parameter\n\n"
+              'It needs numpy (or CuPy) and srcdiff.runtime only.\n"""\n\n')
+    lines = sorted(set(imports.values()))
+    return header + "\n".join([*lines, "from srcdiff import runtime as rt"]) + "\n\n\n" + \
+        "\n\n".join(reversed(bodies))
+
+
+def _params(fn):
+    from .pipeline import parameters
+
+    return parameters(fn)
+
+
+def _evaluate(node: cst.BaseExpression, fn):
+    """A dotted name from generated code, looked up among ``fn``'s globals and closure."""
+    parts = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    parts.append(node.value)
+    parts.reverse()
+    closure = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    obj = closure.get(parts[0], fn.__globals__.get(parts[0]))
+    for part in parts[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+class _RenameNames(cst.CSTTransformer):
+    def __init__(self, renames):
+        self.renames = renames
+
+    def leave_Name(self, original, updated):
+        return updated.with_changes(value=self.renames[updated.value]) \
+            if updated.value in self.renames else updated
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
+
+def _collect_imports(fn, code: str, defined: set, imports: dict, namespace) -> None:
+    """An import (or a literal) for every global the exported code reads."""
+    compiled = compile(code, "<export>", "exec")
+    names = set()
+
+    def walk(c):
+        names.update(c.co_names)
+        for const in c.co_consts:
+            if isinstance(const, types.CodeType):
+                walk(const)
+
+    walk(compiled)
+    closure = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    for name in sorted(names - defined - {"rt"}):
+        code_obj = compiled
+        if name in closure:
+            value = closure[name]
+        elif name in namespace:
+            value = namespace[name]
+        elif hasattr(builtins, name):
+            continue
+        else:
+            continue  # an attribute name (x.shape), not a global
+        line = _import_line(name, value, fn)
+        if imports.get(name, line) != line:
+            raise CliError(f"two exported functions read a global '{name}' with different values")
+        imports[name] = line
+
+
+def _import_line(name: str, value, fn) -> str:
+    if isinstance(value, types.ModuleType):
+        module = value.__name__
+        return f"import {module}" if module == name else f"import {module} as {name}"
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return f"{name} = {value!r}"
+    module = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", None)
+    if module and qualname and not module.startswith("_srcdiff_cli_") and \
+            module != fn.__module__ and "." not in qualname:
+        return f"from {module} import {qualname}" + ("" if qualname == name else f" as {name}")
+    raise CliError(f"cannot export: the derivative reads '{name}', a "
+                   f"{type(value).__name__} defined in {fn.__module__}; make it a module-level "
+                   "import or a plain constant, or pass it as an argument")
+
+
+# ----- the command -----
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="srcdiff", description="Show or export the "
+                                     "derivative srcdiff generates for a Python function.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("show", help="print the generated source")
+    show.add_argument("target", metavar="FILE.py:FUNC")
+    show.add_argument("--wrt", help="parameters to differentiate, e.g. w,b (default: the first)")
+    show.add_argument("--trace", action="store_true", help="print the source after every stage")
+    export = commands.add_parser("export", help="write a standalone derivative module")
+    export.add_argument("target", metavar="FILE.py:FUNC")
+    export.add_argument("--wrt", help="parameters to differentiate, e.g. w,b (default: the first)")
+    export.add_argument("-o", "--output", required=True, metavar="OUT.py")
+    args = parser.parse_args(argv)
+    try:
+        fn, default_wrt = load_function(args.target)
+        wrt = parse_wrt(fn, args.wrt, default_wrt)
+        if args.command == "show":
+            from .pipeline import compile_derivative
+
+            if args.trace:
+                compile_derivative(fn, wrt, trace=sys.stdout)
+            else:
+                from .api import derivative
+
+                print(derivative(fn, wrt).source, end="")
+        else:
+            Path(args.output).write_text(export_source(fn, wrt))
+            print(f"wrote {args.output}")
+    except (CliError, SrcdiffError) as exc:
+        message = str(exc).strip().splitlines()
+        print(f"srcdiff: error: {message[0]}", file=sys.stderr)
+        for line in message[1:]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
