@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 
-__all__ = ["Namer", "names_in"]
+__all__ = ["Namer", "names_in", "occurrences"]
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
@@ -16,6 +18,18 @@ def names_in(node: cst.CSTNode) -> set[str]:
             found.add(n.value)
 
     node.visit(Collect())
+    return found
+
+
+def occurrences(node: cst.CSTNode) -> Counter:
+    """How often each name is spelled in ``node``."""
+    found: Counter = Counter()
+
+    class Count(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found[n.value] += 1
+
+    node.visit(Count())
     return found
 
 
@@ -56,11 +70,7 @@ class Namer:
 
     def version(self, name: str) -> str:
         """A new name for a reassigned variable: ``h`` → ``h_1``, ``h_2`` …"""
-        n = 1
-        while f"{name}_{n}" in self._taken:
-            n += 1
-        self._taken.add(f"{name}_{n}")
-        return f"{name}_{n}"
+        return self.fresh_numbered(f"{name}_")
 
     def adjoint(self, name: str) -> str:
         """The adjoint's name for ``name``: ``dpred`` for ``pred``, ``d_t1`` for ``_t1``."""

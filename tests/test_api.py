@@ -259,24 +259,23 @@ def test_stop_gradient_is_identity_outside_and_constant_inside():
     np.testing.assert_allclose(srcdiff.grad(fn, wrt=1)(x, w), [0.0, 0.0])
 
 
-def test_readme_quick_start_runs_as_written(tmp_path):
+def _run_readme_block(pattern: str, tmp_path):
+    """Run the README code block that ``pattern`` finds, as a script, and return its output."""
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"## Quick start\n\n```python\n(.*?)```", readme, re.S).group(1)
-    script = tmp_path / "quickstart.py"
-    script.write_text(block)
+    script = tmp_path / "readme_block.py"
+    script.write_text(re.search(pattern, readme, re.S).group(1))
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
+    return readme, result
+
+
+def test_readme_quick_start_runs_as_written(tmp_path):
+    readme, result = _run_readme_block(r"## Quick start\n\n```python\n(.*?)```", tmp_path)
     listing = re.search(r"shows the derivative srcdiff wrote:\n\n```python\n(.*?)```", readme, re.S)
     assert listing.group(1) in result.stdout, "README's generated-source listing is out of date"
 
 
 def test_readme_pytorch_examples_run_as_written(tmp_path):
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"## Coming from PyTorch\n.*?```python\n(.*?)```", readme, re.S).group(1)
-    script = tmp_path / "from_pytorch.py"
-    script.write_text(block)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=120)
-    assert result.returncode == 0, result.stderr
+    _, result = _run_readme_block(r"## Coming from PyTorch\n.*?```python\n(.*?)```", tmp_path)
     assert "vjp [0.2   2.    0.002]" in result.stdout

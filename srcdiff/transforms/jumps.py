@@ -28,6 +28,7 @@ import libcst as cst
 
 from ..context import Context
 from ..names import Namer, names_in
+from .returns import holds_return
 
 __all__ = ["rewrite"]
 
@@ -52,16 +53,6 @@ def _jumps_here(stmt) -> bool:
         other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
         return any(map(_jumps_here, stmt.body.body)) or any(map(_jumps_here, other))
     return False  # a nested loop's jumps are its own; its returns were turned into flags
-
-
-def _returns_here(stmt) -> bool:
-    if isinstance(stmt, cst.SimpleStatementLine):
-        return any(isinstance(s, cst.Return) for s in stmt.body)
-    if isinstance(stmt, cst.If):
-        orelse = stmt.orelse
-        other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
-        return any(map(_returns_here, stmt.body.body)) or any(map(_returns_here, other))
-    return False
 
 
 class _Jumps:
@@ -89,7 +80,7 @@ class _Jumps:
 
     def loop(self, stmt) -> list:
         brk, go = self.namer.fresh_numbered("_brk"), self.namer.fresh_numbered("_go")
-        returns = any(map(_returns_here, stmt.body.body))
+        returns = any(map(holds_return, stmt.body.body))
         if returns and self.ret is None:
             self.ret, self.done = self.namer.fresh("_ret"), self.namer.fresh("_done")
         body = self.guard(self.replace(list(stmt.body.body), brk, go), go)

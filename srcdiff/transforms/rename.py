@@ -17,12 +17,10 @@ into one new version.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in
+from ..names import Namer, names_in, occurrences
 from .normalize import local_variables, target_names
 
 __all__ = ["rewrite"]
@@ -31,7 +29,7 @@ __all__ = ["rewrite"]
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     funcdef = module.body[0]
-    renamer = _Renamer(namer, local_variables(funcdef), _occurrences(funcdef))
+    renamer = _Renamer(namer, local_variables(funcdef), occurrences(funcdef))
     body, _ = renamer.block(funcdef.body.body, {p: p for p in ctx.params})
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
@@ -87,7 +85,7 @@ class _Renamer:
         """
         assigned = _assigned(stmt.body.body)
         target = stmt.target.value if isinstance(stmt, cst.For) else None
-        inside = _occurrences(stmt)
+        inside = occurrences(stmt)
         read_outside = {n for n in assigned if self.occurrences[n] > inside[n]}
         before, loop_names = [], {}
         for name in sorted((assigned - {target}) & (set(current) | read_outside)):
@@ -148,18 +146,6 @@ class _Renamer:
             else_block = stmt.orelse.body if isinstance(stmt.orelse, cst.Else) else cst.IndentedBlock([])
             new = new.with_changes(orelse=cst.Else(body=else_block.with_changes(body=orelse)))
         return new, merged
-
-
-def _occurrences(node: cst.CSTNode) -> Counter:
-    """How often each name is spelled in ``node``."""
-    found: Counter = Counter()
-
-    class Count(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found[n.value] += 1
-
-    node.visit(Count())
-    return found
 
 
 def _assigned(statements) -> set[str]:

@@ -19,29 +19,29 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "holds_return"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     funcdef = module.body[0]
     body = list(funcdef.body.body)
-    last_is_return = isinstance(body[-1], cst.SimpleStatementLine) and _returns(body[-1])
-    if last_is_return and not any(_returns(s) for s in body[:-1]):
+    last_is_return = isinstance(body[-1], cst.SimpleStatementLine) and holds_return(body[-1])
+    if last_is_return and not any(holds_return(s) for s in body[:-1]):
         return module  # one return, at the end: nothing to do
     result = cst.Name(Namer(names_in(module) | {ctx.rt}).fresh("_ret"))
-    body = _assign_returns(_lift(body), result)
+    body = _assignholds_return(_lift(body), result)
     body.append(cst.SimpleStatementLine([cst.Return(result)]))
     return module.with_changes(body=[funcdef.with_changes(body=funcdef.body.with_changes(body=body))])
 
 
-def _returns(stmt) -> bool:
+def holds_return(stmt) -> bool:
     """Whether ``stmt`` holds a return (loops never do: validate rejects that)."""
     if isinstance(stmt, cst.SimpleStatementLine):
         return any(isinstance(s, cst.Return) for s in stmt.body)
     if isinstance(stmt, cst.If):
         orelse = stmt.orelse
         other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
-        return any(map(_returns, stmt.body.body)) or any(map(_returns, other))
+        return any(map(holds_return, stmt.body.body)) or any(map(holds_return, other))
     return False
 
 
@@ -53,13 +53,13 @@ def _ends(statements) -> bool:
     if isinstance(last, cst.If):
         return isinstance(last.orelse, cst.Else) and _ends(last.body.body) and \
             _ends(last.orelse.body.body)
-    return _returns(last)
+    return holds_return(last)
 
 
 def _lift(statements) -> list:
     out = []
     for i, stmt in enumerate(statements):
-        if isinstance(stmt, cst.If) and _returns(stmt):
+        if isinstance(stmt, cst.If) and holds_return(stmt):
             rest = list(statements[i + 1:])
             orelse = stmt.orelse
             other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
@@ -74,7 +74,7 @@ def _lift(statements) -> list:
     return out
 
 
-def _assign_returns(statements, result: cst.Name) -> list:
+def _assignholds_return(statements, result: cst.Name) -> list:
     out = []
     for stmt in statements:
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
@@ -82,9 +82,9 @@ def _assign_returns(statements, result: cst.Name) -> list:
             stmt = stmt.with_changes(body=[cst.Assign([cst.AssignTarget(result)], value)])
         elif isinstance(stmt, cst.If):
             stmt = stmt.with_changes(body=stmt.body.with_changes(
-                body=_assign_returns(stmt.body.body, result)))
+                body=_assignholds_return(stmt.body.body, result)))
             if isinstance(stmt.orelse, cst.Else):
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
-                    body=_assign_returns(stmt.orelse.body.body, result))))
+                    body=_assignholds_return(stmt.orelse.body.body, result))))
         out.append(stmt)
     return out

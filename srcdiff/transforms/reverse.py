@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections import Counter
-
 import libcst as cst
 
 from ..analysis.activity import (Activity, analyze, assignments, container_names, outputs,
@@ -31,7 +29,7 @@ from ..analysis.activity import (Activity, analyze, assignments, container_names
 from ..analysis.calls import Op
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
-from ..names import Namer, names_in
+from ..names import Namer, names_in, occurrences
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 
@@ -69,7 +67,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
     available: dict = {}
     _assigned_before(funcdef.body.body, set(ctx.params), available)
-    reverser = _Reverser(writer, steps, available, _occurrences(funcdef))
+    reverser = _Reverser(writer, steps, available, occurrences(funcdef))
     blocks, notes = reverser.block(funcdef.body.body[:-1], parse_marker(
         funcdef.body.body[-1].leading_lines), seeds)
 
@@ -131,17 +129,6 @@ def _assigned_names(statements, ordered: bool = False):
             found.extend(_target_names(stmt))
             found.extend(_assigned_names(stmt.body.body, ordered))
     return found if ordered else set(found)
-
-
-def _occurrences(node: cst.CSTNode) -> Counter:
-    found: Counter = Counter()
-
-    class Count(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found[n.value] += 1
-
-    node.visit(Count())
-    return found
 
 
 def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> list:
@@ -222,7 +209,7 @@ class _Reverser:
         """
         writer = self.writer
         body = stmt.body.body
-        inside = _occurrences(stmt)
+        inside = occurrences(stmt)
         local = {n for n in _assigned_names(body) | set(_target_names(stmt))
                  if self.occurrences[n] == inside[n]}  # spelled nowhere outside the loop
         entry = set(writer.defined) - local
