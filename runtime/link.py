@@ -7,23 +7,32 @@ recursion work: a function's derivative may call itself) and once only.
 
 from __future__ import annotations
 
+from .trees import is_container
+
 __all__ = ["derivative_of"]
 
 
 class derivative_of:
-    """``derivative_of(f, wrt)(*args) -> (value, pullback)``, compiled on first use."""
+    """``derivative_of(f, wrt)(*args) -> (value, pullback)``, compiled on first use (once per
+    set of ``wrt`` arguments that arrive as containers, like ``grad`` itself)."""
 
-    __slots__ = ("fn", "wrt", "_function")
+    __slots__ = ("fn", "wrt", "_functions", "_index")
 
     def __init__(self, fn, wrt: tuple[str, ...]):
-        self.fn, self.wrt, self._function = fn, tuple(wrt), None
+        self.fn, self.wrt, self._functions, self._index = fn, tuple(wrt), {}, None
 
     def __call__(self, *args):
-        function = self._function
+        if self._index is None:
+            names = self.fn.__code__.co_varnames[:self.fn.__code__.co_argcount +
+                                                 self.fn.__code__.co_kwonlyargcount]
+            self._index = tuple(names.index(n) for n in self.wrt)
+        containers = tuple(n for n, i in zip(self.wrt, self._index) if is_container(args[i]))
+        function = self._functions.get(containers)
         if function is None:
             from srcdiff.api import derivative  # the compiler, imported only when needed
 
-            function = self._function = derivative(self.fn, self.wrt).function
+            function = derivative(self.fn, self.wrt, False, containers).function
+            self._functions[containers] = function
         return function(*args)
 
     def __repr__(self) -> str:

@@ -150,3 +150,18 @@ def test_dicts_tuples_and_lists_built_in_the_function():
     """)
     w, x = rng.normal(size=3), rng.normal(size=3)
     check_grad(fn, (w, x), srcdiff.grad(fn, wrt=(0, 1))(w, x))
+
+
+def test_helper_taking_a_params_dict():
+    fn = make_function("""
+        def linear(params, x):
+            return x @ params["w"] + params["b"]
+
+        def loss(params, x, y):
+            return np.mean((linear(params, x) - y) ** 2)
+    """, name="loss")
+    params = {"w": rng.normal(size=(3, 1)), "b": rng.normal(size=1)}
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    grads = srcdiff.grad(fn)(params, x, y)
+    check_grad(lambda w, b: fn({"w": w, "b": b}, x, y), (params["w"], params["b"]),
+               (grads["w"], grads["b"]))
