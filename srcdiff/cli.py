@@ -78,8 +78,11 @@ def parse_wrt(fn, text: str | None, default) -> tuple[str, ...]:
 # ----- export -----
 
 
-def export_source(fn, wrt: tuple[str, ...]) -> str:
-    """A standalone module holding the derivative of ``fn`` and of every function it calls."""
+def export_source(fn, wrt: tuple[str, ...], pytrees: tuple[str, ...] = ()) -> str:
+    """A standalone module holding the derivative of ``fn`` and of every function it calls.
+
+    ``pytrees``: the ``wrt`` parameters that will be passed as dicts/lists/tuples/dataclasses.
+    """
     from . import __version__
     from .api import derivative
 
@@ -88,11 +91,11 @@ def export_source(fn, wrt: tuple[str, ...]) -> str:
     imports: dict[str, str] = {}  # global name -> its import line (or value)
     used_names = {"rt"}
 
-    def include(target, target_wrt) -> str:
+    def include(target, target_wrt, containers=()) -> str:
         key = (target, tuple(target_wrt))
         if key in defs:
             return defs[key]
-        text = derivative(target, tuple(target_wrt)).source
+        text = derivative(target, tuple(target_wrt), False, tuple(containers)).source
         module = cst.parse_module(text)
         funcdef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
         name = funcdef.name.value
@@ -112,11 +115,25 @@ def export_source(fn, wrt: tuple[str, ...]) -> str:
             _RenameNames(renames))
         code = cst.Module(body=[funcdef]).code
         _collect_imports(target, code, set(renames.values()) | set(defs.values()), imports,
-                         link_obj)
+                         link_obj, copy_function)
         bodies.append(code)
         return name
 
-    main = include(fn, wrt)
+    copied: dict[str, str] = {}  # user functions the derivative calls as they are
+
+    def copy_function(name: str, value) -> None:
+        """A plain call of one of the user's functions: its own source goes in too."""
+        if name in copied:
+            return
+        from .source import get_source
+
+        source = get_source(value).module.code.strip() + "\n"
+        copied[name] = source
+        code = compile(source, "<export>", "exec")
+        _collect_imports(value, source, set(), imports, value.__globals__, copy_function)
+        del code
+
+    main = include(fn, wrt, pytrees)
     header = (f'"""The derivative of {fn.__qualname__} with respect to {", ".join(wrt)}, '
               f"exported by srcdiff {__version__}.\n\n"
               f"    value, pullback = {main}({', '.join(_params(fn))})\n"
@@ -124,7 +141,7 @@ def export_source(fn, wrt: tuple[str, ...]) -> str:
               'It needs numpy (or CuPy) and srcdiff.runtime only.\n"""\n\n')
     lines = sorted(set(imports.values()))
     return header + "\n".join([*lines, "from srcdiff import runtime as rt"]) + "\n\n\n" + \
-        "\n\n".join(reversed(bodies))
+        "\n\n".join([*copied.values(), *reversed(bodies)])
 
 
 def _params(fn):
@@ -160,7 +177,7 @@ class _RenameNames(cst.CSTTransformer):
         return updated.with_changes(attr=original.attr)
 
 
-def _collect_imports(fn, code: str, defined: set, imports: dict, namespace) -> None:
+def _collect_imports(fn, code: str, defined: set, imports: dict, namespace, copy_function) -> None:
     """An import (or a literal) for every global the exported code reads."""
     compiled = compile(code, "<export>", "exec")
     names = set()
@@ -183,6 +200,10 @@ def _collect_imports(fn, code: str, defined: set, imports: dict, namespace) -> N
             continue
         else:
             continue  # an attribute name (x.shape), not a global
+        if isinstance(value, types.FunctionType) and value.__module__ == fn.__module__ and \
+                name == value.__name__:
+            copy_function(name, value)  # the user's own helper: its source is copied
+            continue
         line = _import_line(name, value, fn)
         if imports.get(name, line) != line:
             raise CliError(f"two exported functions read a global '{name}' with different values")
@@ -216,25 +237,30 @@ def main(argv=None) -> int:
     show.add_argument("target", metavar="FILE.py:FUNC")
     show.add_argument("--wrt", help="parameters to differentiate, e.g. w,b (default: the first)")
     show.add_argument("--trace", action="store_true", help="print the source after every stage")
+    show.add_argument("--pytree", help="wrt parameters passed as dicts/lists/tuples, e.g. params")
     export = commands.add_parser("export", help="write a standalone derivative module")
     export.add_argument("target", metavar="FILE.py:FUNC")
     export.add_argument("--wrt", help="parameters to differentiate, e.g. w,b (default: the first)")
+    export.add_argument("--pytree", help="wrt parameters passed as dicts/lists/tuples, e.g. params")
     export.add_argument("-o", "--output", required=True, metavar="OUT.py")
     args = parser.parse_args(argv)
     try:
         fn, default_wrt = load_function(args.target)
         wrt = parse_wrt(fn, args.wrt, default_wrt)
+        pytrees = parse_wrt(fn, args.pytree, ()) if args.pytree else ()
+        if not set(pytrees) <= set(wrt):
+            raise CliError(f"--pytree names parameters that are not in --wrt: {pytrees}")
         if args.command == "show":
             from .pipeline import compile_derivative
 
             if args.trace:
-                compile_derivative(fn, wrt, trace=sys.stdout)
+                compile_derivative(fn, wrt, trace=sys.stdout, containers=pytrees)
             else:
                 from .api import derivative
 
-                print(derivative(fn, wrt).source, end="")
+                print(derivative(fn, wrt, False, pytrees).source, end="")
         else:
-            Path(args.output).write_text(export_source(fn, wrt))
+            Path(args.output).write_text(export_source(fn, wrt, pytrees))
             print(f"wrote {args.output}")
     except (CliError, SrcdiffError) as exc:
         message = str(exc).strip().splitlines()

@@ -110,3 +110,40 @@ def test_errors_are_one_message_and_exit_1(model, args, message):
     result = run(*args, cwd=model)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+PLAIN_HELPER = '''
+import numpy as np
+
+
+def stable_log1pexp(z):
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def loss(params, x):
+    z = x @ params["w"]
+    return np.mean(z * z) + np.sum(params["b"] ** 2) + stable_log1pexp(0.5)
+'''
+
+
+def test_export_copies_plain_helpers_and_handles_pytrees(tmp_path):
+    (tmp_path / "m.py").write_text(textwrap.dedent(PLAIN_HELPER))
+    result = run("export", "m.py:loss", "--wrt", "params", "--pytree", "params", "-o", "d.py",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "def stable_log1pexp(z):" in (tmp_path / "d.py").read_text()
+    check = textwrap.dedent('''
+        import sys
+        sys.modules["libcst"] = None
+        import numpy as np
+        import d
+        params = {"w": np.array([[1.0], [2.0]]), "b": np.array([3.0])}
+        x = np.array([[1.0, 1.0]])
+        value, pullback = d.loss_vjp(params, x)
+        grads = pullback(1.0)
+        print(grads["w"].ravel().tolist(), grads["b"].tolist())
+    ''')
+    ran = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[6.0, 6.0] [6.0]"  # d/dw mean(z^2) = 2 z x = 6, d/db b^2 = 6
