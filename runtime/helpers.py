@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
+__all__ = ["setitem", "append", "guard", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
 
 
 def unbroadcast(g, x):
@@ -103,3 +103,21 @@ def append(xs, value):
     [1.0, 2.0]
     """
     return [*xs, value]
+
+
+def guard(value, g):
+    """``value``, but 1 wherever the adjoint ``g`` is exactly zero.
+
+    Rules divide by (or take a negative power of) a guarded value, so a zero adjoint stays
+    exactly zero even where the local derivative is infinite or NaN: the gradient of
+    ``np.where(x > 0, np.sqrt(x), 0.0)`` is 0, not NaN, at ``x <= 0``. A genuinely infinite
+    derivative with a nonzero adjoint still shows as inf.
+
+    >>> guard(np.array([0.0, 4.0]), np.array([0.0, 1.0]))
+    array([1., 4.])
+    """
+    if isinstance(g, (float, int)):
+        return value if g != 0 else 1.0
+    if isinstance(value, (float, int)):  # keep Python numbers weak: float32 stays float32
+        return value if value != 0 else (g == 0) * np.ones_like(g)
+    return np.where(g == 0, 1.0, value)

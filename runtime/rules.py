@@ -24,7 +24,7 @@ from itertools import accumulate
 import numpy as np
 
 from .backend import array_module, scatter_add
-from .helpers import append, setitem, expand_reduced, inverse_permutation, unbroadcast
+from .helpers import append, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
 from .registry import adjoint
 
 # ----- binary arithmetic -----
@@ -47,12 +47,12 @@ def multiply_adjoint(g, x, y):
 
 @adjoint(np.true_divide, operator.truediv, broadcasting=True)
 def divide_adjoint(g, x, y):
-    return g / y, -g * x / (y * y)
+    return g / guard(y, g), -g * x / guard(y * y, g)
 
 
 @adjoint(np.power, operator.pow, broadcasting=True)
 def power_adjoint(g, ans, x, y):
-    return g * y * x ** (y - 1), g * ans * np.log(np.where(x > 0, x, np.ones_like(ans)))
+    return g * y * guard(x, g) ** (y - 1), g * ans * np.log(np.where(x > 0, x, np.ones_like(ans)))
 
 
 @adjoint(np.remainder, operator.mod, broadcasting=True)
@@ -110,17 +110,17 @@ def expm1_adjoint(g, ans, x):
 
 @adjoint(np.log, math.log)
 def log_adjoint(g, x):
-    return g / x
+    return g / guard(x, g)
 
 
 @adjoint(np.log1p, math.log1p)
 def log1p_adjoint(g, x):
-    return g / (1.0 + x)
+    return g / guard(1.0 + x, g)
 
 
 @adjoint(np.sqrt, math.sqrt)
 def sqrt_adjoint(g, ans, x):
-    return g / (2.0 * ans)
+    return g / (2.0 * guard(ans, g))
 
 
 @adjoint(np.square)
@@ -165,12 +165,12 @@ def tanh_adjoint(g, ans, x):
 
 @adjoint(np.arcsin, math.asin)
 def arcsin_adjoint(g, x):
-    return g / np.sqrt(1.0 - x * x)
+    return g / np.sqrt(guard(1.0 - x * x, g))
 
 
 @adjoint(np.arccos, math.acos)
 def arccos_adjoint(g, x):
-    return -g / np.sqrt(1.0 - x * x)
+    return -g / np.sqrt(guard(1.0 - x * x, g))
 
 
 @adjoint(np.arctan, math.atan)

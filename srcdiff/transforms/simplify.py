@@ -1,8 +1,9 @@
 """simplify: fold constants and drop arithmetic that does nothing.
 
 Invariant after this pass: in the pullback, no ``* 1``, ``1 *``, ``/ 1``, ``** 1``,
-``+ 0``, ``0 +``, ``- 0`` or ``- -`` remains, and arithmetic on two number literals
-is folded. Inlined rules produce these when an operand is a constant. The forward
+``+ 0``, ``0 +``, ``- 0`` or ``- -`` remains, arithmetic on two number literals
+is folded, and no ``rt.guard`` wraps a nonzero constant or a base raised to a
+positive integer power (neither can make an infinite derivative). Inlined rules produce these when an operand is a constant. The forward
 pass is the user's code and is left exactly as written (``x * 1.0`` makes a float
 copy there; dropping it could change a dtype).
 
@@ -58,10 +59,27 @@ def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
     return replacement
 
 
+def _guarded(node) -> cst.BaseExpression | None:
+    """The value inside ``rt.guard(value, g)``, else None."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+            node.func.attr.value == "guard" and len(node.args) == 2:
+        return node.args[0].value
+    return None
+
+
 class _Simplify(cst.CSTTransformer):
+    def leave_Call(self, original, updated: cst.Call):
+        value = _guarded(updated)
+        if value is not None and _number(value) not in (None, 0):
+            return value  # a nonzero constant needs no guard: x / 2.0
+        return updated
+
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         op, left, right = type(updated.operator), updated.left, updated.right
         a, b = _number(left), _number(right)
+        if op is cst.Power and _guarded(left) is not None and isinstance(b, int) and b >= 1:
+            left = _guarded(left)  # x ** 2 is finite everywhere: no guard
+            updated = updated.with_changes(left=left)
         if a is not None and b is not None and op in _FOLD:
             return _keep_parens(updated, _literal(_FOLD[op](a, b)))
         if op is cst.Multiply and b == 1 or op is cst.Divide and b == 1 or \
