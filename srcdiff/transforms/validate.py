@@ -105,6 +105,10 @@ class _Validator(cst.CSTVisitor):
         if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]):
             return  # the last statement is an if whose every branch returns
         if not last:
+            early = [s for stmt in body[:-1] for s in _small(stmt) if isinstance(s, cst.Return)]
+            if early:
+                self.fail(early[0], "the statements after this 'return' never run; remove "
+                                    "them or put them before the return.")
             self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
                             "differentiate.")
         self.final_return = last[-1]

@@ -1,0 +1,98 @@
+"""The catalogue of rejected code: each construct gets a srcdiff error that names the file,
+the line (with its text) and the construct, and says what to do instead."""
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.errors import LocatedError
+
+from .helpers import make_function
+
+# name: (body of def f(x), the offending line's text, a word of the construct, advice word)
+CATALOGUE = {
+    "try_except": ("try:\n        y = x * 2.0\n    except ValueError:\n        y = x\n    return np.sum(y)",
+                   "try:", "try/except", "outside"),
+    "with_open": ("with open('f') as fh:\n        y = x\n    return np.sum(y)", "with open", "'with'", "outside"),
+    "generator": ("yield x\n    return np.sum(x)", "yield x", "yield", "return"),
+    "lambda": ("g = lambda v: v * 2.0\n    return np.sum(g(x))", "lambda", "lambda", "def"),
+    "global": ("global COUNTER\n    return np.sum(x)", "global", "global", "argument"),
+    "nonlocal_like_class": ("class A:\n        pass\n    return np.sum(x)", "class A", "class", "outside"),
+    "del": ("y = x * 2.0\n    del y\n    return np.sum(x)", "del y", "del", "leave"),
+    "star_call": ("return np.sum(np.add(*x))", "*x", "'*'", "one by one"),
+    "walrus": ("return np.sum((y := x * 2.0))", ":=", ":=", "'='"),
+    "nested_def": ("def inner(v):\n        return v\n    return np.sum(inner(x))", "def inner", "nested function", "module level"),
+    "list_comprehension": ("return np.sum(np.stack([v * 2.0 for v in x]))", "for v in x", "comprehension", "array operations"),
+    "generator_expression": ("return np.sum(np.stack(tuple(v for v in x)))", "for v in x", "generator expression", "array operations"),
+    "dict_comprehension": ("d = {k: x for k in 'ab'}\n    return np.sum(d['a'])", "for k in", "comprehension", "array operations"),
+    "set_literal": ("s = {1, 2}\n    return np.sum(x)", "{1, 2}", "set", "tuple"),
+    "import_inside": ("import math\n    return np.sum(x)", "import math", "import", "module level"),
+    "raise": ("raise ValueError('no')\n    return np.sum(x)", "raise", "raise", "check inputs"),
+    "match": ("match 1:\n        case 1:\n            y = x\n    return np.sum(y)", "match", "match", "np.where"),
+    "f_string": ("print(f'{x}')\n    return np.sum(x)", "f'", "f-string", "outside"),
+    "for_else": ("s = 0.0\n    for v in x:\n        s = s + v\n    else:\n        s = s * 2.0\n    return s", "for v in x", "else", "after the loop"),
+    "nested_unpacking": ("(a, b), c = (x, x), x\n    return np.sum(a * b * c)", "(a, b), c", "unpacking", "separate"),
+    "chained_assignment": ("a = b = x * 2.0\n    return np.sum(a * b)", "a = b =", "chained assignment", "separately"),
+    "attribute_write": ("y = x * 1.0\n    y.flags = None\n    return np.sum(y)", "y.flags", "'obj.a", "out[i, j]"),
+    "code_after_return": ("return np.sum(x)\n    y = x", "return np.sum(x)", "never run", "remove"),
+    "early_tuple_return": ("if x[0] > 0:\n        return x, x\n    return x, x", "return x, x", "single value", "at the end"),
+    "no_return": ("y = x * 2.0", "def f", "return", "return"),
+    "loop_over_call": ("s = 0.0\n    for v in np.split(x, 3):\n        s = s + v\n    return np.sum(s)", "for v in", "loops over", "name first"),
+}
+
+# name: (body, exception class, the offending line's text, words the message must have)
+CATALOGUE_OTHER = {
+    "argument_write": ("x[0] = 1.0\n    return np.sum(x)", srcdiff.InPlaceError, "x[0] = 1.0", ("in place", "copy")),
+    "argument_augmented": ("x += 1.0\n    return np.sum(x)", srcdiff.InPlaceError, "x += 1.0", ("in place", "x = x +")),
+    "alias_write": ("v = x.T\n    v[0] = 2.0\n    return np.sum(v)", srcdiff.InPlaceError, "v[0] = 2.0", ("in place",)),
+    "argument_append": ("x.append(1.0)\n    return 1.0", srcdiff.InPlaceError, "x.append(1.0)", ("in place", "list")),
+    "stale_view": ("y = x * 2.0\n    v = y[0:2]\n    y[0] = 5.0\n    return np.sum(v)", srcdiff.SrcdiffSyntaxError,
+                   "return np.sum(v)", ("view", ".copy()")),
+    "unknown_function": ("return np.sum(np.fft.fft(x).real)", srcdiff.NotDifferentiableError,
+                         "return np.sum(np.fft.fft(x).real)", ("fft", "adjoint", "stop_gradient")),
+    "unsupported_argument": ("return np.sum(x, dtype=np.float32)", srcdiff.NotDifferentiableError,
+                             "return np.sum(x, dtype=np.float32)", ("dtype", "adjoint")),
+    "unknown_method": ("return np.sum(x.cumsum())", srcdiff.NotDifferentiableError,
+                       "return np.sum(x.cumsum())", ("cumsum", "adjoint")),
+    "bool_op_value": ("y = x or x\n    return np.sum(y)", srcdiff.NotDifferentiableError, "y = x or x", ("or",)),
+}
+
+
+def _function(body):
+    return make_function(f"def f(x):\n    {body}\n", name="f")
+
+
+def _check_located(err, fn, line_text):
+    assert err.filename == fn.__code__.co_filename
+    with open(err.filename) as fh:
+        assert fh.read().splitlines()[err.lineno - 1].strip() == err.text.strip()
+    assert line_text in err.text
+    message = str(err)
+    assert f"line {err.lineno}" in message and err.filename in message and "^" in message
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_rejected_syntax(name):
+    body, line_text, construct, advice = CATALOGUE[name]
+    fn = _function(body)
+    with pytest.raises(srcdiff.SrcdiffSyntaxError) as info:
+        srcdiff.grad(fn)(np.ones(3))
+    _check_located(info.value, fn, line_text)
+    assert construct in info.value.msg and advice in info.value.msg, info.value.msg
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE_OTHER))
+def test_rejected_semantics(name):
+    body, exception, line_text, words = CATALOGUE_OTHER[name]
+    fn = _function(body)
+    arg = [1.0] if name == "argument_append" else np.ones(3)
+    with pytest.raises(exception) as info:
+        srcdiff.grad(fn)(arg) if name != "argument_append" else srcdiff.vjp(fn, arg)
+    assert isinstance(info.value, (LocatedError, srcdiff.SrcdiffSyntaxError))
+    _check_located(info.value, fn, line_text)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_the_catalogue_has_at_least_thirty_constructs():
+    assert len(CATALOGUE) + len(CATALOGUE_OTHER) >= 30
