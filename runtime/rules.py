@@ -183,13 +183,22 @@ def arctan_adjoint(g, x):
 
 @adjoint(np.sum)
 def sum_adjoint(g, x, axis=None, keepdims=False):
-    return np.broadcast_to(expand_reduced(g, np.shape(x), axis, keepdims), np.shape(x))
+    return _spread(g, x, axis, keepdims)
 
 
 @adjoint(np.mean)
 def mean_adjoint(g, ans, x, axis=None, keepdims=False):
-    return (np.broadcast_to(expand_reduced(g, np.shape(x), axis, keepdims), np.shape(x))
-            / (np.size(x) // np.size(ans)))
+    count = (x.size if hasattr(x, "size") else np.size(x)) // max(
+        ans.size if hasattr(ans, "size") else np.size(ans), 1)
+    return _spread(g / count, x, axis, keepdims)  # divide the small array, then spread
+
+
+def _spread(g, x, axis, keepdims):
+    """``g``, the adjoint of a reduction of ``x`` over ``axis``, broadcast back to ``x``."""
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    if axis is not None and not keepdims:
+        g = expand_reduced(g, shape, axis, keepdims)
+    return np.broadcast_to(g, shape)
 
 
 # The gradient goes to the elements equal to the extremum, split evenly among ties.

@@ -126,6 +126,8 @@ def _as_gradient(g, x):
 def _seed(out):
     if isinstance(out, (float, int)):
         return 1.0
+    if isinstance(out, np.generic):  # a numpy scalar: 1 of its dtype, without an array
+        return out.dtype.type(1.0)
     return np.ones_like(out)
 
 

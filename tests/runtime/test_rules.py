@@ -391,7 +391,11 @@ def test_inlinable_body_names_only_parameters_numpy_and_runtime_functions(rule):
                | set(rules.__all__))  # per-operand functions: rt.matmul_adjoint_x2
     for node in ast.walk(body[0]):
         assert not isinstance(node, (ast.Lambda, ast.comprehension, ast.NamedExpr))
-        if isinstance(node, ast.Name):
+        if isinstance(node, ast.Name) and node.id.startswith("_"):
+            from srcdiff.templates import template_for  # a private helper: called, never inlined
+
+            assert template_for(rule) is None, f"{rule.name} would inline {node.id!r}"
+        elif isinstance(node, ast.Name):
             assert node.id in allowed, f"{rule.name} names {node.id!r}, which inlining cannot see"
         if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "np":
             assert callable(getattr(np, node.attr)), f"np.{node.attr} is not a numpy function"
