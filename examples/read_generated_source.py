@@ -64,8 +64,9 @@ How to read it:
 How to read it:
 - The forward pass records the condition once, `_c1 = np.mean(h) > 0`, and the pullback
   takes the same branch with `if _c1:`. Each side computes the adjoints of its own lines.
-- `h * h` uses `h` twice, so `dh` gets two contributions: `dh = ...` then `dh = dh + ...`.
-  An adjoint is summed whenever a value is used more than once.
+- `h * h` uses `h` twice, so its two equal contributions are written once:
+  `dh = 2 * ...`. In general an adjoint is summed (`dx = dx + ...`) whenever a value is
+  used more than once.
 - `tanh` is inline: `dh * (1.0 - h * h)` reuses the forward result `h`, nothing is
   recomputed. The adjoint of the output is `dout` here, after your name `out`."""),
     (tanh_rnn, ("w", "u"), """\

@@ -346,6 +346,14 @@ def _assign(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression):
     return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], value)])
 
 
+def _factor(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``expr`` as the right operand of ``2 *``: products stay bare, sums get parentheses."""
+    if isinstance(expr, (cst.Name, cst.Call, cst.Attribute, cst.Subscript, cst.BaseNumber)) or \
+            isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+        return expr
+    return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
 def _is_number(node: cst.BaseExpression) -> bool:
     if isinstance(node, cst.UnaryOperation):
         node = node.expression
@@ -435,14 +443,23 @@ class _AdjointWriter:
         if template is not None and not sequences:
             holes = self.holes(template.params, target, op, g)
             spelling = {name: self.spelling(name, rule) for name in template.globals_used}
-            out = []
+            contributions: list[tuple[str, cst.BaseExpression]] = []
             for i in singles:
                 expr = fill(template, i, holes, spelling)
                 if expr is None:
                     continue
                 if rule.broadcasting and self.may_broadcast(op, i):
                     expr = cst.Call(self.rt("unbroadcast"), [cst.Arg(expr), cst.Arg(op.operands[i])])
-                out += self.contribute(op.operands[i].value, expr)
+                name = op.operands[i].value
+                same = [k for k, (n, e) in enumerate(contributions) if n == name and e.deep_equals(expr)]
+                if same:  # h * h: one statement, 2 * (dh_1 * h), not the same term twice
+                    contributions[same[0]] = (name, cst.BinaryOperation(
+                        cst.Integer("2"), cst.Multiply(), _factor(expr)))
+                else:
+                    contributions.append((name, expr))
+            out = []
+            for name, expr in contributions:
+                out += self.contribute(name, expr)
             return out
         return self.called_rule(target, op, g, singles, sequences)
 

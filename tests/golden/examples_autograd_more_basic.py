@@ -13,8 +13,7 @@ def basic_vjp(x):
         dz = rt.mean_adjoint(dout, out, z)
         # adjoint of: z = y * y * 3  (line N)
         d_t1 = dz * 3
-        dy = d_t1 * y
-        dy = dy + d_t1 * y
+        dy = 2 * d_t1 * y
         # adjoint of: y = x + 2  (line N)
         dx = dy
         return dx

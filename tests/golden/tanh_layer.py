@@ -14,8 +14,7 @@ def tanh_layer_vjp(w, x):
         d_t2 = rt.mean_adjoint(d_out, _out, _t2)
         dh_1 = rt.sum_adjoint(d_t2, h_1, axis=0)
         # adjoint of: h = h * h  (line N)
-        dh = dh_1 * h
-        dh = dh + dh_1 * h
+        dh = 2 * dh_1 * h
         # adjoint of: h = np.tanh(x @ w)  (line N)
         d_t1 = dh * (1.0 - h * h)
         dw = rt.matmul_adjoint_x2(d_t1, x, w)
