@@ -292,7 +292,7 @@ QUOTED = {
                  "d_out", "dpred", "# adjoint of: <your line>  (line N)",
                  "d_t2 = d_t3 * 2 * _t2", "rt.mean_adjoint", "rt.matmul_adjoint_x2",
                  "db = rt.unbroadcast(dpred, b)", "dw, db"],
-    "tanh_branch": ["_c1 = np.mean(h) > 0", "if _c1:", "dh = dh + ", "dh * (1.0 - h * h)", "dout"],
+    "tanh_branch": ["_c1 = np.mean(h) > 0", "if _c1:", "dh = 2 * ", "dh * (1.0 - h * h)", "dout"],
     "tanh_rnn": ["h_2", "h_3", "h_1", "_tape1.push(...)", "# kept for the pullback:",
                  "for ... in reversed(_tape1):", "dw = rt.zeros_like(w)", "dw = dw + ...",
                  "rt.matmul_adjoint_x1(d_t1, w, h_2)", "rt.matmul_adjoint_x2(...)", "dh_1 = dh_2"],
