@@ -1,0 +1,1 @@
+"""Differential fuzzing of srcdiff: random programs (programs.py) against the finite-difference oracle."""
