@@ -222,3 +222,21 @@ def test_jumps_match_finite_differences(name):
         args = make_args()
         grads = srcdiff.grad(fn, wrt=tuple(range(len(args))))(*args)
         check_grad(fn, args, grads)
+
+
+def test_value_carried_to_the_next_iteration_then_replaced():
+    """Found by the fuzzer: b reads last iteration's x, then x is replaced by a function of w.
+    One dry run of the loop body missed the path to w (dw came back zero)."""
+    fn = make_function("""
+        def f(x, w, n):
+            for i in range(n):
+                b = x * 2.0
+                x = w * 3.0
+            return np.sum(b)
+    """)
+    x, w = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    dx, dw = srcdiff.grad(fn, wrt=(0, 1))(x, w, 2)
+    np.testing.assert_allclose(dx, 0.0)
+    np.testing.assert_allclose(dw, 6.0)
+    for n in (1, 2, 3):
+        check_grad(lambda x, w: fn(x, w, n), (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w, n))

@@ -213,14 +213,24 @@ class _Reverser:
         local = {n for n in _assigned_names(body) | set(_target_names(stmt))
                  if self.occurrences[n] == inside[n]}  # spelled nowhere outside the loop
         entry = set(writer.defined) - local
-        # a dry run finds the adjoints the body adds to, which must exist before the loop
-        writer.defined = set(entry)
+        # dry runs find the adjoints the body adds to, which must exist before the loop; an
+        # adjoint carried in from the next iteration can open new paths, so run to a fixpoint
         tapes_before = set(self.tapes)
-        self.block(body, where, [])
-        needed = sorted(n for n in (writer.defined - local - entry) if writer.activity.is_active(n))
+        needed: set[str] = set()
+        while True:
+            writer.defined = entry | needed
+            self.block(body, where, [])
+            grown = {n for n in (writer.defined - local - entry) if writer.activity.is_active(n)}
+            if grown <= needed:
+                break
+            needed |= grown
+        needed = sorted(needed)
         writer.defined = entry | set(needed)
         start = set(writer.defined)
         out, notes = self.block(body, where, [])
+        missed = (writer.defined - local) - start
+        if missed:  # a contribution the loop would drop: never let it pass silently
+            raise AssertionError(f"loop adjoints {sorted(missed)} were not initialised")
         for name in sorted(start - writer.defined):  # reset in the body and not given again
             out.append(writer.zero(name))
         writer.defined = start
