@@ -53,6 +53,29 @@ def _index(seq: cst.BaseExpression, i: cst.Name) -> cst.Subscript:
     return cst.Subscript(seq, [cst.SubscriptElement(cst.Index(i))])
 
 
+def _rebound(it: cst.BaseExpression, body) -> bool:
+    """Whether the loop body assigns the name the loop iterates over (``x = x * r``)."""
+    head = it
+    while isinstance(head, (cst.Subscript, cst.Attribute)):
+        head = head.value
+    if not isinstance(head, cst.Name):
+        return False
+    found = []
+
+    class Targets(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            target = node.target.value if isinstance(node.target, cst.Subscript) else node.target
+            if isinstance(target, cst.Name) and target.value == head.value:
+                found.append(node)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if isinstance(node.target, cst.Name) and node.target.value == head.value:
+                found.append(node)
+
+    body.visit(Targets())
+    return bool(found)
+
+
 class _Desugar(cst.CSTTransformer):
     def __init__(self, namer: Namer):
         self.namer = namer
@@ -76,6 +99,12 @@ class _Desugar(cst.CSTTransformer):
         else:  # for row in x
             index = cst.Name(self.namer.fresh("_i"))
             seqs, values = [it], [target]
+            if _rebound(it, updated.body):  # Python iterates over the object it started with
+                seq = cst.Name(self.namer.fresh("_items"))
+                made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
+                                               leading_lines=updated.leading_lines)
+                return cst.FlattenSentinel([made, self.leave_For(
+                    original, updated.with_changes(iter=seq, leading_lines=()))])
         lengths = [_call("len", s) for s in seqs]
         count = lengths[0] if len(lengths) == 1 else _call("min", *lengths)
         reads = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(v)], _index(s, index))],

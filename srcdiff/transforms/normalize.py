@@ -37,7 +37,10 @@ def is_atom(node: cst.BaseExpression) -> bool:
 
 
 def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
-    """The expression without surrounding parentheses (a tuple keeps its own)."""
+    """The expression without surrounding parentheses (a tuple, and a negated literal such
+    as the base in ``(-0.5) ** 2``, keep theirs)."""
+    if isinstance(node, cst.UnaryOperation):
+        return node
     if isinstance(node, cst.Tuple):
         return node if node.lpar else node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     if getattr(node, "lpar", None):

@@ -228,7 +228,7 @@ class _Reverser:
         writer.defined = entry | set(needed)
         start = set(writer.defined)
         out, notes = self.block(body, where, [])
-        missed = (writer.defined - local) - start
+        missed = {n for n in (writer.defined - local) - start if writer.activity.is_active(n)}
         if missed:  # a contribution the loop would drop: never let it pass silently
             raise AssertionError(f"loop adjoints {sorted(missed)} were not initialised")
         for name in sorted(start - writer.defined):  # reset in the body and not given again
@@ -417,8 +417,8 @@ class _AdjointWriter:
             return []
         g = cst.Name(self.namer.adjoint(target))
         self.defined.discard(target)  # the value is overwritten here: earlier, its adjoint is 0
-        if op.kind == "copy":
-            return self.contribute(op.operands[0].value, g)
+        if op.kind == "copy":  # a constant copied into an active name gets no adjoint
+            return self.contribute(op.operands[0].value, g) if self.active(op.operands[0]) else []
         if op.kind == "rule":
             return self.rule(target, op, g)
         if op.kind == "function":
