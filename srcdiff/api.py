@@ -123,6 +123,9 @@ def _as_gradient(g, x):
     return np.broadcast_to(g, shape).astype(dtype, copy=True)
 
 
+_SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
+
+
 def _seed(out):
     if isinstance(out, (float, int)):
         return 1.0
@@ -209,6 +212,7 @@ class GradFunction:
         self._has_aux = has_aux
         self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
+        self._plain = None  # (code, derivative, parameter count): see _plain_call
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -220,10 +224,17 @@ class GradFunction:
         return derivative(self._fn, self._wrt, self._has_aux, self._containers).source
 
     def __call__(self, *args, **kwargs):
+        if self._plain is not None and not kwargs:
+            return self._plain_call(args)
+        return self._general_call(args, kwargs)
+
+    def _general_call(self, args, kwargs):
         args = self._caller.bind(args, kwargs)
         containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
         self._containers = containers  # .source shows the variant last called
         function = derivative(self._fn, self._wrt, self._has_aux, containers).function
+        if not containers and self._caller.params is not None:
+            self._plain = (self._fn.__code__, function, len(self._caller.params))
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
@@ -238,6 +249,42 @@ class GradFunction:
             grads = grads[0]
         if self._with_value:
             return out, grads  # with has_aux, out is (loss, aux)
+        return (grads, out[1]) if self._has_aux else grads
+
+    def _plain_call(self, args):
+        """The call for the common case, with every check of the general path but cheaper:
+        each ``wrt`` argument a Python float or a floating-point numpy array, all arguments
+        given by position, the derivative compiled for these (no container) arguments."""
+        code, function, nargs = self._plain
+        if len(args) != nargs or self._fn.__code__ is not code:
+            return self._general_call(args, {})
+        for i in self._index:
+            x = args[i]
+            if type(x) is not float and (type(x) is not np.ndarray or x.dtype.kind != "f"):
+                return self._general_call(args, {})
+        self._containers = ()
+        out, pullback = function(*args)
+        loss = out[0] if self._has_aux else out
+        seed = _SEEDS.get(type(loss))
+        if seed is None:  # a 0-d array, an int, or not a scalar at all: the general checks
+            _check_scalar(self._fn, loss)
+            seed = _seed(loss)
+        grads = pullback(seed)
+        if len(self._index) == 1:
+            grads = (grads,)
+        result = []
+        for g, i in zip(grads, self._index):
+            x = args[i]
+            if type(x) is np.ndarray and type(g) is np.ndarray and g.dtype == x.dtype and \
+                    g.shape == x.shape and g.flags.owndata and g.flags.writeable:
+                result.append(g)  # fresh, of the argument's dtype and shape: as it is
+            elif type(x) is float and type(g) is float:
+                result.append(g)
+            else:
+                result.append(_as_gradient(g, x))
+        grads = result[0] if self._single else tuple(result)
+        if self._with_value:
+            return out, grads
         return (grads, out[1]) if self._has_aux else grads
 
     def __repr__(self) -> str:

@@ -1,0 +1,108 @@
+"""The lean call path of ``grad``: after the first call, plain arguments skip the general
+checks, and everything else still takes (and gets the answers of) the general path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.testing import check_grad
+
+
+def loss(w, b, x):
+    return np.mean((x @ w + b) ** 2)
+
+
+def total(x):
+    return np.sum(x)
+
+
+RNG = np.random.default_rng(0)
+W, X = RNG.normal(size=3), RNG.normal(size=(5, 3))
+
+
+def test_repeated_calls_agree_with_the_oracle_and_the_first_call():
+    dloss = srcdiff.grad(loss, wrt=(0, 1))
+    first = dloss(W, 0.5, X)
+    for _ in range(3):
+        dw, db = dloss(W, 0.5, X)
+        np.testing.assert_array_equal(dw, first[0])
+        assert db == first[1] and type(db) is float
+    check_grad(loss, (W, 0.5, X), (dw, db), argnums=(0, 1))
+
+
+def test_gradients_are_fresh_writable_arrays_never_views_or_inputs():
+    dtotal = srcdiff.grad(total)
+    x = np.ones((2, 3))
+    for _ in range(2):
+        g = dtotal(x)  # the adjoint of a sum is a broadcast: copied before it is returned
+        assert g.flags.writeable and g.flags.owndata and g is not x
+        g[0, 0] = 7.0
+    np.testing.assert_array_equal(dtotal(x), np.ones((2, 3)))
+
+
+def test_other_arguments_take_the_general_path_after_plain_calls():
+    dloss = srcdiff.grad(loss, wrt=(0, 1))
+    dloss(W, 0.5, X)
+    dw, db = dloss(W, b=0.5, x=X)  # keywords
+    np.testing.assert_allclose(dw, dloss(W, 0.5, X)[0])
+    dw32, _ = dloss(W.astype(np.float32), 0.5, X.astype(np.float32))
+    assert dw32.dtype == np.float32
+    _, db64 = dloss(W, np.float64(0.5), X)  # a numpy scalar: a numpy scalar's gradient
+    assert np.isclose(db64, db)
+    with pytest.raises(srcdiff.SrcdiffError, match="not a floating-point value"):
+        dloss(np.arange(3), 0.5, X)  # an int array in wrt: the general path's error
+    with pytest.raises(TypeError):
+        dloss(W, 0.5)  # a missing argument: Python's own error, as for loss itself
+    np.testing.assert_allclose(dloss(W, 0.5, X)[0], dw)  # and the plain path still works
+
+
+def test_a_container_after_plain_calls_gets_a_container_gradient():
+    def product(a):  # a[0] reads a row of an array, or the first array of a tuple
+        return np.sum(a[0] * a[1])
+
+    dproduct = srcdiff.grad(product)
+    rows = RNG.normal(size=(2, 3))
+    np.testing.assert_allclose(dproduct(rows), rows[::-1])
+    pair = dproduct((rows[0], rows[1]))
+    assert isinstance(pair, tuple) and len(pair) == 2
+    np.testing.assert_allclose(pair[0], rows[1])
+    np.testing.assert_allclose(pair[1], rows[0])
+    np.testing.assert_allclose(dproduct(rows), rows[::-1])  # the plain variant again
+
+
+def test_non_scalar_output_is_refused_on_the_plain_path_too():
+    def square(x):
+        return x ** 2
+
+    dsquare = srcdiff.grad(square)
+    assert dsquare(3.0) == 6.0
+    with pytest.raises(srcdiff.SrcdiffError, match="floating-point scalar"):
+        dsquare(np.ones(2))
+
+
+def test_value_and_grad_and_has_aux_on_the_plain_path():
+    def with_aux(x):
+        return np.sum(x * x), "aux"
+
+    vag = srcdiff.value_and_grad(with_aux, has_aux=True)
+    for _ in range(2):
+        (value, aux), g = vag(np.array([1.0, 2.0]))
+        assert value == 5.0 and aux == "aux"
+        np.testing.assert_array_equal(g, [2.0, 4.0])
+    g, aux = srcdiff.grad(with_aux, has_aux=True)(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g, [2.0, 4.0])
+
+
+def test_a_new_code_object_is_compiled_again():
+    def f(x):
+        return np.sum(x * 2.0)
+
+    def h(x):
+        return np.sum(x * 3.0)
+
+    df = srcdiff.grad(f)
+    np.testing.assert_array_equal(df(np.ones(2)), [2.0, 2.0])
+    f.__code__ = h.__code__
+    np.testing.assert_array_equal(df(np.ones(2)), [3.0, 3.0])
