@@ -1,10 +1,13 @@
 """Differential fuzzing: random programs (tests/fuzz/programs.py), differentiated by srcdiff and
 held to the finite-difference oracle.
 
-CI runs the ``fuzz-ci`` profile (a bounded, derandomized run). The soak runs 10 000 programs:
-``SRCDIFF_FUZZ=soak pytest tests/test_fuzz.py`` or ``pytest tests/test_fuzz.py
---hypothesis-profile=soak``; ``python -m tests.fuzz.programs --n 10000`` counts outcomes
-instead of stopping at the first failure.
+CI runs the ``fuzz-ci`` profile: 200 programs, the same on every run, a failure reported at
+once with its program (``SRCDIFF_FUZZ=shrink`` reruns them and shrinks the failure to a
+minimal program). The soak runs 10 000 programs: ``SRCDIFF_FUZZ=soak pytest
+tests/test_fuzz.py`` or ``pytest tests/test_fuzz.py --hypothesis-profile=soak``;
+``python -m tests.fuzz.programs --n 10000`` counts outcomes instead of stopping at the first
+failure. Known bugs the generator avoids or tolerates meanwhile: ``programs.TOLERATED``, each
+with a regression test in ``tests/fuzz/test_regressions.py``.
 """
 
 from hypothesis import assume, given, settings

@@ -2,7 +2,8 @@
 
 Invariant after this pass: the function body uses only the syntax in
 ``STATEMENTS`` and ``EXPRESSIONS``, ends with its one ``return``, and never
-changes an argument (or an alias of one) in place. The module is returned
+changes an argument (or an alias of one) in place, and no name reads memory that a
+write through another name changed (``analysis/sharing.py``). The module is returned
 unchanged.
 
     def f(x):            def f(x):
@@ -15,6 +16,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from ..analysis import sharing
 from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 
@@ -48,13 +50,6 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
 }
 
-# calls and attributes that return a view of (or the same object as) their first argument
-VIEWS = frozenset(
-    "reshape transpose ravel squeeze expand_dims swapaxes moveaxis broadcast_to asarray "
-    "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag".split()
-)
-
-
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     wrapper.visit(_Validator(ctx, wrapper.resolve(PositionProvider)))
@@ -67,7 +62,6 @@ class _Validator(cst.CSTVisitor):
 
     def __init__(self, ctx: Context, positions):
         self.ctx, self.positions = ctx, positions
-        self.aliases = set(ctx.params)  # names that may share memory with an argument
         self.depth = 0
 
     # ----- reporting -----
@@ -112,16 +106,20 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, f"{self.ctx.name}() must end with a 'return' of the value to "
                             "differentiate.")
         self.final_return = last[-1]
-        stale = _stale_view_read(body)
-        if stale is not None:
-            node, name, base = stale
-            self.fail(node, f"'{name}' is a view of '{base}' (numpy shares their memory), read "
-                            f"after '{base}' was written into; srcdiff's writes do not show "
-                            f"through views. Take a copy: {name} = {base}[...].copy().")
         if "has_aux" in self.ctx.options and not (
                 isinstance(last[-1].value, cst.Tuple) and len(last[-1].value.elements) == 2):
             self.fail(last[-1], f"has_aux=True needs {self.ctx.name}() to return a pair "
                                 "'return loss, aux'.")
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth -= 1
+        if self.depth:
+            return
+        problem = sharing.analyze(node, self.ctx, lambda n: self.ctx.source.file_line(
+            self.positions[n].start.line))
+        if problem is not None:
+            cls = InPlaceError if problem.kind == "in_place" else SrcdiffSyntaxError
+            self.fail(problem.node, problem.message, cls)
 
     def _literal_dict(self, node: cst.Dict) -> bool:
         """``{"a": a, "b": b}``: a dict with constant string keys."""
@@ -165,17 +163,7 @@ class _Validator(cst.CSTVisitor):
         if len(node.targets) != 1:
             self.fail(node, "srcdiff does not support chained assignment 'a = b = …'; "
                             "assign each name separately.")
-        target = node.targets[0].target
-        self._check_target(target, node)
-        if isinstance(target, cst.Name):
-            if _may_alias(node.value, self.aliases):
-                self.aliases.add(target.value)
-            else:
-                self.aliases.discard(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):  # rows of an argument are views of it
-            for e in target.elements:
-                (self.aliases.add if _may_alias(node.value, self.aliases) else self.aliases.discard)(
-                    e.value.value)
+        self._check_target(node.targets[0].target, node)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         self._check_target(node.target, node)
@@ -183,15 +171,7 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, "srcdiff needs a value in an annotated assignment; write 'x: T = value'.")
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        target = node.target
-        if isinstance(target, cst.Name) and target.value in self.aliases:
-            kind = "the argument" if target.value in self.ctx.params else "a view of an argument,"
-            op = cst.Module(body=[]).code_for_node(node.operator).strip()
-            self.fail(node, f"'{target.value} {op} …' changes {kind} {target.value} in place; "
-                            f"srcdiff never differentiates in-place changes of inputs. Write "
-                            f"'{target.value} = {target.value} {op[:-1]} …' to make a new array.",
-                      InPlaceError)
-        self._check_target(target, node)
+        self._check_target(node.target, node)
 
     def _check_target(self, target: cst.BaseExpression, stmt: cst.CSTNode) -> None:
         if isinstance(target, cst.Name):
@@ -202,14 +182,6 @@ class _Validator(cst.CSTVisitor):
             if len(set(names)) == len(names):
                 return
         if isinstance(target, (cst.Subscript, cst.Attribute)):
-            base = target.value
-            while isinstance(base, (cst.Subscript, cst.Attribute)):
-                base = base.value
-            if isinstance(base, cst.Name) and base.value in self.aliases:
-                self.fail(stmt, f"this assignment changes the argument {base.value} (or a view of "
-                                "it) in place; srcdiff never differentiates in-place changes of "
-                                "inputs. Copy it first (y = x.copy()) and write into the copy.",
-                          InPlaceError)
             if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
                 return  # out[i] = v on a local array: made functional by normalize
             self.fail(stmt, "srcdiff supports writing into local arrays as 'out[i, j] = …' "
@@ -241,14 +213,6 @@ class _Validator(cst.CSTVisitor):
                             "after the loop.")
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "insert",
-                                                                   "pop", "update", "clear") \
-                and isinstance(func.value, cst.Name) and func.value.value in self.aliases:
-            self.fail(node, f"'{func.value.value}.{func.attr.value}(…)' changes the argument "
-                            f"{func.value.value} in place; srcdiff never differentiates in-place "
-                            "changes of inputs. Make a new list ('xs = list(xs)') first.",
-                      InPlaceError)
         for arg in node.args:
             if arg.star:
                 self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
@@ -266,89 +230,6 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     item = node.items[0].item
     return isinstance(item, cst.Call) and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
-
-
-def _stale_view_read(statements):
-    """The first read of a view of an array after a write into that array, if any:
-    ``(statement, view, array)``. Loop bodies are scanned twice (views carried over)."""
-    views: dict[str, str] = {}  # view name -> the local array it may share memory with
-    stale: set[str] = set()
-
-    def reads(node) -> set[str]:
-        found = set()
-
-        class Names(cst.CSTVisitor):
-            def visit_AssignTarget(self, n) -> bool:
-                if isinstance(n.target, cst.Subscript):  # out[i] = … reads i, not out
-                    n.target.slice and [e.visit(self) for e in n.target.slice]
-                return False
-
-            def visit_Name(self, n: cst.Name) -> None:
-                found.add(n.value)
-
-        node.visit(Names())
-        return found
-
-    def scan(block):
-        for stmt in block:
-            if isinstance(stmt, (cst.For, cst.While)):
-                scan(stmt.body.body)
-                scan(stmt.body.body)
-                continue
-            if isinstance(stmt, cst.If):
-                scan(stmt.body.body)
-                if isinstance(stmt.orelse, cst.Else):
-                    scan(stmt.orelse.body.body)
-                elif stmt.orelse is not None:
-                    scan([stmt.orelse])
-                continue
-            for small in _small(stmt):
-                hit = reads(small) & stale
-                if hit:
-                    name = sorted(hit)[0]
-                    raise _Stale(small, name, views[name])
-                target = getattr(small, "targets", None)
-                target = target[0].target if target else getattr(small, "target", None)
-                if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
-                    written = target.value.value
-                    stale.update(v for v, b in views.items() if b == written)
-                elif isinstance(target, cst.Name):
-                    stale.discard(target.value)
-                    views.pop(target.value, None)
-                    value = getattr(small, "value", None)
-                    base = _view_base(value) if value is not None else None
-                    if base is not None:
-                        views[target.value] = base
-
-    try:
-        scan(statements)
-    except _Stale as found:
-        return found.args
-    return None
-
-
-class _Stale(Exception):
-    pass
-
-
-def _view_base(value):
-    """The name ``value`` may be a view of: ``x[1:]``, ``x.T``, ``x.reshape(…)``, ``x``."""
-    while True:
-        if isinstance(value, cst.Name):
-            return value.value
-        if isinstance(value, cst.Subscript) or isinstance(value, cst.Attribute) and \
-                value.attr.value in VIEWS:
-            value = value.value
-        elif isinstance(value, cst.Call):
-            func = value.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-            if name not in VIEWS:
-                return None
-            value = func.value if isinstance(func, cst.Attribute) and not value.args or \
-                isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and \
-                func.value.value not in ("np", "numpy") else value.args[0].value
-        else:
-            return None
 
 
 def _is_path(node: cst.BaseExpression) -> bool:
@@ -374,22 +255,3 @@ def _all_paths_return(stmt: cst.If) -> bool:
 
 def _small(stmt: cst.CSTNode):
     return stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ()
-
-
-def _may_alias(value: cst.BaseExpression, aliases: set[str]) -> bool:
-    """Whether ``value`` may be (a view of) an array in ``aliases``."""
-    if isinstance(value, cst.Name):
-        return value.value in aliases
-    if isinstance(value, (cst.Subscript, cst.Attribute)):
-        if isinstance(value, cst.Attribute) and value.attr.value not in VIEWS:
-            return False
-        return _may_alias(value.value, aliases)
-    if isinstance(value, cst.Call):
-        func = value.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
-        if name not in VIEWS:
-            return False
-        if isinstance(func, cst.Attribute) and _may_alias(func.value, aliases):
-            return True
-        return bool(value.args) and _may_alias(value.args[0].value, aliases)
-    return False

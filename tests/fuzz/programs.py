@@ -41,8 +41,10 @@ srcdiff's, that the fuzzer must not get wrong): an array is written in place (``
 holds it in a list, dict or tuple; inside a loop an outer array is either written in place
 or stored/iterated/viewed, never both (the next iteration would see the write).
 
-Profiles: ``fuzz-ci`` (the default of ``tests/test_fuzz.py``: a bounded, derandomized run) and
-``soak`` (10 000 programs; ``--hypothesis-profile=soak`` or ``SRCDIFF_FUZZ=soak``).
+Profiles: ``fuzz-ci`` (the default of ``tests/test_fuzz.py``: 200 programs, derandomized, a
+failure reported unshrunk), ``fuzz-shrink`` (``SRCDIFF_FUZZ=shrink``: the same programs, a
+failure shrunk to a minimal program) and ``soak`` (10 000 programs; ``--hypothesis-profile=soak``
+or ``SRCDIFF_FUZZ=soak``).
 ``python -m tests.fuzz.programs --n 5000`` runs a soak that counts outcomes instead of
 stopping at the first failure, and saves every failing program.
 """
@@ -56,13 +58,14 @@ import importlib.util
 import itertools
 import math
 import os
+import re
 import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
@@ -74,43 +77,35 @@ RTOL, ATOL = 1e-4, 1e-6
 # Known srcdiff bugs the fuzzer tolerates so CI stays green; each has an xfail(strict=True)
 # regression test in tests/fuzz/test_regressions.py. Remove the entry when the bug is fixed.
 TOLERATED = {
-    "float64-gradient-is-float",  # an np.float64 argument gets a Python float gradient
-    "rebind-iterated",  # `for r in x: x = ...` re-reads rows of the new x (the generator avoids it)
-    "views-by-name",    # `c = x; x = x * 2.0; x[0] = 1.0; c` is refused (the generator avoids it)
-    "global-dot",       # `C.dot(x)` with C a module constant is refused (the generator avoids it)
-    "fancy-is-view",    # `h = b[np.array([1, 1])]; h[0] = ...` is refused (the generator avoids it)
     "index-scalar-is-view",  # `s = b[0]; s += 1.0` is refused (the generator avoids it)
-    "neg-literal-pow",  # `(-0.5) ** 2` loses its parentheses: -0.25 (the generator avoids it)
-    "container-attr",   # `params["w"].T`, `hs[-1].T` crash in the pullback (the generator avoids it)
-    "self-aug-view",    # `h -= h[0]; h[2] = 1.0; h` is refused: "'h' is a view of 'h'" (avoided)
-    "branch-alias",     # `if c: out = w  else: out[0] = 2.0` is refused: InPlaceError (avoided)
-    "loop-adjoint-init",  # a parameter outside wrt assigned in a branch in a loop: AssertionError
-                          # "loop adjoints [...] were not initialised" (tolerated, see KNOWN_CRASHES)
-    "alias-writes",     # a write through an alias (view, list element, helper result, `a = y;
-                        # y += x`) is not seen by the other names: silently wrong values and
-                        # gradients. The generator makes aliasing programs ("alias mode") only
-                        # without this entry, or with SRCDIFF_FUZZ_ALIAS=1.
 }
 # internal crashes recognised by their message: the program counts as "known_bug", not a failure
 KNOWN_CRASHES = {"loop-adjoint-init": "were not initialised"}
 ALIAS_MODE = "alias-writes" not in TOLERATED or os.environ.get("SRCDIFF_FUZZ_ALIAS") == "1"
 BOX = "#box"  # a root marking values read out of a list, tuple or dict
+OPAQUE_FRESH = "opaque-results-alias" not in TOLERATED  # abs(), math.*, a if c else b: new
 FANCY_FRESH = "fancy-is-view" not in TOLERATED  # integer-array indexing copies
 SCALAR_INDEX_FRESH = "index-scalar-is-view" not in TOLERATED  # b[0] of a 1-d b is a copy
 SCALAR_INDEX_ROOTS = NONE if SCALAR_INDEX_FRESH else None      # None: the base's roots
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.large_base_example]
-settings.register_profile("fuzz-ci", max_examples=200, deadline=None, derandomize=True,
-                          database=None, suppress_health_check=_HEALTH, print_blob=False)
+# CI: 200 programs, the same ones on every run; a failure is reported at once, unshrunk (a
+# shrink can take minutes). SRCDIFF_FUZZ=shrink runs the same programs and shrinks a failure.
+_CI = dict(max_examples=200, deadline=None, derandomize=True, database=None,
+           suppress_health_check=_HEALTH, print_blob=False)
+settings.register_profile("fuzz-ci", phases=[Phase.explicit, Phase.reuse, Phase.generate], **_CI)
+settings.register_profile("fuzz-shrink", **_CI)
 settings.register_profile("soak", max_examples=10_000, deadline=None, database=None,
                           suppress_health_check=_HEALTH, print_blob=True)
 
 
 def profile_name() -> str:
-    """``soak`` when asked for (``SRCDIFF_FUZZ=soak`` or ``--hypothesis-profile=soak``)."""
+    """``soak`` (``SRCDIFF_FUZZ=soak`` or ``--hypothesis-profile=soak``), ``fuzz-shrink``
+    (``SRCDIFF_FUZZ=shrink``), else ``fuzz-ci``."""
     name = os.environ.get("SRCDIFF_FUZZ") or settings.get_current_profile_name()
-    return "soak" if name == "soak" else "fuzz-ci"
+    return {"soak": "soak", "shrink": "fuzz-shrink", "fuzz-shrink": "fuzz-shrink"}.get(
+        name, "fuzz-ci")
 
 
 # ----------------------------------------------------------------------------- shapes, E
@@ -198,10 +193,6 @@ def compare(a: E, op: str, b: E, shape=S) -> E:
 def plain_cond(text: str) -> E:
     """A condition on integers (loop indices, counters, int arguments): no margin needed."""
     return E(text, text, S, 0, CMP)
-
-
-def broadcast(*shapes):
-    return tuple(np.broadcast_shapes(*shapes))
 
 
 def sub_shapes(shape):
@@ -479,9 +470,6 @@ class FnGen:
     def set_var(self, var: Var):
         self.env[var.name] = var
 
-    def all_frames_write(self):
-        return set().union(*(f.write for f in self.frames)) if self.frames else set()
-
     def can_write(self, var: Var) -> bool:
         """May ``var`` (an array) be written in place here?"""
         if not (var.kind == "arr" and var.writable and var.shape != S):
@@ -530,16 +518,24 @@ class FnGen:
     def s_alias(self):
         """Alias mode: another name for (part of) an array the function owns."""
         ch = self.ch
-        y = ch.pick([v for v in self.arrays() if self.can_write(v)])
+        owned = [v for v in self.arrays() if self.can_write(v)]
+        if not owned or ch.coin(0.3):
+            shape = ch.pick([V, M, U])
+            self.assign_var(self.names.new("a"), call("np.tanh", [self.expr(shape, 1)], shape, 1.0))
+            owned = [list(self.env.values())[-1]]
+        y = ch.pick(owned)
         ye = self.name_e(y)
         views = {V: [("", V), ("[0:2]", U), ("[1:]", U), ("[::-1]", V)],
                  U: [("", U), ("[::-1]", U)],
                  M: [("", M), ("[0]", V), ("[1]", V), ("[:, 1]", U), ("[::-1]", M)]}[y.shape]
         text, shape = ch.pick(views)
         e = attr(ye, text, shape, y.bound, fresh=False, roots=ye.roots | {y.name})
-        self.assign_var(self.names.new("a"), e)
-        if ch.coin(0.5):  # write through one of the two names
-            ch.pick([self.s_aug, self.s_setitem])()
+        z = self.names.new("a")
+        self.assign_var(z, e)
+        if ch.coin(0.7):  # write through one of the two names
+            var = self.env[ch.pick([y.name, z])]
+            if self.can_write(var):
+                ch.pick([self.s_aug, self.s_setitem])(var)
 
     def freshen(self, e: E) -> E:
         """``e`` as a new array (so storing it aliases nothing)."""
@@ -986,7 +982,7 @@ class FnGen:
         if kind == "abs":
             return call("np.abs", [a], shape, a.bound, oname="_fz.abs")
         if kind == "babs":
-            return call("abs", [a], shape, a.bound, oname="_fz.abs")
+            return call("abs", [a], shape, a.bound, oname="_fz.abs", fresh=OPAQUE_FRESH)
         if kind == "max0":
             fn = ch.pick(["maximum", "minimum"])
             c = lit(ch.pick([0.0, 0.1, -0.2]))
@@ -1003,7 +999,8 @@ class FnGen:
         ca, co = _par(c, OR)
         ra, ro = _par(b, IFX)
         return E(f"{la} if {ca} else {ra}", f"{lo} if {co} else {ro}", shape,
-                 max(a.bound, b.bound), IFX, a.fresh and b.fresh, a.roots | b.roots)
+                 max(a.bound, b.bound), IFX, a.fresh and b.fresh and OPAQUE_FRESH,
+                 a.roots | b.roots)
 
     def callables(self, shape):
         return [h for h in self.helpers if len(h.returns) == 1 and h.returns[0] == shape]
@@ -1031,6 +1028,11 @@ class FnGen:
                 args.append(E(f"{pname}={e.src}", f"{pname}={e.osrc}", S))
         shape = h.returns[0] if len(h.returns) == 1 else None
         self.prog.used.add(h.name)
+        if not OPAQUE_FRESH:  # srcdiff takes every name in the arguments as shared from now on
+            text = " ".join(a.src if isinstance(a, E) else a for a in args)
+            for v in list(self.env.values()):
+                if v.writable and re.search(rf"\b{v.name}\b", text):
+                    self.set_var(replace(v, writable=False))
         return call(h.name, args, shape, BOUND, fresh=False, roots=roots)
 
     def x_call(self, shape, d) -> E:
@@ -1073,11 +1075,11 @@ class FnGen:
         kind = ch.pick(["tanh", "sin", "cos", "exp", "sqrt", "log", "atan"])
         if kind == "exp":
             a = self.bounded(a, 2.0)
-            return call("math.exp", [a], S, math.exp(a.bound))
+            return call("math.exp", [a], S, math.exp(a.bound), fresh=OPAQUE_FRESH)
         if kind in ("sqrt", "log"):
             inner = binop(binop(a, "*", a, S, a.bound ** 2), "+", lit(1.0), S, a.bound ** 2 + 1)
-            return call(f"math.{kind}", [inner], S, a.bound + 1)
-        return call(f"math.{kind}", [a], S, 1.6)
+            return call(f"math.{kind}", [inner], S, a.bound + 1, fresh=OPAQUE_FRESH)
+        return call(f"math.{kind}", [a], S, 1.6, fresh=OPAQUE_FRESH)
 
     # containers
     def lists(self, shape):
@@ -1219,7 +1221,7 @@ class FnGen:
             ("list", 2), ("append", 3 if self.appendable() else 0), ("literal", 1),
             ("swap", 1), ("rows", 1 if self.arrays(M) else 0),
             ("no_grad", 2 if not self.in_no_grad else 0), ("annotated", 1),
-            ("alias", 4 if self.alias and writable else 0),
+            ("alias", 6 if self.alias else 0),
         ])
         getattr(self, "s_" + kind)()
 
@@ -1286,11 +1288,11 @@ class FnGen:
             e = self.bounded(e, 1.0)
         self.assign_var(var.name, e)
 
-    def s_aug(self):
+    def s_aug(self, var=None):
         ch = self.ch
         cands = [v for v in self.arrays() if self.can_write(v)] + \
                 [v for v in self.arrays(S) if v.writable and not v.is_arg]
-        var = ch.pick(cands)
+        var = var or ch.pick(cands)
         op = ch.pick(["+=", "-=", "*=", "/="])
         eshape = ch.pick([s for s in sub_shapes(var.shape) if s != "col"])
         if op == "/=":
@@ -1350,9 +1352,9 @@ class FnGen:
                 opts += [(f"[{r}, {li3}]", S), (f"[:, {li3}]", U)]
         return ch.pick(opts)
 
-    def s_setitem(self):
+    def s_setitem(self, var=None):
         ch = self.ch
-        var = ch.pick([v for v in self.arrays() if self.can_write(v)])
+        var = var or ch.pick([v for v in self.arrays() if self.can_write(v)])
         index, sel = self.index_for(var.shape)
         eshape = S if sel == (2, 2) or ch.coin(0.25) else sel
         e = self.expr(eshape, self.rhs_depth())
@@ -1531,7 +1533,7 @@ class FnGen:
         self.indent += 1
         self.nest += 1
         if new_list is not None:
-            self.append_to(new_list, first=True, certain=k is not None and k >= 1)
+            self.append_to(new_list, first=True)
         self.block(ch.int(1, 3))
         self.nest -= 1
         self.indent -= 1
@@ -1612,7 +1614,7 @@ class FnGen:
             self.set_var(Var(name, "list", shape, 1.0, min_len=0))
         return name
 
-    def append_to(self, name, first=False, certain=False):
+    def append_to(self, name, first=False):
         var = self.env[name]
         e = self.stored(self.expr(var.shape, self.ch.int(0, 2)))
         self.emit(f"{name}.append({e.src})", f"{name}.append(_fz.v({e.osrc}))")

@@ -1,0 +1,578 @@
+"""Sharing analysis: which names may hold the same memory, and whether every write in place is
+seen by each name that reads that memory afterwards.
+
+srcdiff makes writes functional: ``out[i] = v`` becomes ``out_1 = rt.setitem(out, …)`` and
+``y += x`` becomes ``y = y + x``. That is exact as long as no *other* reference to the written
+memory is read afterwards — a view (``v = y[0:2]``), an alias (``z = y``), a container holding it
+(``hs = [y]``), the array a loop iterates over, what a helper returned: numpy shows the write
+through each of them, srcdiff's new array does not. This analysis follows an abstract set of
+*roots* (the statements that made the memory) for every name, statement by statement, through
+both sides of each ``if`` and around each loop to a fixpoint, and reports the first
+
+- write into an argument or a global, or into memory that may be one (``InPlaceError``);
+- read of a name whose memory was written through another name (a stale reference).
+
+A root stands for every array one expression makes (an allocation site), so loops converge.
+Values that cannot be written (numbers, shapes, strings) have no roots: ``s += 1.0`` on a float
+is a rebinding, not a write.
+
+    y = x * 2.0            y: {y@1}
+    z = y[0:2]             z: {y@1}         (a view)
+    y += x                 y: {y@3}; z is stale: it shares y@1, which the write changed
+    return np.sum(z)       ^ 'z' is a view of 'y' (numpy shares their memory), read after …
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..context import MISSING, Context
+from .calls import resolve
+
+__all__ = ["Problem", "analyze", "VIEWS"]
+
+# calls and attributes that return a view of (or the same object as) their first argument
+VIEWS = frozenset(
+    "reshape transpose ravel squeeze expand_dims swapaxes moveaxis broadcast_to asarray "
+    "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag flip fliplr flipud "
+    "rot90 split array_split hsplit vsplit dsplit broadcast_arrays unstack".split()
+)
+# attributes and builtins whose results cannot be written into
+_IMMUTABLE_ATTRIBUTES = frozenset("shape ndim size dtype itemsize nbytes".split())
+_IMMUTABLE_CALLS = frozenset("float int bool len round range str isinstance".split())
+_PICKS = frozenset("max min".split())  # builtins that return one of their arguments
+_CONTAINER_CALLS = {"list": "list", "dict": "dict", "tuple": None, "zip": None,
+                    "enumerate": None, "reversed": None, "sorted": "list"}
+_MUTATORS = frozenset("append extend insert pop update clear setdefault remove".split())
+_COPIES = frozenset("copy astype tolist item".split())
+
+
+@dataclass(frozen=True)
+class Root:
+    """Where memory comes from: an ``argument`` or ``global`` (by name), or the ``array``,
+    ``list`` or ``dict`` one expression makes (``site`` identifies the expression)."""
+
+    kind: str
+    site: object
+
+    @property
+    def container(self) -> bool:
+        return self.kind in ("list", "dict")
+
+    @property
+    def external(self) -> bool:
+        return self.kind in ("argument", "global")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the analysis found: ``kind`` is ``in_place`` (an input is written) or ``stale``;
+    ``node`` is where to point, ``message`` what to tell the user."""
+
+    kind: str
+    node: cst.CSTNode
+    message: str
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """How a name came to hold its memory, for messages: ``how`` (``v = x[0:2]``, the value's
+    source ``text``) on ``line``, the names it read, and the name it is a plain view of."""
+
+    how: str
+    text: str
+    line: int
+    reads: tuple[str, ...] = ()
+    view_of: str | None = None  # a plain view (``x[0:2]``, ``x.T``, ``x``) of this name
+
+
+@dataclass(frozen=True)
+class _Stale:
+    written: str  # the name that was written through
+    line: int
+
+
+@dataclass
+class _State:
+    env: dict = field(default_factory=dict)        # name -> frozenset[Root]
+    stale: dict = field(default_factory=dict)      # name -> _Stale
+    bindings: dict = field(default_factory=dict)   # name -> tuple[_Binding, ...] (per path)
+
+    def copy(self) -> "_State":
+        return _State(dict(self.env), dict(self.stale), dict(self.bindings))
+
+    def merge(self, other: "_State") -> "_State":
+        env = dict(self.env)
+        for name, roots in other.env.items():
+            env[name] = env.get(name, frozenset()) | roots
+        stale = {**other.stale, **self.stale}
+        bindings = dict(self.bindings)
+        for name, theirs in other.bindings.items():
+            mine = bindings.get(name, ())
+            bindings[name] = mine + tuple(b for b in theirs if b not in mine)[:4]
+        return _State(env, stale, bindings)
+
+    def same(self, other: "_State") -> bool:
+        return self.env == other.env and self.stale.keys() == other.stale.keys()
+
+
+class _Found(Exception):
+    pass
+
+
+def analyze(funcdef: cst.FunctionDef, ctx: Context, line_of) -> Problem | None:
+    """The first in-place write into an input, or stale read, in ``funcdef``; else ``None``.
+
+    ``line_of(node)`` is the file line of a node of ``funcdef``.
+    """
+    flow = _Flow(funcdef, ctx, line_of)
+    try:
+        flow.block(funcdef.body.body)
+    except _Found as found:
+        return found.args[0]
+    return None
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node).strip()
+
+
+class _Flow:
+    def __init__(self, funcdef: cst.FunctionDef, ctx: Context, line_of):
+        self.ctx, self.line_of = ctx, line_of
+        self.locals = _bound_names(funcdef) | set(ctx.params)
+        self.state = _State()
+        for p in ctx.params:
+            self.state.env[p] = frozenset({Root("argument", p)})
+        self.jumps: list[tuple[list, list]] = []  # per enclosing loop: states at break, continue
+
+    # ----- statements -----
+
+    def block(self, statements) -> None:
+        for stmt in statements:
+            self.statement(stmt)
+
+    def statement(self, stmt: cst.CSTNode) -> None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self.small(small, stmt)
+        elif isinstance(stmt, cst.If):
+            self.read(stmt.test)
+            entry = self.state
+            self.state = entry.copy()
+            self.block(stmt.body.body)
+            taken = self.state
+            self.state = entry.copy()
+            if isinstance(stmt.orelse, cst.Else):
+                self.block(stmt.orelse.body.body)
+            elif stmt.orelse is not None:
+                self.statement(stmt.orelse)
+            self.state = taken.merge(self.state)
+        elif isinstance(stmt, cst.For):
+            self.loop_for(stmt)
+        elif isinstance(stmt, cst.While):
+            self.loop(stmt, lambda: self.read(stmt.test))
+        elif isinstance(stmt, cst.With):  # with srcdiff.no_grad(): (validate allows no other)
+            self.block(stmt.body.body)
+
+    def small(self, small: cst.BaseSmallStatement, line: cst.CSTNode) -> None:
+        if isinstance(small, (cst.Assign, cst.AnnAssign)):
+            target = small.targets[0].target if isinstance(small, cst.Assign) else small.target
+            if small.value is None:
+                return
+            self.read(small.value)
+            if isinstance(target, (cst.Subscript, cst.Attribute)):
+                self.read(target)
+                self.write(target, small)
+            else:
+                self.bind(target, small.value, small)
+        elif isinstance(small, cst.AugAssign):
+            self.read(small.value)
+            self.read(small.target)
+            name = small.target.value if isinstance(small.target, cst.Name) else None
+            if name is not None and not self.state.env.get(name):
+                # a number: `s += v` rebinds s (to a new array if v is one)
+                self.assign(name, self.arith([small.target, small.value], small), small,
+                            how=_code(small))
+            else:
+                self.write(small.target, small)
+        elif isinstance(small, cst.Expr):
+            self.read(small.value)
+            call = small.value
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+                    call.func.attr.value in _MUTATORS and isinstance(call.func.value, cst.Name):
+                self.mutate_container(call.func.value.value, call, small)
+        elif isinstance(small, cst.Return) and small.value is not None:
+            self.read(small.value)
+        elif isinstance(small, (cst.Break, cst.Continue)) and self.jumps:
+            self.jumps[-1][isinstance(small, cst.Continue)].append(self.state.copy())
+
+    def loop_for(self, stmt: cst.For) -> None:
+        self.read(stmt.iter)
+        rows = self.iterated(stmt.iter)
+        hidden = f"<loop at line {self.line_of(stmt)}>"  # what the loop iterates over
+        self.state.env[hidden] = frozenset().union(*rows) if rows else frozenset()
+        self.state.bindings[hidden] = (_Binding(f"for … in {_code(stmt.iter)}", _code(stmt.iter),
+                                                self.line_of(stmt)),)
+        how = f"for {_code(stmt.target)} in {_code(stmt.iter)}"
+
+        def head():
+            if hidden in self.state.stale:
+                self.fail_stale(hidden, stmt)
+            targets = stmt.target.elements if isinstance(stmt.target, cst.Tuple) else None
+            if targets is None:
+                self.assign(stmt.target.value, frozenset().union(*rows), stmt, stmt.iter, how)
+            else:
+                for i, element in enumerate(targets):
+                    part = rows[i] if len(rows) == len(targets) else frozenset().union(*rows)
+                    self.assign(element.value.value, part, stmt, stmt.iter, how)
+
+        self.loop(stmt, head)
+        self.state.env.pop(hidden, None)
+        self.state.stale.pop(hidden, None)
+
+    def loop(self, stmt, head) -> None:
+        state = self.state
+        for _ in range(50):
+            self.state = state.copy()
+            head()
+            self.jumps.append(([], []))
+            self.block(stmt.body.body)
+            breaks, continues = self.jumps.pop()
+            after = state.merge(self.state)
+            for jump in continues:
+                after = after.merge(jump)
+            if after.same(state):
+                break
+            state = after
+        for exit_state in breaks:
+            state = state.merge(exit_state)
+        self.state = state
+
+    # ----- bindings and writes -----
+
+    def bind(self, target: cst.BaseExpression, value: cst.BaseExpression, stmt) -> None:
+        if isinstance(target, cst.Name):
+            self.assign(target.value, self.roots(value), stmt, value, view_of=_view_of(value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            names = [e.value.value for e in target.elements]
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
+                parts = [self.roots(e.value) for e in value.elements]
+            else:
+                parts = [_elements(self.roots(value))] * len(names)
+            for name, roots in zip(names, parts):
+                self.assign(name, roots, stmt, value, f"{_code(target)} = {_code(value)}")
+
+    def assign(self, name: str, roots, stmt, value=None, how: str = "",
+               view_of: str | None = None) -> None:
+        self.state.env[name] = roots
+        self.state.stale.pop(name, None)
+        text = _code(value) if value is not None else ""
+        self.state.bindings[name] = (_Binding(how or f"{name} = {text}", text, self.line_of(stmt),
+                                              tuple(_read_names(value)) if value else (), view_of),)
+
+    def write(self, target: cst.BaseExpression, stmt) -> None:
+        """``target`` (``n[i]``, ``n.a`` or ``n`` of ``n += …``) is changed in place."""
+        base = target
+        while isinstance(base, (cst.Subscript, cst.Attribute)):
+            base = base.value
+        if not isinstance(base, cst.Name):
+            return
+        name = base.value
+        roots = self.name_roots(name)
+        containers = frozenset(r for r in roots if r.container)
+        changed = containers or roots
+        self.check_inputs(name, changed, stmt)
+        self.mark_stale(name, changed, stmt)
+        kept = roots - changed if containers else frozenset()
+        fresh = Root("list" if containers else "array", id(stmt))
+        self.state.env[name] = kept | {fresh}
+        self.state.stale.pop(name, None)
+
+    def mutate_container(self, name: str, call: cst.Call, stmt) -> None:
+        roots = self.name_roots(name)
+        changed = frozenset(r for r in roots if r.container) or roots
+        self.check_inputs(name, changed, stmt, method=call.func.attr.value)
+        self.mark_stale(name, changed, stmt)
+        added = frozenset().union(*(self.roots(a.value) for a in call.args))
+        self.state.env[name] = (roots - changed) | added | {Root("list", id(stmt))}
+        self.state.bindings[name] = (_Binding(_code(call), _code(call), self.line_of(stmt),
+                                              tuple(_read_names(call))),)
+
+    def check_inputs(self, name: str, changed, stmt, method: str | None = None) -> None:
+        external = sorted((r for r in changed if r.external), key=lambda r: (r.kind, r.site))
+        if not external:
+            return
+        root = external[0]
+        what = f"the argument {root.site}" if root.kind == "argument" else \
+            f"{root.site}, a global,"
+        if method is not None:
+            message = (f"'{name}.{method}(…)' changes {what} in place; srcdiff never "
+                       f"differentiates in-place changes of inputs. Make a new list "
+                       f"('{name} = list({name})') first.")
+        elif isinstance(stmt, cst.AugAssign):
+            op = _code(stmt.operator)
+            if name != root.site:
+                what = f"'{name}', a view of {what}"
+            message = (f"'{name} {op} …' changes {what} in place; srcdiff never differentiates "
+                       f"in-place changes of inputs. Write '{name} = {name} {op[:-1]} …' to "
+                       f"make a new array.")
+        else:
+            message = (f"this assignment changes {what} (or a view of it) in place; srcdiff "
+                       f"never differentiates in-place changes of inputs. Copy it first "
+                       f"(y = {root.site}.copy()) and write into the copy.")
+        raise _Found(Problem("in_place", stmt, message))
+
+    def mark_stale(self, name: str, changed, stmt) -> None:
+        line = self.line_of(stmt)
+        for other, roots in self.state.env.items():
+            if other != name and roots & changed and other not in self.state.stale:
+                self.state.stale[other] = _Stale(name, line)
+
+    # ----- reads -----
+
+    def read(self, node: cst.CSTNode) -> None:
+        """Every name ``node`` reads must hold memory that no write has changed since."""
+        for name in _read_names(node):
+            if name in self.state.stale:
+                self.fail_stale(name, node)
+
+    def fail_stale(self, name: str, node: cst.CSTNode):
+        stale = self.state.stale[name]
+        written = stale.written
+        mine_all = self.state.bindings.get(name, ())
+        theirs_all = self.state.bindings.get(written, ())
+        mine = next((b for b in mine_all if b.view_of == written), mine_all[0] if mine_all else None)
+        theirs = next((b for b in theirs_all if b.view_of == name),
+                      next((b for b in theirs_all if name in b.reads), None))
+        if name.startswith("<loop"):
+            message = (f"this loop iterates over {mine.text}, which is changed in place through "
+                       f"'{written}' on line {stale.line}, inside the loop; srcdiff makes a new "
+                       f"array at each write, so the loop would not see the change. Iterate over "
+                       f"a copy ({mine.text}.copy()), or write '{written} = …' to make a new "
+                       f"array.")
+        elif mine is not None and mine.view_of == written:
+            message = (f"'{name}' is a view of '{written}' (numpy shares their memory), read "
+                       f"after '{written}' was written into on line {stale.line}; srcdiff's "
+                       f"writes do not show through views. Take a copy: "
+                       f"{name} = {mine.text}.copy().")
+        elif theirs is not None and theirs.view_of == name:
+            message = (f"'{written}' is a view of '{name}' ({theirs.how}, line {theirs.line}), "
+                       f"written into on line {stale.line}; numpy changes '{name}' too, but "
+                       f"srcdiff's writes do not show through views, and '{name}' is read here. "
+                       f"Take a copy ({written} = {theirs.text}.copy()) before writing into it.")
+        else:
+            link = theirs or mine
+            how = f" ({link.how}, line {link.line})" if link is not None and link.how else ""
+            message = (f"'{name}' may share memory with '{written}'{how}, and is read after "
+                       f"'{written}' was changed in place on line {stale.line}; srcdiff makes a "
+                       f"new array at each write, so the change would not show through "
+                       f"'{name}'. Store a copy (.copy()) where they start to share, or make a "
+                       f"new array instead of writing in place ('{written} = {written} + …').")
+        raise _Found(Problem("stale", node, message))
+
+    # ----- what an expression may share -----
+
+    def name_roots(self, name: str):
+        if name in self.state.env:
+            return self.state.env[name]
+        if name in self.locals:
+            return frozenset()  # not bound on this path yet
+        return self.global_roots(cst.Name(name), name)
+
+    def global_roots(self, node, text: str):
+        obj = resolve(node, self.ctx, frozenset(self.locals))
+        if obj is not MISSING and (_immutable(obj) or inspect.ismodule(obj) or callable(obj)):
+            return frozenset()
+        return frozenset({Root("global", text)})
+
+    def roots(self, e: cst.BaseExpression):
+        if isinstance(e, cst.Name):
+            return self.name_roots(e.value)
+        if isinstance(e, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
+                          cst.ConcatenatedString, cst.Ellipsis)):
+            return frozenset()
+        if isinstance(e, cst.UnaryOperation) and isinstance(e.operator, cst.Not):
+            return frozenset()
+        if isinstance(e, cst.Comparison):
+            return self.arith([e.left] + [c.comparator for c in e.comparisons], e)
+        if isinstance(e, cst.Attribute):
+            attr = e.attr.value
+            if attr in _IMMUTABLE_ATTRIBUTES:
+                return frozenset()
+            if _global_path(e, self.locals):
+                return self.global_roots(e, _code(e))
+            inner = self.roots(e.value)
+            return inner if attr in VIEWS else _elements(inner)
+        if isinstance(e, cst.Subscript):
+            if any(_fancy(s.slice) for s in e.slice):
+                return frozenset({Root("array", id(e))})
+            return _elements(self.roots(e.value))
+        if isinstance(e, cst.Call):
+            return self.call_roots(e)
+        if isinstance(e, cst.BinaryOperation):
+            return self.arith([e.left, e.right], e)
+        if isinstance(e, cst.UnaryOperation):
+            return self.arith([e.expression], e)
+        if isinstance(e, cst.BooleanOperation):
+            return self.roots(e.left) | self.roots(e.right)
+        if isinstance(e, cst.IfExp):
+            return self.roots(e.body) | self.roots(e.orelse)
+        if isinstance(e, cst.Tuple):
+            return self.union(x.value for x in e.elements)
+        if isinstance(e, cst.List):
+            return self.union(x.value for x in e.elements) | {Root("list", id(e))}
+        if isinstance(e, cst.Dict):
+            return self.union(x.value for x in e.elements) | {Root("dict", id(e))}
+        return self.union(cst.Name(n) for n in _read_names(e))  # anything else: may share all
+
+    def union(self, exprs):
+        return frozenset().union(*(self.roots(x) for x in exprs))
+
+    def arith(self, operands, node):
+        """Arithmetic makes a new array out of arrays, and a number out of numbers."""
+        return frozenset({Root("array", id(node))}) if self.union(operands) else frozenset()
+
+    def call_roots(self, call: cst.Call):
+        func = call.func
+        args = [a.value for a in call.args]
+        if isinstance(func, cst.Attribute) and not _global_path(func, self.locals):
+            method = func.attr.value  # a method of a local value
+            if method in VIEWS:
+                return self.roots(func.value)
+            if method == "get":
+                return _elements(self.roots(func.value))
+            return frozenset({Root("array", id(call))})
+        obj = resolve(func, self.ctx, frozenset(self.locals))
+        name = getattr(obj, "__name__", None) if obj is not MISSING else None
+        if obj is max or obj is min:
+            return self.union(args)
+        if name in _IMMUTABLE_CALLS and getattr(obj, "__module__", None) == "builtins" or \
+                getattr(obj, "__module__", None) == "math":
+            return frozenset()
+        if name in _CONTAINER_CALLS and getattr(obj, "__module__", None) == "builtins":
+            kind = _CONTAINER_CALLS[name]
+            inner = self.union(args)
+            return inner | {Root(kind, id(call))} if kind else inner
+        if obj is abs:
+            return self.arith(args, call)
+        if name in VIEWS and args:
+            return self.roots(args[0])
+        module = (getattr(obj, "__module__", None) or "").split(".")[0]
+        if obj is MISSING or (inspect.isfunction(obj) or inspect.ismethod(obj)) and \
+                module not in ("numpy", "cupy", "scipy"):
+            # the user's own function (or one srcdiff cannot see): its result may be any
+            # argument, or part of one
+            return self.union(args) | {Root("array", id(call))}
+        return frozenset({Root("array", id(call))})
+
+    def iterated(self, it: cst.BaseExpression) -> list:
+        """The roots of the items a loop takes, one set per target of ``zip`` / ``enumerate``."""
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Name):
+            args = [a.value for a in it.args]
+            if it.func.value == "range":
+                return [frozenset()]
+            if it.func.value == "enumerate" and args:
+                return [frozenset(), _elements(self.roots(args[0]))]
+            if it.func.value == "zip":
+                return [_elements(self.roots(a)) for a in args]
+        if isinstance(it, (cst.Tuple, cst.List)):
+            return [self.union(x.value for x in it.elements)]
+        return [_elements(self.roots(it))]
+
+
+def _elements(roots):
+    """What is read out of a value: its elements share all but the container itself."""
+    return frozenset(r for r in roots if not r.container)
+
+
+def _immutable(obj) -> bool:
+    if isinstance(obj, (int, float, complex, str, bytes, bool, type(None))):
+        return True
+    return isinstance(obj, tuple) and all(_immutable(x) for x in obj)
+
+
+def _global_path(node: cst.BaseExpression, local_names) -> bool:
+    """``np.linalg.norm``, ``C``: a dotted name whose head is not a local variable."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name) and node.value not in local_names
+
+
+def _fancy(index: cst.BaseSlice) -> bool:
+    """Integer-array or boolean indexing (``x[np.array([1, 2])]``, ``x[x > 0]``) copies."""
+    if not isinstance(index, cst.Index):
+        return False
+    value = index.value
+    if isinstance(value, (cst.List, cst.Comparison)):
+        return True
+    return isinstance(value, cst.Call) and not (
+        isinstance(value.func, cst.Name) and value.func.value in ("int", "len", "slice", "round"))
+
+
+def _view_of(value: cst.BaseExpression) -> str | None:
+    """The name ``value`` is a plain view of: ``x``, ``x[1:]``, ``x.T``, ``x.reshape(…)``."""
+    while True:
+        if isinstance(value, cst.Name):
+            return value.value
+        if isinstance(value, cst.Subscript) and not any(_fancy(s.slice) for s in value.slice) \
+                or isinstance(value, cst.Attribute) and value.attr.value in VIEWS:
+            value = value.value
+        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                value.func.attr.value in VIEWS and isinstance(value.func.value, cst.Name) and \
+                value.func.value.value not in ("np", "numpy"):
+            value = value.func.value
+        else:
+            return None
+
+
+def _read_names(node: cst.CSTNode) -> list[str]:
+    """The variables ``node`` reads (not attribute names, keywords, or ``n`` of ``n = …``)."""
+    found: list[str] = []
+
+    class Names(cst.CSTVisitor):
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value not in found:
+                found.append(n.value)
+
+    node.visit(Names())
+    return found
+
+
+def _bound_names(funcdef: cst.FunctionDef) -> set[str]:
+    """Every name the function binds: assignment, augmented assignment and loop targets."""
+    names: set[str] = set()
+
+    class Targets(cst.CSTVisitor):
+        def visit_AssignTarget(self, n: cst.AssignTarget) -> None:
+            self.add(n.target)
+
+        def visit_AnnAssign(self, n: cst.AnnAssign) -> None:
+            self.add(n.target)
+
+        def visit_AugAssign(self, n: cst.AugAssign) -> None:
+            self.add(n.target)
+
+        def visit_For(self, n: cst.For) -> None:
+            self.add(n.target)
+
+        def add(self, target) -> None:
+            if isinstance(target, cst.Name):
+                names.add(target.value)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for e in target.elements:
+                    self.add(e.value)
+
+    funcdef.body.visit(Targets())
+    return names
