@@ -48,6 +48,18 @@ CATALOGUE_OTHER = {
     "argument_append": ("x.append(1.0)\n    return 1.0", srcdiff.InPlaceError, "x.append(1.0)", ("in place", "list")),
     "stale_view": ("y = x * 2.0\n    v = y[0:2]\n    y[0] = 5.0\n    return np.sum(v)", srcdiff.SrcdiffSyntaxError,
                    "return np.sum(v)", ("view", ".copy()")),
+    "stale_container": ("y = x * 2.0\n    hs = [y]\n    y += x\n    return np.sum(hs[0])",
+                        srcdiff.SrcdiffSyntaxError, "return np.sum(hs[0])",
+                        ("share memory", "hs = [y]", "in place", "copy")),
+    "write_through_a_view_then_read_the_base": (
+        "y = x * 2.0\n    h = y[0:2]\n    h[0] = 1.0\n    return np.sum(y)",
+        srcdiff.SrcdiffSyntaxError, "return np.sum(y)", ("view of 'y'", "h = y[0:2].copy()")),
+    "loop_over_rows_written_in_the_loop": (
+        "m = np.outer(x, x)\n    s = 0.0\n    for row in m:\n        m[0] = x\n        s = s + 1.0\n"
+        "    return s * np.sum(m)", srcdiff.SrcdiffSyntaxError, "for row in m:",
+        ("iterates over m", "m.copy()")),
+    "helper_result_of_an_argument": ("h = np.asarray(x)\n    h[0] = 1.0\n    return np.sum(h)",
+                                     srcdiff.InPlaceError, "h[0] = 1.0", ("argument x", "in place")),
     "unknown_function": ("return np.sum(np.fft.fft(x).real)", srcdiff.NotDifferentiableError,
                          "return np.sum(np.fft.fft(x).real)", ("fft", "adjoint", "stop_gradient")),
     "unsupported_argument": ("return np.sum(x, dtype=np.float32)", srcdiff.NotDifferentiableError,
