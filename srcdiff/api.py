@@ -106,12 +106,12 @@ def _as_gradient(g, x):
     if trees.is_container(x):  # a pytree: the same structure, None for non-float leaves
         return trees.tree_map(lambda leaf, d: _as_gradient(d, leaf) if d is not None and
                               _is_float(leaf) else None, x, g) if g is not None else None
-    if isinstance(x, float):
-        return float(g)
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic):  # before float: np.float64 is a float too
         if isinstance(g, (np.ndarray, np.generic, float, int)):
             return x.dtype.type(g)
         return x.dtype.type(float(g))  # a 0-d device array: no implicit host conversion
+    if isinstance(x, float):
+        return float(g)
     shape, dtype = np.shape(x), x.dtype
     if type(g) is type(x):
         flags = getattr(g, "flags", None)  # CuPy's flags have no 'writeable'

@@ -140,6 +140,28 @@ def test_gradient_types_follow_the_arguments():
     assert isinstance(d0, np.ndarray) and d0.shape == ()
 
 
+@pytest.mark.parametrize("scalar", [0.5, np.float64(0.5), np.float32(0.5)])
+def test_a_scalar_argument_gets_a_gradient_of_its_own_type(scalar):
+    fn = make_function("""
+        def f(a, x):
+            return np.sum(np.exp(x * a))
+    """)
+    x = np.array([0.5, -1.0, 2.0])
+    dfn = srcdiff.grad(fn)
+    da = dfn(scalar, x)
+    assert type(da) is type(scalar)  # np.float64 is a float too, but stays np.float64
+    assert type(dfn(scalar, x)) is type(scalar)  # and on the later, faster calls
+    check_grad(fn, (float(scalar), x), (da,), argnums=(0,), rtol=1e-4)
+    _, pullback = srcdiff.vjp(fn, scalar, x)
+    assert type(pullback(1.0)[0]) is type(scalar)
+    in_a_dict = make_function("""
+        def g(p, x):
+            return np.sum(np.exp(x * p["a"])) * p["b"][0]
+    """)
+    grads = srcdiff.grad(in_a_dict)({"a": scalar, "b": [scalar]}, x)
+    assert type(grads["a"]) is type(scalar) and type(grads["b"][0]) is type(scalar)
+
+
 def test_returned_gradients_are_fresh_writable_arrays():
     fn = make_function("""
         def f(x):
