@@ -165,3 +165,59 @@ def test_helper_taking_a_params_dict():
     grads = srcdiff.grad(fn)(params, x, y)
     check_grad(lambda w, b: fn({"w": w, "b": b}, x, y), (params["w"], params["b"]),
                (grads["w"], grads["b"]))
+
+
+@pytest.mark.parametrize("body", [
+    'return np.sum(np.tanh(params["w"].T @ x + params["b"]))',     # b broadcast over rows
+    'return np.sum(params["w"].T * params["b"][:, None]) * params["w"].shape[1]',
+    'w = params["w"]\n    return np.sum((w.T @ x) ** 2) / w.size + w.ndim',
+    'return np.sum(params["rows"][1].T * params["b"])',  # a list inside the dict
+    'return params["rows"][0][0].T * 2.0 + np.sum(params["w"].T[0])',  # a 0-d row element
+])
+def test_array_attributes_of_values_read_out_of_a_dict(body):
+    fn = make_function(f"def f(params, x):\n    {body}\n")
+    params = {"w": rng.normal(size=(2, 3)), "b": rng.normal(size=3),
+              "rows": [rng.normal(size=3), rng.normal(size=3)]}
+    x = rng.normal(size=(2, 3))
+    grads = srcdiff.grad(fn)(params, x)
+    check_grad(lambda w, b, r0, r1: fn({"w": w, "b": b, "rows": [r0, r1]}, x),
+               (params["w"], params["b"], *params["rows"]),
+               tuple(np.zeros(3) if g is None else g for g in
+                     (grads["w"], grads["b"], *grads["rows"])))
+
+
+def test_array_attributes_of_fields_of_a_namedtuple_and_a_dataclass():
+    fn = make_function("""
+        import collections
+        import dataclasses
+
+        P = collections.namedtuple("P", "w b")
+
+        @dataclasses.dataclass
+        class D:
+            w: np.ndarray
+            T: float  # a field named like the array attribute: still a field
+
+        def f(p, q, x):
+            return np.sum(p.w.T @ x * q.w.T) + p.b * q.T * q.w.shape[0]
+    """, name="f")
+    P, D = fn.__globals__["P"], fn.__globals__["D"]
+    p, q, x = P(rng.normal(size=(3, 2)), 0.5), D(rng.normal(size=(4, 2)), 1.5), rng.normal(size=(3, 4))
+    dp, dq = srcdiff.grad(fn, wrt=(0, 1))(p, q, x)
+    assert isinstance(dp, P) and isinstance(dq, D)
+    check_grad(lambda pw, pb, qw, qT: fn(P(pw, pb), D(qw, qT), x), (p.w, p.b, q.w, q.T),
+               (dp.w, dp.b, dq.w, dq.T))
+
+
+@pytest.mark.parametrize("body", [
+    "hs = [x]\n    return np.sum(hs[-1].T @ np.ones(2))",
+    "hs = []\n    for i in range(3):\n        hs.append(np.tanh(x * i))\n"
+    "    return np.sum(hs[-1].T * hs[0].T[:, :1]) + hs[1].shape[0]",
+    "t = (x, x * 2.0)\n    return np.sum(t[1].T @ t[0])",
+    "d = {'w': x, 'v': x[0]}\n    return np.sum(d['v'].T * d['w'])",  # a row broadcast
+])
+def test_array_attributes_of_values_read_out_of_local_containers(body):
+    fn = make_function(f"def f(x):\n    {body}\n")
+    x = rng.normal(size=(2, 3))
+    check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
+    assert "rt.field(" not in srcdiff.grad(fn).source  # .T is a transpose, not a field

@@ -124,7 +124,7 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     text = _code(rhs)
     base = getattr(rhs, "value", None)
     if isinstance(rhs, (cst.Subscript, cst.Attribute)) and isinstance(base, cst.Name) and \
-            base.value in containers:
+            base.value in containers and not _array_attribute(rhs, ctx):
         if isinstance(rhs, cst.Subscript):
             key = _key(rhs, ctx.rt)
             if len(rhs.slice) == 1 and isinstance(rhs.slice[0].slice, cst.Index):
@@ -159,6 +159,14 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
         return Op("pack", text, operands=tuple(e.value for e in rhs.elements),
                   options=tuple(("key", k) for k in keys))
     return Op("unknown", text, problem=f"the expression {text}")
+
+
+def _array_attribute(rhs: cst.BaseExpression, ctx: Context) -> bool:
+    """``.T``, ``.shape``... of a value read out of a container (``params["w"].T``): taken for
+    the array's attribute, not a field; only a ``wrt`` container itself has fields by those
+    names (a dataclass nested in a container with a field ``T`` is not supported)."""
+    return isinstance(rhs, cst.Attribute) and rhs.value.value not in ctx.containers and (
+        rhs.attr.value in ATTRIBUTES or rhs.attr.value in NONDIFFERENTIABLE_ATTRIBUTES)
 
 
 def _key(sub: cst.Subscript, rt: str) -> cst.BaseExpression:
