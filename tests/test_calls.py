@@ -123,6 +123,33 @@ def test_closure_variables_are_constants():
     np.testing.assert_allclose(srcdiff.grad(outer)(x), 2 * 9.0 * x)
 
 
+@pytest.mark.parametrize("expr", [
+    "C.dot(x)",                                  # matrix . vector
+    "C.dot(x) * C.sum(axis=0) + C.max()",        # methods of the constant alongside
+    "x.dot(C) + C.T.dot(x)",                     # the constant on either side, transposed
+    "C.dot(np.outer(x, x)).reshape(4) * S.clip(0.0, 1.0)",  # a reshape, a numpy scalar
+    "C.dot(x).clip(-1.0, 1.0) + C.argmax()",     # a non-differentiable method
+])
+def test_methods_of_module_level_and_closure_arrays(expr):
+    fn = make_function(f"""
+        C = np.array([[1.0, 2.0], [3.0, -4.0]])
+        S = np.float64(1.5)
+
+        def f(x):
+            return np.sum(np.tanh({expr}))
+
+        def make(C):
+            def g(x):
+                return np.sum(np.tanh({expr}))
+            return g
+    """, name="f")
+    x = np.array([0.5, -0.3])
+    check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
+    closure = fn.__globals__["make"](np.array([[0.5, -1.0], [2.0, 1.5]]))
+    check_grad(closure, (x,), (srcdiff.grad(closure)(x),))
+    assert "dot_adjoint" in srcdiff.grad(fn).source  # like the method of a local array
+
+
 def test_call_with_a_non_literal_default_is_explained():
     fn = make_function("""
         DEFAULT = np.ones(2)

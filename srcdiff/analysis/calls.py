@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +20,7 @@ import libcst as cst
 import numpy as np
 
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
+from srcdiff.runtime.backend import array_module
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 
 from ..context import MISSING, Context
@@ -192,7 +194,8 @@ def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
-    if isinstance(func, cst.Attribute) and resolve(func, ctx, local_names) is MISSING:
+    if isinstance(func, cst.Attribute) and (resolve(func, ctx, local_names) is MISSING or
+                                            _is_array(resolve(func.value, ctx, local_names))):
         method = func.attr.value
         if method in NONDIFFERENTIABLE_METHODS:
             return Op("nondiff", text)
@@ -209,6 +212,12 @@ def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
     if inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj):
         return _function_op(obj, positional, keywords, text)
     return _primitive_op(obj, positional, keywords, text)
+
+
+def _is_array(obj) -> bool:
+    """A module-level or closure array (``C.dot(x)``): its methods resolve like a local's."""
+    return isinstance(obj, (np.ndarray, np.generic)) or obj is not MISSING and \
+        not isinstance(obj, (type, types.ModuleType)) and array_module(obj) is not np
 
 
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
