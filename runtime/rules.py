@@ -284,6 +284,12 @@ def broadcast_to_adjoint(g, array, shape=None):
     return unbroadcast(g, array)
 
 
+# x.copy(), np.copy(x): the way out of a view or an in-place write; the adjoint passes through.
+@adjoint(np.copy)
+def copy_adjoint(g, a, order="K"):
+    return g
+
+
 # ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array.
 @adjoint(np.concatenate)
 def concatenate_adjoint(g, arrays, axis=0):

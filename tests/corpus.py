@@ -115,6 +115,13 @@ def shapes(x):
     return np.sum(a.T * b) + np.sum(c ** 2)
 
 
+def copies(x, y):
+    a = x.copy()
+    a[0] = 0.0  # a write into the copy leaves x alone
+    b = np.copy(y[1:]) * x[1:].copy(order="F")
+    return np.sum(a * y) + np.sum(b ** 2) + np.sum(np.copy(y[0, 0]) * x)
+
+
 def joins(x, y):
     c = np.concatenate([x, y * 2.0], axis=0)
     s = np.stack((x, y[1:]), axis=1)
@@ -180,6 +187,7 @@ CASES = {
     "reductions": (reductions, lambda: (positive(3, 4),), (0,)),
     "methods": (methods, lambda: (positive(3, 4), normal(3)), (0, 1)),
     "shapes": (shapes, lambda: (normal(3, 4),), (0,)),
+    "copies": (copies, lambda: (normal(3, 4), normal(3, 4)), (0, 1)),
     "joins": (joins, lambda: (normal(2, 4), normal(3, 4)), (0, 1)),
     "linalg": (linalg, lambda: (normal(3, 4), normal(4, 3) * 0 + normal(4, 3), normal(5)), (0, 1, 2)),
     "linalg_square": (linalg, lambda: (normal(3, 3), normal(3, 3), normal(2)), (0, 1)),

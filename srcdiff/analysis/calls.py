@@ -44,7 +44,7 @@ METHODS = {
     "std": (np.std, False), "reshape": (np.reshape, True), "transpose": (np.transpose, True),
     "swapaxes": (np.swapaxes, False), "squeeze": (np.squeeze, False), "ravel": (np.ravel, False),
     "flatten": (np.ravel, False), "dot": (np.dot, False), "clip": (np.clip, False),
-    "trace": (np.trace, False),
+    "trace": (np.trace, False), "copy": (np.copy, False),
 }
 ATTRIBUTES = {"T": np.transpose}
 

@@ -148,6 +148,8 @@ CASES = [
     case(np.swapaxes, (2, 3, 4), axis1=-1, axis2=1),
     case(np.broadcast_to, (3,), shape=(2, 3)),
     case(np.broadcast_to, (3, 1), shape=(2, 3, 4)),
+    *(case(np.copy, s) for s in ((), (3,), (2, 3), F)),
+    case(np.copy, (2, 3), order="F"),
     case(np.broadcast_to, F, shape=(2,)),
     case(np.broadcast_to, (), shape=(3,)),
     case(np.concatenate, Seq((2, 3), (1, 3))),
