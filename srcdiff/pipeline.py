@@ -16,8 +16,8 @@ import libcst as cst
 from . import codegen
 from .context import Context
 from .source import get_source
-from .transforms import (dce, desugar, jumps, locate, no_grad, normalize, rename, returns,
-                         reverse, simplify, validate)
+from .transforms import (dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
+                         reverse, shapes, simplify, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
@@ -32,6 +32,8 @@ PIPELINE = (
     ("rename", rename.rewrite),        # one assignment per name
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
+    ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
+    ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("dce", dce.rewrite),              # remove what nobody reads
 )
 

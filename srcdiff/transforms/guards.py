@@ -1,0 +1,131 @@
+"""guards: drop ``rt.guard(v, g)`` where ``v`` is provably positive.
+
+``rt.guard(v, g)`` is ``v`` with 1 wherever the adjoint ``g`` is exactly zero, so that a
+rule dividing by ``v`` gives 0, not 0/0, where ``v`` is zero and nothing flows back. Where
+``v`` can never be zero, the guard changes nothing and only costs a comparison and a
+``where``. Invariant after this pass: every guard left divides by (or raises) a value not
+proven positive. A value is proven positive by a lower bound of at least 1e-4 (far above
+where float16 or float32 round a positive value to zero), from literals through ``+``,
+``*``, squares, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``. The bounds are
+kept only through operations that make no NaN from numbers (no ``0 * inf``, no square root
+of a negative), so a value with a bound is either above it or NaN because an *input* is
+NaN; for NaN inputs the gradient may then be NaN where a guard would have given 0, as it
+is through any rule without a guard (``g * x``). Guards on the base of a power stay: there
+``0 * inf`` can come from an overflow of a large base, not only from a zero one.
+
+    _t3 = x * x
+    _t4 = 1.0 + _t3
+    e = d / _t4                                       (x * x >= 0, so _t4 >= 1)
+        dd = de / rt.guard(_t4, de)        →          dd = de / _t4
+"""
+
+from __future__ import annotations
+
+import math
+
+import libcst as cst
+import numpy as np
+
+from srcdiff.runtime import helpers
+from srcdiff.runtime.backend import numpy_twin
+
+from ..analysis.values import UNKNOWN, Domain, Facts, infer, number
+from ..context import Context
+
+__all__ = ["rewrite", "lower_bounds", "POSITIVE"]
+
+POSITIVE = 1e-4  # a lower bound at least this large proves a value positive
+
+# f(x) >= bound(lower bound of x), for x not NaN; None: no bound
+_UNARY = {
+    np.exp: lambda lo: math.exp(lo) if lo is not None and lo < 700 else 0.0,  # exp underflows to 0
+    np.sqrt: lambda lo: math.sqrt(lo) if lo is not None and lo >= 0 else UNKNOWN,  # sqrt(-1)
+    np.square: lambda lo: lo * lo if lo is not None and lo >= 0 else 0.0,
+    np.absolute: lambda lo: lo if lo is not None and lo >= 0 else 0.0,
+    np.cosh: lambda lo: 1.0,
+    math.exp: lambda lo: math.exp(lo) if lo is not None and lo < 700 else 0.0,
+    math.sqrt: lambda lo: math.sqrt(lo) if lo is not None and lo >= 0 else UNKNOWN,
+    math.cosh: lambda lo: 1.0,
+    math.fabs: lambda lo: lo if lo is not None and lo >= 0 else 0.0,
+}
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]  # after the module-level links, if any
+    facts = lower_bounds(vjp, ctx)
+    return module.with_changes(body=[*module.body[:-1], vjp.visit(_Drop(facts))])
+
+
+def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
+    """A lower bound of every name of the generated function ``vjp`` (None: unknown)."""
+    return infer(vjp, ctx, Domain(_evaluate, _join), {})
+
+
+def _join(a, b):
+    if a is UNKNOWN or b is UNKNOWN:
+        return UNKNOWN
+    return min(a, b)
+
+
+def _evaluate(expr: cst.BaseExpression, facts: Facts):
+    value = number(expr)
+    if value is not None:
+        return float(value)
+    if isinstance(expr, cst.Name):
+        return facts[expr.value]
+    if isinstance(expr, cst.BinaryOperation):
+        op = expr.operator
+        if isinstance(op, cst.Multiply) and isinstance(expr.left, cst.Name) and \
+                isinstance(expr.right, cst.Name) and expr.left.value == expr.right.value:
+            lo = facts[expr.left.value]  # x * x
+            return lo * lo if lo is not None and lo >= 0 else 0.0
+        if isinstance(op, cst.Power):
+            k = number(expr.right)
+            if isinstance(k, int) and k >= 0 and k % 2 == 0:
+                lo = facts.of(expr.left)
+                return lo ** k if lo is not None and lo >= 0 else 0.0
+            return UNKNOWN
+        a, b = facts.of(expr.left), facts.of(expr.right)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        if isinstance(op, cst.Add):
+            return a + b
+        if isinstance(op, cst.Multiply) and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
+            return a * b
+        return UNKNOWN
+    if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
+            and expr.args[0].star == "":
+        fn = facts.resolve(expr.func)
+        fn = numpy_twin(fn) or fn
+        try:
+            bound = _UNARY.get(fn)
+        except TypeError:  # unhashable
+            return UNKNOWN
+        if bound is not None:
+            return bound(facts.of(expr.args[0].value))
+    return UNKNOWN
+
+
+class _Drop(cst.CSTTransformer):
+    """``rt.guard(v, g)`` → ``v`` where ``v >= POSITIVE``, except as the base of a power."""
+
+    def __init__(self, facts: Facts):
+        self.facts = facts
+        self.bases: set[int] = set()  # guards raised to a power: they stay
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Power):
+            self.bases.add(id(node.left))
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        if id(original) in self.bases or len(original.args) != 2 or \
+                self.facts.resolve(original.func) is not helpers.guard:
+            return updated
+        lo = self.facts.of(original.args[0].value)
+        if lo is UNKNOWN or lo < POSITIVE:
+            return updated
+        value = updated.args[0].value
+        if isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber)) \
+                or value.lpar:
+            return value
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
