@@ -348,7 +348,12 @@ class _Flow:
         mine = next((b for b in mine_all if b.view_of == written), mine_all[0] if mine_all else None)
         theirs = next((b for b in theirs_all if b.view_of == name),
                       next((b for b in theirs_all if name in b.reads), None))
-        if name.startswith("<loop"):
+        if name.startswith("<loop") and mine.text[:1] in "([":
+            message = (f"this loop iterates over {mine.text}, which holds '{written}', changed "
+                       f"in place on line {stale.line}, inside the loop; srcdiff makes a new "
+                       f"array at each write, so the loop would not see the change. Write "
+                       f"'{written} = {written} + …' (a new array) instead of writing in place.")
+        elif name.startswith("<loop"):
             message = (f"this loop iterates over {mine.text}, which is changed in place through "
                        f"'{written}' on line {stale.line}, inside the loop; srcdiff makes a new "
                        f"array at each write, so the loop would not see the change. Iterate over "

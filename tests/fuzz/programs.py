@@ -478,6 +478,12 @@ class FnGen:
             return True
         return not any(var.name in f.outer and var.name in f.capture for f in self.frames)
 
+    def aug_scalars(self) -> list:
+        """Scalars ``s += …`` may update. srcdiff cannot tell a numpy scalar from a 0-d array,
+        so there that is a write (unless ``s`` holds a plain number): treat it as one here."""
+        return [v for v in self.arrays(S) if v.writable and not v.is_arg and (
+            self.alias or not any(v.name in f.outer and v.name in f.capture for f in self.frames))]
+
     def note_write(self, name: str):
         """``name`` is written in place: decide write mode in enclosing loops, drop its views."""
         if self.alias:
@@ -1207,7 +1213,7 @@ class FnGen:
         compound = self.nest < 2 and self.budget > 0
         in_loop = bool(self.frames)
         writable = [v for v in self.arrays() if self.can_write(v)]
-        scalars = [v for v in self.arrays(S) if v.writable and not v.is_arg]
+        scalars = self.aug_scalars()
         kind = ch.weighted([
             ("assign", 10 if not self.nest else 4),
             ("reassign", (4 if not self.nest else 10) if self.arrays() else 0),
@@ -1290,8 +1296,7 @@ class FnGen:
 
     def s_aug(self, var=None):
         ch = self.ch
-        cands = [v for v in self.arrays() if self.can_write(v)] + \
-                [v for v in self.arrays(S) if v.writable and not v.is_arg]
+        cands = [v for v in self.arrays() if self.can_write(v)] + self.aug_scalars()
         var = var or ch.pick(cands)
         op = ch.pick(["+=", "-=", "*=", "/="])
         eshape = ch.pick([s for s in sub_shapes(var.shape) if s != "col"])
@@ -1308,8 +1313,7 @@ class FnGen:
             e = binop(e, "*", lit(1.0), e.shape, e.bound)
         o = f"_fz.v({e.osrc})"
         self.emit(f"{var.name} {op} {e.src}", f"{var.name} {op} {o}")
-        if var.shape != S:
-            self.note_write(var.name)
+        self.note_write(var.name)
         self.set_var(replace(var, bound=bound))
         if bound > BOUND * 2:
             self.assign_var(var.name, call("np.tanh", [self.name_e(self.env[var.name])],
