@@ -115,6 +115,13 @@ def _replace(x, key, value):
 def tree_put(x, key, value):
     """The adjoint of ``x`` when only ``x[key]`` (adjoint ``value``) was read from it."""
     if not is_container(x):
+        if isinstance(key, field):  # x.name of an array srcdiff took for a dataclass field
+            from srcdiff.errors import SrcdiffError
+
+            raise SrcdiffError(
+                f"srcdiff cannot differentiate the attribute .{key.name} of an array read out "
+                "of a container; use a function (np.transpose, np.swapaxes) or wrap the value "
+                "in srcdiff.stop_gradient(...)")
         from .rules import getitem_adjoint
 
         return getitem_adjoint(value, x, key)

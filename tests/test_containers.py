@@ -221,3 +221,12 @@ def test_array_attributes_of_values_read_out_of_local_containers(body):
     x = rng.normal(size=(2, 3))
     check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
     assert "rt.field(" not in srcdiff.grad(fn).source  # .T is a transpose, not a field
+
+
+def test_an_array_attribute_without_a_rule_read_out_of_a_container_is_a_clear_error():
+    fn = make_function("""
+        def f(params):
+            return np.sum(params["w"].mT)
+    """)
+    with pytest.raises(srcdiff.SrcdiffError, match=r"attribute \.mT of an array read out of"):
+        srcdiff.grad(fn)({"w": np.ones((2, 3))})
