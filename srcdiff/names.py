@@ -2,35 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import libcst as cst
 
-__all__ = ["Namer", "names_in", "occurrences"]
+__all__ = ["Namer", "names_in", "nodes", "occurrences"]
+
+
+def nodes(node: cst.CSTNode, skip=None):
+    """``node`` and every node below it but trivia (whitespace, comments, punctuation), depth
+    first; below a node for which ``skip(n)`` is true nothing is visited. A plain walk over
+    the dataclass fields: several times faster than libcst's visitors, which rebuild the
+    tree they visit."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if type(n) is cst.Name or skip is not None and skip(n):
+            continue
+        children = []
+        for field in _fields(type(n)):
+            value = getattr(n, field)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif type(value) in (tuple, list):
+                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(reversed(children))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(kind: type) -> tuple[str, ...]:
+    found = _FIELDS.get(kind)
+    if found is None:
+        found = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)
+                                      if not f.name.startswith("whitespace") and f.name not in _TRIVIA)
+    return found
+
+
+# fields that hold only whitespace, comments and punctuation
+_TRIVIA = frozenset({"lpar", "rpar", "leading_lines", "lines_after_decorators", "trailing_whitespace",
+                     "header", "footer", "comma", "dot", "equal", "colon", "semicolon",
+                     "first_colon", "second_colon", "lbracket", "rbracket", "lbrace", "rbrace",
+                     "newline", "indent"})
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every identifier spelled in ``node`` (variables, parameters, attribute heads)."""
-    found: set[str] = set()
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.add(n.value)
-
-    node.visit(Collect())
-    return found
+    return {n.value for n in nodes(node) if type(n) is cst.Name}
 
 
 def occurrences(node: cst.CSTNode) -> Counter:
     """How often each name is spelled in ``node``."""
-    found: Counter = Counter()
-
-    class Count(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found[n.value] += 1
-
-    node.visit(Count())
-    return found
+    return Counter(n.value for n in nodes(node) if type(n) is cst.Name)
 
 
 class Namer:

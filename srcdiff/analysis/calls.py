@@ -24,6 +24,7 @@ from srcdiff.runtime.backend import array_module
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 
 from ..context import MISSING, Context
+from .values import subexpressions
 
 __all__ = ["Op", "classify", "BINARY", "UNARY", "reads"]
 
@@ -65,22 +66,10 @@ class Op:
 
 def reads(node: cst.CSTNode, local_names) -> tuple[str, ...]:
     """The local variables an expression reads (attribute names and keywords excluded)."""
-    found: list[str] = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value in local_names and n.value not in found:
-                found.append(n.value)
-
-    node.visit(Collect())
+    found: dict[str, None] = {}
+    for n in subexpressions(node):
+        if type(n) is cst.Name and n.value in local_names:  # a fast walk, in source order
+            found[n.value] = None
     return tuple(found)
 
 

@@ -22,7 +22,8 @@ import libcst as cst
 
 from ..context import MISSING, Context
 
-__all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number"]
+__all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
+           "map_statements", "subexpressions", "calls_named"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
 _UNSET = object()  # the bottom: no value reaches the name (yet)
@@ -72,13 +73,14 @@ def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
     resolver = lambda expr: resolve(expr, ctx, bound)  # noqa: E731
     env: dict = dict(given)
     facts = Facts(env, domain, resolver)
+    read = [(name, expr, () if expr is None else tuple(reads(expr) & bound))
+            for name, expr in bindings]
     for _ in range(100):  # facts only ever grow towards UNKNOWN: this ends in a few rounds
         changed = False
-        for name, expr in bindings:
+        for name, expr, names in read:
             if expr is None:
                 value = UNKNOWN
-            elif any(env.get(n, UNKNOWN if n not in bound else _UNSET) is _UNSET
-                     for n in reads(expr)):
+            elif any(n not in env for n in names):
                 continue  # reads a name no value has reached yet
             else:
                 value = domain.evaluate(expr, facts)
@@ -97,62 +99,98 @@ def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
 
 
 def _bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None, bool]]:
-    """``(name, expression, False)`` for each single-name assignment in ``vjp`` and the functions
-    nested in it; ``(name, None, False)`` for every other way a name is bound (tuple targets, loop
-    targets, augmented assignments, nested functions), ``(name, None, True)`` for the
-    parameters of nested functions.
+    """``(name, expression, False)`` for each single-name assignment in ``vjp`` and the
+    functions nested in it; ``(name, None, False)`` for every other way a name is bound
+    (tuple targets, loop targets, augmented assignments, nested functions), ``(name, None,
+    True)`` for the parameters of nested functions.
     A pullback loop over a tape, ``for a, b in reversed(_tape1)``, rebinds the names to the
     very values the forward pass pushed (``_tape1.push((a, b))``): it adds nothing."""
     out: list = []
-    pushes = _tape_pushes(vjp)
-
-    class Collect(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-                out.append((node.targets[0].target.value, node.value, False))
-            else:
-                for target in node.targets:
-                    out.extend((n, None, False) for n in _target_names(target.target))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            out.extend((n, None, False) for n in _target_names(node.target))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            out.extend((n, None, False) for n in _target_names(node.target))
-
-        def visit_For(self, node: cst.For) -> None:
-            names = _target_names(node.target)
-            tape = _reversed_tape(node.iter)
+    statements = list(walk(vjp.body.body))
+    pushes = _tape_pushes(statements)
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                        out.append((small.targets[0].target.value, small.value, False))
+                    else:
+                        for target in small.targets:
+                            out.extend((n, None, False) for n in _target_names(target.target))
+                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                    out.extend((n, None, False) for n in _target_names(small.target))
+        elif isinstance(stmt, cst.For):
+            names = _target_names(stmt.target)
+            tape = _reversed_tape(stmt.iter)
             if tape is None or pushes.get(tape) != tuple(names):
                 out.extend((n, None, False) for n in names)
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            if node is not vjp:
-                out.append((node.name.value, None, False))
-                out.extend((p.name.value, None, True) for p in node.params.params)
-
-    vjp.visit(Collect())
+        elif isinstance(stmt, cst.FunctionDef):
+            out.append((stmt.name.value, None, False))
+            out.extend((p.name.value, None, True) for p in stmt.params.params)
+        elif not isinstance(stmt, (cst.If, cst.While)):
+            for name in reads(stmt):  # a statement kind generated code does not use
+                out.append((name, None, False))
     return out
 
 
-def _tape_pushes(vjp: cst.FunctionDef) -> dict:
+def walk(statements):
+    """Every statement in ``statements`` and in the blocks nested in them, in order."""
+    for stmt in statements:
+        yield stmt
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
+            yield from walk(stmt.body.body)
+            orelse = getattr(stmt, "orelse", None)
+            while orelse is not None:
+                yield from walk(orelse.body.body)
+                orelse = getattr(orelse, "orelse", None)  # elif chains
+
+
+def map_statements(statements, change):
+    """``statements`` with ``change(line)`` applied to each simple statement line at any
+    depth; blocks in which no line changed are kept as they are (the same objects)."""
+    out, same = [], True
+    for stmt in statements:
+        new = stmt
+        if isinstance(stmt, cst.SimpleStatementLine):
+            new = change(stmt)
+        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
+            body = map_statements(stmt.body.body, change)
+            if body is not stmt.body.body:
+                new = new.with_changes(body=new.body.with_changes(body=body))
+            orelse = getattr(stmt, "orelse", None)
+            if orelse is not None:
+                if isinstance(orelse, cst.If):  # elif
+                    changed = map_statements([orelse], change)[0]
+                else:
+                    inner = map_statements(orelse.body.body, change)
+                    changed = orelse if inner is orelse.body.body else orelse.with_changes(
+                        body=orelse.body.with_changes(body=inner))
+                if changed is not orelse:
+                    new = new.with_changes(orelse=changed)
+        same = same and new is stmt
+        out.append(new)
+    return statements if same else out
+
+
+def _tape_pushes(statements) -> dict:
     """``tape name -> pushed names`` for tapes pushed in exactly one way."""
     found: dict = {}
-
-    class Collect(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
-                    isinstance(func.value, cst.Name) and len(node.args) == 1:
-                value = node.args[0].value
-                names = _target_names(value) if isinstance(value, (cst.Name, cst.Tuple)) else None
-                tape = func.value.value
-                if names is None or found.get(tape, tuple(names)) != tuple(names):
-                    found[tape] = None  # pushed in two ways: trusted in neither
-                else:
-                    found[tape] = tuple(names)
-
-    vjp.visit(Collect())
+    for stmt in statements:
+        if not isinstance(stmt, cst.SimpleStatementLine) or not isinstance(stmt.body[0], cst.Expr):
+            continue
+        call = stmt.body[0].value
+        if not isinstance(call, cst.Call):
+            continue
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
+                isinstance(func.value, cst.Name) and len(call.args) == 1:
+            value = call.args[0].value
+            names = _target_names(value) if isinstance(value, (cst.Name, cst.Tuple)) else None
+            tape = func.value.value
+            if names is None or found.get(tape, tuple(names)) != tuple(names):
+                found[tape] = None  # pushed in two ways: trusted in neither
+            else:
+                found[tape] = tuple(names)
     return found
 
 
@@ -174,23 +212,99 @@ def _target_names(node) -> list[str]:
     return []  # subscripts and attributes bind no name
 
 
-def reads(expr: cst.CSTNode) -> set[str]:
-    """The variables ``expr`` reads (not attribute names, not keyword names)."""
-    found: set[str] = set()
+def reads(node: cst.CSTNode) -> set[str]:
+    """The variables ``node`` reads (not attribute names, not keyword names)."""
+    return {sub.value for sub in subexpressions(node) if isinstance(sub, cst.Name)}
+
+
+def subexpressions(node: cst.CSTNode):
+    """``node`` and the nodes in it, expressions and statements, without libcst's (slow)
+    visitor machinery for the kinds generated code is made of; attribute names and keyword
+    names are not expressions, nor are a function's name and parameters."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (cst.Name, cst.BaseNumber, cst.BaseString)):
+            continue
+        if isinstance(node, cst.BinaryOperation):
+            stack += (node.right, node.left)
+        elif isinstance(node, cst.UnaryOperation):
+            stack.append(node.expression)
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)
+        elif isinstance(node, cst.Call):
+            stack += [a.value for a in reversed(node.args)]
+            stack.append(node.func)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            stack += [e.value for e in reversed(node.elements)]
+        elif isinstance(node, cst.IfExp):
+            stack += (node.orelse, node.test, node.body)
+        elif isinstance(node, cst.Comparison):
+            stack += [c.comparator for c in reversed(node.comparisons)]
+            stack.append(node.left)
+        elif isinstance(node, cst.BooleanOperation):
+            stack += (node.right, node.left)
+        elif isinstance(node, cst.Subscript):
+            for element in reversed(node.slice):
+                part = element.slice
+                if isinstance(part, cst.Index):
+                    stack.append(part.value)
+                else:
+                    stack += [p for p in (part.step, part.upper, part.lower) if p is not None]
+            stack.append(node.value)
+        elif isinstance(node, cst.SimpleStatementLine):
+            stack += reversed(node.body)
+        elif isinstance(node, cst.Assign):
+            stack.append(node.value)
+            stack += [t.target for t in reversed(node.targets)]
+        elif isinstance(node, (cst.Expr, cst.Return)):
+            if node.value is not None:
+                stack.append(node.value)
+        elif isinstance(node, (cst.If, cst.While)):
+            stack += [node.orelse] if node.orelse is not None else []
+            stack += (node.body, node.test)
+        elif isinstance(node, cst.For):
+            stack += [node.orelse] if node.orelse is not None else []
+            stack += (node.body, node.iter, node.target)
+        elif isinstance(node, (cst.IndentedBlock, cst.Else)):
+            stack += reversed(node.body.body if isinstance(node, cst.Else) else node.body)
+        elif isinstance(node, cst.FunctionDef):
+            stack.append(node.body)
+        elif isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
+            continue
+        else:  # anything else (a dict, a lambda, a parameter): libcst's complete traversal
+            yield from _all_expressions(node)
+
+
+def calls_named(node: cst.CSTNode, name: str) -> bool:
+    """Whether ``node`` holds a call of something spelled ``name`` or ``<...>.name``."""
+    for sub in subexpressions(node):
+        if isinstance(sub, cst.Call):
+            func = sub.func
+            if isinstance(func, cst.Attribute) and func.attr.value == name or \
+                    isinstance(func, cst.Name) and func.value == name:
+                return True
+    return False
+
+
+def _all_expressions(node: cst.CSTNode) -> list:
+    """Every expression inside ``node`` but ``node`` itself, except attribute and keyword names."""
+    found: list = []
+    labels: set[int] = set()
 
     class Collect(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            found.add(node.value)
+        def on_visit(self, child) -> bool:
+            if isinstance(child, cst.Attribute):
+                labels.add(id(child.attr))
+            elif isinstance(child, cst.Arg) and child.keyword is not None:
+                labels.add(id(child.keyword))
+            if child is not node and isinstance(child, cst.BaseExpression) and \
+                    id(child) not in labels:
+                found.append(child)
+            return True
 
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
-            return False
-
-        def visit_Arg(self, node: cst.Arg) -> bool:
-            node.value.visit(self)
-            return False
-
-    expr.visit(Collect())
+    node.visit(Collect())
     return found
 
 

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ..analysis.calls import classify
 from ..context import Context
-from ..names import names_in
+from ..names import names_in, nodes
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
@@ -90,17 +90,11 @@ def _dead(stmt, read: set[str], ctx, local_names) -> bool:
 def _reads(node: cst.CSTNode) -> set[str]:
     """Names read anywhere in ``node`` (assignment targets of plain names excluded)."""
     found: set[str] = set()
-
-    class Reads(cst.CSTVisitor):
-        def visit_AssignTarget(self, n: cst.AssignTarget) -> bool:
-            if not isinstance(n.target, cst.Name):
-                found.update(names_in(n.target))
-            return False
-
-        def visit_Name(self, n: cst.Name) -> None:
+    for n in nodes(node, skip=lambda n: isinstance(n, cst.AssignTarget)):
+        if type(n) is cst.Name:
             found.add(n.value)
-
-    node.visit(Reads())
+        elif isinstance(n, cst.AssignTarget) and not isinstance(n.target, cst.Name):
+            found.update(names_in(n.target))
     return found
 
 

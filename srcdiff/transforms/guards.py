@@ -29,7 +29,7 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import UNKNOWN, Domain, Facts, infer, number
+from ..analysis.values import UNKNOWN, Domain, Facts, calls_named, infer, map_statements, number
 from ..context import Context
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
@@ -52,8 +52,13 @@ _UNARY = {
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    facts = lower_bounds(vjp, ctx)
-    return module.with_changes(body=[*module.body[:-1], vjp.visit(_Drop(facts))])
+    if not calls_named(vjp, "guard"):
+        return module
+    drop = _Drop(lower_bounds(vjp, ctx))
+    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if calls_named(
+        line, "guard") else line)
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
 
 
 def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:

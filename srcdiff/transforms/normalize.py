@@ -19,7 +19,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in
+from ..names import Namer, names_in, nodes
 
 __all__ = ["rewrite", "is_atom", "local_variables", "target_names"]
 
@@ -76,23 +76,19 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
     names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
                                     *funcdef.params.kwonly_params)}
 
-    class Targets(cst.CSTVisitor):
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+    for node in nodes(funcdef, skip=lambda n: isinstance(n, cst.BaseExpression)):
+        if isinstance(node, cst.AssignTarget):
             names.update(target_names(node.target))
             if isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
                 names.add(node.target.value.value)  # out[i] = v makes a new version of out
-
-        def visit_Expr(self, node: cst.Expr) -> None:
+        elif isinstance(node, cst.Expr):
             func = getattr(node.value, "func", None)
             if isinstance(func, cst.Attribute) and func.attr.value == "append" and \
                     isinstance(func.value, cst.Name):
                 names.add(func.value.value)  # xs.append(v) makes a new version of xs
-
-        def visit_For(self, node: cst.For) -> None:
+        elif isinstance(node, cst.For):
             if isinstance(node.target, cst.Name):
                 names.add(node.target.value)
-
-    funcdef.visit(Targets())
     return frozenset(names)
 
 
