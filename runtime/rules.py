@@ -515,6 +515,23 @@ def getitem_adjoint(g, x, key=()):
     return dx
 
 
+def add_at(acc, g, x, key=()):
+    """``acc + getitem_adjoint(g, x, key)``, computed in place as ``acc[key] += g``: for an
+    adjoint ``acc`` that no other name refers to (the ``accumulate`` pass proves that before it
+    writes a call), without making a zero array the size of ``x``.
+
+    >>> add_at(np.zeros(3), 2.0, np.ones(3), key=1)
+    array([0., 2., 0.])
+    """
+    if isinstance(x, (tuple, list, dict)):
+        return acc + getitem_adjoint(g, x, key)  # raises the error getitem_adjoint gives
+    if _has_integer_array(key):
+        scatter_add(acc, key, g)
+    else:
+        acc[key] += g
+    return acc
+
+
 def _has_integer_array(key) -> bool:
     for k in key if isinstance(key, tuple) else (key,):
         if isinstance(k, list):

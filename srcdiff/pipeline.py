@@ -16,7 +16,7 @@ import libcst as cst
 from . import codegen
 from .context import Context
 from .source import get_source
-from .transforms import (dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
+from .transforms import (accumulate, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
                          reverse, shapes, simplify, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
@@ -35,6 +35,7 @@ PIPELINE = (
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("dce", dce.rewrite),              # remove what nobody reads
+    ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
 )
 
 

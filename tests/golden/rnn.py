@@ -30,7 +30,7 @@ def rnn_vjp(w, x):
             d_t4 = dh_3 * (1.0 - h_3 * h_3)
             d_t2 = rt.unbroadcast(d_t4, _t2)
             d_t3 = rt.unbroadcast(d_t4, _t3)
-            dx = dx + rt.getitem_adjoint(d_t3, x, key=rt.at[t])
+            dx = rt.add_at(dx, d_t3, x, key=rt.at[t])
             dh_2 = rt.unbroadcast(d_t2 * w, h_2)
             dw = dw + rt.unbroadcast(d_t2 * h_2, w)
             # adjoint of: for t in range(len(x)):  (line N)
@@ -38,7 +38,7 @@ def rnn_vjp(w, x):
         dh = dh_1
         # adjoint of: h = x[0] * 0.0  (line N)
         d_t1 = dh * 0.0
-        dx = dx + rt.getitem_adjoint(d_t1, x, key=rt.at[0])
+        dx = rt.add_at(dx, d_t1, x, key=rt.at[0])
         return dw, dx
 
     return _out, rnn_pullback

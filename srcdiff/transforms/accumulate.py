@@ -1,0 +1,156 @@
+"""accumulate: indexing adjoints are added in place into the adjoint they build up.
+
+``dx = dx + rt.getitem_adjoint(g, x, key=k)`` makes a zero array the size of ``x`` for each
+read of ``x[k]``, so a loop that reads ``x[t]`` for every ``t`` costs O(len(x)) per step and
+O(len(x)²) in all. Where ``dx`` is provably the only reference to its array, this pass writes
+``dx = rt.add_at(dx, g, x, key=k)``, which adds ``g`` into ``dx[k]`` in place: O(size of g).
+
+Invariant after this pass: ``rt.add_at`` only changes an adjoint of the pullback whose every
+assignment makes a new array (``rt.zeros_like(…)``, ``rt.getitem_adjoint(…)``, ``dx + e``,
+``rt.add_at(dx, …)``) and which nothing reads but those accumulations and the pullback's final
+``return``; so no other name can see the change.
+
+    dx = rt.zeros_like(x)                                 dx = rt.zeros_like(x)
+    for t, _t3 in reversed(_tape1):               →       for t, _t3 in reversed(_tape1):
+        dx = dx + rt.getitem_adjoint(d_t3, x, key=rt.at[t])
+                                                          dx = rt.add_at(dx, d_t3, x, key=rt.at[t])
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import libcst as cst
+
+from ..context import Context
+from ..names import names_in
+
+__all__ = ["rewrite"]
+
+_FRESH = ("zeros_like", "getitem_adjoint", "add_at")  # rt calls that return a new array
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]
+    body = [_pullback(stmt, ctx.rt) if isinstance(stmt, cst.FunctionDef) else stmt
+            for stmt in vjp.body.body]
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+def _pullback(fn: cst.FunctionDef, rt: str) -> cst.FunctionDef:
+    owned = _owned(fn, rt)
+    if not owned:
+        return fn
+    return fn.visit(_InPlace(owned, rt))
+
+
+def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:
+    """Adjoints of ``fn`` that hold arrays only they refer to, and that some indexing adjoint
+    accumulates into."""
+    fresh_only: dict[str, bool] = defaultdict(lambda: True)
+    other_reads: set[str] = set()
+    indexed: set[str] = set()
+    for p in fn.params.params:
+        fresh_only[p.name.value] = False
+    statements = list(_simple(fn.body.body))
+    last = fn.body.body[-1] if fn.body.body else None
+    for line, small in statements:
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and \
+                isinstance(small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            value = small.value
+            other = _accumulated(name, value)
+            if other is not None:
+                other_reads |= names_in(other)
+                if _is_getitem_adjoint(other, rt):
+                    indexed.add(name)
+            elif _is_rt_call(value, rt, _FRESH):
+                other_reads |= names_in(value)
+            else:
+                fresh_only[name] = False
+                other_reads |= names_in(value)
+        elif isinstance(small, cst.Return) and line is last:
+            continue  # the final return reads the finished adjoints
+        else:
+            targets = _targets(small)
+            for name in targets:
+                fresh_only[name] = False
+            other_reads |= names_in(small) - targets
+    return {n for n in indexed if fresh_only[n] and n not in other_reads}
+
+
+class _InPlace(cst.CSTTransformer):
+    def __init__(self, owned: set[str], rt: str):
+        self.owned, self.rt = owned, rt
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        target = updated.targets[0].target if len(updated.targets) == 1 else None
+        if not isinstance(target, cst.Name) or target.value not in self.owned:
+            return updated
+        other = _accumulated(target.value, updated.value)
+        if other is None or not _is_getitem_adjoint(other, self.rt):
+            return updated
+        call = other.with_changes(func=other.func.with_changes(attr=cst.Name("add_at")),
+                                  args=[cst.Arg(cst.Name(target.value)), *other.args])
+        return updated.with_changes(value=call)
+
+
+def _accumulated(name: str, value: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``e`` of ``name + e`` or ``e + name`` where ``e`` does not read ``name``, else None."""
+    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add)):
+        return None
+    for mine, other in ((value.left, value.right), (value.right, value.left)):
+        if isinstance(mine, cst.Name) and mine.value == name and name not in names_in(other):
+            return other
+    return None
+
+
+def _is_rt_call(node: cst.BaseExpression, rt: str, functions) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+        isinstance(node.func.value, cst.Name) and node.func.value.value == rt and \
+        node.func.attr.value in functions
+
+
+def _is_getitem_adjoint(node: cst.BaseExpression, rt: str) -> bool:
+    return _is_rt_call(node, rt, ("getitem_adjoint",)) and bool(node.args) and \
+        node.args[0].keyword is None and \
+        any(a.keyword is not None and a.keyword.value == "key" for a in node.args)
+
+
+def _targets(small: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+    if isinstance(small, cst.Assign):
+        for t in small.targets:
+            found |= names_in(t.target)
+    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        found |= names_in(small.target)
+    return found
+
+
+def _simple(statements):
+    """``(statement line, small statement)`` for every simple statement, nested blocks too;
+    a compound statement's header (``for`` target and iterable, ``if`` test) counts as a
+    small statement that reads and binds its names."""
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                yield stmt, small
+            continue
+        if isinstance(stmt, cst.For):
+            yield stmt, cst.Assign(targets=[cst.AssignTarget(stmt.target)], value=stmt.iter)
+        elif isinstance(stmt, (cst.If, cst.While)):
+            yield stmt, cst.Expr(stmt.test)
+        for block in _blocks(stmt):
+            yield from _simple(block)
+
+
+def _blocks(stmt):
+    body = getattr(stmt, "body", None)
+    if isinstance(body, cst.BaseSuite):
+        yield body.body
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.If):
+        yield [orelse]
+    elif orelse is not None:
+        yield orelse.body.body
