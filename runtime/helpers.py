@@ -30,9 +30,9 @@ def unbroadcast(g, x):
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and gshape[extra + i] != 1
     )
-    if axes:
-        g = np.sum(g, axis=axes)
-    if np.shape(g) != shape:
+    if axes:  # a numpy array's own method: np.sum's dispatch costs more than a small sum
+        g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes)
+    if (g.shape if type(g) is np.ndarray or isinstance(g, np.generic) else np.shape(g)) != shape:
         g = np.reshape(g, shape)
     return g
 

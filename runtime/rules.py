@@ -314,14 +314,12 @@ def matmul_adjoint(g, x1, x2):
     return matmul_adjoint_x1(g, x1, x2), matmul_adjoint_x2(g, x1, x2)
 
 
-def _ndim(x) -> int:
-    """``x.ndim`` without numpy's dispatch (np.ndim costs ~0.4 us)."""
-    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
-
-
 def matmul_adjoint_x1(g, x1, x2):
     """The adjoint of ``x1 @ x2`` with respect to ``x1`` (batch axes summed back)."""
-    n1, n2 = _ndim(x1), _ndim(x2)
+    try:
+        n1, n2 = x1.ndim, x2.ndim
+    except AttributeError:  # a Python number
+        n1, n2 = np.ndim(x1), np.ndim(x2)
     if n1 == 2 and n2 == 2:
         return g @ np.swapaxes(x2, -1, -2)
     if n1 == 2 and n2 == 1:  # matrix @ vector: the outer product of g and x2
@@ -339,7 +337,10 @@ def matmul_adjoint_x1(g, x1, x2):
 
 def matmul_adjoint_x2(g, x1, x2):
     """The adjoint of ``x1 @ x2`` with respect to ``x2`` (batch axes summed back)."""
-    n1, n2 = _ndim(x1), _ndim(x2)
+    try:
+        n1, n2 = x1.ndim, x2.ndim
+    except AttributeError:  # a Python number
+        n1, n2 = np.ndim(x1), np.ndim(x2)
     if n1 == 2 and n2 == 2:
         return np.swapaxes(x1, -1, -2) @ g
     if n1 == 2 and n2 == 1:  # matrix @ vector

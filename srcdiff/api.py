@@ -276,10 +276,10 @@ class GradFunction:
         for g, i in zip(grads, self._index):
             x = args[i]
             if type(x) is np.ndarray and type(g) is np.ndarray and g.dtype == x.dtype and \
-                    g.shape == x.shape and g.flags.owndata and g.flags.writeable:
+                    g.shape == x.shape and g.base is None and g.flags.writeable:
                 result.append(g)  # fresh, of the argument's dtype and shape: as it is
-            elif type(x) is float and type(g) is float:
-                result.append(g)
+            elif type(x) is float:
+                result.append(float(g))  # what _as_gradient gives a Python float
             else:
                 result.append(_as_gradient(g, x))
         grads = result[0] if self._single else tuple(result)
