@@ -17,7 +17,7 @@ from . import codegen
 from .context import Context
 from .source import get_source
 from .transforms import (accumulate, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
-                         reverse, shapes, simplify, validate)
+                         reverse, shapes, simplify, tapes, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
@@ -34,6 +34,7 @@ PIPELINE = (
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
+    ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
 )

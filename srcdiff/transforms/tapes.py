@@ -1,0 +1,250 @@
+"""tapes: a loop's tape keeps only what its pullback reads, and never an array for its shape.
+
+``reverse`` tapes what the adjoint body reads when it is written; later passes remove reads
+(``shapes`` drops ``rt.unbroadcast``), and some reads want only a shape: the template of
+``rt.getitem_adjoint(g, out_3, key=…)`` is a whole version of an array written in the loop,
+so taping it keeps one copy of the array per iteration. This pass
+
+1. lets a shape-only use of such a version (the template of ``rt.getitem_adjoint`` /
+   ``rt.add_at``, the shape of ``rt.unbroadcast`` / ``rt.zeros_like``) name a version made
+   outside every loop instead: ``rt.setitem`` and copies keep shape and dtype, so any version
+   has the same;
+2. drops from each ``_tapeN.push(…)`` and its ``for … in reversed(_tapeN)`` the names that
+   loop of the pullback no longer reads (and their ``name = None`` placeholders).
+
+Invariant after this pass: every name a tape keeps is read by the pullback loop that pops it.
+
+    _tape1.push((t, _t3, out_3))                 _tape1.push((t, _t3))
+    for t, _t3, out_3 in reversed(_tape1):   →   for t, _t3 in reversed(_tape1):
+        … rt.getitem_adjoint(d, out_3, key=…)        … rt.getitem_adjoint(d, out, key=…)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import libcst as cst
+
+from ..context import Context
+from ..names import names_in
+
+__all__ = ["rewrite"]
+
+# rt function -> the positions of its arguments it reads only for shape and dtype
+SHAPE_ONLY = {"getitem_adjoint": (1,), "add_at": (2,), "unbroadcast": (1,), "zeros_like": (0,)}
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]
+    if not any(isinstance(s, cst.FunctionDef) for s in vjp.body.body):
+        return module
+    forward = [s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]
+    stable = _stable_versions(vjp, forward)
+    kept: dict[str, tuple[str, ...]] = {}  # tape -> the names its pullback loop reads
+    body = []
+    for stmt in vjp.body.body:
+        if isinstance(stmt, cst.FunctionDef):
+            stmt = stmt.visit(_Pullback(ctx.rt, stable, kept))
+        body.append(stmt)
+    body = [s.visit(_Pushes(kept)) if not isinstance(s, cst.FunctionDef) else s for s in body]
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+def _stable_versions(vjp: cst.FunctionDef, forward) -> dict[str, str]:
+    """For each array version the forward pass makes only by ``rt.setitem`` of, or copies of,
+    other versions, the version they all come from when that one is assigned once,
+    unconditionally, outside every loop (or is a parameter): it has their shape and dtype."""
+    sources: dict[str, set] = {}   # name -> the names its version assignments copy
+    roots: set[str] = set()        # names with an assignment that makes a new value
+    anchored: set[str] = {p.name.value for p in vjp.params.params}  # stable, once, on top
+    counts: Counter = Counter()
+
+    def walk(statements, top):
+        for stmt in statements:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if not isinstance(small, cst.Assign):
+                        continue
+                    for target in small.targets:
+                        for n in names_in(target.target):
+                            counts[n] += 1
+                    target = small.targets[0].target
+                    if len(small.targets) != 1 or not isinstance(target, cst.Name):
+                        roots.update(names_in(small.targets[0].target))
+                        continue
+                    source = _version_source(small.value)
+                    if source is None:
+                        roots.add(target.value)
+                    else:
+                        sources.setdefault(target.value, set()).add(source)
+                    if top:
+                        anchored.add(target.value)
+            elif isinstance(stmt, (cst.For, cst.While)):
+                if isinstance(stmt, cst.For):
+                    for n in names_in(stmt.target):
+                        counts[n] += 1
+                        roots.add(n)
+                walk(stmt.body.body, False)
+            elif isinstance(stmt, cst.If):
+                walk(stmt.body.body, False)
+                orelse = stmt.orelse
+                while isinstance(orelse, cst.If):
+                    walk(orelse.body.body, False)
+                    orelse = orelse.orelse
+                if orelse is not None:
+                    walk(orelse.body.body, False)
+
+    walk(forward, True)
+    anchored = {n for n in anchored if counts[n] <= 1}
+    anchor: dict[str, str | None] = {n: (n if n in anchored else None) for n in roots}
+    for n in anchored - set(sources):
+        anchor.setdefault(n, n)
+    changed = True
+    while changed:  # an optimistic fixpoint: unknown sources agree until shown otherwise
+        changed = False
+        for n, srcs in sources.items():
+            if n in roots:
+                continue
+            known = {anchor[s] for s in srcs if s in anchor}
+            new = None if None in known or len(known) > 1 or not known else known.pop()
+            if anchor.get(n, "?") != new:
+                anchor[n] = new
+                changed = True
+    return {n: a for n, a in anchor.items()
+            if a is not None and a != n and all(anchor.get(s) == a for s in sources.get(n, ()))}
+
+
+def _version_source(value: cst.BaseExpression) -> str | None:
+    """``b`` of ``a = b`` or ``a = rt.setitem(b, …)``."""
+    if isinstance(value, cst.Name):
+        return value.value
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+            value.func.attr.value == "setitem" and value.args and \
+            isinstance(value.args[0].value, cst.Name):
+        return value.args[0].value.value
+    return None
+
+
+class _Pullback(cst.CSTTransformer):
+    """Renames shape-only uses of taped versions, then trims each loop's pop target."""
+
+    def __init__(self, rt: str, stable: dict[str, str], kept: dict):
+        self.rt, self.stable, self.kept = rt, stable, kept
+
+    def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
+        tape = _tape_of(updated.iter)
+        if tape is None:
+            return updated
+        names = _target(updated.target)
+        swap = {n: self.stable[n] for n in names
+                if n in self.stable and self.stable[n] not in names}
+        body = updated.body.visit(_ShapeOnly(self.rt, swap)) if swap else updated.body
+        read = names_in(body)
+        keep = tuple(n for n in names if n in read)
+        self.kept[tape] = keep
+        return updated.with_changes(body=body, target=_target_node(keep))
+
+
+class _ShapeOnly(cst.CSTTransformer):
+    def __init__(self, rt: str, swap: dict[str, str]):
+        self.rt, self.swap = rt, swap
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        func = updated.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value == self.rt and func.attr.value in SHAPE_ONLY):
+            return updated
+        args = list(updated.args)
+        for i in SHAPE_ONLY[func.attr.value]:
+            if i < len(args) and args[i].keyword is None and isinstance(args[i].value, cst.Name) \
+                    and args[i].value.value in self.swap:
+                args[i] = args[i].with_changes(value=cst.Name(self.swap[args[i].value.value]))
+        return updated.with_changes(args=args)
+
+
+class _Pushes(cst.CSTTransformer):
+    """Trims each ``_tapeN.push(…)`` (and its comment and placeholders) to what is kept."""
+
+    def __init__(self, kept: dict):
+        self.kept = kept
+
+    def leave_For(self, original, updated):
+        return self._loop(updated)
+
+    def leave_While(self, original, updated):
+        return self._loop(updated)
+
+    def _loop(self, loop):
+        body = list(loop.body.body)
+        if not body:
+            return loop
+        push = _push_of(body[-1])
+        if push is None or push[0] not in self.kept:
+            return loop
+        tape, names = push
+        keep = self.kept[tape]
+        if tuple(keep) == tuple(names):
+            return loop
+        dropped = set(names) - set(keep)
+        body = [s for s in body[:-1] if not _placeholder(s, dropped)]
+        value = cst.Name(keep[0]) if len(keep) == 1 else cst.Tuple(
+            [cst.Element(cst.Name(n)) for n in keep])
+        call = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")),
+                                 [cst.Arg(value)]))
+        saved = cst.EmptyLine(comment=cst.Comment(
+            "# kept for the pullback: " + ", ".join(keep) if keep else
+            "# kept for the pullback: the number of iterations"))
+        last = cst.SimpleStatementLine([call], leading_lines=[saved])
+        return loop.with_changes(body=loop.body.with_changes(body=[*body, last]))
+
+
+def _tape_of(node: cst.BaseExpression) -> str | None:
+    """``_tape1`` of ``reversed(_tape1)``."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and \
+            node.func.value == "reversed" and len(node.args) == 1 and \
+            isinstance(node.args[0].value, cst.Name) and \
+            node.args[0].value.value.startswith("_tape"):
+        return node.args[0].value.value
+    return None
+
+
+def _push_of(stmt) -> tuple[str, tuple[str, ...]] | None:
+    """``(tape, names)`` of a ``_tapeN.push(names)`` statement."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+        return None
+    call = stmt.body[0].value
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "push" and
+            isinstance(func.value, cst.Name) and func.value.value.startswith("_tape")):
+        return None
+    value = call.args[0].value
+    if isinstance(value, cst.Name):
+        return func.value.value, (value.value,)
+    if isinstance(value, cst.Tuple) and all(isinstance(e.value, cst.Name) for e in value.elements):
+        return func.value.value, tuple(e.value.value for e in value.elements)
+    return None
+
+
+def _placeholder(stmt, names: set[str]) -> bool:
+    """``n = None`` for a dropped ``n`` (made on one side of an ``if`` only)."""
+    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+        isinstance(stmt.body[0], cst.Assign) and isinstance(stmt.body[0].value, cst.Name) and \
+        stmt.body[0].value.value == "None" and \
+        isinstance(stmt.body[0].targets[0].target, cst.Name) and \
+        stmt.body[0].targets[0].target.value in names
+
+
+def _target(node: cst.BaseExpression) -> tuple[str, ...]:
+    if isinstance(node, cst.Name):
+        return () if node.value == "_" else (node.value,)
+    return tuple(e.value.value for e in node.elements)
+
+
+def _target_node(names: tuple[str, ...]) -> cst.BaseExpression:
+    if not names:
+        return cst.Name("_")
+    if len(names) == 1:
+        return cst.Name(names[0])
+    return cst.Tuple([cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])

@@ -1,0 +1,118 @@
+"""tapes: a loop's tape keeps only what its pullback reads, and never an array for its shape."""
+
+import re
+
+import libcst as cst
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.context import Context
+from srcdiff.source import get_source
+from srcdiff.testing import check_grad
+from srcdiff.transforms import tapes
+
+from ..helpers import code_lines, make_function
+
+rng = np.random.default_rng(5)
+
+
+def _rewrite(source: str) -> list[str]:
+    fn = make_function("def f(x):\n    return x\n")
+    ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
+    return code_lines(tapes.rewrite(cst.parse_module(source), ctx).code)
+
+
+BEFORE = """
+def f_vjp(x):
+    out = np.zeros(3)
+    out_1 = out
+    _tape1 = rt.Tape()
+    for t in range(3):
+        out_2 = out_1
+        u = None
+        if t > 0:
+            u = x[t]
+        _t1 = x[t] * 2.0
+        out_3 = rt.setitem(out_2, rt.at[t], _t1)
+        _t2 = out_3[t]
+        out_1 = out_3
+        # kept for the pullback: t, u, _t1, out_3, _t2
+        _tape1.push((t, u, _t1, out_3, _t2))
+    _out = np.sum(out_1)
+
+    def f_pullback(d_out):
+        dout_1 = rt.sum_adjoint(d_out, out_1)
+        for t, u, _t1, out_3, _t2 in reversed(_tape1):
+            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t])
+            dout_1 = rt.setitem(dout_3, rt.at[t], 0.0)
+        return dout_1
+
+    return _out, f_pullback
+"""
+
+
+def test_shape_only_versions_and_unread_names_leave_the_tape():
+    lines = _rewrite(BEFORE)
+    assert "        # kept for the pullback: t, _t1" in lines
+    assert "        _tape1.push((t, _t1))" in lines
+    assert "        for t, _t1 in reversed(_tape1):" in lines
+    assert "            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out, key=rt.at[t])" in lines
+    assert "        u = None" not in lines  # the placeholder of a dropped name goes too
+    assert "            u = x[t]" in lines  # what computes it is dce's to remove
+
+
+def test_a_version_whose_shape_may_change_keeps_its_tape_entry():
+    source = BEFORE.replace("        out_1 = out_3\n", "        out_4 = out_3 * x\n        out_1 = out_4\n")
+    lines = _rewrite(source)
+    assert "        _tape1.push((t, _t1, out_3))" in lines
+    assert "            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t])" in lines
+
+
+def test_a_version_made_in_a_branch_is_no_anchor():
+    source = BEFORE.replace("    out = np.zeros(3)\n    out_1 = out\n",
+                            "    if x[0] > 0:\n        out = np.zeros(3)\n    out_1 = out\n")
+    lines = _rewrite(source)  # out may be unbound, and out_1 changes: no stable version
+    assert "        _tape1.push((t, _t1, out_3))" in lines
+
+
+FILLS = {
+    "vector": ("""
+        def f(x, w):
+            out = np.zeros(x.shape[0])
+            s = 0.0
+            for t in range(x.shape[0]):
+                out[t] = np.tanh(x[t] * w)
+                s = s + x[t] * out[t]
+            return s + np.sum(out * out)
+    """, lambda n: (rng.normal(size=n), rng.normal())),
+    "rows_reading_the_previous_row": ("""
+        def f(x, w):
+            out = np.zeros((x.shape[0], 2))
+            out[0] = x[0] * w
+            for t in range(1, x.shape[0]):
+                out[t] = np.tanh(out[t - 1] * w + x[t])
+            return np.sum(out ** 2)
+    """, lambda n: (rng.normal(size=(n, 2)), rng.normal(size=2))),
+    "array_rebound_with_a_new_shape": ("""
+        def f(x, w):
+            out = w * 1.0
+            for t in range(x.shape[0]):
+                out[0] = x[t]
+                out = out * x[t] + w
+            return np.sum(out)
+    """, lambda n: (rng.normal(size=n), rng.normal(size=(2, 3)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILLS))
+def test_array_writes_in_loops_tape_no_array_versions(name):
+    source, args = FILLS[name]
+    fn = make_function(source)
+    text = srcdiff.grad(fn, wrt=(0, 1)).source
+    pushes = re.findall(r"_tape\d+\.push\((.*)\)", text)
+    if name != "array_rebound_with_a_new_shape":
+        assert pushes and not any(re.search(r"\bout_\d+\b", p) for p in pushes), text
+    for n in (1, 3, 6):
+        x, w = args(n)
+        check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
