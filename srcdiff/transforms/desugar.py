@@ -90,6 +90,19 @@ class _Desugar(cst.CSTTransformer):
         func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if func == "range":
             return updated
+        if func in ("enumerate", "zip"):
+            zipped = [a.value for a in it.args]
+            rebound = [i for i, seq in enumerate(zipped) if _rebound(seq, updated.body)]
+            if rebound:  # Python iterates over the objects it started with: name them first
+                made, args = [], list(it.args)
+                for i in rebound:
+                    seq = cst.Name(self.namer.fresh("_items"))
+                    made.append(cst.SimpleStatementLine(
+                        [cst.Assign([cst.AssignTarget(seq)], zipped[i])],
+                        leading_lines=updated.leading_lines if not made else ()))
+                    args[i] = args[i].with_changes(value=seq)
+                return cst.FlattenSentinel([*made, self.leave_For(original, updated.with_changes(
+                    iter=it.with_changes(args=args), leading_lines=()))])
         if func == "enumerate":
             index, value = (e.value for e in target.elements)
             seqs, values = [it.args[0].value], [value]

@@ -39,6 +39,21 @@ def test_rebinding_the_iterated_array_inside_the_loop():
     """, np.array([2.0, 3.0]))
 
 
+# fixed (was: bug, found by the 10 000-program soak: rebinding an array that zip() or
+# enumerate() iterates over made the loop read rows of the new array, a wrong value; the
+# earlier fix covered only `for r in x`)
+@pytest.mark.parametrize("head", ["for row, col in zip(x, h):", "for col, row in zip(h, x):",
+                                  "for i, row in enumerate(x):"])
+def test_rebinding_an_array_zip_or_enumerate_iterates_over(head):
+    value_and_check(f"""
+        def f(x, h):
+            {head}
+                x = x * 2.0 + row
+                h = h + x
+            return np.sum(x) + np.sum(h)
+    """, np.array([[1.0, 2.0], [3.0, -4.0]]), np.ones((2, 2)))
+
+
 # fixed (was: bug: the parentheses of a negative literal base are  dropped, (-0.5) ** 2 becomes -0.5 ** 2 = -0.25: wrong value and gradient)
 def test_negative_literal_base_of_a_power():
     value_and_check("""
