@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from typing import Callable
 
 import libcst as cst
 
 from ..context import MISSING, Context
-from .calls import resolve
+from ..names import nodes
+from .calls import _dotted, resolve
 
 __all__ = ["Problem", "analyze", "VIEWS"]
 
@@ -79,14 +81,22 @@ class Problem:
 
 @dataclass(frozen=True)
 class _Binding:
-    """How a name came to hold its memory, for messages: ``how`` (``v = x[0:2]``, the value's
-    source ``text``) on ``line``, the names it read, and the name it is a plain view of."""
+    """How a name came to hold its memory, for messages: ``describe()`` gives ``how``
+    (``v = x[0:2]``) and the value's source ``text``, made only when a message needs them;
+    ``line``, the names the value read, and the name it is a plain view of."""
 
-    how: str
-    text: str
+    describe: Callable[[], tuple[str, str]]
     line: int
     reads: tuple[str, ...] = ()
     view_of: str | None = None  # a plain view (``x[0:2]``, ``x.T``, ``x``) of this name
+
+    @property
+    def how(self) -> str:
+        return self.describe()[0]
+
+    @property
+    def text(self) -> str:
+        return self.describe()[1]
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,7 @@ class _Flow:
             if name is not None and not self.state.env.get(name):
                 # a number: `s += v` rebinds s (to a new array if v is one)
                 self.assign(name, self.arith([small.target, small.value], small), small,
-                            how=_code(small))
+                            how=lambda: _code(small))
             else:
                 self.write(small.target, small)
         elif isinstance(small, cst.Expr):
@@ -215,9 +225,11 @@ class _Flow:
         rows = self.iterated(stmt.iter)
         hidden = f"<loop at line {self.line_of(stmt)}>"  # what the loop iterates over
         self.state.env[hidden] = frozenset().union(*rows) if rows else frozenset()
-        self.state.bindings[hidden] = (_Binding(f"for … in {_code(stmt.iter)}", _code(stmt.iter),
-                                                self.line_of(stmt)),)
-        how = f"for {_code(stmt.target)} in {_code(stmt.iter)}"
+        self.state.bindings[hidden] = (_Binding(
+            lambda: (f"for … in {_code(stmt.iter)}", _code(stmt.iter)), self.line_of(stmt)),)
+
+        def how():
+            return f"for {_code(stmt.target)} in {_code(stmt.iter)}"
 
         def head():
             if hidden in self.state.stale:
@@ -264,14 +276,20 @@ class _Flow:
             else:
                 parts = [_elements(self.roots(value))] * len(names)
             for name, roots in zip(names, parts):
-                self.assign(name, roots, stmt, value, f"{_code(target)} = {_code(value)}")
+                self.assign(name, roots, stmt, value,
+                            lambda: f"{_code(target)} = {_code(value)}")
 
-    def assign(self, name: str, roots, stmt, value=None, how: str = "",
+    def assign(self, name: str, roots, stmt, value=None, how=None,
                view_of: str | None = None) -> None:
+        """``name`` now holds memory with ``roots``; ``how()`` says how, for messages."""
         self.state.env[name] = roots
         self.state.stale.pop(name, None)
-        text = _code(value) if value is not None else ""
-        self.state.bindings[name] = (_Binding(how or f"{name} = {text}", text, self.line_of(stmt),
+
+        def describe():
+            text = _code(value) if value is not None else ""
+            return (how() if how else f"{name} = {text}"), text
+
+        self.state.bindings[name] = (_Binding(describe, self.line_of(stmt),
                                               tuple(_read_names(value)) if value else (), view_of),)
 
     def write(self, target: cst.BaseExpression, stmt) -> None:
@@ -299,8 +317,8 @@ class _Flow:
         self.mark_stale(name, changed, stmt)
         added = frozenset().union(*(self.roots(a.value) for a in call.args))
         self.state.env[name] = (roots - changed) | added | {Root("list", id(stmt))}
-        self.state.bindings[name] = (_Binding(_code(call), _code(call), self.line_of(stmt),
-                                              tuple(_read_names(call))),)
+        self.state.bindings[name] = (_Binding(lambda: (_code(call), _code(call)),
+                                              self.line_of(stmt), tuple(_read_names(call))),)
 
     def check_inputs(self, name: str, changed, stmt, method: str | None = None) -> None:
         external = sorted((r for r in changed if r.external), key=lambda r: (r.kind, r.site))
@@ -409,7 +427,7 @@ class _Flow:
             if attr in _IMMUTABLE_ATTRIBUTES:
                 return frozenset()
             if _global_path(e, self.locals):
-                return self.global_roots(e, _code(e))
+                return self.global_roots(e, ".".join(_dotted(e) or ["?"]))
             inner = self.roots(e.value)
             return inner if attr in VIEWS else _elements(inner)
         if isinstance(e, cst.Subscript):
@@ -536,48 +554,34 @@ def _view_of(value: cst.BaseExpression) -> str | None:
 
 def _read_names(node: cst.CSTNode) -> list[str]:
     """The variables ``node`` reads (not attribute names, keywords, or ``n`` of ``n = …``)."""
-    found: list[str] = []
+    found: dict[str, None] = {}
+    stack = [node]
+    while stack:
+        for n in nodes(stack.pop(), skip=_opaque):
+            kind = type(n)
+            if kind is cst.Name:
+                found[n.value] = None
+            elif kind is cst.Attribute or kind is cst.Arg:
+                stack.append(n.value)  # not the attribute's name, nor the keyword
+    return list(found)
 
-    class Names(cst.CSTVisitor):
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
 
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value not in found:
-                found.append(n.value)
-
-    node.visit(Names())
-    return found
+def _opaque(node: cst.CSTNode) -> bool:
+    return type(node) is cst.Attribute or type(node) is cst.Arg
 
 
 def _bound_names(funcdef: cst.FunctionDef) -> set[str]:
     """Every name the function binds: assignment, augmented assignment and loop targets."""
     names: set[str] = set()
 
-    class Targets(cst.CSTVisitor):
-        def visit_AssignTarget(self, n: cst.AssignTarget) -> None:
-            self.add(n.target)
+    def add(target) -> None:
+        if isinstance(target, cst.Name):
+            names.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for e in target.elements:
+                add(e.value)
 
-        def visit_AnnAssign(self, n: cst.AnnAssign) -> None:
-            self.add(n.target)
-
-        def visit_AugAssign(self, n: cst.AugAssign) -> None:
-            self.add(n.target)
-
-        def visit_For(self, n: cst.For) -> None:
-            self.add(n.target)
-
-        def add(self, target) -> None:
-            if isinstance(target, cst.Name):
-                names.add(target.value)
-            elif isinstance(target, (cst.Tuple, cst.List)):
-                for e in target.elements:
-                    self.add(e.value)
-
-    funcdef.body.visit(Targets())
+    for n in nodes(funcdef.body):
+        if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
+            add(n.target)
     return names
