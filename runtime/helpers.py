@@ -68,14 +68,16 @@ at = _At()
 
 def expand_reduced(g, shape, axis, keepdims):
     """Reshape the result of a reduction over ``axis`` so it broadcasts against ``shape``."""
-    if keepdims or axis is None and np.ndim(g) == len(shape):
+    if keepdims:
         return g
     if axis is None:
+        if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == len(shape):
+            return g
         return np.reshape(g, (1,) * len(shape))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    axes = (axis,) if type(axis) is int or np.ndim(axis) == 0 else tuple(axis)
     axes = tuple(a % len(shape) for a in axes)
     kept = [1 if i in axes else n for i, n in enumerate(shape)]
-    return np.reshape(g, kept)
+    return g.reshape(kept) if type(g) is np.ndarray else np.reshape(g, kept)
 
 
 def inverse_permutation(axes, ndim):

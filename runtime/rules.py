@@ -195,13 +195,23 @@ def mean_adjoint(g, ans, x, axis=None, keepdims=False):
     return _spread(g / count, x, axis, keepdims)  # divide the small array, then spread
 
 
+_SMALL = 1 << 14  # up to this many elements a fresh array is cheaper than np.broadcast_to's
+                  # Python overhead (~4 us); above it a broadcast view saves memory traffic
+
+
 def _spread(g, x, axis, keepdims):
     """``g``, the adjoint of a reduction of ``x`` over ``axis``, broadcast back to ``x``."""
-    if axis is None and type(x) is np.ndarray and (type(g) is float or isinstance(
-            g, np.floating)):  # a host number filled into a fresh array: 4x faster than
-        out = np.empty(x.shape, np.float64 if type(g) is float else g.dtype)  # broadcast_to
-        out.fill(g)  # the dtype broadcast_to would give: float64 for a Python float
-        return out
+    if type(x) is np.ndarray and x.size <= _SMALL:  # filled in with the dtype broadcast_to
+        if axis is None and (type(g) is float or isinstance(g, np.floating)):  # would give
+            out = np.empty(x.shape, np.float64 if type(g) is float else g.dtype)
+            out.fill(g)
+            return out
+        if type(g) is np.ndarray:
+            if axis is not None and not keepdims:
+                g = expand_reduced(g, x.shape, axis, keepdims)
+            out = np.empty(x.shape, g.dtype)
+            out[...] = g  # a ValueError where g does not broadcast, as from broadcast_to
+            return out
     shape = x.shape if hasattr(x, "shape") else np.shape(x)
     if axis is not None and not keepdims:
         g = expand_reduced(g, shape, axis, keepdims)
@@ -211,16 +221,25 @@ def _spread(g, x, axis, keepdims):
 # The gradient goes to the elements equal to the extremum, split evenly among ties.
 @adjoint(np.max, np.amax)
 def max_adjoint(g, ans, x, axis=None, keepdims=False):
-    hits = x == expand_reduced(ans, np.shape(x), axis, keepdims)
-    share = expand_reduced(g, np.shape(x), axis, keepdims) * hits
-    return share / np.sum(hits, axis=axis, keepdims=True, dtype=share.dtype)
+    shape = x.shape if type(x) is np.ndarray else np.shape(x)
+    hits = x == expand_reduced(ans, shape, axis, keepdims)
+    share = expand_reduced(g, shape, axis, keepdims) * hits
+    return share / _count(hits, axis, share.dtype)
 
 
 @adjoint(np.min, np.amin)
 def min_adjoint(g, ans, x, axis=None, keepdims=False):
-    hits = x == expand_reduced(ans, np.shape(x), axis, keepdims)
-    share = expand_reduced(g, np.shape(x), axis, keepdims) * hits
-    return share / np.sum(hits, axis=axis, keepdims=True, dtype=share.dtype)
+    shape = x.shape if type(x) is np.ndarray else np.shape(x)
+    hits = x == expand_reduced(ans, shape, axis, keepdims)
+    share = expand_reduced(g, shape, axis, keepdims) * hits
+    return share / _count(hits, axis, share.dtype)
+
+
+def _count(hits, axis, dtype):
+    """How many elements share the extremum, as ``dtype``, along ``axis`` (kept)."""
+    if type(hits) is np.ndarray:  # the method: np.sum's dispatch costs more than a small sum
+        return hits.sum(axis=axis, keepdims=True, dtype=dtype)
+    return np.sum(hits, axis=axis, keepdims=True, dtype=dtype)
 
 
 # d prod / d x_i is the product of the others: zero when another element is zero,

@@ -62,3 +62,32 @@ def test_matmul_adjoints_of_vectors(s1, s2, dtype):
         np.testing.assert_allclose(d2, rules.matmul_adjoint_x2(g[None], a, b[None])[0], rtol=1e-5)
     if dtype == np.float64:
         check_vjp(np.matmul, (a, b), (d1, d2), cotangent=g)
+
+
+@pytest.mark.parametrize("shape, axis, keepdims", [
+    ((4, 3), 1, False), ((4, 3), 0, True), ((2, 3, 4), (0, 2), False), ((4, 3), None, True),
+    ((4, 3), -1, True),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_adjoint_over_axes_is_the_broadcast_of_g(shape, axis, keepdims, dtype):
+    x = np.ones(shape, dtype)
+    g = np.random.default_rng(1).standard_normal(np.sum(x, axis=axis, keepdims=keepdims).shape
+                                                  ).astype(dtype)
+    got = rules.sum_adjoint(g, x, axis=axis, keepdims=keepdims)
+    want = np.broadcast_to(g if keepdims else np.expand_dims(g, axis), shape)
+    assert got.shape == shape and got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_large_spreads_stay_broadcast_views():
+    x = np.ones((200, 200))
+    got = rules.sum_adjoint(np.ones(200), x, axis=0)
+    assert got.shape == x.shape and got.base is not None  # a view, no 40 000 writes
+    np.testing.assert_array_equal(got, 1.0)
+
+
+def test_max_adjoint_splits_ties_along_an_axis():
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], np.float32)
+    got = rules.max_adjoint(np.array([1.0, 2.0], np.float32), np.max(x, axis=1), x, axis=1)
+    np.testing.assert_array_equal(got, [[0.0, 0.5, 0.5], [2.0, 0.0, 0.0]])
+    assert got.dtype == np.float32
