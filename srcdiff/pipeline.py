@@ -11,10 +11,9 @@ import inspect
 import sys
 from dataclasses import dataclass
 
-import libcst as cst
-
 from . import codegen
 from .context import Context
+from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
                          reverse, shapes, simplify, tapes, validate)
@@ -63,7 +62,7 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     ``containers``: the ``wrt`` parameters passed as dicts/lists/tuples/dataclasses.
     """
     source = get_source(fn)
-    names = {n.value for n in _names(source.module)} | set(fn.__code__.co_names)
+    names = names_in(source.module) | set(fn.__code__.co_names)
     rt = "rt"
     while rt in names:
         rt += "_"
@@ -77,17 +76,6 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
             print(f"# ----- after {label} -----\n{module.code}", file=trace)
     text = codegen.module_text(module, ctx)
     return Derivative(codegen.load(text, ctx), text, ctx.wrt)
-
-
-def _names(module: cst.Module):
-    found = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.append(n)
-
-    module.visit(Collect())
-    return found
 
 
 def trace(fn, wrt=("x",)) -> None:  # pragma: no cover - convenience for the REPL

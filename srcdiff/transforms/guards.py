@@ -29,7 +29,8 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import UNKNOWN, Domain, Facts, calls_named, infer, map_statements, number
+from ..analysis.values import (UNKNOWN, Domain, Facts, calls_named, infer, map_statements,
+                               number, subexpressions)
 from ..context import Context
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
@@ -54,9 +55,11 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     if not calls_named(vjp, "guard"):
         return module
-    drop = _Drop(lower_bounds(vjp, ctx))
-    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if calls_named(
-        line, "guard") else line)
+    facts = lower_bounds(vjp, ctx)
+    drop = _Drop(facts)
+    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if any(
+        _positive_guard(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call))
+        else line)
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
 
@@ -111,6 +114,14 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     return UNKNOWN
 
 
+def _positive_guard(call: cst.Call, facts: Facts) -> bool:
+    """Whether ``call`` is ``rt.guard(v, g)`` with ``v >= POSITIVE``."""
+    if len(call.args) != 2 or facts.resolve(call.func) is not helpers.guard:
+        return False
+    lo = facts.of(call.args[0].value)
+    return lo is not UNKNOWN and lo >= POSITIVE
+
+
 class _Drop(cst.CSTTransformer):
     """``rt.guard(v, g)`` → ``v`` where ``v >= POSITIVE``, except as the base of a power."""
 
@@ -123,11 +134,7 @@ class _Drop(cst.CSTTransformer):
             self.bases.add(id(node.left))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
-        if id(original) in self.bases or len(original.args) != 2 or \
-                self.facts.resolve(original.func) is not helpers.guard:
-            return updated
-        lo = self.facts.of(original.args[0].value)
-        if lo is UNKNOWN or lo < POSITIVE:
+        if id(original) in self.bases or not _positive_guard(original, self.facts):
             return updated
         value = updated.args[0].value
         if isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber)) \

@@ -28,7 +28,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import UNKNOWN, Domain, Facts, calls_named, infer, map_statements, number
+from ..analysis.values import (UNKNOWN, Domain, Facts, calls_named, infer, map_statements,
+                               number, subexpressions)
 from ..context import Context
 
 __all__ = ["rewrite", "Shape", "shape_facts"]
@@ -70,8 +71,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module
     facts = shape_facts(vjp, ctx)
     drop = _Drop(facts)
-    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if calls_named(
-        line, "unbroadcast") else line)
+    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if any(
+        _droppable(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call)) else line)
     new = vjp.with_changes(body=vjp.body.with_changes(body=body))
     return module.with_changes(body=[*module.body[:-1], new])
 
@@ -208,6 +209,14 @@ def _is_unbroadcast(call: cst.Call, facts: Facts) -> bool:
 _ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber, cst.BaseString)
 
 
+def _droppable(call: cst.Call, facts: Facts) -> bool:
+    """Whether ``call`` is ``rt.unbroadcast(g, x)`` with ``g`` and ``x`` of one exact shape."""
+    if not _is_unbroadcast(call, facts):
+        return False
+    g, x = (facts.of(a.value) for a in call.args)
+    return g is not UNKNOWN and g.exact and g == x
+
+
 class _Drop(cst.CSTTransformer):
     """``rt.unbroadcast(g, x)`` → ``g`` where both have one exact shape class."""
 
@@ -216,10 +225,7 @@ class _Drop(cst.CSTTransformer):
         self.wrapped: set[int] = set()  # ids of replacements given parentheses here
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
-        if not _is_unbroadcast(original, self.facts):
-            return updated
-        g, x = (self.facts.of(a.value) for a in original.args)
-        if g is UNKNOWN or not g.exact or g != x:
+        if not _droppable(original, self.facts):
             return updated
         value = updated.args[0].value
         if isinstance(value, _ATOMS) or value.lpar:
