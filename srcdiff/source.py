@@ -12,8 +12,10 @@ import inspect
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import cached_property
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .errors import SourceUnavailableError
 
@@ -33,6 +35,18 @@ class FunctionSource:
     @property
     def funcdef(self) -> cst.FunctionDef:
         return self.module.body[0]
+
+    @cached_property
+    def positions(self):
+        """Where each node of :attr:`module` starts and ends, worked out once for the passes
+        that point at the user's lines (validate, locate)."""
+        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+    def positions_of(self, module: cst.Module):
+        """:attr:`positions` when ``module`` is the parsed source itself, else computed."""
+        if module is self.module:
+            return self.positions
+        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
 
     def file_line(self, snippet_line: int) -> int:
         return self.first_line + snippet_line - 1

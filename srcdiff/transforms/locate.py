@@ -15,7 +15,6 @@ statement becomes, and ``reverse`` turns them into ``# adjoint of:`` comments.
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..context import Context, line_marker
 
@@ -23,8 +22,7 @@ __all__ = ["rewrite"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    positions = ctx.source.positions_of(module)
     funcdef = module.body[0]
     return module.with_changes(body=[funcdef.with_changes(
         body=_mark_block(funcdef.body, module, positions, ctx))])

@@ -14,7 +14,6 @@ unchanged.
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..analysis import sharing
 from ..context import Context
@@ -51,8 +50,7 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
 }
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    wrapper.visit(_Validator(ctx, wrapper.resolve(PositionProvider)))
+    module.visit(_Validator(ctx, ctx.source.positions_of(module)))
     return module
 
 
