@@ -13,14 +13,17 @@ def unbroadcast(g, x):
     >>> unbroadcast(np.ones((4, 3)), np.ones(3))
     array([4., 4., 4.])
     """
-    if type(g) is not float:  # the common case first: nothing was broadcast (~0.1 us)
+    if type(x) is float:  # a Python number, as b in x + b
+        if type(g) is float:
+            return g
+        if type(g) is np.ndarray:
+            return np.add.reduce(g, axis=None)
+    elif type(g) is not float:  # the common case first: nothing was broadcast (~0.1 us)
         try:
             if g.shape == x.shape:
                 return g
-        except AttributeError:  # a Python number on one side
+        except AttributeError:  # a Python int or a list on one side
             pass
-    elif type(x) is float:
-        return g
     # ``.shape`` directly: np.shape is a dispatched call, and this runs on every adjoint
     shape = x.shape if hasattr(x, "shape") else () if isinstance(x, (float, int)) else np.shape(x)
     gshape = g.shape if hasattr(g, "shape") else () if isinstance(g, (float, int)) else np.shape(g)
@@ -30,8 +33,8 @@ def unbroadcast(g, x):
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and gshape[extra + i] != 1
     )
-    if axes:  # a numpy array's own method: np.sum's dispatch costs more than a small sum
-        g = g.sum(axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes)
+    if axes:  # for a numpy array the ufunc itself: np.sum's dispatch costs more than a small sum
+        g = np.add.reduce(g, axis=axes) if type(g) is np.ndarray else np.sum(g, axis=axes)
     if (g.shape if type(g) is np.ndarray or isinstance(g, np.generic) else np.shape(g)) != shape:
         g = np.reshape(g, shape)
     return g

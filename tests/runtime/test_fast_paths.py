@@ -91,3 +91,11 @@ def test_max_adjoint_splits_ties_along_an_axis():
     got = rules.max_adjoint(np.array([1.0, 2.0], np.float32), np.max(x, axis=1), x, axis=1)
     np.testing.assert_array_equal(got, [[0.0, 0.5, 0.5], [2.0, 0.0, 0.0]])
     assert got.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unbroadcast_to_a_python_float_sums_everything(dtype):
+    g = np.arange(6, dtype=dtype).reshape(2, 3)
+    got = unbroadcast(g, 0.5)
+    assert np.shape(got) == () and got == 15.0 and got.dtype == dtype
+    assert unbroadcast(np.array(2.0, dtype), 0.5) == 2.0
