@@ -49,7 +49,22 @@ def simple_statements(statements):
 
 
 def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
-    """``(statement, target, op, operand reads)`` for each assignment, in order."""
+    """``(statement, target, op, operand reads)`` for each assignment, in order.
+
+    ``reverse`` asks three times for the same function (activity, containers, its own
+    steps): the last answer is kept, for the very same objects, and handed out again."""
+    last = _last
+    if last and last[0] is funcdef and last[1] is ctx and last[2] is local_names:
+        return last[3]
+    found = _assignments(funcdef, ctx, local_names)
+    _last[:] = [funcdef, ctx, local_names, found]
+    return found
+
+
+_last: list = []  # funcdef, ctx, local_names, assignments (a tuple: nobody changes it)
+
+
+def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
     found = []
     containers = set(ctx.containers)  # grows with what is read out of them, in order
     for stmt in simple_statements(funcdef.body.body):
@@ -64,7 +79,7 @@ def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
             names = tuple(e.value.value for e in target.elements) if isinstance(target, cst.Tuple) \
                 else target.value
             found.append((stmt, names, op, inputs))
-    return found
+    return tuple(found)
 
 
 def analyze(funcdef: cst.FunctionDef, ctx: Context, local_names) -> Activity:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..analysis.values import map_statements, subexpressions
 from ..context import Context
 
 __all__ = ["rewrite", "simplify_expression"]
@@ -26,8 +27,16 @@ _FOLD = {
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    body = [s.visit(_Simplify()) if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
+    body = [s.with_changes(body=s.body.with_changes(body=map_statements(s.body.body, _simplified)))
+            if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
+
+
+def _simplified(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+    """Every rule below needs a number literal or a unary minus: lines without are kept."""
+    if any(isinstance(n, (cst.BaseNumber, cst.UnaryOperation)) for n in subexpressions(line)):
+        return line.visit(_Simplify())
+    return line
 
 
 def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:
