@@ -49,3 +49,13 @@ def run_until(fn, stage: str, wrt=None) -> str:
 def code_lines(text: str) -> list[str]:
     """Non-blank lines, stripped of trailing space, for before/after comparisons."""
     return [line.rstrip() for line in textwrap.dedent(text).strip("\n").splitlines() if line.strip()]
+
+
+def rewrite_generated(rewrite, source: str) -> list[str]:
+    """A late pass (one that reads generated code) on a hand-written generated module, as
+    code lines; the context is that of a one-argument function ``f(x)``."""
+    import libcst as cst
+
+    fn = make_function("def f(x):\n    return x\n")
+    ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
+    return code_lines(rewrite(cst.parse_module(source), ctx).code)

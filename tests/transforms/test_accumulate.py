@@ -2,26 +2,16 @@
 
 import re
 
-import libcst as cst
 import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.context import Context
-from srcdiff.source import get_source
 from srcdiff.testing import check_grad
 from srcdiff.transforms import accumulate
 
-from ..helpers import code_lines, make_function
+from ..helpers import make_function, rewrite_generated
 
 rng = np.random.default_rng(11)
-
-
-def _rewrite(vjp_source: str) -> list[str]:
-    """The pass on a hand-written generated module (only its last function is looked at)."""
-    fn = make_function("def f(x):\n    return x\n")
-    ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
-    return code_lines(accumulate.rewrite(cst.parse_module(vjp_source), ctx).code)
 
 
 BEFORE = """
@@ -39,7 +29,7 @@ def f_vjp(x):
 
 
 def test_accumulation_into_an_unshared_adjoint_is_in_place():
-    assert "            dx = rt.add_at(dx, d, x, key=rt.at[t])" in _rewrite(BEFORE)
+    assert "            dx = rt.add_at(dx, d, x, key=rt.at[t])" in rewrite_generated(accumulate.rewrite, BEFORE)
 
 
 @pytest.mark.parametrize("extra", [
@@ -49,7 +39,7 @@ def test_accumulation_into_an_unshared_adjoint_is_in_place():
 ])
 def test_a_shared_adjoint_is_left_alone(extra):
     source = BEFORE.replace("        for t, d", f"        {extra}\n        for t, d")
-    lines = _rewrite(source)
+    lines = rewrite_generated(accumulate.rewrite, source)
     assert not any("add_at" in line for line in lines)
     assert "            dx = dx + rt.getitem_adjoint(d, x, key=rt.at[t])" in lines
 

@@ -2,25 +2,16 @@
 
 import re
 
-import libcst as cst
 import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.context import Context
-from srcdiff.source import get_source
 from srcdiff.testing import check_grad
 from srcdiff.transforms import tapes
 
-from ..helpers import code_lines, make_function
+from ..helpers import make_function, rewrite_generated
 
 rng = np.random.default_rng(5)
-
-
-def _rewrite(source: str) -> list[str]:
-    fn = make_function("def f(x):\n    return x\n")
-    ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
-    return code_lines(tapes.rewrite(cst.parse_module(source), ctx).code)
 
 
 BEFORE = """
@@ -53,7 +44,7 @@ def f_vjp(x):
 
 
 def test_shape_only_versions_and_unread_names_leave_the_tape():
-    lines = _rewrite(BEFORE)
+    lines = rewrite_generated(tapes.rewrite, BEFORE)
     assert "        # kept for the pullback: t, _t1" in lines
     assert "        _tape1.push((t, _t1))" in lines
     assert "        for t, _t1 in reversed(_tape1):" in lines
@@ -64,7 +55,7 @@ def test_shape_only_versions_and_unread_names_leave_the_tape():
 
 def test_a_version_whose_shape_may_change_keeps_its_tape_entry():
     source = BEFORE.replace("        out_1 = out_3\n", "        out_4 = out_3 * x\n        out_1 = out_4\n")
-    lines = _rewrite(source)
+    lines = rewrite_generated(tapes.rewrite, source)
     assert "        _tape1.push((t, _t1, out_3))" in lines
     assert "            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t])" in lines
 
@@ -72,7 +63,7 @@ def test_a_version_whose_shape_may_change_keeps_its_tape_entry():
 def test_a_version_made_in_a_branch_is_no_anchor():
     source = BEFORE.replace("    out = np.zeros(3)\n    out_1 = out\n",
                             "    if x[0] > 0:\n        out = np.zeros(3)\n    out_1 = out\n")
-    lines = _rewrite(source)  # out may be unbound, and out_1 changes: no stable version
+    lines = rewrite_generated(tapes.rewrite, source)  # out may be unbound, and out_1 changes: no stable version
     assert "        _tape1.push((t, _t1, out_3))" in lines
 
 
