@@ -11,7 +11,9 @@ kept only through operations that make no NaN from numbers (no ``0 * inf``, no s
 of a negative), so a value with a bound is either above it or NaN because an *input* is
 NaN; for NaN inputs the gradient may then be NaN where a guard would have given 0, as it
 is through any rule without a guard (``g * x``). Guards on the base of a power stay: there
-``0 * inf`` can come from an overflow of a large base, not only from a zero one.
+``0 * inf`` can come from an overflow of a large base, not only from a zero one. The bounds
+are those of real (floating-point) arithmetic: an integer ``n * n`` that overflows is not
+modelled.
 
     _t3 = x * x
     _t4 = 1.0 + _t3
