@@ -459,7 +459,7 @@ class _AdjointWriter:
                 if expr is None:
                     continue
                 if rule.broadcasting and self.may_broadcast(op, i):
-                    expr = cst.Call(self.rt("unbroadcast"), [cst.Arg(expr), cst.Arg(op.operands[i])])
+                    expr = self.unbroadcast(expr, op.operands[i])
                 name = op.operands[i].value
                 same = [k for k, (n, e) in enumerate(contributions) if n == name and e.deep_equals(expr)]
                 if same:  # h * h: one statement, 2 * (dh_1 * h), not the same term twice
@@ -648,6 +648,14 @@ class _AdjointWriter:
                 name, rule.raw.__globals__[name], self.ctx.rt, self.ctx.fn.__globals__,
                 self.local_names)
         return self.spelling_cache[name]
+
+    def unbroadcast(self, expr: cst.BaseExpression, operand) -> cst.BaseExpression:
+        """``rt.unbroadcast(expr, operand)``; ``-rt.unbroadcast(g, y)`` for ``expr = -g``: the
+        same numbers (negation is exact), negating the summed array, which may be smaller."""
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus) and \
+                not expr.lpar:
+            return expr.with_changes(expression=self.unbroadcast(expr.expression, operand))
+        return cst.Call(self.rt("unbroadcast"), [cst.Arg(expr), cst.Arg(operand)])
 
     @staticmethod
     def may_broadcast(op: Op, i: int) -> bool:

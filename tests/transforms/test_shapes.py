@@ -232,3 +232,12 @@ def test_elementwise_chain_has_no_unbroadcast_left():
     assert "unbroadcast" not in source
     x = np.linspace(-1, 1, 5)
     check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
+
+
+def test_a_negated_adjoint_is_negated_after_it_is_summed():
+    fn = make_function("def f(x, b):\n    return np.sum(np.sin(x - b) - b * x)\n")
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "-rt.unbroadcast(d_t" in source and "rt.unbroadcast(-" not in source
+    for args in ((np.linspace(-1, 1, 12).reshape(4, 3), np.linspace(0.1, 0.3, 3)),
+                 (np.linspace(-1, 1, 3), 0.4), (0.3, np.linspace(0.1, 0.3, 3))):
+        check_grad(fn, args, srcdiff.grad(fn, wrt=(0, 1))(*args), argnums=(0, 1))
