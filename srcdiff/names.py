@@ -7,7 +7,7 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["Namer", "names_in", "nodes", "occurrences"]
+__all__ = ["Namer", "children", "names_in", "nodes", "occurrences"]
 
 
 def nodes(node: cst.CSTNode, skip=None):
@@ -21,14 +21,19 @@ def nodes(node: cst.CSTNode, skip=None):
         yield n
         if type(n) is cst.Name or skip is not None and skip(n):
             continue
-        children = []
-        for field in _fields(type(n)):
-            value = getattr(n, field)
-            if isinstance(value, cst.CSTNode):
-                children.append(value)
-            elif type(value) in (tuple, list):
-                children.extend(v for v in value if isinstance(v, cst.CSTNode))
-        stack.extend(reversed(children))
+        stack.extend(reversed(children(n)))
+
+
+def children(node: cst.CSTNode) -> list:
+    """The nodes right below ``node``, in the order of its fields, trivia excluded."""
+    found = []
+    for field in _fields(type(node)):
+        value = getattr(node, field)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif type(value) in (tuple, list):
+            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return found
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
