@@ -53,15 +53,16 @@ def assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
 
     ``reverse`` asks three times for the same function (activity, containers, its own
     steps): the last answer is kept, for the very same objects, and handed out again."""
-    last = _last
-    if last and last[0] is funcdef and last[1] is ctx and last[2] is local_names:
+    global _last
+    last = _last  # one read of one tuple: safe when several threads compile at once
+    if last is not None and last[0] is funcdef and last[1] is ctx and last[2] is local_names:
         return last[3]
     found = _assignments(funcdef, ctx, local_names)
-    _last[:] = [funcdef, ctx, local_names, found]
+    _last = (funcdef, ctx, local_names, found)
     return found
 
 
-_last: list = []  # funcdef, ctx, local_names, assignments (a tuple: nobody changes it)
+_last = None  # (funcdef, ctx, local_names, assignments); the assignments are a tuple
 
 
 def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
