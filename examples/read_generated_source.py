@@ -81,9 +81,11 @@ How to read it:
 - Gradients of parameters used in every iteration start at zero (`dw = rt.zeros_like(w)`)
   and accumulate (`dw = dw + ...`), as `.grad` accumulates in PyTorch - but only inside
   one call: every call returns fresh gradients.
-- `rt.matmul_adjoint_x1(d_t1, w, h_2)` is the adjoint of `w @ h` with respect to `w`,
-  `rt.matmul_adjoint_x2(...)` with respect to `h`; `dh_1 = dh_2` hands the adjoint of `h`
-  to the previous iteration.
+- `dw_terms.append((d_t1, h_2))` keeps, per iteration, the two vectors whose outer product
+  is that iteration's share of `dw` (the adjoint of `w @ h` with respect to `w`); after the
+  loop, `rt.matmul_adjoint_x1_sum(dw_terms, w)` adds all of them in one matmul.
+  `rt.matmul_adjoint_x2(...)` is the adjoint with respect to `h`; `dh_1 = dh_2` hands the
+  adjoint of `h` to the previous iteration.
 - `xs` is not in `wrt`, so nothing computes `dxs`: srcdiff writes only the adjoints
   that lead to a gradient you asked for."""),
 ]

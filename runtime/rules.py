@@ -375,6 +375,34 @@ def matmul_adjoint_x2(g, x1, x2):
     return unbroadcast(db[..., 0] if np.ndim(x2) == 1 else db, x2)
 
 
+# A loop's accumulations dW = dW + matmul_adjoint_x1(g, W, h), summed after the loop (the
+# batch pass): ``terms`` holds one (g, h) pair per iteration.
+def matmul_adjoint_x1_sum(terms, x1):
+    """The sum of ``matmul_adjoint_x1(g, x1, x2)`` over ``(g, x2)`` in ``terms``: for vectors
+    ``g`` and ``x2`` and a matrix ``x1``, one matmul of the stacked terms."""
+    if not terms:
+        return np.zeros_like(x1)
+    if np.ndim(x1) == 2 and all(np.ndim(g) == 1 and np.ndim(v) == 1 for g, v in terms):
+        return np.stack([g for g, _ in terms], axis=1) @ np.stack([v for _, v in terms])
+    total = matmul_adjoint_x1(terms[0][0], x1, terms[0][1])
+    for g, v in terms[1:]:
+        total = total + matmul_adjoint_x1(g, x1, v)
+    return total
+
+
+def matmul_adjoint_x2_sum(terms, x2):
+    """The sum of ``matmul_adjoint_x2(g, x1, x2)`` over ``(g, x1)`` in ``terms``: for vectors
+    ``g`` and ``x1`` and a matrix ``x2``, one matmul of the stacked terms."""
+    if not terms:
+        return np.zeros_like(x2)
+    if np.ndim(x2) == 2 and all(np.ndim(g) == 1 and np.ndim(v) == 1 for g, v in terms):
+        return np.stack([v for _, v in terms], axis=1) @ np.stack([g for g, _ in terms])
+    total = matmul_adjoint_x2(terms[0][0], terms[0][1], x2)
+    for g, v in terms[1:]:
+        total = total + matmul_adjoint_x2(g, v, x2)
+    return total
+
+
 @adjoint(np.dot)
 def dot_adjoint(g, a, b):
     return dot_adjoint_a(g, a, b), dot_adjoint_b(g, a, b)

@@ -15,7 +15,7 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
+from .transforms import (accumulate, batch, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
                          reverse, shapes, simplify, tapes, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
@@ -35,6 +35,7 @@ PIPELINE = (
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
+    ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
 )
 

@@ -295,7 +295,8 @@ QUOTED = {
     "tanh_branch": ["_c1 = np.mean(h) > 0", "if _c1:", "dh = 2 * ", "dh * (1.0 - h * h)", "dout"],
     "tanh_rnn": ["h_2", "h_3", "h_1", "_tape1.push(...)", "# kept for the pullback:",
                  "for ... in reversed(_tape1):", "dw = rt.zeros_like(w)", "dw = dw + ...",
-                 "rt.matmul_adjoint_x1(d_t1, w, h_2)", "rt.matmul_adjoint_x2(...)", "dh_1 = dh_2"],
+                 "dw_terms.append((d_t1, h_2))", "rt.matmul_adjoint_x1_sum(dw_terms, w)",
+                 "rt.matmul_adjoint_x2(...)", "dh_1 = dh_2"],
 }
 
 

@@ -26,6 +26,7 @@ def tanh_rnn_vjp(w, u, xs):
         # adjoint of: for x in xs:  (line N)
         du = rt.zeros_like(u)
         dw = rt.zeros_like(w)
+        dw_terms = []
         for h_2, x, _t1, _t2, h_3 in reversed(_tape1):
             # adjoint of: h = np.tanh(w @ h + u * x)  (line N)
             dh_3 = dh_1
@@ -33,10 +34,12 @@ def tanh_rnn_vjp(w, u, xs):
             d_t1 = rt.unbroadcast(d_t3, _t1)
             d_t2 = rt.unbroadcast(d_t3, _t2)
             du = du + rt.unbroadcast(d_t2 * x, u)
-            dw = dw + rt.matmul_adjoint_x1(d_t1, w, h_2)
+            dw_terms.append((d_t1, h_2))
             dh_2 = rt.matmul_adjoint_x2(d_t1, w, h_2)
             # adjoint of: for x in xs:  (line N)
             dh_1 = dh_2
+        # the loop's matmul terms, summed at once
+        dw = dw + rt.matmul_adjoint_x1_sum(dw_terms, w)
         return dw, du
 
     return _out, tanh_rnn_pullback

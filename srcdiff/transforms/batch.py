@@ -1,0 +1,158 @@
+"""batch: a pullback loop's matmul accumulations become one matmul after the loop.
+
+``h = np.tanh(W @ h + ...)`` in a loop gives, per iteration, ``dW = dW + rt.matmul_adjoint_x1(
+d_t1, W, h_2)``: an outer product and an addition of two arrays of W's size, every step.
+Where ``dW`` is touched by nothing else in the loop and ``W`` is the same object in every
+iteration, the terms are kept instead (a vector pair per step) and summed after the loop by
+``rt.matmul_adjoint_x1_sum``: for vectors, one matmul of the stacked terms. The sum is the
+same up to rounding (a matmul adds in another order).
+
+Invariant after this pass: no ``dA = dA + rt.matmul_adjoint_x1/_x2(g, ...)`` is left at the
+top of a tape loop whose ``dA`` is read or written elsewhere in the loop and whose
+loop-invariant operand is not rebound there; those are summed after the loop instead.
+
+    for h_2, _t1 in reversed(_tape1):             dW_terms = []
+        ...                                →      for h_2, _t1 in reversed(_tape1):
+        dW = dW + rt.matmul_adjoint_x1(               ...
+            d_t1, W, h_2)                             dW_terms.append((d_t1, h_2))
+                                                  dW = dW + rt.matmul_adjoint_x1_sum(dW_terms, W)
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from srcdiff.runtime import rules
+
+from ..analysis.values import resolve, subexpressions, walk
+from ..context import Context
+from ..names import Namer, names_in
+
+__all__ = ["rewrite"]
+
+# the per-step rule -> (the rule summing a list of terms, the position of the fixed operand)
+_SUMS = {rules.matmul_adjoint_x1: ("matmul_adjoint_x1_sum", 1),
+         rules.matmul_adjoint_x2: ("matmul_adjoint_x2_sum", 2)}
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]  # after the module-level links, if any
+    namer = Namer(names_in(module) | {ctx.rt})
+    body = [_pullback(stmt, ctx, namer) if isinstance(stmt, cst.FunctionDef) else stmt
+            for stmt in vjp.body.body]
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+def _pullback(fn: cst.FunctionDef, ctx: Context, namer: Namer) -> cst.FunctionDef:
+    return fn.with_changes(body=fn.body.with_changes(body=_block(fn.body.body, ctx, namer)))
+
+
+def _block(statements, ctx, namer) -> list:
+    out = []
+    for stmt in statements:
+        if isinstance(stmt, cst.For) and _is_tape_loop(stmt):
+            out.extend(_loop(stmt, ctx, namer))
+        elif isinstance(stmt, cst.If):
+            new = stmt.with_changes(body=stmt.body.with_changes(body=_block(stmt.body.body, ctx, namer)))
+            if isinstance(stmt.orelse, cst.Else):
+                new = new.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
+                    body=_block(stmt.orelse.body.body, ctx, namer))))
+            out.append(new)
+        else:
+            out.append(stmt)
+    return out
+
+
+def _is_tape_loop(loop: cst.For) -> bool:
+    it = loop.iter
+    return isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and \
+        it.func.value == "reversed" and not loop.orelse
+
+
+def _loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
+    body = list(loop.body.body)
+    bound = _bound_in(loop)
+    before, after, new_body = [], [], []
+    for stmt in body:
+        found = _accumulation(stmt, ctx, bound)
+        if found is None or _touched_elsewhere(found[0], stmt, body):
+            new_body.append(stmt)
+            continue
+        acc, sum_name, fixed, g, other = found
+        terms = cst.Name(namer.fresh(f"{acc}_terms"))
+        before.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)], cst.List([]))]))
+        new_body.append(stmt.with_changes(body=[cst.Expr(cst.Call(
+            cst.Attribute(terms, cst.Name("append")),
+            [cst.Arg(cst.Tuple([cst.Element(g), cst.Element(other)]))]))]))
+        total = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name(sum_name)),
+                         [cst.Arg(terms), cst.Arg(fixed)])
+        after.append(cst.SimpleStatementLine([cst.Assign(
+            [cst.AssignTarget(cst.Name(acc))],
+            cst.BinaryOperation(cst.Name(acc), cst.Add(), total))]))
+    if not before:
+        return [loop]
+    if loop.leading_lines:  # the adjoint-of comment stays at the top of the block
+        before[0] = before[0].with_changes(leading_lines=loop.leading_lines)
+        loop = loop.with_changes(leading_lines=())
+    after[0] = after[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
+        "# the loop's matmul terms, summed at once"))])
+    return [*before, loop.with_changes(body=loop.body.with_changes(body=new_body)), *after]
+
+
+def _accumulation(stmt, ctx, bound):
+    """``(acc, sum rule, fixed operand, g, varying operand)`` for a line
+    ``acc = acc + rt.matmul_adjoint_x1(g, fixed, other)`` (or ``_x2(g, other, fixed)``)
+    whose operands are names and whose fixed operand is not rebound in the loop."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+            isinstance(stmt.body[0], cst.Assign)):
+        return None
+    assign = stmt.body[0]
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+        return None
+    acc = assign.targets[0].target.value
+    value = assign.value
+    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and
+            isinstance(value.left, cst.Name) and value.left.value == acc and
+            isinstance(value.right, cst.Call) and not value.lpar):
+        return None
+    call = value.right
+    rule = resolve(call.func, ctx, bound | {acc})
+    try:
+        found = _SUMS.get(rule)
+    except TypeError:
+        return None
+    if found is None or len(call.args) != 3 or any(
+            a.keyword is not None or a.star or not isinstance(a.value, cst.Name) for a in call.args):
+        return None
+    sum_name, position = found
+    g, x1, x2 = (a.value for a in call.args)
+    fixed, other = (x1, x2) if position == 1 else (x2, x1)
+    if fixed.value in bound or fixed.value == acc or g.value == acc or other.value == acc:
+        return None
+    return acc, sum_name, fixed, g, other
+
+
+def _bound_in(loop: cst.For) -> set[str]:
+    """The names the loop binds: its targets and everything assigned in its body."""
+    bound = set(names_in(loop.target))
+    for stmt in walk(loop.body.body):
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                    targets = small.targets if isinstance(small, cst.Assign) else [small]
+                    for t in targets:
+                        bound |= names_in(t.target)
+        elif isinstance(stmt, (cst.For, cst.FunctionDef)):
+            bound |= names_in(stmt.target) if isinstance(stmt, cst.For) else {stmt.name.value}
+    return bound
+
+
+def _touched_elsewhere(acc: str, line, body) -> bool:
+    """Whether ``acc`` is read or bound anywhere in the loop body but ``line``."""
+    for stmt in body:
+        if stmt is line:
+            continue
+        if any(isinstance(n, cst.Name) and n.value == acc for n in subexpressions(stmt)):
+            return True
+    return False

@@ -1,0 +1,142 @@
+import textwrap
+
+import libcst as cst
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.context import Context
+from srcdiff.pipeline import parameters
+from srcdiff.runtime import rules
+from srcdiff.source import get_source
+from srcdiff.testing import check_grad
+from srcdiff.transforms import batch
+
+from ..helpers import code_lines, make_function
+
+
+def rewritten(before: str, params=("W", "h0")) -> list[str]:
+    fn = make_function(f"def f({', '.join(params)}):\n    return 0.0\n")
+    ctx = Context(source=get_source(fn), params=parameters(fn), wrt=params[:1])
+    return code_lines(batch.rewrite(cst.parse_module(textwrap.dedent(before)), ctx).code)
+
+
+LOOP = """
+    def f_vjp(W, h0):
+        _out = 0.0
+
+        def f_pullback(d_out):
+            dh = d_out
+            dW = rt.zeros_like(W)
+            for h_2, h_3 in reversed(_tape1):
+                d_t1 = dh * (1.0 - h_3 * h_3)
+                {line}
+                dh = rt.matmul_adjoint_x2(d_t1, W, h_2)
+            return dW
+
+        return _out, f_pullback
+"""
+
+
+def test_a_matmul_accumulation_is_summed_after_the_loop():
+    after = """
+        def f_vjp(W, h0):
+            _out = 0.0
+
+            def f_pullback(d_out):
+                dh = d_out
+                dW = rt.zeros_like(W)
+                dW_terms = []
+                for h_2, h_3 in reversed(_tape1):
+                    d_t1 = dh * (1.0 - h_3 * h_3)
+                    dW_terms.append((d_t1, h_2))
+                    dh = rt.matmul_adjoint_x2(d_t1, W, h_2)
+                # the loop's matmul terms, summed at once
+                dW = dW + rt.matmul_adjoint_x1_sum(dW_terms, W)
+                return dW
+
+            return _out, f_pullback
+    """
+    line = "dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)"
+    assert rewritten(LOOP.format(line=line)) == code_lines(after)
+
+
+def test_the_right_operand_of_a_matmul_too():
+    line = "dW = dW + rt.matmul_adjoint_x2(d_t1, h_2, W)"
+    lines = rewritten(LOOP.format(line=line))
+    assert "            dW_terms.append((d_t1, h_2))" in lines
+    assert "        dW = dW + rt.matmul_adjoint_x2_sum(dW_terms, W)" in lines
+
+
+@pytest.mark.parametrize("line", [
+    "dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2); dh = dh + dW[0]",  # not alone on its line
+    "dW = dW + rt.matmul_adjoint_x1(d_t1, h_2, h_3)",                 # the fixed one varies
+    "dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)\n                dW = dW * 0.5",  # read again
+    "dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)\n                W = h_3",  # W rebound
+    "dW = dW + rt.matmul_adjoint_x1(d_t1 * 2.0, W, h_2)",             # not names
+    "dW = dW + rt.unbroadcast(d_t1, W)",                               # another rule
+    "if h_2 is None:\n                    dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)",  # in a branch
+])
+def test_accumulations_that_are_not_alone_stay_in_the_loop(line):
+    lines = rewritten(LOOP.format(line=line))
+    assert not any("_terms" in text for text in lines), lines
+
+
+def test_loops_that_do_not_walk_a_tape_stay():
+    before = LOOP.format(line="dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)").replace(
+        "reversed(_tape1)", "range(3)")
+    assert not any("_terms" in text for text in rewritten(before))
+
+
+# ----- the runtime's sums against the per-step rules -----
+
+
+@pytest.mark.parametrize("s1, s2, steps", [((4, 3), (3,), 5), ((3,), (3, 4), 5), ((4, 3), (3, 2), 3),
+                                           ((2, 4, 3), (3,), 2), ((4, 3), (3,), 0)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_adjoint_sums_are_sums_of_the_steps(s1, s2, steps, dtype):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(s1).astype(dtype)
+    b = rng.standard_normal(s2).astype(dtype)
+    out = np.shape(a @ b)
+    gs = [rng.standard_normal(out).astype(dtype) for _ in range(steps)]
+    bs = [rng.standard_normal(s2).astype(dtype) for _ in range(steps)]
+    as_ = [rng.standard_normal(s1).astype(dtype) for _ in range(steps)]
+    got1 = rules.matmul_adjoint_x1_sum(list(zip(gs, bs)), a)
+    want1 = sum((rules.matmul_adjoint_x1(g, a, v) for g, v in zip(gs, bs)), np.zeros(s1, dtype))
+    got2 = rules.matmul_adjoint_x2_sum(list(zip(gs, as_)), b)
+    want2 = sum((rules.matmul_adjoint_x2(g, v, b) for g, v in zip(gs, as_)), np.zeros(s2, dtype))
+    for got, want, shape in ((got1, want1, s1), (got2, want2, s2)):
+        assert np.shape(got) == shape and got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# ----- end to end -----
+
+RNNS = [
+    "def f(W, U, xs, h0):\n    h = h0\n    for t in range(xs.shape[0]):\n"
+    "        h = np.tanh(W @ h + U @ xs[t])\n    return np.sum(h * h)\n",
+    "def f(W, U, xs, h0):\n    h = h0\n    for x in xs:\n        h = np.tanh(h @ W + x @ U)\n"
+    "    return np.sum(h)\n",
+]
+
+
+@pytest.mark.parametrize("source", RNNS)
+@pytest.mark.parametrize("h0_shape, steps", [((4,), 5), ((2, 4), 3), ((4,), 0)])
+def test_rnn_gradients(source, h0_shape, steps):
+    fn = make_function(source)
+    rng = np.random.default_rng(1)
+    W, U = 0.5 * rng.standard_normal((4, 4)), 0.5 * rng.standard_normal((4, 4))
+    if "h @ W" in source:
+        U = 0.5 * rng.standard_normal((3, 4))
+        xs = rng.standard_normal((steps, *h0_shape[:-1], 3))
+    else:
+        U = 0.5 * rng.standard_normal((4, 3))
+        xs = rng.standard_normal((steps, 3))
+        if len(h0_shape) > 1:
+            pytest.skip("W @ h with a matrix h multiplies the batch from the left")
+    h0 = rng.standard_normal(h0_shape)
+    dloss = srcdiff.grad(fn, wrt=(0, 1))
+    assert "_terms.append" in dloss.source
+    check_grad(fn, (W, U, xs, h0), dloss(W, U, xs, h0), argnums=(0, 1))
