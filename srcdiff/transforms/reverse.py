@@ -435,6 +435,8 @@ class _AdjointWriter:
                         g, [cst.SubscriptElement(cst.Index(key))]))
             return out
         reads = [n for n in inputs if self.activity.is_active(n)]
+        if not reads:  # an unknown operation on constants (p.c of a parameter not in wrt)
+            return []
         raise self.ctx.error(
             NotDifferentiableError,
             f"srcdiff cannot differentiate {op.problem}: '{op.text}' receives "

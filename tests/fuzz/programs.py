@@ -1240,6 +1240,9 @@ class FnGen:
         outer = any(name in f.outer for f in self.frames)
         if outer and e.roots:
             e = self.stored(e)  # a loop-carried view: capture or copy
+        if not self.alias and any(name in f.write for f in self.frames):
+            e = self.freshen(e)  # written in place earlier in the loop: the next iteration's
+            #                      write must not go through an alias made here
         if e.bound > BOUND:
             e = self.bounded(e)
         if "branch-alias" in TOLERATED and self.nest > 0 and old is not None and not e.fresh \

@@ -54,6 +54,26 @@ def test_rebinding_an_array_zip_or_enumerate_iterates_over(head):
     """, np.array([[1.0, 2.0], [3.0, -4.0]]), np.ones((2, 2)))
 
 
+# fixed (was: bug, found by the soak: a field of a container argument outside wrt (wts.c)
+# assigned on one side of a branch to a name that is active on the other was refused with
+# NotDifferentiableError 'cannot differentiate the array attribute .c'; a value made from
+# constants only needs no rule)
+def test_field_of_a_container_outside_wrt_merged_with_an_active_value():
+    fn = make_function("""
+        def f(x, wts):
+            s = np.sum(x)
+            if s > 0.2:
+                s = wts.c
+            h = x * 2.0 if s > 0.0 else wts.W
+            return s * np.sum(x) + np.sum(h)
+    """)
+    from collections import namedtuple
+
+    w = namedtuple("W", "W c")(np.array([1.0, -2.0, 0.5]), 0.5)
+    for x in (np.array([0.5, 0.3, 0.9]), np.array([-0.5, 0.3, -0.9])):
+        check_grad(lambda x: fn(x, w), (x,), (srcdiff.grad(fn)(x, w),))
+
+
 # fixed (was: bug: the parentheses of a negative literal base are  dropped, (-0.5) ** 2 becomes -0.5 ** 2 = -0.25: wrong value and gradient)
 def test_negative_literal_base_of_a_power():
     value_and_check("""
