@@ -464,8 +464,10 @@ class FnGen:
             roots = var.roots | {var.name}
         else:
             roots = var.roots | ({var.name} if var.writable else NONE)
+        # a scalar is a value to Python, but srcdiff cannot tell a numpy scalar from a 0-d
+        # array: its name is a root too, so `t = s; t += 1.0` is an aliased write here as there
         return E(var.name, var.name, var.shape, var.bound, ATOM, var.shape == S and var.writable,
-                 roots if var.shape != S else var.roots)
+                 roots)
 
     def set_var(self, var: Var):
         self.env[var.name] = var
@@ -1317,6 +1319,10 @@ class FnGen:
         o = f"_fz.v({e.osrc})"
         self.emit(f"{var.name} {op} {e.src}", f"{var.name} {op} {o}")
         self.note_write(var.name)
+        if var.shape == S and not self.alias:  # srcdiff takes the names it may alias as
+            for root in var.roots:             # written too (a numpy scalar or a 0-d array)
+                if root != var.name and root in self.env:
+                    del self.env[root]
         self.set_var(replace(var, bound=bound))
         if bound > BOUND * 2:
             self.assign_var(var.name, call("np.tanh", [self.name_e(self.env[var.name])],
