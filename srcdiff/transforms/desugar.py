@@ -20,7 +20,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in
+from ..names import Namer, names_in, nodes
 
 __all__ = ["rewrite"]
 
@@ -35,7 +35,19 @@ _AUGMENTED = {
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    if not any(_sugar(n) for n in nodes(module)):
+        return module  # nothing to rewrite: spare the visit of the whole tree
     return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt})))
+
+
+def _sugar(node: cst.CSTNode) -> bool:
+    """Whether ``node`` is one of the forms this pass rewrites (each ``leave_*`` below)."""
+    if isinstance(node, (cst.For, cst.AugAssign, cst.AnnAssign)):
+        return True
+    if isinstance(node, cst.Comparison):
+        return len(node.comparisons) > 1
+    return isinstance(node, cst.Assign) and isinstance(node.targets[0].target, (cst.Tuple, cst.List)) \
+        and isinstance(node.value, (cst.Tuple, cst.List))
 
 
 def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -52,7 +52,8 @@ class _Renamer:
                 loop, current = self.loop(stmt, current)
                 body.extend(loop)
                 continue
-            renamed = stmt.visit(_Uses(current, self.local_names))
+            renamed = stmt.visit(_Uses(current, self.local_names)) if any(
+                current.get(n, n) != n for n in names_in(stmt)) else stmt  # else: nothing to rename
             if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
                 news = []
                 for target in target_names(stmt.body[0].targets[0].target):
