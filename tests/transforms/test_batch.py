@@ -140,3 +140,18 @@ def test_rnn_gradients(source, h0_shape, steps):
     dloss = srcdiff.grad(fn, wrt=(0, 1))
     assert "_terms.append" in dloss.source
     check_grad(fn, (W, U, xs, h0), dloss(W, U, xs, h0), argnums=(0, 1))
+
+
+def test_matmul_adjoint_sums_stay_in_the_arrays_library():
+    from ..duckarray import DuckArray, wrap
+
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    terms = [(rng.standard_normal(4), rng.standard_normal(3)) for _ in range(3)]
+    got = rules.matmul_adjoint_x1_sum([(wrap(g), wrap(v)) for g, v in terms], wrap(a))
+    assert type(got) is DuckArray
+    np.testing.assert_allclose(got.get(), rules.matmul_adjoint_x1_sum(terms, a))
+    terms2 = [(rng.standard_normal(2), rng.standard_normal(3)) for _ in range(3)]
+    got2 = rules.matmul_adjoint_x2_sum([(wrap(g), wrap(v)) for g, v in terms2], wrap(b))
+    assert type(got2) is DuckArray
+    np.testing.assert_allclose(got2.get(), rules.matmul_adjoint_x2_sum(terms2, b))
