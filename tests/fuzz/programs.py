@@ -466,7 +466,7 @@ class FnGen:
             roots = var.roots | ({var.name} if var.writable else NONE)
         # a scalar is a value to Python, but srcdiff cannot tell a numpy scalar from a 0-d
         # array: its name is a root too, so `t = s; t += 1.0` is an aliased write here as there
-        return E(var.name, var.name, var.shape, var.bound, ATOM, var.shape == S and var.writable,
+        return E(var.name, var.name, var.shape, var.bound, ATOM, var.shape == S and not roots,
                  roots)
 
     def set_var(self, var: Var):
@@ -1242,9 +1242,10 @@ class FnGen:
         outer = any(name in f.outer for f in self.frames)
         if outer and e.roots:
             e = self.stored(e)  # a loop-carried view: capture or copy
-        if not self.alias and any(name in f.write for f in self.frames):
-            e = self.freshen(e)  # written in place earlier in the loop: the next iteration's
-            #                      write must not go through an alias made here
+        if not self.alias and not e.fresh and any(name in f.write for f in self.frames):
+            # written in place earlier in the loop: the next iteration's write must not go
+            # through an alias (of an argument, too) made here
+            e = binop(e, "*", lit(1.0), e.shape, e.bound)
         if e.bound > BOUND:
             e = self.bounded(e)
         if "branch-alias" in TOLERATED and self.nest > 0 and old is not None and not e.fresh \
