@@ -466,8 +466,7 @@ class FnGen:
             roots = var.roots | ({var.name} if var.writable else NONE)
         # a scalar is a value to Python, but srcdiff cannot tell a numpy scalar from a 0-d
         # array: its name is a root too, so `t = s; t += 1.0` is an aliased write here as there
-        return E(var.name, var.name, var.shape, var.bound, ATOM, var.shape == S and not roots,
-                 roots)
+        return E(var.name, var.name, var.shape, var.bound, ATOM, False, roots)
 
     def set_var(self, var: Var):
         self.env[var.name] = var
