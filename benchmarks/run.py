@@ -163,7 +163,7 @@ def w3_args(rng, small=False):
     return tuple(a.astype(dtype) for a in (W1, b1, W2, b2, x, y))
 
 
-# ----- W4: a 50-step tanh RNN (a loop: srcdiff does not differentiate loops yet) -----
+# ----- W4: a 50-step tanh RNN (a loop) -----
 
 
 def w4_f(W, U, x, h0):
