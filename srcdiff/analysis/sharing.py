@@ -12,7 +12,9 @@ both sides of each ``if`` and around each loop to a fixpoint, and reports the fi
 - write into an argument or a global, or into memory that may be one (``InPlaceError``);
 - read of a name whose memory was written through another name (a stale reference).
 
-A root stands for every array one expression makes (an allocation site), so loops converge.
+A root stands for the most recent array one expression made (an allocation site), and its
+``older`` twin for all that site made before, so loops converge and an array made afresh in
+each iteration is not mistaken for the one the last iteration stored.
 Values that cannot be written (numbers, shapes, strings) have no roots: ``s += 1.0`` on a float
 is a rebinding, not a write.
 
@@ -59,6 +61,7 @@ class Root:
 
     kind: str
     site: object
+    older: bool = False  # the objects a site made before its most recent one
 
     @property
     def container(self) -> bool:
@@ -306,8 +309,7 @@ class _Flow:
         self.check_inputs(name, changed, stmt)
         self.mark_stale(name, changed, stmt)
         kept = roots - changed if containers else frozenset()
-        fresh = Root("list" if containers else "array", id(stmt))
-        self.state.env[name] = kept | {fresh}
+        self.state.env[name] = kept | self.fresh("list" if containers else "array", stmt)
         self.state.stale.pop(name, None)
 
     def mutate_container(self, name: str, call: cst.Call, stmt) -> None:
@@ -316,7 +318,7 @@ class _Flow:
         self.check_inputs(name, changed, stmt, method=call.func.attr.value)
         self.mark_stale(name, changed, stmt)
         added = frozenset().union(*(self.roots(a.value) for a in call.args))
-        self.state.env[name] = (roots - changed) | added | {Root("list", id(stmt))}
+        self.state.env[name] = (roots - changed) | added | self.fresh("list", stmt)
         self.state.bindings[name] = (_Binding(lambda: (_code(call), _code(call)),
                                               self.line_of(stmt), tuple(_read_names(call))),)
 
@@ -363,7 +365,9 @@ class _Flow:
         written = stale.written
         mine_all = self.state.bindings.get(name, ())
         theirs_all = self.state.bindings.get(written, ())
-        mine = next((b for b in mine_all if b.view_of == written), mine_all[0] if mine_all else None)
+        mine = next((b for b in mine_all if b.view_of == written),
+                    next((b for b in mine_all if written in b.reads),
+                         mine_all[-1] if mine_all else None))
         theirs = next((b for b in theirs_all if b.view_of == name),
                       next((b for b in theirs_all if name in b.reads), None))
         if name.startswith("<loop") and mine.text[:1] in "([":
@@ -432,7 +436,7 @@ class _Flow:
             return inner if attr in VIEWS else _elements(inner)
         if isinstance(e, cst.Subscript):
             if any(_fancy(s.slice) for s in e.slice):
-                return frozenset({Root("array", id(e))})
+                return self.fresh("array", e)
             return _elements(self.roots(e.value))
         if isinstance(e, cst.Call):
             return self.call_roots(e)
@@ -447,17 +451,26 @@ class _Flow:
         if isinstance(e, cst.Tuple):
             return self.union(x.value for x in e.elements)
         if isinstance(e, cst.List):
-            return self.union(x.value for x in e.elements) | {Root("list", id(e))}
+            return self.union(x.value for x in e.elements) | self.fresh("list", e)
         if isinstance(e, cst.Dict):
-            return self.union(x.value for x in e.elements) | {Root("dict", id(e))}
+            return self.union(x.value for x in e.elements) | self.fresh("dict", e)
         return self.union(cst.Name(n) for n in _read_names(e))  # anything else: may share all
+
+    def fresh(self, kind: str, node: cst.CSTNode):
+        """A new object made by ``node``: what ``node`` made before becomes its older twin."""
+        new, older = Root(kind, id(node)), Root(kind, id(node), True)
+        env = self.state.env
+        for name, roots in env.items():
+            if new in roots:
+                env[name] = (roots - {new}) | {older}
+        return frozenset({new})
 
     def union(self, exprs):
         return frozenset().union(*(self.roots(x) for x in exprs))
 
     def arith(self, operands, node):
         """Arithmetic makes a new array out of arrays, and a number out of numbers."""
-        return frozenset({Root("array", id(node))}) if self.union(operands) else frozenset()
+        return self.fresh("array", node) if self.union(operands) else frozenset()
 
     def call_roots(self, call: cst.Call):
         func = call.func
@@ -468,7 +481,7 @@ class _Flow:
                 return self.roots(func.value)
             if method == "get":
                 return _elements(self.roots(func.value))
-            return frozenset({Root("array", id(call))})
+            return self.fresh("array", call)
         obj = resolve(func, self.ctx, frozenset(self.locals))
         name = getattr(obj, "__name__", None) if obj is not MISSING else None
         if obj is max or obj is min:
@@ -479,7 +492,7 @@ class _Flow:
         if name in _CONTAINER_CALLS and getattr(obj, "__module__", None) == "builtins":
             kind = _CONTAINER_CALLS[name]
             inner = self.union(args)
-            return inner | {Root(kind, id(call))} if kind else inner
+            return inner | self.fresh(kind, call) if kind else inner
         if obj is abs:
             return self.arith(args, call)
         if name in VIEWS and args:
@@ -489,8 +502,8 @@ class _Flow:
                 module not in ("numpy", "cupy", "scipy"):
             # the user's own function (or one srcdiff cannot see): its result may be any
             # argument, or part of one
-            return self.union(args) | {Root("array", id(call))}
-        return frozenset({Root("array", id(call))})
+            return self.union(args) | self.fresh("array", call)
+        return self.fresh("array", call)
 
     def iterated(self, it: cst.BaseExpression) -> list:
         """The roots of the items a loop takes, one set per target of ``zip`` / ``enumerate``."""

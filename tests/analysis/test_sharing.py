@@ -81,6 +81,21 @@ ACCEPTED = {
                 z = z + 1.0
             return np.sum(y * x)
     """,
+    "a_new_array_each_iteration_is_not_the_one_stored_before": """
+        def f(x):
+            hs = [x * 1.0]
+            for i in range(2):
+                h = np.sinh(x)
+                if x[0] > 0.0:
+                    hs.append(h[1:])
+                else:
+                    h[i] += 1.0
+                hs.append(h * 2.0)
+            t = 0.0
+            for item in hs:
+                t = t + np.sum(np.tanh(item))
+            return t
+    """,
     "accumulate_in_place_into_a_local": """
         def f(x):
             acc = np.zeros(3)
@@ -139,6 +154,15 @@ REFUSED = {
             return s * np.sum(out)
     """, srcdiff.SrcdiffSyntaxError, "for row in out:", ("this loop iterates over out",
                                                           "out.copy()")),
+    "write_after_append_in_a_loop": ("""
+        def f(x):
+            hs = []
+            for i in range(2):
+                a = x * 2.0
+                hs.append(a)
+                a[0] = 1.0
+            return np.sum(np.stack(hs))
+    """, srcdiff.SrcdiffSyntaxError, "hs.append(a)", ("hs.append(a), line", "'a'", "in place")),
     "write_into_a_global": ("""
         C = np.array([1.0, 2.0, 3.0])
 
