@@ -189,7 +189,7 @@ def w4_hand(W, U, x, h0):
 
 
 def w4_args(rng, small=False):
-    steps, n_hidden, n_in = (5, 4, 3) if small else (50, 32, 16)
+    steps, n_hidden, n_in = (5, 4, 3) if small else (50, 64, 64)  # issue #7: size 64
     return (rng.normal(size=(n_hidden, n_hidden)) * 0.9 / np.sqrt(n_hidden),
             rng.normal(size=(n_hidden, n_in)) / np.sqrt(n_in),
             rng.normal(size=(steps, n_in)), np.zeros(n_hidden))
@@ -277,7 +277,7 @@ WORKLOADS = [
     Workload("W2", "mean((x@w+b-y)**2), x 64x3, d/dw,db", w2_f, ("w", "b"), w2_hand, w2_args),
     Workload("W3", "tanh MLP 128x64-256-10 + softmax CE, f32", w3_f, ("W1", "b1", "W2", "b2"),
              w3_hand, w3_args),
-    Workload("W4", "tanh RNN, 50 steps, 32 hidden", w4_f, ("W", "U"), w4_hand, w4_args,
+    Workload("W4", "tanh RNN, 50 steps, 64 hidden", w4_f, ("W", "U"), w4_hand, w4_args,
              max_repeats=60),
     Workload("W5", "10 elementwise ops, 10**6 float64, sum", w5_f, ("x",), w5_hand, w5_args,
              max_repeats=30),
