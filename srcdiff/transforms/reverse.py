@@ -33,7 +33,7 @@ from ..names import Namer, names_in, occurrences
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "tape_push", "tape_target"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -149,18 +149,11 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
             body = _with_tapes(stmt.body.body, tapes, rt, calls)
             if info is not None:
                 tape, names = info
-                value = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
-                    [cst.Element(cst.Name(n)) for n in names])
-                push = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")),
-                                         [cst.Arg(value)]))
                 certain = _assigned_before(body, set(_target_names(stmt)), {})
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
                          for n in names if n not in certain]  # made on one side of an if only
-                saved = cst.EmptyLine(comment=cst.Comment(
-                    "# kept for the pullback: " + ", ".join(names) if names else
-                    "# kept for the pullback: the number of iterations"))
-                body = [*unset, *body, cst.SimpleStatementLine([push], leading_lines=[saved])]
+                body = [*unset, *body, tape_push(tape, names)]
                 make = cst.SimpleStatementLine([cst.Assign(
                     [cst.AssignTarget(cst.Name(tape))],
                     cst.Call(cst.Attribute(cst.Name(rt), cst.Name("Tape")), []))],
@@ -170,6 +163,26 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
         out.append(stmt)
     return out
+
+
+def tape_push(tape: str, names) -> cst.SimpleStatementLine:
+    """``_tape1.push((a, b))`` under the comment that says what it keeps."""
+    value = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
+        [cst.Element(cst.Name(n)) for n in names])
+    push = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")), [cst.Arg(value)]))
+    saved = cst.EmptyLine(comment=cst.Comment(
+        "# kept for the pullback: " + ", ".join(names) if names else
+        "# kept for the pullback: the number of iterations"))
+    return cst.SimpleStatementLine([push], leading_lines=[saved])
+
+
+def tape_target(names) -> cst.BaseExpression:
+    """What ``for … in reversed(_tape1)`` unpacks: ``_``, ``a`` or ``a, b``."""
+    if not names:
+        return cst.Name("_")
+    if len(names) == 1:
+        return cst.Name(names[0])
+    return cst.Tuple([cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
 
 
 def _assigned_before(statements, assigned: set, found: dict) -> set:
@@ -242,12 +255,7 @@ class _Reverser:
         taped = tuple(sorted(read & (local | nested), key=self._order(stmt)))
         tape = self.tape_names.setdefault(id(stmt), writer.namer.fresh_numbered("_tape"))
         self.tapes[id(stmt)] = (tape, taped)
-        if not taped:
-            target = cst.Name("_")
-        elif len(taped) == 1:
-            target = cst.Name(taped[0])
-        else:
-            target = cst.Tuple([cst.Element(cst.Name(n)) for n in taped], lpar=[], rpar=[])
+        target = tape_target(taped)
         header = cst.EmptyLine(comment=cst.Comment(f"# adjoint of: {where[1]}  (line {where[0]})"))
         loop = cst.For(target=target, iter=cst.Call(cst.Name("reversed"), [cst.Arg(cst.Name(tape))]),
                        body=cst.IndentedBlock(out, footer=notes))

@@ -27,6 +27,7 @@ import libcst as cst
 
 from ..context import Context
 from ..names import names_in
+from .reverse import tape_push, tape_target
 
 __all__ = ["rewrite"]
 
@@ -143,7 +144,7 @@ class _Pullback(cst.CSTTransformer):
         read = names_in(body)
         keep = tuple(n for n in names if n in read)
         self.kept[tape] = keep
-        return updated.with_changes(body=body, target=_target_node(keep))
+        return updated.with_changes(body=body, target=tape_target(keep))
 
 
 class _ShapeOnly(cst.CSTTransformer):
@@ -188,15 +189,7 @@ class _Pushes(cst.CSTTransformer):
             return loop
         dropped = set(names) - set(keep)
         body = [s for s in body[:-1] if not _placeholder(s, dropped)]
-        value = cst.Name(keep[0]) if len(keep) == 1 else cst.Tuple(
-            [cst.Element(cst.Name(n)) for n in keep])
-        call = cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("push")),
-                                 [cst.Arg(value)]))
-        saved = cst.EmptyLine(comment=cst.Comment(
-            "# kept for the pullback: " + ", ".join(keep) if keep else
-            "# kept for the pullback: the number of iterations"))
-        last = cst.SimpleStatementLine([call], leading_lines=[saved])
-        return loop.with_changes(body=loop.body.with_changes(body=[*body, last]))
+        return loop.with_changes(body=loop.body.with_changes(body=[*body, tape_push(tape, keep)]))
 
 
 def _tape_of(node: cst.BaseExpression) -> str | None:
@@ -240,11 +233,3 @@ def _target(node: cst.BaseExpression) -> tuple[str, ...]:
     if isinstance(node, cst.Name):
         return () if node.value == "_" else (node.value,)
     return tuple(e.value.value for e in node.elements)
-
-
-def _target_node(names: tuple[str, ...]) -> cst.BaseExpression:
-    if not names:
-        return cst.Name("_")
-    if len(names) == 1:
-        return cst.Name(names[0])
-    return cst.Tuple([cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
