@@ -23,7 +23,7 @@ import libcst as cst
 from ..context import MISSING, Context
 
 __all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
-           "map_statements", "subexpressions", "calls_named"]
+           "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
 _UNSET = object()  # the bottom: no value reaches the name (yet)
@@ -332,3 +332,19 @@ def number(node: cst.BaseExpression):
     if isinstance(node, cst.Float):
         return sign * float(node.value)
     return None
+
+
+def rewrite_lines_calling(module: cst.Module, ctx: Context, name: str, facts_of, droppable,
+                          drop):
+    """The generated module with ``drop(facts)`` (a transformer) applied to each statement line
+    holding a call ``c`` for which ``droppable(c, facts)``; ``facts_of(vjp, ctx)`` is run
+    only when some call is named ``name``. Lines with nothing to drop stay the same objects."""
+    vjp = module.body[-1]  # after the module-level links, if any
+    if not calls_named(vjp, name):
+        return module
+    facts = facts_of(vjp, ctx)
+    transformer = drop(facts)
+    body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
+        droppable(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call)) else line)
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])

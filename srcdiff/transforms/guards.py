@@ -31,8 +31,7 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (UNKNOWN, Domain, Facts, calls_named, infer, map_statements,
-                               number, subexpressions)
+from ..analysis.values import UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling
 from ..context import Context
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
@@ -54,16 +53,8 @@ _UNARY = {
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    vjp = module.body[-1]  # after the module-level links, if any
-    if not calls_named(vjp, "guard"):
-        return module
-    facts = lower_bounds(vjp, ctx)
-    drop = _Drop(facts)
-    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if any(
-        _positive_guard(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call))
-        else line)
-    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
-        body=vjp.body.with_changes(body=body))])
+    return rewrite_lines_calling(module, ctx, "guard", lower_bounds,
+                                 _positive_guard, _Drop)
 
 
 def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:

@@ -28,8 +28,7 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (UNKNOWN, Domain, Facts, calls_named, infer, map_statements,
-                               number, subexpressions)
+from ..analysis.values import UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling
 from ..context import Context
 
 __all__ = ["rewrite", "Shape", "shape_facts"]
@@ -66,15 +65,8 @@ _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Mo
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    vjp = module.body[-1]  # after the module-level links, if any
-    if not calls_named(vjp, "unbroadcast"):
-        return module
-    facts = shape_facts(vjp, ctx)
-    drop = _Drop(facts)
-    body = map_statements(vjp.body.body, lambda line: line.visit(drop) if any(
-        _droppable(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call)) else line)
-    new = vjp.with_changes(body=vjp.body.with_changes(body=body))
-    return module.with_changes(body=[*module.body[:-1], new])
+    return rewrite_lines_calling(module, ctx, "unbroadcast", shape_facts,
+                                 _droppable, _Drop)
 
 
 def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
