@@ -382,9 +382,10 @@ def matmul_adjoint_x1_sum(terms, x1):
     ``g`` and ``x2`` and a matrix ``x1``, one matmul of the stacked terms."""
     if not terms:
         return np.zeros_like(x1)
-    gs, vs = [g for g, _ in terms], [v for _, v in terms]
-    if _vectors(x1, gs, vs):
-        return _rows(gs).T @ _rows(vs)
+    gs, vs = zip(*terms)
+    rows = _rows(x1, gs, vs)
+    if rows is not None:
+        return rows[0].T @ rows[1]
     total = matmul_adjoint_x1(gs[0], x1, vs[0])
     for g, v in terms[1:]:
         total = total + matmul_adjoint_x1(g, x1, v)
@@ -396,29 +397,33 @@ def matmul_adjoint_x2_sum(terms, x2):
     ``g`` and ``x1`` and a matrix ``x2``, one matmul of the stacked terms."""
     if not terms:
         return np.zeros_like(x2)
-    gs, vs = [g for g, _ in terms], [v for _, v in terms]
-    if _vectors(x2, gs, vs):
-        return _rows(vs).T @ _rows(gs)
+    gs, vs = zip(*terms)
+    rows = _rows(x2, gs, vs)
+    if rows is not None:
+        return rows[1].T @ rows[0]
     total = matmul_adjoint_x2(gs[0], vs[0], x2)
     for g, v in terms[1:]:
         total = total + matmul_adjoint_x2(g, v, x2)
     return total
 
 
-def _vectors(matrix, gs, vs) -> bool:
-    """Whether ``matrix`` is 2-D and every array in ``gs`` and ``vs`` is 1-D."""
-    if type(matrix) is np.ndarray and all(type(a) is np.ndarray for a in gs) and \
-            all(type(a) is np.ndarray for a in vs):  # .ndim: np.ndim costs 0.4 us a call
-        return matrix.ndim == 2 and all(a.ndim == 1 for a in gs) and all(a.ndim == 1 for a in vs)
-    return np.ndim(matrix) == 2 and all(np.ndim(a) == 1 for a in (*gs, *vs))
-
-
-def _rows(vectors):
-    """The vectors as the rows of a matrix: np.array for numpy's (in C), np.stack otherwise
-    (it dispatches to the vectors' own library)."""
-    if all(type(v) is np.ndarray for v in vectors):
-        return np.array(vectors)
-    return np.stack(vectors)
+def _rows(matrix, gs, vs):
+    """``gs`` and ``vs`` as the rows of two matrices where ``matrix`` is 2-D and every term a
+    vector; None otherwise. For numpy's arrays ``np.array`` stacks them (in C: ``np.stack``
+    and a per-vector ``.ndim`` cost ~1 us per vector), and the result's ``ndim`` says whether
+    they were vectors of one length; other libraries get ``np.stack``, which dispatches to
+    the vectors' own library."""
+    if type(matrix) is np.ndarray and set(map(type, gs)) == set(map(type, vs)) == {np.ndarray}:
+        if matrix.ndim != 2:
+            return None
+        try:
+            g, v = np.array(gs), np.array(vs)
+        except ValueError:  # vectors of several lengths, or arrays of several ndims
+            return None
+        return (g, v) if g.ndim == 2 and v.ndim == 2 else None
+    if np.ndim(matrix) == 2 and all(np.ndim(a) == 1 for a in (*gs, *vs)):
+        return np.stack(gs), np.stack(vs)
+    return None
 
 
 @adjoint(np.dot)

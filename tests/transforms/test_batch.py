@@ -112,6 +112,22 @@ def test_matmul_adjoint_sums_are_sums_of_the_steps(s1, s2, steps, dtype):
                                    atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("shapes", [[(3,), (3, 2), (3,)], [(3,), (3,), (3, 1)]])
+def test_matmul_adjoint_sums_of_terms_of_several_shapes_are_sums_of_the_steps(shapes):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 3))
+    vs = [rng.standard_normal(s) for s in shapes]   # a @ v is a vector, then a matrix
+    gs = [rng.standard_normal(np.shape(a @ v)) for v in vs]
+    got = rules.matmul_adjoint_x1_sum(list(zip(gs, vs)), a)
+    want = sum(rules.matmul_adjoint_x1(g, a, v) for g, v in zip(gs, vs))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    ws = [rng.standard_normal(s[::-1]) for s in shapes]  # w @ a.T: a matrix, then a vector
+    gs2 = [rng.standard_normal(np.shape(w @ a.T)) for w in ws]
+    got2 = rules.matmul_adjoint_x2_sum(list(zip(gs2, ws)), a.T)
+    want2 = sum(rules.matmul_adjoint_x2(g, w, a.T) for g, w in zip(gs2, ws))
+    np.testing.assert_allclose(got2, want2, rtol=1e-12)
+
+
 # ----- end to end -----
 
 RNNS = [
