@@ -78,12 +78,13 @@ How to read it:
   (the comment `# kept for the pullback:` lists them). The pullback walks the tape
   backwards: `for ... in reversed(_tape1):`. Time and memory are linear in the number of
   iterations.
-- Gradients of parameters used in every iteration start at zero (`dw = rt.zeros_like(w)`)
-  and accumulate (`dw = dw + ...`), as `.grad` accumulates in PyTorch - but only inside
+- Gradients of parameters used in every iteration start at zero (`du = rt.zeros_like(u)`)
+  and accumulate (`du = du + ...`), as `.grad` accumulates in PyTorch - but only inside
   one call: every call returns fresh gradients.
 - `dw_terms.append((d_t1, h_2))` keeps, per iteration, the two vectors whose outer product
   is that iteration's share of `dw` (the adjoint of `w @ h` with respect to `w`); after the
-  loop, `rt.matmul_adjoint_x1_sum(dw_terms, w)` adds all of them in one matmul.
+  loop, `dw = rt.matmul_adjoint_x1_sum(dw_terms, w)` adds all of them in one matmul (no
+  zeros to start from: with no iteration the sum is zeros of `w`'s shape).
   `rt.matmul_adjoint_x2(...)` is the adjoint with respect to `h`; `dh_1 = dh_2` hands the
   adjoint of `h` to the previous iteration.
 - `xs` is not in `wrt`, so nothing computes `dxs`: srcdiff writes only the adjoints

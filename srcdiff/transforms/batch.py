@@ -5,26 +5,29 @@ d_t1, W, h_2)``: an outer product and an addition of two arrays of W's size, eve
 Where ``dW`` is touched by nothing else in the loop and ``W`` is the same object in every
 iteration, the terms are kept instead (a vector pair per step) and summed after the loop by
 ``rt.matmul_adjoint_x1_sum``: for vectors, one matmul of the stacked terms. The sum is the
-same up to rounding (a matmul adds in another order).
+same up to rounding (a matmul adds in another order). Where ``dW`` was only set to
+``rt.zeros_like(W)`` before the loop, the sum starts it instead (it has that shape and
+dtype, and is those zeros when the loop ran no iteration).
 
 Invariant after this pass: no ``dA = dA + rt.matmul_adjoint_x1/_x2(g, ...)`` is left at the
 top of a tape loop whose ``dA`` is read or written elsewhere in the loop and whose
-loop-invariant operand is not rebound there; those are summed after the loop instead.
+loop-invariant operand is not rebound there; those are summed after the loop instead, and
+no ``dA = rt.zeros_like(A)`` is left for such a sum to add to.
 
-    for h_2, _t1 in reversed(_tape1):             dW_terms = []
-        ...                                →      for h_2, _t1 in reversed(_tape1):
-        dW = dW + rt.matmul_adjoint_x1(               ...
-            d_t1, W, h_2)                             dW_terms.append((d_t1, h_2))
-                                                  dW = dW + rt.matmul_adjoint_x1_sum(dW_terms, W)
+    dW = rt.zeros_like(W)                         dW_terms = []
+    for h_2, _t1 in reversed(_tape1):             for h_2, _t1 in reversed(_tape1):
+        ...                                →         ...
+        dW = dW + rt.matmul_adjoint_x1(               dW_terms.append((d_t1, h_2))
+            d_t1, W, h_2)                         dW = rt.matmul_adjoint_x1_sum(dW_terms, W)
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
-from srcdiff.runtime import rules
+from srcdiff.runtime import helpers, rules
 
-from ..analysis.values import resolve, subexpressions, walk
+from ..analysis.values import reads, resolve, subexpressions, walk
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -52,7 +55,7 @@ def _block(statements, ctx, namer) -> list:
     out = []
     for stmt in statements:
         if isinstance(stmt, cst.For) and _is_tape_loop(stmt):
-            out.extend(_loop(stmt, ctx, namer))
+            out = _loop(stmt, ctx, namer, out)
         elif isinstance(stmt, cst.If):
             new = stmt.with_changes(body=stmt.body.with_changes(body=_block(stmt.body.body, ctx, namer)))
             if isinstance(stmt.orelse, cst.Else):
@@ -70,10 +73,13 @@ def _is_tape_loop(loop: cst.For) -> bool:
         it.func.value == "reversed" and not loop.orelse
 
 
-def _loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
+def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list) -> list:
+    """``above`` (the block's statements before ``loop``), then the loop with its terms
+    kept and summed after it; a sum whose accumulator ``above`` only set to zeros starts
+    it (``dW = rt.matmul_adjoint_x1_sum(...)``, and the zeros are gone)."""
     body = list(loop.body.body)
     bound = _bound_in(loop)
-    before, after, new_body = [], [], []
+    before, after, new_body, comments = [], [], [], []
     for stmt in body:
         found = _accumulation(stmt, ctx, bound)
         if found is None or _touched_elsewhere(found[0], stmt, body):
@@ -87,17 +93,55 @@ def _loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
             [cst.Arg(cst.Tuple([cst.Element(g), cst.Element(other)]))]))]))
         total = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name(sum_name)),
                          [cst.Arg(terms), cst.Arg(fixed)])
-        after.append(cst.SimpleStatementLine([cst.Assign(
-            [cst.AssignTarget(cst.Name(acc))],
-            cst.BinaryOperation(cst.Name(acc), cst.Add(), total))]))
+        zeros = _zero_start(above, acc, fixed.value, ctx)
+        if zeros is not None:  # the sum has the shape and dtype of the zeros (none if no term)
+            above, lines = _without(above, zeros)
+            comments.extend(lines)
+        else:
+            total = cst.BinaryOperation(cst.Name(acc), cst.Add(), total)
+        after.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(acc))], total)]))
     if not before:
-        return [loop]
-    if loop.leading_lines:  # the adjoint-of comment stays at the top of the block
-        before[0] = before[0].with_changes(leading_lines=loop.leading_lines)
-        loop = loop.with_changes(leading_lines=())
+        return [*above, loop]
+    # the adjoint-of comment (above the zeros or the loop) stays at the top of the block
+    before[0] = before[0].with_changes(leading_lines=[*comments, *loop.leading_lines])
+    loop = loop.with_changes(leading_lines=())
     after[0] = after[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
         "# the loop's matmul terms, summed at once"))])
-    return [*before, loop.with_changes(body=loop.body.with_changes(body=new_body)), *after]
+    return [*above, *before, loop.with_changes(body=loop.body.with_changes(body=new_body)), *after]
+
+
+def _zero_start(above: list, acc: str, fixed: str, ctx: Context):
+    """The statement ``acc = rt.zeros_like(fixed)`` in ``above`` when nothing after it there
+    reads or binds ``acc`` or ``fixed``; else None."""
+    for stmt in reversed(above):
+        if acc not in reads(stmt):  # reads: every name the statement spells, targets too
+            if fixed in _assigned([stmt]):
+                return None
+            continue
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign)):
+            return None
+        assign = stmt.body[0]
+        value = assign.value
+        if len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name) and \
+                assign.targets[0].target.value == acc and isinstance(value, cst.Call) and \
+                resolve(value.func, ctx, set()) is helpers.zeros_like and len(value.args) == 1 and \
+                value.args[0].keyword is None and not value.args[0].star and \
+                isinstance(value.args[0].value, cst.Name) and value.args[0].value.value == fixed:
+            return stmt
+        return None
+    return None
+
+
+def _without(statements: list, stmt) -> tuple[list, list]:
+    """``statements`` without ``stmt``; the comment lines above ``stmt`` move to the next
+    statement, or are returned when there is none (the caller keeps them above what follows)."""
+    i = next(i for i, s in enumerate(statements) if s is stmt)
+    rest = statements[i + 1:]
+    if rest:
+        rest[0] = rest[0].with_changes(leading_lines=[*stmt.leading_lines, *rest[0].leading_lines])
+        return [*statements[:i], *rest], []
+    return statements[:i], list(stmt.leading_lines)
 
 
 def _accumulation(stmt, ctx, bound):
@@ -135,8 +179,13 @@ def _accumulation(stmt, ctx, bound):
 
 def _bound_in(loop: cst.For) -> set[str]:
     """The names the loop binds: its targets and everything assigned in its body."""
-    bound = set(names_in(loop.target))
-    for stmt in walk(loop.body.body):
+    return set(names_in(loop.target)) | _assigned(loop.body.body)
+
+
+def _assigned(statements) -> set[str]:
+    """The names ``statements`` (and the statements in them) bind."""
+    bound = set()
+    for stmt in walk(statements):
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):

@@ -45,14 +45,13 @@ def test_a_matmul_accumulation_is_summed_after_the_loop():
 
             def f_pullback(d_out):
                 dh = d_out
-                dW = rt.zeros_like(W)
                 dW_terms = []
                 for h_2, h_3 in reversed(_tape1):
                     d_t1 = dh * (1.0 - h_3 * h_3)
                     dW_terms.append((d_t1, h_2))
                     dh = rt.matmul_adjoint_x2(d_t1, W, h_2)
                 # the loop's matmul terms, summed at once
-                dW = dW + rt.matmul_adjoint_x1_sum(dW_terms, W)
+                dW = rt.matmul_adjoint_x1_sum(dW_terms, W)
                 return dW
 
             return _out, f_pullback
@@ -65,7 +64,30 @@ def test_the_right_operand_of_a_matmul_too():
     line = "dW = dW + rt.matmul_adjoint_x2(d_t1, h_2, W)"
     lines = rewritten(LOOP.format(line=line))
     assert "            dW_terms.append((d_t1, h_2))" in lines
-    assert "        dW = dW + rt.matmul_adjoint_x2_sum(dW_terms, W)" in lines
+    assert "        dW = rt.matmul_adjoint_x2_sum(dW_terms, W)" in lines
+
+
+def test_the_zeros_a_sum_replaces_leave_their_comment_above_the_block():
+    before = LOOP.format(line="dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)").replace(
+        "dW = rt.zeros_like(W)", "# adjoint of: for ...\n            dW = rt.zeros_like(W)")
+    lines = rewritten(before)
+    assert lines[3:6] == ["        dh = d_out", "        # adjoint of: for ...", "        dW_terms = []"]
+    assert "        dW = rt.matmul_adjoint_x1_sum(dW_terms, W)" in lines
+
+
+@pytest.mark.parametrize("start", [
+    "dW = rt.zeros_like(W)\n            dh = dh + dW[0]",      # read before the loop
+    "dW = rt.zeros_like(h0)",                               # zeros of another array
+    "dW = rt.zeros_like(W)\n            W = h0",             # W rebound before the loop
+    "dW = rt.unbroadcast(dh, W)",                           # not zeros
+    "dW = rt.zeros_like(W); dh = dh * 2.0",                 # not alone on its line
+])
+def test_a_sum_adds_to_an_accumulator_that_may_not_be_zeros_of_its_shape(start):
+    before = LOOP.format(line="dW = dW + rt.matmul_adjoint_x1(d_t1, W, h_2)").replace(
+        "dW = rt.zeros_like(W)", start)
+    lines = rewritten(before)
+    assert "        dW = dW + rt.matmul_adjoint_x1_sum(dW_terms, W)" in lines
+    assert "        " + start.splitlines()[0] in lines   # the start stays
 
 
 @pytest.mark.parametrize("line", [
@@ -135,6 +157,9 @@ RNNS = [
     "        h = np.tanh(W @ h + U @ xs[t])\n    return np.sum(h * h)\n",
     "def f(W, U, xs, h0):\n    h = h0\n    for x in xs:\n        h = np.tanh(h @ W + x @ U)\n"
     "    return np.sum(h)\n",
+    # W also after the loop: the loop's sum adds to what that use gave
+    "def f(W, U, xs, h0):\n    h = h0\n    for t in range(xs.shape[0]):\n"
+    "        h = np.tanh(W @ h + U @ xs[t])\n    return np.sum(np.sin(W @ h))\n",
 ]
 
 
@@ -156,6 +181,20 @@ def test_rnn_gradients(source, h0_shape, steps):
     dloss = srcdiff.grad(fn, wrt=(0, 1))
     assert "_terms.append" in dloss.source
     check_grad(fn, (W, U, xs, h0), dloss(W, U, xs, h0), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("steps", [3, 0])
+def test_rnn_gradients_started_by_the_sum_keep_shape_and_dtype(steps):
+    fn = make_function(RNNS[0])
+    rng = np.random.default_rng(4)
+    W, U = (0.5 * rng.standard_normal(s).astype(np.float32) for s in ((4, 4), (4, 3)))
+    xs, h0 = rng.standard_normal((steps, 3)).astype(np.float32), np.zeros(4, np.float32)
+    dloss = srcdiff.grad(fn, wrt=(0, 1))
+    assert "rt.zeros_like(W)" not in dloss.source and "dW = rt.matmul_adjoint_x1_sum(" in dloss.source
+    for g, a in zip(dloss(W, U, xs, h0), (W, U)):
+        assert g.shape == a.shape and g.dtype == np.float32
+    args64 = tuple(a.astype(np.float64) for a in (W, U, xs, h0))
+    check_grad(fn, args64, dloss(*args64), argnums=(0, 1))
 
 
 def test_matmul_adjoint_sums_stay_in_the_arrays_library():
