@@ -30,7 +30,7 @@ def main():
         w, b = w - 0.1 * dw, b - 0.1 * db
     print("fitted :", "w =", np.round(w, 3), "b =", round(b, 3))
 
-    print("\nThe generated forward pass and pullback:\n")
+    print("\nThe generated derivative, forward and backward pass:\n")
     print(dloss.source)
 
 

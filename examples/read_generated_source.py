@@ -44,22 +44,29 @@ def tanh_rnn(w, u, xs):
 EXAMPLES = [
     (mse_loss, ("w", "b"), """\
 How to read it:
-- `def mse_loss_vjp(w, b, x, y)` takes the arguments of mse_loss. Under `# forward` is your
-  function with one operation per line: nested expressions become numbered temporaries
-  `_t1, _t2, ...`; your own names (`pred`) are kept; the result is `_out`.
-- It ends with `return _out, mse_loss_pullback`: the value and the pullback. The pullback takes `d_out`, the adjoint of the
-  output (1.0 for srcdiff.grad; `v` for a vjp), and walks your lines backwards.
-- The adjoint of a variable `name` is `dname` (`dpred`, `dw`); of a temporary `_t3`, `d_t3`.
+- `def mse_loss_grad(w, b, x, y)` takes the arguments of mse_loss and returns the
+  gradients. Under `# forward` is your function with one operation per line: nested
+  expressions become numbered temporaries `_t1, _t2, ...`; your own names (`pred`) are
+  kept. Only what the backward pass reads is computed: srcdiff.grad returns no value, so
+  neither the square nor the mean is.
+- Under `# backward` your lines are walked backwards, starting from the adjoint of the
+  output, 1.
+- The adjoint of a variable `name` is `dname` (`dpred`, `dw`); of a temporary `_t2`, `d_t2`.
 - Each block starts with `# adjoint of: <your line>  (line N)`: the statements under it are
   the derivative of that line, one adjoint statement per operation, last operation first.
-- Simple rules are inline: `d_t2 = d_t3 * 2 * _t2` is the derivative of `_t2 ** 2`. Others
-  call the runtime, `rt` = `srcdiff.runtime` (`rt.mean_adjoint`, `rt.matmul_adjoint_x2`:
-  the adjoint of `x @ w` with respect to its second operand); they are plain numpy
-  functions in runtime/rules.py.
+- Simple rules are inline: the mean hands each of its `rt.count(_t2)` elements the share
+  `1 / count` of the output's adjoint, and that number goes straight into the derivative of
+  `_t2 ** 2`: `d_t2 = (1.0 / rt.count(_t2)) * 2 * _t2`. Other rules call the runtime,
+  `rt` = `srcdiff.runtime` (`rt.matmul_adjoint_x2`: the adjoint of `x @ w` with respect to
+  its second operand); they are plain numpy functions in runtime/rules.py.
 - `rt.unbroadcast` sums an adjoint back to the shape of an operand that numpy broadcast:
   `b` has shape (1,) but `pred` has shape (4, 1), so `db = rt.unbroadcast(dpred, b)` sums
   over the rows. Where nothing was broadcast it returns the adjoint unchanged.
-- The pullback returns one gradient per `wrt` name, in order: `dw, db`."""),
+- It returns one gradient per `wrt` name, in order: `dw, db`.
+- `srcdiff.value_and_grad(mse_loss, wrt=("w", "b")).source`, which `srcdiff.vjp` runs too,
+  is the general form: `mse_loss_vjp` computes the value `_out` and returns it with a
+  pullback, `mse_loss_pullback(d_out)`, the same backward pass for any adjoint `d_out` of
+  the output. tanh_branch below has that form."""),
     (tanh_branch, ("w",), """\
 How to read it:
 - The forward pass records the condition once, `_c1 = np.mean(h) > 0`, and the pullback
@@ -68,7 +75,11 @@ How to read it:
   `dh = 2 * ...`. In general an adjoint is summed (`dx = dx + ...`) whenever a value is
   used more than once.
 - `tanh` is inline: `dh * (1.0 - h * h)` reuses the forward result `h`, nothing is
-  recomputed. The adjoint of the output is `dout` here, after your name `out`."""),
+  recomputed.
+- `out` is assigned on both sides of the `if`, so srcdiff does not prove it one number and
+  srcdiff.grad takes the general form: `tanh_branch_vjp` returns the value and
+  `tanh_branch_pullback`, whose parameter `dout` (after your name `out`) is the adjoint of
+  the output; srcdiff.grad checks the value and calls the pullback with 1.0."""),
     (tanh_rnn, ("w", "u"), """\
 How to read it:
 - The loop body runs once per row; each assignment to `h` gets a new version (`h_2` is `h`
@@ -77,7 +88,9 @@ How to read it:
 - `_tape1.push(...)` keeps, once per iteration, only the values the loop's adjoint reads
   (the comment `# kept for the pullback:` lists them). The pullback walks the tape
   backwards: `for ... in reversed(_tape1):`. Time and memory are linear in the number of
-  iterations.
+  iterations. That loop rebinds the forward pass's names (`h_2`, `x`, ...) to each
+  iteration's values, so the backward pass keeps its own scope: the nested
+  `tanh_rnn_pullback()`, called by the last line.
 - Gradients of parameters used in every iteration start at zero (`du = rt.zeros_like(u)`)
   and accumulate (`du = du + ...`), as `.grad` accumulates in PyTorch - but only inside
   one call: every call returns fresh gradients.

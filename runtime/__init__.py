@@ -9,7 +9,7 @@ import numpy as np
 
 from . import rules
 from .backend import array_module, register_array_module, scatter_add
-from .helpers import append, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
+from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_grad, stop_gradient
 from .registry import RULES, Rule, adjoint, rule_for
 from .link import derivative_of
@@ -19,7 +19,7 @@ from .rules import add_at
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 
 __all__ = [
-    "setitem", "append", "guard", "add_at",
+    "setitem", "append", "count", "guard", "add_at",
     "np", "rules", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "guard", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation"]
+__all__ = ["setitem", "append", "guard", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
+           "count"]
 
 
 def unbroadcast(g, x):
@@ -134,3 +135,10 @@ def guard(value, g):
     if isinstance(value, (float, int)):  # keep Python numbers weak: float32 stays float32
         return value if value != 0 else (g == 0) * np.ones_like(g)
     return np.where(g == 0, 1.0, value)
+
+
+def count(x) -> int:
+    """How many numbers ``np.mean(x)`` averages, at least 1 (an empty mean's adjoint is empty:
+    its spread number never reaches an element)."""
+    n = x.size if type(x) is np.ndarray else np.size(x)
+    return n if n else 1

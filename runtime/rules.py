@@ -203,7 +203,8 @@ def _spread(g, x, axis, keepdims):
     """``g``, the adjoint of a reduction of ``x`` over ``axis``, broadcast back to ``x``."""
     if type(x) is np.ndarray and x.size <= _SMALL:  # filled in with the dtype broadcast_to
         if axis is None and (type(g) is float or isinstance(g, np.floating)):  # would give
-            out = np.empty(x.shape, np.float64 if type(g) is float else g.dtype)
+            out = np.empty(x.shape, g.dtype if type(g) is not float else x.dtype
+                           if x.dtype.kind == "f" else np.float64)
             out.fill(g)
             return out
         if type(g) is np.ndarray:
@@ -212,6 +213,11 @@ def _spread(g, x, axis, keepdims):
             out = np.empty(x.shape, g.dtype)
             out[...] = g  # a ValueError where g does not broadcast, as from broadcast_to
             return out
+    if type(g) is float and axis is None and hasattr(x, "dtype"):  # a number seed (grad's),
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64      # of x's precision
+        if type(x) is np.ndarray:
+            return np.broadcast_to(dtype.type(g), x.shape)
+        return np.full_like(x, g, dtype=dtype)  # made in x's own library (CuPy)
     shape = x.shape if hasattr(x, "shape") else np.shape(x)
     if axis is not None and not keepdims:
         g = expand_reduced(g, shape, axis, keepdims)

@@ -35,12 +35,13 @@ class InternalError(SrcdiffError):
 
 
 def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
-               containers: tuple[str, ...] = ()) -> Derivative:
+               containers: tuple[str, ...] = (), gradient: bool = False) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
-    ``wrt`` parameters passed as containers)."""
+    ``wrt`` parameters passed as containers); ``gradient``: for ``grad``, which needs no
+    value (see ``Derivative.gradient_only``)."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt, has_aux, containers)
+    key = (fn.__code__, wrt, has_aux, containers, gradient)
     per_fn = _cache.get(fn)
     if per_fn is not None and key in per_fn:
         return per_fn[key]
@@ -48,7 +49,8 @@ def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
         per_fn = _cache.setdefault(fn, {})
         if key not in per_fn:
             try:
-                per_fn[key] = compile_derivative(fn, wrt, has_aux, containers=containers)
+                per_fn[key] = compile_derivative(fn, wrt, has_aux, containers=containers,
+                                                 gradient=gradient)
             except SrcdiffError:
                 raise
             except Exception as exc:  # a bug in srcdiff: never let it look like the user's
@@ -124,6 +126,16 @@ def _as_gradient(g, x):
 
 
 _SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
+_REAL = (float, np.float64, np.float32)  # gradient types that are real without a look
+
+
+def _own(g, args):
+    """``g``, or a copy where it is one of the arguments: the derivative of ``x * y`` with
+    respect to ``x`` may be ``y`` itself, and a gradient never shares the caller's memory."""
+    for a in args:
+        if g is a and hasattr(a, "copy"):  # numbers are immutable: shared or not, the same
+            return a.copy()
+    return g
 
 
 def _seed(out):
@@ -132,6 +144,16 @@ def _seed(out):
     if isinstance(out, np.generic):  # a numpy scalar: 1 of its dtype, without an array
         return out.dtype.type(1.0)
     return np.ones_like(out)
+
+
+def _check_real(fn, g) -> None:
+    """A gradient-only derivative has no value to check: a complex gradient says it was
+    complex (the only way a provable scalar is not a real one)."""
+    if isinstance(g, complex) or getattr(getattr(g, "dtype", None), "kind", "f") == "c":
+        raise GradientTypeError(
+            f"grad needs {fn.__qualname__} to return a real floating-point scalar, but it "
+            "returned a complex one; differentiate its real part (np.real(...)) or its "
+            "absolute value.")
 
 
 def _check_scalar(fn, out) -> None:
@@ -212,7 +234,8 @@ class GradFunction:
         self._has_aux = has_aux
         self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
-        self._plain = None  # (code, derivative, parameter count): see _plain_call
+        self._gradient = not with_value and not has_aux  # the value is not wanted
+        self._plain = None  # (code, function, parameter count, gradient only): see _plain_call
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -221,7 +244,8 @@ class GradFunction:
     @property
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
-        return derivative(self._fn, self._wrt, self._has_aux, self._containers).source
+        return derivative(self._fn, self._wrt, self._has_aux, self._containers,
+                          self._gradient).source
 
     def __call__(self, *args, **kwargs):
         if self._plain is not None and not kwargs:
@@ -232,19 +256,26 @@ class GradFunction:
         args = self._caller.bind(args, kwargs)
         containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
         self._containers = containers  # .source shows the variant last called
-        function = derivative(self._fn, self._wrt, self._has_aux, containers).function
+        compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient)
+        function, gradient_only = compiled.function, compiled.gradient_only
         if not containers and self._caller.params is not None:
-            self._plain = (self._fn.__code__, function, len(self._caller.params))
+            self._plain = (self._fn.__code__, function, len(self._caller.params), gradient_only)
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
-        out, pullback = function(*args)
-        loss = out[0] if self._has_aux else out
-        _check_scalar(self._fn, loss)
-        grads = pullback(_seed(loss))
+        if gradient_only:
+            out, grads = None, function(*args)
+        else:
+            out, pullback = function(*args)
+            loss = out[0] if self._has_aux else out
+            _check_scalar(self._fn, loss)
+            grads = pullback(_seed(loss))
         if len(self._wrt) == 1:  # the pullback returns a bare adjoint for one parameter
             grads = (grads,)
-        grads = tuple(_as_gradient(g, args[i]) for g, i in zip(grads, self._index))
+        if gradient_only:
+            for g in grads:
+                _check_real(self._fn, g)
+        grads = tuple(_own(_as_gradient(g, args[i]), args) for g, i in zip(grads, self._index))
         if self._single:
             grads = grads[0]
         if self._with_value:
@@ -255,7 +286,7 @@ class GradFunction:
         """The call for the common case, with every check of the general path but cheaper:
         each ``wrt`` argument a Python float or a floating-point numpy array, all arguments
         given by position, the derivative compiled for these (no container) arguments."""
-        code, function, nargs = self._plain
+        code, function, nargs, gradient_only = self._plain
         if len(args) != nargs or self._fn.__code__ is not code:
             return self._general_call(args, {})
         for i in self._index:
@@ -263,25 +294,32 @@ class GradFunction:
             if type(x) is not float and (type(x) is not np.ndarray or x.dtype.kind != "f"):
                 return self._general_call(args, {})
         self._containers = ()
-        out, pullback = function(*args)
-        loss = out[0] if self._has_aux else out
-        seed = _SEEDS.get(type(loss))
-        if seed is None:  # a 0-d array, an int, or not a scalar at all: the general checks
-            _check_scalar(self._fn, loss)
-            seed = _seed(loss)
-        grads = pullback(seed)
+        if gradient_only:
+            out, grads = None, function(*args)
+        else:
+            out, pullback = function(*args)
+            loss = out[0] if self._has_aux else out
+            seed = _SEEDS.get(type(loss))
+            if seed is None:  # a 0-d array, an int, or not a scalar at all: the general checks
+                _check_scalar(self._fn, loss)
+                seed = _seed(loss)
+            grads = pullback(seed)
         if len(self._index) == 1:
             grads = (grads,)
         result = []
         for g, i in zip(grads, self._index):
             x = args[i]
             if type(x) is np.ndarray and type(g) is np.ndarray and g.dtype == x.dtype and \
-                    g.shape == x.shape and g.base is None and g.flags.writeable:
+                    g.shape == x.shape and g.base is None and g.flags.writeable and \
+                    all(g is not a for a in args):
                 result.append(g)  # fresh, of the argument's dtype and shape: as it is
-            elif type(x) is float:
+                continue
+            if gradient_only and type(g) not in _REAL:
+                _check_real(self._fn, g)
+            if type(x) is float:
                 result.append(float(g))  # what _as_gradient gives a Python float
             else:
-                result.append(_as_gradient(g, x))
+                result.append(_own(_as_gradient(g, x), args))
         grads = result[0] if self._single else tuple(result)
         if self._with_value:
             return out, grads

@@ -15,8 +15,8 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, dce, desugar, guards, jumps, locate, no_grad, normalize, rename, returns,
-                         reverse, shapes, simplify, tapes, validate)
+from .transforms import (accumulate, batch, dce, desugar, fuse, guards, jumps, locate, no_grad, normalize, rename,
+                         returns, reverse, seed, shapes, simplify, tapes, validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
@@ -33,20 +33,24 @@ PIPELINE = (
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
+    ("seed", seed.rewrite),            # grad only: seed 1.0, no value returned, spread seeds folded
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
+    ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
 )
 
 
 @dataclass(frozen=True)
 class Derivative:
-    """A compiled derivative: ``function(*args) -> (value, pullback)`` and its source."""
+    """A compiled derivative: ``function(*args) -> (value, pullback)`` and its source; with
+    ``gradient_only``, ``function(*args) -> gradients`` (a bare one for a single ``wrt``)."""
 
     function: object
     source: str
     wrt: tuple[str, ...]
+    gradient_only: bool = False
 
 
 def parameters(fn) -> tuple[str, ...]:
@@ -56,27 +60,31 @@ def parameters(fn) -> tuple[str, ...]:
 
 
 def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
-                       containers: tuple[str, ...] = ()) -> Derivative:
+                       containers: tuple[str, ...] = (), gradient: bool = False) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
     ``containers``: the ``wrt`` parameters passed as dicts/lists/tuples/dataclasses.
+    ``gradient``: only the gradient is wanted (``srcdiff.grad``); where the output is
+    provably one real number, the result is ``gradient_only``.
     """
     source = get_source(fn)
     names = names_in(source.module) | set(fn.__code__.co_names)
     rt = "rt"
     while rt in names:
         rt += "_"
-    options = frozenset({"has_aux"} if has_aux else ())
+    options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
     ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options,
                   containers=frozenset(containers))
     module = source.module
+    gradient_only = False
     for label, stage in PIPELINE:
         module = stage(module, ctx)
+        gradient_only = gradient_only or label == "seed" and seed.applied(module)
         if trace is not None:
             print(f"# ----- after {label} -----\n{module.code}", file=trace)
     text = codegen.module_text(module, ctx)
-    return Derivative(codegen.load(text, ctx), text, ctx.wrt)
+    return Derivative(codegen.load(text, ctx), text, ctx.wrt, gradient_only)
 
 
 def trace(fn, wrt=("x",)) -> None:  # pragma: no cover - convenience for the REPL

@@ -23,6 +23,7 @@ import libcst as cst
 from ..context import MISSING, Context
 
 __all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
+           "single_assignments",
            "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
@@ -59,12 +60,15 @@ class Facts:
 
 
 def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
-          aliases: dict | None = None) -> Facts:
+          aliases: dict | None = None, fallback: dict | None = None) -> Facts:
     """The facts of every name bound in ``vjp`` (the forward function with its pullback
     nested in it). ``given`` holds the facts of ``vjp``'s parameters (a parameter left out
     is UNKNOWN); ``aliases`` binds parameters of nested functions to expressions whose
-    value they receive (the pullback's seed has the shape of the output)."""
+    value they receive (the pullback's seed has the shape of the output); ``fallback``
+    gives a name the fact it has where its expression's fact is UNKNOWN (see
+    :func:`single_assignments`)."""
     aliases = aliases or {}
+    fallback = fallback or {}
     bindings = [(name, expr) for name, expr, param in _bindings(vjp)
                 if not (param and name in aliases)] + list(aliases.items())
     params = {p.name.value for p in vjp.params.params}
@@ -84,6 +88,8 @@ def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
                 continue  # reads a name no value has reached yet
             else:
                 value = domain.evaluate(expr, facts)
+            if value is UNKNOWN and name in fallback:
+                value = fallback[name]
             old = env.get(name, _UNSET)
             new = value if old is _UNSET else domain.join(old, value)
             if old is _UNSET or new != old:
@@ -131,6 +137,23 @@ def _bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None
             for name in reads(stmt):  # a statement kind generated code does not use
                 out.append((name, None, False))
     return out
+
+
+def single_assignments(vjp: cst.FunctionDef) -> set[str]:
+    """The names bound exactly once in ``vjp`` and its pullback, by a statement of the forward
+    pass's top level (not in a loop, a branch or the pullback): each holds one value per
+    call, so a fact about "this name's value" can be trusted wherever the name is read."""
+    counts: dict[str, int] = {}
+    for name, _, _ in _bindings(vjp):
+        counts[name] = counts.get(name, 0) + 1
+    found = set()
+    for stmt in vjp.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            targets = stmt.body[0].targets
+            if len(targets) == 1 and isinstance(targets[0].target, cst.Name) and \
+                    counts.get(targets[0].target.value) == 1:
+                found.add(targets[0].target.value)
+    return found
 
 
 def walk(statements):

@@ -6,7 +6,9 @@ adjoint, and in loops the tape kept values only for their shape). A shape is kno
 as a *class*: the shape of a parameter, or ``()``, the shape of a number. Elementwise
 operations keep the class of their operands when all of them are of one class or numbers;
 everything else (matmul, indexing, a reduction over an axis, a call srcdiff does not
-know) has an unknown shape, and its unbroadcast stays.
+know) has an unknown shape, and its unbroadcast stays, except that a name the forward
+pass binds once at its top level is a class of its own: ``b = np.tanh(a)`` after
+``a = x @ w`` has the shape of ``a``.
 
     def f_vjp(x):                              def f_vjp(x):
         a = np.sin(x)                              a = np.sin(x)
@@ -28,7 +30,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling
+from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling,
+                               single_assignments)
 from ..context import Context
 
 __all__ = ["rewrite", "Shape", "shape_facts"]
@@ -36,8 +39,9 @@ __all__ = ["rewrite", "Shape", "shape_facts"]
 
 @dataclass(frozen=True)
 class Shape:
-    """All values have the shape of ``of`` (a parameter's name, or ``()``); with
-    ``exact=False`` they only broadcast into it (a ``keepdims`` reduction, a guard)."""
+    """All values have the shape of ``of`` (a parameter's name, ``()``, or ``("=", name)``
+    for the value of a local ``name`` bound once); with ``exact=False`` they only broadcast
+    into it (a ``keepdims`` reduction, a guard)."""
 
     of: object
     exact: bool = True
@@ -72,7 +76,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """The shape class of every name of the generated function ``vjp``."""
     given = {p: Shape(p) for p in ctx.params if p not in ctx.containers}
-    return infer(vjp, ctx, Domain(_evaluate, _join), given, _seed(vjp))
+    own = {n: Shape(("=", n)) for n in single_assignments(vjp) if n not in ctx.params}
+    return infer(vjp, ctx, Domain(_evaluate, _join), given, _seed(vjp), own)
 
 
 def _seed(vjp: cst.FunctionDef) -> dict:
@@ -145,7 +150,13 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     return UNKNOWN
 
 
+_FULL_METHODS = ("sum", "mean", "max", "min", "prod")  # a.sum(): one number
+
+
 def _call(call: cst.Call, facts: Facts):
+    if not call.args and isinstance(call.func, cst.Attribute) and \
+            call.func.attr.value in _FULL_METHODS and facts.resolve(call.func) is None:
+        return SCALAR  # a method of a local array, reducing all of it
     fn = facts.resolve(call.func)
     if fn is None:
         return UNKNOWN

@@ -1,7 +1,7 @@
 from srcdiff import runtime as rt
 
 
-def branch_vjp(x, w):
+def branch_grad(x, w):
     # forward
     h = x * w
     _c1 = np.sum(h) > 0
@@ -10,23 +10,20 @@ def branch_vjp(x, w):
     else:
         h_1 = h * 0.1
     _t1 = h_1 * x
-    _out = np.sum(_t1)
 
-    def branch_pullback(d_out):
-        # adjoint of: return np.sum(h * x)  (line N)
-        d_t1 = rt.sum_adjoint(d_out, _t1)
-        dh_1 = rt.unbroadcast(d_t1 * x, h_1)
-        dx = rt.unbroadcast(d_t1 * h_1, x)
-        # adjoint of: if np.sum(h) > 0:  (line N)
-        if _c1:
-            # adjoint of: h = np.tanh(h)  (line N)
-            dh = dh_1 * (1.0 - h_1 * h_1)
-        else:
-            # adjoint of: h = h * 0.1  (line N)
-            dh = dh_1 * 0.1
-        # adjoint of: h = x * w  (line N)
-        dx = dx + rt.unbroadcast(dh * w, x)
-        dw = rt.unbroadcast(dh * x, w)
-        return dx, dw
-
-    return _out, branch_pullback
+    # backward
+    # adjoint of: return np.sum(h * x)  (line N)
+    d_t1 = rt.sum_adjoint(1.0, _t1)
+    dh_1 = rt.unbroadcast(d_t1 * x, h_1)
+    dx = rt.unbroadcast(d_t1 * h_1, x)
+    # adjoint of: if np.sum(h) > 0:  (line N)
+    if _c1:
+        # adjoint of: h = np.tanh(h)  (line N)
+        dh = dh_1 * (1.0 - h_1 * h_1)
+    else:
+        # adjoint of: h = h * 0.1  (line N)
+        dh = dh_1 * 0.1
+    # adjoint of: h = x * w  (line N)
+    dx = dx + rt.unbroadcast(dh * w, x)
+    dw = rt.unbroadcast(dh * x, w)
+    return dx, dw

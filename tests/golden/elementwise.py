@@ -1,7 +1,7 @@
 from srcdiff import runtime as rt
 
 
-def elementwise_vjp(x, y):
+def elementwise_grad(x, y):
     # forward
     _t1 = x * y
     _t2 = -x
@@ -11,23 +11,19 @@ def elementwise_vjp(x, y):
     _t5 = z ** 2
     _t6 = _t5 + 1.0
     _t7 = np.sqrt(_t6)
-    _out = np.sum(_t7)
 
-    def elementwise_pullback(d_out):
-        # adjoint of: return np.sum(np.sqrt(z ** 2 + 1.0))  (line N)
-        d_t7 = rt.sum_adjoint(d_out, _t7)
-        d_t6 = d_t7 / (2.0 * _t7)
-        d_t5 = d_t6
-        dz = d_t5 * 2 * z
-        # adjoint of: z = x * y + np.exp(-x) / y  (line N)
-        d_t1 = rt.unbroadcast(dz, _t1)
-        d_t4 = rt.unbroadcast(dz, _t4)
-        d_t3 = rt.unbroadcast(d_t4 / rt.guard(y, d_t4), _t3)
-        dy = rt.unbroadcast(-d_t4 * _t3 / rt.guard(y * y, d_t4), y)
-        d_t2 = d_t3 * _t3
-        dx = -d_t2
-        dx = dx + rt.unbroadcast(d_t1 * y, x)
-        dy = dy + rt.unbroadcast(d_t1 * x, y)
-        return dx, dy
-
-    return _out, elementwise_pullback
+    # backward
+    # adjoint of: return np.sum(np.sqrt(z ** 2 + 1.0))  (line N)
+    d_t6 = 1.0 / (2.0 * _t7)
+    d_t5 = d_t6
+    dz = d_t5 * 2 * z
+    # adjoint of: z = x * y + np.exp(-x) / y  (line N)
+    d_t1 = rt.unbroadcast(dz, _t1)
+    d_t4 = rt.unbroadcast(dz, _t4)
+    d_t3 = rt.unbroadcast(d_t4 / rt.guard(y, d_t4), _t3)
+    dy = rt.unbroadcast(-d_t4 * _t3 / rt.guard(y * y, d_t4), y)
+    d_t2 = d_t3 * _t3
+    dx = -d_t2
+    dx = dx + rt.unbroadcast(d_t1 * y, x)
+    dy = dy + rt.unbroadcast(d_t1 * x, y)
+    return dx, dy

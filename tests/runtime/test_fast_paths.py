@@ -24,7 +24,8 @@ def test_unbroadcast_still_sums_when_shapes_differ():
 
 
 @pytest.mark.parametrize("g, dtype, want", [
-    (1.0, np.float32, np.float64),        # as np.broadcast_to(1.0, shape) gives
+    (1.0, np.float32, np.float32),        # a Python float is weak (NEP 50): x's precision
+    (1.0, np.float64, np.float64),
     (np.float32(1.0), np.float32, np.float32),
     (np.float64(1.0), np.float32, np.float64),
     (np.float32(1.0), np.float64, np.float32),
@@ -33,8 +34,8 @@ def test_sum_and_mean_adjoints_of_a_number_keep_the_general_dtype(g, dtype, want
     x = np.ones((4, 3), dtype)
     for got, scale in ((rules.sum_adjoint(g, x), 1.0),
                        (rules.mean_adjoint(g, np.mean(x), x), 1.0 / 12)):
-        general = np.broadcast_to(np.asarray(g) * scale if scale != 1.0 else g, x.shape)
-        assert got.shape == x.shape and got.dtype == want == general.dtype
+        general = np.broadcast_to(np.asarray(g, want) * scale if scale != 1.0 else g, x.shape)
+        assert got.shape == x.shape and got.dtype == want
         np.testing.assert_allclose(got, general)
         got[0, 0] = 5.0  # a fresh array: writable, nothing shared
 

@@ -1,0 +1,330 @@
+"""seed: ``srcdiff.grad`` seeds the pullback with 1 and never shows the value; fold both.
+
+Runs only for ``grad`` (not ``value_and_grad``, not ``has_aux``), and only where the output
+is provably one real number, so that the API has nothing left to check on it: a reduction of
+a whole array (``np.sum(v)``, ``np.mean(v)``, ``v.sum()``, ...), or ``+ - * /`` of such and
+of numbers. Then, invariant after this pass:
+
+- the pullback takes no parameter: its seed is the number ``1.0``, and names bound to a
+  number in the pullback's top level are replaced by that number;
+- the generated function returns the pullback alone, so what only the value needed (the
+  final ``np.mean``, a square only the mean read) is dead, and ``dce`` removes it;
+- the adjoint of a reduction of all of ``v`` under a number seed, one number spread over
+  ``v``'s shape, is that number wherever it is an operand of elementwise arithmetic that
+  also has an operand of ``v``'s exact shape (which gives the result its shape); its array
+  is made only for the reads left, if any.
+
+    def f_vjp(x, y):                               def f_vjp(x, y):
+        _t1 = x - y                                    _t1 = x - y
+        _t2 = _t1 ** 2                     →
+        _out = np.mean(_t2)
+
+        def f_pullback(d_out):                         def f_pullback():
+            d_t2 = rt.mean_adjoint(d_out, _out, _t2)
+            d_t1 = d_t2 * 2 * _t1                          d_t1 = (1.0 / np.size(_t1)) * 2 * _t1
+            ...                                            ...
+        return _out, f_pullback                        return f_pullback
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import numpy as np
+
+from srcdiff.runtime import helpers, rules
+from srcdiff.runtime.backend import numpy_twin
+
+from ..analysis.values import Facts, number, reads, resolve, single_assignments, walk
+from ..context import Context
+from .shapes import shape_facts
+from .simplify import simplify_expression
+
+__all__ = ["rewrite", "applied", "GRADIENT"]
+
+GRADIENT = "gradient"  # the Context option that asks for this pass
+
+_REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
+_METHODS = ("sum", "mean", "max", "min", "prod")
+_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
+_ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    if GRADIENT not in ctx.options:
+        return module
+    vjp = module.body[-1]  # after the module-level links, if any
+    parts = _parts(vjp)
+    if parts is None:
+        return module
+    out, pullback, seed = parts
+    original = pullback
+    forward = {t: s.body[0].value for s in vjp.body.body if (t := _target(s)) is not None}
+    single = single_assignments(vjp)
+    if out not in single or not _real_scalar(forward[out], forward, single, ctx, set()):
+        return module  # the API checks the value: keep it
+    if seed not in reads(pullback.body):
+        return module  # the output does not depend on wrt: the general path says so
+    facts = shape_facts(vjp, ctx)
+    body = _constants([_simplified(s.visit(_Replace({seed: cst.Float("1.0")})))
+                       for s in pullback.body.body])
+    body = _folded(body, facts, ctx.rt)
+    pullback = pullback.with_changes(params=cst.Parameters([]),
+                                     body=pullback.body.with_changes(body=body))
+    final = vjp.body.body[-1]
+    final = final.with_changes(body=[cst.Return(cst.Name(pullback.name.value))])
+    statements = [pullback if s is original else s for s in vjp.body.body[:-1]]
+    vjp = vjp.with_changes(body=vjp.body.with_changes(body=[*statements, final]))
+    return module.with_changes(body=[*module.body[:-1], vjp])
+
+
+def applied(module: cst.Module) -> bool:
+    """Whether the generated function returns its pullback alone (this pass changed it)."""
+    final = module.body[-1].body.body[-1]
+    return isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return) \
+        and isinstance(final.body[0].value, cst.Name)
+
+
+def _parts(vjp: cst.FunctionDef):
+    """``(output name, the pullback's def, its seed parameter)`` of ``return _out, f_pullback``."""
+    final = vjp.body.body[-1]
+    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+        return None
+    value = final.body[0].value
+    if not (isinstance(value, cst.Tuple) and len(value.elements) == 2 and
+            all(isinstance(e.value, cst.Name) for e in value.elements)):
+        return None
+    out, name = (e.value.value for e in value.elements)
+    for stmt in vjp.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and \
+                len(stmt.params.params) == 1:
+            return out, stmt, stmt.params.params[0].name.value
+    return None
+
+
+def _target(stmt) -> str | None:
+    """The name a top-level ``name = value`` line binds, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) and \
+            len(stmt.body[0].targets) == 1 and isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0].targets[0].target.value
+    return None
+
+
+def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set) -> bool:
+    """Whether ``expr`` is one number whatever the arguments: a reduction of everything, or
+    arithmetic of those and literals."""
+    if number(expr) is not None:
+        return True
+    if isinstance(expr, cst.Name):
+        name = expr.value
+        if name in seen or name not in single or name not in forward:
+            return False
+        return _real_scalar(forward[name], forward, single, ctx, seen | {name})
+    if isinstance(expr, cst.UnaryOperation):
+        return isinstance(expr.operator, (cst.Minus, cst.Plus)) and \
+            _real_scalar(expr.expression, forward, single, ctx, seen)
+    if isinstance(expr, cst.BinaryOperation):
+        return isinstance(expr.operator, _ARITHMETIC) and \
+            _real_scalar(expr.left, forward, single, ctx, seen) and \
+            _real_scalar(expr.right, forward, single, ctx, seen)
+    if isinstance(expr, cst.Call):
+        return _full_reduction(expr, ctx, set(forward))
+    return False
+
+
+def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
+    """``np.sum(v)`` (any whole-array reduction, one positional argument) or ``v.sum()``."""
+    func = call.func
+    if not call.args and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+            and func.value.value in local and func.attr.value in _METHODS:
+        return True
+    fn = resolve(func, ctx, local)
+    fn = numpy_twin(fn) or fn if fn is not None else None
+    try:
+        known = fn in _REDUCTIONS
+    except TypeError:
+        return False
+    return known and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star
+
+
+# ----- numbers in the pullback -----
+
+
+def _constants(body: list) -> list:
+    """Names the pullback's top level binds once to a number, replaced by that number."""
+    counts: dict[str, int] = {}
+    for stmt in walk(body):
+        name = _target(stmt)
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    while True:
+        known = {}
+        for stmt in body:
+            name = _target(stmt)
+            if name is not None and counts.get(name) == 1 and number(stmt.body[0].value) is not None:
+                known[name] = stmt.body[0].value
+        used = {n for n in known if any(n in reads(s) for s in body if _target(s) != n)}
+        if not used:
+            return body
+        body = [_simplified(s.visit(_Replace({n: known[n] for n in used}))) for s in body]
+
+
+def _simplified(stmt):
+    """``stmt`` with its arithmetic on numbers folded (``1.0 * 0.5``, ``d * 1.0``)."""
+    return stmt.visit(_Simplify())
+
+
+class _Simplify(cst.CSTTransformer):
+    def leave_Assign(self, original, updated: cst.Assign):
+        return updated.with_changes(value=simplify_expression(updated.value))
+
+
+class _Replace(cst.CSTTransformer):
+    """Reads of the given names replaced by expressions (assignment targets left alone)."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def visit_AssignTarget(self, node) -> bool:
+        return False
+
+    def leave_Attribute(self, original, updated: cst.Attribute):
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original, updated: cst.Arg):
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_Name(self, original, updated: cst.Name):
+        value = self.values.get(updated.value)
+        if value is None:
+            return updated
+        if isinstance(value, (cst.UnaryOperation, cst.BinaryOperation)) and not value.lpar:
+            return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return value
+
+
+# ----- a spread number where the arithmetic around it has the shape -----
+
+
+def _folded(body: list, facts: Facts, rt: str) -> list:
+    """Each adjoint ``d = rt.sum_adjoint(c, v)`` / ``rt.mean_adjoint(c, ans, v)`` with a
+    number ``c``, read as an operand of elementwise arithmetic with an operand of ``v``'s
+    exact shape, replaced there by ``c`` (``c / rt.count(v)`` for a mean). A mean's spread
+    left as an array is made as a sum's, ``rt.sum_adjoint(c / rt.count(v), v)``, which
+    does not read the mean."""
+    spreads = {}
+    for i, stmt in enumerate(body):
+        name = _target(stmt)
+        found = name and _spread(stmt.body[0].value, facts)
+        if found:
+            spreads[name] = found[:3]
+            c, v, mean = found[0], found[3], found[2]
+            if mean:
+                call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("sum_adjoint")),
+                                [cst.Arg(_mean_of(c, v, rt)), cst.Arg(v)])
+                body[i] = stmt.with_changes(body=[stmt.body[0].with_changes(value=call)])
+    if not spreads:
+        return body
+    transformer = _Fold(spreads, facts, rt)
+    return [s if _target(s) in spreads else s.visit(transformer) for s in body]
+
+
+def _mean_of(c, v, rt: str) -> cst.BinaryOperation:
+    """``c / rt.count(v)``: the seed ``c`` of a mean, shared among ``v``'s elements."""
+    count = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("count")), [cst.Arg(v)])
+    return cst.BinaryOperation(c, cst.Divide(), count)
+
+
+def _spread(value, facts: Facts):
+    """``(c, v, mean?)`` for ``rt.sum_adjoint(c, v)`` or ``rt.mean_adjoint(c, ans, v)``."""
+    if not isinstance(value, cst.Call) or any(a.keyword is not None or a.star for a in value.args):
+        return None
+    fn = facts.resolve(value.func)
+    args = [a.value for a in value.args]
+    if fn is rules.sum_adjoint and len(args) == 2:
+        c, v, mean = args[0], args[1], False
+    elif fn is rules.mean_adjoint and len(args) == 3:
+        c, v, mean = args[0], args[2], True
+    else:
+        return None
+    if number(c) is None or not isinstance(v, cst.Name):
+        return None
+    shape = facts[v.value]
+    if shape is None or not shape.exact:
+        return None
+    return c, shape, mean, v
+
+
+class _Fold(cst.CSTTransformer):
+    def __init__(self, spreads: dict, facts: Facts, rt: str):
+        self.spreads, self.facts, self.rt = spreads, facts, rt
+        self.depth = 0  # > 0 inside elementwise arithmetic already handled by its root
+
+    def _elementwise(self, node) -> bool:
+        if isinstance(node, cst.BinaryOperation):
+            return isinstance(node.operator, _ELEMENTWISE)
+        if isinstance(node, cst.UnaryOperation):
+            return isinstance(node.operator, (cst.Minus, cst.Plus))
+        if isinstance(node, cst.Call) and all(a.keyword is None and not a.star for a in node.args):
+            fn = self.facts.resolve(node.func)
+            return fn is helpers.guard or _unary(fn)
+        return False
+
+    def _leaves(self, node, found: list) -> list:
+        """The operands of the elementwise arithmetic rooted at ``node``."""
+        if self._elementwise(node):
+            parts = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else \
+                [node.expression] if isinstance(node, cst.UnaryOperation) else [a.value for a in node.args]
+            for part in parts:
+                self._leaves(part, found)
+        else:
+            found.append(node)
+        return found
+
+    def on_leave(self, original, updated):
+        if not isinstance(original, cst.BaseExpression) or not self._elementwise(original):
+            return updated
+        leaves = self._leaves(original, [])
+        names = [n.value for n in leaves if isinstance(n, cst.Name)]
+        replace = {}
+        for name in names:
+            if name not in self.spreads:
+                continue
+            c, shape, mean = self.spreads[name]
+            others = [n for n in names if n != name and n not in self.spreads and
+                      self.facts[n] == shape]
+            if not others:
+                continue
+            if mean:
+                replace[name] = _mean_of(c, cst.Name(others[0]), self.rt)
+            else:
+                replace[name] = c
+        if not replace:
+            return updated
+        return _replace_leaves(updated, replace, self)
+
+
+def _unary(fn) -> bool:
+    from .shapes import _UNARY  # the elementwise one-operand functions
+    fn = numpy_twin(fn) or fn if fn is not None else None
+    try:
+        return fn in _UNARY
+    except TypeError:
+        return False
+
+
+def _replace_leaves(node, replace: dict, fold: _Fold):
+    """``node`` with the leaf names in ``replace`` replaced, only among its elementwise operands."""
+    if fold._elementwise(node):
+        if isinstance(node, cst.BinaryOperation):
+            return node.with_changes(left=_replace_leaves(node.left, replace, fold),
+                                     right=_replace_leaves(node.right, replace, fold))
+        if isinstance(node, cst.UnaryOperation):
+            return node.with_changes(expression=_replace_leaves(node.expression, replace, fold))
+        return node.with_changes(args=[a.with_changes(value=_replace_leaves(a.value, replace, fold))
+                                       for a in node.args])
+    if isinstance(node, cst.Name) and node.value in replace:
+        value = replace[node.value]
+        if isinstance(value, (cst.UnaryOperation, cst.BinaryOperation)):
+            return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return value
+    return node

@@ -1,0 +1,205 @@
+"""seed and fuse: srcdiff.grad's gradient-only derivative (no value, the seed 1 folded in)."""
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.errors import GradientTypeError
+from srcdiff.testing import check_grad
+
+from ..helpers import make_function
+
+SHAPES = [(), (1,), (4,), (3, 4), (2, 1, 3)]
+
+
+def _code(source: str) -> str:
+    """The generated lines without the comments (which quote the user's lines)."""
+    return "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+
+
+def _gradients(fn, args, wrt):
+    grads = srcdiff.grad(fn, wrt=wrt)(*args)
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def _check(fn, args, wrt=(0,)):
+    """grad (gradient only) against finite differences, and against value_and_grad's pullback."""
+    names = srcdiff.grad(fn, wrt=wrt).wrt
+    grads = _gradients(fn, args, wrt)
+    check_grad(fn, args, grads, argnums=[list(srcdiff.pipeline.parameters(fn)).index(n)
+                                         for n in names])
+    value, general = srcdiff.value_and_grad(fn, wrt=wrt)(*args)
+    general = general if isinstance(general, tuple) else (general,)
+    for a, b in zip(grads, general):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    return grads
+
+
+FUNCTIONS = {
+    "mean_square": """
+        def f(x, y):
+            return np.mean((x - y) ** 2)
+    """,
+    "sum_of_exp": """
+        def f(x, y):
+            return np.sum(np.exp(x) * 0.5 + y)
+    """,
+    "log_of_shifted": """
+        def f(x, y):
+            return np.sum(np.log(x * x + 2.0)) + np.sum(y) * 0.0
+    """,
+    "method_mean": """
+        def f(x, y):
+            return (np.tanh(x) * y).mean()
+    """,
+    "scaled_negated": """
+        def f(x, y):
+            return -0.5 * np.sum(np.sin(x)) / 3.0
+    """,
+    "two_reductions": """
+        def f(x, y):
+            return np.sum(x * x) - 2.0 * np.mean(np.cos(y * x))
+    """,
+    "mean_of_scaled_copy": """
+        def f(x, y):
+            z = x * 3.0
+            return np.mean(z * z)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_gradient_only_matches_finite_differences(name, shape):
+    fn = make_function(FUNCTIONS[name])
+    rng = np.random.default_rng(sum(map(ord, name)) + len(shape))
+    x = rng.uniform(0.5, 1.5, size=shape)
+    y = rng.uniform(0.5, 1.5, size=shape)
+    if shape == ():
+        x, y = float(x), float(y)
+    _check(fn, (x, y), wrt=(0, 1))
+
+
+@pytest.mark.parametrize("xs, ys", [((3, 4), (4,)), ((3, 4), (3, 1)), ((4,), ()), ((), (2, 3))])
+def test_broadcast_operands_keep_their_sums(xs, ys):
+    """The spread adjoint is not folded where the other operand could be smaller: the
+    broadcast operand's gradient is still a sum over the broadcast axes."""
+    fn = make_function("""
+        def f(x, y):
+            return np.mean(x * y) + np.sum(x + y)
+    """)
+    rng = np.random.default_rng(7)
+    _check(fn, (rng.normal(size=xs), rng.normal(size=ys)), wrt=(0, 1))
+
+
+def test_the_mean_square_runs_without_the_value_or_the_square():
+    fn = make_function(FUNCTIONS["mean_square"])
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "def f_grad(x, y):" in source and "# backward" in source
+    code = _code(source)
+    assert "np.mean" not in code and "** 2" not in code and "_out" not in code
+    assert "(1.0 / rt.count(_t1)) * 2 * _t1" in source
+    assert "def f_pullback" not in source  # in line: no closure per call
+    general = srcdiff.value_and_grad(fn, wrt=(0, 1)).source
+    assert "def f_vjp(x, y):" in general and "return _out, f_pullback" in general
+
+
+def test_a_log_of_the_sum_reads_as_hand_written():
+    fn = make_function("""
+        def f(x):
+            return np.sum(np.log(x * x + 2.0))
+    """)
+    source = srcdiff.grad(fn).source
+    assert "d_t2 = 1.0 / _t2" in source and "np.log" not in _code(source)
+
+
+def test_float32_stays_float32():
+    fn = make_function(FUNCTIONS["mean_square"])
+    x, y = np.linspace(0.0, 1.0, 6, dtype=np.float32), np.ones(6, np.float32)
+    dx, dy = srcdiff.grad(fn, wrt=(0, 1))(x, y)
+    assert dx.dtype == np.float32 and dy.dtype == np.float32
+    np.testing.assert_allclose(dx, 2.0 * (x - y) / 6, rtol=1e-6)
+    fn2 = make_function("""
+        def f(x):
+            return np.sum(np.sin(x)) + np.mean(x)
+    """)
+    assert srcdiff.grad(fn2)(x).dtype == np.float32
+
+
+def test_the_mean_of_an_empty_array_has_an_empty_gradient():
+    fn = make_function(FUNCTIONS["mean_square"])
+    with np.errstate(invalid="ignore"):
+        dx, dy = srcdiff.grad(fn, wrt=(0, 1))(np.zeros(0), np.zeros(0))
+    assert dx.shape == (0,) and dy.shape == (0,)
+
+
+def test_a_gradient_never_is_an_argument():
+    """d/dx sum(x * y) is y: the gradient is a copy, never the caller's array."""
+    fn = make_function("""
+        def f(x, y):
+            s = np.sum(x)
+            return np.sum(y * s)
+    """)
+    x, y = np.ones(3), np.arange(3.0)
+    dx, dy = srcdiff.grad(fn, wrt=(0, 1))(x, y)
+    for g in (dx, dy):
+        assert g is not x and g is not y and not np.shares_memory(g, x) and not np.shares_memory(g, y)
+    check_grad(fn, (x, y), (dx, dy))
+    fn2 = make_function("""
+        def f(x, y):
+            return np.sum(x * y)
+    """)
+    for args in ((x, y), (x, y)):  # the first call and the cached fast path
+        g = srcdiff.grad(fn2, wrt=1)(*args)
+        assert g is not x and not np.shares_memory(g, x)
+        g[:] = 5.0
+        np.testing.assert_allclose(x, 1.0)
+
+
+def test_outputs_not_provably_one_number_keep_the_general_form_and_its_checks():
+    branchy = make_function("""
+        def f(x):
+            if np.sum(x) > 0:
+                out = np.sum(x * x)
+            else:
+                out = -np.sum(x)
+            return out
+    """)
+    source = srcdiff.grad(branchy).source
+    assert "def f_vjp(x):" in source and "return out, f_pullback" in source
+    check_grad(branchy, (np.array([0.3, -0.2]),), (srcdiff.grad(branchy)(np.array([0.3, -0.2])),))
+    not_scalar = make_function("""
+        def f(x):
+            return np.sum(x, axis=0)
+    """)
+    with pytest.raises(GradientTypeError, match="scalar"):
+        srcdiff.grad(not_scalar)(np.ones((2, 3)))
+
+
+def test_a_complex_output_is_refused_not_cast():
+    fn = make_function("""
+        def f(x):
+            return np.sum(x * 1j)
+    """)
+    with pytest.raises(GradientTypeError, match="complex"):
+        srcdiff.grad(fn)(np.ones(3))
+    with pytest.raises(GradientTypeError):
+        srcdiff.grad(fn)(np.ones(3))  # the cached fast path too
+
+
+def test_a_loop_keeps_its_pullback_scope():
+    """A pullback loop over a tape rebinds forward names: it stays a nested function."""
+    fn = make_function("""
+        def f(w, x):
+            h = x * 0.0
+            for t in range(3):
+                h = np.tanh(w * h + x)
+            return np.sum(h * h)
+    """)
+    source = srcdiff.grad(fn).source
+    assert "def f_grad(w, x):" in source and "def f_pullback():" in source
+    assert "return f_pullback()" in source
+    rng = np.random.default_rng(3)
+    for shape in ((), (4,), (2, 3)):
+        w, x = rng.normal(size=shape) * 0.5, rng.normal(size=shape)
+        _check(fn, (w, x), wrt=(0, 1))
