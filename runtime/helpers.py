@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["setitem", "append", "guard", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
@@ -14,12 +16,20 @@ def unbroadcast(g, x):
     >>> unbroadcast(np.ones((4, 3)), np.ones(3))
     array([4., 4., 4.])
     """
-    if type(x) is float:  # a Python number, as b in x + b
+    if type(g) is np.ndarray and type(x) is np.ndarray:  # the common case first: numpy arrays
+        shape = x.shape
+        if g.shape == shape:
+            return g
+        if shape and g.size <= _BLAS_SUM_MAX and g.dtype.char in "fd" and g.flags.c_contiguous:
+            summed = _sum_by_matmul(g, shape)
+            if summed is not None:
+                return summed
+    elif type(x) is float:  # a Python number, as b in x + b
         if type(g) is float:
             return g
         if type(g) is np.ndarray:
             return np.add.reduce(g, axis=None)
-    elif type(g) is not float:  # the common case first: nothing was broadcast (~0.1 us)
+    elif type(g) is not float:  # other arrays (CuPy): first whether anything was broadcast
         try:
             if g.shape == x.shape:
                 return g
@@ -39,6 +49,51 @@ def unbroadcast(g, x):
     if (g.shape if type(g) is np.ndarray or isinstance(g, np.generic) else np.shape(g)) != shape:
         g = np.reshape(g, shape)
     return g
+
+
+_BLAS_SUM_MAX = 1 << 16  # up to this many elements a matmul with ones sums a float32/float64
+                         # array 3-4x faster than np.add.reduce (whose per-row overhead
+                         # dominates rows of ~10); above it both are bound by memory
+
+
+def _sum_by_matmul(g, shape):
+    """``g`` (a C-contiguous numpy array) summed to ``shape`` as one matmul with a vector of
+    ones, where the summed axes are the leading or the trailing ones; None otherwise. For a
+    ``(128, 10)`` array ~1.5 us instead of ~6 us for np.add.reduce (BLAS adds in another
+    order: the same sum up to rounding)."""
+    gshape = g.shape
+    extra = len(gshape) - len(shape)
+    if extra < 0:
+        return None
+    kept = (1,) * extra + shape  # the shape of x, aligned with g's axes
+    lead = 0
+    while lead < len(kept) and kept[lead] == 1:
+        lead += 1
+    if kept[lead:] == gshape[lead:]:  # ones(n) @ g as an (n, rest) matrix
+        n = math.prod(gshape[:lead])
+        return (_ones(n, g.dtype.char) @ g.reshape(n, -1)).reshape(shape) if n else None
+    tail = len(kept)
+    while tail > 0 and kept[tail - 1] == 1:
+        tail -= 1
+    if kept[:tail] == gshape[:tail]:  # g as a (rest, n) matrix @ ones(n)
+        n = math.prod(gshape[tail:])
+        return (g.reshape(-1, n) @ _ones(n, g.dtype.char)).reshape(shape) if n else None
+    return None
+
+
+_ONES: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _ones(n: int, char: str) -> np.ndarray:
+    """A read-only vector of ``n`` ones of dtype ``char``, made once (np.ones costs ~2 us)."""
+    ones = _ONES.get((n, char))
+    if ones is None:
+        if len(_ONES) >= 256:  # many shapes: start over rather than grow without bound
+            _ONES.clear()
+        ones = np.ones(n, char)
+        ones.flags.writeable = False
+        _ONES[n, char] = ones
+    return ones
 
 
 def zeros_like(x):
@@ -78,6 +133,9 @@ def expand_reduced(g, shape, axis, keepdims):
         if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == len(shape):
             return g
         return np.reshape(g, (1,) * len(shape))
+    if type(axis) is int and type(g) is np.ndarray and shape:  # one axis: ~0.5 us, not ~2.5
+        a = axis % len(shape)
+        return g.reshape((*shape[:a], 1, *shape[a + 1:]))
     axes = (axis,) if type(axis) is int or np.ndim(axis) == 0 else tuple(axis)
     axes = tuple(a % len(shape) for a in axes)
     kept = [1 if i in axes else n for i, n in enumerate(shape)]
@@ -134,6 +192,9 @@ def guard(value, g):
         return value if g != 0 else 1.0
     if isinstance(value, (float, int)):  # keep Python numbers weak: float32 stays float32
         return value if value != 0 else (g == 0) * np.ones_like(g)
+    if type(g) is np.ndarray and type(value) is np.ndarray and value.dtype.kind == "f" and \
+            np.count_nonzero(g) == g.size:  # no zero adjoint: value itself (~1 us, not ~3)
+        return value
     return np.where(g == 0, 1.0, value)
 
 

@@ -230,7 +230,7 @@ def max_adjoint(g, ans, x, axis=None, keepdims=False):
     shape = x.shape if type(x) is np.ndarray else np.shape(x)
     hits = x == expand_reduced(ans, shape, axis, keepdims)
     share = expand_reduced(g, shape, axis, keepdims) * hits
-    return share / _count(hits, axis, share.dtype)
+    return _split(share, hits, ans, axis)
 
 
 @adjoint(np.min, np.amin)
@@ -238,14 +238,19 @@ def min_adjoint(g, ans, x, axis=None, keepdims=False):
     shape = x.shape if type(x) is np.ndarray else np.shape(x)
     hits = x == expand_reduced(ans, shape, axis, keepdims)
     share = expand_reduced(g, shape, axis, keepdims) * hits
-    return share / _count(hits, axis, share.dtype)
+    return _split(share, hits, ans, axis)
 
 
-def _count(hits, axis, dtype):
-    """How many elements share the extremum, as ``dtype``, along ``axis`` (kept)."""
-    if type(hits) is np.ndarray:  # the method: np.sum's dispatch costs more than a small sum
-        return hits.sum(axis=axis, keepdims=True, dtype=dtype)
-    return np.sum(hits, axis=axis, keepdims=True, dtype=dtype)
+def _split(share, hits, ans, axis):
+    """``share`` divided by how many elements hit the extremum ``ans`` along ``axis``."""
+    if type(hits) is np.ndarray:
+        # Each extremum not NaN is hit at least once, so as many hits as extrema means one
+        # each: no ties, nothing to divide (~3 us instead of ~10 for a 128 x 10 array).
+        if np.count_nonzero(hits) == np.size(ans) and not np.count_nonzero(ans != ans):
+            return share
+        # the method: np.sum's dispatch costs more than a small sum
+        return share / hits.sum(axis=axis, keepdims=True, dtype=share.dtype)
+    return share / np.sum(hits, axis=axis, keepdims=True, dtype=share.dtype)
 
 
 # d prod / d x_i is the product of the others: zero when another element is zero,

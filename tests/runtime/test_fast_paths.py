@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srcdiff.runtime import rules, unbroadcast
-from srcdiff.testing import check_vjp
+import srcdiff
+from srcdiff.runtime import helpers, rules, unbroadcast
+from srcdiff.testing import check_grad, check_vjp
 
 
 @pytest.mark.parametrize("g, x, want", [
@@ -100,3 +101,113 @@ def test_unbroadcast_to_a_python_float_sums_everything(dtype):
     got = unbroadcast(g, 0.5)
     assert np.shape(got) == () and got == 15.0 and got.dtype == dtype
     assert unbroadcast(np.array(2.0, dtype), 0.5) == 2.0
+
+
+@pytest.mark.parametrize("gshape, shape", [
+    ((128, 10), (128, 1)), ((128, 10), (10,)), ((128, 10), (1, 10)), ((2, 3, 4), (4,)),
+    ((2, 3, 4), (3, 4)), ((2, 3, 4), (2, 1, 1)), ((2, 3, 4), (1, 1)), ((2, 3, 4), (1, 3, 1)),
+    ((2, 3, 4), (2, 1, 4)), ((5,), (1,)), ((1, 1), (1,)), ((0, 3), (3,)), ((3, 0), (3, 1)),
+    ((4, 3), ()),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_unbroadcast_of_numpy_arrays_is_the_sum_over_the_broadcast_axes(gshape, shape, dtype,
+                                                                        layout):
+    # the matmul path (leading or trailing axes of small C-contiguous float32/64 arrays) and
+    # np.add.reduce (the others) against a sum by np.add.at
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal(gshape).astype(dtype)
+    if layout == "F":
+        g = np.asfortranarray(g)
+    elif layout == "strided":
+        g = np.repeat(g, 2, axis=-1)[..., ::2] if g.ndim else g
+    x = np.ones(shape, dtype)
+    got = unbroadcast(g, x)
+    assert got.shape == shape and got.dtype == dtype  # a numpy scalar for shape ()
+    want = np.zeros(shape, np.float64)
+    grid = np.broadcast_to(np.arange(want.size).reshape(shape), gshape)
+    np.add.at(want.reshape(-1), grid.reshape(-1), g.astype(np.float64).reshape(-1))
+    tol = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 1e-2}[dtype]
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * gshape[0])
+    if shape:
+        got[...] = 0.0  # a fresh array: writable, g unchanged
+        assert g.size == 0 or np.any(g != 0)
+
+
+def test_unbroadcast_by_matmul_keeps_inf_and_nan():
+    g = np.array([[1.0, np.inf], [np.nan, 2.0], [3.0, 4.0]], np.float32)
+    np.testing.assert_array_equal(unbroadcast(g, np.ones((3, 1), np.float32)),
+                                  [[np.inf], [np.nan], [7.0]])
+    np.testing.assert_array_equal(unbroadcast(g, np.ones(2, np.float32)), [np.nan, np.inf])
+    with pytest.raises(ValueError):  # the ones it multiplies with are shared: read-only
+        helpers._ones(3, "d")[0] = 2.0
+
+
+def _extremum_adjoint_by_counting(g, ans, x, axis, keepdims):
+    hits = x == (ans if keepdims or axis is None else np.expand_dims(ans, axis))
+    g = g if keepdims or axis is None else np.expand_dims(g, axis)
+    return g * hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("rows", [
+    [[1.0, 3.0, 2.0], [2.0, 0.0, 1.0]],          # no ties: nothing to divide
+    [[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]],          # a tie
+    [[1.0, np.nan, 2.0], [2.0, 0.0, 1.0]],       # a NaN row: no hit there, NaN adjoints
+    [[1.0, np.nan, 2.0], [2.0, 2.0, 1.0]],       # a NaN row and a tie: as many hits as rows
+    [[-0.0, 0.0, -1.0], [np.inf, 1.0, np.inf]],  # signed zeros and infinities tie
+])
+@pytest.mark.parametrize("axis, keepdims", [(1, False), (1, True), (0, True), (None, False)])
+@pytest.mark.parametrize("rule, reduce", [(rules.max_adjoint, np.max), (rules.min_adjoint, np.min)])
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 / 0: NaN rows
+def test_extremum_adjoints_split_among_hits(rows, axis, keepdims, rule, reduce):
+    x = np.array(rows, np.float32)
+    ans = reduce(x, axis=axis, keepdims=keepdims)
+    g = np.arange(1.0, 1.0 + np.size(ans), dtype=np.float32).reshape(np.shape(ans))
+    got = rule(g, ans, x, axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):
+        want = _extremum_adjoint_by_counting(g, ans, x, axis, keepdims)
+    assert got.shape == x.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape, axis", [((4, 5), 1), ((4, 5), 0), ((3, 4, 2), (0, 2)),
+                                         ((6,), None), ((6,), 0)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_gradients_through_max_and_min_along_axes(shape, axis, keepdims):
+    def f(x, w):
+        top = np.max(x * w, axis=axis, keepdims=keepdims)
+        bottom = np.min(x, axis=axis, keepdims=keepdims)
+        return np.sum(np.tanh(top) * bottom)
+
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(shape), rng.standard_normal(shape[-1])
+    check_grad(f, (x, w), srcdiff.grad(f, wrt=(0, 1))(x, w))
+
+
+@pytest.mark.parametrize("bshape, cshape", [((5,), (4, 1)), ((1, 5), (1, 1)), ((4, 1), (5,)),
+                                            ((), ()), ((4, 5), (1, 5))])
+def test_gradients_of_broadcast_operands(bshape, cshape):
+    def f(W, b, c, s, x):
+        h = np.tanh(x @ W + b)
+        return np.sum(h * c) * s + np.max(h - c, axis=1, keepdims=True).sum()
+
+    rng = np.random.default_rng(4)
+    W, x = rng.standard_normal((3, 5)), rng.standard_normal((4, 3))
+    b, c = rng.standard_normal(bshape), rng.standard_normal(cshape)
+    args = (W, b if bshape else float(b), c, 1.5, x)
+    check_grad(f, args, srcdiff.grad(f, wrt=(0, 1, 2, 3))(*args), argnums=(0, 1, 2, 3))
+
+
+@pytest.mark.parametrize("g, value", [
+    (np.array([1.0, -2.0, np.nan]), np.array([0.0, 4.0, 0.0])),      # no zero adjoint: value
+    (np.array([0.0, -2.0, -0.0]), np.array([0.0, 4.0, 0.0])),        # zeros: 1 there
+    (np.array([[1.0], [2.0]], np.float32), np.array([0.0, 3.0], np.float32)),  # broadcasting
+    (np.array([0.0, 1.0]), np.array([0, 2])),                        # integers: made float
+])
+def test_guard_is_value_with_ones_where_the_adjoint_is_zero(g, value):
+    got = helpers.guard(value, g)
+    want = np.where(g == 0, 1.0, value)
+    assert np.result_type(got) == want.dtype
+    with np.errstate(divide="ignore", invalid="ignore"):  # what a rule computes with it
+        np.testing.assert_array_equal(g / got, g / want)
+    np.testing.assert_array_equal(np.broadcast_to(got, want.shape), want)
