@@ -23,7 +23,7 @@ import libcst as cst
 from ..context import MISSING, Context
 
 __all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
-           "single_assignments",
+           "single_assignments", "binding_counts",
            "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
@@ -139,13 +139,20 @@ def _bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None
     return out
 
 
+def binding_counts(fn: cst.FunctionDef) -> dict[str, int]:
+    """How many times ``fn`` (and the functions nested in it) binds each name, counting every
+    way (assignments, loop targets, parameters of nested functions)."""
+    counts: dict[str, int] = {}
+    for name, _, _ in _bindings(fn):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def single_assignments(vjp: cst.FunctionDef) -> set[str]:
     """The names bound exactly once in ``vjp`` and its pullback, by a statement of the forward
     pass's top level (not in a loop, a branch or the pullback): each holds one value per
     call, so a fact about "this name's value" can be trusted wherever the name is read."""
-    counts: dict[str, int] = {}
-    for name, _, _ in _bindings(vjp):
-        counts[name] = counts.get(name, 0) + 1
+    counts = binding_counts(vjp)
     found = set()
     for stmt in vjp.body.body:
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):

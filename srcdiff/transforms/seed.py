@@ -34,7 +34,7 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import Facts, number, reads, resolve, single_assignments, walk
+from ..analysis.values import Facts, binding_counts, number, reads, resolve, single_assignments
 from ..context import Context
 from .shapes import shape_facts
 from .simplify import simplify_expression
@@ -65,8 +65,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if seed not in reads(pullback.body):
         return module  # the output does not depend on wrt: the general path says so
     facts = shape_facts(vjp, ctx)
-    body = _constants([_simplified(s.visit(_Replace({seed: cst.Float("1.0")})))
-                       for s in pullback.body.body])
+    body = _constants([_replaced(s, {seed: cst.Float("1.0")}) for s in pullback.body.body])
     body = _folded(body, facts, ctx.rt)
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
@@ -151,26 +150,27 @@ def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
 
 def _constants(body: list) -> list:
     """Names the pullback's top level binds once to a number, replaced by that number."""
-    counts: dict[str, int] = {}
-    for stmt in walk(body):
-        name = _target(stmt)
-        if name is not None:
-            counts[name] = counts.get(name, 0) + 1
+    counts = binding_counts(cst.FunctionDef(cst.Name("_"), cst.Parameters(), cst.IndentedBlock(body)))
     while True:
         known = {}
         for stmt in body:
             name = _target(stmt)
             if name is not None and counts.get(name) == 1 and number(stmt.body[0].value) is not None:
                 known[name] = stmt.body[0].value
-        used = {n for n in known if any(n in reads(s) for s in body if _target(s) != n)}
+        read = set().union(*(reads(s) for s in body if _target(s) not in known))
+        used = set(known) & read
         if not used:
             return body
-        body = [_simplified(s.visit(_Replace({n: known[n] for n in used}))) for s in body]
+        body = [_replaced(s, {n: known[n] for n in used}) for s in body]
 
 
-def _simplified(stmt):
-    """``stmt`` with its arithmetic on numbers folded (``1.0 * 0.5``, ``d * 1.0``)."""
-    return stmt.visit(_Simplify())
+def _replaced(stmt, values: dict):
+    """``stmt`` with its reads of the names in ``values`` replaced, and the arithmetic on
+    numbers this makes folded (``1.0 * 0.5``, ``d * 1.0``); the same object where it reads
+    none of them (libcst's visitors are slow: most lines are not visited)."""
+    if not reads(stmt).intersection(values):
+        return stmt
+    return stmt.visit(_Replace(values)).visit(_Simplify())
 
 
 class _Simplify(cst.CSTTransformer):
@@ -225,7 +225,8 @@ def _folded(body: list, facts: Facts, rt: str) -> list:
     if not spreads:
         return body
     transformer = _Fold(spreads, facts, rt)
-    return [s if _target(s) in spreads else s.visit(transformer) for s in body]
+    return [s.visit(transformer) if _target(s) not in spreads and reads(s).intersection(spreads)
+            else s for s in body]
 
 
 def _mean_of(c, v, rt: str) -> cst.BinaryOperation:
