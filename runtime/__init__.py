@@ -10,6 +10,7 @@ import numpy as np
 from . import rules
 from .backend import array_module, register_array_module, scatter_add
 from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
+from .helpers import matmul_rows, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_grad, stop_gradient
 from .registry import RULES, Rule, adjoint, rule_for
 from .link import derivative_of
@@ -21,7 +22,7 @@ from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>
 __all__ = [
     "setitem", "append", "count", "guard", "add_at",
     "np", "rules", "array_module", "register_array_module", "scatter_add", "add", "at",
-    "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like",
+    "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
     "tree_zeros",
 ]

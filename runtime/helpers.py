@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["setitem", "append", "guard", "unbroadcast", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
+__all__ = ["setitem", "append", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
            "count"]
 
 
@@ -94,6 +94,37 @@ def _ones(n: int, char: str) -> np.ndarray:
         ones.flags.writeable = False
         _ONES[n, char] = ones
     return ones
+
+
+def matmul_rows(a, xs):
+    """``a @ xs[t]`` for every ``t`` (a stack, or a list where ``a`` has batch axes): a loop's
+    products of a fixed matrix with the rows of ``xs``, in one matmul (the batch pass).
+
+    >>> matmul_rows(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]))[1]
+    array([3., 4.])
+    """
+    n_a, n_x = _ndim(a), _ndim(xs)
+    if n_a not in (1, 2) or n_x < 2 or len(xs) == 0:  # rows of one number; or no row at all
+        return [a @ row for row in xs]
+    if n_x == 2:  # vectors: each a @ v is a row of xs @ a.T (a number per row for a vector a)
+        return xs @ (a if n_a == 1 else a.T if type(a) is np.ndarray else np.swapaxes(a, 0, 1))
+    return a @ xs  # matrices: a is broadcast over the leading axis
+
+
+def rows_matmul(xs, b):
+    """``xs[t] @ b`` for every ``t``: a loop's products of the rows of ``xs`` with a fixed
+    matrix, in one matmul (the batch pass).
+
+    >>> rows_matmul(np.array([[1.0, 2.0], [3.0, 4.0]]), np.eye(2))[0]
+    array([1., 2.])
+    """
+    if _ndim(b) not in (1, 2) or _ndim(xs) < 2 or len(xs) == 0:
+        return [row @ b for row in xs]
+    return xs @ b
+
+
+def _ndim(x) -> int:
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)
 
 
 def zeros_like(x):

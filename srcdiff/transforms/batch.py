@@ -1,5 +1,16 @@
-"""batch: a pullback loop's matmul accumulations become one matmul after the loop.
+"""batch: a loop's matmuls with a fixed matrix become one matmul outside the loop.
 
+Forward: a loop over every row of ``x`` (``for t in range(x.shape[0])`` or ``len(x)``) that
+computes ``U @ x[t]`` (or ``x[t] @ U``) of a ``U`` it does not rebind reads row ``t`` of
+``U_x = rt.matmul_rows(U, x)``, made before the loop: one matmul instead of one per step
+(the same products up to rounding).
+
+    for t in range(x.shape[0]):                   U_x = rt.matmul_rows(U, x)
+        _t2 = x[t]                         →      for t in range(x.shape[0]):
+        _t3 = U @ _t2                                 _t2 = x[t]
+                                                      _t3 = U_x[t]
+
+Pullback:
 ``h = np.tanh(W @ h + ...)`` in a loop gives, per iteration, ``dW = dW + rt.matmul_adjoint_x1(
 d_t1, W, h_2)``: an outer product and an addition of two arrays of W's size, every step.
 Where ``dW`` is touched by nothing else in the loop and ``W`` is the same object in every
@@ -9,7 +20,8 @@ same up to rounding (a matmul adds in another order). Where ``dW`` was only set 
 ``rt.zeros_like(W)`` before the loop, the sum starts it instead (it has that shape and
 dtype, and is those zeros when the loop ran no iteration).
 
-Invariant after this pass: no ``dA = dA + rt.matmul_adjoint_x1/_x2(g, ...)`` is left at the
+Invariant after this pass: no top-level ``y = U @ x[t]`` / ``x[t] @ U`` is left in such a
+loop of the forward pass; no ``dA = dA + rt.matmul_adjoint_x1/_x2(g, ...)`` is left at the
 top of a tape loop whose ``dA`` is read or written elsewhere in the loop and whose
 loop-invariant operand is not rebound there; those are summed after the loop instead, and
 no ``dA = rt.zeros_like(A)`` is left for such a sum to add to.
@@ -41,10 +53,105 @@ _SUMS = {rules.matmul_adjoint_x1: ("matmul_adjoint_x1_sum", 1),
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     namer = Namer(names_in(module) | {ctx.rt})
-    body = [_pullback(stmt, ctx, namer) if isinstance(stmt, cst.FunctionDef) else stmt
-            for stmt in vjp.body.body]
+    body = []
+    for stmt in vjp.body.body:
+        if isinstance(stmt, cst.FunctionDef):
+            body.append(_pullback(stmt, ctx, namer))
+        elif isinstance(stmt, cst.For) and _rows_walked(stmt) is not None:
+            body.extend(_forward_loop(stmt, ctx, namer))
+        else:
+            body.append(stmt)
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
+
+
+# ----- the forward pass: A @ x[t] for every row t at once, before the loop -----
+
+_ROWS = {"right": "matmul_rows", "left": "rows_matmul"}  # where the row is -> the helper
+
+
+def _rows_walked(loop: cst.For) -> tuple[str, str] | None:
+    """``(t, x)`` for ``for t in range(len(x))`` or ``for t in range(x.shape[0])``: a loop
+    over every row of ``x``, in order."""
+    it = loop.iter
+    if not (isinstance(loop.target, cst.Name) and not loop.orelse and isinstance(it, cst.Call)
+            and isinstance(it.func, cst.Name) and it.func.value == "range" and len(it.args) == 1):
+        return None
+    n = it.args[0].value
+    if isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value == "len" and \
+            len(n.args) == 1 and isinstance(n.args[0].value, cst.Name):
+        return loop.target.value, n.args[0].value.value
+    if isinstance(n, cst.Subscript) and isinstance(n.value, cst.Attribute) and \
+            isinstance(n.value.value, cst.Name) and n.value.attr.value == "shape" and \
+            _index(n) == "0":
+        return loop.target.value, n.value.value.value
+    return None
+
+
+def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
+    """The loop, where its body computes ``y = A @ row`` (or ``row @ A``) of a row
+    ``row = x[t]`` of the array it walks and a matrix ``A`` it does not rebind, reading
+    ``y = A_x[t]`` of ``A_x = rt.matmul_rows(A, x)`` made before it."""
+    t, array = _rows_walked(loop)
+    bound = _bound_in(loop)
+    body = list(loop.body.body)
+    if array in bound or t in _assigned(body):
+        return [loop]
+    assigned = [_assigned([stmt]) for stmt in body]
+    once = {n for n in bound if sum(n in names for names in assigned) == 1}
+    rows, stacks, before, new_body = set(), {}, [], []
+    for stmt in body:
+        assign = _single_assign(stmt)
+        value = assign.value if assign is not None else None
+        if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
+                value.value.value == array and _index(value) == t:
+            rows |= {assign.targets[0].target.value} & once
+        elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply) \
+                and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name):
+            side = "right" if value.right.value in rows else "left" if value.left.value in rows else None
+            fixed = value.left if side == "right" else value.right
+            if side is not None and fixed.value not in bound:
+                key = (side, fixed.value)
+                if key not in stacks:
+                    stacks[key] = cst.Name(namer.fresh(
+                        f"{fixed.value}_{array}" if side == "right" else f"{array}_{fixed.value}"))
+                    product = f"{fixed.value} @ {array}[{t}]" if side == "right" else \
+                        f"{array}[{t}] @ {fixed.value}"
+                    before.append(cst.SimpleStatementLine(
+                        [cst.Assign([cst.AssignTarget(stacks[key])], cst.Call(
+                            cst.Attribute(cst.Name(ctx.rt), cst.Name(_ROWS[side])),
+                            [cst.Arg(fixed if side == "right" else cst.Name(array)),
+                             cst.Arg(cst.Name(array) if side == "right" else fixed)]))],
+                        leading_lines=[cst.EmptyLine(comment=cst.Comment(
+                            f"# {product} for every {t} at once"))]))
+                stmt = stmt.with_changes(body=[assign.with_changes(value=cst.Subscript(
+                    stacks[key], [cst.SubscriptElement(cst.Index(cst.Name(t)))]))])
+        new_body.append(stmt)
+    if not before:
+        return [loop]
+    before[0] = before[0].with_changes(leading_lines=[*loop.leading_lines, *before[0].leading_lines])
+    return [*before, loop.with_changes(leading_lines=(), body=loop.body.with_changes(body=new_body))]
+
+
+def _single_assign(stmt) -> cst.Assign | None:
+    """The assignment ``name = value`` alone on its line ``stmt``, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+            isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0]
+    return None
+
+
+def _index(subscript: cst.Subscript) -> str | None:
+    """The name or integer of a one-element key ``x[key]``, else None."""
+    if len(subscript.slice) == 1 and isinstance(subscript.slice[0].slice, cst.Index):
+        key = subscript.slice[0].slice.value
+        if isinstance(key, (cst.Name, cst.Integer)) and not subscript.lpar:
+            return key.value
+    return None
+
+
+# ----- the pullback: the matmul adjoints of every iteration at once, after the loop -----
 
 
 def _pullback(fn: cst.FunctionDef, ctx: Context, namer: Namer) -> cst.FunctionDef:

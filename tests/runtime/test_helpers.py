@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srcdiff.runtime import add, at, expand_reduced, unbroadcast, zeros_like
+from srcdiff.runtime import add, at, expand_reduced, helpers, unbroadcast, zeros_like
 
 
 @pytest.mark.parametrize("gshape, x", [
@@ -72,3 +72,55 @@ def test_at_spells_an_indexing_key():
     assert repr(at) == "at"
     x = np.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(x[at[::2, 1]], x[::2, 1])
+
+
+# ----- a loop's products with the rows of an array, at once (the batch pass) -----
+
+
+@pytest.mark.parametrize("a_shape, xs_shape", [
+    ((4, 3), (5, 3)),        # matrix @ vector rows
+    ((3,), (5, 3)),          # vector @ vector rows: numbers
+    ((4, 3), (5, 3, 2)),     # matrix @ matrix rows
+    ((3,), (5, 3, 2)),       # vector @ matrix rows
+    ((2, 4, 3), (5, 3)),     # a with a batch axis: one product per row
+    ((4, 3), (0, 3)),        # no row
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_rows_are_the_products_with_each_row(a_shape, xs_shape, dtype):
+    rng = np.random.default_rng(0)
+    a, xs = (rng.standard_normal(s).astype(dtype) for s in (a_shape, xs_shape))
+    got = helpers.matmul_rows(a, xs)
+    assert len(got) == len(xs)
+    for t in range(len(xs)):
+        want = a @ xs[t]
+        assert np.shape(got[t]) == np.shape(want) and got[t].dtype == want.dtype
+        np.testing.assert_allclose(got[t], want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    b = np.swapaxes(a, -1, -2) if a.ndim > 1 else a           # the same products, transposed
+    ys = np.swapaxes(xs, -1, -2) if xs.ndim > 2 else xs
+    got = helpers.rows_matmul(ys, b)
+    for t in range(len(ys)):
+        want = ys[t] @ b
+        assert np.shape(got[t]) == np.shape(want) and got[t].dtype == want.dtype
+        np.testing.assert_allclose(got[t], want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+def test_matmul_rows_of_a_nested_list():
+    a, xs = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.arange(4.0).reshape(2, 2)
+    np.testing.assert_array_equal(helpers.matmul_rows(a, xs)[1], a @ xs[1])
+
+
+def test_matmul_rows_of_numbers_fail_as_the_loop_would():
+    with pytest.raises(ValueError):
+        helpers.matmul_rows(np.ones((2, 3)), np.ones(4))
+    assert helpers.matmul_rows(np.ones((2, 3)), np.ones((0, 5))) == []  # no row: no product
+
+
+def test_matmul_rows_stay_in_the_arrays_library():
+    from tests.duckarray import DuckArray, wrap
+
+    rng = np.random.default_rng(1)
+    a, xs = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    for got, want in ((helpers.matmul_rows(wrap(a), wrap(xs)), helpers.matmul_rows(a, xs)),
+                      (helpers.rows_matmul(wrap(xs), wrap(a.T)), helpers.rows_matmul(xs, a.T))):
+        assert type(got) is DuckArray
+        np.testing.assert_allclose(got.get(), want)

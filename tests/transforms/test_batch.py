@@ -110,6 +110,66 @@ def test_loops_that_do_not_walk_a_tape_stay():
     assert not any("_terms" in text for text in rewritten(before))
 
 
+# ----- the forward pass: products with the rows of an array, before the loop -----
+
+FORWARD = """
+    def f_vjp(W, x, h0):
+        h_1 = h0
+        _tape1 = rt.Tape()
+        for t in range({n}):
+            h_2 = h_1
+            _t2 = x[t]
+            {line}
+            h_1 = np.tanh(_t3 + h_2)
+            _tape1.push((h_2, _t2, _t3))
+        _out = np.sum(h_1)
+        return _out
+"""
+
+
+def test_a_matrix_times_each_row_is_one_product_before_the_loop():
+    after = """
+        def f_vjp(W, x, h0):
+            h_1 = h0
+            _tape1 = rt.Tape()
+            # W @ x[t] for every t at once
+            W_x = rt.matmul_rows(W, x)
+            for t in range(x.shape[0]):
+                h_2 = h_1
+                _t2 = x[t]
+                _t3 = W_x[t]
+                h_1 = np.tanh(_t3 + h_2)
+                _tape1.push((h_2, _t2, _t3))
+            _out = np.sum(h_1)
+            return _out
+    """
+    before = FORWARD.format(n="x.shape[0]", line="_t3 = W @ _t2")
+    assert rewritten(before, params=("W", "x", "h0")) == code_lines(after)
+
+
+def test_each_row_times_a_matrix_too_in_a_loop_over_len():
+    lines = rewritten(FORWARD.format(n="len(x)", line="_t3 = _t2 @ W"), params=("W", "x", "h0"))
+    assert lines[3:6] == ["    # x[t] @ W for every t at once", "    x_W = rt.rows_matmul(x, W)",
+                          "    for t in range(len(x)):"]
+    assert "        _t3 = x_W[t]" in lines
+
+
+@pytest.mark.parametrize("n, line", [
+    ("5", "_t3 = W @ _t2"),                                     # not every row of x
+    ("h0.shape[0]", "_t3 = W @ _t2"),                           # the rows of another array
+    ("x.shape[1]", "_t3 = W @ _t2"),                            # columns
+    ("x.shape[0]", "_t3 = h_2 @ _t2"),                          # the matrix varies
+    ("x.shape[0]", "_t3 = W @ _t2\n            W = h_2"),       # W rebound in the loop
+    ("x.shape[0]", "_t3 = W @ _t2\n            x = h_2"),       # x rebound in the loop
+    ("x.shape[0]", "_t3 = W @ _t2\n            t = 0"),         # t rebound in the loop
+    ("x.shape[0]", "_t2 = h_2\n            _t3 = W @ _t2"),     # _t2 is not always the row
+    ("x.shape[0]", "if h_2 is None:\n                _t3 = W @ _t2"),  # in a branch
+])
+def test_products_that_are_not_with_every_row_stay_in_the_loop(n, line):
+    lines = rewritten(FORWARD.format(n=n, line=line), params=("W", "x", "h0"))
+    assert not any("matmul" in text for text in lines), lines
+
+
 # ----- the runtime's sums against the per-step rules -----
 
 
@@ -180,7 +240,10 @@ def test_rnn_gradients(source, h0_shape, steps):
     h0 = rng.standard_normal(h0_shape)
     dloss = srcdiff.grad(fn, wrt=(0, 1))
     assert "_terms.append" in dloss.source
+    assert "rt.matmul_rows(U, xs)" in dloss.source or "rt.rows_matmul(xs, U)" in dloss.source
     check_grad(fn, (W, U, xs, h0), dloss(W, U, xs, h0), argnums=(0, 1))
+    value, _ = srcdiff.value_and_grad(fn, wrt=(0, 1))(W, U, xs, h0)
+    np.testing.assert_allclose(value, fn(W, U, xs, h0), rtol=1e-13)  # one matmul: rounding
 
 
 @pytest.mark.parametrize("steps", [3, 0])
