@@ -126,7 +126,6 @@ def _as_gradient(g, x):
 
 
 _SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
-_REAL = (float, np.float64, np.float32)  # gradient types that are real without a look
 
 
 def _own(g, args):
@@ -304,26 +303,29 @@ class GradFunction:
                 _check_scalar(self._fn, loss)
                 seed = _seed(loss)
             grads = pullback(seed)
-        if len(self._index) == 1:
-            grads = (grads,)
-        result = []
-        for g, i in zip(grads, self._index):
-            x = args[i]
-            if type(x) is np.ndarray and type(g) is np.ndarray and g.dtype == x.dtype and \
-                    g.shape == x.shape and g.base is None and g.flags.writeable and \
-                    all(g is not a for a in args):
-                result.append(g)  # fresh, of the argument's dtype and shape: as it is
-                continue
-            if gradient_only and type(g) not in _REAL:
-                _check_real(self._fn, g)
-            if type(x) is float:
-                result.append(float(g))  # what _as_gradient gives a Python float
-            else:
-                result.append(_own(_as_gradient(g, x), args))
-        grads = result[0] if self._single else tuple(result)
+        if self._single:
+            grads = self._plain_gradient(grads, args[self._index[0]], args, gradient_only)
+        else:
+            grads = tuple([self._plain_gradient(g, args[i], args, gradient_only)
+                           for g, i in zip(grads, self._index)])
         if self._with_value:
             return out, grads
         return (grads, out[1]) if self._has_aux else grads
+
+    def _plain_gradient(self, g, x, args, gradient_only):
+        """``_as_gradient(g, x)``, without a copy for a fresh array of ``x``'s dtype and shape."""
+        if type(g) is np.ndarray:
+            if type(x) is np.ndarray and g.base is None and g.dtype == x.dtype and \
+                    g.shape == x.shape and g.flags.writeable:
+                for a in args:  # d/dx sum(x * y) may be y itself: a gradient is never an argument
+                    if g is a:
+                        return g.copy()
+                return g  # fresh, of the argument's dtype and shape: as it is
+        elif type(x) is float and (type(g) is np.float64 or type(g) is float):
+            return float(g)  # what _as_gradient gives a Python float
+        if gradient_only:
+            _check_real(self._fn, g)
+        return _own(_as_gradient(g, x), args)
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"
