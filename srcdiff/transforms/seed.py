@@ -150,7 +150,7 @@ def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
 
 def _constants(body: list) -> list:
     """Names the pullback's top level binds once to a number, replaced by that number."""
-    counts = binding_counts(cst.FunctionDef(cst.Name("_"), cst.Parameters(), cst.IndentedBlock(body)))
+    counts = _counts(body)
     while True:
         known = {}
         for stmt in body:
@@ -162,6 +162,11 @@ def _constants(body: list) -> list:
         if not used:
             return body
         body = [_replaced(s, {n: known[n] for n in used}) for s in body]
+
+
+def _counts(body: list) -> dict[str, int]:
+    """How many times the pullback's statements ``body`` bind each name."""
+    return binding_counts(cst.FunctionDef(cst.Name("_"), cst.Parameters(), cst.IndentedBlock(body)))
 
 
 def _replaced(stmt, values: dict):
@@ -212,9 +217,10 @@ def _folded(body: list, facts: Facts, rt: str) -> list:
     left as an array is made as a sum's, ``rt.sum_adjoint(c / rt.count(v), v)``, which
     does not read the mean."""
     spreads = {}
+    counts = _counts(body)  # a spread bound once: every read of the name reads the spread
     for i, stmt in enumerate(body):
         name = _target(stmt)
-        found = name and _spread(stmt.body[0].value, facts)
+        found = name and counts[name] == 1 and _spread(stmt.body[0].value, facts)
         if found:
             spreads[name] = found[:3]
             c, v, mean = found[0], found[3], found[2]

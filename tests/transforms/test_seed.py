@@ -203,3 +203,38 @@ def test_a_loop_keeps_its_pullback_scope():
     for shape in ((), (4,), (2, 3)):
         w, x = rng.normal(size=shape) * 0.5, rng.normal(size=shape)
         _check(fn, (w, x), wrt=(0, 1))
+
+
+SOAK_FOUND = {  # wrong values the fuzzer found: a spread adjoint that is later accumulated into
+    "two_sums_of_one_value": """
+        def f(x, w):
+            h = np.tanh(x)
+            x = np.tanh(h)
+            return np.sum(h) + np.sum(x)
+    """,
+    "mean_and_sum_of_one_value": """
+        def f(x, w):
+            h = np.abs(np.sum(x, axis=0))
+            a = h
+            return np.mean(np.tanh(a)) + np.sum(h)
+    """,
+    "after_branch_and_loops": """
+        def f(x, w):
+            h = x
+            if not (np.mean(x) >= 0.2):
+                out = np.zeros(2)
+            else:
+                for i in range(1):
+                    x = h
+            return np.mean(h) + np.sum(x)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOAK_FOUND))
+@pytest.mark.parametrize("shape", [(2, 3), (4,)], ids=str)
+def test_a_spread_that_is_accumulated_into_is_not_folded(name, shape):
+    fn = make_function(SOAK_FOUND[name])
+    rng = np.random.default_rng(11)
+    for scale in (0.1, 1.0):  # both sides of the branch
+        _check(fn, (scale * rng.uniform(0.1, 1.5, size=shape), 0.3))
