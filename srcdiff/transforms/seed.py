@@ -34,7 +34,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import Facts, binding_counts, number, reads, resolve, single_assignments
+from ..analysis.values import (Facts, binding_counts, number, reads, resolve, single_assignments,
+                               subexpressions)
 from ..context import Context
 from .shapes import shape_facts
 from .simplify import simplify_expression
@@ -64,6 +65,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module  # the API checks the value: keep it
     if seed not in reads(pullback.body):
         return module  # the output does not depend on wrt: the general path says so
+    if any(isinstance(n, cst.Imaginary) for n in subexpressions(vjp)):
+        return module  # a complex number may make the value complex: the API checks it
     facts = shape_facts(vjp, ctx)
     body = _constants([_replaced(s, {seed: cst.Float("1.0")}) for s in pullback.body.body])
     body = _folded(body, facts, ctx.rt)

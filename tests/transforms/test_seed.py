@@ -176,15 +176,25 @@ def test_outputs_not_provably_one_number_keep_the_general_form_and_its_checks():
         srcdiff.grad(not_scalar)(np.ones((2, 3)))
 
 
-def test_a_complex_output_is_refused_not_cast():
-    fn = make_function("""
+@pytest.mark.parametrize("body", ["np.sum(x * 1j)", "np.sum(x + 1j)"])
+def test_a_complex_output_is_refused_not_cast(body):
+    fn = make_function(f"""
         def f(x):
-            return np.sum(x * 1j)
+            return {body}
     """)
     with pytest.raises(GradientTypeError, match="complex"):
         srcdiff.grad(fn)(np.ones(3))
     with pytest.raises(GradientTypeError):
         srcdiff.grad(fn)(np.ones(3))  # the cached fast path too
+
+
+def test_a_complex_gradient_is_refused():
+    fn = make_function("""
+        def f(x, y):
+            return np.sum(x * y)
+    """)
+    with pytest.raises(GradientTypeError, match="complex"):
+        srcdiff.grad(fn)(np.ones(3), np.ones(3) * (1 + 2j))
 
 
 def test_a_loop_keeps_its_pullback_scope():
