@@ -92,8 +92,9 @@ How to read it:
   iteration's values, so the backward pass keeps its own scope: the nested
   `tanh_rnn_pullback()`, called by the last line.
 - Gradients of parameters used in every iteration start at zero (`du = rt.zeros_like(u)`)
-  and accumulate (`du = du + ...`), as `.grad` accumulates in PyTorch - but only inside
-  one call: every call returns fresh gradients.
+  and accumulate (`du = rt.add_into(du, ...)`: `du + ...`, added in place into the array
+  that only `du` refers to), as `.grad` accumulates in PyTorch - but only inside one call:
+  every call returns fresh gradients.
 - `dw_terms.append((d_t1, h_2))` keeps, per iteration, the two vectors whose outer product
   is that iteration's share of `dw` (the adjoint of `w @ h` with respect to `w`); after the
   loop, `dw = rt.matmul_adjoint_x1_sum(dw_terms, w)` adds all of them in one matmul (no

@@ -16,11 +16,11 @@ from .registry import RULES, Rule, adjoint, rule_for
 from .link import derivative_of
 from .tape import Tape
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
-from .rules import add_at
+from .rules import add_at, add_into
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 
 __all__ = [
-    "setitem", "append", "count", "guard", "add_at",
+    "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",

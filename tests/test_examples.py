@@ -295,7 +295,7 @@ QUOTED = {
     "tanh_branch": ["_c1 = np.mean(h) > 0", "if _c1:", "dh = 2 * ", "dh * (1.0 - h * h)", "dout",
                     "tanh_branch_vjp", "tanh_branch_pullback"],
     "tanh_rnn": ["h_2", "h_3", "h_1", "_tape1.push(...)", "# kept for the pullback:",
-                 "for ... in reversed(_tape1):", "du = rt.zeros_like(u)", "du = du + ...",
+                 "for ... in reversed(_tape1):", "du = rt.zeros_like(u)", "du = rt.add_into(du, ...)",
                  "dw_terms.append((d_t1, h_2))", "dw = rt.matmul_adjoint_x1_sum(dw_terms, w)",
                  "rt.matmul_adjoint_x2(...)", "dh_1 = dh_2", "tanh_rnn_pullback()"],
 }

@@ -14,11 +14,25 @@ assignment makes a new array (``rt.zeros_like(…)``, ``rt.getitem_adjoint(…)`
     for t, _t3 in reversed(_tape1):               →       for t, _t3 in reversed(_tape1):
         dx = dx + rt.getitem_adjoint(d_t3, x, key=rt.at[t])
                                                           dx = rt.add_at(dx, d_t3, x, key=rt.at[t])
+
+Every other accumulation ``dx = dx + e`` into an adjoint that holds a fresh array only it
+refers to becomes ``dx = rt.add_into(dx, e)``, which adds ``e`` into ``dx`` in place (no new
+array the size of ``dx``) where ``e`` has the shape and dtype of ``dx``, and is ``dx + e``
+otherwise (dtypes are known only when it runs). Such an adjoint is made by arithmetic
+(``a * b``, ``-a``: a new array, or a number), by ``rt.zeros_like``/``rt.getitem_adjoint``/
+``rt.add_at``, or taken over from an adjoint made so (``dx = d_t2``, at the pullback's top
+level, after the last read of ``d_t2``); it is read only as an operand of arithmetic or a
+comparison, by its own accumulations and by the final ``return``, so no other name, tape or
+container can see its array change.
+
+    d_t2 = dd * (1.0 - d * d)                             d_t2 = dd * (1.0 - d * d)
+    dx = d_t2                                     →       dx = d_t2
+    dx = dx + da * np.cos(x)                              dx = rt.add_into(dx, da * np.cos(x))
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import libcst as cst
 
@@ -39,10 +53,10 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 
 def _pullback(fn: cst.FunctionDef, rt: str) -> cst.FunctionDef:
-    owned = _owned(fn, rt)
-    if not owned:
+    owned, sums = _owned(fn, rt), _owned_sums(fn, rt)
+    if not owned and not sums:
         return fn
-    return fn.visit(_InPlace(owned, rt))
+    return fn.visit(_InPlace(owned, sums, rt))
 
 
 def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:
@@ -80,20 +94,103 @@ def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:
     return {n for n in indexed if fresh_only[n] and n not in other_reads}
 
 
+def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
+    """Adjoints of ``fn`` accumulated with ``+`` that hold fresh arrays only they refer to."""
+    kinds: dict[str, set[str]] = defaultdict(set)  # how each name is bound: fresh, sum, ...
+    taken: dict[str, list[tuple[int, str]]] = defaultdict(list)  # n = m: (where, m) for n
+    moved: dict[str, list[int]] = defaultdict(list)  # n = m: where m is taken over
+    reads, top = _Reads(), {id(stmt) for stmt in fn.body.body}
+    params = {p.name.value for p in fn.params.params}
+    last = fn.body.body[-1] if fn.body.body else None
+    for index, (line, small) in enumerate(_simple(fn.body.body)):
+        reads.at = index
+        if isinstance(small, cst.Return) and line is last:
+            for name in names_in(small):  # reads the finished adjoints, keeps none for later
+                reads.where[name].add(index)
+            continue
+        target = small.targets[0].target if isinstance(small, cst.Assign) and \
+            len(small.targets) == 1 else None
+        if not isinstance(target, cst.Name):
+            for name in _targets(small):
+                kinds[name].add("other")
+            small.visit(reads)
+            continue
+        name, value = target.value, small.value
+        other = _accumulated(name, value)
+        if other is not None:
+            kinds[name].add("sum")
+            value.visit(reads)  # other, an operand of +, is added into name, not kept
+        elif isinstance(value, cst.Name) and id(line) in top:
+            kinds[name].add("move")
+            taken[name].append((index, value.value))
+            moved[value.value].append(index)
+            reads.where[value.value].add(index)
+        else:
+            kinds[name].add("fresh" if _makes_array(value, rt) else "other")
+            value.visit(reads)
+
+    def movable(m: str, at: int) -> bool:  # m's array can be taken over at ``at``: m is
+        return m not in params and kinds.get(m) == {"fresh"} and not reads.kept[m] and \
+            moved.get(m) == [at] and max(reads.where[m]) == at  # not read after, nor kept
+
+    return {n for n, k in list(kinds.items()) if "sum" in k and k <= {"fresh", "sum", "move"}
+            and n not in params and not reads.kept[n] and not moved[n]
+            and all(movable(m, at) for at, m in taken[n])}
+
+
+def _makes_array(value: cst.BaseExpression, rt: str) -> bool:
+    """Whether ``value`` is a new array (or a number) that nothing else refers to."""
+    return isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)) or \
+        _is_rt_call(value, rt, _FRESH)
+
+
+class _Reads(cst.CSTVisitor):
+    """Where each name is read (``where``: statement numbers) and how often a read may keep
+    a reference to its array (``kept``): anything but an operand of arithmetic or a
+    comparison, whose result is a new value."""
+
+    def __init__(self):
+        self.at = 0
+        self.where: dict[str, set[int]] = defaultdict(set)
+        self.kept: Counter = Counter()
+        self._operands: set[int] = set()
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        self._operands.update((id(node.left), id(node.right)))
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        self._operands.add(id(node.expression))
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        self._operands.update([id(node.left), *(id(c.comparator) for c in node.comparisons)])
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.where[node.value].add(self.at)
+        if id(node) not in self._operands:
+            self.kept[node.value] += 1
+
+
 class _InPlace(cst.CSTTransformer):
-    def __init__(self, owned: set[str], rt: str):
-        self.owned, self.rt = owned, rt
+    def __init__(self, owned: set[str], sums: set[str], rt: str):
+        self.owned, self.sums, self.rt = owned, sums, rt
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         target = updated.targets[0].target if len(updated.targets) == 1 else None
-        if not isinstance(target, cst.Name) or target.value not in self.owned:
+        if not isinstance(target, cst.Name):
             return updated
         other = _accumulated(target.value, updated.value)
-        if other is None or not _is_getitem_adjoint(other, self.rt):
+        if other is None:
             return updated
-        call = other.with_changes(func=other.func.with_changes(attr=cst.Name("add_at")),
-                                  args=[cst.Arg(cst.Name(target.value)), *other.args])
-        return updated.with_changes(value=call)
+        if target.value in self.owned and _is_getitem_adjoint(other, self.rt):
+            call = other.with_changes(func=other.func.with_changes(attr=cst.Name("add_at")),
+                                      args=[cst.Arg(cst.Name(target.value)), *other.args])
+            return updated.with_changes(value=call)
+        if target.value in self.sums and isinstance(updated.value.left, cst.Name) and \
+                updated.value.left.value == target.value:  # dx + e, not e + dx: the order kept
+            call = cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("add_into")),
+                            [cst.Arg(cst.Name(target.value)), cst.Arg(other)])
+            return updated.with_changes(value=call)
+        return updated
 
 
 def _accumulated(name: str, value: cst.BaseExpression) -> cst.BaseExpression | None:

@@ -119,3 +119,117 @@ def test_each_call_of_the_pullback_starts_from_zero():
     out, pullback = srcdiff.vjp(fn, x, w)
     first = pullback(1.0)[0].copy()
     np.testing.assert_array_equal(pullback(1.0)[0], first)
+
+
+# ----- dx = dx + e into an adjoint that owns a fresh array: rt.add_into -----
+
+SUMS = """
+def f_vjp(x):
+    a = np.sin(x)
+
+    def f_pullback(d_out):
+        d_t2 = d_out * (1.0 - a * a)
+        dc = d_t2 * a
+        dx = d_t2
+        dx = dx + dc * a
+        return dx
+
+    return a, f_pullback
+"""
+
+
+def test_a_sum_into_an_adjoint_that_took_over_a_fresh_array_is_in_place():
+    lines = rewrite_generated(accumulate.rewrite, SUMS)
+    assert "        dx = d_t2" in lines
+    assert "        dx = rt.add_into(dx, dc * a)" in lines
+
+
+@pytest.mark.parametrize("change", [
+    ("        return dx", "        y = d_t2 * 2.0\n        return dx, y"),   # read after the move
+    ("        return dx", "        return dx, d_t2"),                     # returned as well
+    ("        dx = d_t2", "        dx = d_t2\n        dy = dx"),            # another name for it
+    ("        dx = d_t2", "        dx = d_t2\n        keep(dx)"),           # kept by a call
+    ("        dx = d_t2", "        dx = d_t2\n        dy = dx[1:]"),        # a view of it
+    ("        dx = d_t2", "        dx = d_t2\n        _tape1.push(d_t2)"),  # kept by a tape
+    ("        dx = d_t2", "        dx = a"),                              # a forward value
+    ("        dx = d_t2", "        dx = d_out"),                          # the cotangent
+    ("        dx = d_t2", "        dx = rt.unbroadcast(d_t2, x)"),        # may be d_t2 itself
+    ("        dx = d_t2", "        dx = d_t2\n        dz = d_t2"),          # taken over twice
+    ("        dx = d_t2", "        if a:\n            dx = d_t2"),          # in a branch
+    ("        d_t2 = d_out * (1.0 - a * a)", "        d_t2 = rt.sum_adjoint(d_out, a)"),  # a view
+])
+def test_a_sum_into_an_array_others_may_see_is_left_alone(change):
+    lines = rewrite_generated(accumulate.rewrite, SUMS.replace(*change))
+    assert not any("add_into" in line for line in lines)
+    assert "        dx = dx + dc * a" in lines
+
+
+def test_sums_in_loops_and_not_into_numbers():
+    source = """
+def f_vjp(x):
+    a = np.sin(x)
+
+    def f_pullback(d_out):
+        dx = rt.zeros_like(x)
+        ds = 0.0
+        for t, d in reversed(_tape1):
+            dx = dx + d * a
+            ds = ds + np.sum(d)
+        return dx, ds
+
+    return a, f_pullback
+"""
+    lines = rewrite_generated(accumulate.rewrite, source)
+    assert "            dx = rt.add_into(dx, d * a)" in lines
+    assert "            ds = ds + np.sum(d)" in lines  # ds = 0.0: a number, never an array to add into
+
+
+ELEMENTWISE = {
+    "chain": """
+        def f(x, w):
+            a = np.sin(x)
+            b = a * x * w
+            c = np.exp(-b)
+            return np.sum((np.tanh(c + x) ** 2 - a) / (1.0 + c))
+    """,
+    "broadcast_operand": """
+        def f(x, w):
+            a = np.tanh(x * w)
+            return np.sum(a * x + a * w + np.cos(x) * a)
+    """,
+    "reused_many_times": """
+        def f(x, w):
+            y = x * w
+            return np.sum(y * y * x + np.sin(y) * x - x * w)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@pytest.mark.parametrize("xshape, wshape", [((5,), ()), ((4, 3), (3,)), ((4, 1), (1, 3)),
+                                            ((), ()), ((3,), (3,))])
+def test_in_place_sums_match_finite_differences(name, xshape, wshape):
+    fn = make_function(ELEMENTWISE[name])
+    x, w = rng.normal(size=xshape), rng.normal(size=wshape)
+    if not wshape:
+        w = float(w)
+    if not xshape:
+        x = float(x)
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    check_grad(fn, (x, w), grad(x, w))
+    assert "rt.add_into(" in grad.source
+    if xshape:  # float32 stays float32 and agrees with float64 (a float64 w promotes)
+        dx, dw = grad(x.astype(np.float32), w)
+        assert dx.dtype == np.float32
+        np.testing.assert_allclose(dx, grad(x, w)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_in_place_sums_leave_the_arguments_alone():
+    fn = make_function(ELEMENTWISE["chain"])
+    x, w = rng.normal(size=6), rng.normal(size=6)
+    x0, w0 = x.copy(), w.copy()
+    out, pullback = srcdiff.vjp(fn, x, w)
+    first = pullback(1.0)
+    np.testing.assert_array_equal(pullback(1.0)[0], first[0])  # no state between calls
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(w, w0)
