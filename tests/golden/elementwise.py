@@ -24,6 +24,6 @@ def elementwise_grad(x, y):
     dy = rt.unbroadcast(-d_t4 * _t3 / rt.guard(y * y, d_t4), y)
     d_t2 = d_t3 * _t3
     dx = -d_t2
-    dx = dx + rt.unbroadcast(d_t1 * y, x)
+    dx = rt.add_into(dx, rt.unbroadcast(d_t1 * y, x))
     dy = dy + rt.unbroadcast(d_t1 * x, y)
     return dx, dy

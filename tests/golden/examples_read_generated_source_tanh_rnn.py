@@ -31,7 +31,7 @@ def tanh_rnn_grad(w, u, xs):
             d_t3 = dh_3 * (1.0 - h_3 * h_3)
             d_t1 = rt.unbroadcast(d_t3, _t1)
             d_t2 = rt.unbroadcast(d_t3, _t2)
-            du = du + rt.unbroadcast(d_t2 * x, u)
+            du = rt.add_into(du, rt.unbroadcast(d_t2 * x, u))
             dw_terms.append((d_t1, h_2))
             dh_2 = rt.matmul_adjoint_x2(d_t1, w, h_2)
             # adjoint of: for x in xs:  (line N)

@@ -31,7 +31,7 @@ def rnn_grad(w, x):
             d_t3 = rt.unbroadcast(d_t4, _t3)
             dx = rt.add_at(dx, d_t3, x, key=rt.at[t])
             dh_2 = rt.unbroadcast(d_t2 * w, h_2)
-            dw = dw + rt.unbroadcast(d_t2 * h_2, w)
+            dw = rt.add_into(dw, rt.unbroadcast(d_t2 * h_2, w))
             # adjoint of: for t in range(len(x)):  (line N)
             dh_1 = dh_2
         dh = dh_1
