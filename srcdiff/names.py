@@ -7,7 +7,7 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["Namer", "children", "names_in", "nodes", "occurrences"]
+__all__ = ["Namer", "children", "is_node_type", "names_in", "nodes", "occurrences"]
 
 
 def nodes(node: cst.CSTNode, skip=None):
@@ -29,10 +29,23 @@ def children(node: cst.CSTNode) -> list:
     found = []
     for field in _fields(type(node)):
         value = getattr(node, field)
-        if isinstance(value, cst.CSTNode):
+        kind = type(value)
+        if kind is tuple or kind is list:
+            found.extend(v for v in value if is_node_type(type(v)))
+        elif is_node_type(kind):
             found.append(value)
-        elif type(value) in (tuple, list):
-            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return found
+
+
+_IS_NODE: dict[type, bool] = {}
+
+
+def is_node_type(kind: type) -> bool:
+    """``issubclass(kind, cst.CSTNode)``, remembered per type: ``isinstance`` against libcst's
+    abstract classes costs a Python-level ``ABCMeta.__instancecheck__`` call each time."""
+    found = _IS_NODE.get(kind)
+    if found is None:
+        found = _IS_NODE[kind] = issubclass(kind, cst.CSTNode)
     return found
 
 

@@ -244,7 +244,7 @@ def _target_names(node) -> list[str]:
 
 def reads(node: cst.CSTNode) -> set[str]:
     """The variables ``node`` reads (not attribute names, not keyword names)."""
-    return {sub.value for sub in subexpressions(node) if isinstance(sub, cst.Name)}
+    return {sub.value for sub in subexpressions(node) if type(sub) is cst.Name}
 
 
 def subexpressions(node: cst.CSTNode):
@@ -255,65 +255,79 @@ def subexpressions(node: cst.CSTNode):
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, (cst.Name, cst.BaseNumber, cst.BaseString)):
+        below = _BELOW.get(type(node))
+        if below is None:
+            below = _BELOW[type(node)] = _below_of(type(node))
+        if below is _LEAF:
             continue
-        if isinstance(node, cst.BinaryOperation):
-            stack += (node.right, node.left)
-        elif isinstance(node, cst.UnaryOperation):
-            stack.append(node.expression)
-        elif isinstance(node, cst.Attribute):
-            stack.append(node.value)
-        elif isinstance(node, cst.Call):
-            stack += [a.value for a in reversed(node.args)]
-            stack.append(node.func)
-        elif isinstance(node, (cst.Tuple, cst.List)):
-            stack += [e.value for e in reversed(node.elements)]
-        elif isinstance(node, cst.IfExp):
-            stack += (node.orelse, node.test, node.body)
-        elif isinstance(node, cst.Comparison):
-            stack += [c.comparator for c in reversed(node.comparisons)]
-            stack.append(node.left)
-        elif isinstance(node, cst.BooleanOperation):
-            stack += (node.right, node.left)
-        elif isinstance(node, cst.Subscript):
-            for element in reversed(node.slice):
-                part = element.slice
-                if isinstance(part, cst.Index):
-                    stack.append(part.value)
-                else:
-                    stack += [p for p in (part.step, part.upper, part.lower) if p is not None]
-            stack.append(node.value)
-        elif isinstance(node, cst.SimpleStatementLine):
-            stack += reversed(node.body)
-        elif isinstance(node, cst.Assign):
-            stack.append(node.value)
-            stack += [t.target for t in reversed(node.targets)]
-        elif isinstance(node, (cst.Expr, cst.Return)):
-            if node.value is not None:
-                stack.append(node.value)
-        elif isinstance(node, (cst.If, cst.While)):
-            stack += [node.orelse] if node.orelse is not None else []
-            stack += (node.body, node.test)
-        elif isinstance(node, cst.For):
-            stack += [node.orelse] if node.orelse is not None else []
-            stack += (node.body, node.iter, node.target)
-        elif isinstance(node, (cst.IndentedBlock, cst.Else)):
-            stack += reversed(node.body.body if isinstance(node, cst.Else) else node.body)
-        elif isinstance(node, cst.FunctionDef):
-            stack.append(node.body)
-        elif isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
-            continue
-        else:  # anything else (a dict, a lambda, a parameter): libcst's complete traversal
+        if below is _OTHER:  # anything else (a dict, a lambda, a parameter): libcst's traversal
             yield from _all_expressions(node)
+        else:
+            stack += below(node)
+
+
+def _subscript_parts(node: cst.Subscript) -> list:
+    parts = []
+    for element in reversed(node.slice):
+        part = element.slice
+        if isinstance(part, cst.Index):
+            parts.append(part.value)
+        else:
+            parts += [p for p in (part.step, part.upper, part.lower) if p is not None]
+    parts.append(node.value)
+    return parts
+
+
+def _LEAF(node):  # a marker: nothing below
+    return ()
+
+
+def _OTHER(node):  # a marker: libcst's complete traversal
+    return ()
+
+
+# what :func:`subexpressions` pushes for a node of each kind (last popped first), by the
+# first kind in this list the node's type belongs to; worked out once per type in _BELOW,
+# because isinstance against libcst's abstract classes is slow
+_KINDS = (
+    ((cst.Name, cst.BaseNumber, cst.BaseString), _LEAF),
+    (cst.BinaryOperation, lambda n: (n.right, n.left)),
+    (cst.UnaryOperation, lambda n: (n.expression,)),
+    (cst.Attribute, lambda n: (n.value,)),
+    (cst.Call, lambda n: [*(a.value for a in reversed(n.args)), n.func]),
+    ((cst.Tuple, cst.List), lambda n: [e.value for e in reversed(n.elements)]),
+    (cst.IfExp, lambda n: (n.orelse, n.test, n.body)),
+    (cst.Comparison, lambda n: [*(c.comparator for c in reversed(n.comparisons)), n.left]),
+    (cst.BooleanOperation, lambda n: (n.right, n.left)),
+    (cst.Subscript, _subscript_parts),
+    (cst.SimpleStatementLine, lambda n: n.body[::-1]),
+    (cst.Assign, lambda n: [n.value, *(t.target for t in reversed(n.targets))]),
+    ((cst.Expr, cst.Return), lambda n: () if n.value is None else (n.value,)),
+    ((cst.If, cst.While), lambda n: (n.body, n.test) if n.orelse is None else (n.orelse, n.body, n.test)),
+    (cst.For, lambda n: (n.body, n.iter, n.target) if n.orelse is None else
+        (n.orelse, n.body, n.iter, n.target)),
+    (cst.IndentedBlock, lambda n: n.body[::-1]),
+    (cst.Else, lambda n: n.body.body[::-1]),
+    (cst.FunctionDef, lambda n: (n.body,)),
+    ((cst.Pass, cst.Break, cst.Continue), _LEAF),
+)
+_BELOW: dict = {}
+
+
+def _below_of(kind: type):
+    for kinds, below in _KINDS:
+        if issubclass(kind, kinds):
+            return below
+    return _OTHER
 
 
 def calls_named(node: cst.CSTNode, name: str) -> bool:
     """Whether ``node`` holds a call of something spelled ``name`` or ``<...>.name``."""
     for sub in subexpressions(node):
-        if isinstance(sub, cst.Call):
+        if type(sub) is cst.Call:
             func = sub.func
-            if isinstance(func, cst.Attribute) and func.attr.value == name or \
-                    isinstance(func, cst.Name) and func.value == name:
+            if type(func) is cst.Attribute and func.attr.value == name or \
+                    type(func) is cst.Name and func.value == name:
                 return True
     return False
 
@@ -375,6 +389,6 @@ def rewrite_lines_calling(module: cst.Module, ctx: Context, name: str, facts_of,
     facts = facts_of(vjp, ctx)
     transformer = drop(facts)
     body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
-        droppable(c, facts) for c in subexpressions(line) if isinstance(c, cst.Call)) else line)
+        droppable(c, facts) for c in subexpressions(line) if type(c) is cst.Call) else line)
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
