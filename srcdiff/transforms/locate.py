@@ -22,36 +22,35 @@ __all__ = ["rewrite"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    positions = ctx.source.positions_of(module)
     funcdef = module.body[0]
     return module.with_changes(body=[funcdef.with_changes(
-        body=_mark_block(funcdef.body, module, positions, ctx))])
+        body=_mark_block(funcdef.body, module, ctx))])
 
 
-def _mark_block(block: cst.IndentedBlock, module, positions, ctx) -> cst.IndentedBlock:
+def _mark_block(block: cst.IndentedBlock, module, ctx) -> cst.IndentedBlock:
     body = []
     for stmt in block.body:
-        line = positions[stmt].start.line
+        line = ctx.source.line_of(module, stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             text = module.code_for_node(stmt.with_changes(leading_lines=()))
         else:  # a compound statement: its header line, and its own blocks marked inside
             text = module.code_for_node(stmt.with_changes(leading_lines=())).strip().splitlines()[0]
-            stmt = _mark_compound(stmt, module, positions, ctx)
+            stmt = _mark_compound(stmt, module, ctx)
         marker = line_marker(ctx.source.file_line(line), " ".join(text.split()))
         body.append(stmt.with_changes(leading_lines=[marker]))
     return block.with_changes(body=body)
 
 
-def _mark_compound(stmt, module, positions, ctx):
-    stmt = stmt.with_changes(body=_mark_block(stmt.body, module, positions, ctx))
+def _mark_compound(stmt, module, ctx):
+    stmt = stmt.with_changes(body=_mark_block(stmt.body, module, ctx))
     orelse = getattr(stmt, "orelse", None)
     if isinstance(orelse, cst.Else):
         stmt = stmt.with_changes(orelse=orelse.with_changes(
-            body=_mark_block(orelse.body, module, positions, ctx)))
+            body=_mark_block(orelse.body, module, ctx)))
     elif isinstance(orelse, cst.If):  # elif: its test line gets a marker of its own
-        line = positions[orelse].start.line
+        line = ctx.source.line_of(module, orelse)
         text = module.code_for_node(orelse).strip().splitlines()[0].replace("elif", "if", 1)
-        marked = _mark_compound(orelse, module, positions, ctx)
+        marked = _mark_compound(orelse, module, ctx)
         stmt = stmt.with_changes(orelse=marked.with_changes(
             leading_lines=[line_marker(ctx.source.file_line(line), " ".join(text.split()))]))
     return stmt

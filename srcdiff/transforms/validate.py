@@ -51,7 +51,7 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
 }
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    _walk(_Validator(ctx, ctx.source.positions_of(module)), module)
+    _walk(_Validator(ctx, module), module)
     return module
 
 
@@ -68,14 +68,14 @@ class _Validator(cst.CSTVisitor):
     final_return = None
     loops = 0
 
-    def __init__(self, ctx: Context, positions):
-        self.ctx, self.positions = ctx, positions
+    def __init__(self, ctx: Context, module: cst.Module):
+        self.ctx, self.module = ctx, module
         self.depth = 0
 
     # ----- reporting -----
 
     def fail(self, node: cst.CSTNode, message: str, cls=SrcdiffSyntaxError):
-        pos = self.positions[node].start
+        pos = self.ctx.source.positions_of(self.module)[node].start
         file_line = self.ctx.source.file_line(pos.line)
         raise self.ctx.error(cls, message, file_line, pos.column)
 
@@ -123,8 +123,9 @@ class _Validator(cst.CSTVisitor):
         self.depth -= 1
         if self.depth:
             return
-        problem = sharing.analyze(node, self.ctx, lambda n: self.ctx.source.file_line(
-            self.positions[n].start.line))
+        source = self.ctx.source
+        problem = sharing.analyze(node, self.ctx, lambda n: source.file_line(
+            source.line_of(self.module, n)))
         if problem is not None:
             cls = InPlaceError if problem.kind == "in_place" else SrcdiffSyntaxError
             self.fail(problem.node, problem.message, cls)
