@@ -55,13 +55,18 @@ class Op:
     """One primitive operation: ``kind`` is rule, nondiff, copy, constant or unknown."""
 
     kind: str
-    text: str  # how the user spelled the operation, for messages
+    spelled: cst.CSTNode  # the right-hand side as the user wrote it (see text)
     rule: Rule | None = None
     primitive: object = None
     operands: tuple[cst.BaseExpression, ...] = ()
     options: tuple[tuple[str, cst.BaseExpression], ...] = ()
     params: tuple[str, ...] = ()  # for a user function: the parameter each operand binds
     problem: str = ""  # for unknown: why it cannot be differentiated
+
+    @property
+    def text(self) -> str:
+        """How the user spelled the operation, for messages (generated only for one)."""
+        return _code(self.spelled)
 
 
 def reads(node: cst.CSTNode, local_names) -> tuple[str, ...]:
@@ -112,7 +117,6 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     ``containers``: names that may hold a dict/list/tuple/dataclass of arrays; reading
     from one (``params["W"]``, ``p.W``) is a *projection*, whose adjoint is a container.
     """
-    text = _code(rhs)
     base = getattr(rhs, "value", None)
     if isinstance(rhs, (cst.Subscript, cst.Attribute)) and isinstance(base, cst.Name) and \
             base.value in containers and not _array_attribute(rhs, ctx):
@@ -123,33 +127,33 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
         else:
             key = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("field")),
                            [cst.Arg(cst.SimpleString(repr(rhs.attr.value)))])
-        return Op("project", text, operands=(base,), options=(("key", key),))
+        return Op("project", rhs, operands=(base,), options=(("key", key),))
     if isinstance(rhs, cst.Name):
-        return Op("copy" if rhs.value in local_names else "constant", text, operands=(rhs,))
+        return Op("copy" if rhs.value in local_names else "constant", rhs, operands=(rhs,))
     if isinstance(rhs, (cst.BaseNumber, cst.BaseString, cst.Ellipsis)):
-        return Op("constant", text)
+        return Op("constant", rhs)
     if isinstance(rhs, cst.BinaryOperation):
-        return _primitive_op(BINARY.get(type(rhs.operator)), (rhs.left, rhs.right), {}, text)
+        return _primitive_op(BINARY.get(type(rhs.operator)), (rhs.left, rhs.right), {}, rhs)
     if isinstance(rhs, cst.UnaryOperation):
         if isinstance(rhs.operator, cst.Plus):
-            return Op("copy", text, operands=(rhs.expression,))
-        return _primitive_op(UNARY.get(type(rhs.operator)), (rhs.expression,), {}, text)
+            return Op("copy", rhs, operands=(rhs.expression,))
+        return _primitive_op(UNARY.get(type(rhs.operator)), (rhs.expression,), {}, rhs)
     if isinstance(rhs, (cst.Comparison, cst.BooleanOperation)):
         kind = "nondiff" if isinstance(rhs, cst.Comparison) else "unknown"
-        return Op(kind, text, problem="'and'/'or' on differentiated values")
+        return Op(kind, rhs, problem="'and'/'or' on differentiated values")
     if isinstance(rhs, cst.Subscript):
-        return _primitive_op(operator.getitem, (rhs.value,), {"key": _key(rhs, ctx.rt)}, text,
+        return _primitive_op(operator.getitem, (rhs.value,), {"key": _key(rhs, ctx.rt)}, rhs,
                              bind=False)
     if isinstance(rhs, cst.Attribute):
-        return _attribute_op(rhs, ctx, local_names, text)
+        return _attribute_op(rhs, ctx, local_names, rhs)
     if isinstance(rhs, cst.Call):
-        return _call_op(rhs, ctx, local_names, text)
+        return _call_op(rhs, ctx, local_names, rhs)
     if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
         keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
             if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
-        return Op("pack", text, operands=tuple(e.value for e in rhs.elements),
+        return Op("pack", rhs, operands=tuple(e.value for e in rhs.elements),
                   options=tuple(("key", k) for k in keys))
-    return Op("unknown", text, problem=f"the expression {text}")
+    return Op("unknown", rhs, problem=f"the expression {_code(rhs)}")
 
 
 def _array_attribute(rhs: cst.BaseExpression, ctx: Context) -> bool:
@@ -165,21 +169,21 @@ def _key(sub: cst.Subscript, rt: str) -> cst.BaseExpression:
     return cst.Subscript(value=cst.Attribute(cst.Name(rt), cst.Name("at")), slice=sub.slice)
 
 
-def _attribute_op(rhs: cst.Attribute, ctx, local_names, text) -> Op:
+def _attribute_op(rhs: cst.Attribute, ctx, local_names, spelled) -> Op:
     base = _dotted(rhs.value)
     is_local = base is not None and base[0] in local_names or not isinstance(
         rhs.value, (cst.Name, cst.Attribute))
     if not is_local:
-        return Op("constant", text)
+        return Op("constant", spelled)
     name = rhs.attr.value
     if name in NONDIFFERENTIABLE_ATTRIBUTES:
-        return Op("nondiff", text)
+        return Op("nondiff", spelled)
     if name in ATTRIBUTES:
-        return _primitive_op(ATTRIBUTES[name], (rhs.value,), {}, text)
-    return Op("unknown", text, problem=f"the array attribute .{name}")
+        return _primitive_op(ATTRIBUTES[name], (rhs.value,), {}, spelled)
+    return Op("unknown", spelled, problem=f"the array attribute .{name}")
 
 
-def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
+def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
@@ -187,20 +191,20 @@ def _call_op(call: cst.Call, ctx, local_names, text) -> Op:
                                             _is_array(resolve(func.value, ctx, local_names))):
         method = func.attr.value
         if method in NONDIFFERENTIABLE_METHODS:
-            return Op("nondiff", text)
+            return Op("nondiff", spelled)
         if method not in METHODS:
-            return Op("unknown", text, problem=f"the method .{method}()")
+            return Op("unknown", spelled, problem=f"the method .{method}()")
         primitive, pack = METHODS[method]
         args = [func.value, *positional]
         if pack and len(positional) > 1:
             args = [func.value, cst.Tuple([cst.Element(a) for a in positional])]
-        return _primitive_op(primitive, args, keywords, text)
+        return _primitive_op(primitive, args, keywords, spelled)
     obj = resolve(func, ctx, local_names)
     if obj is MISSING:
-        return Op("unknown", text, problem=f"{_code(func)}, which srcdiff cannot resolve")
+        return Op("unknown", spelled, problem=f"{_code(func)}, which srcdiff cannot resolve")
     if inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj):
-        return _function_op(obj, positional, keywords, text)
-    return _primitive_op(obj, positional, keywords, text)
+        return _function_op(obj, positional, keywords, spelled)
+    return _primitive_op(obj, positional, keywords, spelled)
 
 
 def _is_array(obj) -> bool:
@@ -212,19 +216,19 @@ def _is_array(obj) -> bool:
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
 
-def _function_op(fn, positional, keywords, text) -> Op:
+def _function_op(fn, positional, keywords, spelled) -> Op:
     """A call of the user's own function: its derivative is generated and called in turn."""
     name = fn.__qualname__
     sig = _signature(fn)
     kinds = {p.kind for p in sig.parameters.values()} if sig else set()
     if sig is None or inspect.Parameter.VAR_POSITIONAL in kinds or \
             inspect.Parameter.VAR_KEYWORD in kinds or fn.__name__ == "<lambda>":
-        return Op("unknown", text, primitive=fn, problem=f"{name} (srcdiff differentiates "
+        return Op("unknown", spelled, primitive=fn, problem=f"{name} (srcdiff differentiates "
                   "calls of 'def' functions with named parameters)")
     try:
         bound = sig.bind(*positional, **keywords)
     except TypeError as exc:
-        return Op("unknown", text, primitive=fn, problem=f"this call of {name} ({exc})")
+        return Op("unknown", spelled, primitive=fn, problem=f"this call of {name} ({exc})")
     params, operands = [], []
     for param in sig.parameters.values():
         if param.name in bound.arguments:
@@ -232,11 +236,11 @@ def _function_op(fn, positional, keywords, text) -> Op:
         elif isinstance(param.default, _LITERALS):
             value = cst.parse_expression(repr(param.default))
         else:
-            return Op("unknown", text, primitive=fn,
+            return Op("unknown", spelled, primitive=fn,
                       problem=f"{name} without its argument {param.name}= (pass it explicitly)")
         params.append(param.name)
         operands.append(value)
-    return Op("function", text, primitive=fn, operands=tuple(operands), params=tuple(params))
+    return Op("function", spelled, primitive=fn, operands=tuple(operands), params=tuple(params))
 
 
 @lru_cache(maxsize=None)
@@ -247,15 +251,15 @@ def _signature(primitive):
         return None
 
 
-def _primitive_op(primitive, positional, keywords, text, bind=True) -> Op:
+def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
     if primitive is None:
-        return Op("unknown", text, problem=f"the operator in {text}")
+        return Op("unknown", spelled, problem=f"the operator in {_code(spelled)}")
     if _is_nondiff(primitive):
-        return Op("nondiff", text, primitive=primitive)
+        return Op("nondiff", spelled, primitive=primitive)
     rule = rule_for(primitive)
     name = getattr(primitive, "__name__", repr(primitive))
     if rule is None:
-        return Op("unknown", text, primitive=primitive,
+        return Op("unknown", spelled, primitive=primitive,
                   problem=f"{getattr(primitive, '__module__', '') or ''}.{name}".lstrip("."))
     sig = _signature(primitive) if bind else None
     if sig is None:
@@ -264,7 +268,7 @@ def _primitive_op(primitive, positional, keywords, text, bind=True) -> Op:
         try:
             bound = sig.bind(*positional, **keywords)
         except TypeError as exc:
-            return Op("unknown", text, primitive=primitive, problem=f"this call of {name} ({exc})")
+            return Op("unknown", spelled, primitive=primitive, problem=f"this call of {name} ({exc})")
         ordered, extra = [], {}
         for param in sig.parameters.values():
             if param.name not in bound.arguments:
@@ -280,7 +284,7 @@ def _primitive_op(primitive, positional, keywords, text, bind=True) -> Op:
             else:
                 extra[param.name] = value
     if len(ordered) != len(rule.operands):
-        return Op("unknown", text, primitive=primitive,
+        return Op("unknown", spelled, primitive=primitive,
                   problem=f"{name} with {len(ordered)} array arguments (srcdiff's rule takes "
                           f"{len(rule.operands)})")
     options = []
@@ -288,6 +292,6 @@ def _primitive_op(primitive, positional, keywords, text, bind=True) -> Op:
         if key in rule.options:
             options.append((key, value))
         elif not (isinstance(value, cst.Name) and value.value == "None"):
-            return Op("unknown", text, primitive=primitive,
+            return Op("unknown", spelled, primitive=primitive,
                       problem=f"the argument {key}= of {name}")
-    return Op("rule", text, rule, primitive, tuple(ordered), tuple(options))
+    return Op("rule", spelled, rule, primitive, tuple(ordered), tuple(options))
