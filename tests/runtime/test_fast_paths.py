@@ -213,17 +213,21 @@ def test_guard_is_value_with_ones_where_the_adjoint_is_zero(g, value):
     np.testing.assert_array_equal(np.broadcast_to(got, want.shape), want)
 
 
+_N = rules._SMALL + 1  # in place only above this many elements: below, a new array is cheaper
+
+
 @pytest.mark.parametrize("acc, g, in_place", [
-    (np.ones(3), np.full(3, 2.0), True),
-    (np.ones(3, np.float32), np.full(3, 2.0, np.float32), True),
-    (np.ones(3, np.float32), 2.0, True),                          # a weak Python number
-    (np.ones((2, 3)), 2, True),
-    (np.ones(3, np.float32), np.full(3, 2.0), False),             # float64 promotes float32
-    (np.ones(3, np.float32), np.float64(2.0), False),             # so does a float64 scalar
-    (np.ones((2, 3)), np.full(3, 2.0), False),                    # broadcast: numpy's sum
-    (np.ones(3), np.full((2, 3), 2.0), False),                    # a larger result
-    (np.ones(3, np.int64), np.full(3, 2.0), False),               # not a float accumulator
-    (np.broadcast_to(1.0, (3,)), np.full(3, 2.0), False),         # a read-only view
+    (np.ones(_N), np.full(_N, 2.0), True),
+    (np.ones(_N, np.float32), np.full(_N, 2.0, np.float32), True),
+    (np.ones(_N, np.float32), 2.0, True),                         # a weak Python number
+    (np.ones((2, _N)), 2, True),
+    (np.ones(3), np.full(3, 2.0), False),                         # small: a fresh array
+    (np.ones(_N, np.float32), np.full(_N, 2.0), False),           # float64 promotes float32
+    (np.ones(_N, np.float32), np.float64(2.0), False),            # so does a float64 scalar
+    (np.ones((2, _N)), np.full(_N, 2.0), False),                  # broadcast: numpy's sum
+    (np.ones(_N), np.full((2, _N), 2.0), False),                  # a larger result
+    (np.ones(_N, np.int64), np.full(_N, 2.0), False),             # not a float accumulator
+    (np.broadcast_to(1.0, (_N,)), np.full(_N, 2.0), False),       # a read-only view
     (1.0, np.full(3, 2.0), False),                                # a number
 ])
 def test_add_into_is_the_sum_in_place_only_where_that_is_the_same_array(acc, g, in_place):
