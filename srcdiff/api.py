@@ -303,8 +303,10 @@ class GradFunction:
                 _check_scalar(self._fn, loss)
                 seed = _seed(loss)
             grads = pullback(seed)
-        if self._single:
+        if len(self._index) == 1:  # the derivative returns a bare adjoint for one parameter
             grads = self._plain_gradient(grads, args[self._index[0]], args, gradient_only)
+            if not self._single:
+                grads = (grads,)  # wrt=("x",): a tuple of one
         else:
             grads = tuple([self._plain_gradient(g, args[i], args, gradient_only)
                            for g, i in zip(grads, self._index)])

@@ -106,3 +106,25 @@ def test_a_new_code_object_is_compiled_again():
     np.testing.assert_array_equal(df(np.ones(2)), [2.0, 2.0])
     f.__code__ = h.__code__
     np.testing.assert_array_equal(df(np.ones(2)), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("wrt", [0, "x", (0,), ("x",), [0]])
+@pytest.mark.parametrize("fn", [total, loss], ids=["gradient only", "mean"])
+def test_a_tuple_of_one_stays_a_tuple_of_one_on_every_call(fn, wrt):
+    """wrt=("x",) gives a tuple of one gradient, wrt="x" the gradient, on the first call and
+    on the cached plain calls after it (both calling conventions of the derivative)."""
+    args = (np.arange(6.0).reshape(2, 3),) if fn is total else (W, 0.5, X)
+    if fn is loss:  # its first parameter is w
+        wrt = "w" if wrt == "x" else ("w",) if wrt == ("x",) else wrt
+    results = [srcdiff.grad(fn, wrt=wrt)] * 3
+    results = [g(*args) for g in results]
+    for got in results:
+        if isinstance(wrt, (tuple, list)):
+            assert type(got) is tuple and len(got) == 1
+            got = got[0]
+        assert type(got) is np.ndarray and got.shape == np.shape(args[0])
+        check_grad(fn, args, (got,), argnums=(0,))
+    vag = srcdiff.value_and_grad(fn, wrt=wrt)
+    for _ in range(3):
+        value, got = vag(*args)
+        assert (type(got) is tuple) == isinstance(wrt, (tuple, list))
