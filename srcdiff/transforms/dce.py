@@ -12,11 +12,13 @@ constants) are removed.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 
 from ..analysis.calls import classify
 from ..context import Context
-from ..names import names_in, nodes
+from ..names import nodes
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
@@ -27,44 +29,54 @@ _PURE = ("rule", "nondiff", "copy", "constant", "project", "pack")
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     local_names = local_variables(vjp)
+    counts = _read_counts(vjp)  # kept up to date as statements go: no walk of all per round
     while True:
-        new = _sweep(vjp, ctx, local_names)
-        if new.deep_equals(vjp):
+        removed: list = []
+        new = _sweep(vjp, {name for name, n in counts.items() if n > 0}, ctx, local_names, removed)
+        if not removed:  # nothing went: the fixpoint
             return module.with_changes(body=[*module.body[:-1], new])
+        for node in removed:
+            counts.subtract(_read_counts(node))
         vjp = new
 
 
-def _sweep(vjp: cst.FunctionDef, ctx: Context, local_names) -> cst.FunctionDef:
-    read = _reads(vjp)
+def _sweep(vjp: cst.FunctionDef, read, ctx: Context, local_names, removed) -> cst.FunctionDef:
+    """``vjp`` without the assignments to names not in ``read``; what goes is added to
+    ``removed`` (statements, and the parts of an ``if`` that go with them)."""
     return vjp.with_changes(body=vjp.body.with_changes(
-        body=_sweep_block(vjp.body.body, read, ctx, local_names)))
+        body=_sweep_block(vjp.body.body, read, ctx, local_names, removed)))
 
 
-def _sweep_block(statements, read, ctx, local_names) -> list:
+def _sweep_block(statements, read, ctx, local_names, removed) -> list:
     """``statements`` without dead assignments; ``ctx`` None inside the (pure) pullback."""
     pairs = []  # (statement, what replaces it: itself, a swept copy, or None)
     for stmt in statements:
         if isinstance(stmt, cst.FunctionDef):  # the pullback
             new = stmt.with_changes(body=stmt.body.with_changes(
-                body=_sweep_block(stmt.body.body, read, None, local_names)))
+                body=_sweep_block(stmt.body.body, read, None, local_names, removed)))
         elif isinstance(stmt, cst.If):
-            new = _sweep_if(stmt, read, ctx, local_names)
+            new = _sweep_if(stmt, read, ctx, local_names, removed)
         elif isinstance(stmt, (cst.For, cst.While)):
-            body = _sweep_block(stmt.body.body, read, ctx, local_names)
+            body = _sweep_block(stmt.body.body, read, ctx, local_names, removed)
             new = stmt.with_changes(body=stmt.body.with_changes(
                 body=body or [cst.SimpleStatementLine([cst.Pass()])]))
         else:
             new = None if _dead(stmt, read, ctx, local_names) else stmt
+            if new is None:
+                removed.append(stmt)
         pairs.append((stmt, new))
     return _keep_comment(pairs)
 
 
-def _sweep_if(stmt: cst.If, read, ctx, local_names):
+def _sweep_if(stmt: cst.If, read, ctx, local_names, removed):
     """The ``if`` with dead code removed from both sides; None when nothing is left."""
-    body = _sweep_block(stmt.body.body, read, ctx, local_names)
+    body = _sweep_block(stmt.body.body, read, ctx, local_names, removed)
     orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
-    other = _sweep_block(orelse, read, ctx, local_names)
+    other = _sweep_block(orelse, read, ctx, local_names, removed)
+    if not other and stmt.orelse is not None and not isinstance(stmt.orelse, cst.Else):
+        removed.append(stmt.orelse)  # an elif goes with the empty else side
     if not body and not other:
+        removed.append(stmt.test)
         return None
     if not body:
         return stmt.with_changes(test=cst.UnaryOperation(cst.Not(), stmt.test),
@@ -87,14 +99,14 @@ def _dead(stmt, read: set[str], ctx, local_names) -> bool:
     return classify(stmt.body[0].value, ctx, local_names).kind in _PURE
 
 
-def _reads(node: cst.CSTNode) -> set[str]:
-    """Names read anywhere in ``node`` (assignment targets of plain names excluded)."""
-    found: set[str] = set()
-    for n in nodes(node, skip=lambda n: isinstance(n, cst.AssignTarget)):
+def _read_counts(node: cst.CSTNode) -> Counter:
+    """How often each name is read in ``node`` (assignment targets of plain names excluded)."""
+    found: Counter = Counter()
+    for n in nodes(node, skip=lambda n: type(n) is cst.AssignTarget):
         if type(n) is cst.Name:
-            found.add(n.value)
-        elif isinstance(n, cst.AssignTarget) and not isinstance(n.target, cst.Name):
-            found.update(names_in(n.target))
+            found[n.value] += 1
+        elif type(n) is cst.AssignTarget and type(n.target) is not cst.Name:
+            found.update(m.value for m in nodes(n.target) if type(m) is cst.Name)
     return found
 
 

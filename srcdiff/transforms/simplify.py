@@ -33,10 +33,33 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 
 def _simplified(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
-    """Every rule below needs a number literal or a unary minus: lines without are kept."""
-    if any(isinstance(n, (cst.BaseNumber, cst.UnaryOperation)) for n in subexpressions(line)):
+    """Only lines where a rule below applies are visited; the others are kept as they are."""
+    if any(_applies(n) for n in subexpressions(line)):
         return line.visit(_Simplify())
     return line
+
+
+def _applies(node: cst.CSTNode) -> bool:
+    """Whether a rule of :class:`_Simplify` changes ``node`` as it is. Where none changes any
+    node of a line, none changes the nodes rebuilt from their (unchanged) children either."""
+    kind = type(node)
+    if kind is cst.Call:
+        value = _guarded(node)
+        return value is not None and _number(value) not in (None, 0)
+    if kind is cst.BinaryOperation:
+        op, left, right = type(node.operator), node.left, node.right
+        a, b = _number(left), _number(right)
+        return op is cst.Power and _guarded(left) is not None and isinstance(b, int) and b >= 1 \
+            or a is not None and b is not None and op in _FOLD \
+            or op in (cst.Multiply, cst.Divide, cst.Power) and b == 1 \
+            or op in (cst.Add, cst.Subtract) and b == 0 \
+            or op is cst.Multiply and a == 1 or op is cst.Add and a == 0 \
+            or op is cst.Subtract and isinstance(right, cst.UnaryOperation) and \
+            isinstance(right.operator, cst.Minus) and not right.lpar
+    if kind is cst.UnaryOperation:
+        return isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.UnaryOperation) \
+            and isinstance(node.expression.operator, cst.Minus)
+    return kind is cst.FormattedString  # subexpressions does not look inside: the visit does
 
 
 def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:
