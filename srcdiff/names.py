@@ -7,7 +7,8 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["Namer", "children", "is_node_type", "names_in", "nodes", "occurrences"]
+__all__ = ["Namer", "children", "is_kind", "is_node_type", "names_in", "node_fields", "nodes",
+           "occurrences"]
 
 
 def nodes(node: cst.CSTNode, skip=None):
@@ -52,6 +53,11 @@ def is_node_type(kind: type) -> bool:
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def node_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that may hold nodes but trivia (whitespace, punctuation)."""
+    return _fields(kind)
+
+
 def _fields(kind: type) -> tuple[str, ...]:
     found = _FIELDS.get(kind)
     if found is None:
@@ -69,7 +75,44 @@ _TRIVIA = frozenset({"lpar", "rpar", "leading_lines", "lines_after_decorators", 
 
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every identifier spelled in ``node`` (variables, parameters, attribute heads)."""
-    return {n.value for n in nodes(node) if type(n) is cst.Name}
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        kind = type(n)
+        if kind is cst.Name:
+            found.add(n.value)
+        elif kind is cst.SimpleStatementLine:
+            found |= _line_names(n)
+        else:
+            stack.extend(children(n))
+    return found
+
+
+# id(line) -> (line, the names in it): most passes keep most lines as they are (the same
+# objects), and nearly every pass asks for the names of the whole module
+_LINE_NAMES: dict[int, tuple[cst.SimpleStatementLine, frozenset[str]]] = {}
+
+
+def _line_names(line: cst.SimpleStatementLine) -> frozenset[str]:
+    entry = _LINE_NAMES.get(id(line))
+    if entry is None or entry[0] is not line:  # not seen, or another line by the same id
+        if len(_LINE_NAMES) >= 4096:
+            _LINE_NAMES.clear()
+        entry = (line, frozenset(n.value for n in nodes(line) if type(n) is cst.Name))
+        _LINE_NAMES[id(line)] = entry
+    return entry[1]
+
+
+def is_kind(kind: type, cls: type) -> bool:
+    """``issubclass(kind, cls)``, remembered (see :func:`is_node_type`)."""
+    found = _KINDS.get((kind, cls))
+    if found is None:
+        found = _KINDS[kind, cls] = issubclass(kind, cls)
+    return found
+
+
+_KINDS: dict[tuple[type, type], bool] = {}
 
 
 def occurrences(node: cst.CSTNode) -> Counter:

@@ -79,15 +79,24 @@ def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
     facts = Facts(env, domain, resolver)
     read = [(name, expr, () if expr is None else tuple(reads(expr) & bound))
             for name, expr in bindings]
+    # the facts each binding was last evaluated over, and its value then: a binding whose
+    # names hold the very same facts (env rebinds a name only when its fact changes) has
+    # the same value again, without evaluating it (the last round only confirms)
+    memo: list = [None] * len(read)
     for _ in range(100):  # facts only ever grow towards UNKNOWN: this ends in a few rounds
         changed = False
-        for name, expr, names in read:
+        for i, (name, expr, names) in enumerate(read):
             if expr is None:
                 value = UNKNOWN
             elif any(n not in env for n in names):
                 continue  # reads a name no value has reached yet
             else:
-                value = domain.evaluate(expr, facts)
+                seen = memo[i]
+                if seen is not None and all(env[n] is f for n, f in zip(names, seen[0])):
+                    value = seen[1]
+                else:
+                    value = domain.evaluate(expr, facts)
+                    memo[i] = (tuple(env[n] for n in names), value)
             if value is UNKNOWN and name in fallback:
                 value = fallback[name]
             old = env.get(name, _UNSET)
@@ -104,7 +113,22 @@ def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
     return facts
 
 
-def _bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None, bool]]:
+def _bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | None, bool], ...]:
+    """:func:`_find_bindings`, kept for the last function asked about (shapes asks twice, seed
+    and guards once more, mostly for the very same tree)."""
+    global _last_bindings
+    last = _last_bindings  # one read of one pair: safe when several threads compile at once
+    if last is not None and last[0] is vjp:
+        return last[1]
+    found = tuple(_find_bindings(vjp))
+    _last_bindings = (vjp, found)
+    return found
+
+
+_last_bindings = None
+
+
+def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None, bool]]:
     """``(name, expression, False)`` for each single-name assignment in ``vjp`` and the
     functions nested in it; ``(name, None, False)`` for every other way a name is bound
     (tuple targets, loop targets, augmented assignments, nested functions), ``(name, None,
@@ -368,12 +392,12 @@ def resolve(expr: cst.BaseExpression, ctx: Context, local: set):
 
 def number(node: cst.BaseExpression):
     """The value of a real number literal (``2``, ``0.5``, ``-1.0``), else None."""
-    sign = 1
-    while isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
-        sign, node = (-sign if isinstance(node.operator, cst.Minus) else sign), node.expression
-    if isinstance(node, cst.Integer):
+    sign = 1  # (type tests: these node kinds have no subclasses, and isinstance is slow)
+    while type(node) is cst.UnaryOperation and type(node.operator) in (cst.Minus, cst.Plus):
+        sign, node = (-sign if type(node.operator) is cst.Minus else sign), node.expression
+    if type(node) is cst.Integer:
         return sign * int(node.value, 0)
-    if isinstance(node, cst.Float):
+    if type(node) is cst.Float:
         return sign * float(node.value)
     return None
 

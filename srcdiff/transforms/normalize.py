@@ -19,7 +19,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in, nodes
+from ..names import Namer, is_kind, names_in, nodes
 
 __all__ = ["rewrite", "is_atom", "local_variables", "target_names"]
 
@@ -76,18 +76,19 @@ def local_variables(funcdef: cst.FunctionDef) -> frozenset[str]:
     names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
                                     *funcdef.params.kwonly_params)}
 
-    for node in nodes(funcdef, skip=lambda n: isinstance(n, cst.BaseExpression)):
-        if isinstance(node, cst.AssignTarget):
+    for node in nodes(funcdef, skip=lambda n: is_kind(type(n), cst.BaseExpression)):
+        kind = type(node)  # (these node kinds have no subclasses; isinstance is slow)
+        if kind is cst.AssignTarget:
             names.update(target_names(node.target))
-            if isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+            if type(node.target) is cst.Subscript and type(node.target.value) is cst.Name:
                 names.add(node.target.value.value)  # out[i] = v makes a new version of out
-        elif isinstance(node, cst.Expr):
+        elif kind is cst.Expr:
             func = getattr(node.value, "func", None)
-            if isinstance(func, cst.Attribute) and func.attr.value == "append" and \
-                    isinstance(func.value, cst.Name):
+            if type(func) is cst.Attribute and func.attr.value == "append" and \
+                    type(func.value) is cst.Name:
                 names.add(func.value.value)  # xs.append(v) makes a new version of xs
-        elif isinstance(node, cst.For):
-            if isinstance(node.target, cst.Name):
+        elif kind is cst.For:
+            if type(node.target) is cst.Name:
                 names.add(node.target.value)
     return frozenset(names)
 

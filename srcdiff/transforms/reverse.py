@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import inspect
 import types
+from functools import lru_cache
+
 import libcst as cst
 
 from ..analysis.activity import (Activity, analyze, assignments, container_names, outputs,
@@ -380,6 +382,12 @@ class _Reverser:
         return [result]
 
 
+@lru_cache(maxsize=None)
+def _parameters(raw) -> types.MappingProxyType:
+    """``inspect.signature(raw).parameters`` of a rule's function, worked out once."""
+    return inspect.signature(raw).parameters
+
+
 def _commented(stmts: list, where) -> list:
     if not stmts or where is None:
         return stmts
@@ -675,7 +683,7 @@ class _AdjointWriter:
             holes["ans"] = cst.Name(target)
         holes.update(zip(rule.operands, op.operands))
         given = dict(op.options)
-        defaults = inspect.signature(rule.raw).parameters
+        defaults = _parameters(rule.raw)
         for name in rule.options:
             holes[name] = given[name] if name in given else literal(defaults[name].default)
         return holes
@@ -699,5 +707,6 @@ class _AdjointWriter:
     def may_broadcast(op: Op, i: int) -> bool:
         """Whether operand ``i`` may have a smaller shape than the result."""
         others = [e for j, e in enumerate(op.operands) if j != i]
-        return not all(_is_number(e) or e.deep_equals(op.operands[i]) for e in others)
+        mine = op.operands[i]
+        return not all(_is_number(e) or e is mine or e.deep_equals(mine) for e in others)
 
