@@ -21,6 +21,8 @@ import numpy as np
 import srcdiff.runtime as runtime
 from srcdiff.runtime import Rule
 
+from .names import is_node_type, node_fields
+
 __all__ = ["Template", "template_for", "fill", "literal"]
 
 
@@ -129,21 +131,29 @@ def fill(template: Template, index: int, holes: dict[str, cst.BaseExpression],
     if expr is None:
         return None
     replacements = {**{g: spelling[g] for g in template.globals_used}, **holes}
-    return expr.visit(_Substitute(replacements))
+    return _substitute(expr, replacements)
 
 
-class _Substitute(cst.CSTTransformer):
-    def __init__(self, replacements: dict[str, cst.BaseExpression]):
-        self.replacements = replacements
-
-    def leave_Attribute(self, original, updated: cst.Attribute):
-        return updated.with_changes(attr=original.attr)
-
-    def leave_Arg(self, original, updated: cst.Arg):
-        return updated.with_changes(keyword=original.keyword)
-
-    def leave_Name(self, original, updated: cst.Name):
-        return self.replacements.get(updated.value, updated)
+def _substitute(node: cst.CSTNode, replacements: dict[str, cst.BaseExpression]) -> cst.CSTNode:
+    """A new copy of ``node`` whose names are ``replacements[name]`` where there is one (not
+    attribute names or keywords, which stay the template's own); whitespace, commas and
+    parentheses are the template's. A plain walk: libcst's transformer costs several times
+    as much (~1.5 ms for the rules of a small MLP)."""
+    kind = type(node)
+    if kind is cst.Name:
+        found = replacements.get(node.value)
+        return node.with_changes() if found is None else found
+    changes = {}
+    for field in node_fields(kind):
+        if kind is cst.Attribute and field == "attr" or kind is cst.Arg and field == "keyword":
+            continue
+        value = getattr(node, field)
+        if is_node_type(type(value)):
+            changes[field] = _substitute(value, replacements)
+        elif type(value) in (tuple, list):
+            changes[field] = tuple(_substitute(v, replacements) if is_node_type(type(v)) else v
+                                   for v in value)
+    return node.with_changes(**changes)
 
 
 def runtime_spelling(name: str, obj, rt: str, user_globals: dict, avoid) -> cst.BaseExpression:
