@@ -40,17 +40,21 @@ def load(text: str, ctx: Context):
     funcdef = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
     links = [node for node in tree.body if isinstance(node, ast.Assign)]
     freevars = tuple(ctx.fn.__code__.co_freevars)
+    params = [ast.arg(ctx.rt), *map(ast.arg, freevars)]
+    result = ast.Return(ast.Name(funcdef.name, ast.Load()))
     factory = ast.FunctionDef(
         name="__srcdiff_factory__",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(ctx.rt), *map(ast.arg, freevars)],
-                           kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=[*links, funcdef, ast.Return(ast.Name(funcdef.name, ast.Load()))],
+        args=ast.arguments(posonlyargs=[], args=params, kwonlyargs=[], kw_defaults=[],
+                           defaults=[]),
+        body=[*links, funcdef, result],
         decorator_list=[], returns=None,
         **({"type_params": []} if sys.version_info >= (3, 12) else {}),
     )
     wrapper = ast.Module(body=[factory], type_ignores=[])
-    ast.copy_location(factory, funcdef)
-    ast.fix_missing_locations(wrapper)
+    # the new nodes stand where the def does (what ast.fix_missing_locations would give
+    # them, without its walk of the whole parsed tree, ~0.8 ms for a small MLP's derivative)
+    for node in (factory, *params, result, result.value):
+        ast.copy_location(node, funcdef)
     code = compile(wrapper, filename, "exec")
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     factory = types.FunctionType(factory_code, ctx.fn.__globals__)

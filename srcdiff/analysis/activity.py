@@ -74,12 +74,20 @@ def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
             op = classify(assign.value, ctx, local_names, containers)
             if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
-            inputs = reads(cst.Tuple([cst.Element(e) for e in op.operands]) if op.kind != "unknown"
-                           else assign.value, local_names)
+            inputs = _operand_reads(op.operands, local_names) if op.kind != "unknown" \
+                else reads(assign.value, local_names)
             target = assign.targets[0].target
             names = tuple(e.value.value for e in target.elements) if isinstance(target, cst.Tuple) \
                 else target.value
             found.append((stmt, names, op, inputs))
+    return tuple(found)
+
+
+def _operand_reads(operands, local_names) -> tuple[str, ...]:
+    """The local variables the operands read, in order (as ``reads`` of a tuple of them)."""
+    found: dict[str, None] = {}
+    for operand in operands:
+        found.update(dict.fromkeys(reads(operand, local_names)))
     return tuple(found)
 
 

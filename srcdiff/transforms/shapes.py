@@ -132,20 +132,21 @@ def _broadcast(shapes):
 def _evaluate(expr: cst.BaseExpression, facts: Facts):
     if number(expr) is not None:
         return SCALAR
-    if isinstance(expr, cst.Name):
+    kind = type(expr)  # (type tests: these kinds have no subclasses; isinstance is slow)
+    if kind is cst.Name:
         return facts[expr.value]
-    if isinstance(expr, cst.UnaryOperation):
-        if isinstance(expr.operator, (cst.Minus, cst.Plus, cst.BitInvert)):
+    if kind is cst.UnaryOperation:
+        if type(expr.operator) in (cst.Minus, cst.Plus, cst.BitInvert):
             return facts.of(expr.expression)
         return UNKNOWN
-    if isinstance(expr, cst.BinaryOperation):
-        if isinstance(expr.operator, _OPERATORS):
+    if kind is cst.BinaryOperation:
+        if type(expr.operator) in _OPERATORS:
             return _broadcast([facts.of(expr.left), facts.of(expr.right)])
         return UNKNOWN  # @ and the bitwise operators
-    if isinstance(expr, cst.IfExp):
+    if kind is cst.IfExp:
         a, b = facts.of(expr.body), facts.of(expr.orelse)
         return a if a == b else UNKNOWN
-    if isinstance(expr, cst.Call):
+    if kind is cst.Call:
         return _call(expr, facts)
     return UNKNOWN
 

@@ -63,7 +63,10 @@ def _applies(node: cst.CSTNode) -> bool:
 
 
 def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:
-    return expr.visit(_Simplify())
+    """``expr`` simplified; the same object where no rule applies (see :func:`_applies`)."""
+    if any(_applies(n) for n in subexpressions(expr)):
+        return expr.visit(_Simplify())
+    return expr
 
 
 def _number(node: cst.BaseExpression):

@@ -84,10 +84,11 @@ class _Validator(cst.CSTVisitor):
         self.fail(node, f"srcdiff does not support {construct} in {self.ctx.name}(); {instead}.")
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        allowed = (isinstance(node, cst.FunctionDef) and self.depth == 0
-                   or isinstance(node, cst.With) and is_no_grad(node, self.ctx)
-                   or isinstance(node, cst.Dict) and self._literal_dict(node))
-        if type(node) in UNSUPPORTED and not allowed:
+        kind = type(node)  # (type tests: these kinds have no subclasses; isinstance is slow)
+        if kind is cst.Dict:
+            self._literal_dict(node)  # fails unless its keys are constant strings
+        elif kind in UNSUPPORTED and not (kind is cst.FunctionDef and self.depth == 0
+                                          or kind is cst.With and is_no_grad(node, self.ctx)):
             self.unsupported(node)
         return super().on_visit(node)
 
