@@ -267,7 +267,6 @@ def _spread(value, facts: Facts):
 class _Fold(cst.CSTTransformer):
     def __init__(self, spreads: dict, facts: Facts, rt: str):
         self.spreads, self.facts, self.rt = spreads, facts, rt
-        self.depth = 0  # > 0 inside elementwise arithmetic already handled by its root
 
     def _elementwise(self, node) -> bool:
         if isinstance(node, cst.BinaryOperation):
