@@ -17,24 +17,42 @@ def nodes(node: cst.CSTNode, skip=None):
     the dataclass fields: several times faster than libcst's visitors, which rebuild the
     tree they visit."""
     stack = [node]
+    pop, push = stack.pop, stack.extend
+    name = cst.Name
     while stack:
-        n = stack.pop()
+        n = pop()
         yield n
-        if type(n) is cst.Name or skip is not None and skip(n):
+        if type(n) is name or skip is not None and skip(n):
             continue
-        stack.extend(reversed(children(n)))
+        below = children(n)
+        if below:
+            below.reverse()
+            push(below)
 
 
 def children(node: cst.CSTNode) -> list:
     """The nodes right below ``node``, in the order of its fields, trivia excluded."""
     found = []
-    for field in _fields(type(node)):
+    kind = type(node)
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _fields(kind)
+    for field in fields:
         value = getattr(node, field)
         kind = type(value)
         if kind is tuple or kind is list:
-            found.extend(v for v in value if is_node_type(type(v)))
-        elif is_node_type(kind):
-            found.append(value)
+            for v in value:
+                node_kind = _IS_NODE.get(type(v))
+                if node_kind is None:
+                    node_kind = is_node_type(type(v))
+                if node_kind:
+                    found.append(v)
+        else:
+            node_kind = _IS_NODE.get(kind)
+            if node_kind is None:
+                node_kind = is_node_type(kind)
+            if node_kind:
+                found.append(value)
     return found
 
 

@@ -276,18 +276,19 @@ def subexpressions(node: cst.CSTNode):
     visitor machinery for the kinds generated code is made of; attribute names and keyword
     names are not expressions, nor are a function's name and parameters."""
     stack = [node]
+    pop, push, table = stack.pop, stack.extend, _BELOW
     while stack:
-        node = stack.pop()
+        node = pop()
         yield node
-        below = _BELOW.get(type(node))
+        below = table.get(type(node))
         if below is None:
-            below = _BELOW[type(node)] = _below_of(type(node))
+            below = table[type(node)] = _below_of(type(node))
         if below is _LEAF:
             continue
         if below is _OTHER:  # anything else (a dict, a lambda, a parameter): libcst's traversal
             yield from _all_expressions(node)
         else:
-            stack += below(node)
+            push(below(node))
 
 
 def _subscript_parts(node: cst.Subscript) -> list:
