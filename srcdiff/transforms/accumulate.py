@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 import libcst as cst
 
 from ..context import Context
-from ..names import names_in
+from ..names import children, names_in
 
 __all__ = ["rewrite"]
 
@@ -113,13 +113,13 @@ def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
         if not isinstance(target, cst.Name):
             for name in _targets(small):
                 kinds[name].add("other")
-            small.visit(reads)
+            reads.read(small)
             continue
         name, value = target.value, small.value
         other = _accumulated(name, value)
         if other is not None:
             kinds[name].add("sum")
-            value.visit(reads)  # other, an operand of +, is added into name, not kept
+            reads.read(value)  # other, an operand of +, is added into name, not kept
         elif isinstance(value, cst.Name) and id(line) in top:
             kinds[name].add("move")
             taken[name].append((index, value.value))
@@ -127,7 +127,7 @@ def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
             reads.where[value.value].add(index)
         else:
             kinds[name].add("fresh" if _makes_array(value, rt) else "other")
-            value.visit(reads)
+            reads.read(value)
 
     def movable(m: str, at: int) -> bool:  # m's array can be taken over at ``at``: m is
         return m not in params and kinds.get(m) == {"fresh"} and not reads.kept[m] and \
@@ -144,30 +144,37 @@ def _makes_array(value: cst.BaseExpression, rt: str) -> bool:
         _is_rt_call(value, rt, _FRESH)
 
 
-class _Reads(cst.CSTVisitor):
+class _Reads:
     """Where each name is read (``where``: statement numbers) and how often a read may keep
     a reference to its array (``kept``): anything but an operand of arithmetic or a
-    comparison, whose result is a new value."""
+    comparison, whose result is a new value. Whether a read is an operand is decided by its
+    parent in the tree being read, not by node identity: generated lines share node objects
+    (one ``Name`` may be an operand in one line and a call's argument in another)."""
 
     def __init__(self):
         self.at = 0
         self.where: dict[str, set[int]] = defaultdict(set)
         self.kept: Counter = Counter()
-        self._operands: set[int] = set()
 
-    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        self._operands.update((id(node.left), id(node.right)))
-
-    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
-        self._operands.add(id(node.expression))
-
-    def visit_Comparison(self, node: cst.Comparison) -> None:
-        self._operands.update([id(node.left), *(id(c.comparator) for c in node.comparisons)])
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.where[node.value].add(self.at)
-        if id(node) not in self._operands:
-            self.kept[node.value] += 1
+    def read(self, node: cst.CSTNode) -> None:
+        """Record the reads in ``node`` as reads at statement ``self.at``."""
+        stack = [(node, False)]  # (node, whether it is an operand of arithmetic)
+        while stack:
+            n, operand = stack.pop()
+            kind = type(n)
+            if kind is cst.Name:
+                self.where[n.value].add(self.at)
+                if not operand:
+                    self.kept[n.value] += 1
+            elif kind is cst.BinaryOperation:
+                stack += ((n.left, True), (n.right, True))
+            elif kind is cst.UnaryOperation:
+                stack.append((n.expression, True))
+            elif kind is cst.Comparison:
+                stack.append((n.left, True))
+                stack += ((c.comparator, True) for c in n.comparisons)
+            else:
+                stack += ((c, False) for c in children(n))
 
 
 class _InPlace(cst.CSTTransformer):

@@ -233,3 +233,45 @@ def test_in_place_sums_leave_the_arguments_alone():
     np.testing.assert_array_equal(pullback(1.0)[0], first[0])  # no state between calls
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(w, w0)
+
+
+def test_a_name_node_shared_between_lines_is_judged_where_it_is_read():
+    """Generated lines share node objects: the one ``dz`` Name that is an operand of ``*`` in
+    one line is also the argument of ``rt.unbroadcast`` (which may return dz itself) in the
+    next, so dz is kept there and must not be added into in place."""
+    import libcst as cst
+
+    from srcdiff.context import Context
+    from srcdiff.source import get_source
+
+    from ..helpers import code_lines
+
+    shared = cst.Name("dz")
+
+    def line(code: str, **holes) -> cst.SimpleStatementLine:
+        stmt = cst.parse_statement(code)
+        return stmt.visit(_Fill(holes))
+
+    class _Fill(cst.CSTTransformer):
+        def __init__(self, holes):
+            self.holes = holes
+
+        def leave_Name(self, original, updated):
+            return self.holes.get(updated.value, updated)
+
+    body = [
+        cst.parse_statement("dz = d_out * 2.0"),
+        line("y = HOLE * 3.0", HOLE=shared),
+        line("d = rt.unbroadcast(HOLE, x)", HOLE=shared),
+        line("dz = HOLE + y", HOLE=shared),
+        cst.parse_statement("return dz, d"),
+    ]
+    pullback = cst.FunctionDef(cst.Name("f_pullback"), cst.Parameters([cst.Param(cst.Name("d_out"))]),
+                               cst.IndentedBlock(body))
+    vjp = cst.FunctionDef(cst.Name("f_vjp"), cst.Parameters([cst.Param(cst.Name("x"))]),
+                          cst.IndentedBlock([cst.parse_statement("_out = 0.0"), pullback,
+                                             cst.parse_statement("return _out, f_pullback")]))
+    fn = make_function("def f(x):\n    return x\n")
+    ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
+    lines = code_lines(accumulate.rewrite(cst.Module(body=[vjp]), ctx).code)
+    assert "        dz = dz + y" in lines and not any("add_into" in code for code in lines)
