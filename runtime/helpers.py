@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["setitem", "append", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
@@ -20,10 +18,6 @@ def unbroadcast(g, x):
         shape = x.shape
         if g.shape == shape:
             return g
-        if shape and g.size <= _BLAS_SUM_MAX and g.dtype.char in "fd" and g.flags.c_contiguous:
-            summed = _sum_by_matmul(g, shape)
-            if summed is not None:
-                return summed
     elif type(x) is float:  # a Python number, as b in x + b
         if type(g) is float:
             return g
@@ -49,51 +43,6 @@ def unbroadcast(g, x):
     if (g.shape if type(g) is np.ndarray or isinstance(g, np.generic) else np.shape(g)) != shape:
         g = np.reshape(g, shape)
     return g
-
-
-_BLAS_SUM_MAX = 1 << 16  # up to this many elements a matmul with ones sums a float32/float64
-                         # array 3-4x faster than np.add.reduce (whose per-row overhead
-                         # dominates rows of ~10); above it both are bound by memory
-
-
-def _sum_by_matmul(g, shape):
-    """``g`` (a C-contiguous numpy array) summed to ``shape`` as one matmul with a vector of
-    ones, where the summed axes are the leading or the trailing ones; None otherwise. For a
-    ``(128, 10)`` array ~1.5 us instead of ~6 us for np.add.reduce (BLAS adds in another
-    order: the same sum up to rounding)."""
-    gshape = g.shape
-    extra = len(gshape) - len(shape)
-    if extra < 0:
-        return None
-    kept = (1,) * extra + shape  # the shape of x, aligned with g's axes
-    lead = 0
-    while lead < len(kept) and kept[lead] == 1:
-        lead += 1
-    if kept[lead:] == gshape[lead:]:  # ones(n) @ g as an (n, rest) matrix
-        n = math.prod(gshape[:lead])
-        return (_ones(n, g.dtype.char) @ g.reshape(n, -1)).reshape(shape) if n else None
-    tail = len(kept)
-    while tail > 0 and kept[tail - 1] == 1:
-        tail -= 1
-    if kept[:tail] == gshape[:tail]:  # g as a (rest, n) matrix @ ones(n)
-        n = math.prod(gshape[tail:])
-        return (g.reshape(-1, n) @ _ones(n, g.dtype.char)).reshape(shape) if n else None
-    return None
-
-
-_ONES: dict[tuple[int, str], np.ndarray] = {}
-
-
-def _ones(n: int, char: str) -> np.ndarray:
-    """A read-only vector of ``n`` ones of dtype ``char``, made once (np.ones costs ~2 us)."""
-    ones = _ONES.get((n, char))
-    if ones is None:
-        if len(_ONES) >= 256:  # many shapes: start over rather than grow without bound
-            _ONES.clear()
-        ones = np.ones(n, char)
-        ones.flags.writeable = False
-        _ONES[n, char] = ones
-    return ones
 
 
 def matmul_rows(a, xs):
