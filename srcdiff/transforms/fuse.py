@@ -5,7 +5,10 @@ no parameter. Invariant after this pass: such a function is ``f_grad(<f's parame
 and returns the gradients. Where the pullback binds no name the forward pass binds (no
 loop over a tape, which rebinds the loop's values), its statements follow the forward
 ones in the same function, under a ``# backward`` comment: no closure is made per call.
-Otherwise the pullback stays a nested function and is called at the end.
+Otherwise the pullback stays a nested function and is called at the end. Either way the
+values the forward pass made and the backward pass does not read are deleted first
+(``del b, _t1  # not read by the backward pass``), as returning from the forward function
+would, so that their memory serves the backward pass's arrays.
 
     def f_vjp(x):                              def f_grad(x):
         # forward                                  # forward
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..analysis.values import walk
+from ..analysis.values import reads, walk
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -38,12 +41,16 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     outer = _bound(vjp.with_changes(body=vjp.body.with_changes(body=forward)))
     inner = _bound(pullback) - {p.name.value for p in pullback.params.params}
     name = Namer(names_in(module) - {vjp.name.value}).fresh(f"{ctx.name}_grad")
+    free = _freed(forward, pullback, ctx)
     if outer & inner:  # the pullback rebinds forward names: it keeps its own scope
         call = cst.Call(cst.Name(pullback.name.value))
         final = vjp.body.body[-1].with_changes(body=[cst.Return(call)])
-        body = [*vjp.body.body[:-1], final]
+        if free:  # the blank line after the pullback's def goes before the del
+            free[0] = free[0].with_changes(leading_lines=final.leading_lines)
+            final = final.with_changes(leading_lines=[])
+        body = [*vjp.body.body[:-1], *free, final]
     else:
-        backward = list(pullback.body.body)
+        backward = [*free, *pullback.body.body]
         header = [cst.EmptyLine(indent=False)] if forward else []
         header.append(cst.EmptyLine(comment=cst.Comment("# backward")))
         backward[0] = backward[0].with_changes(leading_lines=[
@@ -51,6 +58,26 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         body = [*forward, *backward]
     vjp = vjp.with_changes(name=cst.Name(name), body=vjp.body.with_changes(body=body))
     return module.with_changes(body=[*module.body[:-1], vjp])
+
+
+def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context) -> list:
+    """``del`` of the values the forward pass's top level made and the backward pass does not
+    read (as a closure, the vjp form drops them when the forward function returns): their
+    memory is free again for the backward's arrays, which matters for large ones (W5's
+    10**6 elements: 1.08-1.17 -> 0.96-0.97 of the hand gradient's time)."""
+    read = reads(pullback.body)
+    names = []
+    for stmt in forward:  # the top level only: a name bound in a branch or a loop may be unbound
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            for target in stmt.body[0].targets:
+                names += [n for n in sorted(_names(target.target)) if n not in names]
+    dead = [n for n in names if n not in read and n not in ctx.params]
+    if not dead:
+        return []
+    target = cst.Name(dead[0]) if len(dead) == 1 else cst.Tuple(
+        [cst.Element(cst.Name(n)) for n in dead], lpar=[], rpar=[])
+    return [cst.SimpleStatementLine([cst.Del(target)], trailing_whitespace=cst.TrailingWhitespace(
+        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment("# not read by the backward pass")))]
 
 
 def _returned_pullback(vjp: cst.FunctionDef) -> cst.FunctionDef | None:

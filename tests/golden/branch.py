@@ -12,6 +12,7 @@ def branch_grad(x, w):
     _t1 = h_1 * x
 
     # backward
+    del h  # not read by the backward pass
     # adjoint of: return np.sum(h * x)  (line N)
     d_t1 = rt.sum_adjoint(1.0, _t1)
     dh_1 = rt.unbroadcast(d_t1 * x, h_1)

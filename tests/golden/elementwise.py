@@ -13,6 +13,7 @@ def elementwise_grad(x, y):
     _t7 = np.sqrt(_t6)
 
     # backward
+    del _t2, _t5, _t6  # not read by the backward pass
     # adjoint of: return np.sum(np.sqrt(z ** 2 + 1.0))  (line N)
     d_t6 = 1.0 / (2.0 * _t7)
     d_t5 = d_t6

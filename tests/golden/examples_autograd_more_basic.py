@@ -8,6 +8,7 @@ def basic_grad(x):
     z = _t1 * 3
 
     # backward
+    del _t1  # not read by the backward pass
     # adjoint of: out = z.mean()  (line N)
     dz = rt.sum_adjoint(1.0 / rt.count(z), z)
     # adjoint of: z = y * y * 3  (line N)

@@ -40,4 +40,5 @@ def rnn_grad(w, x):
         dx = rt.add_at(dx, d_t1, x, key=rt.at[0])
         return dw, dx
 
+    del _t1, h  # not read by the backward pass
     return rnn_pullback()

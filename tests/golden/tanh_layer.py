@@ -9,6 +9,7 @@ def tanh_layer_grad(w, x):
     _t2 = np.sum(h_1, axis=0)
 
     # backward
+    del _t1  # not read by the backward pass
     # adjoint of: return np.sum(h, axis=0).mean()  (line N)
     d_t2 = rt.sum_adjoint(1.0 / rt.count(_t2), _t2)
     dh_1 = rt.sum_adjoint(d_t2, h_1, axis=0)

@@ -248,3 +248,27 @@ def test_a_spread_that_is_accumulated_into_is_not_folded(name, shape):
     rng = np.random.default_rng(11)
     for scale in (0.1, 1.0):  # both sides of the branch
         _check(fn, (scale * rng.uniform(0.1, 1.5, size=shape), 0.3))
+
+
+def test_forward_values_the_backward_does_not_read_are_deleted_before_it():
+    """Their memory is free again for the backward pass; names a branch or a loop may leave
+    unbound, the arguments, and what the backward reads are kept."""
+    fn = make_function("""
+        def f(x, w):
+            a = np.sin(x)
+            b = a * w
+            if np.sum(x) > 0:
+                c = np.exp(b)
+            else:
+                c = b * 2.0
+            for i in range(2):
+                t = c * 1.5
+            return np.sum(np.tanh(c) * x)
+    """)
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    line = next(code for code in source.splitlines() if code.strip().startswith("del "))
+    deleted = {n.strip() for n in line.split("#")[0].strip()[4:].split(",")}
+    assert deleted and deleted.isdisjoint({"c", "t", "x", "w", "i"}), line
+    rng = np.random.default_rng(5)
+    for sign in (1.0, -1.0):  # both sides of the branch
+        _check(fn, (sign * rng.uniform(0.1, 1.0, size=(2, 3)), rng.normal(size=3)), wrt=(0, 1))
