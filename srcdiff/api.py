@@ -126,6 +126,7 @@ def _as_gradient(g, x):
 
 
 _SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
+_GENERAL = object()  # a plain call's answer where the arguments need the general path
 
 
 def _own(g, args):
@@ -235,6 +236,7 @@ class GradFunction:
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
         self._gradient = not with_value and not has_aux  # the value is not wanted
         self._plain = None  # (code, function, parameter count, gradient only): see _plain_call
+        self._fast = None  # the plain call of a gradient-only derivative: see _fast_call
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -247,6 +249,11 @@ class GradFunction:
                           self._gradient).source
 
     def __call__(self, *args, **kwargs):
+        if self._fast is not None and not kwargs:
+            grads = self._fast(args)
+            if grads is not _GENERAL:
+                return grads
+            return self._general_call(args, {})
         if self._plain is not None and not kwargs:
             return self._plain_call(args)
         return self._general_call(args, kwargs)
@@ -259,6 +266,7 @@ class GradFunction:
         function, gradient_only = compiled.function, compiled.gradient_only
         if not containers and self._caller.params is not None:
             self._plain = (self._fn.__code__, function, len(self._caller.params), gradient_only)
+            self._fast = self._fast_call(function) if gradient_only else None
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
@@ -313,6 +321,42 @@ class GradFunction:
         if self._with_value:
             return out, grads
         return (grads, out[1]) if self._has_aux else grads
+
+    def _fast_call(self, function):
+        """``_plain_call`` for a gradient-only derivative, as a closure over what it needs (no
+        attribute lookups, no method calls for the common gradients): ``_GENERAL`` where the
+        arguments need the general path. Per call ~1.5 us instead of ~3 (W2, W6)."""
+        fn, code, nargs, index = self._fn, self._fn.__code__, len(self._caller.params), self._index
+        one, single, ndarray, float64 = len(index) == 1, self._single, np.ndarray, np.float64
+        slow = self._plain_gradient
+
+        def call(args):
+            if len(args) != nargs or fn.__code__ is not code:
+                return _GENERAL
+            for i in index:
+                x = args[i]
+                if type(x) is not float and (type(x) is not ndarray or x.dtype.kind != "f"):
+                    return _GENERAL
+            self._containers = ()
+            grads = function(*args)
+            result = []
+            for g, i in zip((grads,) if one else grads, index):
+                x = args[i]
+                kind = type(g)
+                if kind is ndarray and type(x) is ndarray and g.base is None and \
+                        g.dtype == x.dtype and g.shape == x.shape and g.flags.writeable:
+                    for a in args:  # a gradient is never an argument (see _plain_gradient)
+                        if g is a:
+                            g = g.copy()
+                            break
+                    result.append(g)
+                elif type(x) is float and (kind is float64 or kind is float):
+                    result.append(float(g))
+                else:
+                    result.append(slow(g, x, args, True))
+            return result[0] if single else tuple(result)
+
+        return call
 
     def _plain_gradient(self, g, x, args, gradient_only):
         """``_as_gradient(g, x)``, without a copy for a fresh array of ``x``'s dtype and shape."""
