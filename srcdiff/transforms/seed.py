@@ -37,7 +37,7 @@ from srcdiff.runtime.backend import numpy_twin
 from ..analysis.values import (Facts, binding_counts, number, reads, resolve, single_assignments,
                                subexpressions)
 from ..context import Context
-from .shapes import shape_facts
+from .shapes import ELEMENTWISE, shape_facts
 from .simplify import simplify_expression
 
 __all__ = ["rewrite", "applied", "GRADIENT"]
@@ -47,7 +47,7 @@ GRADIENT = "gradient"  # the Context option that asks for this pass
 _REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
 _METHODS = ("sum", "mean", "max", "min", "prod")
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
-_ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)
+_ELEMENTWISE_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -270,7 +270,7 @@ class _Fold(cst.CSTTransformer):
 
     def _elementwise(self, node) -> bool:
         if isinstance(node, cst.BinaryOperation):
-            return isinstance(node.operator, _ELEMENTWISE)
+            return isinstance(node.operator, _ELEMENTWISE_OPERATORS)
         if isinstance(node, cst.UnaryOperation):
             return isinstance(node.operator, (cst.Minus, cst.Plus))
         if isinstance(node, cst.Call) and all(a.keyword is None and not a.star for a in node.args):
@@ -313,10 +313,10 @@ class _Fold(cst.CSTTransformer):
 
 
 def _unary(fn) -> bool:
-    from .shapes import _UNARY  # the elementwise one-operand functions
+    """Whether ``fn`` is an elementwise function of one operand (``np.tanh``, ``cupy.exp``)."""
     fn = numpy_twin(fn) or fn if fn is not None else None
     try:
-        return fn in _UNARY
+        return fn in ELEMENTWISE
     except TypeError:
         return False
 

@@ -34,7 +34,7 @@ from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, rewrite_li
                                single_assignments)
 from ..context import Context
 
-__all__ = ["rewrite", "Shape", "shape_facts"]
+__all__ = ["rewrite", "Shape", "shape_facts", "ELEMENTWISE"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Shape:
 SCALAR = Shape(())
 
 # elementwise: the result has the broadcast shape of the (array) operands
-_UNARY = {np.negative, np.positive, np.exp, np.expm1, np.log, np.log1p, np.log2, np.log10,
+ELEMENTWISE = {np.negative, np.positive, np.exp, np.expm1, np.log, np.log1p, np.log2, np.log10,
           np.sqrt, np.square, np.absolute, np.sign, np.sin, np.cos, np.tan, np.sinh, np.cosh,
           np.tanh, np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh,
           np.floor, np.ceil, np.rint, np.reciprocal, builtins.abs}
@@ -166,7 +166,7 @@ def _call(call: cst.Call, facts: Facts):
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     if len(positional) + len(keywords) != len(call.args):
         return UNKNOWN  # *args or **kwargs
-    if _known(fn, _UNARY) and len(positional) == 1 and not keywords:
+    if _known(fn, ELEMENTWISE) and len(positional) == 1 and not keywords:
         return facts.of(positional[0])
     if _known(fn, _NARY) and len(positional) >= 2 and not keywords:
         return _broadcast([facts.of(a) for a in positional])
