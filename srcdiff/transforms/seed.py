@@ -21,7 +21,7 @@ of numbers. Then, invariant after this pass:
 
         def f_pullback(d_out):                         def f_pullback():
             d_t2 = rt.mean_adjoint(d_out, _out, _t2)
-            d_t1 = d_t2 * 2 * _t1                          d_t1 = (1.0 / np.size(_t1)) * 2 * _t1
+            d_t1 = d_t2 * 2 * _t1                          d_t1 = (1.0 / rt.count(_t1)) * 2 * _t1
             ...                                            ...
         return _out, f_pullback                        return f_pullback
 """
@@ -129,7 +129,7 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set) -> b
             _real_scalar(expr.left, forward, single, ctx, seen) and \
             _real_scalar(expr.right, forward, single, ctx, seen)
     if isinstance(expr, cst.Call):
-        return _full_reduction(expr, ctx, set(forward))
+        return _full_reduction(expr, ctx, set(forward) | set(ctx.params))
     return False
 
 

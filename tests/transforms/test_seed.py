@@ -272,3 +272,13 @@ def test_forward_values_the_backward_does_not_read_are_deleted_before_it():
     rng = np.random.default_rng(5)
     for sign in (1.0, -1.0):  # both sides of the branch
         _check(fn, (sign * rng.uniform(0.1, 1.0, size=(2, 3)), rng.normal(size=3)), wrt=(0, 1))
+
+
+def test_a_method_reduction_of_an_argument_is_one_number_too():
+    fn = make_function("""
+        def f(x):
+            return x.sum() * 0.5 + np.mean(x)
+    """)
+    assert "def f_grad(x):" in srcdiff.grad(fn).source
+    for shape in SHAPES[1:]:
+        _check(fn, (np.random.default_rng(2).normal(size=shape),))
