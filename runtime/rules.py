@@ -391,30 +391,28 @@ def matmul_adjoint_x2(g, x1, x2):
 def matmul_adjoint_x1_sum(terms, x1):
     """The sum of ``matmul_adjoint_x1(g, x1, x2)`` over ``(g, x2)`` in ``terms``: for vectors
     ``g`` and ``x2`` and a matrix ``x1``, one matmul of the stacked terms."""
-    if not terms:
-        return np.zeros_like(x1)
-    gs, vs = zip(*terms)
-    rows = _rows(x1, gs, vs)
-    if rows is not None:
-        return rows[0].T @ rows[1]
-    total = matmul_adjoint_x1(gs[0], x1, vs[0])
-    for g, v in terms[1:]:
-        total = total + matmul_adjoint_x1(g, x1, v)
-    return total
+    return _summed(terms, x1, lambda gs, vs: gs.T @ vs, lambda g, v: matmul_adjoint_x1(g, x1, v))
 
 
 def matmul_adjoint_x2_sum(terms, x2):
     """The sum of ``matmul_adjoint_x2(g, x1, x2)`` over ``(g, x1)`` in ``terms``: for vectors
     ``g`` and ``x1`` and a matrix ``x2``, one matmul of the stacked terms."""
+    return _summed(terms, x2, lambda gs, vs: vs.T @ gs, lambda g, v: matmul_adjoint_x2(g, v, x2))
+
+
+def _summed(terms, matrix, stacked, each):
+    """The sum over ``(g, v)`` in ``terms`` of ``each(g, v)``, an adjoint with ``matrix``'s
+    shape: ``stacked(gs, vs)`` of the terms as the rows of two matrices where they are
+    vectors, one term at a time otherwise; zeros of ``matrix``'s shape for no term."""
     if not terms:
-        return np.zeros_like(x2)
+        return np.zeros_like(matrix)
     gs, vs = zip(*terms)
-    rows = _rows(x2, gs, vs)
+    rows = _rows(matrix, gs, vs)
     if rows is not None:
-        return rows[1].T @ rows[0]
-    total = matmul_adjoint_x2(gs[0], vs[0], x2)
+        return stacked(*rows)
+    total = each(gs[0], vs[0])
     for g, v in terms[1:]:
-        total = total + matmul_adjoint_x2(g, v, x2)
+        total = total + each(g, v)
     return total
 
 

@@ -23,7 +23,7 @@ import libcst as cst
 from ..context import MISSING, Context
 
 __all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
-           "single_assignments", "binding_counts",
+           "single_assignments", "binding_counts", "bound_names",
            "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
@@ -146,11 +146,11 @@ def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression |
                         out.append((small.targets[0].target.value, small.value, False))
                     else:
                         for target in small.targets:
-                            out.extend((n, None, False) for n in _target_names(target.target))
+                            out.extend((n, None, False) for n in bound_names(target.target))
                 elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-                    out.extend((n, None, False) for n in _target_names(small.target))
+                    out.extend((n, None, False) for n in bound_names(small.target))
         elif isinstance(stmt, cst.For):
-            names = _target_names(stmt.target)
+            names = bound_names(stmt.target)
             tape = _reversed_tape(stmt.iter)
             if tape is None or pushes.get(tape) != tuple(names):
                 out.extend((n, None, False) for n in names)
@@ -239,7 +239,7 @@ def _tape_pushes(statements) -> dict:
         if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
                 isinstance(func.value, cst.Name) and len(call.args) == 1:
             value = call.args[0].value
-            names = _target_names(value) if isinstance(value, (cst.Name, cst.Tuple)) else None
+            names = bound_names(value) if isinstance(value, (cst.Name, cst.Tuple)) else None
             tape = func.value.value
             if names is None or found.get(tape, tuple(names)) != tuple(names):
                 found[tape] = None  # pushed in two ways: trusted in neither
@@ -256,13 +256,15 @@ def _reversed_tape(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _target_names(node) -> list[str]:
+def bound_names(node) -> list[str]:
+    """The names an assignment or loop target binds (``a``, ``a, (b, *c)``); subscripts and
+    attributes bind none."""
     if isinstance(node, cst.Name):
         return [node.value]
     if isinstance(node, (cst.Tuple, cst.List)):
-        return [n for e in node.elements for n in _target_names(e.value)]
+        return [n for e in node.elements for n in bound_names(e.value)]
     if isinstance(node, cst.StarredElement):
-        return _target_names(node.value)
+        return bound_names(node.value)
     return []  # subscripts and attributes bind no name
 
 

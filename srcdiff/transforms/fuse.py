@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..analysis.values import reads, walk
+from ..analysis.values import bound_names, reads, walk
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -70,7 +70,7 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context) -> list:
     for stmt in forward:  # the top level only: a name bound in a branch or a loop may be unbound
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             for target in stmt.body[0].targets:
-                names += [n for n in sorted(_names(target.target)) if n not in names]
+                names += [n for n in sorted(set(bound_names(target.target))) if n not in names]
     dead = [n for n in names if n not in read and n not in ctx.params]
     if not dead:
         return []
@@ -103,20 +103,10 @@ def _bound(fn: cst.FunctionDef) -> set[str]:
                 targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else \
                     [small.target] if isinstance(small, (cst.AugAssign, cst.AnnAssign)) else []
                 for target in targets:
-                    found |= _names(target)
+                    found.update(bound_names(target))
         elif isinstance(stmt, cst.For):
-            found |= _names(stmt.target)
+            found.update(bound_names(stmt.target))
         elif isinstance(stmt, cst.FunctionDef):
             found.add(stmt.name.value)
             found |= {p.name.value for p in stmt.params.params}
     return found
-
-
-def _names(target) -> set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return set().union(*(_names(e.value) for e in target.elements))
-    if isinstance(target, cst.StarredElement):
-        return _names(target.value)
-    return set()  # a subscript or an attribute binds no name

@@ -34,11 +34,11 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (Facts, binding_counts, number, reads, resolve, single_assignments,
-                               subexpressions)
+from ..analysis.values import (Facts, binding_counts, map_statements, number, reads, resolve,
+                               single_assignments, subexpressions)
 from ..context import Context
 from .shapes import ELEMENTWISE, shape_facts
-from .simplify import simplify_expression
+from .simplify import simplify_line
 
 __all__ = ["rewrite", "applied", "GRADIENT"]
 
@@ -178,12 +178,7 @@ def _replaced(stmt, values: dict):
     none of them (libcst's visitors are slow: most lines are not visited)."""
     if not reads(stmt).intersection(values):
         return stmt
-    return stmt.visit(_Replace(values)).visit(_Simplify())
-
-
-class _Simplify(cst.CSTTransformer):
-    def leave_Assign(self, original, updated: cst.Assign):
-        return updated.with_changes(value=simplify_expression(updated.value))
+    return map_statements([stmt.visit(_Replace(values))], simplify_line)[0]
 
 
 class _Replace(cst.CSTTransformer):

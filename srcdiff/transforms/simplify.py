@@ -17,7 +17,7 @@ import libcst as cst
 from ..analysis.values import map_statements, subexpressions
 from ..context import Context
 
-__all__ = ["rewrite", "simplify_expression"]
+__all__ = ["rewrite", "simplify_expression", "simplify_line"]
 
 _FOLD = {
     cst.Add: lambda a, b: a + b, cst.Subtract: lambda a, b: a - b,
@@ -27,12 +27,12 @@ _FOLD = {
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    body = [s.with_changes(body=s.body.with_changes(body=map_statements(s.body.body, _simplified)))
+    body = [s.with_changes(body=s.body.with_changes(body=map_statements(s.body.body, simplify_line)))
             if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
 
 
-def _simplified(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+def simplify_line(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
     """Only lines where a rule below applies are visited; the others are kept as they are."""
     if any(_applies(n) for n in subexpressions(line)):
         return line.visit(_Simplify())
