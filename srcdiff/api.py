@@ -146,6 +146,10 @@ def _seed(out):
     return np.ones_like(out)
 
 
+def _is_complex(x) -> bool:
+    return isinstance(x, complex) or getattr(getattr(x, "dtype", None), "kind", "") == "c"
+
+
 def _check_real(fn, g) -> None:
     """A gradient-only derivative has no value to check: a complex gradient says it was
     complex (the only way a provable scalar is not a real one)."""
@@ -262,9 +266,12 @@ class GradFunction:
         args = self._caller.bind(args, kwargs)
         containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
         self._containers = containers  # .source shows the variant last called
-        compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient)
+        complex_args = self._gradient and any(map(_is_complex, optree.tree_leaves(
+            args, namespace=trees.NAMESPACE)))  # the value may be complex: it is checked
+        compiled = derivative(self._fn, self._wrt, self._has_aux, containers,
+                              self._gradient and not complex_args)
         function, gradient_only = compiled.function, compiled.gradient_only
-        if not containers and self._caller.params is not None:
+        if not containers and self._caller.params is not None and not complex_args:
             self._plain = (self._fn.__code__, function, len(self._caller.params), gradient_only)
             self._fast = self._fast_call(function) if gradient_only else None
         for name, i in zip(self._wrt, self._index):
@@ -328,6 +335,7 @@ class GradFunction:
         arguments need the general path. Per call ~1.5 us instead of ~3 (W2, W6)."""
         fn, code, nargs, index = self._fn, self._fn.__code__, len(self._caller.params), self._index
         one, single, ndarray, float64 = len(index) == 1, self._single, np.ndarray, np.float64
+        others = tuple(i for i in range(nargs) if i not in index)
         slow = self._plain_gradient
 
         def call(args):
@@ -336,6 +344,10 @@ class GradFunction:
             for i in index:
                 x = args[i]
                 if type(x) is not float and (type(x) is not ndarray or x.dtype.kind != "f"):
+                    return _GENERAL
+            for i in others:  # a complex argument may make the value complex: checked there
+                x = args[i]
+                if type(x) is complex or type(x) is ndarray and x.dtype.kind == "c":
                     return _GENERAL
             self._containers = ()
             grads = function(*args)

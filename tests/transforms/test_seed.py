@@ -188,6 +188,23 @@ def test_a_complex_output_is_refused_not_cast(body):
         srcdiff.grad(fn)(np.ones(3))  # the cached fast path too
 
 
+def test_a_complex_argument_outside_wrt_keeps_the_value_check():
+    """np.sum(x + y) with a complex y has a complex value and a real gradient: refused as the
+    general path refuses it, on the first call and after plain calls, not differentiated."""
+    fn = make_function("""
+        def f(x, y):
+            return np.sum(x + y)
+    """)
+    dfn = srcdiff.grad(fn)
+    np.testing.assert_allclose(dfn(np.ones(3), np.ones(3)), 1.0)  # real: the fast path
+    for y in (np.ones(3) * (1 + 2j), 1j):
+        with pytest.raises(GradientTypeError, match="complex"):
+            dfn(np.ones(3), y)
+    np.testing.assert_allclose(dfn(np.ones(3), np.ones(3)), 1.0)
+    with pytest.raises(GradientTypeError, match="complex"):
+        srcdiff.grad(fn)(np.ones(3), np.ones(3) * 1j)  # a first call with a complex argument
+
+
 def test_a_complex_gradient_is_refused():
     fn = make_function("""
         def f(x, y):
