@@ -28,10 +28,11 @@ import libcst as cst
 
 from ..analysis.activity import (Activity, analyze, assignments, container_names, outputs,
                                  simple_statements)
-from ..analysis.calls import Op
+from ..analysis import effects
+from ..analysis.calls import Op, reads
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
-from ..names import Namer, names_in, occurrences
+from ..names import Namer, names_in, nodes, occurrences
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 
@@ -67,6 +68,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
+    _refuse_unseen_writes(funcdef.body.body, None, ctx, local_names, activity, steps)
     available: dict = {}
     _assigned_before(funcdef.body.body, set(ctx.params), available)
     reverser = _Reverser(writer, steps, available, occurrences(funcdef))
@@ -103,6 +105,46 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
             comment=cst.Comment("# derivatives of the functions it calls, compiled on first use"))])
         vjp = vjp.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)
     return cst.Module(body=[*links, vjp])
+
+
+def _refuse_unseen_writes(statements, where, ctx: Context, local_names, activity, steps) -> None:
+    """A call that may write into what it is given (``np.copyto(y, x)``, a helper doing
+    ``cache.append(v)``) gets no adjoint for its write: where a varied value reaches one, refuse.
+    A line whose result needs an adjoint is spared: a helper's own derivative refuses such
+    writes, and an operation without a rule is refused where its adjoint is written."""
+    for stmt in statements:
+        where = parse_marker(stmt.leading_lines) or where
+        if isinstance(stmt, cst.If):
+            _refuse_unseen_writes(stmt.body.body, where, ctx, local_names, activity, steps)
+            if isinstance(stmt.orelse, cst.Else):
+                _refuse_unseen_writes(stmt.orelse.body.body, where, ctx, local_names, activity, steps)
+            continue
+        if isinstance(stmt, (cst.For, cst.While)):
+            _refuse_unseen_writes(stmt.body.body, where, ctx, local_names, activity, steps)
+            stmt = stmt.iter if isinstance(stmt, cst.For) else stmt.test
+        step = steps.get(id(stmt))
+        if step is not None and any(activity.is_active(t) for t in (
+                step[0] if isinstance(step[0], tuple) else (step[0],))):
+            continue
+        for call in nodes(stmt):
+            if type(call) is not cst.Call:
+                continue
+            varied = [n for n in reads(call, local_names) if n in activity.varied]
+            write = varied and effects.write_of(call, ctx.lookup, local_names)
+            if write:
+                place = f" ({write.filename}, line {write.line})" if write.line else ""
+                raise ctx.error(
+                    NotDifferentiableError,
+                    f"srcdiff cannot differentiate through '{_code(call)}': {write.what}"
+                    f"{place}, and '{varied[0]}', which needs a gradient, reaches the call. "
+                    "srcdiff differentiates values, not changes made in place: return the new "
+                    "value instead (cache = helper(cache, v); y = y * 2.0; y = x.copy()), or "
+                    "wrap the value in srcdiff.stop_gradient(...) if no gradient should flow.",
+                    where[0], token=_code(call.func).split(".")[0])
+
+
+def _code(node) -> str:
+    return cst.Module(body=[]).code_for_node(node)
 
 
 def _strip_markers(stmt):
@@ -426,6 +468,7 @@ class _AdjointWriter:
         self.pullbacks: dict[int, str] = {}  # call statement -> its pullback's name
         self.forward: dict[int, cst.SimpleStatementLine] = {}  # call statement -> its rewrite
         self.spelling_cache: dict[str, cst.BaseExpression] = {}
+        self.covered: set[str] = set()  # names the statement being written gave adjoints to
 
     def rt(self, name: str) -> cst.Attribute:
         return cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name))
@@ -444,6 +487,7 @@ class _AdjointWriter:
     def contribute(self, name: str, expr: cst.BaseExpression) -> list:
         """``dname = expr`` for the first contribution, ``dname = dname + expr`` after."""
         d = cst.Name(self.namer.adjoint(name))
+        self.covered.add(name)
         if name not in self.defined:
             self.defined.add(name)
             return [_assign(d, expr)]
@@ -454,7 +498,52 @@ class _AdjointWriter:
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
 
     def assignment(self, target, op: Op, inputs, line: int, key: int = 0) -> list:
-        self.line = line
+        """The adjoint statements of ``target = <op>``; an active value that ``op`` reads and
+        that gets no adjoint from them (a value inside an argument srcdiff does not
+        differentiate) is an error, never a silent zero."""
+        self.line, self.covered = line, set()
+        flows = any(self.activity.is_active(t) and t in self.defined for t in
+                    (target if isinstance(target, tuple) else (target,)))
+        out = self.adjoint(target, op, inputs, key)
+        if not flows or op.kind in ("constant", "nondiff"):
+            return out  # no adjoint reaches the line, or its value is a proven constant
+        hidden = self.hidden(op)
+        if hidden is None:
+            missing = [n for n in inputs if self.activity.is_active(n) and n not in self.covered]
+            hidden = (missing[0], "an argument srcdiff does not differentiate") if missing else None
+        if hidden is not None:
+            raise self.uncovered(op, *hidden)
+        return out
+
+    def hidden(self, op: Op):
+        """``(name, where)`` for an active name read where the adjoint code does not look: in
+        an option (``np.clip(x, a_min=lo)``), or inside an expression that is not an operand
+        of its own (``helper([a, b])``, a list in a list); ``None`` if there is none."""
+        parts = []
+        for e in op.operands:
+            if isinstance(e, (cst.List, cst.Tuple)) and op.kind == "rule":  # np.stack([a, b])
+                parts += [(el.value, "a list or tuple inside a list or tuple") for el in e.elements
+                          if not isinstance(el.value, cst.Name)]
+            elif not isinstance(e, cst.Name):
+                parts.append((e, "a list, tuple or dict written inside the call"))
+        parts += [(v, f"its argument {k}=") for k, v in op.options]
+        for expr, where in parts:
+            for name in reads(expr, self.local_names):
+                if self.activity.is_active(name):
+                    return name, where
+        return None
+
+    def uncovered(self, op: Op, name: str, where: str):
+        """The error for an active ``name`` that reaches ``op`` where no adjoint flows back."""
+        return self.ctx.error(
+            NotDifferentiableError,
+            f"srcdiff cannot differentiate '{op.text}' with respect to '{name}', which needs a "
+            f"gradient: the value reaches {where}, and srcdiff has no adjoint for it there. "
+            "Bind the value to a name first and pass the name, or wrap it in "
+            "srcdiff.stop_gradient(...) if no gradient should flow through it.",
+            self.line, token=op.text.split("(")[0])
+
+    def adjoint(self, target, op: Op, inputs, key: int) -> list:
         if isinstance(target, tuple):  # a, b = helper(x)
             return self.unpacked_call(target, op, inputs, key)
         if not self.activity.is_active(target) or target not in self.defined:
@@ -486,7 +575,7 @@ class _AdjointWriter:
             f"srcdiff cannot differentiate {op.problem}: '{op.text}' receives "
             f"{', '.join(reads) or 'a value'} that needs a gradient. Register an adjoint with "
             "@srcdiff.runtime.adjoint(<function>), or wrap the value in srcdiff.stop_gradient(...) "
-            "if no gradient should flow through it.", line, token=op.text.split("(")[0])
+            "if no gradient should flow through it.", self.line, token=op.text.split("(")[0])
 
     def rule(self, target: str, op: Op, g: cst.Name) -> list:
         rule = op.rule
@@ -495,6 +584,9 @@ class _AdjointWriter:
         singles = [i for i, e in enumerate(op.operands) if self.active(e)]
         if not sequences and not singles:
             return []
+        self.covered.update(op.operands[i].value for i in singles)  # the rule's adjoints, or
+        self.covered.update(el.value.value for i in sequences  # a zero it proves
+                            for el in op.operands[i].elements if self.active(el.value))
         template = template_for(rule)
         if template is not None and not sequences:
             holes = self.holes(template.params, target, op, g)
@@ -587,6 +679,7 @@ class _AdjointWriter:
             return []
         key = dict(op.options)["key"]
         d = cst.Name(self.namer.adjoint(base.value))
+        self.covered.add(base.value)
         if base.value not in self.defined:
             self.defined.add(base.value)
             return [_assign(d, cst.Call(self.rt("tree_put"), [cst.Arg(base), cst.Arg(key), cst.Arg(g)]))]
@@ -669,6 +762,7 @@ class _AdjointWriter:
         if not self.active(node):
             return cst.Name("_")
         name = node.value
+        self.covered.add(name)
         if name not in self.defined and all(name != n for n, _ in later):
             self.defined.add(name)
             return cst.Name(self.namer.adjoint(name))

@@ -1,0 +1,195 @@
+"""Effects analysis: which calls may change what their arguments (or globals) hold.
+
+srcdiff differentiates values, not side effects: a call that writes into a list, dict, object
+or array it was given (``cache.append(v)`` in a helper, ``np.copyto(y, x)``, ``out=y``,
+``setattr(o, "v", a)``) runs in the forward pass, but its write has no adjoint. Where a
+value that needs a gradient reaches such a call, the gradient would silently be wrong, so the
+reverse pass refuses it (``write_of``). A call is taken for read-only only when that is
+*proven*: a function of the read-only tables below, a numpy function with an adjoint rule
+called without ``out=``, or a user helper whose own body (and every helper it calls) writes
+nothing but its local names.
+
+    def remember(cache, v):          write_of(remember(cache, a)) ->
+        cache.append(v)              Write("'cache.append(…)' changes what 'cache' holds",
+                                           file, line 2)
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import math
+import types
+from dataclasses import dataclass
+
+import libcst as cst
+import numpy as np
+
+from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_grad, rule_for
+
+from ..context import MISSING
+from ..names import nodes
+from .calls import METHODS, _dotted
+
+__all__ = ["Write", "write_of", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
+
+# builtins that never change their arguments
+READ_ONLY_BUILTINS = frozenset(
+    getattr(builtins, name) for name in
+    "abs all any bool dict divmod enumerate float hasattr int isinstance issubclass iter len list "
+    "max min print range repr reversed round sorted str sum tuple type zip".split())
+# methods that never change their receiver (arrays, lists, dicts, tuples)
+READ_ONLY_METHODS = frozenset(METHODS) | NONDIFFERENTIABLE_METHODS | frozenset(
+    "astype conj conjugate count get index item items keys tolist values".split())
+# keywords through which a numpy function writes into an array it is given
+_OUTPUT_KEYWORDS = frozenset({"out"})
+# numpy's functions that write into an argument (ufunc methods: ``np.add.at``); numpy's other
+# functions only read theirs (``out=`` aside)
+NUMPY_WRITERS = frozenset("copyto put place putmask fill_diagonal put_along_axis shuffle at "
+                          "seed".split())
+
+
+@dataclass(frozen=True)
+class Write:
+    """Where a call may write: ``what`` it changes, at ``line`` of ``filename``."""
+
+    what: str
+    filename: str
+    line: int
+
+
+def write_of(call: cst.Call, lookup, local_names) -> Write | None:
+    """How ``call`` may change a value it can reach, or ``None`` where it provably cannot.
+
+    ``lookup(name)`` resolves a free name of the calling function (``Context.lookup``);
+    ``local_names`` are the calling function's own variables.
+    """
+    return _Effects(lookup, local_names).call(call, {})
+
+
+class _Effects:
+    """The first possible write of one function body (or one call in it)."""
+
+    def __init__(self, lookup, local_names, filename: str = "", source=None):
+        self.lookup, self.local_names = lookup, local_names
+        self.filename, self.source = filename, source
+
+    def line(self, node) -> int:
+        """The file line of a node of the helper's source (0 for the calling function's)."""
+        if self.source is None:
+            return 0
+        return self.source.file_line(self.source.line_of(self.source.module, node))
+
+    def write(self, what: str, node) -> Write:
+        return Write(what, self.filename, self.line(node))
+
+    def call(self, call: cst.Call, seen: dict) -> Write | None:
+        text = _code(call)
+        if any(a.keyword is not None and a.keyword.value in _OUTPUT_KEYWORDS for a in call.args):
+            return self.write(f"'{text}' writes its result into the array given as out=", call)
+        func = call.func
+        parts = _dotted(func)
+        if isinstance(func, cst.Attribute) and (parts is None or parts[0] in self.local_names):
+            if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
+                return None
+            return self.write(f"'{text}' may change what '{_code(func.value)}' holds in place "
+                              f"(.{func.attr.value}() is not known to leave it unchanged)", call)
+        if isinstance(func, cst.Attribute) and func.attr.value in READ_ONLY_METHODS and \
+                not isinstance(self.resolve(parts[:-1]), (types.ModuleType, type)):
+            return None  # a read-only method of a global value (C.dot(x))
+        obj = self.resolve(parts)
+        if obj is MISSING:
+            return self.write(f"'{text}' calls something srcdiff cannot resolve", call)
+        if _read_only(obj):
+            return None
+        if inspect.isfunction(obj) and rule_for(obj) is None:
+            return self.helper(obj, text, call, seen)
+        if getattr(obj, "__name__", None) in NUMPY_WRITERS:
+            return self.write(f"'{text}' writes into an array it is given", call)
+        return self.write(f"'{text}' may change its arguments in place ("
+                          f"{getattr(obj, '__qualname__', repr(obj))} is not known to leave them "
+                          "unchanged)", call)
+
+    def resolve(self, parts):
+        if parts is None:
+            return MISSING
+        obj = self.lookup(parts[0])
+        for part in parts[1:]:
+            if obj is MISSING:
+                break
+            obj = getattr(obj, part, MISSING)
+        return obj
+
+    def helper(self, fn, text: str, call, seen: dict) -> Write | None:
+        """The first write in ``fn``'s body, found once per function (a cycle is read-only
+        until one of its bodies writes)."""
+        if fn in seen:
+            return seen[fn]
+        seen[fn] = None
+        from ..source import get_source  # (the source module reads files; import lazily)
+
+        try:
+            source = get_source(fn)
+        except Exception:  # noqa: BLE001 - any reason the source cannot be read
+            seen[fn] = self.write(f"'{text}' calls {fn.__qualname__}, whose source srcdiff "
+                                  "cannot read", call)
+            return seen[fn]
+        from ..context import Context
+
+        funcdef = source.funcdef
+        inner = _Effects(Context(source=source, params=(), wrt=()).lookup, _assigned(funcdef),
+                         source.filename, source)
+        found = inner.body(funcdef, seen)
+        seen[fn] = found
+        return found
+
+    def body(self, funcdef: cst.FunctionDef, seen: dict) -> Write | None:
+        for node in nodes(funcdef.body):
+            kind = type(node)
+            if kind in (cst.Global, cst.Nonlocal, cst.Del, cst.FunctionDef, cst.ClassDef,
+                        cst.Lambda):
+                return self.write(f"{_code(node).strip().splitlines()[0]!r} is not known to "
+                                  "leave its arguments unchanged", node)
+            if kind is cst.AugAssign:
+                return self.write(f"'{_code(node).strip()}' may change an array in place", node)
+            if kind is cst.AssignTarget or kind is cst.AnnAssign:
+                target = node.target
+                if isinstance(target, (cst.Subscript, cst.Attribute)):
+                    return self.write(f"'{_code(target)} = …' changes what "
+                                      f"'{_code(target.value)}' holds in place", node)
+            if kind is cst.Call:
+                found = self.call(node, seen)
+                if found is not None:
+                    return found
+        return None
+
+
+def _read_only(obj) -> bool:
+    try:
+        if obj in READ_ONLY_BUILTINS or obj in NONDIFFERENTIABLE or obj is no_grad:
+            return True
+    except TypeError:
+        return False
+    module = getattr(obj, "__module__", None) or ""
+    if module == "math":
+        return True
+    if module.split(".")[0] in ("numpy", "cupy") or isinstance(obj, np.ufunc) or \
+            isinstance(getattr(obj, "__self__", None), np.ufunc):
+        return getattr(obj, "__name__", None) not in NUMPY_WRITERS
+    return rule_for(obj) is not None  # a numpy function with a rule (out= is checked above)
+
+
+def _assigned(funcdef: cst.FunctionDef) -> frozenset[str]:
+    names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
+                                    *funcdef.params.kwonly_params)}
+    for node in nodes(funcdef.body):
+        if type(node) in (cst.AssignTarget, cst.For, cst.AugAssign, cst.AnnAssign):
+            for n in nodes(node.target):
+                if type(n) is cst.Name:
+                    names.add(n.value)
+    return frozenset(names)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
