@@ -74,8 +74,9 @@ def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
             op = classify(assign.value, ctx, local_names, containers)
             if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
-            inputs = _operand_reads(op.operands, local_names) if op.kind != "unknown" \
-                else reads(assign.value, local_names)
+            # options count too: a varied value in one (np.clip(c, a_min=lo)) is refused later
+            inputs = _operand_reads((*op.operands, *(v for _, v in op.options)), local_names) \
+                if op.kind != "unknown" else reads(assign.value, local_names)
             target = assign.targets[0].target
             names = tuple(e.value.value for e in target.elements) if isinstance(target, cst.Tuple) \
                 else target.value
