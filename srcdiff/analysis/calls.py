@@ -26,7 +26,7 @@ from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from ..context import MISSING, Context
 from .values import subexpressions
 
-__all__ = ["Op", "classify", "BINARY", "UNARY", "reads"]
+__all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function"]
 
 BINARY = {
     cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
@@ -202,9 +202,14 @@ def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
     obj = resolve(func, ctx, local_names)
     if obj is MISSING:
         return Op("unknown", spelled, problem=f"{_code(func)}, which srcdiff cannot resolve")
-    if inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj):
+    if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled)
     return _primitive_op(obj, positional, keywords, spelled)
+
+
+def is_user_function(obj) -> bool:
+    """A Python function without a rule: srcdiff differentiates its source (``helper(x)``)."""
+    return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj)
 
 
 def _is_array(obj) -> bool:

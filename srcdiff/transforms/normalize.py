@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..analysis.calls import is_user_function, resolve
 from ..context import Context
 from ..names import Namer, is_kind, names_in, nodes
 
@@ -54,6 +55,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     funcdef = module.body[0]
     local_names = local_variables(funcdef)
     body: list[cst.BaseStatement] = []
+    namer.calls_helper = lambda func: is_user_function(resolve(func, ctx, local_names))
     for stmt in funcdef.body.body:
         body.extend(_normalize_statement(stmt, namer, local_names, ctx.rt))
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
@@ -215,11 +217,29 @@ class _Lifter:
         if is_atom(node):
             return node
         if isinstance(node, (cst.List, cst.Tuple)):
-            return node.with_changes(elements=[e.with_changes(value=self.atom(e.value))
+            return node.with_changes(elements=[e.with_changes(value=self.element(e.value))
                                                for e in node.elements])
         if isinstance(node, cst.IfExp):
             return self.conditional(node)
         value = self.operation(node)
+        name = cst.Name(self.namer.temp())
+        self.out.append(_line(cst.Assign([cst.AssignTarget(name)], value)))
+        return name
+
+    def element(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """An element of a list or tuple display: an atom, and a display holding variables
+        (``[[a, b], c]``) a temporary of its own, so that each container is one operation."""
+        node = self.atom(node)
+        return self.name(node) if self.holds_variables(node) else node
+
+    def holds_variables(self, node: cst.BaseExpression) -> bool:
+        """A list, tuple or dict display that reads a local variable (``(a, 2.0)``, not
+        ``(2, 3)``)."""
+        return isinstance(node, (cst.List, cst.Tuple, cst.Dict)) and any(
+            type(n) is cst.Name and n.value in self.local_names for n in nodes(node))
+
+    def name(self, value: cst.BaseExpression) -> cst.Name:
+        """A temporary bound to ``value`` (already an operation on atoms)."""
         name = cst.Name(self.namer.temp())
         self.out.append(_line(cst.Assign([cst.AssignTarget(name)], value)))
         return name
@@ -245,6 +265,11 @@ class _Lifter:
             if isinstance(func, cst.Attribute) and not self._is_global(func.value):
                 func = func.with_changes(value=self.atom(func.value))
             args = [a.with_changes(value=self.atom(a.value)) for a in node.args]
+            if any(self.holds_variables(a.value) for a in args) and \
+                    getattr(self.namer, "calls_helper", None) and self.namer.calls_helper(func):
+                # helper([a, b]): the list a value of its own, differentiated like any argument
+                args = [a.with_changes(value=self.name(a.value)) if self.holds_variables(a.value)
+                        else a for a in args]
             return node.with_changes(func=func, args=args)
         if isinstance(node, cst.Attribute):
             if self._is_global(node.value):
