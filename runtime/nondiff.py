@@ -2,7 +2,9 @@
 
 Their results are constants for differentiation: shapes, indices, rounding,
 comparisons, and arrays made from nothing but shapes. An active value may flow
-into them freely.
+into them freely. Constructors that take a value (``np.full``, ``np.full_like``,
+``np.linspace``, ``np.arange``, ``np.array``) have adjoints instead (``creation.py``);
+``tests/runtime/test_nondiff.py`` shows, entry by entry, why each one here is constant.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _NUMPY = """
     greater greater_equal less less_equal equal not_equal
     logical_and logical_or logical_not logical_xor isnan isinf isfinite isclose allclose
     array_equal all any count_nonzero
-    zeros ones empty full zeros_like ones_like empty_like full_like arange linspace eye identity
+    zeros ones empty zeros_like ones_like empty_like eye identity
     result_type can_cast
 """.split()
 

@@ -13,7 +13,10 @@ unwrap, call numpy, and wrap array results again), and, like CuPy, it refuses ev
 - ``ufunc.at``/``reduce``/... are not handled (``NotImplemented``), as in CuPy's
   ``__array_ufunc__``, so ``np.add.at(d, ...)`` fails: scatter-adds must go through the
   array module (``DuckModule.scatter_add``, CuPy's ``cupyx.scatter_add``);
-- reductions give 0-d arrays, never numpy scalars (CuPy has no scalar type).
+- reductions give 0-d arrays, never numpy scalars (CuPy has no scalar type);
+- where a CuPy function takes less than numpy's, the double takes what CuPy takes
+  (``_CUPY_LIMITS``): ``np.tensordot`` needs two arrays and contracts no axis of a 0-d
+  one, as ``cupy.tensordot`` (numpy takes a number, and ``axes=([], [])`` with a 0-d one).
 
 What CuPy does allow, explicitly, the double allows too, and counts: ``float()``,
 ``int()``, ``bool()`` and ``.item()`` of a one-element array (each a device-to-host copy
@@ -98,6 +101,20 @@ def _wrap(value):
     return value
 
 
+def _tensordot_limits(a, b, axes=2):
+    """``cupy.tensordot``'s: it reads ``a.ndim`` and ``b.ndim`` (a Python number has none),
+    and refuses to contract axes of a 0-d operand, even none of them (``axes=([], [])``)."""
+    for x in (a, b):
+        if type(x) is not DuckArray:
+            raise AttributeError(f"'{type(x).__name__}' object has no attribute 'ndim' "
+                                 "(cupy.tensordot takes arrays only)")
+    if (a.ndim == 0 or b.ndim == 0) and axes != 0 and axes != ((), ()):
+        raise ValueError("An input is zero-dim while axes has dimensions")
+
+
+_CUPY_LIMITS = {np.tensordot: _tensordot_limits}
+
+
 class _Flags:
     """CuPy's flags: no ``writeable`` (CuPy arrays are always writeable)."""
 
@@ -145,6 +162,9 @@ class DuckArray(NDArrayOperatorsMixin):
             if not issubclass(t, (DuckArray, np.ndarray)):
                 return NotImplemented
         name = f"np.{func.__name__}"
+        limit = _CUPY_LIMITS.get(func)
+        if limit is not None:
+            limit(*args, **kwargs)
         return _wrap(func(*_unwrap(args, name), **_unwrap(kwargs, name)))
 
     # ----- attributes -----
@@ -291,6 +311,9 @@ def _module_function(target, name):
     @functools.wraps(target)
     def function(*args, **kwargs):
         where = f"dk.{name}"
+        limit = _CUPY_LIMITS.get(target)
+        if limit is not None:
+            limit(*args, **kwargs)
         return _wrap(target(*_unwrap(args, where), **_unwrap(kwargs, where)))
 
     function.__module__ = "duckarray"
@@ -299,3 +322,26 @@ def _module_function(target, name):
 
 dk = DuckModule()
 register_array_module(DuckArray, dk)
+
+
+# numpy's constructors that take values do not dispatch to another array library (``like=``
+# aside): on a device one calls the library's own (``cupy.array``, ``cupy.full``)
+_CONSTRUCTORS = (np.array, np.asarray, np.full)
+
+
+def on_device(primal, fn):
+    """``primal`` (a numpy function, or a wrapper of ``fn``) as the device library would
+    run it: a constructor of ``_CONSTRUCTORS`` builds the DuckArray its twin would."""
+    if fn not in _CONSTRUCTORS:
+        return primal
+
+    def construct(*args, **options):
+        return DuckArray(np.asarray(primal(*_host(args), **options)))
+
+    return construct
+
+
+def _host(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_host(v) for v in value)
+    return value.get() if isinstance(value, DuckArray) else value

@@ -24,6 +24,7 @@ from srcdiff.runtime.backend import array_module
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 
 from ..context import MISSING, Context
+from ..templates import literal
 from .values import subexpressions
 
 __all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function"]
@@ -277,6 +278,10 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
         ordered, extra = [], {}
         for param in sig.parameters.values():
             if param.name not in bound.arguments:
+                if len(ordered) < len(rule.operands) and param.name not in rule.options and \
+                        param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
+                        isinstance(param.default, _LITERALS):
+                    ordered.append(literal(param.default))  # np.arange(a, b): step=1
                 continue
             value = bound.arguments[param.name]
             if param.kind is param.VAR_POSITIONAL:

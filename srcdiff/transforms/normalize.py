@@ -24,6 +24,8 @@ from ..names import Namer, is_kind, names_in, nodes
 
 __all__ = ["rewrite", "is_atom", "local_variables", "target_names"]
 
+_CONSTANT_NAMES = frozenset({"None", "True", "False"})
+
 
 def is_atom(node: cst.BaseExpression) -> bool:
     """Names, literals, negated numbers, ``...`` and tuples of those."""
@@ -233,10 +235,9 @@ class _Lifter:
         return self.name(node) if self.holds_variables(node) else node
 
     def holds_variables(self, node: cst.BaseExpression) -> bool:
-        """A list, tuple or dict display that reads a local variable (``(a, 2.0)``, not
-        ``(2, 3)``)."""
+        """A list, tuple or dict display that reads a variable (``(a, 2.0)``, not ``(2, 3)``)."""
         return isinstance(node, (cst.List, cst.Tuple, cst.Dict)) and any(
-            type(n) is cst.Name and n.value in self.local_names for n in nodes(node))
+            type(n) is cst.Name and n.value not in _CONSTANT_NAMES for n in nodes(node))
 
     def name(self, value: cst.BaseExpression) -> cst.Name:
         """A temporary bound to ``value`` (already an operation on atoms)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, helpers, rule_for, rules
+from srcdiff.runtime import RULES, creation, helpers, rule_for, rules
 from srcdiff.testing import check_vjp
 
 F = "float"  # a Python float operand
@@ -120,6 +120,27 @@ CASES = [
     case(np.clip, (3,), U((2, 1), -1.0, -0.3), U((), 0.3, 1.0)),
     case(np.clip, (2, 3), Const(None), U((3,), 0.2, 0.4)),
     case(np.clip, F, U(F, -3.0, -2.0), Const(None)),
+    # ----- constructors with a value (runtime/creation.py) -----
+    case(np.full, F, shape=(2, 3)),
+    case(np.full, (3,), shape=(2, 3)),
+    case(np.full, (), shape=4),
+    case(np.full_like, Const(np.ones((2, 3))), F),
+    case(np.full_like, Const(np.ones((2, 3))), (2, 1)),
+    case(np.full_like, Const(np.ones(3)), F, shape=(2, 2)),
+    case(np.linspace, F, F, num=5),
+    case(np.linspace, F, F, num=4, endpoint=False),
+    case(np.linspace, F, F, num=1),
+    case(np.linspace, (3,), (2, 3), num=4, axis=1),
+    case(np.linspace, F, (2,), num=3, axis=-1),
+    case(np.arange, U(F, 0.1, 0.2), U(F, 3.3, 3.4), U(F, 0.7, 0.75)),  # 5 samples throughout
+    case(np.arange, U(F, -1.2, -1.1), U(F, 1.3, 1.4), Const(1)),
+    case(np.arange, U(F, 3.2, 3.8), Const(None), Const(1)),  # np.arange(n): 0, 1, 2, 3
+    case(np.array, Seq(F, F, F)),
+    case(np.array, Seq((3,), (3,))),
+    case(np.array, Seq((2,), (2,)), ndmin=3),
+    case(np.array, (2, 3)),
+    case(np.asarray, Seq(F, ())),
+    case(np.asarray, (2, 3)),
     # ----- reductions -----
     *(case(fn, s, dom=(0.5, 1.5), **opts) for fn in REDUCTIONS for s, opts in REDUCTION_OPTIONS
       if not (fn is np.std and s in ((), F))),  # std of one number: no gradient
@@ -211,6 +232,8 @@ def _primal(fn):
         return lambda x, key: x[key]
     if fn is helpers.setitem:
         return lambda x, value, key: helpers.setitem(x, key, value)
+    if fn is np.full:  # the shape is an option, so it comes second
+        return lambda fill_value, shape, **options: np.full(shape, fill_value, **options)
     return fn
 
 
@@ -322,7 +345,8 @@ def test_float32_in_float32_out(case):
 
 def test_every_rule_is_in_the_table():
     covered = {c.values[0].fn for c in CASES}
-    own = [fn for fn, rule in RULES.items() if rule.raw.__module__ == rules.__name__]
+    own = [fn for fn, rule in RULES.items() if rule.raw.__module__ in (rules.__name__,
+                                                                        creation.__name__)]
     covered |= DEDICATED  # rules whose output is a container have a test of their own
     missing = [_name(fn) for fn in own if fn not in covered]  # users' rules are theirs to test
     assert not missing, f"rules without a test case: {missing}"
@@ -418,6 +442,8 @@ def test_options_are_the_primitives_parameter_names(rule):
         assert rule.options == ("key",)
         return
     assert len(rule.operands) <= len(names)
+    if rule.primitive is np.full:  # np.full(shape, fill_value): the shape is an option
+        names = names[1:2] + names[:1] + names[2:]
     assert set(rule.options) <= set(names[len(rule.operands):]), (
         f"{rule.name} options {rule.options} are not parameters of {_name(rule.primitive)}{names}")
 
