@@ -68,11 +68,14 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
+from .model import *  # noqa: F403 (the generator's vocabulary)
+from .model import _par, Box
+from .idioms import Idioms, REFUSABLE
+
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
 MARGIN = 1e-3  # smallest distance to a kink (branch condition, max, abs, ...) we accept
 VMAX = 1e3     # largest magnitude of any value the program computes
-BOUND = 6.0    # expressions whose bound exceeds this are squashed with np.tanh
 RTOL, ATOL = 1e-4, 1e-6
 # Known srcdiff bugs the fuzzer tolerates so CI stays green; each has an xfail(strict=True)
 # regression test in tests/fuzz/test_regressions.py. Remove the entry when the bug is fixed.
@@ -82,7 +85,6 @@ TOLERATED = {
 # internal crashes recognised by their message: the program counts as "known_bug", not a failure
 KNOWN_CRASHES = {"loop-adjoint-init": "were not initialised"}
 ALIAS_MODE = "alias-writes" not in TOLERATED or os.environ.get("SRCDIFF_FUZZ_ALIAS") == "1"
-BOX = "#box"  # a root marking values read out of a list, tuple or dict
 OPAQUE_FRESH = "opaque-results-alias" not in TOLERATED  # abs(), math.*, a if c else b: new
 FANCY_FRESH = "fancy-is-view" not in TOLERATED  # integer-array indexing copies
 SCALAR_INDEX_FRESH = "index-scalar-is-view" not in TOLERATED  # b[0] of a 1-d b is a copy
@@ -106,98 +108,6 @@ def profile_name() -> str:
     name = os.environ.get("SRCDIFF_FUZZ") or settings.get_current_profile_name()
     return {"soak": "soak", "shrink": "fuzz-shrink", "fuzz-shrink": "fuzz-shrink"}.get(
         name, "fuzz-ci")
-
-
-# ----------------------------------------------------------------------------- shapes, E
-
-S, U, V, M = (), (2,), (3,), (2, 3)
-ARRAYS = (V, U, M)
-ATOM, POW, UNARY, MUL, ADD, CMP, NOT, AND, OR, IFX = 100, 90, 80, 70, 60, 50, 40, 30, 20, 10
-NICE = (0.5, 0.3, 1.5, 2.0, 0.7, 0.25, 1.2, -0.4, -0.8, 0.1, 0.9, -1.1)
-THRESH = (0.0, 0.2, -0.3, 0.5, 1.0, -1.0, 0.1, -0.6)
-NONE = frozenset()
-
-
-@dataclass(frozen=True)
-class E:
-    """An expression, rendered for the clean and the oracle module."""
-
-    src: str
-    osrc: str
-    shape: tuple
-    bound: float = 1.0
-    prec: int = ATOM
-    fresh: bool = True           # a new object (not a view or alias of a variable)
-    roots: frozenset = NONE      # writable local arrays it may alias (views of them)
-
-
-def _par(e: E, p: int) -> tuple[str, str]:
-    return (f"({e.src})", f"({e.osrc})") if e.prec < p else (e.src, e.osrc)
-
-
-def lit(value: float) -> E:
-    text = repr(float(value))
-    return E(text, text, S, abs(float(value)), UNARY if value < 0 else ATOM)
-
-
-def call(name: str, args, shape, bound, oname=None, fresh=True, roots=NONE, extra="") -> E:
-    cs = ", ".join(a.src if isinstance(a, E) else a for a in args) + extra
-    os_ = ", ".join(a.osrc if isinstance(a, E) else a for a in args) + extra
-    return E(f"{name}({cs})", f"{oname or name}({os_})", shape, bound, ATOM, fresh, roots)
-
-
-def method(obj: E, name: str, args: str, shape, bound, fresh=True, roots=NONE, oname=None,
-           oargs=None) -> E:
-    s, o = _par(obj, ATOM)
-    if oname is not None:  # the oracle spells it as a recorder call
-        sep = ", " if (oargs or args) else ""
-        return E(f"{s}.{name}({args})", f"{oname}({o}{sep}{oargs if oargs is not None else args})",
-                 shape, bound, ATOM, fresh, roots)
-    return E(f"{s}.{name}({args})", f"{o}.{name}({args})", shape, bound, ATOM, fresh, roots)
-
-
-def attr(obj: E, text: str, shape, bound, fresh=False, roots=None) -> E:
-    """``obj.T``, ``obj[0]``, ``obj[:, 1]``: ``text`` follows the object."""
-    s, o = _par(obj, ATOM)
-    return E(f"{s}{text}", f"{o}{text}", shape, bound, ATOM, fresh,
-             obj.roots if roots is None else roots)
-
-
-def binop(a: E, op: str, b: E, shape, bound) -> E:
-    p = {"+": ADD, "-": ADD, "*": MUL, "/": MUL, "@": MUL, "%": MUL, "//": MUL}[op]
-    la, lo = _par(a, p)
-    ra, ro = _par(b, p + 1)
-    return E(f"{la} {op} {ra}", f"{lo} {op} {ro}", shape, bound, p)
-
-
-def power(a: E, k: int) -> E:
-    if "neg-literal-pow" in TOLERATED and a.src.startswith("-") and a.prec == UNARY:
-        a = E(f"np.abs({a.src})", f"np.abs({a.osrc})", a.shape, a.bound)  # avoid (-0.4) ** 2
-    s, o = _par(a, ATOM)
-    return E(f"{s} ** {k}", f"{o} ** {k}", a.shape, a.bound ** k, POW)
-
-
-def neg(a: E) -> E:
-    s, o = _par(a, UNARY)
-    return E(f"-{s}", f"-{o}", a.shape, a.bound, UNARY)
-
-
-def compare(a: E, op: str, b: E, shape=S) -> E:
-    """A comparison on data: the oracle measures how far it is from flipping."""
-    name = {">": "gt", "<": "lt", ">=": "ge", "<=": "le"}[op]
-    la, lo = _par(a, CMP + 1)
-    ra, ro = _par(b, CMP + 1)
-    return E(f"{la} {op} {ra}", f"_fz.{name}({a.osrc}, {b.osrc})", shape, 0, CMP)
-
-
-def plain_cond(text: str) -> E:
-    """A condition on integers (loop indices, counters, int arguments): no margin needed."""
-    return E(text, text, S, 0, CMP)
-
-
-def sub_shapes(shape):
-    """Operand shapes that broadcast to ``shape`` without changing it."""
-    return {S: [S], V: [V, S], U: [U, S], M: [M, V, S, "col"]}[shape]
 
 
 # ----------------------------------------------------------------------------- the recorder
@@ -307,6 +217,37 @@ class Recorder:
         self._m(np.asarray(r) * 0.02, "np.std near 0")  # its gradient is 1/std: keep std >= 0.05
         return r
 
+    # pass-through wrappers for the kinks of the non-differentiable functions the generator
+    # spells as users do (np.ceil(b), round(s), np.searchsorted(c, s), ...): the oracle wraps
+    # the argument, records its distance to the kink and calls the same function on it
+    def km(self, a, c=1.0):
+        """Kinks at the multiples of ``c`` (floor, ceil, trunc, int, floor_divide by ``c``)."""
+        r = np.mod(a, c)
+        self._m(np.minimum(r, c - r), "a step at the multiples of a number")
+        return a
+
+    def ki(self, a):
+        return self.km(a, 1.0)
+
+    def kh(self, a):
+        """Kinks at the half-integers (round, rint)."""
+        self._m(np.subtract(np.mod(a, 1.0), 0.5), "round")
+        return a
+
+    def kc(self, a, c):
+        """A kink where ``a`` equals (any element of) ``c``: comparisons, searchsorted."""
+        d = np.subtract.outer(np.ravel(np.asarray(a, dtype=np.float64)),
+                              np.ravel(np.asarray(c, dtype=np.float64)))
+        self._m(d, "a comparison")
+        return a
+
+    def kg(self, a):
+        """Kinks where two elements of ``a`` are equal: argmax, argmin, argsort."""
+        s = np.sort(np.ravel(np.asarray(a, dtype=np.float64)))
+        if s.size > 1:
+            self._m(np.diff(s), "argmax/argsort")
+        return a
+
     def frozen(self, site, value):
         if self.recording:
             self._frozen.setdefault(site, []).append(copy.deepcopy(value))
@@ -333,103 +274,10 @@ class Recorder:
         return value
 
 
-# ----------------------------------------------------------------------------- choices
-
-
-class Chooser:
-    """Hypothesis draws, arranged so that shrinking goes to the first option / False / lo."""
-
-    def __init__(self, draw):
-        self._draw = draw
-
-    def int(self, lo: int, hi: int) -> int:
-        return self._draw(st.integers(lo, hi)) if hi > lo else lo
-
-    def coin(self, p: float) -> bool:
-        return self._draw(st.integers(0, 99)) >= 100 - round(100 * p)
-
-    def pick(self, seq):
-        seq = list(seq)
-        return seq[self.int(0, len(seq) - 1)]
-
-    def weighted(self, pairs):
-        pairs = [(k, w) for k, w in pairs if w > 0]
-        r = self.int(0, sum(w for _, w in pairs) - 1)
-        for k, w in pairs:
-            if r < w:
-                return k
-            r -= w
-        raise AssertionError
-
-
-# ----------------------------------------------------------------------------- variables
-
-
-@dataclass(frozen=True)
-class Var:
-    name: str
-    kind: str                   # "arr" (scalar or array), "int", "list", "dict", "tuple"
-    shape: tuple = ()           # arr: its shape; list: the element shape
-    bound: float = 1.5
-    writable: bool = False      # a local array nobody else sees: may be written in place
-    roots: frozenset = NONE     # writable local arrays this may be a view of
-    is_arg: bool = False
-    min_len: int = 0            # list: elements certainly there
-    items: tuple = ()           # dict: ((key, shape), ...); tuple: (shape, ...)
-
-
-@dataclass
-class Frame:
-    """A loop being generated: which outer arrays its body writes in place, which it stores."""
-
-    outer: frozenset
-    write: set = field(default_factory=set)
-    capture: set = field(default_factory=set)
-    exits: list = field(default_factory=list)
-    index: str | None = None
-    index_max: int | None = None   # the index is < this (a known range), for out[i]
-    lists: set = field(default_factory=set)   # lists iterated by this loop: no appends
-    iterated: set = field(default_factory=set)  # arrays iterated by this loop
-
-
-@dataclass
-class Helper:
-    name: str
-    params: tuple               # ((name, shape), ...)
-    defaults: tuple             # ((name, literal), ...): scalar parameters with defaults
-    returns: tuple              # shapes; one shape: a single value
-    recursive: bool = False
-
-
-POOLS = {
-    "s": ["s", "t", "acc", "r", "q", "e", "m0", "loss"],
-    "a": ["h", "a", "c", "z", "g", "p", "o", "hv"],
-    "alloc": ["out", "buf", "res"],
-    "list": ["hs", "ys", "zs"],
-    "dict": ["d", "cfg"],
-    "tuple": ["tup", "tp"],
-    "count": ["k", "k2", "k3"],
-    "idx": ["i", "j", "l"],
-    "row": ["row", "col", "item"],
-}
-
-
-class Names:
-    def __init__(self, taken=()):
-        self.taken = set(taken)
-
-    def new(self, pool: str) -> str:
-        for n in itertools.chain(POOLS[pool], (f"{POOLS[pool][0]}{k}" for k in itertools.count(2))):
-            if n not in self.taken:
-                self.taken.add(n)
-                return n
-        raise AssertionError
-
-
 # ----------------------------------------------------------------------------- functions
 
 
-class FnGen:
+class FnGen(Idioms):
     """Generates one function body (main or helper), clean and oracle lines side by side."""
 
     def __init__(self, prog: "ProgramGen", env: dict, *, helpers, names: Names, budget: int,
@@ -575,6 +423,7 @@ class FnGen:
             ("kink", 2), ("ifexp", 1), ("call", 3 if self.callables(shape) else 0),
             ("nondiff", 1), ("stopgrad", 1), ("math", 1 if shape == S else 0),
             ("container", 2 if self.container_reads(shape) else 0),
+            ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
         assert e.shape == shape, (kind, e.src, e.shape, shape)
@@ -1229,6 +1078,7 @@ class FnGen:
             ("swap", 1), ("rows", 1 if self.arrays(M) else 0),
             ("no_grad", 2 if not self.in_no_grad else 0), ("annotated", 1),
             ("alias", 6 if self.alias else 0),
+            ("odd", 2), ("alloc2", 2),
         ])
         getattr(self, "s_" + kind)()
 
@@ -1799,6 +1649,10 @@ class Program:
     seed: int
     main: str = "f"
     aliasing: bool = False   # alias mode: srcdiff may refuse (a view/in-place error), not err
+    features: frozenset = frozenset()  # the generator features it uses (tests/fuzz/coverage.py)
+    expect: str = "ok"       # "ok": a correct gradient; "refuse": a side effect srcdiff must refuse
+    refusable: tuple = ()    # regexes: a SrcdiffError matching one is a clean refusal, not an error
+    effects: tuple = ()      # expect "refuse": the lines (stripped) a located refusal may point at
 
     def call_text(self) -> str:
         args = ", ".join(p.name for p in self.params if p.kind != "default")
@@ -1831,6 +1685,7 @@ def _show(a):
 
 
 HEADER = """\
+import io
 import math
 
 import numpy as np
@@ -1840,6 +1695,14 @@ from numpy import tanh as th
 C3 = np.array([0.5, -0.25, 0.75])
 C2 = np.array([0.3, -0.6])
 C23 = np.array([[0.2, -0.4, 0.6], [-0.1, 0.3, 0.5]])
+C33 = np.array([[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [-0.1, 0.2, 0.6]])
+C22 = np.array([[0.6, -0.3], [0.2, 0.5]])
+C2S = np.array([-0.5, 0.5])  # sorted, for np.searchsorted
+SINK = io.StringIO()  # where print() writes
+
+
+class Holder:
+    \"\"\"An object to set attributes on.\"\"\"
 """
 
 
@@ -1849,6 +1712,9 @@ class ProgramGen:
         self.aliasing = False
         self._sites = itertools.count(1)
         self.used = set()   # helpers called from f or another helper
+        self.features: set[str] = set()
+        self.refusable: list[str] = []  # see Program.refusable
+        self.effects: list[str] = []    # see Program.effects
 
     def site(self) -> int:
         return next(self._sites)
@@ -1996,7 +1862,9 @@ class ProgramGen:
         else:
             wrt = names
         return Program(source, oracle_source, tuple(params), how, wrt, names, output, seed,
-                       aliasing=self.aliasing)
+                       aliasing=self.aliasing, features=frozenset(self.features),
+                       expect="refuse" if self.effects else "ok",
+                       refusable=tuple(sorted(set(self.refusable))), effects=tuple(self.effects))
 
 
 @st.composite
@@ -2136,18 +2004,37 @@ def _cotangent(out, rng):
     return float(rng.normal())
 
 
+# outcomes that pass, and how the soak summary groups the others
+PASSED = ("ok", "unrefused", "refused", "known_bug")
+GROUPS = {"ok": ("ok", "unrefused"), "refused": ("refused", "known_bug"), "reject": ("reject",),
+          "wrong": ("wrong_value", "wrong_gradient", "wrong_type", "mutation"),
+          "error": ("srcdiff_error", "unlocated", "misplaced"), "crash": ("internal_crash",)}
+
+
 @dataclass
 class Result:
-    kind: str   # ok, reject, srcdiff_error, internal_crash, wrong_value, wrong_gradient,
-    #             wrong_type (a gradient of the wrong type/shape/dtype), mutation, refused
-    #             (alias mode: srcdiff refused an aliasing write, which is allowed), known_bug
-    #             (a crash listed in KNOWN_CRASHES and TOLERATED)
+    """How one program fared. ``kind``:
+
+    - ``ok``: value and gradients match; ``unrefused``: a program with a side effect srcdiff
+      should refuse (``Program.expect == "refuse"``) came out right all the same;
+    - ``refused``: a clean, located ``SrcdiffError`` where one is allowed (a side effect, a
+      ``Program.refusable`` construct, an aliasing write in alias mode); ``known_bug``: a
+      crash listed in ``KNOWN_CRASHES`` and ``TOLERATED``; ``reject``: not a usable program
+      (a kink or a large value, see :func:`check_program`);
+    - failures: ``wrong_value``, ``wrong_gradient``, ``wrong_type`` (a gradient of the wrong
+      type/shape/dtype), ``mutation`` (the call changed its arguments), ``srcdiff_error`` (a
+      refusal of a program srcdiff supports), ``unlocated`` (a refusal without a line),
+      ``misplaced`` (a side effect refused at a line that has nothing to do with it),
+      ``internal_crash``.
+    """
+
+    kind: str
+    detail: str = ""
+    where: str = ""   # for crashes: the innermost srcdiff frame
 
     @property
     def passed(self) -> bool:
-        return self.kind in ("ok", "refused", "known_bug")
-    detail: str = ""
-    where: str = ""   # for crashes: the innermost srcdiff frame
+        return self.kind in PASSED
 
     def __bool__(self):
         return self.passed
@@ -2189,6 +2076,23 @@ def check_program(prog: Program) -> Result:
     finally:
         sys.modules.pop(stem, None)
         sys.modules.pop(stem + "_oracle", None)
+
+
+def _refusal(prog, exc) -> Result:
+    """A ``SrcdiffError``: a clean refusal where the program allows one, else a failure."""
+    text = f"{type(exc).__name__}: {exc}"
+    if any(re.search(rx, str(exc)) for rx in prog.refusable):
+        return Result("refused", text)
+    if prog.aliasing and ("view" in str(exc) or "in place" in str(exc)):
+        return Result("refused", text)  # allowed for aliasing
+    if prog.expect == "refuse":
+        line = getattr(exc, "text", None)
+        if getattr(exc, "lineno", None) is None or line is None:
+            return Result("unlocated", text)
+        if line.strip() not in prog.effects:
+            return Result("misplaced", f"{text}\nexpected at one of: {list(prog.effects)}")
+        return Result("refused", text)
+    return Result("srcdiff_error", text)
 
 
 def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Result:
@@ -2236,9 +2140,7 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
                 return Result("known_bug", f"{key}: {exc}", _innermost_srcdiff_frame(exc))
         return Result("internal_crash", f"{exc}", _innermost_srcdiff_frame(exc))
     except srcdiff.SrcdiffError as exc:
-        if prog.aliasing and ("view" in str(exc) or "in place" in str(exc)):
-            return Result("refused", f"{type(exc).__name__}: {exc}")  # allowed for aliasing
-        return Result("srcdiff_error", f"{type(exc).__name__}: {exc}")
+        return _refusal(prog, exc)
     except Exception as exc:
         return Result("internal_crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
                       _innermost_srcdiff_frame(exc))
@@ -2291,7 +2193,7 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
 
     def scalar(*flat):
         fz.start(recording=False)
-        out = f_oracle(*_rebuild(prog, args, leaves, flat))
+        out = f_oracle(*copy.deepcopy(_rebuild(prog, args, leaves, flat)))
         if prog.output == "aux":
             out = out[0]
         return out if ct is None else _weighted_sum(out, ct)
@@ -2304,7 +2206,7 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
                  for n in argnums]
         got = {k: v for k, v in zip(names, flat_grads)}
         return Result("wrong_gradient", f"{exc}\nsrcdiff's gradients: {got!r}")
-    return Result("ok")
+    return Result("unrefused" if prog.expect == "refuse" else "ok")
 
 
 # ----------------------------------------------------------------------------- soak runner
@@ -2329,7 +2231,7 @@ def soak(n: int, out_dir: str, seed: int | None = None, report_every: int = 500)
         counts[res.kind] += 1
         if res.kind == "reject":
             rejects[res.detail.split("(")[0].split(":")[0]] += 1
-        elif res.kind != "ok":
+        elif not res.passed or res.kind == "unrefused":
             k = sum(v for key, v in counts.items() if key not in ("ok", "reject"))
             with open(os.path.join(out_dir, f"{res.kind}_{os.getpid()}_{k}.py"), "w") as fh:
                 fh.write(f"# {res.kind}: {res.where}\n# {prog.call_text()}\n")
@@ -2346,7 +2248,20 @@ def soak(n: int, out_dir: str, seed: int | None = None, report_every: int = 500)
     run()
     print(f"done in {time.time() - t0:.0f}s: {sum(counts.values())} programs: {dict(counts)}; "
           f"rejects: {dict(rejects)}", flush=True)
+    print(summary(counts), flush=True)
     return counts
+
+
+def summary(counts) -> str:
+    """One line of soak figures: programs, then each group of :data:`GROUPS`, and the commit."""
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=os.path.dirname(__file__)).stdout.strip()
+    except OSError:
+        commit = "?"
+    groups = ", ".join(f"{g} {sum(counts.get(k, 0) for k in kinds)}" for g, kinds in GROUPS.items())
+    return f"programs {sum(counts.values())}: {groups} (commit {commit})"
 
 
 def main(argv=None):
