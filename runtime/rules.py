@@ -435,6 +435,8 @@ def _rows(matrix, gs, vs):
     return None
 
 
+# Two vectors' product is one number g: its adjoints are g * b and g * a, not a tensordot
+# that contracts no axis (cupy.tensordot refuses that for a 0-d g, and a number g outright).
 @adjoint(np.dot)
 def dot_adjoint(g, a, b):
     return dot_adjoint_a(g, a, b), dot_adjoint_b(g, a, b)
@@ -442,9 +444,11 @@ def dot_adjoint(g, a, b):
 
 def dot_adjoint_a(g, a, b):
     """The adjoint of ``np.dot(a, b)`` with respect to ``a``."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a)
     na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(g * b, a)
+    if na == 1 and nb == 1:  # the inner product: g is one number
+        return g * b
     k = max(nb - 2, 0)  # the axis of b summed against the last axis of a
     b_rest = [i for i in range(nb) if i != k]
     return np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), b_rest))
@@ -452,9 +456,11 @@ def dot_adjoint_a(g, a, b):
 
 def dot_adjoint_b(g, a, b):
     """The adjoint of ``np.dot(a, b)`` with respect to ``b``."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * a, b)
     na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(g * a, b)
+    if na == 1 and nb == 1:  # the inner product: g is one number
+        return g * a
     k = max(nb - 2, 0)
     db = np.tensordot(a, g, axes=(list(range(na - 1)), list(range(na - 1))))
     return np.moveaxis(db, 0, k)
@@ -467,17 +473,21 @@ def inner_adjoint(g, a, b):
 
 def inner_adjoint_a(g, a, b):
     """The adjoint of ``np.inner(a, b)`` with respect to ``a``."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, a)
     na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return unbroadcast(g * b, a)
+    if na == 1 and nb == 1:  # the inner product: g is one number
+        return g * b
     return np.tensordot(g, b, axes=(list(range(na - 1, np.ndim(g))), list(range(nb - 1))))
 
 
 def inner_adjoint_b(g, a, b):
     """The adjoint of ``np.inner(a, b)`` with respect to ``b``."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
         return unbroadcast(g * a, b)
-    na = np.ndim(a)
+    if na == 1 and nb == 1:  # the inner product: g is one number
+        return g * a
     return np.tensordot(g, a, axes=(list(range(na - 1)), list(range(na - 1))))
 
 

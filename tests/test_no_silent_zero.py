@@ -1,0 +1,300 @@
+"""No silent wrong gradient (issue 13): a value that needs a gradient never reaches an
+operation that gives it no adjoint without a located error.
+
+Three idioms used to lose a gradient without a word: a list or tuple display passed straight to
+a helper, a constructor given a value (``np.full``, ``np.linspace``), and a call that changes
+what it is given (``cache.append(v)`` in a helper, ``out=``, ``np.copyto``). Each is now
+differentiated (checked against central finite differences) or refused with a
+``NotDifferentiableError`` that names the file, the line and the construct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff import NotDifferentiableError
+from srcdiff.testing import check_grad
+
+from .helpers import make_function
+
+ARGS = {  # the arguments each function below takes, several shapes and scalars
+    "a": [0.6, np.array([0.3, -0.7, 1.1]), np.array([[0.4, -0.2], [0.9, 1.3]])],
+}
+
+# ----- the issue's repros, and the helper idioms around them: differentiated -----
+
+DIFFERENTIATED = {
+    "sumlist": """
+        def sumlist(xs):
+            s = 0.0
+            for v in xs:
+                s = s + v
+            return s
+
+        def f(a):
+            return np.sum(sumlist([a, a * 2.0]))
+        """,
+    "horner": """
+        def horner(coeffs, t):
+            acc = 0.0
+            for c in coeffs:
+                acc = acc * t + c
+            return acc
+
+        def f(a):
+            return np.sum(horner([2.0, a], a))
+        """,
+    "full": """
+        def f(a):
+            return np.sum(np.full(3, np.sum(a)) * np.array([1.0, 2.0, 3.0]))
+        """,
+    "linspace": """
+        def f(a):
+            return np.sum(np.linspace(0.0, np.sum(a), 4) ** 2)
+        """,
+    "index": """
+        def h(xs):
+            return xs[0] * xs[1]
+
+        def f(a):
+            return np.sum(h([a, a * 2.0]))
+        """,
+    "unpack_tuple": """
+        def h(p):
+            u, v = p
+            return u * v
+
+        def f(a):
+            return np.sum(h((a, np.sin(a))))
+        """,
+    "enumerate": """
+        def h(xs):
+            t = 0.0
+            for i, c in enumerate(xs):
+                t = t + np.sum(c) * (i + 1.0)
+            return t
+
+        def f(a):
+            return h([a, np.tanh(a)])
+        """,
+    "zip": """
+        def h(xs, ws):
+            t = 0.0
+            for x, w in zip(xs, ws):
+                t = t + np.sum(x * w)
+            return t
+
+        def f(a):
+            return h([a, a * a], (2.0, a))
+        """,
+    "nested": """
+        def h(xs):
+            return xs[0][1] * xs[1]
+
+        def f(a):
+            return np.sum(h([[a, a * a], a + 1.0]))
+        """,
+    "dict": """
+        def h(p):
+            return p["w"] * p["b"]
+
+        def f(a):
+            return np.sum(h({"w": a, "b": np.cos(a)}))
+        """,
+    "keyword": """
+        def h(x, scale=1.0):
+            return x * scale
+
+        def f(a):
+            return np.sum(h(a, scale=np.sum(a)))
+        """,
+    "list_built_with_append": """
+        def h(xs):
+            return xs[0] + xs[1] * xs[2]
+
+        def f(a):
+            xs = [a]
+            xs.append(a * 3.0)
+            xs.append(np.exp(a))
+            return np.sum(h(xs))
+        """,
+    "stack_of_display": """
+        def f(a):
+            return np.sum(np.stack([a, a * a, np.sin(a)]) ** 2)
+        """,
+    "array_of_display": """
+        def f(a):
+            return np.sum(np.array([a, a * a]) * 2.0)
+        """,
+    "read_only_helper_discarded": """
+        def show(x, label):
+            print(label, np.shape(x))
+
+        def f(a):
+            y = a * 2.0
+            show(y, "y")
+            return np.sum(y * a)
+        """,
+}
+
+
+@pytest.mark.parametrize("a", ARGS["a"], ids=["scalar", "vector", "matrix"])
+@pytest.mark.parametrize("name", sorted(DIFFERENTIATED))
+def test_values_that_reach_helpers_and_constructors_are_differentiated(name, a):
+    f = make_function(DIFFERENTIATED[name], name="f")
+    check_grad(f, (a,), (srcdiff.grad(f)(a),))
+    value, grad = srcdiff.value_and_grad(f)(a)
+    np.testing.assert_allclose(value, f(a))
+    check_grad(f, (a,), (grad,))
+
+
+def test_the_issues_four_differentiated_repros_give_the_finite_difference_values():
+    sumlist = make_function(DIFFERENTIATED["sumlist"].replace("np.sum(sumlist", "(sumlist"), "f")
+    horner = make_function(DIFFERENTIATED["horner"].replace("np.sum(horner", "(horner"), "f")
+    h = make_function("def h(b, x):\n    return np.sum(np.full(3, b) * x)\n")
+    k = make_function("def k(a):\n    return np.sum(np.linspace(0.0, a, 4) ** 2)\n")
+    assert srcdiff.grad(sumlist)(0.6) == pytest.approx(3.0)
+    assert srcdiff.grad(horner)(0.6) == pytest.approx(3.0)
+    assert srcdiff.grad(h)(0.5, np.ones(3)) == pytest.approx(3.0)
+    assert srcdiff.grad(k)(1.0) == pytest.approx(28.0 / 9.0)
+
+
+# ----- writes a call makes into what it is given: refused, pointing at the call -----
+
+REFUSED = {  # name -> (the call the error points at, words of the message, source)
+    "remember": ("remember(cache, a)", "cache.append", """
+        def remember(cache, v):
+            cache.append(v)
+
+        def f(a):
+            cache = []
+            remember(cache, a)
+            return np.sum(cache[0] * a)
+        """),
+    "double_": ("double_(y)", "y *= 2.0", """
+        def double_(y):
+            y *= 2.0
+
+        def f(a):
+            y = a * 1.0
+            double_(y)
+            return np.sum(y * a)
+        """),
+    "through_a_helper": ("outer(box, a)", "box[0] =", """
+        def inner(box, v):
+            box[0] = v
+            return 0.0
+
+        def outer(box, v):
+            inner(box, v)
+            return 1.0
+
+        def f(a):
+            box = [0.0]
+            outer(box, a)
+            return np.sum(box[0] * a)
+        """),
+    "result_unused": ("store(d, a)", "d[", """
+        def store(d, v):
+            d["v"] = v
+            return 2.0
+
+        def f(a):
+            d = {}
+            r = store(d, a)
+            return np.sum(d["v"] * a)
+        """),
+    "out_keyword": ("np.multiply", "out=", """
+        def f(a):
+            y = a * 1.0
+            np.multiply(y, 2.0, out=y)
+            return np.sum(y * a)
+        """),
+    "out_of_a_constant_op": ("np.floor", "out=", """
+        def f(a):
+            y = a * 1.0
+            z = np.floor(a, out=y)
+            return np.sum(y * a)
+        """),
+    "copyto": ("np.copyto", "writes into", """
+        def f(a):
+            y = np.zeros_like(a)
+            np.copyto(y, a)
+            return np.sum(y * a)
+        """),
+    "setattr": ("setattr", "setattr", """
+        class Box:
+            pass
+
+        def f(a):
+            o = Box()
+            setattr(o, "v", a)
+            return np.sum(o.v * a)
+        """),
+    "extend": ("xs.extend", ".extend()", """
+        def f(a):
+            xs = [a]
+            xs.extend([a * 2.0])
+            return np.sum(xs[1] * a)
+        """),
+    "fill": ("y.fill", ".fill()", """
+        def f(a):
+            y = a * 1.0
+            y.fill(2.0)
+            return np.sum(y * a)
+        """),
+    "add_at": ("np.add.at", "writes into", """
+        def f(a):
+            y = a * 1.0
+            np.add.at(y, 0, 1.0)
+            return np.sum(y * a)
+        """),
+    "sort": ("y.sort", ".sort()", """
+        def f(a):
+            y = a * 1.0
+            y.sort()
+            return np.sum(y * a)
+        """),
+    "update": ("d.update", ".update()", """
+        def f(a):
+            d = {}
+            d.update({"v": a})
+            return np.sum(d["v"] * a)
+        """),
+    "option": ("np.var", "ddof=", """
+        def f(a):
+            return np.var(np.array([1.0, 2.0, 4.0]), ddof=np.sum(a) * 0.1)
+        """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_writes_into_what_a_call_is_given_are_refused_at_the_call(name):
+    token, words, source = REFUSED[name]
+    f = make_function(source, name="f")
+    with pytest.raises(NotDifferentiableError) as info:
+        srcdiff.grad(f)(np.array([0.3, -0.7, 1.1]))
+    err = info.value
+    line = next(i for i, text in enumerate(open(err.filename).read().splitlines(), 1)
+                if token in text and "def " not in text)
+    assert err.lineno == line, str(err)
+    assert words in str(err)
+    assert "srcdiff" in str(err) and err.filename.endswith(".py")
+
+
+def test_a_write_by_a_call_is_fine_where_no_varied_value_reaches_it():
+    f = make_function("""
+        def remember(cache, v):
+            cache.append(v)
+
+        def f(a):
+            cache = []
+            remember(cache, 2.0)
+            y = np.zeros(3)
+            np.copyto(y, np.array([1.0, 2.0, 3.0]))
+            return np.sum(cache[0] * a * y)
+        """, name="f")
+    a = np.array([0.3, -0.7, 1.1])
+    check_grad(f, (a,), (srcdiff.grad(f)(a),))
