@@ -106,16 +106,29 @@ at = _At()
 
 
 def expand_reduced(g, shape, axis, keepdims):
-    """Reshape the result of a reduction over ``axis`` so it broadcasts against ``shape``."""
+    """Reshape the result of a reduction over ``axis`` so it broadcasts against ``shape``.
+
+    A number (grad's seed ``1.0``, a numpy scalar) broadcasts against any shape as it is,
+    and is returned as it is: ``np.reshape(1.0, ...)`` would be a host array, which a device
+    array (CuPy) cannot be combined with.
+
+    >>> expand_reduced(np.ones(4), (3, 4), 0, False).shape
+    (1, 4)
+    >>> expand_reduced(1.0, (3, 4), None, False)
+    1.0
+    """
     if keepdims:
         return g
-    if axis is None:
-        if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == len(shape):
-            return g
-        return np.reshape(g, (1,) * len(shape))
-    if type(axis) is int and type(g) is np.ndarray and shape:  # one axis: ~0.5 us, not ~2.5
-        a = axis % len(shape)
-        return g.reshape((*shape[:a], 1, *shape[a + 1:]))
+    if type(g) is np.ndarray:
+        if axis is None:
+            return g if g.ndim == len(shape) else g.reshape((1,) * len(shape))
+        if type(axis) is int and shape:  # one axis: ~0.5 us, not ~2.5
+            a = axis % len(shape)
+            return g.reshape((*shape[:a], 1, *shape[a + 1:]))
+    elif type(g) is float or isinstance(g, (int, np.generic)):
+        return g
+    elif axis is None:  # another library's array: reshaped by its own library
+        return g if np.ndim(g) == len(shape) else np.reshape(g, (1,) * len(shape))
     axes = (axis,) if type(axis) is int or np.ndim(axis) == 0 else tuple(axis)
     axes = tuple(a % len(shape) for a in axes)
     kept = [1 if i in axes else n for i, n in enumerate(shape)]

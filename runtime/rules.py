@@ -10,8 +10,12 @@ call numpy functions that dispatch on their arguments (ufuncs, ``*_like``), so
 the same rule runs on CuPy arrays without touching host memory; what numpy
 cannot dispatch (``eye``, a scatter-add) goes through ``array_module(x)``. A
 rule never makes an array from a bare Python number (``np.ravel(2.0)`` is a
-host array): scalars stay scalars. tests/test_duck_array.py runs every rule on
-an array type that refuses host conversion.
+host array): scalars stay scalars. Nor from a number ``g`` (grad's seed is the
+Python float ``1.0``, a numpy output's seed a numpy scalar): a number broadcasts
+as it is, so it is never reshaped (``np.reshape(1.0, (1, 1))`` is a host array
+too) but multiplied in, or spread with ``np.full_like(x, g)`` in x's library.
+tests/test_duck_array.py runs every rule on an array type that refuses host
+conversion, with an array ``g`` and, where the output is one number, a number.
 """
 
 from __future__ import annotations
@@ -213,11 +217,15 @@ def _spread(g, x, axis, keepdims):
             out = np.empty(x.shape, g.dtype)
             out[...] = g  # a ValueError where g does not broadcast, as from broadcast_to
             return out
-    if type(g) is float and axis is None and hasattr(x, "dtype"):  # a number seed (grad's),
-        dtype = x.dtype if x.dtype.kind == "f" else np.float64      # of x's precision
+    if (type(g) is float or isinstance(g, (int, np.generic))) and hasattr(x, "dtype"):
+        # one number (grad's seed 1.0, a numpy scalar), the same everywhere: of x's precision
+        # (a numpy scalar's own), and made in x's library (np.broadcast_to(g, ...) would make
+        # a host array for a CuPy x)
+        dtype = g.dtype if isinstance(g, np.inexact) else x.dtype if x.dtype.kind == "f" \
+            else np.float64
         if type(x) is np.ndarray:
             return np.broadcast_to(dtype.type(g), x.shape)
-        return np.full_like(x, g, dtype=dtype)  # made in x's own library (CuPy)
+        return np.full_like(x, g, dtype=dtype)
     shape = x.shape if hasattr(x, "shape") else np.shape(x)
     if axis is not None and not keepdims:
         g = expand_reduced(g, shape, axis, keepdims)
@@ -519,6 +527,8 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
         diagonal = diagonal.T
     lo, hi = sorted((axis1, axis2))
     diagonal = np.reshape(diagonal, [n if i in (lo, hi) else 1 for i, n in enumerate(shape)])
+    if isinstance(g, (float, int, np.generic)):  # one number (grad's seed): it broadcasts as it
+        return g * diagonal                       # is (np.expand_dims would make a host array)
     return np.expand_dims(g, (lo, hi)) * diagonal
 
 

@@ -44,12 +44,19 @@ def test_expand_reduced_broadcasts_against_the_input(shape, axis, keepdims):
     x = np.random.default_rng(0).standard_normal(shape)
     got = expand_reduced(np.sum(x, axis=axis, keepdims=keepdims), shape, axis, keepdims)
     np.testing.assert_allclose(got, np.sum(x, axis=axis, keepdims=True))
-    assert np.ndim(got) == len(shape)
+    if isinstance(got, np.ndarray):
+        assert np.ndim(got) == len(shape)
+    else:  # the sum of everything is a numpy scalar: a number, kept as it is
+        assert isinstance(got, np.generic) and axis is None
 
 
-def test_expand_reduced_of_a_python_float():
-    assert expand_reduced(1.0, (), None, False) == 1.0
-    assert np.shape(expand_reduced(1.0, (2, 3), None, False)) == (1, 1)
+@pytest.mark.parametrize("g", [1.0, 2, np.float64(0.5), np.float32(0.5)])
+@pytest.mark.parametrize("shape, axis", [((), None), ((2, 3), None), ((3,), 0), ((2, 3), (0, 1))])
+def test_expand_reduced_keeps_a_number(g, shape, axis):
+    # a number broadcasts against any shape as it is; np.reshape would make it a host
+    # (numpy) array, which a device (CuPy) array cannot be combined with
+    got = expand_reduced(g, shape, axis, False)
+    assert got is g
 
 
 def test_zeros_like():
