@@ -728,6 +728,15 @@ class Idioms:
         for n, e in zip(names, es):
             self.set_var(Var(n, "arr", e.shape, e.bound, False, e.roots))
 
+    def with_arg(self, e: E) -> E:
+        """``e`` plus a term made from an argument, so that a varied value reaches the effect."""
+        args = [v for v in self.env.values() if v.kind == "arr" and v.is_arg]
+        if not args:
+            return e
+        var = self.ch.pick(args)
+        term = self.name_e(var) if var.shape == e.shape else self.derived(e.shape, var)
+        return binop(e, "+", term, e.shape, e.bound + term.bound)
+
     # ----- side effects srcdiff must refuse
     EFFECTS = ("helper_append", "helper_imul", "helper_fill", "helper_copyto", "helper_setitem",
                "out_kw", "copyto", "setattr", "attr_assign", "extend", "list_method", "fill",
@@ -741,9 +750,8 @@ class Idioms:
         ch = self.ch
         self.feature("effect-" + kind.replace("_", "-"))
         shape = ch.pick([V, M, U])
-        n = SIZE[shape]
-        e = self.freshen(self.bounded(self.expr(shape, 1), 1.5))
-        s = self.bounded(self.expr(S, 1), 1.5)
+        e = self.freshen(self.bounded(self.with_arg(self.expr(shape, 1)), 1.5))
+        s = self.bounded(self.with_arg(self.expr(S, 1)), 1.5)
         y = self.names.new("alloc")
         out = self.names.new("a")
         lines = []
@@ -818,7 +826,7 @@ class Idioms:
                 if targets:
                     t = ch.pick(targets)
                     y, shape = t.name, t.shape
-                    e = self.freshen(self.bounded(self.expr(shape, 1), 1.5))
+                    e = self.freshen(self.bounded(self.with_arg(self.expr(shape, 1)), 1.5))
                 else:
                     arg = False
             if not arg:

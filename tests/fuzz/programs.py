@@ -62,6 +62,7 @@ import re
 import sys
 import tempfile
 import traceback
+import dataclasses
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -71,6 +72,7 @@ from hypothesis import strategies as st
 from .model import *  # noqa: F403 (the generator's vocabulary)
 from .model import _par, Box
 from .idioms import Idioms, REFUSABLE
+from .containers import Containers, box_helper, box_var
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
@@ -277,7 +279,7 @@ class Recorder:
 # ----------------------------------------------------------------------------- functions
 
 
-class FnGen(Idioms):
+class FnGen(Idioms, Containers):
     """Generates one function body (main or helper), clean and oracle lines side by side."""
 
     def __init__(self, prog: "ProgramGen", env: dict, *, helpers, names: Names, budget: int,
@@ -870,8 +872,11 @@ class FnGen(Idioms):
             if h.recursive and k == 1:
                 args.append(str(ch.int(0, 3)))
                 continue
-            e = self.expr(pshape, d)
-            e = self.stored(e) if e.roots else e
+            if isinstance(pshape, Box):
+                e = self.box_arg(pshape, d)
+            else:
+                e = self.expr(pshape, d)
+                e = self.stored(e) if e.roots else e
             roots |= e.roots
             text = (e.src, e.osrc)
             if k > 0 and not h.recursive and (keyword or ch.coin(0.2)):
@@ -882,6 +887,11 @@ class FnGen(Idioms):
             if ch.coin(0.3):
                 e = self.bounded(self.expr(S, d), 1.5)
                 args.append(E(f"{pname}={e.src}", f"{pname}={e.osrc}", S))
+        for pname, pshape in h.optional:  # def helper(u, opt=None)
+            if ch.coin(0.5):
+                e = self.stored(self.bounded(self.expr(pshape, d), 1.5))
+                roots |= e.roots
+                args.append(E(f"{pname}={e.src}", f"{pname}={e.osrc}", pshape))
         shape = h.returns[0] if len(h.returns) == 1 else None
         self.prog.used.add(h.name)
         if not OPAQUE_FRESH:  # srcdiff takes every name in the arguments as shared from now on
@@ -942,11 +952,13 @@ class FnGen(Idioms):
         return [v for v in self.env.values() if v.kind == "list" and v.shape == shape
                 and v.min_len >= 1]
 
-    def container_reads(self, shape):
-        """Callables making an E of ``shape`` read out of a container."""
+    def container_reads(self, shape, only=None):
+        """Callables making an E of ``shape`` read out of a container (``only``: that one)."""
         ch = self.ch
         out = []
         for var in self.env.values():
+            if only is not None and var.name != only:
+                continue
             if var.kind == "dict":
                 for key, ksh in var.items:
                     if ksh == shape:
@@ -959,7 +971,7 @@ class FnGen(Idioms):
                         out.append(lambda var=var, k=k: E(f"{var.name}[{k}]", f"{var.name}[{k}]",
                                                           shape, var.bound, ATOM, False,
                                                           frozenset({BOX})))
-            elif var.kind == "ntuple":
+            elif var.kind in ("ntuple", "dclass"):
                 for key, ksh in var.items:
                     if ksh == shape:
                         out.append(lambda var=var, key=key: E(
@@ -973,9 +985,18 @@ class FnGen(Idioms):
                             var.bound, ATOM, False, frozenset({BOX}))))
             elif var.kind == "list" and var.min_len >= 1:
                 if var.shape == shape:
-                    out.append(lambda var=var: E(
-                        f"{var.name}[{ch.pick([-1, 0])}]", None, shape, var.bound, ATOM, False,
+                    ks = [-1, 0] if not var.length else list(range(var.length)) + [-var.length]
+                    out.append(lambda var=var, ks=ks: E(
+                        f"{var.name}[{ch.pick(ks)}]", None, shape, var.bound, ATOM, False,
                         frozenset({BOX})))
+            elif var.kind == "nested":
+                (s0, s1), s2 = var.items
+                for text, ksh in ((f"[0][{ch.int(0, 1)}]", s0 if s0 == s1 else None), ("[0][0]", s0),
+                                  ("[0][1]", s1), (ch.pick(["[1]", "[-1]"]), s2)):
+                    if ksh == shape:
+                        out.append(lambda var=var, text=text: E(
+                            f"{var.name}{text}", None, shape, var.bound, ATOM, False,
+                            frozenset({BOX})))
         # the lambdas above that left osrc None read the same in both modules
         return [(lambda f=f: _same(f())) for f in out]
 
@@ -1039,10 +1060,14 @@ class FnGen(Idioms):
         out = []
         for f in self.frames:
             if f.index:
-                out += [f"{f.index} % 2 == 0", f"{f.index} > 0", f"{f.index} == 1"]
+                out += [f"{f.index} % 2 == 0", f"{f.index} > 0", f"{f.index} == 1",
+                        f"{f.index} != 1"]
         for v in self.env.values():
             if v.kind == "int" and v.is_arg:
-                out += [f"{v.name} > 1", f"{v.name} == 0"]
+                out += [f"{v.name} > 1", f"{v.name} == 0", f"{v.name} != 2"]
+            elif v.kind == "dict":  # membership: a constant for differentiation
+                key = v.items[0][0]
+                out += [f'"{key}" in {v.name}', f'"gain" not in {v.name}']
         return out
 
     def elem_cond(self, shape, d, subject=None) -> E:
@@ -1079,6 +1104,7 @@ class FnGen(Idioms):
             ("no_grad", 2 if not self.in_no_grad else 0), ("annotated", 1),
             ("alias", 6 if self.alias else 0),
             ("odd", 2), ("alloc2", 2),
+            ("boxret", 3 if [h for h in self.helpers if h.ret_box is not None] else 0),
         ])
         getattr(self, "s_" + kind)()
 
@@ -1246,6 +1272,7 @@ class FnGen(Idioms):
                                 writable=all(v.writable for v in vs),
                                 roots=frozenset().union(*(v.roots for v in vs)),
                                 min_len=min(v.min_len for v in vs),
+                                length=v0.length if all(v.length == v0.length for v in vs) else None,
                                 is_arg=all(v.is_arg for v in vs))
         # keep the definition order (readability of later choices)
         return {k: out[k] for k in envs[0] if k in out}
@@ -1267,7 +1294,9 @@ class FnGen(Idioms):
         n_elif = ch.int(0, 1) if ch.coin(0.2) else 0
         for _ in range(n_elif):
             self.env = dict(before)
+            self.no_emit = True  # no statement may come between the branch and the elif
             c2 = self.cond(ch.int(0, 1))
+            self.no_emit = False
             self.emit(f"elif {c2.src}:", f"elif {c2.osrc}:")
             self.sub_block(ch.int(1, 2))
             envs.append(self.env)
@@ -1301,25 +1330,33 @@ class FnGen(Idioms):
             if v.bound > BOUND * 2 and not self.in_no_grad:
                 self.assign_var(name, call("np.tanh", [self.name_e(v)], v.shape, 1.0))
 
-    def s_for(self):
+    def s_for(self, kind=None, target=None):
+        """A for loop; ``kind`` and ``target`` (a list or tuple variable) force one (a helper's
+        first statement over its container parameter), whose body then reads the target."""
         ch = self.ch
         rows = self.arrays(M)
         lists = [v for v in self.env.values() if v.kind == "list"]
         layers = [v for v in self.env.values() if v.kind == "layers"]
-        kind = ch.weighted([("layers", 6 if layers else 0),
-                            ("range", 8), ("range_n", 3 if "n" in self.env and
-                                           self.env["n"].kind == "int" else 0),
-                            ("rows", 2 if rows else 0), ("enumerate", 2 if rows else 0),
-                            ("zip", 2 if rows else 0), ("tuple", 1), ("list", 2 if lists else 0)])
+        tuples = [v for v in self.env.values() if v.kind == "tuple" and len(set(v.items)) == 1]
+        sized = [v for v in self.arrays() if v.shape != S]
+        kind = kind or ch.weighted([
+            ("layers", 6 if layers else 0), ("range", 8),
+            ("range_n", 3 if "n" in self.env and self.env["n"].kind == "int" else 0),
+            ("rows", 2 if rows else 0), ("enumerate", 2 if rows else 0),
+            ("zip", 2 if rows else 0), ("tuple", 1), ("list_for", 2 if lists else 0),
+            ("list_enumerate", 1 if lists else 0), ("list_zip", 1 if lists else 0),
+            ("tuple_var", 1 if tuples else 0), ("range_len", 2 if sized else 0)])
         before = dict(self.env)
+        acc = None
         new_list = None
         if kind in ("range", "tuple", "rows", "enumerate") and ch.coin(0.35):
             new_list = self.make_list()
             before = dict(self.env)
         pinned, targets, iterated = set(), [], set()
-        idx = self.names.new("idx") if kind in ("range", "range_n", "enumerate") else None
+        idx = self.names.new("idx") if kind in ("range", "range_n", "enumerate", "list_enumerate",
+                                                 "range_len") else None
         k = None
-        iterated_list = None
+        iterated_list = zipped = None
         if kind == "range":
             k = ch.int(1, 3)
             start = 1 if k > 1 and ch.coin(0.15) else 0
@@ -1371,13 +1408,40 @@ class FnGen(Idioms):
                       f"for {t} in ({', '.join(e.osrc for e in es)}):")
             targets.append(Var(t, "arr", shape, max(e.bound for e in es), False, NONE))
             k, index_max = len(es), None
+        elif kind == "range_len":
+            a = ch.pick(sized)
+            k = index_max = a.shape[0]
+            header = ch.pick([f"for {idx} in range(len({a.name})):",
+                              f"for {idx} in range({a.name}.shape[0]):"])
+            self.feature("range-len")
+        elif kind == "tuple_var":
+            tv = self.env[target] if target else ch.pick(tuples)
+            t = self.names.new("row")
+            header = f"for {t} in {tv.name}:"
+            targets.append(Var(t, "arr", tv.items[0], tv.bound, False, frozenset({BOX})))
+            k, index_max = len(tv.items), None
         else:
-            lst = ch.pick(lists)
+            lst = self.env[target] if target else ch.pick(lists)
             iterated_list = lst.name
             t = self.names.new("row")
             header = f"for {t} in {lst.name}:"
+            if kind == "list_enumerate":
+                header = f"for {idx}, {t} in enumerate({lst.name}):"
+                self.feature("enumerate-list")
+            elif kind == "list_zip":
+                other = ch.pick([v for v in self.env.values() if v.kind == "list"])
+                t2 = self.names.new("row")
+                header = f"for {t}, {t2} in zip({lst.name}, {other.name}):"
+                targets.append(Var(t2, "arr", other.shape, other.bound, False, frozenset({BOX})))
+                zipped = other.name
+                self.feature("zip-lists")
             targets.append(Var(t, "arr", lst.shape, lst.bound, False, frozenset({BOX})))
             index_max = None
+        if target is not None:  # the body reads what the loop runs over
+            acc = self.names.new("s")
+            self.emit(f"{acc} = 0.0")
+            self.set_var(Var(acc, "arr", S, 1.0, True))
+            before = dict(self.env)
         if idx is not None:
             targets.append(Var(idx, "int", S, 3.0))
         if kind == "range_n":
@@ -1386,6 +1450,8 @@ class FnGen(Idioms):
             "range", "enumerate") else None)
         if iterated_list:
             frame.lists.add(iterated_list)
+        if zipped:
+            frame.lists.add(zipped)
         frame.iterated |= iterated
         if isinstance(header, tuple):
             self.emit(*header)
@@ -1397,7 +1463,15 @@ class FnGen(Idioms):
         self.nest += 1
         if new_list is not None:
             self.append_to(new_list, first=True)
-        self.block(ch.int(1, 3))
+        if acc is not None:
+            reads = [v for v in targets if v.kind == "arr"]
+            terms = [f"np.sum(np.tanh({v.name}))" for v in reads]
+            if idx is not None:
+                terms[0] = f"{terms[0]} * ({idx} + 1.0)"
+            self.emit(f"{acc} = {acc} + " + " + ".join(terms),
+                      f"{acc} = _fz.v({acc} + " + " + ".join(terms) + ")")
+            self.set_var(Var(acc, "arr", S, 20.0, True))
+        self.block(ch.int(1, 3) if acc is None else ch.int(0, 1))
         self.nest -= 1
         self.indent -= 1
         body_end = self.env
@@ -1462,8 +1536,11 @@ class FnGen(Idioms):
 
     # lists, dicts, tuples
     def appendable(self):
+        """Lists ``append`` may extend: local ones no loop iterates over, never one a helper
+        was given or returned (``is_arg``)."""
         blocked = set().union(*(f.lists for f in self.frames)) if self.frames else set()
-        return [v for v in self.env.values() if v.kind == "list" and v.name not in blocked]
+        return [v for v in self.env.values() if v.kind == "list" and v.name not in blocked
+                and not v.is_arg]
 
     def make_list(self) -> str:
         name = self.names.new("list")
@@ -1471,10 +1548,10 @@ class FnGen(Idioms):
         if self.ch.coin(0.3):
             e = self.stored(self.expr(shape, 1))
             self.emit(f"{name} = [{e.src}]", f"{name} = [{e.osrc}]")
-            self.set_var(Var(name, "list", shape, e.bound, min_len=1))
+            self.set_var(Var(name, "list", shape, e.bound, min_len=1, length=1))
         else:
             self.emit(f"{name} = []")
-            self.set_var(Var(name, "list", shape, 1.0, min_len=0))
+            self.set_var(Var(name, "list", shape, 1.0, min_len=0, length=0))
         return name
 
     def append_to(self, name, first=False):
@@ -1483,7 +1560,9 @@ class FnGen(Idioms):
         self.emit(f"{name}.append({e.src})", f"{name}.append(_fz.v({e.osrc}))")
         var = self.env[name]
         self.set_var(replace(var, bound=max(var.bound, e.bound),
-                             min_len=var.min_len + (1 if (not self.frames or first) else 0)))
+                             min_len=var.min_len + (1 if (not self.frames or first) else 0),
+                             length=var.length + 1 if var.length is not None and not self.frames
+                             else None))
 
     def s_list(self):
         name = self.make_list()
@@ -1625,6 +1704,14 @@ def _same(e: E) -> E:
 Weights = collections.namedtuple("Weights", ["W", "c"])  # the type of a namedtuple argument
 
 
+@dataclasses.dataclass
+class Model:
+    """The type of a dataclass argument."""
+
+    W: object
+    c: object
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -1669,6 +1756,9 @@ class Program:
 
 
 def _show(a):
+    if dataclasses.is_dataclass(a):
+        return f"{type(a).__name__}(" + ", ".join(
+            f"{f.name}={_show(getattr(a, f.name))}" for f in dataclasses.fields(a)) + ")"
     if hasattr(a, "_fields"):
         return f"{type(a).__name__}(" + ", ".join(f"{k}={_show(v)}" for k, v in zip(a._fields, a)) + ")"
     if isinstance(a, list):
@@ -1747,25 +1837,54 @@ class ProgramGen:
             oracle = (f"def {name}(a, depth):\n    if depth > 0:\n"
                       f"        a = {name}({inner.osrc}, depth - 1)\n    return a\n")
             return Helper(name, (("a", shape), ("depth", "int")), (), (shape,), True), clean, oracle
+        if ch.coin(0.35):
+            return box_helper(self, k, helpers, FnGen)
         n = ch.int(1, 3)
         pnames = ["u", "v", "r"][:n]
         params = tuple((p, ch.pick([V, S, M, U])) for p in pnames)
         defaults = (("scale", ch.pick([0.5, 2.0, 1.5])),) if ch.coin(0.3) else ()
+        optional = (("opt", params[0][1]),) if ch.coin(0.2) else ()
         env = {p: Var(p, "arr", sh, 1.5, is_arg=True) for p, sh in params}
         for p, val in defaults:
             env[p] = Var(p, "arr", S, abs(val), is_arg=True)
-        fg = FnGen(self, env, helpers=list(helpers), names=Names(list(env) + ["k", "n"]),
+        fg = FnGen(self, env, helpers=list(helpers),
+                   names=Names(list(env) + ["k", "n"] + [p for p, _ in optional]),
                    budget=ch.int(1, 3), scalar_return=False, self_name=name)
         fg.nest = 1  # at most one level of nesting in helpers
+        for p, sh in optional:  # def helper(u, opt=None): if opt is None: opt = ...
+            self.features.add("none-default")
+            u = params[0][0]
+            if ch.coin(0.5):
+                fg.emit(f"if {p} is None:")
+                fg.emit(f"    {p} = {u} * 0.5")
+            else:
+                fg.emit(f"if {p} is not None:")
+                fg.emit(f"    {u} = {u} + {p}")
+                fg.emit("else:")
+                fg.emit(f"    {p} = {u} * 0.5")
+            fg.set_var(Var(p, "arr", sh, 3.0))
+            fg.set_var(Var(u, "arr", sh, 3.0))
         fg.block(ch.int(1, 3))
         nret = 2 if ch.coin(0.35) else 1
-        rets = [fg.bounded(fg.some_value()) for _ in range(nret)]
+        if ch.coin(0.25):  # an early return
+            self.features.add("early-tuple-return" if nret == 2 else "helper-early-return")
+            if nret == 2:
+                self.refusable.append(REFUSABLE["early-tuple-return"])
+            c = fg.cond(1)
+            es = [fg.bounded(fg.some_value()) for _ in range(nret)]
+            fg.emit(f"if {c.src}:", f"if {c.osrc}:")
+            fg.emit("    return " + ", ".join(e.src for e in es), "    return " + ", ".join(e.osrc for e in es))
+            rets = [fg.bounded(fg.some_value(e.shape)) for e in es]
+        else:
+            rets = [fg.bounded(fg.some_value()) for _ in range(nret)]
         text = ", ".join(e.src for e in rets)
         otext = ", ".join(e.osrc for e in rets)
         fg.emit(f"return {text}", f"return {otext}")
-        ptext = ", ".join(p for p, _ in params) + "".join(f", {p}={v!r}" for p, v in defaults)
+        ptext = ", ".join(p for p, _ in params) + "".join(f", {p}={v!r}" for p, v in defaults) + \
+            "".join(f", {p}=None" for p, _ in optional)
         clean, oracle = self.render(name, ptext, fg)
-        return Helper(name, params, defaults, tuple(e.shape for e in rets)), clean, oracle
+        return Helper(name, params, defaults, tuple(e.shape for e in rets),
+                      optional=optional), clean, oracle
 
     def program(self, seed: int) -> Program:
         ch = self.ch
@@ -1790,6 +1909,8 @@ class ProgramGen:
             params.append(Param("wts", "ntuple", items=(("W", ch.pick([M, V])), ("c", S))))
         if ch.coin(0.1):
             params.append(Param("layers", "layers", items=(("W", M), ("b", U))))
+        if ch.coin(0.06):
+            params.append(Param("model", "dclass", items=(("W", ch.pick([M, V])), ("c", S))))
         if ch.coin(0.25):
             params.append(Param("n", "int", value=ch.int(0, 3)))
         if ch.coin(0.1):
@@ -1802,10 +1923,11 @@ class ProgramGen:
                 env[p.name] = Var(p.name, "arr", S, 1.5, is_arg=True)
             elif p.kind == "dict":
                 env[p.name] = Var(p.name, "dict", (), 1.5, is_arg=True, items=p.items)
-            elif p.kind in ("tuple", "ntuple", "layers"):
+            elif p.kind in ("tuple", "ntuple", "layers", "dclass"):
                 env[p.name] = Var(p.name, p.kind, (), 1.5, is_arg=True, items=p.items)
             else:
                 env[p.name] = Var(p.name, "int", S, 3.0, is_arg=True)
+        effect = ch.pick(Idioms.EFFECTS) if ch.coin(0.1) else None
         output = ch.weighted([("scalar", 12), ("tuple", 3), ("dict", 1), ("aux", 1)])
         fg = FnGen(self, env, helpers=helpers,
                    names=Names([p.name for p in params] + [h.name for h in helpers]),
@@ -1813,11 +1935,17 @@ class ProgramGen:
         fg.block(ch.int(2, 7))
         for h in helpers:  # every helper is called somewhere
             if h.name not in self.used:
-                if len(h.returns) > 1:
+                if h.ret_box is not None:
+                    fg.s_boxret(h)
+                elif len(h.returns) > 1:
                     fg.s_unpack(h)
                 else:
                     fg.assign_var(fg.names.new("s" if h.returns[0] == S else "a"),
                                   fg.helper_call(h, 1))
+        if effect is not None:  # a side effect srcdiff must refuse, read by the loss
+            extra = fg.s_effect(effect, f"helper{len(helpers) + 1}")
+            if extra is not None:
+                hsrc.append(extra)
         loss = fg.final_scalar()
         if output == "scalar":
             ret, oret = loss.src, f"_fz.v({loss.osrc})"
@@ -1842,7 +1970,8 @@ class ProgramGen:
         source = HEADER + "".join(f"\n\n{c}" for c, _ in hsrc) + f"\n\n{clean}"
         oracle_source = HEADER + "".join(f"\n\n{o}" for _, o in hsrc) + f"\n\n{oracle}"
         # how srcdiff is called
-        floats = [p for p in params if p.kind in ("float", "dict", "tuple", "ntuple", "layers")]
+        floats = [p for p in params if p.kind in ("float", "dict", "tuple", "ntuple", "layers",
+                                                  "dclass")]
         if output in ("tuple", "dict"):
             how = "vjp"
         elif output == "aux":
@@ -1913,6 +2042,9 @@ def make_args(prog: Program):
         elif p.kind == "tuple":
             args.append(tuple(rng.uniform(-1.5, 1.5, sh) if sh else float(rng.uniform(-1.5, 1.5))
                               for sh in p.items))
+        elif p.kind == "dclass":
+            args.append(Model(*(rng.uniform(-1.5, 1.5, sh) if sh else float(rng.uniform(-1.5, 1.5))
+                                for _, sh in p.items)))
         elif p.kind == "ntuple":
             args.append(Weights(*(rng.uniform(-1.5, 1.5, sh) if sh else float(rng.uniform(-1.5, 1.5))
                                   for _, sh in p.items)))
@@ -1927,7 +2059,10 @@ def make_args(prog: Program):
 
 
 def _paths(a, path=()):
-    if isinstance(a, dict):
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            yield from _paths(getattr(a, f.name), path + (f.name,))
+    elif isinstance(a, dict):
         for k, v in a.items():
             yield from _paths(v, path + (k,))
     elif isinstance(a, (list, tuple)):
@@ -1940,13 +2075,16 @@ def _paths(a, path=()):
 def _leaves(prog, args):
     """Flat float leaves of the arguments: [(param index, path into the container, value)]."""
     return [(i, path, leaf) for i, (p, a) in enumerate(zip(prog.params, args))
-            if p.kind in ("float", "dict", "tuple", "ntuple", "layers") for path, leaf in _paths(a)]
+            if p.kind in ("float", "dict", "tuple", "ntuple", "layers", "dclass")
+            for path, leaf in _paths(a)]
 
 
 def _replace(a, path, value):
     if not path:
         return value
     k, rest = path[0], path[1:]
+    if dataclasses.is_dataclass(a):
+        return dataclasses.replace(a, **{k: _replace(getattr(a, k), rest, value)})
     if isinstance(a, dict):
         return {**a, k: _replace(a[k], rest, value)}
     items = list(a)
@@ -1976,6 +2114,9 @@ def _same_value(a, b) -> bool:
 
 
 def _identical(a, b) -> bool:
+    if dataclasses.is_dataclass(a):
+        return type(a) is type(b) and all(_identical(getattr(a, f.name), getattr(b, f.name))
+                                          for f in dataclasses.fields(a))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)):
@@ -2175,6 +2316,9 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
             return Result("wrong_type", f"gradient of {name} is a {type(g).__name__}, "
                           f"the argument a {type(args[i]).__name__}")
         for k in path:
+            if dataclasses.is_dataclass(g) and isinstance(k, str):
+                g = getattr(g, k)
+                continue
             if not isinstance(g, (dict, tuple, list)):
                 return Result("wrong_type", f"gradient of {name} is {type(g).__name__} at {k!r}")
             g = g[k]

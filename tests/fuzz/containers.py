@@ -1,0 +1,215 @@
+"""Containers passed straight to helpers and returned from them (issue 13, item 4).
+
+``helper([a, a * 2.0])``, ``helper((u, v))``, ``helper({"w": a})``, ``helper([[a, b], c])``,
+a list built in the body (``xs = [a]; xs.append(b); helper(xs)``); helpers that index the
+container, unpack it (``u, v = xs``), loop over it (``for c in xs``, ``enumerate``, ``zip``),
+and return it or a new one, which the caller unpacks, indexes or loops over. :class:`Containers`
+is mixed into ``programs.FnGen``; :func:`box_helper` writes a helper that takes a container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .model import BOX, E, Helper, M, Names, S, U, V, Var, call
+
+SHAPES = (V, S, U, M)
+
+
+def box_var(name: str, box, is_arg=True, bound=1.5) -> Var:
+    """The variable a container of ``box``'s structure is bound to."""
+    if box.kind == "list":
+        return Var(name, "list", box.items[0], bound, is_arg=is_arg, min_len=len(box.items),
+                   length=len(box.items))
+    return Var(name, box.kind, (), bound, is_arg=is_arg, items=box.items)
+
+
+class Containers:
+    """Mixin for ``programs.FnGen``."""
+
+    no_emit = False  # True while building an expression that may not be preceded by statements
+
+    def box_arg(self, box, d) -> E:
+        """An argument for a container parameter: a literal, or a list variable of the right
+        length (made here, ``xs = [a]; xs.append(b)``, where statements may be emitted)."""
+        ch = self.ch
+        if box.kind == "list":
+            n, sh = len(box.items), box.items[0]
+            cands = [v for v in self.env.values() if v.kind == "list" and v.shape == sh and
+                     v.length == n]
+            if cands and ch.coin(0.5):
+                var = ch.pick(cands)
+                self.feature("local-list-to-helper")
+                self.set_var(replace(var, is_arg=True))  # shared with the helper: no appends
+                return E(var.name, var.name, None, var.bound, fresh=False, roots=frozenset({BOX}))
+            if not self.no_emit and ch.coin(0.3):
+                name = self.names.new("list")
+                es = [self.stored(self.expr(sh, d)) for _ in range(n)]
+                self.emit(f"{name} = [{es[0].src}]", f"{name} = [{es[0].osrc}]")
+                for e in es[1:]:
+                    self.emit(f"{name}.append({e.src})", f"{name}.append({e.osrc})")
+                self.feature("built-list-to-helper")
+                self.set_var(Var(name, "list", sh, max(e.bound for e in es), is_arg=True,
+                                 min_len=n, length=n))
+                return E(name, name, None, 1.5, fresh=False, roots=frozenset({BOX}))
+        es = [self.stored(self.expr(sh, d)) for sh in box.shapes()]
+        roots = frozenset().union(*(e.roots for e in es))
+        if box.kind == "list":
+            self.feature("list-literal-to-helper")
+            src, osrc = ("[" + ", ".join(x) + "]" for x in ([e.src for e in es], [e.osrc for e in es]))
+        elif box.kind == "tuple":
+            self.feature("tuple-literal-to-helper")
+            src, osrc = ("(" + ", ".join(x) + ("," if len(es) == 1 else "") + ")"
+                         for x in ([e.src for e in es], [e.osrc for e in es]))
+        elif box.kind == "dict":
+            self.feature("dict-literal-to-helper")
+            keys = [k for k, _ in box.items]
+            src, osrc = ("{" + ", ".join(f'"{k}": {x}' for k, x in zip(keys, xs)) + "}"
+                         for xs in ([e.src for e in es], [e.osrc for e in es]))
+        else:
+            self.feature("nested-list-to-helper")
+            src = f"[[{es[0].src}, {es[1].src}], {es[2].src}]"
+            osrc = f"[[{es[0].osrc}, {es[1].osrc}], {es[2].osrc}]"
+        return E(src, osrc, None, 1.5, fresh=True, roots=roots)
+
+    def consume(self, var: Var):
+        """The first statement of a helper that takes ``var``: unpack, loop over or index it."""
+        ch = self.ch
+        if var.kind == "list":
+            lists = [v for v in self.env.values() if v.kind == "list" and v.name != var.name]
+            kind = ch.pick(["unpack" if (var.length or 0) >= 2 else "for", "for", "enumerate",
+                            "zip" if lists else "enumerate", "index"])
+            if kind in ("for", "enumerate", "zip"):
+                self.feature({"for": "loop-over-list-param", "enumerate": "enumerate-list-param",
+                              "zip": "zip-list-params"}[kind])
+                return self.s_for(kind="list_" + kind, target=var.name)
+            if kind == "index":
+                return self.consume_index(var)
+            return self.unpack_var(var, [var.shape] * var.length)
+        if var.kind == "tuple":
+            same = len(set(var.items)) == 1
+            kind = ch.pick(["unpack", "unpack", "index", "for" if same else "unpack"])
+            if kind == "for":
+                self.feature("loop-over-tuple-param")
+                return self.s_for(kind="tuple_var", target=var.name)
+            if kind == "index":
+                return self.consume_index(var)
+            return self.unpack_var(var, list(var.items))
+        if var.kind == "nested":
+            (s0, s1), s2 = var.items
+            if ch.coin(0.5):
+                self.feature("unpack-nested-param")
+                inner, last = self.names.new("list"), self.names.new("s" if s2 == S else "a")
+                self.emit(f"{inner}, {last} = {var.name}")
+                self.set_var(Var(last, "arr", s2, var.bound, False, frozenset({BOX})))
+                if s0 == s1:
+                    self.set_var(Var(inner, "list", s0, var.bound, is_arg=True, min_len=2, length=2))
+                return self.unpack_var(Var(inner, "list", s0, var.bound, is_arg=True), [s0, s1])
+            return self.consume_index(var)
+        return self.consume_index(var)  # dict
+
+    def unpack_var(self, var: Var, shapes):
+        self.feature("unpack-container-param")
+        names = [self.names.new("s" if sh == S else "a") for sh in shapes]
+        self.emit(f"{', '.join(names)} = {var.name}")
+        for n, sh in zip(names, shapes):
+            self.set_var(Var(n, "arr", sh, var.bound, False, frozenset({BOX})))
+
+    def consume_index(self, var: Var):
+        self.feature("index-container-param")
+        reads = [r for sh in SHAPES for r in self.container_reads(sh, only=var.name)]
+        if not reads:
+            return
+        e = self.ch.pick(reads)()
+        self.assign_var(self.names.new("s" if e.shape == S else "a"), e)
+
+    def s_boxret(self, h: Helper | None = None):
+        """Call a helper that returns a container; unpack it, loop over it, index it."""
+        ch = self.ch
+        h = h or ch.pick([h for h in self.helpers if h.ret_box is not None])
+        e = self.helper_call(h, ch.int(0, 2))
+        box = h.ret_box
+        shapes = box.shapes()
+        if box.kind in ("list", "tuple") and ch.coin(0.5):
+            self.feature("unpack-returned-container")
+            names = [self.names.new("s" if sh == S else "a") for sh in shapes]
+            lhs = ", ".join(names) + ("," if len(names) == 1 else "")
+            self.emit(f"{lhs} = {e.src}", f"{lhs} = _fz.v({e.osrc})")
+            for n, sh in zip(names, shapes):
+                self.set_var(Var(n, "arr", sh, 6.0, False, e.roots | {BOX}))
+            return
+        name = self.names.new("dict" if box.kind == "dict" else "list")
+        self.emit(f"{name} = {e.src}", f"{name} = _fz.v({e.osrc})")
+        var = box_var(name, box, is_arg=True, bound=6.0)
+        self.set_var(var)
+        if box.kind == "dict":
+            self.feature("index-returned-container", "indexing-a-returned-container")
+            return self.consume_index(var)
+        if box.kind == "list" and ch.coin(0.5):
+            self.feature("loop-over-returned-list")
+            return self.s_for(kind="list_for", target=name)
+        if box.kind == "list" and ch.coin(0.5):
+            self.feature("stack-returned-list")
+            st = E(f"np.stack({name})", f"np.stack({name})", (None,), 6.0)
+            return self.assign_var(self.names.new("s"), call("np.sum", [call(
+                "np.tanh", [st], (None,), 1.0)], S, 20.0))
+        self.feature("index-returned-container", "indexing-a-returned-container")
+        return self.consume_index(var)
+
+
+def box_helper(pg, k: int, helpers, fn_gen) -> tuple[Helper, str, str]:
+    """A helper whose first parameter is a container (``fn_gen`` is ``programs.FnGen``)."""
+    from .model import Box
+
+    ch = pg.ch
+    name = f"helper{k}"
+    kind = ch.pick(["list", "list", "tuple", "dict", "nested"])
+    sh = ch.pick(SHAPES)
+    if kind == "list":
+        box = Box("list", (sh,) * ch.int(1, 3))
+    elif kind == "tuple":
+        box = Box("tuple", tuple(ch.pick(SHAPES) for _ in range(ch.int(2, 3))))
+    elif kind == "dict":
+        keys = ch.pick([("w",), ("w", "b"), ("scale", "shift")])
+        box = Box("dict", tuple((key, ch.pick(SHAPES)) for key in keys))
+    else:
+        box = Box("nested", ((sh, sh), ch.pick([V, S, U])))
+    params = [("xs", box)]
+    if kind == "list" and ch.coin(0.35):
+        params.append(("ys", Box("list", (ch.pick(SHAPES),) * len(box.items))))
+    if ch.coin(0.4):
+        params.append(("u", ch.pick(SHAPES)))
+    env = {p: box_var(p, b) if isinstance(b, Box) else Var(p, "arr", b, 1.5, is_arg=True)
+           for p, b in params}
+    fg = fn_gen(pg, env, helpers=list(helpers), names=Names(list(env) + ["k", "n"]),
+                budget=ch.int(1, 3), scalar_return=False, self_name=name)
+    fg.nest = 1
+    fg.consume(env["xs"])
+    fg.block(ch.int(0, 2))
+    how = ch.weighted([("value", 6), ("list", 2), ("dict", 1), ("same", 1)])
+    ret_box, returns = None, None
+    if how == "value":
+        e = fg.bounded(fg.some_value())
+        fg.emit(f"return {e.src}", f"return {e.osrc}")
+        returns = (e.shape,)
+    elif how == "same":
+        pg.features.add("return-container-param")
+        fg.emit("return xs")
+        ret_box = box
+    else:
+        pg.features.add("return-new-container")
+        shape = ch.pick(SHAPES)
+        es = [fg.bounded(fg.some_value(shape if how == "list" else None)) for _ in range(ch.int(1, 2))]
+        if how == "list":
+            fg.emit("return [" + ", ".join(e.src for e in es) + "]",
+                    "return [" + ", ".join(e.osrc for e in es) + "]")
+            ret_box = Box("list", tuple(e.shape for e in es))
+        else:
+            keys = ["w", "b"][:len(es)]
+            fg.emit("return {" + ", ".join(f'"{key}": {e.src}' for key, e in zip(keys, es)) + "}",
+                    "return {" + ", ".join(f'"{key}": {e.osrc}' for key, e in zip(keys, es)) + "}")
+            ret_box = Box("dict", tuple((key, e.shape) for key, e in zip(keys, es)))
+    ptext = ", ".join(p for p, _ in params)
+    clean, oracle = pg.render(name, ptext, fg)
+    pg.features.add("container-helper")
+    return Helper(name, tuple(params), (), returns or (), ret_box=ret_box), clean, oracle
