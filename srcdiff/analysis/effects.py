@@ -70,9 +70,10 @@ def write_of(call: cst.Call, lookup, local_names) -> Write | None:
 class _Effects:
     """The first possible write of one function body (or one call in it)."""
 
-    def __init__(self, lookup, local_names, filename: str = "", source=None):
+    def __init__(self, lookup, local_names, filename: str = "", source=None, fresh=None):
         self.lookup, self.local_names = lookup, local_names
         self.filename, self.source = filename, source
+        self.fresh = fresh or {}  # a helper's locals that only ever hold memory it made
 
     def line(self, node) -> int:
         """The file line of a node of the helper's source (0 for the calling function's)."""
@@ -85,13 +86,16 @@ class _Effects:
 
     def call(self, call: cst.Call, seen: dict) -> Write | None:
         text = _code(call)
-        if any(a.keyword is not None and a.keyword.value in _OUTPUT_KEYWORDS for a in call.args):
+        if any(a.keyword is not None and a.keyword.value in _OUTPUT_KEYWORDS and
+               self.fresh.get(_name_of(a.value)) != "array" for a in call.args):
             return self.write(f"'{text}' writes its result into the array given as out=", call)
         func = call.func
         parts = _dotted(func)
         if isinstance(func, cst.Attribute) and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
+            if self.fresh.get(_name_of(func.value)) and func.attr.value in LOCAL_MUTATORS:
+                return None  # hs.append(v) on the helper's own list changes nothing it was given
             return self.write(f"'{text}' may change what '{_code(func.value)}' holds in place "
                               f"(.{func.attr.value}() is not known to leave it unchanged)", call)
         if isinstance(func, cst.Attribute) and func.attr.value in READ_ONLY_METHODS and \
@@ -137,8 +141,9 @@ class _Effects:
         from ..context import Context
 
         funcdef = source.funcdef
-        inner = _Effects(Context(source=source, params=(), wrt=()).lookup, _assigned(funcdef),
-                         source.filename, source)
+        lookup = Context(source=source, params=(), wrt=()).lookup
+        inner = _Effects(lookup, _assigned(funcdef), source.filename, source,
+                         _fresh(funcdef, lookup))
         found = inner.body(funcdef, seen)
         seen[fn] = found
         return found
@@ -150,11 +155,11 @@ class _Effects:
                         cst.Lambda):
                 return self.write(f"{_code(node).strip().splitlines()[0]!r} is not known to "
                                   "leave its arguments unchanged", node)
-            if kind is cst.AugAssign:
+            if kind is cst.AugAssign and not self.own(node.target, augmented=True):
                 return self.write(f"'{_code(node).strip()}' may change an array in place", node)
             if kind is cst.AssignTarget or kind is cst.AnnAssign:
                 target = node.target
-                if isinstance(target, (cst.Subscript, cst.Attribute)):
+                if isinstance(target, (cst.Subscript, cst.Attribute)) and not self.own(target):
                     return self.write(f"'{_code(target)} = …' changes what "
                                       f"'{_code(target.value)}' holds in place", node)
             if kind is cst.Call:
@@ -162,6 +167,77 @@ class _Effects:
                 if found is not None:
                     return found
         return None
+
+
+    def own(self, target, augmented: bool = False) -> bool:
+        """Whether writing ``target`` changes only memory the helper made itself: a fresh
+        array (``out = np.zeros(n)``; ``out[i] += v``, ``out += v``), or a fresh list or dict
+        written with ``=`` (``hs[0] = v``; ``hs[0] += v`` would write into the element)."""
+        if isinstance(target, cst.Name):
+            return self.fresh.get(target.value) == "array"
+        if isinstance(target, cst.Subscript):
+            kind = self.fresh.get(_name_of(target.value))
+            return kind == "array" or kind == "container" and not augmented
+        return False
+
+
+# methods that change only the object they are called on
+LOCAL_MUTATORS = frozenset("append extend insert pop remove clear update setdefault sort "
+                           "reverse fill".split())
+# what makes memory of its own: numpy's constructors and copies, displays, list()/dict()
+_FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like full_like eye "
+                         "identity arange linspace copy".split())
+
+
+def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
+    """``name -> "array" | "container"`` for the locals every binding of which makes new
+    memory (not parameters, not loop or unpacking targets, never a name or a view)."""
+    params = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
+                                     *funcdef.params.kwonly_params)}
+    kinds: dict[str, set] = {}
+    for node in nodes(funcdef.body):
+        kind = type(node)
+        if kind is cst.Assign:
+            for target in node.targets:
+                if type(target.target) is cst.Name:
+                    kinds.setdefault(target.target.value, set()).add(_made(node.value, lookup))
+                else:
+                    for n in nodes(target.target):
+                        if type(n) is cst.Name and not isinstance(target.target, cst.Subscript):
+                            kinds.setdefault(n.value, set()).add(None)
+        elif kind is cst.For or kind is cst.AnnAssign or kind is cst.NamedExpr:
+            for n in nodes(node.target):
+                if type(n) is cst.Name:
+                    kinds.setdefault(n.value, set()).add(None)
+    return {name: next(iter(k)) for name, k in kinds.items()
+            if name not in params and len(k) == 1 and None not in k}
+
+
+def _made(value: cst.BaseExpression, lookup) -> str | None:
+    """``"array"`` or ``"container"`` where ``value`` makes new memory, else None."""
+    if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp)):
+        return "container"
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.BaseNumber)):
+        return "array"  # a new array, or a number (immutable: s += v rebinds it)
+    if not isinstance(value, cst.Call):
+        return None
+    func = value.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
+        return "array"  # x.copy()
+    parts = _dotted(func)
+    obj = MISSING if parts is None else lookup(parts[0])
+    for part in (parts or [])[1:]:
+        obj = getattr(obj, part, MISSING)
+    if obj in (list, dict, set):
+        return "container"
+    module = getattr(obj, "__module__", None) or ""
+    if module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS:
+        return "array"
+    return None
+
+
+def _name_of(node) -> str | None:
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _read_only(obj) -> bool:
