@@ -1,7 +1,7 @@
 """validate: reject what srcdiff cannot differentiate, pointing at the user's line.
 
 Invariant after this pass: the function body uses only the syntax in
-``STATEMENTS`` and ``EXPRESSIONS``, ends with its one ``return``, and never
+``SUPPORTED``, ends with its one ``return``, and never
 changes an argument (or an alias of one) in place, and no name reads memory that a
 write through another name changed (``analysis/sharing.py``). The module is returned
 unchanged.
@@ -20,11 +20,12 @@ from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 from ..names import children
 
-__all__ = ["rewrite", "UNSUPPORTED", "is_no_grad"]
+__all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
 
 # construct -> (what the user wrote, what to do instead)
 UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Try: ("try/except", "move error handling outside the differentiated function"),
+    cst.TryStar: ("try/except*", "move error handling outside the differentiated function"),
     cst.With: ("a 'with' statement", "move it outside the differentiated function (srcdiff's "
                "own 'with srcdiff.no_grad():' is the one 'with' it accepts)"),
     cst.Yield: ("'yield' (a generator)", "return an array instead"),
@@ -48,7 +49,23 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.Set: ("a set literal", "use a tuple"),
     cst.Match: ("a 'match' statement", "select between values with np.where"),
     cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
+    cst.Imaginary: ("complex numbers (an imaginary literal)", "keep real and imaginary parts "
+                    "as separate real arrays: srcdiff's rules are real"),
 }
+
+# the statements and expressions srcdiff differentiates; any other (new syntax included,
+# such as ``except*``) is refused: the table of what is accepted is this allowlist, not the
+# list of what is known to be unsupported
+SUPPORTED: frozenset[type] = frozenset({
+    cst.FunctionDef, cst.If, cst.For, cst.While, cst.With,  # With: srcdiff.no_grad() only
+    cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Expr, cst.Return, cst.Pass, cst.Break,
+    cst.Continue, cst.Assert,
+    cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation, cst.UnaryOperation,
+    cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Integer, cst.Float,
+    cst.SimpleString, cst.ConcatenatedString, cst.Tuple, cst.List, cst.Dict, cst.Ellipsis,
+})
+_CONSTRUCTS = (cst.BaseCompoundStatement, cst.BaseSmallStatement, cst.BaseExpression)
+
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     _walk(_Validator(ctx, module), module)
@@ -90,6 +107,11 @@ class _Validator(cst.CSTVisitor):
         elif kind in UNSUPPORTED and not (kind is cst.FunctionDef and self.depth == 0
                                           or kind is cst.With and is_no_grad(node, self.ctx)):
             self.unsupported(node)
+        elif kind not in SUPPORTED and issubclass(kind, _CONSTRUCTS) or \
+                kind is cst.For and node.asynchronous is not None:
+            self.fail(node, f"srcdiff does not support this construct ({kind.__name__}) in "
+                            f"{self.ctx.name}(); write it with plain statements (assignments, "
+                            "if, for, while, return) and calls.")
         return super().on_visit(node)
 
     # ----- the function itself -----
