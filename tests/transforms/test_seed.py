@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.errors import GradientTypeError
+from srcdiff.errors import GradientTypeError, SrcdiffSyntaxError
 from srcdiff.testing import check_grad
 
 from ..helpers import make_function
@@ -176,28 +176,30 @@ def test_outputs_not_provably_one_number_keep_the_general_form_and_its_checks():
         srcdiff.grad(not_scalar)(np.ones((2, 3)))
 
 
-@pytest.mark.parametrize("body", ["np.sum(x * 1j)", "np.sum(x + 1j)"])
-def test_a_complex_output_is_refused_not_cast(body):
+@pytest.mark.parametrize("body", ["np.sum(x * 1j)", "np.sum(x + 1j)", "np.sum(np.abs(x * 1j))"])
+def test_a_complex_literal_is_refused_where_it_is_written(body):
+    """A complex intermediate under a real output (np.abs(x * 1j)) would get real rules:
+    refused at its line, not differentiated."""
     fn = make_function(f"""
         def f(x):
             return {body}
     """)
-    with pytest.raises(GradientTypeError, match="complex"):
-        srcdiff.grad(fn)(np.ones(3))
-    with pytest.raises(GradientTypeError):
-        srcdiff.grad(fn)(np.ones(3))  # the cached fast path too
+    for _ in range(2):  # the cached path too
+        with pytest.raises(SrcdiffSyntaxError, match="complex") as info:
+            srcdiff.grad(fn)(np.ones(3))
+        assert info.value.lineno == 7 and "1j" in info.value.text
 
 
 def test_a_complex_argument_outside_wrt_keeps_the_value_check():
-    """np.sum(x + y) with a complex y has a complex value and a real gradient: refused as the
-    general path refuses it, on the first call and after plain calls, not differentiated."""
+    """np.sum(np.abs(x * y)) with a complex y has a real value and a complex intermediate:
+    refused, on the first call and after plain calls, not differentiated."""
     fn = make_function("""
         def f(x, y):
-            return np.sum(x + y)
+            return np.sum(np.abs(x * y))
     """)
     dfn = srcdiff.grad(fn)
     np.testing.assert_allclose(dfn(np.ones(3), np.ones(3)), 1.0)  # real: the fast path
-    for y in (np.ones(3) * (1 + 2j), 1j):
+    for y in (np.ones(3) * (1 + 2j), 1j, [1j]):
         with pytest.raises(GradientTypeError, match="complex"):
             dfn(np.ones(3), y)
     np.testing.assert_allclose(dfn(np.ones(3), np.ones(3)), 1.0)
