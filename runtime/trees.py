@@ -18,7 +18,7 @@ import optree
 
 from .helpers import add
 
-__all__ = ["field", "is_container", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
+__all__ = ["field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
            "NAMESPACE"]
 
 NAMESPACE = "srcdiff"
@@ -42,7 +42,7 @@ def is_container(x) -> bool:
         dataclasses.is_dataclass(x) and not isinstance(x, type))
 
 
-def _register(x) -> None:
+def register_dataclasses(x) -> None:
     """Teach optree a dataclass type (its fields are its children)."""
     for value in _walk(x):
         cls = type(value)
@@ -83,7 +83,7 @@ def _is_float(leaf) -> bool:
 
 def tree_map(fn, tree, *rest):
     """optree's tree_map over leaves (None stays None), dataclasses included."""
-    _register(tree)
+    register_dataclasses(tree)
     return optree.tree_map(fn, tree, *rest, namespace=NAMESPACE)
 
 
@@ -138,7 +138,7 @@ def tree_add(a, b):
         return add(a, b)
     if isinstance(a, list) and isinstance(b, tuple) or isinstance(a, tuple) and isinstance(b, list):
         b = type(a)(b)  # a list's adjoint from np.stack's rule comes back as a tuple
-    _register(a)
+    register_dataclasses(a)
     return optree.tree_map(add, a, b, none_is_leaf=True, namespace=NAMESPACE)
 
 

@@ -74,6 +74,7 @@ def _is_float(x) -> bool:
 
 
 def _has_float_leaf(x) -> bool:
+    trees.register_dataclasses(x)  # a dataclass is a leaf to optree until registered: not a float
     return any(_is_float(leaf) for leaf in optree.tree_leaves(x, namespace=trees.NAMESPACE))
 
 
@@ -154,6 +155,8 @@ def _refuse_complex(fn, args) -> None:
     """srcdiff's rules are real rules: a complex value anywhere in the arguments (in ``wrt`` or
     not) could make an intermediate complex under a real output (``np.abs(x * y)``), whose
     gradient they would get wrong. Refused, never differentiated."""
+    for arg in args:
+        trees.register_dataclasses(arg)  # (dataclasses: see _has_float_leaf)
     for leaf in optree.tree_leaves(args, namespace=trees.NAMESPACE):
         if _is_complex(leaf):
             raise GradientTypeError(

@@ -230,3 +230,31 @@ def test_an_array_attribute_without_a_rule_read_out_of_a_container_is_a_clear_er
     """)
     with pytest.raises(srcdiff.SrcdiffError, match=r"attribute \.mT of an array read out of"):
         srcdiff.grad(fn)({"w": np.ones((2, 3))})
+
+
+def test_vjp_of_a_dataclass_argument_is_its_gradient_not_none():
+    """Fuzz finding O5: vjp took a dataclass for a leaf (optree learns dataclasses on first
+    use) and gave None, also where the output reads its fields."""
+    fn = make_function("""
+        import dataclasses
+
+        @dataclasses.dataclass
+        class Model:
+            W: object
+            c: object
+
+        def f(x, model):
+            return np.sum(x * model.W) + model.c * 0.0, x
+
+        def g(x, model):
+            return np.sum(x * x), x
+    """, name="f")
+    model_type = fn.__globals__["Model"]
+    x = np.array([0.5, 1.0])
+    for name, want_w in (("f", x), ("g", np.zeros(2))):
+        func = fn.__globals__[name]
+        out, pullback = srcdiff.vjp(func, x, model_type(np.ones(2), 0.5))
+        dx, dmodel = pullback((1.0, np.zeros(2)))
+        assert isinstance(dmodel, model_type)
+        np.testing.assert_allclose(dmodel.W, want_w)
+        assert dmodel.c == 0.0
