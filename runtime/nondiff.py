@@ -55,7 +55,7 @@ _NUMPY = """
     result_type can_cast
 """.split()
 
-_BUILTINS = "len range print isinstance int bool round".split()
+_BUILTINS = "len range print isinstance int bool round any all".split()
 
 _MATH = "floor ceil trunc isnan isinf isfinite".split()
 

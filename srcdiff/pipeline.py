@@ -15,14 +15,16 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, dce, desugar, fuse, guards, jumps, locate, no_grad, normalize, rename,
-                         returns, reverse, seed, shapes, simplify, tapes, validate)
+from .transforms import (accumulate, batch, comprehensions, dce, desugar, fuse, guards, jumps, locate,
+                         no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tapes,
+                         validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
 
 PIPELINE = (
     ("validate", validate.rewrite),    # reject unsupported syntax, with positions
     ("locate", locate.rewrite),        # tie each statement to its line: `# line N: ...`
+    ("comprehensions", comprehensions.rewrite),  # [f(v) for v in xs], sum(...) → loops
     ("no_grad", no_grad.rewrite),      # with no_grad(): → rt.stop_gradient(...) on each value
     ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
     ("jumps", jumps.rewrite),          # break / continue / return in loops → flags

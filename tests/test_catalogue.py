@@ -22,8 +22,9 @@ CATALOGUE = {
     "star_call": ("return np.sum(np.add(*x))", "*x", "'*'", "one by one"),
     "walrus": ("return np.sum((y := x * 2.0))", ":=", ":=", "'='"),
     "nested_def": ("def inner(v):\n        return v\n    return np.sum(inner(x))", "def inner", "nested function", "module level"),
-    "list_comprehension": ("return np.sum(np.stack([v * 2.0 for v in x]))", "for v in x", "comprehension", "array operations"),
-    "generator_expression": ("return np.sum(np.stack(tuple(v for v in x)))", "for v in x", "generator expression", "array operations"),
+    "comprehension_in_while_test": ("k = 0\n    while k < len([v for v in x]):\n        k += 1\n    return np.sum(x)",
+                                    "while k", "comprehension", "before the loop"),
+    "generator_expression": ("return np.sum(np.stack(tuple(v for v in x)))", "for v in x", "generator expression", "list comprehension"),
     "dict_comprehension": ("d = {k: x for k in 'ab'}\n    return np.sum(d['a'])", "for k in", "comprehension", "array operations"),
     "set_literal": ("s = {1, 2}\n    return np.sum(x)", "{1, 2}", "set", "tuple"),
     "import_inside": ("import math\n    return np.sum(x)", "import math", "import", "module level"),
@@ -64,8 +65,8 @@ CATALOGUE_OTHER = {
                          "return np.sum(np.fft.fft(x).real)", ("fft", "adjoint", "stop_gradient")),
     "unsupported_argument": ("return np.sum(x, dtype=np.float32)", srcdiff.NotDifferentiableError,
                              "return np.sum(x, dtype=np.float32)", ("dtype", "adjoint")),
-    "unknown_method": ("return np.sum(x.cumsum())", srcdiff.NotDifferentiableError,
-                       "return np.sum(x.cumsum())", ("cumsum", "adjoint")),
+    "unknown_method": ("return np.sum(x.view())", srcdiff.NotDifferentiableError,
+                       "return np.sum(x.view())", ("view", "adjoint")),
     "bool_op_value": ("y = x or x\n    return np.sum(y)", srcdiff.NotDifferentiableError, "y = x or x", ("or",)),
 }
 

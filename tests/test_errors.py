@@ -46,8 +46,8 @@ UNSUPPORTED_SYNTAX = [
         def inner(v):
             return v
         return np.sum(inner(x))"""),
-    ("list comprehension", "[v", """
-        return np.sum(np.stack([v * 2.0 for v in x]))"""),
+    ("generator expression", "(v", """
+        return np.sum(np.stack(tuple(v * 2.0 for v in x)))"""),
     ("single value", "return s, s", """
         s = 0.0
         for v in x:

@@ -10,6 +10,7 @@ chained comparisons remain; every assignment is ``name = expression``.
                                     row = x[_i]
     for i, v in enumerate(x):   for i in range(len(x)): v = x[i]
     for a, b in zip(p, q):      for _i in range(min(len(p), len(q))): a = p[_i]; b = q[_i]
+    for c in reversed(p):       for _i in range(len(p) - 1, -1, -1): c = p[_i]
 
 Every loop is then a ``for`` over ``range(...)`` (or a ``while``), and reading a row
 is an ordinary indexing operation with its own adjoint.
@@ -61,6 +62,10 @@ def _call(name: str, *args) -> cst.Call:
     return cst.Call(cst.Name(name), [cst.Arg(a) for a in args])
 
 
+def _minus_one() -> cst.UnaryOperation:
+    return cst.UnaryOperation(cst.Minus(), cst.Integer("1"))
+
+
 def _index(seq: cst.BaseExpression, i: cst.Name) -> cst.Subscript:
     return cst.Subscript(seq, [cst.SubscriptElement(cst.Index(i))])
 
@@ -102,10 +107,13 @@ class _Desugar(cst.CSTTransformer):
         func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if func == "range":
             return updated
-        if func in ("enumerate", "zip"):
+        if func in ("enumerate", "zip", "reversed"):
             zipped = [a.value for a in it.args]
-            rebound = [i for i, seq in enumerate(zipped) if _rebound(seq, updated.body)]
-            if rebound:  # Python iterates over the objects it started with: name them first
+            # Python iterates over the objects it started with: name them first where the loop
+            # rebinds them, or where they are computed (zip(ps, ps[::-1]) once, not per step)
+            rebound = [i for i, seq in enumerate(zipped) if _rebound(seq, updated.body)
+                       or not isinstance(seq, cst.Name)]
+            if rebound:
                 made, args = [], list(it.args)
                 for i in rebound:
                     seq = cst.Name(self.namer.fresh("_items"))
@@ -115,6 +123,15 @@ class _Desugar(cst.CSTTransformer):
                     args[i] = args[i].with_changes(value=seq)
                 return cst.FlattenSentinel([*made, self.leave_For(original, updated.with_changes(
                     iter=it.with_changes(args=args), leading_lines=()))])
+        if func == "reversed":  # for c in reversed(xs): the rows from the last
+            index = cst.Name(self.namer.fresh("_i"))
+            seq = it.args[0].value
+            last = cst.BinaryOperation(_call("len", seq), cst.Subtract(), cst.Integer("1"))
+            read = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], _index(seq, index))],
+                                           leading_lines=updated.leading_lines)
+            return updated.with_changes(
+                target=index, iter=_call("range", last, _minus_one(), _minus_one()),
+                body=updated.body.with_changes(body=[read, *updated.body.body]))
         if func == "enumerate":
             index, value = (e.value for e in target.elements)
             seqs, values = [it.args[0].value], [value]

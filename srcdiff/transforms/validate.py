@@ -18,7 +18,7 @@ import libcst as cst
 from ..analysis import sharing
 from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
-from ..names import children
+from ..names import children, nodes
 
 __all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
 
@@ -39,10 +39,8 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.NamedExpr: ("an assignment expression ':='", "assign with a separate '=' statement"),
     cst.StarredElement: ("a starred expression (*args)", "pass the arguments one by one"),
     cst.StarredDictElement: ("a starred expression (**kwargs)", "pass the arguments one by one"),
-    cst.ListComp: ("a list comprehension", "use array operations instead"),
     cst.SetComp: ("a set comprehension", "use array operations instead"),
     cst.DictComp: ("a dict comprehension", "use array operations instead"),
-    cst.GeneratorExp: ("a generator expression", "use array operations instead"),
     cst.Import: ("an import inside the function", "import at module level"),
     cst.ImportFrom: ("an import inside the function", "import at module level"),
     cst.Raise: ("'raise'", "check inputs before calling the gradient"),
@@ -63,6 +61,7 @@ SUPPORTED: frozenset[type] = frozenset({
     cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation, cst.UnaryOperation,
     cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Integer, cst.Float,
     cst.SimpleString, cst.ConcatenatedString, cst.Tuple, cst.List, cst.Dict, cst.Ellipsis,
+    cst.ListComp, cst.GeneratorExp,  # lowered to loops (comprehensions.py); see visit_CompFor
 })
 _CONSTRUCTS = (cst.BaseCompoundStatement, cst.BaseSmallStatement, cst.BaseExpression)
 
@@ -88,6 +87,7 @@ class _Validator(cst.CSTVisitor):
     def __init__(self, ctx: Context, module: cst.Module):
         self.ctx, self.module = ctx, module
         self.depth = 0
+        self.consumed: set[int] = set()  # generator expressions a builtin consumes
 
     # ----- reporting -----
 
@@ -230,25 +230,53 @@ class _Validator(cst.CSTVisitor):
         if not all(isinstance(e, cst.Name) for e in names):
             self.fail(node, "srcdiff supports loop targets that are names ('for i in …', "
                             "'for i, row in enumerate(x)').")
+        self._check_iterable(node, it)
+
+    def _check_iterable(self, node, it: cst.BaseExpression) -> None:
+        """What a loop (or a comprehension's ``for``) may run over."""
         call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
-        if call == "range" or call in ("enumerate", "zip") and all(
-                isinstance(a.value, cst.Name) for a in it.args) or _is_path(it) or \
-                isinstance(it, (cst.Tuple, cst.List)):
+        if call in ("range", "enumerate", "zip") and not any(a.keyword or a.star for a in it.args) \
+                or call == "reversed" and len(it.args) == 1 and _is_path(it.args[0].value) \
+                or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)):
             return
         self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
-                        "a variable ('for row in x', 'for layer in params[\"layers\"]'), and "
-                        "enumerate/zip of variables; assign the sequence to a name first.")
+                        "a variable ('for row in x', 'for layer in params[\"layers\"]'), over "
+                        "reversed(...) of one, and over enumerate/zip of sequences; assign the "
+                        "sequence to a name first.")
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        if node.asynchronous is not None:
+            self.fail(node, "srcdiff does not support 'async for' in a comprehension.")
+        names = [e.value for e in node.target.elements] if isinstance(node.target, cst.Tuple) \
+            else [node.target]
+        if not all(isinstance(e, cst.Name) for e in names):
+            self.fail(node, "srcdiff supports comprehension targets that are names "
+                            "('for v in xs', 'for i, v in enumerate(xs)').")
+        self._check_iterable(node, node.iter)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        if id(node) not in self.consumed:
+            self.fail(node, "srcdiff supports generator expressions as the one argument of sum, "
+                            "max, min, any, all or list; write a list comprehension [...] here.")
 
     def _check_while(self, node: cst.While) -> None:
         if node.orelse is not None:
             self.fail(node, "srcdiff does not support 'while … else'; write the 'else' part "
                             "after the loop.")
+        if any(type(n) in (cst.ListComp, cst.GeneratorExp) for n in nodes(node.test)):
+            self.fail(node, "srcdiff does not support a comprehension in a 'while' test (it "
+                            "runs again at every test); compute it before the loop and at the "
+                            "end of its body.")
 
     def visit_Call(self, node: cst.Call) -> None:
         for arg in node.args:
             if arg.star:
                 self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
                                "arguments one by one.")
+        from .comprehensions import consumes_generator
+
+        if consumes_generator(node, self.ctx):
+            self.consumed.add(id(node.args[0].value))
 
 
 def is_no_grad(node: cst.With, ctx: Context) -> bool:

@@ -77,6 +77,8 @@ FUNCTIONS = {
     np.result_type: ("a dtype", lambda x: np.result_type(x, 1.0)),
     np.can_cast: ("a boolean", lambda x: np.can_cast(x.dtype, np.float32)),
     builtins.len: ("a count", lambda x: len(x)),
+    builtins.any: ("a boolean", lambda x: any(v > 0.5 for v in x.ravel())),
+    builtins.all: ("a boolean", lambda x: all(v > 0.5 for v in x.ravel())),
     builtins.range: ("integers", lambda x: list(range(len(x)))),
     builtins.print: ("None (printing is not a value)", lambda x: print(x, end="\r")),
     builtins.isinstance: ("a boolean", lambda x: isinstance(x[0, 0], float)),
