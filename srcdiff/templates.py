@@ -45,7 +45,8 @@ def template_for(rule: Rule) -> Template | None:
     Only srcdiff's own rules are inlined: a user's rule is called by its name, so the
     generated source shows where it is used.
     """
-    if rule.raw.__module__ not in (runtime.rules.__name__, runtime.creation.__name__):
+    if rule.raw.__module__ not in (runtime.rules.__name__, runtime.creation.__name__,
+                                   runtime.shaping.__name__):
         return None
     try:
         source = textwrap.dedent(inspect.getsource(rule.raw))

@@ -47,6 +47,8 @@ METHODS = {
     "swapaxes": (np.swapaxes, False), "squeeze": (np.squeeze, False), "ravel": (np.ravel, False),
     "flatten": (np.ravel, False), "dot": (np.dot, False), "clip": (np.clip, False),
     "trace": (np.trace, False), "copy": (np.copy, False),
+    "repeat": (np.repeat, False), "take": (np.take, False), "diagonal": (np.diagonal, False),
+    "choose": (np.choose, False),
 }
 ATTRIBUTES = {"T": np.transpose}
 
