@@ -54,7 +54,7 @@ class Context:
 
     @property
     def name(self) -> str:
-        return self.source.fn.__name__
+        return self.source.name or self.source.fn.__name__
 
     def lookup(self, name: str):
         """The object a free name of the function refers to: closure, then globals, then builtins."""

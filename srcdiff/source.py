@@ -33,6 +33,8 @@ class FunctionSource:
     lines: tuple[str, ...]  # the snippet's lines, dedented
     module: cst.Module  # a module holding exactly one FunctionDef, decorators removed
     text: str | None = None  # the snippet, where its lines are the module's (no one-line def)
+    one_line: int | None = None  # a one-line def or a lambda: the snippet line of every statement
+    name: str = ""  # the name generated code uses (a lambda's: the name it is assigned to)
 
     @property
     def funcdef(self) -> cst.FunctionDef:
@@ -81,6 +83,10 @@ class FunctionSource:
         return found
 
     def file_line(self, snippet_line: int) -> int:
+        """The line in the user's file: a one-line def's (or lambda's) statements all stand on
+        its one line, whatever line the module made of it gives them."""
+        if self.one_line is not None:
+            snippet_line = self.one_line
         return self.first_line + snippet_line - 1
 
     def line_text(self, snippet_line: int) -> str:
@@ -135,18 +141,16 @@ def get_source(fn) -> FunctionSource:
         raise SourceUnavailableError(
             f"srcdiff can only differentiate Python functions written with 'def'; got {fn!r}. "
             "For a builtin or C function, register an adjoint rule instead.")
-    if fn.__name__ == "<lambda>":
-        raise SourceUnavailableError(
-            f"srcdiff cannot differentiate a lambda ({fn.__code__.co_filename}, line "
-            f"{fn.__code__.co_firstlineno}); write it as a 'def' function.")
     try:
         lines, first_line = inspect.getsourcelines(fn)
     except (OSError, TypeError) as exc:
         raise SourceUnavailableError(
             f"the source of {name} is not available (was it defined by exec, eval or in an "
             "interactive session?); srcdiff reads a function's source, so define it in a .py "
-            "file.") from exc
+            "file or a notebook cell.") from exc
     text = textwrap.dedent("".join(lines))
+    if fn.__name__ == "<lambda>":
+        return _lambda_source(fn, text, first_line)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:  # pragma: no cover - source that compiled always parses
@@ -165,5 +169,65 @@ def get_source(fn) -> FunctionSource:
     funcdef = funcdef.with_changes(
         leading_lines=[cst.EmptyLine()] * n_decorator_lines) if n_decorator_lines else funcdef
     module = cst.Module(body=[funcdef])
-    return FunctionSource(fn, fn.__code__.co_filename, first_line,
-                          tuple(text.splitlines()), module, text if same_lines else None)
+    return FunctionSource(fn, fn.__code__.co_filename, first_line, tuple(text.splitlines()),
+                          module, text if same_lines else None,
+                          None if same_lines else n_decorator_lines + 1, fn.__name__)
+
+
+def _lambda_source(fn, text: str, first_line: int) -> FunctionSource:
+    """A lambda as the one-line ``def`` it stands for: ``lambda x: e`` → ``def f(x): return e``,
+    named after the name it is assigned to. The lambda is told from others on its lines by
+    its parameters and, where several share them, by its compiled code."""
+    where = f"{fn.__code__.co_filename}, line {fn.__code__.co_firstlineno}"
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError:  # a lambda inside a statement that goes on over more lines
+        raise SourceUnavailableError(
+            f"srcdiff cannot isolate the lambda at {where} in its lines; write it as a 'def' "
+            "function (or on a line of its own).") from None
+    params = fn.__code__.co_varnames[:fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
+    found = [n for n in _nodes(module) if isinstance(n, cst.Lambda) and
+             tuple(p.name.value for p in (*n.params.posonly_params, *n.params.params,
+                                          *n.params.kwonly_params)) == params]
+    if len(found) > 1:
+        found = [n for n in found if _same_code(module.code_for_node(n), fn.__code__)]
+    if len(found) != 1:
+        raise SourceUnavailableError(
+            f"srcdiff cannot tell which lambda on the line at {where} this is "
+            f"({len(found) or 'none'} of the same form); write it as a 'def' function.")
+    lam = found[0]
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    line = positions[lam].start.line
+    name = _assigned_name(module, lam) or "lambda_"
+    funcdef = cst.FunctionDef(
+        name=cst.Name(name), params=lam.params.with_changes(),
+        body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Return(lam.body)])]))
+    return FunctionSource(fn, fn.__code__.co_filename, first_line, tuple(text.splitlines()),
+                          cst.Module(body=[funcdef]), None, line, name)
+
+
+def _nodes(node: cst.CSTNode):
+    from .names import nodes  # (names imports nothing of this module; imported when needed)
+
+    return nodes(node)
+
+
+def _same_code(text: str, code) -> bool:
+    """Whether the lambda ``text`` compiles to what ``code`` holds: its names, local names and
+    constants (the bytecode itself depends on where it was compiled)."""
+    try:
+        compiled = compile(text, "<lambda>", "eval").co_consts
+    except SyntaxError:  # pragma: no cover - what libcst parsed compiles
+        return False
+    inner = next((c for c in compiled if hasattr(c, "co_code")), None)
+    return inner is not None and inner.co_names == code.co_names and \
+        inner.co_varnames == code.co_varnames and inner.co_consts == code.co_consts
+
+
+def _assigned_name(module: cst.Module, lam: cst.Lambda) -> str | None:
+    """``loss`` for ``loss = lambda ...``: the generated code is named after it."""
+    for node in _nodes(module):
+        if isinstance(node, cst.Assign) and node.value is lam and len(node.targets) == 1 and \
+                isinstance(node.targets[0].target, cst.Name):
+            return node.targets[0].target.value
+    return None

@@ -94,6 +94,9 @@ class _Validator(cst.CSTVisitor):
     def fail(self, node: cst.CSTNode, message: str, cls=SrcdiffSyntaxError):
         pos = self.ctx.source.positions_of(self.module)[node].start
         file_line = self.ctx.source.file_line(pos.line)
+        if self.ctx.source.one_line is not None:  # a one-line def or a lambda: the caret goes
+            token = self.module.code_for_node(node).strip().splitlines()[0]  # where it is written
+            raise self.ctx.error(cls, message, file_line, token=token)
         raise self.ctx.error(cls, message, file_line, pos.column)
 
     def unsupported(self, node: cst.CSTNode):
