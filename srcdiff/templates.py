@@ -38,6 +38,11 @@ def literal(value) -> cst.BaseExpression:
     return cst.parse_expression(repr(value))
 
 
+# srcdiff's own rule modules, whose one-line rules are inlined
+_INLINED_MODULES = tuple(m.__name__ for m in (runtime.rules, runtime.creation, runtime.elementwise,
+                                              runtime.scalar_math, runtime.shaping))
+
+
 @lru_cache(maxsize=None)
 def template_for(rule: Rule) -> Template | None:
     """The rule's body as a template, or None when it is more than one ``return``.
@@ -45,8 +50,7 @@ def template_for(rule: Rule) -> Template | None:
     Only srcdiff's own rules are inlined: a user's rule is called by its name, so the
     generated source shows where it is used.
     """
-    if rule.raw.__module__ not in (runtime.rules.__name__, runtime.creation.__name__,
-                                   runtime.shaping.__name__):
+    if rule.raw.__module__ not in _INLINED_MODULES:
         return None
     try:
         source = textwrap.dedent(inspect.getsource(rule.raw))

@@ -247,7 +247,8 @@ def _method(name):
 
 
 for _name in ("sum mean max min prod var std argmax argmin swapaxes squeeze ravel flatten "
-              "dot clip trace round all any nonzero cumsum diagonal repeat take").split():
+              "dot clip trace round all any nonzero cumsum cumprod conj conjugate diagonal repeat "
+              "take").split():
     setattr(DuckArray, _name, _method(_name))
 
 

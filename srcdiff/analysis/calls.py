@@ -46,7 +46,8 @@ METHODS = {
     "std": (np.std, False), "reshape": (np.reshape, True), "transpose": (np.transpose, True),
     "swapaxes": (np.swapaxes, False), "squeeze": (np.squeeze, False), "ravel": (np.ravel, False),
     "flatten": (np.ravel, False), "dot": (np.dot, False), "clip": (np.clip, False),
-    "trace": (np.trace, False), "copy": (np.copy, False),
+    "trace": (np.trace, False), "copy": (np.copy, False), "conjugate": (np.conjugate, False),
+    "conj": (np.conjugate, False),
     "repeat": (np.repeat, False), "take": (np.take, False), "diagonal": (np.diagonal, False),
     "choose": (np.choose, False),
 }

@@ -1,0 +1,176 @@
+"""End to end: the ufuncs and ``math`` functions of runtime/elementwise.py and scalar_math.py
+through grad, value_and_grad and vjp, on several shapes
+(broadcast operands, 0-d arrays, Python floats), float32, and on the duck array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.testing import check_grad, check_vjp
+
+from .duckarray import HOST_SYNCS, DuckArray, wrap
+from .helpers import make_function
+
+F = "float"  # a Python float argument
+UNARY_SHAPES = [(F,), ((),), ((3,),), ((2, 3),)]
+BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (3,)), (F, (3,)), ((2, 3), F), (F, F)]
+
+# name: (source, domain of the arguments, their shapes: one tuple per case); one number out
+FUNCTIONS = {
+    "hypot_arctan2": ("""
+        def f(x, y):
+            return np.sum(np.hypot(x, y) * np.arctan2(x, y))
+        """, None, BINARY_SHAPES),
+    "logaddexp": ("""
+        def f(x, y):
+            return np.sum(np.logaddexp(x, y) - 2.0 * np.logaddexp2(y, x))
+        """, None, BINARY_SHAPES),
+    "fmax_fmin": ("""
+        def f(x, y):
+            return np.sum(np.fmax(x, y) * 3.0 + np.fmin(x, y) ** 2)
+        """, None, BINARY_SHAPES),
+    "fmod_copysign_float_power": ("""
+        def f(x, y):
+            return np.sum(np.fmod(x, y) + np.copysign(x, y - 1.0) * np.float_power(y, x))
+        """, (0.5, 2.0), BINARY_SHAPES),
+    "heaviside_ldexp_nextafter": ("""
+        def f(x, y):
+            return np.sum(np.heaviside(x - 1.0, y) * x + np.ldexp(x * y, 2) + np.nextafter(x, y))
+        """, (0.5, 2.0), BINARY_SHAPES),
+    "unary": ("""
+        def f(x):
+            s = np.arcsinh(x) + np.exp2(x) + np.cbrt(x) + np.sinc(x)
+            return np.sum(s * np.deg2rad(x) + np.rad2deg(x) * np.fabs(x))
+        """, None, UNARY_SHAPES),
+    "unary_positive": ("""
+        def f(x):
+            s = np.log2(x) * np.log10(x) + np.reciprocal(x)
+            return np.sum(s + np.arccosh(x + 1.0) + np.arctanh(x / 4.0) + np.nan_to_num(x))
+        """, (0.5, 2.0), UNARY_SHAPES),
+    "unary_identity": ("""
+        def f(x):
+            return np.sum(np.positive(x) * np.conjugate(x) + np.radians(x) - np.degrees(x))
+        """, None, UNARY_SHAPES),
+    "methods": ("""
+        def f(x):
+            s = x * x.conj() + np.exp(x) * x.conjugate()
+            return np.sum(s)
+        """, (0.5, 1.5), [((4,),), ((2, 3),)]),
+    "math": ("""
+        def f(a, b):
+            s = math.erf(a) * math.erfc(b) + math.gamma(b) + math.lgamma(a + 2.0)
+            s = s + math.atan2(a, b) * math.hypot(a, b) + math.pow(b, a) + math.fmod(a, b)
+            s = s + math.remainder(a, b) + math.log2(b) * math.log10(b) + math.asinh(a)
+            s = s + math.acosh(b + 1.0) + math.atanh(a / 3.0) + math.copysign(a, b)
+            s = s + math.ldexp(a, 3) + math.degrees(a) * math.radians(b) + math.nextafter(a, b)
+            s = s + math.fsum([a, b, a * b]) + math.prod([a, b, 2.0])
+            return s + math.dist([a, b], [b, 0.5])
+        """, (0.5, 2.0), ((F, F),)),
+}
+
+
+def _draw(shape, rng, dom):
+    if shape == F:
+        return float(rng.uniform(*dom)) if dom else float(rng.standard_normal())
+    return rng.uniform(*dom, size=shape) if dom else rng.standard_normal(shape)
+
+
+CASES = [pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}".replace(" ", ""))
+         for name, (_, _, all_shapes) in FUNCTIONS.items() for shapes in all_shapes]
+
+
+def _setup(name, shapes, seed=0):
+    source, dom, _ = FUNCTIONS[name]
+    fn = make_function(source, "f")
+    rng = np.random.default_rng(seed)
+    return fn, tuple(_draw(s, rng, dom) for s in shapes)
+
+
+@pytest.mark.parametrize("name, shapes", CASES)
+def test_grad_matches_finite_differences(name, shapes):
+    fn, args = _setup(name, shapes)
+    wrt = tuple(range(len(args)))
+    grads = srcdiff.grad(fn, wrt=wrt)(*args)
+    for g, a in zip(grads, args):
+        assert isinstance(g, float) if isinstance(a, float) else np.shape(g) == np.shape(a)
+    check_grad(fn, args, grads)
+
+
+@pytest.mark.parametrize("name, shapes", CASES)
+def test_value_and_grad(name, shapes):
+    fn, args = _setup(name, shapes, seed=1)
+    value, grads = srcdiff.value_and_grad(fn, wrt=tuple(range(len(args))))(*args)
+    np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+    check_grad(fn, args, grads)
+
+
+@pytest.mark.parametrize("name, shapes", CASES)
+def test_float32_in_float32_out(name, shapes):
+    fn, args = _setup(name, shapes)
+    args32 = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
+    wrt = tuple(range(len(args)))
+    grads64 = srcdiff.grad(fn, wrt=wrt)(*args)
+    for g32, g64, a in zip(srcdiff.grad(fn, wrt=wrt)(*args32), grads64, args32):
+        if isinstance(a, np.ndarray):
+            assert g32.dtype == np.float32, f"a {g32.dtype} gradient for a float32 argument"
+        np.testing.assert_allclose(g32, g64, rtol=2e-3, atol=2e-3)
+
+
+# ----- vjp of array outputs -----
+
+ARRAY_OUTPUTS = {
+    "binary": "def f(x, y):\n    return np.hypot(x, y) + np.fmax(x, y) * np.logaddexp(x, y)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_OUTPUTS))
+@pytest.mark.parametrize("yshape", [(4,), (3, 4), ()], ids=str)
+def test_vjp_of_array_outputs(name, yshape):
+    fn = make_function(ARRAY_OUTPUTS[name], "f")
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0.5, 1.5, (3, 4)), rng.uniform(0.5, 1.5, yshape)
+    out, pullback = srcdiff.vjp(fn, x, y)
+    np.testing.assert_allclose(out, fn(x, y), rtol=1e-12)
+    v = rng.standard_normal(np.shape(out))
+    dx, dy = pullback(v)
+    check_vjp(fn, (x, y), (dx, dy), cotangent=v)
+
+
+# ----- on the duck array: the generated code never goes to the host -----
+
+
+# math reads host numbers
+DUCK_CASES = [c for c in CASES if c.values[0] != "math" and F not in c.values[1]]
+
+
+@pytest.mark.parametrize("name, shapes", DUCK_CASES)
+def test_gradients_on_duck_arrays(name, shapes):
+    fn, args = _setup(name, shapes)
+    wrt = tuple(range(len(args)))
+    want = srcdiff.grad(fn, wrt=wrt)(*args)
+    duck_args = tuple(wrap(a) for a in args)
+    HOST_SYNCS.reset()
+    got = srcdiff.grad(fn, wrt=wrt)(*duck_args)
+    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
+    for g, w, a in zip(got, want, duck_args):
+        if type(a) is DuckArray:
+            assert type(g) is DuckArray and g.shape == a.shape and g.dtype == a.dtype
+            g = g.get()
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("expr", ["np.log2(x)", "np.log10(x)", "np.cbrt(x)", "np.reciprocal(x)",
+                                  "np.arccosh(x + 1.0)", "np.arctanh(x - 1.0)",
+                                  "np.arctan2(x, x)"])
+def test_a_masked_branch_gets_a_zero_gradient_not_nan(expr):
+    fn = make_function(f"""
+        def f(x):
+            return np.sum(np.where(x > 0, {expr}, 0.0))
+        """, "f")
+    x = np.array([-1.0, 0.0, 0.5])
+    with np.errstate(all="ignore"):
+        got = srcdiff.grad(fn)(x)
+    np.testing.assert_array_equal(got[:2], 0.0)
+    assert np.isfinite(got[2])
