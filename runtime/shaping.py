@@ -168,7 +168,7 @@ def tile_adjoint(g, A, reps=None):
 @adjoint(np.repeat)
 def repeat_adjoint(g, a, repeats=None, axis=None):
     shape = np.shape(a)
-    flat = axis is None
+    flat = axis is None or not shape  # a 0-d array takes any axis, as a flattened one
     axis = 0 if flat else axis % len(shape)
     along = (int(np.size(a)),) if flat else shape
     if np.ndim(repeats) == 0 or np.size(repeats) == 1:  # each element r times in a row
@@ -193,7 +193,7 @@ def _zeros(a, g, shape):
 @adjoint(np.take)
 def take_adjoint(g, a, indices=None, axis=None, mode="raise"):
     shape = np.shape(a)
-    if axis is None:
+    if axis is None or not shape:  # a flattened a (a 0-d one takes any axis)
         dx = _zeros(a, g, (int(np.size(a)),))
         scatter_add(dx, _in_range(indices, dx.shape[0], mode), g)
         return np.reshape(dx, shape)

@@ -76,6 +76,7 @@ CASES = [
     case(np.repeat, (2, 3), repeats=[2], axis=0),
     case(np.repeat, F, repeats=3),
     case(np.repeat, (), repeats=[2]),
+    case(np.repeat, (), repeats=3, axis=-1),  # a 0-d array takes any axis
     # ----- picking elements -----
     case(np.take, (5,), indices=[0, 3, 3, -1]),
     case(np.take, (2, 3), indices=np.array([[0, 5], [5, 2]])),  # no axis: flattened
@@ -86,6 +87,7 @@ CASES = [
     case(np.take, (2, 3, 4), indices=np.array([[1, 1], [0, 2]]), axis=1),
     case(np.take, (5,), indices=3),  # one number out
     case(np.take, (), indices=[0, 0]),
+    case(np.take, (), indices=[0, -1], axis=0),
     case(np.take_along_axis, (3, 4), indices=ORDER, axis=1),
     case(np.take_along_axis, (3, 4), indices=np.array([[2, 0, 2, 1]]), axis=0),
     case(np.take_along_axis, (2, 4), indices=np.array([[1], [0], [1]]), axis=0),  # broadcast
