@@ -166,3 +166,43 @@ def test_if_whose_every_branch_returns():
     for seed in range(10):
         x, _ = _inputs(seed)
         check_grad(fn, (x,), [srcdiff.grad(fn)(x)])
+
+
+STRUCTURED_RETURNS = {  # helper bodies that return a tuple or a dict from more than one place
+    "tuple": ("    if np.sum(a) > 0.0:\n        return a, a * 2.0\n    return a * 3.0, np.sin(a)",
+              "u, v = h(a)\n    return np.sum(u * v)"),
+    "tuple_elif": ("    if a[0] > 0.0:\n        return a, a * a\n    elif a[1] > 0.0:\n"
+                   "        return a * 2.0, a\n    return np.cos(a), a", "u, v = h(a)\n    return np.sum(u + v * u)"),
+    "dict": ("    if np.sum(a) > 0.0:\n        return {'w': a * a, 'b': a}\n    return {'w': a, 'b': a * 3.0}",
+             None),  # (a caller cannot index a dict a helper returned yet: vjp of h only)
+}
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, -0.7, 1.1]), np.array([-0.3, 0.7, -1.1]),
+                               np.array([-0.3, -0.7, -1.1])], ids=["first", "second", "last"])
+@pytest.mark.parametrize("name", sorted(STRUCTURED_RETURNS))
+def test_a_helper_returns_a_tuple_or_dict_from_several_places(name, x):
+    helper, caller = STRUCTURED_RETURNS[name]
+    h = make_function(f"def h(a):\n{helper}\n\n\ndef f(a):\n    {caller or 'return 0.0'}\n", name="h")
+    if caller is not None:
+        fn = h.__globals__["f"]
+        check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
+    out, pullback = srcdiff.vjp(h, x)
+    cotangent = (np.ones(3), 2.0 * np.ones(3)) if name != "dict" else {"w": np.ones(3), "b": 2.0 * np.ones(3)}
+    (dx,) = pullback(cotangent)
+    weights = cotangent if name != "dict" else (cotangent["w"], cotangent["b"])
+    keys = (0, 1) if name != "dict" else ("w", "b")
+    check_grad(lambda v: sum(np.sum(h(v)[k] * w) for k, w in zip(keys, weights)), (x,), (dx,))
+
+
+def test_has_aux_pairs_may_return_early():
+    fn = make_function("""
+        def f(a):
+            if np.sum(a) > 0.0:
+                return np.sum(a ** 2), "positive"
+            return np.sum(a ** 3), "negative"
+    """)
+    for x in (np.array([0.3, 0.7]), np.array([-0.3, 0.1])):
+        g, aux = srcdiff.grad(fn, has_aux=True)(x)
+        assert aux == fn(x)[1]
+        check_grad(lambda v: fn(v)[0], (x,), (g,))

@@ -36,7 +36,7 @@ CATALOGUE = {
     "chained_assignment": ("a = b = x * 2.0\n    return np.sum(a * b)", "a = b =", "chained assignment", "separately"),
     "attribute_write": ("y = x * 1.0\n    y.flags = None\n    return np.sum(y)", "y.flags", "'obj.a", "out[i, j]"),
     "code_after_return": ("return np.sum(x)\n    y = x", "return np.sum(x)", "never run", "remove"),
-    "early_tuple_return": ("if x[0] > 0:\n        return x, x\n    return x, x", "return x, x", "single value", "at the end"),
+    "returns_of_two_structures": ("if x[0] > 0:\n        return x, x\n    return x", "return x, x", "same structure", "tuple of 2"),
     "no_return": ("y = x * 2.0", "def f", "return", "return"),
     "loop_over_call": ("s = 0.0\n    for v in np.split(x, 3):\n        s = s + v\n    return np.sum(s)", "for v in", "loops over", "name first"),
 }

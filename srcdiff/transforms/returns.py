@@ -10,6 +10,10 @@ into the other branch; every ``return e`` becomes ``_ret = e``.
     return np.sum(y)                  y = x * 2.0
                                       _ret = np.sum(y)
                                   return _ret
+
+A function that returns a tuple (or a dict) does so the same way everywhere (validate checks
+it): each return becomes one assignment per position (``_ret1 = a; _ret2 = b``) and the end
+``return _ret1, _ret2`` (``{"loss": _ret_loss, ...}``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite", "holds_return"]
+__all__ = ["rewrite", "holds_return", "structure"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -28,10 +32,46 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     last_is_return = isinstance(body[-1], cst.SimpleStatementLine) and holds_return(body[-1])
     if last_is_return and not any(holds_return(s) for s in body[:-1]):
         return module  # one return, at the end: nothing to do
-    result = cst.Name(Namer(names_in(module) | {ctx.rt}).fresh("_ret"))
-    body = _assignholds_return(_lift(body), result)
+    namer = Namer(names_in(module) | {ctx.rt})
+    shape = structure(_first_return(body))  # validate saw to it that every return has it
+    if shape[0] == "tuple":  # return a, b: one name per position
+        names = [cst.Name(namer.fresh_numbered("_ret")) for _ in range(shape[1])]
+        result = cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])
+    elif shape[0] == "dict":  # return {"loss": l, "h": h}: one name per key
+        names = [cst.Name(namer.fresh("_ret_" + key.strip("'\"") if key.strip("'\"").isidentifier()
+                                      else "_ret")) for key in shape[1]]
+        result = cst.Dict([cst.DictElement(cst.SimpleString(k), n) for k, n in zip(shape[1], names)])
+    else:
+        names = [cst.Name(namer.fresh("_ret"))]
+        result = names[0]
+    body = _assignholds_return(_lift(body), names)
     body.append(cst.SimpleStatementLine([cst.Return(result)]))
     return module.with_changes(body=[funcdef.with_changes(body=funcdef.body.with_changes(body=body))])
+
+
+def structure(ret: cst.Return | None) -> tuple:
+    """What a return gives: ``("tuple", n)``, ``("dict", keys)`` or ``("value",)``."""
+    value = ret.value if ret is not None else None
+    if isinstance(value, cst.Tuple):
+        return ("tuple", len(value.elements))
+    if isinstance(value, cst.Dict):
+        return ("dict", tuple(e.key.value for e in value.elements))
+    return ("value",)
+
+
+def _first_return(statements):
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            found = next((s for s in stmt.body if isinstance(s, cst.Return)), None)
+            if found is not None:
+                return found
+        elif isinstance(stmt, cst.If):
+            orelse = stmt.orelse
+            other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+            found = _first_return(stmt.body.body) or _first_return(other)
+            if found is not None:
+                return found
+    return None
 
 
 def holds_return(stmt) -> bool:
@@ -74,17 +114,22 @@ def _lift(statements) -> list:
     return out
 
 
-def _assignholds_return(statements, result: cst.Name) -> list:
+def _assignholds_return(statements, names: list) -> list:
+    """Each ``return`` as assignments to the result names: ``_ret = e``, or one per position
+    or key (``_ret1 = a; _ret2 = b``)."""
     out = []
     for stmt in statements:
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
             value = stmt.body[0].value or cst.Name("None")
-            stmt = stmt.with_changes(body=[cst.Assign([cst.AssignTarget(result)], value)])
+            single = len(names) == 1 and not isinstance(value, (cst.Tuple, cst.Dict))
+            values = [value] if single else [e.value for e in value.elements]
+            stmt = stmt.with_changes(body=[cst.Assign([cst.AssignTarget(n)], v)
+                                           for n, v in zip(names, values)])
         elif isinstance(stmt, cst.If):
             stmt = stmt.with_changes(body=stmt.body.with_changes(
-                body=_assignholds_return(stmt.body.body, result)))
+                body=_assignholds_return(stmt.body.body, names)))
             if isinstance(stmt.orelse, cst.Else):
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
-                    body=_assignholds_return(stmt.orelse.body.body, result))))
+                    body=_assignholds_return(stmt.orelse.body.body, names))))
         out.append(stmt)
     return out

@@ -167,9 +167,16 @@ class _Validator(cst.CSTVisitor):
     def visit_Return(self, node: cst.Return) -> None:
         if node is self.final_return:
             return
-        if "has_aux" in self.ctx.options or isinstance(node.value, (cst.Tuple, cst.Dict)):
-            self.fail(node, "srcdiff supports early returns of a single value only; return "
-                            "tuples, dicts and has_aux pairs once, at the end.")
+        from .returns import structure
+
+        shape, final = structure(node), structure(self.final_return)
+        if shape != final:
+            self.fail(node, "every return of a function must give the same structure (srcdiff "
+                            "differentiates one): this one gives "
+                            f"{_described(shape)}, the last one {_described(final)}.")
+        if self.loops and shape[0] != "value":
+            self.fail(node, "inside a loop, srcdiff supports early returns of a single value "
+                            "only; set the values and 'break', then return them after the loop.")
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         for stmt in node.body[:-1]:
@@ -293,6 +300,14 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     item = node.items[0].item
     return isinstance(item, cst.Call) and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
+
+
+def _described(shape: tuple) -> str:
+    if shape[0] == "tuple":
+        return f"a tuple of {shape[1]}"
+    if shape[0] == "dict":
+        return f"a dict with keys {', '.join(shape[1])}"
+    return "one value"
 
 
 def _is_path(node: cst.BaseExpression) -> bool:
