@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .model import BOX, E, Helper, M, Names, S, U, V, Var, call
+from .model import ATOM, BOX, E, Helper, M, Names, S, U, V, Var, binop, call, compare, lit
 
 SHAPES = (V, S, U, M)
 
@@ -146,10 +146,10 @@ class Containers:
             self.feature("index-returned-container", "indexing-a-returned-container")
             return self.consume_index(var)
         if box.kind == "list" and ch.coin(0.5):
-            self.feature("loop-over-returned-list")
+            self.feature("loop-over-returned-list", "indexing-a-returned-container")
             return self.s_for(kind="list_for", target=name)
         if box.kind == "list" and ch.coin(0.5):
-            self.feature("stack-returned-list")
+            self.feature("stack-returned-list", "indexing-a-returned-container")
             st = E(f"np.stack({name})", f"np.stack({name})", (None,), 6.0)
             return self.assign_var(self.names.new("s"), call("np.sum", [call(
                 "np.tanh", [st], (None,), 1.0)], S, 20.0))
@@ -168,7 +168,8 @@ def box_helper(pg, k: int, helpers, fn_gen) -> tuple[Helper, str, str]:
     if kind == "list":
         box = Box("list", (sh,) * ch.int(1, 3))
     elif kind == "tuple":
-        box = Box("tuple", tuple(ch.pick(SHAPES) for _ in range(ch.int(2, 3))))
+        same = ch.coin(0.4)  # a tuple of one shape may be looped over
+        box = Box("tuple", tuple(sh if same else ch.pick(SHAPES) for _ in range(ch.int(2, 3))))
     elif kind == "dict":
         keys = ch.pick([("w",), ("w", "b"), ("scale", "shift")])
         box = Box("dict", tuple((key, ch.pick(SHAPES)) for key in keys))
@@ -213,3 +214,143 @@ def box_helper(pg, k: int, helpers, fn_gen) -> tuple[Helper, str, str]:
     clean, oracle = pg.render(name, ptext, fg)
     pg.features.add("container-helper")
     return Helper(name, tuple(params), (), returns or (), ret_box=ret_box), clean, oracle
+
+
+class Comprehensions:
+    """Mixin for ``programs.FnGen``: list comprehensions and generator expressions (DESIGN:
+    sugar that becomes loops), consumed by ``np.stack``, ``np.array``, ``sum``, ``all``, ``any``."""
+
+    def comprehensions(self) -> bool:
+        return True
+
+    def comp_feature(self, *names: str):
+        """Record the feature; where srcdiff's validate does not accept comprehensions (before
+        they were sugar it lowers), their refusal is clean."""
+        import libcst as cst
+        from srcdiff.transforms import validate
+
+        self.feature(*names)
+        allow = getattr(validate, "SUPPORTED", None)
+        if allow is None or cst.ListComp not in allow or cst.GeneratorExp not in allow:
+            self.prog.refusable.append(r"comprehension|generator expression")
+
+    def iterable(self, d):
+        """(clean text, oracle text, target variables, number of elements or None)."""
+        ch = self.ch
+        lists = [v for v in self.env.values() if v.kind == "list" and v.min_len >= 1]
+        rows = self.arrays(M)
+        kind = ch.pick(["range", "tuple"] + ["list", "enumerate", "zip"] * bool(lists)
+                       + ["rows"] * bool(rows))
+        t = self.names.new("row")
+        if kind == "range":
+            k = ch.int(2, 3)
+            return f"range({k})", f"range({k})", [Var(t, "int", S, 3.0)], k
+        if kind == "rows":
+            m = ch.pick(rows)
+            return m.name, m.name, [Var(t, "arr", V, m.bound, False, frozenset({BOX}))], 2
+        if kind == "tuple":
+            shape = ch.pick([S, V, U])
+            es = [self.expr(shape, 1) for _ in range(ch.int(2, 3))]
+            return ("(" + ", ".join(e.src for e in es) + ")", "(" + ", ".join(e.osrc for e in es) + ")",
+                    [Var(t, "arr", shape, max(e.bound for e in es), False, frozenset({BOX}))], len(es))
+        lst = ch.pick(lists)
+        target = Var(t, "arr", lst.shape, lst.bound, False, frozenset({BOX}))
+        if kind == "list":
+            return lst.name, lst.name, [target], lst.length
+        if kind == "enumerate":
+            i = self.names.new("idx")
+            return f"enumerate({lst.name})", f"enumerate({lst.name})", [Var(i, "int", S, 3.0), target], lst.length
+        other = ch.pick(lists)
+        t2 = self.names.new("row")
+        n = min(lst.length, other.length) if lst.length and other.length else None
+        return (f"zip({lst.name}, {other.name})", f"zip({lst.name}, {other.name})",
+                [target, Var(t2, "arr", other.shape, other.bound, False, frozenset({BOX}))], n)
+
+    def comp_parts(self, shape, d):
+        """``(element, "for ... in ...", oracle for, n)``: one comprehension's pieces."""
+        it, oit, targets, n = self.iterable(d)
+        names = [v.name for v in targets]
+        target_text = ", ".join(names)
+        saved, self.no_emit = self.no_emit, True  # nothing may be emitted that reads the targets
+        before = dict(self.env)
+        for v in targets:
+            self.set_var(v)
+        elem = self.bounded(self.expr(shape, max(d, 1)), 3.0)
+        if any(v.kind == "int" for v in targets) and not any(v.name in elem.src for v in targets):
+            i = next(v.name for v in targets if v.kind == "int")
+            elem = binop(elem, "*", E(f"({i} + 1.0)", f"({i} + 1.0)", S, 4.0), shape, elem.bound * 4)
+        cond = None
+        if self.ch.coin(0.15):
+            cond = self.elem_cond(S, 0)
+        self.env = before
+        self.no_emit = saved
+        clause = f"for {target_text} in {it}"
+        oclause = f"for {target_text} in {oit}"
+        if cond is not None:
+            clause, oclause = f"{clause} if {cond.src}", f"{oclause} if {cond.osrc}"
+            n = None
+            self.comp_feature("comprehension-filter")
+        return elem, clause, oclause, n
+
+    def x_comp(self, shape, d) -> E:
+        ch = self.ch
+        if shape == S:
+            kind = ch.pick(["sum_gen", "sum_list", "stack_sum", "mean_array"])
+            elem, cl, ocl, n = self.comp_parts(S if kind != "stack_sum" else ch.pick([S, V, U]), d)
+            if kind == "sum_gen":
+                self.comp_feature("generator-expression", "builtin-sum")
+                start = ", 0.0" if "if" in cl.split(" in ", 1)[-1] or ch.coin(0.3) else ""
+                if start:
+                    return E(f"sum(({elem.src} {cl}){start})", f"sum(({elem.osrc} {ocl}){start})",
+                             S, elem.bound * 3, ATOM)
+                return E(f"sum({elem.src} {cl})", f"sum({elem.osrc} {ocl})", S, elem.bound * 3, ATOM)
+            self.comp_feature("list-comprehension")
+            if kind == "sum_list":
+                self.comp_feature("builtin-sum")
+                return E(f"sum([{elem.src} {cl}], 0.0)", f"sum([{elem.osrc} {ocl}], 0.0)", S,
+                         elem.bound * 3, ATOM)
+            if n is None and kind == "mean_array":
+                kind = "stack_sum"
+            if kind == "stack_sum":
+                if n is None:  # a filter may leave it empty: sum a zero row in
+                    z = {S: "0.0", V: "np.zeros(3)", U: "np.zeros(2)"}[elem.shape]
+                    return E(f"np.sum(np.stack([{elem.src} {cl}] + [{z}]))",
+                             f"np.sum(np.stack([{elem.osrc} {ocl}] + [{z}]))", S, elem.bound * 9, ATOM)
+                return E(f"np.sum(np.stack([{elem.src} {cl}]))", f"np.sum(np.stack([{elem.osrc} {ocl}]))",
+                         S, elem.bound * 9, ATOM)
+            return E(f"np.mean(np.array([{elem.src} {cl}]))", f"np.mean(np.array([{elem.osrc} {ocl}]))",
+                     S, elem.bound, ATOM)
+        # arrays: np.array / np.stack of the right length, or a sum over the stacked axis
+        self.comp_feature("list-comprehension")
+        want = {V: (S, 3), U: (S, 2), M: (V, 2)}[shape]
+        for _ in range(3):
+            elem, cl, ocl, n = self.comp_parts(want[0], d)
+            if n == want[1]:
+                fn = "np.array" if want[0] == S and ch.coin(0.5) else "np.stack"
+                return E(f"{fn}([{elem.src} {cl}])", f"{fn}([{elem.osrc} {ocl}])", shape, elem.bound, ATOM)
+        elem, cl, ocl, n = self.comp_parts(shape, d)
+        z = {V: "np.zeros(3)", U: "np.zeros(2)", M: "np.zeros((2, 3))"}[shape]
+        return E(f"np.sum(np.stack([{elem.src} {cl}] + [{z}]), axis=0)",
+                 f"np.sum(np.stack([{elem.osrc} {ocl}] + [{z}]), axis=0)", shape, elem.bound * 4, ATOM)
+
+    def comp_cond(self, d) -> E:
+        """``all(... for ...)`` / ``any([...])``: a test over a sequence."""
+        ch = self.ch
+        self.comp_feature("builtin-all-any")
+        self.prog.refusable.append(r"comprehension in a 'while' test")  # refused, documented
+        fn = ch.pick(["all", "any"])
+        it, oit, targets, n = self.iterable(d)
+        saved, self.no_emit = self.no_emit, True
+        before = dict(self.env)
+        for v in targets:
+            self.set_var(v)
+        arr = [v for v in targets if v.kind == "arr"]
+        subject = call("np.sum", [self.name_e(arr[0])], S, 9.0) if arr and arr[0].shape != S else (
+            self.name_e(arr[0]) if arr else self.expr(S, 1))
+        c = compare(subject, ch.pick([">", "<"]), lit(ch.pick([0.0, -0.5, 0.5])))
+        self.env = before
+        self.no_emit = saved
+        names = ", ".join(v.name for v in targets)
+        if ch.coin(0.5):
+            return E(f"{fn}({c.src} for {names} in {it})", f"{fn}({c.osrc} for {names} in {oit})", S, 0, ATOM)
+        return E(f"{fn}([{c.src} for {names} in {it}])", f"{fn}([{c.osrc} for {names} in {oit}])", S, 0, ATOM)

@@ -530,6 +530,12 @@ class Idioms:
         return binop(E(form.format(*fill), form.format(*ofill), S, n, ATOM), "/", lit(float(n)), S, 1.0)
 
     def nd_isinstance(self, shape, d) -> E:
+        """``isinstance(s, float)``, ``np.can_cast(b.dtype, np.float64)``: a constant test."""
+        if self.ch.coin(0.5):
+            b = self.indexable(self.ch.pick([V, M, U]), d)
+            s, o = _par(b, ATOM)
+            return E(f"np.can_cast({s}.dtype, np.float64)", f"np.can_cast({o}.dtype, np.float64)",
+                     "if", 1.0)
         b = self.expr(S, d)
         return E(f"isinstance({b.src}, float)", f"isinstance({b.osrc}, float)", "if", 1.0)
 
@@ -629,7 +635,7 @@ class Idioms:
         ch = self.ch
         writable = [v for v in self.arrays() if self.can_write(v) and v.bound <= 2.0]
         kind = ch.pick(["pass", "assert", "print", "augop" if writable else "assert", "mask",
-                        "shift", "listtarget"])
+                        "shift", "listtarget", "augop" if writable else "mask"])
         getattr(self, "so_" + kind)(writable)
 
     def so_pass(self, writable):

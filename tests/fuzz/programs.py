@@ -72,7 +72,8 @@ from hypothesis import strategies as st
 from .model import *  # noqa: F403 (the generator's vocabulary)
 from .model import _par, Box
 from .idioms import Idioms, REFUSABLE
-from .containers import Containers, box_helper, box_var
+from .containers import Comprehensions, Containers, box_helper, box_var
+from .functions import Functions, ShapeFunctions
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
@@ -228,6 +229,12 @@ class Recorder:
         self._m(np.minimum(r, c - r), "a step at the multiples of a number")
         return a
 
+    def kmh(self, a, c):
+        """Kinks half-way between the multiples of ``c`` (math.remainder: round(a / c))."""
+        r = np.mod(np.subtract(a, 0.5 * c), c)
+        self._m(np.minimum(r, c - r), "a step half-way between multiples")
+        return a
+
     def ki(self, a):
         return self.km(a, 1.0)
 
@@ -279,7 +286,7 @@ class Recorder:
 # ----------------------------------------------------------------------------- functions
 
 
-class FnGen(Idioms, Containers):
+class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions):
     """Generates one function body (main or helper), clean and oracle lines side by side."""
 
     def __init__(self, prog: "ProgramGen", env: dict, *, helpers, names: Names, budget: int,
@@ -385,8 +392,21 @@ class FnGen(Idioms, Containers):
         views = {V: [("", V), ("[0:2]", U), ("[1:]", U), ("[::-1]", V)],
                  U: [("", U), ("[::-1]", U)],
                  M: [("", M), ("[0]", V), ("[1]", V), ("[:, 1]", U), ("[::-1]", M)]}[y.shape]
-        text, shape = ch.pick(views)
-        e = attr(ye, text, shape, y.bound, fresh=False, roots=ye.roots | {y.name})
+        # functions and methods that return a view, or the array itself (real dtype: conj)
+        calls = {V: [("np.flip({})", V), ("{}.conj()", V), ("np.atleast_1d({})", V),
+                     ("np.array_split({}, 2)[0]", U)],
+                 U: [("np.flip({})", U), ("{}.conjugate()", U)],
+                 M: [("np.diag({})", U), ("np.diagonal({})", U), ("np.fliplr({})", M),
+                     ("np.split({}, 3, axis=1)[1][:, 0]", U), ("{}.conj()", M),
+                     ("np.moveaxis({}, 0, 1).T", M)]}[y.shape]
+        if ch.coin(0.4):
+            self.feature("alias-view-functions")
+            text, shape = ch.pick(calls)
+            e = E(text.format(y.name), text.format(y.name), shape, y.bound, ATOM, False,
+                  ye.roots | {y.name})
+        else:
+            text, shape = ch.pick(views)
+            e = attr(ye, text, shape, y.bound, fresh=False, roots=ye.roots | {y.name})
         z = self.names.new("a")
         self.assign_var(z, e)
         if ch.coin(0.7):  # write through one of the two names
@@ -426,6 +446,8 @@ class FnGen(Idioms, Containers):
             ("nondiff", 1), ("stopgrad", 1), ("math", 1 if shape == S else 0),
             ("container", 2 if self.container_reads(shape) else 0),
             ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
+            ("func", 3), ("comp", 1 if self.comprehensions() else 0),
+            ("shapefn", 2 if shape != S else 0),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
         assert e.shape == shape, (kind, e.src, e.shape, shape)
@@ -1020,7 +1042,10 @@ class FnGen(Idioms, Containers):
         ch = self.ch
         ints = self.int_conds()
         kind = ch.weighted([("const", 6), ("two", 2), ("chain", 1), ("bool", 1 if d > 0 else 0),
-                            ("not", 1), ("int", 3 if ints else 0)])
+                            ("not", 1), ("int", 3 if ints else 0),
+                            ("allany", 1 if self.comprehensions() else 0)])
+        if kind == "allany":
+            return self.comp_cond(d)
         if kind == "int":
             return plain_cond(ch.pick(ints))
         if kind == "const":
@@ -1928,6 +1953,7 @@ class ProgramGen:
             else:
                 env[p.name] = Var(p.name, "int", S, 3.0, is_arg=True)
         effect = ch.pick(Idioms.EFFECTS) if ch.coin(0.1) else None
+        self.features.update(p.kind for p in params if p.kind == "dclass")
         output = ch.weighted([("scalar", 12), ("tuple", 3), ("dict", 1), ("aux", 1)])
         fg = FnGen(self, env, helpers=helpers,
                    names=Names([p.name for p in params] + [h.name for h in helpers]),
@@ -2102,6 +2128,9 @@ def _rebuild(prog, args, leaves, flat):
 
 
 def _same_value(a, b) -> bool:
+    if dataclasses.is_dataclass(a):
+        return type(a) is type(b) and all(_same_value(getattr(a, f.name), getattr(b, f.name))
+                                          for f in dataclasses.fields(a))
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)):

@@ -60,7 +60,10 @@ def outcome(source: str, call: str, args: str) -> tuple[str, str]:
 
     from .programs import Weights
     try:
-        compile(source, "<reduce>", "exec")
+        tree = compile(source, "<reduce>", "exec", flags=0x400)  # ast.PyCF_ONLY_AST
+        if any(type(n).__name__ == "FunctionDef" and not any(
+                type(m).__name__ == "Return" for m in __import__("ast").walk(n)) for n in tree.body):
+            return "invalid", "a function without a return"
         module = _load(source)
     except Exception as exc:
         return "invalid", repr(exc)
@@ -87,34 +90,45 @@ def outcome(source: str, call: str, args: str) -> tuple[str, str]:
         return "error", f"{type(exc).__name__}: {str(exc).split(chr(39))[0]}"
     except Exception as exc:
         return "crash", type(exc).__name__
-    # compare the gradient of the first wrt argument's first float leaf with central differences
-    m = re.search(r"wrt=([^)]*?)(?:, has_aux=True)?\)", call)
-    if m is None:  # vjp: (out, pullback)
-        return "ok", ""
-    wrt = eval(m.group(1))
-    first = wrt[0] if isinstance(wrt, tuple) else wrt
-    name = names[first] if isinstance(first, int) else first
-    value, grads = got if "has_aux" not in call else (None, got[0])
-    g = grads[0] if isinstance(wrt, tuple) else grads
-    x = values[name]
-    if not isinstance(x, (float, np.ndarray, np.floating)):
-        return "ok", ""
-    aux = "has_aux" in call
+    # compare every gradient with central differences
+    import ast
+    node = ast.parse(call, mode="eval").body.func  # srcdiff.grad(f, wrt=...)(args)
+    kw = {k.arg: ast.literal_eval(k.value) for k in getattr(node, "keywords", [])}
+    aux = kw.get("has_aux", False)
+    floats = [i for i, v in enumerate(values.values())
+              if isinstance(v, (float, np.ndarray, np.floating))]
+    if "wrt" not in kw:  # vjp: (out, pullback), checked for one cotangent
+        from .programs import _cotangent, _weighted_sum
+        out, pullback = got
+        ct = _cotangent(ref, np.random.default_rng(1))
+        grads = pullback(ct)
+        checks = [(k, grads[k]) for k in floats]
+        weigh = lambda out: _weighted_sum(out, ct)  # noqa: E731
+    else:
+        wrt = kw["wrt"]
+        value, grads = got if not aux else (None, got[0])
+        one = not isinstance(wrt, tuple)
+        wrt = (wrt,) if one else wrt
+        grads = (grads,) if one else grads
+        idx = [w if isinstance(w, int) else names.index(w) for w in wrt]
+        checks = [(k, g) for k, g in zip(idx, grads) if k in floats]
+        weigh = lambda out: out[0] if aux else out  # noqa: E731
+        if value is not None and not np.allclose(value, ref[0] if aux else ref):
+            return "wrong", f"value {value!r} != {ref!r}"
+    for k, g in checks:
+        x = list(values.values())[k]
 
-    def scalar(v):
-        vals = dict(copy.deepcopy(values))
-        vals[name] = v
-        out = fn(*vals.values())
-        return out[0] if aux else out
-    try:
-        check_vjp(scalar, (np.asarray(x, dtype=np.float64) if isinstance(x, np.ndarray) else float(x),),
-                  (g,), rtol=1e-4, atol=1e-6)
-    except AssertionError as exc:
-        return "wrong", str(exc).splitlines()[-1][:200]
-    except Exception as exc:
-        return "invalid", f"oracle: {exc!r}"
-    if value is not None and not np.allclose(value, ref[0] if aux else ref):
-        return "wrong", f"value {value!r} != {ref!r}"
+        def scalar(v, k=k):
+            vals = list(copy.deepcopy(list(values.values())))
+            vals[k] = v
+            return weigh(fn(*vals))
+        try:
+            check_vjp(scalar, (np.asarray(x, dtype=np.float64) if isinstance(x, np.ndarray)
+                               else float(x),), (g,), rtol=1e-4, atol=1e-6)
+        except AssertionError as exc:
+            return "wrong", f"{names[k]}: " + str(exc).splitlines()[-1][:200]
+        except Exception as exc:
+            return "invalid", f"oracle: {exc!r}"
     return "ok", ""
 
 

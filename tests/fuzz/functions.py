@@ -1,0 +1,326 @@
+"""The long tail of numpy and ``math`` functions, as data: each with the argument it needs.
+
+Every function here is one a user may call and srcdiff may have a rule for (its rule table
+grows: ``tests/fuzz/coverage.py`` fails when a rule has no generator feature). A *domain*
+says how the argument is made so that the function is smooth and bounded there (``pos``:
+``a * a + 1.0`` for ``log2``) or, where it has a kink, how the oracle records the distance to
+it (``kink0``: ``_fz.kc(a, 0.0)`` for ``np.fabs``). A function without a rule in srcdiff is
+still generated: its refusal names it and is accepted as clean (see :meth:`Functions.fn_call`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .model import ATOM, E, M, S, U, V, _par, binop, call, lit
+
+# numpy, elementwise: name -> domain of the argument
+NP_UNARY = {
+    "arcsinh": "any", "arccosh": "ge1", "arctanh": "unit", "exp2": "small", "log2": "pos",
+    "log10": "pos", "cbrt": "kink0", "reciprocal": "den", "fabs": "kink0", "deg2rad": "any",
+    "radians": "any", "rad2deg": "tiny", "degrees": "tiny", "positive": "any",
+    "conjugate": "any", "sinc": "any", "nan_to_num": "any",
+    ".conj": "any", ".conjugate": "any",  # methods
+}
+# numpy, two operands: name -> domain of the pair
+NP_BINARY = {
+    "hypot": "den2", "arctan2": "den2", "logaddexp": "any2", "logaddexp2": "any2",
+    "fmax": "max", "fmin": "min", "fmod": "mod", "copysign": "sign2", "float_power": "pow",
+    "heaviside": "step", "ldexp": "int2", "nextafter": "next",
+}
+# math, one number
+MATH_UNARY = {
+    "asinh": "any", "acosh": "ge1", "atanh": "unit", "exp2": "small", "log2": "pos",
+    "log10": "pos", "cbrt": "kink0", "radians": "any", "degrees": "tiny", "erf": "any",
+    "erfc": "any", "gamma": "gam", "lgamma": "gam",
+}
+MATH_BINARY = {
+    "hypot": "den2", "atan2": "den2", "fmod": "mod", "copysign": "sign2", "pow": "pow",
+    "ldexp": "int2", "nextafter": "next", "remainder": "rem",
+}
+MATH_SEQUENCE = ("fsum", "prod", "dist")
+# numpy, reductions and scans
+NP_REDUCE = ("nansum", "nanmean", "nanmax", "nanmin", "ptp", "average", "nanprod", "nanstd",
+             "nanvar")
+NP_SCAN = ("cumsum", "cumprod", "diff", "nancumsum", "nancumprod", "cumulative_sum",
+           "cumulative_prod")
+NP_PRODUCT = ("vecdot", "matvec", "vecmat")
+
+
+def available(module, names):
+    return [n for n in names if n.startswith(".") or hasattr(module, n)]
+
+
+class Functions:
+    """Mixin for ``programs.FnGen``: :meth:`x_func` calls one function of the tables above."""
+
+    def fn_call(self, module: str, name: str, args, shape, bound, oargs=None, extra="") -> E:
+        """``module.name(args)``; a refusal naming it is clean if srcdiff has no rule for it."""
+        from srcdiff.runtime.registry import RULES
+
+        obj = getattr(np if module == "np" else math, name)
+        if obj not in RULES:
+            self.prog.refusable.append(rf"cannot differentiate {'numpy' if module == 'np' else 'math'}"
+                                       rf"\.{name}\b")
+        self.feature("function-table")
+        cs = ", ".join(a.src if isinstance(a, E) else a for a in args) + extra
+        os_ = ", ".join(a.osrc if isinstance(a, E) else a for a in (oargs or args)) + extra
+        return E(f"{module}.{name}({cs})", f"{module}.{name}({os_})", shape, bound, ATOM)
+
+    def domain1(self, dom: str, shape, d) -> tuple[E, E]:
+        """(the argument, its oracle spelling) for a one-operand function of domain ``dom``."""
+        a = self.expr(shape, d)
+        if dom == "any":
+            a = self.bounded(a, 3.0)
+        elif dom in ("small", "tiny"):
+            a = self.bounded(a, 2.0 if dom == "small" else 0.5)
+        elif dom in ("pos", "ge1", "gam"):
+            a = self.bounded(a, 1.5)
+            a = binop(binop(a, "*", a, shape, a.bound ** 2), "+", lit(1.0 if dom == "pos" else 1.5),
+                      shape, a.bound ** 2 + 1.5)
+        elif dom == "unit":
+            a = binop(lit(0.5), "*", call("np.tanh", [a], shape, 1.0), shape, 0.5)
+        elif dom == "den":
+            a = self.positive(shape, d)
+        elif dom == "kink0":
+            a = self.bounded(a, 2.0)
+            return a, E(a.src, f"_fz.kc({a.osrc}, 0.0)", shape, a.bound)
+        return a, a
+
+    def x_func(self, shape, d) -> E:
+        ch = self.ch
+        if shape == S:
+            kind = ch.pick(["math1", "math1", "math2", "mathseq", "np1", "np2", "reduce",
+                            "product"])
+        else:
+            kind = ch.pick(["np1", "np1", "np2", "np2", "reduce" if shape != M else "np1", "scan",
+                            "product"])
+        return getattr(self, "fn_" + kind)(shape, d)
+
+    def fn_math1(self, shape, d) -> E:
+        name = self.ch.pick(available(math, MATH_UNARY))
+        a, o = self.domain1(MATH_UNARY[name], S, d)
+        return self.fn_call("math", name, [a], S, 60.0, [o])
+
+    def fn_np1(self, shape, d) -> E:
+        name = self.ch.pick(available(np, NP_UNARY))
+        if name.startswith("."):  # a method: x.conj()
+            a = self.array_of(shape, d)
+            s, so = _par(a, ATOM)
+            self.feature("function-table")  # the array itself for real dtypes: an alias
+            return E(f"{s}{name}()", f"{so}{name}()", shape, a.bound, ATOM, False, a.roots)
+        a, o = self.domain1(NP_UNARY[name], shape, d)
+        extra = self.ch.pick(["", ", copy=True"]) if name == "nan_to_num" else ""
+        return self.fn_call("np", name, [a], shape, 60.0, [o], extra)
+
+    def _pair(self, dom: str, shape, d, module: str, name: str) -> E:
+        ch = self.ch
+        a = self.bounded(self.expr(shape, d), 2.0)
+        bshape = S if shape == S else ch.pick([shape, S])
+        if dom in ("den2", "any2"):
+            b = self.positive(bshape, d) if dom == "den2" else self.bounded(self.expr(bshape, d), 2.0)
+            if dom == "any2" and ch.coin(0.4):
+                a, b = (b, a) if b.shape == a.shape else (a, b)
+            return self.fn_call(module, name, [a, b], shape, 8.0)
+        if dom in ("max", "min"):
+            b = self.bounded(self.expr(bshape, d), 2.0)
+            rec = "_fz.maximum" if dom == "max" else "_fz.minimum"
+            e = self.fn_call(module, name, [a, b], shape, 2.0)
+            return E(e.src, f"{rec}({a.osrc}, {b.osrc})", shape, 2.0, ATOM)
+        if dom in ("mod", "rem"):
+            c = self.ch.pick(["1.5", "0.7"])
+            w = "km" if dom == "mod" else "kmh"
+            return self.fn_call(module, name, [a, c], shape, 1.5,
+                                [E(a.src, f"_fz.{w}({a.osrc}, {c})", shape, 2.0), c])
+        if dom == "sign2":
+            b = self.bounded(self.expr(bshape, d), 2.0)
+            return self.fn_call(module, name, [a, b], shape, 2.0,
+                                [E(a.src, f"_fz.kc({a.osrc}, 0.0)", shape, 2.0),
+                                 E(b.src, f"_fz.kc({b.osrc}, 0.0)", bshape, 2.0)])
+        if dom == "pow":
+            a = self.bounded(a, 1.5)
+            base = binop(binop(a, "*", a, shape, a.bound ** 2), "+", lit(1.0), shape, 4.0)
+            p = self.bounded(self.expr(S, d), 1.5) if ch.coin(0.6) else lit(ch.pick([2.0, 0.5, 3.0]))
+            return self.fn_call(module, name, [base, p], shape, 30.0)
+        if dom == "step":
+            return self.fn_call(module, name, [a, "0.5"], shape, 1.0,
+                                [E(a.src, f"_fz.kc({a.osrc}, 0.0)", shape, 2.0), "0.5"])
+        if dom == "int2":
+            return self.fn_call(module, name, [a, ch.pick(["2", "1", "-1"])], shape, 8.0)
+        return self.fn_call(module, name, [a, ch.pick(["2.0", "-2.0"])], shape, 2.0)  # next
+
+    def fn_math2(self, shape, d) -> E:
+        name = self.ch.pick(available(math, MATH_BINARY))
+        return self._pair(MATH_BINARY[name], S, d, "math", name)
+
+    def fn_np2(self, shape, d) -> E:
+        name = self.ch.pick(available(np, NP_BINARY))
+        return self._pair(NP_BINARY[name], shape, d, "np", name)
+
+    def fn_mathseq(self, shape, d) -> E:
+        """``math.fsum``, ``math.prod`` and ``math.dist`` of a list or tuple of numbers."""
+        ch = self.ch
+        name = ch.pick(available(math, MATH_SEQUENCE))
+        es = [self.bounded(self.expr(S, d), 1.5) for _ in range(ch.int(2, 3))]
+        br = ch.pick(["[]", "()"])
+        seq = E(br[0] + ", ".join(e.src for e in es) + br[1],
+                br[0] + ", ".join(e.osrc for e in es) + br[1], None, 1.5)
+        if name == "dist":  # from (s, t) to (0.0, 2.5): never the same point
+            q = "(0.0, 2.5)" if len(es) == 2 else "(0.0, 2.5, 0.0)"
+            return self.fn_call("math", "dist", [seq, q], S, 6.0)
+        return self.fn_call("math", name, [seq], S, 5.0)
+
+    def fn_reduce(self, shape, d) -> E:
+        ch = self.ch
+        name = ch.pick(available(np, NP_REDUCE))
+        if shape == S:
+            a = self.expr(ch.pick([V, U, M]), d)
+            extra = ""
+        else:
+            a = self.expr(M, d)
+            extra = ", axis=0" if shape == V else ", axis=1"
+        if name in ("nanmax", "nanmin"):
+            e = self.fn_call("np", name, [a], shape, a.bound, extra=extra)
+            return E(e.src, f"_fz.a{name[3:]}({a.osrc}{extra})", shape, a.bound, ATOM)
+        if name == "nanprod":
+            a = self.bounded(a, 1.2)
+            return self.fn_call("np", name, [a], shape, 3.0, extra=extra)
+        if name == "nanstd":  # its slope is 1 / std: keep std away from 0
+            e = self.fn_call("np", name, [a], shape, a.bound, extra=extra)
+            return E(e.src, f"_fz.std({a.osrc}{', axis=' + extra[7:] if extra else ''})", shape,
+                     a.bound, ATOM)
+        if name == "ptp":
+            return self.fn_call("np", name, [a], shape, 2 * a.bound,
+                                [E(a.src, f"_fz.kg({a.osrc})", a.shape, a.bound)], extra)
+        if name == "average" and ch.coin(0.6):  # weights: a's shape, or along the axis
+            along = {S: a.shape, V: U, U: V}[shape]
+            w = self.positive(ch.pick([a.shape, along]), d)
+            return E(f"np.average({a.src}{extra}, weights={w.src})",
+                     f"np.average({a.osrc}{extra}, weights={w.osrc})", shape, a.bound * 4, ATOM)
+        return self.fn_call("np", name, [a], shape, 6 * a.bound, extra=extra)
+
+    def fn_scan(self, shape, d) -> E:
+        """``np.cumsum``, ``np.cumprod`` (same shape) and ``np.diff`` (one shorter)."""
+        ch = self.ch
+        name = ch.pick(available(np, NP_SCAN))
+        if name == "diff":
+            if shape == U:
+                a = self.expr(V, d)
+                return self.fn_call("np", "diff", [a], U, 2 * a.bound)
+            if shape == V:
+                a = self.expr(V, d)
+                s = self.bounded(self.expr(S, d), 1.5)
+                form = ch.pick(["append", "prepend"])
+                self.fn_call("np", "diff", [a], V, 1.0)  # the refusal regex, the feature
+                # an active prepend=/append= has no adjoint (a clean, located refusal)
+                self.prog.refusable.append(r"reaches its argument (prepend|append)=")
+                return E(f"np.diff({a.src}, {form}={s.src})", f"np.diff({a.osrc}, {form}={s.osrc})",
+                         V, 2 * a.bound + 2, ATOM)
+            m = self.expr(M, d)
+            inner = self.fn_call("np", "diff", [m], (2, 2), 2 * m.bound, extra=", axis=1")
+            return call("np.concatenate", [E(f"[{inner.src}, {m.src}[:, :1]]",
+                                             f"[{inner.osrc}, {_par(m, ATOM)[1]}[:, :1]]", M, 0)],
+                        M, 2 * m.bound)
+        a = self.expr(shape, d)
+        if name.endswith("prod"):
+            a = self.bounded(a, 1.2)
+        extra = ", axis=1" if shape == M else ch.pick(["", ", axis=0"])
+        if name.startswith("cumulative"):  # numpy 2.1: axis= needed beyond one dimension
+            return self.fn_call("np", name, [a], shape, a.bound * 3 + 3,
+                                extra=", axis=1" if shape == M else extra)
+        if name.startswith("nan"):
+            return self.fn_call("np", name, [a], shape, a.bound * 3 + 3, extra=extra)
+        if ch.coin(0.4):  # the method: a.cumsum(axis=1)
+            self.feature("function-table")
+            s, o = _par(a, ATOM)
+            arg = extra[2:]
+            return E(f"{s}.{name}({arg})", f"{o}.{name}({arg})", shape, a.bound ** 3 * 3 + 3, ATOM)
+        return self.fn_call("np", name, [a], shape, a.bound ** 3 * 3 + 3, extra=extra)
+
+    def fn_product(self, shape, d) -> E:
+        """``np.vecdot``, ``np.matvec``, ``np.vecmat`` (numpy 2.2): one more spelling of matmul."""
+        ch = self.ch
+        names = available(np, NP_PRODUCT)
+        if shape == S and "vecdot" in names:
+            sh = ch.pick([V, U])
+            a, b = self.expr(sh, d), self.expr(sh, d)
+            return self.fn_call("np", "vecdot", [a, b], S, a.bound * b.bound * 3)
+        if shape == U and names:
+            name = ch.pick([n for n in names if n in ("vecdot", "matvec")])
+            m = self.expr(M, d)
+            b = self.expr(M if name == "vecdot" else V, d)
+            return self.fn_call("np", name, [m, b], U, m.bound * b.bound * 3)
+        if shape == V and "vecmat" in names:
+            u, m = self.expr(U, d), self.expr(M, d)
+            return self.fn_call("np", "vecmat", [u, m], V, u.bound * m.bound * 2)
+        return self.fn_np1(shape, d)
+
+
+# numpy's shape and selection functions, each spelled as a user would to land on one of the
+# generator's shapes: (result shape, template, operand shapes, operand to pass through
+# _fz.kg where equal elements are a kink: sort, partition). {0}, {1}, ... are the operands.
+# VIEWS: the templates whose result shares memory with operand {0} (np.flip, np.diag of a
+# matrix, np.split's pieces, ...): the generator treats them as views (no write while read).
+NP_SHAPES = [
+    (V, "np.flip({0})", (V,), None), (M, "np.flip({0}, axis=1)", (M,), None),
+    (M, "np.fliplr({0})", (M,), None), (M, "np.flipud({0})", (M,), None),
+    (V, "np.roll({0}, 1)", (V,), None), (M, "np.roll({0}, -1, axis=1)", (M,), None),
+    (M, "np.rot90({0}, 2)", (M,), None), (V, "np.sort({0})", (V,), 0),
+    (M, "np.sort({0}, axis=1)", (M,), 0), (V, "np.partition({0}, 1)", (V,), 0),
+    (U, "np.take({0}, [2, 0])", (V,), None), (U, "{0}.take([1, 1])", (V,), None),
+    (M, "np.take({0}, [2, 0, 1], axis=1)", (M,), None),
+    (M, "np.take_along_axis({0}, np.array([[0, 2, 1], [1, 1, 0]]), axis=1)", (M,), None),
+    (V, "np.choose(np.array([0, 1, 0]), [{0}, {1}])", (V, V), None),
+    (V, "np.array([1, 0, 1]).choose(({0}, {1}))", (V, V), None),
+    (V, "np.diag({0}) @ {1}", (V, V), None), (U, "np.diag({0})", (M,), None),
+    (U, "np.diagonal({0})", (M,), None), (U, "{0}.diagonal()", (M,), None),
+    (M, "np.repeat({0}, 2).reshape(2, 3)", (V,), None), (M, "{0}.repeat(3).reshape(2, 3)", (U,), None),
+    (M, "np.tile({0}, (2, 1))", (V,), None), (M, "np.tile({0}, 2).reshape(2, 3)", (V,), None),
+    (M, "np.tril({0})", (M,), None), (M, "np.triu({0}, 1)", (M,), None),
+    (M, "np.moveaxis({0}, 0, 1).T", (M,), None), (V, "np.pad({0}, (1, 0))", (U,), None),
+    (V, "np.hstack([{0}, {1}[0:1]])", (U, V), None), (M, "np.vstack([{0}, {1}])", (V, V), None),
+    (M, "np.column_stack([{0}, {1}, {2}])", (U, U, U), None),
+    (M, "np.sum(np.dstack([{0}, {1}]), axis=2)", (M, M), None),
+    (V, "np.atleast_1d({0}) * C3", (S,), None), (V, "np.atleast_2d({0})[0]", (V,), None),
+    (M, "np.atleast_3d({0})[:, :, 0]", (M,), None), (U, "np.split({0}, 3, axis=1)[1][:, 0]", (M,), None),
+    (U, "np.array_split({0}, 2)[0]", (V,), None), (U, "np.hsplit({0}, 3)[2][:, 0]", (M,), None),
+    (V, "np.vsplit({0}, 2)[1][0]", (M,), None),
+    (M, "np.dsplit(np.dstack([{0}, {1}]), 2)[0][:, :, 0]", (M, M), None),
+]
+
+
+VIEWS = frozenset({
+    "np.flip({0})", "np.flip({0}, axis=1)", "np.fliplr({0})", "np.flipud({0})", "np.rot90({0}, 2)",
+    "np.moveaxis({0}, 0, 1).T", "np.atleast_2d({0})[0]", "np.atleast_3d({0})[:, :, 0]",
+    "np.diag({0})", "np.diagonal({0})", "{0}.diagonal()", "np.split({0}, 3, axis=1)[1][:, 0]",
+    "np.array_split({0}, 2)[0]", "np.hsplit({0}, 3)[2][:, 0]", "np.vsplit({0}, 2)[1][0]",
+})
+
+
+class ShapeFunctions:
+    """Mixin for ``programs.FnGen``: :meth:`x_shapefn` writes one of :data:`NP_SHAPES`."""
+
+    def x_shapefn(self, shape, d) -> E:
+        import re
+
+        from srcdiff.runtime.registry import RULES
+
+        forms = [f for f in NP_SHAPES if f[0] == shape]
+        if not forms:
+            return self.fn_np1(shape, d)
+        out, template, shapes, kink = self.ch.pick(forms)
+        self.feature("shape-functions")
+        ops = [self.expr(sh, d) for sh in shapes]
+        for name in re.findall(r"np\.(\w+)\(", template) + re.findall(r"\}\.(\w+)\(", template):
+            fn = getattr(np, name, None)
+            if fn is not None and fn not in RULES:
+                self.prog.refusable.append(rf"cannot differentiate numpy\.{name}\b")
+        src = template.format(*(_par(e, ATOM)[0] for e in ops))
+        osrc = template.format(*(f"_fz.kg({e.osrc})" if k == kink else _par(e, ATOM)[1]
+                                 for k, e in enumerate(ops)))
+        bound = max(e.bound for e in ops) * (3 if "@" in template else 2)
+        if template in VIEWS:
+            return E(src, osrc, shape, bound, ATOM, False, ops[0].roots)
+        return E(src, osrc, shape, bound, ATOM)
