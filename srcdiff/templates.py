@@ -40,7 +40,8 @@ def literal(value) -> cst.BaseExpression:
 
 # srcdiff's own rule modules, whose one-line rules are inlined
 _INLINED_MODULES = tuple(m.__name__ for m in (runtime.rules, runtime.creation, runtime.elementwise,
-                                              runtime.scalar_math, runtime.shaping))
+                                              runtime.reductions, runtime.scalar_math,
+                                              runtime.shaping))
 
 
 @lru_cache(maxsize=None)

@@ -1,5 +1,5 @@
-"""End to end: the ufuncs and ``math`` functions of runtime/elementwise.py and scalar_math.py
-through grad, value_and_grad and vjp, on several shapes
+"""End to end: the ufuncs, ``math`` functions, reductions and scans of runtime/elementwise.py,
+reductions.py and scalar_math.py through grad, value_and_grad and vjp, on several shapes
 (broadcast operands, 0-d arrays, Python floats), float32, and on the duck array."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .helpers import make_function
 F = "float"  # a Python float argument
 UNARY_SHAPES = [(F,), ((),), ((3,),), ((2, 3),)]
 BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (3,)), (F, (3,)), ((2, 3), F), (F, F)]
+REDUCED_SHAPES = [((2, 3, 4),), ((3, 4),)]
 
 # name: (source, domain of the arguments, their shapes: one tuple per case); one number out
 FUNCTIONS = {
@@ -55,9 +56,52 @@ FUNCTIONS = {
         """, None, UNARY_SHAPES),
     "methods": ("""
         def f(x):
-            s = x * x.conj() + np.exp(x) * x.conjugate()
-            return np.sum(s)
+            s = x.cumsum(-1) * x.conj() + x.cumprod(axis=-1) * x.conjugate()
+            return np.sum(s) + x.cumsum()[-1]
         """, (0.5, 1.5), [((4,),), ((2, 3),)]),
+    "nan_reductions": ("""
+        def f(x):
+            top = np.nanmax(x, axis=(0, -1))
+            low = np.nanmin(x, axis=-1, keepdims=True)
+            return np.nansum(x * x) + np.sum(np.nanmean(np.sin(x), axis=0) * 2.0) \\
+                + np.sum(top * top) + np.sum(low * x)
+        """, None, REDUCED_SHAPES),
+    "nan_moments": ("""
+        def f(x):
+            s = np.sum(np.nanvar(x, axis=0)) + np.sum(np.nanstd(x, axis=(0, -1), ddof=1))
+            s = s + np.sum(np.nanprod(x, axis=-1)) + np.sum(np.nancumsum(x, axis=1) * x)
+            return s + np.sum(np.nancumprod(x, axis=0))
+        """, (0.5, 1.5), REDUCED_SHAPES),
+    "cumulative": ("""
+        def f(x):
+            c = np.cumulative_sum(x, axis=-1, include_initial=True)
+            return np.sum(c * c) + np.sum(np.cumulative_prod(x, axis=0))
+        """, (0.5, 1.5), REDUCED_SHAPES),
+    "ptp": ("""
+        def f(x):
+            spread = np.ptp(x, axis=-1, keepdims=True)
+            return np.sum(np.ptp(x, axis=1) ** 2) + np.ptp(x) + np.sum(spread * x)
+        """, None, REDUCED_SHAPES),
+    "scans": ("""
+        def f(x):
+            return np.sum(np.cumsum(x, axis=-1) ** 2) + np.sum(np.cumprod(x, axis=0) * x)
+        """, (0.5, 1.5), REDUCED_SHAPES + [((5,),)]),
+    "scan_methods": ("""
+        def f(x):
+            return np.sum(x.cumprod(1) * x.cumsum(axis=0))
+        """, (0.5, 1.5), REDUCED_SHAPES),
+    "average": ("""
+        W = np.linspace(0.5, 1.5, 8).reshape(2, 4)
+
+        def f(x):
+            return np.sum(np.average(x, axis=(0, 2), weights=W) ** 2) + np.average(x) \\
+                + np.sum(np.average(x ** 2, axis=1, keepdims=True) * x)
+        """, None, REDUCED_SHAPES[:1]),
+    "diff": ("""
+        def f(x):
+            d = np.diff(x, axis=1)
+            return np.sum(d * d) + np.sum(np.diff(x, n=2, prepend=0.0, append=1.0) ** 3)
+        """, None, REDUCED_SHAPES),
     "math": ("""
         def f(a, b):
             s = math.erf(a) * math.erfc(b) + math.gamma(b) + math.lgamma(a + 2.0)
@@ -121,6 +165,12 @@ def test_float32_in_float32_out(name, shapes):
 # ----- vjp of array outputs -----
 
 ARRAY_OUTPUTS = {
+    "scans": "def f(x, y):\n    return np.cumsum(x * y, axis=0) - np.cumprod(x, axis=-1) * y\n",
+    "nan_reductions": ("def f(x, y):\n"
+                       "    top = np.nanmax(x, axis=0)\n"
+                       "    return top * y + np.nansum(x, axis=-1, keepdims=True)\n"),
+    "diff_average": ("def f(x, y):\n"
+                     "    return np.diff(x, axis=0) * np.average(x * y, axis=0)\n"),
     "binary": "def f(x, y):\n    return np.hypot(x, y) + np.fmax(x, y) * np.logaddexp(x, y)\n",
 }
 
@@ -141,8 +191,8 @@ def test_vjp_of_array_outputs(name, yshape):
 # ----- on the duck array: the generated code never goes to the host -----
 
 
-# math reads host numbers
-DUCK_CASES = [c for c in CASES if c.values[0] != "math" and F not in c.values[1]]
+# math reads host numbers; average's weights are a host constant there (see the test below)
+DUCK_CASES = [c for c in CASES if c.values[0] not in ("math", "average") and F not in c.values[1]]
 
 
 @pytest.mark.parametrize("name, shapes", DUCK_CASES)
@@ -159,6 +209,31 @@ def test_gradients_on_duck_arrays(name, shapes):
             assert type(g) is DuckArray and g.shape == a.shape and g.dtype == a.dtype
             g = g.get()
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+def test_average_with_weights_passed_in_on_duck_arrays():
+    fn = make_function("""
+        def f(x, w):
+            return np.sum(np.average(x, axis=(0, 2), weights=w) ** 2)
+        """, "f")
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 4)), rng.uniform(0.5, 1.5, (2, 4))
+    want = srcdiff.grad(fn)(x, w)
+    check_grad(fn, (x, w), (want,), argnums=(0,))
+    HOST_SYNCS.reset()
+    got = srcdiff.grad(fn)(wrap(x), wrap(w))
+    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
+    assert type(got) is DuckArray
+    np.testing.assert_allclose(got.get(), want, rtol=1e-12, atol=1e-14)
+
+
+def test_weights_that_need_a_gradient_are_refused_where_the_call_is():
+    fn = make_function("""
+        def f(x, w):
+            return np.average(x, weights=w)
+        """, "f")
+    with pytest.raises(srcdiff.NotDifferentiableError, match="weights="):
+        srcdiff.grad(fn, wrt=1)(np.ones(3), np.ones(3))
 
 
 @pytest.mark.parametrize("expr", ["np.log2(x)", "np.log10(x)", "np.cbrt(x)", "np.reciprocal(x)",

@@ -1,4 +1,4 @@
-"""The rules of runtime/elementwise.py and scalar_math.py over a case table:
+"""The rules of runtime/elementwise.py, reductions.py and scalar_math.py over a case table:
 against finite differences (float64), float32 in / float32 out, and on the duck array (no
 host conversion), with the machinery of tests/runtime/test_rules.py."""
 
@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, creation, elementwise, rule_for, rules, scalar_math, shaping
+from srcdiff.runtime import (RULES, creation, elementwise, reductions, rule_for, rules,
+                             scalar_math, shaping)
 from srcdiff.testing import check_vjp
 from tests.duckarray import HOST_SYNCS, DuckArray, on_device, wrap
 from tests.runtime import test_rules as base
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:Runtim
 
 NAN = np.nan
 UNARY_SHAPES, BINARY_SHAPES = base.UNARY_SHAPES, base.BINARY_SHAPES
+REDUCTION_OPTIONS = base.REDUCTION_OPTIONS
 
 UNARY = [(np.arcsinh, None), (np.arccosh, (1.2, 3.0)), (np.arctanh, UNIT), (np.exp2, None),
          (np.log2, POS), (np.log10, POS), (np.cbrt, POS), (np.cbrt, (-2.0, -0.5)),
@@ -36,6 +38,17 @@ MATH_BINARY = [(math.atan2, None), (math.hypot, None), (math.pow, POS), (math.fm
 BINARY = [(np.hypot, None), (np.arctan2, None), (np.logaddexp, None), (np.logaddexp2, None),
           (np.fmax, None), (np.fmin, None), (np.fmod, POS), (np.copysign, None),
           (np.float_power, POS), (np.nextafter, None)]
+
+NANS = np.array([[1.0, NAN, 2.0], [NAN, 0.5, NAN], [0.5, 3.0, NAN]])
+NAN_ROW = np.array([[1.0, NAN, 2.0], [NAN, NAN, NAN]])
+TIES = np.array([[3.0, 1.0, 3.0, NAN], [1.0, 1.0, 2.0, 2.0]])
+ZEROS = np.array([[1.5, 0.0, 2.0, 0.5], [0.0, 0.0, 3.0, 1.2], [0.5, 1.5, 2.5, 0.8],
+                  [0.7, 1.3, 0.0, 2.0]])
+
+
+
+def _weights(*shape):
+    return np.linspace(0.5, 1.5, math.prod(shape)).reshape(shape)
 
 
 def _named(param, label):
@@ -76,6 +89,65 @@ CASES = [
     case(math.prod, Seq(F, F, F)),
     case(math.prod, Seq(F, F), start=2.5),
     case(math.dist, Seq(F, F, F), Seq(F, F, F)),
+    # ----- reductions.py: NaN-skipping, ptp -----
+    *(case(fn, s, dom=(0.5, 1.5), **opts) for fn in (np.nansum, np.nanmean, np.nanmax, np.nanmin,
+                                                     np.ptp) for s, opts in REDUCTION_OPTIONS),
+    *(case(fn, NANS, **opts) for fn in (np.nansum, np.nanmean, np.nanmax, np.nanmin)
+      for opts in ({}, {"axis": 0}, {"axis": -1, "keepdims": True})),
+    *(case(fn, s, dom=(0.5, 1.5), **opts) for fn in (np.nanprod, np.nanvar, np.nanstd)
+      for s, opts in REDUCTION_OPTIONS[:7]),
+    *(case(fn, NANS, **opts) for fn in (np.nanprod, np.nanvar, np.nanstd)
+      for opts in ({}, {"axis": 0}, {"axis": -1, "keepdims": True})),
+    case(np.nanvar, NANS, ddof=1),
+    case(np.nanstd, NANS[:, :2], axis=0, ddof=1),
+    case(np.nanstd, (2, 3, 4), axis=(0, 2), ddof=1, keepdims=True),
+    case(np.nanprod, np.array([[0.0, NAN, 2.0], [0.0, 0.0, 3.0]]), axis=1),
+    case(np.nansum, NAN_ROW, axis=1),  # an all-NaN row sums to 0
+    case(np.nanmax, TIES, axis=1),
+    case(np.nanmin, -TIES, axis=-1, keepdims=True),
+    case(np.ptp, TIES[1:], axis=1),
+    # ----- weighted mean -----
+    case(np.average, (3, 4)),
+    case(np.average, (3, 4), axis=(0, 1)),
+    case(np.average, (2, 3, 4), axis=-1, keepdims=True),
+    _named(case(np.average, (3, 4), weights=_weights(3, 4)), "np.average-(3,4)-weights(3,4)"),
+    _named(case(np.average, (3, 4), weights=_weights(3, 4), axis=0, keepdims=True),
+           "np.average-(3,4)-weights(3,4)-axis=0,keepdims=True"),
+    _named(case(np.average, (3, 4), weights=_weights(4), axis=1),
+           "np.average-(3,4)-weights(4)-axis=1"),
+    _named(case(np.average, (3, 4), weights=_weights(3), axis=-2),
+           "np.average-(3,4)-weights(3)-axis=-2"),
+    _named(case(np.average, (2, 3, 4), weights=_weights(2, 4), axis=(0, 2)),
+           "np.average-(2,3,4)-weights(2,4)-axis=(0,2)"),
+    _named(case(np.average, (2, 3, 4), weights=_weights(4, 2), axis=(-1, 0), keepdims=True),
+           "np.average-(2,3,4)-weights(4,2)-axis=(-1,0),keepdims=True"),
+    _named(case(np.average, (3,), weights=_weights(3)), "np.average-(3,)-weights(3)"),
+    # ----- scans -----
+    *(case(fn, s, dom=(0.5, 1.5), **opts) for fn in (np.cumsum, np.cumprod) for s, opts in [
+        ((5,), {}), ((2, 3), {}), ((2, 3), {"axis": 0}), ((2, 3), {"axis": -1}),
+        ((2, 3, 4), {"axis": 1}), ((), {}), (F, {})]),
+    case(np.cumprod, ZEROS, axis=1),  # no zero, one, two, and a zero last
+    case(np.cumprod, ZEROS, axis=0),
+    case(np.cumprod, ZEROS),
+    case(np.cumprod, np.array([0.0, 2.0, 3.0])),
+    case(np.nancumsum, NANS, axis=0),
+    case(np.nancumsum, NANS),
+    case(np.nancumprod, np.array([[1.5, NAN, 0.0, 2.0], [NAN, 0.5, 1.2, 0.8]]), axis=-1),
+    case(np.nancumprod, NANS),
+    case(np.cumulative_sum, (4,)),
+    case(np.cumulative_sum, (2, 3), axis=-1, include_initial=True),
+    case(np.cumulative_prod, (4,), dom=(0.5, 1.5), include_initial=True),
+    case(np.cumulative_prod, ZEROS, axis=0),
+    # ----- differences -----
+    case(np.diff, (5,)),
+    case(np.diff, (3, 4), axis=0),
+    case(np.diff, (3, 5), n=2),
+    case(np.diff, (2, 5, 3), n=3, axis=1),
+    case(np.diff, (4,), n=0),
+    case(np.diff, (3, 4), axis=-2, prepend=1.5),
+    _named(case(np.diff, (2, 4), n=2, append=np.ones((2, 2))), "np.diff-(2,4)-n=2,append(2,2)"),
+    _named(case(np.diff, (2, 4), prepend=np.zeros((2, 3)), append=0.0),
+           "np.diff-(2,4)-prepend(2,3),append=0.0"),
 ]
 
 
@@ -127,14 +199,14 @@ def test_float32_in_float32_out(case):
 
 def test_every_rule_of_these_modules_is_in_the_table():
     covered = {c.values[0].fn for c in CASES}
-    modules = {m.__name__ for m in (elementwise, scalar_math)}
+    modules = {m.__name__ for m in (elementwise, reductions, scalar_math)}
     missing = [base._name(fn) for fn, rule in RULES.items()
                if rule.raw.__module__ in modules and fn not in covered]
     assert not missing, f"rules without a test case: {missing}"
 
 
 def test_rule_names_are_unique_in_the_runtime():  # generated code calls rt.<name>
-    names = [m.__all__ for m in (rules, creation, shaping, elementwise, scalar_math)]
+    names = [m.__all__ for m in (rules, creation, shaping, elementwise, reductions, scalar_math)]
     assert sum(map(len, names)) == len(set().union(*names))
 
 
@@ -208,6 +280,30 @@ def test_a_number_cotangent_on_duck_arrays(case, g):
 
 
 # ----- what the table cannot show -----
+
+
+def test_extremum_ties_split_evenly_and_nan_gets_nothing():
+    x = np.array([[3.0, NAN, 3.0, 3.0], [1.0, 1.0, 2.0, 2.0]])
+    got = rule_for(np.nanmax).call(np.array([6.0, 1.0]), np.nanmax(x, axis=1), x, axis=1)
+    np.testing.assert_allclose(got, [[2.0, 0.0, 2.0, 2.0], [0.0, 0.0, 0.5, 0.5]])
+    np.testing.assert_allclose(rule_for(np.ptp).call(1.0, x[1:]), [[-0.5, -0.5, 0.5, 0.5]])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("fn", [np.nanmean, np.nanmax, np.nanmin])
+def test_an_all_nan_slice_gets_a_zero_gradient(fn):
+    rule = rule_for(fn)
+    ans = [fn(NAN_ROW, axis=1)] if rule.takes_ans else []
+    got = rule.call(np.ones(2), *ans, NAN_ROW, axis=1)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_array_equal(got[1], 0.0)
+
+
+def test_cumprod_gradient_with_zeros_is_exact():
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    # sum(cumprod(x)) = 2 + 0 + ...: d/dx0 = 1, d/dx1 = 2 + 2*3 = 8, d/dx2 = d/dx3 = d/dx4 = 0
+    np.testing.assert_array_equal(rule_for(np.cumprod).call(np.ones(5), np.cumprod(x), x),
+                                  [1.0, 8.0, 0.0, 0.0, 0.0])
 
 
 def test_guarded_rules_keep_a_zero_adjoint_zero():
