@@ -41,6 +41,7 @@ class Rule:
     operands: tuple[str, ...]
     options: tuple[str, ...]
     broadcasting: bool
+    sequence: bool = False  # the primitive returns a list or tuple (np.split, slogdet): g is one
 
 
 RULES: dict[object, Rule] = {}
@@ -59,8 +60,14 @@ def _signature_parts(fn):
     return takes_ans, operands, options
 
 
-def adjoint(*primitives, broadcasting: bool = False, checked: bool = False):
+def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
+            sequence: bool = False):
     """Register the decorated function as the adjoint of each of ``primitives``.
+
+    ``sequence=True``: the primitive returns a list or tuple of arrays (``np.split``,
+    ``np.linalg.slogdet``); ``g`` is then a tuple with one adjoint per item, ``None`` for
+    an item whose adjoint is zero, and the compiler lets the result be unpacked
+    (``sign, logdet = np.linalg.slogdet(K)``) and indexed (``parts[0]``).
 
     ``checked=True`` (what ``srcdiff.adjoint`` uses for users' rules) makes every call check
     that the rule returned one adjoint per operand, each of its operand's shape.
@@ -75,7 +82,7 @@ def adjoint(*primitives, broadcasting: bool = False, checked: bool = False):
             call = _checked(call, fn, takes_ans, operands, primitives)
         for primitive in primitives:
             RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans,
-                                    operands, options, broadcasting)
+                                    operands, options, broadcasting, sequence)
         return call
 
     return register

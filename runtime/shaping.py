@@ -117,27 +117,27 @@ def _like(d, x):
 # ----- splitting -----   (g holds one adjoint per piece, None for a piece not used)
 
 
-@adjoint(np.split)
+@adjoint(np.split, sequence=True)
 def split_adjoint(g, ary, indices_or_sections=None, axis=0):
     return _join(g, np.split(ary, indices_or_sections, axis=axis), axis)
 
 
-@adjoint(np.array_split)
+@adjoint(np.array_split, sequence=True)
 def array_split_adjoint(g, ary, indices_or_sections=None, axis=0):
     return _join(g, np.array_split(ary, indices_or_sections, axis=axis), axis)
 
 
-@adjoint(np.hsplit)
+@adjoint(np.hsplit, sequence=True)
 def hsplit_adjoint(g, ary, indices_or_sections=None):
     return _join(g, np.hsplit(ary, indices_or_sections), 1 if np.ndim(ary) > 1 else 0)
 
 
-@adjoint(np.vsplit)
+@adjoint(np.vsplit, sequence=True)
 def vsplit_adjoint(g, ary, indices_or_sections=None):
     return _join(g, np.vsplit(ary, indices_or_sections), 0)
 
 
-@adjoint(np.dsplit)
+@adjoint(np.dsplit, sequence=True)
 def dsplit_adjoint(g, ary, indices_or_sections=None):
     return _join(g, np.dsplit(ary, indices_or_sections), 2)
 

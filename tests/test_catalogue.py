@@ -38,7 +38,7 @@ CATALOGUE = {
     "code_after_return": ("return np.sum(x)\n    y = x", "return np.sum(x)", "never run", "remove"),
     "returns_of_two_structures": ("if x[0] > 0:\n        return x, x\n    return x", "return x, x", "same structure", "tuple of 2"),
     "no_return": ("y = x * 2.0", "def f", "return", "return"),
-    "loop_over_call": ("s = 0.0\n    for v in np.split(x, 3):\n        s = s + v\n    return np.sum(s)", "for v in", "loops over", "name first"),
+    "loop_over_call": ("s = 0.0\n    for v in np.nditer(x):\n        s = s + v\n    return np.sum(s)", "for v in", "loops over", "name first"),
 }
 
 # name: (body, exception class, the offending line's text, words the message must have)

@@ -57,7 +57,7 @@ UNSUPPORTED_SYNTAX = [
         return s, s"""),
     ("loops over", "for v in", """
         s = 0.0
-        for v in np.split(x, 3):
+        for v in np.nditer(x):
             s = s + v
         return s"""),
     ("'for … else'", "for", """

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.errors import SrcdiffError
 from srcdiff.testing import check_grad, check_vjp
 
 from .duckarray import HOST_SYNCS, DuckArray, wrap
@@ -238,9 +237,7 @@ def test_pad_in_a_mode_without_a_rule_is_refused():
 
 
 # The list np.split returns: the rule takes one adjoint per piece (tests/runtime/test_shaping.py),
-# but indexing or unpacking the list is the compiler's part (issue 14, item 2), not done yet.
-@pytest.mark.xfail(raises=SrcdiffError, strict=True,
-                   reason="indexing the list np.split returns (issue 14 item 2)")
+# and the compiler indexes and unpacks it (sequence=True rules, issue 14 item 2).
 def test_a_piece_of_a_split_by_index():
     fn = make_function("""
         def f(x):
@@ -251,8 +248,6 @@ def test_a_piece_of_a_split_by_index():
     check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
 
 
-@pytest.mark.xfail(raises=SrcdiffError, strict=True,
-                   reason="unpacking the list np.split returns (issue 14 item 2)")
 def test_the_pieces_of_a_split_unpacked():
     fn = make_function("""
         def f(x):

@@ -10,6 +10,7 @@ never varied.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import libcst as cst
 
@@ -144,11 +145,28 @@ def container_names(funcdef: cst.FunctionDef, ctx: Context, local_names) -> froz
 
 
 def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
-    """Projections, copies of containers, list literals and appends may hold a container."""
+    """Projections, copies of containers, list literals and appends may hold a container; so
+    do primitives that return a list or tuple (``np.split``) and helpers whose last return is
+    a display (``return [a, b]``, ``return a, b``)."""
     from srcdiff.runtime import append
 
     return op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers \
-        or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append
+        or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append \
+        or op.kind == "rule" and op.rule.sequence \
+        or op.kind == "function" and returns_container(op.primitive)
+
+
+@lru_cache(maxsize=512)
+def returns_container(fn) -> bool:
+    """Whether the user function ``fn`` ends by returning a list, tuple or dict display."""
+    from ..source import get_source
+
+    try:
+        last = get_source(fn).funcdef.body.body[-1]
+    except Exception:  # noqa: BLE001 - no source: its derivative will say why
+        return False
+    small = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
+    return isinstance(small, cst.Return) and isinstance(small.value, (cst.List, cst.Tuple, cst.Dict))
 
 
 __all__.append("container_names")

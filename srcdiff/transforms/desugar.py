@@ -141,7 +141,8 @@ class _Desugar(cst.CSTTransformer):
         else:  # for row in x
             index = cst.Name(self.namer.fresh("_i"))
             seqs, values = [it], [target]
-            if _rebound(it, updated.body):  # Python iterates over the object it started with
+            if _rebound(it, updated.body) or isinstance(it, cst.Call):
+                # Python iterates over the object it started with (made once, before the loop)
                 seq = cst.Name(self.namer.fresh("_items"))
                 made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
                                                leading_lines=updated.leading_lines)

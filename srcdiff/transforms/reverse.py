@@ -438,6 +438,13 @@ def _commented(stmts: list, where) -> list:
     return [stmts[0].with_changes(leading_lines=[comment]), *stmts[1:]]
 
 
+def _value(target) -> cst.BaseExpression:
+    """The primal result of a line: its name, or the tuple of its names (``a, b = …``)."""
+    if isinstance(target, tuple):
+        return cst.Tuple([cst.Element(cst.Name(t)) for t in target])
+    return cst.Name(target)
+
+
 def _assign(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression):
     return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], value)])
 
@@ -613,7 +620,7 @@ class _AdjointWriter:
 
     def called_rule(self, target, op, g, singles, sequences) -> list:
         rule = op.rule
-        args = [cst.Arg(g)] + ([cst.Arg(cst.Name(target))] if rule.takes_ans else [])
+        args = [cst.Arg(g)] + ([cst.Arg(_value(target))] if rule.takes_ans else [])
         args += [cst.Arg(e) for e in op.operands]
         args += [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
@@ -692,6 +699,12 @@ class _AdjointWriter:
         given = [t for t in targets if self.activity.is_active(t) and t in self.defined]
         if not given:
             return []
+        if op.kind == "rule" and op.rule.sequence:  # a, b = np.split(x, 2): g is a tuple
+            g = cst.Tuple([cst.Element(cst.Name(self.namer.adjoint(t)) if t in given
+                                       else cst.Name("None")) for t in targets])
+            for t in given:
+                self.defined.discard(t)
+            return self.rule(targets, op, g)
         if op.kind != "function":
             raise self.ctx.located(
                 f"srcdiff can unpack the results of your own functions ('a, b = helper(x)'), "
@@ -774,7 +787,7 @@ class _AdjointWriter:
         rule = op.rule
         holes = {"g": g}
         if rule.takes_ans:
-            holes["ans"] = cst.Name(target)
+            holes["ans"] = _value(target)
         holes.update(zip(rule.operands, op.operands))
         given = dict(op.options)
         defaults = _parameters(rule.raw)

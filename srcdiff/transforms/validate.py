@@ -247,12 +247,25 @@ class _Validator(cst.CSTVisitor):
         call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if call in ("range", "enumerate", "zip") and not any(a.keyword or a.star for a in it.args) \
                 or call == "reversed" and len(it.args) == 1 and _is_path(it.args[0].value) \
-                or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)):
+                or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)) \
+                or isinstance(it, cst.Call) and self._makes_sequence(it):
             return
         self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
                         "a variable ('for row in x', 'for layer in params[\"layers\"]'), over "
                         "reversed(...) of one, and over enumerate/zip of sequences; assign the "
                         "sequence to a name first.")
+
+    def _makes_sequence(self, call: cst.Call) -> bool:
+        """A call known to return a list or tuple: a rule registered with ``sequence=True``
+        (``np.split``), or a user function whose last return is a display."""
+        from srcdiff.runtime import rule_for
+
+        from ..analysis.activity import returns_container
+        from ..analysis.calls import is_user_function, resolve
+
+        obj = resolve(call.func, self.ctx, frozenset(self.ctx.params))
+        rule = rule_for(obj)
+        return rule is not None and rule.sequence or is_user_function(obj) and returns_container(obj)
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         if node.asynchronous is not None:
