@@ -298,3 +298,89 @@ def test_a_write_by_a_call_is_fine_where_no_varied_value_reaches_it():
         """, name="f")
     a = np.array([0.3, -0.7, 1.1])
     check_grad(f, (a,), (srcdiff.grad(f)(a),))
+
+
+# ----- the fuzzer's findings (tests/fuzz/findings.md, O6 to O12) -----
+
+FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
+    "O6_asarray_of_a_list_is_new": (srcdiff.SrcdiffSyntaxError, "view", """
+        def f(x, w):
+            b = np.asarray([w, 0.5, 1.0])
+            z = b[1:]
+            b[1:] = np.tanh(w) * np.ones(2)
+            return np.sum(z ** 2) + np.sum(x)
+        """),
+    "O8_diag_is_a_view": (srcdiff.SrcdiffSyntaxError, "share memory", """
+        def f(x, w):
+            m = np.outer(x, x)
+            d = np.diag(m)
+            m[0, 0] = 5.0
+            return np.sum(d * x) * w
+        """),
+    "O9_conj_of_a_real_array_is_itself": (srcdiff.SrcdiffSyntaxError, "view", """
+        def f(x, w):
+            v = x * w
+            c = v.conj()
+            v[0] = 5.0
+            return np.sum(c * x)
+        """),
+    "O10_fill_of_an_argument": (srcdiff.InPlaceError, "'w.fill(0.5)' changes the argument w", """
+        def f(x, w):
+            w.fill(0.5)
+            return np.sum(x * w)
+        """),
+    "O10_copyto_of_an_argument": (srcdiff.InPlaceError, "np.copyto(w, 0.5)", """
+        def f(x, w):
+            np.copyto(w, 0.5)
+            return np.sum(x * w)
+        """),
+    "O10_out_of_an_argument": (srcdiff.InPlaceError, "out=w", """
+        def f(x, w):
+            z = np.multiply(x, 2.0, out=w)
+            return np.sum(x * z)
+        """),
+    "O11_lists_added": (NotDifferentiableError, "lists or tuples", """
+        def f(x, w):
+            return np.sum(np.stack([x, x * 2.0] + [np.zeros(3)])) * w
+        """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_REFUSED))
+def test_the_fuzzers_wrong_values_are_refused_now(name):
+    exception, words, source = FUZZ_REFUSED[name]
+    f = make_function(source, name="f")
+    x, w = np.array([0.3, -0.5, 0.8]), np.array([1.0, 2.0, 0.5])
+    kept = w.copy()
+    with pytest.raises(exception) as info:
+        srcdiff.grad(f, wrt=0)(x, 0.7 if "w *" in source or "* w" in source else w)
+    assert words in str(info.value)
+    np.testing.assert_array_equal(w, kept)  # the argument is never changed
+
+
+FUZZ_DIFFERENTIATED = {
+    "O7_unary_literal_in_an_iterated_tuple": """
+        def f(y):
+            t = 0.0
+            for r in (y, +-0.8):
+                t = t + r * y
+            return np.sum(t)
+        """,
+    "O12_a_helper_writing_into_its_own_join": """
+        def helper(v, u):
+            h = np.hstack([u * 0.0, u[0:1]])
+            h[:] = 1.0
+            return v
+
+        def f(y):
+            z = helper(y, y * 2.0)
+            return np.sum(y * y) if np.sum(z) > -10.0 else 0.0
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_DIFFERENTIATED))
+def test_the_fuzzers_crashes_and_false_refusals_differentiate_now(name):
+    f = make_function(FUZZ_DIFFERENTIATED[name], name="f")
+    for y in (np.array([0.7]), np.array([0.3, -0.5, 0.8])):
+        check_grad(f, (y,), (srcdiff.grad(f)(y),))

@@ -69,12 +69,16 @@ _last = None  # (funcdef, ctx, local_names, assignments); the assignments are a 
 def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
     found = []
     containers = set(ctx.containers)  # grows with what is read out of them, in order
+    sequences: set[str] = set()  # names bound to a list or tuple built here
     for stmt in simple_statements(funcdef.body.body):
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             assign = stmt.body[0]
-            op = classify(assign.value, ctx, local_names, containers)
+            op = classify(assign.value, ctx, local_names, containers, sequences)
             if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
+            if isinstance(assign.value, (cst.List, cst.Tuple)) or op.kind == "copy" and \
+                    isinstance(assign.value, cst.Name) and assign.value.value in sequences:
+                sequences.update(target_names(assign.targets[0].target))
             # options count too: a varied value in one (np.clip(c, a_min=lo)) is refused later
             inputs = _operand_reads((*op.operands, *(v for _, v in op.options)), local_names) \
                 if op.kind != "unknown" else reads(assign.value, local_names)
@@ -150,7 +154,8 @@ def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
     a display (``return [a, b]``, ``return a, b``)."""
     from srcdiff.runtime import append
 
-    return op.kind == "project" or op.kind == "copy" and op.operands[0].value in containers \
+    return op.kind == "project" or op.kind == "copy" and isinstance(op.operands[0], cst.Name) \
+        and op.operands[0].value in containers \
         or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append \
         or op.kind == "rule" and op.rule.sequence \
         or op.kind == "function" and returns_container(op.primitive)

@@ -116,11 +116,14 @@ def _is_nondiff(obj) -> bool:
         return False
 
 
-def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=frozenset()) -> Op:
+def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=frozenset(),
+             sequences=frozenset()) -> Op:
     """Describe the single operation ``rhs`` performs (``rhs`` is normalized: atoms inside).
 
     ``containers``: names that may hold a dict/list/tuple/dataclass of arrays; reading
     from one (``params["W"]``, ``p.W``) is a *projection*, whose adjoint is a container.
+    ``sequences``: names bound to a list or tuple the function built (``xs = [a]``), on
+    which ``+`` and ``*`` are not arithmetic.
     """
     base = getattr(rhs, "value", None)
     if isinstance(rhs, (cst.Subscript, cst.Attribute)) and isinstance(base, cst.Name) and \
@@ -138,6 +141,10 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     if isinstance(rhs, (cst.BaseNumber, cst.BaseString, cst.Ellipsis)):
         return Op("constant", rhs)
     if isinstance(rhs, cst.BinaryOperation):
+        if any(isinstance(e, (cst.List, cst.Tuple)) or isinstance(e, cst.Name) and e.value in
+               sequences for e in (rhs.left, rhs.right)):  # [a] + [b]: no array arithmetic
+            return Op("unknown", rhs, problem="an operator on lists or tuples (their "
+                      "concatenation or repetition); build the list with append instead")
         return _primitive_op(BINARY.get(type(rhs.operator)), (rhs.left, rhs.right), {}, rhs)
     if isinstance(rhs, cst.UnaryOperation):
         if isinstance(rhs.operator, cst.Plus):

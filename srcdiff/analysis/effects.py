@@ -186,7 +186,8 @@ LOCAL_MUTATORS = frozenset("append extend insert pop remove clear update setdefa
                            "reverse fill".split())
 # what makes memory of its own: numpy's constructors and copies, displays, list()/dict()
 _FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like full_like eye "
-                         "identity arange linspace copy".split())
+                         "identity arange linspace copy concatenate stack hstack vstack dstack "
+                         "column_stack tile repeat outer kron".split())
 
 
 def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
@@ -231,8 +232,10 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     if obj in (list, dict, set):
         return "container"
     module = getattr(obj, "__module__", None) or ""
-    if module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS:
-        return "array"
+    if module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or \
+            isinstance(obj, np.ufunc) and not any(a.keyword and a.keyword.value == "out"
+                                                  for a in value.args):
+        return "array"  # a constructor, a copy, a join, or a ufunc's new result
     return None
 
 

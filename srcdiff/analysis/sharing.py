@@ -42,7 +42,14 @@ __all__ = ["Problem", "analyze", "VIEWS"]
 VIEWS = frozenset(
     "reshape transpose ravel squeeze expand_dims swapaxes moveaxis broadcast_to asarray "
     "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag flip fliplr flipud "
-    "rot90 split array_split hsplit vsplit dsplit broadcast_arrays unstack".split()
+    "rot90 split array_split hsplit vsplit dsplit broadcast_arrays unstack "
+    "diag conj conjugate".split()  # np.diag of a matrix; x.conj() of a real x is x itself
+)
+# numpy functions that write into the array given first (out= aside), and array methods
+# that write into their array (np.sort copies; x.sort() sorts x)
+_FUNCTION_WRITERS = frozenset(
+    "copyto put place putmask fill_diagonal put_along_axis at shuffle".split())
+_METHOD_WRITERS = frozenset("fill sort partition resize itemset setfield put".split()
 )
 # attributes and builtins whose results cannot be written into
 _IMMUTABLE_ATTRIBUTES = frozenset("shape ndim size dtype itemsize nbytes".split())
@@ -197,6 +204,7 @@ class _Flow:
             if small.value is None:
                 return
             self.read(small.value)
+            self.calls_write(small.value, small)
             if isinstance(target, (cst.Subscript, cst.Attribute)):
                 self.read(target)
                 self.write(target, small)
@@ -218,6 +226,8 @@ class _Flow:
             if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
                     call.func.attr.value in _MUTATORS and isinstance(call.func.value, cst.Name):
                 self.mutate_container(call.func.value.value, call, small)
+            else:
+                self.calls_write(call, small)
         elif isinstance(small, cst.Return) and small.value is not None:
             self.read(small.value)
         elif isinstance(small, (cst.Break, cst.Continue)) and self.jumps:
@@ -295,8 +305,9 @@ class _Flow:
         self.state.bindings[name] = (_Binding(describe, self.line_of(stmt),
                                               tuple(_read_names(value)) if value else (), view_of),)
 
-    def write(self, target: cst.BaseExpression, stmt) -> None:
-        """``target`` (``n[i]``, ``n.a`` or ``n`` of ``n += …``) is changed in place."""
+    def write(self, target: cst.BaseExpression, stmt, call: cst.Call | None = None) -> None:
+        """``target`` (``n[i]``, ``n.a`` or ``n`` of ``n += …``) is changed in place (by
+        ``call``, where a call writes it)."""
         base = target
         while isinstance(base, (cst.Subscript, cst.Attribute)):
             base = base.value
@@ -306,11 +317,31 @@ class _Flow:
         roots = self.name_roots(name)
         containers = frozenset(r for r in roots if r.container)
         changed = containers or roots
-        self.check_inputs(name, changed, stmt)
+        self.check_inputs(name, changed, stmt, call=call)
         self.mark_stale(name, changed, stmt)
         kept = roots - changed if containers else frozenset()
         self.state.env[name] = kept | self.fresh("list" if containers else "array", stmt)
         self.state.stale.pop(name, None)
+
+    def calls_write(self, value: cst.BaseExpression, stmt) -> None:
+        for node in nodes(value):
+            if type(node) is cst.Call:
+                self.call_writes(node, stmt)
+
+    def call_writes(self, call: cst.Call, stmt) -> None:
+        """What a call writes into: the array given as ``out=``, the first argument of
+        ``np.copyto``/``np.put``/``ufunc.at``…, the object of ``y.fill(…)``/``y.sort()``."""
+        targets = [a.value for a in call.args if a.keyword is not None and a.keyword.value == "out"]
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            if _global_path(func, self.locals):
+                if func.attr.value in _FUNCTION_WRITERS and call.args:
+                    targets.append(call.args[0].value)  # np.copyto(y, x), np.add.at(y, i, v)
+            elif func.attr.value in _METHOD_WRITERS:
+                targets.append(func.value)  # y.fill(v), y.sort()
+        for target in targets:
+            if isinstance(target, (cst.Name, cst.Subscript, cst.Attribute)):
+                self.write(target, stmt, call)
 
     def mutate_container(self, name: str, call: cst.Call, stmt) -> None:
         roots = self.name_roots(name)
@@ -322,14 +353,19 @@ class _Flow:
         self.state.bindings[name] = (_Binding(lambda: (_code(call), _code(call)),
                                               self.line_of(stmt), tuple(_read_names(call))),)
 
-    def check_inputs(self, name: str, changed, stmt, method: str | None = None) -> None:
+    def check_inputs(self, name: str, changed, stmt, method: str | None = None,
+                     call: cst.Call | None = None) -> None:
         external = sorted((r for r in changed if r.external), key=lambda r: (r.kind, r.site))
         if not external:
             return
         root = external[0]
         what = f"the argument {root.site}" if root.kind == "argument" else \
             f"{root.site}, a global,"
-        if method is not None:
+        if call is not None:
+            message = (f"'{_code(call)}' changes {what} in place; srcdiff never differentiates "
+                       f"in-place changes of inputs. Copy it first (y = {root.site}.copy()) and "
+                       "change the copy, or compute a new array.")
+        elif method is not None:
             message = (f"'{name}.{method}(…)' changes {what} in place; srcdiff never "
                        f"differentiates in-place changes of inputs. Make a new list "
                        f"('{name} = list({name})') first.")
@@ -496,7 +532,10 @@ class _Flow:
         if obj is abs:
             return self.arith(args, call)
         if name in VIEWS and args:
-            return self.roots(args[0])
+            inner = self.roots(args[0])
+            if isinstance(args[0], (cst.List, cst.Tuple)) or inner and all(r.container for r in inner):
+                return self.fresh("array", call)  # np.asarray([w, 0.5]): a new array of a list
+            return inner
         module = (getattr(obj, "__module__", None) or "").split(".")[0]
         if obj is MISSING or (inspect.isfunction(obj) or inspect.ismethod(obj)) and \
                 module not in ("numpy", "cupy", "scipy"):
