@@ -266,8 +266,9 @@ class Comprehensions:
         return (f"zip({lst.name}, {other.name})", f"zip({lst.name}, {other.name})",
                 [target, Var(t2, "arr", other.shape, other.bound, False, frozenset({BOX}))], n)
 
-    def comp_parts(self, shape, d):
-        """``(element, "for ... in ...", oracle for, n)``: one comprehension's pieces."""
+    def comp_parts(self, shape, d, filtered=False):
+        """``(element, "for ... in ...", oracle for, n)``: one comprehension's pieces; with
+        ``filtered``, sometimes an ``if`` clause (the sequence may then be empty)."""
         it, oit, targets, n = self.iterable(d)
         names = [v.name for v in targets]
         target_text = ", ".join(names)
@@ -280,7 +281,7 @@ class Comprehensions:
             i = next(v.name for v in targets if v.kind == "int")
             elem = binop(elem, "*", E(f"({i} + 1.0)", f"({i} + 1.0)", S, 4.0), shape, elem.bound * 4)
         cond = None
-        if self.ch.coin(0.15):
+        if filtered and self.ch.coin(0.3):
             cond = self.elem_cond(S, 0)
         self.env = before
         self.no_emit = saved
@@ -293,29 +294,34 @@ class Comprehensions:
         return elem, clause, oclause, n
 
     def x_comp(self, shape, d) -> E:
+        """A comprehension consumed by ``sum`` (which may see it empty: an ``if`` clause),
+        ``np.stack``, ``np.array`` or ``np.mean`` (never empty: no ``if``), or appended to with
+        ``+`` (list concatenation, refused cleanly since srcdiff builds lists with append)."""
         ch = self.ch
         if shape == S:
-            kind = ch.pick(["sum_gen", "sum_list", "stack_sum", "mean_array"])
-            elem, cl, ocl, n = self.comp_parts(S if kind != "stack_sum" else ch.pick([S, V, U]), d)
-            if kind == "sum_gen":
-                self.comp_feature("generator-expression", "builtin-sum")
-                start = ", 0.0" if "if" in cl.split(" in ", 1)[-1] or ch.coin(0.3) else ""
-                if start:
-                    return E(f"sum(({elem.src} {cl}){start})", f"sum(({elem.osrc} {ocl}){start})",
-                             S, elem.bound * 3, ATOM)
-                return E(f"sum({elem.src} {cl})", f"sum({elem.osrc} {ocl})", S, elem.bound * 3, ATOM)
-            self.comp_feature("list-comprehension")
-            if kind == "sum_list":
-                self.comp_feature("builtin-sum")
-                return E(f"sum([{elem.src} {cl}], 0.0)", f"sum([{elem.osrc} {ocl}], 0.0)", S,
+            kind = ch.pick(["sum_gen", "sum_list", "stack_sum", "mean_array", "concat"])
+            if kind in ("sum_gen", "sum_list"):
+                elem, cl, ocl, n = self.comp_parts(S, d, filtered=True)
+                start = ", 0.0" if n is None or ch.coin(0.3) else ""
+                if kind == "sum_gen":
+                    self.comp_feature("generator-expression", "builtin-sum")
+                    if start:
+                        return E(f"sum(({elem.src} {cl}){start})", f"sum(({elem.osrc} {ocl}){start})",
+                                 S, elem.bound * 3, ATOM)
+                    return E(f"sum({elem.src} {cl})", f"sum({elem.osrc} {ocl})", S, elem.bound * 3,
+                             ATOM)
+                self.comp_feature("list-comprehension", "builtin-sum")
+                return E(f"sum([{elem.src} {cl}]{start})", f"sum([{elem.osrc} {ocl}]{start})", S,
                          elem.bound * 3, ATOM)
-            if n is None and kind == "mean_array":
-                kind = "stack_sum"
+            self.comp_feature("list-comprehension")
+            elem, cl, ocl, n = self.comp_parts(ch.pick([S, V, U]) if kind != "mean_array" else S, d)
+            if kind == "concat":
+                self.feature("list-concatenation")
+                self.prog.refusable.append(r"operator on lists or tuples")
+                z = {S: "0.0", V: "np.zeros(3)", U: "np.zeros(2)"}[elem.shape]
+                return E(f"np.sum(np.stack([{elem.src} {cl}] + [{z}]))",
+                         f"np.sum(np.stack([{elem.osrc} {ocl}] + [{z}]))", S, elem.bound * 9, ATOM)
             if kind == "stack_sum":
-                if n is None:  # a filter may leave it empty: sum a zero row in
-                    z = {S: "0.0", V: "np.zeros(3)", U: "np.zeros(2)"}[elem.shape]
-                    return E(f"np.sum(np.stack([{elem.src} {cl}] + [{z}]))",
-                             f"np.sum(np.stack([{elem.osrc} {ocl}] + [{z}]))", S, elem.bound * 9, ATOM)
                 return E(f"np.sum(np.stack([{elem.src} {cl}]))", f"np.sum(np.stack([{elem.osrc} {ocl}]))",
                          S, elem.bound * 9, ATOM)
             return E(f"np.mean(np.array([{elem.src} {cl}]))", f"np.mean(np.array([{elem.osrc} {ocl}]))",
@@ -329,9 +335,8 @@ class Comprehensions:
                 fn = "np.array" if want[0] == S and ch.coin(0.5) else "np.stack"
                 return E(f"{fn}([{elem.src} {cl}])", f"{fn}([{elem.osrc} {ocl}])", shape, elem.bound, ATOM)
         elem, cl, ocl, n = self.comp_parts(shape, d)
-        z = {V: "np.zeros(3)", U: "np.zeros(2)", M: "np.zeros((2, 3))"}[shape]
-        return E(f"np.sum(np.stack([{elem.src} {cl}] + [{z}]), axis=0)",
-                 f"np.sum(np.stack([{elem.osrc} {ocl}] + [{z}]), axis=0)", shape, elem.bound * 4, ATOM)
+        return E(f"np.sum(np.stack([{elem.src} {cl}]), axis=0)",
+                 f"np.sum(np.stack([{elem.osrc} {ocl}]), axis=0)", shape, elem.bound * 4, ATOM)
 
     def comp_cond(self, d) -> E:
         """``all(... for ...)`` / ``any([...])``: a test over a sequence."""

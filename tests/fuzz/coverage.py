@@ -152,6 +152,9 @@ COVERAGE: dict[str, str] = {
        "repeat tile tril triu moveaxis pad hstack vstack column_stack dstack atleast_1d "
        "atleast_2d atleast_3d split array_split hsplit vsplit dsplit".split()},
     **{f"method:{n}": "shape-functions" for n in "take choose diagonal repeat".split()},
+    **{f"numpy.linalg.{n}": "linear-algebra" for n in
+       "det slogdet norm inv cholesky matrix_power qr eigvalsh eigh solve svd lstsq pinv".split()},
+    **{f"numpy.{n}": "linear-algebra" for n in "vdot tensordot cross kron".split()},
     # methods and attributes
     **{f"method:{n}": "FnGen.x_reduce" for n in "sum mean max min".split()},
     **{f"method:{n}": "reduction-spellings" for n in "prod var std".split()},
@@ -234,6 +237,8 @@ IDIOMS: dict[str, str] = {
     "a list comprehension, stacked, summed, made an array": "list-comprehension",
     "a generator expression in sum(...)": "generator-expression",
     "a comprehension with an if clause": "comprehension-filter",
+    "list concatenation: np.stack([... for ...] + [np.zeros(3)]) (refused or right)":
+        "list-concatenation",
     "all(...) / any(...) of a comprehension in a condition": "builtin-all-any",
 }
 
@@ -262,7 +267,7 @@ def label(obj) -> str:
     module = getattr(obj, "__module__", None) or ""
     module = {"_operator": "operator"}.get(module, module)
     if module.startswith("numpy"):
-        module = "numpy"
+        module = "numpy.linalg" if module.startswith("numpy.linalg") else "numpy"
     return f"{module}.{name}"
 
 

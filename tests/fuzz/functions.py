@@ -324,3 +324,61 @@ class ShapeFunctions:
         if template in VIEWS:
             return E(src, osrc, shape, bound, ATOM, False, ops[0].roots)
         return E(src, osrc, shape, bound, ATOM)
+
+
+# linear algebra on well-conditioned operands: "spd" is e @ e.T + 2 I (2 x 2, eigenvalues
+# >= 2), "safe" is C23 + 0.05 tanh(e) (2 x 3, singular values about 0.8 and 0.5, apart and
+# away from 0). Kinks: "kc0" (an operand's elements at 0: norm(v, 1)), "eig" (equal
+# eigenvalues of operand 0: eigh, eigvalsh).
+NP_LINALG = [
+    (S, "np.linalg.det({0})", ("spd",), None), (S, "np.linalg.slogdet({0})[1]", ("spd",), None),
+    (S, "np.linalg.norm({0})", (V,), None), (S, "np.linalg.norm({0})", (M,), None),
+    (S, "np.linalg.norm({0}, 1)", (V,), "kc0"), (S, "np.sum(np.linalg.inv({0}))", ("spd",), None),
+    (S, "np.sum(np.linalg.cholesky({0}))", ("spd",), None),
+    (S, "np.trace(np.linalg.matrix_power({0}, 2))", ("spd",), None),
+    (S, "np.vdot({0}, {1})", (M, M), None), (S, "np.tensordot({0}, {1}, axes=2)", (M, M), None),
+    (S, "np.sum(np.linalg.qr({0})[1])", ("spd",), None),
+    (U, "np.linalg.eigvalsh({0})", ("spd",), "eig"), (U, "np.linalg.eigh({0})[0]", ("spd",), "eig"),
+    (U, "np.linalg.solve({0}, {1})", ("spd", U), None),
+    (U, "np.linalg.svd({0}, compute_uv=False)", ("safe",), None),
+    (U, "np.linalg.lstsq({0}.T, {1}, rcond=None)[0]", ("safe", V), None),
+    (U, "np.linalg.norm({0}, axis=1)", (M,), None), (U, "np.tensordot({0}, {1}, axes=1)", (M, V), None),
+    (V, "np.cross({0}, {1})", (V, V), None), (V, "np.linalg.pinv({0}) @ {1}", ("safe", U), None),
+    (V, "{1} @ np.linalg.inv({0}) @ {2}", ("spd", U, M), None),
+    (M, "np.linalg.inv({0}) @ {1}", ("spd", M), None), (M, "np.linalg.solve({0}, {1})", ("spd", M), None),
+    (M, "np.kron({0}, {1}).reshape(2, 3)", (U, V), None),
+    (M, "np.linalg.matrix_power({0}, 3) @ {1}", ("spd", M), None),
+    (M, "np.linalg.cholesky({0}) @ {1}", ("spd", M), None), (M, "np.linalg.qr({0})[0] @ {1}", ("spd", M), None),
+]
+
+
+class LinearAlgebra:
+    """Mixin for ``programs.FnGen``: :meth:`x_linalg2` writes one of :data:`NP_LINALG`."""
+
+    def la_operand(self, kind, d) -> E:
+        if kind == "spd":
+            e = self.bounded(self.expr(M, d), 0.7)
+            s, o = _par(e, ATOM)
+            return E(f"({s} @ {s}.T + 2.0 * np.eye(2))", f"({o} @ {o}.T + 2.0 * np.eye(2))", (2, 2), 3.5)
+        if kind == "safe":
+            e = self.expr(M, d)
+            return E(f"(C23 + 0.05 * np.tanh({e.src}))", f"(C23 + 0.05 * np.tanh({e.osrc}))", M, 1.0)
+        return self.bounded(self.expr(kind, d), 2.0)
+
+    def x_linalg2(self, shape, d) -> E:
+        import re
+
+        from srcdiff.runtime.registry import RULES
+
+        out, template, kinds, kink = self.ch.pick([f for f in NP_LINALG if f[0] == shape])
+        self.feature("linear-algebra")
+        ops = [self.la_operand(k, d) for k in kinds]
+        for mod, name in re.findall(r"np\.(linalg\.)?(\w+)\(", template):
+            fn = getattr(np.linalg if mod else np, name, None)
+            if fn is not None and fn not in RULES:
+                self.prog.refusable.append(rf"cannot differentiate numpy\.{mod}{name}\b")
+        src = template.format(*(_par(e, ATOM)[0] for e in ops))
+        wrap = {"kc0": lambda o: f"_fz.kc({o}, 0.0)", "eig": lambda o: f"_fz.keig({o})"}
+        osrc = template.format(*(wrap[kink](e.osrc) if kink and k == 0 else _par(e, ATOM)[1]
+                                 for k, e in enumerate(ops)))
+        return E(src, osrc, shape, 60.0, ATOM)

@@ -9,6 +9,15 @@ counter, ``break``/``continue``/``return`` in loops, helper functions (keyword a
 defaults, tuple results unpacked, chains, recursion), dict and tuple parameters, local array
 writes (``out[i] = ...``, ``out[i] += ...``, ``acc += ...``), lists with ``append``, dict and
 tuple literals, ``with srcdiff.no_grad():`` and ``srcdiff.stop_gradient``, module constants.
+Issue 13 (item 4) added what users write and the fuzzer did not (``tests/fuzz/coverage.py``
+maps every construct srcdiff accepts to its feature, ``test_coverage.py`` keeps it so):
+containers passed straight to helpers and returned (``containers.py``), comprehensions,
+every spelling of an operation, constructors with active fill values, the non-differentiable
+table, odd syntax (``idioms.py``), the long tail of numpy and ``math`` functions
+(``functions.py``), and side effects srcdiff must refuse (``Program.expect == "refuse"``:
+a located ``SrcdiffError`` passes, a wrong value, gradient or crash fails). A construct srcdiff
+documents as unsupported may be refused cleanly (``Program.refusable``), never differentiated
+wrongly.
 
 Each program is rendered twice:
 
@@ -73,7 +82,7 @@ from .model import *  # noqa: F403 (the generator's vocabulary)
 from .model import _par, Box
 from .idioms import Idioms, REFUSABLE
 from .containers import Comprehensions, Containers, box_helper, box_var
-from .functions import Functions, ShapeFunctions
+from .functions import Functions, LinearAlgebra, ShapeFunctions
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
@@ -250,6 +259,13 @@ class Recorder:
         self._m(d, "a comparison")
         return a
 
+    def keig(self, a):
+        """Kinks where two eigenvalues of the symmetric ``a`` meet (eigh, eigvalsh)."""
+        w = np.linalg.eigvalsh(np.asarray(a, dtype=np.float64))
+        if w.size > 1:
+            self._m(np.diff(w), "equal eigenvalues")
+        return a
+
     def kg(self, a):
         """Kinks where two elements of ``a`` are equal: argmax, argmin, argsort."""
         s = np.sort(np.ravel(np.asarray(a, dtype=np.float64)))
@@ -286,7 +302,7 @@ class Recorder:
 # ----------------------------------------------------------------------------- functions
 
 
-class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions):
+class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, LinearAlgebra):
     """Generates one function body (main or helper), clean and oracle lines side by side."""
 
     def __init__(self, prog: "ProgramGen", env: dict, *, helpers, names: Names, budget: int,
@@ -447,7 +463,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions):
             ("container", 2 if self.container_reads(shape) else 0),
             ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
             ("func", 3), ("comp", 1 if self.comprehensions() else 0),
-            ("shapefn", 2 if shape != S else 0),
+            ("shapefn", 2 if shape != S else 0), ("linalg2", 2),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
         assert e.shape == shape, (kind, e.src, e.shape, shape)
