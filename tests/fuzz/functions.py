@@ -220,9 +220,9 @@ class Functions:
                          V, 2 * a.bound + 2, ATOM)
             m = self.expr(M, d)
             inner = self.fn_call("np", "diff", [m], (2, 2), 2 * m.bound, extra=", axis=1")
-            return call("np.concatenate", [E(f"[{inner.src}, {m.src}[:, :1]]",
+            return call("np.concatenate", [E(f"[{inner.src}, {_par(m, ATOM)[0]}[:, :1]]",
                                              f"[{inner.osrc}, {_par(m, ATOM)[1]}[:, :1]]", M, 0)],
-                        M, 2 * m.bound)
+                        M, 2 * m.bound, extra=", axis=1")
         a = self.expr(shape, d)
         if name.endswith("prod"):
             a = self.bounded(a, 1.2)

@@ -425,8 +425,8 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             e = attr(ye, text, shape, y.bound, fresh=False, roots=ye.roots | {y.name})
         z = self.names.new("a")
         self.assign_var(z, e)
-        if ch.coin(0.7):  # write through one of the two names
-            var = self.env[ch.pick([y.name, z])]
+        if ch.coin(0.7):  # write through one of the two names (not a read-only view: diag)
+            var = self.env[ch.pick([y.name, z] if "diag" not in e.src else [y.name])]
             if self.can_write(var):
                 ch.pick([self.s_aug, self.s_setitem])(var)
 
