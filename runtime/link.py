@@ -3,13 +3,24 @@
 ``helper_vjp = rt.derivative_of(helper, wrt=("x",))`` stands at the top of a
 generated module; the derivative is compiled on its first call (which also makes
 recursion work: a function's derivative may call itself) and once only.
+
+A function known only when the code runs — an argument (``f(y, theta)``), a method of a
+user object (``model.nll(X)``), one read out of a dict — is called through
+``rt.call_vjp(f, y, theta, wrt=(1,))``, which finds the derivative of whatever function
+arrives, by identity, compiled once per function and ``wrt``.
 """
 
 from __future__ import annotations
 
+import inspect
+import threading
+import types
+
+from .helpers import zeros_like
+from .registry import rule_for
 from .trees import is_container
 
-__all__ = ["derivative_of"]
+__all__ = ["derivative_of", "call_vjp"]
 
 
 class derivative_of:
@@ -37,3 +48,61 @@ class derivative_of:
 
     def __repr__(self) -> str:
         return f"derivative_of({self.fn.__qualname__}, wrt={self.wrt})"
+
+
+def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **keywords):
+    """``fn(*args, **keywords)`` and its pullback, which returns the adjoints of the
+    positional arguments at ``wrt`` (and first, with ``wrt_self``, of the object whose
+    method ``fn`` is), a bare adjoint where there is one. Keywords are passed along, not
+    differentiated.
+
+    >>> import numpy as np
+    >>> def scale(x, s): return x * s
+    >>> value, pullback = call_vjp(scale, np.ones(2), 3.0, wrt=(0,))  # doctest: +SKIP
+    """
+    rule = rule_for(fn) if not wrt_self and not keywords else None
+    if rule is not None and len(args) == len(rule.operands):  # np.sin as a value: its rule
+        return _by_rule(rule, fn, args, wrt)
+    function, positional = fn, args
+    if isinstance(fn, types.MethodType):  # model.nll: the function, the object first
+        function, positional = fn.__func__, (fn.__self__, *args)
+    if not isinstance(function, types.FunctionType) or wrt_self and function is fn:
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(
+            f"srcdiff cannot differentiate a call of {fn!r}: it differentiates Python functions "
+            "and the methods of your own objects when they arrive as values; give it a rule "
+            "with @srcdiff.adjoint, or wrap its inputs in srcdiff.stop_gradient(...).")
+    code = function.__code__
+    params = code.co_varnames[:code.co_argcount]
+    offset = len(positional) - len(args)
+    names = tuple(params[i + offset] for i in wrt)
+    if wrt_self:
+        names = (params[0], *names)
+    if keywords or len(positional) < len(params):  # keywords and defaults: bound by name
+        bound = inspect.signature(function).bind(*positional, **keywords)
+        bound.apply_defaults()
+        positional = tuple(bound.arguments[p] for p in params)
+    key = (function, names)
+    link = _DYNAMIC.get(key)
+    if link is None:
+        with _LOCK:
+            link = _DYNAMIC.setdefault(key, derivative_of(function, names))
+    return link(*positional)
+
+
+def _by_rule(rule, fn, args, wrt):
+    """``fn(*args)`` and a pullback made of ``fn``'s adjoint rule."""
+    value = fn(*args)
+
+    def pullback(g):
+        grads = rule.call(g, *([value] if rule.takes_ans else []), *args)
+        grads = grads if len(rule.operands) > 1 else (grads,)
+        picked = [zeros_like(args[i]) if grads[i] is None else grads[i] for i in wrt]
+        return picked[0] if len(picked) == 1 else tuple(picked)
+
+    return value, pullback
+
+
+_DYNAMIC: dict = {}  # (function, wrt names) -> derivative_of
+_LOCK = threading.Lock()

@@ -20,7 +20,7 @@ from ..transforms.normalize import target_names
 
 __all__ = ["Activity", "analyze", "assignments"]
 
-_FLOWING = ("rule", "copy", "function", "project", "pack", "unknown")  # kinds through which a gradient could flow
+_FLOWING = ("rule", "copy", "function", "dynamic", "project", "pack", "unknown")  # kinds through which a gradient could flow
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ def _operand_reads(operands, local_names) -> tuple[str, ...]:
     """The local variables the operands read, in order (as ``reads`` of a tuple of them)."""
     found: dict[str, None] = {}
     for operand in operands:
-        found.update(dict.fromkeys(reads(operand, local_names)))
+        if operand is not None:  # (a dynamic call of a plain function has no receiver)
+            found.update(dict.fromkeys(reads(operand, local_names)))
     return tuple(found)
 
 

@@ -57,7 +57,8 @@ ATTRIBUTES = {"T": np.transpose}
 
 @dataclass(frozen=True)
 class Op:
-    """One primitive operation: ``kind`` is rule, nondiff, copy, constant or unknown."""
+    """One primitive operation: ``kind`` is rule, nondiff, copy, constant, project, pack,
+    function (a user function known now), dynamic (one known when it runs) or unknown."""
 
     kind: str
     spelled: cst.CSTNode  # the right-hand side as the user wrote it (see text)
@@ -199,11 +200,16 @@ def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
+    if isinstance(func, cst.Name) and func.value in local_names:  # f(y): a function passed in
+        return _dynamic_op(func, positional, keywords, spelled)
     if isinstance(func, cst.Attribute) and (resolve(func, ctx, local_names) is MISSING or
                                             _is_array(resolve(func.value, ctx, local_names))):
         method = func.attr.value
         if method in NONDIFFERENTIABLE_METHODS:
             return Op("nondiff", spelled)
+        if method not in METHODS and not hasattr(np.ndarray, method) and \
+                resolve(func, ctx, local_names) is MISSING:  # model.nll(X): a user object's method
+            return _dynamic_op(func, positional, keywords, spelled)
         if method not in METHODS:
             return Op("unknown", spelled, problem=f"the method .{method}()")
         primitive, pack = METHODS[method]
@@ -217,6 +223,15 @@ def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled)
     return _primitive_op(obj, positional, keywords, spelled)
+
+
+def _dynamic_op(func, positional, keywords, spelled) -> Op:
+    """A call of a function known only when it runs (``f(y)`` with ``f`` an argument,
+    ``model.nll(X)``): its derivative is found then, by identity (``rt.call_vjp``).
+    ``operands`` are the receiver of a method (or None) and the positional arguments."""
+    receiver = func.value if isinstance(func, cst.Attribute) else None
+    return Op("dynamic", spelled, primitive=func, operands=(receiver, *positional),
+              options=tuple(keywords.items()))
 
 
 def is_user_function(obj) -> bool:

@@ -265,6 +265,8 @@ class _Lifter:
             func = node.func
             if isinstance(func, cst.Attribute) and not self._is_global(func.value):
                 func = func.with_changes(value=self.atom(func.value))
+            elif isinstance(func, (cst.Subscript, cst.Call)):  # acts["relu"](x): name it first
+                func = self.atom(func)
             args = [a.with_changes(value=self.atom(a.value)) for a in node.args]
             if any(self.holds_variables(a.value) for a in args) and \
                     getattr(self.namer, "calls_helper", None) and self.namer.calls_helper(func):

@@ -528,6 +528,8 @@ class _AdjointWriter:
         of its own (``helper([a, b])``, a list in a list); ``None`` if there is none."""
         parts = []
         for e in op.operands:
+            if e is None:  # a dynamic call without a receiver
+                continue
             if isinstance(e, (cst.List, cst.Tuple)) and op.kind == "rule":  # np.stack([a, b])
                 parts += [(el.value, "a list or tuple inside a list or tuple") for el in e.elements
                           if not isinstance(el.value, cst.Name)]
@@ -563,6 +565,8 @@ class _AdjointWriter:
             return self.rule(target, op, g)
         if op.kind == "function":
             return self.function_call(target, op, g, key)
+        if op.kind == "dynamic":
+            return self.dynamic_call(target, op, g, key)
         if op.kind == "project":
             return self.projection(op, g)
         if op.kind in ("constant", "nondiff"):  # nothing flows back through a constant
@@ -657,8 +661,38 @@ class _AdjointWriter:
         active = [(p, e) for p, e in zip(op.params, op.operands) if self.active(e)]
         if not active:
             return []
-        wrt = tuple(p for p, _ in active)
-        link = self.link(op.primitive, wrt)
+        link = self.link(op.primitive, tuple(p for p, _ in active))
+        forward = cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands])
+        return self.called_derivative(target, key, forward, [e for _, e in active], g)
+
+    def dynamic_call(self, target, op: Op, g: cst.Name, key: int) -> list:
+        """A call of a function known when it runs (``f(y, theta)``, ``model.nll(X)``): the
+        forward pass asks the runtime for its derivative, by identity
+        (``_t1, _t1_pullback = rt.call_vjp(f, y, theta, wrt=(1,))``)."""
+        receiver, args = op.operands[0], op.operands[1:]
+        active = [i for i, e in enumerate(args) if self.active(e)]
+        by_self = receiver is not None and self.active(receiver)
+        if not active and not by_self:
+            return []
+        if receiver is None and self.active(op.primitive):
+            raise self.ctx.located(
+                f"srcdiff cannot differentiate '{op.text}': the function called depends on a "
+                "value that needs a gradient.", self.line, token=op.text.split("(")[0])
+        keyword = lambda k, v: cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(  # noqa: E731
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+        wrt = cst.Tuple([cst.Element(cst.Integer(str(i))) for i in active]) if active else \
+            cst.Tuple([])
+        call_args = [cst.Arg(op.primitive), *(cst.Arg(e) for e in args),
+                     *(keyword(k, v) for k, v in op.options), keyword("wrt", wrt)]
+        if by_self:
+            call_args.append(keyword("wrt_self", cst.Name("True")))
+        forward = cst.Call(self.rt("call_vjp"), call_args)
+        return self.called_derivative(target, key, forward,
+                                      [receiver] * by_self + [args[i] for i in active], g)
+
+    def called_derivative(self, target, key: int, forward: cst.Call, active, g) -> list:
+        """The forward pass's ``value, pullback = <forward>`` and the pullback's call of it,
+        whose adjoints go to the ``active`` operands in order."""
         names = target if isinstance(target, tuple) else (target,)
         base = next((n for n in names if n.strip("_")), "call")
         pullback = self.pullbacks.setdefault(key, self.namer.fresh(f"{base}_pullback"))
@@ -666,13 +700,12 @@ class _AdjointWriter:
             [cst.Element(cst.Name(t)) for t in target])
         self.forward[key] = cst.SimpleStatementLine([cst.Assign(
             [cst.AssignTarget(cst.Tuple([cst.Element(value), cst.Element(cst.Name(pullback))],
-                                        lpar=[], rpar=[]))],
-            cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands]))])
+                                        lpar=[], rpar=[]))], forward)])
         call = cst.Call(cst.Name(pullback), [cst.Arg(g)])
         if len(active) == 1:
-            return self.contribute(active[0][1].value, call)
+            return self.contribute(active[0].value, call)
         later: list = []
-        targets = [self.receiver(e, later) for _, e in active]
+        targets = [self.receiver(e, later) for e in active]
         out = [_assign(cst.Tuple([cst.Element(t) for t in targets], lpar=[], rpar=[]), call)]
         for name, temp in later:
             out += self.contribute(name, temp)
@@ -705,7 +738,7 @@ class _AdjointWriter:
             for t in given:
                 self.defined.discard(t)
             return self.rule(targets, op, g)
-        if op.kind != "function":
+        if op.kind not in ("function", "dynamic"):
             raise self.ctx.located(
                 f"srcdiff can unpack the results of your own functions ('a, b = helper(x)'), "
                 f"not of '{op.text}'; assign the result to one name and index it, or make "
@@ -719,6 +752,8 @@ class _AdjointWriter:
         for t in given:
             self.defined.discard(t)
         g = cst.Tuple([cst.Element(p) for p in parts])
+        if op.kind == "dynamic":
+            return self.dynamic_call(targets, op, g, key)
         return self.function_call(targets, op, g, key)
 
     def link(self, fn, wrt: tuple[str, ...]) -> str:
