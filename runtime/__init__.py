@@ -7,7 +7,7 @@ Generated modules import it as ``rt``::
 
 import numpy as np
 
-from . import creation, elementwise, reductions, rules, scalar_math, shaping
+from . import creation, elementwise, linalg, reductions, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, scatter_add
 from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .helpers import matmul_rows, rows_matmul
@@ -20,13 +20,14 @@ from .rules import add_at, add_into
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 from .creation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .scalar_math import *  # noqa: F401,F403
 from .shaping import *  # noqa: F401,F403
 
 __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
-    "np", "rules", "creation", "elementwise", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
+    "np", "rules", "creation", "elementwise", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
     "tree_zeros",

@@ -1,0 +1,490 @@
+"""Adjoint rules of linear algebra: ``np.linalg``, and the products ``vdot tensordot kron
+cross`` and ``einsum`` of any number of operands.
+
+Each rule is the derivative of what numpy computes. Where numpy reads one triangle of its
+input (``cholesky``, ``eigh``, ``eigvalsh``: the ``UPLO`` one; ``svd``/``pinv`` with
+``hermitian=True``: the lower one), the adjoint lies in that triangle too: an element of the
+other triangle does not move the result. For a symmetric matrix built from parameters
+(``K = X @ X.T + s * I``) this is the same gradient as the symmetric convention of JAX and
+PyTorch gives. Decompositions follow the standard results (Giles 2008, Murray 2016 for the
+Cholesky factor, Townsend 2016 for the SVD, Walter and Lehmann 2018 for QR) and hold where
+the decomposition is differentiable: distinct eigenvalues or singular values, full rank.
+
+Matrices may carry leading batch axes wherever numpy takes them; ``np.linalg`` functions
+dispatch through ``__array_function__``, so the rules run on CuPy arrays as they are.
+A function that returns several arrays (``slogdet eigh qr svd lstsq``) is registered with
+``sequence=True``: its ``g`` holds one adjoint per result, ``None`` for an unused one.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from .backend import array_module
+from .helpers import expand_reduced, inverse_permutation, unbroadcast
+from .registry import adjoint
+
+
+def _mT(x):
+    """``x`` with its last two axes swapped (each matrix of a stack transposed)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def _scale(s, m):
+    """Each matrix of ``m`` times its number in ``s`` (a number, or one per matrix of the
+    stack); a number multiplies as it is (``np.expand_dims`` would make a host array)."""
+    if isinstance(s, (float, int, np.generic)):
+        return s * m
+    return np.expand_dims(s, (-2, -1)) * m
+
+
+def _fold(s, uplo):
+    """The adjoint of a function that reads only the ``uplo`` triangle of its input (as if
+    the other were its mirror image), from ``s``, that function's adjoint on a full matrix:
+    ``s[i, j] + s[j, i]`` in the triangle read, ``s[i, i]`` on the diagonal, zero outside."""
+    if uplo.upper() == "U":
+        return np.triu(s) + _mT(np.tril(s, -1))
+    return np.tril(s) + _mT(np.triu(s, 1))
+
+
+def _inverse_gaps(w):
+    """``1 / (w[j] - w[i])`` at ``[..., i, j]``, 0 where the values are equal (the diagonal)."""
+    gaps = w[..., None, :] - w[..., :, None]
+    same = gaps == 0
+    return np.where(same, 0.0, 1.0 / np.where(same, 1.0, gaps))
+
+
+# ----- inverse, determinant, solve -----
+
+
+@adjoint(np.linalg.inv)
+def inv_adjoint(g, ans, a):
+    return -(_mT(ans) @ g @ _mT(ans))
+
+
+@adjoint(np.linalg.det)
+def det_adjoint(g, ans, a):
+    inverse = np.linalg.inv(a)
+    return _scale(g * ans, _mT(inverse))
+
+
+# The sign is piecewise constant: only the log of |det| has an adjoint.
+@adjoint(np.linalg.slogdet, sequence=True)
+def slogdet_adjoint(g, a):
+    _, g_logdet = g
+    if g_logdet is None:
+        return np.zeros_like(a)
+    return _scale(g_logdet, _mT(np.linalg.inv(a)))
+
+
+# numpy >= 2: b is a vector (..., M) only when it is 1-D, else matrices (..., M, K); the
+# batch axes of a and b broadcast against each other, and sum back here.
+@adjoint(np.linalg.solve)
+def solve_adjoint(g, ans, a, b):
+    if np.ndim(b) == 1:
+        db = np.linalg.solve(_mT(a), g[..., None])[..., 0]
+        da = -(db[..., :, None] * ans[..., None, :])
+    else:
+        db = np.linalg.solve(_mT(a), g)
+        da = -(db @ _mT(ans))
+    return unbroadcast(da, a), unbroadcast(db, b)
+
+
+@adjoint(np.linalg.matrix_power)
+def matrix_power_adjoint(g, a, n=None):
+    if n == 0:
+        return np.zeros_like(a)
+    base = np.linalg.inv(a) if n < 0 else a
+    bt = _mT(base)
+    # the adjoint of base ** m is the sum over k of bt**k @ g @ bt**(m - 1 - k), built up as
+    # d_1 = g, d_(j+1) = bt @ d_j + g @ bt**j
+    d, power = g, bt
+    for _ in range(abs(n) - 1):
+        d = bt @ d + g @ power
+        power = power @ bt
+    if n < 0:  # base = inv(a): the adjoint of inv
+        d = -(bt @ d @ bt)
+    return d
+
+
+# ----- factorisations -----
+
+
+@adjoint(np.linalg.cholesky)
+def cholesky_adjoint(g, ans, a, upper=False):
+    low, g_low = (_mT(ans), _mT(g)) if upper else (ans, g)
+    p = _mT(low) @ g_low
+    phi = 0.5 * (np.tril(p) + np.tril(p, -1))  # the lower triangle, its diagonal halved
+    # s = inv(L).T @ phi @ inv(L), by two solves with L.T
+    s = _mT(np.linalg.solve(_mT(low), _mT(np.linalg.solve(_mT(low), phi))))
+    return _fold(s, "U" if upper else "L")
+
+
+@adjoint(np.linalg.eigh, sequence=True)
+def eigh_adjoint(g, ans, a, UPLO="L"):
+    g_w, g_v = g
+    w, v = ans[0], ans[1]
+    # s = v @ (diag(g_w) + F * (v.T @ g_v)) @ v.T, F[i, j] = 1 / (w[j] - w[i])
+    s = np.zeros_like(v)
+    if g_w is not None:
+        s = s + (v * g_w[..., None, :]) @ _mT(v)
+    if g_v is not None:
+        s = s + v @ (_inverse_gaps(w) * (_mT(v) @ g_v)) @ _mT(v)
+    return _fold(s, UPLO)
+
+
+@adjoint(np.linalg.eigvalsh)
+def eigvalsh_adjoint(g, a, UPLO="L"):
+    _, v = np.linalg.eigh(a, UPLO)
+    return _fold((v * g[..., None, :]) @ _mT(v), UPLO)
+
+
+@adjoint(np.linalg.qr, sequence=True)
+def qr_adjoint(g, ans, a, mode="reduced"):
+    if mode != "reduced":
+        raise ValueError(f"srcdiff differentiates np.linalg.qr in mode='reduced', not {mode!r}")
+    q, r = ans[0], ans[1]
+    g_q, g_r = g
+    g_q = np.zeros_like(q) if g_q is None else g_q
+    g_r = np.zeros_like(r) if g_r is None else g_r
+    m, n = np.shape(a)[-2:]
+    if m >= n:
+        return _qr_square_adjoint(q, r, g_q, g_r)
+    # a = [x | y] with x square: x = q @ r[:, :m], y = q @ r[:, m:] (so r[:, m:] = q.T @ y)
+    y, g_v = a[..., :, m:], g_r[..., :, m:]
+    dx = _qr_square_adjoint(q, r[..., :, :m], g_q + y @ _mT(g_v), g_r[..., :, :m])
+    return np.concatenate([dx, q @ g_v], axis=-1)
+
+
+def _qr_square_adjoint(q, r, g_q, g_r):
+    """The adjoint of ``a`` (m >= n) from those of ``q`` and ``r`` (r square)."""
+    m = r @ _mT(g_r) - _mT(g_q) @ q
+    copyltu = np.tril(m) + _mT(np.tril(m, -1))  # the lower triangle mirrored
+    b = g_q + q @ copyltu
+    return _mT(np.linalg.solve(r, _mT(b)))  # b @ inv(r).T
+
+
+@adjoint(np.linalg.svd, sequence=True)
+def svd_adjoint(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
+    if not compute_uv:  # the singular values alone: g is their adjoint
+        u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        return _svd_fold((u * g[..., None, :]) @ vh, hermitian)
+    u, s, vh = ans[0], ans[1], ans[2]
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        raise ValueError("srcdiff differentiates np.linalg.svd of a non-square matrix with "
+                         "full_matrices=False (the extra columns of u or vh are not unique)")
+    return _svd_fold(_svd_adjoint(u, s, vh, *g), hermitian)
+
+
+def _svd_fold(d, hermitian):
+    return _fold(d, "L") if hermitian else d  # svd(hermitian=True) reads the lower triangle
+
+
+def _svd_adjoint(u, s, vh, g_u, g_s, g_vh):
+    """The adjoint of ``a = u @ diag(s) @ vh`` (reduced) from those of its factors."""
+    v = _mT(vh)
+    d = 0.0 if g_s is None else (u * g_s[..., None, :]) @ vh
+    f = _inverse_gaps(s * s)
+    if g_u is not None:
+        ut_gu = _mT(u) @ g_u
+        j = f * (ut_gu - _mT(ut_gu))  # J + J.T
+        d = d + (u @ (j * s[..., None, :])) @ vh
+        d = d + ((g_u - u @ ut_gu) / s[..., None, :]) @ vh  # the part outside u's columns
+    if g_vh is not None:
+        g_v = _mT(g_vh)
+        vt_gv = _mT(v) @ g_v
+        k = f * (vt_gv - _mT(vt_gv))
+        d = d + u @ ((s[..., :, None] * k) @ vh)
+        d = d + u @ (_mT(g_v - v @ vt_gv) / s[..., :, None])
+    if isinstance(d, float):
+        return np.zeros_like(u @ vh)
+    return d
+
+
+@adjoint(np.linalg.pinv)
+def pinv_adjoint(g, ans, a, rcond=None, hermitian=False, rtol=None):
+    return _svd_fold(_pinv_adjoint(g, ans, a), hermitian)
+
+
+def _pinv_adjoint(g, p, a):
+    """The adjoint of ``a`` from that of ``p = pinv(a)`` (constant rank: Golub and Pereyra)."""
+    pt, gt = _mT(p), _mT(g)
+    d = -(pt @ g @ pt)
+    d = d + (gt - a @ (p @ gt)) @ (p @ pt)  # (I - a p) g.T p p.T
+    d = d + (pt @ p) @ (gt - (gt @ p) @ a)  # p.T p g.T (I - p a)
+    return d
+
+
+# x = pinv(a) @ b; the residuals are min ||b - a x||^2 (nonempty for m > n at full rank),
+# whose adjoints follow from the optimality of x; the singular values are those of svd.
+@adjoint(np.linalg.lstsq, sequence=True)
+def lstsq_adjoint(g, ans, a, b, rcond=None):
+    x, residuals = ans[0], ans[1]
+    g_x, g_res, _, g_s = g
+    vector = np.ndim(b) == 1
+    da, db = np.zeros_like(a), np.zeros_like(b)
+    if g_x is not None:
+        p = np.linalg.pinv(a)
+        outer = g_x[:, None] * b[None, :] if vector else g_x @ _mT(b)
+        da = da + _pinv_adjoint(outer, p, a)
+        db = db + _mT(p) @ g_x
+    if g_res is not None and np.size(residuals):
+        r = g_res * (b - a @ x)  # each column of the residual times its adjoint
+        da = da - 2.0 * (r[:, None] * x[None, :] if vector else r @ _mT(x))
+        db = db + 2.0 * r
+    if g_s is not None:
+        da = da + svd_adjoint(g_s, None, a, compute_uv=False)
+    return da, db
+
+
+# ----- norms -----
+
+
+@adjoint(np.linalg.norm)
+def norm_adjoint(g, ans, x, ord=None, axis=None, keepdims=False):
+    shape = np.shape(x)
+    if axis is None:
+        axes = tuple(range(len(shape)))
+        if ord is not None and len(shape) not in (1, 2):
+            raise ValueError(f"np.linalg.norm with ord={ord!r} takes a vector or a matrix")
+    else:
+        axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+        axes = tuple(int(i) % len(shape) for i in axes)
+    g = expand_reduced(g, shape, axes, keepdims)
+    norm = expand_reduced(ans, shape, axes, keepdims)
+    if ord is None or ord == "fro" or (ord == 2 and len(axes) == 1):  # the 2-norm of all
+        return g * x / np.where(norm == 0, 1.0, norm)  # 0 at the zero vector
+    if len(axes) == 1:
+        return g * _vector_norm_slope(x, norm, ord, axes)
+    return _matrix_norm_adjoint(g, x, norm, ord, axes)
+
+
+def _vector_norm_slope(x, norm, ord, axes):
+    """The derivative of the ``ord``-norm of ``x`` along ``axes`` (one axis), elementwise."""
+    if ord == 0:  # a count of the nonzero elements: constant
+        return np.zeros_like(x)
+    if ord in (np.inf, -np.inf):
+        return np.sign(x) * _share(np.abs(x) == norm, axes, x)
+    if ord == 1:
+        return np.sign(x)
+    return np.sign(x) * (np.abs(x) / np.where(norm == 0, 1.0, norm)) ** (ord - 1)
+
+
+def _share(hit, axes, x):
+    """1 / (how many ties) where ``hit`` along ``axes``, else 0, in the dtype of ``x``: tied
+    extremes split evenly."""
+    hit = hit.astype(getattr(x, "dtype", np.float64))
+    return hit / np.sum(hit, axis=axes, keepdims=True)
+
+
+def _matrix_norm_adjoint(g, x, norm, ord, axes):
+    rows, cols = axes
+    if ord in (1, -1):  # the largest (smallest) sum of |x| over a column
+        sums = np.sum(np.abs(x), axis=rows, keepdims=True)
+        return g * np.sign(x) * _share(sums == norm, (cols,), x)
+    if ord in (np.inf, -np.inf):  # ... over a row
+        sums = np.sum(np.abs(x), axis=cols, keepdims=True)
+        return g * np.sign(x) * _share(sums == norm, (rows,), x)
+    if ord not in ("nuc", 2, -2):
+        raise ValueError(f"np.linalg.norm of a matrix has no ord={ord!r}")
+    m = np.moveaxis(x, (rows, cols), (-2, -1))
+    u, _, vh = np.linalg.svd(m, full_matrices=False)
+    if ord == "nuc":  # the sum of the singular values
+        d = u @ vh
+    else:  # the largest (2) or smallest (-2) singular value
+        i = 0 if ord == 2 else np.shape(vh)[-2] - 1
+        d = u[..., :, i:i + 1] @ vh[..., i:i + 1, :]
+    if not isinstance(g, (float, int, np.generic)):
+        g = np.moveaxis(g, (rows, cols), (-2, -1))
+    return np.moveaxis(g * d, (-2, -1), (rows, cols))
+
+
+# ----- products -----
+
+
+def _reshaped(d, x):
+    return d if np.shape(d) == np.shape(x) else np.reshape(d, np.shape(x))
+
+
+# vdot flattens both operands (of one size, of any shapes): one number
+@adjoint(np.vdot)
+def vdot_adjoint(g, a, b):
+    return _reshaped(g * b, a), _reshaped(g * a, b)
+
+
+@adjoint(np.tensordot)
+def tensordot_adjoint(g, a, b, axes=2):
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:  # a product with a number
+        return _summed_to(g * b, a), _summed_to(g * a, b)
+    axes_a, axes_b = _tensordot_axes(axes, na, nb)
+    free_a = [i for i in range(na) if i not in axes_a]
+    free_b = [i for i in range(nb) if i not in axes_b]
+    partner_of_a = {i: j for i, j in zip(axes_a, axes_b)}  # contracted axis of a -> of b
+    partner_of_b = {j: i for i, j in zip(axes_a, axes_b)}
+    if not free_a and not free_b:  # one number: g times the other operand, its axes matched
+        return (g * np.transpose(b, [partner_of_a[i] for i in range(na)]),
+                g * np.transpose(a, [partner_of_b[j] for j in range(nb)]))
+    ng = len(free_a)
+    # tensordot keeps the uncontracted axes of each side in order: g's, then b's (for da)
+    da = np.tensordot(g, b, axes=(list(range(ng, np.ndim(g))), free_b))
+    da = np.transpose(da, inverse_permutation(
+        free_a + [partner_of_b[j] for j in sorted(axes_b)], na))
+    db = np.tensordot(a, g, axes=(free_a, list(range(ng))))
+    db = np.transpose(db, inverse_permutation(
+        [partner_of_a[i] for i in sorted(axes_a)] + free_b, nb))
+    return da, db
+
+
+def _tensordot_axes(axes, na, nb):
+    """``axes`` (a count, or a pair of axes or of sequences of axes) as two lists."""
+    if np.ndim(axes) == 0:
+        n = int(axes)
+        return list(range(na - n, na)), list(range(n))
+    axes_a, axes_b = axes
+    axes_a = [axes_a] if np.ndim(axes_a) == 0 else list(axes_a)
+    axes_b = [axes_b] if np.ndim(axes_b) == 0 else list(axes_b)
+    return [int(i) % na for i in axes_a], [int(j) % nb for j in axes_b]
+
+
+def _summed_to(d, x):
+    """``d`` summed to a number where ``x`` is one (a product of a number with an array)."""
+    if np.ndim(x) == 0 and np.ndim(d) > 0:
+        return np.sum(d)
+    return d
+
+
+@adjoint(np.kron)
+def kron_adjoint(g, a, b):
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:  # a product with a number
+        return _summed_to(g * b, a), _summed_to(g * a, b)
+    n = max(na, nb)
+    sa = (1,) * (n - na) + np.shape(a)
+    sb = (1,) * (n - nb) + np.shape(b)
+    # out[i * sb + k] = a[i] * b[k] along each axis: g as (a0, b0, a1, b1, ...)
+    pairs = np.reshape(g, [k for pair in zip(sa, sb) for k in pair])
+    a_axes = np.reshape(a, [k for s in sa for k in (s, 1)])
+    b_axes = np.reshape(b, [k for s in sb for k in (1, s)])
+    da = np.sum(pairs * b_axes, axis=tuple(range(1, 2 * n, 2)))
+    db = np.sum(pairs * a_axes, axis=tuple(range(0, 2 * n, 2)))
+    return np.reshape(da, np.shape(a)), np.reshape(db, np.shape(b))
+
+
+# <g, a x b> = <a, b x g> = <b, g x a>. Vectors of 2 components have z = 0 (numpy's
+# convention), and two of them give the z component alone.
+@adjoint(np.cross)
+def cross_adjoint(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_, b_ = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
+    ka, kb = np.shape(a_)[-1], np.shape(b_)[-1]
+    if ka == 2 and kb == 2:  # c = a0 * b1 - a1 * b0
+        da = np.stack([g * b_[..., 1], -(g * b_[..., 0])], axis=-1)
+        db = np.stack([-(g * a_[..., 1]), g * a_[..., 0]], axis=-1)
+    else:
+        g_ = np.moveaxis(g, axisc, -1)
+        da = np.cross(_three(b_), g_)[..., :ka]
+        db = np.cross(g_, _three(a_))[..., :kb]
+    return (np.moveaxis(unbroadcast(da, a_), -1, axisa),
+            np.moveaxis(unbroadcast(db, b_), -1, axisb))
+
+
+def _three(v):
+    """Vectors of 2 components with a third, zero."""
+    if np.shape(v)[-1] == 3:
+        return v
+    return np.concatenate([v, np.zeros_like(v[..., :1])], axis=-1)
+
+
+# ----- einsum, any number of operands -----
+
+
+def einsum_operands_adjoint(g, subscripts, *operands, optimize=False):
+    """The adjoint of ``np.einsum(subscripts, *operands)`` for one, two or more operands,
+    an implicit output (``'ij,jk'``), ``...`` (broadcast too) and an index repeated within
+    one operand (``'ii->i'``, a diagonal); ``None`` for the subscripts, then one adjoint
+    per operand.
+
+    Each operand's adjoint is one einsum of ``g`` with the other operands, spread back
+    along the indices only that operand had, and onto its diagonals.
+    """
+    shapes = [np.shape(x) for x in operands]
+    terms, out, sizes = _einsum_parse(subscripts, shapes)
+    grads = []
+    for k, (term, x) in enumerate(zip(terms, operands)):
+        others = [(t, y) for i, (t, y) in enumerate(zip(terms, operands)) if i != k]
+        grads.append(_einsum_operand(g, out, others, term, x, sizes, optimize))
+    return (None, *grads)
+
+
+def _einsum_parse(subscripts, shapes):
+    """The terms with ``...`` spelled as letters, the explicit output, and each letter's
+    size; a ValueError for a spelling the rule does not read (numpy's sublist form)."""
+    if not isinstance(subscripts, str):
+        raise ValueError("srcdiff differentiates np.einsum with a subscripts string "
+                         "('ij,jk->ik'), not the sublist form")
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, out = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"np.einsum({subscripts!r}) takes {len(terms)} operands, "
+                         f"got {len(shapes)}")
+    free = iter(c for c in string.ascii_letters if c not in spec)
+    ranks = [len(s) - len(t) + 3 for t, s in zip(terms, shapes) if "..." in t]
+    dots = "".join(next(free) for _ in range(max(ranks, default=0)))
+    terms = [t.replace("...", dots[len(dots) - (len(s) - len(t) + 3):]) if "..." in t else t
+             for t, s in zip(terms, shapes)]
+    if arrow:
+        out = out.replace("...", dots)
+    else:  # implicit: the broadcast axes, then the indices that occur once, in order
+        letters = "".join(t for t in terms)
+        out = dots + "".join(sorted(c for c in set(letters)
+                                    if letters.count(c) == 1 and c not in dots))
+    sizes = {}
+    for term, shape in zip(terms, shapes):
+        for c, n in zip(term, shape):
+            sizes[c] = max(sizes.get(c, 1), n)
+    return terms, out, sizes
+
+
+def _einsum_operand(g, out, others, term, x, sizes, optimize):
+    """The adjoint of the operand ``x`` (indices ``term``) of the einsum giving ``out``."""
+    unique = "".join(dict.fromkeys(term))
+    other_terms = [t for t, _ in others]
+    kept = "".join(c for c in unique if c in out or any(c in t for t in other_terms))
+    if not out and others:  # one number: g multiplies the others' contraction
+        d = g * np.einsum(f"{','.join(other_terms)}->{kept}", *[y for _, y in others],
+                          optimize=optimize)
+    elif out or others:
+        d = np.einsum(",".join([out, *other_terms]) + "->" + kept, g, *[y for _, y in others],
+                      optimize=optimize)
+    else:  # 'ij->' of one operand
+        d = g
+    own = dict(zip(term, np.shape(x)))
+    broadcast = tuple(i for i, c in enumerate(kept) if own[c] == 1 and sizes[c] != 1)
+    if broadcast:  # x had one element where others had several ('...' broadcast)
+        d = np.sum(d, axis=broadcast, keepdims=True)
+    full = tuple(own[c] for c in unique)
+    if kept != unique:  # indices only x had were summed away: spread back along them
+        if not kept:
+            d = d * np.ones_like(x, shape=full)
+        else:
+            missing = tuple(i for i, c in enumerate(unique) if c not in kept)
+            d = np.broadcast_to(np.expand_dims(d, missing), full)
+    if unique == term:
+        return d
+    # an index repeated in x ('ii'): d goes onto that diagonal, zeros elsewhere
+    xp = array_module(d)
+    dx = np.zeros_like(d, shape=np.shape(x))
+    index = {c: xp.reshape(xp.arange(own[c]), [own[c] if j == i else 1 for j in
+                                                 range(len(unique))])
+             for i, c in enumerate(unique)}
+    dx[tuple(index[c] for c in term)] = d
+    return dx
+
+
+__all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
