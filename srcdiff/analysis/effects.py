@@ -31,7 +31,7 @@ from ..context import MISSING
 from ..names import nodes
 from .calls import METHODS, _dotted
 
-__all__ = ["Write", "write_of", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
+__all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
 
 # builtins that never change their arguments
 READ_ONLY_BUILTINS = frozenset(
@@ -65,6 +65,44 @@ def write_of(call: cst.Call, lookup, local_names) -> Write | None:
     ``local_names`` are the calling function's own variables.
     """
     return _Effects(lookup, local_names).call(call, {})
+
+
+def unseen_write(statements, ctx, local_names, activity, steps, where=None):
+    """``(where, call, Write, varied name)`` for the first call of a normalized body that may
+    write into what it is given, that a varied value reaches, and whose line needs no adjoint
+    (a line that does is spared: a helper's own derivative refuses such writes, and an
+    operation without a rule is refused where its adjoint is written); else ``None``.
+    ``where`` is the ``(line, text)`` of the statement's ``# line N`` marker."""
+    from ..context import parse_marker
+    from .calls import reads
+
+    for stmt in statements:
+        where = parse_marker(stmt.leading_lines) or where
+        if isinstance(stmt, cst.If):
+            blocks = [stmt.body.body] + ([stmt.orelse.body.body]
+                                         if isinstance(stmt.orelse, cst.Else) else [])
+            for block in blocks:
+                found = unseen_write(block, ctx, local_names, activity, steps, where)
+                if found is not None:
+                    return found
+            continue
+        if isinstance(stmt, (cst.For, cst.While)):
+            found = unseen_write(stmt.body.body, ctx, local_names, activity, steps, where)
+            if found is not None:
+                return found
+            stmt = stmt.iter if isinstance(stmt, cst.For) else stmt.test
+        step = steps.get(id(stmt))
+        if step is not None and any(activity.is_active(t) for t in (
+                step[0] if isinstance(step[0], tuple) else (step[0],))):
+            continue
+        for call in nodes(stmt):
+            if type(call) is not cst.Call:
+                continue
+            varied = [n for n in reads(call, local_names) if n in activity.varied]
+            write = varied and write_of(call, ctx.lookup, local_names)
+            if write:
+                return where, call, write, varied[0]
+    return None
 
 
 class _Effects:

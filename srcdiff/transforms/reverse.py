@@ -32,7 +32,7 @@ from ..analysis import effects
 from ..analysis.calls import Op, reads
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
-from ..names import Namer, names_in, nodes, occurrences
+from ..names import Namer, names_in, occurrences
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 
@@ -68,7 +68,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
-    _refuse_unseen_writes(funcdef.body.body, None, ctx, local_names, activity, steps)
+    _refuse_unseen_writes(funcdef.body.body, ctx, local_names, activity, steps)
     available: dict = {}
     _assigned_before(funcdef.body.body, set(ctx.params), available)
     reverser = _Reverser(writer, steps, available, occurrences(funcdef))
@@ -107,40 +107,21 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return cst.Module(body=[*links, vjp])
 
 
-def _refuse_unseen_writes(statements, where, ctx: Context, local_names, activity, steps) -> None:
-    """A call that may write into what it is given (``np.copyto(y, x)``, a helper doing
-    ``cache.append(v)``) gets no adjoint for its write: where a varied value reaches one, refuse.
-    A line whose result needs an adjoint is spared: a helper's own derivative refuses such
-    writes, and an operation without a rule is refused where its adjoint is written."""
-    for stmt in statements:
-        where = parse_marker(stmt.leading_lines) or where
-        if isinstance(stmt, cst.If):
-            _refuse_unseen_writes(stmt.body.body, where, ctx, local_names, activity, steps)
-            if isinstance(stmt.orelse, cst.Else):
-                _refuse_unseen_writes(stmt.orelse.body.body, where, ctx, local_names, activity, steps)
-            continue
-        if isinstance(stmt, (cst.For, cst.While)):
-            _refuse_unseen_writes(stmt.body.body, where, ctx, local_names, activity, steps)
-            stmt = stmt.iter if isinstance(stmt, cst.For) else stmt.test
-        step = steps.get(id(stmt))
-        if step is not None and any(activity.is_active(t) for t in (
-                step[0] if isinstance(step[0], tuple) else (step[0],))):
-            continue
-        for call in nodes(stmt):
-            if type(call) is not cst.Call:
-                continue
-            varied = [n for n in reads(call, local_names) if n in activity.varied]
-            write = varied and effects.write_of(call, ctx.lookup, local_names)
-            if write:
-                place = f" ({write.filename}, line {write.line})" if write.line else ""
-                raise ctx.error(
-                    NotDifferentiableError,
-                    f"srcdiff cannot differentiate through '{_code(call)}': {write.what}"
-                    f"{place}, and '{varied[0]}', which needs a gradient, reaches the call. "
-                    "srcdiff differentiates values, not changes made in place: return the new "
-                    "value instead (cache = helper(cache, v); y = y * 2.0; y = x.copy()), or "
-                    "wrap the value in srcdiff.stop_gradient(...) if no gradient should flow.",
-                    where[0], token=_code(call.func).split(".")[0])
+def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps) -> None:
+    """A call that may write into what it is given, reached by a varied value, where no
+    adjoint covers its write (``analysis/effects.py``): a located error."""
+    found = effects.unseen_write(statements, ctx, local_names, activity, steps)
+    if found is None:
+        return
+    where, call, write, name = found
+    place = f" ({write.filename}, line {write.line})" if write.line else ""
+    raise ctx.error(
+        NotDifferentiableError,
+        f"srcdiff cannot differentiate through '{_code(call)}': {write.what}{place}, and "
+        f"'{name}', which needs a gradient, reaches the call. srcdiff differentiates values, not "
+        "changes made in place: return the new value instead (cache = helper(cache, v); "
+        "y = y * 2.0; y = x.copy()), or wrap the value in srcdiff.stop_gradient(...) if no "
+        "gradient should flow.", where[0], token=_code(call.func).split(".")[0])
 
 
 def _code(node) -> str:
