@@ -2382,6 +2382,10 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
 
     def scalar(*flat):
         fz.start(recording=False)
+        # the oracle passes every float as a float64 array: give each leaf its own type back
+        # (math.trunc takes a Python float, not a 0-d array)
+        flat = [type(leaf)(v) if isinstance(leaf, (float, np.floating)) else v
+                for (_, _, leaf), v in zip(leaves, flat)]
         out = f_oracle(*copy.deepcopy(_rebuild(prog, args, leaves, flat)))
         if prog.output == "aux":
             out = out[0]
@@ -2395,6 +2399,8 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
                  for n in argnums]
         got = {k: v for k, v in zip(names, flat_grads)}
         return Result("wrong_gradient", f"{exc}\nsrcdiff's gradients: {got!r}")
+    except Exception as exc:  # Python itself fails at a perturbed point: not a usable program
+        return Result("reject", f"the oracle fails at a perturbed point: {exc!r}")
     return Result("unrefused" if prog.expect == "refuse" else "ok")
 
 
