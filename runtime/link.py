@@ -20,7 +20,7 @@ from .helpers import zeros_like
 from .registry import rule_for
 from .trees import is_container
 
-__all__ = ["derivative_of", "call_vjp"]
+__all__ = ["derivative_of", "call_vjp", "default_of"]
 
 
 class derivative_of:
@@ -106,3 +106,9 @@ def _by_rule(rule, fn, args, wrt):
 
 _DYNAMIC: dict = {}  # (function, wrt names) -> derivative_of
 _LOCK = threading.Lock()
+
+
+def default_of(fn, name: str):
+    """The default value of ``fn``'s parameter ``name`` (an array default the generated code
+    passes on explicitly: ``helper_vjp(x, rt.default_of(helper, "c"))``)."""
+    return inspect.signature(fn).parameters[name].default

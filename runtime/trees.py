@@ -103,6 +103,13 @@ def _replace(x, key, value):
     if isinstance(key, field):
         if hasattr(x, "_replace"):
             return x._replace(**{key.name: value})
+        if key.name not in {f.name for f in dataclasses.fields(x)}:
+            from srcdiff.errors import SrcdiffError
+
+            raise SrcdiffError(
+                f"srcdiff differentiates the fields of a dataclass, and .{key.name} of "
+                f"{type(x).__name__} is not one (a property?); compute it from the fields "
+                "in the differentiated function instead.")
         return dataclasses.replace(x, **{key.name: value})
     if isinstance(x, dict):
         return {**x, key: value}

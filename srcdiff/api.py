@@ -431,6 +431,8 @@ def grad(fn=None, wrt=0, has_aux: bool = False):
     """
     if fn is None:
         return functools.partial(grad, wrt=wrt, has_aux=has_aux)
+    if _is_bound_method(fn):
+        return _MethodGrad(fn, wrt, has_aux=has_aux)
     return GradFunction(fn, wrt, has_aux=has_aux)
 
 
@@ -442,7 +444,33 @@ def value_and_grad(fn=None, wrt=0, has_aux: bool = False):
     """
     if fn is None:
         return functools.partial(value_and_grad, wrt=wrt, has_aux=has_aux)
+    if _is_bound_method(fn):
+        return _MethodGrad(fn, wrt, with_value=True, has_aux=has_aux)
     return GradFunction(fn, wrt, with_value=True, has_aux=has_aux)
+
+
+def _is_bound_method(fn) -> bool:
+    return inspect.ismethod(fn) and inspect.isfunction(fn.__func__)
+
+
+class _MethodGrad:
+    """The gradient of a bound method (``srcdiff.grad(model.loss)``): its function's gradient,
+    called with the object first; ``wrt`` counts the method's own parameters, and the object's
+    arrays are constants."""
+
+    def __init__(self, method, wrt=0, **options):
+        self._self = method.__self__
+        shifted = tuple(w + 1 if isinstance(w, int) else w for w in
+                        (wrt if isinstance(wrt, tuple) else (wrt,)))
+        self._grad = GradFunction(method.__func__, shifted if isinstance(wrt, tuple) else
+                                  shifted[0], **options)
+
+    def __call__(self, *args, **kwargs):
+        return self._grad(self._self, *args, **kwargs)
+
+    @property
+    def source(self) -> str:
+        return self._grad.source
 
 
 # ----- vjp -----
@@ -455,6 +483,9 @@ def vjp(fn, *args):
     >>> out, pullback = vjp(np_function, x, w)  # doctest: +SKIP
     >>> dx, dw = pullback(np.ones_like(out))     # doctest: +SKIP
     """
+    if _is_bound_method(fn):  # model.loss: the object's arrays are constants
+        out, pullback = vjp(fn.__func__, fn.__self__, *args)
+        return out, lambda v: pullback(v)[1:]
     caller = _Caller(fn)
     args = caller.bind(args, {})
     _refuse_complex(fn, args)

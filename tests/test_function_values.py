@@ -179,3 +179,89 @@ def test_a_function_value_without_source_or_rule_is_a_clear_error(module):
     fn = module["no_rule_value"]
     with pytest.raises(srcdiff.SrcdiffError, match="Python functions"):
         srcdiff.grad(fn)(X)
+
+
+RECORDS = """
+from collections import namedtuple
+from dataclasses import dataclass
+
+C = np.array([1.0, -2.0, 0.5])
+Pair = namedtuple("Pair", "u v")
+
+
+@dataclass
+class Params:
+    w: object
+    b: object = 0.25
+
+    def loss(self, x):
+        return np.sum((x * self.w + self.b) ** 2)
+
+    @property
+    def doubled(self):
+        return self.w * 2.0
+
+
+def weighted(x, c=C):
+    return x * c
+
+
+def built_dataclass(x):
+    p = Params(x * 2.0)
+    return np.sum(p.w * p.b + p.w ** 2)
+
+
+def built_namedtuple(x):
+    p = Pair(x, np.sin(x))
+    return np.sum(p.u * p.v)
+
+
+def built_dict(x):
+    d = dict(a=x, b=x * 2.0)
+    return np.sum(d["a"] * d["b"])
+
+
+def copied_list(x):
+    xs = [x, x * 3.0]
+    ys = list(xs)
+    return np.sum(ys[0] * ys[1])
+
+
+def array_default(x):
+    return np.sum(weighted(x) * x)
+
+
+def read_property(x):
+    p = Params(x)
+    return np.sum(p.doubled)
+"""
+
+
+@pytest.fixture(scope="module")
+def records():
+    return make_function(RECORDS, name="weighted").__globals__
+
+
+@pytest.mark.parametrize("name", ["built_dataclass", "built_namedtuple", "built_dict",
+                                  "copied_list", "array_default"])
+def test_records_built_in_the_function_and_array_defaults(records, name):
+    fn = records[name]
+    check_grad(fn, (X,), (srcdiff.grad(fn)(X),))
+    value, g = srcdiff.value_and_grad(fn)(X)
+    assert value == pytest.approx(fn(X))
+    check_grad(fn, (X,), (g,))
+
+
+def test_a_property_of_a_record_is_a_clear_error(records):
+    with pytest.raises(srcdiff.SrcdiffError, match="property"):
+        srcdiff.grad(records["read_property"])(X)
+
+
+def test_grad_of_a_bound_method(records):
+    params = records["Params"](np.array([0.3, -0.6, 1.2]), 0.5)
+    check_grad(params.loss, (X,), (srcdiff.grad(params.loss)(X),))
+    value, g = srcdiff.value_and_grad(params.loss)(X)
+    assert value == pytest.approx(params.loss(X))
+    out, pullback = srcdiff.vjp(params.loss, X)
+    check_vjp(params.loss, (X,), pullback(1.0))
+    assert "def loss_grad(self, x)" in srcdiff.grad(params.loss).source

@@ -158,6 +158,7 @@ def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
     return op.kind == "project" or op.kind == "copy" and isinstance(op.operands[0], cst.Name) \
         and op.operands[0].value in containers \
         or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append \
+        or op.kind == "pack" \
         or op.kind == "rule" and op.rule.sequence \
         or op.kind == "function" and returns_container(op.primitive)
 

@@ -10,6 +10,7 @@ resolve through a table of the numpy functions they stand for.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import operator
 import types
@@ -160,7 +161,7 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     if isinstance(rhs, cst.Attribute):
         return _attribute_op(rhs, ctx, local_names, rhs)
     if isinstance(rhs, cst.Call):
-        return _call_op(rhs, ctx, local_names, rhs)
+        return _call_op(rhs, ctx, local_names, rhs, containers)
     if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
         keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
             if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
@@ -196,7 +197,7 @@ def _attribute_op(rhs: cst.Attribute, ctx, local_names, spelled) -> Op:
     return Op("unknown", spelled, problem=f"the array attribute .{name}")
 
 
-def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
+def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset()) -> Op:
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
@@ -221,7 +222,12 @@ def _call_op(call: cst.Call, ctx, local_names, spelled) -> Op:
     if obj is MISSING:
         return Op("unknown", spelled, problem=f"{_code(func)}, which srcdiff cannot resolve")
     if is_user_function(obj):
-        return _function_op(obj, positional, keywords, spelled)
+        return _function_op(obj, positional, keywords, spelled, ctx.rt)
+    if _is_record(obj) or obj is dict and not positional:
+        return _record_op(obj, positional, keywords, spelled, ctx.rt)
+    if obj in (list, tuple) and len(positional) == 1 and not keywords and \
+            isinstance(positional[0], cst.Name) and positional[0].value in containers:
+        return Op("copy", spelled, operands=(positional[0],))  # list(xs): the same items
     return _primitive_op(obj, positional, keywords, spelled)
 
 
@@ -232,6 +238,30 @@ def _dynamic_op(func, positional, keywords, spelled) -> Op:
     receiver = func.value if isinstance(func, cst.Attribute) else None
     return Op("dynamic", spelled, primitive=func, operands=(receiver, *positional),
               options=tuple(keywords.items()))
+
+
+def _is_record(obj) -> bool:
+    """A dataclass or namedtuple class: calling it packs its arguments into fields."""
+    return isinstance(obj, type) and (dataclasses.is_dataclass(obj) or
+                                      issubclass(obj, tuple) and hasattr(obj, "_fields"))
+
+
+def _record_op(cls, positional, keywords, spelled, rt: str) -> Op:
+    """``P(w, b)`` of a dataclass or namedtuple, ``dict(a=a, b=b)``: a pack whose keys are
+    fields (``rt.field("w")``) or the dict's string keys; defaults left out are constants."""
+    if cls is dict:
+        keys = [cst.SimpleString(repr(k)) for k in keywords]
+        return Op("pack", spelled, operands=tuple(keywords.values()),
+                  options=tuple(("key", k) for k in keys))
+    sig = _signature(cls)
+    try:
+        bound = sig.bind(*positional, **keywords)
+    except (TypeError, AttributeError) as exc:
+        return Op("unknown", spelled, problem=f"this call of {cls.__name__} ({exc})")
+    keys = [cst.Call(cst.Attribute(cst.Name(rt), cst.Name("field")),
+                     [cst.Arg(cst.SimpleString(repr(name)))]) for name in bound.arguments]
+    return Op("pack", spelled, primitive=cls, operands=tuple(bound.arguments.values()),
+              options=tuple(("key", k) for k in keys))
 
 
 def is_user_function(obj) -> bool:
@@ -248,7 +278,7 @@ def _is_array(obj) -> bool:
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
 
-def _function_op(fn, positional, keywords, spelled) -> Op:
+def _function_op(fn, positional, keywords, spelled, rt: str = "rt") -> Op:
     """A call of the user's own function: its derivative is generated and called in turn."""
     name = fn.__qualname__
     sig = _signature(fn)
@@ -267,6 +297,9 @@ def _function_op(fn, positional, keywords, spelled) -> Op:
             value = bound.arguments[param.name]
         elif isinstance(param.default, _LITERALS):
             value = cst.parse_expression(repr(param.default))
+        elif param.default is not inspect.Parameter.empty:  # an array default: read it off
+            value = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("default_of")), [  # the function
+                cst.Arg(spelled.func), cst.Arg(cst.SimpleString(repr(param.name)))])
         else:
             return Op("unknown", spelled, primitive=fn,
                       problem=f"{name} without its argument {param.name}= (pass it explicitly)")

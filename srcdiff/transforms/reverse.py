@@ -419,6 +419,14 @@ def _commented(stmts: list, where) -> list:
     return [stmts[0].with_changes(leading_lines=[comment]), *stmts[1:]]
 
 
+def _field_name(key) -> str | None:
+    """``w`` for the key ``rt.field("w")`` of a dataclass or namedtuple field, else None."""
+    if isinstance(key, cst.Call) and isinstance(key.func, cst.Attribute) and \
+            key.func.attr.value == "field" and isinstance(key.args[0].value, cst.SimpleString):
+        return key.args[0].value.evaluated_value
+    return None
+
+
 def _value(target) -> cst.BaseExpression:
     """The primal result of a line: its name, or the tuple of its names (``a, b = …``)."""
     if isinstance(target, tuple):
@@ -556,8 +564,10 @@ class _AdjointWriter:
             out = []
             for (_, key), value in zip(op.options, op.operands):
                 if self.active(value):
-                    out += self.contribute(value.value, cst.Subscript(
-                        g, [cst.SubscriptElement(cst.Index(key))]))
+                    field = _field_name(key)  # p = P(w, b): dw = dp.w
+                    part = cst.Attribute(g, cst.Name(field)) if field else cst.Subscript(
+                        g, [cst.SubscriptElement(cst.Index(key))])
+                    out += self.contribute(value.value, part)
             return out
         reads = [n for n in inputs if self.activity.is_active(n)]
         if not reads:  # an unknown operation on constants (p.c of a parameter not in wrt)
