@@ -232,6 +232,7 @@ IDIOMS: dict[str, str] = {
     "try/except* (refused)": "effect-trystar",
     "complex intermediate values (refused or right)": "complex",
     "dataclass arguments": "dclass",
+    "a function with the user's own rule (@srcdiff.adjoint)": "custom-adjoint",
     "views made by functions (np.flip, np.diag, x.conj()), then written (alias mode)":
         "alias-view-functions",
     "a list comprehension, stacked, summed, made an array": "list-comprehension",
@@ -299,8 +300,9 @@ def accepted() -> dict[str, str]:
     if allow is not None:
         out["syntax:FunctionDef"] = "validate.SUPPORTED"  # a helper
         out["syntax:With"] = "validate.SUPPORTED"  # srcdiff.no_grad() only
-    for obj in RULES:
-        out[label(obj)] = "RULES"
+    for obj in RULES:  # srcdiff's own rules (not those a user, test or program registered)
+        if label(obj).split(".")[0] in ("numpy", "math", "builtins", "operator", "srcdiff"):
+            out[label(obj)] = "RULES"
     for obj in NONDIFFERENTIABLE:
         out[label(obj)] = "NONDIFFERENTIABLE"
     for name in calls.METHODS:

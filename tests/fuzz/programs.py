@@ -463,7 +463,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("container", 2 if self.container_reads(shape) else 0),
             ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
             ("func", 3), ("comp", 1 if self.comprehensions() else 0),
-            ("shapefn", 2 if shape != S else 0), ("linalg2", 2),
+            ("shapefn", 2 if shape != S else 0), ("linalg2", 2), ("custom", 1),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
         assert e.shape == shape, (kind, e.src, e.shape, shape)
@@ -966,6 +966,12 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             return binop(a, "*", f, shape, a.bound * 2)
         c = compare(b, ">", lit(ch.pick(THRESH)), b.shape)
         return binop(E(f"({c.src})", f"({c.osrc})", b.shape, 1.0), "*", a, shape, a.bound)
+
+    def x_custom(self, shape, d) -> E:
+        """``softplus(e)``: a call srcdiff differentiates with the user's ``@srcdiff.adjoint``."""
+        self.feature("custom-adjoint")
+        a = self.bounded(self.expr(shape, d), 3.0)
+        return call("softplus", [a], shape, a.bound + 1.0)
 
     def x_stopgrad(self, shape, d) -> E:
         a = self.expr(shape, d)
@@ -1837,6 +1843,19 @@ class Holder:
 """
 
 
+# a function with the user's own adjoint rule (srcdiff.adjoint), put in the module when used
+CUSTOM = """
+
+def softplus(z):
+    return np.log1p(np.exp(z))
+
+
+@srcdiff.adjoint(softplus)
+def softplus_adjoint(g, z):
+    return g / (1.0 + np.exp(-z))
+"""
+
+
 class ProgramGen:
     def __init__(self, draw):
         self.ch = Chooser(draw)
@@ -2009,8 +2028,9 @@ class ProgramGen:
                           for p in params)
         doc = "A generated program." if ch.coin(0.1) else None
         clean, oracle = self.render("f", ptext, fg, doc)
-        source = HEADER + "".join(f"\n\n{c}" for c, _ in hsrc) + f"\n\n{clean}"
-        oracle_source = HEADER + "".join(f"\n\n{o}" for _, o in hsrc) + f"\n\n{oracle}"
+        header = HEADER + (CUSTOM if "custom-adjoint" in self.features else "")
+        source = header + "".join(f"\n\n{c}" for c, _ in hsrc) + f"\n\n{clean}"
+        oracle_source = header + "".join(f"\n\n{o}" for _, o in hsrc) + f"\n\n{oracle}"
         # how srcdiff is called
         floats = [p for p in params if p.kind in ("float", "dict", "tuple", "ntuple", "layers",
                                                   "dclass")]
