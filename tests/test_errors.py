@@ -230,3 +230,30 @@ def test_errors_derive_from_one_base():
     for cls in (SrcdiffSyntaxError, NotDifferentiableError, InPlaceError, SourceUnavailableError,
                 GradientTypeError):
         assert issubclass(cls, SrcdiffError)
+
+
+def test_a_function_of_an_installed_package_or_the_standard_library_is_not_descended_into():
+    """issue 14 item 3: srcdiff reads the user's code, not a library's (statistics.fmean's
+    source would be read and refused for its own syntax): a library function has a rule or is
+    refused, naming it, with advice the user can follow."""
+    fn = make_function("""
+        import statistics
+
+        def f(x):
+            return statistics.fmean([x[0], x[1]]) * 2.0
+    """, name="f")
+    with pytest.raises(NotDifferentiableError) as info:
+        srcdiff.grad(fn)(np.array([0.5, 1.5]))
+    message = str(info.value)
+    assert "statistics.fmean" in message and "adjoint" in message
+    assert info.value.lineno == 9
+
+
+def test_a_library_function_on_constants_only_is_fine():
+    fn = make_function("""
+        import statistics
+
+        def f(x):
+            return np.sum(x) * statistics.fmean([1.0, 2.0, 4.0])
+    """, name="f")
+    np.testing.assert_allclose(srcdiff.grad(fn)(np.array([0.5, 1.5])), [7.0 / 3.0] * 2)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
+import sys
+import sysconfig
 import types
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +30,7 @@ from ..context import MISSING, Context
 from ..templates import literal
 from .values import subexpressions
 
-__all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function"]
+__all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function", "installed"]
 
 BINARY = {
     cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
@@ -265,8 +267,22 @@ def _record_op(cls, positional, keywords, spelled, rt: str) -> Op:
 
 
 def is_user_function(obj) -> bool:
-    """A Python function without a rule: srcdiff differentiates its source (``helper(x)``)."""
-    return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj)
+    """A Python function without a rule, of the user's own code: srcdiff differentiates its
+    source (``helper(x)``). A function of an installed package or of the standard library
+    (``scipy.special.logsumexp``) is not read: it has a rule or is refused."""
+    return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj) and \
+        not installed(obj)
+
+
+def installed(fn) -> bool:
+    """Whether ``fn`` lives in an installed package or the standard library."""
+    filename = getattr(getattr(fn, "__code__", None), "co_filename", "")
+    return bool(filename) and filename.startswith(_LIBRARY_PATHS)
+
+
+_LIBRARY_PATHS = tuple(sorted({p for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                               if (p := sysconfig.get_paths().get(key))} |
+                              {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}))
 
 
 def _is_array(obj) -> bool:

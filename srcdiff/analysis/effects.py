@@ -29,7 +29,7 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 
 from ..context import MISSING
 from ..names import nodes
-from .calls import METHODS, _dotted
+from .calls import METHODS, _dotted, installed
 
 __all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
 
@@ -144,7 +144,7 @@ class _Effects:
             return self.write(f"'{text}' calls something srcdiff cannot resolve", call)
         if _read_only(obj):
             return None
-        if inspect.isfunction(obj) and rule_for(obj) is None:
+        if inspect.isfunction(obj) and rule_for(obj) is None and not installed(obj):
             return self.helper(obj, text, call, seen)
         if getattr(obj, "__name__", None) in NUMPY_WRITERS:
             return self.write(f"'{text}' writes into an array it is given", call)

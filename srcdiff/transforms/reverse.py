@@ -68,7 +68,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
-    _refuse_unseen_writes(funcdef.body.body, ctx, local_names, activity, steps)
+    writer.temps = {target: op.spelled for target, op, _ in steps.values()
+                    if isinstance(target, str) and target.startswith("_t")}
+    _refuse_unseen_writes(funcdef.body.body, ctx, local_names, activity, steps, writer)
     available: dict = {}
     _assigned_before(funcdef.body.body, set(ctx.params), available)
     reverser = _Reverser(writer, steps, available, occurrences(funcdef))
@@ -107,7 +109,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return cst.Module(body=[*links, vjp])
 
 
-def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps) -> None:
+def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps,
+                          writer) -> None:
     """A call that may write into what it is given, reached by a varied value, where no
     adjoint covers its write (``analysis/effects.py``): a located error."""
     found = effects.unseen_write(statements, ctx, local_names, activity, steps)
@@ -115,13 +118,36 @@ def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps
         return
     where, call, write, name = found
     place = f" ({write.filename}, line {write.line})" if write.line else ""
+    spelled = writer.spell(call)
+    what = write.what.replace(f"'{_code(call)}'", f"'{spelled}'") if not write.line else write.what
+    names = ", ".join(writer.user_names([name]))
+    if type(call.func) is cst.Name and call.func.value in local_names:
+        what = "it calls a function known only when it runs, which srcdiff cannot check"
     raise ctx.error(
         NotDifferentiableError,
-        f"srcdiff cannot differentiate through '{_code(call)}': {write.what}{place}, and "
-        f"'{name}', which needs a gradient, reaches the call. srcdiff differentiates values, not "
-        "changes made in place: return the new value instead (cache = helper(cache, v); "
-        "y = y * 2.0; y = x.copy()), or wrap the value in srcdiff.stop_gradient(...) if no "
-        "gradient should flow.", where[0], token=_code(call.func).split(".")[0])
+        f"srcdiff cannot differentiate through '{spelled}': {what}{place}, and '{names}', which "
+        "needs a gradient, reaches the call while its result is not differentiated. srcdiff "
+        "differentiates values, not changes made in place: return the new value instead "
+        "(cache = helper(cache, v); y = y * 2.0; y = x.copy()), or wrap the value in "
+        "srcdiff.stop_gradient(...) if no gradient should flow.", where[0],
+        token=spelled.split("(")[0].split(".")[0])
+
+
+class _Expand(cst.CSTTransformer):
+    """Puts normalize's temporaries back into an expression, for messages."""
+
+    def __init__(self, temps: dict):
+        self.temps = temps
+
+    def leave_Name(self, original, updated):
+        value = self.temps.get(updated.value)
+        if value is None:
+            return updated
+        value = value.visit(self)
+        if isinstance(value, (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison,
+                              cst.IfExp, cst.UnaryOperation)) and not value.lpar:
+            value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return value
 
 
 def _code(node) -> str:
@@ -465,6 +491,7 @@ class _AdjointWriter:
         self.forward: dict[int, cst.SimpleStatementLine] = {}  # call statement -> its rewrite
         self.spelling_cache: dict[str, cst.BaseExpression] = {}
         self.covered: set[str] = set()  # names the statement being written gave adjoints to
+        self.temps: dict[str, cst.BaseExpression] = {}  # normalize's temporaries, for messages
 
     def rt(self, name: str) -> cst.Attribute:
         return cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name))
@@ -531,11 +558,28 @@ class _AdjointWriter:
                     return name, where
         return None
 
+    def spell(self, node: cst.CSTNode) -> str:
+        """``node`` as the user wrote it: normalize's temporaries (``_t1``) put back."""
+        return _code(node.visit(_Expand(self.temps)))
+
+    def user_names(self, names) -> list[str]:
+        """The user's variables behind ``names`` (a temporary stands for what it reads)."""
+        found: dict[str, None] = {}
+        stack = list(reversed(list(names)))
+        while stack:
+            name = stack.pop()
+            if name in self.temps:
+                stack.extend(reversed(reads(self.temps[name], self.local_names)))
+            else:
+                found[name] = None
+        return list(found)
+
     def uncovered(self, op: Op, name: str, where: str):
         """The error for an active ``name`` that reaches ``op`` where no adjoint flows back."""
         return self.ctx.error(
             NotDifferentiableError,
-            f"srcdiff cannot differentiate '{op.text}' with respect to '{name}', which needs a "
+            f"srcdiff cannot differentiate '{self.spell(op.spelled)}' with respect to "
+            f"'{', '.join(self.user_names([name]))}', which needs a "
             f"gradient: the value reaches {where}, and srcdiff has no adjoint for it there. "
             "Bind the value to a name first and pass the name, or wrap it in "
             "srcdiff.stop_gradient(...) if no gradient should flow through it.",
@@ -574,9 +618,10 @@ class _AdjointWriter:
             return []
         raise self.ctx.error(
             NotDifferentiableError,
-            f"srcdiff cannot differentiate {op.problem}: '{op.text}' receives "
-            f"{', '.join(reads) or 'a value'} that needs a gradient. Register an adjoint with "
-            "@srcdiff.runtime.adjoint(<function>), or wrap the value in srcdiff.stop_gradient(...) "
+            f"srcdiff cannot differentiate {op.problem}: '{self.spell(op.spelled)}' receives "
+            f"{', '.join(self.user_names(reads)) or 'a value'}, which needs a gradient. "
+            "Register an adjoint with "
+            "@srcdiff.adjoint(<function>), or wrap the value in srcdiff.stop_gradient(...) "
             "if no gradient should flow through it.", self.line, token=op.text.split("(")[0])
 
     def rule(self, target: str, op: Op, g: cst.Name) -> list:
@@ -667,7 +712,8 @@ class _AdjointWriter:
             return []
         if receiver is None and self.active(op.primitive):
             raise self.ctx.located(
-                f"srcdiff cannot differentiate '{op.text}': the function called depends on a "
+                f"srcdiff cannot differentiate '{self.spell(op.spelled)}': the function called "
+                "depends on a "
                 "value that needs a gradient.", self.line, token=op.text.split("(")[0])
         keyword = lambda k, v: cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(  # noqa: E731
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
@@ -732,7 +778,7 @@ class _AdjointWriter:
         if op.kind not in ("function", "dynamic"):
             raise self.ctx.located(
                 f"srcdiff can unpack the results of your own functions ('a, b = helper(x)'), "
-                f"not of '{op.text}'; assign the result to one name and index it, or make "
+                f"not of '{self.spell(op.spelled)}'; assign the result to one name and index it, or make "
                 "the values one by one.", self.line, token=op.text.split("(")[0])
         parts = []
         for t in targets:
