@@ -375,7 +375,12 @@ class GradFunction:
                 if type(x) is not float and (type(x) is not ndarray or x.dtype.kind != "f"):
                     return _GENERAL
             for i in others:  # a complex value, maybe in a container: refused there
-                if maybe_complex(args[i]):
+                x = args[i]
+                kind = type(x)
+                if kind is ndarray:  # the common cases inline, the rest in _maybe_complex
+                    if x.dtype.kind == "c":
+                        return _GENERAL
+                elif kind is not float and maybe_complex(x):
                     return _GENERAL
             self._containers = ()
             grads = function(*args)
