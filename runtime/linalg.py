@@ -403,14 +403,17 @@ def _three(v):
 # ----- einsum, any number of operands -----
 
 
-def einsum_operands_adjoint(g, subscripts, *operands, optimize=False):
+@adjoint(np.einsum, leading=("subscripts",))
+def einsum_adjoint(g, *operands, subscripts, optimize=False):
     """The adjoint of ``np.einsum(subscripts, *operands)`` for one, two or more operands,
     an implicit output (``'ij,jk'``), ``...`` (broadcast too) and an index repeated within
-    one operand (``'ii->i'``, a diagonal); ``None`` for the subscripts, then one adjoint
-    per operand.
+    one operand (``'ii->i'``, a diagonal): one adjoint per operand, bare for one. The
+    subscripts, the primitive's first argument, are an option (``leading``).
 
     Each operand's adjoint is one einsum of ``g`` with the other operands, spread back
-    along the indices only that operand had, and onto its diagonals.
+    along the indices only that operand had, and onto its diagonals; for two operands and
+    an explicit output without repeated indices that is the single einsum
+    ``np.einsum('ik,jk->ij', g, b)`` of the textbook rule.
     """
     shapes = [np.shape(x) for x in operands]
     terms, out, sizes = _einsum_parse(subscripts, shapes)
@@ -418,7 +421,7 @@ def einsum_operands_adjoint(g, subscripts, *operands, optimize=False):
     for k, (term, x) in enumerate(zip(terms, operands)):
         others = [(t, y) for i, (t, y) in enumerate(zip(terms, operands)) if i != k]
         grads.append(_einsum_operand(g, out, others, term, x, sizes, optimize))
-    return (None, *grads)
+    return tuple(grads) if len(grads) != 1 else grads[0]
 
 
 def _einsum_parse(subscripts, shapes):

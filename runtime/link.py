@@ -61,7 +61,8 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **key
     >>> value, pullback = call_vjp(scale, np.ones(2), 3.0, wrt=(0,))  # doctest: +SKIP
     """
     rule = rule_for(fn) if not wrt_self and not keywords else None
-    if rule is not None and len(args) == len(rule.operands):  # np.sin as a value: its rule
+    if rule is not None and len(args) >= len(rule.leading) and \
+            rule.takes(len(args) - len(rule.leading)):  # np.sin as a value: its rule
         return _by_rule(rule, fn, args, wrt)
     function, positional = fn, args
     if isinstance(fn, types.MethodType):  # model.nll: the function, the object first
@@ -94,10 +95,12 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **key
 def _by_rule(rule, fn, args, wrt):
     """``fn(*args)`` and a pullback made of ``fn``'s adjoint rule."""
     value = fn(*args)
+    n = len(rule.leading)  # np.einsum's subscripts: an option, given first, with no adjoint
+    leading, operands = dict(zip(rule.leading, args[:n])), args[n:]
 
     def pullback(g):
-        grads = rule.call(g, *([value] if rule.takes_ans else []), *args)
-        grads = grads if len(rule.operands) > 1 else (grads,)
+        grads = rule.call(g, *([value] if rule.takes_ans else []), *operands, **leading)
+        grads = (None,) * n + (tuple(grads) if len(operands) > 1 else (grads,))
         picked = [zeros_like(args[i]) if grads[i] is None else grads[i] for i in wrt]
         return picked[0] if len(picked) == 1 else tuple(picked)
 

@@ -6,7 +6,10 @@ A rule is an ordinary function ``rule(g, [ans,] *operands, **options)``:
   as its second parameter, is the primal output;
 - the *operands* are the parameters without a default; the rule returns one
   adjoint per operand (a bare value when there is only one), ``None`` meaning zero;
-- parameters with a default mirror the primitive's options (``axis``, ``keepdims``).
+  a ``*operands`` parameter takes any number of further operands (``np.einsum``): the
+  rule returns one adjoint per operand it is given, bare when it is given one;
+- parameters with a default, and keyword-only ones, mirror the primitive's options
+  (``axis``, ``keepdims``).
 
 ``broadcasting=True`` marks primitives whose operands broadcast against each
 other: the rule body is written for equal shapes and the table sums each
@@ -42,7 +45,13 @@ class Rule:
     options: tuple[str, ...]
     broadcasting: bool
     sequence: bool = False  # the primitive returns a list or tuple (np.split, slogdet): g is one
+    variadic: str | None = None  # the rule's *operands: any number of operands after these
+    leading: tuple[str, ...] = ()  # options the primitive takes first, by position (subscripts)
 
+    def takes(self, count: int) -> bool:
+        """Whether the rule takes ``count`` operands."""
+        return count == len(self.operands) or self.variadic is not None and \
+            count >= len(self.operands)
 
 RULES: dict[object, Rule] = {}
 
@@ -55,13 +64,16 @@ def _signature_parts(fn):
     takes_ans = bool(params) and params[0].name == "ans"
     if takes_ans:
         params = params[1:]
-    operands = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
-    options = tuple(p.name for p in params if p.default is not inspect.Parameter.empty)
-    return takes_ans, operands, options
+    variadic = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+    params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    operands = tuple(p.name for p in params
+                     if p.default is p.empty and p.kind is not p.KEYWORD_ONLY)
+    options = tuple(p.name for p in params if p.name not in operands)
+    return takes_ans, operands, options, variadic
 
 
 def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
-            sequence: bool = False):
+            sequence: bool = False, leading: tuple[str, ...] = ()):
     """Register the decorated function as the adjoint of each of ``primitives``.
 
     ``sequence=True``: the primitive returns a list or tuple of arrays (``np.split``,
@@ -69,31 +81,39 @@ def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
     an item whose adjoint is zero, and the compiler lets the result be unpacked
     (``sign, logdet = np.linalg.slogdet(K)``) and indexed (``parts[0]``).
 
+    ``leading``: options the primitive takes as its first positional arguments, before its
+    operands, where it has no parameter names for them: ``np.einsum(subscripts, *operands)``
+    is ``@adjoint(np.einsum, leading=("subscripts",))`` on
+    ``einsum_adjoint(g, *operands, subscripts, optimize=False)``; the compiler passes them
+    to the rule by keyword and never differentiates them.
+
     ``checked=True`` (what ``srcdiff.adjoint`` uses for users' rules) makes every call check
     that the rule returned one adjoint per operand, each of its operand's shape.
     """
 
     def register(fn):
-        takes_ans, operands, options = _signature_parts(fn)
+        takes_ans, operands, options, variadic = _signature_parts(fn)
+        if not set(leading) <= set(options):
+            raise TypeError(f"adjoint rule {fn.__name__}: leading={leading} must name options")
         call = fn
         if broadcasting:
-            call = _with_unbroadcast(fn, takes_ans, len(operands))
+            call = _with_unbroadcast(fn, takes_ans)
         if checked:
-            call = _checked(call, fn, takes_ans, operands, primitives)
+            call = _checked(call, fn, takes_ans, operands, variadic, primitives)
         for primitive in primitives:
-            RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans,
-                                    operands, options, broadcasting, sequence)
+            RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans, operands,
+                                    options, broadcasting, sequence, variadic, tuple(leading))
         return call
 
     return register
 
 
-def _with_unbroadcast(fn, takes_ans, n_operands):
+def _with_unbroadcast(fn, takes_ans):
     @functools.wraps(fn)
     def call(g, *args, **options):
         values = args[1:] if takes_ans else args
         grads = fn(g, *args, **options)
-        if n_operands == 1:
+        if len(values) == 1:
             return unbroadcast(grads, values[0])
         return tuple(None if d is None else unbroadcast(d, x) for d, x in zip(grads, values))
 
@@ -101,7 +121,7 @@ def _with_unbroadcast(fn, takes_ans, n_operands):
     return call
 
 
-def _checked(call, fn, takes_ans, operands, primitives):
+def _checked(call, fn, takes_ans, fixed, variadic, primitives):
     from srcdiff.errors import SrcdiffError
 
     what = ", ".join(getattr(p, "__qualname__", repr(p)) for p in primitives)
@@ -109,6 +129,8 @@ def _checked(call, fn, takes_ans, operands, primitives):
     @functools.wraps(fn)
     def checked(g, *args, **options):
         values = args[1:] if takes_ans else args
+        operands = fixed if variadic is None else (
+            *fixed, *(f"{variadic}[{i}]" for i in range(len(values) - len(fixed))))
         grads = call(g, *args, **options)
         if len(operands) == 1 and not isinstance(grads, (tuple, list)):
             results = (grads,)

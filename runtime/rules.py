@@ -532,53 +532,6 @@ def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
     return np.expand_dims(g, (lo, hi)) * diagonal
 
 
-@adjoint(np.einsum)
-def einsum_adjoint(g, subscripts, a, b, optimize=False):
-    return (None, einsum_adjoint_a(g, subscripts, a, b, optimize),
-            einsum_adjoint_b(g, subscripts, a, b, optimize))
-
-
-def einsum_adjoint_a(g, subscripts, a, b, optimize=False):
-    """The adjoint of ``np.einsum(subscripts, a, b)`` with respect to ``a``."""
-    (in_a, in_b), out = _parse_einsum(subscripts)
-    return _einsum_operand_adjoint(g, out, in_b, b, in_a, a, optimize)
-
-
-def einsum_adjoint_b(g, subscripts, a, b, optimize=False):
-    """The adjoint of ``np.einsum(subscripts, a, b)`` with respect to ``b``."""
-    (in_a, in_b), out = _parse_einsum(subscripts)
-    return _einsum_operand_adjoint(g, out, in_a, a, in_b, b, optimize)
-
-
-def _parse_einsum(subscripts):
-    """``"ij,jk->ik"`` as ``(("ij", "jk"), "ik")``; a ValueError for what the rule cannot do."""
-    if not isinstance(subscripts, str) or "->" not in subscripts:
-        raise ValueError(f"einsum adjoint needs subscripts with an explicit '->' output, "
-                         f"got {subscripts!r}; write e.g. 'ij,jk->ik'")
-    inputs, out = subscripts.replace(" ", "").split("->")
-    inputs = tuple(inputs.split(","))
-    if len(inputs) != 2:
-        raise ValueError(f"einsum adjoint supports exactly two operands, got {subscripts!r}")
-    if "." in subscripts:
-        raise ValueError(f"einsum adjoint does not support '...' in {subscripts!r}; "
-                         "name every axis")
-    for term in inputs:
-        if len(set(term)) != len(term):
-            raise ValueError(f"einsum adjoint does not support an index repeated within one "
-                             f"operand ({term!r} in {subscripts!r}); take np.diagonal first")
-    return inputs, out
-
-
-def _einsum_operand_adjoint(g, out, other_terms, other, terms, x, optimize):
-    """Adjoint of ``x`` in ``einsum(f"{terms},{other_terms}->{out}", x, other)``."""
-    kept = "".join(c for c in terms if c in out or c in other_terms)
-    dx = np.einsum(f"{out},{other_terms}->{kept}", g, other, optimize=optimize)
-    if kept != terms:  # indices only x had were summed away: broadcast back along them
-        missing = tuple(i for i, c in enumerate(terms) if c not in kept)
-        dx = np.broadcast_to(np.expand_dims(dx, missing), np.shape(x))
-    return dx
-
-
 # ----- indexing -----
 
 

@@ -51,7 +51,7 @@ def template_for(rule: Rule) -> Template | None:
     Only srcdiff's own rules are inlined: a user's rule is called by its name, so the
     generated source shows where it is used.
     """
-    if rule.raw.__module__ not in _INLINED_MODULES:
+    if rule.raw.__module__ not in _INLINED_MODULES or rule.variadic:
         return None
     try:
         source = textwrap.dedent(inspect.getsource(rule.raw))

@@ -134,6 +134,24 @@ FUNCTIONS = {
                 + np.sum(np.tensordot(B, B.T, axes=2)) + np.sum(np.kron(B, A[0]) ** 2) \\
                 + np.sum(np.cross(A[:, None, :], B) ** 2) + np.sum(np.einsum("ij,jk->ik", A, B))
         """,
+    "einsum_one_operand": """
+        def f(A, B, I):
+            return np.einsum("ii", B) + np.sum(np.einsum("ii->i", B) ** 3) \
+                + np.sum(np.einsum("ji", A) * A.T) + np.sum(np.einsum("ij->j", A) ** 2) \
+                + np.sum(np.einsum("...ii->...i", B[None] * A[:, :, None]) ** 2)
+        """,
+    "einsum_two_operands": """
+        def f(A, B, I):
+            return np.sum(np.einsum("ij,jk", A, B) ** 2) + np.einsum("i,i", A[0], B[1]) \
+                + np.sum(np.einsum("...ij,...jk->...ik", A[None], B) ** 3) \
+                + np.sum(np.einsum("ij,kj->ik", A, B) * A) + np.einsum("ii,ij->j", B, B)[0]
+        """,
+    "einsum_three_operands": """
+        def f(A, B, I):
+            return np.sum(np.einsum("ij,jk,lk->il", A, B, A) ** 2) \
+                + np.einsum("i,jk,k->", A[0], B, A[1]) \
+                + np.sum(np.einsum("ij,jk,kl,lm", A, B, B, B.T) * A)
+        """,
 }
 
 
@@ -211,6 +229,8 @@ ARRAY_OUTPUTS = {
     "pinv": "def f(A, B):\n    return np.linalg.pinv(A @ B)\n",
     "norm_rows": "def f(A, B):\n    return np.linalg.norm(A @ B, axis=1) + np.linalg.norm(B, 'fro')\n",
     "kron_cross": "def f(A, B):\n    return np.kron(A[0], B)[:, ::3] + np.cross(A[1:], B)\n",
+    "einsum": "def f(A, B):\n    return np.einsum('ij,jk,kl->il', A, B, B) + np.einsum('...j,jk', A, B)"
+              " + np.einsum('ii->i', B)\n",
 }
 
 
@@ -254,13 +274,56 @@ def test_python_float_arguments_get_float_gradients():
     check_grad(fn, (0.5, X, y, I), (grad,), argnums=(0,))
 
 
-# ----- not yet: einsum beyond two operands needs the compiler to pass any number of them -----
+# ----- einsum: any number of operands; what its rule cannot read is refused before it runs -----
 
 
-@pytest.mark.xfail(raises=srcdiff.SrcdiffError, strict=True,
-                   reason="np.einsum's rule takes exactly two operands: a variadic rule "
-                          "(runtime/linalg.einsum_operands_adjoint) needs registry and call support")
 def test_einsum_of_three_operands():
     fn = make_function("def f(A, B):\n    return np.sum(np.einsum('ij,jk,lk->il', A, B, A))\n")
     a, b = _functions_args()[:2]
     check_grad(fn, (a, b), srcdiff.grad(fn, wrt=(0, 1))(a, b))
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "dA, dB, _dA = rt.einsum_adjoint(d_t1, A, B, A, subscripts='ij,jk,lk->il')" in source
+
+
+def test_einsum_subscripts_from_a_global_and_optimize():
+    fn = make_function("""
+        SPEC = "ij,jk,kl->il"
+
+        def f(A, B):
+            return np.sum(np.einsum(SPEC, A, B, B, optimize=True) ** 2)
+        """, "f")
+    a, b = _functions_args()[:2]
+    check_grad(fn, (a, b), srcdiff.grad(fn, wrt=(0, 1))(a, b))
+
+
+def test_einsum_as_a_value_goes_through_its_rule():
+    fn = make_function("""
+        def f(A, B, product):
+            return np.sum(product("ij,jk,lk->il", A, B, A) ** 2)
+        """, "f")
+    a, b = _functions_args()[:2]
+    check_grad(fn, (a, b, np.einsum), srcdiff.grad(fn, wrt=(0, 1))(a, b, np.einsum),
+               argnums=(0, 1))
+
+
+@pytest.mark.parametrize("body, message", [
+    ("np.einsum(A, [0, 1], B, [1, 2])", "sublist form"),
+    ("np.einsum(A, [0, 1], [1])", "sublist form"),
+    ("np.einsum('ij,jk->ik', A, B, B)", r"np.einsum\('ij,jk->ik'\) of 3 arrays \(its subscripts name 2\)"),
+    ("np.einsum('ij,jk->ik', A, B, dtype=np.float32)", "the argument dtype= of einsum"),
+])
+def test_einsum_spellings_its_rule_cannot_read_are_refused_at_compile_time(body, message):
+    fn = make_function(f"def f(A, B):\n    C = {body}\n    return np.sum(C)\n")
+    a, b = _functions_args()[:2]
+    with pytest.raises(srcdiff.NotDifferentiableError, match=message) as error:
+        srcdiff.grad(fn, wrt=(0, 1)).source  # compiling, before anything runs
+    assert body in str(error.value) and "line 6" in str(error.value)
+
+
+def test_einsum_in_the_sublist_form_of_constants_is_a_constant():
+    fn = make_function("""
+        def f(A, B):
+            return np.sum(np.einsum(B, [0, 1], B, [1, 2]) * A[:3])
+        """, "f")
+    a, b = _functions_args()[:2]
+    check_grad(fn, (a, b), (srcdiff.grad(fn)(a, b),), argnums=(0,))

@@ -10,6 +10,7 @@ resolve through a table of the numpy functions they stand for.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import operator
@@ -25,6 +26,7 @@ import numpy as np
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
 from srcdiff.runtime.backend import array_module
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
+from srcdiff.runtime.nondiff import keys as nondiff_keys
 
 from ..context import MISSING, Context
 from ..templates import literal
@@ -39,8 +41,8 @@ BINARY = {
 }
 UNARY = {cst.Minus: operator.neg}
 
-# operators whose results carry no gradient
-_NONDIFF_OPERATORS = {operator.floordiv}
+# operators whose results carry no gradient, and generated code's own constants (rt.keys)
+_NONDIFF_OPERATORS = {operator.floordiv, nondiff_keys}
 
 # array methods: name -> (numpy function, pack extra positional arguments into one tuple)
 METHODS = {
@@ -343,6 +345,7 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
         return Op("unknown", spelled, primitive=primitive,
                   problem=f"{getattr(primitive, '__module__', '') or ''}.{name}".lstrip("."))
     sig = _signature(primitive) if bind else None
+    fixed = len(rule.leading) + len(rule.operands)  # np.einsum: its subscripts, then any number
     if sig is None:
         ordered, extra = list(positional), dict(keywords)
     else:
@@ -353,7 +356,7 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
         ordered, extra = [], {}
         for param in sig.parameters.values():
             if param.name not in bound.arguments:
-                if len(ordered) < len(rule.operands) and param.name not in rule.options and \
+                if len(ordered) < fixed and param.name not in rule.options and \
                         param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
                         isinstance(param.default, _LITERALS):
                     ordered.append(literal(param.default))  # np.arange(a, b): step=1
@@ -364,14 +367,17 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
             elif param.kind is param.VAR_KEYWORD:
                 extra.update(value)
             elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
-                    len(ordered) < len(rule.operands) and param.name not in rule.options:
+                    (len(ordered) < fixed or rule.variadic) and param.name not in rule.options:
                 ordered.append(value)
             else:
                 extra[param.name] = value
-    if len(ordered) != len(rule.operands):
+    leading, ordered = ordered[:len(rule.leading)], ordered[len(rule.leading):]
+    if len(leading) < len(rule.leading) or not rule.takes(len(ordered)):
+        takes = f"{len(rule.operands)} or more" if rule.variadic else len(rule.operands)
         return Op("unknown", spelled, primitive=primitive,
                   problem=f"{name} with {len(ordered)} array arguments (srcdiff's rule takes "
-                          f"{len(rule.operands)})")
+                          f"{takes})")
+    extra = {**dict(zip(rule.leading, leading)), **extra}
     options = []
     for key, value in extra.items():
         if key in rule.options:
@@ -379,4 +385,31 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
         elif not (isinstance(value, cst.Name) and value.value == "None"):
             return Op("unknown", spelled, primitive=primitive,
                       problem=f"the argument {key}= of {name}")
+    spelling = _SPELLINGS.get(rule.primitive)
+    problem = spelling(ordered, dict(options)) if spelling else ""
+    if problem:
+        return Op("unknown", spelled, primitive=primitive, problem=problem)
     return Op("rule", spelled, rule, primitive, tuple(ordered), tuple(options))
+
+
+def _einsum_spelling(operands, options) -> str:
+    """Why srcdiff's einsum rule cannot read this call ('' if it can): numpy's sublist form
+    (``np.einsum(a, [0, 1], b, [1, 2])``), or subscripts naming another count of arrays."""
+    subscripts = options["subscripts"]  # a literal is read now, a name when the code runs
+    if isinstance(subscripts, (cst.SimpleString, cst.ConcatenatedString, cst.BaseNumber,
+                               cst.List, cst.Tuple)):
+        try:
+            subscripts = ast.literal_eval(_code(subscripts))
+        except (ValueError, SyntaxError):
+            return ""
+    sublists = any(isinstance(e, (cst.List, cst.Tuple)) for e in operands)
+    if sublists or not isinstance(subscripts, (str, cst.BaseExpression)):
+        return ("np.einsum in numpy's sublist form; write the subscripts as a string: "
+                "np.einsum('ij,jk->ik', a, b)")
+    count = subscripts.split("->")[0].count(",") + 1 if isinstance(subscripts, str) else None
+    if count not in (None, len(operands)):
+        return f"np.einsum({subscripts!r}) of {len(operands)} arrays (its subscripts name {count})"
+    return ""
+
+
+_SPELLINGS = {np.einsum: _einsum_spelling}  # primitive -> why a call is beyond its rule

@@ -339,7 +339,7 @@ def test_slogdet_with_a_number_cotangent_on_duck_arrays(g):
 
 
 def test_every_rule_of_linalg_is_in_a_table():
-    covered = {c.values[0].fn for c in CASES} | {s[0] for s in SEQUENCES}
+    covered = {c.values[0].fn for c in CASES} | {s[0] for s in SEQUENCES} | {np.einsum}  # EINSUMS
     missing = [base._name(fn) for fn, rule in RULES.items()
                if rule.raw.__module__ == linalg.__name__ and fn not in covered]
     assert not missing, f"rules without a test case: {missing}"
@@ -393,7 +393,7 @@ def test_what_the_rules_refuse_they_name(call, match):
         call()
 
 
-# ----- einsum of any number of operands (runtime/linalg.einsum_operands_adjoint) -----
+# ----- einsum of any number of operands (runtime/linalg.einsum_adjoint) -----
 
 # (subscripts, operand shapes)
 EINSUMS = [
@@ -408,6 +408,9 @@ EINSUMS = [
     ("...ii->...i", [(2, 3, 3)]),
     ("ij,jk", [(2, 3), (3, 4)]),
     ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("bij,bjk->bik", [(2, 2, 3), (2, 3, 4)]),
+    ("ij, j -> ij", [(2, 3), (3,)]),
+    ("ij,kl->ik", [(2, 3), (4, 5)]),  # j and l each summed away in one operand
     ("ba,cb", [(2, 3), (4, 2)]),  # implicit 'ac'
     ("aB,Bc", [(2, 3), (3, 4)]),  # implicit 'ac': capitals sort first
     ("i,i", [(3,), (3,)]),
@@ -434,7 +437,14 @@ def _einsum_param(subscripts, shapes, optimize=False):
 
 EINSUM_CASES = [*(_einsum_param(*e) for e in EINSUMS),
                 _einsum_param("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], True),
+                _einsum_param("ij,jk->ki", [(2, 3), (3, 4)], True),
                 _einsum_param("...ij,...jk", [(2, 3, 4), (4, 2)], "greedy")]
+
+
+def _einsum_adjoints(g, subscripts, xs, optimize=False):
+    """The rule's adjoints as a tuple, one per operand (a bare one for one operand)."""
+    grads = rule_for(np.einsum).call(g, *xs, subscripts=subscripts, optimize=optimize)
+    return (grads,) if len(xs) == 1 else grads
 
 
 def _einsum_setup(subscripts, shapes, dtype=np.float64):
@@ -447,24 +457,24 @@ def _einsum_setup(subscripts, shapes, dtype=np.float64):
 @pytest.mark.parametrize("subscripts, shapes, optimize", EINSUM_CASES)
 def test_einsum_matches_finite_differences(subscripts, shapes, optimize):
     xs, g = _einsum_setup(subscripts, shapes)
-    grads = linalg.einsum_operands_adjoint(g, subscripts, *xs, optimize=optimize)
-    assert grads[0] is None and len(grads) == len(xs) + 1
-    check_vjp(lambda *ys: np.einsum(subscripts, *ys), xs, grads[1:], cotangent=g)
+    grads = _einsum_adjoints(g, subscripts, xs, optimize)
+    assert len(grads) == len(xs)
+    check_vjp(lambda *ys: np.einsum(subscripts, *ys), xs, grads, cotangent=g)
 
 
 @pytest.mark.parametrize("subscripts, shapes, optimize", EINSUM_CASES)
 def test_einsum_float32_and_duck_arrays(subscripts, shapes, optimize):
     xs, g = _einsum_setup(subscripts, shapes)
-    want = linalg.einsum_operands_adjoint(g, subscripts, *xs, optimize=optimize)[1:]
+    want = _einsum_adjoints(g, subscripts, xs, optimize)
     xs32, g32 = _einsum_setup(subscripts, shapes, np.float32)
-    for d, d64 in zip(linalg.einsum_operands_adjoint(g32, subscripts, *xs32)[1:], want):
+    for d, d64 in zip(_einsum_adjoints(g32, subscripts, xs32), want):
         assert d.dtype == np.float32
         np.testing.assert_allclose(d, d64, rtol=2e-4, atol=2e-5)
     duck_g = wrap(g) if np.ndim(g) else float(g)
     HOST_SYNCS.reset()
-    got = linalg.einsum_operands_adjoint(duck_g, subscripts, *map(wrap, xs), optimize=optimize)
+    got = _einsum_adjoints(duck_g, subscripts, [wrap(x) for x in xs], optimize)
     assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    for d, expected in zip(got[1:], want):
+    for d, expected in zip(got, want):
         assert type(d) is DuckArray
         np.testing.assert_allclose(d.get(), expected, rtol=1e-12, atol=1e-12)
 
@@ -475,24 +485,22 @@ def test_einsum_float32_and_duck_arrays(subscripts, shapes, optimize):
                                                 ("i,jk,k->", [(2,), (3, 4), (4,)])])
 def test_einsum_with_a_number_cotangent_on_duck_arrays(subscripts, shapes, g):
     xs, _ = _einsum_setup(subscripts, shapes)
-    want = linalg.einsum_operands_adjoint(g, subscripts, *xs)[1:]
+    want = _einsum_adjoints(g, subscripts, xs)
     check_vjp(lambda *ys: np.einsum(subscripts, *ys), xs, want, cotangent=g)
     HOST_SYNCS.reset()
-    got = linalg.einsum_operands_adjoint(g, subscripts, *map(wrap, xs))[1:]
+    got = _einsum_adjoints(g, subscripts, [wrap(x) for x in xs])
     assert HOST_SYNCS.count == 0, HOST_SYNCS.where
     for d, expected in zip(got, want):
         assert type(d) is DuckArray
         np.testing.assert_allclose(d.get(), expected, rtol=1e-12)
 
 
-def test_einsum_agrees_with_the_two_operand_rule_of_rules_py():
-    xs, g = _einsum_setup("bij,bjk->bik", [(2, 2, 3), (2, 3, 4)])
-    ours = linalg.einsum_operands_adjoint(g, "bij,bjk->bik", *xs)
-    theirs = rule_for(np.einsum).call(g, "bij,bjk->bik", *xs)
-    for d, e in zip(ours[1:], theirs[1:]):
-        np.testing.assert_allclose(d, e, rtol=1e-12)
+def test_einsum_of_one_operand_gives_its_adjoint_bare():
+    x, g = np.ones((3, 3)), np.arange(3.0)
+    d = rule_for(np.einsum).call(g, x, subscripts="ii->i")
+    np.testing.assert_array_equal(d, np.diag(g))
 
 
 def test_einsum_refuses_the_sublist_form():
     with pytest.raises(ValueError, match="sublist"):
-        linalg.einsum_operands_adjoint(np.ones(2), np.ones((2, 2)), [0, 1], [0])
+        rule_for(np.einsum).call(np.ones(2), [0, 1], np.ones(2), [1], subscripts=np.ones((2, 2)))
