@@ -17,7 +17,7 @@ import numpy as np
 from .backend import numpy_twin
 
 __all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES",
-           "stop_gradient", "no_grad"]
+           "stop_gradient", "no_grad", "keys"]
 
 
 def stop_gradient(x):
@@ -27,6 +27,17 @@ def stop_gradient(x):
     2.0
     """
     return x
+
+
+def keys(d) -> list:
+    """The keys of a dict as a list (a loop over ``d.items()`` walks these, reading each
+    value by its key); generated code's own, so not in the table users read: the compiler
+    knows it is constant (``analysis/calls.py``).
+
+    >>> keys({"w": 1.0, "b": 2.0})
+    ['w', 'b']
+    """
+    return list(d)
 
 
 class no_grad:

@@ -11,6 +11,7 @@ chained comparisons remain; every assignment is ``name = expression``.
     for i, v in enumerate(x):   for i in range(len(x)): v = x[i]
     for a, b in zip(p, q):      for _i in range(min(len(p), len(q))): a = p[_i]; b = q[_i]
     for c in reversed(p):       for _i in range(len(p) - 1, -1, -1): c = p[_i]
+    for k, v in d.items():      _keys = rt.keys(d); for k in _keys: v = d[k] (then as above)
 
 Every loop is then a ``for`` over ``range(...)`` (or a ``while``), and reading a row
 is an ordinary indexing operation with its own adjoint.
@@ -23,7 +24,7 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in, nodes
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "dict_view"]
 
 _AUGMENTED = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
@@ -38,7 +39,7 @@ _AUGMENTED = {
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if not any(_sugar(n) for n in nodes(module)):
         return module  # nothing to rewrite: spare the visit of the whole tree
-    return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt})))
+    return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt}), ctx.rt))
 
 
 def _sugar(node: cst.CSTNode) -> bool:
@@ -60,6 +61,14 @@ def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 def _call(name: str, *args) -> cst.Call:
     return cst.Call(cst.Name(name), [cst.Arg(a) for a in args])
+
+
+def dict_view(it: cst.BaseExpression) -> str | None:
+    """``"values"``, ``"items"`` or ``"keys"`` for ``d.values()`` & co. of a variable."""
+    if isinstance(it, cst.Call) and not it.args and isinstance(it.func, cst.Attribute) and \
+            it.func.attr.value in ("values", "items", "keys") and isinstance(it.func.value, cst.Name):
+        return it.func.attr.value
+    return None
 
 
 def _minus_one() -> cst.UnaryOperation:
@@ -94,8 +103,8 @@ def _rebound(it: cst.BaseExpression, body) -> bool:
 
 
 class _Desugar(cst.CSTTransformer):
-    def __init__(self, namer: Namer):
-        self.namer = namer
+    def __init__(self, namer: Namer, rt: str = "rt"):
+        self.namer, self.rt = namer, rt
 
     def leave_For(self, original, updated: cst.For):
         it, target = updated.iter, updated.target
@@ -104,6 +113,22 @@ class _Desugar(cst.CSTTransformer):
             made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
                                            leading_lines=updated.leading_lines)
             return cst.FlattenSentinel([made, self.leave_For(original, updated.with_changes(iter=seq))])
+        view = dict_view(it)
+        if view is not None:  # for k, v in d.items(): over the keys, each value read by key
+            keys = cst.Name(self.namer.fresh("_keys"))
+            made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(keys)], cst.Call(
+                cst.Attribute(cst.Name(self.rt), cst.Name("keys")), [cst.Arg(it.func.value)]))],
+                leading_lines=updated.leading_lines)
+            if view == "keys":
+                return cst.FlattenSentinel([made, self.leave_For(original, updated.with_changes(
+                    iter=keys, leading_lines=()))])
+            key, value = (e.value for e in target.elements) if view == "items" else \
+                (cst.Name(self.namer.fresh("_key")), target)
+            read = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(value)], _index(
+                it.func.value, key))])
+            loop = updated.with_changes(target=key, iter=keys, leading_lines=(),
+                                        body=updated.body.with_changes(body=[read, *updated.body.body]))
+            return cst.FlattenSentinel([made, self.leave_For(original, loop)])
         func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
         if func == "range":
             return updated

@@ -19,6 +19,7 @@ from ..analysis import sharing
 from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 from ..names import children, nodes
+from .desugar import dict_view
 
 __all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
 
@@ -248,11 +249,12 @@ class _Validator(cst.CSTVisitor):
         if call in ("range", "enumerate", "zip") and not any(a.keyword or a.star for a in it.args) \
                 or call == "reversed" and len(it.args) == 1 and _is_path(it.args[0].value) \
                 or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)) \
-                or isinstance(it, cst.Call) and self._makes_sequence(it):
+                or isinstance(it, cst.Call) and self._makes_sequence(it) or dict_view(it):
             return
         self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
                         "a variable ('for row in x', 'for layer in params[\"layers\"]'), over "
-                        "reversed(...) of one, and over enumerate/zip of sequences; assign the "
+                        "reversed(...) of one, over d.values()/.items()/.keys(), and over enumerate/zip of "
+                        "sequences; assign the "
                         "sequence to a name first.")
 
     def _makes_sequence(self, call: cst.Call) -> bool:

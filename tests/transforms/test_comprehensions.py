@@ -144,3 +144,24 @@ def test_the_generated_source_reads_as_a_loop():
     source = srcdiff.grad(fn, wrt=(0, 1)).source
     assert "heads = []" in source and "rt.append(heads" in source
     assert "# adjoint of: heads = [np.tanh(q * x) for q in ps]" in source
+
+
+DICT_LOOPS = {  # a function of (params, x), params a dict of two arrays
+    "values_in_a_generator": "return 1e-3 * sum(np.sum(p ** 2) for p in params.values()) + np.sum(params['w'] * x)",
+    "items": ("s = 0.0\n    for k, v in params.items():\n        s = s + np.sum(v * x) * (2.0 if k == 'w' else 1.0)\n"
+              "    return s"),
+    "keys": "s = 0.0\n    for k in params.keys():\n        s = s + np.sum(params[k] ** 2 * x)\n    return s",
+    "values_comprehension": "return np.sum(np.stack([np.tanh(v) for v in params.values()]) * x)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DICT_LOOPS))
+def test_loops_over_the_values_items_and_keys_of_a_dict(name):
+    fn = make_function(f"def f(params, x):\n    {DICT_LOOPS[name]}\n")
+    params = {"w": np.array([0.5, -1.0]), "b": np.array([0.3, 0.7])}
+    x = np.array([1.5, -0.5])
+    dparams, dx = srcdiff.grad(fn, wrt=(0, 1))(params, x)
+    assert set(dparams) == {"w", "b"}
+    for key in params:
+        check_grad(lambda v, key=key: fn({**params, key: v}, x), (params[key],), (dparams[key],))
+    check_grad(lambda v: fn(params, v), (x,), (dx,))
