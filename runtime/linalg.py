@@ -66,8 +66,7 @@ def inv_adjoint(g, ans, a):
 
 @adjoint(np.linalg.det)
 def det_adjoint(g, ans, a):
-    inverse = np.linalg.inv(a)
-    return _scale(g * ans, _mT(inverse))
+    return _scale(g * ans, _mT(np.linalg.inv(a)))
 
 
 # The sign is piecewise constant: only the log of |det| has an adjoint.

@@ -280,11 +280,12 @@ def triu_adjoint(g, m, k=0):
 # ----- padding -----
 
 
-# Only ``pad_width`` and ``mode`` are options: numpy takes ``constant_values`` and
-# ``reflect_type`` through ``**kwargs``. 'constant' pads with constants; 'edge', 'reflect'
-# (even), 'symmetric' and 'wrap' pad with copies of elements, whose adjoints add up.
+# 'constant' pads with constants (``constant_values``, reaching numpy through ``**kwargs``: an
+# option the rule does not read, and one the compiler refuses to see depend on a differentiated
+# value); 'edge', 'reflect' (even), 'symmetric' and 'wrap' pad with copies of elements, whose
+# adjoints add up.
 @adjoint(np.pad)
-def pad_adjoint(g, array, pad_width=None, mode="constant"):
+def pad_adjoint(g, array, pad_width=None, mode="constant", constant_values=0):
     shape = np.shape(array)
     if not shape:
         return g

@@ -216,12 +216,45 @@ def test_method_spellings_are_the_functions():
 # ----- what srcdiff refuses -----
 
 
-def test_pad_values_are_refused_where_the_call_is():
-    """``constant_values=`` reaches np.pad through ``**kwargs``, which the rule table cannot
-    name yet: refused at compile time with the line, not differentiated wrongly."""
+def test_pad_with_constant_values():
+    fn = make_function("""
+        def f(x, c):
+            y = np.pad(x, 1, constant_values=2.0)
+            z = np.pad(x * c[:2, :3], ((0, 1), (2, 0)), constant_values=c[0, 0])
+            return np.sum(y ** 2 * c) + np.sum(z ** 3)
+        """, "f")
+    rng = np.random.default_rng(4)
+    x, c = rng.standard_normal((2, 3)), rng.standard_normal((4, 5))
+    check_grad(fn, (x, c), (srcdiff.grad(fn)(x, c),), argnums=(0,))
+    value, dx = srcdiff.value_and_grad(fn)(x, c)
+    np.testing.assert_allclose(value, fn(x, c), rtol=1e-12)
+    check_grad(fn, (x, c), (dx,), argnums=(0,))
+
+
+def test_pad_with_constant_values_of_duck_arrays_and_vjp():
     fn = make_function("""
         def f(x):
-            return np.sum(np.pad(x, 1, constant_values=0.5) ** 2)
+            return np.pad(x, (1, 2), constant_values=(2.0, 3.0)) * 2.0
+        """, "f")
+    x = np.random.default_rng(5).standard_normal(4)
+    out, pullback = srcdiff.vjp(fn, x)
+    v = np.arange(7.0)
+    dx, = pullback(v)
+    check_vjp(fn, (x,), (dx,), cotangent=v)
+    HOST_SYNCS.reset()
+    duck_out, duck_pullback = srcdiff.vjp(fn, wrap(x))
+    got, = duck_pullback(wrap(v))
+    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
+    assert type(got) is DuckArray
+    np.testing.assert_allclose(got.get(), dx, rtol=1e-12)
+
+
+def test_pad_values_that_need_a_gradient_are_refused_where_the_call_is():
+    """The rule reads no ``constant_values``: one that depends on a differentiated value is
+    refused at compile time with the line, not differentiated wrongly."""
+    fn = make_function("""
+        def f(x):
+            return np.sum(np.pad(x, 1, constant_values=x[0]) ** 2)
         """, "f")
     with pytest.raises(srcdiff.NotDifferentiableError, match="constant_values="):
         srcdiff.grad(fn)(np.ones(3))

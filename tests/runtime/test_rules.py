@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from srcdiff import runtime
 from srcdiff.runtime import RULES, creation, helpers, rule_for, rules
 from srcdiff.testing import check_vjp
 
@@ -389,6 +390,9 @@ def test_prod_gradient_with_zeros():
 # ----- conventions the compiler relies on -----
 
 
+_ABSENT = object()
+
+
 def _rules():
     return sorted({id(r.raw): r for r in RULES.values()}.values(), key=lambda r: r.name)
 
@@ -398,18 +402,26 @@ def test_inlinable_body_names_only_parameters_numpy_and_runtime_functions(rule):
     body = ast.parse(textwrap.dedent(inspect.getsource(rule.raw))).body[0].body
     if len(body) != 1 or not isinstance(body[0], ast.Return):
         return  # called as rt.<name>, not inlined
-    allowed = (set(inspect.signature(rule.raw).parameters) | {"np"} | set(helpers.__all__)
-               | set(rules.__all__))  # per-operand functions: rt.matmul_adjoint_x2
+    params = set(inspect.signature(rule.raw).parameters)
+    inner = {id(n.value) for n in ast.walk(body[0]) if isinstance(n, ast.Attribute)}
     for node in ast.walk(body[0]):
         assert not isinstance(node, (ast.Lambda, ast.comprehension, ast.NamedExpr))
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             from srcdiff.templates import template_for  # a private helper: called, never inlined
 
             assert template_for(rule) is None, f"{rule.name} would inline {node.id!r}"
-        elif isinstance(node, ast.Name):
-            assert node.id in allowed, f"{rule.name} names {node.id!r}, which inlining cannot see"
-        if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "np":
-            assert callable(getattr(np, node.attr)), f"np.{node.attr} is not a numpy function"
+        elif isinstance(node, ast.Name):  # rt.<name> in generated code: what the runtime exports
+            value = rule.raw.__globals__.get(node.id, _ABSENT)
+            assert node.id in params or node.id == "np" or \
+                getattr(runtime, node.id, _ABSENT) is value, \
+                f"{rule.name} names {node.id!r}, which inlining cannot see"
+        if isinstance(node, ast.Attribute) and id(node) not in inner:  # np.linalg.det, whole
+            dotted = ast.unparse(node)
+            if dotted.startswith("np."):
+                obj = np
+                for part in dotted.split(".")[1:]:
+                    obj = getattr(obj, part)
+                assert callable(obj), f"{dotted} is not a numpy function"
 
 
 @pytest.mark.parametrize("rule", list(RULES.values()), ids=lambda r: _name(r.primitive))

@@ -122,6 +122,8 @@ CASES = [
     case(np.pad, (2, 3), pad_width=((1,), (2,))),
     case(np.pad, (2, 3), pad_width={1: (0, 2)}),
     case(np.pad, (2, 3, 2), pad_width=[(0, 1)], mode="constant"),
+    case(np.pad, (2, 3), pad_width=1, constant_values=2.0),
+    case(np.pad, (2, 3), pad_width=(1, 2), constant_values=((1.0, 2.0), (3.0, 4.0))),
     *(case(np.pad, s, pad_width=w, mode=m)
       for m in ("edge", "reflect", "symmetric", "wrap")
       for s, w in (((4,), 2), ((2, 3), ((1, 2), (3, 1))))),
