@@ -30,6 +30,14 @@ PROGRAMS = {
             return 0.5 * y @ alpha + np.sum(np.log(np.diagonal(L))) \\
                 + 0.5 * X.shape[0] * np.log(2.0 * np.pi)
         """,
+    "gp_unpacked": """
+        def f(log_params, X, y, I):
+            ls, var, noise = np.exp(log_params)
+            sq = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+            L = np.linalg.cholesky(var * np.exp(-0.5 * sq / ls ** 2) + noise * I)
+            alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+            return 0.5 * y @ alpha + np.sum(np.log(np.diagonal(L)))
+        """,
     "gp_slogdet": """
         def f(log_params, X, y, I):
             sq = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)

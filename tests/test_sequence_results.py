@@ -22,6 +22,10 @@ FUNCTIONS = {
     "helper_tuple_indexed": "r = scaled(x)\n    return np.sum(r[0] * r[1])",
     "helper_dict": "d = named(x)\n    return np.sum(d['w'] * d['b'])",
     "loop_over_helper_list": "s = 0.0\n    for row in pair(x):\n        s = s + np.sum(np.tanh(row))\n    return s",
+    "unpack_rows_of_exp": "ls, var, noise = np.exp(x[:3])\n    return ls * var + noise ** 2",
+    "unpack_rows_of_matrix": "r0, r1 = np.tanh(np.reshape(x, (2, 3)))\n    return np.sum(r0 * r1)",
+    "unpack_rows_of_method": "r0, r1 = (x * 2.0).reshape(2, 3).sum(axis=1)\n    return r0 * r1",
+    "unpack_rows_one_used": "a, b, c = np.sin(np.reshape(x, (3, 2)))\n    return np.sum(b ** 2)",
 }
 HELPERS = """
 def pair(a):
@@ -61,3 +65,9 @@ def test_a_loop_over_a_call_that_is_not_known_to_give_a_sequence_is_refused():
     fn = make_function("def f(x):\n    s = 0.0\n    for v in np.nditer(x):\n        s = s + v\n    return s\n")
     with pytest.raises(srcdiff.SrcdiffSyntaxError, match="loops over"):
         srcdiff.grad(fn)(np.ones(3))
+
+
+def test_the_rows_of_a_primitive_result_are_read_by_index():
+    fn = make_function("def f(p):\n    ls, var, noise = np.exp(p)\n    return ls * var + noise\n")
+    source = srcdiff.grad(fn).source
+    assert "_t1 = np.exp(p)\n    ls = _t1[0]\n    var = _t1[1]\n    noise = _t1[2]" in source

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..analysis.calls import is_user_function, resolve
+from ..analysis.calls import classify, is_user_function, resolve
 from ..context import Context
 from ..names import Namer, is_kind, names_in, nodes
 
@@ -58,6 +58,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     local_names = local_variables(funcdef)
     body: list[cst.BaseStatement] = []
     namer.calls_helper = lambda func: is_user_function(resolve(func, ctx, local_names))
+    namer.gives_one_array = lambda call: _gives_one_array(call, ctx, local_names)
     for stmt in funcdef.body.body:
         body.extend(_normalize_statement(stmt, namer, local_names, ctx.rt))
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
@@ -141,10 +142,11 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
         if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, (cst.Tuple, cst.List)):
             names = [e.value for e in small.targets[0].target.elements]
             value = _bare(small.value)
-            if isinstance(value, cst.Call):  # a, b = helper(x): one call, several results
+            if isinstance(value, cst.Call) and not namer.gives_one_array(value):
+                # a, b = helper(x), a, b = np.split(x, 2): one call, several results
                 target = cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])
                 lifted.append(_line(cst.Assign([cst.AssignTarget(target)], lift.operation(value))))
-            else:  # a, b = x: the rows of an array
+            else:  # a, b = x, a, b = np.exp(x): the rows of an array
                 whole = lift.atom(value)
                 for i, name in enumerate(names):
                     row = cst.Subscript(whole, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
@@ -194,6 +196,14 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
     if out:
         out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
     return out
+
+
+def _gives_one_array(call: cst.Call, ctx: Context, local_names) -> bool:
+    """A call of a primitive whose rule gives one array (``np.exp(x)``), not a sequence of
+    results (``np.split``) nor a call of a function srcdiff differentiates or meets when
+    the code runs (``helper(x)``, ``f(x)``): unpacking it takes the array's rows."""
+    op = classify(call, ctx, local_names)
+    return op.kind == "rule" and not op.rule.sequence
 
 
 def _is_append(call, local_names) -> bool:

@@ -63,3 +63,24 @@ def test_reassigned_names_get_versions():
             return x
     """)
     assert body(fn, "rename") == ["h = np.tanh(x)", "h_1 = h * w", "x_1 = h_1 + x", "return x_1"]
+
+
+def test_unpacking_an_array_a_primitive_gives_takes_its_rows():
+    fn = make_function("""
+        def helper(v):
+            return v, v * 2.0
+
+        def f(x, log_params):
+            ls, var, noise = np.exp(log_params)
+            r0, r1 = (x * 2.0).sum(axis=0)
+            a, b = np.split(x, 2)
+            c, d = helper(x)
+            return ls * var * noise * r0 * r1 * a * b * c * d
+    """, "f")
+    assert body(fn)[:11] == [
+        "_t1 = np.exp(log_params)", "ls = _t1[0]", "var = _t1[1]", "noise = _t1[2]",
+        "_t2 = x * 2.0", "_t3 = _t2.sum(axis=0)", "r0 = _t3[0]", "r1 = _t3[1]",
+        "a, b = np.split(x, 2)",  # a sequence=True rule's results, and a helper's, stay unpacked
+        "c, d = helper(x)",
+        "_t4 = ls * var",
+    ]
