@@ -5,14 +5,16 @@ Generated modules import it as ``rt``::
     from srcdiff import runtime as rt
 """
 
+import sys
+
 import numpy as np
 
-from . import creation, elementwise, linalg, reductions, rules, scalar_math, shaping
+from . import creation, elementwise, linalg, reductions, registry, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, scatter_add
 from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .helpers import matmul_rows, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
-from .registry import RULES, Rule, adjoint, rule_for
+from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_vjp, default_of, derivative_of
 from .tape import Tape
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
@@ -32,3 +34,13 @@ __all__ = [
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
     "tree_zeros",
 ]
+
+
+def __getattr__(name: str):
+    """A rule of an optional library (``scipy_rules.py``), once that library is imported:
+    generated code calls it as ``rt.<name>`` like the others."""
+    registry._load_optional()
+    for module in map(sys.modules.get, OPTIONAL.values()):
+        if module is not None and name in module.__all__:
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,10 @@ The compiler may inline a rule whose body is a single ``return``.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,6 +50,7 @@ class Rule:
     sequence: bool = False  # the primitive returns a list or tuple (np.split, slogdet): g is one
     variadic: str | None = None  # the rule's *operands: any number of operands after these
     leading: tuple[str, ...] = ()  # options the primitive takes first, by position (subscripts)
+    signature: inspect.Signature | None = None  # how calls bind, where the primitive's does not say
 
     def takes(self, count: int) -> bool:
         """Whether the rule takes ``count`` operands."""
@@ -73,7 +77,7 @@ def _signature_parts(fn):
 
 
 def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
-            sequence: bool = False, leading: tuple[str, ...] = ()):
+            sequence: bool = False, leading: tuple[str, ...] = (), signature=None):
     """Register the decorated function as the adjoint of each of ``primitives``.
 
     ``sequence=True``: the primitive returns a list or tuple of arrays (``np.split``,
@@ -86,6 +90,11 @@ def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
     is ``@adjoint(np.einsum, leading=("subscripts",))`` on
     ``einsum_adjoint(g, *operands, subscripts, optimize=False)``; the compiler passes them
     to the rule by keyword and never differentiates them.
+
+    ``signature``: a function whose signature says how calls of the primitive bind to
+    operands and options, for a primitive whose own signature does not name them:
+    ``scipy.stats.norm.logpdf`` takes ``(x, *args, **kwds)``, its rule is registered with
+    ``signature=`` a ``def _loc_scale(x, loc=0.0, scale=1.0)``, so ``loc=mu`` is an operand.
 
     ``checked=True`` (what ``srcdiff.adjoint`` uses for users' rules) makes every call check
     that the rule returned one adjoint per operand, each of its operand's shape.
@@ -102,7 +111,8 @@ def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
             call = _checked(call, fn, takes_ans, operands, variadic, primitives)
         for primitive in primitives:
             RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans, operands,
-                                    options, broadcasting, sequence, variadic, tuple(leading))
+                                    options, broadcasting, sequence, variadic, tuple(leading),
+                                    None if signature is None else inspect.signature(signature))
         return call
 
     return register
@@ -159,6 +169,8 @@ def rule_for(primitive) -> Rule | None:
     by name in the ``cupy`` namespace) gets the numpy function's rule: the rules run on
     that library's arrays through numpy's dispatch protocols.
     """
+    if len(_LOADED) < len(OPTIONAL):
+        _load_optional()
     try:
         rule = RULES.get(primitive)
     except TypeError:  # unhashable callables have no rule
@@ -168,3 +180,20 @@ def rule_for(primitive) -> Rule | None:
         if twin is not None:
             rule = RULES.get(twin)
     return rule
+
+
+# Rules for an optional library live in a module of their own, imported the first time a rule
+# is looked up after that library was: no function of it can reach the compiler before, and
+# ``import srcdiff`` does not import scipy. package -> the module holding its rules.
+OPTIONAL: dict[str, str] = {"scipy": "srcdiff.runtime.scipy_rules"}
+_LOADED: set[str] = set()  # the packages of OPTIONAL whose rules are registered (or failed to)
+
+
+def _load_optional() -> None:
+    for package, module in OPTIONAL.items():
+        if package in sys.modules and package not in _LOADED:
+            try:
+                importlib.import_module(module)  # registers its rules; concurrent callers wait
+            except ImportError as exc:  # a broken install: srcdiff works on without these rules
+                warnings.warn(f"srcdiff: no adjoint rules for {package} ({exc})", stacklevel=3)
+            _LOADED.add(package)

@@ -344,7 +344,8 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
     if rule is None:
         return Op("unknown", spelled, primitive=primitive,
                   problem=f"{getattr(primitive, '__module__', '') or ''}.{name}".lstrip("."))
-    sig = _signature(primitive) if bind else None
+    # the rule's signature where the primitive's says (x, *args, **kwds): scipy.stats.norm.pdf
+    sig = (rule.signature or _signature(primitive)) if bind else None
     fixed = len(rule.leading) + len(rule.operands)  # np.einsum: its subscripts, then any number
     if sig is None:
         ordered, extra = list(positional), dict(keywords)
