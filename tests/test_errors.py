@@ -257,3 +257,13 @@ def test_a_library_function_on_constants_only_is_fine():
             return np.sum(x) * statistics.fmean([1.0, 2.0, 4.0])
     """, name="f")
     np.testing.assert_allclose(srcdiff.grad(fn)(np.array([0.5, 1.5])), [7.0 / 3.0] * 2)
+
+
+def test_unpacking_what_a_function_without_a_rule_returns_names_the_function():
+    fn = make_function("""
+        def f(a):
+            w, v = np.linalg.eig(a)
+            return np.sum(w.real)
+    """, name="f")
+    with pytest.raises(NotDifferentiableError, match="numpy.linalg.eig"):
+        srcdiff.grad(fn)(np.array([[2.0, 1.0], [1.0, 3.0]]))

@@ -616,7 +616,12 @@ class _AdjointWriter:
         reads = [n for n in inputs if self.activity.is_active(n)]
         if not reads:  # an unknown operation on constants (p.c of a parameter not in wrt)
             return []
-        raise self.ctx.error(
+        raise self.unknown(op, reads)
+
+    def unknown(self, op: Op, reads) -> NotDifferentiableError:
+        """The error for an operation without a rule that active values reach."""
+        reads = [n for n in reads if self.activity.is_active(n)]
+        return self.ctx.error(
             NotDifferentiableError,
             f"srcdiff cannot differentiate {op.problem}: '{self.spell(op.spelled)}' receives "
             f"{', '.join(self.user_names(reads)) or 'a value'}, which needs a gradient. "
@@ -775,6 +780,8 @@ class _AdjointWriter:
             for t in given:
                 self.defined.discard(t)
             return self.rule(targets, op, g)
+        if op.kind == "unknown":  # w, v = np.linalg.eig(A): the function has no rule
+            raise self.unknown(op, inputs)
         if op.kind not in ("function", "dynamic"):
             raise self.ctx.located(
                 f"srcdiff can unpack the results of your own functions ('a, b = helper(x)'), "
