@@ -339,6 +339,13 @@ FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
             z = np.multiply(x, 2.0, out=w)
             return np.sum(x * z)
         """),
+    "O16_pop_of_a_built_list_is_located": (NotDifferentiableError, ".pop()", """
+        def f(x, w):
+            ys = [x * 2.0]
+            ys.append(x * 3.0)
+            a = ys.pop()
+            return np.sum(a * x) * w
+        """),
     "O11_lists_added": (NotDifferentiableError, "lists or tuples", """
         def f(x, w):
             return np.sum(np.stack([x, x * 2.0] + [np.zeros(3)])) * w
@@ -365,6 +372,34 @@ FUZZ_DIFFERENTIATED = {
             for r in (y, +-0.8):
                 t = t + r * y
             return np.sum(t)
+        """,
+    "O14_one_element_unpacked_from_a_helper": """
+        def h(a):
+            return [a * 2.0]
+
+        def f(y):
+            p, = h(y)
+            return np.sum(p.T * y)
+        """,
+    "O15_a_helper_writing_into_its_own_mask": """
+        def helper(u, v):
+            m = v > 0.0
+            m |= v < -1.0
+            return v * m
+
+        def f(y):
+            return np.sum(y * y) if np.sum(helper(y, y)) > -9.0 else 0.0
+        """,
+    "O17_a_record_read_only_by_a_condition": """
+        import collections
+
+        Pair = collections.namedtuple("Pair", ["a", "b"])
+
+        def f(y):
+            p = Pair(y * 2.0, 0.5)
+            if np.sum(p.a) > -9.0:
+                return np.sum(y * y)
+            return np.sum(y)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

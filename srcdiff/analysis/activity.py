@@ -76,7 +76,8 @@ def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
             op = classify(assign.value, ctx, local_names, containers, sequences)
             if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
-            if isinstance(assign.value, (cst.List, cst.Tuple)) or op.kind == "copy" and \
+            if isinstance(assign.value, (cst.List, cst.Tuple, cst.Dict)) or \
+                    op.primitive is _append() or op.kind == "copy" and \
                     isinstance(assign.value, cst.Name) and assign.value.value in sequences:
                 sequences.update(target_names(assign.targets[0].target))
             # options count too: a varied value in one (np.clip(c, a_min=lo)) is refused later
@@ -87,6 +88,12 @@ def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
                 else target.value
             found.append((stmt, names, op, inputs))
     return tuple(found)
+
+
+def _append():
+    from srcdiff.runtime import append
+
+    return append
 
 
 def _operand_reads(operands, local_names) -> tuple[str, ...]:

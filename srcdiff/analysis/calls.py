@@ -165,7 +165,7 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     if isinstance(rhs, cst.Attribute):
         return _attribute_op(rhs, ctx, local_names, rhs)
     if isinstance(rhs, cst.Call):
-        return _call_op(rhs, ctx, local_names, rhs, containers)
+        return _call_op(rhs, ctx, local_names, rhs, containers, sequences)
     if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
         keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
             if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
@@ -201,7 +201,8 @@ def _attribute_op(rhs: cst.Attribute, ctx, local_names, spelled) -> Op:
     return Op("unknown", spelled, problem=f"the array attribute .{name}")
 
 
-def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset()) -> Op:
+def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
+             sequences=frozenset()) -> Op:
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
@@ -213,8 +214,9 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset()) 
         if method in NONDIFFERENTIABLE_METHODS:
             return Op("nondiff", spelled)
         if method not in METHODS and not hasattr(np.ndarray, method) and \
-                resolve(func, ctx, local_names) is MISSING:  # model.nll(X): a user object's method
-            return _dynamic_op(func, positional, keywords, spelled)
+                resolve(func, ctx, local_names) is MISSING and not (
+                    isinstance(func.value, cst.Name) and func.value.value in sequences):
+            return _dynamic_op(func, positional, keywords, spelled)  # model.nll(X): a method
         if method not in METHODS:
             return Op("unknown", spelled, problem=f"the method .{method}()")
         primitive, pack = METHODS[method]

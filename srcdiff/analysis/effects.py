@@ -17,6 +17,7 @@ nothing but its local names.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import inspect
 import math
 import types
@@ -256,8 +257,9 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     """``"array"`` or ``"container"`` where ``value`` makes new memory, else None."""
     if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp)):
         return "container"
-    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.BaseNumber)):
-        return "array"  # a new array, or a number (immutable: s += v rebinds it)
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.BaseNumber,
+                          cst.Comparison)):
+        return "array"  # a new array (a mask too), or a number (immutable: s += v rebinds it)
     if not isinstance(value, cst.Call):
         return None
     func = value.func
@@ -282,6 +284,10 @@ def _name_of(node) -> str | None:
 
 
 def _read_only(obj) -> bool:
+    if isinstance(obj, type) and (issubclass(obj, tuple) and hasattr(obj, "_fields") or
+                                  dataclasses.is_dataclass(obj) and
+                                  not hasattr(obj, "__post_init__")):
+        return True  # a namedtuple or a plain dataclass only stores what it is given
     try:
         if obj in READ_ONLY_BUILTINS or obj in NONDIFFERENTIABLE or obj is no_grad:
             return True

@@ -144,7 +144,8 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
             value = _bare(small.value)
             if isinstance(value, cst.Call) and not namer.gives_one_array(value):
                 # a, b = helper(x), a, b = np.split(x, 2): one call, several results
-                target = cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])
+                target = cst.Tuple([cst.Element(n, comma=cst.Comma()) if len(names) == 1 else
+                                    cst.Element(n) for n in names], lpar=[], rpar=[])  # (p, = h(x))
                 lifted.append(_line(cst.Assign([cst.AssignTarget(target)], lift.operation(value))))
             else:  # a, b = x, a, b = np.exp(x): the rows of an array
                 whole = lift.atom(value)

@@ -60,8 +60,10 @@ class _Renamer:
                     new = self.namer.version(target) if self.assigned(target, current) else target
                     current = {**current, target: new}
                     news.append(cst.Name(new))
-                target = news[0] if len(news) == 1 else cst.Tuple(
-                    [cst.Element(n) for n in news], lpar=[], rpar=[])
+                original = stmt.body[0].targets[0].target
+                target = news[0] if len(news) == 1 and not isinstance(original, cst.Tuple) else \
+                    cst.Tuple([cst.Element(n, comma=cst.Comma()) if len(news) == 1 else
+                               cst.Element(n) for n in news], lpar=[], rpar=[])  # p, = h(x) too
                 assign = renamed.body[0].with_changes(targets=[cst.AssignTarget(target)])
                 renamed = renamed.with_changes(body=[assign])
             body.append(renamed)

@@ -455,8 +455,9 @@ def _field_name(key) -> str | None:
 
 def _value(target) -> cst.BaseExpression:
     """The primal result of a line: its name, or the tuple of its names (``a, b = …``)."""
-    if isinstance(target, tuple):
-        return cst.Tuple([cst.Element(cst.Name(t)) for t in target])
+    if isinstance(target, tuple):  # (p,) for one name: the comma makes it a tuple
+        return cst.Tuple([cst.Element(cst.Name(t), comma=cst.Comma()) if len(target) == 1
+                          else cst.Element(cst.Name(t)) for t in target])
     return cst.Name(target)
 
 
@@ -738,8 +739,7 @@ class _AdjointWriter:
         names = target if isinstance(target, tuple) else (target,)
         base = next((n for n in names if n.strip("_")), "call")
         pullback = self.pullbacks.setdefault(key, self.namer.fresh(f"{base}_pullback"))
-        value = cst.Name(target) if not isinstance(target, tuple) else cst.Tuple(
-            [cst.Element(cst.Name(t)) for t in target])
+        value = _value(target)
         self.forward[key] = cst.SimpleStatementLine([cst.Assign(
             [cst.AssignTarget(cst.Tuple([cst.Element(value), cst.Element(cst.Name(pullback))],
                                         lpar=[], rpar=[]))], forward)])
@@ -775,8 +775,7 @@ class _AdjointWriter:
         if not given:
             return []
         if op.kind == "rule" and op.rule.sequence:  # a, b = np.split(x, 2): g is a tuple
-            g = cst.Tuple([cst.Element(cst.Name(self.namer.adjoint(t)) if t in given
-                                       else cst.Name("None")) for t in targets])
+            g = _value(tuple(self.namer.adjoint(t) if t in given else "None" for t in targets))
             for t in given:
                 self.defined.discard(t)
             return self.rule(targets, op, g)
@@ -795,7 +794,8 @@ class _AdjointWriter:
                 parts.append(cst.Call(self.rt("zeros_like"), [cst.Arg(cst.Name(t))]))
         for t in given:
             self.defined.discard(t)
-        g = cst.Tuple([cst.Element(p) for p in parts])
+        g = cst.Tuple([cst.Element(p, comma=cst.Comma()) if len(parts) == 1 else cst.Element(p)
+                       for p in parts])  # (dp,) for p, = helper(x)
         if op.kind == "dynamic":
             return self.dynamic_call(targets, op, g, key)
         return self.function_call(targets, op, g, key)
