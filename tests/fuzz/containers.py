@@ -238,10 +238,16 @@ class Comprehensions:
         """(clean text, oracle text, target variables, number of elements or None)."""
         ch = self.ch
         lists = [v for v in self.env.values() if v.kind == "list" and v.min_len >= 1]
+        dicts = [v for v in self.env.values() if v.kind == "dict" and len({s for _, s in v.items}) == 1]
         rows = self.arrays(M)
         kind = ch.pick(["range", "tuple"] + ["list", "enumerate", "zip"] * bool(lists)
-                       + ["rows"] * bool(rows))
+                       + ["rows"] * bool(rows) + ["values"] * bool(dicts))
         t = self.names.new("row")
+        if kind == "values":  # sum(np.sum(p ** 2) for p in params.values())
+            dv = ch.pick(dicts)
+            self.feature("dict-values")
+            return (f"{dv.name}.values()", f"{dv.name}.values()",
+                    [Var(t, "arr", dv.items[0][1], dv.bound, False, frozenset({BOX}))], len(dv.items))
         if kind == "range":
             k = ch.int(2, 3)
             return f"range({k})", f"range({k})", [Var(t, "int", S, 3.0)], k
@@ -359,3 +365,40 @@ class Comprehensions:
         if ch.coin(0.5):
             return E(f"{fn}({c.src} for {names} in {it})", f"{fn}({c.osrc} for {names} in {oit})", S, 0, ATOM)
         return E(f"{fn}([{c.src} for {names} in {it}])", f"{fn}([{c.osrc} for {names} in {oit}])", S, 0, ATOM)
+
+
+class DictLoops:
+    """Mixin for ``programs.FnGen``: ``for v in d.values()``, ``for k, v in d.items()``,
+    ``for k in d.keys()`` over a dict argument or one built in the function."""
+
+    def s_dictloop(self):
+        ch = self.ch
+        dicts = [v for v in self.env.values() if v.kind == "dict"]
+        if not dicts:
+            return self.s_assign()
+        dv = ch.pick(dicts)
+        kind = ch.pick(["values", "items", "keys"])
+        self.feature("dict-" + kind)
+        acc = self.names.new("s")
+        self.emit(f"{acc} = 0.0")
+        self.set_var(Var(acc, "arr", S, 1.0, True))
+        before = dict(self.env)
+        k, v = self.names.new("row"), self.names.new("row")
+        header = {"values": f"for {v} in {dv.name}.values():",
+                  "items": f"for {k}, {v} in {dv.name}.items():",
+                  "keys": f"for {k} in {dv.name}.keys():"}[kind]
+        frame = self.open_frame()
+        self.emit(header)
+        self.indent += 1
+        self.nest += 1
+        read = f"{dv.name}[{k}]" if kind == "keys" else v
+        self.emit(f"{acc} = {acc} + np.sum(np.tanh({read}))",
+                  f"{acc} = _fz.v({acc} + np.sum(np.tanh({read})))")
+        self.set_var(Var(acc, "arr", S, 20.0, True))
+        shapes = {s for _, s in dv.items}
+        if len(shapes) == 1 and kind != "keys":  # one shape: the body may do more with it
+            self.set_var(Var(v, "arr", shapes.pop(), dv.bound, False, frozenset({BOX})))
+            self.block(ch.int(0, 1))
+        self.nest -= 1
+        self.indent -= 1
+        self.close_frame(frame, before, self.env)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import importlib
+import importlib.util
 import inspect
 import operator
 import sys
@@ -33,6 +35,8 @@ import types
 
 import libcst as cst
 import numpy as np
+
+from .records import ENABLED as RECORDS_ON
 
 # ----------------------------------------------------------------------------- the table
 
@@ -155,6 +159,12 @@ COVERAGE: dict[str, str] = {
     **{f"numpy.linalg.{n}": "linear-algebra" for n in
        "det slogdet norm inv cholesky matrix_power qr eigvalsh eigh solve svd lstsq pinv".split()},
     **{f"numpy.{n}": "linear-algebra" for n in "vdot tensordot cross kron".split()},
+    **{f"scipy.special.{n}": "scipy" for n in
+       "erf erfc erfinv erfcinv expit logit gammaln psi polygamma xlogy xlog1py beta betaln i0 "
+       "i1 ive logsumexp softmax log_softmax".split()},
+    **{f"scipy.stats.norm.{n}": "scipy" for n in "logpdf pdf cdf sf logcdf logsf".split()},
+    "scipy.stats.t.logpdf": "scipy", "scipy.stats.multivariate_normal.logpdf": "scipy",
+    **{f"scipy.linalg.{n}": "scipy" for n in "solve_triangular cho_factor cho_solve expm".split()},
     # methods and attributes
     **{f"method:{n}": "FnGen.x_reduce" for n in "sum mean max min".split()},
     **{f"method:{n}": "reduction-spellings" for n in "prod var std".split()},
@@ -232,7 +242,11 @@ IDIOMS: dict[str, str] = {
     "try/except* (refused)": "effect-trystar",
     "complex intermediate values (refused or right)": "complex",
     "dataclass arguments": "dclass",
+    "float32 array arguments (gradients stay float32)": "float32",
+    "for v in d.values()": "dict-values", "for k, v in d.items()": "dict-items",
+    "for k in d.keys()": "dict-keys",
     "a function with the user's own rule (@srcdiff.adjoint)": "custom-adjoint",
+    "a helper parameter whose default is an array: def helper(u, w0=C3)": "array-default",
     "views made by functions (np.flip, np.diag, x.conj()), then written (alias mode)":
         "alias-view-functions",
     "a list comprehension, stacked, summed, made an array": "list-comprehension",
@@ -242,6 +256,21 @@ IDIOMS: dict[str, str] = {
         "list-concatenation",
     "all(...) / any(...) of a comprehension in a condition": "builtin-all-any",
 }
+
+# functions as values and records (tests/fuzz/records.py), on once findings O17/O18 are fixed
+RECORD_IDIOMS: dict[str, str] = {
+    "a function passed as an argument: apply(np.tanh, x), apply(helper1, x)":
+        "function-as-argument",
+    "a function returned by a helper: pick(1)(x)": "function-returned",
+    "a function bound to a name: act = np.sin; act(x)": "function-bound-to-a-name",
+    "a function read out of a dict: acts['t'](x)": "function-in-a-dict",
+    "a record built in the function: Pair(a, b), Rec(W, c)": "record-built",
+    "a method of the user's own record: r.apply(x) with self.W inside": "method-of-a-record",
+    "dict(a=..., b=...) and list(xs)": "dict-call",
+    "list(xs) of a list": "list-call",
+}
+if RECORDS_ON:
+    IDIOMS.update(RECORD_IDIOMS)
 
 # constructs srcdiff's tables accept that this Python cannot parse: construct -> an example,
 # which the test checks does not compile here (on a newer Python the entry lapses)
@@ -261,14 +290,23 @@ _SYNTAX_BASES = ("BaseSmallStatement", "BaseCompoundStatement", "BaseExpression"
 
 
 def label(obj) -> str:
-    """``numpy.tanh``, ``math.exp``, ``operator.add``, ``builtins.len``: a callee's name."""
+    """``numpy.tanh``, ``math.exp``, ``operator.add``, ``scipy.special.erf``,
+    ``scipy.stats.norm.logpdf``: a callee's name."""
     name = getattr(obj, "__name__", repr(obj))
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and type(owner).__module__.startswith("scipy.stats"):
+        return f"scipy.stats.{type(owner).__name__.removesuffix('_gen')}.{name}"
     if isinstance(obj, np.ufunc):
+        special = sys.modules.get("scipy.special")
+        if getattr(np, name, None) is not obj and getattr(special, name, None) is obj:
+            return f"scipy.special.{name}"
         return f"numpy.{name}"
     module = getattr(obj, "__module__", None) or ""
     module = {"_operator": "operator"}.get(module, module)
     if module.startswith("numpy"):
         module = "numpy.linalg" if module.startswith("numpy.linalg") else "numpy"
+    elif module.startswith("scipy."):
+        module = ".".join(module.split(".")[:2])
     return f"{module}.{name}"
 
 
@@ -300,8 +338,13 @@ def accepted() -> dict[str, str]:
     if allow is not None:
         out["syntax:FunctionDef"] = "validate.SUPPORTED"  # a helper
         out["syntax:With"] = "validate.SUPPORTED"  # srcdiff.no_grad() only
+    from srcdiff.runtime import registry
+    for package, module in registry.OPTIONAL.items():  # scipy's rules, where scipy is installed
+        if importlib.util.find_spec(package) is not None:
+            importlib.import_module(module)
     for obj in RULES:  # srcdiff's own rules (not those a user, test or program registered)
-        if label(obj).split(".")[0] in ("numpy", "math", "builtins", "operator", "srcdiff"):
+        if label(obj).split(".")[0] in ("numpy", "math", "builtins", "operator", "srcdiff",
+                                        "scipy"):
             out[label(obj)] = "RULES"
     for obj in NONDIFFERENTIABLE:
         out[label(obj)] = "NONDIFFERENTIABLE"
@@ -333,9 +376,12 @@ def unparseable() -> dict[str, str]:
 def _namespace():
     import srcdiff
 
+    from .functions import SCIPY_HEADER, scipy_available
     from .programs import HEADER
     ns = {"builtins": builtins}
     exec(HEADER, ns)
+    if scipy_available():
+        exec(SCIPY_HEADER, ns)
     ns["srcdiff"] = srcdiff
     return ns
 

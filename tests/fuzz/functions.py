@@ -382,3 +382,88 @@ class LinearAlgebra:
         osrc = template.format(*(wrap[kink](e.osrc) if kink and k == 0 else _par(e, ATOM)[1]
                                  for k, e in enumerate(ops)))
         return E(src, osrc, shape, 60.0, ATOM)
+
+
+# scipy, where it is installed (srcdiff registers its rules once scipy is imported): (result
+# shape, or "same" for elementwise; template; operands: "x" the result's shape, "s" a number,
+# "pos" / "spos" positive, "u", "v", "m" fixed shapes, "spd2" / "spd3" well-conditioned
+# symmetric matrices; kink)
+SCIPY = [
+    ("same", "scipy.special.erf({0})", ("x",)), ("same", "scipy.special.erfc({0})", ("x",)),
+    ("same", "scipy.special.erfinv(0.5 * np.tanh({0}))", ("x",)),
+    ("same", "scipy.special.erfcinv(1.0 + 0.5 * np.tanh({0}))", ("x",)),
+    ("same", "scipy.special.expit({0})", ("x",)),
+    ("same", "scipy.special.logit(0.5 + 0.4 * np.tanh({0}))", ("x",)),
+    ("same", "scipy.special.gammaln({0})", ("pos",)), ("same", "scipy.special.digamma({0})", ("pos",)),
+    ("same", "scipy.special.psi({0})", ("pos",)), ("same", "scipy.special.polygamma(1, {0})", ("pos",)),
+    ("same", "scipy.special.xlogy({0}, {1})", ("x", "pos")),
+    ("same", "scipy.special.xlog1py({0}, {1})", ("x", "pos")),
+    ("same", "scipy.special.beta({0}, {1})", ("pos", "pos")),
+    ("same", "scipy.special.betaln({0}, {1})", ("pos", "pos")),
+    ("same", "scipy.special.i0({0})", ("x",)), ("same", "scipy.special.i1({0})", ("x",)),
+    ("same", "scipy.special.ive(1, {0})", ("x",)),
+    (S, "scipy.special.logsumexp({0})", ("v",)), (U, "scipy.special.logsumexp({0}, axis=1)", ("m",)),
+    (V, "scipy.special.softmax({0})", ("v",)), (M, "scipy.special.log_softmax({0}, axis=1)", ("m",)),
+    ("same", "scipy.stats.norm.logpdf({0}, {1}, {2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.norm.pdf({0}, loc={1}, scale={2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.norm.cdf({0}, {1}, {2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.norm.sf({0}, {1}, {2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.norm.logcdf({0}, {1}, {2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.norm.logsf({0}, {1}, {2})", ("x", "s", "spos")),
+    ("same", "scipy.stats.t.logpdf({0}, 3.0, {1}, {2})", ("x", "s", "spos")),
+    (S, "scipy.stats.multivariate_normal.logpdf({0}, mean={1}, cov={2})", ("v", "v", "spd3")),
+    (U, "scipy.linalg.solve_triangular(np.linalg.cholesky({0}), {1}, lower=True)", ("spd2", "u")),
+    (U, "scipy.linalg.cho_solve(scipy.linalg.cho_factor({0}), {1})", ("spd2", "u")),
+    (M, "scipy.linalg.expm(0.1 * {0}) @ {1}", ("spd2", "m")),
+]
+SCIPY_HEADER = "import scipy.linalg\nimport scipy.special\nimport scipy.stats\n"
+
+
+def scipy_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("scipy") is not None
+
+
+class SciPy:
+    """Mixin for ``programs.FnGen``: :meth:`x_scipy` writes one of :data:`SCIPY`."""
+
+    def scipy_operand(self, kind, shape, d) -> E:
+        sh = {"x": shape, "pos": shape, "s": S, "spos": S, "u": U, "v": V, "m": M}.get(kind)
+        if kind in ("spd2", "spd3"):
+            n = 2 if kind == "spd2" else 3
+            e = self.bounded(self.expr(M if n == 2 else V, d), 0.7)
+            s, o = _par(e, ATOM)
+            inner = (f"{s} @ {s}.T", f"{o} @ {o}.T") if n == 2 else (f"np.outer({s}, {s})",
+                                                                   f"np.outer({o}, {o})")
+            return E(f"({inner[0]} + 2.0 * np.eye({n}))", f"({inner[1]} + 2.0 * np.eye({n}))",
+                     (n, n), 3.5)
+        e = self.bounded(self.expr(sh, d), 1.5)
+        if kind in ("pos", "spos"):
+            s, o = _par(e, ATOM)
+            return E(f"({s} * {s} + 0.5)", f"({o} * {o} + 0.5)", sh, 3.0)
+        return e
+
+    def x_scipy(self, shape, d) -> E:
+        import importlib
+        import re
+
+        from srcdiff.runtime import registry
+
+        forms = [f for f in SCIPY if f[0] in ("same", shape)]
+        out, template, kinds = self.ch.pick(forms)
+        self.feature("scipy")
+        self.prog.scipy = True
+        ops = [self.scipy_operand(k, shape, d) for k in kinds]
+        for module in registry.OPTIONAL.values():  # srcdiff's scipy rules, once scipy is imported
+            importlib.import_module(module)
+        for path in re.findall(r"(scipy\.[\w.]+)\(", template):
+            obj = importlib.import_module(path.rsplit(".", 2)[0] if path.count(".") > 2 else
+                                          path.rsplit(".", 1)[0])
+            for part in path.split(".")[path.count(".") - (2 if path.count(".") > 2 else 1) + 1:]:
+                obj = getattr(obj, part)
+            if registry.rule_for(obj) is None:
+                self.prog.refusable.append(rf"cannot differentiate \S*{path.rsplit('.', 1)[1]}\b")
+        src = template.format(*(_par(e, ATOM)[0] for e in ops))
+        osrc = template.format(*(_par(e, ATOM)[1] for e in ops))
+        return E(src, osrc, shape, 30.0, ATOM)

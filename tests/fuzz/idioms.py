@@ -167,12 +167,19 @@ class Idioms:
     def sp_einsum(self, shape, d) -> E:
         self.feature("matmul-spellings")
         if shape == S:
+            if self.ch.coin(0.4):  # three operands
+                u, m, v = self.expr(U, d), self.expr(M, d), self.expr(V, d)
+                return call("np.einsum", ['"i,ij,j->"', u, m, v], S, u.bound * m.bound * v.bound * 6)
             a, b = self.expr(V, d), self.expr(V, d)
             return call("np.einsum", ['"i,i->"', a, b], S, a.bound * b.bound * 3)
         if shape == V:
             u, m = self.expr(U, d), self.expr(M, d)
             return call("np.einsum", ['"i,ij->j"', u, m], V, u.bound * m.bound * 2)
         if shape == U:
+            if self.ch.coin(0.4):
+                m, v = self.expr(M, d), self.expr(V, d)
+                return call("np.einsum", ['"ij,jk,k->i"', m, E("C33", "C33", (3, 3), 1.0), v], U,
+                            m.bound * v.bound * 6)
             a, b = self.expr(M, d), self.expr(M, d)
             return call("np.einsum", ['"ij,ij->i"', a, b], U, a.bound * b.bound * 3)
         m, v = self.expr(M, d), self.expr(V, d)

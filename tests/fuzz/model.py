@@ -171,6 +171,7 @@ class Helper:
     recursive: bool = False
     ret_box: "Box | None" = None  # returns a container (list, tuple, dict) the caller reads
     optional: tuple = ()        # ((name, shape), ...): parameters with the default None
+    arr_defaults: tuple = ()    # ((name, shape, constant), ...): parameters defaulting to an array
 
 
 @dataclass(frozen=True)

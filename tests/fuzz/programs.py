@@ -81,14 +81,17 @@ from hypothesis import strategies as st
 from .model import *  # noqa: F403 (the generator's vocabulary)
 from .model import _par, Box
 from .idioms import Idioms, REFUSABLE
-from .containers import Comprehensions, Containers, box_helper, box_var
-from .functions import Functions, LinearAlgebra, ShapeFunctions
+from .containers import Comprehensions, Containers, DictLoops, box_helper, box_var
+from .functions import (SCIPY_HEADER, Functions, LinearAlgebra, SciPy, ShapeFunctions,
+                        scipy_available)
+from .records import ENABLED as RECORDS_ON, HEADER as RECORDS_HEADER, Records
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
 MARGIN = 1e-3  # smallest distance to a kink (branch condition, max, abs, ...) we accept
 VMAX = 1e3     # largest magnitude of any value the program computes
 RTOL, ATOL = 1e-4, 1e-6
+RTOL32, ATOL32 = 2e-3, 2e-4  # float32 gradients against the float64 twin's
 # Known srcdiff bugs the fuzzer tolerates so CI stays green; each has an xfail(strict=True)
 # regression test in tests/fuzz/test_regressions.py. Remove the entry when the bug is fixed.
 TOLERATED = {
@@ -302,7 +305,8 @@ class Recorder:
 # ----------------------------------------------------------------------------- functions
 
 
-class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, LinearAlgebra):
+class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, LinearAlgebra,
+            Records, DictLoops, SciPy):
     """Generates one function body (main or helper), clean and oracle lines side by side."""
 
     def __init__(self, prog: "ProgramGen", env: dict, *, helpers, names: Names, budget: int,
@@ -464,6 +468,8 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
             ("func", 3), ("comp", 1 if self.comprehensions() else 0),
             ("shapefn", 2 if shape != S else 0), ("linalg2", 2), ("custom", 1),
+            ("fnvalue", 2 if RECORDS_ON else 0), ("method", 2 if self.methods_for(shape) else 0),
+            ("scipy", 2 if SCIPY_OK else 0),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
         assert e.shape == shape, (kind, e.src, e.shape, shape)
@@ -925,6 +931,11 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             if ch.coin(0.3):
                 e = self.bounded(self.expr(S, d), 1.5)
                 args.append(E(f"{pname}={e.src}", f"{pname}={e.osrc}", S))
+        for pname, pshape, _ in h.arr_defaults:  # def helper(u, w0=C3): passed or not
+            if ch.coin(0.4):
+                e = self.stored(self.bounded(self.expr(pshape, d), 1.5))
+                roots |= e.roots
+                args.append(E(f"{pname}={e.src}", f"{pname}={e.osrc}", pshape))
         for pname, pshape in h.optional:  # def helper(u, opt=None)
             if ch.coin(0.5):
                 e = self.stored(self.bounded(self.expr(pshape, d), 1.5))
@@ -971,7 +982,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         """``softplus(e)``: a call srcdiff differentiates with the user's ``@srcdiff.adjoint``."""
         self.feature("custom-adjoint")
         a = self.bounded(self.expr(shape, d), 3.0)
-        return call("softplus", [a], shape, a.bound + 1.0)
+        return call("softplus", [a], shape, a.bound + 1.0, fresh=False)
 
     def x_stopgrad(self, shape, d) -> E:
         a = self.expr(shape, d)
@@ -1015,7 +1026,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
                         out.append(lambda var=var, k=k: E(f"{var.name}[{k}]", f"{var.name}[{k}]",
                                                           shape, var.bound, ATOM, False,
                                                           frozenset({BOX})))
-            elif var.kind in ("ntuple", "dclass"):
+            elif var.kind in ("ntuple", "dclass", "rec"):
                 for key, ksh in var.items:
                     if ksh == shape:
                         out.append(lambda var=var, key=key: E(
@@ -1152,6 +1163,8 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("alias", 6 if self.alias else 0),
             ("odd", 2), ("alloc2", 2),
             ("boxret", 3 if [h for h in self.helpers if h.ret_box is not None] else 0),
+            ("fnvar", 1 if RECORDS_ON else 0), ("record", 2 if RECORDS_ON else 0),
+            ("dictloop", 2 if compound and [v for v in self.env.values() if v.kind == "dict"] else 0),
         ])
         getattr(self, "s_" + kind)()
 
@@ -1767,6 +1780,7 @@ class Param:
     scalar: str = "float"   # how a float scalar is passed: "float", "float64", "0d"
     items: tuple = ()  # dict: ((key, shape), ...); tuple: (shape, ...)
     value: object = None
+    dtype: str = "float64"  # an array argument's dtype (float32: its gradient stays float32)
 
 
 @dataclass
@@ -1822,6 +1836,8 @@ def _show(a):
 
 
 HEADER = """\
+import collections
+import dataclasses
 import io
 import math
 
@@ -1840,9 +1856,10 @@ SINK = io.StringIO()  # where print() writes
 
 class Holder:
     \"\"\"An object to set attributes on.\"\"\"
-"""
+""" + RECORDS_HEADER
 
 
+SCIPY_OK = scipy_available()
 # a function with the user's own adjoint rule (srcdiff.adjoint), put in the module when used
 CUSTOM = """
 
@@ -1863,6 +1880,7 @@ class ProgramGen:
         self._sites = itertools.count(1)
         self.used = set()   # helpers called from f or another helper
         self.features: set[str] = set()
+        self.scipy = False  # the program calls scipy: the module imports it
         self.refusable: list[str] = []  # see Program.refusable
         self.effects: list[str] = []    # see Program.effects
 
@@ -1904,9 +1922,12 @@ class ProgramGen:
         params = tuple((p, ch.pick([V, S, M, U])) for p in pnames)
         defaults = (("scale", ch.pick([0.5, 2.0, 1.5])),) if ch.coin(0.3) else ()
         optional = (("opt", params[0][1]),) if ch.coin(0.2) else ()
+        arr_defaults = ((("w0",) + ch.pick([(V, "C3"), (U, "C2"), (M, "C23")])),) if ch.coin(0.2) else ()
         env = {p: Var(p, "arr", sh, 1.5, is_arg=True) for p, sh in params}
         for p, val in defaults:
             env[p] = Var(p, "arr", S, abs(val), is_arg=True)
+        for p, sh, _ in arr_defaults:
+            env[p] = Var(p, "arr", sh, 1.0, is_arg=True)
         fg = FnGen(self, env, helpers=list(helpers),
                    names=Names(list(env) + ["k", "n"] + [p for p, _ in optional]),
                    budget=ch.int(1, 3), scalar_return=False, self_name=name)
@@ -1941,10 +1962,13 @@ class ProgramGen:
         otext = ", ".join(e.osrc for e in rets)
         fg.emit(f"return {text}", f"return {otext}")
         ptext = ", ".join(p for p, _ in params) + "".join(f", {p}={v!r}" for p, v in defaults) + \
+            "".join(f", {p}={c}" for p, _, c in arr_defaults) + \
             "".join(f", {p}=None" for p, _ in optional)
+        if arr_defaults:
+            self.features.add("array-default")
         clean, oracle = self.render(name, ptext, fg)
         return Helper(name, params, defaults, tuple(e.shape for e in rets),
-                      optional=optional), clean, oracle
+                      optional=optional, arr_defaults=arr_defaults), clean, oracle
 
     def program(self, seed: int) -> Program:
         ch = self.ch
@@ -1959,7 +1983,8 @@ class ProgramGen:
         for pname in ["x", "w", "b", "y"][:ch.int(1, 4)]:
             shape = ch.pick([V, M, S, U])
             params.append(Param(pname, "float", shape,
-                                scalar=ch.pick(["float", "float64", "0d"]) if shape == S else ""))
+                                scalar=ch.pick(["float", "float64", "0d"]) if shape == S else "",
+                                dtype="float32" if shape != S and ch.coin(0.08) else "float64"))
         if ch.coin(0.25):
             items = (("w", ch.pick([V, M, U])), ("b", ch.pick([S, V])))
             params.append(Param("params", "dict", items=items))
@@ -1989,6 +2014,7 @@ class ProgramGen:
                 env[p.name] = Var(p.name, "int", S, 3.0, is_arg=True)
         effect = ch.pick(Idioms.EFFECTS) if ch.coin(0.1) else None
         self.features.update(p.kind for p in params if p.kind == "dclass")
+        self.features.update("float32" for p in params if p.dtype == "float32")
         output = ch.weighted([("scalar", 12), ("tuple", 3), ("dict", 1), ("aux", 1)])
         fg = FnGen(self, env, helpers=helpers,
                    names=Names([p.name for p in params] + [h.name for h in helpers]),
@@ -2029,6 +2055,8 @@ class ProgramGen:
         doc = "A generated program." if ch.coin(0.1) else None
         clean, oracle = self.render("f", ptext, fg, doc)
         header = HEADER + (CUSTOM if "custom-adjoint" in self.features else "")
+        if self.scipy:
+            header = header.replace("import srcdiff\n", "import srcdiff\n" + SCIPY_HEADER)
         source = header + "".join(f"\n\n{c}" for c, _ in hsrc) + f"\n\n{clean}"
         oracle_source = header + "".join(f"\n\n{o}" for _, o in hsrc) + f"\n\n{oracle}"
         # how srcdiff is called
@@ -2097,7 +2125,7 @@ def make_args(prog: Program):
                 v = float(rng.uniform(-1.5, 1.5))
                 args.append({"float": v, "float64": np.float64(v), "0d": np.array(v)}[p.scalar])
             else:
-                args.append(rng.uniform(-1.5, 1.5, p.shape))
+                args.append(rng.uniform(-1.5, 1.5, p.shape).astype(p.dtype))
         elif p.kind == "dict":
             args.append({k: (rng.uniform(-1.5, 1.5, sh) if sh else float(rng.uniform(-1.5, 1.5)))
                          for k, sh in p.items})
@@ -2163,17 +2191,19 @@ def _rebuild(prog, args, leaves, flat):
     return args
 
 
-def _same_value(a, b) -> bool:
+def _same_value(a, b, rtol=1e-9, atol=1e-12) -> bool:
+    tol = dict(rtol=rtol, atol=atol)
     if dataclasses.is_dataclass(a):
-        return type(a) is type(b) and all(_same_value(getattr(a, f.name), getattr(b, f.name))
+        return type(a) is type(b) and all(_same_value(getattr(a, f.name), getattr(b, f.name), **tol)
                                           for f in dataclasses.fields(a))
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(
+            _same_value(a[k], b[k], **tol) for k in a)
     if isinstance(a, (tuple, list)):
         return isinstance(b, (tuple, list)) and len(a) == len(b) and all(
-            _same_value(x, y) for x, y in zip(a, b))
+            _same_value(x, y, **tol) for x, y in zip(a, b))
     try:
-        return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12))
+        return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=rtol, atol=atol))
     except TypeError:
         return a == b
 
@@ -2301,8 +2331,90 @@ def _refusal(prog, exc) -> Result:
     return Result("srcdiff_error", text)
 
 
-def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Result:
-    args, call_args = make_args(prog)
+def _as64(a):
+    """``a`` with every float32 array made float64 (containers rebuilt)."""
+    if isinstance(a, np.ndarray) and a.dtype == np.float32:
+        return a.astype(np.float64)
+    if dataclasses.is_dataclass(a):
+        return dataclasses.replace(a, **{f.name: _as64(getattr(a, f.name)) for f in dataclasses.fields(a)})
+    if isinstance(a, dict):
+        return {k: _as64(v) for k, v in a.items()}
+    if isinstance(a, (list, tuple)):
+        items = [_as64(v) for v in a]
+        return items if isinstance(a, list) else (type(a)(*items) if hasattr(a, "_fields") else tuple(items))
+    return a
+
+
+def _run(prog, srcdiff, f, call_args, ct):
+    """(value or None, gradients) of srcdiff's ``prog.call`` on ``call_args``."""
+    if prog.call == "vjp":
+        out, pullback = srcdiff.vjp(f, *call_args)
+        return out, pullback(ct)
+    aux = prog.call.endswith("aux")
+    if prog.call.startswith("grad"):
+        res = srcdiff.grad(f, wrt=prog.wrt, has_aux=aux)(*call_args)
+        return None, (res[0] if aux else res)  # grad returns no value (an aux is not checked)
+    value, grads = srcdiff.value_and_grad(f, wrt=prog.wrt, has_aux=aux)(*call_args)
+    return value, grads
+
+
+def _close32(g32, g64, arg) -> str:
+    """Why the float32 gradient ``g32`` is not the float64 one ``g64`` for ``arg`` ("" if it is)."""
+    if isinstance(g64, dict) or dataclasses.is_dataclass(g64) or isinstance(g64, (list, tuple)):
+        if dataclasses.is_dataclass(g64):
+            pairs = [(getattr(g32, f.name), getattr(g64, f.name), getattr(arg, f.name))
+                     for f in dataclasses.fields(g64)]
+        elif isinstance(g64, dict):
+            pairs = [(g32[k], g64[k], arg[k]) for k in g64]
+        else:
+            pairs = list(zip(g32, g64, arg))
+        return next((w for w in (_close32(*p) for p in pairs) if w), "")
+    if g64 is None:
+        return "" if g32 is None else f"{g32!r} where float64 gives None"
+    if isinstance(arg, np.ndarray) and (not isinstance(g32, np.ndarray) or g32.dtype != arg.dtype):
+        return f"the gradient of a {arg.dtype} argument is {type(g32).__name__} " \
+               f"{getattr(g32, 'dtype', '')}"
+    scale = max(1.0, float(np.max(np.abs(g64))) if np.size(g64) else 1.0)
+    if not np.allclose(np.asarray(g32, np.float64), g64, rtol=RTOL32, atol=ATOL32 * scale):
+        return f"float32 {g32!r} against float64 {g64!r}"
+    return ""
+
+
+def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad, args=None,
+           call_args=None, keep=None) -> Result:
+    if args is None:
+        args, call_args = make_args(prog)
+        if any(getattr(leaf, "dtype", None) == np.float32 for _, _, leaf in _leaves(prog, args)):
+            # float32: the float64 twin is held to the oracle, then the float32 call to it
+            keep = {}
+            res = _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad,
+                         _as64(args), _as64(call_args), keep)
+            if not res.passed or "grads" not in keep:
+                return res
+            f_clean = getattr(clean, prog.main)
+            try:
+                ref32 = f_clean(*copy.deepcopy(args))
+                value, grads = _run(prog, srcdiff, f_clean, call_args, keep["ct"])
+            except srcdiff.SrcdiffError as exc:
+                return _refusal(prog, exc)
+            except Exception as exc:
+                return Result("internal_crash", f"float32: {type(exc).__name__}: {exc}",
+                              _innermost_srcdiff_frame(exc))
+            if value is not None and not _same_value(
+                    value[0] if prog.output == "aux" else value,
+                    ref32[0] if prog.output == "aux" else ref32, rtol=1e-5, atol=1e-6):
+                return Result("wrong_value", f"float32: srcdiff's value {value!r} != Python's {ref32!r}")
+            wrt_args = (list(call_args)
+                        if prog.call == "vjp" else
+                        [call_args[[p.name for p in prog.params].index(n)] for n in prog.wrt_names])
+            g64 = keep["grads"]
+            one = prog.call != "vjp" and not isinstance(prog.wrt, tuple)
+            pairs = [(grads, g64, wrt_args[0])] if one else list(zip(grads, g64, wrt_args))
+            why = next((w for w in (_close32(*p) for p in pairs) if w), "")
+            if why:
+                return Result("wrong_type" if "argument is" in why else "wrong_gradient",
+                              f"float32: {why}")
+            return res
     f_oracle, f_clean = getattr(oracle, prog.main), getattr(clean, prog.main)
     # the reference run: margins, ranges, frozen values
     fz.start(recording=True)
@@ -2421,6 +2533,8 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad) -> Resul
         return Result("wrong_gradient", f"{exc}\nsrcdiff's gradients: {got!r}")
     except Exception as exc:  # Python itself fails at a perturbed point: not a usable program
         return Result("reject", f"the oracle fails at a perturbed point: {exc!r}")
+    if keep is not None:
+        keep["grads"], keep["ct"] = (grads_all if prog.call == "vjp" else grads), ct
     return Result("unrefused" if prog.expect == "refuse" else "ok")
 
 
