@@ -230,6 +230,8 @@ class Comprehensions:
         from srcdiff.transforms import validate
 
         self.feature(*names)
+        # one may land in a while test, which srcdiff refuses (documented, with its line)
+        self.prog.refusable.append(r"comprehension in a 'while' test")
         allow = getattr(validate, "SUPPORTED", None)
         if allow is None or cst.ListComp not in allow or cst.GeneratorExp not in allow:
             self.prog.refusable.append(r"comprehension|generator expression")
@@ -348,7 +350,6 @@ class Comprehensions:
         """``all(... for ...)`` / ``any([...])``: a test over a sequence."""
         ch = self.ch
         self.comp_feature("builtin-all-any")
-        self.prog.refusable.append(r"comprehension in a 'while' test")  # refused, documented
         fn = ch.pick(["all", "any"])
         it, oit, targets, n = self.iterable(d)
         saved, self.no_emit = self.no_emit, True

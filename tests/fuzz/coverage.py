@@ -36,7 +36,7 @@ import types
 import libcst as cst
 import numpy as np
 
-from .records import ENABLED as RECORDS_ON
+from .records import ENABLED as RECORDS_ON, FUNCTIONS_ENABLED as FUNCTIONS_ON
 
 # ----------------------------------------------------------------------------- the table
 
@@ -257,13 +257,15 @@ IDIOMS: dict[str, str] = {
     "all(...) / any(...) of a comprehension in a condition": "builtin-all-any",
 }
 
-# functions as values and records (tests/fuzz/records.py), on once findings O17/O18 are fixed
-RECORD_IDIOMS: dict[str, str] = {
+# functions as values (tests/fuzz/records.py), on once finding O18 is fixed
+FUNCTION_IDIOMS: dict[str, str] = {
     "a function passed as an argument: apply(np.tanh, x), apply(helper1, x)":
         "function-as-argument",
     "a function returned by a helper: pick(1)(x)": "function-returned",
     "a function bound to a name: act = np.sin; act(x)": "function-bound-to-a-name",
     "a function read out of a dict: acts['t'](x)": "function-in-a-dict",
+}
+RECORD_IDIOMS: dict[str, str] = {
     "a record built in the function: Pair(a, b), Rec(W, c)": "record-built",
     "a method of the user's own record: r.apply(x) with self.W inside": "method-of-a-record",
     "dict(a=..., b=...) and list(xs)": "dict-call",
@@ -271,6 +273,8 @@ RECORD_IDIOMS: dict[str, str] = {
 }
 if RECORDS_ON:
     IDIOMS.update(RECORD_IDIOMS)
+if FUNCTIONS_ON:
+    IDIOMS.update(FUNCTION_IDIOMS)
 
 # constructs srcdiff's tables accept that this Python cannot parse: construct -> an example,
 # which the test checks does not compile here (on a newer Python the entry lapses)

@@ -84,7 +84,8 @@ from .idioms import Idioms, REFUSABLE
 from .containers import Comprehensions, Containers, DictLoops, box_helper, box_var
 from .functions import (SCIPY_HEADER, Functions, LinearAlgebra, SciPy, ShapeFunctions,
                         scipy_available)
-from .records import ENABLED as RECORDS_ON, HEADER as RECORDS_HEADER, Records
+from .records import ENABLED as RECORDS_ON, FUNCTIONS_ENABLED as FUNCTIONS_ON
+from .records import HEADER as RECORDS_HEADER, Records
 
 __all__ = ["programs", "check_program", "Program", "Result", "MARGIN", "VMAX", "RTOL", "ATOL"]
 
@@ -468,7 +469,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("spell", 4), ("ctor", 2 if shape != S else 0), ("nplit", 1), ("nd", 2), ("odd", 1),
             ("func", 3), ("comp", 1 if self.comprehensions() else 0),
             ("shapefn", 2 if shape != S else 0), ("linalg2", 2), ("custom", 1),
-            ("fnvalue", 2 if RECORDS_ON else 0), ("method", 2 if self.methods_for(shape) else 0),
+            ("fnvalue", 2 if FUNCTIONS_ON else 0), ("method", 2 if self.methods_for(shape) else 0),
             ("scipy", 2 if SCIPY_OK else 0),
         ])
         e = getattr(self, "x_" + kind)(shape, depth - 1)
@@ -1163,7 +1164,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("alias", 6 if self.alias else 0),
             ("odd", 2), ("alloc2", 2),
             ("boxret", 3 if [h for h in self.helpers if h.ret_box is not None] else 0),
-            ("fnvar", 1 if RECORDS_ON else 0), ("record", 2 if RECORDS_ON else 0),
+            ("fnvar", 1 if FUNCTIONS_ON else 0), ("record", 2 if RECORDS_ON else 0),
             ("dictloop", 2 if compound and [v for v in self.env.values() if v.kind == "dict"] else 0),
         ])
         getattr(self, "s_" + kind)()
