@@ -129,8 +129,25 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set) -> b
             _real_scalar(expr.left, forward, single, ctx, seen) and \
             _real_scalar(expr.right, forward, single, ctx, seen)
     if isinstance(expr, cst.Call):
-        return _full_reduction(expr, ctx, set(forward) | set(ctx.params))
+        return _full_reduction(expr, ctx, set(forward) | set(ctx.params)) or _count(
+            expr, ctx, forward)
+    if isinstance(expr, cst.Subscript):  # y.shape[0]: an int
+        base = expr.value.value if isinstance(expr.value, cst.Name) else None
+        shape = forward.get(base) if base in single else None
+        return isinstance(shape, cst.Attribute) and shape.attr.value == "shape" and \
+            len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+            number(expr.slice[0].slice.value) is not None
+    if isinstance(expr, cst.Attribute):  # y.size, y.ndim: ints
+        return expr.attr.value in ("size", "ndim") and isinstance(expr.value, cst.Name)
     return False
+
+
+def _count(call: cst.Call, ctx: Context, forward: dict) -> bool:
+    """``len(y)``, ``np.size(y)``, ``np.ndim(y)``: an int whatever ``y`` holds."""
+    if len(call.args) != 1 or call.args[0].keyword is not None:
+        return False
+    fn = resolve(call.func, ctx, set(forward) | set(ctx.params))
+    return fn is len or fn is np.size or fn is np.ndim
 
 
 def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:

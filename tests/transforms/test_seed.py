@@ -301,3 +301,17 @@ def test_a_method_reduction_of_an_argument_is_one_number_too():
     assert "def f_grad(x):" in srcdiff.grad(fn).source
     for shape in SHAPES[1:]:
         _check(fn, (np.random.default_rng(2).normal(size=shape),))
+
+
+@pytest.mark.parametrize("count", ["y.shape[0]", "len(y)", "y.size", "np.size(y)", "y.shape[-1] * 2"])
+def test_a_loss_divided_by_a_count_is_one_number(count):
+    """``/ y.shape[0]``, ``/ len(y)``: a count is an int whatever the arrays hold, so the
+    output is still provably one number and grad takes the gradient-only form (issue 16)."""
+    fn = make_function(f"""
+        def f(x, y):
+            return np.sum((x - y) ** 2) / {count}
+    """)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=4), rng.normal(size=4)
+    _check(fn, (x, y), wrt=(0, 1))
+    assert "def f_grad(x, y)" in srcdiff.grad(fn, wrt=(0, 1)).source
