@@ -107,7 +107,14 @@ def resolve(node: cst.BaseExpression, ctx: Context, local_names) -> object:
     parts = _dotted(node)
     if parts is None or parts[0] in local_names:
         return MISSING
-    obj = ctx.lookup(parts[0])
+    return resolve_parts(parts, ctx.lookup)
+
+
+def resolve_parts(parts, lookup) -> object:
+    """The object ``a.b.c`` (``parts``) refers to, ``lookup`` finding ``a``; MISSING if none."""
+    if parts is None:
+        return MISSING
+    obj = lookup(parts[0])
     for part in parts[1:]:
         if obj is MISSING:
             break

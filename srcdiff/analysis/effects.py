@@ -30,7 +30,7 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 
 from ..context import MISSING
 from ..names import nodes
-from .calls import METHODS, _dotted, installed
+from .calls import METHODS, _dotted, installed, resolve_parts
 
 __all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
 
@@ -154,14 +154,7 @@ class _Effects:
                           "unchanged)", call)
 
     def resolve(self, parts):
-        if parts is None:
-            return MISSING
-        obj = self.lookup(parts[0])
-        for part in parts[1:]:
-            if obj is MISSING:
-                break
-            obj = getattr(obj, part, MISSING)
-        return obj
+        return resolve_parts(parts, self.lookup)
 
     def helper(self, fn, text: str, call, seen: dict) -> Write | None:
         """The first write in ``fn``'s body, found once per function (a cycle is read-only
@@ -266,9 +259,7 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
         return "array"  # x.copy()
     parts = _dotted(func)
-    obj = MISSING if parts is None else lookup(parts[0])
-    for part in (parts or [])[1:]:
-        obj = getattr(obj, part, MISSING)
+    obj = resolve_parts(parts, lookup)
     if obj in (list, dict, set):
         return "container"
     module = getattr(obj, "__module__", None) or ""
