@@ -29,13 +29,13 @@ import pytest
 
 import srcdiff
 from srcdiff.errors import GradientTypeError
-from srcdiff.testing import check_vjp
 
 from . import golden_functions
 from .corpus import CASES
-from .duckarray import HOST_SYNCS, DuckArray, HostConversionError, dk, on_device, wrap
+from .duckarray import HOST_SYNCS, DuckArray, HostConversionError, dk, wrap
 from .helpers import make_function
-from .runtime import test_rules as _rule_tests  # its CASES and helpers: every rule, one by one
+from .runtime import test_rules as _rule_tests  # its CASES: every rule, one by one
+from .runtime.rule_table import check_on_duck_arrays, float32_cases, scalar_output_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -397,45 +397,9 @@ def test_readme_gpu_block_runs_as_written(tmp_path):
 # ----- every rule of the table on its own, through tests/runtime/test_rules.py's cases -----
 
 
-def _duck_rule_args(value):
-    """A rule case's operand on the "device": arrays (conditions and masks too) as
-    DuckArrays, lists element by element; floats, strings and None unchanged."""
-    if isinstance(value, list):
-        return [_duck_rule_args(v) for v in value]
-    return wrap(value)
-
-
-def _duck_option(key, value):
-    # a boolean mask key lives on the device; an integer index array may stay on the host,
-    # which CuPy accepts for indexing (and so does the double)
-    if key == "key" and isinstance(value, np.ndarray) and value.dtype == bool:
-        return wrap(value)
-    return value
-
-
 @pytest.mark.parametrize("case", _rule_tests.CASES)
 def test_every_rule_on_duck_arrays(case):
-    args, ans, g = _rule_tests._setup(case)
-    want = _rule_tests._run_rule(case, args, g, ans)
-    duck_args = [_duck_rule_args(a) for a in args]
-    options = {k: _duck_option(k, v) for k, v in case.options.items()}
-    duck_case = _rule_tests.Case(case.fn, case.operands, options, case.dom)
-    duck_ans = on_device(_rule_tests._primal(case.fn), case.fn)(*duck_args, **options)
-    duck_g = wrap(np.asarray(g)) if type(duck_ans) is DuckArray else g
-    HOST_SYNCS.reset()
-    got = _rule_tests._run_rule(duck_case, duck_args, duck_g, duck_ans)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    flat_want = _rule_tests._flatten(case, args, want)
-    flat_got = _rule_tests._flatten(duck_case, duck_args, got)
-    for (arg, grad, active), (_, expected, _) in zip(flat_got, flat_want):
-        if not active or expected is None:
-            assert grad is None or not active
-            continue
-        if type(arg) is DuckArray:
-            assert type(grad) is DuckArray, f"a {type(grad).__name__} adjoint for a DuckArray"
-            assert grad.shape == arg.shape
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-14)
+    check_on_duck_arrays(case)
 
 
 def test_import_srcdiff_never_imports_cupy():
@@ -450,45 +414,7 @@ def test_import_srcdiff_never_imports_cupy():
 # ----- every rule with a number cotangent (grad's seed 1.0), where the output is one number -----
 
 
-def _scalar_output(param) -> bool:
-    """Whether the case's primitive gives one number (a 0-d array, a numpy scalar, a float):
-    there a number ``g`` is a complete cotangent. (A number never reaches a rule of an array
-    output: seed folds a spread number only into inline arithmetic, and vjp makes a number
-    cotangent of a device output into a device array.)"""
-    return np.ndim(_rule_tests._setup(param.values[0])[1]) == 0
-
-
-NUMBER_G_CASES = [c for c in _rule_tests.CASES if _scalar_output(c)]
-
-
-def _run_with_duck_arguments(case, args, g):
-    """The rule of ``case`` on ``args`` made DuckArrays, with the cotangent ``g`` as it is."""
-    duck_args = [_duck_rule_args(a) for a in args]
-    options = {k: _duck_option(k, v) for k, v in case.options.items()}
-    duck_case = _rule_tests.Case(case.fn, case.operands, options, case.dom)
-    duck_ans = on_device(_rule_tests._primal(case.fn), case.fn)(*duck_args, **options)
-    HOST_SYNCS.reset()
-    got = _rule_tests._run_rule(duck_case, duck_args, g, duck_ans)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    return _rule_tests._flatten(duck_case, duck_args, got)
-
-
-def _check_number_g_adjoint(arg, grad, want, what):
-    """The adjoint of an operand, from a number ``g``: for a DuckArray, a DuckArray of its
-    shape and of numpy's dtype, or (for a 0-d one) a host number, never a numpy array; for
-    a Python float, a host value; either way numpy's values."""
-    if type(arg) is DuckArray:
-        assert type(grad) is not np.ndarray, f"{what}: a host numpy array for a DuckArray"
-        if type(grad) is DuckArray:
-            assert grad.shape == arg.shape, what
-            assert grad.dtype == np.result_type(want), f"{what}: {grad.dtype}, numpy gives " \
-                                                       f"{np.result_type(want)}"
-        else:  # a number: a 0-d value every array library broadcasts
-            assert isinstance(grad, (float, int, np.generic)) and arg.ndim == 0, \
-                f"{what}: a {type(grad).__name__} adjoint for a DuckArray of shape {arg.shape}"
-    values = grad.get() if type(grad) is DuckArray else grad
-    np.testing.assert_allclose(values, want, rtol=1e-6 if np.result_type(want) == np.float32
-                               else 1e-12, atol=1e-14, err_msg=what)
+NUMBER_G_CASES = scalar_output_cases(_rule_tests.CASES)
 
 
 @pytest.mark.parametrize("g", [1.0, 0.5, np.float64(0.5)], ids=["1.0", "0.5", "np.float64"])
@@ -497,24 +423,9 @@ def test_every_rule_with_a_number_cotangent_on_duck_arrays(case, g):
     """grad seeds with the number 1.0: on device operands a rule reached with a number makes
     nothing on the host (``np.reshape(1.0, ...)`` is a numpy array) and gives numpy's values,
     which are the oracle's."""
-    args, ans, _ = _rule_tests._setup(case)
-    want = _rule_tests._flatten(case, args, _rule_tests._run_rule(case, args, g, ans))
-    active = [i for i, (_, _, a) in enumerate(want) if a]
-    check_vjp(lambda *xs: _rule_tests._primal(case.fn)(*_rule_tests._unflatten(case, xs),
-                                                       **case.options),
-              [a for a, _, _ in want], [want[i][1] for i in active], cotangent=g, argnums=active)
-    got = _run_with_duck_arguments(case, args, g)
-    for i, ((arg, grad, active), (_, expected, _)) in enumerate(zip(got, want)):
-        if active and expected is not None:
-            _check_number_g_adjoint(arg, grad, expected, f"operand {i}")
+    check_on_duck_arrays(case, cotangent=g)
 
 
-@pytest.mark.parametrize("case", [c for c in NUMBER_G_CASES
-                                  if any(map(_rule_tests._has_array, c.values[0].operands))])
+@pytest.mark.parametrize("case", float32_cases(NUMBER_G_CASES))
 def test_a_number_cotangent_keeps_float32_duck_adjoints_as_numpy_does(case):
-    args, ans, _ = _rule_tests._setup(case, np.float32)
-    want = _rule_tests._flatten(case, args, _rule_tests._run_rule(case, args, 0.5, ans))
-    got = _run_with_duck_arguments(case, args, 0.5)
-    for i, ((arg, grad, active), (_, expected, _)) in enumerate(zip(got, want)):
-        if active and expected is not None:
-            _check_number_g_adjoint(arg, grad, expected, f"operand {i}")
+    check_on_duck_arrays(case, cotangent=0.5, dtype=np.float32)

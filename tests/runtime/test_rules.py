@@ -1,10 +1,5 @@
-"""Every adjoint rule against the finite-difference oracle, over a table of cases.
-
-A case is a primitive, its operands and its options. An operand is ``F`` (a
-Python float), a shape (a random float64 array), ``U(shape, lo, hi)`` (drawn
-from an interval), a literal array, ``Seq(...)`` (a list of arrays, one
-operand) or ``Const(value)`` (no adjoint: a condition, a key, subscripts).
-"""
+"""Every adjoint rule against the finite-difference oracle, over a table of cases (the
+operand specs and the checks: tests/runtime/rule_table.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ import inspect
 import math
 import operator
 import textwrap
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -22,64 +16,10 @@ import pytest
 from srcdiff import runtime
 from srcdiff.runtime import RULES, creation, helpers, rule_for, rules
 from srcdiff.testing import check_vjp
+from tests.runtime.rule_table import (BINARY_SHAPES, F, POS, REDUCTION_OPTIONS, UNARY_SHAPES,
+                                      UNIT, Const, Seq, U, case, check_case_by_finite_differences,
+                                      check_float32, float32_cases, name, rules_without_a_case)
 
-F = "float"  # a Python float operand
-POS, UNIT = (0.5, 2.0), (-0.9, 0.9)
-
-
-@dataclass(frozen=True)
-class U:
-    shape: object
-    lo: float
-    hi: float
-
-
-@dataclass(frozen=True)
-class Const:
-    value: object
-
-
-@dataclass(frozen=True)
-class Seq:
-    specs: tuple
-
-    def __init__(self, *specs):
-        object.__setattr__(self, "specs", specs)
-
-
-@dataclass
-class Case:
-    fn: object
-    operands: tuple
-    options: dict = field(default_factory=dict)
-    dom: tuple | None = None
-
-
-def _name(fn):
-    module = getattr(fn, "__module__", None) or ("np" if isinstance(fn, np.ufunc) else "")
-    module = {"numpy": "np", "_operator": "operator", "builtins": ""}.get(module, module)
-    module = "np" if module.startswith("numpy") else module
-    return f"{module}.{fn.__name__}".lstrip(".")
-
-
-def case(fn, *operands, dom=None, **options):
-    def show(spec):
-        if isinstance(spec, Const):
-            return "const"
-        if isinstance(spec, Seq):
-            return "[" + ",".join(map(show, spec.specs)) + "]"
-        if isinstance(spec, U):
-            return show(spec.shape)
-        if isinstance(spec, np.ndarray):
-            return "lit" + str(spec.shape)
-        return str(spec)
-
-    opts = ",".join(f"{k}={v}" for k, v in options.items())
-    label = f"{_name(fn)}-{'-'.join(map(show, operands))}" + (f"-{opts}" if opts else "")
-    return pytest.param(Case(fn, operands, options, dom), id=label.replace(" ", ""))
-
-
-UNARY_SHAPES = (F, (), (3,), (2, 3))
 UNARY = [(np.negative, None), (np.exp, None), (np.expm1, None), (np.log, POS), (np.log1p, POS),
          (np.sqrt, POS), (np.square, None), (np.absolute, None), (np.sin, None), (np.cos, None),
          (np.tan, UNIT), (np.sinh, None), (np.cosh, None), (np.tanh, None), (np.arcsin, UNIT),
@@ -89,18 +29,12 @@ MATH = [(math.exp, None), (math.expm1, None), (math.log, POS), (math.log1p, POS)
         (math.sinh, None), (math.cosh, None), (math.tanh, None), (math.asin, UNIT),
         (math.acos, UNIT), (math.atan, None)]
 
-BINARY_SHAPES = ((F, F), ((), ()), ((3,), (3,)), ((3, 1), (4,)), ((2, 3), ()), ((2, 3), F),
-                 (F, (2, 3)))
 BINARY = [(np.add, None), (np.subtract, None), (np.multiply, None), (np.true_divide, POS),
           (np.power, POS), (np.remainder, POS), (np.maximum, None), (np.minimum, None),
           (operator.add, None), (operator.sub, None), (operator.mul, None),
           (operator.truediv, POS), (operator.pow, POS), (operator.mod, POS)]
 
 REDUCTIONS = [np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod, np.var, np.std]
-REDUCTION_OPTIONS = [((3, 4), {}), ((3, 4), {"axis": 0}), ((3, 4), {"axis": -1, "keepdims": True}),
-                     ((2, 3, 4), {"axis": (0, 2)}),
-                     ((2, 3, 4), {"axis": (-1, 0), "keepdims": True}),
-                     ((3, 4), {"keepdims": True}), ((3,), {}), ((), {}), (F, {})]
 
 MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)),
                  ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
@@ -218,132 +152,22 @@ CASES = [
 ]
 
 
-# ----- drawing operands -----
-
-
-def _primal(fn):
-    """How to call the primitive with the case's options (getitem's key is an option)."""
-    if fn is operator.getitem:
-        return lambda x, key: x[key]
-    if fn is helpers.setitem:
-        return lambda x, value, key: helpers.setitem(x, key, value)
-    if fn is np.full:  # the shape is an option, so it comes second
-        return lambda fill_value, shape, **options: np.full(shape, fill_value, **options)
-    return fn
-
-
-def _draw(spec, rng, dom):
-    if isinstance(spec, Const):
-        return spec.value
-    if isinstance(spec, Seq):
-        return [_draw(s, rng, dom) for s in spec.specs]
-    if isinstance(spec, np.ndarray):
-        return spec.copy()
-    if isinstance(spec, U):
-        spec, dom = spec.shape, (spec.lo, spec.hi)
-    shape = () if spec == F else spec
-    x = rng.standard_normal(shape) if dom is None else rng.uniform(*dom, size=shape)
-    return float(x) if spec == F else x
-
-
-def _cotangent(ans, rng):
-    g = rng.standard_normal(np.shape(ans))
-    if not isinstance(ans, np.ndarray):  # a scalar output gets a scalar adjoint
-        return float(g) if isinstance(ans, float) else np.asarray(g, np.result_type(ans))[()]
-    return g.astype(ans.dtype)
-
-
-def _flatten(case, args, grads):
-    """Flat lists of (argument, adjoint, differentiable?) with Seq operands spread out."""
-    flat = []
-    for spec, arg, grad in zip(case.operands, args, grads):
-        if isinstance(spec, Seq):
-            assert isinstance(grad, tuple) and len(grad) == len(arg)
-            flat += [(a, d, True) for a, d in zip(arg, grad)]
-        else:
-            flat.append((arg, grad, not isinstance(spec, Const)))
-    return flat
-
-
-def _unflatten(case, flat):
-    flat, args = list(flat), []
-    for spec in case.operands:
-        n = len(spec.specs) if isinstance(spec, Seq) else 1
-        args.append(flat[:n] if isinstance(spec, Seq) else flat[0])
-        flat = flat[n:]
-    return args
-
-
-def _run_rule(case, args, g, ans):
-    rule = rule_for(case.fn)
-    assert rule is not None, f"no rule for {case.fn}"
-    assert len(rule.operands) == len(case.operands)
-    grads = rule.call(g, *([ans] if rule.takes_ans else []), *args, **case.options)
-    return grads if len(rule.operands) > 1 else (grads,)
-
-
-def _setup(case, dtype=None):
-    rng = np.random.default_rng(0)
-    args = [_draw(spec, rng, case.dom) for spec in case.operands]
-    if dtype is not None:
-        args = [_cast(a, spec, dtype) for a, spec in zip(args, case.operands)]
-    ans = _primal(case.fn)(*args, **case.options)
-    return args, ans, _cotangent(ans, rng)
-
-
-def _cast(arg, spec, dtype):
-    if isinstance(spec, Seq):
-        return [_cast(a, s, dtype) for a, s in zip(arg, spec.specs)]
-    if isinstance(arg, np.ndarray) and arg.dtype == np.float64:
-        return arg.astype(dtype)
-    return arg
-
-
 # ----- the table against the oracle -----
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_rule_matches_finite_differences(case):
-    args, ans, g = _setup(case)
-    grads = _run_rule(case, args, g, ans)
-    flat = _flatten(case, args, grads)
-    for arg, grad, active in flat:
-        if not active:
-            assert grad is None, "an operand that is a condition, key or subscripts has no adjoint"
-    argnums = [i for i, (_, _, active) in enumerate(flat) if active]
-    check_vjp(lambda *xs: _primal(case.fn)(*_unflatten(case, xs), **case.options),
-              [a for a, _, _ in flat], [flat[i][1] for i in argnums], cotangent=g, argnums=argnums)
+    check_case_by_finite_differences(case)
 
 
-def _has_array(spec):
-    if isinstance(spec, Seq):
-        return any(map(_has_array, spec.specs))
-    if isinstance(spec, U):
-        spec = spec.shape
-    return not isinstance(spec, (Const, str))
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if any(map(_has_array, c.values[0].operands))])
+@pytest.mark.parametrize("case", float32_cases(CASES))
 def test_float32_in_float32_out(case):
-    args, ans, g = _setup(case, np.float32)
-    args64, ans64, g64 = _setup(case)
-    flat = _flatten(case, args, _run_rule(case, args, g, ans))
-    flat64 = _flatten(case, args64, _run_rule(case, args64, g64, ans64))
-    for (arg, grad, active), (_, grad64, _) in zip(flat, flat64):
-        if not active or grad is None:
-            continue
-        assert np.shape(grad) == np.shape(arg)
-        if isinstance(arg, np.ndarray) and np.result_type(ans) == np.float32:
-            assert grad.dtype == np.float32, f"float32 operand got a {grad.dtype} adjoint"
-        np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-5)
+    check_float32(case, even_where_promoted=False)
 
 
 def test_every_rule_is_in_the_table():
-    covered = {c.values[0].fn for c in CASES}
-    own = [fn for fn, rule in RULES.items() if rule.raw.__module__ in (rules.__name__,
-                                                                        creation.__name__)]
-    covered |= DEDICATED  # rules whose output is a container have a test of their own
-    missing = [_name(fn) for fn in own if fn not in covered]  # users' rules are theirs to test
+    # rules whose output is a container have a test of their own; users' rules are theirs
+    missing = rules_without_a_case(CASES, (rules, creation), covered=DEDICATED)
     assert not missing, f"rules without a test case: {missing}"
 
 
@@ -424,7 +248,7 @@ def test_inlinable_body_names_only_parameters_numpy_and_runtime_functions(rule):
                 assert callable(obj), f"{dotted} is not a numpy function"
 
 
-@pytest.mark.parametrize("rule", list(RULES.values()), ids=lambda r: _name(r.primitive))
+@pytest.mark.parametrize("rule", list(RULES.values()), ids=lambda r: name(r.primitive))
 def test_options_are_the_primitives_parameter_names(rule):
     try:
         params = (rule.signature or inspect.signature(rule.primitive)).parameters  # norm.pdf
@@ -446,7 +270,7 @@ def test_options_are_the_primitives_parameter_names(rule):
     # operands to the first parameters that are not options
     operands = [n for n in names if n not in rule.options][:len(rule.operands)]
     assert set(rule.options) - set(rule.leading) <= set(names) - set(operands), (
-        f"{rule.name} options {rule.options} are not parameters of {_name(rule.primitive)}{names}")
+        f"{rule.name} options {rule.options} are not parameters of {name(rule.primitive)}{names}")
 
 
 DEDICATED = {helpers.append}
