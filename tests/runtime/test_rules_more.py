@@ -1,6 +1,6 @@
 """The rules of runtime/elementwise.py, reductions.py and scalar_math.py over a case table:
 against finite differences (float64), float32 in / float32 out, and on the duck array (no
-host conversion), with the machinery of tests/runtime/test_rules.py."""
+host conversion), with the harness of tests/runtime/rule_table.py."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ import math
 import numpy as np
 import pytest
 
-from srcdiff.runtime import (RULES, creation, elementwise, reductions, rule_for, rules,
-                             scalar_math, shaping)
-from srcdiff.testing import check_vjp
-from tests.duckarray import HOST_SYNCS, DuckArray, on_device, wrap
-from tests.runtime import test_rules as base
-from tests.runtime.test_rules import F, POS, UNIT, Case, Const, Seq, U, case
+from srcdiff.runtime import (creation, elementwise, reductions, rule_for, rules, scalar_math,
+                             shaping)
+from tests.runtime.rule_table import (BINARY_SHAPES, F, POS, REDUCTION_OPTIONS, UNARY_SHAPES,
+                                      UNIT, Const, Seq, case, check_case_by_finite_differences,
+                                      check_float32, check_on_duck_arrays, float32_cases, named,
+                                      rules_without_a_case, scalar_output_cases)
 
 # finite differences of a NaN element step from NaN to NaN (its gradient is 0 either way)
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
 NAN = np.nan
-UNARY_SHAPES, BINARY_SHAPES = base.UNARY_SHAPES, base.BINARY_SHAPES
-REDUCTION_OPTIONS = base.REDUCTION_OPTIONS
 
 UNARY = [(np.arcsinh, None), (np.arccosh, (1.2, 3.0)), (np.arctanh, UNIT), (np.exp2, None),
          (np.log2, POS), (np.log10, POS), (np.cbrt, POS), (np.cbrt, (-2.0, -0.5)),
@@ -46,14 +44,8 @@ ZEROS = np.array([[1.5, 0.0, 2.0, 0.5], [0.0, 0.0, 3.0, 1.2], [0.5, 1.5, 2.5, 0.
                   [0.7, 1.3, 0.0, 2.0]])
 
 
-
 def _weights(*shape):
     return np.linspace(0.5, 1.5, math.prod(shape)).reshape(shape)
-
-
-def _named(param, label):
-    """A case with a label of its own (an array option would spell out its values)."""
-    return pytest.param(*param.values, id=label)
 
 
 CASES = [
@@ -110,18 +102,18 @@ CASES = [
     case(np.average, (3, 4)),
     case(np.average, (3, 4), axis=(0, 1)),
     case(np.average, (2, 3, 4), axis=-1, keepdims=True),
-    _named(case(np.average, (3, 4), weights=_weights(3, 4)), "np.average-(3,4)-weights(3,4)"),
-    _named(case(np.average, (3, 4), weights=_weights(3, 4), axis=0, keepdims=True),
+    named(case(np.average, (3, 4), weights=_weights(3, 4)), "np.average-(3,4)-weights(3,4)"),
+    named(case(np.average, (3, 4), weights=_weights(3, 4), axis=0, keepdims=True),
            "np.average-(3,4)-weights(3,4)-axis=0,keepdims=True"),
-    _named(case(np.average, (3, 4), weights=_weights(4), axis=1),
+    named(case(np.average, (3, 4), weights=_weights(4), axis=1),
            "np.average-(3,4)-weights(4)-axis=1"),
-    _named(case(np.average, (3, 4), weights=_weights(3), axis=-2),
+    named(case(np.average, (3, 4), weights=_weights(3), axis=-2),
            "np.average-(3,4)-weights(3)-axis=-2"),
-    _named(case(np.average, (2, 3, 4), weights=_weights(2, 4), axis=(0, 2)),
+    named(case(np.average, (2, 3, 4), weights=_weights(2, 4), axis=(0, 2)),
            "np.average-(2,3,4)-weights(2,4)-axis=(0,2)"),
-    _named(case(np.average, (2, 3, 4), weights=_weights(4, 2), axis=(-1, 0), keepdims=True),
+    named(case(np.average, (2, 3, 4), weights=_weights(4, 2), axis=(-1, 0), keepdims=True),
            "np.average-(2,3,4)-weights(4,2)-axis=(-1,0),keepdims=True"),
-    _named(case(np.average, (3,), weights=_weights(3)), "np.average-(3,)-weights(3)"),
+    named(case(np.average, (3,), weights=_weights(3)), "np.average-(3,)-weights(3)"),
     # ----- scans -----
     *(case(fn, s, dom=(0.5, 1.5), **opts) for fn in (np.cumsum, np.cumprod) for s, opts in [
         ((5,), {}), ((2, 3), {}), ((2, 3), {"axis": 0}), ((2, 3), {"axis": -1}),
@@ -145,25 +137,10 @@ CASES = [
     case(np.diff, (2, 5, 3), n=3, axis=1),
     case(np.diff, (4,), n=0),
     case(np.diff, (3, 4), axis=-2, prepend=1.5),
-    _named(case(np.diff, (2, 4), n=2, append=np.ones((2, 2))), "np.diff-(2,4)-n=2,append(2,2)"),
-    _named(case(np.diff, (2, 4), prepend=np.zeros((2, 3)), append=0.0),
+    named(case(np.diff, (2, 4), n=2, append=np.ones((2, 2))), "np.diff-(2,4)-n=2,append(2,2)"),
+    named(case(np.diff, (2, 4), prepend=np.zeros((2, 3)), append=0.0),
            "np.diff-(2,4)-prepend(2,3),append=0.0"),
 ]
-
-
-# ----- the table's primitives, called as the rules see them -----
-
-
-_primal = base._primal
-
-
-def _setup(case, dtype=None):
-    rng = np.random.default_rng(0)
-    args = [base._draw(spec, rng, case.dom) for spec in case.operands]
-    if dtype is not None:
-        args = [base._cast(a, spec, dtype) for a, spec in zip(args, case.operands)]
-    ans = _primal(case.fn)(*args, **case.options)
-    return args, ans, base._cotangent(ans, rng)
 
 
 # ----- against the oracle -----
@@ -171,37 +148,16 @@ def _setup(case, dtype=None):
 
 @pytest.mark.parametrize("case", CASES)
 def test_rule_matches_finite_differences(case):
-    args, ans, g = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    for arg, grad, active in flat:
-        if not active:
-            assert grad is None, "an operand that is a constant has no adjoint"
-    argnums = [i for i, (_, _, active) in enumerate(flat) if active]
-    check_vjp(lambda *xs: _primal(case.fn)(*base._unflatten(case, xs), **case.options),
-              [a for a, _, _ in flat], [flat[i][1] for i in argnums], cotangent=g, argnums=argnums)
+    check_case_by_finite_differences(case)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES
-                                  if any(map(base._has_array, c.values[0].operands))])
+@pytest.mark.parametrize("case", float32_cases(CASES))
 def test_float32_in_float32_out(case):
-    args, ans, g = _setup(case, np.float32)
-    args64, ans64, g64 = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    flat64 = base._flatten(case, args64, base._run_rule(case, args64, g64, ans64))
-    for (arg, grad, active), (_, grad64, _) in zip(flat, flat64):
-        if not active or grad is None:
-            continue
-        assert np.shape(grad) == np.shape(arg)
-        if isinstance(arg, np.ndarray) and arg.dtype == np.float32:
-            assert grad.dtype == np.float32, f"float32 operand got a {grad.dtype} adjoint"
-        np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-5)
+    check_float32(case)
 
 
 def test_every_rule_of_these_modules_is_in_the_table():
-    covered = {c.values[0].fn for c in CASES}
-    modules = {m.__name__ for m in (elementwise, reductions, scalar_math)}
-    missing = [base._name(fn) for fn, rule in RULES.items()
-               if rule.raw.__module__ in modules and fn not in covered]
+    missing = rules_without_a_case(CASES, (elementwise, reductions, scalar_math))
     assert not missing, f"rules without a test case: {missing}"
 
 
@@ -213,70 +169,21 @@ def test_rule_names_are_unique_in_the_runtime():  # generated code calls rt.<nam
 # ----- on the duck array: no host conversion, numpy's values -----
 
 
-def _duck_option(key, value):
-    return wrap(value) if isinstance(value, np.ndarray) else value  # prepend=, append= arrays
-
-
-def _on_duck(case, args, g=None):
-    """The rule of ``case`` with ``args`` on the duck array; ``g`` None: the table's cotangent,
-    on the duck array where the primitive's output is one."""
-    duck_args = [_duck(a) for a in args]
-    options = {k: _duck_option(k, v) for k, v in case.options.items()}
-    duck_case = Case(case.fn, case.operands, options, case.dom)
-    duck_ans = on_device(_primal(case.fn), case.fn)(*duck_args, **options)
-    if g is None:
-        g = _setup(case)[2]
-        g = wrap(np.asarray(g)) if type(duck_ans) is DuckArray else g
-    HOST_SYNCS.reset()
-    got = base._run_rule(duck_case, duck_args, g, duck_ans)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    return base._flatten(duck_case, duck_args, got)
-
-
-def _duck(value):
-    return [_duck(v) for v in value] if isinstance(value, list) else wrap(value)
-
-
 DUCK_CASES = [c for c in CASES if not any(  # math reads host numbers: nothing to put on a device
     c.values[0].fn is getattr(math, n, None) for n in dir(math))]
 
 
 @pytest.mark.parametrize("case", DUCK_CASES)
 def test_every_rule_on_duck_arrays(case):
-    args, ans, g = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    got = _on_duck(case, args)
-    for (arg, grad, active), (_, expected, _) in zip(got, want):
-        if not active or expected is None:
-            assert grad is None or not active
-            continue
-        if type(arg) is DuckArray:
-            assert type(grad) is DuckArray, f"a {type(grad).__name__} adjoint for a DuckArray"
-            assert grad.shape == arg.shape
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-14)
-
-
-NUMBER_G_CASES = [c for c in DUCK_CASES if np.ndim(_setup(c.values[0])[1]) == 0]
+    check_on_duck_arrays(case)
 
 
 @pytest.mark.parametrize("g", [1.0, np.float64(0.5)], ids=["1.0", "np.float64"])
-@pytest.mark.parametrize("case", NUMBER_G_CASES)
+@pytest.mark.parametrize("case", scalar_output_cases(DUCK_CASES))
 def test_a_number_cotangent_on_duck_arrays(case, g):
     """grad's seed is a number: a rule reached with one on device operands makes nothing on
     the host and gives numpy's values (themselves checked against finite differences)."""
-    args, ans, _ = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    active = [i for i, (_, _, a) in enumerate(want) if a]
-    check_vjp(lambda *xs: _primal(case.fn)(*base._unflatten(case, xs), **case.options),
-              [a for a, _, _ in want], [want[i][1] for i in active], cotangent=g, argnums=active)
-    for (arg, grad, active), (_, expected, _) in zip(_on_duck(case, args, g), want):
-        if not active or expected is None:
-            continue
-        if type(arg) is DuckArray:
-            assert type(grad) is not np.ndarray, "a host numpy array for a DuckArray operand"
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-14)
+    check_on_duck_arrays(case, cotangent=g)
 
 
 # ----- what the table cannot show -----
