@@ -1,6 +1,6 @@
 """The rules of runtime/shaping.py over a case table: against finite differences (float64),
-float32 in / float32 out, and on the duck array (no host conversion), with the machinery of
-tests/runtime/test_rules.py. The functions that return a list of arrays (``np.split``) have a
+float32 in / float32 out, and on the duck array (no host conversion), with the harness of
+tests/runtime/rule_table.py. The functions that return a list of arrays (``np.split``) have a
 table of their own: their rule takes one adjoint per piece, ``None`` for a piece not used."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, rule_for, shaping
+from srcdiff.runtime import rule_for, shaping
 from srcdiff.testing import check_vjp
 from tests.duckarray import HOST_SYNCS, DuckArray, wrap
-from tests.runtime import test_rules as base
-from tests.runtime.test_rules import F, Case, Const, Seq, case
+from tests.runtime.rule_table import (F, Const, Seq, case, check_case_by_finite_differences,
+                                      check_float32, check_on_duck_arrays, float32_cases,
+                                      rules_without_a_case, scalar_output_cases)
 
 IDX = np.array([[0, 2, 1, 0], [1, 1, 2, 0]])  # an index into three choices
 ORDER = np.array([[3, 0, 3], [1, 2, 2], [0, 0, 1]])  # along axis 1 of a (3, 4): repeats
@@ -141,40 +142,14 @@ CASES = [
 ]
 
 
-def _setup(case, dtype=None):
-    return base._setup(case, dtype)
-
-
-def _primal(fn):
-    return base._primal(fn)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_rule_matches_finite_differences(case):
-    args, ans, g = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    for arg, grad, active in flat:
-        if not active:
-            assert grad is None, "an index operand has no adjoint"
-    argnums = [i for i, (_, _, active) in enumerate(flat) if active]
-    check_vjp(lambda *xs: _primal(case.fn)(*base._unflatten(case, xs), **case.options),
-              [a for a, _, _ in flat], [flat[i][1] for i in argnums], cotangent=g, argnums=argnums)
+    check_case_by_finite_differences(case)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES
-                                  if any(map(base._has_array, c.values[0].operands))])
+@pytest.mark.parametrize("case", float32_cases(CASES))
 def test_float32_in_float32_out(case):
-    args, ans, g = _setup(case, np.float32)
-    args64, ans64, g64 = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    flat64 = base._flatten(case, args64, base._run_rule(case, args64, g64, ans64))
-    for (arg, grad, active), (_, grad64, _) in zip(flat, flat64):
-        if not active or grad is None:
-            continue
-        assert np.shape(grad) == np.shape(arg)
-        if isinstance(arg, np.ndarray) and arg.dtype == np.float32:
-            assert grad.dtype == np.float32, f"float32 operand got a {grad.dtype} adjoint"
-        np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-5)
+    check_float32(case)
 
 
 # ----- functions that return a list of arrays -----
@@ -252,71 +227,24 @@ def test_split_rule_on_duck_arrays(fn, shape, options, unused):
 
 
 def test_every_rule_of_shaping_is_in_a_table():
-    covered = {c.values[0].fn for c in CASES} | {s[0] for s in SPLITS}
-    missing = [base._name(fn) for fn, rule in RULES.items()
-               if rule.raw.__module__ == shaping.__name__ and fn not in covered]
+    missing = rules_without_a_case(CASES, (shaping,), covered={s[0] for s in SPLITS})
     assert not missing, f"rules without a test case: {missing}"
 
 
 # ----- on the duck array: no host conversion, numpy's values -----
 
 
-def _duck(value):
-    return [_duck(v) for v in value] if isinstance(value, list) else wrap(value)
-
-
-def _on_duck(case, args, g, number=False):
-    """The rule of ``case`` with ``args`` (and index arrays given as options) on the duck
-    array, with the cotangent ``g`` on the duck array where the output is one (``number``:
-    ``g`` as it is)."""
-    duck_args = [_duck(a) for a in args]
-    options = {k: wrap(v) for k, v in case.options.items()}  # index arrays on the device
-    duck_case = Case(case.fn, case.operands, options, case.dom)
-    duck_ans = _primal(case.fn)(*duck_args, **options)
-    if type(duck_ans) is DuckArray and not number:
-        g = wrap(np.asarray(g))
-    HOST_SYNCS.reset()
-    got = base._run_rule(duck_case, duck_args, g, duck_ans)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    return base._flatten(duck_case, duck_args, got)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_every_rule_on_duck_arrays(case):
-    args, ans, g = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    got = _on_duck(case, args, g)
-    for (arg, grad, active), (_, expected, _) in zip(got, want):
-        if not active or expected is None:
-            assert grad is None or not active
-            continue
-        if type(arg) is DuckArray:
-            assert type(grad) is DuckArray, f"a {type(grad).__name__} adjoint for a DuckArray"
-            assert grad.shape == arg.shape
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-14)
-
-
-NUMBER_G_CASES = [c for c in CASES if np.ndim(_setup(c.values[0])[1]) == 0]
+    check_on_duck_arrays(case)
 
 
 @pytest.mark.parametrize("g", [1.0, np.float64(0.5)], ids=["1.0", "np.float64"])
-@pytest.mark.parametrize("case", NUMBER_G_CASES)
+@pytest.mark.parametrize("case", scalar_output_cases(CASES))
 def test_a_number_cotangent_on_duck_arrays(case, g):
     """grad's seed is a number: a rule reached with one on device operands makes nothing on
     the host and gives numpy's values (themselves checked against finite differences)."""
-    args, ans, _ = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    active = [i for i, (_, _, a) in enumerate(want) if a]
-    check_vjp(lambda *xs: _primal(case.fn)(*base._unflatten(case, xs), **case.options),
-              [a for a, _, _ in want], [want[i][1] for i in active], cotangent=g, argnums=active)
-    for (arg, grad, active), (_, expected, _) in zip(_on_duck(case, args, g, number=True), want):
-        if not active or expected is None:
-            continue
-        if type(arg) is DuckArray:
-            assert type(grad) is not np.ndarray, "a host numpy array for a DuckArray operand"
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-14)
+    check_on_duck_arrays(case, cotangent=g)
 
 
 # ----- what the table cannot show -----
