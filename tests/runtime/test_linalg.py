@@ -1,6 +1,6 @@
 """The rules of runtime/linalg.py over case tables: against finite differences (float64),
-float32 in / float32 out, and on the duck array (no host conversion), with the machinery of
-tests/runtime/test_rules.py.
+float32 in / float32 out, and on the duck array (no host conversion), with the harness of
+tests/runtime/rule_table.py.
 
 Inputs are drawn well conditioned: invertible matrices are a random one plus a multiple of
 the identity, symmetric ones have distinct eigenvalues, positive definite ones are
@@ -12,16 +12,15 @@ cotangent per result and ``None`` for a result not used."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, linalg, rule_for
+from srcdiff.runtime import linalg, rule_for
 from srcdiff.testing import check_vjp
 from tests.duckarray import HOST_SYNCS, DuckArray, wrap
-from tests.runtime import test_rules as base
-from tests.runtime.test_rules import F, Case, case
+from tests.runtime.rule_table import (F, case, check_case_by_finite_differences, check_float32,
+                                      check_on_duck_arrays, rules_without_a_case,
+                                      scalar_output_cases)
 
 # numpy 2 deprecates np.cross of 2-component vectors; the rule still follows what it computes
 pytestmark = pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors")
@@ -148,78 +147,29 @@ CASES = [
 ]
 
 
-def _setup(case, dtype=None):
-    return base._setup(case, dtype)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_rule_matches_finite_differences(case):
-    args, ans, g = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    check_vjp(lambda *xs: case.fn(*xs, **case.options), [a for a, _, _ in flat],
-              [d for _, d, _ in flat], cotangent=g)
+    check_case_by_finite_differences(case)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_float32_in_float32_out(case):
-    args, ans, g = _setup(case, np.float32)
-    args64, ans64, g64 = _setup(case)
-    flat = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    flat64 = base._flatten(case, args64, base._run_rule(case, args64, g64, ans64))
-    for (arg, grad, _), (_, grad64, _) in zip(flat, flat64):
-        assert np.shape(grad) == np.shape(arg)
-        if isinstance(arg, np.ndarray) and np.result_type(ans) == np.float32:
-            assert grad.dtype == np.float32, f"float32 operand got a {grad.dtype} adjoint"
-        np.testing.assert_allclose(grad, grad64, rtol=2e-3, atol=2e-3)
-
-
-def _on_duck(case, args, g, ans_number=False):
-    """The rule of ``case`` on duck arrays: no host conversion, one adjoint per operand."""
-    duck_args = [wrap(a) for a in args]
-    duck_ans = case.fn(*duck_args, **case.options)
-    if type(duck_ans) is DuckArray and not ans_number:
-        g = wrap(np.asarray(g))
-    HOST_SYNCS.reset()
-    got = base._run_rule(case, duck_args, g, duck_ans)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    return base._flatten(case, duck_args, got)
-
-
-def _same(got, want):
-    for (arg, grad, _), (_, expected, _) in zip(got, want):
-        if type(arg) is DuckArray:
-            assert type(grad) is DuckArray, f"a {type(grad).__name__} adjoint for a DuckArray"
-            assert grad.shape == arg.shape
-        else:
-            assert type(grad) is not DuckArray or grad.shape == ()
-        values = grad.get() if type(grad) is DuckArray else grad
-        np.testing.assert_allclose(values, expected, rtol=1e-10, atol=1e-12)
+    check_float32(case, rtol=2e-3, atol=2e-3, even_where_promoted=False)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_rule_on_duck_arrays(case):
     if case.fn is np.tensordot and F in case.operands:
         pytest.skip("cupy.tensordot takes arrays only, not a Python number")
-    args, ans, g = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    _same(_on_duck(case, args, g), want)
-
-
-with warnings.catch_warnings():  # np.cross of 2-vectors, at collection
-    warnings.simplefilter("ignore", DeprecationWarning)
-    NUMBER_G_CASES = [c for c in CASES if np.ndim(_setup(c.values[0])[1]) == 0]
+    check_on_duck_arrays(case, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("g", [1.0, np.float64(0.5)], ids=["1.0", "np.float64"])
-@pytest.mark.parametrize("case", NUMBER_G_CASES)
+@pytest.mark.parametrize("case", scalar_output_cases(CASES))
 def test_a_number_cotangent_on_duck_arrays(case, g):
     """grad's seed is a number: a rule of a one-number output reached with one on device
-    operands makes nothing on the host and gives numpy's values."""
-    args, ans, _ = _setup(case)
-    want = base._flatten(case, args, base._run_rule(case, args, g, ans))
-    check_vjp(lambda *xs: case.fn(*xs, **case.options), [a for a, _, _ in want],
-              [d for _, d, _ in want], cotangent=g)
-    _same(_on_duck(case, args, g, ans_number=True), want)
+    operands makes nothing on the host and gives numpy's values, on the device."""
+    check_on_duck_arrays(case, cotangent=g, rtol=1e-10, atol=1e-12, number_adjoints=False)
 
 
 # ----- functions that return several arrays -----
@@ -339,9 +289,8 @@ def test_slogdet_with_a_number_cotangent_on_duck_arrays(g):
 
 
 def test_every_rule_of_linalg_is_in_a_table():
-    covered = {c.values[0].fn for c in CASES} | {s[0] for s in SEQUENCES} | {np.einsum}  # EINSUMS
-    missing = [base._name(fn) for fn, rule in RULES.items()
-               if rule.raw.__module__ == linalg.__name__ and fn not in covered]
+    missing = rules_without_a_case(CASES, (linalg,),
+                                   covered={s[0] for s in SEQUENCES} | {np.einsum})  # EINSUMS
     assert not missing, f"rules without a test case: {missing}"
 
 
