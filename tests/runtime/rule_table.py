@@ -236,10 +236,15 @@ def scalar_output_cases(cases):
     there a number is a complete cotangent, as grad's seed 1.0 is. (A number never reaches a
     rule of an array output: seed folds a spread number only into inline arithmetic, and vjp
     makes a number cotangent of a device output into a device array.)"""
+    return [c for c in cases if one_number_out(c.values[0])]
+
+
+def one_number_out(case):
+    """Whether the case's primitive gives one number (see ``scalar_output_cases``)."""
     with warnings.catch_warnings():  # what a primitive warns of is its tests' business
         warnings.simplefilter("ignore")
-        return [c for c in cases if not isinstance(ans := setup(c.values[0])[1], tuple)
-                and np.ndim(ans) == 0]
+        ans = setup(case)[1]
+    return not isinstance(ans, tuple) and np.ndim(ans) == 0
 
 
 def rules_without_a_case(cases, modules, covered=()):

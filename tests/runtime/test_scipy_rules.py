@@ -1,17 +1,17 @@
 """The rules of runtime/scipy_rules.py over a case table: against finite differences (float64),
-float32 in / float32 out, and on the duck array (no host conversion).
+float32 in / float32 out, and on the duck array (no host conversion), with the harness of
+tests/runtime/rule_table.py.
 
-A case is a scipy function, its operands (specs as in tests/runtime/test_rules.py: ``F``, a
-shape, ``U(shape, lo, hi)``, a literal array, ``Const``) and its options. ``call`` says how to
-call the function where it is not ``fn(*operands, **options)``: ``polygamma(n, x)`` and
-``ive(v, z)`` take their constant first. Every test here skips without scipy.
+A case is a scipy function, its operands (the specs of tests/runtime/rule_table.py: ``F``, a
+shape, ``U(shape, lo, hi)``, a literal array, ``Const``, ``Seq``) and its options. ``call``
+says how to call the function where it is not ``fn(*operands, **options)``:
+``polygamma(n, x)`` and ``ive(v, z)`` take their constant first. Every test here skips
+without scipy.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -24,32 +24,19 @@ import scipy.stats as st  # noqa: E402
 
 from srcdiff import runtime  # noqa: E402
 from srcdiff.runtime import RULES, rule_for, scipy_rules  # noqa: E402
-from srcdiff.testing import check_vjp  # noqa: E402
-from tests.duckarray import HOST_SYNCS, DuckArray, wrap  # noqa: E402
-from tests.runtime import test_rules as base  # noqa: E402
-from tests.runtime.test_rules import F, U, Const  # noqa: E402
+from tests.duckarray import wrap  # noqa: E402
+from tests.runtime.rule_table import (F, POS, UNIT, Case, Const, Seq, U,  # noqa: E402
+                                      check_case_by_finite_differences, check_float32,
+                                      check_on_duck_arrays, float32_cases, one_number_out,
+                                      rules_without_a_case, setup)
 
-POS, UNIT = (0.5, 2.0), (-0.9, 0.9)
 _RNG = np.random.default_rng(20240612)
-
-
-@dataclass
-class Case:
-    fn: object
-    operands: tuple
-    options: dict = field(default_factory=dict)
-    dom: tuple | None = None
-    call: Callable | None = None
-
-    def primal(self, *args):
-        if self.call is not None:
-            return self.call(*args, **self.options)
-        return self.fn(*args, **self.options)
 
 
 def case(fn, *operands, dom=None, call=None, label="", **options):
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
-    shown = "-".join("const" if isinstance(s, Const) else "lit" + str(np.shape(s))
+    # a Seq is cho_solve's (c, lower), shown as the constant pair cho_factor made
+    shown = "-".join("const" if isinstance(s, (Const, Seq)) else "lit" + str(np.shape(s))
                      if isinstance(s, np.ndarray) else str(s.shape if isinstance(s, U) else s)
                      for s in operands)
     opts = ",".join(f"{k}={v}" for k, v in options.items() if not isinstance(v, np.ndarray))
@@ -67,8 +54,10 @@ def lower(n):
 
 
 def factor(n, low):
-    """cho_factor's (c, lower) of a random positive definite matrix, as one Const-free tuple."""
-    return sl.cho_factor(spd(n), lower=low)
+    """cho_factor's (c, lower) of a random positive definite matrix: one operand, a tuple,
+    whose c has an adjoint."""
+    c, lower = sl.cho_factor(spd(n), lower=low)
+    return Seq(c, Const(lower), kind=tuple)
 
 
 SHAPES = (F, (), (3,), (2, 3))
@@ -122,7 +111,7 @@ CASES = [
                       (_RNG.standard_normal((3, 3)) + 3 * np.eye(3), {"lower": True}))
       for b in ((3,), (3, 2))),
     *(case(sl.cho_factor, spd(n), lower=low, label="c") for n in (1, 3) for low in (False, True)),
-    *(case(sl.cho_solve, Const(factor(3, low)), b) for low in (False, True)
+    *(case(sl.cho_solve, factor(3, low), b) for low in (False, True)
       for b in ((3,), (3, 2))),
     case(sl.expm, (3, 3)),
     case(sl.expm, (1, 1)),
@@ -130,89 +119,18 @@ CASES = [
     case(sl.expm, np.array([[0.0, 1.0], [-1.0, 0.0]]) * 2.0),
 ]
 
-# cho_factor returns (c, lower): the tests differentiate c; cho_solve's (c, lower) is an operand
-# with an adjoint for c, drawn here as a constant pair and differentiated through c below.
-TUPLE_OUT = {sl.cho_factor}
-PAIR_IN = {sl.cho_solve}
-
-
-# ----- running a case -----
-
-
-def _setup(c: Case, dtype=None):
-    rng = np.random.default_rng(0)
-    args = [base._draw(spec, rng, c.dom) for spec in c.operands]
-    if dtype is not None:
-        args = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype == np.float64 else
-                (a[0].astype(dtype), a[1]) if isinstance(a, tuple) else a for a in args]
-    ans = c.primal(*args)
-    out = ans[0] if c.fn in TUPLE_OUT else ans
-    g = base._cotangent(out, rng)
-    return args, ans, (g, None) if c.fn in TUPLE_OUT else g
-
-
-def _run(c: Case, args, g, ans):
-    rule = rule_for(c.fn)
-    assert rule is not None, f"no rule for {c.fn}"
-    grads = rule.call(g, *([ans] if rule.takes_ans else []), *args, **c.options)
-    return grads if len(rule.operands) > 1 else (grads,)
-
-
-def _differentiable(c: Case, args):
-    """(argument index, the function of that argument alone) for each differentiable operand;
-    cho_solve's pair is differentiated through its factor c."""
-    out = []
-    for i, (spec, arg) in enumerate(zip(c.operands, args)):
-        if c.fn in PAIR_IN and i == 0:
-            out.append((i, lambda cc, i=i, low=arg[1]: c.primal(*_put(args, i, (cc, low)))))
-        elif not isinstance(spec, Const):
-            out.append((i, lambda x, i=i: c.primal(*_put(args, i, x))))
-    return out
-
-
-def _put(args, i, value):
-    return [value if j == i else a for j, a in enumerate(args)]
-
-
-def _grad_of(c: Case, grads, i):
-    d = grads[i]
-    return d[0] if c.fn in PAIR_IN and i == 0 else d
+# cho_factor returns (c, lower): a cotangent for c, None for lower (rule_table.py's several
+# results); cho_solve's (c, lower) is a tuple operand whose c has an adjoint.
 
 
 @pytest.mark.parametrize("c", CASES)
 def test_rule_matches_finite_differences(c):
-    args, ans, g = _setup(c)
-    grads = _run(c, args, g, ans)
-    for i, spec in enumerate(c.operands):
-        if isinstance(spec, Const) and c.fn not in PAIR_IN:
-            assert grads[i] is None, "a constant operand has no adjoint"
-    cot = g[0] if c.fn in TUPLE_OUT else g
-    for i, f in _differentiable(c, args):
-        x = args[i][0] if c.fn in PAIR_IN and i == 0 else args[i]
-        fn = (lambda v, f=f: f(v)[0]) if c.fn in TUPLE_OUT else f
-        check_vjp(fn, [x], [_grad_of(c, grads, i)], cotangent=cot, rtol=1e-5, atol=1e-6)
+    check_case_by_finite_differences(c)
 
 
-def _has_array(spec):
-    return isinstance(spec, (tuple, np.ndarray)) or isinstance(spec, U) and spec.shape != F
-
-
-def _float32_cases():
-    return [p for p in CASES if any(map(_has_array, p.values[0].operands))]
-
-
-@pytest.mark.parametrize("c", _float32_cases())
+@pytest.mark.parametrize("c", float32_cases(CASES))
 def test_float32_in_float32_out(c):
-    args, ans, g = _setup(c, np.float32)
-    args64, ans64, g64 = _setup(c)
-    grads, grads64 = _run(c, args, g, ans), _run(c, args64, g64, ans64)
-    for i, _ in _differentiable(c, args):
-        d, d64, arg = _grad_of(c, grads, i), _grad_of(c, grads64, i), args[i]
-        arg = arg[0] if c.fn in PAIR_IN and i == 0 else arg
-        assert np.shape(d) == np.shape(arg)
-        if isinstance(arg, np.ndarray) and arg.dtype == np.float32:
-            assert d.dtype == np.float32, f"a float32 operand got a {d.dtype} adjoint"
-        np.testing.assert_allclose(d, d64, rtol=2e-3, atol=2e-4)
+    check_float32(c, rtol=2e-3, atol=2e-4)
 
 
 # ----- on the duck array: no host conversion, numpy's values -----
@@ -221,44 +139,13 @@ HOST_ONLY = {sl.expm: "scipy.linalg.expm has no array-library twin but CuPy's; o
                       "library its adjoint refuses (test_expm_refuses_other_array_libraries)"}
 
 
-def _duck(value):
-    if isinstance(value, tuple):  # cho_solve's (c, lower)
-        return (wrap(value[0]), value[1])
-    return wrap(value)
-
-
-def _duck_out(value):
-    if isinstance(value, tuple):
-        return tuple(_duck_out(v) for v in value)
-    return wrap(np.asarray(value)) if isinstance(value, (np.ndarray, np.generic)) else value
-
-
 @pytest.mark.parametrize("c", [p if p.values[0].fn not in HOST_ONLY else pytest.param(
     *p.values, id=p.id, marks=pytest.mark.skip(HOST_ONLY[p.values[0].fn])) for p in CASES])
 def test_every_rule_on_duck_arrays(c):
-    args, ans, g = _setup(c)
-    duck_args = [_duck(a) for a in args]
-    options = {k: _duck(v) if isinstance(v, np.ndarray) else v for k, v in c.options.items()}
-    rule = rule_for(c.fn)
-    seeds = [(g, _duck_out(g))]
-    if c.fn not in TUPLE_OUT and np.ndim(g) == 0:
-        seeds.append((float(g), float(g)))  # grad's seed: a number
-    for host_g, duck_g in seeds:
-        want = _run(c, args, host_g, ans)
-        HOST_SYNCS.reset()
-        got = rule.call(duck_g, *([_duck_out(ans)] if rule.takes_ans else []), *duck_args,
-                        **options)
-        got = got if len(rule.operands) > 1 else (got,)
-        assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-        for i, arg in enumerate(args):
-            d, expected = _grad_of(c, got, i), _grad_of(c, want, i)
-            if expected is None:
-                assert d is None
-                continue
-            if isinstance(arg, np.ndarray) or c.fn in PAIR_IN and i == 0:
-                assert type(d) is DuckArray, f"a {type(d).__name__} adjoint for a DuckArray"
-            values = d.get() if type(d) is DuckArray else d
-            np.testing.assert_allclose(values, expected, rtol=1e-10, atol=1e-12)
+    check_on_duck_arrays(c, rtol=1e-10, atol=1e-12, ans_from_host=True)
+    if one_number_out(c):  # grad's seed: a number
+        check_on_duck_arrays(c, cotangent=float(setup(c)[2]), rtol=1e-10, atol=1e-12,
+                             ans_from_host=True, number_adjoints=False)
 
 
 def test_expm_refuses_other_array_libraries():
@@ -271,9 +158,7 @@ def test_expm_refuses_other_array_libraries():
 
 
 def test_every_rule_of_scipy_rules_is_in_the_table():
-    covered = {p.values[0].fn for p in CASES}
-    missing = [r.name for fn, r in RULES.items()
-               if r.raw.__module__ == scipy_rules.__name__ and fn not in covered]
+    missing = rules_without_a_case(CASES, (scipy_rules,))
     assert not missing, f"rules without a test case: {missing}"
 
 
