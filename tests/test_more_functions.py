@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.testing import check_grad, check_vjp
+from srcdiff.testing import check_grad
 
 from .duckarray import HOST_SYNCS, DuckArray, wrap
+from .end_to_end import (F, check_float32_gradients, check_grad_by_finite_differences,
+                         check_gradients_on_duck_arrays, check_value_and_grad,
+                         check_vjp_of_array_output, draw, shape_cases)
 from .helpers import make_function
 
-F = "float"  # a Python float argument
 UNARY_SHAPES = [(F,), ((),), ((3,),), ((2, 3),)]
 BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (3,)), (F, (3,)), ((2, 3), F), (F, F)]
 REDUCED_SHAPES = [((2, 3, 4),), ((3, 4),)]
@@ -115,51 +117,27 @@ FUNCTIONS = {
 }
 
 
-def _draw(shape, rng, dom):
-    if shape == F:
-        return float(rng.uniform(*dom)) if dom else float(rng.standard_normal())
-    return rng.uniform(*dom, size=shape) if dom else rng.standard_normal(shape)
-
-
-CASES = [pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}".replace(" ", ""))
-         for name, (_, _, all_shapes) in FUNCTIONS.items() for shapes in all_shapes]
+CASES = shape_cases((name, all_shapes) for name, (_, _, all_shapes) in FUNCTIONS.items())
 
 
 def _setup(name, shapes, seed=0):
     source, dom, _ = FUNCTIONS[name]
-    fn = make_function(source, "f")
-    rng = np.random.default_rng(seed)
-    return fn, tuple(_draw(s, rng, dom) for s in shapes)
+    return make_function(source, "f"), draw(shapes, seed, dom)
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_grad_matches_finite_differences(name, shapes):
-    fn, args = _setup(name, shapes)
-    wrt = tuple(range(len(args)))
-    grads = srcdiff.grad(fn, wrt=wrt)(*args)
-    for g, a in zip(grads, args):
-        assert isinstance(g, float) if isinstance(a, float) else np.shape(g) == np.shape(a)
-    check_grad(fn, args, grads)
+    check_grad_by_finite_differences(*_setup(name, shapes))
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_value_and_grad(name, shapes):
-    fn, args = _setup(name, shapes, seed=1)
-    value, grads = srcdiff.value_and_grad(fn, wrt=tuple(range(len(args))))(*args)
-    np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
-    check_grad(fn, args, grads)
+    check_value_and_grad(*_setup(name, shapes, seed=1))
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_float32_in_float32_out(name, shapes):
-    fn, args = _setup(name, shapes)
-    args32 = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
-    wrt = tuple(range(len(args)))
-    grads64 = srcdiff.grad(fn, wrt=wrt)(*args)
-    for g32, g64, a in zip(srcdiff.grad(fn, wrt=wrt)(*args32), grads64, args32):
-        if isinstance(a, np.ndarray):
-            assert g32.dtype == np.float32, f"a {g32.dtype} gradient for a float32 argument"
-        np.testing.assert_allclose(g32, g64, rtol=2e-3, atol=2e-3)
+    check_float32_gradients(*_setup(name, shapes))
 
 
 # ----- vjp of array outputs -----
@@ -178,14 +156,10 @@ ARRAY_OUTPUTS = {
 @pytest.mark.parametrize("name", sorted(ARRAY_OUTPUTS))
 @pytest.mark.parametrize("yshape", [(4,), (3, 4), ()], ids=str)
 def test_vjp_of_array_outputs(name, yshape):
-    fn = make_function(ARRAY_OUTPUTS[name], "f")
     rng = np.random.default_rng(2)
-    x, y = rng.uniform(0.5, 1.5, (3, 4)), rng.uniform(0.5, 1.5, yshape)
-    out, pullback = srcdiff.vjp(fn, x, y)
-    np.testing.assert_allclose(out, fn(x, y), rtol=1e-12)
-    v = rng.standard_normal(np.shape(out))
-    dx, dy = pullback(v)
-    check_vjp(fn, (x, y), (dx, dy), cotangent=v)
+    args = rng.uniform(0.5, 1.5, (3, 4)), rng.uniform(0.5, 1.5, yshape)
+    check_vjp_of_array_output(make_function(ARRAY_OUTPUTS[name], "f"), args, rng,
+                              on_duck_arrays=False)
 
 
 # ----- on the duck array: the generated code never goes to the host -----
@@ -197,18 +171,7 @@ DUCK_CASES = [c for c in CASES if c.values[0] not in ("math", "average") and F n
 
 @pytest.mark.parametrize("name, shapes", DUCK_CASES)
 def test_gradients_on_duck_arrays(name, shapes):
-    fn, args = _setup(name, shapes)
-    wrt = tuple(range(len(args)))
-    want = srcdiff.grad(fn, wrt=wrt)(*args)
-    duck_args = tuple(wrap(a) for a in args)
-    HOST_SYNCS.reset()
-    got = srcdiff.grad(fn, wrt=wrt)(*duck_args)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    for g, w, a in zip(got, want, duck_args):
-        if type(a) is DuckArray:
-            assert type(g) is DuckArray and g.shape == a.shape and g.dtype == a.dtype
-            g = g.get()
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    check_gradients_on_duck_arrays(*_setup(name, shapes))
 
 
 def test_average_with_weights_passed_in_on_duck_arrays():
