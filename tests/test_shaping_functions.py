@@ -12,9 +12,10 @@ import srcdiff
 from srcdiff.testing import check_grad, check_vjp
 
 from .duckarray import HOST_SYNCS, DuckArray, wrap
+from .end_to_end import (F, check_float32_gradients, check_grad_by_finite_differences,
+                         check_gradients_on_duck_arrays, check_value_and_grad,
+                         check_vjp_of_array_output, draw, shape_cases)
 from .helpers import make_function
-
-F = "float"  # a Python float argument
 
 # name: (source, the arguments' shapes: one tuple per case); one number out
 FUNCTIONS = {
@@ -110,48 +111,26 @@ FUNCTIONS = {
 }
 
 
-def _draw(shape, rng):
-    return float(rng.standard_normal()) if shape == F else rng.standard_normal(shape)
-
-
-CASES = [pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}".replace(" ", ""))
-         for name, (_, all_shapes) in FUNCTIONS.items() for shapes in all_shapes]
+CASES = shape_cases((name, all_shapes) for name, (_, all_shapes) in FUNCTIONS.items())
 
 
 def _setup(name, shapes, seed=0):
-    source, _ = FUNCTIONS[name]
-    rng = np.random.default_rng(seed)
-    return make_function(source, "f"), tuple(_draw(s, rng) for s in shapes)
+    return make_function(FUNCTIONS[name][0], "f"), draw(shapes, seed)
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_grad_matches_finite_differences(name, shapes):
-    fn, args = _setup(name, shapes)
-    wrt = tuple(range(len(args)))
-    grads = srcdiff.grad(fn, wrt=wrt)(*args)
-    for g, a in zip(grads, args):
-        assert isinstance(g, float) if isinstance(a, float) else np.shape(g) == np.shape(a)
-    check_grad(fn, args, grads)
+    check_grad_by_finite_differences(*_setup(name, shapes))
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_value_and_grad(name, shapes):
-    fn, args = _setup(name, shapes, seed=1)
-    value, grads = srcdiff.value_and_grad(fn, wrt=tuple(range(len(args))))(*args)
-    np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
-    check_grad(fn, args, grads)
+    check_value_and_grad(*_setup(name, shapes, seed=1))
 
 
 @pytest.mark.parametrize("name, shapes", CASES)
 def test_float32_in_float32_out(name, shapes):
-    fn, args = _setup(name, shapes)
-    args32 = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
-    wrt = tuple(range(len(args)))
-    grads64 = srcdiff.grad(fn, wrt=wrt)(*args)
-    for g32, g64, a in zip(srcdiff.grad(fn, wrt=wrt)(*args32), grads64, args32):
-        if isinstance(a, np.ndarray):
-            assert g32.dtype == np.float32, f"a {g32.dtype} gradient for a float32 argument"
-        np.testing.assert_allclose(g32, g64, rtol=2e-3, atol=2e-3)
+    check_float32_gradients(*_setup(name, shapes))
 
 
 DUCK_CASES = [c for c in CASES if F not in c.values[1]]
@@ -159,16 +138,7 @@ DUCK_CASES = [c for c in CASES if F not in c.values[1]]
 
 @pytest.mark.parametrize("name, shapes", DUCK_CASES)
 def test_gradients_on_duck_arrays(name, shapes):
-    fn, args = _setup(name, shapes)
-    wrt = tuple(range(len(args)))
-    want = srcdiff.grad(fn, wrt=wrt)(*args)
-    duck_args = tuple(wrap(a) for a in args)
-    HOST_SYNCS.reset()
-    got = srcdiff.grad(fn, wrt=wrt)(*duck_args)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    for g, w, a in zip(got, want, duck_args):
-        assert type(g) is DuckArray and g.shape == a.shape and g.dtype == a.dtype
-        np.testing.assert_allclose(g.get(), w, rtol=1e-12, atol=1e-14)
+    check_gradients_on_duck_arrays(*_setup(name, shapes))
 
 
 # ----- vjp of array outputs -----
@@ -185,20 +155,9 @@ ARRAY_OUTPUTS = {
 
 @pytest.mark.parametrize("name", sorted(ARRAY_OUTPUTS))
 def test_vjp_of_array_outputs(name):
-    fn = make_function(ARRAY_OUTPUTS[name], "f")
     rng = np.random.default_rng(2)
-    x, y = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
-    out, pullback = srcdiff.vjp(fn, x, y)
-    np.testing.assert_allclose(out, fn(x, y), rtol=1e-12)
-    v = rng.standard_normal(np.shape(out))
-    dx, dy = pullback(v)
-    check_vjp(fn, (x, y), (dx, dy), cotangent=v)
-    duck_out, duck_pullback = srcdiff.vjp(fn, wrap(x), wrap(y))
-    HOST_SYNCS.reset()
-    for got, want in zip(duck_pullback(wrap(v)), (dx, dy)):
-        assert type(got) is DuckArray
-        np.testing.assert_allclose(got.get(), want, rtol=1e-12, atol=1e-14)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
+    args = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    check_vjp_of_array_output(make_function(ARRAY_OUTPUTS[name], "f"), args, rng)
 
 
 def test_method_spellings_are_the_functions():
