@@ -790,8 +790,8 @@ class Idioms:
                 emit(f"{y} = []", effect=False)
                 emit(f"{r} = {helper_name}({y}, {e.src})", f"{r} = {helper_name}({y}, {e.osrc})")
                 emit(f"{out} = {y}[-1] + {r}")
-            else:
-                emit(f"{y} = {e.src}", f"{y} = {e.osrc}")
+            else:  # a copy: the helper must never write into a module constant (C23)
+                emit(f"{y} = {e.src} * 1.0", f"{y} = {e.osrc} * 1.0")
                 emit(f"{r} = {helper_name}({y}, {e.src})", f"{r} = {helper_name}({y}, {e.osrc})")
                 emit(f"{out} = {y} * {r}")
             self.set_var(Var(out, "arr", shape, 20.0))

@@ -2575,7 +2575,9 @@ def soak(n: int, out_dir: str, seed: int | None = None, report_every: int = 500)
 
     if seed is not None:
         run = hseed(seed)(run)
-    run()
+    from .determinism import no_local_constants
+    with no_local_constants():  # the programs of a seed do not depend on what is imported
+        run()
     print(f"done in {time.time() - t0:.0f}s: {sum(counts.values())} programs: {dict(counts)}; "
           f"rejects: {dict(rejects)}", flush=True)
     print(summary(counts), flush=True)
