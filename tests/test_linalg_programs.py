@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.testing import check_grad, check_vjp
+from srcdiff.testing import check_grad
 
-from .duckarray import HOST_SYNCS, DuckArray, wrap
+from .end_to_end import (check_float32_gradients, check_grad_by_finite_differences,
+                         check_gradients_on_duck_arrays, check_value_and_grad,
+                         check_vjp_of_array_output)
 from .helpers import make_function
 
 # A constant matrix (the identity) is an argument, as it would be made once on the device.
@@ -186,42 +188,25 @@ CASES = [*(pytest.param(PROGRAMS[n], _programs_args, (0, 1, 2), id=n) for n in P
 
 @pytest.mark.parametrize("source, make_args, wrt", CASES)
 def test_grad_matches_finite_differences(source, make_args, wrt):
-    fn, args = make_function(source, "f"), make_args()
-    grads = srcdiff.grad(fn, wrt=wrt)(*args)
-    check_grad(fn, args, grads, argnums=wrt)
+    check_grad_by_finite_differences(make_function(source, "f"), make_args(), wrt)
 
 
 @pytest.mark.parametrize("source, make_args, wrt", CASES)
 def test_value_and_grad(source, make_args, wrt):
-    fn, args = make_function(source, "f"), make_args(1)
-    value, grads = srcdiff.value_and_grad(fn, wrt=wrt)(*args)
-    np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
-    check_grad(fn, args, grads, argnums=wrt)
+    check_value_and_grad(make_function(source, "f"), make_args(1), wrt)
 
 
 @pytest.mark.parametrize("source, make_args, wrt", CASES)
 def test_float32_in_float32_out(source, make_args, wrt):
-    fn, args = make_function(source, "f"), make_args()
-    args32 = tuple(a.astype(np.float32) for a in args)
-    grads64 = srcdiff.grad(fn, wrt=wrt)(*args)
-    for g32, g64 in zip(srcdiff.grad(fn, wrt=wrt)(*args32), grads64):
-        assert g32.dtype == np.float32, f"a {g32.dtype} gradient for a float32 argument"
-        np.testing.assert_allclose(g32, g64, rtol=5e-3, atol=5e-3)
+    check_float32_gradients(make_function(source, "f"), make_args(), wrt, rtol=5e-3, atol=5e-3)
 
 
 @pytest.mark.parametrize("source, make_args, wrt", CASES)
 def test_gradients_on_duck_arrays(source, make_args, wrt):
     if ".logabsdet" in source:
         pytest.skip("CuPy's slogdet (and the duck's) returns a plain tuple: no .logabsdet")
-    fn, args = make_function(source, "f"), make_args()
-    want = srcdiff.grad(fn, wrt=wrt)(*args)
-    duck_args = tuple(wrap(a) for a in args)
-    HOST_SYNCS.reset()
-    got = srcdiff.grad(fn, wrt=wrt)(*duck_args)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
-    for g, w, i in zip(got, want, wrt):
-        assert type(g) is DuckArray and g.shape == args[i].shape
-        np.testing.assert_allclose(g.get(), w, rtol=1e-10, atol=1e-12)
+    check_gradients_on_duck_arrays(make_function(source, "f"), make_args(), wrt, rtol=1e-10,
+                                   atol=1e-12)
 
 
 # ----- vjp of array outputs -----
@@ -244,20 +229,10 @@ ARRAY_OUTPUTS = {
 
 @pytest.mark.parametrize("name", sorted(ARRAY_OUTPUTS))
 def test_vjp_of_array_outputs(name):
-    fn = make_function(ARRAY_OUTPUTS[name], "f")
     rng = np.random.default_rng(2)
-    a, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)) + 2.0 * np.eye(3)
-    out, pullback = srcdiff.vjp(fn, a, b)
-    np.testing.assert_allclose(out, fn(a, b), rtol=1e-12)
-    v = rng.standard_normal(np.shape(out))
-    da, db = pullback(v)
-    check_vjp(fn, (a, b), (da, db), cotangent=v)
-    duck_out, duck_pullback = srcdiff.vjp(fn, wrap(a), wrap(b))
-    HOST_SYNCS.reset()
-    for got, want in zip(duck_pullback(wrap(v)), (da, db)):
-        assert type(got) is DuckArray
-        np.testing.assert_allclose(got.get(), want, rtol=1e-10, atol=1e-12)
-    assert HOST_SYNCS.count == 0, HOST_SYNCS.where
+    args = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)) + 2.0 * np.eye(3)
+    check_vjp_of_array_output(make_function(ARRAY_OUTPUTS[name], "f"), args, rng, rtol=1e-10,
+                              atol=1e-12)
 
 
 # ----- what users read -----
