@@ -346,6 +346,20 @@ FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
             a = ys.pop()
             return np.sum(a * x) * w
         """),
+    "O18_a_writing_function_passed_to_a_helper": (NotDifferentiableError, "u *= 2.0", """
+        def writer(u):
+            u *= 2.0
+            return u
+
+        def apply(fn, u):
+            return fn(u) + u * 0.5
+
+        def f(x, w):
+            y = x * w
+            if np.sum(apply(writer, y)) > -9.0:
+                return np.sum(y * x)
+            return np.sum(x)
+        """),
     "O11_lists_added": (NotDifferentiableError, "lists or tuples", """
         def f(x, w):
             return np.sum(np.stack([x, x * 2.0] + [np.zeros(3)])) * w
@@ -398,6 +412,18 @@ FUZZ_DIFFERENTIATED = {
         def f(y):
             p = Pair(y * 2.0, 0.5)
             if np.sum(p.a) > -9.0:
+                return np.sum(y * y)
+            return np.sum(y)
+        """,
+    "O18_a_function_passed_by_name_to_a_helper_in_a_condition": """
+        def twice(u):
+            return u * 2.0
+
+        def apply(fn, u):
+            return fn(u) + u * 0.5
+
+        def f(y):
+            if np.sum(apply(twice, y)) > -9.0:
                 return np.sum(y * y)
             return np.sum(y)
         """,

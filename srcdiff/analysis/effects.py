@@ -157,27 +157,51 @@ class _Effects:
         return resolve_parts(parts, self.lookup)
 
     def helper(self, fn, text: str, call, seen: dict) -> Write | None:
-        """The first write in ``fn``'s body, found once per function (a cycle is read-only
-        until one of its bodies writes)."""
-        if fn in seen:
-            return seen[fn]
-        seen[fn] = None
+        """The first write in ``fn``'s body, found once per function and per functions passed
+        to it (a cycle is read-only until one of its bodies writes). A parameter given a
+        function this call site names (``apply(twice, x)``) is that function in the body, so
+        ``fn(u)`` there is followed into ``twice``."""
+        bound = self.passed_functions(fn, call)
+        key = (fn, tuple(sorted(bound.items(), key=lambda item: item[0])))
+        if key in seen:
+            return seen[key]
+        seen[key] = None
         from ..source import get_source  # (the source module reads files; import lazily)
 
         try:
             source = get_source(fn)
         except Exception:  # noqa: BLE001 - any reason the source cannot be read
-            seen[fn] = self.write(f"'{text}' calls {fn.__qualname__}, whose source srcdiff "
-                                  "cannot read", call)
-            return seen[fn]
+            seen[key] = self.write(f"'{text}' calls {fn.__qualname__}, whose source srcdiff "
+                                   "cannot read", call)
+            return seen[key]
         from ..context import Context
 
         funcdef = source.funcdef
-        lookup = Context(source=source, params=(), wrt=()).lookup
+        globals_lookup = Context(source=source, params=(), wrt=()).lookup
+
+        def lookup(name: str):
+            return bound[name] if name in bound else globals_lookup(name)
+
         inner = _Effects(lookup, _assigned(funcdef), source.filename, source,
                          _fresh(funcdef, lookup))
         found = inner.body(funcdef, seen)
-        seen[fn] = found
+        seen[key] = found
+        return found
+
+    def passed_functions(self, fn, call: cst.Call) -> dict:
+        """``{parameter: function}`` for the arguments of ``call`` that name a function."""
+        try:
+            sig = inspect.signature(fn)
+            bound = sig.bind(*[a.value for a in call.args if a.keyword is None and not a.star],
+                             **{a.keyword.value: a.value for a in call.args if a.keyword})
+        except (TypeError, ValueError):
+            return {}
+        found = {}
+        for name, node in bound.arguments.items():
+            obj = self.resolve(_dotted(node)) if isinstance(node, (cst.Name, cst.Attribute)) \
+                else MISSING
+            if callable(obj) and not isinstance(obj, type):
+                found[name] = obj
         return found
 
     def body(self, funcdef: cst.FunctionDef, seen: dict) -> Write | None:
