@@ -360,6 +360,23 @@ FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
                 return np.sum(y * x)
             return np.sum(x)
         """),
+    "O19_a_records_method_writing_into_it": (NotDifferentiableError, "self.W = ", """
+        import dataclasses
+
+        @dataclasses.dataclass
+        class Rec:
+            W: object
+
+            def bump(self, v):
+                self.W = self.W + v
+                return 0.0
+
+        def f(x, w):
+            r = Rec(x * w)
+            if r.bump(x) > 5.0:
+                return np.sum(r.W * x)
+            return np.sum(x * r.W)
+        """),
     "O11_lists_added": (NotDifferentiableError, "lists or tuples", """
         def f(x, w):
             return np.sum(np.stack([x, x * 2.0] + [np.zeros(3)])) * w
@@ -424,6 +441,23 @@ FUZZ_DIFFERENTIATED = {
 
         def f(y):
             if np.sum(apply(twice, y)) > -9.0:
+                return np.sum(y * y)
+            return np.sum(y)
+        """,
+    "O19_a_records_method_in_a_condition": """
+        import dataclasses
+
+        @dataclasses.dataclass
+        class Rec:
+            W: object
+            c: object
+
+            def apply(self, x):
+                return np.tanh(x * self.W) + self.c
+
+        def f(y):
+            r = Rec(y * 2.0, 0.5)
+            if np.sum(r.apply(y)) > -9.0:
                 return np.sum(y * y)
             return np.sum(y)
         """,

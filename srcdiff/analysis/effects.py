@@ -59,13 +59,17 @@ class Write:
     line: int
 
 
-def write_of(call: cst.Call, lookup, local_names) -> Write | None:
+def write_of(call: cst.Call, lookup, local_names, records=None) -> Write | None:
     """How ``call`` may change a value it can reach, or ``None`` where it provably cannot.
 
     ``lookup(name)`` resolves a free name of the calling function (``Context.lookup``);
-    ``local_names`` are the calling function's own variables.
+    ``local_names`` are the calling function's own variables; ``records`` maps a local to
+    the dataclass or namedtuple class it was built from (``r = Rec(...)``), whose methods
+    are then read like helpers.
     """
-    return _Effects(lookup, local_names).call(call, {})
+    effects = _Effects(lookup, local_names)
+    effects.records = records or {}
+    return effects.call(call, {})
 
 
 def unseen_write(statements, ctx, local_names, activity, steps, where=None):
@@ -100,7 +104,9 @@ def unseen_write(statements, ctx, local_names, activity, steps, where=None):
             if type(call) is not cst.Call:
                 continue
             varied = [n for n in reads(call, local_names) if n in activity.varied]
-            write = varied and write_of(call, ctx.lookup, local_names)
+            records = {t: op.primitive for t, op, _ in steps.values()
+                       if isinstance(t, str) and op.kind == "pack" and isinstance(op.primitive, type)}
+            write = varied and write_of(call, ctx.lookup, local_names, records)
             if write:
                 return where, call, write, varied[0]
     return None
@@ -113,6 +119,7 @@ class _Effects:
         self.lookup, self.local_names = lookup, local_names
         self.filename, self.source = filename, source
         self.fresh = fresh or {}  # a helper's locals that only ever hold memory it made
+        self.records: dict = {}  # a local -> the record class it was built from
 
     def line(self, node) -> int:
         """The file line of a node of the helper's source (0 for the calling function's)."""
@@ -133,6 +140,9 @@ class _Effects:
         if isinstance(func, cst.Attribute) and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
+            method = getattr(self.records.get(_name_of(func.value)), func.attr.value, None)
+            if inspect.isfunction(method) and not installed(method):  # r = Rec(...); r.apply(x)
+                return self.helper(method, text, call, seen)
             if self.fresh.get(_name_of(func.value)) and func.attr.value in LOCAL_MUTATORS:
                 return None  # hs.append(v) on the helper's own list changes nothing it was given
             return self.write(f"'{text}' may change what '{_code(func.value)}' holds in place "
