@@ -1,5 +1,7 @@
 """Functions whose generated source is locked in tests/golden/: what users read, reviewed."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -35,7 +37,36 @@ def rnn(w, x):
     return np.sum(h)
 
 
+def comprehension(w, x):
+    heads = [np.tanh(x[i] @ w) for i in range(len(x))]
+    return np.sum(np.stack(heads) ** 2)
+
+
+ACTIVATIONS = {"tanh": np.tanh}
+
+
+def function_value(w, x):
+    act = ACTIVATIONS["tanh"]
+    return np.sum(act(x @ w) ** 2)
+
+
+@dataclass
+class Dense:
+    W: object
+
+    def apply(self, x):
+        return np.tanh(x @ self.W)
+
+
+def method(w, x):
+    layer = Dense(w)
+    return np.sum(layer.apply(x) ** 2)
+
+
 GOLDEN = {
+    "comprehension": (comprehension, ("w",)),
+    "function_value": (function_value, ("w",)),
+    "method": (method, ("w",)),
     "rnn": (rnn, ("w", "x")),
     "branch": (branch, ("x", "w")),
     "loss": (loss, ("w", "b")),
