@@ -285,6 +285,8 @@ EXAMPLES = {
 _GOLDEN_ARGS = {
     "loss": lambda: (_rng.normal(size=3), 0.5, _rng.normal(size=(8, 3)), _rng.normal(size=8)),
     "tanh_layer": lambda: (_rng.normal(size=(3, 4)), _rng.normal(size=(6, 3))),
+    **{name: lambda: (_rng.normal(size=(3, 4)), _rng.normal(size=(6, 3)))
+       for name in ("comprehension", "function_value", "method")},
 }
 
 
