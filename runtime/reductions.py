@@ -100,14 +100,21 @@ def ptp_adjoint(g, a, axis=None, keepdims=False):
 # ----- weighted mean -----   (weights are an option: constants, as numpy's data)
 
 
+# The weighted mean sum(a * w) / sum(w) along axis: d/da = g * w / sum(w), d/dw = g * (a -
+# mean) / sum(w), summed back to the layout numpy takes weights in (a's shape, or one per
+# element of the reduced axes). Without weights it is the plain mean.
 @adjoint(np.average)
-def average_adjoint(g, a, axis=None, weights=None, keepdims=False):
+def average_adjoint(g, a, weights, axis=None, keepdims=False):
     shape = np.shape(a)
     g = expand_reduced(g, shape, axis, keepdims)
     if weights is None:  # the mean: g / count everywhere, in a's library and dtype
-        return g / max(np.size(a) // max(np.size(g), 1), 1) + np.zeros_like(a)
+        return g / max(np.size(a) // max(np.size(g), 1), 1) + np.zeros_like(a), None
     w = _weights_along(weights, shape, axis)
-    return _like(unbroadcast(g * w / np.sum(w, axis=axis, keepdims=True), a), a)
+    total = np.sum(w, axis=axis, keepdims=True)
+    da = _like(unbroadcast(g * w / total, a), a)
+    mean = np.sum(a * w, axis=axis, keepdims=True) / total
+    dw = _weights_back(unbroadcast(g * (a - mean) / total, w), weights, shape, axis)
+    return da, dw
 
 
 def _weights_along(weights, shape, axis):
@@ -120,6 +127,16 @@ def _weights_along(weights, shape, axis):
     order = sorted(range(len(axes)), key=axes.__getitem__)
     return np.reshape(np.transpose(weights, order),
                       [n if i in axes else 1 for i, n in enumerate(shape)])
+
+
+def _weights_back(d, weights, shape, axis):
+    """``d`` (laid out as ``_weights_along`` lays ``weights``) in ``weights``' own layout."""
+    if np.shape(weights) == shape or axis is None:
+        return np.reshape(d, np.shape(weights))
+    axes = tuple(ax % len(shape) for ax in ((axis,) if isinstance(axis, int) else axis))
+    order = sorted(range(len(axes)), key=axes.__getitem__)
+    laid = np.reshape(d, [shape[axes[i]] for i in order])
+    return np.transpose(laid, [order.index(i) for i in range(len(axes))])
 
 
 # ----- scans -----   (axis=None scans the flattened array)

@@ -190,13 +190,21 @@ def test_average_with_weights_passed_in_on_duck_arrays():
     np.testing.assert_allclose(got.get(), want, rtol=1e-12, atol=1e-14)
 
 
-def test_weights_that_need_a_gradient_are_refused_where_the_call_is():
-    fn = make_function("""
+@pytest.mark.parametrize("call, shapes", [
+    ("np.average(x, weights=w)", ((3,), (3,))),
+    ("np.average(x, None, w)", ((3,), (3,))),
+    ("np.sum(np.average(x, axis=1, weights=w) ** 2)", ((2, 3), (3,))),
+    ("np.sum(np.average(x, axis=(0, 2), weights=np.exp(w), keepdims=True) * x)", ((2, 3, 4), (2, 4))),
+])
+def test_weights_that_need_a_gradient_are_differentiated(call, shapes):
+    """Fuzz finding O13: np.average's weights were refused as an option."""
+    fn = make_function(f"""
         def f(x, w):
-            return np.average(x, weights=w)
+            return {call}
         """, "f")
-    with pytest.raises(srcdiff.NotDifferentiableError, match="weights="):
-        srcdiff.grad(fn, wrt=1)(np.ones(3), np.ones(3))
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(shapes[0]), rng.uniform(0.5, 1.5, shapes[1])
+    check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
 
 
 @pytest.mark.parametrize("expr", ["np.log2(x)", "np.log10(x)", "np.cbrt(x)", "np.reciprocal(x)",

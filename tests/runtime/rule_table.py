@@ -137,7 +137,12 @@ def _full(fill_value, shape, **options):  # the shape is an option, so it comes 
     return np.full(shape, fill_value, **options)
 
 
-_PRIMALS = {operator.getitem: _getitem, helpers.setitem: _setitem, np.full: _full}
+def _average(a, weights, **options):  # weights is the rule's second operand, numpy's third
+    return np.average(a, weights=weights, **options)
+
+
+_PRIMALS = {operator.getitem: _getitem, helpers.setitem: _setitem, np.full: _full,
+            np.average: _average}
 
 
 def setup(case, dtype=None):
