@@ -243,3 +243,61 @@ def test_value_carried_to_the_next_iteration_then_replaced():
     np.testing.assert_allclose(dw, 6.0)
     for n in (1, 2, 3):
         check_grad(lambda x, w: fn(x, w, n), (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w, n))
+
+
+THREE_DEEP = {  # loops three deep: each iteration's inner tape must be its own
+    "numbers": """
+        def f(x, w):
+            for i in range(2):
+                for j in range(2):
+                    s = 0.0
+                    for k in range(2):
+                        s = s + np.min(w) * x[k]
+                    w = np.tanh(s)
+            return np.sum(w)
+        """,
+    "lists": """
+        def f(x, w):
+            for i in range(2):
+                for j in range(2):
+                    items = []
+                    for r in x:
+                        items.append(np.min(w) * r)
+                    w = np.tanh(np.stack(items))
+            return np.sum(w)
+        """,
+    "comprehension": """
+        def f(x, w):
+            for i in range(2):
+                for j in range(3):
+                    w = np.tanh(np.stack([np.min(w) + np.sin(r) for r in x]))
+                    w = w * (1.0 + 0.1 * j)
+            return np.sum(w * w)
+        """,
+    "while_inside": """
+        def f(x, w):
+            for i in range(2):
+                k = 0
+                while k < 2:
+                    for r in x:
+                        w = np.tanh(w * r + np.max(w))
+                    k += 1
+            return np.sum(w)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(THREE_DEEP))
+def test_loops_three_deep_keep_each_iterations_tape(name):
+    """A loop's dry runs wrote the loops inside it twice, and the middle loop then left its
+    inner loop's tape off its own: the pullback read the last iteration's tape for every one
+    (a NaN gradient from np.min's tie count, or a wrong one). Found by the fuzzer (run 15)."""
+    fn = make_function(THREE_DEEP[name], name="f")
+    x = np.array([[-1.0296, 0.8002, -0.0141], [1.3191, 0.8973, -0.6559]])
+    w = np.array([0.0019, 0.3041, 0.2])
+    grads = srcdiff.grad(fn, wrt=(0, 1))(x, w)
+    check_grad(fn, (x, w), grads)
+    out, pullback = srcdiff.vjp(fn, x, w)
+    first, second = pullback(1.0), pullback(1.0)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)

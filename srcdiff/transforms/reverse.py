@@ -109,6 +109,22 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return cst.Module(body=[*links, vjp])
 
 
+def _loops_inside(statements) -> set[int]:
+    """The ids of the ``for``/``while`` statements anywhere inside ``statements``."""
+    found: set[int] = set()
+    for stmt in statements:
+        if isinstance(stmt, (cst.For, cst.While)):
+            found.add(id(stmt))
+            found |= _loops_inside(stmt.body.body)
+        elif isinstance(stmt, cst.If):
+            found |= _loops_inside(stmt.body.body)
+            if isinstance(stmt.orelse, cst.Else):
+                found |= _loops_inside(stmt.orelse.body.body)
+            elif isinstance(stmt.orelse, cst.If):
+                found |= _loops_inside([stmt.orelse])
+    return found
+
+
 def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps,
                           writer) -> None:
     """A call that may write into what it is given, reached by a varied value, where no
@@ -307,7 +323,6 @@ class _Reverser:
         entry = set(writer.defined) - local
         # dry runs find the adjoints the body adds to, which must exist before the loop; an
         # adjoint carried in from the next iteration can open new paths, so run to a fixpoint
-        tapes_before = set(self.tapes)
         needed: set[str] = set()
         while True:
             writer.defined = entry | needed
@@ -328,7 +343,10 @@ class _Reverser:
         writer.defined = start
         if not out:
             return [writer.zero(n) for n in needed]
-        nested = {self.tapes[k][0] for k in set(self.tapes) - tapes_before if k in self.tapes}
+        # the tapes of the loops inside this one, each iteration's own (found by where the
+        # loops stand, not by which tapes appeared while this body was written: the dry runs
+        # of an enclosing loop write this body more than once)
+        nested = {self.tapes[k][0] for k in _loops_inside(body) if k in self.tapes}
         nested |= {writer.pullbacks[id(s)] for s in simple_statements(body) if id(s) in writer.pullbacks}
         read = names_in(cst.Module(body=out))
         taped = tuple(sorted(read & (local | nested), key=self._order(stmt)))
