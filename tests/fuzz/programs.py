@@ -2396,6 +2396,14 @@ def _check(prog, oracle, clean, fz, srcdiff, InternalError, check_grad, args=Non
             f_clean = getattr(clean, prog.main)
             try:
                 ref32 = f_clean(*copy.deepcopy(args))
+                ref64 = f_clean(*_as64(copy.deepcopy(args)))
+            except Exception as exc:
+                return Result("reject", f"float32: the program fails in Python: {exc!r}")
+            if not _same_value(ref32, ref64, rtol=1e-3, atol=1e-4):  # another branch taken,
+                # isinstance(np.sum(w), float) (np.float64 is a float, np.float32 is not)
+                return Result("reject", "float32: the program computes another function than "
+                              "its float64 twin")
+            try:
                 value, grads = _run(prog, srcdiff, f_clean, call_args, keep["ct"])
             except srcdiff.SrcdiffError as exc:
                 return _refusal(prog, exc)
