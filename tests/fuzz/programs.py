@@ -383,6 +383,13 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
     def note_capture(self, e: E):
         if self.alias:
             return
+        # a name stored inside a loop (hs.append(w), w an argument): srcdiff cannot tell the
+        # iterations apart and takes a later write into a new w in that loop for a write into
+        # what hs holds (README: the analysis is static); leave such a name unwritten there
+        if e.src.isidentifier() and e.src in self.env:
+            for f in self.frames:
+                if e.src in f.outer:
+                    f.capture.add(e.src)
         for r in e.roots:
             for f in self.frames:
                 if r in f.outer:
@@ -1752,7 +1759,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         arrs = [v for v in self.arrays() if not v.is_arg and (shape is None or v.shape == shape)]
         if arrs and self.ch.coin(0.7):
             return self.name_e(self.ch.pick(arrs))
-        return self.expr(shape or self.new_shape(), 1)
+        return self.expr(shape if shape is not None else self.new_shape(), 1)
 
 
 def _same(e: E) -> E:
