@@ -435,10 +435,10 @@ class Idioms:
         if kind in ("argmax", "argsort", "nonzero", "searchsorted"):
             return self.nd_index(kind, a, d)
         f = getattr(self, "nd_" + kind)(fshape, d)
-        if kind in ("isinstance", "bool") or f.shape == "if":
+        if kind in ("isinstance", "bool") or f.shape == "if":  # may be a itself: not new memory
             return E(f"{_par(a, OR)[0]} if {f.src} else 0.5 * {_par(a, MUL + 1)[0]}",
                      f"{_par(a, OR)[1]} if {f.osrc} else 0.5 * {_par(a, MUL + 1)[1]}", shape, a.bound,
-                     IFX)
+                     IFX, False, a.roots)
         return binop(a, "*", f, shape, a.bound * max(f.bound, 1.0))
 
     def _subject(self, shape, d) -> E:
