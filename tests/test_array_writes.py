@@ -79,6 +79,42 @@ def test_view_carried_across_loop_iterations_is_refused():
         srcdiff.grad(fn)(np.ones(3))
 
 
+RECORDS = """
+    import collections
+    import dataclasses
+    import types
+
+    Pair = collections.namedtuple("Pair", ["a", "b"])
+
+    @dataclasses.dataclass
+    class Rec:
+        a: object
+        b: object
+
+    def f(x):
+        out = np.ones(3)
+        kept = {make}
+        out[1:] = np.tanh(x) * np.ones(2)
+        return np.sum(kept.a * x)
+"""
+
+
+@pytest.mark.parametrize("make", ["Pair(out[0:2], x)", "Rec(a=out[0:2], b=x)",
+                                  "types.SimpleNamespace(a=out[0:2], b=x)"])
+def test_a_view_kept_in_a_record_and_read_after_a_write_is_refused(make):
+    """O23: a record built by a call keeps what it is given, as a tuple does."""
+    fn = make_function(RECORDS.format(make=make), name="f")
+    with pytest.raises(srcdiff.SrcdiffSyntaxError, match="'kept' may share memory with 'out'"):
+        srcdiff.value_and_grad(fn)(0.7)
+
+
+def test_a_copy_kept_in_a_record_differentiates():
+    fn = make_function(RECORDS.format(make="Pair(out[0:2].copy(), x)"), name="f")
+    value, grad = srcdiff.value_and_grad(fn)(0.7)
+    np.testing.assert_allclose(value, fn(0.7))
+    check_grad(fn, (0.7,), (grad,))
+
+
 def test_writes_into_arguments_stay_errors():
     fn = make_function("""
         def f(x):

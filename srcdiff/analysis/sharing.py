@@ -537,10 +537,10 @@ class _Flow:
                 return self.fresh("array", call)  # np.asarray([w, 0.5]): a new array of a list
             return inner
         module = (getattr(obj, "__module__", None) or "").split(".")[0]
-        if obj is MISSING or (inspect.isfunction(obj) or inspect.ismethod(obj)) and \
-                module not in ("numpy", "cupy", "scipy"):
-            # the user's own function (or one srcdiff cannot see): its result may be any
-            # argument, or part of one
+        if obj is MISSING or (inspect.isfunction(obj) or inspect.ismethod(obj)
+                              or inspect.isclass(obj)) and module not in ("numpy", "cupy", "scipy"):
+            # the user's own function or class (a namedtuple, a dataclass: it keeps what it is
+            # given), or one srcdiff cannot see: its result may be any argument, or hold one
             return self.union(args) | self.fresh("array", call)
         return self.fresh("array", call)
 
