@@ -12,7 +12,7 @@ import numpy as np
 from . import creation, elementwise, linalg, reductions, registry, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, scatter_add
 from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
-from .helpers import matmul_rows, rows_matmul
+from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_vjp, default_of, derivative_of
@@ -30,7 +30,7 @@ from .shaping import *  # noqa: F401,F403
 __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "creation", "elementwise", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
-    "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul",
+    "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
     "tree_zeros",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
+__all__ = ["setitem", "append", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
+           "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
            "count"]
 
 
@@ -70,6 +71,21 @@ def rows_matmul(xs, b):
     if _ndim(b) not in (1, 2) or _ndim(xs) < 2 or len(xs) == 0:
         return [row @ b for row in xs]
     return xs @ b
+
+
+def dot_rows(a, xs):
+    """``np.dot(a, xs[t])`` for every ``t``: ``matmul_rows`` where ``np.dot`` is ``@`` (``a``
+    and each row with one or two axes), one ``np.dot`` per row otherwise."""
+    if _ndim(a) in (1, 2) and _ndim(xs) in (2, 3):
+        return matmul_rows(a, xs)
+    return [np.dot(a, row) for row in xs]
+
+
+def rows_dot(xs, b):
+    """``np.dot(xs[t], b)`` for every ``t``, as ``dot_rows``."""
+    if _ndim(b) in (1, 2) and _ndim(xs) in (2, 3):
+        return rows_matmul(xs, b)
+    return [np.dot(row, b) for row in xs]
 
 
 def _ndim(x) -> int:

@@ -409,6 +409,17 @@ def matmul_adjoint_x2_sum(terms, x2):
     return _summed(terms, x2, lambda gs, vs: vs.T @ gs, lambda g, v: matmul_adjoint_x2(g, v, x2))
 
 
+def dot_adjoint_a_sum(terms, a):
+    """The sum of ``dot_adjoint_a(g, a, b)`` over ``(g, b)`` in ``terms`` (a loop's
+    ``np.dot(W, h)``): as ``matmul_adjoint_x1_sum`` where ``np.dot`` is ``@``."""
+    return _summed(terms, a, lambda gs, vs: gs.T @ vs, lambda g, v: dot_adjoint_a(g, a, v))
+
+
+def dot_adjoint_b_sum(terms, b):
+    """The sum of ``dot_adjoint_b(g, a, b)`` over ``(g, a)`` in ``terms``."""
+    return _summed(terms, b, lambda gs, vs: vs.T @ gs, lambda g, v: dot_adjoint_b(g, v, b))
+
+
 def _summed(terms, matrix, stacked, each):
     """The sum over ``(g, v)`` in ``terms`` of ``each(g, v)``, an adjoint with ``matrix``'s
     shape: ``stacked(gs, vs)`` of the terms as the rows of two matrices where they are

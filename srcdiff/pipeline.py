@@ -15,7 +15,7 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, comprehensions, dce, desugar, fuse, guards, jumps, locate,
+from .transforms import (accumulate, batch, canonical, comprehensions, dce, desugar, fuse, guards, jumps, locate,
                          no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tapes,
                          validate)
 
@@ -30,6 +30,7 @@ PIPELINE = (
     ("jumps", jumps.rewrite),          # break / continue / return in loops → flags
     ("returns", returns.rewrite),      # early returns → one return at the end
     ("normalize", normalize.rewrite),  # one primitive operation per assignment
+    ("canonical", canonical.rewrite),  # np.matmul, x.dot, matmul-like einsum → @ / np.dot
     ("rename", rename.rewrite),        # one assignment per name
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1

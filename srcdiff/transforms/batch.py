@@ -36,6 +36,7 @@ no ``dA = rt.zeros_like(A)`` is left for such a sum to add to.
 from __future__ import annotations
 
 import libcst as cst
+import numpy as np
 
 from srcdiff.runtime import helpers, rules
 
@@ -47,7 +48,9 @@ __all__ = ["rewrite"]
 
 # the per-step rule -> (the rule summing a list of terms, the position of the fixed operand)
 _SUMS = {rules.matmul_adjoint_x1: ("matmul_adjoint_x1_sum", 1),
-         rules.matmul_adjoint_x2: ("matmul_adjoint_x2_sum", 2)}
+         rules.matmul_adjoint_x2: ("matmul_adjoint_x2_sum", 2),
+         rules.dot_adjoint_a: ("dot_adjoint_a_sum", 1),
+         rules.dot_adjoint_b: ("dot_adjoint_b_sum", 2)}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -67,7 +70,22 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 # ----- the forward pass: A @ x[t] for every row t at once, before the loop -----
 
-_ROWS = {"right": "matmul_rows", "left": "rows_matmul"}  # where the row is -> the helper
+# where the row is -> the helper, for ``a @ b`` and for ``np.dot(a, b)`` (the canonical
+# pass leaves these two products; the dot helpers check the ndim at run time)
+_ROWS = {"right": "matmul_rows", "left": "rows_matmul"}
+_DOT_ROWS = {"right": "dot_rows", "left": "rows_dot"}
+
+
+def _product(value, ctx: Context, bound) -> tuple | None:
+    """``(a, b, helpers, spelling)`` for ``a @ b`` or ``np.dot(a, b)`` of two names."""
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply) \
+            and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name):
+        return value.left, value.right, _ROWS, "{} @ {}"
+    if isinstance(value, cst.Call) and len(value.args) == 2 and all(
+            a.keyword is None and not a.star and isinstance(a.value, cst.Name) for a in value.args) \
+            and resolve(value.func, ctx, bound) is np.dot:
+        return value.args[0].value, value.args[1].value, _DOT_ROWS, "np.dot({}, {})"
+    return None
 
 
 def _rows_walked(loop: cst.For) -> tuple[str, str] | None:
@@ -106,24 +124,24 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
         if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
                 value.value.value == array and _index(value) == t:
             rows |= {assign.targets[0].target.value} & once
-        elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply) \
-                and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name):
-            side = "right" if value.right.value in rows else "left" if value.left.value in rows else None
-            fixed = value.left if side == "right" else value.right
+        elif (product := _product(value, ctx, bound)) is not None:
+            left, right, helpers_by_side, spell = product
+            side = "right" if right.value in rows else "left" if left.value in rows else None
+            fixed = left if side == "right" else right
             if side is not None and fixed.value not in bound:
-                key = (side, fixed.value)
+                key = (side, fixed.value, spell)
                 if key not in stacks:
                     stacks[key] = cst.Name(namer.fresh(
                         f"{fixed.value}_{array}" if side == "right" else f"{array}_{fixed.value}"))
-                    product = f"{fixed.value} @ {array}[{t}]" if side == "right" else \
-                        f"{array}[{t}] @ {fixed.value}"
+                    operands = (fixed.value, f"{array}[{t}]") if side == "right" else \
+                        (f"{array}[{t}]", fixed.value)
                     before.append(cst.SimpleStatementLine(
                         [cst.Assign([cst.AssignTarget(stacks[key])], cst.Call(
-                            cst.Attribute(cst.Name(ctx.rt), cst.Name(_ROWS[side])),
+                            cst.Attribute(cst.Name(ctx.rt), cst.Name(helpers_by_side[side])),
                             [cst.Arg(fixed if side == "right" else cst.Name(array)),
                              cst.Arg(cst.Name(array) if side == "right" else fixed)]))],
                         leading_lines=[cst.EmptyLine(comment=cst.Comment(
-                            f"# {product} for every {t} at once"))]))
+                            f"# {spell.format(*operands)} for every {t} at once"))]))
                 stmt = stmt.with_changes(body=[assign.with_changes(value=cst.Subscript(
                     stacks[key], [cst.SubscriptElement(cst.Index(cst.Name(t)))]))])
         new_body.append(stmt)

@@ -1,0 +1,209 @@
+"""canonical: one spelling for each matrix product, before any pass looks for one.
+
+Users write the same product many ways; every later pass (``reverse``'s rule choice,
+``shapes``, ``tapes``, ``batch``) looks for one form only. After ``normalize`` (one
+operation per line, atoms inside) this pass lowers, where numpy's semantics are provably
+the same for every input:
+
+- ``np.matmul(a, b)`` → ``a @ b`` (the same function);
+- ``a.dot(b)`` → ``np.dot(a, b)`` (the method is the function); ``np.dot`` stays itself —
+  for one- and two-dimensional operands it is ``a @ b``, but not for numbers or more axes,
+  which only the runtime sees: its rules (``rt.dot_adjoint_a/_b``) and the batch pass's
+  helpers check the ``ndim`` and take the matmul path where it holds;
+- a two-operand ``np.einsum`` whose subscripts spell a (batched) matrix product —
+  ``'ij,jk->ik'``, ``'ij,j->i'``, ``'bid,bjd->bij'``, ``'bij,bjd->bid'``, ``'i,i->'`` — →
+  the operands' axes put in matmul order with ``np.swapaxes`` / ``np.transpose``, then
+  ``@``, then the result's axes put in the order the subscripts ask. The subscripts fix
+  every operand's ``ndim``, so this holds for every input einsum accepts; the values are
+  the same up to rounding (BLAS adds in another order than einsum's loop).
+
+    _t1 = np.einsum('bid,bjd->bij', q, k)   →   _t2 = np.swapaxes(k, -1, -2)
+                                                _t1 = q @ _t2
+    r = np.matmul(s, v)                     →   r = s @ v
+    r = x.dot(w)                            →   r = np.dot(x, w)
+
+The line markers stay where they were, so each adjoint block still quotes the user's line
+as written. Where no name of the function's module refers to numpy, ``x.dot`` and einsum
+stay as they are (their own rules differentiate them).
+
+Invariant after this pass: no ``np.matmul(a, b)`` call; no ``x.dot(y)`` method call where
+the module names numpy; no two-operand einsum of a matrix-product spelling.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import numpy as np
+
+from ..analysis.calls import resolve
+from ..context import Context
+from ..names import Namer, names_in
+from .normalize import local_variables
+
+__all__ = ["rewrite", "matmul_plan"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    funcdef = module.body[0]
+    local_names = local_variables(funcdef)
+    lowering = _Lowering(ctx, local_names, Namer(names_in(module) | {ctx.rt}), _numpy_name(ctx))
+    return module.with_changes(body=[funcdef.with_changes(body=lowering.block(funcdef.body)),
+                                     *module.body[1:]])
+
+
+def _numpy_name(ctx: Context) -> str | None:
+    """A global name of the function that is the numpy module (``np`` usually), or None."""
+    names = ctx.fn.__globals__
+    if names.get("np") is np:
+        return "np"
+    return next((name for name, value in names.items()
+                 if value is np and isinstance(name, str) and name.isidentifier()), None)
+
+
+class _Lowering:
+    def __init__(self, ctx: Context, local_names, namer: Namer, numpy: str | None):
+        self.ctx, self.local_names, self.namer, self.numpy = ctx, local_names, namer, numpy
+
+    def block(self, block):
+        body = []
+        for stmt in block.body:
+            body.extend(self.statement(stmt))
+        return block.with_changes(body=body)
+
+    def statement(self, stmt) -> list:
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+            stmt = stmt.with_changes(body=self.block(stmt.body))
+            orelse = getattr(stmt, "orelse", None)
+            if isinstance(orelse, cst.Else):
+                stmt = stmt.with_changes(orelse=orelse.with_changes(body=self.block(orelse.body)))
+            elif isinstance(orelse, cst.If):
+                stmt = stmt.with_changes(orelse=self.statement(orelse)[0])
+            return [stmt]
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
+            return [stmt]
+        assign = stmt.body[0]
+        lowered = self.value(assign.value, assign.targets[0].target)
+        if lowered is None:
+            return [stmt]
+        *before, value = lowered
+        lines = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], expr)])
+                 for target, expr in before]
+        lines.append(stmt.with_changes(body=[assign.with_changes(value=value)]))
+        if len(lines) > 1:  # the line marker stays on the group's first statement
+            lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
+            lines[-1] = lines[-1].with_changes(leading_lines=())
+        return lines
+
+    def value(self, value, target):
+        """``[(temp, expr), …, final expr]`` for a lowered ``value``; None to keep it."""
+        if not isinstance(value, cst.Call) or any(a.star for a in value.args):
+            return None
+        func = value.func
+        args = value.args
+        obj = resolve(func, self.ctx, self.local_names)
+        if obj is np.matmul and len(args) == 2 and all(a.keyword is None for a in args):
+            return [_matmul(args[0].value, args[1].value)]
+        if isinstance(func, cst.Attribute) and func.attr.value == "dot" and \
+                isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
+                len(args) == 1 and args[0].keyword is None and self.numpy:
+            return [value.with_changes(func=self._np("dot"), args=[
+                cst.Arg(func.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])]
+        if obj is np.einsum and self.numpy:
+            return self.einsum(args)
+        return None
+
+    def einsum(self, args):
+        keywords = [a for a in args if a.keyword is not None]
+        positional = [a.value for a in args if a.keyword is None]
+        if any(a.keyword.value != "optimize" for a in keywords) or len(positional) != 3 or \
+                not isinstance(positional[0], cst.SimpleString):
+            return None
+        plan = matmul_plan(positional[0].evaluated_value)
+        if plan is None:
+            return None
+        perm_a, perm_b, perm_out = plan
+        steps = []
+        operands = []
+        for operand, perm in ((positional[1], perm_a), (positional[2], perm_b)):
+            if perm is None:
+                operands.append(operand)
+                continue
+            base = operand.value if isinstance(operand, cst.Name) else "_t"
+            swap = perm == _last_two_swapped(len(perm))
+            temp = cst.Name(self.namer.fresh(f"{base}_T" if swap else f"{base}_axes"))
+            steps.append((temp, self._axes(operand, perm)))
+            operands.append(temp)
+        product = _matmul(*operands)
+        if perm_out is None:
+            return [*steps, product]
+        temp = cst.Name(self.namer.temp())
+        return [*steps, (temp, product), self._axes(temp, perm_out)]
+
+    def _axes(self, operand, perm) -> cst.Call:
+        """``np.swapaxes(x, -1, -2)`` for the swap of the last two axes, else
+        ``np.transpose(x, perm)``."""
+        if perm == _last_two_swapped(len(perm)):
+            return _call(self._np("swapaxes"), operand, _int(-1), _int(-2))
+        return _call(self._np("transpose"), operand,
+                     cst.Tuple([cst.Element(_int(i)) for i in perm]))
+
+    def _np(self, name: str) -> cst.Attribute:
+        return cst.Attribute(cst.Name(self.numpy), cst.Name(name))
+
+
+def matmul_plan(subscripts):
+    """How ``np.einsum(subscripts, a, b)`` is ``a @ b``: ``(perm_a, perm_b, perm_out)``, the
+    axes orders to give ``a`` and ``b`` first and the result after (None: as it is), or None
+    where the subscripts are not a (batched) matrix product.
+
+    >>> matmul_plan('ij,jk->ik'), matmul_plan('bid,bjd->bij')
+    ((None, None, None), (None, (0, 2, 1), None))
+    >>> matmul_plan('ij,kj->ki'), matmul_plan('ij,jk'), matmul_plan('ii,i->i')
+    ((None, (1, 0), (1, 0)), None, None)
+    """
+    if not isinstance(subscripts, str):
+        return None
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, out = spec.partition("->")
+    terms = inputs.split(",")
+    if not arrow or len(terms) != 2 or not all(t.isalpha() for t in (*terms, out) if t):
+        return None
+    a, b = terms
+    if any(len(set(t)) != len(t) for t in (a, b, out)) or not set(out) <= set(a) | set(b):
+        return None
+    batch = [c for c in out if c in a and c in b]
+    summed = [c for c in a if c in b and c not in out]
+    free_a = [c for c in a if c not in b]
+    free_b = [c for c in b if c not in a]
+    if len(summed) != 1 or len(free_a) > 1 or len(free_b) > 1 or \
+            not set(free_a + free_b) <= set(out) or batch and not (free_a and free_b):
+        return None
+    order_a = batch + free_a + summed
+    order_b = batch + summed + free_b
+    order_out = batch + free_a + free_b
+    perm_out = tuple(order_out.index(c) for c in out)
+    return (_perm(a, order_a), _perm(b, order_b),
+            None if perm_out == tuple(range(len(out))) else perm_out)
+
+
+def _last_two_swapped(n: int) -> tuple:
+    return (*range(n - 2), n - 1, n - 2) if n >= 2 else ()
+
+
+def _perm(term, order):
+    perm = tuple(term.index(c) for c in order)
+    return None if perm == tuple(range(len(term))) else perm
+
+
+def _matmul(a, b) -> cst.BinaryOperation:
+    return cst.BinaryOperation(a, cst.MatrixMultiply(), b)
+
+
+def _int(i: int) -> cst.BaseExpression:
+    return cst.UnaryOperation(cst.Minus(), cst.Integer(str(-i))) if i < 0 else cst.Integer(str(i))
+
+
+def _call(func, *args) -> cst.Call:
+    return cst.Call(func, [cst.Arg(a) for a in args])

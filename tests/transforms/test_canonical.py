@@ -1,0 +1,143 @@
+"""canonical: every spelling of a matrix product lowers to ``@`` or ``np.dot``, and gives the
+gradients of the function as written — through grad, value_and_grad, vjp, float32 and the
+duck array, on every ndim the spelling accepts (numbers, vectors, matrices, batches; ``np.dot``
+beyond two axes, where it is not ``@``) — and the batch pass serves ``np.dot`` loops as it
+serves ``@`` loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.transforms.canonical import matmul_plan
+
+from ..end_to_end import (check_float32_gradients, check_grad_by_finite_differences,
+                          check_gradients_on_duck_arrays, check_value_and_grad,
+                          check_vjp_of_array_output, draw)
+from ..helpers import make_function, run_until
+
+# (one-line body of f(a, b), argument shapes): each spelling on each ndim it accepts
+SPELLINGS = [
+    ("np.einsum('ij,jk->ik', a, b)", [(3, 4), (4, 2)]),
+    ("np.einsum('ij,kj->ik', a, b)", [(3, 4), (2, 4)]),
+    ("np.einsum('ji,jk->ki', a, b)", [(4, 3), (4, 2)]),
+    ("np.einsum('ij,j->i', a, b)", [(3, 4), (4,)]),
+    ("np.einsum('j,ij->i', a, b)", [(4,), (3, 4)]),
+    ("np.einsum('i,i->', a, b)", [(4,), (4,)]),
+    ("np.einsum('bid,bjd->bij', a, b)", [(2, 3, 4), (2, 5, 4)]),
+    ("np.einsum('bij,bjd->bid', a, b)", [(2, 3, 4), (2, 4, 5)]),
+    ("np.einsum('bij,bjd->bdi', a, b)", [(2, 3, 4), (2, 4, 5)]),
+    ("np.einsum('ibj,bjd->bid', a, b)", [(3, 2, 4), (2, 4, 5)]),
+    ("np.einsum('bij, bjd -> bid', a, b, optimize=True)", [(2, 3, 4), (1, 4, 5)]),
+    ("np.matmul(a, b)", [(3, 4), (4, 2)]),
+    ("np.matmul(a, b)", [(2, 3, 4), (4,)]),
+    ("a.dot(b)", [(3, 4), (4,)]),
+    ("a.dot(b)", [(2, 3, 4), (4, 5)]),   # np.dot over three axes: not a matmul
+    ("np.dot(a, b)", [(4,), (4, 2)]),
+    ("np.dot(a, b)", [(2, 3, 4), (5, 4, 2)]),
+    ("np.dot(a, b)", ["float", (3, 2)]),   # a number: np.dot multiplies
+]
+CASES = [pytest.param(body, shapes, id=f"{body}-{shapes}") for body, shapes in SPELLINGS]
+
+
+def _make(body):
+    return make_function(f"""
+        def f(a, b):
+            c = {body}
+            return np.sum(np.tanh(c) * c)
+    """)
+
+
+@pytest.mark.parametrize("body, shapes", CASES)
+def test_grad_value_and_grad_float32_duck(body, shapes):
+    fn = _make(body)
+    args = draw(shapes, seed=len(body))
+    check_grad_by_finite_differences(fn, args)
+    check_value_and_grad(fn, args)
+    check_float32_gradients(fn, tuple(np.float32(a) if isinstance(a, np.ndarray) else a
+                                      for a in args))
+    if "float" not in shapes:
+        check_gradients_on_duck_arrays(fn, args)
+
+
+@pytest.mark.parametrize("body, shapes", CASES)
+def test_vjp_of_the_product_itself(body, shapes):
+    fn = make_function(f"def f(a, b):\n    return {body}\n")
+    check_vjp_of_array_output(fn, draw(shapes, seed=1), np.random.default_rng(2),
+                              on_duck_arrays="float" not in shapes)
+
+
+def test_spellings_lower_to_one_form():
+    for body in ("np.einsum('bid,bjd->bij', a, b)", "np.matmul(a, b)"):
+        code = _statements(run_until(_make(body), "canonical", wrt=("a", "b")))
+        assert "einsum" not in code and "np.matmul" not in code
+        assert " @ " in code
+    code = run_until(_make("a.dot(b)"), "canonical", wrt=("a", "b"))
+    assert "c = np.dot(a, b)" in code
+
+
+def _statements(code: str) -> str:
+    """The code without its comments (the line markers quote the user's spelling)."""
+    return "\n".join(line for line in code.splitlines() if not line.strip().startswith("#"))
+
+
+def test_einsum_source_reads_as_a_matmul_of_the_users_names():
+    source = srcdiff.grad(_make("np.einsum('bid,bjd->bij', a, b)"), wrt=(0, 1)).source
+    assert "b_T = np.swapaxes(b, -1, -2)" in source
+    assert "c = a @ b_T" in source
+    assert "# adjoint of: c = np.einsum('bid,bjd->bij', a, b)" in source
+    assert "einsum_adjoint" not in source
+
+
+@pytest.mark.parametrize("subscripts", ["ij,jk", "ij,jk->ki->", "ii,i->i", "ij,k->ik",
+                                        "ij,ij->ij", "ijk,jk->i", "bi,bi->b", "...ij,...jk->...ik",
+                                        "bij,bj->bi"])
+def test_other_einsum_spellings_keep_their_own_rule(subscripts):
+    assert matmul_plan(subscripts) is None
+
+
+RNN = {
+    "at": "h = np.tanh(W @ h + U @ xs[t])",
+    "dot": "h = np.tanh(np.dot(W, h) + np.dot(U, xs[t]))",
+    "method": "h = np.tanh(W.dot(h) + U.dot(xs[t]))",
+    "matmul": "h = np.tanh(np.matmul(W, h) + np.matmul(U, xs[t]))",
+    "rows_left": "h = np.tanh(np.dot(h, W) + np.dot(xs[t], U))",
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(RNN))
+@pytest.mark.parametrize("xs_shape, h_shape", [((6, 4), (4,)), ((6, 4, 3), (4, 3))])
+def test_rnn_spellings_batch_their_products(spelling, xs_shape, h_shape):
+    fn = make_function(f"""
+        def f(W, U, xs, h0):
+            h = h0
+            for t in range(xs.shape[0]):
+                {RNN[spelling]}
+            return np.sum(h ** 2)
+    """)
+    if spelling == "rows_left" and len(xs_shape) == 3:  # rows on the left: (3, 4) @ (4, 4)
+        xs_shape, h_shape = (6, 3, 4), (3, 4)
+    rng = np.random.default_rng(5)
+    args = (rng.normal(size=(4, 4)) * 0.5, rng.normal(size=(4, 4)) * 0.5,
+            rng.normal(size=xs_shape), rng.normal(size=h_shape))
+    check_grad_by_finite_differences(fn, args, wrt=(0, 1, 3))
+    check_value_and_grad(fn, args, wrt=(0, 1, 3))
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "for every t at once" in source       # the forward products, one matmul
+    assert "_terms.append(" in source            # the pullback's terms, summed after the loop
+
+
+@pytest.mark.parametrize("u_shape, xs_shape", [((), (5, 3)), ((2, 3, 4), (5, 4, 2))])
+def test_dot_rows_fall_back_where_np_dot_is_not_a_matmul(u_shape, xs_shape):
+    """A number, or three axes: np.dot per row, and the summed terms one at a time."""
+    fn = make_function("""
+        def f(U, xs):
+            total = 0.0
+            for t in range(xs.shape[0]):
+                total = total + np.sum(np.sin(np.dot(U, xs[t])))
+            return total
+    """)
+    rng = np.random.default_rng(7)
+    U = float(rng.normal()) if u_shape == () else rng.normal(size=u_shape)
+    check_grad_by_finite_differences(fn, (U, rng.normal(size=xs_shape)))
