@@ -18,7 +18,7 @@ import types
 
 from .helpers import zeros_like
 from .registry import rule_for
-from .trees import is_container
+from .trees import is_container, tree_zeros
 
 __all__ = ["derivative_of", "call_vjp", "default_of"]
 
@@ -50,9 +50,9 @@ class derivative_of:
         return f"derivative_of({self.fn.__qualname__}, wrt={self.wrt})"
 
 
-def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **keywords):
+def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
     """``fn(*args, **keywords)`` and its pullback, which returns the adjoints of the
-    positional arguments at ``wrt`` (and first, with ``wrt_self``, of the object whose
+    positional arguments at ``wrt`` (and first, with ``wrt_self``, of that object, whose
     method ``fn`` is), a bare adjoint where there is one. Keywords are passed along, not
     differentiated.
 
@@ -60,10 +60,13 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **key
     >>> def scale(x, s): return x * s
     >>> value, pullback = call_vjp(scale, np.ones(2), 3.0, wrt=(0,))  # doctest: +SKIP
     """
+    owner, wrt_self = wrt_self, wrt_self is not None and wrt_self is not False
     rule = rule_for(fn) if not wrt_self and not keywords else None
     if rule is not None and len(args) >= len(rule.leading) and \
             rule.takes(len(args) - len(rule.leading)):  # np.sin as a value: its rule
         return _by_rule(rule, fn, args, wrt)
+    if wrt_self and not (isinstance(fn, types.MethodType) and not isinstance(fn.__self__, type)):
+        return _not_through_self(fn, owner, args, wrt, keywords)  # self.act(x), a @staticmethod
     function, positional = fn, args
     if isinstance(fn, types.MethodType):  # model.nll: the function, the object first
         function, positional = fn.__func__, (fn.__self__, *args)
@@ -90,6 +93,22 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self: bool = False, **key
         with _LOCK:
             link = _DYNAMIC.setdefault(key, derivative_of(function, names))
     return link(*positional)
+
+
+def _not_through_self(fn, owner, args, wrt, keywords):
+    """``self.act(x)`` where ``act`` is a ``@staticmethod`` or a ``@classmethod``: the object
+    ``owner`` does not reach the function, so its adjoint is zeros of its structure, before
+    those of ``wrt``."""
+    zeros = None if owner is True else tree_zeros(owner)  # (True: code generated before)
+    if not wrt:
+        return fn(*args, **keywords), lambda g: zeros
+    value, pullback = call_vjp(fn, *args, wrt=wrt, **keywords)
+
+    def with_self(g):
+        grads = pullback(g)
+        return (zeros, *(grads if len(wrt) > 1 else (grads,)))
+
+    return value, with_self
 
 
 def _by_rule(rule, fn, args, wrt):

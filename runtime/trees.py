@@ -94,6 +94,21 @@ def tree_zeros(x):
     return tree_map(lambda leaf: tree_zeros(leaf) if _is_float(leaf) else None, x)
 
 
+def _is_property(x, key) -> bool:
+    """``p.scale`` where ``scale`` is a ``@property`` of the dataclass or namedtuple ``p``."""
+    return isinstance(key, field) and is_container(x) and \
+        isinstance(getattr(type(x), key.name, None), property)
+
+
+def _property_adjoint(x, key: field, value):
+    """The adjoint of ``x`` read through its property: the getter's derivative, like a
+    method's (``self.W`` inside gives ``dp.W``); the getter runs once more to get it."""
+    from .link import call_vjp
+
+    _, pullback = call_vjp(getattr(type(x), key.name).fget, x, wrt=(0,))
+    return pullback(value)
+
+
 def _get(x, key):
     return getattr(x, key.name) if isinstance(key, field) else x[key]
 
@@ -121,6 +136,8 @@ def _replace(x, key, value):
 
 def tree_put(x, key, value):
     """The adjoint of ``x`` when only ``x[key]`` (adjoint ``value``) was read from it."""
+    if _is_property(x, key):
+        return _property_adjoint(x, key, value)
     if not is_container(x):
         if isinstance(key, field):  # x.name of an array srcdiff took for a dataclass field
             from srcdiff.errors import SrcdiffError
@@ -151,6 +168,6 @@ def tree_add(a, b):
 
 def tree_add_at(d, x, key, value):
     """``d`` (an adjoint of ``x``) plus ``value`` at ``key``."""
-    if not is_container(x):
+    if not is_container(x) or _is_property(x, key):
         return tree_add(d, tree_put(x, key, value))
     return _replace(d, key, tree_add(_get(d, key), value))

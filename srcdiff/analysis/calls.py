@@ -234,6 +234,8 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     obj = resolve(func, ctx, local_names)
     if obj is MISSING:
         return Op("unknown", spelled, problem=f"{_code(func)}, which srcdiff cannot resolve")
+    if _class_function(func, obj, ctx, local_names):  # Model.act(x), Model.make(w)
+        return _dynamic_op(func, positional, keywords, spelled)
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled, ctx.rt)
     if _is_record(obj) or obj is dict and not positional:
@@ -242,6 +244,18 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
             isinstance(positional[0], cst.Name) and positional[0].value in containers:
         return Op("copy", spelled, operands=(positional[0],))  # list(xs): the same items
     return _primitive_op(obj, positional, keywords, spelled)
+
+
+def _class_function(func, obj, ctx, local_names) -> bool:
+    """``Model.act`` or ``Model.make`` of a user class: a ``@staticmethod`` (a plain function)
+    or a ``@classmethod`` (bound to the class), called through the class. Generated code names
+    it as the user did and differentiates it when it runs (``rt.call_vjp(Model.act, x)``)."""
+    if not isinstance(func, cst.Attribute) or not isinstance(
+            resolve(func.value, ctx, local_names), type):
+        return False
+    if inspect.ismethod(obj) and isinstance(obj.__self__, type):
+        obj = obj.__func__
+    return is_user_function(obj)
 
 
 def _dynamic_op(func, positional, keywords, spelled) -> Op:

@@ -21,6 +21,7 @@ import dataclasses
 import inspect
 import math
 import types
+from operator import getitem
 from dataclasses import dataclass
 
 import libcst as cst
@@ -59,20 +60,22 @@ class Write:
     line: int
 
 
-def write_of(call: cst.Call, lookup, local_names, records=None) -> Write | None:
+def write_of(call: cst.Call, lookup, local_names, records=None, functions=None) -> Write | None:
     """How ``call`` may change a value it can reach, or ``None`` where it provably cannot.
 
     ``lookup(name)`` resolves a free name of the calling function (``Context.lookup``);
     ``local_names`` are the calling function's own variables; ``records`` maps a local to
     the dataclass or namedtuple class it was built from (``r = Rec(...)``), whose methods
-    are then read like helpers.
+    are then read like helpers; ``functions`` maps a local to every function it may hold
+    (``act = twice``, ``g = pick(0)``), each of which is then read.
     """
     effects = _Effects(lookup, local_names)
     effects.records = records or {}
+    effects.functions = functions or {}
     return effects.call(call, {})
 
 
-def unseen_write(statements, ctx, local_names, activity, steps, where=None):
+def unseen_write(statements, ctx, local_names, activity, steps, where=None, functions=None):
     """``(where, call, Write, varied name)`` for the first call of a normalized body that may
     write into what it is given, that a varied value reaches, and whose line needs no adjoint
     (a line that does is spared: a helper's own derivative refuses such writes, and an
@@ -81,18 +84,24 @@ def unseen_write(statements, ctx, local_names, activity, steps, where=None):
     from ..context import parse_marker
     from .calls import reads
 
+    if functions is None:  # the function's whole body: what its locals may hold, once
+        loop_targets = {n.value for stmt in statements for node in nodes(stmt)
+                        if type(node) in (cst.For, cst.CompFor)
+                        for n in nodes(node.target) if type(n) is cst.Name}
+        functions = _local_functions(statements_of(steps), ctx.lookup, loop_targets)
     for stmt in statements:
         where = parse_marker(stmt.leading_lines) or where
         if isinstance(stmt, cst.If):
             blocks = [stmt.body.body] + ([stmt.orelse.body.body]
                                          if isinstance(stmt.orelse, cst.Else) else [])
             for block in blocks:
-                found = unseen_write(block, ctx, local_names, activity, steps, where)
+                found = unseen_write(block, ctx, local_names, activity, steps, where, functions)
                 if found is not None:
                     return found
             continue
         if isinstance(stmt, (cst.For, cst.While)):
-            found = unseen_write(stmt.body.body, ctx, local_names, activity, steps, where)
+            found = unseen_write(stmt.body.body, ctx, local_names, activity, steps, where,
+                                 functions)
             if found is not None:
                 return found
             stmt = stmt.iter if isinstance(stmt, cst.For) else stmt.test
@@ -106,7 +115,7 @@ def unseen_write(statements, ctx, local_names, activity, steps, where=None):
             varied = [n for n in reads(call, local_names) if n in activity.varied]
             records = {t: op.primitive for t, op, _ in steps.values()
                        if isinstance(t, str) and op.kind == "pack" and isinstance(op.primitive, type)}
-            write = varied and write_of(call, ctx.lookup, local_names, records)
+            write = varied and write_of(call, ctx.lookup, local_names, records, functions)
             if write:
                 return where, call, write, varied[0]
     return None
@@ -120,6 +129,7 @@ class _Effects:
         self.filename, self.source = filename, source
         self.fresh = fresh or {}  # a helper's locals that only ever hold memory it made
         self.records: dict = {}  # a local -> the record class it was built from
+        self.functions: dict = {}  # a local -> every function it may hold
 
     def line(self, node) -> int:
         """The file line of a node of the helper's source (0 for the calling function's)."""
@@ -137,6 +147,12 @@ class _Effects:
             return self.write(f"'{text}' writes its result into the array given as out=", call)
         func = call.func
         parts = _dotted(func)
+        if type(func) is cst.Name and func.value in self.functions:  # act = twice; act(x)
+            for obj in self.functions[func.value]:
+                found = self.callee(obj, text, call, seen)
+                if found is not None:
+                    return found
+            return None
         if isinstance(func, cst.Attribute) and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
@@ -153,6 +169,10 @@ class _Effects:
         obj = self.resolve(parts)
         if obj is MISSING:
             return self.write(f"'{text}' calls something srcdiff cannot resolve", call)
+        return self.callee(obj, text, call, seen)
+
+    def callee(self, obj, text: str, call: cst.Call, seen: dict) -> Write | None:
+        """The first write of ``call``, a call of ``obj``."""
         if _read_only(obj):
             return None
         if inspect.isfunction(obj) and rule_for(obj) is None and not installed(obj):
@@ -194,6 +214,7 @@ class _Effects:
 
         inner = _Effects(lookup, _assigned(funcdef), source.filename, source,
                          _fresh(funcdef, lookup))
+        inner.records = _records(funcdef, lookup)  # r = Rec(...); r.apply(x) in the helper
         found = inner.body(funcdef, seen)
         seen[key] = found
         return found
@@ -210,6 +231,9 @@ class _Effects:
         for name, node in bound.arguments.items():
             obj = self.resolve(_dotted(node)) if isinstance(node, (cst.Name, cst.Attribute)) \
                 else MISSING
+            held = self.functions.get(node.value, ()) if isinstance(node, cst.Name) else ()
+            if len(held) == 1:  # _t1 = np.tanh; apply(_t1, x)
+                obj = held[0]
             if callable(obj) and not isinstance(obj, type):
                 found[name] = obj
         return found
@@ -245,6 +269,136 @@ class _Effects:
             kind = self.fresh.get(_name_of(target.value))
             return kind == "array" or kind == "container" and not augmented
         return False
+
+
+def _records(funcdef: cst.FunctionDef, lookup) -> dict:
+    """``name -> class`` for a helper's locals bound only to a new dataclass or namedtuple
+    (``r = Rec(u, 0.5)``), whose methods are read like helpers."""
+    from .calls import _is_record
+
+    found: dict = {}
+    for name, values in _bindings(funcdef).items():
+        classes = {resolve_parts(_dotted(v.func), lookup) if isinstance(v, cst.Call) else None
+                   for v in values}
+        cls = next(iter(classes))
+        if len(classes) == 1 and _is_record(cls):
+            found[name] = cls
+    return found
+
+
+def _bindings(funcdef: cst.FunctionDef) -> dict[str, list]:
+    """``name -> the values assigned to it`` in a body, a ``None`` for a binding of another
+    kind (a parameter, a loop or unpacking target, ``+=``)."""
+    found: dict[str, list] = {p.name.value: [None] for p in (
+        *funcdef.params.posonly_params, *funcdef.params.params, *funcdef.params.kwonly_params)}
+    for node in nodes(funcdef.body):
+        kind = type(node)
+        if kind is cst.Assign and len(node.targets) == 1 and type(node.targets[0].target) is cst.Name:
+            found.setdefault(node.targets[0].target.value, []).append(node.value)
+        elif kind in (cst.Assign, cst.For, cst.CompFor, cst.AugAssign, cst.AnnAssign,
+                      cst.NamedExpr):
+            targets = node.targets if kind is cst.Assign else [node]
+            for target in targets:
+                for n in nodes(target.target):
+                    if type(n) is cst.Name:
+                        found.setdefault(n.value, []).append(None)
+    return found
+
+
+def statements_of(steps) -> list:
+    """The ``(target, op)`` of a function's normalized assignments, in order."""
+    return [(t, op) for t, op, _ in steps.values()]
+
+
+def _local_functions(statements, lookup, loop_targets=frozenset()) -> dict[str, tuple]:
+    """``name -> every function it may hold`` for the locals whose every binding names
+    functions: ``act = twice``, ``acts = {"t": twice}`` then ``act = acts["t"]``,
+    ``act = pick(0)`` where every ``return`` of ``pick`` names functions."""
+    tables: dict[str, tuple] = {}  # a display of functions, by name
+    found: dict[str, tuple] = {}
+    unknown: set[str] = set(loop_targets)
+    for target, op in statements:
+        if not isinstance(target, str):
+            unknown.update(t for t in target if isinstance(t, str))
+            continue
+        base = op.operands[0].value if op.operands and isinstance(op.operands[0], cst.Name) \
+            else None
+        if target in tables or target in found or target in unknown:
+            tables[target] = None  # a display bound to a name bound again: not followed
+        fns = None
+        if op.kind == "constant" and isinstance(op.spelled, (cst.Name, cst.Attribute)):
+            fns = _functions_named([op.spelled], lookup)
+        elif op.kind == "pack":
+            tables[target] = None if target in tables else _functions_named(op.operands, lookup, found)
+            unknown.add(target)
+            continue
+        elif op.kind == "project" or op.primitive is getitem:
+            fns = tables.get(base)
+        elif op.kind == "copy":
+            fns = found.get(base)
+        elif op.kind == "function" and not any(
+                isinstance(e, (cst.Name, cst.Attribute)) and _functions_named([e], lookup, found)
+                for e in op.operands):
+            fns = returned_functions(op.primitive)
+        if fns:
+            found[target] = (*found.get(target, ()), *fns)
+        else:
+            unknown.add(target)
+    return {name: fns for name, fns in found.items() if name not in unknown}
+
+
+def _functions_named(exprs, lookup, local: dict | None = None) -> tuple | None:
+    """The functions ``exprs`` (names or dotted names) refer to, ``local`` giving those of
+    local names (``_t1 = np.tanh``); None unless each is one."""
+    objs: tuple = ()
+    for e in exprs:
+        if isinstance(e, cst.Name) and local and e.value in local:
+            objs += local[e.value]
+            continue
+        obj = resolve_parts(_dotted(e), lookup)
+        if not callable(obj) or isinstance(obj, type):
+            return None
+        objs += (obj,)
+    return objs or None
+
+
+def returned_functions(fn) -> tuple | None:
+    """Every function the user function ``fn`` may return: each ``return`` names one
+    (``return np.tanh if flag else twice``) or reads a local display of them
+    (``table = {"t": np.tanh}; return table[name]``); None where one returns anything else."""
+    from ..context import Context
+    from ..source import get_source
+
+    try:
+        source = get_source(fn)
+    except Exception:  # noqa: BLE001 - no source: nothing is proven
+        return None
+    lookup = Context(source=source, params=(), wrt=()).lookup
+    bindings = _bindings(source.funcdef)
+
+    def named(expr) -> tuple | None:
+        if isinstance(expr, cst.IfExp):
+            body, orelse = named(expr.body), named(expr.orelse)
+            return None if body is None or orelse is None else body + orelse
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value  # table[name]: any of the table's values
+            values = bindings.get(expr.value) if isinstance(expr, cst.Name) else None
+            if not values or len(values) != 1 or not isinstance(values[0], (cst.Dict, cst.List, cst.Tuple)):
+                return None
+            return _functions_named([e.value for e in values[0].elements], lookup)
+        if isinstance(expr, cst.Name) and expr.value in bindings:
+            return None  # a local: not followed
+        return _functions_named([expr], lookup) if isinstance(expr, (cst.Name, cst.Attribute)) \
+            else None
+
+    found: tuple = ()
+    for node in nodes(source.funcdef.body):
+        if type(node) is cst.Return:
+            fns = named(node.value) if node.value is not None else None
+            if fns is None:
+                return None
+            found += fns
+    return found or None
 
 
 # methods that change only the object they are called on

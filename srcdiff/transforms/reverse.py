@@ -137,7 +137,7 @@ def _refuse_unseen_writes(statements, ctx: Context, local_names, activity, steps
     spelled = writer.spell(call)
     what = write.what.replace(f"'{_code(call)}'", f"'{spelled}'") if not write.line else write.what
     names = ", ".join(writer.user_names([name]))
-    if type(call.func) is cst.Name and call.func.value in local_names:
+    if type(call.func) is cst.Name and call.func.value in local_names and not write.line:
         what = "it calls a function known only when it runs, which srcdiff cannot check"
     raise ctx.error(
         NotDifferentiableError,
@@ -745,8 +745,8 @@ class _AdjointWriter:
             cst.Tuple([])
         call_args = [cst.Arg(op.primitive), *(cst.Arg(e) for e in args),
                      *(keyword(k, v) for k, v in op.options), keyword("wrt", wrt)]
-        if by_self:
-            call_args.append(keyword("wrt_self", cst.Name("True")))
+        if by_self:  # the object itself: a @staticmethod reached through it gives it zeros
+            call_args.append(keyword("wrt_self", receiver))
         forward = cst.Call(self.rt("call_vjp"), call_args)
         return self.called_derivative(target, key, forward,
                                       [receiver] * by_self + [args[i] for i in active], g)

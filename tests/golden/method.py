@@ -4,7 +4,7 @@ from srcdiff import runtime as rt
 def method_grad(w, x):
     # forward
     layer = Dense(w)
-    _t1, _t1_pullback = rt.call_vjp(layer.apply, x, wrt=(), wrt_self=True)
+    _t1, _t1_pullback = rt.call_vjp(layer.apply, x, wrt=(), wrt_self=layer)
     _t2 = _t1 ** 2
 
     # backward
