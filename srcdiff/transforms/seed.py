@@ -69,7 +69,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module  # a complex number may make the value complex: the API checks it
     facts = shape_facts(vjp, ctx)
     body = _constants([_replaced(s, {seed: cst.Float("1.0")}) for s in pullback.body.body])
-    body = _folded(body, facts, ctx.rt)
+    scalars = _scalar_names(body, forward, single, ctx)
+    body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars)
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
@@ -222,10 +223,61 @@ class _Replace(cst.CSTTransformer):
         return value
 
 
+# ----- names that hold one number: counts, whole reductions, arithmetic of those -----
+
+
+def _scalar_names(body: list, forward: dict, single: set, ctx: Context) -> set[str]:
+    """The names that provably hold one number: the forward pass's whole reductions and
+    counts (``_t6 = y.shape[0]``) and arithmetic of those, and the pullback's top-level
+    names bound once to arithmetic of numbers and those (``d_t4 = 1.0 / rt.guard(_t6, 1.0)``)."""
+    scalars = {n for n in forward if n in single and
+               _real_scalar(forward[n], forward, single, ctx, set())}
+    counts = _counts(body)
+    grown = True
+    while grown:
+        grown = False
+        for stmt in body:
+            name = _target(stmt)
+            if name and name not in scalars and counts.get(name) == 1 and \
+                    _scalar(stmt.body[0].value, scalars, ctx):
+                scalars.add(name)
+                grown = True
+    return scalars
+
+
+def _scalar(expr, scalars: set, ctx: Context) -> bool:
+    """Whether ``expr`` is one number given the names ``scalars`` that are: numbers,
+    ``+ - * / **`` of numbers, ``rt.guard(a, b)`` and ``rt.unbroadcast(a, b)`` of numbers."""
+    if number(expr) is not None or isinstance(expr, cst.Name) and expr.value in scalars:
+        return True
+    if isinstance(expr, cst.UnaryOperation):
+        return isinstance(expr.operator, (cst.Minus, cst.Plus)) and _scalar(expr.expression, scalars, ctx)
+    if isinstance(expr, cst.BinaryOperation):
+        return isinstance(expr.operator, _ELEMENTWISE_OPERATORS) and \
+            _scalar(expr.left, scalars, ctx) and _scalar(expr.right, scalars, ctx)
+    if isinstance(expr, cst.Call) and len(expr.args) == 2 and \
+            all(a.keyword is None and not a.star for a in expr.args):
+        return resolve(expr.func, ctx, set()) in (helpers.guard, helpers.unbroadcast) and \
+            all(_scalar(a.value, scalars, ctx) for a in expr.args)
+    return False
+
+
+def _scalar_unbroadcasts(body: list, scalars: set, ctx: Context) -> list:
+    """``d = rt.unbroadcast(c, v)`` of a number ``c`` onto a number ``v`` is ``d = c``."""
+    out = []
+    for stmt in body:
+        value = stmt.body[0].value if _target(stmt) is not None else None
+        if isinstance(value, cst.Call) and resolve(value.func, ctx, set()) is helpers.unbroadcast \
+                and _scalar(value, scalars, ctx):
+            stmt = stmt.with_changes(body=[stmt.body[0].with_changes(value=value.args[0].value)])
+        out.append(stmt)
+    return out
+
+
 # ----- a spread number where the arithmetic around it has the shape -----
 
 
-def _folded(body: list, facts: Facts, rt: str) -> list:
+def _folded(body: list, facts: Facts, rt: str, scalars: set) -> list:
     """Each adjoint ``d = rt.sum_adjoint(c, v)`` / ``rt.mean_adjoint(c, ans, v)`` with a
     number ``c``, read as an operand of elementwise arithmetic with an operand of ``v``'s
     exact shape, replaced there by ``c`` (``c / rt.count(v)`` for a mean). A mean's spread
@@ -235,7 +287,7 @@ def _folded(body: list, facts: Facts, rt: str) -> list:
     counts = _counts(body)  # a spread bound once: every read of the name reads the spread
     for i, stmt in enumerate(body):
         name = _target(stmt)
-        found = name and counts[name] == 1 and _spread(stmt.body[0].value, facts)
+        found = name and counts[name] == 1 and _spread(stmt.body[0].value, facts, scalars)
         if found:
             spreads[name] = found[:3]
             c, v, mean = found[0], found[3], found[2]
@@ -256,7 +308,7 @@ def _mean_of(c, v, rt: str) -> cst.BinaryOperation:
     return cst.BinaryOperation(c, cst.Divide(), count)
 
 
-def _spread(value, facts: Facts):
+def _spread(value, facts: Facts, scalars: set):
     """``(c, v, mean?)`` for ``rt.sum_adjoint(c, v)`` or ``rt.mean_adjoint(c, ans, v)``."""
     if not isinstance(value, cst.Call) or any(a.keyword is not None or a.star for a in value.args):
         return None
@@ -268,7 +320,8 @@ def _spread(value, facts: Facts):
         c, v, mean = args[0], args[2], True
     else:
         return None
-    if number(c) is None or not isinstance(v, cst.Name):
+    if not (number(c) is not None or isinstance(c, cst.Name) and c.value in scalars) or \
+            not isinstance(v, cst.Name):
         return None
     shape = facts[v.value]
     if shape is None or not shape.exact:

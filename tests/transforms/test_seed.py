@@ -315,3 +315,25 @@ def test_a_loss_divided_by_a_count_is_one_number(count):
     x, y = rng.normal(size=4), rng.normal(size=4)
     _check(fn, (x, y), wrt=(0, 1))
     assert "def f_grad(x, y)" in srcdiff.grad(fn, wrt=(0, 1)).source
+
+
+COUNT_DIVISIONS = ["np.sum(r ** 2) / y.shape[0]", "np.sum(r ** 2) / len(y)",
+                   "(r ** 2).sum() / y.size", "0.5 * np.sum(r ** 2) / (2.0 * len(y))",
+                   "np.sum(r ** 2) / y.shape[0] / y.ndim"]
+
+
+@pytest.mark.parametrize("loss", COUNT_DIVISIONS)
+def test_a_sum_divided_by_a_count_is_spread_as_a_number(loss):
+    """A count is one number: the seed divided by it spreads over ``r`` as a mean's does,
+    with no array of the seed made (issue 16: ``/ y.shape[0]`` ran as fast as ``np.mean``
+    only with this)."""
+    fn = make_function(f"""
+        def f(w, b, x, y):
+            r = x @ w + b - y
+            return {loss}
+    """)
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=3), 0.3, rng.normal(size=(7, 3)), rng.normal(size=7))
+    check_grad(fn, args, srcdiff.grad(fn, wrt=(0, 1))(*args), argnums=(0, 1))
+    source = srcdiff.grad(fn, wrt=(0, 1)).source
+    assert "sum_adjoint" not in source and "rt.unbroadcast(1.0" not in source
