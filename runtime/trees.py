@@ -89,6 +89,10 @@ def tree_map(fn, tree, *rest):
 
 def tree_zeros(x):
     """Zeros with ``x``'s structure: zero arrays (or 0.0) for float leaves, None elsewhere."""
+    if (type(x) is list or type(x) is tuple) and all(type(v) is np.ndarray for v in x):
+        # the common case, a list of numpy arrays (a loop's states), without a walk per leaf
+        zeros = [np.zeros(v.shape, v.dtype) if v.dtype.kind == "f" else None for v in x]
+        return zeros if type(x) is list else tuple(zeros)
     if not is_container(x):
         return np.zeros_like(x) if hasattr(x, "shape") else 0.0 if _is_float(x) else None
     return tree_map(lambda leaf: tree_zeros(leaf) if _is_float(leaf) else None, x)
@@ -158,7 +162,7 @@ def tree_add(a, b):
         return b
     if b is None:
         return a
-    if not is_container(a):
+    if type(a) is np.ndarray or not is_container(a):
         return add(a, b)
     if isinstance(a, list) and isinstance(b, tuple) or isinstance(a, tuple) and isinstance(b, list):
         b = type(a)(b)  # a list's adjoint from np.stack's rule comes back as a tuple

@@ -131,3 +131,20 @@ def test_matmul_rows_stay_in_the_arrays_library():
                       (helpers.rows_matmul(wrap(xs), wrap(a.T)), helpers.rows_matmul(xs, a.T))):
         assert type(got) is DuckArray
         np.testing.assert_allclose(got.get(), want)
+
+
+def test_tree_zeros_of_a_list_of_arrays_matches_the_general_walk():
+    """The list-of-arrays fast path gives what the leaf-by-leaf walk gives: zeros of each
+    float array's shape and dtype, None for integer arrays; a tuple stays a tuple."""
+    from srcdiff.runtime import trees
+
+    items = [np.ones((2, 3)), np.ones(4, dtype=np.float32), np.arange(3), np.ones(())]
+    for x in (items, tuple(items)):
+        fast = trees.tree_zeros(x)
+        general = trees.tree_map(lambda leaf: trees.tree_zeros(leaf) if trees._is_float(leaf)
+                                 else None, [*x, {"pad": 0.0}])[:-1]
+        assert type(fast) is type(x) and len(fast) == len(general)
+        for a, b in zip(fast, general):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert a.shape == b.shape and a.dtype == b.dtype and not a.any()
