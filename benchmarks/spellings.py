@@ -65,6 +65,9 @@ def _load_run():
 
 bench = _load_run()
 
+# Cells srcdiff refuses today, with a word its error names (a finding, reported as "refused"
+# in the table; tests/test_benchmarks_spellings.py fails when one starts to work, or breaks).
+EXPECTED_REFUSALS = {("lsq", "np.linalg.multi_dot"): "multi_dot"}
 LARGE_HAND_S = 100e-6                     # hand >= 100 µs: target 1.10, else 1.30
 TARGETS = {True: 1.10, False: 1.30}
 
@@ -91,6 +94,10 @@ def lsq_method_dot(w, b, X, y):
 
 def lsq_einsum(w, b, X, y):
     return np.mean((np.einsum("ij,j->i", X, w) + b - y) ** 2)
+
+
+def lsq_multi_dot(w, b, X, y):
+    return np.mean((np.linalg.multi_dot([X, w]) + b - y) ** 2)
 
 
 def lsq_sum_shape(w, b, X, y):
@@ -121,6 +128,12 @@ def lsq_args(rng, small=False):
     X = rng.normal(size=(5, 3) if small else (64, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=X.shape[0])
     return rng.normal(size=3), 0.3, X, y
+
+
+def lsq_args_np_float(rng, small=False):
+    """lsq's arguments with b a numpy scalar, as np.mean(y) or b - lr * np.sum(g) give it."""
+    w, b, X, y = lsq_args(rng, small)
+    return w, np.float64(b), X, y
 
 
 # =============================================================================================
@@ -609,19 +622,22 @@ class Workload:
 
 
 LSQ = {"X @ w": lsq_matmul_op, "np.matmul": lsq_np_matmul, "np.dot": lsq_np_dot,
-       "X.dot(w)": lsq_method_dot, "np.einsum": lsq_einsum,
+       "X.dot(w)": lsq_method_dot, "np.einsum": lsq_einsum, "np.linalg.multi_dot": lsq_multi_dot,
        "np.sum(r**2) / y.shape[0]": lsq_sum_shape, "np.sum(r**2) / len(y)": lsq_sum_len}
 
 WORKLOADS = [
     Workload("lsq", "least squares, X 64x3, d/dw, db", ("w", "b"), LSQ,
              lsq_hand, lsq_hand_alt, lsq_args),
+    Workload("lsq_np_float", "least squares as lsq, b an np.float64 (b = np.mean(y))", ("w", "b"),
+             {"X @ w": lsq_matmul_op, "np.dot": lsq_np_dot}, lsq_hand, lsq_hand_alt,
+             lsq_args_np_float),
     Workload("rnn", "tanh RNN, 50 steps, 64, sum(h_T)", ("W", "U"),
              {"W @ h + U @ xs[t]": rnn_matmul_op, "np.dot(W, h) + np.dot(U, xs[t])": rnn_np_dot,
               "for x_t in xs, np.dot": rnn_iterate, "hs list, hs[-1]": rnn_list_last},
-             rnn_last_hand, rnn_last_hand_alt, rnn_args, max_repeats=200),
+             rnn_last_hand, rnn_last_hand_alt, rnn_args, max_repeats=600),
     Workload("rnn_all", "tanh RNN, 50 steps, 64, every h_t summed", ("W", "U"),
              {"np.sum(np.stack(hs))": rnn_stack_sum, "total = total + np.sum(h)": rnn_running_sum},
-             rnn_all_hand, rnn_all_hand_alt, rnn_args, max_repeats=200),
+             rnn_all_hand, rnn_all_hand_alt, rnn_args, max_repeats=600),
     Workload("attention", "softmax(q k^T/sqrt d) v summed, (8, 32, 16)", ("q", "k", "v"),
              {"@ + swapaxes": attention_swapaxes, "@ + transpose(0, 2, 1)": attention_transpose,
               "np.einsum": attention_einsum, "np.matmul": attention_np_matmul},
@@ -633,19 +649,19 @@ WORKLOADS = [
     Workload("relu", "sum(relu(x - 0.25)**2), 10**6 float64", ("x",),
              {"b * (b > 0)": relu_mask, "np.where(b > 0, b, 0.0)": relu_where,
               "np.maximum(b, 0.0)": relu_maximum},
-             relu_hand, relu_hand_alt, relu_args, max_repeats=60),
+             relu_hand, relu_hand_alt, relu_args, max_repeats=150),
     Workload("sgd", "200 SGD steps (lr 0.01) of least squares, x 4x1", ("w", "b"),
              {"X @ w": lsq_matmul_op, "np.dot": lsq_np_dot, "X.dot(w)": lsq_method_dot},
              lsq_hand, lsq_hand_alt, lambda rng, small=False: (
                  lsq_args(rng, small=True) if small else bench.w6_args(rng)),
-             loop=True, max_repeats=60),
+             loop=True, max_repeats=150),
     Workload("lstm", "LSTM, 10 steps, batch 16, 32 -> 64, sum(h_T**2)", ("Wx", "Wh", "b"),
              {"z slices, 1/(1+exp(-z))": lstm_slices, "np.split, sigmoid() helper": lstm_split},
-             lstm_hand, lstm_hand_alt, lstm_args, max_repeats=100),
+             lstm_hand, lstm_hand_alt, lstm_args, max_repeats=300),
     Workload("gp", "GP log marginal likelihood, 128 points, d/dlog(ell, sf2, sn2)", ("theta",),
              {"np.linalg.cholesky + solve": gp_cholesky, "np.linalg.slogdet + solve": gp_slogdet,
               "scipy cho_factor + cho_solve": gp_cho_solve},
-             gp_hand, gp_hand_alt, gp_args, max_repeats=100,
+             gp_hand, gp_hand_alt, gp_args, max_repeats=300,
              needs=None if sla is not None else "scipy"),
 ]
 
@@ -684,29 +700,31 @@ def refusal(exc: srcdiff.SrcdiffError) -> str:
 def check_spelling(wl: Workload, f, args):
     """The spelling's value is the first spelling's, and its srcdiff.grad and value_and_grad
     (first, compiling, call and a cached call) give the hand gradient. Returns the two
-    srcdiff functions, or a "refused: ..." string."""
+    srcdiff functions, or a "refused: ..." string where srcdiff raises a SrcdiffError (when
+    compiling or when called); a gradient that differs raises AssertionError."""
     dtype = dtype_of(args)
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     reference = next(iter(wl.spellings.values()))
     np.testing.assert_allclose(f(*args), reference(*args), rtol=rtol,
                                err_msg=f"{wl.name}: {f.__name__} computes other math")
+    grad_fn = srcdiff.grad(f, wrt=wl.wrt)
+    vag_fn = srcdiff.value_and_grad(f, wrt=wl.wrt)
     try:
-        grad_fn = srcdiff.grad(f, wrt=wl.wrt)
-        vag_fn = srcdiff.value_and_grad(f, wrt=wl.wrt)
-        grad_fn.source, vag_fn.source
+        if wl.loop:
+            want = bench.sgd(wl.hand, *args)
+            bench.check_sgd(grad_fn, want, args)
+            bench.check_sgd(lambda *a: vag_fn(*a)[1], want, args)
+            return grad_fn, vag_fn
+        want = wl.hand(*args)
+        for call in ("first call", "cached call"):
+            bench.assert_same_gradients(grad_fn(*args), want, f"{f.__name__}: grad, {call}",
+                                        dtype)
+            value, grads = vag_fn(*args)
+            bench.assert_same_gradients(grads, want, f"{f.__name__}: value_and_grad, {call}",
+                                        dtype)
+            np.testing.assert_allclose(value, f(*args), rtol=rtol)
     except srcdiff.SrcdiffError as exc:
         return refusal(exc)
-    if wl.loop:
-        want = bench.sgd(wl.hand, *args)
-        bench.check_sgd(grad_fn, want, args)
-        bench.check_sgd(lambda *a: vag_fn(*a)[1], want, args)
-        return grad_fn, vag_fn
-    want = wl.hand(*args)
-    for call in ("first call", "cached call"):
-        bench.assert_same_gradients(grad_fn(*args), want, f"{f.__name__}: grad, {call}", dtype)
-        value, grads = vag_fn(*args)
-        bench.assert_same_gradients(grads, want, f"{f.__name__}: value_and_grad, {call}", dtype)
-        np.testing.assert_allclose(value, f(*args), rtol=rtol)
     return grad_fn, vag_fn
 
 
@@ -778,11 +796,13 @@ def format_table(results: dict) -> str:
     for name, r in results.items():
         first = True
         for label, c in r["cells"].items():
+            alt = r["hand_alt_s"] / r["hand_s"]  # below 1: the reference is not the careful one
+            alt_cell = f"{alt:.2f}" + (" **(hand loses)**" if alt < 1.0 else "")
             head = (f"{name}: {r['title']}", f"{r['hand_s'] * 1e6:.1f}",
-                    f"{r['hand_alt_s'] / r['hand_s']:.2f}") if first else ("", "", "")
+                    alt_cell) if first else ("", "", "")
             first = False
             if "refused" in c:
-                cells = (f"**{c['refused']}**", "", "")
+                cells = (f"**{c['refused'].split('. ')[0]}**", "", "")  # JSON: the whole line
             else:
                 mark = "ok" if c["meets"] else "**MISS**"
                 cells = (f"{c['grad_ratio']:.2f}", f"{c['vag_ratio']:.2f}",
@@ -801,7 +821,8 @@ def format_table(results: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run, under a minute")
-    parser.add_argument("--repeats", type=int, default=300, help="samples per tool (default 300)")
+    parser.add_argument("--repeats", type=int, default=1000,
+                        help="samples per tool at most (default 1000; the budget shrinks them)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timing per workload (default 20, --quick 2)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. lsq,rnn")
