@@ -9,6 +9,8 @@ import srcdiff
 from srcdiff.runtime import helpers, rules, unbroadcast
 from srcdiff.testing import check_grad, check_vjp
 
+from tests.helpers import make_function
+
 
 @pytest.mark.parametrize("g, x, want", [
     (2.0, 3.0, 2.0), (2.0, np.float64(3.0), 2.0), (np.float32(2.0), 3.0, 2.0),
@@ -233,3 +235,52 @@ def test_add_into_is_the_sum_in_place_only_where_that_is_the_same_array(acc, g, 
     assert (got is acc) == in_place
     assert np.shape(got) == np.shape(want) and np.result_type(got) == np.result_type(want)
     np.testing.assert_array_equal(got, want)
+
+
+# ----- np.where and np.maximum/np.minimum: mask products on numpy, with their fallbacks -----
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_where_adjoint_is_the_masked_gradient_and_zero_where_g_is_infinite(dtype):
+    from srcdiff.runtime import rules
+
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(5, 4)).astype(dtype)
+    c = rng.normal(size=(5, 4)) > 0
+    for taken, expected in ((rules.where_adjoint_x(g, c), np.where(c, g, 0.0)),
+                            (rules.where_adjoint_y(g, c), np.where(c, 0.0, g))):
+        assert taken.dtype == expected.dtype
+        np.testing.assert_array_equal(taken, expected)
+    g[~c] = np.inf  # an infinite adjoint in the branch not taken: 0 there, not NaN
+    np.testing.assert_array_equal(rules.where_adjoint_x(g, c), np.where(c, g, 0.0))
+    g[c] = -np.inf
+    np.testing.assert_array_equal(rules.where_adjoint_y(g, c), np.where(c, 0.0, g))
+    np.testing.assert_array_equal(rules.where_adjoint_x(g, c[0]), np.where(c[0], g, 0.0))
+
+
+def test_where_of_a_sqrt_keeps_its_finite_gradient():
+    """sqrt(where(x > 0, x, 0)) at x <= 0: sqrt' is infinite at 0, the branch not taken."""
+    fn = make_function("def f(x):\n    return np.sum(np.sqrt(np.where(x > 0, x, 0.0)))\n")
+    x = np.array([-1.0, 0.0, 0.25, 4.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = srcdiff.grad(fn)(x)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, 0.25])
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_adjoint_splits_ties_and_is_the_mask_product_without_them(op):
+    from srcdiff.runtime import rules
+
+    rule = getattr(rules, f"{op}_adjoint")
+    rng = np.random.default_rng(1)
+    x, y, g = rng.normal(size=6), rng.normal(size=6), rng.normal(size=6)
+    pick = x > y if op == "maximum" else x < y
+    dx, dy = rule(g, x, y)
+    np.testing.assert_array_equal(dx, g * pick)
+    np.testing.assert_array_equal(dy, g * ~pick)
+    y[2] = x[2]  # a tie: half each
+    dx, dy = rule(g, x, y)
+    assert dx[2] == dy[2] == 0.5 * g[2]
+    fn = make_function(f"def f(x):\n    return np.sum(np.{op}(0.0, x) ** 2 + np.{op}(x, 0.0))\n")
+    for point in (rng.normal(size=5), np.array([0.0, 1.0, -1.0])):
+        check_grad(fn, (point,), (srcdiff.grad(fn)(point),))
