@@ -118,9 +118,10 @@ def _as_gradient(g, x):
     shape, dtype = np.shape(x), x.dtype
     if type(g) is type(x):
         flags = getattr(g, "flags", None)  # CuPy's flags have no 'writeable'
-        if g.dtype == dtype and np.shape(g) == shape and (flags is None or getattr(
-                flags, "writeable", True) and flags.owndata):
-            return g
+        if g.dtype == dtype and np.shape(g) == shape:
+            if flags is None or getattr(flags, "writeable", True) and flags.owndata:
+                return g
+            return g.copy()  # a view of the right array (a transpose's adjoint): one plain copy
     elif isinstance(g, (float, int, np.generic)) and type(x) is not np.ndarray:
         return np.full_like(x, g, dtype=dtype)  # a scalar adjoint, made in x's library
     return np.broadcast_to(g, shape).astype(dtype, copy=True)

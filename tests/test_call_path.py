@@ -42,6 +42,23 @@ def test_gradients_are_fresh_writable_arrays_never_views_or_inputs():
     np.testing.assert_array_equal(dtotal(x), np.ones((2, 3)))
 
 
+def transposed(x, c):
+    return np.sum(x.T * c)
+
+
+def test_a_gradient_that_is_a_view_is_copied_once():
+    """The adjoint of ``x.T`` is a transpose of ``c``: a view, copied (not shared) for every
+    path and call, with the oracle's values."""
+    x, c = RNG.normal(size=(2, 3)), RNG.normal(size=(3, 2))
+    for derivative in (srcdiff.grad(transposed), srcdiff.value_and_grad(transposed)):
+        for _ in range(3):
+            g = derivative(x, c)
+            g = g[1] if isinstance(g, tuple) else g
+            assert g.flags.writeable and g.flags.owndata and not np.shares_memory(g, c)
+            np.testing.assert_array_equal(g, c.T)
+    check_grad(transposed, (x, c), (srcdiff.grad(transposed)(x, c),), argnums=(0,))
+
+
 def test_other_arguments_take_the_general_path_after_plain_calls():
     dloss = srcdiff.grad(loss, wrt=(0, 1))
     dloss(W, 0.5, X)
