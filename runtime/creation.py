@@ -13,6 +13,7 @@ import numpy as np
 
 from .backend import array_module
 from .helpers import unbroadcast
+from .options import FLOAT_DTYPE
 from .registry import adjoint
 
 __all__ = ["full_adjoint", "full_like_adjoint", "linspace_adjoint", "arange_adjoint",
@@ -21,12 +22,12 @@ __all__ = ["full_adjoint", "full_like_adjoint", "linspace_adjoint", "arange_adjo
 # ----- filled with a value -----
 
 
-@adjoint(np.full)
+@adjoint(np.full, allowed={"dtype": FLOAT_DTYPE})
 def full_adjoint(g, fill_value, shape=None, dtype=None, order="C"):
     return unbroadcast(g, fill_value)
 
 
-@adjoint(np.full_like)
+@adjoint(np.full_like, allowed={"dtype": FLOAT_DTYPE})
 def full_like_adjoint(g, a, fill_value, dtype=None, order="K", subok=True, shape=None):
     return None, unbroadcast(g, fill_value)
 
@@ -34,7 +35,7 @@ def full_like_adjoint(g, a, fill_value, dtype=None, order="K", subok=True, shape
 # ----- evenly spaced -----   (sample i of n: start + t_i * (stop - start))
 
 
-@adjoint(np.linspace)
+@adjoint(np.linspace, allowed={"dtype": FLOAT_DTYPE})
 def linspace_adjoint(g, start, stop, num=50, endpoint=True, dtype=None, axis=0):
     t = _positions(g, num, axis, num - 1 if endpoint else num)
     return (unbroadcast(np.sum(g * (1.0 - t), axis=axis), start),
@@ -68,12 +69,12 @@ def _positions(g, num, axis, div):
 # ----- from elements -----   (a list or tuple of numbers or arrays: one adjoint each)
 
 
-@adjoint(np.array)
+@adjoint(np.array, allowed={"dtype": FLOAT_DTYPE})
 def array_adjoint(g, object, dtype=None, copy=True, order="K", subok=False, ndmin=0, ndmax=0):
     return _elements(g, object)
 
 
-@adjoint(np.asarray)
+@adjoint(np.asarray, allowed={"dtype": FLOAT_DTYPE})
 def asarray_adjoint(g, a, dtype=None, order=None, copy=None):
     return _elements(g, a)
 

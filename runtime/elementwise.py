@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from .helpers import guard, unbroadcast
+from .options import OneOf
 from .registry import adjoint
 
 # ----- unary -----   (g: adjoint of the output, ans: the primal output)
@@ -117,7 +118,9 @@ def sinc_adjoint(g, ans, x):
 
 
 # The finite elements pass through; NaN and the infinities are replaced by constants.
-@adjoint(np.nan_to_num)
+# copy=False writes into x, which then has no NaN left to say where the gradient stops.
+@adjoint(np.nan_to_num, allowed={"copy": OneOf(True, advice="leave copy= out: copy=False "
+                                               "writes into its argument")})
 def nan_to_num_adjoint(g, x, copy=True, nan=0.0, posinf=None, neginf=None):
     return g * np.isfinite(x)
 

@@ -18,12 +18,14 @@ A function that returns several arrays (``slogdet eigh qr svd lstsq``) is regist
 
 from __future__ import annotations
 
+import numbers
 import string
 
 import numpy as np
 
 from .backend import array_module
 from .helpers import expand_reduced, inverse_permutation, unbroadcast
+from .options import OneOf
 from .registry import adjoint
 
 
@@ -140,10 +142,11 @@ def eigvalsh_adjoint(g, a, UPLO="L"):
     return _fold((v * g[..., None, :]) @ _mT(v), UPLO)
 
 
-@adjoint(np.linalg.qr, sequence=True)
+# mode='complete' adds columns to q that are not unique, 'r' and 'raw' return other results
+@adjoint(np.linalg.qr, sequence=True, allowed={"mode": OneOf(
+    "reduced", advice="write q, r = np.linalg.qr(a) (mode='reduced', the default) and use "
+    "what you need of q and r")})
 def qr_adjoint(g, ans, a, mode="reduced"):
-    if mode != "reduced":
-        raise ValueError(f"srcdiff differentiates np.linalg.qr in mode='reduced', not {mode!r}")
     q, r = ans[0], ans[1]
     g_q, g_r = g
     g_q = np.zeros_like(q) if g_q is None else g_q
@@ -171,11 +174,29 @@ def svd_adjoint(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False)
         u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
         return _svd_fold((u * g[..., None, :]) @ vh, hermitian)
     u, s, vh = ans[0], ans[1], ans[2]
+    g_u, g_s, g_vh = g
     m, n = np.shape(a)[-2:]
-    if full_matrices and m != n:
-        raise ValueError("srcdiff differentiates np.linalg.svd of a non-square matrix with "
-                         "full_matrices=False (the extra columns of u or vh are not unique)")
-    return _svd_fold(_svd_adjoint(u, s, vh, *g), hermitian)
+    if full_matrices and m != n:  # the reduced SVD, where the extra factors get no adjoint
+        k = min(m, n)
+        u, vh = u[..., :, :k], vh[..., :k, :]
+        g_u, g_vh = _reduced(g_u, k, columns=True), _reduced(g_vh, k, columns=False)
+    return _svd_fold(_svd_adjoint(u, s, vh, g_u, g_s, g_vh), hermitian)
+
+
+def _reduced(g, k, columns):
+    """The first ``k`` columns (rows) of ``g``, the adjoint of ``u`` (``vh``) of a full SVD of a
+    non-square matrix, whose other columns (rows) are not unique: their adjoint must be zero."""
+    if g is None:
+        return None
+    cut = (lambda s: (..., slice(None), s)) if columns else (lambda s: (..., s, slice(None)))
+    if np.any(g[cut(slice(k, None))]):
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(
+            "srcdiff cannot differentiate the extra columns of u (rows of vh) that "
+            "np.linalg.svd(a) gives a non-square a with full_matrices=True: they are not "
+            "unique; use np.linalg.svd(a, full_matrices=False)")
+    return g[cut(slice(None, k))]
 
 
 def _svd_fold(d, hermitian):
@@ -242,7 +263,8 @@ def lstsq_adjoint(g, ans, a, b, rcond=None):
 # ----- norms -----
 
 
-@adjoint(np.linalg.norm)
+# every ord numpy takes: a number (vectors; 1, -1, 2, -2, inf, -inf for matrices), 'fro', 'nuc'
+@adjoint(np.linalg.norm, allowed={"ord": OneOf(None, "fro", "nuc", numbers.Real)})
 def norm_adjoint(g, ans, x, ord=None, axis=None, keepdims=False):
     shape = np.shape(x)
     if axis is None:

@@ -9,7 +9,10 @@ A rule is an ordinary function ``rule(g, [ans,] *operands, **options)``:
   a ``*operands`` parameter takes any number of further operands (``np.einsum``): the
   rule returns one adjoint per operand it is given, bare when it is given one;
 - parameters with a default, and keyword-only ones, mirror the primitive's options
-  (``axis``, ``keepdims``).
+  (``axis``, ``keepdims``);
+- ``allowed={"mode": OneOf("reduced", ...)}`` lists the values of an option the rule
+  differentiates: the compiler refuses any other constant at the user's line, and the rule
+  refuses one that only a run shows (a variable) before it computes anything.
 
 ``broadcasting=True`` marks primitives whose operands broadcast against each
 other: the rule body is written for equal shapes and the table sums each
@@ -31,6 +34,7 @@ import numpy as np
 
 from .backend import numpy_twin
 from .helpers import unbroadcast
+from .options import OneOf, refusal
 
 __all__ = ["Rule", "RULES", "adjoint", "rule_for"]
 
@@ -51,6 +55,7 @@ class Rule:
     variadic: str | None = None  # the rule's *operands: any number of operands after these
     leading: tuple[str, ...] = ()  # options the primitive takes first, by position (subscripts)
     signature: inspect.Signature | None = None  # how calls bind, where the primitive's does not say
+    allowed: tuple[tuple[str, OneOf], ...] = ()  # option -> the values the rule differentiates
 
     def takes(self, count: int) -> bool:
         """Whether the rule takes ``count`` operands."""
@@ -77,7 +82,8 @@ def _signature_parts(fn):
 
 
 def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
-            sequence: bool = False, leading: tuple[str, ...] = (), signature=None):
+            sequence: bool = False, leading: tuple[str, ...] = (), signature=None,
+            allowed: dict[str, OneOf] | None = None):
     """Register the decorated function as the adjoint of each of ``primitives``.
 
     ``sequence=True``: the primitive returns a list or tuple of arrays (``np.split``,
@@ -96,26 +102,59 @@ def adjoint(*primitives, broadcasting: bool = False, checked: bool = False,
     ``scipy.stats.norm.logpdf`` takes ``(x, *args, **kwds)``, its rule is registered with
     ``signature=`` a ``def _loc_scale(x, loc=0.0, scale=1.0)``, so ``loc=mu`` is an operand.
 
+    ``allowed``: the values of an option the rule differentiates (``allowed={"mode":
+    OneOf("reduced", advice="write q, r = np.linalg.qr(a)")}``); the option's default must be
+    one of them. The compiler refuses a call with another constant value at its line; a value
+    known only when the code runs (a variable) is checked by the rule before it computes.
+
     ``checked=True`` (what ``srcdiff.adjoint`` uses for users' rules) makes every call check
     that the rule returned one adjoint per operand, each of its operand's shape.
     """
+    allowed_items = tuple((allowed or {}).items())
 
     def register(fn):
         takes_ans, operands, options, variadic = _signature_parts(fn)
         if not set(leading) <= set(options):
             raise TypeError(f"adjoint rule {fn.__name__}: leading={leading} must name options")
+        defaults = inspect.signature(fn).parameters
+        for option, one_of in allowed_items:
+            if option not in options or not one_of.admits(defaults[option].default):
+                raise TypeError(f"adjoint rule {fn.__name__}: allowed names {option!r}, which "
+                                "must be an option whose default is allowed")
         call = fn
         if broadcasting:
             call = _with_unbroadcast(fn, takes_ans)
         if checked:
             call = _checked(call, fn, takes_ans, operands, variadic, primitives)
+        if allowed_items:
+            call = _admitting(call, fn, allowed_items)
         for primitive in primitives:
             RULES[primitive] = Rule(primitive, fn, call, fn.__name__, takes_ans, operands,
                                     options, broadcasting, sequence, variadic, tuple(leading),
-                                    None if signature is None else inspect.signature(signature))
+                                    None if signature is None else inspect.signature(signature),
+                                    allowed_items)
         return call
 
     return register
+
+
+def _admitting(inner, fn, allowed):
+    """``inner`` (the call of rule ``fn``), refusing an option value that ``fn`` does not
+    differentiate before computing anything (a value the compiler could not read)."""
+
+    @functools.wraps(fn)
+    def call(g, *args, **options):
+        for option, one_of in allowed:
+            if option in options and not one_of.admits(options[option]):
+                from srcdiff.errors import SrcdiffError
+
+                rule = next(r for r in RULES.values() if r.raw is fn)
+                raise SrcdiffError(f"srcdiff cannot differentiate "
+                                   f"{refusal(rule, option, options[option])}")
+        return inner(g, *args, **options)
+
+    call.__wrapped__ = fn
+    return call
 
 
 def _with_unbroadcast(fn, takes_ans):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .backend import array_module, scatter_add
 from .helpers import unbroadcast
+from .options import FLOAT_DTYPE, OneOf
 from .registry import adjoint
 
 # ----- moving and flipping -----   (a permutation of the elements: g goes back the other way)
@@ -76,14 +77,14 @@ def atleast_3d_adjoint(g, ary):
 # np.concatenate; each array is first given ``ndmin`` axes, a lower one has one slice)
 
 
-@adjoint(np.hstack)
+@adjoint(np.hstack, allowed={"dtype": FLOAT_DTYPE})
 def hstack_adjoint(g, tup, dtype=None, casting="same_kind"):
     if np.ndim(tup[0]) <= 1:  # vectors (and numbers) end to end
         return _unstack(g, tup, 0, 1)
     return _unstack(g, tup, 1, 2)
 
 
-@adjoint(np.vstack)
+@adjoint(np.vstack, allowed={"dtype": FLOAT_DTYPE})
 def vstack_adjoint(g, tup, dtype=None, casting="same_kind"):
     return _unstack(g, tup, 0, 2)
 
@@ -282,19 +283,20 @@ def triu_adjoint(g, m, k=0):
 
 # 'constant' pads with constants (``constant_values``, reaching numpy through ``**kwargs``: an
 # option the rule does not read, and one the compiler refuses to see depend on a differentiated
-# value); 'edge', 'reflect' (even), 'symmetric' and 'wrap' pad with copies of elements, whose
-# adjoints add up.
-@adjoint(np.pad)
+# value), 'empty' with whatever memory held; 'edge', 'reflect' (even), 'symmetric' and 'wrap'
+# pad with copies of elements, whose adjoints add up. The statistics ('mean', 'maximum', ...)
+# and 'linear_ramp' are refused.
+@adjoint(np.pad, allowed={"mode": OneOf(
+    "constant", "empty", "edge", "reflect", "symmetric", "wrap",
+    advice="compute the values to pad with (np.mean(x, axis=0, keepdims=True), ...) and "
+           "np.concatenate them with the array")})
 def pad_adjoint(g, array, pad_width=None, mode="constant", constant_values=0):
     shape = np.shape(array)
     if not shape:
         return g
-    if mode == "constant":
+    if mode in ("constant", "empty"):
         return g[tuple(slice(before, n - after) for (before, after), n in
                        zip(_pad_pairs(pad_width, len(shape)), np.shape(g)))]
-    if mode not in ("edge", "reflect", "symmetric", "wrap"):
-        raise ValueError(f"srcdiff differentiates np.pad in the modes 'constant', 'edge', "
-                         f"'reflect', 'symmetric' and 'wrap', not {mode!r}")
     xp = array_module(g)
     source = np.pad(xp.reshape(xp.arange(int(np.size(array))), shape), pad_width, mode=mode)
     dx = _zeros(array, g, (int(np.size(array)),))  # which element each one of g copies
