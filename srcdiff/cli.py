@@ -12,7 +12,9 @@ global the generated code reads. Errors are one line on stderr and exit status 1
 from __future__ import annotations
 
 import argparse
+import ast
 import builtins
+import importlib
 import importlib.util
 import sys
 import types
@@ -216,6 +218,9 @@ def _import_line(name: str, value, fn) -> str:
         return f"import {module}" if module == name else f"import {module} as {name}"
     if isinstance(value, (bool, int, float, str, type(None))):
         return f"{name} = {value!r}"
+    line = _imported_as(name, value, fn.__globals__.get("__file__"))
+    if line:
+        return line
     module = getattr(value, "__module__", None)
     qualname = getattr(value, "__qualname__", None)
     if module and qualname and not module.startswith("_srcdiff_cli_") and \
@@ -224,6 +229,29 @@ def _import_line(name: str, value, fn) -> str:
     raise CliError(f"cannot export: the derivative reads '{name}', a "
                    f"{type(value).__name__} defined in {fn.__module__}; make it a module-level "
                    "import or a plain constant, or pass it as an argument")
+
+
+def _imported_as(name: str, value, path) -> str:
+    """The ``from M import N as name`` of the module in ``path`` that gave it ``value``
+    (``from scipy.special import expit``: a ufunc, which says nothing of its module), or ''."""
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, TypeError, ValueError):
+        return ""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+            continue
+        for alias in node.names:
+            if (alias.asname or alias.name) != name:
+                continue
+            try:
+                found = getattr(importlib.import_module(node.module), alias.name)
+            except (ImportError, AttributeError):
+                continue
+            if found is value:
+                return f"from {node.module} import {alias.name}" + (
+                    "" if alias.name == name else f" as {name}")
+    return ""
 
 
 # ----- the command -----

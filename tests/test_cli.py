@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import srcdiff
+from srcdiff.testing import check_grad
 
 MODEL = '''
 import numpy as np
@@ -147,3 +148,53 @@ def test_export_copies_plain_helpers_and_handles_pytrees(tmp_path):
                          cwd=tmp_path, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "[6.0, 6.0] [6.0]"  # d/dw mean(z^2) = 2 z x = 6, d/db b^2 = 6
+
+
+LIBRARY_IMPORTS = '''
+import numpy as np
+import scipy.special as sc
+from scipy.special import expit
+from scipy.special import erf as error_function
+from scipy.stats import norm
+
+
+def loss(x):
+    return np.sum(expit(x) * sc.log_softmax(x) + error_function(0.5 * x) + norm.logpdf(x, 0.2))
+'''
+
+
+# issue 14 item 3: a rule's function imported by name (from scipy.special import expit, a ufunc
+# that does not say which module it is from; norm, an instance) or through a module alias
+def test_export_imports_what_the_module_imported_by_name(tmp_path):
+    pytest.importorskip("scipy")
+    (tmp_path / "lib_model.py").write_text(textwrap.dedent(LIBRARY_IMPORTS))
+    result = run("export", "lib_model.py:loss", "-o", "dlib.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    exported = (tmp_path / "dlib.py").read_text()
+    for line in ("from scipy.special import expit", "import scipy.special as sc",
+                 "from scipy.special import erf as error_function",
+                 "from scipy.stats import norm"):
+        assert line in exported.splitlines(), exported
+    check = textwrap.dedent('''
+        import sys
+        sys.modules["libcst"] = None  # importing the compiler would fail here
+        import numpy as np
+        import dlib
+        value, pullback = dlib.loss_vjp(np.array([0.3, -1.2, 2.0]))
+        np.save("dx.npy", pullback(1.0))
+        print(repr(float(value)))
+    ''')
+    ran = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import importlib
+
+        module = importlib.import_module("lib_model")
+        x = np.array([0.3, -1.2, 2.0])
+        assert float(ran.stdout) == pytest.approx(module.loss(x), rel=1e-12)
+        check_grad(module.loss, (x,), (np.load(tmp_path / "dx.npy"),))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lib_model", None)
