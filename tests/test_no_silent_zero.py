@@ -164,6 +164,39 @@ def test_the_issues_four_differentiated_repros_give_the_finite_difference_values
 # ----- writes a call makes into what it is given: refused, pointing at the call -----
 
 REFUSED = {  # name -> (the call the error points at, words of the message, source)
+    # O15's limits: a parameter written before it is rebound, or rebound to itself or in a
+    # branch only, may still be the caller's array
+    "write_before_rebinding": ("shift(y, a)", "u -= 1.0", """
+        def shift(u, v):
+            u -= 1.0
+            u = v * 2.0
+            return u
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
+    "rebound_to_an_alias": ("shift(y, a)", "u -= 1.0", """
+        def shift(u, v):
+            u = v
+            u -= 1.0
+            return u
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
+    "rebound_in_a_branch": ("shift(y, a)", "u -= 1.0", """
+        def shift(u, v):
+            if np.sum(v) > 100.0:
+                u = v * 2.0
+            u -= 1.0
+            return u
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
     "remember": ("remember(cache, a)", "cache.append", """
         def remember(cache, v):
             cache.append(v)
@@ -460,6 +493,17 @@ FUZZ_DIFFERENTIATED = {
             if np.sum(r.apply(y)) > -9.0:
                 return np.sum(y * y)
             return np.sum(y)
+        """,
+    "O15_a_parameter_rebound_to_new_memory_then_written": """
+        def helper(u, v):
+            u = v * 2.0
+            u -= 1.0
+            w = np.zeros(3)
+            w += u[0]
+            return u + w
+
+        def f(y):
+            return np.sum(y * y) if np.sum(helper(y, y)) > -9.0 else np.sum(y)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

@@ -130,6 +130,7 @@ class _Effects:
         self.fresh = fresh or {}  # a helper's locals that only ever hold memory it made
         self.records: dict = {}  # a local -> the record class it was built from
         self.functions: dict = {}  # a local -> every function it may hold
+        self.rebound: dict = {}  # a top-level assignment -> (parameter, kind) it makes fresh
 
     def line(self, node) -> int:
         """The file line of a node of the helper's source (0 for the calling function's)."""
@@ -214,6 +215,7 @@ class _Effects:
 
         inner = _Effects(lookup, _assigned(funcdef), source.filename, source,
                          _fresh(funcdef, lookup))
+        inner.rebound = _rebound_parameters(funcdef, lookup)  # u = v * 2.0; u -= 1.0
         inner.records = _records(funcdef, lookup)  # r = Rec(...); r.apply(x) in the helper
         found = inner.body(funcdef, seen)
         seen[key] = found
@@ -241,6 +243,9 @@ class _Effects:
     def body(self, funcdef: cst.FunctionDef, seen: dict) -> Write | None:
         for node in nodes(funcdef.body):
             kind = type(node)
+            if node in self.rebound:  # from here on the parameter holds the helper's memory
+                name, made = self.rebound[node]
+                self.fresh = {**self.fresh, name: made}
             if kind in (cst.Global, cst.Nonlocal, cst.Del, cst.FunctionDef, cst.ClassDef,
                         cst.Lambda):
                 return self.write(f"{_code(node).strip().splitlines()[0]!r} is not known to "
@@ -432,6 +437,40 @@ def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
                     kinds.setdefault(n.value, set()).add(None)
     return {name: next(iter(k)) for name, k in kinds.items()
             if name not in params and len(k) == 1 and None not in k}
+
+
+def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
+    """``{assignment: (parameter, kind)}`` for each parameter that the body's top level
+    rebinds to new memory (``u = v * 2.0``) and that every other binding also gives new
+    memory of that kind: after that line, and only after it (the top level runs once, in
+    order), writes into the parameter change only the helper's own memory."""
+    params = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
+                                     *funcdef.params.kwonly_params)}
+    kinds: dict[str, set] = {}
+    for node in nodes(funcdef.body):  # every binding but ``u -= 1.0``, which keeps u's memory
+        kind = type(node)
+        if kind is cst.Assign:
+            for target in node.targets:
+                made = _made(node.value, lookup) if type(target.target) is cst.Name else None
+                for n in nodes(target.target):
+                    if type(n) is cst.Name and not isinstance(target.target, cst.Subscript):
+                        kinds.setdefault(n.value, set()).add(made)
+        elif kind in (cst.For, cst.CompFor, cst.AnnAssign, cst.NamedExpr):
+            for n in nodes(node.target):
+                if type(n) is cst.Name:
+                    kinds.setdefault(n.value, set()).add(None)
+    found = {}
+    for stmt in funcdef.body.body:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and
+                isinstance(stmt.body[0].targets[0].target, cst.Name)):
+            continue
+        name = stmt.body[0].targets[0].target.value
+        made = kinds.get(name, {None})
+        if name in params and len(made) == 1 and None not in made and \
+                name not in {n for n, _ in found.values()}:
+            found[stmt.body[0]] = (name, next(iter(made)))
+    return found
 
 
 def _made(value: cst.BaseExpression, lookup) -> str | None:
