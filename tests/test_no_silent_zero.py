@@ -336,6 +336,31 @@ def test_a_write_by_a_call_is_fine_where_no_varied_value_reaches_it():
 # ----- the fuzzer's findings (tests/fuzz/findings.md, O6 to O12) -----
 
 FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
+    # O21's limits: appending to a list changes every name that is that list
+    "O21_an_alias_of_a_list_appended_to": (srcdiff.SrcdiffSyntaxError, "share memory", """
+        def f(x, w):
+            ys = [x]
+            zs = ys
+            zs.append(x * 2.0)
+            return np.sum(ys[1] * x) + np.sum(w)
+        """),
+    "O21_a_list_a_helper_returned_appended_to": (srcdiff.SrcdiffSyntaxError, "share memory", """
+        def same(xs):
+            return xs
+
+        def f(x, w):
+            ys = [x]
+            zs = same(ys)
+            zs.append(x * 2.0)
+            return np.sum(ys[-1] * x) + np.sum(w)
+        """),
+    "O21_a_list_inside_a_list_appended_to": (srcdiff.SrcdiffSyntaxError, "share memory", """
+        def f(x, w):
+            hs = [x]
+            ys = [hs]
+            hs.append(x * 2.0)
+            return np.sum(ys[0][-1] * x) + np.sum(w)
+        """),
     "O6_asarray_of_a_list_is_new": (srcdiff.SrcdiffSyntaxError, "view", """
         def f(x, w):
             b = np.asarray([w, 0.5, 1.0])
@@ -504,6 +529,17 @@ FUZZ_DIFFERENTIATED = {
 
         def f(y):
             return np.sum(y * y) if np.sum(helper(y, y)) > -9.0 else np.sum(y)
+        """,
+    "O21_appending_what_a_helper_took_from_a_list": """
+        def first(xs):
+            return xs[0]
+
+        def f(y):
+            hs = [y * 2.0]
+            ys = [y]
+            ys.append(first(hs))
+            ys.append(y * 3.0)
+            return np.sum(first(hs) * ys[2])
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

@@ -120,9 +120,12 @@ class _State:
     env: dict = field(default_factory=dict)        # name -> frozenset[Root]
     stale: dict = field(default_factory=dict)      # name -> _Stale
     bindings: dict = field(default_factory=dict)   # name -> tuple[_Binding, ...] (per path)
+    # name -> the list or dict object(s) the name itself is, where known (``ys = [x]``,
+    # ``zs = ys``); a name not here may be any container among its roots
+    tops: dict = field(default_factory=dict)
 
     def copy(self) -> "_State":
-        return _State(dict(self.env), dict(self.stale), dict(self.bindings))
+        return _State(dict(self.env), dict(self.stale), dict(self.bindings), dict(self.tops))
 
     def merge(self, other: "_State") -> "_State":
         env = dict(self.env)
@@ -133,10 +136,16 @@ class _State:
         for name, theirs in other.bindings.items():
             mine = bindings.get(name, ())
             bindings[name] = mine + tuple(b for b in theirs if b not in mine)[:4]
-        return _State(env, stale, bindings)
+        tops = {}
+        for name in env:  # known only where every path that binds the name knows it
+            paths = [state for state in (self, other) if name in state.env]
+            if all(name in state.tops for state in paths):
+                tops[name] = frozenset().union(*(state.tops[name] for state in paths))
+        return _State(env, stale, bindings, tops)
 
     def same(self, other: "_State") -> bool:
-        return self.env == other.env and self.stale.keys() == other.stale.keys()
+        return self.env == other.env and self.stale.keys() == other.stale.keys() and \
+            self.tops == other.tops
 
 
 class _Found(Exception):
@@ -282,6 +291,9 @@ class _Flow:
     def bind(self, target: cst.BaseExpression, value: cst.BaseExpression, stmt) -> None:
         if isinstance(target, cst.Name):
             self.assign(target.value, self.roots(value), stmt, value, view_of=_view_of(value))
+            top = self.top_of(value)
+            if top is not None:
+                self.state.tops[target.value] = top
         elif isinstance(target, (cst.Tuple, cst.List)):
             names = [e.value.value for e in target.elements]
             if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
@@ -297,6 +309,7 @@ class _Flow:
         """``name`` now holds memory with ``roots``; ``how()`` says how, for messages."""
         self.state.env[name] = roots
         self.state.stale.pop(name, None)
+        self.state.tops.pop(name, None)
 
         def describe():
             text = _code(value) if value is not None else ""
@@ -344,12 +357,17 @@ class _Flow:
                 self.write(target, stmt, call)
 
     def mutate_container(self, name: str, call: cst.Call, stmt) -> None:
+        """``name.append(…)`` and the like change the list or dict ``name`` is: where that
+        object is known (``ys = [x]``), only it, not the lists inside it or that a value in
+        it came from (``ys.append(first(hs))`` leaves ``hs`` as it was)."""
         roots = self.name_roots(name)
-        changed = frozenset(r for r in roots if r.container) or roots
+        changed = self.state.tops.get(name) or frozenset(r for r in roots if r.container) or roots
         self.check_inputs(name, changed, stmt, method=call.func.attr.value)
         self.mark_stale(name, changed, stmt)
         added = frozenset().union(*(self.roots(a.value) for a in call.args))
-        self.state.env[name] = (roots - changed) | added | self.fresh("list", stmt)
+        made = self.fresh("list", stmt)
+        self.state.env[name] = (roots - changed) | added | made
+        self.state.tops[name] = made
         self.state.bindings[name] = (_Binding(lambda: (_code(call), _code(call)),
                                               self.line_of(stmt), tuple(_read_names(call))),)
 
@@ -491,6 +509,23 @@ class _Flow:
         if isinstance(e, cst.Dict):
             return self.union(x.value for x in e.elements) | self.fresh("dict", e)
         return self.union(cst.Name(n) for n in _read_names(e))  # anything else: may share all
+
+    def top_of(self, value):
+        """The list or dict object(s) ``value`` itself is, where known: a display, a
+        ``list(…)``/``dict(…)``/``sorted(…)`` (made by ``roots``), or a name whose object is
+        known; None otherwise."""
+        if isinstance(value, cst.Name):
+            return self.state.tops.get(value.value)
+        if isinstance(value, (cst.List, cst.Dict)):
+            return frozenset({Root("list" if isinstance(value, cst.List) else "dict", id(value))})
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+                _global_path(value.func, self.locals):
+            obj = resolve(value.func, self.ctx, frozenset(self.locals))
+            kind = _CONTAINER_CALLS.get(getattr(obj, "__name__", None)) \
+                if getattr(obj, "__module__", None) == "builtins" else None
+            if kind:
+                return frozenset({Root(kind, id(value))})
+        return None
 
     def fresh(self, kind: str, node: cst.CSTNode):
         """A new object made by ``node``: what ``node`` made before becomes its older twin."""
