@@ -203,22 +203,25 @@ def _svd_fold(d, hermitian):
     return _fold(d, "L") if hermitian else d  # svd(hermitian=True) reads the lower triangle
 
 
-def _svd_adjoint(u, s, vh, g_u, g_s, g_vh):
-    """The adjoint of ``a = u @ diag(s) @ vh`` (reduced) from those of its factors."""
+def _svd_adjoint(u, s, vh, g_u, g_s, g_vh, divisor=None):
+    """The adjoint of ``a = u @ diag(s) @ vh`` (reduced) from those of its factors.
+    ``divisor``: ``s`` with 1 where a factor's columns get no adjoint (a zero singular value
+    that pinv drops), for the parts outside the columns of ``u`` and ``v``."""
     v = _mT(vh)
+    divisor = s if divisor is None else divisor
     d = 0.0 if g_s is None else (u * g_s[..., None, :]) @ vh
     f = _inverse_gaps(s * s)
     if g_u is not None:
         ut_gu = _mT(u) @ g_u
         j = f * (ut_gu - _mT(ut_gu))  # J + J.T
         d = d + (u @ (j * s[..., None, :])) @ vh
-        d = d + ((g_u - u @ ut_gu) / s[..., None, :]) @ vh  # the part outside u's columns
+        d = d + ((g_u - u @ ut_gu) / divisor[..., None, :]) @ vh  # outside u's columns
     if g_vh is not None:
         g_v = _mT(g_vh)
         vt_gv = _mT(v) @ g_v
         k = f * (vt_gv - _mT(vt_gv))
         d = d + u @ ((s[..., :, None] * k) @ vh)
-        d = d + u @ (_mT(g_v - v @ vt_gv) / s[..., :, None])
+        d = d + u @ (_mT(g_v - v @ vt_gv) / divisor[..., :, None])
     if isinstance(d, float):
         return np.zeros_like(u @ vh)
     return d
@@ -230,12 +233,19 @@ def pinv_adjoint(g, ans, a, rcond=None, hermitian=False, rtol=None):
 
 
 def _pinv_adjoint(g, p, a):
-    """The adjoint of ``a`` from that of ``p = pinv(a)`` (constant rank: Golub and Pereyra)."""
-    pt, gt = _mT(p), _mT(g)
-    d = -(pt @ g @ pt)
-    d = d + (gt - a @ (p @ gt)) @ (p @ pt)  # (I - a p) g.T p p.T
-    d = d + (pt @ p) @ (gt - (gt @ p) @ a)  # p.T p g.T (I - p a)
-    return d
+    """The adjoint of ``a`` from that of ``p = pinv(a)``, through the SVD of ``a``: ``p = v @
+    diag(w) @ u.T``, ``w = 1 / s`` for the singular values pinv keeps, 0 for those below its
+    cutoff (``rcond``, ``rtol``), read off ``p`` itself; so a cutoff that drops a singular value
+    gets the derivative of what numpy computes (Golub and Pereyra's formula holds where the
+    rank stays constant: the dropped values exactly 0)."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.diagonal(vh @ p @ u, axis1=-2, axis2=-1) * s > 0.5
+    divisor = np.where(kept, s, 1.0)
+    w = np.where(kept, 1.0 / divisor, 0.0)
+    g_u = _mT(g) @ (_mT(vh) * w[..., None, :])  # p = v W u.T: u's adjoint g.T v W
+    g_vh = w[..., :, None] * (_mT(u) @ _mT(g))  # (g u W).T
+    g_s = -np.diagonal(vh @ g @ u, axis1=-2, axis2=-1) * w * w  # dw/ds = -1 / s**2
+    return _svd_adjoint(u, s, vh, g_u, g_s, g_vh, divisor)
 
 
 # x = pinv(a) @ b; the residuals are min ||b - a x||^2 (nonempty for m > n at full rank),
@@ -247,7 +257,7 @@ def lstsq_adjoint(g, ans, a, b, rcond=None):
     vector = np.ndim(b) == 1
     da, db = np.zeros_like(a), np.zeros_like(b)
     if g_x is not None:
-        p = np.linalg.pinv(a)
+        p = np.linalg.pinv(a) if rcond is None else np.linalg.pinv(a, rcond)  # its cutoff
         outer = g_x[:, None] * b[None, :] if vector else g_x @ _mT(b)
         da = da + _pinv_adjoint(outer, p, a)
         db = db + _mT(p) @ g_x
