@@ -28,8 +28,10 @@ _counter = itertools.count(1)
 
 
 def module_text(module: cst.Module, ctx: Context) -> str:
+    from .nested import describe
+
     header = f"from srcdiff import runtime as {ctx.rt}\n\n\n"
-    return header + module.code
+    return header + describe(ctx.source) + module.code
 
 
 def load(text: str, ctx: Context):
@@ -39,8 +41,9 @@ def load(text: str, ctx: Context):
     tree = ast.parse(text, filename)
     funcdef = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
     links = [node for node in tree.body if isinstance(node, ast.Assign)]
-    freevars = tuple(ctx.fn.__code__.co_freevars)
-    params = [ast.arg(ctx.rt), *map(ast.arg, freevars)]
+    lifted = dict(ctx.source.lifted)  # nested defs and lambdas, lifted (srcdiff/nested.py)
+    freevars = tuple(v for v in ctx.fn.__code__.co_freevars if v not in lifted)
+    params = [ast.arg(ctx.rt), *map(ast.arg, freevars), *map(ast.arg, lifted)]
     result = ast.Return(ast.Name(funcdef.name, ast.Load()))
     factory = ast.FunctionDef(
         name="__srcdiff_factory__",
@@ -59,7 +62,8 @@ def load(text: str, ctx: Context):
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     factory = types.FunctionType(factory_code, ctx.fn.__globals__)
     user_cells = dict(zip(freevars, ctx.fn.__closure__ or ()))
-    built = factory(runtime, *(_contents(user_cells[name]) for name in freevars))
+    built = factory(runtime, *(_contents(user_cells[name]) for name in freevars),
+                    *lifted.values())
     # the user's closure cells themselves, not a snapshot, so later rebinding is seen
     cells = tuple(user_cells.get(name, cell)
                   for name, cell in zip(built.__code__.co_freevars, built.__closure__ or ()))

@@ -62,6 +62,9 @@ class Context:
             import srcdiff.runtime
 
             return srcdiff.runtime
+        for lifted, function in self.source.lifted:  # a nested def or lambda (nested.py)
+            if lifted == name:
+                return function
         code = self.fn.__code__
         if name in code.co_freevars and self.fn.__closure__:
             cell = self.fn.__closure__[code.co_freevars.index(name)]

@@ -35,6 +35,7 @@ class FunctionSource:
     text: str | None = None  # the snippet, where its lines are the module's (no one-line def)
     one_line: int | None = None  # a one-line def or a lambda: the snippet line of every statement
     name: str = ""  # the name generated code uses (a lambda's: the name it is assigned to)
+    lifted: tuple = ()  # (name, function) of the nested defs and lambdas lifted out (nested.py)
 
     @property
     def funcdef(self) -> cst.FunctionDef:
@@ -136,6 +137,15 @@ def _statement_lines(statements, parsed: list, found: dict) -> None:
 
 def get_source(fn) -> FunctionSource:
     """Parse ``fn``'s source; raise :class:`SourceUnavailableError` if there is none."""
+    from .nested import lift, source_of
+
+    lifted = source_of(fn)
+    if lifted is not None:  # a nested def or lambda of a differentiated function
+        return lifted
+    return lift(_read_source(fn))
+
+
+def _read_source(fn) -> FunctionSource:
     name = getattr(fn, "__qualname__", repr(fn))
     if not inspect.isfunction(fn):
         raise SourceUnavailableError(

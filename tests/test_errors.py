@@ -24,9 +24,11 @@ UNSUPPORTED_SYNTAX = [
     ("'yield'", "yield x", """
         yield x
         return np.sum(x)"""),
-    ("lambda", "lambda", """
-        f = lambda v: v * 2.0
-        return np.sum(f(x))"""),
+    ("used as a value", "h = f", """
+        y = x * 2.0
+        f = lambda v: v * y
+        h = f
+        return np.sum(h(x))"""),
     ("'global'", "global", """
         global counter
         return np.sum(x)"""),
@@ -42,9 +44,11 @@ UNSUPPORTED_SYNTAX = [
         return np.sum(np.add(*x))"""),
     ("':='", ":=", """
         return np.sum((y := x * 2.0))"""),
-    ("nested function", "def inner", """
+    ("inside another", "def deeper", """
         def inner(v):
-            return v
+            def deeper(u):
+                return u
+            return deeper(v)
         return np.sum(inner(x))"""),
     ("generator expression", "(v", """
         return np.sum(np.stack(tuple(v * 2.0 for v in x)))"""),

@@ -234,7 +234,8 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     obj = resolve(func, ctx, local_names)
     if obj is MISSING:
         return Op("unknown", spelled, problem=f"{_code(func)}, which srcdiff cannot resolve")
-    if _class_function(func, obj, ctx, local_names):  # Model.act(x), Model.make(w)
+    if _class_function(func, obj, ctx, local_names) or any(  # Model.act(x), Model.make(w),
+            obj is f for _, f in ctx.source.lifted):  # a nested def or lambda (nested.py)
         return _dynamic_op(func, positional, keywords, spelled)
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled, ctx.rt)
