@@ -29,6 +29,7 @@ import numpy as np
 
 from .backend import array_module, scatter_add
 from .helpers import append, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
+from .options import OneOf
 from .registry import adjoint
 
 # ----- binary arithmetic -----
@@ -116,12 +117,13 @@ def where_adjoint_y(g, condition):
     return np.where(condition, 0.0, g)
 
 
-# Inclusive bounds: at a == a_min the gradient goes to ``a``. Assumes a_min <= a_max;
-# either bound may be None (one-sided clip).
+# Inclusive bounds: at a == a_min the gradient goes to ``a``; either bound may be None (a
+# one-sided clip). numpy clips to a_min, then to a_max: where a_min > a_max, a_max wins.
 @adjoint(np.clip, broadcasting=True)
 def clip_adjoint(g, a, a_min, a_max):
-    below = False if a_min is None else a < a_min
-    above = False if a_max is None else a > a_max
+    above = False if a_max is None else (a if a_min is None else np.maximum(a, a_min)) > a_max
+    below = False if a_min is None else (a < a_min) if a_max is None else \
+        (a < a_min) & (a_min <= a_max)
     d_min = None if a_min is None else np.where(below, g, 0.0)
     d_max = None if a_max is None else np.where(above, g, 0.0)
     return np.where(below | above, 0.0, g), d_min, d_max
@@ -320,12 +322,16 @@ def std_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
 # ----- shape -----   (options numpy requires get a placeholder default here)
 
 
-@adjoint(np.reshape)
+# order='A' (and ravel's 'K') follow the memory layout of the array, which the rule does not
+_ORDER = OneOf("C", "F", advice="write order='C' or order='F'")
+
+
+@adjoint(np.reshape, allowed={"order": _ORDER})
 def reshape_adjoint(g, a, shape=None, order="C"):
     return np.reshape(g, np.shape(a), order=order)
 
 
-@adjoint(np.ravel)
+@adjoint(np.ravel, allowed={"order": _ORDER})
 def ravel_adjoint(g, a, order="C"):
     return np.reshape(g, np.shape(a), order=order)
 

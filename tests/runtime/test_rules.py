@@ -55,6 +55,7 @@ CASES = [
     case(np.clip, (3,), U((2, 1), -1.0, -0.3), U((), 0.3, 1.0)),
     case(np.clip, (2, 3), Const(None), U((3,), 0.2, 0.4)),
     case(np.clip, F, U(F, -3.0, -2.0), Const(None)),
+    case(np.clip, (2, 3), U((3,), 0.5, 0.6), U((2, 1), -0.6, 0.4)),  # a_min > a_max: a_max
     # ----- constructors with a value (runtime/creation.py) -----
     case(np.full, F, shape=(2, 3)),
     case(np.full, (3,), shape=(2, 3)),
