@@ -694,7 +694,10 @@ def dtype_of(args):
 
 
 def refusal(exc: srcdiff.SrcdiffError) -> str:
-    return "refused: " + str(exc).strip().splitlines()[0]
+    """The cell of a spelling srcdiff refuses; "crashed: ..." where srcdiff reports its own bug
+    (an InternalError is a SrcdiffError too, but no refusal)."""
+    kind = "crashed" if type(exc).__name__ == "InternalError" else "refused"
+    return f"{kind}: " + str(exc).strip().splitlines()[0]
 
 
 def check_spelling(wl: Workload, f, args):
@@ -767,7 +770,7 @@ def run_workload(wl: Workload, rng, order_rng, repeats: int, budget_s: float) ->
     cells = {}
     for label in wl.spellings:
         if label in refused:
-            cells[label] = {"refused": refused[label]}
+            cells[label] = {"refused": refused[label]}  # or "crashed: ..."
             continue
         grad, vag = stats[("grad", label)]["median_s"], stats[("vag", label)]["median_s"]
         target = TARGETS[hand >= LARGE_HAND_S]
@@ -782,11 +785,15 @@ def summary(results: dict) -> dict:
               for label, c in r["cells"].items() if "grad_ratio" in c]
     misses = [(name, label) for name, r in results.items()
               for label, c in r["cells"].items() if c.get("meets") is False]
-    refused = sum("refused" in c for r in results.values() for c in r["cells"].values())
+    refused = sum(c.get("refused", "").startswith("refused")
+                  for r in results.values() for c in r["cells"].values())
+    crashed = sum(c.get("refused", "").startswith("crashed")
+                  for r in results.values() for c in r["cells"].values())
     if not ratios:
-        return {"median": None, "worst": None, "misses": misses, "timed": 0, "refused": refused}
+        return {"median": None, "worst": None, "misses": misses, "timed": 0, "refused": refused,
+                "crashed": crashed}
     return {"median": statistics.median(r for r, _, _ in ratios), "worst": max(ratios),
-            "misses": misses, "timed": len(ratios), "refused": refused}
+            "misses": misses, "timed": len(ratios), "refused": refused, "crashed": crashed}
 
 
 def format_table(results: dict) -> str:
@@ -814,7 +821,8 @@ def format_table(results: dict) -> str:
         worst, wname, wlabel = s["worst"]
         lines += ["", f"srcdiff.grad / hand over {s['timed']} timed cells: median "
                   f"**{s['median']:.2f}**, worst **{worst:.2f}** ({wname}, `{wlabel}`); "
-                  f"{len(s['misses'])} cells miss their target, {s['refused']} refused"]
+                  f"{len(s['misses'])} cells miss their target, {s['refused']} refused"
+                  + (f", **{s['crashed']} crashed (srcdiff bugs)**" if s["crashed"] else "")]
     return "\n".join(lines)
 
 
@@ -873,7 +881,7 @@ def main(argv=None) -> int:
                        "median": s["median"], "worst": s["worst"], "misses": s["misses"]},
                       fh, indent=2)
         print(f"wrote {opts.json}")
-    return 0
+    return 1 if summary(results)["crashed"] else 0
 
 
 if __name__ == "__main__":

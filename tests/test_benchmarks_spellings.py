@@ -69,17 +69,19 @@ def test_every_spelling_differentiates_to_the_hand_gradient(wl, label):
 def test_the_table_flags_cells_against_the_issues_targets():
     cells = {"fast": {"grad_ratio": 1.2, "vag_ratio": 1.5, "target": 1.3, "meets": True},
              "slow": {"grad_ratio": 1.4, "vag_ratio": 1.5, "target": 1.3, "meets": False},
-             "no": {"refused": "refused: SrcdiffError: no"}}
+             "no": {"refused": "refused: SrcdiffError: no"},
+             "bug": {"refused": "crashed: srcdiff failed while differentiating f"}}
     results = {"w": {"title": "t", "repeats": 5, "hand_s": 50e-6, "hand_alt_s": 60e-6,
                      "cells": cells}}
     summary = sp.summary(results)
     assert summary["median"] == pytest.approx(1.3)
     assert summary["worst"] == (1.4, "w", "slow")
     assert summary["misses"] == [("w", "slow")]
-    assert summary["refused"] == 1
+    assert summary["refused"] == 1 and summary["crashed"] == 1
     table = sp.format_table(results)
     assert "**MISS** (≤ 1.30)" in table and "ok (≤ 1.30)" in table
     assert "**refused: SrcdiffError: no**" in table
+    assert "**1 crashed (srcdiff bugs)**" in table
 
 
 def test_a_spelling_srcdiff_refuses_is_a_cell_that_says_so():
