@@ -78,6 +78,9 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
             "and the methods of your own objects when they arrive as values; give it a rule "
             "with @srcdiff.adjoint, or wrap its inputs in srcdiff.stop_gradient(...).")
     code = function.__code__
+    if code.co_flags & inspect.CO_VARARGS:  # def total(*xs): called as total((x, y))
+        return _packed_call(function, positional, len(positional) - len(args), wrt, wrt_self,
+                            keywords)
     params = code.co_varnames[:code.co_argcount]
     offset = len(positional) - len(args)
     names = tuple(params[i + offset] for i in wrt)
@@ -93,6 +96,45 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
         with _LOCK:
             link = _DYNAMIC.setdefault(key, derivative_of(function, names))
     return link(*positional)
+
+
+def _packed_call(function, positional, offset, wrt, wrt_self, keywords):
+    """A call of ``def total(a, *xs)``: its twin ``total(a, xs)`` called with the extra
+    arguments as one tuple; the adjoint of that tuple gives each extra argument's."""
+    from srcdiff.errors import SrcdiffError
+
+    if keywords or function.__code__.co_flags & inspect.CO_VARKEYWORDS:
+        raise SrcdiffError(
+            f"srcdiff differentiates a call of {function.__qualname__}, which takes *args, with "
+            "positional arguments only (no keywords, no **kwargs); pass them by position.")
+    from srcdiff.nested import packed  # the compiler, imported only when needed
+
+    code = function.__code__
+    n = code.co_argcount
+    names = (*code.co_varnames[:n], code.co_varnames[n + code.co_kwonlyargcount])  # then *xs
+    picked = [i + offset for i in wrt]
+    if not picked and not wrt_self:
+        return function(*positional), lambda g: None
+    wanted = tuple(dict.fromkeys(names[min(i, n)] for i in [*([0] * wrt_self), *picked]))
+    twin = packed(function)
+    # keyword-only parameters keep their defaults, passed after the tuple, in the order a
+    # derivative takes its parameters
+    keyword_only = code.co_varnames[n:n + code.co_kwonlyargcount]
+    defaults = [(function.__kwdefaults__ or {})[k] for k in keyword_only]
+    value, pullback = call_vjp(twin, *positional[:n], tuple(positional[n:]), *defaults,
+                               wrt=tuple(names.index(w) for w in wanted))
+
+    def unpacked(g):
+        grads = pullback(g)
+        grads = dict(zip(wanted, grads if len(wanted) > 1 else (grads,)))
+        rest = grads.get(names[n]) or (None,) * (len(positional) - n)
+        out = [grads[names[i]] if i < n else rest[i - n] for i in picked]
+        out = [zeros_like(positional[i]) if g is None else g for i, g in zip(picked, out)]
+        if wrt_self:
+            out.insert(0, grads[names[0]])
+        return out[0] if len(out) == 1 else tuple(out)
+
+    return value, unpacked
 
 
 def _not_through_self(fn, owner, args, wrt, keywords):

@@ -33,11 +33,36 @@ import libcst as cst
 from .errors import SrcdiffSyntaxError
 from .names import Namer, names_in, nodes
 
-__all__ = ["lift", "source_of", "describe"]
+__all__ = ["lift", "source_of", "describe", "packed"]
 
 _SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> its source
 _LIFTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fn -> its lifted source
 _ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> (f, captured)
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fn(*xs) -> fn(xs)
+
+
+def packed(fn):
+    """``fn``'s twin that takes its ``*args`` as one tuple: ``def total(*xs)`` → ``def
+    total(xs)``, same body, same lines of the user's file (``rt.call_vjp`` differentiates a
+    call ``total(x, y)`` as ``total((x, y))``, the tuple a container like any other)."""
+    twin = _PACKED.get(fn)
+    if twin is not None:
+        return twin
+    from .source import get_source
+
+    source = get_source(fn)
+    params = source.funcdef.params
+    star = params.star_arg
+    funcdef = source.funcdef.with_changes(params=params.with_changes(
+        params=[*params.params, cst.Param(star.name, annotation=star.annotation)],
+        star_arg=cst.MaybeSentinel.DEFAULT if not params.kwonly_params else cst.ParamStar()))
+    line = source.file_line(source.line_of(source.module, source.funcdef))
+    twin = _factory(fn, [(funcdef.with_changes(leading_lines=()), line)])[0]
+    twin.__qualname__ = fn.__qualname__
+    _SOURCES[twin] = replace(source, fn=twin, module=source.module.with_changes(body=[funcdef]),
+                             text=None)
+    _PACKED[fn] = twin
+    return twin
 
 
 def describe(source) -> str:
@@ -255,47 +280,23 @@ class _Lifter:
     def _make(self, found) -> dict:
         """The lifted functions, made together in one factory over the function's closure
         (so they see each other and its free variables), at their lines of the user's file."""
-        fn = self.source.fn
-        freevars = fn.__code__.co_freevars
         defs = []
         for item in found:
             lifted = self._lifted_def(item)
             if item.inline or type(item.node) is cst.Lambda:  # one line, as it was written
                 lifted = lifted.with_changes(body=cst.SimpleStatementSuite(lifted.body.body[0].body))
-            tree = ast.parse(cst.Module(body=[lifted]).code)
-            ast.increment_lineno(tree, self._first_line(item) - 1)
-            defs.append(tree.body[0])
-        result = ast.Return(ast.Tuple([ast.Name(item.name, ast.Load()) for item in found],
-                                      ast.Load()))
-        factory = ast.FunctionDef(
-            name="__srcdiff_lifted__", args=ast.arguments(
-                posonlyargs=[], args=[ast.arg(v) for v in freevars], kwonlyargs=[],
-                kw_defaults=[], defaults=[]),
-            body=[*defs, result], decorator_list=[], returns=None,
-            **({"type_params": []} if sys.version_info >= (3, 12) else {}))
-        ast.copy_location(factory, defs[0])
-        code = compile(ast.fix_missing_locations(ast.Module([factory], [])),
-                       fn.__code__.co_filename, "exec")
-        factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-        cells = dict(zip(freevars, fn.__closure__ or ()))
+            defs.append((lifted, self._first_line(item)))
         try:
-            built = types.FunctionType(factory_code, fn.__globals__)(
-                *(_contents(cells[v]) for v in freevars))
+            made = _factory(self.source.fn, defs)
         except NameError as exc:  # a default that reads a local variable
-            item = next(i for i in found if type(i.node) is cst.FunctionDef and
-                        i.node.params.params and str(exc).split("'")[1:2] and
-                        str(exc).split("'")[1] in names_in(i.node.params))
-            self.fail(item.node, f"a default value of '{item.name}' reads a local variable "
-                      f"of {self.source.name}() ({exc}); pass it as an argument.")
+            name = getattr(exc, "name", None)
+            item = next((i for i in found if name in names_in(i.node.params)), found[0])
+            self.fail(item.node, f"a default value of '{item.name}' reads '{name}', a local "
+                      f"variable of {self.source.name}(), before it runs; read it in the body "
+                      "instead (srcdiff passes it at each call).")
         functions = {}
-        for item, made in zip(found, built):
-            closure = tuple(cells.get(v, cell) for v, cell in
-                            zip(made.__code__.co_freevars, made.__closure__ or ()))
-            function = types.FunctionType(made.__code__, fn.__globals__, item.name,
-                                          made.__defaults__, closure)
-            function.__kwdefaults__ = made.__kwdefaults__
-            function.__qualname__ = f"{fn.__qualname__}.<locals>.{item.name}"
-            function.__module__ = fn.__module__
+        for item, function in zip(found, made):
+            function.__qualname__ = f"{self.source.fn.__qualname__}.<locals>.{item.name}"
             functions[item.name] = function
         return functions
 
@@ -323,6 +324,42 @@ def _mapped_lambdas(funcdef, fn) -> set[int]:
     return {id(n.args[0].value) for n in nodes(funcdef) if type(n) is cst.Call and
             type(n.func) is cst.Name and n.func.value == "map" and n.args and
             type(n.args[0].value) is cst.Lambda}
+
+
+def _factory(fn, defs) -> list:
+    """The functions ``defs`` (``(FunctionDef, file line)`` pairs) made in one factory over
+    ``fn``'s globals and closure cells, so they see each other and ``fn``'s free variables;
+    compiled at their lines of ``fn``'s file, so tracebacks point there."""
+    freevars = fn.__code__.co_freevars
+    nodes_ = []
+    for funcdef, line in defs:
+        tree = ast.parse(cst.Module(body=[funcdef]).code)
+        ast.increment_lineno(tree, line - 1)
+        nodes_.append(tree.body[0])
+    result = ast.Return(ast.Tuple([ast.Name(d.name, ast.Load()) for d in nodes_], ast.Load()))
+    factory = ast.FunctionDef(
+        name="__srcdiff_lifted__", args=ast.arguments(
+            posonlyargs=[], args=[ast.arg(v) for v in freevars], kwonlyargs=[],
+            kw_defaults=[], defaults=[]),
+        body=[*nodes_, result], decorator_list=[], returns=None,
+        **({"type_params": []} if sys.version_info >= (3, 12) else {}))
+    ast.copy_location(factory, nodes_[0])
+    code = compile(ast.fix_missing_locations(ast.Module([factory], [])),
+                   fn.__code__.co_filename, "exec")
+    factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    cells = dict(zip(freevars, fn.__closure__ or ()))
+    built = types.FunctionType(factory_code, fn.__globals__)(
+        *(_contents(cells[v]) for v in freevars))
+    functions = []
+    for made in built:
+        closure = tuple(cells.get(v, cell) for v, cell in
+                        zip(made.__code__.co_freevars, made.__closure__ or ()))
+        function = types.FunctionType(made.__code__, fn.__globals__, made.__name__,
+                                      made.__defaults__, closure)
+        function.__kwdefaults__ = made.__kwdefaults__
+        function.__module__ = fn.__module__
+        functions.append(function)
+    return functions
 
 
 def _contents(cell):

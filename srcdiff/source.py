@@ -178,10 +178,62 @@ def _read_source(fn) -> FunctionSource:
     n_decorator_lines = text[: def_line.start()].count("\n") if def_line else 0
     funcdef = funcdef.with_changes(
         leading_lines=[cst.EmptyLine()] * n_decorator_lines) if n_decorator_lines else funcdef
-    module = cst.Module(body=[funcdef])
+    module = cst.Module(body=[_spread_displays(funcdef)])
     return FunctionSource(fn, fn.__code__.co_filename, first_line, tuple(text.splitlines()),
                           module, text if same_lines else None,
                           None if same_lines else n_decorator_lines + 1, fn.__name__)
+
+
+def _spread_displays(funcdef: cst.FunctionDef) -> cst.FunctionDef:
+    """``f(*(a, b))`` → ``f(a, b)``, and ``f(*pair)`` → ``f(pair[0], pair[1])`` where ``pair``
+    is bound once, to a tuple display (so it always holds that many values); any other
+    ``*`` in a call is left for validate to refuse. The line keeps its number."""
+    from .names import nodes
+
+    bindings: dict[str, list] = {}
+    params = funcdef.params
+    for p in (*params.posonly_params, *params.params, *params.kwonly_params):
+        bindings.setdefault(p.name.value, []).append(None)
+    for node in nodes(funcdef.body):
+        kind = type(node)
+        if kind is cst.Assign and len(node.targets) == 1 and type(node.targets[0].target) is cst.Name:
+            bindings.setdefault(node.targets[0].target.value, []).append(node.value)
+        elif kind in (cst.Assign, cst.For, cst.CompFor, cst.AugAssign, cst.AnnAssign, cst.NamedExpr):
+            for target in (node.targets if kind is cst.Assign else [node]):
+                for n in nodes(target.target):
+                    if type(n) is cst.Name:
+                        bindings.setdefault(n.value, []).append(None)
+    tuples = {name: len(values[0].elements) for name, values in bindings.items()
+              if len(values) == 1 and type(values[0]) is cst.Tuple and
+              all(type(e) is cst.Element for e in values[0].elements)}
+    if not any(type(n) is cst.Arg and n.star == "*" for n in nodes(funcdef.body)):
+        return funcdef
+    return funcdef.visit(_Spread(tuples))
+
+
+class _Spread(cst.CSTTransformer):
+    """The ``*`` arguments :func:`_spread_displays` can spell out."""
+
+    def __init__(self, tuples: dict[str, int]):
+        self.tuples = tuples
+
+    def leave_Arg(self, original, updated):
+        value = updated.value
+        if updated.star != "*":
+            return updated
+        if type(value) in (cst.Tuple, cst.List) and all(type(e) is cst.Element
+                                                        for e in value.elements):
+            items = [e.value for e in value.elements]
+        elif type(value) is cst.Name and value.value in self.tuples:
+            items = [cst.Subscript(value, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+                     for i in range(self.tuples[value.value])]
+        else:
+            return updated
+        if not items:
+            return cst.RemoveFromParent()
+        args = [cst.Arg(item) for item in items]
+        args[-1] = args[-1].with_changes(comma=updated.comma)
+        return cst.FlattenSentinel(args)
 
 
 def _lambda_source(fn, text: str, first_line: int) -> FunctionSource:

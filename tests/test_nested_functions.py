@@ -291,3 +291,124 @@ def test_an_error_inside_a_nested_def_points_at_its_line_in_the_file():
     assert info.value.filename == fn.__code__.co_filename
     assert info.value.lineno == fn.__code__.co_firstlineno + 3
     assert "y.view()" in info.value.text
+
+
+# ----- *args: a helper's parameter, and '*' of a tuple in a call -----
+
+STARS = """
+def total(*xs):
+    return sum(np.sum(x ** 2) for x in xs)
+
+
+def weighted(w, *xs):
+    s = 0.0
+    for x in xs:
+        s = s + np.sum(np.tanh(x * w))
+    return s
+
+
+def two(a, b):
+    return a * b
+
+
+def scaled_total(w, *xs, scale=2.0):
+    return sum(np.sum(x * w) for x in xs) * scale
+
+
+def star_with_a_keyword_only_default(w, x, y):
+    return scaled_total(w, x, y) + scaled_total(w, y)
+
+
+def apply(f, u, v):
+    return f(u, v)
+
+
+def star_parameters(x, y):
+    return total(x, y) + total(x) + total()
+
+
+def star_after_a_named_parameter(w, x, y):
+    return weighted(w, x, y * 2.0) + weighted(w)
+
+
+def star_function_passed(x, y):
+    return apply(total, x, y) + apply(weighted, x, y)
+
+
+def nested_star_function(x, w):
+    def tot(*zs):
+        return sum(np.sum(z * w) for z in zs)
+    return tot(x, x * 2.0)
+
+
+def star_of_a_display(x, y):
+    return np.sum(two(*(x, np.sin(y))))
+
+
+def star_of_a_tuple(x, y):
+    pair = (x, y)
+    return np.sum(two(*pair) + np.add(*pair))
+
+
+def star_array_output(x, y):
+    pair = (x, np.tanh(y))
+    return two(*pair) + total(x, y)
+"""
+
+
+@pytest.fixture(scope="module")
+def stars():
+    return make_function(STARS, name="total").__globals__
+
+
+STAR_CASES = [
+    ("star_parameters", [((3,), (3,)), ((2, 3), (3,)), (F, (2,)), (F, F)]),
+    ("star_after_a_named_parameter", [((3,), (3,), (3,)), ((3,), (2, 3), F), (F, (2,), (2,))]),
+    ("star_function_passed", [((3,), (3,)), ((2, 3), (3,)), (F, F)]),
+    ("star_with_a_keyword_only_default", [((3,), (3,), (3,)), (F, (2, 3), (3,))]),
+    ("nested_star_function", [((3,), (3,)), ((2, 3), (3,)), ((3,), F)]),
+    ("star_of_a_display", [((3,), (3,)), ((2, 3), (3,)), (F, (3,))]),
+    ("star_of_a_tuple", [((3,), (3,)), ((2, 3), (3,)), (F, F)]),
+]
+
+
+@pytest.mark.parametrize("name, shapes", [
+    pytest.param(name, shapes, id=f"{name}-{i}") for name, all_shapes in STAR_CASES
+    for i, shapes in enumerate(all_shapes)])
+def test_star_arguments_against_finite_differences(stars, name, shapes):
+    fn, args = stars[name], draw(shapes, seed=21)
+    check_grad_by_finite_differences(fn, args)
+    check_value_and_grad(fn, args)
+
+
+@pytest.mark.parametrize("shapes", [[(3,), (3,)], [(2, 3), (3,)]])
+def test_vjp_through_star_arguments(stars, shapes):
+    check_vjp_of_array_output(stars["star_array_output"], draw(shapes, seed=22),
+                              np.random.default_rng(23))
+
+
+def test_star_calls_read_as_the_user_wrote_them(stars):
+    source = srcdiff.grad(stars["star_after_a_named_parameter"], wrt=(0, 1, 2)).source
+    assert "rt.call_vjp(weighted, w, x, _t1, wrt=(0, 1, 2))" in source
+    source = srcdiff.grad(stars["star_of_a_tuple"], wrt=(0, 1)).source
+    assert "# adjoint of: return np.sum(two(pair[0], pair[1]) + np.add(pair[0], pair[1]))" \
+        in source
+
+
+@pytest.mark.parametrize("body, token", [
+    ("return np.sum(two(*x))", "*x"),  # an argument: its length is not known
+    ("pair = (x, x)\n    pair = (x, x * 2.0)\n    return np.sum(two(*pair))", "*pair"),
+])
+def test_other_star_calls_are_refused_at_their_line(stars, body, token):
+    fn = make_function(f"from {stars['__name__']} import two\n\n\ndef f(x):\n    {body}\n",
+                       name="f")
+    with pytest.raises(SrcdiffSyntaxError, match="pass the arguments one by one") as info:
+        srcdiff.grad(fn)(np.array([0.3, -0.4]))
+    assert token in info.value.text
+
+
+def test_keywords_to_a_star_function_are_refused(stars):
+    fn = make_function(f"from {stars['__name__']} import weighted\n\n\n"
+                       "def f(x):\n    return weighted(x, w=x)\n", name="f")
+    with pytest.raises(srcdiff.SrcdiffError, match="weighted"):
+        srcdiff.grad(fn)(np.array([0.3, -0.4]))

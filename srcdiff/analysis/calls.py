@@ -325,6 +325,9 @@ def _function_op(fn, positional, keywords, spelled, rt: str = "rt") -> Op:
     name = fn.__qualname__
     sig = _signature(fn)
     kinds = {p.kind for p in sig.parameters.values()} if sig else set()
+    if inspect.Parameter.VAR_POSITIONAL in kinds and inspect.Parameter.VAR_KEYWORD not in \
+            kinds and not keywords and fn.__name__ != "<lambda>":  # total(x, y) of total(*xs)
+        return _dynamic_op(spelled.func, positional, keywords, spelled)
     if sig is None or inspect.Parameter.VAR_POSITIONAL in kinds or \
             inspect.Parameter.VAR_KEYWORD in kinds or fn.__name__ == "<lambda>":
         return Op("unknown", spelled, primitive=fn, problem=f"{name} (srcdiff differentiates "

@@ -296,8 +296,10 @@ class _Validator(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         for arg in node.args:
             if arg.star:
-                self.fail(arg, f"srcdiff does not support '{arg.star}' in calls; pass the "
-                               "arguments one by one.")
+                self.fail(arg, f"srcdiff does not support '{arg.star}' in calls here (it spells "
+                               "out '*' of a tuple written in the call, or of a name bound "
+                               "once to one: pair = (a, b); f(*pair)); pass the arguments "
+                               "one by one.")
         from .comprehensions import consumes_generator
 
         if consumes_generator(node, self.ctx):
