@@ -192,6 +192,9 @@ def _collect_imports(fn, code: str, defined: set, imports: dict, namespace, copy
 
     walk(compiled)
     closure = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    from .source import get_source
+
+    closure.update(get_source(fn).lifted)  # its nested defs and lambdas, lifted (nested.py)
     for name in sorted(names - defined - {"rt"}):
         code_obj = compiled
         if name in closure:
