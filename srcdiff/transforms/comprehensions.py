@@ -1,7 +1,7 @@
 """comprehensions: list comprehensions, generator expressions and the builtins that consume
 them become the loops a person would write, which every later pass already differentiates.
 
-Invariant after this pass: no comprehension or generator expression remains, and no call of
+Invariant after this pass: no comprehension (list, dict or set) or generator expression remains, and no call of
 the builtins ``sum``, ``max`` or ``min`` over a sequence (``max(a, b)`` of two values becomes
 a conditional expression). Each loop stands right before the statement that used its
 result, in the same place (inside the loop body for a comprehension nested in another), and
@@ -17,6 +17,16 @@ the function uses the same names elsewhere (in Python they are the comprehension
                                                             if p.ndim > 1:
                                                                 penalty = penalty + np.sum(p ** 2)
     m = max(a, b)                                  →    m = b if b > a else a
+    sq = {k: np.sum(v ** 2) for k, v in d.items()}      sq = {}
+                                                   →    for k, v in d.items():
+                                                            sq[k] = np.sum(v ** 2)
+    sizes = {len(v) for v in xs}                        sizes = []
+                                                   →    for v in xs:
+                                                            sizes.append(len(v))
+                                                        sizes = set(sizes)
+
+A set holds only constants (an array cannot be hashed): a value that needs a gradient
+reaching ``set(...)`` is refused where the later passes meet it.
 """
 
 from __future__ import annotations
@@ -28,16 +38,19 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in, nodes, occurrences
 
-__all__ = ["rewrite", "REDUCERS", "consumes_generator"]
+__all__ = ["rewrite", "REDUCERS", "consumes_generator", "is_map"]
 
-# builtins whose one argument may be a generator expression, and how each lowers
+# builtins whose one argument may be a generator expression (or ``map(f, xs)``), and how
+# each lowers: "list" builds the items first, then calls the builtin on them (list: the items)
 REDUCERS = {builtins.sum: "sum", builtins.max: "max", builtins.min: "min",
-            builtins.any: "list", builtins.all: "list", builtins.list: "list"}
+            builtins.any: "list", builtins.all: "list", builtins.list: "list",
+            builtins.tuple: "list", builtins.sorted: "list"}
 _COMPARE = {"max": cst.GreaterThan, "min": cst.LessThan}
+_COMPREHENSIONS = (cst.ListComp, cst.DictComp, cst.SetComp)
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    if not any(type(n) in (cst.ListComp, cst.GeneratorExp) or type(n) is cst.Call and
+    if not any(type(n) in (*_COMPREHENSIONS, cst.GeneratorExp) or type(n) is cst.Call and
                _reducer(n, ctx) is not None for n in nodes(module)):
         return module
     funcdef = module.body[0]
@@ -55,7 +68,8 @@ def _reducer(call: cst.Call, ctx: Context) -> str | None:
         return None
     first = call.args[0].value
     if kind == "list":  # any(gen), all(gen), list(gen): the sequence becomes a list
-        return kind if len(call.args) == 1 and isinstance(first, cst.GeneratorExp) else None
+        return kind if len(call.args) == 1 and (isinstance(first, cst.GeneratorExp) or
+                                                is_map(first, ctx)) else None
     if kind == "sum":
         return kind if len(call.args) <= 2 else None
     return kind if len(call.args) == 1 or all(  # max(a, b): values
@@ -63,10 +77,16 @@ def _reducer(call: cst.Call, ctx: Context) -> str | None:
 
 
 def consumes_generator(call: cst.Call, ctx: Context) -> bool:
-    """Whether ``call`` is a builtin that this pass lowers with a generator expression as its
-    first argument (``sum(p ** 2 for p in ps)``)."""
-    return bool(call.args) and isinstance(call.args[0].value, cst.GeneratorExp) and \
-        _reducer(call, ctx) is not None
+    """Whether ``call`` is a builtin that this pass lowers with a generator expression (or a
+    ``map(f, xs)``) as its first argument (``sum(p ** 2 for p in ps)``)."""
+    return bool(call.args) and (isinstance(call.args[0].value, cst.GeneratorExp) or
+                                is_map(call.args[0].value, ctx)) and _reducer(call, ctx) is not None
+
+
+def is_map(node: cst.BaseExpression, ctx: Context) -> bool:
+    """``map(f, xs, …)``: the builtin map of a function over one or more sequences."""
+    return type(node) is cst.Call and isinstance(node.func, cst.Name) and len(node.args) >= 2 \
+        and not any(a.keyword or a.star for a in node.args) and ctx.lookup(node.func.value) is builtins.map
 
 
 def _line(small: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
@@ -80,6 +100,14 @@ def _assign(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
 class _Lowering:
     def __init__(self, ctx: Context, namer: Namer, counts):
         self.ctx, self.namer, self.counts = ctx, namer, counts
+        self.sets: set[str] = set()  # names a set comprehension built
+
+    def iterable(self, node: cst.BaseExpression, before: list) -> cst.BaseExpression:
+        """What a loop runs over: a set built here as ``list(s)`` (a set has no ``s[i]``)."""
+        node = self.expr(node, before)
+        if isinstance(node, cst.Name) and node.value in self.sets:
+            return cst.Call(cst.Name("list"), [cst.Arg(node)])
+        return node
 
     # ----- statements -----
 
@@ -97,11 +125,13 @@ class _Lowering:
             stmt = stmt.with_changes(body=[self.expression_in(s, before) for s in stmt.body])
         elif isinstance(stmt, cst.If):
             stmt = self.branch(stmt, before)
-        elif isinstance(stmt, cst.For):
-            stmt = stmt.with_changes(iter=self.expr(stmt.iter, before),
-                                     body=stmt.body.with_changes(body=self.block(stmt.body.body)))
-        elif isinstance(stmt, (cst.While, cst.With)):  # validate keeps comprehensions out of tests
+        elif isinstance(stmt, (cst.For, cst.While, cst.With)):  # validate keeps them out of tests
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=self.block(stmt.body.body)))
+            if isinstance(stmt, cst.For):
+                stmt = stmt.with_changes(iter=self.iterable(stmt.iter, before))
+            if getattr(stmt, "orelse", None) is not None:  # for … else: its own block
+                stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
+                    body=stmt.orelse.body.with_changes(body=self.block(stmt.orelse.body.body))))
         return self.placed(before, stmt) if before else [stmt]
 
     @staticmethod
@@ -128,7 +158,7 @@ class _Lowering:
         if not (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)):
             return False
         name, value = small.targets[0].target.value, small.value
-        if isinstance(value, cst.ListComp):
+        if isinstance(value, _COMPREHENSIONS):
             whole = True
         elif isinstance(value, cst.Call):
             kind = _reducer(value, self.ctx)
@@ -137,7 +167,10 @@ class _Lowering:
             whole = False
         if not whole or any(type(n) is cst.Name and n.value == name for n in nodes(value)):
             return False
-        self.lower(value, before, name)
+        made = self.lower(value, before, name)
+        if isinstance(value, cst.SetComp):  # s = [] … s.append(e), then s = set(s)
+            before.append(_assign(name, made))
+            self.sets.add(name)
         return True
 
     def expression_in(self, small, before: list):
@@ -154,7 +187,7 @@ class _Lowering:
     def expr(self, node: cst.BaseExpression, before: list) -> cst.BaseExpression:
         """``node`` with every comprehension and reducer replaced by the name its loop
         builds; the loops are appended to ``before``."""
-        if not any(type(n) in (cst.ListComp, cst.GeneratorExp) or type(n) is cst.Call and
+        if not any(type(n) in (*_COMPREHENSIONS, cst.GeneratorExp) or type(n) is cst.Call and
                    _reducer(n, self.ctx) is not None for n in nodes(node)):
             return node
         return node.visit(_Replace(self, before))
@@ -164,11 +197,18 @@ class _Lowering:
         stands for its value (``name``, or a fresh one)."""
         if isinstance(node, cst.ListComp):
             return self.collect(node, before, name, lambda acc, e: self.appended(acc, e))
+        if isinstance(node, cst.DictComp):  # d[k] = v for each item, into d = {}
+            return self.collect(node, before, name, lambda acc, e: [_line(cst.Assign(
+                [cst.AssignTarget(cst.Subscript(cst.Name(acc), [cst.SubscriptElement(
+                    cst.Index(e.key))]))], e.value))], start=cst.Dict([]))
+        if isinstance(node, cst.SetComp):  # the items in a list, then set(...) of it
+            items = self.collect(node, before, name, lambda acc, e: self.appended(acc, e))
+            return cst.Call(cst.Name("set"), [cst.Arg(items)])
         kind = _reducer(node, self.ctx)
         args = [a.value for a in node.args]
-        if kind == "list":  # any(gen), all(gen), list(gen)
+        if kind == "list":  # any(gen), all(gen), list(gen), tuple(gen), sorted(gen)
             items = self.collect(args[0], before, None, lambda acc, e: self.appended(acc, e))
-            if node.func.value == "list":
+            if self.ctx.lookup(node.func.value) is builtins.list:
                 return items
             return node.with_changes(args=[cst.Arg(items)])
         if kind in ("max", "min") and len(args) > 1:  # max(a, b): the first of the largest
@@ -203,23 +243,37 @@ class _Lowering:
         before.append(_assign(first, cst.Name("True")))
         return self.collect(seq, before, acc, keep, start=cst.Float("0.0"))
 
+    def generator(self, call: cst.Call) -> cst.GeneratorExp:
+        """``map(f, xs, ys)`` as ``(f(_item1, _item2) for _item1, _item2 in zip(xs, ys))``."""
+        seqs = [a.value for a in call.args[1:]]
+        names = [cst.Name(self.namer.fresh_numbered("_item")) for _ in seqs]
+        elt = cst.Call(call.args[0].value, [cst.Arg(n) for n in names])
+        target = names[0] if len(names) == 1 else cst.Tuple([cst.Element(n) for n in names],
+                                                             lpar=[], rpar=[])
+        it = seqs[0] if len(seqs) == 1 else cst.Call(cst.Name("zip"), [cst.Arg(q) for q in seqs])
+        return cst.GeneratorExp(elt=elt, for_in=cst.CompFor(target=target, iter=it))
+
     def collect(self, comp, before: list, name, action, start=None) -> cst.Name:
         """The loops of ``comp`` (a comprehension, or any sequence: ``sum(xs)``) with
         ``action(acc, element)`` innermost; ``acc`` starts as ``[]`` or ``start``."""
-        acc = name or self.namer.fresh_numbered("_items" if start is None else "_sum")
+        acc = name or self.namer.fresh_numbered(
+            "_items" if start is None else "_dict" if isinstance(start, cst.Dict) else "_sum")
         before.append(_assign(acc, start if start is not None else cst.List([])))
-        if not isinstance(comp, (cst.ListComp, cst.GeneratorExp)):  # sum(xs), max(xs)
+        if is_map(comp, self.ctx):
+            comp = self.generator(comp)
+        if not isinstance(comp, (*_COMPREHENSIONS, cst.GeneratorExp)):  # sum(xs), max(xs)
             item = self.namer.fresh_numbered("_item")
             comp = cst.GeneratorExp(elt=cst.Name(item), for_in=cst.CompFor(
-                target=cst.Name(item), iter=self.expr(comp, before)))
+                target=cst.Name(item), iter=self.iterable(comp, before)))
         comp = self.own_names(comp)
-        before.extend(self.loops(comp.for_in, comp.elt, acc, action, before))
+        elt = cst.DictElement(comp.key, comp.value) if isinstance(comp, cst.DictComp) else comp.elt
+        before.extend(self.loops(comp.for_in, elt, acc, action, before))
         return cst.Name(acc)
 
     def loops(self, clause: cst.CompFor, elt, acc: str, action, outside: list) -> list:
         """``for`` statements for ``clause`` and the clauses nested in it; the first clause's
         iterable is computed in ``outside`` (before the loops), as Python does."""
-        iterable = self.expr(clause.iter, outside)
+        iterable = self.iterable(clause.iter, outside)
         inner: list = []  # what the element (or the next clause's iterable) needs, then its use
         if clause.inner_for_in is not None:
             inner += self.loops(clause.inner_for_in, elt, acc, action, inner)
@@ -263,7 +317,7 @@ class _Replace(cst.CSTTransformer):
         self.lowering, self.before = lowering, before
 
     def _lowers(self, node) -> bool:
-        return isinstance(node, cst.ListComp) or isinstance(node, cst.Call) and \
+        return isinstance(node, _COMPREHENSIONS) or isinstance(node, cst.Call) and \
             _reducer(node, self.lowering.ctx) is not None
 
     def on_visit(self, node) -> bool:

@@ -1,7 +1,7 @@
 """desugar: rewrite shorthand into the plain forms later passes handle.
 
-Invariant after this pass: no augmented or annotated assignments and no
-chained comparisons remain; every assignment is ``name = expression``.
+Invariant after this pass: no augmented or annotated assignments, no chained
+comparisons and no loop ``else`` remain; every assignment is ``name = expression``.
 
     acc += x * w           →    acc = acc + x * w
     y: float = f(x)        →    y = f(x)
@@ -12,6 +12,8 @@ chained comparisons remain; every assignment is ``name = expression``.
     for a, b in zip(p, q):      for _i in range(min(len(p), len(q))): a = p[_i]; b = q[_i]
     for c in reversed(p):       for _i in range(len(p) - 1, -1, -1): c = p[_i]
     for k, v in d.items():      _keys = rt.keys(d); for k in _keys: v = d[k] (then as above)
+    for … : … break … else: E   _broke = False; for … : … _broke = True; break …
+                                if not _broke: E      (E after the loop where nothing breaks)
 
 Every loop is then a ``for`` over ``range(...)`` (or a ``while``), and reading a row
 is an ordinary indexing operation with its own adjoint.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..context import Context
+from ..context import Context, line_marker, parse_marker
 from ..names import Namer, names_in, nodes
 
 __all__ = ["rewrite", "dict_view"]
@@ -39,13 +41,23 @@ _AUGMENTED = {
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if not any(_sugar(n) for n in nodes(module)):
         return module  # nothing to rewrite: spare the visit of the whole tree
-    return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt}), ctx.rt))
+    return module.visit(_Desugar(Namer(names_in(module) | {ctx.rt}), ctx.rt, _else_lines(ctx)))
+
+
+def _else_lines(ctx: Context) -> dict[int, int]:
+    """``{line of a loop: line of its else}`` in the user's file, for the loops with one."""
+    source = ctx.source
+    loops = [n for n in nodes(source.module) if type(n) in (cst.For, cst.While) and n.orelse is not None]
+    return {source.file_line(source.line_of(source.module, n)):
+            source.file_line(source.positions[n.orelse].start.line) for n in loops}
 
 
 def _sugar(node: cst.CSTNode) -> bool:
     """Whether ``node`` is one of the forms this pass rewrites (each ``leave_*`` below)."""
     if isinstance(node, (cst.For, cst.AugAssign, cst.AnnAssign)):
         return True
+    if isinstance(node, cst.While):
+        return node.orelse is not None
     if isinstance(node, cst.Comparison):
         return len(node.comparisons) > 1
     return isinstance(node, cst.Assign) and isinstance(node.targets[0].target, (cst.Tuple, cst.List)) \
@@ -102,11 +114,71 @@ def _rebound(it: cst.BaseExpression, body) -> bool:
     return bool(found)
 
 
+def _breaks(statements) -> bool:
+    """Whether ``statements`` hold a ``break`` of their own loop (a nested loop's are its own)."""
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Break) for s in stmt.body):
+            return True
+        if isinstance(stmt, cst.If) and (_breaks(stmt.body.body) or stmt.orelse is not None and _breaks(
+                stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else [stmt.orelse])):
+            return True
+    return False
+
+
+def _flag_breaks(statements, flag: str) -> list:
+    """``statements`` with ``flag = True`` right before each ``break`` of their own loop."""
+    out = []
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Break) for s in stmt.body):
+            out.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(flag))],
+                                                           cst.Name("True"))],
+                                               leading_lines=stmt.leading_lines))
+            stmt = stmt.with_changes(leading_lines=())
+        elif isinstance(stmt, cst.If):
+            stmt = stmt.with_changes(body=stmt.body.with_changes(body=_flag_breaks(stmt.body.body, flag)))
+            if isinstance(stmt.orelse, cst.Else):
+                stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
+                    body=_flag_breaks(stmt.orelse.body.body, flag))))
+            elif isinstance(stmt.orelse, cst.If):
+                stmt = stmt.with_changes(orelse=_flag_breaks([stmt.orelse], flag)[0])
+        out.append(stmt)
+    return out
+
+
 class _Desugar(cst.CSTTransformer):
-    def __init__(self, namer: Namer, rt: str = "rt"):
-        self.namer, self.rt = namer, rt
+    def __init__(self, namer: Namer, rt: str = "rt", else_lines=None):
+        self.namer, self.rt, self.else_lines = namer, rt, else_lines or {}
+
+    def without_else(self, original, updated):
+        """``for``/``while`` … ``else``: the loop, then its ``else`` block, run where no
+        ``break`` left the loop (a flag set right before each ``break``)."""
+        orelse = list(updated.orelse.body.body)
+        loop = updated.with_changes(orelse=None)
+        if not _breaks(loop.body.body):
+            return cst.FlattenSentinel([*self.plain(original, loop), *orelse])
+        flag = self.namer.fresh_numbered("_broke")
+        start = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(flag))], cst.Name("False"))],
+                                        leading_lines=updated.leading_lines)
+        loop = loop.with_changes(leading_lines=(), body=loop.body.with_changes(
+            body=_flag_breaks(loop.body.body, flag)))
+        where = parse_marker(updated.leading_lines)
+        line = self.else_lines.get(where[0]) if where else None
+        unbroken = cst.If(test=cst.UnaryOperation(cst.Not(), cst.Name(flag)),
+                          body=cst.IndentedBlock(orelse),
+                          leading_lines=[line_marker(line, "else:")] if line else ())
+        return cst.FlattenSentinel([start, *self.plain(original, loop), unbroken])
+
+    def plain(self, original, loop) -> list:
+        """The statements a loop without ``else`` becomes (a ``for`` may name its sequence)."""
+        done = self.leave_For(original, loop) if isinstance(loop, cst.For) else loop
+        return list(done.nodes) if isinstance(done, cst.FlattenSentinel) else [done]
+
+    def leave_While(self, original, updated: cst.While):
+        return self.without_else(original, updated) if updated.orelse is not None else updated
 
     def leave_For(self, original, updated: cst.For):
+        if updated.orelse is not None:
+            return self.without_else(original, updated)
         it, target = updated.iter, updated.target
         if isinstance(it, (cst.Tuple, cst.List)):  # for w in (w1, w2): name the sequence first
             seq = cst.Name(self.namer.fresh("_items"))

@@ -5,7 +5,9 @@ stands inside a loop. A loop that jumps becomes a ``while`` that also stops on
 ``_brk``; each iteration starts with ``_go = True`` and the statements after a
 possible jump run under ``if _go:``. A ``return v`` inside a loop sets
 ``_ret = v`` and ``_done = True`` and leaves the loop; after it,
-``if _done: return _ret`` (an early return the ``returns`` pass then lifts).
+``if _done: return _ret`` (an early return the ``returns`` pass then lifts). A
+``return a, b`` keeps each part (``_ret1 = a; _ret2 = b``, then ``return _ret1, _ret2``),
+a ``return {"loss": l}`` each value (``_ret_loss = l``).
 
     for t in range(n):              _brk = False
         h = f(h)                    _seq = range(n)
@@ -27,8 +29,8 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in
-from .returns import holds_return
+from ..names import Namer, names_in, nodes
+from .returns import holds_return, structure
 
 __all__ = ["rewrite"]
 
@@ -82,7 +84,8 @@ class _Jumps:
         brk, go = self.namer.fresh_numbered("_brk"), self.namer.fresh_numbered("_go")
         returns = any(map(holds_return, stmt.body.body))
         if returns and self.ret is None:
-            self.ret, self.done = self.namer.fresh("_ret"), self.namer.fresh("_done")
+            self.done = self.namer.fresh("_done")
+            self.ret = self.returned(next(n for n in nodes(stmt) if type(n) is cst.Return))
         body = self.guard(self.replace(list(stmt.body.body), brk, go), go)
         before = [_assign(brk, cst.Name("False"))]
         if returns:
@@ -107,8 +110,29 @@ class _Jumps:
         after = []
         if returns:
             after.append(cst.If(test=cst.Name(self.done), body=cst.IndentedBlock(
-                [cst.SimpleStatementLine([cst.Return(cst.Name(self.ret))])])))
+                [cst.SimpleStatementLine([cst.Return(self.ret)])])))
         return [*before, loop, *after]
+
+    def returned(self, ret: cst.Return) -> cst.BaseExpression:
+        """What ``if _done:`` returns after the loop: ``_ret``, or for a function that returns
+        a tuple or dict (every return alike, validate saw to it) one name per position or key,
+        ``_ret1, _ret2`` or ``{"loss": _ret_loss}``."""
+        shape = structure(ret)
+        if shape[0] == "tuple":
+            return cst.Tuple([cst.Element(cst.Name(self.namer.fresh_numbered("_ret")))
+                              for _ in range(shape[1])], lpar=[], rpar=[])
+        if shape[0] == "dict":
+            return cst.Dict([cst.DictElement(cst.SimpleString(key), cst.Name(self.namer.fresh(
+                "_ret_" + key.strip("'\"") if key.strip("'\"").isidentifier() else "_ret")))
+                for key in shape[1]])
+        return cst.Name(self.namer.fresh("_ret"))
+
+    def kept(self, value) -> list:
+        """``return value`` inside a loop: ``value`` kept in the names :meth:`returned` made."""
+        if isinstance(self.ret, cst.Name):
+            return [_assign(self.ret.value, value or cst.Name("None"))]
+        return [_assign(name.value.value, part.value)
+                for name, part in zip(self.ret.elements, value.elements)]
 
     def replace(self, statements, brk: str, go: str) -> list:
         """break/continue/return of this loop → flag assignments; what follows them goes."""
@@ -118,8 +142,7 @@ class _Jumps:
                 small = next(s for s in stmt.body if isinstance(s, (cst.Break, cst.Continue, cst.Return)))
                 lines = []
                 if isinstance(small, cst.Return):
-                    lines += [_assign(self.ret, small.value or cst.Name("None")),
-                              _assign(self.done, cst.Name("True"))]
+                    lines += [*self.kept(small.value), _assign(self.done, cst.Name("True"))]
                 if isinstance(small, (cst.Break, cst.Return)):
                     lines.append(_assign(brk, cst.Name("True")))
                 lines.append(_assign(go, cst.Name("False")))

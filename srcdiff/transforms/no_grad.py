@@ -43,7 +43,13 @@ def _flatten(statements, ctx: Context, inside: bool) -> list:
             out.append(_flatten_if(stmt, ctx, inside))
         elif isinstance(stmt, (cst.For, cst.While)):
             body = _flatten(stmt.body.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
-            out.append(stmt.with_changes(body=stmt.body.with_changes(body=body)))
+            stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
+            if stmt.orelse is not None:  # for … else
+                block = stmt.orelse.body
+                body = _flatten(block.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
+                stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
+                    body=block.with_changes(body=body)))
+            out.append(stmt)
         else:
             out.append(stmt)
     return out

@@ -40,8 +40,6 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.NamedExpr: ("an assignment expression ':='", "assign with a separate '=' statement"),
     cst.StarredElement: ("a starred expression (*args)", "pass the arguments one by one"),
     cst.StarredDictElement: ("a starred expression (**kwargs)", "pass the arguments one by one"),
-    cst.SetComp: ("a set comprehension", "use array operations instead"),
-    cst.DictComp: ("a dict comprehension", "use array operations instead"),
     cst.Import: ("an import inside the function", "import at module level"),
     cst.ImportFrom: ("an import inside the function", "import at module level"),
     cst.Raise: ("'raise'", "check inputs before calling the gradient"),
@@ -62,7 +60,8 @@ SUPPORTED: frozenset[type] = frozenset({
     cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation, cst.UnaryOperation,
     cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Integer, cst.Float,
     cst.SimpleString, cst.ConcatenatedString, cst.Tuple, cst.List, cst.Dict, cst.Ellipsis,
-    cst.ListComp, cst.GeneratorExp,  # lowered to loops (comprehensions.py); see visit_CompFor
+    cst.ListComp, cst.DictComp, cst.SetComp, cst.GeneratorExp,  # lowered to loops
+    # (comprehensions.py); see visit_CompFor
 })
 _CONSTRUCTS = (cst.BaseCompoundStatement, cst.BaseSmallStatement, cst.BaseExpression)
 
@@ -83,12 +82,12 @@ def _walk(visitor: cst.CSTVisitor, node: cst.CSTNode) -> None:
 
 class _Validator(cst.CSTVisitor):
     final_return = None
-    loops = 0
+    varied = None  # (names that may depend on wrt, local names), at the first set comprehension
 
     def __init__(self, ctx: Context, module: cst.Module):
         self.ctx, self.module = ctx, module
         self.depth = 0
-        self.consumed: set[int] = set()  # generator expressions a builtin consumes
+        self.consumed: set[int] = set()  # generator expressions (and maps) a builtin consumes
 
     # ----- reporting -----
 
@@ -175,9 +174,6 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, "every return of a function must give the same structure (srcdiff "
                             "differentiates one): this one gives "
                             f"{_described(shape)}, the last one {_described(final)}.")
-        if self.loops and shape[0] != "value":
-            self.fail(node, "inside a loop, srcdiff supports early returns of a single value "
-                            "only; set the values and 'break', then return them after the loop.")
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         for stmt in node.body[:-1]:
@@ -187,18 +183,10 @@ class _Validator(cst.CSTVisitor):
                                       "them or put them before the return.")
 
     def visit_For(self, node) -> None:
-        self.loops += 1
         self._check_for(node)
 
-    def leave_For(self, node) -> None:
-        self.loops -= 1
-
     def visit_While(self, node) -> None:
-        self.loops += 1
         self._check_while(node)
-
-    def leave_While(self, node) -> None:
-        self.loops -= 1
 
     # ----- statements -----
 
@@ -233,9 +221,8 @@ class _Validator(cst.CSTVisitor):
                         "('a, b = …'); unpack nested values in separate statements.")
 
     def _check_for(self, node: cst.For) -> None:
-        if node.orelse is not None or node.asynchronous is not None:
-            self.fail(node, "srcdiff does not support 'for … else' or 'async for'; write the "
-                            "'else' part after the loop.")
+        if node.asynchronous is not None:
+            self.fail(node, "srcdiff does not support 'async for'; write a plain 'for' loop.")
         target, it = node.target, node.iter
         names = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
         if not all(isinstance(e, cst.Name) for e in names):
@@ -279,16 +266,30 @@ class _Validator(cst.CSTVisitor):
                             "('for v in xs', 'for i, v in enumerate(xs)').")
         self._check_iterable(node, node.iter)
 
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        """A set holds constants: an array cannot be hashed, and equal numbers merge."""
+        from ..analysis.dependence import bound_names, carries, varied_names
+
+        funcdef = self.module.body[0]
+        if self.varied is None:
+            self.varied = varied_names(funcdef, self.ctx), bound_names(funcdef, self.ctx)
+        if carries(node.elt, self.varied[0], self.ctx, self.varied[1]):
+            self.fail(node, "srcdiff supports set comprehensions of constants only (a set cannot "
+                            "hold an array, and equal numbers merge): "
+                            f"'{self.module.code_for_node(node.elt)}' may depend on "
+                            f"{' and '.join(self.ctx.wrt)}, which srcdiff differentiates. Collect "
+                            "the values in a list [... for ...] instead, or wrap them in "
+                            "srcdiff.stop_gradient(...).")
+
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
         if id(node) not in self.consumed:
             self.fail(node, "srcdiff supports generator expressions as the one argument of sum, "
-                            "max, min, any, all or list; write a list comprehension [...] here.")
+                            "max, min, any, all, list, tuple or sorted; write a list "
+                            "comprehension [...] here.")
 
     def _check_while(self, node: cst.While) -> None:
-        if node.orelse is not None:
-            self.fail(node, "srcdiff does not support 'while … else'; write the 'else' part "
-                            "after the loop.")
-        if any(type(n) in (cst.ListComp, cst.GeneratorExp) for n in nodes(node.test)):
+        if any(type(n) in (cst.ListComp, cst.DictComp, cst.SetComp, cst.GeneratorExp)
+               for n in nodes(node.test)):
             self.fail(node, "srcdiff does not support a comprehension in a 'while' test (it "
                             "runs again at every test); compute it before the loop and at the "
                             "end of its body.")
@@ -304,6 +305,11 @@ class _Validator(cst.CSTVisitor):
 
         if consumes_generator(node, self.ctx):
             self.consumed.add(id(node.args[0].value))
+        if type(node.func) is cst.Name and self.ctx.lookup(node.func.value) is map and \
+                id(node) not in self.consumed:
+            self.fail(node, "srcdiff supports map(f, xs) as the one argument of list, tuple, "
+                            "sorted, sum, max, min, any or all; write a list comprehension "
+                            "[f(v) for v in xs] here.")
 
 
 def is_no_grad(node: cst.With, ctx: Context) -> bool:
