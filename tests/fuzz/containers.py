@@ -278,6 +278,7 @@ class Comprehensions:
         """``(element, "for ... in ...", oracle for, n)``: one comprehension's pieces; with
         ``filtered``, sometimes an ``if`` clause (the sequence may then be empty)."""
         it, oit, targets, n = self.iterable(d)
+        self.comp_targets = targets
         names = [v.name for v in targets]
         target_text = ", ".join(names)
         saved, self.no_emit = self.no_emit, True  # nothing may be emitted that reads the targets
@@ -307,7 +308,20 @@ class Comprehensions:
         ``+`` (list concatenation, refused cleanly since srcdiff builds lists with append)."""
         ch = self.ch
         if shape == S:
-            kind = ch.pick(["sum_gen", "sum_list", "stack_sum", "mean_array", "concat"])
+            kind = "dict_values" if ch.coin(0.15) else ch.pick(  # (a coin: a middle pick is rare)
+                ["sum_gen", "sum_list", "stack_sum", "mean_array", "concat", "set_len"])
+            if kind == "dict_values":  # sum({k: e for ...}.values()): a key may repeat (last wins)
+                elem, cl, ocl, n = self.comp_parts(S, d, filtered=True)
+                ints = [v.name for v in self.comp_targets if v.kind == "int"]
+                key = ints[0] if ints and ch.coin(0.7) else repr(ch.pick(["k", "w"]))
+                self.comp_feature("dict-comprehension")
+                return E(f"sum({{{key}: {elem.src} {cl}}}.values(), 0.0)",
+                         f"sum({{{key}: {elem.osrc} {ocl}}}.values(), 0.0)", S, elem.bound * 3, ATOM)
+            if kind == "set_len":  # a set of constants: how many distinct remainders
+                k, i = ch.int(1, 4), self.names.new("idx")
+                self.comp_feature("set-comprehension")
+                text = f"len({{{i} % 2 for {i} in range({k})}})"
+                return E(f"(0.5 * {text})", f"(0.5 * {text})", S, 1.0, ATOM)
             if kind in ("sum_gen", "sum_list"):
                 elem, cl, ocl, n = self.comp_parts(S, d, filtered=True)
                 start = ", 0.0" if n is None or ch.coin(0.3) else ""

@@ -5,8 +5,9 @@ language srcdiff supports (README, "What is supported") -- straight-line numpy w
 broadcasting between scalars, ``(3,)``, ``(2,)`` and ``(2, 3)``, reductions with ``axis``,
 matmul/dot/einsum/outer, indexing and views, ``if``/``elif``/``else`` and conditional
 expressions, ``for`` over ``range``/rows/``enumerate``/``zip``/tuples/lists, ``while`` with a
-counter, ``break``/``continue``/``return`` in loops, helper functions (keyword arguments,
-defaults, tuple results unpacked, chains, recursion), dict and tuple parameters, local array
+counter, ``break``/``continue``/``return`` in loops, ``for``/``while`` ``… else``, helper
+functions (keyword arguments, defaults, tuple results unpacked, chains, recursion), dict and
+tuple parameters, local array
 writes (``out[i] = ...``, ``out[i] += ...``, ``acc += ...``), lists with ``append``, dict and
 tuple literals, ``with srcdiff.no_grad():`` and ``srcdiff.stop_gradient``, module constants.
 Issue 13 (item 4) added what users write and the fuzzer did not (``tests/fuzz/coverage.py``
@@ -1394,6 +1395,12 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
                 grown[name] = replace(v, bound=v.bound * 2)
         env.update(grown)
         self.env = env
+        if self.ch.coin(0.15):  # for … else / while … else: runs where no break left the loop
+            self.feature("loop-else")
+            self.emit("else:")
+            self.sub_block(self.ch.int(1, 2))
+            self.env = self.merge(env, self.env)
+            grown = {name: self.env[name] for name in grown if name in self.env}
         for name, v in grown.items():  # loop-carried growth: squash what may have grown
             if v.bound > BOUND * 2 and not self.in_no_grad:
                 self.assign_var(name, call("np.tanh", [self.name_e(v)], v.shape, 1.0))
