@@ -10,6 +10,12 @@ the same for every input:
   for one- and two-dimensional operands it is ``a @ b``, but not for numbers or more axes,
   which only the runtime sees: its rules (``rt.dot_adjoint_a/_b``) and the batch pass's
   helpers check the ``ndim`` and take the matmul path where it holds;
+- ``np.linalg.multi_dot([a, b, c])`` → ``a @ b``, then ``@ c`` (left to right; values the
+  same up to rounding — multi_dot only picks a faster order, and refuses operands of more
+  than two axes that ``@`` would broadcast);
+- ``np.add.reduce(x)`` (and ``multiply``, ``maximum``, ``minimum``) → ``np.sum(x, axis=0)``
+  (``np.prod``, ``np.max``, ``np.min``): a ufunc's reduce is the reduction over the first
+  axis unless ``axis=`` says otherwise;
 - a two-operand ``np.einsum`` whose subscripts spell a (batched) matrix product —
   ``'ij,jk->ik'``, ``'ij,j->i'``, ``'bid,bjd->bij'``, ``'bij,bjd->bid'``, ``'i,i->'`` — →
   the operands' axes put in matmul order with ``np.swapaxes`` / ``np.transpose``, then
@@ -112,7 +118,39 @@ class _Lowering:
                 args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])]
         if obj is np.einsum and self.numpy:
             return self.einsum(args)
+        if obj is np.linalg.multi_dot and len(args) == 1 and args[0].keyword is None and \
+                isinstance(args[0].value, (cst.List, cst.Tuple)) and \
+                len(args[0].value.elements) >= 2 and \
+                not any(isinstance(e, cst.StarredElement) for e in args[0].value.elements):
+            return self.chain([e.value for e in args[0].value.elements])
+        reduction = _UFUNC_REDUCTIONS.get(_reduce_of(func, self.ctx, self.local_names))
+        if reduction and self.numpy and _reduce_arguments(args):
+            return [self.reduction(reduction, args)]
         return None
+
+    def chain(self, operands):
+        """``np.linalg.multi_dot([a, b, c])`` → ``a @ b`` then ``… @ c``, one product per
+        line (multi_dot's order is only faster: the values are the same up to rounding)."""
+        steps, left = [], operands[0]
+        for right in operands[1:-1]:
+            temp = cst.Name(self.namer.temp())
+            steps.append((temp, _matmul(left, right)))
+            left = temp
+        return [*steps, _matmul(left, operands[-1])]
+
+    def reduction(self, name: str, args) -> cst.Call:
+        """``np.add.reduce(x)`` → ``np.sum(x, axis=0)``: a ufunc's reduce is the reduction
+        over its first axis unless ``axis`` says otherwise (``axis=None``: all of them)."""
+        x, *rest = args
+        axis = [a for a in rest if a.keyword is None or a.keyword.value == "axis"]
+        keepdims = [a for a in rest if a.keyword is not None and a.keyword.value == "keepdims"]
+        axis_value = axis[0].value if axis else cst.Integer("0")
+        new = [cst.Arg(x.value), cst.Arg(axis_value, keyword=cst.Name("axis"),
+                                         equal=cst.AssignEqual(cst.SimpleWhitespace(""),
+                                                               cst.SimpleWhitespace("")))]
+        new += [cst.Arg(a.value, keyword=cst.Name("keepdims"), equal=cst.AssignEqual(
+            cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))) for a in keepdims]
+        return cst.Call(self._np(name), _commas(new))
 
     def einsum(self, args):
         keywords = [a for a in args if a.keyword is not None]
@@ -151,6 +189,34 @@ class _Lowering:
 
     def _np(self, name: str) -> cst.Attribute:
         return cst.Attribute(cst.Name(self.numpy), cst.Name(name))
+
+
+# a ufunc's reduce -> the numpy reduction it is (np.add.reduce(x, axis=a) is np.sum(x, axis=a))
+_UFUNC_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
+
+
+def _reduce_of(func, ctx: Context, local_names):
+    """The ufunc ``u`` of a call ``u.reduce(…)`` (``np.add.reduce``), else None."""
+    if isinstance(func, cst.Attribute) and func.attr.value == "reduce":
+        ufunc = resolve(func.value, ctx, local_names)
+        return ufunc if isinstance(ufunc, np.ufunc) else None
+    return None
+
+
+def _reduce_arguments(args) -> bool:
+    """``(x)``, ``(x, axis)`` or ``(x, axis=…, keepdims=…)``: what ``reduction`` rewrites
+    (``dtype=``, ``out=``, ``initial=``, ``where=`` keep the ufunc's own spelling)."""
+    positional = [a for a in args if a.keyword is None]
+    keywords = [a.keyword.value for a in args if a.keyword is not None]
+    return 1 <= len(positional) <= 2 and args[:len(positional)] == positional and \
+        set(keywords) <= {"axis", "keepdims"} and len(set(keywords)) == len(keywords) and \
+        not (len(positional) == 2 and "axis" in keywords)
+
+
+def _commas(args: list) -> list:
+    """``args`` separated by ``, ``."""
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return [a.with_changes(comma=comma) for a in args[:-1]] + args[-1:]
 
 
 def matmul_plan(subscripts):

@@ -37,6 +37,15 @@ SPELLINGS = [
     ("np.dot(a, b)", [(4,), (4, 2)]),
     ("np.dot(a, b)", [(2, 3, 4), (5, 4, 2)]),
     ("np.dot(a, b)", ["float", (3, 2)]),   # a number: np.dot multiplies
+    ("np.linalg.multi_dot([a, b])", [(3, 4), (4, 2)]),
+    ("np.linalg.multi_dot((a, b.T, b))", [(4,), (2, 4)]),   # a vector first: a row
+    ("np.linalg.multi_dot([a.T, a, b])", [(3, 4), (4,)]),   # a vector last: a column
+    ("np.add.reduce(a * b)", [(3, 4), (4,)]),               # the first axis, not all
+    ("np.add.reduce(a * b, axis=None)", [(3, 4), (4,)]),
+    ("np.add.reduce(a * b, 1, keepdims=True)", [(3, 4), (4,)]),
+    ("np.multiply.reduce(a * b, axis=-1)", [(3, 4), (4,)]),
+    ("np.maximum.reduce(a * b)", [(3, 4), (4,)]),
+    ("np.minimum.reduce(a + b, axis=(0, 1))", [(3, 4), (4,)]),
 ]
 CASES = [pytest.param(body, shapes, id=f"{body}-{shapes}") for body, shapes in SPELLINGS]
 
@@ -75,6 +84,13 @@ def test_spellings_lower_to_one_form():
         assert " @ " in code
     code = run_until(_make("a.dot(b)"), "canonical", wrt=("a", "b"))
     assert "c = np.dot(a, b)" in code
+    code = _statements(run_until(_make("np.linalg.multi_dot([a, b, a])"), "canonical",
+                                 wrt=("a", "b")))
+    assert "multi_dot" not in code and code.count(" @ ") == 2
+    code = run_until(_make("np.add.reduce(a * b)"), "canonical", wrt=("a", "b"))
+    assert "c = np.sum(_t1, axis=0)" in code
+    code = run_until(_make("np.add.reduce(a * b, dtype=np.float32)"), "canonical", wrt=("a", "b"))
+    assert "c = np.add.reduce(_t1, dtype=_t2)" in code
 
 
 def _statements(code: str) -> str:
