@@ -30,6 +30,7 @@ import operator
 
 import numpy as np
 
+from .backend import array_module
 from .registry import Rule, _signature_parts, _with_unbroadcast, adjoint
 
 __all__ = ["fft_adjoint", "ifft_adjoint", "fftn_adjoint", "ifftn_adjoint", "fft2_adjoint",
@@ -38,15 +39,19 @@ __all__ = ["fft_adjoint", "ifft_adjoint", "fftn_adjoint", "ifftn_adjoint", "fft2
            "ifftshift_adjoint", "real_adjoint", "imag_adjoint", "angle_adjoint",
            "multiply_complex_adjoint", "divide_complex_adjoint", "add_complex_adjoint",
            "subtract_complex_adjoint", "negative_complex_adjoint", "abs_complex_adjoint",
-           "COMPLEX_RULES", "COMPLEX_RESULTS", "REAL_RESULTS", "COMPLEX_LINEAR"]
+           "COMPLEX_RULES", "COMPLEX_RESULTS", "REAL_RESULTS", "INTEGER_RESULTS",
+           "COMPLEX_LINEAR"]
 
 # the norm whose scaling makes a transform's inverse its adjoint (None is "backward")
 _ADJOINT_NORM = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
 
 
 def _real_for(d, x):
-    """The adjoint ``d`` of operand ``x``: its real part where ``x`` is real."""
-    return d if np.iscomplexobj(x) else np.real(d)
+    """The adjoint ``d`` of operand ``x``: its real part where ``x`` is real, and complex
+    where ``x`` is (a later adjoint added into it in place keeps its imaginary part)."""
+    if not np.iscomplexobj(x):
+        return np.real(d)
+    return d if np.iscomplexobj(d) else d + 0j
 
 
 def _axes(ndim: int, s, axes, name: str) -> tuple[int, ...]:
@@ -82,7 +87,7 @@ def _fit(d, shape, axes):
 
 def _half_spectrum_weights(g, axis: int, n: int):
     """2 for the bins a real signal's spectrum holds twice, 1 for DC and (n even) Nyquist."""
-    w = np.full(n // 2 + 1, 2.0)
+    w = array_module(g).full(n // 2 + 1, 2.0)  # in g's library: CuPy takes no numpy operand
     w[0] = 1.0
     if n % 2 == 0:
         w[-1] = 1.0
@@ -197,7 +202,7 @@ def ifftshift_adjoint(g, x, axes=None):
 
 @adjoint(np.real)
 def real_adjoint(g, val):
-    return np.real(g)
+    return _real_for(np.real(g), val)
 
 
 @adjoint(np.imag)
@@ -271,9 +276,21 @@ def abs_complex_adjoint(g, ans, x):
 
 # ----- what the compiler reads (analysis/complex_values.py) -----
 
-# may return a complex value whatever they are given
+# may return a complex value whatever they are given (the last ones have no rule: their
+# results are constants, which may still meet a differentiated value)
 COMPLEX_RESULTS = frozenset({np.fft.fft, np.fft.ifft, np.fft.fftn, np.fft.ifftn, np.fft.fft2,
-                             np.fft.ifft2, np.fft.rfft, np.fft.rfftn, np.fft.rfft2})
+                             np.fft.ifft2, np.fft.rfft, np.fft.rfft2, np.fft.rfftn,
+                             np.fft.ihfft, np.linalg.eig, np.linalg.eigvals, np.roots, complex,
+                             np.emath.sqrt, np.emath.log, np.emath.log2, np.emath.log10,
+                             np.emath.logn, np.emath.power, np.emath.arccos, np.emath.arcsin,
+                             np.emath.arctanh})
+# give a shape, a count, an index or a truth value, never a complex number
+INTEGER_RESULTS = frozenset({len, np.shape, np.size, np.ndim, np.argmax, np.argmin, np.argsort,
+                             np.count_nonzero, np.nonzero, np.flatnonzero, np.argwhere,
+                             np.isfinite, np.isnan, np.isinf, np.isclose, np.allclose,
+                             np.array_equal, np.iscomplexobj, np.isrealobj, np.equal,
+                             np.not_equal, operator.eq, operator.ne, range, int, bool,
+                             isinstance})
 # return a real value whatever they are given
 REAL_RESULTS = frozenset({np.fft.irfft, np.fft.irfftn, np.fft.irfft2, np.real, np.imag,
                           np.angle, np.absolute, builtins.abs})

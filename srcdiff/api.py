@@ -109,6 +109,12 @@ def _as_gradient(g, x):
     if trees.is_container(x):  # a pytree: the same structure, None for non-float leaves
         return trees.tree_map(lambda leaf, d: _as_gradient(d, leaf) if d is not None and
                               _is_float(leaf) else None, x, g) if g is not None else None
+    if _is_complex(g):  # never cast away: a real argument's adjoint is real
+        raise GradientTypeError(
+            "srcdiff computed a complex gradient for a real argument: a complex value reached "
+            "an operation srcdiff did not know was complex (a value made by a function it does "
+            "not know returns complex numbers). Take np.real(...), np.imag(...) or np.abs(...) "
+            "of that value where it is made.")
     if isinstance(x, np.generic):  # before float: np.float64 is a float too
         if isinstance(g, (np.ndarray, np.generic, float, int)):
             return x.dtype.type(g)

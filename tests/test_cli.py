@@ -34,7 +34,7 @@ def loss(w, b, x, y):
 
 
 def uses_fft(x):
-    return np.sum(np.fft.fft(x).real)
+    return np.sum(np.fft.hfft(x))
 '''
 
 
