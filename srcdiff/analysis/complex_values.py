@@ -201,22 +201,20 @@ def _reads(stmt, local_names) -> tuple[str, ...]:
 
 
 def _complex_globals(stmt, ctx, local_names) -> list[str]:
-    """The module-level and closure names ``node`` reads whose value is complex now (a
-    complex array or number, or a complex dtype such as ``np.complex128``)."""
-    found = []
+    """The module-level and closure names ``stmt`` reads whose value is complex now (a
+    complex array or number, or a complex dtype such as ``np.complex128``), and the complex
+    dtypes it spells as strings (``dtype="complex64"``)."""
     node = stmt.iter if isinstance(stmt, cst.For) else stmt.body[0]
     node = node.value if isinstance(node, cst.Assign) else node
-    for n in _free_names(node, local_names):
-        value = ctx.lookup(n)
-        if _is_complex(value):
-            found.append(n)
-    return found
+    names, strings = _free_names(node, local_names)
+    found = [n for n in names if _is_complex(ctx.lookup(n))]
+    return found + [s for s in strings if _is_complex_dtype_name(s)]
 
 
 def _free_names(node, local_names):
     class Visitor(cst.CSTVisitor):
         def __init__(self):
-            self.names = []
+            self.names, self.strings = [], []
 
         def visit_Attribute(self, node):
             node.value.visit(self)  # x.real: the attribute's name is no variable
@@ -230,9 +228,12 @@ def _free_names(node, local_names):
             if node.value not in local_names:
                 self.names.append(node.value)
 
+        def visit_SimpleString(self, node):
+            self.strings.append(node.value)
+
     visitor = Visitor()
     node.visit(visitor)
-    return visitor.names
+    return visitor.names, visitor.strings
 
 
 def _is_complex(value) -> bool:
@@ -240,5 +241,15 @@ def _is_complex(value) -> bool:
         return True
     if isinstance(value, type) and issubclass(value, np.complexfloating):
         return True
+    if isinstance(value, np.dtype):
+        return value.kind == "c"
     dtype = getattr(value, "dtype", None)
     return isinstance(dtype, np.dtype) and dtype.kind == "c"
+
+
+def _is_complex_dtype_name(literal: str) -> bool:
+    """Whether a string literal (with its quotes) names a complex dtype: 'complex64', 'c16'."""
+    try:
+        return np.dtype(literal[1:-1]).kind == "c"
+    except (TypeError, ValueError, SyntaxError):
+        return False
