@@ -413,7 +413,7 @@ class _Rewriter(cst.CSTTransformer):
 
     def _block(self, original_body, updated_body):
         """Statements, with the nested definitions (and ``act = lambda …``) taken out and
-        their lines left blank before what follows."""
+        their lines left blank before what follows; ``(statements, blank lines at the end)``."""
         out, blank = [], 0
         for old, new in zip(original_body, updated_body):
             if self._is_definition(old):
@@ -424,9 +424,10 @@ class _Rewriter(cst.CSTTransformer):
                                                       *new.leading_lines])
                 blank = 0
             out.append(new)
-        if blank:  # the block ended with a definition: a pass keeps its lines
-            out.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=[cst.EmptyLine()] * (blank - 1)))
-        return out
+        if blank and not out:  # the block was only definitions: a pass keeps its lines
+            return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[cst.EmptyLine()] * (
+                blank - 1))], 0
+        return out, blank
 
     def _is_definition(self, stmt) -> bool:
         if type(stmt) is cst.FunctionDef:
@@ -437,4 +438,6 @@ class _Rewriter(cst.CSTTransformer):
             self.names[id(stmt.body[0].value)].name == stmt.body[0].targets[0].target.value
 
     def leave_IndentedBlock(self, original, updated):
-        return updated.with_changes(body=self._block(original.body, updated.body))
+        body, blank = self._block(original.body, updated.body)
+        return updated.with_changes(body=body, footer=[*[cst.EmptyLine(indent=False)] * blank,
+                                                       *updated.footer])

@@ -103,6 +103,17 @@ def array_output(x, w):
     return act(x) * x
 
 
+def defined_in_a_branch(x, w):
+    s = 0.0
+    if np.sum(x) > -10.0:
+        s = s + np.sum(x)
+        def act(z):
+            return z * w
+    else:
+        s = s - 1.0
+    return np.sum(act(x)) + s
+
+
 def make_loss(scale):
     def loss(x, w):
         def act(z):
@@ -143,6 +154,7 @@ CASES = [
     ("lambda_passed", [((3,),), ((2, 3),), (F,)]),
     ("def_passed", [((3,), (3,)), ((2, 3), (3,)), ((3,), F)]),
     ("siblings", [((3,),), ((2, 3),), (F,)]),
+    ("defined_in_a_branch", [((3,), (3,)), ((2, 3), F)]),
     ("with_default", [((3,),), (F,)]),
     ("reader_not_differentiated", [((3,),), ((2, 3),)]),
 ]
@@ -185,6 +197,13 @@ def test_the_gradient_is_computed_again_with_other_values(module):
     for seed in (16, 17):
         args = draw([(3,), (3,)], seed=seed)
         check_grad(fn, args, dfn(*args))
+
+
+def test_a_definition_ending_a_block_leaves_blank_lines_not_code(module):
+    source = srcdiff.grad(module["defined_in_a_branch"], wrt=(0, 1)).source
+    assert "pass" not in [line.strip() for line in source.splitlines()]
+    assert "def act" not in source
+    assert "rt.call_vjp(act, w, x, wrt=(0, 1))" in source
 
 
 def test_the_generated_source_says_what_each_lifted_function_is(module):
@@ -255,6 +274,16 @@ REFUSED = [
             return np.sum(apply(lambda z:
                                 z * 2.0, x))
         """, "a lambda written on one line"),
+    ("a name defined twice", "def act", """
+        def f(x):
+            if np.sum(x) > 0:
+                def act(z):
+                    return z * 2.0
+            else:
+                def act(z):
+                    return z * 3.0
+            return np.sum(act(x))
+        """, "'act' is defined twice in f(); give each function its own name"),
     ("a capturing function called from another", "scaled(z)", """
         def f(x, w):
             def scaled(z):
