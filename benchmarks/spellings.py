@@ -67,7 +67,7 @@ bench = _load_run()
 
 # Cells srcdiff refuses today, with a word its error names (a finding, reported as "refused"
 # in the table; tests/test_benchmarks_spellings.py fails when one starts to work, or breaks).
-EXPECTED_REFUSALS = {("lsq", "np.linalg.multi_dot"): "multi_dot"}
+EXPECTED_REFUSALS = {("lsq", "np.linalg.matmul"): "numpy.linalg.matmul"}
 LARGE_HAND_S = 100e-6                     # hand >= 100 µs: target 1.10, else 1.30
 TARGETS = {True: 1.10, False: 1.30}
 
@@ -98,6 +98,10 @@ def lsq_einsum(w, b, X, y):
 
 def lsq_multi_dot(w, b, X, y):
     return np.mean((np.linalg.multi_dot([X, w]) + b - y) ** 2)
+
+
+def lsq_linalg_matmul(w, b, X, y):
+    return np.mean((np.linalg.matmul(X, w) + b - y) ** 2)
 
 
 def lsq_sum_shape(w, b, X, y):
@@ -623,6 +627,7 @@ class Workload:
 
 LSQ = {"X @ w": lsq_matmul_op, "np.matmul": lsq_np_matmul, "np.dot": lsq_np_dot,
        "X.dot(w)": lsq_method_dot, "np.einsum": lsq_einsum, "np.linalg.multi_dot": lsq_multi_dot,
+       "np.linalg.matmul": lsq_linalg_matmul,
        "np.sum(r**2) / y.shape[0]": lsq_sum_shape, "np.sum(r**2) / len(y)": lsq_sum_len}
 
 WORKLOADS = [
