@@ -9,7 +9,7 @@ unwrap, call numpy, and wrap array results again), and, like CuPy, it refuses ev
   ``np.zeros(d.shape) + d`` and every other silent conversion fails loudly;
 - a ufunc or numpy function that mixes a ``DuckArray`` with a ``numpy.ndarray`` raises
   ``TypeError`` (CuPy raises for the same implicit host-to-device copy); numpy *scalars*
-  and Python numbers are fine, as on CuPy;
+  and Python numbers (complex ones too) are fine, as on CuPy;
 - ``ufunc.at``/``reduce``/... are not handled (``NotImplemented``), as in CuPy's
   ``__array_ufunc__``, so ``np.add.at(d, ...)`` fails: scatter-adds must go through the
   array module (``DuckModule.scatter_add``, CuPy's ``cupyx.scatter_add``);
@@ -146,7 +146,7 @@ class DuckArray(NDArrayOperatorsMixin):
         if method != "__call__":
             return NotImplemented  # as CuPy: no ufunc.at/reduce/accumulate through numpy
         for x in inputs + tuple(kwargs.get("out", ())):
-            if not isinstance(x, (DuckArray, np.ndarray, np.generic, int, float, bool)):
+            if not isinstance(x, (DuckArray, np.ndarray, np.generic, int, float, complex, bool)):
                 return NotImplemented
         inputs = _unwrap(inputs, f"np.{ufunc.__name__}")
         out = kwargs.get("out")
@@ -173,6 +173,8 @@ class DuckArray(NDArrayOperatorsMixin):
     ndim = property(lambda self: self._data.ndim)
     dtype = property(lambda self: self._data.dtype)
     size = property(lambda self: self._data.size)
+    real = property(lambda self: _wrap(self._data.real))  # as CuPy's, on the device
+    imag = property(lambda self: _wrap(self._data.imag))
     itemsize = property(lambda self: self._data.itemsize)
     nbytes = property(lambda self: self._data.nbytes)
     T = property(lambda self: DuckArray(self._data.T))

@@ -96,7 +96,8 @@ def _complex_op(op: Op, names, ctx, where, temps) -> Op:
 
 def _refusal(ctx: Context, where, node, names, temps, what: str) -> NotDifferentiableError:
     text = _spell(node, temps)
-    values = ", ".join(f"'{_spell(cst.Name(n), temps)}'" for n in names)
+    values = ", ".join(f"'{_spell(cst.Name(n), temps)}'" if n.isidentifier() else n
+                       for n in names)
     return ctx.error(
         NotDifferentiableError,
         f"srcdiff cannot differentiate '{text}': it reads {values}, which may be a complex "
@@ -221,15 +222,28 @@ def _free_names(node, local_names):
             return False
 
         def visit_Arg(self, node):
+            if node.keyword is not None and node.keyword.value == "dtype":
+                self.dtype(node.value)
             node.value.visit(self)  # f(axis=0): the keyword is no variable
             return False
+
+        def visit_Call(self, node):  # x.astype("c8"), np.dtype("F")
+            name = node.func.attr.value if isinstance(node.func, cst.Attribute) else \
+                getattr(node.func, "value", None)
+            if name in ("astype", "dtype") and node.args:
+                self.dtype(node.args[0].value)
+
+        def dtype(self, value):
+            if isinstance(value, cst.SimpleString):
+                self.strings.append(value.value)
 
         def visit_Name(self, node):
             if node.value not in local_names:
                 self.names.append(node.value)
 
         def visit_SimpleString(self, node):
-            self.strings.append(node.value)
+            if "complex" in node.value:  # np.zeros(3, "complex64")
+                self.strings.append(node.value)
 
     visitor = Visitor()
     node.visit(visitor)
