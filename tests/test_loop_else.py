@@ -71,6 +71,24 @@ PROGRAMS = {
                 s = s * u
             return np.sum(s)
         """,
+    "else_block_breaks_the_outer_loop": """
+        def f(u, v):
+            s = u * 1.0
+            for i in range(4):
+                for j in range(2):
+                    s = np.sin(s) * v + u
+                    if np.sum(s) > LIMIT * (i + 1):
+                        break
+                else:
+                    s = s * 0.9
+                    if np.sum(s * s) > LIMIT:
+                        break
+                    continue
+                s = s + 1.0
+            else:
+                s = s - v
+            return np.sum(s * s)
+        """,
     "continue_elif_break_and_return_in_else": """
         def f(u, v):
             acc = u * 0.0
