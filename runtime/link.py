@@ -107,7 +107,7 @@ def _packed_call(function, positional, offset, wrt, wrt_self, keywords):
         raise SrcdiffError(
             f"srcdiff differentiates a call of {function.__qualname__}, which takes *args, with "
             "positional arguments only (no keywords, no **kwargs); pass them by position.")
-    from srcdiff.nested import packed  # the compiler, imported only when needed
+    from srcdiff.made import packed  # the compiler, imported only when needed
 
     code = function.__code__
     n = code.co_argcount

@@ -21,48 +21,20 @@ decorated nested ``def``, a lambda written over several lines inside an expressi
 
 from __future__ import annotations
 
-import ast
 import builtins
-import sys
-import types
 import weakref
 from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from .errors import SrcdiffSyntaxError
+from .made import make_functions, register, source_of
 from .names import Namer, names_in, nodes
 
-__all__ = ["lift", "source_of", "describe", "packed"]
+__all__ = ["lift", "describe"]
 
-_SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> its source
 _LIFTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fn -> its lifted source
 _ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> (f, captured)
-_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fn(*xs) -> fn(xs)
-
-
-def packed(fn):
-    """``fn``'s twin that takes its ``*args`` as one tuple: ``def total(*xs)`` → ``def
-    total(xs)``, same body, same lines of the user's file (``rt.call_vjp`` differentiates a
-    call ``total(x, y)`` as ``total((x, y))``, the tuple a container like any other)."""
-    twin = _PACKED.get(fn)
-    if twin is not None:
-        return twin
-    from .source import get_source
-
-    source = get_source(fn)
-    params = source.funcdef.params
-    star = params.star_arg
-    funcdef = source.funcdef.with_changes(params=params.with_changes(
-        params=[*params.params, cst.Param(star.name, annotation=star.annotation)],
-        star_arg=cst.MaybeSentinel.DEFAULT if not params.kwonly_params else cst.ParamStar()))
-    line = source.file_line(source.line_of(source.module, source.funcdef))
-    twin = _factory(fn, [(funcdef.with_changes(leading_lines=()), line)])[0]
-    twin.__qualname__ = fn.__qualname__
-    _SOURCES[twin] = replace(source, fn=twin, module=source.module.with_changes(body=[funcdef]),
-                             text=None)
-    _PACKED[fn] = twin
-    return twin
 
 
 def describe(source) -> str:
@@ -71,16 +43,11 @@ def describe(source) -> str:
     lines = []
     for name, fn in source.lifted:
         outer, captured, kind = _ORIGIN[fn]
-        params = ", ".join(_params(_SOURCES[fn].funcdef.params))
+        params = ", ".join(_params(source_of(fn).funcdef.params))
         given = f" ({', '.join(captured)}, which it reads, passed first)" if captured else ""
         lines.append(f"# {name}({params}): the {kind} in {outer}() at line "
-                     f"{_SOURCES[fn].first_line}{given}")
+                     f"{source_of(fn).first_line}{given}")
     return "".join(line + "\n" for line in lines) + "\n\n" if lines else ""
-
-
-def source_of(fn):
-    """The :class:`~srcdiff.source.FunctionSource` of a lifted function, or None."""
-    return _SOURCES.get(fn) if isinstance(fn, types.FunctionType) else None
 
 
 @dataclass
@@ -173,7 +140,7 @@ class _Lifter:
         functions = self._make(found)
         family = tuple((item.name, functions[item.name]) for item in found)
         for item in found:
-            _SOURCES[functions[item.name]] = self._source_of(item, functions[item.name], family)
+            register(functions[item.name], self._source_of(item, functions[item.name], family))
             _ORIGIN[functions[item.name]] = (self.source.name, item.captured, "lambda" if type(
                 item.node) is cst.Lambda else "function defined")
         module = self.module.with_changes(body=[body])
@@ -287,7 +254,7 @@ class _Lifter:
                 lifted = lifted.with_changes(body=cst.SimpleStatementSuite(lifted.body.body[0].body))
             defs.append((lifted, self._first_line(item)))
         try:
-            made = _factory(self.source.fn, defs)
+            made = make_functions(self.source.fn, defs)
         except NameError as exc:  # a default that reads a local variable
             name = getattr(exc, "name", None)
             item = next((i for i in found if name in names_in(i.node.params)), found[0])
@@ -324,49 +291,6 @@ def _mapped_lambdas(funcdef, fn) -> set[int]:
     return {id(n.args[0].value) for n in nodes(funcdef) if type(n) is cst.Call and
             type(n.func) is cst.Name and n.func.value == "map" and n.args and
             type(n.args[0].value) is cst.Lambda}
-
-
-def _factory(fn, defs) -> list:
-    """The functions ``defs`` (``(FunctionDef, file line)`` pairs) made in one factory over
-    ``fn``'s globals and closure cells, so they see each other and ``fn``'s free variables;
-    compiled at their lines of ``fn``'s file, so tracebacks point there."""
-    freevars = fn.__code__.co_freevars
-    nodes_ = []
-    for funcdef, line in defs:
-        tree = ast.parse(cst.Module(body=[funcdef]).code)
-        ast.increment_lineno(tree, line - 1)
-        nodes_.append(tree.body[0])
-    result = ast.Return(ast.Tuple([ast.Name(d.name, ast.Load()) for d in nodes_], ast.Load()))
-    factory = ast.FunctionDef(
-        name="__srcdiff_lifted__", args=ast.arguments(
-            posonlyargs=[], args=[ast.arg(v) for v in freevars], kwonlyargs=[],
-            kw_defaults=[], defaults=[]),
-        body=[*nodes_, result], decorator_list=[], returns=None,
-        **({"type_params": []} if sys.version_info >= (3, 12) else {}))
-    ast.copy_location(factory, nodes_[0])
-    code = compile(ast.fix_missing_locations(ast.Module([factory], [])),
-                   fn.__code__.co_filename, "exec")
-    factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    cells = dict(zip(freevars, fn.__closure__ or ()))
-    built = types.FunctionType(factory_code, fn.__globals__)(
-        *(_contents(cells[v]) for v in freevars))
-    functions = []
-    for made in built:
-        closure = tuple(cells.get(v, cell) for v, cell in
-                        zip(made.__code__.co_freevars, made.__closure__ or ()))
-        function = types.FunctionType(made.__code__, fn.__globals__, made.__name__,
-                                      made.__defaults__, closure)
-        function.__kwdefaults__ = made.__kwdefaults__
-        function.__module__ = fn.__module__
-        functions.append(function)
-    return functions
-
-
-def _contents(cell):
-    try:
-        return cell.cell_contents
-    except ValueError:  # not bound yet
-        return None
 
 
 class _Rewriter(cst.CSTTransformer):

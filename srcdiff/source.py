@@ -137,7 +137,8 @@ def _statement_lines(statements, parsed: list, found: dict) -> None:
 
 def get_source(fn) -> FunctionSource:
     """Parse ``fn``'s source; raise :class:`SourceUnavailableError` if there is none."""
-    from .nested import lift, source_of
+    from .made import source_of
+    from .nested import lift
 
     lifted = source_of(fn)
     if lifted is not None:  # a nested def or lambda of a differentiated function

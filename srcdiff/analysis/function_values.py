@@ -1,0 +1,150 @@
+"""What a function's locals may hold that effects must follow into: functions and records.
+
+``act = twice``, ``acts = {"t": np.tanh}`` then ``acts["t"](x)``, ``g = pick(0)`` (where
+every ``return`` of ``pick`` names functions), ``r = Rec(u, 0.5)``: the calls through these
+names are read like calls of the functions themselves (``effects.py``), so a call whose
+result is not differentiated is refused only where one of them may write into what it is
+given. A name bound any other way holds something srcdiff does not know.
+
+    act = pick(0)        local_functions(...) -> {"act": (np.tanh, twice)}
+    a = act(x) <= 0.1
+"""
+
+from __future__ import annotations
+
+from operator import getitem
+
+import libcst as cst
+
+from ..names import nodes
+from .calls import _dotted, _is_record, resolve_parts
+
+__all__ = ["records", "statements_of", "local_functions", "returned_functions"]
+
+
+def records(funcdef: cst.FunctionDef, lookup) -> dict:
+    """``name -> class`` for a helper's locals bound only to a new dataclass or namedtuple
+    (``r = Rec(u, 0.5)``), whose methods are read like helpers."""
+    found: dict = {}
+    for name, values in _bindings(funcdef).items():
+        classes = {resolve_parts(_dotted(v.func), lookup) if isinstance(v, cst.Call) else None
+                   for v in values}
+        cls = next(iter(classes))
+        if len(classes) == 1 and _is_record(cls):
+            found[name] = cls
+    return found
+
+
+def _bindings(funcdef: cst.FunctionDef) -> dict[str, list]:
+    """``name -> the values assigned to it`` in a body, a ``None`` for a binding of another
+    kind (a parameter, a loop or unpacking target, ``+=``)."""
+    found: dict[str, list] = {p.name.value: [None] for p in (
+        *funcdef.params.posonly_params, *funcdef.params.params, *funcdef.params.kwonly_params)}
+    for node in nodes(funcdef.body):
+        kind = type(node)
+        if kind is cst.Assign and len(node.targets) == 1 and type(node.targets[0].target) is cst.Name:
+            found.setdefault(node.targets[0].target.value, []).append(node.value)
+        elif kind in (cst.Assign, cst.For, cst.CompFor, cst.AugAssign, cst.AnnAssign,
+                      cst.NamedExpr):
+            targets = node.targets if kind is cst.Assign else [node]
+            for target in targets:
+                for n in nodes(target.target):
+                    if type(n) is cst.Name:
+                        found.setdefault(n.value, []).append(None)
+    return found
+
+
+def statements_of(steps) -> list:
+    """The ``(target, op)`` of a function's normalized assignments, in order."""
+    return [(t, op) for t, op, _ in steps.values()]
+
+
+def local_functions(statements, lookup, loop_targets=frozenset()) -> dict[str, tuple]:
+    """``name -> every function it may hold`` for the locals whose every binding names
+    functions: ``act = twice``, ``acts = {"t": twice}`` then ``act = acts["t"]``,
+    ``act = pick(0)`` where every ``return`` of ``pick`` names functions."""
+    tables: dict[str, tuple] = {}  # a display of functions, by name
+    found: dict[str, tuple] = {}
+    unknown: set[str] = set(loop_targets)
+    for target, op in statements:
+        if not isinstance(target, str):
+            unknown.update(t for t in target if isinstance(t, str))
+            continue
+        base = op.operands[0].value if op.operands and isinstance(op.operands[0], cst.Name) \
+            else None
+        if target in tables or target in found or target in unknown:
+            tables[target] = None  # a display bound to a name bound again: not followed
+        fns = None
+        if op.kind == "constant" and isinstance(op.spelled, (cst.Name, cst.Attribute)):
+            fns = _functions_named([op.spelled], lookup)
+        elif op.kind == "pack":
+            tables[target] = None if target in tables else _functions_named(op.operands, lookup, found)
+            unknown.add(target)
+            continue
+        elif op.kind == "project" or op.primitive is getitem:
+            fns = tables.get(base)
+        elif op.kind == "copy":
+            fns = found.get(base)
+        elif op.kind == "function" and not any(
+                isinstance(e, (cst.Name, cst.Attribute)) and _functions_named([e], lookup, found)
+                for e in op.operands):
+            fns = returned_functions(op.primitive)
+        if fns:
+            found[target] = (*found.get(target, ()), *fns)
+        else:
+            unknown.add(target)
+    return {name: fns for name, fns in found.items() if name not in unknown}
+
+
+def _functions_named(exprs, lookup, local: dict | None = None) -> tuple | None:
+    """The functions ``exprs`` (names or dotted names) refer to, ``local`` giving those of
+    local names (``_t1 = np.tanh``); None unless each is one."""
+    objs: tuple = ()
+    for e in exprs:
+        if isinstance(e, cst.Name) and local and e.value in local:
+            objs += local[e.value]
+            continue
+        obj = resolve_parts(_dotted(e), lookup)
+        if not callable(obj) or isinstance(obj, type):
+            return None
+        objs += (obj,)
+    return objs or None
+
+
+def returned_functions(fn) -> tuple | None:
+    """Every function the user function ``fn`` may return: each ``return`` names one
+    (``return np.tanh if flag else twice``) or reads a local display of them
+    (``table = {"t": np.tanh}; return table[name]``); None where one returns anything else."""
+    from ..context import Context
+    from ..source import get_source
+
+    try:
+        source = get_source(fn)
+    except Exception:  # noqa: BLE001 - no source: nothing is proven
+        return None
+    lookup = Context(source=source, params=(), wrt=()).lookup
+    bindings = _bindings(source.funcdef)
+
+    def named(expr) -> tuple | None:
+        if isinstance(expr, cst.IfExp):
+            body, orelse = named(expr.body), named(expr.orelse)
+            return None if body is None or orelse is None else body + orelse
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value  # table[name]: any of the table's values
+            values = bindings.get(expr.value) if isinstance(expr, cst.Name) else None
+            if not values or len(values) != 1 or not isinstance(values[0], (cst.Dict, cst.List, cst.Tuple)):
+                return None
+            return _functions_named([e.value for e in values[0].elements], lookup)
+        if isinstance(expr, cst.Name) and expr.value in bindings:
+            return None  # a local: not followed
+        return _functions_named([expr], lookup) if isinstance(expr, (cst.Name, cst.Attribute)) \
+            else None
+
+    found: tuple = ()
+    for node in nodes(source.funcdef.body):
+        if type(node) is cst.Return:
+            fns = named(node.value) if node.value is not None else None
+            if fns is None:
+                return None
+            found += fns
+    return found or None
