@@ -614,7 +614,10 @@ def getitem_adjoint(g, x, key=()):
         raise SrcdiffError(
             f"srcdiff cannot differentiate indexing into a {type(x).__name__} of arrays here; "
             "unpack the values where they are made ('a, b = helper(x)') instead")
-    dx = np.zeros_like(x)
+    # a complex adjoint of a real x (a complex value srcdiff did not see) stays complex, for
+    # the API to refuse, rather than losing its imaginary part in dx[key] = g
+    dx = np.zeros_like(x, dtype=getattr(g, "dtype", complex)) if np.iscomplexobj(g) and \
+        not np.iscomplexobj(x) else np.zeros_like(x)
     if _has_integer_array(key):
         scatter_add(dx, key, g)
     else:
@@ -630,8 +633,8 @@ def add_at(acc, g, x, key=()):
     >>> add_at(np.zeros(3), 2.0, np.ones(3), key=1)
     array([0., 2., 0.])
     """
-    if isinstance(x, (tuple, list, dict)):
-        return acc + getitem_adjoint(g, x, key)  # raises the error getitem_adjoint gives
+    if isinstance(x, (tuple, list, dict)) or np.iscomplexobj(g) and not np.iscomplexobj(acc):
+        return acc + getitem_adjoint(g, x, key)  # an error, or a complex sum (as above)
     if _has_integer_array(key):
         scatter_add(acc, key, g)
     else:
