@@ -299,3 +299,24 @@ def test_a_function_a_helper_returns_from_its_argument_is_refused(values):
     with pytest.raises(srcdiff.NotDifferentiableError, match="pick_anything") as info:
         srcdiff.grad(values["a_helper_returning_what_it_is_given"])(np.array([0.3, -0.5]))
     assert "a = pick_anything([twice])(x) <= 0.1" in info.value.text
+
+
+def test_a_field_of_a_record_a_classmethod_returns_is_refused_at_its_line(module):
+    """``Layer.make(w)`` differentiates as a call, but srcdiff does not read the fields of a
+    record a call returned (``m.W``): refused where it is read, saying to build it here."""
+    fn = make_function(f"""
+        from {module['__name__']} import Layer
+
+
+        def make(w):
+            return Layer(w * 2.0, 0.5)
+
+
+        def f(w, x):
+            m = make(w)
+            return np.sum(m.W * x)
+        """, name="f")
+    with pytest.raises(srcdiff.NotDifferentiableError, match="of a record a call returned") as info:
+        srcdiff.grad(fn)(np.ones(2), np.ones(2))
+    assert info.value.lineno == fn.__code__.co_firstlineno + 2
+    assert "m.W" in info.value.text

@@ -205,7 +205,9 @@ def _attribute_op(rhs: cst.Attribute, ctx, local_names, spelled) -> Op:
         return Op("nondiff", spelled)
     if name in ATTRIBUTES:
         return _primitive_op(ATTRIBUTES[name], (rhs.value,), {}, spelled)
-    return Op("unknown", spelled, problem=f"the array attribute .{name}")
+    return Op("unknown", spelled, problem=f"the attribute .{name} (of an array, or of a record "
+              "a call returned: srcdiff reads the fields of a record passed in or built in the "
+              "function, Params(w, b))")
 
 
 def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
