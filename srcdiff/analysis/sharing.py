@@ -282,6 +282,10 @@ class _Flow:
             if after.same(state):
                 break
             state = after
+        if isinstance(getattr(stmt, "orelse", None), cst.Else):  # for/while … else: runs
+            self.state = state  # when the loop ends without a break
+            self.block(stmt.orelse.body.body)
+            state = self.state
         for exit_state in breaks:
             state = state.merge(exit_state)
         self.state = state
