@@ -135,6 +135,10 @@ class _Lifter:
                           "one defined inside another; define it beside the other.")
             item.captured = tuple(dict.fromkeys(
                 n for n in read if n in outer and n not in own and n not in names))
+            shadowed = [n for n in item.captured if n in self._comprehension_targets()]
+            if shadowed:  # [act(x) for v in vs]: Python's act reads f's v, not the loop's
+                self.fail(item.node, f"'{item.name}' reads '{shadowed[0]}', which a "
+                          f"comprehension in {self.source.name}() also binds; rename one of them.")
         self._check_uses(found, names)
         body = _Rewriter(self, found).rewrite(self.funcdef)
         functions = self._make(found)
@@ -145,6 +149,10 @@ class _Lifter:
                 item.node) is cst.Lambda else "function defined")
         module = self.module.with_changes(body=[body])
         return replace(self.source, module=module, text=None, lifted=family)
+
+    def _comprehension_targets(self) -> set[str]:
+        return {n.value for c in nodes(self.funcdef.body, skip=_is_function)
+                if type(c) is cst.CompFor for n in nodes(c.target) if type(n) is cst.Name}
 
     def _find(self) -> list[_Nested]:
         """The nested ``def``s and lambdas, in order, each with the name it is lifted as."""

@@ -114,6 +114,18 @@ def defined_in_a_branch(x, w):
     return np.sum(act(x)) + s
 
 
+def recursive(x):
+    def power(z, k):
+        if k == 0:
+            return z * 0.0 + 1.0
+        return power(z, k - 1) * z
+    return np.sum(power(x, 3))
+
+
+def lambda_in_a_comprehension(x):
+    return sum(np.sum(apply(lambda z: z * 2.0, v)) for v in (x, x * 3.0))
+
+
 def make_loss(scale):
     def loss(x, w):
         def act(z):
@@ -155,6 +167,8 @@ CASES = [
     ("def_passed", [((3,), (3,)), ((2, 3), (3,)), ((3,), F)]),
     ("siblings", [((3,),), ((2, 3),), (F,)]),
     ("defined_in_a_branch", [((3,), (3,)), ((2, 3), F)]),
+    ("recursive", [((3,),), ((2, 3),), (F,)]),
+    ("lambda_in_a_comprehension", [((3,),), ((2, 3),), (F,)]),
     ("with_default", [((3,),), (F,)]),
     ("reader_not_differentiated", [((3,),), ((2, 3),)]),
 ]
@@ -284,6 +298,13 @@ REFUSED = [
                     return z * 3.0
             return np.sum(act(x))
         """, "'act' is defined twice in f(); give each function its own name"),
+    ("a captured name a comprehension binds too", "def g", """
+        def f(x, w):
+            v = w * 2.0
+            def g(z):
+                return z * v
+            return sum(np.sum(g(x)) for v in (x, w))
+        """, "'g' reads 'v', which a comprehension in f() also binds; rename one of them"),
     ("a capturing function called from another", "scaled(z)", """
         def f(x, w):
             def scaled(z):
