@@ -65,6 +65,10 @@ def carries(expr, varied, ctx: Context, local) -> bool:
         return expr.value in varied
     if kind is cst.Comparison:
         return False
+    if kind in (cst.ListComp, cst.SetComp, cst.GeneratorExp):  # its items; its targets are
+        return carries(expr.elt, varied, ctx, local)             # bindings of their own
+    if kind is cst.DictComp:
+        return carries(expr.key, varied, ctx, local) or carries(expr.value, varied, ctx, local)
     if kind is cst.Attribute:
         return expr.attr.value not in NONDIFFERENTIABLE_ATTRIBUTES and \
             carries(expr.value, varied, ctx, local)

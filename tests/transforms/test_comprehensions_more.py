@@ -134,6 +134,13 @@ PROGRAMS = {
                 t = t + d * np.sum(u * v)
             return t + np.sum(v) * max(dims) * len(dims)
         """,
+    "set_of_a_set": """
+        def f(u, v):
+            dims = {np.ndim(p) for p in (u, v)}
+            more = {d + 1 for d in dims}
+            sizes = [np.sum(p) for p in (u, v)]
+            return np.sum(u * v) * max(more) + sizes[0] * len(dims)
+        """,
     "tuple_of_generator": """
         def f(u, v):
             return np.sum(np.stack(tuple(np.sin(s * u) * v for s in (0.5, 1.0, 2.0))))
@@ -189,7 +196,7 @@ def test_float32_in_float32_out(name):
 
 # max(...) compares values on the host; a dict of lists written by key unbroadcasts the
 # list (np.shape of a list of device arrays: a host sync, srcdiff's, not this pass's)
-ON_THE_HOST = {"set_of_constants", "map_of_two_sequences", "dict_of_lists_nested"}
+ON_THE_HOST = {"set_of_constants", "set_of_a_set", "map_of_two_sequences", "dict_of_lists_nested"}
 
 
 @pytest.mark.parametrize("name", sorted(set(PROGRAMS) - ON_THE_HOST))
@@ -252,6 +259,12 @@ REFUSED = [
         def f(x):
             s = {np.sin(v) for v in x}
             return len(s) * np.sum(x)
+        """),
+    ("a set of what a list comprehension made", "s = {", """
+        def f(x):
+            vals = [np.sum(v) for v in x]
+            s = {w * 1.0 for w in vals}
+            return np.sum(x) * len(s)
         """),
     ("sorted of values that need a gradient", "sorted", """
         def f(x):
