@@ -258,3 +258,23 @@ def test_vjp_of_a_dataclass_argument_is_its_gradient_not_none():
         assert isinstance(dmodel, model_type)
         np.testing.assert_allclose(dmodel.W, want_w)
         assert dmodel.c == 0.0
+
+
+def test_a_list_of_arrays_of_different_shapes_stored_by_key_in_a_loop():
+    """``d[k] = [np.sin(p), np.sum(p)]``: the entry's adjoint is the list's (it crashed in
+    the rule, which took the list for one array)."""
+    from .end_to_end import (check_grad_by_finite_differences, check_gradients_on_duck_arrays,
+                             check_value_and_grad)
+
+    fn = make_function("""
+        def f(x):
+            params = {"a": x, "b": x * 2.0}
+            d = {}
+            for k, p in params.items():
+                d[k] = [np.sin(p), np.sum(p)]
+            return np.sum(d["a"][0]) + d["b"][1] * np.sum(d["b"][0])
+    """)
+    for x in (np.array([0.3, -0.4, 0.5]), np.array([[0.2, 0.1], [-0.6, 0.9]])):
+        check_grad_by_finite_differences(fn, (x,))
+        check_value_and_grad(fn, (x,))
+        check_gradients_on_duck_arrays(fn, (x,))
