@@ -186,6 +186,16 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             y = a * 1.0
             return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
         """),
+    "rebound_to_a_view": ("shift(y, a)", "u[:] -= 1.0", """
+        def shift(u, v):
+            u = u.reshape(-1)
+            u[:] -= 1.0
+            return u + v
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
     "rebound_in_a_branch": ("shift(y, a)", "u -= 1.0", """
         def shift(u, v):
             if np.sum(v) > 100.0:
@@ -540,6 +550,18 @@ FUZZ_DIFFERENTIATED = {
             ys.append(first(hs))
             ys.append(y * 3.0)
             return np.sum(first(hs) * ys[2])
+        """,
+    "O15_a_default_rebound_to_a_method_result_then_written": """
+        C2 = np.array([0.3, -0.6])
+        C3 = np.array([0.5, -0.25, 0.75])
+
+        def helper(u, v, w0=C2):
+            w0 = np.outer(w0, C3).dot(v[0] * C3)
+            w0[:] -= np.mean(v)
+            return w0
+
+        def f(y):
+            return np.sum(y * y) if np.sum(helper(y, y)) > -9.0 else np.sum(y)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

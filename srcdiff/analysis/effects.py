@@ -31,7 +31,8 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 from ..context import MISSING
 from ..names import nodes
 from .calls import METHODS, _dotted, installed, resolve_parts
-from .function_values import local_functions, records, statements_of
+from .function_values import (helper_functions, local_functions, named, records,
+                              statements_of)
 
 __all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
 
@@ -148,8 +149,10 @@ class _Effects:
             return self.write(f"'{text}' writes its result into the array given as out=", call)
         func = call.func
         parts = _dotted(func)
-        if type(func) is cst.Name and func.value in self.functions:  # act = twice; act(x)
-            for obj in self.functions[func.value]:
+        held = self.functions.get(func.value) if type(func) is cst.Name else \
+            named(func, self.lookup) if type(func) is cst.Call else None  # pick(1)(x)
+        if held:  # act = twice; act(x)
+            for obj in held:
                 found = self.callee(obj, text, call, seen)
                 if found is not None:
                     return found
@@ -217,6 +220,7 @@ class _Effects:
                          _fresh(funcdef, lookup))
         inner.rebound = _rebound_parameters(funcdef, lookup)  # u = v * 2.0; u -= 1.0
         inner.records = records(funcdef, lookup)  # r = Rec(...); r.apply(x) in the helper
+        inner.functions = helper_functions(funcdef, lookup)  # act = pick(1); act(x)
         found = inner.body(funcdef, seen)
         seen[key] = found
         return found
@@ -343,6 +347,13 @@ def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
     return found
 
 
+# array methods whose result is always a new array (or a number) unless out= (or copy=False)
+# says otherwise; not the views (reshape, ravel, T, squeeze, diagonal) nor conj, which is the
+# array itself for a real one
+_FRESH_METHODS = frozenset("dot sum mean prod std var cumsum cumprod flatten astype round clip "
+                           "max min argmax argmin".split())
+
+
 def _made(value: cst.BaseExpression, lookup) -> str | None:
     """``"array"`` or ``"container"`` where ``value`` makes new memory, else None."""
     if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp)):
@@ -355,6 +366,9 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     func = value.func
     if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
         return "array"  # x.copy()
+    if isinstance(func, cst.Attribute) and func.attr.value in _FRESH_METHODS and \
+            not any(a.keyword is not None and a.keyword.value in ("out", "copy") for a in value.args):
+        return "array"  # a.dot(b), a.sum(axis=0), a.astype(np.float32): a new array
     parts = _dotted(func)
     obj = resolve_parts(parts, lookup)
     if obj in (list, dict, set):
