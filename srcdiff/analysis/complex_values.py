@@ -4,9 +4,10 @@ srcdiff's rules are real rules: on a complex value the adjoint of ``a * b`` is
 ``g * conj(b)``, not ``g * b``. Complex values come from the fft family (``np.fft.rfft(x)``)
 and the other functions of ``COMPLEX_RESULTS`` (``np.linalg.eigvals``, ``np.roots``), from
 complex module-level or closure values and complex dtypes the function names
-(``dtype=complex``); arguments are refused by the API. A name may be complex when any assignment to it reads one (a loop's copies and
-constants such as ``srcdiff.stop_gradient(Z)`` included), unless the operation returns a
-real value (``np.abs``, ``np.real``, ``np.fft.irfft``; tables in ``runtime/fft.py``).
+(``dtype=complex``); arguments are refused by the API. A name may be complex when any
+assignment to it reads one (a loop's copies and constants such as
+``srcdiff.stop_gradient(Z)`` included), unless the operation returns a real value
+(``np.abs``, ``np.real``, ``np.fft.irfft``; tables in ``runtime/fft.py``).
 
 An operation that reads a maybe-complex value and whose result needs an adjoint gets the
 complex rule of its primitive (``rt.multiply_complex_adjoint``), keeps a rule that is right
