@@ -245,6 +245,25 @@ def o18_function_a_helper_returns(x):
     return np.sum(x * x) if np.all(a) or np.all(b) else np.sum(x)
 
 
+def helper_calling_what_pick_returns(u):
+    act = pick(0)
+    return pick(1)(u) + act(u) + pick_from_table("twice")(u)
+
+
+def helper_calling_a_writer_pick_returns(u):
+    return pick_writer(1)(u * 1.0) + u
+
+
+def o18_function_values_inside_a_helper(x):
+    a = helper_calling_what_pick_returns(x) <= 0.1
+    return np.sum(x * x) if np.all(a) else np.sum(x)
+
+
+def writer_inside_a_helper(x):
+    a = helper_calling_a_writer_pick_returns(x) <= 0.1
+    return np.sum(x)
+
+
 def writer_bound_to_a_name(x):
     act = writer
     a = act(x) <= 0.1
@@ -269,7 +288,8 @@ def values():
 
 @pytest.mark.parametrize("name", ["o22_record_method_in_a_helper", "o18_numpy_function_passed",
                                   "o18_function_in_a_dict", "o18_function_bound_to_a_name",
-                                  "o18_function_a_helper_returns"])
+                                  "o18_function_a_helper_returns",
+                                  "o18_function_values_inside_a_helper"])
 @pytest.mark.parametrize("x", [np.array([0.3, -0.5, 0.4]),
                                np.array([[2.0, 1.5, 3.0], [0.2, 1.0, 0.5]]),
                                np.array([-0.7, -0.2, -1.1])], ids=["mixed", "large", "negative"])
@@ -292,6 +312,11 @@ def test_a_function_value_that_writes_into_its_argument_is_refused(values, name,
         str(info.value)
     assert info.value.lineno == values[name].__code__.co_firstlineno + offset
     assert info.value.text.strip().startswith("a = ")
+
+
+def test_a_writer_a_helper_returns_inside_another_helper_is_refused(values):
+    with pytest.raises(srcdiff.NotDifferentiableError, match="'u \\*= 2.0' may change an array"):
+        srcdiff.grad(values["writer_inside_a_helper"])(np.array([0.3, -0.5]))
 
 
 def test_a_function_a_helper_returns_from_its_argument_is_refused(values):

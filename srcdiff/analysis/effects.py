@@ -31,7 +31,8 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 from ..context import MISSING
 from ..names import nodes
 from .calls import METHODS, _dotted, installed, resolve_parts
-from .function_values import local_functions, records, statements_of
+from .function_values import (helper_functions, local_functions, named, records,
+                              statements_of)
 
 __all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY_METHODS", "NUMPY_WRITERS"]
 
@@ -148,8 +149,10 @@ class _Effects:
             return self.write(f"'{text}' writes its result into the array given as out=", call)
         func = call.func
         parts = _dotted(func)
-        if type(func) is cst.Name and func.value in self.functions:  # act = twice; act(x)
-            for obj in self.functions[func.value]:
+        held = self.functions.get(func.value) if type(func) is cst.Name else \
+            named(func, self.lookup) if type(func) is cst.Call else None  # pick(1)(x)
+        if held:  # act = twice; act(x)
+            for obj in held:
                 found = self.callee(obj, text, call, seen)
                 if found is not None:
                     return found
@@ -217,6 +220,7 @@ class _Effects:
                          _fresh(funcdef, lookup))
         inner.rebound = _rebound_parameters(funcdef, lookup)  # u = v * 2.0; u -= 1.0
         inner.records = records(funcdef, lookup)  # r = Rec(...); r.apply(x) in the helper
+        inner.functions = helper_functions(funcdef, lookup)  # act = pick(1); act(x)
         found = inner.body(funcdef, seen)
         seen[key] = found
         return found

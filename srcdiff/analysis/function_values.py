@@ -12,14 +12,16 @@ given. A name bound any other way holds something srcdiff does not know.
 
 from __future__ import annotations
 
+import inspect
 from operator import getitem
 
 import libcst as cst
 
 from ..names import nodes
-from .calls import _dotted, _is_record, resolve_parts
+from .calls import _dotted, _is_record, installed, resolve_parts
 
-__all__ = ["records", "statements_of", "local_functions", "returned_functions"]
+__all__ = ["records", "statements_of", "local_functions", "returned_functions", "named",
+           "helper_functions"]
 
 
 def records(funcdef: cst.FunctionDef, lookup) -> dict:
@@ -111,40 +113,67 @@ def _functions_named(exprs, lookup, local: dict | None = None) -> tuple | None:
     return objs or None
 
 
-def returned_functions(fn) -> tuple | None:
+def returned_functions(fn, _seen=frozenset()) -> tuple | None:
     """Every function the user function ``fn`` may return: each ``return`` names one
-    (``return np.tanh if flag else twice``) or reads a local display of them
-    (``table = {"t": np.tanh}; return table[name]``); None where one returns anything else."""
+    (``return np.tanh if flag else twice``), reads a local display of them
+    (``table = {"t": np.tanh}; return table[name]``) or returns what such a function returns
+    (``return pick(0)``); None where one returns anything else."""
     from ..context import Context
     from ..source import get_source
 
+    if fn in _seen or not inspect.isfunction(fn) or installed(fn):
+        return None
     try:
         source = get_source(fn)
     except Exception:  # noqa: BLE001 - no source: nothing is proven
         return None
     lookup = Context(source=source, params=(), wrt=()).lookup
     bindings = _bindings(source.funcdef)
-
-    def named(expr) -> tuple | None:
-        if isinstance(expr, cst.IfExp):
-            body, orelse = named(expr.body), named(expr.orelse)
-            return None if body is None or orelse is None else body + orelse
-        if isinstance(expr, cst.Subscript):
-            expr = expr.value  # table[name]: any of the table's values
-            values = bindings.get(expr.value) if isinstance(expr, cst.Name) else None
-            if not values or len(values) != 1 or not isinstance(values[0], (cst.Dict, cst.List, cst.Tuple)):
-                return None
-            return _functions_named([e.value for e in values[0].elements], lookup)
-        if isinstance(expr, cst.Name) and expr.value in bindings:
-            return None  # a local: not followed
-        return _functions_named([expr], lookup) if isinstance(expr, (cst.Name, cst.Attribute)) \
-            else None
-
     found: tuple = ()
     for node in nodes(source.funcdef.body):
         if type(node) is cst.Return:
-            fns = named(node.value) if node.value is not None else None
+            fns = named(node.value, lookup, bindings, _seen | {fn}) \
+                if node.value is not None else None
             if fns is None:
                 return None
             found += fns
     return found or None
+
+
+def named(expr, lookup, bindings=None, _seen=frozenset()) -> tuple | None:
+    """Every function ``expr`` may be, read without running it: a name or dotted name of
+    one, ``a if c else b`` of them, ``table[k]`` of a local display ``table`` (``bindings``:
+    a function's locals and the values bound to them), or ``pick(0)`` of a user function
+    whose returns are all such; None otherwise (a parameter, any other local)."""
+    bindings = bindings or {}
+    if isinstance(expr, cst.IfExp):
+        body, orelse = named(expr.body, lookup, bindings, _seen), \
+            named(expr.orelse, lookup, bindings, _seen)
+        return None if body is None or orelse is None else body + orelse
+    if isinstance(expr, cst.Subscript):
+        expr = expr.value  # table[name]: any of the table's values
+        values = bindings.get(expr.value) if isinstance(expr, cst.Name) else None
+        if not values or len(values) != 1 or \
+                not isinstance(values[0], (cst.Dict, cst.List, cst.Tuple)):
+            return None
+        return _functions_named([e.value for e in values[0].elements], lookup)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)) and \
+            not (isinstance(expr.func, cst.Name) and expr.func.value in bindings):
+        return returned_functions(resolve_parts(_dotted(expr.func), lookup), _seen)
+    if isinstance(expr, cst.Name) and expr.value in bindings:
+        return None  # a local: see helper_functions
+    return _functions_named([expr], lookup) if isinstance(expr, (cst.Name, cst.Attribute)) \
+        else None
+
+
+def helper_functions(funcdef: cst.FunctionDef, lookup) -> dict[str, tuple]:
+    """``name -> every function it may hold`` for a helper's locals bound once, to a
+    function (``act = np.tanh``, ``act = pick(1)``, ``act = acts["t"]`` of a display)."""
+    bindings = _bindings(funcdef)
+    found = {}
+    for name, values in bindings.items():
+        fns = named(values[0], lookup, bindings) if len(values) == 1 and values[0] is not None \
+            else None
+        if fns:
+            found[name] = fns
+    return found
