@@ -767,6 +767,13 @@ def build_tools(wl: Workload, args) -> tuple[dict, dict]:
     return tools, refused
 
 
+def timed_cell(grad_s: float, vag_s: float, hand_s: float) -> dict:
+    """A cell of the table: the ratios to the hand gradient and the issue's target for it."""
+    target = TARGETS[hand_s >= LARGE_HAND_S]
+    return {"grad_s": grad_s, "vag_s": vag_s, "grad_ratio": grad_s / hand_s,
+            "vag_ratio": vag_s / hand_s, "target": target, "meets": grad_s / hand_s <= target}
+
+
 def run_workload(wl: Workload, rng, order_rng, repeats: int, budget_s: float) -> dict:
     check_hand(wl, rng)
     args = wl.make_args(rng)
@@ -778,10 +785,8 @@ def run_workload(wl: Workload, rng, order_rng, repeats: int, budget_s: float) ->
         if label in refused:
             cells[label] = {"refused": refused[label]}  # or "crashed: ..."
             continue
-        grad, vag = stats[("grad", label)]["median_s"], stats[("vag", label)]["median_s"]
-        target = TARGETS[hand >= LARGE_HAND_S]
-        cells[label] = {"grad_s": grad, "vag_s": vag, "grad_ratio": grad / hand,
-                        "vag_ratio": vag / hand, "target": target, "meets": grad / hand <= target}
+        cells[label] = timed_cell(stats[("grad", label)]["median_s"],
+                                  stats[("vag", label)]["median_s"], hand)
     return {"title": wl.title, "repeats": used, "hand_s": hand,
             "hand_alt_s": stats["hand alt"]["median_s"], "cells": cells}
 

@@ -66,9 +66,18 @@ def test_every_spelling_differentiates_to_the_hand_gradient(wl, label):
                                    f"{label}: vjp", np.float64)
 
 
+def test_a_cell_is_held_to_110_from_a_hand_time_of_100_us_and_to_130_below():
+    assert sp.timed_cell(120e-6, 150e-6, 100e-6) == pytest.approx(
+        {"grad_s": 120e-6, "vag_s": 150e-6, "grad_ratio": 1.2, "vag_ratio": 1.5,
+         "target": 1.10, "meets": False})
+    below = sp.timed_cell(60e-6, 75e-6, 50e-6)
+    assert below["target"] == 1.30 and below["meets"] is True
+    assert sp.timed_cell(70e-6, 75e-6, 50e-6)["meets"] is False
+
+
 def test_the_table_flags_cells_against_the_issues_targets():
-    cells = {"fast": {"grad_ratio": 1.2, "vag_ratio": 1.5, "target": 1.3, "meets": True},
-             "slow": {"grad_ratio": 1.4, "vag_ratio": 1.5, "target": 1.3, "meets": False},
+    cells = {"fast": sp.timed_cell(60e-6, 75e-6, 50e-6),
+             "slow": sp.timed_cell(70e-6, 75e-6, 50e-6),
              "no": {"refused": "refused: SrcdiffError: no"},
              "bug": {"refused": "crashed: srcdiff failed while differentiating f"}}
     results = {"w": {"title": "t", "repeats": 5, "hand_s": 50e-6, "hand_alt_s": 60e-6,
