@@ -61,6 +61,15 @@ def check_value_and_grad(fn, args, wrt=None):
     check_grad(fn, args, grads, argnums=wrt)
 
 
+def check_vjp_of_a_number(fn, args):
+    """vjp of a function with a number output: its value is the function's, its pullback of
+    1.0 one gradient per argument, the oracle's."""
+    out, pullback = srcdiff.vjp(fn, *args)
+    assert out == pytest.approx(fn(*args))
+    grads = pullback(1.0)
+    check_grad(fn, args, grads if isinstance(grads, tuple) else (grads,))
+
+
 def check_float32_gradients(fn, args, wrt=None, rtol=2e-3, atol=2e-3):
     """The arrays of ``args`` as float32 get float32 gradients, with float64's values."""
     wrt = _wrt(args, wrt)

@@ -11,7 +11,8 @@ import srcdiff
 from srcdiff.testing import check_grad
 
 from .end_to_end import (F, check_float32_gradients, check_grad_by_finite_differences,
-                         check_value_and_grad, check_vjp_of_array_output, draw)
+                         check_value_and_grad, check_vjp_of_a_number, check_vjp_of_array_output,
+                         draw)
 from .helpers import make_function
 
 SOURCE = """
@@ -125,6 +126,7 @@ def test_grad_and_value_and_grad_against_finite_differences(module, name, shapes
     fn, args = module[name], draw(shapes, seed=3)
     check_grad_by_finite_differences(fn, args)
     check_value_and_grad(fn, args)
+    check_vjp_of_a_number(fn, args)
 
 
 @pytest.mark.parametrize("name", ["property_read", "static_through_object", "method_using_all"])

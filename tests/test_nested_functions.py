@@ -12,7 +12,7 @@ from srcdiff.testing import check_grad
 
 from .end_to_end import (F, check_float32_gradients, check_gradients_on_duck_arrays,
                          check_grad_by_finite_differences, check_value_and_grad,
-                         check_vjp_of_array_output, draw)
+                         check_vjp_of_a_number, check_vjp_of_array_output, draw)
 from .helpers import make_function
 
 SOURCE = """
@@ -182,6 +182,7 @@ def test_grad_and_value_and_grad_against_finite_differences(module, name, shapes
                                   else None)
     check_grad_by_finite_differences(fn, args)
     check_value_and_grad(fn, args)
+    check_vjp_of_a_number(fn, args)
 
 
 @pytest.mark.parametrize("name", ["argument_capture", "intermediate_capture", "lambda_bound",
@@ -429,6 +430,7 @@ def test_star_arguments_against_finite_differences(stars, name, shapes):
     fn, args = stars[name], draw(shapes, seed=21)
     check_grad_by_finite_differences(fn, args)
     check_value_and_grad(fn, args)
+    check_vjp_of_a_number(fn, args)
 
 
 @pytest.mark.parametrize("shapes", [[(3,), (3,)], [(2, 3), (3,)]])
