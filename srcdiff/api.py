@@ -133,6 +133,7 @@ def _as_gradient(g, x):
     return np.broadcast_to(g, shape).astype(dtype, copy=True)
 
 
+_NUMPY_FLOATS = (np.float64, np.float32, np.float16)  # numpy scalars a wrt argument may be
 _SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
 _GENERAL = object()  # a plain call's answer where the arguments need the general path
 
@@ -338,7 +339,8 @@ class GradFunction:
             return self._general_call(args, {})
         for i in self._index:
             x = args[i]
-            if type(x) is not float and (type(x) is not np.ndarray or x.dtype.kind != "f"):
+            if type(x) is not float and type(x) not in _NUMPY_FLOATS and \
+                    (type(x) is not np.ndarray or x.dtype.kind != "f"):
                 return self._general_call(args, {})
         for x in args:  # a complex value outside wrt, maybe in a container: refused there
             if _maybe_complex(x):
@@ -372,14 +374,15 @@ class GradFunction:
         fn, code, nargs, index = self._fn, self._fn.__code__, len(self._caller.params), self._index
         one, single, ndarray, float64 = len(index) == 1, self._single, np.ndarray, np.float64
         others = tuple(i for i in range(nargs) if i not in index)
-        slow, maybe_complex = self._plain_gradient, _maybe_complex
+        slow, maybe_complex, numpy_floats = self._plain_gradient, _maybe_complex, _NUMPY_FLOATS
 
         def call(args):
             if len(args) != nargs or fn.__code__ is not code:
                 return _GENERAL
             for i in index:
                 x = args[i]
-                if type(x) is not float and (type(x) is not ndarray or x.dtype.kind != "f"):
+                if type(x) is not float and type(x) not in numpy_floats and \
+                        (type(x) is not ndarray or x.dtype.kind != "f"):
                     return _GENERAL
             for i in others:  # a complex value, maybe in a container: refused there
                 x = args[i]
@@ -404,6 +407,8 @@ class GradFunction:
                     result.append(g)
                 elif type(x) is float and (kind is float64 or kind is float):
                     result.append(float(g))
+                elif type(x) is float64 and (kind is float64 or kind is float):
+                    result.append(float64(g))  # np.mean(y) as an argument: a numpy scalar back
                 else:
                     result.append(slow(g, x, args, True))
             return result[0] if single else tuple(result)

@@ -145,3 +145,20 @@ def test_a_tuple_of_one_stays_a_tuple_of_one_on_every_call(fn, wrt):
     for _ in range(3):
         value, got = vag(*args)
         assert (type(got) is tuple) == isinstance(wrt, (tuple, list))
+
+
+@pytest.mark.parametrize("scalar", [np.float64, np.float32])
+def test_numpy_scalar_arguments_take_the_lean_path_with_the_general_answers(scalar):
+    """A numpy scalar in wrt (``b = np.mean(y)``) is as plain as a Python float: every call
+    gives the first call's type and value, and the oracle's."""
+    dloss = srcdiff.grad(loss, wrt=(0, 1))
+    b = scalar(0.5)
+    first = dloss(W, b, X)
+    assert type(first[1]) is scalar
+    for _ in range(3):
+        dw, db = dloss(W, b, X)
+        assert type(db) is scalar and db == first[1]
+        np.testing.assert_array_equal(dw, first[0])
+    assert dloss._plain is not None  # the lean path serves it
+    check_grad(loss, (W, float(b), X), (dw, float(db)), argnums=(0, 1),
+               rtol=1e-5 if scalar is np.float64 else 1e-3)
