@@ -5,7 +5,7 @@ Users write the same product many ways; every later pass (``reverse``'s rule cho
 operation per line, atoms inside) this pass lowers, where numpy's semantics are provably
 the same for every input:
 
-- ``np.matmul(a, b)`` → ``a @ b`` (the same function);
+- ``np.matmul(a, b)`` and ``np.linalg.matmul(a, b)`` → ``a @ b`` (the same function);
 - ``a.dot(b)`` → ``np.dot(a, b)`` (the method is the function); ``np.dot`` stays itself —
   for one- and two-dimensional operands it is ``a @ b``, but not for numbers or more axes,
   which only the runtime sees: its rules (``rt.dot_adjoint_a/_b``) and the batch pass's
@@ -108,7 +108,7 @@ class _Lowering:
         func = value.func
         args = value.args
         obj = resolve(func, self.ctx, self.local_names)
-        if obj is np.matmul and len(args) == 2 and all(a.keyword is None for a in args):
+        if obj in _MATMULS and len(args) == 2 and all(a.keyword is None for a in args):
             return [_matmul(args[0].value, args[1].value)]
         if isinstance(func, cst.Attribute) and func.attr.value == "dot" and \
                 isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
@@ -190,6 +190,9 @@ class _Lowering:
     def _np(self, name: str) -> cst.Attribute:
         return cst.Attribute(cst.Name(self.numpy), cst.Name(name))
 
+
+# np.matmul, and numpy 2's array-API np.linalg.matmul: the same product as @
+_MATMULS = tuple(f for f in (np.matmul, getattr(np.linalg, "matmul", None)) if f is not None)
 
 # a ufunc's reduce -> the numpy reduction it is (np.add.reduce(x, axis=a) is np.sum(x, axis=a))
 _UFUNC_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}

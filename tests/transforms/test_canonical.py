@@ -32,6 +32,7 @@ SPELLINGS = [
     ("np.einsum('bij, bjd -> bid', a, b, optimize=True)", [(2, 3, 4), (1, 4, 5)]),
     ("np.matmul(a, b)", [(3, 4), (4, 2)]),
     ("np.matmul(a, b)", [(2, 3, 4), (4,)]),
+    ("np.linalg.matmul(a, b)", [(2, 3, 4), (2, 4, 2)]),
     ("a.dot(b)", [(3, 4), (4,)]),
     ("a.dot(b)", [(2, 3, 4), (4, 5)]),   # np.dot over three axes: not a matmul
     ("np.dot(a, b)", [(4,), (4, 2)]),
