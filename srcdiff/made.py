@@ -57,11 +57,13 @@ def packed(fn):
     return twin
 
 
-def make_functions(fn, defs) -> list:
+def make_functions(fn, defs, extra=None) -> list:
     """The functions ``defs`` (``(FunctionDef, file line)`` pairs) made in one factory over
-    ``fn``'s globals and closure cells, so they see each other and ``fn``'s free variables;
-    compiled at their lines of ``fn``'s file, so tracebacks point there."""
-    freevars = fn.__code__.co_freevars
+    ``fn``'s globals and closure cells, so they see each other and ``fn``'s free variables
+    (and the names of ``extra``, with its values); compiled at their lines of ``fn``'s file,
+    so tracebacks point there."""
+    extra = extra or {}
+    freevars = tuple(v for v in fn.__code__.co_freevars if v not in extra)
     parsed = []
     for funcdef, line in defs:
         tree = ast.parse(cst.Module(body=[funcdef]).code)
@@ -70,7 +72,7 @@ def make_functions(fn, defs) -> list:
     result = ast.Return(ast.Tuple([ast.Name(d.name, ast.Load()) for d in parsed], ast.Load()))
     factory = ast.FunctionDef(
         name="__srcdiff_lifted__", args=ast.arguments(
-            posonlyargs=[], args=[ast.arg(v) for v in freevars], kwonlyargs=[],
+            posonlyargs=[], args=[ast.arg(v) for v in (*freevars, *extra)], kwonlyargs=[],
             kw_defaults=[], defaults=[]),
         body=[*parsed, result], decorator_list=[], returns=None,
         **({"type_params": []} if sys.version_info >= (3, 12) else {}))
@@ -78,9 +80,9 @@ def make_functions(fn, defs) -> list:
     code = compile(ast.fix_missing_locations(ast.Module([factory], [])),
                    fn.__code__.co_filename, "exec")
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    cells = dict(zip(freevars, fn.__closure__ or ()))
+    cells = {v: c for v, c in zip(fn.__code__.co_freevars, fn.__closure__ or ()) if v not in extra}
     built = types.FunctionType(factory_code, fn.__globals__)(
-        *(_contents(cells[v]) for v in freevars))
+        *(_contents(cells[v]) for v in freevars), *extra.values())
     functions = []
     for made in built:
         closure = tuple(cells.get(v, cell) for v, cell in

@@ -30,11 +30,12 @@ import libcst as cst
 from .errors import SrcdiffSyntaxError
 from .made import make_functions, register, source_of
 from .names import Namer, names_in, nodes
+from .specialize import specialize, specialized_call
 
 __all__ = ["lift", "describe"]
 
 _LIFTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fn -> its lifted source
-_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> (f, captured)
+_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lifted fn -> what it is
 
 
 def describe(source) -> str:
@@ -42,11 +43,8 @@ def describe(source) -> str:
     function: what each takes, where it was defined, which variables it is given."""
     lines = []
     for name, fn in source.lifted:
-        outer, captured, kind = _ORIGIN[fn]
         params = ", ".join(_params(source_of(fn).funcdef.params))
-        given = f" ({', '.join(captured)}, which it reads, passed first)" if captured else ""
-        lines.append(f"# {name}({params}): the {kind} in {outer}() at line "
-                     f"{source_of(fn).first_line}{given}")
+        lines.append(f"# {name}({params}): {_ORIGIN[fn]}")
     return "".join(line + "\n" for line in lines) + "\n\n" if lines else ""
 
 
@@ -106,6 +104,7 @@ class _Lifter:
         self.source, self.funcdef = source, source.funcdef
         self.module = source.module
         self.mapped = _mapped_lambdas(self.funcdef, source.fn)  # comprehensions.py's
+        self.specs: dict = {}  # id(call) -> (helper, parameter, item, argument index, name)
         self.namer = Namer(names_in(self.module) | set(source.fn.__code__.co_names))
 
     def fail(self, node, message: str):
@@ -145,8 +144,16 @@ class _Lifter:
         family = tuple((item.name, functions[item.name]) for item in found)
         for item in found:
             register(functions[item.name], self._source_of(item, functions[item.name], family))
-            _ORIGIN[functions[item.name]] = (self.source.name, item.captured, "lambda" if type(
-                item.node) is cst.Lambda else "function defined")
+            line = source_of(functions[item.name]).first_line
+            kind = "lambda" if type(item.node) is cst.Lambda else "function defined"
+            _ORIGIN[functions[item.name]] = f"the {kind} in {self.source.name}() at line {line}" + (
+                f" ({', '.join(item.captured)}, which it reads, passed first)" if item.captured
+                else "")
+        for helper, param, item, _, name in self.specs.values():
+            made = specialize(helper, param, functions[item.name], item.captured, name)
+            family += ((name, made),)
+            _ORIGIN[made] = (f"{helper.__name__}() given {item.name} as {param} "
+                             f"({', '.join(item.captured)}, which {item.name} reads, passed first)")
         module = self.module.with_changes(body=[body])
         return replace(self.source, module=module, text=None, lifted=family)
 
@@ -205,12 +212,14 @@ class _Lifter:
                   if type(n) is cst.Call} | {  # and act = lambda …: the definition itself
             id(n.targets[0].target) for n in nodes(self.funcdef.body, skip=_is_function)
             if type(n) is cst.Assign and id(n.value) in lambdas}
+        arguments = {id(arg.value): (call, i) for call in nodes(self.funcdef.body, skip=_is_function)
+                     if type(call) is cst.Call for i, arg in enumerate(call.args)}
         for item in found:
             if item.captured and item.inline:
-                self._captured_value(item.node, item)
+                self._value_use(item.node, item, arguments)
         for node in nodes(self.funcdef.body, skip=_is_function):
             if type(node) is cst.Name and node.value in captures and id(node) not in called:
-                self._captured_value(node, captures[node.value])
+                self._value_use(node, captures[node.value], arguments)
         for item in found:
             for n in nodes(item.node.body):
                 if type(n) is cst.Name and n.value in captures:
@@ -219,11 +228,44 @@ class _Lifter:
                               "them only where it is called in the function itself; pass them "
                               "as arguments.")
 
+    def _value_use(self, node, item, arguments) -> None:
+        """A function that reads local variables, used as a value: given to a helper of the
+        user's, which then gets a specialized twin (``specialize.py``); else refused."""
+        import inspect
+
+        from .analysis.calls import is_user_function, resolve
+        from .context import Context
+        from .specialize import why_not
+
+        call, index = arguments.get(id(node), (None, None))
+        outer = set(_params(self.funcdef.params)) | _bound(self.funcdef)
+        helper = resolve(call.func, Context(source=self.source, params=(), wrt=()), outer) \
+            if call is not None else None
+        if not is_user_function(helper) or any(a.star for a in call.args):
+            self._captured_value(node, item)
+        try:
+            bound = inspect.signature(helper).bind(
+                *[a.value for a in call.args if a.keyword is None],
+                **{a.keyword.value: a.value for a in call.args if a.keyword is not None})
+        except TypeError:
+            self._captured_value(node, item)
+        param = next(p for p, v in bound.arguments.items() if v is node)
+        problem = why_not(helper, param)
+        if problem or id(call) in self.specs:
+            what = "the lambda" if item.inline else f"'{item.name}'"
+            self.fail(node, f"srcdiff gives {helper.__name__}() the local variables {what} "
+                      f"reads ({', '.join(item.captured)}) by making it a helper of its own, "
+                      "which it cannot do here: " + (problem or "two such functions in one "
+                      f"call") + f"; make {', '.join(item.captured)} a parameter of {what} "
+                      "instead.")
+        self.specs[id(call)] = (helper, param, item, index,
+                                self.namer.fresh(f"{helper.__name__}_{item.name}"))
+
     def _captured_value(self, node, item) -> None:
         self.fail(node, f"srcdiff passes the local variables a function defined in "
                   f"{self.source.name}() reads ({', '.join(item.captured)}) at each call, and "
-                  "here it is used as a value; call it directly, or make "
-                  f"{', '.join(item.captured)} its parameters.")
+                  "here it is used as a value (not given to a helper of yours); call it "
+                  f"directly, or make {', '.join(item.captured)} its parameters.")
 
     def _lifted_def(self, item: _Nested) -> cst.FunctionDef:
         """The function ``item`` becomes: the captured variables first, then its own
@@ -338,6 +380,10 @@ class _Rewriter(cst.CSTTransformer):
 
     def leave_Call(self, original, updated):
         func = updated.func
+        spec = self.lifter.specs.get(id(original))
+        if spec is not None:  # apply(lambda z: z * w, x) -> apply_lambda_(w, x)
+            helper, param, item, index, name = spec
+            return specialized_call(original, updated, helper, param, item.captured, index, name)
         if type(func) is cst.Name and func.value in self.captured:
             first = [cst.Arg(cst.Name(n)) for n in self.captured[func.value]]
             return updated.with_changes(args=[*first, *updated.args])

@@ -126,6 +126,24 @@ def lambda_in_a_comprehension(x):
     return sum(np.sum(apply(lambda z: z * 2.0, v)) for v in (x, x * 3.0))
 
 
+def capturing_lambda_given_to_a_helper(x, w):
+    return np.sum(apply(lambda z: np.tanh(z * w), x))
+
+
+def capturing_def_given_to_an_integrator(x, theta, w):
+    def dynamics(y, s):
+        return np.tanh(theta * y) - s * y
+    y = x
+    for t in range(2):
+        y = rk_step(dynamics, y, w, 0.1)
+    return np.sum(y ** 2) + np.sum(dynamics(x, w))
+
+
+def capturing_lambda_by_keyword(x, w):
+    h = np.sin(x)
+    return np.sum(apply(u=x, fn=lambda z: z * h * w))
+
+
 def make_loss(scale):
     def loss(x, w):
         def act(z):
@@ -168,6 +186,9 @@ CASES = [
     ("siblings", [((3,),), ((2, 3),), (F,)]),
     ("defined_in_a_branch", [((3,), (3,)), ((2, 3), F)]),
     ("recursive", [((3,),), ((2, 3),), (F,)]),
+    ("capturing_lambda_given_to_a_helper", [((3,), (3,)), ((2, 3), (3,)), ((3,), F)]),
+    ("capturing_def_given_to_an_integrator", [((3,), (3,), (3,)), ((2, 3), F, (3,))]),
+    ("capturing_lambda_by_keyword", [((3,), (3,)), ((2, 3), (3,)), (F, F)]),
     ("lambda_in_a_comprehension", [((3,),), ((2, 3),), (F,)]),
     ("with_default", [((3,),), (F,)]),
     ("reader_not_differentiated", [((3,),), ((2, 3),)]),
@@ -221,6 +242,13 @@ def test_a_definition_ending_a_block_leaves_blank_lines_not_code(module):
     assert "rt.call_vjp(act, w, x, wrt=(0, 1))" in source
 
 
+def test_a_helper_given_a_capturing_function_is_specialized(module):
+    source = srcdiff.grad(module["capturing_lambda_given_to_a_helper"], wrt=(0, 1)).source
+    assert "# apply_lambda_(w, u): apply() given lambda_ as fn (w, which lambda_ reads, " \
+        "passed first)" in source
+    assert "rt.call_vjp(apply_lambda_, w, x, wrt=(0, 1))" in source
+
+
 def test_the_generated_source_says_what_each_lifted_function_is(module):
     source = srcdiff.grad(module["argument_capture"], wrt=(0, 1)).source
     line = module["argument_capture"].__code__.co_firstlineno + 1
@@ -242,22 +270,35 @@ def test_a_nested_function_writing_into_its_argument_is_refused_at_its_line(modu
 
 
 REFUSED = [
-    ("a capturing def passed as a value", "apply(scaled", """
-        def apply(fn, u):
-            return fn(u)
-
+    ("a capturing def kept as a value", "h = scaled", """
         def f(x, w):
             def scaled(z):
                 return z * w
-            return np.sum(apply(scaled, x))
-        """, "here it is used as a value; call it directly, or make w its parameters"),
-    ("a capturing lambda passed as a value", "lambda z", """
+            h = scaled
+            return np.sum(h(x))
+        """, "here it is used as a value (not given to a helper of yours); call it directly, "
+             "or make w its parameters"),
+    ("a capturing lambda given to a helper that passes it on", "lambda z", """
         def apply(fn, u):
             return fn(u)
 
+        def passes_on(fn, u):
+            return apply(fn, u)
+
         def f(x, w):
-            return np.sum(apply(lambda z: z * w, x))
-        """, "here it is used as a value"),
+            return np.sum(passes_on(lambda z: z * w, x))
+        """, "passes_on() uses its parameter 'fn' other than by calling it"),
+    ("two capturing functions in one call", "lambda z: z + w", """
+        def both(f, g, u):
+            return f(u) * g(u)
+
+        def f(x, w):
+            return np.sum(both(lambda z: z * w, lambda z: z + w, x))
+        """, "two such functions in one call"),
+    ("a capturing lambda given to numpy", "lambda z", """
+        def f(x, w):
+            return np.sum(np.vectorize(lambda z: z * w)(x))
+        """, "not given to a helper of yours"),
     ("a name defined and assigned", "act = np.tanh", """
         def f(x):
             def act(z):
