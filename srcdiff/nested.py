@@ -241,7 +241,8 @@ class _Lifter:
         outer = set(_params(self.funcdef.params)) | _bound(self.funcdef)
         helper = resolve(call.func, Context(source=self.source, params=(), wrt=()), outer) \
             if call is not None else None
-        if not is_user_function(helper) or any(a.star for a in call.args):
+        if not is_user_function(helper) or helper is self.source.fn or \
+                any(a.star for a in call.args):  # (not the function itself: it is being read)
             self._captured_value(node, item)
         try:
             bound = inspect.signature(helper).bind(
