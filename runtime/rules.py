@@ -598,8 +598,6 @@ def append_adjoint(g, xs, value):
 # out[key] = value, made functional: the overwritten elements get no adjoint from here on.
 @adjoint(setitem)
 def setitem_adjoint(g, x, value, key=()):
-    if isinstance(value, (list, tuple, dict)):  # d[k] = [a, b]: the entry's adjoint, as it is
-        return setitem(g, key, 0.0), g[key]
     return setitem(g, key, 0.0), unbroadcast(g[key], value)
 
 
