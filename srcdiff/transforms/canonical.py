@@ -6,6 +6,7 @@ operation per line, atoms inside) this pass lowers, where numpy's semantics are 
 the same for every input:
 
 - ``np.matmul(a, b)`` and ``np.linalg.matmul(a, b)`` → ``a @ b`` (the same function);
+- ``list((a, b))``, ``tuple([a, b])`` → the display ``[a, b]``, ``(a, b)`` (what they make);
 - ``a.dot(b)`` → ``np.dot(a, b)`` (the method is the function); ``np.dot`` stays itself —
   for one- and two-dimensional operands it is ``a @ b``, but not for numbers or more axes,
   which only the runtime sees: its rules (``rt.dot_adjoint_a/_b``) and the batch pass's
@@ -108,6 +109,9 @@ class _Lowering:
         func = value.func
         args = value.args
         obj = resolve(func, self.ctx, self.local_names)
+        if obj in (list, tuple) and len(args) == 1 and args[0].keyword is None and \
+                isinstance(args[0].value, (cst.List, cst.Tuple)):
+            return [_display(obj, args[0].value.elements)]
         if obj in _MATMULS and len(args) == 2 and all(a.keyword is None for a in args):
             return [_matmul(args[0].value, args[1].value)]
         if isinstance(func, cst.Attribute) and func.attr.value == "dot" and \
@@ -214,6 +218,19 @@ def _reduce_arguments(args) -> bool:
     return 1 <= len(positional) <= 2 and args[:len(positional)] == positional and \
         set(keywords) <= {"axis", "keepdims"} and len(set(keywords)) == len(keywords) and \
         not (len(positional) == 2 and "axis" in keywords)
+
+
+def _display(kind, elements) -> cst.BaseExpression:
+    """``[a, b]`` (``kind`` list) or ``(a, b)`` (tuple) of ``elements``: what ``list((a, b))``
+    and ``tuple([a, b])`` make."""
+    elements = list(elements)
+    if kind is tuple:
+        if len(elements) == 1:  # (a,): a tuple of one keeps its comma
+            elements = [elements[0].with_changes(comma=cst.Comma())]
+        return cst.Tuple(elements, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    if elements:
+        elements[-1] = elements[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return cst.List(elements)
 
 
 def _commas(args: list) -> list:

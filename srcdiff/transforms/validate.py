@@ -25,7 +25,8 @@ __all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
 
 # construct -> (what the user wrote, what to do instead)
 UNSUPPORTED: dict[type, tuple[str, str]] = {
-    cst.Try: ("try/except", "move error handling outside the differentiated function"),
+    cst.Try: ("try/except (or try/finally)", "move error handling and cleanup outside the "
+              "differentiated function"),
     cst.TryStar: ("try/except*", "move error handling outside the differentiated function"),
     cst.With: ("a 'with' statement", "move it outside the differentiated function (srcdiff's "
                "own 'with srcdiff.no_grad():' is the one 'with' it accepts)"),
@@ -232,17 +233,23 @@ class _Validator(cst.CSTVisitor):
 
     def _check_iterable(self, node, it: cst.BaseExpression) -> None:
         """What a loop (or a comprehension's ``for``) may run over."""
-        call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
-        if call in ("range", "enumerate", "zip") and not any(a.keyword or a.star for a in it.args) \
-                or call == "reversed" and len(it.args) == 1 and _is_path(it.args[0].value) \
-                or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)) \
-                or isinstance(it, cst.Call) and self._makes_sequence(it) or dict_view(it):
+        if self._iterable(it):
             return
         self.fail(node, "srcdiff supports 'for' loops over range(...), over the rows or items of "
                         "a variable ('for row in x', 'for layer in params[\"layers\"]'), over "
                         "reversed(...) of one, over d.values()/.items()/.keys(), and over enumerate/zip of "
                         "sequences; assign the "
                         "sequence to a name first.")
+
+    def _iterable(self, it: cst.BaseExpression) -> bool:
+        """range/enumerate/zip of anything, a name or path, a display, a call known to return
+        a list, a dict view, and reversed(...) of any of those (desugar names it first)."""
+        call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
+        plain = not any(a.keyword or a.star for a in it.args) if call else True
+        return call in ("range", "enumerate", "zip") and plain \
+            or call == "reversed" and plain and len(it.args) == 1 and self._iterable(it.args[0].value) \
+            or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)) \
+            or isinstance(it, cst.Call) and self._makes_sequence(it) or dict_view(it)
 
     def _makes_sequence(self, call: cst.Call) -> bool:
         """A call known to return a list or tuple: a rule registered with ``sequence=True``

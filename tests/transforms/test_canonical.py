@@ -158,3 +158,31 @@ def test_dot_rows_fall_back_where_np_dot_is_not_a_matmul(u_shape, xs_shape):
     rng = np.random.default_rng(7)
     U = float(rng.normal()) if u_shape == () else rng.normal(size=u_shape)
     check_grad_by_finite_differences(fn, (U, rng.normal(size=xs_shape)))
+
+
+SEQUENCES = {
+    "list_of_a_tuple": "l = list((x, x * 3.0))\n    return np.sum(l[1] * l[0])",
+    "tuple_of_a_list": "t = tuple([x, np.sin(x)])\n    return np.sum(t[0] * t[1])",
+    "tuple_of_one": "t = tuple([x * 2.0])\n    return np.sum(t[0] ** 2)",
+    "reversed_display": ("acc = 0.0\n    for c in reversed([x, 2.0 * x, np.sin(x)]):\n"
+                         "        acc = acc * 0.5 + c\n    return np.sum(acc ** 2)"),
+    "reversed_constants": ("acc = 0.0\n    for c in reversed((1.0, -2.0, 0.5)):\n"
+                           "        acc = acc * x + c\n    return np.sum(acc)"),
+    "reversed_range": ("acc = 0.0\n    for i in reversed(range(3)):\n"
+                       "        acc = acc * x + i\n    return np.sum(acc)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+@pytest.mark.parametrize("shape", ["float", (3,), (2, 3)])
+def test_list_and_tuple_of_displays_and_reversed_displays(name, shape):
+    """``list((a, b))``/``tuple([a, b])`` are the displays they make; ``reversed`` runs over
+    any sequence a loop accepts, named first (issue 15, item 5)."""
+    fn = make_function(f"def f(x):\n    {SEQUENCES[name]}\n")
+    args = draw([shape], seed=3)
+    check_grad_by_finite_differences(fn, args)
+    check_value_and_grad(fn, args)
+    if shape != "float":
+        check_vjp_of_array_output(make_function(
+            f"def f(x):\n    {SEQUENCES[name].replace('return np.sum(', 'return (')}\n"),
+            args, np.random.default_rng(4))
