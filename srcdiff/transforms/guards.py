@@ -6,7 +6,9 @@ rule dividing by ``v`` gives 0, not 0/0, where ``v`` is zero and nothing flows b
 ``where``. Invariant after this pass: every guard left divides by (or raises) a value not
 proven positive. A value is proven positive by a lower bound of at least 1e-4 (far above
 where float16 or float32 round a positive value to zero), from literals through ``+``,
-``*``, squares, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``. The bounds are
+``*``, squares, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``; and a softmax's
+denominator, ``np.sum(e, axis=a)`` of ``e = np.exp(s - np.max(s, axis=a, keepdims=True))``,
+is at least 1 (one of its terms is exp(0)), however the max and the sum are spelled. The bounds are
 kept only through operations that make no NaN from numbers (no ``0 * inf``, no square root
 of a negative), so a value with a bound is either above it or NaN because an *input* is
 NaN; for NaN inputs the gradient may then be NaN where a guard would have given 0, as it
@@ -31,7 +33,8 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling
+from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, resolve,
+                               rewrite_lines_calling, single_assignments)
 from ..context import Context
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
@@ -59,7 +62,89 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """A lower bound of every name of the generated function ``vjp`` (None: unknown)."""
-    return infer(vjp, ctx, Domain(_evaluate, _join), {})
+    shifted = _shifted_exponentials(vjp, ctx)
+    return infer(vjp, ctx, Domain(lambda expr, facts: _evaluate(expr, facts, shifted), _join), {})
+
+
+# ----- softmax: the sum of exp(s - max(s)) along the axis of the max is at least 1 -----
+
+_MAXIMA = (np.max, np.amax)
+_SUMS = (np.sum,)
+
+
+def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context) -> dict[str, str]:
+    """``{e: axis}`` for each ``e = np.exp(d)``, ``d = s - m``, ``m = np.max(s, axis=a,
+    keepdims=True)`` (or ``s.max(...)``) of the forward pass, each name bound once: every
+    value of ``e`` is at most 1 and, along ``a``, one of them is exp(0) = 1 (or NaN where
+    ``s`` holds a NaN or an infinity)."""
+    single = single_assignments(vjp)
+    values = {}
+    for stmt in vjp.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
+                and len(stmt.body[0].targets) == 1 and \
+                isinstance(stmt.body[0].targets[0].target, cst.Name):
+            name = stmt.body[0].targets[0].target.value
+            if name in single:
+                values[name] = stmt.body[0].value
+    local = set(values) | {p.name.value for p in vjp.params.params}
+
+    def resolver(func):
+        fn = resolve(func, ctx, local)
+        return numpy_twin(fn) or fn
+
+    found = {}
+    for e, value in values.items():
+        if not (isinstance(value, cst.Call) and len(value.args) == 1 and
+                value.args[0].keyword is None and isinstance(value.args[0].value, cst.Name) and
+                resolver(value.func) is np.exp):
+            continue
+        d = values.get(value.args[0].value.value)
+        if not (isinstance(d, cst.BinaryOperation) and isinstance(d.operator, cst.Subtract) and
+                isinstance(d.left, cst.Name) and isinstance(d.right, cst.Name)):
+            continue
+        reduced = _reduction(values.get(d.right.value), resolver, local, _MAXIMA, "max")
+        if reduced is not None and reduced[0] == d.left.value and reduced[2]:
+            found[e] = reduced[1]
+    return found
+
+
+def _summed(expr: cst.BaseExpression, facts: Facts, shifted: dict) -> bool:
+    """Whether ``expr`` sums a shifted exponential along the axis of its max."""
+    reduced = _reduction(expr, lambda f: numpy_twin(facts.resolve(f)) or facts.resolve(f),
+                         set(facts.names) | set(shifted), _SUMS, "sum")
+    return reduced is not None and shifted.get(reduced[0]) == reduced[1]
+
+
+def _reduction(call, resolver, local, functions, method: str):
+    """``(array name, axis code, keepdims)`` of ``np.max(x, axis=a, keepdims=k)`` (a function
+    of ``functions``) or ``x.max(axis=a, keepdims=k)`` (``method``); None otherwise."""
+    if not isinstance(call, cst.Call) or any(a.star for a in call.args):
+        return None
+    args = list(call.args)
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == method and \
+            isinstance(func.value, cst.Name) and func.value.value in local:
+        array = func.value.value
+    else:
+        try:
+            known = resolver(func) in functions
+        except TypeError:
+            return None
+        if not known or not args or args[0].keyword is not None or \
+                not isinstance(args[0].value, cst.Name):
+            return None
+        array, args = args[0].value.value, args[1:]
+    positional = [a for a in args if a.keyword is None]
+    keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
+    if len(positional) > 1 or set(keywords) - {"axis", "keepdims"} or \
+            positional and "axis" in keywords:
+        return None
+    axis = positional[0].value if positional else keywords.get("axis")
+    if axis is None:
+        return None
+    keepdims = keywords.get("keepdims")
+    code = cst.Module(body=[]).code_for_node(axis)
+    return array, code, isinstance(keepdims, cst.Name) and keepdims.value == "True"
 
 
 def _join(a, b):
@@ -68,7 +153,7 @@ def _join(a, b):
     return min(a, b)
 
 
-def _evaluate(expr: cst.BaseExpression, facts: Facts):
+def _evaluate(expr: cst.BaseExpression, facts: Facts, shifted: dict | None = None):
     value = number(expr)
     if value is not None:
         return float(value)
@@ -94,6 +179,8 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
         if isinstance(op, cst.Multiply) and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
             return a * b
         return UNKNOWN
+    if shifted and isinstance(expr, cst.Call) and _summed(expr, facts, shifted):
+        return 1.0  # the denominator of a softmax
     if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
             and expr.args[0].star == "":
         fn = facts.resolve(expr.func)

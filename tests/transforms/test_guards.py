@@ -146,3 +146,31 @@ def test_masked_singularities_keep_their_guards_and_stay_finite():
     fn = make_function("def f(x):\n    return np.sum(np.where(x > 0, np.sqrt(x) + 1.0 / x, 0.0))\n")
     assert srcdiff.grad(fn).source.count("rt.guard") >= 2
     np.testing.assert_array_equal(np.isfinite(srcdiff.grad(fn)(np.array([0.0, -1.0, 4.0]))), True)
+
+
+SOFTMAXES = {  # name -> (body of f(s), whether the denominator is provably >= 1)
+    "np_max_keepdims": ("e = np.exp(s - np.max(s, axis=-1, keepdims=True))\n"
+                        "    return np.sum(np.tanh(e / np.sum(e, axis=-1, keepdims=True)))", True),
+    "methods": ("e = np.exp(s - s.max(axis=1, keepdims=True))\n"
+                "    return np.sum(np.tanh(e / e.sum(1, keepdims=True)))", True),
+    "amax_positional": ("e = np.exp(s - np.amax(s, 0, keepdims=True))\n"
+                        "    return np.sum(np.tanh(e / np.sum(e, 0)))", True),
+    "other_axis": ("e = np.exp(s - s.max(axis=0, keepdims=True))\n"
+                   "    return np.sum(np.tanh(e / e.sum(axis=1, keepdims=True)))", False),
+    "no_keepdims": ("e = np.exp(s - np.max(s, axis=-1))\n"
+                    "    return np.sum(np.tanh(e / np.sum(e, axis=-1, keepdims=True)))", False),
+    "shifted_by_another": ("e = np.exp(s - np.max(s * 2.0, axis=-1, keepdims=True))\n"
+                           "    return np.sum(np.tanh(e / np.sum(e, axis=-1, keepdims=True)))",
+                           False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOFTMAXES))
+def test_a_softmax_denominator_is_at_least_one(name):
+    """sum(exp(s - max(s, axis)), axis) >= 1 (one term is exp(0)): its guards go, and only
+    where the max and the sum run along the same axis of the same array, the max kept."""
+    body, proven = SOFTMAXES[name]
+    fn = make_function(f"def f(s):\n    {body}\n")
+    s = np.random.default_rng(2).normal(size=(3, 3)) * 3.0
+    check_grad(fn, (s,), (srcdiff.grad(fn)(s),))
+    assert ("rt.guard(" not in srcdiff.grad(fn).source) is proven
