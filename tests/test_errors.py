@@ -51,25 +51,11 @@ UNSUPPORTED_SYNTAX = [
             return deeper(v)
         return np.sum(inner(x))"""),
     ("generator expression", "(v", """
-        return np.sum(np.stack(tuple(v * 2.0 for v in x)))"""),
-    ("single value", "return s, s", """
-        s = 0.0
-        for v in x:
-            s = s + v
-            if s > 1.0:
-                return s, s
-        return s, s"""),
+        return np.sum(np.stack((v * 2.0 for v in x)))"""),
     ("loops over", "for v in", """
         s = 0.0
         for v in np.nditer(x):
             s = s + v
-        return s"""),
-    ("'for … else'", "for", """
-        s = 0.0
-        for v in x:
-            s = s + v
-        else:
-            s = s * 2.0
         return s"""),
     ("import inside", "import", """
         import math
@@ -154,13 +140,13 @@ def test_unknown_function_with_an_active_argument_names_it_and_the_line():
 
         def f(x):
             y = np.sin(x)
-            return np.sum(np.fft.fft(y).real)
+            return np.sum(np.fft.hfft(y))
     """.replace("import scipy_like\n", ""))
     with pytest.raises(NotDifferentiableError) as info:
         srcdiff.grad(fn)(np.ones(3))
     message = str(info.value)
     assert "fft" in message and "adjoint" in message
-    assert info.value.text.strip() == "return np.sum(np.fft.fft(y).real)"
+    assert info.value.text.strip() == "return np.sum(np.fft.hfft(y))"
     assert info.value.lineno == fn.__code__.co_firstlineno + 2
 
 

@@ -26,6 +26,7 @@ FAMILIES = {  # the runtime module of a rule -> its family's title
     "creation": "Constructors that take a value (`runtime/creation.py`)",
     "shaping": "Shape and selection (`runtime/shaping.py`)",
     "linalg": "Linear algebra (`runtime/linalg.py`)",
+    "fft": "Fourier transforms and complex parts, in a real-valued function (`runtime/fft.py`)",
     "scipy_rules": "scipy, with `srcdiff[scipy]` (`runtime/scipy_rules.py`)",
 }
 OPERATORS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
@@ -44,7 +45,7 @@ def _spelling(fn) -> str | None:
         return f"scipy.stats.{getattr(owner, 'name', type(owner).__name__.rstrip('_gen'))}.{name}"
     module = getattr(fn, "__module__", None) or ""
     for prefix, spelled in (("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"),
-                            ("numpy.linalg", "np.linalg")):
+                            ("numpy.linalg", "np.linalg"), ("numpy.fft", "np.fft")):
         if module.startswith(prefix):
             return f"{spelled}.{name}"
     if module.startswith("scipy") or isinstance(fn, np.ufunc) and getattr(np, name, None) is not fn:

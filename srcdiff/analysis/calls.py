@@ -24,6 +24,7 @@ import libcst as cst
 import numpy as np
 
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
+from srcdiff.runtime.options import refusal
 from srcdiff.runtime.backend import array_module
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
@@ -57,7 +58,7 @@ METHODS = {
     "repeat": (np.repeat, False), "take": (np.take, False), "diagonal": (np.diagonal, False),
     "choose": (np.choose, False),
 }
-ATTRIBUTES = {"T": np.transpose}
+ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Op:
     options: tuple[tuple[str, cst.BaseExpression], ...] = ()
     params: tuple[str, ...] = ()  # for a user function: the parameter each operand binds
     problem: str = ""  # for unknown: why it cannot be differentiated
+    unchecked: tuple[str, ...] = ()  # options of rule.allowed the rule checks when it runs
 
     @property
     def text(self) -> str:
@@ -172,7 +174,8 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     if isinstance(rhs, cst.Attribute):
         return _attribute_op(rhs, ctx, local_names, rhs)
     if isinstance(rhs, cst.Call):
-        return _call_op(rhs, ctx, local_names, rhs, containers, sequences)
+        return _allowed_options(_call_op(rhs, ctx, local_names, rhs, containers, sequences),
+                                ctx, local_names)
     if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
         keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
             if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
@@ -422,6 +425,32 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
     return Op("rule", spelled, rule, primitive, tuple(ordered), tuple(options))
 
 
+def _allowed_options(op: Op, ctx, local_names) -> Op:
+    """``op``, or an unknown op where a constant option value is one its rule does not
+    differentiate (``np.linalg.qr(a, mode="r")``, the rule's ``allowed`` table); an option
+    whose value is known only when the code runs is left to the rule to check then."""
+    if op.kind != "rule" or not op.rule.allowed:
+        return op
+    unchecked = []
+    for key, node in op.options:
+        if key not in dict(op.rule.allowed):
+            continue
+        value = _constant(node, ctx, local_names)
+        if value is MISSING:
+            unchecked.append(key)
+        elif problem := refusal(op.rule, key, value):
+            return Op("unknown", op.spelled, primitive=op.primitive, problem=problem)
+    return dataclasses.replace(op, unchecked=tuple(unchecked)) if unchecked else op
+
+
+def _constant(node: cst.BaseExpression, ctx, local_names) -> object:
+    """The value of a constant expression (a literal, ``int``: a class), or MISSING (a
+    variable, and ``np.inf``, which normalize has made one)."""
+    if isinstance(node, cst.Name) and isinstance(resolve(node, ctx, local_names), type):
+        return resolve(node, ctx, local_names)
+    return _literal(node)
+
+
 def _einsum_spelling(operands, options) -> str:
     """Why srcdiff's einsum rule cannot read this call ('' if it can): numpy's sublist form
     (``np.einsum(a, [0, 1], b, [1, 2])``), or subscripts naming another count of arrays."""
@@ -442,4 +471,36 @@ def _einsum_spelling(operands, options) -> str:
     return ""
 
 
-_SPELLINGS = {np.einsum: _einsum_spelling}  # primitive -> why a call is beyond its rule
+def _norm_spelling(operands, options) -> str:
+    """Why ``np.linalg.norm``'s ``ord`` cannot go with its constant ``axis`` ('' if it can):
+    ``'fro'``/``'nuc'`` of vectors (one axis), a number other than 1, 2, inf (or their
+    negatives) of matrices (two axes): numpy refuses these too, but only when it runs. Without
+    ``axis``, whether ``x`` is a vector or a matrix is known only then."""
+    ord_, axis = (_literal(options.get(key)) for key in ("ord", "axis"))
+    if ord_ is MISSING or axis is MISSING or axis is None:
+        return ""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(axes) == 1 and isinstance(ord_, str):
+        return (f"np.linalg.norm with ord={ord_!r} along one axis (a vector norm: ord= a "
+                "number; 'fro' and 'nuc' take axis= two axes)")
+    if len(axes) == 2 and ord_ not in _MATRIX_ORDS:
+        return (f"np.linalg.norm with ord={ord_!r} over two axes (a matrix norm: ord= None, "
+                "'fro', 'nuc', 1, -1, 2, -2, np.inf or -np.inf)")
+    return ""
+
+
+_MATRIX_ORDS = (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def _literal(node: cst.BaseExpression | None) -> object:
+    """The value of a literal option (None where it is not given), or MISSING."""
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(_code(node))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return MISSING
+
+
+_SPELLINGS = {np.einsum: _einsum_spelling,  # primitive -> why a call is beyond its rule
+              np.linalg.norm: _norm_spelling}

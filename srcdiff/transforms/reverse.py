@@ -28,7 +28,7 @@ import libcst as cst
 
 from ..analysis.activity import (Activity, analyze, assignments, container_names, outputs,
                                  simple_statements)
-from ..analysis import effects
+from ..analysis import complex_values, effects
 from ..analysis.calls import Op, reads
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
@@ -68,6 +68,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # walk the statements backwards, one adjoint block per line of the user's source
     steps = {id(stmt): (target, op, inputs)
              for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
+    steps = complex_values.adapt(funcdef, ctx, local_names, steps, activity)  # complex rules
     writer.temps = {target: op.spelled for target, op, _ in steps.values()
                     if isinstance(target, str) and target.startswith("_t")}
     _refuse_unseen_writes(funcdef.body.body, ctx, local_names, activity, steps, writer)
@@ -658,7 +659,7 @@ class _AdjointWriter:
         self.covered.update(op.operands[i].value for i in singles)  # the rule's adjoints, or
         self.covered.update(el.value.value for i in sequences  # a zero it proves
                             for el in op.operands[i].elements if self.active(el.value))
-        template = template_for(rule)
+        template = template_for(rule) if not op.unchecked else None  # rt.<rule> checks them
         if template is not None and not sequences:
             holes = self.holes(template.params, target, op, g)
             spelling = {name: self.spelling(name, rule) for name in template.globals_used}

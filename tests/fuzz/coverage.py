@@ -52,7 +52,8 @@ COVERAGE: dict[str, str] = {
     "syntax:If": "FnGen.s_if", "syntax:For": "FnGen.s_for", "syntax:While": "FnGen.s_while",
     "syntax:TryStar": "effect-trystar", "syntax:FunctionDef": "ProgramGen.helper",
     "syntax:With": "FnGen.s_no_grad", "syntax:ListComp": "list-comprehension",
-    "syntax:GeneratorExp": "generator-expression",
+    "syntax:GeneratorExp": "generator-expression", "syntax:DictComp": "dict-comprehension",
+    "syntax:SetComp": "set-comprehension",
     "builtins.all": "builtin-all-any", "builtins.any": "builtin-all-any",
     "builtins.sum": "builtin-sum",
     # expressions
@@ -160,6 +161,10 @@ COVERAGE: dict[str, str] = {
     **{f"numpy.linalg.{n}": "linear-algebra" for n in
        "det slogdet norm inv cholesky matrix_power qr eigvalsh eigh solve svd lstsq pinv".split()},
     **{f"numpy.{n}": "linear-algebra" for n in "vdot tensordot cross kron".split()},
+    **{f"numpy.{n}": "linear-algebra" for n in  # functions.NP_FFT
+       "fft ifft rfft irfft fft2 ifft2 rfft2 irfft2 fftn ifftn rfftn irfftn fftshift ifftshift "
+       "real imag angle".split()},
+    "attribute:real": "linear-algebra", "attribute:imag": "linear-algebra",
     **{f"scipy.special.{n}": "scipy" for n in
        "erf erfc erfinv erfcinv expit logit gammaln psi polygamma xlogy xlog1py beta betaln i0 "
        "i1 ive logsumexp softmax log_softmax".split()},
@@ -253,6 +258,9 @@ IDIOMS: dict[str, str] = {
     "a list comprehension, stacked, summed, made an array": "list-comprehension",
     "a generator expression in sum(...)": "generator-expression",
     "a comprehension with an if clause": "comprehension-filter",
+    "a dict comprehension, its values summed (a key may repeat)": "dict-comprehension",
+    "a set comprehension of constants, counted": "set-comprehension",
+    "for … else / while … else (break or not)": "loop-else",
     "list concatenation: np.stack([... for ...] + [np.zeros(3)]) (refused or right)":
         "list-concatenation",
     "all(...) / any(...) of a comprehension in a condition": "builtin-all-any",

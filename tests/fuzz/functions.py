@@ -330,6 +330,25 @@ class ShapeFunctions:
 # >= 2), "safe" is C23 + 0.05 tanh(e) (2 x 3, singular values about 0.8 and 0.5, apart and
 # away from 0). Kinks: "kc0" (an operand's elements at 0: norm(v, 1)), "eig" (equal
 # eigenvalues of operand 0: eigh, eigvalsh).
+# np.fft with complex intermediates and a real result (runtime/fft.py); an abs is taken
+# away from 0 (+ 7.0 past what a bounded operand's spectrum reaches), an angle away from its
+# branch cut (+ 10.0)
+NP_FFT = [
+    (S, "np.sum(np.abs(np.fft.rfft({0})) ** 2)", (V,), None),
+    (S, "np.sum(np.real(np.fft.fft({0}) * np.conj(np.fft.fft({1}))))", (V, V), None),
+    (S, "np.mean(np.imag(np.fft.fftn({0}, axes=(0, 1)) * np.fft.ifftshift({1})))", (M, M), None),
+    (U, "np.fft.rfft({0}).imag + np.fft.rfft({0}, norm='ortho').real", (V,), None),
+    (U, "np.angle(np.fft.fft({0})[1:] + 10.0)", (V,), None),
+    (V, "np.fft.irfft(np.fft.rfft({0}) * np.fft.rfft({1}), 3)", (V, V), None),
+    (V, "np.real(np.fft.ifft(np.fft.fft({0}, n=4) / (np.abs(np.fft.fft({1}, n=4) + 7.0))))[:3]",
+     (V, V), None),
+    (M, "np.fft.irfft2(np.fft.rfft2({0}) * 0.5, s=(2, 3))", (M,), None),
+    (M, "np.fft.irfftn(np.fft.rfftn({0}, axes=(0, 1)) - np.fft.fftshift({1})[:, :2], s=(2, 3), "
+        "axes=(0, 1))", (M, M), None),
+    (M, "np.abs(np.fft.ifft2(np.fft.fft2({0}, norm='forward')) + 7.0)", (M,), None),
+    (M, "np.abs(np.fft.ifftn(np.fft.fft({0}, axis=0), axes=(0, 1)) + 7.0)", (M,), None),
+]
+
 NP_LINALG = [
     (S, "np.linalg.det({0})", ("spd",), None), (S, "np.linalg.slogdet({0})[1]", ("spd",), None),
     (S, "np.linalg.norm({0})", (V,), None), (S, "np.linalg.norm({0})", (M,), None),
@@ -349,6 +368,7 @@ NP_LINALG = [
     (M, "np.kron({0}, {1}).reshape(2, 3)", (U, V), None),
     (M, "np.linalg.matrix_power({0}, 3) @ {1}", ("spd", M), None),
     (M, "np.linalg.cholesky({0}) @ {1}", ("spd", M), None), (M, "np.linalg.qr({0})[0] @ {1}", ("spd", M), None),
+    *NP_FFT,
 ]
 
 
