@@ -196,6 +196,16 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             y = a * 1.0
             return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
         """),
+    "a_take_into_out_then_written": ("pick(y, a)", "writes its result into", """
+        def pick(u, v):
+            h = np.take(v * 2.0, [0, 1], out=u[0:2])
+            h += 1.0
+            return h
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(pick(y, a)) > -9.0 else 0.0
+        """),
     "rebound_in_a_branch": ("shift(y, a)", "u -= 1.0", """
         def shift(u, v):
             if np.sum(v) > 100.0:
@@ -562,6 +572,20 @@ FUZZ_DIFFERENTIATED = {
 
         def f(y):
             return np.sum(y * y) if np.sum(helper(y, y)) > -9.0 else np.sum(y)
+        """,
+    "an_annotated_local_from_take_along_axis_then_written": """
+        C23 = np.array([[0.2, -0.4, 0.6], [-0.1, 0.3, 0.5]])
+
+        def helper(xs):
+            s = 0.0
+            for row in xs:
+                s = s + np.sum(np.tanh(row))
+            h: np.ndarray = np.take_along_axis(np.tanh(s * C23), np.array([[0, 2, 1], [1, 1, 0]]), axis=1)
+            h += h
+            return np.power(np.tanh(s), 2) + np.sum(h)
+
+        def f(y):
+            return np.sum(y * y) if np.sum(helper([y, y])) > -9.0 else np.sum(y)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

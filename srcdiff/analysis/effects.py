@@ -286,7 +286,7 @@ LOCAL_MUTATORS = frozenset("append extend insert pop remove clear update setdefa
 # what makes memory of its own: numpy's constructors and copies, displays, list()/dict()
 _FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like full_like eye "
                          "identity arange linspace copy concatenate stack hstack vstack dstack "
-                         "column_stack tile repeat outer kron".split())
+                         "column_stack tile repeat outer kron take take_along_axis".split())
 
 
 def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
@@ -305,6 +305,8 @@ def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
                     for n in nodes(target.target):
                         if type(n) is cst.Name and not isinstance(target.target, cst.Subscript):
                             kinds.setdefault(n.value, set()).add(None)
+        elif kind is cst.AnnAssign and type(node.target) is cst.Name and node.value is not None:
+            kinds.setdefault(node.target.value, set()).add(_made(node.value, lookup))  # h: T = …
         elif kind is cst.For or kind is cst.AnnAssign or kind is cst.NamedExpr:
             for n in nodes(node.target):
                 if type(n) is cst.Name:
@@ -374,10 +376,10 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     if obj in (list, dict, set):
         return "container"
     module = getattr(obj, "__module__", None) or ""
-    if module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or \
-            isinstance(obj, np.ufunc) and not any(a.keyword and a.keyword.value == "out"
-                                                  for a in value.args):
-        return "array"  # a constructor, a copy, a join, or a ufunc's new result
+    if (module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or
+            isinstance(obj, np.ufunc)) and not any(a.keyword and a.keyword.value == "out"
+                                                   for a in value.args):
+        return "array"  # a constructor, a copy, a join, or a ufunc's new result (not out=)
     return None
 
 
