@@ -27,6 +27,8 @@ from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .scalar_math import *  # noqa: F401,F403
 from .shaping import *  # noqa: F401,F403
+from . import statistics
+from .statistics import *  # noqa: F401,F403
 
 __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",

@@ -23,6 +23,7 @@ import pytest
 import srcdiff
 from srcdiff.errors import NotDifferentiableError, SrcdiffError
 from srcdiff.runtime import RULES, rule_for
+from srcdiff.runtime.options import refusal
 from srcdiff.testing import check_grad
 
 from .end_to_end import check_grad_by_finite_differences, check_value_and_grad, draw
@@ -69,6 +70,17 @@ DOCUMENTED = {
        for fn in (np.full, np.full_like, np.linspace, np.array, np.asarray, np.hstack,
                   np.vstack)},
 }
+QUANTILE_METHODS = ("inverted_cdf", "averaged_inverted_cdf", "closest_observation",
+                    "interpolated_inverted_cdf", "hazen", "weibull", "linear", "median_unbiased",
+                    "normal_unbiased", "lower", "higher", "midpoint", "nearest")
+QUANTILES = {np.quantile: 0.3, np.nanquantile: 0.7, np.percentile: 30.0, np.nanpercentile: 55.0}
+DOCUMENTED.update({(fn, "method"): QUANTILE_METHODS for fn in QUANTILES})
+DOCUMENTED.update({(fn, "mode"): ("full", "same", "valid") for fn in (np.convolve, np.correlate)})
+DOCUMENTED.update({(fn, "dtype"): (None, "float32", "float64", "int", "int64", "bool",
+                                   "complex128") for fn in (np.cov, np.corrcoef)})
+DOCUMENTED[np.cov, "fweights"] = (None, [1, 2, 1, 3, 1])
+DOCUMENTED[np.cov, "aweights"] = (None, [0.5, 1.0, 2.0, 1.0, 1.5])
+DOCUMENTED[np.interp, "period"] = (None, 360.0)
 if hasattr(np, "cumulative_sum"):
     DOCUMENTED[np.cumulative_sum, "include_initial"] = (False, True)
     DOCUMENTED[np.cumulative_prod, "include_initial"] = (False, True)
@@ -273,6 +285,35 @@ def forms():
             out.append(Form(fn, "dtype", dtype, f"return np.sum(np.sin({call}) * 1.5)",
                             (((3,),),) if fn in (np.asarray, np.hstack, np.vstack) else (((),),),
                             refused=f"dtype={dtype!r}", dom=(0.5, 2.0)))
+
+    # ----- order statistics, signals, covariance (runtime/statistics.py) -----
+    for fn, q in QUANTILES.items():
+        for method in QUANTILE_METHODS:
+            refused = None if refusal(rule_for(fn), "method", method) == "" else \
+                f"method={method!r}"
+            out.append(Form(fn, "method", method, f"return np.sum(np.{fn.__name__}(a, {q}, "
+                            "axis=-1, method={v}) ** 3)", (((3, 5),), ((4, 6),))
+                            if refused is None else (((3, 5),),), refused=refused))
+    for fn in (np.convolve, np.correlate):
+        for mode in ("full", "same", "valid"):
+            out.append(Form(fn, "mode", mode, f"return np.sum(np.{fn.__name__}(a, b, mode={{v}})"
+                            " ** 3)", (((5,), (3,)), ((3,), (5,)), ((4,), (4,)))))
+    for fn in (np.cov, np.corrcoef):
+        call = f"np.{fn.__name__}(a, dtype={{v}})"
+        for dtype in (None, "float32", "float64"):
+            out.append(Form(fn, "dtype", dtype, f"return np.sum(np.sin({call}))",
+                            (((3, 5),), ((2, 4),))))
+        for dtype in ("int", "int64", "bool", "complex128"):
+            out.append(Form(fn, "dtype", dtype, f"return np.sum(np.sin({call}))", (((3, 5),),),
+                            refused=f"dtype={dtype!r}"))
+    for option, weights in (("fweights", [1, 2, 1, 3, 1]), ("aweights", [0.5, 1.0, 2.0, 1.0, 1.5])):
+        for value in (None, weights):
+            out.append(Form(np.cov, option, value, f"return np.sum(np.cov(a, {option}={{v}}) ** 2)",
+                            (((3, 5),),), refused=None if value is None else f"{option}="))
+    for period in (None, 360.0):
+        out.append(Form(np.interp, "period", period, "return np.sum(np.interp(a, np.array([-2.0, "
+                        "-0.5, 0.4, 1.0, 2.5]), b, period={v}) ** 3)", (((2, 3), (5,)),),
+                        refused=None if period is None else "period=360.0"))
 
     # ----- scans with an initial value (numpy 2.1) -----
     if hasattr(np, "cumulative_sum"):
