@@ -11,13 +11,14 @@ import numpy as np
 
 from . import creation, elementwise, fft, linalg, reductions, registry, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, scatter_add
-from .helpers import append, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
+from .helpers import append, append_in_place, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_vjp, default_of, derivative_of
 from .tape import Tape
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
+from .trees import drop_adjoint, entry_adjoint, filled, list_add_at, list_nones, list_put, pop_adjoint
 from .rules import add_at, add_into
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 from .creation import *  # noqa: F401,F403
@@ -35,7 +36,8 @@ __all__ = [
     "np", "rules", "creation", "elementwise", "fft", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
-    "tree_zeros",
+    "tree_zeros", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
+    "list_put", "pop_adjoint",
 ]
 
 

@@ -19,6 +19,7 @@ import optree
 from .helpers import add
 
 __all__ = ["field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
+           "list_put", "list_nones", "list_add_at", "pop_adjoint", "drop_adjoint", "entry_adjoint", "filled",
            "NAMESPACE"]
 
 NAMESPACE = "srcdiff"
@@ -175,3 +176,64 @@ def tree_add_at(d, x, key, value):
     if not is_container(x) or _is_property(x, key):
         return tree_add(d, tree_put(x, key, value))
     return _replace(d, key, tree_add(_get(d, key), value))
+
+
+# ----- the adjoint of a list built by appends, changed in place -----
+# (the ``lists`` stage writes these where the adjoint list is provably the pullback's own:
+# ``None`` is an entry with no adjoint yet, and ``xs`` is the primal list, only ever
+# appended to, so its first ``len(d)`` entries are those of the version ``d`` belongs to)
+
+def list_put(xs, key, value):
+    """``tree_put`` for a list: ``value`` at ``key``, ``None`` (no zero array) elsewhere.
+
+    >>> list_put([1.0, 2.0, 3.0], -1, 5.0)
+    [None, None, 5.0]
+    """
+    d = [None] * len(xs)
+    d[key] = value
+    return d
+
+
+def list_nones(xs):
+    """``tree_zeros`` for a list: an adjoint with no entry yet."""
+    return [None] * len(xs)
+
+
+def list_add_at(d, key, value):
+    """``tree_add_at`` into the list ``d`` itself: ``d[key] += value`` (``None`` is zero)."""
+    d[key] = tree_add(d[key], value)
+    return d
+
+
+def _zeros_at(xs, i):
+    return tree_zeros(xs[i])
+
+
+def pop_adjoint(d, xs):
+    """The adjoint of the value the last append put in the list, taken off ``d`` (the adjoint
+    of the list before that append is ``d`` after it); zeros if it got none.
+
+    >>> d = [1.0, None]
+    >>> pop_adjoint(d, [3.0, 4.0]), d
+    (0.0, [1.0])
+    """
+    g = d.pop()
+    return _zeros_at(xs, len(d)) if g is None else g
+
+
+def drop_adjoint(d):
+    """``d`` without its last entry (the adjoint of an appended value nobody needs)."""
+    d.pop()
+    return d
+
+
+def entry_adjoint(d, key, xs):
+    """``d[key]``, zeros where that entry got no adjoint."""
+    g = d[key]
+    return _zeros_at(xs, range(len(d))[key]) if g is None else g
+
+
+def filled(d, xs):
+    """A new list: ``d`` with zeros for the entries that got no adjoint, for code that reads
+    the adjoint list as a whole."""
+    return [_zeros_at(xs, i) if g is None else g for i, g in enumerate(d)]

@@ -15,8 +15,8 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, canonical, comprehensions, dce, desugar, fuse, guards, jumps, locate,
-                         no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tapes,
+from .transforms import (accumulate, batch, canonical, comprehensions, dce, desugar, fuse, guards, jumps, lists,
+                         locate, no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tapes,
                          validate)
 
 __all__ = ["PIPELINE", "Derivative", "compile_derivative"]
@@ -37,6 +37,7 @@ PIPELINE = (
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("seed", seed.rewrite),            # grad only: seed 1.0, no value returned, spread seeds folded
+    ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
