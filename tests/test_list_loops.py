@@ -208,3 +208,76 @@ def test_memory_grows_linearly():
     """Twice the steps, about twice the memory: each version of the list used to be kept
     (O(steps²) pointers, 3.2x here)."""
     assert _peak(800) / _peak(400) < 2.3
+
+
+# ----- where the fast path must not change what is read -----
+
+def helper_reads_each_step(W, U, xs, h0):
+    hs = [h0]
+    s = 0.0
+    for t in range(xs.shape[0]):
+        s = s + _total(hs)
+        hs.append(np.tanh(W @ hs[-1] + U @ xs[t]))
+    return s + np.sum(hs[-1])
+
+
+def stored_in_a_dict(W, U, xs, h0):
+    hs = [h0]
+    state = {"hs": hs, "w": W}
+    for t in range(xs.shape[0]):
+        hs.append(np.tanh(state["w"] @ hs[-1] + U @ xs[t]))
+    return np.sum(hs[-1] ** 2)
+
+
+def slices_and_len(W, U, xs, h0):
+    hs = [h0]
+    for t in range(xs.shape[0]):
+        hs.append(np.tanh(W @ hs[-1] + U @ xs[t]) * len(hs))
+    tail = hs[1:]
+    return np.sum(np.stack(tail) ** 2) + np.sum(hs[0])
+
+
+def while_loop(W, U, xs, h0):
+    hs = [h0]
+    t = 0
+    while t < xs.shape[0]:
+        hs.append(np.tanh(W @ hs[-1] + U @ xs[t]))
+        t = t + 1
+    return np.sum(hs[-1] ** 2)
+
+
+def two_reads_per_step(W, U, xs, h0):
+    hs = [h0]
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ hs[-1] + U @ xs[t])
+        hs.append(h + hs[0] * hs[-1])
+    return np.sum(hs[-1]) + np.sum(hs[len(hs) // 2])
+
+
+MORE = [helper_reads_each_step, slices_and_len, while_loop, two_reads_per_step]
+
+
+def test_a_list_shared_with_a_dict_is_refused_at_its_line():
+    """``state`` would see the appends in Python: refused (sharing analysis), never wrong."""
+    with pytest.raises(srcdiff.SrcdiffError, match="'state' may share memory with 'hs'"):
+        srcdiff.grad(stored_in_a_dict)(*_args(3, 2))
+
+
+@pytest.mark.parametrize("fn", MORE, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("n, steps", CASES)
+def test_more_forms(fn, n, steps):
+    args = _args(n, steps, seed=4)
+    check_grad_by_finite_differences(fn, args)
+    check_value_and_grad(fn, args, wrt=(0, 3))
+    check_vjp_of_a_number(fn, args)
+
+
+def test_pullback_called_twice():
+    rng = np.random.default_rng(5)
+    W, h0 = rng.standard_normal((3, 3)) * 0.5, rng.standard_normal(3)
+    out, pullback = srcdiff.vjp(rnn_states, W, h0)
+    cot = [rng.standard_normal(3) for _ in out]
+    first = pullback(cot)
+    second = pullback(cot)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
