@@ -203,10 +203,10 @@ def _from_variables(d, v, rowvar, first):
 
 # R = C / (s s^T), s = sqrt(diag C): dC = G / (s s^T), and each C_kk also gets
 # -(sum_j G_kj R_kj + sum_i G_ik R_ik) / (2 C_kk); then through cov. R of one variable is 1.
-# (bias= and ddof= change nothing: numpy deprecates them; the options of np.cov and np.corrcoef
-# are all named here, so that none is read as a second array y.)
+# (every parameter of np.cov and np.corrcoef after y is an option of the rule, so that none is
+# bound as a second array y)
 @adjoint(np.corrcoef, allowed={"dtype": FLOAT_DTYPE})
-def corrcoef_adjoint(g, ans, x, *y, rowvar=True, bias=None, ddof=None, dtype=None):
+def corrcoef_adjoint(g, ans, x, *y, rowvar=True, dtype=None):
     if np.ndim(ans) == 0:
         zeros = tuple(np.zeros_like(v) for v in (x, *y))
         return zeros[0] if not y else zeros
