@@ -81,6 +81,15 @@ DOCUMENTED.update({(fn, "dtype"): (None, "float32", "float64", "int", "int64", "
 DOCUMENTED[np.cov, "fweights"] = (None, [1, 2, 1, 3, 1])
 DOCUMENTED[np.cov, "aweights"] = (None, [0.5, 1.0, 2.0, 1.0, 1.5])
 DOCUMENTED[np.interp, "period"] = (None, 360.0)
+BUILDING_DTYPES = (np.asanyarray, np.ascontiguousarray, np.asfortranarray, np.astype, np.logspace,
+                   np.geomspace)
+DOCUMENTED.update({(fn, "dtype"): (None, "float32", "float64", "int", "int64", "bool",
+                                   "complex128") for fn in BUILDING_DTYPES})
+DOCUMENTED.update({(fn, "endpoint"): (True, False) for fn in (np.logspace, np.geomspace)})
+DOCUMENTED[np.logspace, "base"] = (10.0, 2.0, [2.0, 3.0])
+DOCUMENTED[np.gradient, "edge_order"] = (1, 2)
+DOCUMENTED[np.polyfit, "full"] = (False, True)
+DOCUMENTED[np.polyfit, "cov"] = (False, True, "unscaled")
 if hasattr(np, "cumulative_sum"):
     DOCUMENTED[np.cumulative_sum, "include_initial"] = (False, True)
     DOCUMENTED[np.cumulative_prod, "include_initial"] = (False, True)
@@ -314,6 +323,47 @@ def forms():
         out.append(Form(np.interp, "period", period, "return np.sum(np.interp(a, np.array([-2.0, "
                         "-0.5, 0.4, 1.0, 2.5]), b, period={v}) ** 3)", (((2, 3), (5,)),),
                         refused=None if period is None else "period=360.0"))
+
+    # ----- building arrays, polynomials, conversions (runtime/building.py) -----
+    builds = {
+        np.asanyarray: "np.asanyarray(a, dtype={v})",
+        np.ascontiguousarray: "np.ascontiguousarray(a, dtype={v})",
+        np.asfortranarray: "np.asfortranarray(a, dtype={v})",
+        np.astype: "np.astype(a, {v})",  # dtype, numpy's second argument by position
+        np.logspace: "np.logspace(a, 0.5, 4, dtype={v})",
+        np.geomspace: "np.geomspace(a, 3.0, 4, dtype={v})",
+    }
+    for fn, call in builds.items():
+        spaced, line = fn in (np.logspace, np.geomspace), call.split("  #")[0]
+        for dtype in (None, "float32", "float64"):
+            out.append(Form(fn, "dtype", dtype, f"return np.sum(np.sin({line}) * 1.5)",
+                            (((),),) if spaced else (((3,),), ((2, 3),)), dom=(0.5, 2.0)))
+        for dtype in ("int", "int64", "bool", "complex128"):
+            # np.astype's complex result is refused as a complex value (complex_values.py)
+            refused = "complex" if fn is np.astype and dtype == "complex128" else \
+                f"dtype={dtype!r}" if fn is not np.astype else f"dtype='{dtype}'"
+            out.append(Form(fn, "dtype", dtype, f"return np.sum(np.sin({line}) * 1.5)"
+                            + ("  # dtype=" if fn is np.astype else ""),
+                            (((),),) if spaced else (((3,),),), refused=refused,
+                            dom=(0.5, 2.0)))
+        if spaced:
+            for endpoint in (True, False):
+                out.append(Form(fn, "endpoint", endpoint, f"return np.sum(np.sin(np.{fn.__name__}"
+                                "(0.5 * a, 0.2 * a + 0.4, 5, endpoint={v})))", (((),), ((3,),)),
+                                dom=(0.5, 2.0)))
+    for base in (10.0, 2.0, [2.0, 3.0]):
+        out.append(Form(np.logspace, "base", base, "return np.sum(np.logspace(a, 0.5, 4, "
+                        "base={v}))", (((),), ((3,),)), refused="base=" if base == [2.0, 3.0]
+                        else None, dom=(0.5, 2.0)))
+    for order in (1, 2, 3):
+        out.append(Form(np.gradient, "edge_order", order, "return np.sum(np.gradient(a, 0.5, "
+                        "axis=-1, edge_order={v}) ** 3)", (((3, 4),), ((5,),)),
+                        refused="edge_order=3" if order == 3 else None))
+    for option, values in (("full", (False, True)), ("cov", (False, True, "unscaled"))):
+        for value in values:
+            out.append(Form(np.polyfit, option, value, "return np.sum(np.polyfit(np.arange(4.0), "
+                            f"a, 2, {option}={{v}})[0] ** 2)", (((4,),), ((4, 2),)),
+                            refused=f"{option}=" if value else None))
 
     # ----- scans with an initial value (numpy 2.1) -----
     if hasattr(np, "cumulative_sum"):

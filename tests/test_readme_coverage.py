@@ -25,6 +25,7 @@ FAMILIES = {  # the runtime module of a rule -> its family's title
     "reductions": "More reductions and scans (`runtime/reductions.py`)",
     "creation": "Constructors that take a value (`runtime/creation.py`)",
     "shaping": "Shape and selection (`runtime/shaping.py`)",
+    "building": "Building arrays, polynomials, conversions (`runtime/building.py`)",
     "statistics": "Order statistics, signals, covariance (`runtime/statistics.py`)",
     "linalg": "Linear algebra (`runtime/linalg.py`)",
     "fft": "Fourier transforms and complex parts, in a real-valued function (`runtime/fft.py`)",

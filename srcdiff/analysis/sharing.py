@@ -26,6 +26,7 @@ is a rebinding, not a write.
 
 from __future__ import annotations
 
+import ast
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable
@@ -43,7 +44,8 @@ VIEWS = frozenset(
     "reshape transpose ravel squeeze expand_dims swapaxes moveaxis broadcast_to asarray "
     "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag flip fliplr flipud "
     "rot90 split array_split hsplit vsplit dsplit broadcast_arrays unstack "
-    "diag conj conjugate".split()  # np.diag of a matrix; x.conj() of a real x is x itself
+    "diag conj conjugate rollaxis matrix_transpose ascontiguousarray asfortranarray "
+    "real_if_close".split()  # np.diag of a matrix; x.conj() of a real x is x itself
 )
 # numpy functions that write into the array given first (out= aside), and array methods
 # that write into their array (np.sort copies; x.sort() sorts x)
@@ -59,6 +61,24 @@ _CONTAINER_CALLS = {"list": "list", "dict": "dict", "tuple": None, "zip": None,
                     "enumerate": None, "reversed": None, "sorted": "list"}
 _MUTATORS = frozenset("append extend insert pop update clear setdefault remove".split())
 _COPIES = frozenset("copy astype tolist item".split())
+# numpy functions that return their first argument itself for one value of an option:
+# name -> (the option, its position, that value); any other constant makes a new array
+_VIEW_WHEN = {"astype": ("copy", None, False), "polyder": ("m", 1, 0), "polyint": ("m", 1, 0)}
+
+
+def _returns_its_argument(call: cst.Call, option: str, position, value) -> bool:
+    """Whether ``call`` may return its first argument itself: its ``option`` (by keyword, or
+    at ``position``) is ``value`` or not a constant."""
+    given = next((a.value for a in call.args if a.keyword and a.keyword.value == option), None)
+    if given is None and position is not None and len(call.args) > position and \
+            call.args[position].keyword is None and call.args[position].star == "":
+        given = call.args[position].value
+    if given is None:
+        return False
+    try:
+        return ast.literal_eval(cst.Module([]).code_for_node(given)) == value
+    except (ValueError, SyntaxError):
+        return True  # a variable: it may be
 
 
 @dataclass(frozen=True)
@@ -570,6 +590,10 @@ class _Flow:
             return inner | self.fresh(kind, call) if kind else inner
         if obj is abs:
             return self.arith(args, call)
+        if name in _VIEW_WHEN and args and (getattr(obj, "__module__", None) or "").startswith(
+                "numpy") \
+                and _returns_its_argument(call, *_VIEW_WHEN[name]):
+            return self.roots(args[0])
         if name in VIEWS and args:
             inner = self.roots(args[0])
             if isinstance(args[0], (cst.List, cst.Tuple)) or inner and all(r.container for r in inner):
