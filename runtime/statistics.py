@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import scatter_add
+from .backend import array_module, scatter_add
 from .helpers import expand_reduced, unbroadcast
 from .options import FLOAT_DTYPE, OneOf
 from .elementwise import _like
 from .reductions import _count, _to_extremum, diff_adjoint
 from .registry import adjoint
+
+def _floats(v, *arrays):
+    """``v``, or a list or tuple of numbers (a display in the user's code) as a float array
+    where ``arrays`` are."""
+    return array_module(*arrays).asarray(v, dtype=float) if isinstance(v, (list, tuple)) else v
+
 
 # ----- order statistics -----   (q: a constant number or array of them)
 
@@ -72,6 +78,7 @@ def nanmedian_adjoint(g, a, axis=None, keepdims=False):
 def _quantiles(g, ans, a, q, axis, method, keepdims, quantile):
     """The adjoint of ``quantile(a, q, ...)`` for a number ``q`` or an array of them (the
     result's leading axes, one adjoint added up per entry)."""
+    a = _floats(a, g)
     if np.ndim(q) == 0:
         return _quantile(g, ans, a, q, axis, method, keepdims, quantile)
     q = np.asarray(q) if isinstance(q, (list, tuple)) else q
@@ -110,6 +117,7 @@ def _evenly(hits, axis, like):
 # laid where that slice lies in it and correlated with the other operand
 @adjoint(np.convolve, allowed={"mode": OneOf("full", "same", "valid")})
 def convolve_adjoint(g, a, v, mode="full"):
+    a, v = _floats(a, g), _floats(v, g)
     n, m = np.size(a), np.size(v)
     g = _in_full(g, n + m - 1, _start(mode, n, m, (min(n, m) - 1) // 2))
     return (np.reshape(np.correlate(g, np.ravel(v), "valid"), np.shape(a)),
@@ -119,6 +127,7 @@ def convolve_adjoint(g, a, v, mode="full"):
 # correlate(a, v) is convolve(a, v reversed) (but where numpy centres mode "same")
 @adjoint(np.correlate, allowed={"mode": OneOf("valid", "same", "full")})
 def correlate_adjoint(g, a, v, mode="valid"):
+    a, v = _floats(a, g), _floats(v, g)
     n, m = np.size(a), np.size(v)
     g = _in_full(g, n + m - 1, _start(mode, n, m, (min(n, m) - (n >= m)) // 2))
     return (np.reshape(np.correlate(g, np.flip(np.ravel(v)), "valid"), np.shape(a)),
@@ -141,6 +150,12 @@ def _in_full(g, length, start):
 @adjoint(np.interp, allowed={"period": OneOf(None, advice="periodic interpolation has no "
                                              "rule: wrap x into one period yourself")})
 def interp_adjoint(g, x, xp, fp, left=None, right=None, period=None):
+    if np.shape(xp)[0] < 2:
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError("srcdiff differentiates np.interp between two or more sample "
+                           "points xp (with one, the result is a constant: fp[0], left or right)")
+    xp, fp = _floats(xp, x, xp, fp), _floats(fp, x, xp, fp)
     i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, np.shape(xp)[0] - 2)
     width, rise = xp[i + 1] - xp[i], fp[i + 1] - fp[i]
     t = (x - xp[i]) / width
@@ -156,6 +171,8 @@ def interp_adjoint(g, x, xp, fp, left=None, right=None, period=None):
     scatter_add(dxp, i, dx * (t - 1))
     scatter_add(dxp, i + 1, -dx * t)
     return _like(dx, x), _like(dxp, xp), _like(dfp, fp)
+
+
 
 
 # ----- sample statistics -----
@@ -224,6 +241,7 @@ def corrcoef_adjoint(g, ans, x, *y, rowvar=True, dtype=None):
 # where the widths (of an x with more axes than y) and y line up.
 @adjoint(np.trapezoid)
 def trapezoid_adjoint(g, y, *x, dx=1.0, axis=-1):
+    y, x = _floats(y, g), tuple(_floats(v, g) for v in x)
     along = axis % np.ndim(y) - np.ndim(y)
     lower, upper, first = (_along(along, part) for part in (slice(-1), slice(1, None), slice(1)))
     width = _widths(x[0], y, axis) if x else dx

@@ -226,3 +226,8 @@ def test_options_without_a_rule_are_refused(fn, args, options, match):
     ans = [np.ones(1)] if rule.takes_ans else []
     with pytest.raises(SrcdiffError, match=match):
         rule.call(g, *ans, *operands, **options)
+
+
+def test_interp_of_one_sample_point_is_refused():
+    with pytest.raises(SrcdiffError, match="two or more sample points"):
+        rule_for(np.interp).call(np.ones(3), np.ones(3), np.ones(1), np.ones(1))
