@@ -1,8 +1,8 @@
 """Adjoint rules of the NaN-skipping reductions, ``ptp``, ``average``, the scans and ``diff``.
 
 ``nansum nanmean nanmax nanmin nanprod nanvar nanstd ptp average cumsum cumprod nancumsum
-nancumprod cumulative_sum cumulative_prod diff``. Left for later: ``median``, ``quantile``,
-``percentile`` and their NaN versions (an interpolated order statistic).
+nancumprod cumulative_sum cumulative_prod diff``. The order statistics (``median``,
+``quantile``, ``percentile`` and their NaN versions) are in ``statistics.py``.
 
 Conventions as in ``rules.py``. ``axis`` is None, an int (negative counts from the end) or
 a tuple where numpy takes one; ``keepdims`` as numpy's. A number ``g`` (grad's seed) is
