@@ -281,3 +281,29 @@ def test_pullback_called_twice():
     second = pullback(cot)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def snapshots(w, x):
+    hs = [x]
+    keep = []
+    for t in range(3):
+        keep.append(hs)
+        hs.append(np.sin(w * hs[-1]))
+    return sum(np.sum(k[-1]) for k in keep)
+
+
+def alias_inside_the_loop(w, x):
+    ys = [x]
+    total = 0.0
+    for t in range(3):
+        zs = ys
+        zs.append(w * zs[-1])
+        total = total + np.sum(np.stack(zs))
+    return total
+
+
+@pytest.mark.parametrize("fn", [snapshots, alias_inside_the_loop], ids=lambda f: f.__name__)
+def test_a_list_that_grows_under_another_name_is_refused(fn):
+    """In Python the other name sees every append; srcdiff refuses at the line, never wrong."""
+    with pytest.raises(srcdiff.SrcdiffError, match="may share memory"):
+        srcdiff.grad(fn, wrt=(0, 1))(0.7, np.array([0.3, -0.4]))
