@@ -157,6 +157,11 @@ COVERAGE: dict[str, str] = {
        "flip fliplr flipud roll rot90 sort partition take take_along_axis choose diag diagonal "
        "repeat tile tril triu moveaxis pad hstack vstack column_stack dstack atleast_1d "
        "atleast_2d atleast_3d split array_split hsplit vsplit dsplit".split()},
+    **{f"numpy.{n}": "shape-functions" for n in  # runtime/building.py
+       "append insert delete block resize compress extract diagflat rollaxis matrix_transpose "
+       "unstack asanyarray ascontiguousarray asfortranarray astype real_if_close logspace "
+       "geomspace polyadd polysub polymul polyval vander polyder polyint polyfit i0 gradient "
+       "select".split()},
     **{f"method:{n}": "shape-functions" for n in "take choose diagonal repeat".split()},
     **{f"numpy.linalg.{n}": "linear-algebra" for n in
        "det slogdet norm inv cholesky matrix_power qr eigvalsh eigh solve svd lstsq pinv".split()},

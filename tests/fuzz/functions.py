@@ -288,6 +288,26 @@ NP_SHAPES = [
     (U, "np.array_split({0}, 2)[0]", (V,), None), (U, "np.hsplit({0}, 3)[2][:, 0]", (M,), None),
     (V, "np.vsplit({0}, 2)[1][0]", (M,), None),
     (M, "np.dsplit(np.dstack([{0}, {1}]), 2)[0][:, :, 0]", (M, M), None),
+    # runtime/building.py (polynomials of tanh(...): bounded values)
+    (V, "np.append({0}, {1})", (U, S), None), (V, "np.insert({0}, 1, {1})", (U, S), None),
+    (U, "np.delete({0}, 1)", (V,), None), (M, "np.block([[{0}], [{1}]])", (V, V), None),
+    (V, "np.resize({0}, 3)", (U,), None), (U, "np.compress([True, False, True], {0})", (V,), None),
+    (U, "np.extract(np.array([[True, False, False], [False, False, True]]), {0})", (M,), None),
+    (M, "np.diagflat({0})[:2]", (V,), None), (M, "np.rollaxis({0}, 1).T", (M,), None),
+    (M, "np.matrix_transpose({0}).T", (M,), None), (V, "np.unstack({0})[1]", (M,), None),
+    (M, "np.asanyarray({0}) + np.ascontiguousarray({1})", (M, M), None),
+    (M, "np.asfortranarray({0}) * np.astype({1}, {1}.dtype)", (M, M), None),
+    (M, "np.real_if_close({0})", (M,), None),
+    (V, "np.logspace(np.tanh({0}), 0.5, 3, base=2.0)", (S,), None),
+    (V, "np.geomspace(np.tanh({0}) ** 2 + 1.0, 2.0, 3)", (S,), None),
+    (V, "np.polyadd({0}, {1})", (V, U), None), (U, "np.polysub({0}, {1})", (U, U), None),
+    (V, "np.polymul(np.tanh({0}), np.tanh({1}))", (U, U), None),
+    (V, "np.polyval(np.tanh({0}), np.tanh({1}))", (U, V), None),
+    (M, "np.vander(np.tanh({0}), 3)[:2]", (V,), None), (U, "np.polyder({0})", (V,), None),
+    (V, "np.polyint({0})", (U,), None),
+    (U, "np.polyfit(np.array([-1.0, 0.0, 1.0]), {0}, 1)", (V,), None),
+    (V, "np.i0(np.tanh({0}))", (V,), None), (M, "np.gradient({0}, axis=1)", (M,), None),
+    (V, "np.select([{0} > 0.0], [{0}], {1})", (V, V), None),
 ]
 
 
@@ -296,6 +316,8 @@ VIEWS = frozenset({
     "np.moveaxis({0}, 0, 1).T", "np.atleast_2d({0})[0]", "np.atleast_3d({0})[:, :, 0]",
     "np.diag({0})", "np.diagonal({0})", "{0}.diagonal()", "np.split({0}, 3, axis=1)[1][:, 0]",
     "np.array_split({0}, 2)[0]", "np.hsplit({0}, 3)[2][:, 0]", "np.vsplit({0}, 2)[1][0]",
+    "np.rollaxis({0}, 1).T", "np.matrix_transpose({0}).T", "np.unstack({0})[1]",
+    "np.real_if_close({0})",
 })
 
 
