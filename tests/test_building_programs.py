@@ -232,10 +232,12 @@ def test_refused_with_an_error_never_a_gradient(line, message):
 SAME_MEMORY = ["np.rollaxis(y, 1)", "np.matrix_transpose(y)", "np.ascontiguousarray(y)",
                "np.asfortranarray(y.T)", "np.real_if_close(y)", "np.asanyarray(y)",
                "np.astype(y, np.float64, copy=False)", "np.polyder(y[0], 0)",
-               "np.polyint(y[0], m=0)", "np.unstack(y)[0]"]
+               "np.polyint(y[0], m=0)", "np.unstack(y)[0]", "y.astype(np.float64, copy=False)",
+               "np.array(y, copy=False)", "np.array(y, copy=None)"]
 NEW_MEMORY = ["np.astype(y, np.float64)", "np.astype(y, np.float64, copy=True)",
               "np.polyder(y[0])", "np.polyint(y[0], 1)", "np.resize(y, (3, 3))",
-              "np.diagflat(y[0])[:3]", "np.block([[y]])", "np.delete(y, 1, axis=0)"]
+              "np.diagflat(y[0])[:3]", "np.block([[y]])", "np.delete(y, 1, axis=0)",
+              "np.array(y)", "np.array([y[0], y[1]], copy=None)"]
 
 
 @pytest.mark.parametrize("call", SAME_MEMORY)

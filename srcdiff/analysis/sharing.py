@@ -61,14 +61,17 @@ _CONTAINER_CALLS = {"list": "list", "dict": "dict", "tuple": None, "zip": None,
                     "enumerate": None, "reversed": None, "sorted": "list"}
 _MUTATORS = frozenset("append extend insert pop update clear setdefault remove".split())
 _COPIES = frozenset("copy astype tolist item".split())
-# numpy functions that return their first argument itself for one value of an option:
-# name -> (the option, its position, that value); any other constant makes a new array
-_VIEW_WHEN = {"astype": ("copy", None, False), "polyder": ("m", 1, 0), "polyint": ("m", 1, 0)}
+# numpy functions (and array methods) that return their first argument (their array) itself
+# for some values of an option: name -> (the option, its position, those values); any other
+# constant makes a new array
+_VIEW_WHEN = {"astype": ("copy", None, (False,)), "polyder": ("m", 1, (0,)),
+              "polyint": ("m", 1, (0,)), "array": ("copy", None, (False, None))}
+_METHOD_VIEW_WHEN = {"astype": ("copy", None, (False,))}
 
 
-def _returns_its_argument(call: cst.Call, option: str, position, value) -> bool:
+def _returns_its_argument(call: cst.Call, option: str, position, values) -> bool:
     """Whether ``call`` may return its first argument itself: its ``option`` (by keyword, or
-    at ``position``) is ``value`` or not a constant."""
+    at ``position``) is one of ``values`` or not a constant."""
     given = next((a.value for a in call.args if a.keyword and a.keyword.value == option), None)
     if given is None and position is not None and len(call.args) > position and \
             call.args[position].keyword is None and call.args[position].star == "":
@@ -76,7 +79,8 @@ def _returns_its_argument(call: cst.Call, option: str, position, value) -> bool:
     if given is None:
         return False
     try:
-        return ast.literal_eval(cst.Module([]).code_for_node(given)) == value
+        constant = ast.literal_eval(cst.Module([]).code_for_node(given))
+        return any(constant is v or constant == v and type(constant) is type(v) for v in values)
     except (ValueError, SyntaxError):
         return True  # a variable: it may be
 
@@ -572,7 +576,8 @@ class _Flow:
         args = [a.value for a in call.args]
         if isinstance(func, cst.Attribute) and not _global_path(func, self.locals):
             method = func.attr.value  # a method of a local value
-            if method in VIEWS:
+            if method in VIEWS or method in _METHOD_VIEW_WHEN and \
+                    _returns_its_argument(call, *_METHOD_VIEW_WHEN[method]):
                 return self.roots(func.value)
             if method == "get":
                 return _elements(self.roots(func.value))
@@ -590,11 +595,9 @@ class _Flow:
             return inner | self.fresh(kind, call) if kind else inner
         if obj is abs:
             return self.arith(args, call)
-        if name in _VIEW_WHEN and args and (getattr(obj, "__module__", None) or "").startswith(
-                "numpy") \
-                and _returns_its_argument(call, *_VIEW_WHEN[name]):
-            return self.roots(args[0])
-        if name in VIEWS and args:
+        if name in VIEWS and args or name in _VIEW_WHEN and args and \
+                (getattr(obj, "__module__", None) or "").startswith("numpy") and \
+                _returns_its_argument(call, *_VIEW_WHEN[name]):
             inner = self.roots(args[0])
             if isinstance(args[0], (cst.List, cst.Tuple)) or inner and all(r.container for r in inner):
                 return self.fresh("array", call)  # np.asarray([w, 0.5]): a new array of a list
