@@ -157,6 +157,9 @@ COVERAGE: dict[str, str] = {
        "flip fliplr flipud roll rot90 sort partition take take_along_axis choose diag diagonal "
        "repeat tile tril triu moveaxis pad hstack vstack column_stack dstack atleast_1d "
        "atleast_2d atleast_3d split array_split hsplit vsplit dsplit".split()},
+    **{f"numpy.{n}": "shape-functions" for n in  # runtime/statistics.py
+       "median nanmedian quantile nanquantile percentile nanpercentile convolve correlate interp "
+       "cov corrcoef trapezoid ediff1d".split()},
     **{f"numpy.{n}": "shape-functions" for n in  # runtime/building.py
        "append insert delete block resize compress extract diagflat rollaxis matrix_transpose "
        "unstack asanyarray ascontiguousarray asfortranarray astype real_if_close logspace "

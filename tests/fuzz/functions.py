@@ -288,6 +288,22 @@ NP_SHAPES = [
     (U, "np.array_split({0}, 2)[0]", (V,), None), (U, "np.hsplit({0}, 3)[2][:, 0]", (M,), None),
     (V, "np.vsplit({0}, 2)[1][0]", (M,), None),
     (M, "np.dsplit(np.dstack([{0}, {1}]), 2)[0][:, :, 0]", (M, M), None),
+    # runtime/statistics.py (order statistics: equal elements are a kink; interp's x inside a
+    # segment, corrcoef's variables away from constant)
+    (S, "np.median({0})", (V,), 0), (U, "np.median({0}, axis=1)", (M,), 0),
+    (V, "np.quantile({0}, 0.3, axis=0)", (M,), 0),
+    (M, "np.percentile({0}, [20.0, 70.0], axis=0)", (M,), 0),
+    (U, "np.nanmedian({0}, axis=1)", (M,), 0), (U, "np.nanquantile({0}, 0.8, axis=1)", (M,), 0),
+    (V, "np.nanpercentile({0}, 40.0, axis=0, method='midpoint')", (M,), 0),
+    (V, "np.convolve({0}, {1}, 'same')", (V, U), None), (V, "np.convolve({0}, {1})", (U, U), None),
+    (U, "np.correlate({0}, {1})", (V, U), None), (V, "np.correlate({0}, {1}, 'full')", (U, U), None),
+    (V, "np.interp(0.3 * np.tanh({0}), np.array([-1.0, 1.0]), {1})", (V, U), None),
+    (U, "np.cov({0})[0]", (M,), None), (U, "np.cov({0}, {1})[1]", (V, V), None),
+    (U, "np.corrcoef(C3 + 0.1 * np.tanh({0}), np.array([0.0, 1.0, 0.5]) + 0.1 * np.tanh({1}))[0]",
+     (V, V), None),
+    (S, "np.trapezoid({0})", (V,), None), (U, "np.trapezoid({0}, axis=1)", (M,), None),
+    (S, "np.trapezoid({0}, np.cumsum(np.exp(np.tanh({1}))))", (V, V), None),
+    (U, "np.ediff1d({0})", (V,), None), (V, "np.ediff1d({0}, to_end=[0.5, 1.0])", (U,), None),
     # runtime/building.py (polynomials of tanh(...): bounded values)
     (V, "np.append({0}, {1})", (U, S), None), (V, "np.insert({0}, 1, {1})", (U, S), None),
     (U, "np.delete({0}, 1)", (V,), None), (M, "np.block([[{0}], [{1}]])", (V, V), None),
