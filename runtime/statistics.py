@@ -9,8 +9,9 @@ Conventions as in ``rules.py``; these rules call the numpy functions they differ
 - Order statistics: the result is one element of ``a`` or the linear interpolation of two
   neighbours in sorted order, whose weights are constants given the order. Each chosen value
   sends its weight of ``g`` to the elements equal to it, split evenly among ties (as
-  ``np.max`` does: what central differences give at a tie). ``q`` is a constant (an option).
-  The methods interpolating by another rule (``hazen``, ``weibull``...) are refused.
+  ``np.max`` does; the sum over the tied elements is the slope of moving them together).
+  ``q`` is a constant (an option). Refused: ``averaged_inverted_cdf`` (it jumps), and the
+  NaN versions' methods that interpolate at a position other than linear's.
 - ``np.interp``: the derivative w.r.t. ``x`` is the slope of its segment (0 outside
   ``xp``'s range, where the result is a constant); ``x`` on a knot takes the segment to its
   right. ``fp`` and ``xp`` get the derivatives of the interpolation weights.
@@ -38,8 +39,16 @@ def _floats(v, *arrays):
 
 # methods whose result is one element of ``a`` (the weight of g goes to it)
 _ELEMENT = ("lower", "higher", "nearest", "inverted_cdf", "closest_observation")
-METHODS = OneOf("linear", "midpoint", *_ELEMENT, advice="the other methods interpolate by "
-                "rules srcdiff does not differentiate: use method='linear' (the default)")
+# methods interpolating at n q + alpha + q (1 - alpha - beta) - 1 among the n sorted elements
+# (Hyndman and Fan's; linear's alpha = beta = 1 puts it at q (n - 1)): method -> (alpha, beta)
+_CONTINUOUS = {"interpolated_inverted_cdf": (0.0, 1.0), "hazen": (0.5, 0.5),
+               "weibull": (0.0, 0.0), "median_unbiased": (1 / 3, 1 / 3),
+               "normal_unbiased": (3 / 8, 3 / 8)}
+METHODS = OneOf("linear", "midpoint", *_ELEMENT, *_CONTINUOUS, advice="averaged_inverted_cdf "
+                "jumps where n q is a whole number: use another method")
+NAN_METHODS = OneOf("linear", "midpoint", *_ELEMENT, advice="the other methods of the NaN "
+                    "versions interpolate where the count of each slice says: use "
+                    "method='linear' (the default)")
 
 
 @adjoint(np.quantile, allowed={"method": METHODS})
@@ -47,7 +56,7 @@ def quantile_adjoint(g, ans, a, q=None, axis=None, method="linear", keepdims=Fal
     return _quantiles(g, ans, a, q, axis, method, keepdims, np.quantile)
 
 
-@adjoint(np.nanquantile, allowed={"method": METHODS})
+@adjoint(np.nanquantile, allowed={"method": NAN_METHODS})
 def nanquantile_adjoint(g, ans, a, q=None, axis=None, method="linear", keepdims=False):
     return _quantiles(g, ans, a, q, axis, method, keepdims, np.nanquantile)
 
@@ -58,7 +67,7 @@ def percentile_adjoint(g, ans, a, q=None, axis=None, method="linear", keepdims=F
     return _quantiles(g, ans, a, np.true_divide(q, 100), axis, method, keepdims, np.quantile)
 
 
-@adjoint(np.nanpercentile, allowed={"method": METHODS})
+@adjoint(np.nanpercentile, allowed={"method": NAN_METHODS})
 def nanpercentile_adjoint(g, ans, a, q=None, axis=None, method="linear", keepdims=False):
     return _quantiles(g, ans, a, np.true_divide(q, 100), axis, method, keepdims,
                       np.nanquantile)
@@ -93,6 +102,11 @@ def _quantile(g, ans, a, q, axis, method, keepdims, quantile):
     ``a``) or the neighbours in sorted order it interpolates get their weight of ``g``."""
     if method in _ELEMENT:
         return _to_extremum(g, ans, a, axis, keepdims)
+    if method in _CONTINUOUS:  # the same position as a linear quantile's
+        alpha, beta = _CONTINUOUS[method]
+        n = np.size(a) // max(np.size(ans), 1)
+        position = np.clip(n * q + alpha + q * (1 - alpha - beta) - 1, 0, n - 1)
+        q = position / max(n - 1, 1)
     lower = quantile(a, q, axis=axis, keepdims=True, method="lower")
     higher = quantile(a, q, axis=axis, keepdims=True, method="higher")
     if method == "midpoint":

@@ -36,7 +36,9 @@ FUNCTIONS = {
         def f(x):
             return np.sum(np.quantile(x, 0.3, axis=-1, method="lower") ** 3) \\
                 + np.sum(np.percentile(x, 70.0, axis=0, method="midpoint") ** 2) \\
-                + np.sum(np.quantile(x, [0.2, 0.6], method="nearest") * 2.0)
+                + np.sum(np.quantile(x, [0.2, 0.6], method="nearest") * 2.0) \\
+                + np.sum(np.percentile(x, [3.0, 60.0], axis=-1, method="hazen") ** 3) \\
+                + np.quantile(x, 0.45, method="weibull")
         """, [((4, 5),), ((6, 3),)]),
     "nan_statistics": ("""
         def f(x):
@@ -168,7 +170,8 @@ def test_vjp_of_array_outputs(name):
 
 @pytest.mark.parametrize("call, match", [
     ("np.quantile(x, x[0] * 0.1 + 0.5)", "q="),  # a q that needs a gradient
-    ("np.quantile(x, 0.5, method='hazen')", "np.quantile with method='hazen'"),
+    ("np.quantile(x, 0.5, method='averaged_inverted_cdf')",
+     "np.quantile with method='averaged_inverted_cdf'"),
     ("np.nanpercentile(x, 50.0, method='weibull')", "np.nanpercentile with method='weibull'"),
     ("np.median(x, overwrite_input=True)", "overwrite_input="),
     ("np.percentile(x, 50.0, weights=np.ones(6), method='inverted_cdf')", "weights="),

@@ -37,6 +37,10 @@ CASES = [
     case(np.nanquantile, (6, 3), q=[0.25, 1.0], axis=0),
     *(case(np.quantile, (4, 6), q=0.35, axis=1, method=m) for m in statistics._ELEMENT),
     case(np.quantile, (5,), q=0.3, method="midpoint"),
+    *(case(np.quantile, (4, 6), q=q, axis=1, method=m) for m in statistics._CONTINUOUS
+      for q in (0.02, 0.35, 0.97)),  # beyond the first and last positions too
+    case(np.percentile, (7,), q=[5.0, 50.0, 99.0], method="hazen"),
+    case(np.percentile, (2, 3, 4), q=40.0, axis=(0, 2), method="median_unbiased", keepdims=True),
     case(np.nanpercentile, (2, 5), q=[40.0, 80.0], axis=-1, method="nearest"),
     case(np.quantile, (6,), q=0.0),
     case(np.quantile, (6,), q=1.0),
@@ -212,13 +216,14 @@ def test_many_tied_elements_share_evenly(fn, a, options, tied):
 # read), before it computes -----
 
 @pytest.mark.parametrize("fn, args, options, match", [
-    (np.quantile, (np.ones(3), np.ones(3)), {"q": 0.5, "method": "hazen"}, "method='hazen'"),
+    (np.quantile, (np.ones(3), np.ones(3)), {"q": 0.5, "method": "averaged_inverted_cdf"},
+     "method='averaged_inverted_cdf'"),
     (np.nanpercentile, (1.0, np.ones(3)), {"q": 5.0, "method": "weibull"}, "method='weibull'"),
     (np.interp, (np.ones(2), np.ones(2), np.arange(3.0), np.ones(3)), {"period": 2.0},
      "period=2.0"),
     (np.cov, (np.ones(3), np.ones(3)), {"aweights": np.ones(3)}, "aweights="),
     (np.convolve, (np.ones(3), np.ones(3), np.ones(2)), {"mode": "middle"}, "mode='middle'"),
-], ids=["quantile-hazen", "nanpercentile-weibull", "interp-period", "cov-aweights",
+], ids=["quantile-averaged_inverted_cdf", "nanpercentile-weibull", "interp-period", "cov-aweights",
         "convolve-mode"])
 def test_options_without_a_rule_are_refused(fn, args, options, match):
     rule = rule_for(fn)
