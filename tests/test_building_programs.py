@@ -253,3 +253,22 @@ def test_a_write_into_a_new_array_is_differentiated(call):
     fn = make_function(f"def f(x):\n    y = x * 2.0\n    v = {call}\n    v[0] = x[0, 0]\n"
                        "    return np.sum(y * x) + np.sum(v ** 3)\n", "f")
     check_grad_by_finite_differences(fn, (np.random.default_rng(0).standard_normal((3, 3)),))
+
+
+@pytest.mark.parametrize("body", ["np.sum(np.sin(x.astype(np.float32)) * x)",
+                                  "np.sum(x.astype(np.float64) ** 2)",
+                                  "np.sum(x.astype('float64', copy=True) * x)"])
+def test_the_astype_method_uses_np_astypes_rule(body):
+    """``x.astype(t)`` is ``np.astype(x, t)`` (calls.METHODS): a float dtype passes the
+    gradient through, cast back to x's dtype; an integer one is refused at its line."""
+    fn = make_function(f"def f(x):\n    return {body}\n")
+    args = (np.array([0.3, -0.2, 0.5]),)
+    if "float32" in body:  # the float32 round trip: the oracle's tolerance of float32
+        check_float32_gradients(fn, args)
+    else:
+        check_grad_by_finite_differences(fn, args)
+    refused = make_function("def f(x):\n    return np.sum(x.astype(int) * x)\n")
+    with pytest.raises(srcdiff.NotDifferentiableError, match="dtype=") as info:
+        srcdiff.grad(refused)(*args)
+    err = info.value
+    assert "x.astype(int)" in open(err.filename).read().splitlines()[err.lineno - 1]

@@ -56,7 +56,7 @@ METHODS = {
     "cumprod": (np.cumprod, False), "conjugate": (np.conjugate, False),
     "conj": (np.conjugate, False),
     "repeat": (np.repeat, False), "take": (np.take, False), "diagonal": (np.diagonal, False),
-    "choose": (np.choose, False),
+    "choose": (np.choose, False), "astype": (np.astype, False),
 }
 ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
 
