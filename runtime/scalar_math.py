@@ -1,4 +1,4 @@
-"""Adjoint rules of the ``math`` functions that have no numpy ufunc twin.
+"""Adjoint rules of the ``math`` functions that have no numpy ufunc twin, and of ``float()``.
 
 The twins (``math.asinh``, ``math.atan2``, ``math.hypot`` of two numbers, ``math.pow``...)
 share their ufunc's rule in ``rules.py`` or ``elementwise.py``. These take and give Python
@@ -60,6 +60,12 @@ def _digamma(x: float) -> float:
 def ieee_remainder_adjoint(g, ans, x1, x2):
     n = round((x1 - ans) / x2)
     return g, -g * n
+
+
+# float(x) of a number or a 0-d array (numpy refuses any other array): the adjoint is g
+@adjoint(float)
+def float_adjoint(g, x):
+    return g
 
 
 # ----- over a sequence -----   (a list or tuple of numbers: one adjoint each, as a tuple)

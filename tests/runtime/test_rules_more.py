@@ -30,7 +30,8 @@ MATH = [(math.asinh, None), (math.acosh, (1.2, 3.0)), (math.atanh, UNIT), (math.
         (math.log10, POS), (math.radians, None), (math.degrees, None), (math.erf, None),
         (math.erfc, None), (math.gamma, (0.5, 3.0)), (math.gamma, (-1.7, -1.3)),
         (math.gamma, (12.0, 14.0)), (math.lgamma, (0.1, 0.4)), (math.lgamma, (2.0, 30.0)),
-        *[(getattr(math, name), None) for name in ("exp2", "cbrt") if hasattr(math, name)]]
+        *[(getattr(math, name), None) for name in ("exp2", "cbrt") if hasattr(math, name)],
+        (float, None)]  # float(x) of a number: the number itself
 MATH_BINARY = [(math.atan2, None), (math.hypot, None), (math.pow, POS), (math.fmod, POS),
                (math.copysign, None), (math.remainder, POS), (math.nextafter, None)]
 BINARY = [(np.hypot, None), (np.arctan2, None), (np.logaddexp, None), (np.logaddexp2, None),
