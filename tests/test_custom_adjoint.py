@@ -108,3 +108,36 @@ def test_rule_not_visible_from_the_function_module_is_explained(tmp_path):
     fn.__globals__["CUBE"] = rules
     with pytest.raises(srcdiff.SrcdiffError, match="not visible.*import it"):
         srcdiff.grad(fn)(np.ones(2))
+
+
+def test_a_variadic_rule_never_takes_an_unnamed_option_for_an_operand():
+    """A rule ``mix_adjoint(g, m, *y, rowvar=True)`` of ``mix(m, y=None, rowvar=True,
+    weights=None)`` does not name ``weights``: ``mix(x, weights=w)`` is refused at its line,
+    not differentiated as if ``w`` were a second array ``y`` (a np.cov-shaped trap)."""
+    fn = make_function("""
+        def mix(m, y=None, rowvar=True, weights=None):
+            total = m if y is None else m + y
+            return total * (1.0 if weights is None else weights)
+
+        @srcdiff.adjoint(mix)
+        def mix_adjoint(g, m, *y, rowvar=True):
+            return (g, *(g for _ in y))
+
+        def f(x, w):
+            return np.sum(mix(x, weights=w) ** 2)
+    """, name="f")
+    x, w = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    with pytest.raises(srcdiff.NotDifferentiableError, match="weights="):
+        srcdiff.grad(fn)(x, w)
+    both = make_function("""
+        def mix(m, y=None, rowvar=True, weights=None):
+            return m if y is None else m * y
+
+        @srcdiff.adjoint(mix)
+        def mix_adjoint(g, m, *y, rowvar=True):
+            return (g * y[0], g * m) if y else g
+
+        def f(x, w):
+            return np.sum(mix(x, w) ** 2)
+    """, name="f")
+    check_grad(both, (x, w), srcdiff.grad(both, wrt=(0, 1))(x, w))

@@ -387,7 +387,9 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
         except TypeError as exc:
             return Op("unknown", spelled, primitive=primitive, problem=f"this call of {name} ({exc})")
         ordered, extra = [], {}
+        options_begun = False  # a variadic rule takes operands only before its options
         for param in sig.parameters.values():
+            options_begun = options_begun or param.name in rule.options
             if param.name not in bound.arguments:
                 if len(ordered) < fixed and param.name not in rule.options and \
                         param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
@@ -401,6 +403,9 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
                 extra.update(value)
             elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and \
                     (len(ordered) < fixed or rule.variadic) and param.name not in rule.options:
+                if len(ordered) >= fixed and options_begun:  # np.cov(x, fweights=w), unnamed
+                    return Op("unknown", spelled, primitive=primitive,
+                              problem=f"the argument {param.name}= of {name}")
                 ordered.append(value)
             else:
                 extra[param.name] = value
