@@ -374,6 +374,14 @@ FUZZ_REFUSED = {  # name -> (exception, words of the message, source of f(x, w))
             zs.append(x * 2.0)
             return np.sum(ys[-1] * x) + np.sum(w)
         """),
+    "a_row_view_kept_by_a_comprehension": (srcdiff.SrcdiffSyntaxError, "share memory", """
+        def f(x, w):
+            out = x * 1.0
+            rows = out.reshape(1, -1)
+            keep = [r for r in rows]
+            out[0] = 5.0
+            return np.sum(keep[0] * x) + np.sum(w)
+        """),
     "O21_a_list_inside_a_list_appended_to": (srcdiff.SrcdiffSyntaxError, "share memory", """
         def f(x, w):
             hs = [x]
@@ -586,6 +594,12 @@ FUZZ_DIFFERENTIATED = {
 
         def f(y):
             return np.sum(y * y) if np.sum(helper([y, y])) > -9.0 else np.sum(y)
+        """,
+    "appending_to_a_list_a_comprehension_made": """
+        def f(y):
+            hs = [np.tanh(y * c) for c in (0.5, -1.0)]
+            hs.append(hs[-1] * 2.0)
+            return np.sum(np.stack(hs) ** 2)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

@@ -536,6 +536,9 @@ class _Flow:
             return self.union(x.value for x in e.elements) | self.fresh("list", e)
         if isinstance(e, cst.Dict):
             return self.union(x.value for x in e.elements) | self.fresh("dict", e)
+        if isinstance(e, (cst.ListComp, cst.DictComp)):  # a new list or dict of any value read
+            return self.union(cst.Name(n) for n in _read_names(e)) | \
+                self.fresh("list" if isinstance(e, cst.ListComp) else "dict", e)
         return self.union(cst.Name(n) for n in _read_names(e))  # anything else: may share all
 
     def top_of(self, value):
@@ -544,8 +547,9 @@ class _Flow:
         known; None otherwise."""
         if isinstance(value, cst.Name):
             return self.state.tops.get(value.value)
-        if isinstance(value, (cst.List, cst.Dict)):
-            return frozenset({Root("list" if isinstance(value, cst.List) else "dict", id(value))})
+        if isinstance(value, (cst.List, cst.Dict, cst.ListComp, cst.DictComp)):
+            return frozenset({Root("list" if isinstance(value, (cst.List, cst.ListComp)) else "dict",
+                                   id(value))})
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
                 _global_path(value.func, self.locals):
             obj = resolve(value.func, self.ctx, frozenset(self.locals))
