@@ -67,12 +67,13 @@ class Idioms:
     def x_spell(self, shape, d) -> E:
         ch = self.ch
         opts = {S: ["ufunc", "relu", "copy", "matmul", "inner", "mdot", "amax", "mreduce",
-                    "mtrace", "math", "math", "ellipsis", "einsum"],
+                    "mtrace", "math", "math", "ellipsis", "einsum", "convert"],
                 V: ["ufunc", "relu", "copy", "matmul", "mdot", "einsum", "transpose", "squeeze",
-                    "ellipsis", "amax"],
+                    "ellipsis", "amax", "convert"],
                 U: ["ufunc", "relu", "copy", "matmul", "mdot", "inner", "einsum", "ellipsis",
                     "expand"],
-                M: ["ufunc", "relu", "copy", "matmul", "transpose", "einsum", "ellipsis"]}[shape]
+                M: ["ufunc", "relu", "copy", "matmul", "transpose", "einsum", "ellipsis",
+                    "convert"]}[shape]
         return getattr(self, "sp_" + ch.pick(opts))(shape, d)
 
     def sp_ufunc(self, shape, d) -> E:
@@ -151,6 +152,16 @@ class Idioms:
             return self._odot(a, b, S, sh[0])
         a, b = (self.expr(M, d), self.expr(V, d)) if shape == U else (self.expr(U, d), self.expr(M, d))
         return self._odot(a, b, shape, 3)
+
+    def sp_convert(self, shape, d) -> E:
+        """``float(s)`` of a number, ``a.astype(a.dtype)`` of an array: conversions that keep
+        the value (and the float32 twin's dtype)."""
+        self.feature("conversions")
+        a = self.expr(shape, d)
+        if shape == S:
+            return E(f"float({a.src})", f"float({a.osrc})", S, a.bound)
+        s, o = _par(a, ATOM)
+        return E(f"{s}.astype({s}.dtype)", f"{o}.astype({o}.dtype)", shape, a.bound)
 
     def _odot(self, a: E, b: E, shape, n) -> E:
         s, o = _par(a, ATOM)
