@@ -27,6 +27,7 @@ FAMILIES = {  # the runtime module of a rule -> its family's title
     "shaping": "Shape and selection (`runtime/shaping.py`)",
     "building": "Building arrays, polynomials, conversions (`runtime/building.py`)",
     "statistics": "Order statistics, signals, covariance (`runtime/statistics.py`)",
+    "grids": "Grids: meshgrid, broadcast_arrays (`runtime/grids.py`)",
     "linalg": "Linear algebra (`runtime/linalg.py`)",
     "fft": "Fourier transforms and complex parts, in a real-valued function (`runtime/fft.py`)",
     "scipy_rules": "scipy, with `srcdiff[scipy]` (`runtime/scipy_rules.py`)",

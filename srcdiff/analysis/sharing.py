@@ -47,6 +47,10 @@ VIEWS = frozenset(
     "diag conj conjugate rollaxis matrix_transpose ascontiguousarray asfortranarray "
     "real_if_close".split()  # np.diag of a matrix; x.conj() of a real x is x itself
 )
+# numpy functions whose results are views of every array they are given (meshgrid's with
+# copy=False; taken for views always, which costs at most a refusal)
+_VIEWS_OF_ALL = frozenset({"broadcast_arrays", "meshgrid"})
+
 # numpy functions that write into the array given first (out= aside), and array methods
 # that write into their array (np.sort copies; x.sort() sorts x)
 _FUNCTION_WRITERS = frozenset(
@@ -599,6 +603,8 @@ class _Flow:
             return inner | self.fresh(kind, call) if kind else inner
         if obj is abs:
             return self.arith(args, call)
+        if name in _VIEWS_OF_ALL and (getattr(obj, "__module__", None) or "").startswith("numpy"):
+            return self.union(args)  # np.broadcast_arrays(a, b): views of every operand
         if name in VIEWS and args or name in _VIEW_WHEN and args and \
                 (getattr(obj, "__module__", None) or "").startswith("numpy") and \
                 _returns_its_argument(call, *_VIEW_WHEN[name]):

@@ -160,6 +160,7 @@ COVERAGE: dict[str, str] = {
     **{f"numpy.{n}": "shape-functions" for n in  # runtime/statistics.py
        "median nanmedian quantile nanquantile percentile nanpercentile convolve correlate interp "
        "cov corrcoef trapezoid ediff1d".split()},
+    **{f"numpy.{n}": "shape-functions" for n in "meshgrid broadcast_arrays".split()},  # grids.py
     **{f"numpy.{n}": "shape-functions" for n in  # runtime/building.py
        "append insert delete block resize compress extract diagflat rollaxis matrix_transpose "
        "unstack asanyarray ascontiguousarray asfortranarray astype real_if_close logspace "

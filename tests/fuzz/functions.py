@@ -304,6 +304,11 @@ NP_SHAPES = [
     (S, "np.trapezoid({0})", (V,), None), (U, "np.trapezoid({0}, axis=1)", (M,), None),
     (S, "np.trapezoid({0}, np.cumsum(np.exp(np.tanh({1}))))", (V, V), None),
     (U, "np.ediff1d({0})", (V,), None), (V, "np.ediff1d({0}, to_end=[0.5, 1.0])", (U,), None),
+    # runtime/grids.py
+    (M, "np.meshgrid({0}, {1}, indexing='ij')[0] * np.meshgrid({0}, {1}, indexing='ij')[1]",
+     (U, V), None),
+    (M, "np.meshgrid({0}, {1})[1].T", (U, V), None),
+    (M, "np.broadcast_arrays({0}, {1})[0] * np.broadcast_arrays({0}, {1})[1]", (V, M), None),
     # runtime/building.py (polynomials of tanh(...): bounded values)
     (V, "np.append({0}, {1})", (U, S), None), (V, "np.insert({0}, 1, {1})", (U, S), None),
     (U, "np.delete({0}, 1)", (V,), None), (M, "np.block([[{0}], [{1}]])", (V, V), None),
