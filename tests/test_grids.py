@@ -58,7 +58,8 @@ def test_vjp_of_the_grids_themselves(name):
 
 
 @pytest.mark.parametrize("make", ["np.broadcast_arrays(np.ones((2, 3)), b)",
-                                  "np.meshgrid(np.ones(2), b, copy=False)"])
+                                  "np.meshgrid(np.ones(2), b, copy=False)",
+                                  "np.atleast_2d(np.ones(3), b)"])
 def test_a_grid_read_after_a_write_into_its_operand_is_refused(make):
     """The results are views of every operand (not only the first): numpy shows the write
     through them, srcdiff's functional writes would not."""

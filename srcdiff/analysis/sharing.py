@@ -48,8 +48,10 @@ VIEWS = frozenset(
     "real_if_close".split()  # np.diag of a matrix; x.conj() of a real x is x itself
 )
 # numpy functions whose results are views of every array they are given (meshgrid's with
-# copy=False; taken for views always, which costs at most a refusal)
-_VIEWS_OF_ALL = frozenset({"broadcast_arrays", "meshgrid"})
+# copy=False; taken for views always, which costs at most a refusal; np.atleast_2d(a, b)
+# gives a view of each)
+_VIEWS_OF_ALL = frozenset({"broadcast_arrays", "meshgrid", "atleast_1d", "atleast_2d",
+                           "atleast_3d"})
 
 # numpy functions that write into the array given first (out= aside), and array methods
 # that write into their array (np.sort copies; x.sort() sorts x)
