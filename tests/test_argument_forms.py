@@ -42,6 +42,7 @@ SORT_KINDS = ("quicksort", "mergesort", "heapsort", "stable")
 # (primitive, option) -> the values numpy (scipy) documents for it
 DOCUMENTED = {
     (np.linalg.qr, "mode"): ("reduced", "complete", "r", "raw"),
+    (np.meshgrid, "indexing"): ("xy", "ij"),
     (np.pad, "mode"): ("constant", "edge", "linear_ramp", "maximum", "mean", "median",
                        "minimum", "reflect", "symmetric", "wrap", "empty"),
     (np.linalg.norm, "ord"): (None, "fro", "nuc", INF, -INF, 0, 1, -1, 2, -2, 3, 0.5),
@@ -388,6 +389,12 @@ def forms():
         out.append(Form(scipy.linalg.cho_factor, "lower", flag,
                         "c, low = scipy.linalg.cho_factor(a @ a.T + 3.0 * np.eye(3), lower={v})"
                         "\nreturn np.sum(np.sin(c))", (square,)))
+
+    # ----- np.meshgrid: indexing (runtime/grids.py) -----
+    for indexing in ("xy", "ij"):
+        out.append(Form(np.meshgrid, "indexing", indexing,
+                        "X, Y = np.meshgrid(a, b * 2.0, indexing={v})\n"
+                        "return np.sum(np.sin(X) * Y)", (((3,), (4,)), ((2, 2), (3,)))))
     return out
 
 
