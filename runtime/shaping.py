@@ -184,8 +184,14 @@ def repeat_adjoint(g, a, repeats=None, axis=None):
 
 
 def _zeros(a, g, shape):
-    """Zeros of ``shape`` in the library and dtype of ``a`` (of ``g`` for a number ``a``)."""
-    return np.zeros_like(a if hasattr(a, "dtype") else g, shape=shape)
+    """Zeros of ``shape`` in the library and dtype of ``a`` (of ``g`` for a number ``a``); of
+    a complex dtype where ``g`` is complex and ``a`` is not: a complex adjoint srcdiff did not
+    see coming (from a helper run without being differentiated) stays complex, for the API to
+    refuse, instead of losing its imaginary part in the scatter (a wrong real gradient)."""
+    like = a if hasattr(a, "dtype") else g
+    if np.iscomplexobj(g) and not np.iscomplexobj(like):
+        return np.zeros_like(like, shape=shape, dtype=np.result_type(like, g))
+    return np.zeros_like(like, shape=shape)
 
 
 # ----- picking elements -----   (picked elements get their adjoint back, repeats adding up)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import textwrap
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -365,3 +367,25 @@ def test_a_complex_adjoint_indexed_into_a_real_array_is_never_cast():
             api(f, wrt=0)(x, y)
     with pytest.raises(GradientTypeError, match="complex"):  # integers: y is not differentiated
         srcdiff.vjp(f, x, np.arange(4))[1](1.0)
+
+
+@pytest.mark.parametrize("pick", ["np.take(x, [0, 2])", "np.take_along_axis(x, np.array([0, 2]), 0)",
+                                  "np.diagonal(np.outer(x, x))[0:2]", "np.sort(x)[0:2]"])
+def test_a_complex_adjoint_scattered_into_a_real_array_is_never_cast(pick):
+    """The selection adjoints (take, take_along_axis, diagonal, sort…) write into zeros of
+    x's dtype: a complex adjoint of a real x keeps its imaginary part there too, and the API
+    refuses the complex gradient (a ComplexWarning and a wrong real gradient before)."""
+    f = make_function(f"""
+        def phase(n):
+            return np.exp(1j * np.arange(n))
+
+        def f(x):
+            c = phase(2)
+            return np.sum(np.abs({pick} * c))
+        """, "f")
+    x = np.array([0.3, -0.2, 0.5])
+    for api in (srcdiff.grad, srcdiff.value_and_grad):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ComplexWarning: nothing is cast away
+            with pytest.raises(GradientTypeError, match="complex"):
+                api(f)(x)
