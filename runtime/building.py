@@ -19,6 +19,7 @@ import numpy as np
 from .backend import array_module, scatter_add
 from .creation import _elements, _positions
 from .helpers import unbroadcast
+from .helpers import float_like as _like
 from .options import FLOAT_DTYPE, OneOf
 from .registry import adjoint
 
@@ -98,14 +99,6 @@ def _route(g, build, named, **options):
     grads = tuple(_like(xp.reshape(flat[start:start + size], np.shape(x)), x)
                   for start, size, x in zip(starts, sizes, operands))
     return grads[0] if len(grads) == 1 else grads
-
-
-def _like(d, x):
-    """The adjoint ``d`` in the float dtype of ``x`` (numpy's result may be wider)."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and d.dtype != dtype:
-        return d.astype(dtype)
-    return d
 
 
 # ----- moved axes and single elements -----

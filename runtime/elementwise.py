@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from .helpers import guard, unbroadcast
+from .helpers import float_like as _like
 from .options import OneOf
 from .registry import adjoint
 
@@ -184,14 +185,6 @@ def float_power_adjoint(g, ans, x1, x2):
     d1 = g * x2 * np.float_power(guard(x1, g), x2 - 1)
     d2 = g * ans * np.log(np.where(x1 > 0, x1, np.ones_like(ans)))
     return _like(d1, x1), _like(d2, x2)
-
-
-def _like(d, x):
-    """``d`` in ``x``'s float dtype where ``x`` is a float32 (or other float) array."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or dtype.kind != "f" or d.dtype == dtype:
-        return d
-    return d.astype(dtype)
 
 
 # heaviside(x1, x2) is 0 or 1 by the sign of x1, and x2 itself where x1 == 0.

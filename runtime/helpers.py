@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
+__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "float_like",
            "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
            "count"]
 
@@ -88,6 +88,18 @@ def rows_dot(xs, b):
     if _ndim(b) in (1, 2) and _ndim(xs) in (2, 3):
         return rows_matmul(xs, b)
     return [np.dot(row, b) for row in xs]
+
+
+def float_like(d, x):
+    """The adjoint ``d`` in ``x``'s float dtype where ``x`` is a float array (a rule's numpy
+    result may be wider: float32 in, float32 back). A complex ``d`` of a real ``x`` stays
+    complex: an adjoint made complex by a value srcdiff did not see coming reaches the API,
+    which refuses it, instead of losing its imaginary part here (a wrong real gradient)."""
+    dtype = getattr(x, "dtype", None)
+    own = getattr(d, "dtype", None)
+    if dtype is None or dtype.kind != "f" or own is None or own == dtype or own.kind == "c":
+        return d
+    return d.astype(dtype)
 
 
 def _ndim(x) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .backend import array_module, scatter_add
 from .helpers import unbroadcast
+from .helpers import float_like as _like
 from .options import FLOAT_DTYPE, OneOf
 from .registry import adjoint
 
@@ -105,14 +106,6 @@ def _unstack(g, arrays, axis, ndmin):
     sizes = [np.shape(a)[axis] if np.ndim(a) >= ndmin else 1 for a in arrays]
     pieces = np.split(g, list(accumulate(sizes))[:-1], axis=axis)
     return tuple(_like(np.reshape(piece, np.shape(a)), a) for piece, a in zip(pieces, arrays))
-
-
-def _like(d, x):
-    """The adjoint ``d`` in the float dtype of ``x`` (after a ``dtype=`` cast forward)."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and d.dtype != dtype:
-        return d.astype(dtype)
-    return d
 
 
 # ----- splitting -----   (g holds one adjoint per piece, None for a piece not used)

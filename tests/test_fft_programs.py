@@ -370,11 +370,15 @@ def test_a_complex_adjoint_indexed_into_a_real_array_is_never_cast():
 
 
 @pytest.mark.parametrize("pick", ["np.take(x, [0, 2])", "np.take_along_axis(x, np.array([0, 2]), 0)",
-                                  "np.diagonal(np.outer(x, x))[0:2]", "np.sort(x)[0:2]"])
+                                  "np.diagonal(np.outer(x, x))[0:2]", "np.sort(x)[0:2]",
+                                  "np.float_power(x * x + 1.0, 1.5)[0:2]",
+                                  "np.polyval(x, np.array([0.5, -1.0]))",
+                                  "np.asfortranarray(x)[0:2]"])
 def test_a_complex_adjoint_scattered_into_a_real_array_is_never_cast(pick):
     """The selection adjoints (take, take_along_axis, diagonal, sort…) write into zeros of
-    x's dtype: a complex adjoint of a real x keeps its imaginary part there too, and the API
-    refuses the complex gradient (a ComplexWarning and a wrong real gradient before)."""
+    x's dtype, and many rules cast their result to a float32 x's dtype (float_like): a
+    complex adjoint of a real x keeps its imaginary part through both, and the API refuses
+    the complex gradient (a ComplexWarning and a wrong real gradient before)."""
     f = make_function(f"""
         def phase(n):
             return np.exp(1j * np.arange(n))
