@@ -58,13 +58,16 @@ def template_for(rule: Rule) -> Template | None:
     except (OSError, TypeError):
         return None
     funcdef = cst.parse_module(source).body[0]
+    params = tuple(inspect.signature(rule.raw).parameters)
+    if not isinstance(funcdef, cst.FunctionDef) or funcdef.name.value != rule.raw.__name__ or \
+            tuple(p.name.value for p in funcdef.params.params) != params[:len(funcdef.params.params)]:
+        return None  # the file changed since it was imported: these lines are another function's
     body = list(funcdef.body.body)
     if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine):
         return None
     ret = body[0].body[0]
     if not isinstance(ret, cst.Return) or ret.value is None:
         return None
-    params = tuple(inspect.signature(rule.raw).parameters)
     value = ret.value
     if len(rule.operands) == 1:
         results = (value,)

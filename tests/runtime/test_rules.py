@@ -288,3 +288,17 @@ def test_append_rule_matches_finite_differences():
         return sum(np.sum(gi * oi) for gi, oi in zip(g, helpers.append([a, b], v)))
 
     check_vjp(weighted, (*xs, value), (*dxs, dvalue))
+
+
+def test_a_rule_whose_file_changed_since_import_is_called_not_inlined(monkeypatch):
+    """Inlining reads a rule's source from its file (inspect); where that file changed after
+    it was imported, the lines at the rule's old place are another function's: the template
+    is refused and the rule is called, never another body inlined under its name."""
+    from srcdiff import templates
+    from srcdiff.runtime import rules, rule_for
+
+    rule = rule_for(np.sin)
+    assert templates.template_for(rule) is not None  # as imported: inlined
+    other = inspect.getsource(rules.cos_adjoint)
+    monkeypatch.setattr(templates.inspect, "getsource", lambda fn: other)
+    assert templates.template_for.__wrapped__(rule) is None  # (template_for caches per rule)
