@@ -285,7 +285,11 @@ def min_adjoint(g, ans, x, axis=None, keepdims=False):
 
 
 def _split(share, hits, ans, axis):
-    """``share`` divided by how many elements hit the extremum ``ans`` along ``axis``."""
+    """``share`` divided by how many elements hit the extremum ``ans`` along ``axis``.
+
+    For two tied elements that is what central differences give (the mean of the one-sided
+    slopes); for three or more it is one subgradient among many, which central differences of
+    a single element need not match (only the sum over the tied elements is g)."""
     if type(hits) is np.ndarray:
         # Each extremum not NaN is hit at least once, so as many hits as extrema means one
         # each: no ties, nothing to divide (~3 us instead of ~10 for a 128 x 10 array).
