@@ -3,7 +3,8 @@
 Invariant after this pass: in the pullback, no ``* 1``, ``1 *``, ``/ 1``, ``** 1``,
 ``+ 0``, ``0 +``, ``- 0`` or ``- -`` remains, arithmetic on two number literals
 is folded, and no ``rt.guard`` wraps a nonzero constant or a base raised to a
-positive integer power (neither can make an infinite derivative). Inlined rules produce these when an operand is a constant. The forward
+positive integer power (neither can make an infinite derivative), or guards for an adjoint
+that is a nonzero constant (``rt.guard(n, 1.0)`` is ``n``: it changes only where g is 0). Inlined rules produce these when an operand is a constant. The forward
 pass is the user's code and is left exactly as written (``x * 1.0`` makes a float
 copy there; dropping it could change a dtype).
 
@@ -44,8 +45,7 @@ def _applies(node: cst.CSTNode) -> bool:
     node of a line, none changes the nodes rebuilt from their (unchanged) children either."""
     kind = type(node)
     if kind is cst.Call:
-        value = _guarded(node)
-        return value is not None and _number(value) not in (None, 0)
+        return _needless_guard(node) is not None
     if kind is cst.BinaryOperation:
         op, left, right = type(node.operator), node.left, node.right
         a, b = _number(left), _number(right)
@@ -102,12 +102,20 @@ def _guarded(node) -> cst.BaseExpression | None:
     return None
 
 
+def _needless_guard(node) -> cst.BaseExpression | None:
+    """The value of ``rt.guard(value, g)`` where the guard changes nothing: a nonzero
+    constant ``value`` (``x / 2.0``) or a nonzero constant adjoint ``g`` (the guard puts 1
+    only where g is 0); else None."""
+    value = _guarded(node)
+    if value is None or _number(value) in (None, 0) and _number(node.args[1].value) in (None, 0):
+        return None
+    return value
+
+
 class _Simplify(cst.CSTTransformer):
     def leave_Call(self, original, updated: cst.Call):
-        value = _guarded(updated)
-        if value is not None and _number(value) not in (None, 0):
-            return value  # a nonzero constant needs no guard: x / 2.0
-        return updated
+        value = _needless_guard(updated)
+        return value if value is not None else updated
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         op, left, right = type(updated.operator), updated.left, updated.right

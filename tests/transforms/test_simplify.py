@@ -19,6 +19,10 @@ from srcdiff.transforms.simplify import simplify_expression
     ("x ** (3 - 1)", "x ** 2"),
     ("(a + b) * 1", "(a + b)"),
     ("g * (1.0 - ans * ans)", "g * (1.0 - ans * ans)"),
+    ("g / rt.guard(2.0, g)", "g / 2.0"),            # a nonzero constant needs no guard
+    ("1.0 / rt.guard(n, 1.0)", "1.0 / n"),          # nor does a nonzero constant adjoint
+    ("g / rt.guard(n, g)", "g / rt.guard(n, g)"),
+    ("0.0 / rt.guard(n, 0.0)", "0.0 / rt.guard(n, 0.0)"),
 ])
 def test_simplify(before, after):
     result = simplify_expression(cst.parse_expression(before))
