@@ -197,6 +197,10 @@ COVERAGE: dict[str, str] = {
 
 # the idioms of issue 13 (item 4), each a tag the generator records
 IDIOMS: dict[str, str] = {
+    "a max-shifted softmax: exp(m - max(m)) / sum(exp(m - max(m)))": "softmax",
+    "list((a, b)) / tuple([a, b]) of values: the displays they make": "sequence-calls",
+    "the spellings of a product and a reduction (np.linalg.matmul, multi_dot, einsum with a "
+    "transposed operand, np.add.reduce)": "reduction-spellings",
     "a list literal passed to a helper: helper([a, a * 2.0])": "list-literal-to-helper",
     "a tuple literal passed to a helper: helper((u, v))": "tuple-literal-to-helper",
     "a dict literal passed to a helper: helper({'w': a})": "dict-literal-to-helper",

@@ -67,13 +67,13 @@ class Idioms:
     def x_spell(self, shape, d) -> E:
         ch = self.ch
         opts = {S: ["ufunc", "relu", "copy", "matmul", "inner", "mdot", "amax", "mreduce",
-                    "mtrace", "math", "math", "ellipsis", "einsum", "convert"],
+                    "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce"],
                 V: ["ufunc", "relu", "copy", "matmul", "mdot", "einsum", "transpose", "squeeze",
-                    "ellipsis", "amax", "convert"],
+                    "ellipsis", "amax", "convert", "ureduce", "displays"],
                 U: ["ufunc", "relu", "copy", "matmul", "mdot", "inner", "einsum", "ellipsis",
-                    "expand"],
+                    "expand", "ureduce"],
                 M: ["ufunc", "relu", "copy", "matmul", "transpose", "einsum", "ellipsis",
-                    "convert"]}[shape]
+                    "convert", "softmax"]}[shape]
         return getattr(self, "sp_" + ch.pick(opts))(shape, d)
 
     def sp_ufunc(self, shape, d) -> E:
@@ -133,14 +133,19 @@ class Idioms:
             return call("np.matmul", [a, b], S, a.bound * b.bound * sh[0])
         if shape == U:
             m, v = self.expr(M, d), self.expr(V, d)
-            return call("np.matmul", [m, v], U, m.bound * v.bound * 3)
+            return call(self.ch.pick(["np.matmul", "np.linalg.matmul"]), [m, v], U,
+                        m.bound * v.bound * 3)
         if shape == V:
             u, m = self.expr(U, d), self.expr(M, d)
             return call("np.matmul", [u, m], V, u.bound * m.bound * 2)
         m = self.expr(M, d)
         c = E("C33", "C33", (3, 3), 1.0)
-        if self.ch.coin(0.5):
+        kind = self.ch.pick(["matmul", "@", "multi_dot"])
+        if kind == "matmul":
             return call("np.matmul", [m, c], M, m.bound * 2)
+        if kind == "multi_dot":  # np.linalg.multi_dot([m, C33, C33]): two products
+            return E(f"np.linalg.multi_dot([{m.src}, C33, C33])",
+                     f"np.linalg.multi_dot([{m.osrc}, C33, C33])", M, m.bound * 4)
         return binop(m, "@", c, M, m.bound * 2)
 
     def sp_mdot(self, shape, d) -> E:
@@ -152,6 +157,39 @@ class Idioms:
             return self._odot(a, b, S, sh[0])
         a, b = (self.expr(M, d), self.expr(V, d)) if shape == U else (self.expr(U, d), self.expr(M, d))
         return self._odot(a, b, shape, 3)
+
+    def sp_ureduce(self, shape, d) -> E:
+        """``np.add.reduce(m)`` and its kin: a ufunc's reduce over the first axis unless
+        ``axis=`` says otherwise (the canonical stage makes it np.sum / np.prod / np.max)."""
+        self.feature("reduction-spellings")
+        fn = self.ch.pick(["add", "multiply", "maximum", "minimum"])
+        if shape == S:
+            a = self.bounded(self.expr(V, d), 1.2)
+            return call(f"np.{fn}.reduce", [a], S, a.bound ** 3 if fn == "multiply" else a.bound * 3)
+        m = self.bounded(self.expr(M, d), 1.2)
+        bound = m.bound ** 3 if fn == "multiply" else m.bound * 3
+        if shape == V:  # the first axis of (2, 3)
+            return call(f"np.{fn}.reduce", [m], V, bound)
+        return call(f"np.{fn}.reduce", [m], U, bound, extra=", axis=1")
+
+    def sp_softmax(self, shape, d) -> E:
+        """A softmax along the last axis, max-shifted: its denominator is at least 1 (the
+        guards pass drops its guards)."""
+        self.feature("softmax")
+        m = self.expr(M, d)
+        e = f"np.exp({m.src} - np.max({m.src}, axis=-1, keepdims=True))"
+        oe = f"np.exp({m.osrc} - np.max({m.osrc}, axis=-1, keepdims=True))"
+        return E(f"({e} / np.sum({e}, axis=-1, keepdims=True))",
+                 f"({oe} / np.sum({oe}, axis=-1, keepdims=True))", M, 1.0)
+
+    def sp_displays(self, shape, d) -> E:
+        """``list((a, b))`` / ``tuple([a, b])`` of values: the displays they make."""
+        self.feature("sequence-calls")
+        a, b = self.expr(V, d), self.expr(V, d)
+        kind = self.ch.pick(["list((", "tuple(["])
+        close = "))" if kind == "list((" else "])"
+        return E(f"np.sum(np.stack({kind}{a.src}, {b.src}{close}), axis=0)",
+                 f"np.sum(np.stack({kind}{a.osrc}, {b.osrc}{close}), axis=0)", V, a.bound + b.bound)
 
     def sp_convert(self, shape, d) -> E:
         """``float(s)`` of a number, ``a.astype(a.dtype)`` of an array: conversions that keep
@@ -194,9 +232,10 @@ class Idioms:
             a, b = self.expr(M, d), self.expr(M, d)
             return call("np.einsum", ['"ij,ij->i"', a, b], U, a.bound * b.bound * 3)
         m, v = self.expr(M, d), self.expr(V, d)
-        if self.ch.coin(0.5):
+        kind = self.ch.pick(["ij,j->ij", "ij,jk->ik", "ij,kj->ik"])
+        if kind == "ij,j->ij":
             return call("np.einsum", ['"ij,j->ij"', m, v], M, m.bound * v.bound)
-        return call("np.einsum", ['"ij,jk->ik"', m, E("C33", "C33", (3, 3), 1.0)], M, m.bound * 2)
+        return call("np.einsum", [f'"{kind}"', m, E("C33", "C33", (3, 3), 1.0)], M, m.bound * 2)
 
     def sp_amax(self, shape, d) -> E:
         fn = self.ch.pick(["amax", "amin"])
