@@ -30,11 +30,11 @@ the same for every input:
     r = x.dot(w)                            →   r = np.dot(x, w)
 
 The line markers stay where they were, so each adjoint block still quotes the user's line
-as written. Where no name of the function's module refers to numpy, ``x.dot`` and einsum
-stay as they are (their own rules differentiate them).
+as written. The numpy functions it writes are spelled as the module spells numpy (``np``),
+``rt.np`` where no global name does (``templates.runtime_spelling``, as the rules' own).
 
-Invariant after this pass: no ``np.matmul(a, b)`` call; no ``x.dot(y)`` method call where
-the module names numpy; no two-operand einsum of a matrix-product spelling.
+Invariant after this pass: no ``np.matmul(a, b)`` call; no ``x.dot(y)`` method call of a
+local array; no two-operand einsum of a matrix-product spelling.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import numpy as np
 from ..analysis.calls import resolve
 from ..context import Context
 from ..names import Namer, names_in
+from ..templates import runtime_spelling
 from .normalize import local_variables
 
 __all__ = ["rewrite", "matmul_plan"]
@@ -53,22 +54,14 @@ __all__ = ["rewrite", "matmul_plan"]
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     funcdef = module.body[0]
     local_names = local_variables(funcdef)
-    lowering = _Lowering(ctx, local_names, Namer(names_in(module) | {ctx.rt}), _numpy_name(ctx))
+    numpy = runtime_spelling("np", np, ctx.rt, ctx.fn.__globals__, local_names)
+    lowering = _Lowering(ctx, local_names, Namer(names_in(module) | {ctx.rt}), numpy)
     return module.with_changes(body=[funcdef.with_changes(body=lowering.block(funcdef.body)),
                                      *module.body[1:]])
 
 
-def _numpy_name(ctx: Context) -> str | None:
-    """A global name of the function that is the numpy module (``np`` usually), or None."""
-    names = ctx.fn.__globals__
-    if names.get("np") is np:
-        return "np"
-    return next((name for name, value in names.items()
-                 if value is np and isinstance(name, str) and name.isidentifier()), None)
-
-
 class _Lowering:
-    def __init__(self, ctx: Context, local_names, namer: Namer, numpy: str | None):
+    def __init__(self, ctx: Context, local_names, namer: Namer, numpy: cst.BaseExpression):
         self.ctx, self.local_names, self.namer, self.numpy = ctx, local_names, namer, numpy
 
     def block(self, block):
@@ -116,11 +109,11 @@ class _Lowering:
             return [_matmul(args[0].value, args[1].value)]
         if isinstance(func, cst.Attribute) and func.attr.value == "dot" and \
                 isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
-                len(args) == 1 and args[0].keyword is None and self.numpy:
+                len(args) == 1 and args[0].keyword is None:
             return [value.with_changes(func=self._np("dot"), args=[
                 cst.Arg(func.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
                 args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])]
-        if obj is np.einsum and self.numpy:
+        if obj is np.einsum:
             return self.einsum(args)
         if obj is np.linalg.multi_dot and len(args) == 1 and args[0].keyword is None and \
                 isinstance(args[0].value, (cst.List, cst.Tuple)) and \
@@ -128,7 +121,7 @@ class _Lowering:
                 not any(isinstance(e, cst.StarredElement) for e in args[0].value.elements):
             return self.chain([e.value for e in args[0].value.elements])
         reduction = _UFUNC_REDUCTIONS.get(_reduce_of(func, self.ctx, self.local_names))
-        if reduction and self.numpy and _reduce_arguments(args):
+        if reduction and _reduce_arguments(args):
             return [self.reduction(reduction, args)]
         return None
 
@@ -192,7 +185,7 @@ class _Lowering:
                      cst.Tuple([cst.Element(_int(i)) for i in perm]))
 
     def _np(self, name: str) -> cst.Attribute:
-        return cst.Attribute(cst.Name(self.numpy), cst.Name(name))
+        return cst.Attribute(self.numpy, cst.Name(name))
 
 
 # np.matmul, and numpy 2's array-API np.linalg.matmul: the same product as @

@@ -186,3 +186,17 @@ def test_list_and_tuple_of_displays_and_reversed_displays(name, shape):
         check_vjp_of_array_output(make_function(
             f"def f(x):\n    {SEQUENCES[name].replace('return np.sum(', 'return (')}\n"),
             args, np.random.default_rng(4))
+
+
+def test_a_module_without_np_gets_rt_np(tmp_path, monkeypatch):
+    """The numpy calls the stage writes are spelled as the module spells numpy, ``rt.np``
+    where it has no name for it (``from numpy import einsum``), as the rules' own are."""
+    (tmp_path / "bare_numpy_names.py").write_text(
+        "from numpy import einsum as contract, sum as total\n\n\n"
+        "def h(a, b):\n    return total(contract('ij,kj->ik', a, b) ** 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import bare_numpy_names
+
+    fn = bare_numpy_names.h
+    assert "b_T = rt.np.swapaxes(b, -1, -2)" in srcdiff.grad(fn, wrt=(0, 1)).source
+    check_grad_by_finite_differences(fn, draw([(2, 3), (4, 3)], seed=6))
