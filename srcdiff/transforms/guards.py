@@ -33,8 +33,9 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, resolve,
-                               rewrite_lines_calling, single_assignments)
+from ..analysis.calls import classify
+from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling,
+                               single_assignments)
 from ..context import Context
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
@@ -62,8 +63,15 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """A lower bound of every name of the generated function ``vjp`` (None: unknown)."""
-    shifted = _shifted_exponentials(vjp, ctx)
-    return infer(vjp, ctx, Domain(lambda expr, facts: _evaluate(expr, facts, shifted), _join), {})
+    local = single_assignments(vjp) | {p.name.value for p in vjp.params.params}
+    shifted = _shifted_exponentials(vjp, ctx, local)
+
+    def denominator(expr) -> bool:  # sum(e, axis=a) of a shifted exponential e along a
+        reduced = _reduction(expr, ctx, local, _SUMS)
+        return reduced is not None and shifted.get(reduced[0]) == reduced[1]
+
+    return infer(vjp, ctx, Domain(lambda expr, facts: _evaluate(expr, facts, denominator),
+                                  _join), {})
 
 
 # ----- softmax: the sum of exp(s - max(s)) along the axis of the max is at least 1 -----
@@ -72,79 +80,54 @@ _MAXIMA = (np.max, np.amax)
 _SUMS = (np.sum,)
 
 
-def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context) -> dict[str, str]:
+def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dict[str, str]:
     """``{e: axis}`` for each ``e = np.exp(d)``, ``d = s - m``, ``m = np.max(s, axis=a,
     keepdims=True)`` (or ``s.max(...)``) of the forward pass, each name bound once: every
     value of ``e`` is at most 1 and, along ``a``, one of them is exp(0) = 1 (or NaN where
     ``s`` holds a NaN or an infinity)."""
-    single = single_assignments(vjp)
     values = {}
     for stmt in vjp.body.body:
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
                 and len(stmt.body[0].targets) == 1 and \
                 isinstance(stmt.body[0].targets[0].target, cst.Name):
             name = stmt.body[0].targets[0].target.value
-            if name in single:
+            if name in local:
                 values[name] = stmt.body[0].value
-    local = set(values) | {p.name.value for p in vjp.params.params}
-
-    def resolver(func):
-        fn = resolve(func, ctx, local)
-        return numpy_twin(fn) or fn
-
     found = {}
     for e, value in values.items():
-        if not (isinstance(value, cst.Call) and len(value.args) == 1 and
-                value.args[0].keyword is None and isinstance(value.args[0].value, cst.Name) and
-                resolver(value.func) is np.exp):
-            continue
-        d = values.get(value.args[0].value.value)
+        exp = _reduction(value, ctx, local, (np.exp,), axis_needed=False)
+        d = values.get(exp[0]) if exp is not None else None
         if not (isinstance(d, cst.BinaryOperation) and isinstance(d.operator, cst.Subtract) and
                 isinstance(d.left, cst.Name) and isinstance(d.right, cst.Name)):
             continue
-        reduced = _reduction(values.get(d.right.value), resolver, local, _MAXIMA, "max")
+        reduced = _reduction(values.get(d.right.value), ctx, local, _MAXIMA)
         if reduced is not None and reduced[0] == d.left.value and reduced[2]:
             found[e] = reduced[1]
     return found
 
 
-def _summed(expr: cst.BaseExpression, facts: Facts, shifted: dict) -> bool:
-    """Whether ``expr`` sums a shifted exponential along the axis of its max."""
-    reduced = _reduction(expr, lambda f: numpy_twin(facts.resolve(f)) or facts.resolve(f),
-                         set(facts.names) | set(shifted), _SUMS, "sum")
-    return reduced is not None and shifted.get(reduced[0]) == reduced[1]
-
-
-def _reduction(call, resolver, local, functions, method: str):
-    """``(array name, axis code, keepdims)`` of ``np.max(x, axis=a, keepdims=k)`` (a function
-    of ``functions``) or ``x.max(axis=a, keepdims=k)`` (``method``); None otherwise."""
-    if not isinstance(call, cst.Call) or any(a.star for a in call.args):
+def _reduction(call, ctx: Context, local: set, functions, axis_needed=True):
+    """``(array name, axis code, keepdims)`` of a call of one of ``functions`` on one name,
+    however it is spelled (``np.max(s, axis=-1, keepdims=True)``, ``s.max(1)``: the call
+    resolution of every pass, ``calls.classify``), with ``axis=`` and ``keepdims=`` only
+    (``axis`` required unless ``axis_needed`` is false); None otherwise."""
+    if not isinstance(call, cst.Call):
         return None
-    args = list(call.args)
-    func = call.func
-    if isinstance(func, cst.Attribute) and func.attr.value == method and \
-            isinstance(func.value, cst.Name) and func.value.value in local:
-        array = func.value.value
-    else:
-        try:
-            known = resolver(func) in functions
-        except TypeError:
-            return None
-        if not known or not args or args[0].keyword is not None or \
-                not isinstance(args[0].value, cst.Name):
-            return None
-        array, args = args[0].value.value, args[1:]
-    positional = [a for a in args if a.keyword is None]
-    keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
-    if len(positional) > 1 or set(keywords) - {"axis", "keepdims"} or \
-            positional and "axis" in keywords:
+    op = classify(call, ctx, frozenset(local))
+    fn = numpy_twin(op.primitive) or op.primitive if op.kind == "rule" else None
+    try:
+        known = fn in functions
+    except TypeError:
         return None
-    axis = positional[0].value if positional else keywords.get("axis")
-    if axis is None:
+    if not known or len(op.operands) != 1 or not isinstance(op.operands[0], cst.Name):
         return None
-    keepdims = keywords.get("keepdims")
-    code = cst.Module(body=[]).code_for_node(axis)
-    return array, code, isinstance(keepdims, cst.Name) and keepdims.value == "True"
+    options = dict(op.options)
+    axis = options.get("axis")
+    if set(options) - {"axis", "keepdims"} or axis_needed and axis is None:
+        return None
+    keepdims = options.get("keepdims")
+    code = cst.Module(body=[]).code_for_node(axis) if axis is not None else None
+    return op.operands[0].value, code, isinstance(keepdims, cst.Name) and keepdims.value == "True"
 
 
 def _join(a, b):
@@ -153,7 +136,7 @@ def _join(a, b):
     return min(a, b)
 
 
-def _evaluate(expr: cst.BaseExpression, facts: Facts, shifted: dict | None = None):
+def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None):
     value = number(expr)
     if value is not None:
         return float(value)
@@ -179,7 +162,7 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, shifted: dict | None = Non
         if isinstance(op, cst.Multiply) and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
             return a * b
         return UNKNOWN
-    if shifted and isinstance(expr, cst.Call) and _summed(expr, facts, shifted):
+    if denominator is not None and isinstance(expr, cst.Call) and denominator(expr):
         return 1.0  # the denominator of a softmax
     if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
             and expr.args[0].star == "":
