@@ -103,18 +103,20 @@ def where_adjoint(g, condition, x, y):
 # which would wait for the device.
 def where_adjoint_x(g, condition):
     """``g`` where ``condition`` holds, 0 elsewhere."""
-    if type(g) is np.ndarray and type(condition) is np.ndarray and condition.dtype == bool and \
-            np.isfinite(g).all():
-        return g * condition
-    return np.where(condition, g, 0.0)
+    return _branch(g, condition, True)
 
 
 def where_adjoint_y(g, condition):
     """``g`` where ``condition`` does not hold, 0 elsewhere."""
+    return _branch(g, condition, False)
+
+
+def _branch(g, condition, taken: bool):
+    """The adjoint of the branch of ``np.where`` that ``condition`` takes (``taken``) or not."""
     if type(g) is np.ndarray and type(condition) is np.ndarray and condition.dtype == bool and \
             np.isfinite(g).all():
-        return g * ~condition
-    return np.where(condition, 0.0, g)
+        return g * condition if taken else g * ~condition
+    return np.where(condition, g, 0.0) if taken else np.where(condition, 0.0, g)
 
 
 # Inclusive bounds: at a == a_min the gradient goes to ``a``; either bound may be None (a
