@@ -109,6 +109,9 @@ def _needless_guard(node) -> cst.BaseExpression | None:
     value = _guarded(node)
     if value is None or _number(value) in (None, 0) and _number(node.args[1].value) in (None, 0):
         return None
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation,
+                          cst.Comparison, cst.IfExp)) and not value.lpar:
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])  # x / (a * a)
     return value
 
 

@@ -21,6 +21,7 @@ from srcdiff.transforms.simplify import simplify_expression
     ("g * (1.0 - ans * ans)", "g * (1.0 - ans * ans)"),
     ("g / rt.guard(2.0, g)", "g / 2.0"),            # a nonzero constant needs no guard
     ("1.0 / rt.guard(n, 1.0)", "1.0 / n"),          # nor does a nonzero constant adjoint
+    ("g / rt.guard(a * a, 1.0)", "g / (a * a)"),    # its value keeps its grouping
     ("g / rt.guard(n, g)", "g / rt.guard(n, g)"),
     ("0.0 / rt.guard(n, 0.0)", "0.0 / rt.guard(n, 0.0)"),
 ])
