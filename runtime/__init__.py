@@ -15,7 +15,7 @@ from .helpers import append, append_in_place, count, guard, setitem, add, at, ex
 from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
-from .link import call_vjp, default_of, derivative_of
+from .link import call_vjp, default_of, derivative_of, tangent_of
 from .tape import Tape
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
 from .trees import drop_adjoint, entry_adjoint, filled, list_add_at, list_nones, list_put, pop_adjoint
@@ -30,14 +30,15 @@ from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .scalar_math import *  # noqa: F401,F403
 from .shaping import *  # noqa: F401,F403
-from . import statistics
+from . import statistics, tangents
+from .tangents import *  # noqa: F401,F403  forward mode's tangent rules and helpers
 from .statistics import *  # noqa: F401,F403
 
 __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of",
     "tree_zeros", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint",
 ]

@@ -20,7 +20,7 @@ from .helpers import zeros_like
 from .registry import rule_for
 from .trees import is_container, tree_zeros
 
-__all__ = ["derivative_of", "call_vjp", "default_of"]
+__all__ = ["derivative_of", "tangent_of", "call_vjp", "default_of"]
 
 
 class derivative_of:
@@ -48,6 +48,33 @@ class derivative_of:
 
     def __repr__(self) -> str:
         return f"derivative_of({self.fn.__qualname__}, wrt={self.wrt})"
+
+
+class tangent_of:
+    """``tangent_of(f, wrt)(*args, *tangents) -> (value, tangent)``: forward mode's link to
+    another user function, compiled on first use like :class:`derivative_of`."""
+
+    __slots__ = ("fn", "wrt", "_functions", "_index")
+
+    def __init__(self, fn, wrt: tuple[str, ...]):
+        self.fn, self.wrt, self._functions, self._index = fn, tuple(wrt), {}, None
+
+    def __call__(self, *args):
+        if self._index is None:
+            names = self.fn.__code__.co_varnames[:self.fn.__code__.co_argcount +
+                                                 self.fn.__code__.co_kwonlyargcount]
+            self._index = tuple(names.index(n) for n in self.wrt)
+        containers = tuple(n for n, i in zip(self.wrt, self._index) if is_container(args[i]))
+        function = self._functions.get(containers)
+        if function is None:
+            from srcdiff.forward import tangent_derivative  # the compiler, only when needed
+
+            function = tangent_derivative(self.fn, self.wrt, containers).function
+            self._functions[containers] = function
+        return function(*args)
+
+    def __repr__(self) -> str:
+        return f"tangent_of({self.fn.__qualname__}, wrt={self.wrt})"
 
 
 def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):

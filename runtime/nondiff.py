@@ -70,6 +70,12 @@ _BUILTINS = "len range print isinstance int bool round any all".split()
 
 _MATH = "floor ceil trunc isnan isinf isfinite".split()
 
+def _zero_tangent():
+    from .tangents import zero_tangent  # forward mode's zeros: constants in second order
+
+    return zero_tangent
+
+
 class _FunctionTable(frozenset):
     """A frozenset of functions that also holds another array library's namesakes of its
     numpy functions (``cupy.zeros_like`` for ``np.zeros_like``), see ``backend.numpy_twin``."""
@@ -85,7 +91,7 @@ NONDIFFERENTIABLE: frozenset = _FunctionTable(
     [getattr(np, name) for name in _NUMPY]
     + [getattr(builtins, name) for name in _BUILTINS]
     + [getattr(math, name) for name in _MATH]
-    + [stop_gradient]
+    + [stop_gradient, _zero_tangent()]
 )
 
 # Array methods and attributes that give constants: ``x.argmax()``, ``x.shape``.

@@ -16,10 +16,10 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, comprehensions, dce, desugar, fuse, guards, jumps, lists,
-                         locate, no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tapes,
-                         validate)
+                         locate, no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tangent,
+                         tapes, validate)
 
-__all__ = ["PIPELINE", "Derivative", "compile_derivative"]
+__all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
 PIPELINE = (
     ("validate", validate.rewrite),    # reject unsupported syntax, with positions
@@ -43,6 +43,14 @@ PIPELINE = (
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
+)
+
+
+# forward mode (srcdiff.jvp): the same front stages, then a tangent after each statement
+FORWARD = (
+    *PIPELINE[:PIPELINE.index(("rename", rename.rewrite)) + 1],
+    ("tangent", tangent.rewrite),      # f_jvp(x, dx): each primal statement, then its tangent
+    ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
 )
 
 
@@ -72,15 +80,9 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     ``gradient``: only the gradient is wanted (``srcdiff.grad``); where the output is
     provably one real number, the result is ``gradient_only``.
     """
-    source = get_source(fn)
-    names = names_in(source.module) | set(fn.__code__.co_names)
-    rt = "rt"
-    while rt in names:
-        rt += "_"
     options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
-    ctx = Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options,
-                  containers=frozenset(containers))
-    module = source.module
+    ctx = _context(fn, wrt, options, containers)
+    module = ctx.source.module
     gradient_only = False
     for label, stage in PIPELINE:
         module = stage(module, ctx)
@@ -89,6 +91,30 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
             print(f"# ----- after {label} -----\n{module.code}", file=trace)
     text = codegen.module_text(module, ctx)
     return Derivative(codegen.load(text, ctx), text, ctx.wrt, gradient_only)
+
+
+def compile_tangent(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
+                    trace=None) -> Derivative:
+    """Forward mode: ``function(*args, *tangents) -> (value, tangent)``, one tangent per
+    ``wrt`` parameter, in ``wrt``'s order."""
+    ctx = _context(fn, wrt, frozenset({"tangent"}), containers)
+    module = ctx.source.module
+    for label, stage in FORWARD:
+        module = stage(module, ctx)
+        if trace is not None:
+            print(f"# ----- after {label} -----\n{module.code}", file=trace)
+    text = codegen.module_text(module, ctx)
+    return Derivative(codegen.load(text, ctx), text, ctx.wrt)
+
+
+def _context(fn, wrt, options, containers) -> Context:
+    source = get_source(fn)
+    names = names_in(source.module) | set(fn.__code__.co_names)
+    rt = "rt"
+    while rt in names:
+        rt += "_"
+    return Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options,
+                   containers=frozenset(containers))
 
 
 def trace(fn, wrt=("x",)) -> None:  # pragma: no cover - convenience for the REPL

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["numeric_vjp", "check_vjp", "check_grad"]
+__all__ = ["numeric_vjp", "check_vjp", "check_grad", "numeric_jvp", "check_jvp"]
 
 
 def _as_float64(x):
@@ -69,6 +69,32 @@ def check_vjp(f, args, grads, cotangent=None, argnums=None, rtol=1e-5, atol=1e-6
 def check_grad(f, args, grads, argnums=None, rtol=1e-5, atol=1e-6):
     """:func:`check_vjp` for a scalar-valued ``f``."""
     check_vjp(f, args, grads, None, argnums, rtol, atol)
+
+
+def numeric_jvp(f, args, tangents, eps=1e-6):
+    """Central-difference directional derivative of ``f`` at ``args`` along ``tangents`` (one
+    per argument, ``None`` for an argument held fixed), in float64, in ``f``'s output shape."""
+    args = [_as_float64(a) if _is_float(a) else a for a in args]
+    scale = max([1.0] + [float(np.max(np.abs(a))) for a, t in zip(args, tangents)
+                         if t is not None and np.size(a)])
+    step = eps * scale
+
+    def moved(sign):
+        return [a + sign * step * _as_float64(t) if t is not None else a
+                for a, t in zip(args, tangents)]
+
+    plus, minus = _as_float64(f(*moved(1.0))), _as_float64(f(*moved(-1.0)))
+    return (plus - minus) / (2 * step)
+
+
+def check_jvp(f, args, tangents, tangent_out, rtol=1e-5, atol=1e-6):
+    """Assert that ``tangent_out`` (forward mode's result) matches the oracle's directional
+    derivative of ``f`` along ``tangents``, in value and shape."""
+    expected = numeric_jvp(f, args, tangents)
+    assert np.shape(tangent_out) == np.shape(expected), (
+        f"the tangent has shape {np.shape(tangent_out)}, the output has {np.shape(expected)}")
+    np.testing.assert_allclose(_as_float64(tangent_out), expected, rtol=rtol, atol=atol,
+                               err_msg="the tangent disagrees with finite differences")
 
 
 def _is_float(a):

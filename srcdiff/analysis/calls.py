@@ -302,7 +302,13 @@ def is_user_function(obj) -> bool:
     source (``helper(x)``). A function of an installed package or of the standard library
     (``scipy.special.logsumexp``) is not read: it has a rule or is refused."""
     return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj) and \
-        not installed(obj)
+        (not installed(obj) or obj.__module__ in _READ_FROM_SOURCE)
+
+
+# srcdiff's own runtime functions that are differentiated from their source wherever srcdiff
+# is installed: forward mode's tangent rules (and the adjoint rules some of them call), which
+# second order (hvp) runs in reverse mode
+_READ_FROM_SOURCE = frozenset({"srcdiff.runtime.tangents", "srcdiff.runtime.rules"})
 
 
 def installed(fn) -> bool:

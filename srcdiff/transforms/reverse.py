@@ -833,7 +833,12 @@ class _AdjointWriter:
         return self.links[key][0]
 
     def spell_function(self, fn) -> cst.BaseExpression:
-        """The name under which the user's code sees ``fn`` (a global or a closure variable)."""
+        """The name under which the user's code sees ``fn`` (a global or a closure variable);
+        a runtime function read from source (a tangent rule, in second order) is ``rt.<name>``."""
+        import srcdiff.runtime as runtime
+
+        if getattr(runtime, fn.__name__, None) is fn:
+            return self.rt(fn.__name__)
         for name, value in self.ctx.fn.__globals__.items():
             if value is fn and name not in self.local_names:
                 return cst.Name(name)

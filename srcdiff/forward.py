@@ -1,0 +1,316 @@
+"""Forward mode and second order: ``jvp``, ``make_jvp``, ``jacfwd``, ``jacrev``, ``hvp``,
+``hessian``, with JAX's argument conventions.
+
+>>> import numpy as np, srcdiff
+>>> def f(x): return np.sin(x) * x
+>>> out, tangent = srcdiff.jvp(f, (np.array([0.5, 1.0]),), (np.ones(2),))  # doctest: +SKIP
+
+``jvp`` runs the source ``srcdiff.transforms.tangent`` writes: the function with, after each
+statement, the statement for its tangent. ``hvp`` differentiates that source once more, in
+reverse mode: the gradient of ``x ↦ ⟨∇f(x), v⟩`` computed as the gradient of the directional
+derivative ``x ↦ jvp(f, x, v)``, which is the Hessian times ``v`` (reverse over forward; the
+same product as forward over reverse, for the cost of about one gradient of the tangent code).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+import optree
+
+from srcdiff.runtime import trees
+
+from .api import _Caller, _has_float_leaf, _is_float, _resolve_wrt, derivative, vjp
+from .errors import GradientTypeError, SrcdiffError
+from .pipeline import Derivative, compile_tangent, parameters
+
+__all__ = ["jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "hessian", "tangent_derivative"]
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = ()) -> Derivative:
+    """The compiled forward-mode derivative of ``fn``: ``function(*args, *tangents)``, one
+    tangent per ``wrt`` parameter; compiled once per ``wrt`` and containers."""
+    key = (fn.__code__, tuple(wrt), tuple(containers))
+    per_fn = _cache.get(fn)
+    if per_fn is not None and key in per_fn:
+        return per_fn[key]
+    with _lock:
+        per_fn = _cache.setdefault(fn, {})
+        if key not in per_fn:
+            try:
+                per_fn[key] = compile_tangent(fn, tuple(wrt), tuple(containers))
+            except SrcdiffError:
+                raise
+            except Exception as exc:  # a bug in srcdiff: never let it look like the user's
+                from .api import InternalError
+
+                raise InternalError(
+                    f"srcdiff failed while differentiating {fn.__qualname__} in forward mode "
+                    f"({type(exc).__name__}: {exc}). This is a bug in srcdiff; please report it "
+                    "with the function's source.") from exc
+        return per_fn[key]
+
+
+def _is_complex(x) -> bool:
+    return any(np.iscomplexobj(leaf) for leaf in
+               optree.tree_leaves(x, namespace=trees.NAMESPACE))
+
+
+def _differentiable(x) -> bool:
+    return _is_float(x) or trees.is_container(x) and _has_float_leaf(x)
+
+
+class JvpFunction:
+    """``make_jvp(f, wrt)``: called as ``f`` is, plus ``tangents=`` (one per ``wrt``
+    parameter, in order, each of its parameter's structure), it returns ``(value, tangent)``.
+    ``.source`` is the generated forward-mode code."""
+
+    def __init__(self, fn, wrt=0):
+        if not callable(fn):
+            raise SrcdiffError(f"srcdiff.make_jvp expects a function, got {fn!r}")
+        self._fn = fn
+        self._wrt, self._single = _resolve_wrt(fn, wrt)
+        self._caller = _Caller(fn)
+        self._index = tuple(parameters(fn).index(n) for n in self._wrt)
+
+    @property
+    def wrt(self) -> tuple[str, ...]:
+        return self._wrt
+
+    @property
+    def source(self) -> str:
+        return tangent_derivative(self._fn, self._wrt).source
+
+    def __call__(self, *args, tangents, **kwargs):
+        args = self._caller.bind(args, kwargs)
+        tangents = (tangents,) if self._single else tuple(tangents)
+        if len(tangents) != len(self._wrt):
+            raise SrcdiffError(f"make_jvp of {self._fn.__qualname__} takes one tangent per wrt "
+                               f"parameter {self._wrt}, got {len(tangents)}")
+        for name, i, t in zip(self._wrt, self._index, tangents):
+            _check_tangent(self._fn, name, args[i], t)
+        containers = tuple(n for n, i in zip(self._wrt, self._index)
+                           if trees.is_container(args[i]))
+        function = tangent_derivative(self._fn, self._wrt, containers).function
+        return function(*args, *tangents)
+
+    def __repr__(self) -> str:
+        return f"<srcdiff.make_jvp of {self._fn.__qualname__} wrt {self._wrt}>"
+
+
+def _check_tangent(fn, name, primal, t) -> None:
+    if _is_complex(primal) or _is_complex(t):
+        raise GradientTypeError(
+            f"srcdiff's forward mode takes real values; {fn.__qualname__}'s argument {name!r} "
+            "or its tangent is complex. Use reverse mode (srcdiff.vjp) for complex values.")
+    shapes = optree.tree_map(np.shape, primal, namespace=trees.NAMESPACE)
+    try:
+        given = optree.tree_map(np.shape, t, namespace=trees.NAMESPACE)
+    except Exception:  # noqa: BLE001 - reported below
+        given = None
+    if given != shapes:
+        raise SrcdiffError(
+            f"the tangent of {fn.__qualname__}'s argument {name!r} must have the argument's "
+            f"structure and shapes {shapes}, got {given}")
+
+
+def make_jvp(fn, wrt=0) -> JvpFunction:
+    """Forward mode of ``fn`` with respect to ``wrt`` (positions or names): a callable
+    ``(*args, tangents=...) -> (value, tangent)`` with the generated code as ``.source``."""
+    return JvpFunction(fn, wrt)
+
+
+def jvp(fn, primals, tangents):
+    """``(fn(*primals), J·tangents)``: the value and its directional derivative along
+    ``tangents`` (one per primal, of the primal's structure; JAX's ``jax.jvp``).
+
+    A primal that is not floating point (an int, a flag) takes no tangent: pass ``None`` (or
+    zeros, which are ignored)."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise SrcdiffError(f"jvp takes one tangent per primal: {len(primals)} primals, "
+                           f"{len(tangents)} tangents")
+    params = parameters(fn)
+    wrt = tuple(i for i, (p, t) in enumerate(zip(primals, tangents))
+                if t is not None and _differentiable(p))
+    if not wrt:
+        out = fn(*primals)
+        return out, trees.tree_map(_zero_like, out)
+    if len(primals) > len(params):
+        raise SrcdiffError(f"jvp: {fn.__qualname__} takes {len(params)} arguments, "
+                           f"got {len(primals)}")
+    return JvpFunction(fn, wrt)(*primals, tangents=tuple(tangents[i] for i in wrt))
+
+
+def _zero_like(leaf):
+    from srcdiff.runtime.tangents import zero_tangent
+
+    return zero_tangent(leaf)
+
+
+# ----- Jacobians -----
+
+
+def _leaves(x):
+    return optree.tree_flatten(x, namespace=trees.NAMESPACE)
+
+
+def _basis(x):
+    """The unit tangents of ``x`` (an array, a number or a pytree of them), one per entry."""
+    leaves, spec = _leaves(x)
+    sizes = [int(np.size(leaf)) for leaf in leaves]
+    for k, leaf in enumerate(leaves):
+        for j in range(sizes[k]):
+            unit = [np.zeros(np.shape(v), dtype=np.result_type(v, 1.0)) for v in leaves]
+            unit[k].reshape(-1)[j] = 1.0
+            unit = [u if np.ndim(v) or hasattr(v, "shape") else float(u)
+                    for u, v in zip(unit, leaves)]
+            yield optree.tree_unflatten(spec, unit)
+
+
+def _assemble(columns, x, out, in_front: bool):
+    """Stack per-entry results into a Jacobian: ``columns`` holds one ``out``-structured value
+    per entry of ``x``; the result has ``out``'s structure, each leaf of shape
+    ``out_leaf.shape + x_leaf.shape`` (in_front=False) or ``x_leaf.shape + out_leaf.shape``,
+    in ``x``'s structure."""
+    x_leaves, x_spec = _leaves(x)
+    out_leaves, out_spec = _leaves(out)
+    sizes = [int(np.size(v)) for v in x_leaves]
+    starts = np.cumsum([0, *sizes])
+    per_column = [_leaves(c)[0] for c in columns]
+    blocks = []
+    for m, o in enumerate(out_leaves):
+        parts = []
+        for k, v in enumerate(x_leaves):
+            stacked = np.stack([np.asarray(per_column[c][m], dtype=float).reshape(np.shape(o))
+                                for c in range(starts[k], starts[k + 1])], axis=-1) \
+                if sizes[k] else np.zeros(np.shape(o) + (0,))
+            block = stacked.reshape(np.shape(o) + np.shape(v))
+            if in_front:
+                block = np.moveaxis(block.reshape(np.shape(o) + (sizes[k],)), -1, 0).reshape(
+                    np.shape(v) + np.shape(o))
+            parts.append(block)
+        blocks.append(optree.tree_unflatten(x_spec, parts))
+    return optree.tree_unflatten(out_spec, blocks)
+
+
+def _wrt_positions(fn, wrt) -> tuple[tuple[int, ...], bool]:
+    names, single = _resolve_wrt(fn, wrt)
+    params = parameters(fn)
+    return tuple(params.index(n) for n in names), single
+
+
+def jacfwd(fn, wrt=0):
+    """The Jacobian of ``fn`` with respect to ``wrt``, by forward mode (one ``jvp`` per entry
+    of the argument): ``jacfwd(f)(*args)`` has shape ``out.shape + x.shape`` (pytrees: the
+    output's structure, each leaf holding the argument's structure)."""
+    positions, single = _wrt_positions(fn, wrt)
+    jvp_function = JvpFunction(fn, positions)
+
+    def jacobian(*args):
+        args = _Caller(fn).bind(args, {})
+        found = []
+        for p in positions:
+            tangents_zero = [trees.tree_map(_zero_like, args[q]) for q in positions]
+            columns, out = [], None
+            for unit in _basis(args[p]):
+                ts = list(tangents_zero)
+                ts[positions.index(p)] = unit
+                out, column = jvp_function(*args, tangents=tuple(ts))
+                columns.append(column)
+            if out is None:
+                out = fn(*args)
+            found.append(_assemble(columns, args[p], out, in_front=False))
+        return found[0] if single else tuple(found)
+
+    return jacobian
+
+
+def jacrev(fn, wrt=0):
+    """The Jacobian of ``fn`` with respect to ``wrt``, by reverse mode (one pullback per entry
+    of the output); the same shapes as :func:`jacfwd`."""
+    positions, single = _wrt_positions(fn, wrt)
+
+    def jacobian(*args):
+        args = _Caller(fn).bind(args, {})
+        out, pullback = vjp(fn, *args)
+        rows = [pullback(unit) for unit in _basis(out)]
+        found = []
+        for p in positions:
+            per_row = [row[p] if row[p] is not None else trees.tree_map(_zero_like, args[p])
+                       for row in rows]
+            front = _assemble(per_row, out, args[p], in_front=False)  # x-structure of out.shape
+            found.append(_transpose_blocks(front, out, args[p]))
+        return found[0] if single else tuple(found)
+
+    return jacobian
+
+
+def _transpose_blocks(front, out, x):
+    """``front`` (``x``'s structure, leaves ``x.shape + out.shape``) as ``out``'s structure with
+    leaves ``out.shape + x.shape``."""
+    x_leaves, x_spec = _leaves(x)
+    out_leaves, out_spec = _leaves(out)
+    front_leaves = _leaves(front)[0]  # x-major: for each x leaf, the out leaves
+    blocks = []
+    for m, o in enumerate(out_leaves):
+        parts = []
+        for k, v in enumerate(x_leaves):
+            block = np.asarray(front_leaves[k * len(out_leaves) + m])
+            nx = np.ndim(v)
+            parts.append(np.moveaxis(block, tuple(range(nx)),
+                                     tuple(range(block.ndim - nx, block.ndim))))
+        blocks.append(optree.tree_unflatten(x_spec, parts))
+    return optree.tree_unflatten(out_spec, blocks)
+
+
+# ----- second order -----
+
+
+def hvp(fn, x, v, *args):
+    """The Hessian of the scalar ``fn(x, *args)`` at ``x`` times ``v`` (``x``, ``v`` arrays or
+    pytrees of the same structure), in ``x``'s structure."""
+    params = parameters(fn)
+    if not params:
+        raise SrcdiffError(f"hvp: {fn.__qualname__} takes no argument to differentiate")
+    _check_tangent(fn, params[0], x, v)
+    return _hvp_at(fn, 0, _Caller(fn).bind((x, *args), {}), v)
+
+
+def hessian(fn, wrt=0):
+    """The Hessian of the scalar ``fn`` with respect to one argument ``wrt``: shape
+    ``x.shape + x.shape`` for an array ``x`` (one :func:`hvp` per entry of ``x``)."""
+    positions, single = _wrt_positions(fn, wrt)
+    if not single and len(positions) != 1:
+        raise SrcdiffError("hessian takes one wrt argument")
+    p = positions[0]
+
+    def hess(*args):
+        args = _Caller(fn).bind(args, {})
+        x = args[p]
+
+        def along(unit):
+            return _hvp_at(fn, p, args, unit)
+
+        columns = [along(unit) for unit in _basis(x)]
+        return _assemble(columns, x, x, in_front=False)
+
+    return hess
+
+
+def _hvp_at(fn, p, args, v):
+    params = parameters(fn)
+    name = params[p]
+    containers = (name,) if trees.is_container(args[p]) else ()
+    tangent_fn = tangent_derivative(fn, (name,), containers).function
+    gradient = derivative(tangent_fn, (name,), containers=containers)
+    (out, _), pullback = gradient.function(*args, v)
+    if np.ndim(out) != 0:
+        raise GradientTypeError(f"the Hessian needs {fn.__qualname__} to return a scalar, got "
+                                f"shape {np.shape(out)}")
+    return pullback((0.0, 1.0))

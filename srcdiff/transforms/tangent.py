@@ -1,0 +1,356 @@
+"""tangent: forward mode, a tangent statement after each primal statement.
+
+Input: a normalized, renamed function (one operation per assignment, one assignment per
+name). Output: ``f_jvp(<f's parameters>, <a tangent per wrt parameter>)`` that runs the
+primal statements and, after each one that depends on a ``wrt`` parameter, the statement
+for its tangent; it returns ``(value, tangent)``. Loops and branches stay as they are: the
+tangent of a loop's state is computed in the same iteration, so nothing is kept. How each
+primitive's tangent is written is ``runtime/tangents.py``'s table; each user line's group
+of statements starts with ``# tangent of: <line>  (line N)``.
+
+    def f(x, w):                    def f_jvp(x, w, dx):
+        _t1 = x * w                     # tangent of: return np.sin(x * w)  (line 3)
+        _out = np.sin(_t1)      →       _t1 = x * w
+        return _out                     d_t1 = dx * w
+                                        _out = np.sin(_t1)
+                                        d_out = d_t1 * np.cos(_t1)
+                                        return _out, d_out
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import libcst as cst
+
+import srcdiff.runtime as runtime
+from srcdiff.runtime.tangents import TangentRule, tangent_kind
+
+from ..analysis.activity import analyze
+from ..analysis.calls import Op, classify
+from ..context import Context, is_marker, parse_marker
+from ..errors import NotDifferentiableError
+from ..names import Namer, names_in
+from ..templates import fill, literal, runtime_spelling, template_for
+from .normalize import local_variables, target_names
+from .reverse import _AdjointWriter
+
+__all__ = ["rewrite"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    funcdef = module.body[0]
+    local_names = local_variables(funcdef)
+    varied = analyze(funcdef, ctx, local_names).varied
+    namer = Namer(names_in(module) | {ctx.rt, ctx.name})
+    writer = _TangentWriter(ctx, namer, varied, local_names)
+    for p in ctx.wrt:
+        writer.tangent(p)  # the parameters' tangents are named first: dx, dW
+    body = writer.block(funcdef.body.body[:-1])
+    body.append(writer.result(funcdef.body.body[-1]))
+    params = [cst.Param(cst.Name(p)) for p in ctx.params] + \
+        [cst.Param(cst.Name(writer.tangent(p))) for p in ctx.wrt]
+    jvp = cst.FunctionDef(name=cst.Name(namer.fresh(f"{ctx.name}_jvp")),
+                          params=cst.Parameters(params), body=cst.IndentedBlock(body))
+    links = [statement for _, statement in writer.links.values()]
+    if links:
+        links[0] = links[0].with_changes(leading_lines=[cst.EmptyLine(
+            comment=cst.Comment("# tangents of the functions it calls, compiled on first use"))])
+        jvp = jvp.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)
+    return cst.Module(body=[*links, jvp])
+
+
+def _code(node) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _assign(target, value) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], value)])
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, (cst.Integer, cst.Float)) or isinstance(node, cst.UnaryOperation) \
+        and isinstance(node.expression, (cst.Integer, cst.Float))
+
+
+def _substitute(node: cst.CSTNode, replacements: dict[int, cst.CSTNode]) -> cst.CSTNode:
+    """A copy of ``node`` with each sub-node whose ``id`` is a key of ``replacements``
+    replaced (operands are found by identity: ``x @ x`` has two)."""
+
+    class Replace(cst.CSTTransformer):
+        def on_leave(self, original, updated):
+            found = replacements.get(id(original))
+            return updated if found is None else found
+
+    return node.visit(Replace())
+
+
+class _TangentWriter:
+    def __init__(self, ctx: Context, namer: Namer, varied, local_names):
+        self.ctx, self.namer, self.varied, self.local_names = ctx, namer, varied, local_names
+        self.links: dict = {}
+        self.names: dict[str, str] = {}
+        self.line = 0
+        self.spellings: dict = {}
+
+    # ----- names and atoms -----
+
+    def tangent(self, name: str) -> str:
+        if name not in self.names:
+            self.names[name] = self.namer.adjoint(name)
+        return self.names[name]
+
+    def active(self, node) -> bool:
+        return isinstance(node, cst.Name) and node.value in self.varied
+
+    def touches(self, node) -> bool:
+        """An operand that has a tangent: an active name, or a list/tuple display holding one."""
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return any(self.touches(e.value) for e in node.elements)
+        return self.active(node)
+
+    def rt(self, name: str) -> cst.Attribute:
+        return cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name))
+
+    def zero(self, node) -> cst.BaseExpression:
+        if _is_number(node):
+            return cst.Float("0.0")
+        return cst.Call(self.rt("zero_tangent"), [cst.Arg(node)])
+
+    def of(self, node) -> cst.BaseExpression:
+        """The tangent of an operand: its tangent's name, a display of them, or a zero."""
+        if isinstance(node, (cst.List, cst.Tuple)) and self.touches(node):
+            return node.with_changes(elements=[e.with_changes(value=self.of(e.value))
+                                               for e in node.elements])
+        if self.active(node):
+            return cst.Name(self.tangent(node.value))
+        return self.zero(node)
+
+    # ----- statements -----
+
+    def block(self, statements) -> list:
+        out = []
+        for stmt in statements:
+            marker = parse_marker(getattr(stmt, "leading_lines", ()))
+            if marker is not None:
+                self.line = marker[0]
+                stmt = stmt.with_changes(leading_lines=[
+                    *(line for line in stmt.leading_lines if not is_marker(line)),
+                    cst.EmptyLine(comment=cst.Comment(
+                        f"# tangent of: {marker[1]}  (line {marker[0]})"))])
+            if isinstance(stmt, cst.If):
+                orelse = stmt.orelse
+                if orelse is not None:
+                    orelse = orelse.with_changes(body=orelse.body.with_changes(
+                        body=self.block(orelse.body.body)))
+                out.append(stmt.with_changes(body=stmt.body.with_changes(
+                    body=self.block(stmt.body.body)), orelse=orelse))
+            elif isinstance(stmt, (cst.For, cst.While)):
+                if isinstance(stmt, cst.For):
+                    self.refuse_active_iteration(stmt)
+                orelse = stmt.orelse
+                if orelse is not None:
+                    orelse = orelse.with_changes(body=orelse.body.with_changes(
+                        body=self.block(orelse.body.body)))
+                out.append(stmt.with_changes(body=stmt.body.with_changes(
+                    body=self.block(stmt.body.body)), orelse=orelse))
+            elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+                out += self.assignment(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def refuse_active_iteration(self, stmt: cst.For) -> None:
+        names = set(target_names(stmt.target))
+        if names & self.varied:
+            raise self.ctx.located(
+                f"srcdiff's forward mode cannot iterate over '{_code(stmt.iter)}', which depends "
+                "on a differentiated argument; loop over an index instead "
+                "(for i in range(len(xs)): x = xs[i]).", self.line, token="for")
+
+    def assignment(self, stmt: cst.SimpleStatementLine) -> list:
+        assign = stmt.body[0]
+        target = assign.targets[0].target
+        names = target_names(target)
+        op = classify(assign.value, self.ctx, self.local_names)
+        if not any(n in self.varied for n in names):
+            return [stmt]
+        if op.kind == "function":
+            return self.function_call(stmt, target, op)
+        if op.kind == "dynamic":
+            raise self.ctx.located(
+                f"srcdiff's forward mode cannot differentiate '{op.text}': the function it calls "
+                "is known only when the code runs; call a function defined at module level, or "
+                "use reverse mode (srcdiff.vjp, srcdiff.jacrev).", self.line,
+                token=op.text.split("(")[0])
+        value = self.tangent_value(target, op)
+        if isinstance(target, cst.Tuple):
+            lhs = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names],
+                            lpar=[], rpar=[])
+        else:
+            lhs = cst.Name(self.tangent(target.value))
+        return [stmt, _assign(lhs, value)]
+
+    def tangent_value(self, target, op: Op) -> cst.BaseExpression:
+        if op.kind == "copy":
+            return self.of(op.operands[0])
+        if op.kind in ("constant", "nondiff"):
+            return self.zero(target)
+        if op.kind == "project":  # params["W"], p.W: the same field of the tangent
+            base = op.operands[0]
+            return _substitute(op.spelled, {id(base): self.of(base)}) if self.active(base) \
+                else self.zero(target)
+        if op.kind == "pack":  # {"w": w}, (a, b): the same display of the tangents
+            return _substitute(op.spelled, {id(e): self.of(e) for e in op.operands})
+        if op.kind == "rule":
+            return self.rule(target, op)
+        raise self.unknown(op, op.problem or f"the expression {op.text}")
+
+    def unknown(self, op: Op, what: str) -> NotDifferentiableError:
+        return self.ctx.error(
+            NotDifferentiableError,
+            f"srcdiff's forward mode cannot differentiate {what}: '{op.text}' receives a value "
+            "that depends on a differentiated argument. Use reverse mode (srcdiff.vjp, "
+            "srcdiff.jacrev) for it, or wrap the value in srcdiff.stop_gradient(...) if no "
+            "derivative should flow through it.", self.line, token=op.text.split("(")[0])
+
+    def result(self, stmt: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        value = stmt.body[0].value
+        pair = cst.Tuple([cst.Element(value), cst.Element(self.of_output(value))], lpar=[], rpar=[])
+        return stmt.with_changes(body=[cst.Return(pair)])
+
+    def of_output(self, value) -> cst.BaseExpression:
+        if isinstance(value, (cst.Tuple, cst.List)):
+            return value.with_changes(elements=[e.with_changes(value=self.of_output(e.value))
+                                                for e in value.elements])
+        if isinstance(value, cst.Dict):
+            return value.with_changes(elements=[e.with_changes(value=self.of_output(e.value))
+                                                for e in value.elements])
+        return self.of(value)
+
+    # ----- primitives -----
+
+    def rule(self, target, op: Op) -> cst.BaseExpression:
+        kind = tangent_kind(op.primitive)
+        active = [i for i, e in enumerate(op.operands) if self.touches(e)]
+        if kind is None:
+            raise self.unknown(op, f"'{op.text.split('(')[0]}' (it has no tangent rule yet)")
+        if kind == "linear":
+            return _substitute(op.spelled, {id(e): self.of(e) for e in op.operands})
+        if kind == "multilinear":
+            terms = [_substitute(op.spelled, {id(op.operands[i]): self.of(op.operands[i])})
+                     for i in active]
+            return self.total(terms)
+        if kind == "elementwise":
+            return self.elementwise(target, op, active)
+        return self.explicit(target, op, kind, active)
+
+    @staticmethod
+    def total(terms) -> cst.BaseExpression:
+        expr = terms[0]
+        for term in terms[1:]:
+            expr = cst.BinaryOperation(expr, cst.Add(), term)
+        return expr
+
+    def elementwise(self, target, op: Op, active) -> cst.BaseExpression:
+        rule = op.rule
+        template = template_for(rule) if not op.unchecked else None
+        terms = []
+        for i in active:
+            g = cst.Name(self.tangent(op.operands[i].value))
+            if template is not None:
+                holes = {"g": g, **self.holes(rule, target, op)}
+                spelling = {name: self.spelling(name, rule) for name in template.globals_used}
+                expr = fill(template, i, holes, spelling)
+            else:
+                call = self.rule_call(rule, op, target, g)
+                expr = call if len(op.operands) == 1 else cst.Subscript(
+                    call, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+            if expr is not None:
+                terms.append(expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                             if len(active) > 1 and isinstance(expr, cst.BinaryOperation) and
+                             not isinstance(expr.operator, (cst.Multiply, cst.Divide)) else expr)
+        if not terms:
+            return self.zero(target)
+        expr = self.total(terms)
+        spread = [e for j, e in enumerate(op.operands) if j not in active and not _is_number(e)]
+        if spread and any(n.value not in names_in(expr) for n in spread
+                          if isinstance(n, cst.Name)):
+            expr = cst.Call(self.rt("broadcast_tangent"), [cst.Arg(expr), cst.Arg(target)])
+        return expr
+
+    def holes(self, rule, target, op: Op) -> dict:
+        holes = {}
+        if rule.takes_ans:
+            holes["ans"] = target
+        holes.update(zip(rule.operands, op.operands))
+        given = dict(op.options)
+        params = inspect.signature(rule.raw).parameters
+        for name in rule.options:
+            holes[name] = given[name] if name in given else literal(params[name].default)
+        return holes
+
+    def spelling(self, name: str, rule) -> cst.BaseExpression:
+        if name not in self.spellings:
+            self.spellings[name] = runtime_spelling(
+                name, rule.raw.__globals__[name], self.ctx.rt, self.ctx.fn.__globals__,
+                self.local_names)
+        return self.spellings[name]
+
+    def keyword(self, name: str, value) -> cst.Arg:
+        return cst.Arg(value, keyword=cst.Name(name), equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+
+    def rule_call(self, rule, op: Op, target, g) -> cst.Call:
+        if getattr(runtime, rule.name, None) is not rule.call:
+            raise self.unknown(op, f"'{op.text.split('(')[0]}' (its adjoint rule is the user's "
+                               "own; forward mode needs a tangent rule)")
+        args = [cst.Arg(g)] + ([cst.Arg(target)] if rule.takes_ans else [])
+        args += [cst.Arg(e) for e in op.operands]
+        args += [self.keyword(k, v) for k, v in op.options]
+        return cst.Call(self.rt(rule.name), args)
+
+    def explicit(self, target, op: Op, rule: TangentRule, active) -> cst.BaseExpression:
+        tangents = [self.of(e) for e in op.operands]  # a zero for an operand without one
+        ans = target if not isinstance(target, cst.Tuple) else \
+            target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        args = [cst.Arg(t) for t in tangents] + [cst.Arg(ans)]
+        args += [cst.Arg(e) for e in op.operands] + [self.keyword(k, v) for k, v in op.options]
+        return cst.Call(self.rt(rule.name), args)
+
+    # ----- calls of the user's own functions -----
+
+    def function_call(self, stmt, target, op: Op) -> list:
+        """``_t2 = helper(_t1, 2.0)`` → ``_t2, d_t2 = helper_jvp(_t1, 2.0, d_t1)``."""
+        active = [(p, e) for p, e in zip(op.params, op.operands) if self.touches(e)]
+        names = target_names(target)
+        if not active:  # a call on constants: a zero tangent for what it returns
+            lhs = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names], lpar=[],
+                            rpar=[]) if isinstance(target, cst.Tuple) else \
+                cst.Name(self.tangent(target.value))
+            value = cst.Tuple([cst.Element(self.zero(cst.Name(n))) for n in names], lpar=[],
+                              rpar=[]) if isinstance(target, cst.Tuple) else self.zero(target)
+            return [stmt, _assign(lhs, value)]
+        link = self.link(op.primitive, tuple(p for p, _ in active))
+        call = cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands] +
+                        [cst.Arg(self.of(e)) for _, e in active])
+        if isinstance(target, cst.Tuple):
+            tangents = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names])
+            lhs = cst.Tuple([cst.Element(target.with_changes(lpar=[cst.LeftParen()],
+                                                             rpar=[cst.RightParen()])),
+                             cst.Element(tangents)], lpar=[], rpar=[])
+        else:
+            lhs = cst.Tuple([cst.Element(target), cst.Element(cst.Name(self.tangent(target.value)))],
+                            lpar=[], rpar=[])
+        return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(lhs)], call)])]
+
+    def link(self, fn, wrt: tuple[str, ...]) -> str:
+        key = (fn, wrt)
+        if key not in self.links:
+            name = self.namer.fresh(f"{fn.__name__}_jvp")
+            spelled = _AdjointWriter.spell_function(self, fn)  # as reverse mode names it
+            statement = _assign(cst.Name(name), cst.Call(self.rt("tangent_of"), [
+                cst.Arg(spelled), cst.Arg(cst.Tuple([cst.Element(cst.SimpleString(repr(p)))
+                                                     for p in wrt]))]))
+            self.links[key] = (name, statement)
+        return self.links[key][0]
