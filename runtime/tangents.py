@@ -39,7 +39,7 @@ from .rules import prod_adjoint
 from .trees import is_container, tree_map
 
 __all__ = ["TangentRule", "TANGENTS", "tangent", "tangent_kind", "zero_tangent",
-           "broadcast_tangent"]
+           "broadcast_tangent", "broadcast_tangent_adjoint", "guard_adjoint"]
 
 
 @dataclass(frozen=True)
