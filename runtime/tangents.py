@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from . import helpers
-from .helpers import expand_reduced, guard, unbroadcast
+from .helpers import expand_reduced, guard, unbroadcast, zeros_like
 from .registry import adjoint
 from .rules import prod_adjoint
 from .trees import is_container, tree_map
@@ -155,7 +155,9 @@ def broadcast_tangent_adjoint(g, t, ans):
 
 @adjoint(guard)
 def guard_adjoint(g, value, g_):
-    return np.where(g_ == 0, 0.0, g), None
+    # where g_ is exactly 0 the result is the constant 1; g_ itself only selects (a zero adjoint,
+    # returned as zeros: in second order g_ is active, and the caller adds to it)
+    return np.where(g_ == 0, 0.0, g), zeros_like(g_)
 
 
 # ----- tangent rules of the primitives that are none of the kinds -----
