@@ -65,13 +65,17 @@ class tangent_of:
                                                  self.fn.__code__.co_kwonlyargcount]
             self._index = tuple(names.index(n) for n in self.wrt)
         containers = tuple(n for n, i in zip(self.wrt, self._index) if is_container(args[i]))
+        return self.function(containers)(*args)
+
+    def function(self, containers: tuple[str, ...] = ()):
+        """The compiled jvp function (for the ``wrt`` parameters passed as ``containers``)."""
         function = self._functions.get(containers)
         if function is None:
             from srcdiff.forward import tangent_derivative  # the compiler, only when needed
 
             function = tangent_derivative(self.fn, self.wrt, containers).function
             self._functions[containers] = function
-        return function(*args)
+        return function
 
     def __repr__(self) -> str:
         return f"tangent_of({self.fn.__qualname__}, wrt={self.wrt})"

@@ -26,6 +26,7 @@ import numpy as np
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
 from srcdiff.runtime.options import refusal
 from srcdiff.runtime.backend import array_module
+from srcdiff.runtime.link import tangent_of
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
 
@@ -242,6 +243,8 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     if _class_function(func, obj, ctx, local_names) or any(  # Model.act(x), Model.make(w),
             obj is f for _, f in ctx.source.lifted):  # a nested def or lambda (nested.py)
         return _dynamic_op(func, positional, keywords, spelled)
+    if isinstance(obj, tangent_of):  # forward mode's link, in second order: its function
+        obj = obj.function()
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled, ctx.rt)
     if _is_record(obj) or obj is dict and not positional:

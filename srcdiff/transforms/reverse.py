@@ -850,6 +850,9 @@ class _AdjointWriter:
         for name, cell in zip(code.co_freevars, cells):
             if cell.cell_contents is fn:
                 return cst.Name(name)
+            if isinstance(cell.cell_contents, runtime.tangent_of) and \
+                    cell.cell_contents.function() is fn:  # a helper's jvp, in second order
+                return cst.Call(cst.Attribute(cst.Name(name), cst.Name("function")), [])
         raise self.ctx.located(
             f"srcdiff cannot name the function {fn.__qualname__} called here from the generated "
             f"code; make it a module-level function of {self.ctx.name}'s module.", self.line)
