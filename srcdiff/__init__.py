@@ -37,9 +37,11 @@ from .errors import (  # noqa: E402
 from .runtime import no_grad, stop_gradient  # noqa: E402
 
 _COMPILER = {"grad", "value_and_grad", "vjp", "GradFunction", "adjoint"}
+_FORWARD = {"jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "hessian"}  # srcdiff/forward.py
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "adjoint", "stop_gradient", "no_grad", "GradFunction",
+    "grad", "value_and_grad", "vjp", "adjoint", "jvp", "make_jvp", "jacfwd", "jacrev", "hvp",
+    "hessian", "stop_gradient", "no_grad", "GradFunction",
     "runtime", "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
     "SourceUnavailableError", "GradientTypeError",
 ]
@@ -51,6 +53,12 @@ def __getattr__(name):
         from . import api
 
         value = getattr(api, name)
+        globals()[name] = value
+        return value
+    if name in _FORWARD:
+        from . import forward
+
+        value = getattr(forward, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'srcdiff' has no attribute {name!r}")
