@@ -150,7 +150,7 @@ def broadcast_tangent(t, ans):
 
 @adjoint(broadcast_tangent)
 def broadcast_tangent_adjoint(g, t, ans):
-    return unbroadcast(g, t), None
+    return unbroadcast(g, t), zeros_like(ans)  # ans gives its shape only (zeros: see guard's)
 
 
 @adjoint(guard)
