@@ -37,13 +37,14 @@ from .errors import (  # noqa: E402
 from .runtime import no_grad, stop_gradient  # noqa: E402
 
 _COMPILER = {"grad", "value_and_grad", "vjp", "GradFunction", "adjoint"}
+_TOOLS = {"check": "tools.check", "explain": "tools.explain"}  # name -> its module
 _FORWARD = {"jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "hessian"}  # srcdiff/forward.py
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "adjoint", "jvp", "make_jvp", "jacfwd", "jacrev", "hvp",
     "hessian", "stop_gradient", "no_grad", "GradFunction",
     "runtime", "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
-    "SourceUnavailableError", "GradientTypeError",
+    "SourceUnavailableError", "GradientTypeError", "check", "explain",
 ]
 __version__ = "0.1.0"
 
@@ -53,6 +54,12 @@ def __getattr__(name):
         from . import api
 
         value = getattr(api, name)
+        globals()[name] = value
+        return value
+    if name in _TOOLS:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_TOOLS[name]}"), name)
         globals()[name] = value
         return value
     if name in _FORWARD:

@@ -430,6 +430,13 @@ class GradFunction:
             _check_real(self._fn, g)
         return _own(_as_gradient(g, x), args)
 
+    def explain(self, *args, shapes=None, **kwargs):
+        """What srcdiff knows about this gradient, measured on these arguments (or on random
+        ones of ``shapes``): see :func:`srcdiff.explain`. ``print(dloss.explain(w, x))``"""
+        from .tools.explain import explain
+
+        return explain(self._fn, self._wrt, *args, shapes=shapes, **kwargs)
+
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"
         return f"<srcdiff.{kind} of {self._fn.__qualname__} wrt {self._wrt}>"

@@ -1,12 +1,15 @@
-"""The command line: ``srcdiff show FILE.py:FUNC`` and ``srcdiff export FILE.py:FUNC -o OUT.py``.
+"""The command line: ``srcdiff show``, ``export``, ``check`` and ``explain``.
 
     srcdiff show model.py:loss --wrt w,b          the generated source
     srcdiff show model.py:loss --trace            the source after every pipeline stage
     srcdiff export model.py:loss --wrt w,b -o dloss.py
+    srcdiff check model.py [--json]               every problem of every function, at once
+    srcdiff explain model.py:loss --wrt w --shapes w=3,x=64x3,y=64
 
 An exported module runs with numpy (or CuPy) and ``srcdiff.runtime`` alone: it holds
 the derivative, the derivatives of the user functions it calls, and an import for every
-global the generated code reads. Errors are one line on stderr and exit status 1.
+global the generated code reads. Errors are one line on stderr and exit status 1; ``check``
+prints its findings and exits with 1 where there is an error (``--strict``: or a warning).
 """
 
 from __future__ import annotations
@@ -31,11 +34,8 @@ class CliError(Exception):
     """A problem with what was asked; reported as one line, no traceback."""
 
 
-def load_function(spec: str):
-    """``FILE.py:FUNC`` → the function (a srcdiff.grad wrapper is unwrapped) and its wrt."""
-    if ":" not in spec:
-        raise CliError(f"expected FILE.py:FUNCTION, got {spec!r}")
-    file, name = spec.rsplit(":", 1)
+def load_module(file: str):
+    """Import ``FILE.py`` as a module of its own (its folder on ``sys.path``)."""
     path = Path(file)
     if not path.is_file():
         raise CliError(f"no such file: {file}")
@@ -48,7 +48,15 @@ def load_function(spec: str):
         loader.loader.exec_module(module)
     except Exception as exc:
         raise CliError(f"importing {file} failed: {type(exc).__name__}: {exc}") from exc
-    fn = module
+    return module
+
+
+def load_function(spec: str):
+    """``FILE.py:FUNC`` → the function (a srcdiff.grad wrapper is unwrapped) and its wrt."""
+    if ":" not in spec:
+        raise CliError(f"expected FILE.py:FUNCTION, got {spec!r}")
+    file, name = spec.rsplit(":", 1)
+    fn = load_module(file)
     for part in name.split("."):
         if not hasattr(fn, part):
             raise CliError(f"{file} has no function {name!r}")
@@ -58,6 +66,18 @@ def load_function(spec: str):
     if not isinstance(fn, types.FunctionType):
         raise CliError(f"{name} in {file} is not a function defined with 'def'")
     return fn, wrt
+
+
+def module_functions(file: str) -> list:
+    """The functions ``FILE.py`` defines at its top level (srcdiff.grad wrappers included), in
+    the order of their lines, each with its own wrt (None: the first parameter)."""
+    module = load_module(file)
+    found = []
+    for value in vars(module).values():
+        fn = getattr(value, "__wrapped__", value)
+        if isinstance(fn, types.FunctionType) and fn.__module__ == module.__name__:
+            found.append((fn, getattr(value, "wrt", None)))
+    return sorted(found, key=lambda item: item[0].__code__.co_firstlineno)
 
 
 def parse_wrt(fn, text: str | None, default) -> tuple[str, ...]:
@@ -260,9 +280,68 @@ def _imported_as(name: str, value, path) -> str:
 # ----- the command -----
 
 
+def parse_shapes(text: str) -> dict:
+    """``x=64x3,w=3,b=,n=int:10,s=float:0.5`` → ``{"x": (64, 3), "w": (3,), "b": (), "n": 10,
+    "s": 0.5}``: a shape for a random array, empty for a random float, or a value."""
+    shapes = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, spec = item.partition("=")
+        if not sep:
+            raise CliError(f"--shapes {item!r}: write NAME=SHAPE (x=64x3), NAME= for a float, "
+                           "NAME=int:10 or NAME=float:0.5 for a value")
+        spec = spec.strip()
+        try:
+            if spec.startswith("int:"):
+                shapes[name.strip()] = int(spec[4:])
+            elif spec.startswith("float:"):
+                shapes[name.strip()] = float(spec[6:])
+            else:
+                spec = spec.strip("()")
+                shapes[name.strip()] = tuple(int(n) for n in spec.replace("x", ",").split(",") if n)
+        except ValueError:
+            raise CliError(f"--shapes {item!r}: a shape is numbers joined by x (64x3)") from None
+    return shapes
+
+
+def _check(args) -> int:
+    from .tools.check import check
+
+    if ":" in args.target:
+        fn, default_wrt = load_function(args.target)
+        wrt = parse_wrt(fn, args.wrt, default_wrt)
+        pytrees = parse_wrt(fn, args.pytree, ()) if args.pytree else ()
+        report = check(fn, wrt, pytrees)
+    else:
+        if args.wrt or args.pytree:
+            raise CliError("--wrt and --pytree need one function: FILE.py:FUNC")
+        functions = module_functions(args.target)
+        if not functions:
+            raise CliError(f"{args.target} defines no function")
+        reports = [check(fn, wrt) for fn, wrt in functions]
+        report = type(reports[0])(tuple(n for r in reports for n in r.functions),
+                                  tuple(f for r in reports for f in r.findings))
+    print(report.to_json() if args.json else report)
+    return 1 if report.errors or args.strict and report.warnings else 0
+
+
+def _explain(args) -> int:
+    from .tools.explain import explain
+
+    fn, default_wrt = load_function(args.target)
+    wrt = parse_wrt(fn, args.wrt, default_wrt)
+    pytrees = parse_wrt(fn, args.pytree, ()) if args.pytree else ()
+    if not args.shapes:
+        raise CliError("explain needs --shapes, e.g. --shapes x=64x3,w=3,b= (the command line "
+                       "cannot see your arguments; from Python, pass them: .explain(w, x))")
+    explanation = explain(fn, wrt, shapes=parse_shapes(args.shapes), pytree=pytrees)
+    print(explanation.to_json() if args.json else explanation)
+    return 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="srcdiff", description="Show or export the "
-                                     "derivative srcdiff generates for a Python function.")
+    parser = argparse.ArgumentParser(prog="srcdiff", description="Show, export, check or "
+                                     "explain the derivative srcdiff generates for a Python "
+                                     "function.")
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("show", help="print the generated source")
     show.add_argument("target", metavar="FILE.py:FUNC")
@@ -274,8 +353,27 @@ def main(argv=None) -> int:
     export.add_argument("--wrt", help="parameters to differentiate, e.g. w,b (default: the first)")
     export.add_argument("--pytree", help="wrt parameters passed as dicts/lists/tuples, e.g. params")
     export.add_argument("-o", "--output", required=True, metavar="OUT.py")
+    checking = commands.add_parser("check", help="every reason a function cannot be "
+                                   "differentiated, at once, and warnings; exit status 1 on errors")
+    checking.add_argument("target", metavar="FILE.py[:FUNC]")
+    checking.add_argument("--wrt", help="parameters to differentiate (default: the first)")
+    checking.add_argument("--pytree", help="wrt parameters passed as dicts/lists/tuples")
+    checking.add_argument("--json", action="store_true", help="one JSON object, for editors")
+    checking.add_argument("--strict", action="store_true", help="exit status 1 on warnings too")
+    explaining = commands.add_parser("explain", help="activity line by line, what each loop's "
+                                     "tape keeps, memory, and why a gradient is zero")
+    explaining.add_argument("target", metavar="FILE.py:FUNC")
+    explaining.add_argument("--wrt", help="parameters to differentiate (default: the first)")
+    explaining.add_argument("--pytree", help="wrt parameters passed as dicts/lists/tuples")
+    explaining.add_argument("--shapes", help="x=64x3,w=3,b= (b a float), n=int:10: random "
+                            "arguments of these shapes, or these values")
+    explaining.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
     try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "explain":
+            return _explain(args)
         fn, default_wrt = load_function(args.target)
         wrt = parse_wrt(fn, args.wrt, default_wrt)
         pytrees = parse_wrt(fn, args.pytree, ()) if args.pytree else ()

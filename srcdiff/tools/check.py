@@ -1,0 +1,216 @@
+"""check: every reason a function cannot be differentiated, all at once, and what is slow.
+
+The pipeline stops at the first problem. ``check`` records it, makes that statement
+harmless (``neutralize.py``: same lines, its names still bound) and compiles again, until
+the function compiles; then it checks the helpers the derivative calls the same way, and
+reads the compiled derivative for things that work but are slow or surprising
+(``notices.py``). Each finding renders as srcdiff's errors do: message, file, line, caret.
+
+>>> report = srcdiff.check(loss, wrt=("w", "b"))   # doctest: +SKIP
+>>> report.ok, len(report.errors), len(report.warnings)  # doctest: +SKIP
+(False, 2, 1)
+>>> print(report)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ..errors import LocatedError, SrcdiffError, SrcdiffSyntaxError
+from ..source import get_source
+from . import notices, stages
+from .neutralize import neutralized
+
+__all__ = ["check", "Finding", "Report"]
+
+_MOST = 50  # compiles per function: a bound on the errors reported for one
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (``severity`` "error") or one thing to know (``severity`` "warning")."""
+
+    severity: str
+    kind: str  # the error's class name, or the warning's name
+    message: str
+    function: str
+    filename: str = ""
+    line: int = 0
+    col: int = 0  # 0-based
+    text: str = ""  # the user's line
+
+    def __str__(self) -> str:
+        head = f"{self.severity}: {self.message}"
+        if not self.line:
+            return head
+        stripped = self.text.strip()
+        indent = len(self.text) - len(self.text.lstrip())
+        caret = " " * max(self.col - indent, 0) + "^"
+        return f"{head}\n  File \"{self.filename}\", line {self.line}, in {self.function}\n" \
+               f"    {stripped}\n    {caret}"
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``check`` found: ``ok`` when nothing stops differentiation (warnings may remain)."""
+
+    functions: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def __str__(self) -> str:
+        parts = [str(f) for f in self.findings]
+        checked = ", ".join(self.functions)
+        parts.append(f"{checked}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)")
+        return "\n\n".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "functions": list(self.functions),
+                "errors": len(self.errors), "warnings": len(self.warnings),
+                "findings": [f.as_dict() for f in self.findings]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+
+def check(fn, wrt=None, pytree=()) -> Report:
+    """Every reason ``fn`` (a function, a ``srcdiff.grad`` of one, or a list of them) cannot be
+    differentiated with respect to ``wrt``, and warnings for what is slow or surprising.
+
+    ``wrt``: parameter names or positions (default: a gradient's own, else the first);
+    ``pytree``: the ``wrt`` parameters that will be passed as dicts, lists or dataclasses.
+
+    >>> srcdiff.check(loss, wrt=("w", "b")).ok  # doctest: +SKIP
+    True
+    """
+    targets = list(fn) if isinstance(fn, (list, tuple)) else [fn]
+    findings: list[Finding] = []
+    seen: set = set()
+    names = []
+    for target in targets:
+        function, names_wrt = _unwrapped(target, wrt)
+        names.append(function.__qualname__)
+        findings += _check_one(function, names_wrt, tuple(_names(function, pytree)), seen)
+    return Report(tuple(names), tuple(findings))
+
+
+def _unwrapped(target, wrt):
+    from ..api import _resolve_wrt
+
+    own = getattr(target, "wrt", None)
+    function = getattr(target, "__wrapped__", target)
+    if wrt is None:
+        wrt = own if own is not None else 0
+    if not inspect.isfunction(function):
+        raise SrcdiffError(f"srcdiff.check expects a function defined with 'def', got {target!r}")
+    return function, _resolve_wrt(function, wrt)[0]
+
+
+def _names(function, pytree) -> list[str]:
+    from ..api import _resolve_wrt
+
+    return list(_resolve_wrt(function, tuple(pytree))[0]) if pytree else []
+
+
+def _check_one(fn, wrt, containers, seen) -> list[Finding]:
+    """The findings of ``fn`` and of the helpers its derivative calls (each once)."""
+    key = (fn, wrt, containers)
+    if key in seen:
+        return []
+    seen.add(key)
+    name = fn.__qualname__
+    try:
+        source, ctx = stages.prepare(fn, wrt, containers)
+    except SrcdiffError as exc:
+        return [_finding(exc, name)]
+    found: list[Finding] = []
+    levels: dict[int, int] = {}  # snippet line -> how often it was made harmless
+    module = None
+    while len(found) < _MOST:
+        try:
+            module = stages.run(ctx)
+            break
+        except (LocatedError, SrcdiffSyntaxError) as exc:
+            found.append(_finding(exc, name))
+            line = exc.lineno - source.first_line + 1
+            level = levels.get(line, 0)
+            levels[line] = level + 1
+            col = (exc.offset or 1) - 1 if isinstance(exc, SrcdiffSyntaxError) else exc.col
+            changed = None if source.one_line is not None or level > 1 else neutralized(
+                ctx.source.module, line, col, exc, level, ctx.rt)
+            if changed is None:
+                break
+            ctx = dataclasses.replace(ctx, source=stages.with_module(source, changed))
+        except SrcdiffError as exc:  # not about a line: nothing to go on with
+            found.append(_finding(exc, name))
+            break
+        except Exception as exc:  # noqa: BLE001 - a bug in srcdiff, or one that a change of
+            if not found:  # ours made; only the user's own source's is reported
+                found.append(Finding("error", "InternalError", f"srcdiff failed while "
+                                     f"differentiating {name} ({type(exc).__name__}: {exc}); "
+                                     "this is a bug in srcdiff, please report it", name))
+            break
+    found = _unique(found)
+    if module is None or found:
+        return found
+    found += notices.notices(fn, ctx, module)
+    for callee, callee_wrt in _helpers(fn, module):
+        found += _check_one(callee, callee_wrt, (), seen)
+    return found
+
+
+def _finding(exc: SrcdiffError, function: str) -> Finding:
+    kind = type(exc).__name__
+    if isinstance(exc, SrcdiffSyntaxError):
+        return Finding("error", kind, exc.msg, function, exc.filename, exc.lineno,
+                       (exc.offset or 1) - 1, exc.text or "")
+    if isinstance(exc, LocatedError):
+        return Finding("error", kind, exc.msg, function, exc.filename, exc.lineno, exc.col,
+                       exc.text)
+    return Finding("error", kind, str(exc), function)
+
+
+def _unique(found: list[Finding]) -> list[Finding]:
+    """Each finding once, in the order of the lines they point at."""
+    kept = list(dict.fromkeys(found))
+    return sorted(kept, key=lambda f: (f.filename, f.line, f.col))
+
+
+def _helpers(fn, module: cst.Module):
+    """``(function, wrt)`` of each helper whose derivative the generated module links
+    (``helper_vjp = rt.derivative_of(helper, ("x",))``)."""
+    from ..cli import _evaluate
+
+    for stmt in module.body[:-1]:
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            call = stmt.body[0].value
+            try:
+                callee = _evaluate(call.args[0].value, fn)
+                wrt = tuple(e.value.evaluated_value for e in call.args[1].value.elements)
+            except Exception:  # noqa: BLE001 - a link of another form: nothing to check
+                continue
+            if inspect.isfunction(callee):
+                try:
+                    get_source(callee)
+                except SrcdiffError:
+                    continue  # a helper without source runs as it is (it has a rule)
+                yield callee, wrt

@@ -1,0 +1,209 @@
+"""check's warnings: things that differentiate correctly but are slow or surprising.
+
+Each is read off what the compiler already decided, never guessed again:
+
+- ``row-loop``: a loop over the rows of an array that the ``batch`` pass did not turn into
+  whole-array work (it moves only ``A @ row`` products out of a loop), so the derivative
+  runs one Python step per row, forward and backward;
+- ``large-tape``: a loop's tape (``tapes.py``) keeps, every iteration, a whole version of an
+  array the loop writes into, or a value computed elementwise from one: memory grows with
+  iterations times the array's size;
+- ``constant-stop``: ``stop_gradient`` of a value that depends on no ``wrt`` parameter
+  (the activity analysis): it changes nothing, which may mean ``wrt`` is not what was meant;
+- ``zero-gradient``: a ``wrt`` parameter whose gradient is identically zero, and the
+  statement that breaks the dependence (``lines.py``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from ..transforms.batch import _rows_walked
+from ..transforms.shapes import ELEMENTWISE
+from ..analysis.values import resolve
+from ..transforms.normalize import local_variables
+from . import lines as lines_of
+from .tapes import forward_and_pullback, tape_loops
+
+__all__ = ["notices"]
+
+
+def notices(fn, ctx, module: cst.Module) -> list:
+    """The warnings for ``fn``, whose derivative (the vjp form) is ``module``."""
+    from .check import Finding
+
+    source = ctx.source
+
+    def warning(kind: str, line: int, message: str) -> Finding:
+        text = source.line_text(line - source.first_line + 1) if line else ""
+        return Finding("warning", kind, message, fn.__qualname__, source.filename, line,
+                       len(text) - len(text.lstrip()), text)
+
+    found = []
+    local_names = local_variables(source.funcdef)
+    for loop in tape_loops(module):
+        work = _row_work(loop, local_names)
+        if work:
+            rows, array, code = work
+            found.append(warning("row-loop", loop.line, (
+                f"this loop runs one Python step per row of {array}, forward and backward: "
+                f"srcdiff moves only matrix products with a row (A @ {rows}) out of a loop, and "
+                f"this one also computes `{code}` from each row alone, without the earlier "
+                f"steps. Compute that for every row at once with whole-array operations on "
+                f"{array}, before the loop or instead of it.")))
+        large = _large(loop, ctx)
+        if large:
+            array = large[0][1]
+            kept = ", ".join(f"`{_spelled(value, temps, local_names)}`" for value, temps in
+                             (_value_of(name, loop) for name, _ in large))
+            found.append(warning("large-tape", loop.line, (
+                f"the tape of this loop keeps {kept} every iteration, values the size of the "
+                f"whole array `{array}` that the loop writes into: memory grows with the number "
+                f"of iterations times the size of {array}. Compute each step from what it needs "
+                f"(an element such as {array}[t - 1], or a running total) rather than from all "
+                f"of {array}.")))
+    facts = lines_of.read_lines(fn, ctx.wrt, tuple(ctx.containers))
+    wrt = ", ".join(ctx.wrt)
+    for line, text in facts.constant_stops:
+        found.append(warning("constant-stop", line, (
+            f"`{text}` stops the gradient of a value that does not depend on {wrt} (what is "
+            "differentiated), so it changes nothing; remove it, or check that wrt names the "
+            "parameters you meant.")))
+    for param, (line, why) in facts.zero.items():
+        found.append(warning("zero-gradient", line, (
+            f"the gradient with respect to {param} is identically zero: {why}.")))
+    return found
+
+
+def _row_work(loop, local_names) -> tuple[str, str, str] | None:
+    """``(row, array, code)`` where ``loop`` walks the rows of ``array`` and a statement of its
+    body (``code``, spelled with the user's names) computes with a row and with nothing that
+    an earlier step made: work the loop could do for every row at once."""
+    if not isinstance(loop.loop, cst.For):
+        return None
+    walked = _rows_walked(loop.loop)
+    if walked is None:
+        return None
+    index, array = walked
+    statements = list(_statements(loop.loop.body.body))
+    assigns = [s.body[0] for s in statements if isinstance(s.body[0], cst.Assign)
+               and isinstance(s.body[0].targets[0].target, cst.Name)]
+    rows = {a.targets[0].target.value for a in assigns if _is_row_read(a, index, array)}
+    assigned = {a.targets[0].target.value for a in assigns}
+    stepped = {a.targets[0].target.value for a in assigns  # h_2 = h_1: the carried state
+               if isinstance(a.value, cst.Name) and a.value.value in assigned}
+    temps = {}
+    for small in assigns:
+        target, read = small.targets[0].target.value, _names(small.value)
+        if stepped.intersection(read):
+            stepped.add(target)
+        elif target not in rows and rows.intersection(read):
+            described = ", ".join(sorted(rows)) if not all(r.startswith("_t") for r in rows) \
+                else f"{array}[{index}]"
+            return described, array, _spelled(small.value, temps, local_names)
+        if target.startswith("_t"):
+            temps[target] = small.value
+    return None
+
+
+def _spelled(value, temps: dict, local_names) -> str:
+    """``value`` with the temporaries it reads written out, in the user's names."""
+
+    class Spell(cst.CSTTransformer):
+        def leave_Name(self, original, updated):
+            name = updated.value
+            if name in temps:
+                inner = temps[name].visit(self)
+                return inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) \
+                    if isinstance(inner, (cst.BinaryOperation, cst.UnaryOperation)) else inner
+            base = re.sub(r"_\d+$", "", name)
+            return updated.with_changes(value=base) if base != name and base in local_names \
+                else updated
+
+    spelled = value.visit(Spell())
+    if getattr(spelled, "lpar", None):
+        spelled = spelled.with_changes(lpar=[], rpar=[])
+    return cst.Module([]).code_for_node(spelled)
+
+
+def _is_row_read(small, index: str, array: str) -> bool:
+    value = small.value
+    return isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) \
+        and value.value.value == array and len(value.slice) == 1 \
+        and isinstance(value.slice[0].slice, cst.Index) \
+        and isinstance(value.slice[0].slice.value, cst.Name) and value.slice[0].slice.value.value == index
+
+
+def _large(loop, ctx) -> list[tuple[str, str]]:
+    """``(kept name, array)`` for each name the tape keeps that is a whole version of an
+    array the loop writes into (``out_3 = rt.setitem(out_2, …)``), or an elementwise result
+    of one."""
+    versions: dict[str, str] = {}  # name -> the array it is a version of
+    statements = list(_statements(loop.loop.body.body))
+    for stmt in statements:
+        small = stmt.body[0]
+        call = getattr(small, "value", None)
+        if isinstance(small, cst.Assign) and isinstance(call, cst.Call) and \
+                isinstance(call.func, cst.Attribute) and call.func.attr.value == "setitem" and \
+                isinstance(call.args[0].value, cst.Name):
+            base = call.args[0].value.value
+            array = versions.get(base, re.sub(r"_\d+$", "", base))
+            versions[base] = versions[small.targets[0].target.value] = array
+    if not versions:
+        return []
+    for stmt in statements:  # copies and elementwise results of a version, in order
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) and \
+                _elementwise(small.value, ctx):
+            read = [versions[n] for n in _names(small.value) if n in versions]
+            if read:
+                versions.setdefault(small.targets[0].target.value, read[0])
+    return [(name, versions[name]) for name in loop.names if name in versions]
+
+
+def _value_of(name: str, loop):
+    """What to show for a name the tape keeps: its value (a temporary) or the name itself,
+    with the temporaries of the loop to write out."""
+    temps = {}
+    for stmt in _statements(loop.loop.body.body):
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) and \
+                small.targets[0].target.value.startswith("_t"):
+            temps[small.targets[0].target.value] = small.value
+    return cst.Name(name), temps
+
+
+def _elementwise(value, ctx) -> bool:
+    if isinstance(value, cst.Name):
+        return True
+    if isinstance(value, cst.BinaryOperation):
+        return not isinstance(value.operator, cst.MatrixMultiply)
+    if isinstance(value, cst.UnaryOperation):
+        return True
+    if isinstance(value, cst.Call):
+        try:
+            return resolve(value.func, ctx, frozenset()) in ELEMENTWISE
+        except Exception:  # noqa: BLE001 - a callee that does not resolve: not elementwise
+            return False
+    return False
+
+
+def _statements(block):
+    """The simple statements of a loop body, inside its branches too (not its inner loops)."""
+    for stmt in block:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield stmt
+        elif isinstance(stmt, cst.If):
+            yield from _statements(stmt.body.body)
+            if isinstance(stmt.orelse, cst.Else):
+                yield from _statements(stmt.orelse.body.body)
+            elif isinstance(stmt.orelse, cst.If):
+                yield from _statements([stmt.orelse])
+
+
+def _names(node) -> set[str]:
+    from ..names import names_in
+
+    return set(names_in(node))

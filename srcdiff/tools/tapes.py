@@ -1,0 +1,110 @@
+"""The tapes of a generated derivative: which loop pushes each, what an entry keeps, and the
+user's loop it belongs to.
+
+The forward pass pushes ``_tape1.push((h_2, x))`` once per iteration of a loop; the
+pullback walks ``for h_2, x in reversed(_tape1):`` under the comment
+``# adjoint of: for x in xs:  (line 6)``, which names the user's loop.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+__all__ = ["TapeLoop", "tape_loops", "forward_and_pullback"]
+
+_ADJOINT = re.compile(r"^# adjoint of: (.*)  \(line (\d+)\)$")
+
+
+@dataclass(frozen=True)
+class TapeLoop:
+    """``tape`` (``_tape1``) is pushed by ``loop`` of the forward pass, each entry keeping
+    ``names``; ``line`` and ``text`` are the user's loop."""
+
+    tape: str
+    names: tuple[str, ...]
+    line: int
+    text: str
+    loop: cst.CSTNode
+
+
+def forward_and_pullback(module: cst.Module):
+    """The generated ``def`` (the last statement) and its pullback (a nested ``def``, if any)."""
+    vjp = module.body[-1]
+    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    return vjp, (pullbacks[0] if pullbacks else None)
+
+
+def tape_loops(module: cst.Module) -> list[TapeLoop]:
+    """Every tape of the generated ``module``, in the order the forward pass makes them."""
+    vjp, pullback = forward_and_pullback(module)
+    owners: dict[str, tuple] = {}  # tape -> (loop, names)
+    _pushes([s for s in vjp.body.body if s is not pullback], None, owners)
+    where: dict[str, tuple[int, str]] = {}
+    if pullback is not None:
+        _comments(pullback.body.body, (0, ""), where)
+    return [TapeLoop(tape, names, *where.get(tape, (0, "")), loop)
+            for tape, (loop, names) in owners.items()]
+
+
+def _pushes(statements, loop, owners: dict) -> None:
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                pushed = _pushed(small)
+                if pushed is not None and loop is not None:
+                    owners[pushed[0]] = (loop, pushed[1])
+            continue
+        inner = stmt if isinstance(stmt, (cst.For, cst.While)) else loop
+        for block in _blocks(stmt):
+            _pushes(block, inner, owners)
+
+
+def _pushed(small) -> tuple[str, tuple[str, ...]] | None:
+    """``(tape, names)`` of ``_tapeN.push(...)``."""
+    call = small.value if isinstance(small, cst.Expr) else None
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "push" and isinstance(call.func.value, cst.Name)
+            and call.func.value.value.startswith("_tape") and len(call.args) == 1):
+        return None
+    value = call.args[0].value
+    if isinstance(value, cst.Name):
+        names = (value.value,)
+    elif isinstance(value, cst.Tuple):
+        names = tuple(e.value.value for e in value.elements if isinstance(e.value, cst.Name))
+    else:
+        names = ()
+    return call.func.value.value, names
+
+
+def _comments(statements, last, where: dict):
+    """Records, for each ``for … in reversed(_tapeN)``, the last ``# adjoint of:`` comment
+    before it (its own included); returns the last one seen."""
+    for stmt in statements:
+        for line in stmt.leading_lines:
+            match = _ADJOINT.match(line.comment.value) if line.comment is not None else None
+            if match:
+                last = (int(match.group(2)), match.group(1))
+        if isinstance(stmt, cst.For):
+            it = stmt.iter
+            if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and \
+                    it.func.value == "reversed" and isinstance(it.args[0].value, cst.Name):
+                where.setdefault(it.args[0].value.value, last)
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            for block in _blocks(stmt):
+                last = _comments(block, last, where)
+    return last
+
+
+def _blocks(stmt):
+    if isinstance(stmt, cst.SimpleStatementLine) or isinstance(stmt, cst.FunctionDef):
+        return
+    if isinstance(stmt.body, cst.IndentedBlock):
+        yield stmt.body.body
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.Else):
+        yield orelse.body.body
+    elif isinstance(orelse, cst.If):
+        yield [orelse]
