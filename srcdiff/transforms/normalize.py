@@ -165,12 +165,11 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
             value = lift.operation(small.value)
             lifted.append(_line(cst.Assign(targets=small.targets, value=value)))
         elif isinstance(small, cst.Return) and isinstance(_bare(small.value), (cst.Tuple, cst.Dict)):
+            # each returned item an atom, a display among them bound to a temporary of its own
+            # (return (s, x), x: the pullback seeds items that are names, not displays)
             value = _bare(small.value)
-            if isinstance(value, cst.Dict):
-                value = value.with_changes(elements=[
-                    e.with_changes(value=lift.atom(e.value)) for e in value.elements])
-            else:
-                value = lift.atom(value)
+            value = value.with_changes(elements=[
+                e.with_changes(value=lift.element(e.value)) for e in value.elements])
             lifted.append(_line(small.with_changes(value=value)))
         elif isinstance(small, cst.Return) and small.value is not None:
             value = small.value
