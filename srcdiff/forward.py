@@ -136,6 +136,9 @@ def jvp(fn, primals, tangents):
         raise SrcdiffError(f"jvp takes one tangent per primal: {len(primals)} primals, "
                            f"{len(tangents)} tangents")
     params = parameters(fn)
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if t is not None and (_is_complex(p) or _is_complex(t)):
+            _check_tangent(fn, params[i] if i < len(params) else str(i), p, t)  # refuses
     wrt = tuple(i for i, (p, t) in enumerate(zip(primals, tangents))
                 if t is not None and _differentiable(p))
     if not wrt:

@@ -839,6 +839,8 @@ class _AdjointWriter:
 
         if getattr(runtime, fn.__name__, None) is fn:
             return self.rt(fn.__name__)
+        if getattr(getattr(runtime, fn.__name__, None), "__wrapped__", None) is fn:
+            return cst.Attribute(self.rt(fn.__name__), cst.Name("__wrapped__"))  # a rule's body
         for name, value in self.ctx.fn.__globals__.items():
             if value is fn and name not in self.local_names:
                 return cst.Name(name)

@@ -215,6 +215,11 @@ class _TangentWriter:
             "derivative should flow through it.", self.line, token=op.text.split("(")[0])
 
     def result(self, stmt: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        marker = parse_marker(stmt.leading_lines)
+        if marker is not None:
+            stmt = stmt.with_changes(leading_lines=[
+                *(line for line in stmt.leading_lines if not is_marker(line)),
+                cst.EmptyLine(comment=cst.Comment(f"# {marker[1]}  (line {marker[0]})"))])
         value = stmt.body[0].value
         pair = cst.Tuple([cst.Element(value), cst.Element(self.of_output(value))], lpar=[], rpar=[])
         return stmt.with_changes(body=[cst.Return(pair)])
@@ -266,7 +271,10 @@ class _TangentWriter:
                 call = self.rule_call(rule, op, target, g)
                 expr = call if len(op.operands) == 1 else cst.Subscript(
                     call, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
-            if expr is not None:
+            if expr is not None and any(expr.deep_equals(t) for t in terms):  # x * x
+                terms[[expr.deep_equals(t) for t in terms].index(True)] = cst.BinaryOperation(
+                    cst.Integer("2"), cst.Multiply(), expr)
+            elif expr is not None:
                 terms.append(expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
                              if len(active) > 1 and isinstance(expr, cst.BinaryOperation) and
                              not isinstance(expr.operator, (cst.Multiply, cst.Divide)) else expr)
@@ -308,7 +316,12 @@ class _TangentWriter:
         args = [cst.Arg(g)] + ([cst.Arg(target)] if rule.takes_ans else [])
         args += [cst.Arg(e) for e in op.operands]
         args += [self.keyword(k, v) for k, v in op.options]
-        return cst.Call(self.rt(rule.name), args)
+        function = self.rt(rule.name)
+        if rule.call is not rule.raw:  # the table's wrapper sums adjoints back (unbroadcast):
+            if getattr(rule.call, "__wrapped__", None) is not rule.raw:  # a tangent is not
+                raise self.unknown(op, f"'{op.text.split('(')[0]}' (no tangent rule yet)")
+            function = cst.Attribute(function, cst.Name("__wrapped__"))
+        return cst.Call(function, args)
 
     def explicit(self, target, op: Op, rule: TangentRule, active) -> cst.BaseExpression:
         tangents = [self.of(e) for e in op.operands]  # a zero for an operand without one
@@ -334,15 +347,17 @@ class _TangentWriter:
         link = self.link(op.primitive, tuple(p for p, _ in active))
         call = cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands] +
                         [cst.Arg(self.of(e)) for _, e in active])
-        if isinstance(target, cst.Tuple):
-            tangents = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names])
-            lhs = cst.Tuple([cst.Element(target.with_changes(lpar=[cst.LeftParen()],
-                                                             rpar=[cst.RightParen()])),
-                             cst.Element(tangents)], lpar=[], rpar=[])
-        else:
-            lhs = cst.Tuple([cst.Element(target), cst.Element(cst.Name(self.tangent(target.value)))],
-                            lpar=[], rpar=[])
-        return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(lhs)], call)])]
+        pair = lambda a, b: cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[])  # noqa: E731
+        if not isinstance(target, cst.Tuple):
+            lhs = pair(target, cst.Name(self.tangent(target.value)))
+            return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(lhs)], call)])]
+        # s, q = helper(x): the value and its tangent whole, then unpacked (flat unpacking only)
+        value = cst.Name(self.namer.fresh(f"{names[0]}_{names[-1]}"))
+        tangent = cst.Name(self.tangent(value.value))
+        tangents = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names], lpar=[],
+                             rpar=[])
+        return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(pair(value, tangent))], call)]),
+                _assign(target, value), _assign(tangents, tangent)]
 
     def link(self, fn, wrt: tuple[str, ...]) -> str:
         key = (fn, wrt)

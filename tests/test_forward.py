@@ -1,0 +1,221 @@
+"""Forward mode and second order (srcdiff/forward.py, transforms/tangent.py) on the corpus and on
+programs with loops, branches, helpers and containers: tangents against finite differences and
+against reverse mode, Hessians against finite differences of the gradient, Jacobians both ways.
+"""
+
+import numpy as np
+import optree
+import pytest
+
+import srcdiff
+from srcdiff.errors import GradientTypeError, NotDifferentiableError, SrcdiffError
+from srcdiff.runtime import trees
+from srcdiff.testing import check_jvp, numeric_jvp
+
+from .corpus import CASES
+from .forward_programs import PROGRAMS, VECTOR_PROGRAMS
+
+ALL = {**CASES, **PROGRAMS}
+
+
+def _float(x) -> bool:
+    return isinstance(x, float) or getattr(x, "dtype", np.dtype(int)).kind == "f" or \
+        trees.is_container(x)
+
+
+def _random_like(x, rng):
+    return optree.tree_map(lambda leaf: float(rng.normal()) if isinstance(leaf, float) else
+                           rng.normal(size=np.shape(leaf)), x, namespace=trees.NAMESPACE)
+
+
+def _vdot(a, b) -> float:
+    return sum(float(np.sum(np.asarray(u) * np.asarray(v))) for u, v in zip(
+        optree.tree_leaves(a, namespace=trees.NAMESPACE),
+        optree.tree_leaves(b, namespace=trees.NAMESPACE)))
+
+
+def _moved(args, tangents, eps):
+    return [optree.tree_map(lambda a, t: a + eps * t, a, t, namespace=trees.NAMESPACE)
+            if t is not None else a for a, t in zip(args, tangents)]
+
+
+def _directions(fn, make_args, wrt, seed=0):
+    rng = np.random.default_rng(seed)
+    args = make_args()
+    tangents = [_random_like(a, rng) if i in wrt and _float(a) else None
+                for i, a in enumerate(args)]
+    return args, tangents
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - {"no_grad_block"}))  # its constants differ
+def test_jvp_matches_finite_differences(name):
+    fn, make_args, wrt = ALL[name]
+    args, tangents = _directions(fn, make_args, wrt)
+    out, tangent = srcdiff.jvp(fn, args, tangents)
+    np.testing.assert_allclose(out, fn(*args), rtol=1e-12)
+    # the oracle along the direction: d/ds fn(args + s * tangents) at s = 0
+    check_jvp(lambda s: fn(*_moved(args, tangents, s)), (0.0,), (1.0,), tangent)
+
+
+@pytest.mark.parametrize("name", sorted({**ALL, **VECTOR_PROGRAMS}))
+def test_jvp_is_the_transpose_of_vjp(name):
+    fn, make_args, wrt = {**ALL, **VECTOR_PROGRAMS}[name]
+    args, tangents = _directions(fn, make_args, wrt, seed=1)
+    out, tangent = srcdiff.jvp(fn, args, tangents)
+    u = _random_like(out, np.random.default_rng(2))
+    _, pullback = srcdiff.vjp(fn, *args)
+    grads = pullback(u)
+    expected = sum(_vdot(g, t) for g, t in zip(grads, tangents) if t is not None and g is not None)
+    np.testing.assert_allclose(_vdot(u, tangent), expected, rtol=1e-9, atol=1e-12)
+
+
+def _first_array_wrt(fn, make_args, wrt):
+    args = make_args()
+    for i in wrt:
+        if isinstance(args[i], np.ndarray) and args[i].size <= 12:
+            return args, i
+    return args, None
+
+
+# the programs with a small array to take a Hessian in (no_grad's constants move in FD)
+WITH_ARRAY = sorted(name for name in set(ALL) - {"no_grad_block"}
+                    if _first_array_wrt(*ALL[name])[1] is not None)
+
+
+@pytest.mark.parametrize("name", WITH_ARRAY)
+def test_hessian_matches_finite_differences_of_the_gradient(name):
+    fn, make_args, wrt = ALL[name]
+    args, p = _first_array_wrt(fn, make_args, wrt)
+    hess = srcdiff.hessian(fn, wrt=p)(*args)
+    x = args[p]
+    assert hess.shape == x.shape + x.shape
+    gradient = srcdiff.grad(fn, wrt=p)
+    for k in range(x.size):
+        unit = np.zeros(x.size)
+        unit[k] = 1.0
+        unit = unit.reshape(x.shape)
+        column = numeric_jvp(gradient, args, [unit if i == p else None for i in range(len(args))])
+        np.testing.assert_allclose(hess.reshape(x.size, x.size)[:, k], column.reshape(-1),
+                                   rtol=1e-5, atol=1e-6)
+    v = np.random.default_rng(4).normal(size=x.shape)
+    rest = [a for i, a in enumerate(args) if i != p]
+    if p == 0:
+        np.testing.assert_allclose(srcdiff.hvp(fn, x, v, *rest),
+                                   (hess.reshape(x.size, x.size) @ v.reshape(-1)).reshape(x.shape),
+                                   rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_PROGRAMS) + ["three_tanh", "shapes"])
+def test_jacobians_forward_and_reverse_agree_with_finite_differences(name):
+    fn, make_args, wrt = {**CASES, **VECTOR_PROGRAMS}[name]
+    args = make_args()
+    p = wrt[0]
+    forward, reverse = srcdiff.jacfwd(fn, wrt=p)(*args), srcdiff.jacrev(fn, wrt=p)(*args)
+    out, x = np.asarray(fn(*args)), args[p]
+    assert forward.shape == reverse.shape == out.shape + x.shape
+    np.testing.assert_allclose(forward, reverse, rtol=1e-10, atol=1e-12)
+    for k in range(x.size):
+        unit = np.zeros(x.size)
+        unit[k] = 1.0
+        column = numeric_jvp(fn, args, [unit.reshape(x.shape) if i == p else None
+                                        for i in range(len(args))])
+        np.testing.assert_allclose(forward.reshape(out.size, x.size)[:, k], column.reshape(-1),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_jacobian_of_a_pytree_argument_has_its_structure():
+    fn, make_args, _ = PROGRAMS["pytree"]
+    params, x = make_args()
+    jac = srcdiff.jacfwd(fn)(params, x)
+    assert set(jac) == {"W", "b"} and jac["W"].shape == (3, 2) and jac["b"].shape == (2,)
+    grads = srcdiff.grad(fn)(params, x)
+    np.testing.assert_allclose(jac["W"], grads["W"], rtol=1e-10)
+    np.testing.assert_allclose(srcdiff.jacrev(fn)(params, x)["b"], grads["b"], rtol=1e-10)
+
+
+def test_make_jvp_source_reads_as_tangent_code():
+    fn = PROGRAMS["rnn"][0]
+    source = srcdiff.make_jvp(fn, wrt=("x", "W")).source
+    assert "def rnn_jvp(x, W, n, dx, dW):" in source
+    assert "# tangent of: h = cell(W @ h, 2.0) + x  (line" in source
+    assert "d_t1 = dW @ h_2 + W @ dh_2" in source
+    assert "cell_jvp = rt.tangent_of(cell, ('a',))" in source
+    assert source.rstrip().endswith("return _out, d_out")
+
+
+def test_jvp_of_tuple_and_dict_outputs():
+    def f(x):
+        return {"s": np.sin(x), "pair": (x * x, 2.0)}
+
+    x, v = np.array([0.3, 1.2]), np.array([1.0, -2.0])
+    out, tangent = srcdiff.jvp(f, (x,), (v,))
+    np.testing.assert_allclose(tangent["s"], np.cos(x) * v)
+    np.testing.assert_allclose(tangent["pair"][0], 2 * x * v)
+    assert float(tangent["pair"][1]) == 0.0
+
+
+def test_an_argument_without_a_tangent_is_a_constant():
+    fn, make_args, _ = PROGRAMS["rnn"]
+    x, W, n = make_args()
+    _, only_x = srcdiff.jvp(fn, (x, W, n), (np.ones(3), None, None))
+    _, both = srcdiff.jvp(fn, (x, W, n), (np.ones(3), np.zeros((3, 3)), None))
+    np.testing.assert_allclose(only_x, both, rtol=1e-12)
+
+
+# ----- what forward mode refuses, and how -----
+
+
+def test_complex_arguments_are_refused():
+    def f(z):
+        return np.sin(z)
+
+    with pytest.raises(GradientTypeError, match="real values"):
+        srcdiff.jvp(f, (np.array([1j]),), (np.array([1.0 + 0j]),))
+
+
+def test_a_tangent_of_the_wrong_shape_is_refused():
+    def f(x):
+        return np.sum(x)
+
+    with pytest.raises(SrcdiffError, match="structure and shapes"):
+        srcdiff.jvp(f, (np.ones(3),), (np.ones(2),))
+
+
+def test_iterating_over_a_differentiated_array():
+    def f(xs):
+        total = 0.0
+        for row in xs:
+            total = total + np.sum(row * np.sin(row))
+        return total
+
+    xs, v = np.random.default_rng(5).normal(size=(2, 3, 2))
+    _, tangent = srcdiff.jvp(f, (xs,), (v,))
+    check_jvp(f, (xs,), (v,), tangent)
+
+
+def test_a_function_known_only_when_it_runs_is_refused_at_its_line():
+    def f(x, act):
+        return np.sum(act(x))
+
+    with pytest.raises(SrcdiffError, match="known only when the code runs") as info:
+        srcdiff.jvp(f, (np.ones(2), np.tanh), (np.ones(2), None))
+    assert "act(x)" in str(info.value)
+
+
+def doubled(x):  # a primitive of the user's, with an adjoint rule and no tangent rule
+    return 2.0 * x
+
+
+@srcdiff.adjoint(doubled)
+def _doubled_adjoint(g, x):
+    return 2.0 * g
+
+
+def user_primitive(x):
+    return np.sum(doubled(x))
+
+
+def test_a_primitive_without_a_tangent_rule_is_refused_at_its_line():
+    with pytest.raises(NotDifferentiableError, match="no tangent rule") as info:
+        srcdiff.jvp(user_primitive, (np.ones(2),), (np.ones(2),))
+    assert "doubled(x)" in str(info.value)
