@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from . import building, creation, elementwise, fft, grids, linalg, reductions, registry, rules, scalar_math, shaping
-from .backend import array_module, register_array_module, scatter_add
+from .backend import array_module, register_array_module, reshape, scatter_add
 from .helpers import append, append_in_place, count, guard, setitem, add, at, expand_reduced, inverse_permutation, unbroadcast, zeros_like
 from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
@@ -36,7 +36,7 @@ from .statistics import *  # noqa: F401,F403
 
 __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
-    "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "scatter_add", "add", "at",
+    "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "reshape", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of",
     "tree_zeros", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",

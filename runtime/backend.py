@@ -1,4 +1,4 @@
-"""Array-module dispatch: numpy or CuPy (or a registered array library), chosen by the arrays.
+"""Array-module dispatch: numpy, CuPy or Dask (or a registered array library), chosen by the arrays.
 
 Generated code and rules never create arrays with plain ``numpy.zeros``/``numpy.asarray``;
 they use numpy functions that dispatch on their arguments (ufuncs, ``np.zeros_like``,
@@ -13,7 +13,9 @@ through the module.
 
 CuPy is looked up in ``sys.modules``, never imported: if nobody imported CuPy, no CuPy
 array can exist, so ``import srcdiff`` never needs CuPy and numpy users pay one dict
-lookup.
+lookup. Dask arrays (``dask.array``, looked up the same way) dispatch ``np.tanh``, ``np.sum``
+... to Dask too, lazily; what Dask lacks has a Dask path here (scatter-add, reshape in
+Fortran order), so that no rule makes Dask compute a chunk.
 
 >>> array_module(np.ones(3)) is np
 True
@@ -23,11 +25,13 @@ True
 
 from __future__ import annotations
 
+import linecache
+import re
 import sys
 
 import numpy as np
 
-__all__ = ["array_module", "register_array_module", "scatter_add", "numpy_twin"]
+__all__ = ["array_module", "register_array_module", "scatter_add", "numpy_twin", "reshape", "is_dask"]
 
 # Other array libraries, by array type: tests register a duck array that refuses host
 # conversion; a third-party library with numpy's dispatch protocols can register itself.
@@ -61,8 +65,19 @@ def array_module(*xs):
                     return module
     cupy = sys.modules.get("cupy")
     if cupy is not None:
-        return cupy.get_array_module(*xs)
+        module = cupy.get_array_module(*xs)
+        if module is not np:
+            return module
+    dask_array = sys.modules.get("dask.array")
+    if dask_array is not None and any(isinstance(x, dask_array.Array) for x in xs):
+        return dask_array
     return np
+
+
+def is_dask(x) -> bool:
+    """Whether ``x`` is a Dask array (without importing Dask)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(x, dask_array.Array)
 
 
 def scatter_add(a, key, values) -> None:
@@ -79,8 +94,91 @@ def scatter_add(a, key, values) -> None:
         import cupyx
 
         cupyx.scatter_add(a, key, values)
+    elif getattr(xp, "__name__", None) == "dask.array":
+        _dask_scatter_add(a, key, values)
     else:
         xp.scatter_add(a, key, values)
+
+
+def reshape(x, shape, order="C"):
+    """``np.reshape(x, shape, order=order)`` in every array library: Dask reshapes in C order
+    only (it refuses ``order=``), and order 'F' is C order on the reversed axes.
+
+    >>> reshape(np.arange(6), (2, 3), order="F")
+    array([[0, 2, 4],
+           [1, 3, 5]])
+    """
+    if order == "F":
+        return np.transpose(np.reshape(np.transpose(x), tuple(shape)[::-1]))
+    return np.reshape(x, shape)
+
+
+# ----- Dask: a lazy scatter-add -----
+
+
+def _dask_scatter_add(a, key, values) -> None:
+    """``np.add.at(a, key, values)`` for a Dask ``a`` (Dask has no ``ufunc.at``), lazily, as
+    ``a[key] = a[key] + values`` (Dask's ``__setitem__`` rewrites ``a``'s graph in place); a
+    1-d numpy integer index array among slices in rounds of distinct indices, so repeats
+    add up. Keys Dask cannot assign to (a Dask index, an n-d mask, several index arrays) are
+    refused at the user's line, never computed."""
+    parts = tuple(np.asarray(k) if isinstance(k, list) else k
+                  for k in (key if isinstance(key, tuple) else (key,)))
+    arrays = [i for i, k in enumerate(parts)
+              if not isinstance(k, (slice, int, np.integer, type(Ellipsis)))]
+    if not arrays:
+        a[key] = a[key] + values
+        return
+    at = arrays[0]
+    index = parts[at]
+    if len(arrays) != 1 or type(index) is not np.ndarray or index.ndim != 1 or \
+            index.dtype.kind not in "iu" or not all(isinstance(k, slice) for k in parts[:at]):
+        raise _refusal(
+            f"srcdiff cannot differentiate this indexing of a Dask array lazily (an index "
+            f"{_describe(parts)}): its adjoint writes into the positions the index picks, and "
+            "on Dask arrays srcdiff does that for slices, integers and one 1-d numpy integer "
+            "array (x[idx], x[:, idx]); select with np.where(mask, x, 0) instead of x[mask], "
+            "or make the index a numpy array")
+    index = index % a.shape[at]  # negative indices as positions, so repeats are seen
+    rank = np.zeros(len(index), dtype=np.intp)  # how many earlier entries name each index
+    seen: dict[int, int] = {}
+    for j, i in enumerate(index.tolist()):
+        rank[j] = seen.get(i, 0)
+        seen[i] = rank[j] + 1
+    values = np.broadcast_to(values, _indexed_shape(a.shape, parts, at, len(index)))
+    for r in range(int(rank.max(initial=-1)) + 1):
+        picked = np.flatnonzero(rank == r)
+        round_key = parts[:at] + (index[picked],) + parts[at + 1:]
+        a[round_key] = a[round_key] + values[(slice(None),) * at + (picked,)]
+
+
+def _refusal(message: str):
+    """A ``SrcdiffError`` at the user's line whose adjoint is running: the ``# adjoint of:``
+    comment above the current line of the generated code names it."""
+    from srcdiff.errors import NotDifferentiableError, SrcdiffError
+
+    frame = sys._getframe(1)
+    while frame is not None and not frame.f_code.co_filename.startswith("<srcdiff "):
+        frame = frame.f_back
+    if frame is None:
+        return SrcdiffError(message)
+    for text in reversed(linecache.getlines(frame.f_code.co_filename)[:frame.f_lineno]):
+        found = re.match(r"\s*# adjoint of: (.*)  \(line (\d+)\)$", text.rstrip())
+        if found:
+            filename = frame.f_globals.get("__file__", frame.f_globals.get("__name__", "?"))
+            return NotDifferentiableError(message, filename, int(found[2]), 0, found[1])
+    return SrcdiffError(message)
+
+
+def _indexed_shape(shape, parts, at, n) -> tuple:
+    """The shape of ``x[parts]`` for slices and one index array of length ``n`` at ``at``."""
+    sizes = [len(range(*k.indices(s))) if isinstance(k, slice) else n
+             for k, s in zip(parts, shape)]
+    return tuple(sizes) + tuple(shape[len(parts):])
+
+
+def _describe(parts) -> str:
+    return "[" + ", ".join(":" if isinstance(k, slice) else type(k).__name__ for k in parts) + "]"
 
 
 # ----- the same function under another library's name -----

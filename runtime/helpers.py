@@ -236,5 +236,5 @@ def guard(value, g):
 def count(x) -> int:
     """How many numbers ``np.mean(x)`` averages, at least 1 (an empty mean's adjoint is empty:
     its spread number never reaches an element)."""
-    n = x.size if type(x) is np.ndarray else np.size(x)
+    n = x.size if hasattr(x, "shape") else np.size(x)  # np.size of a Dask array computes it
     return n if n else 1

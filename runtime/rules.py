@@ -27,8 +27,8 @@ from itertools import accumulate
 
 import numpy as np
 
-from .backend import array_module, scatter_add
-from .helpers import append, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
+from .backend import array_module, is_dask, reshape, scatter_add
+from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
 from .options import OneOf
 from .registry import adjoint
 
@@ -316,13 +316,13 @@ def prod_adjoint(g, x, axis=None, keepdims=False):
 @adjoint(np.var)
 def var_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
     return (2.0 * expand_reduced(g, np.shape(x), axis, keepdims)
-            * (x - np.mean(x, axis=axis, keepdims=True)) / (np.size(x) // np.size(ans) - ddof))
+            * (x - np.mean(x, axis=axis, keepdims=True)) / (count(x) // count(ans) - ddof))
 
 
 @adjoint(np.std)
 def std_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
     return (expand_reduced(g / ans, np.shape(x), axis, keepdims)
-            * (x - np.mean(x, axis=axis, keepdims=True)) / (np.size(x) // np.size(ans) - ddof))
+            * (x - np.mean(x, axis=axis, keepdims=True)) / (count(x) // count(ans) - ddof))
 
 
 # ----- shape -----   (options numpy requires get a placeholder default here)
@@ -334,12 +334,12 @@ _ORDER = OneOf("C", "F", advice="write order='C' or order='F'")
 
 @adjoint(np.reshape, allowed={"order": _ORDER})
 def reshape_adjoint(g, a, shape=None, order="C"):
-    return np.reshape(g, np.shape(a), order=order)
+    return reshape(g, np.shape(a), order=order)
 
 
 @adjoint(np.ravel, allowed={"order": _ORDER})
 def ravel_adjoint(g, a, order="C"):
-    return np.reshape(g, np.shape(a), order=order)
+    return reshape(g, np.shape(a), order=order)
 
 
 @adjoint(np.squeeze)
@@ -373,12 +373,14 @@ def copy_adjoint(g, a, order="K"):
     return g
 
 
-# ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array.
+# ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array, each a
+# slice of g (basic slicing, which every array library has; Dask has no np.split).
 @adjoint(np.concatenate)
 def concatenate_adjoint(g, arrays, axis=0):
-    sizes = [np.size(a) if axis is None else np.shape(a)[axis] for a in arrays]
-    pieces = np.split(g, list(accumulate(sizes))[:-1], axis=0 if axis is None else axis)
-    return tuple(np.reshape(piece, np.shape(a)) for piece, a in zip(pieces, arrays))
+    sizes = [math.prod(np.shape(a)) if axis is None else np.shape(a)[axis] for a in arrays]
+    before = (slice(None),) * (0 if axis is None else axis % np.ndim(g))
+    return tuple(np.reshape(g[before + (slice(stop - size, stop),)], np.shape(a))
+                 for size, stop, a in zip(sizes, accumulate(sizes), arrays))
 
 
 @adjoint(np.stack)
@@ -624,7 +626,7 @@ def getitem_adjoint(g, x, key=()):
     # the API to refuse, rather than losing its imaginary part in dx[key] = g
     dx = np.zeros_like(x, dtype=getattr(g, "dtype", complex)) if np.iscomplexobj(g) and \
         not np.iscomplexobj(x) else np.zeros_like(x)
-    if _has_integer_array(key):
+    if _has_integer_array(key) or is_dask(dx):  # Dask: only the keys it can assign to
         scatter_add(dx, key, g)
     else:
         dx[key] = g
@@ -641,7 +643,7 @@ def add_at(acc, g, x, key=()):
     """
     if isinstance(x, (tuple, list, dict)) or np.iscomplexobj(g) and not np.iscomplexobj(acc):
         return acc + getitem_adjoint(g, x, key)  # an error, or a complex sum (as above)
-    if _has_integer_array(key):
+    if _has_integer_array(key) or is_dask(acc):
         scatter_add(acc, key, g)
     else:
         acc[key] += g

@@ -18,7 +18,9 @@ import numpy as np
 import optree
 
 from srcdiff.runtime import trees
+from srcdiff.runtime.backend import is_dask
 
+from . import portable
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_derivative, parameters
 
@@ -115,6 +117,8 @@ def _as_gradient(g, x):
             "an operation srcdiff did not know was complex (a value made by a function it does "
             "not know returns complex numbers). Take np.real(...), np.imag(...) or np.abs(...) "
             "of that value where it is made.")
+    if is_dask(g) or is_dask(x):
+        return _dask_gradient(g, x)
     if isinstance(x, np.generic):  # before float: np.float64 is a float too
         if isinstance(g, (np.ndarray, np.generic, float, int)):
             return x.dtype.type(g)
@@ -131,6 +135,17 @@ def _as_gradient(g, x):
     elif isinstance(g, (float, int, np.generic)) and type(x) is not np.ndarray:
         return np.full_like(x, g, dtype=dtype)  # a scalar adjoint, made in x's library
     return np.broadcast_to(g, shape).astype(dtype, copy=True)
+
+
+def _dask_gradient(g, x):
+    """A gradient computed by Dask stays lazy: a Dask array of ``x``'s shape and dtype, of
+    ``x``'s chunks where ``x`` is a Dask array. A number or numpy argument gets a Dask array
+    too (``float(g)`` would compute the whole graph here, and again for the others)."""
+    dtype = x.dtype if hasattr(x, "dtype") else np.dtype(type(x))
+    if not is_dask(g):  # a constant adjoint (0.0 for an unused argument): made in x's chunks
+        return np.full_like(x, g, dtype=dtype)
+    g = np.broadcast_to(g, np.shape(x)).astype(dtype, copy=False)
+    return g.rechunk(x.chunks) if is_dask(x) and g.chunks != x.chunks else g
 
 
 _NUMPY_FLOATS = (np.float64, np.float32, np.float16)  # numpy scalars a wrt argument may be
@@ -441,6 +456,22 @@ class GradFunction:
         kind = "value_and_grad" if self._with_value else "grad"
         return f"<srcdiff.{kind} of {self._fn.__qualname__} wrt {self._wrt}>"
 
+    def __reduce__(self):
+        """Pickled by name where its module holds it (``@srcdiff.grad`` on a def), else as the
+        function, grad's options and the source lines the other side may lack; the other side
+        compiles again (see :mod:`srcdiff.portable`)."""
+        name = portable.by_name(self)
+        if name is not None:
+            return name
+        wrt = self._wrt[0] if self._single else self._wrt
+        return _unpickle, (self._fn, wrt, self._with_value, self._has_aux,
+                           portable.carried(self._fn))
+
+
+def _unpickle(fn, wrt, with_value, has_aux, carried) -> GradFunction:
+    portable.restore(fn, carried)
+    return GradFunction(fn, wrt, with_value=with_value, has_aux=has_aux)
+
 
 def grad(fn=None, wrt=0, has_aux: bool = False):
     """The gradient of a scalar-valued ``fn`` with respect to the parameters in ``wrt``.
@@ -574,7 +605,7 @@ def _device_cotangent(fn, v, out, where: str):
         value = v.item() if isinstance(v, (np.ndarray, np.generic)) else v
         dtype = out.dtype if np.issubdtype(out.dtype, np.floating) else np.float64
         return np.full_like(out, value, dtype=dtype)
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) and not is_dask(out):  # Dask takes numpy operands lazily
         raise GradientTypeError(
             f"the cotangent for {where} is a numpy array, but {fn.__qualname__} returned a "
             f"{type(out).__module__}.{type(out).__name__} there; pass the cotangent in the same "

@@ -50,7 +50,7 @@ PIPELINE = (
 FORWARD = (
     *PIPELINE[:PIPELINE.index(("rename", rename.rewrite)) + 1],
     ("tangent", tangent.rewrite),      # f_jvp(x, dx): each primal statement, then its tangent
-    ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
+    ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
 )
 
 

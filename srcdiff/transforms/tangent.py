@@ -34,6 +34,7 @@ from ..names import Namer, names_in
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 from .reverse import _AdjointWriter
+from .simplify import simplify_line
 
 __all__ = ["rewrite"]
 
@@ -189,7 +190,7 @@ class _TangentWriter:
                             lpar=[], rpar=[])
         else:
             lhs = cst.Name(self.tangent(target.value))
-        return [stmt, _assign(lhs, value)]
+        return [stmt, simplify_line(_assign(lhs, value))]  # 2 * dx * x ** 1 → 2 * dx * x
 
     def tangent_value(self, target, op: Op) -> cst.BaseExpression:
         if op.kind == "copy":
