@@ -38,11 +38,11 @@ from .runtime import no_grad, stop_gradient  # noqa: E402
 
 _COMPILER = {"grad", "value_and_grad", "vjp", "GradFunction", "adjoint"}
 _TOOLS = {"check": "tools.check", "explain": "tools.explain"}  # name -> its module
-_FORWARD = {"jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "hessian"}  # srcdiff/forward.py
+_FORWARD = {"jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "make_hvp", "hessian"}  # forward.py
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "adjoint", "jvp", "make_jvp", "jacfwd", "jacrev", "hvp",
-    "hessian", "stop_gradient", "no_grad", "GradFunction",
+    "make_hvp", "hessian", "stop_gradient", "no_grad", "GradFunction",
     "runtime", "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
     "SourceUnavailableError", "GradientTypeError", "check", "explain",
 ]

@@ -26,16 +26,18 @@ from .api import _Caller, _has_float_leaf, _is_float, _resolve_wrt, derivative, 
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_tangent, parameters
 
-__all__ = ["jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "hessian", "tangent_derivative"]
+__all__ = ["jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "make_hvp", "hessian",
+           "tangent_derivative"]
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = ()) -> Derivative:
+def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
+                       tangent_first: bool = False) -> Derivative:
     """The compiled forward-mode derivative of ``fn``: ``function(*args, *tangents)``, one
     tangent per ``wrt`` parameter; compiled once per ``wrt`` and containers."""
-    key = (fn.__code__, tuple(wrt), tuple(containers))
+    key = (fn.__code__, tuple(wrt), tuple(containers), tangent_first)
     per_fn = _cache.get(fn)
     if per_fn is not None and key in per_fn:
         return per_fn[key]
@@ -43,7 +45,8 @@ def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (
         per_fn = _cache.setdefault(fn, {})
         if key not in per_fn:
             try:
-                per_fn[key] = compile_tangent(fn, tuple(wrt), tuple(containers))
+                per_fn[key] = compile_tangent(fn, tuple(wrt), tuple(containers),
+                                              tangent_first=tangent_first)
             except SrcdiffError:
                 raise
             except Exception as exc:  # a bug in srcdiff: never let it look like the user's
@@ -275,14 +278,42 @@ def _transpose_blocks(front, out, x):
 # ----- second order -----
 
 
+class HvpFunction:
+    """``make_hvp(f, wrt)``: called as ``f`` is, plus ``v=`` (of the ``wrt`` argument's
+    structure), it returns the Hessian of the scalar ``f`` times ``v``. ``.source`` is the
+    generated code: reverse mode over forward mode's tangent code."""
+
+    def __init__(self, fn, wrt=0):
+        positions, single = _wrt_positions(fn, wrt)
+        if not single and len(positions) != 1:
+            raise SrcdiffError("make_hvp takes one wrt argument")
+        self._fn, self._position = fn, positions[0]
+        self._name = parameters(fn)[self._position]
+
+    @property
+    def source(self) -> str:
+        tangent_fn = tangent_derivative(self._fn, (self._name,), tangent_first=True).function
+        return derivative(tangent_fn, (self._name,), has_aux=True).source
+
+    def __call__(self, *args, v, **kwargs):
+        args = _Caller(self._fn).bind(args, kwargs)
+        _check_tangent(self._fn, self._name, args[self._position], v)
+        return _hvp_at(self._fn, self._position, args, v)
+
+    def __repr__(self) -> str:
+        return f"<srcdiff.make_hvp of {self._fn.__qualname__} wrt {self._name!r}>"
+
+
+def make_hvp(fn, wrt=0) -> HvpFunction:
+    """Hessian-vector products of the scalar ``fn`` in its argument ``wrt``:
+    ``make_hvp(f)(x, *args, v=v)``, with the generated code as ``.source``."""
+    return HvpFunction(fn, wrt)
+
+
 def hvp(fn, x, v, *args):
     """The Hessian of the scalar ``fn(x, *args)`` at ``x`` times ``v`` (``x``, ``v`` arrays or
     pytrees of the same structure), in ``x``'s structure."""
-    params = parameters(fn)
-    if not params:
-        raise SrcdiffError(f"hvp: {fn.__qualname__} takes no argument to differentiate")
-    _check_tangent(fn, params[0], x, v)
-    return _hvp_at(fn, 0, _Caller(fn).bind((x, *args), {}), v)
+    return HvpFunction(fn, 0)(x, *args, v=v)
 
 
 def hessian(fn, wrt=0):
@@ -307,13 +338,15 @@ def hessian(fn, wrt=0):
 
 
 def _hvp_at(fn, p, args, v):
-    params = parameters(fn)
-    name = params[p]
+    """The gradient, in argument ``p``, of the directional derivative along ``v``: reverse mode
+    over the tangent code, which returns ``(tangent, value)`` and is differentiated in its
+    tangent alone (the value rides along as an auxiliary result)."""
+    name = parameters(fn)[p]
     containers = (name,) if trees.is_container(args[p]) else ()
-    tangent_fn = tangent_derivative(fn, (name,), containers).function
-    gradient = derivative(tangent_fn, (name,), containers=containers)
-    (out, _), pullback = gradient.function(*args, v)
+    tangent_fn = tangent_derivative(fn, (name,), containers, tangent_first=True).function
+    gradient = derivative(tangent_fn, (name,), has_aux=True, containers=containers)
+    (directional, out), pullback = gradient.function(*args, v)
     if np.ndim(out) != 0:
-        raise GradientTypeError(f"the Hessian needs {fn.__qualname__} to return a scalar, got "
+        raise GradientTypeError(f"a Hessian needs {fn.__qualname__} to return a scalar, got "
                                 f"shape {np.shape(out)}")
-    return pullback((0.0, 1.0))
+    return pullback(1.0)

@@ -94,10 +94,11 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
 
 
 def compile_tangent(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
-                    trace=None) -> Derivative:
+                    trace=None, tangent_first: bool = False) -> Derivative:
     """Forward mode: ``function(*args, *tangents) -> (value, tangent)``, one tangent per
-    ``wrt`` parameter, in ``wrt``'s order."""
-    ctx = _context(fn, wrt, frozenset({"tangent"}), containers)
+    ``wrt`` parameter, in ``wrt``'s order; ``(tangent, value)`` with ``tangent_first``."""
+    options = {"tangent", tangent.TANGENT_FIRST} if tangent_first else {"tangent"}
+    ctx = _context(fn, wrt, frozenset(options), containers)
     module = ctx.source.module
     for label, stage in FORWARD:
         module = stage(module, ctx)

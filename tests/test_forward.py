@@ -219,3 +219,30 @@ def test_a_primitive_without_a_tangent_rule_is_refused_at_its_line():
     with pytest.raises(NotDifferentiableError, match="no tangent rule") as info:
         srcdiff.jvp(user_primitive, (np.ones(2),), (np.ones(2),))
     assert "doubled(x)" in str(info.value)
+
+
+# ----- the generated source, reviewed (tests/golden/; SRCDIFF_UPDATE_GOLDEN=1 to accept) -----
+
+
+@pytest.mark.parametrize("name, make", [
+    ("jvp_rnn", lambda: srcdiff.make_jvp(PROGRAMS["rnn"][0], wrt=("x", "W")).source),
+    ("hvp_logistic", lambda: srcdiff.make_hvp(PROGRAMS["logistic"][0]).source),
+])
+def test_generated_forward_source_matches_golden(name, make):
+    import os
+
+    from .test_golden import GOLDEN_DIR, _stable
+
+    source = _stable(make())
+    path = GOLDEN_DIR / f"{name}.py"
+    if os.environ.get("SRCDIFF_UPDATE_GOLDEN"):
+        path.write_text(source)
+    assert source == path.read_text(), f"generated source of {name} changed; see {path}"
+
+
+def test_make_hvp_agrees_with_hvp():
+    fn, make_args, _ = PROGRAMS["logistic"]
+    w, X, y = make_args()
+    v = np.random.default_rng(9).normal(size=w.shape)
+    np.testing.assert_allclose(srcdiff.make_hvp(fn)(w, X, y, v=v), srcdiff.hvp(fn, w, v, X, y),
+                               rtol=1e-12)

@@ -36,7 +36,9 @@ from .normalize import local_variables, target_names
 from .reverse import _AdjointWriter
 from .simplify import simplify_line
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "TANGENT_FIRST"]
+
+TANGENT_FIRST = "tangent_first"  # option: return (tangent, value), for hvp's has_aux
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -222,7 +224,10 @@ class _TangentWriter:
                 *(line for line in stmt.leading_lines if not is_marker(line)),
                 cst.EmptyLine(comment=cst.Comment(f"# {marker[1]}  (line {marker[0]})"))])
         value = stmt.body[0].value
-        pair = cst.Tuple([cst.Element(value), cst.Element(self.of_output(value))], lpar=[], rpar=[])
+        items = [cst.Element(value), cst.Element(self.of_output(value))]
+        if TANGENT_FIRST in self.ctx.options:  # second order differentiates the tangent alone
+            items.reverse()
+        pair = cst.Tuple(items, lpar=[], rpar=[])
         return stmt.with_changes(body=[cst.Return(pair)])
 
     def of_output(self, value) -> cst.BaseExpression:
