@@ -246,3 +246,35 @@ def test_make_hvp_agrees_with_hvp():
     v = np.random.default_rng(9).normal(size=w.shape)
     np.testing.assert_allclose(srcdiff.make_hvp(fn)(w, X, y, v=v), srcdiff.hvp(fn, w, v, X, y),
                                rtol=1e-12)
+
+
+def test_newton_cg_example_converges():
+    import re
+
+    from .test_examples import run_example
+
+    output = run_example("newton_cg.py")
+    losses = [float(v) for v in re.findall(r"step \d+: loss ([\d.]+)", output)]
+    assert len(losses) >= 4 and all(a > b for a, b in zip(losses, losses[1:]))
+    assert float(re.search(r"gradient norm at the optimum ([\d.e+-]+)", output).group(1)) < 1e-6
+    assert float(re.search(r"finite differences of the gradient: ([\d.e+-]+)", output).group(1)) \
+        < 1e-6
+    optimum = float(re.search(r"optimum loss ([\d.]+)", output).group(1))
+    # the optimum independently: the hand-written gradient of the loss vanishes there
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "newton_cg", Path(__file__).parent.parent / "examples" / "newton_cg.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    X, y = module.data()
+    w = np.zeros(X.shape[1])
+    for _ in range(30):  # Newton with the Hessian written by hand
+        p = 1.0 / (1.0 + np.exp(-X @ w))
+        g = X.T @ (p - y) / len(y) + 0.02 * w
+        H = (X.T * (p * (1 - p))) @ X / len(y) + 0.02 * np.eye(len(w))
+        w = w - np.linalg.solve(H, g)
+    np.testing.assert_allclose(optimum, module.loss(w, X, y), rtol=1e-9)
+    v = np.arange(1.0, len(w) + 1)
+    np.testing.assert_allclose(srcdiff.hvp(module.loss, w, v, X, y), H @ v, rtol=1e-9)
