@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import builtins
 import importlib
 import importlib.util
@@ -69,13 +70,15 @@ def load_function(spec: str):
 
 
 def module_functions(file: str) -> list:
-    """The functions ``FILE.py`` defines at its top level (srcdiff.grad wrappers included), in
-    the order of their lines, each with its own wrt (None: the first parameter)."""
+    """The functions with parameters that ``FILE.py`` defines at its top level (srcdiff.grad
+    wrappers included), in the order of their lines, each with its own wrt (None: the first
+    parameter)."""
     module = load_module(file)
     found = []
     for value in vars(module).values():
         fn = getattr(value, "__wrapped__", value)
-        if isinstance(fn, types.FunctionType) and fn.__module__ == module.__name__:
+        if isinstance(fn, types.FunctionType) and fn.__module__ == module.__name__ and \
+                _params(fn):  # (a function without parameters has nothing to differentiate)
             found.append((fn, getattr(value, "wrt", None)))
     return sorted(found, key=lambda item: item[0].__code__.co_firstlineno)
 
@@ -320,8 +323,19 @@ def _check(args) -> int:
         reports = [check(fn, wrt) for fn, wrt in functions]
         report = type(reports[0])(tuple(n for r in reports for n in r.functions),
                                   tuple(f for r in reports for f in r.findings))
-    print(report.to_json() if args.json else report)
+    if args.json:
+        print(report.to_json())
+    else:  # paths under the working directory as relative paths, as linters print them
+        here = Path.cwd()
+        print(type(report)(report.functions, tuple(dataclasses.replace(
+            f, filename=_relative(f.filename, here)) for f in report.findings)))
     return 1 if report.errors or args.strict and report.warnings else 0
+
+
+def _relative(filename: str, here: Path) -> str:
+    path = Path(filename)
+    return str(path.relative_to(here)) if path.is_absolute() and path.is_relative_to(here) \
+        else filename
 
 
 def _explain(args) -> int:
@@ -334,7 +348,8 @@ def _explain(args) -> int:
         raise CliError("explain needs --shapes, e.g. --shapes x=64x3,w=3,b= (the command line "
                        "cannot see your arguments; from Python, pass them: .explain(w, x))")
     explanation = explain(fn, wrt, shapes=parse_shapes(args.shapes), pytree=pytrees)
-    print(explanation.to_json() if args.json else explanation)
+    print(explanation.to_json() if args.json else dataclasses.replace(
+        explanation, filename=_relative(explanation.filename, Path.cwd())))
     return 0
 
 

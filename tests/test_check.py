@@ -2,9 +2,11 @@
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +257,42 @@ def test_cli_exit_status_and_json(model):
     assert text.returncode == 1 and text.stdout.count("error: ") == 2
     assert f'model.py", line {model_line("x += 1.0")}, in bad' in text.stdout
     assert "bad: 2 error(s), 0 warning(s)" in text.stdout
+
+
+# ----- the README's listing is this command's output -----
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_block(command: str) -> str:
+    """The ```text block that follows the README's ```sh block running ``command``."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(re.escape(command) + r"\n```\n\n```text\n(.*?)\n```", readme, re.S)
+    assert found, f"the README has no output listing for {command!r}"
+    return found.group(1)
+
+
+def test_the_readme_shows_the_real_output_of_check():
+    command = "srcdiff check examples/check_and_explain.py:noisy_loss --wrt W,U,V"
+    result = run(*command.split()[1:], cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.rstrip("\n") == readme_block(command), \
+        "README's check listing is out of date"
+    assert [line.split(":")[0] for line in result.stdout.splitlines()
+            if line.startswith(("error:", "warning:"))] == \
+        ["error", "warning", "warning", "error", "error"]
+
+
+def test_a_file_checks_its_functions_with_parameters_only():
+    result = run("check", "examples/check_and_explain.py", "--json", cwd=ROOT)
+    report = json.loads(result.stdout)
+    assert report["functions"] == ["rnn_loss", "noisy_loss"]  # (main takes no parameter)
+    assert report["findings"][0]["filename"] == str(ROOT / "examples" / "check_and_explain.py")
+
+
+def test_a_problem_without_a_line_is_one_finding():
+    namespace = {"np": np}
+    exec("def made(w):\n    return np.sum(w)\n", namespace)  # no source to read
+    report = srcdiff.check(namespace["made"])
+    assert [(f.kind, f.line) for f in report.findings] == [("SourceUnavailableError", 0)]
+    assert str(report.findings[0]).startswith("error: the source of made is not available")

@@ -145,12 +145,14 @@ def _check_one(fn, wrt, containers, seen) -> list[Finding]:
     found: list[Finding] = []
     levels: dict[int, int] = {}  # snippet line -> how often it was made harmless
     module = None
-    while len(found) < _MOST:
+    for _ in range(_MOST):
         try:
             module = stages.run(ctx)
             break
         except (LocatedError, SrcdiffSyntaxError) as exc:
-            found.append(_finding(exc, name))
+            finding = _finding(exc, name)
+            if (finding.line, finding.col) not in {(f.line, f.col) for f in found}:
+                found.append(finding)  # (not an echo of one made harmless at that place)
             line = exc.lineno - source.first_line + 1
             level = levels.get(line, 0)
             levels[line] = level + 1
@@ -169,13 +171,11 @@ def _check_one(fn, wrt, containers, seen) -> list[Finding]:
                                      f"differentiating {name} ({type(exc).__name__}: {exc}); "
                                      "this is a bug in srcdiff, please report it", name))
             break
-    found = _unique(found)
-    if module is None or found:
-        return found
-    found += notices.notices(fn, ctx, module)
-    for callee, callee_wrt in _helpers(fn, module):
-        found += _check_one(callee, callee_wrt, (), seen)
-    return found
+    if module is not None:  # (of the source with refused statements made harmless)
+        found += notices.notices(fn, ctx, module, refused=bool(found))
+        for callee, callee_wrt in _helpers(fn, module):
+            found += _check_one(callee, callee_wrt, (), seen)
+    return _unique(found)
 
 
 def _finding(exc: SrcdiffError, function: str) -> Finding:
@@ -190,9 +190,11 @@ def _finding(exc: SrcdiffError, function: str) -> Finding:
 
 
 def _unique(found: list[Finding]) -> list[Finding]:
-    """Each finding once, in the order of the lines they point at."""
+    """Each finding once; the function's own first, in the order of the lines they point at,
+    errors before warnings on one line, then its helpers'."""
     kept = list(dict.fromkeys(found))
-    return sorted(kept, key=lambda f: (f.filename, f.line, f.col))
+    order = list(dict.fromkeys(f.function for f in kept))
+    return sorted(kept, key=lambda f: (order.index(f.function), f.line, f.severity, f.col))
 
 
 def _helpers(fn, module: cst.Module):

@@ -26,7 +26,9 @@ from ..errors import SrcdiffError
 from ..pipeline import parameters
 from . import measure
 from .lines import read_lines
-from .tapes import tape_loops
+from ..source import get_source
+from ..transforms.normalize import local_variables
+from .tapes import spelled, tape_loops
 
 __all__ = ["explain", "Explanation", "LoopTape", "arguments_of_shapes"]
 
@@ -43,6 +45,7 @@ class LoopTape:
     kept: tuple
     per_iteration: tuple[int, int]  # least and most bytes an iteration adds
     total: int  # every buffer the tape keeps alive, counted once
+    values: tuple = ()  # (temporary, what it holds in the user's names): ("_t3", "W @ h")
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,17 @@ def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: in
     facts = read_lines(fn, names, containers)
     compiled = derivative(fn, names, False, containers)
     loops = tape_loops(cst.parse_module(compiled.source))
+    local_names = local_variables(get_source(fn).funcdef)
     ran = measure.run(compiled.function, args, {loop.tape: loop.names for loop in loops})
     tapes = []
     for loop in loops:
         m = ran.tapes.get(loop.tape)
         if m is not None:
+            temps = loop.temps
+            values = tuple((n, spelled(temps[n], temps, local_names)) for n in loop.names
+                           if n in temps)
             tapes.append(LoopTape(loop.line, loop.text, loop.tape, m.iterations, m.shown,
-                                  m.per_iteration, m.total))
+                                  m.per_iteration, m.total, values))
     lines = tuple((line, text, tuple(facts.status.get((line, p), "") for p in names))
                   for line, text in sorted(facts.texts.items()))
     zero = tuple((p, line, why) for p, (line, why) in facts.zero.items())
@@ -155,8 +162,8 @@ def _render(e: Explanation) -> str:
     args = ", ".join(f"{p}: {d}" for p, d in e.arguments)
     out = [f"{e.function} ({e.filename}), gradient with respect to {', '.join(e.wrt)}",
            f"  arguments: {args}", "",
-           "activity  (A: active, gets adjoint code; v: depends on the parameter but does not "
-           "reach the output differentiably; .: does not depend on it)"]
+           "activity  (A: active, the line gets adjoint code; v: varies with the parameter, but "
+           "the output does not use it differentiably; .: no derivative with respect to it)"]
     width = max(len(p) for p in e.wrt)
     out.append(f"  {'line':>5}  " + " ".join(f"{p:>{width}}" for p in e.wrt))
     for line, text, status in e.lines:
@@ -169,10 +176,12 @@ def _render(e: Explanation) -> str:
         each = _size(least) if least == most else f"{_size(least)} to {_size(most)}"
         out.append(f"  line {loop.line}: {loop.text}   {loop.iterations} iterations; "
                    f"{loop.tape} keeps per iteration:")
+        values = dict(loop.values)
         for k in loop.kept:
             shape = "x".join(map(str, k.shape)) if k.shape else ("()" if k.shape == () else "")
             what = f"0 B ({k.note})" if k.note else _size(k.nbytes)
-            out.append(f"      {k.name:<12} {shape:>10} {k.dtype:<8} {what}")
+            name = f"{k.name} = {values[k.name]}" if k.name in values else k.name
+            out.append(f"      {name:<24} {shape:>9} {k.dtype:<8} {what}")
         out.append(f"    = {each} of new arrays per iteration; {_size(loop.total)} in all "
                    "(every array it keeps alive, once, views' bases included)")
     out += ["", "memory", f"  the forward pass keeps {_size(e.forward_kept)} for the pullback; "

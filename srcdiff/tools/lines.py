@@ -35,13 +35,14 @@ class Lines:
     constant_stops: tuple  # (line, text) of stop_gradients of values that depend on no wrt
 
 
-def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = ()) -> Lines:
-    """What the activity analysis says about each line of ``fn``, for each ``wrt`` parameter."""
+def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), source=None) -> Lines:
+    """What the activity analysis says about each line of ``fn``, for each ``wrt`` parameter
+    (of ``source``, a variant of ``fn``'s source with the same lines, where given)."""
     texts: dict[int, str] = {}
     status: dict[tuple[int, str], str] = {}
     zero: dict[str, str] = {}
     for param in wrt:
-        facts = _facts(fn, (param,), tuple(c for c in containers if c == param), texts)
+        facts = _facts(fn, (param,), tuple(c for c in containers if c == param), texts, source)
         varied = facts.activity.varied
         for line, targets, op, read in facts.steps:  # (a name assigned on several lines is
             if op.kind not in _FLOWING or not varied.intersection(read):  # active on each:
@@ -52,7 +53,7 @@ def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = ()) -> Li
                 status[(line, param)] = "varied"
         if param not in facts.activity.useful:
             zero[param] = _why_zero(param, facts, texts)
-    everything = _facts(fn, wrt, containers, texts)
+    everything = _facts(fn, wrt, containers, texts, source)
     stops = tuple((line, texts.get(line, "")) for line, _, op, read in everything.steps
                   if op.primitive is stop_gradient and not everything.activity.varied.intersection(read)
                   and "stop_gradient" in texts.get(line, ""))
@@ -66,8 +67,8 @@ class _Facts:
     outputs: tuple  # the output's names
 
 
-def _facts(fn, wrt, containers, texts: dict) -> _Facts:
-    _, ctx = stages.prepare(fn, wrt, containers)
+def _facts(fn, wrt, containers, texts: dict, source=None) -> _Facts:
+    _, ctx = stages.prepare(fn, wrt, containers, source=source)
     funcdef = stages.run(ctx, until="rename").body[0]
     local_names = local_variables(funcdef)
     lines = {}
@@ -107,12 +108,13 @@ def _why_zero(param: str, facts: _Facts, texts: dict) -> tuple[int, str]:
             if reached.intersection(read):
                 reached.update(targets)
         changed = len(reached) != size
+    tests = [line for line, targets, op, read in facts.steps
+             if reached.intersection(read) and any(t.startswith("_c") for t in targets)]
+    if not reached.intersection(facts.outputs) and tests:
+        return tests[0], (f"{param} only decides which way the code goes (line {tests[0]}: "
+                          f"`{texts.get(tests[0], '')}`); each way has zero derivative with "
+                          f"respect to it")
     if reached.intersection(facts.outputs):
-        tests = [line for line, targets, op, read in facts.steps if op.kind not in _FLOWING
-                 and reached.intersection(read) and any(t.startswith("_c") for t in targets)]
-        if tests:
-            return tests[0], (f"{param} only decides which way the code goes (line {tests[0]}: "
-                    f"`{texts.get(tests[0], '')}`); each way has zero derivative with respect to it")
         return last, f"the output depends on {param} only through values without a derivative"
     return last, f"the output does not read `{param}`"
 

@@ -25,13 +25,15 @@ from ..transforms.shapes import ELEMENTWISE
 from ..analysis.values import resolve
 from ..transforms.normalize import local_variables
 from . import lines as lines_of
-from .tapes import forward_and_pullback, tape_loops
+from .tapes import simple_statements, spelled, tape_loops
 
 __all__ = ["notices"]
 
 
-def notices(fn, ctx, module: cst.Module) -> list:
-    """The warnings for ``fn``, whose derivative (the vjp form) is ``module``."""
+def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
+    """The warnings for ``fn``, whose derivative (the vjp form) is ``module``; ``refused``:
+    ``ctx.source`` is a variant with refused statements made harmless, whose gradients
+    may be zero for that reason alone (no ``zero-gradient`` warning then)."""
     from .check import Finding
 
     source = ctx.source
@@ -56,22 +58,22 @@ def notices(fn, ctx, module: cst.Module) -> list:
         large = _large(loop, ctx)
         if large:
             array = large[0][1]
-            kept = ", ".join(f"`{_spelled(value, temps, local_names)}`" for value, temps in
-                             (_value_of(name, loop) for name, _ in large))
+            kept = ", ".join(f"`{spelled(cst.Name(name), loop.temps, local_names)}`"
+                             for name, _ in large)
             found.append(warning("large-tape", loop.line, (
                 f"the tape of this loop keeps {kept} every iteration, values the size of the "
                 f"whole array `{array}` that the loop writes into: memory grows with the number "
                 f"of iterations times the size of {array}. Compute each step from what it needs "
                 f"(an element such as {array}[t - 1], or a running total) rather than from all "
                 f"of {array}.")))
-    facts = lines_of.read_lines(fn, ctx.wrt, tuple(ctx.containers))
+    facts = lines_of.read_lines(fn, ctx.wrt, tuple(ctx.containers), ctx.source)
     wrt = ", ".join(ctx.wrt)
     for line, text in facts.constant_stops:
         found.append(warning("constant-stop", line, (
             f"`{text}` stops the gradient of a value that does not depend on {wrt} (what is "
             "differentiated), so it changes nothing; remove it, or check that wrt names the "
             "parameters you meant.")))
-    for param, (line, why) in facts.zero.items():
+    for param, (line, why) in () if refused else facts.zero.items():
         found.append(warning("zero-gradient", line, (
             f"the gradient with respect to {param} is identically zero: {why}.")))
     return found
@@ -87,7 +89,7 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
     if walked is None:
         return None
     index, array = walked
-    statements = list(_statements(loop.loop.body.body))
+    statements = list(simple_statements(loop.loop.body.body))
     assigns = [s.body[0] for s in statements if isinstance(s.body[0], cst.Assign)
                and isinstance(s.body[0].targets[0].target, cst.Name)]
     rows = {a.targets[0].target.value for a in assigns if _is_row_read(a, index, array)}
@@ -102,30 +104,10 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
         elif target not in rows and rows.intersection(read):
             described = ", ".join(sorted(rows)) if not all(r.startswith("_t") for r in rows) \
                 else f"{array}[{index}]"
-            return described, array, _spelled(small.value, temps, local_names)
+            return described, array, spelled(small.value, temps, local_names)
         if target.startswith("_t"):
             temps[target] = small.value
     return None
-
-
-def _spelled(value, temps: dict, local_names) -> str:
-    """``value`` with the temporaries it reads written out, in the user's names."""
-
-    class Spell(cst.CSTTransformer):
-        def leave_Name(self, original, updated):
-            name = updated.value
-            if name in temps:
-                inner = temps[name].visit(self)
-                return inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) \
-                    if isinstance(inner, (cst.BinaryOperation, cst.UnaryOperation)) else inner
-            base = re.sub(r"_\d+$", "", name)
-            return updated.with_changes(value=base) if base != name and base in local_names \
-                else updated
-
-    spelled = value.visit(Spell())
-    if getattr(spelled, "lpar", None):
-        spelled = spelled.with_changes(lpar=[], rpar=[])
-    return cst.Module([]).code_for_node(spelled)
 
 
 def _is_row_read(small, index: str, array: str) -> bool:
@@ -141,7 +123,7 @@ def _large(loop, ctx) -> list[tuple[str, str]]:
     array the loop writes into (``out_3 = rt.setitem(out_2, …)``), or an elementwise result
     of one."""
     versions: dict[str, str] = {}  # name -> the array it is a version of
-    statements = list(_statements(loop.loop.body.body))
+    statements = list(simple_statements(loop.loop.body.body))
     for stmt in statements:
         small = stmt.body[0]
         call = getattr(small, "value", None)
@@ -163,18 +145,6 @@ def _large(loop, ctx) -> list[tuple[str, str]]:
     return [(name, versions[name]) for name in loop.names if name in versions]
 
 
-def _value_of(name: str, loop):
-    """What to show for a name the tape keeps: its value (a temporary) or the name itself,
-    with the temporaries of the loop to write out."""
-    temps = {}
-    for stmt in _statements(loop.loop.body.body):
-        small = stmt.body[0]
-        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) and \
-                small.targets[0].target.value.startswith("_t"):
-            temps[small.targets[0].target.value] = small.value
-    return cst.Name(name), temps
-
-
 def _elementwise(value, ctx) -> bool:
     if isinstance(value, cst.Name):
         return True
@@ -188,19 +158,6 @@ def _elementwise(value, ctx) -> bool:
         except Exception:  # noqa: BLE001 - a callee that does not resolve: not elementwise
             return False
     return False
-
-
-def _statements(block):
-    """The simple statements of a loop body, inside its branches too (not its inner loops)."""
-    for stmt in block:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            yield stmt
-        elif isinstance(stmt, cst.If):
-            yield from _statements(stmt.body.body)
-            if isinstance(stmt.orelse, cst.Else):
-                yield from _statements(stmt.orelse.body.body)
-            elif isinstance(stmt.orelse, cst.If):
-                yield from _statements([stmt.orelse])
 
 
 def _names(node) -> set[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-__all__ = ["TapeLoop", "tape_loops", "forward_and_pullback"]
+__all__ = ["TapeLoop", "tape_loops", "forward_and_pullback", "spelled", "simple_statements"]
 
 _ADJOINT = re.compile(r"^# adjoint of: (.*)  \(line (\d+)\)$")
 
@@ -28,6 +28,17 @@ class TapeLoop:
     line: int
     text: str
     loop: cst.CSTNode
+
+    @property
+    def temps(self) -> dict:
+        """The value of each temporary (``_t3``) the loop's body assigns, outside inner loops."""
+        found = {}
+        for stmt in simple_statements(self.loop.body.body):
+            small = stmt.body[0]
+            if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) \
+                    and small.targets[0].target.value.startswith("_t"):
+                found[small.targets[0].target.value] = small.value
+        return found
 
 
 def forward_and_pullback(module: cst.Module):
@@ -47,6 +58,26 @@ def tape_loops(module: cst.Module) -> list[TapeLoop]:
         _comments(pullback.body.body, (0, ""), where)
     return [TapeLoop(tape, names, *where.get(tape, (0, "")), loop)
             for tape, (loop, names) in owners.items()]
+
+
+def spelled(value, temps: dict, local_names) -> str:
+    """``value`` with the temporaries it reads written out, in the user's names."""
+
+    class Spell(cst.CSTTransformer):
+        def leave_Name(self, original, updated):
+            name = updated.value
+            if name in temps:
+                inner = temps[name].visit(self)
+                return inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) \
+                    if isinstance(inner, (cst.BinaryOperation, cst.UnaryOperation)) else inner
+            base = re.sub(r"_\d+$", "", name)
+            return updated.with_changes(value=base) if base != name and base in local_names \
+                else updated
+
+    spelled = value.visit(Spell())
+    if getattr(spelled, "lpar", None):
+        spelled = spelled.with_changes(lpar=[], rpar=[])
+    return cst.Module([]).code_for_node(spelled)
 
 
 def _pushes(statements, loop, owners: dict) -> None:
@@ -108,3 +139,16 @@ def _blocks(stmt):
         yield orelse.body.body
     elif isinstance(orelse, cst.If):
         yield [orelse]
+
+
+def simple_statements(block):
+    """The simple statements of a block, inside its branches too (not inside inner loops)."""
+    for stmt in block:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield stmt
+        elif isinstance(stmt, cst.If):
+            yield from simple_statements(stmt.body.body)
+            if isinstance(stmt.orelse, cst.Else):
+                yield from simple_statements(stmt.orelse.body.body)
+            elif isinstance(stmt.orelse, cst.If):
+                yield from simple_statements([stmt.orelse])
