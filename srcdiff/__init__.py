@@ -39,12 +39,13 @@ from .runtime import no_grad, stop_gradient  # noqa: E402
 _COMPILER = {"grad", "value_and_grad", "vjp", "GradFunction", "adjoint"}
 _TOOLS = {"check": "tools.check", "explain": "tools.explain"}  # name -> its module
 _FORWARD = {"jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "make_hvp", "hessian"}  # forward.py
+_COMPILED = {"jit"}  # compiled/: numba, imported on the first call of jit
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "adjoint", "jvp", "make_jvp", "jacfwd", "jacrev", "hvp",
     "make_hvp", "hessian", "stop_gradient", "no_grad", "GradFunction",
     "runtime", "SrcdiffError", "SrcdiffSyntaxError", "NotDifferentiableError", "InPlaceError",
-    "SourceUnavailableError", "GradientTypeError", "check", "explain",
+    "SourceUnavailableError", "GradientTypeError", "check", "explain", "jit",
 ]
 __version__ = "0.1.0"
 
@@ -66,6 +67,12 @@ def __getattr__(name):
         from . import forward
 
         value = getattr(forward, name)
+        globals()[name] = value
+        return value
+    if name in _COMPILED:
+        from . import compiled
+
+        value = getattr(compiled, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'srcdiff' has no attribute {name!r}")
