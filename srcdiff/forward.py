@@ -289,6 +289,7 @@ class HvpFunction:
             raise SrcdiffError("make_hvp takes one wrt argument")
         self._fn, self._position = fn, positions[0]
         self._name = parameters(fn)[self._position]
+        self._caller = _Caller(fn)
 
     @property
     def source(self) -> str:
@@ -296,8 +297,11 @@ class HvpFunction:
         return derivative(tangent_fn, (self._name,), has_aux=True).source
 
     def __call__(self, *args, v, **kwargs):
-        args = _Caller(self._fn).bind(args, kwargs)
-        _check_tangent(self._fn, self._name, args[self._position], v)
+        args = self._caller.bind(args, kwargs)
+        x = args[self._position]
+        if not (type(x) is np.ndarray and type(v) is np.ndarray and x.shape == v.shape and
+                x.dtype.kind == "f" and v.dtype.kind == "f"):  # else: checked in full
+            _check_tangent(self._fn, self._name, x, v)
         return _hvp_at(self._fn, self._position, args, v)
 
     def __repr__(self) -> str:
@@ -313,7 +317,13 @@ def make_hvp(fn, wrt=0) -> HvpFunction:
 def hvp(fn, x, v, *args):
     """The Hessian of the scalar ``fn(x, *args)`` at ``x`` times ``v`` (``x``, ``v`` arrays or
     pytrees of the same structure), in ``x``'s structure."""
-    return HvpFunction(fn, 0)(x, *args, v=v)
+    made = _HVPS.get(fn)  # one per function: its binding of arguments is worked out once
+    if made is None:
+        made = _HVPS[fn] = HvpFunction(fn, 0)
+    return made(x, *args, v=v)
+
+
+_HVPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def hessian(fn, wrt=0):
