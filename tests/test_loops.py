@@ -79,6 +79,13 @@ LOOPS = {
                 last = x * (k + 1.0)
             return np.sum(last ** 2) + k
     """, lambda: (rng.normal(size=3),)),
+    "index_read_in_and_after_the_loop": ("""
+        def f(x):
+            s = x * 0.0
+            for t in range(4):
+                s = s + np.sin(x * t)
+            return np.sum(s) * t
+    """, lambda: (rng.normal(size=3),)),  # the adjoint reads each iteration's t, not the last
     "no_grad_in_loop": ("""
         def f(x):
             s = x * 1.0

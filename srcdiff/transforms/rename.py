@@ -90,8 +90,12 @@ class _Renamer:
         target = stmt.target.value if isinstance(stmt, cst.For) else None
         inside = occurrences(stmt)
         read_outside = {n for n in assigned if self.occurrences[n] > inside[n]}
+        # a loop target read after the loop is a loop name too: the body reads an iteration's
+        # own version (which a tape keeps), the code after the loop the last one
+        handed_on = {target} if target is not None and self.occurrences[target] > inside[target] \
+            else set()
         before, loop_names = [], {}
-        for name in sorted((assigned - {target}) & (set(current) | read_outside)):
+        for name in sorted((assigned - {target}) & (set(current) | read_outside) | handed_on):
             loop_names[name] = self.namer.version(name) if name in current or name in self.seen \
                 else self.namer.fresh(name)
             lines = stmt.leading_lines if not before else ()
@@ -103,9 +107,9 @@ class _Renamer:
         outer = {**current, **loop_names}
         inner, top = dict(outer), []
         if target is not None:
-            inner[target] = self.namer.version(target) if target in current else target
+            inner[target] = self.namer.version(target) if target in current or handed_on else target
         read = names_in(cst.Module(body=list(stmt.body.body)))
-        for name in sorted(set(loop_names) & set(current) & read):
+        for name in sorted((set(loop_names) - handed_on) & set(current) & read):
             inner[name] = self.namer.version(name)
             top.append(_copy(inner[name], loop_names[name]))
         body, after = self.block(stmt.body.body, inner)
@@ -120,7 +124,7 @@ class _Renamer:
             new = new.with_changes(test=stmt.test.visit(_Uses(outer, self.local_names)))
         if before:
             new = new.with_changes(leading_lines=())
-        return [*before, new], {**outer, **({target: inner[target]} if target else {})}
+        return [*before, new], {**outer, **({target: inner[target]} if target and not handed_on else {})}
 
     def branch(self, stmt: cst.If, current: dict[str, str]):
         """Each side renamed on its own; names that differ after it meet in a new version,
