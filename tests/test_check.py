@@ -296,3 +296,15 @@ def test_a_problem_without_a_line_is_one_finding():
     report = srcdiff.check(namespace["made"])
     assert [(f.kind, f.line) for f in report.findings] == [("SourceUnavailableError", 0)]
     assert str(report.findings[0]).startswith("error: the source of made is not available")
+
+
+def test_a_failure_of_srcdiff_itself_is_reported_as_one(monkeypatch):
+    from srcdiff.tools import stages
+
+    def broken(ctx, until=None):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(stages, "run", broken)
+    (finding,) = srcdiff.check(clean).findings
+    assert finding.kind == "InternalError" and "(RuntimeError: a bug)" in finding.message
+    assert "this is a bug in srcdiff" in finding.message

@@ -242,3 +242,49 @@ def test_the_readme_shows_the_real_output_of_explain():
     memory = listed.index("memory")  # measured by tracemalloc: may differ by a few bytes
     assert printed[:memory + 1] == listed[:memory + 1], "README's explain listing is out of date"
     assert printed[memory + 1].startswith("  the forward pass keeps ")
+
+
+def dict_loss(params, xs):
+    total = 0.0
+    for x in xs:
+        total = total + np.sum(np.tanh(params["W"] @ x) ** 2)
+    return total
+
+
+def test_explain_and_check_with_a_dict_of_parameters():
+    rng = np.random.default_rng(2)
+    params, xs = {"W": rng.normal(size=(4, 3))}, rng.normal(size=(6, 3))
+    e = srcdiff.explain(dict_loss, "params", params, xs)
+    (loop,) = e.loops
+    assert loop.iterations == 6 and loop.total == 6 * loop.per_iteration[1]
+    assert "an argument" in [k.note for k in loop.kept]  # params["W"]: the caller's own array
+    assert dict(loop.values)["_t1"] == 'params["W"]'
+    assert srcdiff.check(dict_loss, pytree=("params",)).ok
+    g = srcdiff.grad(dict_loss)(params, xs)["W"]
+    check_grad(lambda W, xs: dict_loss({"W": W}, xs), (params["W"], xs), (g,), argnums=(0,))
+
+
+def nested(w, X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        row = X[i]
+        for j in range(3):
+            row = np.sin(row * w)
+        total = total + np.sum(row)
+    return total
+
+
+def test_an_inner_loop_tape_inside_the_outer_one_is_measured_too():
+    X = np.linspace(-1.0, 1.0, 12 * 4000).reshape(12, 4000)
+    e = srcdiff.explain(nested, "w", 0.7, X)
+    outer, inner = e.loops
+    assert (outer.line, inner.line) == (line_of(nested, "for i in"), line_of(nested, "for j in"))
+    assert (outer.iterations, outer.runs, inner.iterations, inner.runs) == (12, 1, 36, 12)
+    assert "an inner loop's tape" in [k.note for k in outer.kept]
+    assert outer.total > inner.total  # the outer loop's figure holds its inner loop's tapes
+    assert outer.total == pytest.approx(_forward_memory(nested, ("w",), (0.7, X)), rel=0.05)
+    assert srcdiff.check(nested).findings == ()
+    args = (0.7, X[:3, :5])
+    check_grad(nested, args, (srcdiff.grad(nested)(*args),), argnums=(0,))
+    out, pullback = srcdiff.vjp(nested, *args)
+    check_vjp(nested, args, pullback(1.0), 1.0, argnums=(0, 1))

@@ -46,6 +46,7 @@ class LoopTape:
     per_iteration: tuple[int, int]  # least and most bytes an iteration adds
     total: int  # every buffer the tape keeps alive, counted once
     values: tuple = ()  # (temporary, what it holds in the user's names): ("_t3", "W @ h")
+    runs: int = 1  # how often the loop ran: an inner loop once per iteration of the outer
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,14 @@ def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: in
     local_names = local_variables(get_source(fn).funcdef)
     ran = measure.run(compiled.function, args, {loop.tape: loop.names for loop in loops})
     tapes = []
-    for loop in loops:
+    for loop in sorted(loops, key=lambda loop: loop.line):
         m = ran.tapes.get(loop.tape)
         if m is not None:
             temps = loop.temps
             values = tuple((n, spelled(temps[n], temps, local_names)) for n in loop.names
                            if n in temps)
             tapes.append(LoopTape(loop.line, loop.text, loop.tape, m.iterations, m.shown,
-                                  m.per_iteration, m.total, values))
+                                  m.per_iteration, m.total, values, m.runs))
     lines = tuple((line, text, tuple(facts.status.get((line, p), "") for p in names))
                   for line, text in sorted(facts.texts.items()))
     zero = tuple((p, line, why) for p, (line, why) in facts.zero.items())
@@ -174,14 +175,16 @@ def _render(e: Explanation) -> str:
     for loop in e.loops:
         least, most = loop.per_iteration
         each = _size(least) if least == most else f"{_size(least)} to {_size(most)}"
-        out.append(f"  line {loop.line}: {loop.text}   {loop.iterations} iterations; "
+        runs = f" in {loop.runs} runs" if loop.runs > 1 else ""
+        out.append(f"  line {loop.line}: {loop.text}   {loop.iterations} iterations{runs}; "
                    f"{loop.tape} keeps per iteration:")
         values = dict(loop.values)
         for k in loop.kept:
             shape = "x".join(map(str, k.shape)) if k.shape else ("()" if k.shape == () else "")
-            what = f"0 B ({k.note})" if k.note else _size(k.nbytes)
-            name = f"{k.name} = {values[k.name]}" if k.name in values else k.name
-            out.append(f"      {name:<24} {shape:>9} {k.dtype:<8} {what}")
+            what = f"{_size(k.nbytes)} ({k.note})" if k.note == "an inner loop's tape" else \
+                f"0 B ({k.note})" if k.note else _size(k.nbytes)
+            value = f"  = {values[k.name]}" if k.name in values else ""
+            out.append(f"      {k.name:<8} {shape:>9} {k.dtype:<8} {what:<28}{value}".rstrip())
         out.append(f"    = {each} of new arrays per iteration; {_size(loop.total)} in all "
                    "(every array it keeps alive, once, views' bases included)")
     out += ["", "memory", f"  the forward pass keeps {_size(e.forward_kept)} for the pullback; "

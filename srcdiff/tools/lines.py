@@ -17,6 +17,7 @@ from srcdiff.runtime import stop_gradient
 
 from ..analysis.activity import _FLOWING, analyze, assignments, outputs
 from ..analysis.calls import reads
+from ..context import parse_marker
 from ..transforms.normalize import local_variables
 from . import stages
 
@@ -53,6 +54,8 @@ def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), sourc
                 status[(line, param)] = "varied"
         if param not in facts.activity.useful:
             zero[param] = _why_zero(param, facts, texts)
+        elif facts.activity.active.intersection(facts.outputs):  # return y: no assignment
+            status.setdefault((facts.returned, param), "active")
     everything = _facts(fn, wrt, containers, texts, source)
     stops = tuple((line, texts.get(line, "")) for line, _, op, read in everything.steps
                   if op.primitive is stop_gradient and not everything.activity.varied.intersection(read)
@@ -65,6 +68,7 @@ class _Facts:
     activity: object
     steps: tuple  # (line, target names, op, every local name the value reads)
     outputs: tuple  # the output's names
+    returned: int  # the line of the return
 
 
 def _facts(fn, wrt, containers, texts: dict, source=None) -> _Facts:
@@ -82,12 +86,11 @@ def _facts(fn, wrt, containers, texts: dict, source=None) -> _Facts:
                   for stmt, target, op, _ in assignments(funcdef, ctx, local_names))
     names = tuple(atom.value for _, atom in outputs(funcdef, ctx) if hasattr(atom, "value")
                   and isinstance(atom.value, str))
-    return _Facts(analyze(funcdef, ctx, local_names), steps, names)
+    final = parse_marker(funcdef.body.body[-1].leading_lines)
+    return _Facts(analyze(funcdef, ctx, local_names), steps, names, final[0] if final else 0)
 
 
 def _marker_text(stmt):
-    from ..context import parse_marker
-
     return parse_marker(stmt.leading_lines)
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from srcdiff.runtime.tape import Tape
+
 __all__ = ["Kept", "TapeMeasure", "Run", "run"]
 
 
@@ -40,6 +42,7 @@ class TapeMeasure:
     shown: tuple[Kept, ...]  # what the second entry keeps (the first for one iteration)
     per_iteration: tuple[int, int]  # least and most bytes of new arrays and numbers an entry adds
     total: int  # bytes of every buffer the tape keeps alive, each once
+    runs: int = 1  # how many times the loop ran (an inner loop: once per outer iteration)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,11 @@ def run(function, args, names_of: dict) -> Run:
         out, pullback = function(*args)
         forward_kept = tracemalloc.get_traced_memory()[0] - base
         cells = dict(zip(pullback.__code__.co_freevars, pullback.__closure__ or ()))
-        tapes = {name: _measure(name, cells[name].cell_contents, names_of.get(name, ()), args)
-                 for name in names_of if name in cells}
+        counter = _Counter(names_of, _arguments(args))
+        for name in names_of:
+            if name in cells:
+                counter.tape(name, cells[name].cell_contents)
+        tapes = counter.measures()
         tracemalloc.reset_peak()
         pullback(_seed(out))
         backward_peak = tracemalloc.get_traced_memory()[1] - base
@@ -95,29 +101,57 @@ def _arguments(args) -> set[int]:
             if isinstance(leaf, np.ndarray)}
 
 
-def _measure(tape: str, entries, names, args) -> TapeMeasure:
-    given = _arguments(args)
-    seen: set[int] = set()  # buffers counted
-    total, sizes, shown = 0, [], ()
-    steady = min(1, len(entries) - 1)  # the entry shown: the second, where there is one
-    for i, entry in enumerate(entries):
-        values = entry if len(names) != 1 else (entry,)
-        added, kept = 0, []
-        for name, value in zip(names, values):
-            item = _kept(name, value, given, seen)
-            kept.append(item)
-            added += item.nbytes
-            root = _root(value)
-            if isinstance(value, np.ndarray) and id(root) not in seen and id(root) not in given:
-                seen.add(id(root))
-                total += root.nbytes  # a temporary a view keeps alive is counted here, once
-            elif not isinstance(value, np.ndarray):
-                total += item.nbytes
-        sizes.append(added)
-        if i == steady:
-            shown = tuple(kept)
-    return TapeMeasure(tape, len(entries), shown, (min(sizes, default=0), max(sizes, default=0)),
-                       total)
+class _Counter:
+    """Walks the tapes, an inner loop's tapes inside the entries of the outer loop's too,
+    counting each buffer once (``seen``) and never the arguments' (``given``). A loop's total
+    includes what the tapes of its inner loops keep."""
+
+    def __init__(self, names_of: dict, given: set):
+        self.names_of, self.given, self.seen = names_of, given, set()
+        self.runs: dict[str, list] = {}  # tape -> [entries, sizes, total, shown, runs]
+
+    def tape(self, name: str, entries) -> int:
+        """Measures one tape (one run of its loop); returns the bytes it adds."""
+        names = self.names_of.get(name, ())
+        run = self.runs.setdefault(name, [0, [], 0, (), 0])
+        run[4] += 1
+        steady = min(1, len(entries) - 1)  # the entry shown: the second, where there is one
+        added_in_all = 0
+        for i, entry in enumerate(entries):
+            values = entry if len(names) != 1 else (entry,)
+            added, kept = 0, []
+            for item_name, value in zip(names, values):
+                item = self.kept(name, item_name, value)
+                kept.append(item)
+                added += item.nbytes
+            run[0] += 1
+            run[1].append(added)
+            if i == steady and not run[3]:
+                run[3] = tuple(kept)
+            added_in_all += added
+        return added_in_all
+
+    def kept(self, tape: str, name: str, value) -> Kept:
+        """What ``value``, kept by ``tape`` under ``name``, adds (counted into its total)."""
+        run = self.runs[tape]
+        if isinstance(value, Tape):  # an inner loop's tape, one per iteration of this loop
+            inner = self.tape(name, value) + sys.getsizeof(value)
+            run[2] += inner
+            return Kept(name, (len(value),), "entries", inner, "an inner loop's tape")
+        item = _kept(name, value, self.given, self.seen)
+        root = _root(value)
+        if isinstance(value, np.ndarray):
+            if id(root) not in self.seen and id(root) not in self.given:
+                self.seen.add(id(root))
+                run[2] += root.nbytes  # (a temporary that a view keeps alive: once)
+        else:
+            run[2] += item.nbytes
+        return item
+
+    def measures(self) -> dict:
+        return {tape: TapeMeasure(tape, entries, shown, (min(sizes, default=0),
+                                                         max(sizes, default=0)), total, runs)
+                for tape, (entries, sizes, total, shown, runs) in self.runs.items()}
 
 
 def _kept(name: str, value, given: set, seen: set) -> Kept:

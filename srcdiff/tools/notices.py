@@ -99,6 +99,9 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
     temps = {}
     for small in assigns:
         target, read = small.targets[0].target.value, _names(small.value)
+        if isinstance(small.value, cst.Name) and small.value.value in rows:
+            rows.add(target)  # a copy of the row (the state of an inner loop): no work
+            continue
         if stepped.intersection(read):
             stepped.add(target)
         elif target not in rows and rows.intersection(read):

@@ -36,8 +36,10 @@ class TapeLoop:
         for stmt in simple_statements(self.loop.body.body):
             small = stmt.body[0]
             if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) \
-                    and small.targets[0].target.value.startswith("_t"):
-                found[small.targets[0].target.value] = small.value
+                    and small.targets[0].target.value.startswith("_t") \
+                    and not small.targets[0].target.value.startswith("_tape") \
+                    and not (isinstance(small.value, cst.Name) and small.value.value == "None"):
+                found[small.targets[0].target.value] = small.value  # (not a placeholder)
         return found
 
 
@@ -61,23 +63,47 @@ def tape_loops(module: cst.Module) -> list[TapeLoop]:
 
 
 def spelled(value, temps: dict, local_names) -> str:
-    """``value`` with the temporaries it reads written out, in the user's names."""
+    """``value`` with the temporaries it reads written out, in the user's names (``h_2`` →
+    ``h``), with parentheses only where an operator needs them."""
 
     class Spell(cst.CSTTransformer):
         def leave_Name(self, original, updated):
             name = updated.value
             if name in temps:
-                inner = temps[name].visit(self)
-                return inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) \
-                    if isinstance(inner, (cst.BinaryOperation, cst.UnaryOperation)) else inner
+                return temps[name].visit(self)
             base = re.sub(r"_\d+$", "", name)
             return updated.with_changes(value=base) if base != name and base in local_names \
                 else updated
 
-    spelled = value.visit(Spell())
-    if getattr(spelled, "lpar", None):
-        spelled = spelled.with_changes(lpar=[], rpar=[])
-    return cst.Module([]).code_for_node(spelled)
+        def leave_BinaryOperation(self, original, updated):
+            outer = _PRECEDENCE[type(updated.operator)]
+            left, right = updated.left, updated.right
+            if _precedence(left) < outer or outer == _POWER and _precedence(left) == outer:
+                left = _parenthesized(left)
+            if _precedence(right) < outer or _precedence(right) == outer and outer != _POWER:
+                right = _parenthesized(right)
+            return updated.with_changes(left=left, right=right)
+
+    return cst.Module([]).code_for_node(value.visit(Spell()))
+
+
+_POWER = 5
+_PRECEDENCE = {cst.Power: _POWER, cst.Multiply: 3, cst.Divide: 3, cst.MatrixMultiply: 3,
+               cst.Modulo: 3, cst.FloorDivide: 3, cst.Add: 2, cst.Subtract: 2}
+
+
+def _precedence(node) -> int:
+    if node.lpar:
+        return 9
+    if isinstance(node, cst.BinaryOperation):
+        return _PRECEDENCE.get(type(node.operator), 0)
+    if isinstance(node, cst.UnaryOperation):
+        return 4
+    return 9 if not isinstance(node, (cst.Comparison, cst.BooleanOperation, cst.IfExp)) else 0
+
+
+def _parenthesized(node):
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _pushes(statements, loop, owners: dict) -> None:
