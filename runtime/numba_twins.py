@@ -1,0 +1,481 @@
+"""numba twins of the runtime functions that generated derivatives call (``srcdiff.jit``).
+
+Each twin is a ``numba.extending.overload`` of the numpy original in ``helpers.py`` or
+``rules.py``: inside a function compiled by numba, ``rt.unbroadcast(g, x)`` resolves to the
+twin, chosen by the numba types of its arguments (a number or an array, how many axes, a
+literal axis). Outside numba nothing changes. A twin computes what its original computes
+(tests/test_jit_twins.py compares them); where it cannot (an axis that is not a literal
+number, arrays of three or more axes for a matmul), it raises a typing error that
+``srcdiff.compiled`` reports at the user's line.
+
+Importing this module needs numba (the ``srcdiff[jit]`` extra).
+
+>>> import numba, numpy as np
+>>> from srcdiff import runtime as rt
+>>> numba.njit(lambda g, x: rt.unbroadcast(g, x))(np.ones((4, 3)), np.ones(3))  # doctest: +SKIP
+array([4., 4., 4.])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.core.errors import TypingError
+from numba.extending import overload
+
+from . import helpers, rules
+
+__all__ = ["TWINS"]
+
+TWINS: set[str] = set()  # the names (rt.<name>) that have a twin
+
+
+def _twin(original):
+    """Register the decorated overload generator as the twin of ``original``."""
+
+    def register(generator):
+        TWINS.add(original.__name__)
+        return overload(original, jit_options={"cache": True})(generator)
+
+    return register
+
+
+def _is_number(t) -> bool:
+    return isinstance(t, (types.Float, types.Integer, types.Boolean))
+
+
+def _is_none(t) -> bool:
+    return t is None or isinstance(t, (types.NoneType, types.Omitted))
+
+
+def _literal(t, what: str):
+    """The value of a literal argument (an axis, keepdims), or a typing error saying why."""
+    if _is_none(t):
+        return None
+    if isinstance(t, types.Literal):
+        return t.literal_value
+    raise TypingError(f"{what} must be a number written in the source (a literal), not {t}")
+
+
+def _dtype(g, x):
+    """The numpy dtype of an adjoint spread from ``g`` over ``x`` (g's own, or x's precision)."""
+    if isinstance(g, types.Array):
+        return g.dtype
+    if isinstance(g, types.Float) and g.bitwidth == 32:
+        return g
+    if isinstance(x, types.Array) and isinstance(x.dtype, types.Float):
+        return x.dtype
+    return types.float64
+
+
+# ----- broadcasting, counting, guards -----
+
+
+@_twin(helpers.unbroadcast)
+def _unbroadcast(g, x):
+    if _is_number(x):
+        if _is_number(g):
+            return lambda g, x: g
+        return lambda g, x: np.sum(g)
+    if not isinstance(x, types.Array):
+        return None
+    if _is_number(g):  # a number adjoint of an array operand: spread (rare; x was broadcast)
+        return lambda g, x: np.full(x.shape, g)
+    extra = g.ndim - x.ndim
+    if extra < 0:
+        raise TypingError(f"unbroadcast: the adjoint has {g.ndim} axes, its operand {x.ndim}")
+
+    def impl(g, x):
+        if extra == 0 and g.shape == x.shape:
+            return np.asarray(g)
+        return _sum_to(g, x.shape)
+
+    if extra:
+        return lambda g, x: _sum_to(g, x.shape)
+    return impl
+
+
+def _sum_to(g, shape):
+    """``g`` summed over its leading axes and the axes where ``shape`` has 1 (plain numba)."""
+
+
+@_twin(_sum_to)
+def _sum_to_twin(g, shape):
+    nd = g.ndim
+    ns = len(shape)
+
+    def impl(g, shape):
+        out = np.zeros(shape, g.dtype)
+        flat_out = out.reshape(-1)
+        gc = np.ascontiguousarray(g).reshape(-1)
+        for k in range(gc.size):
+            rem, idx, mult = k, 0, 1
+            for ax in range(nd - 1, -1, -1):
+                n = g.shape[ax]
+                i = rem % n
+                rem //= n
+                xa = ax - (nd - ns)
+                if xa >= 0:
+                    if shape[xa] != 1:
+                        idx += i * mult
+                    mult *= shape[xa]
+            flat_out[idx] += gc[k]
+        return out
+
+    return impl
+
+
+@_twin(helpers.count)
+def _count(x):
+    if _is_number(x):
+        return lambda x: 1
+    return lambda x: max(x.size, 1)
+
+
+@_twin(helpers.guard)
+def _guard(value, g):
+    if _is_number(g):
+        if _is_number(value):
+            return lambda value, g: value if g != 0 else 1.0
+        return lambda value, g: value if g != 0 else np.ones_like(value)
+    if _is_number(value):
+        return lambda value, g: np.where(g == 0, 1.0, value)
+    return lambda value, g: np.where(g == 0, 1.0, value).astype(value.dtype)
+
+
+@_twin(helpers.zeros_like)
+def _zeros_like(x):
+    if _is_number(x):
+        return lambda x: 0.0
+    return lambda x: np.zeros_like(x)
+
+
+@_twin(rules.add_into)
+def _add_into(acc, g):
+    return lambda acc, g: acc + g
+
+
+# ----- reductions -----
+
+
+def _expanded(g, x, axis, keepdims):
+    """``g`` (a reduction of ``x``'s adjoint) with a 1 where ``axis`` was reduced (plain numba)."""
+
+
+@_twin(_expanded)
+def _expanded_twin(g, x, axis, keepdims):
+    if _is_number(g) or _literal(keepdims, "keepdims") or _is_none(axis):
+        return lambda g, x, axis, keepdims: g
+    a = _literal(axis, "axis") % x.ndim
+    return lambda g, x, axis, keepdims: np.expand_dims(g, a)
+
+
+def _spread(g, x, axis, keepdims):
+    """``g`` broadcast back to ``x``'s shape, as a fresh array (plain numba)."""
+
+
+@_twin(_spread)
+def _spread_twin(g, x, axis, keepdims):
+    if _is_number(x):
+        return lambda g, x, axis, keepdims: g
+    dtype = _dtype(g, x)
+
+    def impl(g, x, axis, keepdims):
+        out = np.empty(x.shape, dtype)
+        out[...] = _expanded(g, x, axis, keepdims)
+        return out
+
+    return impl
+
+
+@_twin(rules.sum_adjoint)
+def _sum_adjoint(g, x, axis=None, keepdims=False):
+    def impl(g, x, axis=None, keepdims=False):
+        return _spread(g, x, axis, keepdims)
+
+    return impl
+
+
+@_twin(rules.mean_adjoint)
+def _mean_adjoint(g, ans, x, axis=None, keepdims=False):
+    if _is_number(x):
+        return lambda g, ans, x, axis=None, keepdims=False: g
+    if _is_none(axis):
+        return lambda g, ans, x, axis=None, keepdims=False: _spread(g / max(x.size, 1), x, axis,
+                                                                    keepdims)
+
+    def impl(g, ans, x, axis=None, keepdims=False):
+        return _spread(g / (x.size // max(np.asarray(ans).size, 1)), x, axis, keepdims)
+
+    return impl
+
+
+def _extremum_adjoint(g, ans, x, axis=None, keepdims=False):
+    if _is_number(x):
+        return lambda g, ans, x, axis=None, keepdims=False: g
+
+    def impl(g, ans, x, axis=None, keepdims=False):
+        hits = x == _expanded(ans, x, axis, keepdims)
+        share = _expanded(g, x, axis, keepdims) * hits
+        n_ans = np.asarray(ans).size
+        if np.count_nonzero(hits) == n_ans and not np.any(np.isnan(np.asarray(ans))):
+            return share
+        return share / _hit_counts(hits, axis, share)
+
+    return impl
+
+
+def _hit_counts(hits, axis, like):
+    """How many elements hit the extremum along ``axis`` (kept as an axis), in ``like``'s
+    dtype (plain numba)."""
+
+
+@_twin(_hit_counts)
+def _hit_counts_twin(hits, axis, like):
+    if _is_none(axis):
+        return lambda hits, axis, like: np.full(1, np.count_nonzero(hits), like.dtype)
+    a = _literal(axis, "axis") % hits.ndim
+    return lambda hits, axis, like: np.expand_dims(hits.sum(axis=a), a).astype(like.dtype)
+
+
+_twin(rules.max_adjoint)(_extremum_adjoint)
+_twin(rules.min_adjoint)(_extremum_adjoint)
+
+
+# ----- matmul -----
+
+
+def _ndims(*arrays) -> tuple:
+    return tuple(a.ndim if isinstance(a, types.Array) else 0 for a in arrays)
+
+
+def _mm(a, b):
+    """``a @ b``, both in their common dtype first (numba's matmul takes one dtype, and a
+    numba float64 constant makes a float32 program's adjoints float64) (plain numba)."""
+
+
+@_twin(_mm)
+def _mm_twin(a, b):
+    if a.dtype == b.dtype:
+        return lambda a, b: a @ b
+    dtype = np.result_type(np.dtype(str(a.dtype)), np.dtype(str(b.dtype)))
+    return lambda a, b: a.astype(dtype) @ b.astype(dtype)
+
+
+@_twin(rules.matmul_adjoint_x1)
+def _matmul_adjoint_x1(g, x1, x2):
+    n = _ndims(x1, x2)
+    if n == (2, 2):
+        return lambda g, x1, x2: _mm(g, x2.T)
+    if n == (2, 1):
+        return lambda g, x1, x2: np.outer(g, x2)
+    if n == (1, 2):
+        return lambda g, x1, x2: _mm(x2, g)
+    if n == (1, 1):
+        return lambda g, x1, x2: g * x2
+    raise TypingError(f"the compiled matmul adjoint takes vectors and matrices, not {n} axes")
+
+
+@_twin(rules.matmul_adjoint_x2)
+def _matmul_adjoint_x2(g, x1, x2):
+    n = _ndims(x1, x2)
+    if n == (2, 2):
+        return lambda g, x1, x2: _mm(x1.T, g)
+    if n == (2, 1):
+        return lambda g, x1, x2: _mm(g, x1)
+    if n == (1, 2):
+        return lambda g, x1, x2: np.outer(x1, g)
+    if n == (1, 1):
+        return lambda g, x1, x2: g * x1
+    raise TypingError(f"the compiled matmul adjoint takes vectors and matrices, not {n} axes")
+
+
+def _stacked_terms(terms, matrix):
+    """The ``(g, v)`` vector pairs of ``terms`` as the rows of two matrices (plain numba)."""
+
+
+@_twin(_stacked_terms)
+def _stacked_terms_twin(terms, matrix):
+    def impl(terms, matrix):
+        n = len(terms)
+        g0, v0 = terms[0]
+        gs = np.empty((n, g0.shape[0]), g0.dtype)
+        vs = np.empty((n, v0.shape[0]), v0.dtype)
+        for i in range(n):
+            g, v = terms[i]
+            gs[i] = g
+            vs[i] = v
+        return gs, vs
+
+    return impl
+
+
+def _check_terms(terms, matrix):
+    if not (isinstance(matrix, types.Array) and matrix.ndim == 2 and isinstance(terms, types.List)
+            and isinstance(terms.dtype, types.BaseTuple)
+            and all(isinstance(t, types.Array) and t.ndim == 1 for t in terms.dtype)):
+        raise TypingError("the compiled loop matmul sum takes (vector, vector) terms and a matrix")
+
+
+@_twin(rules.matmul_adjoint_x1_sum)
+def _matmul_adjoint_x1_sum(terms, x1):
+    _check_terms(terms, x1)
+
+    def impl(terms, x1):
+        if len(terms) == 0:
+            return np.zeros_like(x1)
+        gs, vs = _stacked_terms(terms, x1)
+        return _mm(gs.T, vs)
+
+    return impl
+
+
+@_twin(rules.matmul_adjoint_x2_sum)
+def _matmul_adjoint_x2_sum(terms, x2):
+    _check_terms(terms, x2)
+
+    def impl(terms, x2):
+        if len(terms) == 0:
+            return np.zeros_like(x2)
+        gs, vs = _stacked_terms(terms, x2)
+        return _mm(vs.T, gs)
+
+    return impl
+
+
+@_twin(helpers.matmul_rows)
+def _matmul_rows(a, xs):
+    n = _ndims(a, xs)
+    if n == (2, 2):
+        return lambda a, xs: _mm(xs, np.ascontiguousarray(a.T))
+    if n == (1, 2):
+        return lambda a, xs: _mm(xs, a)
+    raise TypingError(f"the compiled matmul_rows takes a vector or matrix and rows, not {n} axes")
+
+
+@_twin(helpers.rows_matmul)
+def _rows_matmul(xs, b):
+    n = _ndims(xs, b)
+    if n in ((2, 2), (2, 1)):
+        return lambda xs, b: _mm(xs, b)
+    raise TypingError(f"the compiled rows_matmul takes rows and a vector or matrix, not {n} axes")
+
+
+# ----- indexing (keys of integers and slices; kernel.py writes rt.at[k] as k) -----
+
+
+def _plain_key(key) -> bool:
+    parts = key.types if isinstance(key, types.BaseTuple) else (key,)
+    return all(isinstance(p, (types.Integer, types.SliceType)) for p in parts)
+
+
+@_twin(rules.getitem_adjoint)
+def _getitem_adjoint(g, x, key=()):
+    if not _plain_key(key):
+        raise TypingError("the compiled indexing adjoint takes integer and slice keys only")
+
+    def impl(g, x, key=()):
+        dx = np.zeros_like(x)
+        dx[key] = g
+        return dx
+
+    return impl
+
+
+@_twin(rules.add_at)
+def _add_at(acc, g, x, key=()):
+    if not _plain_key(key):
+        raise TypingError("the compiled indexing adjoint takes integer and slice keys only")
+
+    def impl(acc, g, x, key=()):
+        acc[key] += g
+        return acc
+
+    return impl
+
+
+# ----- numpy reductions over one axis, with keepdims (kernel.py writes np.max(x, axis=1,
+# keepdims=True) as rt_jit.reduce_max(x, 1, True): numba's own take no axis or keepdims) -----
+
+
+def reduce_sum(x, axis, keepdims):
+    """``np.sum(x, axis=axis, keepdims=keepdims)``."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_mean(x, axis, keepdims):
+    """``np.mean(x, axis=axis, keepdims=keepdims)``."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_max(x, axis, keepdims):
+    """``np.max(x, axis=axis, keepdims=keepdims)``."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_min(x, axis, keepdims):
+    """``np.min(x, axis=axis, keepdims=keepdims)``."""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+REDUCTIONS = {np.sum: reduce_sum, np.mean: reduce_mean, np.max: reduce_max, np.amax: reduce_max,
+              np.min: reduce_min, np.amin: reduce_min}
+
+
+def _one_axis(x, axis, keepdims, whole, along):
+    """The overload of a reduction: ``whole(x)`` for no axis; ``along(x, a)`` over axis
+    ``a`` of a 1-d or 2-d array, with the axis kept for ``keepdims``."""
+    keep = _literal(keepdims, "keepdims")
+    if _is_none(axis):
+        if keep:
+            return lambda x, axis, keepdims: np.full((1,) * x.ndim, whole(x))
+        return lambda x, axis, keepdims: whole(x)
+    if not isinstance(x, types.Array) or x.ndim > 2:
+        raise TypingError("the compiled reductions over an axis take 1-d and 2-d arrays")
+    a = _literal(axis, "axis") % x.ndim
+    if x.ndim == 1:
+        if keep:
+            return lambda x, axis, keepdims: np.full(1, whole(x))
+        return lambda x, axis, keepdims: whole(x)
+    if keep:
+        return lambda x, axis, keepdims: np.expand_dims(along(x, a), a)
+    return lambda x, axis, keepdims: along(x, a)
+
+
+def _rows_reduced(reducer):
+    """``reducer`` applied to every row (axis 1) or column (axis 0) of a matrix (plain numba)."""
+    import numba
+
+    @numba.njit(cache=True)
+    def along(x, a):
+        n = x.shape[1 - a]
+        out = np.empty(n, x.dtype)
+        for i in range(n):
+            out[i] = reducer(x[i] if a == 1 else x[:, i])
+        return out
+
+    return along
+
+
+def _make_reduction(stub, whole, name):
+    import numba
+
+    whole = numba.njit(cache=True)(whole)
+    along = _rows_reduced(whole)
+
+    @_twin(stub)
+    def generator(x, axis, keepdims):
+        return _one_axis(x, axis, keepdims, whole, along)
+
+    generator.__name__ = f"_{name}_twin"
+    return generator
+
+
+def _mean(x):
+    return np.sum(x) / x.size
+
+
+_make_reduction(reduce_sum, lambda x: np.sum(x), "reduce_sum")
+_make_reduction(reduce_mean, _mean, "reduce_mean")
+_make_reduction(reduce_max, lambda x: np.max(x), "reduce_max")
+_make_reduction(reduce_min, lambda x: np.min(x), "reduce_min")

@@ -1,0 +1,348 @@
+"""``srcdiff.jit``: a gradient (or a plain function) run as one numba-compiled function.
+
+>>> import numpy as np, srcdiff
+>>> @srcdiff.jit
+... @srcdiff.grad
+... def loss(x):
+...     return np.sum(np.tanh(x) ** 2)
+>>> loss(np.ones(3))  # doctest: +SKIP
+array([0.41997434, 0.41997434, 0.41997434])
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import warnings
+
+import numpy as np
+
+from srcdiff import api
+from srcdiff.errors import SrcdiffError
+
+from . import kernel as kernels
+from .loader import Unsupported, load
+from .locate import JitError, located
+
+__all__ = ["jit", "JitFunction", "JitFallbackWarning"]
+
+_OK_KINDS = "biuf"  # argument dtypes a kernel takes: bool, integers, floats
+
+
+class JitFallbackWarning(UserWarning):
+    """``srcdiff.jit(..., fallback=True)`` runs the numpy derivative instead; says why."""
+
+
+def jit(target=None, *, fallback: bool = False):
+    """``target`` (``srcdiff.grad``/``value_and_grad`` of a function, or a plain function)
+    compiled with numba in nopython mode: the forward and backward pass, loops and tapes
+    included, as one machine-code function, cached on disk. Same call, same results.
+
+    Where something cannot compile, a ``JitError`` names your line and the construct; with
+    ``fallback=True`` the numpy derivative runs instead, after a ``JitFallbackWarning``.
+
+    >>> dloss = srcdiff.jit(srcdiff.grad(loss, wrt=("w", "b")))  # doctest: +SKIP
+    >>> dw, db = dloss(w, b, x, y)                                 # doctest: +SKIP
+    """
+    if target is None:
+        return functools.partial(jit, fallback=fallback)
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        raise JitError("srcdiff.jit needs numba: pip install 'srcdiff[jit]' (or pip install "
+                       "numba)") from None
+    if isinstance(target, JitFunction):
+        return target
+    return JitFunction(target, fallback=fallback)
+
+
+class JitFunction:
+    """The compiled twin of a gradient or a function; ``.source`` is the readable numpy
+    derivative, ``.kernel_source`` what numba compiled (after the first call)."""
+
+    def __init__(self, target, *, fallback: bool = False):
+        if isinstance(target, api._MethodGrad):
+            target = target._grad  # noqa: SLF001  (bound methods: refused at the call below)
+        self._target = target
+        self._fallback = fallback
+        self._grad = target if isinstance(target, api.GradFunction) else None
+        if self._grad is None and not inspect.isfunction(target):
+            raise JitError(f"srcdiff.jit takes srcdiff.grad(f), srcdiff.value_and_grad(f) or a "
+                           f"plain Python function, not {target!r}")
+        fn = self._grad._fn if self._grad else target  # noqa: SLF001
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._caller = api._Caller(fn)  # noqa: SLF001
+        self._kernel = None     # kernels.Kernel, built at the first call
+        self._dispatcher = None
+        self._text = None       # the kernel file's text, as numba saw it
+        self._path = None
+        self._refused = None    # the JitError that made this function fall back
+        self._kinds: dict = {}  # per argument signature: the numpy path's value type and seed
+
+    # ----- what the user reads -----
+
+    @property
+    def source(self) -> str:
+        """The readable numpy derivative (the reference the kernel is tested against)."""
+        return self._grad.source if self._grad else inspect.getsource(self._fn)
+
+    @property
+    def kernel_source(self) -> str | None:
+        """The source numba compiled: the derivative with its pullback inlined and its
+        elementwise chains fused; ``None`` before the first call."""
+        return self._text
+
+    @property
+    def kernel_path(self) -> str | None:
+        """The kernel's file; numba's cache of its machine code sits beside it."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"<srcdiff.jit of {self._target!r}>"
+
+    # ----- calls -----
+
+    def __call__(self, *args, **kwargs):
+        if self._refused is not None:
+            return self._target(*args, **kwargs)
+        args = self._caller.bind(args, kwargs)
+        key = _signature(args)
+        if key is None:
+            return self._refuse(JitError(
+                f"srcdiff.jit takes numbers and numpy arrays of booleans, integers or floats; "
+                f"{self._fn.__qualname__} was called with {_describe(args)}. Pass the arrays "
+                "of a container as separate arguments, or call it without srcdiff.jit"), args,
+                kwargs)
+        kind = self._kinds.get(key)
+        if kind is None:
+            try:
+                kind = self._first_call(args, kwargs, key)
+            except JitError as exc:
+                return self._refuse(exc, args, kwargs)
+        if self._grad is None:
+            return self._dispatcher(*args)
+        return self._finish(self._dispatcher(*args, *kind[1]), args, kind[0])
+
+    def _refuse(self, error: JitError, args, kwargs):
+        if not self._fallback:
+            raise error
+        warnings.warn(f"srcdiff.jit runs the numpy derivative of {self._fn.__qualname__}: "
+                      f"{error}", JitFallbackWarning, stacklevel=3)
+        self._refused = error
+        return self._target(*args)
+
+    def _first_call(self, args, kwargs, key):
+        """Compile for these argument types; record the numpy path's value type and seed."""
+        if self._grad is None:
+            self._load_plain()
+            kind = (None, ())
+        else:
+            reference = self._grad(*args)  # the numpy path: its errors are the user's errors
+            if self._grad._has_aux:  # noqa: SLF001
+                raise JitError("srcdiff.jit does not compile has_aux=True gradients yet; call "
+                               "the gradient without srcdiff.jit")
+            self._load_derivative()
+            value = reference[0] if self._grad._with_value else None  # noqa: SLF001
+            if self._kernel.seeded and value is None:  # grad of a vjp form: the output's type
+                value = self._derivative.function(*args)[0]
+            seed = (api._seed(value),) if self._kernel.seeded else ()  # noqa: SLF001
+            value = value if self._grad._with_value else None  # noqa: SLF001
+            kind = (type(value) if value is not None else None, seed)
+        try:
+            self._dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *kind[1])))
+        except Exception as exc:  # numba's own errors, made readable and located
+            if not _is_numba_error(exc):
+                raise
+            raise self._numba_error(exc) from None
+        self._kinds[key] = kind
+        return kind
+
+    @staticmethod
+    def _numba_type(value):
+        import numba
+
+        return numba.typeof(value)
+
+    def _finish(self, result, args, value_type):
+        grad = self._grad
+        if self._kernel.with_value:
+            value, grads = result
+        else:
+            value, grads = None, result
+        index = grad._index  # noqa: SLF001
+        if len(index) == 1:
+            grads = (grads,)
+        grads = tuple([_gradient(g, args[i], args) for g, i in zip(grads, index)])
+        if grad._single:  # noqa: SLF001
+            grads = grads[0]
+        if grad._with_value:  # noqa: SLF001
+            return (value_type(value) if value_type in (float, np.float64, np.float32)
+                    else value), grads
+        return grads
+
+    # ----- building the kernel -----
+
+    def _load_derivative(self):
+        if self._dispatcher is not None:
+            return
+        grad = self._grad
+        derivative = self._derivative = api.derivative(  # noqa: SLF001
+            grad._fn, grad._wrt, grad._has_aux, (), grad._gradient)
+        namespace = _namespace(self._fn)
+        try:
+            self._kernel = kernels.build(derivative.source, _resolver(namespace))
+        except kernels.KernelError as exc:
+            raise located(f"srcdiff.jit cannot compile the derivative of "
+                          f"{self._fn.__qualname__}: {exc}", self._fn, "", None) from None
+        self._check_twins()
+        try:
+            self._dispatcher, self._path, self._text = load(self._kernel, namespace)
+        except Unsupported as exc:
+            line = _first_line_reading(self._kernel.source, exc.name)
+            raise located(f"srcdiff.jit cannot compile this line: {exc}", self._fn,
+                          self._kernel.source, line) from None
+
+    def _load_plain(self):
+        import numba
+
+        if self._dispatcher is None:
+            self._dispatcher = numba.njit(cache=True)(self._fn)
+            self._text = inspect.getsource(self._fn)
+
+    def _check_twins(self):
+        """Every runtime function the kernel calls has a numba twin; else refused here, at
+        the user's line, before numba is asked."""
+        from srcdiff.runtime.numba_twins import TWINS
+
+        rt = re.escape(self._kernel.rt)  # rt_jit.<name>: kernel.py's own, all twins
+        for k, line in enumerate(self._kernel.source.splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for name in re.findall(rf"\b{rt}\.(\w+)", line):
+                if name not in TWINS and name != "np":  # rt.np.abs: numpy itself
+                    raise located(
+                        f"srcdiff.jit cannot compile this line yet: its derivative calls "
+                        f"rt.{name}, which has no compiled (numba) form; call the gradient "
+                        "without srcdiff.jit, or pass fallback=True to run the numpy "
+                        "derivative with a warning", self._fn, self._kernel.source, k)
+
+    def _numba_error(self, exc) -> JitError:
+        text = self._text or ""
+        lineno = None
+        base = (self._path or "").rsplit("/", 1)[-1] or None
+        for file, number in re.findall(r'File "([^"]+)", line (\d+)', str(exc)):
+            if base and file.endswith(base) or self._grad is None:
+                lineno = int(number)
+        reason = _reason(str(exc))
+        if self._grad is None:  # a plain function: numba's line is the user's line
+            code = self._fn.__code__
+            import linecache
+
+            from .locate import JitLocatedError
+
+            number = lineno or code.co_firstlineno
+            line = linecache.getline(code.co_filename, number) or "?"
+            return JitLocatedError(
+                f"srcdiff.jit cannot compile this line in numba's nopython mode ({reason}); "
+                "call the function without srcdiff.jit", code.co_filename, number,
+                len(line) - len(line.lstrip()), line.rstrip("\n"))
+        statement = text.splitlines()[lineno - 1].strip() if lineno else "?"
+        return located(
+            f"srcdiff.jit cannot compile the derivative of this line: its kernel statement "
+            f"'{statement}' has no nopython form ({reason}); call the gradient without "
+            "srcdiff.jit, or pass fallback=True to run the numpy derivative with a warning",
+            self._fn, text, lineno)
+
+
+# ----- helpers -----
+
+
+def _gradient(g, x, args):
+    """``g`` as the gradient of argument ``x``: its type, dtype and shape, never memory
+    that an argument owns (a kernel may return an argument, or a view of one, as it is)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype and \
+            g.shape == x.shape:
+        for a in args:
+            if type(a) is np.ndarray and np.may_share_memory(g, a):
+                return g.copy()
+        return g
+    if type(x) is float and type(g) is float:
+        return g
+    return api._own(api._as_gradient(g, x), args)  # noqa: SLF001
+
+
+def _signature(args):
+    """A hashable key of the argument types (what numba compiles for), or None where an
+    argument is not a number or a numpy array of a kind a kernel takes."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            if a.dtype.kind not in _OK_KINDS:
+                return None
+            key.append((a.dtype.char, a.ndim))
+        elif kind in (float, int, bool) or isinstance(a, np.generic) and a.dtype.kind in _OK_KINDS:
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
+
+
+def _describe(args) -> str:
+    bad = [a for a in args if _signature((a,)) is None]
+    return ", ".join(f"a {type(a).__name__}" + (f" of {a.dtype}" if hasattr(a, "dtype") else "")
+                     for a in bad[:3])
+
+
+def _namespace(fn) -> dict:
+    """The user's globals, with the function's closure values over them."""
+    namespace = dict(fn.__globals__)
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            namespace[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return namespace
+
+
+def _resolver(namespace):
+    """What a called expression (``np.tanh``, ``numpy.tanh``, ``th``) names in the user's
+    namespace (by identity, whatever its spelling), else None."""
+    import libcst as cst
+
+    def resolve(expr):
+        if isinstance(expr, cst.Name):
+            return namespace.get(expr.value)
+        if isinstance(expr, cst.Attribute):
+            owner = resolve(expr.value)
+            return getattr(owner, expr.attr.value, None) if owner is not None else None
+        return None
+
+    return resolve
+
+
+def _first_line_reading(source: str, name: str) -> int | None:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    for k, line in enumerate(source.splitlines(), 1):
+        if not line.lstrip().startswith(("#", "from ", "def ")) and pattern.search(line):
+            return k
+    return None
+
+
+def _is_numba_error(exc) -> bool:
+    from numba.core.errors import NumbaError
+
+    return isinstance(exc, NumbaError)
+
+
+def _reason(message: str) -> str:
+    """The gist of a numba error message: its first line that says what failed."""
+    for line in message.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("Failed in", "During:", "File ", "<source", "^")):
+            continue
+        line = re.sub(r"\s+", " ", line)
+        return line[:160]
+    return "numba could not compile it"

@@ -1,0 +1,208 @@
+"""The generated numpy derivative, rewritten into the one function numba compiles.
+
+The readable derivative (``.source``) stays the reference; the kernel differs from it only
+where numba needs it to:
+
+- the pullback is inlined: ``f_vjp(x)`` with ``def f_pullback(d_out): …; return _out,
+  f_pullback`` becomes ``f_kernel(x, d_out)`` returning ``(_out, gradients)``; a pullback
+  called in place (``return f_pullback()``) becomes the rest of the body;
+- a tape is a list (``rt.Tape()`` → ``[]``, ``.push`` → ``.append``), walked backwards with
+  ``tape[::-1]`` instead of ``reversed(tape)``;
+- ``del`` statements go (numba frees what is no longer read itself), ``rt.at[1:3, 0]`` is
+  the key ``(slice(1, 3), 0)``, and ``rt.add_into(a, b)`` is ``a + b``;
+- elementwise chains are fused (``fuse.py``): numba compiles each statement's array
+  expression to one loop.
+
+Before::
+
+    def f_vjp(x):
+        _t1 = np.sin(x)
+        _out = np.sum(_t1)
+        def f_pullback(d_out):
+            d_t1 = rt.sum_adjoint(d_out, _t1)
+            return d_t1 * np.cos(x)
+        return _out, f_pullback
+
+After::
+
+    def f_kernel(x, d_out):
+        _t1 = np.sin(x)
+        _out = np.sum(_t1)
+        d_t1 = rt.sum_adjoint(d_out, _t1)
+        return _out, d_t1 * np.cos(x)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+import libcst.matchers as m
+import numpy as np
+
+from . import fuse
+
+__all__ = ["Kernel", "KernelError", "build"]
+
+
+class KernelError(Exception):
+    """The generated derivative has a form the kernel writer does not take; says which."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The kernel's source and what calling it needs."""
+
+    source: str
+    name: str
+    params: tuple[str, ...]     # the derivative's parameters, then the pullback's (d_out)
+    seeded: bool                # True: the last parameter is the output's adjoint
+    with_value: bool            # True: the kernel returns (value, gradients)
+    rt: str                     # the name generated code gives srcdiff.runtime
+
+
+def build(text: str, resolve=lambda expr: None) -> Kernel:
+    """The kernel of the generated derivative ``text`` (a module: import, one ``def``);
+    ``resolve(expr)``: the object a called name or attribute stands for (``np.tanh``), by
+    the user's namespace, else None."""
+    module = cst.parse_module(text)
+    rt = _runtime_name(module)
+    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    if len(defs) != 1 or len(module.body) != 2:
+        raise KernelError("the derivative calls other generated derivatives (helper functions "
+                          "of yours); srcdiff.jit compiles one self-contained function")
+    fn = defs[0]
+    body, params, seeded, with_value = _inline_pullback(fn)
+    name = fn.name.value.rsplit("_", 1)[0] + "_kernel"
+    new = fn.with_changes(
+        name=cst.Name(name),
+        params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
+        body=fn.body.with_changes(body=body))
+    new = fuse.function(new.visit(_Lower(rt, resolve)).visit(_DropDels()),
+                        lambda func: isinstance(resolve(func), np.ufunc))
+    header = (f"from srcdiff import runtime as {rt}\n"
+              f"from srcdiff.runtime import numba_twins as {rt}_jit\n\n\n")
+    source = header + cst.Module(body=[new]).code
+    return Kernel(source, name, tuple(params), seeded, with_value, rt)
+
+
+def _runtime_name(module: cst.Module) -> str:
+    first = module.body[0]
+    if m.matches(first, m.SimpleStatementLine(body=[m.ImportFrom(module=m.Name("srcdiff"))])):
+        alias = first.body[0].names[0]
+        return alias.asname.name.value if alias.asname else alias.name.value
+    raise KernelError("not a generated derivative (no 'from srcdiff import runtime as rt')")
+
+
+def _inline_pullback(fn: cst.FunctionDef):
+    """The body with the pullback inlined, the parameters, whether seeded, whether valued."""
+    params = [p.name.value for p in fn.params.params]
+    if fn.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or fn.params.kwonly_params:
+        raise KernelError("*args and keyword-only parameters")
+    stmts = list(fn.body.body)
+    nested = [i for i, s in enumerate(stmts) if isinstance(s, cst.FunctionDef)]
+    if not nested:  # gradient only: f_grad(x) returns the gradients itself
+        return stmts, params, False, False
+    if len(nested) != 1:
+        raise KernelError("more than one nested function")
+    i = nested[0]
+    pullback = stmts[i]
+    pb_name = pullback.name.value
+    last = stmts[-1]
+    rest = [s for s in stmts[i + 1:-1] if not _is_del(s)]
+    ret = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
+    pb_params = [p.name.value for p in pullback.params.params]
+    pb_body = list(pullback.body.body)
+    if m.matches(ret, m.Return(m.Call(func=m.Name(pb_name), args=[]))):  # called in place
+        return stmts[:i] + rest + pb_body, params, False, False
+    if not m.matches(ret, m.Return(m.Tuple(elements=[m.Element(m.Name()), m.Element(m.Name(pb_name))]))) \
+            or len(pb_params) != 1:
+        raise KernelError("a pullback that is neither returned with the value nor called")
+    value = ret.value.elements[0].value
+    final = pb_body[-1]
+    if not m.matches(final, m.SimpleStatementLine(body=[m.Return()])) or any(
+            m.findall(cst.Module(body=pb_body[:-1]), m.Return())):
+        raise KernelError("a pullback with more than one return")
+    grads = fuse.atom(final.body[0].value)
+    final = final.with_changes(body=[cst.Return(cst.Tuple([cst.Element(value), cst.Element(grads)]))])
+    return stmts[:i] + rest + pb_body[:-1] + [final], params + pb_params, True, True
+
+
+def _is_del(stmt) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.Del) for s in stmt.body)
+
+
+class _DropDels(cst.CSTTransformer):
+    """No ``del`` statements; a removed line's comments go to the statement after it."""
+
+    def leave_IndentedBlock(self, original, updated):
+        out, carried = [], []
+        for s in updated.body:
+            if _is_del(s):
+                carried.extend(s.leading_lines)
+                continue
+            if carried:
+                s = s.with_changes(leading_lines=[*carried, *s.leading_lines])
+                carried = []
+            out.append(s)
+        return updated.with_changes(body=out)
+
+
+class _Lower(cst.CSTTransformer):
+    """Tapes as lists, ``rt.at[k]`` as ``k``, ``rt.add_into(a, b)`` as ``a + b``, a numpy
+    reduction over an axis as its twin ``rt_jit.reduce_<name>(x, axis, keepdims)``."""
+
+    def __init__(self, rt: str, resolve):
+        super().__init__()
+        self.rt, self.resolve = rt, resolve
+
+    def _rt(self, attr: str):
+        return m.Attribute(value=m.Name(self.rt), attr=m.Name(attr))
+
+    def leave_Call(self, original, updated):
+        if m.matches(updated, m.Call(func=self._rt("Tape"), args=[])):
+            return cst.List([])
+        if m.matches(updated, m.Call(func=m.Attribute(attr=m.Name("push")), args=[m.Arg()])):
+            return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("append")))
+        if m.matches(updated, m.Call(func=m.Name("reversed"), args=[m.Arg(m.Name())])):
+            return cst.Subscript(updated.args[0].value, [cst.SubscriptElement(cst.Slice(
+                None, None, step=cst.UnaryOperation(cst.Minus(), cst.Integer("1"))))])
+        if m.matches(updated.func, m.Name("abs")) and self.resolve(updated.func) in (None, abs):
+            return updated.with_changes(func=cst.parse_expression(f"{self.rt}.np.abs"))
+        if m.matches(updated, m.Call(func=self._rt("add_into"), args=[m.Arg(keyword=None)] * 2)):
+            return cst.BinaryOperation(fuse.atom(updated.args[0].value), cst.Add(),
+                                       fuse.atom(updated.args[1].value))
+        return self._reduction(updated)
+
+    def _reduction(self, call):
+        from srcdiff.runtime.numba_twins import REDUCTIONS
+
+        try:
+            twin = REDUCTIONS.get(self.resolve(call.func))
+        except TypeError:  # an unhashable object
+            twin = None
+        if twin is None or not any(a.keyword for a in call.args) and len(call.args) == 1:
+            return call
+        names = ("a", "axis", "dtype", "out", "keepdims")
+        given = {a.keyword.value if a.keyword else names[i]: a.value for i, a in enumerate(call.args)}
+        if set(given) - {"a", "axis", "keepdims"} or "a" not in given:
+            return call  # numba says what it cannot take, at this line
+        return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name(twin.__name__)), [
+            cst.Arg(given["a"]), cst.Arg(given.get("axis", cst.Name("None"))),
+            cst.Arg(given.get("keepdims", cst.Name("False")))])
+
+    def leave_Subscript(self, original, updated):
+        if not m.matches(updated.value, self._rt("at")):
+            return updated
+        keys = [_key(e.slice) for e in updated.slice]
+        return keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(k) for k in keys])
+
+
+def _key(index) -> cst.BaseExpression:
+    if isinstance(index, cst.Index):
+        return index.value
+    parts = [index.lower, index.upper, index.step]
+    args = [p if p is not None else cst.Name("None") for p in parts]
+    while len(args) > 1 and m.matches(args[-1], m.Name("None")):
+        args.pop()
+    return cst.Call(cst.Name("slice"), [cst.Arg(a) for a in args])

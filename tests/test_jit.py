@@ -1,0 +1,190 @@
+"""srcdiff.jit: the compiled derivative against the numpy path (1e-12 relative in float64)
+and against finite differences, through grad, value_and_grad and a plain function; its
+refusals at the user's line; its fallback; its disk cache.
+
+The compile of each program takes seconds the first time (numba), then comes from the disk
+cache; the whole compilable corpus and the second-process cache test run where
+SRCDIFF_SLOW=1 (a minute or two on two cores)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+import srcdiff  # noqa: E402
+from srcdiff.compiled import JitError, JitFallbackWarning  # noqa: E402
+from srcdiff.testing import check_grad  # noqa: E402
+
+from .corpus import CASES  # noqa: E402
+
+slow = pytest.mark.skipif(not os.environ.get("SRCDIFF_SLOW"), reason="long: set SRCDIFF_SLOW=1")
+
+# ----- programs: straight-line code, broadcasting, numbers, a loop with a tape -----
+
+
+def elementwise(x):
+    a = np.sin(x)
+    c = np.exp(0.1 * (a * x))
+    d = np.tanh(c - x)
+    return np.sum(np.log(d * d + 2.0) / (1.0 + x * x))
+
+
+def rnn(W, U, x, h0):
+    h = h0
+    for t in range(x.shape[0]):
+        h = np.tanh(W @ h + U @ x[t])
+    return np.sum(h)
+
+
+def softmax_ce(W, b, x, y):
+    logits = x @ W + b
+    m = np.max(logits, axis=1, keepdims=True)
+    z = logits - m
+    lse = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(np.sum(y * (z - lse), axis=1))
+
+
+rng = np.random.default_rng(3)
+PROGRAMS = {
+    "elementwise-vector": (elementwise, lambda: (rng.uniform(-1, 1, 5),), (0,)),
+    "elementwise-matrix": (elementwise, lambda: (rng.uniform(-1, 1, (3, 2)),), (0,)),
+    "linear_mse-float-b": CASES["linear_mse"],
+    "broadcast_col": CASES["broadcast_col"],
+    "scalars": CASES["scalars"],
+    "rnn": (rnn, lambda: (rng.normal(size=(4, 4)) * 0.5, rng.normal(size=(4, 3)),
+                          rng.normal(size=(5, 3)), np.zeros(4)), (0, 1)),
+    "softmax_ce": (softmax_ce, lambda: (rng.normal(size=(3, 4)), rng.normal(size=4),
+                                        rng.normal(size=(6, 3)), np.eye(4)[[0, 1, 3, 2, 1, 0]]),
+                   (0, 1)),
+}
+COMPILABLE_CORPUS = ["arithmetic", "broadcast_row", "broadcast_scalar", "inverse_trig",
+                     "linear_mse", "matvec", "power_both", "reassigned", "same_operand",
+                     "scalars_0d", "three_tanh", "unary", "unused_wrt", "with_constants"]
+
+
+def assert_same(got, want):
+    """Compiled and numpy results: the same types, dtypes, shapes; values to 1e-12."""
+    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert type(a) is type(b), (type(a), type(b))
+        assert np.shape(a) == np.shape(b) and getattr(a, "dtype", None) == getattr(b, "dtype", None)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+
+def check_program(fn, args, wrt):
+    for maker in (srcdiff.grad, srcdiff.value_and_grad):
+        numpy_path = maker(fn, wrt=wrt)
+        compiled = srcdiff.jit(maker(fn, wrt=wrt))
+        got, want = compiled(*args), numpy_path(*args)
+        if maker is srcdiff.value_and_grad:
+            assert type(got[0]) is type(want[0])
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+            got, want = got[1], want[1]
+        assert_same(got, want)
+        check_grad(fn, args, got, argnums=wrt)
+        assert compiled(*args) is not None  # a second call: the compiled code itself
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_compiled_gradient_equals_the_numpy_path(name):
+    fn, make_args, wrt = PROGRAMS[name]
+    check_program(fn, make_args(), wrt)
+
+
+@slow
+@pytest.mark.parametrize("name", COMPILABLE_CORPUS)
+def test_corpus_compiles_and_agrees(name):
+    fn, make_args, wrt = CASES[name]
+    check_program(fn, make_args(), wrt)
+
+
+def test_decorator_on_top_of_grad_and_float32():
+    @srcdiff.jit
+    @srcdiff.grad
+    def loss(x):
+        return np.sum(np.tanh(x) ** 2)
+
+    x = rng.normal(size=4)
+    np.testing.assert_allclose(loss(x), srcdiff.grad(loss.__wrapped__)(x), rtol=1e-12)
+    g32 = loss(x.astype(np.float32))
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, srcdiff.grad(loss.__wrapped__)(x.astype(np.float32)), rtol=1e-5)
+    assert "def loss_grad" in loss.source and "def loss_kernel" in loss.kernel_source
+
+
+def test_kernel_source_fuses_elementwise_chains():
+    compiled = srcdiff.jit(srcdiff.grad(elementwise))
+    compiled(np.ones(3))
+    kernel = compiled.kernel_source
+    assert "c = np.exp(0.1 * (a * x))" in kernel  # _t1 = a * x, _t2 = 0.1 * _t1: one line
+    forward = kernel.split("# backward")[0]
+    assert "_t1 =" not in forward and "_t2 =" not in forward and "del " not in kernel
+    assert "# adjoint of: d = np.tanh(c - x)" in kernel
+
+
+def test_plain_function_runs_compiled():
+    compiled = srcdiff.jit(elementwise)
+    x = rng.uniform(-1, 1, 6)
+    np.testing.assert_allclose(compiled(x), elementwise(x), rtol=1e-12)
+
+
+def traced(a):
+    return np.sum(np.trace(a) * a)
+
+
+def test_a_rule_without_twin_is_refused_at_the_users_line():
+    compiled = srcdiff.jit(srcdiff.grad(traced))
+    with pytest.raises(JitError) as info:
+        compiled(rng.normal(size=(3, 3)))
+    err = info.value
+    assert err.filename == __file__ and "np.trace(a)" in err.text
+    assert "rt.trace_adjoint" in str(err) and "fallback=True" in str(err)
+    assert "No implementation" not in str(err)
+
+
+def chosen(x):
+    return np.sum(np.cumsum(x) * x)
+
+
+def test_numba_typing_error_is_located_and_fallback_warns():
+    compiled = srcdiff.jit(srcdiff.grad(chosen), fallback=True)
+    x = rng.normal(size=4)
+    with pytest.warns(JitFallbackWarning, match="chosen"):
+        got = compiled(x)
+    np.testing.assert_allclose(got, srcdiff.grad(chosen)(x), rtol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(x)  # warned once; the numpy path from now on
+
+
+def test_containers_are_refused_clearly():
+    def loss(p, x):
+        return np.sum(p["w"] * x)
+
+    compiled = srcdiff.jit(srcdiff.grad(loss))
+    with pytest.raises(JitError, match="numbers and numpy arrays.*a dict"):
+        compiled({"w": np.ones(2)}, np.ones(2))
+
+
+@slow
+def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
+    program = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})
+        import numpy as np, srcdiff
+        from tests.test_jit import elementwise
+        g = srcdiff.jit(srcdiff.grad(elementwise))
+        g(np.ones(3))
+        print(sum(g._dispatcher.stats.cache_hits.values()), sum(g._dispatcher.stats.cache_misses.values()))
+    """)
+    env = {**os.environ, "SRCDIFF_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+    assert first.stdout.split() == ["0", "1"], first.stderr
+    assert second.stdout.split() == ["1", "0"], second.stderr

@@ -1,0 +1,151 @@
+"""The numba twins of the runtime (runtime/numba_twins.py) against their numpy originals:
+each twin, called inside a numba function, gives the original's value (1e-12 relative),
+shape and dtype, on vectors, matrices, broadcast operands and numbers."""
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from srcdiff import runtime as rt  # noqa: E402
+from srcdiff.runtime import numba_twins  # noqa: E402,F401  registers the twins
+
+
+@numba.njit(cache=True)
+def unbroadcast(g, x):
+    return rt.unbroadcast(g, x)
+
+
+@numba.njit(cache=True)
+def count(x):
+    return rt.count(x)
+
+
+@numba.njit(cache=True)
+def guard(v, g):
+    return rt.guard(v, g)
+
+
+@numba.njit(cache=True)
+def sum_adjoint(g, x):
+    return rt.sum_adjoint(g, x)
+
+
+@numba.njit(cache=True)
+def sum_adjoint_rows(g, x):
+    return rt.sum_adjoint(g, x, axis=1, keepdims=True)
+
+
+@numba.njit(cache=True)
+def mean_adjoint(g, ans, x):
+    return rt.mean_adjoint(g, ans, x)
+
+
+@numba.njit(cache=True)
+def mean_adjoint_columns(g, ans, x):
+    return rt.mean_adjoint(g, ans, x, axis=0)
+
+
+@numba.njit(cache=True)
+def max_adjoint_rows(g, ans, x):
+    return rt.max_adjoint(g, ans, x, axis=1, keepdims=True)
+
+
+@numba.njit(cache=True)
+def min_adjoint(g, ans, x):
+    return rt.min_adjoint(g, ans, x)
+
+
+@numba.njit(cache=True)
+def matmul_adjoint_x1(g, a, b):
+    return rt.matmul_adjoint_x1(g, a, b)
+
+
+@numba.njit(cache=True)
+def matmul_adjoint_x2(g, a, b):
+    return rt.matmul_adjoint_x2(g, a, b)
+
+
+@numba.njit(cache=True)
+def getitem_adjoint_row(g, x):
+    return rt.getitem_adjoint(g, x, key=1)
+
+
+@numba.njit(cache=True)
+def add_at_block(acc, g, x):
+    return rt.add_at(acc, g, x, key=(slice(1, 3), 0))
+
+
+@numba.njit(cache=True)
+def reduce_max_rows(x):
+    return numba_twins.reduce_max(x, 1, True)
+
+
+@numba.njit(cache=True)
+def reduce_sum_columns(x):
+    return numba_twins.reduce_sum(x, 0, False)
+
+
+def _original(name):
+    return {"reduce_max_rows": lambda x: np.max(x, axis=1, keepdims=True),
+            "reduce_sum_columns": lambda x: np.sum(x, axis=0)}.get(name)
+
+
+rng = np.random.default_rng(7)
+M, V, C, R = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(4, 1)), rng.normal(size=(1, 3))
+W, U = rng.normal(size=(3, 5)), rng.normal(size=5)
+TIES = np.array([[1.0, 1.0, 0.5], [2.0, -1.0, 2.0], [0.0, 3.0, 1.0], [1.0, 1.0, 1.0]])
+
+CASES = [  # (twin, original, arguments)
+    (unbroadcast, rt.unbroadcast, (M, V)), (unbroadcast, rt.unbroadcast, (M, C)),
+    (unbroadcast, rt.unbroadcast, (M, R)), (unbroadcast, rt.unbroadcast, (M, M)),
+    (unbroadcast, rt.unbroadcast, (M, 0.5)), (unbroadcast, rt.unbroadcast, (0.25, 0.5)),
+    (unbroadcast, rt.unbroadcast, (rng.normal(size=(2, 4, 3)), C)),
+    (count, rt.count, (M,)), (count, rt.count, (2.0,)),
+    (guard, rt.guard, (np.abs(M), (M > 0) * 1.0)), (guard, rt.guard, (2.0, 1.0)), (guard, rt.guard, (2.0, 0.0)),
+    (sum_adjoint, rt.sum_adjoint, (1.0, M)), (sum_adjoint, rt.sum_adjoint, (2.5, V)),
+    (sum_adjoint_rows, lambda g, x: rt.sum_adjoint(g, x, axis=1, keepdims=True), (C, M)),
+    (mean_adjoint, rt.mean_adjoint, (1.0, M.mean(), M)),
+    (mean_adjoint_columns, lambda g, a, x: rt.mean_adjoint(g, a, x, axis=0), (V, M.mean(0), M)),
+    (max_adjoint_rows, lambda g, a, x: rt.max_adjoint(g, a, x, axis=1, keepdims=True),
+     (C, M.max(1, keepdims=True), M)),
+    (max_adjoint_rows, lambda g, a, x: rt.max_adjoint(g, a, x, axis=1, keepdims=True),
+     (C, TIES.max(1, keepdims=True), TIES)),
+    (min_adjoint, rt.min_adjoint, (1.5, TIES.min(), TIES)),
+    (matmul_adjoint_x1, rt.matmul_adjoint_x1, (rng.normal(size=(4, 5)), M, W)),
+    (matmul_adjoint_x2, rt.matmul_adjoint_x2, (rng.normal(size=(4, 5)), M, W)),
+    (matmul_adjoint_x1, rt.matmul_adjoint_x1, (rng.normal(size=3), W, U)),
+    (matmul_adjoint_x2, rt.matmul_adjoint_x2, (rng.normal(size=3), W, U)),
+    (matmul_adjoint_x2, rt.matmul_adjoint_x2, (U, V, W)),
+    (matmul_adjoint_x1, rt.matmul_adjoint_x1, (2.0, V, V.copy())),
+    (getitem_adjoint_row, lambda g, x: rt.getitem_adjoint(g, x, key=1), (V, M)),
+    (add_at_block, lambda a, g, x: rt.add_at(a, g, x, key=(slice(1, 3), 0)), (np.ones((4, 3)), V[:2], M)),
+    (reduce_max_rows, _original("reduce_max_rows"), (M,)),
+    (reduce_sum_columns, _original("reduce_sum_columns"), (M,)),
+]
+
+
+@pytest.mark.parametrize("twin, original, args", CASES,
+                         ids=[f"{c[0].py_func.__name__}-{i}" for i, c in enumerate(CASES)])
+def test_twin_matches_its_original(twin, original, args):
+    want = original(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    got = twin(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    assert np.shape(got) == np.shape(want)
+    if isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_guard_of_an_array_by_a_zero_number_is_ones_of_its_shape():
+    """numba needs one type: where the original gives the number 1.0 for a whole array
+    (its adjoint is the number 0), the twin gives ones of the array's shape, the same value
+    wherever it is used (divided by, broadcast)."""
+    np.testing.assert_array_equal(guard(V, 0.0), np.broadcast_to(rt.guard(V, 0.0), V.shape))
+    np.testing.assert_array_equal(guard(V, 1.0), rt.guard(V, 1.0))
+
+
+def test_float32_matmul_adjoint_takes_mixed_precision():
+    """A numba float64 constant makes a float32 program's adjoint float64: the twin
+    multiplies in the common dtype, as numpy would."""
+    g, a, b = rng.normal(size=(4, 5)), M.astype(np.float32), W.astype(np.float32)
+    np.testing.assert_allclose(matmul_adjoint_x2(g, a, b), rt.matmul_adjoint_x2(g, a, b), rtol=1e-12)
