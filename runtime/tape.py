@@ -8,7 +8,9 @@ call, so a pullback may run any number of times and threads never share one.
 
 from __future__ import annotations
 
-__all__ = ["Tape"]
+import math
+
+__all__ = ["Tape", "checkpoint_every", "check_recomputed"]
 
 
 class Tape(list):
@@ -22,3 +24,53 @@ class Tape(list):
 
     __slots__ = ()
     push = list.append
+
+
+# ----- checkpointed loops (``# srcdiff: checkpoint``): a state kept every K iterations -----
+
+def checkpoint_every(n: int) -> int:
+    """K = ⌈√n⌉ (at least 1): n/K checkpoints and a tape of K entries, about 2√n in all.
+
+    >>> checkpoint_every(10000), checkpoint_every(10), checkpoint_every(0)
+    (100, 4, 1)
+    """
+    return math.isqrt(n - 1) + 1 if n > 1 else 1
+
+
+def check_recomputed(again, kept, filename: str, line: int) -> None:
+    """Refuses iterations run again in the pullback that did not end in the state the forward
+    pass kept there (a random draw, or a value changed since): their tape, and so the
+    gradient, would be wrong. Exact equality: the same operations on the same values.
+
+    >>> check_recomputed((1.0, [2.0]), (1.0, [2.0]), "f.py", 3)
+    """
+    if not _same(again, kept):
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(
+            f"srcdiff ran the checkpointed loop of {filename}, line {line} again in the backward "
+            "pass and it computed other values than in the forward pass (does it draw random "
+            "numbers, or read something that changed after the forward pass?); the gradient "
+            "would be wrong. Pass such values in as arguments, or drop the "
+            "'# srcdiff: checkpoint' directive.")
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        from .backend import array_module
+
+        xp = array_module(a, b)
+        numeric = xp.issubdtype(a.dtype, xp.inexact)
+        return a.shape == b.shape and bool(xp.array_equal(a, b, equal_nan=numeric))
+    try:
+        return bool(a == b) or a != a and b != b  # NaN == NaN here
+    except (TypeError, ValueError):
+        return False

@@ -15,9 +15,9 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, canonical, comprehensions, dce, desugar, fuse, guards, jumps, lists,
-                         locate, no_grad, normalize, rename, returns, reverse, seed, shapes, simplify, tangent,
-                         tapes, validate)
+from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, fuse, guards,
+                         jumps, lists, locate, no_grad, normalize, rename, returns, reverse, seed, shapes,
+                         simplify, tangent, tapes, validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -40,6 +40,7 @@ PIPELINE = (
     ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
+    ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients

@@ -179,7 +179,10 @@ def _pullback(fn: cst.FunctionDef, ctx: Context, namer: Namer) -> cst.FunctionDe
 def _block(statements, ctx, namer) -> list:
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.For) and _is_tape_loop(stmt):
+        if isinstance(stmt, cst.For) and _is_checkpoint_loop(stmt):  # its terms: per segment
+            out.append(stmt.with_changes(body=stmt.body.with_changes(
+                body=_block(stmt.body.body, ctx, namer))))
+        elif isinstance(stmt, cst.For) and _is_tape_loop(stmt):
             out = _loop(stmt, ctx, namer, out)
         elif isinstance(stmt, cst.If):
             new = stmt.with_changes(body=stmt.body.with_changes(body=_block(stmt.body.body, ctx, namer)))
@@ -190,6 +193,12 @@ def _block(statements, ctx, namer) -> list:
         else:
             out.append(stmt)
     return out
+
+
+def _is_checkpoint_loop(loop: cst.For) -> bool:
+    """``for _j1 in reversed(range(len(_checkpoints1) - 1)):`` (the ``checkpoint`` stage's)."""
+    names = names_in(loop.iter)
+    return any(n.startswith("_checkpoints") for n in names) and "len" in names
 
 
 def _is_tape_loop(loop: cst.For) -> bool:

@@ -2,7 +2,9 @@
 
 Invariant after this pass: each statement of the function body carries a
 leading ``# line N: <text>`` comment, N being the line in the user's file.
-Later passes keep these comments on the first statement of whatever the
+A ``# srcdiff: checkpoint`` directive on a loop (the line above it, or the end of its
+header line) follows the marker as its own comment, with the line (``directives.directive_line``),
+for the ``checkpoint`` stage. Later passes keep these comments on the first statement of whatever the
 statement becomes, and ``reverse`` turns them into ``# adjoint of:`` comments.
 
     def f(x):                      def f(x):
@@ -17,6 +19,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context, line_marker
+from . import directives
 
 __all__ = ["rewrite"]
 
@@ -31,13 +34,18 @@ def _mark_block(block: cst.IndentedBlock, module, ctx) -> cst.IndentedBlock:
     body = []
     for stmt in block.body:
         line = ctx.source.line_of(module, stmt)
+        directive = directives.directive_of(stmt)
+        if directives.in_header(stmt):  # moved to a line of its own
+            stmt = stmt.with_changes(body=stmt.body.with_changes(header=cst.TrailingWhitespace()))
         if isinstance(stmt, cst.SimpleStatementLine):
             text = module.code_for_node(stmt.with_changes(leading_lines=()))
         else:  # a compound statement: its header line, and its own blocks marked inside
             text = module.code_for_node(stmt.with_changes(leading_lines=())).strip().splitlines()[0]
             stmt = _mark_compound(stmt, module, ctx)
-        marker = line_marker(ctx.source.file_line(line), " ".join(text.split()))
-        body.append(stmt.with_changes(leading_lines=[marker]))
+        file_line = ctx.source.file_line(line)
+        marker = line_marker(file_line, " ".join(text.split()))
+        kept = [] if directive is None else [directives.directive_line(directive, file_line)]
+        body.append(stmt.with_changes(leading_lines=[marker, *kept]))
     return block.with_changes(body=body)
 
 
