@@ -15,7 +15,10 @@ argmax), whose adjoint Dask cannot write lazily: refused at the user's line (``R
 from __future__ import annotations
 
 import contextlib
+import linecache
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +182,18 @@ def test_reshape_ravel_and_concatenate_adjoints_take_no_option_dask_refuses(dtyp
     if dtype == np.float64:
         check_grad(reshaped, (x,), (got.compute(),))
     np.testing.assert_allclose(got.compute(), srcdiff.grad(reshaped)(x), rtol=1e-6)
+
+
+def test_the_readme_block_runs_and_gives_numpys_gradient():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"## Dask \(chunked arrays, a cluster\)\n.*?```python\n(.*?)```", readme, re.S)
+    namespace: dict = {}
+    name = "<README.md: Dask>"  # the block's own lines, for srcdiff to read (as IPython keeps a cell's)
+    linecache.cache[name] = (len(block.group(1)), None, block.group(1).splitlines(True), name)
+    exec(compile(block.group(1), name, "exec"), namespace)
+    x, y = dask.compute(namespace["x"], namespace["y"])
+    args = (np.zeros(8), 0.0, x, y)
+    value, dw, db = namespace["value"], namespace["dw"], namespace["db"]
+    assert isinstance(dw, np.ndarray) and isinstance(db, float)
+    assert value == pytest.approx(namespace["loss"](*args), rel=1e-12)
+    check_grad(namespace["loss"], args, (dw, db), argnums=(0, 1))

@@ -351,6 +351,27 @@ def test_gpu_linear_regression_output():
     assert last < first
 
 
+def test_dask_logistic_regression_output():
+    """On a LocalCluster of 2 processes: the loss falls, numpy on the same data gives the same
+    parameters, and the chunk gradients computed by the pickled gradient on the workers sum
+    to Dask's; the example's loss against the loss written here."""
+    pytest.importorskip("distributed")
+    output = run_example("dask_logistic_regression.py")
+    steps = [float(v) for v in re.findall(rf"step +\d+ +loss ({NUMBER})", output)]
+    assert len(steps) == 5 and steps[0] == pytest.approx(np.log(2.0)) and steps[-1] < steps[0]
+    assert all(b < a for a, b in zip(steps, steps[1:]))
+    differences = numbers(line_after(output, "largest difference in w"))
+    assert max(abs(d) for d in differences) < 1e-12
+    assert abs(numbers(line_after(output, "summed, differ from Dask's by"))[0]) < 1e-12
+    example = load_example("dask_logistic_regression")
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=3), 0.3, rng.normal(size=(7, 3)), (rng.random(7) > 0.5) * 1.0)
+    value, grads = example.dloss(*args)
+    z = args[2] @ args[0] + args[1]
+    assert value == pytest.approx(np.mean(np.log1p(np.exp(z)) - args[3] * z), rel=1e-12)
+    check_grad(example.loss, args, grads, argnums=(0, 1))
+
+
 # ----- golden files for the examples' generated source -----
 
 
