@@ -308,3 +308,18 @@ def test_a_failure_of_srcdiff_itself_is_reported_as_one(monkeypatch):
     (finding,) = srcdiff.check(clean).findings
     assert finding.kind == "InternalError" and "(RuntimeError: a bug)" in finding.message
     assert "this is a bug in srcdiff" in finding.message
+
+
+def with_aux(w, x):
+    loss = np.sum(np.tanh(x * w) ** 2)
+    shown = np.round(w * 10.0)
+    return loss, shown
+
+
+def test_a_gradient_with_aux_is_checked_as_it_is_differentiated():
+    report = srcdiff.check(srcdiff.grad(with_aux, has_aux=True))
+    assert report.ok and report.findings == ()  # only the loss is differentiated
+    assert srcdiff.check(with_aux, has_aux=True).findings == ()
+    args = (np.array([0.2, -0.4]), np.array([1.0, 2.0]))
+    g, aux = srcdiff.grad(with_aux, has_aux=True)(*args)
+    check_grad(lambda w, x: with_aux(w, x)[0], args, (g,), argnums=(0,))

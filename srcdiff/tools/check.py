@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
-from dataclasses import dataclass
 
 import libcst as cst
 
 from ..errors import LocatedError, SrcdiffError, SrcdiffSyntaxError
 from ..source import get_source
 from . import notices, stages
+from .findings import Finding, Report
 from .neutralize import neutralized
 
 __all__ = ["check", "Finding", "Report"]
@@ -31,73 +30,13 @@ __all__ = ["check", "Finding", "Report"]
 _MOST = 50  # compiles per function: a bound on the errors reported for one
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem (``severity`` "error") or one thing to know (``severity`` "warning")."""
-
-    severity: str
-    kind: str  # the error's class name, or the warning's name
-    message: str
-    function: str
-    filename: str = ""
-    line: int = 0
-    col: int = 0  # 0-based
-    text: str = ""  # the user's line
-
-    def __str__(self) -> str:
-        head = f"{self.severity}: {self.message}"
-        if not self.line:
-            return head
-        stripped = self.text.strip()
-        indent = len(self.text) - len(self.text.lstrip())
-        caret = " " * max(self.col - indent, 0) + "^"
-        return f"{head}\n  File \"{self.filename}\", line {self.line}, in {self.function}\n" \
-               f"    {stripped}\n    {caret}"
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Report:
-    """What ``check`` found: ``ok`` when nothing stops differentiation (warnings may remain)."""
-
-    functions: tuple[str, ...]
-    findings: tuple[Finding, ...]
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "warning")
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __str__(self) -> str:
-        parts = [str(f) for f in self.findings]
-        checked = ", ".join(self.functions)
-        parts.append(f"{checked}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)")
-        return "\n\n".join(parts)
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "functions": list(self.functions),
-                "errors": len(self.errors), "warnings": len(self.warnings),
-                "findings": [f.as_dict() for f in self.findings]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2)
-
-
-def check(fn, wrt=None, pytree=()) -> Report:
+def check(fn, wrt=None, pytree=(), has_aux=None) -> Report:
     """Every reason ``fn`` (a function, a ``srcdiff.grad`` of one, or a list of them) cannot be
     differentiated with respect to ``wrt``, and warnings for what is slow or surprising.
 
     ``wrt``: parameter names or positions (default: a gradient's own, else the first);
-    ``pytree``: the ``wrt`` parameters that will be passed as dicts, lists or dataclasses.
+    ``pytree``: the ``wrt`` parameters that will be passed as dicts, lists or dataclasses;
+    ``has_aux``: ``fn`` returns ``(loss, aux)`` (default: a gradient's own setting).
 
     >>> srcdiff.check(loss, wrt=("w", "b")).ok  # doctest: +SKIP
     True
@@ -109,7 +48,8 @@ def check(fn, wrt=None, pytree=()) -> Report:
     for target in targets:
         function, names_wrt = _unwrapped(target, wrt)
         names.append(function.__qualname__)
-        findings += _check_one(function, names_wrt, tuple(_names(function, pytree)), seen)
+        aux = getattr(target, "_has_aux", False) if has_aux is None else has_aux
+        findings += _check_one(function, names_wrt, tuple(_names(function, pytree)), seen, aux)
     return Report(tuple(names), tuple(findings))
 
 
@@ -131,15 +71,15 @@ def _names(function, pytree) -> list[str]:
     return list(_resolve_wrt(function, tuple(pytree))[0]) if pytree else []
 
 
-def _check_one(fn, wrt, containers, seen) -> list[Finding]:
+def _check_one(fn, wrt, containers, seen, has_aux=False) -> list[Finding]:
     """The findings of ``fn`` and of the helpers its derivative calls (each once)."""
-    key = (fn, wrt, containers)
+    key = (fn, wrt, containers, has_aux)
     if key in seen:
         return []
     seen.add(key)
     name = fn.__qualname__
     try:
-        source, ctx = stages.prepare(fn, wrt, containers)
+        source, ctx = stages.prepare(fn, wrt, containers, has_aux=has_aux)
     except SrcdiffError as exc:
         return [_finding(exc, name)]
     found: list[Finding] = []

@@ -36,14 +36,17 @@ class Lines:
     constant_stops: tuple  # (line, text) of stop_gradients of values that depend on no wrt
 
 
-def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), source=None) -> Lines:
+def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), source=None,
+               has_aux: bool = False) -> Lines:
     """What the activity analysis says about each line of ``fn``, for each ``wrt`` parameter
-    (of ``source``, a variant of ``fn``'s source with the same lines, where given)."""
+    (of ``source``, a variant of ``fn``'s source with the same lines, where given; with
+    ``has_aux``, ``fn`` returns ``(loss, aux)`` and only ``loss`` counts as its output)."""
     texts: dict[int, str] = {}
     status: dict[tuple[int, str], str] = {}
     zero: dict[str, str] = {}
     for param in wrt:
-        facts = _facts(fn, (param,), tuple(c for c in containers if c == param), texts, source)
+        facts = _facts(fn, (param,), tuple(c for c in containers if c == param), texts, source,
+                       has_aux)
         varied = facts.activity.varied
         for line, targets, op, read in facts.steps:  # (a name assigned on several lines is
             if op.kind not in _FLOWING or not varied.intersection(read):  # active on each:
@@ -56,7 +59,7 @@ def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), sourc
             zero[param] = _why_zero(param, facts, texts)
         elif facts.activity.active.intersection(facts.outputs):  # return y: no assignment
             status.setdefault((facts.returned, param), "active")
-    everything = _facts(fn, wrt, containers, texts, source)
+    everything = _facts(fn, wrt, containers, texts, source, has_aux)
     stops = tuple((line, texts.get(line, "")) for line, _, op, read in everything.steps
                   if op.primitive is stop_gradient and not everything.activity.varied.intersection(read)
                   and "stop_gradient" in texts.get(line, ""))
@@ -71,8 +74,8 @@ class _Facts:
     returned: int  # the line of the return
 
 
-def _facts(fn, wrt, containers, texts: dict, source=None) -> _Facts:
-    _, ctx = stages.prepare(fn, wrt, containers, source=source)
+def _facts(fn, wrt, containers, texts: dict, source=None, has_aux=False) -> _Facts:
+    _, ctx = stages.prepare(fn, wrt, containers, source=source, has_aux=has_aux)
     funcdef = stages.run(ctx, until="rename").body[0]
     local_names = local_variables(funcdef)
     lines = {}

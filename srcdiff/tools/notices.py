@@ -25,6 +25,7 @@ from ..transforms.shapes import ELEMENTWISE
 from ..analysis.values import resolve
 from ..transforms.normalize import local_variables
 from . import lines as lines_of
+from .findings import Finding
 from .tapes import simple_statements, spelled, tape_loops
 
 __all__ = ["notices"]
@@ -34,8 +35,6 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
     """The warnings for ``fn``, whose derivative (the vjp form) is ``module``; ``refused``:
     ``ctx.source`` is a variant with refused statements made harmless, whose gradients
     may be zero for that reason alone (no ``zero-gradient`` warning then)."""
-    from .check import Finding
-
     source = ctx.source
 
     def warning(kind: str, line: int, message: str) -> Finding:
@@ -58,15 +57,19 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
         large = _large(loop, ctx)
         if large:
             array = large[0][1]
+            target = getattr(loop.loop, "target", None)
+            step = target.value if isinstance(target, cst.Name) and \
+                not target.value.startswith("_") else "t"
             kept = ", ".join(f"`{spelled(cst.Name(name), loop.temps, local_names)}`"
                              for name, _ in large)
             found.append(warning("large-tape", loop.line, (
                 f"the tape of this loop keeps {kept} every iteration, values the size of the "
                 f"whole array `{array}` that the loop writes into: memory grows with the number "
                 f"of iterations times the size of {array}. Compute each step from what it needs "
-                f"(an element such as {array}[t - 1], or a running total) rather than from all "
+                f"(an element such as {array}[{step} - 1], or a running total) rather than from all "
                 f"of {array}.")))
-    facts = lines_of.read_lines(fn, ctx.wrt, tuple(ctx.containers), ctx.source)
+    facts = lines_of.read_lines(fn, ctx.wrt, tuple(ctx.containers), ctx.source,
+                                "has_aux" in ctx.options)
     wrt = ", ".join(ctx.wrt)
     for line, text in facts.constant_stops:
         found.append(warning("constant-stop", line, (

@@ -28,14 +28,14 @@ __all__ = ["prepare", "run", "module_text", "statements", "with_module"]
 
 
 def prepare(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
-            gradient: bool = False, source: FunctionSource | None = None):
+            gradient: bool = False, source: FunctionSource | None = None, has_aux: bool = False):
     """``(source, ctx)`` as ``pipeline.compile_derivative`` makes them."""
     source = source or get_source(fn)
     names = names_in(source.module) | set(fn.__code__.co_names)
     rt = "rt"
     while rt in names:
         rt += "_"
-    options = frozenset({seed.GRADIENT} if gradient else ())
+    options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
     return source, Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt,
                            options=options, containers=frozenset(containers))
 
