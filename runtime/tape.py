@@ -8,6 +8,7 @@ call, so a pullback may run any number of times and threads never share one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 __all__ = ["Tape", "checkpoint_every", "check_recomputed"]
@@ -64,6 +65,8 @@ def _same(a, b) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if dataclasses.is_dataclass(a):
+        return all(_same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
     if hasattr(a, "shape") and hasattr(a, "dtype"):
         from .backend import array_module
 
@@ -72,5 +75,5 @@ def _same(a, b) -> bool:
         return a.shape == b.shape and bool(xp.array_equal(a, b, equal_nan=numeric))
     try:
         return bool(a == b) or a != a and b != b  # NaN == NaN here
-    except (TypeError, ValueError):
-        return False
+    except (TypeError, ValueError):  # an object holding arrays: its attributes
+        return hasattr(a, "__dict__") and _same(vars(a), vars(b))

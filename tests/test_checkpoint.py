@@ -303,3 +303,18 @@ def test_memory_falls_with_checkpoints():
     plain = _peak(make_function(_steps(STEPS, "", n)), args)
     every = _peak(make_function(_steps(STEPS, "# srcdiff: checkpoint", n)), args)
     assert every < plain / 8, (plain, every)
+
+
+def test_the_readme_listing_is_the_generated_source():
+    """Each line of the README's listing (less its '...') is in the source it shows."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Long loops: checkpointing")[1]
+    example, listing = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    fn = make_function(example, name="loss")
+    stable = lambda text: re.sub(r"'\w+\.py', \d+", "'F', N", re.sub(r"line \d+", "line N", text))  # noqa: E731
+    source = stable(srcdiff.grad(fn, wrt=("h", "W")).source)
+    for line in stable(listing).splitlines():
+        if line.strip() != "...":
+            assert line + "\n" in source, line

@@ -163,11 +163,10 @@ class _Plan:
         state = self._state(self.state)
         every = "every iteration" if self.every == "1" else \
             f"every {self.every} iterations" if self.every_name is None else "every ⌈√n⌉ iterations"
-        note = cst.EmptyLine(comment=cst.Comment(
-            f"# checkpointed loop (line {self.line}): keeps what it carries {every}, not a tape; "
-            "the pullback runs the iterations again from there"))
+        note = [_comment(f"# checkpointed loop (line {self.line}): keeps what it carries {every},"),
+                _comment("# not a tape; the pullback runs the iterations again from there")]
         made = [cst.parse_statement(f"{self.steps} = {_code(loop.iter)}\n").with_changes(
-            leading_lines=[*comments, note])]
+            leading_lines=[*comments, *note])]
         if self.every_name is not None:
             made.append(cst.parse_statement(
                 f"{self.every_name} = {rt}.checkpoint_every(len({self.steps}))\n"))
