@@ -388,8 +388,7 @@ def polygamma_tangent(dx, ans, x, n=0):
 
 @tangent(special.logsumexp)
 def logsumexp_tangent(da, ans, a, axis=None, b=None, keepdims=False):
-    shape = np.shape(a) if b is None else np.broadcast_shapes(np.shape(a), np.shape(b))
-    weights = np.exp(a - expand_reduced(ans, shape, axis, keepdims))  # the softmax of a
+    weights = np.exp(a - special.logsumexp(a, axis=axis, b=b, keepdims=True))  # a's softmax
     if b is not None:
         weights = weights * b
     return np.sum(weights * da, axis=axis, keepdims=keepdims)

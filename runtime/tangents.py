@@ -34,7 +34,6 @@ import numpy as np
 
 from . import helpers
 from .helpers import expand_reduced, guard, unbroadcast, zeros_like
-from .reductions import _weights_along
 from .registry import adjoint
 from .rules import prod_adjoint
 from .statistics import (median_adjoint, nanmedian_adjoint, nanpercentile_adjoint,
@@ -165,6 +164,16 @@ def guard_adjoint(g, value, g_):
     # where g_ is exactly 0 the result is the constant 1; g_ itself only selects (a zero adjoint,
     # returned as zeros: in second order g_ is active, and the caller adds to it)
     return np.where(g_ == 0, 0.0, g), zeros_like(g_)
+
+
+def _refuse_unless(admitted, message):
+    """Raise srcdiff's error for what a tangent rule does not differentiate (a function of its
+    own: second order reads the rules, and differentiates no ``raise``; srcdiff.errors is
+    imported when needed, the runtime does not import the compiler)."""
+    if not admitted:
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(message)
 
 
 # ----- tangent rules of the primitives that are none of the kinds -----
@@ -391,11 +400,22 @@ def average_tangent(da, dweights, ans, a, weights, axis=None, keepdims=False):
     # sum(w a) / sum(w): (sum(w da) + sum(dw (a - mean))) / sum(w)
     if weights is None:
         return np.mean(da, axis=axis, keepdims=keepdims)
-    w = _weights_along(weights, np.shape(a), axis)
-    dw = _weights_along(dweights, np.shape(a), axis) if np.ndim(dweights) else dweights
+    w = _weights_laid(weights, np.shape(a), axis)
+    dw = _weights_laid(dweights, np.shape(a), axis) if np.ndim(dweights) else dweights
     mean = np.sum(a * w, axis=axis, keepdims=True) / np.sum(w, axis=axis, keepdims=True)
     return np.sum(w * da + dw * (a - mean), axis=axis, keepdims=keepdims) / \
         np.sum(w + 0.0 * a, axis=axis, keepdims=keepdims)
+
+
+def _weights_laid(weights, shape, axis):
+    """``weights`` laid along ``axis`` of an array of ``shape`` as np.average lays them (as
+    they are where they have its shape, else one per element of the reduced axes)."""
+    if np.shape(weights) == shape or axis is None:
+        return weights
+    axes = np.mod(np.atleast_1d(axis), len(shape))
+    kept = np.ones(len(shape), dtype=int)
+    kept[axes] = np.asarray(shape)[axes]
+    return np.reshape(np.transpose(weights, np.argsort(axes)), tuple(kept.tolist()))
 
 
 # ----- order statistics -----   (the adjoint with a cotangent of ones weighs each element)
@@ -528,14 +548,25 @@ def polyint_tangent(dp, ans, p, m=1, k=None):
 
 @tangent(np.gradient)
 def gradient_tangent(df, *rest, axis=None, edge_order=1):
-    # rest: the spacings' tangents, ans, f, the spacings; linear in f for constant spacings
+    # rest: the spacings' tangents, ans, f, the spacings. Linear in f; a number h divides
+    # gradient(f), so its tangent adds -ans dh / h
     count = (len(rest) - 2) // 2
-    if count > 1 or count == 1 and np.any(rest[0] != 0):
-        raise NotImplementedError("srcdiff's forward mode differentiates np.gradient for "
-                                  "constant spacings only, and one spacing at most")
     if count == 0:
         return np.gradient(df, axis=axis, edge_order=edge_order)
-    return np.gradient(df, rest[-1], axis=axis, edge_order=edge_order)
+    dh, ans, h = rest[0], rest[count], rest[-1]
+    _refuse_unless(count == 1 and (np.ndim(h) == 0 or not np.any(dh != 0)),
+                   "srcdiff's forward mode differentiates np.gradient in one spacing that is "
+                   "a number, or in constant sample points; use reverse mode (srcdiff.vjp, "
+                   "srcdiff.jacrev) for varied sample points")
+    out = np.gradient(df, h, axis=axis, edge_order=edge_order)
+    if np.ndim(h) > 0:
+        return out
+    if isinstance(out, (list, tuple)):  # one array per axis
+        moved = []
+        for i in range(len(out)):
+            moved.append(out[i] - ans[i] * (dh / h))
+        return moved
+    return out - ans * (dh / h)
 
 
 # ----- made from their operands -----
@@ -602,11 +633,17 @@ def interp_tangent(dx, dxp, dfp, ans, x, xp, fp, left=None, right=None, period=N
 
 
 def _variables(m, y, rowvar):
-    """np.cov's variables as rows: ``m`` (and ``y`` below it), at least two-dimensional."""
-    rows = np.atleast_2d(m) if rowvar else np.atleast_2d(m).T
+    """np.cov's variables as rows: ``m`` (and ``y`` below it), at least two-dimensional (with
+    rowvar=False, numpy transposes each that has more than one row)."""
+    rows = _as_rows(m, rowvar)
     if y is None:
         return rows
-    return np.concatenate([rows, np.atleast_2d(y) if rowvar else np.atleast_2d(y).T], axis=0)
+    return np.concatenate([rows, _as_rows(y, rowvar)], axis=0)
+
+
+def _as_rows(x, rowvar):
+    x = np.atleast_2d(x)
+    return x if rowvar or np.shape(x)[0] == 1 else x.T
 
 
 def _cov_parts(dm, rest, rowvar, bias, ddof):
@@ -716,12 +753,21 @@ def pinv_tangent(da, ans, a, rcond=None, hermitian=False, rtol=None):
     return -(p @ da @ p) + p @ pt @ dat @ left + right @ dat @ pt @ p
 
 
+def _inverse_gaps(s2):
+    """``1 / (s2_j - s2_i)`` off the diagonal, 0 on it (distinct values)."""
+    eye = np.eye(np.shape(s2)[-1], dtype=bool)
+    return np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, s2[..., None, :] - s2[..., :, None]))
+
+
 @tangent(np.linalg.svd)
 def svd_tangent(da, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    # distinct singular values: ds_i = u_i^T da v_i
-    if compute_uv:
-        raise NotImplementedError("srcdiff's forward mode differentiates np.linalg.svd with "
-                                  "compute_uv=False only")
+    # distinct singular values: ds_i = u_i^T da v_i; u and v by Townsend's formulas
+    if not compute_uv:
+        return _singular_values_tangent(da, a, hermitian)
+    return _svd_factors_tangent(da, ans, a, full_matrices, hermitian)
+
+
+def _singular_values_tangent(da, a, hermitian):
     if hermitian:  # |eigenvalues| of the lower triangle, largest first
         w, v = np.linalg.eigh(a)
         dw = np.diagonal(np.swapaxes(v, -1, -2) @ _triangle(da, "L") @ v, axis1=-2, axis2=-1)
@@ -730,6 +776,74 @@ def svd_tangent(da, ans, a, full_matrices=True, compute_uv=True, hermitian=False
     u, s, vh = np.linalg.svd(a, full_matrices=False)
     return np.diagonal(np.swapaxes(u, -1, -2) @ da @ np.swapaxes(vh, -1, -2), axis1=-2,
                        axis2=-1)
+
+
+def _svd_factors_tangent(da, ans, a, full_matrices, hermitian):
+    m, n = np.shape(a)[-2:]
+    if hermitian:  # vh = (u * sign(w))^T, in the order of |w|, largest first
+        w, v = np.linalg.eigh(a)
+        dw, dv = eigh_tangent(da, (w, v), a)
+        order = np.argsort(np.abs(w), axis=-1)[..., ::-1]
+        ds = np.take_along_axis(np.sign(w) * dw, order, axis=-1)
+        signs = np.take_along_axis(np.sign(w), order, axis=-1)
+        du = np.take_along_axis(dv, order[..., None, :], axis=-1)
+        return du, ds, np.swapaxes(du * signs[..., None, :], -1, -2)
+    _refuse_unless(not full_matrices or m == n,
+                   "srcdiff's forward mode differentiates u and vh of a non-square matrix's "
+                   "np.linalg.svd with full_matrices=False only (the extra columns are not "
+                   "unique): write np.linalg.svd(a, full_matrices=False)")
+    u, s, vh = ans[0], ans[1], ans[2]
+    v = np.swapaxes(vh, -1, -2)
+    inner = np.swapaxes(u, -1, -2) @ da @ v
+    ds = np.diagonal(inner, axis1=-2, axis2=-1)
+    f = _inverse_gaps(s * s)
+    s_cols, s_rows = s[..., None, :], s[..., :, None]  # S on the right, S on the left
+    inner_t = np.swapaxes(inner, -1, -2)
+    du = u @ (f * (inner * s_cols + s_rows * inner_t))
+    dv = v @ (f * (s_rows * inner + inner_t * s_cols))
+    if m > n:  # the part of da outside u's columns
+        du = du + (da - u @ (np.swapaxes(u, -1, -2) @ da)) @ v / s_cols
+    if n > m:
+        dat = np.swapaxes(da, -1, -2)
+        dv = dv + (dat - v @ (vh @ dat)) @ u / s_cols
+    return du, ds, np.swapaxes(dv, -1, -2)
+
+
+def _qr_square_tangent(q, r, da):
+    """``(dq, dr)`` of ``a = q r`` with r square (m >= n): q^T dq skew, dr r^-1 upper."""
+    x = np.swapaxes(np.linalg.solve(np.swapaxes(r, -1, -2), np.swapaxes(da, -1, -2) @ q), -1, -2)
+    lower = np.tril(x, -1)
+    omega = lower - np.swapaxes(lower, -1, -2)
+    dr = (x - omega) @ r
+    dq = np.swapaxes(np.linalg.solve(np.swapaxes(r, -1, -2), np.swapaxes(da, -1, -2)), -1, -2) \
+        - q @ (x - omega)
+    return dq, dr
+
+
+@tangent(np.linalg.qr)
+def qr_tangent(da, ans, a, mode="reduced"):
+    q, r = ans[0], ans[1]
+    m, n = np.shape(a)[-2:]
+    if m >= n:
+        dq, dr = _qr_square_tangent(q, r, da)
+        return dq, dr
+    # a = q [r1 | r2] with r1 square: the square part, then r2 = q^T a2
+    dq, dr1 = _qr_square_tangent(q, r[..., :, :m], da[..., :, :m])
+    dr2 = np.swapaxes(q, -1, -2) @ (da[..., :, m:] - dq @ r[..., :, m:])
+    return dq, np.concatenate([dr1, dr2], axis=-1)
+
+
+@tangent(np.linalg.lstsq)
+def lstsq_tangent(da, db, ans, a, b, rcond=None):
+    # x = pinv(a) b; the residuals |b - a x|^2 per column (a of full column rank, m > n);
+    # the rank is a count; the singular values as np.linalg.svd's
+    x, residuals = ans[0], ans[1]
+    p = np.linalg.pinv(a)
+    dx = pinv_tangent(da, p, a) @ b + p @ db
+    r = b - a @ x
+    dres = 2.0 * np.sum(r * (db - da @ x - a @ dx), axis=0)
+    dres = np.reshape(dres, np.shape(residuals)) if np.size(residuals) else np.zeros(0)
+    return dx, dres, 0.0, _singular_values_tangent(da, a, False)
 
 
 __all__ += sorted({rule.name for rule in TANGENTS.values()})  # called as rt.<name>_tangent

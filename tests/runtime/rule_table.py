@@ -156,6 +156,13 @@ def setup(case, dtype=None):
     return args, ans, _cotangent(ans, rng)
 
 
+def arguments(case):
+    """The case's arguments as ``setup`` draws them, without calling the primitive (forward
+    mode's table, tests/test_tangent_rules.py, calls it through srcdiff.jvp)."""
+    rng = np.random.default_rng(0)
+    return [_draw(spec, rng, case.dom) for spec in case.operands]
+
+
 def _draw(spec, rng, dom):
     if isinstance(spec, Const):
         return spec.value
