@@ -54,8 +54,16 @@ except Exception as exc:  # pragma: no cover - depends on the environment
 else:
     JAX_MISSING = None
 
-TOOLS = ("hand", "srcdiff.grad", "srcdiff.vag", "forward", "autograd", "jax", "jax.jit")
+TOOLS = ("hand", "srcdiff.grad", "srcdiff.vag", "srcdiff.jit", "forward", "autograd", "jax",
+         "jax.jit")
 TOOL_HEADERS = {"srcdiff.vag": "srcdiff.value_and_grad", "jax": "jax eager"}
+
+try:  # srcdiff.jit needs numba (the jit extra); its column says "skipped" without it
+    import numba  # noqa: F401
+except Exception as exc:  # pragma: no cover - depends on the environment
+    NUMBA_MISSING = f"{type(exc).__name__}: {exc}"
+else:
+    NUMBA_MISSING = None
 MIN_SAMPLE_S = 50e-6  # a sample times a batch of k calls lasting at least this long
 
 
@@ -373,6 +381,8 @@ def build_tools(wl: Workload, args) -> dict[str, Callable[[], object]]:
                                            rtol=1e-5 if dtype == np.float32 else 1e-12)
             tools["srcdiff.grad"] = unit(grad_fn)
             tools["srcdiff.vag"] = unit(vag_fn)
+        if NUMBA_MISSING is None:
+            tools["srcdiff.jit"] = jit_tool(wl, args, hand_grads, hand_result, dtype, unit)
     else:
         try:
             srcdiff.grad(wl.f, wrt=wl.wrt).source
@@ -406,6 +416,30 @@ def build_tools(wl: Workload, args) -> dict[str, Callable[[], object]]:
     for tool in tools.values():  # warm-up: compiles, caches, first-touch of memory
         tool()
     return tools
+
+
+def jit_tool(wl: Workload, args, hand_grads, hand_result, dtype, unit):
+    """srcdiff.jit of srcdiff.grad: the first call (compiled, or loaded from numba's disk
+    cache) timed and noted, then checked against the hand gradient like the others."""
+    jitted = srcdiff.jit(srcdiff.grad(wl.f, wrt=wl.wrt))
+    t0 = time.perf_counter()
+    first = jitted(*args)
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jitted(*args)
+    second_s = time.perf_counter() - t0
+    stats = jitted._dispatcher.stats  # noqa: SLF001  numba's cache counters
+    source = ("loaded from the disk cache" if sum(stats.cache_hits.values()) else "compiled"
+              if sum(stats.cache_misses.values()) else "compiled before, in this process")
+    wl.notes.append(f"srcdiff.jit first call {first_s:.2f} s ({source}), second call "
+                    f"{second_s * 1e6:.0f} µs; one loop over the elements: "
+                    f"{'yes' if jitted.loop_source else 'no'}")
+    if wl.loop:
+        check_sgd(jitted, hand_result, args)
+    else:
+        assert_same_gradients(first, hand_grads, "srcdiff.jit, first call", dtype)
+        assert_same_gradients(jitted(*args), hand_grads, "srcdiff.jit, cached call", dtype)
+    return unit(jitted)
 
 
 def time_workload(tools, repeats, budget_s, rng) -> tuple[dict, dict, int]:
@@ -474,6 +508,8 @@ def versions() -> dict:
         "srcdiff": getattr(srcdiff, "__version__", "?"),
         "autograd": getattr(autograd, "__version__", None) if autograd else f"missing ({AUTOGRAD_MISSING})",
         "jax": jax.__version__ if jax else f"missing ({JAX_MISSING})",
+        "numba": numba.__version__ if NUMBA_MISSING is None else f"missing ({NUMBA_MISSING})",
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
     }
     if autograd is not None and info["autograd"] is None:
         try:
@@ -541,6 +577,8 @@ def main(argv=None) -> int:
         print(f"  note: autograd not importable, its column is skipped ({AUTOGRAD_MISSING})")
     if JAX_MISSING:
         print(f"  note: jax not importable, its columns are skipped ({JAX_MISSING})")
+    if NUMBA_MISSING:
+        print(f"  note: numba not importable, srcdiff.jit is skipped ({NUMBA_MISSING})")
     print()
 
     rng = np.random.default_rng(opts.seed)

@@ -103,6 +103,20 @@ def _sum_to(g, shape):
 def _sum_to_twin(g, shape):
     nd = g.ndim
     ns = len(shape)
+    if (nd, ns) == (2, 1):  # a row broadcast down a matrix (a bias): numba's own column sums
+        def rows(g, shape):
+            if shape[0] == g.shape[1]:
+                return np.sum(g, axis=0)
+            return np.full(1, np.sum(g))
+        return rows
+    if (nd, ns) == (2, 2):
+        def matrix(g, shape):
+            if shape[0] == 1 and shape[1] == g.shape[1]:
+                return np.expand_dims(np.sum(g, axis=0), 0)
+            if shape[1] == 1 and shape[0] == g.shape[0]:
+                return np.expand_dims(np.sum(g, axis=1), 1)
+            return np.full((1, 1), np.sum(g))
+        return matrix
 
     def impl(g, shape):
         out = np.zeros(shape, g.dtype)
@@ -479,3 +493,67 @@ _make_reduction(reduce_sum, lambda x: np.sum(x), "reduce_sum")
 _make_reduction(reduce_mean, _mean, "reduce_mean")
 _make_reduction(reduce_max, lambda x: np.max(x), "reduce_max")
 _make_reduction(reduce_min, lambda x: np.min(x), "reduce_min")
+
+
+# ----- results: a gradient never shares memory with an argument -----
+
+
+def own(g, args):
+    """``g``, or a copy of it where it shares memory with one of the arrays in ``args``
+    (d/dx of ``np.sum(x * y)`` is ``y`` itself; a gradient is never the caller's memory)."""
+    for a in args:
+        if isinstance(a, np.ndarray) and isinstance(g, np.ndarray) and np.may_share_memory(g, a):
+            return g.copy()
+    return g
+
+
+def _bounds(a):
+    """The first and one-past-last byte address an array may touch (plain numba)."""
+
+
+@_twin(_bounds)
+def _bounds_twin(a):
+    def impl(a):
+        lo = hi = a.ctypes.data
+        for n, s in zip(a.shape, a.strides):
+            if n == 0:
+                return lo, lo
+            if s < 0:
+                lo += (n - 1) * s
+            else:
+                hi += (n - 1) * s
+        return lo, hi + a.itemsize
+
+    return impl
+
+
+def _overlaps(lo, hi, a):
+    """Whether array ``a`` may touch bytes in ``[lo, hi)``; False for a number (plain numba)."""
+
+
+@_twin(_overlaps)
+def _overlaps_twin(lo, hi, a):
+    if not isinstance(a, types.Array):
+        return lambda lo, hi, a: False
+
+    def impl(lo, hi, a):
+        a_lo, a_hi = _bounds(a)
+        return lo < a_hi and a_lo < hi
+
+    return impl
+
+
+@_twin(own)
+def _own(g, args):
+    if not isinstance(g, types.Array):
+        return lambda g, args: g
+    from numba import literal_unroll
+
+    def impl(g, args):
+        lo, hi = _bounds(g)
+        shared = False
+        for a in literal_unroll(args):
+            shared = shared or _overlaps(lo, hi, a)
+        return g.copy() if shared else g
+
+    return impl

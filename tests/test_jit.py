@@ -129,6 +129,29 @@ def test_kernel_source_fuses_elementwise_chains():
     assert "# adjoint of: d = np.tanh(c - x)" in kernel
 
 
+def scaled(x, y, b):
+    c = np.exp(-(np.sin(x) * x))
+    return np.sum(np.tanh(c * b + y) / (1.0 + c))
+
+
+@pytest.mark.parametrize("maker", [srcdiff.grad, srcdiff.value_and_grad])
+def test_elementwise_kernel_runs_as_one_loop(maker):
+    """Same-shape arrays: one loop over the elements (a number argument's gradient and the
+    value summed in it); other shapes (broadcasting): the array kernel. Both as numpy's."""
+    compiled, numpy_path = srcdiff.jit(maker(scaled, wrt=(0, 1, 2))), maker(scaled, wrt=(0, 1, 2))
+    for args in ((rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), 0.7),   # the loop
+                 (rng.normal(size=(3, 4)), rng.normal(size=4), 0.7),        # broadcast y
+                 (rng.normal(size=(3, 4)), np.asfortranarray(rng.normal(size=(3, 4))), 0.7)):
+        got, want = compiled(*args), numpy_path(*args)
+        if maker is srcdiff.value_and_grad:
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+            got, want = got[1], want[1]
+        assert_same(got, want)
+        check_grad(scaled, args, got, argnums=(0, 1, 2))
+    loop = compiled.loop_source
+    assert "for i in range(n):" in loop and "db += " in loop and "x_i = x_flat[i]" in loop
+
+
 def test_plain_function_runs_compiled():
     compiled = srcdiff.jit(elementwise)
     x = rng.uniform(-1, 1, 6)

@@ -27,7 +27,11 @@ from .locate import JitError, located
 
 __all__ = ["jit", "JitFunction", "JitFallbackWarning"]
 
-_OK_KINDS = "biuf"  # argument dtypes a kernel takes: bool, integers, floats
+_OK_CHARS = frozenset(np.typecodes["AllInteger"] + np.typecodes["Float"] + "?") - {"e"}
+# argument dtypes a kernel takes: bool, integers, float32/64 (numba has no float16)
+
+
+_SLOW = object()  # the fast call's answer where the arguments need the general path
 
 
 class JitFallbackWarning(UserWarning):
@@ -80,6 +84,8 @@ class JitFunction:
         self._path = None
         self._refused = None    # the JitError that made this function fall back
         self._kinds: dict = {}  # per argument signature: the numpy path's value type and seed
+        self._fast = None       # the call for arguments by position of a known signature
+        self._loop_text = None  # the one-loop kernel's file text (loops.py), where there is one
 
     # ----- what the user reads -----
 
@@ -95,6 +101,12 @@ class JitFunction:
         return self._text
 
     @property
+    def loop_source(self) -> str | None:
+        """The kernel as one loop over the elements, where it is elementwise throughout
+        (run when the array arguments share one shape); else None."""
+        return self._loop_text
+
+    @property
     def kernel_path(self) -> str | None:
         """The kernel's file; numba's cache of its machine code sits beside it."""
         return self._path
@@ -105,11 +117,15 @@ class JitFunction:
     # ----- calls -----
 
     def __call__(self, *args, **kwargs):
+        if self._fast is not None and not kwargs:
+            result = self._fast(args)
+            if result is not _SLOW:
+                return result
         if self._refused is not None:
             return self._target(*args, **kwargs)
         args = self._caller.bind(args, kwargs)
         key = _signature(args)
-        if key is None:
+        if key not in self._kinds and not _valid(args):
             return self._refuse(JitError(
                 f"srcdiff.jit takes numbers and numpy arrays of booleans, integers or floats; "
                 f"{self._fn.__qualname__} was called with {_describe(args)}. Pass the arrays "
@@ -123,7 +139,43 @@ class JitFunction:
                 return self._refuse(exc, args, kwargs)
         if self._grad is None:
             return self._dispatcher(*args)
-        return self._finish(self._dispatcher(*args, *kind[1]), args, kind[0])
+        if self._fast is None and self._caller.params is not None:
+            self._fast = self._fast_call()
+        return self._finish(_pick(self._dispatcher, kind, args)(*args, *kind[1]), args, kind[0])
+
+    def _fast_call(self):
+        """``__call__`` for positional arguments of a signature already compiled, as a
+        closure over what it needs (~1 us over numba's own dispatch); ``_SLOW`` otherwise."""
+        dispatcher, kinds, nargs = self._dispatcher, self._kinds, len(self._caller.params)
+        grad, with_value = self._grad, self._kernel.with_value
+        index, single, valued = grad._index, grad._single, grad._with_value  # noqa: SLF001
+        one = len(index) == 1
+        ndarray, signature, gradient, pick = np.ndarray, _signature, _gradient, _pick
+
+        def call(args):
+            if len(args) != nargs:
+                return _SLOW
+            kind = kinds.get(signature(args))
+            if kind is None:
+                return _SLOW
+            result = (pick(dispatcher, kind, args) if kind[2] else dispatcher)(*args, *kind[1])
+            value, grads = result if with_value else (None, result)
+            if one:
+                x = args[index[0]]
+                g = grads
+                if not (type(g) is ndarray and type(x) is ndarray and g.dtype == x.dtype
+                        and g.shape == x.shape):
+                    g = gradient(g, x, args)
+                grads = g if single else (g,)
+            else:
+                grads = tuple([gradient(g, args[i], args) for g, i in zip(grads, index)])
+            if valued:
+                value_type = kind[0]
+                return (value_type(value) if value_type in (float, np.float64, np.float32)
+                        else value), grads
+            return grads
+
+        return call
 
     def _refuse(self, error: JitError, args, kwargs):
         if not self._fallback:
@@ -137,7 +189,7 @@ class JitFunction:
         """Compile for these argument types; record the numpy path's value type and seed."""
         if self._grad is None:
             self._load_plain()
-            kind = (None, ())
+            kind = (None, (), None, ())
         else:
             reference = self._grad(*args)  # the numpy path: its errors are the user's errors
             if self._grad._has_aux:  # noqa: SLF001
@@ -149,7 +201,7 @@ class JitFunction:
                 value = self._derivative.function(*args)[0]
             seed = (api._seed(value),) if self._kernel.seeded else ()  # noqa: SLF001
             value = value if self._grad._with_value else None  # noqa: SLF001
-            kind = (type(value) if value is not None else None, seed)
+            kind = (type(value) if value is not None else None, seed, *self._loop(args, seed))
         try:
             self._dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *kind[1])))
         except Exception as exc:  # numba's own errors, made readable and located
@@ -158,6 +210,27 @@ class JitFunction:
             raise self._numba_error(exc) from None
         self._kinds[key] = kind
         return kind
+
+    def _loop(self, args, seed) -> tuple:
+        """``(dispatcher, positions)`` of the one-loop kernel for these argument types
+        (``loops.py``) and the positions of the array arguments; ``(None, ())`` where the
+        kernel is not elementwise throughout, or the loop does not compile (the array
+        kernel runs: compiled all the same)."""
+        params = self._caller.params
+        arrays = frozenset(p for p, a in zip(params, args) if type(a) is np.ndarray)
+        roles = ((None,) if self._kernel.with_value else ()) + self._grad._wrt  # noqa: SLF001
+        loop = kernels.loop(self._kernel, arrays, roles, _resolver(_namespace(self._fn)))
+        if loop is None:
+            return None, ()
+        try:
+            dispatcher, _, text = load(loop, _namespace(self._fn))
+            dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *seed)))
+        except Exception as exc:  # noqa: BLE001  an optimisation: the array kernel stays
+            if not (_is_numba_error(exc) or isinstance(exc, Unsupported)):
+                raise
+            return None, ()
+        self._loop_text = text
+        return dispatcher, tuple(i for i, a in enumerate(args) if type(a) is np.ndarray)
 
     @staticmethod
     def _numba_type(value):
@@ -259,14 +332,28 @@ class JitFunction:
 # ----- helpers -----
 
 
+def _pick(dispatcher, kind, args):
+    """The one-loop kernel where there is one and the array arguments share one shape and
+    are C-contiguous (and not empty), else the array kernel ``dispatcher``."""
+    loop, positions = kind[2], kind[3]
+    if loop is None:
+        return dispatcher
+    first = args[positions[0]]
+    shape = first.shape
+    if not first.size:
+        return dispatcher
+    for i in positions:
+        a = args[i]
+        if a.shape != shape or not a.flags.c_contiguous:
+            return dispatcher
+    return loop
+
+
 def _gradient(g, x, args):
-    """``g`` as the gradient of argument ``x``: its type, dtype and shape, never memory
-    that an argument owns (a kernel may return an argument, or a view of one, as it is)."""
+    """``g`` as the gradient of argument ``x``: its type, dtype and shape. The kernel made
+    it fresh (``rt_jit.own``: never memory an argument owns)."""
     if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype and \
             g.shape == x.shape:
-        for a in args:
-            if type(a) is np.ndarray and np.may_share_memory(g, a):
-                return g.copy()
         return g
     if type(x) is float and type(g) is float:
         return g
@@ -274,24 +361,33 @@ def _gradient(g, x, args):
 
 
 def _signature(args):
-    """A hashable key of the argument types (what numba compiles for), or None where an
-    argument is not a number or a numpy array of a kind a kernel takes."""
+    """A hashable key of the argument types (what numba compiles for); ``_valid`` says
+    whether a kernel takes them."""
     key = []
     for a in args:
-        kind = type(a)
-        if kind is np.ndarray:
-            if a.dtype.kind not in _OK_KINDS:
-                return None
-            key.append((a.dtype.char, a.ndim))
-        elif kind in (float, int, bool) or isinstance(a, np.generic) and a.dtype.kind in _OK_KINDS:
-            key.append(kind)
+        if type(a) is np.ndarray:
+            key.append(a.dtype)
+            key.append(a.ndim)
         else:
-            return None
+            key.append(type(a))
     return tuple(key)
 
 
+def _valid(args) -> bool:
+    """Whether every argument is a number or a numpy array of a kind a kernel takes."""
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            if a.dtype.char not in _OK_CHARS:
+                return False
+        elif not (kind is float or kind is int or kind is bool or
+                  isinstance(a, np.generic) and a.dtype.char in _OK_CHARS):
+            return False
+    return True
+
+
 def _describe(args) -> str:
-    bad = [a for a in args if _signature((a,)) is None]
+    bad = [a for a in args if not _valid((a,))]
     return ", ".join(f"a {type(a).__name__}" + (f" of {a.dtype}" if hasattr(a, "dtype") else "")
                      for a in bad[:3])
 

@@ -40,9 +40,9 @@ import libcst as cst
 import libcst.matchers as m
 import numpy as np
 
-from . import fuse
+from . import fuse, loops
 
-__all__ = ["Kernel", "KernelError", "build"]
+__all__ = ["Kernel", "KernelError", "build", "loop"]
 
 
 class KernelError(Exception):
@@ -73,6 +73,7 @@ def build(text: str, resolve=lambda expr: None) -> Kernel:
                           "of yours); srcdiff.jit compiles one self-contained function")
     fn = defs[0]
     body, params, seeded, with_value = _inline_pullback(fn)
+    body = _owned(body, params, rt, with_value)
     name = fn.name.value.rsplit("_", 1)[0] + "_kernel"
     new = fn.with_changes(
         name=cst.Name(name),
@@ -84,6 +85,48 @@ def build(text: str, resolve=lambda expr: None) -> Kernel:
               f"from srcdiff.runtime import numba_twins as {rt}_jit\n\n\n")
     source = header + cst.Module(body=[new]).code
     return Kernel(source, name, tuple(params), seeded, with_value, rt)
+
+
+def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | None:
+    """``kernel`` as one loop over the elements of its array arguments ``arrays``
+    (``loops.py``), or None where it is not elementwise throughout."""
+    module = cst.parse_module(kernel.source)
+    fn = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+    new = loops.elementwise_loop(fn, arrays, roles, resolve, kernel.rt)
+    if new is None:
+        return None
+    source = module.with_changes(body=[*(s for s in module.body if s is not fn), new]).code
+    return Kernel(source, new.name.value, kernel.params, kernel.seeded, kernel.with_value,
+                  kernel.rt)
+
+
+def _owned(body: list, params: list, rt: str, with_value: bool) -> list:
+    """The final return with each gradient as ``rt_jit.own(g, (arguments…))``: a copy where
+    it shares memory with an argument (checked inside the kernel, no Python call)."""
+    final = body[-1]
+    if not m.matches(final, m.SimpleStatementLine(body=[m.Return()])):
+        raise KernelError("a derivative that does not end with its return")
+    value = final.body[0].value
+    grads = value.elements[1].value if with_value else value
+    args = cst.parse_expression(f"({', '.join(params)}{',' if len(params) == 1 else ''})")
+
+    def own(g):
+        return cst.Call(cst.Attribute(cst.Name(f"{rt}_jit"), cst.Name("own")),
+                        [cst.Arg(_bare(g)), cst.Arg(args)])
+
+    if isinstance(grads, cst.Tuple):
+        grads = grads.with_changes(elements=[e.with_changes(value=own(e.value))
+                                             for e in grads.elements])
+    else:
+        grads = own(grads)
+    if with_value:
+        grads = value.with_changes(elements=[value.elements[0],
+                                             value.elements[1].with_changes(value=grads)])
+    return body[:-1] + [final.with_changes(body=[final.body[0].with_changes(value=grads)])]
+
+
+def _bare(expr):
+    return expr.with_changes(lpar=[], rpar=[]) if getattr(expr, "lpar", None) else expr
 
 
 def _runtime_name(module: cst.Module) -> str:

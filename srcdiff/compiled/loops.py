@@ -1,0 +1,225 @@
+"""A whole elementwise kernel as one loop over the elements: forward and backward pass
+computed per element, numbers in registers, no array but the gradients.
+
+A kernel qualifies when it is straight-line code whose array values are all elementwise
+over its array arguments (``rt.unbroadcast`` onto an array argument, ``rt.sum_adjoint``
+of a number, ``rt.guard``, numpy ufuncs, arithmetic); a whole-array ``np.sum`` or
+``np.mean`` becomes an accumulator, and so does ``rt.unbroadcast`` onto a number argument
+(its gradient, summed over the elements). ``function.py`` runs it when the array
+arguments share one shape and are C-contiguous, and the array kernel otherwise.
+
+Before (a kernel, arrays ``{"x"}``)::
+
+    def f_kernel(x):
+        a = np.sin(x)
+        dx = rt.sum_adjoint(1.0, a) * np.cos(x)
+        return rt_jit.own(dx, (x,))
+
+After::
+
+    def f_kernel_loop(x):
+        n = x.size
+        x_flat = x.reshape(-1)
+        dx_out = np.empty(n, x.dtype)
+        for i in range(n):
+            x_i = x_flat[i]
+            a = np.sin(x_i)
+            dx = 1.0 * np.cos(x_i)
+            dx_out[i] = dx
+        return dx_out.reshape(x.shape)
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+import numpy as np
+
+__all__ = ["elementwise_loop"]
+
+VARYING, UNIFORM, SUMMED = "varying", "uniform", "summed"  # a value per element, one, a sum
+
+
+class _NotElementwise(Exception):
+    pass
+
+
+def elementwise_loop(fn: cst.FunctionDef, arrays: frozenset, roles: tuple, resolve, rt: str):
+    """``fn`` (a kernel) as one loop over the elements of its array arguments ``arrays``,
+    or None where it does not qualify. ``roles``: what the kernel returns, in order: a
+    parameter name for its gradient, ``None`` for the function's value."""
+    try:
+        return _Loop(fn, arrays, roles, resolve, rt).build()
+    except _NotElementwise:
+        return None
+
+
+class _Loop:
+    def __init__(self, fn, arrays, roles, resolve, rt):
+        self.fn, self.arrays, self.roles, self.resolve, self.rt = fn, arrays, roles, resolve, rt
+        self.params = [p.name.value for p in fn.params.params]
+        self.kinds = {p: VARYING if p in arrays else UNIFORM for p in self.params}
+
+    def build(self):
+        if not self.arrays:
+            raise _NotElementwise
+        body = list(self.fn.body.body)
+        inside, sums = [], []
+        for stmt in body[:-1]:
+            if not m.matches(stmt, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])):
+                raise _NotElementwise
+            name = stmt.body[0].targets[0].target.value
+            kind, expr = self.expression(stmt.body[0].value)
+            if name in self.params or SUMMED in (kind, self.kinds.get(name)) and name in self.kinds:
+                raise _NotElementwise  # a sum assigned twice: the array kernel runs
+            self.kinds[name] = kind
+            if kind == SUMMED:
+                sums.append(name)
+                inside.append(self._line(f"{name} += {_code(expr)}", stmt))
+            else:  # numbers too: a name may be assigned again, per element (LLVM hoists)
+                inside.append(stmt.with_changes(body=[stmt.body[0].with_changes(value=expr)]))
+        returned = self.returned(body[-1])
+        first = sorted(self.arrays, key=self.params.index)[0]
+        head = [f"n = {first}.size"] + [f"{p}_flat = {p}.reshape(-1)" for p in self.params
+                                         if p in self.arrays]
+        outs = [g for g in returned if self.kinds.get(g) == VARYING]
+        head += [f"{g}_out = {self.rt}.np.empty(n, {first}.dtype)" for g in outs]
+        head += [f"{s} = 0.0" for s in sums]
+        loads = [self._line(f"{p}_i = {p}_flat[i]") for p in self.params if p in self.arrays]
+        stores = [self._line(f"{g}_out[i] = {g}") for g in outs]
+        if len(returned) != len(self.roles):
+            raise _NotElementwise
+        results = [self.result(g, role, first, outs) for g, role in zip(returned, self.roles)]
+        loop = cst.parse_statement("for i in range(n):\n    pass\n").with_changes(
+            body=cst.IndentedBlock([*loads, *inside, *stores]))
+        ret = self.result_statement(results)
+        new_body = [*map(self._line, head), loop, ret]
+        return self.fn.with_changes(name=cst.Name(self.fn.name.value + "_loop"),
+                                    body=self.fn.body.with_changes(body=new_body))
+
+    # ----- expressions -----
+
+    def expression(self, expr):
+        """``(kind, expr)``: the expression per element, and whether it varies, is one
+        number for all elements, or is a sum over them."""
+        if isinstance(expr, (cst.Integer, cst.Float)):
+            return UNIFORM, expr
+        if isinstance(expr, cst.Name):
+            kind = self.kinds.get(expr.value)
+            if kind is None or kind == SUMMED:
+                raise _NotElementwise  # a global, or a sum read before the loop ends
+            return kind, cst.Name(f"{expr.value}_i") if expr.value in self.arrays else expr
+        if isinstance(expr, cst.BinaryOperation) and isinstance(
+                expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)):
+            (k1, left), (k2, right) = self.expression(expr.left), self.expression(expr.right)
+            return _join(k1, k2), expr.with_changes(left=left, right=right)
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            kind, inner = self.expression(expr.expression)
+            return kind, expr.with_changes(expression=inner)
+        if isinstance(expr, cst.Call):
+            return self.call(expr)
+        raise _NotElementwise
+
+    def call(self, call):
+        args = [a.value for a in call.args]
+        if any(a.keyword or a.star for a in call.args):
+            raise _NotElementwise
+        if isinstance(self.resolve(call.func), np.ufunc):
+            kinds, values = zip(*map(self.expression, args)) if args else ((), ())
+            kind = VARYING if VARYING in kinds else UNIFORM
+            if SUMMED in kinds:
+                raise _NotElementwise
+            return kind, call.with_changes(args=[a.with_changes(value=v)
+                                                 for a, v in zip(call.args, values)])
+        rt = self.rt
+        if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("unbroadcast"))) and len(args) == 2:
+            kind, g = self.expression(args[0])
+            target = self.target_kind(args[1])
+            if target == VARYING or kind == UNIFORM:
+                return kind, g
+            return SUMMED, g  # onto a number argument: summed over the elements
+        if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("sum_adjoint"))) and len(args) == 2:
+            kind, g = self.expression(args[0])
+            if kind != UNIFORM:
+                raise _NotElementwise
+            self.target_kind(args[1])
+            return UNIFORM, g
+        if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("count"))) and len(args) == 1:
+            return UNIFORM, cst.Name("n") if self.target_kind(args[0]) == VARYING else cst.Integer("1")
+        if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("guard"))) and len(args) == 2:
+            (k1, value), (k2, g) = self.expression(args[0]), self.expression(args[1])
+            return _join(k1, k2), cst.parse_expression(
+                f"({_code(value)} if {_code(g)} != 0 else 1.0)")
+        if self.resolve(call.func) in (np.sum,) and len(args) == 1:
+            kind, value = self.expression(args[0])
+            if kind != VARYING:
+                raise _NotElementwise
+            return SUMMED, value
+        raise _NotElementwise
+
+    def target_kind(self, expr):
+        """Whether the operand whose shape a rule reads varies per element."""
+        kind, _ = self.expression(expr)
+        return kind
+
+    # ----- results -----
+
+    def returned(self, stmt) -> list[str]:
+        """The names the kernel returns (value first where it returns one), ``own`` gone."""
+        if not m.matches(stmt, m.SimpleStatementLine(body=[m.Return()])):
+            raise _NotElementwise
+        value = stmt.body[0].value
+        self.shape = value
+        names = []
+
+        def walk(expr):
+            if isinstance(expr, cst.Tuple):
+                for e in expr.elements:
+                    walk(e.value)
+            elif m.matches(expr, m.Call(func=m.Attribute(attr=m.Name("own")))):
+                walk(expr.args[0].value)
+            elif isinstance(expr, cst.Name) and expr.value in self.kinds:
+                names.append(expr.value)
+            else:
+                raise _NotElementwise
+
+        walk(value)
+        return names
+
+    def result(self, name: str, role, first: str, outs: list) -> str:
+        """The expression returning ``name``, the gradient of ``role`` (None: the value)."""
+        kind, array = self.kinds[name], role in self.arrays
+        if kind == VARYING and array:
+            return f"{name}_out.reshape({first}.shape)"
+        if kind == UNIFORM and array:  # the same number for every element
+            return f"{self.rt}.np.full({first}.shape, {name}, {first}.dtype)"
+        if kind != VARYING and not array:
+            return name
+        raise _NotElementwise
+
+    def result_statement(self, results: list[str]):
+        """The loop kernel's return, in the shape of the kernel's own (value, gradients)."""
+        it = iter(results)
+
+        def rebuild(expr):
+            if isinstance(expr, cst.Tuple):
+                inner = ", ".join(rebuild(e.value) for e in expr.elements)
+                return f"({inner}{',' if len(expr.elements) == 1 else ''})"
+            return next(it)
+
+        return cst.parse_statement(f"return {rebuild(self.shape)}\n")
+
+    @staticmethod
+    def _line(code: str, like=None):
+        stmt = cst.parse_statement(code + "\n")
+        return stmt.with_changes(leading_lines=like.leading_lines) if like is not None else stmt
+
+
+def _join(k1: str, k2: str) -> str:
+    if SUMMED in (k1, k2):
+        raise _NotElementwise
+    return VARYING if VARYING in (k1, k2) else UNIFORM
+
+
+def _code(expr) -> str:
+    return cst.Module(body=[]).code_for_node(expr)
