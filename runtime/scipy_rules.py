@@ -49,7 +49,8 @@ from .elementwise import _like
 from .helpers import expand_reduced, guard, unbroadcast
 from .linalg import _fold, _mT, cholesky_adjoint
 from .registry import adjoint
-from .tangents import _triangle, cholesky_tangent, tangent
+from .tangent_linalg import _triangle, cholesky_tangent
+from .tangents import tangent
 
 _SQRT_PI_2 = math.sqrt(math.pi) / 2.0  # erf'(x) = exp(-x * x) / _SQRT_PI_2
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -449,8 +450,8 @@ def t_logpdf_tangent(dx, ddf, dloc, dscale, ans, x, df, loc, scale):
     z, dz = _z_tangent(dx, dloc, dscale, x, loc, scale)
     zz = z * z
     sp = _special(x, df)
-    slope_df = 0.5 * (sp.digamma(0.5 * (df + 1.0)) - sp.digamma(0.5 * df) - 1.0 / df
-                      - np.log1p(zz / df) + (df + 1.0) * zz / (df * (df + zz)))
+    gammas = sp.digamma(0.5 * (df + 1.0)) - sp.digamma(0.5 * df) - 1.0 / df
+    slope_df = 0.5 * (gammas - np.log1p(zz / df) + (df + 1.0) * zz / (df * (df + zz)))
     return -(df + 1.0) * z / (df + zz) * dz + slope_df * ddf - dscale / scale
 
 

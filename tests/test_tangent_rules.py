@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
-import itertools
 import math
 import operator
 import sys
