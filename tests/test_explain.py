@@ -288,3 +288,38 @@ def test_an_inner_loop_tape_inside_the_outer_one_is_measured_too():
     check_grad(nested, args, (srcdiff.grad(nested)(*args),), argnums=(0,))
     out, pullback = srcdiff.vjp(nested, *args)
     check_vjp(nested, args, pullback(1.0), 1.0, argnums=(0, 1))
+
+
+def kept_whole(w, x, n):
+    h = x
+    for i in range(n):
+        h = np.tanh(h * w + x)
+    return np.sum(h)
+
+
+def checkpointed(w, x, n):
+    h = x
+    # srcdiff: checkpoint every=20
+    for i in range(n):
+        h = np.tanh(h * w + x)
+    return np.sum(h)
+
+
+def test_a_checkpointed_loop_keeps_its_states_and_one_stretch_at_a_time():
+    w, x = np.full(4000, 0.5), np.linspace(-1.0, 1.0, 4000)
+    whole = srcdiff.explain(kept_whole, "w", w, x, 200)
+    e = srcdiff.explain(checkpointed, "w", w, x, 200)
+    states, stretch = e.loops
+    assert (states.kind, stretch.kind) == ("checkpoints", "again")
+    assert states.line == stretch.line == line_of(checkpointed, "for i in range(n)")
+    assert states.iterations == 200 // 20 + 1 and stretch.iterations == 20
+    assert states.total == 200 // 20 * x.nbytes  # (the first state is the argument x)
+    assert stretch.total == 20 * stretch.per_iteration[1]
+    measured = _forward_memory(checkpointed, ("w",), (w, x, 200))
+    assert measured == pytest.approx(states.total, rel=0.05)
+    assert measured < whole.loops[0].total / 10  # 11 states instead of 200 steps of 2 arrays
+    assert e.backward_peak < whole.forward_kept
+    args = (w[:5], x[:5], 30)
+    g = srcdiff.grad(checkpointed)(*args)
+    check_grad(checkpointed, args, (g,), argnums=(0,))
+    np.testing.assert_array_equal(g, srcdiff.grad(kept_whole)(*args))

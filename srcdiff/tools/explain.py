@@ -47,6 +47,8 @@ class LoopTape:
     total: int  # every buffer the tape keeps alive, counted once
     values: tuple = ()  # (temporary, what it holds in the user's names): ("_t3", "W @ h")
     runs: int = 1  # how often the loop ran: an inner loop once per iteration of the outer
+    kind: str = "tape"  # "checkpoints": kept every K iterations (``# srcdiff: checkpoint``);
+    # "again": the tape the pullback fills running a stretch of them again (its last stretch)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: in
     compiled = derivative(fn, names, False, containers)
     loops = tape_loops(cst.parse_module(compiled.source))
     local_names = local_variables(get_source(fn).funcdef)
-    ran = measure.run(compiled.function, args, {loop.tape: loop.names for loop in loops})
+    ran = measure.run(compiled.function, args, {loop.tape: loop.names for loop in loops},
+                      tuple(loop.tape for loop in loops if loop.kind == "again"))
     tapes = []
     for loop in sorted(loops, key=lambda loop: loop.line):
         m = ran.tapes.get(loop.tape)
@@ -107,7 +110,7 @@ def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: in
             values = tuple((n, spelled(temps[n], temps, local_names)) for n in loop.names
                            if n in temps)
             tapes.append(LoopTape(loop.line, loop.text, loop.tape, m.iterations, m.shown,
-                                  m.per_iteration, m.total, values, m.runs))
+                                  m.per_iteration, m.total, values, m.runs, loop.kind))
     lines = tuple((line, text, tuple(facts.status.get((line, p), "") for p in names))
                   for line, text in sorted(facts.texts.items()))
     zero = tuple((p, line, why) for p, (line, why) in facts.zero.items())
@@ -176,8 +179,16 @@ def _render(e: Explanation) -> str:
         least, most = loop.per_iteration
         each = _size(least) if least == most else f"{_size(least)} to {_size(most)}"
         runs = f" in {loop.runs} runs" if loop.runs > 1 else ""
-        out.append(f"  line {loop.line}: {loop.text}   {loop.iterations} iterations{runs}; "
-                   f"{loop.tape} keeps per iteration:")
+        if loop.kind == "checkpoints":
+            out.append(f"  line {loop.line}: {loop.text}   checkpointed: {loop.iterations} "
+                       f"states kept; {loop.tape} keeps per checkpoint:")
+        elif loop.kind == "again":
+            out.append(f"    the backward pass runs it again, a stretch at a time, onto "
+                       f"{loop.tape}; a stretch of {loop.iterations} iterations keeps per "
+                       "iteration:")
+        else:
+            out.append(f"  line {loop.line}: {loop.text}   {loop.iterations} iterations{runs}; "
+                       f"{loop.tape} keeps per iteration:")
         values = dict(loop.values)
         for k in loop.kept:
             shape = "x".join(map(str, k.shape)) if k.shape else ("()" if k.shape == () else "")
@@ -185,7 +196,9 @@ def _render(e: Explanation) -> str:
                 f"0 B ({k.note})" if k.note else _size(k.nbytes)
             value = f"  = {values[k.name]}" if k.name in values else ""
             out.append(f"      {k.name:<8} {shape:>9} {k.dtype:<8} {what:<28}{value}".rstrip())
-        out.append(f"    = {each} of new arrays per iteration; {_size(loop.total)} in all "
+        unit, whole = ("checkpoint", "in all") if loop.kind == "checkpoints" else \
+            ("iteration", "for the stretch") if loop.kind == "again" else ("iteration", "in all")
+        out.append(f"    = {each} of new arrays per {unit}; {_size(loop.total)} {whole} "
                    "(every array it keeps alive, once, views' bases included)")
     out += ["", "memory", f"  the forward pass keeps {_size(e.forward_kept)} for the pullback; "
             f"the backward pass peaks at {_size(e.backward_peak)} above the arguments"]

@@ -52,9 +52,11 @@ class Run:
     backward_peak: int  # the most bytes alive above the arguments while the pullback ran
 
 
-def run(function, args, names_of: dict) -> Run:
+def run(function, args, names_of: dict, again: tuple = ()) -> Run:
     """Runs ``function(*args) -> (value, pullback)`` and its pullback once; ``names_of``
-    maps each tape to the names its entries keep."""
+    maps each tape to the names its entries keep. The tapes ``again``, which the pullback
+    itself fills (a checkpointed loop run again), are read from its locals as it returns:
+    the last stretch it ran."""
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
@@ -67,14 +69,34 @@ def run(function, args, names_of: dict) -> Run:
         for name in names_of:
             if name in cells:
                 counter.tape(name, cells[name].cell_contents)
-        tapes = counter.measures()
         tracemalloc.reset_peak()
-        pullback(_seed(out))
+        local = _locals_at_return(pullback, _seed(out), set(again))
         backward_peak = tracemalloc.get_traced_memory()[1] - base
+        for name, tape in local.items():
+            counter.tape(name, tape)
+        tapes = counter.measures()
     finally:
         if started:
             tracemalloc.stop()
     return Run(tapes, forward_kept, backward_peak)
+
+
+def _locals_at_return(pullback, seed, names: set) -> dict:
+    """Calls ``pullback(seed)``; the values of its locals ``names`` when it returns."""
+    found = {}
+    code = pullback.__code__
+
+    def profile(frame, event, arg):
+        if event == "return" and frame.f_code is code:
+            found.update((n, v) for n, v in frame.f_locals.items() if n in names)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile if names else previous)
+    try:
+        pullback(seed)
+    finally:
+        sys.setprofile(previous)
+    return found
 
 
 def _seed(out):

@@ -44,7 +44,7 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
 
     found = []
     local_names = local_variables(source.funcdef)
-    for loop in tape_loops(module):
+    for loop in (t for t in tape_loops(module) if t.kind == "tape"):
         work = _row_work(loop, local_names)
         if work:
             rows, array, code = work

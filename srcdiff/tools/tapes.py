@@ -3,7 +3,10 @@ user's loop it belongs to.
 
 The forward pass pushes ``_tape1.push((h_2, x))`` once per iteration of a loop; the
 pullback walks ``for h_2, x in reversed(_tape1):`` under the comment
-``# adjoint of: for x in xs:  (line 6)``, which names the user's loop.
+``# adjoint of: for x in xs:  (line 6)``, which names the user's loop. A loop under
+``# srcdiff: checkpoint`` (``transforms/checkpoint.py``) pushes its state every K
+iterations (``_checkpoints1.push(h_1)``), and the pullback runs each stretch of K
+iterations again onto a tape of its own (a push inside the pullback: kind "again").
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from ..names import names_in
+
 __all__ = ["TapeLoop", "tape_loops", "forward_and_pullback", "spelled", "simple_statements"]
 
 _ADJOINT = re.compile(r"^# adjoint of: (.*)  \(line (\d+)\)$")
@@ -20,14 +25,17 @@ _ADJOINT = re.compile(r"^# adjoint of: (.*)  \(line (\d+)\)$")
 
 @dataclass(frozen=True)
 class TapeLoop:
-    """``tape`` (``_tape1``) is pushed by ``loop`` of the forward pass, each entry keeping
-    ``names``; ``line`` and ``text`` are the user's loop."""
+    """``tape`` (``_tape1``) is pushed by ``loop``, each entry keeping ``names``; ``line`` and
+    ``text`` are the user's loop. ``kind``: "tape" (pushed every iteration of the forward
+    pass), "checkpoints" (every K iterations), "again" (by the pullback, running a
+    checkpointed stretch of the loop again)."""
 
     tape: str
     names: tuple[str, ...]
     line: int
     text: str
     loop: cst.CSTNode
+    kind: str = "tape"
 
     @property
     def temps(self) -> dict:
@@ -51,15 +59,21 @@ def forward_and_pullback(module: cst.Module):
 
 
 def tape_loops(module: cst.Module) -> list[TapeLoop]:
-    """Every tape of the generated ``module``, in the order the forward pass makes them."""
+    """Every tape of the generated ``module``: the forward pass's, in the order it makes them,
+    then those the pullback fills."""
     vjp, pullback = forward_and_pullback(module)
     owners: dict[str, tuple] = {}  # tape -> (loop, names)
     _pushes([s for s in vjp.body.body if s is not pullback], None, owners)
+    again: dict[str, tuple] = {}
     where: dict[str, tuple[int, str]] = {}
     if pullback is not None:
+        _pushes(pullback.body.body, None, again)
         _comments(pullback.body.body, (0, ""), where)
-    return [TapeLoop(tape, names, *where.get(tape, (0, "")), loop)
-            for tape, (loop, names) in owners.items()]
+    return [TapeLoop(tape, names, *where.get(tape, (0, "")), loop,
+                     "checkpoints" if tape.startswith("_checkpoints") else "tape")
+            for tape, (loop, names) in owners.items()] + \
+        [TapeLoop(tape, names, *where.get(tape, (0, "")), loop, "again")
+         for tape, (loop, names) in again.items() if tape not in owners]
 
 
 def spelled(value, temps: dict, local_names) -> str:
@@ -120,11 +134,12 @@ def _pushes(statements, loop, owners: dict) -> None:
 
 
 def _pushed(small) -> tuple[str, tuple[str, ...]] | None:
-    """``(tape, names)`` of ``_tapeN.push(...)``."""
+    """``(tape, names)`` of ``_tapeN.push(...)`` (or ``_checkpointsN.push(...)``)."""
     call = small.value if isinstance(small, cst.Expr) else None
     if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
             and call.func.attr.value == "push" and isinstance(call.func.value, cst.Name)
-            and call.func.value.value.startswith("_tape") and len(call.args) == 1):
+            and call.func.value.value.startswith(("_tape", "_checkpoints"))
+            and len(call.args) == 1):
         return None
     value = call.args[0].value
     if isinstance(value, cst.Name):
@@ -137,18 +152,18 @@ def _pushed(small) -> tuple[str, tuple[str, ...]] | None:
 
 
 def _comments(statements, last, where: dict):
-    """Records, for each ``for … in reversed(_tapeN)``, the last ``# adjoint of:`` comment
-    before it (its own included); returns the last one seen."""
+    """Records, for each tape a pullback loop walks (``for … in reversed(_tapeN)``, ``for _j1 in
+    reversed(range(len(_checkpoints1) - 1))``), the last ``# adjoint of:`` comment before it
+    (its own included); returns the last one seen."""
     for stmt in statements:
         for line in stmt.leading_lines:
             match = _ADJOINT.match(line.comment.value) if line.comment is not None else None
             if match:
                 last = (int(match.group(2)), match.group(1))
         if isinstance(stmt, cst.For):
-            it = stmt.iter
-            if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and \
-                    it.func.value == "reversed" and isinstance(it.args[0].value, cst.Name):
-                where.setdefault(it.args[0].value.value, last)
+            for name in names_in(stmt.iter):
+                if name.startswith(("_tape", "_checkpoints")):
+                    where.setdefault(name, last)
         if not isinstance(stmt, cst.SimpleStatementLine):
             for block in _blocks(stmt):
                 last = _comments(block, last, where)
