@@ -156,7 +156,8 @@ def _weights_laid(weights, shape, axis):
     axes = np.mod(np.atleast_1d(axis), len(shape))
     kept = np.ones(len(shape), dtype=int)
     kept[axes] = np.asarray(shape)[axes]
-    return np.reshape(np.transpose(weights, np.argsort(axes)), tuple(kept.tolist()))
+    order = tuple(np.argsort(axes).tolist())  # numbers, not a host array
+    return np.reshape(np.transpose(weights, order), tuple(kept.tolist()))
 
 
 # ----- order statistics -----   (the adjoint with a cotangent of ones weighs each element)
