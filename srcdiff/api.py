@@ -450,7 +450,7 @@ class GradFunction:
         ones of ``shapes``): see :func:`srcdiff.explain`. ``print(dloss.explain(w, x))``"""
         from .tools.explain import explain
 
-        return explain(self._fn, self._wrt, *args, shapes=shapes, **kwargs)
+        return explain(self, None, *args, shapes=shapes, **kwargs)
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"

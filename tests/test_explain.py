@@ -323,3 +323,18 @@ def test_a_checkpointed_loop_keeps_its_states_and_one_stretch_at_a_time():
     g = srcdiff.grad(checkpointed)(*args)
     check_grad(checkpointed, args, (g,), argnums=(0,))
     np.testing.assert_array_equal(g, srcdiff.grad(kept_whole)(*args))
+
+
+def with_aux(w, x):
+    h = np.tanh(x * w)
+    return np.sum(h ** 2), np.round(h)
+
+
+def test_explain_of_a_gradient_with_aux_differentiates_the_loss_alone():
+    args = (np.array([0.3, -0.2, 0.5]), np.array([1.0, 2.0, 3.0]))
+    e = srcdiff.grad(with_aux, has_aux=True).explain(*args)
+    assert e.wrt == ("w",) and e.zero == ()
+    assert dict((line, marks) for line, _, marks in e.lines)[line_of(with_aux, "h = np.tanh")] \
+        == ("active",)
+    g, aux = srcdiff.grad(with_aux, has_aux=True)(*args)
+    check_grad(lambda w, x: with_aux(w, x)[0], args, (g,), argnums=(0,))

@@ -107,15 +107,23 @@ def _check_one(fn, wrt, containers, seen, has_aux=False) -> list[Finding]:
             break
         except Exception as exc:  # noqa: BLE001 - a bug in srcdiff, or one that a change of
             if not found:  # ours made; only the user's own source's is reported
-                found.append(Finding("error", "InternalError", f"srcdiff failed while "
-                                     f"differentiating {name} ({type(exc).__name__}: {exc}); "
-                                     "this is a bug in srcdiff, please report it", name))
+                found.append(_internal(exc, name, "differentiating"))
             break
     if module is not None:  # (of the source with refused statements made harmless)
-        found += notices.notices(fn, ctx, module, refused=bool(found))
+        try:
+            found += notices.notices(fn, ctx, module, refused=bool(found))
+        except Exception as exc:  # noqa: BLE001 - the errors found explain a refusal here;
+            if not found:  # without them, a failure is srcdiff's own
+                found.append(_internal(exc, name, "looking for slow or surprising code in"))
         for callee, callee_wrt in _helpers(fn, module):
             found += _check_one(callee, callee_wrt, (), seen)
     return _unique(found)
+
+
+def _internal(exc: Exception, function: str, doing: str) -> Finding:
+    return Finding("error", "InternalError", f"srcdiff failed while {doing} {function} "
+                   f"({type(exc).__name__}: {exc}); this is a bug in srcdiff, please report it",
+                   function)
 
 
 def _finding(exc: SrcdiffError, function: str) -> Finding:

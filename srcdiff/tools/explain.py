@@ -74,15 +74,18 @@ class Explanation:
 
 
 def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: int = 0,
-            **kwargs) -> Explanation:
+            has_aux: bool | None = None, **kwargs) -> Explanation:
     """What srcdiff knows about the gradient of ``fn`` with respect to ``wrt``, measured on
     ``args`` (and ``kwargs``), or on random arguments of ``shapes`` (``{"x": (64, 3), "b":
     (), "n": 10}``: a tuple is an array's shape, ``()`` a float, an int or float that value).
     ``pytree``: the ``wrt`` parameters passed as dicts, lists or dataclasses (by default,
-    those whose argument is one)."""
+    those whose argument is one); ``has_aux``: ``fn`` returns ``(loss, aux)`` (by default,
+    a gradient's own setting). ``fn`` may be a ``srcdiff.grad`` object: its wrt is the
+    default."""
     from ..api import _Caller, _resolve_wrt, derivative
 
     own = getattr(fn, "wrt", None)
+    aux = bool(getattr(fn, "_has_aux", False)) if has_aux is None else has_aux
     fn = getattr(fn, "__wrapped__", fn)
     if not inspect.isfunction(fn):
         raise SrcdiffError(f"srcdiff.explain expects a function defined with 'def', got {fn!r}")
@@ -96,12 +99,12 @@ def explain(fn, wrt=None, *args, shapes: dict | None = None, pytree=(), seed: in
         args = _Caller(fn).bind(args, kwargs)
     containers = tuple(_resolve_wrt(fn, tuple(pytree))[0]) if pytree else tuple(
         p for p in names if trees.is_container(args[parameters(fn).index(p)]))
-    facts = read_lines(fn, names, containers)
-    compiled = derivative(fn, names, False, containers)
+    facts = read_lines(fn, names, containers, has_aux=aux)
+    compiled = derivative(fn, names, aux, containers)
     loops = tape_loops(cst.parse_module(compiled.source))
     local_names = local_variables(get_source(fn).funcdef)
     ran = measure.run(compiled.function, args, {loop.tape: loop.names for loop in loops},
-                      tuple(loop.tape for loop in loops if loop.kind == "again"))
+                      tuple(loop.tape for loop in loops if loop.kind == "again"), aux)
     tapes = []
     for loop in sorted(loops, key=lambda loop: loop.line):
         m = ran.tapes.get(loop.tape)

@@ -52,11 +52,12 @@ class Run:
     backward_peak: int  # the most bytes alive above the arguments while the pullback ran
 
 
-def run(function, args, names_of: dict, again: tuple = ()) -> Run:
+def run(function, args, names_of: dict, again: tuple = (), has_aux: bool = False) -> Run:
     """Runs ``function(*args) -> (value, pullback)`` and its pullback once; ``names_of``
     maps each tape to the names its entries keep. The tapes ``again``, which the pullback
     itself fills (a checkpointed loop run again), are read from its locals as it returns:
-    the last stretch it ran."""
+    the last stretch it ran. ``has_aux``: the value is ``(loss, aux)``; the pullback takes
+    the adjoint of ``loss``."""
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
@@ -70,7 +71,7 @@ def run(function, args, names_of: dict, again: tuple = ()) -> Run:
             if name in cells:
                 counter.tape(name, cells[name].cell_contents)
         tracemalloc.reset_peak()
-        local = _locals_at_return(pullback, _seed(out), set(again))
+        local = _locals_at_return(pullback, _seed(out[0] if has_aux else out), set(again))
         backward_peak = tracemalloc.get_traced_memory()[1] - base
         for name, tape in local.items():
             counter.tape(name, tape)
