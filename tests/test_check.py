@@ -188,7 +188,14 @@ def test_each_warning_at_its_line_and_the_gradient_is_still_right(fn, wrt, kind,
     check_grad(fn, args, (g,), argnums=(wrt,))
 
 
-def test_no_row_warning_for_a_recurrence_or_hoisted_products():
+def over_a_display(w, x):
+    return sum(np.sum(np.sin(a * w)) for a in (x, 2.0 * x))
+
+
+def test_no_row_warning_for_a_recurrence_hoisted_products_or_a_tuple_display():
+    assert srcdiff.check(over_a_display).findings == ()
+    args = (np.array([0.2, 0.4]), np.array([1.0, -1.0]))
+    check_grad(over_a_display, args, (srcdiff.grad(over_a_display)(*args),), argnums=(0,))
     assert srcdiff.check(recurrence, wrt=(0, 1)).findings == ()
     rng = np.random.default_rng(1)
     args = (rng.normal(size=(4, 4)) * 0.5, rng.normal(size=(4, 4)) * 0.5,

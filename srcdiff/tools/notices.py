@@ -92,6 +92,8 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
     if walked is None:
         return None
     index, array = walked
+    if array.startswith("_"):  # a sequence srcdiff made (a comprehension over a tuple display)
+        return None
     statements = list(simple_statements(loop.loop.body.body))
     assigns = [s.body[0] for s in statements if isinstance(s.body[0], cst.Assign)
                and isinstance(s.body[0].targets[0].target, cst.Name)]
