@@ -28,10 +28,12 @@ from __future__ import annotations
 import linecache
 import re
 import sys
+from itertools import accumulate
 
 import numpy as np
 
-__all__ = ["array_module", "register_array_module", "scatter_add", "numpy_twin", "reshape", "is_dask"]
+__all__ = ["array_module", "register_array_module", "scatter_add", "numpy_twin", "reshape", "size",
+           "split", "is_dask"]
 
 # Other array libraries, by array type: tests register a duck array that refuses host
 # conversion; a third-party library with numpy's dispatch protocols can register itself.
@@ -98,6 +100,27 @@ def scatter_add(a, key, values) -> None:
         _dask_scatter_add(a, key, values)
     else:
         xp.scatter_add(a, key, values)
+
+
+def size(x) -> int:
+    """``np.size(x)``, read off the array (``np.size`` is not Dask's: Dask computes its
+    argument to answer it).
+
+    >>> size(np.ones((2, 3))), size(2.0)
+    (6, 1)
+    """
+    return x.size if hasattr(x, "shape") else np.size(x)
+
+
+def split(x, sizes, axis=0) -> list:
+    """``x`` cut along ``axis`` into pieces of ``sizes``, by basic slicing (``np.split``,
+    which Dask lacks: it computes its argument).
+
+    >>> split(np.arange(5), [2, 3])
+    [array([0, 1]), array([2, 3, 4])]
+    """
+    before = (slice(None),) * (axis % np.ndim(x))
+    return [x[before + (slice(stop - n, stop),)] for n, stop in zip(sizes, accumulate(sizes))]
 
 
 def reshape(x, shape, order="C"):

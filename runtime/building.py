@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from .backend import array_module, scatter_add
+from .backend import array_module, scatter_add, size
 from .creation import _elements, _positions
 from .helpers import unbroadcast
 from .helpers import float_like as _like
@@ -90,7 +90,7 @@ def _route(g, build, named, **options):
     shape and float dtype."""
     operands = list(named.values())
     xp = array_module(g)
-    sizes = [int(np.size(x)) for x in operands]
+    sizes = [size(x) for x in operands]
     starts = np.cumsum([0] + sizes).tolist()
     tags = [xp.reshape(xp.arange(start, start + size), np.shape(x))
             for start, size, x in zip(starts, sizes, operands)]

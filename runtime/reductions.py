@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import size
 from .elementwise import _like
 from .helpers import expand_reduced, unbroadcast
 from .registry import adjoint
@@ -108,7 +109,7 @@ def average_adjoint(g, a, weights, axis=None, keepdims=False):
     shape = np.shape(a)
     g = expand_reduced(g, shape, axis, keepdims)
     if weights is None:  # the mean: g / count everywhere, in a's library and dtype
-        return g / max(np.size(a) // max(np.size(g), 1), 1) + np.zeros_like(a), None
+        return g / max(size(a) // max(size(g), 1), 1) + np.zeros_like(a), None
     w = _weights_along(weights, shape, axis)
     total = np.sum(w, axis=axis, keepdims=True)
     da = _like(unbroadcast(g * w / total, a), a)

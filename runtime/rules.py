@@ -23,11 +23,10 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-from itertools import accumulate
 
 import numpy as np
 
-from .backend import array_module, is_dask, reshape, scatter_add
+from .backend import array_module, is_dask, reshape, scatter_add, split
 from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
 from .options import OneOf
 from .registry import adjoint
@@ -373,14 +372,12 @@ def copy_adjoint(g, a, order="K"):
     return g
 
 
-# ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array, each a
-# slice of g (basic slicing, which every array library has; Dask has no np.split).
+# ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array.
 @adjoint(np.concatenate)
 def concatenate_adjoint(g, arrays, axis=0):
     sizes = [math.prod(np.shape(a)) if axis is None else np.shape(a)[axis] for a in arrays]
-    before = (slice(None),) * (0 if axis is None else axis % np.ndim(g))
-    return tuple(np.reshape(g[before + (slice(stop - size, stop),)], np.shape(a))
-                 for size, stop, a in zip(sizes, accumulate(sizes), arrays))
+    pieces = split(g, sizes, axis=0 if axis is None else axis)
+    return tuple(np.reshape(piece, np.shape(a)) for piece, a in zip(pieces, arrays))
 
 
 @adjoint(np.stack)

@@ -12,11 +12,10 @@ index arrays are made with ``array_module`` (on the device, for a device ``g``).
 
 from __future__ import annotations
 
-from itertools import accumulate
 
 import numpy as np
 
-from .backend import array_module, scatter_add
+from .backend import array_module, scatter_add, size, split
 from .helpers import unbroadcast
 from .helpers import float_like as _like
 from .options import FLOAT_DTYPE, OneOf
@@ -104,7 +103,7 @@ def _unstack(g, arrays, axis, ndmin):
     """``g`` cut along ``axis`` into one piece per array, each in its array's shape and
     dtype; an array of fewer than ``ndmin`` axes took one slice."""
     sizes = [np.shape(a)[axis] if np.ndim(a) >= ndmin else 1 for a in arrays]
-    pieces = np.split(g, list(accumulate(sizes))[:-1], axis=axis)
+    pieces = split(g, sizes, axis=axis)
     return tuple(_like(np.reshape(piece, np.shape(a)), a) for piece, a in zip(pieces, arrays))
 
 
@@ -164,7 +163,7 @@ def repeat_adjoint(g, a, repeats=None, axis=None):
     shape = np.shape(a)
     flat = axis is None or not shape  # a 0-d array takes any axis, as a flattened one
     axis = 0 if flat else axis % len(shape)
-    along = (int(np.size(a)),) if flat else shape
+    along = (size(a),) if flat else shape
     if np.ndim(repeats) == 0 or np.size(repeats) == 1:  # each element r times in a row
         r = int(np.reshape(repeats, -1)[0]) if np.ndim(repeats) else int(repeats)
         split = along[:axis] + (along[axis], r) + along[axis + 1:]
@@ -194,7 +193,7 @@ def _zeros(a, g, shape):
 def take_adjoint(g, a, indices=None, axis=None, mode="raise"):
     shape = np.shape(a)
     if axis is None or not shape:  # a flattened a (a 0-d one takes any axis)
-        dx = _zeros(a, g, (int(np.size(a)),))
+        dx = _zeros(a, g, (size(a),))
         scatter_add(dx, _in_range(indices, dx.shape[0], mode), g)
         return np.reshape(dx, shape)
     axis %= len(shape)
@@ -217,7 +216,7 @@ def _in_range(indices, n, mode):
 def take_along_axis_adjoint(g, arr, indices=None, axis=-1):
     shape = np.shape(arr)
     if axis is None:  # arr flattened
-        dx = _zeros(arr, g, (int(np.size(arr)),))
+        dx = _zeros(arr, g, (size(arr),))
         scatter_add(dx, indices, g)
         return np.reshape(dx, shape)
     axis %= len(shape)
@@ -297,8 +296,8 @@ def pad_adjoint(g, array, pad_width=None, mode="constant", constant_values=0):
         return g[tuple(slice(before, n - after) for (before, after), n in
                        zip(_pad_pairs(pad_width, len(shape)), np.shape(g)))]
     xp = array_module(g)
-    source = np.pad(xp.reshape(xp.arange(int(np.size(array))), shape), pad_width, mode=mode)
-    dx = _zeros(array, g, (int(np.size(array)),))  # which element each one of g copies
+    source = np.pad(xp.reshape(xp.arange(size(array)), shape), pad_width, mode=mode)
+    dx = _zeros(array, g, (size(array),))  # which element each one of g copies
     scatter_add(dx, source, g)
     return np.reshape(dx, shape)
 

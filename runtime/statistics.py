@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import array_module, scatter_add
+from .backend import array_module, scatter_add, size
 from .helpers import expand_reduced, unbroadcast
 from .options import FLOAT_DTYPE, OneOf
 from .elementwise import _like
@@ -104,7 +104,7 @@ def _quantile(g, ans, a, q, axis, method, keepdims, quantile):
         return _to_extremum(g, ans, a, axis, keepdims)
     if method in _CONTINUOUS:  # the same position as a linear quantile's
         alpha, beta = _CONTINUOUS[method]
-        n = np.size(a) // max(np.size(ans), 1)
+        n = size(a) // max(size(ans), 1)
         position = np.clip(n * q + alpha + q * (1 - alpha - beta) - 1, 0, n - 1)
         q = position / max(n - 1, 1)
     lower = quantile(a, q, axis=axis, keepdims=True, method="lower")
@@ -112,7 +112,7 @@ def _quantile(g, ans, a, q, axis, method, keepdims, quantile):
     if method == "midpoint":
         above = 0.5
     elif quantile is np.quantile:  # q (n - 1) is between the two: above is its fraction
-        above = q * (np.size(a) // max(np.size(lower), 1) - 1) % 1
+        above = q * (size(a) // max(size(lower), 1) - 1) % 1
     else:  # n: the elements that are not NaN, slice by slice
         above = q * (np.sum(a == a, axis=axis, keepdims=True, dtype=lower.dtype) - 1) % 1
     share = (1 - above) * _evenly(a == lower, axis, a) + above * _evenly(a == higher, axis, a)
@@ -289,8 +289,8 @@ def _widths(x, y, axis):
 # ediff1d = to_begin, the differences of a flattened, to_end (constants)
 @adjoint(np.ediff1d)
 def ediff1d_adjoint(g, ary, to_end=None, to_begin=None):
-    start = 0 if to_begin is None else np.size(to_begin)
-    inner = g[start:start + np.size(ary) - 1]
+    start = 0 if to_begin is None else size(to_begin)
+    inner = g[start:start + size(ary) - 1]
     edge = np.zeros_like(g, shape=(1,))
     return np.reshape(np.concatenate([edge, inner]) - np.concatenate([inner, edge]),
                       np.shape(ary))
