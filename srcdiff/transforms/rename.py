@@ -20,7 +20,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in, occurrences
+from ..names import Namer, children, names_in, occurrences
 from .normalize import local_variables, target_names
 
 __all__ = ["rewrite"]
@@ -30,6 +30,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     funcdef = module.body[0]
     renamer = _Renamer(namer, local_variables(funcdef), occurrences(funcdef))
+    renamer.targets_read_after = _targets_read_after(funcdef)
     body, _ = renamer.block(funcdef.body.body, {p: p for p in ctx.params})
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
@@ -74,6 +75,7 @@ class _Renamer:
         return name in current or name in self.seen
 
     seen: set[str] = set()
+    targets_read_after: frozenset[str] = frozenset()
 
     def loop(self, stmt, current: dict[str, str]):
         """A loop keeps each variable it assigns in one *loop name* (``h_1``), copied in before
@@ -92,8 +94,7 @@ class _Renamer:
         read_outside = {n for n in assigned if self.occurrences[n] > inside[n]}
         # a loop target read after the loop is a loop name too: the body reads an iteration's
         # own version (which a tape keeps), the code after the loop the last one
-        handed_on = {target} if target is not None and self.occurrences[target] > inside[target] \
-            else set()
+        handed_on = {target} & self.targets_read_after
         before, loop_names = [], {}
         for name in sorted((assigned - {target}) & (set(current) | read_outside) | handed_on):
             loop_names[name] = self.namer.version(name) if name in current or name in self.seen \
@@ -170,6 +171,25 @@ def _assigned(statements) -> set[str]:
     for stmt in statements:
         stmt.visit(Targets())
     return found
+
+
+def _targets_read_after(funcdef: cst.FunctionDef) -> frozenset[str]:
+    """The ``for`` targets spelled somewhere outside the bodies of the loops that bind them
+    (``return np.sum(s) * t`` after ``for t in …``): a later loop over the same name
+    (``for i in …`` twice) reads its own."""
+    total, own = occurrences(funcdef), occurrences(cst.Module(body=[]))
+
+    def visit(node, binding: frozenset):
+        if isinstance(node, cst.For) and isinstance(node.target, cst.Name) and \
+                node.target.value not in binding:
+            name = node.target.value
+            own[name] += 1 + occurrences(node.body)[name]
+            binding = binding | {name}
+        for child in children(node):
+            visit(child, binding)
+
+    visit(funcdef.body, frozenset())
+    return frozenset(n for n in own if total[n] > own[n])
 
 
 def _join(statements: list, version: str, meet: str, before: set) -> list:
