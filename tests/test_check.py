@@ -1,5 +1,6 @@
 """srcdiff.check and ``srcdiff check``: every error at once, each located; the warnings."""
 
+import dataclasses
 import inspect
 import json
 import re
@@ -237,8 +238,32 @@ def model_line(text: str) -> int:
 
 
 def run(*args, cwd):
+    """``srcdiff ARGS`` as a process (what CI runs)."""
     return subprocess.run([sys.executable, "-m", "srcdiff", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=120)
+
+
+@dataclasses.dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture()
+def cli(monkeypatch, capsys):
+    """``srcdiff ARGS`` run in this process (``cli.main``): as ``run``, a second faster."""
+    from srcdiff.cli import main
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # (main puts the file's folder first)
+
+    def call(*args, cwd):
+        monkeypatch.chdir(cwd)
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return call
 
 
 @pytest.fixture()
@@ -247,7 +272,7 @@ def model(tmp_path):
     return tmp_path
 
 
-def test_cli_exit_status_and_json(model):
+def test_cli_exit_status_and_json(model, cli):
     every = run("check", "model.py", "--json", cwd=model)
     assert every.returncode == 1, every.stderr
     report = json.loads(every.stdout)
@@ -256,11 +281,11 @@ def test_cli_exit_status_and_json(model):
         ("slow", "row-loop", model_line("for row in X")),
         ("bad", "InPlaceError", model_line("x += 1.0")),
         ("bad", "NotDifferentiableError", model_line("np.unwrap"))]
-    assert run("check", "model.py:good", cwd=model).returncode == 0
-    warned = run("check", "model.py:slow", cwd=model)
+    assert cli("check", "model.py:good", cwd=model).returncode == 0
+    warned = cli("check", "model.py:slow", cwd=model)
     assert warned.returncode == 0 and "warning: this loop runs one Python step" in warned.stdout
-    assert run("check", "model.py:slow", "--strict", cwd=model).returncode == 1
-    text = run("check", "model.py:bad", "--wrt", "w", cwd=model)
+    assert cli("check", "model.py:slow", "--strict", cwd=model).returncode == 1
+    text = cli("check", "model.py:bad", "--wrt", "w", cwd=model)
     assert text.returncode == 1 and text.stdout.count("error: ") == 2
     assert f'model.py", line {model_line("x += 1.0")}, in bad' in text.stdout
     assert "bad: 2 error(s), 0 warning(s)" in text.stdout
@@ -279,9 +304,9 @@ def readme_block(command: str) -> str:
     return found.group(1)
 
 
-def test_the_readme_shows_the_real_output_of_check():
+def test_the_readme_shows_the_real_output_of_check(cli):
     command = "srcdiff check examples/check_and_explain.py:noisy_loss --wrt W,U,V"
-    result = run(*command.split()[1:], cwd=ROOT)
+    result = cli(*command.split()[1:], cwd=ROOT)
     assert result.returncode == 1, result.stderr
     assert result.stdout.rstrip("\n") == readme_block(command), \
         "README's check listing is out of date"
@@ -290,8 +315,8 @@ def test_the_readme_shows_the_real_output_of_check():
         ["error", "warning", "warning", "error", "error"]
 
 
-def test_a_file_checks_its_functions_with_parameters_only():
-    result = run("check", "examples/check_and_explain.py", "--json", cwd=ROOT)
+def test_a_file_checks_its_functions_with_parameters_only(cli):
+    result = cli("check", "examples/check_and_explain.py", "--json", cwd=ROOT)
     report = json.loads(result.stdout)
     assert report["functions"] == ["rnn_loss", "noisy_loss"]  # (main takes no parameter)
     assert report["findings"][0]["filename"] == str(ROOT / "examples" / "check_and_explain.py")

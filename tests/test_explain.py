@@ -13,6 +13,7 @@ import pytest
 
 import srcdiff
 from srcdiff.api import derivative
+from tests.test_check import cli  # noqa: F401 - the fixture
 from srcdiff.testing import check_grad, check_vjp
 
 
@@ -213,29 +214,30 @@ def loss(w, b, x, n):
 '''
 
 
-def test_cli_explain(tmp_path):
+def test_cli_explain(tmp_path, cli):
     (tmp_path / "model.py").write_text(textwrap.dedent(MODEL))
-    command = [sys.executable, "-m", "srcdiff", "explain", "model.py:loss", "--wrt", "w,b",
-               "--shapes", "w=3,b=,x=5x3,n=int:4"]
-    text = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    command = ["explain", "model.py:loss", "--wrt", "w,b", "--shapes", "w=3,b=,x=5x3,n=int:4"]
+    text = cli(*command, cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "arguments: w: 3 float64, b: float, x: 5x3 float64, n: int" in text.stdout
     assert "line 7: for i in range(n):   4 iterations" in text.stdout
-    data = json.loads(subprocess.run([*command, "--json"], capture_output=True, text=True,
-                                     cwd=tmp_path, timeout=120).stdout)
+    data = json.loads(cli(*command, "--json", cwd=tmp_path).stdout)
     assert [k["shape"] for k in data["loops"][0]["kept"]] == [[5, 3]]
     assert data["loops"][0]["per_iteration"] == [5 * 3 * 8, 5 * 3 * 8]
-    bad = subprocess.run(command[:-2], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    bad = cli(*command[:-2], cwd=tmp_path)
     assert bad.returncode == 1 and "needs --shapes" in bad.stderr
+    process = subprocess.run([sys.executable, "-m", "srcdiff", *command], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120)
+    memory = text.stdout.index("\nmemory\n")  # (tracemalloc's figures: may differ a little)
+    assert process.returncode == 0 and process.stdout[:memory] == text.stdout[:memory]
 
 
-def test_the_readme_shows_the_real_output_of_explain():
+def test_the_readme_shows_the_real_output_of_explain(cli):
     from tests.test_check import ROOT, readme_block
 
     command = ("srcdiff explain examples/check_and_explain.py:rnn_loss --wrt W,U,V --shapes "
                "W=64x64,U=64x8,V=1x64,xs=100x8,ys=100x1")
-    result = subprocess.run([sys.executable, "-m", "srcdiff", *command.split()[1:]],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = cli(*command.split()[1:], cwd=ROOT)
     assert result.returncode == 0, result.stderr
     listed = readme_block(command).splitlines()
     printed = result.stdout.rstrip("\n").splitlines()
