@@ -347,7 +347,11 @@ def _explain(args) -> int:
     if not args.shapes:
         raise CliError("explain needs --shapes, e.g. --shapes x=64x3,w=3,b= (the command line "
                        "cannot see your arguments; from Python, pass them: .explain(w, x))")
-    explanation = explain(fn, wrt, shapes=parse_shapes(args.shapes), pytree=pytrees)
+    try:
+        explanation = explain(fn, wrt, shapes=parse_shapes(args.shapes), pytree=pytrees)
+    except SrcdiffError as exc:
+        raise CliError(f"{str(exc).rstrip()}\n(srcdiff check {args.target} lists every problem "
+                       "at once)") from exc
     print(explanation.to_json() if args.json else dataclasses.replace(
         explanation, filename=_relative(explanation.filename, Path.cwd())))
     return 0

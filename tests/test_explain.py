@@ -340,3 +340,12 @@ def test_explain_of_a_gradient_with_aux_differentiates_the_loss_alone():
         == ("active",)
     g, aux = srcdiff.grad(with_aux, has_aux=True)(*args)
     check_grad(lambda w, x: with_aux(w, x)[0], args, (g,), argnums=(0,))
+
+
+def test_explain_of_a_function_srcdiff_refuses_points_to_check(tmp_path, cli):
+    (tmp_path / "model.py").write_text("import numpy as np\n\n\ndef f(w):\n"
+                                       "    return np.sum(np.unwrap(w))\n")
+    result = cli("explain", "model.py:f", "--shapes", "w=3", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("srcdiff: error: srcdiff cannot differentiate numpy.unwrap")
+    assert "(srcdiff check model.py:f lists every problem at once)" in result.stderr
