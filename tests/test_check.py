@@ -140,6 +140,13 @@ def rows(w, X):
     return s
 
 
+def appended(W, X):
+    hs = []
+    for row in X:
+        hs.append(np.tanh(row @ W))
+    return np.sum(np.stack(hs) ** 2)
+
+
 def recurrence(W, U, xs, h0):
     h = h0
     for x in xs:
@@ -164,9 +171,11 @@ def zero(w, x):
     return np.sum(r * x)
 
 
-WARNED = [  # (function, wrt, the warning, where, a word of its message, arguments for the FD check)
+WARNED = [  # (function, wrt, the warning, where, words of its message, arguments for the FD check)
     (rows, 0, "row-loop", "for row in X:", "`row * w`", (np.linspace(0.1, 0.9, 3),
                                                           np.arange(12.0).reshape(4, 3) / 7)),
+    (appended, 0, "row-loop", "for row in X:", "`np.tanh(row @ W)`",  # after the product
+     (np.linspace(-1.0, 1.0, 6).reshape(3, 2), np.arange(12.0).reshape(4, 3) / 10)),
     (scan, 0, "large-tape", "for t in range(len(X)):", "`out`, `out * w`",
      (0.3, np.linspace(-1.0, 1.0, 5))),
     (stops, 0, "constant-stop", "c = srcdiff.stop_gradient", "changes nothing",

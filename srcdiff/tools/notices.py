@@ -44,8 +44,9 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
 
     found = []
     local_names = local_variables(source.funcdef)
+    products = _products(module)
     for loop in (t for t in tape_loops(module) if t.kind == "tape"):
-        work = _row_work(loop, local_names)
+        work = _row_work(loop, local_names, products)
         if work:
             rows, array, code = work
             found.append(warning("row-loop", loop.line, (
@@ -82,10 +83,34 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
     return found
 
 
-def _row_work(loop, local_names) -> tuple[str, str, str] | None:
+# the batch pass's products for every row (``U_xs = rt.matmul_rows(U, xs)``): each row of
+# one, read in the loop, is the product with the row; how to write that product
+_PRODUCTS = {"matmul_rows": "{a} @ {row}", "rows_matmul": "{row} @ {b}",
+             "dot_rows": "np.dot({a}, {row})", "rows_dot": "np.dot({row}, {b})"}
+
+
+def _products(module: cst.Module) -> dict:
+    """``{U_xs: (xs, "U @ {row}")}`` for each product the batch pass made before a loop."""
+    vjp = module.body[-1]
+    found = {}
+    for stmt in vjp.body.body:
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        call = getattr(small, "value", None)
+        if isinstance(small, cst.Assign) and isinstance(call, cst.Call) and \
+                isinstance(call.func, cst.Attribute) and call.func.attr.value in _PRODUCTS and \
+                len(call.args) == 2 and all(isinstance(a.value, cst.Name) for a in call.args):
+            a, b = (arg.value.value for arg in call.args)
+            rows = b if call.func.attr.value in ("matmul_rows", "dot_rows") else a
+            template = _PRODUCTS[call.func.attr.value].replace("{a}", a).replace("{b}", b)
+            found[small.targets[0].target.value] = (rows, template)
+    return found
+
+
+def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
     """``(row, array, code)`` where ``loop`` walks the rows of ``array`` and a statement of its
-    body (``code``, spelled with the user's names) computes with a row and with nothing that
-    an earlier step made: work the loop could do for every row at once."""
+    body (``code``, spelled with the user's names) computes with a row, or with a product of
+    one that the batch pass made for every row at once, and with nothing that an earlier
+    step made: work the loop could do for every row at once."""
     if not isinstance(loop.loop, cst.For):
         return None
     walked = _rows_walked(loop.loop)
@@ -98,10 +123,18 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
     assigns = [s.body[0] for s in statements if isinstance(s.body[0], cst.Assign)
                and isinstance(s.body[0].targets[0].target, cst.Name)]
     rows = {a.targets[0].target.value for a in assigns if _is_row_read(a, index, array)}
+    described = next((r for r in sorted(rows) if not r.startswith("_t")), f"{array}[{index}]")
+    temps = {}
+    for a in assigns:  # _t1 = X_W[_i]: the product of the row, made before the loop
+        product = next((template for name, (walked_rows, template) in products.items()
+                        if walked_rows == array and _is_row_read(a, index, name)), None)
+        if product is not None:
+            rows.add(a.targets[0].target.value)
+            temps[a.targets[0].target.value] = cst.parse_expression(
+                product.replace("{row}", described))
     assigned = {a.targets[0].target.value for a in assigns}
     stepped = {a.targets[0].target.value for a in assigns  # h_2 = h_1: the carried state
                if isinstance(a.value, cst.Name) and a.value.value in assigned}
-    temps = {}
     for small in assigns:
         target, read = small.targets[0].target.value, _names(small.value)
         if isinstance(small.value, cst.Name) and small.value.value in rows:
@@ -110,10 +143,8 @@ def _row_work(loop, local_names) -> tuple[str, str, str] | None:
         if stepped.intersection(read):
             stepped.add(target)
         elif target not in rows and rows.intersection(read):
-            described = ", ".join(sorted(rows)) if not all(r.startswith("_t") for r in rows) \
-                else f"{array}[{index}]"
             return described, array, spelled(small.value, temps, local_names)
-        if target.startswith("_t"):
+        if target.startswith("_t") and target not in temps:
             temps[target] = small.value
     return None
 
