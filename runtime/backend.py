@@ -25,8 +25,6 @@ True
 
 from __future__ import annotations
 
-import linecache
-import re
 import sys
 from itertools import accumulate
 
@@ -97,7 +95,9 @@ def scatter_add(a, key, values) -> None:
 
         cupyx.scatter_add(a, key, values)
     elif getattr(xp, "__name__", None) == "dask.array":
-        _dask_scatter_add(a, key, values)
+        from .dask_scatter import scatter_add as dask_scatter_add
+
+        dask_scatter_add(a, key, values)
     else:
         xp.scatter_add(a, key, values)
 
@@ -134,74 +134,6 @@ def reshape(x, shape, order="C"):
     if order == "F":
         return np.transpose(np.reshape(np.transpose(x), tuple(shape)[::-1]))
     return np.reshape(x, shape)
-
-
-# ----- Dask: a lazy scatter-add -----
-
-
-def _dask_scatter_add(a, key, values) -> None:
-    """``np.add.at(a, key, values)`` for a Dask ``a`` (Dask has no ``ufunc.at``), lazily, as
-    ``a[key] = a[key] + values`` (Dask's ``__setitem__`` rewrites ``a``'s graph in place); a
-    1-d numpy integer index array among slices in rounds of distinct indices, so repeats
-    add up. Keys Dask cannot assign to (a Dask index, an n-d mask, several index arrays) are
-    refused at the user's line, never computed."""
-    parts = tuple(np.asarray(k) if isinstance(k, list) else k
-                  for k in (key if isinstance(key, tuple) else (key,)))
-    arrays = [i for i, k in enumerate(parts)
-              if not isinstance(k, (slice, int, np.integer, type(Ellipsis)))]
-    if not arrays:
-        a[key] = a[key] + values
-        return
-    at = arrays[0]
-    index = parts[at]
-    if len(arrays) != 1 or type(index) is not np.ndarray or index.ndim != 1 or \
-            index.dtype.kind not in "iu" or not all(isinstance(k, slice) for k in parts[:at]):
-        raise _refusal(
-            f"srcdiff cannot differentiate this indexing of a Dask array lazily (an index "
-            f"{_describe(parts)}): its adjoint writes into the positions the index picks, and "
-            "on Dask arrays srcdiff does that for slices, integers and one 1-d numpy integer "
-            "array (x[idx], x[:, idx]); select with np.where(mask, x, 0) instead of x[mask], "
-            "or make the index a numpy array")
-    index = index % a.shape[at]  # negative indices as positions, so repeats are seen
-    rank = np.zeros(len(index), dtype=np.intp)  # how many earlier entries name each index
-    seen: dict[int, int] = {}
-    for j, i in enumerate(index.tolist()):
-        rank[j] = seen.get(i, 0)
-        seen[i] = rank[j] + 1
-    values = np.broadcast_to(values, _indexed_shape(a.shape, parts, at, len(index)))
-    for r in range(int(rank.max(initial=-1)) + 1):
-        picked = np.flatnonzero(rank == r)
-        round_key = parts[:at] + (index[picked],) + parts[at + 1:]
-        a[round_key] = a[round_key] + values[(slice(None),) * at + (picked,)]
-
-
-def _refusal(message: str):
-    """A ``SrcdiffError`` at the user's line whose adjoint is running: the ``# adjoint of:``
-    comment above the current line of the generated code names it."""
-    from srcdiff.errors import NotDifferentiableError, SrcdiffError
-
-    frame = sys._getframe(1)
-    while frame is not None and not frame.f_code.co_filename.startswith("<srcdiff "):
-        frame = frame.f_back
-    if frame is None:
-        return SrcdiffError(message)
-    for text in reversed(linecache.getlines(frame.f_code.co_filename)[:frame.f_lineno]):
-        found = re.match(r"\s*# adjoint of: (.*)  \(line (\d+)\)$", text.rstrip())
-        if found:
-            filename = frame.f_globals.get("__file__", frame.f_globals.get("__name__", "?"))
-            return NotDifferentiableError(message, filename, int(found[2]), 0, found[1])
-    return SrcdiffError(message)
-
-
-def _indexed_shape(shape, parts, at, n) -> tuple:
-    """The shape of ``x[parts]`` for slices and one index array of length ``n`` at ``at``."""
-    sizes = [len(range(*k.indices(s))) if isinstance(k, slice) else n
-             for k, s in zip(parts, shape)]
-    return tuple(sizes) + tuple(shape[len(parts):])
-
-
-def _describe(parts) -> str:
-    return "[" + ", ".join(":" if isinstance(k, slice) else type(k).__name__ for k in parts) + "]"
 
 
 # ----- the same function under another library's name -----

@@ -8,8 +8,8 @@ as a host conversion fails the duck-array tests (tests/test_duck_array.py).
 
 Corpus cases whose own function already computes on Dask, or fails there, are left out,
 by a check (``lazy_on_dask``): nothing srcdiff does can make them lazy; ``USER_CODE_COMPUTES``
-keeps that set from growing unnoticed. Two cases index with a Dask array (a mask, an
-argmax), whose adjoint Dask cannot write lazily: refused at the user's line (``REFUSED``).
+keeps that set from growing unnoticed. One case indexes with a Dask mask, whose adjoint
+Dask cannot write lazily: refused at the user's line (``REFUSED``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def lazy_on_dask(fn, args) -> bool:
 # The corpus cases whose own code computes or fails on Dask: np.copy, np.inner, a reshape
 # that does not split or merge whole axes (4x3 of a 3x4 array).
 USER_CODE_COMPUTES = {"copies", "linalg", "linalg_square", "shapes"}
-REFUSED = {"indexing": "d = x[x > 0.0]", "with_constants": "x[k] * float(n)"}
+REFUSED = {"indexing": "d = x[x > 0.0]"}
 LAZY = sorted(n for n in CASES if n not in USER_CODE_COMPUTES and n not in REFUSED)
 
 
@@ -197,3 +197,17 @@ def test_the_readme_block_runs_and_gives_numpys_gradient():
     assert isinstance(dw, np.ndarray) and isinstance(db, float)
     assert value == pytest.approx(namespace["loss"](*args), rel=1e-12)
     check_grad(namespace["loss"], args, (dw, db), argnums=(0, 1))
+
+
+def argmax_pick(x, w):
+    k = np.argmax(x[:, 0])  # a Dask integer: where it points is known only once computed
+    return np.sum(x[k] * w) + x[-1, 1] * np.sum(x[k, :] ** 2)
+
+
+def test_an_index_computed_by_dask_is_written_back_lazily():
+    rng = np.random.default_rng(2)
+    args = (rng.normal(size=(5, 3)), rng.normal(size=3))
+    with no_compute():
+        got = srcdiff.grad(argmax_pick, wrt=(0, 1))(*map(chunked, args))
+    assert got[0].chunks == chunked(args[0]).chunks
+    check_grad(argmax_pick, args, tuple(g.compute() for g in got))
