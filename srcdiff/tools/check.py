@@ -1,8 +1,9 @@
 """check: every reason a function cannot be differentiated, all at once, and what is slow.
 
-The pipeline stops at the first problem. ``check`` records it, makes that statement
-harmless (``neutralize.py``: same lines, its names still bound) and compiles again, until
-the function compiles; then it checks the helpers the derivative calls the same way, and
+The pipeline stops at the first problem. ``check`` records it, makes the refused call (or
+statement) harmless (``neutralize.py``: same lines, its names still bound) and compiles
+again, until the function compiles; then it checks the helpers the derivative calls the
+same way, and
 reads the compiled derivative for things that work but are slow or surprising
 (``notices.py``). Each finding renders as srcdiff's errors do: message, file, line, caret.
 

@@ -43,7 +43,7 @@ def read_lines(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (), sourc
     ``has_aux``, ``fn`` returns ``(loss, aux)`` and only ``loss`` counts as its output)."""
     texts: dict[int, str] = {}
     status: dict[tuple[int, str], str] = {}
-    zero: dict[str, str] = {}
+    zero: dict[str, tuple[int, str]] = {}
     for param in wrt:
         facts = _facts(fn, (param,), tuple(c for c in containers if c == param), texts, source,
                        has_aux)
