@@ -188,6 +188,24 @@ REFUSED = [
                     x = np.sin(x)
             return np.sum(x)
     """, "inside an 'if'"),
+    ("in_a_no_grad_block", """
+        def f(x):
+            with srcdiff.no_grad():
+                # srcdiff: checkpoint
+                for t in range(3):
+                    x = np.sin(x)
+            return np.sum(x)
+    """, "inside a 'with' block"),
+    ("in_a_loop_else", """
+        def f(x):
+            for i in range(2):
+                x = x * 2.0
+            else:
+                # srcdiff: checkpoint
+                for t in range(3):
+                    x = np.sin(x)
+            return np.sum(x)
+    """, "in a loop's 'else'"),
     ("break", """
         def f(x):
             # srcdiff: checkpoint every=2

@@ -66,6 +66,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         if line is None:
             i += 1
             continue
+        if line not in wanted:  # a directive where the source scan did not look
+            raise ctx.located("srcdiff cannot checkpoint this loop here; drop the directive.",
+                              line, token="for")
         done.add(line)
         body[i] = stmt.with_changes(leading_lines=[
             x for x in stmt.leading_lines if x.comment is None or not CARRIED.match(x.comment.value)])

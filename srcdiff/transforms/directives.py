@@ -68,19 +68,26 @@ def directives(ctx: Context) -> dict[int, int | None]:
             if text is not None:
                 line = source.file_line(source.line_of(source.module, stmt))
                 found[line] = _every(text, stmt, where, line, ctx)
-            if isinstance(stmt, (cst.For, cst.While)):
-                scan(stmt.body.body, "inside another loop")
-            elif isinstance(stmt, cst.If):
-                scan(stmt.body.body, where or "inside an 'if'")
-                orelse = stmt.orelse
-                while isinstance(orelse, cst.If):
-                    scan(orelse.body.body, where or "inside an 'if'")
-                    orelse = orelse.orelse
-                if orelse is not None:
-                    scan(orelse.body.body, where or "inside an 'if'")
+            loop = isinstance(stmt, (cst.For, cst.While))
+            for i, block in enumerate(_blocks(stmt)):
+                scan(block, "inside another loop" if loop and i == 0 else
+                     "in a loop's 'else'" if loop else
+                     where or f"inside {_PLACES.get(type(stmt), 'a block')}")
 
     scan(source.funcdef.body.body, None)
     return found
+
+
+_PLACES = {cst.If: "an 'if'", cst.With: "a 'with' block"}
+
+
+def _blocks(stmt) -> list:
+    """The statement lists of ``stmt``'s blocks: its body, an ``elif``'s, an ``else``."""
+    blocks, node = [], stmt
+    while node is not None and isinstance(getattr(node, "body", None), cst.IndentedBlock):
+        blocks.append(node.body.body)
+        node = getattr(node, "orelse", None)
+    return blocks
 
 
 def _every(text: str, stmt, where, line: int, ctx: Context) -> int | None:
