@@ -54,7 +54,7 @@ def _literal(t, what: str):
         return None
     if isinstance(t, types.Literal):
         return t.literal_value
-    raise TypingError(f"{what} must be a number written in the source (a literal), not {t}")
+    raise TypingError(f"{what} must be a constant written in the source, not {t}")
 
 
 def _dtype(g, x):
@@ -263,28 +263,34 @@ def _ndims(*arrays) -> tuple:
     return tuple(a.ndim if isinstance(a, types.Array) else 0 for a in arrays)
 
 
-def _mm(a, b):
-    """``a @ b``, both in their common dtype first (numba's matmul takes one dtype, and a
-    numba float64 constant makes a float32 program's adjoints float64) (plain numba)."""
+def matmul(a, b):
+    """``a @ b`` in numba: both operands in their common dtype (numba's matmul takes one, and
+    a numba float64 constant makes a float32 program's adjoints float64) and contiguous
+    (numba calls BLAS for those only); kernel.py writes every ``@`` as this."""
+    return a @ b
 
 
-@_twin(_mm)
-def _mm_twin(a, b):
+@_twin(matmul)
+def _matmul_twin(a, b):
+    # numba's matmul calls BLAS for C-contiguous operands only: a transpose (x.T, layout F)
+    # is made contiguous first (a copy of the smaller operand costs less than numba's loop)
     if a.dtype == b.dtype:
-        return lambda a, b: a @ b
+        if a.layout == "C" and b.layout == "C":
+            return lambda a, b: a @ b
+        return lambda a, b: np.ascontiguousarray(a) @ np.ascontiguousarray(b)
     dtype = np.result_type(np.dtype(str(a.dtype)), np.dtype(str(b.dtype)))
-    return lambda a, b: a.astype(dtype) @ b.astype(dtype)
+    return lambda a, b: np.ascontiguousarray(a.astype(dtype)) @ np.ascontiguousarray(b.astype(dtype))
 
 
 @_twin(rules.matmul_adjoint_x1)
 def _matmul_adjoint_x1(g, x1, x2):
     n = _ndims(x1, x2)
     if n == (2, 2):
-        return lambda g, x1, x2: _mm(g, x2.T)
+        return lambda g, x1, x2: matmul(g, x2.T)
     if n == (2, 1):
         return lambda g, x1, x2: np.outer(g, x2)
     if n == (1, 2):
-        return lambda g, x1, x2: _mm(x2, g)
+        return lambda g, x1, x2: matmul(x2, g)
     if n == (1, 1):
         return lambda g, x1, x2: g * x2
     raise TypingError(f"the compiled matmul adjoint takes vectors and matrices, not {n} axes")
@@ -294,9 +300,9 @@ def _matmul_adjoint_x1(g, x1, x2):
 def _matmul_adjoint_x2(g, x1, x2):
     n = _ndims(x1, x2)
     if n == (2, 2):
-        return lambda g, x1, x2: _mm(x1.T, g)
+        return lambda g, x1, x2: matmul(x1.T, g)
     if n == (2, 1):
-        return lambda g, x1, x2: _mm(g, x1)
+        return lambda g, x1, x2: matmul(g, x1)
     if n == (1, 2):
         return lambda g, x1, x2: np.outer(x1, g)
     if n == (1, 1):
@@ -339,7 +345,7 @@ def _matmul_adjoint_x1_sum(terms, x1):
         if len(terms) == 0:
             return np.zeros_like(x1)
         gs, vs = _stacked_terms(terms, x1)
-        return _mm(gs.T, vs)
+        return matmul(gs.T, vs)
 
     return impl
 
@@ -352,7 +358,7 @@ def _matmul_adjoint_x2_sum(terms, x2):
         if len(terms) == 0:
             return np.zeros_like(x2)
         gs, vs = _stacked_terms(terms, x2)
-        return _mm(vs.T, gs)
+        return matmul(vs.T, gs)
 
     return impl
 
@@ -361,9 +367,9 @@ def _matmul_adjoint_x2_sum(terms, x2):
 def _matmul_rows(a, xs):
     n = _ndims(a, xs)
     if n == (2, 2):
-        return lambda a, xs: _mm(xs, np.ascontiguousarray(a.T))
+        return lambda a, xs: matmul(xs, np.ascontiguousarray(a.T))
     if n == (1, 2):
-        return lambda a, xs: _mm(xs, a)
+        return lambda a, xs: matmul(xs, a)
     raise TypingError(f"the compiled matmul_rows takes a vector or matrix and rows, not {n} axes")
 
 
@@ -371,8 +377,108 @@ def _matmul_rows(a, xs):
 def _rows_matmul(xs, b):
     n = _ndims(xs, b)
     if n in ((2, 2), (2, 1)):
-        return lambda xs, b: _mm(xs, b)
+        return lambda xs, b: matmul(xs, b)
     raise TypingError(f"the compiled rows_matmul takes rows and a vector or matrix, not {n} axes")
+
+
+# ----- selections, products, transposes -----
+
+
+@_twin(rules.where_adjoint_x)
+def _where_adjoint_x(g, condition):
+    return lambda g, condition: np.where(condition, g, 0.0)
+
+
+@_twin(rules.where_adjoint_y)
+def _where_adjoint_y(g, condition):
+    return lambda g, condition: np.where(condition, 0.0, g)
+
+
+@_twin(rules.larger_adjoint)
+def _larger_adjoint(g, chosen, ties):
+    if isinstance(ties, types.Array):
+        def impl(g, chosen, ties):
+            if not ties.any():  # no tie: g * 0 is never added (an infinite g stays NaN-free)
+                return g * chosen
+            return g * chosen + (0.5 * g) * ties
+        return impl
+    return lambda g, chosen, ties: g * chosen + (0.5 * g) * ties
+
+
+def _dot_adjoint(swap: bool):
+    """The twin of ``dot_adjoint_a`` (``swap`` False) or ``dot_adjoint_b``: numbers,
+    vectors and matrices."""
+
+    def generator(g, a, b):
+        n = _ndims(a, b)
+        if 0 in n:
+            if swap:
+                return lambda g, a, b: helpers.unbroadcast(g * a, b)
+            return lambda g, a, b: helpers.unbroadcast(g * b, a)
+        if n == (1, 1):
+            return (lambda g, a, b: g * a) if swap else (lambda g, a, b: g * b)
+        if max(n) <= 2:
+            if swap:
+                return lambda g, a, b: rules.matmul_adjoint_x2(g, a, b)
+            return lambda g, a, b: rules.matmul_adjoint_x1(g, a, b)
+        raise TypingError(f"the compiled np.dot adjoint takes at most 2 axes, not {n}")
+
+    return generator
+
+
+_twin(rules.dot_adjoint_a)(_dot_adjoint(False))
+_twin(rules.dot_adjoint_b)(_dot_adjoint(True))
+
+
+@_twin(rules.inner_adjoint_a)
+def _inner_adjoint_a(g, a, b):
+    if _ndims(a, b) != (1, 1):
+        raise TypingError("the compiled np.inner adjoint takes two vectors")
+    return lambda g, a, b: g * b
+
+
+@_twin(rules.inner_adjoint_b)
+def _inner_adjoint_b(g, a, b):
+    if _ndims(a, b) != (1, 1):
+        raise TypingError("the compiled np.inner adjoint takes two vectors")
+    return lambda g, a, b: g * a
+
+
+@_twin(rules.outer_adjoint_a)
+def _outer_adjoint_a(g, a, b):
+    if _ndims(a, b) != (1, 1):
+        raise TypingError("the compiled np.outer adjoint takes two vectors")
+    return lambda g, a, b: matmul(g, b)
+
+
+@_twin(rules.outer_adjoint_b)
+def _outer_adjoint_b(g, a, b):
+    if _ndims(a, b) != (1, 1):
+        raise TypingError("the compiled np.outer adjoint takes two vectors")
+    return lambda g, a, b: matmul(a, g)
+
+
+@_twin(rules.transpose_adjoint)
+def _transpose_adjoint(g, a, axes=None):
+    if not _is_none(axes):
+        raise TypingError("the compiled transpose adjoint takes no axes (x.T, np.transpose(x))")
+    return lambda g, a, axes=None: np.transpose(g)
+
+
+@_twin(rules.trace_adjoint)
+def _trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    options = [t.value if isinstance(t, types.Omitted) else t for t in (offset, axis1, axis2)]
+    if not (isinstance(a, types.Array) and a.ndim == 2) or options != [0, 0, 1]:
+        raise TypingError("the compiled np.trace adjoint takes a matrix and no options")
+    dtype = g.dtype if isinstance(g, types.Array) else g
+
+    def impl(g, a, offset=0, axis1=0, axis2=1):
+        out = np.zeros(a.shape, dtype)
+        for i in range(min(a.shape[0], a.shape[1])):
+            out[i, i] = g
+        return out
+
+    return impl
 
 
 # ----- indexing (keys of integers and slices; kernel.py writes rt.at[k] as k) -----

@@ -158,18 +158,32 @@ def test_plain_function_runs_compiled():
     np.testing.assert_allclose(compiled(x), elementwise(x), rtol=1e-12)
 
 
-def traced(a):
-    return np.sum(np.trace(a) * a)
+def clipped(a):
+    return np.sum(np.clip(a, -0.5, 0.5) * a)
 
 
 def test_a_rule_without_twin_is_refused_at_the_users_line():
-    compiled = srcdiff.jit(srcdiff.grad(traced))
+    compiled = srcdiff.jit(srcdiff.grad(clipped))
     with pytest.raises(JitError) as info:
         compiled(rng.normal(size=(3, 3)))
     err = info.value
-    assert err.filename == __file__ and "np.trace(a)" in err.text
-    assert "rt.trace_adjoint" in str(err) and "fallback=True" in str(err)
+    assert err.filename == __file__ and "np.clip(a, -0.5, 0.5)" in err.text
+    assert "rt.clip_adjoint" in str(err) and "fallback=True" in str(err)
     assert "No implementation" not in str(err)
+
+
+def both_axes(x):
+    s = np.sum(x ** 2, axis=(0, 1))
+    return s * 2.0
+
+
+def test_numba_typing_error_is_located_at_the_users_line():
+    with pytest.raises(JitError) as info:
+        srcdiff.jit(srcdiff.grad(both_axes))(rng.normal(size=(2, 3)))
+    err = info.value
+    assert err.filename == __file__ and "s = np.sum(x ** 2, axis=(0, 1))" in err.text
+    assert "must be a constant written in the source" in str(err)
+    assert "Failed in nopython" not in str(err) and "During:" not in str(err)
 
 
 def chosen(x):

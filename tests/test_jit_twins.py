@@ -86,6 +86,47 @@ def reduce_sum_columns(x):
     return numba_twins.reduce_sum(x, 0, False)
 
 
+@numba.njit(cache=True)
+def where_adjoint_x(g, c):
+    return rt.where_adjoint_x(g, c)
+
+
+@numba.njit(cache=True)
+def where_adjoint_y(g, c):
+    return rt.where_adjoint_y(g, c)
+
+
+@numba.njit(cache=True)
+def larger_adjoint(g, chosen, ties):
+    return rt.larger_adjoint(g, chosen, ties)
+
+
+@numba.njit(cache=True)
+def dot_adjoint_a(g, a, b):
+    return rt.dot_adjoint_a(g, a, b)
+
+
+@numba.njit(cache=True)
+def dot_adjoint_b(g, a, b):
+    return rt.dot_adjoint_b(g, a, b)
+
+
+@numba.njit(cache=True)
+def inner_outer(g, s, a, b):
+    return (rt.inner_adjoint_a(s, a, b), rt.inner_adjoint_b(s, a, b),
+            rt.outer_adjoint_a(g, a, b), rt.outer_adjoint_b(g, a, b))
+
+
+@numba.njit(cache=True)
+def transpose_adjoint(g, a):
+    return rt.transpose_adjoint(g, a)
+
+
+@numba.njit(cache=True)
+def trace_adjoint(g, a):
+    return rt.trace_adjoint(g, a)
+
+
 def _original(name):
     return {"reduce_max_rows": lambda x: np.max(x, axis=1, keepdims=True),
             "reduce_sum_columns": lambda x: np.sum(x, axis=0)}.get(name)
@@ -120,6 +161,18 @@ CASES = [  # (twin, original, arguments)
     (matmul_adjoint_x1, rt.matmul_adjoint_x1, (2.0, V, V.copy())),
     (getitem_adjoint_row, lambda g, x: rt.getitem_adjoint(g, x, key=1), (V, M)),
     (add_at_block, lambda a, g, x: rt.add_at(a, g, x, key=(slice(1, 3), 0)), (np.ones((4, 3)), V[:2], M)),
+    (where_adjoint_x, rt.where_adjoint_x, (M, M > 0)), (where_adjoint_y, rt.where_adjoint_y, (M, M > 0)),
+    (larger_adjoint, rt.larger_adjoint, (M, M > 0, M == 0)),
+    (larger_adjoint, rt.larger_adjoint, (M, M > 0, TIES == 1.0)),
+    (larger_adjoint, rt.larger_adjoint, (2.0, True, False)),
+    (dot_adjoint_a, rt.dot_adjoint_a, (rng.normal(size=(4, 5)), M, W)),
+    (dot_adjoint_b, rt.dot_adjoint_b, (rng.normal(size=(4, 5)), M, W)),
+    (dot_adjoint_a, rt.dot_adjoint_a, (2.0, V, V.copy())), (dot_adjoint_b, rt.dot_adjoint_b, (M, 0.5, M)),
+    (inner_outer, lambda g, s, a, b: (rt.inner_adjoint_a(s, a, b), rt.inner_adjoint_b(s, a, b),
+                                      rt.outer_adjoint_a(g, a, b), rt.outer_adjoint_b(g, a, b)),
+     (rng.normal(size=(3, 3)), 1.5, V, V + 1.0)),
+    (transpose_adjoint, rt.transpose_adjoint, (W.T.copy(), W)),
+    (trace_adjoint, rt.trace_adjoint, (1.5, M)), (trace_adjoint, rt.trace_adjoint, (2.0, W)),
     (reduce_max_rows, _original("reduce_max_rows"), (M,)),
     (reduce_sum_columns, _original("reduce_sum_columns"), (M,)),
 ]
@@ -130,10 +183,11 @@ CASES = [  # (twin, original, arguments)
 def test_twin_matches_its_original(twin, original, args):
     want = original(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
     got = twin(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
-    assert np.shape(got) == np.shape(want)
-    if isinstance(want, np.ndarray):
-        assert got.dtype == want.dtype
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    for got, want in zip(got, want) if isinstance(want, tuple) else ((got, want),):
+        assert np.shape(got) == np.shape(want)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
 
 
 def test_guard_of_an_array_by_a_zero_number_is_ones_of_its_shape():

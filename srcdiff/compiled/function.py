@@ -434,11 +434,18 @@ def _is_numba_error(exc) -> bool:
 
 
 def _reason(message: str) -> str:
-    """The gist of a numba error message: its first line that says what failed."""
+    """The gist of a numba error message: what a twin said it cannot take, else which
+    function numba found no form of and for which argument types, else its first line."""
+    said = re.search(r"raised a specific error:\s*\n\s*\w+Error: (.*)", message)
+    if said:
+        return said.group(1).strip()[:200]
+    missing = re.search(r"No implementation of function Function\(<[^>]*?(\w+) at 0x\w+>\) found "
+                        r"for signature:\s*\n\s*>>> \w+\((.*)\)", message)
+    if missing:
+        return f"numba has no {missing.group(1)} for ({missing.group(2).strip()[:160]})"
     for line in message.splitlines():
         line = line.strip()
         if not line or line.startswith(("Failed in", "During:", "File ", "<source", "^")):
             continue
-        line = re.sub(r"\s+", " ", line)
-        return line[:160]
+        return re.sub(r"\s+", " ", line)[:200]
     return "numba could not compile it"

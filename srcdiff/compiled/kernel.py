@@ -193,7 +193,8 @@ class _DropDels(cst.CSTTransformer):
 
 class _Lower(cst.CSTTransformer):
     """Tapes as lists, ``rt.at[k]`` as ``k``, ``rt.add_into(a, b)`` as ``a + b``, a numpy
-    reduction over an axis as its twin ``rt_jit.reduce_<name>(x, axis, keepdims)``."""
+    reduction over an axis as its twin ``rt_jit.reduce_<name>(x, axis, keepdims)``, ``a @ b``
+    as ``rt_jit.matmul(a, b)`` (BLAS for transposed operands too)."""
 
     def __init__(self, rt: str, resolve):
         super().__init__()
@@ -233,6 +234,12 @@ class _Lower(cst.CSTTransformer):
         return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name(twin.__name__)), [
             cst.Arg(given["a"]), cst.Arg(given.get("axis", cst.Name("None"))),
             cst.Arg(given.get("keepdims", cst.Name("False")))])
+
+    def leave_BinaryOperation(self, original, updated):
+        if isinstance(updated.operator, cst.MatrixMultiply):
+            return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name("matmul")),
+                            [cst.Arg(_bare(updated.left)), cst.Arg(_bare(updated.right))])
+        return updated
 
     def leave_Subscript(self, original, updated):
         if not m.matches(updated.value, self._rt("at")):
