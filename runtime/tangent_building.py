@@ -4,7 +4,9 @@ linear ones with a constant part (forward mode; the kinds and the table: ``tange
 ``compress extract choose select pad diff ediff1d polyint gradient`` (linear in some operands:
 a condition, an index or a constant added keeps out of the tangent), ``arange logspace
 geomspace polyval vander polyfit interp cov corrcoef``, ``math.fsum prod dist``,
-``nextafter`` and ``angle``.
+``nextafter`` and ``angle``; the conversions and constructors with a dtype (``astype array
+asarray asanyarray ascontiguousarray asfortranarray full full_like linspace hstack vstack``):
+linear, once their dtype is checked (a float one, or none).
 """
 
 from __future__ import annotations
@@ -13,7 +15,80 @@ import math
 
 import numpy as np
 
-from .tangents import _refuse_unless, broadcast_tangent, tangent
+from .tangents import _check_option, _refuse_unless, broadcast_tangent, tangent
+
+
+# ----- linear, with a dtype checked when the code runs -----
+
+
+@tangent(np.astype)
+def astype_tangent(dx, ans, x, dtype=None, copy=True, device=None):
+    _check_option(np.astype, "dtype", dtype)
+    return np.astype(dx, dtype)
+
+
+@tangent(np.array)
+def array_tangent(dobject, ans, object, dtype=None, copy=True, order="K", subok=False,
+                  ndmin=0, ndmax=0):
+    _check_option(np.array, "dtype", dtype)
+    if ndmax:  # (numpy 2.3)
+        return np.array(dobject, dtype=dtype, order=order, ndmin=ndmin, ndmax=ndmax)
+    return np.array(dobject, dtype=dtype, order=order, ndmin=ndmin)
+
+
+@tangent(np.asarray)
+def asarray_tangent(da, ans, a, dtype=None, order=None, copy=None):
+    _check_option(np.asarray, "dtype", dtype)
+    return np.asarray(da, dtype=dtype, order=order)
+
+
+@tangent(np.asanyarray)
+def asanyarray_tangent(da, ans, a, dtype=None, order=None, device=None, copy=None, like=None):
+    _check_option(np.asanyarray, "dtype", dtype)
+    return np.asanyarray(da, dtype=dtype, order=order)
+
+
+@tangent(np.ascontiguousarray)
+def ascontiguousarray_tangent(da, ans, a, dtype=None, like=None):
+    _check_option(np.ascontiguousarray, "dtype", dtype)
+    return np.ascontiguousarray(da, dtype=dtype)
+
+
+@tangent(np.asfortranarray)
+def asfortranarray_tangent(da, ans, a, dtype=None, like=None):
+    _check_option(np.asfortranarray, "dtype", dtype)
+    return np.asfortranarray(da, dtype=dtype)
+
+
+@tangent(np.full)
+def full_tangent(dfill_value, ans, fill_value, shape=None, dtype=None, order="C"):
+    _check_option(np.full, "dtype", dtype)
+    return np.full(shape, dfill_value, dtype=dtype, order=order)
+
+
+@tangent(np.full_like)
+def full_like_tangent(da, dfill_value, ans, a, fill_value, dtype=None, order="K", subok=True,
+                      shape=None):
+    _check_option(np.full_like, "dtype", dtype)
+    return np.full_like(ans, dfill_value, dtype=np.result_type(ans, 1.0), order=order)
+
+
+@tangent(np.linspace)
+def linspace_tangent(dstart, dstop, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    _check_option(np.linspace, "dtype", dtype)
+    return np.linspace(dstart, dstop, num=num, endpoint=endpoint, dtype=dtype, axis=axis)
+
+
+@tangent(np.hstack)
+def hstack_tangent(dtup, ans, tup, dtype=None, casting="same_kind"):
+    _check_option(np.hstack, "dtype", dtype)
+    return np.hstack(dtup, dtype=dtype, casting=casting)
+
+
+@tangent(np.vstack)
+def vstack_tangent(dtup, ans, tup, dtype=None, casting="same_kind"):
+    _check_option(np.vstack, "dtype", dtype)
+    return np.vstack(dtup, dtype=dtype, casting=casting)
 
 
 # ----- linear, with a constant operand or a constant added -----

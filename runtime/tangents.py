@@ -56,7 +56,8 @@ import numpy as np
 
 from . import helpers
 from .helpers import guard, unbroadcast, zeros_like
-from .registry import adjoint
+from .options import refusal
+from .registry import RULES, adjoint
 from .trees import is_container, tree_map
 
 __all__ = ["TangentRule", "TANGENTS", "tangent", "tangent_kind", "zero_tangent",
@@ -98,22 +99,22 @@ _MATH = frozenset(v for v in vars(math).values() if callable(v)) - {
 LINEAR = frozenset({
     operator.getitem, helpers.setitem, helpers.append,
     np.sum, np.mean, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.transpose,
-    np.swapaxes, np.moveaxis, np.broadcast_to, np.copy, np.concatenate, np.stack, np.hstack,
-    np.vstack, np.dstack, np.column_stack, np.split, np.array_split, np.hsplit, np.vsplit,
-    np.dsplit, np.tile, np.repeat, np.take, np.take_along_axis, np.diag, np.diagonal, np.diagflat,
-    np.tril, np.triu, np.trace, np.cumsum, np.cumulative_sum, np.roll, np.flip, np.fliplr,
-    np.flipud, np.rot90, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.rollaxis,
-    np.matrix_transpose, np.unstack, np.real, np.imag, np.conjugate, np.array, np.asarray,
-    np.asanyarray, np.ascontiguousarray, np.asfortranarray, np.astype, np.real_if_close,
-    np.append, np.insert, np.delete, np.resize, np.block, np.linspace, np.polyadd, np.polysub,
-    np.polyder, np.meshgrid, np.broadcast_arrays, np.full, np.full_like,
+    np.swapaxes, np.moveaxis, np.broadcast_to, np.copy, np.concatenate, np.stack, np.dstack,
+    np.column_stack, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.tile,
+    np.repeat, np.take, np.take_along_axis, np.diag, np.diagonal, np.diagflat, np.tril, np.triu,
+    np.trace, np.cumsum, np.cumulative_sum, np.roll, np.flip, np.fliplr, np.flipud, np.rot90,
+    np.atleast_1d, np.atleast_2d, np.atleast_3d, np.rollaxis, np.matrix_transpose, np.unstack,
+    np.real, np.imag, np.conjugate, np.real_if_close, np.append, np.insert, np.delete,
+    np.resize, np.block, np.polyadd, np.polysub, np.polyder, np.meshgrid, np.broadcast_arrays,
     np.fft.fft, np.fft.ifft, np.fft.fftn, np.fft.ifftn, np.fft.fft2, np.fft.ifft2, np.fft.rfft,
     np.fft.irfft, np.fft.rfftn, np.fft.irfftn, np.fft.rfft2, np.fft.irfft2, np.fft.fftshift,
     np.fft.ifftshift,
 })
 # linear too, but with an operand that is not (a condition, an index: np.compress, np.choose,
-# np.select) or a constant added (np.pad's constant_values, np.diff's prepend, np.polyint's k):
-# explicit rules below keep the one and drop the other
+# np.select), a constant added (np.pad's constant_values, np.diff's prepend, np.polyint's k) or
+# a dtype (np.astype, np.array, np.full, np.linspace, np.hstack...: one known only when the code
+# runs, x.astype(t), is checked there, as their adjoint rules check it): rules of their own,
+# tangent_building.py
 
 MULTILINEAR = frozenset({
     operator.matmul, np.matmul, np.dot, np.inner, np.outer, np.vdot, np.tensordot, np.kron,
@@ -183,6 +184,13 @@ def guard_adjoint(g, value, g_):
     # where g_ is exactly 0 the result is the constant 1; g_ itself only selects (a zero adjoint,
     # returned as zeros: in second order g_ is active, and the caller adds to it)
     return np.where(g_ == 0, 0.0, g), zeros_like(g_)
+
+
+def _check_option(primitive, option, value):
+    """Refuse an option value that the adjoint rule of ``primitive`` does not differentiate,
+    known only when the code runs (``x.astype(t)``: the compiler checks a constant)."""
+    message = refusal(RULES[primitive], option, value)
+    _refuse_unless(not message, "srcdiff's forward mode cannot differentiate " + message)
 
 
 def _refuse_unless(admitted, message):

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import srcdiff
-from srcdiff.errors import NotDifferentiableError
+from srcdiff.errors import NotDifferentiableError, SrcdiffError
 from srcdiff.runtime import RULES, helpers, rule_for, tangents
 from srcdiff.runtime.tangents import tangent_kind
 from srcdiff.testing import check_jvp, check_vjp
@@ -343,6 +343,24 @@ def test_every_primitive_with_an_adjoint_rule_has_a_case_here():
     missing = [fn for fn in RULES if _ours(fn) and fn not in covered | RUNTIME_HELPERS and
                (sp is not None or "scipy" not in RULES[fn].raw.__module__)]
     assert not missing, f"primitives without a forward-mode case: {missing}"
+
+
+def cast(x, dtype):
+    return np.sum(x.astype(dtype) * x)
+
+
+def test_a_dtype_known_only_when_the_code_runs_is_checked_as_the_adjoint_checks_it():
+    """A cast to an integer dtype rounds (no derivative): refused where the dtype is a value,
+    as reverse mode refuses it, never a rounded tangent (dx.astype(int))."""
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal(4), 3.0 * rng.standard_normal(4)
+    _, tangent_out = srcdiff.jvp(cast, (x, np.float64), (t, None))
+    check_jvp(lambda x: cast(x, np.float64), (x,), (t,), tangent_out)
+    for dtype in (np.int64, int):
+        with pytest.raises(SrcdiffError, match="np.astype with dtype="):
+            srcdiff.jvp(cast, (x, dtype), (t, None))
+        with pytest.raises(SrcdiffError, match="np.astype with dtype="):
+            srcdiff.grad(cast)(x, dtype)
 
 
 # ----- second order: reverse mode over the tangent rules (srcdiff.hvp, srcdiff.hessian) -----
