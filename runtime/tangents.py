@@ -1,5 +1,5 @@
 """The tangent-rule table: how forward mode (``srcdiff.jvp``) carries a tangent through each
-primitive, kept beside its adjoint rule (``registry.py``).
+primitive that has an adjoint rule (``registry.py``).
 
 Most primitives need no code of their own; their kind says how their tangent is written:
 
@@ -13,18 +13,19 @@ Most primitives need no code of their own; their kind says how their tangent is 
   operand that has a tangent, with that operand replaced by it (``dW @ h + W @ dh``).
 
 The rest have a tangent rule (``tangent_reductions.py``, ``tangent_linalg.py``,
-``tangent_building.py``, scipy's beside their adjoints): ``@tangent(np.prod)`` on
+``tangent_building.py``, ``tangent_scipy.py``): ``@tangent(np.prod)`` on
 ``prod_tangent(dx, ans, x, axis=None, keepdims=False)``, which takes one tangent per operand
 (a zero, ``rt.zero_tangent(x)``, for an operand without one), the primal output ``ans``, the
 operands and the primitive's options, and returns the output's tangent. A rule whose body is
 one ``return`` and that takes one operand is written inline. A primitive of none of these
 kinds is refused by ``jvp`` at the user's line ("has no tangent rule yet"). A primitive that
-is linear but has an operand that is not (``np.compress``'s condition, ``np.choose``'s index)
-or adds a constant (``np.pad``'s ``constant_values``, ``np.diff``'s ``prepend``) has a rule.
+is linear but has an operand that is not (``np.compress``'s condition, ``np.choose``'s index),
+adds a constant (``np.pad``'s ``constant_values``, ``np.diff``'s ``prepend``) or takes a dtype
+(``x.astype(t)``, checked when the code runs) has a rule.
 
 Coverage: every one of the 297 primitives with an adjoint rule (scipy's included) has a
-tangent: 115 elementwise, 85 linear, 17 multilinear, 80 rules (64 in the three
-modules, 16 in ``scipy_rules.py``). Only ``guard`` and ``broadcast_tangent``, which
+tangent: 115 elementwise, 74 linear, 17 multilinear, 91 rules (28 of reductions, 13 of
+linear algebra, 34 of building, 16 of scipy). Only ``guard`` and ``broadcast_tangent``, which
 srcdiff's own generated code calls, have none (they have adjoints, for second order).
 tests/test_tangent_rules.py runs every case of the adjoint rules' tables through
 ``srcdiff.jvp`` against finite differences. Refused, never approximated: ``u`` and ``vh`` of
