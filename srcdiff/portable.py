@@ -5,7 +5,8 @@ as its compiled code (code objects do not pickle); the other side compiles the d
 again, once per process, when it is first called. Compiling reads the function's source, so
 where the other side may have no file to read it from (a function defined in ``__main__``,
 which cloudpickle sends by value; a notebook cell; ``exec``), the pickle carries the lines of
-the files srcdiff will read, and unpickling puts them into ``linecache``, where
+the files srcdiff will read; unpickling names each function's code after its file again
+(cloudpickle renames it ``<dynamic-code>``) and puts the lines into ``linecache``, where
 ``inspect.getsource`` finds them::
 
     >>> import pickle, numpy as np, srcdiff
@@ -83,7 +84,8 @@ def restore(fn, state: dict) -> None:
     for function in _functions_reached(fn):
         code = function.__code__
         origin = origins.get((code.co_name, code.co_firstlineno))
-        if origin is not None and code.co_filename != origin:
+        if origin is not None and code.co_filename != origin and \
+                not os.path.exists(code.co_filename):  # never a function read from a file here
             function.__code__ = _renamed(code, origin)
 
 
