@@ -140,6 +140,7 @@ def test_elementwise_kernel_runs_as_one_loop(maker):
     value summed in it); other shapes (broadcasting): the array kernel. Both as numpy's."""
     compiled, numpy_path = srcdiff.jit(maker(scaled, wrt=(0, 1, 2))), maker(scaled, wrt=(0, 1, 2))
     for args in ((rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), 0.7),   # the loop
+                 (rng.normal(size=(50, 60)), rng.normal(size=(50, 60)), 0.7),  # numpy's loops
                  (rng.normal(size=(3, 4)), rng.normal(size=4), 0.7),        # broadcast y
                  (rng.normal(size=(3, 4)), np.asfortranarray(rng.normal(size=(3, 4))), 0.7)):
         got, want = compiled(*args), numpy_path(*args)

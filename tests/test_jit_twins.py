@@ -203,3 +203,20 @@ def test_float32_matmul_adjoint_takes_mixed_precision():
     multiplies in the common dtype, as numpy would."""
     g, a, b = rng.normal(size=(4, 5)), M.astype(np.float32), W.astype(np.float32)
     np.testing.assert_allclose(matmul_adjoint_x2(g, a, b), rt.matmul_adjoint_x2(g, a, b), rtol=1e-12)
+
+
+@numba.njit(cache=True)
+def numpy_loops(x):
+    return numba_twins.tanh(x), numba_twins.exp(-x), numba_twins.sin(x), numba_twins.log1p(x * x)
+
+
+@pytest.mark.parametrize("x", [rng.normal(size=3), rng.normal(size=5000),
+                               np.asfortranarray(rng.normal(size=(60, 50)))],
+                         ids=["small (numba's)", "large (numpy's loop)", "large, Fortran order"])
+def test_transcendental_functions_are_numpys_own(x):
+    """Small arrays: numba's functions (libm); large ones: numpy's loops, bit for bit."""
+    for got, want in zip(numpy_loops(x), (np.tanh(x), np.exp(-x), np.sin(x), np.log1p(x * x))):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        if x.size >= numba_twins._NUMPY_FROM:
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, want, rtol=1e-14)

@@ -31,6 +31,8 @@ _OK_CHARS = frozenset(np.typecodes["AllInteger"] + np.typecodes["Float"] + "?") 
 # argument dtypes a kernel takes: bool, integers, float32/64 (numba has no float16)
 
 
+_LOOP_UP_TO = 2048  # elements: above, the array kernel, whose transcendental functions are
+# numpy's vectorised loops, is faster than one loop calling libm per element (W5: 10**6)
 _SLOW = object()  # the fast call's answer where the arguments need the general path
 
 
@@ -340,7 +342,7 @@ def _pick(dispatcher, kind, args):
         return dispatcher
     first = args[positions[0]]
     shape = first.shape
-    if not first.size:
+    if not 0 < first.size < _LOOP_UP_TO:
         return dispatcher
     for i in positions:
         a = args[i]

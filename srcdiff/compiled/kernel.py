@@ -81,6 +81,7 @@ def build(text: str, resolve=lambda expr: None) -> Kernel:
         body=fn.body.with_changes(body=body))
     new = fuse.function(new.visit(_Lower(rt, resolve)).visit(_DropDels()),
                         lambda func: isinstance(resolve(func), np.ufunc))
+    new = new.visit(_NumpyLoops(rt, resolve))
     header = (f"from srcdiff import runtime as {rt}\n"
               f"from srcdiff.runtime import numba_twins as {rt}_jit\n\n\n")
     source = header + cst.Module(body=[new]).code
@@ -246,6 +247,25 @@ class _Lower(cst.CSTTransformer):
             return updated
         keys = [_key(e.slice) for e in updated.slice]
         return keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(k) for k in keys])
+
+
+class _NumpyLoops(cst.CSTTransformer):
+    """``np.tanh(a)`` → ``rt_jit.tanh(a)``: numpy's vectorised loop for a large array (numba's
+    calls libm per element, ~10x slower), numba's own for a number or a small array."""
+
+    def __init__(self, rt: str, resolve):
+        super().__init__()
+        self.rt, self.resolve = rt, resolve
+
+    def leave_Call(self, original, updated):
+        from srcdiff.runtime.numba_twins import SIMD
+
+        func = self.resolve(updated.func)
+        name = getattr(func, "__name__", None)
+        if isinstance(func, np.ufunc) and name in SIMD and getattr(np, name) is func and \
+                len(updated.args) == 1 and updated.args[0].keyword is None:
+            return updated.with_changes(func=cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name(name)))
+        return updated
 
 
 def _key(index) -> cst.BaseExpression:

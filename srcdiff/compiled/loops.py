@@ -132,6 +132,15 @@ class _Loop:
             return kind, call.with_changes(args=[a.with_changes(value=v)
                                                  for a, v in zip(call.args, values)])
         rt = self.rt
+        if m.matches(call.func, m.Attribute(m.Name(f"{rt}_jit"))) and len(args) == 1:
+            from srcdiff.runtime.numba_twins import SIMD
+
+            if call.func.attr.value in SIMD:  # numpy's loop for arrays: per element, np's own
+                kind, value = self.expression(args[0])
+                if kind == SUMMED:
+                    raise _NotElementwise
+                func = cst.parse_expression(f"{rt}.np.{call.func.attr.value}")
+                return kind, call.with_changes(func=func, args=[call.args[0].with_changes(value=value)])
         if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("unbroadcast"))) and len(args) == 2:
             kind, g = self.expression(args[0])
             target = self.target_kind(args[1])
