@@ -15,7 +15,7 @@ from .helpers import append, append_in_place, count, guard, setitem, add, at, ex
 from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
-from .link import call_vjp, default_of, derivative_of, tangent_of
+from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
 from .tape import Tape, check_recomputed, checkpoint_every
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
 from .trees import drop_adjoint, entry_adjoint, filled, list_add_at, list_nones, list_put, pop_adjoint
@@ -38,7 +38,7 @@ __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "reshape", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
     "tree_zeros", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint",
 ]

@@ -20,7 +20,7 @@ from .helpers import zeros_like
 from .registry import rule_for
 from .trees import is_container, tree_zeros
 
-__all__ = ["derivative_of", "tangent_of", "call_vjp", "default_of"]
+__all__ = ["derivative_of", "tangent_of", "call_vjp", "call_jvp", "default_of"]
 
 
 class derivative_of:
@@ -92,6 +92,10 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
     >>> value, pullback = call_vjp(scale, np.ones(2), 3.0, wrt=(0,))  # doctest: +SKIP
     """
     owner, wrt_self = wrt_self, wrt_self is not None and wrt_self is not False
+    if _is_gradient(fn):  # a srcdiff.grad function: its adjoint is a Hessian-vector product
+        from srcdiff.forward import gradient_pullback  # the compiler, only when needed
+
+        return fn(*args, **keywords), gradient_pullback(fn, args, keywords, wrt)
     rule = rule_for(fn) if not wrt_self and not keywords else None
     if rule is not None and len(args) >= len(rule.leading) and \
             rule.takes(len(args) - len(rule.leading)):  # np.sin as a value: its rule
@@ -127,6 +131,48 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
         with _LOCK:
             link = _DYNAMIC.setdefault(key, derivative_of(function, names))
     return link(*positional)
+
+
+def call_jvp(fn, *args, wrt: tuple[int, ...] = (), **keywords):
+    """Forward mode's ``rt.call_vjp``: ``fn(*primals, **keywords)`` and its tangent, where
+    ``args`` are the positional arguments followed by one tangent for each position in
+    ``wrt``. ``fn`` is a Python function (its jvp, compiled once per function and ``wrt``) or
+    what ``srcdiff.grad`` returned (a Hessian-vector product)."""
+    primals, tangents = args[:len(args) - len(wrt)], args[len(args) - len(wrt):]
+    if _is_gradient(fn):
+        from srcdiff.forward import gradient_tangent  # the compiler, only when needed
+
+        return gradient_tangent(fn, primals, keywords, wrt, tangents)
+    if not isinstance(fn, types.FunctionType) or fn.__code__.co_flags & (
+            inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError(
+            f"srcdiff's forward mode cannot differentiate a call of {fn!r}: it differentiates "
+            "Python functions with named parameters (and srcdiff.grad functions) when they "
+            "arrive as values; use reverse mode (srcdiff.vjp) for this call.")
+    params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    names = tuple(params[i] for i in wrt)
+    positional = primals
+    if keywords or len(primals) < len(params):  # keywords and defaults: bound by name
+        bound = inspect.signature(fn).bind(*primals, **keywords)
+        bound.apply_defaults()
+        positional = tuple(bound.arguments[p] for p in params)
+    key = (fn, names)
+    link = _TANGENTS.get(key)
+    if link is None:
+        with _LOCK:
+            link = _TANGENTS.setdefault(key, tangent_of(fn, names))
+    return link(*positional, *tangents)
+
+
+_TANGENTS: dict = {}
+
+
+def _is_gradient(fn) -> bool:
+    """What ``srcdiff.grad`` returns (srcdiff/api.py's GradFunction, not imported here)."""
+    kind = type(fn)
+    return kind.__name__ == "GradFunction" and kind.__module__ == "srcdiff.api"
 
 
 def _packed_call(function, positional, offset, wrt, wrt_self, keywords):

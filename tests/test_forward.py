@@ -193,13 +193,30 @@ def test_iterating_over_a_differentiated_array():
     check_jvp(f, (xs,), (v,), tangent)
 
 
-def test_a_function_known_only_when_it_runs_is_refused_at_its_line():
+def test_a_function_known_only_when_it_runs():
     def f(x, act):
-        return np.sum(act(x))
+        return np.sum(act(x) * x)
 
-    with pytest.raises(SrcdiffError, match="known only when the code runs") as info:
-        srcdiff.jvp(f, (np.ones(2), np.tanh), (np.ones(2), None))
-    assert "act(x)" in str(info.value)
+    def softplus(z):
+        return np.logaddexp(0.0, z)
+
+    x, v = np.array([0.3, -1.0, 2.0]), np.array([1.0, 0.5, -0.5])
+    _, tangent = srcdiff.jvp(f, (x, softplus), (v, None))
+    check_jvp(lambda x: f(x, softplus), (x,), (v,), tangent)
+
+
+class _Model:
+    def energy(self, x):
+        return np.sum(x * x)
+
+
+def test_a_method_of_an_object_is_refused_in_forward_mode_at_its_line():
+    def f(x, model):
+        return model.energy(x)
+
+    with pytest.raises(SrcdiffError, match="a method of an object") as info:
+        srcdiff.jvp(f, (np.ones(2), _Model()), (np.ones(2), None))
+    assert "model.energy(x)" in str(info.value)
 
 
 def doubled(x):  # a primitive of the user's, with an adjoint rule and no tangent rule
@@ -278,3 +295,78 @@ def test_newton_cg_example_converges():
     np.testing.assert_allclose(optimum, module.loss(w, X, y), rtol=1e-9)
     v = np.arange(1.0, len(w) + 1)
     np.testing.assert_allclose(srcdiff.hvp(module.loss, w, v, X, y), H @ v, rtol=1e-9)
+
+
+# ----- derivatives of functions that call srcdiff.grad functions -----
+
+
+def energy(x, k):
+    return np.sum(k * np.cos(x) + 0.5 * x ** 4)
+
+
+forces = srcdiff.grad(energy)  # in x
+
+
+def force_norm(x, k):
+    f = forces(x, k)
+    return np.sum(f * f)
+
+
+def logistic_loss(w, X, y):
+    z = X @ w
+    return np.mean(np.logaddexp(0.0, z) - y * z)
+
+
+both = srcdiff.grad(logistic_loss, wrt=("w", "X"))
+
+
+def gradient_norms(w, X, y):
+    dw, dX = both(w, X, y)
+    return np.sum(dw * dw) + 0.5 * np.sum(dX * dX)
+
+
+def twice(x, k):
+    return np.sum(srcdiff.grad(force_norm)(x, k) * x)
+
+
+def _case(name):
+    rng = np.random.default_rng(11)
+    if name == "gradient_norms":
+        return gradient_norms, (rng.normal(size=3), rng.normal(size=(6, 3)),
+                                (rng.normal(size=6) > 0) * 1.0)
+    return {"force_norm": force_norm, "twice": twice}[name], (rng.normal(size=4), 1.5)
+
+
+@pytest.mark.parametrize("name", ["force_norm", "gradient_norms"])
+def test_grad_of_a_function_that_calls_grad(name):
+    fn, args = _case(name)
+    for p in range(len(args) if name == "gradient_norms" else 2):  # mixed partials too
+        if not _float(args[p]):
+            continue
+        value, got = srcdiff.value_and_grad(fn, wrt=p)(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        from srcdiff.testing import check_grad
+
+        check_grad(fn, args, (got,), argnums=(p,), rtol=1e-5, atol=1e-6)
+
+
+def test_a_third_derivative_is_refused_at_its_line():
+    fn, args = _case("twice")
+    with pytest.raises(NotDifferentiableError, match="a third derivative"):
+        srcdiff.grad(fn)(*args)
+
+
+def test_vjp_and_jvp_of_a_function_that_calls_grad():
+    x, k = np.array([0.4, -1.1, 2.0]), 1.5
+
+    def field(x, k):
+        return forces(x, k) * 2.0
+
+    out, pullback = srcdiff.vjp(field, x, k)
+    u = np.array([1.0, -2.0, 0.5])
+    from srcdiff.testing import check_vjp
+
+    check_vjp(field, (x, k), pullback(u), cotangent=u)
+    v = np.array([0.3, 0.2, -1.0])
+    _, tangent = srcdiff.jvp(field, (x, k), (v, 0.5))
+    check_jvp(field, (x, k), (v, 0.5), tangent)

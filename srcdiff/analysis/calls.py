@@ -26,7 +26,7 @@ import numpy as np
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
 from srcdiff.runtime.options import refusal
 from srcdiff.runtime.backend import array_module
-from srcdiff.runtime.link import tangent_of
+from srcdiff.runtime.link import call_jvp, tangent_of
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
 
@@ -245,6 +245,11 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
         return _dynamic_op(func, positional, keywords, spelled)
     if isinstance(obj, tangent_of):  # forward mode's link, in second order: its function
         obj = obj.function()
+    elif obj is call_jvp:
+        return Op("unknown", spelled, problem="a third derivative (reverse mode over forward "
+                  "mode's call of a function known only when it runs, rt.call_jvp)")
+    elif _is_gradient(obj):  # a call of srcdiff.grad(f): differentiated when it runs, by
+        return _dynamic_op(func, positional, keywords, spelled)  # its Hessian (link.py)
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled, ctx.rt)
     if _is_record(obj) or obj is dict and not positional:
@@ -300,18 +305,25 @@ def _record_op(cls, positional, keywords, spelled, rt: str) -> Op:
               options=tuple(("key", k) for k in keys))
 
 
+def _is_gradient(obj) -> bool:
+    """What ``srcdiff.grad(f)`` returns (srcdiff/api.py's GradFunction, not imported here)."""
+    kind = type(obj)
+    return kind.__name__ == "GradFunction" and kind.__module__ == "srcdiff.api"
+
+
 def is_user_function(obj) -> bool:
     """A Python function without a rule, of the user's own code: srcdiff differentiates its
     source (``helper(x)``). A function of an installed package or of the standard library
     (``scipy.special.logsumexp``) is not read: it has a rule or is refused."""
     return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj) and \
-        (not installed(obj) or obj.__module__ in _READ_FROM_SOURCE)
+        (not installed(obj) and not obj.__module__.startswith("srcdiff.")
+         or obj.__module__.startswith(_READ_FROM_SOURCE))
 
 
 # srcdiff's own runtime functions that are differentiated from their source wherever srcdiff
 # is installed: forward mode's tangent rules (and the adjoint rules some of them call), which
 # second order (hvp) runs in reverse mode
-_READ_FROM_SOURCE = frozenset({"srcdiff.runtime.tangents", "srcdiff.runtime.rules"})
+_READ_FROM_SOURCE = ("srcdiff.runtime.tangent", "srcdiff.runtime.rules")  # module name prefixes
 
 
 def installed(fn) -> bool:

@@ -181,11 +181,7 @@ class _TangentWriter:
         if op.kind == "function":
             return self.function_call(stmt, target, op)
         if op.kind == "dynamic":
-            raise self.ctx.located(
-                f"srcdiff's forward mode cannot differentiate '{op.text}': the function it calls "
-                "is known only when the code runs; call a function defined at module level, or "
-                "use reverse mode (srcdiff.vjp, srcdiff.jacrev).", self.line,
-                token=op.text.split("(")[0])
+            return self.dynamic_call(stmt, target, op)
         value = self.tangent_value(target, op)
         if isinstance(target, cst.Tuple):
             lhs = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names],
@@ -353,11 +349,34 @@ class _TangentWriter:
         link = self.link(op.primitive, tuple(p for p, _ in active))
         call = cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands] +
                         [cst.Arg(self.of(e)) for _, e in active])
+        return self.unpack_pair(stmt, target, call)
+
+    def dynamic_call(self, stmt, target, op: Op) -> list:
+        """A call of a function known when it runs (``f(y)`` of an argument ``f``, a
+        ``srcdiff.grad`` function): ``y, dy = rt.call_jvp(f, y, dy, wrt=(0,))``."""
+        receiver, args = op.operands[0], op.operands[1:]
+        if receiver is not None or self.active(op.primitive):
+            raise self.ctx.located(
+                f"srcdiff's forward mode cannot differentiate '{op.text}': "
+                + ("a method of an object" if receiver is not None else
+                   "the function called depends on a differentiated value")
+                + "; use reverse mode (srcdiff.vjp, srcdiff.jacrev) for it.", self.line,
+                token=op.text.split("(")[0])
+        active = [i for i, e in enumerate(args) if self.touches(e)]
+        wrt = cst.Tuple([cst.Element(cst.Integer(str(i))) for i in active])
+        call = cst.Call(self.rt("call_jvp"), [
+            cst.Arg(op.primitive), *(cst.Arg(e) for e in args),
+            *(cst.Arg(self.of(args[i])) for i in active),
+            *(self.keyword(k, v) for k, v in op.options), self.keyword("wrt", wrt)])
+        return self.unpack_pair(stmt, target, call)
+
+    def unpack_pair(self, stmt, target, call) -> list:
+        """``target, d_target = call``; a tuple target in two flat steps."""
         pair = lambda a, b: cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[])  # noqa: E731
         if not isinstance(target, cst.Tuple):
             lhs = pair(target, cst.Name(self.tangent(target.value)))
             return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(lhs)], call)])]
-        # s, q = helper(x): the value and its tangent whole, then unpacked (flat unpacking only)
+        names = target_names(target)
         value = cst.Name(self.namer.fresh(f"{names[0]}_{names[-1]}"))
         tangent = cst.Name(self.tangent(value.value))
         tangents = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names], lpar=[],

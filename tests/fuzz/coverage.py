@@ -338,6 +338,13 @@ def label(obj) -> str:
     return f"{module}.{name}"
 
 
+# runtime functions only generated code calls (forward mode's tangent code, which second order
+# differentiates again): tests/test_forward.py covers them, not the generator of user programs
+GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
+                            "srcdiff.runtime.tangents.broadcast_tangent",
+                            "srcdiff.runtime.tangents.zero_tangent"})
+
+
 def accepted() -> dict[str, str]:
     """Every construct srcdiff accepts: label -> where the fact comes from."""
     from srcdiff.analysis import calls
@@ -372,10 +379,11 @@ def accepted() -> dict[str, str]:
             importlib.import_module(module)
     for obj in RULES:  # srcdiff's own rules (not those a user, test or program registered)
         if label(obj).split(".")[0] in ("numpy", "math", "builtins", "operator", "srcdiff",
-                                        "scipy"):
+                                        "scipy") and label(obj) not in GENERATED_ONLY:
             out[label(obj)] = "RULES"
     for obj in NONDIFFERENTIABLE:
-        out[label(obj)] = "NONDIFFERENTIABLE"
+        if label(obj) not in GENERATED_ONLY:
+            out[label(obj)] = "NONDIFFERENTIABLE"
     for name in calls.METHODS:
         out[f"method:{name}"] = "calls.METHODS"
     for name in NONDIFFERENTIABLE_METHODS:

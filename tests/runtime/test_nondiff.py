@@ -22,11 +22,13 @@ import srcdiff
 from srcdiff.runtime import nondiff
 from srcdiff.runtime.nondiff import (NONDIFFERENTIABLE, NONDIFFERENTIABLE_ATTRIBUTES,
                                      NONDIFFERENTIABLE_METHODS)
+from srcdiff.runtime.tangents import zero_tangent
 from srcdiff.testing import check_grad
 
 from tests.helpers import make_function
 
 # entry -> (why its result is constant, a call of it on values made from x of shape (2, 3))
+
 FUNCTIONS = {
     np.shape: ("a shape", lambda x: np.shape(x)),
     np.ndim: ("a count", lambda x: np.ndim(x)),
@@ -91,6 +93,8 @@ FUNCTIONS = {
     math.isnan: ("a boolean", lambda x: math.isnan(x[0, 0])),
     math.isinf: ("a boolean", lambda x: math.isinf(x[0, 0])),
     math.isfinite: ("a boolean", lambda x: math.isfinite(x[0, 0])),
+    zero_tangent: ("made from a shape (forward mode's zero tangent)",
+                   lambda x: zero_tangent(x)),
 }
 # srcdiff.stop_gradient is constant by the user's own request: it is the table's one entry
 # whose value does move with its argument
