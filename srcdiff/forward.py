@@ -107,6 +107,7 @@ class JvpFunction:
 
 
 def _check_tangent(fn, name, primal, t) -> None:
+    trees.register_dataclasses(primal)  # optree walks a dataclass's fields once it knows it
     if _is_complex(primal) or _is_complex(t):
         raise GradientTypeError(
             f"srcdiff's forward mode takes real values; {fn.__qualname__}'s argument {name!r} "

@@ -26,7 +26,7 @@ import libcst as cst
 import srcdiff.runtime as runtime
 from srcdiff.runtime.tangents import TangentRule, tangent_kind
 
-from ..analysis.activity import analyze
+from ..analysis.activity import analyze, container_names
 from ..analysis.calls import Op, classify
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
@@ -44,9 +44,11 @@ TANGENT_FIRST = "tangent_first"  # option: return (tangent, value), for hvp's ha
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     funcdef = module.body[0]
     local_names = local_variables(funcdef)
-    varied = analyze(funcdef, ctx, local_names).varied
+    activity = analyze(funcdef, ctx, local_names)
+    varied = activity.varied & activity.useful  # a tangent only where it can reach the output
     namer = Namer(names_in(module) | {ctx.rt, ctx.name})
-    writer = _TangentWriter(ctx, namer, varied, local_names)
+    writer = _TangentWriter(ctx, namer, varied, local_names,
+                            container_names(funcdef, ctx, local_names))
     for p in ctx.wrt:
         writer.tangent(p)  # the parameters' tangents are named first: dx, dW
     body = writer.block(funcdef.body.body[:-1])
@@ -89,8 +91,9 @@ def _substitute(node: cst.CSTNode, replacements: dict[int, cst.CSTNode]) -> cst.
 
 
 class _TangentWriter:
-    def __init__(self, ctx: Context, namer: Namer, varied, local_names):
+    def __init__(self, ctx: Context, namer: Namer, varied, local_names, containers):
         self.ctx, self.namer, self.varied, self.local_names = ctx, namer, varied, local_names
+        self.containers = containers  # params["W"], p.W: projections, as reverse mode reads them
         self.links: dict = {}
         self.names: dict[str, str] = {}
         self.line = 0
@@ -175,7 +178,7 @@ class _TangentWriter:
         assign = stmt.body[0]
         target = assign.targets[0].target
         names = target_names(target)
-        op = classify(assign.value, self.ctx, self.local_names)
+        op = classify(assign.value, self.ctx, self.local_names, self.containers)
         if not any(n in self.varied for n in names):
             return [stmt]
         if op.kind == "function":
