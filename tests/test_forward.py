@@ -370,3 +370,35 @@ def test_vjp_and_jvp_of_a_function_that_calls_grad():
     v = np.array([0.3, 0.2, -1.0])
     _, tangent = srcdiff.jvp(field, (x, k), (v, 0.5))
     check_jvp(field, (x, k), (v, 0.5), tangent)
+
+
+def _gradient_norm(fn, p, arity):
+    """``g(*args) = |∇_p fn(*args)|²`` with ``arity`` named parameters (srcdiff reads it)."""
+    d = srcdiff.grad(fn, wrt=p)
+    if arity == 1:
+        def g(a):
+            return np.sum(d(a) ** 2)
+    elif arity == 2:
+        def g(a, b):
+            return np.sum(d(a, b) ** 2)
+    elif arity == 3:
+        def g(a, b, c):
+            return np.sum(d(a, b, c) ** 2)
+    else:
+        def g(a, b, c, e):
+            return np.sum(d(a, b, c, e) ** 2)
+    return g
+
+
+SECOND = sorted(name for name in set(ALL) - {"no_grad_block", "pytree"}
+                if len(ALL[name][1]()) <= 4 and _first_array_wrt(*ALL[name])[1] is not None)
+
+
+@pytest.mark.parametrize("name", SECOND)
+def test_grad_of_grad_on_the_corpus(name):
+    fn, make_args, wrt = ALL[name]
+    args, p = _first_array_wrt(fn, make_args, wrt)
+    g = _gradient_norm(fn, p, len(args))
+    from srcdiff.testing import check_grad
+
+    check_grad(g, args, (srcdiff.grad(g, wrt=p)(*args),), argnums=(p,), rtol=1e-5, atol=1e-6)
