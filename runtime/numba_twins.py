@@ -143,6 +143,8 @@ def _sum_to_twin(g, shape):
 def _count(x):
     if _is_number(x):
         return lambda x: 1
+    if x.dtype == types.float32:  # a float32 count: 1 / count stays float32, as numpy's
+        return lambda x: np.float32(max(x.size, 1))
     return lambda x: max(x.size, 1)
 
 
@@ -214,12 +216,13 @@ def _sum_adjoint(g, x, axis=None, keepdims=False):
 def _mean_adjoint(g, ans, x, axis=None, keepdims=False):
     if _is_number(x):
         return lambda g, ans, x, axis=None, keepdims=False: g
+    number = np.float32 if _dtype(g, x) == types.float32 else np.float64  # g's precision
     if _is_none(axis):
-        return lambda g, ans, x, axis=None, keepdims=False: _spread(g / max(x.size, 1), x, axis,
-                                                                    keepdims)
+        return lambda g, ans, x, axis=None, keepdims=False: _spread(
+            g / number(max(x.size, 1)), x, axis, keepdims)
 
     def impl(g, ans, x, axis=None, keepdims=False):
-        return _spread(g / (x.size // max(np.asarray(ans).size, 1)), x, axis, keepdims)
+        return _spread(g / number(x.size // max(np.asarray(ans).size, 1)), x, axis, keepdims)
 
     return impl
 

@@ -64,7 +64,7 @@ PROGRAMS = {
                    (0, 1)),
 }
 COMPILABLE_CORPUS = ["arithmetic", "broadcast_row", "broadcast_scalar", "inverse_trig",
-                     "linear_mse", "matvec", "power_both", "reassigned", "same_operand",
+                     "linear_mse", "math_scalar", "matvec", "power_both", "reassigned", "same_operand",
                      "scalars_0d", "three_tanh", "unary", "unused_wrt", "with_constants"]
 
 

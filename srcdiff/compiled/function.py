@@ -68,8 +68,9 @@ class JitFunction:
     derivative, ``.kernel_source`` what numba compiled (after the first call)."""
 
     def __init__(self, target, *, fallback: bool = False):
-        if isinstance(target, api._MethodGrad):
-            target = target._grad  # noqa: SLF001  (bound methods: refused at the call below)
+        if isinstance(target, api._MethodGrad):  # noqa: SLF001
+            raise JitError("srcdiff.jit does not compile the gradient of a bound method yet; "
+                           "differentiate a function of the arrays instead")
         self._target = target
         self._fallback = fallback
         self._grad = target if isinstance(target, api.GradFunction) else None
@@ -143,7 +144,7 @@ class JitFunction:
             return self._dispatcher(*args)
         if self._fast is None and self._caller.params is not None:
             self._fast = self._fast_call()
-        return self._finish(_pick(self._dispatcher, kind, args)(*args, *kind[1]), args, kind[0])
+        return self._finish(_pick(kind[4], kind, args)(*args, *kind[1]), args, kind[0])
 
     def _fast_call(self):
         """``__call__`` for positional arguments of a signature already compiled, as a
@@ -160,7 +161,7 @@ class JitFunction:
             kind = kinds.get(signature(args))
             if kind is None:
                 return _SLOW
-            result = (pick(dispatcher, kind, args) if kind[2] else dispatcher)(*args, *kind[1])
+            result = (pick(kind[4], kind, args) if kind[2] else kind[4])(*args, *kind[1])
             value, grads = result if with_value else (None, result)
             if one:
                 x = args[index[0]]
@@ -191,7 +192,7 @@ class JitFunction:
         """Compile for these argument types; record the numpy path's value type and seed."""
         if self._grad is None:
             self._load_plain()
-            kind = (None, (), None, ())
+            kind = (None, (), None, (), self._dispatcher)
         else:
             reference = self._grad(*args)  # the numpy path: its errors are the user's errors
             if self._grad._has_aux:  # noqa: SLF001
@@ -203,9 +204,11 @@ class JitFunction:
                 value = self._derivative.function(*args)[0]
             seed = (api._seed(value),) if self._kernel.seeded else ()  # noqa: SLF001
             value = value if self._grad._with_value else None  # noqa: SLF001
-            kind = (type(value) if value is not None else None, seed, *self._loop(args, seed))
+            dispatcher = self._single(args)
+            kind = (type(value) if value is not None else None, seed,
+                    *self._loop(args, seed, dispatcher), dispatcher)
         try:
-            self._dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *kind[1])))
+            kind[4].compile(tuple(self._numba_type(a) for a in (*args, *kind[1])))
         except Exception as exc:  # numba's own errors, made readable and located
             if not _is_numba_error(exc):
                 raise
@@ -213,7 +216,19 @@ class JitFunction:
         self._kinds[key] = kind
         return kind
 
-    def _loop(self, args, seed) -> tuple:
+    def _single(self, args):
+        """The dispatcher for these arguments: the float32 kernel (``kernel.single``) where
+        every float array is float32, else the kernel itself."""
+        floats = [a.dtype for a in args if type(a) is np.ndarray and a.dtype.kind == "f"]
+        if not floats or any(d != np.float32 for d in floats):
+            return self._dispatcher
+        try:
+            dispatcher, _, _ = load(kernels.single(self._kernel), _namespace(self._fn))
+        except Unsupported:
+            return self._dispatcher
+        return dispatcher
+
+    def _loop(self, args, seed, kernel_dispatcher) -> tuple:
         """``(dispatcher, positions)`` of the one-loop kernel for these argument types
         (``loops.py``) and the positions of the array arguments; ``(None, ())`` where the
         kernel is not elementwise throughout, or the loop does not compile (the array
@@ -221,7 +236,8 @@ class JitFunction:
         params = self._caller.params
         arrays = frozenset(p for p, a in zip(params, args) if type(a) is np.ndarray)
         roles = ((None,) if self._kernel.with_value else ()) + self._grad._wrt  # noqa: SLF001
-        loop = kernels.loop(self._kernel, arrays, roles, _resolver(_namespace(self._fn)))
+        kernel = self._kernel if kernel_dispatcher is self._dispatcher else kernels.single(self._kernel)
+        loop = kernels.loop(kernel, arrays, roles, _resolver(_namespace(self._fn)))
         if loop is None:
             return None, ()
         try:

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import fuse, loops
 
-__all__ = ["Kernel", "KernelError", "build", "loop"]
+__all__ = ["Kernel", "KernelError", "build", "loop", "single"]
 
 
 class KernelError(Exception):
@@ -86,6 +86,40 @@ def build(text: str, resolve=lambda expr: None) -> Kernel:
               f"from srcdiff.runtime import numba_twins as {rt}_jit\n\n\n")
     source = header + cst.Module(body=[new]).code
     return Kernel(source, name, tuple(params), seeded, with_value, rt)
+
+
+def single(kernel: Kernel) -> Kernel:
+    """``kernel`` for float32 arguments: its number constants float32 (``rt.np.float32(2.0)``).
+    numba types a Python float as float64, which would make a float32 program's arrays float64
+    (numpy 2 keeps them float32: a Python number is weak); the results stay as numpy's."""
+    module = cst.parse_module(kernel.source)
+    fn = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+    new = fn.visit(_Float32(kernel.rt)).with_changes(name=cst.Name(kernel.name + "_f32"))
+    source = module.with_changes(body=[*(s for s in module.body if s is not fn), new]).code
+    return Kernel(source, new.name.value, kernel.params, kernel.seeded, kernel.with_value,
+                  kernel.rt)
+
+
+class _Float32(cst.CSTTransformer):
+    """Number constants that are operands of arithmetic, as float32."""
+
+    def __init__(self, rt: str):
+        super().__init__()
+        self.rt = rt
+
+    def _wrap(self, expr):
+        if isinstance(expr, (cst.Float, cst.Integer)):
+            return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"), [cst.Arg(expr)])
+        return expr
+
+    def leave_BinaryOperation(self, original, updated):
+        return updated.with_changes(left=self._wrap(updated.left), right=self._wrap(updated.right))
+
+    def leave_UnaryOperation(self, original, updated):
+        if isinstance(updated.expression, (cst.Float, cst.Integer)):  # -1.0
+            return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"),
+                            [cst.Arg(updated.with_changes(lpar=[], rpar=[]))])
+        return updated
 
 
 def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | None:

@@ -132,6 +132,9 @@ class _Loop:
             return kind, call.with_changes(args=[a.with_changes(value=v)
                                                  for a, v in zip(call.args, values)])
         rt = self.rt
+        if m.matches(call, m.Call(func=m.Attribute(m.Attribute(m.Name(rt), m.Name("np")),
+                                                   m.Name("float32")))):
+            return UNIFORM, call  # a float32 constant (kernel.single)
         if m.matches(call.func, m.Attribute(m.Name(f"{rt}_jit"))) and len(args) == 1:
             from srcdiff.runtime.numba_twins import SIMD
 
