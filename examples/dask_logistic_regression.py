@@ -15,16 +15,19 @@ Run: python examples/dask_logistic_regression.py              (2 worker processe
 
 Install Dask with srcdiff's extra: ``pip install "srcdiff[dask]"``.
 
-Figures (``--measure``; 2 CPU cores shared with other jobs, load average 6-7; one thread
-per worker; 2026-12-06):
+Figures (``--measure``, and ``--measure --chunk-rows 500000``; 2 CPU cores shared with
+other jobs, load average 5-6; one thread per worker; 2026-12-06):
 
 - memory: while 2 workers take one gradient of data made chunk by chunk on them, a
-  worker's peak resident memory is 163 MB for 64 MB of data, 164 MB for 256 MB and
-  219 MB for 1 GB (73 MB at start): the data never has to fit in one worker.
-- time: 10 steps on 2,000,000 x 16 rows (256 MB, 16 chunks) held by the workers: numpy
-  5.6 s, 1 worker 15.4 s, 2 workers 19.7 s. A step of the gradient alone: numpy 0.80 s,
-  Dask's synchronous scheduler 0.72 s, Dask's 2 threads 0.50 s; the rest is the
-  cluster's scheduling, with its processes on the same 2 busy cores.
+  worker's peak resident memory is 156, 150 and 228 MB for 64 MB, 256 MB and 1 GB of data
+  in chunks of 16 MB (172, 306 and 441 MB with chunks of 64 MB; 74 MB at start): a worker
+  holds a few chunks at a time, never its share of the data.
+- time of 10 steps on 2,000,000 x 16 rows (256 MB) held by the workers, 16 MB chunks:
+  numpy 6.5 s, Dask's threads (no cluster) 7.7 s, 1 worker 18.2 s, 2 workers 26.6 s;
+  64 MB chunks: numpy 5.6 s, threads 5.3 s, 1 worker 7.8 s, 2 workers 18.3 s. The
+  derivative costs on Dask what it costs in numpy (threads against numpy); the rest is
+  the cluster's cost per task (~230 tasks a step with 16 chunks, ~60 with 4) and its
+  processes competing for 2 busy cores, where 2 workers cannot run side by side.
 """
 
 from __future__ import annotations
@@ -129,14 +132,14 @@ def demo(rows, features, chunk_rows, workers, steps):
               f"Dask's by {np.max(np.abs(dw_sum - dw_all.compute())):.2e}")
 
 
-def measure():
+def measure(chunk_rows=125_000):
     """The figures of the docstring: a worker's peak memory against the dataset's size, and
     the time of 10 steps on 1 and 2 workers against numpy."""
     import dask
     import dask.array as da
     from dask.distributed import wait
 
-    features, chunk_rows, steps = 16, 125_000, 10
+    features, steps = 16, 10
     memory = []
     for rows in (500_000, 2_000_000, 8_000_000):
         local, client = cluster(2, memory_limit="4GB")
@@ -175,7 +178,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--features", type=int, default=8)
-    parser.add_argument("--chunk-rows", type=int, default=5_000)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per chunk (5,000; with --measure 125,000)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--measure", action="store_true", help="print the docstring's figures")
@@ -187,9 +191,9 @@ def main(argv=None) -> int:
         print("Dask is not installed: pip install 'srcdiff[dask]' (nothing to run)")
         return 0
     if args.measure:
-        measure()
+        measure(args.chunk_rows or 125_000)
     else:
-        demo(args.rows, args.features, args.chunk_rows, args.workers, args.steps)
+        demo(args.rows, args.features, args.chunk_rows or 5_000, args.workers, args.steps)
     return 0
 
 
