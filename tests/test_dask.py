@@ -211,3 +211,18 @@ def test_an_index_computed_by_dask_is_written_back_lazily():
         got = srcdiff.grad(argmax_pick, wrt=(0, 1))(*map(chunked, args))
     assert got[0].chunks == chunked(args[0]).chunks
     check_grad(argmax_pick, args, tuple(g.compute() for g in got))
+
+
+def test_the_compiled_paths_fallback_runs_the_derivative_on_dask_lazily():
+    pytest.importorskip("numba")
+    jit = getattr(srcdiff, "jit", None)
+    if jit is None:
+        pytest.skip("srcdiff.jit is not in this version")
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)),
+            rng.normal(size=(10, 3)), rng.normal(size=(10, 2)))
+    compiled = jit(srcdiff.grad(mlp, wrt=(0, 2)), fallback=True)
+    with no_compute(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fallback says that it runs the numpy derivative
+        got = compiled(args[0], args[1], args[2], chunked(args[3]), chunked(args[4]))
+    check_grad(mlp, args, tuple(g.compute() for g in got), argnums=(0, 2))
