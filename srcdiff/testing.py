@@ -98,4 +98,5 @@ def check_jvp(f, args, tangents, tangent_out, rtol=1e-5, atol=1e-6):
 
 
 def _is_float(a):
-    return isinstance(a, float) or (hasattr(a, "dtype") and np.issubdtype(a.dtype, np.floating))
+    return isinstance(a, float) or (not isinstance(a, type) and hasattr(a, "dtype") and
+                                    np.issubdtype(a.dtype, np.floating))

@@ -51,6 +51,18 @@ def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
+_EMPTY = cst.Module(body=[])
+
+
+class _OneLine(cst.CSTTransformer):
+    """Every line break between tokens made a space: a statement written over several lines
+    inside brackets (``a = (np.sin(x)`` / ``- np.cos(x))``) is read on one line, so the parts
+    normalize lifts out of the brackets (``_t3 = _t1 - _t2``) stay valid lines."""
+
+    def leave_ParenthesizedWhitespace(self, original, updated):
+        return cst.SimpleWhitespace(" ")
+
+
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     namer.rt = ctx.rt
@@ -135,6 +147,8 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
         return [stmt.with_changes(body=_normalize_block(stmt.body, namer, local_names))]
     if not isinstance(stmt, cst.SimpleStatementLine):
         return [stmt]
+    if any("\n" in _EMPTY.code_for_node(small) for small in stmt.body):
+        stmt = stmt.with_changes(body=[small.visit(_OneLine()) for small in stmt.body])
     out: list[cst.BaseStatement] = []
     for small in stmt.body:
         lifted: list[cst.BaseStatement] = []

@@ -265,7 +265,7 @@ class _TangentWriter:
     def elementwise(self, target, op: Op, active) -> cst.BaseExpression:
         rule = op.rule
         template = template_for(rule) if not op.unchecked else None
-        terms = []
+        terms, contributing = [], set()
         for i in active:
             g = cst.Name(self.tangent(op.operands[i].value))
             if template is not None:
@@ -276,6 +276,8 @@ class _TangentWriter:
                 call = self.rule_call(rule, op, target, g)
                 expr = call if len(op.operands) == 1 else cst.Subscript(
                     call, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+            if expr is not None:
+                contributing.add(i)
             if expr is not None and any(expr.deep_equals(t) for t in terms):  # x * x
                 terms[[expr.deep_equals(t) for t in terms].index(True)] = cst.BinaryOperation(
                     cst.Integer("2"), cst.Multiply(), expr)
@@ -286,7 +288,9 @@ class _TangentWriter:
         if not terms:
             return self.zero(target)
         expr = self.total(terms)
-        spread = [e for j, e in enumerate(op.operands) if j not in active and not _is_number(e)]
+        # an operand with no term (no tangent, or a zero one) may have broadcast the result
+        spread = [e for j, e in enumerate(op.operands) if j not in contributing and
+                  not _is_number(e)]
         if spread and any(n.value not in names_in(expr) for n in spread
                           if isinstance(n, cst.Name)):
             expr = cst.Call(self.rt("broadcast_tangent"), [cst.Arg(expr), cst.Arg(target)])
