@@ -257,9 +257,14 @@ class _TangentWriter:
 
     @staticmethod
     def total(terms) -> cst.BaseExpression:
+        """The sum of the terms; ``a + -b`` written ``a - b``."""
         expr = terms[0]
         for term in terms[1:]:
-            expr = cst.BinaryOperation(expr, cst.Add(), term)
+            if isinstance(term, cst.UnaryOperation) and isinstance(term.operator, cst.Minus) \
+                    and not term.lpar:
+                expr = cst.BinaryOperation(expr, cst.Subtract(), term.expression)
+            else:
+                expr = cst.BinaryOperation(expr, cst.Add(), term)
         return expr
 
     def elementwise(self, target, op: Op, active) -> cst.BaseExpression:
