@@ -87,8 +87,11 @@ def check_forward(prog) -> tuple[str, str]:
         if not _same_value(out, expected):
             return "wrong", f"value {out!r} != Python's {expected!r}"
         u = _cotangent(expected, rng)
-        _, pullback = srcdiff.vjp(f, *copy.deepcopy(call_args))
-        grads = pullback(u)
+        try:  # vjp differentiates every floating argument, check_program only its wrt
+            _, pullback = srcdiff.vjp(f, *copy.deepcopy(call_args))
+            grads = pullback(u)
+        except srcdiff.SrcdiffError as exc:
+            return "skip", f"reverse mode refuses vjp: {type(exc).__name__}"
         lhs = _vdot(u, tangent)
         rhs = sum(_vdot(g, t) for g, t in zip(grads, tangents) if t is not None and g is not None)
         if not np.isclose(lhs, rhs, rtol=1e-7, atol=1e-9):
