@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .helpers import expand_reduced
+from .helpers import expand_reduced, guard
 from .rules import prod_adjoint
 from .statistics import (median_adjoint, nanmedian_adjoint, nanpercentile_adjoint,
                          nanquantile_adjoint, percentile_adjoint, quantile_adjoint)
@@ -49,7 +49,7 @@ def var_tangent(dx, ans, x, axis=None, ddof=0, keepdims=False):
 @tangent(np.std)
 def std_tangent(dx, ans, x, axis=None, ddof=0, keepdims=False):
     dvar = var_tangent(dx, ans * ans, x, axis=axis, ddof=ddof, keepdims=keepdims)
-    return dvar / (2.0 * ans)
+    return dvar / (2.0 * guard(ans, dvar))  # 0 where the variance does not move (std 0 too)
 
 
 @tangent(np.sort)

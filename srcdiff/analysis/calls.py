@@ -316,14 +316,24 @@ def is_user_function(obj) -> bool:
     source (``helper(x)``). A function of an installed package or of the standard library
     (``scipy.special.logsumexp``) is not read: it has a rule or is refused."""
     return inspect.isfunction(obj) and rule_for(obj) is None and not _is_nondiff(obj) and \
-        (not installed(obj) and not obj.__module__.startswith("srcdiff.")
-         or obj.__module__.startswith(_READ_FROM_SOURCE))
+        reads_source(obj)
+
+
+def reads_source(fn) -> bool:
+    """Whether srcdiff reads ``fn``'s source (to differentiate it, or to see what it writes):
+    the user's own code, and srcdiff's runtime functions that second order differentiates, the
+    same in an editable install and a regular one; never another installed package's."""
+    module = getattr(fn, "__module__", None) or ""
+    if module.startswith("srcdiff."):
+        return module.startswith(_READ_FROM_SOURCE)
+    return not installed(fn)
 
 
 # srcdiff's own runtime functions that are differentiated from their source wherever srcdiff
 # is installed: forward mode's tangent rules (and the adjoint rules some of them call), which
 # second order (hvp) runs in reverse mode
-_READ_FROM_SOURCE = ("srcdiff.runtime.tangent", "srcdiff.runtime.rules")  # module name prefixes
+_READ_FROM_SOURCE = ("srcdiff.runtime.tangent", "srcdiff.runtime.rules",  # module name prefixes
+                     "srcdiff.runtime.helpers")
 
 
 def installed(fn) -> bool:

@@ -30,7 +30,7 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 
 from ..context import MISSING
 from ..names import nodes
-from .calls import METHODS, _dotted, installed, resolve_parts
+from .calls import METHODS, _dotted, reads_source, resolve_parts
 from .function_values import (helper_functions, local_functions, named, records,
                               statements_of)
 
@@ -161,7 +161,7 @@ class _Effects:
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
             method = getattr(self.records.get(_name_of(func.value)), func.attr.value, None)
-            if inspect.isfunction(method) and not installed(method):  # r = Rec(...); r.apply(x)
+            if inspect.isfunction(method) and reads_source(method):  # r = Rec(...); r.apply(x)
                 return self.helper(method, text, call, seen)
             if self.fresh.get(_name_of(func.value)) and func.attr.value in LOCAL_MUTATORS:
                 return None  # hs.append(v) on the helper's own list changes nothing it was given
@@ -179,7 +179,7 @@ class _Effects:
         """The first write of ``call``, a call of ``obj``."""
         if _read_only(obj):
             return None
-        if inspect.isfunction(obj) and rule_for(obj) is None and not installed(obj):
+        if inspect.isfunction(obj) and rule_for(obj) is None and reads_source(obj):
             return self.helper(obj, text, call, seen)
         if getattr(obj, "__name__", None) in NUMPY_WRITERS:
             return self.write(f"'{text}' writes into an array it is given", call)
