@@ -402,3 +402,31 @@ def test_grad_of_grad_on_the_corpus(name):
     from srcdiff.testing import check_grad
 
     check_grad(g, args, (srcdiff.grad(g, wrt=p)(*args),), argnums=(p,), rtol=1e-5, atol=1e-6)
+
+
+# ----- complex values inside a real function (np.fft) -----
+
+
+def spectrum_product(x, w):
+    X = np.fft.fft(x)
+    Y = np.fft.fft(w) * X + 0.5 * X * X
+    return np.sum(np.real(np.fft.ifft(np.exp(0.1 * Y))) ** 2)
+
+
+def magnitude(x):
+    return np.sum(np.abs(np.fft.rfft(x)))
+
+
+def test_complex_values_through_linear_and_holomorphic_operations():
+    rng = np.random.default_rng(21)
+    x, w = rng.normal(size=6), rng.normal(size=6)
+    v, u = rng.normal(size=6), rng.normal(size=6)
+    _, tangent = srcdiff.jvp(spectrum_product, (x, w), (v, u))
+    check_jvp(spectrum_product, (x, w), (v, u), tangent)
+
+
+def test_a_non_holomorphic_function_of_a_complex_value_is_refused_in_forward_mode():
+    # |z| has no complex derivative: the real rule's formula would give a wrong tangent
+    with pytest.raises(NotDifferentiableError, match="may be complex") as info:
+        srcdiff.jvp(magnitude, (np.ones(4),), (np.ones(4),))
+    assert "np.abs(np.fft.rfft(x))" in str(info.value)

@@ -35,7 +35,7 @@ from ..errors import NotDifferentiableError
 from .activity import Activity, outputs
 from .calls import Op, reads
 
-__all__ = ["adapt"]
+__all__ = ["adapt", "maybe_complex"]
 
 _SUPPORTED = ("np.fft.fft/ifft/rfft/irfft/fft2/ifft2/rfft2/irfft2/fftn/ifftn/rfftn/irfftn, "
               "fftshift/ifftshift, np.real/np.imag/np.abs/np.conj/np.angle, + - * / and unary -, "
@@ -117,6 +117,15 @@ def _spell(node, temps) -> str:
             return updated
 
     return cst.Module(body=[]).code_for_node(node.visit(Expand()))
+
+
+def maybe_complex(funcdef: cst.FunctionDef, ctx: Context, local_names) -> set[str]:
+    """The names of a normalized body that may hold a complex value (forward mode asks)."""
+    from .activity import assignments
+
+    steps = {id(stmt): (target, op, inputs)
+             for stmt, target, op, inputs in assignments(funcdef, ctx, local_names)}
+    return _maybe_complex(_located(funcdef.body.body, None, []), steps, ctx, local_names)
 
 
 def _located(statements, where, found: list) -> list:

@@ -20,20 +20,23 @@ of statements starts with ``# tangent of: <line>  (line N)``.
 from __future__ import annotations
 
 import inspect
+import operator
 
 import libcst as cst
+import numpy as np
 
 import srcdiff.runtime as runtime
 from srcdiff.runtime.tangents import TangentRule, tangent_kind
 
-from ..analysis.activity import analyze, container_names
+from ..analysis.activity import analyze, assignments, container_names
+from ..analysis.complex_values import maybe_complex
 from ..analysis.calls import Op, classify
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
 from ..names import Namer, names_in
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
-from .reverse import _AdjointWriter
+from .reverse import _AdjointWriter, _Expand
 from .simplify import simplify_line
 
 __all__ = ["rewrite", "TANGENT_FIRST"]
@@ -49,6 +52,10 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt, ctx.name})
     writer = _TangentWriter(ctx, namer, varied, local_names,
                             container_names(funcdef, ctx, local_names))
+    writer.complex_names = maybe_complex(funcdef, ctx, local_names)  # from np.fft, eigvals…
+    writer.temps = {target: op.spelled for _, target, op, _ in
+                    assignments(funcdef, ctx, local_names)
+                    if isinstance(target, str) and target.startswith("_t")}  # for messages
     for p in ctx.wrt:
         writer.tangent(p)  # the parameters' tangents are named first: dx, dW
     body = writer.block(funcdef.body.body[:-1])
@@ -78,6 +85,23 @@ def _is_number(node) -> bool:
         and isinstance(node.expression, (cst.Integer, cst.Float))
 
 
+# elementwise primitives whose adjoint formula (srcdiff's real rule, with the tangent for g) is
+# their complex derivative times the tangent: analytic functions, and np.where's selection
+_HOLOMORPHIC = frozenset({
+    operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow,
+    np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.positive, np.power,
+    np.square, np.exp, np.expm1, np.log, np.log1p, np.sqrt, np.sin, np.cos, np.tan, np.sinh,
+    np.cosh, np.tanh, np.reciprocal, np.where,
+})
+
+
+def _holomorphic(primitive) -> bool:
+    try:
+        return primitive in _HOLOMORPHIC
+    except TypeError:
+        return False
+
+
 def _substitute(node: cst.CSTNode, replacements: dict[int, cst.CSTNode]) -> cst.CSTNode:
     """A copy of ``node`` with each sub-node whose ``id`` is a key of ``replacements``
     replaced (operands are found by identity: ``x @ x`` has two)."""
@@ -98,6 +122,7 @@ class _TangentWriter:
         self.names: dict[str, str] = {}
         self.line = 0
         self.spellings: dict = {}
+        self.temps: dict = {}
 
     # ----- names and atoms -----
 
@@ -209,9 +234,10 @@ class _TangentWriter:
         raise self.unknown(op, op.problem or f"the expression {op.text}")
 
     def unknown(self, op: Op, what: str) -> NotDifferentiableError:
+        spelled = _code(op.spelled.visit(_Expand(self.temps)))  # the user's words, not _t1
         return self.ctx.error(
             NotDifferentiableError,
-            f"srcdiff's forward mode cannot differentiate {what}: '{op.text}' receives a value "
+            f"srcdiff's forward mode cannot differentiate {what}: '{spelled}' receives a value "
             "that depends on a differentiated argument. Use reverse mode (srcdiff.vjp, "
             "srcdiff.jacrev) for it, or wrap the value in srcdiff.stop_gradient(...) if no "
             "derivative should flow through it.", self.line, token=op.text.split("(")[0])
@@ -245,6 +271,14 @@ class _TangentWriter:
         active = [i for i, e in enumerate(op.operands) if self.touches(e)]
         if kind is None:
             raise self.unknown(op, f"'{op.text.split('(')[0]}' (it has no tangent rule yet)")
+        complex_in = [e.value for e in op.operands if isinstance(e, cst.Name) and
+                      e.value in self.complex_names]
+        if complex_in and kind not in ("linear", "multilinear") and \
+                not (kind == "elementwise" and _holomorphic(op.primitive)):
+            raise self.unknown(op, f"'{op.text.split('(')[0]}' of a value that may be complex"
+                               ": forward mode carries complex tangents "
+                               "through linear and holomorphic operations only (np.fft, + - * "
+                               "/, np.exp…), not np.abs, np.angle, comparisons of them")
         if kind == "linear":
             return _substitute(op.spelled, {id(e): self.of(e) for e in op.operands})
         if kind == "multilinear":
