@@ -428,12 +428,13 @@ def jit_tool(wl: Workload, args, hand_grads, hand_result, dtype, unit):
     t0 = time.perf_counter()
     jitted(*args)
     second_s = time.perf_counter() - t0
-    stats = jitted._dispatcher.stats  # noqa: SLF001  numba's cache counters
+    kind = next(iter(jitted._kinds.values()))  # noqa: SLF001  the kernel these arguments run
+    stats = kind[4].stats  # numba's cache counters
     source = ("loaded from the disk cache" if sum(stats.cache_hits.values()) else "compiled"
               if sum(stats.cache_misses.values()) else "compiled before, in this process")
+    loop = kind[2] is not None and srcdiff.compiled.function._pick(None, kind, args) is kind[2]
     wl.notes.append(f"srcdiff.jit first call {first_s:.2f} s ({source}), second call "
-                    f"{second_s * 1e6:.0f} µs; one loop over the elements: "
-                    f"{'yes' if jitted.loop_source else 'no'}")
+                    f"{second_s * 1e6:.0f} µs; runs {'one loop over the elements' if loop else 'the array kernel'}")
     if wl.loop:
         check_sgd(jitted, hand_result, args)
     else:
