@@ -387,6 +387,11 @@ def _name_of(node) -> str | None:
     return node.value if isinstance(node, cst.Name) else None
 
 
+# srcdiff's runtime functions that write into what they are given (all others only read)
+_RUNTIME_WRITERS = frozenset({"append_in_place", "add_into", "add_at", "scatter_add",
+                              "list_add_at", "list_put", "tree_add_at", "tree_put"})
+
+
 def _read_only(obj) -> bool:
     if isinstance(obj, type) and (issubclass(obj, tuple) and hasattr(obj, "_fields") or
                                   dataclasses.is_dataclass(obj) and
@@ -400,6 +405,8 @@ def _read_only(obj) -> bool:
     module = getattr(obj, "__module__", None) or ""
     if module == "math":
         return True
+    if module.startswith("srcdiff.runtime"):  # what srcdiff's own stages write (rt.keys, …)
+        return getattr(obj, "__name__", None) not in _RUNTIME_WRITERS
     if module.split(".")[0] in ("numpy", "cupy") or isinstance(obj, np.ufunc) or \
             isinstance(getattr(obj, "__self__", None), np.ufunc):
         return getattr(obj, "__name__", None) not in NUMPY_WRITERS
