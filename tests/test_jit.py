@@ -3,8 +3,9 @@ and against finite differences, through grad, value_and_grad and a plain functio
 refusals at the user's line; its fallback; its disk cache.
 
 The compile of each program takes seconds the first time (numba), then comes from the disk
-cache; the whole compilable corpus and the second-process cache test run where
-SRCDIFF_SLOW=1 (a minute or two on two cores)."""
+cache; the default run compiles a few programs (~20 s on two cores with empty caches), and
+SRCDIFF_SLOW=1 runs every program, the compilable corpus and the second-process cache test
+(a few minutes)."""
 
 import os
 import subprocess
@@ -92,7 +93,8 @@ def check_program(fn, args, wrt):
         assert compiled(*args) is not None  # a second call: the compiled code itself
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("elementwise-vector", "rnn")
+                                               else slow) for n in sorted(PROGRAMS)])
 def test_compiled_gradient_equals_the_numpy_path(name):
     fn, make_args, wrt = PROGRAMS[name]
     check_program(fn, make_args(), wrt)
@@ -134,15 +136,24 @@ def scaled(x, y, b):
     return np.sum(np.tanh(c * b + y) / (1.0 + c))
 
 
-@pytest.mark.parametrize("maker", [srcdiff.grad, srcdiff.value_and_grad])
-def test_elementwise_kernel_runs_as_one_loop(maker):
+LOOP_CASES = {  # arguments of scaled: which kernel runs
+    "one loop": (lambda: (rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), 0.7)),
+    "large: numpy's loops": (lambda: (rng.normal(size=(50, 60)), rng.normal(size=(50, 60)), 0.7)),
+    "broadcast y": (lambda: (rng.normal(size=(3, 4)), rng.normal(size=4), 0.7)),
+    "Fortran order": (lambda: (rng.normal(size=(3, 4)), np.asfortranarray(rng.normal(size=(3, 4))), 0.7)),
+}
+
+
+@pytest.mark.parametrize("maker, case", [
+    pytest.param(maker, case, marks=() if maker is srcdiff.grad and case == "one loop" else slow,
+                 id=f"{maker.__name__}-{case}")
+    for maker in (srcdiff.grad, srcdiff.value_and_grad) for case in LOOP_CASES])
+def test_elementwise_kernel_runs_as_one_loop(maker, case):
     """Same-shape arrays: one loop over the elements (a number argument's gradient and the
-    value summed in it); other shapes (broadcasting): the array kernel. Both as numpy's."""
+    value summed in it); large arrays, other shapes (broadcasting) or layouts: the array
+    kernel. Both as numpy's."""
     compiled, numpy_path = srcdiff.jit(maker(scaled, wrt=(0, 1, 2))), maker(scaled, wrt=(0, 1, 2))
-    for args in ((rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), 0.7),   # the loop
-                 (rng.normal(size=(50, 60)), rng.normal(size=(50, 60)), 0.7),  # numpy's loops
-                 (rng.normal(size=(3, 4)), rng.normal(size=4), 0.7),        # broadcast y
-                 (rng.normal(size=(3, 4)), np.asfortranarray(rng.normal(size=(3, 4))), 0.7)):
+    for args in (LOOP_CASES[case](),):
         got, want = compiled(*args), numpy_path(*args)
         if maker is srcdiff.value_and_grad:
             np.testing.assert_allclose(got[0], want[0], rtol=1e-12)

@@ -2,6 +2,8 @@
 each twin, called inside a numba function, gives the original's value (1e-12 relative),
 shape and dtype, on vectors, matrices, broadcast operands and numbers."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -178,8 +180,15 @@ CASES = [  # (twin, original, arguments)
 ]
 
 
-@pytest.mark.parametrize("twin, original, args", CASES,
-                         ids=[f"{c[0].py_func.__name__}-{i}" for i, c in enumerate(CASES)])
+# numba compiles each twin in about a second the first time (then from its disk cache): the
+# default run checks the twins every generated derivative calls, SRCDIFF_SLOW=1 all of them
+slow = pytest.mark.skipif(not os.environ.get("SRCDIFF_SLOW"), reason="long: set SRCDIFF_SLOW=1")
+DEFAULT = {unbroadcast, sum_adjoint, matmul_adjoint_x2}
+
+
+@pytest.mark.parametrize("twin, original, args", [
+    pytest.param(*c, id=f"{c[0].py_func.__name__}-{i}", marks=() if c[0] in DEFAULT else slow)
+    for i, c in enumerate(CASES)])
 def test_twin_matches_its_original(twin, original, args):
     want = original(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
     got = twin(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
@@ -190,6 +199,7 @@ def test_twin_matches_its_original(twin, original, args):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
 
 
+@slow
 def test_guard_of_an_array_by_a_zero_number_is_ones_of_its_shape():
     """numba needs one type: where the original gives the number 1.0 for a whole array
     (its adjoint is the number 0), the twin gives ones of the array's shape, the same value
@@ -198,6 +208,7 @@ def test_guard_of_an_array_by_a_zero_number_is_ones_of_its_shape():
     np.testing.assert_array_equal(guard(V, 1.0), rt.guard(V, 1.0))
 
 
+@slow
 def test_float32_matmul_adjoint_takes_mixed_precision():
     """A numba float64 constant makes a float32 program's adjoint float64: the twin
     multiplies in the common dtype, as numpy would."""
@@ -210,6 +221,7 @@ def numpy_loops(x):
     return numba_twins.tanh(x), numba_twins.exp(-x), numba_twins.sin(x), numba_twins.log1p(x * x)
 
 
+@slow
 @pytest.mark.parametrize("x", [rng.normal(size=3), rng.normal(size=5000),
                                np.asfortranarray(rng.normal(size=(60, 50)))],
                          ids=["small (numba's)", "large (numpy's loop)", "large, Fortran order"])
