@@ -23,7 +23,7 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import helpers, rules
+from . import backend, helpers, rules
 
 __all__ = ["TWINS"]
 
@@ -223,6 +223,52 @@ def _mean_adjoint(g, ans, x, axis=None, keepdims=False):
 
     def impl(g, ans, x, axis=None, keepdims=False):
         return _spread(g / number(x.size // max(np.asarray(ans).size, 1)), x, axis, keepdims)
+
+    return impl
+
+
+def _mean_kept(x, axis):
+    """``np.mean(x, axis=axis, keepdims=True)`` (a number for no axis) (plain numba)."""
+
+
+@_twin(_mean_kept)
+def _mean_kept_twin(x, axis):
+    if _is_none(axis):
+        return lambda x, axis: np.mean(x)
+    a = _literal(axis, "axis") % x.ndim
+    return lambda x, axis: np.expand_dims(reduce_mean(x, a, False), a)
+
+
+def _spread_count(x, ans, ddof):
+    """How many numbers each result of a reduction of ``x`` to ``ans`` averages, less
+    ``ddof`` (plain numba)."""
+
+
+@_twin(_spread_count)
+def _spread_count_twin(x, ans, ddof):
+    return lambda x, ans, ddof: x.size // max(np.asarray(ans).size, 1) - ddof
+
+
+@_twin(rules.var_adjoint)
+def _var_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
+    if not isinstance(x, types.Array):
+        raise TypingError("the compiled np.var adjoint takes an array")
+
+    def impl(g, ans, x, axis=None, ddof=0, keepdims=False):
+        return (2.0 * _expanded(g, x, axis, keepdims) * (x - _mean_kept(x, axis))
+                / _spread_count(x, ans, ddof))
+
+    return impl
+
+
+@_twin(rules.std_adjoint)
+def _std_adjoint(g, ans, x, axis=None, ddof=0, keepdims=False):
+    if not isinstance(x, types.Array):
+        raise TypingError("the compiled np.std adjoint takes an array")
+
+    def impl(g, ans, x, axis=None, ddof=0, keepdims=False):
+        return (_expanded(g / ans, x, axis, keepdims) * (x - _mean_kept(x, axis))
+                / _spread_count(x, ans, ddof))
 
     return impl
 
@@ -482,6 +528,14 @@ def _trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
         return out
 
     return impl
+
+
+@_twin(backend.reshape)
+def _reshape(x, shape, order="C"):
+    given = order.value if isinstance(order, types.Omitted) else getattr(order, "literal_value", order)
+    if given != "C":
+        raise TypingError("the compiled reshape takes order='C' only")
+    return lambda x, shape, order="C": np.ascontiguousarray(x).reshape(shape)
 
 
 # ----- indexing (keys of integers and slices; kernel.py writes rt.at[k] as k) -----

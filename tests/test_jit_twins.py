@@ -129,6 +129,18 @@ def trace_adjoint(g, a):
     return rt.trace_adjoint(g, a)
 
 
+@numba.njit(cache=True)
+def var_std(g, x, columns):
+    return (rt.var_adjoint(g, np.var(x), x), rt.std_adjoint(g, np.std(x), x),
+            rt.var_adjoint(np.ones(x.shape[1]), columns, x, axis=0),
+            rt.std_adjoint(np.ones(x.shape[1]), np.sqrt(columns), x, axis=0))
+
+
+@numba.njit(cache=True)
+def reshape(g, x):
+    return rt.reshape(g, x.shape)
+
+
 def _original(name):
     return {"reduce_max_rows": lambda x: np.max(x, axis=1, keepdims=True),
             "reduce_sum_columns": lambda x: np.sum(x, axis=0)}.get(name)
@@ -175,6 +187,12 @@ CASES = [  # (twin, original, arguments)
      (rng.normal(size=(3, 3)), 1.5, V, V + 1.0)),
     (transpose_adjoint, rt.transpose_adjoint, (W.T.copy(), W)),
     (trace_adjoint, rt.trace_adjoint, (1.5, M)), (trace_adjoint, rt.trace_adjoint, (2.0, W)),
+    (var_std, lambda g, x, c: (rt.var_adjoint(g, np.var(x), x), rt.std_adjoint(g, np.std(x), x),
+                               rt.var_adjoint(np.ones(x.shape[1]), c, x, axis=0),
+                               rt.std_adjoint(np.ones(x.shape[1]), np.sqrt(c), x, axis=0)),
+     (1.5, M, M.var(axis=0))),
+    (reshape, lambda g, x: rt.reshape(g, x.shape), (M.ravel(), M)),
+    (reshape, lambda g, x: rt.reshape(g, x.shape), (M.T, M.T.copy().reshape(3, 4))),
     (reduce_max_rows, _original("reduce_max_rows"), (M,)),
     (reduce_sum_columns, _original("reduce_sum_columns"), (M,)),
 ]

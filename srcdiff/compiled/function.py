@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -88,6 +89,7 @@ class JitFunction:
         self._refused = None    # the JitError that made this function fall back
         self._kinds: dict = {}  # per argument signature: the numpy path's value type and seed
         self._fast = None       # the call for arguments by position of a known signature
+        self._lock = threading.RLock()
         self._loop_text = None  # the one-loop kernel's file text (loops.py), where there is one
 
     # ----- what the user reads -----
@@ -136,10 +138,11 @@ class JitFunction:
                 kwargs)
         kind = self._kinds.get(key)
         if kind is None:
-            try:
-                kind = self._first_call(args, kwargs, key)
-            except JitError as exc:
-                return self._refuse(exc, args, kwargs)
+            with self._lock:  # one compile per signature, whatever the threads
+                try:
+                    kind = self._kinds.get(key) or self._first_call(args, kwargs, key)
+                except JitError as exc:
+                    return self._refuse(exc, args, kwargs)
         if self._grad is None:
             return self._dispatcher(*args)
         if self._fast is None and self._caller.params is not None:
