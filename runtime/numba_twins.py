@@ -538,6 +538,19 @@ def _reshape(x, shape, order="C"):
     return lambda x, shape, order="C": np.ascontiguousarray(x).reshape(shape)
 
 
+def inner(a, b):
+    """``np.inner(a, b)``, which numba lacks: for vectors, their dot product (kernel.py
+    writes np.inner as this)."""
+    return np.inner(a, b)
+
+
+@_twin(inner)
+def _inner(a, b):
+    if _ndims(a, b) != (1, 1):
+        raise TypingError("the compiled np.inner takes two vectors")
+    return lambda a, b: np.dot(a, b)
+
+
 # ----- indexing (keys of integers and slices; kernel.py writes rt.at[k] as k) -----
 
 

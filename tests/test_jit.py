@@ -64,9 +64,10 @@ PROGRAMS = {
                                         rng.normal(size=(6, 3)), np.eye(4)[[0, 1, 3, 2, 1, 0]]),
                    (0, 1)),
 }
-COMPILABLE_CORPUS = ["arithmetic", "broadcast_row", "broadcast_scalar", "inverse_trig",
-                     "linear_mse", "math_scalar", "matvec", "power_both", "reassigned", "same_operand",
-                     "scalars_0d", "three_tanh", "unary", "unused_wrt", "with_constants"]
+COMPILABLE_CORPUS = ["arithmetic", "broadcast_row", "broadcast_scalar", "inverse_trig", "linalg",
+                     "linalg_square", "linear_mse", "math_scalar", "matvec", "power_both",
+                     "reassigned", "same_operand", "scalars_0d", "three_tanh", "unary",
+                     "unused_wrt", "with_constants"]
 
 
 def assert_same(got, want):

@@ -137,6 +137,11 @@ def var_std(g, x, columns):
 
 
 @numba.njit(cache=True)
+def inner(a, b):
+    return numba_twins.inner(a, b)
+
+
+@numba.njit(cache=True)
 def reshape(g, x):
     return rt.reshape(g, x.shape)
 
@@ -192,6 +197,7 @@ CASES = [  # (twin, original, arguments)
                                rt.std_adjoint(np.ones(x.shape[1]), np.sqrt(c), x, axis=0)),
      (1.5, M, M.var(axis=0))),
     (reshape, lambda g, x: rt.reshape(g, x.shape), (M.ravel(), M)),
+    (inner, np.inner, (V, V + 1.0)),
     (reshape, lambda g, x: rt.reshape(g, x.shape), (M.T, M.T.copy().reshape(3, 4))),
     (reduce_max_rows, _original("reduce_max_rows"), (M,)),
     (reduce_sum_columns, _original("reduce_sum_columns"), (M,)),

@@ -256,6 +256,8 @@ class _Lower(cst.CSTTransformer):
     def _reduction(self, call):
         from srcdiff.runtime.numba_twins import REDUCTIONS
 
+        if self.resolve(call.func) is np.inner:  # numba has none: rt_jit.inner (vectors)
+            return call.with_changes(func=cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name("inner")))
         try:
             twin = REDUCTIONS.get(self.resolve(call.func))
         except TypeError:  # an unhashable object
