@@ -105,8 +105,11 @@ def _sum_to_twin(g, shape):
     ns = len(shape)
     if (nd, ns) == (2, 1):  # a row broadcast down a matrix (a bias): numba's own column sums
         def rows(g, shape):
-            if shape[0] == g.shape[1]:
-                return np.sum(g, axis=0)
+            if shape[0] == g.shape[1]:  # row by row, as numpy sums axis 0 (the same order)
+                out = np.zeros(g.shape[1], g.dtype)
+                for i in range(g.shape[0]):
+                    out += g[i]
+                return out
             return np.full(1, np.sum(g))
         return rows
     if (nd, ns) == (2, 2):
