@@ -165,6 +165,25 @@ def test_elementwise_kernel_runs_as_one_loop(maker, case):
     assert "for i in range(n):" in loop and "db += " in loop and "x_i = x_flat[i]" in loop
 
 
+def relus(x, y):
+    a = np.maximum(x - 0.25, 0.0) * y
+    b = np.where(y > 0.0, a, 0.5 * a) + x * (x > 0.0)
+    return np.sum(b * b)
+
+
+def test_a_loop_of_arithmetic_and_selections_runs_at_any_size():
+    """Comparisons, np.maximum's and np.where's adjoints per element: one loop even for
+    3000 elements (no transcendental function: no temporaries, no page faults)."""
+    x, y = rng.uniform(-1, 1, 3000), rng.normal(size=3000)
+    compiled = srcdiff.jit(srcdiff.grad(relus, wrt=(0, 1)))
+    got, want = compiled(x, y), srcdiff.grad(relus, wrt=(0, 1))(x, y)
+    assert_same(got, want)
+    check_grad(relus, (x[:40], y[:40]), compiled(x[:40], y[:40]), argnums=(0, 1))
+    kind = next(iter(compiled._kinds.values()))
+    assert srcdiff.compiled.function._pick(kind[4], kind, (x, y)) is kind[2]  # the loop
+    assert "_t5 = (a if _t3 else _t4)" in compiled.loop_source  # np.where, per element
+
+
 def test_plain_function_runs_compiled():
     compiled = srcdiff.jit(elementwise)
     x = rng.uniform(-1, 1, 6)

@@ -33,7 +33,8 @@ _OK_CHARS = frozenset(np.typecodes["AllInteger"] + np.typecodes["Float"] + "?") 
 
 
 _LOOP_UP_TO = 2048  # elements: above, the array kernel, whose transcendental functions are
-# numpy's vectorised loops, is faster than one loop calling libm per element (W5: 10**6)
+# numpy's vectorised loops, is faster than one loop calling libm per element (W5: 10**6);
+# a loop of arithmetic alone runs at any size
 _SLOW = object()  # the fast call's answer where the arguments need the general path
 
 
@@ -195,7 +196,7 @@ class JitFunction:
         """Compile for these argument types; record the numpy path's value type and seed."""
         if self._grad is None:
             self._load_plain()
-            kind = (None, (), None, (), self._dispatcher)
+            kind = (None, (), None, ((), 0), self._dispatcher)
         else:
             reference = self._grad(*args)  # the numpy path: its errors are the user's errors
             if self._grad._has_aux:  # noqa: SLF001
@@ -242,16 +243,22 @@ class JitFunction:
         kernel = self._kernel if kernel_dispatcher is self._dispatcher else kernels.single(self._kernel)
         loop = kernels.loop(kernel, arrays, roles, _resolver(_namespace(self._fn)))
         if loop is None:
-            return None, ()
+            return None, ((), 0)
         try:
             dispatcher, _, text = load(loop, _namespace(self._fn))
             dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *seed)))
         except Exception as exc:  # noqa: BLE001  an optimisation: the array kernel stays
             if not (_is_numba_error(exc) or isinstance(exc, Unsupported)):
                 raise
-            return None, ()
+            return None, ((), 0)
         self._loop_text = text
-        return dispatcher, tuple(i for i, a in enumerate(args) if type(a) is np.ndarray)
+        from srcdiff.runtime.numba_twins import SIMD
+
+        # one loop at any size, but where it calls a transcendental function per element (libm),
+        # up to _LOOP_UP_TO elements only: beyond, numpy's vectorised loops are faster
+        transcendental = re.search(rf"\.np\.({'|'.join(SIMD)})\(", loop.source)
+        limit = _LOOP_UP_TO if transcendental else float("inf")
+        return dispatcher, (tuple(i for i, a in enumerate(args) if type(a) is np.ndarray), limit)
 
     @staticmethod
     def _numba_type(value):
@@ -354,14 +361,16 @@ class JitFunction:
 
 
 def _pick(dispatcher, kind, args):
-    """The one-loop kernel where there is one and the array arguments share one shape and
-    are C-contiguous (and not empty), else the array kernel ``dispatcher``."""
-    loop, positions = kind[2], kind[3]
+    """The one-loop kernel where there is one, the array arguments share one shape, are
+    C-contiguous, not empty and not too many for it (``_loop``), else the array kernel
+    ``dispatcher``. (The array kernel allocates an array per statement: for large arrays
+    that is page faults as much as arithmetic.)"""
+    loop, (positions, limit) = kind[2], kind[3]
     if loop is None:
         return dispatcher
     first = args[positions[0]]
     shape = first.shape
-    if not 0 < first.size < _LOOP_UP_TO:
+    if not 0 < first.size < limit:
         return dispatcher
     for i in positions:
         a = args[i]

@@ -35,6 +35,8 @@ import libcst as cst
 import libcst.matchers as m
 import numpy as np
 
+from .fuse import atom
+
 __all__ = ["elementwise_loop"]
 
 VARYING, UNIFORM, SUMMED = "varying", "uniform", "summed"  # a value per element, one, a sum
@@ -116,6 +118,13 @@ class _Loop:
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
             kind, inner = self.expression(expr.expression)
             return kind, expr.with_changes(expression=inner)
+        if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1 and isinstance(
+                expr.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
+                                               cst.GreaterThanEqual, cst.Equal, cst.NotEqual)):
+            (k1, left), (k2, right) = (self.expression(expr.left),
+                                       self.expression(expr.comparisons[0].comparator))
+            return _join(k1, k2), expr.with_changes(
+                left=left, comparisons=[expr.comparisons[0].with_changes(comparator=right)])
         if isinstance(expr, cst.Call):
             return self.call(expr)
         raise _NotElementwise
@@ -162,6 +171,29 @@ class _Loop:
             (k1, value), (k2, g) = self.expression(args[0]), self.expression(args[1])
             return _join(k1, k2), cst.parse_expression(
                 f"({_code(value)} if {_code(g)} != 0 else 1.0)")
+        per_element = {  # selection adjoints, element by element (the twins' values)
+            "where_adjoint_x": ("({0} if {1} else 0.0)", 2),
+            "where_adjoint_y": ("(0.0 if {1} else {0})", 2),
+            "larger_adjoint": ("({0} * {1} + (0.5 * {0}) * {2} if {2} else {0} * {1})", 3)}
+        if self.resolve(call.func) is np.where and len(args) == 3:
+            parts = [self.expression(a) for a in args]
+            kinds = [k for k, _ in parts]
+            if SUMMED in kinds:
+                raise _NotElementwise
+            c, a, b = (_code(atom(v)) for _, v in parts)
+            return (VARYING if VARYING in kinds else UNIFORM,
+                    cst.parse_expression(f"({a} if {c} else {b})"))
+        for name, (template, arity) in per_element.items():
+            if m.matches(call.func, m.Attribute(m.Name(rt), m.Name(name))):
+                if len(args) != arity:
+                    raise _NotElementwise
+                parts = [self.expression(a) for a in args]
+                kinds = [k for k, _ in parts]
+                if SUMMED in kinds:
+                    raise _NotElementwise
+                values = [_code(atom(v)) for _, v in parts]
+                return (VARYING if VARYING in kinds else UNIFORM,
+                        cst.parse_expression(template.format(*values)))
         if self.resolve(call.func) in (np.sum,) and len(args) == 1:
             kind, value = self.expression(args[0])
             if kind != VARYING:
