@@ -448,13 +448,15 @@ def _where_adjoint_y(g, condition):
 
 @_twin(rules.larger_adjoint)
 def _larger_adjoint(g, chosen, ties):
+    dtype = g.dtype if isinstance(g, types.Array) else g
+    half = np.float32(0.5) if dtype == types.float32 else 0.5  # float32 stays float32
     if isinstance(ties, types.Array):
         def impl(g, chosen, ties):
             if not ties.any():  # no tie: g * 0 is never added (an infinite g stays NaN-free)
                 return g * chosen
-            return g * chosen + (0.5 * g) * ties
+            return g * chosen + (half * g) * ties
         return impl
-    return lambda g, chosen, ties: g * chosen + (0.5 * g) * ties
+    return lambda g, chosen, ties: g * chosen + (half * g) * ties
 
 
 def _dot_adjoint(swap: bool):

@@ -184,6 +184,7 @@ CASES = [  # (twin, original, arguments)
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, M == 0)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, TIES == 1.0)),
     (larger_adjoint, rt.larger_adjoint, (2.0, True, False)),
+    (larger_adjoint, rt.larger_adjoint, (M.astype(np.float32), M > 0, TIES == 1.0)),
     (dot_adjoint_a, rt.dot_adjoint_a, (rng.normal(size=(4, 5)), M, W)),
     (dot_adjoint_b, rt.dot_adjoint_b, (rng.normal(size=(4, 5)), M, W)),
     (dot_adjoint_a, rt.dot_adjoint_a, (2.0, V, V.copy())), (dot_adjoint_b, rt.dot_adjoint_b, (M, 0.5, M)),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 import threading
 import warnings
@@ -332,10 +333,17 @@ class JitFunction:
     def _numba_error(self, exc) -> JitError:
         text = self._text or ""
         lineno = None
-        base = (self._path or "").rsplit("/", 1)[-1] or None
+        prefix = self._kernel.name if self._kernel is not None else None
         for file, number in re.findall(r'File "([^"]+)", line (\d+)', str(exc)):
-            if base and file.endswith(base) or self._grad is None:
+            if self._grad is None:
                 lineno = int(number)
+            elif prefix and os.path.basename(file).startswith(prefix + "_"):
+                lineno = int(number)  # this kernel's file, or its float32 or loop variant
+                try:
+                    with open(file) as fh:
+                        text = fh.read()
+                except OSError:
+                    pass
         reason = _reason(str(exc))
         if self._grad is None:  # a plain function: numba's line is the user's line
             code = self._fn.__code__
