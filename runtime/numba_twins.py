@@ -436,14 +436,22 @@ def _rows_matmul(xs, b):
 # ----- selections, products, transposes -----
 
 
+def _zero(g):
+    """0 in ``g``'s precision (a float64 0.0 would make a float32 adjoint float64)."""
+    dtype = g.dtype if isinstance(g, types.Array) else g
+    return np.float32(0.0) if dtype == types.float32 else 0.0
+
+
 @_twin(rules.where_adjoint_x)
 def _where_adjoint_x(g, condition):
-    return lambda g, condition: np.where(condition, g, 0.0)
+    zero = _zero(g)
+    return lambda g, condition: np.where(condition, g, zero)
 
 
 @_twin(rules.where_adjoint_y)
 def _where_adjoint_y(g, condition):
-    return lambda g, condition: np.where(condition, 0.0, g)
+    zero = _zero(g)
+    return lambda g, condition: np.where(condition, zero, g)
 
 
 @_twin(rules.larger_adjoint)

@@ -181,6 +181,7 @@ CASES = [  # (twin, original, arguments)
     (getitem_adjoint_row, lambda g, x: rt.getitem_adjoint(g, x, key=1), (V, M)),
     (add_at_block, lambda a, g, x: rt.add_at(a, g, x, key=(slice(1, 3), 0)), (np.ones((4, 3)), V[:2], M)),
     (where_adjoint_x, rt.where_adjoint_x, (M, M > 0)), (where_adjoint_y, rt.where_adjoint_y, (M, M > 0)),
+    (where_adjoint_x, rt.where_adjoint_x, (M.astype(np.float32), M > 0)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, M == 0)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, TIES == 1.0)),
     (larger_adjoint, rt.larger_adjoint, (2.0, True, False)),
