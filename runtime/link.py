@@ -38,47 +38,34 @@ class derivative_of:
                                                  self.fn.__code__.co_kwonlyargcount]
             self._index = tuple(names.index(n) for n in self.wrt)
         containers = tuple(n for n, i in zip(self.wrt, self._index) if is_container(args[i]))
-        function = self._functions.get(containers)
-        if function is None:
-            from srcdiff.api import derivative  # the compiler, imported only when needed
-
-            function = derivative(self.fn, self.wrt, False, containers).function
-            self._functions[containers] = function
-        return function(*args)
-
-    def __repr__(self) -> str:
-        return f"derivative_of({self.fn.__qualname__}, wrt={self.wrt})"
-
-
-class tangent_of:
-    """``tangent_of(f, wrt)(*args, *tangents) -> (value, tangent)``: forward mode's link to
-    another user function, compiled on first use like :class:`derivative_of`."""
-
-    __slots__ = ("fn", "wrt", "_functions", "_index")
-
-    def __init__(self, fn, wrt: tuple[str, ...]):
-        self.fn, self.wrt, self._functions, self._index = fn, tuple(wrt), {}, None
-
-    def __call__(self, *args):
-        if self._index is None:
-            names = self.fn.__code__.co_varnames[:self.fn.__code__.co_argcount +
-                                                 self.fn.__code__.co_kwonlyargcount]
-            self._index = tuple(names.index(n) for n in self.wrt)
-        containers = tuple(n for n, i in zip(self.wrt, self._index) if is_container(args[i]))
         return self.function(containers)(*args)
 
     def function(self, containers: tuple[str, ...] = ()):
-        """The compiled jvp function (for the ``wrt`` parameters passed as ``containers``)."""
+        """The compiled function (for the ``wrt`` parameters passed as ``containers``)."""
         function = self._functions.get(containers)
         if function is None:
-            from srcdiff.forward import tangent_derivative  # the compiler, only when needed
-
-            function = tangent_derivative(self.fn, self.wrt, containers).function
-            self._functions[containers] = function
+            function = self._functions[containers] = self._compile(containers)
         return function
 
+    def _compile(self, containers):
+        from srcdiff.api import derivative  # the compiler, imported only when needed
+
+        return derivative(self.fn, self.wrt, False, containers).function
+
     def __repr__(self) -> str:
-        return f"tangent_of({self.fn.__qualname__}, wrt={self.wrt})"
+        return f"{type(self).__name__}({self.fn.__qualname__}, wrt={self.wrt})"
+
+
+class tangent_of(derivative_of):
+    """``tangent_of(f, wrt)(*args, *tangents) -> (value, tangent)``: forward mode's link to
+    another user function, compiled on first use like :class:`derivative_of`."""
+
+    __slots__ = ()
+
+    def _compile(self, containers):
+        from srcdiff.forward import tangent_derivative  # the compiler, only when needed
+
+        return tangent_derivative(self.fn, self.wrt, containers).function
 
 
 def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
@@ -121,16 +108,28 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
     names = tuple(params[i + offset] for i in wrt)
     if wrt_self:
         names = (params[0], *names)
-    if keywords or len(positional) < len(params):  # keywords and defaults: bound by name
+    return _linked(derivative_of, function, names, _bound(function, positional, keywords))()
+
+
+def _bound(function, positional, keywords) -> tuple:
+    """The arguments of a call in parameter order (keywords and defaults bound by name)."""
+    params = function.__code__.co_varnames[:function.__code__.co_argcount]
+    if keywords or len(positional) < len(params):
         bound = inspect.signature(function).bind(*positional, **keywords)
         bound.apply_defaults()
-        positional = tuple(bound.arguments[p] for p in params)
-    key = (function, names)
+        return tuple(bound.arguments[p] for p in params)
+    return positional
+
+
+def _linked(kind, function, names, positional):
+    """A call of the link of ``kind`` (derivative_of, tangent_of) for ``function`` and ``names``,
+    made once per pair and kept, with ``positional`` (further arguments may follow)."""
+    key = (kind, function, names)
     link = _DYNAMIC.get(key)
     if link is None:
         with _LOCK:
-            link = _DYNAMIC.setdefault(key, derivative_of(function, names))
-    return link(*positional)
+            link = _DYNAMIC.setdefault(key, kind(function, names))
+    return lambda *more: link(*positional, *more)
 
 
 def call_jvp(fn, *args, wrt: tuple[int, ...] = (), **keywords):
@@ -151,22 +150,8 @@ def call_jvp(fn, *args, wrt: tuple[int, ...] = (), **keywords):
             f"srcdiff's forward mode cannot differentiate a call of {fn!r}: it differentiates "
             "Python functions with named parameters (and srcdiff.grad functions) when they "
             "arrive as values; use reverse mode (srcdiff.vjp) for this call.")
-    params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
-    names = tuple(params[i] for i in wrt)
-    positional = primals
-    if keywords or len(primals) < len(params):  # keywords and defaults: bound by name
-        bound = inspect.signature(fn).bind(*primals, **keywords)
-        bound.apply_defaults()
-        positional = tuple(bound.arguments[p] for p in params)
-    key = (fn, names)
-    link = _TANGENTS.get(key)
-    if link is None:
-        with _LOCK:
-            link = _TANGENTS.setdefault(key, tangent_of(fn, names))
-    return link(*positional, *tangents)
-
-
-_TANGENTS: dict = {}
+    names = tuple(fn.__code__.co_varnames[i] for i in wrt)
+    return _linked(tangent_of, fn, names, _bound(fn, primals, keywords))(*tangents)
 
 
 def _is_gradient(fn) -> bool:
@@ -245,7 +230,7 @@ def _by_rule(rule, fn, args, wrt):
     return value, pullback
 
 
-_DYNAMIC: dict = {}  # (function, wrt names) -> derivative_of
+_DYNAMIC: dict = {}  # (derivative_of or tangent_of, function, wrt names) -> the link
 _LOCK = threading.Lock()
 
 

@@ -29,7 +29,7 @@ __all__ = ["grad", "value_and_grad", "vjp", "adjoint", "GradFunction"]
 # ----- compiled derivatives, cached per function object -----
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()
 
 
 class InternalError(SrcdiffError):
@@ -43,7 +43,15 @@ def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
     value (see ``Derivative.gradient_only``)."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt, has_aux, containers, gradient)
+    return compiled_once(fn, (fn.__code__, wrt, has_aux, containers, gradient), lambda: (
+        compile_derivative(fn, wrt, has_aux, containers=containers, gradient=gradient)))
+
+
+def compiled_once(fn, key, build, mode: str = ""):
+    """``build()``, run once per function object and ``key`` and kept (``derivative``, and
+    forward mode's ``tangent_derivative``, whose keys differ); a failure that is not a
+    SrcdiffError is srcdiff's own bug and says so. The lock is reentrant: compiling a derivative
+    may compile another one it links to (second order reads a helper's tangent code)."""
     per_fn = _cache.get(fn)
     if per_fn is not None and key in per_fn:
         return per_fn[key]
@@ -51,15 +59,14 @@ def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
         per_fn = _cache.setdefault(fn, {})
         if key not in per_fn:
             try:
-                per_fn[key] = compile_derivative(fn, wrt, has_aux, containers=containers,
-                                                 gradient=gradient)
+                per_fn[key] = build()
             except SrcdiffError:
                 raise
             except Exception as exc:  # a bug in srcdiff: never let it look like the user's
                 raise InternalError(
-                    f"srcdiff failed while differentiating {fn.__qualname__} ({type(exc).__name__}: "
-                    f"{exc}). This is a bug in srcdiff; please report it with the function's "
-                    "source.") from exc
+                    f"srcdiff failed while differentiating {fn.__qualname__}{mode} "
+                    f"({type(exc).__name__}: {exc}). This is a bug in srcdiff; please report "
+                    "it with the function's source.") from exc
         return per_fn[key]
 
 

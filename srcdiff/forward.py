@@ -14,7 +14,6 @@ same product as forward over reverse, for the cost of about one gradient of the 
 
 from __future__ import annotations
 
-import threading
 import weakref
 
 import numpy as np
@@ -22,41 +21,23 @@ import optree
 
 from srcdiff.runtime import trees
 
-from .api import _Caller, _has_float_leaf, _is_float, _resolve_wrt, derivative, vjp
+from .api import (_Caller, _has_float_leaf, _is_float, _resolve_wrt, compiled_once, derivative,
+                  vjp)
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_tangent, parameters
 
 __all__ = ["jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "make_hvp", "hessian",
            "tangent_derivative"]
 
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
 
 def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
                        tangent_first: bool = False) -> Derivative:
     """The compiled forward-mode derivative of ``fn``: ``function(*args, *tangents)``, one
     tangent per ``wrt`` parameter; compiled once per ``wrt`` and containers."""
-    key = (fn.__code__, tuple(wrt), tuple(containers), tangent_first)
-    per_fn = _cache.get(fn)
-    if per_fn is not None and key in per_fn:
-        return per_fn[key]
-    with _lock:
-        per_fn = _cache.setdefault(fn, {})
-        if key not in per_fn:
-            try:
-                per_fn[key] = compile_tangent(fn, tuple(wrt), tuple(containers),
-                                              tangent_first=tangent_first)
-            except SrcdiffError:
-                raise
-            except Exception as exc:  # a bug in srcdiff: never let it look like the user's
-                from .api import InternalError
-
-                raise InternalError(
-                    f"srcdiff failed while differentiating {fn.__qualname__} in forward mode "
-                    f"({type(exc).__name__}: {exc}). This is a bug in srcdiff; please report it "
-                    "with the function's source.") from exc
-        return per_fn[key]
+    key = ("tangent", fn.__code__, tuple(wrt), tuple(containers), tangent_first)
+    return compiled_once(fn, key, lambda: compile_tangent(
+        fn, tuple(wrt), tuple(containers), tangent_first=tangent_first), " in forward mode")
 
 
 def _is_complex(x) -> bool:

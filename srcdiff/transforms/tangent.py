@@ -19,7 +19,6 @@ of statements starts with ``# tangent of: <line>  (line N)``.
 
 from __future__ import annotations
 
-import inspect
 import operator
 
 import libcst as cst
@@ -34,7 +33,7 @@ from ..analysis.calls import Op, classify
 from ..context import Context, is_marker, parse_marker
 from ..errors import NotDifferentiableError
 from ..names import Namer, names_in
-from ..templates import fill, literal, runtime_spelling, template_for
+from ..templates import fill, runtime_spelling, template_for
 from .normalize import local_variables, target_names
 from .reverse import _AdjointWriter, _Expand
 from .simplify import simplify_line
@@ -169,18 +168,13 @@ class _TangentWriter:
                     *(line for line in stmt.leading_lines if not is_marker(line)),
                     cst.EmptyLine(comment=cst.Comment(
                         f"# tangent of: {marker[1]}  (line {marker[0]})"))])
-            if isinstance(stmt, cst.If):
-                orelse = stmt.orelse
-                if orelse is not None:
-                    orelse = orelse.with_changes(body=orelse.body.with_changes(
-                        body=self.block(orelse.body.body)))
-                out.append(stmt.with_changes(body=stmt.body.with_changes(
-                    body=self.block(stmt.body.body)), orelse=orelse))
-            elif isinstance(stmt, (cst.For, cst.While)):
+            if isinstance(stmt, (cst.If, cst.For, cst.While)):  # the blocks, in place
                 if isinstance(stmt, cst.For):
                     self.refuse_active_iteration(stmt)
                 orelse = stmt.orelse
-                if orelse is not None:
+                if isinstance(orelse, cst.If):  # elif
+                    orelse = self.block([orelse])[0]
+                elif orelse is not None:
                     orelse = orelse.with_changes(body=orelse.body.with_changes(
                         body=self.block(orelse.body.body)))
                 out.append(stmt.with_changes(body=stmt.body.with_changes(
@@ -336,14 +330,11 @@ class _TangentWriter:
         return expr
 
     def holes(self, rule, target, op: Op) -> dict:
-        holes = {}
-        if rule.takes_ans:
-            holes["ans"] = target
-        holes.update(zip(rule.operands, op.operands))
-        given = dict(op.options)
-        params = inspect.signature(rule.raw).parameters
-        for name in rule.options:
-            holes[name] = given[name] if name in given else literal(params[name].default)
+        """The template's holes but ``g``: ``ans``, the operands, the options (as reverse mode
+        fills them)."""
+        name = target.value if isinstance(target, cst.Name) else tuple(target_names(target))
+        holes = _AdjointWriter.holes(self, (), name, op, None)
+        del holes["g"]
         return holes
 
     def spelling(self, name: str, rule) -> cst.BaseExpression:
