@@ -9,6 +9,7 @@ array([2., 4.])
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import threading
@@ -24,7 +25,7 @@ from . import portable
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_derivative, parameters
 
-__all__ = ["grad", "value_and_grad", "vjp", "adjoint", "GradFunction"]
+__all__ = ["grad", "value_and_grad", "vjp", "adjoint", "GradFunction", "GradSpec"]
 
 # ----- compiled derivatives, cached per function object -----
 
@@ -281,6 +282,26 @@ class _Caller:
 # ----- grad and value_and_grad -----
 
 
+@dataclasses.dataclass(frozen=True)
+class GradSpec:
+    """What a gradient object differentiates and returns, for the code that builds on it
+    (``srcdiff.jit``, second order): ``fn`` with respect to ``wrt`` (``index``: their
+    positions), one bare gradient (``single``) or a tuple, the value too (``with_value``),
+    ``fn`` returning ``(loss, aux)`` (``has_aux``)."""
+
+    fn: object
+    wrt: tuple[str, ...]
+    index: tuple[int, ...]
+    single: bool
+    with_value: bool
+    has_aux: bool
+
+    @property
+    def gradient_only(self) -> bool:
+        """Only the gradient is wanted (``srcdiff.grad`` without has_aux)."""
+        return not self.with_value and not self.has_aux
+
+
 class GradFunction:
     """The gradient of ``fn``: call it like ``fn``; ``.source`` is the generated code."""
 
@@ -303,6 +324,12 @@ class GradFunction:
     @property
     def wrt(self) -> tuple[str, ...]:
         return self._wrt
+
+    @property
+    def spec(self) -> GradSpec:
+        """What this gradient differentiates and returns (see :class:`GradSpec`)."""
+        return GradSpec(self._fn, self._wrt, self._index, self._single, self._with_value,
+                        self._has_aux)
 
     @property
     def source(self) -> str:

@@ -261,17 +261,19 @@ def _transpose_blocks(front, out, x):
 
 
 def _gradient_parts(gradient, args, keywords, wrt):
-    """For a call ``gradient(*args, **keywords)`` of ``srcdiff.grad(f)``: ``f``, its arguments
-    bound in parameter order, and the names of the call's positional arguments at ``wrt``."""
-    fn = gradient._fn
-    params = parameters(fn)
+    """For a call ``gradient(*args, **keywords)`` of ``srcdiff.grad(f)``: its spec, ``f``'s
+    arguments bound in parameter order, and the names of the call's positional arguments at
+    ``wrt``."""
+    spec = gradient.spec
+    params = parameters(spec.fn)
     if len(args) > len(params):
-        raise SrcdiffError(f"{fn.__qualname__} takes {len(params)} arguments, got {len(args)}")
-    if gradient._with_value or gradient._has_aux:
+        raise SrcdiffError(f"{spec.fn.__qualname__} takes {len(params)} arguments, got "
+                           f"{len(args)}")
+    if not spec.gradient_only:
         raise SrcdiffError(
-            f"srcdiff differentiates a call of srcdiff.grad({fn.__qualname__}) without "
+            f"srcdiff differentiates a call of srcdiff.grad({spec.fn.__qualname__}) without "
             "has_aux or the value; call srcdiff.grad(f) itself inside the function")
-    return fn, _Caller(fn).bind(args, keywords), tuple(params[i] for i in wrt)
+    return spec, _Caller(spec.fn).bind(args, keywords), tuple(params[i] for i in wrt)
 
 
 def _containers(names, fn, bound):
@@ -284,13 +286,14 @@ def gradient_pullback(gradient, args, keywords, wrt):
     ``u`` of its result, the gradient in the call's arguments at ``wrt`` of
     ``⟨∇_w f, u⟩`` — a Hessian-vector product (and mixed second derivatives for the other
     arguments), computed by reverse mode over forward mode's tangent code of ``f``."""
-    fn, bound, names = _gradient_parts(gradient, args, keywords, wrt)
+    spec, bound, names = _gradient_parts(gradient, args, keywords, wrt)
+    fn = spec.fn
 
     def pullback(u):
-        us = (u,) if gradient._single else tuple(u)
+        us = (u,) if spec.single else tuple(u)
         us = tuple(trees.tree_map(_zero_like, bound[parameters(fn).index(w)]) if t is None else t
-                   for w, t in zip(gradient._wrt, us))
-        tangent_fn = tangent_derivative(fn, gradient._wrt, _containers(gradient._wrt, fn, bound),
+                   for w, t in zip(spec.wrt, us))
+        tangent_fn = tangent_derivative(fn, spec.wrt, _containers(spec.wrt, fn, bound),
                                         tangent_first=True).function
         second = derivative(tangent_fn, names, has_aux=True,
                             containers=_containers(names, fn, bound))
@@ -304,15 +307,16 @@ def gradient_tangent(gradient, args, keywords, wrt, tangents):
     """The value and tangent of a call of ``gradient = srcdiff.grad(f)`` (wrt ``w``) whose
     arguments at ``wrt`` move along ``tangents``: the gradient in ``w`` of the directional
     derivative of ``f`` along them (the Hessian, symmetric, times the tangents)."""
-    fn, bound, names = _gradient_parts(gradient, args, keywords, wrt)
+    spec, bound, names = _gradient_parts(gradient, args, keywords, wrt)
+    fn = spec.fn
     value = gradient(*args, **keywords)
     tangent_fn = tangent_derivative(fn, names, _containers(names, fn, bound),
                                     tangent_first=True).function
-    second = derivative(tangent_fn, gradient._wrt, has_aux=True,
-                        containers=_containers(gradient._wrt, fn, bound))
+    second = derivative(tangent_fn, spec.wrt, has_aux=True,
+                        containers=_containers(spec.wrt, fn, bound))
     _, inner = second.function(*bound, *tangents)
     tangent = inner(1.0)
-    if not gradient._single and len(gradient._wrt) == 1:
+    if not spec.single and len(spec.wrt) == 1:
         tangent = (tangent,)
     return value, tangent
 

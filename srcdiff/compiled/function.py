@@ -80,7 +80,8 @@ class JitFunction:
         if self._grad is None and not inspect.isfunction(target):
             raise JitError(f"srcdiff.jit takes srcdiff.grad(f), srcdiff.value_and_grad(f) or a "
                            f"plain Python function, not {target!r}")
-        fn = self._grad._fn if self._grad else target  # noqa: SLF001
+        self._spec = self._grad.spec if self._grad else None  # what the gradient returns
+        fn = self._spec.fn if self._grad else target
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._caller = api._Caller(fn)  # noqa: SLF001
@@ -156,7 +157,7 @@ class JitFunction:
         closure over what it needs (~1 us over numba's own dispatch); ``_SLOW`` otherwise."""
         dispatcher, kinds, nargs = self._dispatcher, self._kinds, len(self._caller.params)
         grad, with_value = self._grad, self._kernel.with_value
-        index, single, valued = grad._index, grad._single, grad._with_value  # noqa: SLF001
+        index, single, valued = grad.spec.index, grad.spec.single, grad.spec.with_value
         one = len(index) == 1
         ndarray, signature, gradient, pick = np.ndarray, _signature, _gradient, _pick
 
@@ -200,15 +201,15 @@ class JitFunction:
             kind = (None, (), None, ((), 0), self._dispatcher)
         else:
             reference = self._grad(*args)  # the numpy path: its errors are the user's errors
-            if self._grad._has_aux:  # noqa: SLF001
+            if self._spec.has_aux:
                 raise JitError("srcdiff.jit does not compile has_aux=True gradients yet; call "
                                "the gradient without srcdiff.jit")
             self._load_derivative()
-            value = reference[0] if self._grad._with_value else None  # noqa: SLF001
+            value = reference[0] if self._spec.with_value else None
             if self._kernel.seeded and value is None:  # grad of a vjp form: the output's type
                 value = self._derivative.function(*args)[0]
             seed = (api._seed(value),) if self._kernel.seeded else ()  # noqa: SLF001
-            value = value if self._grad._with_value else None  # noqa: SLF001
+            value = value if self._spec.with_value else None
             dispatcher = self._single(args)
             kind = (type(value) if value is not None else None, seed,
                     *self._loop(args, seed, dispatcher), dispatcher)
@@ -240,7 +241,7 @@ class JitFunction:
         kernel runs: compiled all the same)."""
         params = self._caller.params
         arrays = frozenset(p for p, a in zip(params, args) if type(a) is np.ndarray)
-        roles = ((None,) if self._kernel.with_value else ()) + self._grad._wrt  # noqa: SLF001
+        roles = ((None,) if self._kernel.with_value else ()) + self._spec.wrt
         kernel = self._kernel if kernel_dispatcher is self._dispatcher else kernels.single(self._kernel)
         loop = kernels.loop(kernel, arrays, roles, _resolver(_namespace(self._fn)))
         if loop is None:
@@ -268,18 +269,18 @@ class JitFunction:
         return numba.typeof(value)
 
     def _finish(self, result, args, value_type):
-        grad = self._grad
+        spec = self._spec
         if self._kernel.with_value:
             value, grads = result
         else:
             value, grads = None, result
-        index = grad._index  # noqa: SLF001
+        index = spec.index
         if len(index) == 1:
             grads = (grads,)
         grads = tuple([_gradient(g, args[i], args) for g, i in zip(grads, index)])
-        if grad._single:  # noqa: SLF001
+        if spec.single:
             grads = grads[0]
-        if grad._with_value:  # noqa: SLF001
+        if spec.with_value:
             return (value_type(value) if value_type in (float, np.float64, np.float32)
                     else value), grads
         return grads
@@ -289,9 +290,9 @@ class JitFunction:
     def _load_derivative(self):
         if self._dispatcher is not None:
             return
-        grad = self._grad
-        derivative = self._derivative = api.derivative(  # noqa: SLF001
-            grad._fn, grad._wrt, grad._has_aux, (), grad._gradient)
+        spec = self._spec
+        derivative = self._derivative = api.derivative(
+            spec.fn, spec.wrt, spec.has_aux, (), spec.gradient_only)
         namespace = _namespace(self._fn)
         try:
             self._kernel = kernels.build(derivative.source, _resolver(namespace))
