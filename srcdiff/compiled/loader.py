@@ -96,7 +96,10 @@ def load(kernel: Kernel, namespace: dict):
         lines.append(_header_line(name, namespace[name], extra))
     head, body = kernel.source.split("\n\n\n", 1)
     text = "\n".join([head, *lines]) + "\n\n\n" + body.lstrip("\n")
-    digest = hashlib.sha1(f"{numba.__version__}\n{text}".encode()).hexdigest()[:20]
+    # numba's cache of a kernel keeps the twins it inlined, and invalidates only when the
+    # kernel's own file changes: the twins' source is part of the name, so a changed twin
+    # (a new srcdiff) compiles new kernels instead of running stale machine code
+    digest = hashlib.sha1(f"{numba.__version__}\n{_twins_digest()}\n{text}".encode()).hexdigest()[:20]
     folder = cache_dir()
     path = os.path.join(folder, f"{kernel.name}_{digest}.py")
     if not os.path.exists(path):
@@ -120,3 +123,17 @@ def load(kernel: Kernel, namespace: dict):
 
 
 _dispatchers: dict = {}  # one numba dispatcher per kernel file in this process
+
+
+def _twins_digest() -> str:
+    """A hash of the source of the twins the kernels call (runtime/numba_twins.py), once."""
+    global _TWINS
+    if _TWINS is None:
+        from srcdiff.runtime import numba_twins
+
+        with open(numba_twins.__file__, "rb") as fh:
+            _TWINS = hashlib.sha1(fh.read()).hexdigest()
+    return _TWINS
+
+
+_TWINS = None
