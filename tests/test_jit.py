@@ -257,3 +257,21 @@ def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
     second = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
     assert first.stdout.split() == ["0", "1"], first.stderr
     assert second.stdout.split() == ["1", "0"], second.stderr
+
+
+def test_a_changed_twin_compiles_new_kernels(tmp_path, monkeypatch):
+    """numba's cache of a kernel keeps the twins it inlined and is invalidated only by the
+    kernel's own file: the kernel's file name carries a hash of the twins' source, so kernels
+    cached before the twins changed are never run again (they gave NaN and wrong gradients)."""
+    from srcdiff.compiled import loader
+
+    monkeypatch.setenv("SRCDIFF_CACHE_DIR", str(tmp_path))
+    first = srcdiff.jit(srcdiff.grad(elementwise))
+    x = np.linspace(0.1, 0.9, 5)
+    first(x)
+    before = {p.name for p in (tmp_path / "jit").glob("*.py")}
+    monkeypatch.setattr(loader, "_TWINS", "another twins source")
+    second = srcdiff.jit(srcdiff.grad(elementwise))
+    np.testing.assert_allclose(second(x), srcdiff.grad(elementwise)(x), rtol=1e-12)
+    after = {p.name for p in (tmp_path / "jit").glob("*.py")}
+    assert before and after - before, "the same kernel files served another twins source"
