@@ -430,3 +430,45 @@ def test_a_non_holomorphic_function_of_a_complex_value_is_refused_in_forward_mod
     with pytest.raises(NotDifferentiableError, match="may be complex") as info:
         srcdiff.jvp(magnitude, (np.ones(4),), (np.ones(4),))
     assert "np.abs(np.fft.rfft(x))" in str(info.value)
+
+
+# ----- README's blocks run as written -----
+
+
+def _readme_blocks(section: str) -> list[str]:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    text = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def _run_block(code: str, name: str, namespace: dict) -> None:
+    import linecache
+
+    # the block's own lines, for srcdiff to read its functions (as IPython keeps a cell's)
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    exec(compile(code, name, "exec"), namespace)
+
+
+def test_the_readme_forward_mode_blocks_run_and_agree(capsys):
+    first, source, composed = _readme_blocks("Forward mode and second order")
+    namespace: dict = {}
+    _run_block(first, "<README.md: forward mode>", namespace)
+    printed = capsys.readouterr().out
+    for line in source.strip().splitlines():
+        assert line.strip() in printed, f"README shows a line jvp no longer writes: {line}"
+    x, W, v = namespace["x"], namespace["W"], namespace["v"]
+    loss = namespace["loss"]
+    check_jvp(loss, (x, W), (v, np.zeros((3, 3))), namespace["tangent"])
+    hess = srcdiff.hessian(loss)(x, W)
+    np.testing.assert_allclose(srcdiff.hvp(loss, x, v, W), hess @ v, rtol=1e-10)
+    np.testing.assert_allclose(srcdiff.hvp(loss, x, v, W), [0.1413, 0.0, 0.0], atol=1e-4)
+    namespace = {"np": np, "srcdiff": srcdiff}
+    _run_block(composed, "<README.md: grad of grad>", namespace)
+    from srcdiff.testing import check_grad
+
+    args = (np.array([0.4, -1.1]), 1.5)
+    check_grad(namespace["force_norm"], args,
+               (srcdiff.grad(namespace["force_norm"])(*args),), argnums=(0,))
