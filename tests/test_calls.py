@@ -200,7 +200,7 @@ def test_tuple_unpacking_swaps_rows_and_helper_results():
     check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
     source = srcdiff.grad(fn, wrt=(0, 1)).source
     assert "(m, v), m_pullback = stats_vjp(a_1, b_1)" in source
-    assert "m_pullback((dm, dv))" in source and "rt.zeros_like(_)" in source
+    assert "m_pullback((dm, dv))" in source and "rt.tree_zeros(_)" in source  # a helper result may be a container
 
 
 def test_indexing_into_a_returned_tuple():

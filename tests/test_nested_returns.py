@@ -44,3 +44,18 @@ def test_nested_displays_in_returns(fn, args):
     grads = pullback(cotangent)
     flat_cotangent = _flat(cotangent)
     check_vjp(lambda *a: _flat(fn(*a)), args, grads, cotangent=flat_cotangent)
+
+
+def two_parts(x):
+    return (np.sin(x), x[:2] * 2.0), x * x
+
+
+def second_only(x):
+    p, q = two_parts(x)
+    return np.sum(q)
+
+
+def test_an_unused_container_result_of_a_helper_gets_a_containers_zeros():
+    # before, the pullback got rt.zeros_like(p) for p = (array(3), array(2)): a ValueError
+    x = np.array([0.3, 1.0, -0.5])
+    check_vjp(second_only, (x,), (srcdiff.grad(second_only)(x),))

@@ -332,8 +332,9 @@ def reads_source(fn) -> bool:
 # srcdiff's own runtime functions that are differentiated from their source wherever srcdiff
 # is installed: forward mode's tangent rules (and the adjoint rules some of them call), which
 # second order (hvp) runs in reverse mode
-_READ_FROM_SOURCE = ("srcdiff.runtime.tangent", "srcdiff.runtime.rules",  # module name prefixes
-                     "srcdiff.runtime.helpers")
+_READ_FROM_SOURCE = tuple(f"srcdiff.runtime.{m}" for m in (  # module name prefixes
+    "tangent", "rules", "helpers", "elementwise", "reductions", "scalar_math", "shaping",
+    "creation", "linalg", "building", "statistics", "fft", "grids", "scipy_rules"))
 
 
 def installed(fn) -> bool:

@@ -685,6 +685,11 @@ class _AdjointWriter:
 
     def called_rule(self, target, op, g, singles, sequences) -> list:
         rule = op.rule
+        template = template_for(rule)  # a rule called (its options checked when it runs)
+        if template is not None:  # whose one-line body says an adjoint is None: none here
+            singles = [i for i in singles if template.results[i] is not None]
+            if not singles and not sequences:
+                return []
         args = [cst.Arg(g)] + ([cst.Arg(_value(target))] if rule.takes_ans else [])
         args += [cst.Arg(e) for e in op.operands]
         args += [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
@@ -810,7 +815,7 @@ class _AdjointWriter:
             if t in given:
                 parts.append(cst.Name(self.namer.adjoint(t)))
             else:
-                parts.append(cst.Call(self.rt("zeros_like"), [cst.Arg(cst.Name(t))]))
+                parts.append(self.zeros(t))  # a container's zeros for one (a, b = pair())
         for t in given:
             self.defined.discard(t)
         g = cst.Tuple([cst.Element(p, comma=cst.Comma()) if len(parts) == 1 else cst.Element(p)
