@@ -14,7 +14,6 @@ never a failure; a wrong value or any other exception is written to the output f
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
 import os
 import sys
@@ -22,10 +21,9 @@ import tempfile
 import time
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import seed as hseed
 
-from .programs import _load, check_program, make_args, programs
+from .forward import soak
+from .programs import _load, check_program, make_args
 
 
 def check_second(prog) -> tuple[str, str]:
@@ -68,39 +66,6 @@ def check_second(prog) -> tuple[str, str]:
         sys.modules.pop(stem, None)
 
 
-def soak(n: int, out_dir: str, seed: int | None = None, report_every: int = 100):
-    counts, refusals = collections.Counter(), collections.Counter()
-    os.makedirs(out_dir, exist_ok=True)
-    t0 = time.time()
-
-    @settings(max_examples=n, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck),
-              phases=[__import__("hypothesis").Phase.generate])
-    @given(programs())
-    def run(prog):
-        kind, detail = check_second(prog)
-        counts[kind] += 1
-        if kind == "refused":
-            refusals[detail[:90]] += 1
-        if kind in ("wrong", "crash"):
-            with open(os.path.join(out_dir, f"{kind}_{os.getpid()}_{sum(counts.values())}.py"),
-                      "w") as fh:
-                fh.write("".join(f"# {line}\n" for line in detail.splitlines()[:40]))
-                fh.write(f"# {repr(prog).splitlines()[-1]}\n{prog.source}")
-        if sum(counts.values()) % report_every == 0:
-            print(f"[{time.time() - t0:.0f}s] {sum(counts.values())}: {dict(counts)}", flush=True)
-
-    if seed is not None:
-        run = hseed(seed)(run)
-    from .determinism import no_local_constants
-    with no_local_constants():
-        run()
-    print(f"done in {time.time() - t0:.0f}s: {dict(counts)}", flush=True)
-    for reason, k in refusals.most_common(10):
-        print(f"  refused {k}: {reason}")
-    return counts
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
@@ -108,7 +73,7 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(),
                                                       "srcdiff-second-failures"))
     args = parser.parse_args(argv)
-    counts = soak(args.n, args.out, args.seed)
+    counts = soak(args.n, args.out, args.seed, report_every=100, check=check_second)
     return 1 if counts["wrong"] or counts["crash"] else 0
 
 
