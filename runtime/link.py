@@ -20,7 +20,7 @@ from .helpers import zeros_like
 from .registry import rule_for
 from .trees import is_container, tree_zeros
 
-__all__ = ["derivative_of", "tangent_of", "call_vjp", "call_jvp", "default_of"]
+__all__ = ["derivative_of", "tangent_of", "call_vjp", "call_jvp", "default_of", "is_gradient"]
 
 
 class derivative_of:
@@ -79,7 +79,7 @@ def call_vjp(fn, *args, wrt: tuple[int, ...] = (), wrt_self=None, **keywords):
     >>> value, pullback = call_vjp(scale, np.ones(2), 3.0, wrt=(0,))  # doctest: +SKIP
     """
     owner, wrt_self = wrt_self, wrt_self is not None and wrt_self is not False
-    if _is_gradient(fn):  # a srcdiff.grad function: its adjoint is a Hessian-vector product
+    if is_gradient(fn):  # a srcdiff.grad function: its adjoint is a Hessian-vector product
         from srcdiff.forward import gradient_pullback  # the compiler, only when needed
 
         return fn(*args, **keywords), gradient_pullback(fn, args, keywords, wrt)
@@ -138,7 +138,7 @@ def call_jvp(fn, *args, wrt: tuple[int, ...] = (), **keywords):
     ``wrt``. ``fn`` is a Python function (its jvp, compiled once per function and ``wrt``) or
     what ``srcdiff.grad`` returned (a Hessian-vector product)."""
     primals, tangents = args[:len(args) - len(wrt)], args[len(args) - len(wrt):]
-    if _is_gradient(fn):
+    if is_gradient(fn):
         from srcdiff.forward import gradient_tangent  # the compiler, only when needed
 
         return gradient_tangent(fn, primals, keywords, wrt, tangents)
@@ -154,7 +154,7 @@ def call_jvp(fn, *args, wrt: tuple[int, ...] = (), **keywords):
     return _linked(tangent_of, fn, names, _bound(fn, primals, keywords))(*tangents)
 
 
-def _is_gradient(fn) -> bool:
+def is_gradient(fn) -> bool:
     """What ``srcdiff.grad`` returns (srcdiff/api.py's GradFunction, not imported here)."""
     kind = type(fn)
     return kind.__name__ == "GradFunction" and kind.__module__ == "srcdiff.api"

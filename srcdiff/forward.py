@@ -21,8 +21,10 @@ import optree
 
 from srcdiff.runtime import trees
 
-from .api import (_Caller, _has_float_leaf, _is_float, _resolve_wrt, compiled_once, derivative,
-                  vjp)
+from srcdiff.runtime.tangents import zero_tangent
+
+from .api import (_Caller, _has_float_leaf, _is_complex, _is_float, _resolve_wrt, compiled_once,
+                  derivative, vjp)
 from .errors import GradientTypeError, SrcdiffError
 from .pipeline import Derivative, compile_tangent, parameters
 
@@ -40,9 +42,8 @@ def tangent_derivative(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (
         fn, tuple(wrt), tuple(containers), tangent_first=tangent_first), " in forward mode")
 
 
-def _is_complex(x) -> bool:
-    return any(np.iscomplexobj(leaf) for leaf in
-               optree.tree_leaves(x, namespace=trees.NAMESPACE))
+def _is_complex_tree(x) -> bool:
+    return any(_is_complex(leaf) for leaf in optree.tree_leaves(x, namespace=trees.NAMESPACE))
 
 
 def _differentiable(x) -> bool:
@@ -88,8 +89,12 @@ class JvpFunction:
 
 
 def _check_tangent(fn, name, primal, t) -> None:
+    """A tangent of the argument's structure and shapes, real like it (else a clear error)."""
+    if type(primal) is np.ndarray and type(t) is np.ndarray and primal.shape == t.shape and \
+            primal.dtype.kind == "f" and t.dtype.kind == "f":
+        return  # the common case, without a walk of the structure (jacfwd calls it per entry)
     trees.register_dataclasses(primal)  # optree walks a dataclass's fields once it knows it
-    if _is_complex(primal) or _is_complex(t):
+    if _is_complex_tree(primal) or _is_complex_tree(t):
         raise GradientTypeError(
             f"srcdiff's forward mode takes real values; {fn.__qualname__}'s argument {name!r} "
             "or its tangent is complex. Use reverse mode (srcdiff.vjp) for complex values.")
@@ -122,23 +127,17 @@ def jvp(fn, primals, tangents):
                            f"{len(tangents)} tangents")
     params = parameters(fn)
     for i, (p, t) in enumerate(zip(primals, tangents)):
-        if t is not None and (_is_complex(p) or _is_complex(t)):
+        if t is not None and (_is_complex_tree(p) or _is_complex_tree(t)):
             _check_tangent(fn, params[i] if i < len(params) else str(i), p, t)  # refuses
     wrt = tuple(i for i, (p, t) in enumerate(zip(primals, tangents))
                 if t is not None and _differentiable(p))
     if not wrt:
         out = fn(*primals)
-        return out, trees.tree_map(_zero_like, out)
+        return out, zero_tangent(out)
     if len(primals) > len(params):
         raise SrcdiffError(f"jvp: {fn.__qualname__} takes {len(params)} arguments, "
                            f"got {len(primals)}")
     return JvpFunction(fn, wrt)(*primals, tangents=tuple(tangents[i] for i in wrt))
-
-
-def _zero_like(leaf):
-    from srcdiff.runtime.tangents import zero_tangent
-
-    return zero_tangent(leaf)
 
 
 # ----- Jacobians -----
@@ -161,11 +160,10 @@ def _basis(x):
             yield optree.tree_unflatten(spec, unit)
 
 
-def _assemble(columns, x, out, in_front: bool):
+def _assemble(columns, x, out):
     """Stack per-entry results into a Jacobian: ``columns`` holds one ``out``-structured value
     per entry of ``x``; the result has ``out``'s structure, each leaf of shape
-    ``out_leaf.shape + x_leaf.shape`` (in_front=False) or ``x_leaf.shape + out_leaf.shape``,
-    in ``x``'s structure."""
+    ``out_leaf.shape + x_leaf.shape`` in ``x``'s structure."""
     x_leaves, x_spec = _leaves(x)
     out_leaves, out_spec = _leaves(out)
     sizes = [int(np.size(v)) for v in x_leaves]
@@ -178,11 +176,7 @@ def _assemble(columns, x, out, in_front: bool):
             stacked = np.stack([np.asarray(per_column[c][m], dtype=float).reshape(np.shape(o))
                                 for c in range(starts[k], starts[k + 1])], axis=-1) \
                 if sizes[k] else np.zeros(np.shape(o) + (0,))
-            block = stacked.reshape(np.shape(o) + np.shape(v))
-            if in_front:
-                block = np.moveaxis(block.reshape(np.shape(o) + (sizes[k],)), -1, 0).reshape(
-                    np.shape(v) + np.shape(o))
-            parts.append(block)
+            parts.append(stacked.reshape(np.shape(o) + np.shape(v)))
         blocks.append(optree.tree_unflatten(x_spec, parts))
     return optree.tree_unflatten(out_spec, blocks)
 
@@ -198,13 +192,13 @@ def jacfwd(fn, wrt=0):
     of the argument): ``jacfwd(f)(*args)`` has shape ``out.shape + x.shape`` (pytrees: the
     output's structure, each leaf holding the argument's structure)."""
     positions, single = _wrt_positions(fn, wrt)
-    jvp_function = JvpFunction(fn, positions)
+    jvp_function, caller = JvpFunction(fn, positions), _Caller(fn)
 
     def jacobian(*args):
-        args = _Caller(fn).bind(args, {})
+        args = caller.bind(args, {})
         found = []
+        tangents_zero = [zero_tangent(args[q]) for q in positions]
         for p in positions:
-            tangents_zero = [trees.tree_map(_zero_like, args[q]) for q in positions]
             columns, out = [], None
             for unit in _basis(args[p]):
                 ts = list(tangents_zero)
@@ -213,7 +207,7 @@ def jacfwd(fn, wrt=0):
                 columns.append(column)
             if out is None:
                 out = fn(*args)
-            found.append(_assemble(columns, args[p], out, in_front=False))
+            found.append(_assemble(columns, args[p], out))
         return found[0] if single else tuple(found)
 
     return jacobian
@@ -223,16 +217,16 @@ def jacrev(fn, wrt=0):
     """The Jacobian of ``fn`` with respect to ``wrt``, by reverse mode (one pullback per entry
     of the output); the same shapes as :func:`jacfwd`."""
     positions, single = _wrt_positions(fn, wrt)
+    caller = _Caller(fn)
 
     def jacobian(*args):
-        args = _Caller(fn).bind(args, {})
+        args = caller.bind(args, {})
         out, pullback = vjp(fn, *args)
         rows = [pullback(unit) for unit in _basis(out)]
         found = []
         for p in positions:
-            per_row = [row[p] if row[p] is not None else trees.tree_map(_zero_like, args[p])
-                       for row in rows]
-            front = _assemble(per_row, out, args[p], in_front=False)  # x-structure of out.shape
+            per_row = [row[p] if row[p] is not None else zero_tangent(args[p]) for row in rows]
+            front = _assemble(per_row, out, args[p])  # x-structure of out.shape
             found.append(_transpose_blocks(front, out, args[p]))
         return found[0] if single else tuple(found)
 
@@ -291,7 +285,7 @@ def gradient_pullback(gradient, args, keywords, wrt):
 
     def pullback(u):
         us = (u,) if spec.single else tuple(u)
-        us = tuple(trees.tree_map(_zero_like, bound[parameters(fn).index(w)]) if t is None else t
+        us = tuple(zero_tangent(bound[parameters(fn).index(w)]) if t is None else t
                    for w, t in zip(spec.wrt, us))
         tangent_fn = tangent_derivative(fn, spec.wrt, _containers(spec.wrt, fn, bound),
                                         tangent_first=True).function
@@ -341,10 +335,7 @@ class HvpFunction:
 
     def __call__(self, *args, v, **kwargs):
         args = self._caller.bind(args, kwargs)
-        x = args[self._position]
-        if not (type(x) is np.ndarray and type(v) is np.ndarray and x.shape == v.shape and
-                x.dtype.kind == "f" and v.dtype.kind == "f"):  # else: checked in full
-            _check_tangent(self._fn, self._name, x, v)
+        _check_tangent(self._fn, self._name, args[self._position], v)
         return _hvp_at(self._fn, self._position, args, v)
 
     def __repr__(self) -> str:
@@ -385,7 +376,7 @@ def hessian(fn, wrt=0):
             return _hvp_at(fn, p, args, unit)
 
         columns = [along(unit) for unit in _basis(x)]
-        return _assemble(columns, x, x, in_front=False)
+        return _assemble(columns, x, x)
 
     return hess
 

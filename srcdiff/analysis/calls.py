@@ -26,7 +26,7 @@ import numpy as np
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
 from srcdiff.runtime.options import refusal
 from srcdiff.runtime.backend import array_module
-from srcdiff.runtime.link import call_jvp, tangent_of
+from srcdiff.runtime.link import call_jvp, is_gradient, tangent_of
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
 
@@ -248,7 +248,7 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     elif obj is call_jvp:
         return Op("unknown", spelled, problem="a third derivative (reverse mode over forward "
                   "mode's call of a function known only when it runs, rt.call_jvp)")
-    elif _is_gradient(obj):  # a call of srcdiff.grad(f): differentiated when it runs, by
+    elif is_gradient(obj):  # a call of srcdiff.grad(f): differentiated when it runs, by
         return _dynamic_op(func, positional, keywords, spelled)  # its Hessian (link.py)
     if is_user_function(obj):
         return _function_op(obj, positional, keywords, spelled, ctx.rt)
@@ -303,12 +303,6 @@ def _record_op(cls, positional, keywords, spelled, rt: str) -> Op:
                      [cst.Arg(cst.SimpleString(repr(name)))]) for name in bound.arguments]
     return Op("pack", spelled, primitive=cls, operands=tuple(bound.arguments.values()),
               options=tuple(("key", k) for k in keys))
-
-
-def _is_gradient(obj) -> bool:
-    """What ``srcdiff.grad(f)`` returns (srcdiff/api.py's GradFunction, not imported here)."""
-    kind = type(obj)
-    return kind.__name__ == "GradFunction" and kind.__module__ == "srcdiff.api"
 
 
 def is_user_function(obj) -> bool:

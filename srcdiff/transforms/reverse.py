@@ -824,13 +824,15 @@ class _AdjointWriter:
             return self.dynamic_call(targets, op, g, key)
         return self.function_call(targets, op, g, key)
 
-    def link(self, fn, wrt: tuple[str, ...]) -> str:
-        """The module-level name of ``fn``'s derivative: ``helper_vjp = rt.derivative_of(…)``."""
+    def link(self, fn, wrt: tuple[str, ...], kind: str = "derivative_of",
+             suffix: str = "_vjp") -> str:
+        """The module-level name of ``fn``'s derivative: ``helper_vjp = rt.derivative_of(…)``
+        (forward mode's: ``helper_jvp = rt.tangent_of(…)``)."""
         key = (fn, wrt)
         if key not in self.links:
-            spelled = self.spell_function(fn)
-            name = self.namer.fresh(f"{fn.__name__}_vjp")
-            value = cst.Call(self.rt("derivative_of"), [
+            spelled = _AdjointWriter.spell_function(self, fn)
+            name = self.namer.fresh(f"{fn.__name__}{suffix}")
+            value = cst.Call(self.rt(kind), [
                 cst.Arg(spelled),
                 cst.Arg(cst.Tuple([cst.Element(cst.SimpleString(repr(p))) for p in wrt]))])
             self.links[key] = (name, cst.SimpleStatementLine(

@@ -422,12 +422,5 @@ class _TangentWriter:
                 _assign(target, value), _assign(tangents, tangent)]
 
     def link(self, fn, wrt: tuple[str, ...]) -> str:
-        key = (fn, wrt)
-        if key not in self.links:
-            name = self.namer.fresh(f"{fn.__name__}_jvp")
-            spelled = _AdjointWriter.spell_function(self, fn)  # as reverse mode names it
-            statement = _assign(cst.Name(name), cst.Call(self.rt("tangent_of"), [
-                cst.Arg(spelled), cst.Arg(cst.Tuple([cst.Element(cst.SimpleString(repr(p)))
-                                                     for p in wrt]))]))
-            self.links[key] = (name, statement)
-        return self.links[key][0]
+        """``helper_jvp = rt.tangent_of(helper, ('x',))``, named as reverse mode names links."""
+        return _AdjointWriter.link(self, fn, wrt, "tangent_of", "_jvp")
