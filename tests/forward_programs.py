@@ -127,3 +127,38 @@ VECTOR_PROGRAMS = {
     "vec_map": (vec_map, lambda: (normal(3), normal(4, 3)), (0, 1)),
     "vec_softmax": (vec_softmax, lambda: (normal(5),), (0,)),
 }
+
+
+# the same math spelled several ways (tests/test_forward.py: equal tangents and Hessians)
+def lsq_at(w, X, y):
+    r = X @ w - y
+    return np.sum(r ** 2) / len(y)
+
+
+def lsq_dot(w, X, y):
+    r = np.dot(X, w) - y
+    return (r * r).sum() / y.shape[0]
+
+
+def lsq_method(w, X, y):
+    r = X.dot(w) - y
+    return np.mean(np.square(r))
+
+
+def lsq_einsum(w, X, y):
+    r = np.einsum("ij,j->i", X, w) - y
+    return np.add.reduce(r ** 2) / y.size
+
+
+def lsq_loop(w, X, y):
+    total = 0.0
+    for i in range(len(y)):
+        total = total + (np.matmul(X[i], w) - y[i]) ** 2
+    return total / len(y)
+
+
+def lsq_comprehension(w, X, y):
+    return sum((X[i] @ w - y[i]) ** 2 for i in range(len(y))) / len(y)
+
+
+SPELLINGS = (lsq_at, lsq_dot, lsq_method, lsq_einsum, lsq_loop, lsq_comprehension)

@@ -472,3 +472,25 @@ def test_the_readme_forward_mode_blocks_run_and_agree(capsys):
     args = (np.array([0.4, -1.1]), 1.5)
     check_grad(namespace["force_norm"], args,
                (srcdiff.grad(namespace["force_norm"])(*args),), argnums=(0,))
+
+
+# ----- one math, many spellings: the same tangent, Hessian and second derivative -----
+
+from .forward_programs import SPELLINGS  # noqa: E402
+
+
+@pytest.mark.parametrize("fn", SPELLINGS, ids=lambda f: f.__name__)
+def test_spellings_of_least_squares_agree_in_forward_mode_and_second_order(fn):
+    rng = np.random.default_rng(31)
+    w, X, y = rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6)
+    v = rng.normal(size=3)
+    out, tangent = srcdiff.jvp(fn, (w, X, y), (v, None, None))
+    check_jvp(lambda w: fn(w, X, y), (w,), (v,), tangent)
+    hand = 2.0 * X.T @ X / len(y)  # the Hessian of least squares, by hand
+    np.testing.assert_allclose(srcdiff.hessian(fn)(w, X, y), hand, rtol=1e-10)
+    np.testing.assert_allclose(srcdiff.hvp(fn, w, v, X, y), hand @ v, rtol=1e-10)
+    np.testing.assert_allclose(srcdiff.jacfwd(fn)(w, X, y), srcdiff.grad(fn)(w, X, y),
+                               rtol=1e-10)
+    g = _gradient_norm(fn, 0, 3)  # grad of grad: d|grad|^2/dw = 2 H grad
+    np.testing.assert_allclose(srcdiff.grad(g)(w, X, y),
+                               2.0 * hand @ srcdiff.grad(fn)(w, X, y), rtol=1e-9)
