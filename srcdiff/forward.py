@@ -14,6 +14,7 @@ same product as forward over reverse, for the cost of about one gradient of the 
 
 from __future__ import annotations
 
+import inspect
 import weakref
 
 import numpy as np
@@ -25,7 +26,7 @@ from srcdiff.runtime.tangents import zero_tangent
 
 from .api import (_Caller, _has_float_leaf, _is_complex, _is_float, _resolve_wrt, compiled_once,
                   derivative, vjp)
-from .errors import GradientTypeError, SrcdiffError
+from .errors import GradientTypeError, NotDifferentiableError, SrcdiffError
 from .pipeline import Derivative, compile_tangent, parameters
 
 __all__ = ["jvp", "make_jvp", "jacfwd", "jacrev", "hvp", "make_hvp", "hessian",
@@ -275,6 +276,25 @@ def _containers(names, fn, bound):
     return tuple(n for n in names if trees.is_container(bound[params.index(n)]))
 
 
+def _second_order(fn, compile_it):
+    """``compile_it()``: the second derivative of ``fn`` (a function called through a
+    ``srcdiff.grad`` object). Where ``fn`` itself calls a ``srcdiff.grad`` function, that is a
+    third derivative, refused at ``fn``'s own ``def`` line rather than in generated code."""
+    try:
+        return compile_it()
+    except NotDifferentiableError as exc:
+        if "a third derivative" not in str(exc):
+            raise
+        lines, first = inspect.getsourcelines(fn)
+        raise NotDifferentiableError(
+            f"srcdiff cannot take a third derivative: {fn.__qualname__} calls a srcdiff.grad "
+            "function, and a function that calls srcdiff.grad of "
+            f"{fn.__qualname__} is differentiated in turn (grad of grad of grad). srcdiff "
+            "composes two derivatives: take srcdiff.hvp or srcdiff.hessian of the innermost "
+            "function instead of a gradient of a gradient.", fn.__code__.co_filename, first,
+            0, lines[0].rstrip("\n")) from None
+
+
 def gradient_pullback(gradient, args, keywords, wrt):
     """The pullback of a call of ``gradient = srcdiff.grad(f)`` (wrt ``w``): for a cotangent
     ``u`` of its result, the gradient in the call's arguments at ``wrt`` of
@@ -289,8 +309,8 @@ def gradient_pullback(gradient, args, keywords, wrt):
                    for w, t in zip(spec.wrt, us))
         tangent_fn = tangent_derivative(fn, spec.wrt, _containers(spec.wrt, fn, bound),
                                         tangent_first=True).function
-        second = derivative(tangent_fn, names, has_aux=True,
-                            containers=_containers(names, fn, bound))
+        second = _second_order(fn, lambda: derivative(tangent_fn, names, has_aux=True,
+                                                      containers=_containers(names, fn, bound)))
         _, inner = second.function(*bound, *us)
         return inner(1.0)
 
@@ -306,8 +326,8 @@ def gradient_tangent(gradient, args, keywords, wrt, tangents):
     value = gradient(*args, **keywords)
     tangent_fn = tangent_derivative(fn, names, _containers(names, fn, bound),
                                     tangent_first=True).function
-    second = derivative(tangent_fn, spec.wrt, has_aux=True,
-                        containers=_containers(spec.wrt, fn, bound))
+    second = _second_order(fn, lambda: derivative(tangent_fn, spec.wrt, has_aux=True,
+                                                  containers=_containers(spec.wrt, fn, bound)))
     _, inner = second.function(*bound, *tangents)
     tangent = inner(1.0)
     if not spec.single and len(spec.wrt) == 1:
