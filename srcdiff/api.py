@@ -23,6 +23,7 @@ from srcdiff.runtime.backend import is_dask
 
 from . import portable
 from .errors import GradientTypeError, SrcdiffError
+from .fast_call import specialised_call
 from .pipeline import Derivative, compile_derivative, parameters
 
 __all__ = ["grad", "value_and_grad", "vjp", "adjoint", "GradFunction", "GradSpec"]
@@ -417,52 +418,12 @@ class GradFunction:
         return (grads, out[1]) if self._has_aux else grads
 
     def _fast_call(self, function):
-        """``_plain_call`` for a gradient-only derivative, as a closure over what it needs (no
-        attribute lookups, no method calls for the common gradients): ``_GENERAL`` where the
-        arguments need the general path. Per call ~1.5 us instead of ~3 (W2, W6)."""
-        fn, code, nargs, index = self._fn, self._fn.__code__, len(self._caller.params), self._index
-        one, single, ndarray, float64 = len(index) == 1, self._single, np.ndarray, np.float64
-        others = tuple(i for i in range(nargs) if i not in index)
-        slow, maybe_complex, numpy_floats = self._plain_gradient, _maybe_complex, _NUMPY_FLOATS
-
-        def call(args):
-            if len(args) != nargs or fn.__code__ is not code:
-                return _GENERAL
-            for i in index:
-                x = args[i]
-                if type(x) is not float and type(x) not in numpy_floats and \
-                        (type(x) is not ndarray or x.dtype.kind != "f"):
-                    return _GENERAL
-            for i in others:  # a complex value, maybe in a container: refused there
-                x = args[i]
-                kind = type(x)
-                if kind is ndarray:  # the common cases inline, the rest in _maybe_complex
-                    if x.dtype.kind == "c":
-                        return _GENERAL
-                elif kind is not float and maybe_complex(x):
-                    return _GENERAL
-            self._containers = ()
-            grads = function(*args)
-            result = []
-            for g, i in zip((grads,) if one else grads, index):
-                x = args[i]
-                kind = type(g)
-                if kind is ndarray and type(x) is ndarray and g.base is None and \
-                        g.dtype == x.dtype and g.shape == x.shape and g.flags.writeable:
-                    for a in args:  # a gradient is never an argument (see _plain_gradient)
-                        if g is a:
-                            g = g.copy()
-                            break
-                    result.append(g)
-                elif type(x) is float and (kind is float64 or kind is float):
-                    result.append(float(g))
-                elif type(x) is float64 and (kind is float64 or kind is float):
-                    result.append(float64(g))  # np.mean(y) as an argument: a numpy scalar back
-                else:
-                    result.append(slow(g, x, args, True))
-            return result[0] if single else tuple(result)
-
-        return call
+        """``_plain_call`` for a gradient-only derivative, written out for this signature (see
+        :mod:`srcdiff.fast_call`): ``_GENERAL`` where the arguments need the general path.
+        Per call ~0.8 us instead of ~3 (W2, W6)."""
+        return specialised_call(self._fn, function, len(self._caller.params), self._index,
+                                self._single, _GENERAL, self._plain_gradient, _maybe_complex,
+                                _NUMPY_FLOATS, self)
 
     def _plain_gradient(self, g, x, args, gradient_only):
         """``_as_gradient(g, x)``, without a copy for a fresh array of ``x``'s dtype and shape."""

@@ -162,3 +162,32 @@ def test_numpy_scalar_arguments_take_the_lean_path_with_the_general_answers(scal
     assert dloss._plain is not None  # the lean path serves it
     check_grad(loss, (W, float(b), X), (dw, float(db)), argnums=(0, 1),
                rtol=1e-5 if scalar is np.float64 else 1e-3)
+
+
+def inner(x, y):
+    return np.sum(x * y)
+
+
+@pytest.mark.parametrize("wrt", [0, (0,), (0, 1)])
+def test_a_gradient_that_is_another_argument_is_copied_on_every_call(wrt):
+    """d/dx sum(x * y) is y itself: the caller gets a copy it owns, on the first call (the
+    general path) and on the later ones (the specialised call of srcdiff.fast_call)."""
+    dinner = srcdiff.grad(inner, wrt=wrt)
+    x, y = RNG.normal(size=4), RNG.normal(size=4)
+    for _ in range(3):
+        grads = dinner(x, y)
+        grads = (grads,) if wrt == 0 else grads
+        assert isinstance(grads, tuple) and len(grads) == (2 if wrt == (0, 1) else 1)
+        for g, other in zip(grads, (y, x)):
+            assert g is not x and g is not y and g.flags.writeable
+            np.testing.assert_array_equal(g, other)
+        check_grad(inner, (x, y), grads, argnums=(0, 1) if wrt == (0, 1) else (0,))
+
+
+def test_one_parameter_and_an_integer_array_after_plain_calls():
+    dtotal = srcdiff.grad(total)
+    x = RNG.normal(size=3)
+    for _ in range(2):
+        np.testing.assert_array_equal(dtotal(x), np.ones(3))
+    with pytest.raises(srcdiff.SrcdiffError, match="integer|float"):
+        dtotal(np.arange(3))  # the general path's refusal, not a fast-path answer
