@@ -297,9 +297,9 @@ def _folded(body: list, facts: Facts, rt: str, scalars: set) -> list:
                 body[i] = stmt.with_changes(body=[stmt.body[0].with_changes(value=call)])
     if not spreads:
         return body
-    transformer = _Fold(spreads, facts, rt)
-    return [s.visit(transformer) if _target(s) not in spreads and reads(s).intersection(spreads)
-            else s for s in body]
+    transformer = _Fold(spreads, facts, rt)  # then ``2 * 1.0 * r`` folded: ``2.0 * r``
+    return [map_statements([s.visit(transformer)], simplify_line)[0]
+            if _target(s) not in spreads and reads(s).intersection(spreads) else s for s in body]
 
 
 def _mean_of(c, v, rt: str) -> cst.BinaryOperation:

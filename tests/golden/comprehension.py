@@ -21,7 +21,7 @@ def comprehension_grad(w, x):
 
     def comprehension_pullback():
         # adjoint of: return np.sum(np.stack(heads) ** 2)  (line N)
-        d_t4 = 1.0 * 2 * _t4
+        d_t4 = 2.0 * _t4
         dheads_1 = list(rt.stack_adjoint(d_t4, heads_1))
         # adjoint of: heads = [np.tanh(x[i] @ w) for i in range(len(x))]  (line N)
         dw_terms = []
