@@ -117,10 +117,41 @@ def appends_after_loop(W, U, xs, h0):
     return a * np.sum(hs[-1])
 
 
+# the state is also a variable of its own: the appended value's adjoint adds to the one
+# the next step gave it (dh_3 = dh_3 + rt.pop_adjoint(...))
+def state_kept_and_stacked(W, U, xs, h0):
+    h = h0
+    hs = []
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+        hs.append(h)
+    return np.sum(np.stack(hs) ** 2)
+
+
+def state_kept_np_dot_rows(W, U, xs, h0):
+    h = h0
+    hs = [h]
+    for x_t in xs:
+        h = np.tanh(np.dot(W, h) + np.dot(U, x_t))
+        hs.append(h)
+    return np.sum(np.sin(np.stack(hs)))
+
+
+def state_kept_read_back(W, U, xs, h0):
+    h = h0
+    hs = []
+    for t in range(len(xs)):
+        h = np.tanh(np.matmul(W, h) + U.dot(xs[t]))
+        hs.append(h)
+    return np.sum(hs[-1] * hs[0]) + np.sum(h)
+
+
 FUNCTIONS = [rnn_last, rnn_by_t, rnn_stack, rnn_sum, rnn_helper, rnn_alias, rnn_branches,
-             two_lists, nested_loops, lists_of_lists, unread_entries, appends_after_loop]
+             two_lists, nested_loops, lists_of_lists, unread_entries, appends_after_loop,
+             state_kept_and_stacked, state_kept_np_dot_rows, state_kept_read_back]
 FAST = [rnn_last, rnn_by_t, rnn_stack, rnn_sum, rnn_helper, rnn_alias, rnn_branches, two_lists,
-        nested_loops, unread_entries]
+        nested_loops, unread_entries, state_kept_and_stacked, state_kept_np_dot_rows,
+        state_kept_read_back]
 
 
 def _args(n, steps, seed=0, scalar_state=False):

@@ -9,6 +9,8 @@ every entry: O(steps²) in all. For a list this pass proves safe it writes
     dxs_1 = rt.tree_put(xs_1, -1, d_t7)    →   dxs_1 = rt.list_put(xs_1, -1, d_t7)
     dxs_2 = dxs_3[:-1]                     →   d_t6 = rt.pop_adjoint(dxs_3, xs)
     d_t6 = dxs_3[-1]                           dxs_2 = dxs_3
+    dxs_2 = dxs_3[:-1]                     →   dh_3 = dh_3 + rt.pop_adjoint(dxs_3, xs)
+    dh_3 = dh_3 + dxs_3[-1]                    dxs_2 = dxs_3
     dxs_2 = rt.tree_add_at(dxs_2, xs_2, -1, d_t1)  →  dxs_2 = rt.list_add_at(dxs_2, -1, d_t1)
 
 where an adjoint entry is ``None`` until something is added into it (zeros are made only for
@@ -168,14 +170,21 @@ class _Family:
         nxt = statements[i + 1] if i + 1 < len(statements) else None
         entry = nxt.body[0] if isinstance(nxt, cst.SimpleStatementLine) and \
             len(nxt.body) == 1 else None
-        self._handed_over(dvb.value, statements, i + (2 if entry is not None and
-                                                      _is_last(entry, dvb.value) else 1))
+        added = entry is not None and _adds_last(entry, dvb.value, target)
+        self._handed_over(dvb.value, statements, i + (2 if entry is not None and (
+            _is_last(entry, dvb.value) or added) else 1))
         line = statements[i]
+        pop = self._rt("pop_adjoint", dvb, cst.Name(self.root))
+        alias = cst.Assign([cst.AssignTarget(cst.Name(target))], dvb)
         if entry is not None and _is_last(entry, dvb.value):
-            pop = cst.Assign([cst.AssignTarget(entry.targets[0].target)],
-                             self._rt("pop_adjoint", dvb, cst.Name(self.root)))
-            alias = cst.Assign([cst.AssignTarget(cst.Name(target))], dvb)
-            return [line.with_changes(body=[pop]), nxt.with_changes(body=[alias])]
+            return [line.with_changes(body=[cst.Assign([cst.AssignTarget(
+                entry.targets[0].target)], pop)]), nxt.with_changes(body=[alias])]
+        if added:  # dv = dv + dxs_3[-1]: the entry popped there, then the list handed over
+            self._no_read(entry.value.left, in_loop)
+            return [nxt.with_changes(leading_lines=line.leading_lines,
+                                     body=[entry.with_changes(value=entry.value.with_changes(
+                                         right=pop))]),
+                    line.with_changes(leading_lines=nxt.leading_lines, body=[alias])]
         return [line.with_changes(body=[small.with_changes(value=self._rt("drop_adjoint", dvb))])]
 
     def _handed_over(self, name: str, statements, start: int) -> None:
@@ -324,6 +333,17 @@ def _is_last(small, name: str) -> bool:
     key = sub.slice[0].slice.value
     return isinstance(key, cst.UnaryOperation) and isinstance(key.operator, cst.Minus) and \
         isinstance(key.expression, cst.Integer) and key.expression.value == "1"
+
+
+def _adds_last(small, name: str, head: str) -> bool:
+    """``dv = e + name[-1]`` (the appended value had another adjoint ``e`` already), where ``e``
+    reads neither ``name`` nor ``head`` and ``dv`` is neither."""
+    target = single_target(small)
+    value = small.value if target is not None else None
+    return isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and \
+        not value.lpar and target not in (name, head) and \
+        _is_last(cst.Assign([cst.AssignTarget(cst.Name(target))], value.right), name) and \
+        not names_in(value.left) & {name, head}
 
 
 class _Fill(cst.CSTTransformer):
