@@ -20,6 +20,7 @@ import optree
 
 from srcdiff.runtime import trees
 from srcdiff.runtime.backend import is_dask
+from srcdiff.runtime import inplace as _inplace
 
 from . import portable
 from .errors import GradientTypeError, SrcdiffError
@@ -39,14 +40,16 @@ class InternalError(SrcdiffError):
 
 
 def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
-               containers: tuple[str, ...] = (), gradient: bool = False) -> Derivative:
+               containers: tuple[str, ...] = (), gradient: bool = False,
+               in_place: bool = False) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
     ``wrt`` parameters passed as containers); ``gradient``: for ``grad``, which needs no
-    value (see ``Derivative.gradient_only``)."""
+    value (see ``Derivative.gradient_only``); ``in_place``: the variant for large arrays."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    return compiled_once(fn, (fn.__code__, wrt, has_aux, containers, gradient), lambda: (
-        compile_derivative(fn, wrt, has_aux, containers=containers, gradient=gradient)))
+    return compiled_once(fn, (fn.__code__, wrt, has_aux, containers, gradient, in_place), lambda: (
+        compile_derivative(fn, wrt, has_aux, containers=containers, gradient=gradient,
+                           in_place=in_place)))
 
 
 def compiled_once(fn, key, build, mode: str = ""):
@@ -160,6 +163,21 @@ def _dask_gradient(g, x):
 _NUMPY_FLOATS = (np.float64, np.float32, np.float16)  # numpy scalars a wrt argument may be
 _SEEDS = {float: 1.0, np.float64: np.float64(1.0), np.float32: np.float32(1.0)}  # by type
 _GENERAL = object()  # a plain call's answer where the arguments need the general path
+
+
+def _large(args) -> bool:
+    """Whether an argument is a numpy array of ``LARGE`` elements or more: the call runs the
+    derivative's variant that writes temporaries in place (``transforms/inplace.py``).
+    Never with an argument of another kind of array or a container: a Dask graph, say, may
+    hold a numpy temporary it reads later."""
+    large, found = _inplace.LARGE, False  # (read here: tests set it to 0: every call in place)
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            found = found or a.size >= large
+        elif kind not in _PLAIN and kind not in _NUMPY_FLOATS:
+            return False
+    return found
 
 
 def _own(g, args):
@@ -319,7 +337,8 @@ class GradFunction:
         self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
         self._gradient = not with_value and not has_aux  # the value is not wanted
-        self._plain = None  # (code, function, parameter count, gradient only): see _plain_call
+        self._plain = None  # (code, {in place: function}, parameter count, gradient only)
+        self._in_place = False  # .source shows the variant last called (large arrays or not)
         self._fast = None  # the plain call of a gradient-only derivative: see _fast_call
 
     @property
@@ -336,7 +355,7 @@ class GradFunction:
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
         return derivative(self._fn, self._wrt, self._has_aux, self._containers,
-                          self._gradient).source
+                          self._gradient, self._in_place).source
 
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
@@ -353,11 +372,16 @@ class GradFunction:
         containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
         self._containers = containers  # .source shows the variant last called
         _refuse_complex(self._fn, args)
-        compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient)
+        in_place = self._in_place = _large(args)
+        compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient,
+                              in_place)
         function, gradient_only = compiled.function, compiled.gradient_only
         if not containers and self._caller.params is not None:
-            self._plain = (self._fn.__code__, function, len(self._caller.params), gradient_only)
-            self._fast = self._fast_call(function) if gradient_only else None
+            code, nargs = self._fn.__code__, len(self._caller.params)
+            known = self._plain[1] if self._plain is not None and self._plain[0] is code else {}
+            functions = {**known, in_place: function}
+            self._plain = (code, functions, nargs, gradient_only)
+            self._fast = self._fast_call(functions) if gradient_only else None
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
@@ -384,8 +408,12 @@ class GradFunction:
         """The call for the common case, with every check of the general path but cheaper:
         each ``wrt`` argument a Python float or a floating-point numpy array, all arguments
         given by position, the derivative compiled for these (no container) arguments."""
-        code, function, nargs, gradient_only = self._plain
+        code, functions, nargs, gradient_only = self._plain
         if len(args) != nargs or self._fn.__code__ is not code:
+            return self._general_call(args, {})
+        in_place = _large(args)
+        function = functions.get(in_place)
+        if function is None:  # the other variant, not compiled yet
             return self._general_call(args, {})
         for i in self._index:
             x = args[i]
@@ -395,7 +423,7 @@ class GradFunction:
         for x in args:  # a complex value outside wrt, maybe in a container: refused there
             if _maybe_complex(x):
                 return self._general_call(args, {})
-        self._containers = ()
+        self._containers, self._in_place = (), in_place
         if gradient_only:
             out, grads = None, function(*args)
         else:
@@ -417,11 +445,11 @@ class GradFunction:
             return out, grads
         return (grads, out[1]) if self._has_aux else grads
 
-    def _fast_call(self, function):
+    def _fast_call(self, functions):
         """``_plain_call`` for a gradient-only derivative, written out for this signature (see
         :mod:`srcdiff.fast_call`): ``_GENERAL`` where the arguments need the general path.
-        Per call ~0.8 us instead of ~3 (W2, W6)."""
-        return specialised_call(self._fn, function, len(self._caller.params), self._index,
+        Per call ~0.5 us instead of ~3 (W2, W6)."""
+        return specialised_call(self._fn, functions, len(self._caller.params), self._index,
                                 self._single, _GENERAL, self._plain_gradient, _maybe_complex,
                                 _NUMPY_FLOATS, self)
 

@@ -7,50 +7,64 @@ loop over argument positions, that costs ~1.7 µs a call: half of a 64×3 least-
 gradient. Here the loop is unrolled into source for the signature at hand (positions as
 literals, no ``zip``, no list), which does the same checks in about half the time:
 
-    def lsq_fast(args):
+    def call(args):                      # srcdiff.grad(lsq, wrt=("w", "b")): w, b, X, y
         if len(args) != 4 or fn.__code__ is not code:
-            return GENERAL
-        w, b, X, y = args
-        kind = type(w)
+            return general
+        x0, x1, x2, x3 = args
+        large = False
+        kind = type(x0)
         if kind is ndarray:
-            if w.dtype.kind != "f":
-                return GENERAL
+            if x0.dtype.kind != 'f':
+                return general
+            if x0.size >= LARGE:
+                large = True
         elif kind is not float and kind not in numpy_floats:
-            return GENERAL
+            return general
+        ...                              # x1 the same; x2, x3: not complex
+        function = in_place if large else plain
         ...
-        dw, db = function(w, b, X, y)
-        ...
-        return dw, db
+        g0, g1 = function(x0, x1, x2, x3)
+        ...                              # each gradient the caller's own, of its argument's type
+        return g0, g1
 
-``GENERAL`` tells the caller to take the general path (containers, integers, complex
-values: the general path refuses or converts them with its messages).
+``general`` tells the caller to take the general path (containers, integers, complex
+values: the general path refuses or converts them with its messages), as does a call for the
+variant (large arrays or not, see ``runtime/inplace.py``) not compiled yet.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from srcdiff.runtime import inplace
+
 __all__ = ["specialised_call"]
 
+_PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})  # with numpy arrays: may run in place
 
-def specialised_call(fn, function, nargs: int, index: tuple[int, ...], single: bool,
+
+def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
                      general, slow, maybe_complex, numpy_floats, owner):
-    """The plain call of ``function`` (the generated gradient of ``fn``, ``nargs`` positional
-    parameters, gradients for the positions ``index``): ``call(args)`` returns the gradients
-    (one bare one where ``single``), or ``general`` where the arguments need the general path.
+    """The plain call of ``functions`` (the generated gradient of ``fn`` by variant: for
+    large arrays (True) or not; ``nargs`` positional parameters, gradients for the positions
+    ``index``): ``call(args)`` returns the gradients (one bare one where ``single``), or
+    ``general`` where the arguments need the general path or a variant not compiled yet.
     ``slow(g, x, args, True)`` converts a gradient the fast checks do not cover; ``owner`` gets
-    ``_containers = ()`` on each call (what ``.source`` shows)."""
+    ``_containers = ()`` and ``_in_place`` on each call (what ``.source`` shows)."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
     lines = ["def call(args):",
              "    if len(args) != %d or fn.__code__ is not code:" % nargs,
              "        return general",
-             f"    {', '.join(xs)}{',' if nargs == 1 else ''} = args"]
+             f"    {', '.join(xs)}{',' if nargs == 1 else ''} = args",
+             "    large = foreign = False"]
     for i in index:  # a differentiated argument: a float number or a float array
         lines += [f"    kind = type(x{i})",
                   "    if kind is ndarray:",
                   f"        if x{i}.dtype.kind != 'f':",
                   "            return general",
+                  f"        if x{i}.size >= LARGE:",
+                  "            large = True",
                   "    elif kind is not float and kind not in numpy_floats:",
                   "        return general"]
     for i in range(nargs):  # the others: a complex value, maybe in a container, is refused there
@@ -60,9 +74,16 @@ def specialised_call(fn, function, nargs: int, index: tuple[int, ...], single: b
                   "    if kind is ndarray:",
                   f"        if x{i}.dtype.kind == 'c':",
                   "            return general",
-                  f"    elif kind is not float and kind is not int and maybe_complex(x{i}):",
-                  "        return general"]
-    lines += ["    owner._containers = ()",
+                  f"        if x{i}.size >= LARGE:",
+                  "            large = True",
+                  f"    elif kind not in plain_types:  # Dask, CuPy, a container: never in place",
+                  f"        if maybe_complex(x{i}):",
+                  "            return general",
+                  "        foreign = True"]
+    lines += ["    function = in_place if large and not foreign else plain",
+              "    if function is None:  # the other variant: compiled on the general path",
+              "        return general",
+              "    owner._containers, owner._in_place = (), large",
               f"    {', '.join(gs)} = function({', '.join(xs)})"]
     for i in index:
         g, x = f"g{i}", f"x{i}"
@@ -83,7 +104,9 @@ def specialised_call(fn, function, nargs: int, index: tuple[int, ...], single: b
                   f"        {g} = slow({g}, {x}, args, True)"]
     lines.append(f"    return {gs[0]}" if single else f"    return {gs[0]}," if len(gs) == 1 else
                  f"    return {', '.join(gs)}")
-    scope = {"fn": fn, "code": fn.__code__, "function": function, "general": general,
+    scope = {"fn": fn, "code": fn.__code__, "plain": functions.get(False),
+             "in_place": functions.get(True), "LARGE": inplace.LARGE,
+             "plain_types": _PLAIN_TYPES, "general": general,
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
              "maybe_complex": maybe_complex, "slow": slow, "owner": owner}
     exec(compile("\n".join(lines), f"<srcdiff call of {fn.__qualname__}>", "exec"), scope)

@@ -16,8 +16,8 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, fuse, guards,
-                         jumps, lists, locate, no_grad, normalize, rename, returns, reverse, seed, shapes,
-                         simplify, tangent, tapes, validate)
+                         inplace, jumps, lists, locate, no_grad, normalize, rename, returns, reverse, seed,
+                         shapes, simplify, tangent, tapes, validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -44,6 +44,7 @@ PIPELINE = (
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
+    ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again
 )
 
 
@@ -73,15 +74,19 @@ def parameters(fn) -> tuple[str, ...]:
 
 
 def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
-                       containers: tuple[str, ...] = (), gradient: bool = False) -> Derivative:
+                       containers: tuple[str, ...] = (), gradient: bool = False,
+                       in_place: bool = False) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
     ``containers``: the ``wrt`` parameters passed as dicts/lists/tuples/dataclasses.
     ``gradient``: only the gradient is wanted (``srcdiff.grad``); where the output is
     provably one real number, the result is ``gradient_only``.
+    ``in_place``: the variant for large arrays, whose dead temporaries take results in place
+    (the ``inplace`` stage).
     """
     options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
+    options = options | {inplace.INPLACE} if in_place else options
     ctx = _context(fn, wrt, options, containers)
     module = ctx.source.module
     gradient_only = False

@@ -1,0 +1,248 @@
+"""The variant for large arrays (``transforms/inplace.py``, ``runtime/inplace.py``): a dead
+temporary takes a result in place. Every test here runs with the threshold at 0, so that
+small float64 inputs (fast finite differences) take the in-place variant; the gradients must
+be those of the plain variant and of finite differences, the inputs untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.pipeline import compile_derivative
+from srcdiff.runtime import inplace
+from srcdiff.testing import check_grad
+
+from .corpus import CASES
+from .test_benchmarks_spellings import CELLS, small_args, sp
+
+
+@pytest.fixture(autouse=True)
+def every_call_in_place(monkeypatch):
+    monkeypatch.setattr(inplace, "LARGE", 0)
+
+
+def _in_place_source(fn, wrt) -> str:
+    return compile_derivative(fn, wrt, gradient=True, in_place=True).source
+
+
+def _check(fn, args, wrt):
+    """grad and value_and_grad (twice: the general path, then the plain one) against finite
+    differences and the plain variant; the arguments are not modified."""
+    copies = [np.array(a, copy=True) for a in args]
+    dgrad, vgrad = srcdiff.grad(fn, wrt=wrt), srcdiff.value_and_grad(fn, wrt=wrt)
+    for _ in range(2):
+        grads = dgrad(*args)
+        value, again = vgrad(*args)
+        check_grad(fn, args, grads, argnums=wrt)
+        for g, h in zip(grads, again):
+            np.testing.assert_allclose(g, h, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+    for a, c in zip(args, copies):
+        np.testing.assert_array_equal(a, c)
+    return dgrad
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_corpus_in_place(name):
+    fn, make_args, wrt = CASES[name]
+    _check(fn, make_args(), wrt)
+
+
+@pytest.mark.parametrize("wl, label", CELLS)
+def test_benchmark_spellings_in_place(wl, label):
+    args, f = small_args(wl, 1), wl.spellings[label]
+    grads = srcdiff.grad(f, wrt=wl.wrt)(*args)
+    want = sp.bench.as_tuple(wl.hand(*args))
+    for g, h in zip(grads if isinstance(grads, tuple) else (grads,), want):
+        np.testing.assert_allclose(g, h, rtol=1e-9, atol=1e-12)
+    check_grad(f, args, grads, argnums=sp.argnums(wl, f))
+
+
+# ----- what must not be written in place -----
+
+
+def relu_sq(x):
+    b = x - 0.25
+    r = b * (b > 0)
+    return np.sum(r * r)
+
+
+def view_kept(x):
+    a = x * 2.0
+    v = a[1:]            # a view of a: a is not written into after this
+    b = a * 3.0
+    return np.sum(b) + np.sum(v * v)
+
+
+def transposed(x):
+    a = x * 2.0
+    t = a.T
+    c = a + 1.0
+    return np.sum(c * t)
+
+
+def listed(x):
+    a = x * 2.0
+    parts = [a, x]
+    b = a * a
+    return np.sum(b) + np.sum(parts[0] * parts[1])
+
+
+def read_again(x):
+    a = np.sin(x)
+    b = a * 2.0
+    c = a + b
+    return np.sum(c * a)
+
+
+def in_a_loop(x):
+    a = x * 2.0
+    s = 0.0
+    for k in range(3):
+        s = s + np.sum(a * k)
+    b = a * a
+    return s + np.sum(b)
+
+
+def broadcast_up(x, row):
+    a = x * 2.0          # (3,)
+    b = a * row          # (4, 3): a's memory is too small
+    return np.sum(b * b)
+
+
+def mixed_precision(x, w):
+    a = x * 2.0          # float32
+    b = a * w            # float32 * float64 array: float64, not written into a
+    return np.sum(b * b)
+
+
+def scalars(x, y):
+    a = x * y
+    b = a * a
+    return np.sum(b - a)
+
+
+def helper_value(x):
+    a = x * 2.0
+    b = np.tanh(a)
+    c = np.exp(b)
+    return np.sum(c * c) + np.sum(b)
+
+
+PROGRAMS = {
+    "relu_sq": (relu_sq, lambda r: (r.normal(size=20),), (0,)),
+    "view_kept": (view_kept, lambda r: (r.normal(size=6),), (0,)),
+    "transposed": (transposed, lambda r: (r.normal(size=(3, 3)),), (0,)),
+    "listed": (listed, lambda r: (r.normal(size=5),), (0,)),
+    "read_again": (read_again, lambda r: (r.normal(size=5),), (0,)),
+    "in_a_loop": (in_a_loop, lambda r: (r.normal(size=5),), (0,)),
+    "broadcast_up": (broadcast_up, lambda r: (r.normal(size=3), r.normal(size=(4, 3))), (0, 1)),
+    "scalars": (scalars, lambda r: (0.7, 1.3), (0, 1)),
+    "helper_value": (helper_value, lambda r: (r.normal(size=5),), (0,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_hazards(name):
+    fn, make_args, wrt = PROGRAMS[name]
+    _check(fn, make_args(np.random.default_rng(5)), wrt)
+
+
+def test_mixed_precision_keeps_float64_where_the_operator_would():
+    rng = np.random.default_rng(6)
+    x, w = rng.normal(size=5).astype(np.float32), rng.normal(size=5)
+    got = srcdiff.grad(mixed_precision, wrt=(0, 1))(x, w)
+    with monkeypatch_off():
+        want = srcdiff.grad(mixed_precision, wrt=(0, 1))(x, w)
+    for g, h in zip(got, want):
+        assert g.dtype == h.dtype
+        np.testing.assert_array_equal(g, h)
+
+
+class monkeypatch_off:
+    """The plain variant, inside a test that runs everything in place."""
+
+    def __enter__(self):
+        self.saved, inplace.LARGE = inplace.LARGE, 1 << 62
+
+    def __exit__(self, *exc):
+        inplace.LARGE = self.saved
+
+
+def test_the_source_shows_what_is_written_in_place_and_what_is_not():
+    source = _in_place_source(relu_sq, ("x",))
+    assert "r = rt.imul(b, _t1)" in source and "dr = rt.imul(r, 2)" in source
+    # a is read again after b = a * 2.0: b is a new array
+    assert "b = a * 2.0" in _in_place_source(read_again, ("x",))
+    kept = _in_place_source(view_kept, ("x",))
+    assert "b = a * 3.0" in kept  # a view of a is alive
+    assert "rt.imul(a" not in _in_place_source(listed, ("x",))
+    assert "np.exp(b, out=rt.spare(b))" not in _in_place_source(helper_value, ("x",))  # b read later
+    assert "np.tanh(a, out=rt.spare(a))" in _in_place_source(helper_value, ("x",))
+
+
+def test_large_arrays_take_the_in_place_variant_and_small_ones_the_plain(monkeypatch):
+    monkeypatch.setattr(inplace, "LARGE", 1000)
+    dgrad = srcdiff.grad(relu_sq)
+    rng = np.random.default_rng(7)
+    small, large = rng.normal(size=10), rng.normal(size=2000)
+    for x in (small, large, small, large):  # the general path, then the specialised call
+        check_grad(relu_sq, (x,), (dgrad(x),), argnums=(0,)) if x.size < 50 else \
+            np.testing.assert_allclose(dgrad(x), 2 * np.maximum(x - 0.25, 0))
+        assert ("rt.imul" in dgrad.source) == (x.size >= 1000)
+
+
+@pytest.mark.parametrize("a, b, ok", [
+    (np.ones(4), np.ones(4), True),
+    (np.ones((2, 4)), np.ones(4), True),
+    (np.ones((2, 4)), np.ones((2, 1)), True),
+    (np.ones(4), np.ones((2, 4)), False),           # the result is larger than a
+    (np.ones(4, np.float32), np.ones(4), False),   # the result is float64
+    (np.ones(4), np.ones(4, bool), True),
+    (np.ones(4), 2.0, True),
+    (np.ones(4), np.float64(2.0), True),
+    (np.ones(4, np.float32), np.float64(2.0), False),
+    (np.ones(4, int), 2.0, False),                 # an int array: a float result
+    (np.ones(4)[::2], 2.0, False),                 # a view: not written into
+    (2.0, 3.0, False),
+])
+def test_spare_says_when_the_result_fits(a, b, ok):
+    assert (inplace.spare(a, b) is a) == ok
+    expected = a * b
+    got = inplace.imul(a.copy() if isinstance(a, np.ndarray) and a.base is None else a, b)
+    np.testing.assert_array_equal(got, expected)
+    assert np.result_type(got) == np.result_type(expected)
+
+
+class _Lazy:
+    """An array of another library (as a Dask array): its arithmetic may keep an operand."""
+
+    shape = (3,)
+
+
+LAZY = _Lazy()
+
+
+def reads_a_lazy_global(x):
+    a = x * 2.0
+    b = a * 3.0
+    if LAZY.shape[0] > 5:
+        b = b + 1.0
+    return np.sum(b * b)
+
+
+def test_a_global_array_of_another_kind_turns_the_pass_off():
+    assert "rt.imul" not in _in_place_source(reads_a_lazy_global, ("x",))
+    assert "rt.imul" in _in_place_source(relu_sq, ("x",))
+
+
+def test_arguments_of_another_kind_take_the_plain_variant():
+    from srcdiff import api
+
+    big = np.ones(10)
+    assert api._large((big, 2.0, None, "s"))
+    assert not api._large((big, LAZY))
+    assert not api._large(([big],))
+    dask_array = pytest.importorskip("dask.array")
+    assert not api._large((big, dask_array.ones(4)))
