@@ -174,7 +174,9 @@ def test_products_that_are_not_with_every_row_stay_in_the_loop(n, line):
 
 
 @pytest.mark.parametrize("s1, s2, steps", [((4, 3), (3,), 5), ((3,), (3, 4), 5), ((4, 3), (3, 2), 3),
-                                           ((2, 4, 3), (3,), 2), ((4, 3), (3,), 0)])
+                                           ((2, 4, 3), (3,), 2), ((4, 3), (3,), 0),
+                                           ((5, 3), (3, 4), 4), ((2, 5, 3), (3, 4), 3),
+                                           ((4, 3), (2, 3, 5), 3), ((1, 3), (3, 1), 2)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_matmul_adjoint_sums_are_sums_of_the_steps(s1, s2, steps, dtype):
     rng = np.random.default_rng(0)
@@ -192,6 +194,30 @@ def test_matmul_adjoint_sums_are_sums_of_the_steps(s1, s2, steps, dtype):
         assert np.shape(got) == shape and got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                    atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# np.dot(a, b) with a 2-D fixed operand: b of 0, 1, 2 or 3 axes (np.dot(W, v) is W @ v only
+# for v of one or two axes), and np.dot(v, W) for v of 0 to 3 axes (the last axis contracted)
+@pytest.mark.parametrize("s1, s2, fixed", [((4, 3), (3,), 1), ((4, 3), (3, 5), 1), ((4, 3), (), 1),
+                                           ((4, 3), (2, 3, 5), 1), ((3,), (3, 4), 2),
+                                           ((5, 3), (3, 4), 2), ((2, 5, 3), (3, 4), 2),
+                                           ((), (3, 4), 2)])
+@pytest.mark.parametrize("steps", [1, 4])
+def test_dot_adjoint_sums_are_sums_of_the_steps(s1, s2, fixed, steps):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(s1), rng.standard_normal(s2)
+    out = np.shape(np.dot(a, b))
+    gs = [rng.standard_normal(out) for _ in range(steps)]
+    if fixed == 1:
+        vs = [rng.standard_normal(s2) for _ in range(steps)]
+        got = rules.dot_adjoint_a_sum(list(zip(gs, vs)), a)
+        want = sum(rules.dot_adjoint_a(g, a, v) for g, v in zip(gs, vs))
+    else:
+        vs = [rng.standard_normal(s1) for _ in range(steps)]
+        got = rules.dot_adjoint_b_sum(list(zip(gs, vs)), b)
+        want = sum(rules.dot_adjoint_b(g, v, b) for g, v in zip(gs, vs))
+    assert np.shape(got) == np.shape(a if fixed == 1 else b)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shapes", [[(3,), (3, 2), (3,)], [(3,), (3,), (3, 1)]])
@@ -273,3 +299,27 @@ def test_matmul_adjoint_sums_stay_in_the_arrays_library():
     got2 = rules.matmul_adjoint_x2_sum([(wrap(g), wrap(v)) for g, v in terms2], wrap(b))
     assert type(got2) is DuckArray
     np.testing.assert_allclose(got2.get(), rules.matmul_adjoint_x2_sum(terms2, b))
+
+
+# ----- second order: grad of a function that calls grad differentiates the sums' source -----
+
+@pytest.mark.parametrize("source, h0_shape", [  # the terms: vectors (stacked), matrices
+    (RNNS[0], (4,)), (RNNS[1], (4,)), (RNNS[1], (2, 4))])
+def test_grad_of_grad_through_the_loop_sums(source, h0_shape):
+    fn = make_function(source)
+    rng = np.random.default_rng(6)
+    W = 0.5 * rng.standard_normal((4, 4))
+    if "h @ W" in source:
+        U, xs = 0.5 * rng.standard_normal((3, 4)), rng.standard_normal((3, *h0_shape[:-1], 3))
+    else:
+        U, xs = 0.5 * rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
+    h0 = rng.standard_normal(h0_shape)
+    inner = srcdiff.grad(fn, wrt=(0, 1))
+    assert "_sum(dW_terms, W)" in inner.source
+
+    def outer(W, U, xs, h0):
+        dW, dU = inner(W, U, xs, h0)
+        return np.sum(np.sin(dW)) + np.sum(dU * dU)
+
+    args = (W, U, xs, h0)
+    check_grad(outer, args, srcdiff.grad(outer, wrt=(0, 1))(*args), argnums=(0, 1))
