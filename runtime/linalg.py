@@ -27,6 +27,8 @@ from .backend import array_module
 from .helpers import expand_reduced, inverse_permutation, unbroadcast
 from .options import OneOf
 from .registry import adjoint
+from .solvers import inverse, matrix_solve, triangular_solve
+from .solvers import inverse_adjoint, matrix_solve_adjoint, triangular_solve_adjoint  # noqa: F401
 
 
 def _mT(x):
@@ -68,7 +70,7 @@ def inv_adjoint(g, ans, a):
 
 @adjoint(np.linalg.det)
 def det_adjoint(g, ans, a):
-    return _scale(g * ans, _mT(np.linalg.inv(a)))
+    return _scale(g * ans, _mT(inverse(a)))  # inverse: np.linalg.inv, Cholesky's where it can
 
 
 # The sign is piecewise constant: only the log of |det| has an adjoint.
@@ -77,18 +79,19 @@ def slogdet_adjoint(g, a):
     _, g_logdet = g
     if g_logdet is None:
         return np.zeros_like(a)
-    return _scale(g_logdet, _mT(np.linalg.inv(a)))
+    return _scale(g_logdet, _mT(inverse(a)))
 
 
 # numpy >= 2: b is a vector (..., M) only when it is 1-D, else matrices (..., M, K); the
-# batch axes of a and b broadcast against each other, and sum back here.
+# batch axes of a and b broadcast against each other, and sum back here. matrix_solve solves
+# with a triangular a (L.T) triangularly, a symmetric positive definite one by Cholesky.
 @adjoint(np.linalg.solve)
 def solve_adjoint(g, ans, a, b):
     if np.ndim(b) == 1:
-        db = np.linalg.solve(_mT(a), g[..., None])[..., 0]
+        db = matrix_solve(a, g[..., None], transposed=True)[..., 0]
         da = -(db[..., :, None] * ans[..., None, :])
     else:
-        db = np.linalg.solve(_mT(a), g)
+        db = matrix_solve(a, g, transposed=True)
         da = -(db @ _mT(ans))
     return unbroadcast(da, a), unbroadcast(db, b)
 
@@ -116,11 +119,20 @@ def matrix_power_adjoint(g, a, n=None):
 @adjoint(np.linalg.cholesky)
 def cholesky_adjoint(g, ans, a, upper=False):
     low, g_low = (_mT(ans), _mT(g)) if upper else (ans, g)
-    p = _mT(low) @ g_low
-    phi = 0.5 * (np.tril(p) + np.tril(p, -1))  # the lower triangle, its diagonal halved
-    # s = inv(L).T @ phi @ inv(L), by two solves with L.T
-    s = _mT(np.linalg.solve(_mT(low), _mT(np.linalg.solve(_mT(low), phi))))
-    return _fold(s, "U" if upper else "L")
+    w = _lower_weights(low)  # 1 below the diagonal, 1/2 on it, 0 above
+    phi = w * (_mT(low) @ g_low)  # the lower triangle of L.T @ g, its diagonal halved
+    # s = inv(L).T @ phi @ inv(L), by two triangular solves with L.T
+    s = _mT(triangular_solve(low, _mT(triangular_solve(low, phi, transposed=True)),
+                            transposed=True))
+    d = w * (s + _mT(s))  # _fold(s, "L"): s[i, j] + s[j, i] below the diagonal, s[i, i] on it
+    return _mT(d) if upper else d
+
+
+def _lower_weights(x):
+    """The lower triangle of ones, with halves on the diagonal, in ``x``'s real dtype."""
+    xp, n = array_module(x), np.shape(x)[-1]
+    dtype = np.finfo(x.dtype).dtype
+    return xp.tri(n, dtype=dtype) - 0.5 * xp.eye(n, dtype=dtype)
 
 
 @adjoint(np.linalg.eigh, sequence=True)

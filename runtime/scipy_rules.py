@@ -49,6 +49,7 @@ from .elementwise import _like
 from .helpers import expand_reduced, guard, unbroadcast
 from .linalg import _fold, _mT, cholesky_adjoint
 from .registry import adjoint
+from .solvers import inverse
 
 _SQRT_PI_2 = math.sqrt(math.pi) / 2.0  # erf'(x) = exp(-x * x) / _SQRT_PI_2
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -289,8 +290,7 @@ def multivariate_normal_logpdf_adjoint(g, x, mean, cov, allow_singular=False):
     rows = np.reshape(r, (-1, d))
     full = cov if np.ndim(cov) == 2 else (
         np.diag(cov) if np.ndim(cov) == 1 else cov * array_module(rows).eye(d, dtype=rows.dtype))
-    low_inv = np.linalg.inv(np.linalg.cholesky(np.tril(full) + _mT(np.tril(full, -1))))
-    c_inv = _mT(low_inv) @ low_inv
+    c_inv = inverse(np.tril(full) + _mT(np.tril(full, -1)))  # by Cholesky (solvers.py)
     alpha = rows @ c_inv
     gs = g * np.ones_like(rows[:, 0]) if np.ndim(g) == 0 else np.reshape(g, (-1,))
     galpha = gs[:, None] * alpha
@@ -310,7 +310,7 @@ def _triangular_solve(a, b, lower, trans=False, unit_diagonal=False):
     linalg = _scipy_linalg(a, b)
     if linalg is not None:
         return linalg.solve_triangular(a, b, trans=int(trans), lower=lower,
-                                       unit_diagonal=unit_diagonal)
+                                       unit_diagonal=unit_diagonal, check_finite=False)
     t = np.tril(a) if lower else np.triu(a)
     if unit_diagonal:
         eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)
@@ -355,10 +355,11 @@ def cho_solve_adjoint(g, ans, c_and_lower, b, check_finite=True):
     c, lower = c_and_lower
     factor = np.tril(c) if lower else np.triu(c)  # a = L L.T or U.T U
     db = _triangular_solve(c, _triangular_solve(c, g, lower, not lower), lower, lower)
-    da = -_outer(db, ans)
-    s = da + _mT(da)
-    dc = np.tril(s @ factor) if lower else np.triu(factor @ s)
-    return (dc, None), db
+    # a's adjoint is s = -(db x.T + x db.T); L's is s @ L (U's, U @ s), in O(n^2) for one b
+    if lower:
+        return (-np.tril(_outer(db, _mT(factor) @ ans) + _outer(ans, _mT(factor) @ db)),
+                None), db
+    return (-np.triu(_outer(factor @ db, ans) + _outer(factor @ ans, db)), None), db
 
 
 @adjoint(scipy.linalg.expm)

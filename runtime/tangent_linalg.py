@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .solvers import inverse, matrix_solve, triangular_solve
 from .tangent_reductions import extremum_tangent
 from .tangents import _refuse_unless, tangent
 
 
-@tangent(np.linalg.inv)
+@tangent(np.linalg.inv, inverse)
 def inv_tangent(da, ans, a):
     return -(ans @ da @ ans)
 
@@ -25,6 +26,25 @@ def solve_tangent(da, db, ans, a, b):
     if np.ndim(b) == 1:
         return np.linalg.solve(a, (db[..., None] - da @ ans[..., None]))[..., 0]
     return np.linalg.solve(a, db - da @ ans)
+
+
+# the solves of solvers.py, which the adjoint rules call: np.linalg.solve's tangent (of a.T
+# where transposed)
+@tangent(matrix_solve)
+def matrix_solve_tangent(da, db, ans, a, b, transposed=False):
+    dop = np.swapaxes(da, -1, -2) if transposed else da
+    if np.ndim(b) == 1:
+        return matrix_solve(a, db[..., None] - dop @ ans[..., None], transposed)[..., 0]
+    return matrix_solve(a, db - dop @ ans, transposed)
+
+
+@tangent(triangular_solve)
+def triangular_solve_tangent(da, db, ans, a, b, lower_triangle=True, transposed=False):
+    dop = np.swapaxes(da, -1, -2) if transposed else da
+    if np.ndim(b) == 1:
+        return triangular_solve(a, db[..., None] - dop @ ans[..., None], lower_triangle,
+                                transposed)[..., 0]
+    return triangular_solve(a, db - dop @ ans, lower_triangle, transposed)
 
 
 @tangent(np.linalg.det)

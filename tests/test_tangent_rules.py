@@ -28,7 +28,7 @@ import pytest
 
 import srcdiff
 from srcdiff.errors import NotDifferentiableError, SrcdiffError
-from srcdiff.runtime import RULES, helpers, rule_for, tangents
+from srcdiff.runtime import RULES, helpers, rule_for, solvers, tangents
 from srcdiff.runtime.tangents import tangent_kind
 from srcdiff.testing import check_jvp, check_vjp
 from tests.runtime import (test_building, test_fft, test_linalg, test_rules, test_rules_more,
@@ -55,8 +55,11 @@ TABLES = {"rules": test_rules.CASES, "rules_more": test_rules_more.CASES,
 # (the table's cases of one check that). None now: every primitive with an adjoint has one.
 NOT_YET: set = set()
 
-# what srcdiff's own generated code calls (no user writes them): no tangent, no case here
-RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent}
+# what srcdiff's own generated code calls (no user writes them): no tangent, no case here;
+# and the solves of the rules themselves (solvers.py), whose tangents tests/runtime/
+# test_solvers.py checks
+RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular_solve,
+                   solvers.matrix_solve, solvers.inverse}
 
 
 # ----- writing a case as source -----

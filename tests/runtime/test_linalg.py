@@ -71,6 +71,13 @@ CASES = [
     case(solve, invertible(3, (2,)), (2, 3, 4)),
     case(solve, invertible(3, (1,)), (2, 3, 2)),  # batch axes broadcast
     case(solve, invertible(3), (2, 3, 1)),
+    # a structure the rule's solve uses (runtime/solvers.py): triangular, symmetric positive
+    # definite; the oracle moves each element, off the structure too
+    case(solve, np.tril(invertible(4)), (4,)),
+    case(solve, np.triu(invertible(4)), (4, 2)),
+    case(solve, spd(4), (4,)),
+    case(solve, spd(3), (2, 3, 2)),
+    case(det, spd(3)),
     *(case(matrix_power, invertible(3) / 3.0, n=n) for n in (0, 1, 2, 3, 5, -1, -2)),
     case(matrix_power, invertible(2, (2,)) / 3.0, n=3),
     case(matrix_power, invertible(2, (2,)) / 3.0, n=-3),
@@ -185,6 +192,7 @@ SEQUENCES = [
     (slogdet, (-invertible(3),), {}, ()),
     (slogdet, (invertible(2, (2, 3)),), {}, ()),
     (slogdet, (invertible(3),), {}, (1,)),  # the sign alone: zero
+    (slogdet, (spd(4),), {}, ()),  # its inverse by Cholesky
     (eigh, (symmetric(3),), {}, ()),
     (eigh, (symmetric(4),), {"UPLO": "U"}, ()),
     (eigh, (symmetric(3, (2,)),), {}, ()),
