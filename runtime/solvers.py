@@ -91,11 +91,13 @@ def inverse(a):
     if _structure(a, a) == "S":
         lapack = _scipy(a, a, "lapack")
         potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-        factor, info = potrf(a, lower=1, clean=0)
+        factor, info = potrf(a, lower=1, clean=1)  # zeros above the diagonal
         if info == 0:
-            low, info = potri(factor, lower=1)  # the lower triangle of inv(a)
+            low, info = potri(factor, lower=1, overwrite_c=1)  # the lower triangle of inv(a)
             if info == 0:
-                return np.tril(low) + _mT(np.tril(low, -1))
+                full = low + low.T  # the diagonal twice
+                np.fill_diagonal(full, np.diagonal(low))
+                return full
     return np.linalg.inv(a)
 
 
