@@ -41,15 +41,17 @@ class InternalError(SrcdiffError):
 
 def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
                containers: tuple[str, ...] = (), gradient: bool = False,
-               in_place: bool = False) -> Derivative:
+               in_place: bool = False, with_value: bool = False) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
     ``wrt`` parameters passed as containers); ``gradient``: for ``grad``, which needs no
-    value (see ``Derivative.gradient_only``); ``in_place``: the variant for large arrays."""
+    value (see ``Derivative.gradient_only``), or ``value_and_grad`` (``with_value``);
+    ``in_place``: the variant for large arrays."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    return compiled_once(fn, (fn.__code__, wrt, has_aux, containers, gradient, in_place), lambda: (
-        compile_derivative(fn, wrt, has_aux, containers=containers, gradient=gradient,
-                           in_place=in_place)))
+    key = (fn.__code__, wrt, has_aux, containers, gradient, in_place, with_value)
+    return compiled_once(fn, key, lambda: compile_derivative(
+        fn, wrt, has_aux, containers=containers, gradient=gradient, in_place=in_place,
+        with_value=with_value))
 
 
 def compiled_once(fn, key, build, mode: str = ""):
@@ -336,7 +338,7 @@ class GradFunction:
         self._has_aux = has_aux
         self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
-        self._gradient = not with_value and not has_aux  # the value is not wanted
+        self._gradient = not has_aux  # grad and value_and_grad: the seed is 1 (seed.py)
         self._plain = None  # (code, {in place: function}, parameter count, gradient only)
         self._in_place = False  # .source shows the variant last called (large arrays or not)
         self._fast = None  # the plain call of a gradient-only derivative: see _fast_call
@@ -355,7 +357,7 @@ class GradFunction:
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
         return derivative(self._fn, self._wrt, self._has_aux, self._containers,
-                          self._gradient, self._in_place).source
+                          self._gradient, self._in_place, self._with_value).source
 
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
@@ -374,7 +376,7 @@ class GradFunction:
         _refuse_complex(self._fn, args)
         in_place = self._in_place = _large(args)
         compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient,
-                              in_place)
+                              in_place, self._with_value)
         function, gradient_only = compiled.function, compiled.gradient_only
         if not containers and self._caller.params is not None:
             code, nargs = self._fn.__code__, len(self._caller.params)
@@ -386,7 +388,7 @@ class GradFunction:
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
         if gradient_only:
-            out, grads = None, function(*args)
+            out, grads = function(*args) if self._with_value else (None, function(*args))
         else:
             out, pullback = function(*args)
             loss = out[0] if self._has_aux else out
@@ -425,7 +427,7 @@ class GradFunction:
                 return self._general_call(args, {})
         self._containers, self._in_place = (), in_place
         if gradient_only:
-            out, grads = None, function(*args)
+            out, grads = function(*args) if self._with_value else (None, function(*args))
         else:
             out, pullback = function(*args)
             loss = out[0] if self._has_aux else out
@@ -451,7 +453,7 @@ class GradFunction:
         Per call ~0.5 us instead of ~3 (W2, W6)."""
         return specialised_call(self._fn, functions, len(self._caller.params), self._index,
                                 self._single, _GENERAL, self._plain_gradient, _maybe_complex,
-                                _NUMPY_FLOATS, self)
+                                _NUMPY_FLOATS, self, self._with_value)
 
     def _plain_gradient(self, g, x, args, gradient_only):
         """``_as_gradient(g, x)``, without a copy for a fresh array of ``x``'s dtype and shape."""

@@ -44,13 +44,14 @@ _PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})  # with numpy arra
 
 
 def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
-                     general, slow, maybe_complex, numpy_floats, owner):
+                     general, slow, maybe_complex, numpy_floats, owner, with_value=False):
     """The plain call of ``functions`` (the generated gradient of ``fn`` by variant: for
     large arrays (True) or not; ``nargs`` positional parameters, gradients for the positions
     ``index``): ``call(args)`` returns the gradients (one bare one where ``single``), or
     ``general`` where the arguments need the general path or a variant not compiled yet.
     ``slow(g, x, args, True)`` converts a gradient the fast checks do not cover; ``owner`` gets
-    ``_containers = ()`` and ``_in_place`` on each call (what ``.source`` shows)."""
+    ``_containers = ()`` and ``_in_place`` on each call (what ``.source`` shows). With
+    ``with_value`` (``value_and_grad``), the function and the call return ``(value, gradients)``."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
     lines = ["def call(args):",
@@ -84,7 +85,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
               "    if function is None:  # the other variant: compiled on the general path",
               "        return general",
               "    owner._containers, owner._in_place = (), large",
-              f"    {', '.join(gs)} = function({', '.join(xs)})"]
+              f"    {'value, ' if with_value else ''}{'(' if with_value and len(gs) > 1 else ''}"
+              f"{', '.join(gs)}{')' if with_value and len(gs) > 1 else ''} = function({', '.join(xs)})"]
     for i in index:
         g, x = f"g{i}", f"x{i}"
         others = [f"{g} is x{j}" for j in range(nargs) if j != i]
@@ -102,8 +104,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
                   f"        {g} = float64({g})  # np.mean(y) as an argument: a numpy scalar back",
                   "    else:",
                   f"        {g} = slow({g}, {x}, args, True)"]
-    lines.append(f"    return {gs[0]}" if single else f"    return {gs[0]}," if len(gs) == 1 else
-                 f"    return {', '.join(gs)}")
+    grads = gs[0] if single else f"({gs[0]},)" if len(gs) == 1 else f"({', '.join(gs)})"
+    lines.append(f"    return value, {grads}" if with_value else f"    return {grads}")
     scope = {"fn": fn, "code": fn.__code__, "plain": functions.get(False),
              "in_place": functions.get(True), "LARGE": inplace.LARGE,
              "plain_types": _PLAIN_TYPES, "general": general,

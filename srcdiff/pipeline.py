@@ -59,7 +59,8 @@ FORWARD = (
 @dataclass(frozen=True)
 class Derivative:
     """A compiled derivative: ``function(*args) -> (value, pullback)`` and its source; with
-    ``gradient_only``, ``function(*args) -> gradients`` (a bare one for a single ``wrt``)."""
+    ``gradient_only``, ``function(*args) -> gradients`` (a bare one for a single ``wrt``), or
+    ``(value, gradients)`` where it was compiled ``with_value``."""
 
     function: object
     source: str
@@ -75,7 +76,7 @@ def parameters(fn) -> tuple[str, ...]:
 
 def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
                        containers: tuple[str, ...] = (), gradient: bool = False,
-                       in_place: bool = False) -> Derivative:
+                       in_place: bool = False, with_value: bool = False) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
@@ -83,9 +84,11 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     ``gradient``: only the gradient is wanted (``srcdiff.grad``); where the output is
     provably one real number, the result is ``gradient_only``.
     ``in_place``: the variant for large arrays, whose dead temporaries take results in place
-    (the ``inplace`` stage).
+    (the ``inplace`` stage). ``with_value`` (with ``gradient``): for ``value_and_grad``; a
+    ``gradient_only`` result then returns ``(value, gradients)``.
     """
     options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
+    options = options | {seed.WITH_VALUE} if gradient and with_value else options
     options = options | {inplace.INPLACE} if in_place else options
     ctx = _context(fn, wrt, options, containers)
     module = ctx.source.module

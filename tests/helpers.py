@@ -59,3 +59,13 @@ def rewrite_generated(rewrite, source: str) -> list[str]:
     fn = make_function("def f(x):\n    return x\n")
     ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
     return code_lines(rewrite(cst.parse_module(source), ctx).code)
+
+
+def vjp_source(fn, wrt=(0,)) -> str:
+    """The generated source of ``fn``'s vjp form (a forward function returning its value and
+    its pullback), which ``srcdiff.vjp`` runs; ``grad`` and ``value_and_grad`` of a provable
+    scalar run the pullback in line instead (seed.py, fuse.py)."""
+    from srcdiff.api import derivative
+
+    names = parameters(fn)
+    return derivative(fn, tuple(names[i] for i in wrt)).source

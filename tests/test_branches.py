@@ -8,7 +8,7 @@ import pytest
 import srcdiff
 from srcdiff.testing import check_grad
 
-from .helpers import make_function
+from .helpers import make_function, vjp_source
 
 BRANCHY = {
     "if_else_reassign": """
@@ -99,8 +99,8 @@ def test_elif_chain_takes_all_four_paths():
 
 def test_branch_pullback_mirrors_the_primal_if():
     fn = make_function(BRANCHY["if_else_reassign"])
-    # value_and_grad: a forward function and its pullback (grad runs the pullback in line)
-    source = srcdiff.value_and_grad(fn, wrt=(0, 1)).source
+    # the vjp form: a forward function and its pullback (grad runs the pullback in line)
+    source = vjp_source(fn, wrt=(0, 1))
     pullback = source.split("_pullback(")[1]
     assert "if _c1:" in source.split("_pullback(")[0] and "if _c1:" in pullback
     assert "# adjoint of: if np.sum(h) > 0:" in pullback
@@ -126,8 +126,8 @@ def test_branch_only_in_forward_when_no_adjoint_flows():
                 k = 1.0
             return np.sum(x * k)
     """)
-    # value_and_grad: a forward function and its pullback (grad runs the pullback in line)
-    source = srcdiff.value_and_grad(fn).source
+    # the vjp form: a forward function and its pullback (grad runs the pullback in line)
+    source = vjp_source(fn, wrt=(0,))
     assert source.split("_pullback(")[1].count("if ") == 0
     np.testing.assert_allclose(srcdiff.grad(fn)(np.ones(2), 5), [3.0, 3.0])
 

@@ -191,3 +191,27 @@ def test_one_parameter_and_an_integer_array_after_plain_calls():
         np.testing.assert_array_equal(dtotal(x), np.ones(3))
     with pytest.raises(srcdiff.SrcdiffError, match="integer|float"):
         dtotal(np.arange(3))  # the general path's refusal, not a fast-path answer
+
+
+@pytest.mark.parametrize("wrt", [0, (0,), (0, 1)])
+def test_value_and_grad_runs_forward_and_backward_in_one_function(wrt):
+    """value_and_grad of a provably scalar loss is compiled as one function that returns the
+    value and the gradients (seed.py, fuse.py): the same answers on every call."""
+    vg = srcdiff.value_and_grad(loss, wrt=wrt)
+    for _ in range(3):
+        value, grads = vg(W, 0.5, X)
+        assert value == loss(W, 0.5, X)
+        grads = (grads,) if wrt == 0 else grads
+        assert len(grads) == (2 if wrt == (0, 1) else 1)
+        check_grad(loss, (W, 0.5, X), grads, argnums=(0, 1) if wrt == (0, 1) else (0,))
+        if wrt == (0, 1):
+            assert type(grads[1]) is float
+    assert "def loss_value_and_grad(w, b, x):" in vg.source
+    assert "return _out, (dw, db)" in vg.source or "return _out, dw" in vg.source
+
+
+def test_value_and_grad_of_a_non_scalar_output_is_still_refused():
+    vg = srcdiff.value_and_grad(lambda x: x * 2.0)
+    for _ in range(2):
+        with pytest.raises(srcdiff.SrcdiffError, match="scalar"):
+            vg(np.ones(3))

@@ -8,7 +8,7 @@ import pytest
 import srcdiff
 from srcdiff.testing import check_grad
 
-from .helpers import make_function
+from .helpers import make_function, vjp_source
 
 rng = np.random.default_rng(7)
 
@@ -117,8 +117,8 @@ def test_no_grad_inside_a_loop_against_a_hand_derivation():
 
 def test_loop_source_reads_as_primal_then_reversed_tape():
     fn = make_function(LOOPS["rnn_range"][0])
-    # value_and_grad: a forward function and its pullback (grad runs the pullback in line)
-    source = srcdiff.value_and_grad(fn, wrt=(0, 1)).source
+    # the vjp form: a forward function and its pullback (grad runs the pullback in line)
+    source = vjp_source(fn, wrt=(0, 1))
     forward, pullback = source.split("_pullback(")
     assert "_tape1 = rt.Tape()" in forward and "_tape1.push(" in forward
     assert "in reversed(_tape1):" in pullback

@@ -1,8 +1,9 @@
 """fuse: a gradient-only function runs its pullback in line, as one function.
 
 After ``seed``, a function compiled for ``srcdiff.grad`` returns its pullback, which takes
-no parameter. Invariant after this pass: such a function is ``f_grad(<f's parameters>)``
-and returns the gradients. Where the pullback binds no name the forward pass binds (no
+no parameter (for ``value_and_grad``, the value and its pullback). Invariant after this
+pass: such a function is ``f_grad(<f's parameters>)`` and returns the gradients
+(``f_value_and_grad``: ``return _out, (dw, db)``). Where the pullback binds no name the forward pass binds (no
 loop over a tape, which rebinds the loop's values), its statements follow the forward
 ones in the same function, under a ``# backward`` comment: no closure is made per call.
 Otherwise the pullback stays a nested function and is called at the end. Either way the
@@ -37,20 +38,24 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     pullback = _returned_pullback(vjp)
     if pullback is None:
         return module
+    value = _returned_value(vjp)  # value_and_grad: return _out, f_pullback
     forward = [s for s in vjp.body.body[:-1] if s is not pullback]
     outer = _bound(vjp.with_changes(body=vjp.body.with_changes(body=forward)))
     inner = _bound(pullback) - {p.name.value for p in pullback.params.params}
-    name = Namer(names_in(module) - {vjp.name.value}).fresh(f"{ctx.name}_grad")
-    free = _freed(forward, pullback, ctx)
+    kind = "value_and_grad" if value is not None else "grad"
+    name = Namer(names_in(module) - {vjp.name.value}).fresh(f"{ctx.name}_{kind}")
+    free = _freed(forward, pullback, ctx, value)
     if outer & inner:  # the pullback rebinds forward names: it keeps its own scope
         call = cst.Call(cst.Name(pullback.name.value))
-        final = vjp.body.body[-1].with_changes(body=[cst.Return(call)])
+        final = vjp.body.body[-1].with_changes(body=[cst.Return(_with_value(value, call))])
         if free:  # the blank line after the pullback's def goes before the del
             free[0] = free[0].with_changes(leading_lines=final.leading_lines)
             final = final.with_changes(leading_lines=[])
         body = [*vjp.body.body[:-1], *free, final]
     else:
         backward = [*free, *pullback.body.body]
+        if value is not None:  # return _out, (dw, db)
+            backward[-1] = _returning_value(backward[-1], value)
         header = [cst.EmptyLine(indent=False)] if forward else []
         header.append(cst.EmptyLine(comment=cst.Comment("# backward")))
         backward[0] = backward[0].with_changes(leading_lines=[
@@ -60,7 +65,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return module.with_changes(body=[*module.body[:-1], vjp])
 
 
-def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context) -> list:
+def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context, value: str | None) -> list:
     """``del`` of the values the forward pass's top level made and the backward pass does not
     read (as a closure, the vjp form drops them when the forward function returns): their
     memory is free again for the backward's arrays, which matters for large ones (W5's
@@ -71,7 +76,7 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context) -> list:
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
             for target in stmt.body[0].targets:
                 names += [n for n in sorted(set(bound_names(target.target))) if n not in names]
-    dead = [n for n in names if n not in read and n not in ctx.params]
+    dead = [n for n in names if n not in read and n not in ctx.params and n != value]
     if not dead:
         return []
     target = cst.Name(dead[0]) if len(dead) == 1 else cst.Tuple(
@@ -80,13 +85,48 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context) -> list:
         whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment("# not read by the backward pass")))]
 
 
-def _returned_pullback(vjp: cst.FunctionDef) -> cst.FunctionDef | None:
-    """The nested function ``vjp`` returns (``return f_pullback``), else None."""
+def _returned(vjp: cst.FunctionDef):
+    """What ``vjp`` returns: ``f_pullback`` or ``_out, f_pullback`` (as a list of names)."""
     final = vjp.body.body[-1]
-    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)
-            and isinstance(final.body[0].value, cst.Name)):
+    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
         return None
-    name = final.body[0].value.value
+    value = final.body[0].value
+    if isinstance(value, cst.Name):
+        return [value.value]
+    if isinstance(value, cst.Tuple) and len(value.elements) == 2 and \
+            all(isinstance(e.value, cst.Name) for e in value.elements):
+        return [e.value.value for e in value.elements]
+    return None
+
+
+def _returned_value(vjp: cst.FunctionDef) -> str | None:
+    """The value ``vjp`` returns with its pullback (``value_and_grad``), else None."""
+    names = _returned(vjp)
+    return names[0] if names and len(names) == 2 else None
+
+
+def _with_value(value: str | None, gradients: cst.BaseExpression) -> cst.BaseExpression:
+    """``gradients``, or ``value, gradients`` (parenthesised where they are a tuple)."""
+    if value is None:
+        return gradients
+    if isinstance(gradients, cst.Tuple):
+        gradients = gradients.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return cst.Tuple([cst.Element(cst.Name(value)), cst.Element(gradients)], lpar=[], rpar=[])
+
+
+def _returning_value(final, value: str):
+    """The pullback's ``return dw, db`` as ``return _out, (dw, db)``."""
+    ret = final.body[0]
+    return final.with_changes(body=[ret.with_changes(value=_with_value(value, ret.value))])
+
+
+def _returned_pullback(vjp: cst.FunctionDef) -> cst.FunctionDef | None:
+    """The nested function ``vjp`` returns (``return f_pullback``, ``return _out,
+    f_pullback``) and calls with no parameter, else None."""
+    names = _returned(vjp)
+    if names is None:
+        return None
+    name = names[-1]
     for stmt in vjp.body.body:
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and not stmt.params.params:
             return stmt

@@ -1,14 +1,15 @@
 """seed: ``srcdiff.grad`` seeds the pullback with 1 and never shows the value; fold both.
 
-Runs only for ``grad`` (not ``value_and_grad``, not ``has_aux``), and only where the output
+Runs only for ``grad`` and ``value_and_grad`` (not ``has_aux``), and only where the output
 is provably one real number, so that the API has nothing left to check on it: a reduction of
 a whole array (``np.sum(v)``, ``np.mean(v)``, ``v.sum()``, ...), or ``+ - * /`` of such and
 of numbers. Then, invariant after this pass:
 
 - the pullback takes no parameter: its seed is the number ``1.0``, and names bound to a
   number in the pullback's top level are replaced by that number;
-- the generated function returns the pullback alone, so what only the value needed (the
-  final ``np.mean``, a square only the mean read) is dead, and ``dce`` removes it;
+- for ``grad``, the generated function returns the pullback alone, so what only the value
+  needed (the final ``np.mean``, a square only the mean read) is dead, and ``dce`` removes
+  it; ``value_and_grad`` returns ``_out, f_pullback`` (option ``WITH_VALUE``);
 - the adjoint of a reduction of all of ``v`` under a number seed, one number spread over
   ``v``'s shape, is that number wherever it is an operand of elementwise arithmetic that
   also has an operand of ``v``'s exact shape (which gives the result its shape); its array
@@ -40,9 +41,10 @@ from ..context import Context
 from .shapes import ELEMENTWISE, shape_facts
 from .simplify import simplify_line
 
-__all__ = ["rewrite", "applied", "GRADIENT"]
+__all__ = ["rewrite", "applied", "GRADIENT", "WITH_VALUE"]
 
 GRADIENT = "gradient"  # the Context option that asks for this pass
+WITH_VALUE = "with_value"  # with GRADIENT: value_and_grad, the value returned with the pullback
 
 _REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
 _METHODS = ("sum", "mean", "max", "min", "prod")
@@ -74,17 +76,29 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
-    final = final.with_changes(body=[cst.Return(cst.Name(pullback.name.value))])
+    if WITH_VALUE not in ctx.options:  # grad: the value is not shown
+        final = final.with_changes(body=[cst.Return(cst.Name(pullback.name.value))])
     statements = [pullback if s is original else s for s in vjp.body.body[:-1]]
     vjp = vjp.with_changes(body=vjp.body.with_changes(body=[*statements, final]))
     return module.with_changes(body=[*module.body[:-1], vjp])
 
 
 def applied(module: cst.Module) -> bool:
-    """Whether the generated function returns its pullback alone (this pass changed it)."""
-    final = module.body[-1].body.body[-1]
-    return isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return) \
-        and isinstance(final.body[0].value, cst.Name)
+    """Whether this pass changed the generated function: it returns its pullback, which takes
+    no parameter, alone (``grad``) or after the value (``value_and_grad``)."""
+    vjp = module.body[-1]
+    final = vjp.body.body[-1]
+    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+        return False
+    value = final.body[0].value
+    if isinstance(value, cst.Name):
+        return True
+    if not (isinstance(value, cst.Tuple) and len(value.elements) == 2 and
+            isinstance(value.elements[1].value, cst.Name)):
+        return False
+    name = value.elements[1].value.value
+    return any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and
+               not stmt.params.params for stmt in vjp.body.body)
 
 
 def _parts(vjp: cst.FunctionDef):

@@ -7,7 +7,7 @@ import srcdiff
 from srcdiff.errors import GradientTypeError, SrcdiffSyntaxError
 from srcdiff.testing import check_grad
 
-from ..helpers import make_function
+from ..helpers import make_function, vjp_source
 
 SHAPES = [(), (1,), (4,), (3, 4), (2, 1, 3)]
 
@@ -100,7 +100,10 @@ def test_the_mean_square_runs_without_the_value_or_the_square():
     assert "np.mean" not in code and "** 2" not in code and "_out" not in code
     assert "(1.0 / rt.count(_t1)) * 2 * _t1" in source
     assert "def f_pullback" not in source  # in line: no closure per call
-    general = srcdiff.value_and_grad(fn, wrt=(0, 1)).source
+    both = srcdiff.value_and_grad(fn, wrt=(0, 1)).source  # the value is kept, in line too
+    assert "def f_value_and_grad(x, y):" in both and "_out = np.mean(_t2)" in both
+    assert "return _out, (dx, dy)" in both and "def f_pullback" not in both
+    general = vjp_source(fn, wrt=(0, 1))
     assert "def f_vjp(x, y):" in general and "return _out, f_pullback" in general
 
 
