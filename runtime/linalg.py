@@ -547,3 +547,4 @@ def _einsum_operand(g, out, others, term, x, sizes, optimize):
 
 
 __all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
+__all__ += ["inverse", "matrix_solve", "triangular_solve"]  # rt.<name>: the rules call them

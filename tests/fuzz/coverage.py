@@ -339,10 +339,14 @@ def label(obj) -> str:
 
 
 # runtime functions only generated code calls (forward mode's tangent code, which second order
-# differentiates again): tests/test_forward.py covers them, not the generator of user programs
+# differentiates again): tests/test_forward.py covers them, not the generator of user programs;
+# and the solves the linear-algebra rules call (tests/runtime/test_solvers.py)
 GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             "srcdiff.runtime.tangents.broadcast_tangent",
-                            "srcdiff.runtime.tangents.zero_tangent"})
+                            "srcdiff.runtime.tangents.zero_tangent",
+                            "srcdiff.runtime.solvers.triangular_solve",
+                            "srcdiff.runtime.solvers.matrix_solve",
+                            "srcdiff.runtime.solvers.inverse"})
 
 
 def accepted() -> dict[str, str]:
