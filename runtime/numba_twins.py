@@ -30,12 +30,14 @@ __all__ = ["TWINS"]
 TWINS: set[str] = set()  # the names (rt.<name>) that have a twin
 
 
-def _twin(original):
-    """Register the decorated overload generator as the twin of ``original``."""
+def _twin(original, cache: bool = True):
+    """Register the decorated overload generator as the twin of ``original`` (``cache``:
+    False for a generator that writes its implementation's source, which numba cannot cache
+    on its own; the kernel that calls it is cached all the same)."""
 
     def register(generator):
         TWINS.add(original.__name__)
-        return overload(original, jit_options={"cache": True})(generator)
+        return overload(original, jit_options={"cache": cache})(generator)
 
     return register
 
@@ -326,6 +328,8 @@ def matmul(a, b):
 def _matmul_twin(a, b):
     # numba's matmul calls BLAS for C-contiguous operands only: a transpose (x.T, layout F)
     # is made contiguous first (a copy of the smaller operand costs less than numba's loop)
+    if max(_ndims(a, b)) == 3:
+        return _batched(a, b)
     if a.dtype == b.dtype:
         if a.layout == "C" and b.layout == "C":
             return lambda a, b: a @ b
@@ -334,9 +338,88 @@ def _matmul_twin(a, b):
     return lambda a, b: np.ascontiguousarray(a.astype(dtype)) @ np.ascontiguousarray(b.astype(dtype))
 
 
+def _contiguous(a, dtype):
+    """``a`` C-contiguous in ``dtype`` (a copy only where it is not) (plain numba)."""
+
+
+@_twin(_contiguous)
+def _contiguous_twin(a, dtype):
+    if a.dtype == dtype.dtype:
+        return lambda a, dtype: np.ascontiguousarray(a)
+    return lambda a, dtype: np.ascontiguousarray(a.astype(dtype))
+
+
+def _batched(a, b):
+    """numba's matmul for a stack of matrices (3-d, numpy's batched matmul): one BLAS call
+    per matrix, or one for all where the other operand is a single matrix."""
+    n = _ndims(a, b)
+    dtype = np.result_type(np.dtype(str(a.dtype)), np.dtype(str(b.dtype)))
+    kind = getattr(types, str(dtype))
+    if n == (3, 2):
+        def stack_by_matrix(a, b):
+            x, y = _contiguous(a, kind), _contiguous(b, kind)
+            return (x.reshape((-1, x.shape[2])) @ y).reshape((x.shape[0], x.shape[1], y.shape[1]))
+        return stack_by_matrix
+    if n == (2, 3):
+        def matrix_by_stack(a, b):
+            x, y = _contiguous(a, kind), _contiguous(b, kind)
+            out = np.empty((y.shape[0], x.shape[0], y.shape[2]), dtype)
+            for i in range(y.shape[0]):
+                out[i] = x @ y[i]
+            return out
+        return matrix_by_stack
+    if n != (3, 3):
+        raise TypingError(f"the compiled matmul takes stacks of matrices, not {n} axes")
+
+    def stacks(a, b):
+        x, y = _contiguous(a, kind), _contiguous(b, kind)
+        count = max(x.shape[0], y.shape[0])
+        if x.shape[0] not in (1, count) or y.shape[0] not in (1, count):
+            raise ValueError("matmul: the stacks' sizes do not broadcast")
+        out = np.empty((count, x.shape[1], y.shape[2]), dtype)
+        for i in range(count):
+            out[i] = x[i if x.shape[0] > 1 else 0] @ y[i if y.shape[0] > 1 else 0]
+        return out
+    return stacks
+
+
+def _swapped(x):
+    """``np.swapaxes(x, -1, -2)`` of a stack of matrices (plain numba)."""
+
+
+@_twin(_swapped)
+def _swapped_twin(x):
+    return lambda x: np.transpose(x, (0, 2, 1))
+
+
+def _batched_adjoint(first: bool, n):
+    """The adjoint of a batched ``x1 @ x2`` for ``x1`` (``first``) or ``x2``: ``g`` times the
+    other operand's transpose, the stack axis summed back where an operand had none."""
+    if n == (3, 3):
+        if first:
+            return lambda g, x1, x2: helpers.unbroadcast(matmul(g, _swapped(x2)), x1)
+        return lambda g, x1, x2: helpers.unbroadcast(matmul(_swapped(x1), g), x2)
+    if n == (3, 2):
+        if first:
+            return lambda g, x1, x2: matmul(g, x2.T)
+
+        def onto_matrix(g, x1, x2):
+            x, d = np.ascontiguousarray(x1), np.ascontiguousarray(g)
+            return matmul(x.reshape((-1, x.shape[2])).T, d.reshape((-1, d.shape[2])))
+        return onto_matrix
+    if n == (2, 3):
+        if first:
+            return lambda g, x1, x2: np.sum(matmul(g, _swapped(x2)), axis=0)
+        return lambda g, x1, x2: matmul(x1.T, g)
+    raise TypingError(f"the compiled matmul adjoint takes vectors, matrices and stacks of "
+                      f"matrices, not {n} axes")
+
+
 @_twin(rules.matmul_adjoint_x1)
 def _matmul_adjoint_x1(g, x1, x2):
     n = _ndims(x1, x2)
+    if max(n) == 3:
+        return _batched_adjoint(True, n)
     if n == (2, 2):
         return lambda g, x1, x2: matmul(g, x2.T)
     if n == (2, 1):
@@ -351,6 +434,8 @@ def _matmul_adjoint_x1(g, x1, x2):
 @_twin(rules.matmul_adjoint_x2)
 def _matmul_adjoint_x2(g, x1, x2):
     n = _ndims(x1, x2)
+    if max(n) == 3:
+        return _batched_adjoint(False, n)
     if n == (2, 2):
         return lambda g, x1, x2: matmul(x1.T, g)
     if n == (2, 1):
@@ -564,39 +649,6 @@ def _inner(a, b):
     return lambda a, b: np.dot(a, b)
 
 
-# ----- indexing (keys of integers and slices; kernel.py writes rt.at[k] as k) -----
-
-
-def _plain_key(key) -> bool:
-    parts = key.types if isinstance(key, types.BaseTuple) else (key,)
-    return all(isinstance(p, (types.Integer, types.SliceType)) for p in parts)
-
-
-@_twin(rules.getitem_adjoint)
-def _getitem_adjoint(g, x, key=()):
-    if not _plain_key(key):
-        raise TypingError("the compiled indexing adjoint takes integer and slice keys only")
-
-    def impl(g, x, key=()):
-        dx = np.zeros_like(x)
-        dx[key] = g
-        return dx
-
-    return impl
-
-
-@_twin(rules.add_at)
-def _add_at(acc, g, x, key=()):
-    if not _plain_key(key):
-        raise TypingError("the compiled indexing adjoint takes integer and slice keys only")
-
-    def impl(acc, g, x, key=()):
-        acc[key] += g
-        return acc
-
-    return impl
-
-
 # ----- numpy reductions over one axis, with keepdims (kernel.py writes np.max(x, axis=1,
 # keepdims=True) as rt_jit.reduce_max(x, 1, True): numba's own take no axis or keepdims) -----
 
@@ -621,8 +673,25 @@ def reduce_min(x, axis, keepdims):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
+def reduce_prod(x, axis, keepdims):
+    """``np.prod(x, axis=axis, keepdims=keepdims)``."""
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_var(x, axis, keepdims):
+    """``np.var(x, axis=axis, keepdims=keepdims)``."""
+    return np.var(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_std(x, axis, keepdims):
+    """``np.std(x, axis=axis, keepdims=keepdims)``."""
+    return np.std(x, axis=axis, keepdims=keepdims)
+
+
 REDUCTIONS = {np.sum: reduce_sum, np.mean: reduce_mean, np.max: reduce_max, np.amax: reduce_max,
-              np.min: reduce_min, np.amin: reduce_min}
+              np.min: reduce_min, np.amin: reduce_min,
+              np.prod: reduce_prod, np.var: reduce_var, np.std: reduce_std}
+METHODS = {f.__name__: r for f, r in REDUCTIONS.items()}  # x.sum(axis=0), x.std(axis=1)
 
 
 def _one_axis(x, axis, keepdims, whole, along):
@@ -631,11 +700,27 @@ def _one_axis(x, axis, keepdims, whole, along):
     keep = _literal(keepdims, "keepdims")
     if _is_none(axis):
         if keep:
-            return lambda x, axis, keepdims: np.full((1,) * x.ndim, whole(x))
+            ones = (1,) * x.ndim
+            return lambda x, axis, keepdims: np.full(ones, whole(x))
         return lambda x, axis, keepdims: whole(x)
-    if not isinstance(x, types.Array) or x.ndim > 2:
-        raise TypingError("the compiled reductions over an axis take 1-d and 2-d arrays")
+    if not isinstance(x, types.Array):
+        raise TypingError("the compiled reductions over an axis take arrays")
     a = _literal(axis, "axis") % x.ndim
+    if x.ndim > 2:  # over the first or the last axis: the matrix of the others, reduced
+        if a == x.ndim - 1:
+            if keep:
+                return lambda x, axis, keepdims: np.expand_dims(along(np.ascontiguousarray(
+                    x).reshape((-1, x.shape[-1])), 1).reshape(x.shape[:-1]), a)
+            return lambda x, axis, keepdims: along(np.ascontiguousarray(x).reshape(
+                (-1, x.shape[-1])), 1).reshape(x.shape[:-1])
+        if a == 0:
+            if keep:
+                return lambda x, axis, keepdims: np.expand_dims(along(np.ascontiguousarray(
+                    x).reshape((x.shape[0], -1)), 0).reshape(x.shape[1:]), 0)
+            return lambda x, axis, keepdims: along(np.ascontiguousarray(x).reshape(
+                (x.shape[0], -1)), 0).reshape(x.shape[1:])
+        raise TypingError("the compiled reductions of 3 or more axes go over the first or "
+                          "the last axis")
     if x.ndim == 1:
         if keep:
             return lambda x, axis, keepdims: np.full(1, whole(x))
@@ -682,6 +767,9 @@ _make_reduction(reduce_sum, lambda x: np.sum(x), "reduce_sum")
 _make_reduction(reduce_mean, _mean, "reduce_mean")
 _make_reduction(reduce_max, lambda x: np.max(x), "reduce_max")
 _make_reduction(reduce_min, lambda x: np.min(x), "reduce_min")
+_make_reduction(reduce_prod, lambda x: np.prod(x), "reduce_prod")
+_make_reduction(reduce_var, lambda x: np.var(x), "reduce_var")
+_make_reduction(reduce_std, lambda x: np.std(x), "reduce_std")
 
 
 # ----- results: a gradient never shares memory with an argument -----
@@ -790,3 +878,7 @@ def _numpy_loop(name: str):
 
 for _name in SIMD:
     globals()[_name] = _numpy_loop(_name)
+
+
+from .numba_arrays import index, squeeze  # noqa: E402  index writes, masks, joins, clip, prod
+from .numba_einsum import einsum, einsum_adjoint  # noqa: E402

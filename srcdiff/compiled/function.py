@@ -229,7 +229,7 @@ class JitFunction:
         if not floats or any(d != np.float32 for d in floats):
             return self._dispatcher
         try:
-            dispatcher, _, _ = load(kernels.single(self._kernel), _namespace(self._fn))
+            dispatcher, _, _ = load(kernels.single(self._kernel), self._names)
         except Unsupported:
             return self._dispatcher
         return dispatcher
@@ -247,7 +247,7 @@ class JitFunction:
         if loop is None:
             return None, ((), 0)
         try:
-            dispatcher, _, text = load(loop, _namespace(self._fn))
+            dispatcher, _, text = load(loop, self._names)
             dispatcher.compile(tuple(self._numba_type(a) for a in (*args, *seed)))
         except Exception as exc:  # noqa: BLE001  an optimisation: the array kernel stays
             if not (_is_numba_error(exc) or isinstance(exc, Unsupported)):
@@ -295,10 +295,11 @@ class JitFunction:
             spec.fn, spec.wrt, spec.has_aux, (), spec.gradient_only)
         namespace = _namespace(self._fn)
         try:
-            self._kernel = kernels.build(derivative.source, _resolver(namespace))
+            self._kernel = kernels.build(derivative.source, _resolver(namespace), _derive)
         except kernels.KernelError as exc:
             raise located(f"srcdiff.jit cannot compile the derivative of "
                           f"{self._fn.__qualname__}: {exc}", self._fn, "", None) from None
+        namespace = self._names = _with_helpers(namespace, self._kernel, self._fn)
         self._check_twins()
         try:
             self._dispatcher, self._path, self._text = load(self._kernel, namespace)
@@ -329,7 +330,8 @@ class JitFunction:
                         f"srcdiff.jit cannot compile this line yet: its derivative calls "
                         f"rt.{name}, which has no compiled (numba) form; call the gradient "
                         "without srcdiff.jit, or pass fallback=True to run the numpy "
-                        "derivative with a warning", self._fn, self._kernel.source, k)
+                        "derivative with a warning", self._owner(self._kernel.source, k),
+                        self._kernel.source, k)
 
     def _numba_error(self, exc) -> JitError:
         text = self._text or ""
@@ -359,11 +361,21 @@ class JitFunction:
                 "call the function without srcdiff.jit", code.co_filename, number,
                 len(line) - len(line.lstrip()), line.rstrip("\n"))
         statement = text.splitlines()[lineno - 1].strip() if lineno else "?"
+        owner = self._owner(text, lineno) if lineno else self._fn
         return located(
             f"srcdiff.jit cannot compile the derivative of this line: its kernel statement "
             f"'{statement}' has no nopython form ({reason}); call the gradient without "
             "srcdiff.jit, or pass fallback=True to run the numpy derivative with a warning",
-            self._fn, text, lineno)
+            owner, text, lineno)
+
+    def _owner(self, text: str, lineno: int):
+        """The user's function kernel line ``lineno`` comes from: a helper's, for the
+        functions of a helper it calls (links.py), else the differentiated one."""
+        owners = self._kernel.owners if self._kernel is not None else {}
+        for line in reversed(text.splitlines()[:lineno]):
+            if line.startswith("def "):
+                return owners.get(line[4:].split("(")[0], self._fn)
+        return self._fn
 
 
 # ----- helpers -----
@@ -442,6 +454,28 @@ def _namespace(fn) -> dict:
     return namespace
 
 
+def _derive(fn, wrt):
+    """The derivative source of a helper function the kernel calls, a resolver and the
+    namespace of its module (kernel.py's ``derive``)."""
+    if not inspect.isfunction(fn):
+        raise ValueError(f"{fn!r} is not a Python function")
+    namespace = _namespace(fn)
+    return api.derivative(fn, wrt, False, ()).source, _resolver(namespace), namespace
+
+
+def _with_helpers(namespace: dict, kernel, fn) -> dict:
+    """The user's namespace and what the helpers read of theirs; a name both read with
+    different values cannot be frozen into one kernel file."""
+    merged = dict(namespace)
+    for name, value in kernel.names.items():
+        if name in merged and merged[name] is not value:
+            raise located(f"srcdiff.jit cannot compile the derivative of {fn.__qualname__}: "
+                          f"'{name}' names one thing in its module and another in a helper's; "
+                          "rename one of them", fn, "", None)
+        merged[name] = value
+    return merged
+
+
 def _resolver(namespace):
     """What a called expression (``np.tanh``, ``numpy.tanh``, ``th``) names in the user's
     namespace (by identity, whatever its spelling), else None."""
@@ -467,9 +501,16 @@ def _first_line_reading(source: str, name: str) -> int | None:
 
 
 def _is_numba_error(exc) -> bool:
+    """A numba error, or an exception raised inside numba's own code (an assertion of its
+    typing of something it does not take, such as a 2-d mask)."""
     from numba.core.errors import NumbaError
 
-    return isinstance(exc, NumbaError)
+    if isinstance(exc, NumbaError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}numba{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def _reason(message: str) -> str:
@@ -482,6 +523,8 @@ def _reason(message: str) -> str:
                         r"for signature:\s*\n\s*>>> \w+\((.*)\)", message)
     if missing:
         return f"numba has no {missing.group(1)} for ({missing.group(2).strip()[:160]})"
+    if not message.strip():
+        return "numba failed while typing it"
     for line in message.splitlines():
         line = line.strip()
         if not line or line.startswith(("Failed in", "During:", "File ", "<source", "^")):

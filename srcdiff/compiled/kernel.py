@@ -34,13 +34,14 @@ After::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import libcst as cst
 import libcst.matchers as m
 import numpy as np
 
-from . import fuse, loops
+from . import fuse, links, loops
 
 __all__ = ["Kernel", "KernelError", "build", "loop", "single"]
 
@@ -59,19 +60,29 @@ class Kernel:
     seeded: bool                # True: the last parameter is the output's adjoint
     with_value: bool            # True: the kernel returns (value, gradients)
     rt: str                     # the name generated code gives srcdiff.runtime
+    helpers: tuple = ()         # the functions of the user's helpers (links.py), after it
+    names: dict = field(default_factory=dict)   # what they read of their own modules
+    owners: dict = field(default_factory=dict)  # helper function name -> the user's function
 
 
-def build(text: str, resolve=lambda expr: None) -> Kernel:
-    """The kernel of the generated derivative ``text`` (a module: import, one ``def``);
+def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
+    """The kernel of the generated derivative ``text`` (a module: import, links, one ``def``);
     ``resolve(expr)``: the object a called name or attribute stands for (``np.tanh``), by
-    the user's namespace, else None."""
+    the user's namespace, else None; ``derive(fn, wrt)``: the derivative source, resolver and
+    namespace of a helper function the derivative calls (links.py)."""
     module = cst.parse_module(text)
     rt = _runtime_name(module)
     defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
-    if len(defs) != 1 or len(module.body) != 2:
-        raise KernelError("the derivative calls other generated derivatives (helper functions "
-                          "of yours); srcdiff.jit compiles one self-contained function")
-    fn = defs[0]
+    if len(defs) != 1:
+        raise KernelError("a derivative of more than one function")
+    try:
+        if derive is None and len(module.body) != 2:
+            raise ValueError("no helper functions here")
+        names, functions = links.link_all(module, rt, resolve, derive)
+    except ValueError as exc:
+        raise KernelError(f"the derivative calls other generated derivatives (helper functions "
+                          f"of yours) that a kernel cannot call: {exc}") from None
+    fn = links.calls_to_links(defs[0], names)
     body, params, seeded, with_value = _inline_pullback(fn)
     body = _owned(body, params, rt, with_value)
     name = fn.name.value.rsplit("_", 1)[0] + "_kernel"
@@ -82,10 +93,21 @@ def build(text: str, resolve=lambda expr: None) -> Kernel:
     new = fuse.function(new.visit(_Lower(rt, resolve)).visit(_DropDels()),
                         lambda func: isinstance(resolve(func), np.ufunc))
     new = new.visit(_NumpyLoops(rt, resolve))
+    helpers, read = [], {}
+    for helper, helper_resolve, link in functions:
+        helpers.append(fuse.function(helper.visit(_Lower(rt, helper_resolve)).visit(_DropDels()),
+                                     lambda func: isinstance(helper_resolve(func), np.ufunc)
+                                     ).visit(_NumpyLoops(rt, helper_resolve)))
+        for free in links.free_names(helpers[-1]):
+            if free in link.namespace:
+                read[free] = link.namespace[free]
     header = (f"from srcdiff import runtime as {rt}\n"
               f"from srcdiff.runtime import numba_twins as {rt}_jit\n\n\n")
-    source = header + cst.Module(body=[new]).code
-    return Kernel(source, name, tuple(params), seeded, with_value, rt)
+    source = header + cst.Module(body=[new, *helpers]).code
+    owners = {h.name.value: link.fn for h, (_, _, link) in zip(helpers, functions)}
+    for helper in owners:
+        read.pop(helper, None)
+    return Kernel(source, name, tuple(params), seeded, with_value, rt, tuple(owners), read, owners)
 
 
 def single(kernel: Kernel) -> Kernel:
@@ -93,11 +115,12 @@ def single(kernel: Kernel) -> Kernel:
     numba types a Python float as float64, which would make a float32 program's arrays float64
     (numpy 2 keeps them float32: a Python number is weak); the results stay as numpy's."""
     module = cst.parse_module(kernel.source)
-    fn = next(s for s in module.body if isinstance(s, cst.FunctionDef))
-    new = fn.visit(_Float32(kernel.rt)).with_changes(name=cst.Name(kernel.name + "_f32"))
-    source = module.with_changes(body=[*(s for s in module.body if s is not fn), new]).code
-    return Kernel(source, new.name.value, kernel.params, kernel.seeded, kernel.with_value,
-                  kernel.rt)
+    body = [s.visit(_Float32(kernel.rt)) if isinstance(s, cst.FunctionDef) else s
+            for s in module.body]
+    body = [s.with_changes(name=cst.Name(kernel.name + "_f32")) if isinstance(s, cst.FunctionDef)
+            and s.name.value == kernel.name else s for s in body]
+    return dataclasses.replace(kernel, source=module.with_changes(body=body).code,
+                               name=kernel.name + "_f32")
 
 
 class _Float32(cst.CSTTransformer):
@@ -108,23 +131,22 @@ class _Float32(cst.CSTTransformer):
         self.rt = rt
 
     def _wrap(self, expr):
-        if isinstance(expr, (cst.Float, cst.Integer)):
-            return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"), [cst.Arg(expr)])
+        number = (cst.Float, cst.Integer)
+        if isinstance(expr, number) or isinstance(expr, cst.UnaryOperation) and \
+                isinstance(expr.expression, number):  # 2.0, -1.0; not x[-1] nor axis=-1
+            return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"),
+                            [cst.Arg(expr.with_changes(lpar=[], rpar=[]))])
         return expr
 
     def leave_BinaryOperation(self, original, updated):
         return updated.with_changes(left=self._wrap(updated.left), right=self._wrap(updated.right))
 
-    def leave_UnaryOperation(self, original, updated):
-        if isinstance(updated.expression, (cst.Float, cst.Integer)):  # -1.0
-            return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"),
-                            [cst.Arg(updated.with_changes(lpar=[], rpar=[]))])
-        return updated
-
 
 def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | None:
     """``kernel`` as one loop over the elements of its array arguments ``arrays``
     (``loops.py``), or None where it is not elementwise throughout."""
+    if kernel.helpers:  # calls of the user's functions: not one loop
+        return None
     module = cst.parse_module(kernel.source)
     fn = next(s for s in module.body if isinstance(s, cst.FunctionDef))
     new = loops.elementwise_loop(fn, arrays, roles, resolve, kernel.rt)
@@ -234,11 +256,37 @@ class _Lower(cst.CSTTransformer):
     def __init__(self, rt: str, resolve):
         super().__init__()
         self.rt, self.resolve = rt, resolve
+        self.targets = 0  # inside an assignment's target
 
     def _rt(self, attr: str):
         return m.Attribute(value=m.Name(self.rt), attr=m.Name(attr))
 
+    def visit_AssignTarget(self, node):
+        self.targets += 1
+
+    def leave_AssignTarget(self, original, updated):
+        self.targets -= 1
+        return updated
+
     def leave_Call(self, original, updated):
+        updated = self._joined(updated)
+        func = self.resolve(updated.func)
+        if func is np.squeeze and len(updated.args) == 2:  # numba has none: one literal axis
+            return self._jit("squeeze", [updated.args[0].value, updated.args[1].value])
+        if func is np.einsum:  # numba has none: loops written for the subscripts (numba_einsum)
+            return self._jit("einsum", [a.value for a in updated.args if a.keyword is None])
+        if m.matches(updated.func, self._rt("einsum_adjoint")):  # the subscripts first
+            given = {a.keyword.value: a.value for a in updated.args if a.keyword}
+            if "subscripts" in given:
+                return self._jit("einsum_adjoint", [given["subscripts"], *(
+                    a.value for a in updated.args if a.keyword is None)])
+        if m.matches(updated.func, m.Attribute(attr=m.Name("copy"))) and updated.args and \
+                self.resolve(updated.func.value) is None:  # x.copy(order="F"): the same values
+            return updated.with_changes(args=[])
+        if m.matches(updated.func, m.Attribute(attr=m.Name("swapaxes"))) and \
+                self.resolve(updated.func.value) is None:  # an array's method numba lacks
+            return cst.Call(cst.parse_expression(f"{self.rt}.np.swapaxes"),
+                            [cst.Arg(updated.func.value), *updated.args])
         if m.matches(updated, m.Call(func=self._rt("Tape"), args=[])):
             return cst.List([])
         if m.matches(updated, m.Call(func=m.Attribute(attr=m.Name("push")), args=[m.Arg()])):
@@ -253,19 +301,45 @@ class _Lower(cst.CSTTransformer):
                                        fuse.atom(updated.args[1].value))
         return self._reduction(updated)
 
+    def _jit(self, name: str, args: list):
+        return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name(name)),
+                        [cst.Arg(_bare(a)) for a in args])
+
+    def _joined(self, call):
+        """A join's list of arrays as a tuple (numba's np.concatenate and np.stack, and the
+        twins of their adjoints, take tuples: a size known when compiling)."""
+        func = self.resolve(call.func)
+        at = 0 if func in (np.concatenate, np.stack) else 1 if m.matches(
+            call.func, self._rt("concatenate_adjoint") | self._rt("stack_adjoint")) else None
+        if at is None or len(call.args) <= at or not isinstance(call.args[at].value, cst.List):
+            return call
+        items = call.args[at].value.elements
+        tuple_ = cst.Tuple([cst.Element(e.value) for e in items] if len(items) != 1 else
+                           [cst.Element(items[0].value, comma=cst.Comma())])
+        return call.with_changes(args=[*call.args[:at], call.args[at].with_changes(value=tuple_),
+                                       *call.args[at + 1:]])
+
     def _reduction(self, call):
-        from srcdiff.runtime.numba_twins import REDUCTIONS
+        from srcdiff.runtime.numba_twins import METHODS, REDUCTIONS
 
         if self.resolve(call.func) is np.inner:  # numba has none: rt_jit.inner (vectors)
             return call.with_changes(func=cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name("inner")))
-        try:
-            twin = REDUCTIONS.get(self.resolve(call.func))
-        except TypeError:  # an unhashable object
-            twin = None
-        if twin is None or not any(a.keyword for a in call.args) and len(call.args) == 1:
-            return call
         names = ("a", "axis", "dtype", "out", "keepdims")
+        method = m.matches(call.func, m.Attribute(attr=m.Name())) and \
+            self.resolve(call.func.value) is None and call.func.attr.value in METHODS
+        if method:  # x.min(axis=1): an array's method, as np.min(x, axis=1)
+            twin, names = METHODS[call.func.attr.value], names[1:]
+        else:
+            try:
+                twin = REDUCTIONS.get(self.resolve(call.func))
+            except TypeError:  # an unhashable object
+                twin = None
+        if twin is None or not call.args or \
+                not method and not any(a.keyword for a in call.args) and len(call.args) == 1:
+            return call
         given = {a.keyword.value if a.keyword else names[i]: a.value for i, a in enumerate(call.args)}
+        if method:
+            given["a"] = call.func.value
         if set(given) - {"a", "axis", "keepdims"} or "a" not in given:
             return call  # numba says what it cannot take, at this line
         return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name(twin.__name__)), [
@@ -280,6 +354,9 @@ class _Lower(cst.CSTTransformer):
 
     def leave_Subscript(self, original, updated):
         if not m.matches(updated.value, self._rt("at")):
+            if not self.targets and len(updated.slice) == 1 and m.matches(
+                    updated.slice[0].slice, m.Index(value=m.Name())):  # x[k]: k may be a mask
+                return self._jit("index", [updated.value, updated.slice[0].slice.value])
             return updated
         keys = [_key(e.slice) for e in updated.slice]
         return keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(k) for k in keys])
@@ -308,7 +385,9 @@ def _key(index) -> cst.BaseExpression:
     if isinstance(index, cst.Index):
         return index.value
     parts = [index.lower, index.upper, index.step]
+    if parts[2] is None:  # slice(1, None): 1: (slice(1) would be :1)
+        parts.pop()
+        if parts[1] is None and parts[0] is None:
+            parts.pop()
     args = [p if p is not None else cst.Name("None") for p in parts]
-    while len(args) > 1 and m.matches(args[-1], m.Name("None")):
-        args.pop()
     return cst.Call(cst.Name("slice"), [cst.Arg(a) for a in args])

@@ -40,21 +40,25 @@ def cache_dir() -> str:
     return os.path.join(root, "jit")
 
 
-def free_names(source: str, params) -> list[str]:
-    """The names the kernel's function reads that it neither receives nor assigns."""
+def free_names(source: str, params=()) -> list[str]:
+    """The names the kernel's functions read that they neither receive nor assign, nor
+    define (a helper's forward and backward functions, links.py)."""
     import ast
 
     tree = ast.parse(source)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
-    stored = set(params)
-    loaded = []
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Store):
-                stored.add(node.id)
-            elif node.id not in loaded:
-                loaded.append(node.id)
-    return [n for n in loaded if n not in stored]
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    defined = {fn.name for fn in functions}
+    free = []
+    for fn in functions:
+        stored, loaded = {a.arg for a in fn.args.args}, []
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Store):
+                    stored.add(node.id)
+                elif node.id not in loaded:
+                    loaded.append(node.id)
+        free += [n for n in loaded if n not in stored and n not in defined and n not in free]
+    return free
 
 
 def _header_line(name: str, value, extra: dict) -> str:
@@ -118,6 +122,8 @@ def load(kernel: Kernel, namespace: dict):
         module.__dict__.update(extra)
         spec.loader.exec_module(module)
         sys.modules[module_name] = module
+    for helper in kernel.helpers:  # the user's helpers: compiled where the kernel calls them
+        setattr(module, helper, numba.njit(cache=True)(getattr(module, helper)))
     dispatcher = _dispatchers[path] = numba.njit(cache=True)(getattr(module, kernel.name))
     return dispatcher, path, text
 
@@ -126,13 +132,19 @@ _dispatchers: dict = {}  # one numba dispatcher per kernel file in this process
 
 
 def _twins_digest() -> str:
-    """A hash of the source of the twins the kernels call (runtime/numba_twins.py), once."""
+    """A hash of the source of the twins the kernels call (runtime/numba_*.py), once."""
     global _TWINS
     if _TWINS is None:
+        import glob
+
         from srcdiff.runtime import numba_twins
 
-        with open(numba_twins.__file__, "rb") as fh:
-            _TWINS = hashlib.sha1(fh.read()).hexdigest()
+        digest = hashlib.sha1()
+        for path in sorted(glob.glob(os.path.join(os.path.dirname(numba_twins.__file__),
+                                                  "numba_*.py"))):
+            with open(path, "rb") as fh:
+                digest.update(fh.read())
+        _TWINS = digest.hexdigest()
     return _TWINS
 
 
