@@ -112,7 +112,8 @@ def _scipy(a, b, name):
     does: one numpy matrix ``a`` and a numpy vector or matrix ``b`` of its dtype, a BLAS one;
     else None (and without scipy)."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or \
-            b.ndim not in (1, 2) or a.dtype != b.dtype or a.dtype not in _BLAS_TYPES:
+            b.ndim not in (1, 2) or a.dtype != b.dtype or a.dtype not in _BLAS_TYPES or \
+            a.size == 0:
         return None
     try:
         from scipy.linalg import blas, lapack
@@ -124,7 +125,7 @@ def _scipy(a, b, name):
 def _structure(a, b) -> str:
     """``"L"`` (``"U"``) where ``a`` is lower (upper) triangular, ``"S"`` where it is real and
     symmetric, ``""`` otherwise or where no fast path takes ``a`` and ``b``."""
-    if _scipy(a, b, "blas") is None or a.shape[0] != a.shape[1] or a.size == 0:
+    if _scipy(a, b, "blas") is None or a.shape[0] != a.shape[1]:
         return ""
     if a[0, -1] == 0 and not np.any(np.triu(a, 1)):
         return "L"

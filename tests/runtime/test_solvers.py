@@ -106,6 +106,13 @@ def test_triangular_solve_is_numpys_solve_and_its_adjoint_is_solves(a, low, b_sh
     np.testing.assert_allclose(db, db_numpy, rtol=1e-12)
 
 
+def test_empty_matrices_solve_as_numpy_does():
+    a = np.zeros((0, 0))
+    for b in (np.zeros(0), np.zeros((0, 2))):
+        assert triangular_solve(a, b).shape == matrix_solve(a, b).shape == np.shape(b)
+    assert inverse(a).shape == (0, 0)
+
+
 def test_a_zero_on_the_diagonal_is_singular_as_for_numpy():
     a = lower(3)
     a[1, 1] = 0.0
