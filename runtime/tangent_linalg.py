@@ -22,10 +22,11 @@ def inv_tangent(da, ans, a):
 
 @tangent(np.linalg.solve)
 def solve_tangent(da, db, ans, a, b):
-    # x = a^-1 b: dx = a^-1 (db - da x); b of one dimension is a vector (numpy 2)
+    # x = a^-1 b: dx = a^-1 (db - da x); b of one dimension is a vector (numpy 2); matrix_solve:
+    # np.linalg.solve, triangular or by Cholesky where a allows (solvers.py)
     if np.ndim(b) == 1:
-        return np.linalg.solve(a, (db[..., None] - da @ ans[..., None]))[..., 0]
-    return np.linalg.solve(a, db - da @ ans)
+        return matrix_solve(a, (db[..., None] - da @ ans[..., None]))[..., 0]
+    return matrix_solve(a, db - da @ ans)
 
 
 # the solves of solvers.py, which the adjoint rules call: np.linalg.solve's tangent (of a.T
@@ -50,13 +51,13 @@ def triangular_solve_tangent(da, db, ans, a, b, lower_triangle=True, transposed=
 @tangent(np.linalg.det)
 def det_tangent(da, ans, a):
     # d det(a) = det(a) tr(a^-1 da)
-    return ans * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
+    return ans * np.trace(matrix_solve(a, da), axis1=-2, axis2=-1)
 
 
 @tangent(np.linalg.slogdet)
 def slogdet_tangent(da, ans, a):
     sign, logdet = ans
-    return np.zeros_like(logdet), np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
+    return np.zeros_like(logdet), np.trace(matrix_solve(a, da), axis1=-2, axis2=-1)
 
 
 @tangent(np.linalg.cholesky)
@@ -65,7 +66,7 @@ def cholesky_tangent(da, ans, a, upper=False):
     # numpy reads one triangle of a: the lower one, the upper one where upper=True
     lower = np.swapaxes(ans, -1, -2) if upper else ans
     da = _triangle(da, "U" if upper else "L")
-    inner = np.linalg.solve(lower, np.swapaxes(np.linalg.solve(lower, da), -1, -2))
+    inner = triangular_solve(lower, np.swapaxes(triangular_solve(lower, da), -1, -2))
     phi = np.tril(inner) - 0.5 * np.eye(inner.shape[-1], like=inner) * inner
     dl = lower @ phi
     return np.swapaxes(dl, -1, -2) if upper else dl
