@@ -23,6 +23,12 @@ __all__ = ["spare", "iadd", "isub", "imul", "itruediv", "ipow"]
 
 LARGE = 1 << 14  # elements: srcdiff.grad called with an array this large runs the in-place variant
 
+# Adjoint rules whose result is always an array they made (or a number): never an argument,
+# never memory an argument shares. A temporary bound to one is as fresh as arithmetic's
+# (tests/test_inplace.py checks each on arrays of several shapes).
+FRESH_RESULTS = ("matmul_adjoint_x1", "matmul_adjoint_x2", "where_adjoint_x", "where_adjoint_y",
+                 "larger_adjoint")
+
 
 def _writable_into(a, others) -> bool:
     if type(a) is not np.ndarray or a.base is not None or a.dtype.kind != "f" or \

@@ -246,3 +246,27 @@ def test_arguments_of_another_kind_take_the_plain_variant():
     assert not api._large(([big],))
     dask_array = pytest.importorskip("dask.array")
     assert not api._large((big, dask_array.ones(4)))
+
+
+@pytest.mark.parametrize("name", inplace.FRESH_RESULTS)
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
+                                    ((2, 3, 4), (2, 4, 5))])
+def test_fresh_rules_return_arrays_they_made(name, shapes):
+    """A rule listed in FRESH_RESULTS never returns an argument or memory one shares."""
+    from srcdiff import runtime as rt
+
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    if name.startswith("matmul"):
+        g = np.asarray(rng.normal(size=np.shape(a @ b)))
+        args = (g, a, b)
+    elif name.startswith("where"):
+        g = rng.normal(size=shapes[0])
+        args = (g, g > 0.3)
+    else:
+        g = rng.normal(size=shapes[0])
+        args = (g, g > 0.3, g == 0.0)
+    result = getattr(rt, name)(*args)
+    for arg in args:
+        assert result is not arg
+        assert not np.shares_memory(result, arg)

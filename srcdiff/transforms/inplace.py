@@ -8,8 +8,9 @@ ufunc call is written in place (``rt.imul(v, m)``, ``np.tanh(v, out=rt.spare(v))
 where
 
 - ``v`` is bound once in the function, at its top level, to a value it made: arithmetic, a
-  ufunc call, or ``rt.unbroadcast(w, x)`` / ``w`` of such a value ``w`` read for the last
-  time there (numpy operators and ufuncs always return new arrays);
+  ufunc call, ``np.where(c, a, b)``, an adjoint rule of ``rt.inplace.FRESH_RESULTS``, or
+  ``rt.unbroadcast(w, x)`` / ``w`` of such a value ``w`` read for the last time there
+  (numpy operators and ufuncs always return new arrays);
 - no line between reads ``v`` in a way that could keep it (a view, a tape, a container, a
   call that may return it): only arithmetic and ufuncs of it, and reads of its shape;
 - the line is at the function's top level, and every other read of ``v`` in it and after it
@@ -33,7 +34,7 @@ import types
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers
+from srcdiff.runtime import helpers, inplace, rules
 
 from ..analysis.values import binding_counts, reads, resolve
 from ..context import Context
@@ -47,6 +48,7 @@ _OPERATORS = {cst.Add: "iadd", cst.Subtract: "isub", cst.Multiply: "imul", cst.D
 _COMMUTING = (cst.Add, cst.Multiply)  # v on the right of these is written in place too
 _MADE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.MatrixMultiply)
 _SHAPE_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
+_FRESH = {getattr(rules, name) for name in inplace.FRESH_RESULTS}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -113,6 +115,8 @@ def _makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> 
         fn = resolve(value.func, ctx, local)
         if isinstance(fn, np.ufunc) and fn.nout == 1:
             return all(a.keyword is None and not a.star for a in value.args)
+        if fn in _FRESH or fn is np.where and len(value.args) == 3:
+            return True  # (np.where of three arguments: a new array)
         if fn is helpers.unbroadcast and len(value.args) == 2 and \
                 isinstance(value.args[0].value, cst.Name):
             return _handed_over(value.args[0].value.value, i, fresh, uses)
