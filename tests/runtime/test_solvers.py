@@ -106,6 +106,15 @@ def test_triangular_solve_is_numpys_solve_and_its_adjoint_is_solves(a, low, b_sh
     np.testing.assert_allclose(db, db_numpy, rtol=1e-12)
 
 
+def test_the_fast_paths_leave_their_inputs_as_they_were():
+    for name in ("lower", "upper", "lower-F", "spd"):
+        a, b = MATRICES[name], _RNG.standard_normal((4, 2))
+        a0, b0 = a.copy(), b.copy()
+        matrix_solve(a, b), matrix_solve(a, b[:, 0], transposed=True), inverse(a)
+        triangular_solve(a, np.asfortranarray(b), lower_triangle=name != "upper")
+        assert np.array_equal(a, a0) and np.array_equal(b, b0), name
+
+
 def test_empty_matrices_solve_as_numpy_does():
     a = np.zeros((0, 0))
     for b in (np.zeros(0), np.zeros((0, 2))):
