@@ -11,7 +11,10 @@ Cholesky factor, Townsend 2016 for the SVD, Walter and Lehmann 2018 for QR) and 
 the decomposition is differentiable: distinct eigenvalues or singular values, full rank.
 
 Matrices may carry leading batch axes wherever numpy takes them; ``np.linalg`` functions
-dispatch through ``__array_function__``, so the rules run on CuPy arrays as they are.
+dispatch through ``__array_function__``, so the rules run on CuPy arrays as they are. The
+rules solve and invert through ``solvers.py``: what ``np.linalg.solve`` and ``inv`` compute,
+triangularly for a triangular matrix (a Cholesky factor) and by Cholesky for a symmetric
+positive definite one, on one numpy matrix where scipy is installed.
 A function that returns several arrays (``slogdet eigh qr svd lstsq``) is registered with
 ``sequence=True``: its ``g`` holds one adjoint per result, ``None`` for an unused one.
 """
