@@ -19,10 +19,10 @@ def unbroadcast(g, x):
         shape = x.shape
         if g.shape == shape:
             return g
-    elif type(x) is float:  # a Python number, as b in x + b
+    elif type(x) is float or type(x) is np.float64 or type(x) is np.float32:  # b in x + b
         if type(g) is float:
             return g
-        if type(g) is np.ndarray:
+        if type(g) is np.ndarray:  # (b an np.float64: as np.mean(y) or b - lr * db make it)
             return np.add.reduce(g, axis=None)
     elif type(g) is not float:  # other arrays (CuPy): first whether anything was broadcast
         try:
