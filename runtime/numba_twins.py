@@ -467,37 +467,51 @@ def _stacked_terms_twin(terms, matrix):
     return impl
 
 
-def _check_terms(terms, matrix):
+def _vector_terms(terms, matrix) -> bool:
+    """Whether ``terms`` are (vector, vector) pairs (stacked into two matrices), else
+    (matrix, matrix) pairs (one matmul each, summed); a typing error otherwise."""
     if not (isinstance(matrix, types.Array) and matrix.ndim == 2 and isinstance(terms, types.List)
-            and isinstance(terms.dtype, types.BaseTuple)
-            and all(isinstance(t, types.Array) and t.ndim == 1 for t in terms.dtype)):
-        raise TypingError("the compiled loop matmul sum takes (vector, vector) terms and a matrix")
+            and isinstance(terms.dtype, types.BaseTuple) and len(terms.dtype) == 2
+            and all(isinstance(t, types.Array) for t in terms.dtype)):
+        raise TypingError("the compiled loop matmul sum takes (vector, vector) or (matrix, "
+                          "matrix) terms and a matrix")
+    dims = tuple(t.ndim for t in terms.dtype)
+    if dims not in ((1, 1), (2, 2)):
+        raise TypingError(f"the compiled loop matmul sum takes terms of (1, 1) or (2, 2) axes, "
+                          f"not {dims}")
+    return dims == (1, 1)
 
 
-@_twin(rules.matmul_adjoint_x1_sum)
-def _matmul_adjoint_x1_sum(terms, x1):
-    _check_terms(terms, x1)
+def _summed_twin(first: bool):
+    """The twin of a loop's summed matmul (or np.dot) adjoint for the left operand
+    (``first``: the sum of the outer products ``g v^T``, ``gs.T @ vs`` stacked; ``g @ v.T``
+    per matrix term) or the right one (``vs.T @ gs``; ``v.T @ g`` per matrix term)."""
 
-    def impl(terms, x1):
-        if len(terms) == 0:
-            return np.zeros_like(x1)
-        gs, vs = _stacked_terms(terms, x1)
-        return matmul(gs.T, vs)
+    def generator(terms, matrix):
+        if _vector_terms(terms, matrix):
+            def stacked(terms, matrix):
+                if len(terms) == 0:
+                    return np.zeros_like(matrix)
+                gs, vs = _stacked_terms(terms, matrix)
+                return matmul(gs.T, vs) if first else matmul(vs.T, gs)
+            return stacked
 
-    return impl
+        def each(terms, matrix):
+            total = np.zeros_like(matrix)
+            for k in range(len(terms)):
+                g, v = terms[k]
+                total += matmul(g, v.T) if first else matmul(v.T, g)
+            return total
+
+        return each
+
+    return generator
 
 
-@_twin(rules.matmul_adjoint_x2_sum)
-def _matmul_adjoint_x2_sum(terms, x2):
-    _check_terms(terms, x2)
-
-    def impl(terms, x2):
-        if len(terms) == 0:
-            return np.zeros_like(x2)
-        gs, vs = _stacked_terms(terms, x2)
-        return matmul(vs.T, gs)
-
-    return impl
+_twin(rules.matmul_adjoint_x1_sum)(_summed_twin(True))
+_twin(rules.matmul_adjoint_x2_sum)(_summed_twin(False))
+_twin(rules.dot_adjoint_a_sum)(_summed_twin(True))
+_twin(rules.dot_adjoint_b_sum)(_summed_twin(False))
 
 
 @_twin(helpers.matmul_rows)
@@ -507,15 +521,33 @@ def _matmul_rows(a, xs):
         return lambda a, xs: matmul(xs, np.ascontiguousarray(a.T))
     if n == (1, 2):
         return lambda a, xs: matmul(xs, a)
+    if n == (2, 3):  # a matrix times each matrix of a stack
+        return lambda a, xs: matmul(a, xs)
     raise TypingError(f"the compiled matmul_rows takes a vector or matrix and rows, not {n} axes")
 
 
 @_twin(helpers.rows_matmul)
 def _rows_matmul(xs, b):
     n = _ndims(xs, b)
-    if n in ((2, 2), (2, 1)):
+    if n in ((2, 2), (2, 1), (3, 2)):
         return lambda xs, b: matmul(xs, b)
     raise TypingError(f"the compiled rows_matmul takes rows and a vector or matrix, not {n} axes")
+
+
+@_twin(helpers.dot_rows)
+def _dot_rows(a, xs):
+    if _ndims(a, xs) not in ((2, 2), (1, 2), (2, 3)):
+        raise TypingError(f"the compiled dot_rows takes a vector or matrix and rows, not "
+                          f"{_ndims(a, xs)} axes")
+    return lambda a, xs: helpers.matmul_rows(a, xs)
+
+
+@_twin(helpers.rows_dot)
+def _rows_dot(xs, b):
+    if _ndims(xs, b) not in ((2, 2), (2, 1), (3, 2)):
+        raise TypingError(f"the compiled rows_dot takes rows and a vector or matrix, not "
+                          f"{_ndims(xs, b)} axes")
+    return lambda xs, b: helpers.rows_matmul(xs, b)
 
 
 # ----- selections, products, transposes -----
@@ -607,9 +639,14 @@ def _outer_adjoint_b(g, a, b):
 
 @_twin(rules.transpose_adjoint)
 def _transpose_adjoint(g, a, axes=None):
-    if not _is_none(axes):
-        raise TypingError("the compiled transpose adjoint takes no axes (x.T, np.transpose(x))")
-    return lambda g, a, axes=None: np.transpose(g)
+    if _is_none(axes):
+        return lambda g, a, axes=None: np.transpose(g)
+    given = [getattr(t, "literal_value", None) for t in getattr(axes, "types", ())]
+    if None in given or not given:
+        raise TypingError("the compiled transpose adjoint takes axes written in the source "
+                          "(x.transpose(0, 2, 1))")
+    inverse = tuple(int(i) for i in np.argsort([v % len(given) for v in given]))
+    return lambda g, a, axes=None: np.transpose(g, inverse)
 
 
 @_twin(rules.trace_adjoint)
@@ -882,3 +919,23 @@ for _name in SIMD:
 
 from .numba_arrays import index, squeeze  # noqa: E402  index writes, masks, joins, clip, prod
 from .numba_einsum import einsum, einsum_adjoint  # noqa: E402
+
+
+
+def _source_digest() -> str:
+    """A hash of the twins' source (runtime/numba_*.py) as this process imported it: part of
+    every kernel file's name (compiled/loader.py), since numba's cache of a kernel keeps the
+    twins it inlined. Read at import, not later: a file changed while a process runs must not
+    name kernels compiled with the twins the process still holds."""
+    import glob
+    import hashlib
+    import os
+
+    digest = hashlib.sha1()
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "numba_*.py"))):
+        with open(path, "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()
+
+
+SOURCE_DIGEST = _source_digest()

@@ -375,3 +375,75 @@ def test_recursion_and_a_helpers_own_line_are_refused_where_they_are():
     with pytest.raises(JitError, match="rt.sort_adjoint") as info:
         srcdiff.jit(srcdiff.grad(calls_sorted))(rng.normal(size=3))
     assert info.value.filename == __file__ and "return np.sort(a) * a" in info.value.text
+
+
+# ----- issue #16's spelling matrix (benchmarks/spellings.py), small inputs -----
+
+
+def _spellings():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spellings.py"
+    spec = importlib.util.spec_from_file_location("srcdiff_benchmarks_spellings", path)
+    if spec.name in sys.modules:
+        return sys.modules[spec.name]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+REFUSED_SPELLINGS = {  # why: a list of arrays grown by append, np.split, linear-algebra rules
+    ("rnn", "hs list, hs[-1]"): "rt.append_in_place", ("rnn_all", "np.sum(np.stack(hs))"):
+    "rt.append_in_place", ("lstm", "np.split, sigmoid() helper"): "rt.split_adjoint",
+    ("gp", "np.linalg.cholesky + solve"): "rt.", ("gp", "np.linalg.slogdet + solve"): "rt.",
+    ("gp", "scipy cho_factor + cho_solve"): "rt."}
+
+
+@slow
+@pytest.mark.parametrize("workload, label", [
+    (wl.name, label) for wl in _spellings().WORKLOADS for label in wl.spellings])
+def test_spelling_matrix_compiles_or_is_refused(workload, label):
+    """Every spelling of issue #16's workloads (batched matmul and softmax of 3-d arrays,
+    np.dot in loops, an LSTM's matrix terms, np.einsum) as the numpy path and finite
+    differences, or refused at its line for the reason listed."""
+    sp = _spellings()
+    wl = next(w for w in sp.WORKLOADS if w.name == workload)
+    fn = wl.spellings[label]
+    args = sp.as_float64(wl.make_args(np.random.default_rng(5), small=True))
+    wrt = sp.argnums(wl, fn)
+    if (workload, label) in REFUSED_SPELLINGS:
+        with pytest.raises(JitError, match=REFUSED_SPELLINGS[workload, label]) as info:
+            srcdiff.jit(srcdiff.grad(fn, wrt=wrt))(*args)
+        assert info.value.filename.endswith("spellings.py")
+        return
+    check_program(fn, args, wrt)
+
+
+# ----- has_aux=True -----
+
+
+def with_aux(x, w):
+    h = np.tanh(x * w)
+    return np.sum(h ** 2), {"h": h, "peak": np.max(h), "n": 3.0 * w}
+
+
+@pytest.mark.parametrize("maker", [srcdiff.grad, srcdiff.value_and_grad])
+def test_has_aux_gradients_compile(maker):
+    """The auxiliary value (a dict of arrays and numbers here) is returned by the kernel as a
+    tuple and rebuilt in the numpy path's structure and types."""
+    x, w = rng.normal(size=5), 0.6
+    compiled, numpy_path = (srcdiff.jit(maker(with_aux, wrt=(0, 1), has_aux=True)),
+                            maker(with_aux, wrt=(0, 1), has_aux=True))
+    got, want = compiled(x, w), numpy_path(x, w)
+    if maker is srcdiff.grad:
+        (got_grads, got_aux), (want_grads, want_aux) = got, want
+    else:
+        ((got_value, got_aux), got_grads), ((want_value, want_aux), want_grads) = got, want
+        assert type(got_value) is type(want_value)
+        np.testing.assert_allclose(got_value, want_value, rtol=1e-12)
+    assert_same(got_grads, want_grads)
+    assert list(got_aux) == list(want_aux)
+    assert_same(tuple(got_aux.values()), tuple(want_aux.values()))
+    check_grad(lambda x, w: with_aux(x, w)[0], (x, w), got_grads, argnums=(0, 1))

@@ -138,11 +138,62 @@ def einsum_adjoints_original(a, b, v, t, g2, g3):
             rt.einsum_adjoint(v, a, v[:3], subscripts="ij,j"))
 
 
+@numba.njit(cache=True)
+def batched(a3, b3, m):
+    return rt_jit.matmul(a3, b3), rt_jit.matmul(a3, m), rt_jit.matmul(m.T, b3)
+
+
+@numba.njit(cache=True)
+def batched_adjoints(a3, b3, m, g, g_m, g_t):
+    return (rt.matmul_adjoint_x1(g, a3, b3), rt.matmul_adjoint_x2(g, a3, b3),
+            rt.matmul_adjoint_x1(g_m, a3, m), rt.matmul_adjoint_x2(g_m, a3, m),
+            rt.matmul_adjoint_x1(g_t, m.T, b3), rt.matmul_adjoint_x2(g_t, m.T, b3),
+            rt.matmul_adjoint_x1(g, a3[:1], b3), rt.matmul_adjoint_x2(g, a3, b3[:1]))
+
+
+def batched_adjoints_original(a3, b3, m, g, g_m, g_t):
+    return (rt.matmul_adjoint_x1(g, a3, b3), rt.matmul_adjoint_x2(g, a3, b3),
+            rt.matmul_adjoint_x1(g_m, a3, m), rt.matmul_adjoint_x2(g_m, a3, m),
+            rt.matmul_adjoint_x1(g_t, m.T, b3), rt.matmul_adjoint_x2(g_t, m.T, b3),
+            rt.matmul_adjoint_x1(g, a3[:1], b3), rt.matmul_adjoint_x2(g, a3, b3[:1]))
+
+
+@numba.njit(cache=True)
+def summed_terms(gs, vs, us, w1, w2):
+    """A loop's terms of matrices (an LSTM's h @ Wh, h a batch): each term's product, summed."""
+    x1_terms, x2_terms = [(gs[0], vs[0])], [(gs[0], us[0])]
+    for k in range(1, gs.shape[0]):
+        x1_terms.append((gs[k], vs[k]))
+        x2_terms.append((gs[k], us[k]))
+    return (rt.matmul_adjoint_x1_sum(x1_terms, w1), rt.dot_adjoint_b_sum(x2_terms, w2))
+
+
+def summed_terms_original(gs, vs, us, w1, w2):
+    return (rt.matmul_adjoint_x1_sum(list(zip(gs, vs)), w1),
+            rt.dot_adjoint_b_sum(list(zip(gs, us)), w2))
+
+
+@numba.njit(cache=True)
+def rows_products(m, xa, xb, xs2):
+    return rt.dot_rows(m.T, xa), rt.rows_dot(xb, m), rt.dot_rows(m.T, xs2), rt.rows_dot(xs2, m)
+
+
+@numba.njit(cache=True)
+def transpose_axes(g, t):
+    return rt.transpose_adjoint(g, t, axes=(0, 2, 1)), rt.transpose_adjoint(g.transpose((1, 2, 0)), t, axes=(2, 0, 1))
+
+
+@numba.njit(cache=True)
+def reductions_3d(t):
+    return (rt_jit.reduce_max(t, -1, True), rt_jit.reduce_sum(t, 0, False),
+            rt.max_adjoint(np.ones((2, 3, 1)), rt_jit.reduce_max(t, -1, True), t, axis=-1, keepdims=True))
+
+
 B = rng.normal(size=(3, 4))
 ZEROS = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0], [1.5, -2.0, 0.5], [2.0, 1.0, -1.0]])
 CASES = [  # (twin, original, arguments, in the default run)
     (setitem_plain, lambda x, v: (rt.setitem(x, (slice(1, None), 0), v), rt.setitem(x, 2, 0.0)),
-     (M, V[:3]), True),
+     (M, V[:3]), False),
     (setitem_keyed, lambda x, m, r, t, v: (rt.setitem(x, m, 0.0), rt.setitem(x, r, 1.5),
                                            rt.setitem(x, t, v)), (M, MASK, ROWS, TAKE, M), True),
     (index, lambda x, m, r, t: (x[m], x[r], x[t]), (M, MASK, ROWS, TAKE), False),
@@ -162,7 +213,25 @@ CASES = [  # (twin, original, arguments, in the default run)
     (joins, joins_original, (rng.normal(size=(6, 3)), rng.normal(size=(4, 3, 2)), M, M[:2]), False),
     (squeeze, lambda x: np.squeeze(x, axis=1), (M[:, None, :],), False),
     (stop_gradient, lambda x: x * 2.0, (V,), False),
-    (einsums, einsums_original, (M, B, V, T), True),
+    (einsums, einsums_original, (M, B, V, T), False),
+    (batched, lambda a, b, m: (a @ b, a @ m, m.T @ b), (T, rng.normal(size=(2, 4, 5)), B.T), False),
+    (batched_adjoints, batched_adjoints_original,
+     (T, rng.normal(size=(2, 4, 5)), B.T, rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 3, 3)),
+      rng.normal(size=(2, 3, 5))), True),
+    (batched, lambda a, b, m: (a @ b, a @ m, m.T @ b),
+     (T.astype(np.float32), rng.normal(size=(2, 4, 5)).astype(np.float32), B.T.astype(np.float32)), False),
+    (summed_terms, summed_terms_original,
+     (rng.normal(size=(3, 2, 4)), rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 2, 5)),
+      rng.normal(size=(2, 5)), rng.normal(size=(5, 4))), False),
+    (rows_products, lambda m, xa, xb, x2: (rt.dot_rows(m.T, xa), rt.rows_dot(xb, m),
+                                           rt.dot_rows(m.T, x2), rt.rows_dot(x2, m)),
+     (B, rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 5, 3)), rng.normal(size=(5, 3))), False),
+    (transpose_axes, lambda g, t: (rt.transpose_adjoint(g, t, axes=(0, 2, 1)),
+                                   rt.transpose_adjoint(g.transpose((1, 2, 0)), t, axes=(2, 0, 1))),
+     (rng.normal(size=(2, 4, 3)), T), False),
+    (reductions_3d, lambda t: (np.max(t, -1, keepdims=True), np.sum(t, 0),
+                               rt.max_adjoint(np.ones((2, 3, 1)), np.max(t, -1, keepdims=True), t,
+                                              axis=-1, keepdims=True)), (T,), False),
     (einsum_adjoints, einsum_adjoints_original,
      (M, B, V, T, rng.normal(size=(4, 4)), rng.normal(size=(2, 3, 3))), True),
 ]

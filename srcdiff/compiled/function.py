@@ -148,7 +148,7 @@ class JitFunction:
                     return self._refuse(exc, args, kwargs)
         if self._grad is None:
             return self._dispatcher(*args)
-        if self._fast is None and self._caller.params is not None:
+        if self._fast is None and self._caller.params is not None and not self._spec.has_aux:
             self._fast = self._fast_call()
         return self._finish(_pick(kind[4], kind, args)(*args, *kind[1]), args, kind[0])
 
@@ -201,18 +201,21 @@ class JitFunction:
             kind = (None, (), None, ((), 0), self._dispatcher)
         else:
             reference = self._grad(*args)  # the numpy path: its errors are the user's errors
-            if self._spec.has_aux:
-                raise JitError("srcdiff.jit does not compile has_aux=True gradients yet; call "
-                               "the gradient without srcdiff.jit")
+            aux = self._spec.has_aux
             self._load_derivative()
             value = reference[0] if self._spec.with_value else None
+            if aux:  # value_and_grad: ((value, aux), grads); grad: (grads, aux)
+                value, aux = value if self._spec.with_value else (None, reference[1])
             if self._kernel.seeded and value is None:  # grad of a vjp form: the output's type
                 value = self._derivative.function(*args)[0]
+                value = value[0] if self._spec.has_aux else value
             seed = (api._seed(value),) if self._kernel.seeded else ()  # noqa: SLF001
             value = value if self._spec.with_value else None
             dispatcher = self._single(args)
-            kind = (type(value) if value is not None else None, seed,
-                    *self._loop(args, seed, dispatcher), dispatcher)
+            value_type = type(value) if value is not None else None
+            if self._spec.has_aux:  # the numpy path's aux: the types of its leaves
+                value_type = (value_type, _aux_types(aux, self._kernel.aux))
+            kind = (value_type, seed, *self._loop(args, seed, dispatcher), dispatcher)
         try:
             kind[4].compile(tuple(self._numba_type(a) for a in (*args, *kind[1])))
         except Exception as exc:  # numba's own errors, made readable and located
@@ -280,10 +283,14 @@ class JitFunction:
         grads = tuple([_gradient(g, args[i], args) for g, i in zip(grads, index)])
         if spec.single:
             grads = grads[0]
+        if spec.has_aux:  # the kernel's value is (value, aux), for grad too (a vjp form)
+            (value, aux), (value_type, aux_types) = value, value_type
+            aux = _rebuilt(aux, self._kernel.aux, aux_types)
         if spec.with_value:
-            return (value_type(value) if value_type in (float, np.float64, np.float32)
-                    else value), grads
-        return grads
+            value = (value_type(value) if value_type in (float, np.float64, np.float32)
+                     else value)
+            return ((value, aux) if spec.has_aux else value), grads
+        return (grads, aux) if spec.has_aux else grads
 
     # ----- building the kernel -----
 
@@ -398,6 +405,25 @@ def _pick(dispatcher, kind, args):
         if a.shape != shape or not a.flags.c_contiguous:
             return dispatcher
     return loop
+
+
+def _aux_types(aux, kind) -> tuple:
+    """The types of the numpy path's aux leaves (``kind``: how the kernel packs it)."""
+    leaves = (aux,) if kind == ("leaf",) else tuple(aux.values()) if kind[0] == "dict" else tuple(aux)
+    return tuple(type(a) for a in leaves)
+
+
+def _rebuilt(packed, kind, types):
+    """has_aux's auxiliary value from the kernel's tuple of leaves, in the numpy path's
+    structure and number types (numba returns a Python float for an np.float64)."""
+    leaves = (packed,) if kind == ("leaf",) else packed
+    leaves = [t(a) if t in (float, np.float64, np.float32) and type(a) is not t else a
+              for a, t in zip(leaves, types)]
+    if kind == ("leaf",):
+        return leaves[0]
+    if kind[0] == "dict":
+        return dict(zip(kind[1], leaves))
+    return list(leaves) if kind == ("list",) else tuple(leaves)
 
 
 def _gradient(g, x, args):

@@ -34,6 +34,7 @@ After::
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class Kernel:
     helpers: tuple = ()         # the functions of the user's helpers (links.py), after it
     names: dict = field(default_factory=dict)   # what they read of their own modules
     owners: dict = field(default_factory=dict)  # helper function name -> the user's function
+    aux: tuple | None = None    # has_aux: how the kernel's (value, aux) packs aux (_packed_aux)
 
 
 def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
@@ -84,6 +86,7 @@ def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
                           f"of yours) that a kernel cannot call: {exc}") from None
     fn = links.calls_to_links(defs[0], names)
     body, params, seeded, with_value = _inline_pullback(fn)
+    body, aux = _packed_aux(body, with_value)
     body = _owned(body, params, rt, with_value)
     name = fn.name.value.rsplit("_", 1)[0] + "_kernel"
     new = fn.with_changes(
@@ -107,7 +110,8 @@ def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
     owners = {h.name.value: link.fn for h, (_, _, link) in zip(helpers, functions)}
     for helper in owners:
         read.pop(helper, None)
-    return Kernel(source, name, tuple(params), seeded, with_value, rt, tuple(owners), read, owners)
+    return Kernel(source, name, tuple(params), seeded, with_value, rt, tuple(owners), read, owners,
+                  aux)
 
 
 def single(kernel: Kernel) -> Kernel:
@@ -215,10 +219,11 @@ def _inline_pullback(fn: cst.FunctionDef):
     pb_body = list(pullback.body.body)
     if m.matches(ret, m.Return(m.Call(func=m.Name(pb_name), args=[]))):  # called in place
         return stmts[:i] + rest + pb_body, params, False, False
-    if not m.matches(ret, m.Return(m.Tuple(elements=[m.Element(m.Name()), m.Element(m.Name(pb_name))]))) \
+    valued = m.Element(m.Name() | m.Tuple(elements=[m.Element(m.Name()), m.Element()]))
+    if not m.matches(ret, m.Return(m.Tuple(elements=[valued, m.Element(m.Name(pb_name))]))) \
             or len(pb_params) != 1:
         raise KernelError("a pullback that is neither returned with the value nor called")
-    value = ret.value.elements[0].value
+    value = ret.value.elements[0].value  # has_aux: (value, aux)
     final = pb_body[-1]
     if not m.matches(final, m.SimpleStatementLine(body=[m.Return()])) or any(
             m.findall(cst.Module(body=pb_body[:-1]), m.Return())):
@@ -226,6 +231,49 @@ def _inline_pullback(fn: cst.FunctionDef):
     grads = fuse.atom(final.body[0].value)
     final = final.with_changes(body=[cst.Return(cst.Tuple([cst.Element(value), cst.Element(grads)]))])
     return stmts[:i] + rest + pb_body[:-1] + [final], params + pb_params, True, True
+
+
+def _packed_aux(body: list, with_value: bool):
+    """The body with ``has_aux``'s auxiliary value as a tuple numba can return, and how to
+    rebuild it: ``("leaf",)`` (an array or number), ``("tuple",)``, ``("list",)`` or
+    ``("dict", keys)`` of a display of string keys (``{"h": h, "n": n}`` -> ``(h, n)``);
+    ``None`` where the derivative has no aux."""
+    final = body[-1].body[0].value
+    value = final.elements[0].value if with_value else None
+    if not isinstance(value, cst.Tuple):
+        return body, None
+    aux = value.elements[1].value
+    display, where = aux, None
+    if isinstance(aux, cst.Name):
+        writes = [k for k, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[
+            m.Assign(targets=[m.AssignTarget(target=m.Name(aux.value))])]))]
+        if len(writes) == 1:
+            where, display = writes[0], body[writes[0]].body[0].value
+    if isinstance(display, (cst.Tuple, cst.List)):
+        kind, values = ("tuple",) if isinstance(display, cst.Tuple) else ("list",), [
+            e.value for e in display.elements]
+    elif isinstance(display, cst.Dict):
+        if not all(isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)
+                   for e in display.elements):
+            raise KernelError("an auxiliary dict whose keys are not strings written in the source")
+        kind = ("dict", tuple(ast.literal_eval(e.key.value) for e in display.elements))
+        values = [e.value for e in display.elements]
+    else:
+        return body, ("leaf",)
+    packed = cst.Tuple([cst.Element(v) for v in values] if len(values) != 1 else
+                       [cst.Element(values[0], comma=cst.Comma())])
+    if where is None:
+        value = value.with_changes(elements=[value.elements[0], value.elements[1].with_changes(
+            value=packed)])
+        ret = body[-1].body[0]
+        body = body[:-1] + [body[-1].with_changes(body=[ret.with_changes(
+            value=final.with_changes(elements=[final.elements[0].with_changes(value=value),
+                                               final.elements[1]]))])]
+    else:
+        assign = body[where].body[0]
+        body = body[:where] + [body[where].with_changes(body=[assign.with_changes(
+            value=packed)])] + body[where + 1:]
+    return body, kind
 
 
 def _is_del(stmt) -> bool:

@@ -132,20 +132,13 @@ _dispatchers: dict = {}  # one numba dispatcher per kernel file in this process
 
 
 def _twins_digest() -> str:
-    """A hash of the source of the twins the kernels call (runtime/numba_*.py), once."""
-    global _TWINS
-    if _TWINS is None:
-        import glob
+    """A hash of the source of the twins the kernels call, as this process imported them
+    (``numba_twins.SOURCE_DIGEST``); ``_TWINS`` overrides it (tests)."""
+    if _TWINS is not None:
+        return _TWINS
+    from srcdiff.runtime import numba_twins
 
-        from srcdiff.runtime import numba_twins
-
-        digest = hashlib.sha1()
-        for path in sorted(glob.glob(os.path.join(os.path.dirname(numba_twins.__file__),
-                                                  "numba_*.py"))):
-            with open(path, "rb") as fh:
-                digest.update(fh.read())
-        _TWINS = digest.hexdigest()
-    return _TWINS
+    return numba_twins.SOURCE_DIGEST
 
 
 _TWINS = None
