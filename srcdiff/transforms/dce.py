@@ -33,11 +33,57 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     while True:
         removed: list = []
         new = _sweep(vjp, {name for name, n in counts.items() if n > 0}, ctx, local_names, removed)
-        if not removed:  # nothing went: the fixpoint
-            return module.with_changes(body=[*module.body[:-1], new])
+        if not removed:  # nothing went: what is left may still feed only itself (a loop's
+            new = _sweep(vjp, _live(vjp, ctx, local_names), ctx, local_names, removed)
+            if not removed:  # running sum that nothing reads): the fixpoint
+                return module.with_changes(body=[*module.body[:-1], new])
         for node in removed:
             counts.subtract(_read_counts(node))
         vjp = new
+
+
+def _live(vjp: cst.FunctionDef, ctx: Context, local_names) -> set[str]:
+    """The names whose values something that stays reads, through any chain of assignments:
+    every name a statement other than a removable assignment reads (a return, a push, a test,
+    a call, an assignment with side effects), and every name a live name's assignments read.
+    A value carried around a loop that nothing else reads (the running sum ``grad`` does not
+    return: ``total_3 = total_2 + _t5``, ``total_1 = total_3``, ``total_2 = total_1``) is
+    read by its own assignments only, and not live."""
+    feeds: dict[str, set] = {}  # name -> the names its removable assignments read
+    roots: set = set()
+
+    def visit(statements, ctx) -> None:
+        for stmt in statements:
+            if isinstance(stmt, cst.FunctionDef):  # the pullback: pure by construction
+                visit(stmt.body.body, None)
+            elif isinstance(stmt, (cst.If, cst.While)):
+                roots.update(_read_counts(stmt.test))
+                visit(stmt.body.body, ctx)
+                orelse = stmt.orelse
+                if isinstance(orelse, cst.If):
+                    visit([orelse], ctx)
+                elif orelse is not None:
+                    visit(orelse.body.body, ctx)
+            elif isinstance(stmt, cst.For):
+                roots.update(_read_counts(stmt.iter))
+                roots.update(_read_counts(stmt.target))  # (a subscript target reads)
+                visit(stmt.body.body, ctx)
+                if stmt.orelse is not None:
+                    visit(stmt.orelse.body.body, ctx)
+            elif _dead(stmt, set(), ctx, local_names):  # removable, were its name not read
+                name = stmt.body[0].targets[0].target.value
+                feeds.setdefault(name, set()).update(_read_counts(stmt.body[0].value))
+            else:
+                roots.update(_read_counts(stmt))
+
+    visit(vjp.body.body, ctx)
+    live, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in live:
+            live.add(name)
+            todo.extend(feeds.get(name, ()))
+    return live
 
 
 def _sweep(vjp: cst.FunctionDef, read, ctx: Context, local_names, removed) -> cst.FunctionDef:
