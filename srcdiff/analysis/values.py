@@ -128,6 +128,12 @@ def _bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | Non
 _last_bindings = None
 
 
+def all_bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | None, bool], ...]:
+    """Every way ``vjp`` and the functions nested in it bind a name: ``(name, the assigned
+    expression or None, whether a nested function's parameter)`` (see :func:`_find_bindings`)."""
+    return _bindings(vjp)
+
+
 def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None, bool]]:
     """``(name, expression, False)`` for each single-name assignment in ``vjp`` and the
     functions nested in it; ``(name, None, False)`` for every other way a name is bound

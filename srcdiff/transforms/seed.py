@@ -35,8 +35,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (Facts, binding_counts, map_statements, number, reads, resolve,
-                               single_assignments, subexpressions)
+from ..analysis.values import (Facts, all_bindings, binding_counts, map_statements, number, reads,
+                               resolve, single_assignments, subexpressions)
 from ..context import Context
 from .shapes import ELEMENTWISE, shape_facts
 from .simplify import simplify_line
@@ -63,14 +63,23 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     original = pullback
     forward = {t: s.body[0].value for s in vjp.body.body if (t := _target(s)) is not None}
     single = single_assignments(vjp)
-    if out not in single or not _real_scalar(forward[out], forward, single, ctx, set()):
+    if not (out in single and _real_scalar(forward[out], forward, single, ctx, set())) and \
+            out not in _numbers(vjp, forward, single, ctx):
         return module  # the API checks the value: keep it
     if seed not in reads(pullback.body):
         return module  # the output does not depend on wrt: the general path says so
     if any(isinstance(n, cst.Imaginary) for n in subexpressions(vjp)):
         return module  # a complex number may make the value complex: the API checks it
     facts = shape_facts(vjp, ctx)
-    body = _constants([_replaced(s, {seed: cst.Float("1.0")}) for s in pullback.body.body])
+    body = list(pullback.body.body)
+    if seed in _counts(body):  # a running sum's adjoint, rebound in the loop: bound to 1.0 first
+        body.insert(0, cst.SimpleStatementLine(
+            [cst.Assign([cst.AssignTarget(cst.Name(seed))], cst.Float("1.0"))],
+            trailing_whitespace=cst.TrailingWhitespace(
+                whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment("# the seed"))))
+    else:
+        body = [_replaced(s, {seed: cst.Float("1.0")}) for s in body]
+    body = _constants(body)
     scalars = _scalar_names(body, forward, single, ctx)
     body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars)
     pullback = pullback.with_changes(params=cst.Parameters([]),
@@ -126,23 +135,45 @@ def _target(stmt) -> str | None:
     return None
 
 
-def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set) -> bool:
+def _numbers(vjp, forward: dict, single: set, ctx: Context) -> set[str]:
+    """The forward pass's names every binding of which is one number where the others are:
+    the greatest such set, so that a running sum bound in a loop (``total_3 = total_2 + _t5``,
+    ``total_1 = total_3``, ``total_1 = total`` before the loop) or in both branches of an
+    ``if`` counts. A name bound any other way (a loop or tuple target) is not one."""
+    values: dict[str, list] = {}
+    for name, value, _ in all_bindings(vjp):  # (the pullback's too, but not its tape loop's)
+        values.setdefault(name, []).append(value)
+    numbers = {n for n, vs in values.items() if all(v is not None for v in vs)}
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(numbers):
+            if not all(_real_scalar(v, forward, single, ctx, set(), numbers) for v in values[name]):
+                numbers.discard(name)
+                changed = True
+    return numbers
+
+
+def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
+                 numbers: frozenset | set = frozenset()) -> bool:
     """Whether ``expr`` is one number whatever the arguments: a reduction of everything, or
-    arithmetic of those and literals."""
+    arithmetic of those and literals (and of ``numbers``, names taken to hold one)."""
     if number(expr) is not None:
         return True
     if isinstance(expr, cst.Name):
         name = expr.value
+        if name in numbers:
+            return True
         if name in seen or name not in single or name not in forward:
             return False
-        return _real_scalar(forward[name], forward, single, ctx, seen | {name})
+        return _real_scalar(forward[name], forward, single, ctx, seen | {name}, numbers)
     if isinstance(expr, cst.UnaryOperation):
         return isinstance(expr.operator, (cst.Minus, cst.Plus)) and \
-            _real_scalar(expr.expression, forward, single, ctx, seen)
+            _real_scalar(expr.expression, forward, single, ctx, seen, numbers)
     if isinstance(expr, cst.BinaryOperation):
         return isinstance(expr.operator, _ARITHMETIC) and \
-            _real_scalar(expr.left, forward, single, ctx, seen) and \
-            _real_scalar(expr.right, forward, single, ctx, seen)
+            _real_scalar(expr.left, forward, single, ctx, seen, numbers) and \
+            _real_scalar(expr.right, forward, single, ctx, seen, numbers)
     if isinstance(expr, cst.Call):
         return _full_reduction(expr, ctx, set(forward) | set(ctx.params)) or _count(
             expr, ctx, forward)
