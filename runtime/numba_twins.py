@@ -18,6 +18,8 @@ array([4., 4., 4.])
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import types
 from numba.core.errors import TypingError
@@ -33,11 +35,25 @@ TWINS: set[str] = set()  # the names (rt.<name>) that have a twin
 def _twin(original, cache: bool = True):
     """Register the decorated overload generator as the twin of ``original`` (``cache``:
     False for a generator that writes its implementation's source, which numba cannot cache
-    on its own; the kernel that calls it is cached all the same)."""
+    on its own; the kernel that calls it is cached all the same).
+
+    Each implementation's name is prefixed with ``original``'s: numba keeps one cache index
+    per function name and line, and its index is not safe against two processes saving at
+    once (each picks data file 1, the last writer wins), so implementations made by one
+    factory for different originals (np.tanh's and np.sin's loops) must not share one: two
+    processes compiling both gave np.tanh the machine code of np.sin."""
 
     def register(generator):
         TWINS.add(original.__name__)
-        return overload(original, jit_options={"cache": cache})(generator)
+
+        @functools.wraps(generator)
+        def named(*args, **kwargs):
+            impl = generator(*args, **kwargs)
+            if callable(impl) and not impl.__qualname__.startswith(original.__name__ + "."):
+                impl.__qualname__ = f"{original.__name__}.{impl.__qualname__}"
+            return impl
+
+        return overload(original, jit_options={"cache": cache})(named)
 
     return register
 
@@ -326,12 +342,12 @@ def matmul(a, b):
 
 @_twin(matmul)
 def _matmul_twin(a, b):
-    # numba's matmul calls BLAS for C-contiguous operands only: a transpose (x.T, layout F)
-    # is made contiguous first (a copy of the smaller operand costs less than numba's loop)
+    # numba's matmul calls BLAS for C- and F-contiguous operands (a transpose, x.T, is a flag
+    # to BLAS, as in numpy); any other layout (a strided slice) is made contiguous first
     if max(_ndims(a, b)) == 3:
         return _batched(a, b)
     if a.dtype == b.dtype:
-        if a.layout == "C" and b.layout == "C":
+        if a.layout in "CF" and b.layout in "CF":
             return lambda a, b: a @ b
         return lambda a, b: np.ascontiguousarray(a) @ np.ascontiguousarray(b)
     dtype = np.result_type(np.dtype(str(a.dtype)), np.dtype(str(b.dtype)))
@@ -771,7 +787,6 @@ def _rows_reduced(reducer):
     """``reducer`` applied to every row (axis 1) or column (axis 0) of a matrix (plain numba)."""
     import numba
 
-    @numba.njit(cache=True)
     def along(x, a):
         n = x.shape[1 - a]
         out = np.empty(n, x.dtype)
@@ -779,12 +794,14 @@ def _rows_reduced(reducer):
             out[i] = reducer(x[i] if a == 1 else x[:, i])
         return out
 
-    return along
+    along.__qualname__ = f"{reducer.py_func.__name__}_along"  # one cache index each (_twin)
+    return numba.njit(cache=True)(along)
 
 
 def _make_reduction(stub, whole, name):
     import numba
 
+    whole.__name__ = whole.__qualname__ = f"{name}_whole"
     whole = numba.njit(cache=True)(whole)
     along = _rows_reduced(whole)
 

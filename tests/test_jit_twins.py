@@ -258,3 +258,15 @@ def test_transcendental_functions_are_numpys_own(x):
         if x.size >= numba_twins._NUMPY_FROM:
             np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+@slow
+def test_twins_made_by_one_factory_keep_separate_cache_indexes():
+    """numba keeps one cache index per function name and line, not safe against two processes
+    saving at once: np.tanh's and np.sin's loops (one factory) each have their own index, or a
+    race gives one the other's machine code (it did: np.tanh computed np.sin)."""
+    numpy_loops(rng.normal(size=3))
+    cache = os.path.join(os.path.dirname(numba_twins.__file__), "__pycache__")
+    names = [n for n in os.listdir(cache) if n.endswith(".nbi") and "_numpy_loop" in n]
+    assert any(n.startswith("numba_twins.tanh.") for n in names)
+    assert any(n.startswith("numba_twins.sin.") for n in names)

@@ -134,11 +134,11 @@ class JitFunction:
         args = self._caller.bind(args, kwargs)
         key = _signature(args)
         if key not in self._kinds and not _valid(args):
-            return self._refuse(JitError(
+            return self._refuse(located(
                 f"srcdiff.jit takes numbers and numpy arrays of booleans, integers or floats; "
                 f"{self._fn.__qualname__} was called with {_describe(args)}. Pass the arrays "
-                "of a container as separate arguments, or call it without srcdiff.jit"), args,
-                kwargs)
+                "of a container as separate arguments, or call it without srcdiff.jit",
+                self._fn, "", None), args, kwargs)
         kind = self._kinds.get(key)
         if kind is None:
             with self._lock:  # one compile per signature, whatever the threads

@@ -145,6 +145,16 @@ class _Float32(cst.CSTTransformer):
     def leave_BinaryOperation(self, original, updated):
         return updated.with_changes(left=self._wrap(updated.left), right=self._wrap(updated.right))
 
+    def leave_Call(self, original, updated):
+        """A number that is a value of np.where, np.maximum, … (``np.where(a > 0, a, 0)``):
+        numba would make the result float64, the float32 program's next matmul float64 too."""
+        if m.matches(updated.func, m.Attribute(value=m.Name("np") | m.Attribute(attr=m.Name("np")),
+                                               attr=m.Name("where") | m.Name("maximum") |
+                                               m.Name("minimum") | m.Name("clip"))):
+            return updated.with_changes(args=[a.with_changes(value=self._wrap(a.value))
+                                              if a.keyword is None else a for a in updated.args])
+        return updated
+
 
 def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | None:
     """``kernel`` as one loop over the elements of its array arguments ``arrays``
