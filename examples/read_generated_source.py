@@ -63,10 +63,11 @@ How to read it:
   `b` has shape (1,) but `pred` has shape (4, 1), so `db = rt.unbroadcast(dpred, b)` sums
   over the rows. Where nothing was broadcast it returns the adjoint unchanged.
 - It returns one gradient per `wrt` name, in order: `dw, db`.
-- `srcdiff.value_and_grad(mse_loss, wrt=("w", "b")).source`, which `srcdiff.vjp` runs too,
-  is the general form: `mse_loss_vjp` computes the value `_out` and returns it with a
-  pullback, `mse_loss_pullback(d_out)`, the same backward pass for any adjoint `d_out` of
-  the output. tanh_branch below has that form."""),
+- `srcdiff.value_and_grad(mse_loss, wrt=("w", "b")).source` is this function keeping the
+  value (`mse_loss_value_and_grad`, ending `return _out, (dw, db)`). `srcdiff.vjp` runs the
+  general form: `mse_loss_vjp` computes the value `_out` and returns it with a pullback,
+  `mse_loss_pullback(d_out)`, the same backward pass for any adjoint `d_out` of the
+  output."""),
     (tanh_branch, ("w",), """\
 How to read it:
 - The forward pass records the condition once, `_c1 = np.mean(h) > 0`, and the pullback
@@ -76,10 +77,10 @@ How to read it:
   used more than once.
 - `tanh` is inline: `dh * (1.0 - h * h)` reuses the forward result `h`, nothing is
   recomputed.
-- `out` is assigned on both sides of the `if`, so srcdiff does not prove it one number and
-  srcdiff.grad takes the general form: `tanh_branch_vjp` returns the value and
-  `tanh_branch_pullback`, whose parameter `dout` (after your name `out`) is the adjoint of
-  the output; srcdiff.grad checks the value and calls the pullback with 1.0."""),
+- `out` is assigned on both sides of the `if`, each time to one number (a whole-array
+  `np.sum`), so it is one number: the adjoint of the output is 1.0 on either side
+  (`rt.sum_adjoint(1.0, _t3)`, `d_t2 = -1.0`), and `out` itself is never computed. Only the
+  square the backward pass reads, `_t3 = h * h`, is kept from the forward side."""),
     (tanh_rnn, ("w", "u"), """\
 How to read it:
 - The loop body runs once per row; each assignment to `h` gets a new version (`h_2` is `h`
