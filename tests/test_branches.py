@@ -209,3 +209,21 @@ def test_has_aux_pairs_may_return_early():
         g, aux = srcdiff.grad(fn, has_aux=True)(x)
         assert aux == fn(x)[1]
         check_grad(lambda v: fn(v)[0], (x,), (g,))
+
+
+def test_not_and_invert_of_a_flag_carry_no_gradient():
+    """``not flag`` and ``~mask`` are truth values: constants for differentiation, also where
+    the flag comes out of a container that holds a differentiated value (it was refused as
+    'the operator in not flag')."""
+    fn = make_function("""
+        def f(x):
+            pair = (x * 2.0, np.sum(x) > 0)
+            c, flag = pair
+            flip = not flag
+            keep = ~(x > 0.2)
+            return np.sum(c * c * keep) * (1.0 - 2.0 * flip)
+    """)
+    for x in (np.array([0.3, -0.1, 0.5]), np.array([-0.3, -0.1, 0.1])):
+        check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
+        _, tangent = srcdiff.jvp(fn, (x,), (np.ones(3),))
+        np.testing.assert_allclose(tangent, np.sum(srcdiff.grad(fn)(x)))

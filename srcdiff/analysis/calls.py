@@ -41,10 +41,11 @@ BINARY = {
     cst.Divide: operator.truediv, cst.Power: operator.pow, cst.MatrixMultiply: operator.matmul,
     cst.Modulo: operator.mod, cst.FloorDivide: operator.floordiv,
 }
-UNARY = {cst.Minus: operator.neg}
+UNARY = {cst.Minus: operator.neg, cst.Not: operator.not_, cst.BitInvert: operator.invert}
 
-# operators whose results carry no gradient, and generated code's own constants (rt.keys)
-_NONDIFF_OPERATORS = {operator.floordiv, nondiff_keys}
+# operators whose results carry no gradient (a quotient rounded down, a truth value, the
+# bits of an integer or a mask), and generated code's own constants (rt.keys)
+_NONDIFF_OPERATORS = {operator.floordiv, operator.not_, operator.invert, nondiff_keys}
 
 # array methods: name -> (numpy function, pack extra positional arguments into one tuple)
 METHODS = {
