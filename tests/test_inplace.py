@@ -130,7 +130,19 @@ def helper_value(x):
     return np.sum(c * c) + np.sum(b)
 
 
+def not_elementwise(x, w):
+    a = x * 2.0
+    b = w * 3.0
+    d = np.vecdot(a, b)          # a generalised ufunc: one number per row, not a's shape
+    m = x * 1.0
+    bad = np.isnan(m)            # truth values, not floats: never written into m
+    c = np.matmul(x * 1.5, w)
+    return np.sum(np.tanh(d)) * np.sum(x) + np.sum(c) + np.sum(x * bad)
+
+
 PROGRAMS = {
+    "not_elementwise": (not_elementwise,
+                        lambda r: (r.normal(size=(2, 3)), r.normal(size=3)), (0, 1)),
     "relu_sq": (relu_sq, lambda r: (r.normal(size=20),), (0,)),
     "view_kept": (view_kept, lambda r: (r.normal(size=6),), (0,)),
     "transposed": (transposed, lambda r: (r.normal(size=(3, 3)),), (0,)),
@@ -180,6 +192,14 @@ def test_the_source_shows_what_is_written_in_place_and_what_is_not():
     assert "rt.imul(a" not in _in_place_source(listed, ("x",))
     assert "np.exp(b, out=rt.spare(b))" not in _in_place_source(helper_value, ("x",))  # b read later
     assert "np.tanh(a, out=rt.spare(a))" in _in_place_source(helper_value, ("x",))
+
+
+def test_only_elementwise_float_ufuncs_write_into_their_operand():
+    """np.vecdot and np.matmul are generalised ufuncs (their result has another shape) and
+    np.isnan gives truth values: out= would broadcast or cast into the operand silently."""
+    source = _in_place_source(not_elementwise, ("x", "w"))
+    assert "out=" not in source.split("np.vecdot")[1].split("\n")[0]
+    assert "bad = np.isnan(m)" in source and "d = np.vecdot(a, b)" in source
 
 
 def test_large_arrays_take_the_in_place_variant_and_small_ones_the_plain(monkeypatch):

@@ -184,7 +184,7 @@ class _InPlace(cst.CSTTransformer):
         if any(a.keyword is not None or a.star for a in original.args):
             return updated
         fn = resolve(original.func, self.ctx, self.local)
-        if not isinstance(fn, np.ufunc) or fn.nout != 1 or len(original.args) != fn.nin:
+        if not _elementwise_float(fn) or len(original.args) != fn.nin:
             return updated
         operands = [a.value for a in original.args]
         name = self._owner(operands)
@@ -200,6 +200,16 @@ class _InPlace(cst.CSTTransformer):
 
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                          whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _elementwise_float(fn) -> bool:
+    """Whether ``fn`` is an elementwise numpy ufunc that gives floats of its operands' type
+    (``np.tanh``, ``np.maximum``): only such a result fits its operand's memory. Not a
+    generalised ufunc (``np.matmul``, ``np.vecdot``: another shape), nor one that gives
+    truth values (``np.isnan``) or takes an integer (``np.ldexp``)."""
+    if not isinstance(fn, np.ufunc) or fn.nout != 1 or fn.signature is not None:
+        return False
+    return all(f"{c * fn.nin}->{c}" in fn.types for c in "fd")
 
 
 def _bare(expr: cst.BaseExpression) -> cst.BaseExpression:
