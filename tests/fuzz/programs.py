@@ -2626,7 +2626,14 @@ def main(argv=None):
                         help="where failing programs are written")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--show", type=int, default=0, help="print N generated programs and exit")
+    parser.add_argument("--in-place", action="store_true",
+                        help="every grad/value_and_grad call runs the variant for large arrays "
+                             "(dead temporaries written in place), whatever the arguments' size")
     args = parser.parse_args(argv)
+    if args.in_place:
+        from srcdiff.runtime import inplace
+
+        inplace.LARGE = 0
     if args.show:
         from hypothesis import given
         shown = []
