@@ -40,15 +40,15 @@ from srcdiff.runtime import inplace
 
 __all__ = ["specialised_call"]
 
-_PLAIN_TYPES = frozenset({float, int, bool, str, type(None)})  # with numpy arrays: may run in place
-
 
 def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
-                     general, slow, maybe_complex, numpy_floats, owner, with_value=False):
+                     general, slow, maybe_complex, numpy_floats, plain_types, owner,
+                     with_value=False):
     """The plain call of ``functions`` (the generated gradient of ``fn`` by variant: for
     large arrays (True) or not; ``nargs`` positional parameters, gradients for the positions
     ``index``): ``call(args)`` returns the gradients (one bare one where ``single``), or
     ``general`` where the arguments need the general path or a variant not compiled yet.
+    ``plain_types``: argument types beside numpy arrays that allow the in-place variant.
     ``slow(g, x, args, True)`` converts a gradient the fast checks do not cover; ``owner`` gets
     ``_containers = ()`` and ``_in_place`` on each call (what ``.source`` shows). With
     ``with_value`` (``value_and_grad``), the function and the call return ``(value, gradients)``."""
@@ -77,7 +77,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
                   "            return general",
                   f"        if x{i}.size >= LARGE:",
                   "            large = True",
-                  f"    elif kind not in plain_types:  # Dask, CuPy, a container: never in place",
+                  "    elif kind not in plain_types and kind not in numpy_floats:  # Dask, CuPy, a "
+                  "container: never in place (api._large, the same test)",
                   f"        if maybe_complex(x{i}):",
                   "            return general",
                   "        foreign = True"]
@@ -108,7 +109,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     lines.append(f"    return value, {grads}" if with_value else f"    return {grads}")
     scope = {"fn": fn, "code": fn.__code__, "plain": functions.get(False),
              "in_place": functions.get(True), "LARGE": inplace.LARGE,
-             "plain_types": _PLAIN_TYPES, "general": general,
+             "plain_types": plain_types, "general": general,
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
              "maybe_complex": maybe_complex, "slow": slow, "owner": owner}
     exec(compile("\n".join(lines), f"<srcdiff call of {fn.__qualname__}>", "exec"), scope)

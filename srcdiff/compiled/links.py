@@ -210,10 +210,14 @@ def _rt_name(module: cst.Module) -> str:
 
 def free_names(fn: cst.FunctionDef) -> list[str]:
     """The names ``fn`` reads that it neither receives nor assigns."""
-    tree = ast.parse(cst.Module(body=[fn.with_changes(leading_lines=[])]).code).body[0]
-    stored = {a.arg for a in tree.args.args}
-    loaded: list[str] = []
-    for node in ast.walk(tree):
+    return names_read(ast.parse(cst.Module(body=[fn.with_changes(leading_lines=[])]).code).body[0])
+
+
+def names_read(fn: ast.FunctionDef) -> list[str]:
+    """The names ``fn`` reads that it neither receives nor assigns, in order of first read
+    (its own name too, where it calls itself; loader.free_names drops the kernel's defs)."""
+    stored, loaded = {a.arg for a in fn.args.args}, []
+    for node in ast.walk(fn):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Store):
                 stored.add(node.id)

@@ -21,6 +21,7 @@ import types
 import numpy as np
 
 from .kernel import Kernel
+from .links import names_read
 
 __all__ = ["cache_dir", "free_names", "load", "Unsupported"]
 
@@ -50,14 +51,7 @@ def free_names(source: str, params=()) -> list[str]:
     defined = {fn.name for fn in functions}
     free = []
     for fn in functions:
-        stored, loaded = {a.arg for a in fn.args.args}, []
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Name):
-                if isinstance(node.ctx, ast.Store):
-                    stored.add(node.id)
-                elif node.id not in loaded:
-                    loaded.append(node.id)
-        free += [n for n in loaded if n not in stored and n not in defined and n not in free]
+        free += [n for n in names_read(fn) if n not in defined and n not in free]
     return free
 
 
