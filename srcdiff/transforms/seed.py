@@ -144,20 +144,23 @@ def _numbers(vjp, forward: dict, single: set, ctx: Context) -> set[str]:
     for name, value, _ in all_bindings(vjp):  # (the pullback's too, but not its tape loop's)
         values.setdefault(name, []).append(value)
     numbers = {n for n, vs in values.items() if all(v is not None for v in vs)}
+    local = set(values) | set(ctx.params)
     changed = True
     while changed:
         changed = False
         for name in sorted(numbers):
-            if not all(_real_scalar(v, forward, single, ctx, set(), numbers) for v in values[name]):
+            if not all(_real_scalar(v, forward, single, ctx, set(), numbers, local)
+                       for v in values[name]):
                 numbers.discard(name)
                 changed = True
     return numbers
 
 
 def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
-                 numbers: frozenset | set = frozenset()) -> bool:
+                 numbers: frozenset | set = frozenset(), local: set | None = None) -> bool:
     """Whether ``expr`` is one number whatever the arguments: a reduction of everything, or
-    arithmetic of those and literals (and of ``numbers``, names taken to hold one)."""
+    arithmetic of those and literals (and of ``numbers``, names taken to hold one).
+    ``local``: the function's own names (``h.sum()`` of one), where not only its top level's."""
     if number(expr) is not None:
         return True
     if isinstance(expr, cst.Name):
@@ -166,16 +169,16 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
             return True
         if name in seen or name not in single or name not in forward:
             return False
-        return _real_scalar(forward[name], forward, single, ctx, seen | {name}, numbers)
+        return _real_scalar(forward[name], forward, single, ctx, seen | {name}, numbers, local)
     if isinstance(expr, cst.UnaryOperation):
         return isinstance(expr.operator, (cst.Minus, cst.Plus)) and \
-            _real_scalar(expr.expression, forward, single, ctx, seen, numbers)
+            _real_scalar(expr.expression, forward, single, ctx, seen, numbers, local)
     if isinstance(expr, cst.BinaryOperation):
         return isinstance(expr.operator, _ARITHMETIC) and \
-            _real_scalar(expr.left, forward, single, ctx, seen, numbers) and \
-            _real_scalar(expr.right, forward, single, ctx, seen, numbers)
+            _real_scalar(expr.left, forward, single, ctx, seen, numbers, local) and \
+            _real_scalar(expr.right, forward, single, ctx, seen, numbers, local)
     if isinstance(expr, cst.Call):
-        return _full_reduction(expr, ctx, set(forward) | set(ctx.params)) or _count(
+        return _full_reduction(expr, ctx, local or set(forward) | set(ctx.params)) or _count(
             expr, ctx, forward)
     if isinstance(expr, cst.Subscript):  # y.shape[0]: an int
         base = expr.value.value if isinstance(expr.value, cst.Name) else None

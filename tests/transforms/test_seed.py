@@ -363,6 +363,19 @@ RUNNING = {
                 total = total + np.sum(h)
             return total
     """,
+    "method_augmented": """
+        def f(x, w):
+            total = 0.0
+            h = x
+            for t in range(3):
+                h = np.tanh(h * w)
+                total += h.sum()
+            return total
+    """,
+    "generator": """
+        def f(x, w):
+            return sum(np.sum(np.tanh(x * w * t)) for t in range(3))
+    """,
     "doubling": """
         def f(x, w):
             total = 0.0
