@@ -3,7 +3,8 @@
 ``kernel.py`` rewrites the readable numpy derivative into the function numba compiles
 (pullback inlined, tapes as lists, elementwise chains fused by ``fuse.py``), ``loader.py``
 writes it to a cached file and compiles it, ``locate.py`` places numba's errors at the
-user's line, ``function.py`` is the callable. The numba twins of the runtime functions
+user's line, ``trees.py`` flattens container arguments into the kernel's (a twin of the
+user's function over their leaves), ``function.py`` is the callable. The numba twins of the runtime functions
 live beside their originals, in ``runtime/numba_twins.py``.
 """
 

@@ -22,8 +22,10 @@ import numpy as np
 
 from srcdiff import api
 from srcdiff.errors import SrcdiffError
+from srcdiff.runtime.trees import is_container
 
 from . import kernel as kernels
+from . import trees
 from .loader import Unsupported, load
 from .locate import JitError, located
 
@@ -94,30 +96,36 @@ class JitFunction:
         self._fast = None       # the call for arguments by position of a known signature
         self._lock = threading.RLock()
         self._loop_text = None  # the one-loop kernel's file text (loops.py), where there is one
+        self._variants: dict = {}  # container arguments: per structure, the JitFunction of
+        # the twin over their leaves (trees.py)
+        self._shown = None  # that JitFunction, where the last call had containers
 
     # ----- what the user reads -----
 
     @property
     def source(self) -> str:
-        """The readable numpy derivative (the reference the kernel is tested against)."""
+        """The readable numpy derivative (the reference the kernel is tested against); after
+        a call with containers, the derivative of the twin over their leaves (trees.py)."""
+        if self._shown is not None:
+            return self._shown.source
         return self._grad.source if self._grad else inspect.getsource(self._fn)
 
     @property
     def kernel_source(self) -> str | None:
         """The source numba compiled: the derivative with its pullback inlined and its
         elementwise chains fused; ``None`` before the first call."""
-        return self._text
+        return self._text if self._shown is None else self._shown.kernel_source
 
     @property
     def loop_source(self) -> str | None:
         """The kernel as one loop over the elements, where it is elementwise throughout
         (run when the array arguments share one shape); else None."""
-        return self._loop_text
+        return self._loop_text if self._shown is None else self._shown.loop_source
 
     @property
     def kernel_path(self) -> str | None:
         """The kernel's file; numba's cache of its machine code sits beside it."""
-        return self._path
+        return self._path if self._shown is None else self._shown.kernel_path
 
     def __repr__(self) -> str:
         return f"<srcdiff.jit of {self._target!r}>"
@@ -134,11 +142,13 @@ class JitFunction:
         args = self._caller.bind(args, kwargs)
         key = _signature(args)
         if key not in self._kinds and not _valid(args):
+            if any(is_container(a) for a in args):
+                return self._tree_call(args)
             return self._refuse(located(
-                f"srcdiff.jit takes numbers and numpy arrays of booleans, integers or floats; "
-                f"{self._fn.__qualname__} was called with {_describe(args)}. Pass the arrays "
-                "of a container as separate arguments, or call it without srcdiff.jit",
-                self._fn, "", None), args, kwargs)
+                f"srcdiff.jit takes numbers, numpy arrays of booleans, integers or floats, and "
+                f"containers of them; {self._fn.__qualname__} was called with "
+                f"{_describe(args)}. Call it without srcdiff.jit", self._fn, "", None), args, kwargs)
+        self._shown = None
         kind = self._kinds.get(key)
         if kind is None:
             with self._lock:  # one compile per signature, whatever the threads
@@ -185,6 +195,66 @@ class JitFunction:
             return grads
 
         return call
+
+    def _tree_call(self, args):
+        """A call with container arguments: their leaves to the JitFunction of the twin
+        over them made for this structure (trees.py), the gradients rebuilt after."""
+        leaves, key = trees.flatten(args)
+        inner = self._variants.get(key)
+        if inner is None:
+            with self._lock:
+                try:
+                    inner = self._variants.get(key) or self._variant(args, leaves, key)
+                except JitError as exc:
+                    return self._refuse(exc, args, {})
+        try:
+            result = inner(*leaves)
+        except JitError as exc:  # the first call per leaf types compiles: the user's line
+            return self._refuse(exc, args, {})
+        self._shown = inner
+        if self._grad is None:
+            return result
+        spec = self._spec
+        if spec.with_value:
+            value, grads = result
+        elif spec.has_aux:
+            grads, aux = result
+        else:
+            grads = result
+        grads = trees.rebuild(grads, key, spec.index)
+        grads = grads[0] if spec.single else grads
+        if spec.with_value:
+            return value, grads
+        return (grads, aux) if spec.has_aux else grads
+
+    def _variant(self, args, leaves, key) -> JitFunction:
+        """The JitFunction of ``self``'s twin over the leaves of the containers ``args``."""
+        if self._grad is not None:
+            self._grad(*args)  # the numpy path first: its errors are the user's errors
+        if self._caller.params is None:
+            raise located("srcdiff.jit cannot compile a function of *args or **kwargs with a "
+                          "container argument; name its parameters", self._fn, "", None)
+        bad = [leaf for leaf in leaves if not _valid((leaf,))]
+        if bad:
+            raise located(
+                f"srcdiff.jit takes containers of numbers and numpy arrays of booleans, "
+                f"integers or floats; {self._fn.__qualname__} was called with a container "
+                f"holding {_describe(bad)}. Take that value out of the container (a constant "
+                "of your module, or an argument the function does not differentiate), or call "
+                "it without srcdiff.jit", self._fn, "", None)
+        twin, tree = trees.flat_function(self._fn, args, self._caller.params)
+        if self._grad is None:  # numba keeps one cache index per name and line, which two
+            # processes saving at once can corrupt (the twins' race): the twin gets its own
+            twin.__qualname__ = f"{self._fn.__qualname__}.leaves_{trees.digest(twin)}"
+            inner = JitFunction(twin)
+        else:
+            spec = self._spec
+            wrt = tuple(leaf.name for p in spec.wrt for leaf in trees.leaves_of(tree[p])
+                        if leaf.is_float or isinstance(tree[p], trees.Leaf))
+            inner = JitFunction(api.GradFunction(twin, wrt, with_value=spec.with_value,
+                                                 has_aux=spec.has_aux))
+        self._variants[key] = inner
+        return inner
 
     def _refuse(self, error: JitError, args, kwargs):
         if not self._fallback:
@@ -415,10 +485,11 @@ def _aux_types(aux, kind) -> tuple:
 
 def _rebuilt(packed, kind, types):
     """has_aux's auxiliary value from the kernel's tuple of leaves, in the numpy path's
-    structure and number types (numba returns a Python float for an np.float64)."""
+    structure and number types (numba returns a Python float for an np.float64, an int for
+    an np.int64)."""
     leaves = (packed,) if kind == ("leaf",) else packed
-    leaves = [t(a) if t in (float, np.float64, np.float32) and type(a) is not t else a
-              for a, t in zip(leaves, types)]
+    leaves = [t(a) if (t is float or issubclass(t, np.generic)) and type(a) is not t else a
+              for a, t in zip(leaves, types)]  # np.sum of integers: an np.int64, as numpy's
     if kind == ("leaf",):
         return leaves[0]
     if kind[0] == "dict":
