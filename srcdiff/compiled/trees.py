@@ -73,6 +73,9 @@ def _is_float(leaf) -> bool:
                                                                       leaf, "dtype", np.dtype(object)), np.floating))
 
 
+_PLAIN = frozenset({np.ndarray, float, int, bool})  # leaves that are no dataclass
+
+
 def flatten(args) -> tuple[tuple, tuple]:
     """``(leaves, key)``: every argument's leaves in order (a container's as optree orders
     them, numbers and arrays as they are), and the key of the structure: per argument its
@@ -80,8 +83,10 @@ def flatten(args) -> tuple[tuple, tuple]:
     leaves, key = [], []
     for a in args:
         if rt_trees.is_container(a):
-            rt_trees.register_dataclasses(a)
             flat, spec = optree.tree_flatten(a, namespace=rt_trees.NAMESPACE)
+            if any(type(x) not in _PLAIN and dataclasses.is_dataclass(x) for x in flat):
+                rt_trees.register_dataclasses(a)  # optree learns a dataclass type once
+                flat, spec = optree.tree_flatten(a, namespace=rt_trees.NAMESPACE)
             leaves += flat
             key.append((spec, tuple(_is_float(x) for x in flat)))
         else:
