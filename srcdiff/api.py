@@ -22,7 +22,7 @@ from srcdiff.runtime import trees
 from srcdiff.runtime.backend import is_dask
 from srcdiff.runtime import inplace as _inplace
 
-from . import portable
+from . import dims, portable
 from .errors import GradientTypeError, SrcdiffError
 from .fast_call import specialised_call
 from .pipeline import Derivative, compile_derivative, parameters
@@ -41,17 +41,19 @@ class InternalError(SrcdiffError):
 
 def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
                containers: tuple[str, ...] = (), gradient: bool = False,
-               in_place: bool = False, with_value: bool = False) -> Derivative:
+               in_place: bool = False, with_value: bool = False,
+               dims: tuple | None = None) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
     ``wrt`` parameters passed as containers); ``gradient``: for ``grad``, which needs no
     value (see ``Derivative.gradient_only``), or ``value_and_grad`` (``with_value``);
-    ``in_place``: the variant for large arrays."""
+    ``in_place``: the variant for large arrays; ``dims``: the variant for arguments of one
+    pattern of shapes (:func:`srcdiff.dims.pattern`)."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt, has_aux, containers, gradient, in_place, with_value)
+    key = (fn.__code__, wrt, has_aux, containers, gradient, in_place, with_value, dims)
     return compiled_once(fn, key, lambda: compile_derivative(
         fn, wrt, has_aux, containers=containers, gradient=gradient, in_place=in_place,
-        with_value=with_value))
+        with_value=with_value, dims=dims))
 
 
 def compiled_once(fn, key, build, mode: str = ""):
@@ -180,6 +182,17 @@ def _large(args) -> bool:
         elif kind not in _PLAIN and kind not in _NUMPY_FLOATS:
             return False
     return found
+
+
+_PATTERNS = 8  # shape patterns compiled per gradient; further ones share the general variant
+_PLAIN_CALLS = 64  # kinds and shapes of calls remembered (then forgotten and found again)
+
+
+def _call_key(args) -> tuple:
+    """What picks a plain call's derivative: each argument's shape where it is a numpy array,
+    else its type (with the shapes, this decides the pattern and whether large arrays are
+    written in place). ``fast_call`` builds the same tuple."""
+    return tuple(a.shape if type(a) is np.ndarray else type(a) for a in args)
 
 
 def _own(g, args):
@@ -336,12 +349,17 @@ class GradFunction:
         self._caller = _Caller(fn)
         self._with_value = with_value
         self._has_aux = has_aux
-        self._containers: tuple[str, ...] = ()
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
         self._gradient = not has_aux  # grad and value_and_grad: the seed is 1 (seed.py)
-        self._plain = None  # (code, {in place: function}, parameter count, gradient only)
-        self._in_place = False  # .source shows the variant last called (large arrays or not)
-        self._fast = None  # the plain call of a gradient-only derivative: see _fast_call
+        self._plain = None  # (code, parameter count) of the function the calls below are for
+        # a plain call's key (see _call_key) -> (function, gradient only, in place, dims)
+        self._calls: dict = {}
+        self._functions: dict = {}  # the same keys -> function, for gradient-only variants
+        self._patterns: set = set()  # the shape patterns compiled for (at most _PATTERNS)
+        # .source shows the variant last called: a key of _calls, or (containers, in place, dims)
+        self._last = None
+        self._shown = ((), False, None)
+        self._fast = None  # the plain call of gradient-only derivatives: see _fast_call
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -356,34 +374,59 @@ class GradFunction:
     @property
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
-        return derivative(self._fn, self._wrt, self._has_aux, self._containers,
-                          self._gradient, self._in_place, self._with_value).source
+        entry = self._calls.get(self._last)
+        containers, in_place, dims = ((), *entry[2:]) if entry is not None else self._shown
+        return derivative(self._fn, self._wrt, self._has_aux, containers,
+                          self._gradient, in_place, self._with_value, dims).source
 
     def __call__(self, *args, **kwargs):
-        if self._fast is not None and not kwargs:
+        if kwargs:
+            return self._general_call(args, kwargs)
+        if self._fast is not None:
             grads = self._fast(args)
             if grads is not _GENERAL:
                 return grads
-            return self._general_call(args, {})
-        if self._plain is not None and not kwargs:
+        if self._plain is not None:
             return self._plain_call(args)
-        return self._general_call(args, kwargs)
+        return self._general_call(args, {})
+
+    def _pattern(self, args) -> tuple | None:
+        """The shape pattern to compile for (``srcdiff.dims``), None for the general
+        variant: for container arguments, and for patterns beyond the first ``_PATTERNS``
+        (a function called with ever new ranks and equalities compiles only so often)."""
+        found = dims.pattern(args, _PLAIN)
+        if found is None or found in self._patterns:
+            return found
+        if len(self._patterns) >= _PATTERNS:
+            return None
+        self._patterns.add(found)
+        return found
 
     def _general_call(self, args, kwargs):
         args = self._caller.bind(args, kwargs)
         containers = tuple(n for n, i in zip(self._wrt, self._index) if trees.is_container(args[i]))
-        self._containers = containers  # .source shows the variant last called
         _refuse_complex(self._fn, args)
-        in_place = self._in_place = _large(args)
+        in_place = _large(args)
+        plain = not containers and self._caller.params is not None
+        pattern = self._pattern(args) if plain else None
         compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient,
-                              in_place, self._with_value)
+                              in_place, self._with_value, pattern)
         function, gradient_only = compiled.function, compiled.gradient_only
-        if not containers and self._caller.params is not None:
-            code, nargs = self._fn.__code__, len(self._caller.params)
-            known = self._plain[1] if self._plain is not None and self._plain[0] is code else {}
-            functions = {**known, in_place: function}
-            self._plain = (code, functions, nargs, gradient_only)
-            self._fast = self._fast_call(functions) if gradient_only else None
+        self._last, self._shown = None, (containers, in_place, pattern)
+        if plain:
+            code = self._fn.__code__
+            if self._plain is None or self._plain[0] is not code or \
+                    len(self._calls) >= _PLAIN_CALLS:
+                self._calls, self._functions = {}, {}  # (a new __code__: none of them holds)
+                self._fast = None
+            self._plain = (code, len(self._caller.params))
+            key = _call_key(args)
+            self._calls[key] = (function, gradient_only, in_place, pattern)
+            if gradient_only:
+                self._functions[key] = function
+                if self._fast is None:
+                    self._fast = self._fast_call(self._functions)
+            self._last = key
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
@@ -409,14 +452,15 @@ class GradFunction:
     def _plain_call(self, args):
         """The call for the common case, with every check of the general path but cheaper:
         each ``wrt`` argument a Python float or a floating-point numpy array, all arguments
-        given by position, the derivative compiled for these (no container) arguments."""
-        code, functions, nargs, gradient_only = self._plain
+        given by position, a derivative compiled for arguments of these kinds and shapes."""
+        code, nargs = self._plain
         if len(args) != nargs or self._fn.__code__ is not code:
             return self._general_call(args, {})
-        in_place = _large(args)
-        function = functions.get(in_place)
-        if function is None:  # the other variant, not compiled yet
+        key = _call_key(args)
+        entry = self._calls.get(key)
+        if entry is None:  # another variant (large arrays, another pattern), not compiled yet
             return self._general_call(args, {})
+        function, gradient_only = entry[0], entry[1]
         for i in self._index:
             x = args[i]
             if type(x) is not float and type(x) not in _NUMPY_FLOATS and \
@@ -425,7 +469,7 @@ class GradFunction:
         for x in args:  # a complex value outside wrt, maybe in a container: refused there
             if _maybe_complex(x):
                 return self._general_call(args, {})
-        self._containers, self._in_place = (), in_place
+        self._last = key
         if gradient_only:
             out, grads = function(*args) if self._with_value else (None, function(*args))
         else:
@@ -448,9 +492,9 @@ class GradFunction:
         return (grads, out[1]) if self._has_aux else grads
 
     def _fast_call(self, functions):
-        """``_plain_call`` for a gradient-only derivative, written out for this signature (see
-        :mod:`srcdiff.fast_call`): ``_GENERAL`` where the arguments need the general path.
-        Per call ~0.5 us instead of ~3 (W2, W6)."""
+        """``_plain_call`` for gradient-only derivatives (``functions``: by ``_call_key``),
+        written out for this signature (see :mod:`srcdiff.fast_call`): ``_GENERAL`` where the
+        arguments need another path. Per call ~0.5 us instead of ~3 (W2, W6)."""
         return specialised_call(self._fn, functions, len(self._caller.params), self._index,
                                 self._single, _GENERAL, self._plain_gradient, _maybe_complex,
                                 _NUMPY_FLOATS, _PLAIN, self, self._with_value)

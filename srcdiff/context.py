@@ -47,6 +47,7 @@ class Context:
     rt: str = "rt"
     options: frozenset = field(default_factory=frozenset)
     containers: frozenset = field(default_factory=frozenset)  # wrt params passed as pytrees
+    dims: tuple = ()  # (param, symbolic shape) pairs the call's arrays are known to have (dims.py)
 
     @property
     def fn(self):

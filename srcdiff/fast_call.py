@@ -11,32 +11,29 @@ literals, no ``zip``, no list), which does the same checks in about half the tim
         if len(args) != 4 or fn.__code__ is not code:
             return general
         x0, x1, x2, x3 = args
-        large = False
-        kind = type(x0)
-        if kind is ndarray:
+        k0 = type(x0)
+        if k0 is ndarray:
             if x0.dtype.kind != 'f':
                 return general
-            if x0.size >= LARGE:
-                large = True
-        elif kind is not float and kind not in numpy_floats:
+        elif k0 is not float and k0 not in numpy_floats:
             return general
         ...                              # x1 the same; x2, x3: not complex
-        function = in_place if large else plain
+        key = (x0.shape if k0 is ndarray else k0, ...)
+        function = functions.get(key)    # the variant for these shapes (dims.py, inplace.py)
         ...
         g0, g1 = function(x0, x1, x2, x3)
         ...                              # each gradient the caller's own, of its argument's type
         return g0, g1
 
-``general`` tells the caller to take the general path (containers, integers, complex
-values: the general path refuses or converts them with its messages), as does a call for the
-variant (large arrays or not, see ``runtime/inplace.py``) not compiled yet.
+``general`` tells the caller to take another path (containers, integers, complex values:
+the general path refuses or converts them with its messages), as does a call whose key
+(each array's shape, each other argument's type) has no gradient-only variant yet: another
+pattern of shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from srcdiff.runtime import inplace
 
 __all__ = ["specialised_call"]
 
@@ -44,71 +41,66 @@ __all__ = ["specialised_call"]
 def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
                      general, slow, maybe_complex, numpy_floats, plain_types, owner,
                      with_value=False):
-    """The plain call of ``functions`` (the generated gradient of ``fn`` by variant: for
-    large arrays (True) or not; ``nargs`` positional parameters, gradients for the positions
-    ``index``): ``call(args)`` returns the gradients (one bare one where ``single``), or
-    ``general`` where the arguments need the general path or a variant not compiled yet.
-    ``plain_types``: argument types beside numpy arrays that allow the in-place variant.
+    """The plain call of ``functions`` (generated gradients of ``fn`` by the call's key: each
+    argument's shape where it is a numpy array, else its type; the caller adds keys as it
+    compiles; ``nargs`` positional parameters, gradients for the positions ``index``):
+    ``call(args)`` returns the gradients (one bare one where ``single``), or ``general``
+    where the arguments need another path or their key has no function yet.
+    ``plain_types``: argument types beside numpy arrays and numbers that need no check.
     ``slow(g, x, args, True)`` converts a gradient the fast checks do not cover; ``owner`` gets
-    ``_containers = ()`` and ``_in_place`` on each call (what ``.source`` shows). With
-    ``with_value`` (``value_and_grad``), the function and the call return ``(value, gradients)``."""
+    ``_last = key`` on each call (what ``.source`` shows). With ``with_value``
+    (``value_and_grad``), the functions and the call return ``(value, gradients)``."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
     lines = ["def call(args):",
              "    if len(args) != %d or fn.__code__ is not code:" % nargs,
              "        return general",
-             f"    {', '.join(xs)}{',' if nargs == 1 else ''} = args",
-             "    large = foreign = False"]
+             f"    {', '.join(xs)}{',' if nargs == 1 else ''} = args"]
     for i in index:  # a differentiated argument: a float number or a float array
-        lines += [f"    kind = type(x{i})",
-                  "    if kind is ndarray:",
+        lines += [f"    k{i} = type(x{i})",
+                  f"    if k{i} is ndarray:",
                   f"        if x{i}.dtype.kind != 'f':",
                   "            return general",
-                  f"        if x{i}.size >= LARGE:",
-                  "            large = True",
-                  "    elif kind is not float and kind not in numpy_floats:",
+                  f"    elif k{i} is not float and k{i} not in numpy_floats:",
                   "        return general"]
     for i in range(nargs):  # the others: a complex value, maybe in a container, is refused there
         if i in index:
             continue
-        lines += [f"    kind = type(x{i})",
-                  "    if kind is ndarray:",
+        lines += [f"    k{i} = type(x{i})",
+                  f"    if k{i} is ndarray:",
                   f"        if x{i}.dtype.kind == 'c':",
                   "            return general",
-                  f"        if x{i}.size >= LARGE:",
-                  "            large = True",
-                  "    elif kind not in plain_types and kind not in numpy_floats:  # Dask, CuPy, a "
-                  "container: never in place (api._large, the same test)",
-                  f"        if maybe_complex(x{i}):",
-                  "            return general",
-                  "        foreign = True"]
-    lines += ["    function = in_place if large and not foreign else plain",
-              "    if function is None:  # the other variant: compiled on the general path",
+                  f"    elif k{i} not in plain_types and k{i} not in numpy_floats and "
+                  f"maybe_complex(x{i}):",
+                  "        return general"]
+    key = ", ".join(f"x{i}.shape if k{i} is ndarray else k{i}" for i in range(nargs))
+    lines += [f"    key = ({key}{',' if nargs == 1 else ''})",
+              "    function = functions.get(key)",
+              "    if function is None:  # another variant: compiled on the general path",
               "        return general",
-              "    owner._containers, owner._in_place = (), large",
+              "    owner._last = key",
               f"    {'value, ' if with_value else ''}{'(' if with_value and len(gs) > 1 else ''}"
               f"{', '.join(gs)}{')' if with_value and len(gs) > 1 else ''} = function({', '.join(xs)})"]
     for i in index:
         g, x = f"g{i}", f"x{i}"
         others = [f"{g} is x{j}" for j in range(nargs) if j != i]
         lines += [f"    kind = type({g})",
-                  f"    if kind is ndarray and type({x}) is ndarray and {g}.base is None and "
+                  f"    if kind is ndarray and k{i} is ndarray and {g}.base is None and "
                   f"{g}.dtype == {x}.dtype and {g}.shape == {x}.shape and {g}.flags.writeable:"]
         if others:  # a gradient is never an argument (d/dx sum(x * y) may be y itself)
             lines += [f"        if {' or '.join(others)}:",
                       f"            {g} = {g}.copy()"]
         else:
             lines += ["        pass"]
-        lines += [f"    elif type({x}) is float and (kind is float64 or kind is float):",
+        lines += [f"    elif k{i} is float and (kind is float64 or kind is float):",
                   f"        {g} = float({g})",
-                  f"    elif type({x}) is float64 and (kind is float64 or kind is float):",
+                  f"    elif k{i} is float64 and (kind is float64 or kind is float):",
                   f"        {g} = float64({g})  # np.mean(y) as an argument: a numpy scalar back",
                   "    else:",
                   f"        {g} = slow({g}, {x}, args, True)"]
     grads = gs[0] if single else f"({gs[0]},)" if len(gs) == 1 else f"({', '.join(gs)})"
     lines.append(f"    return value, {grads}" if with_value else f"    return {grads}")
-    scope = {"fn": fn, "code": fn.__code__, "plain": functions.get(False),
-             "in_place": functions.get(True), "LARGE": inplace.LARGE,
+    scope = {"fn": fn, "code": fn.__code__, "functions": functions,
              "plain_types": plain_types, "general": general,
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
              "maybe_complex": maybe_complex, "slow": slow, "owner": owner}

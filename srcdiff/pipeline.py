@@ -76,7 +76,8 @@ def parameters(fn) -> tuple[str, ...]:
 
 def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
                        containers: tuple[str, ...] = (), gradient: bool = False,
-                       in_place: bool = False, with_value: bool = False) -> Derivative:
+                       in_place: bool = False, with_value: bool = False,
+                       dims: tuple | None = None) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
@@ -85,12 +86,14 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     provably one real number, the result is ``gradient_only``.
     ``in_place``: the variant for large arrays, whose dead temporaries take results in place
     (the ``inplace`` stage). ``with_value`` (with ``gradient``): for ``value_and_grad``; a
-    ``gradient_only`` result then returns ``(value, gradients)``.
+    ``gradient_only`` result then returns ``(value, gradients)``. ``dims``: the pattern of the
+    arguments' shapes (``srcdiff.dims.pattern``, one entry per parameter) the derivative may
+    assume: it is called only with arguments of that pattern.
     """
     options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
     options = options | {seed.WITH_VALUE} if gradient and with_value else options
     options = options | {inplace.INPLACE} if in_place else options
-    ctx = _context(fn, wrt, options, containers)
+    ctx = _context(fn, wrt, options, containers, dims)
     module = ctx.source.module
     gradient_only = False
     for label, stage in PIPELINE:
@@ -117,14 +120,16 @@ def compile_tangent(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),
     return Derivative(codegen.load(text, ctx), text, ctx.wrt)
 
 
-def _context(fn, wrt, options, containers) -> Context:
+def _context(fn, wrt, options, containers, dims=None) -> Context:
     source = get_source(fn)
     names = names_in(source.module) | set(fn.__code__.co_names)
     rt = "rt"
     while rt in names:
         rt += "_"
-    return Context(source=source, params=parameters(fn), wrt=tuple(wrt), rt=rt, options=options,
-                   containers=frozenset(containers))
+    params = parameters(fn)
+    known = () if dims is None else tuple((p, d) for p, d in zip(params, dims) if d is not None)
+    return Context(source=source, params=params, wrt=tuple(wrt), rt=rt, options=options,
+                   containers=frozenset(containers), dims=known)
 
 
 def trace(fn, wrt=("x",)) -> None:  # pragma: no cover - convenience for the REPL

@@ -16,6 +16,12 @@ pass binds once at its top level is a class of its own: ``b = np.tanh(a)`` after
         ...                                        ...
             da = rt.unbroadcast(db * x, a)   →         da = db * x
             dx = rt.unbroadcast(db * a, x)             dx = db * a
+
+Where the derivative is specialised for a pattern of argument shapes (``srcdiff/dims.py``:
+each array's axes as symbols, equal lengths one symbol), shapes are known axis by axis
+instead: through broadcasting, ``@``, indexing by integers, ``None`` and ``:``, transposes,
+and reductions over literal axes. Then ``X @ w + b - y`` has the shape of ``y``, and so
+does the adjoint that the pass would otherwise have summed back.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import builtins
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import libcst as cst
 import numpy as np
@@ -30,8 +37,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling,
-                               single_assignments)
+from ..analysis.values import (UNKNOWN, Domain, Facts, binding_counts, infer, number,
+                               rewrite_lines_calling, single_assignments, walk)
 from ..context import Context
 
 __all__ = ["rewrite", "Shape", "shape_facts", "ELEMENTWISE"]
@@ -39,15 +46,32 @@ __all__ = ["rewrite", "Shape", "shape_facts", "ELEMENTWISE"]
 
 @dataclass(frozen=True)
 class Shape:
-    """All values have the shape of ``of`` (a parameter's name, ``()``, or ``("=", name)``
-    for the value of a local ``name`` bound once); with ``exact=False`` they only broadcast
-    into it (a ``keepdims`` reduction, a guard)."""
+    """All values have the shape of ``of`` (a parameter's name, ``()``, ``("=", name)`` for
+    the value of a local ``name`` bound once, or ``("dims", *axes)``: axes as symbols of the
+    argument pattern, see :func:`dims`); with ``exact=False`` they only broadcast into it (a
+    ``keepdims`` reduction, a guard)."""
 
     of: object
     exact: bool = True
 
 
 SCALAR = Shape(())
+SHAPE_TUPLE = Shape(("shape",))  # x.shape: a tuple of ints, whose items are numbers
+
+
+def dims(axes: tuple) -> Shape:
+    """The shape of ``axes`` (symbols of the argument pattern, or 1)."""
+    return Shape(("dims", *axes)) if axes else SCALAR
+
+
+def axes_of(shape) -> tuple | None:
+    """The axes of an exact ``("dims", ...)`` shape (``()`` for a number), else None."""
+    if shape == SCALAR:
+        return ()
+    if shape is UNKNOWN or not shape.exact or type(shape.of) is not tuple or \
+            not shape.of or shape.of[0] != "dims":
+        return None
+    return shape.of[1:]
 
 # elementwise: the result has the broadcast shape of the (array) operands
 ELEMENTWISE = {np.negative, np.positive, np.exp, np.expm1, np.log, np.log1p, np.log2, np.log10,
@@ -61,9 +85,13 @@ _MATH = {getattr(math, name) for name in (
     "sinh", "cosh", "tanh", "asin", "acos", "atan", "atan2", "pow", "hypot", "floor", "ceil",
     "erf", "erfc", "gamma", "lgamma")}
 _REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
-# runtime helpers whose result always has the shape of one argument (its position)
+# runtime helpers whose result always has the shape of one argument (its position); the
+# adjoints of x1 @ x2 have the shapes of x1 and x2 (a valid product: 1-d operands included)
 _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros_like: 0,
-                      helpers.unbroadcast: 1, rules.getitem_adjoint: 1}
+                      helpers.unbroadcast: 1, rules.getitem_adjoint: 1,
+                      rules.matmul_adjoint_x1: 1, rules.matmul_adjoint_x2: 2,
+                      rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
+                      rules.max_adjoint: 2, rules.min_adjoint: 2}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
               cst.FloorDivide)
 
@@ -76,8 +104,22 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """The shape class of every name of the generated function ``vjp``."""
     given = {p: Shape(p) for p in ctx.params if p not in ctx.containers}
+    given.update((p, dims(axes)) for p, axes in ctx.dims if p not in ctx.containers)
     own = {n: Shape(("=", n)) for n in single_assignments(vjp) if n not in ctx.params}
-    return infer(vjp, ctx, Domain(_evaluate, _join), given, _seed(vjp), own)
+    evaluate = partial(_evaluate, integers=_integers(vjp, ctx)) if ctx.dims else _evaluate
+    return infer(vjp, ctx, Domain(evaluate, _join), given, _seed(vjp), own)
+
+
+def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
+    """Names bound only as the targets of ``for name in range(...)`` loops: Python ints."""
+    loops: dict[str, int] = {}
+    for stmt in walk(vjp.body.body):
+        if isinstance(stmt, cst.For) and isinstance(stmt.target, cst.Name) and \
+                isinstance(stmt.iter, cst.Call) and isinstance(stmt.iter.func, cst.Name) and \
+                stmt.iter.func.value == "range" and ctx.lookup("range") is builtins.range:
+            loops[stmt.target.value] = loops.get(stmt.target.value, 0) + 1
+    counts = binding_counts(vjp)
+    return frozenset(n for n, k in loops.items() if counts.get(n) == k)
 
 
 def _seed(vjp: cst.FunctionDef) -> dict:
@@ -121,7 +163,11 @@ def _broadcast(shapes):
         if result == SCALAR:
             result = s
         elif s.of != result.of:
-            return UNKNOWN
+            a, b = axes_of(result), axes_of(s)
+            axes = None if a is None or b is None else _broadcast_axes(a, b)
+            if axes is None:
+                return UNKNOWN
+            result = dims(axes)
         elif s.exact:
             result = s
     if result.of == ():  # only () broadcasts into ()
@@ -129,7 +175,26 @@ def _broadcast(shapes):
     return result
 
 
-def _evaluate(expr: cst.BaseExpression, facts: Facts):
+def _broadcast_axes(a: tuple, b: tuple) -> tuple | None:
+    """The axes of a broadcast of ``a`` and ``b``; None where two different symbols meet
+    (different lengths: numpy raises)."""
+    if len(a) < len(b):
+        a, b = b, a
+    b = (1,) * (len(a) - len(b)) + b
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            return None
+    return tuple(out)
+
+
+def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None = None):
+    """The shape of ``expr``; ``integers`` (names that hold ints) where the derivative is
+    specialised for a pattern of argument shapes, else None."""
     if number(expr) is not None:
         return SCALAR
     kind = type(expr)  # (type tests: these kinds have no subclasses; isinstance is slow)
@@ -142,13 +207,198 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     if kind is cst.BinaryOperation:
         if type(expr.operator) in _OPERATORS:
             return _broadcast([facts.of(expr.left), facts.of(expr.right)])
-        return UNKNOWN  # @ and the bitwise operators
+        if integers is not None and type(expr.operator) is cst.MatrixMultiply:
+            return _matmul(axes_of(facts.of(expr.left)), axes_of(facts.of(expr.right)))
+        return UNKNOWN  # the bitwise operators
     if kind is cst.IfExp:
         a, b = facts.of(expr.body), facts.of(expr.orelse)
         return a if a == b else UNKNOWN
     if kind is cst.Call:
+        if integers is not None:  # axis by axis first: np.sum(e, axis=-1, keepdims=True)
+            found = _call_axes(expr, facts)
+            if found is not UNKNOWN:
+                return found
         return _call(expr, facts)
+    if integers is None:
+        return UNKNOWN
+    if kind is cst.Subscript:
+        return _subscript(expr, facts, integers)
+    if kind is cst.Attribute and facts.resolve(expr) is None:  # an attribute of a local value
+        if expr.attr.value == "shape" and axes_of(facts.of(expr.value)) is not None:
+            return SHAPE_TUPLE
+        axes = axes_of(facts.of(expr.value))
+        if expr.attr.value == "T" and axes is not None:
+            return dims(axes[::-1])
     return UNKNOWN
+
+
+def _matmul(a: tuple | None, b: tuple | None):
+    """The shape of ``x1 @ x2`` for operands of axes ``a`` and ``b`` (numpy's rules: a 1-d
+    operand gains an axis that the result drops; batch axes broadcast)."""
+    if not a or not b:  # unknown, or a number: numpy refuses a 0-d operand
+        return UNKNOWN
+    left = (1,) + a if len(a) == 1 else a
+    right = b + (1,) if len(b) == 1 else b
+    if left[-1] != right[-2]:
+        return UNKNOWN
+    batch = _broadcast_axes(left[:-2], right[:-2])
+    if batch is None:
+        return UNKNOWN
+    return dims(batch + (left[-2],) * (len(a) > 1) + (right[-1],) * (len(b) > 1))
+
+
+def _integer(expr, integers: frozenset) -> bool:
+    value = number(expr)
+    if value is not None:
+        return type(value) is int
+    return type(expr) is cst.Name and expr.value in integers
+
+
+def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset):
+    """``x[t]``, ``x[:, None]``, ``x[0, :]``: integers take an axis, ``:`` keeps one, None
+    adds one; ``x.shape[i]`` is a number. Anything else (slices with bounds, arrays, ``...``)
+    has an unknown shape."""
+    base = facts.of(expr.value)
+    if base == SHAPE_TUPLE:
+        ok = len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+            _integer(expr.slice[0].slice.value, integers)
+        return SCALAR if ok else UNKNOWN
+    axes = axes_of(base)
+    if axes is None:
+        return UNKNOWN
+    out, rest = [], list(axes)
+    for element in expr.slice:
+        item = element.slice
+        if isinstance(item, cst.Index):
+            if _integer(item.value, integers) and rest:
+                rest.pop(0)
+            elif isinstance(item.value, cst.Name) and item.value.value == "None":
+                out.append(1)
+            else:
+                return UNKNOWN
+        elif isinstance(item, cst.Slice) and item.lower is None and item.upper is None and \
+                item.step is None and rest:
+            out.append(rest.pop(0))
+        else:
+            return UNKNOWN
+    return dims(tuple(out + rest))
+
+
+def _axis_list(node, ndim: int) -> list | None:
+    """The axes a literal ``axis=`` names, made non-negative; None if not literal ints."""
+    items = [e.value for e in node.elements] if isinstance(node, cst.Tuple) else [node]
+    found = []
+    for item in items:
+        value = number(item)
+        if type(value) is not int or not -ndim <= value < ndim:
+            return None
+        found.append(value % ndim)
+    return found if len(set(found)) == len(found) else None
+
+
+def _call_axes(call: cst.Call, facts: Facts):
+    """Shapes the axis-by-axis facts give beyond ``_call``'s: reductions over literal axes,
+    transposes, swapped axes, and the batch pass's products of a matrix with rows."""
+    positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    if len(positional) + len(keywords) != len(call.args):
+        return UNKNOWN
+    fn = facts.resolve(call.func)
+    if fn is None and isinstance(call.func, cst.Attribute):  # a method of a local array
+        method, receiver = call.func.attr.value, call.func.value
+        axes = axes_of(facts.of(receiver))
+        if axes is None or not axes:
+            return UNKNOWN
+        if method in _FULL_METHODS and not positional:
+            return _reduced(axes, keywords)
+        if method == "swapaxes" and len(positional) == 2 and not keywords:
+            return _swapped(axes, positional)
+        if method == "transpose" and not keywords:
+            return _transposed(axes, positional)
+        return UNKNOWN
+    fn = numpy_twin(fn) or fn
+    if fn is builtins.len:
+        return SCALAR  # an int, whatever it measures
+    if fn in _ROWS and len(positional) == 2 and not keywords:
+        return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
+    if not positional:
+        return UNKNOWN
+    axes = axes_of(facts.of(positional[0]))
+    if not axes:
+        return UNKNOWN
+    if _known(fn, _REDUCTIONS) and len(positional) == 1:
+        return _reduced(axes, keywords)
+    if fn is np.swapaxes and len(positional) == 3 and not keywords:
+        return _swapped(axes, positional[1:])
+    if fn is np.transpose and len(positional) <= 2 and set(keywords) <= {"axes"}:
+        given = positional[1:] or list(keywords.values())
+        return _transposed(axes, [given[0]] if given else [])
+    if fn is np.dot and len(positional) == 2 and not keywords:
+        b = axes_of(facts.of(positional[1]))
+        return _matmul(axes, b) if b and len(axes) <= 2 and len(b) <= 2 else UNKNOWN
+    return UNKNOWN
+
+
+# the batch pass's products of a matrix with every row of a stack (as a stack of results
+# where the ranks allow, else a list): the stacked operand's position, and the most axes
+# of a row for which np.dot is @
+_ROWS = {helpers.matmul_rows: (1, None), helpers.rows_matmul: (0, None),
+         helpers.dot_rows: (1, 2), helpers.rows_dot: (0, 2)}
+
+
+def _rows(fn, a: tuple | None, b: tuple | None):
+    """The shape of ``matmul_rows(a, xs)`` and its kin: ``xs``'s first axis, then the shape
+    of one product (``a @ xs[t]``)."""
+    stacked, most = _ROWS[fn]
+    xs, matrix = (b, a) if stacked == 1 else (a, b)
+    if xs is None or matrix is None or len(matrix) not in (1, 2) or len(xs) < 2 or \
+            most is not None and len(xs) > most + 1:
+        return UNKNOWN
+    row = axes_of(_matmul(matrix, xs[1:]) if stacked == 1 else _matmul(xs[1:], matrix))
+    return UNKNOWN if row is None else dims(xs[:1] + row)
+
+
+def _reduced(axes: tuple, keywords: dict):
+    if not set(keywords) <= {"axis", "keepdims"}:
+        return UNKNOWN
+    keepdims = keywords.get("keepdims")
+    keep = keepdims is not None and isinstance(keepdims, cst.Name) and keepdims.value == "True"
+    if keepdims is not None and not keep and not (
+            isinstance(keepdims, cst.Name) and keepdims.value == "False"):
+        return UNKNOWN
+    axis = keywords.get("axis")
+    if axis is None or isinstance(axis, cst.Name) and axis.value == "None":
+        chosen = range(len(axes))
+    else:
+        chosen = _axis_list(axis, len(axes))
+        if chosen is None:
+            return UNKNOWN
+    if keep:
+        return dims(tuple(1 if i in chosen else n for i, n in enumerate(axes)))
+    return dims(tuple(n for i, n in enumerate(axes) if i not in chosen))
+
+
+def _swapped(axes: tuple, given: list):
+    pair = [number(g) for g in given]
+    if any(type(p) is not int or not -len(axes) <= p < len(axes) for p in pair):
+        return UNKNOWN
+    i, j = (p % len(axes) for p in pair)
+    out = list(axes)
+    out[i], out[j] = out[j], out[i]
+    return dims(tuple(out))
+
+
+def _transposed(axes: tuple, given: list):
+    """``np.transpose(x)``/``x.transpose()`` reverse the axes; ``x.transpose(0, 2, 1)`` and
+    ``axes=(0, 2, 1)`` permute them."""
+    if not given:
+        return dims(axes[::-1])
+    items = given[0].elements if len(given) == 1 and isinstance(given[0], cst.Tuple) else \
+        [cst.Element(g) for g in given]
+    order = [number(e.value) for e in items]
+    if sorted(o if type(o) is int and o >= 0 else -1 for o in order) != list(range(len(axes))):
+        return UNKNOWN
+    return dims(tuple(axes[o] for o in order))
 
 
 _FULL_METHODS = ("sum", "mean", "max", "min", "prod")  # a.sum(): one number

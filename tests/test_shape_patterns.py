@@ -1,0 +1,149 @@
+"""Derivatives specialised for a pattern of argument shapes (srcdiff/dims.py and the shapes
+pass's axis-by-axis facts): the gradient of every pattern against finite differences, one
+gradient object called with patterns in turn (each call must run its own variant), and the
+generated source of a specialised variant (the sums it proved needless are gone)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff import api, dims
+from srcdiff.pipeline import compile_derivative
+from srcdiff.testing import check_grad
+
+
+def lsq(w, b, X, y):
+    return np.mean((X @ w + b - y) ** 2)
+
+
+def lsq_dot(w, b, X, y):
+    r = np.dot(X, w) + b - y
+    return np.sum(r * r) / len(y)
+
+
+def rnn(W, U, xs, h0):
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h)
+
+
+def rnn_dot(W, U, xs, h0):
+    h = h0
+    for x_t in xs:
+        h = np.tanh(np.dot(W, h) + np.dot(U, x_t))
+    return np.sum(h * h)
+
+
+def attention(q, k, v):
+    s = q @ k.swapaxes(1, 2) / np.sqrt(q.shape[-1])
+    e = np.exp(s - np.max(s, axis=-1, keepdims=True))
+    p = e / np.sum(e, axis=-1, keepdims=True)
+    return np.sum(p @ v)
+
+
+def attention_transpose(q, k, v):
+    s = np.matmul(q, np.transpose(k, (0, 2, 1))) * (1.0 / np.sqrt(q.shape[-1]))
+    p = np.exp(s) / np.exp(s).sum(axis=2, keepdims=True)
+    return np.sum(np.matmul(p, v) ** 2)
+
+
+def outer_and_columns(a, b, c):
+    m = a[:, None] * b[None, :] + c.T       # (n, m) from (n,), (m,), c (m, n)
+    return np.sum(np.tanh(m).mean(axis=0) * b)
+
+
+def rows_of(x, w):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total = total + np.sum(np.sin(x[i] * w))
+    return total
+
+
+# (function, wrt, several argument shape patterns: broadcasting, ones, equal lengths, numbers)
+CASES = [
+    (lsq, (0, 1), [[(3,), "F", (64, 3), (64,)], [(3,), "F", (64, 3), (64, 1)],
+                   [(3,), (64,), (64, 3), (1,)], [(1,), "F", (5, 1), (5,)],
+                   [(3, 2), (2,), (4, 3), (4, 2)], [(3,), "F", (3, 3), (3,)]]),
+    (lsq_dot, (0, 1), [[(3,), "F", (64, 3), (64,)], [(3,), (1,), (6, 3), (6,)],
+                       [(2, 2), "F", (2, 2), (2, 2)]]),
+    (rnn, (0, 1, 3), [[(4, 4), (4, 3), (6, 3), (4,)], [(4, 4), (4, 4), (5, 4), (4,)],
+                      [(4, 4), (4, 3), (6, 3, 2), (4, 2)], [(1, 1), (1, 1), (3, 1), (1,)]]),
+    (rnn_dot, (0, 1, 3), [[(4, 4), (4, 3), (6, 3), (4,)], [(3, 3), (3, 2), (5, 2, 4), (3, 4)]]),
+    (attention, (0, 1, 2), [[(2, 5, 4), (2, 6, 4), (2, 6, 3)], [(2, 5, 4), (2, 5, 4), (2, 5, 4)],
+                            [(1, 3, 2), (1, 3, 2), (1, 3, 1)]]),
+    (attention_transpose, (0, 1, 2), [[(2, 5, 4), (2, 6, 4), (2, 6, 3)],
+                                      [(3, 3, 3), (3, 3, 3), (3, 3, 3)]]),
+    (outer_and_columns, (0, 1, 2), [[(4,), (3,), (3, 4)], [(3,), (3,), (3, 3)],
+                                    [(1,), (3,), (3, 1)], [(4,), (1,), (1, 4)]]),
+    (rows_of, (0, 1), [[(5, 3), (3,)], [(5, 3), (1,)], [(5, 3), (5, 3)], [(4, 2, 3), (3,)],
+                       [(3, 3), "F"]]),
+]
+
+
+def _args(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return tuple(float(rng.standard_normal()) if s == "F" else rng.standard_normal(s) * 0.5
+                 for s in shapes)
+
+
+@pytest.mark.parametrize("fn, wrt, patterns", CASES, ids=[c[0].__name__ for c in CASES])
+def test_each_pattern_against_finite_differences(fn, wrt, patterns):
+    """One gradient object, every pattern in turn and then again in reverse order: each
+    call runs the variant of its own shapes (a stale one would fail finite differences or
+    raise)."""
+    g = srcdiff.grad(fn, wrt=wrt)
+    vg = srcdiff.value_and_grad(fn, wrt=wrt)
+    calls = list(enumerate(patterns)) + list(enumerate(patterns))[::-1]
+    for seed, shapes in calls:
+        args = _args(shapes, seed)
+        grads = g(*args)
+        check_grad(fn, args, grads, argnums=wrt)
+        value, again = vg(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        for a, b in zip(grads, again):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        for gi, i in zip(grads, wrt):
+            assert np.shape(gi) == np.shape(args[i])
+            assert type(gi) is type(args[i]) or isinstance(args[i], np.ndarray)
+
+
+def test_the_pattern_names_equal_lengths_once_and_keeps_ones():
+    args = (np.ones(3), 2.0, np.ones((64, 3)), np.ones((64, 1)), "text", np.float32(1.0))
+    assert dims.pattern(args, api._PLAIN) == (("n0",), (), ("n1", "n0"), ("n1", 1), None, ())
+    assert dims.pattern((np.ones(5),), api._PLAIN) == dims.pattern((np.ones(7),), api._PLAIN)
+    assert dims.pattern((np.ones(3), [np.ones(3)]), api._PLAIN) is None  # a container
+
+
+def test_a_specialised_variant_drops_the_sums_it_proved_needless():
+    args = _args([(3,), "F", (64, 3), (64,)], 0)
+    g = srcdiff.grad(lsq, wrt=(0, 1))
+    g(*args)
+    assert g.source.count("rt.unbroadcast(") == 1  # only b's: a float of all 64 residuals
+    general = compile_derivative(lsq, ("w", "b"), gradient=True).source
+    assert general.count("rt.unbroadcast(") == 3  # without shapes: X @ w has some shape
+    g(*_args([(3,), "F", (64, 3), (64, 1)], 1))  # y a column: X @ w + b - y is (64, 64)
+    assert g.source.count("rt.unbroadcast(") >= 2  # .source shows the variant last called
+
+
+def test_a_loop_keeps_no_value_only_for_its_shape():
+    g = srcdiff.grad(rnn, wrt=(0, 1))
+    g(*_args([(4, 4), (4, 3), (6, 3), (4,)], 0))
+    assert "rt.unbroadcast(" not in g.source
+    assert "_tape1.push((h_2, _t2, h_3))" in g.source
+
+
+def test_beyond_the_cap_of_patterns_the_general_variant_serves(monkeypatch):
+    monkeypatch.setattr(api, "_PATTERNS", 2)
+
+    def f(x, y):
+        return np.sum(np.sin(x) * y)
+
+    g = srcdiff.grad(f, wrt=(0, 1))
+    for seed, shapes in enumerate([[(3,), (3,)], [(3,), (1,)], [(2, 3), (3,)], [(4, 1), (5,)]]):
+        args = _args(shapes, seed)
+        check_grad(f, args, g(*args), argnums=(0, 1))
+    assert len(g._patterns) == 2
+    assert g.source.count("rt.unbroadcast(") == 2  # the last call: the general variant
