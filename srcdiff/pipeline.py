@@ -16,8 +16,8 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, fuse, guards,
-                         inplace, jumps, lists, locate, no_grad, normalize, rename, returns, reverse, seed,
-                         shapes, simplify, tangent, tapes, validate)
+                         inplace, jumps, lists, locate, no_grad, normalize, ranks, rename, returns, reverse,
+                         seed, shapes, simplify, tangent, tapes, validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -43,6 +43,7 @@ PIPELINE = (
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
+    ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again
 )

@@ -317,7 +317,7 @@ def _call_axes(call: cst.Call, facts: Facts):
             return _transposed(axes, positional)
         return UNKNOWN
     fn = numpy_twin(fn) or fn
-    if fn is builtins.len:
+    if fn is builtins.len or fn is helpers.count:
         return SCALAR  # an int, whatever it measures
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))

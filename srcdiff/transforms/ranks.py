@@ -1,0 +1,95 @@
+"""ranks: runtime rules written out for the ranks a pattern of argument shapes proves.
+
+Only where the derivative is specialised for a pattern of argument shapes
+(``srcdiff/dims.py``). ``rt.matmul_adjoint_x2(g, x1, x2)`` asks the ranks of ``x1`` and
+``x2`` on every call and then computes one line; where the shapes pass knows both ranks,
+that line is written in place of the call. Likewise the sum of an adjoint array back to a
+number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``. Invariant after this pass: no
+call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
+ranks of one or two axes remains, nor an ``rt.unbroadcast`` of a known array to a number.
+The expressions are the rules' own for those ranks, so results are the same bits.
+
+    dw = rt.matmul_adjoint_x2(d_t1, X, w)     →     dw = d_t1 @ X           (X: 2 axes, w: 1)
+    db = rt.unbroadcast(d_t2, b)              →     db = d_t2.sum()         (b: a number)
+
+It runs after ``batch``, which recognises the rules' calls in loops.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from srcdiff.runtime import helpers, rules
+
+from ..analysis.values import Facts, calls_named, map_statements, subexpressions
+from ..context import Context
+from .shapes import SCALAR, axes_of, shape_facts
+
+__all__ = ["rewrite"]
+
+# (rule, rank of the first operand, rank of the second) -> the rule's line for those ranks,
+# over the holes G (the adjoint), A (the first operand) and B (the second)
+_X1 = {(2, 2): "G @ B.T", (2, 1): "G[:, None] * B", (1, 2): "B @ G", (1, 1): "G * B"}
+_X2 = {(2, 2): "A.T @ G", (2, 1): "G @ A", (1, 2): "A[:, None] * G", (1, 1): "G * A"}
+_BY_RANKS = {rules.matmul_adjoint_x1: _X1, rules.matmul_adjoint_x2: _X2,
+             rules.dot_adjoint_a: _X1, rules.dot_adjoint_b: _X2}  # np.dot is @ for these ranks
+_NAMES = ("matmul_adjoint_x1", "matmul_adjoint_x2", "dot_adjoint_a", "dot_adjoint_b",
+          "unbroadcast")
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]  # after the module-level links, if any
+    if not ctx.dims or not any(calls_named(vjp, name) for name in _NAMES):
+        return module
+    facts = shape_facts(vjp, ctx)
+    transformer = _Write(facts)
+    body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
+        _written(c, facts) is not None for c in subexpressions(line) if type(c) is cst.Call)
+        else line)
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+def _written(call: cst.Call, facts: Facts) -> str | None:
+    """The template that replaces ``call``, else None."""
+    if len(call.args) not in (2, 3) or any(a.keyword is not None or a.star for a in call.args):
+        return None
+    fn = facts.resolve(call.func)
+    if fn is helpers.unbroadcast and len(call.args) == 2:
+        g, x = (facts.of(a.value) for a in call.args)
+        return "G.sum()" if x == SCALAR and axes_of(g) else None
+    table = _BY_RANKS.get(fn) if len(call.args) == 3 else None
+    if table is None:
+        return None
+    a, b = (axes_of(facts.of(arg.value)) for arg in call.args[1:])
+    if a is None or b is None:
+        return None
+    return table.get((len(a), len(b)))
+
+
+class _Write(cst.CSTTransformer):
+    def __init__(self, facts: Facts):
+        self.facts = facts
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        template = _written(original, self.facts)
+        if template is None:
+            return updated
+        holes = dict(zip("GAB", (_operand(a.value) for a in updated.args)))
+        return cst.parse_expression(template).visit(_Fill(holes))
+
+
+def _operand(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``expr`` as an operand of ``@``, ``*``, ``.T`` or ``[...]``: in parentheses unless an atom."""
+    if isinstance(expr, _ATOMS) or expr.lpar:
+        return expr
+    return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+class _Fill(cst.CSTTransformer):
+    def __init__(self, holes: dict):
+        self.holes = holes
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name):
+        return self.holes.get(updated.value, updated)
