@@ -38,6 +38,7 @@ PIPELINE = (
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("seed", seed.rewrite),            # grad only: seed 1.0, no value returned, spread seeds folded
     ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
+    ("list shapes", shapes.rewrite_lists),  # shapes known: hs[-1]'s adjoint has h's shape
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed

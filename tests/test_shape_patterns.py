@@ -60,6 +60,38 @@ def vector_products(v, M, u):
     return np.sum(np.tanh(v @ M) * np.dot(u, v)) + np.dot(M.T, u).sum() + u @ v
 
 
+def rnn_list(W, U, xs, h0):
+    hs = [h0]
+    for t in range(xs.shape[0]):
+        hs.append(np.tanh(W @ hs[-1] + U @ xs[t]))
+    return np.sum(hs[-1]) + np.sum(hs[1] * hs[-2])
+
+
+def rnn_stack(W, U, xs, h0):
+    h = h0
+    hs = []
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+        hs.append(h)
+    return np.sum(np.stack(hs) ** 2)
+
+
+def mixed_list(a, b):
+    parts = [a]
+    parts.append(b)                 # elements of two shapes: nothing is known of parts[i]
+    return np.sum(parts[0] * parts[-1]) + np.sum(np.sin(parts[1]))
+
+
+def last_two(xs):
+    return xs[-1] * xs[-2]
+
+
+def passed_list(a, b):
+    parts = [a]
+    parts.append(b * a)
+    return np.sum(np.cos(last_two(parts)) * parts[0])  # passed on: elements not tracked
+
+
 def rows_of(x, w):
     total = 0.0
     for i in range(x.shape[0]):
@@ -85,6 +117,10 @@ CASES = [
                                     [(1,), (3,), (3, 1)], [(4,), (1,), (1, 4)]]),
     (vector_products, (0, 1, 2), [[(3,), (3, 4), (3,)], [(3,), (3, 3), (3,)],
                                   [(1,), (1, 2), (1,)]]),
+    (rnn_list, (0, 1, 3), [[(4, 4), (4, 3), (6, 3), (4,)], [(3, 3), (3, 2), (4, 2, 5), (3, 5)]]),
+    (rnn_stack, (0, 1, 3), [[(4, 4), (4, 3), (6, 3), (4,)], [(3, 3), (3, 2), (4, 2, 5), (3, 5)]]),
+    (mixed_list, (0, 1), [[(3,), (2, 3)], [(2, 3), (3,)], [(3,), (3,)], [(3, 1), (4,)]]),
+    (passed_list, (0, 1), [[(3,), (3,)], [(3,), (2, 3)], [(1,), (4,)]]),
     (rows_of, (0, 1), [[(5, 3), (3,)], [(5, 3), (1,)], [(5, 3), (5, 3)], [(4, 2, 3), (3,)],
                        [(3, 3), "F"]]),
 ]
@@ -143,6 +179,13 @@ def test_a_loop_keeps_no_value_only_for_its_shape():
     g(*_args([(4, 4), (4, 3), (6, 3), (4,)], 0))
     assert "rt.unbroadcast(" not in g.source
     assert "_tape1.push((h_2, _t2, h_3))" in g.source
+
+
+def test_a_list_of_hidden_states_keeps_no_value_only_for_its_shape():
+    for fn in (rnn_list, rnn_stack):
+        g = srcdiff.grad(fn, wrt=(0, 1))
+        g(*_args([(4, 4), (4, 3), (6, 3), (4,)], 0))
+        assert "rt.unbroadcast(" not in g.source, fn.__name__
 
 
 def test_beyond_the_cap_of_patterns_the_general_variant_serves(monkeypatch):

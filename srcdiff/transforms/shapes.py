@@ -34,14 +34,15 @@ from functools import partial
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers, rules
+from srcdiff.runtime import helpers, rules, trees
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (UNKNOWN, Domain, Facts, binding_counts, infer, number,
-                               rewrite_lines_calling, single_assignments, walk)
+from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_counts, infer,
+                               number, resolve, rewrite_lines_calling, single_assignments,
+                               subexpressions, walk)
 from ..context import Context
 
-__all__ = ["rewrite", "Shape", "shape_facts", "ELEMENTWISE"]
+__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "ELEMENTWISE"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Shape:
 
 SCALAR = Shape(())
 SHAPE_TUPLE = Shape(("shape",))  # x.shape: a tuple of ints, whose items are numbers
+# a value no binding has reached yet while the facts are inferred (the element of a list
+# with no element yet): below every fact, and never left in the facts inferred
+BOTTOM = Shape(("bottom",), exact=False)
+EMPTY_LIST = Shape(("list", None))  # a list with no element yet; ("list", shape): every
+                                    # element has that shape (a list of hidden states)
 
 
 def dims(axes: tuple) -> Shape:
@@ -101,13 +107,44 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
                                  _droppable, _Drop)
 
 
+def rewrite_lists(module: cst.Module, ctx: Context) -> cst.Module:
+    """The pass again, under a shape pattern, once the ``lists`` stage has written the
+    adjoint of a list's element as ``rt.pop_adjoint(dhs, hs)``: an adjoint of an element of
+    a list of known elements has their shape (or is a zero)."""
+    if not ctx.dims:
+        return module
+    return rewrite(module, ctx)
+
+
 def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """The shape class of every name of the generated function ``vjp``."""
     given = {p: Shape(p) for p in ctx.params if p not in ctx.containers}
     given.update((p, dims(axes)) for p, axes in ctx.dims if p not in ctx.containers)
     own = {n: Shape(("=", n)) for n in single_assignments(vjp) if n not in ctx.params}
-    evaluate = partial(_evaluate, integers=_integers(vjp, ctx)) if ctx.dims else _evaluate
-    return infer(vjp, ctx, Domain(evaluate, _join), given, _seed(vjp), own)
+    aliases = _seed(vjp)
+    if not ctx.dims:
+        return infer(vjp, ctx, Domain(_evaluate, _join), given, aliases, own)
+    lists = _lists(vjp, ctx)
+    for group in set(lists.values()):  # one list object: each name has the facts of all
+        for name, after in zip(group, group[1:] + group[:1]):
+            aliases.setdefault(name, cst.Name(after))
+    evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists))
+    facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own)
+    for name, fact in facts.names.items():
+        if fact == BOTTOM:  # a list's element never appended
+            facts.names[name] = UNKNOWN
+    return facts
+
+
+def _evaluate_axes(expr: cst.BaseExpression, facts: Facts, integers: frozenset,
+                   lists: frozenset):
+    """``_evaluate`` under a shape pattern; an expression over a value not reached yet (an
+    element of a list before the append that gives it one) is not reached yet either."""
+    found = _evaluate(expr, facts, integers, lists)
+    if found is UNKNOWN and any(type(n) is cst.Name and facts[n.value] == BOTTOM
+                                for n in subexpressions(expr)):
+        return BOTTOM
+    return found
 
 
 def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
@@ -141,10 +178,17 @@ def _seed(vjp: cst.FunctionDef) -> dict:
 
 
 def _join(a, b):
-    if a == b or b is UNKNOWN:
+    if a == b or b is UNKNOWN or a == BOTTOM:
         return b
-    if a is UNKNOWN:
+    if a is UNKNOWN or b == BOTTOM:
         return a
+    if _is_list(a) or _is_list(b):  # lists join only lists: their elements' shapes
+        if not (_is_list(a) and _is_list(b)):
+            return UNKNOWN
+        if EMPTY_LIST in (a, b):
+            return b if a == EMPTY_LIST else a
+        element = _join(a.of[1], b.of[1])
+        return UNKNOWN if element is UNKNOWN else Shape(("list", element))
     if a.of == b.of:
         return Shape(a.of, exact=False)
     if a == SCALAR or b == SCALAR:  # () broadcasts into every shape
@@ -154,10 +198,13 @@ def _join(a, b):
 
 def _broadcast(shapes):
     """The shape of an elementwise result of operands of ``shapes``."""
-    result = SCALAR
+    result, reached = SCALAR, True
     for s in shapes:
         if s is UNKNOWN:
             return UNKNOWN
+        if s == BOTTOM:
+            reached = False
+            continue
         if s == SCALAR:
             continue
         if result == SCALAR:
@@ -170,6 +217,8 @@ def _broadcast(shapes):
             result = dims(axes)
         elif s.exact:
             result = s
+    if not reached:
+        return BOTTOM
     if result.of == ():  # only () broadcasts into ()
         return SCALAR
     return result
@@ -192,9 +241,16 @@ def _broadcast_axes(a: tuple, b: tuple) -> tuple | None:
     return tuple(out)
 
 
-def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None = None):
+def _is_list(shape) -> bool:
+    return shape is not UNKNOWN and type(shape.of) is tuple and len(shape.of) == 2 and \
+        shape.of[0] == "list"
+
+
+def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None = None,
+              lists: frozenset = frozenset()):
     """The shape of ``expr``; ``integers`` (names that hold ints) where the derivative is
-    specialised for a pattern of argument shapes, else None."""
+    specialised for a pattern of argument shapes, else None; ``lists``: the names of list
+    objects whose elements are known (see :func:`_lists`)."""
     if number(expr) is not None:
         return SCALAR
     kind = type(expr)  # (type tests: these kinds have no subclasses; isinstance is slow)
@@ -215,14 +271,16 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
         return a if a == b else UNKNOWN
     if kind is cst.Call:
         if integers is not None:  # axis by axis first: np.sum(e, axis=-1, keepdims=True)
-            found = _call_axes(expr, facts)
+            found = _call_axes(expr, facts, lists)
             if found is not UNKNOWN:
                 return found
         return _call(expr, facts)
     if integers is None:
         return UNKNOWN
     if kind is cst.Subscript:
-        return _subscript(expr, facts, integers)
+        return _subscript(expr, facts, integers, lists)
+    if kind is cst.List:
+        return _list(expr, facts)
     if kind is cst.Attribute and facts.resolve(expr) is None:  # an attribute of a local value
         if expr.attr.value == "shape" and axes_of(facts.of(expr.value)) is not None:
             return SHAPE_TUPLE
@@ -254,11 +312,28 @@ def _integer(expr, integers: frozenset) -> bool:
     return type(expr) is cst.Name and expr.value in integers
 
 
-def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset):
+def _list(expr: cst.List, facts: Facts):
+    """``[h0]``: a list whose elements have the shape of its items (all one shape)."""
+    found = EMPTY_LIST
+    for element in expr.elements:
+        if not isinstance(element, cst.Element):
+            return UNKNOWN  # [*xs]
+        found = _join(found, Shape(("list", facts.of(element.value))))
+        if found is UNKNOWN or found.of[1] is UNKNOWN:
+            return UNKNOWN
+    return found
+
+
+def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: frozenset):
     """``x[t]``, ``x[:, None]``, ``x[0, :]``: integers take an axis, ``:`` keeps one, None
-    adds one; ``x.shape[i]`` is a number. Anything else (slices with bounds, arrays, ``...``)
-    has an unknown shape."""
+    adds one; ``x.shape[i]`` is a number; ``hs[-1]`` is an element of a list of known
+    elements. Anything else (slices with bounds, arrays, ``...``) has an unknown shape."""
     base = facts.of(expr.value)
+    if _is_list(base):
+        ok = isinstance(expr.value, cst.Name) and expr.value.value in lists and \
+            len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+            _integer(expr.slice[0].slice.value, integers)
+        return UNKNOWN if not ok else BOTTOM if base == EMPTY_LIST else base.of[1]
     if base == SHAPE_TUPLE:
         ok = len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
             _integer(expr.slice[0].slice.value, integers)
@@ -296,7 +371,7 @@ def _axis_list(node, ndim: int) -> list | None:
     return found if len(set(found)) == len(found) else None
 
 
-def _call_axes(call: cst.Call, facts: Facts):
+def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
     """Shapes the axis-by-axis facts give beyond ``_call``'s: reductions over literal axes,
     transposes, swapped axes, and the batch pass's products of a matrix with rows."""
     positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
@@ -319,6 +394,16 @@ def _call_axes(call: cst.Call, facts: Facts):
     fn = numpy_twin(fn) or fn
     if fn is builtins.len or fn is helpers.count:
         return SCALAR  # an int, whatever it measures
+    if fn in _APPENDS and len(positional) == 2 and not keywords:
+        return _join(facts.of(positional[0]), Shape(("list", facts.of(positional[1]))))
+    if fn is trees.pop_adjoint and len(positional) == 2 and not keywords:
+        xs = positional[1]  # the adjoint of an element: its shape, or a zero that broadcasts
+        element = facts.of(xs)
+        if not (isinstance(xs, cst.Name) and xs.value in lists and _is_list(element)):
+            return UNKNOWN
+        if element == EMPTY_LIST or element.of[1] == BOTTOM:
+            return BOTTOM
+        return UNKNOWN if element.of[1] is UNKNOWN else Shape(element.of[1].of, exact=False)
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
     if not positional:
@@ -356,6 +441,112 @@ def _rows(fn, a: tuple | None, b: tuple | None):
         return UNKNOWN
     row = axes_of(_matmul(matrix, xs[1:]) if stacked == 1 else _matmul(xs[1:], matrix))
     return UNKNOWN if row is None else dims(xs[:1] + row)
+
+
+_APPENDS = (helpers.append, helpers.append_in_place)
+# where a list object's name may be read without the list changing in a way the facts miss:
+# the callee -> the positions of such arguments (None: all)
+_LIST_READERS = {helpers.append: (0,), helpers.append_in_place: (0,), trees.pop_adjoint: (1,),
+                 np.stack: None, builtins.len: None, rules.stack_adjoint: (1,),
+                 trees.list_put: (0,), trees.list_nones: None}
+
+
+def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
+    """The names of the lists whose elements' shapes can be tracked, each with the names of
+    its list object (``hs``, ``hs_1 = hs``, ``hs_3 = rt.append_in_place(hs_2, h)``): bound
+    only to list displays, appends and one another, and read only where nothing else can
+    put an element in (an index, ``len``, ``np.stack``, the runtime's list adjoints, a
+    tape). ``rt.append_in_place`` changes the object every name of it holds, so they share
+    one fact."""
+    local = {name for name, _, _ in all_bindings(vjp)} | {p.name.value for p in vjp.params.params}
+    callee = lambda call: resolve(call.func, ctx, local)  # noqa: E731
+    bindings = [(n, e) for n, e, _ in all_bindings(vjp)]
+    names: set = set()
+    while True:  # the names bound to list displays, appends to such names, or their aliases
+        more = {n for n, e in bindings if n not in names and e is not None and _listy(e, names, callee)}
+        if not more:
+            break
+        names |= more
+    parent = {n: n for n in names}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+
+    bad = set()
+    for name, expr in bindings:
+        if name not in names:
+            continue
+        if expr is None or not _listy(expr, names, callee):
+            bad.add(name)
+            continue
+        other = expr if isinstance(expr, cst.Name) else expr.args[0].value if \
+            isinstance(expr, cst.Call) else None
+        if other is not None:
+            parent[root(name)] = root(other.value)
+    allowed = _allowed_reads(vjp, names, callee)
+    for node in subexpressions(vjp.body):
+        if type(node) is cst.Name and node.value in names and id(node) not in allowed:
+            bad.add(node.value)
+    poisoned = {root(n) for n in bad}
+    groups: dict = {}
+    for n in sorted(names):
+        if root(n) not in poisoned:
+            groups.setdefault(root(n), []).append(n)
+    return {n: tuple(group) for group in groups.values() for n in group}
+
+
+def _listy(expr, names: set, callee) -> bool:
+    if isinstance(expr, cst.List):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in names
+    return isinstance(expr, cst.Call) and callee(expr) in _APPENDS and len(expr.args) == 2 and \
+        isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value in names
+
+
+def _allowed_reads(vjp: cst.FunctionDef, names: set, callee) -> set:
+    """The ids of the Name nodes of ``names`` that bind them or read them harmlessly."""
+    allowed = set()
+    for stmt in walk(vjp.body.body):
+        if isinstance(stmt, cst.For):
+            allowed |= {id(n) for n in subexpressions(stmt.target) if type(n) is cst.Name}
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name):
+                        allowed.add(id(target.target))
+                if isinstance(small.value, cst.Name):
+                    allowed.add(id(small.value))  # an alias
+            elif isinstance(small, cst.Del):
+                allowed |= {id(n) for n in subexpressions(small.target) if type(n) is cst.Name}
+    for node in subexpressions(vjp.body):
+        if type(node) is cst.Subscript and isinstance(node.value, cst.Name):
+            allowed.add(id(node.value))  # hs[-1] (a write hs[i] = v is an Assign target: not here)
+        elif type(node) is cst.Call:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
+                    len(node.args) == 1 and isinstance(node.args[0].value, cst.Tuple):
+                allowed |= {id(e.value) for e in node.args[0].value.elements}  # onto a tape
+                continue
+            positions = _LIST_READERS.get(callee(node), ()) if callee(node) is not None else ()
+            for i, arg in enumerate(node.args):
+                if arg.keyword is None and not arg.star and (positions is None or i in positions):
+                    allowed.add(id(arg.value))
+    for stmt in walk(vjp.body.body):  # a subscript assigned to writes into the list: not allowed
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                    targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) \
+                        else [small.target]
+                    for t in targets:
+                        for n in subexpressions(t):
+                            if type(n) is cst.Subscript and isinstance(n.value, cst.Name):
+                                allowed.discard(id(n.value))
+    return allowed
 
 
 def _reduced(axes: tuple, keywords: dict):
