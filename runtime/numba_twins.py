@@ -25,7 +25,7 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import backend, helpers, rules
+from . import backend, helpers, numba_blas, rules
 
 __all__ = ["TWINS"]
 
@@ -348,6 +348,9 @@ def _matmul_twin(a, b):
         return _batched(a, b)
     if a.dtype == b.dtype:
         if a.layout in "CF" and b.layout in "CF":
+            gemm = numba_blas.GEMM.get(a.dtype) if _ndims(a, b) == (2, 2) else None
+            if gemm is not None:  # two matrices: numpy's own BLAS (numba_blas.py)
+                return numba_blas.product(gemm, a, b)
             return lambda a, b: a @ b
         return lambda a, b: np.ascontiguousarray(a) @ np.ascontiguousarray(b)
     dtype = np.result_type(np.dtype(str(a.dtype)), np.dtype(str(b.dtype)))
@@ -948,7 +951,7 @@ def _source_digest() -> str:
     import hashlib
     import os
 
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(numba_blas.LIBRARY.encode())  # kernels call its gemm by name
     for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "numba_*.py"))):
         with open(path, "rb") as fh:
             digest.update(fh.read())

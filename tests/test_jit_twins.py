@@ -270,3 +270,26 @@ def test_twins_made_by_one_factory_keep_separate_cache_indexes():
     names = [n for n in os.listdir(cache) if n.endswith(".nbi") and "_numpy_loop" in n]
     assert any(n.startswith("numba_twins.tanh.") for n in names)
     assert any(n.startswith("numba_twins.sin.") for n in names)
+
+
+@numba.njit(cache=True)
+def compiled_matmul(a, b):
+    return numba_twins.matmul(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shapes", [((4, 5), (5, 3)), ((0, 5), (5, 3)), ((4, 0), (0, 3)),
+                                    ((1, 5), (5, 1))], ids=str)
+def test_matrix_products_are_numpys_bit_for_bit(shapes, dtype):
+    """Two matrices, C- or F-contiguous (a transpose): numpy's own BLAS (numba_blas.py) where
+    numpy's library is found, numba's product otherwise; numpy's values (bit for bit where
+    numpy calls gemm too), empty operands included."""
+    (m, k), (_, n) = shapes
+    a, b = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
+    for left in (a, np.asfortranarray(a)):
+        for right in (b, np.asfortranarray(b)):
+            got, want = compiled_matmul(left, right), left @ right
+            assert got.dtype == want.dtype and got.shape == want.shape
+            if numba_twins.numba_blas.GEMM and min(m, n) > 1:  # (numpy's (1, k) @ (k, 1): a dot)
+                assert np.array_equal(got, want)
+            np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
