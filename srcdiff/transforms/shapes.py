@@ -281,6 +281,12 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
         return _subscript(expr, facts, integers, lists)
     if kind is cst.List:
         return _list(expr, facts)
+    if kind is cst.Comparison and len(expr.comparisons) == 1 and \
+            type(expr.comparisons[0].operator) in _COMPARISONS:
+        a = axes_of(facts.of(expr.left))  # arrays or numbers: elementwise (not lists, not None)
+        b = axes_of(facts.of(expr.comparisons[0].comparator))
+        axes = None if a is None or b is None else _broadcast_axes(a, b)
+        return UNKNOWN if axes is None else dims(axes)
     if kind is cst.Attribute and facts.resolve(expr) is None:  # an attribute of a local value
         if expr.attr.value == "shape" and axes_of(facts.of(expr.value)) is not None:
             return SHAPE_TUPLE
@@ -288,6 +294,10 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
         if expr.attr.value == "T" and axes is not None:
             return dims(axes[::-1])
     return UNKNOWN
+
+
+_COMPARISONS = (cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual,
+                cst.Equal, cst.NotEqual)
 
 
 def _matmul(a: tuple | None, b: tuple | None):
@@ -404,6 +414,8 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
         if element == EMPTY_LIST or element.of[1] == BOTTOM:
             return BOTTOM
         return UNKNOWN if element.of[1] is UNKNOWN else Shape(element.of[1].of, exact=False)
+    if fn in _MASKS and len(positional) in (2, 3) and not keywords:
+        return _broadcast([facts.of(p) for p in positional])  # g where a mask holds
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
     if not positional:
@@ -444,6 +456,9 @@ def _rows(fn, a: tuple | None, b: tuple | None):
 
 
 _APPENDS = (helpers.append, helpers.append_in_place)
+# rules whose result is their operands broadcast: the adjoint where a mask holds (np.where's
+# branches, the larger operand of np.maximum/np.minimum)
+_MASKS = (rules.where_adjoint_x, rules.where_adjoint_y, rules.larger_adjoint)
 # where a list object's name may be read without the list changing in a way the facts miss:
 # the callee -> the positions of such arguments (None: all)
 _LIST_READERS = {helpers.append: (0,), helpers.append_in_place: (0,), trees.pop_adjoint: (1,),
