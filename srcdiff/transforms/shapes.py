@@ -288,9 +288,11 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
         axes = None if a is None or b is None else _broadcast_axes(a, b)
         return UNKNOWN if axes is None else dims(axes)
     if kind is cst.Attribute and facts.resolve(expr) is None:  # an attribute of a local value
-        if expr.attr.value == "shape" and axes_of(facts.of(expr.value)) is not None:
-            return SHAPE_TUPLE
         axes = axes_of(facts.of(expr.value))
+        if expr.attr.value == "shape" and axes is not None:
+            return SHAPE_TUPLE
+        if expr.attr.value in ("size", "ndim") and axes is not None:
+            return SCALAR  # an int
         if expr.attr.value == "T" and axes is not None:
             return dims(axes[::-1])
     return UNKNOWN
@@ -402,7 +404,7 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
             return _transposed(axes, positional)
         return UNKNOWN
     fn = numpy_twin(fn) or fn
-    if fn is builtins.len or fn is helpers.count:
+    if fn in (builtins.len, helpers.count, np.size, np.ndim):
         return SCALAR  # an int, whatever it measures
     if fn in _APPENDS and len(positional) == 2 and not keywords:
         return _join(facts.of(positional[0]), Shape(("list", facts.of(positional[1]))))
