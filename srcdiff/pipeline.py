@@ -15,9 +15,9 @@ from . import codegen
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, fuse, guards,
-                         inplace, jumps, lists, locate, no_grad, normalize, ranks, rename, returns, reverse,
-                         seed, shapes, simplify, tangent, tapes, validate)
+from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
+                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, ranks, rename,
+                         returns, reverse, seed, shapes, simplify, spread, tangent, tapes, validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -37,6 +37,8 @@ PIPELINE = (
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match
     ("guards", guards.rewrite),        # drop rt.guard(v, g) where v is provably positive
     ("seed", seed.rewrite),            # grad only: seed 1.0, no value returned, spread seeds folded
+    ("factor", factor.rewrite),        # rt.unbroadcast(-g * f, x) → -rt.unbroadcast(g, x) * f, f of x's shape
+    ("spread", spread.rewrite),        # a + rt.sum_adjoint(g, x, keepdims=True) → a + g, a of x's shape
     ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
     ("list shapes", shapes.rewrite_lists),  # shapes known: hs[-1]'s adjoint has h's shape
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape

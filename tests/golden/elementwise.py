@@ -22,9 +22,9 @@ def elementwise_grad(x, y):
     d_t1 = rt.unbroadcast(dz, _t1)
     d_t4 = rt.unbroadcast(dz, _t4)
     d_t3 = rt.unbroadcast(d_t4 / rt.guard(y, d_t4), _t3)
-    dy = rt.unbroadcast(-d_t4 * _t3 / rt.guard(y * y, d_t4), y)
+    dy = -rt.unbroadcast(d_t4 * _t3 / rt.guard(y * y, d_t4), y)
     d_t2 = d_t3 * _t3
     dx = -d_t2
     dx = rt.add_into(dx, rt.unbroadcast(d_t1 * y, x))
-    dy = dy + rt.unbroadcast(d_t1 * x, y)
+    dy = rt.add_into(dy, rt.unbroadcast(d_t1 * x, y))
     return dx, dy
