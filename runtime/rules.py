@@ -271,18 +271,61 @@ def _spread(g, x, axis, keepdims):
 # The gradient goes to the elements equal to the extremum, split evenly among ties.
 @adjoint(np.max, np.amax)
 def max_adjoint(g, ans, x, axis=None, keepdims=False):
-    shape = x.shape if type(x) is np.ndarray else np.shape(x)
-    hits = x == expand_reduced(ans, shape, axis, keepdims)
-    share = expand_reduced(g, shape, axis, keepdims) * hits
-    return _split(share, hits, ans, axis)
+    return _to_extremum(g, ans, x, axis, keepdims)
 
 
 @adjoint(np.min, np.amin)
 def min_adjoint(g, ans, x, axis=None, keepdims=False):
+    return _to_extremum(g, ans, x, axis, keepdims)
+
+
+def _to_extremum(g, ans, x, axis, keepdims):
+    """``g`` to the elements of ``x`` equal to the extremum ``ans`` along ``axis``, split evenly
+    among ties (:func:`_split`)."""
     shape = x.shape if type(x) is np.ndarray else np.shape(x)
     hits = x == expand_reduced(ans, shape, axis, keepdims)
+    if type(hits) is np.ndarray and hits.size >= _PLACED and _trailing(axis, len(shape)):
+        placed = _placed(g, hits, ans)
+        if placed is not None:
+            return placed
     share = expand_reduced(g, shape, axis, keepdims) * hits
     return _split(share, hits, ans, axis)
+
+
+# From this many elements, and 16 or more per extremum, writing g at the hits costs less than
+# the broadcast product g * hits (axis -1 of 64 x 512: ~43 us instead of ~58; of 1024 x 32:
+# ~49 instead of ~77; of 8 x 32 x 32 about the same, of 4096 x 10 more: there the product)
+_PLACED = 1 << 14
+
+
+def _trailing(axis, ndim) -> bool:
+    """Whether ``axis`` is None or the last axes: the hits of the extrema, one each, then come
+    in the order of the extrema (C order)."""
+    if axis is None:
+        return True
+    axes = (axis,) if type(axis) is int else tuple(axis) if type(axis) is tuple else None
+    return axes is not None and ndim > 0 and \
+        sorted(a % ndim for a in axes) == list(range(ndim - len(axes), ndim))
+
+
+def _placed(g, hits, ans):
+    """``g * hits`` made by writing ``g`` at the hits, one per extremum (no tie, no NaN), with
+    ``g`` finite (``inf * False`` is NaN) and of the extrema's shape or one number; None
+    otherwise. A scatter of one number per extremum, not a pass of a broadcast product."""
+    n = ans.size if type(ans) is np.ndarray or isinstance(ans, np.generic) else np.size(ans)
+    if hits.size < 16 * n:
+        return None
+    if type(g) is np.ndarray:  # (a finite sum: every element finite)
+        if g.shape != np.shape(ans) and g.size != 1 or g.dtype.kind != "f" or \
+                not math.isfinite(g.sum()):
+            return None
+    elif not (type(g) is float or isinstance(g, np.floating)) or not math.isfinite(g):
+        return None
+    if np.count_nonzero(hits) != n or np.count_nonzero(ans != ans):
+        return None  # a tie or a NaN
+    out = np.zeros(hits.shape, np.result_type(g, hits))
+    out.reshape(-1)[np.flatnonzero(hits)] = g.reshape(-1) if type(g) is np.ndarray else g
+    return out
 
 
 def _split(share, hits, ans, axis):
