@@ -48,7 +48,12 @@ def _twin(original, cache: bool = True):
 
         @functools.wraps(generator)
         def named(*args, **kwargs):
-            impl = generator(*args, **kwargs)
+            try:
+                impl = generator(*args, **kwargs)
+            except (AttributeError, TypeError) as exc:  # a type it does not take (an Optional:
+                # a value that may be None): numba's typing error, reported at the user's line
+                raise TypingError(f"the compiled {original.__name__} does not take "
+                                  f"({', '.join(map(str, args))}): {exc}") from None
             if callable(impl) and not impl.__qualname__.startswith(original.__name__ + "."):
                 impl.__qualname__ = f"{original.__name__}.{impl.__qualname__}"
             return impl

@@ -471,3 +471,19 @@ def test_float32_kernel_keeps_numbers_in_np_where_float32():
     kind = next(iter(compiled._kinds.values()))
     with open(kind[4].py_func.__code__.co_filename) as fh:
         assert "rt.np.float32(0))" in fh.read()
+
+
+def maybe_none(w, x, n):
+    h = None
+    for _ in range(n):
+        h = x @ w
+    return np.sum(h @ w)
+
+
+def test_a_value_that_may_be_none_is_refused_at_its_line():
+    """numba types h as 'an array or None' (Optional): the matmul twin refuses it with a typing
+    error numba reports, at the line that reads it (was an AttributeError from the twin)."""
+    args = (np.eye(2), np.ones((3, 2)), 2)
+    with pytest.raises(JitError, match="does not take.*Optional") as info:
+        srcdiff.jit(srcdiff.grad(maybe_none))(*args)
+    assert info.value.filename == __file__ and "return np.sum(h @ w)" in info.value.text
