@@ -17,6 +17,9 @@ the same for every input:
 - ``np.add.reduce(x)`` (and ``multiply``, ``maximum``, ``minimum``) → ``np.sum(x, axis=0)``
   (``np.prod``, ``np.max``, ``np.min``): a ufunc's reduce is the reduction over the first
   axis unless ``axis=`` says otherwise;
+- a reduction's axis given by position, ``np.sum(e, -1, keepdims=True)`` (``np.mean``,
+  ``np.max``, ``np.amax``, ``np.min``, ``np.amin``, ``np.prod``) → ``axis=-1``, as the
+  passes that read axes expect;
 - a two-operand ``np.einsum`` whose subscripts spell a (batched) matrix product —
   ``'ij,jk->ik'``, ``'ij,j->i'``, ``'bid,bjd->bij'``, ``'bij,bjd->bid'``, ``'i,i->'`` — →
   the operands' axes put in matmul order with ``np.swapaxes`` / ``np.transpose``, then
@@ -123,6 +126,12 @@ class _Lowering:
         reduction = _UFUNC_REDUCTIONS.get(_reduce_of(func, self.ctx, self.local_names))
         if reduction and _reduce_arguments(args):
             return [self.reduction(reduction, args)]
+        if obj in _AXIS_SECOND and len(args) >= 2 and args[0].keyword is None and \
+                args[1].keyword is None and all(a.keyword is not None for a in args[2:]) and \
+                not any(a.keyword.value == "axis" for a in args[2:]):
+            axis = args[1].with_changes(keyword=cst.Name("axis"), equal=cst.AssignEqual(
+                cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+            return [value.with_changes(args=[args[0], axis, *args[2:]])]
         return None
 
     def chain(self, operands):
@@ -193,6 +202,10 @@ _MATMULS = tuple(f for f in (np.matmul, getattr(np.linalg, "matmul", None)) if f
 
 # a ufunc's reduce -> the numpy reduction it is (np.add.reduce(x, axis=a) is np.sum(x, axis=a))
 _UFUNC_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
+
+
+# reductions whose second parameter is ``axis``
+_AXIS_SECOND = frozenset({np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod})
 
 
 def _reduce_of(func, ctx: Context, local_names):

@@ -47,6 +47,10 @@ SPELLINGS = [
     ("np.multiply.reduce(a * b, axis=-1)", [(3, 4), (4,)]),
     ("np.maximum.reduce(a * b)", [(3, 4), (4,)]),
     ("np.minimum.reduce(a + b, axis=(0, 1))", [(3, 4), (4,)]),
+    ("np.sum(a * b, 0, keepdims=True)", [(3, 4), (4,)]),       # the axis by position
+    ("np.mean(a * b, -1)", [(3, 4), (4,)]),
+    ("np.amax(a * b, (0, 1), keepdims=True)", [(3, 4), (4,)]),
+    ("np.prod(a + b, 1)", [(3, 4), (4,)]),
 ]
 CASES = [pytest.param(body, shapes, id=f"{body}-{shapes}") for body, shapes in SPELLINGS]
 
@@ -92,6 +96,10 @@ def test_spellings_lower_to_one_form():
     assert "c = np.sum(_t1, axis=0)" in code
     code = run_until(_make("np.add.reduce(a * b, dtype=np.float32)"), "canonical", wrt=("a", "b"))
     assert "c = np.add.reduce(_t1, dtype=_t2)" in code
+    code = run_until(_make("np.sum(a * b, -1, keepdims=True)"), "canonical", wrt=("a", "b"))
+    assert "c = np.sum(_t1, axis=-1, keepdims=True)" in code
+    code = run_until(_make("np.sum(a * b, 0, np.float64)"), "canonical", wrt=("a", "b"))
+    assert "axis=" not in _statements(code)  # a dtype by position too: kept as written
 
 
 def _statements(code: str) -> str:
