@@ -116,6 +116,10 @@ def passed_list(a, b):
     return np.sum(np.cos(last_two(parts)) * parts[0])  # passed on: elements not tracked
 
 
+def summed_product(a, b):
+    return np.sum(a @ b) + np.mean(np.tanh(a) @ b) * 3.0
+
+
 def rows_of(x, w):
     total = 0.0
     for i in range(x.shape[0]):
@@ -150,6 +154,8 @@ CASES = [
     (rnn_stack, (0, 1, 3), [[(4, 4), (4, 3), (6, 3), (4,)], [(3, 3), (3, 2), (4, 2, 5), (3, 5)]]),
     (mixed_list, (0, 1), [[(3,), (2, 3)], [(2, 3), (3,)], [(3,), (3,)], [(3, 1), (4,)]]),
     (passed_list, (0, 1), [[(3,), (3,)], [(3,), (2, 3)], [(1,), (4,)]]),
+    (summed_product, (0, 1), [[(3, 4), (4, 2)], [(2, 3, 4), (2, 4, 5)], [(4,), (4, 2)],
+                              [(3, 4), (4,)], [(2, 3, 4), (4, 5)], [(1, 3, 4), (2, 4, 1)]]),
     (rows_of, (0, 1), [[(5, 3), (3,)], [(5, 3), (1,)], [(5, 3), (5, 3)], [(4, 2, 3), (3,)],
                        [(3, 3), "F"]]),
 ]
@@ -225,6 +231,41 @@ def test_the_softmax_spellings_keep_only_real_sums():
         check_grad(fn, args, g(*args), argnums=(0, 1, 2))
         # the sums into the row sum and the row max: the only ones left
         assert g.source.count("rt.unbroadcast(") == 2, (fn.__name__, g.source)
+
+
+def test_the_adjoint_of_a_summed_product_makes_no_array_of_ones():
+    g = srcdiff.grad(summed_product, wrt=(0, 1))
+    g(*_args([(2, 3, 4), (2, 4, 5)], 0))
+    assert "matmul_adjoint_x1_spread(1.0, a, b)" in g.source
+    assert "sum_adjoint" not in g.source and "_t1 = a @ b" not in g.source  # nor the product
+
+
+@pytest.mark.parametrize("shapes", [((3, 1), (2, 1)), ((2, 3), (2, 3)), ((2, 3, 4), (3, 4, 5))])
+def test_a_product_of_shapes_that_do_not_match_still_raises_at_its_line(shapes):
+    """The fold above leaves the product uncomputed only where the pattern proves it valid:
+    (3, 1) @ (2, 1) would otherwise give a column sum that broadcasts, and no error."""
+    with pytest.raises(ValueError, match="matmul|broadcast"):  # numpy's own error
+        srcdiff.grad(summed_product, wrt=(0, 1))(*_args(shapes, 0))
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((2, 3, 4), (2, 4, 5)), ((4,), (4, 2)),
+                                    ((3, 4), (4,)), ((4,), (4,)), ((1, 3, 4), (2, 4, 1)),
+                                    ((2, 3, 4), (4, 5))])
+@pytest.mark.parametrize("c", [1.0, 0.25, np.float32(0.5)])
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32),
+                                    (np.float32, np.float64)])
+def test_the_spread_rules_are_the_matmul_rules_given_an_array_of_c(shapes, c, dtypes):
+    from srcdiff import runtime as rt
+
+    rng = np.random.default_rng(len(shapes[0]))
+    x1, x2 = (rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes))
+    g = rt.sum_adjoint(c, x1 @ x2)
+    for spread, rule in ((rt.matmul_adjoint_x1_spread, rt.matmul_adjoint_x1),
+                         (rt.matmul_adjoint_x2_spread, rt.matmul_adjoint_x2)):
+        want, got = rule(g, x1, x2), spread(c, x1, x2)
+        assert np.shape(got) == np.shape(want) and np.result_type(got) == np.result_type(want)
+        tol = 1e-5 if np.result_type(want) == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 def test_beyond_the_cap_of_patterns_the_general_variant_serves(monkeypatch):

@@ -13,7 +13,10 @@ of numbers. Then, invariant after this pass:
 - the adjoint of a reduction of all of ``v`` under a number seed, one number spread over
   ``v``'s shape, is that number wherever it is an operand of elementwise arithmetic that
   also has an operand of ``v``'s exact shape (which gives the result its shape); its array
-  is made only for the reads left, if any.
+  is made only for the reads left, if any. Under a pattern of argument shapes, where ``v``
+  is a product ``a @ b`` the pattern proves valid, the matmul rules take the number too:
+  ``rt.matmul_adjoint_x1_spread(c, a, b)`` is ``c`` times ``b``'s row sums, and the
+  product itself is computed only if something else reads it.
 
     def f_vjp(x, y):                               def f_vjp(x, y):
         _t1 = x - y                                    _t1 = x - y
@@ -38,7 +41,7 @@ from srcdiff.runtime.backend import numpy_twin
 from ..analysis.values import (Facts, all_bindings, binding_counts, map_statements, number, reads,
                                resolve, single_assignments, subexpressions)
 from ..context import Context
-from .shapes import ELEMENTWISE, shape_facts
+from .shapes import ELEMENTWISE, axes_of, shape_facts
 from .simplify import simplify_line
 
 __all__ = ["rewrite", "applied", "GRADIENT", "WITH_VALUE"]
@@ -81,7 +84,13 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         body = [_replaced(s, {seed: cst.Float("1.0")}) for s in body]
     body = _constants(body)
     scalars = _scalar_names(body, forward, single, ctx)
-    body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars)
+    # products a @ b whose shape the pattern proves (so a valid product, which no call of
+    # this pattern can make raise: the fold below may leave it uncomputed)
+    products = {t: (v.left.value, v.right.value) for t, v in forward.items()
+                if ctx.dims and t in single and isinstance(v, cst.BinaryOperation) and
+                isinstance(v.operator, cst.MatrixMultiply) and isinstance(v.left, cst.Name) and
+                isinstance(v.right, cst.Name) and axes_of(facts[t]) is not None}
+    body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products)
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
@@ -325,13 +334,15 @@ def _scalar_unbroadcasts(body: list, scalars: set, ctx: Context) -> list:
 # ----- a spread number where the arithmetic around it has the shape -----
 
 
-def _folded(body: list, facts: Facts, rt: str, scalars: set) -> list:
+def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict) -> list:
     """Each adjoint ``d = rt.sum_adjoint(c, v)`` / ``rt.mean_adjoint(c, ans, v)`` with a
     number ``c``, read as an operand of elementwise arithmetic with an operand of ``v``'s
     exact shape, replaced there by ``c`` (``c / rt.count(v)`` for a mean). A mean's spread
     left as an array is made as a sum's, ``rt.sum_adjoint(c / rt.count(v), v)``, which
-    does not read the mean."""
-    spreads = {}
+    does not read the mean. Where ``v = a @ b`` (``products``: v -> (a, b)), the matmul
+    rules given the spread take the number instead: ``rt.matmul_adjoint_x1_spread(c, a, b)``
+    is ``c`` times ``b``'s row sums, no array of ``c``'s and no product with it."""
+    spreads, sources = {}, {}
     counts = _counts(body)  # a spread bound once: every read of the name reads the spread
     for i, stmt in enumerate(body):
         name = _target(stmt)
@@ -339,13 +350,15 @@ def _folded(body: list, facts: Facts, rt: str, scalars: set) -> list:
         if found:
             spreads[name] = found[:3]
             c, v, mean = found[0], found[3], found[2]
+            sources[name] = v.value
             if mean:
                 call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("sum_adjoint")),
                                 [cst.Arg(_mean_of(c, v, rt)), cst.Arg(v)])
                 body[i] = stmt.with_changes(body=[stmt.body[0].with_changes(value=call)])
     if not spreads:
         return body
-    transformer = _Fold(spreads, facts, rt)  # then ``2 * 1.0 * r`` folded: ``2.0 * r``
+    transformer = _Fold(spreads, facts, rt, {n: (v, *products[v]) for n, v in sources.items()
+                                             if v in products})  # then 2 * 1.0 * r: 2.0 * r
     return [map_statements([s.visit(transformer)], simplify_line)[0]
             if _target(s) not in spreads and reads(s).intersection(spreads) else s for s in body]
 
@@ -377,9 +390,32 @@ def _spread(value, facts: Facts, scalars: set):
     return c, shape, mean, v
 
 
+_SPREAD_MATMULS = {rules.matmul_adjoint_x1: "matmul_adjoint_x1_spread",
+                   rules.matmul_adjoint_x2: "matmul_adjoint_x2_spread"}
+
+
 class _Fold(cst.CSTTransformer):
-    def __init__(self, spreads: dict, facts: Facts, rt: str):
+    def __init__(self, spreads: dict, facts: Facts, rt: str, products: dict):
         self.spreads, self.facts, self.rt = spreads, facts, rt
+        self.products = products  # a spread over a product -> (the product, its operands)
+
+    def _matmul(self, original: cst.Call, updated: cst.Call):
+        """``rt.matmul_adjoint_x1(d, a, b)`` → ``rt.matmul_adjoint_x1_spread(c, a, b)`` where
+        ``d`` spreads the number ``c`` over ``a @ b``; else None."""
+        args = original.args
+        if len(args) != 3 or any(a.keyword is not None or a.star for a in args) or \
+                not all(isinstance(a.value, cst.Name) for a in args) or \
+                not isinstance(updated.func, cst.Attribute):
+            return None
+        name = _SPREAD_MATMULS.get(self.facts.resolve(original.func))
+        g, a, b = (arg.value.value for arg in args)
+        product = self.products.get(g)
+        if name is None or product is None or product[1:] != (a, b):
+            return None
+        c, _, mean = self.spreads[g]
+        value = _mean_of(c, cst.Name(product[0]), self.rt) if mean else c
+        return updated.with_changes(func=updated.func.with_changes(attr=cst.Name(name)),
+                                    args=[cst.Arg(value), *updated.args[1:]])
 
     def _elementwise(self, node) -> bool:
         if isinstance(node, cst.BinaryOperation):
@@ -403,6 +439,10 @@ class _Fold(cst.CSTTransformer):
         return found
 
     def on_leave(self, original, updated):
+        if type(original) is cst.Call and self.products:
+            folded = self._matmul(original, updated)
+            if folded is not None:
+                return folded
         if not isinstance(original, cst.BaseExpression) or not self._elementwise(original):
             return updated
         leaves = self._leaves(original, [])

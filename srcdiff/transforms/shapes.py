@@ -96,6 +96,7 @@ _REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
 _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros_like: 0,
                       helpers.unbroadcast: 1, rules.getitem_adjoint: 1,
                       rules.matmul_adjoint_x1: 1, rules.matmul_adjoint_x2: 2,
+                      rules.matmul_adjoint_x1_spread: 1, rules.matmul_adjoint_x2_spread: 2,
                       rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
                       rules.max_adjoint: 2, rules.min_adjoint: 2}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
