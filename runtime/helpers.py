@@ -223,10 +223,15 @@ def guard(value, g):
     >>> guard(np.array([0.0, 4.0]), np.array([0.0, 1.0]))
     array([1., 4.])
     """
-    if isinstance(g, (float, int)):
-        return value if g != 0 else 1.0
-    if isinstance(value, (float, int)):  # keep Python numbers weak: float32 stays float32
-        return value if value != 0 else (g == 0) * np.ones_like(g)
+    if isinstance(g, (float, int, np.generic)) or type(g) is np.ndarray and g.ndim == 0:
+        return value if g != 0 else 1.0  # one adjoint (a 0-d one from np.where too)
+    if isinstance(value, (float, int, np.floating, np.integer)):  # a number (np.sqrt(d))
+        if type(g) is np.ndarray and np.count_nonzero(g) == g.size:
+            return value  # no zero adjoint: the number itself
+        # 1 where g is 0 (the rule may take a root or a power of it: np.sqrt(1.0 - x * x)
+        # of an x with |x| > 1 in a branch not taken), the number elsewhere, in g's dtype
+        # (a Python number stays weak: float32 stays float32)
+        return np.where(g == 0, np.ones_like(g), value)
     if type(g) is np.ndarray and type(value) is np.ndarray and value.dtype.kind == "f" and \
             np.count_nonzero(g) == g.size:  # no zero adjoint: value itself (~1 us, not ~3)
         return value

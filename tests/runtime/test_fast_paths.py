@@ -212,6 +212,23 @@ def test_guard_is_value_with_ones_where_the_adjoint_is_zero(g, value):
     np.testing.assert_array_equal(np.broadcast_to(got, want.shape), want)
 
 
+@pytest.mark.parametrize("g", [np.array([0.0, -2.0, 3.0]), np.array([[0.0], [1.5]], np.float32),
+                               np.array([np.inf, 0.0, -0.0])])
+@pytest.mark.parametrize("value", [np.float64(4.0), np.float32(0.5), np.int64(3), np.float64(np.inf),
+                                   np.float64(0.0), np.float64(np.nan), np.float32(-2.0)])
+def test_a_guarded_numpy_number_divides_as_the_guarded_array(g, value):
+    """np.sqrt(q.shape[-1]) is a numpy number: a nonzero one is kept as it is (no array the
+    adjoint's size), which divides g as the guarded array does: 0 where g is 0, in the
+    same dtype; zero and NaN take the array."""
+    got = helpers.guard(value, g)
+    want = np.where(g == 0, 1.0, value)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        np.testing.assert_array_equal(g / got, g / want)
+        assert (g / got).dtype == (g / want).dtype
+    if value == 0 or value != value:  # an array: 1 where g is 0
+        np.testing.assert_array_equal(np.broadcast_to(got, want.shape), want)
+
+
 _N = rules._SMALL + 1  # in place only above this many elements: below, a new array is cheaper
 
 
