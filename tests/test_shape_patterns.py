@@ -120,6 +120,16 @@ def summed_product(a, b):
     return np.sum(a @ b) + np.mean(np.tanh(a) @ b) * 3.0
 
 
+def running_sums(W, xs, h0):
+    h = h0
+    total = 0.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + xs[t])
+        total = total + np.sum(h)
+        total += (h * h).sum()
+    return total
+
+
 def rows_of(x, w):
     total = 0.0
     for i in range(x.shape[0]):
@@ -156,6 +166,7 @@ CASES = [
     (passed_list, (0, 1), [[(3,), (3,)], [(3,), (2, 3)], [(1,), (4,)]]),
     (summed_product, (0, 1), [[(3, 4), (4, 2)], [(2, 3, 4), (2, 4, 5)], [(4,), (4, 2)],
                               [(3, 4), (4,)], [(2, 3, 4), (4, 5)], [(1, 3, 4), (2, 4, 1)]]),
+    (running_sums, (0, 2), [[(3, 3), (4, 3), (3,)], [(3, 3), (4, 1), (3,)], [(2, 2), (3, 2, 2), (2, 2)]]),
     (rows_of, (0, 1), [[(5, 3), (3,)], [(5, 3), (1,)], [(5, 3), (5, 3)], [(4, 2, 3), (3,)],
                        [(3, 3), "F"]]),
 ]

@@ -397,7 +397,8 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
         axes = axes_of(facts.of(receiver))
         if axes is None or not axes:
             return UNKNOWN
-        if method in _FULL_METHODS and len(positional) <= 1 and "axis" not in keywords:
+        if method in _FULL_METHODS and (not positional or len(positional) == 1 and
+                                        "axis" not in keywords):
             # an array's method (the receiver has axes): its first parameter is axis
             return _reduced(axes, {**keywords, **({"axis": positional[0]} if positional else {})})
         if method == "swapaxes" and len(positional) == 2 and not keywords:

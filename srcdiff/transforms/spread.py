@@ -12,6 +12,12 @@ only be a number (whose dtype a spread array would fix).
 
     _t8 = np.sum(e, axis=-1, keepdims=True)
         de = de + rt.sum_adjoint(d_t8, e, axis=-1, keepdims=True)   →   de = de + d_t8
+
+The same for the adjoint of a sum of all of ``x``, ``rt.sum_adjoint(g, x)`` with ``g`` a
+number, beside a value of ``x``'s exact shape (a running sum ``total + np.sum(h)`` in a
+loop: ``dh + 1.0`` each step, not ``dh + rt.sum_adjoint(1.0, h)``). A number ``g`` gives
+the spread array ``x``'s float dtype, or its own as a numpy number, and so does ``a + g``
+for the adjoint ``a``, which has ``x``'s shape and a float dtype.
 """
 
 from __future__ import annotations
@@ -43,11 +49,16 @@ def _spread_of(call: cst.Call, facts: Facts):
     positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     keepdims = keywords.get("keepdims")
-    if len(positional) != 2 or set(keywords) != {"axis", "keepdims"} or \
-            not (isinstance(keepdims, cst.Name) and keepdims.value == "True"):
+    if len(positional) != 2:
         return None
     g, x = positional
     target, spread = facts.of(x), facts.of(g)
+    if not keywords:  # all of x summed: a number g (its array would be g everywhere)
+        return (g, x) if spread == SCALAR and target is not UNKNOWN and target.exact and \
+            target != SCALAR else None
+    if set(keywords) != {"axis", "keepdims"} or \
+            not (isinstance(keepdims, cst.Name) and keepdims.value == "True"):
+        return None
     if target == SCALAR or spread == SCALAR or not broadcasts_into(spread, target):
         return None
     return g, x

@@ -43,6 +43,8 @@ def rewritten(line: str, forward="s = np.sum(x, axis=-1, keepdims=True)") -> lis
     ("dx = dx - rt.sum_adjoint(ds * 2.0, x, axis=-1, keepdims=True)", "dx = dx - ds * 2.0"),
     ("dx = dx + rt.sum_adjoint(-ds, x, axis=-1, keepdims=True)", "dx = dx + (-ds)"),
     ("dx = x * rt.sum_adjoint(ds, x, axis=-1, keepdims=True)", "dx = x * ds"),
+    ("dx = dx + rt.sum_adjoint(1.0, x)", "dx = dx + 1.0"),              # all of x: a number
+    ("dx = dx - rt.sum_adjoint(2.0 * 3.0, x)", "dx = dx - 2.0 * 3.0"),
 ])
 def test_the_spread_is_left_to_broadcasting(line, after):
     assert "        " + after in rewritten(line)
@@ -55,6 +57,8 @@ def test_the_spread_is_left_to_broadcasting(line, after):
     "dx = dx + rt.sum_adjoint(1.0, x, axis=-1, keepdims=True)",       # a number
     "dx = dx + rt.sum_adjoint(dw, x, axis=-1, keepdims=True)",        # dw: shape unknown
     "dx = dx @ rt.sum_adjoint(ds, x, axis=-1, keepdims=True)",        # not elementwise
+    "dx = dx + rt.sum_adjoint(ds, x)",                                 # ds: not a number
+    "dx = w + rt.sum_adjoint(1.0, x)",                                 # w: shape unknown
 ])
 def test_the_spread_stays_where_its_shape_may_matter(line):
     assert "        " + line in rewritten(line)
