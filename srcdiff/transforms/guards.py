@@ -6,16 +6,23 @@ rule dividing by ``v`` gives 0, not 0/0, where ``v`` is zero and nothing flows b
 ``where``. Invariant after this pass: every guard left divides by (or raises) a value not
 proven positive. A value is proven positive by a lower bound of at least 1e-4 (far above
 where float16 or float32 round a positive value to zero), from literals through ``+``,
-``*``, squares, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``; and a softmax's
+``*``, a division by a positive literal, squares (``x * x``, even powers, ``np.square``),
+``abs``, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``; through reductions: a
+mean lies between its terms, a sum of nonnegative terms is nonnegative (an empty sum is
+0), ``np.var``, ``np.std`` and ``np.linalg.norm`` are nonnegative, so an RMS or layer norm's
+``np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) >= 1e-3``; and a softmax's
 denominator, ``np.sum(e, axis=a)`` of ``e = np.exp(s - np.max(s, axis=a, keepdims=True))``,
-is at least 1 (one of its terms is exp(0)), however the max and the sum are spelled. The bounds are
+is at least 1 (one of its terms is exp(0)), however the max and the sum are spelled, along
+the same axis by its text or, under a shape pattern, modulo the array's number of
+dimensions (``axis=-1`` and ``axis=2`` of a 3-d array). The bounds are
 kept only through operations that make no NaN from numbers (no ``0 * inf``, no square root
-of a negative), so a value with a bound is either above it or NaN because an *input* is
-NaN; for NaN inputs the gradient may then be NaN where a guard would have given 0, as it
-is through any rule without a guard (``g * x``). Guards on the base of a power stay: there
-``0 * inf`` can come from an overflow of a large base, not only from a zero one. The bounds
-are those of real (floating-point) arithmetic: an integer ``n * n`` that overflows is not
-modelled.
+of a negative, no ``inf - inf`` in a sum: a term with a lower bound is never -inf), so a
+value with a bound is either above it (+inf included: a sum may overflow) or NaN because an
+*input* is NaN; for NaN inputs the gradient may then be NaN where a guard would have given
+0, as it is through any rule without a guard (``g * x``). Guards on the base of a power
+stay: there ``0 * inf`` can come from an overflow of a large base, not only from a zero
+one. The bounds are those of real (floating-point) arithmetic: an integer ``n * n`` that
+overflows is not modelled.
 
     _t3 = x * x
     _t4 = 1.0 + _t3
@@ -34,9 +41,10 @@ from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.calls import classify
-from ..analysis.values import (UNKNOWN, Domain, Facts, infer, number, rewrite_lines_calling,
-                               single_assignments)
+from ..analysis.values import (UNKNOWN, Domain, Facts, binding_counts, infer, number,
+                               rewrite_lines_calling, single_assignments)
 from ..context import Context
+from .shapes import axes_of, shape_facts
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
 
@@ -55,6 +63,18 @@ _UNARY = {
     math.fabs: lambda lo: lo if lo is not None and lo >= 0 else 0.0,
 }
 
+# f(x, **options) >= bound(lower bound of x), for x not NaN, with only the options named
+# (None: any); a term with a lower bound is never -inf, so a sum of them is never inf - inf
+_REDUCED = {
+    np.mean: (lambda lo: lo, {"axis", "keepdims"}),  # between its terms (an empty mean: NaN)
+    np.sum: (lambda lo: 0.0 if lo is not None and lo >= 0 else UNKNOWN,  # an empty sum: 0
+             {"axis", "keepdims"}),
+    np.var: (lambda lo: 0.0, None),  # a mean of squares (any ddof: numpy divides by
+    np.std: (lambda lo: 0.0, None),  # max(n - ddof, 0), inf where that is 0)
+    np.linalg.norm: (lambda lo: 0.0, None),
+}
+_REDUCED_METHODS = {"sum", "mean", "var", "std"}  # x.sum(...): classify resolves them
+
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return rewrite_lines_calling(module, ctx, "guard", lower_bounds,
@@ -63,15 +83,92 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """A lower bound of every name of the generated function ``vjp`` (None: unknown)."""
-    local = single_assignments(vjp) | {p.name.value for p in vjp.params.params}
+    params = {p.name.value for p in vjp.params.params}
+    local = single_assignments(vjp) | params
+    names = frozenset(binding_counts(vjp)) | params  # every name bound: not a global
     shifted = _shifted_exponentials(vjp, ctx, local)
+    ndim = _ndims(vjp, ctx)
 
     def denominator(expr) -> bool:  # sum(e, axis=a) of a shifted exponential e along a
         reduced = _reduction(expr, ctx, local, _SUMS)
-        return reduced is not None and shifted.get(reduced[0]) == reduced[1]
+        if reduced is None or reduced[0] not in shifted:
+            return False
+        s, axis = shifted[reduced[0]]
+        return _same_axis(axis, reduced[1], ndim(s), ndim(reduced[0]))
 
-    return infer(vjp, ctx, Domain(lambda expr, facts: _evaluate(expr, facts, denominator),
-                                  _join), {})
+    def reduction(expr, facts):  # the bound of a mean, sum, var, std or norm; else None
+        return _reduced_bound(expr, facts, ctx, names)
+
+    return infer(vjp, ctx, Domain(
+        lambda expr, facts: _evaluate(expr, facts, denominator, reduction), _join), {})
+
+
+def _reduced_bound(call: cst.Call, facts: Facts, ctx: Context, names: frozenset):
+    """``(bound,)`` for a call of a reduction of ``_REDUCED`` on one operand, however it is
+    spelled (``np.sum(x)``, ``x.sum(axis=0)``); None for any other call."""
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value in _REDUCED_METHODS):
+        fn = facts.resolve(func)
+        try:
+            if (numpy_twin(fn) or fn) not in _REDUCED:
+                return None
+        except TypeError:  # unhashable
+            return None
+    op = classify(call, ctx, names)
+    fn = numpy_twin(op.primitive) or op.primitive if op.kind == "rule" else None
+    try:
+        rule = _REDUCED.get(fn)
+    except TypeError:
+        return None
+    if rule is None or len(op.operands) != 1:
+        return None
+    bound_of, allowed = rule
+    if allowed is not None and {k for k, _ in op.options} - allowed:
+        return (UNKNOWN,)
+    return (bound_of(facts.of(op.operands[0])),)
+
+
+def _ndims(vjp: cst.FunctionDef, ctx: Context):
+    """``ndim(name)``: the number of dimensions of a name's value where a shape pattern gives
+    it (shapes' facts, inferred on the first question), else None."""
+    facts: list = []
+
+    def ndim(name: str) -> int | None:
+        if not ctx.dims:
+            return None
+        if not facts:
+            facts.append(shape_facts(vjp, ctx))
+        axes = axes_of(facts[0][name])
+        return None if axes is None else len(axes)
+
+    return ndim
+
+
+def _same_axis(a: cst.BaseExpression, b: cst.BaseExpression, ndim_a, ndim_b) -> bool:
+    """Whether reductions along ``axis=a`` and ``axis=b`` run along the same axes: the same
+    text, or, where both arrays have ``n`` dimensions, the same axes modulo ``n``."""
+    if _code(a) == _code(b):
+        return True
+    if ndim_a is None or ndim_a != ndim_b:
+        return False
+    axes = _axes(a, ndim_a)
+    return axes is not None and axes == _axes(b, ndim_a)
+
+
+def _axes(axis: cst.BaseExpression, n: int) -> frozenset | None:
+    """The axes ``axis=`` names in an array of ``n`` dimensions (an int, a tuple of ints or
+    None), each in ``range(n)``; None if not literal or out of range."""
+    if isinstance(axis, cst.Name) and axis.value == "None":
+        return frozenset(range(n))
+    items = [e.value for e in axis.elements] if isinstance(axis, cst.Tuple) else [axis]
+    found = [number(item) for item in items]
+    if not found or any(type(k) is not int or not -n <= k < n for k in found):
+        return None
+    return frozenset(k % n for k in found)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
 
 
 # ----- softmax: the sum of exp(s - max(s)) along the axis of the max is at least 1 -----
@@ -80,8 +177,8 @@ _MAXIMA = (np.max, np.amax)
 _SUMS = (np.sum,)
 
 
-def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dict[str, str]:
-    """``{e: axis}`` for each ``e = np.exp(d)``, ``d = s - m``, ``m = np.max(s, axis=a,
+def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dict:
+    """``{e: (s, axis)}`` for each ``e = np.exp(d)``, ``d = s - m``, ``m = np.max(s, axis=a,
     keepdims=True)`` (or ``s.max(...)``) of the forward pass, each name bound once: every
     value of ``e`` is at most 1 and, along ``a``, one of them is exp(0) = 1 (or NaN where
     ``s`` holds a NaN or an infinity)."""
@@ -102,12 +199,12 @@ def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dic
             continue
         reduced = _reduction(values.get(d.right.value), ctx, local, _MAXIMA)
         if reduced is not None and reduced[0] == d.left.value and reduced[2]:
-            found[e] = reduced[1]
+            found[e] = (reduced[0], reduced[1])
     return found
 
 
 def _reduction(call, ctx: Context, local: set, functions, axis_needed=True):
-    """``(array name, axis code, keepdims)`` of a call of one of ``functions`` on one name,
+    """``(array name, axis, keepdims)`` of a call of one of ``functions`` on one name,
     however it is spelled (``np.max(s, axis=-1, keepdims=True)``, ``s.max(1)``: the call
     resolution of every pass, ``calls.classify``), with ``axis=`` and ``keepdims=`` only
     (``axis`` required unless ``axis_needed`` is false); None otherwise."""
@@ -126,8 +223,7 @@ def _reduction(call, ctx: Context, local: set, functions, axis_needed=True):
     if set(options) - {"axis", "keepdims"} or axis_needed and axis is None:
         return None
     keepdims = options.get("keepdims")
-    code = cst.Module(body=[]).code_for_node(axis) if axis is not None else None
-    return op.operands[0].value, code, isinstance(keepdims, cst.Name) and keepdims.value == "True"
+    return op.operands[0].value, axis, isinstance(keepdims, cst.Name) and keepdims.value == "True"
 
 
 def _join(a, b):
@@ -136,7 +232,7 @@ def _join(a, b):
     return min(a, b)
 
 
-def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None):
+def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None, reduction=None):
     value = number(expr)
     if value is not None:
         return float(value)
@@ -149,21 +245,33 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None):
             lo = facts[expr.left.value]  # x * x
             return lo * lo if lo is not None and lo >= 0 else 0.0
         if isinstance(op, cst.Power):
-            k = number(expr.right)
-            if isinstance(k, int) and k >= 0 and k % 2 == 0:
-                lo = facts.of(expr.left)
-                return lo ** k if lo is not None and lo >= 0 else 0.0
-            return UNKNOWN
+            return _power(facts.of(expr.left), number(expr.right))
+        if isinstance(op, (cst.Multiply, cst.Divide)):  # by a positive literal: no 0 * inf
+            c, v = number(expr.right), expr.left
+            if c is None and isinstance(op, cst.Multiply):
+                c, v = number(expr.left), expr.right
+            if c is not None:
+                lo = facts.of(v)
+                if not 0 < c < math.inf or lo is UNKNOWN:
+                    return UNKNOWN
+                return lo * c if isinstance(op, cst.Multiply) else lo / c
         a, b = facts.of(expr.left), facts.of(expr.right)
         if a is UNKNOWN or b is UNKNOWN:
             return UNKNOWN
         if isinstance(op, cst.Add):
             return a + b
+        if isinstance(op, cst.Subtract) and number(expr.right) is not None and \
+                math.isfinite(b):  # x - 1.0
+            return a - b
         if isinstance(op, cst.Multiply) and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
             return a * b
         return UNKNOWN
     if denominator is not None and isinstance(expr, cst.Call) and denominator(expr):
         return 1.0  # the denominator of a softmax
+    if reduction is not None and isinstance(expr, cst.Call):
+        reduced = reduction(expr, facts)
+        if reduced is not None:
+            return reduced[0]
     if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
             and expr.args[0].star == "":
         fn = facts.resolve(expr.func)
@@ -175,6 +283,21 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None):
         if bound is not None:
             return bound(facts.of(expr.args[0].value))
     return UNKNOWN
+
+
+def _power(lo, k):
+    """A lower bound of ``x ** k`` for ``x >= lo`` and a literal ``k``: an even power of any
+    number is >= 0, a power of a nonnegative one >= lo ** k; no bound for negative powers
+    (``0 ** -1``) nor for a negative base's odd or fractional power."""
+    if k is None or not k >= 0:
+        return UNKNOWN
+    nonnegative = lo is not UNKNOWN and lo >= 0
+    if not nonnegative:
+        return 0.0 if float(k).is_integer() and int(k) % 2 == 0 else UNKNOWN
+    try:
+        return float(lo) ** k
+    except OverflowError:  # a bound above the largest float: any float is below it but inf
+        return math.inf
 
 
 def _positive_guard(call: cst.Call, facts: Facts) -> bool:
