@@ -21,8 +21,10 @@ value with a bound is either above it (+inf included: a sum may overflow) or NaN
 *input* is NaN; for NaN inputs the gradient may then be NaN where a guard would have given
 0, as it is through any rule without a guard (``g * x``). Guards on the base of a power
 stay: there ``0 * inf`` can come from an overflow of a large base, not only from a zero
-one. The bounds are those of real (floating-point) arithmetic: an integer ``n * n`` that
-overflows is not modelled.
+one. The bounds are those of real (floating-point) arithmetic, except that a positive bound
+below 1e-7 counts as 0, as float16 may round such a value (a literal ``1e-8``) to 0: so
+``np.sqrt(np.sum(x * x) + 1e-8)`` keeps its guards, ``+ 1e-6`` loses them. An integer
+``n * n`` that overflows is not modelled.
 
     _t3 = x * x
     _t4 = 1.0 + _t3
@@ -49,6 +51,9 @@ from .shapes import axes_of, shape_facts
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
 
 POSITIVE = 1e-4  # a lower bound at least this large proves a value positive
+# a positive bound below this may be a value that float16 rounds to 0 (its smallest step is
+# 6e-8: np.float16(1e-8) == 0, so float16's sqrt(sum(x * x) + 1e-8) is 0 where x is 0): 0
+FLOAT16_TINY = 1e-7
 
 # f(x) >= bound(lower bound of x), for x not NaN; None: no bound
 _UNARY = {
@@ -100,7 +105,13 @@ def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
         return _reduced_bound(expr, facts, ctx, names)
 
     return infer(vjp, ctx, Domain(
-        lambda expr, facts: _evaluate(expr, facts, denominator, reduction), _join), {})
+        lambda expr, facts: _representable(_evaluate(expr, facts, denominator, reduction)),
+        _join), {})
+
+
+def _representable(lo):
+    """``lo``, or 0 where a value that large may still round to 0 in float16."""
+    return 0.0 if lo is not UNKNOWN and 0 < lo < FLOAT16_TINY else lo
 
 
 def _reduced_bound(call: cst.Call, facts: Facts, ctx: Context, names: frozenset):

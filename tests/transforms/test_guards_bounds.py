@@ -43,7 +43,7 @@ PROVEN = {  # forward lines binding v -> why v >= 1e-4
     "var": "_t1 = np.var(x, axis=-1, keepdims=True)\n_t2 = _t1 + 1e-5\nv = np.sqrt(_t2)",
     "var_ddof_method": "_t1 = x.var(ddof=1)\nv = _t1 + 0.5",
     "std": "_t1 = np.std(x, axis=0)\nv = _t1 + 1e-3",
-    "sum_of_squares": "_t1 = x ** 2\n_t2 = np.sum(_t1)\n_t3 = _t2 + 1e-8\nv = np.sqrt(_t3)",
+    "sum_of_squares": "_t1 = x ** 2\n_t2 = np.sum(_t1)\n_t3 = _t2 + 1e-6\nv = np.sqrt(_t3)",
     "norm": "_t1 = np.linalg.norm(x, axis=-1, keepdims=True)\nv = _t1 + 1e-3",
     "square": "_t1 = np.square(x)\n_t2 = _t1.mean()\nv = _t2 + 1.0",
     "abs_squared": "_t1 = np.abs(x)\n_t2 = _t1 ** 2\nv = _t2 + 1.0",
@@ -70,6 +70,7 @@ KEPT = {  # forward lines binding v -> why v may be zero (or NaN from numbers)
     "sum_of_shifted": "_t1 = x * x\n_t2 = _t1 - 1.0\n_t3 = np.sum(_t2)\nv = _t3 + 2.0",
     "empty_sum": "_t1 = x * x\n_t2 = _t1 + 1.0\nv = np.sum(_t2, axis=0)",  # 0 if no rows
     "var_tiny_eps": "_t1 = np.var(x)\nv = _t1 + 1e-8",
+    "sqrt_tiny_eps": "_t1 = x ** 2\n_t2 = np.sum(_t1)\n_t3 = _t2 + 1e-8\nv = np.sqrt(_t3)",  # f16: 0
     "sum_where": "_t1 = x * x\n_t2 = np.sum(_t1, where=w > 0)\nv = _t2 + 1.0",  # unknown call
     "odd_power": "_t1 = x ** 3\nv = _t1 + 1.0",
     "negative_factor": "_t1 = x * x\n_t2 = -2.0 * _t1\nv = _t2 + 3.0",
@@ -110,8 +111,12 @@ NORMS = {  # name -> (source, guards left: the divisor's square, whose bound is 
         """, 1),
     "l2_normalize": ("""
         def f(x, w):
-            return np.sum(np.tanh(w * x / np.sqrt(np.sum(x**2) + 1e-8)))
+            return np.sum(np.tanh(w * x / np.sqrt(np.sum(x**2) + 1e-6)))
         """, 1),
+    "l2_normalize_tiny_eps": ("""
+        def f(x, w):
+            return np.sum(np.tanh(w * x / np.sqrt(np.sum(x**2) + 1e-8)))
+        """, 3),  # float16 rounds 1e-8 to 0: all kept
     "squares": ("""
         def f(x, w):
             return np.sum(w / (np.square(x).mean() + np.abs(x) ** 2 + x ** 2.0 + 0.5))
@@ -147,6 +152,21 @@ def test_norms_of_zeros_have_finite_gradients(name):
     for g in srcdiff.grad(fn, wrt=(0, 1))(x, w):
         assert np.isfinite(g).all()
     check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("eps, guarded", [("1e-8", True), ("1e-6", False)])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_masked_norm_of_zeros_has_a_zero_gradient_in_every_float(eps, guarded, dtype):
+    """float16 rounds 1e-8 to 0: that divisor keeps its guard, and where nothing flows back
+    (masked) the gradient stays 0, not 0/0; 1e-6 survives float16, its guards go."""
+    fn = make_function(f"def f(x):\n"
+                       f"    return np.sum(np.where(x > 1.0, x / np.sqrt(np.sum(x ** 2) + {eps}), 0.0))\n")
+    assert ("rt.guard(_t5, " in srcdiff.grad(fn).source) is guarded  # _t5: the sqrt
+    g = srcdiff.grad(fn)(np.zeros(3, dtype))
+    assert g.dtype == dtype
+    np.testing.assert_array_equal(g, 0.0)
+    x = np.array([0.5, 2.0, 3.0])
+    check_grad(fn, (x,), (srcdiff.grad(fn)(x),))
 
 
 def test_an_unproven_zero_divisor_keeps_its_guard_and_a_zero_adjoint():
