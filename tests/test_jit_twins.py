@@ -293,3 +293,27 @@ def test_matrix_products_are_numpys_bit_for_bit(shapes, dtype):
             if numba_twins.numba_blas.GEMM and min(m, n) > 1:  # (numpy's (1, k) @ (k, 1): a dot)
                 assert np.array_equal(got, want)
             np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 1), (1, 3, 4), (2, 1, 4), (1, 1, 4), (2, 1, 1), (3, 4),
+                                   (3, 1), (1, 4), (4,), (1,), (), (1, 1, 1)], ids=str)
+def test_sums_of_a_3d_adjoint_to_its_operands_shape(shape):
+    """The three-loop sum of a (2, 3, 4) adjoint back to an operand that numpy broadcast."""
+    g = rng.normal(size=(2, 3, 4))
+    x = rng.normal(size=shape) if shape else 0.5
+    got, want = unbroadcast(g, x), rt.unbroadcast(g, x)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", [2.0, 0.0, np.nan, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_guard_of_a_number_by_an_array_adjoint(value, dtype):
+    """A number guarded by an array adjoint with zeros: the number, 1 where the adjoint is 0,
+    in the adjoint's shape and dtype; g / guard as numpy's."""
+    g = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 4.0]], dtype)
+    got, want = guard(value, g), rt.guard(value, g)
+    assert got.shape == g.shape and got.dtype == dtype
+    np.testing.assert_array_equal(got, np.where(g == 0, 1.0, value))
+    with np.errstate(divide="ignore", invalid="ignore"):  # value 0: g / 0 is inf, as numpy's
+        np.testing.assert_array_equal(g / got, g / want)
