@@ -74,6 +74,24 @@ def test_a_grid_read_after_a_write_into_its_operand_is_refused(make):
         srcdiff.value_and_grad(fn)(np.array([0.3, -0.2, 0.5]))
 
 
+@pytest.mark.parametrize("copy", ["", ", copy=True"])
+def test_a_copied_grid_may_be_written_into(copy):
+    """np.meshgrid copies by default: a write into a result changes nothing it was made
+    from (it was refused as a change to the argument, fuzz finding O31)."""
+    fn = make_function(f"""
+        def f(x):
+            h = np.meshgrid(np.array([0.3, -0.6]), x[0]{copy})[1].T
+            h[0, :] = h[1] + 1.0
+            b = x[1] * 2.0
+            A, B = np.meshgrid(np.ones(2), b{copy})
+            b[0] = 5.0
+            return np.sum(h * x[0]) + np.sum(B.T * x[1])
+    """)
+    x = np.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]])
+    check_grad_by_finite_differences(fn, (x,))
+    check_value_and_grad(fn, (x,))
+
+
 def test_an_indexing_option_numpy_refuses_is_refused_at_the_line():
     fn = make_function("def f(x, y):\n    X, Y = np.meshgrid(x, y, indexing='yx')\n"
                        "    return np.sum(X * Y)\n")

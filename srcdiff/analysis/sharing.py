@@ -48,8 +48,8 @@ VIEWS = frozenset(
     "real_if_close".split()  # np.diag of a matrix; x.conj() of a real x is x itself
 )
 # numpy functions whose results are views of every array they are given (meshgrid's with
-# copy=False; taken for views always, which costs at most a refusal; np.atleast_2d(a, b)
-# gives a view of each)
+# copy=False, or a copy= not written as a literal: taken for views, which costs at most a
+# refusal; np.atleast_2d(a, b) gives a view of each)
 _VIEWS_OF_ALL = frozenset({"broadcast_arrays", "meshgrid", "atleast_1d", "atleast_2d",
                            "atleast_3d"})
 
@@ -606,6 +606,8 @@ class _Flow:
         if obj is abs:
             return self.arith(args, call)
         if name in _VIEWS_OF_ALL and (getattr(obj, "__module__", None) or "").startswith("numpy"):
+            if name == "meshgrid" and _copies(call):
+                return self.fresh("array", call)  # copy=True, the default: new arrays
             return self.union(args)  # np.broadcast_arrays(a, b): views of every operand
         if name in VIEWS and args or name in _VIEW_WHEN and args and \
                 (getattr(obj, "__module__", None) or "").startswith("numpy") and \
@@ -715,3 +717,13 @@ def _bound_names(funcdef: cst.FunctionDef) -> set[str]:
         if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
             add(n.target)
     return names
+
+
+def _copies(call: cst.Call) -> bool:
+    """Whether a ``np.meshgrid`` call copies: ``copy=`` left out (True) or written ``True``."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "copy":
+            return isinstance(arg.value, cst.Name) and arg.value.value == "True"
+        if arg.star == "**":
+            return False  # copy= may be in there
+    return True
