@@ -4,13 +4,15 @@
 rule dividing by ``v`` gives 0, not 0/0, where ``v`` is zero and nothing flows back. Where
 ``v`` can never be zero, the guard changes nothing and only costs a comparison and a
 ``where``. Invariant after this pass: every guard left divides by (or raises) a value not
-proven positive. A value is proven positive by a lower bound of at least 1e-4 (far above
-where float16 or float32 round a positive value to zero), from literals through ``+``,
+proven positive. A value is proven positive by a lower bound of at least 1e-6 (17 of
+float16's smallest steps, 6e-8, above zero; a bound below 1e-7 counts as 0, see below), from
+literals through ``+``,
 ``*``, a division by a positive literal, squares (``x * x``, even powers, ``np.square``),
 ``abs``, ``exp``, ``sqrt`` and ``cosh``, e.g. ``1.0 + x * x >= 1``; through reductions: a
 mean lies between its terms, a sum of nonnegative terms is nonnegative (an empty sum is
 0), ``np.var``, ``np.std`` and ``np.linalg.norm`` are nonnegative, so an RMS or layer norm's
-``np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) >= 1e-3``; and a softmax's
+``np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) >= 1e-3`` and its square, which
+the quotient rule divides by, ``>= 1e-6``; and a softmax's
 denominator, ``np.sum(e, axis=a)`` of ``e = np.exp(s - np.max(s, axis=a, keepdims=True))``,
 is at least 1 (one of its terms is exp(0)), however the max and the sum are spelled, along
 the same axis by its text or, under a shape pattern, modulo the array's number of
@@ -50,7 +52,7 @@ from .shapes import axes_of, shape_facts
 
 __all__ = ["rewrite", "lower_bounds", "POSITIVE"]
 
-POSITIVE = 1e-4  # a lower bound at least this large proves a value positive
+POSITIVE = 1e-6  # a lower bound at least this large proves a value positive
 # a positive bound below this may be a value that float16 rounds to 0 (its smallest step is
 # 6e-8: np.float16(1e-8) == 0, so float16's sqrt(sum(x * x) + 1e-8) is 0 where x is 0): 0
 FLOAT16_TINY = 1e-7

@@ -34,7 +34,7 @@ def f_vjp(x, w):
     return next(line.strip() for line in lines if line.strip().startswith("dx ="))
 
 
-PROVEN = {  # forward lines binding v -> why v >= 1e-4
+PROVEN = {  # forward lines binding v -> why v >= 1e-6 (guards.POSITIVE)
     "rms": ("_t1 = x * x\n_t2 = np.mean(_t1, axis=-1, keepdims=True)\n_t3 = _t2 + 1e-6\n"
             "v = np.sqrt(_t3)"),                                   # sqrt(>= 1e-6) >= 1e-3
     "layer_norm": ("mu = np.mean(x, axis=-1, keepdims=True)\n_t1 = x - mu\n_t2 = _t1 ** 2\n"
@@ -65,12 +65,12 @@ KEPT = {  # forward lines binding v -> why v may be zero (or NaN from numbers)
     "mean_minus_one": "_t1 = np.mean(w)\nv = _t1 - 1.0",    # x / (np.mean(y) - 1.0)
     "mean": "_t1 = np.mean(x)\nv = _t1 + 1.0",              # a mean of anything
     "sum_of_squares": "_t1 = x * x\nv = np.sum(_t1)",       # 0 where x is 0
-    "norm": "_t1 = np.linalg.norm(x)\nv = _t1 + 1e-6",      # 1e-6: below float16's reach
+    "norm": "_t1 = np.linalg.norm(x)\nv = _t1 + 1e-8",      # float16 rounds 1e-8 to 0
     "sqrt_of_sum": "_t1 = x * x\n_t2 = np.sum(_t1)\nv = np.sqrt(_t2)",
     "sum_of_shifted": "_t1 = x * x\n_t2 = _t1 - 1.0\n_t3 = np.sum(_t2)\nv = _t3 + 2.0",
     "empty_sum": "_t1 = x * x\n_t2 = _t1 + 1.0\nv = np.sum(_t2, axis=0)",  # 0 if no rows
     "var_tiny_eps": "_t1 = np.var(x)\nv = _t1 + 1e-8",
-    "sqrt_tiny_eps": "_t1 = x ** 2\n_t2 = np.sum(_t1)\n_t3 = _t2 + 1e-8\nv = np.sqrt(_t3)",  # f16: 0
+    "sqrt_tiny_eps": "_t1 = x ** 2\n_t2 = np.sum(_t1)\n_t3 = _t2 + 1e-8\nv = np.sqrt(_t3)",
     "sum_where": "_t1 = x * x\n_t2 = np.sum(_t1, where=w > 0)\nv = _t2 + 1.0",  # unknown call
     "odd_power": "_t1 = x ** 3\nv = _t1 + 1.0",
     "negative_factor": "_t1 = x * x\n_t2 = -2.0 * _t1\nv = _t2 + 3.0",
@@ -88,31 +88,31 @@ def test_a_reduction_that_may_be_zero_keeps_its_guard(name):
 
 # ----- end to end: the norms' gradients without their guards -----
 
-NORMS = {  # name -> (source, guards left: the divisor's square, whose bound is below 1e-4)
+NORMS = {  # name -> (source, guards left)
     "rms_norm": ("""
         def f(x, w):
             return np.sum(np.tanh(w * x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6)))
-        """, 1),
+        """, 0),
     "layer_norm": ("""
         def f(x, w):
             mu = np.mean(x, axis=-1, keepdims=True)
             var = np.mean((x - mu) ** 2, axis=-1, keepdims=True)
             return np.sum(np.tanh(w * (x - mu) / np.sqrt(var + 1e-5)))
-        """, 1),
+        """, 0),
     "layer_norm_var": ("""
         def f(x, w):
             mu = np.mean(x, axis=-1, keepdims=True)
             return np.sum(np.tanh(w * (x - mu) / np.sqrt(np.var(x, axis=-1, keepdims=True) + 1e-5)))
-        """, 1),
+        """, 0),
     "layer_norm_std": ("""
         def f(x, w):
             z = (x - x.mean(axis=-1, keepdims=True)) / (x.std(axis=-1, keepdims=True) + 1e-3)
             return np.sum(np.tanh(w * z))
-        """, 1),
+        """, 0),
     "l2_normalize": ("""
         def f(x, w):
             return np.sum(np.tanh(w * x / np.sqrt(np.sum(x**2) + 1e-6)))
-        """, 1),
+        """, 0),
     "l2_normalize_tiny_eps": ("""
         def f(x, w):
             return np.sum(np.tanh(w * x / np.sqrt(np.sum(x**2) + 1e-8)))
@@ -160,8 +160,9 @@ def test_a_masked_norm_of_zeros_has_a_zero_gradient_in_every_float(eps, guarded,
     """float16 rounds 1e-8 to 0: that divisor keeps its guard, and where nothing flows back
     (masked) the gradient stays 0, not 0/0; 1e-6 survives float16, its guards go."""
     fn = make_function(f"def f(x):\n"
-                       f"    return np.sum(np.where(x > 1.0, x / np.sqrt(np.sum(x ** 2) + {eps}), 0.0))\n")
-    assert ("rt.guard(_t5, " in srcdiff.grad(fn).source) is guarded  # _t5: the sqrt
+                       f"    l2 = np.sqrt(np.sum(x ** 2) + {eps})\n"
+                       f"    return np.sum(np.where(x > 1.0, x / l2, 0.0))\n")
+    assert ("rt.guard(l2, " in srcdiff.grad(fn).source) is guarded
     g = srcdiff.grad(fn)(np.zeros(3, dtype))
     assert g.dtype == dtype
     np.testing.assert_array_equal(g, 0.0)
@@ -219,3 +220,33 @@ def test_norms_in_forward_mode(name):
     out, tangent = srcdiff.jvp(fn, (x, w), (v, None))
     assert out == pytest.approx(fn(x, w))
     check_jvp(lambda x: fn(x, w), (x,), (v,), tangent)
+
+
+MASKED_NORMS = {  # a zero adjoint where x <= 1: the guards' case, had they been kept
+    "rms_norm": "w * x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6)",
+    "layer_norm": ("w * (x - x.mean(axis=-1, keepdims=True)) / "
+                   "np.sqrt(np.mean((x - x.mean(axis=-1, keepdims=True)) ** 2, axis=-1, "
+                   "keepdims=True) + 1e-5)"),
+    "layer_norm_var": ("w * (x - np.mean(x, axis=-1, keepdims=True)) / "
+                       "np.sqrt(np.var(x, axis=-1, keepdims=True) + 1e-5)"),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(MASKED_NORMS))
+def test_masked_norms_of_zero_rows_without_guards_in_every_float(name, dtype):
+    """No guard left: eps 1e-5 or 1e-6 survives float16, so the divisor and its square are
+    never 0, and a zero row whose adjoint is 0 keeps a zero gradient."""
+    fn = make_function(f"def f(x, w):\n"
+                       f"    return np.sum(np.where(x > 1.0, {MASKED_NORMS[name]}, 0.0))\n")
+    assert "rt.guard(" not in srcdiff.grad(fn, wrt=(0, 1)).source
+    x = np.zeros((2, 4), dtype)
+    x[1] = [0.5, -1.0, 2.0, 0.25]
+    w = np.linspace(0.5, 1.5, 4).astype(dtype)
+    dx, dw = srcdiff.grad(fn, wrt=(0, 1))(x, w)
+    assert dx.dtype == dtype and dw.dtype == dtype
+    np.testing.assert_array_equal(dx[0], 0.0)
+    assert np.isfinite(dx).all() and np.isfinite(dw).all()
+    x64 = np.array([[0.5, 2.0, 3.0, -1.0], [1.5, -1.0, 2.0, 0.25]])
+    w64 = w.astype(np.float64)
+    check_grad(fn, (x64, w64), srcdiff.grad(fn, wrt=(0, 1))(x64, w64))
