@@ -27,7 +27,7 @@ from srcdiff.runtime import helpers
 
 from ..analysis.values import UNKNOWN, Facts, number, rewrite_lines_calling
 from ..context import Context
-from .shapes import ELEMENTWISE, SCALAR, axes_of, shape_facts
+from .shapes import ELEMENTWISE, SCALAR, Unwrapping, axes_of, shape_facts
 
 __all__ = ["rewrite", "broadcasts_into"]
 
@@ -152,14 +152,15 @@ def _operand(node, right: bool) -> cst.BaseExpression:
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
-class _Factor(cst.CSTTransformer):
+class _Factor(Unwrapping):
     """``rt.unbroadcast(-a * f / h, x)`` → ``-rt.unbroadcast(a, x) * f / h`` (``f``, ``h`` of
     ``x``'s shape); the result is parenthesised, and the parentheses dropped where the
     context does not need them (``d + -u * f`` is written ``d - u * f``, ``--u`` as ``u``)."""
 
     def __init__(self, facts: Facts):
+        super().__init__()
         self.facts = facts
-        self.made: dict[int, cst.BaseExpression | None] = {}  # parenthesised results made
+        self.wrapped: dict[int, cst.BaseExpression | None] = {}  # parenthesised results made
         # here: id -> the same without its sign where it is negated, else None
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
@@ -172,40 +173,25 @@ class _Factor(cst.CSTTransformer):
         positive = _product([(inner, False), *moved])
         if not negated:
             out = positive.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-            self.made[id(out)] = None
+            self.wrapped[id(out)] = None
             return out
         out = _product([(cst.UnaryOperation(operator=cst.Minus(), expression=inner), False),
                         *moved]).with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        self.made[id(out)] = positive
+        self.wrapped[id(out)] = positive
         return out
 
-    def _bare(self, node):
-        return node.with_changes(lpar=[], rpar=[]) if id(node) in self.made else node
-
-    def leave_Assign(self, original, updated: cst.Assign):
-        return updated.with_changes(value=self._bare(updated.value))
-
-    def leave_Arg(self, original, updated: cst.Arg):
-        return updated.with_changes(value=self._bare(updated.value))
-
-    def leave_Element(self, original, updated: cst.Element):
-        return updated.with_changes(value=self._bare(updated.value))
-
-    def leave_Return(self, original, updated: cst.Return):
-        return updated.with_changes(value=self._bare(updated.value))
-
     def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):
-        positive = self.made.get(id(updated.expression))
+        positive = self.wrapped.get(id(updated.expression))
         if positive is not None and isinstance(updated.operator, cst.Minus):
             return positive.with_changes(lpar=updated.lpar, rpar=updated.rpar)  # --u → u
         return updated
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         left, right, operator = updated.left, updated.right, updated.operator
-        if id(left) in self.made and isinstance(operator, _LOOSE + _PRODUCT):
+        if id(left) in self.wrapped and isinstance(operator, _LOOSE + _PRODUCT):
             left = self._bare(left)  # (-u * f) + b → -u * f + b
-        if id(right) in self.made and isinstance(operator, _LOOSE):
-            positive = self.made[id(right)]
+        if id(right) in self.wrapped and isinstance(operator, _LOOSE):
+            positive = self.wrapped[id(right)]
             if positive is None:
                 right = self._bare(right)  # a + (u * f) → a + u * f
             else:  # a + (-u * f) → a - u * f; a - (-u * f) → a + u * f

@@ -42,7 +42,7 @@ from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_cou
                                subexpressions, walk)
 from ..context import Context
 
-__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "ELEMENTWISE"]
+__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "ELEMENTWISE", "Unwrapping"]
 
 
 @dataclass(frozen=True)
@@ -682,22 +682,13 @@ def _droppable(call: cst.Call, facts: Facts) -> bool:
     return g is not UNKNOWN and g.exact and g == x
 
 
-class _Drop(cst.CSTTransformer):
-    """``rt.unbroadcast(g, x)`` → ``g`` where both have one exact shape class."""
+class Unwrapping(cst.CSTTransformer):
+    """A rewrite that parenthesises what it puts in place of a call (``self.wrapped``: their
+    ids) and drops those parentheses where the value stands alone: assigned, an argument,
+    an element, returned. Subclasses decide within expressions (this pass, ``factor``)."""
 
-    def __init__(self, facts: Facts):
-        self.facts = facts
-        self.wrapped: set[int] = set()  # ids of replacements given parentheses here
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call):
-        if not _droppable(original, self.facts):
-            return updated
-        value = updated.args[0].value
-        if isinstance(value, _ATOMS) or value.lpar:
-            return value
-        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        self.wrapped.add(id(value))  # kept where it is an operand; dropped below otherwise
-        return value
+    def __init__(self):
+        self.wrapped: set[int] | dict[int, object] = set()
 
     def _bare(self, node):
         if id(node) in self.wrapped:
@@ -715,6 +706,24 @@ class _Drop(cst.CSTTransformer):
 
     def leave_Return(self, original, updated: cst.Return):
         return updated.with_changes(value=self._bare(updated.value))
+
+
+class _Drop(Unwrapping):
+    """``rt.unbroadcast(g, x)`` → ``g`` where both have one exact shape class."""
+
+    def __init__(self, facts: Facts):
+        super().__init__()
+        self.facts = facts  # self.wrapped: ids of replacements given parentheses here
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        if not _droppable(original, self.facts):
+            return updated
+        value = updated.args[0].value
+        if isinstance(value, _ATOMS) or value.lpar:
+            return value
+        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        self.wrapped.add(id(value))  # kept where it is an operand; dropped below otherwise
+        return value
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         left, right = updated.left, updated.right
