@@ -287,3 +287,49 @@ def test_ties_split_the_number_seed_on_duck_arrays(name):
     got = srcdiff.grad(fn)(wrap(x))
     assert HOST_SYNCS.count == 0, HOST_SYNCS.where
     _check_duck(got, want, wrap(x), name)
+
+
+# ----- a primal mask left alone by a folded seed -----
+# The rule of a * m gives g * m; with the seed 1.0 folded in, 1.0 * m. Its 1.0 * was dropped,
+# so the adjoint was the boolean mask itself: dx + m of two such is a logical or (a gradient
+# of 1 where it is 2), and -m raises. The 1.0 * stays where nothing else makes it a float.
+
+
+def _twice_masked(a):
+    m = a > 0.1
+    return np.sum(a * m) + np.sum(a * m)
+
+
+def _masked_and_negated(a):
+    t = (a + a) * (a + a) - a
+    return np.sum(t / (1.5 + a ** 2) * (t / (1.5 + a ** 2) > 0.1))
+
+
+def _number_masked(x):
+    flag = x > 0.0
+    return x * flag + x * flag - 0.5 * x * flag
+
+
+def _int_masked(a):
+    k = (a > 0.1).astype(int)
+    return np.sum(a * k) + np.mean(k * a)
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (_twice_masked, np.array([0.5, -0.2, 0.9])),
+    (_twice_masked, np.array([[0.5], [0.9]])),
+    (_masked_and_negated, np.array([[0.5], [0.9]])),
+    (_masked_and_negated, np.array([0.4, 0.7, 1.3])),
+    (_number_masked, 0.7),
+    (_number_masked, np.float64(-0.3)),
+    (_int_masked, np.array([0.5, -0.2, 0.9, 0.3])),
+])
+def test_a_mask_times_the_seed_stays_a_float_adjoint(fn, arg):
+    """Against finite differences (the points are away from the masks' edges), through
+    grad (the folded seed), value_and_grad and vjp."""
+    grads = srcdiff.grad(fn)(arg)
+    check_grad(fn, (arg,), (grads,))
+    value, again = srcdiff.value_and_grad(fn)(arg)
+    np.testing.assert_allclose(again, grads, rtol=1e-12)
+    out, pullback = srcdiff.vjp(fn, arg)
+    np.testing.assert_allclose(pullback(1.0)[0], grads, rtol=1e-12)

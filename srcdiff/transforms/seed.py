@@ -38,8 +38,8 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.values import (Facts, all_bindings, binding_counts, map_statements, number, reads,
-                               resolve, single_assignments, subexpressions)
+from ..analysis.values import (Facts, all_bindings, binding_counts, bound_names, map_statements,
+                               number, reads, resolve, single_assignments, subexpressions, walk)
 from ..context import Context
 from .shapes import ELEMENTWISE, axes_of, shape_facts
 from .simplify import simplify_line
@@ -81,8 +81,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
             trailing_whitespace=cst.TrailingWhitespace(
                 whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment("# the seed"))))
     else:
-        body = [_replaced(s, {seed: cst.Float("1.0")}) for s in body]
-    body = _constants(body)
+        adjoints = _assigned(body)
+        body = [_replaced(s, {seed: cst.Float("1.0")}, adjoints) for s in body]
+    body = _constants(body, _assigned(body))
     scalars = _scalar_names(body, forward, single, ctx)
     # products a @ b whose shape the pattern proves (so a valid product, which no call of
     # this pattern can make raise: the fold below may leave it uncomputed)
@@ -90,7 +91,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
                 if ctx.dims and t in single and isinstance(v, cst.BinaryOperation) and
                 isinstance(v.operator, cst.MatrixMultiply) and isinstance(v.left, cst.Name) and
                 isinstance(v.right, cst.Name) and axes_of(facts[t]) is not None}
-    body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products)
+    body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products,
+                   _assigned(body))
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
@@ -226,7 +228,7 @@ def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
 # ----- numbers in the pullback -----
 
 
-def _constants(body: list) -> list:
+def _constants(body: list, adjoints: frozenset) -> list:
     """Names the pullback's top level binds once to a number, replaced by that number."""
     counts = _counts(body)
     while True:
@@ -239,7 +241,23 @@ def _constants(body: list) -> list:
         used = set(known) & read
         if not used:
             return body
-        body = [_replaced(s, {n: known[n] for n in used}) for s in body]
+        body = [_replaced(s, {n: known[n] for n in used}, adjoints) for s in body]
+
+
+def _assigned(body: list) -> frozenset:
+    """The names the pullback's statements ``body`` assign (not loop targets: a loop over a
+    tape binds primal values): adjoints, and the rules' results, all floats. A primal value
+    (a mask ``m``) is none of them, so ``1.0 * m`` is not simplified to ``m``."""
+    found = set()
+    for stmt in walk(body):
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    for target in small.targets:
+                        found.update(bound_names(target.target))
+                elif isinstance(small, cst.AugAssign):
+                    found.update(bound_names(small.target))
+    return frozenset(found)
 
 
 def _counts(body: list) -> dict[str, int]:
@@ -247,13 +265,15 @@ def _counts(body: list) -> dict[str, int]:
     return binding_counts(cst.FunctionDef(cst.Name("_"), cst.Parameters(), cst.IndentedBlock(body)))
 
 
-def _replaced(stmt, values: dict):
+def _replaced(stmt, values: dict, adjoints: frozenset):
     """``stmt`` with its reads of the names in ``values`` replaced, and the arithmetic on
-    numbers this makes folded (``1.0 * 0.5``, ``d * 1.0``); the same object where it reads
-    none of them (libcst's visitors are slow: most lines are not visited)."""
+    numbers this makes folded (``1.0 * 0.5``, ``d * 1.0``; ``1.0 * m`` of a primal ``m``
+    kept, see ``simplify_line``); the same object where it reads none of them (libcst's
+    visitors are slow: most lines are not visited)."""
     if not reads(stmt).intersection(values):
         return stmt
-    return map_statements([stmt.visit(_Replace(values))], simplify_line)[0]
+    return map_statements([stmt.visit(_Replace(values))],
+                          lambda line: simplify_line(line, adjoints))[0]
 
 
 class _Replace(cst.CSTTransformer):
@@ -334,7 +354,8 @@ def _scalar_unbroadcasts(body: list, scalars: set, ctx: Context) -> list:
 # ----- a spread number where the arithmetic around it has the shape -----
 
 
-def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict) -> list:
+def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict,
+            adjoints: frozenset) -> list:
     """Each adjoint ``d = rt.sum_adjoint(c, v)`` / ``rt.mean_adjoint(c, ans, v)`` with a
     number ``c``, read as an operand of elementwise arithmetic with an operand of ``v``'s
     exact shape, replaced there by ``c`` (``c / rt.count(v)`` for a mean). A mean's spread
@@ -359,7 +380,7 @@ def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict) -> 
         return body
     transformer = _Fold(spreads, facts, rt, {n: (v, *products[v]) for n, v in sources.items()
                                              if v in products})  # then 2 * 1.0 * r: 2.0 * r
-    return [map_statements([s.visit(transformer)], simplify_line)[0]
+    return [map_statements([s.visit(transformer)], lambda line: simplify_line(line, adjoints))[0]
             if _target(s) not in spreads and reads(s).intersection(spreads) else s for s in body]
 
 

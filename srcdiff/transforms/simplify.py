@@ -33,11 +33,22 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
 
 
-def simplify_line(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
-    """Only lines where a rule below applies are visited; the others are kept as they are."""
-    if any(_applies(n) for n in subexpressions(line)):
-        return line.visit(_Simplify())
-    return line
+def simplify_line(line: cst.SimpleStatementLine, adjoints=None) -> cst.SimpleStatementLine:
+    """Only lines where a rule below applies are visited; the others are kept as they are.
+
+    ``adjoints``: where given, the names known to hold adjoints (float arrays or numbers);
+    then a line whose value the rules would leave without arithmetic on a number or on one
+    of them is simplified only where that holds node by node. After the seed is folded, a
+    rule's ``g * m`` may become ``1.0 * m`` of a primal ``m``, a mask of booleans: dropping
+    the ``1.0 *`` would make the adjoint that mask itself, and ``dx + m`` of two such is a
+    logical or (1, not 2); ``2.0 * m`` or ``dx + m`` are arithmetic, and correct."""
+    if not any(_applies(n) for n in subexpressions(line)):
+        return line
+    simplified = line.visit(_Simplify())
+    if adjoints is None or all(_floating(small.value, adjoints) for small in simplified.body
+                               if isinstance(small, cst.Assign)):
+        return simplified
+    return line.visit(_Simplify(adjoints))
 
 
 def _applies(node: cst.CSTNode) -> bool:
@@ -115,7 +126,26 @@ def _needless_guard(node) -> cst.BaseExpression | None:
     return value
 
 
+def _floating(expr: cst.BaseExpression, adjoints) -> bool:
+    """Whether ``expr`` is provably a number, or arithmetic that makes booleans numbers: a
+    number literal, a name of ``adjoints``, or ``+ - * / **`` with either operand such."""
+    if adjoints is None or _number(expr) is not None:
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in adjoints
+    if isinstance(expr, cst.BinaryOperation) and not isinstance(
+            expr.operator, (cst.BitAnd, cst.BitOr, cst.BitXor, cst.LeftShift, cst.RightShift)):
+        return _floating(expr.left, adjoints) or _floating(expr.right, adjoints)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
+        return _floating(expr.expression, adjoints)
+    return False
+
+
 class _Simplify(cst.CSTTransformer):
+    def __init__(self, adjoints=None):
+        super().__init__()
+        self.adjoints = adjoints
+
     def leave_Call(self, original, updated: cst.Call):
         value = _needless_guard(updated)
         return value if value is not None else updated
@@ -128,10 +158,12 @@ class _Simplify(cst.CSTTransformer):
             updated = updated.with_changes(left=left)
         if a is not None and b is not None and op in _FOLD:
             return _keep_parens(updated, _literal(_FOLD[op](a, b)))
-        if op is cst.Multiply and b == 1 or op is cst.Divide and b == 1 or \
-                op is cst.Power and b == 1 or op in (cst.Add, cst.Subtract) and b == 0:
+        if (op is cst.Multiply and b == 1 or op is cst.Divide and b == 1 or
+                op is cst.Power and b == 1 or op in (cst.Add, cst.Subtract) and b == 0) and \
+                _floating(left, self.adjoints):
             return _keep_parens(updated, left)
-        if op is cst.Multiply and a == 1 or op is cst.Add and a == 0:
+        if (op is cst.Multiply and a == 1 or op is cst.Add and a == 0) and \
+                _floating(right, self.adjoints):
             return _keep_parens(updated, right)
         if op is cst.Subtract and isinstance(right, cst.UnaryOperation) and \
                 isinstance(right.operator, cst.Minus) and not right.lpar:
