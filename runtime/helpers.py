@@ -159,6 +159,8 @@ def expand_reduced(g, shape, axis, keepdims):
         return g
     elif axis is None:  # another library's array: reshaped by its own library
         return g if np.ndim(g) == len(shape) else np.reshape(g, (1,) * len(shape))
+    if not shape:  # a number reduced along axis 0 or -1 (numpy allows it): g has its shape
+        return g
     axes = (axis,) if type(axis) is int or np.ndim(axis) == 0 else tuple(axis)
     axes = tuple(a % len(shape) for a in axes)
     kept = [1 if i in axes else n for i, n in enumerate(shape)]

@@ -84,3 +84,14 @@ def test_programs_do_not_depend_on_imported_modules():
         sys.modules.pop(name, None)
         shutil.rmtree(folder, ignore_errors=True)
     assert after_import == alone
+
+
+def test_broadcasting_programs_match_finite_differences():
+    """tests/fuzz/broadcasting.py: 12 programs, each called with 4 patterns of shapes (the
+    soak: ``python -m tests.fuzz.broadcasting --n 1000``)."""
+    from .fuzz.broadcasting import run
+
+    failures = []
+    stats = run(12, 5, show=failures.append)
+    assert not failures, failures[0]
+    assert stats["ok"] >= 20, stats  # most draws are valid shapes

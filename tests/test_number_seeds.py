@@ -333,3 +333,15 @@ def test_a_mask_times_the_seed_stays_a_float_adjoint(fn, arg):
     np.testing.assert_allclose(again, grads, rtol=1e-12)
     out, pullback = srcdiff.vjp(fn, arg)
     np.testing.assert_allclose(pullback(1.0)[0], grads, rtol=1e-12)
+
+
+def _reduced_number(a):
+    return np.sum(np.tanh(np.sum(np.sum(a, axis=0), axis=-1, keepdims=True))) + np.max(a, axis=-1)
+
+
+@pytest.mark.parametrize("a", [0.5, np.float64(-0.3), np.array(0.7)])
+def test_a_number_reduced_along_an_axis(a):
+    """numpy reduces a number (a 0-d array) along axis 0 or -1; the rules spread it back
+    (they divided by its zero dimensions: ZeroDivisionError, found by
+    tests/fuzz/broadcasting.py)."""
+    check_grad(_reduced_number, (a,), (srcdiff.grad(_reduced_number)(a),))
