@@ -6,9 +6,12 @@ The shape patterns (``srcdiff/dims.py``) make ``grad`` compile one variant per p
 arguments' shapes; this generator draws the shapes each call gets, so one gradient runs
 several of its variants. It found O32 (``tests/fuzz/findings.md``).
 
-    python -m tests.fuzz.broadcasting --n 300 --seed 1
+    python -m tests.fuzz.broadcasting --n 300 --seed 1 [--in-place]
 
-prints the failing programs with their shapes and generated source, then the counts: ``ok``,
+checks ``grad`` against finite differences and ``value_and_grad`` against both (its value
+against the function's); ``--in-place`` runs every call through the variant for large
+arrays. It prints the failing programs with their shapes and generated source, then the
+counts: ``ok``,
 ``invalid`` (numpy itself refuses the shapes, or the value is not finite), ``wrong``, ``error``
 (srcdiff raised where numpy did not).
 """
@@ -99,6 +102,7 @@ def _run(n, rng, show, folder) -> dict:
         src = program(rng, nargs)
         f = load(src, i, folder)
         g = srcdiff.grad(f, wrt=tuple(range(nargs)))
+        vg = srcdiff.value_and_grad(f, wrt=tuple(range(nargs)))
         for trial in range(4):
             shapes = [rng.choice(SHAPES) for _ in range(nargs)]
             nrng = np.random.default_rng(rng.randint(0, 10**6))
@@ -114,6 +118,7 @@ def _run(n, rng, show, folder) -> dict:
                 continue
             try:
                 grads = g(*args)
+                value, again = vg(*args)
             except Exception as exc:
                 stats["error"] += 1
                 show(f"ERROR {shapes} {type(exc).__name__}: {str(exc)[:200]}\n{src}")
@@ -122,6 +127,9 @@ def _run(n, rng, show, folder) -> dict:
                 check_grad(f, args, grads, argnums=tuple(range(nargs)), rtol=1e-4, atol=1e-5)
                 for gi, a in zip(grads, args):
                     assert np.shape(gi) == np.shape(a)
+                np.testing.assert_allclose(value, out, rtol=1e-12)  # value_and_grad's own
+                for a, b in zip(grads, again):
+                    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
                 stats["ok"] += 1
             except AssertionError as exc:
                 stats["wrong"] += 1
@@ -133,7 +141,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--in-place", action="store_true",
+                        help="every call runs the variant for large arrays (runtime/inplace.py)")
     args = parser.parse_args(argv)
+    if args.in_place:
+        from srcdiff.runtime import inplace
+
+        inplace.LARGE = 0
     stats = run(args.n, args.seed)
     print(stats)
     return 1 if stats["wrong"] or stats["error"] else 0
