@@ -174,10 +174,12 @@ class _Factor(Unwrapping):
         if not negated:
             out = positive.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
             self.wrapped[id(out)] = None
+            self.kept.append(out)
             return out
         out = _product([(cst.UnaryOperation(operator=cst.Minus(), expression=inner), False),
                         *moved]).with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         self.wrapped[id(out)] = positive
+        self.kept.append(out)
         return out
 
     def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):

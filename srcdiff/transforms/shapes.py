@@ -689,6 +689,10 @@ class Unwrapping(cst.CSTTransformer):
 
     def __init__(self):
         self.wrapped: set[int] | dict[int, object] = set()
+        # the wrapped nodes themselves, kept alive for the whole rewrite: an id is only an
+        # identity while its object lives, and a node freed mid-rewrite (replaced by a bare
+        # copy) would lend its id to a new node, whose parentheses would then be dropped
+        self.kept: list = []
 
     def _bare(self, node):
         if id(node) in self.wrapped:
@@ -723,6 +727,7 @@ class _Drop(Unwrapping):
             return value
         value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         self.wrapped.add(id(value))  # kept where it is an operand; dropped below otherwise
+        self.kept.append(value)
         return value
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
