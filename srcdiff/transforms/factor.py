@@ -160,8 +160,8 @@ class _Factor(Unwrapping):
     def __init__(self, facts: Facts):
         super().__init__()
         self.facts = facts
-        self.wrapped: dict[int, cst.BaseExpression | None] = {}  # parenthesised results made
-        # here: id -> the same without its sign where it is negated, else None
+        # what wrap() attaches to a parenthesised result: the same without its sign where it
+        # is negated, else None
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         plan = _plan(updated, self.facts)
@@ -172,28 +172,23 @@ class _Factor(Unwrapping):
                                            updated.args[1]])
         positive = _product([(inner, False), *moved])
         if not negated:
-            out = positive.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-            self.wrapped[id(out)] = None
-            self.kept.append(out)
-            return out
+            return self.wrap(positive.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
         out = _product([(cst.UnaryOperation(operator=cst.Minus(), expression=inner), False),
                         *moved]).with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        self.wrapped[id(out)] = positive
-        self.kept.append(out)
-        return out
+        return self.wrap(out, positive)
 
     def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):
-        positive = self.wrapped.get(id(updated.expression))
+        positive = self.attached(updated.expression)
         if positive is not None and isinstance(updated.operator, cst.Minus):
             return positive.with_changes(lpar=updated.lpar, rpar=updated.rpar)  # --u → u
         return updated
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         left, right, operator = updated.left, updated.right, updated.operator
-        if id(left) in self.wrapped and isinstance(operator, _LOOSE + _PRODUCT):
+        if self.is_wrapped(left) and isinstance(operator, _LOOSE + _PRODUCT):
             left = self._bare(left)  # (-u * f) + b → -u * f + b
-        if id(right) in self.wrapped and isinstance(operator, _LOOSE):
-            positive = self.wrapped[id(right)]
+        if self.is_wrapped(right) and isinstance(operator, _LOOSE):
+            positive = self.attached(right)
             if positive is None:
                 right = self._bare(right)  # a + (u * f) → a + u * f
             else:  # a + (-u * f) → a - u * f; a - (-u * f) → a + u * f

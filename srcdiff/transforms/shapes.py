@@ -683,19 +683,32 @@ def _droppable(call: cst.Call, facts: Facts) -> bool:
 
 
 class Unwrapping(cst.CSTTransformer):
-    """A rewrite that parenthesises what it puts in place of a call (``self.wrapped``: their
-    ids) and drops those parentheses where the value stands alone: assigned, an argument,
-    an element, returned. Subclasses decide within expressions (this pass, ``factor``)."""
+    """A rewrite that parenthesises what it puts in place of a call (:meth:`wrap`) and drops
+    those parentheses where the value stands alone: assigned, an argument, an element,
+    returned. Subclasses decide within expressions (this pass, ``factor``)."""
 
     def __init__(self):
-        self.wrapped: set[int] | dict[int, object] = set()
-        # the wrapped nodes themselves, kept alive for the whole rewrite: an id is only an
-        # identity while its object lives, and a node freed mid-rewrite (replaced by a bare
-        # copy) would lend its id to a new node, whose parentheses would then be dropped
-        self.kept: list = []
+        # id -> (the wrapped node itself, what the subclass attaches to it). The node is held:
+        # an id names an object only while it lives, and a node freed mid-rewrite (replaced
+        # by a bare copy) would lend its id to a new one; a lookup also checks identity
+        self._wrapped: dict[int, tuple[cst.CSTNode, object]] = {}
+
+    def wrap(self, node, attached=None):
+        """``node``, recorded as a replacement given its parentheses here."""
+        self._wrapped[id(node)] = (node, attached)
+        return node
+
+    def is_wrapped(self, node) -> bool:
+        entry = self._wrapped.get(id(node))
+        return entry is not None and entry[0] is node
+
+    def attached(self, node):
+        """What :meth:`wrap` attached to ``node``; None for a node not wrapped here."""
+        entry = self._wrapped.get(id(node))
+        return entry[1] if entry is not None and entry[0] is node else None
 
     def _bare(self, node):
-        if id(node) in self.wrapped:
+        if self.is_wrapped(node):
             return node.with_changes(lpar=[], rpar=[])
         return node
 
@@ -717,7 +730,7 @@ class _Drop(Unwrapping):
 
     def __init__(self, facts: Facts):
         super().__init__()
-        self.facts = facts  # self.wrapped: ids of replacements given parentheses here
+        self.facts = facts
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         if not _droppable(original, self.facts):
@@ -725,17 +738,15 @@ class _Drop(Unwrapping):
         value = updated.args[0].value
         if isinstance(value, _ATOMS) or value.lpar:
             return value
-        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        self.wrapped.add(id(value))  # kept where it is an operand; dropped below otherwise
-        self.kept.append(value)
-        return value
+        # kept where it is an operand; dropped below otherwise
+        return self.wrap(value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
 
     def leave_BinaryOperation(self, original, updated: cst.BinaryOperation):
         left, right = updated.left, updated.right
         level = _precedence(updated)
-        if id(left) in self.wrapped and _precedence(left) >= level and level != _POWER:
+        if self.is_wrapped(left) and _precedence(left) >= level and level != _POWER:
             left = self._bare(left)  # (a * b) + c → a * b + c; (a - b) - c → a - b - c
-        if id(right) in self.wrapped:
+        if self.is_wrapped(right):
             inner = self._bare(right)
             if isinstance(updated.operator, cst.Add) and isinstance(inner, cst.UnaryOperation) \
                     and isinstance(inner.operator, cst.Minus):

@@ -135,7 +135,8 @@ def _run(n, rng, show, folder) -> dict:
                 done.append((args, grads))
             except AssertionError as exc:
                 stats["wrong"] += 1
-                show(f"WRONG {shapes} {str(exc)[:300]}\n{src}\n{g.source}")
+                show(f"WRONG {shapes} {str(exc)[:300]}\n{src}\ngrad:\n{g.source}\n"
+                     f"value_and_grad:\n{vg.source}")
         for args, grads in done:  # again, now through the per-call wrapper's lookup of the
             for a, b in zip(grads, g(*args)):  # variant compiled for those shapes
                 if not np.allclose(a, b, rtol=1e-12, atol=1e-14):
