@@ -617,6 +617,41 @@ def _where_adjoint_x(g, condition):
     return lambda g, condition: np.where(condition, g, zero)
 
 
+@_twin(helpers.where_positive)
+def _where_positive(condition, x, y):
+    # compiled, np.where is a plain loop: no per-element branch to avoid
+    return lambda condition, x, y: np.where(condition, x, y)
+
+
+@_twin(helpers.softmax)
+def _softmax(x, axis=-1, shifted=True):
+    shift = shifted if isinstance(shifted, bool) else _literal(shifted, "shifted")  # a default
+    shift = True if shift is None else shift
+    if _is_none(axis):
+        if shift:
+            return lambda x, axis=-1, shifted=True: _over_total(np.exp(x - np.max(x)))
+        return lambda x, axis=-1, shifted=True: _over_total(np.exp(x))
+    a = _literal(axis, "axis")
+    if shift:
+        return lambda x, axis=-1, shifted=True: _over_sums(np.exp(x - reduce_max(x, a, True)), a)
+    return lambda x, axis=-1, shifted=True: _over_sums(np.exp(x), a)
+
+
+@register_jitable
+def _over_total(e):
+    return e / np.sum(e)
+
+
+def _over_sums(e, axis):
+    """``e / np.sum(e, axis=axis, keepdims=True)`` (plain numba)."""
+
+
+@_twin(_over_sums)
+def _over_sums_twin(e, axis):
+    a = _literal(axis, "axis")
+    return lambda e, axis: e / reduce_sum(e, a, True)
+
+
 @_twin(rules.where_adjoint_y)
 def _where_adjoint_y(g, condition):
     zero = _zero(g)

@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, unbroadcast
+from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, softmax, unbroadcast, where_positive
 from .options import OneOf
 from .registry import adjoint
 
@@ -90,7 +90,7 @@ def larger_adjoint(g, chosen, ties):
 # ----- selection -----
 
 
-@adjoint(np.where, broadcasting=True)
+@adjoint(np.where, where_positive, broadcasting=True)  # where_positive(c, x, 0): np.where's
 def where_adjoint(g, condition, x, y):
     return None, where_adjoint_x(g, condition), where_adjoint_y(g, condition)
 
@@ -219,6 +219,11 @@ def arctan_adjoint(g, x):
 
 
 # ----- reductions -----   (expand_reduced puts the reduced axes back as size 1)
+
+
+@adjoint(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis
+def softmax_axis_adjoint(g, ans, x, axis=-1, shifted=True):
+    return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
 
 
 @adjoint(np.sum)

@@ -56,7 +56,7 @@ from typing import Callable
 import numpy as np
 
 from . import helpers
-from .helpers import guard, unbroadcast, zeros_like
+from .helpers import guard, unbroadcast, where_positive, zeros_like
 from .options import refusal
 from .registry import RULES, adjoint
 from .trees import is_container, tree_map
@@ -92,7 +92,7 @@ def tangent(*primitives):
 
 _ELEMENTWISE_OTHERS = frozenset({
     operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.mod,
-    operator.neg, builtins.abs, builtins.float, np.where, np.clip, np.sinc, np.nan_to_num, np.i0,
+    operator.neg, builtins.abs, builtins.float, np.where, where_positive, np.clip, np.sinc, np.nan_to_num, np.i0,
 })
 _MATH = frozenset(v for v in vars(math).values() if callable(v)) - {
     math.fsum, math.prod, math.dist}  # of sequences: rules below

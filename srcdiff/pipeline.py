@@ -17,7 +17,7 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
                          fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, ranks, rename,
-                         returns, reverse, seed, shapes, simplify, spread, tangent, tapes, validate)
+                         returns, reverse, seed, shapes, simplify, softmax, spread, tangent, tapes, validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -31,6 +31,7 @@ PIPELINE = (
     ("returns", returns.rewrite),      # early returns → one return at the end
     ("normalize", normalize.rewrite),  # one primitive operation per assignment
     ("canonical", canonical.rewrite),  # np.matmul, x.dot, matmul-like einsum → @ / np.dot
+    ("softmax", softmax.rewrite),      # e = np.exp(s - max); p = e / sum(e) → rt.softmax(s)
     ("rename", rename.rewrite),        # one assignment per name
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1

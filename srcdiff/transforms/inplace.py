@@ -115,7 +115,7 @@ def _makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> 
         fn = resolve(value.func, ctx, local)
         if isinstance(fn, np.ufunc) and fn.nout == 1:
             return all(a.keyword is None and not a.star for a in value.args)
-        if fn in _FRESH or fn is np.where and len(value.args) == 3:
+        if fn in _FRESH or fn in (np.where, helpers.where_positive) and len(value.args) == 3:
             return True  # (np.where of three arguments: a new array)
         if fn is helpers.unbroadcast and len(value.args) == 2 and \
                 isinstance(value.args[0].value, cst.Name):

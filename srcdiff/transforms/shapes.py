@@ -85,7 +85,7 @@ ELEMENTWISE = {np.negative, np.positive, np.exp, np.expm1, np.log, np.log1p, np.
           np.tanh, np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh,
           np.floor, np.ceil, np.rint, np.reciprocal, builtins.abs}
 _NARY = {np.add, np.subtract, np.multiply, np.true_divide, np.power, np.remainder,
-         np.maximum, np.minimum, np.heaviside, np.where, np.arctan2, np.hypot}
+         np.maximum, np.minimum, np.heaviside, np.where, np.arctan2, np.hypot, helpers.where_positive}
 _MATH = {getattr(math, name) for name in (
     "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "fabs", "sin", "cos", "tan",
     "sinh", "cosh", "tanh", "asin", "acos", "atan", "atan2", "pow", "hypot", "floor", "ceil",
@@ -628,6 +628,8 @@ def _call(call: cst.Call, facts: Facts):
     if len(positional) + len(keywords) != len(call.args):
         return UNKNOWN  # *args or **kwargs
     if _known(fn, ELEMENTWISE) and len(positional) == 1 and not keywords:
+        return facts.of(positional[0])
+    if fn is helpers.softmax and len(positional) == 1:  # rt.softmax(s, axis=-1): s's shape
         return facts.of(positional[0])
     if _known(fn, _NARY) and len(positional) >= 2 and not keywords:
         return _broadcast([facts.of(a) for a in positional])

@@ -90,7 +90,7 @@ _HOLOMORPHIC = frozenset({
     operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow,
     np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.positive, np.power,
     np.square, np.exp, np.expm1, np.log, np.log1p, np.sqrt, np.sin, np.cos, np.tan, np.sinh,
-    np.cosh, np.tanh, np.reciprocal, np.where,
+    np.cosh, np.tanh, np.reciprocal, np.where, runtime.where_positive,
 })
 
 

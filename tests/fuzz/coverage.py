@@ -346,7 +346,11 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             "srcdiff.runtime.tangents.zero_tangent",
                             "srcdiff.runtime.solvers.triangular_solve",
                             "srcdiff.runtime.solvers.matrix_solve",
-                            "srcdiff.runtime.solvers.inverse"})
+                            "srcdiff.runtime.solvers.inverse",
+                            # lowered from user spellings (transforms/canonical.py, softmax.py),
+                            # which the "relu-spellings" and "softmax" features write
+                            "srcdiff.runtime.helpers.where_positive",
+                            "srcdiff.runtime.helpers.softmax"})
 
 
 def accepted() -> dict[str, str]:

@@ -274,7 +274,31 @@ def test_options_are_the_primitives_parameter_names(rule):
         f"{rule.name} options {rule.options} are not parameters of {name(rule.primitive)}{names}")
 
 
-DEDICATED = {helpers.append}
+DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax}
+
+
+@pytest.mark.parametrize("x, zero", [(np.array([[0.7, -0.4, 1.3], [-1.1, 0.2, -0.6]]), 0.0),
+                                     (np.array([2.0, -0.5, 0.1]), 0), (1.5, 0.0), (-0.5, 0)])
+def test_where_positive_rule_matches_finite_differences(x, zero):
+    # only ever written for c = x > 0 and a literal zero (transforms/canonical.py): x alone
+    # varies, the condition is computed from it
+    g = np.cos(np.arange(np.size(x)) + 1.0).reshape(np.shape(x))
+    rule = rule_for(helpers.where_positive)
+    _, dx, _ = rule.call(g, x > 0, x, zero)
+    check_vjp(lambda x: helpers.where_positive(x > 0, x, zero), (x,), (dx,), cotangent=g)
+
+
+@pytest.mark.parametrize("shape, options", [((2, 3), {"axis": -1}), ((2, 3, 4), {"axis": 1}),
+                                            ((3, 2), {"axis": 0, "shifted": False}),
+                                            ((4,), {"axis": None}), ((), {"axis": None}),
+                                            ((1, 5), {"axis": 0})])
+def test_softmax_rule_matches_finite_differences(shape, options):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=shape) if shape else float(rng.normal())
+    g = rng.normal(size=shape) if shape else float(rng.normal())
+    ans = helpers.softmax(x, **options)
+    dx = rule_for(helpers.softmax).call(g, ans, x, **options)
+    check_vjp(lambda x: helpers.softmax(x, **options), (x,), (dx,), cotangent=g)
 
 
 def test_append_rule_matches_finite_differences():

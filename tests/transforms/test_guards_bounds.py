@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import srcdiff
+from srcdiff import pipeline
 from srcdiff.testing import check_grad, check_jvp
 
 from ..end_to_end import (F, check_float32_gradients, check_grad_by_finite_differences,
@@ -196,7 +197,9 @@ SOFTMAX_AXES = {  # name -> (max's axis, sum's axis, proven under a 3-d pattern)
 
 
 @pytest.mark.parametrize("name", sorted(SOFTMAX_AXES))
-def test_a_softmax_sums_along_its_max_axis_modulo_ndim(name):
+def test_a_softmax_sums_along_its_max_axis_modulo_ndim(name, monkeypatch):
+    # on the lines as written (the softmax stage makes one rt.softmax of most of these)
+    monkeypatch.setattr(pipeline, "PIPELINE", tuple(s for s in pipeline.PIPELINE if s[0] != "softmax"))
     max_axis, sum_axis, proven = SOFTMAX_AXES[name]
     fn = make_function(f"def f(s):\n"
                        f"    e = np.exp(s - np.max(s, {max_axis}, keepdims=True))\n"

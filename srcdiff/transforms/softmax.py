@@ -1,0 +1,250 @@
+"""softmax: the lines of a softmax along one axis → one ``rt.softmax`` call.
+
+Written out, a softmax is three or five operations, and reverse mode differentiates each:
+the division, the sum, the exponential, the shift and the maximum — whose adjoint is
+exactly zero in exact arithmetic (a softmax does not change when its input is shifted),
+computed as a scatter into each row's maximum all the same. After ``normalize`` this pass
+finds, in consecutive statements of one block,
+
+    m = np.max(s, axis=a, keepdims=True)      # or s.max(a, keepdims=True), np.amax
+    z = s - m                                 # (these two are optional: then e = np.exp(s))
+    e = np.exp(z)
+    t = np.sum(e, axis=a, keepdims=True)      # or e.sum(a, keepdims=True)
+    p = e / t                                 # or np.divide(e, t)
+
+or ``p = np.exp(s) / np.sum(np.exp(s), axis=a, keepdims=True)`` (two exponentials of one
+name), and writes ``p = rt.softmax(s, axis=a)`` (``shifted=False`` without the maximum), whose
+adjoint is one product, ``p * (g - np.sum(g * p, axis=a, keepdims=True))``. ``rt.softmax``
+does the same operations as the lines, so the value is the same to the bit. ``a`` is an
+integer literal with ``keepdims=True`` on both reductions, or no axis and no keepdims at
+all (one softmax over the whole array).
+
+Only where nothing else can see the intermediate values: ``m``, ``z``, ``e`` and ``t`` are
+each spelled nowhere else in the function (one assignment, one use; ``e`` two uses), and
+``s`` is not among them. ``normalize``'s temporaries always qualify; a user's ``e`` that is
+read again keeps the lines as they are.
+
+The new statement keeps the first line's marker, its text the quoted lines joined by ``;``,
+so the adjoint block quotes both lines: ``# adjoint of: e = np.exp(…); p = e / np.sum(…)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import libcst as cst
+import numpy as np
+
+from ..analysis.calls import resolve
+from ..context import MISSING, Context, is_marker, parse_marker
+from ..names import occurrences
+from .normalize import local_variables
+
+__all__ = ["rewrite"]
+
+_SUMS = {"sum": (np.sum,)}
+_MAXIMA = {"max": (np.max, np.amax)}
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    funcdef = module.body[0]
+    finder = _Finder(ctx, local_variables(funcdef), occurrences(funcdef))
+    return module.with_changes(body=[funcdef.with_changes(body=finder.block(funcdef.body)),
+                                     *module.body[1:]])
+
+
+class _Finder:
+    def __init__(self, ctx: Context, local_names, counts: Counter):
+        self.ctx, self.local_names, self.counts = ctx, local_names, counts
+
+    def block(self, block):
+        body, where = [], None
+        for stmt in block.body:
+            marker = parse_marker(getattr(stmt, "leading_lines", ()))
+            where = marker or where
+            if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+                stmt = stmt.with_changes(body=self.block(stmt.body))
+                orelse = getattr(stmt, "orelse", None)
+                if isinstance(orelse, cst.Else):
+                    stmt = stmt.with_changes(orelse=orelse.with_changes(body=self.block(orelse.body)))
+                elif isinstance(orelse, cst.If):
+                    stmt = stmt.with_changes(orelse=self.block(
+                        cst.IndentedBlock([orelse])).body[0])
+            body.append((stmt, where))
+            found = self.window([s for s, _ in body[-5:]])
+            if found is not None:
+                size, call = found
+                window = body[-size:]
+                del body[-size:]
+                body.append((self.joined(window, call), window[0][1]))
+        return block.with_changes(body=[stmt for stmt, _ in body])
+
+    def window(self, stmts):
+        """``(how many of the last statements, the call)`` where ``stmts`` end in a softmax."""
+        if len(stmts) < 3:
+            return None
+        p, t, e = (_assigned(s) for s in stmts[-1:-4:-1])
+        if p is None or t is None or e is None:
+            return None
+        (p_name, divide), (t_name, total), (e_name, exp) = p, t, e
+        operands = self.quotient(divide)
+        if operands is None or not _is_name(operands[1], t_name):
+            return None
+        numerator = operands[0].value
+        summed = self.reduction(total, _SUMS)
+        z_name = self.exponent(exp)
+        if summed is None or summed[0] != e_name or not self.once(t_name) or z_name is None:
+            return None
+        axis = summed[1]
+        if numerator != e_name:  # np.exp(x) / np.sum(np.exp(x)): two exponentials
+            numerator = _assigned(stmts[-4]) if len(stmts) >= 4 else None
+            if numerator is None or numerator[0] != operands[0].value or \
+                    self.exponent(numerator[1]) != z_name or not self.once(e_name) or \
+                    not self.once(numerator[0]):
+                return None
+            names = [p_name, t_name, e_name, numerator[0]]
+            if z_name in names[1:] or len(set(names)) != len(names):
+                return None
+            return 4, self.call(z_name, axis, shifted=False)
+        if self.counts[e_name] != 3 or e_name in self.ctx.params:
+            return None
+        size, x_name, shifted = 3, z_name, False
+        if len(stmts) == 5:
+            z, m = _assigned(stmts[-4]), _assigned(stmts[-5])
+            if z is not None and m is not None and z[0] == z_name and self.once(z_name):
+                shift = z[1]
+                maximum = self.reduction(m[1], _MAXIMA)
+                if isinstance(shift, cst.BinaryOperation) and \
+                        isinstance(shift.operator, cst.Subtract) and \
+                        isinstance(shift.left, cst.Name) and _is_name(shift.right, m[0]) and \
+                        self.once(m[0]) and maximum is not None and \
+                        maximum[0] == shift.left.value and maximum[1] == axis:
+                    size, x_name, shifted = 5, shift.left.value, True
+        names = [p_name, t_name, e_name] + ([z_name, _assigned(stmts[-5])[0]] if shifted else [])
+        if x_name in names[1:] or len(set(names)) != len(names):
+            return None
+        return size, self.call(x_name, axis, shifted)
+
+    def quotient(self, value):
+        """``(a, b)``, two names, of ``a / b`` or ``np.divide(a, b)``, else None."""
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide):
+            operands = (value.left, value.right)
+        elif isinstance(value, cst.Call) and len(value.args) == 2 and \
+                all(a.keyword is None and not a.star for a in value.args) and \
+                self.resolve(value.func) in (np.divide, np.true_divide):
+            operands = (value.args[0].value, value.args[1].value)
+        else:
+            return None
+        return operands if all(isinstance(o, cst.Name) for o in operands) else None
+
+    def exponent(self, value):
+        """The name ``z`` of ``np.exp(z)``, else None."""
+        if isinstance(value, cst.Call) and len(value.args) == 1 and \
+                value.args[0].keyword is None and not value.args[0].star and \
+                isinstance(value.args[0].value, cst.Name) and self.resolve(value.func) is np.exp:
+            return value.args[0].value.value
+        return None
+
+    def call(self, x_name: str, axis, shifted: bool) -> cst.Call:
+        """``rt.softmax(x, axis=…)``, with ``shifted=False`` where there is no maximum."""
+        rt = cst.Name(self.ctx.rt)
+        args = [cst.Arg(cst.Name(x_name)),
+                cst.Arg(_literal(axis), keyword=cst.Name("axis"), equal=_EQUAL)]
+        if not shifted:
+            args.append(cst.Arg(cst.Name("False"), keyword=cst.Name("shifted"), equal=_EQUAL))
+        for i, arg in enumerate(args[:-1]):
+            args[i] = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        return cst.Call(cst.Attribute(rt, cst.Name("softmax")), args)
+
+    def once(self, name: str) -> bool:
+        """``name`` spelled twice in the function (assigned, read), and not a parameter."""
+        return self.counts[name] == 2 and name not in self.ctx.params
+
+    def resolve(self, func):
+        return resolve(func, self.ctx, self.local_names)
+
+    def reduction(self, value, kinds: dict):
+        """``(operand, axis)`` of a sum/max (``kinds``) over one literal axis with keepdims, or
+        over all axes (axis None); None for anything else."""
+        if not isinstance(value, cst.Call) or any(a.star for a in value.args):
+            return None
+        func, args = value.func, list(value.args)
+        if isinstance(func, cst.Attribute) and func.attr.value in kinds and \
+                isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
+                self.resolve(func) is MISSING:
+            operand = func.value
+        elif any(self.resolve(func) is f for fs in kinds.values() for f in fs) and args and \
+                args[0].keyword is None:
+            operand, args = args[0].value, args[1:]
+        else:
+            return None
+        if not isinstance(operand, cst.Name):
+            return None
+        positional = [a for a in args if a.keyword is None]
+        keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
+        if len(positional) > 1 or args[:len(positional)] != positional or \
+                not set(keywords) <= {"axis", "keepdims"} or positional and "axis" in keywords:
+            return None
+        axis = _integer(positional[0].value if positional else keywords.get("axis"))
+        keep = keywords.get("keepdims")
+        keepdims = isinstance(keep, cst.Name) and keep.value == "True"
+        if axis is _NOT_LITERAL or keep is not None and not (
+                isinstance(keep, cst.Name) and keep.value in ("True", "False")):
+            return None
+        if axis is not None and not keepdims:
+            return None  # e / np.sum(e, axis=-1) broadcasts another way: not a softmax
+        if axis is None and keepdims:
+            return None  # a (1, 1) total: a number's softmax would become an array
+        return operand.value, axis
+
+    def joined(self, window, call) -> cst.SimpleStatementLine:
+        """The statement ``p = rt.softmax(…)`` in place of ``window`` (its statements and
+        where each stands): the first one's comments, and a marker quoting every line."""
+        first, last = window[0][0], window[-1][0]
+        wheres = []
+        for _, where in window:
+            if where is not None and where not in wheres:
+                wheres.append(where)
+        lines = [line for line in first.leading_lines if not is_marker(line)]
+        if parse_marker(first.leading_lines) is not None or len(wheres) > 1:
+            text = "; ".join(text for _, text in wheres)
+            lines.append(cst.EmptyLine(comment=cst.Comment(f"# line {wheres[0][0]}: {text}")))
+        assign = last.body[0].with_changes(value=call)
+        return last.with_changes(body=[assign], leading_lines=lines)
+
+
+_EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+_NOT_LITERAL = object()
+
+
+def _assigned(stmt):
+    """``(name, value)`` of ``name = value``, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+            isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0].targets[0].target.value, stmt.body[0].value
+    return None
+
+
+def _is_name(node, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+def _integer(node):
+    """The value of an integer literal (``-1`` too), None for no node, else ``_NOT_LITERAL``."""
+    if node is None:
+        return None
+    sign = 1
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        sign, node = -1, node.expression
+    if isinstance(node, cst.Integer) and not node.lpar:
+        return sign * int(node.value.replace("_", ""), 0)
+    if isinstance(node, cst.Name) and node.value == "None" and sign == 1:
+        return None
+    return _NOT_LITERAL
+
+
+def _literal(axis) -> cst.BaseExpression:
+    if axis is None:
+        return cst.Name("None")
+    return cst.Integer(str(axis)) if axis >= 0 else cst.UnaryOperation(cst.Minus(), cst.Integer(str(-axis)))
