@@ -214,6 +214,13 @@ def append_in_place(xs, value):
     return xs
 
 
+# per itemsize of a float adjoint: the numbers a rule may divide by, take a root, logarithm or a
+# power of (|exponent| <= 10) and stay finite in that precision
+_NUMBER_BOUNDS = {np.dtype(t): (1.0 / float(np.finfo(t).max) ** 0.1, float(np.finfo(t).max) ** 0.1)
+                  for t in (np.float16, np.float32, np.float64)}
+_NO_BOUNDS = (np.inf, -np.inf)  # another float (long double): the checks below
+
+
 def guard(value, g):
     """``value``, but 1 wherever the adjoint ``g`` is exactly zero.
 
@@ -228,6 +235,11 @@ def guard(value, g):
     if isinstance(g, (float, int, np.generic)) or type(g) is np.ndarray and g.ndim == 0:
         return value if g != 0 else 1.0  # one adjoint (a 0-d one from np.where too)
     if isinstance(value, (float, int, np.floating, np.integer)):  # a number (np.sqrt(d))
+        low, high = _NUMBER_BOUNDS.get(g.dtype, _NO_BOUNDS) if type(g) is np.ndarray else _NO_BOUNDS
+        if low <= value <= high:
+            # well inside g's range: a root, a logarithm, a power up to the 10th of it is one
+            # finite number, so g times it is 0 wherever g is (no pass over g, ~1 us not ~8)
+            return value
         if type(g) is np.ndarray and np.count_nonzero(g) == g.size:
             return value  # no zero adjoint: the number itself
         # 1 where g is 0 (the rule may take a root or a power of it: np.sqrt(1.0 - x * x)
@@ -278,5 +290,11 @@ def softmax(x, axis=-1, shifted=True):
     if axis is None:  # over the whole array, written without keepdims: numbers stay numbers
         e = np.exp(x - np.max(x)) if shifted else np.exp(x)
         return e / np.sum(e)
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # the same operations, in the arrays
+        e = x - np.max(x, axis=axis, keepdims=True) if shifted else np.exp(x)  # made here
+        if shifted:
+            np.exp(e, out=e)
+        e /= np.sum(e, axis=axis, keepdims=True)
+        return e
     e = np.exp(x - np.max(x, axis=axis, keepdims=True)) if shifted else np.exp(x)
     return e / np.sum(e, axis=axis, keepdims=True)

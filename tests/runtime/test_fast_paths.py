@@ -229,6 +229,36 @@ def test_a_guarded_numpy_number_divides_as_the_guarded_array(g, value):
         np.testing.assert_array_equal(np.broadcast_to(got, want.shape), want)
 
 
+@pytest.mark.parametrize("value, g, kept", [
+    (4.0, np.array([0.0, -2.0, 3.0]), True),               # well inside float64: itself
+    (np.float64(1e-20), np.array([0.0, 1.0]), True),
+    (1e300, np.array([0.0, 1.0]), False),                  # its square overflows: the array
+    (-2.0, np.array([0.0, 1.0]), False),                   # a root of it is NaN: the array
+    (4.0, np.array([0.0, 1.0], np.float16), False),        # 4 ** 10 overflows float16
+    (2.0, np.array([0.0, 1.0], np.float16), True),
+    (np.float32(100.0), np.array([0.0, 1.0], np.float32), True),
+    (1e5, np.array([0.0, 1.0], np.float32), False),
+])
+def test_a_number_well_inside_the_adjoints_range_is_kept_without_a_pass(value, g, kept):
+    """No array the adjoint's size for a number whose root, logarithm and powers up to the
+    10th are finite in the adjoint's precision: g times any of them is 0 where g is 0."""
+    got = helpers.guard(value, g)
+    assert (got is value) is kept
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for f in (np.sqrt, np.log, lambda v: v ** -10.0, lambda v: v ** 10.0, lambda v: 1.0 / v):
+            masked = (g * f(got if kept else np.where(g == 0, 1.0, value)))[g == 0]
+            np.testing.assert_array_equal(masked, 0.0)
+
+
+def test_a_masked_number_under_a_power_keeps_a_zero_gradient():
+    def f(x, m):
+        return np.sum(np.where(m, x ** 3.0 * np.ones(3), 0.0))
+
+    m = np.array([True, False, True])
+    g = srcdiff.grad(f)(2.0, m)
+    assert g == pytest.approx(2 * 3 * 4.0)
+
+
 _N = rules._SMALL + 1  # in place only above this many elements: below, a new array is cheaper
 
 
