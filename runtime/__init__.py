@@ -14,7 +14,8 @@ from .backend import array_module, register_array_module, reshape, scatter_add
 from .helpers import append, append_in_place, count, guard, setitem, add, at, expand_reduced, inverse_permutation, softmax, unbroadcast, where_positive, zeros_like
 from .helpers import dot_rows, matmul_rows, rows_dot, rows_matmul
 from . import inplace
-from .inplace import iadd, imul, ipow, isub, itruediv, spare
+from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, spare,
+                      where_adjoint_x_into, where_adjoint_y_into, where_positive_into)
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
@@ -43,6 +44,7 @@ __all__ = [
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
     "tree_zeros", "where_positive", "softmax", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
+    "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",
 ]
 
 

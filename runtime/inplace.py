@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["spare", "iadd", "isub", "imul", "itruediv", "ipow"]
+__all__ = ["spare", "iadd", "isub", "imul", "itruediv", "ipow", "where_adjoint_x_into",
+           "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into"]
 
 LARGE = 1 << 14  # elements: srcdiff.grad called with an array this large runs the in-place variant
 
@@ -77,3 +78,52 @@ def itruediv(a, b):
 def ipow(a, b):
     """``a ** b``, in ``a``'s memory where that gives the same array."""
     return np.power(a, b, out=a) if _writable_into(a, (b,)) else a ** b
+
+
+# ----- selections: the mask products of np.where's and np.maximum's adjoints, np.where's ReLU
+# (each the rule or helper of the same name without _into, in its first array's memory where
+# that gives the same array; tests/test_inplace.py compares them)
+
+
+def where_adjoint_x_into(g, condition):
+    """``rt.where_adjoint_x(g, condition)``, in ``g``'s memory where that gives the same array."""
+    return _masked_into(g, condition, True)
+
+
+def where_adjoint_y_into(g, condition):
+    """``rt.where_adjoint_y(g, condition)``, in ``g``'s memory where that gives the same array."""
+    return _masked_into(g, condition, False)
+
+
+def _masked_into(g, condition, taken: bool):
+    # a mask product only where g is finite (0 * inf is NaN, np.where's branch not taken is 0)
+    if type(condition) is np.ndarray and condition.dtype == bool and \
+            _writable_into(g, (condition,)) and np.isfinite(g).all():
+        return np.multiply(g, condition if taken else ~condition, out=g)
+    from .rules import where_adjoint_x, where_adjoint_y
+
+    return where_adjoint_x(g, condition) if taken else where_adjoint_y(g, condition)
+
+
+def larger_adjoint_into(g, chosen, ties):
+    """``rt.larger_adjoint(g, chosen, ties)``, in ``g``'s memory where that gives the same array."""
+    if not _writable_into(g, (chosen, ties)):
+        from .rules import larger_adjoint
+
+        return larger_adjoint(g, chosen, ties)
+    if type(ties) is np.ndarray and not ties.any():
+        return np.multiply(g, chosen, out=g)
+    half = (0.5 * g) * ties  # before g's memory takes the product
+    return np.add(np.multiply(g, chosen, out=g), half, out=g)
+
+
+def where_positive_into(condition, x, y):
+    """``rt.where_positive(condition, x, y)``, in ``x``'s memory where that gives the same array."""
+    if isinstance(y, (int, float)) and type(x) is np.ndarray and x.ndim and \
+            _writable_into(x, (condition,)):
+        np.fmax(y, x, out=x)
+        x += 0.0  # -0.0 + 0.0 is +0.0, as np.where gives
+        return x
+    from .helpers import where_positive
+
+    return where_positive(condition, x, y)

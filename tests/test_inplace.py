@@ -10,7 +10,7 @@ import pytest
 
 import srcdiff
 from srcdiff.pipeline import compile_derivative
-from srcdiff.runtime import inplace
+from srcdiff.runtime import helpers, inplace, rules
 from srcdiff.testing import check_grad
 
 from .corpus import CASES
@@ -140,7 +140,41 @@ def not_elementwise(x, w):
     return np.sum(np.tanh(d)) * np.sum(x) + np.sum(c) + np.sum(x * bad)
 
 
+def relu_where(x):
+    b = x - 0.25
+    r = np.where(b > 0, b, 0.0)
+    return np.sum(r * r)
+
+
+def relu_maximum(x):
+    b = x - 0.25
+    r = np.maximum(b, 0.0)
+    return np.sum(r * r)
+
+
+def maximum_rows(a, b):  # r's adjoint is a keepdims sum's, (3, 1): the (3, 4) mask does not fit
+    r = np.maximum(a * 1.0, b * 1.0)
+    return np.sum(np.sum(r, axis=1, keepdims=True) ** 2)
+
+
+def where_kept(x):  # b is read after the ReLU: never its memory
+    b = x - 0.25
+    r = np.where(b > 0, b, 0)
+    return np.sum(r * b)
+
+
+def relu_ties(x):  # exact ties with 0: half the adjoint, in place too
+    b = x * 0.0 + x
+    r = np.maximum(b, 0.0)
+    return np.sum(np.sin(r))
+
+
 PROGRAMS = {
+    "relu_where": (relu_where, lambda r: (r.normal(size=20),), (0,)),
+    "relu_maximum": (relu_maximum, lambda r: (r.normal(size=20),), (0,)),
+    "maximum_rows": (maximum_rows, lambda r: (r.normal(size=(3, 1)), r.normal(size=(1, 4))), (0, 1)),
+    "where_kept": (where_kept, lambda r: (r.normal(size=20),), (0,)),
+    "relu_ties": (relu_ties, lambda r: (np.array([0.0, 1.5, -2.0, 0.0, 0.7]),), (0,)),
     "not_elementwise": (not_elementwise,
                         lambda r: (r.normal(size=(2, 3)), r.normal(size=3)), (0, 1)),
     "relu_sq": (relu_sq, lambda r: (r.normal(size=20),), (0,)),
@@ -192,6 +226,51 @@ def test_the_source_shows_what_is_written_in_place_and_what_is_not():
     assert "rt.imul(a" not in _in_place_source(listed, ("x",))
     assert "np.exp(b, out=rt.spare(b))" not in _in_place_source(helper_value, ("x",))  # b read later
     assert "np.tanh(a, out=rt.spare(a))" in _in_place_source(helper_value, ("x",))
+
+
+def test_masked_selections_write_into_a_dead_adjoint_and_value():
+    """np.where's ReLU and the mask products of np.where's and np.maximum's adjoints take
+    their _into forms (runtime/inplace.py) for an operand read for the last time there."""
+    source = _in_place_source(relu_where, ("x",))
+    assert "r = rt.where_positive_into(_t1, b, 0.0)" in source
+    assert "rt.where_adjoint_x_into(dr, _t1)" in source
+    assert "rt.larger_adjoint_into(dr, " in _in_place_source(relu_maximum, ("x",))
+    assert "_into(" not in _in_place_source(where_kept, ("x",)).split("# backward")[0]
+    x = np.array([0.5, -1.0, 2.0, 0.0])
+    with monkeypatch_off():
+        want = srcdiff.grad(relu_ties)(x)
+    np.testing.assert_array_equal(srcdiff.grad(relu_ties)(x), want)
+    np.testing.assert_allclose(want, np.cos(np.maximum(x, 0.0)) * np.where(x > 0, 1.0, np.where(x == 0, 0.5, 0.0)))
+
+
+_G = np.array([[1.5, -2.0, np.inf], [0.0, 3.0, -0.5]])
+_M = np.array([[True, False, False], [True, True, False]])
+
+
+@pytest.mark.parametrize("into, original, args, lends", [
+    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:, :2], _M[:, :2]), True),
+    (inplace.where_adjoint_y_into, rules.where_adjoint_y, (_G[:, :2], _M[:, :2]), True),
+    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G, _M), False),        # inf: np.where
+    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:1, :2], _M[:, :2]), False),  # a larger mask
+    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:, :2].astype(np.float32), _M[:, :2]), True),
+    (inplace.larger_adjoint_into, rules.larger_adjoint, (_G[:, :2], _M[:, :2], ~_M[:, :2]), True),
+    (inplace.larger_adjoint_into, rules.larger_adjoint, (_G[:, :2], _M[:, :2], np.zeros((2, 2), bool)), True),
+    (inplace.larger_adjoint_into, rules.larger_adjoint, (_G[:, :2], _M[:, :2], _M[:1, :2]), True),
+    (inplace.larger_adjoint_into, rules.larger_adjoint, (2.0, True, False), False),  # numbers
+    (inplace.where_positive_into, helpers.where_positive,
+     (np.array([-0.0, 1.0, np.nan, -2.0]) > 0, np.array([-0.0, 1.0, np.nan, -2.0]), 0.0), True),
+    (inplace.where_positive_into, helpers.where_positive,
+     (np.array([1, -2]) > 0, np.array([1, -2]), 0), False),                          # integers
+])
+def test_selections_into_give_the_originals_array(into, original, args, lends):
+    fresh = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    want = original(*[np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args])
+    got = into(*fresh)
+    position = 1 if into is inplace.where_positive_into else 0
+    assert (got is fresh[position]) is lends
+    assert type(got) is type(want) and np.result_type(got) == np.result_type(want)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
 
 
 def test_only_elementwise_float_ufuncs_write_into_their_operand():

@@ -16,6 +16,11 @@ where
 - the line is at the function's top level, and every other read of ``v`` in it and after it
   reads only its shape (``rt.unbroadcast(g, v)``, ``rt.count(v)``, ``v.shape``, ``del v``).
 
+The mask products of np.where's and np.maximum's adjoints and np.where's ReLU
+(``rt.where_adjoint_x(g, c)``, ``rt.larger_adjoint(g, m, t)``, ``rt.where_positive(c, x, 0)``)
+read their operands the way a ufunc does: where ``g`` (``x``) is such an operand, the call
+becomes its ``_into`` form (``rt.where_adjoint_x_into(g, c)``), which writes into it.
+
 The runtime functions check the rest when the line runs (a float numpy array that owns its
 memory, a result of its dtype and shape) and otherwise compute a new value as the operator
 does.
@@ -29,6 +34,7 @@ does.
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import libcst as cst
@@ -49,6 +55,11 @@ _COMMUTING = (cst.Add, cst.Multiply)  # v on the right of these is written in pl
 _MADE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.MatrixMultiply)
 _SHAPE_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
 _FRESH = {getattr(rules, name) for name in inplace.FRESH_RESULTS}
+# calls that read every operand into a new array, and their forms that write it into the
+# operand at this position where that gives the same array (rt.<name>_into, runtime/inplace.py):
+# the mask products of np.where's and np.maximum's adjoints, np.where's ReLU
+_SELECTIONS = {rules.where_adjoint_x: 0, rules.where_adjoint_y: 0, rules.larger_adjoint: 0,
+               helpers.where_positive: 1}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -184,13 +195,19 @@ class _InPlace(cst.CSTTransformer):
         if any(a.keyword is not None or a.star for a in original.args):
             return updated
         fn = resolve(original.func, self.ctx, self.local)
-        if not _elementwise_float(fn) or len(original.args) != fn.nin:
+        position = _SELECTIONS.get(fn) if _selection(fn) else 0
+        if not (_elementwise_float(fn) and len(original.args) == fn.nin or
+                _selection(fn) and len(original.args) == len(inspect.signature(fn).parameters)):
             return updated
         operands = [a.value for a in original.args]
         name = self._owner(operands)
-        if name is None or not (isinstance(operands[0], cst.Name) and operands[0].value == name):
-            return updated  # the out= array is the first operand's
+        if name is None or not (isinstance(operands[position], cst.Name) and
+                                operands[position].value == name):
+            return updated  # the result's memory is this operand's (a ufunc's first)
         self.done.add(name)
+        if _selection(fn):  # rt.where_adjoint_x(g, c) → rt.where_adjoint_x_into(g, c)
+            return updated.with_changes(func=cst.Attribute(
+                cst.Name(self.ctx.rt), cst.Name(fn.__name__ + "_into")))
         spare = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("spare")),
                          [cst.Arg(_bare(a.value)) for a in updated.args])
         args = [*updated.args[:-1], updated.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
@@ -200,6 +217,13 @@ class _InPlace(cst.CSTTransformer):
 
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                          whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _selection(fn) -> bool:
+    try:
+        return fn in _SELECTIONS
+    except TypeError:  # unhashable
+        return False
 
 
 def _elementwise_float(fn) -> bool:
@@ -282,7 +306,7 @@ class _Uses(cst.CSTVisitor):
         if isinstance(parent, cst.Arg) and parent.keyword is None and not parent.star and \
                 len(self.stack) >= 2 and isinstance(self.stack[-2], cst.Call):
             fn = resolve(self.stack[-2].func, self.ctx, self.local)
-            return isinstance(fn, np.ufunc) and fn.nout == 1 and \
+            return (isinstance(fn, np.ufunc) and fn.nout == 1 or _selection(fn)) and \
                 all(a.keyword is None for a in self.stack[-2].args)
         return False
 
