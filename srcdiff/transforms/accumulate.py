@@ -54,9 +54,63 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _pullback(fn: cst.FunctionDef, rt: str) -> cst.FunctionDef:
     owned, sums = _owned(fn, rt), _owned_sums(fn, rt)
-    if not owned and not sums:
-        return fn
-    return fn.visit(_InPlace(owned, sums, rt))
+    if owned or sums:
+        fn = fn.visit(_InPlace(owned, sums, rt))
+    return fn.with_changes(body=fn.body.with_changes(body=_in_order(fn.body.body, rt)))
+
+
+def _in_order(statements, rt: str) -> list:
+    """``statements`` (and the blocks inside them), with each ``dx = dx + rt.getitem_adjoint(g,
+    x, key=k)`` written ``dx = rt.add_at(dx, g, x, key=k)`` where, in this very block, ``dx``
+    was last bound to an array an ``rt`` call made (``rt.getitem_adjoint``, ``rt.zeros_like``,
+    ``rt.add_at``) and nothing has read it since: only ``dx`` can refer to that array, whatever
+    is read after (a loop's ``dz = rt.getitem_adjoint(…)`` then ``dz = dz + …`` once per slice of
+    ``z``, then ``rt.unbroadcast(dz, …)``: no zero array per slice). Any other read of a name,
+    here or in a nested block, ends this for it."""
+    out, owned = [], set()
+    for stmt in statements:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            owned -= names_in(stmt)
+            out.append(_with_blocks(stmt, rt))
+            continue
+        smalls = []
+        for small in stmt.body:
+            target = small.targets[0].target if isinstance(small, cst.Assign) and \
+                len(small.targets) == 1 else None
+            if not isinstance(target, cst.Name):
+                owned -= names_in(small)
+                smalls.append(small)
+                continue
+            name, value = target.value, small.value
+            other = _accumulated(name, value)
+            if other is not None and name in owned and _is_getitem_adjoint(other, rt):
+                owned -= names_in(other)
+                small = small.with_changes(value=other.with_changes(
+                    func=other.func.with_changes(attr=cst.Name("add_at")),
+                    args=[cst.Arg(cst.Name(name)), *other.args]))
+            else:
+                owned -= names_in(value)
+                if _is_rt_call(value, rt, _FRESH):
+                    owned.add(name)
+                else:
+                    owned.discard(name)
+            smalls.append(small)
+        out.append(stmt.with_changes(body=smalls))
+    return out
+
+
+def _with_blocks(stmt, rt: str):
+    """``stmt`` with :func:`_in_order` applied to each block inside it."""
+    body = getattr(stmt, "body", None)
+    if isinstance(body, cst.BaseSuite) and isinstance(stmt, (cst.For, cst.While, cst.If, cst.With)):
+        stmt = stmt.with_changes(body=body.with_changes(body=_in_order(body.body, rt)))
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.If):
+        stmt = stmt.with_changes(orelse=_with_blocks(orelse, rt))
+    elif isinstance(orelse, cst.Else):
+        stmt = stmt.with_changes(orelse=orelse.with_changes(
+            body=orelse.body.with_changes(body=_in_order(orelse.body.body, rt))))
+    return stmt
 
 
 def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:

@@ -275,3 +275,51 @@ def test_a_name_node_shared_between_lines_is_judged_where_it_is_read():
     ctx = Context(source=get_source(fn), params=("x",), wrt=("x",))
     lines = code_lines(accumulate.rewrite(cst.Module(body=[vjp]), ctx).code)
     assert "        dz = dz + y" in lines and not any("add_into" in code for code in lines)
+
+
+# ----- in order: a fresh adjoint built from slices, then read (an LSTM's gates) -----
+
+SLICES = """
+def f_vjp(z):
+    _out = 0.0
+
+    def f_pullback(d_out):
+        for t, g1, g2, g3 in reversed(_tape1):
+            dz = rt.getitem_adjoint(g1, z, key=rt.at[:, :2])
+            dz = dz + rt.getitem_adjoint(g2, z, key=rt.at[:, 2:4])
+            d_a = rt.unbroadcast(dz, a)
+            dz = dz + rt.getitem_adjoint(g3, z, key=rt.at[:, 4:])
+            d_b = dz + 1.0
+        return d_a, d_b
+
+    return _out, f_pullback
+"""
+
+
+def test_slices_added_into_a_fresh_adjoint_before_any_other_read():
+    """After a read that may keep it (rt.unbroadcast may return dz itself), dz is no longer
+    the only name for its array: that accumulation makes a new one."""
+    out = [line.strip() for line in rewrite_generated(accumulate.rewrite, SLICES)]
+    assert "dz = rt.add_at(dz, g2, z, key=rt.at[:, 2:4])" in out
+    assert "dz = dz + rt.getitem_adjoint(g3, z, key=rt.at[:, 4:])" in out
+
+
+def lstm_gates(x, w):
+    n = x.shape[1] // 4
+    h = x[:, :n] * 0.0
+    for t in range(3):
+        z = x * w + np.tanh(h @ np.ones((n, 4 * n)))
+        i = 1.0 / (1.0 + np.exp(-z[:, :n]))
+        f = np.tanh(z[:, n:2 * n])
+        o = np.sin(z[:, 2 * n:3 * n])
+        g = np.tanh(z[:, 3 * n:])
+        h = f * h + i * g * o
+    return np.sum(h * h)
+
+
+@pytest.mark.parametrize("shapes", [((2, 8), (8,)), ((3, 8), (1, 8)), ((1, 12), (12,))])
+def test_an_lstms_gate_slices_in_place_against_finite_differences(shapes):
+    args = tuple(rng.normal(size=s) * 0.5 for s in shapes)
+    g = srcdiff.grad(lstm_gates, wrt=(0, 1))
+    check_grad(lstm_gates, args, g(*args), argnums=(0, 1))
+    assert g.source.count("dz = rt.add_at(dz, ") == 3
