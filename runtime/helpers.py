@@ -6,7 +6,7 @@ import numpy as np
 
 __all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "float_like",
            "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
-           "count", "where_positive", "softmax"]
+           "count", "where_positive", "softmax", "log_softmax"]
 
 
 def unbroadcast(g, x):
@@ -298,3 +298,19 @@ def softmax(x, axis=-1, shifted=True):
         return e
     e = np.exp(x - np.max(x, axis=axis, keepdims=True)) if shifted else np.exp(x)
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1, shifted=True):
+    """``z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))`` with ``z = x -
+    np.max(x, axis=axis, keepdims=True)`` (``z = x`` where not ``shifted``; for ``axis=None``,
+    both reductions without keepdims): what the ``softmax`` stage writes for those lines (a
+    cross-entropy's), the same operations, with one adjoint (``log_softmax_axis_adjoint``).
+
+    >>> log_softmax(np.array([[0.0, np.log(3.0)]]))
+    array([[-1.38629436, -0.28768207]])
+    """
+    if axis is None:
+        z = x - np.max(x) if shifted else x
+        return z - np.log(np.sum(np.exp(z)))
+    z = x - np.max(x, axis=axis, keepdims=True) if shifted else x
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))

@@ -625,31 +625,63 @@ def _where_positive(condition, x, y):
 
 @_twin(helpers.softmax)
 def _softmax(x, axis=-1, shifted=True):
+    return _normalised(axis, shifted, _exp_over_total, _exp_over_sums)
+
+
+@_twin(helpers.log_softmax)
+def _log_softmax(x, axis=-1, shifted=True):
+    return _normalised(axis, shifted, _minus_log_total, _minus_log_sums)
+
+
+def _normalised(axis, shifted, whole, along):
+    """The implementation of ``rt.softmax``/``rt.log_softmax``: ``whole(z)`` (over all axes)
+    or ``along(z, axis)`` of ``z``, the input less its maximum where ``shifted``."""
     shift = shifted if isinstance(shifted, bool) else _literal(shifted, "shifted")  # a default
     shift = True if shift is None else shift
     if _is_none(axis):
         if shift:
-            return lambda x, axis=-1, shifted=True: _over_total(np.exp(x - np.max(x)))
-        return lambda x, axis=-1, shifted=True: _over_total(np.exp(x))
+            return lambda x, axis=-1, shifted=True: whole(x - np.max(x))
+        return lambda x, axis=-1, shifted=True: whole(x)
     a = _literal(axis, "axis")
     if shift:
-        return lambda x, axis=-1, shifted=True: _over_sums(np.exp(x - reduce_max(x, a, True)), a)
-    return lambda x, axis=-1, shifted=True: _over_sums(np.exp(x), a)
+        return lambda x, axis=-1, shifted=True: along(x - reduce_max(x, a, True), a)
+    return lambda x, axis=-1, shifted=True: along(x, a)
 
 
 @register_jitable
-def _over_total(e):
+def _exp_over_total(z):
+    e = np.exp(z)
     return e / np.sum(e)
 
 
-def _over_sums(e, axis):
-    """``e / np.sum(e, axis=axis, keepdims=True)`` (plain numba)."""
+@register_jitable
+def _minus_log_total(z):
+    return z - np.log(np.sum(np.exp(z)))
 
 
-@_twin(_over_sums)
-def _over_sums_twin(e, axis):
+def _exp_over_sums(z, axis):
+    """``np.exp(z) / np.sum(np.exp(z), axis=axis, keepdims=True)`` (plain numba)."""
+
+
+def _minus_log_sums(z, axis):
+    """``z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))`` (plain numba)."""
+
+
+@_twin(_exp_over_sums)
+def _exp_over_sums_twin(z, axis):
     a = _literal(axis, "axis")
-    return lambda e, axis: e / reduce_sum(e, a, True)
+
+    def impl(z, axis):
+        e = np.exp(z)
+        return e / reduce_sum(e, a, True)
+
+    return impl
+
+
+@_twin(_minus_log_sums)
+def _minus_log_sums_twin(z, axis):
+    a = _literal(axis, "axis")
+    return lambda z, axis: z - np.log(reduce_sum(np.exp(z), a, True))
 
 
 @_twin(rules.where_adjoint_y)

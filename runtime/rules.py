@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, softmax, unbroadcast, where_positive
+from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, softmax, unbroadcast, where_positive
 from .options import OneOf
 from .registry import adjoint
 
@@ -224,6 +224,11 @@ def arctan_adjoint(g, x):
 @adjoint(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis
 def softmax_axis_adjoint(g, ans, x, axis=-1, shifted=True):
     return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+
+
+@adjoint(log_softmax)  # the softmax stage's z - log(sum(exp(z))) of z = x - max(x)
+def log_softmax_axis_adjoint(g, ans, x, axis=-1, shifted=True):
+    return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
 
 
 @adjoint(np.sum)

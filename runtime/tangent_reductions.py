@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .helpers import expand_reduced, guard, softmax
+from .helpers import expand_reduced, guard, log_softmax, softmax
 from .rules import prod_adjoint
 from .statistics import (median_adjoint, nanmedian_adjoint, nanpercentile_adjoint,
                          nanquantile_adjoint, percentile_adjoint, quantile_adjoint)
@@ -19,6 +19,11 @@ from .tangents import tangent
 
 
 # ----- reductions -----
+
+
+@tangent(log_softmax)  # the softmax stage's z - log(sum(exp(z))) of z = x - max(x)
+def log_softmax_axis_tangent(dx, ans, x, axis=-1, shifted=True):
+    return dx - np.sum(np.exp(ans) * dx, axis=axis, keepdims=True)
 
 
 @tangent(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis

@@ -183,8 +183,13 @@ def broadcast_tangent_adjoint(g, t, ans):
 @adjoint(guard)
 def guard_adjoint(g, value, g_):
     # where g_ is exactly 0 the result is the constant 1; g_ itself only selects (a zero adjoint,
-    # returned as zeros: in second order g_ is active, and the caller adds to it)
-    return np.where(g_ == 0, 0.0, g), zeros_like(g_)
+    # returned as zeros: in second order g_ is active, and the caller adds to it). A number
+    # guarded by an array comes back as itself where that divides alike (rt.guard's shortcut:
+    # g, its adjoint, is then a number too, all of it value's), else as an array of g_'s
+    # shape, whose adjoint is summed back to the number's
+    if np.ndim(g_) and not np.ndim(g):
+        return g, zeros_like(g_)
+    return unbroadcast(np.where(g_ == 0, 0.0, g), value), zeros_like(g_)
 
 
 def _check_option(primitive, option, value):

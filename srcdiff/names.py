@@ -187,3 +187,15 @@ class Namer:
             self._taken.add(candidate)
             self._adjoints[name] = candidate
         return self._adjoints[name]
+
+
+def with_blocks(stmt: cst.BaseCompoundStatement, rewrite) -> cst.BaseCompoundStatement:
+    """``stmt`` (``if``/``for``/``while``/``with``) with ``rewrite`` (an indented block to a
+    new one) applied to each block it holds: its body, its ``else``, an ``elif`` chain's."""
+    stmt = stmt.with_changes(body=rewrite(stmt.body))
+    orelse = getattr(stmt, "orelse", None)
+    if isinstance(orelse, cst.Else):
+        stmt = stmt.with_changes(orelse=orelse.with_changes(body=rewrite(orelse.body)))
+    elif isinstance(orelse, cst.If):
+        stmt = stmt.with_changes(orelse=with_blocks(orelse, rewrite))
+    return stmt

@@ -105,7 +105,8 @@ def where_positive(c, x, y):
 
 @numba.njit(cache=True)
 def softmaxes(x):
-    return rt.softmax(x, axis=-1), rt.softmax(x, axis=0, shifted=False), rt.softmax(x, axis=None)
+    return rt.softmax(x, axis=-1), rt.softmax(x, axis=0, shifted=False), rt.softmax(x, axis=None), \
+        rt.log_softmax(x, axis=1), rt.log_softmax(x, axis=0, shifted=False), rt.log_softmax(x, axis=None)
 
 
 @numba.njit(cache=True)
@@ -194,7 +195,9 @@ CASES = [  # (twin, original, arguments)
     (where_adjoint_x, rt.where_adjoint_x, (M.astype(np.float32), M > 0)),
     (where_positive, rt.where_positive, (M > 0, M, 0.0)),
     (softmaxes, lambda x: (rt.softmax(x, axis=-1), rt.softmax(x, axis=0, shifted=False),
-                           rt.softmax(x, axis=None)), (M,)),
+                           rt.softmax(x, axis=None), rt.log_softmax(x, axis=1),
+                           rt.log_softmax(x, axis=0, shifted=False), rt.log_softmax(x, axis=None)),
+     (M,)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, M == 0)),
     (larger_adjoint, rt.larger_adjoint, (M, M > 0, TIES == 1.0)),
     (larger_adjoint, rt.larger_adjoint, (2.0, True, False)),

@@ -82,12 +82,18 @@ SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 4), (3, 4)), ((1, 5), (2, 5)
 @pytest.mark.parametrize("fn", LOWERED)
 @pytest.mark.parametrize("shapes", SHAPES)
 def test_gradients_and_values(fn, shapes):
+    _check_lowered(fn, shapes, "rt.softmax(")
+
+
+def _check_lowered(fn, shapes, call):
+    """grad against finite differences, the lines lowered to ``call``, value_and_grad's value
+    the function's own to the bit and its gradients grad's."""
     rng = np.random.default_rng(3)
     args = tuple(rng.uniform(-1.5, 1.5, s) for s in shapes)
     g = srcdiff.grad(fn, wrt=(0, 1))
     grads = g(*args)
     check_grad(fn, args, grads, argnums=(0, 1))
-    assert "rt.softmax(" in g.source
+    assert call in g.source
     value, again = srcdiff.value_and_grad(fn, wrt=(0, 1))(*args)
     assert value == fn(*args)  # the same operations: the same value, to the bit
     for a, b in zip(again, grads):
@@ -169,11 +175,16 @@ def test_forward_mode_and_hessian():
     value, tangent = srcdiff.jvp(keyword_axis, (x, w), (dx, dw))
     assert value == pytest.approx(keyword_axis(x, w))
     check_jvp(keyword_axis, (x, w), (dx, dw), tangent)
-    h = srcdiff.hessian(lambda w, x: keyword_axis(x, w), wrt=0)(w, x)
+    _check_hessian_in_w(keyword_axis, x, w)
+
+
+def _check_hessian_in_w(fn, x, w):
+    """srcdiff.hessian of ``fn`` in ``w`` against central differences of its gradient."""
+    h = srcdiff.hessian(lambda w, x: fn(x, w), wrt=0)(w, x)
     eps = 1e-5
-    grad = srcdiff.grad(keyword_axis, wrt=1)
+    grad = srcdiff.grad(fn, wrt=1)
     numeric = np.stack([(grad(x, w + eps * e) - grad(x, w - eps * e)) / (2 * eps)
-                        for e in np.eye(3)], axis=1)
+                        for e in np.eye(w.size)], axis=1)
     np.testing.assert_allclose(h, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -186,3 +197,70 @@ def test_compiled_path_agrees():
     g = srcdiff.grad(keyword_axis, wrt=(0, 1))
     for a, b in zip(srcdiff.jit(g)(x, w), g(x, w)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+# ----- log-softmax: z - log(sum(exp(z))), a cross-entropy's -----
+
+
+def cross_entropy(s, w):
+    logits = s * w
+    m = np.max(logits, axis=1, keepdims=True)
+    z = logits - m
+    lse = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(np.sum(np.cos(w) * (z - lse), axis=1))
+
+
+def log_softmax_methods(s, w):
+    z = s * w - (s * w).max(axis=-1, keepdims=True)
+    return np.sum(w * (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))))
+
+
+def log_softmax_unshifted(s, w):
+    x = s * w
+    return np.sum((x - np.log(np.sum(np.exp(x), axis=0, keepdims=True))) ** 2)
+
+
+def log_softmax_whole(s, w):
+    x = s * w
+    return np.sum(np.sin(x - np.log(np.sum(np.exp(x)))))
+
+
+LOG_LOWERED = [cross_entropy, log_softmax_methods, log_softmax_unshifted, log_softmax_whole]
+
+
+@pytest.mark.parametrize("fn", LOG_LOWERED)
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 5), (1, 5))])
+def test_log_softmax_gradients_and_values(fn, shapes):
+    _check_lowered(fn, shapes, "rt.log_softmax(")
+
+
+def lse_read_again(s, w):
+    x = s * w
+    lse = np.log(np.sum(np.exp(x), axis=1, keepdims=True))
+    return np.sum(w * (x - lse)) + np.sum(lse)
+
+
+def rebound_between(s, w):
+    x = s * w
+    lse = np.log(np.sum(np.exp(x), axis=1, keepdims=True))
+    x = x * 2.0  # x - lse reads another x: not a log-softmax of either
+    return np.sum(w * (x - lse))
+
+
+@pytest.mark.parametrize("fn", [lse_read_again, rebound_between])
+def test_a_log_sum_exp_read_elsewhere_keeps_its_lines(fn):
+    rng = np.random.default_rng(8)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
+    g = srcdiff.grad(fn, wrt=(0, 1))
+    check_grad(fn, args, g(*args), argnums=(0, 1))
+    assert "rt.log_softmax(" not in g.source
+
+
+def test_log_softmax_forward_mode_and_hessian():
+    x = np.array([[0.2, -0.4, 1.1, 0.3], [0.5, 0.0, -0.3, 0.9], [1.0, -1.0, 0.2, 0.1]])
+    w = np.array([1.0, -0.5, 0.25, 0.7])
+    dx, dw = np.full_like(x, 0.3), np.array([0.2, 1.0, -0.7, 0.1])
+    value, tangent = srcdiff.jvp(cross_entropy, (x, w), (dx, dw))
+    assert value == pytest.approx(cross_entropy(x, w))
+    check_jvp(cross_entropy, (x, w), (dx, dw), tangent)
+    _check_hessian_in_w(cross_entropy, x, w)

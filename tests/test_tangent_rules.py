@@ -62,7 +62,7 @@ RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular
                    solvers.matrix_solve, solvers.inverse,
                    # what the canonical and softmax stages write for user spellings: forward
                    # mode through them in tests/test_where_positive.py, test_softmax_lines.py
-                   helpers.where_positive, helpers.softmax}
+                   helpers.where_positive, helpers.softmax, helpers.log_softmax}
 
 
 # ----- writing a case as source -----

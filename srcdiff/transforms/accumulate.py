@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 import libcst as cst
 
 from ..context import Context
-from ..names import children, names_in
+from ..names import children, names_in, with_blocks
 
 __all__ = ["rewrite"]
 
@@ -101,16 +101,9 @@ def _in_order(statements, rt: str) -> list:
 
 def _with_blocks(stmt, rt: str):
     """``stmt`` with :func:`_in_order` applied to each block inside it."""
-    body = getattr(stmt, "body", None)
-    if isinstance(body, cst.BaseSuite) and isinstance(stmt, (cst.For, cst.While, cst.If, cst.With)):
-        stmt = stmt.with_changes(body=body.with_changes(body=_in_order(body.body, rt)))
-    orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.If):
-        stmt = stmt.with_changes(orelse=_with_blocks(orelse, rt))
-    elif isinstance(orelse, cst.Else):
-        stmt = stmt.with_changes(orelse=orelse.with_changes(
-            body=orelse.body.with_changes(body=_in_order(orelse.body.body, rt))))
-    return stmt
+    if not isinstance(stmt, (cst.For, cst.While, cst.If, cst.With)):
+        return stmt
+    return with_blocks(stmt, lambda block: block.with_changes(body=_in_order(block.body, rt)))
 
 
 def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:

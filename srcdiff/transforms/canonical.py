@@ -50,7 +50,7 @@ import numpy as np
 
 from ..analysis.calls import resolve
 from ..context import Context
-from ..names import Namer, names_in
+from ..names import Namer, names_in, with_blocks
 from ..templates import runtime_spelling
 from .normalize import local_variables
 
@@ -79,13 +79,7 @@ class _Lowering:
 
     def statement(self, stmt) -> list:
         if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
-            stmt = stmt.with_changes(body=self.block(stmt.body))
-            orelse = getattr(stmt, "orelse", None)
-            if isinstance(orelse, cst.Else):
-                stmt = stmt.with_changes(orelse=orelse.with_changes(body=self.block(orelse.body)))
-            elif isinstance(orelse, cst.If):
-                stmt = stmt.with_changes(orelse=self.statement(orelse)[0])
-            return [stmt]
+            return [with_blocks(stmt, self.block)]
         if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
                 isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
             return [stmt]

@@ -24,6 +24,12 @@ each spelled nowhere else in the function (one assignment, one use; ``e`` two us
 ``s`` is not among them. ``normalize``'s temporaries always qualify; a user's ``e`` that is
 read again keeps the lines as they are.
 
+A log-softmax the same way: ``lse = np.log(t)`` after the ``t = np.sum(e, …)`` and
+``e = np.exp(z)`` above (and their maximum or not), and later in the block ``w = z - lse``,
+where ``z``, ``lse`` and ``w`` are read nowhere else and ``x`` is not bound again between:
+the lines become ``w = rt.log_softmax(x, axis=a)`` where they stand (``w = z - lse`` goes),
+with one adjoint ``g - np.exp(w) * np.sum(g, axis=a, keepdims=True)`` (a cross-entropy's).
+
 The new statement keeps the first line's marker, its text the quoted lines joined by ``;``,
 so the adjoint block quotes both lines: ``# adjoint of: e = np.exp(…); p = e / np.sum(…)``.
 """
@@ -37,7 +43,7 @@ import numpy as np
 
 from ..analysis.calls import resolve
 from ..context import MISSING, Context, is_marker, parse_marker
-from ..names import occurrences
+from ..names import occurrences, with_blocks
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
@@ -58,18 +64,22 @@ class _Finder:
         self.ctx, self.local_names, self.counts = ctx, local_names, counts
 
     def block(self, block):
-        body, where = [], None
+        body, where, carried = [], None, None
         for stmt in block.body:
+            if carried is not None:  # the lines of a statement taken out: its marker
+                stmt = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines])
+                carried = None
             marker = parse_marker(getattr(stmt, "leading_lines", ()))
             where = marker or where
             if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
-                stmt = stmt.with_changes(body=self.block(stmt.body))
-                orelse = getattr(stmt, "orelse", None)
-                if isinstance(orelse, cst.Else):
-                    stmt = stmt.with_changes(orelse=orelse.with_changes(body=self.block(orelse.body)))
-                elif isinstance(orelse, cst.If):
-                    stmt = stmt.with_changes(orelse=self.block(
-                        cst.IndentedBlock([orelse])).body[0])
+                stmt = with_blocks(stmt, self.block)
+            logs = self.log_window(stmt, [s for s, _ in body])
+            if logs is not None:  # w = z - lse: w is the window's log-softmax, made there
+                start, size, call = logs
+                window = body[start:start + size]
+                body[start:start + size] = [(self.joined(window, call), window[0][1])]
+                carried = list(stmt.leading_lines)
+                continue
             body.append((stmt, where))
             found = self.window([s for s, _ in body[-5:]])
             if found is not None:
@@ -78,6 +88,55 @@ class _Finder:
                 del body[-size:]
                 body.append((self.joined(window, call), window[0][1]))
         return block.with_changes(body=[stmt for stmt, _ in body])
+
+    def log_window(self, stmt, before):
+        """``(start, size, call)`` where ``stmt`` is ``w = z - lse`` and ``before`` (earlier
+        statements of its block) holds ``lse``'s lines: ``lse = np.log(t)``, ``t = np.sum(e,
+        axis=a, keepdims=True)``, ``e = np.exp(z)``, after ``z = x - np.max(x, axis=a,
+        keepdims=True)`` and its maximum or not; the call is ``rt.log_softmax(x, axis=a)``
+        (unshifted: of ``z``), bound to ``w`` where the lines stand."""
+        found = _assigned(stmt)
+        if found is None or not self.once(found[0]):
+            return None
+        w_name, value = found
+        if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract)
+                and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name)):
+            return None
+        z_name, lse_name = value.left.value, value.right.value
+        j = next((k for k in range(len(before) - 1, -1, -1)
+                  if (_assigned(before[k]) or ("",))[0] == lse_name), None)
+        if j is None or j < 2 or not self.once(lse_name):
+            return None
+        (l_name, log), (t_name, total), (e_name, exp) = (
+            _assigned(before[k]) or ("", None) for k in (j, j - 1, j - 2))
+        if not (isinstance(log, cst.Call) and len(log.args) == 1 and log.args[0].keyword is None
+                and _is_name(log.args[0].value, t_name) and self.resolve(log.func) is np.log):
+            return None
+        summed = self.reduction(total, _SUMS)
+        if summed is None or summed[0] != e_name or self.exponent(exp) != z_name or \
+                not self.once(t_name) or not self.once(e_name):
+            return None
+        axis, start, x_name, shifted = summed[1], j - 2, z_name, False
+        shift = _assigned(before[j - 3]) if j >= 4 else None
+        maximum = _assigned(before[j - 4]) if j >= 4 else None
+        if shift is not None and maximum is not None and shift[0] == z_name and \
+                self.counts[z_name] == 3 and z_name not in self.ctx.params and \
+                isinstance(shift[1], cst.BinaryOperation) and \
+                isinstance(shift[1].operator, cst.Subtract) and \
+                isinstance(shift[1].left, cst.Name) and _is_name(shift[1].right, maximum[0]) and \
+                self.once(maximum[0]):
+            reduced = self.reduction(maximum[1], _MAXIMA)
+            if reduced == (shift[1].left.value, axis):
+                start, x_name, shifted = j - 4, shift[1].left.value, True
+        names = [w_name, lse_name, t_name, e_name] + ([z_name, maximum[0]] if shifted else [])
+        if x_name in names or len(set(names)) != len(names):
+            return None
+        assigned = {(_assigned(s) or ("",))[0] for s in before[j + 1:]}
+        if x_name in assigned or not all(isinstance(s, cst.SimpleStatementLine) for s in before[j + 1:]):
+            return None  # x (or a name of the lines) bound again before w: not the same value
+        call = self.call(x_name, axis, shifted)
+        call = call.with_changes(func=call.func.with_changes(attr=cst.Name("log_softmax")))
+        return start, j + 1 - start, (w_name, call)
 
     def window(self, stmts):
         """``(how many of the last statements, the call)`` where ``stmts`` end in a softmax."""
@@ -201,6 +260,9 @@ class _Finder:
         """The statement ``p = rt.softmax(…)`` in place of ``window`` (its statements and
         where each stands): the first one's comments, and a marker quoting every line."""
         first, last = window[0][0], window[-1][0]
+        if isinstance(call, tuple):  # (the name it is bound to, the call): a log-softmax
+            target, call = call
+            last = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))], call)])
         wheres = []
         for _, where in window:
             if where is not None and where not in wheres:

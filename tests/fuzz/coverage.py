@@ -350,7 +350,8 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             # lowered from user spellings (transforms/canonical.py, softmax.py),
                             # which the "relu-spellings" and "softmax" features write
                             "srcdiff.runtime.helpers.where_positive",
-                            "srcdiff.runtime.helpers.softmax"})
+                            "srcdiff.runtime.helpers.softmax",
+                            "srcdiff.runtime.helpers.log_softmax"})
 
 
 def accepted() -> dict[str, str]:

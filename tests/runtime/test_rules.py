@@ -274,7 +274,7 @@ def test_options_are_the_primitives_parameter_names(rule):
         f"{rule.name} options {rule.options} are not parameters of {name(rule.primitive)}{names}")
 
 
-DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax}
+DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax, helpers.log_softmax}
 
 
 @pytest.mark.parametrize("x, zero", [(np.array([[0.7, -0.4, 1.3], [-1.1, 0.2, -0.6]]), 0.0),
@@ -292,13 +292,14 @@ def test_where_positive_rule_matches_finite_differences(x, zero):
                                             ((3, 2), {"axis": 0, "shifted": False}),
                                             ((4,), {"axis": None}), ((), {"axis": None}),
                                             ((1, 5), {"axis": 0})])
-def test_softmax_rule_matches_finite_differences(shape, options):
+@pytest.mark.parametrize("fn", [helpers.softmax, helpers.log_softmax])
+def test_softmax_rule_matches_finite_differences(shape, options, fn):
     rng = np.random.default_rng(2)
     x = rng.normal(size=shape) if shape else float(rng.normal())
     g = rng.normal(size=shape) if shape else float(rng.normal())
-    ans = helpers.softmax(x, **options)
-    dx = rule_for(helpers.softmax).call(g, ans, x, **options)
-    check_vjp(lambda x: helpers.softmax(x, **options), (x,), (dx,), cotangent=g)
+    ans = fn(x, **options)
+    dx = rule_for(fn).call(g, ans, x, **options)
+    check_vjp(lambda x: fn(x, **options), (x,), (dx,), cotangent=g)
 
 
 def test_append_rule_matches_finite_differences():
