@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .helpers import where_positive
+from .rules import larger_adjoint, where_adjoint_x, where_adjoint_y
+
 __all__ = ["spare", "iadd", "isub", "imul", "itruediv", "ipow", "where_adjoint_x_into",
            "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into"]
 
@@ -100,16 +103,12 @@ def _masked_into(g, condition, taken: bool):
     if type(condition) is np.ndarray and condition.dtype == bool and \
             _writable_into(g, (condition,)) and np.isfinite(g).all():
         return np.multiply(g, condition if taken else ~condition, out=g)
-    from .rules import where_adjoint_x, where_adjoint_y
-
     return where_adjoint_x(g, condition) if taken else where_adjoint_y(g, condition)
 
 
 def larger_adjoint_into(g, chosen, ties):
     """``rt.larger_adjoint(g, chosen, ties)``, in ``g``'s memory where that gives the same array."""
     if not _writable_into(g, (chosen, ties)):
-        from .rules import larger_adjoint
-
         return larger_adjoint(g, chosen, ties)
     if type(ties) is np.ndarray and not ties.any():
         return np.multiply(g, chosen, out=g)
@@ -124,6 +123,4 @@ def where_positive_into(condition, x, y):
         np.fmax(y, x, out=x)
         x += 0.0  # -0.0 + 0.0 is +0.0, as np.where gives
         return x
-    from .helpers import where_positive
-
     return where_positive(condition, x, y)

@@ -25,7 +25,7 @@ import numpy as np
 
 from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, Rule, rule_for
 from srcdiff.runtime.options import refusal
-from srcdiff.runtime.backend import array_module
+from srcdiff.runtime.backend import array_module, numpy_twin
 from srcdiff.runtime.link import call_jvp, is_gradient, tangent_of
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
@@ -34,7 +34,8 @@ from ..context import MISSING, Context
 from ..templates import literal
 from .values import subexpressions
 
-__all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function", "installed"]
+__all__ = ["Op", "classify", "BINARY", "UNARY", "reads", "resolve", "is_user_function", "installed",
+           "call_on_one_name"]
 
 BINARY = {
     cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
@@ -536,3 +537,27 @@ def _literal(node: cst.BaseExpression | None) -> object:
 
 _SPELLINGS = {np.einsum: _einsum_spelling,  # primitive -> why a call is beyond its rule
               np.linalg.norm: _norm_spelling}
+
+
+def call_on_one_name(call, ctx: Context, local: set, functions, axis_needed=True):
+    """``(array name, axis, keepdims)`` of a call of one of ``functions`` (numpy's, or their
+    twins') on one name, however it is spelled (``np.max(s, axis=-1, keepdims=True)``,
+    ``s.max(1)``, ``np.exp(d)``: :func:`classify`), with ``axis=`` and ``keepdims=`` only
+    (``axis`` required unless ``axis_needed`` is false; the axis as written, keepdims a
+    bool); None otherwise. The guards and softmax stages read reductions with it."""
+    if not isinstance(call, cst.Call):
+        return None
+    op = classify(call, ctx, frozenset(local))
+    fn = numpy_twin(op.primitive) or op.primitive if op.kind == "rule" else None
+    try:
+        known = fn in functions
+    except TypeError:
+        return None
+    if not known or len(op.operands) != 1 or not isinstance(op.operands[0], cst.Name):
+        return None
+    options = dict(op.options)
+    axis = options.get("axis")
+    if set(options) - {"axis", "keepdims"} or axis_needed and axis is None:
+        return None
+    keepdims = options.get("keepdims")
+    return op.operands[0].value, axis, isinstance(keepdims, cst.Name) and keepdims.value == "True"

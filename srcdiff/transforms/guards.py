@@ -44,7 +44,7 @@ import numpy as np
 from srcdiff.runtime import helpers
 from srcdiff.runtime.backend import numpy_twin
 
-from ..analysis.calls import classify
+from ..analysis.calls import call_on_one_name, classify
 from ..analysis.values import (UNKNOWN, Domain, Facts, binding_counts, infer, number,
                                rewrite_lines_calling, single_assignments)
 from ..context import Context
@@ -97,7 +97,7 @@ def lower_bounds(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     ndim = _ndims(vjp, ctx)
 
     def denominator(expr) -> bool:  # sum(e, axis=a) of a shifted exponential e along a
-        reduced = _reduction(expr, ctx, local, _SUMS)
+        reduced = call_on_one_name(expr, ctx, local, _SUMS)
         if reduced is None or reduced[0] not in shifted:
             return False
         s, axis = shifted[reduced[0]]
@@ -205,38 +205,15 @@ def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dic
                 values[name] = stmt.body[0].value
     found = {}
     for e, value in values.items():
-        exp = _reduction(value, ctx, local, (np.exp,), axis_needed=False)
+        exp = call_on_one_name(value, ctx, local, (np.exp,), axis_needed=False)
         d = values.get(exp[0]) if exp is not None else None
         if not (isinstance(d, cst.BinaryOperation) and isinstance(d.operator, cst.Subtract) and
                 isinstance(d.left, cst.Name) and isinstance(d.right, cst.Name)):
             continue
-        reduced = _reduction(values.get(d.right.value), ctx, local, _MAXIMA)
+        reduced = call_on_one_name(values.get(d.right.value), ctx, local, _MAXIMA)
         if reduced is not None and reduced[0] == d.left.value and reduced[2]:
             found[e] = (reduced[0], reduced[1])
     return found
-
-
-def _reduction(call, ctx: Context, local: set, functions, axis_needed=True):
-    """``(array name, axis, keepdims)`` of a call of one of ``functions`` on one name,
-    however it is spelled (``np.max(s, axis=-1, keepdims=True)``, ``s.max(1)``: the call
-    resolution of every pass, ``calls.classify``), with ``axis=`` and ``keepdims=`` only
-    (``axis`` required unless ``axis_needed`` is false); None otherwise."""
-    if not isinstance(call, cst.Call):
-        return None
-    op = classify(call, ctx, frozenset(local))
-    fn = numpy_twin(op.primitive) or op.primitive if op.kind == "rule" else None
-    try:
-        known = fn in functions
-    except TypeError:
-        return None
-    if not known or len(op.operands) != 1 or not isinstance(op.operands[0], cst.Name):
-        return None
-    options = dict(op.options)
-    axis = options.get("axis")
-    if set(options) - {"axis", "keepdims"} or axis_needed and axis is None:
-        return None
-    keepdims = options.get("keepdims")
-    return op.operands[0].value, axis, isinstance(keepdims, cst.Name) and keepdims.value == "True"
 
 
 def _join(a, b):

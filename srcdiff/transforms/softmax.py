@@ -41,15 +41,16 @@ from collections import Counter
 import libcst as cst
 import numpy as np
 
-from ..analysis.calls import resolve
-from ..context import MISSING, Context, is_marker, parse_marker
+from ..analysis.calls import call_on_one_name, resolve
+from ..analysis.values import number
+from ..context import Context, is_marker, parse_marker
 from ..names import occurrences, with_blocks
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
 
-_SUMS = {"sum": (np.sum,)}
-_MAXIMA = {"max": (np.max, np.amax)}
+_SUMS = (np.sum,)
+_MAXIMA = (np.max, np.amax)
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -73,7 +74,7 @@ class _Finder:
             where = marker or where
             if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
                 stmt = with_blocks(stmt, self.block)
-            logs = self.log_window(stmt, [s for s, _ in body])
+            logs = self.log_window(stmt, body)
             if logs is not None:  # w = z - lse: w is the window's log-softmax, made there
                 start, size, call = logs
                 window = body[start:start + size]
@@ -102,6 +103,7 @@ class _Finder:
         if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract)
                 and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name)):
             return None
+        before = [s for s, _ in before]  # (statement, where) pairs: the statements
         z_name, lse_name = value.left.value, value.right.value
         j = next((k for k in range(len(before) - 1, -1, -1)
                   if (_assigned(before[k]) or ("",))[0] == lse_name), None)
@@ -117,18 +119,10 @@ class _Finder:
                 not self.once(t_name) or not self.once(e_name):
             return None
         axis, start, x_name, shifted = summed[1], j - 2, z_name, False
-        shift = _assigned(before[j - 3]) if j >= 4 else None
-        maximum = _assigned(before[j - 4]) if j >= 4 else None
-        if shift is not None and maximum is not None and shift[0] == z_name and \
-                self.counts[z_name] == 3 and z_name not in self.ctx.params and \
-                isinstance(shift[1], cst.BinaryOperation) and \
-                isinstance(shift[1].operator, cst.Subtract) and \
-                isinstance(shift[1].left, cst.Name) and _is_name(shift[1].right, maximum[0]) and \
-                self.once(maximum[0]):
-            reduced = self.reduction(maximum[1], _MAXIMA)
-            if reduced == (shift[1].left.value, axis):
-                start, x_name, shifted = j - 4, shift[1].left.value, True
-        names = [w_name, lse_name, t_name, e_name] + ([z_name, maximum[0]] if shifted else [])
+        found = self.shift(before[j - 4:j - 2], z_name, axis, reads=2) if j >= 4 else None
+        if found is not None:
+            start, (x_name, m_name), shifted = j - 4, found, True
+        names = [w_name, lse_name, t_name, e_name] + ([z_name, m_name] if shifted else [])
         if x_name in names or len(set(names)) != len(names):
             return None
         assigned = {(_assigned(s) or ("",))[0] for s in before[j + 1:]}
@@ -168,21 +162,27 @@ class _Finder:
         if self.counts[e_name] != 3 or e_name in self.ctx.params:
             return None
         size, x_name, shifted = 3, z_name, False
-        if len(stmts) == 5:
-            z, m = _assigned(stmts[-4]), _assigned(stmts[-5])
-            if z is not None and m is not None and z[0] == z_name and self.once(z_name):
-                shift = z[1]
-                maximum = self.reduction(m[1], _MAXIMA)
-                if isinstance(shift, cst.BinaryOperation) and \
-                        isinstance(shift.operator, cst.Subtract) and \
-                        isinstance(shift.left, cst.Name) and _is_name(shift.right, m[0]) and \
-                        self.once(m[0]) and maximum is not None and \
-                        maximum[0] == shift.left.value and maximum[1] == axis:
-                    size, x_name, shifted = 5, shift.left.value, True
-        names = [p_name, t_name, e_name] + ([z_name, _assigned(stmts[-5])[0]] if shifted else [])
+        found = self.shift(stmts[-5:-3], z_name, axis, reads=1) if len(stmts) == 5 else None
+        if found is not None:
+            size, (x_name, m_name), shifted = 5, found, True
+        names = [p_name, t_name, e_name] + ([z_name, m_name] if shifted else [])
         if x_name in names[1:] or len(set(names)) != len(names):
             return None
         return size, self.call(x_name, axis, shifted)
+
+    def shift(self, stmts, z_name: str, axis, reads: int):
+        """``(x, m)`` where ``stmts`` are ``m = np.max(x, axis=axis, keepdims=True)`` and ``z =
+        x - m``, ``m`` read only there and ``z`` only ``reads`` times; else None."""
+        m, z = (_assigned(stmt) for stmt in stmts)
+        if m is None or z is None or z[0] != z_name or self.counts[z_name] != 1 + reads or \
+                z_name in self.ctx.params or not self.once(m[0]):
+            return None
+        shift = z[1]
+        if not (isinstance(shift, cst.BinaryOperation) and isinstance(shift.operator, cst.Subtract)
+                and isinstance(shift.left, cst.Name) and _is_name(shift.right, m[0])):
+            return None
+        maximum = self.reduction(m[1], _MAXIMA)
+        return (shift.left.value, m[0]) if maximum == (shift.left.value, axis) else None
 
     def quotient(self, value):
         """``(a, b)``, two names, of ``a / b`` or ``np.divide(a, b)``, else None."""
@@ -198,11 +198,8 @@ class _Finder:
 
     def exponent(self, value):
         """The name ``z`` of ``np.exp(z)``, else None."""
-        if isinstance(value, cst.Call) and len(value.args) == 1 and \
-                value.args[0].keyword is None and not value.args[0].star and \
-                isinstance(value.args[0].value, cst.Name) and self.resolve(value.func) is np.exp:
-            return value.args[0].value.value
-        return None
+        found = call_on_one_name(value, self.ctx, self.local_names, (np.exp,), axis_needed=False)
+        return found[0] if found is not None and found[1] is None else None
 
     def call(self, x_name: str, axis, shifted: bool) -> cst.Call:
         """``rt.softmax(x, axis=…)``, with ``shifted=False`` where there is no maximum."""
@@ -222,39 +219,24 @@ class _Finder:
     def resolve(self, func):
         return resolve(func, self.ctx, self.local_names)
 
-    def reduction(self, value, kinds: dict):
+    def reduction(self, value, kinds):
         """``(operand, axis)`` of a sum/max (``kinds``) over one literal axis with keepdims, or
-        over all axes (axis None); None for anything else."""
-        if not isinstance(value, cst.Call) or any(a.star for a in value.args):
+        over all axes without (axis None); None for anything else."""
+        found = call_on_one_name(value, self.ctx, self.local_names, kinds, axis_needed=False)
+        if found is None or not _literal_keepdims(value):
             return None
-        func, args = value.func, list(value.args)
-        if isinstance(func, cst.Attribute) and func.attr.value in kinds and \
-                isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
-                self.resolve(func) is MISSING:
-            operand = func.value
-        elif any(self.resolve(func) is f for fs in kinds.values() for f in fs) and args and \
-                args[0].keyword is None:
-            operand, args = args[0].value, args[1:]
+        operand, axis, keepdims = found
+        if axis is not None and not (isinstance(axis, cst.Name) and axis.value == "None"):
+            axis = number(axis)
+            if type(axis) is not int:
+                return None
+            if not keepdims:
+                return None  # e / np.sum(e, axis=-1) broadcasts another way: not a softmax
         else:
-            return None
-        if not isinstance(operand, cst.Name):
-            return None
-        positional = [a for a in args if a.keyword is None]
-        keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
-        if len(positional) > 1 or args[:len(positional)] != positional or \
-                not set(keywords) <= {"axis", "keepdims"} or positional and "axis" in keywords:
-            return None
-        axis = _integer(positional[0].value if positional else keywords.get("axis"))
-        keep = keywords.get("keepdims")
-        keepdims = isinstance(keep, cst.Name) and keep.value == "True"
-        if axis is _NOT_LITERAL or keep is not None and not (
-                isinstance(keep, cst.Name) and keep.value in ("True", "False")):
-            return None
-        if axis is not None and not keepdims:
-            return None  # e / np.sum(e, axis=-1) broadcasts another way: not a softmax
-        if axis is None and keepdims:
-            return None  # a (1, 1) total: a number's softmax would become an array
-        return operand.value, axis
+            axis = None
+            if keepdims:
+                return None  # a (1, 1) total: a number's softmax would become an array
+        return operand, axis
 
     def joined(self, window, call) -> cst.SimpleStatementLine:
         """The statement ``p = rt.softmax(…)`` in place of ``window`` (its statements and
@@ -276,7 +258,6 @@ class _Finder:
 
 
 _EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
-_NOT_LITERAL = object()
 
 
 def _assigned(stmt):
@@ -292,18 +273,12 @@ def _is_name(node, name: str) -> bool:
     return isinstance(node, cst.Name) and node.value == name
 
 
-def _integer(node):
-    """The value of an integer literal (``-1`` too), None for no node, else ``_NOT_LITERAL``."""
-    if node is None:
-        return None
-    sign = 1
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        sign, node = -1, node.expression
-    if isinstance(node, cst.Integer) and not node.lpar:
-        return sign * int(node.value.replace("_", ""), 0)
-    if isinstance(node, cst.Name) and node.value == "None" and sign == 1:
-        return None
-    return _NOT_LITERAL
+def _literal_keepdims(call: cst.Call) -> bool:
+    """Whether ``keepdims=`` is absent or written ``True``/``False`` (given by position, it
+    comes after ``dtype`` and ``out``, which ``call_on_one_name`` does not take)."""
+    keep = next((a.value for a in call.args
+                 if a.keyword is not None and a.keyword.value == "keepdims"), None)
+    return keep is None or isinstance(keep, cst.Name) and keep.value in ("True", "False")
 
 
 def _literal(axis) -> cst.BaseExpression:

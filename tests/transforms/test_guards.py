@@ -80,19 +80,25 @@ def test_guards_of_positive_values_are_dropped():
     "v = 1.0 / (x * x + 1.0)",  # quotients
 ])
 def test_guards_stay_where_the_value_may_be_zero_or_nan(forward):
-    before = f"""
-        def f_vjp(x, w):
-            {forward}
-            _out = np.sum(v)
+    assert pullback_line(forward) == "dx = d / rt.guard(v, d)"
 
-            def f_pullback(d_out):
-                d = rt.sum_adjoint(d_out, v)
-                dx = d / rt.guard(v, d)
-                return dx
 
-            return _out, f_pullback
-    """
-    assert "        dx = d / rt.guard(v, d)" in rewritten(before, params=("x", "w"))
+def pullback_line(forward: str) -> str:
+    """The pullback's division line after the pass, for ``forward`` (lines binding ``v``)."""
+    before = textwrap.indent(textwrap.dedent(forward).strip(), " " * 4)
+    lines = rewritten(f"""
+def f_vjp(x, w):
+{before}
+    _out = np.sum(v)
+
+    def f_pullback(d_out):
+        d = rt.sum_adjoint(d_out, v)
+        dx = d / rt.guard(v, d)
+        return dx
+
+    return _out, f_pullback
+""", params=("x", "w"))
+    return next(line.strip() for line in lines if line.strip().startswith("dx ="))
 
 
 def test_a_guarded_base_of_a_power_stays():

@@ -14,25 +14,9 @@ from srcdiff.testing import check_grad, check_jvp
 from ..end_to_end import (F, check_float32_gradients, check_grad_by_finite_differences,
                           check_value_and_grad, check_vjp_of_a_number, draw, shape_cases)
 from ..helpers import make_function
-from .test_guards import rewritten
+from .test_guards import pullback_line
 
 
-def pullback_line(forward: str) -> str:
-    """The pullback's division line after the pass, for ``forward`` (lines binding ``v``)."""
-    before = textwrap.indent(textwrap.dedent(forward).strip(), " " * 4)
-    lines = rewritten(f"""
-def f_vjp(x, w):
-{before}
-    _out = np.sum(v)
-
-    def f_pullback(d_out):
-        d = rt.sum_adjoint(d_out, v)
-        dx = d / rt.guard(v, d)
-        return dx
-
-    return _out, f_pullback
-""", params=("x", "w"))
-    return next(line.strip() for line in lines if line.strip().startswith("dx ="))
 
 
 PROVEN = {  # forward lines binding v -> why v >= 1e-6 (guards.POSITIVE)
