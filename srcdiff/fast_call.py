@@ -5,30 +5,36 @@ numpy float scalar or a floating-point numpy array, all given by position) check
 calls the generated ``f_grad`` and hands back gradients the caller owns. Written as a
 loop over argument positions, that costs ~1.7 µs a call: half of a 64×3 least-squares
 gradient. Here the loop is unrolled into source for the signature at hand (positions as
-literals, no ``zip``, no list), which does the same checks in about half the time:
+literals, no ``zip``, no list), and the result becomes the gradient object's own
+``__call__`` (Python looks ``__call__`` up on the type: a class of its own for each
+gradient saves a frame and the arguments' tuple), which together cost ~0.8 µs:
 
-    def call(args):                      # srcdiff.grad(lsq, wrt=("w", "b")): w, b, X, y
-        if len(args) != 4 or fn.__code__ is not code:
-            return general
+    def call(self, *args, **kwargs):     # srcdiff.grad(lsq, wrt=("w", "b")): w, b, X, y
+        if kwargs or len(args) != 4 or fn.__code__ is not code:
+            return other(self, args, kwargs)
         x0, x1, x2, x3 = args
         k0 = type(x0)
         if k0 is ndarray:
-            if x0.dtype.kind != 'f':
-                return general
-        elif k0 is not float and k0 not in numpy_floats:
-            return general
+            d0 = x0.dtype                # float64 by identity; any other float by its kind
+            if d0 is not f64 and d0.kind != 'f':
+                return other(self, args, kwargs)
+            s0 = x0.shape
+        elif k0 is float or k0 in numpy_floats:
+            s0 = k0
+        else:
+            return other(self, args, kwargs)
         ...                              # x1 the same; x2, x3: not complex
-        key = (x0.shape if k0 is ndarray else k0, ...)
+        key = (s0, s1, s2, s3)
         function = functions.get(key)    # the variant for these shapes (dims.py, inplace.py)
         ...
         g0, g1 = function(x0, x1, x2, x3)
         ...                              # each gradient the caller's own, of its argument's type
         return g0, g1
 
-``general`` tells the caller to take another path (containers, integers, complex values:
-the general path refuses or converts them with its messages), as does a call whose key
-(each array's shape, each other argument's type) has no gradient-only variant yet: another
-pattern of shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
+``other`` is the call without this one (containers, integers, complex values: the general
+path refuses or converts them with its messages), as is a call whose key (each array's
+shape, each other argument's type) has no gradient-only variant yet: another pattern of
+shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
 """
 
 from __future__ import annotations
@@ -39,45 +45,47 @@ __all__ = ["specialised_call"]
 
 
 def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
-                     general, slow, maybe_complex, numpy_floats, plain_types, owner,
+                     other, slow, maybe_complex, numpy_floats, plain_types, owner,
                      with_value=False):
     """The plain call of ``functions`` (generated gradients of ``fn`` by the call's key: each
     argument's shape where it is a numpy array, else its type; the caller adds keys as it
-    compiles; ``nargs`` positional parameters, gradients for the positions ``index``):
-    ``call(args)`` returns the gradients (one bare one where ``single``), or ``general``
-    where the arguments need another path or their key has no function yet.
+    compiles; ``nargs`` positional parameters, gradients for the positions ``index``), as a
+    method: ``call(self, *args, **kwargs)`` returns the gradients (one bare one where
+    ``single``), or ``other(self, args, kwargs)`` where the arguments need another path or
+    their key has no function yet.
     ``plain_types``: argument types beside numpy arrays and numbers that need no check.
     ``slow(g, x, args, True)`` converts a gradient the fast checks do not cover; ``owner`` gets
     ``_last = key`` on each call (what ``.source`` shows). With ``with_value``
     (``value_and_grad``), the functions and the call return ``(value, gradients)``."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
-    lines = ["def call(args):",
-             "    if len(args) != %d or fn.__code__ is not code:" % nargs,
-             "        return general",
+    elsewhere = "return other(self, args, kwargs)"
+    lines = ["def call(self, *args, **kwargs):",
+             f"    if kwargs or len(args) != {nargs} or fn.__code__ is not code:",
+             f"        {elsewhere}",
              f"    {', '.join(xs)}{',' if nargs == 1 else ''} = args"]
-    for i in index:  # a differentiated argument: a float number or a float array
-        lines += [f"    k{i} = type(x{i})",
-                  f"    if k{i} is ndarray:",
-                  f"        if x{i}.dtype.kind != 'f':",
-                  "            return general",
-                  f"    elif k{i} is not float and k{i} not in numpy_floats:",
-                  "        return general"]
-    for i in range(nargs):  # the others: a complex value, maybe in a container, is refused there
-        if i in index:
-            continue
-        lines += [f"    k{i} = type(x{i})",
-                  f"    if k{i} is ndarray:",
-                  f"        if x{i}.dtype.kind == 'c':",
-                  "            return general",
-                  f"    elif k{i} not in plain_types and k{i} not in numpy_floats and "
-                  f"maybe_complex(x{i}):",
-                  "        return general"]
-    key = ", ".join(f"x{i}.shape if k{i} is ndarray else k{i}" for i in range(nargs))
+    for i in range(nargs):
+        x, k, d = f"x{i}", f"k{i}", f"d{i}"
+        if i in index:  # a differentiated argument: a float number or a float array
+            refused, number = f"{d}.kind != 'f'", f"{k} is float or {k} in numpy_floats"
+        else:  # the others: a complex value, maybe in a container, is refused there
+            refused = f"{d}.kind == 'c'"
+            number = f"{k} in plain_types or {k} in numpy_floats or not maybe_complex({x})"
+        lines += [f"    {k} = type({x})",
+                  f"    if {k} is ndarray:",
+                  f"        {d} = {x}.dtype",
+                  f"        if {d} is not f64 and {refused}:",
+                  f"            {elsewhere}",
+                  f"        s{i} = {x}.shape",
+                  f"    elif {number}:",
+                  f"        s{i} = {k}",
+                  "    else:",
+                  f"        {elsewhere}"]
+    key = ", ".join(f"s{i}" for i in range(nargs))
     lines += [f"    key = ({key}{',' if nargs == 1 else ''})",
               "    function = functions.get(key)",
               "    if function is None:  # another variant: compiled on the general path",
-              "        return general",
+              f"        {elsewhere}",
               "    owner._last = key",
               f"    {'value, ' if with_value else ''}{'(' if with_value and len(gs) > 1 else ''}"
               f"{', '.join(gs)}{')' if with_value and len(gs) > 1 else ''} = function({', '.join(xs)})"]
@@ -86,7 +94,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
         others = [f"{g} is x{j}" for j in range(nargs) if j != i]
         lines += [f"    kind = type({g})",
                   f"    if kind is ndarray and k{i} is ndarray and {g}.base is None and "
-                  f"{g}.dtype == {x}.dtype and {g}.shape == {x}.shape and {g}.flags.writeable:"]
+                  f"((dg := {g}.dtype) is d{i} or dg == d{i}) and {g}.shape == s{i} and "
+                  f"{g}.flags.writeable:"]
         if others:  # a gradient is never an argument (d/dx sum(x * y) may be y itself)
             lines += [f"        if {' or '.join(others)}:",
                       f"            {g} = {g}.copy()"]
@@ -101,7 +110,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     grads = gs[0] if single else f"({gs[0]},)" if len(gs) == 1 else f"({', '.join(gs)})"
     lines.append(f"    return value, {grads}" if with_value else f"    return {grads}")
     scope = {"fn": fn, "code": fn.__code__, "functions": functions,
-             "plain_types": plain_types, "general": general,
+             "plain_types": plain_types, "other": other, "f64": np.dtype(np.float64),
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
              "maybe_complex": maybe_complex, "slow": slow, "owner": owner}
     exec(compile("\n".join(lines), f"<srcdiff call of {fn.__qualname__}>", "exec"), scope)
