@@ -112,32 +112,43 @@ def _unstack(g, arrays, axis, ndmin):
 
 @adjoint(np.split, sequence=True)
 def split_adjoint(g, ary, indices_or_sections=None, axis=0):
-    return _join(g, np.split(ary, indices_or_sections, axis=axis), axis)
+    if any(d is None for d in g):
+        return _join(g, np.split(ary, indices_or_sections, axis=axis), axis)
+    return np.concatenate(g, axis=axis)
 
 
 @adjoint(np.array_split, sequence=True)
 def array_split_adjoint(g, ary, indices_or_sections=None, axis=0):
-    return _join(g, np.array_split(ary, indices_or_sections, axis=axis), axis)
+    if any(d is None for d in g):
+        return _join(g, np.array_split(ary, indices_or_sections, axis=axis), axis)
+    return np.concatenate(g, axis=axis)
 
 
 @adjoint(np.hsplit, sequence=True)
 def hsplit_adjoint(g, ary, indices_or_sections=None):
-    return _join(g, np.hsplit(ary, indices_or_sections), 1 if np.ndim(ary) > 1 else 0)
+    if any(d is None for d in g):
+        return _join(g, np.hsplit(ary, indices_or_sections), 1 if np.ndim(ary) > 1 else 0)
+    return np.concatenate(g, axis=1 if np.ndim(ary) > 1 else 0)
 
 
 @adjoint(np.vsplit, sequence=True)
 def vsplit_adjoint(g, ary, indices_or_sections=None):
-    return _join(g, np.vsplit(ary, indices_or_sections), 0)
+    if any(d is None for d in g):
+        return _join(g, np.vsplit(ary, indices_or_sections), 0)
+    return np.concatenate(g, axis=0)
 
 
 @adjoint(np.dsplit, sequence=True)
 def dsplit_adjoint(g, ary, indices_or_sections=None):
-    return _join(g, np.dsplit(ary, indices_or_sections), 2)
+    if any(d is None for d in g):
+        return _join(g, np.dsplit(ary, indices_or_sections), 2)
+    return np.concatenate(g, axis=2)
 
 
 def _join(g, pieces, axis):
     """The pieces' adjoints end to end along ``axis``, zeros (the shape of the piece of the
-    primal, a view) for ``None``."""
+    primal, a view) for ``None`` (the split is made again only for such a piece's shape;
+    with every piece's adjoint at hand, they are joined as they are)."""
     return np.concatenate([np.zeros_like(p) if d is None else d for p, d in zip(pieces, g)],
                           axis=axis)
 
