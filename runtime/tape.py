@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["Tape", "checkpoint_every", "check_recomputed"]
+import numpy as np
+
+__all__ = ["Tape", "each_step", "checkpoint_every", "check_recomputed"]
 
 
 class Tape(list):
@@ -25,6 +27,38 @@ class Tape(list):
 
     __slots__ = ()
     push = list.append
+
+
+# ----- a backward loop's factors of taped values, every step at once (transforms/steps.py) -----
+
+STEP_SIZE = 1 << 12  # elements a step: beyond, numpy's per-call work is nothing next to the arithmetic
+
+
+def each_step(fn, tape, positions):
+    """``fn`` (elementwise) of each tape entry's values at ``positions`` (None: the entry
+    itself), last entry first, as ``reversed(tape)`` gives them: where at every step each
+    value is a float numpy array of one shape (at least one axis, at most ``STEP_SIZE``
+    elements), ``fn`` of the values stacked (the same operations, in one call each), whose
+    rows are the steps'; otherwise ``fn`` called once a step.
+
+    >>> tape = Tape()
+    >>> for h in (np.array([0.5, 1.0]), np.array([2.0, 0.0])):
+    ...     tape.push((None, h))
+    >>> [list(row) for row in each_step(lambda h: 1.0 - h * h, tape, (1,))]
+    [[-3.0, 1.0], [0.75, 0.0]]
+    """
+    entries = tape[::-1]
+    if not entries:
+        return ()
+    columns = [entries if p is None else [entry[p] for entry in entries] for p in positions]
+    first = columns[0][0]
+    if type(first) is np.ndarray and first.ndim and first.size <= STEP_SIZE and \
+            first.dtype.kind == "f":
+        shape = first.shape
+        if all(type(a) is np.ndarray and a.shape == shape and a.dtype.kind == "f"
+               for column in columns for a in column):
+            return fn(*[np.array(column) for column in columns])
+    return map(fn, *columns)
 
 
 # ----- checkpointed loops (``# srcdiff: checkpoint``): a state kept every K iterations -----
