@@ -17,7 +17,8 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
                          fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, ranks, rename,
-                         returns, reverse, seed, shapes, simplify, softmax, spread, steps, tangent, tapes, validate)
+                         returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
+                         validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
 
@@ -48,6 +49,7 @@ PIPELINE = (
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
+    ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again

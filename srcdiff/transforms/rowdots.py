@@ -1,0 +1,77 @@
+"""rowdots: a pullback's sums of a product over the last axis, as one batched matmul.
+
+``np.sum(g * p, axis=-1, keepdims=True)`` of two arrays of one shape is a dot product per
+row: numpy makes the product array, then sums each short row in a loop of its own
+(softmax's adjoint, ``p * (dp - np.sum(dp * p, axis=-1, keepdims=True))``, spends half its
+time there on an attention's (8, 32, 32) scores). ``rt.row_dots(g, p)`` takes them as one
+batched matmul of the rows, without the product array:
+
+    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+                          →     ds = p * (dp - rt.row_dots(dp, p))
+
+The same sums up to rounding (BLAS adds in another order). Only in the pullback, where
+the adjoint is the result and rounding is its own (the forward pass keeps numpy's values),
+and only where the derivative is specialised for a pattern of argument shapes
+(``srcdiff/dims.py``) that proves both operands of one shape with two axes or more;
+``rt.row_dots`` checks that they are float numpy arrays and otherwise sums as written.
+
+Invariant after this pass: no ``np.sum(a * b, axis=-1, keepdims=True)`` of two operands
+of one known shape is left in a pullback of that variant.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import numpy as np
+
+from ..analysis.values import Facts, calls_named, map_statements, number
+from ..context import Context
+from .shapes import axes_of, shape_facts
+
+__all__ = ["rewrite"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]  # after the module-level links, if any
+    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    if not ctx.dims or not any(calls_named(p, "sum") for p in pullbacks):
+        return module
+    facts = shape_facts(vjp, ctx)
+    transformer = _Write(facts, ctx.rt)
+    body = [s.with_changes(body=s.body.with_changes(body=map_statements(
+        s.body.body, lambda line: line.visit(transformer)))) if s in pullbacks else s
+            for s in vjp.body.body]
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+def _operands(call: cst.Call, facts: Facts):
+    """``(a, b)`` where ``call`` is ``np.sum(a * b, axis=-1, keepdims=True)`` (or the last
+    axis by its number) of two operands of one known shape of two axes or more."""
+    if facts.resolve(call.func) is not np.sum or not call.args or call.args[0].keyword or \
+            call.args[0].star:
+        return None
+    product = call.args[0].value
+    if not (isinstance(product, cst.BinaryOperation) and isinstance(product.operator, cst.Multiply)):
+        return None
+    options = {a.keyword.value: a.value for a in call.args[1:] if a.keyword is not None}
+    if len(options) != len(call.args) - 1 or set(options) != {"axis", "keepdims"} or \
+            not isinstance(options["keepdims"], cst.Name) or options["keepdims"].value != "True":
+        return None
+    a, b = (axes_of(facts.of(side)) for side in (product.left, product.right))
+    if a is None or a != b or len(a) < 2 or number(options["axis"]) not in (-1, len(a) - 1):
+        return None
+    return product.left, product.right
+
+
+class _Write(cst.CSTTransformer):
+    def __init__(self, facts: Facts, rt: str):
+        self.facts, self.rt = facts, rt
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        if _operands(original, self.facts) is None:
+            return updated
+        product = updated.args[0].value
+        return cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("row_dots")),
+                        [cst.Arg(product.left.with_changes(lpar=[], rpar=[])),
+                         cst.Arg(product.right.with_changes(lpar=[], rpar=[]))])
