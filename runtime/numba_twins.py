@@ -1039,6 +1039,7 @@ for _name in SIMD:
 
 from .numba_arrays import index, squeeze  # noqa: E402  index writes, masks, joins, clip, prod
 from .numba_einsum import einsum, einsum_adjoint  # noqa: E402
+from .numba_vecmath import trig_far, vcos, vexp, vsin, vtanh  # noqa: E402,F401  one-loop kernels
 
 
 

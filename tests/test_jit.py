@@ -68,13 +68,16 @@ COMPILABLE_CORPUS = sorted(CASES)  # every function of the end-to-end corpus com
 
 
 def assert_same(got, want):
-    """Compiled and numpy results: the same types, dtypes, shapes; values to 1e-12."""
+    """Compiled and numpy results: the same types, dtypes, shapes; values to 1e-12, or to
+    1e-14 of the largest (an element that cancels to nearly zero keeps the last bits of an
+    exp or tanh, and the one loop's are numba_vecmath's, within an ulp of numpy's)."""
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
     assert len(got) == len(want)
     for a, b in zip(got, want):
         assert type(a) is type(b), (type(a), type(b))
         assert np.shape(a) == np.shape(b) and getattr(a, "dtype", None) == getattr(b, "dtype", None)
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+        scale = np.max(np.abs(b)) if np.size(b) else 0.0
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=max(1e-14 * scale, 1e-300))
 
 
 def check_program(fn, args, wrt):
@@ -181,7 +184,7 @@ def scaled(x, y, b):
 
 LOOP_CASES = {  # arguments of scaled: which kernel runs
     "one loop": (lambda: (rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), 0.7)),
-    "large: numpy's loops": (lambda: (rng.normal(size=(50, 60)), rng.normal(size=(50, 60)), 0.7)),
+    "large: one loop too": (lambda: (rng.normal(size=(50, 60)), rng.normal(size=(50, 60)), 0.7)),
     "broadcast y": (lambda: (rng.normal(size=(3, 4)), rng.normal(size=4), 0.7)),
     "Fortran order": (lambda: (rng.normal(size=(3, 4)), np.asfortranarray(rng.normal(size=(3, 4))), 0.7)),
 }
@@ -193,8 +196,8 @@ LOOP_CASES = {  # arguments of scaled: which kernel runs
     for maker in (srcdiff.grad, srcdiff.value_and_grad) for case in LOOP_CASES])
 def test_elementwise_kernel_runs_as_one_loop(maker, case):
     """Same-shape arrays: one loop over the elements (a number argument's gradient and the
-    value summed in it); large arrays, other shapes (broadcasting) or layouts: the array
-    kernel. Both as numpy's."""
+    value summed in it), large ones too (exp, sin, tanh: numba_vecmath's, vectorised); other
+    shapes (broadcasting) or layouts: the array kernel. Both as numpy's."""
     compiled, numpy_path = srcdiff.jit(maker(scaled, wrt=(0, 1, 2))), maker(scaled, wrt=(0, 1, 2))
     for args in (LOOP_CASES[case](),):
         got, want = compiled(*args), numpy_path(*args)

@@ -328,10 +328,14 @@ class JitFunction:
             return None, ((), 0)
         self._loop_text = text
         from srcdiff.runtime.numba_twins import SIMD
+        from srcdiff.runtime.numba_vecmath import VECTORISED
 
         # one loop at any size, but where it calls a transcendental function per element (libm),
-        # up to _LOOP_UP_TO elements only: beyond, numpy's vectorised loops are faster
-        transcendental = re.search(rf"\.np\.({'|'.join(SIMD)})\(", loop.source)
+        # up to _LOOP_UP_TO elements only: beyond, numpy's vectorised loops are faster. exp,
+        # tanh, sin and cos are vectorised in the loop (numba_vecmath; libm's only in the rerun
+        # for far sines): those alone keep the loop at any size
+        libm = [name for name in SIMD if name not in VECTORISED]
+        transcendental = re.search(rf"\.np\.({'|'.join(libm)})\(", loop.source)
         limit = _LOOP_UP_TO if transcendental else float("inf")
         return dispatcher, (tuple(i for i, a in enumerate(args) if type(a) is np.ndarray), limit)
 

@@ -65,6 +65,8 @@ class Kernel:
     names: dict = field(default_factory=dict)   # what they read of their own modules
     owners: dict = field(default_factory=dict)  # helper function name -> the user's function
     aux: tuple | None = None    # has_aux: how the kernel's (value, aux) packs aux (_packed_aux)
+    error_model: str = "python"  # numba's: "numpy" for one loop over the elements (no check
+                                 # per division, so that LLVM vectorises it; inf as numpy's)
 
 
 def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
@@ -168,7 +170,7 @@ def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | N
         return None
     source = module.with_changes(body=[*(s for s in module.body if s is not fn), new]).code
     return Kernel(source, new.name.value, kernel.params, kernel.seeded, kernel.with_value,
-                  kernel.rt)
+                  kernel.rt, error_model="numpy")
 
 
 def _owned(body: list, params: list, rt: str, with_value: bool) -> list:

@@ -118,7 +118,8 @@ def load(kernel: Kernel, namespace: dict):
         sys.modules[module_name] = module
     for helper in kernel.helpers:  # the user's helpers: compiled where the kernel calls them
         setattr(module, helper, numba.njit(cache=True)(getattr(module, helper)))
-    dispatcher = _dispatchers[path] = numba.njit(cache=True)(getattr(module, kernel.name))
+    dispatcher = _dispatchers[path] = numba.njit(cache=True, error_model=kernel.error_model)(
+        getattr(module, kernel.name))
     return dispatcher, path, text
 
 

@@ -61,17 +61,24 @@ class _Loop:
         self.fn, self.arrays, self.roles, self.resolve, self.rt = fn, arrays, roles, resolve, rt
         self.params = [p.name.value for p in fn.params.params]
         self.kinds = {p: VARYING if p in arrays else UNIFORM for p in self.params}
+        self.vectorised = False  # a call of numba_vecmath's: the libm loop is kept for a rerun
+        self.far: list = []      # the arguments of vsin/vcos in the statement at hand
 
     def build(self):
         if not self.arrays:
             raise _NotElementwise
         body = list(self.fn.body.body)
-        inside, sums = [], []
+        inside, sums, checks = [], [], []
         for stmt in body[:-1]:
             if not m.matches(stmt, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])):
                 raise _NotElementwise
             name = stmt.body[0].targets[0].target.value
+            self.far = []
             kind, expr = self.expression(stmt.body[0].value)
+            for arg in self.far:  # before the statement: the names its arguments read
+                line = self._line(f"_far_sines = _far_sines | {self.rt}_jit.trig_far({_code(arg)})")
+                inside.append(line)
+                checks.append(id(line))
             if name in self.params or SUMMED in (kind, self.kinds.get(name)) and name in self.kinds:
                 raise _NotElementwise  # a sum assigned twice: the array kernel runs
             self.kinds[name] = kind
@@ -95,7 +102,14 @@ class _Loop:
         loop = cst.parse_statement("for i in range(n):\n    pass\n").with_changes(
             body=cst.IndentedBlock([*loads, *inside, *stores]))
         ret = self.result_statement(results)
-        new_body = [*map(self._line, head), loop, ret]
+        if not self.vectorised:
+            new_body = [*map(self._line, head), loop, ret]
+        else:  # where a sine's argument is far (or not finite): again, with libm's functions
+            libm = [s.visit(_Libm(self.rt)) for s in inside if id(s) not in checks]
+            again = cst.parse_statement("if _far_sines:\n    pass\n").with_changes(body=cst.IndentedBlock([
+                *(self._line(f"{s} = 0.0") for s in sums), loop.with_changes(
+                    body=cst.IndentedBlock([*loads, *libm, *stores]))]))
+            new_body = [*map(self._line, head), self._line("_far_sines = False"), loop, again, ret]
         return self.fn.with_changes(name=cst.Name(self.fn.name.value + "_loop"),
                                     body=self.fn.body.with_changes(body=new_body))
 
@@ -147,11 +161,19 @@ class _Loop:
         if m.matches(call.func, m.Attribute(m.Name(f"{rt}_jit"))) and len(args) == 1:
             from srcdiff.runtime.numba_twins import SIMD
 
-            if call.func.attr.value in SIMD:  # numpy's loop for arrays: per element, np's own
+            name = call.func.attr.value
+            if name in SIMD:  # numpy's loop for arrays: per element, np's own or a vectorised one
+                from srcdiff.runtime.numba_vecmath import VECTORISED
+
                 kind, value = self.expression(args[0])
                 if kind == SUMMED:
                     raise _NotElementwise
-                func = cst.parse_expression(f"{rt}.np.{call.func.attr.value}")
+                func = cst.parse_expression(f"{rt}.np.{name}")
+                if name in VECTORISED and kind == VARYING:
+                    func = cst.parse_expression(f"{rt}_jit.v{name}")
+                    self.vectorised = True
+                    if name in ("sin", "cos"):
+                        self.far.append(value)
                 return kind, call.with_changes(func=func, args=[call.args[0].with_changes(value=value)])
         if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("unbroadcast"))) and len(args) == 2:
             kind, g = self.expression(args[0])
@@ -263,6 +285,21 @@ def _join(k1: str, k2: str) -> str:
     if SUMMED in (k1, k2):
         raise _NotElementwise
     return VARYING if VARYING in (k1, k2) else UNIFORM
+
+
+class _Libm(cst.CSTTransformer):
+    """``rt_jit.vsin(...)`` → ``rt.np.sin(...)``: the loop again, with numba's libm calls."""
+
+    def __init__(self, rt: str):
+        self.rt = rt
+
+    def leave_Call(self, original, updated):
+        func = updated.func
+        if m.matches(func, m.Attribute(m.Name(f"{self.rt}_jit"))) and \
+                func.attr.value.startswith("v"):
+            return updated.with_changes(func=cst.parse_expression(
+                f"{self.rt}.np.{func.attr.value[1:]}"))
+        return updated
 
 
 def _code(expr) -> str:
