@@ -4,13 +4,16 @@ Only where the derivative is specialised for a pattern of argument shapes
 (``srcdiff/dims.py``). ``rt.matmul_adjoint_x2(g, x1, x2)`` asks the ranks of ``x1`` and
 ``x2`` on every call and then computes one line; where the shapes pass knows both ranks,
 that line is written in place of the call. Likewise the sum of an adjoint array back to a
-number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``. Invariant after this pass: no
-call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
-ranks of one or two axes remains, nor an ``rt.unbroadcast`` of a known array to a number.
+number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``, and back to an array ``b``
+whose axes are ``g``'s last ones (a bias's: ``g.sum(axis=0)``). Invariant after this pass:
+no call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
+ranks of one or two axes remains, nor an ``rt.unbroadcast`` of a known array to a number or
+to an array of its last axes.
 The expressions are the rules' own for those ranks, so results are the same bits.
 
     dw = rt.matmul_adjoint_x2(d_t1, X, w)     →     dw = d_t1 @ X           (X: 2 axes, w: 1)
     db = rt.unbroadcast(d_t2, b)              →     db = d_t2.sum()         (b: a number)
+    db1 = rt.unbroadcast(da, b1)              →     db1 = da.sum(axis=0)    (b1: a's last axis)
 
 It runs after ``batch``, which recognises the rules' calls in loops.
 """
@@ -58,7 +61,13 @@ def _written(call: cst.Call, facts: Facts) -> str | None:
     fn = facts.resolve(call.func)
     if fn is helpers.unbroadcast and len(call.args) == 2:
         g, x = (facts.of(a.value) for a in call.args)
-        return "G.sum()" if x == SCALAR and axes_of(g) else None
+        if x == SCALAR and axes_of(g):
+            return "G.sum()"
+        g, x = axes_of(g), axes_of(x)  # a bias's: g has x's axes after leading ones
+        if g is None or not x or len(g) <= len(x) or g[len(g) - len(x):] != x:
+            return None
+        lead = len(g) - len(x)
+        return "G.sum(axis=0)" if lead == 1 else f"G.sum(axis={tuple(range(lead))})"
     table = _BY_RANKS.get(fn) if len(call.args) == 3 else None
     if table is None:
         return None

@@ -105,8 +105,7 @@ _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Mo
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     return rewrite_lines_calling(module, ctx, "unbroadcast", shape_facts,
-                                 lambda call, facts: _droppable(call, facts) or
-                                 _leading(call, facts) is not None, _Drop)
+                                 _droppable, _Drop)
 
 
 def rewrite_lists(module: cst.Module, ctx: Context) -> cst.Module:
@@ -728,23 +727,8 @@ class Unwrapping(cst.CSTTransformer):
         return updated.with_changes(value=self._bare(updated.value))
 
 
-def _leading(call: cst.Call, facts: Facts) -> int | None:
-    """``k`` where ``call`` is ``rt.unbroadcast(g, x)`` of an array ``x`` of known axes and a
-    ``g`` of ``k`` more axes before those (a bias's adjoint: ``(batch, n)`` against
-    ``(n,)``), under a shape pattern; else None."""
-    if not _is_unbroadcast(call, facts):
-        return None
-    g, x = (axes_of(facts.of(a.value)) for a in call.args)
-    if g is None or not x or len(g) <= len(x) or g[len(g) - len(x):] != x:
-        return None
-    return len(g) - len(x)
-
-
 class _Drop(Unwrapping):
-    """``rt.unbroadcast(g, x)`` → ``g`` where both have one exact shape class; →
-    ``g.sum(axis=0)`` where, under a shape pattern, ``g`` has the axes of the array ``x``
-    after one more (``axis=(0, 1)`` for two): the sum ``rt.unbroadcast`` would take, without
-    its checks of the shapes at every call."""
+    """``rt.unbroadcast(g, x)`` → ``g`` where both have one exact shape class."""
 
     def __init__(self, facts: Facts):
         super().__init__()
@@ -752,18 +736,7 @@ class _Drop(Unwrapping):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         if not _droppable(original, self.facts):
-            leading = _leading(original, self.facts)
-            if leading is None:
-                return updated
-            value = updated.args[0].value
-            if not isinstance(value, _ATOMS) or value.lpar:
-                value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-            axis = cst.Integer("0") if leading == 1 else cst.Tuple(
-                [cst.Element(cst.Integer(str(i))) for i in range(leading)])
-            return cst.Call(cst.Attribute(value, cst.Name("sum")), [cst.Arg(
-                axis, keyword=cst.Name("axis"), equal=cst.AssignEqual(
-                    whitespace_before=cst.SimpleWhitespace(""),
-                    whitespace_after=cst.SimpleWhitespace("")))])
+            return updated
         value = updated.args[0].value
         if isinstance(value, _ATOMS) or value.lpar:
             return value
