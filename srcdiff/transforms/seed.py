@@ -380,6 +380,12 @@ def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict,
         return body
     transformer = _Fold(spreads, facts, rt, {n: (v, *products[v]) for n, v in sources.items()
                                              if v in products})  # then 2 * 1.0 * r: 2.0 * r
+    for stmt in body:  # d_t2 = d_t3 * 3.0 of a spread d_t3: the number 3.0 * c, spread too
+        name = _target(stmt)
+        if name and counts[name] == 1 and name not in spreads:
+            derived = transformer.spread_of(stmt.body[0].value, scalars, sources)
+            if derived is not None:
+                spreads[name] = derived
     return [map_statements([s.visit(transformer)], lambda line: simplify_line(line, adjoints))[0]
             if _target(s) not in spreads and reads(s).intersection(spreads) else s for s in body]
 
@@ -437,6 +443,26 @@ class _Fold(cst.CSTTransformer):
         value = _mean_of(c, cst.Name(product[0]), self.rt) if mean else c
         return updated.with_changes(func=updated.func.with_changes(attr=cst.Name(name)),
                                     args=[cst.Arg(value), *updated.args[1:]])
+
+    def spread_of(self, value, scalars: set, sources: dict):
+        """``(c, shape, False)`` where ``value`` is elementwise arithmetic of spreads of one
+        shape and numbers alone: one number ``c`` (the spreads' numbers in their place, a
+        mean's shared out) over that shape; else None."""
+        if not self._elementwise(value):
+            return None
+        leaves = self._leaves(value, [])
+        spread = [n.value for n in leaves if isinstance(n, cst.Name) and n.value in self.spreads]
+        if not spread or len({self.spreads[n][1] for n in spread}) != 1 or not all(
+                number(n) is not None or isinstance(n, cst.Name) and (
+                    n.value in self.spreads or n.value in scalars) for n in leaves):
+            return None
+        replace = {}
+        for n in spread:
+            c, _, mean = self.spreads[n]
+            if mean and n not in sources:
+                return None  # (a mean's spread is shared out over a value of its shape)
+            replace[n] = _mean_of(c, cst.Name(sources[n]), self.rt) if mean else c
+        return _replace_leaves(value, replace, self), self.spreads[spread[0]][1], False
 
     def _elementwise(self, node) -> bool:
         if isinstance(node, cst.BinaryOperation):

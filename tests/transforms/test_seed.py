@@ -426,3 +426,36 @@ def test_a_loop_carried_value_nobody_reads_is_removed():
     fn = make_function(RUNNING["sum"])
     code = _code(srcdiff.grad(fn, wrt=(0, 1)).source)
     assert "total" not in code.replace("dtotal", "")  # grad returns no value: the sum is dead
+
+
+DERIVED = {  # a spread times numbers is a spread: its number reaches the arithmetic beyond
+    "scaled_inside": ("""
+        def f(x, y):
+            return np.sum(np.sin(x + y) * 3.0)
+    """, "3.0 * np.cos(_t1)"),
+    "mean_of_negated_scaled": ("""
+        def f(x, y):
+            return np.mean(-(np.exp(x) * 0.5) / 4.0 * y)
+    """, None),
+    "divided_then_cubed": ("""
+        def f(x, y):
+            return np.sum((np.tanh(x * y) / 2.0) ** 3)
+    """, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DERIVED))
+@pytest.mark.parametrize("shape", [(3,), (2, 3), ()], ids=str)
+def test_a_spread_times_numbers_is_a_number_too(name, shape):
+    source, expected = DERIVED[name]
+    fn = make_function(source)
+    rng = np.random.default_rng(12)
+    x, y = rng.uniform(0.5, 1.5, size=shape), rng.uniform(0.5, 1.5, size=shape)
+    if shape == ():
+        x, y = float(x), float(y)
+    _check(fn, (x, y), wrt=(0, 1))
+    generated = srcdiff.grad(fn, wrt=(0, 1))
+    generated(np.ones(3), np.ones(3))
+    assert "rt.sum_adjoint(" not in generated.source  # no array of the spread number
+    if expected is not None:
+        assert expected in generated.source
