@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "float_like",
+__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "sum_all", "mean_all", "float_like",
            "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
            "count", "where_positive", "softmax", "log_softmax"]
 
@@ -104,6 +104,34 @@ def row_dots(a, b):
             a.dtype.kind == "f" and a.dtype == b.dtype:
         return (a[..., None, :] @ b[..., :, None])[..., 0]
     return np.sum(a * b, axis=-1, keepdims=True)
+
+
+def sum_all(x):
+    """``np.sum(x)`` of one operand: for a numpy array, numpy's own ``np.add.reduce(x,
+    axis=None)`` without ``np.sum``'s Python layers (~0.7 µs instead of ~1.7 on a small
+    array; the ``reductions`` stage writes it); anything else to ``np.sum``.
+
+    >>> sum_all(np.array([1.0, 2.0, 3.5]))
+    np.float64(6.5)
+    """
+    if type(x) is np.ndarray:
+        return np.add.reduce(x, axis=None)
+    return np.sum(x)
+
+
+def mean_all(x):
+    """``np.mean(x)`` of one operand: for a non-empty numpy array of floats (half precision
+    aside, which numpy sums in single), the operations of numpy's own ``np.mean``, the sum
+    and the division by the count as numpy writes them, so the same value to the bit
+    (~0.9 µs instead of ~2.5); anything else to ``np.mean``.
+
+    >>> mean_all(np.array([1.0, 2.0, 3.5]))
+    np.float64(2.1666666666666665)
+    """
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize > 2 and x.size:
+        total = np.add.reduce(x, axis=None)
+        return total.dtype.type(total / x.size)
+    return np.mean(x)
 
 
 def float_like(d, x):

@@ -17,7 +17,7 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
                          fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, ranks, rename,
-                         returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
+                         reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
@@ -53,6 +53,7 @@ PIPELINE = (
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again
+    ("reductions", reductions.rewrite),  # shapes known: np.mean(v) → rt.mean_all(v), numpy's values
 )
 
 
