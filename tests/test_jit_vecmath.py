@@ -79,6 +79,10 @@ def test_a_large_elementwise_kernel_runs_as_one_vectorised_loop():
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.max(np.abs(want)))
     loop = compiled.loop_source
     assert "rt_jit.vsin(x_i)" in loop and "rt_jit.vtanh(" in loop and "if _far_sines:" in loop
+    assert "_j = i + _half" in loop and "rt_jit.vsin(x_i_2)" in loop  # two chains an iteration
+    for n in (1, 2, 3, 4, 5, 4999):  # an odd count's last element on its own
+        np.testing.assert_allclose(compiled(x[:n]), numpy_path(x[:n]), rtol=0,
+                                   atol=1e-13 * np.max(np.abs(want)))
     kind = next(iter(compiled._kinds.values()))
     assert srcdiff.compiled.function._pick(kind[4], kind, (x,)) is kind[2]  # the loop
     check_grad(chain, (x[:30],), (compiled(x[:30]),))
@@ -89,3 +93,14 @@ def test_a_large_elementwise_kernel_runs_as_one_vectorised_loop():
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     ok = ~np.isnan(want)
     np.testing.assert_allclose(got[ok], want[ok], rtol=0, atol=1e-13 * np.max(np.abs(want[ok])))
+
+
+def test_a_loop_with_a_sum_keeps_one_chain():
+    """value_and_grad sums the value in the loop: one chain, the additions in order."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2.0, 2.0, 3001)
+    compiled = srcdiff.jit(srcdiff.value_and_grad(chain))
+    (value, grad), (want_value, want) = compiled(x), srcdiff.value_and_grad(chain)(x)
+    np.testing.assert_allclose(value, want_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, want, rtol=0, atol=1e-13 * np.max(np.abs(want)))
+    assert "_half" not in compiled.loop_source and "rt_jit.vexp(" in compiled.loop_source

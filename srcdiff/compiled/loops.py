@@ -108,10 +108,31 @@ class _Loop:
             libm = [s.visit(_Libm(self.rt)) for s in inside if id(s) not in checks]
             again = cst.parse_statement("if _far_sines:\n    pass\n").with_changes(body=cst.IndentedBlock([
                 *(self._line(f"{s} = 0.0") for s in sums), loop.with_changes(
+                    iter=cst.parse_expression(f"range({first}.size)"),
                     body=cst.IndentedBlock([*loads, *libm, *stores]))]))
-            new_body = [*map(self._line, head), self._line("_far_sines = False"), loop, again, ret]
+            loop = self._halves(loop, loads, inside, stores, first) if not sums else [loop]
+            new_body = [*map(self._line, head), self._line("_far_sines = False"), *loop, again, ret]
         return self.fn.with_changes(name=cst.Name(self.fn.name.value + "_loop"),
                                     body=self.fn.body.with_changes(body=new_body))
+
+    def _halves(self, loop, loads, inside, stores, first: str) -> list:
+        """The loop over the elements as two chains, the first half's element ``i`` and the
+        second half's ``i + _half`` in one iteration (their names with ``_2``), then the last
+        element of an odd count: the vectorised functions are long chains of dependent
+        operations, and two independent ones keep the processor busier (W5: ~12% faster).
+        Without sums only: their order of addition would change."""
+        names = {n for s in [*loads, *inside] for n in _targets(s)} - {"_far_sines"}
+        rename = _Suffixed(names, "_2")
+        second = [s.visit(rename) for s in inside]
+        loads2 = [self._line(_code(s.body[0].targets[0].target.visit(rename)) + " = " +
+                             _code(s.body[0].value).replace("[i]", "[_j]")) for s in loads]
+        stores2 = [self._line(_code(s.body[0].targets[0].target).replace("[i]", "[_j]") + " = " +
+                              _code(s.body[0].value.visit(rename))) for s in stores]
+        both = loop.with_changes(iter=cst.parse_expression("range(_half)"), body=cst.IndentedBlock(
+            [self._line("_j = i + _half"), *loads, *loads2, *inside, *second, *stores, *stores2]))
+        last = cst.parse_statement(f"if {first}.size % 2:\n    pass\n").with_changes(
+            body=cst.IndentedBlock([self._line(f"i = {first}.size - 1"), *loads, *inside, *stores]))
+        return [self._line(f"_half = {first}.size // 2"), both, last]
 
     # ----- expressions -----
 
@@ -285,6 +306,29 @@ def _join(k1: str, k2: str) -> str:
     if SUMMED in (k1, k2):
         raise _NotElementwise
     return VARYING if VARYING in (k1, k2) else UNIFORM
+
+
+def _targets(stmt) -> list[str]:
+    if m.matches(stmt, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])):
+        return [stmt.body[0].targets[0].target.value]
+    return []
+
+
+class _Suffixed(cst.CSTTransformer):
+    """The names in ``names`` with ``suffix`` (attributes' own names untouched)."""
+
+    def __init__(self, names: set, suffix: str):
+        self.names, self.suffix = names, suffix
+
+    def visit_Attribute(self, node) -> bool:
+        return False
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(value=updated.value.visit(self))
+
+    def leave_Name(self, original, updated):
+        return updated.with_changes(value=updated.value + self.suffix) \
+            if updated.value in self.names else updated
 
 
 class _Libm(cst.CSTTransformer):
