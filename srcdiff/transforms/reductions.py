@@ -21,7 +21,7 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from ..analysis.values import calls_named, resolve
+from ..analysis.values import map_statements, resolve, subexpressions
 from ..context import Context
 from .batch import _assigned
 
@@ -31,12 +31,21 @@ _WHOLE = {np.sum: "sum_all", np.mean: "mean_all"}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    if not ctx.dims or not (calls_named(module, "sum") or calls_named(module, "mean")):
+    if not ctx.dims:
         return module
-    local = _assigned(module.body) | {p.name.value for fn in module.body
-                                      if isinstance(fn, cst.FunctionDef)
-                                      for p in fn.params.params}
-    return module.visit(_Whole(ctx, local))
+    vjp = module.body[-1]  # after the module-level links, if any
+    local = _assigned([vjp]) | {p.name.value for p in vjp.params.params}
+    transformer = _Whole(ctx, local)
+    body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
+        _candidate(c) for c in subexpressions(line) if type(c) is cst.Call) else line)
+    return module if body is vjp.body.body else module.with_changes(
+        body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
+
+
+def _candidate(call: cst.Call) -> bool:
+    """Whether ``call`` is spelled ``<...>.sum(v)`` or ``<...>.mean(v)``: one operand."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in ("sum", "mean") and \
+        len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star
 
 
 class _Whole(cst.CSTTransformer):

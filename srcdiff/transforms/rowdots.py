@@ -24,7 +24,7 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from ..analysis.values import Facts, calls_named, map_statements, number
+from ..analysis.values import Facts, map_statements, number, subexpressions
 from ..context import Context
 from .shapes import axes_of, shape_facts
 
@@ -34,8 +34,9 @@ __all__ = ["rewrite"]
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
-    if not ctx.dims or not any(calls_named(p, "sum") for p in pullbacks):
-        return module
+    if not ctx.dims or not any(_candidate(c) for p in pullbacks for c in subexpressions(p)
+                               if type(c) is cst.Call):
+        return module  # (the shape facts cost more than this look at every call)
     facts = shape_facts(vjp, ctx)
     transformer = _Write(facts, ctx.rt)
     body = [s.with_changes(body=s.body.with_changes(body=map_statements(
@@ -43,6 +44,15 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
             for s in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
+
+
+def _candidate(call: cst.Call) -> bool:
+    """Whether ``call`` is spelled ``<...>.sum(<a * b>, ..., keepdims=True)``."""
+    func = call.func
+    return isinstance(func, cst.Attribute) and func.attr.value == "sum" and bool(call.args) and \
+        isinstance(call.args[0].value, cst.BinaryOperation) and \
+        isinstance(call.args[0].value.operator, cst.Multiply) and \
+        any(a.keyword is not None and a.keyword.value == "keepdims" for a in call.args)
 
 
 def _operands(call: cst.Call, facts: Facts):
