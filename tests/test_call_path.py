@@ -215,3 +215,25 @@ def test_value_and_grad_of_a_non_scalar_output_is_still_refused():
     for _ in range(2):
         with pytest.raises(srcdiff.SrcdiffError, match="scalar"):
             vg(np.ones(3))
+
+
+def named_like_the_call(x1, x0):  # the written-out call's own parameters are x0, x1
+    return np.sum(np.sin(x1) * x0)
+
+
+def test_arguments_by_keyword_or_too_few_or_too_many_after_plain_calls():
+    """The written-out call takes its arguments as positional-only parameters: a keyword
+    named as one of them (x0) is the function's own, and a call with fewer or more
+    arguments gets the general path's binding and its messages."""
+    grad = srcdiff.grad(named_like_the_call, wrt=(0, 1))
+    a, b = RNG.normal(size=4), RNG.normal(size=4)
+    want = grad(a, b)
+    assert type(grad).__call__ is not srcdiff.GradFunction.__call__  # the written-out one
+    for got in (grad(a, b), grad(a, x0=b), grad(x1=a, x0=b), grad(x0=b, x1=a)):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    check_grad(named_like_the_call, (a, b), want)
+    with pytest.raises(TypeError):
+        grad(a)
+    with pytest.raises(TypeError):
+        grad(a, b, b)

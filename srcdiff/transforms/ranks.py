@@ -8,12 +8,14 @@ number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``, and back to an arr
 whose axes are ``g``'s last ones (a bias's: ``g.sum(axis=0)``). Invariant after this pass:
 no call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
 ranks of one or two axes remains, nor an ``rt.unbroadcast`` of a known array to a number or
-to an array of its last axes.
+to an array of its last axes, nor ``rt.count`` of an array of known axes (its ``.size``, 1
+for an empty one, as ``rt.count`` says).
 The expressions are the rules' own for those ranks, so results are the same bits.
 
     dw = rt.matmul_adjoint_x2(d_t1, X, w)     →     dw = d_t1 @ X           (X: 2 axes, w: 1)
     db = rt.unbroadcast(d_t2, b)              →     db = d_t2.sum()         (b: a number)
     db1 = rt.unbroadcast(da, b1)              →     db1 = da.sum(axis=0)    (b1: a's last axis)
+    c = 1.0 / rt.count(r)                     →     c = 1.0 / (r.size or 1) (r: an array)
 
 It runs after ``batch``, which recognises the rules' calls in loops.
 """
@@ -37,7 +39,7 @@ _X2 = {(2, 2): "A.T @ G", (2, 1): "G @ A", (1, 2): "A[:, None] * G", (1, 1): "G 
 _BY_RANKS = {rules.matmul_adjoint_x1: _X1, rules.matmul_adjoint_x2: _X2,
              rules.dot_adjoint_a: _X1, rules.dot_adjoint_b: _X2}  # np.dot is @ for these ranks
 _NAMES = ("matmul_adjoint_x1", "matmul_adjoint_x2", "dot_adjoint_a", "dot_adjoint_b",
-          "unbroadcast")
+          "unbroadcast", "count")
 _ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 
@@ -56,9 +58,11 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _written(call: cst.Call, facts: Facts) -> str | None:
     """The template that replaces ``call``, else None."""
-    if len(call.args) not in (2, 3) or any(a.keyword is not None or a.star for a in call.args):
+    if len(call.args) not in (1, 2, 3) or any(a.keyword is not None or a.star for a in call.args):
         return None
     fn = facts.resolve(call.func)
+    if fn is helpers.count and len(call.args) == 1:  # a mean's count of an array: its size
+        return "(G.size or 1)" if axes_of(facts.of(call.args[0].value)) else None
     if fn is helpers.unbroadcast and len(call.args) == 2:
         g, x = (facts.of(a.value) for a in call.args)
         if x == SCALAR and axes_of(g):
