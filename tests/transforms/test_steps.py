@@ -17,6 +17,8 @@ from srcdiff.testing import check_grad
 from srcdiff.transforms import steps
 
 from ..helpers import code_lines, make_function
+from ..test_list_loops import rnn_stack as rnn_list  # the states in a list, stacked
+from ..test_shape_patterns import rnn, rnn_dot as rnn_iterate  # W @ h; np.dot, rows of xs
 
 
 def rewritten(before: str, dims=(("W", 2),)) -> list[str]:
@@ -97,27 +99,6 @@ def test_one_factor_read_twice_is_made_once_and_several_are_zipped():
 
 
 # ----- whole programs: the same gradients, with the factors made at once where they can be -----
-
-
-def rnn(W, U, xs, h0):
-    h = h0
-    for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t])
-    return np.sum(h)
-
-
-def rnn_iterate(W, U, xs, h0):
-    h = h0
-    for x_t in xs:
-        h = np.tanh(np.dot(W, h) + np.dot(U, x_t))
-    return np.sum(h * h)
-
-
-def rnn_list(W, U, xs, h0):
-    hs = [h0]
-    for t in range(xs.shape[0]):
-        hs.append(np.tanh(W @ hs[-1] + U @ xs[t]))
-    return np.sum(np.stack(hs) ** 2)
 
 
 def sigmoid_gate(W, U, xs, h0):
