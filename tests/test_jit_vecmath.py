@@ -104,3 +104,26 @@ def test_a_loop_with_a_sum_keeps_one_chain():
     np.testing.assert_allclose(value, want_value, rtol=1e-12)
     np.testing.assert_allclose(grad, want, rtol=0, atol=1e-13 * np.max(np.abs(want)))
     assert "_half" not in compiled.loop_source and "rt_jit.vexp(" in compiled.loop_source
+
+
+def named_like_the_loop(x):  # the loop kernel's own names, as variables of the function
+    i = 2
+    n = 3
+    x_i = np.sin(x) * i
+    x_flat = np.exp(-(x_i * x)) + n
+    a = np.tanh(x_flat)
+    a_2 = np.cos(x) * a
+    _far_sines = a_2 * a
+    return np.sum(_far_sines * _far_sines)
+
+
+@pytest.mark.parametrize("size", [1, 7, 3001])
+def test_variables_named_like_the_loops_own_are_kept_apart(size):
+    """A variable i once took the loop's index: every gradient element was written into
+    element 2 (srcdiff.jit gave a wrong gradient, silently). The loop's names are fresh."""
+    x = np.random.default_rng(4).uniform(-1.0, 1.0, size)
+    compiled = srcdiff.jit(srcdiff.grad(named_like_the_loop))
+    got, want = compiled(x), srcdiff.grad(named_like_the_loop)(x)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.max(np.abs(want)))
+    assert compiled.loop_source is not None and "for i_1 in range(n_1):" in compiled.loop_source
+    check_grad(named_like_the_loop, (x[:5],), (compiled(x[:5]),))

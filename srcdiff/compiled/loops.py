@@ -35,6 +35,7 @@ import libcst as cst
 import libcst.matchers as m
 import numpy as np
 
+from ..names import Namer, names_in
 from .fuse import atom
 
 __all__ = ["elementwise_loop"]
@@ -63,6 +64,11 @@ class _Loop:
         self.kinds = {p: VARYING if p in arrays else UNIFORM for p in self.params}
         self.vectorised = False  # a call of numba_vecmath's: the libm loop is kept for a rerun
         self.far: list = []      # the arguments of vsin/vcos in the statement at hand
+        # the loop's own names, none of the kernel's (a variable of yours named i or n)
+        self.namer = Namer(names_in(fn) | {rt, f"{rt}_jit"})
+        self.i, self.n, self.flag = (self.namer.fresh(b) for b in ("i", "n", "_far_sines"))
+        self.element = {p: self.namer.fresh(f"{p}_i") for p in self.params if p in arrays}
+        self.flat = {p: self.namer.fresh(f"{p}_flat") for p in self.params if p in arrays}
 
     def build(self):
         if not self.arrays:
@@ -76,7 +82,7 @@ class _Loop:
             self.far = []
             kind, expr = self.expression(stmt.body[0].value)
             for arg in self.far:  # before the statement: the names its arguments read
-                line = self._line(f"_far_sines = _far_sines | {self.rt}_jit.trig_far({_code(arg)})")
+                line = self._line(f"{self.flag} = {self.flag} | {self.rt}_jit.trig_far({_code(arg)})")
                 inside.append(line)
                 checks.append(id(line))
             if name in self.params or SUMMED in (kind, self.kinds.get(name)) and name in self.kinds:
@@ -89,50 +95,54 @@ class _Loop:
                 inside.append(stmt.with_changes(body=[stmt.body[0].with_changes(value=expr)]))
         returned = self.returned(body[-1])
         first = sorted(self.arrays, key=self.params.index)[0]
-        head = [f"n = {first}.size"] + [f"{p}_flat = {p}.reshape(-1)" for p in self.params
-                                         if p in self.arrays]
+        i, n = self.i, self.n
+        head = [f"{n} = {first}.size"] + [f"{self.flat[p]} = {p}.reshape(-1)" for p in self.params
+                                           if p in self.arrays]
         outs = [g for g in returned if self.kinds.get(g) == VARYING]
-        head += [f"{g}_out = {self.rt}.np.empty(n, {first}.dtype)" for g in outs]
+        self.out = {g: self.namer.fresh(f"{g}_out") for g in outs}
+        head += [f"{self.out[g]} = {self.rt}.np.empty({n}, {first}.dtype)" for g in outs]
         head += [f"{s} = 0.0" for s in sums]
-        loads = [self._line(f"{p}_i = {p}_flat[i]") for p in self.params if p in self.arrays]
-        stores = [self._line(f"{g}_out[i] = {g}") for g in outs]
+        loads = [self._line(f"{self.element[p]} = {self.flat[p]}[{i}]") for p in self.params
+                 if p in self.arrays]
+        stores = [self._line(f"{self.out[g]}[{i}] = {g}") for g in outs]
         if len(returned) != len(self.roles):
             raise _NotElementwise
         results = [self.result(g, role, first, outs) for g, role in zip(returned, self.roles)]
-        loop = cst.parse_statement("for i in range(n):\n    pass\n").with_changes(
+        loop = cst.parse_statement(f"for {i} in range({n}):\n    pass\n").with_changes(
             body=cst.IndentedBlock([*loads, *inside, *stores]))
         ret = self.result_statement(results)
         if not self.vectorised:
             new_body = [*map(self._line, head), loop, ret]
         else:  # where a sine's argument is far (or not finite): again, with libm's functions
             libm = [s.visit(_Libm(self.rt)) for s in inside if id(s) not in checks]
-            again = cst.parse_statement("if _far_sines:\n    pass\n").with_changes(body=cst.IndentedBlock([
-                *(self._line(f"{s} = 0.0") for s in sums), loop.with_changes(
-                    iter=cst.parse_expression(f"range({first}.size)"),
+            again = cst.parse_statement(f"if {self.flag}:\n    pass\n").with_changes(
+                body=cst.IndentedBlock([*(self._line(f"{s} = 0.0") for s in sums), loop.with_changes(
                     body=cst.IndentedBlock([*loads, *libm, *stores]))]))
             loop = self._halves(loop, loads, inside, stores, first) if not sums else [loop]
-            new_body = [*map(self._line, head), self._line("_far_sines = False"), *loop, again, ret]
+            new_body = [*map(self._line, head), self._line(f"{self.flag} = False"), *loop, again, ret]
         return self.fn.with_changes(name=cst.Name(self.fn.name.value + "_loop"),
                                     body=self.fn.body.with_changes(body=new_body))
 
     def _halves(self, loop, loads, inside, stores, first: str) -> list:
         """The loop over the elements as two chains, the first half's element ``i`` and the
-        second half's ``i + _half`` in one iteration (their names with ``_2``), then the last
+        second half's ``i + _half`` in one iteration (their names with ``_2``, or another
+        suffix where the kernel has such a name), then the last
         element of an odd count: the vectorised functions are long chains of dependent
         operations, and two independent ones keep the processor busier (W5: ~12% faster).
         Without sums only: their order of addition would change."""
-        names = {n for s in [*loads, *inside] for n in _targets(s)} - {"_far_sines"}
-        rename = _Suffixed(names, "_2")
+        i, n = self.i, self.n
+        half, j = self.namer.fresh("_half"), self.namer.fresh("_j")
+        names = {t for s in [*loads, *inside] for t in _targets(s)} - {self.flag}
+        rename = _Suffixed({t: self.namer.fresh(f"{t}_2") for t in sorted(names)})
         second = [s.visit(rename) for s in inside]
-        loads2 = [self._line(_code(s.body[0].targets[0].target.visit(rename)) + " = " +
-                             _code(s.body[0].value).replace("[i]", "[_j]")) for s in loads]
-        stores2 = [self._line(_code(s.body[0].targets[0].target).replace("[i]", "[_j]") + " = " +
-                              _code(s.body[0].value.visit(rename))) for s in stores]
-        both = loop.with_changes(iter=cst.parse_expression("range(_half)"), body=cst.IndentedBlock(
-            [self._line("_j = i + _half"), *loads, *loads2, *inside, *second, *stores, *stores2]))
-        last = cst.parse_statement(f"if {first}.size % 2:\n    pass\n").with_changes(
-            body=cst.IndentedBlock([self._line(f"i = {first}.size - 1"), *loads, *inside, *stores]))
-        return [self._line(f"_half = {first}.size // 2"), both, last]
+        loads2 = [self._line(f"{rename.names[self.element[p]]} = {self.flat[p]}[{j}]")
+                  for p in self.params if p in self.arrays]
+        stores2 = [self._line(f"{self.out[g]}[{j}] = {rename.names.get(g, g)}") for g in self.out]
+        both = loop.with_changes(iter=cst.parse_expression(f"range({half})"), body=cst.IndentedBlock(
+            [self._line(f"{j} = {i} + {half}"), *loads, *loads2, *inside, *second, *stores, *stores2]))
+        last = cst.parse_statement(f"if {n} % 2:\n    pass\n").with_changes(
+            body=cst.IndentedBlock([self._line(f"{i} = {n} - 1"), *loads, *inside, *stores]))
+        return [self._line(f"{half} = {n} // 2"), both, last]
 
     # ----- expressions -----
 
@@ -145,7 +155,7 @@ class _Loop:
             kind = self.kinds.get(expr.value)
             if kind is None or kind == SUMMED:
                 raise _NotElementwise  # a global, or a sum read before the loop ends
-            return kind, cst.Name(f"{expr.value}_i") if expr.value in self.arrays else expr
+            return kind, cst.Name(self.element[expr.value]) if expr.value in self.arrays else expr
         if isinstance(expr, cst.BinaryOperation) and isinstance(
                 expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)):
             (k1, left), (k2, right) = self.expression(expr.left), self.expression(expr.right)
@@ -209,7 +219,7 @@ class _Loop:
             self.target_kind(args[1])
             return UNIFORM, g
         if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("count"))) and len(args) == 1:
-            return UNIFORM, cst.Name("n") if self.target_kind(args[0]) == VARYING else cst.Integer("1")
+            return UNIFORM, cst.Name(self.n) if self.target_kind(args[0]) == VARYING else cst.Integer("1")
         if m.matches(call.func, m.Attribute(m.Name(rt), m.Name("guard"))) and len(args) == 2:
             (k1, value), (k2, g) = self.expression(args[0]), self.expression(args[1])
             return _join(k1, k2), cst.parse_expression(
@@ -277,7 +287,7 @@ class _Loop:
         """The expression returning ``name``, the gradient of ``role`` (None: the value)."""
         kind, array = self.kinds[name], role in self.arrays
         if kind == VARYING and array:
-            return f"{name}_out.reshape({first}.shape)"
+            return f"{self.out[name]}.reshape({first}.shape)"
         if kind == UNIFORM and array:  # the same number for every element
             return f"{self.rt}.np.full({first}.shape, {name}, {first}.dtype)"
         if kind != VARYING and not array:
@@ -315,10 +325,10 @@ def _targets(stmt) -> list[str]:
 
 
 class _Suffixed(cst.CSTTransformer):
-    """The names in ``names`` with ``suffix`` (attributes' own names untouched)."""
+    """Each name in ``names`` (a dict) as the name it maps to (attributes' own names untouched)."""
 
-    def __init__(self, names: set, suffix: str):
-        self.names, self.suffix = names, suffix
+    def __init__(self, names: dict):
+        self.names = names
 
     def visit_Attribute(self, node) -> bool:
         return False
@@ -327,8 +337,8 @@ class _Suffixed(cst.CSTTransformer):
         return updated.with_changes(value=updated.value.visit(self))
 
     def leave_Name(self, original, updated):
-        return updated.with_changes(value=updated.value + self.suffix) \
-            if updated.value in self.names else updated
+        new = self.names.get(updated.value)
+        return updated if new is None else updated.with_changes(value=new)
 
 
 class _Libm(cst.CSTTransformer):
