@@ -133,7 +133,7 @@ def _context(fn, wrt, options, containers, dims=None) -> Context:
     source = get_source(fn)
     names = names_in(source.module) | set(fn.__code__.co_names)
     rt = "rt"
-    while rt in names:
+    while rt in names or f"{rt}_jit" in names:  # srcdiff.jit's kernels call rt_jit too
         rt += "_"
     params = parameters(fn)
     known = () if dims is None else tuple((p, d) for p, d in zip(params, dims) if d is not None)

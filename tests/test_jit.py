@@ -490,3 +490,17 @@ def test_a_value_that_may_be_none_is_refused_at_its_line():
     with pytest.raises(JitError, match="does not take.*Optional") as info:
         srcdiff.jit(srcdiff.grad(maybe_none))(*args)
     assert info.value.filename == __file__ and "return np.sum(h @ w)" in info.value.text
+
+
+def named_rt_jit(W, x):  # the name the kernels give the numba twins' module
+    rt_jit = np.tanh(W @ x)
+    return np.sum(rt_jit * rt_jit)
+
+
+def test_a_variable_named_like_the_twins_module_is_kept_apart():
+    """srcdiff picks the runtime's name ``rt`` so that ``rt_jit`` is free too (a variable
+    rt_jit was refused: the kernel's calls of the twins read it)."""
+    W, x = rng.normal(size=(2, 3)), rng.normal(size=3)
+    compiled, numpy_path = srcdiff.jit(srcdiff.grad(named_rt_jit)), srcdiff.grad(named_rt_jit)
+    assert_same(compiled(W, x), numpy_path(W, x))
+    assert "rt__jit" in compiled.kernel_source
