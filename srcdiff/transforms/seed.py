@@ -92,7 +92,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
                 isinstance(v.operator, cst.MatrixMultiply) and isinstance(v.left, cst.Name) and
                 isinstance(v.right, cst.Name) and axes_of(facts[t]) is not None}
     body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products,
-                   _assigned(body))
+                   _assigned(body), tuple(p for p in ctx.params if p not in ctx.containers))
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
@@ -355,7 +355,7 @@ def _scalar_unbroadcasts(body: list, scalars: set, ctx: Context) -> list:
 
 
 def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict,
-            adjoints: frozenset) -> list:
+            adjoints: frozenset, params: tuple = ()) -> list:
     """Each adjoint ``d = rt.sum_adjoint(c, v)`` / ``rt.mean_adjoint(c, ans, v)`` with a
     number ``c``, read as an operand of elementwise arithmetic with an operand of ``v``'s
     exact shape, replaced there by ``c`` (``c / rt.count(v)`` for a mean). A mean's spread
@@ -380,10 +380,14 @@ def _folded(body: list, facts: Facts, rt: str, scalars: set, products: dict,
         return body
     transformer = _Fold(spreads, facts, rt, {n: (v, *products[v]) for n, v in sources.items()
                                              if v in products})  # then 2 * 1.0 * r: 2.0 * r
+    # a mean's count, of a parameter of the spread's shape where there is one: the forward
+    # pass then need not keep the reduced value for its size alone
+    counted = {n: next((p for p in params if facts[p] == spreads[n][1]), v)
+               for n, v in sources.items()}
     for stmt in body:  # d_t2 = d_t3 * 3.0 of a spread d_t3: the number 3.0 * c, spread too
         name = _target(stmt)
         if name and counts[name] == 1 and name not in spreads:
-            derived = transformer.spread_of(stmt.body[0].value, scalars, sources)
+            derived = transformer.spread_of(stmt.body[0].value, scalars, counted)
             if derived is not None:
                 spreads[name] = derived
     return [map_statements([s.visit(transformer)], lambda line: simplify_line(line, adjoints))[0]
@@ -444,10 +448,10 @@ class _Fold(cst.CSTTransformer):
         return updated.with_changes(func=updated.func.with_changes(attr=cst.Name(name)),
                                     args=[cst.Arg(value), *updated.args[1:]])
 
-    def spread_of(self, value, scalars: set, sources: dict):
+    def spread_of(self, value, scalars: set, counted: dict):
         """``(c, shape, False)`` where ``value`` is elementwise arithmetic of spreads of one
         shape and numbers alone: one number ``c`` (the spreads' numbers in their place, a
-        mean's shared out) over that shape; else None."""
+        mean's shared out among the elements of ``counted[name]``) over that shape; else None."""
         if not self._elementwise(value):
             return None
         leaves = self._leaves(value, [])
@@ -459,9 +463,9 @@ class _Fold(cst.CSTTransformer):
         replace = {}
         for n in spread:
             c, _, mean = self.spreads[n]
-            if mean and n not in sources:
+            if mean and n not in counted:
                 return None  # (a mean's spread is shared out over a value of its shape)
-            replace[n] = _mean_of(c, cst.Name(sources[n]), self.rt) if mean else c
+            replace[n] = _mean_of(c, cst.Name(counted[n]), self.rt) if mean else c
         return _replace_leaves(value, replace, self), self.spreads[spread[0]][1], False
 
     def _elementwise(self, node) -> bool:

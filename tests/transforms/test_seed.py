@@ -459,3 +459,22 @@ def test_a_spread_times_numbers_is_a_number_too(name, shape):
     assert "rt.sum_adjoint(" not in generated.source  # no array of the spread number
     if expected is not None:
         assert expected in generated.source
+
+
+def test_a_mean_carried_through_counts_a_parameter_of_its_shape():
+    """The mean's count reads an argument of the spread's shape, not the value reduced: the
+    forward pass does not compute that value for its size alone."""
+    fn = make_function("""
+        def f(x, y):
+            z = (x + 2.0) * (x + 2.0) * 3.0
+            return np.mean(z) + np.sum(y)
+    """)
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(size=(2, 3)), rng.normal(size=3)
+    _check(fn, (x, y), wrt=(0, 1))
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    grad(x, y)
+    code = _code(grad.source)
+    assert "x.size" in code and "* 3.0\n" not in code.split("# backward")[0]
+    forward = [line.strip() for line in code.splitlines() if line.strip().startswith("z =")]
+    assert not forward  # z itself is not computed
