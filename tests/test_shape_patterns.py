@@ -308,26 +308,32 @@ def bias_layers(W, b, c, x):  # b against (batch, n); h against c's (2, 3, batch
     return np.sum(h ** 2) + np.sum(np.sin(h + c))
 
 
+def bias_layers_dot(W, b, c, x):  # the same math: np.dot, np.add, methods
+    h = np.tanh(np.add(np.dot(x, W), b))
+    return (h ** 2).sum() + np.sin(h + c).sum()
+
+
+@pytest.mark.parametrize("fn", [bias_layers, bias_layers_dot], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("shapes", [
     [(3, 4), (4,), (2, 3, 5, 4), (5, 3)],
     [(3, 4), (1, 4), (2, 3, 5, 4), (5, 3)],   # a length of 1 kept: its own axis
     [(2, 1), (1,), (2, 3, 1, 1), (1, 2)],
 ], ids=["vectors", "rows", "ones"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_a_bias_adjoint_is_the_sum_over_the_leading_axes(shapes, dtype):
+def test_a_bias_adjoint_is_the_sum_over_the_leading_axes(shapes, dtype, fn):
     rng = np.random.default_rng(4)
     args = tuple(rng.normal(size=s).astype(dtype) for s in shapes)
-    g = srcdiff.grad(bias_layers, wrt=(0, 1, 2))
+    g = srcdiff.grad(fn, wrt=(0, 1, 2))
     grads = g(*args)
     assert [gi.dtype for gi in grads] == [dtype] * 3
     if dtype is np.float64:
-        check_grad(bias_layers, args, grads, argnums=(0, 1, 2))
+        check_grad(fn, args, grads, argnums=(0, 1, 2))
     else:
-        again = srcdiff.grad(bias_layers, wrt=(0, 1, 2))(*(a.astype(np.float64) for a in args))
+        again = srcdiff.grad(fn, wrt=(0, 1, 2))(*(a.astype(np.float64) for a in args))
         for a, b in zip(grads, again):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     if len(shapes[1]) == 1 and shapes[1] != (1,):
         assert ".sum(axis=0)" in g.source and ".sum(axis=(0, 1))" in g.source
         assert "rt.unbroadcast(" not in g.source
-    general = compile_derivative(bias_layers, ("W", "b", "c"), gradient=True).source
+    general = compile_derivative(fn, ("W", "b", "c"), gradient=True).source
     assert ".sum(axis=0)" not in general and "rt.unbroadcast(" in general

@@ -437,6 +437,10 @@ DERIVED = {  # a spread times numbers is a spread: its number reaches the arithm
         def f(x, y):
             return np.mean(-(np.exp(x) * 0.5) / 4.0 * y)
     """, None),
+    "scaled_inside_by_methods": ("""
+        def f(x, y):
+            return (np.sin(np.add(x, y)) * 3.0).sum()
+    """, "3.0 * np.cos(_t1)"),
     "divided_then_cubed": ("""
         def f(x, y):
             return np.sum((np.tanh(x * y) / 2.0) ** 3)
