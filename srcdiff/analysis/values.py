@@ -21,10 +21,11 @@ from typing import Callable
 import libcst as cst
 
 from ..context import MISSING, Context
+from ..names import names_in
 
 __all__ = ["UNKNOWN", "Domain", "Facts", "infer", "resolve", "reads", "number", "walk",
            "single_assignments", "binding_counts", "bound_names",
-           "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling"]
+           "map_statements", "subexpressions", "calls_named", "rewrite_lines_calling", "bound_in"]
 
 UNKNOWN = None  # the top of every domain: nothing is known
 _UNSET = object()  # the bottom: no value reaches the name (yet)
@@ -260,6 +261,22 @@ def _reversed_tape(node: cst.BaseExpression) -> str | None:
             isinstance(node.args[0].value, cst.Name):
         return node.args[0].value.value
     return None
+
+
+def bound_in(statements) -> set[str]:
+    """The names ``statements`` (and the statements in them) bind: assignment and loop
+    targets, function names."""
+    bound = set()
+    for stmt in walk(statements):
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                    targets = small.targets if isinstance(small, cst.Assign) else [small]
+                    for t in targets:
+                        bound |= names_in(t.target)
+        elif isinstance(stmt, (cst.For, cst.FunctionDef)):
+            bound |= names_in(stmt.target) if isinstance(stmt, cst.For) else {stmt.name.value}
+    return bound
 
 
 def bound_names(node) -> list[str]:

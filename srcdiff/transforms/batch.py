@@ -40,7 +40,7 @@ import numpy as np
 
 from srcdiff.runtime import helpers, rules
 
-from ..analysis.values import reads, resolve, subexpressions, walk
+from ..analysis.values import bound_in, reads, resolve, subexpressions
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -113,9 +113,9 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
     t, array = _rows_walked(loop)
     bound = _bound_in(loop)
     body = list(loop.body.body)
-    if array in bound or t in _assigned(body):
+    if array in bound or t in bound_in(body):
         return [loop]
-    assigned = [_assigned([stmt]) for stmt in body]
+    assigned = [bound_in([stmt]) for stmt in body]
     once = {n for n in bound if sum(n in names for names in assigned) == 1}
     rows, stacks, before, new_body = set(), {}, [], []
     for stmt in body:
@@ -249,7 +249,7 @@ def _zero_start(above: list, acc: str, fixed: str, ctx: Context):
     reads or binds ``acc`` or ``fixed``; else None."""
     for stmt in reversed(above):
         if acc not in reads(stmt):  # reads: every name the statement spells, targets too
-            if fixed in _assigned([stmt]):
+            if fixed in bound_in([stmt]):
                 return None
             continue
         if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
@@ -313,22 +313,7 @@ def _accumulation(stmt, ctx, bound):
 
 def _bound_in(loop: cst.For) -> set[str]:
     """The names the loop binds: its targets and everything assigned in its body."""
-    return set(names_in(loop.target)) | _assigned(loop.body.body)
-
-
-def _assigned(statements) -> set[str]:
-    """The names ``statements`` (and the statements in them) bind."""
-    bound = set()
-    for stmt in walk(statements):
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-                    targets = small.targets if isinstance(small, cst.Assign) else [small]
-                    for t in targets:
-                        bound |= names_in(t.target)
-        elif isinstance(stmt, (cst.For, cst.FunctionDef)):
-            bound |= names_in(stmt.target) if isinstance(stmt, cst.For) else {stmt.name.value}
-    return bound
+    return set(names_in(loop.target)) | bound_in(loop.body.body)
 
 
 def _touched_elsewhere(acc: str, line, body) -> bool:

@@ -21,9 +21,8 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from ..analysis.values import map_statements, resolve, subexpressions
+from ..analysis.values import bound_in, map_statements, resolve, subexpressions
 from ..context import Context
-from .batch import _assigned
 
 __all__ = ["rewrite"]
 
@@ -34,7 +33,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if not ctx.dims:
         return module
     vjp = module.body[-1]  # after the module-level links, if any
-    local = _assigned([vjp]) | {p.name.value for p in vjp.params.params}
+    local = bound_in([vjp]) | {p.name.value for p in vjp.params.params}
     transformer = _Whole(ctx, local)
     body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
         _candidate(c) for c in subexpressions(line) if type(c) is cst.Call) else line)

@@ -36,10 +36,9 @@ import numpy as np
 
 from srcdiff.runtime import tape as tapes
 
-from ..analysis.values import resolve
+from ..analysis.values import bound_in, resolve, walk
 from ..context import Context
-from ..names import Namer, names_in
-from .batch import _assigned
+from ..names import Namer, names_in, with_blocks
 
 __all__ = ["rewrite"]
 
@@ -62,7 +61,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def _tapes(module: cst.Module, ctx: Context) -> set[str]:
     """The names bound to ``rt.Tape()``."""
     found = set()
-    for node in _statements(module.body):
+    for node in walk(module.body):
         if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1 and \
                 isinstance(node.body[0], cst.Assign) and len(node.body[0].targets) == 1 and \
                 isinstance(node.body[0].targets[0].target, cst.Name) and \
@@ -72,33 +71,14 @@ def _tapes(module: cst.Module, ctx: Context) -> set[str]:
     return found
 
 
-def _statements(statements):
-    for stmt in statements:
-        yield stmt
-        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef, cst.With)):
-            yield from _statements(stmt.body.body)
-            orelse = getattr(stmt, "orelse", None)
-            while orelse is not None:
-                yield from _statements(orelse.body.body)
-                orelse = getattr(orelse, "orelse", None)
-
-
 def _block(statements: list, ctx: Context, tape_names: set, namer: Namer) -> list:
     out = []
     for stmt in statements:
         if isinstance(stmt, cst.For) and _tape_of(stmt, tape_names) is not None:
             out.extend(_loop(stmt, ctx, tape_names, namer))
-        elif isinstance(stmt, (cst.For, cst.While, cst.FunctionDef, cst.With)):
-            out.append(stmt.with_changes(body=stmt.body.with_changes(
-                body=_block(list(stmt.body.body), ctx, tape_names, namer))))
-        elif isinstance(stmt, cst.If):
-            new = stmt.with_changes(body=stmt.body.with_changes(
-                body=_block(list(stmt.body.body), ctx, tape_names, namer)))
-            if isinstance(stmt.orelse, cst.Else):
-                new = new.with_changes(orelse=stmt.orelse.with_changes(
-                    body=stmt.orelse.body.with_changes(
-                        body=_block(list(stmt.orelse.body.body), ctx, tape_names, namer))))
-            out.append(new)
+        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.FunctionDef)):
+            out.append(with_blocks(stmt, lambda block: block.with_changes(
+                body=_block(list(block.body), ctx, tape_names, namer))))
         else:
             out.append(stmt)
     return out
@@ -130,8 +110,8 @@ def _loop(loop: cst.For, ctx: Context, tape_names: set, namer: Namer) -> list:
     if positions is None:
         return [loop]
     body = list(loop.body.body)
-    taped = set(positions) - _assigned(body)
-    finder = _Factors(ctx, taped, _assigned(body) | set(positions), namer)
+    taped = set(positions) - bound_in(body)
+    finder = _Factors(ctx, taped, bound_in(body) | set(positions), namer)
     new_body = [finder.line(stmt) for stmt in body]
     if not finder.found:
         return [loop]
