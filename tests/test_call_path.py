@@ -237,3 +237,34 @@ def test_arguments_by_keyword_or_too_few_or_too_many_after_plain_calls():
         grad(a)
     with pytest.raises(TypeError):
         grad(a, b, b)
+
+
+def scaled(w, b, x, k, note):
+    return np.mean((x @ w + b) ** k)
+
+
+def test_the_first_shapes_and_every_other_key_alternate_with_the_same_answers():
+    """The written-out call tests the first call's shapes and types as constants, then any
+    other key by lookup: calls that alternate between them, and arguments that differ from
+    the first in one position only (a shape, a number's type, a complex array or a list
+    with a complex value where the first had real ones), each get the answer of a first
+    call with those arguments (a fresh gradient) or the general path's refusal."""
+    grad = srcdiff.grad(scaled, wrt=(0, 1))
+    small = (W, 0.5, X, 2, "a")
+    other = (RNG.normal(size=2), 0.5, RNG.normal(size=(7, 2)), 2, "a")
+    numpy_b = (W, np.float64(0.5), X, 2, "a")
+    float_k = (W, 0.5, X, 2.0, None)
+    for args in (small, other, small, numpy_b, small, float_k, other, small):
+        got = grad(*args)
+        want = srcdiff.grad(scaled, wrt=(0, 1))(*args)  # a first call: the general path
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1] and type(got[1]) is type(want[1]) is type(args[1])
+        assert got[0].flags.writeable and got[0].base is None and got[0] is not args[0]
+        check_grad(scaled, args, got, argnums=(0, 1))
+    assert type(grad).__call__ is not srcdiff.GradFunction.__call__  # the written-out one
+    with pytest.raises(srcdiff.SrcdiffError, match="complex"):
+        grad(W, 0.5, X.astype(complex), 2, "a")
+    with pytest.raises(srcdiff.SrcdiffError, match="complex"):
+        grad(W, 0.5, X, 2, [1j])
+    with pytest.raises(srcdiff.SrcdiffError, match="integer|float"):
+        grad(np.arange(3), 0.5, X, 2, "a")
