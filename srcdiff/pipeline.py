@@ -16,7 +16,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
-                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, ranks, rename,
+                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, products, ranks, rename,
                          reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
@@ -50,6 +50,7 @@ PIPELINE = (
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
     ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)
+    ("products", products.rewrite),    # shapes known, small arrays: X @ w, np.dot(X, w) → X.dot(w)
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again

@@ -270,6 +270,9 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
     if kind is cst.IfExp:
         a, b = facts.of(expr.body), facts.of(expr.orelse)
         return a if a == b else UNKNOWN
+    if kind is cst.BooleanOperation:  # a mean's count, (r.size or 1): one side or the other
+        a, b = facts.of(expr.left), facts.of(expr.right)
+        return a if a == b else UNKNOWN
     if kind is cst.Call:
         if integers is not None:  # axis by axis first: np.sum(e, axis=-1, keepdims=True)
             found = _call_axes(expr, facts, lists)
