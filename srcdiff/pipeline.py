@@ -16,7 +16,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
-                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, products, ranks, rename,
+                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, products, ranks, rename, transposes,
                          reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
@@ -49,6 +49,7 @@ PIPELINE = (
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
+    ("transposes", transposes.rewrite),  # shapes known: np.swapaxes(A.swapaxes(-1, -2) @ G, 1, 2) → G.swapaxes(-1, -2) @ A
     ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)
     ("products", products.rewrite),    # shapes known, small arrays: X @ w, np.dot(X, w) → X.dot(w)
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once

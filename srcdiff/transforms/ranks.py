@@ -7,12 +7,15 @@ that line is written in place of the call. Likewise the sum of an adjoint array 
 number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``, and back to an array ``b``
 whose axes are ``g``'s last ones (a bias's: ``g.sum(axis=0)``). Invariant after this pass:
 no call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
-ranks of one or two axes remains, nor an ``rt.unbroadcast`` of a known array to a number or
+ranks of one or two axes remains, nor of ``rt.matmul_adjoint_x1/_x2`` of two stacks of
+matrices with the same known batch axes, nor an ``rt.unbroadcast`` of a known array to a number or
 to an array of its last axes, nor ``rt.count`` of an array of known axes (its ``.size``, 1
 for an empty one, as ``rt.count`` says).
 The expressions are the rules' own for those ranks, so results are the same bits.
 
     dw = rt.matmul_adjoint_x2(d_t1, X, w)     →     dw = d_t1 @ X           (X: 2 axes, w: 1)
+    dk = rt.matmul_adjoint_x2(ds, q, k)       →     dk = q.swapaxes(-1, -2) @ ds
+                                                    (q, k: (b, n, d), (b, d, m): one batch)
     db = rt.unbroadcast(d_t2, b)              →     db = d_t2.sum()         (b: a number)
     db1 = rt.unbroadcast(da, b1)              →     db1 = da.sum(axis=0)    (b1: a's last axis)
     c = 1.0 / rt.count(r)                     →     c = 1.0 / (r.size or 1) (r: an array)
@@ -38,6 +41,10 @@ _X1 = {(2, 2): "G @ B.T", (2, 1): "G[:, None] * B", (1, 2): "B @ G", (1, 1): "G 
 _X2 = {(2, 2): "A.T @ G", (2, 1): "G @ A", (1, 2): "A[:, None] * G", (1, 1): "G * A"}
 _BY_RANKS = {rules.matmul_adjoint_x1: _X1, rules.matmul_adjoint_x2: _X2,
              rules.dot_adjoint_a: _X1, rules.dot_adjoint_b: _X2}  # np.dot is @ for these ranks
+# matmul of two stacks of matrices with the same batch axes (attention's q @ k^T): the
+# rule's line without its sum over broadcast batch axes, which it has none of
+_BATCHED = {rules.matmul_adjoint_x1: "G @ B.swapaxes(-1, -2)",
+            rules.matmul_adjoint_x2: "A.swapaxes(-1, -2) @ G"}
 _NAMES = ("matmul_adjoint_x1", "matmul_adjoint_x2", "dot_adjoint_a", "dot_adjoint_b",
           "unbroadcast", "count")
 _ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
@@ -78,6 +85,8 @@ def _written(call: cst.Call, facts: Facts) -> str | None:
     a, b = (axes_of(facts.of(arg.value)) for arg in call.args[1:])
     if a is None or b is None:
         return None
+    if len(a) == len(b) > 2 and a[:-2] == b[:-2] and fn in _BATCHED:
+        return _BATCHED[fn]  # a stack of matrices each: the batch axes need no sum
     return table.get((len(a), len(b)))
 
 
