@@ -201,24 +201,31 @@ def test_each_step_stacks_small_float_arrays_of_one_shape():
         np.testing.assert_allclose(row, fn(a, b), rtol=1e-15, atol=0)
 
 
+class Sub(np.ndarray):  # a subclass (np.matrix's * is a matrix product): not stacked
+    pass
+
+
 @pytest.mark.parametrize("entries", [
     [(0.5,), (0.25,)],                                       # numbers
     [(np.ones(2),), (np.ones(3),)],                          # shapes that differ
     [(np.ones(2),), (np.float64(1.0),)],                     # a numpy number
     [(np.ones(2, dtype=np.int64),), (np.ones(2, dtype=np.int64),)],  # not floats
     [(np.ones(tape.STEP_SIZE + 1),), (np.ones(tape.STEP_SIZE + 1),)],  # large steps
-], ids=["numbers", "shapes", "numpy-number", "integers", "large"])
+    [(np.ones((1, 2)).view(Sub),), (np.ones((1, 2)),)],      # a subclass, then an array
+    [([1.0, 2.0],), (np.ones(2),)],                          # a list, then an array
+    [(np.ones((2, 2)),), (np.ones((2, 1)),), (np.ones((2, 2)),)],  # ragged in the middle
+], ids=["numbers", "shapes", "numpy-number", "integers", "large", "subclass", "list", "ragged"])
 def test_each_step_calls_the_function_once_a_step_otherwise(entries):
     calls = []
 
     def fn(a):
         calls.append(a)
-        return a * 2.0 - 1.0
+        return np.multiply(a, 2.0) - 1.0
 
     rows = list(tape.each_step(fn, _tape(*entries), (0,)))
     assert len(calls) == len(entries)
     for row, (a,) in zip(rows, reversed(entries)):
-        np.testing.assert_array_equal(row, a * 2.0 - 1.0)
+        np.testing.assert_array_equal(row, np.multiply(a, 2.0) - 1.0)
 
 
 def test_each_step_of_whole_entries_and_of_an_empty_tape():
