@@ -16,7 +16,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
-                         fuse, guards, inplace, jumps, lists, locate, no_grad, normalize, products, ranks, rename, transposes,
+                         fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, transposes,
                          reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
@@ -41,6 +41,7 @@ PIPELINE = (
     ("seed", seed.rewrite),            # grad only: seed 1.0, no value returned, spread seeds folded
     ("factor", factor.rewrite),        # rt.unbroadcast(-g * f, x) → -rt.unbroadcast(g, x) * f, f of x's shape
     ("spread", spread.rewrite),        # a + rt.sum_adjoint(g, x, keepdims=True) → a + g, a of x's shape
+    ("masks", masks.rewrite),          # db = dr * (b > 0) of dr = 2 * r, r = b * (b > 0) → db = dr
     ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
     ("list shapes", shapes.rewrite_lists),  # shapes known: hs[-1]'s adjoint has h's shape
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape

@@ -140,7 +140,16 @@ def not_elementwise(x, w):
     return np.sum(np.tanh(d)) * np.sum(x) + np.sum(c) + np.sum(x * bad)
 
 
-relu_where, relu_maximum = sp.relu_where, sp.relu_maximum  # benchmarks/spellings.py's
+def relu_where(x):  # dr is cos(r), not a product with r: the mask stays (masks.py)
+    b = x - 0.25
+    r = np.where(b > 0, b, 0.0)
+    return np.sum(np.sin(r))
+
+
+def relu_maximum(x):
+    b = x - 0.25
+    r = np.maximum(b, 0.0)
+    return np.sum(np.sin(r))
 
 
 def maximum_rows(a, b):  # r's adjoint is a keepdims sum's, (3, 1): the (3, 4) mask does not fit
