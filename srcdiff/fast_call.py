@@ -124,7 +124,9 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
 def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_floats,
                 plain_types) -> list[str]:
     """The lines of the call for arguments of ``key`` (see ``specialised_call``): each
-    argument's type, and an array's shape, compared with the key's as constants."""
+    argument's type, and an array's shape, compared with the key's as constants; a Python
+    float and a numpy float64 alike (both the shape ``()`` of one pattern, ``srcdiff.dims``,
+    so one compiled variant), each gradient handed back as its argument's kind."""
     tests, kinds = [], {}
     for i, part in enumerate(key):
         x = f"x{i}"
@@ -133,6 +135,9 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
             tests.append(f"type({x}) is ndarray and {x}.shape == {part!r} and "
                          f"((d{i} := {x}.dtype) is f64 or {refused})")
             kinds[i] = np.ndarray
+        elif part is float or part is np.float64:  # a float or numpy's: one variant for both
+            tests.append(f"((k{i} := type({x})) is float or k{i} is float64)")
+            kinds[i] = f"k{i}"  # (SGD's b - lr * db makes a Python float a numpy one)
         else:  # a number or another object of this type, nothing complex in it
             scope[f"K{i}"] = part
             test = f"type({x}) is K{i}"
@@ -145,7 +150,7 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
              "        owner._last = first_key",
              f"        {results} = first_function({', '.join(xs)})"]
     for i in index:
-        shape = repr(key[i]) if kinds[i] is np.ndarray else None
+        shape = repr(key[i]) if kinds[i] is np.ndarray else f"s{i}"
         lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ")
     return [*lines, f"        {done}"]
 
@@ -170,19 +175,23 @@ def _owned(i, nargs, kind, dtype, shape, indent) -> list[str]:
             f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
     if kind is np.ndarray:
         return [f"{indent}if {array}:", *mine, *slow]
-    if kind is float or kind is np.float64:
-        target = "float" if kind is float else "float64"
+    if kind is float or kind is np.float64:  # (a number is immutable: the same one is ours)
+        target, other = ("float", "float64") if kind is float else ("float64", "float")
         note = "" if kind is float else "  # np.mean(y) as an argument: a numpy scalar back"
         return [f"{indent}kind = type({g})",
-                f"{indent}if kind is float64 or kind is float:",
-                f"{indent}    {g} = {target}({g}){note}", *slow]
+                f"{indent}if kind is {other}:",
+                f"{indent}    {g} = {target}({g}){note}",
+                f"{indent}elif kind is not {target}:",
+                f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
     if not isinstance(kind, str):  # another numpy float: the general conversion
         return [f"{indent}{g} = slow({g}, {x}, ({args},), True)"]
     return [f"{indent}kind = type({g})",
             f"{indent}if kind is ndarray and {kind} is ndarray and "
             + array.replace(f"type({g}) is ndarray and ", "") + ":", *mine,
             f"{indent}elif {kind} is float and (kind is float64 or kind is float):",
-            f"{indent}    {g} = float({g})",
+            f"{indent}    if kind is float64:",
+            f"{indent}        {g} = float({g})",
             f"{indent}elif {kind} is float64 and (kind is float64 or kind is float):",
-            f"{indent}    {g} = float64({g})  # np.mean(y) as an argument: a numpy scalar back",
+            f"{indent}    if kind is float:",
+            f"{indent}        {g} = float64({g})  # np.mean(y) as an argument: a numpy scalar back",
             *slow]
