@@ -115,11 +115,11 @@ def lsq_sum_len(w, b, X, y):
 
 
 def lsq_hand(w, b, X, y):
-    g = X @ w
+    g = X.dot(w)                           # .dot: ~0.3 µs less than @ (a gufunc) on 64x3
     g -= y
     g += b
     g *= 2.0 / len(y)                      # g = d(loss)/d(X w)
-    return g @ X, float(g.sum())           # g.sum(): np.sum's dispatch costs 1 µs of 3.5
+    return g.dot(X), float(g.sum())        # g.sum(): np.sum's dispatch costs 1 µs of 3.5
 
 
 def lsq_hand_alt(w, b, X, y):
@@ -200,14 +200,14 @@ def _rnn_hand(W, U, xs, h0, every_step):
     hs[0] = h0
     a = xs @ U.T                             # a[t] = U @ xs[t], then + W @ hs[t]
     for t in range(steps):
-        a[t] += W @ hs[t]
+        a[t] += W.dot(hs[t])                 # .dot: ~0.3 µs less a product than @
         np.tanh(a[t], out=hs[t + 1])
     da = np.square(hs[1:], out=a)            # a is free: da[t] = dh_t * (1 - h_t**2)
     np.subtract(1.0, da, out=da)
     dh = np.ones(n)
     for t in range(steps - 1, -1, -1):
         da[t] *= dh
-        dh = da[t] @ W
+        dh = da[t].dot(W)
         if every_step:
             dh += 1.0
     return da.T @ hs[:-1], da.T @ xs
