@@ -203,6 +203,24 @@ def _own(g, args):
     return g
 
 
+def _apart(grads: tuple) -> tuple:
+    """``grads`` with each array (a leaf of a container too) that is an earlier one copied:
+    d/dx and d/dy of ``np.sum(np.sin(x + y))`` are one array, and the caller owns each
+    gradient, to change in place without changing another."""
+    seen: set[int] = set()
+
+    def one(g):
+        if g is None or isinstance(g, (float, int, complex, np.generic)) or \
+                not hasattr(g, "copy"):
+            return g  # numbers are immutable: shared or not, the same
+        if id(g) in seen:
+            return g.copy()
+        seen.add(id(g))
+        return g
+
+    return tuple(trees.tree_map(one, g) for g in grads)
+
+
 def _seed(out):
     if isinstance(out, (float, int)):
         return 1.0
@@ -439,7 +457,8 @@ class GradFunction:
         if gradient_only:
             for g in grads:
                 _check_real(self._fn, g)
-        grads = tuple(_own(_as_gradient(g, args[i]), args) for g, i in zip(grads, self._index))
+        grads = _apart(tuple(_own(_as_gradient(g, args[i]), args)
+                             for g, i in zip(grads, self._index)))
         if self._single:
             grads = grads[0]
         if self._with_value:
@@ -482,8 +501,8 @@ class GradFunction:
             if not self._single:
                 grads = (grads,)  # wrt=("x",): a tuple of one
         else:
-            grads = tuple([self._plain_gradient(g, args[i], args, gradient_only)
-                           for g, i in zip(grads, self._index)])
+            grads = _apart(tuple([self._plain_gradient(g, args[i], args, gradient_only)
+                                  for g, i in zip(grads, self._index)]))
         if self._with_value:
             return out, grads
         return (grads, out[1]) if self._has_aux else grads
@@ -650,9 +669,9 @@ class _Pullback:
         if len(self._floats) == 1:
             grads = (grads,)
         result = [None] * len(self._args)
-        for g, i in zip(grads, self._floats):
-            result[i] = _as_gradient(g, self._args[i])
-        return tuple(result)
+        for g, i in zip(grads, self._floats):  # never v itself (d/dx of x + y is v) nor an argument
+            result[i] = _own(_as_gradient(g, self._args[i]), (*self._args, v))
+        return _apart(tuple(result))
 
 
 def _cotangent(fn, v, out, where: str):

@@ -116,6 +116,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
               f"    {results} = function({', '.join(xs)})"]
     for i in index:
         lines += _owned(i, nargs, f"k{i}", f"d{i}", f"s{i}", "    ")
+    lines += _apart([i for i in index], "    ")
     lines.append(f"    {done}")
     exec(compile("\n".join(lines), f"<srcdiff call of {fn.__qualname__}>", "exec"), scope)
     return scope["call"]
@@ -152,7 +153,19 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
     for i in index:
         shape = repr(key[i]) if kinds[i] is np.ndarray else f"s{i}"
         lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ")
+    lines += _apart([i for i in index if kinds[i] is np.ndarray], "        ")
     return [*lines, f"        {done}"]
+
+
+def _apart(positions, indent) -> list[str]:
+    """The lines that copy a gradient that is an earlier one (d/dx and d/dy of ``sum(f(x +
+    y))`` are one array): each the caller's own, changed in place without changing another."""
+    lines = []
+    for n, i in enumerate(positions):
+        if n:
+            lines += [f"{indent}if {' or '.join(f'g{i} is g{j}' for j in positions[:n])}:",
+                      f"{indent}    g{i} = g{i}.copy()"]
+    return lines
 
 
 def _owned(i, nargs, kind, dtype, shape, indent) -> list[str]:
