@@ -54,7 +54,7 @@ def _given(*values) -> tuple:
 
 def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], single: bool,
                      other, slow, maybe_complex, numpy_floats, plain_types, owner,
-                     with_value=False, first=None):
+                     with_value=False, first=None, fresh=()):
     """The plain call of ``functions`` (generated gradients of ``fn`` by the call's key: each
     argument's shape where it is a numpy array, else its type; the caller adds keys as it
     compiles; ``nargs`` positional parameters, gradients for the positions ``index``), as a
@@ -66,7 +66,10 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     ``_last = key`` on each call (what ``.source`` shows). With ``with_value``
     (``value_and_grad``), the functions and the call return ``(value, gradients)``.
     ``first``: a key of ``functions`` the call tests first, its shapes and types written in as
-    constants (no key to build and hash: ~0.3 µs less a call); other keys are looked up."""
+    constants (no key to build and hash: ~0.3 µs less a call); other keys are looked up.
+    ``fresh``: per ``wrt`` position, whether ``first``'s function returns that gradient as a
+    new array of the argument's shape (``srcdiff.analysis.fresh``): only its type and dtype
+    are checked."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
     # the arguments as positional-only parameters (no tuple to make and unpack; a keyword
@@ -89,7 +92,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
              f"        {elsewhere}"]
     if first is not None:
         lines += _first_call(first, functions[first], nargs, index, xs, results, done, scope,
-                             numpy_floats, plain_types)
+                             numpy_floats, plain_types, fresh)
     for i in range(nargs):
         x, k, d = f"x{i}", f"k{i}", f"d{i}"
         if i in index:  # a differentiated argument: a float number or a float array
@@ -123,7 +126,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
 
 
 def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_floats,
-                plain_types) -> list[str]:
+                plain_types, fresh=()) -> list[str]:
     """The lines of the call for arguments of ``key`` (see ``specialised_call``): each
     argument's type, and an array's shape, compared with the key's as constants; a Python
     float and a numpy float64 alike (both the shape ``()`` of one pattern, ``srcdiff.dims``,
@@ -150,9 +153,19 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
     lines = [f"    if {' and '.join(tests)}:",
              "        owner._last = first_key",
              f"        {results} = first_function({', '.join(xs)})"]
-    for i in index:
+    for n, i in enumerate(index):
         shape = repr(key[i]) if kinds[i] is np.ndarray else f"s{i}"
-        lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ")
+        made = kinds[i] is np.ndarray and n < len(fresh) and fresh[n]
+        if kinds[i] == f"k{i}":  # a float or a float64 argument: a number of its kind back
+            args = ", ".join(f"x{j}" for j in range(nargs))
+            lines += [f"        kind = type(g{i})",
+                      f"        if kind is not k{i}:",
+                      f"            if kind is float or kind is float64:",
+                      f"                g{i} = k{i}(g{i})",
+                      "            else:",
+                      f"                g{i} = slow(g{i}, x{i}, ({args},), True)"]
+            continue
+        lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ", made)
     lines += _apart([i for i in index if kinds[i] is np.ndarray], "        ")
     return [*lines, f"        {done}"]
 
@@ -168,7 +181,7 @@ def _apart(positions, indent) -> list[str]:
     return lines
 
 
-def _owned(i, nargs, kind, dtype, shape, indent) -> list[str]:
+def _owned(i, nargs, kind, dtype, shape, indent, fresh=False) -> list[str]:
     """The lines that make gradient ``g{i}`` the caller's own, of its argument's type: a fresh
     array of the argument's dtype and shape as it is, a number as the argument's kind of
     number, anything else through ``slow``. ``kind``: the argument's type, or the name of a
@@ -186,6 +199,10 @@ def _owned(i, nargs, kind, dtype, shape, indent) -> list[str]:
         mine = [f"{indent}    pass"]
     slow = [f"{indent}else:",
             f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
+    if kind is np.ndarray and fresh:  # a new array of the argument's shape: its dtype is left
+        return [f"{indent}if type({g}) is not ndarray or "
+                f"((dg := {g}.dtype) is not {dtype} and dg != {dtype}):",
+                f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
     if kind is np.ndarray:
         return [f"{indent}if {array}:", *mine, *slow]
     if kind is float or kind is np.float64:  # (a number is immutable: the same one is ours)

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from . import codegen
+from .analysis import fresh
 from .context import Context
 from .names import names_in
 from .source import get_source
@@ -78,6 +79,7 @@ class Derivative:
     source: str
     wrt: tuple[str, ...]
     gradient_only: bool = False
+    fresh: tuple = ()  # gradient-only: per wrt, a new array of its shape (analysis/fresh.py)
 
 
 def parameters(fn) -> tuple[str, ...]:
@@ -114,7 +116,8 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
         if trace is not None:
             print(f"# ----- after {label} -----\n{module.code}", file=trace)
     text = codegen.module_text(module, ctx)
-    return Derivative(codegen.load(text, ctx), text, ctx.wrt, gradient_only)
+    made = fresh.fresh_gradients(module, ctx) if gradient_only else ()
+    return Derivative(codegen.load(text, ctx), text, ctx.wrt, gradient_only, made)
 
 
 def compile_tangent(fn, wrt: tuple[str, ...], containers: tuple[str, ...] = (),

@@ -408,6 +408,9 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
             return _swapped(axes, positional)
         if method == "transpose" and not keywords:
             return _transposed(axes, positional)
+        if method == "dot" and len(positional) == 1 and not keywords:  # a.dot(b): np.dot(a, b)
+            b = axes_of(facts.of(positional[0]))
+            return _matmul(axes, b) if b and len(axes) <= 2 and len(b) <= 2 else UNKNOWN
         return UNKNOWN
     fn = numpy_twin(fn) or fn
     if fn in (builtins.len, helpers.count, np.size, np.ndim):
