@@ -93,6 +93,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
                 isinstance(v.right, cst.Name) and axes_of(facts[t]) is not None}
     body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products,
                    _assigned(body), tuple(p for p in ctx.params if p not in ctx.containers))
+    local = set(binding_counts(vjp)) | set(ctx.params)  # (not numpy's, whatever their names)
+    body = map_statements(body, lambda line: _unit_product(line, ctx, local))
     pullback = pullback.with_changes(params=cst.Parameters([]),
                                      body=pullback.body.with_changes(body=body))
     final = vjp.body.body[-1]
@@ -101,6 +103,29 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     statements = [pullback if s is original else s for s in vjp.body.body[:-1]]
     vjp = vjp.with_changes(body=vjp.body.with_changes(body=[*statements, final]))
     return module.with_changes(body=[*module.body[:-1], vjp])
+
+
+_INEXACT = set("efdgFDGO")  # a ufunc loop's outputs: floats, complex numbers, objects
+
+
+def _unit_product(line, ctx: Context, local: set):
+    """``d = 1.0 * np.cos(x)`` (the seed 1.0 folded into a rule's product) as ``d =
+    np.cos(x)``: a numpy ufunc none of whose loops makes integers or booleans gives a float
+    (or complex) array, which ``1.0 *`` copies unchanged, dtype and values (NEP 50: a Python
+    float keeps float32 float32). Kept where the other factor may be a mask or integers."""
+    small = line.body[0] if len(line.body) == 1 else None
+    if not (isinstance(small, cst.Assign) and isinstance(small.value, cst.BinaryOperation) and
+            isinstance(small.value.operator, cst.Multiply)):
+        return line
+    value = small.value
+    for one, other in ((value.left, value.right), (value.right, value.left)):
+        if number(one) == 1.0 and type(number(one)) is float and isinstance(other, cst.Call) \
+                and not other.lpar and all(a.keyword is None and not a.star for a in other.args):
+            fn = resolve(other.func, ctx, local)
+            if isinstance(fn, np.ufunc) and all(
+                    set(t.split("->")[1]) <= _INEXACT for t in fn.types):
+                return line.with_changes(body=[small.with_changes(value=other)])
+    return line
 
 
 def applied(module: cst.Module) -> bool:

@@ -482,3 +482,41 @@ def test_a_mean_carried_through_counts_a_parameter_of_its_shape():
     assert "x.size" in code and "* 3.0\n" not in code.split("# backward")[0]
     forward = [line.strip() for line in code.splitlines() if line.strip().startswith("z =")]
     assert not forward  # z itself is not computed
+
+
+def sum_of_sines(x):
+    return np.sum(np.sin(x))
+
+
+def sum_of_magnitudes(x):  # np.sign has integer loops: its product with 1.0 may be the float
+    return np.sum(np.abs(x * 2.0))
+
+
+def sum_of_roots(x):
+    return 3.0 * np.sum(np.sqrt(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(), (4,), (3, 4)])
+def test_the_seed_times_a_float_ufunc_is_the_ufunc(shape, dtype):
+    """d = 1.0 * np.cos(x) is d = np.cos(x) (a ufunc whose loops all give floats: 1.0 *
+    copies it unchanged); a ufunc with integer loops keeps its product with 1.0."""
+    x = np.random.default_rng(len(shape)).uniform(0.5, 2.0, size=shape).astype(dtype)
+    if shape == ():
+        x = float(x)
+    for fn in (sum_of_sines, sum_of_magnitudes, sum_of_roots):
+        grad = srcdiff.grad(fn)
+        got = grad(x)
+        if dtype == np.float64 or shape == ():
+            check_grad(fn, (x,), (got,))
+        else:
+            assert got.dtype == np.float32
+    code = _code(_source(sum_of_sines, x))
+    assert "1.0 *" not in code and "np.cos(x)" in code
+    assert "1.0 * np.sign(" in _code(_source(sum_of_magnitudes, x))
+
+
+def _source(fn, x):
+    grad = srcdiff.grad(fn)
+    grad(x)
+    return grad.source
