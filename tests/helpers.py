@@ -69,3 +69,8 @@ def vjp_source(fn, wrt=(0,)) -> str:
 
     names = parameters(fn)
     return derivative(fn, tuple(names[i] for i in wrt)).source
+
+
+def code(source: str) -> str:
+    """Generated ``source`` without its comments (which quote the user's lines)."""
+    return "\n".join(line.split("#")[0] for line in source.splitlines())

@@ -8,30 +8,14 @@ import pytest
 import srcdiff
 from srcdiff.testing import check_grad
 
+from ..helpers import code
 
-def lsq_at(w, b, X, y):
-    return np.mean((X @ w + b - y) ** 2)
-
-
-def lsq_np_dot(w, b, X, y):
-    return np.mean((np.dot(X, w) + b - y) ** 2)
+from ..test_benchmarks_spellings import sp
 
 
-def lsq_np_matmul(w, b, X, y):
-    return np.mean((np.matmul(X, w) + b - y) ** 2)
-
-
-def lsq_method(w, b, X, y):
-    return np.mean((X.dot(w) + b - y) ** 2)
-
-
-def lsq_einsum(w, b, X, y):
-    return np.mean((np.einsum("ij,j->i", X, w) + b - y) ** 2)
-
-
-def code(source: str) -> str:
-    """``source`` without its comments (which quote the user's lines)."""
-    return "\n".join(line.split("#")[0] for line in source.splitlines())
+# benchmarks/spellings.py's least squares, five of its spellings
+lsq_at, lsq_np_dot, lsq_np_matmul, lsq_method, lsq_einsum = (
+    sp.lsq_matmul_op, sp.lsq_np_dot, sp.lsq_np_matmul, sp.lsq_method_dot, sp.lsq_einsum)
 
 
 SPELLINGS = [lsq_at, lsq_np_dot, lsq_np_matmul, lsq_method, lsq_einsum]

@@ -9,10 +9,7 @@ import srcdiff
 from srcdiff.pipeline import compile_derivative
 from srcdiff.testing import check_grad
 
-
-def code(source: str) -> str:
-    """``source`` without its comments (which quote the user's lines)."""
-    return "\n".join(line.split("#")[0] for line in source.splitlines())
+from ..helpers import code
 
 
 def scores_swapaxes(q, k):
