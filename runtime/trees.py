@@ -216,7 +216,8 @@ def list_nones(xs):
 
 def list_add_at(d, key, value):
     """``tree_add_at`` into the list ``d`` itself: ``d[key] += value`` (``None`` is zero)."""
-    d[key] = tree_add(d[key], value)
+    old = d[key]
+    d[key] = value if old is None else tree_add(old, value)  # (a loop's state: most often None)
     return d
 
 
