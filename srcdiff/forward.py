@@ -83,7 +83,8 @@ class JvpFunction:
         containers = tuple(n for n, i in zip(self._wrt, self._index)
                            if trees.is_container(args[i]))
         function = tangent_derivative(self._fn, self._wrt, containers).function
-        return function(*args, *tangents)
+        value, tangent = function(*args, *tangents)
+        return value, _owned_tangent(tangent, (args, tangents))
 
     def __repr__(self) -> str:
         return f"<srcdiff.make_jvp of {self._fn.__qualname__} wrt {self._wrt}>"
@@ -114,6 +115,17 @@ def make_jvp(fn, wrt=0) -> JvpFunction:
     """Forward mode of ``fn`` with respect to ``wrt`` (positions or names): a callable
     ``(*args, tangents=...) -> (value, tangent)`` with the generated code as ``.source``."""
     return JvpFunction(fn, wrt)
+
+
+def _owned_tangent(tangent, given):
+    """``tangent`` with each array that is one of the ``given`` arguments' or tangents' own
+    (the tangent of ``x * 1.0`` is the caller's tangent itself) copied: the caller owns the
+    result, to change in place without changing what it passed."""
+    inputs = {id(leaf) for leaf in _leaves(given)[0] if hasattr(leaf, "copy")}
+    if not inputs:
+        return tangent
+    return trees.tree_map(lambda t: t.copy() if id(t) in inputs and hasattr(t, "copy") and
+                          not isinstance(t, (float, int, complex, np.generic)) else t, tangent)
 
 
 def jvp(fn, primals, tangents):

@@ -495,3 +495,18 @@ def test_spellings_of_least_squares_agree_in_forward_mode_and_second_order(fn):
     g = _gradient_norm(fn, 0, 3)  # grad of grad: d|grad|^2/dw = 2 H grad
     np.testing.assert_allclose(srcdiff.grad(g)(w, X, y),
                                2.0 * hand @ srcdiff.grad(fn)(w, X, y), rtol=1e-9)
+
+
+def scaled_identity(x):
+    return x * 1.0 + 0.0
+
+
+def test_a_tangent_is_never_the_callers_tangent_itself():
+    """The tangent of x * 1.0 + 0.0 is the tangent passed in: jvp hands back a copy, so
+    that changing it in place leaves the caller's tangent as it was."""
+    x, v = np.ones(3), np.arange(3.0)
+    value, tangent = srcdiff.jvp(scaled_identity, (x,), (v,))
+    assert tangent is not v and not np.shares_memory(tangent, v)
+    np.testing.assert_array_equal(tangent, v)
+    tangent *= 2.0
+    np.testing.assert_array_equal(v, np.arange(3.0))
