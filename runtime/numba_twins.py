@@ -29,6 +29,9 @@ from . import backend, helpers, numba_blas, rules
 
 __all__ = ["TWINS"]
 
+slice = slice  # noqa: A001, PLW0127  the builtin, as rt_jit.slice: the kernels' keys (a user's
+#                variable named slice shadows the builtin in a kernel, not this module's)
+
 TWINS: set[str] = set()  # the names (rt.<name>) that have a twin
 
 

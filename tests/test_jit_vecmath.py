@@ -127,3 +127,17 @@ def test_variables_named_like_the_loops_own_are_kept_apart(size):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.max(np.abs(want)))
     assert compiled.loop_source is not None and "for i_1 in range(n_1):" in compiled.loop_source
     check_grad(named_like_the_loop, (x[:5],), (compiled(x[:5]),))
+
+
+def named_slice(x):
+    slice = x[1:3]
+    return np.sum(slice * slice)
+
+
+def test_a_variable_named_slice_is_the_users_in_the_array_kernel():
+    """The array kernel spelled a key 1:3 as slice(1, 3): a variable named slice took its
+    place and srcdiff.jit refused the function. The keys are rt_jit.slice now."""
+    x = np.random.default_rng(5).uniform(-1.0, 1.0, 6)
+    compiled = srcdiff.jit(srcdiff.grad(named_slice))
+    np.testing.assert_allclose(compiled(x), srcdiff.grad(named_slice)(x), rtol=1e-12, atol=0)
+    check_grad(named_slice, (x,), (compiled(x),))

@@ -418,7 +418,7 @@ class _Lower(cst.CSTTransformer):
                     updated.slice[0].slice, m.Index(value=m.Name())):  # x[k]: k may be a mask
                 return self._jit("index", [updated.value, updated.slice[0].slice.value])
             return updated
-        keys = [_key(e.slice) for e in updated.slice]
+        keys = [_key(e.slice, f"{self.rt}_jit") for e in updated.slice]
         return keys[0] if len(keys) == 1 else cst.Tuple([cst.Element(k) for k in keys])
 
 
@@ -441,7 +441,9 @@ class _NumpyLoops(cst.CSTTransformer):
         return updated
 
 
-def _key(index) -> cst.BaseExpression:
+def _key(index, rt_jit: str) -> cst.BaseExpression:
+    """A key of ``rt.at[...]`` as the kernel's: ``1:3`` is ``rt_jit.slice(1, 3)`` (numba's
+    builtin, by the twins' module: a variable of the user's named ``slice`` stays theirs)."""
     if isinstance(index, cst.Index):
         return index.value
     parts = [index.lower, index.upper, index.step]
@@ -450,4 +452,4 @@ def _key(index) -> cst.BaseExpression:
         if parts[1] is None and parts[0] is None:
             parts.pop()
     args = [p if p is not None else cst.Name("None") for p in parts]
-    return cst.Call(cst.Name("slice"), [cst.Arg(a) for a in args])
+    return cst.Call(cst.Attribute(cst.Name(rt_jit), cst.Name("slice")), [cst.Arg(a) for a in args])
