@@ -337,3 +337,40 @@ def test_a_bias_adjoint_is_the_sum_over_the_leading_axes(shapes, dtype, fn):
         assert "rt.unbroadcast(" not in g.source
     general = compile_derivative(fn, ("W", "b", "c"), gradient=True).source
     assert ".sum(axis=0)" not in general and "rt.unbroadcast(" in general
+
+
+def ridge(w, s, X, y):  # np.eye(len(w)), np.linalg.solve of a square matrix and a vector
+    A = X.T @ X + s * np.eye(len(w))
+    z = np.linalg.solve(A, X.T @ y)
+    return np.sum((z - w) ** 2)
+
+
+def logdet_chol(s, K):  # cholesky, diag, a length read as K.shape[0]
+    n = K.shape[0]
+    L = np.linalg.cholesky(K @ K.T + s * np.identity(n))
+    return np.sum(np.log(np.diag(L)))
+
+
+def inverse_trace(s, A, B):  # inv, trace, det, solve of a matrix of columns
+    M = A @ A.T + s * np.eye(A.shape[0])
+    return np.trace(np.linalg.inv(M)) + np.linalg.det(M) + np.sum(np.linalg.solve(M, B))
+
+
+@pytest.mark.parametrize("fn, make", [
+    (ridge, lambda r: (r.normal(size=3), 0.7, r.normal(size=(6, 3)), r.normal(size=6))),
+    (logdet_chol, lambda r: (0.5, r.normal(size=(4, 4)))),
+    (inverse_trace, lambda r: (1.5, r.normal(size=(3, 3)), r.normal(size=(3, 2)))),
+], ids=["ridge", "logdet_chol", "inverse_trace"])
+def test_linear_algebra_shapes_under_a_pattern(fn, make):
+    """np.eye and np.identity of an argument's length, cholesky, inv, solve, diag, trace and
+    det have known shapes under a pattern: the sums of their adjoints the shapes prove
+    needless are gone (s, a number, gets one), and the gradients match finite differences on
+    every call."""
+    args = make(np.random.default_rng(len(fn.__name__)))
+    wrt = tuple(i for i, a in enumerate(args) if isinstance(a, (float, np.ndarray)))
+    grad = srcdiff.grad(fn, wrt=wrt)
+    for _ in range(2):
+        check_grad(fn, args, grad(*args), argnums=wrt)
+    general = compile_derivative(fn, tuple(pipeline.parameters(fn)[i] for i in wrt),
+                                 gradient=True).source
+    assert grad.source.count("rt.unbroadcast(") < general.count("rt.unbroadcast(")

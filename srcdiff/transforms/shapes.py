@@ -129,7 +129,8 @@ def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     for group in set(lists.values()):  # one list object: each name has the facts of all
         for name, after in zip(group, group[1:] + group[:1]):
             aliases.setdefault(name, cst.Name(after))
-    evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists))
+    evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists),
+                       lengths=_lengths(vjp, ctx))
     facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own)
     for name, fact in facts.names.items():
         if fact == BOTTOM:  # a list's element never appended
@@ -137,11 +138,66 @@ def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     return facts
 
 
+def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:
+    """Names bound once, at the forward pass's top level, to the length of an axis of a
+    parameter of the pattern: ``n = len(y)``, ``n = X.shape[0]`` (or ``_t3 = X.shape`` and
+    ``n = _t3[0]``), each with that axis's symbol (or 1)."""
+    given = {p: axes for p, axes in ctx.dims if p not in ctx.containers}
+    single = single_assignments(vjp)
+    shapes, found = {}, {}
+    for stmt in vjp.body.body:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and
+                isinstance(stmt.body[0].targets[0].target, cst.Name)):
+            continue
+        name, value = stmt.body[0].targets[0].target.value, stmt.body[0].value
+        if name not in single:
+            continue
+        if isinstance(value, cst.Attribute) and value.attr.value == "shape" and \
+                isinstance(value.value, cst.Name) and given.get(value.value.value):
+            shapes[name] = given[value.value.value]
+            continue
+        axis = _axis_length(value, given, shapes, ctx)
+        if axis is not None:
+            found[name] = axis
+    return found
+
+
+def _axis_length(value, given: dict, shapes: dict, ctx: Context):
+    """The symbol of the axis ``value`` measures: ``len(P)``, ``P.shape[i]``, ``s[i]`` of a
+    name ``s`` bound to ``P.shape``, for a parameter ``P`` of the pattern; else None."""
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+            value.func.value == "len" and ctx.lookup("len") is builtins.len and \
+            len(value.args) == 1 and isinstance(value.args[0].value, cst.Name) and \
+            not value.args[0].keyword and not value.args[0].star:
+        axes = given.get(value.args[0].value.value)
+        return axes[0] if axes else None
+    if not (isinstance(value, cst.Subscript) and len(value.slice) == 1 and
+            isinstance(value.slice[0].slice, cst.Index)):
+        return None
+    i, base = number(value.slice[0].slice.value), value.value
+    if isinstance(base, cst.Attribute) and base.attr.value == "shape" and \
+            isinstance(base.value, cst.Name):
+        axes = given.get(base.value.value)
+    elif isinstance(base, cst.Name):
+        axes = shapes.get(base.value)
+    else:
+        return None
+    if not axes or type(i) is not int or not -len(axes) <= i < len(axes):
+        return None
+    return axes[i]
+
+
+def _length(expr, facts: Facts, lengths: dict):
+    """The axis symbol a length ``expr`` is (a name of ``lengths``), else None."""
+    return lengths.get(expr.value) if isinstance(expr, cst.Name) else None
+
+
 def _evaluate_axes(expr: cst.BaseExpression, facts: Facts, integers: frozenset,
-                   lists: frozenset):
+                   lists: frozenset, lengths: dict):
     """``_evaluate`` under a shape pattern; an expression over a value not reached yet (an
     element of a list before the append that gives it one) is not reached yet either."""
-    found = _evaluate(expr, facts, integers, lists)
+    found = _evaluate(expr, facts, integers, lists, lengths)
     if found is UNKNOWN and any(type(n) is cst.Name and facts[n.value] == BOTTOM
                                 for n in subexpressions(expr)):
         return BOTTOM
@@ -248,7 +304,7 @@ def _is_list(shape) -> bool:
 
 
 def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None = None,
-              lists: frozenset = frozenset()):
+              lists: frozenset = frozenset(), lengths: dict | None = None):
     """The shape of ``expr``; ``integers`` (names that hold ints) where the derivative is
     specialised for a pattern of argument shapes, else None; ``lists``: the names of list
     objects whose elements are known (see :func:`_lists`)."""
@@ -275,7 +331,7 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
         return a if a == b else UNKNOWN
     if kind is cst.Call:
         if integers is not None:  # axis by axis first: np.sum(e, axis=-1, keepdims=True)
-            found = _call_axes(expr, facts, lists)
+            found = _call_axes(expr, facts, lists, lengths)
             if found is not UNKNOWN:
                 return found
         return _call(expr, facts)
@@ -387,7 +443,8 @@ def _axis_list(node, ndim: int) -> list | None:
     return found if len(set(found)) == len(found) else None
 
 
-def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
+def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
+               lengths: dict | None = None):
     """Shapes the axis-by-axis facts give beyond ``_call``'s: reductions over literal axes,
     transposes, swapped axes, and the batch pass's products of a matrix with rows."""
     positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
@@ -429,6 +486,9 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
         return _broadcast([facts.of(p) for p in positional])  # g where a mask holds
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
+    if fn in (np.eye, np.identity) and len(positional) == 1 and set(keywords) <= {"dtype"}:
+        n = _length(positional[0], facts, lengths or {})  # np.eye(len(y)): n x n
+        return UNKNOWN if n is None else dims((n, n))
     if not positional:
         return UNKNOWN
     axes = axes_of(facts.of(positional[0]))
@@ -444,6 +504,18 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset()):
     if fn is np.dot and len(positional) == 2 and not keywords:
         b = axes_of(facts.of(positional[1]))
         return _matmul(axes, b) if b and len(axes) <= 2 and len(b) <= 2 else UNKNOWN
+    square = len(axes) == 2 and axes[0] == axes[1]  # a matrix of n x n
+    if fn in (np.linalg.cholesky, np.linalg.inv) and len(positional) == 1 and not keywords:
+        return dims(axes) if square else UNKNOWN
+    if fn is np.linalg.solve and len(positional) == 2 and not keywords and square:
+        b = axes_of(facts.of(positional[1]))  # a vector or the columns of a matrix
+        return dims(b) if b and len(b) <= 2 and b[0] == axes[0] else UNKNOWN
+    if fn is np.diag and len(positional) == 1 and not keywords:
+        if len(axes) == 1:
+            return dims((axes[0], axes[0]))
+        return dims(axes[:1]) if square else UNKNOWN
+    if fn in (np.trace, np.linalg.det) and len(positional) == 1 and not keywords and square:
+        return SCALAR
     return UNKNOWN
 
 
