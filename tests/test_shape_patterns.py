@@ -374,3 +374,27 @@ def test_linear_algebra_shapes_under_a_pattern(fn, make):
     general = compile_derivative(fn, tuple(pipeline.parameters(fn)[i] for i in wrt),
                                  gradient=True).source
     assert grad.source.count("rt.unbroadcast(") < general.count("rt.unbroadcast(")
+
+
+def quadratic_form(s, K, y):  # y @ alpha of two vectors: one number under the pattern
+    L = np.linalg.cholesky(K @ K.T + s * np.eye(len(y)))
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return 0.5 * (y @ alpha) + np.sum(np.log(np.diag(L)))
+
+
+def matrix_product_loss(a, b):  # a @ b of matrices: not one number, the value is checked
+    return a @ b
+
+
+def test_a_product_the_pattern_proves_one_number_is_a_scalar_loss():
+    rng = np.random.default_rng(11)
+    args = (0.8, rng.normal(size=(5, 5)), rng.normal(size=5))
+    grad = srcdiff.grad(quadratic_form, wrt=(0, 1))
+    for _ in range(2):
+        check_grad(quadratic_form, args, grad(*args), argnums=(0, 1))
+    assert "def quadratic_form_grad(" in grad.source  # gradient only: no value, no closure
+    assert "_out" not in grad.source
+    general = compile_derivative(quadratic_form, ("s", "K"), gradient=True)
+    assert not general.gradient_only  # without shapes, y @ alpha has some shape
+    with pytest.raises(srcdiff.SrcdiffError, match="scalar|one number|shape"):
+        srcdiff.grad(matrix_product_loss)(rng.normal(size=(2, 2)), rng.normal(size=(2, 2)))

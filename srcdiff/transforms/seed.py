@@ -41,7 +41,7 @@ from srcdiff.runtime.backend import numpy_twin
 from ..analysis.values import (Facts, all_bindings, binding_counts, bound_names, map_statements,
                                number, reads, resolve, single_assignments, subexpressions, walk)
 from ..context import Context
-from .shapes import ELEMENTWISE, axes_of, shape_facts
+from .shapes import ELEMENTWISE, SCALAR, axes_of, shape_facts
 from .simplify import simplify_line
 
 __all__ = ["rewrite", "applied", "GRADIENT", "WITH_VALUE"]
@@ -66,14 +66,16 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     original = pullback
     forward = {t: s.body[0].value for s in vjp.body.body if (t := _target(s)) is not None}
     single = single_assignments(vjp)
-    if not (out in single and _real_scalar(forward[out], forward, single, ctx, set())) and \
-            out not in _numbers(vjp, forward, single, ctx):
+    facts = shape_facts(vjp, ctx) if ctx.dims else None
+    proved = _scalar_products(forward, single, facts, ctx) if facts is not None else set()
+    if not (out in single and _real_scalar(forward[out], forward, single, ctx, set(), proved)) \
+            and out not in _numbers(vjp, forward, single, ctx, proved):
         return module  # the API checks the value: keep it
     if seed not in reads(pullback.body):
         return module  # the output does not depend on wrt: the general path says so
     if any(isinstance(n, cst.Imaginary) for n in subexpressions(vjp)):
         return module  # a complex number may make the value complex: the API checks it
-    facts = shape_facts(vjp, ctx)
+    facts = facts if facts is not None else shape_facts(vjp, ctx)
     body = list(pullback.body.body)
     if seed in _counts(body):  # a running sum's adjoint, rebound in the loop: bound to 1.0 first
         body.insert(0, cst.SimpleStatementLine(
@@ -171,7 +173,24 @@ def _target(stmt) -> str | None:
     return None
 
 
-def _numbers(vjp, forward: dict, single: set, ctx: Context) -> set[str]:
+def _scalar_products(forward: dict, single: set, facts: Facts, ctx: Context) -> set[str]:
+    """The forward pass's names bound once to a product the shapes pass proves one number
+    under the derivative's pattern: ``y @ alpha`` of two vectors, ``np.dot`` of them, a
+    matrix's ``np.trace`` or ``np.linalg.det`` (a GP's or a quadratic form's loss)."""
+    local = set(forward) | set(ctx.params)
+    found = set()
+    for name, value in forward.items():
+        if name not in single or facts[name] != SCALAR:
+            continue
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply):
+            found.add(name)
+        elif isinstance(value, cst.Call) and \
+                resolve(value.func, ctx, local) in (np.dot, np.trace, np.linalg.det):
+            found.add(name)
+    return found
+
+
+def _numbers(vjp, forward: dict, single: set, ctx: Context, proved=frozenset()) -> set[str]:
     """The forward pass's names every binding of which is one number where the others are:
     the greatest such set, so that a running sum bound in a loop (``total_3 = total_2 + _t5``,
     ``total_1 = total_3``, ``total_1 = total`` before the loop) or in both branches of an
@@ -181,10 +200,11 @@ def _numbers(vjp, forward: dict, single: set, ctx: Context) -> set[str]:
         values.setdefault(name, []).append(value)
     numbers = {n for n, vs in values.items() if all(v is not None for v in vs)}
     local = set(values) | set(ctx.params)
+    proved = set(proved)
     changed = True
     while changed:
         changed = False
-        for name in sorted(numbers):
+        for name in sorted(numbers - proved):  # (a proved product is one by its shape)
             if not all(_real_scalar(v, forward, single, ctx, set(), numbers, local)
                        for v in values[name]):
                 numbers.discard(name)
