@@ -176,8 +176,9 @@ def _apart(positions, indent) -> list[str]:
     lines = []
     for n, i in enumerate(positions):
         if n:
-            lines += [f"{indent}if {' or '.join(f'g{i} is g{j}' for j in positions[:n])}:",
-                      f"{indent}    g{i} = g{i}.copy()"]
+            lines += [f"{indent}if type(g{i}) is ndarray and "
+                      f"({' or '.join(f'g{i} is g{j}' for j in positions[:n])}):",
+                      f"{indent}    g{i} = g{i}.copy()  # (a number is immutable: shared as it is)"]
     return lines
 
 

@@ -310,3 +310,19 @@ def test_container_leaves_and_vjp_results_are_the_callers_own():
     assert dx is not v and dy is not v and dx is not dy
     np.testing.assert_array_equal(dx, v)
     np.testing.assert_array_equal(dy, v)
+
+
+def two_numbers(w, a, b, x):  # da and db are one float object: rt.zeros_like's 0.0 of each
+    return np.sum(np.sin(x * w))
+
+
+def test_number_gradients_that_are_one_object_on_every_path():
+    """Two number gradients may be one float object; numbers are immutable, so they are
+    handed back as they are on the first call's path and on another key's (a crash once:
+    the written-out call copied them as arrays)."""
+    grad = srcdiff.grad(two_numbers, wrt=(0, 1, 2))
+    for n in (3, 4, 3, 4):  # the first key, then another
+        w, x = RNG.normal(size=n), RNG.normal(size=n)
+        dw, da, db = grad(w, 0.5, 1.5, x)
+        assert da == db == 0.0 and type(da) is float and type(db) is float
+        check_grad(two_numbers, (w, 0.5, 1.5, x), (dw, da, db), argnums=(0, 1, 2))
