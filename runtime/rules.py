@@ -496,24 +496,54 @@ def matmul_adjoint_x2(g, x1, x2):
 def matmul_adjoint_x1_sum(terms, x1):
     """The sum of ``matmul_adjoint_x1(g, x1, x2)`` over ``(g, x2)`` in ``terms``: for vectors
     ``g`` and ``x2`` and a matrix ``x1``, one matmul of the stacked terms."""
-    return _summed(terms, x1, lambda gs, vs: gs.T @ vs, lambda g, v: matmul_adjoint_x1(g, x1, v))
+    return _summed(terms, x1, *_SUM_PARTS[matmul_adjoint_x1_sum](x1))
 
 
 def matmul_adjoint_x2_sum(terms, x2):
     """The sum of ``matmul_adjoint_x2(g, x1, x2)`` over ``(g, x1)`` in ``terms``: for vectors
     ``g`` and ``x1`` and a matrix ``x2``, one matmul of the stacked terms."""
-    return _summed(terms, x2, lambda gs, vs: vs.T @ gs, lambda g, v: matmul_adjoint_x2(g, v, x2))
+    return _summed(terms, x2, *_SUM_PARTS[matmul_adjoint_x2_sum](x2))
 
 
 def dot_adjoint_a_sum(terms, a):
     """The sum of ``dot_adjoint_a(g, a, b)`` over ``(g, b)`` in ``terms`` (a loop's
     ``np.dot(W, h)``): as ``matmul_adjoint_x1_sum`` where ``np.dot`` is ``@``."""
-    return _summed(terms, a, lambda gs, vs: gs.T @ vs, lambda g, v: dot_adjoint_a(g, a, v))
+    return _summed(terms, a, *_SUM_PARTS[dot_adjoint_a_sum](a))
 
 
 def dot_adjoint_b_sum(terms, b):
     """The sum of ``dot_adjoint_b(g, a, b)`` over ``(g, a)`` in ``terms``."""
-    return _summed(terms, b, lambda gs, vs: vs.T @ gs, lambda g, v: dot_adjoint_b(g, v, b))
+    return _summed(terms, b, *_SUM_PARTS[dot_adjoint_b_sum](b))
+
+
+def _left_rows(gs, vs):
+    return gs.T @ vs
+
+
+def _right_rows(gs, vs):
+    return vs.T @ gs
+
+
+# each sum -> (its product of the stacked terms, its rule for one term, given the matrix)
+_SUM_PARTS = {
+    matmul_adjoint_x1_sum: lambda x1: (_left_rows, lambda g, v: matmul_adjoint_x1(g, x1, v)),
+    matmul_adjoint_x2_sum: lambda x2: (_right_rows, lambda g, v: matmul_adjoint_x2(g, v, x2)),
+    dot_adjoint_a_sum: lambda a: (_left_rows, lambda g, v: dot_adjoint_a(g, a, v)),
+    dot_adjoint_b_sum: lambda b: (_right_rows, lambda g, v: dot_adjoint_b(g, v, b)),
+}
+
+
+def matmul_adjoint_sums(terms, *sums):
+    """Several of a loop's sums above that share their adjoints (``dU`` and ``dW`` of ``np.tanh(W
+    @ h + U @ x_t)``, both of ``g``): ``terms`` holds one ``(g, v1, v2, ...)`` per iteration,
+    ``sums`` one ``(rule, matrix)`` per ``v``; each result is ``rule([(g, vk), ...], matrix)``,
+    the ``g``'s stacked once for all (the batch pass writes it, under a shape pattern)."""
+    if not terms:
+        return tuple(np.zeros_like(matrix) for _, matrix in sums)
+    columns, shared = tuple(zip(*terms)), {}
+    return tuple(_summed_columns(columns[0], columns[k], matrix,
+                                 *_SUM_PARTS[rule](matrix), shared)
+                 for k, (rule, matrix) in enumerate(sums, 1))
 
 
 def _summed(terms, matrix, stacked, each):
@@ -526,16 +556,22 @@ def _summed(terms, matrix, stacked, each):
     if not terms:
         return np.zeros_like(matrix)
     gs, vs = zip(*terms)
-    rows = _rows(matrix, gs, vs)
+    return _summed_columns(gs, vs, matrix, stacked, each)
+
+
+def _summed_columns(gs, vs, matrix, stacked, each, shared=None):
+    """``_summed`` of the terms ``zip(gs, vs)`` (at least one); ``shared``: a dict that keeps
+    the ``gs`` stacked for the next sum of the same ``gs``."""
+    rows = _rows(matrix, gs, vs, shared)
     if rows is not None:
         return stacked(*rows)
     total = each(gs[0], vs[0])
-    for g, v in terms[1:]:
+    for g, v in zip(gs[1:], vs[1:]):
         total = add_into(total, each(g, v))  # each() makes a new array: ours to change
     return total
 
 
-def _rows(matrix, gs, vs):
+def _rows(matrix, gs, vs, shared=None):
     """``gs`` and ``vs`` as the rows of two matrices where ``matrix`` is 2-D and every term a
     vector; None otherwise. For numpy's arrays ``np.array`` stacks them (in C: ``np.stack``
     and a per-vector ``.ndim`` cost ~1 us per vector), and the result's ``ndim`` says whether
@@ -545,10 +581,16 @@ def _rows(matrix, gs, vs):
         if matrix.ndim != 2 or gs[0].ndim != 1 or vs[0].ndim != 1:  # (np.array would copy a
             return None                                            # step's matrices in vain)
         try:
-            g, v = np.array(gs), np.array(vs)
+            g = None if shared is None else shared.get("rows")
+            g = np.array(gs) if g is None else g
+            v = np.array(vs)
         except ValueError:  # vectors of several lengths, or arrays of several ndims
             return None
-        return (g, v) if g.ndim == 2 and v.ndim == 2 else None
+        if g.ndim != 2 or v.ndim != 2:
+            return None
+        if shared is not None:
+            shared["rows"] = g  # (the next sum of these terms' g: stacked already)
+        return g, v
     if np.ndim(matrix) == 2 and all(np.ndim(a) == 1 for a in (*gs, *vs)):
         return np.stack(gs), np.stack(vs)
     return None

@@ -40,7 +40,7 @@ import numpy as np
 
 from srcdiff.runtime import helpers, rules
 
-from ..analysis.values import bound_in, reads, resolve, subexpressions
+from ..analysis.values import binding_counts, bound_in, reads, resolve, subexpressions
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -178,12 +178,12 @@ def _pullback(fn: cst.FunctionDef, ctx: Context, namer: Namer) -> cst.FunctionDe
 
 def _block(statements, ctx, namer) -> list:
     out = []
-    for stmt in statements:
+    for i, stmt in enumerate(statements):
         if isinstance(stmt, cst.For) and _is_checkpoint_loop(stmt):  # its terms: per segment
             out.append(stmt.with_changes(body=stmt.body.with_changes(
                 body=_block(stmt.body.body, ctx, namer))))
         elif isinstance(stmt, cst.For) and _is_tape_loop(stmt):
-            out = _loop(stmt, ctx, namer, out)
+            out = _loop(stmt, ctx, namer, out, statements[i + 1:])
         elif isinstance(stmt, cst.If):
             new = stmt.with_changes(body=stmt.body.with_changes(body=_block(stmt.body.body, ctx, namer)))
             if isinstance(stmt.orelse, cst.Else):
@@ -207,13 +207,13 @@ def _is_tape_loop(loop: cst.For) -> bool:
         it.func.value == "reversed" and not loop.orelse
 
 
-def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list) -> list:
+def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list, below=()) -> list:
     """``above`` (the block's statements before ``loop``), then the loop with its terms
     kept and summed after it; a sum whose accumulator ``above`` only set to zeros starts
     it (``dW = rt.matmul_adjoint_x1_sum(...)``, and the zeros are gone)."""
     body = list(loop.body.body)
     bound = _bound_in(loop)
-    before, after, new_body, comments = [], [], [], []
+    before, after, new_body, comments, sums = [], [], [], [], []
     for stmt in body:
         found = _accumulation(stmt, ctx, bound)
         if found is None or _touched_elsewhere(found[0], stmt, body):
@@ -234,14 +234,101 @@ def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list) -> list:
         else:
             total = cst.BinaryOperation(cst.Name(acc), cst.Add(), total)
         after.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(acc))], total)]))
+        sums.append((acc, sum_name, fixed, g, other, zeros is not None, before[-1], new_body[-1],
+                     after[-1]))
     if not before:
         return [*above, loop]
+    if ctx.dims:
+        before, new_body, after = _shared(sums, body, before, new_body, after, ctx, namer,
+                                          [*above, *below])
     # the adjoint-of comment (above the zeros or the loop) stays at the top of the block
     before[0] = before[0].with_changes(leading_lines=[*comments, *loop.leading_lines])
     loop = loop.with_changes(leading_lines=())
     after[0] = after[0].with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
         "# the loop's matmul terms, summed at once"))])
     return [*above, *before, loop.with_changes(body=loop.body.with_changes(body=new_body)), *after]
+
+
+def _shared(sums, body, before, new_body, after, ctx: Context, namer: Namer, outside):
+    """Sums whose terms share their adjoint (``d_t1 = d_t4``, ``d_t3 = d_t4``: dW's and dU's
+    in an RNN step) as one list of ``(g, v1, v2, ...)`` and one ``rt.matmul_adjoint_sums``
+    after the loop, which stacks the ``g``'s once for all. Only sums that start from
+    nothing (their zeros gone), where nothing between their appends rebinds what the merged
+    append reads."""
+    roots = _aliases(body)
+    groups: dict[str, list] = {}
+    for record in sums:
+        if record[5]:
+            groups.setdefault(roots.get(record[3].value, record[3].value), []).append(record)
+    for root, group in groups.items():
+        if len(group) < 2:
+            continue
+        first = next(i for i, s in enumerate(new_body) if s is group[0][7])
+        last = next(i for i, s in enumerate(new_body) if s is group[-1][7])
+        read = {root, *(record[4].value for record in group)}
+        if any(read & bound_in([s]) for s in new_body[first:last + 1]):
+            continue  # (the merged append, at the last one's line, reads them as they are)
+        terms = cst.Name(namer.fresh("_".join(record[0] for record in group) + "_terms"))
+        init = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)], cst.List([]))])
+        append = group[-1][7].with_changes(body=[cst.Expr(cst.Call(
+            cst.Attribute(terms, cst.Name("append")), [cst.Arg(cst.Tuple(
+                [cst.Element(cst.Name(root)), *(cst.Element(r[4]) for r in group)]))]))])
+        total = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("matmul_adjoint_sums")), [
+            cst.Arg(terms), *(cst.Arg(cst.Tuple([
+                cst.Element(cst.Attribute(cst.Name(ctx.rt), cst.Name(r[1]))), cst.Element(r[2])]))
+                for r in group)])
+        assign = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Tuple(
+            [cst.Element(cst.Name(r[0])) for r in group], lpar=[], rpar=[]))], total)])
+        members = {id(r[6]) for r in group}
+        before = [init if s is group[0][6] else s for s in before if id(s) not in members or
+                  s is group[0][6]]
+        appends = {id(r[7]) for r in group}
+        new_body = [append if s is group[-1][7] else s for s in new_body
+                    if id(s) not in appends or s is group[-1][7]]
+        totals = {id(r[8]) for r in group}
+        after = [assign if s is group[0][8] else s for s in after if id(s) not in totals or
+                 s is group[0][8]]
+        # an alias of the adjoint that only the merged appends read is read no more
+        for name in {r[3].value for r in group} - {root}:
+            line = next((s for s in new_body if _aliased(s) == name), None)
+            if line is not None and not any(name in reads(s) for s in (*new_body, *after, *outside)
+                                            if s is not line):
+                new_body = [s for s in new_body if s is not line]
+    return before, new_body, after
+
+
+def _aliased(stmt) -> str | None:
+    """The target of a line ``name = other_name``, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+            isinstance(stmt.body[0].targets[0].target, cst.Name) and \
+            isinstance(stmt.body[0].value, cst.Name):
+        return stmt.body[0].targets[0].target.value
+    return None
+
+
+def _aliases(body) -> dict[str, str]:
+    """Names a loop body binds once to another name (``d_t1 = d_t4``), each with the name it
+    stands for at the end of such a chain."""
+    counts = binding_counts(cst.FunctionDef(cst.Name("_"), cst.Parameters(),
+                                            cst.IndentedBlock(body)))
+    direct = {}
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+                isinstance(stmt.body[0].targets[0].target, cst.Name) and \
+                isinstance(stmt.body[0].value, cst.Name):
+            target, value = stmt.body[0].targets[0].target.value, stmt.body[0].value.value
+            if counts.get(target) == 1 and counts.get(value, 0) <= 1:
+                direct[target] = value
+    roots = {}
+    for name in direct:
+        root, seen = name, set()
+        while root in direct and root not in seen:
+            seen.add(root)
+            root = direct[root]
+        roots[name] = root
+    return roots
 
 
 def _zero_start(above: list, acc: str, fixed: str, ctx: Context):

@@ -323,3 +323,54 @@ def test_grad_of_grad_through_the_loop_sums(source, h0_shape):
 
     args = (W, U, xs, h0)
     check_grad(outer, args, srcdiff.grad(outer, wrt=(0, 1))(*args), argnums=(0, 1))
+
+
+# ----- sums that share their adjoint: one stack of it (under a shape pattern) -----
+
+
+def rnn_two(W, U, xs, h0):  # dW's and dU's terms share the step's adjoint
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h)
+
+
+def rnn_apart(W, U, xs, h0):  # U's product is inside the sine: its adjoint is another
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + np.sin(U @ xs[t]))
+    return np.sum(h)
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_sums_that_share_their_adjoint_stack_it_once(steps):
+    rng = np.random.default_rng(steps)
+    args = (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(3, 2)), rng.normal(size=(steps, 2)),
+            rng.normal(size=3))
+    grad = srcdiff.grad(rnn_two, wrt=(0, 1))
+    check_grad(rnn_two, args, grad(*args), argnums=(0, 1))
+    source = grad.source
+    assert source.count("rt.matmul_adjoint_sums(") == 1 and "_sum(dW_terms" not in source
+    assert "d_t3 = d_t4" not in source  # the alias only the merged append read is gone
+    apart = srcdiff.grad(rnn_apart, wrt=(0, 1))
+    check_grad(rnn_apart, args, apart(*args), argnums=(0, 1))
+    assert "rt.matmul_adjoint_sums(" not in apart.source  # two adjoints: two sums
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 4)])  # vectors: stacked; a batch: term by term
+def test_matmul_adjoint_sums_is_each_sum(shape):
+    rng = np.random.default_rng(len(shape))
+    W, U = rng.normal(size=(4, 4)), rng.normal(size=(4, 3))
+    terms = [(rng.normal(size=shape), rng.normal(size=shape[:-1] + (3,)),
+              rng.normal(size=shape)) for _ in range(5)]
+    if len(shape) == 2:  # x @ U.T-like products of rows: the sums of matmul's x2 rule
+        sums = ((rules.matmul_adjoint_x2_sum, U.T), (rules.matmul_adjoint_x2_sum, W))
+        pairs = [[(g, x) for g, x, _ in terms], [(g, h) for g, _, h in terms]]
+    else:
+        sums = ((rules.dot_adjoint_a_sum, U), (rules.matmul_adjoint_x1_sum, W))
+        pairs = [[(g, x) for g, x, _ in terms], [(g, h) for g, _, h in terms]]
+    got = rules.matmul_adjoint_sums(terms, *sums)
+    for value, (rule, matrix), each in zip(got, sums, pairs):
+        np.testing.assert_allclose(value, rule(each, matrix), rtol=1e-12, atol=1e-12)
+    empty = rules.matmul_adjoint_sums([], *sums)
+    assert all(np.array_equal(e, np.zeros_like(m)) for e, (_, m) in zip(empty, sums))
