@@ -382,17 +382,24 @@ def quadratic_form(s, K, y):  # y @ alpha of two vectors: one number under the p
     return 0.5 * (y @ alpha) + np.sum(np.log(np.diag(L)))
 
 
+def quadratic_form_dot(s, K, y):  # the same loss by np.dot and a method's sum
+    L = np.linalg.cholesky(np.dot(K, K.T) + s * np.identity(y.shape[0]))
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return 0.5 * np.dot(y, alpha) + np.log(np.diag(L)).sum()
+
+
 def matrix_product_loss(a, b):  # a @ b of matrices: not one number, the value is checked
     return a @ b
 
 
-def test_a_product_the_pattern_proves_one_number_is_a_scalar_loss():
+@pytest.mark.parametrize("fn", [quadratic_form, quadratic_form_dot], ids=lambda f: f.__name__)
+def test_a_product_the_pattern_proves_one_number_is_a_scalar_loss(fn):
     rng = np.random.default_rng(11)
     args = (0.8, rng.normal(size=(5, 5)), rng.normal(size=5))
-    grad = srcdiff.grad(quadratic_form, wrt=(0, 1))
+    grad = srcdiff.grad(fn, wrt=(0, 1))
     for _ in range(2):
-        check_grad(quadratic_form, args, grad(*args), argnums=(0, 1))
-    assert "def quadratic_form_grad(" in grad.source  # gradient only: no value, no closure
+        check_grad(fn, args, grad(*args), argnums=(0, 1))
+    assert f"def {fn.__name__}_grad(" in grad.source  # gradient only: no value, no closure
     assert "_out" not in grad.source
     general = compile_derivative(quadratic_form, ("s", "K"), gradient=True)
     assert not general.gradient_only  # without shapes, y @ alpha has some shape

@@ -17,7 +17,12 @@ the transpose swaps). ``d_t1`` must be
 bound once, by ``A @ B``, and read only by the transpose, on a line after it in the same
 block with nothing between that binds a name the product reads.
 
-Invariant after this pass: no such pair of lines is left in a pullback of that variant.
+A name the forward pass binds once to such a swap of another's (``_t1 = k.swapaxes(1, 2)``,
+``_t1 = W.T``), swapped back in a pullback, is that other name: ``d_t2 @ _t1.swapaxes(-1,
+-2)`` is ``d_t2 @ k`` (the same memory, one view less, and read as a hand gradient is).
+
+Invariant after this pass: no such pair of lines is left in a pullback of that variant,
+nor such a swap of a swap.
 """
 
 from __future__ import annotations
@@ -48,9 +53,40 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         if type(node) is cst.Name:
             uses[node.value] = uses.get(node.value, 0) + 1
     once = {n for n, k in counts.items() if k == 1 and uses.get(n) == 2}  # bound, read once
-    body = [_pullback(s, facts, once) if s in pullbacks else s for s in vjp.body.body]
+    # forward names bound once to a swap of another's last two axes (k_T = k.swapaxes(1, 2)):
+    # swapped back in a pullback, they are that other name (a view of the same memory)
+    swaps = {}
+    for stmt in vjp.body.body:
+        target, value = _assignment(stmt) or (None, None)
+        if target is not None and counts.get(target) == 1:
+            x = _transposed(value, facts)
+            if x is not None and counts.get(x, 0) <= 1:
+                swaps[target] = x
+    undo = _Undo(swaps, facts)
+    body = [_pullback(s.visit(undo) if swaps else s, facts, once) if s in pullbacks else s
+            for s in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
+
+
+class _Undo(cst.CSTTransformer):
+    """``k_T.swapaxes(-1, -2)`` (``W_T.T``) of a name bound to a swap of ``k``'s last two
+    axes (``W``'s transpose) is ``k`` itself."""
+
+    def __init__(self, swaps: dict, facts: Facts):
+        self.swaps, self.facts = swaps, facts
+
+    def leave_Call(self, original, updated):
+        inner = _swapped(original, self.facts, undo_only=True)
+        if inner is not original and type(inner) is cst.Name and inner.value in self.swaps:
+            return cst.Name(self.swaps[inner.value])
+        return updated
+
+    def leave_Attribute(self, original, updated):
+        inner = _swapped(original, self.facts, undo_only=True)
+        if inner is not original and type(inner) is cst.Name and inner.value in self.swaps:
+            return cst.Name(self.swaps[inner.value])
+        return updated
 
 
 def _candidate(node) -> bool:
@@ -181,8 +217,9 @@ def _product_transposed(product: cst.BinaryOperation, facts: Facts) -> cst.Binar
                                _swapped(product.left, facts))
 
 
-def _swapped(expr, facts: Facts) -> cst.BaseExpression:
-    """``expr`` with its last two axes swapped: undone where it is such a swap itself."""
+def _swapped(expr, facts: Facts, undo_only=False) -> cst.BaseExpression:
+    """``expr`` with its last two axes swapped: undone where it is such a swap itself (with
+    ``undo_only``, ``expr`` as it is otherwise)."""
     if type(expr) is cst.Attribute and expr.attr.value == "T" and not expr.lpar and \
             _rank(expr.value, facts) == 2:
         return expr.value
@@ -192,6 +229,8 @@ def _swapped(expr, facts: Facts) -> cst.BaseExpression:
             {number(a.value) for a in expr.args} == {-1, -2} and \
             all(a.keyword is None and not a.star for a in expr.args):
         return expr.func.value
+    if undo_only:
+        return expr
     base = expr if isinstance(expr, _ATOMS) or expr.lpar else expr.with_changes(
         lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     if _rank(expr, facts) == 2:

@@ -335,6 +335,13 @@ def rnn_two(W, U, xs, h0):  # dW's and dU's terms share the step's adjoint
     return np.sum(h)
 
 
+def rnn_two_dot(W, U, xs, h0):  # the same RNN by np.dot over the rows of xs
+    h = h0
+    for x_t in xs:
+        h = np.tanh(np.dot(W, h) + np.dot(U, x_t))
+    return h.sum()
+
+
 def rnn_apart(W, U, xs, h0):  # U's product is inside the sine: its adjoint is another
     h = h0
     for t in range(xs.shape[0]):
@@ -342,13 +349,14 @@ def rnn_apart(W, U, xs, h0):  # U's product is inside the sine: its adjoint is a
     return np.sum(h)
 
 
+@pytest.mark.parametrize("fn", [rnn_two, rnn_two_dot], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("steps", [1, 4])
-def test_sums_that_share_their_adjoint_stack_it_once(steps):
+def test_sums_that_share_their_adjoint_stack_it_once(steps, fn):
     rng = np.random.default_rng(steps)
     args = (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(3, 2)), rng.normal(size=(steps, 2)),
             rng.normal(size=3))
-    grad = srcdiff.grad(rnn_two, wrt=(0, 1))
-    check_grad(rnn_two, args, grad(*args), argnums=(0, 1))
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    check_grad(fn, args, grad(*args), argnums=(0, 1))
     source = grad.source
     assert source.count("rt.matmul_adjoint_sums(") == 1 and "_sum(dW_terms" not in source
     assert "d_t3 = d_t4" not in source  # the alias only the merged append read is gone

@@ -48,6 +48,9 @@ def test_stacks_of_matrices(fn, shapes):
     body = code(grad.source)
     assert "rt.matmul_adjoint" not in body and "transpose_adjoint" not in body
     assert "@ q" in body  # dk as one product, in the caller's layout
+    # q's adjoint reads k, not k's transpose swapped back
+    assert any(line.strip().startswith("dq =") and line.rstrip().endswith("@ k")
+               for line in body.splitlines()), grad.source
     assert dk.flags.c_contiguous and dk.base is None
 
 
@@ -69,6 +72,7 @@ def test_a_matrix_used_transposed(fn, rows):
     check_grad(fn, (x, W), (dx, dW), argnums=(0, 1))
     assert "transpose_adjoint" not in code(grad.source)
     assert "dW = d_t2.T.dot(x)" in grad.source  # one product, in the caller's layout
+    assert "dx = d_t2.dot(W)" in grad.source  # W, not W.T's transpose
     assert dW.flags.c_contiguous and dW.base is None
 
 
