@@ -156,16 +156,8 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
     for n, i in enumerate(index):
         shape = repr(key[i]) if kinds[i] is np.ndarray else f"s{i}"
         made = kinds[i] is np.ndarray and n < len(fresh) and fresh[n]
-        if kinds[i] == f"k{i}":  # a float or a float64 argument: a number of its kind back
-            args = ", ".join(f"x{j}" for j in range(nargs))
-            lines += [f"        kind = type(g{i})",
-                      f"        if kind is not k{i}:",
-                      f"            if kind is float or kind is float64:",
-                      f"                g{i} = k{i}(g{i})",
-                      "            else:",
-                      f"                g{i} = slow(g{i}, x{i}, ({args},), True)"]
-            continue
-        lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ", made)
+        lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ", made,
+                        number=kinds[i] == f"k{i}")
     lines += _apart([i for i in index if kinds[i] is np.ndarray], "        ")
     return [*lines, f"        {done}"]
 
@@ -182,11 +174,13 @@ def _apart(positions, indent) -> list[str]:
     return lines
 
 
-def _owned(i, nargs, kind, dtype, shape, indent, fresh=False) -> list[str]:
+def _owned(i, nargs, kind, dtype, shape, indent, fresh=False, number=False) -> list[str]:
     """The lines that make gradient ``g{i}`` the caller's own, of its argument's type: a fresh
     array of the argument's dtype and shape as it is, a number as the argument's kind of
     number, anything else through ``slow``. ``kind``: the argument's type, or the name of a
-    variable that holds it; ``shape``: the argument's shape (source), where it is an array."""
+    variable that holds it; ``shape``: the argument's shape (source), where it is an array;
+    ``fresh``: a new array of that shape (only its type and dtype left to check); ``number``:
+    ``kind`` names a variable that holds float or numpy's float64."""
     g, x = f"g{i}", f"x{i}"
     args = ", ".join(f"x{j}" for j in range(nargs))
     others = [f"{g} is x{j}" for j in range(nargs) if j != i]
@@ -206,14 +200,13 @@ def _owned(i, nargs, kind, dtype, shape, indent, fresh=False) -> list[str]:
                 f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
     if kind is np.ndarray:
         return [f"{indent}if {array}:", *mine, *slow]
-    if kind is float or kind is np.float64:  # (a number is immutable: the same one is ours)
-        target, other = ("float", "float64") if kind is float else ("float64", "float")
-        note = "" if kind is float else "  # np.mean(y) as an argument: a numpy scalar back"
-        return [f"{indent}kind = type({g})",
-                f"{indent}if kind is {other}:",
-                f"{indent}    {g} = {target}({g}){note}",
-                f"{indent}elif kind is not {target}:",
-                f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
+    if number:  # ``kind`` names the argument's type, float or float64: a number of it back
+        return [f"{indent}kind = type({g})",  # (a number is immutable: the same one is ours)
+                f"{indent}if kind is not {kind}:",
+                f"{indent}    if kind is float or kind is float64:",
+                f"{indent}        {g} = {kind}({g})",
+                f"{indent}    else:",
+                f"{indent}        {g} = slow({g}, {x}, ({args},), True)"]
     if not isinstance(kind, str):  # another numpy float: the general conversion
         return [f"{indent}{g} = slow({g}, {x}, ({args},), True)"]
     return [f"{indent}kind = type({g})",

@@ -39,12 +39,12 @@ from ..analysis.values import Facts, map_statements, subexpressions
 from ..context import Context
 from .inplace import INPLACE
 from .seed import GRADIENT, WITH_VALUE
+from .ranks import operand
 from .shapes import axes_of, shape_facts
 
 __all__ = ["rewrite"]
 
 _PRODUCTS = (np.dot, np.matmul)
-_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -95,9 +95,7 @@ def _fits(product, facts: Facts) -> bool:
 
 
 def _dot(a: cst.BaseExpression, b: cst.BaseExpression) -> cst.Call:
-    if not isinstance(a, _ATOMS) and not a.lpar:
-        a = a.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return cst.Call(cst.Attribute(a, cst.Name("dot")), [cst.Arg(b)])
+    return cst.Call(cst.Attribute(operand(a), cst.Name("dot")), [cst.Arg(b)])
 
 
 class _Write(cst.CSTTransformer):

@@ -33,7 +33,7 @@ from ..analysis.values import Facts, calls_named, map_statements, subexpressions
 from ..context import Context
 from .shapes import SCALAR, axes_of, shape_facts
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "operand"]
 
 # (rule, rank of the first operand, rank of the second) -> the rule's line for those ranks,
 # over the holes G (the adjoint), A (the first operand) and B (the second)
@@ -98,11 +98,11 @@ class _Write(cst.CSTTransformer):
         template = _written(original, self.facts)
         if template is None:
             return updated
-        holes = dict(zip("GAB", (_operand(a.value) for a in updated.args)))
+        holes = dict(zip("GAB", (operand(a.value) for a in updated.args)))
         return cst.parse_expression(template).visit(_Fill(holes))
 
 
-def _operand(expr: cst.BaseExpression) -> cst.BaseExpression:
+def operand(expr: cst.BaseExpression) -> cst.BaseExpression:
     """``expr`` as an operand of ``@``, ``*``, ``.T`` or ``[...]``: in parentheses unless an atom."""
     if isinstance(expr, _ATOMS) or expr.lpar:
         return expr

@@ -188,7 +188,7 @@ def _axis_length(value, given: dict, shapes: dict, ctx: Context):
     return axes[i]
 
 
-def _length(expr, facts: Facts, lengths: dict):
+def _length(expr, lengths: dict):
     """The axis symbol a length ``expr`` is (a name of ``lengths``), else None."""
     return lengths.get(expr.value) if isinstance(expr, cst.Name) else None
 
@@ -487,7 +487,7 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
     if fn in (np.eye, np.identity) and len(positional) == 1 and set(keywords) <= {"dtype"}:
-        n = _length(positional[0], facts, lengths or {})  # np.eye(len(y)): n x n
+        n = _length(positional[0], lengths or {})  # np.eye(len(y)): n x n
         return UNKNOWN if n is None else dims((n, n))
     if not positional:
         return UNKNOWN

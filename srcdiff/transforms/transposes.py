@@ -34,11 +34,11 @@ from srcdiff.runtime import rules
 
 from ..analysis.values import Facts, binding_counts, number, subexpressions
 from ..context import Context
+from ..names import with_blocks
+from .ranks import operand
 from .shapes import axes_of, shape_facts
 
 __all__ = ["rewrite"]
-
-_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -135,8 +135,6 @@ def _block(statements, facts: Facts, once: set) -> list:
 
 
 def _nested(stmt, facts: Facts, once: set):
-    from ..names import with_blocks
-
     return with_blocks(stmt, lambda block: block.with_changes(
         body=_block(block.body, facts, once)))
 
@@ -231,8 +229,7 @@ def _swapped(expr, facts: Facts, undo_only=False) -> cst.BaseExpression:
         return expr.func.value
     if undo_only:
         return expr
-    base = expr if isinstance(expr, _ATOMS) or expr.lpar else expr.with_changes(
-        lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    base = operand(expr)
     if _rank(expr, facts) == 2:
         return cst.Attribute(base, cst.Name("T"))
     return cst.Call(cst.Attribute(base, cst.Name("swapaxes")), [cst.Arg(
