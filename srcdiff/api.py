@@ -23,6 +23,7 @@ from srcdiff.runtime.backend import is_dask
 from srcdiff.runtime import inplace as _inplace
 
 from . import dims, portable
+from .analysis.dtypes import float64_call
 from .errors import GradientTypeError, SrcdiffError
 from .fast_call import specialised_call
 from .pipeline import Derivative, compile_derivative, parameters
@@ -42,18 +43,20 @@ class InternalError(SrcdiffError):
 def derivative(fn, wrt: tuple[str, ...], has_aux: bool = False,
                containers: tuple[str, ...] = (), gradient: bool = False,
                in_place: bool = False, with_value: bool = False,
-               dims: tuple | None = None) -> Derivative:
+               dims: tuple | None = None, float64: bool = False) -> Derivative:
     """The compiled derivative of ``fn`` with respect to ``wrt``, compiled once (per set of
     ``wrt`` parameters passed as containers); ``gradient``: for ``grad``, which needs no
     value (see ``Derivative.gradient_only``), or ``value_and_grad`` (``with_value``);
     ``in_place``: the variant for large arrays; ``dims``: the variant for arguments of one
-    pattern of shapes (:func:`srcdiff.dims.pattern`)."""
+    pattern of shapes (:func:`srcdiff.dims.pattern`); ``float64`` (with ``dims``): for
+    float64 arrays (:func:`srcdiff.analysis.dtypes.float64_call`)."""
     if not inspect.isfunction(fn):
         return compile_derivative(fn, wrt)  # raises SourceUnavailableError, saying why
-    key = (fn.__code__, wrt, has_aux, containers, gradient, in_place, with_value, dims)
+    float64 = float64 and dims is not None
+    key = (fn.__code__, wrt, has_aux, containers, gradient, in_place, with_value, dims, float64)
     return compiled_once(fn, key, lambda: compile_derivative(
         fn, wrt, has_aux, containers=containers, gradient=gradient, in_place=in_place,
-        with_value=with_value, dims=dims))
+        with_value=with_value, dims=dims, float64=float64))
 
 
 def compiled_once(fn, key, build, mode: str = ""):
@@ -190,8 +193,9 @@ _PLAIN_CALLS = 64  # kinds and shapes of calls remembered (then forgotten and fo
 def _call_key(args) -> tuple:
     """What picks a plain call's derivative: each argument's shape where it is a numpy array,
     else its type (with the shapes, this decides the pattern and whether large arrays are
-    written in place). ``fast_call`` builds the same tuple."""
-    return tuple(a.shape if type(a) is np.ndarray else type(a) for a in args)
+    written in place), and last whether its arrays are all float64 (``float64_call``: the
+    variant whose temporaries take results in place). ``fast_call`` builds the same tuple."""
+    return (*(a.shape if type(a) is np.ndarray else type(a) for a in args), float64_call(args))
 
 
 def _own(g, args):
@@ -369,13 +373,13 @@ class GradFunction:
         self._index = tuple(parameters(fn).index(n) for n in self._wrt)
         self._gradient = not has_aux  # grad and value_and_grad: the seed is 1 (seed.py)
         self._plain = None  # (code, parameter count) of the function the calls below are for
-        # a plain call's key (see _call_key) -> (function, gradient only, in place, dims)
+        # a plain call's key (see _call_key) -> (function, gradient only, in place, dims, float64)
         self._calls: dict = {}
         self._functions: dict = {}  # the same keys -> function, for gradient-only variants
         self._patterns: set = set()  # the shape patterns compiled for (at most _PATTERNS)
         # .source shows the variant last called: a key of _calls, or (containers, in place, dims)
         self._last = None
-        self._shown = ((), False, None)
+        self._shown = ((), False, None, False)
         self._fast = None  # the plain call of gradient-only derivatives: see _install_fast
 
     @property
@@ -392,9 +396,10 @@ class GradFunction:
     def source(self) -> str:
         """The generated Python source of the forward pass and its pullback."""
         entry = self._calls.get(self._last)
-        containers, in_place, dims = ((), *entry[2:]) if entry is not None else self._shown
+        containers, in_place, dims, float64 = ((), *entry[2:]) if entry is not None \
+            else self._shown
         return derivative(self._fn, self._wrt, self._has_aux, containers,
-                          self._gradient, in_place, self._with_value, dims).source
+                          self._gradient, in_place, self._with_value, dims, float64).source
 
     def __call__(self, *args, **kwargs):
         return self._other_call(args, kwargs)
@@ -424,10 +429,11 @@ class GradFunction:
         in_place = _large(args)
         plain = not containers and self._caller.params is not None
         pattern = self._pattern(args) if plain else None
+        float64 = pattern is not None and float64_call(args)
         compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient,
-                              in_place, self._with_value, pattern)
+                              in_place, self._with_value, pattern, float64)
         function, gradient_only = compiled.function, compiled.gradient_only
-        self._last, self._shown = None, (containers, in_place, pattern)
+        self._last, self._shown = None, (containers, in_place, pattern, float64)
         if plain:
             code = self._fn.__code__
             if self._plain is None or self._plain[0] is not code or \
@@ -436,7 +442,7 @@ class GradFunction:
                 self._install_fast(None)
             self._plain = (code, len(self._caller.params))
             key = _call_key(args)
-            self._calls[key] = (function, gradient_only, in_place, pattern)
+            self._calls[key] = (function, gradient_only, in_place, pattern, float64)
             if gradient_only:
                 self._functions[key] = function
                 if self._fast is None:

@@ -24,7 +24,7 @@ unpack), which together cost ~0.7 µs:
         else:
             return other(self, given(x0, x1, x2, x3) + rest, kwargs)
         ...                              # x1 the same; x2, x3: not complex
-        key = (s0, s1, s2, s3)
+        key = (s0, s1, s2, s3, float64_call((x0, x1, x2, x3)))
         function = functions.get(key)    # the variant for these shapes (dims.py, inplace.py)
         ...
         g0, g1 = function(x0, x1, x2, x3)
@@ -40,6 +40,8 @@ shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
 from __future__ import annotations
 
 import numpy as np
+
+from .analysis.dtypes import float64_call
 
 __all__ = ["specialised_call"]
 
@@ -86,7 +88,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
              "given": _given,
              "plain_types": plain_types, "other": other, "f64": np.dtype(np.float64),
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
-             "maybe_complex": maybe_complex, "slow": slow, "owner": owner}
+             "maybe_complex": maybe_complex, "slow": slow, "owner": owner,
+             "float64_call": float64_call}
     lines = [f"def call(self, {given}/, *rest, **kwargs):",
              f"    if kwargs or rest{last} or fn.__code__ is not code:",
              f"        {elsewhere}"]
@@ -110,8 +113,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
                   f"        s{i} = {k}",
                   "    else:",
                   f"        {elsewhere}"]
-    key = ", ".join(f"s{i}" for i in range(nargs))
-    lines += [f"    key = ({key}{',' if nargs == 1 else ''})",
+    key = "".join(f"s{i}, " for i in range(nargs))
+    lines += [f"    key = ({key}float64_call(({', '.join(xs)}{',' if nargs == 1 else ''})))",
               "    function = functions.get(key)",
               "    if function is None:  # another variant: compiled on the general path",
               f"        {elsewhere}",
@@ -132,9 +135,14 @@ def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_flo
     float and a numpy float64 alike (both the shape ``()`` of one pattern, ``srcdiff.dims``,
     so one compiled variant), each gradient handed back as its argument's kind."""
     tests, kinds = [], {}
-    for i, part in enumerate(key):
+    *parts, float64 = key  # float64: the function is the variant for float64 arrays only
+    for i, part in enumerate(parts):
         x = f"x{i}"
-        if type(part) is tuple:  # an array of this shape, of a float (wrt) or not complex dtype
+        if type(part) is tuple and float64:  # a float64 array of this shape
+            tests.append(f"type({x}) is ndarray and {x}.shape == {part!r} and "
+                         f"(d{i} := {x}.dtype) is f64")
+            kinds[i] = np.ndarray
+        elif type(part) is tuple:  # an array of this shape, of a float (wrt) or not complex dtype
             refused = f"d{i}.kind == 'f'" if i in index else f"d{i}.kind != 'c'"
             tests.append(f"type({x}) is ndarray and {x}.shape == {part!r} and "
                          f"((d{i} := {x}.dtype) is f64 or {refused})")

@@ -7,8 +7,8 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["Namer", "children", "is_kind", "is_node_type", "names_in", "node_fields", "nodes",
-           "occurrences"]
+__all__ = ["Namer", "Renamed", "children", "is_kind", "is_node_type", "names_in", "node_fields",
+           "nodes", "occurrences"]
 
 
 def nodes(node: cst.CSTNode, skip=None):
@@ -136,6 +136,23 @@ _KINDS: dict[tuple[type, type], bool] = {}
 def occurrences(node: cst.CSTNode) -> Counter:
     """How often each name is spelled in ``node``."""
     return Counter(n.value for n in nodes(node) if type(n) is cst.Name)
+
+
+class Renamed(cst.CSTTransformer):
+    """Variables renamed by ``names`` (old -> new): never an attribute's own name
+    (``x.v``), nor a keyword's (``f(v=1)``)."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def leave_Name(self, original, updated):
+        return updated.with_changes(value=self.names.get(updated.value, updated.value))
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original, updated):
+        return updated.with_changes(keyword=original.keyword)
 
 
 class Namer:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from . import codegen
 from .analysis import fresh
+from .analysis.dtypes import FLOAT64
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
+from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
                          fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, transposes,
                          reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
@@ -56,6 +57,7 @@ PIPELINE = (
     ("products", products.rewrite),    # shapes known, small arrays: X @ w, np.dot(X, w) → X.dot(w)
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
+    ("augment", augment.rewrite),      # float64 arrays of known shapes: r = _t2 - y → r -= y, _t2 not read again
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again
     ("reductions", reductions.rewrite),  # shapes known: np.mean(v) → rt.mean_all(v), numpy's values
 )
@@ -91,7 +93,7 @@ def parameters(fn) -> tuple[str, ...]:
 def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=None,
                        containers: tuple[str, ...] = (), gradient: bool = False,
                        in_place: bool = False, with_value: bool = False,
-                       dims: tuple | None = None) -> Derivative:
+                       dims: tuple | None = None, float64: bool = False) -> Derivative:
     """Run every stage on ``fn``; ``trace`` (a file) receives the source after each stage.
 
     ``has_aux``: ``fn`` returns ``(loss, aux)``; only ``loss`` is differentiated.
@@ -102,11 +104,15 @@ def compile_derivative(fn, wrt: tuple[str, ...], has_aux: bool = False, trace=No
     (the ``inplace`` stage). ``with_value`` (with ``gradient``): for ``value_and_grad``; a
     ``gradient_only`` result then returns ``(value, gradients)``. ``dims``: the pattern of the
     arguments' shapes (``srcdiff.dims.pattern``, one entry per parameter) the derivative may
-    assume: it is called only with arguments of that pattern.
+    assume: it is called only with arguments of that pattern. ``float64`` (with ``dims``): it
+    is called only with float64 arrays and with numbers that are Python's or numpy float64
+    (``srcdiff.analysis.dtypes.float64_call``), whose temporaries then take results in place
+    (the ``augment`` stage).
     """
     options = frozenset({"has_aux"} if has_aux else {seed.GRADIENT} if gradient else ())
     options = options | {seed.WITH_VALUE} if gradient and with_value else options
     options = options | {inplace.INPLACE} if in_place else options
+    options = options | {FLOAT64} if float64 and dims is not None else options
     ctx = _context(fn, wrt, options, containers, dims)
     module = ctx.source.module
     gradient_only = False

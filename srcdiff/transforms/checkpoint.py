@@ -44,7 +44,7 @@ import libcst as cst
 from ..analysis.carried import bound_in, certainly_set, exposed
 from ..analysis.values import bound_names, reads, walk
 from ..context import Context
-from ..names import Namer, names_in
+from ..names import Namer, Renamed, names_in
 from .directives import CARRIED, carried_line, directives, is_range
 
 __all__ = ["rewrite"]
@@ -191,10 +191,10 @@ class _Plan:
         statements = list(self.pullback_def.body.body)
         popped = statements[self.at]
         again = [self.again[n] for n in self.state]
-        header = _code(self.loop.target.visit(_Rename(self.again)))
+        header = _code(self.loop.target.visit(Renamed(self.again)))
         redo = cst.parse_statement(
             f"for {header} in {self.steps}[{j} * {every}:{j} * {every} + {every}]:\n    pass\n")
-        body = _without_dead_copies([s.visit(_Rename(self.again)) for s in [*self.body, self.push]],
+        body = _without_dead_copies([s.visit(Renamed(self.again)) for s in [*self.body, self.push]],
                                     {self.again[n] for n in self.again if n not in self.state})
         redo = redo.with_changes(body=self.loop.body.with_changes(body=body))
         inner = [cst.parse_statement(f"{', '.join(again)} = {self.checkpoints}[{j}]\n")] if again else []
@@ -253,22 +253,6 @@ def _loads(statements) -> set[str]:
         elif isinstance(stmt, cst.For):
             found |= reads(stmt.iter)
     return found
-
-
-class _Rename(cst.CSTTransformer):
-    """Variables renamed (not attribute names, not keyword names)."""
-
-    def __init__(self, names: dict[str, str]):
-        self.names = names
-
-    def leave_Attribute(self, original, updated):
-        return updated.with_changes(attr=original.attr)
-
-    def leave_Arg(self, original, updated):
-        return updated.with_changes(keyword=original.keyword)
-
-    def leave_Name(self, original, updated):
-        return updated.with_changes(value=self.names.get(updated.value, updated.value))
 
 
 def _pushes(stmt, tape: str | None = None) -> bool:

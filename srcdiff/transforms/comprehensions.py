@@ -36,7 +36,7 @@ import builtins
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, names_in, nodes, occurrences
+from ..names import Namer, Renamed, names_in, nodes, occurrences
 
 __all__ = ["rewrite", "REDUCERS", "consumes_generator", "is_map"]
 
@@ -299,7 +299,7 @@ class _Lowering:
             clause = clause.inner_for_in
         inside = occurrences(comp)
         renames = {n: self.namer.fresh(n) for n in sorted(bound) if self.counts[n] > inside[n]}
-        return comp.visit(_Rename(renames)) if renames else comp
+        return comp.visit(Renamed(renames)) if renames else comp
 
 
 def _paren(e: cst.BaseExpression) -> cst.BaseExpression:
@@ -327,17 +327,3 @@ class _Replace(cst.CSTTransformer):
         if self._lowers(original):
             return self.lowering.lower(original, self.before)
         return updated
-
-
-class _Rename(cst.CSTTransformer):
-    def __init__(self, renames: dict[str, str]):
-        self.renames = renames
-
-    def leave_Name(self, original, updated):
-        return updated.with_changes(value=self.renames.get(updated.value, updated.value))
-
-    def leave_Attribute(self, original, updated):  # never the attribute's own name
-        return updated.with_changes(attr=original.attr)
-
-    def leave_Arg(self, original, updated):
-        return updated.with_changes(keyword=original.keyword)

@@ -45,7 +45,7 @@ from srcdiff.runtime import helpers, inplace, rules
 from ..analysis.values import binding_counts, reads, resolve
 from ..context import Context
 
-__all__ = ["rewrite", "INPLACE"]
+__all__ = ["rewrite", "INPLACE", "Uses", "assignment", "makes", "kept_nowhere"]
 
 INPLACE = "inplace"  # the option (Context.options) of the variant for large arrays
 
@@ -80,19 +80,19 @@ def _function(fn: cst.FunctionDef, ctx: Context) -> list:
     statements = list(fn.body.body)
     counts = binding_counts(fn)
     local = set(counts)
-    uses = [_Uses.of(stmt, ctx, local) for stmt in statements]
+    uses = [Uses.of(stmt, ctx, local) for stmt in statements]
     closed = set().union(*(u.names for s, u in zip(statements, uses) if isinstance(s, cst.FunctionDef)))
     fresh: dict[str, int] = {}  # name -> index of the statement that made it
     for i, stmt in enumerate(statements):
-        line = _assignment(stmt)
+        line = assignment(stmt)
         if line is not None:
             replaced = _rewritten(line, i, fresh, uses, ctx, local)
             if replaced is not line:
                 statements[i] = stmt.with_changes(body=[replaced])
-                uses[i] = _Uses.of(statements[i], ctx, local)
+                uses[i] = Uses.of(statements[i], ctx, local)
             target, value = line.targets[0].target, line.value
             if isinstance(target, cst.Name) and counts.get(target.value) == 1 and \
-                    target.value not in closed and _makes(value, i, fresh, uses, ctx, local):
+                    target.value not in closed and makes(value, i, fresh, uses, ctx, local):
                 fresh[target.value] = i
     return statements
 
@@ -109,14 +109,14 @@ def _lazy_free_arrays(vjp: cst.FunctionDef, ctx: Context) -> bool:
     return False
 
 
-def _assignment(stmt) -> cst.Assign | None:
+def assignment(stmt) -> cst.Assign | None:
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
             isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1:
         return stmt.body[0]
     return None
 
 
-def _makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> bool:
+def makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> bool:
     """Whether ``value`` (statement ``i``) is an array no other name holds."""
     if isinstance(value, cst.BinaryOperation):
         return isinstance(value.operator, _MADE)
@@ -140,11 +140,11 @@ def _makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> 
 def _handed_over(name: str, i: int, fresh: dict, uses: list) -> bool:
     """Whether statement ``i`` reads the fresh ``name`` for the last time (``w = v``,
     ``w = rt.unbroadcast(v, x)``): ``w`` then holds ``v``'s memory alone."""
-    return name in fresh and _kept_nowhere(name, fresh[name], i, uses) and \
+    return name in fresh and kept_nowhere(name, fresh[name], i, uses) and \
         all(uses[k].only_shape(name) for k in range(i + 1, len(uses)))
 
 
-def _kept_nowhere(name: str, made: int, i: int, uses: list) -> bool:
+def kept_nowhere(name: str, made: int, i: int, uses: list) -> bool:
     """No statement between ``made`` and ``i`` reads ``name`` other than as an operand of
     arithmetic or a ufunc, or for its shape."""
     return all(uses[k].only_consumed(name) for k in range(made + 1, i))
@@ -153,7 +153,7 @@ def _kept_nowhere(name: str, made: int, i: int, uses: list) -> bool:
 def _rewritten(line: cst.Assign, i: int, fresh: dict, uses: list, ctx: Context,
                local: set) -> cst.Assign:
     """``line`` with the operations that read a fresh array for the last time in place."""
-    candidates = {n for n in fresh if n in uses[i].names and _kept_nowhere(n, fresh[n], i, uses)
+    candidates = {n for n in fresh if n in uses[i].names and kept_nowhere(n, fresh[n], i, uses)
                   and all(uses[k].only_shape(n) for k in range(i + 1, len(uses)))}
     if not candidates:
         return line
@@ -246,7 +246,7 @@ def _bare(expr: cst.BaseExpression) -> cst.BaseExpression:
 # ----- how a statement reads each name -----
 
 
-class _Uses(cst.CSTVisitor):
+class Uses(cst.CSTVisitor):
     """Each read of a name in one statement, as: an operand of arithmetic, of a comparison or
     of a numpy ufunc call (``consumed``: the result is a new array), a read of its shape only
     (``shape``), or anything else (``kept``: a view, a container, a call that may return it,
@@ -261,7 +261,7 @@ class _Uses(cst.CSTVisitor):
         self.names: set = set()
 
     @classmethod
-    def of(cls, stmt, ctx: Context, local: set) -> _Uses:
+    def of(cls, stmt, ctx: Context, local: set) -> Uses:
         uses = cls(ctx, local)
         stmt.visit(uses)
         return uses
