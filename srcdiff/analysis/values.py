@@ -127,6 +127,10 @@ def _bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | Non
 
 
 _last_bindings = None
+_AUGMENTED = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract,
+              cst.MultiplyAssign: cst.Multiply, cst.DivideAssign: cst.Divide,
+              cst.PowerAssign: cst.Power, cst.MatrixMultiplyAssign: cst.MatrixMultiply,
+              cst.ModuloAssign: cst.Modulo, cst.FloorDivideAssign: cst.FloorDivide}
 
 
 def all_bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | None, bool], ...]:
@@ -137,8 +141,9 @@ def all_bindings(vjp: cst.FunctionDef) -> tuple[tuple[str, cst.BaseExpression | 
 
 def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression | None, bool]]:
     """``(name, expression, False)`` for each single-name assignment in ``vjp`` and the
-    functions nested in it; ``(name, None, False)`` for every other way a name is bound
-    (tuple targets, loop targets, augmented assignments, nested functions), ``(name, None,
+    functions nested in it (an arithmetic augmented assignment ``x += v`` as ``x + v``: the
+    value ``x`` holds after it, in place or not); ``(name, None, False)`` for every other
+    way a name is bound (tuple targets, loop targets, nested functions), ``(name, None,
     True)`` for the parameters of nested functions.
     A pullback loop over a tape, ``for a, b in reversed(_tape1)``, rebinds the names to the
     very values the forward pass pushed (``_tape1.push((a, b))``): it adds nothing."""
@@ -154,6 +159,11 @@ def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression |
                     else:
                         for target in small.targets:
                             out.extend((n, None, False) for n in bound_names(target.target))
+                elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
+                        and type(small.operator) in _AUGMENTED:  # x op= v: x bound to x op v
+                    operator = _AUGMENTED[type(small.operator)]()
+                    out.append((small.target.value, cst.BinaryOperation(
+                        small.target, operator, small.value), False))
                 elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
                     out.extend((n, None, False) for n in bound_names(small.target))
         elif isinstance(stmt, cst.For):
