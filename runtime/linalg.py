@@ -131,6 +131,84 @@ def cholesky_adjoint(g, ans, a, upper=False):
     return _mT(d) if upper else d
 
 
+# ----- a Cholesky factor's solve and log-determinant (the ``factors`` stage's calls) -----
+
+
+def cholesky_solve(a, b, factor, swapped=False):
+    """``np.linalg.solve(L.T, np.linalg.solve(L, b))`` for ``L = factor``, numpy's Cholesky
+    factor of ``a``: ``a``'s inverse times ``b``, by two triangular solves (equal to
+    rounding). ``swapped``: the user wrote ``np.swapaxes(L, -1, -2)`` (``L.T`` reverses every
+    axis: the same for one matrix, not for a stack). The ``factors`` stage writes this call
+    for those lines, so that its adjoint is ``a``'s (one solve with the factor), not the
+    solves', the transpose's and the factorisation's."""
+    if np.ndim(factor) != 2:
+        return np.linalg.solve(_swapped(factor, swapped), np.linalg.solve(factor, b))
+    return triangular_solve(factor, triangular_solve(factor, b), transposed=True)
+
+
+def _swapped(factor, swapped):
+    return _mT(factor) if swapped else np.transpose(factor)
+
+
+@adjoint(cholesky_solve)
+def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False):
+    if np.ndim(factor) != 2:  # a stack: the lines' own rules, one after another
+        upper = _swapped(factor, swapped)
+        inner = np.linalg.solve(factor, b)
+        d_upper, d_inner = solve_adjoint(g, ans, upper, inner)
+        d_factor, db = solve_adjoint(d_inner, inner, factor, b)
+        d_factor = d_factor + _swapped(d_upper, swapped)
+        return cholesky_adjoint(d_factor, factor, a), db
+    # x = inv(a) b with a symmetric: db = inv(a) g, and -db x.T for a as a full matrix,
+    # folded onto the lower triangle numpy's Cholesky reads
+    db = cholesky_solve(a, g, factor)
+    da = -(db[:, None] * ans[None, :]) if np.ndim(b) == 1 else -(db @ _mT(ans))
+    return _fold(unbroadcast(da, a), "L"), db  # (a stack of b's: a summed over it)
+
+
+def cholesky_log_diagonal(a, factor):
+    """``np.sum(np.log(np.diag(L)))`` for ``L = factor``, numpy's Cholesky factor of ``a``:
+    half of ``a``'s log-determinant, the same operations as the lines, so the same value.
+    The ``factors`` stage writes this call for those lines: its adjoint, ``inv(a) / 2``
+    folded onto the lower triangle, is one inverse from the factor (LAPACK ``potri``), not
+    the diagonal's, the logarithm's and the factorisation's."""
+    return np.sum(np.log(np.diag(factor)))
+
+
+@adjoint(cholesky_log_diagonal)
+def cholesky_log_diagonal_adjoint(g, a, factor=None):
+    # inv(a) / 2, folded: its lower triangle below the diagonal, half of it on the diagonal
+    inverse_a = _cholesky_inverse_lower(factor)
+    d = np.tril(inverse_a, -1)
+    d += np.diag(0.5 * np.diagonal(inverse_a))
+    d *= g
+    return d
+
+
+def _cholesky_inverse_lower(factor):
+    """``inv(L @ L.T)``, or (LAPACK's path) a matrix whose lower triangle is it."""
+    lapack = _lapack_for(factor)
+    if lapack is not None:
+        potri, = lapack.get_lapack_funcs(("potri",), (factor,))
+        # L.T is the upper factor, in the Fortran order LAPACK reads (no copy of C-ordered L)
+        upper, info = potri(factor.T, lower=0)
+        if info == 0:
+            return upper.T  # its lower triangle is the inverse's
+    inverse_factor = np.linalg.inv(factor)
+    return _mT(inverse_factor) @ inverse_factor
+
+
+def _lapack_for(x):
+    if type(x) is not np.ndarray or x.ndim != 2 or x.dtype.kind != "f" or \
+            x.dtype not in (np.float32, np.float64) or x.size == 0:
+        return None
+    try:
+        from scipy.linalg import lapack
+    except ImportError:  # scipy is optional
+        return None
+    return lapack
+
+
 def _lower_weights(x):
     """The lower triangle of ones, with halves on the diagonal, in ``x``'s real dtype."""
     xp, n = array_module(x), np.shape(x)[-1]
@@ -551,3 +629,4 @@ def _einsum_operand(g, out, others, term, x, sizes, optimize):
 
 __all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
 __all__ += ["inverse", "matrix_solve", "triangular_solve"]  # rt.<name>: the rules call them
+__all__ += ["cholesky_solve", "cholesky_log_diagonal"]  # the factors stage's calls

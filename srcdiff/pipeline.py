@@ -17,7 +17,7 @@ from .analysis.dtypes import FLOAT64
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor,
+from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
                          fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, transposes,
                          reductions, returns, reverse, rowdots, seed, shapes, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
@@ -36,6 +36,7 @@ PIPELINE = (
     ("canonical", canonical.rewrite),  # np.matmul, x.dot, matmul-like einsum → @ / np.dot
     ("softmax", softmax.rewrite),      # e = np.exp(s - max); p = e / sum(e) → rt.softmax(s)
     ("rename", rename.rewrite),        # one assignment per name
+    ("factors", factors.rewrite),      # solve(L.T, solve(L, b)), sum(log(diag(L))) of L = cholesky(K) → one call each
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only
     ("simplify", simplify.rewrite),    # fold constants, drop * 1, + 0, ** 1
     ("shapes", shapes.rewrite),        # drop rt.unbroadcast where the shapes provably match

@@ -28,7 +28,7 @@ import pytest
 
 import srcdiff
 from srcdiff.errors import NotDifferentiableError, SrcdiffError
-from srcdiff.runtime import RULES, helpers, rule_for, solvers, tangents
+from srcdiff.runtime import RULES, helpers, linalg, rule_for, solvers, tangents
 from srcdiff.runtime.tangents import tangent_kind
 from srcdiff.testing import check_jvp, check_vjp
 from tests.runtime import (test_building, test_fft, test_linalg, test_rules, test_rules_more,
@@ -62,7 +62,10 @@ RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular
                    solvers.matrix_solve, solvers.inverse,
                    # what the canonical and softmax stages write for user spellings: forward
                    # mode through them in tests/test_where_positive.py, test_softmax_lines.py
-                   helpers.where_positive, helpers.softmax, helpers.log_softmax}
+                   helpers.where_positive, helpers.softmax, helpers.log_softmax,
+                   # what the factors stage writes in reverse mode only (forward mode reads the
+                   # lines as written): tests/transforms/test_factors.py
+                   linalg.cholesky_solve, linalg.cholesky_log_diagonal}
 
 
 # ----- writing a case as source -----

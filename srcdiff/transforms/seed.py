@@ -35,7 +35,7 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers, rules
+from srcdiff.runtime import helpers, linalg, rules
 from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.values import (Facts, all_bindings, binding_counts, bound_names, map_statements,
@@ -50,6 +50,8 @@ GRADIENT = "gradient"  # the Context option that asks for this pass
 WITH_VALUE = "with_value"  # with GRADIENT: value_and_grad, the value returned with the pullback
 
 _REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
+# the factors stage's calls that are one number whatever their arguments (a sum of logs)
+_NUMBER_CALLS = {linalg.cholesky_log_diagonal}
 _METHODS = ("sum", "mean", "max", "min", "prod")
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
 _ELEMENTWISE_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)
@@ -256,7 +258,8 @@ def _count(call: cst.Call, ctx: Context, forward: dict) -> bool:
 
 
 def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
-    """``np.sum(v)`` (any whole-array reduction, one positional argument) or ``v.sum()``."""
+    """``np.sum(v)`` (any whole-array reduction, one positional argument), ``v.sum()``, or a
+    call of ``_NUMBER_CALLS``."""
     func = call.func
     if not call.args and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
             and func.value.value in local and func.attr.value in _METHODS:
@@ -265,6 +268,8 @@ def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
     fn = numpy_twin(fn) or fn if fn is not None else None
     try:
         known = fn in _REDUCTIONS
+        if fn in _NUMBER_CALLS:
+            return True
     except TypeError:
         return False
     return known and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star

@@ -34,7 +34,7 @@ from functools import partial
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers, rules, trees
+from srcdiff.runtime import helpers, linalg, rules, trees
 from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_counts, infer,
@@ -507,7 +507,12 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     square = len(axes) == 2 and axes[0] == axes[1]  # a matrix of n x n
     if fn in (np.linalg.cholesky, np.linalg.inv) and len(positional) == 1 and not keywords:
         return dims(axes) if square else UNKNOWN
-    if fn is np.linalg.solve and len(positional) == 2 and not keywords and square:
+    if fn is linalg.cholesky_log_diagonal and len(positional) == 1 and square:
+        return SCALAR
+    if fn is linalg.cholesky_solve and len(positional) == 2 and square:  # (factor=, swapped=)
+        keywords = {}
+    if fn in (np.linalg.solve, linalg.cholesky_solve) and len(positional) == 2 and \
+            not keywords and square:
         b = axes_of(facts.of(positional[1]))  # a vector or the columns of a matrix
         return dims(b) if b and len(b) <= 2 and b[0] == axes[0] else UNKNOWN
     if fn is np.diag and len(positional) == 1 and not keywords:

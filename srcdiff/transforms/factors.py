@@ -1,0 +1,283 @@
+"""factors: a Cholesky factor's solve and log-determinant → one call each, differentiated in ``a``.
+
+A Gaussian-process likelihood, spelled as textbooks spell it, factors ``K`` once and uses
+the factor twice:
+
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))      # K^-1 y
+    ... np.sum(np.log(np.diag(L)))                             # log det K / 2
+
+Differentiated line by line, the adjoint flows through both solves into ``L`` and then
+through the factorisation's own rule: two matrix triangular solves and a product of
+``n x n`` matrices. A careful person differentiates in ``K``: ``-K^-1 g alpha^T`` and
+``K^-1 / 2``, one solve and one inverse from the factor already made. After ``rename``
+(one assignment per name) this pass finds, at the function's top level,
+
+- ``x = np.linalg.solve(T, Z)`` with ``T = L.T`` (``np.transpose(L)``, ``np.swapaxes(L,
+  -1, -2)``, ``L.swapaxes(-1, -2)``) and ``Z = np.linalg.solve(L, b)``, and writes
+  ``x = rt.cholesky_solve(K, b, factor=L)``;
+- ``s = np.sum(Q)`` (``Q.sum()``) with ``Q = np.log(D)`` and ``D = np.diag(L)``, and writes
+  ``s = rt.cholesky_log_diagonal(K, factor=L)``;
+
+where ``L = np.linalg.cholesky(K)`` (the lower factor: no ``upper=True``), ``K`` a name
+bound at most once, and ``T``, ``Z``, ``Q``, ``D`` each bound once and read only by the
+line that follows them (their lines go; their markers move to the next line). ``L`` stays,
+and any other use of it is differentiated as before; the calls read it as a constant,
+``L_factor = rt.stop_gradient(L)`` (their adjoint is ``K``'s). The runtime functions compute the
+same values (the log-determinant the same operations, the solve by two triangular solves:
+equal to rounding); their adjoints are the derivative of what the lines compute with
+respect to ``K`` (through the lower triangle numpy's Cholesky reads), on a stack of
+matrices the lines' own rules one after another. Reverse mode only: forward mode and second
+order read the lines as written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import libcst as cst
+import numpy as np
+
+from ..analysis.calls import resolve
+from ..context import Context
+from ..names import Namer, names_in, occurrences
+from .normalize import local_variables
+
+__all__ = ["rewrite"]
+
+_EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    if "tangent" in ctx.options:
+        return module
+    funcdef = module.body[0]
+    finder = _Finder(funcdef, ctx)
+    body = finder.statements()
+    if body is None:
+        return module
+    funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
+    return module.with_changes(body=[funcdef, *module.body[1:]])
+
+
+class _Finder:
+    def __init__(self, funcdef: cst.FunctionDef, ctx: Context):
+        self.ctx = ctx
+        self.local = local_variables(funcdef)
+        self.counts: Counter = occurrences(funcdef)
+        self.body = list(funcdef.body.body)
+        self.bound: dict[str, tuple[int, cst.BaseExpression]] = {}  # name -> (line, value)
+        assigned: Counter = Counter()
+        for i, stmt in enumerate(self.body):
+            found = _assigned(stmt)
+            if found is not None:
+                self.bound[found[0]] = (i, found[1])
+        for node in _targets(funcdef):
+            assigned[node] += 1
+        self.assigned = assigned
+        self.namer = Namer(names_in(funcdef))
+        self.helds: dict[str, str] = {}  # a factor -> the name its constant value is bound to
+
+    def statements(self) -> list | None:
+        dropped: set[int] = set()
+        replaced: dict[int, cst.BaseExpression] = {}
+        for i, stmt in enumerate(self.body):
+            found = _assigned(stmt)
+            if found is None:
+                continue
+            call = self.solve(found[1], i) or self.log_diagonal(found[1], i)
+            if call is not None:
+                value, gone = call
+                replaced[i] = value
+                dropped |= gone
+        if not replaced:
+            return None
+        out, carried = [], []
+        lines = {self.bound[factor][0]: (factor, held) for factor, held in self.helds.items()}
+        for i, stmt in enumerate(self.body):
+            if i in dropped:
+                carried += stmt.leading_lines
+                continue
+            if i in replaced:
+                stmt = stmt.with_changes(body=[stmt.body[0].with_changes(value=replaced[i])])
+            if carried:
+                stmt, carried = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]), []
+            out.append(stmt)
+            if i in lines:  # L_factor = rt.stop_gradient(L): the calls' gradient is K's
+                factor, held = lines[i]
+                stop = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("stop_gradient")),
+                                [cst.Arg(cst.Name(factor))])
+                out.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(
+                    cst.Name(held))], stop)]))
+        return out
+
+    def held(self, factor: str) -> cst.Name:
+        """The name of ``factor`` as the calls read it: a constant (its gradient is ``K``'s)."""
+        if factor not in self.helds:
+            self.helds[factor] = self.namer.fresh(f"{factor}_factor")
+        return cst.Name(self.helds[factor])
+
+    # ----- the idioms -----
+
+    def solve(self, value, i: int):
+        """``(rt.cholesky_solve(K, b, factor=L), the lines that go)`` for ``np.linalg.solve(T,
+        Z)`` of ``T = L.T`` and ``Z = np.linalg.solve(L, b)``, else None."""
+        operands = self.call_of(value, np.linalg.solve, 2)
+        if operands is None or not all(isinstance(o, cst.Name) for o in operands):
+            return None
+        t, z = (self.single_use(o.value, i) for o in operands)
+        if t is None or z is None:
+            return None
+        transposed = self.transposed(t[1])
+        inner = self.call_of(z[1], np.linalg.solve, 2)
+        if transposed is None or inner is None or not isinstance(inner[0], cst.Name) or \
+                inner[0].value != transposed[0]:
+            return None
+        factor = self.factor(transposed[0], t[0])
+        if factor is None:
+            return None
+        args = [factor, inner[1], ("factor", self.held(transposed[0]))]
+        if transposed[1]:
+            args.append(("swapped", cst.Name("True")))
+        return self.rt_call("cholesky_solve", args), {t[0], z[0]}
+
+    def log_diagonal(self, value, i: int):
+        """``(rt.cholesky_log_diagonal(K, factor=L), the lines that go)`` for ``np.sum(Q)`` of
+        ``Q = np.log(D)`` and ``D = np.diag(L)``, else None."""
+        summed = self.call_of(value, np.sum, 1)
+        if summed is None and isinstance(value, cst.Call) and not value.args and \
+                isinstance(value.func, cst.Attribute) and value.func.attr.value == "sum":
+            summed = [value.func.value]  # Q.sum()
+        if summed is None or not isinstance(summed[0], cst.Name):
+            return None
+        q = self.single_use(summed[0].value, i)
+        logged = q and self.call_of(q[1], np.log, 1)
+        if not logged or not isinstance(logged[0], cst.Name):
+            return None
+        d = self.single_use(logged[0].value, q[0])
+        diagonal = d and self.call_of(d[1], np.diag, 1)
+        if not diagonal or not isinstance(diagonal[0], cst.Name):
+            return None
+        factor = self.factor(diagonal[0].value, d[0])
+        if factor is None:
+            return None
+        return self.rt_call("cholesky_log_diagonal",
+                            [factor, ("factor", self.held(diagonal[0].value))]), {q[0], d[0]}
+
+    # ----- what the idioms are made of -----
+
+    def factor(self, name: str, before: int):
+        """``K`` (a name) where ``name`` is bound once, before line ``before``, to
+        ``np.linalg.cholesky(K)`` (the lower factor), and ``K`` at most once; else None."""
+        if self.assigned[name] != 1 or name not in self.bound or name in self.ctx.params:
+            return None
+        line, value = self.bound[name]
+        if line >= before or not isinstance(value, cst.Call) or \
+                resolve(value.func, self.ctx, self.local) is not np.linalg.cholesky:
+            return None
+        args = value.args
+        if not args or args[0].keyword is not None or args[0].star or \
+                not isinstance(args[0].value, cst.Name):
+            return None
+        for arg in args[1:]:
+            if not (arg.keyword is not None and arg.keyword.value == "upper" and
+                    isinstance(arg.value, cst.Name) and arg.value.value == "False"):
+                return None
+        a = args[0].value
+        if self.assigned[a.value] > 1 or a.value in self.ctx.params and self.assigned[a.value]:
+            return None
+        return a
+
+    def single_use(self, name: str, reader: int):
+        """``(line, value)`` of ``name``, bound once at the top level before line ``reader``,
+        which is the only line that reads it; else None."""
+        if name in self.ctx.params or self.assigned[name] != 1 or name not in self.bound or \
+                self.counts[name] != 2:
+            return None
+        line, value = self.bound[name]
+        return (line, value) if line < reader else None
+
+    def transposed(self, value):
+        """``(L, swapped)`` where ``value`` is ``L.T`` or ``np.transpose(L)`` (every axis
+        reversed: swapped False) or ``np.swapaxes(L, -1, -2)``/``L.swapaxes(-1, -2)``."""
+        if isinstance(value, cst.Attribute) and value.attr.value == "T" and \
+                isinstance(value.value, cst.Name):
+            return value.value.value, False
+        found = self.call_of(value, np.transpose, 1)
+        if found is not None and isinstance(found[0], cst.Name):
+            return found[0].value, False
+        found = self.call_of(value, np.swapaxes, 3)
+        if found is None and isinstance(value, cst.Call) and \
+                isinstance(value.func, cst.Attribute) and value.func.attr.value == "swapaxes" \
+                and len(value.args) == 2 and all(a.keyword is None for a in value.args):
+            found = [value.func.value, *(a.value for a in value.args)]
+        if found is None or not isinstance(found[0], cst.Name):
+            return None
+        axes = {_integer(found[1]), _integer(found[2])}
+        return (found[0].value, True) if axes == {-1, -2} else None
+
+    def call_of(self, value, fn, count: int):
+        """The ``count`` positional operands of a call of ``fn`` with no keywords, else None."""
+        if not isinstance(value, cst.Call) or len(value.args) != count or \
+                any(a.keyword is not None or a.star for a in value.args):
+            return None
+        if resolve(value.func, self.ctx, self.local) is not fn:
+            return None
+        return [a.value for a in value.args]
+
+    def rt_call(self, name: str, args) -> cst.Call:
+        made = []
+        for arg in args:
+            if isinstance(arg, tuple):
+                made.append(cst.Arg(arg[1], keyword=cst.Name(arg[0]), equal=_EQUAL))
+            else:
+                made.append(cst.Arg(arg))
+        made = [a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                for a in made[:-1]] + made[-1:]
+        return cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name)), made)
+
+
+def _assigned(stmt):
+    """``(name, value)`` of ``name = value``, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+            isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0].targets[0].target.value, stmt.body[0].value
+    return None
+
+
+def _targets(funcdef: cst.FunctionDef):
+    """Every name the function binds, once per binding (assignments, loop targets, ...)."""
+    from ..analysis.values import bound_names
+
+    class Collect(cst.CSTVisitor):
+        def __init__(self):
+            self.found: list[str] = []
+
+        def visit_AssignTarget(self, node):
+            self.found += bound_names(node.target)
+
+        def visit_AugAssign(self, node):
+            self.found += bound_names(node.target)
+
+        def visit_AnnAssign(self, node):
+            self.found += bound_names(node.target)
+
+        def visit_For(self, node):
+            self.found += bound_names(node.target)
+
+        def visit_NamedExpr(self, node):
+            self.found += bound_names(node.target)
+
+    collect = Collect()
+    funcdef.body.visit(collect)
+    return collect.found
+
+
+def _integer(node):
+    if isinstance(node, cst.Integer):
+        return int(node.value)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) and \
+            isinstance(node.expression, cst.Integer):
+        return -int(node.expression.value)
+    return None

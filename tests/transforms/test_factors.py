@@ -1,0 +1,168 @@
+"""The factors stage: a Cholesky factor's solve and log-determinant become one call each,
+differentiated in the factored matrix. Every spelling is checked against finite differences
+(on the hyperparameters that build K, and on K's entries themselves: numpy's Cholesky reads
+the lower triangle, so an entry above the diagonal has no gradient), and where the lines
+stay as they are the gradient is still right."""
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff.runtime import linalg
+from srcdiff.testing import check_grad
+
+from ..helpers import code
+from ..test_benchmarks_spellings import sp
+
+
+def kernel(theta, X, n):
+    ell, sf2, sn2 = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[2])
+    d2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    return sf2 * np.exp(-0.5 * d2 / ell ** 2) + sn2 * np.eye(n)
+
+
+def gp_transpose(theta, X, y):
+    K = kernel(theta, X, len(y))
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(np.transpose(L), np.linalg.solve(L, y))
+    return 0.5 * np.dot(y, alpha) + np.log(np.diag(L)).sum()
+
+
+def gp_swapaxes(theta, X, y):
+    K = kernel(theta, X, len(y))
+    L = np.linalg.cholesky(K)
+    z = np.linalg.solve(L, y)
+    alpha = np.linalg.solve(L.swapaxes(-1, -2), z)
+    logdet = 2.0 * np.sum(np.log(np.diag(L)))
+    return 0.5 * y @ alpha + 0.5 * logdet
+
+
+def columns(K, Y):
+    """A matrix right-hand side, and K itself differentiated."""
+    L = np.linalg.cholesky(K)
+    A = np.linalg.solve(L.T, np.linalg.solve(L, Y))
+    return np.sum(A * Y) + np.sum(np.log(np.diag(L)))
+
+
+def factor_used_elsewhere(K, y):
+    """L is read again (L @ y): that use keeps the factorisation's own rule."""
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return np.sum(alpha * y) + np.sum(L @ y)
+
+
+def upper_factor(K, y):
+    """upper=True: U.T U = K, another idiom; the lines stay."""
+    U = np.linalg.cholesky(K, upper=True)
+    alpha = np.linalg.solve(U.T, np.linalg.solve(U, y))
+    return np.sum(alpha * y)
+
+
+def stacked(K, y):
+    """A stack of matrices: np.swapaxes, the lines' own rules at run time."""
+    L = np.linalg.cholesky(K)
+    x = np.linalg.solve(np.swapaxes(L, -1, -2), np.linalg.solve(L, y))
+    return np.sum(x * x)
+
+
+def _spd(rng, n, batch=()):
+    A = rng.normal(size=(*batch, n, n))
+    return A @ np.swapaxes(A, -1, -2) + n * np.eye(n)
+
+
+@pytest.mark.parametrize("fn", [sp.gp_cholesky, gp_transpose, gp_swapaxes],
+                         ids=lambda f: f.__name__)
+def test_gp_spellings_take_the_calls_and_match_finite_differences(fn):
+    args = sp.gp_args(np.random.default_rng(1), small=True)
+    grad = srcdiff.grad(fn, wrt=("theta",))
+    vgrad = srcdiff.value_and_grad(fn, wrt=("theta",))
+    for _ in range(2):
+        got = grad(*args)
+        check_grad(fn, args, got, argnums=(0,))
+        np.testing.assert_allclose(got[0], sp.gp_hand(*args)[0], rtol=1e-9)
+        value, again = vgrad(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        np.testing.assert_allclose(again[0], got[0], rtol=1e-12)
+    source = code(grad.source)  # (grad needs only the log-determinant's adjoint)
+    assert "rt.cholesky_solve(K, y, factor=L_factor" in source
+    assert "rt.cholesky_log_diagonal_adjoint(" in source
+    assert "cholesky_adjoint" not in source.replace("cholesky_log_diagonal_adjoint", "")
+    assert "np.linalg.solve" not in source
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (4, 1), (5, 3)])
+def test_in_the_matrix_itself(n, k):
+    rng = np.random.default_rng(n + k)
+    K, Y = _spd(rng, n), rng.normal(size=(n, k))
+    grad = srcdiff.grad(columns, wrt=("K", "Y"))
+    got = grad(K, Y)
+    check_grad(columns, (K, Y), got, argnums=(0, 1))
+    assert np.all(np.triu(got[0], 1) == 0)  # above the diagonal: numpy's Cholesky never reads
+    assert "cholesky_adjoint" not in grad.source
+
+
+@pytest.mark.parametrize("fn, called", [(factor_used_elsewhere, True), (upper_factor, False)],
+                         ids=["factor_used_elsewhere", "upper_factor"])
+def test_other_uses_and_other_factors(fn, called):
+    rng = np.random.default_rng(3)
+    K, y = _spd(rng, 4), rng.normal(size=4)
+    grad = srcdiff.grad(fn, wrt=("K", "y"))
+    check_grad(fn, (K, y), grad(K, y), argnums=(0, 1))
+    assert ("rt.cholesky_solve(" in grad.source) is called
+    assert "cholesky_adjoint" in grad.source  # (L @ y reaches the factorisation's rule)
+
+
+def test_a_stack_of_matrices_takes_the_lines_rules_at_run_time():
+    rng = np.random.default_rng(4)
+    K, y = _spd(rng, 3, batch=(2,)), rng.normal(size=(2, 3, 1))  # columns of each matrix
+    grad = srcdiff.grad(stacked, wrt=("K", "y"))
+    check_grad(stacked, (K, y), grad(K, y), argnums=(0, 1))
+    assert "swapped=True" in grad.source
+
+
+def test_forward_mode_and_second_order_read_the_lines_as_written():
+    args = sp.gp_args(np.random.default_rng(5), small=True)
+    theta, X, y = args
+    v = np.array([0.3, -0.2, 0.5])
+    value, tangent = srcdiff.jvp(sp.gp_cholesky, (theta, X, y), (v, None, None))
+    grad = srcdiff.grad(sp.gp_cholesky, wrt=("theta",))
+    np.testing.assert_allclose(tangent, grad(*args)[0] @ v, rtol=1e-9)
+    hv = srcdiff.hvp(sp.gp_cholesky, theta, v, X, y)
+    eps = 1e-6
+    fd = (grad(theta + eps * v, X, y)[0] - grad(theta - eps * v, X, y)[0]) / (2 * eps)
+    np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_the_runtime_calls_compute_the_lines_values():
+    rng = np.random.default_rng(6)
+    K, y = _spd(rng, 6), rng.normal(size=6)
+    L = np.linalg.cholesky(K)
+    np.testing.assert_allclose(linalg.cholesky_solve(K, y, L),
+                               np.linalg.solve(L.T, np.linalg.solve(L, y)), rtol=1e-12)
+    assert linalg.cholesky_log_diagonal(K, L) == np.sum(np.log(np.diag(L)))  # the same ops
+    with pytest.raises(np.linalg.LinAlgError):
+        linalg.cholesky_solve(K, y, np.zeros((6, 6)))
+
+
+@pytest.mark.parametrize("n, b_shape", [(1, (1,)), (4, (4,)), (4, (4, 2)), (3, (2, 3, 2))],
+                         ids=["1x1", "vector", "columns", "stacked-columns"])
+def test_the_rules_against_finite_differences(n, b_shape):
+    """Each rule is the derivative of the lines with the factor made from ``a`` (so that a
+    difference in ``a`` moves it), checked directly on the runtime functions."""
+    from srcdiff.runtime.registry import rule_for
+    from srcdiff.testing import check_vjp
+
+    rng = np.random.default_rng(n + len(b_shape))
+    a, b = _spd(rng, n), rng.normal(size=b_shape)
+
+    def solve(a, b):
+        return linalg.cholesky_solve(a, b, np.linalg.cholesky(a))
+
+    def log_diagonal(a):
+        return linalg.cholesky_log_diagonal(a, np.linalg.cholesky(a))
+
+    x, g = solve(a, b), rng.normal(size=b_shape)
+    want = rule_for(linalg.cholesky_solve).call(g, x, a, b, factor=np.linalg.cholesky(a))
+    check_vjp(solve, (a, b), want, cotangent=g, argnums=(0, 1))
+    want = rule_for(linalg.cholesky_log_diagonal).call(0.7, a, factor=np.linalg.cholesky(a))
+    check_vjp(log_diagonal, (a,), (want,), cotangent=0.7)
