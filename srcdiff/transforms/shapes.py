@@ -98,7 +98,8 @@ _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros
                       rules.matmul_adjoint_x1: 1, rules.matmul_adjoint_x2: 2,
                       rules.matmul_adjoint_x1_spread: 1, rules.matmul_adjoint_x2_spread: 2,
                       rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
-                      rules.max_adjoint: 2, rules.min_adjoint: 2}
+                      rules.max_adjoint: 2, rules.min_adjoint: 2,
+                      linalg.cholesky_log_diagonal_adjoint: 1}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
               cst.FloorDivide)
 
@@ -400,6 +401,9 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     """``x[t]``, ``x[:, None]``, ``x[0, :]``: integers take an axis, ``:`` keeps one, None
     adds one; ``x.shape[i]`` is a number; ``hs[-1]`` is an element of a list of known
     elements. Anything else (slices with bounds, arrays, ``...``) has an unknown shape."""
+    part = _result_part(expr, facts)
+    if part is not None:
+        return part
     base = facts.of(expr.value)
     if _is_list(base):
         ok = isinstance(expr.value, cst.Name) and expr.value.value in lists and \
@@ -429,6 +433,29 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
         else:
             return UNKNOWN
     return dims(tuple(out + rest))
+
+
+# adjoint rules of several operands: the position of the operand each result has the shape of
+# (each rule sums its adjoints back to its operands' shapes)
+_RESULT_SHAPES = {linalg.solve_adjoint: {0: 2, 1: 3}, linalg.cholesky_solve_adjoint: {0: 2}}
+
+
+def _result_part(expr: cst.Subscript, facts: Facts):
+    """The fact of ``rule(...)[k]`` for a rule of ``_RESULT_SHAPES``: its operand's, else None."""
+    call = expr.value
+    if not (isinstance(call, cst.Call) and len(expr.slice) == 1 and
+            isinstance(expr.slice[0].slice, cst.Index) and
+            isinstance(expr.slice[0].slice.value, cst.Integer)):
+        return None
+    fn = facts.resolve(call.func)
+    if not _known(fn, _RESULT_SHAPES):
+        return None
+    position = _RESULT_SHAPES[fn].get(int(expr.slice[0].slice.value.value))
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    if position is None or position >= len(positional) or \
+            len(positional) != len([a for a in call.args if not a.keyword]):
+        return None
+    return facts.of(positional[position])
 
 
 def _axis_list(node, ndim: int) -> list | None:
