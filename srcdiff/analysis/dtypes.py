@@ -53,7 +53,10 @@ _METHODS = {"sum", "mean", "max", "min", "prod", "transpose", "swapaxes", "resha
 # runtime helpers and rules whose result is float64 where their array arguments are
 _RUNTIME = {helpers.unbroadcast: (0,), helpers.zeros_like: (0,), rules.sum_adjoint: (0,),
             rules.mean_adjoint: (0,), rules.matmul_adjoint_x1: (0, 1, 2),
-            rules.matmul_adjoint_x2: (0, 1, 2)}
+            rules.matmul_adjoint_x2: (0, 1, 2), rules.matmul_adjoint_x1_spread: (0, 1, 2),
+            rules.matmul_adjoint_x2_spread: (0, 1, 2), helpers.guard: (0, 1),
+            helpers.row_dots: (0, 1), helpers.softmax: (0,)}
+_SHAPE = "shape"  # x.shape: a tuple of Python ints (an internal kind: its items are INT)
 
 
 def float64_call(args) -> bool:
@@ -125,14 +128,17 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     if kind is cst.Attribute:
         if expr.attr.value in ("size", "ndim"):
             return INT
+        if expr.attr.value == "shape":
+            return _SHAPE
         if expr.attr.value in ("T", "mT", "real"):
             return FLOAT if _evaluate(expr.value, facts) == FLOAT else UNKNOWN
         return _of_object(facts.resolve(expr))
     if kind is cst.Subscript:
-        base = expr.value
-        if type(base) is cst.Attribute and base.attr.value == "shape":
-            return INT  # x.shape[0]
-        return FLOAT if _evaluate(base, facts) == FLOAT else UNKNOWN
+        base = _evaluate(expr.value, facts)
+        if base == _SHAPE:
+            return INT if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
+                else UNKNOWN  # x.shape[0] (x.shape[1:] is a tuple)
+        return FLOAT if base == FLOAT else UNKNOWN
     if kind is cst.Call:
         return _call(expr, facts)
     return UNKNOWN
@@ -172,7 +178,7 @@ def _call(call: cst.Call, facts: Facts):
         if any(a.keyword is not None for a in call.args) or len(positional) != fn.nin:
             return UNKNOWN
         kinds = [_evaluate(a, facts) for a in positional]
-        return FLOAT if FLOAT in kinds and _float_ufunc(fn, tuple(kinds)) else UNKNOWN
+        return FLOAT if _float_ufunc(fn, tuple(kinds)) else UNKNOWN  # (np.sqrt of an int too)
     if not _hashable(fn):
         return UNKNOWN
     if fn in _OF_FIRST:
@@ -201,10 +207,10 @@ def _hashable(fn) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _float_ufunc(fn: np.ufunc, kinds: tuple) -> bool:
-    """Whether numpy's loop for ``fn`` over operands of these kinds (one of them a float64
-    array) gives float64: ``np.tanh``, ``np.maximum``, ``np.add`` do; ``np.greater`` (truth
-    values), ``np.ldexp``-like loops of other dtypes do not."""
-    if fn.nout != 1 or fn.signature is not None:
+    """Whether numpy's loop for ``fn`` over operands of these kinds gives float64:
+    ``np.tanh``, ``np.maximum``, ``np.add`` of a float64 array do, ``np.sqrt`` of an int does;
+    ``np.greater`` (truth values), ``np.add`` of two ints do not."""
+    if fn.nout != 1 or fn.signature is not None or not all(k in _KNOWN for k in kinds):
         return False
     samples = {FLOAT: np.ones(2), INT: 2, BOOL: np.ones(2, dtype=bool), NUMBER: 2.0}
     if NUMBER in kinds:  # a Python int, a Python float or a numpy float64: each must do

@@ -37,11 +37,11 @@ import re
 import libcst as cst
 
 from ..analysis.dtypes import FLOAT, FLOAT64, dtype_facts
-from ..analysis.values import binding_counts, reads
+from ..analysis.values import UNKNOWN, binding_counts, reads
 from ..context import Context
 from ..names import Renamed
 from .inplace import Uses, assignment, kept_nowhere, makes
-from .shapes import axes_of, shape_facts
+from .shapes import SCALAR, shape_facts
 
 __all__ = ["rewrite"]
 
@@ -153,9 +153,12 @@ class _Augmenting:
             all(uses[k].only_shape(name) for k in range(i + 1, len(uses)))
 
     def _fits(self, name: str, value) -> bool:
-        """``name``'s array has the dtype and the shape of ``value`` (not a number's)."""
-        axes = axes_of(self.shapes[name])
-        return bool(axes) and axes == axes_of(self.shapes.of(value)) and \
+        """``name``'s array has the dtype and the shape of ``value``: one shape class, exact
+        (the pattern's axes, or "the shape of name's value"), not a number's (whose
+        operators make a new one anyway)."""
+        shape = self.shapes[name]
+        return shape is not UNKNOWN and shape.exact and shape != SCALAR and \
+            shape == self.shapes.of(value) and \
             self.kinds[name] == FLOAT and self.kinds.of(value) == FLOAT
 
     def _written(self, stmt, target: str, name: str, op, other, i: int) -> list:

@@ -755,6 +755,9 @@ def _call(call: cst.Call, facts: Facts):
                 and (axis is None or isinstance(axis, cst.Name) and axis.value == "None"):
             return SCALAR  # a reduction of everything: one number
         return UNKNOWN
+    if fn is helpers.row_dots and len(positional) == 2 and not keywords:  # keepdims sums
+        s = _broadcast([facts.of(a) for a in positional])
+        return UNKNOWN if s is UNKNOWN else _broadcast([Shape(s.of, exact=False)])
     if fn is helpers.guard and len(positional) == 2 and not keywords:
         s = _broadcast([facts.of(a) for a in positional])  # value, or 1 where g == 0
         return UNKNOWN if s is UNKNOWN else _broadcast([Shape(s.of, exact=False)])
