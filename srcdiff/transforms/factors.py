@@ -16,6 +16,9 @@ through the factorisation's own rule: two matrix triangular solves and a product
 - ``x = np.linalg.solve(T, Z)`` with ``T = L.T`` (``np.transpose(L)``, ``np.swapaxes(L,
   -1, -2)``, ``L.swapaxes(-1, -2)``) and ``Z = np.linalg.solve(L, b)``, and writes
   ``x = rt.cholesky_solve(K, b, factor=L)``;
+- ``x = scipy.linalg.cho_solve((L, low), b)`` of ``L, low = scipy.linalg.cho_factor(K,
+  lower=True)``, and writes ``x = rt.cholesky_solve(K, b, factor=L_factor)`` (scipy's factor
+  holds ``K``'s entries above its diagonal: the calls read ``np.tril(L)``);
 - ``s = np.sum(Q)`` (``Q.sum()``) with ``Q = np.log(D)`` and ``D = np.diag(L)``, and writes
   ``s = rt.cholesky_log_diagonal(K, factor=L)``;
 
@@ -33,6 +36,7 @@ order read the lines as written.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import libcst as cst
@@ -41,9 +45,17 @@ import numpy as np
 from ..analysis.calls import resolve
 from ..context import Context
 from ..names import Namer, names_in, occurrences
+from ..templates import runtime_spelling
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
+
+
+
+def _scipy(name: str):
+    """``scipy.linalg.<name>`` where the user's code has imported scipy (srcdiff does not)."""
+    module = sys.modules.get("scipy.linalg")
+    return getattr(module, name, None) if module is not None else None
 
 _EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 
@@ -68,14 +80,19 @@ class _Finder:
         self.body = list(funcdef.body.body)
         self.bound: dict[str, tuple[int, cst.BaseExpression]] = {}  # name -> (line, value)
         assigned: Counter = Counter()
+        self.pairs: dict[str, tuple[int, cst.BaseExpression, str]] = {}  # c -> (line, value, low)
         for i, stmt in enumerate(self.body):
             found = _assigned(stmt)
             if found is not None:
                 self.bound[found[0]] = (i, found[1])
+            pair = _pair_assigned(stmt)
+            if pair is not None:  # c, low = scipy.linalg.cho_factor(K, lower=True)
+                self.pairs[pair[0]] = (i, pair[2], pair[1])
         for node in _targets(funcdef):
             assigned[node] += 1
         self.assigned = assigned
         self.namer = Namer(names_in(funcdef))
+        self.numpy = runtime_spelling("np", np, ctx.rt, ctx.fn.__globals__, self.local)
         self.helds: dict[str, str] = {}  # a factor -> the name its constant value is bound to
 
     def statements(self) -> list | None:
@@ -93,7 +110,8 @@ class _Finder:
         if not replaced:
             return None
         out, carried = [], []
-        lines = {self.bound[factor][0]: (factor, held) for factor, held in self.helds.items()}
+        lines = {(self.pairs[factor] if factor in self.pairs else self.bound[factor])[0]:
+                 (factor, held) for factor, held in self.helds.items()}
         for i, stmt in enumerate(self.body):
             if i in dropped:
                 carried += stmt.leading_lines
@@ -105,11 +123,22 @@ class _Finder:
             out.append(stmt)
             if i in lines:  # L_factor = rt.stop_gradient(L): the calls' gradient is K's
                 factor, held = lines[i]
-                stop = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("stop_gradient")),
-                                [cst.Arg(cst.Name(factor))])
-                out.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(
-                    cst.Name(held))], stop)]))
+                out += self.held_lines(factor, held)
         return out
+
+    def held_lines(self, factor: str, held: str) -> list:
+        """``held = rt.stop_gradient(factor)``; for scipy's factor (whose entries above the
+        diagonal are ``K``'s) of its lower triangle, ``np.tril(c)`` on a line before."""
+        value = cst.Name(factor)
+        lines = []
+        if factor in self.pairs:
+            lower = self.namer.fresh(f"{factor}_lower")
+            tril = cst.Call(cst.Attribute(self.numpy, cst.Name("tril")), [cst.Arg(value)])
+            lines.append(_assignment(lower, tril))
+            value = cst.Name(lower)
+        stop = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("stop_gradient")),
+                        [cst.Arg(value)])
+        return [*lines, _assignment(held, stop)]
 
     def held(self, factor: str) -> cst.Name:
         """The name of ``factor`` as the calls read it: a constant (its gradient is ``K``'s)."""
@@ -122,6 +151,9 @@ class _Finder:
     def solve(self, value, i: int):
         """``(rt.cholesky_solve(K, b, factor=L), the lines that go)`` for ``np.linalg.solve(T,
         Z)`` of ``T = L.T`` and ``Z = np.linalg.solve(L, b)``, else None."""
+        found = self.cho_solve(value, i)
+        if found is not None:
+            return found
         operands = self.call_of(value, np.linalg.solve, 2)
         if operands is None or not all(isinstance(o, cst.Name) for o in operands):
             return None
@@ -164,25 +196,59 @@ class _Finder:
         return self.rt_call("cholesky_log_diagonal",
                             [factor, ("factor", self.held(diagonal[0].value))]), {q[0], d[0]}
 
+    def cho_solve(self, value, i: int):
+        """``(rt.cholesky_solve(K, b, factor=c_factor), no lines)`` for scipy's
+        ``cho_solve((c, low), b)`` of ``c, low = cho_factor(K, lower=True)``, else None."""
+        cho_solve = _scipy("cho_solve")
+        if cho_solve is None or not isinstance(value, cst.Call) or len(value.args) != 2 or \
+                any(a.keyword is not None or a.star for a in value.args) or \
+                resolve(value.func, self.ctx, self.local) is not cho_solve:
+            return None
+        pair, b = value.args[0].value, value.args[1].value
+        if not (isinstance(pair, cst.Tuple) and len(pair.elements) == 2 and
+                all(isinstance(e.value, cst.Name) for e in pair.elements)):
+            return None
+        c, low = (e.value.value for e in pair.elements)
+        if c not in self.pairs or self.pairs[c][2] != low and low != "True":
+            return None
+        factor = self.factor(c, i)
+        if factor is None:
+            return None
+        return self.rt_call("cholesky_solve", [factor, b, ("factor", self.held(c))]), set()
+
     # ----- what the idioms are made of -----
 
     def factor(self, name: str, before: int):
         """``K`` (a name) where ``name`` is bound once, before line ``before``, to
-        ``np.linalg.cholesky(K)`` (the lower factor), and ``K`` at most once; else None."""
-        if self.assigned[name] != 1 or name not in self.bound or name in self.ctx.params:
+        ``np.linalg.cholesky(K)`` (the lower factor), or with ``low`` to scipy's
+        ``cho_factor(K, lower=True)`` (``name, low = …``), and ``K`` at most once; else None."""
+        if self.assigned[name] != 1 or name in self.ctx.params:
             return None
-        line, value = self.bound[name]
-        if line >= before or not isinstance(value, cst.Call) or \
-                resolve(value.func, self.ctx, self.local) is not np.linalg.cholesky:
+        if name in self.pairs:
+            line, value, _ = self.pairs[name]
+            fn, allowed = _scipy("cho_factor"), {"lower": "True", "check_finite": None,
+                                        "overwrite_a": "False"}
+        elif name in self.bound:
+            (line, value), fn, allowed = self.bound[name], np.linalg.cholesky, {"upper": "False"}
+        else:
+            return None
+        if fn is None or line >= before or not isinstance(value, cst.Call) or \
+                resolve(value.func, self.ctx, self.local) is not fn:
             return None
         args = value.args
         if not args or args[0].keyword is not None or args[0].star or \
                 not isinstance(args[0].value, cst.Name):
             return None
+        given = {}
         for arg in args[1:]:
-            if not (arg.keyword is not None and arg.keyword.value == "upper" and
-                    isinstance(arg.value, cst.Name) and arg.value.value == "False"):
+            if arg.keyword is None or arg.keyword.value not in allowed or \
+                    not isinstance(arg.value, cst.Name):
                 return None
+            given[arg.keyword.value] = arg.value.value
+        for keyword, required in allowed.items():
+            if required is not None and given.get(keyword, "False") != required and \
+                    (keyword in given or required != "False"):
+                return None  # cho_factor needs lower=True; cholesky upper=False
         a = args[0].value
         if self.assigned[a.value] > 1 or a.value in self.ctx.params and self.assigned[a.value]:
             return None
@@ -235,6 +301,22 @@ class _Finder:
         made = [a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
                 for a in made[:-1]] + made[-1:]
         return cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name)), made)
+
+
+def _assignment(name: str, value) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])
+
+
+def _pair_assigned(stmt):
+    """``(c, low, value)`` of ``c, low = value``, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
+            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1:
+        target = stmt.body[0].targets[0].target
+        if isinstance(target, cst.Tuple) and len(target.elements) == 2 and \
+                all(isinstance(e.value, cst.Name) for e in target.elements):
+            c, low = (e.value.value for e in target.elements)
+            return c, low, stmt.body[0].value
+    return None
 
 
 def _assigned(stmt):
