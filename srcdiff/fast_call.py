@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis.dtypes import float64_call
+from .analysis.dtypes import FLOAT64, float64_call
 
 __all__ = ["specialised_call"]
 
@@ -70,7 +70,8 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     ``first``: a key of ``functions`` the call tests first, its shapes and types written in as
     constants (no key to build and hash: ~0.3 µs less a call); other keys are looked up.
     ``fresh``: per ``wrt`` position, whether ``first``'s function returns that gradient as a
-    new array of the argument's shape (``srcdiff.analysis.fresh``): only its type and dtype
+    new array of the argument's shape (``srcdiff.analysis.fresh``; ``FLOAT64``: a float64
+    one, for float64 arguments, with nothing left to check): only its type and dtype
     are checked."""
     xs = [f"x{i}" for i in range(nargs)]
     gs = [f"g{i}" for i in index]
@@ -187,7 +188,8 @@ def _owned(i, nargs, kind, dtype, shape, indent, fresh=False, number=False) -> l
     array of the argument's dtype and shape as it is, a number as the argument's kind of
     number, anything else through ``slow``. ``kind``: the argument's type, or the name of a
     variable that holds it; ``shape``: the argument's shape (source), where it is an array;
-    ``fresh``: a new array of that shape (only its type and dtype left to check); ``number``:
+    ``fresh``: a new array of that shape (only its type and dtype left to check; ``FLOAT64``:
+    a float64 one, nothing left); ``number``:
     ``kind`` names a variable that holds float or numpy's float64."""
     g, x = f"g{i}", f"x{i}"
     args = ", ".join(f"x{j}" for j in range(nargs))
@@ -202,6 +204,8 @@ def _owned(i, nargs, kind, dtype, shape, indent, fresh=False, number=False) -> l
         mine = [f"{indent}    pass"]
     slow = [f"{indent}else:",
             f"{indent}    {g} = slow({g}, {x}, ({args},), True)"]
+    if kind is np.ndarray and fresh == FLOAT64:  # a new float64 array of the argument's shape
+        return []
     if kind is np.ndarray and fresh:  # a new array of the argument's shape: its dtype is left
         return [f"{indent}if type({g}) is not ndarray or "
                 f"((dg := {g}.dtype) is not {dtype} and dg != {dtype}):",

@@ -31,10 +31,12 @@ _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.M
 _METHODS = ("dot", "sum")
 
 
-def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool, ...]:
+def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool | str, ...]:
     """Per ``wrt`` parameter, in order: whether the gradient-only function in ``module``
     returns its gradient as a new array of the parameter's shape (see above); all False
-    without a shape pattern."""
+    without a shape pattern. ``FLOAT64`` where that array is also proved float64 (the variant
+    for float64 arrays, ``analysis/dtypes.py``): nothing is left to check."""
+    from .dtypes import FLOAT, FLOAT64, dtype_facts
     from ..transforms.shapes import axes_of, shape_facts
 
     wrt = tuple(ctx.wrt)
@@ -56,7 +58,7 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool, ...]:
                 isinstance(stmt.body[0].targets[0].target, cst.Name):
             bound[stmt.body[0].targets[0].target.value] = stmt.body[0].value
     local = set(counts) | {p.name.value for p in fn.params.params}
-    facts = None
+    facts = kinds = None
     pattern = dict(ctx.dims)
     found = []
     for name, expr in zip(wrt, returned):
@@ -67,6 +69,9 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool, ...]:
             value = bound[expr.value]
             ok = _makes_new(value, facts, ctx, local) and \
                 axes_of(facts.of(expr)) == tuple(pattern[name])
+            if ok and FLOAT64 in ctx.options and pattern[name]:  # an array, not a number
+                kinds = kinds or dtype_facts(fn, ctx)
+                ok = FLOAT64 if kinds[expr.value] == FLOAT else ok
         found.append(ok)
     return tuple(found)
 

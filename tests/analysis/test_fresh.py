@@ -72,3 +72,22 @@ def test_every_call_hands_back_fresh_arrays_of_the_arguments_dtype(fn, args, dty
                 assert type(g) is type(a)
     if dtype == np.float64:
         check_grad(fn, args, grads, argnums=(0, 1))
+
+
+def test_the_float64_variant_proves_the_dtype_too():
+    """For float64 arguments the new arrays are float64: the call checks nothing of them; a
+    number's gradient (b) is not an array, and other dtypes run the variant with the checks."""
+    from srcdiff.analysis.dtypes import FLOAT64
+
+    d = compile_derivative(lsq, ("w", "b"), gradient=True, dims=PATTERN, float64=True)
+    assert d.fresh == (FLOAT64, True)
+    assert compile_derivative(lsq, ("w", "b"), gradient=True, dims=PATTERN).fresh == (True, True)
+    rng = np.random.default_rng(3)
+    args = (rng.normal(size=3), 0.2, rng.normal(size=(7, 3)), rng.normal(size=7))
+    grad = srcdiff.grad(lsq, wrt=("w", "b"))
+    first = grad(*args)
+    check_grad(lsq, args, first, argnums=(0, 1))
+    first[0][:] = 0.0  # the caller's own: the next call is not changed by it
+    again = grad(*args)
+    check_grad(lsq, args, again, argnums=(0, 1))
+    assert again[0] is not first[0] and again[0].dtype == np.float64
