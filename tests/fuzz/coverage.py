@@ -198,6 +198,8 @@ COVERAGE: dict[str, str] = {
 # the idioms of issue 13 (item 4), each a tag the generator records
 IDIOMS: dict[str, str] = {
     "a max-shifted softmax: exp(m - max(m)) / sum(exp(m - max(m)))": "softmax",
+    "a Cholesky factor's solves and log-determinant: L = np.linalg.cholesky(K); "
+    "np.linalg.solve(L.T, np.linalg.solve(L, u)); np.sum(np.log(np.diag(L)))": "cholesky-factor",
     "list((a, b)) / tuple([a, b]) of values: the displays they make": "sequence-calls",
     "the spellings of a product and a reduction (np.linalg.matmul, multi_dot, einsum with a "
     "transposed operand, np.add.reduce)": "reduction-spellings",
@@ -351,7 +353,11 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             # which the "relu-spellings" and "softmax" features write
                             "srcdiff.runtime.helpers.where_positive",
                             "srcdiff.runtime.helpers.softmax",
-                            "srcdiff.runtime.helpers.log_softmax"})
+                            "srcdiff.runtime.helpers.log_softmax",
+                            # lowered from user spellings by transforms/factors.py, which the
+                            # "cholesky-factor" feature writes
+                            "srcdiff.runtime.linalg.cholesky_solve",
+                            "srcdiff.runtime.linalg.cholesky_log_diagonal"})
 
 
 def accepted() -> dict[str, str]:

@@ -15,7 +15,8 @@ maps every construct srcdiff accepts to its feature, ``test_coverage.py`` keeps 
 containers passed straight to helpers and returned (``containers.py``), comprehensions,
 every spelling of an operation, constructors with active fill values, the non-differentiable
 table, odd syntax (``idioms.py``), the long tail of numpy and ``math`` functions
-(``functions.py``), and side effects srcdiff must refuse (``Program.expect == "refuse"``:
+(``functions.py``), a Cholesky factor's solves and log-determinant (``FnGen.s_cholesky``),
+and side effects srcdiff must refuse (``Program.expect == "refuse"``:
 a located ``SrcdiffError`` passes, a wrong value, gradient or crash fails). A construct srcdiff
 documents as unsupported may be refused cleanly (``Program.refusable``), never differentiated
 wrongly.
@@ -1170,7 +1171,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("swap", 1), ("rows", 1 if self.arrays(M) else 0),
             ("no_grad", 2 if not self.in_no_grad else 0), ("annotated", 1),
             ("alias", 6 if self.alias else 0),
-            ("odd", 2), ("alloc2", 2),
+            ("odd", 2), ("alloc2", 2), ("cholesky", 2),
             ("boxret", 3 if [h for h in self.helpers if h.ret_box is not None] else 0),
             ("fnvar", 1 if FUNCTIONS_ON else 0), ("record", 2 if RECORDS_ON else 0),
             ("dictloop", 2 if compound and [v for v in self.env.values() if v.kind == "dict"] else 0),
@@ -1718,6 +1719,52 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         self.emit(f"{r0}, {r1} = {m.name}")
         for r in (r0, r1):
             self.set_var(Var(r, "arr", V, m.bound, False, me.roots))
+
+    def s_cholesky(self):
+        """A Gaussian process's lines as textbooks spell them: ``K`` factored once, the factor
+        read by two solves (``K^-1 u``) and by the log-determinant, sometimes once more on its
+        own (so the factorisation's rule runs beside the ``factors`` stage's calls,
+        ``rt.cholesky_solve`` and ``rt.cholesky_log_diagonal``, which it writes for the lines at
+        a function's top level; in a loop or a branch the lines are differentiated as written).
+        ``K = m @ m.T + 3 I`` with ``m``'s elements within 1 has its eigenvalues in [3, 9]:
+        no kink, ``|K^-1 u| <= |u| / 2``, the factor's diagonal in [1.2, 2.5]. ``K``, the factor
+        and an inner solve on its own line are not variables later statements read: the stage
+        finds its idiom only where the solve and the transpose are read once."""
+        ch = self.ch
+        self.feature("cholesky-factor")
+        m = self.bounded(self.expr(M, ch.int(0, 1)), 0.7)
+        ms, mo = _par(m, ATOM)
+        k_name, l_name = self.names.new("a"), self.names.new("a")
+        self.emit(f"{k_name} = {ms} @ {ms}.T + 3.0 * np.eye(2)",
+                  f"{k_name} = _fz.v({mo} @ {mo}.T + 3.0 * np.eye(2))")
+        self.emit(f"{l_name} = np.linalg.cholesky({k_name})",
+                  f"{l_name} = _fz.v(np.linalg.cholesky({k_name}))")
+        factor = E(l_name, l_name, (2, 2), 2.5)
+
+        def solve():
+            u = self.expr(U, self.rhs_depth())
+            z = call("np.linalg.solve", [factor, u], U, u.bound)
+            if ch.coin(0.3):  # the inner solve on a line of its own
+                name = self.names.new("a")
+                self.emit(f"{name} = {z.src}", f"{name} = _fz.v({z.osrc})")
+                z = E(name, name, U, z.bound)
+            upper = ch.pick([f"{l_name}.T", f"np.transpose({l_name})",
+                             f"{l_name}.swapaxes(-1, -2)"])
+            self.assign_var(self.names.new("a"), call(
+                "np.linalg.solve", [E(upper, upper, (2, 2)), z], U, u.bound / 2))
+
+        def log_det():
+            q = ch.pick([f"np.sum(np.log(np.diag({l_name})))",
+                         f"np.log(np.diag({l_name})).sum()"])
+            e = E(q, q, S, 2.0)
+            self.assign_var(self.names.new("s"),
+                            binop(lit(2.0), "*", e, S, 4.0) if ch.coin(0.3) else e)
+
+        for part in ch.pick([(solve, log_det), (log_det, solve)]):
+            part()
+        if ch.coin(0.3):  # the factor read on its own: the factorisation's rule runs too
+            u = self.expr(U, 1)
+            self.assign_var(self.names.new("a"), binop(factor, "@", u, U, 5.0 * u.bound))
 
     def s_no_grad(self):
         ch = self.ch
