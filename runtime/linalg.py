@@ -53,6 +53,10 @@ def _fold(s, uplo):
     ``s[i, j] + s[j, i]`` in the triangle read, ``s[i, i]`` on the diagonal, zero outside."""
     if uplo.upper() == "U":
         return np.triu(s) + _mT(np.tril(s, -1))
+    if type(s) is np.ndarray and s.ndim == 2:  # one pass fewer: the sums, then the triangle
+        both = s + s.T
+        np.fill_diagonal(both, np.diagonal(s))
+        return np.tril(both)
     return np.tril(s) + _mT(np.triu(s, 1))
 
 
@@ -134,6 +138,22 @@ def cholesky_adjoint(g, ans, a, upper=False):
 # ----- a Cholesky factor's solve and log-determinant (the ``factors`` stage's calls) -----
 
 
+def cholesky_factor(a):
+    """``np.linalg.cholesky(a)``: by LAPACK's ``potrf`` on one real numpy matrix where scipy is
+    installed (on ``a.T``, the Fortran order LAPACK reads: no copy, ~2x faster than numpy's
+    call on 128x128), equal to rounding; numpy's own call for anything else, and where
+    ``potrf`` finds ``a`` not positive definite (numpy raises its error). The ``factors``
+    stage writes it for a factor read only by its calls, in ``grad``: no adjoint reaches it,
+    and it has no rule."""
+    lapack = _lapack_for(a)
+    if lapack is not None and a.shape[0] == a.shape[1]:
+        potrf, = lapack.get_lapack_funcs(("potrf",), (a,))
+        upper, info = potrf(a.T, lower=0, clean=1)  # a.T's upper triangle is a's lower one
+        if info == 0:
+            return upper.T
+    return np.linalg.cholesky(a)
+
+
 def cholesky_solve(a, b, factor, swapped=False):
     """``np.linalg.solve(L.T, np.linalg.solve(L, b))`` for ``L = factor``, numpy's Cholesky
     factor of ``a``: ``a``'s inverse times ``b``, by two triangular solves (equal to
@@ -178,10 +198,13 @@ def cholesky_log_diagonal(a, factor):
 @adjoint(cholesky_log_diagonal)
 def cholesky_log_diagonal_adjoint(g, a, factor=None):
     # inv(a) / 2, folded: its lower triangle below the diagonal, half of it on the diagonal
-    inverse_a = _cholesky_inverse_lower(factor)
-    d = np.tril(inverse_a, -1)
-    d += np.diag(0.5 * np.diagonal(inverse_a))
-    d *= g
+    d = np.tril(_cholesky_inverse_lower(factor))
+    if type(d) is np.ndarray:
+        d.flat[::d.shape[0] + 1] *= 0.5  # the diagonal, in place
+    else:  # (another library's array)
+        d = d - 0.5 * np.diag(np.diagonal(d))
+    if type(g) is not float or g != 1.0:  # (grad's seed: 1.0)
+        d *= g
     return d
 
 
@@ -629,4 +652,4 @@ def _einsum_operand(g, out, others, term, x, sizes, optimize):
 
 __all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
 __all__ += ["inverse", "matrix_solve", "triangular_solve"]  # rt.<name>: the rules call them
-__all__ += ["cholesky_solve", "cholesky_log_diagonal"]  # the factors stage's calls
+__all__ += ["cholesky_factor", "cholesky_solve", "cholesky_log_diagonal"]  # the factors stage's
