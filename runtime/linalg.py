@@ -30,6 +30,7 @@ from .backend import array_module
 from .helpers import expand_reduced, inverse_permutation, unbroadcast
 from .options import OneOf
 from .registry import adjoint
+from . import solvers
 from .solvers import inverse, matrix_solve, triangular_solve
 from .solvers import inverse_adjoint, matrix_solve_adjoint, triangular_solve_adjoint  # noqa: F401
 
@@ -154,15 +155,20 @@ def cholesky_factor(a):
     return np.linalg.cholesky(a)
 
 
-def cholesky_solve(a, b, factor, swapped=False):
+def cholesky_solve(a, b, factor, swapped=False, clean=True):
     """``np.linalg.solve(L.T, np.linalg.solve(L, b))`` for ``L = factor``, numpy's Cholesky
     factor of ``a``: ``a``'s inverse times ``b``, by two triangular solves (equal to
     rounding). ``swapped``: the user wrote ``np.swapaxes(L, -1, -2)`` (``L.T`` reverses every
-    axis: the same for one matrix, not for a stack). The ``factors`` stage writes this call
-    for those lines, so that its adjoint is ``a``'s (one solve with the factor), not the
-    solves', the transpose's and the factorisation's."""
+    axis: the same for one matrix, not for a stack). ``clean=False``: only the factor's lower
+    triangle is the factor (scipy's ``cho_factor`` leaves ``a``'s entries above it), which
+    BLAS reads alone, and numpy's solve reads of ``np.tril(factor)``. The ``factors`` stage
+    writes this call for those lines, so that its adjoint is ``a``'s (one solve with the
+    factor), not the solves', the transpose's and the factorisation's."""
     if np.ndim(factor) != 2:
+        factor = factor if clean else np.tril(factor)
         return np.linalg.solve(_swapped(factor, swapped), np.linalg.solve(factor, b))
+    if not clean and solvers._scipy(factor, b, "blas") is None:  # numpy's solve: all of it
+        factor = np.tril(factor)
     return triangular_solve(factor, triangular_solve(factor, b), transposed=True)
 
 
@@ -171,8 +177,9 @@ def _swapped(factor, swapped):
 
 
 @adjoint(cholesky_solve)
-def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False):
+def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False, clean=True):
     if np.ndim(factor) != 2:  # a stack: the lines' own rules, one after another
+        factor = factor if clean else np.tril(factor)
         upper = _swapped(factor, swapped)
         inner = np.linalg.solve(factor, b)
         d_upper, d_inner = solve_adjoint(g, ans, upper, inner)
@@ -181,24 +188,25 @@ def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False):
         return cholesky_adjoint(d_factor, factor, a), db
     # x = inv(a) b with a symmetric: db = inv(a) g, and -db x.T for a as a full matrix,
     # folded onto the lower triangle numpy's Cholesky reads
-    db = cholesky_solve(a, g, factor)
+    db = cholesky_solve(a, g, factor, clean=clean)
     da = -(db[:, None] * ans[None, :]) if np.ndim(b) == 1 else -(db @ _mT(ans))
     return _fold(unbroadcast(da, a), "L"), db  # (a stack of b's: a summed over it)
 
 
-def cholesky_log_diagonal(a, factor):
+def cholesky_log_diagonal(a, factor, clean=True):
     """``np.sum(np.log(np.diag(L)))`` for ``L = factor``, numpy's Cholesky factor of ``a``:
     half of ``a``'s log-determinant, the same operations as the lines, so the same value.
     The ``factors`` stage writes this call for those lines: its adjoint, ``inv(a) / 2``
     folded onto the lower triangle, is one inverse from the factor (LAPACK ``potri``), not
-    the diagonal's, the logarithm's and the factorisation's."""
+    the diagonal's, the logarithm's and the factorisation's. ``clean``: as
+    ``cholesky_solve``'s (the diagonal is the factor's either way)."""
     return np.sum(np.log(np.diag(factor)))
 
 
 @adjoint(cholesky_log_diagonal)
-def cholesky_log_diagonal_adjoint(g, a, factor=None):
+def cholesky_log_diagonal_adjoint(g, a, factor=None, clean=True):
     # inv(a) / 2, folded: its lower triangle below the diagonal, half of it on the diagonal
-    d = np.tril(_cholesky_inverse_lower(factor))
+    d = np.tril(_cholesky_inverse_lower(factor, clean))
     if type(d) is np.ndarray:
         d.flat[::d.shape[0] + 1] *= 0.5  # the diagonal, in place
     else:  # (another library's array)
@@ -208,8 +216,9 @@ def cholesky_log_diagonal_adjoint(g, a, factor=None):
     return d
 
 
-def _cholesky_inverse_lower(factor):
-    """``inv(L @ L.T)``, or (LAPACK's path) a matrix whose lower triangle is it."""
+def _cholesky_inverse_lower(factor, clean=True):
+    """``inv(L @ L.T)``, or (LAPACK's path) a matrix whose lower triangle is it; ``L`` the
+    lower triangle of ``factor`` (``clean``: nothing above it)."""
     lapack = _lapack_for(factor)
     if lapack is not None:
         potri, = lapack.get_lapack_funcs(("potri",), (factor,))
@@ -217,7 +226,7 @@ def _cholesky_inverse_lower(factor):
         upper, info = potri(factor.T, lower=0)
         if info == 0:
             return upper.T  # its lower triangle is the inverse's
-    inverse_factor = np.linalg.inv(factor)
+    inverse_factor = np.linalg.inv(factor if clean else np.tril(factor))
     return _mT(inverse_factor) @ inverse_factor
 
 

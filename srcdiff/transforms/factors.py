@@ -17,8 +17,8 @@ through the factorisation's own rule: two matrix triangular solves and a product
   -1, -2)``, ``L.swapaxes(-1, -2)``) and ``Z = np.linalg.solve(L, b)``, and writes
   ``x = rt.cholesky_solve(K, b, factor=L)``;
 - ``x = scipy.linalg.cho_solve((L, low), b)`` of ``L, low = scipy.linalg.cho_factor(K,
-  lower=True)``, and writes ``x = rt.cholesky_solve(K, b, factor=L_factor)`` (scipy's factor
-  holds ``K``'s entries above its diagonal: the calls read ``np.tril(L)``);
+  lower=True)``, and writes ``x = rt.cholesky_solve(K, b, factor=L_factor, clean=False)``
+  (scipy's factor holds ``K``'s entries above its diagonal, which the calls do not read);
 - ``s = np.sum(Q)`` (``Q.sum()``) with ``Q = np.log(D)`` and ``D = np.diag(L)``, and writes
   ``s = rt.cholesky_log_diagonal(K, factor=L)``;
 
@@ -45,7 +45,6 @@ import numpy as np
 from ..analysis.calls import resolve
 from ..context import Context
 from ..names import Namer, names_in, occurrences
-from ..templates import runtime_spelling
 from .seed import GRADIENT, WITH_VALUE
 from .normalize import local_variables
 
@@ -93,7 +92,6 @@ class _Finder:
             assigned[node] += 1
         self.assigned = assigned
         self.namer = Namer(names_in(funcdef))
-        self.numpy = runtime_spelling("np", np, ctx.rt, ctx.fn.__globals__, self.local)
         self.helds: dict[str, str] = {}  # a factor -> the name its constant value is bound to
 
     def statements(self) -> list | None:
@@ -151,18 +149,10 @@ class _Finder:
         return found
 
     def held_lines(self, factor: str, held: str) -> list:
-        """``held = rt.stop_gradient(factor)``; for scipy's factor (whose entries above the
-        diagonal are ``K``'s) of its lower triangle, ``np.tril(c)`` on a line before."""
-        value = cst.Name(factor)
-        lines = []
-        if factor in self.pairs:
-            lower = self.namer.fresh(f"{factor}_lower")
-            tril = cst.Call(cst.Attribute(self.numpy, cst.Name("tril")), [cst.Arg(value)])
-            lines.append(_assignment(lower, tril))
-            value = cst.Name(lower)
+        """``held = rt.stop_gradient(factor)``."""
         stop = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("stop_gradient")),
-                        [cst.Arg(value)])
-        return [*lines, _assignment(held, stop)]
+                        [cst.Arg(cst.Name(factor))])
+        return [_assignment(held, stop)]
 
     def held(self, factor: str) -> cst.Name:
         """The name of ``factor`` as the calls read it: a constant (its gradient is ``K``'s)."""
@@ -217,8 +207,10 @@ class _Finder:
         factor = self.factor(diagonal[0].value, d[0])
         if factor is None:
             return None
-        return self.rt_call("cholesky_log_diagonal",
-                            [factor, ("factor", self.held(diagonal[0].value))]), {q[0], d[0]}
+        args = [factor, ("factor", self.held(diagonal[0].value))]
+        if diagonal[0].value in self.pairs:  # scipy's: K's entries above the diagonal
+            args.append(("clean", cst.Name("False")))
+        return self.rt_call("cholesky_log_diagonal", args), {q[0], d[0]}
 
     def cho_solve(self, value, i: int):
         """``(rt.cholesky_solve(K, b, factor=c_factor), no lines)`` for scipy's
@@ -238,7 +230,8 @@ class _Finder:
         factor = self.factor(c, i)
         if factor is None:
             return None
-        return self.rt_call("cholesky_solve", [factor, b, ("factor", self.held(c))]), set()
+        args = [factor, b, ("factor", self.held(c)), ("clean", cst.Name("False"))]
+        return self.rt_call("cholesky_solve", args), set()
 
     # ----- what the idioms are made of -----
 

@@ -212,3 +212,25 @@ def test_grad_alone_takes_the_lapack_factor():
     rng = np.random.default_rng(8)
     elsewhere(_spd(rng, 3), rng.normal(size=3))
     assert "np.linalg.cholesky(K)" in elsewhere.source  # L @ y: numpy's factor, its rule
+
+
+def test_scipys_factor_is_read_below_its_diagonal_only():
+    """``clean=False``: the entries above the diagonal (scipy's cho_factor leaves K's there)
+    are read by no path: BLAS's, numpy's (another dtype), the inverse's."""
+    from srcdiff.runtime.registry import rule_for
+
+    rng = np.random.default_rng(9)
+    K = _spd(rng, 5)
+    L = np.linalg.cholesky(K)
+    c = L + np.triu(rng.normal(size=(5, 5)), 1)  # junk above the diagonal
+    for b in (rng.normal(size=5), rng.normal(size=(5, 2)), rng.normal(size=5).astype(np.float32)):
+        np.testing.assert_allclose(linalg.cholesky_solve(K, b, c, clean=False),
+                                   linalg.cholesky_solve(K, b, L), rtol=1e-6)
+        x, g = linalg.cholesky_solve(K, b, L), rng.normal(size=b.shape)
+        got = rule_for(linalg.cholesky_solve).call(g, x, K, b, factor=c, clean=False)
+        want = rule_for(linalg.cholesky_solve).call(g, x, K, b, factor=L)
+        for u, v in zip(got, want):
+            np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-8)
+    got = rule_for(linalg.cholesky_log_diagonal).call(0.5, K, factor=c, clean=False)
+    np.testing.assert_allclose(got, rule_for(linalg.cholesky_log_diagonal).call(0.5, K, factor=L))
+    assert linalg.cholesky_log_diagonal(K, c, clean=False) == linalg.cholesky_log_diagonal(K, L)
