@@ -230,6 +230,64 @@ def _cholesky_inverse_lower(factor, clean=True):
     return _mT(inverse_factor) @ inverse_factor
 
 
+# ----- a symmetric positive definite matrix's log-determinant and solves, sharing a factor -----
+
+
+def spd_factor(a):
+    """numpy's Cholesky factor of ``a`` where ``a`` is one real numpy matrix, exactly
+    symmetric and positive definite (LAPACK's ``potrf`` on ``a.T``, no copy); else None.
+    The ``factors`` stage writes it once for a matrix whose log-determinant and solves
+    ``grad`` computes, which then share it (``slogdet_spd``, ``solve_spd``)."""
+    lapack = _lapack_for(a)
+    if lapack is None or a.shape[0] != a.shape[1] or not np.array_equal(a, a.T):
+        return None
+    potrf, = lapack.get_lapack_funcs(("potrf",), (a,))
+    upper, info = potrf(a.T, lower=0, clean=1)
+    return upper.T if info == 0 else None
+
+
+def slogdet_spd(a, factor=None):
+    """``np.linalg.slogdet(a)`` as ``(sign, logabsdet)``: from ``factor`` (``spd_factor(a)``)
+    where there is one (sign 1, twice the sum of the logarithms of its diagonal: equal to
+    rounding), else numpy's."""
+    if factor is None:
+        return tuple(np.linalg.slogdet(a))
+    return factor.dtype.type(1.0), 2.0 * np.sum(np.log(np.diagonal(factor)))
+
+
+@adjoint(slogdet_spd, sequence=True)
+def slogdet_spd_adjoint(g, a, factor=None):
+    if factor is None:
+        return slogdet_adjoint(g, a)
+    _, g_logdet = g
+    if g_logdet is None:
+        return np.zeros_like(a)
+    inverse_a = _cholesky_inverse_lower(factor)  # the lower triangle of inv(a): symmetric
+    inverse_a = np.tril(inverse_a) + np.tril(inverse_a, -1).T
+    if type(g_logdet) is not float or g_logdet != 1.0:
+        inverse_a *= g_logdet
+    return inverse_a
+
+
+def solve_spd(a, b, factor=None):
+    """``np.linalg.solve(a, b)``: by the factor (``spd_factor(a)``) where there is one, two
+    triangular solves (equal to rounding), else numpy's."""
+    if factor is None:
+        return np.linalg.solve(a, b)
+    if np.ndim(b) > 2:  # a stack of right-hand sides: numpy's broadcasting solves
+        return np.linalg.solve(a, b)
+    return triangular_solve(factor, triangular_solve(factor, b), transposed=True)
+
+
+@adjoint(solve_spd)
+def solve_spd_adjoint(g, ans, a, b, factor=None):
+    if factor is None or np.ndim(b) > 2:
+        return solve_adjoint(g, ans, a, b)
+    db = solve_spd(a, g, factor)  # inv(a).T g, a symmetric
+    da = -(db[:, None] * ans[None, :]) if np.ndim(b) == 1 else -(db @ _mT(ans))
+    return da, db
+
+
 def _lapack_for(x):
     if type(x) is not np.ndarray or x.ndim != 2 or x.dtype.kind != "f" or \
             x.dtype not in (np.float32, np.float64) or x.size == 0:
@@ -661,4 +719,5 @@ def _einsum_operand(g, out, others, term, x, sizes, optimize):
 
 __all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
 __all__ += ["inverse", "matrix_solve", "triangular_solve"]  # rt.<name>: the rules call them
-__all__ += ["cholesky_factor", "cholesky_solve", "cholesky_log_diagonal"]  # the factors stage's
+__all__ += ["cholesky_factor", "cholesky_solve", "cholesky_log_diagonal",  # the factors stage's
+            "spd_factor", "slogdet_spd", "solve_spd"]

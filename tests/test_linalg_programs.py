@@ -239,10 +239,15 @@ def test_vjp_of_array_outputs(name):
 
 
 def test_the_unpacked_slogdet_reads_as_written():
+    """value_and_grad: numpy's call, as written; grad: the same call sharing its matrix's
+    factor with the solve (transforms/factors.py). The sign has no adjoint either way."""
     fn = make_function(PROGRAMS["gp_slogdet"], "f")
-    source = srcdiff.grad(fn).source
+    source = srcdiff.value_and_grad(fn).source
     assert "sign, logdet = np.linalg.slogdet(K)" in source
-    assert "rt.slogdet_adjoint((None, dlogdet), K)" in source  # the sign has no adjoint
+    assert "rt.slogdet_adjoint((None, dlogdet), K)" in source
+    source = srcdiff.grad(fn).source
+    assert "sign, logdet = rt.slogdet_spd(K, factor=K_factor)" in source
+    assert "rt.slogdet_spd_adjoint((None, dlogdet), K, factor=K_factor)" in source
 
 
 def test_python_float_arguments_get_float_gradients():

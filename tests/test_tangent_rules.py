@@ -65,7 +65,8 @@ RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular
                    helpers.where_positive, helpers.softmax, helpers.log_softmax,
                    # what the factors stage writes in reverse mode only (forward mode reads the
                    # lines as written): tests/transforms/test_factors.py
-                   linalg.cholesky_solve, linalg.cholesky_log_diagonal}
+                   linalg.cholesky_solve, linalg.cholesky_log_diagonal, linalg.slogdet_spd,
+                   linalg.solve_spd}
 
 
 # ----- writing a case as source -----

@@ -106,6 +106,8 @@ class _Finder:
                 value, gone = call
                 replaced[i] = value
                 dropped |= gone
+        shared = self.shared_factors()
+        replaced.update(shared[0])
         if not replaced:
             return None
         faster = self.faster_factors(replaced, dropped)
@@ -122,11 +124,55 @@ class _Finder:
                 stmt = stmt.with_changes(body=[stmt.body[0].with_changes(value=faster[i])])
             if carried:
                 stmt, carried = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]), []
+            if i in shared[1]:  # K_spd = rt.spd_factor(K), before K's first solve (its marker)
+                made = shared[1][i]
+                out += [made[0].with_changes(leading_lines=stmt.leading_lines), *made[1:]]
+                stmt = stmt.with_changes(leading_lines=[])
             out.append(stmt)
             if i in lines:  # L_factor = rt.stop_gradient(L): the calls' gradient is K's
                 factor, held = lines[i]
                 out += self.held_lines(factor, held)
         return out
+
+    def shared_factors(self) -> tuple[dict, dict]:
+        """In ``grad``, a matrix ``K`` (a name bound at most once) whose log-determinant
+        (``sign, logdet = np.linalg.slogdet(K)``) and a solve (``np.linalg.solve(K, b)``)
+        the function computes, at its top level: ``({line: the call}, {line: the lines that
+        make the factor})``, the calls ``rt.slogdet_spd(K, factor=K_factor)`` and
+        ``rt.solve_spd(K, b, factor=K_factor)``, the factor ``K_factor =
+        rt.stop_gradient(rt.spd_factor(K))`` (in two lines) before the first of them: where
+        ``K`` is symmetric positive definite they share it, else they are numpy's calls.
+        Not for ``value_and_grad``: their values are numpy's to rounding."""
+        if GRADIENT not in self.ctx.options or WITH_VALUE in self.ctx.options:
+            return {}, {}
+        uses: dict[str, list] = {}  # K -> [(line, "slogdet" | "solve", value)]
+        for i, stmt in enumerate(self.body):
+            pair = _pair_assigned(stmt)
+            found = _assigned(stmt)
+            value = pair[2] if pair is not None else found[1] if found is not None else None
+            kind = "slogdet" if pair is not None else "solve"
+            operands = self.call_of(value, np.linalg.slogdet if pair else np.linalg.solve,
+                                    1 if pair else 2) if value is not None else None
+            if operands and isinstance(operands[0], cst.Name) and self.single_matrix(operands[0]):
+                uses.setdefault(operands[0].value, []).append((i, kind, value))
+        calls, made = {}, {}
+        for name, found in uses.items():
+            if {kind for _, kind, _ in found} != {"slogdet", "solve"}:
+                continue
+            spd, held = self.namer.fresh(f"{name}_spd"), self.namer.fresh(f"{name}_factor")
+            rt = cst.Name(self.ctx.rt)
+            factor = cst.Call(cst.Attribute(rt, cst.Name("spd_factor")), [cst.Arg(cst.Name(name))])
+            stop = cst.Call(cst.Attribute(rt, cst.Name("stop_gradient")), [cst.Arg(cst.Name(spd))])
+            made[min(i for i, _, _ in found)] = [_assignment(spd, factor), _assignment(held, stop)]
+            for i, kind, value in found:
+                args = [a.value for a in value.args]
+                calls[i] = self.rt_call(f"{kind}_spd", [*args, ("factor", cst.Name(held))])
+        return calls, made
+
+    def single_matrix(self, name: cst.Name) -> bool:
+        """``name`` is bound at most once (a parameter never bound again)."""
+        n = name.value
+        return self.assigned[n] <= 1 and not (n in self.ctx.params and self.assigned[n])
 
     def faster_factors(self, replaced: dict, dropped: set) -> dict:
         """``{line: rt.cholesky_factor(K)}`` for each ``L = np.linalg.cholesky(K)`` that only

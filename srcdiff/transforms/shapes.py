@@ -99,7 +99,7 @@ _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros
                       rules.matmul_adjoint_x1_spread: 1, rules.matmul_adjoint_x2_spread: 2,
                       rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
                       rules.max_adjoint: 2, rules.min_adjoint: 2,
-                      linalg.cholesky_log_diagonal_adjoint: 1}
+                      linalg.cholesky_log_diagonal_adjoint: 1, linalg.slogdet_spd_adjoint: 1}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
               cst.FloorDivide)
 
@@ -437,7 +437,8 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
 
 # adjoint rules of several operands: the position of the operand each result has the shape of
 # (each rule sums its adjoints back to its operands' shapes)
-_RESULT_SHAPES = {linalg.solve_adjoint: {0: 2, 1: 3}, linalg.cholesky_solve_adjoint: {0: 2}}
+_RESULT_SHAPES = {linalg.solve_adjoint: {0: 2, 1: 3}, linalg.cholesky_solve_adjoint: {0: 2},
+                  linalg.solve_spd_adjoint: {0: 2, 1: 3}}
 
 
 def _result_part(expr: cst.Subscript, facts: Facts):
@@ -538,7 +539,10 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
         return SCALAR
     if fn is linalg.cholesky_solve and len(positional) == 2 and square:  # (factor=, swapped=)
         keywords = {}
-    if fn in (np.linalg.solve, linalg.cholesky_solve) and len(positional) == 2 and \
+    if fn is linalg.solve_spd and len(positional) == 2 and square:  # (factor=)
+        keywords = {}
+    if fn in (np.linalg.solve, linalg.cholesky_solve, linalg.solve_spd) and \
+            len(positional) == 2 and \
             not keywords and square:
         b = axes_of(facts.of(positional[1]))  # a vector or the columns of a matrix
         return dims(b) if b and len(b) <= 2 and b[0] == axes[0] else UNKNOWN

@@ -357,7 +357,9 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             # lowered from user spellings by transforms/factors.py, which the
                             # "cholesky-factor" feature writes
                             "srcdiff.runtime.linalg.cholesky_solve",
-                            "srcdiff.runtime.linalg.cholesky_log_diagonal"})
+                            "srcdiff.runtime.linalg.cholesky_log_diagonal",
+                            "srcdiff.runtime.linalg.slogdet_spd",
+                            "srcdiff.runtime.linalg.solve_spd"})
 
 
 def accepted() -> dict[str, str]:

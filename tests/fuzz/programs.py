@@ -1760,7 +1760,19 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             self.assign_var(self.names.new("s"),
                             binop(lit(2.0), "*", e, S, 4.0) if ch.coin(0.3) else e)
 
-        for part in ch.pick([(solve, log_det), (log_det, solve)]):
+        def spd():  # K's own log-determinant and solve: they share one factor in grad
+            sign, logdet = self.names.new("a"), self.names.new("s")
+            self.emit(f"{sign}, {logdet} = np.linalg.slogdet({k_name})",
+                      f"{sign}, {logdet} = _fz.v(np.linalg.slogdet({k_name}))")
+            self.set_var(Var(logdet, "arr", S, 2.5, False))
+            u = self.expr(U, self.rhs_depth())
+            self.assign_var(self.names.new("a"), call(
+                "np.linalg.solve", [E(k_name, k_name, (2, 2)), u], U, u.bound / 2))
+
+        parts = ch.pick([(solve, log_det), (log_det, solve)])
+        if ch.coin(0.3):  # (rt.slogdet_spd, rt.solve_spd, rt.spd_factor)
+            parts = (*parts, spd)
+        for part in parts:
             part()
         if ch.coin(0.3):  # the factor read on its own: the factorisation's rule runs too
             u = self.expr(U, 1)

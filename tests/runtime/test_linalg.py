@@ -301,7 +301,8 @@ def test_every_rule_of_linalg_is_in_a_table():
     missing = rules_without_a_case(CASES, (linalg,),
                                    covered={s[0] for s in SEQUENCES} | {np.einsum} |  # EINSUMS
                                    # a factor made from a: tests/transforms/test_factors.py
-                                   {linalg.cholesky_solve, linalg.cholesky_log_diagonal})
+                                   {linalg.cholesky_solve, linalg.cholesky_log_diagonal,
+                                    linalg.slogdet_spd, linalg.solve_spd})
     assert not missing, f"rules without a test case: {missing}"
 
 

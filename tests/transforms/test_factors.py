@@ -234,3 +234,44 @@ def test_scipys_factor_is_read_below_its_diagonal_only():
     got = rule_for(linalg.cholesky_log_diagonal).call(0.5, K, factor=c, clean=False)
     np.testing.assert_allclose(got, rule_for(linalg.cholesky_log_diagonal).call(0.5, K, factor=L))
     assert linalg.cholesky_log_diagonal(K, c, clean=False) == linalg.cholesky_log_diagonal(K, L)
+
+
+def slogdet_columns(K, Y):
+    sign, logdet = np.linalg.slogdet(K)
+    return np.sum(np.linalg.solve(K, Y) * Y) + 0.5 * np.sum(logdet)  # (a stack's: one each)
+
+
+def slogdet_only(K):
+    sign, logdet = np.linalg.slogdet(K)
+    return logdet
+
+
+@pytest.mark.parametrize("case", ["spd", "indefinite", "unsymmetric", "stack"])
+def test_a_matrix_log_determinant_and_solve_share_one_factor(case):
+    """In grad, ``slogdet(K)`` and ``solve(K, b)`` of one K: one factor where K is exactly
+    symmetric and positive definite, numpy's calls (and rules) otherwise."""
+    rng = np.random.default_rng(10)
+    n, batch = 4, (2,) if case == "stack" else ()
+    K = _spd(rng, n, batch)
+    if case == "indefinite":
+        K = K - 2 * n * np.eye(n) + 0.0 * K  # symmetric, det != 0, not positive definite
+    if case == "unsymmetric":
+        K = K + 0.1 * rng.normal(size=K.shape)
+    Y = rng.normal(size=(*batch, n, 2))
+    grad = srcdiff.grad(slogdet_columns, wrt=("K", "Y"))
+    got = grad(K, Y)
+    check_grad(slogdet_columns, (K, Y), got, argnums=(0, 1))
+    assert "rt.spd_factor(K)" in grad.source and "rt.solve_spd(K, Y, factor=K_factor)" in grad.source
+    value, again = srcdiff.value_and_grad(slogdet_columns, wrt=("K", "Y"))(K, Y)
+    assert value == slogdet_columns(K, Y)  # numpy's calls, to the bit
+    for g, h in zip(got, again):
+        np.testing.assert_allclose(g, h, rtol=1e-9, atol=1e-12)
+    assert (linalg.spd_factor(K) is not None) is (case == "spd")
+
+
+def test_a_log_determinant_alone_is_numpys():
+    rng = np.random.default_rng(11)
+    K = _spd(rng, 3)
+    grad = srcdiff.grad(slogdet_only, wrt=("K",))
+    check_grad(slogdet_only, (K,), grad(K), argnums=(0,))
+    assert "spd_factor" not in grad.source
