@@ -46,6 +46,7 @@ from ..analysis.calls import resolve
 from ..context import Context
 from ..names import Namer, names_in, occurrences
 from .seed import GRADIENT, WITH_VALUE
+from .softmax import assigned
 from .normalize import local_variables
 
 __all__ = ["rewrite"]
@@ -79,18 +80,15 @@ class _Finder:
         self.counts: Counter = occurrences(funcdef)
         self.body = list(funcdef.body.body)
         self.bound: dict[str, tuple[int, cst.BaseExpression]] = {}  # name -> (line, value)
-        assigned: Counter = Counter()
         self.pairs: dict[str, tuple[int, cst.BaseExpression, str]] = {}  # c -> (line, value, low)
         for i, stmt in enumerate(self.body):
-            found = _assigned(stmt)
+            found = assigned(stmt)
             if found is not None:
                 self.bound[found[0]] = (i, found[1])
             pair = _pair_assigned(stmt)
             if pair is not None:  # c, low = scipy.linalg.cho_factor(K, lower=True)
                 self.pairs[pair[0]] = (i, pair[2], pair[1])
-        for node in _targets(funcdef):
-            assigned[node] += 1
-        self.assigned = assigned
+        self.assigned: Counter = Counter(_targets(funcdef))  # name -> how many bindings
         self.namer = Namer(names_in(funcdef))
         self.helds: dict[str, str] = {}  # a factor -> the name its constant value is bound to
 
@@ -98,7 +96,7 @@ class _Finder:
         dropped: set[int] = set()
         replaced: dict[int, cst.BaseExpression] = {}
         for i, stmt in enumerate(self.body):
-            found = _assigned(stmt)
+            found = assigned(stmt)
             if found is None:
                 continue
             call = self.solve(found[1], i) or self.log_diagonal(found[1], i)
@@ -148,7 +146,7 @@ class _Finder:
         uses: dict[str, list] = {}  # K -> [(line, "slogdet" | "solve", value)]
         for i, stmt in enumerate(self.body):
             pair = _pair_assigned(stmt)
-            found = _assigned(stmt)
+            found = assigned(stmt)
             value = pair[2] if pair is not None else found[1] if found is not None else None
             kind = "slogdet" if pair is not None else "solve"
             operands = self.call_of(value, np.linalg.slogdet if pair else np.linalg.solve,
@@ -379,15 +377,6 @@ def _pair_assigned(stmt):
                 all(isinstance(e.value, cst.Name) for e in target.elements):
             c, low = (e.value.value for e in target.elements)
             return c, low, stmt.body[0].value
-    return None
-
-
-def _assigned(stmt):
-    """``(name, value)`` of ``name = value``, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
-            isinstance(stmt.body[0].targets[0].target, cst.Name):
-        return stmt.body[0].targets[0].target.value, stmt.body[0].value
     return None
 
 

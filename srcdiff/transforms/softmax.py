@@ -47,7 +47,7 @@ from ..context import Context, is_marker, parse_marker
 from ..names import occurrences, with_blocks
 from .normalize import local_variables
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "assigned"]
 
 _SUMS = (np.sum,)
 _MAXIMA = (np.max, np.amax)
@@ -96,7 +96,7 @@ class _Finder:
         axis=a, keepdims=True)``, ``e = np.exp(z)``, after ``z = x - np.max(x, axis=a,
         keepdims=True)`` and its maximum or not; the call is ``rt.log_softmax(x, axis=a)``
         (unshifted: of ``z``), bound to ``w`` where the lines stand."""
-        found = _assigned(stmt)
+        found = assigned(stmt)
         if found is None or not self.once(found[0]):
             return None
         w_name, value = found
@@ -106,11 +106,11 @@ class _Finder:
         before = [s for s, _ in before]  # (statement, where) pairs: the statements
         z_name, lse_name = value.left.value, value.right.value
         j = next((k for k in range(len(before) - 1, -1, -1)
-                  if (_assigned(before[k]) or ("",))[0] == lse_name), None)
+                  if (assigned(before[k]) or ("",))[0] == lse_name), None)
         if j is None or j < 2 or not self.once(lse_name):
             return None
         (l_name, log), (t_name, total), (e_name, exp) = (
-            _assigned(before[k]) or ("", None) for k in (j, j - 1, j - 2))
+            assigned(before[k]) or ("", None) for k in (j, j - 1, j - 2))
         if not (isinstance(log, cst.Call) and len(log.args) == 1 and log.args[0].keyword is None
                 and _is_name(log.args[0].value, t_name) and self.resolve(log.func) is np.log):
             return None
@@ -125,8 +125,8 @@ class _Finder:
         names = [w_name, lse_name, t_name, e_name] + ([z_name, m_name] if shifted else [])
         if x_name in names or len(set(names)) != len(names):
             return None
-        assigned = {(_assigned(s) or ("",))[0] for s in before[j + 1:]}
-        if x_name in assigned or not all(isinstance(s, cst.SimpleStatementLine) for s in before[j + 1:]):
+        bound_after = {(assigned(s) or ("",))[0] for s in before[j + 1:]}
+        if x_name in bound_after or not all(isinstance(s, cst.SimpleStatementLine) for s in before[j + 1:]):
             return None  # x (or a name of the lines) bound again before w: not the same value
         call = self.call(x_name, axis, shifted)
         call = call.with_changes(func=call.func.with_changes(attr=cst.Name("log_softmax")))
@@ -136,7 +136,7 @@ class _Finder:
         """``(how many of the last statements, the call)`` where ``stmts`` end in a softmax."""
         if len(stmts) < 3:
             return None
-        p, t, e = (_assigned(s) for s in stmts[-1:-4:-1])
+        p, t, e = (assigned(s) for s in stmts[-1:-4:-1])
         if p is None or t is None or e is None:
             return None
         (p_name, divide), (t_name, total), (e_name, exp) = p, t, e
@@ -150,7 +150,7 @@ class _Finder:
             return None
         axis = summed[1]
         if numerator != e_name:  # np.exp(x) / np.sum(np.exp(x)): two exponentials
-            numerator = _assigned(stmts[-4]) if len(stmts) >= 4 else None
+            numerator = assigned(stmts[-4]) if len(stmts) >= 4 else None
             if numerator is None or numerator[0] != operands[0].value or \
                     self.exponent(numerator[1]) != z_name or not self.once(e_name) or \
                     not self.once(numerator[0]):
@@ -173,7 +173,7 @@ class _Finder:
     def shift(self, stmts, z_name: str, axis, reads: int):
         """``(x, m)`` where ``stmts`` are ``m = np.max(x, axis=axis, keepdims=True)`` and ``z =
         x - m``, ``m`` read only there and ``z`` only ``reads`` times; else None."""
-        m, z = (_assigned(stmt) for stmt in stmts)
+        m, z = (assigned(stmt) for stmt in stmts)
         if m is None or z is None or z[0] != z_name or self.counts[z_name] != 1 + reads or \
                 z_name in self.ctx.params or not self.once(m[0]):
             return None
@@ -260,7 +260,7 @@ class _Finder:
 _EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 
 
-def _assigned(stmt):
+def assigned(stmt):
     """``(name, value)`` of ``name = value``, else None."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
             isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
