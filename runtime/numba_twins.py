@@ -626,6 +626,12 @@ def _where_positive(condition, x, y):
     return lambda condition, x, y: np.where(condition, x, y)
 
 
+@_twin(helpers.sigmoid)
+def _sigmoid(x):
+    # the same operations as the lines the sigmoid stage replaced, compiled
+    return lambda x: 1.0 / (1.0 + np.exp(-x))
+
+
 @_twin(helpers.softmax)
 def _softmax(x, axis=-1, shifted=True):
     return _normalised(axis, shifted, _exp_over_total, _exp_over_sums)

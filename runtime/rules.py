@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, softmax, unbroadcast, where_positive
+from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive
 from .options import OneOf
 from .registry import adjoint
 
@@ -219,6 +219,11 @@ def arctan_adjoint(g, x):
 
 
 # ----- reductions -----   (expand_reduced puts the reduced axes back as size 1)
+
+
+@adjoint(sigmoid)  # the sigmoid stage's 1.0 / (1.0 + np.exp(-x))
+def sigmoid_adjoint(g, ans, x):
+    return g * ans * (1.0 - ans)
 
 
 @adjoint(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis

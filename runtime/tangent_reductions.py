@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .helpers import expand_reduced, guard, log_softmax, softmax
+from .helpers import expand_reduced, guard, log_softmax, sigmoid, softmax
 from .rules import prod_adjoint
 from .statistics import (median_adjoint, nanmedian_adjoint, nanpercentile_adjoint,
                          nanquantile_adjoint, percentile_adjoint, quantile_adjoint)
@@ -24,6 +24,11 @@ from .tangents import tangent
 @tangent(log_softmax)  # the softmax stage's z - log(sum(exp(z))) of z = x - max(x)
 def log_softmax_axis_tangent(dx, ans, x, axis=-1, shifted=True):
     return dx - np.sum(np.exp(ans) * dx, axis=axis, keepdims=True)
+
+
+@tangent(sigmoid)  # the sigmoid stage's 1.0 / (1.0 + np.exp(-x))
+def sigmoid_tangent(dx, ans, x):
+    return dx * ans * (1.0 - ans)
 
 
 @tangent(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis

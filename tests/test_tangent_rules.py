@@ -61,8 +61,9 @@ NOT_YET: set = set()
 RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular_solve,
                    solvers.matrix_solve, solvers.inverse,
                    # what the canonical and softmax stages write for user spellings: forward
-                   # mode through them in tests/test_where_positive.py, test_softmax_lines.py
-                   helpers.where_positive, helpers.softmax, helpers.log_softmax,
+                   # mode through them in tests/test_where_positive.py, test_softmax_lines.py,
+                   # tests/transforms/test_sigmoid.py
+                   helpers.where_positive, helpers.softmax, helpers.log_softmax, helpers.sigmoid,
                    # what the factors stage writes in reverse mode only (forward mode reads the
                    # lines as written): tests/transforms/test_factors.py
                    linalg.cholesky_solve, linalg.cholesky_log_diagonal, linalg.slogdet_spd,

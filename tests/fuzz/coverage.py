@@ -198,6 +198,7 @@ COVERAGE: dict[str, str] = {
 # the idioms of issue 13 (item 4), each a tag the generator records
 IDIOMS: dict[str, str] = {
     "a max-shifted softmax: exp(m - max(m)) / sum(exp(m - max(m)))": "softmax",
+    "a logistic sigmoid: 1.0 / (1.0 + np.exp(-x)), 1 / (1 + np.exp(-x))": "sigmoid",
     "a Cholesky factor's solves and log-determinant: L = np.linalg.cholesky(K); "
     "np.linalg.solve(L.T, np.linalg.solve(L, u)); np.sum(np.log(np.diag(L)))": "cholesky-factor",
     "list((a, b)) / tuple([a, b]) of values: the displays they make": "sequence-calls",
@@ -354,6 +355,8 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             "srcdiff.runtime.helpers.where_positive",
                             "srcdiff.runtime.helpers.softmax",
                             "srcdiff.runtime.helpers.log_softmax",
+                            # (transforms/sigmoid.py), which the "sigmoid" feature writes
+                            "srcdiff.runtime.helpers.sigmoid",
                             # lowered from user spellings by transforms/factors.py, which the
                             # "cholesky-factor" feature writes
                             "srcdiff.runtime.linalg.cholesky_solve",

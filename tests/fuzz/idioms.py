@@ -67,13 +67,13 @@ class Idioms:
     def x_spell(self, shape, d) -> E:
         ch = self.ch
         opts = {S: ["ufunc", "relu", "copy", "matmul", "inner", "mdot", "amax", "mreduce",
-                    "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce"],
+                    "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce", "sigmoid"],
                 V: ["ufunc", "relu", "copy", "matmul", "mdot", "einsum", "transpose", "squeeze",
-                    "ellipsis", "amax", "convert", "ureduce", "displays"],
+                    "ellipsis", "amax", "convert", "ureduce", "displays", "sigmoid"],
                 U: ["ufunc", "relu", "copy", "matmul", "mdot", "inner", "einsum", "ellipsis",
                     "expand", "ureduce"],
                 M: ["ufunc", "relu", "copy", "matmul", "transpose", "einsum", "ellipsis",
-                    "convert", "softmax"]}[shape]
+                    "convert", "softmax", "sigmoid"]}[shape]
         return getattr(self, "sp_" + ch.pick(opts))(shape, d)
 
     def sp_ufunc(self, shape, d) -> E:
@@ -181,6 +181,20 @@ class Idioms:
         oe = f"np.exp({m.osrc} - np.max({m.osrc}, axis=-1, keepdims=True))"
         return E(f"({e} / np.sum({e}, axis=-1, keepdims=True))",
                  f"({oe} / np.sum({oe}, axis=-1, keepdims=True))", M, 1.0)
+
+    def sp_sigmoid(self, shape, d) -> E:
+        """A logistic sigmoid as written by hand (the sigmoid stage makes it ``rt.sigmoid``):
+        its value within (0, 1), its derivative within (0, 1/4]."""
+        self.feature("sigmoid")
+        a = self.expr(shape, d)
+        s, o = _par(a, UNARY)
+        one = self.ch.pick(["1.0", "1"])
+        e, oe = f"np.exp(-{s})", f"np.exp(-{o})"
+        if self.ch.coin(0.3):
+            e, oe = f"({e} + {one})", f"({oe} + {one})"
+        else:
+            e, oe = f"({one} + {e})", f"({one} + {oe})"
+        return E(f"{one} / {e}", f"{one} / {oe}", shape, 1.0)
 
     def sp_displays(self, shape, d) -> E:
         """``list((a, b))`` / ``tuple([a, b])`` of values: the displays they make."""

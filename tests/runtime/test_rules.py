@@ -274,7 +274,8 @@ def test_options_are_the_primitives_parameter_names(rule):
         f"{rule.name} options {rule.options} are not parameters of {name(rule.primitive)}{names}")
 
 
-DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax, helpers.log_softmax}
+DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax, helpers.log_softmax,
+             helpers.sigmoid}
 
 
 @pytest.mark.parametrize("x, zero", [(np.array([[0.7, -0.4, 1.3], [-1.1, 0.2, -0.6]]), 0.0),
@@ -300,6 +301,16 @@ def test_softmax_rule_matches_finite_differences(shape, options, fn):
     ans = fn(x, **options)
     dx = rule_for(fn).call(g, ans, x, **options)
     check_vjp(lambda x: fn(x, **options), (x,), (dx,), cotangent=g)
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 3)])
+def test_sigmoid_rule_matches_finite_differences(shape):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape) * 3.0 if shape else float(rng.normal())
+    g = rng.normal(size=shape) if shape else float(rng.normal())
+    ans = helpers.sigmoid(x)
+    np.testing.assert_array_equal(ans, 1.0 / (1.0 + np.exp(-np.asarray(x))))  # the same operations
+    check_vjp(helpers.sigmoid, (x,), (rule_for(helpers.sigmoid).call(g, ans, x),), cotangent=g)
 
 
 def test_append_rule_matches_finite_differences():
