@@ -16,8 +16,9 @@ The facts (a flow-insensitive fixpoint, :func:`srcdiff.analysis.values.infer`):
 
 Arithmetic, numpy's float ufuncs, products, reductions and views of a ``FLOAT`` value with
 values of known kinds are ``FLOAT`` (float64 wins every promotion with them, NEP 50); two
-Python ints give a Python int (``/`` a float). Anything with a ``dtype=`` keyword, a value
-from a global of another dtype, and every call not listed here are ``UNKNOWN``.
+Python ints give a Python int (``/`` a float). Anything with a ``dtype=`` keyword, a global
+or closure array (rebindable after compiling), and every call not listed here are
+``UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -145,9 +146,11 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
 
 
 def _of_object(value):
-    """The kind of a global or closure value (``np.pi``, a module-level float64 array)."""
+    """The kind of a global or closure number (``np.pi``). A global array is UNKNOWN: the
+    derivative is compiled once, and a module may rebind it to another dtype later (an
+    expression of it alone, ``W * 2.0``, would then be float32 where a float64 was proved)."""
     kind = type(value)
-    if kind is float or kind is np.float64 or kind is np.ndarray and value.dtype is _F8:
+    if kind is float:
         return FLOAT
     if kind is bool:
         return BOOL

@@ -26,7 +26,7 @@ def kinds(x, W, b, k):
     v = x.astype(np.float32)     # UNKNOWN: a method not listed
     w = np.sum(x, dtype=np.float32)  # UNKNOWN: a dtype keyword
     z = x * HALF                 # UNKNOWN: a float32 global (float64 wins, but not proved)
-    g = x * TABLE                # FLOAT
+    g = TABLE * 2.0              # UNKNOWN: a global array (a module may rebind it later)
     h = b * k                    # UNKNOWN: two numbers of unknown kind (ints give an int)
     j = np.where(m, a, 0.0)      # FLOAT
     i = np.arange(3)             # UNKNOWN: integers
@@ -37,7 +37,7 @@ def kinds(x, W, b, k):
 
 
 EXPECTED = dict(a=FLOAT, s=FLOAT, t=FLOAT, m=BOOL, r=FLOAT, n=INT, q=FLOAT, p=INT, u=FLOAT,
-                v=UNKNOWN, w=UNKNOWN, z=UNKNOWN, g=FLOAT, h=UNKNOWN, j=FLOAT, i=UNKNOWN,
+                v=UNKNOWN, w=UNKNOWN, z=UNKNOWN, g=UNKNOWN, h=UNKNOWN, j=FLOAT, i=UNKNOWN,
                 e=UNKNOWN, f=FLOAT, c=FLOAT, x=FLOAT, W=FLOAT, b=NUMBER, k=NUMBER)
 DIMS = (("n0",), ("n1", "n0"), (), ())
 
