@@ -115,7 +115,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
                   "    else:",
                   f"        {elsewhere}"]
     key = "".join(f"s{i}, " for i in range(nargs))
-    lines += [f"    key = ({key}float64_call(({', '.join(xs)}{',' if nargs == 1 else ''})))",
+    lines += [f"    key = ({key}float64_call(({', '.join(xs)}{',' if nargs == 1 else ''})),)",
               "    function = functions.get(key)",
               "    if function is None:  # another variant: compiled on the general path",
               f"        {elsewhere}",

@@ -185,3 +185,22 @@ def test_every_least_squares_spelling_writes_in_place(label):
         got = grad(*args)
         check_grad(fn, args, got, argnums=(0, 1))
     assert "-= y" in code(grad.source), label
+
+
+def test_other_shapes_find_their_float64_variant_by_lookup():
+    """The first call's shapes are tested first; other float64 shapes (another pattern, the
+    written-out call's dictionary lookup, whose key ends with the float64 flag) take their
+    own in-place variant, float32 ones the variant without it."""
+    rng = np.random.default_rng(6)
+    grad = srcdiff.grad(least_squares, wrt=("w", "b"))
+    calls = [(rng.normal(size=3), 0.3, rng.normal(size=(6, 3)), rng.normal(size=6)),
+             (rng.normal(size=1), 0.1, rng.normal(size=(5, 1)), rng.normal(size=5)),
+             (rng.normal(size=3).astype(np.float32), 0.3,
+              rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=6).astype(np.float32))]
+    for _ in range(2):
+        for args in calls:
+            got = grad(*args)
+            assert got[0].dtype == args[0].dtype
+            if args[0].dtype == np.float64:
+                check_grad(least_squares, args, got, argnums=(0, 1))
+            assert ("r -= y" in code(grad.source)) is (args[0].dtype == np.float64)
