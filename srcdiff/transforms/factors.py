@@ -32,6 +32,16 @@ equal to rounding); their adjoints are the derivative of what the lines compute 
 respect to ``K`` (through the lower triangle numpy's Cholesky reads), on a stack of
 matrices the lines' own rules one after another. Reverse mode only: forward mode and second
 order read the lines as written.
+
+In ``grad`` (no value returned, so rounding-level differences stay inside), two more:
+
+- a factor that only those calls read is LAPACK's, ``L = rt.cholesky_factor(K)`` (numpy's
+  factor to rounding, ~2x faster; numpy's call and error where K is not positive definite);
+- ``sign, logdet = np.linalg.slogdet(K)`` and ``np.linalg.solve(K, b)`` of one matrix share
+  one factor: ``K_spd = rt.spd_factor(K)`` (None unless K is exactly symmetric and positive
+  definite), ``K_factor = rt.stop_gradient(K_spd)``, then ``rt.slogdet_spd(K,
+  factor=K_factor)`` and ``rt.solve_spd(K, b, factor=K_factor)``: numpy's calls and rules
+  where there is no factor, else the factor's log-determinant, solves and ``potri``.
 """
 
 from __future__ import annotations
