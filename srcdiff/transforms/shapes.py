@@ -743,7 +743,7 @@ def _call(call: cst.Call, facts: Facts):
         return UNKNOWN  # *args or **kwargs
     if _known(fn, ELEMENTWISE) and len(positional) == 1 and not keywords:
         return facts.of(positional[0])
-    if fn in (helpers.softmax, helpers.log_softmax) and len(positional) == 1:  # s's shape
+    if fn in (helpers.softmax, helpers.log_softmax, helpers.sigmoid) and len(positional) == 1:
         return facts.of(positional[0])
     if _known(fn, _NARY) and len(positional) >= 2 and not keywords:
         return _broadcast([facts.of(a) for a in positional])

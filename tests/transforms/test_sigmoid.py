@@ -88,3 +88,26 @@ def test_forward_mode_and_second_order():
     g = srcdiff.grad(plain, wrt="x")
     np.testing.assert_allclose(hv, (g(x + eps * v, w) - g(x - eps * v, w)) / (2 * eps),
                                rtol=1e-5, atol=1e-7)
+
+
+def logistic_loss(w, X, y):
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return -np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+
+
+def logistic_loss_dot(w, X, y):
+    p = 1 / (1 + np.exp(-np.dot(X, w)))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+
+
+@pytest.mark.parametrize("fn", [logistic_loss, logistic_loss_dot], ids=lambda f: f.__name__)
+def test_the_sigmoid_keeps_its_inputs_shape(fn):
+    """Under a shape pattern, rt.sigmoid(z) has z's shape (and dtype): the logistic loss's
+    adjoints need no rt.unbroadcast, and its temporaries take results in place."""
+    rng = np.random.default_rng(7)
+    X, y, w = rng.normal(size=(20, 3)), (rng.random(20) > 0.5) * 1.0, rng.normal(size=3)
+    grad = srcdiff.grad(fn, wrt="w")
+    for _ in range(2):
+        check_grad(fn, (w, X, y), (grad(w, X, y),), argnums=(0,))
+    assert "rt.sigmoid(" in grad.source and "unbroadcast" not in grad.source
+    assert " *= " in grad.source
