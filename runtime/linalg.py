@@ -97,11 +97,18 @@ def slogdet_adjoint(g, a):
 def solve_adjoint(g, ans, a, b):
     if np.ndim(b) == 1:
         db = matrix_solve(a, g[..., None], transposed=True)[..., 0]
-        da = -(db[..., :, None] * ans[..., None, :])
     else:
         db = matrix_solve(a, g, transposed=True)
-        da = -(db @ _mT(ans))
-    return unbroadcast(da, a), unbroadcast(db, b)
+    return unbroadcast(_solve_matrix_adjoint(db, ans, b), a), unbroadcast(db, b)
+
+
+def _solve_matrix_adjoint(db, ans, b):
+    """The adjoint of ``a`` in ``x = solve(a, b)`` as a full matrix, ``-db x.T`` (``db`` the
+    adjoint of ``b``): an outer product of vectors where ``b`` is one (numpy 2), a product of
+    matrices otherwise."""
+    if np.ndim(b) == 1:
+        return -(db[..., :, None] * ans[..., None, :])
+    return -(db @ _mT(ans))
 
 
 @adjoint(np.linalg.matrix_power)
@@ -189,8 +196,7 @@ def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False, clean=True)
     # x = inv(a) b with a symmetric: db = inv(a) g, and -db x.T for a as a full matrix,
     # folded onto the lower triangle numpy's Cholesky reads
     db = cholesky_solve(a, g, factor, clean=clean)
-    da = -(db[:, None] * ans[None, :]) if np.ndim(b) == 1 else -(db @ _mT(ans))
-    return _fold(unbroadcast(da, a), "L"), db  # (a stack of b's: a summed over it)
+    return _fold(unbroadcast(_solve_matrix_adjoint(db, ans, b), a), "L"), db  # (a stack of b's: a summed over it)
 
 
 def cholesky_log_diagonal(a, factor, clean=True):
@@ -284,19 +290,14 @@ def solve_spd_adjoint(g, ans, a, b, factor=None):
     if factor is None or np.ndim(b) > 2:
         return solve_adjoint(g, ans, a, b)
     db = solve_spd(a, g, factor)  # inv(a).T g, a symmetric
-    da = -(db[:, None] * ans[None, :]) if np.ndim(b) == 1 else -(db @ _mT(ans))
-    return da, db
+    return _solve_matrix_adjoint(db, ans, b), db
 
 
 def _lapack_for(x):
-    if type(x) is not np.ndarray or x.ndim != 2 or x.dtype.kind != "f" or \
-            x.dtype not in (np.float32, np.float64) or x.size == 0:
+    """scipy's LAPACK for one real float32/float64 numpy matrix (``solvers``' test), else None."""
+    if type(x) is not np.ndarray or x.dtype.kind != "f":
         return None
-    try:
-        from scipy.linalg import lapack
-    except ImportError:  # scipy is optional
-        return None
-    return lapack
+    return solvers._scipy(x, x, "lapack")
 
 
 def _lower_weights(x):

@@ -24,7 +24,7 @@ unpack), which together cost ~0.7 µs:
         else:
             return other(self, given(x0, x1, x2, x3) + rest, kwargs)
         ...                              # x1 the same; x2, x3: not complex
-        key = (s0, s1, s2, s3, float64_call((x0, x1, x2, x3)))
+        key = (s0, s1, s2, s3, f0 and f1 and f2 and f3)  # f0: float64? (float64_call)
         function = functions.get(key)    # the variant for these shapes (dims.py, inplace.py)
         ...
         g0, g1 = function(x0, x1, x2, x3)
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis.dtypes import FLOAT64, float64_call
+from .analysis.dtypes import FLOAT64, Float64Kinds
 
 __all__ = ["specialised_call"]
 
@@ -90,7 +90,7 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
              "plain_types": plain_types, "other": other, "f64": np.dtype(np.float64),
              "ndarray": np.ndarray, "float64": np.float64, "numpy_floats": numpy_floats,
              "maybe_complex": maybe_complex, "slow": slow, "owner": owner,
-             "float64_call": float64_call}
+             "float64_kinds": Float64Kinds()}
     lines = [f"def call(self, {given}/, *rest, **kwargs):",
              f"    if kwargs or rest{last} or fn.__code__ is not code:",
              f"        {elsewhere}"]
@@ -110,12 +110,15 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
                   f"        if {d} is not f64 and {refused}:",
                   f"            {elsewhere}",
                   f"        s{i} = {x}.shape",
+                  f"        f{i} = {d} is f64",
                   f"    elif {number}:",
                   f"        s{i} = {k}",
+                  f"        f{i} = float64_kinds[{k}]",
                   "    else:",
                   f"        {elsewhere}"]
     key = "".join(f"s{i}, " for i in range(nargs))
-    lines += [f"    key = ({key}float64_call(({', '.join(xs)}{',' if nargs == 1 else ''})),)",
+    flag = " and ".join(f"f{i}" for i in range(nargs)) or "True"  # float64_call's, inline
+    lines += [f"    key = ({key}{flag},)",
               "    function = functions.get(key)",
               "    if function is None:  # another variant: compiled on the general path",
               f"        {elsewhere}",

@@ -33,7 +33,8 @@ from srcdiff.runtime import helpers, rules
 from ..context import Context
 from .values import UNKNOWN, Domain, Facts, infer
 
-__all__ = ["FLOAT64", "FLOAT", "INT", "BOOL", "NUMBER", "dtype_facts", "float64_call"]
+__all__ = ["FLOAT64", "FLOAT", "INT", "BOOL", "NUMBER", "dtype_facts", "float64_call",
+           "float64_kind", "Float64Kinds"]
 
 FLOAT64 = "float64"  # the option (Context.options): every argument's array is float64
 
@@ -69,9 +70,23 @@ def float64_call(args) -> bool:
         if kind is np.ndarray:
             if a.dtype is not _F8:
                 return False
-        elif isinstance(a, np.generic) and kind is not np.float64 or kind is complex:
+        elif not float64_kind(kind):
             return False
     return True
+
+
+def float64_kind(kind: type) -> bool:
+    """Whether a value of type ``kind``, not a numpy array, allows the ``FLOAT64`` variant:
+    not a numpy scalar of another type than float64, not complex."""
+    return not (issubclass(kind, np.generic) and kind is not np.float64) and kind is not complex
+
+
+class Float64Kinds(dict):
+    """``float64_kind`` by type, each computed once (the written-out call's lookup path)."""
+
+    def __missing__(self, kind):
+        self[kind] = found = float64_kind(kind)
+        return found
 
 
 def dtype_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:

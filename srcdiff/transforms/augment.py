@@ -40,7 +40,7 @@ from ..analysis.dtypes import FLOAT, FLOAT64, dtype_facts
 from ..analysis.values import UNKNOWN, binding_counts, reads
 from ..context import Context
 from ..names import Renamed
-from .inplace import Uses, assignment, kept_nowhere, makes
+from .inplace import Uses, assignment, bare, kept_nowhere, makes
 from .shapes import SCALAR, shape_facts
 
 __all__ = ["rewrite"]
@@ -162,7 +162,7 @@ class _Augmenting:
             self.kinds[name] == FLOAT and self.kinds.of(value) == FLOAT
 
     def _written(self, stmt, target: str, name: str, op, other, i: int) -> list:
-        augmented = cst.AugAssign(cst.Name(target), _AUGMENTED[op](), _bare(other))
+        augmented = cst.AugAssign(cst.Name(target), _AUGMENTED[op](), bare(other))
         held = self._final(name)  # the name the array has by now (renamed before)
         if i < self.forward and _TEMPORARY.match(held):
             self.renames[held] = target  # a temporary becomes what it is made into
@@ -209,11 +209,3 @@ def _without_deleted(stmt, read: set):
         return None
     names = kept[0] if len(kept) == 1 else cst.Tuple([cst.Element(k) for k in kept], lpar=[], rpar=[])
     return stmt.with_changes(body=[stmt.body[0].with_changes(target=names)])
-
-
-def _bare(expr: cst.BaseExpression) -> cst.BaseExpression:
-    """``expr`` as the right side of an augmented assignment: no parentheses it needed as an
-    operand."""
-    if getattr(expr, "lpar", None) and len(expr.lpar) == 1:
-        return expr.with_changes(lpar=[], rpar=[])
-    return expr

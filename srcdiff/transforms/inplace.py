@@ -45,7 +45,7 @@ from srcdiff.runtime import helpers, inplace, rules
 from ..analysis.values import binding_counts, reads, resolve
 from ..context import Context
 
-__all__ = ["rewrite", "INPLACE", "Uses", "assignment", "makes", "kept_nowhere"]
+__all__ = ["rewrite", "INPLACE", "Uses", "assignment", "bare", "makes", "kept_nowhere"]
 
 INPLACE = "inplace"  # the option (Context.options) of the variant for large arrays
 
@@ -191,7 +191,7 @@ class _InPlace(cst.CSTTransformer):
         other = updated.right if left_is else updated.left  # (its own operations in place)
         self.done.add(name)
         call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name(_OPERATORS[op])),
-                        [cst.Arg(cst.Name(name)), cst.Arg(_bare(other))])
+                        [cst.Arg(cst.Name(name)), cst.Arg(bare(other))])
         return call.with_changes(lpar=[], rpar=[])
 
     def leave_Call(self, original, updated):
@@ -212,7 +212,7 @@ class _InPlace(cst.CSTTransformer):
             return updated.with_changes(func=cst.Attribute(
                 cst.Name(self.ctx.rt), cst.Name(fn.__name__ + "_into")))
         spare = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("spare")),
-                         [cst.Arg(_bare(a.value)) for a in updated.args])
+                         [cst.Arg(bare(a.value)) for a in updated.args])
         args = [*updated.args[:-1], updated.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
         return updated.with_changes(args=[*args, cst.Arg(spare, keyword=cst.Name("out"),
                                                          equal=_EQUAL)])
@@ -239,7 +239,7 @@ def _elementwise_float(fn) -> bool:
     return all(f"{c * fn.nin}->{c}" in fn.types for c in "fd")
 
 
-def _bare(expr: cst.BaseExpression) -> cst.BaseExpression:
+def bare(expr: cst.BaseExpression) -> cst.BaseExpression:
     """``expr`` as a call argument: parentheses it needed as an operand are dropped."""
     if getattr(expr, "lpar", None) and len(expr.lpar) == 1:
         return expr.with_changes(lpar=[], rpar=[])

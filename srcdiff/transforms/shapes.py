@@ -435,6 +435,9 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     return dims(tuple(out + rest))
 
 
+# solves of a square matrix: the keywords that do not change the result's shape
+_SOLVES = {np.linalg.solve: set(), linalg.cholesky_solve: {"factor", "swapped", "clean"},
+           linalg.solve_spd: {"factor"}}
 # adjoint rules of several operands: the position of the operand each result has the shape of
 # (each rule sums its adjoints back to its operands' shapes)
 _RESULT_SHAPES = {linalg.solve_adjoint: {0: 2, 1: 3}, linalg.cholesky_solve_adjoint: {0: 2},
@@ -537,13 +540,7 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
         return dims(axes) if square else UNKNOWN
     if fn is linalg.cholesky_log_diagonal and len(positional) == 1 and square:
         return SCALAR
-    if fn is linalg.cholesky_solve and len(positional) == 2 and square:  # (factor=, swapped=)
-        keywords = {}
-    if fn is linalg.solve_spd and len(positional) == 2 and square:  # (factor=)
-        keywords = {}
-    if fn in (np.linalg.solve, linalg.cholesky_solve, linalg.solve_spd) and \
-            len(positional) == 2 and \
-            not keywords and square:
+    if _known(fn, _SOLVES) and len(positional) == 2 and set(keywords) <= _SOLVES[fn] and square:
         b = axes_of(facts.of(positional[1]))  # a vector or the columns of a matrix
         return dims(b) if b and len(b) <= 2 and b[0] == axes[0] else UNKNOWN
     if fn is np.diag and len(positional) == 1 and not keywords:
