@@ -53,6 +53,7 @@ import libcst as cst
 import numpy as np
 
 from ..analysis.calls import resolve
+from ..analysis.values import binding_counts
 from ..context import Context
 from ..names import Namer, names_in, occurrences
 from .seed import GRADIENT, WITH_VALUE
@@ -98,7 +99,7 @@ class _Finder:
             pair = _pair_assigned(stmt)
             if pair is not None:  # c, low = scipy.linalg.cho_factor(K, lower=True)
                 self.pairs[pair[0]] = (i, pair[2], pair[1])
-        self.assigned: Counter = Counter(_targets(funcdef))  # name -> how many bindings
+        self.assigned: Counter = Counter(binding_counts(funcdef))  # name -> how many bindings
         self.namer = Namer(names_in(funcdef))
         self.helds: dict[str, str] = {}  # a factor -> the name its constant value is bound to
 
@@ -388,34 +389,6 @@ def _pair_assigned(stmt):
             c, low = (e.value.value for e in target.elements)
             return c, low, stmt.body[0].value
     return None
-
-
-def _targets(funcdef: cst.FunctionDef):
-    """Every name the function binds, once per binding (assignments, loop targets, ...)."""
-    from ..analysis.values import bound_names
-
-    class Collect(cst.CSTVisitor):
-        def __init__(self):
-            self.found: list[str] = []
-
-        def visit_AssignTarget(self, node):
-            self.found += bound_names(node.target)
-
-        def visit_AugAssign(self, node):
-            self.found += bound_names(node.target)
-
-        def visit_AnnAssign(self, node):
-            self.found += bound_names(node.target)
-
-        def visit_For(self, node):
-            self.found += bound_names(node.target)
-
-        def visit_NamedExpr(self, node):
-            self.found += bound_names(node.target)
-
-    collect = Collect()
-    funcdef.body.visit(collect)
-    return collect.found
 
 
 def _integer(node):
