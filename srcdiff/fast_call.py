@@ -39,9 +39,20 @@ shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from .analysis.dtypes import FLOAT64, Float64Kinds
+
+try:
+    from . import _dispatch  # built by setup.py where a C compiler is at hand
+except ImportError:  # pragma: no cover - an install without it: the Python call alone
+    _dispatch = None
+
+# Whether a new gradient call's first test runs in C (srcdiff._dispatch) where it is built;
+# the tests set it False to run the Python twin.
+COMPILED = True
 
 __all__ = ["specialised_call"]
 
@@ -94,9 +105,11 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     lines = [f"def call(self, {given}/, *rest, **kwargs):",
              f"    if kwargs or rest{last} or fn.__code__ is not code:",
              f"        {elsewhere}"]
-    if first is not None:
-        lines += _first_call(first, functions[first], nargs, index, xs, results, done, scope,
-                             numpy_floats, plain_types, fresh)
+    spec = first_spec(first, index, plain_types, numpy_floats, fresh) if first is not None \
+        else None
+    compiled = first is not None and _in_c(fn, spec)
+    if first is not None and not compiled:  # the first test in Python
+        lines += _first_call(first, functions[first], nargs, xs, results, done, scope, spec)
     for i in range(nargs):
         x, k, d = f"x{i}", f"k{i}", f"d{i}"
         if i in index:  # a differentiated argument: a float number or a float array
@@ -129,48 +142,92 @@ def specialised_call(fn, functions: dict, nargs: int, index: tuple[int, ...], si
     lines += _apart([i for i in index], "    ")
     lines.append(f"    {done}")
     exec(compile("\n".join(lines), f"<srcdiff call of {fn.__qualname__}>", "exec"), scope)
+    if compiled:  # the first test in C, every other call the lines above
+        arguments = tuple(a[:2] if a[0] == ARG_TYPE else a for a in spec[0])
+        return _dispatch.FirstCall(fn, functions[first], first, scope["call"], slow, arguments,
+                                   spec[1], single, with_value)
     return scope["call"]
 
 
-def _first_call(key, function, nargs, index, xs, results, done, scope, numpy_floats,
-                plain_types, fresh=()) -> list[str]:
+# What the first signature's call tests of each argument, and does with each gradient: one
+# table for the Python lines (``_first_call``) and for srcdiff._dispatch.FirstCall, which runs it
+# in C. An argument: (ARG_ARRAY, shape, float64 only, differentiated), (ARG_NUMBER,): a float
+# or numpy's float64, (ARG_TYPE, type, its value may hold a complex number). A gradient:
+# (position, how), how one of the GRAD_ codes.
+ARG_ARRAY, ARG_NUMBER, ARG_TYPE = 0, 1, 2
+GRAD_AS_IS, GRAD_DTYPE, GRAD_ARRAY, GRAD_NUMBER, GRAD_SLOW = range(5)
+
+
+def first_spec(key, index, plain_types, numpy_floats, fresh=()) -> tuple[tuple, tuple]:
+    """The tests of ``key``'s call and what each gradient needs (see the table above):
+    ``GRAD_AS_IS`` a new float64 array of its argument's shape (``fresh``: ``FLOAT64``),
+    ``GRAD_DTYPE`` a new array of its shape whose dtype is left to check, ``GRAD_ARRAY`` any
+    array to check, ``GRAD_NUMBER`` a number of its float argument's kind, ``GRAD_SLOW`` the
+    general conversion."""
+    *parts, float64 = key  # float64: the function is the variant for float64 arrays only
+    arguments = []
+    for i, part in enumerate(parts):
+        if type(part) is tuple:
+            arguments.append((ARG_ARRAY, part, bool(float64), i in index))
+        elif part is float or part is np.float64:  # one variant for both
+            arguments.append((ARG_NUMBER,))
+        else:
+            arguments.append((ARG_TYPE, part, not (i in index or part in plain_types
+                                                   or part in numpy_floats)))
+    gradients = []
+    for n, i in enumerate(index):
+        kind, made = arguments[i][0], fresh[n] if n < len(fresh) else False
+        if kind == ARG_ARRAY:
+            how = GRAD_AS_IS if made == FLOAT64 else GRAD_DTYPE if made else GRAD_ARRAY
+        else:
+            how = GRAD_NUMBER if kind == ARG_NUMBER else GRAD_SLOW
+        gradients.append((i, how))
+    return tuple(arguments), tuple(gradients)
+
+
+def _in_c(fn, spec) -> bool:
+    """Whether srcdiff._dispatch.FirstCall runs ``spec`` (``first_spec``): where it is built,
+    for a plain function, not beyond it (an argument whose value may hold a complex number,
+    more than 32 arguments or 8 dimensions)."""
+    arguments = spec[0]
+    return _dispatch is not None and COMPILED and type(fn) is types.FunctionType and \
+        len(arguments) <= 32 and not any(a[0] == ARG_TYPE and a[2] for a in arguments) and \
+        not any(a[0] == ARG_ARRAY and len(a[1]) > 8 for a in arguments)
+
+
+def _first_call(key, function, nargs, xs, results, done, scope, spec) -> list[str]:
     """The lines of the call for arguments of ``key`` (see ``specialised_call``): each
     argument's type, and an array's shape, compared with the key's as constants; a Python
     float and a numpy float64 alike (both the shape ``()`` of one pattern, ``srcdiff.dims``,
     so one compiled variant), each gradient handed back as its argument's kind."""
     tests, kinds = [], {}
-    *parts, float64 = key  # float64: the function is the variant for float64 arrays only
-    for i, part in enumerate(parts):
+    arguments, gradients = spec
+    for i, (kind, *rest) in enumerate(arguments):
         x = f"x{i}"
-        if type(part) is tuple and float64:  # a float64 array of this shape
-            tests.append(f"type({x}) is ndarray and {x}.shape == {part!r} and "
-                         f"(d{i} := {x}.dtype) is f64")
+        if kind == ARG_ARRAY:
+            shape, float64, wrt = rest
+            dtype = "" if float64 else f" or d{i}.kind == 'f'" if wrt else f" or d{i}.kind != 'c'"
+            tests.append(f"type({x}) is ndarray and {x}.shape == {shape!r} and "
+                         f"((d{i} := {x}.dtype) is f64{dtype})")
             kinds[i] = np.ndarray
-        elif type(part) is tuple:  # an array of this shape, of a float (wrt) or not complex dtype
-            refused = f"d{i}.kind == 'f'" if i in index else f"d{i}.kind != 'c'"
-            tests.append(f"type({x}) is ndarray and {x}.shape == {part!r} and "
-                         f"((d{i} := {x}.dtype) is f64 or {refused})")
-            kinds[i] = np.ndarray
-        elif part is float or part is np.float64:  # a float or numpy's: one variant for both
+        elif kind == ARG_NUMBER:  # (SGD's b - lr * db makes a Python float a numpy one)
             tests.append(f"((k{i} := type({x})) is float or k{i} is float64)")
-            kinds[i] = f"k{i}"  # (SGD's b - lr * db makes a Python float a numpy one)
+            kinds[i] = f"k{i}"
         else:  # a number or another object of this type, nothing complex in it
+            part, checked = rest
             scope[f"K{i}"] = part
-            test = f"type({x}) is K{i}"
-            if not (i in index or part in plain_types or part in numpy_floats):
-                test += f" and not maybe_complex({x})"
-            tests.append(test)
+            tests.append(f"type({x}) is K{i}" + (f" and not maybe_complex({x})" if checked else ""))
             kinds[i] = part
     scope["first_key"], scope["first_function"] = key, function
     lines = [f"    if {' and '.join(tests)}:",
              "        owner._last = first_key",
              f"        {results} = first_function({', '.join(xs)})"]
-    for n, i in enumerate(index):
-        shape = repr(key[i]) if kinds[i] is np.ndarray else f"s{i}"
-        made = kinds[i] is np.ndarray and n < len(fresh) and fresh[n]
+    for i, how in gradients:
+        shape = repr(arguments[i][1]) if kinds[i] is np.ndarray else f"s{i}"
+        made = FLOAT64 if how == GRAD_AS_IS else how == GRAD_DTYPE
         lines += _owned(i, nargs, kinds[i], f"d{i}", shape, "        ", made,
-                        number=kinds[i] == f"k{i}")
-    lines += _apart([i for i in index if kinds[i] is np.ndarray], "        ")
+                        number=how == GRAD_NUMBER)
+    lines += _apart([i for i, _ in gradients if kinds[i] is np.ndarray], "        ")
     return [*lines, f"        {done}"]
 
 

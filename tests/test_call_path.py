@@ -1,5 +1,7 @@
 """The lean call path of ``grad``: after the first call, plain arguments skip the general
-checks, and everything else still takes (and gets the answers of) the general path."""
+checks, and everything else still takes (and gets the answers of) the general path. Every
+test runs twice: with the first signature's test in C (``srcdiff._dispatch``, where it is
+built) and with its Python twin."""
 
 from __future__ import annotations
 
@@ -7,7 +9,17 @@ import numpy as np
 import pytest
 
 import srcdiff
+from srcdiff import fast_call
 from srcdiff.testing import check_grad
+
+
+@pytest.fixture(autouse=True, params=["C", "Python"])
+def first_test(request, monkeypatch):
+    """Which twin tests a new gradient's first signature: srcdiff._dispatch or fast_call's lines."""
+    if request.param == "C" and fast_call._dispatch is None:
+        pytest.skip("srcdiff._dispatch is not built here (no C compiler at install)")
+    monkeypatch.setattr(fast_call, "COMPILED", request.param == "C")
+    return request.param
 
 
 def loss(w, b, x):
