@@ -196,7 +196,26 @@ def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False, clean=True)
     # x = inv(a) b with a symmetric: db = inv(a) g, and -db x.T for a as a full matrix,
     # folded onto the lower triangle numpy's Cholesky reads
     db = cholesky_solve(a, g, factor, clean=clean)
+    folded = _folded_outer(db, ans)
+    if folded is not None:
+        return folded, db
     return _fold(unbroadcast(_solve_matrix_adjoint(db, ans, b), a), "L"), db  # (a stack of b's: a summed over it)
+
+
+def _folded_outer(u, v):
+    """``_fold(-np.outer(u, v), "L")`` for two numpy vectors of one BLAS dtype, by BLAS's
+    symmetric rank-2 update (``syr2``: ``-(u v' + v u')`` on one triangle, into zeros), its
+    diagonal halved back to ``-u * v``: one new array and half a pass, where the outer product,
+    its sum with its transpose and the triangle are three of each; else None."""
+    blas = solvers._scipy(np.outer(u[:1], v[:1]), u, "blas") if type(u) is np.ndarray and \
+        type(v) is np.ndarray and u.ndim == v.ndim == 1 and u.dtype == v.dtype else None
+    if blas is None:
+        return None
+    syr2, = blas.get_blas_funcs(("syr2",), (u,))
+    # the upper triangle of a Fortran-ordered matrix: its transpose, C-ordered, is the lower
+    folded = syr2(-1.0, u, v, lower=0).T
+    folded.flat[::folded.shape[0] + 1] += u * v  # -2 u_i v_i on the diagonal: -u_i v_i
+    return folded
 
 
 def cholesky_log_diagonal(a, factor, clean=True):
@@ -212,7 +231,8 @@ def cholesky_log_diagonal(a, factor, clean=True):
 @adjoint(cholesky_log_diagonal)
 def cholesky_log_diagonal_adjoint(g, a, factor=None, clean=True):
     # inv(a) / 2, folded: its lower triangle below the diagonal, half of it on the diagonal
-    d = np.tril(_cholesky_inverse_lower(factor, clean))
+    d, lower = _cholesky_inverse_lower(factor, clean)
+    d = d if lower else np.tril(d)
     if type(d) is np.ndarray:
         d.flat[::d.shape[0] + 1] *= 0.5  # the diagonal, in place
     else:  # (another library's array)
@@ -223,17 +243,19 @@ def cholesky_log_diagonal_adjoint(g, a, factor=None, clean=True):
 
 
 def _cholesky_inverse_lower(factor, clean=True):
-    """``inv(L @ L.T)``, or (LAPACK's path) a matrix whose lower triangle is it; ``L`` the
-    lower triangle of ``factor`` (``clean``: nothing above it)."""
+    """``(m, lower)``: ``m`` is ``inv(L @ L.T)``, or (LAPACK's path) a matrix whose lower
+    triangle is it, and zeros above where ``lower``; ``L`` the lower triangle of ``factor``
+    (``clean``: nothing above it)."""
     lapack = _lapack_for(factor)
     if lapack is not None:
         potri, = lapack.get_lapack_funcs(("potri",), (factor,))
-        # L.T is the upper factor, in the Fortran order LAPACK reads (no copy of C-ordered L)
+        # L.T is the upper factor, in the Fortran order LAPACK reads (no copy of C-ordered L);
+        # potri writes its triangle alone: a clean factor's zeros stay below it
         upper, info = potri(factor.T, lower=0)
         if info == 0:
-            return upper.T  # its lower triangle is the inverse's
+            return upper.T, clean  # its lower triangle is the inverse's
     inverse_factor = np.linalg.inv(factor if clean else np.tril(factor))
-    return _mT(inverse_factor) @ inverse_factor
+    return _mT(inverse_factor) @ inverse_factor, False
 
 
 # ----- a symmetric positive definite matrix's log-determinant and solves, sharing a factor -----
@@ -268,8 +290,13 @@ def slogdet_spd_adjoint(g, a, factor=None):
     _, g_logdet = g
     if g_logdet is None:
         return np.zeros_like(a)
-    inverse_a = _cholesky_inverse_lower(factor)  # the lower triangle of inv(a): symmetric
-    inverse_a = np.tril(inverse_a) + np.tril(inverse_a, -1).T
+    inverse_a, lower = _cholesky_inverse_lower(factor)  # the lower triangle of inv(a)
+    if lower and type(inverse_a) is np.ndarray:  # zeros above: both triangles in one sum
+        diagonal = np.diagonal(inverse_a).copy()
+        inverse_a = inverse_a + inverse_a.T
+        np.fill_diagonal(inverse_a, diagonal)
+    else:  # symmetric
+        inverse_a = np.tril(inverse_a) + np.tril(inverse_a, -1).T
     if type(g_logdet) is not float or g_logdet != 1.0:
         inverse_a *= g_logdet
     return inverse_a

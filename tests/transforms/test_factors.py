@@ -275,3 +275,37 @@ def test_a_log_determinant_alone_is_numpys():
     grad = srcdiff.grad(slogdet_only, wrt=("K",))
     check_grad(slogdet_only, (K,), grad(K), argnums=(0,))
     assert "spd_factor" not in grad.source
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("with_blas", [True, False], ids=["BLAS", "numpy"])
+def test_the_folded_adjoints_are_the_triangles_of_the_full_ones(dtype, with_blas, monkeypatch):
+    """The cholesky_solve adjoint of a vector (BLAS's syr2 into zeros), the log-diagonal's
+    (potri's triangle of a clean factor) and slogdet_spd's (both triangles in one sum) are the
+    folds of the full-matrix adjoints, zero above the diagonal where folded, with and
+    without scipy's BLAS."""
+    from srcdiff.runtime import solvers
+    from srcdiff.runtime.linalg import _fold
+    from srcdiff.runtime.registry import rule_for
+
+    if not with_blas:
+        monkeypatch.setattr(solvers, "_scipy", lambda a, b, name: None)
+    rng = np.random.default_rng(10)
+    K = _spd(rng, 6).astype(dtype)
+    L, b, g = np.linalg.cholesky(K), rng.normal(size=6).astype(dtype), rng.normal(size=6).astype(dtype)
+    x = linalg.cholesky_solve(K, b, L)
+    dK, db = rule_for(linalg.cholesky_solve).call(g, x, K, b, factor=L)
+    inverse = np.linalg.inv(K.astype(np.float64))
+    want_db = inverse @ g
+    rtol = 1e-9 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(db, want_db, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(dK, _fold(-np.outer(want_db, x), "L"), rtol=rtol, atol=rtol)
+    assert dK.dtype == dtype and np.all(np.triu(dK, 1) == 0) and dK.flags.c_contiguous
+    d = rule_for(linalg.cholesky_log_diagonal).call(1.0, K, factor=L)
+    np.testing.assert_allclose(d, _fold(inverse / 2, "L"), rtol=rtol, atol=rtol)
+    assert np.all(np.triu(d, 1) == 0)
+    factor = linalg.spd_factor(K)
+    if factor is not None:  # (scipy's LAPACK)
+        d = rule_for(linalg.slogdet_spd).call((None, 1.0), K, factor=factor)
+        np.testing.assert_allclose(d, inverse, rtol=rtol, atol=rtol)
+        assert np.array_equal(d, d.T)
