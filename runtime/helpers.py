@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "sum_all", "mean_all", "float_like",
+__all__ = ["setitem", "append", "append_in_place", "guard", "unbroadcast", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "dot_all", "sum_all", "mean_all", "float_like",
            "zeros_like", "add", "at", "expand_reduced", "inverse_permutation",
            "count", "where_positive", "softmax", "log_softmax", "sigmoid"]
 
@@ -104,6 +104,26 @@ def row_dots(a, b):
             a.dtype.kind == "f" and a.dtype == b.dtype:
         return (a[..., None, :] @ b[..., :, None])[..., 0]
     return np.sum(a * b, axis=-1, keepdims=True)
+
+
+_F8 = np.dtype(np.float64)
+
+
+def dot_all(a, b):
+    """``(a * b).sum()`` for two float64 numpy arrays of one shape, both C-ordered: one BLAS
+    dot product of their memory (``np.vdot``), no product array (the ``rowdots`` stage writes
+    it in pullbacks: a number's adjoint, ``(g * x).sum()``). The same sum up to rounding;
+    other operands (float32, whose dot product would add in float32 where numpy's sum adds
+    pairwise) are summed as written.
+
+    >>> dot_all(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [0.5, 2.0]]))
+    np.float64(12.5)
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is _F8 and \
+            b.dtype is _F8 and a.shape == b.shape and a.flags.c_contiguous and \
+            b.flags.c_contiguous:
+        return np.vdot(a, b)
+    return (a * b).sum()
 
 
 def sum_all(x):

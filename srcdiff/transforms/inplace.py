@@ -59,8 +59,9 @@ _FRESH = {getattr(rules, name) for name in inplace.FRESH_RESULTS}
 # operand at this position where that gives the same array (rt.<name>_into, runtime/inplace.py):
 # the mask products of np.where's and np.maximum's adjoints, np.where's ReLU
 # runtime helpers that read these arguments into a new value and never return or keep them:
-# rt.guard(value, g) reads g for its zeros, rt.row_dots(a, b) sums a * b by rows
-_READ_ONLY = {helpers.guard: (1,), helpers.row_dots: (0, 1)}
+# rt.guard(value, g) reads g for its zeros, rt.row_dots(a, b) sums a * b by rows, rt.dot_all
+# in all
+_READ_ONLY = {helpers.guard: (1,), helpers.row_dots: (0, 1), helpers.dot_all: (0, 1)}
 _SELECTIONS = {rules.where_adjoint_x: 0, rules.where_adjoint_y: 0, rules.larger_adjoint: 0,
                helpers.where_positive: 1}
 
@@ -310,7 +311,7 @@ class Uses(cst.CSTVisitor):
                 len(self.stack) >= 2 and isinstance(self.stack[-2], cst.Call):
             call = self.stack[-2]
             fn = resolve(call.func, self.ctx, self.local)
-            if fn is helpers.guard or fn is helpers.row_dots:  # arguments read, never kept
+            if any(fn is f for f in _READ_ONLY):  # arguments read, never kept
                 position = next(k for k, arg in enumerate(call.args) if arg is parent)
                 return position in _READ_ONLY[fn] and len(call.args) == 2
             return (isinstance(fn, np.ufunc) and fn.nout == 1 or _selection(fn)) and \

@@ -9,14 +9,22 @@ batched matmul of the rows, without the product array:
     ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
                           →     ds = p * (dp - rt.row_dots(dp, p))
 
+Likewise a whole array's sum of a product, a number's adjoint ``(g * x).sum()`` (or
+``np.sum(g * x)``), is ``rt.dot_all(g, x)``: one BLAS dot product, no product array (a GP
+kernel's hyperparameters: three of them over an (n, n) matrix):
+
+    dsf2 = (d_t15 * _t14).sum()     →     dsf2 = rt.dot_all(d_t15, _t14)
+
 The same sums up to rounding (BLAS adds in another order). Only in the pullback, where
 the adjoint is the result and rounding is its own (the forward pass keeps numpy's values),
 and only where the derivative is specialised for a pattern of argument shapes
-(``srcdiff/dims.py``) that proves both operands of one shape with two axes or more;
-``rt.row_dots`` checks that they are float numpy arrays and otherwise sums as written.
+(``srcdiff/dims.py``) that proves both operands of one shape with two axes or more (one
+or more for ``rt.dot_all``); ``rt.row_dots`` checks that they are float numpy arrays,
+``rt.dot_all`` that they are C-ordered float64 ones, and otherwise sum as written.
 
-Invariant after this pass: no ``np.sum(a * b, axis=-1, keepdims=True)`` of two operands
-of one known shape is left in a pullback of that variant.
+Invariant after this pass: no ``np.sum(a * b, axis=-1, keepdims=True)``, ``(a * b).sum()``
+or ``np.sum(a * b)`` of two operands of one known shape is left in a pullback of that
+variant.
 """
 
 from __future__ import annotations
@@ -47,12 +55,35 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 
 def _candidate(call: cst.Call) -> bool:
-    """Whether ``call`` is spelled ``<...>.sum(<a * b>, ..., keepdims=True)``."""
+    """Whether ``call`` is spelled ``<...>.sum(<a * b>, ...)`` or ``(<a * b>).sum()``."""
     func = call.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "sum" and bool(call.args) and \
-        isinstance(call.args[0].value, cst.BinaryOperation) and \
-        isinstance(call.args[0].value.operator, cst.Multiply) and \
-        any(a.keyword is not None and a.keyword.value == "keepdims" for a in call.args)
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "sum"):
+        return False
+    return _product(call.args[0].value if call.args else func.value) is not None
+
+
+def _product(expr) -> cst.BinaryOperation | None:
+    """``expr`` where it is ``a * b``."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+        return expr
+    return None
+
+
+def _whole(call: cst.Call, facts: Facts):
+    """``(a, b)`` where ``call`` is ``(a * b).sum()`` or ``np.sum(a * b)`` of two operands of
+    one known shape of one axis or more."""
+    func = call.func
+    if not call.args and isinstance(func, cst.Attribute) and func.attr.value == "sum":
+        product = _product(func.value)
+    elif len(call.args) == 1 and not call.args[0].keyword and not call.args[0].star and \
+            facts.resolve(func) is np.sum:
+        product = _product(call.args[0].value)
+    else:
+        return None
+    if product is None:
+        return None
+    a, b = (axes_of(facts.of(side)) for side in (product.left, product.right))
+    return (product.left, product.right) if a and a == b else None
 
 
 def _operands(call: cst.Call, facts: Facts):
@@ -79,9 +110,13 @@ class _Write(cst.CSTTransformer):
         self.facts, self.rt = facts, rt
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
-        if _operands(original, self.facts) is None:
+        if _operands(original, self.facts) is not None:
+            name, product = "row_dots", updated.args[0].value
+        elif _whole(original, self.facts) is not None:
+            name = "dot_all"
+            product = updated.args[0].value if updated.args else updated.func.value
+        else:
             return updated
-        product = updated.args[0].value
-        return cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("row_dots")),
+        return cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name(name)),
                         [cst.Arg(product.left.with_changes(lpar=[], rpar=[])),
                          cst.Arg(product.right.with_changes(lpar=[], rpar=[]))])

@@ -69,7 +69,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     forward = {t: s.body[0].value for s in vjp.body.body if (t := _target(s)) is not None}
     single = single_assignments(vjp)
     facts = shape_facts(vjp, ctx) if ctx.dims else None
-    proved = _scalar_products(forward, single, facts, ctx) if facts is not None else set()
+    proved = _scalar_products(forward, single, facts, ctx) | _log_determinants(vjp, facts, ctx) \
+        if facts is not None else set()
     if not (out in single and _real_scalar(forward[out], forward, single, ctx, set(), proved)) \
             and out not in _numbers(vjp, forward, single, ctx, proved):
         return module  # the API checks the value: keep it
@@ -189,6 +190,37 @@ def _scalar_products(forward: dict, single: set, facts: Facts, ctx: Context) -> 
         elif isinstance(value, cst.Call) and \
                 resolve(value.func, ctx, local) in (np.dot, np.trace, np.linalg.det):
             found.add(name)
+    return found
+
+
+# calls that give (sign, log |det|) of a matrix: two numbers where it is one square matrix
+_SLOGDETS = (np.linalg.slogdet, linalg.slogdet_spd)
+
+
+def _log_determinants(vjp, facts: Facts, ctx: Context) -> set[str]:
+    """The names of ``sign, logdet = np.linalg.slogdet(K)`` (or ``rt.slogdet_spd``, the
+    ``factors`` stage's), each bound once at the top level, where the pattern proves ``K`` one
+    square matrix: two numbers (a GP likelihood's ``0.5 * logdet``)."""
+    counts = binding_counts(vjp)
+    local = set(counts) | set(ctx.params)
+    found = set()
+    for statement in vjp.body.body:
+        if not (isinstance(statement, cst.SimpleStatementLine) and
+                isinstance(statement.body[0], cst.Assign) and
+                len(statement.body[0].targets) == 1):
+            continue
+        assign = statement.body[0]
+        target, value = assign.targets[0].target, assign.value
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2 and
+                all(isinstance(e.value, cst.Name) and counts.get(e.value.value) == 1
+                    for e in target.elements) and isinstance(value, cst.Call) and value.args
+                and value.args[0].keyword is None and not value.args[0].star):
+            continue
+        if not any(resolve(value.func, ctx, local) is f for f in _SLOGDETS):
+            continue
+        axes = axes_of(facts.of(value.args[0].value))
+        if axes is not None and len(axes) == 2 and axes[0] == axes[1]:
+            found |= {e.value.value for e in target.elements}
     return found
 
 

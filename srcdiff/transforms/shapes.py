@@ -759,6 +759,8 @@ def _call(call: cst.Call, facts: Facts):
     if fn is helpers.row_dots and len(positional) == 2 and not keywords:  # keepdims sums
         s = _broadcast([facts.of(a) for a in positional])
         return UNKNOWN if s is UNKNOWN else _broadcast([Shape(s.of, exact=False)])
+    if fn is helpers.dot_all and len(positional) == 2 and not keywords:
+        return SCALAR  # a whole array's sum
     if fn is helpers.guard and len(positional) == 2 and not keywords:
         s = _broadcast([facts.of(a) for a in positional])  # value, or 1 where g == 0
         return UNKNOWN if s is UNKNOWN else _broadcast([Shape(s.of, exact=False)])

@@ -93,3 +93,63 @@ def test_row_dots_of_other_operands_sum_as_written(a, b):
     found = rt.row_dots(a, b)
     assert found.dtype == expected.dtype
     np.testing.assert_array_equal(found, expected)
+
+
+# ----- a whole array's sum of a product: a number's adjoint, rt.dot_all -----
+
+
+def scaled_kernel(s, k):  # ds = (dK * k).sum(): a number times an array
+    return np.sum(np.sin(s * np.exp(k)))
+
+
+def summed_product(a, b):  # the user's np.sum(a * b) in the forward pass stays numpy's
+    return np.sum(a * b) * np.sum(np.cos(a))
+
+
+def adjoint_of_a_sum(a, b):  # np.sum(a * b)'s adjoint of a number c: (g * b).sum()
+    c = np.sum(a)
+    return np.sum(np.tanh(c * b) * a)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (6,), (2, 3, 4), (1, 1)])
+@pytest.mark.parametrize("fn", [scaled_kernel, summed_product, adjoint_of_a_sum],
+                         ids=lambda f: f.__name__)
+def test_whole_sums_of_products_match_finite_differences(fn, shape):
+    rng = np.random.default_rng(len(shape) + 11)
+    first = rng.normal() if fn is scaled_kernel else rng.normal(size=shape)
+    args = (first, rng.normal(size=shape))
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    got = grad(*args)
+    check_grad(fn, args, got, argnums=(0, 1))
+    forward, backward = grad.source.split("# backward")
+    assert "rt.dot_all(" not in forward
+    if fn is not summed_product:
+        assert "rt.dot_all(" in backward and ".sum()" not in backward.replace("rt.dot_all", "")
+    low = srcdiff.grad(fn, wrt=(0, 1))(*(np.float32(a) if np.ndim(a) == 0 else
+                                         a.astype(np.float32) for a in args))
+    for g, want in zip(low, got):  # float32 sums as written
+        assert np.result_type(g) == np.float32
+        np.testing.assert_allclose(g, want, rtol=2e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 7), (2, 0)])
+def test_dot_all_is_the_sum_of_the_product(shape):
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    found = rt.dot_all(a, b)
+    assert type(found) is np.float64
+    np.testing.assert_allclose(found, (a * b).sum(), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.ones((3, 4), np.float32), np.ones((3, 4), np.float32)),        # float32: pairwise sum
+    (np.ones((4, 3)).T, np.ones((3, 4))),                               # not C-ordered
+    (np.ones((2, 3)), np.ones(3)),                                      # broadcast
+    (np.arange(6).reshape(2, 3), np.ones((2, 3))),                      # integers
+    (2.0, np.ones(3)),                                                  # a number
+], ids=["float32", "strided", "broadcast", "integers", "number"])
+def test_dot_all_of_other_operands_sums_as_written(a, b):
+    expected = (np.multiply(a, b)).sum()
+    found = rt.dot_all(a, b)
+    assert type(found) is type(expected)
+    np.testing.assert_array_equal(found, expected)

@@ -524,3 +524,42 @@ def _source(fn, x):
     grad = srcdiff.grad(fn)
     grad(x)
     return grad.source
+
+
+def log_determinant(K, b):
+    sign, logdet = np.linalg.slogdet(K)
+    return 0.5 * logdet + np.sum(b * np.linalg.solve(K, b))
+
+
+def log_determinant_alone(A):
+    s, ld = np.linalg.slogdet(A @ A.T + np.eye(A.shape[0]))
+    return 2.0 * ld - s
+
+
+@pytest.mark.parametrize("fn, shapes", [
+    (log_determinant, [(4, 4), (4,)]),
+    (log_determinant_alone, [(3, 5)]),
+], ids=["slogdet and solve", "slogdet alone"])
+def test_a_log_determinant_of_one_matrix_is_one_number(fn, shapes):
+    """``sign, logdet = np.linalg.slogdet(K)`` of one square matrix (the pattern proves it):
+    both are numbers, so a GP likelihood's ``0.5 * logdet`` is one and ``grad`` runs forward
+    and backward in one function."""
+    rng = np.random.default_rng(12)
+    args = [rng.normal(size=s) for s in shapes]
+    if fn is log_determinant:
+        args[0] = args[0] @ args[0].T + 4 * np.eye(args[0].shape[0])
+    grad = srcdiff.grad(fn, wrt=tuple(range(len(args))))
+    got = grad(*args)
+    check_grad(fn, tuple(args), got, argnums=tuple(range(len(args))))
+    assert f"def {fn.__name__}_grad(" in grad.source
+
+
+def test_the_log_determinants_of_a_stack_are_not_one_number():
+    """A stack's ``logdet`` is an array: the loss is not one number, and the call says so."""
+    rng = np.random.default_rng(13)
+    K = rng.normal(size=(2, 3, 3))
+    K = K @ np.swapaxes(K, -1, -2) + 4 * np.eye(3)
+    grad = srcdiff.grad(log_determinant, wrt=(0,))
+    for _ in range(2):
+        with pytest.raises(srcdiff.SrcdiffError, match="scalar"):
+            grad(K, rng.normal(size=3))
