@@ -497,28 +497,30 @@ def matmul_adjoint_x2(g, x1, x2):
 
 
 # A loop's accumulations dW = dW + matmul_adjoint_x1(g, W, h), summed after the loop (the
-# batch pass): ``terms`` holds one (g, h) pair per iteration.
-def matmul_adjoint_x1_sum(terms, x1):
+# batch pass): ``terms`` holds one (g, h) pair per iteration; or, with ``rows`` (the rows
+# pass: every h was a row of ``rows``, the loop walking them in order), one g per iteration,
+# the h's ``rows``'s rows, last first.
+def matmul_adjoint_x1_sum(terms, x1, rows=None):
     """The sum of ``matmul_adjoint_x1(g, x1, x2)`` over ``(g, x2)`` in ``terms``: for vectors
     ``g`` and ``x2`` and a matrix ``x1``, one matmul of the stacked terms."""
-    return _summed(terms, x1, *_SUM_PARTS[matmul_adjoint_x1_sum](x1))
+    return _summed(terms, x1, *_SUM_PARTS[matmul_adjoint_x1_sum](x1), rows)
 
 
-def matmul_adjoint_x2_sum(terms, x2):
+def matmul_adjoint_x2_sum(terms, x2, rows=None):
     """The sum of ``matmul_adjoint_x2(g, x1, x2)`` over ``(g, x1)`` in ``terms``: for vectors
     ``g`` and ``x1`` and a matrix ``x2``, one matmul of the stacked terms."""
-    return _summed(terms, x2, *_SUM_PARTS[matmul_adjoint_x2_sum](x2))
+    return _summed(terms, x2, *_SUM_PARTS[matmul_adjoint_x2_sum](x2), rows)
 
 
-def dot_adjoint_a_sum(terms, a):
+def dot_adjoint_a_sum(terms, a, rows=None):
     """The sum of ``dot_adjoint_a(g, a, b)`` over ``(g, b)`` in ``terms`` (a loop's
     ``np.dot(W, h)``): as ``matmul_adjoint_x1_sum`` where ``np.dot`` is ``@``."""
-    return _summed(terms, a, *_SUM_PARTS[dot_adjoint_a_sum](a))
+    return _summed(terms, a, *_SUM_PARTS[dot_adjoint_a_sum](a), rows)
 
 
-def dot_adjoint_b_sum(terms, b):
+def dot_adjoint_b_sum(terms, b, rows=None):
     """The sum of ``dot_adjoint_b(g, a, b)`` over ``(g, a)`` in ``terms``."""
-    return _summed(terms, b, *_SUM_PARTS[dot_adjoint_b_sum](b))
+    return _summed(terms, b, *_SUM_PARTS[dot_adjoint_b_sum](b), rows)
 
 
 def _left_rows(gs, vs):
@@ -541,17 +543,42 @@ _SUM_PARTS = {
 def matmul_adjoint_sums(terms, *sums):
     """Several of a loop's sums above that share their adjoints (``dU`` and ``dW`` of ``np.tanh(W
     @ h + U @ x_t)``, both of ``g``): ``terms`` holds one ``(g, v1, v2, ...)`` per iteration,
-    ``sums`` one ``(rule, matrix)`` per ``v``; each result is ``rule([(g, vk), ...], matrix)``,
-    the ``g``'s stacked once for all (the batch pass writes it, under a shape pattern)."""
+    ``sums`` one ``(rule, matrix)`` per ``v`` (or ``(rule, matrix, rows)``, whose ``v``'s are
+    ``rows``'s rows, last first, and not in the terms); each result is ``rule([(g, vk), ...],
+    matrix)``, the ``g``'s stacked once for all (the batch pass writes it, under a pattern)."""
     if not terms:
-        return tuple(np.zeros_like(matrix) for _, matrix in sums)
-    columns, shared = tuple(zip(*terms)), {}
-    return tuple(_summed_columns(columns[0], columns[k], matrix,
-                                 *_SUM_PARTS[rule](matrix), shared)
-                 for k, (rule, matrix) in enumerate(sums, 1))
+        return tuple(np.zeros_like(s[1]) for s in sums)
+    columns, shared, k, out = tuple(zip(*terms)), {}, 0, []
+    for rule, matrix, *rows in sums:
+        if rows:
+            vs = _walked(rows[0], len(terms))
+        else:
+            k += 1
+            vs = columns[k]
+        out.append(_summed_columns(columns[0], vs, matrix, *_SUM_PARTS[rule](matrix), shared))
+    return tuple(out)
 
 
-def _summed(terms, matrix, stacked, each):
+class _Walked:
+    """A loop's array whose rows, last first, are a sum's ``v``'s (the rows pass): stacked
+    already, in the loop's order."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array, n):
+        if len(array) != n:  # the rows pass proves it: the loop walked every row
+            raise ValueError(f"srcdiff: {n} terms for the {len(array)} rows of a loop's array")
+        self.array = array
+
+    def terms(self) -> list:
+        return [self.array[i] for i in range(len(self.array) - 1, -1, -1)]
+
+
+def _walked(rows, n) -> _Walked:
+    return _Walked(rows, n)
+
+
+def _summed(terms, matrix, stacked, each, rows=None):
     """The sum over ``(g, v)`` in ``terms`` of ``each(g, v)``, an adjoint with ``matrix``'s
     shape: ``stacked(gs, vs)`` of the terms as the rows of two matrices where they are
     vectors, else one term at a time, added in place into the first (a step's terms of
@@ -560,6 +587,8 @@ def _summed(terms, matrix, stacked, each):
     ``matrix``'s shape for no term."""
     if not terms:
         return np.zeros_like(matrix)
+    if rows is not None:  # the g's alone, the v's rows's rows (the rows pass)
+        return _summed_columns(terms, _walked(rows, len(terms)), matrix, stacked, each)
     gs, vs = zip(*terms)
     return _summed_columns(gs, vs, matrix, stacked, each)
 
@@ -570,6 +599,7 @@ def _summed_columns(gs, vs, matrix, stacked, each, shared=None):
     rows = _rows(matrix, gs, vs, shared)
     if rows is not None:
         return stacked(*rows)
+    vs = vs.terms() if type(vs) is _Walked else vs
     total = each(gs[0], vs[0])
     for g, v in zip(gs[1:], vs[1:]):
         total = add_into(total, each(g, v))  # each() makes a new array: ours to change
@@ -581,20 +611,36 @@ def _rows(matrix, gs, vs, shared=None):
     vector; None otherwise. For numpy's arrays ``np.array`` stacks them (in C: ``np.stack``
     and a per-vector ``.ndim`` cost ~1 us per vector), and the result's ``ndim`` says whether
     they were vectors of one length; other libraries get ``np.stack``, which dispatches to
-    the vectors' own library."""
+    the vectors' own library. ``vs`` a ``_Walked`` array: its rows as they are, the ``gs``
+    stacked in its order (the terms' reversed)."""
+    if type(vs) is _Walked:
+        v = vs.array
+        if not (type(matrix) is np.ndarray and type(v) is np.ndarray and matrix.ndim == 2 and
+                v.ndim == 2 and set(map(type, gs)) == {np.ndarray} and gs[0].ndim == 1):
+            return None
+        g = None if shared is None else shared.get("forward")
+        try:
+            g = np.array(gs[::-1]) if g is None else g
+        except ValueError:
+            return None
+        if g.ndim != 2:
+            return None
+        if shared is not None:
+            shared["forward"] = g
+        return g, v
     if type(matrix) is np.ndarray and set(map(type, gs)) == set(map(type, vs)) == {np.ndarray}:
         if matrix.ndim != 2 or gs[0].ndim != 1 or vs[0].ndim != 1:  # (np.array would copy a
             return None                                            # step's matrices in vain)
-        try:
-            g = None if shared is None else shared.get("rows")
-            g = np.array(gs) if g is None else g
-            v = np.array(vs)
+        try:  # in the loop's order (the terms', reversed): as a _Walked array's rows are
+            g = None if shared is None else shared.get("forward")
+            g = np.array(gs[::-1]) if g is None else g
+            v = np.array(vs[::-1])
         except ValueError:  # vectors of several lengths, or arrays of several ndims
             return None
         if g.ndim != 2 or v.ndim != 2:
             return None
         if shared is not None:
-            shared["rows"] = g  # (the next sum of these terms' g: stacked already)
+            shared["forward"] = g  # (the next sum of these terms' g: stacked already)
         return g, v
     if np.ndim(matrix) == 2 and all(np.ndim(a) == 1 for a in (*gs, *vs)):
         return np.stack(gs), np.stack(vs)

@@ -18,7 +18,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
-                         fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, transposes,
+                         fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
                          reductions, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
@@ -52,6 +52,7 @@ PIPELINE = (
     ("dce", dce.rewrite),              # remove what nobody reads
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
+    ("rows", rows.rewrite),            # shapes known: a sum's terms that are rows xs[t] read xs, not the tape
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
     ("transposes", transposes.rewrite),  # shapes known: np.swapaxes(A.swapaxes(-1, -2) @ G, 1, 2) → G.swapaxes(-1, -2) @ A

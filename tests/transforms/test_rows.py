@@ -1,0 +1,131 @@
+"""The rows stage: a loop's matmul terms that are rows ``xs[t]`` of the array it walks read
+``xs`` after the backward loop, not the tape; and the runtime sums that take them."""
+
+import numpy as np
+import pytest
+
+import srcdiff
+from srcdiff import runtime as rt
+from srcdiff.testing import check_grad
+
+
+def rnn_range(W, U, xs, h0):
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h)
+
+
+def rnn_len_dot(W, U, xs, h0):
+    h = h0
+    for t in range(len(xs)):
+        h = np.tanh(np.dot(W, h) + np.dot(U, xs[t]))
+    return np.sum(h * h)
+
+
+def rnn_iterate(W, U, xs, h0):
+    h = h0
+    for x_t in xs:
+        h = np.tanh(W.dot(h) + U.dot(x_t))
+    return np.sum(h)
+
+
+def rnn_running_sum(W, U, xs, h0):
+    h, total = h0, 0.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+        total = total + np.sum(h)
+    return total
+
+
+def row_read_again(W, U, xs, h0):  # the row is also a factor: it stays on the tape
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t]) * np.sum(np.cos(xs[t]))
+    return np.sum(h)
+
+
+def rows_on_the_left(W, U, xs, h0):  # xs[t] @ U: the other side of the product
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(h @ W + xs[t] @ U)
+    return np.sum(h)
+
+
+def fewer_rows(W, U, xs, h0):  # not every row: the tape keeps them
+    h = h0
+    for t in range(xs.shape[0] - 1):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h)
+
+
+def args(rng, steps=4, n=3, m=2):
+    return (rng.normal(size=(n, n)) * 0.5, rng.normal(size=(n, m)),
+            rng.normal(size=(steps, m)), 0.1 * rng.normal(size=n))
+
+
+@pytest.mark.parametrize("fn", [rnn_range, rnn_len_dot, rnn_iterate, rnn_running_sum],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("steps", [1, 5])
+def test_the_rows_are_read_from_the_array(fn, steps):
+    rng = np.random.default_rng(steps)
+    a = args(rng, steps)
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    for _ in range(2):
+        got = grad(*a)
+        check_grad(fn, a, got, argnums=(0, 1))
+    source = grad.source
+    assert "_sum, U, xs)" in source, source
+    assert "= xs[" not in source and "kept for the pullback: h_2, h_3" in source
+
+
+def test_a_row_read_elsewhere_stays_on_the_tape():
+    rng = np.random.default_rng(3)
+    a = args(rng, 4)
+    grad = srcdiff.grad(row_read_again, wrt=(0, 1))
+    check_grad(row_read_again, a, grad(*a), argnums=(0, 1))
+    assert "_sum, U, xs)" in grad.source and "= xs[t]" in grad.source
+
+
+def test_rows_on_the_left_of_the_product():
+    rng = np.random.default_rng(4)
+    W, _, xs, h0 = args(rng, 4)
+    U = rng.normal(size=(2, 3))
+    grad = srcdiff.grad(rows_on_the_left, wrt=(0, 1))
+    check_grad(rows_on_the_left, (W, U, xs, h0), grad(W, U, xs, h0), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("fn", [fewer_rows], ids=lambda f: f.__name__)
+def test_a_loop_over_fewer_rows_keeps_them(fn):
+    rng = np.random.default_rng(5)
+    a = args(rng, 4)
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    check_grad(fn, a, grad(*a), argnums=(0, 1))
+    assert "_sum, U, xs)" not in grad.source
+
+
+def test_a_batch_of_rows_takes_the_terms_one_by_one():
+    """``xs`` of shape (steps, batch, m): each row a matrix, summed term by term."""
+    rng = np.random.default_rng(6)
+    W, U, h0 = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(2, 3)), rng.normal(size=(4, 3))
+    xs = rng.normal(size=(5, 4, 2))
+    grad = srcdiff.grad(rows_on_the_left, wrt=(0, 1))
+    check_grad(rows_on_the_left, (W, U, xs, h0), grad(W, U, xs, h0), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("rule", [rt.matmul_adjoint_x1_sum, rt.dot_adjoint_a_sum])
+def test_a_sum_of_rows_is_the_sum_of_its_terms(rule):
+    rng = np.random.default_rng(7)
+    U, xs = rng.normal(size=(3, 2)), rng.normal(size=(4, 2))
+    gs = [rng.normal(size=3) for _ in range(4)]  # appended last step first
+    pairs = [(g, xs[3 - k]) for k, g in enumerate(gs)]
+    want = sum(np.outer(g, x) for g, x in pairs)
+    np.testing.assert_allclose(rule(gs, U, rows=xs), want, rtol=1e-12)
+    np.testing.assert_allclose(rule(pairs, U), want, rtol=1e-12)
+    shared_u, shared_w = rt.matmul_adjoint_sums(
+        [(g, h) for g, h in zip(gs, xs[::-1] * 2.0)], (rt.matmul_adjoint_x1_sum, U, xs),
+        (rt.matmul_adjoint_x1_sum, U))
+    np.testing.assert_allclose(shared_u, want, rtol=1e-12)
+    np.testing.assert_allclose(shared_w, 2.0 * want, rtol=1e-12)
+    with pytest.raises(ValueError, match="rows"):
+        rule(gs[:3], U, rows=xs)
