@@ -35,6 +35,13 @@ unpack), which together cost ~0.7 µs:
 path refuses or converts them with its messages), as is a call whose key (each array's
 shape, each other argument's type) has no gradient-only variant yet: another pattern of
 shapes (``dims.py``), large arrays or not (``runtime/inplace.py``).
+
+The test of the first signature (the ``if`` above that compares with constants) costs
+~0.5 µs in Python for four arguments. Where ``srcdiff._dispatch`` is built (setup.py, a C
+compiler at install), it runs in C instead (~0.1 µs): ``srcdiff._dispatch.FirstCall`` is
+then the class's ``__call__``, reading the same table (``first_spec``: what each argument
+must be, what each gradient needs) and calling the lines above, without their first test,
+for every other call.
 """
 
 from __future__ import annotations

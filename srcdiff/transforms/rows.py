@@ -54,8 +54,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     pullback = pullbacks[0]
     for i, loop in enumerate(body):
         walked = _rows_walked(loop) if isinstance(loop, cst.For) else None
-        if walked is None or walked[1] not in arrays or counts.get(walked[1], 0) > 1:
-            continue  # (a parameter is bound once: as a parameter)
+        if walked is None or walked[1] not in arrays or counts.get(walked[1], 0):
+            continue  # (an argument the function never rebinds: binding_counts omits parameters)
         t, xs = walked
         found = _tape(loop)
         if found is None:
@@ -117,7 +117,7 @@ def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, rows: set, xs
         return pullback, set()
     k = loops[0]
     loop = statements[k]
-    if [n.value for n in _targets(loop.target)] != kept:
+    if [getattr(n, "value", None) for n in _targets(loop.target)] != kept:
         return pullback, set()
     appends = {}  # terms list -> (its append line's index, the tuple's names)
     for j, stmt in enumerate(loop.body.body):

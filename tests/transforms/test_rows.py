@@ -129,3 +129,19 @@ def test_a_sum_of_rows_is_the_sum_of_its_terms(rule):
     np.testing.assert_allclose(shared_w, 2.0 * want, rtol=1e-12)
     with pytest.raises(ValueError, match="rows"):
         rule(gs[:3], U, rows=xs)
+
+
+def rebound_rows(W, U, xs, h0):  # xs rebound before the loop: the loop walks another array
+    h = h0
+    xs = xs * 2.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h)
+
+
+def test_a_rebound_array_keeps_its_rows_on_the_tape():
+    rng = np.random.default_rng(8)
+    a = args(rng, 4)
+    grad = srcdiff.grad(rebound_rows, wrt=(0, 1))
+    check_grad(rebound_rows, a, grad(*a), argnums=(0, 1))
+    assert "_sum, U, xs)" not in grad.source
