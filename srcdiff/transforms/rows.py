@@ -67,10 +67,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         elsewhere = set().union(set(), *(reads(s) for s in body if s is not loop and
                                          s is not pullbacks[0]))
         new_pullback, dropped = _summed_from(pullback, tape, kept, rows - elsewhere, xs, ctx)
-        if not dropped:
-            continue
         pullback = new_pullback
-        body[i] = _forward_without(loop, tape, kept, dropped)
+        if dropped:
+            body[i] = _forward_without(loop, tape, kept, dropped)
     if pullback is pullbacks[0]:
         return module
     body = [pullback if s is pullbacks[0] else s for s in body]
@@ -109,8 +108,9 @@ def _row_of(loop: cst.For, name: str, xs: str, t: str) -> bool:
 
 def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, rows: set, xs: str,
                  ctx: Context):
-    """The pullback with each sum term that is one of ``rows`` read from ``xs`` instead, and
-    the rows no longer read there (to drop from the tape)."""
+    """The pullback with each sum term that is one of ``rows`` read from ``xs`` instead (the
+    same pullback where there is none), and the rows no longer read there (to drop from the
+    tape; one the row's own adjoint reads stays)."""
     statements = list(pullback.body.body)
     loops = [k for k, s in enumerate(statements) if isinstance(s, cst.For) and _walks(s, tape)]
     if len(loops) != 1:

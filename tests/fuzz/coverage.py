@@ -201,6 +201,8 @@ IDIOMS: dict[str, str] = {
     "a logistic sigmoid: 1.0 / (1.0 + np.exp(-x)), 1 / (1 + np.exp(-x))": "sigmoid",
     "a Cholesky factor's solves and log-determinant: L = np.linalg.cholesky(K); "
     "np.linalg.solve(L.T, np.linalg.solve(L, u)); np.sum(np.log(np.diag(L)))": "cholesky-factor",
+    "an RNN's loop over every row of a matrix: h = np.tanh(w @ h + m @ x[t]), "
+    "for x_t in x": "recurrence-rows",
     "list((a, b)) / tuple([a, b]) of values: the displays they make": "sequence-calls",
     "the spellings of a product and a reduction (np.linalg.matmul, multi_dot, einsum with a "
     "transposed operand, np.add.reduce)": "reduction-spellings",

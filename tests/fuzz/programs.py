@@ -1172,6 +1172,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("no_grad", 2 if not self.in_no_grad else 0), ("annotated", 1),
             ("alias", 6 if self.alias else 0),
             ("odd", 2), ("alloc2", 2), ("cholesky", 2),
+            ("recurrence", 3 if self.nest == 0 and not self.frames and self.arrays(M) else 0),
             ("boxret", 3 if [h for h in self.helpers if h.ret_box is not None] else 0),
             ("fnvar", 1 if FUNCTIONS_ON else 0), ("record", 2 if RECORDS_ON else 0),
             ("dictloop", 2 if compound and [v for v in self.env.values() if v.kind == "dict"] else 0),
@@ -1719,6 +1720,45 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         self.emit(f"{r0}, {r1} = {m.name}")
         for r in (r0, r1):
             self.set_var(Var(r, "arr", V, m.bound, False, me.roots))
+
+    def s_recurrence(self):
+        """An RNN's loop over every row of a matrix ``x`` (``range(x.shape[0])``,
+        ``range(len(x))``, ``for x_t in x``): ``h = np.tanh(w @ h + m @ x[t])`` with ``m`` a
+        matrix variable and ``w`` a (2, 2) matrix made before the loop, the products spelled
+        ``@``, ``np.dot`` or ``.dot``. The ``batch`` stage sums ``m``'s and ``w``'s adjoints
+        after the loop, and where ``x`` is an argument the function never rebinds, the
+        ``rows`` stage reads its rows from ``x`` instead of the tape. At the function's top
+        level only (the stages' loops); ``h`` is a new variable after the loop."""
+        ch = self.ch
+        self.feature("recurrence-rows")
+        x = ch.pick([v for v in self.arrays(M) if v.is_arg] or self.arrays(M))
+        others = [v for v in self.arrays(M) if v.name != x.name]
+        if others and ch.coin(0.5):
+            m = ch.pick(others).name
+        else:  # a matrix of its own, made from the others (so its adjoint is a loop's sum)
+            e = self.bounded(self.expr(M, ch.int(1, 2)), 1.0)
+            m = self.names.new("a")
+            self.emit(f"{m} = {e.src}", f"{m} = _fz.v({e.osrc})")
+        a = self.bounded(self.expr(M, ch.int(0, 1)), 0.7)
+        b = self.bounded(self.expr(M, 0), 0.7)
+        (a_s, a_o), (b_s, b_o) = _par(a, ATOM), _par(b, ATOM)
+        w = self.names.new("a")
+        self.emit(f"{w} = 0.3 * ({a_s} @ {b_s}.T)", f"{w} = _fz.v(0.3 * ({a_o} @ {b_o}.T))")
+        h0 = self.bounded(self.expr(U, self.rhs_depth()), 1.0)
+        h = self.names.new("a")
+        self.emit(f"{h} = {h0.src}", f"{h} = _fz.v({h0.osrc})")
+        spelling = ch.pick(["shape", "len", "rows"])
+        t = self.names.new("a" if spelling == "rows" else "idx")
+        header, row = {"shape": (f"for {t} in range({x.name}.shape[0]):", f"{x.name}[{t}]"),
+                       "len": (f"for {t} in range(len({x.name})):", f"{x.name}[{t}]"),
+                       "rows": (f"for {t} in {x.name}:", t)}[spelling]
+        product = ch.pick(["{} @ {}", "np.dot({}, {})", "{}.dot({})"])
+        value = f"np.tanh({product.format(w, h)} + {product.format(m, row)})"
+        self.emit(header)
+        self.indent += 1
+        self.emit(f"{h} = {value}", f"{h} = _fz.v({value})")
+        self.indent -= 1
+        self.set_var(Var(h, "arr", U, 1.0, False))
 
     def s_cholesky(self):
         """A Gaussian process's lines as textbooks spell them: ``K`` factored once, the factor

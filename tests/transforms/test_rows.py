@@ -145,3 +145,13 @@ def test_a_rebound_array_keeps_its_rows_on_the_tape():
     grad = srcdiff.grad(rebound_rows, wrt=(0, 1))
     check_grad(rebound_rows, a, grad(*a), argnums=(0, 1))
     assert "_sum, U, xs)" not in grad.source
+
+
+def test_rows_differentiated_too_stay_on_the_tape_and_the_sum_reads_the_array():
+    """d/dxs: each row's own adjoint reads the row (its shape), which stays on the tape; the
+    sum of U's adjoint reads xs all the same."""
+    rng = np.random.default_rng(9)
+    a = args(rng, 4)
+    grad = srcdiff.grad(rnn_len_dot, wrt=(0, 1, 2))
+    check_grad(rnn_len_dot, a, grad(*a), argnums=(0, 1, 2))
+    assert "_sum, U, xs)" in grad.source and "= xs[t]" in grad.source
