@@ -544,11 +544,16 @@ def matmul_adjoint_sums(terms, *sums):
     """Several of a loop's sums above that share their adjoints (``dU`` and ``dW`` of ``np.tanh(W
     @ h + U @ x_t)``, both of ``g``): ``terms`` holds one ``(g, v1, v2, ...)`` per iteration,
     ``sums`` one ``(rule, matrix)`` per ``v`` (or ``(rule, matrix, rows)``, whose ``v``'s are
-    ``rows``'s rows, last first, and not in the terms); each result is ``rule([(g, vk), ...],
-    matrix)``, the ``g``'s stacked once for all (the batch pass writes it, under a pattern)."""
+    ``rows``'s rows, last first, and not in the terms: a term is ``g`` alone where every sum
+    has its rows); each result is ``rule([(g, vk), ...], matrix)``, the ``g``'s stacked once
+    for all (the batch pass writes it, under a pattern)."""
     if not terms:
         return tuple(np.zeros_like(s[1]) for s in sums)
-    columns, shared, k, out = tuple(zip(*terms)), {}, 0, []
+    if all(len(s) == 3 for s in sums):  # every v a row: the terms are the g's alone
+        columns = (terms,)
+    else:
+        columns = tuple(zip(*terms))
+    shared, k, out = {}, 0, []
     for rule, matrix, *rows in sums:
         if rows:
             vs = _walked(rows[0], len(terms))

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Tape", "each_step", "checkpoint_every", "check_recomputed"]
+__all__ = ["Tape", "each_step", "carried", "checkpoint_every", "check_recomputed"]
 
 
 class Tape(list):
@@ -25,7 +25,7 @@ class Tape(list):
     [(0, 1.5)]
     """
 
-    __slots__ = ()
+    __slots__ = ("stacked",)  # each_step's stacked columns, by position (``carried`` reads them)
     push = list.append
 
 
@@ -64,8 +64,44 @@ def each_step(fn, tape, positions):
         axes = (len(entries), *first.shape)
         if all(s.shape == axes and s.dtype.kind == "f" for s in stacked) and \
                 all(set(map(type, column)) == _ARRAYS for column in columns):
+            if type(tape) is Tape:  # (copies of the values: the pullback's to read again)
+                tape.stacked = dict(zip(positions, stacked))
             return fn(*stacked)  # (a subclass's operators may differ: np.matrix's *)
     return map(fn, *columns)
+
+
+def carried(tape, position, first):
+    """A loop-carried state's values at the start of each step, in the loop's order: ``first``
+    (its value before the loop), then the value each step but the last left, which the tape
+    keeps at ``position`` (None: the entry itself). The ``rows`` stage writes it for a sum
+    term that is such a state (an RNN's ``h`` before the step, for ``dW``): where
+    ``each_step`` stacked that column already (last entry first), one copy of it; otherwise
+    the values stacked. A ``rules._Walked`` array for the sums; a list where the values are
+    not float numpy arrays of one shape.
+
+    >>> tape = Tape()
+    >>> for h in (np.array([0.5, 1.0]), np.array([2.0, 0.0])):
+    ...     tape.push((None, h))
+    >>> carried(tape, 1, np.zeros(2)).tolist()
+    [[0.0, 0.0], [0.5, 1.0]]
+    """
+    stacked = getattr(tape, "stacked", None) if type(tape) is Tape else None
+    column = None if stacked is None else stacked.get(position)
+    if column is not None and type(first) is np.ndarray and \
+            column.shape[1:] == first.shape and column.dtype == first.dtype:
+        out = np.empty_like(column)
+        out[0] = first
+        out[1:] = column[:0:-1]  # entries 0 .. n-2: the stack's last rows, reversed
+        return out
+    values = [first, *(entry if position is None else entry[position] for entry in tape[:-1])]
+    if type(first) is np.ndarray and all(type(v) is np.ndarray for v in values):
+        try:
+            out = np.array(values)
+        except ValueError:  # ragged
+            return values
+        if out.dtype.kind == "f" and out.shape[1:] == first.shape:
+            return out
+    return values
 
 
 # ----- checkpointed loops (``# srcdiff: checkpoint``): a state kept every K iterations -----

@@ -52,12 +52,12 @@ PIPELINE = (
     ("dce", dce.rewrite),              # remove what nobody reads
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
-    ("rows", rows.rewrite),            # shapes known: a sum's terms that are rows xs[t] read xs, not the tape
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
     ("transposes", transposes.rewrite),  # shapes known: np.swapaxes(A.swapaxes(-1, -2) @ G, 1, 2) → G.swapaxes(-1, -2) @ A
     ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)
     ("products", products.rewrite),    # shapes known, small arrays: X @ w, np.dot(X, w) → X.dot(w)
+    ("rows", rows.rewrite),            # shapes known: a sum's rows xs[t] and carried states read xs and the tape's states
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("augment", augment.rewrite),      # float64 arrays of known shapes: r = _t2 - y → r -= y, _t2 not read again

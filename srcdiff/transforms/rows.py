@@ -1,31 +1,40 @@
-"""rows: a loop's matmul terms that are the rows it walks read the array, not the tape.
+"""rows: a loop's matmul terms that are rows it walks or states it carries read the array.
 
 A loop over every row of an argument ``xs`` (``for t in range(xs.shape[0])``,
 ``range(len(xs))``, ``for x_t in xs``) keeps each step's row ``xs[t]`` on its tape only
 for the sum of ``U``'s adjoint after the backward loop (``batch``), which then stacks those
-rows into a new array: ``xs`` itself, reversed. Where the pattern of argument shapes proves
-``xs`` a numpy array of two or more axes that the function never rebinds, the sum reads
-``xs`` (``rows=xs``: its rows, last first, as the backward loop appends the terms); the row
-is no longer kept on the tape, and no longer taken in the forward pass if nothing else
-there reads it:
+rows into a new array: ``xs`` itself, reversed. Likewise ``W``'s sum stacks ``h_2``, the
+state each step started from, which the tape keeps beside ``h_3``, the state it left: the
+same arrays, shifted by one step. Where the pattern of argument shapes proves ``xs`` a numpy
+array of two or more axes that the function never rebinds, the sum reads ``xs`` (its rows,
+last first, as the backward loop appends the terms); a state carried from one step to the
+next (``h_2 = h_1`` before ``h_1 = h_3``, ``h_1 = h`` before the loop) is read by
+``rt.carried(tape, position of h_3, h)``, which takes ``each_step``'s stack of ``h_3``
+where it made one. What no other line reads leaves the tape, and the forward pass where
+nothing else there reads it:
 
     for t in range(xs.shape[0]):                 for t in range(xs.shape[0]):
-        ...                                          ...
-        _t2 = xs[t]                       →
-        # kept for the pullback: h_2, _t2            # kept for the pullback: h_2
-        _tape1.push((h_2, _t2))                      _tape1.push(h_2)
+        h_2 = h_1                                    h_2 = h_1
+        _t2 = xs[t]                       →          ...
+        ...                                          # kept for the pullback: h_3
+        # kept for the pullback: h_2, _t2, h_3       _tape1.push(h_3)
+        _tape1.push((h_2, _t2, h_3))
     ...                                          ...
-    for h_2, _t2 in reversed(_tape1):            for h_2 in reversed(_tape1):
-        dU_dW_terms.append((d_t4, _t2, h_2))         dU_dW_terms.append((d_t4, h_2))
+    for h_2, _t2, h_3 in reversed(_tape1):       for h_3 in reversed(_tape1):
+        dU_dW_terms.append((d_t4, _t2, h_2))         dU_dW_terms.append(d_t4)
     dU, dW = rt.matmul_adjoint_sums(             dU, dW = rt.matmul_adjoint_sums(
         dU_dW_terms, (rt.matmul_adjoint_x1_sum,      dU_dW_terms, (rt.matmul_adjoint_x1_sum,
-        U), (rt.matmul_adjoint_x1_sum, W))           U, xs), (rt.matmul_adjoint_x1_sum, W))
+        U), (rt.matmul_adjoint_x1_sum, W))           U, xs), (rt.matmul_adjoint_x1_sum, W,
+                                                     rt.carried(_tape1, None, h)))
 
 The same terms: every iteration pushes once (the push is the loop body's last line, at its
 top level) and the backward loop appends once per entry, so the terms are ``xs``'s rows in
 reverse; the tape held views of them, which see what ``xs`` holds. Only for a loop at the
-forward pass's top level and its tape loop at the pullback's (not a checkpointed one).
-Invariant after this pass: no sum's term column is a row ``xs[t]`` of such an ``xs``.
+forward pass's top level and its tape loop at the pullback's (not a checkpointed one);
+after ``ranks`` and ``products``, whose adjoints of a product no longer read the operand
+for its rank, and before ``steps``, which reads the tape's positions.
+Invariant after this pass: no sum's term column is a row ``xs[t]`` of such an ``xs`` or
+such a carried state.
 """
 
 from __future__ import annotations
@@ -61,13 +70,16 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         if found is None:
             continue
         tape, kept = found
-        rows = {name for name in kept if _row_of(loop, name, xs, t)}
-        if not rows:
-            continue
         elsewhere = set().union(set(), *(reads(s) for s in body if s is not loop and
                                          s is not pullbacks[0]))
-        new_pullback, dropped = _summed_from(pullback, tape, kept, rows - elsewhere, xs, ctx)
-        pullback = new_pullback
+        replace = {name: _rows_of(xs) for name in kept
+                   if _row_of(loop, name, xs, t) and name not in elsewhere}
+        for c, (n, init) in _states(loop, body[:i], kept, counts).items():
+            if c not in replace and c not in elsewhere:
+                replace[c] = _carried(ctx.rt, tape, n, init)
+        if not replace:
+            continue
+        pullback, dropped = _summed_from(pullback, tape, kept, replace, ctx)
         if dropped:
             body[i] = _forward_without(loop, tape, kept, dropped)
     if pullback is pullbacks[0]:
@@ -106,11 +118,11 @@ def _row_of(loop: cst.For, name: str, xs: str, t: str) -> bool:
         assign.targets[0].target.value == name
 
 
-def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, rows: set, xs: str,
-                 ctx: Context):
-    """The pullback with each sum term that is one of ``rows`` read from ``xs`` instead (the
-    same pullback where there is none), and the rows no longer read there (to drop from the
-    tape; one the row's own adjoint reads stays)."""
+def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, replace: dict, ctx: Context):
+    """The pullback with each sum term column named in ``replace`` read from what
+    ``replace[name](names)`` writes instead (``names``: the tape's columns after), the same
+    pullback where there is none; and the columns no longer read there (to drop from the
+    tape; one that something else reads, such as the row's own adjoint, stays)."""
     statements = list(pullback.body.body)
     loops = [k for k, s in enumerate(statements) if isinstance(s, cst.For) and _walks(s, tape)]
     if len(loops) != 1:
@@ -126,7 +138,7 @@ def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, rows: set, xs
             appends[found[0]] = (j, found[1])
     new_loop_body = list(loop.body.body)
     after = list(statements[k + 1:])
-    changed = set()
+    plans = []  # (index in after, the sum line, its columns)
     for j, stmt in enumerate(after):
         call = _sum_call(stmt, ctx)
         if call is None or call[0] not in appends:
@@ -134,26 +146,78 @@ def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, rows: set, xs
         terms, sums = call
         index, items = appends[terms]
         columns = items[1:]  # (g, v1, v2, ...): v_k is the k-th sum's
-        if len(columns) != len(sums) or len(set(columns)) != len(columns):
+        if len(columns) != len(sums) or len(set(columns)) != len(columns) or \
+                not any(c in replace for c in columns):
             continue
-        moved = [c for c in columns if c in rows]
-        if not moved:
-            continue
-        after[j] = _with_rows(stmt, [c in rows for c in columns], xs)
-        kept_items = [items[0], *(c for c in columns if c not in rows)]
+        plans.append((j, stmt, columns))
+        kept_items = [items[0], *(c for c in columns if c not in replace)]
         new_loop_body[index] = _appended(new_loop_body[index], terms, kept_items,
-                                         len(sums) > 1 or len(kept_items) > 1)
-        changed |= set(moved)
-    if not changed:
+                                         len(kept_items) > 1)
+    if not plans:
         return pullback, set()
-    loop = loop.with_changes(body=loop.body.with_changes(body=new_loop_body))
+    changed = {c for _, _, columns in plans for c in columns if c in replace}
     read_after = set().union(*(reads(s) for s in (*new_loop_body, *after, *statements[:k])))
     dropped = {name for name in changed if name not in read_after}
+    names = [n for n in kept if n not in dropped]
+    for j, stmt, columns in plans:
+        after[j] = _with_rows(stmt, [replace[c](names) if c in replace else None
+                                     for c in columns])
+    loop = loop.with_changes(body=loop.body.with_changes(body=new_loop_body))
     if dropped:
-        names = [n for n in kept if n not in dropped]
         loop = loop.with_changes(target=tape_target(names))
     statements = [*statements[:k], loop, *after]
     return pullback.with_changes(body=pullback.body.with_changes(body=statements)), dropped
+
+
+def _states(loop: cst.For, before: list, kept: list, counts: dict) -> dict:
+    """The loop-carried states among ``kept``: ``{c: (n, init)}`` where the body binds ``c =
+    L`` before ``L = n`` (each once, at its top level; ``n`` kept too) and the function binds
+    ``L = init`` last before the loop (``init`` a name bound once, or an argument): ``c`` at
+    step ``t`` is ``init`` for the first step, else ``n`` of the step before."""
+    body = loop.body.body
+    lines = {}
+    for position, stmt in enumerate(body):
+        assign = _single_assign(stmt)
+        if assign is not None and isinstance(assign.value, cst.Name):
+            lines.setdefault(assign.targets[0].target.value, []).append(
+                (position, assign.value.value))
+    bound = bound_in(body)
+    found = {}
+    for c in kept:
+        if len(lines.get(c, ())) != 1 or sum(c in bound_in([s]) for s in body) != 1:
+            continue
+        at, carrier = lines[c][0]
+        after = lines.get(carrier, ())
+        if len(after) != 1 or sum(carrier in bound_in([s]) for s in body) != 1:
+            continue
+        later, n = after[0]
+        if later <= at or n not in kept or n == c:
+            continue
+        init = None
+        for stmt in reversed(before):
+            if carrier in bound_in([stmt]):
+                assign = _single_assign(stmt)
+                if assign is not None and isinstance(assign.value, cst.Name):
+                    init = assign.value.value
+                break
+        if init is None or init in bound or counts.get(init, 0) > 1 or init == carrier:
+            continue
+        found[c] = (n, init)
+    return found
+
+
+def _rows_of(xs: str):
+    """What reads a column of rows ``xs[t]``: ``xs``."""
+    return lambda names: cst.Name(xs)
+
+
+def _carried(rt: str, tape: str, n: str, init: str):
+    """What reads a column of loop-carried states: ``rt.carried(tape, position of n, init)``."""
+    def written(names):
+        position = cst.Name("None") if len(names) == 1 else cst.Integer(str(names.index(n)))
+        return cst.Call(cst.Attribute(cst.Name(rt), cst.Name("carried")),
+                        [cst.Arg(cst.Name(tape)), cst.Arg(position), cst.Arg(cst.Name(init))])
+    return written
 
 
 def _walks(loop: cst.For, tape: str) -> bool:
@@ -217,21 +281,20 @@ def _sum_call(stmt, ctx: Context):
     return terms, sums
 
 
-def _with_rows(stmt, moved: list, xs: str):
-    """The sum call with ``xs`` as the rows of each moved term column."""
+def _with_rows(stmt, rows: list):
+    """The sum call with ``rows[k]`` (an expression, or None) as the rows of its k-th column."""
     assign = stmt.body[0]
     call = assign.value
-    rows = cst.Name(xs)
     if call.func.attr.value != "matmul_adjoint_sums":
-        call = call.with_changes(args=[*call.args, cst.Arg(rows, keyword=cst.Name("rows"),
+        call = call.with_changes(args=[*call.args, cst.Arg(rows[0], keyword=cst.Name("rows"),
                                  equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                                                        whitespace_after=cst.SimpleWhitespace("")))])
     else:
         args = [call.args[0]]
-        for arg, row in zip(call.args[1:], moved):
+        for arg, row in zip(call.args[1:], rows):
             pair = arg.value
             args.append(arg.with_changes(value=pair.with_changes(
-                elements=[*pair.elements, cst.Element(rows)])) if row else arg)
+                elements=[*pair.elements, cst.Element(row)])) if row is not None else arg)
         call = call.with_changes(args=args)
     return stmt.with_changes(body=[assign.with_changes(value=call)])
 

@@ -75,8 +75,8 @@ def test_the_rows_are_read_from_the_array(fn, steps):
         got = grad(*a)
         check_grad(fn, a, got, argnums=(0, 1))
     source = grad.source
-    assert "_sum, U, xs)" in source, source
-    assert "= xs[" not in source and "kept for the pullback: h_2, h_3" in source
+    assert "_sum, U, xs)" in source and "rt.carried(_tape1, None, h)" in source, source
+    assert "= xs[" not in source and "kept for the pullback: h_3" in source
 
 
 def test_a_row_read_elsewhere_stays_on_the_tape():
@@ -143,11 +143,54 @@ def test_rows_not_walked_from_an_argument_stay_on_the_tape(fn):
     assert "_sum, U, xs)" not in grad.source
 
 
-def test_rows_differentiated_too_stay_on_the_tape_and_the_sum_reads_the_array():
-    """d/dxs: each row's own adjoint reads the row (its shape), which stays on the tape; the
-    sum of U's adjoint reads xs all the same."""
+def test_rows_differentiated_too():
+    """d/dxs: each row's adjoint (``g @ U`` into row t) reads no row; the sum of U's adjoint
+    reads xs, W's the states."""
     rng = np.random.default_rng(9)
     a = args(rng, 4)
     grad = srcdiff.grad(rnn_len_dot, wrt=(0, 1, 2))
     check_grad(rnn_len_dot, a, grad(*a), argnums=(0, 1, 2))
-    assert "_sum, U, xs)" in grad.source and "= xs[t]" in grad.source
+    assert "_sum, U, xs)" in grad.source and "rt.carried(" in grad.source
+
+
+def reset_state(W, U, xs, h0):  # the state is not carried from the step before
+    h = h0
+    for t in range(xs.shape[0]):
+        g = h0 * 0.5
+        h = np.tanh(W @ g + U @ xs[t]) + h
+    return np.sum(h)
+
+
+def state_from_a_product(W, U, xs, h0):  # carried, from a value made before the loop
+    h = np.tanh(h0 * 2.0)
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
+
+
+@pytest.mark.parametrize("fn", [reset_state, state_from_a_product], ids=lambda f: f.__name__)
+def test_states_that_are_and_are_not_carried(fn):
+    rng = np.random.default_rng(10)
+    a = args(rng, 3)
+    grad = srcdiff.grad(fn, wrt=(0, 1, 3))
+    for _ in range(2):
+        check_grad(fn, a, grad(*a), argnums=(0, 1, 3))
+    assert ("rt.carried(" in grad.source) == (fn is state_from_a_product)
+
+
+def test_carried_states_with_and_without_the_stacked_column():
+    from srcdiff.runtime.tape import Tape, carried, each_step
+
+    rng = np.random.default_rng(11)
+    first, states = rng.normal(size=3), [rng.normal(size=3) for _ in range(4)]
+    want = np.array([first, *states[:-1]])
+    for position in (None, 1):
+        tape = Tape()
+        for h in states:
+            tape.push(h if position is None else (None, h))
+        np.testing.assert_array_equal(carried(tape, position, first), want)  # stacked here
+        factors = each_step(lambda h: 1.0 - h * h, tape, (position,))
+        np.testing.assert_allclose(factors, 1.0 - np.array(states[::-1]) ** 2)
+        np.testing.assert_array_equal(carried(tape, position, first), want)  # each_step's
+    plain = [(None, 2.0), (None, 3.0)]  # numbers: a list, not an array
+    assert carried(plain, 1, 1.0) == [1.0, 2.0]
