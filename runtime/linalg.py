@@ -196,19 +196,20 @@ def cholesky_solve_adjoint(g, ans, a, b, factor=None, swapped=False, clean=True)
     # x = inv(a) b with a symmetric: db = inv(a) g, and -db x.T for a as a full matrix,
     # folded onto the lower triangle numpy's Cholesky reads
     db = cholesky_solve(a, g, factor, clean=clean)
-    folded = _folded_outer(db, ans)
+    folded = _folded_outer(db, ans, factor)
     if folded is not None:
         return folded, db
     return _fold(unbroadcast(_solve_matrix_adjoint(db, ans, b), a), "L"), db  # (a stack of b's: a summed over it)
 
 
-def _folded_outer(u, v):
-    """``_fold(-np.outer(u, v), "L")`` for two numpy vectors of one BLAS dtype, by BLAS's
-    symmetric rank-2 update (``syr2``: ``-(u v' + v u')`` on one triangle, into zeros), its
-    diagonal halved back to ``-u * v``: one new array and half a pass, where the outer product,
-    its sum with its transpose and the triangle are three of each; else None."""
-    blas = solvers._scipy(np.outer(u[:1], v[:1]), u, "blas") if type(u) is np.ndarray and \
-        type(v) is np.ndarray and u.ndim == v.ndim == 1 and u.dtype == v.dtype else None
+def _folded_outer(u, v, factor):
+    """``_fold(-np.outer(u, v), "L")`` for two numpy vectors of ``factor``'s BLAS dtype (the
+    matrix they are of), by BLAS's symmetric rank-2 update (``syr2``: ``-(u v' + v u')`` on
+    one triangle, into zeros), its diagonal halved back to ``-u * v``: one new array and half
+    a pass, where the outer product, its sum with its transpose and the triangle are three of
+    each; else None."""
+    blas = solvers._scipy(factor, u, "blas") if type(v) is np.ndarray and v.ndim == 1 and \
+        u.ndim == 1 and v.dtype == u.dtype else None
     if blas is None:
         return None
     syr2, = blas.get_blas_funcs(("syr2",), (u,))

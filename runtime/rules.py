@@ -556,7 +556,7 @@ def matmul_adjoint_sums(terms, *sums):
     shared, k, out = {}, 0, []
     for rule, matrix, *rows in sums:
         if rows:
-            vs = _walked(rows[0], len(terms))
+            vs = _Walked(rows[0], len(terms))
         else:
             k += 1
             vs = columns[k]
@@ -579,8 +579,6 @@ class _Walked:
         return [self.array[i] for i in range(len(self.array) - 1, -1, -1)]
 
 
-def _walked(rows, n) -> _Walked:
-    return _Walked(rows, n)
 
 
 def _summed(terms, matrix, stacked, each, rows=None):
@@ -593,7 +591,7 @@ def _summed(terms, matrix, stacked, each, rows=None):
     if not terms:
         return np.zeros_like(matrix)
     if rows is not None:  # the g's alone, the v's rows's rows (the rows pass)
-        return _summed_columns(terms, _walked(rows, len(terms)), matrix, stacked, each)
+        return _summed_columns(terms, _Walked(rows, len(terms)), matrix, stacked, each)
     gs, vs = zip(*terms)
     return _summed_columns(gs, vs, matrix, stacked, each)
 

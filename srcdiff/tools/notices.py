@@ -20,7 +20,7 @@ import re
 
 import libcst as cst
 
-from ..transforms.batch import _rows_walked
+from ..transforms.batch import rows_walked
 from ..transforms.shapes import ELEMENTWISE
 from ..analysis.values import resolve
 from ..transforms.normalize import local_variables
@@ -113,7 +113,7 @@ def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
     step made: work the loop could do for every row at once."""
     if not isinstance(loop.loop, cst.For):
         return None
-    walked = _rows_walked(loop.loop)
+    walked = rows_walked(loop.loop)
     if walked is None:
         return None
     index, array = walked

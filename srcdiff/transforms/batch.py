@@ -44,7 +44,7 @@ from ..analysis.values import binding_counts, bound_in, reads, resolve, subexpre
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "rows_walked", "single_assign", "is_row"]
 
 # the per-step rule -> (the rule summing a list of terms, the position of the fixed operand)
 _SUMS = {rules.matmul_adjoint_x1: ("matmul_adjoint_x1_sum", 1),
@@ -60,7 +60,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     for stmt in vjp.body.body:
         if isinstance(stmt, cst.FunctionDef):
             body.append(_pullback(stmt, ctx, namer))
-        elif isinstance(stmt, cst.For) and _rows_walked(stmt) is not None:
+        elif isinstance(stmt, cst.For) and rows_walked(stmt) is not None:
             body.extend(_forward_loop(stmt, ctx, namer))
         else:
             body.append(stmt)
@@ -88,7 +88,7 @@ def _product(value, ctx: Context, bound) -> tuple | None:
     return None
 
 
-def _rows_walked(loop: cst.For) -> tuple[str, str] | None:
+def rows_walked(loop: cst.For) -> tuple[str, str] | None:
     """``(t, x)`` for ``for t in range(len(x))`` or ``for t in range(x.shape[0])``: a loop
     over every row of ``x``, in order."""
     it = loop.iter
@@ -110,7 +110,7 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
     """The loop, where its body computes ``y = A @ row`` (or ``row @ A``) of a row
     ``row = x[t]`` of the array it walks and a matrix ``A`` it does not rebind, reading
     ``y = A_x[t]`` of ``A_x = rt.matmul_rows(A, x)`` made before it."""
-    t, array = _rows_walked(loop)
+    t, array = rows_walked(loop)
     bound = _bound_in(loop)
     body = list(loop.body.body)
     if array in bound or t in bound_in(body):
@@ -119,10 +119,9 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
     once = {n for n in bound if sum(n in names for names in assigned) == 1}
     rows, stacks, before, new_body = set(), {}, [], []
     for stmt in body:
-        assign = _single_assign(stmt)
+        assign = single_assign(stmt)
         value = assign.value if assign is not None else None
-        if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
-                value.value.value == array and _index(value) == t:
+        if is_row(value, array, t):
             rows |= {assign.targets[0].target.value} & once
         elif (product := _product(value, ctx, bound)) is not None:
             left, right, helpers_by_side, spell = product
@@ -151,13 +150,19 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
     return [*before, loop.with_changes(leading_lines=(), body=loop.body.with_changes(body=new_body))]
 
 
-def _single_assign(stmt) -> cst.Assign | None:
+def single_assign(stmt) -> cst.Assign | None:
     """The assignment ``name = value`` alone on its line ``stmt``, else None."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
             isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
             isinstance(stmt.body[0].targets[0].target, cst.Name):
         return stmt.body[0]
     return None
+
+
+def is_row(value, array: str, t: str) -> bool:
+    """Whether ``value`` is ``array[t]``: row ``t`` of the array a loop walks."""
+    return isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
+        value.value.value == array and _index(value) == t
 
 
 def _index(subscript: cst.Subscript) -> str | None:

@@ -92,8 +92,8 @@ def _operands(call: cst.Call, facts: Facts):
     if facts.resolve(call.func) is not np.sum or not call.args or call.args[0].keyword or \
             call.args[0].star:
         return None
-    product = call.args[0].value
-    if not (isinstance(product, cst.BinaryOperation) and isinstance(product.operator, cst.Multiply)):
+    product = _product(call.args[0].value)
+    if product is None:
         return None
     options = {a.keyword.value: a.value for a in call.args[1:] if a.keyword is not None}
     if len(options) != len(call.args) - 1 or set(options) != {"axis", "keepdims"} or \

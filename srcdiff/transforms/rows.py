@@ -43,7 +43,7 @@ import libcst as cst
 
 from ..analysis.values import binding_counts, bound_in, reads
 from ..context import Context
-from .batch import _index, _rows_walked, _single_assign
+from .batch import is_row, rows_walked, single_assign
 from .reverse import tape_push, tape_target
 
 __all__ = ["rewrite"]
@@ -62,7 +62,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     body = list(vjp.body.body)
     pullback = pullbacks[0]
     for i, loop in enumerate(body):
-        walked = _rows_walked(loop) if isinstance(loop, cst.For) else None
+        walked = rows_walked(loop) if isinstance(loop, cst.For) else None
         if walked is None or walked[1] not in arrays or counts.get(walked[1], 0):
             continue  # (an argument the function never rebinds: binding_counts omits parameters)
         t, xs = walked
@@ -111,10 +111,8 @@ def _row_of(loop: cst.For, name: str, xs: str, t: str) -> bool:
     lines = [s for s in loop.body.body if name in bound_in([s])]
     if len(lines) != 1 or t in bound_in(loop.body.body):
         return False
-    assign = _single_assign(lines[0])
-    value = assign.value if assign is not None else None
-    return isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
-        value.value.value == xs and _index(value) == t and \
+    assign = single_assign(lines[0])
+    return assign is not None and is_row(assign.value, xs, t) and \
         assign.targets[0].target.value == name
 
 
@@ -177,7 +175,7 @@ def _states(loop: cst.For, before: list, kept: list, counts: dict) -> dict:
     body = loop.body.body
     lines = {}
     for position, stmt in enumerate(body):
-        assign = _single_assign(stmt)
+        assign = single_assign(stmt)
         if assign is not None and isinstance(assign.value, cst.Name):
             lines.setdefault(assign.targets[0].target.value, []).append(
                 (position, assign.value.value))
@@ -196,7 +194,7 @@ def _states(loop: cst.For, before: list, kept: list, counts: dict) -> dict:
         init = None
         for stmt in reversed(before):
             if carrier in bound_in([stmt]):
-                assign = _single_assign(stmt)
+                assign = single_assign(stmt)
                 if assign is not None and isinstance(assign.value, cst.Name):
                     init = assign.value.value
                 break
@@ -312,11 +310,11 @@ def _forward_without(loop: cst.For, tape: str, kept: list, dropped: set) -> cst.
     the dropped ones where nothing else in the loop reads them."""
     names = [n for n in kept if n not in dropped]
     body = list(loop.body.body)
-    push = tape_push(tape, names).with_changes(
-        leading_lines=[line for line in body[-1].leading_lines if line.comment is None] +
-        list(tape_push(tape, names).leading_lines))
+    push = tape_push(tape, names)
+    push = push.with_changes(leading_lines=[
+        *(line for line in body[-1].leading_lines if line.comment is None), *push.leading_lines])
     body[-1] = push
     read = set().union(*(reads(s) - bound_in([s]) for s in body))
     body = [s for s in body if not (bound_in([s]) & dropped and not bound_in([s]) & read and
-                                    _single_assign(s) is not None)]
+                                    single_assign(s) is not None)]
     return loop.with_changes(body=loop.body.with_changes(body=body))
