@@ -14,8 +14,9 @@ from .backend import array_module, register_array_module, reshape, scatter_add
 from .helpers import append, append_in_place, count, guard, setitem, add, at, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
 from .helpers import dot_all, dot_rows, matmul_rows, mean_all, row_dots, rows_dot, rows_matmul, sum_all
 from . import inplace
-from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, spare,
-                      where_adjoint_x_into, where_adjoint_y_into, where_positive_into)
+from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, positive_part_into,
+                      positive_product_into, spare, where_adjoint_x_into, where_adjoint_y_into,
+                      where_positive_into)
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
@@ -45,6 +46,7 @@ __all__ = [
     "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
     "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",
+    "positive_part_into", "positive_product_into",
 ]
 
 

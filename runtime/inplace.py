@@ -13,6 +13,11 @@ times a float64 one) computes a new value, exactly as the operator does.
 On arrays of a million elements this saves the fresh allocation (its page faults cost more
 than the arithmetic); srcdiff compiles this variant only for calls with an argument of
 ``LARGE`` elements or more, where the checks (~0.1 µs) are nothing next to the array work.
+
+A float array times a bool mask of its shape, np.where's adjoint and a ReLU (np.where's or a
+mask product) go through ``runtime/_kernels.c`` where it is built: one pass each, with the
+values of the numpy spellings (numpy casts a mask in buffered chunks; its spellings of the
+others take two passes, or a mask made for the purpose).
 """
 
 from __future__ import annotations
@@ -22,8 +27,14 @@ import numpy as np
 from .helpers import where_positive
 from .rules import larger_adjoint, where_adjoint_x, where_adjoint_y
 
+try:  # one-pass mask selections in C (runtime/_kernels.c); None: built without a C compiler,
+    from . import _kernels as kernels  # numpy's spellings give the same values
+except ImportError:
+    kernels = None
+
 __all__ = ["spare", "iadd", "isub", "imul", "itruediv", "ipow", "where_adjoint_x_into",
-           "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into"]
+           "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into", "positive_part_into",
+           "positive_product_into"]
 
 LARGE = 1 << 14  # elements: srcdiff.grad called with an array this large runs the in-place variant
 
@@ -70,7 +81,14 @@ def isub(a, b):
 
 def imul(a, b):
     """``a * b``, in ``a``'s memory where that gives the same array."""
-    return np.multiply(a, b, out=a) if _writable_into(a, (b,)) else a * b
+    return _multiply_into(a, b) if _writable_into(a, (b,)) else a * b
+
+
+def _multiply_into(a, b):
+    """``a *= b``; for a bool mask ``b`` of ``a``'s shape one pass in C (``None``: not such a
+    mask, or no compiled kernels)."""
+    done = None if kernels is None else kernels.mask_multiply(a, b)
+    return np.multiply(a, b, out=a) if done is None else done
 
 
 def itruediv(a, b):
@@ -99,9 +117,14 @@ def where_adjoint_y_into(g, condition):
 
 
 def _masked_into(g, condition, taken: bool):
+    if type(condition) is not np.ndarray or condition.dtype != bool or \
+            not _writable_into(g, (condition,)):
+        return where_adjoint_x(g, condition) if taken else where_adjoint_y(g, condition)
+    done = None if kernels is None else kernels.select(g, condition, taken)
+    if done is not None:
+        return done
     # a mask product only where g is finite (0 * inf is NaN, np.where's branch not taken is 0)
-    if type(condition) is np.ndarray and condition.dtype == bool and \
-            _writable_into(g, (condition,)) and np.isfinite(g).all():
+    if np.isfinite(g).all():
         return np.multiply(g, condition if taken else ~condition, out=g)
     return where_adjoint_x(g, condition) if taken else where_adjoint_y(g, condition)
 
@@ -111,7 +134,7 @@ def larger_adjoint_into(g, chosen, ties):
     if not _writable_into(g, (chosen, ties)):
         return larger_adjoint(g, chosen, ties)
     if type(ties) is np.ndarray and not ties.any():
-        return np.multiply(g, chosen, out=g)
+        return _multiply_into(g, chosen)
     half = (0.5 * g) * ties  # before g's memory takes the product
     return np.add(np.multiply(g, chosen, out=g), half, out=g)
 
@@ -120,7 +143,32 @@ def where_positive_into(condition, x, y):
     """``rt.where_positive(condition, x, y)``, in ``x``'s memory where that gives the same array."""
     if isinstance(y, (int, float)) and type(x) is np.ndarray and x.ndim and \
             _writable_into(x, (condition,)):
-        np.fmax(y, x, out=x)
-        x += 0.0  # -0.0 + 0.0 is +0.0, as np.where gives
-        return x
+        return _positive_part(x, y)
     return where_positive(condition, x, y)
+
+
+# ----- a ReLU whose mask nothing else reads (the ``relus`` stage): no mask made
+
+
+def positive_part_into(x, y):
+    """``rt.where_positive(x > 0, x, y)`` (``y`` a literal 0 or 0.0), in ``x``'s memory where
+    that gives the same array."""
+    if isinstance(y, (int, float)) and type(x) is np.ndarray and x.ndim and _writable_into(x, ()):
+        return _positive_part(x, y)
+    return where_positive(x > 0, x, y)
+
+
+def _positive_part(x, y):
+    if kernels is not None and kernels.positive_part(x) is not None:
+        return x
+    np.fmax(y, x, out=x)
+    x += 0.0  # -0.0 + 0.0 is +0.0, as np.where gives
+    return x
+
+
+def positive_product_into(x):
+    """``x * (x > 0)``, in ``x``'s memory where that gives the same array."""
+    if _writable_into(x, ()):
+        done = None if kernels is None else kernels.positive_product(x)
+        return np.multiply(x, x > 0, out=x) if done is None else done
+    return x * (x > 0)

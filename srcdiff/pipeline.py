@@ -19,7 +19,7 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
                          fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
-                         reductions, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes,
+                         reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
@@ -62,6 +62,7 @@ PIPELINE = (
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
     ("augment", augment.rewrite),      # float64 arrays of known shapes: r = _t2 - y → r -= y, _t2 not read again
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again
+    ("relus", relus.rewrite),          # large arrays only: c = b > 0; r = rt.imul(b, c) → rt.positive_product_into(b)
     ("reductions", reductions.rewrite),  # shapes known: np.mean(v) → rt.mean_all(v), numpy's values
 )
 

@@ -218,7 +218,8 @@ class monkeypatch_off:
 
 def test_the_source_shows_what_is_written_in_place_and_what_is_not():
     source = _in_place_source(relu_sq, ("x",))
-    assert "r = rt.imul(b, _t1)" in source and "dr = rt.imul(r, 2)" in source
+    assert "r = rt.positive_product_into(b)" in source and "dr = rt.imul(r, 2)" in source
+    assert "_t1 = b > 0" in source and "rt.imul(dr, _t1)" in source  # the adjoint reads the mask
     # a is read again after b = a * 2.0: b is a new array
     assert "b = a * 2.0" in _in_place_source(read_again, ("x",))
     kept = _in_place_source(view_kept, ("x",))
@@ -232,7 +233,7 @@ def test_masked_selections_write_into_a_dead_adjoint_and_value():
     """np.where's ReLU and the mask products of np.where's and np.maximum's adjoints take
     their _into forms (runtime/inplace.py) for an operand read for the last time there."""
     source = _in_place_source(relu_where, ("x",))
-    assert "r = rt.where_positive_into(_t1, b, 0.0)" in source
+    assert "r = rt.positive_part_into(b, 0.0)" in source  # the relus stage
     assert "rt.where_adjoint_x_into(dr, _t1)" in source
     assert "rt.larger_adjoint_into(dr, " in _in_place_source(relu_maximum, ("x",))
     assert "_into(" not in _in_place_source(where_kept, ("x",)).split("# backward")[0]
@@ -250,7 +251,8 @@ _M = np.array([[True, False, False], [True, True, False]])
 @pytest.mark.parametrize("into, original, args, lends", [
     (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:, :2], _M[:, :2]), True),
     (inplace.where_adjoint_y_into, rules.where_adjoint_y, (_G[:, :2], _M[:, :2]), True),
-    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G, _M), False),        # inf: np.where
+    # inf: np.where's values, in g's memory by the C kernel where it is built
+    (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G, _M), inplace.kernels is not None),
     (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:1, :2], _M[:, :2]), False),  # a larger mask
     (inplace.where_adjoint_x_into, rules.where_adjoint_x, (_G[:, :2].astype(np.float32), _M[:, :2]), True),
     (inplace.larger_adjoint_into, rules.larger_adjoint, (_G[:, :2], _M[:, :2], ~_M[:, :2]), True),

@@ -27,7 +27,9 @@ user's variable keeps its meaning) the target takes the memory first:
                                         dr *= 2
 
 The variant for large arrays of other dtypes keeps ``transforms/inplace.py``'s checked
-forms (``rt.iadd(v, w)``), which this stage leaves to it.
+forms (``rt.iadd(v, w)``), which this stage leaves to it; so does, in the variant for large
+arrays, a product with a bool mask (``rt.imul(b, m)`` multiplies by the mask in one pass,
+``b *= m`` has numpy cast the mask in chunks first).
 """
 
 from __future__ import annotations
@@ -36,14 +38,14 @@ import re
 
 import libcst as cst
 
-from ..analysis.dtypes import FLOAT, FLOAT64, dtype_facts
+from ..analysis.dtypes import BOOL, FLOAT, FLOAT64, dtype_facts
 from ..analysis.values import UNKNOWN, binding_counts, reads
 from ..context import Context
 from ..names import Renamed
-from .inplace import Uses, assignment, bare, kept_nowhere, makes
+from .inplace import INPLACE, Uses, assignment, bare, kept_nowhere, makes
 from .shapes import SCALAR, shape_facts
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "without_deleted"]
 
 _AUGMENTED = {cst.Add: cst.AddAssign, cst.Subtract: cst.SubtractAssign,
               cst.Multiply: cst.MultiplyAssign, cst.Divide: cst.DivideAssign,
@@ -109,7 +111,7 @@ class _Augmenting:
         later.reverse()
         result, carried = [], []
         for stmt, read in zip(out, later):
-            kept = _without_deleted(stmt, read)
+            kept = without_deleted(stmt, read)
             if kept is None:  # an emptied del: its comments (# backward) go to the next line
                 carried += stmt.leading_lines
                 continue
@@ -137,6 +139,9 @@ class _Augmenting:
                 and self._single(target)):
             return None
         op = type(value.operator)
+        if op is cst.Multiply and INPLACE in self.ctx.options and BOOL in (
+                self.kinds.of(value.left), self.kinds.of(value.right)):
+            return None  # a mask product of large arrays: rt.imul's one pass (inplace stage)
         sides = [(value.left, value.right)]
         if op in _COMMUTING:
             sides.append((value.right, value.left))
@@ -189,7 +194,7 @@ def _backward_start(statements: list) -> int:
     return 0
 
 
-def _without_deleted(stmt, read: set):
+def without_deleted(stmt, read: set):
     """``stmt`` without the names in its ``del`` that a later line reads (renamed: their array
     lives on under one name), each named once; None for a ``del`` left empty."""
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
