@@ -18,7 +18,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
-                         fuse, guards, inplace, jumps, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
+                         fuse, guards, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
                          reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes,
                          validate)
 
@@ -28,6 +28,7 @@ PIPELINE = (
     ("validate", validate.rewrite),    # reject unsupported syntax, with positions
     ("locate", locate.rewrite),        # tie each statement to its line: `# line N: ...`
     ("comprehensions", comprehensions.rewrite),  # [f(v) for v in xs], sum(...) → loops
+    ("lasts", lasts.rewrite),          # hs = [h0]; hs.append(f(hs[-1])); hs[-1] → one variable, hs_last
     ("no_grad", no_grad.rewrite),      # with no_grad(): → rt.stop_gradient(...) on each value
     ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
     ("jumps", jumps.rewrite),          # break / continue / return in loops → flags

@@ -66,6 +66,15 @@ CASES = {
                 s = s + np.sum(y) * s * 0.1 + np.sum(y)
             return s
     """, [(3,), ()]),
+    # a list read only at its end is one variable (the lasts stage): a state like h above
+    "a_list_read_at_its_end": ("""
+        def f(x, w):
+            hs = [x]
+            DIRECTIVE
+            for t in range(N):
+                hs.append(np.sin(hs[-1] * w) + 0.1)
+            return np.sum(hs[-1] ** 2)
+    """, [(3,), (3,)]),
 }
 
 # (K, N) pairs: K dividing N, not dividing it, N < K, N = 0, K = 1; None: K = ⌈√N⌉
@@ -240,7 +249,7 @@ REFUSED = [
             # srcdiff: checkpoint every=2
             for t in range(3):
                 hs.append(np.sin(hs[-1]))
-            return np.sum(hs[-1] ** 2)
+            return np.sum(hs[-1] ** 2) + np.sum(hs[0])
     """, "appends to a list"),
     ("print", """
         def f(x):

@@ -183,9 +183,17 @@ def test_vjp(fn):
     check_vjp_of_a_number(fn, _args(3, 3, seed=2))
 
 
+# lists read only at their end (hs[-1]): one variable from the start (the lasts stage)
+LASTS = [rnn_last, rnn_branches, nested_loops]
+
+
 @pytest.mark.parametrize("fn", FAST, ids=lambda f: f.__name__)
 def test_fast_path_taken(fn):
     source = srcdiff.grad(fn, wrt=(0, 1, 3)).source
+    if fn in LASTS:
+        code = "\n".join(line.split("#")[0] for line in source.splitlines())  # no quoted lines
+        assert "hs_last" in code and "append(" not in code.replace("_terms.append(", "")
+        return
     assert "rt.append_in_place(" in source and "rt.append(" not in source
     assert "rt.tree_put(" not in source and "[:-1]" not in source
 
