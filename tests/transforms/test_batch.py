@@ -236,6 +236,28 @@ def test_matmul_adjoint_sums_of_terms_of_several_shapes_are_sums_of_the_steps(sh
     np.testing.assert_allclose(got2, want2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("rule, single", [(rules.matmul_adjoint_x2_sum, rules.matmul_adjoint_x2),
+                                          (rules.dot_adjoint_b_sum, rules.dot_adjoint_b)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_batchs_sums_are_one_product_of_the_steps_rows(rule, single, dtype):
+    """h @ W of a batch each step (an LSTM's): the steps' rows concatenated, or read from the
+    3-D array the loop walks (rows=), give the sum of the steps' products; terms of several
+    batch sizes, or a rows array not in C order, are summed term by term, the same sum."""
+    rng = np.random.default_rng(8)
+    W = rng.standard_normal((3, 5)).astype(dtype)
+    xs = rng.standard_normal((4, 2, 3)).astype(dtype)
+    gs = [rng.standard_normal((2, 5)).astype(dtype) for _ in range(4)]
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    want = sum(single(g, x, W) for g, x in zip(gs, xs[::-1]))  # the terms: last step first
+    for got in (rule(list(zip(gs, xs[::-1])), W), rule(gs, W, rows=xs),
+                rule(gs, W, rows=np.asfortranarray(xs))):
+        assert got.shape == W.shape and got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
+    ragged = [(rng.standard_normal((k, 5)).astype(dtype), rng.standard_normal((k, 3)).astype(dtype))
+              for k in (2, 1, 3)]
+    np.testing.assert_allclose(rule(ragged, W), sum(single(g, v, W) for g, v in ragged), **tol)
+
+
 # ----- end to end -----
 
 RNNS = [
