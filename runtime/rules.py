@@ -831,6 +831,78 @@ def add_at(acc, g, x, key=()):
     return acc
 
 
+def slices_adjoint(x, *pieces):
+    """The adjoint of ``x`` from the adjoints of several of its slices: for ``pieces``
+    ``(g0, key0), (g1, key1), ...``, ``getitem_adjoint(g0, x, key0)`` with each other ``g``
+    added at its key (``add_at``). Where the keys are slices of one axis of a numpy ``x``
+    (every other axis whole) that tile it, each ``g`` a float array of its slice's exact shape
+    and of ``x``'s dtype, that is the ``g``'s joined along the axis in the keys' order: one
+    ``np.concatenate``, not a zero array and an addition per slice (an LSTM's four gates).
+    The same numbers (an adjoint's -0.0 stays -0.0, where its addition into zeros gave +0.0).
+
+    >>> slices_adjoint(np.zeros((1, 4)), (np.ones((1, 1)), np.s_[:, 3:]), (2 * np.ones((1, 3)), np.s_[:, :3]))
+    array([[2., 2., 2., 1.]])
+    """
+    joined = _tiled(x, pieces)
+    if joined is not None:
+        return joined
+    g, key = pieces[0]
+    acc = getitem_adjoint(g, x, key)
+    for g, key in pieces[1:]:
+        acc = add_at(acc, g, x, key)
+    return acc
+
+
+_WHOLE = slice(None)
+
+
+def _tiled(x, pieces):
+    """``slices_adjoint``'s concatenation where it holds, else None."""
+    if type(x) is not np.ndarray or x.dtype.kind != "f":
+        return None
+    shape, dtype, axis, spans = x.shape, x.dtype, -1, []
+    for g, key in pieces:
+        if type(key) is not tuple:
+            key = (key,)
+        if type(g) is not np.ndarray or g.dtype != dtype or len(key) > len(shape):
+            return None
+        at = -1
+        for i, k in enumerate(key):
+            if type(k) is not slice:
+                return None
+            if k != _WHOLE:
+                if at >= 0:
+                    return None
+                at = i
+        if at < 0 or axis >= 0 and at != axis:
+            return None
+        axis = at
+        start, stop, step = key[at].indices(shape[at])
+        if step != 1 or stop < start:
+            return None
+        g_shape = g.shape
+        if len(g_shape) != len(shape) or g_shape[at] != stop - start:
+            return None  # (the other axes: the joined array's shape below)
+        spans.append((start, stop, g))
+    spans.sort(key=_first)
+    end = 0
+    for start, stop, _ in spans:
+        if start != end:
+            return None
+        end = stop
+    if end != shape[axis]:
+        return None
+    try:
+        joined = np.concatenate([span[2] for span in spans], axis=axis)
+    except ValueError:  # another length along another axis (a broadcast adjoint)
+        return None
+    return joined if joined.shape == shape else None
+
+
+def _first(span):
+    return span[0]
+
+
 def add_into(acc, g):
     """``acc + g``, computed in place as ``acc += g`` where that is the same array: a float
     numpy ``acc`` of more than ``_SMALL`` elements (below, making a fresh array costs less

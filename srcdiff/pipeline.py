@@ -19,7 +19,7 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
                          fuse, guards, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
-                         reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes,
+                         reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
@@ -54,6 +54,7 @@ PIPELINE = (
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
+    ("tiles", tiles.rewrite),          # an adjoint from several slices of x: rt.slices_adjoint(x, (g, key), ...)
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
     ("transposes", transposes.rewrite),  # shapes known: np.swapaxes(A.swapaxes(-1, -2) @ G, 1, 2) → G.swapaxes(-1, -2) @ A
     ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)

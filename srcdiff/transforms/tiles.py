@@ -1,0 +1,175 @@
+"""tiles: an adjoint built from several slices of one value is made in one call.
+
+An LSTM reads its gates as column slices of one array, ``z[:, :n]``, ``z[:, n:2 * n]``, ...;
+after ``accumulate`` the adjoint of ``z`` is a zero array with the first slice's adjoint in
+it, then one addition into it per other slice. Where that chain stands in one block with
+nothing else reading or rebinding what it reads, this pass writes it as one call at its last
+line, ``rt.slices_adjoint``, which joins the slices' adjoints along their axis
+(``np.concatenate``) where the keys tile it when the line runs, and otherwise does what the
+chain did:
+
+    d_t24 = dg * g_factor                                  d_t24 = dg * g_factor
+    dz = rt.getitem_adjoint(d_t24, z, key=rt.at[:, _t23:])
+    d_t19 = do * o * (1.0 - o)                      →      d_t19 = do * o * (1.0 - o)
+    dz = rt.add_at(dz, d_t19, z, key=rt.at[:, _t17:_t18])
+    d_t8 = di * i * (1.0 - i)                              d_t8 = di * i * (1.0 - i)
+    dz = rt.add_at(dz, d_t8, z, key=rt.at[:, :n])          dz = rt.slices_adjoint(z, (d_t24, rt.at[:, _t23:]), (d_t19, rt.at[:, _t17:_t18]), (d_t8, rt.at[:, :n]))
+
+A chain qualifies where its keys are slices alone (``rt.at[:, a:b]``), its lines
+``v = rt.getitem_adjoint(g, x, key=k)`` and then
+``v = rt.add_at(v, g, x, key=k)`` (or ``v = rt.add_into(v, rt.getitem_adjoint(g, x,
+key=k))``) of the same ``v`` and ``x`` (names), and the lines between
+(simple statements only) neither read nor bind ``v`` nor bind ``x`` or any name the chain's
+lines read: each moved operand still holds, at the last line, the value it had at its own.
+
+Invariant after this pass: no such chain of two or more slices is left.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from srcdiff.runtime import rules
+
+from ..analysis.values import bound_names, reads, resolve
+from ..context import Context
+from ..names import with_blocks
+
+__all__ = ["rewrite"]
+
+
+def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    vjp = module.body[-1]
+    tiles = _Tiles(ctx)
+    body = tiles.block(list(vjp.body.body))
+    if not tiles.changed:
+        return module
+    return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
+        body=vjp.body.with_changes(body=body))])
+
+
+class _Tiles:
+    def __init__(self, ctx: Context):
+        self.ctx, self.changed = ctx, False
+
+    def block(self, statements: list) -> list:
+        statements = [self._nested(s) for s in statements]
+        i = 0
+        while i < len(statements):
+            chain = self._chain(statements, i)
+            if chain is None:
+                i += 1
+                continue
+            statements = self._joined(statements, chain)
+            self.changed = True
+        return statements
+
+    def _nested(self, stmt):
+        if isinstance(stmt, (cst.If, cst.For, cst.While)):
+            return with_blocks(stmt, lambda b: b.with_changes(body=self.block(list(b.body))))
+        if isinstance(stmt, cst.FunctionDef):
+            return stmt.with_changes(body=stmt.body.with_changes(body=self.block(list(stmt.body.body))))
+        return stmt
+
+    def _call(self, stmt, fn):
+        """``(target, positional arguments, key)`` of a line ``target = fn(..., key=k)``."""
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+            return None
+        line = stmt.body[0]
+        if not (isinstance(line, cst.Assign) and len(line.targets) == 1 and
+                isinstance(line.targets[0].target, cst.Name) and isinstance(line.value, cst.Call)):
+            return None
+        call = line.value
+        if resolve(call.func, self.ctx, set()) is not fn:
+            return None
+        positional = [a.value for a in call.args if a.keyword is None and not a.star]
+        keys = [a.value for a in call.args if a.keyword is not None and a.keyword.value == "key"]
+        if len(keys) != 1 or len(positional) + 1 != len(call.args) or \
+                not all(isinstance(p, cst.Name) for p in positional):
+            return None
+        return line.targets[0].target.value, positional, keys[0]
+
+    def _chain(self, statements: list, i: int):
+        """``(indices, target, x, [(g, key), ...])`` of a chain starting at line ``i``."""
+        head = self._call(statements[i], rules.getitem_adjoint)
+        if head is None or len(head[1]) != 2:
+            return None
+        target, (g, x), key = head
+        if not _slices(key):
+            return None
+        indices, pieces = [i], [(g, key)]
+        kept = reads(statements[i])  # what the moved lines read
+        for j in range(i + 1, len(statements)):
+            stmt = statements[j]
+            piece = self._added(stmt, target, x.value)
+            if piece is not None and _slices(piece[1]):
+                indices.append(j)
+                pieces.append(piece)
+                kept |= reads(stmt)
+                continue
+            if not isinstance(stmt, cst.SimpleStatementLine) or target in reads(stmt) or \
+                    set(_bound(stmt)) & (kept | {target, x.value}):
+                break
+        return (indices, target, x, pieces) if len(indices) > 1 else None
+
+    def _added(self, stmt, target: str, x: str):
+        """``(g, key)`` of ``target = rt.add_at(target, g, x, key=k)`` or of ``target =
+        rt.add_into(target, rt.getitem_adjoint(g, x, key=k))``; else None."""
+        step = self._call(stmt, rules.add_at)
+        if step is not None and step[0] == target and len(step[1]) == 3 and \
+                step[1][0].value == target and step[1][2].value == x:
+            return step[1][1], step[2]
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+            return None
+        line = stmt.body[0]
+        if not (isinstance(line, cst.Assign) and len(line.targets) == 1 and
+                isinstance(line.targets[0].target, cst.Name) and
+                line.targets[0].target.value == target and isinstance(line.value, cst.Call) and
+                resolve(line.value.func, self.ctx, set()) is rules.add_into):
+            return None
+        args = line.value.args
+        if len(args) != 2 or any(a.keyword is not None or a.star for a in args) or \
+                not (isinstance(args[0].value, cst.Name) and args[0].value.value == target):
+            return None
+        inner = self._call(cst.SimpleStatementLine([cst.Assign(
+            [cst.AssignTarget(cst.Name(target))], args[1].value)]), rules.getitem_adjoint)
+        if inner is None or len(inner[1]) != 2 or inner[1][1].value != x:
+            return None
+        return inner[1][0], inner[2]
+
+    def _joined(self, statements: list, chain) -> list:
+        indices, target, x, pieces = chain
+        call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_adjoint")),
+                        [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))
+                                       for g, k in pieces)])
+        last = statements[indices[-1]]
+        joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)])
+        out, carried = [], []
+        for k, stmt in enumerate(statements):
+            if k in indices[:-1]:  # its comments go to the next line
+                carried += stmt.leading_lines
+                continue
+            if k == indices[-1]:
+                stmt = joined
+            if carried:
+                stmt, carried = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]), []
+            out.append(stmt)
+        return out
+
+
+def _slices(key) -> bool:
+    """Whether ``key`` is ``rt.at[...]`` of slices alone (``:``, ``a:b``): no index, mask or
+    array (whose errors, say a Dask array's refusal, must stay at their own lines)."""
+    return isinstance(key, cst.Subscript) and all(
+        isinstance(element.slice, cst.Slice) for element in key.slice)
+
+
+def _bound(stmt) -> list[str]:
+    """The names a simple statement line binds or deletes."""
+    names = []
+    for small in stmt.body:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else \
+            [small.target] if isinstance(small, (cst.AugAssign, cst.AnnAssign, cst.Del)) else []
+        for t in targets:
+            names += bound_names(t)
+    return names
