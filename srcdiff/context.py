@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import linecache
 import re
 from dataclasses import dataclass, field
 
@@ -81,6 +82,8 @@ class Context:
         """An error of type ``cls`` pointing at ``file_line`` of the user's file."""
         snippet_line = file_line - self.source.first_line + 1
         text = self.source.line_text(snippet_line)
+        if not 1 <= snippet_line <= len(self.source.lines):  # a helper's line (inline stage)
+            text = linecache.getline(self.source.filename, file_line).rstrip("\n")
         if col is None:
             found = text.find(token) if token else -1
             col = found if found >= 0 else len(text) - len(text.lstrip())

@@ -18,7 +18,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
-                         fuse, guards, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
+                         fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
                          reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
 
@@ -34,6 +34,7 @@ PIPELINE = (
     ("jumps", jumps.rewrite),          # break / continue / return in loops → flags
     ("returns", returns.rewrite),      # early returns → one return at the end
     ("normalize", normalize.rewrite),  # one primitive operation per assignment
+    ("inline", inline.rewrite),        # s = sigmoid(z) of a one-expression helper → its expression
     ("canonical", canonical.rewrite),  # np.matmul, x.dot, matmul-like einsum → @ / np.dot
     ("softmax", softmax.rewrite),      # e = np.exp(s - max); p = e / sum(e) → rt.softmax(s)
     ("sigmoid", sigmoid.rewrite),      # e = np.exp(-z); s = 1.0 / (1.0 + e) → rt.sigmoid(z)

@@ -117,8 +117,9 @@ PLAIN_HELPER = '''
 import numpy as np
 
 
-def stable_log1pexp(z):
-    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+def stable_log1pexp(z):  # two lines: a call to copy (one-line helpers are written in place)
+    tail = np.log1p(np.exp(-np.abs(z)))
+    return np.maximum(z, 0.0) + tail
 
 
 def loss(params, x):

@@ -16,8 +16,9 @@ from .end_to_end import (F, check_float32_gradients, check_gradients_on_duck_arr
 from .helpers import make_function
 
 SOURCE = """
-def apply(fn, u):
-    return fn(u) + u * 0.5
+def apply(fn, u):  # two lines: a helper called with the lambda (one-line ones are inlined)
+    y = fn(u)
+    return y + u * 0.5
 
 
 def rk_step(f, y, w, dt):

@@ -22,7 +22,7 @@ from ..analysis.calls import classify, is_user_function, resolve
 from ..context import Context
 from ..names import Namer, is_kind, names_in, nodes
 
-__all__ = ["rewrite", "is_atom", "local_variables", "target_names"]
+__all__ = ["rewrite", "is_atom", "local_variables", "target_names", "statement_normalizer"]
 
 _CONSTANT_NAMES = frozenset({"None", "True", "False"})
 
@@ -64,17 +64,26 @@ class _OneLine(cst.CSTTransformer):
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    namer = Namer(names_in(module) | {ctx.rt})
-    namer.rt = ctx.rt
     funcdef = module.body[0]
-    local_names = local_variables(funcdef)
+    normalized = statement_normalizer(module, ctx)
     body: list[cst.BaseStatement] = []
-    namer.calls_helper = lambda func: is_user_function(resolve(func, ctx, local_names))
-    namer.gives_one_array = lambda call: _gives_one_array(call, ctx, local_names)
     for stmt in funcdef.body.body:
-        body.extend(_normalize_statement(stmt, namer, local_names, ctx.rt))
+        body.extend(normalized(stmt))
     funcdef = funcdef.with_changes(body=funcdef.body.with_changes(body=body))
     return module.with_changes(body=[funcdef])
+
+
+def statement_normalizer(module: cst.Module, ctx: Context):
+    """``normalized(stmt) -> [statements]``: one statement of ``module``'s function in this
+    pass's form, its temporaries named apart from every name of the module and from each
+    other (for a pass that writes new lines into a function already normalized: the
+    ``inline`` stage)."""
+    namer = Namer(names_in(module) | {ctx.rt})
+    namer.rt = ctx.rt
+    local_names = local_variables(module.body[0])
+    namer.calls_helper = lambda func: is_user_function(resolve(func, ctx, local_names))
+    namer.gives_one_array = lambda call: _gives_one_array(call, ctx, local_names)
+    return lambda stmt: _normalize_statement(stmt, namer, local_names, ctx.rt)
 
 
 def target_names(target: cst.BaseExpression) -> list[str]:
