@@ -161,6 +161,25 @@ def _add_at(acc, g, x, key=()):
     return impl
 
 
+@_twin(rules.slices_adjoint)
+def _slices_adjoint(x, *pieces):
+    """The chain ``slices_adjoint`` stands for (zeros, each piece added at its key): numba
+    makes no new array per piece to join, so the concatenation gains nothing here."""
+    if not isinstance(x, types.Array):
+        raise TypingError("the compiled slices adjoint takes an array")
+    for piece in pieces:
+        _key_kind(piece.types[1], x)
+    from numba import literal_unroll
+
+    def impl(x, *pieces):
+        dx = np.zeros_like(x)
+        for piece in literal_unroll(pieces):
+            _put(dx, piece[1], piece[0], True)
+        return dx
+
+    return impl
+
+
 def squeeze(x, axis):
     """``np.squeeze(x, axis=axis)`` for one literal axis (numba has no np.squeeze)."""
     return np.squeeze(x, axis=axis)
