@@ -65,7 +65,7 @@ mask_of(PyArrayObject *a, PyObject *obj)
 
 #define MASK_MULTIPLY(T)                                                        \
     static void mask_multiply_##T(T *restrict a, const npy_bool *restrict m,    \
-                                  npy_intp n)                                   \
+                                  npy_intp n, int keep)                         \
     {                                                                           \
         for (npy_intp start = 0; start < n; start += BLOCK) {                   \
             npy_intp end = n - start < BLOCK ? n : start + BLOCK;               \
@@ -167,13 +167,13 @@ PyDoc_STRVAR(mask_multiply_doc,
 "``a *= m`` for a float array ``a`` and a bool array ``m`` of its shape: ``a``, or None\n"
 "(nothing written) where the arrays are not ones this handles.");
 
+/* An array and its mask's loop, in place, for its dtype: the shared body of the two calls
+   below (``keep``: select's branch; mask_multiply's loops ignore it). */
 static PyObject *
-mask_multiply(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+with_mask(PyObject *const *args, int keep,
+          void (*on_double)(double *, const npy_bool *, npy_intp, int),
+          void (*on_float)(float *, const npy_bool *, npy_intp, int))
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "mask_multiply(a, m) takes two arrays");
-        return NULL;
-    }
     int type = float_target(args[0]);
     if (type < 0 || !mask_of((PyArrayObject *)args[0], args[1]))
         Py_RETURN_NONE;
@@ -181,11 +181,21 @@ mask_multiply(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     npy_intp n = PyArray_SIZE(a);
     NPY_BEGIN_ALLOW_THREADS
     if (type == NPY_DOUBLE)
-        mask_multiply_double(PyArray_DATA(a), PyArray_DATA(m), n);
+        on_double(PyArray_DATA(a), PyArray_DATA(m), n, keep);
     else
-        mask_multiply_float(PyArray_DATA(a), PyArray_DATA(m), n);
+        on_float(PyArray_DATA(a), PyArray_DATA(m), n, keep);
     NPY_END_ALLOW_THREADS
     return returned(args[0]);
+}
+
+static PyObject *
+mask_multiply(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "mask_multiply(a, m) takes two arrays");
+        return NULL;
+    }
+    return with_mask(args, 1, mask_multiply_double, mask_multiply_float);
 }
 
 PyDoc_STRVAR(select_doc,
@@ -204,18 +214,7 @@ select_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int keep = PyObject_IsTrue(args[2]);
     if (keep < 0)
         return NULL;
-    int type = float_target(args[0]);
-    if (type < 0 || !mask_of((PyArrayObject *)args[0], args[1]))
-        Py_RETURN_NONE;
-    PyArrayObject *a = (PyArrayObject *)args[0], *m = (PyArrayObject *)args[1];
-    npy_intp n = PyArray_SIZE(a);
-    NPY_BEGIN_ALLOW_THREADS
-    if (type == NPY_DOUBLE)
-        select_double(PyArray_DATA(a), PyArray_DATA(m), n, keep);
-    else
-        select_float(PyArray_DATA(a), PyArray_DATA(m), n, keep);
-    NPY_END_ALLOW_THREADS
-    return returned(args[0]);
+    return with_mask(args, keep, select_double, select_float);
 }
 
 PyDoc_STRVAR(positive_part_doc,
@@ -223,8 +222,9 @@ PyDoc_STRVAR(positive_part_doc,
 "``np.where(a > 0, a, 0)`` written into the float array ``a``: ``a``, or None (nothing\n"
 "written) where the array is not one this handles.");
 
+/* One array's loop, in place, for its dtype: the shared body of the two calls below. */
 static PyObject *
-positive_part(PyObject *module, PyObject *arg)
+in_place(PyObject *arg, void (*on_double)(double *, npy_intp), void (*on_float)(float *, npy_intp))
 {
     int type = float_target(arg);
     if (type < 0)
@@ -233,11 +233,17 @@ positive_part(PyObject *module, PyObject *arg)
     npy_intp n = PyArray_SIZE(a);
     NPY_BEGIN_ALLOW_THREADS
     if (type == NPY_DOUBLE)
-        positive_part_double(PyArray_DATA(a), n);
+        on_double(PyArray_DATA(a), n);
     else
-        positive_part_float(PyArray_DATA(a), n);
+        on_float(PyArray_DATA(a), n);
     NPY_END_ALLOW_THREADS
     return returned(arg);
+}
+
+static PyObject *
+positive_part(PyObject *module, PyObject *arg)
+{
+    return in_place(arg, positive_part_double, positive_part_float);
 }
 
 PyDoc_STRVAR(positive_product_doc,
@@ -248,18 +254,7 @@ PyDoc_STRVAR(positive_product_doc,
 static PyObject *
 positive_product(PyObject *module, PyObject *arg)
 {
-    int type = float_target(arg);
-    if (type < 0)
-        Py_RETURN_NONE;
-    PyArrayObject *a = (PyArrayObject *)arg;
-    npy_intp n = PyArray_SIZE(a);
-    NPY_BEGIN_ALLOW_THREADS
-    if (type == NPY_DOUBLE)
-        positive_product_double(PyArray_DATA(a), n);
-    else
-        positive_product_float(PyArray_DATA(a), n);
-    NPY_END_ALLOW_THREADS
-    return returned(arg);
+    return in_place(arg, positive_product_double, positive_product_float);
 }
 
 static PyMethodDef kernels_methods[] = {

@@ -8,7 +8,7 @@ from collections import Counter
 import libcst as cst
 
 __all__ = ["Namer", "Renamed", "children", "is_kind", "is_node_type", "names_in", "node_fields",
-           "nodes", "occurrences"]
+           "nodes", "occurrences", "kept_lines"]
 
 
 def nodes(node: cst.CSTNode, skip=None):
@@ -216,3 +216,18 @@ def with_blocks(stmt: cst.BaseCompoundStatement, rewrite) -> cst.BaseCompoundSta
     elif isinstance(orelse, cst.If):
         stmt = stmt.with_changes(orelse=with_blocks(orelse, rewrite))
     return stmt
+
+
+def kept_lines(pairs) -> list:
+    """The statements of ``pairs`` (``(statement, what replaces it)``, None where it goes):
+    the leading lines of each one that goes (its comments: ``# backward``) go in front of the
+    next one kept."""
+    result, carried = [], []
+    for stmt, new in pairs:
+        if new is None:
+            carried += stmt.leading_lines
+            continue
+        if carried:
+            new, carried = new.with_changes(leading_lines=[*carried, *new.leading_lines]), []
+        result.append(new)
+    return result

@@ -41,7 +41,7 @@ import libcst as cst
 from ..analysis.dtypes import BOOL, FLOAT, FLOAT64, dtype_facts
 from ..analysis.values import UNKNOWN, binding_counts, reads
 from ..context import Context
-from ..names import Renamed
+from ..names import Renamed, kept_lines
 from .inplace import INPLACE, Uses, assignment, bare, kept_nowhere, makes
 from .shapes import SCALAR, shape_facts
 
@@ -109,16 +109,8 @@ class _Augmenting:
             later.append(read)
             read = read | reads(stmt)
         later.reverse()
-        result, carried = [], []
-        for stmt, read in zip(out, later):
-            kept = without_deleted(stmt, read)
-            if kept is None:  # an emptied del: its comments (# backward) go to the next line
-                carried += stmt.leading_lines
-                continue
-            if carried:
-                kept, carried = kept.with_changes(leading_lines=[*carried, *kept.leading_lines]), []
-            result.append(kept)
-        return result
+        # an emptied del goes, its comments (# backward) to the next line
+        return kept_lines((stmt, without_deleted(stmt, read)) for stmt, read in zip(out, later))
 
     def _single(self, name: str) -> bool:
         return self.counts.get(name) == 1 and name not in self.ctx.params

@@ -34,6 +34,7 @@ from srcdiff.runtime import inplace as runtime_inplace
 
 from ..analysis.values import binding_counts, number, reads, resolve
 from ..context import Context
+from ..names import kept_lines
 from .augment import without_deleted
 from .inplace import INPLACE, assignment
 
@@ -106,17 +107,8 @@ class _Relus:
         if not unread:
             return statements
         dropped = {made[c] for c in unread}
-        result, carried = [], []
-        for k, stmt in enumerate(statements):
-            kept = None if k in dropped else without_deleted(stmt, unread) if _deletes(stmt) \
-                else stmt
-            if kept is None:  # its comments (# backward) go to the next line
-                carried += stmt.leading_lines
-                continue
-            if carried:
-                kept, carried = kept.with_changes(leading_lines=[*carried, *kept.leading_lines]), []
-            result.append(kept)
-        return result
+        return kept_lines((stmt, None if k in dropped else without_deleted(stmt, unread)
+                           if _deletes(stmt) else stmt) for k, stmt in enumerate(statements))
 
 
 def _positive_test(value) -> str | None:

@@ -33,7 +33,7 @@ from srcdiff.runtime import rules
 
 from ..analysis.values import bound_names, reads, resolve
 from ..context import Context
-from ..names import with_blocks
+from ..names import kept_lines, with_blocks
 
 __all__ = ["rewrite"]
 
@@ -144,17 +144,8 @@ class _Tiles:
                                        for g, k in pieces)])
         last = statements[indices[-1]]
         joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)])
-        out, carried = [], []
-        for k, stmt in enumerate(statements):
-            if k in indices[:-1]:  # its comments go to the next line
-                carried += stmt.leading_lines
-                continue
-            if k == indices[-1]:
-                stmt = joined
-            if carried:
-                stmt, carried = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]), []
-            out.append(stmt)
-        return out
+        return kept_lines((stmt, None if k in indices[:-1] else joined if k == indices[-1]
+                           else stmt) for k, stmt in enumerate(statements))
 
 
 def _slices(key) -> bool:
