@@ -28,8 +28,9 @@ rewritten where
 - every other name in it means the same object here as in the helper's module (``np`` the
   same module, a global the same object) and is not a local variable of the function.
 
-The helper is a module-level function of the function's own file (not a nested ``def``,
-which ``nested.py`` lifts). The expression, its parameters replaced by the call's atoms (names
+The helper is a module-level function of the function's own module and file (not a nested
+``def``, which ``nested.py`` lifts): a global it reads is the one the inlined line reads, now
+and after any rebinding. The expression, its parameters replaced by the call's atoms (names
 and literals, which read the same value wherever they stand), takes the call's place, under
 the helper's line marker: an error in it, and the adjoint block's comment, name the helper's
 ``return`` line, as when it was called; the next line gets the caller's marker back.
@@ -140,8 +141,9 @@ class _Inline:
         if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or code.co_kwonlyargcount or \
                 code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_GENERATOR |
                                  inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR) or \
-                code.co_filename != self.ctx.fn.__code__.co_filename:
-            return None  # (another file: its lines could not be named from here)
+                code.co_filename != self.ctx.fn.__code__.co_filename or \
+                fn.__globals__ is not self.ctx.fn.__globals__:
+            return None  # (another file or module: its lines, its globals are not ours)
         try:
             source = get_source(fn)
         except Exception:  # no source to read: the call stays a call, differentiated as one
