@@ -152,3 +152,9 @@ def test_only_the_in_place_variant():
     source = compile_derivative(product, ("x",), gradient=True, in_place=True).source
     assert "r = rt.positive_product_into(b)" in source
     assert "b > 0" in source  # without the shapes' facts the adjoint reads the mask
+
+
+def test_np_wheres_relu_is_known_float64_for_the_augmented_lines():
+    """rt.where_positive(c, b, 0) of a float64 b is float64 (analysis/dtypes.py): the
+    adjoint after it takes its memory as the mask spelling's does (dr *= 2)."""
+    assert "dr *= 2" in _code(where) and "dr *= 2" in _code(product)
