@@ -3,7 +3,8 @@
 Invariant after this pass: every assignment in the generated function (forward
 and pullback) is read later, by the forward pass, the pullback or a ``return``,
 unless its value comes from a call that may have side effects (``print``, an
-unknown function). Adjoint code is pure by construction; in the forward pass
+unknown function), or it unpacks a value (``a, b = v``: the count is checked) other than
+the pair ``np.linalg.slogdet`` (or ``rt.slogdet_spd``) always gives. Adjoint code is pure by construction; in the forward pass
 only operations srcdiff knows (rules, non-differentiable functions, copies,
 constants) are removed.
 
@@ -16,7 +17,11 @@ from collections import Counter
 
 import libcst as cst
 
-from ..analysis.calls import classify
+import numpy as np
+
+from srcdiff.runtime import linalg
+
+from ..analysis.calls import classify, resolve
 from ..context import Context
 from ..names import nodes
 from .normalize import local_variables
@@ -24,6 +29,9 @@ from .normalize import local_variables
 __all__ = ["rewrite"]
 
 _PURE = ("rule", "nondiff", "copy", "constant", "project", "pack")
+# calls whose result is always a tuple of this many values: ``sign, logdet = …`` of one that
+# nothing reads goes (another unpacking could raise, for a value of another length)
+_UNPACKED = {np.linalg.slogdet: 2, linalg.slogdet_spd: 2}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -70,9 +78,9 @@ def _live(vjp: cst.FunctionDef, ctx: Context, local_names) -> set[str]:
                 visit(stmt.body.body, ctx)
                 if stmt.orelse is not None:
                     visit(stmt.orelse.body.body, ctx)
-            elif _dead(stmt, set(), ctx, local_names):  # removable, were its name not read
-                name = stmt.body[0].targets[0].target.value
-                feeds.setdefault(name, set()).update(_read_counts(stmt.body[0].value))
+            elif _dead(stmt, set(), ctx, local_names):  # removable, were its names not read
+                for name in _target_names(stmt.body[0]):
+                    feeds.setdefault(name, set()).update(_read_counts(stmt.body[0].value))
             else:
                 roots.update(_read_counts(stmt))
 
@@ -137,23 +145,54 @@ def _sweep_if(stmt: cst.If, read, ctx, local_names, removed):
 def _dead(stmt, read: set[str], ctx, local_names) -> bool:
     if not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign)):
         return False
-    target = stmt.body[0].targets[0].target
-    if not isinstance(target, cst.Name) or target.value in read:
+    names = _target_names(stmt.body[0])
+    if names is None or any(name in read for name in names):
         return False
+    value = stmt.body[0].value
+    if len(names) > 1:  # unpacking checks the count: only of a call that always gives it
+        return ctx is not None and isinstance(value, cst.Call) and \
+            _UNPACKED.get(_resolved(value.func, ctx, local_names)) == len(names) and \
+            classify(value, ctx, local_names).kind in _PURE
     if ctx is None:  # the pullback: pure by construction
         return True
-    return classify(stmt.body[0].value, ctx, local_names).kind in _PURE
+    return classify(value, ctx, local_names).kind in _PURE
+
+
+def _resolved(func, ctx, local_names):
+    try:
+        return resolve(func, ctx, local_names)
+    except TypeError:  # an unhashable object
+        return None
 
 
 def _read_counts(node: cst.CSTNode) -> Counter:
-    """How often each name is read in ``node`` (assignment targets of plain names excluded)."""
+    """How often each name is read in ``node`` (assignment targets of plain names, and tuples
+    of them, excluded)."""
     found: Counter = Counter()
     for n in nodes(node, skip=lambda n: type(n) is cst.AssignTarget):
         if type(n) is cst.Name:
             found[n.value] += 1
-        elif type(n) is cst.AssignTarget and type(n.target) is not cst.Name:
+        elif type(n) is cst.AssignTarget and type(n.target) is not cst.Name and \
+                _names_of(n.target) is None:
             found.update(m.value for m in nodes(n.target) if type(m) is cst.Name)
     return found
+
+
+def _target_names(assign: cst.Assign) -> list[str] | None:
+    """The names one assignment binds where its target is a name or a tuple of names
+    (``sign, logdet = …``); None for anything else (subscripts, attributes, starred)."""
+    if len(assign.targets) != 1:
+        return None
+    return _names_of(assign.targets[0].target)
+
+
+def _names_of(target) -> list[str] | None:
+    if type(target) is cst.Name:
+        return [target.value]
+    if type(target) is cst.Tuple and target.elements and all(
+            type(e) is cst.Element and type(e.value) is cst.Name for e in target.elements):
+        return [e.value.value for e in target.elements]
+    return None
 
 
 def _keep_comment(pairs) -> list:

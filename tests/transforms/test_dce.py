@@ -39,3 +39,25 @@ def test_every_pullback_assignment_is_read():
     text = srcdiff.grad(fn).source
     for name in assigned:
         assert text.count(name) >= 2, f"{name} is assigned but never read"
+
+
+def test_an_unread_slogdet_pair_goes_and_other_unpackings_stay():
+    """``sign, logdet = np.linalg.slogdet(K)`` that nothing reads (grad of a function that
+    returns something else) is not computed; an unpacking of any other call stays (it checks
+    the count)."""
+
+    def unread(K):
+        sign, logdet = np.linalg.slogdet(K)
+        return np.sum(K * K)
+
+    def other(x):
+        q, r = np.linalg.qr(x)
+        return np.sum(x * x)
+
+    K = np.array([[2.0, 0.3], [0.3, 1.0]])
+    grad = srcdiff.grad(unread)
+    np.testing.assert_allclose(grad(K), 2.0 * K)
+    assert "slogdet" not in grad.source.split("# backward")[0]
+    grad = srcdiff.grad(other)
+    np.testing.assert_allclose(grad(K), 2.0 * K)
+    assert "np.linalg.qr" in grad.source
