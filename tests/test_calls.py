@@ -11,8 +11,9 @@ from .helpers import make_function
 rng = np.random.default_rng(11)
 
 PROGRAMS = """
-    def layer(x, w, scale=2.0):
-        return np.tanh(x @ w) * scale
+    def layer(x, w, scale=2.0):  # two lines: a call (one-expression helpers are inlined)
+        y = np.tanh(x @ w)
+        return y * scale
 
     def two_layers(x, w1, w2):
         return layer(layer(x, w1), w2, scale=1.0)

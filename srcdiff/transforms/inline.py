@@ -19,8 +19,9 @@ After ``normalize`` (a call's arguments are atoms), a line ``t = helper(a, ...)`
 rewritten where
 
 - ``helper`` is a user function (``analysis.calls.is_user_function``): no closure, no
-  defaults, no ``*args``/``**kwargs``/keyword-only parameters, no decorator; the call gives
-  each parameter one argument, by position or by name;
+  ``*args``/``**kwargs``/keyword-only parameters, no decorator, defaults only literals
+  (``slope=0.01``, ``axis=None``); the call gives each parameter one argument, by position
+  or by name, or leaves it its default;
 - its body is ``return <expression>`` (after a docstring), not a tuple, the expression made of its
   parameters, other names, numbers and strings, arithmetic, attributes, calls, subscripts
   with slices and tuples: nothing that binds a name or runs code later (no lambda,
@@ -122,8 +123,8 @@ class _Inline:
         body = self._body(fn)
         if body is None:
             return None
-        params, expression, marker = body
-        given = _arguments(call, params)
+        params, expression, marker, defaults = body
+        given = _arguments(call, params, defaults)
         if given is None:
             return None
         self.changed = True
@@ -138,7 +139,7 @@ class _Inline:
     def _read(self, fn):
         """``(parameters, expression, marker)`` of a helper this pass may inline, else None."""
         code = fn.__code__
-        if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or code.co_kwonlyargcount or \
+        if fn.__closure__ or fn.__kwdefaults__ or code.co_kwonlyargcount or \
                 code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_GENERATOR |
                                  inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR) or \
                 code.co_filename != self.ctx.fn.__code__.co_filename or \
@@ -158,6 +159,10 @@ class _Inline:
             return None
         expression = statements[0].body[0].value
         params = tuple(p.name.value for p in funcdef.params.params)
+        defaults = {p.name.value: p.default for p in funcdef.params.params if p.default is not None}
+        if not all(_literal(d) for d in defaults.values()) or \
+                len(defaults) != len(fn.__defaults__ or ()):
+            return None  # a default that is not a literal: its object is the helper's own
         if expression is None or isinstance(expression, cst.Tuple) or \
                 funcdef.params.posonly_params or len(params) != code.co_argcount or not all(
                     isinstance(n, _ALLOWED) or not isinstance(n, cst.BaseExpression) and
@@ -169,7 +174,15 @@ class _Inline:
                 return None
         line = source.line_of(source.module, statements[0])
         marker = line_marker(source.file_line(line), " ".join(source.line_text(line).split()))
-        return params, expression, marker
+        return params, expression, marker, defaults
+
+
+def _literal(node) -> bool:
+    """A number (or its negation), a string, True, False or None written in the source."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)) or \
+        isinstance(node, cst.Name) and node.value in ("True", "False", "None")
 
 
 def _docstring(stmt) -> bool:
@@ -195,8 +208,9 @@ def _free_names(expression) -> set[str]:
     return {n.value for n in nodes(expression) if isinstance(n, cst.Name) and id(n) not in skip}
 
 
-def _arguments(call: cst.Call, params: tuple) -> dict | None:
-    """Each parameter's atom in ``call``, else None (a star, a missing or extra argument)."""
+def _arguments(call: cst.Call, params: tuple, defaults: dict) -> dict | None:
+    """Each parameter's atom in ``call`` or its literal default, else None (a star, a missing
+    or extra argument)."""
     given = {}
     for i, arg in enumerate(call.args):
         if arg.star or not normalize.is_atom(arg.value):
@@ -206,6 +220,8 @@ def _arguments(call: cst.Call, params: tuple) -> dict | None:
         if name is None or name not in params or name in given:
             return None
         given[name] = arg.value
+    for name, default in defaults.items():
+        given.setdefault(name, default)
     return given if len(given) == len(params) else None
 
 

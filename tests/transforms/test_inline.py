@@ -83,6 +83,17 @@ def with_default(z, k=2.0):
     return z * k
 
 
+K_DEFAULT = np.array([2.0])
+
+
+def with_array_default(z, k=K_DEFAULT):  # a default that is not a literal: stays a call
+    return z * k
+
+
+def leaky(z, slope=-0.01, axis=None):
+    return np.sum(np.where(z > 0, z, slope * z), axis=axis)
+
+
 def with_display(z):  # a list display: not an expression this stage writes in place
     return np.stack([z, z * 2.0])
 
@@ -122,6 +133,14 @@ def uses_default(x):
     return np.sum(with_default(x))
 
 
+def uses_array_default(x):
+    return np.sum(with_array_default(x))
+
+
+def uses_leaky(x):  # the defaults, and one given by keyword
+    return leaky(x) + leaky(x * 2.0, slope=0.2)
+
+
 def uses_display(x):
     return np.sum(with_display(x) ** 2)
 
@@ -136,15 +155,15 @@ def deep(x):
 
 
 @pytest.mark.parametrize("fn, inlined", [
-    (uses_two_lines, False), (uses_default, False), (uses_display, False), (shadows, False),
-    (deep, True),
+    (uses_two_lines, False), (uses_default, True), (uses_array_default, False),
+    (uses_display, False), (shadows, False), (deep, True), (uses_leaky, True),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_other_helpers_stay_calls_and_are_right(fn, inlined):
     x = np.random.default_rng(3).normal(size=4)
     grad = srcdiff.grad(fn)
     check_grad(fn, (x,), (grad(x),), argnums=(0,))
     code = "\n".join(line.split("#")[0] for line in grad.source.splitlines())
-    assert ("_vjp" not in code and "call_vjp" not in code) == inlined or fn is deep
+    assert ("rt.derivative_of(" not in code and "call_vjp" not in code) == inlined or fn is deep
 
 
 def test_three_levels_are_inlined_and_the_rest_called():
