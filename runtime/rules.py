@@ -599,7 +599,7 @@ def _summed_columns(gs, vs, matrix, stacked, each, shared=None):
     the ``gs`` stacked for the next sum of the same ``gs``."""
     rows = _rows(matrix, gs, vs, shared)
     if rows is None and stacked is _right_rows:
-        rows = _batch_rows(matrix, gs, vs)
+        rows = _batch_rows(matrix, gs, vs, shared)
     if rows is not None:
         return stacked(*rows)
     vs = vs.terms() if type(vs) is _Walked else vs
@@ -650,13 +650,14 @@ def _rows(matrix, gs, vs, shared=None):
     return None
 
 
-def _batch_rows(matrix, gs, vs):
+def _batch_rows(matrix, gs, vs, shared=None):
     """For a loop's ``h @ W`` of a batch (each step's ``g`` of shape (B, N) and ``h`` (B, M),
     ``W`` (M, N)): the steps' rows in the loop's order as two matrices (T·B, N) and (T·B, M),
     whose product ``Vᵀ G`` is the sum of the steps' ``hᵀ g`` in one matmul (an LSTM's ten
     steps of (16, 64)ᵀ @ (16, 256): ~420 -> ~210 µs; ``vs`` a ``_Walked`` array of shape
     (T, B, M): its memory as it is, ~160 -> ~100 µs); None where the terms are not such
-    numpy arrays of one shape and dtype each."""
+    numpy arrays of one shape and dtype each. ``shared``: as ``_rows``'s, the ``gs`` joined
+    once for every sum of them."""
     if type(matrix) is not np.ndarray or matrix.ndim != 2:
         return None
     first = gs[0]
@@ -677,7 +678,12 @@ def _batch_rows(matrix, gs, vs):
                     for h in vs):
             return None
         v = np.concatenate(vs[::-1])
-    return np.concatenate(gs[::-1]), v
+    g = None if shared is None else shared.get("batch")  # the next sum of the same gs: joined
+    if g is None:
+        g = np.concatenate(gs[::-1])
+        if shared is not None:
+            shared["batch"] = g
+    return g, v
 
 
 # Two vectors' product is one number g: its adjoints are g * b and g * a, not a tensordot

@@ -404,3 +404,22 @@ def test_matmul_adjoint_sums_is_each_sum(shape):
         np.testing.assert_allclose(value, rule(each, matrix), rtol=1e-12, atol=1e-12)
     empty = rules.matmul_adjoint_sums([], *sums)
     assert all(np.array_equal(e, np.zeros_like(m)) for e, (_, m) in zip(empty, sums))
+
+
+def test_sums_sharing_a_batchs_adjoints_join_them_once(monkeypatch):
+    """matmul_adjoint_sums of two h @ W sums of one g per step (z = h @ W + x_t @ U): the
+    steps' g's are concatenated once for both; each sum is its per-step rule's."""
+    rng = np.random.default_rng(9)
+    W, U = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+    terms = [(rng.standard_normal((4, 5)), rng.standard_normal((4, 3)), rng.standard_normal((4, 2)))
+             for _ in range(3)]
+    joined = []
+    concatenate = np.concatenate
+    monkeypatch.setattr(np, "concatenate", lambda arrays, *a, **k: joined.append(len(arrays))
+                        or concatenate(arrays, *a, **k))
+    dW, dU = rules.matmul_adjoint_sums(terms, (rules.matmul_adjoint_x2_sum, W),
+                                       (rules.matmul_adjoint_x2_sum, U))
+    monkeypatch.undo()
+    np.testing.assert_allclose(dW, sum(rules.matmul_adjoint_x2(g, h, W) for g, h, _ in terms))
+    np.testing.assert_allclose(dU, sum(rules.matmul_adjoint_x2(g, x, U) for g, _, x in terms))
+    assert len(joined) == 3  # the g's once, each sum's h's once
