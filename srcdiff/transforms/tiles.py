@@ -13,7 +13,8 @@ chain did:
     d_t19 = do * o * (1.0 - o)                      →      d_t19 = do * o * (1.0 - o)
     dz = rt.add_at(dz, d_t19, z, key=rt.at[:, _t17:_t18])
     d_t8 = di * i * (1.0 - i)                              d_t8 = di * i * (1.0 - i)
-    dz = rt.add_at(dz, d_t8, z, key=rt.at[:, :n])          dz = rt.slices_adjoint(z, (d_t24, rt.at[:, _t23:]), (d_t19, rt.at[:, _t17:_t18]), (d_t8, rt.at[:, :n]))
+    dz = rt.add_at(dz, d_t8, z, key=rt.at[:, :n])          # dz: the adjoints of z's slices, in one array
+                                                           dz = rt.slices_adjoint(z, (d_t24, rt.at[:, _t23:]), (d_t19, rt.at[:, _t17:_t18]), (d_t8, rt.at[:, :n]))
 
 A chain qualifies where its keys are slices alone (``rt.at[:, a:b]``), its lines
 ``v = rt.getitem_adjoint(g, x, key=k)`` and then
@@ -143,7 +144,9 @@ class _Tiles:
                         [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))
                                        for g, k in pieces)])
         last = statements[indices[-1]]
-        joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)])
+        comment = cst.EmptyLine(comment=cst.Comment(f"# {target}: the adjoints of {x.value}'s slices, in one array"))
+        joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)],
+                                   leading_lines=[*last.leading_lines, comment])
         return kept_lines((stmt, None if k in indices[:-1] else joined if k == indices[-1]
                            else stmt) for k, stmt in enumerate(statements))
 

@@ -203,6 +203,10 @@ IDIOMS: dict[str, str] = {
     "np.linalg.solve(L.T, np.linalg.solve(L, u)); np.sum(np.log(np.diag(L)))": "cholesky-factor",
     "an RNN's loop over every row of a matrix: h = np.tanh(w @ h + m @ x[t]), "
     "for x_t in x": "recurrence-rows",
+    "an RNN's states in a list read only at its end: hs = [h]; hs.append(np.tanh(w @ hs[-1] "
+    "+ m @ x[t])); h = hs[-1]": "recurrence-list",
+    "a helper that returns one expression (written where it is called): def helper1(u): "
+    "return np.tanh(u * 2.0)": "one-expression-helper",
     "list((a, b)) / tuple([a, b]) of values: the displays they make": "sequence-calls",
     "the spellings of a product and a reduction (np.linalg.matmul, multi_dot, einsum with a "
     "transposed operand, np.add.reduce)": "reduction-spellings",

@@ -1753,6 +1753,18 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
                        "len": (f"for {t} in range(len({x.name})):", f"{x.name}[{t}]"),
                        "rows": (f"for {t} in {x.name}:", t)}[spelling]
         product = ch.pick(["{} @ {}", "np.dot({}, {})", "{}.dot({})"])
+        if ch.coin(0.35):  # the states in a list read only at its end (the lasts stage)
+            self.feature("recurrence-list")
+            hs = self.names.new("list")
+            value = f"np.tanh({product.format(w, hs + '[-1]')} + {product.format(m, row)})"
+            self.emit(f"{hs} = [{h}]")
+            self.emit(header)
+            self.indent += 1
+            self.emit(f"{hs}.append({value})", f"{hs}.append(_fz.v({value}))")
+            self.indent -= 1
+            self.emit(f"{h} = {hs}[-1]")
+            self.set_var(Var(h, "arr", U, 1.0, False))
+            return
         value = f"np.tanh({product.format(w, h)} + {product.format(m, row)})"
         self.emit(header)
         self.indent += 1
@@ -2059,9 +2071,13 @@ class ProgramGen:
                 fg.emit(f"    {p} = {u} * 0.5")
             fg.set_var(Var(p, "arr", sh, 3.0))
             fg.set_var(Var(u, "arr", sh, 3.0))
-        fg.block(ch.int(1, 3))
-        nret = 2 if ch.coin(0.35) else 1
-        if ch.coin(0.25):  # an early return
+        one_expression = not optional and ch.coin(0.3)  # def helper(u): return <expr> (inline)
+        if one_expression:
+            self.features.add("one-expression-helper")
+        else:
+            fg.block(ch.int(1, 3))
+        nret = 2 if not one_expression and ch.coin(0.35) else 1
+        if not one_expression and ch.coin(0.25):  # an early return
             self.features.add("early-tuple-return" if nret == 2 else "helper-early-return")
             if nret == 2:
                 self.refusable.append(REFUSABLE["early-tuple-return"])

@@ -23,6 +23,15 @@ def gates(W, x):  # an LSTM cell's gates, columns of one array
     return np.sum(i * f + o * o)
 
 
+def gates_dot(W, x):  # the same gates with np.dot and .sum(): one chain all the same
+    n = x.shape[1]
+    z = np.dot(x, W)
+    i = np.tanh(z[:, :n])
+    f = np.sin(z[:, n:2 * n])
+    o = np.cos(z[:, 2 * n:])
+    return (i * f).sum() + (o * o).sum()
+
+
 def rows_in_a_loop(a):  # rows of each step's array, in another order
     total = 0.0
     for t in range(2):
@@ -43,6 +52,7 @@ def strided(a):
 
 @pytest.mark.parametrize("fn, shapes, joined", [
     (gates, [(3, 9), (4, 3)], True),
+    (gates_dot, [(3, 9), (4, 3)], True),
     (rows_in_a_loop, [(5, 2)], True),
     (overlapping, [(2, 7)], True),
     (strided, [(6,)], True),
