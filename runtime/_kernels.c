@@ -257,11 +257,61 @@ positive_product(PyObject *module, PyObject *arg)
     return in_place(arg, positive_product_double, positive_product_float);
 }
 
+/* The stand-in for a stack read only for its shape and dtype (runtime/helpers.py, blank). */
+static char zero_bytes[64];
+
+PyDoc_STRVAR(stack_blank_doc,
+"stack_blank(xs)\n--\n\n"
+"For a non-empty list or tuple of exact numpy arrays of one shape and one dtype (of at most\n"
+"64 bytes, holding no objects): a read-only array of ``np.stack(xs)``'s shape and dtype whose\n"
+"every element is a zero of that dtype (all strides 0, no copy); None for anything else.");
+
+static PyObject *
+stack_blank(PyObject *module, PyObject *xs)
+{
+    if (!PyList_CheckExact(xs) && !PyTuple_CheckExact(xs))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(xs);
+    PyObject **items = PySequence_Fast_ITEMS(xs);
+    if (n == 0 || Py_TYPE(items[0]) != &PyArray_Type)
+        Py_RETURN_NONE;
+    PyArrayObject *first = (PyArrayObject *)items[0];
+    PyArray_Descr *descr = PyArray_DESCR(first);
+    int ndim = PyArray_NDIM(first);
+    npy_intp *dims = PyArray_DIMS(first);
+    if (ndim + 1 > NPY_MAXDIMS || PyDataType_ELSIZE(descr) > (npy_intp)sizeof(zero_bytes) ||
+            PyDataType_REFCHK(descr))
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (Py_TYPE(items[i]) != &PyArray_Type)
+            Py_RETURN_NONE;
+        PyArrayObject *a = (PyArrayObject *)items[i];
+        if (PyArray_NDIM(a) != ndim ||
+                (PyArray_DESCR(a) != descr && !PyArray_EquivTypes(PyArray_DESCR(a), descr)))
+            Py_RETURN_NONE;
+        npy_intp *d = PyArray_DIMS(a);
+        for (int k = 0; k < ndim; k++)
+            if (d[k] != dims[k])
+                Py_RETURN_NONE;
+    }
+    npy_intp shape[NPY_MAXDIMS], strides[NPY_MAXDIMS];
+    shape[0] = n;
+    strides[0] = 0;
+    for (int k = 0; k < ndim; k++) {
+        shape[k + 1] = dims[k];
+        strides[k + 1] = 0;
+    }
+    Py_INCREF(descr);  /* NewFromDescr steals it */
+    return PyArray_NewFromDescr(&PyArray_Type, descr, ndim + 1, shape, strides, zero_bytes,
+                                0 /* not writeable, not owned */, NULL);
+}
+
 static PyMethodDef kernels_methods[] = {
     {"mask_multiply", (PyCFunction)(void (*)(void))mask_multiply, METH_FASTCALL, mask_multiply_doc},
     {"select", (PyCFunction)(void (*)(void))select_, METH_FASTCALL, select_doc},
     {"positive_part", positive_part, METH_O, positive_part_doc},
     {"positive_product", positive_product, METH_O, positive_product_doc},
+    {"stack_blank", stack_blank, METH_O, stack_blank_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive
+from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive
 from .options import OneOf
 from .registry import adjoint
 
@@ -273,7 +273,7 @@ def _spread(g, x, axis, keepdims):
         # (a numpy scalar's own), and made in x's library (np.broadcast_to(g, ...) would make
         # a host array for a CuPy x)
         dtype = g.dtype if isinstance(g, np.inexact) else x.dtype if x.dtype.kind == "f" \
-            else np.float64
+            else np.dtype(np.float64)
         if type(x) is np.ndarray:
             return np.broadcast_to(dtype.type(g), x.shape)
         return np.full_like(x, g, dtype=dtype)
@@ -281,6 +281,29 @@ def _spread(g, x, axis, keepdims):
     if axis is not None and not keepdims:
         g = expand_reduced(g, shape, axis, keepdims)
     return np.broadcast_to(g, shape)
+
+
+def spread_number(g, x):
+    """What every entry of ``sum_adjoint(g, x)`` holds (the adjoint of a sum of all of ``x``),
+    as one number of that array's dtype: ``a + spread_number(g, x)`` is ``a +
+    sum_adjoint(g, x)`` for ``a`` of the shape of ``x``'s entries, without the array. ``g`` is
+    a number or a 0-d array; ``x`` an array, or a list of arrays (``np.sum(hs)``: ragged
+    entries raise as ``np.sum`` would). Never more than a 0-d array.
+
+    >>> spread_number(1.0, np.ones(3, np.float32))
+    np.float32(1.0)
+    """
+    number = type(g) is float or isinstance(g, (int, np.generic))
+    if type(x) is list or type(x) is tuple:
+        blank(np.array, x)  # np.sum(hs) makes this array: its errors
+        return np.asarray(g)[()] if number else g  # np.broadcast_to(g, shape): g's dtype
+    if not number:
+        return g  # a 0-d array: spread with its own dtype
+    dtype = g.dtype if isinstance(g, np.inexact) else x.dtype if x.dtype.kind == "f" \
+        else np.dtype(np.float64)
+    if type(x) is np.ndarray:
+        return dtype.type(g)
+    return array_module(x).full((), g, dtype=dtype)  # x's library (CuPy): a 0-d array
 
 
 # The gradient goes to the elements equal to the extremum, split evenly among ties.

@@ -18,7 +18,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
-                         fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, transposes,
+                         fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, stacks, transposes,
                          reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
 
@@ -50,8 +50,10 @@ PIPELINE = (
     ("masks", masks.rewrite),          # db = dr * (b > 0) of dr = 2 * r, r = b * (b > 0) → db = dr
     ("lists", lists.rewrite),          # a list built by appends: in place, its adjoint too
     ("list shapes", shapes.rewrite_lists),  # shapes known: hs[-1]'s adjoint has h's shape
+    ("stacks", stacks.rewrite),        # shapes known: np.sum(np.stack(hs)) gives each entry one number
     ("tapes", tapes.rewrite),          # tapes keep what the pullback reads, no array for its shape
     ("dce", dce.rewrite),              # remove what nobody reads
+    ("blanks", stacks.rewrite_blanks),  # shapes known: np.stack(hs) read for its shape → rt.blank(np.stack, hs)
     ("checkpoint", checkpoint.rewrite),  # `# srcdiff: checkpoint`: a state every K steps, recomputed
     ("batch", batch.rewrite),          # a loop's matmul accumulations: one matmul after it
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared

@@ -34,7 +34,7 @@ from functools import partial
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers, linalg, rules, trees
+from srcdiff.runtime import creation, helpers, linalg, rules, trees
 from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_counts, infer,
@@ -503,6 +503,8 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     fn = numpy_twin(fn) or fn
     if fn in (builtins.len, helpers.count, np.size, np.ndim):
         return SCALAR  # an int, whatever it measures
+    if fn is rules.spread_number:
+        return SCALAR  # one number (or a 0-d array)
     if fn in _APPENDS and len(positional) == 2 and not keywords:
         return _join(facts.of(positional[0]), Shape(("list", facts.of(positional[1]))))
     if fn is trees.pop_adjoint and len(positional) == 2 and not keywords:
@@ -578,8 +580,10 @@ _MASKS = (rules.where_adjoint_x, rules.where_adjoint_y, rules.larger_adjoint)
 # where a list object's name may be read without the list changing in a way the facts miss:
 # the callee -> the positions of such arguments (None: all)
 _LIST_READERS = {helpers.append: (0,), helpers.append_in_place: (0,), trees.pop_adjoint: (1,),
-                 np.stack: None, builtins.len: None, rules.stack_adjoint: (1,),
-                 trees.list_put: (0,), trees.list_nones: None}
+                 np.stack: None, np.array: None, np.sum: None, builtins.len: None,
+                 rules.stack_adjoint: (1,), creation.array_adjoint: (1,), rules.sum_adjoint: (1,),
+                 rules.spread_number: (1,), helpers.blank: (1,), trees.list_put: (0,),
+                 trees.list_nones: None}
 
 
 def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
