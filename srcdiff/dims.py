@@ -14,13 +14,17 @@ needs no sum. A pattern holds for every call with the same equalities, whatever 
 lengths: (5,), a float, (1000, 5), (1000,) is the same pattern, and the same compiled
 derivative. Different symbols always stand for different lengths, so a broadcast of two
 different symbols is an error the forward pass raises before any adjoint runs.
+
+A length that is a small multiple of smaller ones says so: for an LSTM's ``Wx`` (32, 256),
+``Wh`` (64, 256), ``h0`` (16, 64), 256 is ``"n1[4*n2,8*n0]"`` (4 times 64, 8 times 32), and the
+gate ``z[:, n:2 * n]`` of ``n = h0.shape[1]`` has the length of ``h0``'s second axis.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pattern"]
+__all__ = ["pattern", "multiple", "name_of"]
 
 _NUMBERS = (float, int, bool, np.floating, np.integer, np.bool_)
 
@@ -30,17 +34,56 @@ def pattern(args, plain: frozenset) -> tuple | None:
     another value of a ``plain`` type (a string, None); None for the whole call where an
     argument is of any other kind (a container, a CuPy or Dask array: those keep the general
     derivative)."""
-    symbols: dict[int, str] = {}
     found = []
     for a in args:
         kind = type(a)
         if kind is np.ndarray:
-            found.append(tuple(1 if n == 1 else symbols.setdefault(n, f"n{len(symbols)}")
-                               for n in a.shape))
+            found.append(a.shape)
         elif isinstance(a, _NUMBERS):
             found.append(())
         elif kind in plain:
             found.append(None)
         else:
             return None
-    return tuple(found)
+    names = _symbols([n for shape in found if shape for n in shape])
+    return tuple(shape if not shape else tuple(names[n] for n in shape) for shape in found)
+
+
+_FACTOR = 8  # the largest ratio of two lengths taken as a relation (8 heads, 4 gates)
+
+
+def _symbols(lengths: list) -> dict:
+    """Each length's symbol: ``1`` for 1; else ``"n<k>"``, numbered in the order the lengths
+    first appear, followed by its relations to smaller lengths it is a multiple of (at most
+    ``_FACTOR`` times, not 0 or 1): 256 beside 64 and 32 is ``"n2[4*n1,8*n0]"``, so a slice
+    ``z[:, n:2 * n]`` of ``n = 64`` (``"n1"``) has a known length."""
+    names: dict = {1: 1}
+    for n in lengths:
+        if n not in names:
+            names[n] = f"n{len(names) - 1}"
+    plain = dict(names)
+    distinct = sorted(set(lengths) - {0, 1})
+    for i, n in enumerate(distinct):
+        relations = [f"{n // m}*{plain[m]}" for m in distinct[:i] if n % m == 0 and n // m <= _FACTOR]
+        if relations:
+            names[n] = f"{names[n]}[{','.join(relations)}]"
+    return names
+
+
+def multiple(symbol) -> tuple[str, dict] | None:
+    """The name of a symbol and its relations: ``"n2[4*n1,8*n0]"`` → ``("n2", {"n1": 4, "n0":
+    8})``; None for 1."""
+    if symbol == 1 or type(symbol) is not str:
+        return None
+    name, _, rest = symbol.partition("[")
+    relations = {}
+    for part in filter(None, rest.rstrip("]").split(",")):
+        m, _, base = part.partition("*")
+        relations[base] = int(m)
+    return name, relations
+
+
+def name_of(symbol) -> str | None:
+    """The name of a symbol without its relations (``"n2"``); None for 1."""
+    found = multiple(symbol)
+    return None if found is None else found[0]

@@ -61,17 +61,21 @@ class Facts:
 
 
 def infer(vjp: cst.FunctionDef, ctx: Context, domain: Domain, given: dict,
-          aliases: dict | None = None, fallback: dict | None = None) -> Facts:
+          aliases: dict | None = None, fallback: dict | None = None,
+          unpacked: dict | None = None) -> Facts:
     """The facts of every name bound in ``vjp`` (the forward function with its pullback
     nested in it). ``given`` holds the facts of ``vjp``'s parameters (a parameter left out
     is UNKNOWN); ``aliases`` binds parameters of nested functions to expressions whose
     value they receive (the pullback's seed has the shape of the output); ``fallback``
     gives a name the fact it has where its expression's fact is UNKNOWN (see
-    :func:`single_assignments`)."""
+    :func:`single_assignments`); ``unpacked`` gives a name bound once, by a tuple target, the
+    expression of its value (``zi, zf = np.split(z, 2)``: ``zf`` is ``np.split(z, 2)[1]``)."""
     aliases = aliases or {}
     fallback = fallback or {}
+    unpacked = unpacked or {}
     bindings = [(name, expr) for name, expr, param in _bindings(vjp)
-                if not (param and name in aliases)] + list(aliases.items())
+                if not (param and name in aliases) and not (expr is None and name in unpacked)] + \
+        list(aliases.items()) + list(unpacked.items())
     params = {p.name.value for p in vjp.params.params}
     given = {name: given.get(name, UNKNOWN) for name in params}
     bound = {name for name, _ in bindings} | params

@@ -34,7 +34,8 @@ from functools import partial
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import creation, helpers, linalg, rules, trees
+from srcdiff import dims as dims_module
+from srcdiff.runtime import creation, helpers, linalg, rules, shaping, trees
 from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_counts, infer,
@@ -99,7 +100,8 @@ _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros
                       rules.matmul_adjoint_x1_spread: 1, rules.matmul_adjoint_x2_spread: 2,
                       rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
                       rules.max_adjoint: 2, rules.min_adjoint: 2,
-                      linalg.cholesky_log_diagonal_adjoint: 1, linalg.slogdet_spd_adjoint: 1}
+                      linalg.cholesky_log_diagonal_adjoint: 1, linalg.slogdet_spd_adjoint: 1,
+                      shaping.split_adjoint: 1, rules.slices_adjoint: 0}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
               cst.FloorDivide)
 
@@ -130,13 +132,37 @@ def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     for group in set(lists.values()):  # one list object: each name has the facts of all
         for name, after in zip(group, group[1:] + group[:1]):
             aliases.setdefault(name, cst.Name(after))
+    lengths = _lengths(vjp, ctx)
     evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists),
-                       lengths=_lengths(vjp, ctx))
-    facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own)
+                       lengths=lengths, sizes=_sizes(vjp, ctx, lengths))
+    facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own, _split_pieces(vjp, ctx))
     for name, fact in facts.names.items():
         if fact == BOTTOM:  # a list's element never appended
             facts.names[name] = UNKNOWN
     return facts
+
+
+def _split_pieces(vjp: cst.FunctionDef, ctx: Context) -> dict:
+    """``name -> np.split(x, k, ...)[i]`` for each name bound once, as the ``i``-th target of
+    ``a, b, ... = np.split(x, k, ...)`` (``k`` targets, all names)."""
+    counts = binding_counts(vjp)
+    local = set(counts) | {p.name.value for p in vjp.params.params}
+    found = {}
+    for stmt in walk(vjp.body.body):
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
+            continue
+        target, value = stmt.body[0].targets[0].target, stmt.body[0].value
+        if not (isinstance(target, cst.Tuple) and isinstance(value, cst.Call) and
+                resolve(value.func, ctx, local) is np.split):
+            continue
+        names = [e.value.value if isinstance(e.value, cst.Name) and not isinstance(e, cst.StarredElement)
+                 else None for e in target.elements]
+        if None in names or any(counts.get(n) != 1 for n in names):
+            continue
+        for i, name in enumerate(names):
+            found[name] = cst.Subscript(value, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+    return found
 
 
 def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:
@@ -195,10 +221,10 @@ def _length(expr, lengths: dict):
 
 
 def _evaluate_axes(expr: cst.BaseExpression, facts: Facts, integers: frozenset,
-                   lists: frozenset, lengths: dict):
+                   lists: frozenset, lengths: dict, sizes: "Sizes"):
     """``_evaluate`` under a shape pattern; an expression over a value not reached yet (an
     element of a list before the append that gives it one) is not reached yet either."""
-    found = _evaluate(expr, facts, integers, lists, lengths)
+    found = _evaluate(expr, facts, integers, lists, lengths, sizes)
     if found is UNKNOWN and any(type(n) is cst.Name and facts[n.value] == BOTTOM
                                 for n in subexpressions(expr)):
         return BOTTOM
@@ -305,7 +331,7 @@ def _is_list(shape) -> bool:
 
 
 def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None = None,
-              lists: frozenset = frozenset(), lengths: dict | None = None):
+              lists: frozenset = frozenset(), lengths: dict | None = None, sizes=None):
     """The shape of ``expr``; ``integers`` (names that hold ints) where the derivative is
     specialised for a pattern of argument shapes, else None; ``lists``: the names of list
     objects whose elements are known (see :func:`_lists`)."""
@@ -339,7 +365,7 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, integers: frozenset | None
     if integers is None:
         return UNKNOWN
     if kind is cst.Subscript:
-        return _subscript(expr, facts, integers, lists)
+        return _subscript(expr, facts, integers, lists, sizes)
     if kind is cst.List:
         return _list(expr, facts)
     if kind is cst.Comparison and len(expr.comparisons) == 1 and \
@@ -397,13 +423,20 @@ def _list(expr: cst.List, facts: Facts):
     return found
 
 
-def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: frozenset):
+def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: frozenset,
+               sizes: "Sizes | None" = None):
     """``x[t]``, ``x[:, None]``, ``x[0, :]``: integers take an axis, ``:`` keeps one, None
     adds one; ``x.shape[i]`` is a number; ``hs[-1]`` is an element of a list of known
-    elements. Anything else (slices with bounds, arrays, ``...``) has an unknown shape."""
+    elements; ``z[:, n:2 * n]`` of an axis that is a multiple of ``n``'s (``sizes``) keeps
+    an axis of ``n``'s symbol. Anything else (other slices, arrays, ``...``) has an unknown
+    shape."""
     part = _result_part(expr, facts)
     if part is not None:
         return part
+    if sizes is not None and type(expr.value) is cst.Call:
+        piece = _split_piece(expr, facts, sizes)
+        if piece is not UNKNOWN:
+            return piece
     base = facts.of(expr.value)
     if _is_list(base):
         ok = isinstance(expr.value, cst.Name) and expr.value.value in lists and \
@@ -430,9 +463,129 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
         elif isinstance(item, cst.Slice) and item.lower is None and item.upper is None and \
                 item.step is None and rest:
             out.append(rest.pop(0))
+        elif isinstance(item, cst.Slice) and rest and sizes is not None:
+            length = sizes.slice_length(rest.pop(0), item)
+            if length is None:
+                return UNKNOWN
+            out.append(length)
         else:
             return UNKNOWN
     return dims(tuple(out + rest))
+
+
+def _split_piece(expr: cst.Subscript, facts: Facts, sizes: "Sizes"):
+    """The shape of ``np.split(x, k, axis=a)[i]`` (literal ``k`` and ``a``) where the axis is
+    ``k`` times a length of the pattern, else UNKNOWN."""
+    call = expr.value
+    if facts.resolve(call.func) is not np.split or len(expr.slice) != 1 or \
+            not isinstance(expr.slice[0].slice, cst.Index):
+        return UNKNOWN
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    if len(positional) + len(keywords) != len(call.args) or not 2 <= len(positional) <= 3 or \
+            set(keywords) - {"axis"} or len(positional) == 3 and keywords:
+        return UNKNOWN
+    k = number(positional[1])
+    axis = number(positional[2] if len(positional) == 3 else keywords.get("axis", cst.Integer("0")))
+    axes = axes_of(facts.of(positional[0]))
+    if type(k) is not int or k < 1 or type(axis) is not int or not axes or \
+            not -len(axes) <= axis < len(axes):
+        return UNKNOWN
+    whole = dims_module.multiple(axes[axis])
+    if whole is None:
+        return UNKNOWN
+    base = next((b for b, m in whole[1].items() if m == k), whole[0] if k == 1 else None)
+    piece = None if base is None else sizes.length(1, base, axes[axis], k)
+    if piece is None:
+        return UNKNOWN
+    return dims(axes[:axis % len(axes)] + (piece,) + axes[axis % len(axes) + 1:])
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Integers known as multiples of an axis's length (``srcdiff/dims.py``): each name's
+    ``(m, name of the axis's symbol)`` (None for a plain int), and the pattern's symbols by
+    name."""
+
+    names: dict
+    symbols: dict
+
+    def of(self, expr):
+        """``(m, base)`` of an integer expression: a literal, a name of ``names``, ``k * a``,
+        ``a + b``, ``a - b`` of one base; else None."""
+        return _size(expr, self.names)
+
+    def slice_length(self, axis, item: cst.Slice):
+        """The symbol of the length ``lower:upper`` takes of an axis of symbol ``axis``, where
+        the bounds are multiples of a length the axis is a multiple of; else None."""
+        whole = dims_module.multiple(axis)
+        if whole is None or item.step is not None and number(item.step) != 1:
+            return None
+        name, relations = whole
+        bounds = [None if b is None else self.of(b) for b in (item.lower, item.upper)]
+        if any(b is None for b, given in zip(bounds, (item.lower, item.upper)) if given is not None):
+            return None
+        bases = {b[1] for b in bounds if b is not None and b[0] != 0}
+        if len(bases) != 1:
+            return None
+        base = bases.pop()
+        total = 1 if base == name else relations.get(base)
+        if total is None:
+            return None
+        lower = 0 if bounds[0] is None else bounds[0][0]
+        upper = total if bounds[1] is None else bounds[1][0]
+        if not 0 <= lower < upper <= total:
+            return None
+        return self.length(upper - lower, base, axis, total)
+
+    def length(self, m: int, base: str, axis, total: int):
+        """The symbol of ``m`` times the length named ``base`` (``axis`` if that is ``total``
+        times it), if the pattern has one; else None."""
+        if m == total:
+            return axis
+        if m == 1:
+            return self.symbols.get(base)
+        return next((symbol for symbol in self.symbols.values()
+                     if dims_module.multiple(symbol)[1].get(base) == m), None)
+
+
+def _size(expr, names: dict):
+    value = number(expr)
+    if value is not None:
+        return (value, None) if type(value) is int else None
+    if type(expr) is cst.Name:
+        return names.get(expr.value)
+    if type(expr) is cst.BinaryOperation:
+        a, b = _size(expr.left, names), _size(expr.right, names)
+        if a is None or b is None:
+            return None
+        op = type(expr.operator)
+        if op is cst.Multiply and (a[1] is None or b[1] is None):
+            return (a[0] * b[0], a[1] or b[1])
+        if op in (cst.Add, cst.Subtract) and (a[1] == b[1] or 0 in (a[0], b[0])):
+            sign = 1 if op is cst.Add else -1
+            return (a[0] + sign * b[0], a[1] if a[0] else b[1])
+    return None
+
+
+def _sizes(vjp: cst.FunctionDef, ctx: Context, lengths: dict) -> Sizes:
+    """The names bound once (anywhere) to integers known as multiples of an axis's length:
+    an axis's length (``_lengths``), then ``k * n``, ``n + m`` of those."""
+    known = {name: (1, dims_module.name_of(symbol)) for name, symbol in lengths.items()}
+    counts = binding_counts(vjp)
+    candidates = [(name, expr) for name, expr, param in all_bindings(vjp)
+                  if expr is not None and not param and counts.get(name) == 1 and name not in known]
+    grew = True
+    while grew:
+        grew = False
+        for name, expr in candidates:
+            if name not in known:
+                found = _size(expr, known)
+                if found is not None:
+                    known[name] = found
+                    grew = True
+    symbols = {dims_module.name_of(a): a for _, axes in ctx.dims for a in axes if a != 1}
+    return Sizes(known, symbols)
 
 
 # solves of a square matrix: the keywords that do not change the result's shape
