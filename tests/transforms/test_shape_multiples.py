@@ -113,3 +113,53 @@ def test_a_split_that_does_not_divide_raises_as_numpy():
     for fn in (gates_split, srcdiff.grad(gates_split, wrt=(0,))):
         with pytest.raises(ValueError, match="equal division"):
             fn(W, U, *args[2:])
+
+
+# ----- gates of every count and spelling, generated -----
+
+_GATE_OPS = ["np.tanh({})", "1.0 / (1.0 + np.exp(-{}))", "np.sin({}) * 0.5", "np.exp(-{0} * {0})"]
+
+
+def _gates_source(k: int, spelling: str, seed: int) -> str:
+    """An RNN cell with ``k`` gates cut from ``z = x @ W + h @ U`` (``k * n`` columns)."""
+    rng = np.random.default_rng(seed)
+    lines = ["import numpy as np", "", "", "def cell(W, U, x, h):", "    n = h.shape[1]",
+             "    z = x @ W + h @ U"]
+    names = [f"g{j}" for j in range(k)]
+    if spelling == "slices":
+        bounds = [":n"] + [f"{j} * n:{j + 1} * n" if j > 1 else "n:2 * n" for j in range(1, k - 1)] + \
+            [f"{k - 1} * n:" if k > 2 else "n:"]
+        pieces = [f"z[:, {b}]" for b in bounds]
+    elif spelling == "named":  # the bounds in variables, the last one to the axis's end
+        lines += [f"    b{j} = {j} * n" for j in range(1, k)]
+        pieces = ["z[:, :n]"] + [f"z[:, b{j}:b{j + 1}]" for j in range(1, k - 1)] + [f"z[:, b{k - 1}:]"]
+    else:
+        axis = {"split": "axis=1", "split_positional": "1", "split_negative": "axis=-1"}[spelling]
+        lines.append(f"    {', '.join(names)} = np.split(z, {k}, {axis})")
+        pieces = names
+    for name, piece in zip(names, pieces):
+        lines.append(f"    {name} = {_GATE_OPS[int(rng.integers(len(_GATE_OPS)))].format(piece)}")
+    lines.append(f"    c = {names[0]} * h + {' * '.join(names[1:])}")
+    lines.append("    return np.sum(np.tanh(c) * h)")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+@pytest.mark.parametrize("spelling", ["slices", "named", "split", "split_positional", "split_negative"])
+def test_generated_gates(k, spelling, tmp_path):
+    path = tmp_path / f"gates_{k}_{spelling}.py"
+    path.write_text(_gates_source(k, spelling, seed=k))
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cell = module.cell
+    for batch, n, n_in in [(3, 2, 5), (1, 3, 2), (2, 1, 2), (4, 4, 3)]:
+        rng = np.random.default_rng(batch * 100 + n)
+        args = (rng.normal(size=(n_in, k * n)) * 0.5, rng.normal(size=(n, k * n)) * 0.5,
+                rng.normal(size=(batch, n_in)), rng.normal(size=(batch, n)))
+        grad = srcdiff.grad(cell, wrt=(0, 1, 2, 3))
+        grads = grad(*args)
+        check_grad(cell, args, grads, argnums=(0, 1, 2, 3))
+        if n > 1 and len({batch, n, n_in, k * n}) == 4:  # z's columns: k times h's
+            assert "rt.unbroadcast(" not in grad.source, (batch, n, n_in)
