@@ -316,6 +316,26 @@ def guard(value, g):
     return np.where(g == 0, 1.0, value)
 
 
+def split(ary, indices_or_sections, axis=0):
+    """``np.split(ary, indices_or_sections, axis)``: for a numpy array and an int number of
+    sections that divides the axis, the same list of views, made directly (``np.split`` runs
+    ``np.array_split``'s Python code, ~10 us for four parts); anything else is ``np.split``'s.
+
+    >>> [p.tolist() for p in split(np.arange(4.0), 2)]
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    if type(ary) is np.ndarray and type(indices_or_sections) is int and type(axis) is int and \
+            indices_or_sections > 0 and -ary.ndim <= axis < ary.ndim:
+        axis %= ary.ndim
+        length = ary.shape[axis]
+        if length % indices_or_sections == 0:
+            step = length // indices_or_sections
+            lead = (slice(None),) * axis
+            return [ary[(*lead, slice(start, start + step))] for start in range(0, length, step)] \
+                if step else [ary[(*lead, slice(0, 0))] for _ in range(indices_or_sections)]
+    return np.split(ary, indices_or_sections, axis)
+
+
 def blank(make, xs):
     """An array of the shape and dtype of ``make(xs)`` (``make`` is ``np.stack`` or
     ``np.array``) for code that reads only those: where ``xs`` is a non-empty list or tuple of

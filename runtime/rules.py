@@ -882,6 +882,23 @@ def slices_adjoint(x, *pieces):
     return acc
 
 
+def slices_joined(x, axis, *pieces):
+    """``slices_adjoint(x, *pieces)`` where the compiler proved (the ``tiles`` stage, under a
+    pattern of shapes) that the keys cut ``x``'s axis ``axis`` into adjacent spans covering it,
+    in the order given, each ``g`` of its slice's shape: the ``g``'s joined along that axis
+    where they are numpy arrays of ``x``'s float dtype (what ``slices_adjoint`` checks when
+    it runs, without its tests of the keys), else ``slices_adjoint``'s chain.
+
+    >>> slices_joined(np.zeros((1, 4)), 1, (2 * np.ones((1, 3)), np.s_[:, :3]), (np.ones((1, 1)), np.s_[:, 3:]))
+    array([[2., 2., 2., 1.]])
+    """
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        dtype = x.dtype
+        if all(type(g) is np.ndarray and g.dtype == dtype for g, _ in pieces):
+            return np.concatenate([g for g, _ in pieces], axis=axis)
+    return slices_adjoint(x, *pieces)
+
+
 _WHOLE = slice(None)
 
 

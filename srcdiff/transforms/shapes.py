@@ -43,7 +43,7 @@ from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_cou
                                subexpressions, walk)
 from ..context import Context
 
-__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "ELEMENTWISE", "Unwrapping"]
+__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "ELEMENTWISE", "Unwrapping"]
 
 
 @dataclass(frozen=True)
@@ -566,6 +566,11 @@ def _size(expr, names: dict):
             sign = 1 if op is cst.Add else -1
             return (a[0] + sign * b[0], a[1] if a[0] else b[1])
     return None
+
+
+def sizes_of(vjp: cst.FunctionDef, ctx: Context) -> Sizes:
+    """The integers of ``vjp`` known as multiples of an axis's length (under a pattern)."""
+    return _sizes(vjp, ctx, _lengths(vjp, ctx))
 
 
 def _sizes(vjp: cst.FunctionDef, ctx: Context, lengths: dict) -> Sizes:

@@ -30,18 +30,20 @@ from __future__ import annotations
 
 import libcst as cst
 
+from srcdiff import dims as dims_module
 from srcdiff.runtime import rules
 
-from ..analysis.values import bound_names, reads, resolve
+from ..analysis.values import UNKNOWN, bound_names, reads, resolve
 from ..context import Context
 from ..names import kept_lines, with_blocks
+from .shapes import axes_of, shape_facts, sizes_of
 
 __all__ = ["rewrite"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
-    tiles = _Tiles(ctx)
+    tiles = _Tiles(ctx, vjp)
     body = tiles.block(list(vjp.body.body))
     if not tiles.changed:
         return module
@@ -50,8 +52,54 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 
 class _Tiles:
-    def __init__(self, ctx: Context):
-        self.ctx, self.changed = ctx, False
+    def __init__(self, ctx: Context, vjp: cst.FunctionDef):
+        self.ctx, self.vjp, self.changed = ctx, vjp, False
+        self.facts = None  # (shapes, sizes), worked out for the first chain
+
+    def _tiling(self, x, pieces):
+        """``(axis, the pieces in the order their slices stand)`` where the facts prove that
+        the keys cut one axis of ``x`` into adjacent spans that cover it, each ``g`` of its
+        slice's exact shape (under a pattern of shapes); else None (``rt.slices_adjoint``
+        checks it when the line runs)."""
+        if not self.ctx.dims:
+            return None
+        if self.facts is None:
+            self.facts = (shape_facts(self.vjp, self.ctx), sizes_of(self.vjp, self.ctx))
+        shapes, sizes = self.facts
+        axes = axes_of(shapes.of(x))
+        if not axes:
+            return None
+        axis, spans = None, []
+        for g, key in pieces:
+            cut = [i for i, e in enumerate(key.slice) if not _whole(e.slice)]
+            if len(key.slice) > len(axes) or len(cut) != 1 or axis not in (None, cut[0]):
+                return None
+            axis, piece = cut[0], key.slice[cut[0]].slice
+            shape = shapes.of(g)
+            if shape is UNKNOWN or not shape.exact or piece.step is not None or \
+                    shape != shapes.of(cst.Subscript(x, key.slice)):
+                return None
+            spans.append((None if piece.lower is None else sizes.of(piece.lower),
+                          None if piece.upper is None else sizes.of(piece.upper), (g, key)))
+            if piece.lower is not None and spans[-1][0] is None or \
+                    piece.upper is not None and spans[-1][1] is None:
+                return None
+        name, relations = dims_module.multiple(axes[axis]) or (None, {})
+        bases = {b[1] for lower, upper, _ in spans for b in (lower, upper) if b is not None and b[0]}
+        if name is None or len(bases) != 1:
+            return None  # (a bound not known, or bounds of two lengths)
+        base = bases.pop()
+        total = 1 if base == name else relations.get(base)  # the axis in units of base
+        if total is None:
+            return None
+        placed = sorted(((0 if lower is None else lower[0], total if upper is None else upper[0], p)
+                         for lower, upper, p in spans), key=lambda span: span[0])
+        end = 0
+        for lower, upper, _ in placed:
+            if lower != end or upper <= lower:
+                return None
+            end = upper
+        return (axis, [p for _, _, p in placed]) if end == total else None
 
     def block(self, statements: list) -> list:
         statements = [self._nested(s) for s in statements]
@@ -140,15 +188,30 @@ class _Tiles:
 
     def _joined(self, statements: list, chain) -> list:
         indices, target, x, pieces = chain
-        call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_adjoint")),
-                        [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))
-                                       for g, k in pieces)])
+        tiling = self._tiling(x, pieces)
+        if tiling is not None:  # proved: the slices' adjoints side by side, in that order
+            axis, pieces = tiling
+            call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_joined")),
+                            [cst.Arg(x), cst.Arg(cst.Integer(str(axis))),
+                             *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)])) for g, k in pieces)])
+            text = f"# {target}: the adjoints of {x.value}'s slices, which tile it, side by side"
+        else:
+            call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_adjoint")),
+                            [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))
+                                           for g, k in pieces)])
+            text = f"# {target}: the adjoints of {x.value}'s slices, in one array"
         last = statements[indices[-1]]
-        comment = cst.EmptyLine(comment=cst.Comment(f"# {target}: the adjoints of {x.value}'s slices, in one array"))
+        comment = cst.EmptyLine(comment=cst.Comment(text))
         joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)],
                                    leading_lines=[*last.leading_lines, comment])
         return kept_lines((stmt, None if k in indices[:-1] else joined if k == indices[-1]
                            else stmt) for k, stmt in enumerate(statements))
+
+
+def _whole(piece) -> bool:
+    """Whether a subscript's element is ``:``."""
+    return isinstance(piece, cst.Slice) and piece.lower is None and piece.upper is None and \
+        piece.step is None
 
 
 def _slices(key) -> bool:

@@ -62,18 +62,41 @@ def test_gradients_match_finite_differences(fn, shapes, joined):
     args = tuple(rng.normal(size=s) * 0.5 for s in shapes)
     grad = srcdiff.grad(fn, wrt=0)
     check_grad(fn, args, (grad(*args),), argnums=(0,))
-    assert ("rt.slices_adjoint(" in grad.source) == joined
+    assert any(f"rt.{call}(" in grad.source for call in ("slices_adjoint", "slices_joined")) == joined
     assert "rt.add_at(" not in grad.source or fn is not gates
 
 
 def test_the_gates_adjoint_is_one_call_of_every_slice():
+    """Under the arguments' pattern of shapes (9 = 3 * 3) the keys are proved to tile z's
+    columns: rt.slices_joined, the slices in the order they stand."""
     grad = srcdiff.grad(gates, wrt=0)
     rng = np.random.default_rng(0)
     grad(rng.normal(size=(3, 9)), rng.normal(size=(4, 3)))
-    line = next(text for text in grad.source.splitlines() if "slices_adjoint" in text)
-    assert line.strip().startswith("dz = rt.slices_adjoint(z, ")
-    assert line.count("rt.at[") == 3
-    assert "getitem_adjoint" not in grad.source
+    line = next(text for text in grad.source.splitlines() if "slices_joined" in text)
+    assert line.strip().startswith("dz = rt.slices_joined(z, 1, ")
+    keys = [line.index(k) for k in ("rt.at[:, :n]", "rt.at[:, n:", "rt.at[:, _t")]
+    assert keys == sorted(keys) and line.count("rt.at[") == 3
+    assert "getitem_adjoint" not in grad.source and "slices_adjoint" not in grad.source
+    # without a pattern (a first call's general variant): the check when it runs
+    general = srcdiff.grad(gates, wrt=0).source
+    assert "dz = rt.slices_adjoint(z, " in general and "slices_joined" not in general
+
+
+def test_slices_joined_is_the_chain():
+    pieces = [(np.arange(6.0).reshape(2, 3), np.s_[:, :3]), (-np.ones((2, 2)), np.s_[:, 3:])]
+    x = np.zeros((2, 5))
+    for dtype in (np.float64, np.float32):  # of x's dtype: joined
+        cast = [(g.astype(dtype), k) for g, k in pieces]
+        out = rules.slices_joined(x.astype(dtype), 1, *cast)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, _chain(x.astype(dtype), cast))
+    # another dtype (float32 adjoints of a float64 x), a number: the chain's values
+    for x_other, gs in ((x, [(g.astype(np.float32), k) for g, k in pieces]),
+                        (x, [(2.0, np.s_[:, :3]), pieces[1]])):
+        out = rules.slices_joined(x_other, 1, *gs)
+        expected = _chain(x_other, gs)
+        assert out.dtype == expected.dtype
+        np.testing.assert_array_equal(out, expected)
 
 
 def _chain(x, pieces):
