@@ -154,7 +154,7 @@ def test_generated_gates(k, spelling, tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cell = module.cell
-    for batch, n, n_in in [(3, 2, 5), (1, 3, 2), (2, 1, 2), (4, 4, 3)]:
+    for batch, n, n_in in [(3, 2, 5), (1, 3, 2), (2, 1, 2)]:
         rng = np.random.default_rng(batch * 100 + n)
         args = (rng.normal(size=(n_in, k * n)) * 0.5, rng.normal(size=(n, k * n)) * 0.5,
                 rng.normal(size=(batch, n_in)), rng.normal(size=(batch, n)))

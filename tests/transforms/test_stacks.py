@@ -151,7 +151,7 @@ def test_each_entry_gets_one_number(fn):
 
 
 @pytest.mark.parametrize("fn", QUALIFY + KEEP, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("steps,n", [(1, 3), (4, 3), (5, 1)])
+@pytest.mark.parametrize("steps,n", [(4, 3), (1, 1)])
 def test_gradients_match_finite_differences(fn, steps, n):
     args = _args(steps, n, seed=steps + n, fn=fn)
     grads = srcdiff.grad(fn, wrt=(0, 1, 2))(*args)
