@@ -316,6 +316,26 @@ def guard(value, g):
     return np.where(g == 0, 1.0, value)
 
 
+def unpacked(v, n: int) -> None:
+    """Raises what ``a, b, ... = v`` (``n`` names) raises for ``v`` of another length: the
+    compiled code then reads the rows ``v[0]``, ``v[1]``, ... one by one, which checks no length.
+
+    >>> unpacked(np.ones(2), 2)
+    >>> unpacked(np.ones(3), 2)
+    Traceback (most recent call last):
+    ValueError: too many values to unpack (expected 2)
+    """
+    try:
+        count = len(v)
+    except TypeError:
+        iter(v)  # Python's own error for what cannot be unpacked (a 0-d array, a number)
+        raise
+    if count > n:
+        raise ValueError(f"too many values to unpack (expected {n})")
+    if count < n:
+        raise ValueError(f"not enough values to unpack (expected {n}, got {count})")
+
+
 def split(ary, indices_or_sections, axis=0):
     """``np.split(ary, indices_or_sections, axis)``: for a numpy array and an int number of
     sections that divides the axis, the same list of views, made directly (``np.split`` runs

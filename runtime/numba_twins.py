@@ -196,6 +196,14 @@ def _count(x):
     return lambda x: max(x.size, 1)
 
 
+@_twin(helpers.unpacked)
+def _unpacked(v, n):
+    def impl(v, n):  # (numba raises with a constant message: the count is in the traceback)
+        if len(v) != n:
+            raise ValueError("the number of values to unpack is not the number of names")
+    return impl
+
+
 @_twin(helpers.guard)
 def _guard(value, g):
     if _is_number(g):

@@ -148,6 +148,20 @@ def test_index_writes_slices_masks_and_clip_compile():
     check_program(written, (rng.normal(size=(4, 3)), 0.7), (0, 1))
 
 
+def unpacked_rows(p, w):
+    a, b = np.exp(p)
+    return np.sum(a * b * w)
+
+
+def test_unpacking_rows_compiles_and_checks_the_count():
+    """``a, b = np.exp(p)`` reads the rows one by one after rt.unpacked's count check (its
+    twin): the gradient for two rows, numpy's ValueError for three, as Python raises."""
+    check_program(unpacked_rows, (rng.normal(size=2) * 0.5, rng.normal(size=3)), (0, 1))
+    compiled = srcdiff.jit(srcdiff.grad(unpacked_rows, wrt=(0, 1)))
+    with pytest.raises(ValueError, match="unpack"):
+        compiled(np.ones(3), np.ones(3))
+
+
 @slow
 def test_joins_einsum_and_prod_compile():
     check_program(joined, (rng.normal(size=(2, 3)), rng.normal(size=(3, 3))), (0, 1))

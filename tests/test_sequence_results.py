@@ -70,4 +70,25 @@ def test_a_loop_over_a_call_that_is_not_known_to_give_a_sequence_is_refused():
 def test_the_rows_of_a_primitive_result_are_read_by_index():
     fn = make_function("def f(p):\n    ls, var, noise = np.exp(p)\n    return ls * var + noise\n")
     source = srcdiff.grad(fn).source
-    assert "_t1 = np.exp(p)\n    ls = _t1[0]\n    var = _t1[1]\n    noise = _t1[2]" in source
+    assert "_t1 = np.exp(p)\n    rt.unpacked(_t1, 3)\n    ls = _t1[0]\n    var = _t1[1]\n" \
+        "    noise = _t1[2]" in source
+
+
+@pytest.mark.parametrize("p", [np.ones(2), np.ones(4), np.float64(1.0), np.ones(())])
+def test_unpacking_rows_checks_the_count_as_python_does(p):
+    """The rows are read one by one: Python's ValueError (or TypeError) for another count,
+    also where no name is read, not a gradient of the rows that happen to be there."""
+    fn = make_function("def f(p, q):\n    a, b, c = np.exp(p)\n    return np.sum(q * a)\n")
+    unread = make_function("def f(p, q):\n    a, b, c = np.exp(p)\n    return np.sum(q * 2.0)\n")
+    for f in (fn, unread):
+        with pytest.raises((ValueError, TypeError)) as python:
+            f(p, np.ones(2))
+        for call in (srcdiff.grad(f, wrt=(0, 1)), srcdiff.value_and_grad(f, wrt=(0, 1)),
+                     lambda p, q: srcdiff.vjp(f, p, q)):
+            with pytest.raises(type(python.value)) as ours:
+                call(p, np.ones(2))
+            if isinstance(python.value, ValueError):
+                assert str(ours.value) == str(python.value)
+    p3 = np.array([0.1, 0.2, 0.3])  # the right count: the gradient
+    grads = srcdiff.grad(fn, wrt=(0, 1))(p3, np.ones(2))
+    check_grad(fn, (p3, np.ones(2)), grads, argnums=(0, 1))

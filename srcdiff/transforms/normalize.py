@@ -170,8 +170,11 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                 target = cst.Tuple([cst.Element(n, comma=cst.Comma()) if len(names) == 1 else
                                     cst.Element(n) for n in names], lpar=[], rpar=[])  # (p, = h(x))
                 lifted.append(_line(cst.Assign([cst.AssignTarget(target)], lift.operation(value))))
-            else:  # a, b = x, a, b = np.exp(x): the rows of an array
+            else:  # a, b = x, a, b = np.exp(x): the rows of an array, as many as names
                 whole = lift.atom(value)
+                lifted.append(_line(cst.Expr(cst.Call(
+                    cst.Attribute(cst.Name(rt), cst.Name("unpacked")),
+                    [cst.Arg(whole), cst.Arg(cst.Integer(str(len(names))))]))))
                 for i, name in enumerate(names):
                     row = cst.Subscript(whole, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
                     lifted.append(_line(cst.Assign([cst.AssignTarget(name)], row)))

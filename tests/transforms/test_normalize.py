@@ -77,9 +77,10 @@ def test_unpacking_an_array_a_primitive_gives_takes_its_rows():
             c, d = helper(x)
             return ls * var * noise * r0 * r1 * a * b * c * d
     """, "f")
-    assert body(fn)[:11] == [
-        "_t1 = np.exp(log_params)", "ls = _t1[0]", "var = _t1[1]", "noise = _t1[2]",
-        "_t2 = x * 2.0", "_t3 = _t2.sum(axis=0)", "r0 = _t3[0]", "r1 = _t3[1]",
+    assert body(fn)[:13] == [  # the count checked first, as Python's unpacking does
+        "_t1 = np.exp(log_params)", "rt.unpacked(_t1, 3)", "ls = _t1[0]", "var = _t1[1]",
+        "noise = _t1[2]", "_t2 = x * 2.0", "_t3 = _t2.sum(axis=0)", "rt.unpacked(_t3, 2)",
+        "r0 = _t3[0]", "r1 = _t3[1]",
         "a, b = np.split(x, 2)",  # a sequence=True rule's results, and a helper's, stay unpacked
         "c, d = helper(x)",
         "_t4 = ls * var",
