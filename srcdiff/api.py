@@ -414,7 +414,7 @@ class GradFunction:
         """The shape pattern to compile for (``srcdiff.dims``), None for the general
         variant: for container arguments, and for patterns beyond the first ``_PATTERNS``
         (a function called with ever new ranks and equalities compiles only so often)."""
-        found = dims.pattern(args, _PLAIN)
+        found = dims.pattern(args, _PLAIN, dims.cuts(self._fn))
         if found is None or found in self._patterns:
             return found
         if len(self._patterns) >= _PATTERNS:

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pattern", "multiple", "name_of"]
+__all__ = ["pattern", "cuts", "multiple", "name_of"]
 
 _NUMBERS = (float, int, bool, np.floating, np.integer, np.bool_)
 
 
-def pattern(args, plain: frozenset) -> tuple | None:
+def pattern(args, plain: frozenset, relations: bool = True) -> tuple | None:
     """The pattern of ``args``: per argument its symbolic shape, ``()`` for a number, None for
     another value of a ``plain`` type (a string, None); None for the whole call where an
     argument is of any other kind (a container, a CuPy or Dask array: those keep the general
-    derivative)."""
+    derivative). ``relations``: with the multiples (see :func:`cuts`; without them a batch of
+    another size is the same pattern whatever it divides)."""
     found = []
     for a in args:
         kind = type(a)
@@ -45,14 +46,14 @@ def pattern(args, plain: frozenset) -> tuple | None:
             found.append(None)
         else:
             return None
-    names = _symbols([n for shape in found if shape for n in shape])
+    names = _symbols([n for shape in found if shape for n in shape], relations)
     return tuple(shape if not shape else tuple(names[n] for n in shape) for shape in found)
 
 
 _FACTOR = 8  # the largest ratio of two lengths taken as a relation (8 heads, 4 gates)
 
 
-def _symbols(lengths: list) -> dict:
+def _symbols(lengths: list, relations: bool = True) -> dict:
     """Each length's symbol: ``1`` for 1; else ``"n<k>"``, numbered in the order the lengths
     first appear, followed by its relations to smaller lengths it is a multiple of (at most
     ``_FACTOR`` times, not 0 or 1): 256 beside 64 and 32 is ``"n2[4*n1,8*n0]"``, so a slice
@@ -62,7 +63,7 @@ def _symbols(lengths: list) -> dict:
         if n not in names:
             names[n] = f"n{len(names) - 1}"
     plain = dict(names)
-    distinct = sorted(set(lengths) - {0, 1})
+    distinct = sorted(set(lengths) - {0, 1}) if relations else []
     for i, n in enumerate(distinct):
         relations = [f"{n // m}*{plain[m]}" for m in distinct[:i] if n % m == 0 and n // m <= _FACTOR]
         if relations:
@@ -87,3 +88,53 @@ def name_of(symbol) -> str | None:
     """The name of a symbol without its relations (``"n2"``); None for 1."""
     found = multiple(symbol)
     return None if found is None else found[0]
+
+
+_SPLITS = ("split", "array_split", "hsplit", "vsplit", "dsplit")
+
+
+def cuts(fn) -> bool:
+    """Whether ``fn``'s source cuts arrays by lengths it computes, where the multiples in a
+    pattern can prove a shape: a slice with a bound that is not a literal (``z[:, n:2 * n]``),
+    or a call of ``split``. Other functions get patterns without them: their variants do not
+    multiply with the batch sizes that happen to divide another length."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    found = _CUTS.get(code)
+    if found is None:
+        if len(_CUTS) >= 4096:  # (functions made over and over: keep their code objects few)
+            _CUTS.clear()
+        found = _CUTS[code] = _cuts(fn)
+    return found
+
+
+_CUTS: dict = {}
+
+
+def _cuts(fn) -> bool:
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):  # no source, or a lambda's line
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Slice) and any(
+                b is not None and not _literal(b) for b in (node.lower, node.upper)):
+            return True
+        if isinstance(node, ast.Call) and (
+                isinstance(node.func, ast.Attribute) and node.func.attr in _SPLITS or
+                isinstance(node.func, ast.Name) and node.func.id in _SPLITS):
+            return True
+    return False
+
+
+def _literal(node) -> bool:
+    import ast
+
+    while isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int

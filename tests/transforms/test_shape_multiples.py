@@ -163,3 +163,22 @@ def test_generated_gates(k, spelling, tmp_path):
         check_grad(cell, args, grads, argnums=(0, 1, 2, 3))
         if n > 1 and len({batch, n, n_in, k * n}) == 4:  # z's columns: k times h's
             assert "rt.unbroadcast(" not in grad.source, (batch, n, n_in)
+
+
+def test_only_functions_that_cut_arrays_get_the_multiples():
+    """A function without computed slice bounds or split calls compiles one variant for
+    batches of any size (the multiples a batch happens to divide would split the pattern)."""
+    def mse(w, X, y):
+        return np.mean((X @ w - y) ** 2)
+
+    assert dims.cuts(gates_sliced) and dims.cuts(gates_split) and not dims.cuts(mse)
+    assert not dims.cuts(literal_bounds) and dims.cuts(not_a_multiple)
+    rng = np.random.default_rng(0)
+    grad = srcdiff.grad(mse)
+    for batch in (64, 17, 96):  # 64 = 2 * 32 and 96 = 3 * 32 features; 17 unrelated
+        grad(rng.normal(size=32), rng.normal(size=(batch, 32)), rng.normal(size=batch))
+    assert len(grad._patterns) == 1
+    gates = srcdiff.grad(gates_sliced, wrt=(0, 1))
+    for args in (_args(batch=2, n=3), _args(batch=5, n=3)):  # 12 = 6 * 2 (or not: 5)
+        gates(*args)
+    assert len(gates._patterns) == 2
