@@ -24,19 +24,26 @@ import numpy as np
 from ..analysis.values import bound_in, map_statements, resolve, subexpressions
 from ..context import Context
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "respelled"]
 
 _WHOLE = {np.sum: "sum_all", np.mean: "mean_all"}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
+    return respelled(module, ctx, _candidate, _Whole)
+
+
+def respelled(module: cst.Module, ctx: Context, candidate, transformer) -> cst.Module:
+    """Under a pattern of shapes, each line holding a call ``candidate`` accepts visited by
+    ``transformer(ctx, local names)``; other lines (and every variant without a pattern) as
+    they are. (The ``splits`` stage's frame too.)"""
     if not ctx.dims:
         return module
     vjp = module.body[-1]  # after the module-level links, if any
     local = bound_in([vjp]) | {p.name.value for p in vjp.params.params}
-    transformer = _Whole(ctx, local)
-    body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
-        _candidate(c) for c in subexpressions(line) if type(c) is cst.Call) else line)
+    visitor = transformer(ctx, local)
+    body = map_statements(vjp.body.body, lambda line: line.visit(visitor) if any(
+        candidate(c) for c in subexpressions(line) if type(c) is cst.Call) else line)
     return module if body is vjp.body.body else module.with_changes(
         body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
 

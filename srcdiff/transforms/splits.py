@@ -19,22 +19,15 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from ..analysis.values import bound_in, map_statements, number, resolve, subexpressions
+from ..analysis.values import number, resolve
 from ..context import Context
+from .reductions import respelled
 
 __all__ = ["rewrite"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    if not ctx.dims:
-        return module
-    vjp = module.body[-1]  # after the module-level links, if any
-    local = bound_in([vjp]) | {p.name.value for p in vjp.params.params}
-    transformer = _Sections(ctx, local)
-    body = map_statements(vjp.body.body, lambda line: line.visit(transformer) if any(
-        _candidate(c) for c in subexpressions(line) if type(c) is cst.Call) else line)
-    return module if body is vjp.body.body else module.with_changes(
-        body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
+    return respelled(module, ctx, _candidate, _Sections)
 
 
 def _candidate(call: cst.Call) -> bool:
