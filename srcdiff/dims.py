@@ -22,6 +22,8 @@ gate ``z[:, n:2 * n]`` of ``n = h0.shape[1]`` has the length of ``h0``'s second 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["pattern", "cuts", "multiple", "name_of"]
@@ -71,9 +73,10 @@ def _symbols(lengths: list, relations: bool = True) -> dict:
     return names
 
 
+@functools.lru_cache(maxsize=4096)  # (the shape facts ask for the same symbols in every round)
 def multiple(symbol) -> tuple[str, dict] | None:
     """The name of a symbol and its relations: ``"n2[4*n1,8*n0]"`` → ``("n2", {"n1": 4, "n0":
-    8})``; None for 1."""
+    8})``; None for 1. (Cached: the dict is shared, not to be changed.)"""
     if symbol == 1 or type(symbol) is not str:
         return None
     name, _, rest = symbol.partition("[")

@@ -509,6 +509,7 @@ class Sizes:
 
     names: dict
     symbols: dict
+    multiples: dict  # (name, m) -> the symbol of m times that name's length
 
     def of(self, expr):
         """``(m, base)`` of an integer expression: a literal, a name of ``names``, ``k * a``,
@@ -545,8 +546,7 @@ class Sizes:
             return axis
         if m == 1:
             return self.symbols.get(base)
-        return next((symbol for symbol in self.symbols.values()
-                     if dims_module.multiple(symbol)[1].get(base) == m), None)
+        return self.multiples.get((base, m))
 
 
 def _size(expr, names: dict):
@@ -590,7 +590,9 @@ def _sizes(vjp: cst.FunctionDef, ctx: Context, lengths: dict) -> Sizes:
                     known[name] = found
                     grew = True
     symbols = {dims_module.name_of(a): a for _, axes in ctx.dims for a in axes if a != 1}
-    return Sizes(known, symbols)
+    multiples = {(base, m): symbol for symbol in symbols.values()
+                 for base, m in dims_module.multiple(symbol)[1].items()}
+    return Sizes(known, symbols, multiples)
 
 
 # solves of a square matrix: the keywords that do not change the result's shape

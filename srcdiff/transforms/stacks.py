@@ -42,7 +42,8 @@ from srcdiff.runtime import creation, helpers, rules, trees
 from ..analysis.values import (binding_counts, map_statements, reads, resolve, subexpressions,
                                walk)
 from ..context import Context
-from ..names import Namer, kept_lines, names_in
+from ..analysis.list_versions import blocks
+from ..names import Namer, kept_lines, names_in, with_blocks
 from .inplace import assignment
 from .shapes import SCALAR, _is_list, shape_facts
 from .spread import _ELEMENTWISE
@@ -271,34 +272,30 @@ def _reads_of(stmt) -> set[str]:
 
 
 def _without(statements, change):
-    """``statements`` with ``change`` applied to every simple line (None: the line goes)."""
+    """``statements`` with ``change`` applied to every simple line at any depth (None: the
+    line goes, its comments to the next one; a block left empty holds ``pass``)."""
+    def block(indented):
+        return indented.with_changes(body=_without(indented.body, change) or
+                                     [cst.SimpleStatementLine([cst.Pass()])])
+
     out = []
     for stmt in statements:
         if isinstance(stmt, cst.SimpleStatementLine):
             out.append((stmt, change(stmt)))
-        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
-            new = stmt.with_changes(body=stmt.body.with_changes(body=_without(stmt.body.body, change) or [cst.SimpleStatementLine([cst.Pass()])]))
-            orelse = getattr(stmt, "orelse", None)
-            if isinstance(orelse, cst.Else):
-                new = new.with_changes(orelse=orelse.with_changes(body=orelse.body.with_changes(
-                    body=_without(orelse.body.body, change) or [cst.SimpleStatementLine([cst.Pass()])])))
-            elif isinstance(orelse, cst.If):
-                new = new.with_changes(orelse=_without([orelse], change)[0])
-            out.append((stmt, new))
+        elif isinstance(stmt, (cst.If, cst.For, cst.While)):
+            out.append((stmt, with_blocks(stmt, block)))
+        elif isinstance(stmt, cst.FunctionDef):
+            out.append((stmt, stmt.with_changes(body=block(stmt.body))))
         else:
             out.append((stmt, stmt))
     return kept_lines(out)
 
 
 def _blocks(vjp: cst.FunctionDef):
-    """The statement lists of ``vjp`` and of every block nested in it."""
+    """The statement lists of ``vjp`` and of every block nested in it (elif chains too)."""
     yield vjp.body.body
     for stmt in walk(vjp.body.body):
-        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
-            yield stmt.body.body
-            orelse = getattr(stmt, "orelse", None)
-            if isinstance(orelse, cst.Else):
-                yield orelse.body.body
+        yield from blocks(stmt)
 
 
 def _plain_call(node, fns, ctx: Context, local: set, n: int) -> bool:
