@@ -11,7 +11,7 @@ import numpy as np
 
 from . import building, creation, elementwise, fft, grids, linalg, reductions, registry, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, reshape, scatter_add
-from .helpers import append, append_in_place, blank, count, split, unpacked, guard, setitem, add, at, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
+from .helpers import append, append_in_place, blank, blank_like, count, split, unpacked, guard, setitem, add, at, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
 from .helpers import dot_all, dot_rows, matmul_rows, mean_all, row_dots, rows_dot, rows_matmul, sum_all
 from . import inplace
 from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, positive_part_into,
@@ -20,7 +20,7 @@ from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, pos
 from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
-from .tape import Tape, carried, check_recomputed, checkpoint_every, each_step
+from .tape import Tape, Terms, carried, check_recomputed, checkpoint_every, each_step
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
 from .trees import drop_adjoint, entry_adjoint, filled, list_add_at, list_nones, list_put, pop_adjoint
 from .rules import add_at, add_into, slices_joined, spread_number
@@ -42,11 +42,11 @@ __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "reshape", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "dot_all", "sum_all", "mean_all",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "each_step", "carried", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "Terms", "each_step", "carried", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
     "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
     "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",
-    "positive_part_into", "positive_product_into", "blank", "spread_number", "slices_joined", "split", "unpacked",
+    "positive_part_into", "positive_product_into", "blank", "blank_like", "spread_number", "slices_joined", "split", "unpacked",
 ]
 
 

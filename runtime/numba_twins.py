@@ -204,6 +204,11 @@ def _unpacked(v, n):
     return impl
 
 
+@_twin(helpers.blank_like)
+def _blank_like(x):
+    return lambda x: x  # (a compiled loop keeps no Python objects: the array itself)
+
+
 @_twin(helpers.guard)
 def _guard(value, g):
     if _is_number(g):

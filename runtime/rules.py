@@ -30,6 +30,7 @@ from .backend import array_module, is_dask, reshape, scatter_add, split
 from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive
 from .options import OneOf
 from .registry import adjoint
+from .tape import Terms
 
 # ----- binary arithmetic -----
 
@@ -576,7 +577,7 @@ def matmul_adjoint_sums(terms, *sums):
         columns = (terms,)
     else:
         columns = tuple(zip(*terms))
-    shared, k, out = {}, 0, []
+    shared, k, out = _joined(terms), 0, []
     for rule, matrix, *rows in sums:
         if rows:
             vs = _Walked(rows[0], len(terms))
@@ -612,9 +613,24 @@ def _summed(terms, matrix, stacked, each, rows=None):
     if not terms:
         return np.zeros_like(matrix)
     if rows is not None:  # the g's alone, the v's rows's rows (the rows pass)
-        return _summed_columns(terms, _Walked(rows, len(terms)), matrix, stacked, each)
+        return _summed_columns(terms, _Walked(rows, len(terms)), matrix, stacked, each,
+                               _joined(terms))
     gs, vs = zip(*terms)
-    return _summed_columns(gs, vs, matrix, stacked, each)
+    return _summed_columns(gs, vs, matrix, stacked, each, _joined(terms))
+
+
+def _joined(terms) -> dict:
+    """``_summed_columns``'s ``shared``, with the ``g``'s stacked already where ``terms`` (a
+    ``Terms``) holds them as the rows of one array: vectors as ``_rows`` stacks them, a
+    batch's rows as ``_batch_rows`` joins them."""
+    joined = terms.joined() if type(terms) is Terms else None  # (not a Terms any more: None)
+    if joined is None:
+        return {}
+    if joined.ndim == 2:
+        return {"forward": joined}
+    if joined.ndim == 3:
+        return {"batch": joined.reshape(-1, joined.shape[-1])}
+    return {}
 
 
 def _summed_columns(gs, vs, matrix, stacked, each, shared=None):

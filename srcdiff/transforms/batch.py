@@ -226,7 +226,8 @@ def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list, below=()) -> l
             continue
         acc, sum_name, fixed, g, other = found
         terms = cst.Name(namer.fresh(f"{acc}_terms"))
-        before.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)], cst.List([]))]))
+        before.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)],
+                                                          _new_terms(loop, ctx))]))
         new_body.append(stmt.with_changes(body=[cst.Expr(cst.Call(
             cst.Attribute(terms, cst.Name("append")),
             [cst.Arg(cst.Tuple([cst.Element(g), cst.Element(other)]))]))]))
@@ -254,6 +255,17 @@ def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list, below=()) -> l
     return [*above, *before, loop.with_changes(body=loop.body.with_changes(body=new_body)), *after]
 
 
+def _new_terms(loop: cst.For, ctx: Context) -> cst.BaseExpression:
+    """What a sum's list of terms starts as: ``rt.Terms(len(_tape1))`` for the loop over
+    ``reversed(_tape1)`` in a variant for one pattern of shapes (the terms' adjoints copied
+    into one array as they come, where they are large: see ``Terms``), else ``[]``."""
+    tape = loop.iter.args[0].value if len(loop.iter.args) == 1 else None
+    if not ctx.dims or not isinstance(tape, cst.Name):
+        return cst.List([])
+    return cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("Terms")),
+                    [cst.Arg(cst.Call(cst.Name("len"), [cst.Arg(tape)]))])
+
+
 def _shared(sums, body, before, new_body, after, ctx: Context, namer: Namer, outside):
     """Sums whose terms share their adjoint (``d_t1 = d_t4``, ``d_t3 = d_t4``: dW's and dU's
     in an RNN step) as one list of ``(g, v1, v2, ...)`` and one ``rt.matmul_adjoint_sums``
@@ -274,7 +286,7 @@ def _shared(sums, body, before, new_body, after, ctx: Context, namer: Namer, out
         if any(read & bound_in([s]) for s in new_body[first:last + 1]):
             continue  # (the merged append, at the last one's line, reads them as they are)
         terms = cst.Name(namer.fresh("_".join(record[0] for record in group) + "_terms"))
-        init = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)], cst.List([]))])
+        init = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(terms)], group[0][6].body[0].value)])
         append = group[-1][7].with_changes(body=[cst.Expr(cst.Call(
             cst.Attribute(terms, cst.Name("append")), [cst.Arg(cst.Tuple(
                 [cst.Element(cst.Name(root)), *(cst.Element(r[4]) for r in group)]))]))])

@@ -101,7 +101,8 @@ _SHAPE_OF_ARGUMENT = {rules.sum_adjoint: 1, rules.mean_adjoint: 2, helpers.zeros
                       rules.dot_adjoint_a: 1, rules.dot_adjoint_b: 2,
                       rules.max_adjoint: 2, rules.min_adjoint: 2,
                       linalg.cholesky_log_diagonal_adjoint: 1, linalg.slogdet_spd_adjoint: 1,
-                      shaping.split_adjoint: 1, rules.slices_adjoint: 0}
+                      shaping.split_adjoint: 1, rules.slices_adjoint: 0,
+                      helpers.blank_like: 0}
 _OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
               cst.FloorDivide)
 

@@ -10,9 +10,15 @@ so taping it keeps one copy of the array per iteration. This pass
    outside every loop instead: ``rt.setitem`` and copies keep shape and dtype, so any version
    has the same;
 2. drops from each ``_tapeN.push(…)`` and its ``for … in reversed(_tapeN)`` the names that
-   loop of the pullback no longer reads (and their ``name = None`` placeholders).
+   loop of the pullback no longer reads (and their ``name = None`` placeholders);
+3. has the tape keep ``z_blank = rt.blank_like(z)`` for a version made in the loop that the
+   pullback reads only for its shape and dtype, and only in that loop (an LSTM's ``z`` cut
+   into gates: the template of each gate's ``rt.getitem_adjoint``): a read-only array of
+   zeros with no memory of its own where ``z`` is a numpy array of a page or more, so the
+   tape does not hold one such array per step.
 
-Invariant after this pass: every name a tape keeps is read by the pullback loop that pops it.
+Invariant after this pass: every name a tape keeps is read by the pullback loop that pops it,
+and not only for its shape where it is made in the loop (then its blank is kept).
 
     _tape1.push((t, _t3, out_3))                 _tape1.push((t, _t3))
     for t, _t3, out_3 in reversed(_tape1):   →   for t, _t3 in reversed(_tape1):
@@ -29,10 +35,13 @@ from ..context import Context
 from ..names import names_in
 from .reverse import tape_push, tape_target
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "BLANK", "blanked"]
+
+BLANK = "_blank"  # z_blank: the blank the tape keeps for z
 
 # rt function -> the positions of its arguments it reads only for shape and dtype
-SHAPE_ONLY = {"getitem_adjoint": (1,), "add_at": (2,), "unbroadcast": (1,), "zeros_like": (0,)}
+SHAPE_ONLY = {"getitem_adjoint": (1,), "add_at": (2,), "unbroadcast": (1,), "zeros_like": (0,),
+              "split_adjoint": (1,), "slices_adjoint": (0,), "slices_joined": (0,)}
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -42,12 +51,15 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     forward = [s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]
     stable = _stable_versions(vjp, forward)
     kept: dict[str, tuple[str, ...]] = {}  # tape -> the names its pullback loop reads
+    blanks: dict[str, dict[str, str]] = {}  # tape -> {blank's name: the version it stands for}
+    taken = set(names_in(vjp))
     body = []
     for stmt in vjp.body.body:
         if isinstance(stmt, cst.FunctionDef):
-            stmt = stmt.visit(_Pullback(ctx.rt, stable, kept))
+            stmt = stmt.visit(_Pullback(ctx.rt, stable, kept, blanks, taken, stmt))
         body.append(stmt)
-    body = [s.visit(_Pushes(kept)) if not isinstance(s, cst.FunctionDef) else s for s in body]
+    body = [s.visit(_Pushes(kept, blanks, ctx.rt)) if not isinstance(s, cst.FunctionDef) else s
+            for s in body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
 
@@ -130,8 +142,10 @@ def _version_source(value: cst.BaseExpression) -> str | None:
 class _Pullback(cst.CSTTransformer):
     """Renames shape-only uses of taped versions, then trims each loop's pop target."""
 
-    def __init__(self, rt: str, stable: dict[str, str], kept: dict):
-        self.rt, self.stable, self.kept = rt, stable, kept
+    def __init__(self, rt: str, stable: dict[str, str], kept: dict, blanks: dict, taken: set,
+                 pullback: cst.FunctionDef):
+        self.rt, self.stable, self.kept, self.blanks, self.taken = rt, stable, kept, blanks, taken
+        self.spelled = _spelled(pullback)  # name -> how often the pullback spells it
 
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
         tape = _tape_of(updated.iter)
@@ -143,8 +157,72 @@ class _Pullback(cst.CSTTransformer):
         body = updated.body.visit(_ShapeOnly(self.rt, swap)) if swap else updated.body
         read = names_in(body)
         keep = tuple(n for n in names if n in read)
+        blank = {}
+        for n in _shape_only(self.rt, original, keep, self.spelled):
+            name, k = n + BLANK, 1
+            while name in self.taken:
+                k += 1
+                name = f"{n}{BLANK}{k}"
+            self.taken.add(name)
+            blank[n] = name
+        if blank:
+            body = body.visit(_Renamed(blank))
+            keep = tuple(blank.get(n, n) for n in keep)
+            self.blanks[tape] = {blank[n]: n for n in blank}
         self.kept[tape] = keep
         return updated.with_changes(body=body, target=tape_target(keep))
+
+
+def blanked(name: str) -> str:
+    """The version a tape's blank stands for (``z`` of ``z_blank``), for comments."""
+    head, _, k = name.rpartition(BLANK)
+    return head if head and (k == "" or k.isdigit()) else name
+
+
+def _spelled(node: cst.CSTNode) -> Counter:
+    """How often each identifier is spelled in ``node`` (attribute names and keywords too)."""
+    counts: Counter = Counter()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Name:
+            counts[n.value] += 1
+        else:
+            stack.extend(n.children)
+    return counts
+
+
+def _shape_only(rt: str, loop: cst.For, names, spelled: Counter) -> list[str]:
+    """The names of ``names`` (the loop's pop target) that the pullback spells only in this
+    loop: in its target, and as arguments the ``SHAPE_ONLY`` helpers read for shape alone
+    (the loop's body as the earlier steps of this pass left it, before the swaps, which
+    only take such arguments away)."""
+    in_loop = _spelled(loop)
+    allowed: Counter = Counter()
+    stack = [loop.body]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.children)
+        if type(n) is not cst.Call:
+            continue
+        func = n.func
+        if not (type(func) is cst.Attribute and type(func.value) is cst.Name and
+                func.value.value == rt and func.attr.value in SHAPE_ONLY):
+            continue
+        for i in SHAPE_ONLY[func.attr.value]:
+            if i < len(n.args) and n.args[i].keyword is None and n.args[i].star == "" and \
+                    type(n.args[i].value) is cst.Name:
+                allowed[n.args[i].value.value] += 1
+    return [n for n in names if allowed[n] and in_loop[n] == spelled[n] == allowed[n] + 1]
+
+
+class _Renamed(cst.CSTTransformer):
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        new = self.names.get(updated.value)
+        return updated if new is None else updated.with_changes(value=new)
 
 
 class _ShapeOnly(cst.CSTTransformer):
@@ -167,8 +245,8 @@ class _ShapeOnly(cst.CSTTransformer):
 class _Pushes(cst.CSTTransformer):
     """Trims each ``_tapeN.push(…)`` (and its comment and placeholders) to what is kept."""
 
-    def __init__(self, kept: dict):
-        self.kept = kept
+    def __init__(self, kept: dict, blanks: dict, rt: str):
+        self.kept, self.blanks, self.rt = kept, blanks, rt
 
     def leave_For(self, original, updated):
         return self._loop(updated)
@@ -187,8 +265,16 @@ class _Pushes(cst.CSTTransformer):
         keep = self.kept[tape]
         if tuple(keep) == tuple(names):
             return loop
-        dropped = set(names) - set(keep)
+        blanks = self.blanks.get(tape, {})
+        dropped = set(names) - set(keep) - set(blanks.values())  # (a blank's version stays)
         body = [s for s in body[:-1] if not _placeholder(s, dropped)]
+        for name, version in blanks.items():
+            call = cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("blank_like")),
+                            [cst.Arg(cst.Name(version))])
+            body.append(cst.SimpleStatementLine(
+                [cst.Assign([cst.AssignTarget(cst.Name(name))], call)],
+                leading_lines=[cst.EmptyLine(comment=cst.Comment(
+                    f"# the pullback reads {version} for its shape and dtype alone"))]))
         return loop.with_changes(body=loop.body.with_changes(body=[*body, tape_push(tape, keep)]))
 
 

@@ -37,6 +37,7 @@ from ..analysis.values import UNKNOWN, bound_names, reads, resolve
 from ..context import Context
 from ..names import kept_lines, with_blocks
 from .shapes import axes_of, shape_facts, sizes_of
+from .tapes import blanked
 
 __all__ = ["rewrite"]
 
@@ -194,7 +195,7 @@ class _Tiles:
             call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_joined")),
                             [cst.Arg(x), cst.Arg(cst.Integer(str(axis))),
                              *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)])) for g, k in pieces)])
-            text = f"# {target}: the adjoints of {x.value}'s slices, which tile it, side by side"
+            text = f"# {target}: the adjoints of {blanked(x.value)}'s slices, which tile it, side by side"
         else:
             call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_adjoint")),
                             [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))

@@ -55,16 +55,32 @@ def test_shape_only_versions_and_unread_names_leave_the_tape():
 
 def test_a_version_whose_shape_may_change_keeps_its_tape_entry():
     source = BEFORE.replace("        out_1 = out_3\n", "        out_4 = out_3 * x\n        out_1 = out_4\n")
-    lines = rewrite_generated(tapes.rewrite, source)
-    assert "        _tape1.push((t, _t1, out_3))" in lines
-    assert "            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t])" in lines
+    lines = rewrite_generated(tapes.rewrite, source)  # no stable version: the tape keeps a blank
+    assert "        out_3_blank = rt.blank_like(out_3)" in lines
+    assert "        _tape1.push((t, _t1, out_3_blank))" in lines
+    assert "            dout_3 = dout_1 + rt.getitem_adjoint(d_out * _t1, out_3_blank, key=rt.at[t])" in lines
 
 
 def test_a_version_made_in_a_branch_is_no_anchor():
     source = BEFORE.replace("    out = np.zeros(3)\n    out_1 = out\n",
                             "    if x[0] > 0:\n        out = np.zeros(3)\n    out_1 = out\n")
     lines = rewrite_generated(tapes.rewrite, source)  # out may be unbound, and out_1 changes: no stable version
+    assert "        _tape1.push((t, _t1, out_3_blank))" in lines
+
+
+def test_a_version_read_for_its_values_too_is_kept_whole():
+    source = BEFORE.replace("        out_1 = out_3\n", "        out_4 = out_3 * x\n        out_1 = out_4\n")
+    for read in ("rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t]) * out_3",  # its values
+                 "rt.getitem_adjoint(d_out * out_3, out_3, key=rt.at[t])"):
+        lines = rewrite_generated(tapes.rewrite, source.replace(
+            "rt.getitem_adjoint(d_out * _t1, out_3, key=rt.at[t])", read))
+        assert "        _tape1.push((t, _t1, out_3))" in lines or \
+            "        _tape1.push((t, out_3))" in lines, lines
+        assert not any("blank" in line for line in lines)
+    after = source.replace("        return dout_1\n", "        return dout_1 + out_3\n")  # after the loop
+    lines = rewrite_generated(tapes.rewrite, after)
     assert "        _tape1.push((t, _t1, out_3))" in lines
+    assert not any("blank" in line for line in lines)
 
 
 FILLS = {
@@ -107,3 +123,61 @@ def test_array_writes_in_loops_tape_no_array_versions(name):
     for n in (1, 3, 6):
         x, w = args(n)
         check_grad(fn, (x, w), srcdiff.grad(fn, wrt=(0, 1))(x, w))
+
+
+# ----- a version read back for its shape alone: the tape keeps its blank -----
+
+GATES = {
+    "slices": """
+        def f(Wx, Wh, b, xs, h0):
+            h, c = h0, h0 * 0.5
+            n = h0.shape[1]
+            for t in range(xs.shape[0]):
+                z = xs[t] @ Wx + h @ Wh + b
+                i = 1.0 / (1.0 + np.exp(-z[:, :n]))
+                f = 1.0 / (1.0 + np.exp(-z[:, n:2 * n]))
+                g = np.tanh(z[:, 2 * n:])
+                c = f * c + i * g
+                h = np.tanh(c) * i
+            return np.sum(h * h)
+    """,
+    "split": """
+        def f(Wx, Wh, b, xs, h0):
+            h, c = h0, h0 * 0.5
+            for x_t in xs:
+                zi, zf, zg = np.split(np.dot(x_t, Wx) + np.dot(h, Wh) + b, 3, axis=1)
+                c = np.tanh(zf) * c + np.tanh(zi) * zg
+                h = np.tanh(c)
+            return np.sum(h * h)
+    """,
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(GATES))
+@pytest.mark.parametrize("batch", [1, 4, 16])  # z of 768 bytes (kept itself), 3 KiB, 12 KiB
+def test_gates_cut_from_one_array_keep_its_blank(spelling, batch):
+    fn = make_function(GATES[spelling])
+    n, n_in = 32, 5
+    args = (rng.normal(size=(n_in, 3 * n)) / 3, rng.normal(size=(n, 3 * n)) / 6,
+            0.1 * rng.normal(size=3 * n), rng.normal(size=(4, batch, n_in)),
+            0.1 * rng.normal(size=(batch, n)))
+    grad = srcdiff.grad(fn, wrt=(0, 1, 2))
+    for _ in range(2):
+        check_grad(fn, args, grad(*args), argnums=(0, 1, 2))
+    pushes = re.findall(r"_tape\d+\.push\((.*)\)", grad.source)
+    assert len(pushes) == 1 and "_blank" in pushes[0], grad.source
+    assert re.search(r"\w+_blank = rt\.blank_like\(\w+\)", grad.source)
+
+
+def test_blank_like_keeps_shape_and_dtype_and_no_memory():
+    from srcdiff.runtime import blank_like
+
+    for x in (np.ones((16, 256)), np.ones(512), np.ones((2, 1024), dtype=np.float32),
+              np.ones((8, 64), dtype=np.complex128)):
+        b = blank_like(x)
+        assert type(b) is np.ndarray and b.shape == x.shape and b.dtype == x.dtype
+        assert not b.flags.writeable and all(s == 0 for s in b.strides) and not b.any()
+        np.testing.assert_array_equal(np.zeros_like(b), np.zeros_like(x))
+    for x in (np.ones(511), np.ones((4, 0, 2048)), np.ones(3, dtype=object), 2.0, [1.0] * 1000, np.float64(1.0),
+              np.ones((64, 64)).view(np.matrix)):  # small, objects, not a plain numpy array
+        assert blank_like(x) is x
