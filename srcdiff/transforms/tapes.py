@@ -12,13 +12,15 @@ so taping it keeps one copy of the array per iteration. This pass
 2. drops from each ``_tapeN.push(…)`` and its ``for … in reversed(_tapeN)`` the names that
    loop of the pullback no longer reads (and their ``name = None`` placeholders);
 3. has the tape keep ``z_blank = rt.blank_like(z)`` for a version made in the loop that the
-   pullback reads only for its shape and dtype, and only in that loop (an LSTM's ``z`` cut
-   into gates: the template of each gate's ``rt.getitem_adjoint``): a read-only array of
-   zeros with no memory of its own where ``z`` is a numpy array of a page or more, so the
-   tape does not hold one such array per step.
+   pullback reads only for its shape and dtype, only in that loop, and at least once as the
+   array a slice or split was cut from (an LSTM's ``z`` cut into gates: the template of each
+   gate's ``rt.getitem_adjoint``): a read-only array of zeros with no memory of its own
+   where ``z`` is a numpy array of a page or more, so the tape does not hold one such array
+   per step.
 
-Invariant after this pass: every name a tape keeps is read by the pullback loop that pops it,
-and not only for its shape where it is made in the loop (then its blank is kept).
+Invariant after this pass: every name a tape keeps is read by the pullback loop that pops it;
+a version made in the loop that the pullback reads only for its shape, once at least as the
+array a piece was cut from, is kept as its blank.
 
     _tape1.push((t, _t3, out_3))                 _tape1.push((t, _t3))
     for t, _t3, out_3 in reversed(_tape1):   →   for t, _t3 in reversed(_tape1):
@@ -40,6 +42,10 @@ __all__ = ["rewrite", "BLANK", "blanked"]
 BLANK = "_blank"  # z_blank: the blank the tape keeps for z
 
 # rt function -> the positions of its arguments it reads only for shape and dtype
+# of those, the ones whose argument is an array a piece was cut from (larger than the piece):
+# a tape keeps the blank of such a version (the template of an operand's shape, ``rt.unbroadcast(g,
+# x)``, is mostly an array as small as the adjoint, and costs nothing to keep)
+CUTS = {"getitem_adjoint", "add_at", "split_adjoint", "slices_adjoint", "slices_joined"}
 SHAPE_ONLY = {"getitem_adjoint": (1,), "add_at": (2,), "unbroadcast": (1,), "zeros_like": (0,),
               "split_adjoint": (1,), "slices_adjoint": (0,), "slices_joined": (0,)}
 
@@ -194,11 +200,13 @@ def _spelled(node: cst.CSTNode) -> Counter:
 
 def _shape_only(rt: str, loop: cst.For, names, spelled: Counter) -> list[str]:
     """The names of ``names`` (the loop's pop target) that the pullback spells only in this
-    loop: in its target, and as arguments the ``SHAPE_ONLY`` helpers read for shape alone
+    loop: in its target, and as arguments the ``SHAPE_ONLY`` helpers read for shape alone,
+    at least once as the array a piece was cut from (``CUTS``)
     (the loop's body as the earlier steps of this pass left it, before the swaps, which
     only take such arguments away)."""
     in_loop = _spelled(loop)
     allowed: Counter = Counter()
+    cut: set = set()  # read as the array a slice or a split was cut from
     stack = [loop.body]
     while stack:
         n = stack.pop()
@@ -213,7 +221,9 @@ def _shape_only(rt: str, loop: cst.For, names, spelled: Counter) -> list[str]:
             if i < len(n.args) and n.args[i].keyword is None and n.args[i].star == "" and \
                     type(n.args[i].value) is cst.Name:
                 allowed[n.args[i].value.value] += 1
-    return [n for n in names if allowed[n] and in_loop[n] == spelled[n] == allowed[n] + 1]
+                if func.attr.value in CUTS:
+                    cut.add(n.args[i].value.value)
+    return [n for n in names if n in cut and in_loop[n] == spelled[n] == allowed[n] + 1]
 
 
 class _Renamed(cst.CSTTransformer):

@@ -1,0 +1,78 @@
+"""rt.Terms: a tape loop's matmul-sum terms, large adjoints copied into one array of rows as
+they come; the sums give what a plain list of the same terms gives."""
+
+import numpy as np
+import pytest
+
+from srcdiff.runtime import rules
+from srcdiff.runtime.tape import Terms
+
+rng = np.random.default_rng(21)
+
+
+def _filled(terms, items):
+    for item in items:
+        terms.append(item)
+    return terms
+
+
+@pytest.mark.parametrize("shape", [(16, 64), (4, 128), (600,)])  # a batch's rows; a vector
+def test_large_adjoints_become_rows_of_one_array_in_the_loops_order(shape):
+    gs = [rng.normal(size=shape) for _ in range(5)]
+    vs = [rng.normal(size=shape[:-1] + (7,)) for _ in range(5)]
+    terms = _filled(Terms(5), [(g.copy(), v) for g, v in zip(gs, vs)])
+    joined = terms.joined()
+    assert type(terms) is Terms and joined.shape == (5, *shape)
+    np.testing.assert_array_equal(joined, np.array(gs[::-1]))  # last term: first row
+    for (g, v), (g_in, v_in) in zip(terms, zip(gs, vs)):
+        np.testing.assert_array_equal(g, g_in)
+        assert v is v_in and np.shares_memory(g, joined)
+
+
+@pytest.mark.parametrize("case", ["small", "shape", "dtype", "more", "fewer", "numbers", "empty"])
+def test_terms_that_do_not_fit_are_kept_as_they_come(case):
+    big = [rng.normal(size=(8, 64)) for _ in range(3)]
+    items = {"small": [rng.normal(size=5) for _ in range(3)],              # under a page
+             "shape": [big[0], big[1], rng.normal(size=(8, 65))],          # one shape, then another
+             "dtype": [big[0], big[1].astype(np.float32), big[2]],
+             "more": big + [rng.normal(size=(8, 64))],                      # more than n
+             "fewer": big[:2],                                              # a step that added none
+             "numbers": [1.5, 2.5, 3.5],
+             "empty": []}[case]
+    terms = _filled(Terms(3), [(g, "v") for g in items])
+    assert terms.joined() is None
+    assert len(terms) == len(items)
+    for (g, v), g_in in zip(terms, items):
+        np.testing.assert_array_equal(g, g_in)
+        assert v == "v"
+
+
+@pytest.mark.parametrize("shape", [(16, 64), (3, 2), (600,), (4,)])
+def test_sums_of_terms_equal_sums_of_a_list(shape):
+    """``matmul_adjoint_sums`` and the single sums: the same numbers from a Terms as from a
+    list of the same terms (rows joined by the Terms, or stacked by the sum)."""
+    n, m = shape[-1], 7
+    steps = 4
+    gs = [rng.normal(size=shape) for _ in range(steps)]
+    batch = shape[:-1]
+    vs = [rng.normal(size=batch + (m,)) for _ in range(steps)]
+    xs = rng.normal(size=(steps, *batch, 3))
+    W, U = rng.normal(size=(m, n)), rng.normal(size=(3, n))
+    if len(shape) == 1:  # vectors: W @ v and U @ x of a matrix on the left
+        W, U = W.T.copy(), U.T.copy()
+        rule = rules.matmul_adjoint_x1_sum
+    else:
+        rule = rules.matmul_adjoint_x2_sum
+    plain = [(g, v) for g, v in zip(gs, vs)]
+    made = _filled(Terms(steps), [(g.copy(), v) for g, v in zip(gs, vs)])
+    want = rules.matmul_adjoint_sums(plain, (rule, W), (rule, U, xs[::-1][::-1]))
+    got = rules.matmul_adjoint_sums(made, (rule, W), (rule, U, xs[::-1][::-1]))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+        assert a.shape == b.shape and a.dtype == b.dtype
+    one = _filled(Terms(steps), [(g.copy(), v) for g, v in zip(gs, vs)])
+    np.testing.assert_allclose(rule(one, W), rule(plain, W), rtol=1e-13, atol=1e-13)
+    # the per-step sum it replaces
+    each = rules.matmul_adjoint_x1 if len(shape) == 1 else rules.matmul_adjoint_x2
+    total = sum(each(g, W, v) if len(shape) == 1 else each(g, v, W) for g, v in plain)
+    np.testing.assert_allclose(rule(one, W), total, rtol=1e-12, atol=1e-12)
