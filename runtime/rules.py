@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive
+from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
 from .options import OneOf
 from .registry import adjoint
 from .tape import Terms
@@ -586,6 +586,43 @@ def matmul_adjoint_sums(terms, *sums):
             vs = columns[k]
         out.append(_summed_columns(columns[0], vs, matrix, *_SUM_PARTS[rule](matrix), shared))
     return tuple(out)
+
+
+def terms_sum(terms, like, axis=None):
+    """What a tape loop's ``d = rt.zeros_like(like)`` and, each step, ``d = d +
+    rt.unbroadcast(g, like)`` (``axis`` None) or ``d = d + g.sum(axis=axis)`` add up to, for
+    the ``g``'s a matmul sum keeps as its ``terms`` (the ``g`` of each term, which the batch
+    pass proved is the step's ``g``): a bias's adjoint, ``db``, next to ``dW``'s. Where a
+    ``Terms`` holds them as the rows of one array, one reduction of it (an LSTM's ten
+    ``dz.sum(axis=0)`` and additions: ~60 -> ~12 µs); otherwise the steps' in their order.
+    Zeros of ``like`` for no term, as the loop left them.
+
+    >>> terms_sum([np.ones((2, 3)), np.ones((2, 3))], np.zeros(3))
+    array([4., 4., 4.])
+    """
+    gs = [term[0] if type(term) is tuple else term for term in terms]
+    if not gs:
+        return zeros_like(like)
+    joined = terms.joined() if type(terms) is Terms else None
+    if joined is not None:
+        if axis is None:
+            if np.ndim(like) < gs[0].ndim:  # like spans no more than each g's trailing axes
+                total = unbroadcast(joined.reshape(-1, *joined.shape[2:]), like)
+            else:
+                total = unbroadcast(joined.sum(axis=0), like)
+        elif axis == 0 or axis == -gs[0].ndim:
+            total = joined.reshape(-1, *joined.shape[2:]).sum(axis=0)
+        else:
+            total = joined.sum(axis=(0, axis + 1 if axis >= 0 else axis))
+    else:
+        part = (lambda g: unbroadcast(g, like)) if axis is None else (lambda g: g.sum(axis=axis))
+        total = part(gs[0])
+        for g in gs[1:]:
+            total = add_into(total, part(g))
+    if type(total) is np.ndarray and type(like) is np.ndarray and total.shape == like.shape and \
+            total.dtype == np.result_type(like.dtype, total.dtype):
+        return total
+    return zeros_like(like) + total  # as the loop's first addition to its zeros
 
 
 class _Walked:

@@ -247,6 +247,7 @@ def _loop(loop: cst.For, ctx: Context, namer: Namer, above: list, below=()) -> l
     if ctx.dims:
         before, new_body, after = _shared(sums, body, before, new_body, after, ctx, namer,
                                           [*above, *below])
+        above, new_body, after = _bias_sums(above, before, new_body, after, loop, ctx, comments)
     # the adjoint-of comment (above the zeros or the loop) stays at the top of the block
     before[0] = before[0].with_changes(leading_lines=[*comments, *loop.leading_lines])
     loop = loop.with_changes(leading_lines=())
@@ -312,6 +313,140 @@ def _shared(sums, body, before, new_body, after, ctx: Context, namer: Namer, out
                                             if s is not line):
                 new_body = [s for s in new_body if s is not line]
     return before, new_body, after
+
+
+def _bias_sums(above, before, body, after, loop: cst.For, ctx: Context, comments: list):
+    """A line ``acc = acc + rt.unbroadcast(x, like)`` (or ``acc + x.sum(axis=k)``) of a loop
+    whose ``x`` is, under aliases, the ``g`` a sum's ``rt.Terms`` keeps each step (a bias's
+    adjoint ``db`` from ``dz``, next to ``dW``'s terms), and whose ``acc`` is touched by
+    nothing else in the loop and started as ``rt.zeros_like(like)``: one
+    ``acc = rt.terms_sum(terms, like)`` after the sums instead, the zeros gone. Only where
+    ``x`` where that line reads it and the ``g`` where the append reads it hold the value of
+    one binding of that step (``_value_at``)."""
+    kept = {}  # the value a Terms keeps (see _value_at) -> the terms' name
+    for j, stmt in enumerate(body):
+        found = _appended(stmt)
+        if found is not None and any(_terms_init(b, found[0], ctx) for b in before):
+            value = _value_at(body, found[1], j)
+            if value is not None:
+                kept.setdefault(value, found[0])
+    if not kept:
+        return above, body, after
+    bound = _bound_in(loop)
+    new_body, totals = list(body), []
+    for i, stmt in enumerate(body):
+        found = _bias_line(stmt, ctx, bound)
+        if found is None:
+            continue
+        acc, x, like, axis = found
+        terms = kept.get(_value_at(body, x, i))
+        if terms is None or _touched_elsewhere(acc, stmt, body):
+            continue
+        zeros = _zero_start(above, acc, like, ctx) if like is not None else _any_zero_start(above, acc, ctx)
+        if zeros is None:
+            continue
+        if like is None:
+            like = zeros.body[0].value.args[0].value.value
+        above, lines = _without(above, zeros)
+        comments.extend(lines)
+        new_body = [s for s in new_body if s is not stmt]
+        args = [cst.Arg(cst.Name(terms)), cst.Arg(cst.Name(like))]
+        if axis is not None:
+            args.append(cst.Arg(axis, keyword=cst.Name("axis"),
+                                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+        totals.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(acc))], cst.Call(
+            cst.Attribute(cst.Name(ctx.rt), cst.Name("terms_sum")), args))]))
+    return above, new_body, [*after, *totals]
+
+
+def _value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
+    """Which binding's value ``name`` holds when line ``i`` of a loop body reads it: ``(the
+    name bound, its line)`` of the last line before ``i`` that binds it, through plain
+    aliases (``d_t7 = dz``: dz's); None where no line of this iteration before ``i`` binds it
+    by a simple assignment (its value from another iteration, or a branch's)."""
+    for k in range(i - 1, -1, -1):
+        stmt = body[k]
+        if name not in bound_in([stmt]):
+            continue
+        assign = single_assign(stmt)
+        if assign is None or assign.targets[0].target.value != name:
+            return None
+        if isinstance(assign.value, cst.Name):
+            return _value_at(body, assign.value.value, k)
+        return name, k
+    return None
+
+
+def _appended(stmt) -> tuple[str, str] | None:
+    """``(terms, g)`` of a line ``terms.append((g, ...))`` or ``terms.append(g)`` of names."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+        return None
+    call = stmt.body[0].value
+    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "append" and
+            isinstance(call.func.value, cst.Name) and len(call.args) == 1):
+        return None
+    item = call.args[0].value
+    if isinstance(item, cst.Tuple) and item.elements:
+        item = item.elements[0].value
+    return (call.func.value.value, item.value) if isinstance(item, cst.Name) else None
+
+
+def _terms_init(stmt, terms: str, ctx: Context) -> bool:
+    """Whether ``stmt`` is ``terms = rt.Terms(...)``."""
+    assign = single_assign(stmt)
+    return assign is not None and assign.targets[0].target.value == terms and \
+        isinstance(assign.value, cst.Call) and isinstance(assign.value.func, cst.Attribute) and \
+        isinstance(assign.value.func.value, cst.Name) and assign.value.func.value.value == ctx.rt \
+        and assign.value.func.attr.value == "Terms"
+
+
+def _bias_line(stmt, ctx: Context, bound: set):
+    """``(acc, x, like, axis)`` of ``acc = acc + rt.unbroadcast(x, like)`` (axis None; ``like``
+    not rebound in the loop) or ``acc = acc + x.sum(axis=k)`` (like None, axis the literal)."""
+    assign = single_assign(stmt)
+    if assign is None:
+        return None
+    acc, value = assign.targets[0].target.value, assign.value
+    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and
+            isinstance(value.left, cst.Name) and value.left.value == acc and
+            isinstance(value.right, cst.Call) and not value.lpar):
+        return None
+    call = value.right
+    args = call.args
+    if any(a.star for a in args):
+        return None
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value == "sum" and \
+            isinstance(call.func.value, cst.Name) and len(args) == 1 and \
+            args[0].keyword is not None and args[0].keyword.value == "axis" and \
+            _int_literal(args[0].value):
+        x = call.func.value.value
+        return (acc, x, None, args[0].value) if x != acc else None
+    if resolve(call.func, ctx, bound | {acc}) is helpers.unbroadcast and len(args) == 2 and \
+            all(a.keyword is None and isinstance(a.value, cst.Name) for a in args):
+        x, like = args[0].value.value, args[1].value.value
+        if acc not in (x, like) and like not in bound:
+            return acc, x, like, None
+    return None
+
+
+def _int_literal(node) -> bool:
+    """``3`` or ``-1``."""
+    return isinstance(node, cst.Integer) or isinstance(node, cst.UnaryOperation) and \
+        isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.Integer)
+
+
+def _any_zero_start(above: list, acc: str, ctx: Context):
+    """``_zero_start`` of ``acc`` with whatever name its zeros are like."""
+    for stmt in reversed(above):
+        assign = single_assign(stmt)
+        if assign is not None and assign.targets[0].target.value == acc:
+            value = assign.value
+            if isinstance(value, cst.Call) and len(value.args) == 1 and \
+                    isinstance(value.args[0].value, cst.Name):
+                return _zero_start(above, acc, value.args[0].value.value, ctx)
+            return None
+    return None
 
 
 def _aliased(stmt) -> str | None:
