@@ -946,9 +946,12 @@ def slices_joined(x, axis, *pieces):
     array([[2., 2., 2., 1.]])
     """
     if type(x) is np.ndarray and x.dtype.kind == "f":
-        dtype = x.dtype
-        if all(type(g) is np.ndarray and g.dtype == dtype for g, _ in pieces):
-            return np.concatenate([g for g, _ in pieces], axis=axis)
+        dtype, gs = x.dtype, [piece[0] for piece in pieces]
+        for g in gs:  # (a loop, not all() of a generator: ~1 µs less, each step of a loop)
+            if type(g) is not np.ndarray or g.dtype != dtype:
+                break
+        else:
+            return np.concatenate(gs, axis=axis)
     return slices_adjoint(x, *pieces)
 
 

@@ -59,13 +59,55 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if FLOAT64 not in ctx.options or not ctx.dims:
         return module
     vjp = module.body[-1]
-    if any(isinstance(s, cst.FunctionDef) for s in vjp.body.body):
-        return module  # a pullback kept as a closure: its names live in two scopes
-    body = _Augmenting(vjp, ctx).statements()
-    if body is None:
+    changed = False
+    if not any(isinstance(s, cst.FunctionDef) for s in vjp.body.body):
+        # (a pullback kept as a closure: the top level's names live in two scopes)
+        body = _Augmenting(vjp, ctx).statements()
+        if body is not None:
+            vjp, changed = vjp.with_changes(body=vjp.body.with_changes(body=body)), True
+    looped = _in_loops(vjp, ctx)
+    if looped is not None:
+        vjp, changed = looped, True
+    if not changed:
         return module
-    vjp = vjp.with_changes(body=vjp.body.with_changes(body=body))
     return module.with_changes(body=[*module.body[:-1], vjp])
+
+
+def _in_loops(vjp: cst.FunctionDef, ctx: Context) -> cst.FunctionDef | None:
+    """``vjp`` with augmented assignments in the bodies of the forward pass's loops (at its
+    top level, every statement a simple line); None where none changed. Within one iteration
+    the body is straight-line code, and ``_InLoop`` asks, besides the top level's questions,
+    that the array written into is read nowhere but in that body (not by the pullback), and
+    not before the line that makes it (a value of the previous iteration)."""
+    spelled = _spelled(vjp)  # (the pullback's reads of a forward name count: it is read there)
+    # the facts of the forward pass alone: a loop's names are bound there once each (a
+    # pullback's loop binds them again, from its tape, and their joined facts are unknown)
+    forward = vjp.with_changes(body=vjp.body.with_changes(body=[
+        s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]))
+    facts = None
+    body, changed = [], False
+    for stmt in vjp.body.body:
+        if isinstance(stmt, (cst.For, cst.While)) and not stmt.orelse and \
+                all(isinstance(s, cst.SimpleStatementLine) for s in stmt.body.body):
+            facts = facts or (binding_counts(vjp), shape_facts(forward, ctx), dtype_facts(forward, ctx))
+            new = _InLoop(list(stmt.body.body), ctx, facts, spelled).statements()
+            if new is not None:
+                stmt, changed = stmt.with_changes(body=stmt.body.with_changes(body=new)), True
+        body.append(stmt)
+    return vjp.with_changes(body=vjp.body.with_changes(body=body)) if changed else None
+
+
+def _spelled(node: cst.CSTNode) -> dict[str, int]:
+    """How often each identifier is spelled in ``node``."""
+    counts: dict[str, int] = {}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Name:
+            counts[n.value] = counts.get(n.value, 0) + 1
+        else:
+            stack.extend(n.children)
+    return counts
 
 
 class _Augmenting:
@@ -174,6 +216,29 @@ class _Augmenting:
             seen.add(name)
             name = self.renames[name]
         return name
+
+
+class _InLoop(_Augmenting):
+    """A forward loop body's statements with augmented assignments: ``facts`` are ``(the
+    gradient's binding counts, the forward pass's shape facts, its dtype facts)``, ``spelled``
+    how often the gradient spells each name. Its temporaries take the names of what they
+    become."""
+
+    def __init__(self, statements: list, ctx: Context, facts, spelled: dict):
+        self.ctx = ctx
+        self.statements_in = statements
+        self.counts, self.shapes, self.kinds = facts
+        self.local = set(self.counts)
+        self.uses = [Uses.of(s, ctx, self.local) for s in statements]
+        self.forward = len(statements)
+        self.renames = {}
+        self.inside = _spelled(cst.IndentedBlock(statements))
+        self.spelled = spelled
+
+    def _last_read(self, name: str, i: int, fresh: dict) -> bool:
+        return self.inside.get(name) == self.spelled.get(name) and \
+            not any(name in self.uses[k].names for k in range(fresh.get(name, 0))) and \
+            super()._last_read(name, i, fresh)
 
 
 def _backward_start(statements: list) -> int:

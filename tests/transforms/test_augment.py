@@ -56,6 +56,32 @@ def value_read_later(x, W):
     return np.sum(z ** 2) + np.sum(h)
 
 
+def rnn(W, U, xs, h):
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
+
+
+def gates(W, U, b, xs, h):
+    n, c = h.shape[1], h * 0.5
+    for x_t in xs:
+        z = x_t @ W + h @ U + b
+        c = np.tanh(z[:, n:]) * c + np.tanh(z[:, :n])
+        h = np.tanh(c) * 2.0
+    return np.sum(h)
+
+
+def carried(x, w):
+    """b is made in each step and read in the next one (through a): never written into."""
+    a = x * 1.0
+    s = 0.0
+    for k in range(3):
+        b = a * w
+        a = b + 1.0
+        s = s + np.sum(a * b)
+    return s
+
+
 PROGRAMS = {
     "least_squares": (least_squares, lambda r: (r.normal(size=3), 0.3, r.normal(size=(6, 3)),
                                                 r.normal(size=6)), (0, 1)),
@@ -67,6 +93,12 @@ PROGRAMS = {
     "reused": (reused, lambda r: (r.normal(size=7),), (0,)),
     "value_read_later": (value_read_later, lambda r: (r.normal(size=4), r.normal(size=(5, 4))),
                          (0, 1)),
+    "rnn": (rnn, lambda r: (r.normal(size=(4, 4)) / 2, r.normal(size=(4, 3)), r.normal(size=(5, 3)),
+                            r.normal(size=4)), (0, 1)),
+    "gates": (gates, lambda r: (r.normal(size=(3, 8)) / 2, r.normal(size=(4, 8)) / 2,
+                                r.normal(size=8), r.normal(size=(3, 2, 3)), r.normal(size=(2, 4))),
+              (0, 1, 2)),
+    "carried": (carried, lambda r: (r.normal(size=4), r.normal(size=4) / 2), (0, 1)),
 }
 
 
@@ -106,6 +138,22 @@ def test_least_squares_reads_as_a_hand_written_gradient():
     assert lines[lines.index("r = X.dot(w)"):][:3] == ["r = X.dot(w)", "r += b", "r -= y"]
     assert "dr = r" in lines and any(line.startswith("dr *= ") for line in lines)
     assert not any(line.startswith("del ") and "r" in line[4:].split(", ") for line in lines)
+
+
+def test_a_forward_loop_writes_its_sums_in_place_as_a_hand_written_step():
+    for name, written in [("rnn", ["_t4 = W.dot(h_2)", "_t3 = U_xs[t]", "_t4 += _t3",
+                                   "h_3 = np.tanh(_t4)"]),
+                          ("gates", ["z = h_2.dot(U)", "z += _t4", "z += b"])]:
+        fn, make, argnums = PROGRAMS[name]
+        args = make(np.random.default_rng(2))
+        grad = srcdiff.grad(fn, wrt=_names(fn, argnums))
+        grad(*args)
+        lines = [line.strip() for line in code(grad.source).splitlines()]
+        start = lines.index(written[0]) if written[0] in lines else None
+        assert start is not None and lines[start:start + len(written)] == written, grad.source
+    grad = srcdiff.grad(carried, wrt=("x", "w"))
+    grad(*PROGRAMS["carried"][1](np.random.default_rng(2)))
+    assert "+=" not in code(grad.source) and "*=" not in code(grad.source), grad.source
 
 
 def test_a_larger_result_a_reused_value_and_a_right_operand_stay_new_arrays():
