@@ -23,7 +23,7 @@ from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
 from .tape import Tape, Terms, carried, check_recomputed, checkpoint_every, each_step
 from .trees import field, is_container, tree_add, tree_add_at, tree_put, tree_zeros
 from .trees import drop_adjoint, entry_adjoint, filled, list_add_at, list_nones, list_put, pop_adjoint
-from .rules import add_at, add_into, slices_joined, spread_number, terms_sum
+from .rules import add_at, add_into, slices_joined, split_joined, spread_number, terms_sum
 from .rules import *  # noqa: F401,F403  the rule functions, called as rt.<name>_adjoint
 from .building import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
@@ -46,7 +46,7 @@ __all__ = [
     "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
     "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",
-    "positive_part_into", "positive_product_into", "blank", "blank_like", "spread_number", "terms_sum", "slices_joined", "split", "unpacked",
+    "positive_part_into", "positive_product_into", "blank", "blank_like", "spread_number", "terms_sum", "split_joined", "slices_joined", "split", "unpacked",
 ]
 
 

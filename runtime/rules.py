@@ -31,6 +31,7 @@ from .helpers import append, blank, count, guard, setitem, expand_reduced, inver
 from .options import OneOf
 from .registry import adjoint
 from .tape import Terms
+from . import shaping
 
 # ----- binary arithmetic -----
 
@@ -935,12 +936,14 @@ def slices_adjoint(x, *pieces):
     return acc
 
 
-def slices_joined(x, axis, *pieces):
+def slices_joined(x, axis, *pieces, into=None):
     """``slices_adjoint(x, *pieces)`` where the compiler proved (the ``tiles`` stage, under a
     pattern of shapes) that the keys cut ``x``'s axis ``axis`` into adjacent spans covering it,
     in the order given, each ``g`` of its slice's shape: the ``g``'s joined along that axis
     where they are numpy arrays of ``x``'s float dtype (what ``slices_adjoint`` checks when
-    it runs, without its tests of the keys), else ``slices_adjoint``'s chain.
+    it runs, without its tests of the keys), else ``slices_adjoint``'s chain. ``into``: the
+    ``rt.Terms`` the result is appended to next, as its ``g``: joined straight into the row
+    it gives (``Terms.next_row``), not into a new array that the append copies there.
 
     >>> slices_joined(np.zeros((1, 4)), 1, (2 * np.ones((1, 3)), np.s_[:, :3]), (np.ones((1, 1)), np.s_[:, 3:]))
     array([[2., 2., 2., 1.]])
@@ -951,8 +954,26 @@ def slices_joined(x, axis, *pieces):
             if type(g) is not np.ndarray or g.dtype != dtype:
                 break
         else:
-            return np.concatenate(gs, axis=axis)
+            row = None if into is None else into.next_row(x.shape, dtype)
+            return np.concatenate(gs, axis=axis, out=row)
     return slices_adjoint(x, *pieces)
+
+
+def split_joined(g, ary, indices_or_sections=None, axis=0, into=None):
+    """``split_adjoint(g, ary, indices_or_sections, axis=axis)`` whose result is appended to
+    the ``rt.Terms`` ``into`` next, as its ``g`` (the ``tiles`` stage writes it, as it writes
+    ``slices_joined(..., into=)``): where the pieces are numpy arrays of one dtype, joined
+    straight into the row the terms give for it (``Terms.next_row``)."""
+    if type(g[0]) is np.ndarray:
+        dtype = g[0].dtype
+        for d in g:
+            if type(d) is not np.ndarray or d.dtype != dtype:
+                break
+        else:
+            row = into.next_row(np.shape(ary), dtype)
+            if row is not None:
+                return np.concatenate(g, axis=axis, out=row)
+    return shaping.split_adjoint(g, ary, indices_or_sections, axis=axis)
 
 
 _WHOLE = slice(None)

@@ -47,15 +47,37 @@ class Terms(list):
     ((2, 4, 256), 1024.0, 'v1')
     """
 
-    __slots__ = ("rows", "left")
+    __slots__ = ("rows", "left", "pending")
 
     def __init__(self, n):
         super().__init__()
         self.rows, self.left = None, n  # rows: the joined array, made at the first term
+        self.pending = None  # the row next_row gave, until a term's g is that row
+
+    def next_row(self, shape, dtype):
+        """The row the next term's ``g`` goes to, for code that makes that ``g`` to write it
+        there (``rt.slices_joined(..., into=terms)``): then ``append`` copies nothing. None
+        where the terms are not rows of that shape and dtype, or no row is left. Until a
+        term's ``g`` is this row the next call gives it again: the caller appends what it
+        wrote before it asks for another (the ``tiles`` stage writes ``into=`` only there)."""
+        rows = self.rows
+        if rows is None:
+            if self or self.left <= 0 or math.prod(shape) * dtype.itemsize < 4096 or \
+                    dtype.kind != "f":
+                return None
+            rows = self.rows = np.empty((self.left, *shape), dtype)
+        if self.left <= 0 or rows.shape[1:] != shape or rows.dtype != dtype:
+            return None
+        self.pending = rows[self.left - 1]
+        return self.pending
 
     def append(self, term):
         g = term[0] if type(term) is tuple else term
         rows = self.rows
+        if rows is not None and self.left > 0 and g is self.pending:  # written there already
+            self.left -= 1
+            self.pending = None
+            return list.append(self, term)
         if rows is None:
             if self or self.left <= 0 or type(g) is not np.ndarray or g.nbytes < 4096 or \
                     g.dtype.kind != "f":
@@ -80,11 +102,14 @@ class Terms(list):
 
 class _Kept(list):
     """What a ``Terms`` becomes once its terms do not fit its rows: a list, terms as they
-    come (``joined``: None)."""
+    come (``joined``, ``next_row``: None)."""
 
-    __slots__ = ("rows", "left")
+    __slots__ = ("rows", "left", "pending")
 
     def joined(self):
+        return None
+
+    def next_row(self, shape, dtype):
         return None
 
 

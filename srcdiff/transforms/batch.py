@@ -44,7 +44,7 @@ from ..analysis.values import binding_counts, bound_in, reads, resolve, subexpre
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite", "rows_walked", "single_assign", "is_row"]
+__all__ = ["rewrite", "rows_walked", "single_assign", "is_row", "appended", "value_at", "terms_init"]
 
 # the per-step rule -> (the rule summing a list of terms, the position of the fixed operand)
 _SUMS = {rules.matmul_adjoint_x1: ("matmul_adjoint_x1_sum", 1),
@@ -322,12 +322,12 @@ def _bias_sums(above, before, body, after, loop: cst.For, ctx: Context, comments
     nothing else in the loop and started as ``rt.zeros_like(like)``: one
     ``acc = rt.terms_sum(terms, like)`` after the sums instead, the zeros gone. Only where
     ``x`` where that line reads it and the ``g`` where the append reads it hold the value of
-    one binding of that step (``_value_at``)."""
-    kept = {}  # the value a Terms keeps (see _value_at) -> the terms' name
+    one binding of that step (``value_at``)."""
+    kept = {}  # the value a Terms keeps (see value_at) -> the terms' name
     for j, stmt in enumerate(body):
-        found = _appended(stmt)
-        if found is not None and any(_terms_init(b, found[0], ctx) for b in before):
-            value = _value_at(body, found[1], j)
+        found = appended(stmt)
+        if found is not None and any(terms_init(b, found[0], ctx) for b in before):
+            value = value_at(body, found[1], j)
             if value is not None:
                 kept.setdefault(value, found[0])
     if not kept:
@@ -339,7 +339,7 @@ def _bias_sums(above, before, body, after, loop: cst.For, ctx: Context, comments
         if found is None:
             continue
         acc, x, like, axis = found
-        terms = kept.get(_value_at(body, x, i))
+        terms = kept.get(value_at(body, x, i))
         if terms is None or _touched_elsewhere(acc, stmt, body):
             continue
         zeros = _zero_start(above, acc, like, ctx) if like is not None else _any_zero_start(above, acc, ctx)
@@ -359,7 +359,7 @@ def _bias_sums(above, before, body, after, loop: cst.For, ctx: Context, comments
     return above, new_body, [*after, *totals]
 
 
-def _value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
+def value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
     """Which binding's value ``name`` holds when line ``i`` of a loop body reads it: ``(the
     name bound, its line)`` of the last line before ``i`` that binds it, through plain
     aliases (``d_t7 = dz``: dz's); None where no line of this iteration before ``i`` binds it
@@ -372,12 +372,12 @@ def _value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
         if assign is None or assign.targets[0].target.value != name:
             return None
         if isinstance(assign.value, cst.Name):
-            return _value_at(body, assign.value.value, k)
+            return value_at(body, assign.value.value, k)
         return name, k
     return None
 
 
-def _appended(stmt) -> tuple[str, str] | None:
+def appended(stmt) -> tuple[str, str] | None:
     """``(terms, g)`` of a line ``terms.append((g, ...))`` or ``terms.append(g)`` of names."""
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
             isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
@@ -392,7 +392,7 @@ def _appended(stmt) -> tuple[str, str] | None:
     return (call.func.value.value, item.value) if isinstance(item, cst.Name) else None
 
 
-def _terms_init(stmt, terms: str, ctx: Context) -> bool:
+def terms_init(stmt, terms: str, ctx: Context) -> bool:
     """Whether ``stmt`` is ``terms = rt.Terms(...)``."""
     assign = single_assign(stmt)
     return assign is not None and assign.targets[0].target.value == terms and \

@@ -37,6 +37,7 @@ from ..analysis.values import UNKNOWN, bound_names, reads, resolve
 from ..context import Context
 from ..names import kept_lines, with_blocks
 from .shapes import axes_of, shape_facts, sizes_of
+from . import batch
 from .tapes import blanked
 
 __all__ = ["rewrite"]
@@ -46,10 +47,56 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
     tiles = _Tiles(ctx, vjp)
     body = tiles.block(list(vjp.body.body))
+    if ctx.dims:
+        into = _into_terms(body, ctx)
+        tiles.changed = tiles.changed or any(a is not b for a, b in zip(into, body))
+        body = into
     if not tiles.changed:
         return module
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
+
+
+def _into_terms(statements: list, ctx: Context) -> list:
+    """``d = rt.slices_joined(...)`` (or ``rt.split_adjoint``) at the top of a loop's body
+    whose ``d`` is the ``g`` the same body appends, further down and at its top too, to
+    ``terms = rt.Terms(...)`` made before the loop (the batch stage's): ``into=terms`` (and
+    ``rt.split_joined``), so the pieces are joined straight into the row the append keeps
+    (``Terms.next_row``).
+    Every step appends what it wrote before the next one asks for a row."""
+    out, made = [], set()
+    for stmt in statements:
+        if isinstance(stmt, cst.FunctionDef):
+            stmt = stmt.with_changes(body=stmt.body.with_changes(body=_into_terms(list(stmt.body.body), ctx)))
+        elif isinstance(stmt, (cst.For, cst.While)) and made:
+            body = list(stmt.body.body)
+            for j, line in enumerate(body):
+                found = batch.appended(line)
+                if found is None or found[0] not in made:
+                    continue
+                value = batch.value_at(body, found[1], j)
+                if value is None:
+                    continue
+                i = value[1]
+                assign = batch.single_assign(body[i])
+                call = assign.value
+                if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+                        call.func.attr.value in ("slices_joined", "split_adjoint") and \
+                        isinstance(call.func.value, cst.Name) and call.func.value.value == ctx.rt \
+                        and not any(a.keyword is not None and a.keyword.value == "into"
+                                    for a in call.args):
+                    into = cst.Arg(cst.Name(found[0]), keyword=cst.Name("into"), equal=cst.AssignEqual(
+                        cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+                    func = call.func if call.func.attr.value == "slices_joined" else \
+                        call.func.with_changes(attr=cst.Name("split_joined"))
+                    body[i] = body[i].with_changes(body=[assign.with_changes(
+                        value=call.with_changes(func=func, args=[*call.args, into]))])
+            stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
+        assign = batch.single_assign(stmt)
+        if assign is not None and batch.terms_init(stmt, assign.targets[0].target.value, ctx):
+            made.add(assign.targets[0].target.value)
+        out.append(stmt)
+    return out
 
 
 class _Tiles:

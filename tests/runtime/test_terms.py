@@ -76,3 +76,45 @@ def test_sums_of_terms_equal_sums_of_a_list(shape):
     each = rules.matmul_adjoint_x1 if len(shape) == 1 else rules.matmul_adjoint_x2
     total = sum(each(g, W, v) if len(shape) == 1 else each(g, v, W) for g, v in plain)
     np.testing.assert_allclose(rule(one, W), total, rtol=1e-12, atol=1e-12)
+
+
+def test_an_adjoint_joined_into_the_next_row_is_kept_without_a_copy():
+    from srcdiff.runtime.rules import slices_joined, split_joined
+
+    x = np.zeros((16, 64))
+    keys = [np.s_[:, :32], np.s_[:, 32:]]
+    steps = [[rng.normal(size=(16, 32)) for _ in range(2)] for _ in range(3)]
+    terms, plain = Terms(3), []
+    for k, gs in enumerate(steps):
+        joined = (slices_joined if k % 2 else split_joined)(
+            *((x, 1, *zip(gs, keys)) if k % 2 else (gs, x, 2)), **({} if k % 2 else {"axis": 1}),
+            into=terms)
+        want = np.concatenate(gs, axis=1)
+        np.testing.assert_array_equal(joined, want)
+        assert np.shares_memory(joined, terms.rows)  # written in its row
+        terms.append((joined, k))
+        assert terms[-1][0] is joined  # appended as it is: no copy
+        plain.append((want, k))
+    np.testing.assert_array_equal(terms.joined(), np.array([g for g, _ in plain][::-1]))
+
+
+@pytest.mark.parametrize("case", ["small", "shape", "full", "kept"])
+def test_no_row_where_the_terms_have_none_for_it(case):
+    terms = Terms(1)
+    if case == "small":
+        assert terms.next_row((4, 8), np.dtype(np.float64)) is None
+        return
+    row = terms.next_row((16, 64), np.dtype(np.float64))
+    assert row is not None and row.shape == (16, 64)
+    if case == "shape":
+        assert terms.next_row((16, 65), np.dtype(np.float64)) is None
+    elif case == "full":
+        terms.append(row)
+        assert terms.next_row((16, 64), np.dtype(np.float64)) is None
+    else:  # another array appended: copied; the row is given again for the next adjoint
+        g = rng.normal(size=(16, 64))
+        terms.append(g)
+        np.testing.assert_array_equal(terms.joined()[0], g)
+        kept = Terms(2)
+        kept.append(np.ones(3))  # small: a plain list from here on
+        assert kept.next_row((16, 64), np.dtype(np.float64)) is None and kept.joined() is None
