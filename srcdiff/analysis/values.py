@@ -208,6 +208,19 @@ def single_assignments(vjp: cst.FunctionDef) -> set[str]:
     return found
 
 
+def method_line(stmt, method: str) -> tuple[str, cst.BaseExpression] | None:
+    """``(owner, argument)`` of a line that is only ``owner.method(argument)`` (a tape's
+    ``push``, a list's ``append``), the owner a name; else None."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+        return None
+    call = stmt.body[0].value
+    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == method and
+            isinstance(call.func.value, cst.Name) and len(call.args) == 1):
+        return None
+    return call.func.value.value, call.args[0].value
+
+
 def walk(statements):
     """Every statement in ``statements`` and in the blocks nested in them, in order."""
     for stmt in statements:

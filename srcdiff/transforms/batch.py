@@ -40,7 +40,7 @@ import numpy as np
 
 from srcdiff.runtime import helpers, rules
 
-from ..analysis.values import binding_counts, bound_in, reads, resolve, subexpressions
+from ..analysis.values import binding_counts, bound_in, method_line, reads, resolve, subexpressions
 from ..context import Context
 from ..names import Namer, names_in
 
@@ -379,17 +379,13 @@ def value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
 
 def appended(stmt) -> tuple[str, str] | None:
     """``(terms, g)`` of a line ``terms.append((g, ...))`` or ``terms.append(g)`` of names."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+    found = method_line(stmt, "append")
+    if found is None:
         return None
-    call = stmt.body[0].value
-    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "append" and
-            isinstance(call.func.value, cst.Name) and len(call.args) == 1):
-        return None
-    item = call.args[0].value
+    terms, item = found
     if isinstance(item, cst.Tuple) and item.elements:
         item = item.elements[0].value
-    return (call.func.value.value, item.value) if isinstance(item, cst.Name) else None
+    return (terms, item.value) if isinstance(item, cst.Name) else None
 
 
 def terms_init(stmt, terms: str, ctx: Context) -> bool:

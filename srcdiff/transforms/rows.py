@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..analysis.values import binding_counts, bound_in, reads
+from ..analysis.values import binding_counts, bound_in, method_line, reads
 from ..context import Context
 from .batch import is_row, rows_walked, single_assign
 from .reverse import tape_push, tape_target
@@ -91,19 +91,14 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _tape(loop: cst.For):
     """``(tape, names)`` where the loop body's last line is ``tape.push(...)`` of names."""
-    last = loop.body.body[-1] if loop.body.body else None
-    if not (isinstance(last, cst.SimpleStatementLine) and len(last.body) == 1 and
-            isinstance(last.body[0], cst.Expr) and isinstance(last.body[0].value, cst.Call)):
+    found = method_line(loop.body.body[-1], "push") if loop.body.body else None
+    if found is None:
         return None
-    call = last.body[0].value
-    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "push" and
-            isinstance(call.func.value, cst.Name) and len(call.args) == 1):
-        return None
-    value = call.args[0].value
+    tape, value = found
     items = [e.value for e in value.elements] if isinstance(value, cst.Tuple) else [value]
     if not all(isinstance(item, cst.Name) for item in items):
         return None
-    return call.func.value.value, [item.value for item in items]
+    return tape, [item.value for item in items]
 
 
 def _row_of(loop: cst.For, name: str, xs: str, t: str) -> bool:
