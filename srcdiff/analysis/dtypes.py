@@ -31,7 +31,7 @@ import numpy as np
 from srcdiff.runtime import helpers, rules
 
 from ..context import Context
-from .values import UNKNOWN, Domain, Facts, infer
+from .values import UNKNOWN, Domain, Facts, infer, split_pieces
 
 __all__ = ["FLOAT64", "FLOAT", "INT", "BOOL", "NUMBER", "dtype_facts", "float64_call",
            "float64_kind", "Float64Kinds"]
@@ -98,7 +98,8 @@ def dtype_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     given = {}
     if FLOAT64 in ctx.options:
         given = {p: FLOAT if axes else NUMBER for p, axes in ctx.dims}
-    return infer(vjp, ctx, Domain(_evaluate, _join), given)
+    # (the pieces of ``a, b = np.split(x, 2)``: ``np.split(x, 2)[1]``, x's kind)
+    return infer(vjp, ctx, Domain(_evaluate, _join), given, unpacked=split_pieces(vjp, ctx))
 
 
 def _join(a, b):
@@ -154,7 +155,13 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
             return FLOAT if _evaluate(expr.value, facts) == FLOAT else UNKNOWN
         return _of_object(facts.resolve(expr))
     if kind is cst.Subscript:
-        base = _evaluate(expr.value, facts)
+        value = expr.value
+        if type(value) is cst.Call and facts.resolve(value.func) is np.split and value.args and \
+                value.args[0].keyword is None and not value.args[0].star and \
+                len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+                type(expr.slice[0].slice.value) is cst.Integer:
+            return FLOAT if _evaluate(value.args[0].value, facts) == FLOAT else UNKNOWN  # a piece
+        base = _evaluate(value, facts)
         if base == _SHAPE:
             return INT if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
                 else UNKNOWN  # x.shape[0] (x.shape[1:] is a tuple)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import libcst as cst
+import numpy as np
 
 from ..context import MISSING, Context
 from ..names import names_in
@@ -219,6 +220,29 @@ def method_line(stmt, method: str) -> tuple[str, cst.BaseExpression] | None:
             isinstance(call.func.value, cst.Name) and len(call.args) == 1):
         return None
     return call.func.value.value, call.args[0].value
+
+
+def split_pieces(vjp: cst.FunctionDef, ctx: Context) -> dict:
+    """``name -> np.split(x, k, ...)[i]`` for each name bound once, as the ``i``-th target of
+    ``a, b, ... = np.split(x, k, ...)`` (``k`` targets, all names)."""
+    counts = binding_counts(vjp)
+    local = set(counts) | {p.name.value for p in vjp.params.params}
+    found = {}
+    for stmt in walk(vjp.body.body):
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
+                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
+            continue
+        target, value = stmt.body[0].targets[0].target, stmt.body[0].value
+        if not (isinstance(target, cst.Tuple) and isinstance(value, cst.Call) and
+                resolve(value.func, ctx, local) is np.split):
+            continue
+        names = [e.value.value if isinstance(e.value, cst.Name) and not isinstance(e, cst.StarredElement)
+                 else None for e in target.elements]
+        if None in names or any(counts.get(n) != 1 for n in names):
+            continue
+        for i, name in enumerate(names):
+            found[name] = cst.Subscript(value, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
+    return found
 
 
 def walk(statements):

@@ -37,9 +37,10 @@ from __future__ import annotations
 import re
 
 import libcst as cst
+import numpy as np
 
 from ..analysis.dtypes import BOOL, FLOAT, FLOAT64, dtype_facts
-from ..analysis.values import UNKNOWN, binding_counts, reads
+from ..analysis.values import UNKNOWN, binding_counts, reads, resolve
 from ..context import Context
 from ..names import Renamed, kept_lines
 from .inplace import INPLACE, Uses, assignment, bare, kept_nowhere, makes
@@ -160,11 +161,18 @@ class _Augmenting:
     def _made(self, value, i: int, fresh: dict) -> bool:
         if makes(value, i, fresh, self.uses, self.ctx, self.local):
             return True
-        # a.dot(b), a.sum(...) of float64 values: numpy arrays (or numbers), always new ones
-        return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+        # a.dot(b), a.sum(...), np.dot(a, b), np.matmul(a, b) of float64 values: numpy arrays
+        # (or numbers), always new ones
+        if not isinstance(value, cst.Call) or self.kinds.of(value) != FLOAT:
+            return False
+        fn = resolve(value.func, self.ctx, self.local)
+        if fn is np.dot or fn is np.matmul:
+            return len(value.args) == 2 and all(
+                a.keyword is None and not a.star and isinstance(a.value, cst.Name) and
+                self.kinds[a.value.value] == FLOAT for a in value.args)
+        return isinstance(value.func, cst.Attribute) and \
             value.func.attr.value in _MADE_BY_METHODS and \
-            isinstance(value.func.value, cst.Name) and \
-            self.kinds[value.func.value.value] == FLOAT and self.kinds.of(value) == FLOAT
+            isinstance(value.func.value, cst.Name) and self.kinds[value.func.value.value] == FLOAT
 
     def _augmented(self, stmt, line: cst.Assign, target: str, i: int, fresh: dict):
         """``stmt`` (``target = v op w``) as statements that write into ``v``, else None."""

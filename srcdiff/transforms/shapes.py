@@ -40,7 +40,7 @@ from srcdiff.runtime.backend import numpy_twin
 
 from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_counts, infer,
                                number, resolve, rewrite_lines_calling, single_assignments,
-                               subexpressions, walk)
+                               split_pieces, subexpressions, walk)
 from ..context import Context
 
 __all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "ELEMENTWISE", "Unwrapping"]
@@ -136,34 +136,11 @@ def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     lengths = _lengths(vjp, ctx)
     evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists),
                        lengths=lengths, sizes=_sizes(vjp, ctx, lengths))
-    facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own, _split_pieces(vjp, ctx))
+    facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own, split_pieces(vjp, ctx))
     for name, fact in facts.names.items():
         if fact == BOTTOM:  # a list's element never appended
             facts.names[name] = UNKNOWN
     return facts
-
-
-def _split_pieces(vjp: cst.FunctionDef, ctx: Context) -> dict:
-    """``name -> np.split(x, k, ...)[i]`` for each name bound once, as the ``i``-th target of
-    ``a, b, ... = np.split(x, k, ...)`` (``k`` targets, all names)."""
-    counts = binding_counts(vjp)
-    local = set(counts) | {p.name.value for p in vjp.params.params}
-    found = {}
-    for stmt in walk(vjp.body.body):
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
-            continue
-        target, value = stmt.body[0].targets[0].target, stmt.body[0].value
-        if not (isinstance(target, cst.Tuple) and isinstance(value, cst.Call) and
-                resolve(value.func, ctx, local) is np.split):
-            continue
-        names = [e.value.value if isinstance(e.value, cst.Name) and not isinstance(e, cst.StarredElement)
-                 else None for e in target.elements]
-        if None in names or any(counts.get(n) != 1 for n in names):
-            continue
-        for i, name in enumerate(names):
-            found[name] = cst.Subscript(value, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
-    return found
 
 
 def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:

@@ -71,6 +71,15 @@ def gates(W, U, b, xs, h):
     return np.sum(h)
 
 
+def split_cell(W, U, b, xs, h):
+    c = h * 0.5
+    for x_t in xs:
+        zi, zf, zg, zo = np.split(np.dot(x_t, W) + np.dot(h, U) + b, 4, axis=1)
+        c = np.tanh(zf) * c + np.tanh(zi) * np.tanh(zg)
+        h = np.tanh(c) * np.tanh(zo)
+    return np.sum(h * h)
+
+
 def carried(x, w):
     """b is made in each step and read in the next one (through a): never written into."""
     a = x * 1.0
@@ -151,6 +160,20 @@ def test_a_forward_loop_writes_its_sums_in_place_as_a_hand_written_step():
         lines = [line.strip() for line in code(grad.source).splitlines()]
         start = lines.index(written[0]) if written[0] in lines else None
         assert start is not None and lines[start:start + len(written)] == written, grad.source
+    # np.dot of arrays too large for the products stage's .dot, and np.split's pieces (float64
+    # as what they were cut from): the split spelling's step as the slices spelling's
+    rng = np.random.default_rng(3)
+    args = (rng.normal(size=(5, 256)) / 3, rng.normal(size=(64, 256)) / 8, 0.1 * rng.normal(size=256),
+            rng.normal(size=(3, 16, 5)), 0.1 * rng.normal(size=(16, 64)))
+    grad = srcdiff.grad(split_cell, wrt=("W", "U", "b"))
+    check_grad(split_cell, args, grad(*args), argnums=(0, 1, 2))
+    check_grad(split_cell, args, grad(*args), argnums=(0, 1, 2))
+    lines = [line.strip() for line in code(grad.source).splitlines()]
+    start = next(k for k, line in enumerate(lines) if line.endswith("= np.dot(h_2, U)"))
+    target = lines[start].split(" = ")[0]
+    assert lines[start + 1].startswith(f"{target} += _t") and \
+        lines[start + 2] == f"{target} += b", grad.source
+    assert any(line.startswith("c_3 += ") for line in lines), grad.source
     grad = srcdiff.grad(carried, wrt=("x", "w"))
     grad(*PROGRAMS["carried"][1](np.random.default_rng(2)))
     assert "+=" not in code(grad.source) and "*=" not in code(grad.source), grad.source
