@@ -383,6 +383,7 @@ def blank(make, xs):
 
 
 _ZERO_BYTES = bytes(64)  # read-only: so is every array over it
+PAGE = 4096  # bytes: an array smaller than this costs nothing to keep, and no page fault to make
 
 
 def blank_like(x):
@@ -397,7 +398,7 @@ def blank_like(x):
     >>> b.shape, b.dtype, b.strides, b.flags.writeable
     ((16, 256), dtype('float64'), (0, 0), False)
     """
-    if type(x) is np.ndarray and x.nbytes >= 4096:
+    if type(x) is np.ndarray and x.nbytes >= PAGE:
         dtype = x.dtype
         if dtype.itemsize <= len(_ZERO_BYTES) and not dtype.hasobject:
             return np.ndarray(x.shape, dtype, _ZERO_BYTES, 0, (0,) * x.ndim)

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .helpers import PAGE
+
 __all__ = ["Tape", "Terms", "each_step", "carried", "checkpoint_every", "check_recomputed"]
 
 
@@ -60,13 +62,8 @@ class Terms(list):
         where the terms are not rows of that shape and dtype, or no row is left. Until a
         term's ``g`` is this row the next call gives it again: the caller appends what it
         wrote before it asks for another (the ``tiles`` stage writes ``into=`` only there)."""
-        rows = self.rows
-        if rows is None:
-            if self or self.left <= 0 or math.prod(shape) * dtype.itemsize < 4096 or \
-                    dtype.kind != "f":
-                return None
-            rows = self.rows = np.empty((self.left, *shape), dtype)
-        if self.left <= 0 or rows.shape[1:] != shape or rows.dtype != dtype:
+        rows = self.rows if self.rows is not None else self._start(shape, dtype)
+        if rows is None or self.left <= 0 or rows.shape[1:] != shape or rows.dtype != dtype:
             return None
         self.pending = rows[self.left - 1]
         return self.pending
@@ -79,11 +76,10 @@ class Terms(list):
             self.pending = None
             return list.append(self, term)
         if rows is None:
-            if self or self.left <= 0 or type(g) is not np.ndarray or g.nbytes < 4096 or \
-                    g.dtype.kind != "f":
+            rows = self._start(g.shape, g.dtype) if type(g) is np.ndarray else None
+            if rows is None:
                 self.__class__ = _Kept  # a list's own append from here on (~0.4 µs a term less)
                 return list.append(self, term)
-            rows = self.rows = np.empty((self.left, *g.shape), g.dtype)
         if self.left > 0 and type(g) is np.ndarray and g.shape == rows.shape[1:] and \
                 g.dtype == rows.dtype:
             self.left -= 1
@@ -93,6 +89,13 @@ class Terms(list):
         else:
             self.__class__ = _Kept
         list.append(self, term)
+
+    def _start(self, shape, dtype):
+        """The rows, made for the first term, where it is a page or more of floats."""
+        if self or self.left <= 0 or dtype.kind != "f" or math.prod(shape) * dtype.itemsize < PAGE:
+            return None
+        self.rows = np.empty((self.left, *shape), dtype)
+        return self.rows
 
     def joined(self):
         """Every term's ``g`` as the rows of one array, in the loop's order (the terms',
