@@ -45,7 +45,7 @@ class Terms(list):
     >>> terms = Terms(2)
     >>> terms.append((np.ones((4, 256)), "v1"))
     >>> terms.append((np.zeros((4, 256)), "v0"))
-    >>> terms.joined().shape, terms.joined()[1].sum(), terms[0][1]
+    >>> terms.joined().shape, float(terms.joined()[1].sum()), terms[0][1]
     ((2, 4, 256), 1024.0, 'v1')
     """
 
