@@ -91,6 +91,20 @@ _TRIVIA = frozenset({"lpar", "rpar", "leading_lines", "lines_after_decorators", 
                      "newline", "indent"})
 
 
+def spelled(node: cst.CSTNode) -> Counter:
+    """How often each identifier is spelled in ``node`` (attribute names and keywords too):
+    a name spelled as often in one block as in the whole function is read nowhere else."""
+    counts: Counter = Counter()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Name:
+            counts[n.value] += 1
+        else:
+            stack.extend(n.children)
+    return counts
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every identifier spelled in ``node`` (variables, parameters, attribute heads)."""
     found: set[str] = set()

@@ -42,7 +42,7 @@ import numpy as np
 from ..analysis.dtypes import BOOL, FLOAT, FLOAT64, dtype_facts
 from ..analysis.values import UNKNOWN, binding_counts, reads, resolve
 from ..context import Context
-from ..names import Renamed, kept_lines
+from ..names import Renamed, kept_lines, spelled
 from .inplace import INPLACE, Uses, assignment, bare, kept_nowhere, makes
 from .shapes import SCALAR, shape_facts
 
@@ -80,7 +80,7 @@ def _in_loops(vjp: cst.FunctionDef, ctx: Context) -> cst.FunctionDef | None:
     the body is straight-line code, and ``_InLoop`` asks, besides the top level's questions,
     that the array written into is read nowhere but in that body (not by the pullback), and
     not before the line that makes it (a value of the previous iteration)."""
-    spelled = _spelled(vjp)  # (the pullback's reads of a forward name count: it is read there)
+    everywhere = spelled(vjp)  # (the pullback's reads of a forward name count: it is read there)
     # the facts of the forward pass alone: a loop's names are bound there once each (a
     # pullback's loop binds them again, from its tape, and their joined facts are unknown)
     forward = vjp.with_changes(body=vjp.body.with_changes(body=[
@@ -91,24 +91,11 @@ def _in_loops(vjp: cst.FunctionDef, ctx: Context) -> cst.FunctionDef | None:
         if isinstance(stmt, (cst.For, cst.While)) and not stmt.orelse and \
                 all(isinstance(s, cst.SimpleStatementLine) for s in stmt.body.body):
             facts = facts or (binding_counts(vjp), shape_facts(forward, ctx), dtype_facts(forward, ctx))
-            new = _InLoop(list(stmt.body.body), ctx, facts, spelled).statements()
+            new = _InLoop(list(stmt.body.body), ctx, facts, everywhere).statements()
             if new is not None:
                 stmt, changed = stmt.with_changes(body=stmt.body.with_changes(body=new)), True
         body.append(stmt)
     return vjp.with_changes(body=vjp.body.with_changes(body=body)) if changed else None
-
-
-def _spelled(node: cst.CSTNode) -> dict[str, int]:
-    """How often each identifier is spelled in ``node``."""
-    counts: dict[str, int] = {}
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if type(n) is cst.Name:
-            counts[n.value] = counts.get(n.value, 0) + 1
-        else:
-            stack.extend(n.children)
-    return counts
 
 
 class _Augmenting:
@@ -228,11 +215,11 @@ class _Augmenting:
 
 class _InLoop(_Augmenting):
     """A forward loop body's statements with augmented assignments: ``facts`` are ``(the
-    gradient's binding counts, the forward pass's shape facts, its dtype facts)``, ``spelled``
+    gradient's binding counts, the forward pass's shape facts, its dtype facts)``, ``everywhere``
     how often the gradient spells each name. Its temporaries take the names of what they
     become."""
 
-    def __init__(self, statements: list, ctx: Context, facts, spelled: dict):
+    def __init__(self, statements: list, ctx: Context, facts, everywhere):
         self.ctx = ctx
         self.statements_in = statements
         self.counts, self.shapes, self.kinds = facts
@@ -240,11 +227,11 @@ class _InLoop(_Augmenting):
         self.uses = [Uses.of(s, ctx, self.local) for s in statements]
         self.forward = len(statements)
         self.renames = {}
-        self.inside = _spelled(cst.IndentedBlock(statements))
-        self.spelled = spelled
+        self.inside = spelled(cst.IndentedBlock(statements))
+        self.everywhere = everywhere
 
     def _last_read(self, name: str, i: int, fresh: dict) -> bool:
-        return self.inside.get(name) == self.spelled.get(name) and \
+        return self.inside.get(name) == self.everywhere.get(name) and \
             not any(name in self.uses[k].names for k in range(fresh.get(name, 0))) and \
             super()._last_read(name, i, fresh)
 

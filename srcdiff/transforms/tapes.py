@@ -34,7 +34,7 @@ from collections import Counter
 import libcst as cst
 
 from ..context import Context
-from ..names import names_in
+from ..names import names_in, spelled
 from .reverse import tape_push, tape_target
 
 __all__ = ["rewrite", "BLANK", "blanked"]
@@ -151,7 +151,7 @@ class _Pullback(cst.CSTTransformer):
     def __init__(self, rt: str, stable: dict[str, str], kept: dict, blanks: dict, taken: set,
                  pullback: cst.FunctionDef):
         self.rt, self.stable, self.kept, self.blanks, self.taken = rt, stable, kept, blanks, taken
-        self.spelled = _spelled(pullback)  # name -> how often the pullback spells it
+        self.spelled = spelled(pullback)  # name -> how often the pullback spells it
 
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
         tape = _tape_of(updated.iter)
@@ -185,26 +185,13 @@ def blanked(name: str) -> str:
     return head if head and (k == "" or k.isdigit()) else name
 
 
-def _spelled(node: cst.CSTNode) -> Counter:
-    """How often each identifier is spelled in ``node`` (attribute names and keywords too)."""
-    counts: Counter = Counter()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if type(n) is cst.Name:
-            counts[n.value] += 1
-        else:
-            stack.extend(n.children)
-    return counts
-
-
-def _shape_only(rt: str, loop: cst.For, names, spelled: Counter) -> list[str]:
+def _shape_only(rt: str, loop: cst.For, names, whole: Counter) -> list[str]:
     """The names of ``names`` (the loop's pop target) that the pullback spells only in this
     loop: in its target, and as arguments the ``SHAPE_ONLY`` helpers read for shape alone,
     at least once as the array a piece was cut from (``CUTS``)
     (the loop's body as the earlier steps of this pass left it, before the swaps, which
     only take such arguments away)."""
-    in_loop = _spelled(loop)
+    in_loop = spelled(loop)
     allowed: Counter = Counter()
     cut: set = set()  # read as the array a slice or a split was cut from
     stack = [loop.body]
@@ -223,7 +210,7 @@ def _shape_only(rt: str, loop: cst.For, names, spelled: Counter) -> list[str]:
                 allowed[n.args[i].value.value] += 1
                 if func.attr.value in CUTS:
                     cut.add(n.args[i].value.value)
-    return [n for n in names if n in cut and in_loop[n] == spelled[n] == allowed[n] + 1]
+    return [n for n in names if n in cut and in_loop[n] == whole[n] == allowed[n] + 1]
 
 
 class _Renamed(cst.CSTTransformer):
