@@ -247,7 +247,7 @@ class _Tiles:
             call = cst.Call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("slices_adjoint")),
                             [cst.Arg(x), *(cst.Arg(cst.Tuple([cst.Element(g), cst.Element(k)]))
                                            for g, k in pieces)])
-            text = f"# {target}: the adjoints of {x.value}'s slices, in one array"
+            text = f"# {target}: the adjoints of {blanked(x.value)}'s slices, in one array"
         last = statements[indices[-1]]
         comment = cst.EmptyLine(comment=cst.Comment(text))
         joined = last.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(target))], call)],
