@@ -118,3 +118,39 @@ def test_no_row_where_the_terms_have_none_for_it(case):
         kept = Terms(2)
         kept.append(np.ones(3))  # small: a plain list from here on
         assert kept.next_row((16, 64), np.dtype(np.float64)) is None and kept.joined() is None
+
+
+class _Sub(np.ndarray):
+    """A subclass of numpy's array: the sums' stacked paths take numpy's own arrays alone."""
+
+
+@pytest.mark.parametrize("kind", ["list", "terms", "subclass", "one_row_walked"])
+@pytest.mark.parametrize("rule", ["matmul_adjoint_x1_sum", "dot_adjoint_a_sum",
+                                  "matmul_adjoint_x2_sum", "dot_adjoint_b_sum"])
+def test_sums_whose_vs_are_walked_rows_equal_the_per_step_sum(rule, kind):
+    """``matmul_adjoint_sums`` of vector ``g``'s where every sum's ``v``'s are the rows of a
+    matrix the loop walked, last first (the ``g``'s stacked once, one product a sum), against
+    the loop it replaces: the rule of each ``(g, v)`` added up. The same numbers for a list,
+    a ``Terms`` and a subclass's arrays (which take the general path)."""
+    steps, n = 5, 6
+    gs = [rng.normal(size=n) for _ in range(steps)]
+    if kind == "subclass":
+        gs = [g.view(_Sub) for g in gs]
+    xs, hs = rng.normal(size=(steps, 4)), rng.normal(size=(steps, 3))
+    walked = [(xs, hs), (xs,)][kind == "one_row_walked"]
+    left = rule in ("matmul_adjoint_x1_sum", "dot_adjoint_a_sum")  # W @ v: g's of W's rows
+    mats = [rng.normal(size=(n, r.shape[1]) if left else (r.shape[1], n)) for r in walked]
+    each = {"matmul_adjoint_x1_sum": lambda g, m, v: rules.matmul_adjoint_x1(g, m, v),
+            "dot_adjoint_a_sum": lambda g, m, v: rules.dot_adjoint_a(g, m, v),
+            "matmul_adjoint_x2_sum": lambda g, m, v: rules.matmul_adjoint_x2(g, v, m),
+            "dot_adjoint_b_sum": lambda g, m, v: rules.dot_adjoint_b(g, v, m)}[rule]
+    # the pullback walks the steps last first: term k is step steps-1-k, v its row
+    terms = [gs[steps - 1 - k] for k in range(steps)]
+    if kind == "terms":
+        terms = _filled(Terms(steps), terms)
+    sums = [(getattr(rules, rule), m, r) for m, r in zip(mats, walked)]
+    got = rules.matmul_adjoint_sums(terms, *sums)
+    for total, m, r in zip(got, mats, walked):
+        want = sum(each(gs[t], m, r[t]) for t in range(steps))
+        assert isinstance(total, np.ndarray) and total.shape == m.shape
+        np.testing.assert_allclose(total, np.asarray(want), rtol=1e-12, atol=1e-12)
