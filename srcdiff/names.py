@@ -101,7 +101,7 @@ def spelled(node: cst.CSTNode) -> Counter:
         if type(n) is cst.Name:
             counts[n.value] += 1
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))  # (not libcst's ``n.children``: a visitor per node)
     return counts
 
 

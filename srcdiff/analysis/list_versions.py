@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ..names import names_in
+from ..names import names_in, nodes
 
 __all__ = ["ListVersions", "list_versions", "is_rt_call", "single_target", "blocks",
            "small_statements"]
@@ -259,12 +259,7 @@ def _del_targets(small: cst.Del) -> list:
 
 
 def _attributes(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Attribute):
-            yield n
-        stack.extend(n.children)
+    return (n for n in nodes(node) if type(n) is cst.Attribute)
 
 
 def _is_push(small) -> bool:

@@ -34,7 +34,7 @@ from collections import Counter
 import libcst as cst
 
 from ..context import Context
-from ..names import names_in, spelled
+from ..names import names_in, nodes, spelled
 from .reverse import tape_push, tape_target
 
 __all__ = ["rewrite", "BLANK", "blanked"]
@@ -194,10 +194,7 @@ def _shape_only(rt: str, loop: cst.For, names, whole: Counter) -> list[str]:
     in_loop = spelled(loop)
     allowed: Counter = Counter()
     cut: set = set()  # read as the array a slice or a split was cut from
-    stack = [loop.body]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.children)
+    for n in nodes(loop.body):
         if type(n) is not cst.Call:
             continue
         func = n.func
