@@ -154,16 +154,18 @@ GATES = {
 
 
 @pytest.mark.parametrize("spelling", sorted(GATES))
-@pytest.mark.parametrize("batch", [1, 4, 16])  # z of 768 bytes (kept itself), 3 KiB, 12 KiB
+@pytest.mark.parametrize("batch", [1, 4, 16])  # z of 384 bytes (kept itself), 1.5 KiB, 6 KiB
 def test_gates_cut_from_one_array_keep_its_blank(spelling, batch):
     fn = make_function(GATES[spelling])
-    n, n_in = 32, 5
-    args = (rng.normal(size=(n_in, 3 * n)) / 3, rng.normal(size=(n, 3 * n)) / 6,
+    n, n_in = 16, 5
+    args = (rng.normal(size=(n_in, 3 * n)) / 3, rng.normal(size=(n, 3 * n)) / 4,
             0.1 * rng.normal(size=3 * n), rng.normal(size=(4, batch, n_in)),
             0.1 * rng.normal(size=(batch, n)))
     grad = srcdiff.grad(fn, wrt=(0, 1, 2))
-    for _ in range(2):
-        check_grad(fn, args, grad(*args), argnums=(0, 1, 2))
+    first = grad(*args)
+    check_grad(fn, args, first, argnums=(0, 1, 2))
+    for again, want in zip(grad(*args), first):  # a second call: fresh tapes, the same bits
+        np.testing.assert_array_equal(again, want)
     pushes = re.findall(r"_tape\d+\.push\((.*)\)", grad.source)
     assert len(pushes) == 1 and "_blank" in pushes[0], grad.source
     assert re.search(r"\w+_blank = rt\.blank_like\(\w+\)", grad.source)
