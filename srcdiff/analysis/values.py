@@ -156,30 +156,30 @@ def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression |
     statements = list(walk(vjp.body.body))
     pushes = _tape_pushes(statements)
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, cst.Assign):
-                    if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                if type(small) is cst.Assign:
+                    if len(small.targets) == 1 and type(small.targets[0].target) is cst.Name:
                         out.append((small.targets[0].target.value, small.value, False))
                     else:
                         for target in small.targets:
                             out.extend((n, None, False) for n in bound_names(target.target))
-                elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
+                elif type(small) is cst.AugAssign and type(small.target) is cst.Name \
                         and type(small.operator) in _AUGMENTED:  # x op= v: x bound to x op v
                     operator = _AUGMENTED[type(small.operator)]()
                     out.append((small.target.value, cst.BinaryOperation(
                         small.target, operator, small.value), False))
-                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                elif type(small) in (cst.AnnAssign, cst.AugAssign):
                     out.extend((n, None, False) for n in bound_names(small.target))
-        elif isinstance(stmt, cst.For):
+        elif type(stmt) is cst.For:
             names = bound_names(stmt.target)
             tape = _reversed_tape(stmt.iter)
             if tape is None or pushes.get(tape) != tuple(names):
                 out.extend((n, None, False) for n in names)
-        elif isinstance(stmt, cst.FunctionDef):
+        elif type(stmt) is cst.FunctionDef:
             out.append((stmt.name.value, None, False))
             out.extend((p.name.value, None, True) for p in stmt.params.params)
-        elif not isinstance(stmt, (cst.If, cst.While)):
+        elif type(stmt) not in (cst.If, cst.While):
             for name in reads(stmt):  # a statement kind generated code does not use
                 out.append((name, None, False))
     return out
@@ -201,9 +201,9 @@ def single_assignments(vjp: cst.FunctionDef) -> set[str]:
     counts = binding_counts(vjp)
     found = set()
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             targets = stmt.body[0].targets
-            if len(targets) == 1 and isinstance(targets[0].target, cst.Name) and \
+            if len(targets) == 1 and type(targets[0].target) is cst.Name and \
                     counts.get(targets[0].target.value) == 1:
                 found.add(targets[0].target.value)
     return found
@@ -212,12 +212,12 @@ def single_assignments(vjp: cst.FunctionDef) -> set[str]:
 def method_line(stmt, method: str) -> tuple[str, cst.BaseExpression] | None:
     """``(owner, argument)`` of a line that is only ``owner.method(argument)`` (a tape's
     ``push``, a list's ``append``), the owner a name; else None."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Expr and type(stmt.body[0].value) is cst.Call):
         return None
     call = stmt.body[0].value
-    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == method and
-            isinstance(call.func.value, cst.Name) and len(call.args) == 1):
+    if not (type(call.func) is cst.Attribute and call.func.attr.value == method and
+            type(call.func.value) is cst.Name and len(call.args) == 1):
         return None
     return call.func.value.value, call.args[0].value
 
@@ -229,14 +229,14 @@ def split_pieces(vjp: cst.FunctionDef, ctx: Context) -> dict:
     local = set(counts) | {p.name.value for p in vjp.params.params}
     found = {}
     for stmt in walk(vjp.body.body):
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1):
             continue
         target, value = stmt.body[0].targets[0].target, stmt.body[0].value
-        if not (isinstance(target, cst.Tuple) and isinstance(value, cst.Call) and
+        if not (type(target) is cst.Tuple and type(value) is cst.Call and
                 resolve(value.func, ctx, local) is np.split):
             continue
-        names = [e.value.value if isinstance(e.value, cst.Name) and not isinstance(e, cst.StarredElement)
+        names = [e.value.value if type(e.value) is cst.Name and type(e) is not cst.StarredElement
                  else None for e in target.elements]
         if None in names or any(counts.get(n) != 1 for n in names):
             continue
@@ -249,7 +249,7 @@ def walk(statements):
     """Every statement in ``statements`` and in the blocks nested in them, in order."""
     for stmt in statements:
         yield stmt
-        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
+        if type(stmt) in (cst.If, cst.For, cst.While, cst.FunctionDef):
             yield from walk(stmt.body.body)
             orelse = getattr(stmt, "orelse", None)
             while orelse is not None:
@@ -263,15 +263,15 @@ def map_statements(statements, change):
     out, same = [], True
     for stmt in statements:
         new = stmt
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             new = change(stmt)
-        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.FunctionDef)):
+        elif type(stmt) in (cst.If, cst.For, cst.While, cst.FunctionDef):
             body = map_statements(stmt.body.body, change)
             if body is not stmt.body.body:
                 new = new.with_changes(body=new.body.with_changes(body=body))
             orelse = getattr(stmt, "orelse", None)
             if orelse is not None:
-                if isinstance(orelse, cst.If):  # elif
+                if type(orelse) is cst.If:  # elif
                     changed = map_statements([orelse], change)[0]
                 else:
                     inner = map_statements(orelse.body.body, change)
@@ -288,16 +288,16 @@ def _tape_pushes(statements) -> dict:
     """``tape name -> pushed names`` for tapes pushed in exactly one way."""
     found: dict = {}
     for stmt in statements:
-        if not isinstance(stmt, cst.SimpleStatementLine) or not isinstance(stmt.body[0], cst.Expr):
+        if type(stmt) is not cst.SimpleStatementLine or type(stmt.body[0]) is not cst.Expr:
             continue
         call = stmt.body[0].value
-        if not isinstance(call, cst.Call):
+        if type(call) is not cst.Call:
             continue
         func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
-                isinstance(func.value, cst.Name) and len(call.args) == 1:
+        if type(func) is cst.Attribute and func.attr.value == "push" and \
+                type(func.value) is cst.Name and len(call.args) == 1:
             value = call.args[0].value
-            names = bound_names(value) if isinstance(value, (cst.Name, cst.Tuple)) else None
+            names = bound_names(value) if type(value) in (cst.Name, cst.Tuple) else None
             tape = func.value.value
             if names is None or found.get(tape, tuple(names)) != tuple(names):
                 found[tape] = None  # pushed in two ways: trusted in neither
@@ -307,9 +307,9 @@ def _tape_pushes(statements) -> dict:
 
 
 def _reversed_tape(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and \
+    if type(node) is cst.Call and type(node.func) is cst.Name and \
             node.func.value == "reversed" and len(node.args) == 1 and \
-            isinstance(node.args[0].value, cst.Name):
+            type(node.args[0].value) is cst.Name:
         return node.args[0].value.value
     return None
 
@@ -319,25 +319,25 @@ def bound_in(statements) -> set[str]:
     targets, function names."""
     bound = set()
     for stmt in walk(statements):
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-                    targets = small.targets if isinstance(small, cst.Assign) else [small]
+                if type(small) in (cst.Assign, cst.AugAssign, cst.AnnAssign):
+                    targets = small.targets if type(small) is cst.Assign else [small]
                     for t in targets:
                         bound |= names_in(t.target)
-        elif isinstance(stmt, (cst.For, cst.FunctionDef)):
-            bound |= names_in(stmt.target) if isinstance(stmt, cst.For) else {stmt.name.value}
+        elif type(stmt) in (cst.For, cst.FunctionDef):
+            bound |= names_in(stmt.target) if type(stmt) is cst.For else {stmt.name.value}
     return bound
 
 
 def bound_names(node) -> list[str]:
     """The names an assignment or loop target binds (``a``, ``a, (b, *c)``); subscripts and
     attributes bind none."""
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         return [node.value]
-    if isinstance(node, (cst.Tuple, cst.List)):
+    if type(node) in (cst.Tuple, cst.List):
         return [n for e in node.elements for n in bound_names(e.value)]
-    if isinstance(node, cst.StarredElement):
+    if type(node) is cst.StarredElement:
         return bound_names(node.value)
     return []  # subscripts and attributes bind no name
 
@@ -371,7 +371,7 @@ def _subscript_parts(node: cst.Subscript) -> list:
     parts = []
     for element in reversed(node.slice):
         part = element.slice
-        if isinstance(part, cst.Index):
+        if type(part) is cst.Index:
             parts.append(part.value)
         else:
             parts += [p for p in (part.step, part.upper, part.lower) if p is not None]
@@ -440,9 +440,9 @@ def _all_expressions(node: cst.CSTNode) -> list:
 
     class Collect(cst.CSTVisitor):
         def on_visit(self, child) -> bool:
-            if isinstance(child, cst.Attribute):
+            if type(child) is cst.Attribute:
                 labels.add(id(child.attr))
-            elif isinstance(child, cst.Arg) and child.keyword is not None:
+            elif type(child) is cst.Arg and child.keyword is not None:
                 labels.add(id(child.keyword))
             if child is not node and isinstance(child, cst.BaseExpression) and \
                     id(child) not in labels:
@@ -456,12 +456,12 @@ def _all_expressions(node: cst.CSTNode) -> list:
 def resolve(expr: cst.BaseExpression, ctx: Context, local: set):
     """The object ``np.sin`` / ``rt.guard`` / ``math.exp`` names for the generated code, by
     the user's globals (and ``rt``); None for local names and anything unresolvable."""
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         if expr.value in local:
             return None
         found = ctx.lookup(expr.value)
         return None if found is MISSING else found
-    if isinstance(expr, cst.Attribute):
+    if type(expr) is cst.Attribute:
         base = resolve(expr.value, ctx, local)
         return None if base is None else getattr(base, expr.attr.value, None)
     return None

@@ -62,17 +62,17 @@ def _live(vjp: cst.FunctionDef, ctx: Context, local_names) -> set[str]:
 
     def visit(statements, ctx) -> None:
         for stmt in statements:
-            if isinstance(stmt, cst.FunctionDef):  # the pullback: pure by construction
+            if type(stmt) is cst.FunctionDef:  # the pullback: pure by construction
                 visit(stmt.body.body, None)
-            elif isinstance(stmt, (cst.If, cst.While)):
+            elif type(stmt) in (cst.If, cst.While):
                 roots.update(_read_counts(stmt.test))
                 visit(stmt.body.body, ctx)
                 orelse = stmt.orelse
-                if isinstance(orelse, cst.If):
+                if type(orelse) is cst.If:
                     visit([orelse], ctx)
                 elif orelse is not None:
                     visit(orelse.body.body, ctx)
-            elif isinstance(stmt, cst.For):
+            elif type(stmt) is cst.For:
                 roots.update(_read_counts(stmt.iter))
                 roots.update(_read_counts(stmt.target))  # (a subscript target reads)
                 visit(stmt.body.body, ctx)
@@ -105,12 +105,12 @@ def _sweep_block(statements, read, ctx, local_names, removed) -> list:
     """``statements`` without dead assignments; ``ctx`` None inside the (pure) pullback."""
     pairs = []  # (statement, what replaces it: itself, a swept copy, or None)
     for stmt in statements:
-        if isinstance(stmt, cst.FunctionDef):  # the pullback
+        if type(stmt) is cst.FunctionDef:  # the pullback
             new = stmt.with_changes(body=stmt.body.with_changes(
                 body=_sweep_block(stmt.body.body, read, None, local_names, removed)))
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             new = _sweep_if(stmt, read, ctx, local_names, removed)
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif type(stmt) in (cst.For, cst.While):
             body = _sweep_block(stmt.body.body, read, ctx, local_names, removed)
             new = stmt.with_changes(body=stmt.body.with_changes(
                 body=body or [cst.SimpleStatementLine([cst.Pass()])]))
@@ -125,9 +125,9 @@ def _sweep_block(statements, read, ctx, local_names, removed) -> list:
 def _sweep_if(stmt: cst.If, read, ctx, local_names, removed):
     """The ``if`` with dead code removed from both sides; None when nothing is left."""
     body = _sweep_block(stmt.body.body, read, ctx, local_names, removed)
-    orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+    orelse = stmt.orelse.body.body if type(stmt.orelse) is cst.Else else []
     other = _sweep_block(orelse, read, ctx, local_names, removed)
-    if not other and stmt.orelse is not None and not isinstance(stmt.orelse, cst.Else):
+    if not other and stmt.orelse is not None and type(stmt.orelse) is not cst.Else:
         removed.append(stmt.orelse)  # an elif goes with the empty else side
     if not body and not other:
         removed.append(stmt.test)
@@ -143,14 +143,14 @@ def _sweep_if(stmt: cst.If, read, ctx, local_names, removed):
 
 
 def _dead(stmt, read: set[str], ctx, local_names) -> bool:
-    if not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign)):
+    if not (type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign):
         return False
     names = _target_names(stmt.body[0])
     if names is None or any(name in read for name in names):
         return False
     value = stmt.body[0].value
     if len(names) > 1:  # unpacking checks the count: only of a call that always gives it
-        return ctx is not None and isinstance(value, cst.Call) and \
+        return ctx is not None and type(value) is cst.Call and \
             _UNPACKED.get(_resolved(value.func, ctx, local_names)) == len(names) and \
             classify(value, ctx, local_names).kind in _PURE
     if ctx is None:  # the pullback: pure by construction

@@ -32,9 +32,9 @@ def is_atom(node: cst.BaseExpression) -> bool:
     if isinstance(node, (cst.Name, cst.BaseNumber, cst.SimpleString, cst.ConcatenatedString,
                          cst.Ellipsis)):
         return True
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if type(node) is cst.UnaryOperation and type(node.operator) is cst.Minus:
         return isinstance(node.expression, cst.BaseNumber)
-    if isinstance(node, cst.Tuple):
+    if type(node) is cst.Tuple:
         return all(is_atom(e.value) for e in node.elements)
     return False
 
@@ -42,9 +42,9 @@ def is_atom(node: cst.BaseExpression) -> bool:
 def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
     """The expression without surrounding parentheses (a tuple, and a negated literal such
     as the base in ``(-0.5) ** 2``, keep theirs)."""
-    if isinstance(node, cst.UnaryOperation):
+    if type(node) is cst.UnaryOperation:
         return node
-    if isinstance(node, cst.Tuple):
+    if type(node) is cst.Tuple:
         return node if node.lpar else node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     if getattr(node, "lpar", None):
         return node.with_changes(lpar=[], rpar=[])
@@ -88,12 +88,12 @@ def statement_normalizer(module: cst.Module, ctx: Context):
 
 def target_names(target: cst.BaseExpression) -> list[str]:
     """The names an assignment target binds: ``a`` or ``a, b``."""
-    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+    if type(target) is cst.Subscript and type(target.value) is cst.Name:
         return [target.value.value]
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
         return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
+    if type(target) in (cst.Tuple, cst.List):
+        return [e.value.value for e in target.elements if type(e.value) is cst.Name]
     return []
 
 
@@ -131,14 +131,14 @@ def _normalize_if(stmt: cst.If, namer: Namer, local_names) -> list[cst.BaseState
     ``elif`` becomes ``else:`` holding the next test and its ``if``."""
     out: list[cst.BaseStatement] = []
     test = _bare(stmt.test)
-    if not isinstance(test, cst.Name):
+    if type(test) is not cst.Name:
         name = cst.Name(namer.fresh_numbered("_c"))
         out.append(_line(cst.Assign([cst.AssignTarget(name)], test)))
         test = name
     orelse = stmt.orelse
-    if isinstance(orelse, cst.Else):
+    if type(orelse) is cst.Else:
         orelse = orelse.with_changes(body=_normalize_block(orelse.body, namer, local_names))
-    elif isinstance(orelse, cst.If):
+    elif type(orelse) is cst.If:
         nested = _normalize_if(orelse, namer, local_names)
         nested[0] = nested[0].with_changes(leading_lines=orelse.leading_lines)
         orelse = cst.Else(body=cst.IndentedBlock(nested))
@@ -150,11 +150,11 @@ def _normalize_if(stmt: cst.If, namer: Namer, local_names) -> list[cst.BaseState
 
 def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                          local_names: frozenset[str], rt: str = "rt") -> list[cst.BaseStatement]:
-    if isinstance(stmt, cst.If):
+    if type(stmt) is cst.If:
         return _normalize_if(stmt, namer, local_names)
-    if isinstance(stmt, (cst.For, cst.While)):  # range(...) and the while test stay as written
+    if type(stmt) in (cst.For, cst.While):  # range(...) and the while test stay as written
         return [stmt.with_changes(body=_normalize_block(stmt.body, namer, local_names))]
-    if not isinstance(stmt, cst.SimpleStatementLine):
+    if type(stmt) is not cst.SimpleStatementLine:
         return [stmt]
     if any("\n" in _EMPTY.code_for_node(small) for small in stmt.body):
         stmt = stmt.with_changes(body=[small.visit(_OneLine()) for small in stmt.body])
@@ -162,10 +162,10 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
     for small in stmt.body:
         lifted: list[cst.BaseStatement] = []
         lift = _Lifter(namer, lifted, local_names)
-        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, (cst.Tuple, cst.List)):
+        if type(small) is cst.Assign and type(small.targets[0].target) in (cst.Tuple, cst.List):
             names = [e.value for e in small.targets[0].target.elements]
             value = _bare(small.value)
-            if isinstance(value, cst.Call) and not namer.gives_one_array(value):
+            if type(value) is cst.Call and not namer.gives_one_array(value):
                 # a, b = helper(x), a, b = np.split(x, 2): one call, several results
                 target = cst.Tuple([cst.Element(n, comma=cst.Comma()) if len(names) == 1 else
                                     cst.Element(n) for n in names], lpar=[], rpar=[])  # (p, = h(x))
@@ -178,7 +178,7 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                 for i, name in enumerate(names):
                     row = cst.Subscript(whole, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
                     lifted.append(_line(cst.Assign([cst.AssignTarget(name)], row)))
-        elif isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Subscript):
+        elif type(small) is cst.Assign and type(small.targets[0].target) is cst.Subscript:
             # out[i] = v on a local array → out = rt.setitem(out, rt.at[i], v): a new version
             target = small.targets[0].target
             value = lift.atom(small.value)
@@ -187,17 +187,17 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
             call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("setitem")),
                             [cst.Arg(target.value), cst.Arg(key), cst.Arg(value)])
             lifted.append(_line(cst.Assign([cst.AssignTarget(target.value)], call)))
-        elif isinstance(small, cst.Assign):
+        elif type(small) is cst.Assign:
             value = lift.operation(small.value)
             lifted.append(_line(cst.Assign(targets=small.targets, value=value)))
-        elif isinstance(small, cst.Return) and isinstance(_bare(small.value), (cst.Tuple, cst.Dict)):
+        elif type(small) is cst.Return and isinstance(_bare(small.value), (cst.Tuple, cst.Dict)):
             # each returned item an atom, a display among them bound to a temporary of its own
             # (return (s, x), x: the pullback seeds items that are names, not displays)
             value = _bare(small.value)
             value = value.with_changes(elements=[
                 e.with_changes(value=lift.element(e.value)) for e in value.elements])
             lifted.append(_line(small.with_changes(value=value)))
-        elif isinstance(small, cst.Return) and small.value is not None:
+        elif type(small) is cst.Return and small.value is not None:
             value = small.value
             if not is_atom(value):
                 target = namer.fresh("_out")
@@ -205,15 +205,15 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
                                                lift.operation(value))))
                 value = cst.Name(target)
             lifted.append(_line(small.with_changes(value=value)))
-        elif isinstance(small, cst.Expr) and _is_append(small.value, local_names):
+        elif type(small) is cst.Expr and _is_append(small.value, local_names):
             # xs.append(v) → xs = rt.append(xs, v): a new version of the list
             xs = small.value.func.value
             value = lift.atom(small.value.args[0].value)
             call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("append")),
                             [cst.Arg(xs), cst.Arg(value)])
             lifted.append(_line(cst.Assign([cst.AssignTarget(xs)], call)))
-        elif isinstance(small, cst.Expr):
-            if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
+        elif type(small) is cst.Expr:
+            if type(small.value) in (cst.SimpleString, cst.ConcatenatedString):
                 continue  # the docstring
             lifted.append(_line(small.with_changes(value=lift.operation(small.value))))
         else:
@@ -234,8 +234,8 @@ def _gives_one_array(call: cst.Call, ctx: Context, local_names) -> bool:
 
 def _is_append(call, local_names) -> bool:
     """``xs.append(v)`` on a local list."""
-    return isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
-        call.func.attr.value == "append" and isinstance(call.func.value, cst.Name) and \
+    return type(call) is cst.Call and type(call.func) is cst.Attribute and \
+        call.func.attr.value == "append" and type(call.func.value) is cst.Name and \
         call.func.value.value in local_names and len(call.args) == 1 and not call.args[0].keyword
 
 
@@ -254,10 +254,10 @@ class _Lifter:
         node = _bare(node)
         if is_atom(node):
             return node
-        if isinstance(node, (cst.List, cst.Tuple)):
+        if type(node) in (cst.List, cst.Tuple):
             return node.with_changes(elements=[e.with_changes(value=self.element(e.value))
                                                for e in node.elements])
-        if isinstance(node, cst.IfExp):
+        if type(node) is cst.IfExp:
             return self.conditional(node)
         value = self.operation(node)
         name = cst.Name(self.namer.temp())
@@ -272,7 +272,7 @@ class _Lifter:
 
     def holds_variables(self, node: cst.BaseExpression) -> bool:
         """A list, tuple or dict display that reads a variable (``(a, 2.0)``, not ``(2, 3)``)."""
-        return isinstance(node, (cst.List, cst.Tuple, cst.Dict)) and any(
+        return type(node) in (cst.List, cst.Tuple, cst.Dict) and any(
             type(n) is cst.Name and n.value not in _CONSTANT_NAMES for n in nodes(node))
 
     def name(self, value: cst.BaseExpression) -> cst.Name:
@@ -284,24 +284,24 @@ class _Lifter:
     def operation(self, node: cst.BaseExpression) -> cst.BaseExpression:
         """``node`` with every operand made an atom (the operation itself stays)."""
         node = _bare(node)
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             return node.with_changes(left=self.atom(node.left), right=self.atom(node.right))
-        if isinstance(node, cst.UnaryOperation):
+        if type(node) is cst.UnaryOperation:
             if is_atom(node):
                 return node
             return node.with_changes(expression=self.atom(node.expression))
-        if isinstance(node, cst.Comparison):
+        if type(node) is cst.Comparison:
             return node.with_changes(
                 left=self.atom(node.left),
                 comparisons=[c.with_changes(comparator=self.atom(c.comparator))
                              for c in node.comparisons])
-        if isinstance(node, cst.BooleanOperation):
+        if type(node) is cst.BooleanOperation:
             return node.with_changes(left=self.atom(node.left), right=self.atom(node.right))
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             func = node.func
-            if isinstance(func, cst.Attribute) and not self._is_global(func.value):
+            if type(func) is cst.Attribute and not self._is_global(func.value):
                 func = func.with_changes(value=self.atom(func.value))
-            elif isinstance(func, (cst.Subscript, cst.Call)):  # acts["relu"](x): name it first
+            elif type(func) in (cst.Subscript, cst.Call):  # acts["relu"](x): name it first
                 func = self.atom(func)
             args = [a.with_changes(value=self.atom(a.value)) for a in node.args]
             if any(self.holds_variables(a.value) for a in args) and \
@@ -310,19 +310,19 @@ class _Lifter:
                 args = [a.with_changes(value=self.name(a.value)) if self.holds_variables(a.value)
                         else a for a in args]
             return node.with_changes(func=func, args=args)
-        if isinstance(node, cst.Attribute):
+        if type(node) is cst.Attribute:
             if self._is_global(node.value):
                 return node
             return node.with_changes(value=self.atom(node.value))
-        if isinstance(node, cst.Subscript):
-            value = node.value if isinstance(node.value, cst.Name) else self.atom(node.value)
+        if type(node) is cst.Subscript:
+            value = node.value if type(node.value) is cst.Name else self.atom(node.value)
             return node.with_changes(value=value, slice=[self._element(e) for e in node.slice])
-        if isinstance(node, (cst.List, cst.Tuple)):
+        if type(node) in (cst.List, cst.Tuple):
             return self.atom(node)
-        if isinstance(node, cst.Dict):
+        if type(node) is cst.Dict:
             return node.with_changes(elements=[e.with_changes(value=self.atom(e.value))
                                                for e in node.elements])
-        if isinstance(node, cst.IfExp):
+        if type(node) is cst.IfExp:
             return self.atom(node)
         return node
 
@@ -336,7 +336,7 @@ class _Lifter:
             out.append(_line(cst.Assign([cst.AssignTarget(target)], lifter.operation(value))))
             branches.append(cst.IndentedBlock(out))
         test = _bare(node.test)
-        if not isinstance(test, cst.Name):
+        if type(test) is not cst.Name:
             name = cst.Name(self.namer.fresh_numbered("_c"))
             self.out.append(_line(cst.Assign([cst.AssignTarget(name)], test)))
             test = name
@@ -345,22 +345,22 @@ class _Lifter:
 
     def _is_global(self, node: cst.BaseExpression) -> bool:
         """``np`` or ``np.linalg`` (a path from a global name), or a local name itself."""
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             return True
-        return isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Name, cst.Attribute)) \
+        return type(node) is cst.Attribute and type(node.value) in (cst.Name, cst.Attribute) \
             and self._head(node) not in self.local_names and self._is_global(node.value)
 
     @staticmethod
     def _head(node: cst.BaseExpression) -> str:
-        while isinstance(node, cst.Attribute):
+        while type(node) is cst.Attribute:
             node = node.value
-        return node.value if isinstance(node, cst.Name) else ""
+        return node.value if type(node) is cst.Name else ""
 
     def _element(self, element: cst.SubscriptElement) -> cst.SubscriptElement:
         s = element.slice
-        if isinstance(s, cst.Index):
+        if type(s) is cst.Index:
             return element.with_changes(slice=s.with_changes(value=self.atom(s.value)))
-        if isinstance(s, cst.Slice):
+        if type(s) is cst.Slice:
             parts = {k: (None if getattr(s, k) is None else self.atom(getattr(s, k)))
                      for k in ("lower", "upper", "step")}
             return element.with_changes(slice=s.with_changes(**parts))

@@ -151,15 +151,15 @@ def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:
     single = single_assignments(vjp)
     shapes, found = {}, {}
     for stmt in vjp.body.body:
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and
                 isinstance(stmt.body[0].targets[0].target, cst.Name)):
             continue
         name, value = stmt.body[0].targets[0].target.value, stmt.body[0].value
         if name not in single:
             continue
-        if isinstance(value, cst.Attribute) and value.attr.value == "shape" and \
-                isinstance(value.value, cst.Name) and given.get(value.value.value):
+        if type(value) is cst.Attribute and value.attr.value == "shape" and \
+                type(value.value) is cst.Name and given.get(value.value.value):
             shapes[name] = given[value.value.value]
             continue
         axis = _axis_length(value, given, shapes, ctx)
@@ -171,20 +171,20 @@ def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:
 def _axis_length(value, given: dict, shapes: dict, ctx: Context):
     """The symbol of the axis ``value`` measures: ``len(P)``, ``P.shape[i]``, ``s[i]`` of a
     name ``s`` bound to ``P.shape``, for a parameter ``P`` of the pattern; else None."""
-    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+    if type(value) is cst.Call and type(value.func) is cst.Name and \
             value.func.value == "len" and ctx.lookup("len") is builtins.len and \
-            len(value.args) == 1 and isinstance(value.args[0].value, cst.Name) and \
+            len(value.args) == 1 and type(value.args[0].value) is cst.Name and \
             not value.args[0].keyword and not value.args[0].star:
         axes = given.get(value.args[0].value.value)
         return axes[0] if axes else None
-    if not (isinstance(value, cst.Subscript) and len(value.slice) == 1 and
-            isinstance(value.slice[0].slice, cst.Index)):
+    if not (type(value) is cst.Subscript and len(value.slice) == 1 and
+            type(value.slice[0].slice) is cst.Index):
         return None
     i, base = number(value.slice[0].slice.value), value.value
-    if isinstance(base, cst.Attribute) and base.attr.value == "shape" and \
-            isinstance(base.value, cst.Name):
+    if type(base) is cst.Attribute and base.attr.value == "shape" and \
+            type(base.value) is cst.Name:
         axes = given.get(base.value.value)
-    elif isinstance(base, cst.Name):
+    elif type(base) is cst.Name:
         axes = shapes.get(base.value)
     else:
         return None
@@ -195,7 +195,7 @@ def _axis_length(value, given: dict, shapes: dict, ctx: Context):
 
 def _length(expr, lengths: dict):
     """The axis symbol a length ``expr`` is (a name of ``lengths``), else None."""
-    return lengths.get(expr.value) if isinstance(expr, cst.Name) else None
+    return lengths.get(expr.value) if type(expr) is cst.Name else None
 
 
 def _evaluate_axes(expr: cst.BaseExpression, facts: Facts, integers: frozenset,
@@ -213,8 +213,8 @@ def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
     """Names bound only as the targets of ``for name in range(...)`` loops: Python ints."""
     loops: dict[str, int] = {}
     for stmt in walk(vjp.body.body):
-        if isinstance(stmt, cst.For) and isinstance(stmt.target, cst.Name) and \
-                isinstance(stmt.iter, cst.Call) and isinstance(stmt.iter.func, cst.Name) and \
+        if type(stmt) is cst.For and type(stmt.target) is cst.Name and \
+                type(stmt.iter) is cst.Call and type(stmt.iter.func) is cst.Name and \
                 stmt.iter.func.value == "range" and ctx.lookup("range") is builtins.range:
             loops[stmt.target.value] = loops.get(stmt.target.value, 0) + 1
     counts = binding_counts(vjp)
@@ -224,16 +224,16 @@ def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
 def _seed(vjp: cst.FunctionDef) -> dict:
     """The pullback's parameter has the shape of the output (the API checks cotangents)."""
     final = vjp.body.body[-1]
-    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+    if not (type(final) is cst.SimpleStatementLine and type(final.body[0]) is cst.Return):
         return {}
     value = final.body[0].value
-    if not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
+    if not (type(value) is cst.Tuple and len(value.elements) == 2):
         return {}
     out, pullback = (e.value for e in value.elements)
-    if not (isinstance(out, cst.Name) and isinstance(pullback, cst.Name)):
+    if not (type(out) is cst.Name and type(pullback) is cst.Name):
         return {}
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == pullback.value and \
+        if type(stmt) is cst.FunctionDef and stmt.name.value == pullback.value and \
                 len(stmt.params.params) == 1:
             return {stmt.params.params[0].name.value: out}
     return {}
@@ -393,7 +393,7 @@ def _list(expr: cst.List, facts: Facts):
     """``[h0]``: a list whose elements have the shape of its items (all one shape)."""
     found = EMPTY_LIST
     for element in expr.elements:
-        if not isinstance(element, cst.Element):
+        if type(element) is not cst.Element:
             return UNKNOWN  # [*xs]
         found = _join(found, Shape(("list", facts.of(element.value))))
         if found is UNKNOWN or found.of[1] is UNKNOWN:
@@ -417,12 +417,12 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
             return piece
     base = facts.of(expr.value)
     if _is_list(base):
-        ok = isinstance(expr.value, cst.Name) and expr.value.value in lists and \
-            len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+        ok = type(expr.value) is cst.Name and expr.value.value in lists and \
+            len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
             _integer(expr.slice[0].slice.value, integers)
         return UNKNOWN if not ok else BOTTOM if base == EMPTY_LIST else base.of[1]
     if base == SHAPE_TUPLE:
-        ok = len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+        ok = len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
             _integer(expr.slice[0].slice.value, integers)
         return SCALAR if ok else UNKNOWN
     axes = axes_of(base)
@@ -431,17 +431,17 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     out, rest = [], list(axes)
     for element in expr.slice:
         item = element.slice
-        if isinstance(item, cst.Index):
+        if type(item) is cst.Index:
             if _integer(item.value, integers) and rest:
                 rest.pop(0)
-            elif isinstance(item.value, cst.Name) and item.value.value == "None":
+            elif type(item.value) is cst.Name and item.value.value == "None":
                 out.append(1)
             else:
                 return UNKNOWN
-        elif isinstance(item, cst.Slice) and item.lower is None and item.upper is None and \
+        elif type(item) is cst.Slice and item.lower is None and item.upper is None and \
                 item.step is None and rest:
             out.append(rest.pop(0))
-        elif isinstance(item, cst.Slice) and rest and sizes is not None:
+        elif type(item) is cst.Slice and rest and sizes is not None:
             length = sizes.slice_length(rest.pop(0), item)
             if length is None:
                 return UNKNOWN
@@ -456,7 +456,7 @@ def _split_piece(expr: cst.Subscript, facts: Facts, sizes: "Sizes"):
     ``k`` times a length of the pattern, else UNKNOWN."""
     call = expr.value
     if facts.resolve(call.func) is not np.split or len(expr.slice) != 1 or \
-            not isinstance(expr.slice[0].slice, cst.Index):
+            type(expr.slice[0].slice) is not cst.Index:
         return UNKNOWN
     positional = [a.value for a in call.args if a.keyword is None and not a.star]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
@@ -585,9 +585,9 @@ _RESULT_SHAPES = {linalg.solve_adjoint: {0: 2, 1: 3}, linalg.cholesky_solve_adjo
 def _result_part(expr: cst.Subscript, facts: Facts):
     """The fact of ``rule(...)[k]`` for a rule of ``_RESULT_SHAPES``: its operand's, else None."""
     call = expr.value
-    if not (isinstance(call, cst.Call) and len(expr.slice) == 1 and
-            isinstance(expr.slice[0].slice, cst.Index) and
-            isinstance(expr.slice[0].slice.value, cst.Integer)):
+    if not (type(call) is cst.Call and len(expr.slice) == 1 and
+            type(expr.slice[0].slice) is cst.Index and
+            type(expr.slice[0].slice.value) is cst.Integer):
         return None
     fn = facts.resolve(call.func)
     if not _known(fn, _RESULT_SHAPES):
@@ -602,7 +602,7 @@ def _result_part(expr: cst.Subscript, facts: Facts):
 
 def _axis_list(node, ndim: int) -> list | None:
     """The axes a literal ``axis=`` names, made non-negative; None if not literal ints."""
-    items = [e.value for e in node.elements] if isinstance(node, cst.Tuple) else [node]
+    items = [e.value for e in node.elements] if type(node) is cst.Tuple else [node]
     found = []
     for item in items:
         value = number(item)
@@ -621,7 +621,7 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     if len(positional) + len(keywords) != len(call.args):
         return UNKNOWN
     fn = facts.resolve(call.func)
-    if fn is None and isinstance(call.func, cst.Attribute):  # a method of a local array
+    if fn is None and type(call.func) is cst.Attribute:  # a method of a local array
         method, receiver = call.func.attr.value, call.func.value
         axes = axes_of(facts.of(receiver))
         if axes is None or not axes:
@@ -648,7 +648,7 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     if fn is trees.pop_adjoint and len(positional) == 2 and not keywords:
         xs = positional[1]  # the adjoint of an element: its shape, or a zero that broadcasts
         element = facts.of(xs)
-        if not (isinstance(xs, cst.Name) and xs.value in lists and _is_list(element)):
+        if not (type(xs) is cst.Name and xs.value in lists and _is_list(element)):
             return UNKNOWN
         if element == EMPTY_LIST or element.of[1] == BOTTOM:
             return BOTTOM
@@ -754,8 +754,8 @@ def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
         if expr is None or not _listy(expr, names, callee):
             bad.add(name)
             continue
-        other = expr if isinstance(expr, cst.Name) else expr.args[0].value if \
-            isinstance(expr, cst.Call) else None
+        other = expr if type(expr) is cst.Name else expr.args[0].value if \
+            type(expr) is cst.Call else None
         if other is not None:
             parent[root(name)] = root(other.value)
     allowed = _allowed_reads(vjp, names, callee)
@@ -771,38 +771,38 @@ def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
 
 
 def _listy(expr, names: set, callee) -> bool:
-    if isinstance(expr, cst.List):
+    if type(expr) is cst.List:
         return True
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         return expr.value in names
-    return isinstance(expr, cst.Call) and callee(expr) in _APPENDS and len(expr.args) == 2 and \
-        isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value in names
+    return type(expr) is cst.Call and callee(expr) in _APPENDS and len(expr.args) == 2 and \
+        type(expr.args[0].value) is cst.Name and expr.args[0].value.value in names
 
 
 def _allowed_reads(vjp: cst.FunctionDef, names: set, callee) -> set:
     """The ids of the Name nodes of ``names`` that bind them or read them harmlessly."""
     allowed = set()
     for stmt in walk(vjp.body.body):
-        if isinstance(stmt, cst.For):
+        if type(stmt) is cst.For:
             allowed |= {id(n) for n in subexpressions(stmt.target) if type(n) is cst.Name}
-        if not isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is not cst.SimpleStatementLine:
             continue
         for small in stmt.body:
-            if isinstance(small, cst.Assign):
+            if type(small) is cst.Assign:
                 for target in small.targets:
-                    if isinstance(target.target, cst.Name):
+                    if type(target.target) is cst.Name:
                         allowed.add(id(target.target))
-                if isinstance(small.value, cst.Name):
+                if type(small.value) is cst.Name:
                     allowed.add(id(small.value))  # an alias
-            elif isinstance(small, cst.Del):
+            elif type(small) is cst.Del:
                 allowed |= {id(n) for n in subexpressions(small.target) if type(n) is cst.Name}
     for node in subexpressions(vjp.body):
-        if type(node) is cst.Subscript and isinstance(node.value, cst.Name):
+        if type(node) is cst.Subscript and type(node.value) is cst.Name:
             allowed.add(id(node.value))  # hs[-1] (a write hs[i] = v is an Assign target: not here)
         elif type(node) is cst.Call:
             func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "push" and \
-                    len(node.args) == 1 and isinstance(node.args[0].value, cst.Tuple):
+            if type(func) is cst.Attribute and func.attr.value == "push" and \
+                    len(node.args) == 1 and type(node.args[0].value) is cst.Tuple:
                 allowed |= {id(e.value) for e in node.args[0].value.elements}  # onto a tape
                 continue
             positions = _LIST_READERS.get(callee(node), ()) if callee(node) is not None else ()
@@ -810,14 +810,14 @@ def _allowed_reads(vjp: cst.FunctionDef, names: set, callee) -> set:
                 if arg.keyword is None and not arg.star and (positions is None or i in positions):
                     allowed.add(id(arg.value))
     for stmt in walk(vjp.body.body):  # a subscript assigned to writes into the list: not allowed
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-                    targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) \
+                if type(small) in (cst.Assign, cst.AugAssign, cst.AnnAssign):
+                    targets = [t.target for t in small.targets] if type(small) is cst.Assign \
                         else [small.target]
                     for t in targets:
                         for n in subexpressions(t):
-                            if type(n) is cst.Subscript and isinstance(n.value, cst.Name):
+                            if type(n) is cst.Subscript and type(n.value) is cst.Name:
                                 allowed.discard(id(n.value))
     return allowed
 
@@ -826,12 +826,12 @@ def _reduced(axes: tuple, keywords: dict):
     if not set(keywords) <= {"axis", "keepdims"}:
         return UNKNOWN
     keepdims = keywords.get("keepdims")
-    keep = keepdims is not None and isinstance(keepdims, cst.Name) and keepdims.value == "True"
+    keep = keepdims is not None and type(keepdims) is cst.Name and keepdims.value == "True"
     if keepdims is not None and not keep and not (
-            isinstance(keepdims, cst.Name) and keepdims.value == "False"):
+            type(keepdims) is cst.Name and keepdims.value == "False"):
         return UNKNOWN
     axis = keywords.get("axis")
-    if axis is None or isinstance(axis, cst.Name) and axis.value == "None":
+    if axis is None or type(axis) is cst.Name and axis.value == "None":
         chosen = range(len(axes))
     else:
         chosen = _axis_list(axis, len(axes))
@@ -857,7 +857,7 @@ def _transposed(axes: tuple, given: list):
     ``axes=(0, 2, 1)`` permute them."""
     if not given:
         return dims(axes[::-1])
-    items = given[0].elements if len(given) == 1 and isinstance(given[0], cst.Tuple) else \
+    items = given[0].elements if len(given) == 1 and type(given[0]) is cst.Tuple else \
         [cst.Element(g) for g in given]
     order = [number(e.value) for e in items]
     if sorted(o if type(o) is int and o >= 0 else -1 for o in order) != list(range(len(axes))):
@@ -869,7 +869,7 @@ _FULL_METHODS = ("sum", "mean", "max", "min", "prod")  # a.sum(): one number
 
 
 def _call(call: cst.Call, facts: Facts):
-    if not call.args and isinstance(call.func, cst.Attribute) and \
+    if not call.args and type(call.func) is cst.Attribute and \
             call.func.attr.value in _FULL_METHODS and facts.resolve(call.func) is None:
         return SCALAR  # a method of a local array, reducing all of it
     fn = facts.resolve(call.func)
@@ -891,11 +891,11 @@ def _call(call: cst.Call, facts: Facts):
     if _known(fn, _REDUCTIONS) and len(positional) == 1 and set(keywords) <= {"axis", "keepdims"}:
         keepdims = keywords.get("keepdims")
         axis = keywords.get("axis")
-        if keepdims is not None and isinstance(keepdims, cst.Name) and keepdims.value == "True":
+        if keepdims is not None and type(keepdims) is cst.Name and keepdims.value == "True":
             x = facts.of(positional[0])
             return UNKNOWN if x is UNKNOWN else _broadcast([Shape(x.of, exact=False)])
-        if (keepdims is None or isinstance(keepdims, cst.Name) and keepdims.value == "False") \
-                and (axis is None or isinstance(axis, cst.Name) and axis.value == "None"):
+        if (keepdims is None or type(keepdims) is cst.Name and keepdims.value == "False") \
+                and (axis is None or type(axis) is cst.Name and axis.value == "None"):
             return SCALAR  # a reduction of everything: one number
         return UNKNOWN
     if fn is helpers.row_dots and len(positional) == 2 and not keywords:  # keepdims sums
@@ -1008,8 +1008,8 @@ class _Drop(Unwrapping):
             left = self._bare(left)  # (a * b) + c → a * b + c; (a - b) - c → a - b - c
         if self.is_wrapped(right):
             inner = self._bare(right)
-            if isinstance(updated.operator, cst.Add) and isinstance(inner, cst.UnaryOperation) \
-                    and isinstance(inner.operator, cst.Minus):
+            if type(updated.operator) is cst.Add and type(inner) is cst.UnaryOperation \
+                    and type(inner.operator) is cst.Minus:
                 return updated.with_changes(left=left, operator=cst.Subtract(
                     whitespace_before=updated.operator.whitespace_before,
                     whitespace_after=updated.operator.whitespace_after), right=inner.expression)
@@ -1023,17 +1023,17 @@ _POWER = 4
 
 def _precedence(node) -> int:
     """Python's binding strength of an expression (higher binds tighter); atoms are 9."""
-    if isinstance(node, cst.BinaryOperation):
+    if type(node) is cst.BinaryOperation:
         op = node.operator
-        if isinstance(op, cst.Power):
+        if type(op) is cst.Power:
             return _POWER
         if isinstance(op, (cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo,
                            cst.MatrixMultiply)):
             return 2
-        if isinstance(op, (cst.Add, cst.Subtract)):
+        if type(op) in (cst.Add, cst.Subtract):
             return 1
         return 0  # shifts and bitwise operators
-    if isinstance(node, cst.UnaryOperation):
+    if type(node) is cst.UnaryOperation:
         return 3
     if isinstance(node, _ATOMS):
         return 9
