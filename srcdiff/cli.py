@@ -122,7 +122,7 @@ def export_source(fn, wrt: tuple[str, ...], pytrees: tuple[str, ...] = ()) -> st
             return defs[key]
         text = derivative(target, tuple(target_wrt), False, tuple(containers)).source
         module = cst.parse_module(text)
-        funcdef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+        funcdef = next(s for s in module.body if type(s) is cst.FunctionDef)
         name = funcdef.name.value
         while name in used_names:
             name = name + "_"
@@ -131,7 +131,7 @@ def export_source(fn, wrt: tuple[str, ...], pytrees: tuple[str, ...] = ()) -> st
         renames: dict[str, str] = {}
         link_obj = target.__globals__
         for stmt in module.body:
-            if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
                 link = stmt.body[0]
                 callee = _evaluate(link.value.args[0].value, target)
                 callee_wrt = tuple(e.value.evaluated_value for e in link.value.args[1].value.elements)
@@ -178,7 +178,7 @@ def _params(fn):
 def _evaluate(node: cst.BaseExpression, fn):
     """A dotted name from generated code, looked up among ``fn``'s globals and closure."""
     parts = []
-    while isinstance(node, cst.Attribute):
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
     parts.append(node.value)

@@ -225,9 +225,9 @@ def with_blocks(stmt: cst.BaseCompoundStatement, rewrite) -> cst.BaseCompoundSta
     new one) applied to each block it holds: its body, its ``else``, an ``elif`` chain's."""
     stmt = stmt.with_changes(body=rewrite(stmt.body))
     orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.Else):
+    if type(orelse) is cst.Else:
         stmt = stmt.with_changes(orelse=orelse.with_changes(body=rewrite(orelse.body)))
-    elif isinstance(orelse, cst.If):
+    elif type(orelse) is cst.If:
         stmt = stmt.with_changes(orelse=with_blocks(orelse, rewrite))
     return stmt
 

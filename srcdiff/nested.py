@@ -76,7 +76,7 @@ def _is_function(node) -> bool:
 
 
 def _params(params: cst.Parameters) -> list[str]:
-    star = [params.star_arg] if isinstance(params.star_arg, cst.Param) else []
+    star = [params.star_arg] if type(params.star_arg) is cst.Param else []
     return [p.name.value for p in (*params.posonly_params, *params.params, *star,
                                    *params.kwonly_params,
                                    *([params.star_kwarg] if params.star_kwarg else []))]

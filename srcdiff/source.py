@@ -166,11 +166,11 @@ def _read_source(fn) -> FunctionSource:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:  # pragma: no cover - source that compiled always parses
         raise SourceUnavailableError(f"cannot parse the source of {name}: {exc}") from exc
-    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    defs = [s for s in module.body if type(s) is cst.FunctionDef]
     if len(defs) != 1:
         raise SourceUnavailableError(f"could not isolate the definition of {name} in its source")
     funcdef = defs[0].with_changes(decorators=(), leading_lines=())
-    same_lines = not isinstance(funcdef.body, cst.SimpleStatementSuite)
+    same_lines = type(funcdef.body) is not cst.SimpleStatementSuite
     if not same_lines:  # def f(x): return x * 2
         funcdef = funcdef.with_changes(body=cst.IndentedBlock(
             [cst.SimpleStatementLine([small]) for small in funcdef.body.body]))
@@ -249,7 +249,7 @@ def _lambda_source(fn, text: str, first_line: int) -> FunctionSource:
             f"srcdiff cannot isolate the lambda at {where} in its lines; write it as a 'def' "
             "function (or on a line of its own).") from None
     params = fn.__code__.co_varnames[:fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
-    found = [n for n in _nodes(module) if isinstance(n, cst.Lambda) and
+    found = [n for n in _nodes(module) if type(n) is cst.Lambda and
              tuple(p.name.value for p in (*n.params.posonly_params, *n.params.params,
                                           *n.params.kwonly_params)) == params]
     if len(found) > 1:
@@ -290,7 +290,7 @@ def _same_code(text: str, code) -> bool:
 def _assigned_name(module: cst.Module, lam: cst.Lambda) -> str | None:
     """``loss`` for ``loss = lambda ...``: the generated code is named after it."""
     for node in _nodes(module):
-        if isinstance(node, cst.Assign) and node.value is lam and len(node.targets) == 1 and \
-                isinstance(node.targets[0].target, cst.Name):
+        if type(node) is cst.Assign and node.value is lam and len(node.targets) == 1 and \
+                type(node.targets[0].target) is cst.Name:
             return node.targets[0].target.value
     return None

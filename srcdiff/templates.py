@@ -59,23 +59,23 @@ def template_for(rule: Rule) -> Template | None:
         return None
     funcdef = cst.parse_module(source).body[0]
     params = tuple(inspect.signature(rule.raw).parameters)
-    if not isinstance(funcdef, cst.FunctionDef) or funcdef.name.value != rule.raw.__name__ or \
+    if type(funcdef) is not cst.FunctionDef or funcdef.name.value != rule.raw.__name__ or \
             tuple(p.name.value for p in funcdef.params.params) != params[:len(funcdef.params.params)]:
         return None  # the file changed since it was imported: these lines are another function's
     body = list(funcdef.body.body)
-    if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine):
+    if len(body) != 1 or type(body[0]) is not cst.SimpleStatementLine:
         return None
     ret = body[0].body[0]
-    if not isinstance(ret, cst.Return) or ret.value is None:
+    if type(ret) is not cst.Return or ret.value is None:
         return None
     value = ret.value
     if len(rule.operands) == 1:
         results = (value,)
-    elif isinstance(value, cst.Tuple) and len(value.elements) == len(rule.operands):
+    elif type(value) is cst.Tuple and len(value.elements) == len(rule.operands):
         results = tuple(e.value for e in value.elements)
     else:
         return None
-    results = tuple(None if isinstance(r, cst.Name) and r.value == "None" else _bare(r)
+    results = tuple(None if type(r) is cst.Name and r.value == "None" else _bare(r)
                     for r in results)
     if any(r is not None and len(_code(r)) > MAX_INLINE for r in results):
         return None  # a long formula reads better as a named call: rt.mean_adjoint(...)

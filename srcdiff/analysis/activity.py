@@ -39,11 +39,11 @@ class Activity:
 def simple_statements(statements):
     """Every simple statement line, in source order, inside ``if`` blocks too."""
     for stmt in statements:
-        if isinstance(stmt, cst.If):
+        if type(stmt) is cst.If:
             yield from simple_statements(stmt.body.body)
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 yield from simple_statements(stmt.orelse.body.body)
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif type(stmt) in (cst.For, cst.While):
             yield from simple_statements(stmt.body.body)
         else:
             yield stmt
@@ -71,20 +71,20 @@ def _assignments(funcdef: cst.FunctionDef, ctx: Context, local_names):
     containers = set(ctx.containers)  # grows with what is read out of them, in order
     sequences: set[str] = set()  # names bound to a list or tuple built here
     for stmt in simple_statements(funcdef.body.body):
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             assign = stmt.body[0]
             op = classify(assign.value, ctx, local_names, containers, sequences)
             if _makes_container(op, assign.value, containers):
                 containers.update(target_names(assign.targets[0].target))
-            if isinstance(assign.value, (cst.List, cst.Tuple, cst.Dict)) or \
+            if type(assign.value) in (cst.List, cst.Tuple, cst.Dict) or \
                     op.primitive is _append() or op.kind == "copy" and \
-                    isinstance(assign.value, cst.Name) and assign.value.value in sequences:
+                    type(assign.value) is cst.Name and assign.value.value in sequences:
                 sequences.update(target_names(assign.targets[0].target))
             # options count too: a varied value in one (np.clip(c, a_min=lo)) is refused later
             inputs = _operand_reads((*op.operands, *(v for _, v in op.options)), local_names) \
                 if op.kind != "unknown" else reads(assign.value, local_names)
             target = assign.targets[0].target
-            names = tuple(e.value.value for e in target.elements) if isinstance(target, cst.Tuple) \
+            names = tuple(e.value.value for e in target.elements) if type(target) is cst.Tuple \
                 else target.value
             found.append((stmt, names, op, inputs))
     return tuple(found)
@@ -109,7 +109,7 @@ def analyze(funcdef: cst.FunctionDef, ctx: Context, local_names) -> Activity:
     """Varied and useful variables of a normalized, renamed function body."""
     steps = assignments(funcdef, ctx, local_names)
     varied = set(ctx.wrt)
-    useful = {atom.value for _, atom in outputs(funcdef, ctx) if isinstance(atom, cst.Name)}
+    useful = {atom.value for _, atom in outputs(funcdef, ctx) if type(atom) is cst.Name}
     changed = True
     while changed:  # loops carry values backwards in the text: iterate to a fixpoint
         size = len(varied) + len(useful)
@@ -137,9 +137,9 @@ def outputs(funcdef: cst.FunctionDef, ctx: Context):
     value = funcdef.body.body[-1].body[0].value
     if "has_aux" in ctx.options:
         return [(None, value.elements[0].value)]
-    if isinstance(value, cst.Tuple):
+    if type(value) is cst.Tuple:
         return [(cst.Integer(str(i)), e.value) for i, e in enumerate(value.elements)]
-    if isinstance(value, cst.Dict):
+    if type(value) is cst.Dict:
         return [(e.key, e.value) for e in value.elements]
     return [(None, value)]
 
@@ -162,9 +162,9 @@ def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
     a display (``return [a, b]``, ``return a, b``)."""
     from srcdiff.runtime import append
 
-    return op.kind == "project" or op.kind == "copy" and isinstance(op.operands[0], cst.Name) \
+    return op.kind == "project" or op.kind == "copy" and type(op.operands[0]) is cst.Name \
         and op.operands[0].value in containers \
-        or isinstance(value, (cst.List, cst.Tuple, cst.Dict)) or op.primitive is append \
+        or type(value) in (cst.List, cst.Tuple, cst.Dict) or op.primitive is append \
         or op.kind == "pack" \
         or op.kind == "rule" and op.rule.sequence \
         or op.kind == "function" and returns_container(op.primitive)
@@ -179,8 +179,8 @@ def returns_container(fn) -> bool:
         last = get_source(fn).funcdef.body.body[-1]
     except Exception:  # noqa: BLE001 - no source: its derivative will say why
         return False
-    small = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
-    return isinstance(small, cst.Return) and isinstance(small.value, (cst.List, cst.Tuple, cst.Dict))
+    small = last.body[0] if type(last) is cst.SimpleStatementLine else None
+    return type(small) is cst.Return and type(small.value) in (cst.List, cst.Tuple, cst.Dict)
 
 
 __all__.append("container_names")

@@ -99,9 +99,9 @@ def _code(node: cst.CSTNode) -> str:
 
 
 def _dotted(node: cst.BaseExpression) -> list[str] | None:
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         return [node.value]
-    if isinstance(node, cst.Attribute):
+    if type(node) is cst.Attribute:
         head = _dotted(node.value)
         return None if head is None else head + [node.attr.value]
     return None
@@ -144,44 +144,44 @@ def classify(rhs: cst.BaseExpression, ctx: Context, local_names, containers=froz
     which ``+`` and ``*`` are not arithmetic.
     """
     base = getattr(rhs, "value", None)
-    if isinstance(rhs, (cst.Subscript, cst.Attribute)) and isinstance(base, cst.Name) and \
+    if type(rhs) in (cst.Subscript, cst.Attribute) and type(base) is cst.Name and \
             base.value in containers and not _array_attribute(rhs, ctx):
-        if isinstance(rhs, cst.Subscript):
+        if type(rhs) is cst.Subscript:
             key = _key(rhs, ctx.rt)
-            if len(rhs.slice) == 1 and isinstance(rhs.slice[0].slice, cst.Index):
+            if len(rhs.slice) == 1 and type(rhs.slice[0].slice) is cst.Index:
                 key = rhs.slice[0].slice.value
         else:
             key = cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("field")),
                            [cst.Arg(cst.SimpleString(repr(rhs.attr.value)))])
         return Op("project", rhs, operands=(base,), options=(("key", key),))
-    if isinstance(rhs, cst.Name):
+    if type(rhs) is cst.Name:
         return Op("copy" if rhs.value in local_names else "constant", rhs, operands=(rhs,))
     if isinstance(rhs, (cst.BaseNumber, cst.BaseString, cst.Ellipsis)):
         return Op("constant", rhs)
-    if isinstance(rhs, cst.BinaryOperation):
-        if any(isinstance(e, (cst.List, cst.Tuple)) or isinstance(e, cst.Name) and e.value in
+    if type(rhs) is cst.BinaryOperation:
+        if any(type(e) in (cst.List, cst.Tuple) or type(e) is cst.Name and e.value in
                sequences for e in (rhs.left, rhs.right)):  # [a] + [b]: no array arithmetic
             return Op("unknown", rhs, problem="an operator on lists or tuples (their "
                       "concatenation or repetition); build the list with append instead")
         return _primitive_op(BINARY.get(type(rhs.operator)), (rhs.left, rhs.right), {}, rhs)
-    if isinstance(rhs, cst.UnaryOperation):
-        if isinstance(rhs.operator, cst.Plus):
+    if type(rhs) is cst.UnaryOperation:
+        if type(rhs.operator) is cst.Plus:
             return Op("copy", rhs, operands=(rhs.expression,))
         return _primitive_op(UNARY.get(type(rhs.operator)), (rhs.expression,), {}, rhs)
-    if isinstance(rhs, (cst.Comparison, cst.BooleanOperation)):
-        kind = "nondiff" if isinstance(rhs, cst.Comparison) else "unknown"
+    if type(rhs) in (cst.Comparison, cst.BooleanOperation):
+        kind = "nondiff" if type(rhs) is cst.Comparison else "unknown"
         return Op(kind, rhs, problem="'and'/'or' on differentiated values")
-    if isinstance(rhs, cst.Subscript):
+    if type(rhs) is cst.Subscript:
         return _primitive_op(operator.getitem, (rhs.value,), {"key": _key(rhs, ctx.rt)}, rhs,
                              bind=False)
-    if isinstance(rhs, cst.Attribute):
+    if type(rhs) is cst.Attribute:
         return _attribute_op(rhs, ctx, local_names, rhs)
-    if isinstance(rhs, cst.Call):
+    if type(rhs) is cst.Call:
         return _allowed_options(_call_op(rhs, ctx, local_names, rhs, containers, sequences),
                                 ctx, local_names)
-    if isinstance(rhs, (cst.Tuple, cst.List, cst.Dict)):  # a container of atoms
+    if type(rhs) in (cst.Tuple, cst.List, cst.Dict):  # a container of atoms
         keys = [cst.Integer(str(i)) for i in range(len(rhs.elements))] \
-            if not isinstance(rhs, cst.Dict) else [e.key for e in rhs.elements]
+            if type(rhs) is not cst.Dict else [e.key for e in rhs.elements]
         return Op("pack", rhs, operands=tuple(e.value for e in rhs.elements),
                   options=tuple(("key", k) for k in keys))
     return Op("unknown", rhs, problem=f"the expression {_code(rhs)}")
@@ -191,7 +191,7 @@ def _array_attribute(rhs: cst.BaseExpression, ctx: Context) -> bool:
     """``.T``, ``.shape``... of a value read out of a container (``params["w"].T``): taken for
     the array's attribute, not a field; only a ``wrt`` container itself has fields by those
     names (a dataclass nested in a container with a field ``T`` is not supported)."""
-    return isinstance(rhs, cst.Attribute) and rhs.value.value not in ctx.containers and (
+    return type(rhs) is cst.Attribute and rhs.value.value not in ctx.containers and (
         rhs.attr.value in ATTRIBUTES or rhs.attr.value in NONDIFFERENTIABLE_ATTRIBUTES)
 
 
@@ -221,16 +221,16 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     positional = [a.value for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     func = call.func
-    if isinstance(func, cst.Name) and func.value in local_names:  # f(y): a function passed in
+    if type(func) is cst.Name and func.value in local_names:  # f(y): a function passed in
         return _dynamic_op(func, positional, keywords, spelled)
-    if isinstance(func, cst.Attribute) and (resolve(func, ctx, local_names) is MISSING or
+    if type(func) is cst.Attribute and (resolve(func, ctx, local_names) is MISSING or
                                             _is_array(resolve(func.value, ctx, local_names))):
         method = func.attr.value
         if method in NONDIFFERENTIABLE_METHODS:
             return Op("nondiff", spelled)
         if method not in METHODS and not hasattr(np.ndarray, method) and \
                 resolve(func, ctx, local_names) is MISSING and not (
-                    isinstance(func.value, cst.Name) and func.value.value in sequences):
+                    type(func.value) is cst.Name and func.value.value in sequences):
             return _dynamic_op(func, positional, keywords, spelled)  # model.nll(X): a method
         if method not in METHODS:
             return Op("unknown", spelled, problem=f"the method .{method}()")
@@ -257,7 +257,7 @@ def _call_op(call: cst.Call, ctx, local_names, spelled, containers=frozenset(),
     if _is_record(obj) or obj is dict and not positional:
         return _record_op(obj, positional, keywords, spelled, ctx.rt)
     if obj in (list, tuple) and len(positional) == 1 and not keywords and \
-            isinstance(positional[0], cst.Name) and positional[0].value in containers:
+            type(positional[0]) is cst.Name and positional[0].value in containers:
         return Op("copy", spelled, operands=(positional[0],))  # list(xs): the same items
     return _primitive_op(obj, positional, keywords, spelled)
 
@@ -266,7 +266,7 @@ def _class_function(func, obj, ctx, local_names) -> bool:
     """``Model.act`` or ``Model.make`` of a user class: a ``@staticmethod`` (a plain function)
     or a ``@classmethod`` (bound to the class), called through the class. Generated code names
     it as the user did and differentiates it when it runs (``rt.call_vjp(Model.act, x)``)."""
-    if not isinstance(func, cst.Attribute) or not isinstance(
+    if type(func) is not cst.Attribute or not isinstance(
             resolve(func.value, ctx, local_names), type):
         return False
     if inspect.ismethod(obj) and isinstance(obj.__self__, type):
@@ -278,7 +278,7 @@ def _dynamic_op(func, positional, keywords, spelled) -> Op:
     """A call of a function known only when it runs (``f(y)`` with ``f`` an argument,
     ``model.nll(X)``): its derivative is found then, by identity (``rt.call_vjp``).
     ``operands`` are the receiver of a method (or None) and the positional arguments."""
-    receiver = func.value if isinstance(func, cst.Attribute) else None
+    receiver = func.value if type(func) is cst.Attribute else None
     return Op("dynamic", spelled, primitive=func, operands=(receiver, *positional),
               options=tuple(keywords.items()))
 
@@ -448,7 +448,7 @@ def _primitive_op(primitive, positional, keywords, spelled, bind=True) -> Op:
     for key, value in extra.items():
         if key in rule.options:
             options.append((key, value))
-        elif not (isinstance(value, cst.Name) and value.value == "None"):
+        elif not (type(value) is cst.Name and value.value == "None"):
             return Op("unknown", spelled, primitive=primitive,
                       problem=f"the argument {key}= of {name}")
     spelling = _SPELLINGS.get(rule.primitive)
@@ -479,7 +479,7 @@ def _allowed_options(op: Op, ctx, local_names) -> Op:
 def _constant(node: cst.BaseExpression, ctx, local_names) -> object:
     """The value of a constant expression (a literal, ``int``: a class), or MISSING (a
     variable, and ``np.inf``, which normalize has made one)."""
-    if isinstance(node, cst.Name) and isinstance(resolve(node, ctx, local_names), type):
+    if type(node) is cst.Name and isinstance(resolve(node, ctx, local_names), type):
         return resolve(node, ctx, local_names)
     return _literal(node)
 
@@ -494,7 +494,7 @@ def _einsum_spelling(operands, options) -> str:
             subscripts = ast.literal_eval(_code(subscripts))
         except (ValueError, SyntaxError):
             return ""
-    sublists = any(isinstance(e, (cst.List, cst.Tuple)) for e in operands)
+    sublists = any(type(e) in (cst.List, cst.Tuple) for e in operands)
     if sublists or not isinstance(subscripts, (str, cst.BaseExpression)):
         return ("np.einsum in numpy's sublist form; write the subscripts as a string: "
                 "np.einsum('ij,jk->ik', a, b)")
@@ -545,7 +545,7 @@ def call_on_one_name(call, ctx: Context, local: set, functions, axis_needed=True
     ``s.max(1)``, ``np.exp(d)``: :func:`classify`), with ``axis=`` and ``keepdims=`` only
     (``axis`` required unless ``axis_needed`` is false; the axis as written, keepdims a
     bool); None otherwise. The guards and softmax stages read reductions with it."""
-    if not isinstance(call, cst.Call):
+    if type(call) is not cst.Call:
         return None
     op = classify(call, ctx, frozenset(local))
     fn = numpy_twin(op.primitive) or op.primitive if op.kind == "rule" else None
@@ -553,11 +553,11 @@ def call_on_one_name(call, ctx: Context, local: set, functions, axis_needed=True
         known = fn in functions
     except TypeError:
         return None
-    if not known or len(op.operands) != 1 or not isinstance(op.operands[0], cst.Name):
+    if not known or len(op.operands) != 1 or type(op.operands[0]) is not cst.Name:
         return None
     options = dict(op.options)
     axis = options.get("axis")
     if set(options) - {"axis", "keepdims"} or axis_needed and axis is None:
         return None
     keepdims = options.get("keepdims")
-    return op.operands[0].value, axis, isinstance(keepdims, cst.Name) and keepdims.value == "True"
+    return op.operands[0].value, axis, type(keepdims) is cst.Name and keepdims.value == "True"

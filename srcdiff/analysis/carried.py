@@ -34,40 +34,40 @@ def bound_in(statements) -> list[str]:
     """Every name ``statements`` bind at any depth, in the order they first bind it."""
     order: dict[str, None] = {}
     for stmt in walk(statements):
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, cst.Assign):
+                if type(small) is cst.Assign:
                     for target in small.targets:
                         order.update(dict.fromkeys(bound_names(target.target)))
-        elif isinstance(stmt, cst.For):
+        elif type(stmt) is cst.For:
             order.update(dict.fromkeys(bound_names(stmt.target)))
     return list(order)
 
 
 def _walk(statements, defined: set[str], found: set[str]) -> set[str]:
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, cst.Assign):
+                if type(small) is cst.Assign:
                     found |= reads(small.value) - defined
                     for target in small.targets:
-                        if not isinstance(target.target, (cst.Name, cst.Tuple, cst.List)):
+                        if type(target.target) not in (cst.Name, cst.Tuple, cst.List):
                             found |= reads(target.target) - defined  # x[i] = …, p.w = …
                     for target in small.targets:
                         defined |= set(bound_names(target.target))
                 else:
                     found |= reads(small) - defined
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             found |= reads(stmt.test) - defined
             body = _walk(stmt.body.body, set(defined), found)
             orelse = stmt.orelse
             other = defined if orelse is None else _walk(
-                [orelse] if isinstance(orelse, cst.If) else orelse.body.body, set(defined), found)
+                [orelse] if type(orelse) is cst.If else orelse.body.body, set(defined), found)
             defined = body & other
-        elif isinstance(stmt, cst.For):  # may run no time: sets nothing for certain
+        elif type(stmt) is cst.For:  # may run no time: sets nothing for certain
             found |= reads(stmt.iter) - defined
             _walk(stmt.body.body, defined | set(bound_names(stmt.target)), found)
-        elif isinstance(stmt, cst.While):
+        elif type(stmt) is cst.While:
             found |= reads(stmt.test) - defined
             _walk(stmt.body.body, set(defined), found)
         else:

@@ -132,11 +132,11 @@ def _located(statements, where, found: list) -> list:
     """``(simple statement, (line, text))`` in source order, inside blocks too."""
     for stmt in statements:
         where = parse_marker(stmt.leading_lines) or where
-        if isinstance(stmt, cst.If):
+        if type(stmt) is cst.If:
             _located(stmt.body.body, where, found)
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 _located(stmt.orelse.body.body, where, found)
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif type(stmt) in (cst.For, cst.While):
             found.append((stmt, where))
             _located(stmt.body.body, where, found)
         else:
@@ -154,7 +154,7 @@ def _maybe_complex(located, steps, ctx, local_names) -> set[str]:
     while True:
         before = len(tainted)
         for stmt, _ in located:
-            if isinstance(stmt, cst.For):  # for row in Z: each row may be complex
+            if type(stmt) is cst.For:  # for row in Z: each row may be complex
                 if not _is_range(stmt.iter, ctx) and (
                         set(reads(stmt.iter, local_names)) & tainted or
                         _complex_globals(stmt, ctx, local_names)):
@@ -178,7 +178,7 @@ def _never_complex(op: Op) -> bool:
     """Whether ``op`` gives a real value, or a shape, count, index or truth value."""
     if op.kind == "rule":
         return _in(op.primitive, REAL_RESULTS)
-    if isinstance(op.spelled, cst.Attribute) and op.spelled.attr.value in \
+    if type(op.spelled) is cst.Attribute and op.spelled.attr.value in \
             NONDIFFERENTIABLE_ATTRIBUTES - {"dtype"}:  # Z.shape, Z.size (Z.dtype may be complex)
         return True
     return _in(op.primitive, INTEGER_RESULTS)
@@ -192,7 +192,7 @@ def _in(primitive, table) -> bool:
 
 
 def _is_range(node, ctx) -> bool:
-    return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and \
+    return type(node) is cst.Call and type(node.func) is cst.Name and \
         ctx.lookup(node.func.value) is range
 
 
@@ -208,15 +208,15 @@ def _values_read(op: Op, stmt, local_names) -> tuple[str, ...]:
 def _reads(stmt, local_names) -> tuple[str, ...]:
     """The local names the right-hand side of an assignment reads (constants' too)."""
     node = stmt.body[0]
-    return reads(node.value if isinstance(node, cst.Assign) else stmt, local_names)
+    return reads(node.value if type(node) is cst.Assign else stmt, local_names)
 
 
 def _complex_globals(stmt, ctx, local_names) -> list[str]:
     """The module-level and closure names ``stmt`` reads whose value is complex now (a
     complex array or number, or a complex dtype such as ``np.complex128``), and the complex
     dtypes it spells as strings (``dtype="complex64"``)."""
-    node = stmt.iter if isinstance(stmt, cst.For) else stmt.body[0]
-    node = node.value if isinstance(node, cst.Assign) else node
+    node = stmt.iter if type(stmt) is cst.For else stmt.body[0]
+    node = node.value if type(node) is cst.Assign else node
     names, strings = _free_names(node, local_names)
     found = [n for n in names if _is_complex(ctx.lookup(n))]
     return found + [s for s in strings if _is_complex_dtype_name(s)]
@@ -238,13 +238,13 @@ def _free_names(node, local_names):
             return False
 
         def visit_Call(self, node):  # x.astype("c8"), np.dtype("F")
-            name = node.func.attr.value if isinstance(node.func, cst.Attribute) else \
+            name = node.func.attr.value if type(node.func) is cst.Attribute else \
                 getattr(node.func, "value", None)
             if name in ("astype", "dtype") and node.args:
                 self.dtype(node.args[0].value)
 
         def dtype(self, value):
-            if isinstance(value, cst.SimpleString):
+            if type(value) is cst.SimpleString:
                 self.strings.append(value.value)
 
         def visit_Name(self, node):

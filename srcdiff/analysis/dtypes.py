@@ -112,7 +112,7 @@ def _arithmetic(a, b, operator):
     if a == FLOAT or b == FLOAT:
         return FLOAT  # float64 wins every promotion with these, a Python float's too
     if a == INT and b == INT:
-        if isinstance(operator, cst.Divide):
+        if type(operator) is cst.Divide:
             return FLOAT
         return INT if isinstance(operator, _INT_RESULTS) else UNKNOWN
     return UNKNOWN
@@ -129,13 +129,13 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     if kind is cst.Integer:
         return INT
     if kind is cst.UnaryOperation:
-        if isinstance(expr.operator, (cst.Minus, cst.Plus)):
+        if type(expr.operator) in (cst.Minus, cst.Plus):
             inner = _evaluate(expr.expression, facts)
             return inner if inner in (FLOAT, INT) else UNKNOWN
         return UNKNOWN
     if kind is cst.BinaryOperation:
         left, right = _evaluate(expr.left, facts), _evaluate(expr.right, facts)
-        if isinstance(expr.operator, cst.MatrixMultiply):
+        if type(expr.operator) is cst.MatrixMultiply:
             return FLOAT if left == right == FLOAT else UNKNOWN
         if isinstance(expr.operator, _ARITHMETIC):
             return _arithmetic(left, right, expr.operator)
@@ -158,12 +158,12 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
         value = expr.value
         if type(value) is cst.Call and facts.resolve(value.func) is np.split and value.args and \
                 value.args[0].keyword is None and not value.args[0].star and \
-                len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+                len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
                 type(expr.slice[0].slice.value) is cst.Integer:
             return FLOAT if _evaluate(value.args[0].value, facts) == FLOAT else UNKNOWN  # a piece
         base = _evaluate(value, facts)
         if base == _SHAPE:
-            return INT if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
+            return INT if len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index \
                 else UNKNOWN  # x.shape[0] (x.shape[1:] is a tuple)
         return FLOAT if base == FLOAT else UNKNOWN
     if kind is cst.Call:

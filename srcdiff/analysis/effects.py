@@ -92,20 +92,20 @@ def unseen_write(statements, ctx, local_names, activity, steps, where=None, func
         functions = local_functions(statements_of(steps), ctx.lookup, loop_targets)
     for stmt in statements:
         where = parse_marker(stmt.leading_lines) or where
-        if isinstance(stmt, cst.If):
+        if type(stmt) is cst.If:
             blocks = [stmt.body.body] + ([stmt.orelse.body.body]
-                                         if isinstance(stmt.orelse, cst.Else) else [])
+                                         if type(stmt.orelse) is cst.Else else [])
             for block in blocks:
                 found = unseen_write(block, ctx, local_names, activity, steps, where, functions)
                 if found is not None:
                     return found
             continue
-        if isinstance(stmt, (cst.For, cst.While)):
+        if type(stmt) in (cst.For, cst.While):
             found = unseen_write(stmt.body.body, ctx, local_names, activity, steps, where,
                                  functions)
             if found is not None:
                 return found
-            stmt = stmt.iter if isinstance(stmt, cst.For) else stmt.test
+            stmt = stmt.iter if type(stmt) is cst.For else stmt.test
         step = steps.get(id(stmt))
         if step is not None and any(activity.is_active(t) for t in (
                 step[0] if isinstance(step[0], tuple) else (step[0],))):
@@ -157,7 +157,7 @@ class _Effects:
                 if found is not None:
                     return found
             return None
-        if isinstance(func, cst.Attribute) and (parts is None or parts[0] in self.local_names):
+        if type(func) is cst.Attribute and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
             method = getattr(self.records.get(_name_of(func.value)), func.attr.value, None)
@@ -167,7 +167,7 @@ class _Effects:
                 return None  # hs.append(v) on the helper's own list changes nothing it was given
             return self.write(f"'{text}' may change what '{_code(func.value)}' holds in place "
                               f"(.{func.attr.value}() is not known to leave it unchanged)", call)
-        if isinstance(func, cst.Attribute) and func.attr.value in READ_ONLY_METHODS and \
+        if type(func) is cst.Attribute and func.attr.value in READ_ONLY_METHODS and \
                 not isinstance(self.resolve(parts[:-1]), (types.ModuleType, type)):
             return None  # a read-only method of a global value (C.dot(x))
         obj = self.resolve(parts)
@@ -235,9 +235,9 @@ class _Effects:
             return {}
         found = {}
         for name, node in bound.arguments.items():
-            obj = self.resolve(_dotted(node)) if isinstance(node, (cst.Name, cst.Attribute)) \
+            obj = self.resolve(_dotted(node)) if type(node) in (cst.Name, cst.Attribute) \
                 else MISSING
-            held = self.functions.get(node.value, ()) if isinstance(node, cst.Name) else ()
+            held = self.functions.get(node.value, ()) if type(node) is cst.Name else ()
             if len(held) == 1:  # _t1 = np.tanh; apply(_t1, x)
                 obj = held[0]
             if callable(obj) and not isinstance(obj, type):
@@ -258,7 +258,7 @@ class _Effects:
                 return self.write(f"'{_code(node).strip()}' may change an array in place", node)
             if kind is cst.AssignTarget or kind is cst.AnnAssign:
                 target = node.target
-                if isinstance(target, (cst.Subscript, cst.Attribute)) and not self.own(target):
+                if type(target) in (cst.Subscript, cst.Attribute) and not self.own(target):
                     return self.write(f"'{_code(target)} = …' changes what "
                                       f"'{_code(target.value)}' holds in place", node)
             if kind is cst.Call:
@@ -272,9 +272,9 @@ class _Effects:
         """Whether writing ``target`` changes only memory the helper made itself: a fresh
         array (``out = np.zeros(n)``; ``out[i] += v``, ``out += v``), or a fresh list or dict
         written with ``=`` (``hs[0] = v``; ``hs[0] += v`` would write into the element)."""
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             return self.fresh.get(target.value) == "array"
-        if isinstance(target, cst.Subscript):
+        if type(target) is cst.Subscript:
             kind = self.fresh.get(_name_of(target.value))
             return kind == "array" or kind == "container" and not augmented
         return False
@@ -303,7 +303,7 @@ def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
                     kinds.setdefault(target.target.value, set()).add(_made(node.value, lookup))
                 else:
                     for n in nodes(target.target):
-                        if type(n) is cst.Name and not isinstance(target.target, cst.Subscript):
+                        if type(n) is cst.Name and type(target.target) is not cst.Subscript:
                             kinds.setdefault(n.value, set()).add(None)
         elif kind is cst.AnnAssign and type(node.target) is cst.Name and node.value is not None:
             kinds.setdefault(node.target.value, set()).add(_made(node.value, lookup))  # h: T = …
@@ -329,7 +329,7 @@ def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
             for target in node.targets:
                 made = _made(node.value, lookup) if type(target.target) is cst.Name else None
                 for n in nodes(target.target):
-                    if type(n) is cst.Name and not isinstance(target.target, cst.Subscript):
+                    if type(n) is cst.Name and type(target.target) is not cst.Subscript:
                         kinds.setdefault(n.value, set()).add(made)
         elif kind in (cst.For, cst.CompFor, cst.AnnAssign, cst.NamedExpr):
             for n in nodes(node.target):
@@ -337,8 +337,8 @@ def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
                     kinds.setdefault(n.value, set()).add(None)
     found = {}
     for stmt in funcdef.body.body:
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and
                 isinstance(stmt.body[0].targets[0].target, cst.Name)):
             continue
         name = stmt.body[0].targets[0].target.value
@@ -358,17 +358,17 @@ _FRESH_METHODS = frozenset("dot sum mean prod std var cumsum cumprod flatten ast
 
 def _made(value: cst.BaseExpression, lookup) -> str | None:
     """``"array"`` or ``"container"`` where ``value`` makes new memory, else None."""
-    if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp)):
+    if type(value) in (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp):
         return "container"
     if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.BaseNumber,
                           cst.Comparison)):
         return "array"  # a new array (a mask too), or a number (immutable: s += v rebinds it)
-    if not isinstance(value, cst.Call):
+    if type(value) is not cst.Call:
         return None
     func = value.func
-    if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
+    if type(func) is cst.Attribute and func.attr.value == "copy" and not value.args:
         return "array"  # x.copy()
-    if isinstance(func, cst.Attribute) and func.attr.value in _FRESH_METHODS and \
+    if type(func) is cst.Attribute and func.attr.value in _FRESH_METHODS and \
             not any(a.keyword is not None and a.keyword.value in ("out", "copy") for a in value.args):
         return "array"  # a.dot(b), a.sum(axis=0), a.astype(np.float32): a new array
     parts = _dotted(func)
@@ -384,7 +384,7 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
 
 
 def _name_of(node) -> str | None:
-    return node.value if isinstance(node, cst.Name) else None
+    return node.value if type(node) is cst.Name else None
 
 
 # srcdiff's runtime functions that write into what they are given (all others only read)

@@ -44,7 +44,7 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool | str, ...]:
         return (False,) * len(wrt)
     fn = module.body[-1]
     last = fn.body.body[-1] if fn.body.body else None
-    if not (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return)
+    if not (type(last) is cst.SimpleStatementLine and type(last.body[0]) is cst.Return
             and last.body[0].value is not None):
         return (False,) * len(wrt)
     returned = _gradients(last.body[0].value, len(wrt), ctx)
@@ -53,8 +53,8 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool | str, ...]:
     counts = binding_counts(fn)
     bound = {}
     for stmt in walk(fn.body.body):
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+        if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
                 isinstance(stmt.body[0].targets[0].target, cst.Name):
             bound[stmt.body[0].targets[0].target.value] = stmt.body[0].value
     local = set(counts) | {p.name.value for p in fn.params.params}
@@ -62,7 +62,7 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool | str, ...]:
     pattern = dict(ctx.dims)
     found = []
     for name, expr in zip(wrt, returned):
-        ok = isinstance(expr, cst.Name) and counts.get(expr.value) == 1 and \
+        ok = type(expr) is cst.Name and counts.get(expr.value) == 1 and \
             expr.value in bound and pattern.get(name) is not None
         if ok:
             facts = facts or shape_facts(fn, ctx)
@@ -81,12 +81,12 @@ def _gradients(value, n: int, ctx: Context):
     from ..transforms.seed import WITH_VALUE
 
     if WITH_VALUE in ctx.options:  # return value, gradients
-        if not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
+        if not (type(value) is cst.Tuple and len(value.elements) == 2):
             return None
         value = value.elements[1].value
-    if n == 1 and not isinstance(value, cst.Tuple):
+    if n == 1 and type(value) is not cst.Tuple:
         return [value]
-    if isinstance(value, cst.Tuple) and len(value.elements) == n:
+    if type(value) is cst.Tuple and len(value.elements) == n:
         return [e.value for e in value.elements]
     return None
 
@@ -102,7 +102,7 @@ def _makes_new(value, facts, ctx: Context, local: set) -> bool:
     if kind is not cst.Call or any(a.star for a in value.args):
         return False
     func = value.func
-    if isinstance(func, cst.Attribute) and func.attr.value in _METHODS and \
+    if type(func) is cst.Attribute and func.attr.value in _METHODS and \
             resolve(func, ctx, local) is None:  # a method of a local array
         return bool(axes_of(facts.of(func.value)))
     fn = resolve(func, ctx, local)

@@ -29,7 +29,7 @@ def records(funcdef: cst.FunctionDef, lookup) -> dict:
     (``r = Rec(u, 0.5)``), whose methods are read like helpers."""
     found: dict = {}
     for name, values in _bindings(funcdef).items():
-        classes = {resolve_parts(_dotted(v.func), lookup) if isinstance(v, cst.Call) else None
+        classes = {resolve_parts(_dotted(v.func), lookup) if type(v) is cst.Call else None
                    for v in values}
         cls = next(iter(classes))
         if len(classes) == 1 and _is_record(cls):
@@ -72,12 +72,12 @@ def local_functions(statements, lookup, loop_targets=frozenset()) -> dict[str, t
         if not isinstance(target, str):
             unknown.update(t for t in target if isinstance(t, str))
             continue
-        base = op.operands[0].value if op.operands and isinstance(op.operands[0], cst.Name) \
+        base = op.operands[0].value if op.operands and type(op.operands[0]) is cst.Name \
             else None
         if target in tables or target in found or target in unknown:
             tables[target] = None  # a display bound to a name bound again: not followed
         fns = None
-        if op.kind == "constant" and isinstance(op.spelled, (cst.Name, cst.Attribute)):
+        if op.kind == "constant" and type(op.spelled) in (cst.Name, cst.Attribute):
             fns = _functions_named([op.spelled], lookup)
         elif op.kind == "pack":
             tables[target] = None if target in tables else _functions_named(op.operands, lookup, found)
@@ -88,7 +88,7 @@ def local_functions(statements, lookup, loop_targets=frozenset()) -> dict[str, t
         elif op.kind == "copy":
             fns = found.get(base)
         elif op.kind == "function" and not any(
-                isinstance(e, (cst.Name, cst.Attribute)) and _functions_named([e], lookup, found)
+                type(e) in (cst.Name, cst.Attribute) and _functions_named([e], lookup, found)
                 for e in op.operands):
             fns = returned_functions(op.primitive)
         if fns:
@@ -103,7 +103,7 @@ def _functions_named(exprs, lookup, local: dict | None = None) -> tuple | None:
     local names (``_t1 = np.tanh``); None unless each is one."""
     objs: tuple = ()
     for e in exprs:
-        if isinstance(e, cst.Name) and local and e.value in local:
+        if type(e) is cst.Name and local and e.value in local:
             objs += local[e.value]
             continue
         obj = resolve_parts(_dotted(e), lookup)
@@ -146,23 +146,23 @@ def named(expr, lookup, bindings=None, _seen=frozenset()) -> tuple | None:
     a function's locals and the values bound to them), or ``pick(0)`` of a user function
     whose returns are all such; None otherwise (a parameter, any other local)."""
     bindings = bindings or {}
-    if isinstance(expr, cst.IfExp):
+    if type(expr) is cst.IfExp:
         body, orelse = named(expr.body, lookup, bindings, _seen), \
             named(expr.orelse, lookup, bindings, _seen)
         return None if body is None or orelse is None else body + orelse
-    if isinstance(expr, cst.Subscript):
+    if type(expr) is cst.Subscript:
         expr = expr.value  # table[name]: any of the table's values
-        values = bindings.get(expr.value) if isinstance(expr, cst.Name) else None
+        values = bindings.get(expr.value) if type(expr) is cst.Name else None
         if not values or len(values) != 1 or \
-                not isinstance(values[0], (cst.Dict, cst.List, cst.Tuple)):
+                type(values[0]) not in (cst.Dict, cst.List, cst.Tuple):
             return None
         return _functions_named([e.value for e in values[0].elements], lookup)
-    if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)) and \
-            not (isinstance(expr.func, cst.Name) and expr.func.value in bindings):
+    if type(expr) is cst.Call and type(expr.func) in (cst.Name, cst.Attribute) and \
+            not (type(expr.func) is cst.Name and expr.func.value in bindings):
         return returned_functions(resolve_parts(_dotted(expr.func), lookup), _seen)
-    if isinstance(expr, cst.Name) and expr.value in bindings:
+    if type(expr) is cst.Name and expr.value in bindings:
         return None  # a local: see helper_functions
-    return _functions_named([expr], lookup) if isinstance(expr, (cst.Name, cst.Attribute)) \
+    return _functions_named([expr], lookup) if type(expr) in (cst.Name, cst.Attribute) \
         else None
 
 

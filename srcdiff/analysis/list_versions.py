@@ -51,7 +51,7 @@ class _Unsafe(Exception):
 
 def list_versions(vjp: cst.FunctionDef, rt: str) -> tuple[ListVersions, ...]:
     """The lists of ``vjp``'s forward pass whose versions may be one list."""
-    forward = [s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]
+    forward = [s for s in vjp.body.body if type(s) is not cst.FunctionDef]
     found = []
     for names, root in _families(forward, rt):
         try:
@@ -63,15 +63,15 @@ def list_versions(vjp: cst.FunctionDef, rt: str) -> tuple[ListVersions, ...]:
 
 def is_rt_call(value, rt: str, name: str) -> bool:
     """``rt.<name>(…)``."""
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
-        isinstance(value.func.value, cst.Name) and value.func.value.value == rt and \
+    return type(value) is cst.Call and type(value.func) is cst.Attribute and \
+        type(value.func.value) is cst.Name and value.func.value.value == rt and \
         value.func.attr.value == name
 
 
 def single_target(small) -> str | None:
     """The target of ``name = …``."""
-    if isinstance(small, cst.Assign) and len(small.targets) == 1 and \
-            isinstance(small.targets[0].target, cst.Name):
+    if type(small) is cst.Assign and len(small.targets) == 1 and \
+            type(small.targets[0].target) is cst.Name:
         return small.targets[0].target.value
     return None
 
@@ -79,9 +79,9 @@ def single_target(small) -> str | None:
 def small_statements(statements):
     """Every small statement of ``statements``, nested blocks included (not nested defs)."""
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             yield from stmt.body
-        elif not isinstance(stmt, cst.FunctionDef):
+        elif type(stmt) is not cst.FunctionDef:
             for block in blocks(stmt):
                 yield from small_statements(block)
 
@@ -89,10 +89,10 @@ def small_statements(statements):
 def blocks(stmt) -> list:
     """The statement lists of a compound statement: body, each elif's, else."""
     found = []
-    if isinstance(stmt, (cst.If, cst.For, cst.While)):
+    if type(stmt) in (cst.If, cst.For, cst.While):
         found.append(stmt.body.body)
         orelse = stmt.orelse
-        if isinstance(orelse, cst.If):
+        if type(orelse) is cst.If:
             found.extend(blocks(orelse))
         elif orelse is not None:
             found.append(orelse.body.body)
@@ -102,9 +102,9 @@ def blocks(stmt) -> list:
 
 
 def _source(value, rt: str) -> str | None:
-    if isinstance(value, cst.Name) and value.value not in ("None", "True", "False"):
+    if type(value) is cst.Name and value.value not in ("None", "True", "False"):
         return value.value
-    if is_rt_call(value, rt, "append") and isinstance(value.args[0].value, cst.Name):
+    if is_rt_call(value, rt, "append") and type(value.args[0].value) is cst.Name:
         return value.args[0].value.value
     return None
 
@@ -127,9 +127,9 @@ def _families(forward, rt: str):
     for n in list(parent):
         groups.setdefault(find(n), set()).add(n)
     for stmt in forward:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if single_target(small) and isinstance(small.value, cst.List):
+                if single_target(small) and type(small.value) is cst.List:
                     root = small.targets[0].target.value
                     yield frozenset(groups.get(find(root), {root})), root
 
@@ -155,24 +155,24 @@ class _Walk:
         for small in small_statements(self.forward):
             target = single_target(small)
             bindings += target == self.root
-            bound = names_in(small.targets[0].target) if isinstance(small, cst.Assign) else \
-                names_in(small.target) if isinstance(small, (cst.AugAssign, cst.AnnAssign)) \
+            bound = names_in(small.targets[0].target) if type(small) is cst.Assign else \
+                names_in(small.target) if type(small) in (cst.AugAssign, cst.AnnAssign) \
                 else set()
             if not bound & self.names:
                 continue
             if target is None:
                 raise _Unsafe
             value = small.value
-            if isinstance(value, cst.List):
+            if type(value) is cst.List:
                 displays += 1
             elif is_rt_call(value, self.rt, "append"):
                 source = _source(value, self.rt)
                 if source is None or self.appends.setdefault(target, source) != source:
                     raise _Unsafe  # two appends make one name from different versions
-            elif not (isinstance(value, cst.Name) and (value.value in self.names or
+            elif not (type(value) is cst.Name and (value.value in self.names or
                                                        value.value == "None")):
                 raise _Unsafe  # (None: the placeholder of a name a tape keeps)
-        loops = [s for s in _compound(self.forward) if isinstance(s, cst.For)]
+        loops = [s for s in _compound(self.forward) if type(s) is cst.For]
         if any(names_in(s.target) & self.names for s in loops) or displays != 1 or \
                 bindings != 1 or not self.appends:
             raise _Unsafe
@@ -186,25 +186,25 @@ class _Walk:
         for i, stmt in enumerate(statements):
             if top:
                 self.position = i
-            if isinstance(stmt, cst.FunctionDef):
+            if type(stmt) is cst.FunctionDef:
                 continue
-            if isinstance(stmt, cst.SimpleStatementLine):
+            if type(stmt) is cst.SimpleStatementLine:
                 for small in stmt.body:
                     stale = self._small(small, stale)
-            elif isinstance(stmt, cst.If):
+            elif type(stmt) is cst.If:
                 self._read(stmt.test, stale)
                 out = self._walk(stmt.body.body, stale)
                 orelse = stmt.orelse
-                other = self._walk([orelse], stale) if isinstance(orelse, cst.If) else \
+                other = self._walk([orelse], stale) if type(orelse) is cst.If else \
                     self._walk(orelse.body.body, stale) if orelse is not None else stale
                 stale = out | other
-            elif isinstance(stmt, (cst.For, cst.While)):
-                head = stmt.iter if isinstance(stmt, cst.For) else stmt.test
+            elif type(stmt) in (cst.For, cst.While):
+                head = stmt.iter if type(stmt) is cst.For else stmt.test
                 self._read(head, stale)
                 if names_in(head) & self.names:
                     self.escapes.append(self.position)
                 for _ in range(len(self.names) + 2):
-                    if isinstance(stmt, cst.While):
+                    if type(stmt) is cst.While:
                         self._read(head, stale)
                     out = stale | self._walk(stmt.body.body, stale)
                     if out == stale:
@@ -219,15 +219,15 @@ class _Walk:
         return stale
 
     def _small(self, small, stale: frozenset) -> frozenset:
-        if isinstance(small, cst.Del):
-            if not all(isinstance(t, cst.Name) for t in _del_targets(small)):
+        if type(small) is cst.Del:
+            if not all(type(t) is cst.Name for t in _del_targets(small)):
                 raise _Unsafe
             return stale
         if _is_push(small):  # the tape keeps a reference; what the pullback reads is checked there
             return stale
-        self._read(small.value if isinstance(small, cst.Assign) else small, stale)
+        self._read(small.value if type(small) is cst.Assign else small, stale)
         for node in _attributes(small):  # xs.pop(), xs.sort(): a change not followed here
-            if isinstance(node.value, cst.Name) and node.value.value in self.names:
+            if type(node.value) is cst.Name and node.value.value in self.names:
                 raise _Unsafe
         target = single_target(small)
         if target in self.names:
@@ -247,7 +247,7 @@ class _Walk:
 
 def _compound(statements):
     for stmt in statements:
-        if not isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef)):
+        if type(stmt) not in (cst.SimpleStatementLine, cst.FunctionDef):
             yield stmt
             for block in blocks(stmt):
                 yield from _compound(block)
@@ -255,7 +255,7 @@ def _compound(statements):
 
 def _del_targets(small: cst.Del) -> list:
     target = small.target
-    return [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
+    return [e.value for e in target.elements] if type(target) is cst.Tuple else [target]
 
 
 def _attributes(node):
@@ -264,16 +264,16 @@ def _attributes(node):
 
 def _is_push(small) -> bool:
     """``_tape1.push((…))``."""
-    return isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and \
-        isinstance(small.value.func, cst.Attribute) and small.value.func.attr.value == "push" \
-        and isinstance(small.value.func.value, cst.Name) and \
+    return type(small) is cst.Expr and type(small.value) is cst.Call and \
+        type(small.value.func) is cst.Attribute and small.value.func.attr.value == "push" \
+        and type(small.value.func.value) is cst.Name and \
         small.value.func.value.value.startswith("_tape")
 
 
 def _entry_read(value, names) -> bool:
     """``xs_2[k]`` (an entry, or a slice: a new list) or ``len(xs_2)``."""
-    if isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name):
+    if type(value) is cst.Subscript and type(value.value) is cst.Name:
         return not any(names_in(e) & names for e in value.slice)
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+    return type(value) is cst.Call and type(value.func) is cst.Name and \
         value.func.value == "len" and len(value.args) == 1 and \
-        isinstance(value.args[0].value, cst.Name)
+        type(value.args[0].value) is cst.Name

@@ -215,62 +215,62 @@ class _Flow:
             self.statement(stmt)
 
     def statement(self, stmt: cst.CSTNode) -> None:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
                 self.small(small, stmt)
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             self.read(stmt.test)
             entry = self.state
             self.state = entry.copy()
             self.block(stmt.body.body)
             taken = self.state
             self.state = entry.copy()
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 self.block(stmt.orelse.body.body)
             elif stmt.orelse is not None:
                 self.statement(stmt.orelse)
             self.state = taken.merge(self.state)
-        elif isinstance(stmt, cst.For):
+        elif type(stmt) is cst.For:
             self.loop_for(stmt)
-        elif isinstance(stmt, cst.While):
+        elif type(stmt) is cst.While:
             self.loop(stmt, lambda: self.read(stmt.test))
-        elif isinstance(stmt, cst.With):  # with srcdiff.no_grad(): (validate allows no other)
+        elif type(stmt) is cst.With:  # with srcdiff.no_grad(): (validate allows no other)
             self.block(stmt.body.body)
 
     def small(self, small: cst.BaseSmallStatement, line: cst.CSTNode) -> None:
-        if isinstance(small, (cst.Assign, cst.AnnAssign)):
-            target = small.targets[0].target if isinstance(small, cst.Assign) else small.target
+        if type(small) in (cst.Assign, cst.AnnAssign):
+            target = small.targets[0].target if type(small) is cst.Assign else small.target
             if small.value is None:
                 return
             self.read(small.value)
             self.calls_write(small.value, small)
-            if isinstance(target, (cst.Subscript, cst.Attribute)):
+            if type(target) in (cst.Subscript, cst.Attribute):
                 self.read(target)
                 self.write(target, small)
             else:
                 self.bind(target, small.value, small)
-        elif isinstance(small, cst.AugAssign):
+        elif type(small) is cst.AugAssign:
             self.read(small.value)
             self.read(small.target)
-            name = small.target.value if isinstance(small.target, cst.Name) else None
+            name = small.target.value if type(small.target) is cst.Name else None
             if name is not None and not self.state.env.get(name):
                 # a number: `s += v` rebinds s (to a new array if v is one)
                 self.assign(name, self.arith([small.target, small.value], small), small,
                             how=lambda: _code(small))
             else:
                 self.write(small.target, small)
-        elif isinstance(small, cst.Expr):
+        elif type(small) is cst.Expr:
             self.read(small.value)
             call = small.value
-            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
-                    call.func.attr.value in _MUTATORS and isinstance(call.func.value, cst.Name):
+            if type(call) is cst.Call and type(call.func) is cst.Attribute and \
+                    call.func.attr.value in _MUTATORS and type(call.func.value) is cst.Name:
                 self.mutate_container(call.func.value.value, call, small)
             else:
                 self.calls_write(call, small)
-        elif isinstance(small, cst.Return) and small.value is not None:
+        elif type(small) is cst.Return and small.value is not None:
             self.read(small.value)
-        elif isinstance(small, (cst.Break, cst.Continue)) and self.jumps:
-            self.jumps[-1][isinstance(small, cst.Continue)].append(self.state.copy())
+        elif type(small) in (cst.Break, cst.Continue) and self.jumps:
+            self.jumps[-1][type(small) is cst.Continue].append(self.state.copy())
 
     def loop_for(self, stmt: cst.For) -> None:
         self.read(stmt.iter)
@@ -286,7 +286,7 @@ class _Flow:
         def head():
             if hidden in self.state.stale:
                 self.fail_stale(hidden, stmt)
-            targets = stmt.target.elements if isinstance(stmt.target, cst.Tuple) else None
+            targets = stmt.target.elements if type(stmt.target) is cst.Tuple else None
             if targets is None:
                 self.assign(stmt.target.value, frozenset().union(*rows), stmt, stmt.iter, how)
             else:
@@ -323,14 +323,14 @@ class _Flow:
     # ----- bindings and writes -----
 
     def bind(self, target: cst.BaseExpression, value: cst.BaseExpression, stmt) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             self.assign(target.value, self.roots(value), stmt, value, view_of=_view_of(value))
             top = self.top_of(value)
             if top is not None:
                 self.state.tops[target.value] = top
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) in (cst.Tuple, cst.List):
             names = [e.value.value for e in target.elements]
-            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
+            if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(names):
                 parts = [self.roots(e.value) for e in value.elements]
             else:
                 parts = [_elements(self.roots(value))] * len(names)
@@ -356,9 +356,9 @@ class _Flow:
         """``target`` (``n[i]``, ``n.a`` or ``n`` of ``n += …``) is changed in place (by
         ``call``, where a call writes it)."""
         base = target
-        while isinstance(base, (cst.Subscript, cst.Attribute)):
+        while type(base) in (cst.Subscript, cst.Attribute):
             base = base.value
-        if not isinstance(base, cst.Name):
+        if type(base) is not cst.Name:
             return
         name = base.value
         roots = self.name_roots(name)
@@ -380,14 +380,14 @@ class _Flow:
         ``np.copyto``/``np.put``/``ufunc.at``…, the object of ``y.fill(…)``/``y.sort()``."""
         targets = [a.value for a in call.args if a.keyword is not None and a.keyword.value == "out"]
         func = call.func
-        if isinstance(func, cst.Attribute):
+        if type(func) is cst.Attribute:
             if _global_path(func, self.locals):
                 if func.attr.value in _FUNCTION_WRITERS and call.args:
                     targets.append(call.args[0].value)  # np.copyto(y, x), np.add.at(y, i, v)
             elif func.attr.value in _METHOD_WRITERS:
                 targets.append(func.value)  # y.fill(v), y.sort()
         for target in targets:
-            if isinstance(target, (cst.Name, cst.Subscript, cst.Attribute)):
+            if type(target) in (cst.Name, cst.Subscript, cst.Attribute):
                 self.write(target, stmt, call)
 
     def mutate_container(self, name: str, call: cst.Call, stmt) -> None:
@@ -421,7 +421,7 @@ class _Flow:
             message = (f"'{name}.{method}(…)' changes {what} in place; srcdiff never "
                        f"differentiates in-place changes of inputs. Make a new list "
                        f"('{name} = list({name})') first.")
-        elif isinstance(stmt, cst.AugAssign):
+        elif type(stmt) is cst.AugAssign:
             op = _code(stmt.operator)
             if name != root.site:
                 what = f"'{name}', a view of {what}"
@@ -505,16 +505,16 @@ class _Flow:
         return frozenset({Root("global", text)})
 
     def roots(self, e: cst.BaseExpression):
-        if isinstance(e, cst.Name):
+        if type(e) is cst.Name:
             return self.name_roots(e.value)
         if isinstance(e, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
                           cst.ConcatenatedString, cst.Ellipsis)):
             return frozenset()
-        if isinstance(e, cst.UnaryOperation) and isinstance(e.operator, cst.Not):
+        if type(e) is cst.UnaryOperation and type(e.operator) is cst.Not:
             return frozenset()
-        if isinstance(e, cst.Comparison):
+        if type(e) is cst.Comparison:
             return self.arith([e.left] + [c.comparator for c in e.comparisons], e)
-        if isinstance(e, cst.Attribute):
+        if type(e) is cst.Attribute:
             attr = e.attr.value
             if attr in _IMMUTABLE_ATTRIBUTES:
                 return frozenset()
@@ -522,41 +522,41 @@ class _Flow:
                 return self.global_roots(e, ".".join(_dotted(e) or ["?"]))
             inner = self.roots(e.value)
             return inner if attr in VIEWS else _elements(inner)
-        if isinstance(e, cst.Subscript):
+        if type(e) is cst.Subscript:
             if any(_fancy(s.slice) for s in e.slice):
                 return self.fresh("array", e)
             return _elements(self.roots(e.value))
-        if isinstance(e, cst.Call):
+        if type(e) is cst.Call:
             return self.call_roots(e)
-        if isinstance(e, cst.BinaryOperation):
+        if type(e) is cst.BinaryOperation:
             return self.arith([e.left, e.right], e)
-        if isinstance(e, cst.UnaryOperation):
+        if type(e) is cst.UnaryOperation:
             return self.arith([e.expression], e)
-        if isinstance(e, cst.BooleanOperation):
+        if type(e) is cst.BooleanOperation:
             return self.roots(e.left) | self.roots(e.right)
-        if isinstance(e, cst.IfExp):
+        if type(e) is cst.IfExp:
             return self.roots(e.body) | self.roots(e.orelse)
-        if isinstance(e, cst.Tuple):
+        if type(e) is cst.Tuple:
             return self.union(x.value for x in e.elements)
-        if isinstance(e, cst.List):
+        if type(e) is cst.List:
             return self.union(x.value for x in e.elements) | self.fresh("list", e)
-        if isinstance(e, cst.Dict):
+        if type(e) is cst.Dict:
             return self.union(x.value for x in e.elements) | self.fresh("dict", e)
-        if isinstance(e, (cst.ListComp, cst.DictComp)):  # a new list or dict of any value read
+        if type(e) in (cst.ListComp, cst.DictComp):  # a new list or dict of any value read
             return self.union(cst.Name(n) for n in _read_names(e)) | \
-                self.fresh("list" if isinstance(e, cst.ListComp) else "dict", e)
+                self.fresh("list" if type(e) is cst.ListComp else "dict", e)
         return self.union(cst.Name(n) for n in _read_names(e))  # anything else: may share all
 
     def top_of(self, value):
         """The list or dict object(s) ``value`` itself is, where known: a display, a
         ``list(…)``/``dict(…)``/``sorted(…)`` (made by ``roots``), or a name whose object is
         known; None otherwise."""
-        if isinstance(value, cst.Name):
+        if type(value) is cst.Name:
             return self.state.tops.get(value.value)
-        if isinstance(value, (cst.List, cst.Dict, cst.ListComp, cst.DictComp)):
-            return frozenset({Root("list" if isinstance(value, (cst.List, cst.ListComp)) else "dict",
+        if type(value) in (cst.List, cst.Dict, cst.ListComp, cst.DictComp):
+            return frozenset({Root("list" if type(value) in (cst.List, cst.ListComp) else "dict",
                                    id(value))})
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
+        if type(value) is cst.Call and type(value.func) is cst.Name and \
                 _global_path(value.func, self.locals):
             obj = resolve(value.func, self.ctx, frozenset(self.locals))
             kind = _CONTAINER_CALLS.get(getattr(obj, "__name__", None)) \
@@ -584,7 +584,7 @@ class _Flow:
     def call_roots(self, call: cst.Call):
         func = call.func
         args = [a.value for a in call.args]
-        if isinstance(func, cst.Attribute) and not _global_path(func, self.locals):
+        if type(func) is cst.Attribute and not _global_path(func, self.locals):
             method = func.attr.value  # a method of a local value
             if method in VIEWS or method in _METHOD_VIEW_WHEN and \
                     _returns_its_argument(call, *_METHOD_VIEW_WHEN[method]):
@@ -613,7 +613,7 @@ class _Flow:
                 (getattr(obj, "__module__", None) or "").startswith("numpy") and \
                 _returns_its_argument(call, *_VIEW_WHEN[name]):
             inner = self.roots(args[0])
-            if isinstance(args[0], (cst.List, cst.Tuple)) or inner and all(r.container for r in inner):
+            if type(args[0]) in (cst.List, cst.Tuple) or inner and all(r.container for r in inner):
                 return self.fresh("array", call)  # np.asarray([w, 0.5]): a new array of a list
             return inner
         module = (getattr(obj, "__module__", None) or "").split(".")[0]
@@ -626,7 +626,7 @@ class _Flow:
 
     def iterated(self, it: cst.BaseExpression) -> list:
         """The roots of the items a loop takes, one set per target of ``zip`` / ``enumerate``."""
-        if isinstance(it, cst.Call) and isinstance(it.func, cst.Name):
+        if type(it) is cst.Call and type(it.func) is cst.Name:
             args = [a.value for a in it.args]
             if it.func.value == "range":
                 return [frozenset()]
@@ -634,7 +634,7 @@ class _Flow:
                 return [frozenset(), _elements(self.roots(args[0]))]
             if it.func.value == "zip":
                 return [_elements(self.roots(a)) for a in args]
-        if isinstance(it, (cst.Tuple, cst.List)):
+        if type(it) in (cst.Tuple, cst.List):
             return [self.union(x.value for x in it.elements)]
         return [_elements(self.roots(it))]
 
@@ -652,32 +652,32 @@ def _immutable(obj) -> bool:
 
 def _global_path(node: cst.BaseExpression, local_names) -> bool:
     """``np.linalg.norm``, ``C``: a dotted name whose head is not a local variable."""
-    while isinstance(node, cst.Attribute):
+    while type(node) is cst.Attribute:
         node = node.value
-    return isinstance(node, cst.Name) and node.value not in local_names
+    return type(node) is cst.Name and node.value not in local_names
 
 
 def _fancy(index: cst.BaseSlice) -> bool:
     """Integer-array or boolean indexing (``x[np.array([1, 2])]``, ``x[x > 0]``) copies."""
-    if not isinstance(index, cst.Index):
+    if type(index) is not cst.Index:
         return False
     value = index.value
-    if isinstance(value, (cst.List, cst.Comparison)):
+    if type(value) in (cst.List, cst.Comparison):
         return True
-    return isinstance(value, cst.Call) and not (
-        isinstance(value.func, cst.Name) and value.func.value in ("int", "len", "slice", "round"))
+    return type(value) is cst.Call and not (
+        type(value.func) is cst.Name and value.func.value in ("int", "len", "slice", "round"))
 
 
 def _view_of(value: cst.BaseExpression) -> str | None:
     """The name ``value`` is a plain view of: ``x``, ``x[1:]``, ``x.T``, ``x.reshape(…)``."""
     while True:
-        if isinstance(value, cst.Name):
+        if type(value) is cst.Name:
             return value.value
-        if isinstance(value, cst.Subscript) and not any(_fancy(s.slice) for s in value.slice) \
-                or isinstance(value, cst.Attribute) and value.attr.value in VIEWS:
+        if type(value) is cst.Subscript and not any(_fancy(s.slice) for s in value.slice) \
+                or type(value) is cst.Attribute and value.attr.value in VIEWS:
             value = value.value
-        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
-                value.func.attr.value in VIEWS and isinstance(value.func.value, cst.Name) and \
+        elif type(value) is cst.Call and type(value.func) is cst.Attribute and \
+                value.func.attr.value in VIEWS and type(value.func.value) is cst.Name and \
                 value.func.value.value not in ("np", "numpy"):
             value = value.func.value
         else:
@@ -707,14 +707,14 @@ def _bound_names(funcdef: cst.FunctionDef) -> set[str]:
     names: set[str] = set()
 
     def add(target) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             names.add(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) in (cst.Tuple, cst.List):
             for e in target.elements:
                 add(e.value)
 
     for n in nodes(funcdef.body):
-        if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
+        if type(n) in (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For):
             add(n.target)
     return names
 
@@ -723,7 +723,7 @@ def _copies(call: cst.Call) -> bool:
     """Whether a ``np.meshgrid`` call copies: ``copy=`` left out (True) or written ``True``."""
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == "copy":
-            return isinstance(arg.value, cst.Name) and arg.value.value == "True"
+            return type(arg.value) is cst.Name and arg.value.value == "True"
         if arg.star == "**":
             return False  # copy= may be in there
     return True

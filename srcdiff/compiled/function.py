@@ -583,9 +583,9 @@ def _resolver(namespace):
     import libcst as cst
 
     def resolve(expr):
-        if isinstance(expr, cst.Name):
+        if type(expr) is cst.Name:
             return namespace.get(expr.value)
-        if isinstance(expr, cst.Attribute):
+        if type(expr) is cst.Attribute:
             owner = resolve(expr.value)
             return getattr(owner, expr.attr.value, None) if owner is not None else None
         return None

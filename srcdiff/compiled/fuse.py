@@ -86,9 +86,9 @@ def _counts(node) -> tuple[Counter, Counter]:
 
 
 def _names(target) -> list[str]:
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
         return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
+    if type(target) in (cst.Tuple, cst.List):
         return [n for e in target.elements for n in _names(e.value)]
     return []
 
@@ -113,14 +113,14 @@ class _Fuser(cst.CSTTransformer):
         self.fused = False
 
     def elementwise(self, expr) -> bool:
-        if isinstance(expr, (cst.Name, cst.Integer, cst.Float)):
+        if type(expr) in (cst.Name, cst.Integer, cst.Float):
             return True
-        if isinstance(expr, cst.BinaryOperation):
+        if type(expr) is cst.BinaryOperation:
             return isinstance(expr.operator, _ELEMENTWISE_OPS) and self.elementwise(expr.left) \
                 and self.elementwise(expr.right)
-        if isinstance(expr, cst.UnaryOperation):
-            return isinstance(expr.operator, cst.Minus) and self.elementwise(expr.expression)
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.UnaryOperation:
+            return type(expr.operator) is cst.Minus and self.elementwise(expr.expression)
+        if type(expr) is cst.Call:
             return self.is_ufunc(expr.func) and all(
                 a.keyword is None and not a.star and self.elementwise(a.value) for a in expr.args)
         return False
@@ -136,7 +136,7 @@ class _Fuser(cst.CSTTransformer):
             for j in range(i + 1, len(body)):
                 later = body[j]
                 if name in _reads(later):
-                    if not isinstance(later, cst.SimpleStatementLine):
+                    if type(later) is not cst.SimpleStatementLine:
                         break  # read inside a loop or branch: computed once here, kept
                     body[j] = later.visit(_Substitute(name, atom(expr)))
                     if stmt.leading_lines:  # its comments stay where they were
@@ -152,16 +152,16 @@ class _Fuser(cst.CSTTransformer):
 
     def candidate(self, stmt):
         """``(name, expression)`` of ``name = expression``, fusable into its one reader."""
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        if type(stmt) is not cst.SimpleStatementLine or len(stmt.body) != 1:
             return None
         assign = stmt.body[0]
-        if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or \
-                not isinstance(assign.targets[0].target, cst.Name):
+        if type(assign) is not cst.Assign or len(assign.targets) != 1 or \
+                type(assign.targets[0].target) is not cst.Name:
             return None
         name = assign.targets[0].target.value
         if self.stores[name] != 1 or self.loads[name] != 1 or name in self.params:
             return None
-        if isinstance(assign.value, (cst.Name, cst.Integer, cst.Float)):
+        if type(assign.value) in (cst.Name, cst.Integer, cst.Float):
             return None  # a copy of a name: nothing to fuse
         return (name, assign.value) if self.elementwise(assign.value) else None
 

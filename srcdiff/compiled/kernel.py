@@ -76,7 +76,7 @@ def build(text: str, resolve=lambda expr: None, derive=None) -> Kernel:
     namespace of a helper function the derivative calls (links.py)."""
     module = cst.parse_module(text)
     rt = _runtime_name(module)
-    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    defs = [s for s in module.body if type(s) is cst.FunctionDef]
     if len(defs) != 1:
         raise KernelError("a derivative of more than one function")
     try:
@@ -121,9 +121,9 @@ def single(kernel: Kernel) -> Kernel:
     numba types a Python float as float64, which would make a float32 program's arrays float64
     (numpy 2 keeps them float32: a Python number is weak); the results stay as numpy's."""
     module = cst.parse_module(kernel.source)
-    body = [s.visit(_Float32(kernel.rt)) if isinstance(s, cst.FunctionDef) else s
+    body = [s.visit(_Float32(kernel.rt)) if type(s) is cst.FunctionDef else s
             for s in module.body]
-    body = [s.with_changes(name=cst.Name(kernel.name + "_f32")) if isinstance(s, cst.FunctionDef)
+    body = [s.with_changes(name=cst.Name(kernel.name + "_f32")) if type(s) is cst.FunctionDef
             and s.name.value == kernel.name else s for s in body]
     return dataclasses.replace(kernel, source=module.with_changes(body=body).code,
                                name=kernel.name + "_f32")
@@ -138,7 +138,7 @@ class _Float32(cst.CSTTransformer):
 
     def _wrap(self, expr):
         number = (cst.Float, cst.Integer)
-        if isinstance(expr, number) or isinstance(expr, cst.UnaryOperation) and \
+        if isinstance(expr, number) or type(expr) is cst.UnaryOperation and \
                 isinstance(expr.expression, number):  # 2.0, -1.0; not x[-1] nor axis=-1
             return cst.Call(cst.parse_expression(f"{self.rt}.np.float32"),
                             [cst.Arg(expr.with_changes(lpar=[], rpar=[]))])
@@ -164,7 +164,7 @@ def loop(kernel: Kernel, arrays: frozenset, roles: tuple, resolve) -> Kernel | N
     if kernel.helpers:  # calls of the user's functions: not one loop
         return None
     module = cst.parse_module(kernel.source)
-    fn = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+    fn = next(s for s in module.body if type(s) is cst.FunctionDef)
     new = loops.elementwise_loop(fn, arrays, roles, resolve, kernel.rt)
     if new is None:
         return None
@@ -187,7 +187,7 @@ def _owned(body: list, params: list, rt: str, with_value: bool) -> list:
         return cst.Call(cst.Attribute(cst.Name(f"{rt}_jit"), cst.Name("own")),
                         [cst.Arg(_bare(g)), cst.Arg(args)])
 
-    if isinstance(grads, cst.Tuple):
+    if type(grads) is cst.Tuple:
         grads = grads.with_changes(elements=[e.with_changes(value=own(e.value))
                                              for e in grads.elements])
     else:
@@ -216,7 +216,7 @@ def _inline_pullback(fn: cst.FunctionDef):
     if fn.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) or fn.params.kwonly_params:
         raise KernelError("*args and keyword-only parameters")
     stmts = list(fn.body.body)
-    nested = [i for i, s in enumerate(stmts) if isinstance(s, cst.FunctionDef)]
+    nested = [i for i, s in enumerate(stmts) if type(s) is cst.FunctionDef]
     if not nested:  # gradient only: f_grad(x) returns the gradients itself
         return stmts, params, False, False
     if len(nested) != 1:
@@ -226,7 +226,7 @@ def _inline_pullback(fn: cst.FunctionDef):
     pb_name = pullback.name.value
     last = stmts[-1]
     rest = [s for s in stmts[i + 1:-1] if not _is_del(s)]
-    ret = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
+    ret = last.body[0] if type(last) is cst.SimpleStatementLine else None
     pb_params = [p.name.value for p in pullback.params.params]
     pb_body = list(pullback.body.body)
     if m.matches(ret, m.Return(m.Call(func=m.Name(pb_name), args=[]))):  # called in place
@@ -252,20 +252,20 @@ def _packed_aux(body: list, with_value: bool):
     ``None`` where the derivative has no aux."""
     final = body[-1].body[0].value
     value = final.elements[0].value if with_value else None
-    if not isinstance(value, cst.Tuple):
+    if type(value) is not cst.Tuple:
         return body, None
     aux = value.elements[1].value
     display, where = aux, None
-    if isinstance(aux, cst.Name):
+    if type(aux) is cst.Name:
         writes = [k for k, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[
             m.Assign(targets=[m.AssignTarget(target=m.Name(aux.value))])]))]
         if len(writes) == 1:
             where, display = writes[0], body[writes[0]].body[0].value
-    if isinstance(display, (cst.Tuple, cst.List)):
-        kind, values = ("tuple",) if isinstance(display, cst.Tuple) else ("list",), [
+    if type(display) in (cst.Tuple, cst.List):
+        kind, values = ("tuple",) if type(display) is cst.Tuple else ("list",), [
             e.value for e in display.elements]
-    elif isinstance(display, cst.Dict):
-        if not all(isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)
+    elif type(display) is cst.Dict:
+        if not all(type(e) is cst.DictElement and type(e.key) is cst.SimpleString
                    for e in display.elements):
             raise KernelError("an auxiliary dict whose keys are not strings written in the source")
         kind = ("dict", tuple(ast.literal_eval(e.key.value) for e in display.elements))
@@ -289,7 +289,7 @@ def _packed_aux(body: list, with_value: bool):
 
 
 def _is_del(stmt) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.Del) for s in stmt.body)
+    return type(stmt) is cst.SimpleStatementLine and all(type(s) is cst.Del for s in stmt.body)
 
 
 class _DropDels(cst.CSTTransformer):
@@ -407,7 +407,7 @@ class _Lower(cst.CSTTransformer):
             cst.Arg(given.get("keepdims", cst.Name("False")))])
 
     def leave_BinaryOperation(self, original, updated):
-        if isinstance(updated.operator, cst.MatrixMultiply):
+        if type(updated.operator) is cst.MatrixMultiply:
             return cst.Call(cst.Attribute(cst.Name(f"{self.rt}_jit"), cst.Name("matmul")),
                             [cst.Arg(_bare(updated.left)), cst.Arg(_bare(updated.right))])
         return updated
@@ -444,7 +444,7 @@ class _NumpyLoops(cst.CSTTransformer):
 def _key(index, rt_jit: str) -> cst.BaseExpression:
     """A key of ``rt.at[...]`` as the kernel's: ``1:3`` is ``rt_jit.slice(1, 3)`` (numba's
     builtin, by the twins' module: a variable of the user's named ``slice`` stays theirs)."""
-    if isinstance(index, cst.Index):
+    if type(index) is cst.Index:
         return index.value
     parts = [index.lower, index.upper, index.step]
     if parts[2] is None:  # slice(1, None): 1: (slice(1) would be :1)

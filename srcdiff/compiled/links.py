@@ -67,7 +67,7 @@ def links_of(module: cst.Module, rt: str) -> dict[str, tuple]:
     statements; other statements beside the one function are a ``ValueError``."""
     found = {}
     for stmt in module.body[1:]:
-        if isinstance(stmt, cst.FunctionDef):
+        if type(stmt) is cst.FunctionDef:
             continue
         call = m.Call(func=m.Attribute(value=m.Name(rt), attr=m.Name("derivative_of")))
         if not m.matches(stmt, m.SimpleStatementLine(body=[m.Assign(
@@ -97,7 +97,7 @@ class _Calls(cst.CSTTransformer):
         self.names, self.pullbacks = names, pullbacks
 
     def leave_Call(self, original, updated):
-        if not isinstance(updated.func, cst.Name):
+        if type(updated.func) is not cst.Name:
             return updated
         name = updated.func.value
         if name in self.names:
@@ -112,7 +112,7 @@ def split(fn: cst.FunctionDef, link: Link) -> tuple[cst.FunctionDef, cst.Functio
     """The forward and backward functions of the linked derivative ``fn`` (``f_vjp`` with a
     nested pullback returned beside the value)."""
     body = list(fn.body.body)
-    nested = [i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef)]
+    nested = [i for i, s in enumerate(body) if type(s) is cst.FunctionDef]
     last = body[-1]
     if len(nested) != 1 or not m.matches(last, m.SimpleStatementLine(body=[m.Return(
             m.Tuple(elements=[m.Element(m.Name()), m.Element(m.Name())]))])):
@@ -192,7 +192,7 @@ def link_all(module: cst.Module, rt: str, resolve, derive) -> tuple[dict, list]:
                     raise ValueError(f"the derivative of {fn.__qualname__} names the runtime "
                                      f"{inner_rt}, its caller's {rt}")
                 inner_names = visit(inner, inner_rt, inner_resolve, (*stack, key))
-                vjp = next(s for s in inner.body if isinstance(s, cst.FunctionDef))
+                vjp = next(s for s in inner.body if type(s) is cst.FunctionDef)
                 forward, backward = split(calls_to_links(vjp, inner_names), link)
                 link.namespace = namespace
                 functions.extend([(forward, inner_resolve, link), (backward, inner_resolve, link)])

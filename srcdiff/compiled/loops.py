@@ -149,28 +149,28 @@ class _Loop:
     def expression(self, expr):
         """``(kind, expr)``: the expression per element, and whether it varies, is one
         number for all elements, or is a sum over them."""
-        if isinstance(expr, (cst.Integer, cst.Float)):
+        if type(expr) in (cst.Integer, cst.Float):
             return UNIFORM, expr
-        if isinstance(expr, cst.Name):
+        if type(expr) is cst.Name:
             kind = self.kinds.get(expr.value)
             if kind is None or kind == SUMMED:
                 raise _NotElementwise  # a global, or a sum read before the loop ends
             return kind, cst.Name(self.element[expr.value]) if expr.value in self.arrays else expr
-        if isinstance(expr, cst.BinaryOperation) and isinstance(
+        if type(expr) is cst.BinaryOperation and isinstance(
                 expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)):
             (k1, left), (k2, right) = self.expression(expr.left), self.expression(expr.right)
             return _join(k1, k2), expr.with_changes(left=left, right=right)
-        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        if type(expr) is cst.UnaryOperation and type(expr.operator) is cst.Minus:
             kind, inner = self.expression(expr.expression)
             return kind, expr.with_changes(expression=inner)
-        if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1 and isinstance(
+        if type(expr) is cst.Comparison and len(expr.comparisons) == 1 and isinstance(
                 expr.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
                                                cst.GreaterThanEqual, cst.Equal, cst.NotEqual)):
             (k1, left), (k2, right) = (self.expression(expr.left),
                                        self.expression(expr.comparisons[0].comparator))
             return _join(k1, k2), expr.with_changes(
                 left=left, comparisons=[expr.comparisons[0].with_changes(comparator=right)])
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.Call:
             return self.call(expr)
         raise _NotElementwise
 
@@ -270,12 +270,12 @@ class _Loop:
         names = []
 
         def walk(expr):
-            if isinstance(expr, cst.Tuple):
+            if type(expr) is cst.Tuple:
                 for e in expr.elements:
                     walk(e.value)
             elif m.matches(expr, m.Call(func=m.Attribute(attr=m.Name("own")))):
                 walk(expr.args[0].value)
-            elif isinstance(expr, cst.Name) and expr.value in self.kinds:
+            elif type(expr) is cst.Name and expr.value in self.kinds:
                 names.append(expr.value)
             else:
                 raise _NotElementwise
@@ -299,7 +299,7 @@ class _Loop:
         it = iter(results)
 
         def rebuild(expr):
-            if isinstance(expr, cst.Tuple):
+            if type(expr) is cst.Tuple:
                 inner = ", ".join(rebuild(e.value) for e in expr.elements)
                 return f"({inner}{',' if len(expr.elements) == 1 else ''})"
             return next(it)

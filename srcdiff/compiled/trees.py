@@ -152,7 +152,7 @@ def flat_function(fn, args, params: tuple[str, ...]):
     taken = set(names_in(source.module)) | set(params)  # grows with the leaves' names
     tree = {p: describe(a, p, taken) if rt_trees.is_container(a) else Leaf(p, _is_float(a))
             for p, a in zip(params, args)}
-    if not isinstance(funcdef.body, cst.IndentedBlock) or source.lifted or source.one_line:
+    if type(funcdef.body) is not cst.IndentedBlock or source.lifted or source.one_line:
         raise _error(source, funcdef, "a one-line def or nested functions with a container "
                      "argument; write the function out over several lines")
     rewriter = _Reader(source, {p: n for p, n in tree.items() if isinstance(n, Node)})
@@ -222,7 +222,7 @@ class _Reader(cst.CSTTransformer):
         return cst.Name(mark)
 
     def _held(self, expr):
-        return self.marks[expr.value][0] if isinstance(expr, cst.Name) and \
+        return self.marks[expr.value][0] if type(expr) is cst.Name and \
             expr.value in self.marks else None
 
     def leave_Name(self, original, updated):
@@ -300,12 +300,12 @@ class _Reader(cst.CSTTransformer):
         if node is None or len(updated.targets) != 1:
             return updated
         target = updated.targets[0].target
-        if self.depth == 1 and isinstance(target, cst.Name):
+        if self.depth == 1 and type(target) is cst.Name:
             self.names[target.value] = node
             return cst.Pass()
-        if isinstance(target, (cst.Tuple, cst.List)) and issubclass(node.kind, (list, tuple)) \
+        if type(target) in (cst.Tuple, cst.List) and issubclass(node.kind, (list, tuple)) \
                 and len(target.elements) == len(node.children) and all(
-                    isinstance(e.value, cst.Name) for e in target.elements):
+                    type(e.value) is cst.Name for e in target.elements):
             children = list(node.children.values())
             if all(isinstance(c, Leaf) for c in children):
                 values = cst.Tuple([cst.Element(cst.Name(c.name)) for c in children])
@@ -350,4 +350,4 @@ def _literal(expr):
 
 
 def _is_name(expr, name: str) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == name
+    return type(expr) is cst.Name and expr.value == name

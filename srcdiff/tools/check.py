@@ -152,7 +152,7 @@ def _helpers(fn, module: cst.Module):
     from ..cli import _evaluate
 
     for stmt in module.body[:-1]:
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             call = stmt.body[0].value
             try:
                 callee = _evaluate(call.args[0].value, fn)

@@ -41,7 +41,7 @@ def neutralized(module: cst.Module, snippet_line: int, col: int, error: Exceptio
     call = None if syntax or level else _call_at(target, snippet_line, col, positions)
     if call is not None:  # the refused call alone: what it reads stays differentiated
         new = target.deep_replace(call, _stopped(call, rt))
-    elif isinstance(target, cst.SimpleStatementLine):
+    elif type(target) is cst.SimpleStatementLine:
         final = funcdef.body.body[-1] is target
         keep_value = level == 0 and not syntax
         new = target.with_changes(body=[_small(s, keep_value, final, rt) for s in target.body])
@@ -60,7 +60,7 @@ def _call_at(stmt, line: int, col: int, positions):
     """The innermost call of ``stmt`` that starts at ``line``, ``col``."""
     from ..names import nodes
 
-    found = [n for n in nodes(stmt) if isinstance(n, cst.Call) and n in positions
+    found = [n for n in nodes(stmt) if type(n) is cst.Call and n in positions
              and (positions[n].start.line, positions[n].start.column) == (line, col)]
     return min(found, key=lambda n: len(cst.Module([]).code_for_node(n)), default=None)
 
@@ -76,9 +76,9 @@ def _innermost(block, line: int, positions):
         where = positions[stmt]
         if not where.start.line <= line <= where.end.line:
             continue
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             return stmt
-        header_end = positions[stmt.body].start.line if isinstance(stmt.body, cst.IndentedBlock) \
+        header_end = positions[stmt.body].start.line if type(stmt.body) is cst.IndentedBlock \
             else where.start.line
         if line <= header_end and where.start.line == line:
             return stmt
@@ -94,11 +94,11 @@ def _blocks(stmt):
     """The indented blocks of a compound statement."""
     for name in ("body", "orelse", "finalbody"):
         part = getattr(stmt, name, None)
-        if isinstance(part, cst.IndentedBlock):
+        if type(part) is cst.IndentedBlock:
             yield part
-        elif isinstance(part, (cst.Else, cst.Finally)):
+        elif type(part) in (cst.Else, cst.Finally):
             yield part.body
-        elif isinstance(part, cst.If):  # elif
+        elif type(part) is cst.If:  # elif
             yield cst.IndentedBlock(body=[part])
     for handler in getattr(stmt, "handlers", ()):
         yield handler.body
@@ -106,15 +106,15 @@ def _blocks(stmt):
 
 def _small(stmt: cst.BaseSmallStatement, keep_value: bool, final: bool, rt: str):
     """One small statement made harmless."""
-    if isinstance(stmt, (cst.Assign, cst.AnnAssign)) and stmt.value is not None:
-        targets = stmt.targets if isinstance(stmt, cst.Assign) else [cst.AssignTarget(stmt.target)]
+    if type(stmt) in (cst.Assign, cst.AnnAssign) and stmt.value is not None:
+        targets = stmt.targets if type(stmt) is cst.Assign else [cst.AssignTarget(stmt.target)]
         target = targets[0].target
-        if isinstance(target, cst.Name) or isinstance(target, (cst.Tuple, cst.List)) and all(
-                isinstance(e.value, cst.Name) for e in target.elements):
+        if type(target) is cst.Name or type(target) in (cst.Tuple, cst.List) and all(
+                type(e.value) is cst.Name for e in target.elements):
             return cst.Assign(targets=[cst.AssignTarget(target)],
                               value=_harmless(stmt.value, target, keep_value, rt))
         return cst.Pass()
-    if isinstance(stmt, cst.Return) and final:
+    if type(stmt) is cst.Return and final:
         return stmt.with_changes(value=_harmless(stmt.value, None, keep_value, rt)) \
             if stmt.value is not None else stmt
     return cst.Pass()
@@ -122,15 +122,15 @@ def _small(stmt: cst.BaseSmallStatement, keep_value: bool, final: bool, rt: str)
 
 def _harmless(value, target, keep_value: bool, rt: str) -> cst.BaseExpression:
     """``rt.stop_gradient(value)`` where the value may stay, else constants of its structure."""
-    if isinstance(value, cst.Tuple):
+    if type(value) is cst.Tuple:
         return value.with_changes(elements=[e.with_changes(value=_harmless(
             e.value, None, keep_value, rt)) for e in value.elements])
-    if isinstance(value, cst.Dict):
+    if type(value) is cst.Dict:
         return value.with_changes(elements=[e.with_changes(value=_harmless(
             e.value, None, keep_value, rt)) for e in value.elements])
     if keep_value:
         return _stopped(value, rt)
-    if isinstance(target, (cst.Tuple, cst.List)):
+    if type(target) in (cst.Tuple, cst.List):
         return cst.Tuple([cst.Element(_ZERO) for _ in target.elements])
     return _ZERO
 
@@ -139,7 +139,7 @@ def _compound(stmt, span: int, positions):
     """``try``/``with`` keep their body under ``if True:``; other compound statements become
     ``pass``; either way on as many lines as before."""
     blank = [cst.EmptyLine()]
-    if isinstance(stmt, (cst.Try, cst.TryStar, cst.With)) and isinstance(stmt.body, cst.IndentedBlock):
+    if type(stmt) in (cst.Try, cst.TryStar, cst.With) and type(stmt.body) is cst.IndentedBlock:
         body = list(stmt.body.body)
         used = positions[stmt.body].end.line - positions[stmt].start.line
         if span > used:

@@ -59,7 +59,7 @@ def notices(fn, ctx, module: cst.Module, refused: bool = False) -> list:
         if large:
             array = large[0][1]
             target = getattr(loop.loop, "target", None)
-            step = target.value if isinstance(target, cst.Name) and \
+            step = target.value if type(target) is cst.Name and \
                 not target.value.startswith("_") else "t"
             kept = ", ".join(f"`{spelled(cst.Name(name), loop.temps, local_names)}`"
                              for name, _ in large)
@@ -94,11 +94,11 @@ def _products(module: cst.Module) -> dict:
     vjp = module.body[-1]
     found = {}
     for stmt in vjp.body.body:
-        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        small = stmt.body[0] if type(stmt) is cst.SimpleStatementLine else None
         call = getattr(small, "value", None)
-        if isinstance(small, cst.Assign) and isinstance(call, cst.Call) and \
-                isinstance(call.func, cst.Attribute) and call.func.attr.value in _PRODUCTS and \
-                len(call.args) == 2 and all(isinstance(a.value, cst.Name) for a in call.args):
+        if type(small) is cst.Assign and type(call) is cst.Call and \
+                type(call.func) is cst.Attribute and call.func.attr.value in _PRODUCTS and \
+                len(call.args) == 2 and all(type(a.value) is cst.Name for a in call.args):
             a, b = (arg.value.value for arg in call.args)
             rows = b if call.func.attr.value in ("matmul_rows", "dot_rows") else a
             template = _PRODUCTS[call.func.attr.value].replace("{a}", a).replace("{b}", b)
@@ -111,7 +111,7 @@ def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
     body (``code``, spelled with the user's names) computes with a row, or with a product of
     one that the batch pass made for every row at once, and with nothing that an earlier
     step made: work the loop could do for every row at once."""
-    if not isinstance(loop.loop, cst.For):
+    if type(loop.loop) is not cst.For:
         return None
     walked = rows_walked(loop.loop)
     if walked is None:
@@ -120,7 +120,7 @@ def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
     if array.startswith("_"):  # a sequence srcdiff made (a comprehension over a tuple display)
         return None
     statements = list(simple_statements(loop.loop.body.body))
-    assigns = [s.body[0] for s in statements if isinstance(s.body[0], cst.Assign)
+    assigns = [s.body[0] for s in statements if type(s.body[0]) is cst.Assign
                and isinstance(s.body[0].targets[0].target, cst.Name)]
     rows = {a.targets[0].target.value for a in assigns if _is_row_read(a, index, array)}
     described = next((r for r in sorted(rows) if not r.startswith("_t")), f"{array}[{index}]")
@@ -134,10 +134,10 @@ def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
                 product.replace("{row}", described))
     assigned = {a.targets[0].target.value for a in assigns}
     stepped = {a.targets[0].target.value for a in assigns  # h_2 = h_1: the carried state
-               if isinstance(a.value, cst.Name) and a.value.value in assigned}
+               if type(a.value) is cst.Name and a.value.value in assigned}
     for small in assigns:
         target, read = small.targets[0].target.value, _names(small.value)
-        if isinstance(small.value, cst.Name) and small.value.value in rows:
+        if type(small.value) is cst.Name and small.value.value in rows:
             rows.add(target)  # a copy of the row (the state of an inner loop): no work
             continue
         if stepped.intersection(read):
@@ -151,10 +151,10 @@ def _row_work(loop, local_names, products: dict) -> tuple[str, str, str] | None:
 
 def _is_row_read(small, index: str, array: str) -> bool:
     value = small.value
-    return isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) \
+    return type(value) is cst.Subscript and type(value.value) is cst.Name \
         and value.value.value == array and len(value.slice) == 1 \
-        and isinstance(value.slice[0].slice, cst.Index) \
-        and isinstance(value.slice[0].slice.value, cst.Name) and value.slice[0].slice.value.value == index
+        and type(value.slice[0].slice) is cst.Index \
+        and type(value.slice[0].slice.value) is cst.Name and value.slice[0].slice.value.value == index
 
 
 def _large(loop, ctx) -> list[tuple[str, str]]:
@@ -166,9 +166,9 @@ def _large(loop, ctx) -> list[tuple[str, str]]:
     for stmt in statements:
         small = stmt.body[0]
         call = getattr(small, "value", None)
-        if isinstance(small, cst.Assign) and isinstance(call, cst.Call) and \
-                isinstance(call.func, cst.Attribute) and call.func.attr.value == "setitem" and \
-                isinstance(call.args[0].value, cst.Name):
+        if type(small) is cst.Assign and type(call) is cst.Call and \
+                type(call.func) is cst.Attribute and call.func.attr.value == "setitem" and \
+                type(call.args[0].value) is cst.Name:
             base = call.args[0].value.value
             array = versions.get(base, re.sub(r"_\d+$", "", base))
             versions[base] = versions[small.targets[0].target.value] = array
@@ -176,7 +176,7 @@ def _large(loop, ctx) -> list[tuple[str, str]]:
         return []
     for stmt in statements:  # copies and elementwise results of a version, in order
         small = stmt.body[0]
-        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) and \
+        if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name and \
                 _elementwise(small.value, ctx):
             read = [versions[n] for n in _names(small.value) if n in versions]
             if read:
@@ -185,13 +185,13 @@ def _large(loop, ctx) -> list[tuple[str, str]]:
 
 
 def _elementwise(value, ctx) -> bool:
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return True
-    if isinstance(value, cst.BinaryOperation):
-        return not isinstance(value.operator, cst.MatrixMultiply)
-    if isinstance(value, cst.UnaryOperation):
+    if type(value) is cst.BinaryOperation:
+        return type(value.operator) is not cst.MatrixMultiply
+    if type(value) is cst.UnaryOperation:
         return True
-    if isinstance(value, cst.Call):
+    if type(value) is cst.Call:
         try:
             return resolve(value.func, ctx, frozenset()) in ELEMENTWISE
         except Exception:  # noqa: BLE001 - a callee that does not resolve: not elementwise

@@ -67,12 +67,12 @@ def statements(block, line: int = 0):
         found = parse_marker(stmt.leading_lines)
         line = found[0] if found else line
         yield stmt, line
-        if isinstance(stmt, (cst.If, cst.For, cst.While)):
+        if type(stmt) in (cst.If, cst.For, cst.While):
             yield from statements(stmt, line)
             orelse = stmt.orelse
-            while isinstance(orelse, cst.If):  # elif
+            while type(orelse) is cst.If:  # elif
                 found = parse_marker(orelse.leading_lines)
                 yield from statements(orelse, found[0] if found else line)
                 orelse = orelse.orelse
-            if isinstance(orelse, cst.Else):
+            if type(orelse) is cst.Else:
                 yield from statements(orelse, line)

@@ -43,10 +43,10 @@ class TapeLoop:
         found = {}
         for stmt in simple_statements(self.loop.body.body):
             small = stmt.body[0]
-            if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name) \
+            if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name \
                     and small.targets[0].target.value.startswith("_t") \
                     and not small.targets[0].target.value.startswith("_tape") \
-                    and not (isinstance(small.value, cst.Name) and small.value.value == "None"):
+                    and not (type(small.value) is cst.Name and small.value.value == "None"):
                 found[small.targets[0].target.value] = small.value  # (not a placeholder)
         return found
 
@@ -54,7 +54,7 @@ class TapeLoop:
 def forward_and_pullback(module: cst.Module):
     """The generated ``def`` (the last statement) and its pullback (a nested ``def``, if any)."""
     vjp = module.body[-1]
-    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
     return vjp, (pullbacks[0] if pullbacks else None)
 
 
@@ -109,11 +109,11 @@ _PRECEDENCE = {cst.Power: _POWER, cst.Multiply: 3, cst.Divide: 3, cst.MatrixMult
 def _precedence(node) -> int:
     if node.lpar:
         return 9
-    if isinstance(node, cst.BinaryOperation):
+    if type(node) is cst.BinaryOperation:
         return _PRECEDENCE.get(type(node.operator), 0)
-    if isinstance(node, cst.UnaryOperation):
+    if type(node) is cst.UnaryOperation:
         return 4
-    return 9 if not isinstance(node, (cst.Comparison, cst.BooleanOperation, cst.IfExp)) else 0
+    return 9 if type(node) not in (cst.Comparison, cst.BooleanOperation, cst.IfExp) else 0
 
 
 def _parenthesized(node):
@@ -122,30 +122,30 @@ def _parenthesized(node):
 
 def _pushes(statements, loop, owners: dict) -> None:
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
                 pushed = _pushed(small)
                 if pushed is not None and loop is not None:
                     owners[pushed[0]] = (loop, pushed[1])
             continue
-        inner = stmt if isinstance(stmt, (cst.For, cst.While)) else loop
+        inner = stmt if type(stmt) in (cst.For, cst.While) else loop
         for block in _blocks(stmt):
             _pushes(block, inner, owners)
 
 
 def _pushed(small) -> tuple[str, tuple[str, ...]] | None:
     """``(tape, names)`` of ``_tapeN.push(...)`` (or ``_checkpointsN.push(...)``)."""
-    call = small.value if isinstance(small, cst.Expr) else None
-    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
-            and call.func.attr.value == "push" and isinstance(call.func.value, cst.Name)
+    call = small.value if type(small) is cst.Expr else None
+    if not (type(call) is cst.Call and type(call.func) is cst.Attribute
+            and call.func.attr.value == "push" and type(call.func.value) is cst.Name
             and call.func.value.value.startswith(("_tape", "_checkpoints"))
             and len(call.args) == 1):
         return None
     value = call.args[0].value
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         names = (value.value,)
-    elif isinstance(value, cst.Tuple):
-        names = tuple(e.value.value for e in value.elements if isinstance(e.value, cst.Name))
+    elif type(value) is cst.Tuple:
+        names = tuple(e.value.value for e in value.elements if type(e.value) is cst.Name)
     else:
         names = ()
     return call.func.value.value, names
@@ -160,36 +160,36 @@ def _comments(statements, last, where: dict):
             match = _ADJOINT.match(line.comment.value) if line.comment is not None else None
             if match:
                 last = (int(match.group(2)), match.group(1))
-        if isinstance(stmt, cst.For):
+        if type(stmt) is cst.For:
             for name in names_in(stmt.iter):
                 if name.startswith(("_tape", "_checkpoints")):
                     where.setdefault(name, last)
-        if not isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is not cst.SimpleStatementLine:
             for block in _blocks(stmt):
                 last = _comments(block, last, where)
     return last
 
 
 def _blocks(stmt):
-    if isinstance(stmt, cst.SimpleStatementLine) or isinstance(stmt, cst.FunctionDef):
+    if type(stmt) is cst.SimpleStatementLine or type(stmt) is cst.FunctionDef:
         return
-    if isinstance(stmt.body, cst.IndentedBlock):
+    if type(stmt.body) is cst.IndentedBlock:
         yield stmt.body.body
     orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.Else):
+    if type(orelse) is cst.Else:
         yield orelse.body.body
-    elif isinstance(orelse, cst.If):
+    elif type(orelse) is cst.If:
         yield [orelse]
 
 
 def simple_statements(block):
     """The simple statements of a block, inside its branches too (not inside inner loops)."""
     for stmt in block:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             yield stmt
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             yield from simple_statements(stmt.body.body)
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 yield from simple_statements(stmt.orelse.body.body)
-            elif isinstance(stmt.orelse, cst.If):
+            elif type(stmt.orelse) is cst.If:
                 yield from simple_statements([stmt.orelse])

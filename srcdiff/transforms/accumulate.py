@@ -46,7 +46,7 @@ _FRESH = ("zeros_like", "getitem_adjoint", "add_at")  # rt calls that return a n
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
-    body = [_pullback(stmt, ctx.rt) if isinstance(stmt, cst.FunctionDef) else stmt
+    body = [_pullback(stmt, ctx.rt) if type(stmt) is cst.FunctionDef else stmt
             for stmt in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
@@ -69,15 +69,15 @@ def _in_order(statements, rt: str) -> list:
     here or in a nested block, ends this for it."""
     out, owned = [], set()
     for stmt in statements:
-        if not isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is not cst.SimpleStatementLine:
             owned -= names_in(stmt)
             out.append(_with_blocks(stmt, rt))
             continue
         smalls = []
         for small in stmt.body:
-            target = small.targets[0].target if isinstance(small, cst.Assign) and \
+            target = small.targets[0].target if type(small) is cst.Assign and \
                 len(small.targets) == 1 else None
-            if not isinstance(target, cst.Name):
+            if type(target) is not cst.Name:
                 owned -= names_in(small)
                 smalls.append(small)
                 continue
@@ -101,7 +101,7 @@ def _in_order(statements, rt: str) -> list:
 
 def _with_blocks(stmt, rt: str):
     """``stmt`` with :func:`_in_order` applied to each block inside it."""
-    if not isinstance(stmt, (cst.For, cst.While, cst.If, cst.With)):
+    if type(stmt) not in (cst.For, cst.While, cst.If, cst.With):
         return stmt
     return with_blocks(stmt, lambda block: block.with_changes(body=_in_order(block.body, rt)))
 
@@ -117,8 +117,8 @@ def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:
     statements = list(_simple(fn.body.body))
     last = fn.body.body[-1] if fn.body.body else None
     for line, small in statements:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and \
-                isinstance(small.targets[0].target, cst.Name):
+        if type(small) is cst.Assign and len(small.targets) == 1 and \
+                type(small.targets[0].target) is cst.Name:
             name = small.targets[0].target.value
             value = small.value
             other = _accumulated(name, value)
@@ -131,7 +131,7 @@ def _owned(fn: cst.FunctionDef, rt: str) -> set[str]:
             else:
                 fresh_only[name] = False
                 other_reads |= names_in(value)
-        elif isinstance(small, cst.Return) and line is last:
+        elif type(small) is cst.Return and line is last:
             continue  # the final return reads the finished adjoints
         else:
             targets = _targets(small)
@@ -151,13 +151,13 @@ def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
     last = fn.body.body[-1] if fn.body.body else None
     for index, (line, small) in enumerate(_simple(fn.body.body)):
         reads.at = index
-        if isinstance(small, cst.Return) and line is last:
+        if type(small) is cst.Return and line is last:
             for name in names_in(small):  # reads the finished adjoints, keeps none for later
                 reads.where[name].add(index)
             continue
-        target = small.targets[0].target if isinstance(small, cst.Assign) and \
+        target = small.targets[0].target if type(small) is cst.Assign and \
             len(small.targets) == 1 else None
-        if not isinstance(target, cst.Name):
+        if type(target) is not cst.Name:
             for name in _targets(small):
                 kinds[name].add("other")
             reads.read(small)
@@ -167,7 +167,7 @@ def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
         if other is not None:
             kinds[name].add("sum")
             reads.read(value)  # other, an operand of +, is added into name, not kept
-        elif isinstance(value, cst.Name) and id(line) in top:
+        elif type(value) is cst.Name and id(line) in top:
             kinds[name].add("move")
             taken[name].append((index, value.value))
             moved[value.value].append(index)
@@ -187,7 +187,7 @@ def _owned_sums(fn: cst.FunctionDef, rt: str) -> set[str]:
 
 def _makes_array(value: cst.BaseExpression, rt: str) -> bool:
     """Whether ``value`` is a new array (or a number) that nothing else refers to."""
-    return isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)) or \
+    return type(value) in (cst.BinaryOperation, cst.UnaryOperation) or \
         _is_rt_call(value, rt, _FRESH)
 
 
@@ -230,7 +230,7 @@ class _InPlace(cst.CSTTransformer):
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         target = updated.targets[0].target if len(updated.targets) == 1 else None
-        if not isinstance(target, cst.Name):
+        if type(target) is not cst.Name:
             return updated
         other = _accumulated(target.value, updated.value)
         if other is None:
@@ -239,7 +239,7 @@ class _InPlace(cst.CSTTransformer):
             call = other.with_changes(func=other.func.with_changes(attr=cst.Name("add_at")),
                                       args=[cst.Arg(cst.Name(target.value)), *other.args])
             return updated.with_changes(value=call)
-        if target.value in self.sums and isinstance(updated.value.left, cst.Name) and \
+        if target.value in self.sums and type(updated.value.left) is cst.Name and \
                 updated.value.left.value == target.value:  # dx + e, not e + dx: the order kept
             call = cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("add_into")),
                             [cst.Arg(cst.Name(target.value)), cst.Arg(other)])
@@ -249,17 +249,17 @@ class _InPlace(cst.CSTTransformer):
 
 def _accumulated(name: str, value: cst.BaseExpression) -> cst.BaseExpression | None:
     """``e`` of ``name + e`` or ``e + name`` where ``e`` does not read ``name``, else None."""
-    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add)):
+    if not (type(value) is cst.BinaryOperation and type(value.operator) is cst.Add):
         return None
     for mine, other in ((value.left, value.right), (value.right, value.left)):
-        if isinstance(mine, cst.Name) and mine.value == name and name not in names_in(other):
+        if type(mine) is cst.Name and mine.value == name and name not in names_in(other):
             return other
     return None
 
 
 def _is_rt_call(node: cst.BaseExpression, rt: str, functions) -> bool:
-    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
-        isinstance(node.func.value, cst.Name) and node.func.value.value == rt and \
+    return type(node) is cst.Call and type(node.func) is cst.Attribute and \
+        type(node.func.value) is cst.Name and node.func.value.value == rt and \
         node.func.attr.value in functions
 
 
@@ -271,10 +271,10 @@ def _is_getitem_adjoint(node: cst.BaseExpression, rt: str) -> bool:
 
 def _targets(small: cst.CSTNode) -> set[str]:
     found: set[str] = set()
-    if isinstance(small, cst.Assign):
+    if type(small) is cst.Assign:
         for t in small.targets:
             found |= names_in(t.target)
-    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+    elif type(small) in (cst.AugAssign, cst.AnnAssign):
         found |= names_in(small.target)
     return found
 
@@ -284,13 +284,13 @@ def _simple(statements):
     a compound statement's header (``for`` target and iterable, ``if`` test) counts as a
     small statement that reads and binds its names."""
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
                 yield stmt, small
             continue
-        if isinstance(stmt, cst.For):
+        if type(stmt) is cst.For:
             yield stmt, cst.Assign(targets=[cst.AssignTarget(stmt.target)], value=stmt.iter)
-        elif isinstance(stmt, (cst.If, cst.While)):
+        elif type(stmt) in (cst.If, cst.While):
             yield stmt, cst.Expr(stmt.test)
         for block in _blocks(stmt):
             yield from _simple(block)
@@ -301,7 +301,7 @@ def _blocks(stmt):
     if isinstance(body, cst.BaseSuite):
         yield body.body
     orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.If):
+    if type(orelse) is cst.If:
         yield [orelse]
     elif orelse is not None:
         yield orelse.body.body

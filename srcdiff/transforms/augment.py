@@ -61,7 +61,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module
     vjp = module.body[-1]
     changed = False
-    if not any(isinstance(s, cst.FunctionDef) for s in vjp.body.body):
+    if not any(type(s) is cst.FunctionDef for s in vjp.body.body):
         # (a pullback kept as a closure: the top level's names live in two scopes)
         body = _Augmenting(vjp, ctx).statements()
         if body is not None:
@@ -84,12 +84,12 @@ def _in_loops(vjp: cst.FunctionDef, ctx: Context) -> cst.FunctionDef | None:
     # the facts of the forward pass alone: a loop's names are bound there once each (a
     # pullback's loop binds them again, from its tape, and their joined facts are unknown)
     forward = vjp.with_changes(body=vjp.body.with_changes(body=[
-        s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]))
+        s for s in vjp.body.body if type(s) is not cst.FunctionDef]))
     facts = None
     body, changed = [], False
     for stmt in vjp.body.body:
-        if isinstance(stmt, (cst.For, cst.While)) and not stmt.orelse and \
-                all(isinstance(s, cst.SimpleStatementLine) for s in stmt.body.body):
+        if type(stmt) in (cst.For, cst.While) and not stmt.orelse and \
+                all(type(s) is cst.SimpleStatementLine for s in stmt.body.body):
             facts = facts or (binding_counts(vjp), shape_facts(forward, ctx), dtype_facts(forward, ctx))
             new = _InLoop(list(stmt.body.body), ctx, facts, everywhere).statements()
             if new is not None:
@@ -120,7 +120,7 @@ class _Augmenting:
         for i, stmt in enumerate(self.statements_in):
             line = assignment(stmt)
             replaced = None
-            if line is not None and isinstance(line.targets[0].target, cst.Name):
+            if line is not None and type(line.targets[0].target) is cst.Name:
                 target = line.targets[0].target.value
                 replaced = self._augmented(stmt, line, target, i, fresh)
                 if replaced is not None or self._single(target) and self._made(line.value, i, fresh):
@@ -150,21 +150,21 @@ class _Augmenting:
             return True
         # a.dot(b), a.sum(...), np.dot(a, b), np.matmul(a, b) of float64 values: numpy arrays
         # (or numbers), always new ones
-        if not isinstance(value, cst.Call) or self.kinds.of(value) != FLOAT:
+        if type(value) is not cst.Call or self.kinds.of(value) != FLOAT:
             return False
         fn = resolve(value.func, self.ctx, self.local)
         if fn is np.dot or fn is np.matmul:
             return len(value.args) == 2 and all(
-                a.keyword is None and not a.star and isinstance(a.value, cst.Name) and
+                a.keyword is None and not a.star and type(a.value) is cst.Name and
                 self.kinds[a.value.value] == FLOAT for a in value.args)
-        return isinstance(value.func, cst.Attribute) and \
+        return type(value.func) is cst.Attribute and \
             value.func.attr.value in _MADE_BY_METHODS and \
-            isinstance(value.func.value, cst.Name) and self.kinds[value.func.value.value] == FLOAT
+            type(value.func.value) is cst.Name and self.kinds[value.func.value.value] == FLOAT
 
     def _augmented(self, stmt, line: cst.Assign, target: str, i: int, fresh: dict):
         """``stmt`` (``target = v op w``) as statements that write into ``v``, else None."""
         value = line.value
-        if not (isinstance(value, cst.BinaryOperation) and type(value.operator) in _AUGMENTED
+        if not (type(value) is cst.BinaryOperation and type(value.operator) in _AUGMENTED
                 and self._single(target)):
             return None
         op = type(value.operator)
@@ -175,7 +175,7 @@ class _Augmenting:
         if op in _COMMUTING:
             sides.append((value.right, value.left))
         for operand, other in sides:
-            if isinstance(operand, cst.Name) and self._last_read(operand.value, i, fresh) and \
+            if type(operand) is cst.Name and self._last_read(operand.value, i, fresh) and \
                     self._fits(operand.value, value):
                 return self._written(stmt, target, operand.value, op, other, i)
         return None
@@ -249,14 +249,14 @@ def _backward_start(statements: list) -> int:
 def without_deleted(stmt, read: set):
     """``stmt`` without the names in its ``del`` that a later line reads (renamed: their array
     lives on under one name), each named once; None for a ``del`` left empty."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Del)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Del):
         return stmt
     target = stmt.body[0].target
-    elements = target.elements if isinstance(target, cst.Tuple) else [cst.Element(target)]
+    elements = target.elements if type(target) is cst.Tuple else [cst.Element(target)]
     kept, seen = [], set()
     for e in elements:
-        name = e.value.value if isinstance(e.value, cst.Name) else None
+        name = e.value.value if type(e.value) is cst.Name else None
         if name is None or name not in read and name not in seen:
             kept.append(e.value)
             seen.add(name)

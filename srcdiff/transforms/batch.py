@@ -58,9 +58,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     namer = Namer(names_in(module) | {ctx.rt})
     body = []
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef):
+        if type(stmt) is cst.FunctionDef:
             body.append(_pullback(stmt, ctx, namer))
-        elif isinstance(stmt, cst.For) and rows_walked(stmt) is not None:
+        elif type(stmt) is cst.For and rows_walked(stmt) is not None:
             body.extend(_forward_loop(stmt, ctx, namer))
         else:
             body.append(stmt)
@@ -78,11 +78,11 @@ _DOT_ROWS = {"right": "dot_rows", "left": "rows_dot"}
 
 def _product(value, ctx: Context, bound) -> tuple | None:
     """``(a, b, helpers, spelling)`` for ``a @ b`` or ``np.dot(a, b)`` of two names."""
-    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply) \
-            and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name):
+    if type(value) is cst.BinaryOperation and type(value.operator) is cst.MatrixMultiply \
+            and type(value.left) is cst.Name and type(value.right) is cst.Name:
         return value.left, value.right, _ROWS, "{} @ {}"
-    if isinstance(value, cst.Call) and len(value.args) == 2 and all(
-            a.keyword is None and not a.star and isinstance(a.value, cst.Name) for a in value.args) \
+    if type(value) is cst.Call and len(value.args) == 2 and all(
+            a.keyword is None and not a.star and type(a.value) is cst.Name for a in value.args) \
             and resolve(value.func, ctx, bound) is np.dot:
         return value.args[0].value, value.args[1].value, _DOT_ROWS, "np.dot({}, {})"
     return None
@@ -92,15 +92,15 @@ def rows_walked(loop: cst.For) -> tuple[str, str] | None:
     """``(t, x)`` for ``for t in range(len(x))`` or ``for t in range(x.shape[0])``: a loop
     over every row of ``x``, in order."""
     it = loop.iter
-    if not (isinstance(loop.target, cst.Name) and not loop.orelse and isinstance(it, cst.Call)
-            and isinstance(it.func, cst.Name) and it.func.value == "range" and len(it.args) == 1):
+    if not (type(loop.target) is cst.Name and not loop.orelse and type(it) is cst.Call
+            and type(it.func) is cst.Name and it.func.value == "range" and len(it.args) == 1):
         return None
     n = it.args[0].value
-    if isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value == "len" and \
-            len(n.args) == 1 and isinstance(n.args[0].value, cst.Name):
+    if type(n) is cst.Call and type(n.func) is cst.Name and n.func.value == "len" and \
+            len(n.args) == 1 and type(n.args[0].value) is cst.Name:
         return loop.target.value, n.args[0].value.value
-    if isinstance(n, cst.Subscript) and isinstance(n.value, cst.Attribute) and \
-            isinstance(n.value.value, cst.Name) and n.value.attr.value == "shape" and \
+    if type(n) is cst.Subscript and type(n.value) is cst.Attribute and \
+            type(n.value.value) is cst.Name and n.value.attr.value == "shape" and \
             _index(n) == "0":
         return loop.target.value, n.value.value.value
     return None
@@ -152,8 +152,8 @@ def _forward_loop(loop: cst.For, ctx: Context, namer: Namer) -> list:
 
 def single_assign(stmt) -> cst.Assign | None:
     """The assignment ``name = value`` alone on its line ``stmt``, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
             isinstance(stmt.body[0].targets[0].target, cst.Name):
         return stmt.body[0]
     return None
@@ -161,15 +161,15 @@ def single_assign(stmt) -> cst.Assign | None:
 
 def is_row(value, array: str, t: str) -> bool:
     """Whether ``value`` is ``array[t]``: row ``t`` of the array a loop walks."""
-    return isinstance(value, cst.Subscript) and isinstance(value.value, cst.Name) and \
+    return type(value) is cst.Subscript and type(value.value) is cst.Name and \
         value.value.value == array and _index(value) == t
 
 
 def _index(subscript: cst.Subscript) -> str | None:
     """The name or integer of a one-element key ``x[key]``, else None."""
-    if len(subscript.slice) == 1 and isinstance(subscript.slice[0].slice, cst.Index):
+    if len(subscript.slice) == 1 and type(subscript.slice[0].slice) is cst.Index:
         key = subscript.slice[0].slice.value
-        if isinstance(key, (cst.Name, cst.Integer)) and not subscript.lpar:
+        if type(key) in (cst.Name, cst.Integer) and not subscript.lpar:
             return key.value
     return None
 
@@ -184,14 +184,14 @@ def _pullback(fn: cst.FunctionDef, ctx: Context, namer: Namer) -> cst.FunctionDe
 def _block(statements, ctx, namer) -> list:
     out = []
     for i, stmt in enumerate(statements):
-        if isinstance(stmt, cst.For) and _is_checkpoint_loop(stmt):  # its terms: per segment
+        if type(stmt) is cst.For and _is_checkpoint_loop(stmt):  # its terms: per segment
             out.append(stmt.with_changes(body=stmt.body.with_changes(
                 body=_block(stmt.body.body, ctx, namer))))
-        elif isinstance(stmt, cst.For) and _is_tape_loop(stmt):
+        elif type(stmt) is cst.For and _is_tape_loop(stmt):
             out = _loop(stmt, ctx, namer, out, statements[i + 1:])
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             new = stmt.with_changes(body=stmt.body.with_changes(body=_block(stmt.body.body, ctx, namer)))
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 new = new.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                     body=_block(stmt.orelse.body.body, ctx, namer))))
             out.append(new)
@@ -208,7 +208,7 @@ def _is_checkpoint_loop(loop: cst.For) -> bool:
 
 def _is_tape_loop(loop: cst.For) -> bool:
     it = loop.iter
-    return isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and \
+    return type(it) is cst.Call and type(it.func) is cst.Name and \
         it.func.value == "reversed" and not loop.orelse
 
 
@@ -261,7 +261,7 @@ def _new_terms(loop: cst.For, ctx: Context) -> cst.BaseExpression:
     ``reversed(_tape1)`` in a variant for one pattern of shapes (the terms' adjoints copied
     into one array as they come, where they are large: see ``Terms``), else ``[]``."""
     tape = loop.iter.args[0].value if len(loop.iter.args) == 1 else None
-    if not ctx.dims or not isinstance(tape, cst.Name):
+    if not ctx.dims or type(tape) is not cst.Name:
         return cst.List([])
     return cst.Call(cst.Attribute(cst.Name(ctx.rt), cst.Name("Terms")),
                     [cst.Arg(cst.Call(cst.Name("len"), [cst.Arg(tape)]))])
@@ -371,7 +371,7 @@ def value_at(body: list, name: str, i: int) -> tuple[str, int] | None:
         assign = single_assign(stmt)
         if assign is None or assign.targets[0].target.value != name:
             return None
-        if isinstance(assign.value, cst.Name):
+        if type(assign.value) is cst.Name:
             return value_at(body, assign.value.value, k)
         return name, k
     return None
@@ -383,17 +383,17 @@ def appended(stmt) -> tuple[str, str] | None:
     if found is None:
         return None
     terms, item = found
-    if isinstance(item, cst.Tuple) and item.elements:
+    if type(item) is cst.Tuple and item.elements:
         item = item.elements[0].value
-    return (terms, item.value) if isinstance(item, cst.Name) else None
+    return (terms, item.value) if type(item) is cst.Name else None
 
 
 def terms_init(stmt, terms: str, ctx: Context) -> bool:
     """Whether ``stmt`` is ``terms = rt.Terms(...)``."""
     assign = single_assign(stmt)
     return assign is not None and assign.targets[0].target.value == terms and \
-        isinstance(assign.value, cst.Call) and isinstance(assign.value.func, cst.Attribute) and \
-        isinstance(assign.value.func.value, cst.Name) and assign.value.func.value.value == ctx.rt \
+        type(assign.value) is cst.Call and type(assign.value.func) is cst.Attribute and \
+        type(assign.value.func.value) is cst.Name and assign.value.func.value.value == ctx.rt \
         and assign.value.func.attr.value == "Terms"
 
 
@@ -404,22 +404,22 @@ def _bias_line(stmt, ctx: Context, bound: set):
     if assign is None:
         return None
     acc, value = assign.targets[0].target.value, assign.value
-    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and
-            isinstance(value.left, cst.Name) and value.left.value == acc and
-            isinstance(value.right, cst.Call) and not value.lpar):
+    if not (type(value) is cst.BinaryOperation and type(value.operator) is cst.Add and
+            type(value.left) is cst.Name and value.left.value == acc and
+            type(value.right) is cst.Call and not value.lpar):
         return None
     call = value.right
     args = call.args
     if any(a.star for a in args):
         return None
-    if isinstance(call.func, cst.Attribute) and call.func.attr.value == "sum" and \
-            isinstance(call.func.value, cst.Name) and len(args) == 1 and \
+    if type(call.func) is cst.Attribute and call.func.attr.value == "sum" and \
+            type(call.func.value) is cst.Name and len(args) == 1 and \
             args[0].keyword is not None and args[0].keyword.value == "axis" and \
             _int_literal(args[0].value):
         x = call.func.value.value
         return (acc, x, None, args[0].value) if x != acc else None
     if resolve(call.func, ctx, bound | {acc}) is helpers.unbroadcast and len(args) == 2 and \
-            all(a.keyword is None and isinstance(a.value, cst.Name) for a in args):
+            all(a.keyword is None and type(a.value) is cst.Name for a in args):
         x, like = args[0].value.value, args[1].value.value
         if acc not in (x, like) and like not in bound:
             return acc, x, like, None
@@ -428,8 +428,8 @@ def _bias_line(stmt, ctx: Context, bound: set):
 
 def _int_literal(node) -> bool:
     """``3`` or ``-1``."""
-    return isinstance(node, cst.Integer) or isinstance(node, cst.UnaryOperation) and \
-        isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.Integer)
+    return type(node) is cst.Integer or type(node) is cst.UnaryOperation and \
+        type(node.operator) is cst.Minus and type(node.expression) is cst.Integer
 
 
 def _any_zero_start(above: list, acc: str, ctx: Context):
@@ -438,8 +438,8 @@ def _any_zero_start(above: list, acc: str, ctx: Context):
         assign = single_assign(stmt)
         if assign is not None and assign.targets[0].target.value == acc:
             value = assign.value
-            if isinstance(value, cst.Call) and len(value.args) == 1 and \
-                    isinstance(value.args[0].value, cst.Name):
+            if type(value) is cst.Call and len(value.args) == 1 and \
+                    type(value.args[0].value) is cst.Name:
                 return _zero_start(above, acc, value.args[0].value.value, ctx)
             return None
     return None
@@ -447,10 +447,10 @@ def _any_zero_start(above: list, acc: str, ctx: Context):
 
 def _aliased(stmt) -> str | None:
     """The target of a line ``name = other_name``, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
             isinstance(stmt.body[0].targets[0].target, cst.Name) and \
-            isinstance(stmt.body[0].value, cst.Name):
+            type(stmt.body[0].value) is cst.Name:
         return stmt.body[0].targets[0].target.value
     return None
 
@@ -462,10 +462,10 @@ def _aliases(body) -> dict[str, str]:
                                             cst.IndentedBlock(body)))
     direct = {}
     for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+        if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
                 isinstance(stmt.body[0].targets[0].target, cst.Name) and \
-                isinstance(stmt.body[0].value, cst.Name):
+                type(stmt.body[0].value) is cst.Name:
             target, value = stmt.body[0].targets[0].target.value, stmt.body[0].value.value
             if counts.get(target) == 1 and counts.get(value, 0) <= 1:
                 direct[target] = value
@@ -487,16 +487,16 @@ def _zero_start(above: list, acc: str, fixed: str, ctx: Context):
             if fixed in bound_in([stmt]):
                 return None
             continue
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign)):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign):
             return None
         assign = stmt.body[0]
         value = assign.value
-        if len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name) and \
-                assign.targets[0].target.value == acc and isinstance(value, cst.Call) and \
+        if len(assign.targets) == 1 and type(assign.targets[0].target) is cst.Name and \
+                assign.targets[0].target.value == acc and type(value) is cst.Call and \
                 resolve(value.func, ctx, set()) is helpers.zeros_like and len(value.args) == 1 and \
                 value.args[0].keyword is None and not value.args[0].star and \
-                isinstance(value.args[0].value, cst.Name) and value.args[0].value.value == fixed:
+                type(value.args[0].value) is cst.Name and value.args[0].value.value == fixed:
             return stmt
         return None
     return None
@@ -517,17 +517,17 @@ def _accumulation(stmt, ctx, bound):
     """``(acc, sum rule, fixed operand, g, varying operand)`` for a line
     ``acc = acc + rt.matmul_adjoint_x1(g, fixed, other)`` (or ``_x2(g, other, fixed)``)
     whose operands are names and whose fixed operand is not rebound in the loop."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Assign)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Assign):
         return None
     assign = stmt.body[0]
-    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+    if len(assign.targets) != 1 or type(assign.targets[0].target) is not cst.Name:
         return None
     acc = assign.targets[0].target.value
     value = assign.value
-    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and
-            isinstance(value.left, cst.Name) and value.left.value == acc and
-            isinstance(value.right, cst.Call) and not value.lpar):
+    if not (type(value) is cst.BinaryOperation and type(value.operator) is cst.Add and
+            type(value.left) is cst.Name and value.left.value == acc and
+            type(value.right) is cst.Call and not value.lpar):
         return None
     call = value.right
     rule = resolve(call.func, ctx, bound | {acc})
@@ -536,7 +536,7 @@ def _accumulation(stmt, ctx, bound):
     except TypeError:
         return None
     if found is None or len(call.args) != 3 or any(
-            a.keyword is not None or a.star or not isinstance(a.value, cst.Name) for a in call.args):
+            a.keyword is not None or a.star or type(a.value) is not cst.Name for a in call.args):
         return None
     sum_name, position = found
     g, x1, x2 = (a.value for a in call.args)
@@ -556,6 +556,6 @@ def _touched_elsewhere(acc: str, line, body) -> bool:
     for stmt in body:
         if stmt is line:
             continue
-        if any(isinstance(n, cst.Name) and n.value == acc for n in subexpressions(stmt)):
+        if any(type(n) is cst.Name and n.value == acc for n in subexpressions(stmt)):
             return True
     return False

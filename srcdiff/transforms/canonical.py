@@ -78,10 +78,10 @@ class _Lowering:
         return block.with_changes(body=body)
 
     def statement(self, stmt) -> list:
-        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+        if type(stmt) in (cst.If, cst.For, cst.While, cst.With):
             return [with_blocks(stmt, self.block)]
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1):
             return [stmt]
         assign = stmt.body[0]
         lowered = self.value(assign.value, assign.targets[0].target)
@@ -98,18 +98,18 @@ class _Lowering:
 
     def value(self, value, target):
         """``[(temp, expr), …, final expr]`` for a lowered ``value``; None to keep it."""
-        if not isinstance(value, cst.Call) or any(a.star for a in value.args):
+        if type(value) is not cst.Call or any(a.star for a in value.args):
             return None
         func = value.func
         args = value.args
         obj = resolve(func, self.ctx, self.local_names)
         if obj in (list, tuple) and len(args) == 1 and args[0].keyword is None and \
-                isinstance(args[0].value, (cst.List, cst.Tuple)):
+                type(args[0].value) in (cst.List, cst.Tuple):
             return [_display(obj, args[0].value.elements)]
         if obj in _MATMULS and len(args) == 2 and all(a.keyword is None for a in args):
             return [_matmul(args[0].value, args[1].value)]
-        if isinstance(func, cst.Attribute) and func.attr.value == "dot" and \
-                isinstance(func.value, cst.Name) and func.value.value in self.local_names and \
+        if type(func) is cst.Attribute and func.attr.value == "dot" and \
+                type(func.value) is cst.Name and func.value.value in self.local_names and \
                 len(args) == 1 and args[0].keyword is None:
             return [value.with_changes(func=self._np("dot"), args=[
                 cst.Arg(func.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
@@ -120,9 +120,9 @@ class _Lowering:
             return [value.with_changes(func=cst.Attribute(cst.Name(self.ctx.rt),
                                                           cst.Name("where_positive")))]
         if obj is np.linalg.multi_dot and len(args) == 1 and args[0].keyword is None and \
-                isinstance(args[0].value, (cst.List, cst.Tuple)) and \
+                type(args[0].value) in (cst.List, cst.Tuple) and \
                 len(args[0].value.elements) >= 2 and \
-                not any(isinstance(e, cst.StarredElement) for e in args[0].value.elements):
+                not any(type(e) is cst.StarredElement for e in args[0].value.elements):
             return self.chain([e.value for e in args[0].value.elements])
         reduction = _UFUNC_REDUCTIONS.get(_reduce_of(func, self.ctx, self.local_names))
         if reduction and _reduce_arguments(args):
@@ -163,7 +163,7 @@ class _Lowering:
         keywords = [a for a in args if a.keyword is not None]
         positional = [a.value for a in args if a.keyword is None]
         if any(a.keyword.value != "optimize" for a in keywords) or len(positional) != 3 or \
-                not isinstance(positional[0], cst.SimpleString):
+                type(positional[0]) is not cst.SimpleString:
             return None
         plan = matmul_plan(positional[0].evaluated_value)
         if plan is None:
@@ -175,7 +175,7 @@ class _Lowering:
             if perm is None:
                 operands.append(operand)
                 continue
-            base = operand.value if isinstance(operand, cst.Name) else "_t"
+            base = operand.value if type(operand) is cst.Name else "_t"
             swap = perm == _last_two_swapped(len(perm))
             temp = cst.Name(self.namer.fresh(f"{base}_T" if swap else f"{base}_axes"))
             steps.append((temp, self._axes(operand, perm)))
@@ -211,7 +211,7 @@ _AXIS_SECOND = frozenset({np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.
 
 def _reduce_of(func, ctx: Context, local_names):
     """The ufunc ``u`` of a call ``u.reduce(…)`` (``np.add.reduce``), else None."""
-    if isinstance(func, cst.Attribute) and func.attr.value == "reduce":
+    if type(func) is cst.Attribute and func.attr.value == "reduce":
         ufunc = resolve(func.value, ctx, local_names)
         return ufunc if isinstance(ufunc, np.ufunc) else None
     return None
@@ -307,28 +307,28 @@ def _positive_part(args, previous) -> bool:
     (or ``0 < x``) in the same block: a ReLU, which ``rt.where_positive`` computes without
     numpy's per-element branch."""
     if len(args) != 3 or any(a.keyword is not None or a.star for a in args) or not (
-            isinstance(previous, cst.SimpleStatementLine) and len(previous.body) == 1):
+            type(previous) is cst.SimpleStatementLine and len(previous.body) == 1):
         return False
     condition, x, zero = (a.value for a in args)
     assign = previous.body[0]
-    if not (isinstance(condition, cst.Name) and isinstance(x, cst.Name) and _zero(zero) and
-            isinstance(assign, cst.Assign) and len(assign.targets) == 1 and
-            isinstance(assign.targets[0].target, cst.Name) and
+    if not (type(condition) is cst.Name and type(x) is cst.Name and _zero(zero) and
+            type(assign) is cst.Assign and len(assign.targets) == 1 and
+            type(assign.targets[0].target) is cst.Name and
             assign.targets[0].target.value == condition.value != x.value):
         return False
     compared = assign.value
-    if not (isinstance(compared, cst.Comparison) and len(compared.comparisons) == 1):
+    if not (type(compared) is cst.Comparison and len(compared.comparisons) == 1):
         return False
     operator, right = compared.comparisons[0].operator, compared.comparisons[0].comparator
     left = compared.left
-    if isinstance(operator, cst.GreaterThan):
-        return isinstance(left, cst.Name) and left.value == x.value and _zero(right)
-    if isinstance(operator, cst.LessThan):
-        return isinstance(right, cst.Name) and right.value == x.value and _zero(left)
+    if type(operator) is cst.GreaterThan:
+        return type(left) is cst.Name and left.value == x.value and _zero(right)
+    if type(operator) is cst.LessThan:
+        return type(right) is cst.Name and right.value == x.value and _zero(left)
     return False
 
 
 def _zero(node) -> bool:
     """A literal 0 or 0.0 (not -0.0, a unary minus of one)."""
-    return isinstance(node, (cst.Integer, cst.Float)) and not node.lpar and \
+    return type(node) in (cst.Integer, cst.Float) and not node.lpar and \
         float(node.value.replace("_", "")) == 0.0

@@ -57,7 +57,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     namer = Namer(names_in(module) | {ctx.rt})
     body = list(vjp.body.body)
-    pullback_at = next(i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef))
+    pullback_at = next(i for i, s in enumerate(body) if type(s) is cst.FunctionDef)
     done: set[int] = set()
     i = 0
     while i < pullback_at:
@@ -77,10 +77,10 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
                  pullback_at)
         loop = body[m] if m < pullback_at else None
         tape = _made_tape(body[m - 1]) if i < m else None
-        if tape is None and isinstance(loop, (cst.For, cst.While)):  # the loop has no adjoint
+        if tape is None and type(loop) in (cst.For, cst.While):  # the loop has no adjoint
             i = m + 1
             continue
-        if tape is None or not isinstance(loop, cst.For) or not is_range(loop.iter):
+        if tape is None or type(loop) is not cst.For or not is_range(loop.iter):
             raise ctx.located("srcdiff cannot checkpoint this loop: it is no longer one "
                               "'for … in range(…)' loop when differentiated; drop the directive.",
                               line, token="for")
@@ -101,9 +101,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _made_tape(stmt) -> str | None:
     """``_tape1`` of ``_tape1 = rt.Tape()``."""
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) and \
-            isinstance(stmt.body[0].value, cst.Call) and \
-            isinstance(stmt.body[0].value.func, cst.Attribute) and \
+    if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign and \
+            type(stmt.body[0].value) is cst.Call and \
+            type(stmt.body[0].value.func) is cst.Attribute and \
             stmt.body[0].value.func.attr.value == "Tape":
         return stmt.body[0].targets[0].target.value
     return None
@@ -144,7 +144,7 @@ class _Plan:
     def _refuse_effects(self) -> None:
         """A statement whose effect a second run would repeat: a located error."""
         for stmt in walk(self.body):
-            if not isinstance(stmt, cst.SimpleStatementLine):
+            if type(stmt) is not cst.SimpleStatementLine:
                 continue
             for small in stmt.body:
                 code = cst.Module(body=[]).code_for_node(small)
@@ -153,7 +153,7 @@ class _Plan:
                         "srcdiff cannot checkpoint a loop that appends to a list: the list keeps "
                         "every entry anyway, so there is no memory to save; drop the directive.",
                         self.line, token="for")
-                if isinstance(small, cst.Expr) and not _pushes(stmt):
+                if type(small) is cst.Expr and not _pushes(stmt):
                     raise self.ctx.located(
                         f"srcdiff cannot checkpoint this loop: '{code}' would run again when the "
                         "backward pass recomputes the loop; move it out of the loop or drop the "
@@ -223,18 +223,18 @@ def _without_dead_copies(statements: list, names: set[str]) -> list:
     """``statements`` less the copies ``a_again = b`` into ``names`` that nothing reads: what
     the loop hands on only to the code after it, which the pullback does not run again."""
     read = _loads(statements)
-    dead = lambda s: isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and \
-        isinstance(s.body[0], cst.Assign) and isinstance(s.body[0].value, cst.Name) and \
-        all(isinstance(t.target, cst.Name) and t.target.value in names - read
+    dead = lambda s: type(s) is cst.SimpleStatementLine and len(s.body) == 1 and \
+        type(s.body[0]) is cst.Assign and type(s.body[0].value) is cst.Name and \
+        all(type(t.target) is cst.Name and t.target.value in names - read
             for t in s.body[0].targets)  # noqa: E731
     out = []
     for stmt in statements:
         if dead(stmt):
             continue
-        if isinstance(stmt, (cst.If, cst.For, cst.While)):
+        if type(stmt) in (cst.If, cst.For, cst.While):
             stmt = stmt.with_changes(body=stmt.body.with_changes(
                 body=_without_dead_copies(list(stmt.body.body), names) or [cst.SimpleStatementLine([cst.Pass()])]))
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                     body=_without_dead_copies(list(stmt.orelse.body.body), names) or [cst.SimpleStatementLine([cst.Pass()])])))
         out.append(stmt)
@@ -245,32 +245,32 @@ def _loads(statements) -> set[str]:
     """The names ``statements`` read (assignment targets are not reads)."""
     found: set[str] = set()
     for stmt in walk(statements):
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                found |= reads(small.value) if isinstance(small, cst.Assign) else reads(small)
-        elif isinstance(stmt, (cst.If, cst.While)):
+                found |= reads(small.value) if type(small) is cst.Assign else reads(small)
+        elif type(stmt) in (cst.If, cst.While):
             found |= reads(stmt.test)
-        elif isinstance(stmt, cst.For):
+        elif type(stmt) is cst.For:
             found |= reads(stmt.iter)
     return found
 
 
 def _pushes(stmt, tape: str | None = None) -> bool:
     """Whether ``stmt`` is ``_tapeN.push(…)`` (of ``tape``, where given)."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Expr and type(stmt.body[0].value) is cst.Call):
         return False
     func = stmt.body[0].value.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "push" and \
-        isinstance(func.value, cst.Name) and func.value.value.startswith("_tape") and \
+    return type(func) is cst.Attribute and func.attr.value == "push" and \
+        type(func.value) is cst.Name and func.value.value.startswith("_tape") and \
         (tape is None or func.value.value == tape)
 
 
 def _pops(stmt, tape: str) -> bool:
     """Whether ``stmt`` is ``for … in reversed(tape):``."""
-    return isinstance(stmt, cst.For) and isinstance(stmt.iter, cst.Call) and \
-        isinstance(stmt.iter.func, cst.Name) and stmt.iter.func.value == "reversed" and \
-        isinstance(stmt.iter.args[0].value, cst.Name) and stmt.iter.args[0].value.value == tape
+    return type(stmt) is cst.For and type(stmt.iter) is cst.Call and \
+        type(stmt.iter.func) is cst.Name and stmt.iter.func.value == "reversed" and \
+        type(stmt.iter.args[0].value) is cst.Name and stmt.iter.args[0].value.value == tape
 
 
 def _comment(text: str) -> cst.EmptyLine:

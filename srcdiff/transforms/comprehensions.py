@@ -61,31 +61,31 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _reducer(call: cst.Call, ctx: Context) -> str | None:
     """``"sum"``, ``"max"``, ``"min"`` or ``"list"`` for a call this pass lowers, else None."""
-    if not isinstance(call.func, cst.Name) or any(a.keyword or a.star for a in call.args):
+    if type(call.func) is not cst.Name or any(a.keyword or a.star for a in call.args):
         return None
     kind = REDUCERS.get(ctx.lookup(call.func.value))
     if kind is None or not call.args:
         return None
     first = call.args[0].value
     if kind == "list":  # any(gen), all(gen), list(gen): the sequence becomes a list
-        return kind if len(call.args) == 1 and (isinstance(first, cst.GeneratorExp) or
+        return kind if len(call.args) == 1 and (type(first) is cst.GeneratorExp or
                                                 is_map(first, ctx)) else None
     if kind == "sum":
         return kind if len(call.args) <= 2 else None
     return kind if len(call.args) == 1 or all(  # max(a, b): values
-        not isinstance(a.value, (cst.GeneratorExp, cst.ListComp)) for a in call.args) else None
+        type(a.value) not in (cst.GeneratorExp, cst.ListComp) for a in call.args) else None
 
 
 def consumes_generator(call: cst.Call, ctx: Context) -> bool:
     """Whether ``call`` is a builtin that this pass lowers with a generator expression (or a
     ``map(f, xs)``) as its first argument (``sum(p ** 2 for p in ps)``)."""
-    return bool(call.args) and (isinstance(call.args[0].value, cst.GeneratorExp) or
+    return bool(call.args) and (type(call.args[0].value) is cst.GeneratorExp or
                                 is_map(call.args[0].value, ctx)) and _reducer(call, ctx) is not None
 
 
 def is_map(node: cst.BaseExpression, ctx: Context) -> bool:
     """``map(f, xs, …)``: the builtin map of a function over one or more sequences."""
-    return type(node) is cst.Call and isinstance(node.func, cst.Name) and len(node.args) >= 2 \
+    return type(node) is cst.Call and type(node.func) is cst.Name and len(node.args) >= 2 \
         and not any(a.keyword or a.star for a in node.args) and ctx.lookup(node.func.value) is builtins.map
 
 
@@ -105,7 +105,7 @@ class _Lowering:
     def iterable(self, node: cst.BaseExpression, before: list) -> cst.BaseExpression:
         """What a loop runs over: a set built here as ``list(s)`` (a set has no ``s[i]``)."""
         node = self.expr(node, before)
-        if isinstance(node, cst.Name) and node.value in self.sets:
+        if type(node) is cst.Name and node.value in self.sets:
             return cst.Call(cst.Name("list"), [cst.Arg(node)])
         return node
 
@@ -119,15 +119,15 @@ class _Lowering:
 
     def statement(self, stmt) -> list:
         before: list = []
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             if len(stmt.body) == 1 and self.whole(stmt.body[0], before):
                 return self.placed(before, stmt, keep=False)
             stmt = stmt.with_changes(body=[self.expression_in(s, before) for s in stmt.body])
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             stmt = self.branch(stmt, before)
-        elif isinstance(stmt, (cst.For, cst.While, cst.With)):  # validate keeps them out of tests
+        elif type(stmt) in (cst.For, cst.While, cst.With):  # validate keeps them out of tests
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=self.block(stmt.body.body)))
-            if isinstance(stmt, cst.For):
+            if type(stmt) is cst.For:
                 stmt = stmt.with_changes(iter=self.iterable(stmt.iter, before))
             if getattr(stmt, "orelse", None) is not None:  # for … else: its own block
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
@@ -144,10 +144,10 @@ class _Lowering:
     def branch(self, stmt: cst.If, before: list) -> cst.If:
         test = self.expr(stmt.test, before)
         orelse = stmt.orelse
-        if isinstance(orelse, cst.If):  # elif: what its test needs runs only when it is reached
+        if type(orelse) is cst.If:  # elif: what its test needs runs only when it is reached
             inner = self.statement(orelse)
             orelse = cst.Else(body=cst.IndentedBlock(inner)) if len(inner) > 1 else inner[0]
-        elif isinstance(orelse, cst.Else):
+        elif type(orelse) is cst.Else:
             orelse = orelse.with_changes(body=orelse.body.with_changes(body=self.block(orelse.body.body)))
         return stmt.with_changes(test=test, orelse=orelse,
                                  body=stmt.body.with_changes(body=self.block(stmt.body.body)))
@@ -155,12 +155,12 @@ class _Lowering:
     def whole(self, small, before: list) -> bool:
         """``name = <comprehension, sum, max or min>``: the loop builds ``name`` itself (unless
         the comprehension reads ``name``); False where the statement is not of that form."""
-        if not (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)):
+        if not (type(small) is cst.Assign and type(small.targets[0].target) is cst.Name):
             return False
         name, value = small.targets[0].target.value, small.value
         if isinstance(value, _COMPREHENSIONS):
             whole = True
-        elif isinstance(value, cst.Call):
+        elif type(value) is cst.Call:
             kind = _reducer(value, self.ctx)
             whole = kind in ("sum", "max", "min") and not (kind != "sum" and len(value.args) > 1)
         else:
@@ -168,17 +168,17 @@ class _Lowering:
         if not whole or any(type(n) is cst.Name and n.value == name for n in nodes(value)):
             return False
         made = self.lower(value, before, name)
-        if isinstance(value, cst.SetComp):  # s = [] … s.append(e), then s = set(s)
+        if type(value) is cst.SetComp:  # s = [] … s.append(e), then s = set(s)
             before.append(_assign(name, made))
             self.sets.add(name)
         return True
 
     def expression_in(self, small, before: list):
-        if isinstance(small, cst.Assign):
+        if type(small) is cst.Assign:
             return small.with_changes(value=self.expr(small.value, before))
-        if isinstance(small, (cst.Return, cst.Expr)) and small.value is not None:
+        if type(small) in (cst.Return, cst.Expr) and small.value is not None:
             return small.with_changes(value=self.expr(small.value, before))
-        if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and small.value is not None:
+        if type(small) in (cst.AugAssign, cst.AnnAssign) and small.value is not None:
             return small.with_changes(value=self.expr(small.value, before))
         return small
 
@@ -195,13 +195,13 @@ class _Lowering:
     def lower(self, node, before: list, name: str | None = None) -> cst.BaseExpression:
         """The loop of a comprehension or reducer call, appended to ``before``; returns what
         stands for its value (``name``, or a fresh one)."""
-        if isinstance(node, cst.ListComp):
+        if type(node) is cst.ListComp:
             return self.collect(node, before, name, lambda acc, e: self.appended(acc, e))
-        if isinstance(node, cst.DictComp):  # d[k] = v for each item, into d = {}
+        if type(node) is cst.DictComp:  # d[k] = v for each item, into d = {}
             return self.collect(node, before, name, lambda acc, e: [_line(cst.Assign(
                 [cst.AssignTarget(cst.Subscript(cst.Name(acc), [cst.SubscriptElement(
                     cst.Index(e.key))]))], e.value))], start=cst.Dict([]))
-        if isinstance(node, cst.SetComp):  # the items in a list, then set(...) of it
+        if type(node) is cst.SetComp:  # the items in a list, then set(...) of it
             items = self.collect(node, before, name, lambda acc, e: self.appended(acc, e))
             return cst.Call(cst.Name("set"), [cst.Arg(items)])
         kind = _reducer(node, self.ctx)
@@ -257,7 +257,7 @@ class _Lowering:
         """The loops of ``comp`` (a comprehension, or any sequence: ``sum(xs)``) with
         ``action(acc, element)`` innermost; ``acc`` starts as ``[]`` or ``start``."""
         acc = name or self.namer.fresh_numbered(
-            "_items" if start is None else "_dict" if isinstance(start, cst.Dict) else "_sum")
+            "_items" if start is None else "_dict" if type(start) is cst.Dict else "_sum")
         before.append(_assign(acc, start if start is not None else cst.List([])))
         if is_map(comp, self.ctx):
             comp = self.generator(comp)
@@ -266,7 +266,7 @@ class _Lowering:
             comp = cst.GeneratorExp(elt=cst.Name(item), for_in=cst.CompFor(
                 target=cst.Name(item), iter=self.iterable(comp, before)))
         comp = self.own_names(comp)
-        elt = cst.DictElement(comp.key, comp.value) if isinstance(comp, cst.DictComp) else comp.elt
+        elt = cst.DictElement(comp.key, comp.value) if type(comp) is cst.DictComp else comp.elt
         before.extend(self.loops(comp.for_in, elt, acc, action, before))
         return cst.Name(acc)
 
@@ -304,8 +304,8 @@ class _Lowering:
 
 def _paren(e: cst.BaseExpression) -> cst.BaseExpression:
     """``e`` as the right operand of ``+``: parenthesized where it binds as loosely or looser."""
-    loose = isinstance(e, cst.BinaryOperation) and isinstance(e.operator, (cst.Add, cst.Subtract))
-    if (loose or isinstance(e, (cst.BooleanOperation, cst.IfExp, cst.Comparison))) and not e.lpar:
+    loose = type(e) is cst.BinaryOperation and type(e.operator) in (cst.Add, cst.Subtract)
+    if (loose or type(e) in (cst.BooleanOperation, cst.IfExp, cst.Comparison)) and not e.lpar:
         return e.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return e
 
@@ -317,11 +317,11 @@ class _Replace(cst.CSTTransformer):
         self.lowering, self.before = lowering, before
 
     def _lowers(self, node) -> bool:
-        return isinstance(node, _COMPREHENSIONS) or isinstance(node, cst.Call) and \
+        return isinstance(node, _COMPREHENSIONS) or type(node) is cst.Call and \
             _reducer(node, self.lowering.ctx) is not None
 
     def on_visit(self, node) -> bool:
-        return not self._lowers(node) and not isinstance(node, cst.GeneratorExp)
+        return not self._lowers(node) and type(node) is not cst.GeneratorExp
 
     def on_leave(self, original, updated):
         if self._lowers(original):

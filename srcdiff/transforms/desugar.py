@@ -54,14 +54,14 @@ def _else_lines(ctx: Context) -> dict[int, int]:
 
 def _sugar(node: cst.CSTNode) -> bool:
     """Whether ``node`` is one of the forms this pass rewrites (each ``leave_*`` below)."""
-    if isinstance(node, (cst.For, cst.AugAssign, cst.AnnAssign)):
+    if type(node) in (cst.For, cst.AugAssign, cst.AnnAssign):
         return True
-    if isinstance(node, cst.While):
+    if type(node) is cst.While:
         return node.orelse is not None
-    if isinstance(node, cst.Comparison):
+    if type(node) is cst.Comparison:
         return len(node.comparisons) > 1
-    return isinstance(node, cst.Assign) and isinstance(node.targets[0].target, (cst.Tuple, cst.List)) \
-        and isinstance(node.value, (cst.Tuple, cst.List))
+    return type(node) is cst.Assign and type(node.targets[0].target) in (cst.Tuple, cst.List) \
+        and type(node.value) in (cst.Tuple, cst.List)
 
 
 def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -77,8 +77,8 @@ def _call(name: str, *args) -> cst.Call:
 
 def dict_view(it: cst.BaseExpression) -> str | None:
     """``"values"``, ``"items"`` or ``"keys"`` for ``d.values()`` & co. of a variable."""
-    if isinstance(it, cst.Call) and not it.args and isinstance(it.func, cst.Attribute) and \
-            it.func.attr.value in ("values", "items", "keys") and isinstance(it.func.value, cst.Name):
+    if type(it) is cst.Call and not it.args and type(it.func) is cst.Attribute and \
+            it.func.attr.value in ("values", "items", "keys") and type(it.func.value) is cst.Name:
         return it.func.attr.value
     return None
 
@@ -94,20 +94,20 @@ def _index(seq: cst.BaseExpression, i: cst.Name) -> cst.Subscript:
 def _rebound(it: cst.BaseExpression, body) -> bool:
     """Whether the loop body assigns the name the loop iterates over (``x = x * r``)."""
     head = it
-    while isinstance(head, (cst.Subscript, cst.Attribute)):
+    while type(head) in (cst.Subscript, cst.Attribute):
         head = head.value
-    if not isinstance(head, cst.Name):
+    if type(head) is not cst.Name:
         return False
     found = []
 
     class Targets(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            target = node.target.value if isinstance(node.target, cst.Subscript) else node.target
-            if isinstance(target, cst.Name) and target.value == head.value:
+            target = node.target.value if type(node.target) is cst.Subscript else node.target
+            if type(target) is cst.Name and target.value == head.value:
                 found.append(node)
 
         def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            if isinstance(node.target, cst.Name) and node.target.value == head.value:
+            if type(node.target) is cst.Name and node.target.value == head.value:
                 found.append(node)
 
     body.visit(Targets())
@@ -117,10 +117,10 @@ def _rebound(it: cst.BaseExpression, body) -> bool:
 def _breaks(statements) -> bool:
     """Whether ``statements`` hold a ``break`` of their own loop (a nested loop's are its own)."""
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Break) for s in stmt.body):
+        if type(stmt) is cst.SimpleStatementLine and any(type(s) is cst.Break for s in stmt.body):
             return True
-        if isinstance(stmt, cst.If) and (_breaks(stmt.body.body) or stmt.orelse is not None and _breaks(
-                stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else [stmt.orelse])):
+        if type(stmt) is cst.If and (_breaks(stmt.body.body) or stmt.orelse is not None and _breaks(
+                stmt.orelse.body.body if type(stmt.orelse) is cst.Else else [stmt.orelse])):
             return True
     return False
 
@@ -129,17 +129,17 @@ def _flag_breaks(statements, flag: str) -> list:
     """``statements`` with ``flag = True`` right before each ``break`` of their own loop."""
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Break) for s in stmt.body):
+        if type(stmt) is cst.SimpleStatementLine and any(type(s) is cst.Break for s in stmt.body):
             out.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(flag))],
                                                            cst.Name("True"))],
                                                leading_lines=stmt.leading_lines))
             stmt = stmt.with_changes(leading_lines=())
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=_flag_breaks(stmt.body.body, flag)))
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                     body=_flag_breaks(stmt.orelse.body.body, flag))))
-            elif isinstance(stmt.orelse, cst.If):
+            elif type(stmt.orelse) is cst.If:
                 stmt = stmt.with_changes(orelse=_flag_breaks([stmt.orelse], flag)[0])
         out.append(stmt)
     return out
@@ -170,8 +170,8 @@ class _Desugar(cst.CSTTransformer):
 
     def plain(self, original, loop) -> list:
         """The statements a loop without ``else`` becomes (a ``for`` may name its sequence)."""
-        done = self.leave_For(original, loop) if isinstance(loop, cst.For) else loop
-        return list(done.nodes) if isinstance(done, cst.FlattenSentinel) else [done]
+        done = self.leave_For(original, loop) if type(loop) is cst.For else loop
+        return list(done.nodes) if type(done) is cst.FlattenSentinel else [done]
 
     def leave_While(self, original, updated: cst.While):
         return self.without_else(original, updated) if updated.orelse is not None else updated
@@ -180,7 +180,7 @@ class _Desugar(cst.CSTTransformer):
         if updated.orelse is not None:
             return self.without_else(original, updated)
         it, target = updated.iter, updated.target
-        if isinstance(it, (cst.Tuple, cst.List)):  # for w in (w1, w2): name the sequence first
+        if type(it) in (cst.Tuple, cst.List):  # for w in (w1, w2): name the sequence first
             seq = cst.Name(self.namer.fresh("_items"))
             made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
                                            leading_lines=updated.leading_lines)
@@ -201,7 +201,7 @@ class _Desugar(cst.CSTTransformer):
             loop = updated.with_changes(target=key, iter=keys, leading_lines=(),
                                         body=updated.body.with_changes(body=[read, *updated.body.body]))
             return cst.FlattenSentinel([made, self.leave_For(original, loop)])
-        func = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
+        func = it.func.value if type(it) is cst.Call and type(it.func) is cst.Name else None
         if func == "range":
             return updated
         if func in ("enumerate", "zip", "reversed"):
@@ -209,7 +209,7 @@ class _Desugar(cst.CSTTransformer):
             # Python iterates over the objects it started with: name them first where the loop
             # rebinds them, or where they are computed (zip(ps, ps[::-1]) once, not per step)
             rebound = [i for i, seq in enumerate(zipped) if _rebound(seq, updated.body)
-                       or not isinstance(seq, cst.Name)]
+                       or type(seq) is not cst.Name]
             if rebound:
                 made, args = [], list(it.args)
                 for i in rebound:
@@ -238,7 +238,7 @@ class _Desugar(cst.CSTTransformer):
         else:  # for row in x
             index = cst.Name(self.namer.fresh("_i"))
             seqs, values = [it], [target]
-            if _rebound(it, updated.body) or isinstance(it, cst.Call):
+            if _rebound(it, updated.body) or type(it) is cst.Call:
                 # Python iterates over the object it started with (made once, before the loop)
                 seq = cst.Name(self.namer.fresh("_items"))
                 made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],
@@ -264,8 +264,8 @@ class _Desugar(cst.CSTTransformer):
         """``a, b = e1, e2`` → temporaries first (the whole right side is evaluated before
         any name changes, as in Python), then one assignment per name."""
         small = updated.body[0]
-        if not (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, (cst.Tuple, cst.List))
-                and isinstance(small.value, (cst.Tuple, cst.List))):
+        if not (type(small) is cst.Assign and type(small.targets[0].target) in (cst.Tuple, cst.List)
+                and type(small.value) in (cst.Tuple, cst.List)):
             return updated
         names = [e.value for e in small.targets[0].target.elements]
         values = [e.value for e in small.value.elements]

@@ -68,7 +68,7 @@ def directives(ctx: Context) -> dict[int, int | None]:
             if text is not None:
                 line = source.file_line(source.line_of(source.module, stmt))
                 found[line] = _every(text, stmt, where, line, ctx)
-            loop = isinstance(stmt, (cst.For, cst.While))
+            loop = type(stmt) in (cst.For, cst.While)
             for i, block in enumerate(_blocks(stmt)):
                 scan(block, "inside another loop" if loop and i == 0 else
                      "in a loop's 'else'" if loop else
@@ -94,12 +94,12 @@ def _every(text: str, stmt, where, line: int, ctx: Context) -> int | None:
     form = _FORM.match(text)
     if form is None or form.group(1) is not None and int(form.group(1)) == 0:
         raise ctx.located(f"srcdiff does not understand the directive '{text}': {_HOW}.", line)
-    if isinstance(stmt, cst.While):
+    if type(stmt) is cst.While:
         raise ctx.located("srcdiff checkpoints 'for … in range(…)' loops only, not 'while' loops "
                           "(their number of iterations is known only at the end); write "
                           "'for t in range(max_steps):' with an 'if' that stops the update, or "
                           "drop the directive.", line, token="while")
-    if not isinstance(stmt, cst.For):
+    if type(stmt) is not cst.For:
         raise ctx.located("a '# srcdiff: checkpoint' directive belongs on the line above a "
                           "'for … in range(…)' loop (or at the end of its header line); move it "
                           "there.", line)
@@ -112,8 +112,8 @@ def _every(text: str, stmt, where, line: int, ctx: Context) -> int | None:
                           "the top of the function, or move this one into a helper function "
                           "(its directive is followed there).", line, token="for")
     if stmt.orelse is not None or any(
-            isinstance(s, cst.SimpleStatementLine) and
-            any(isinstance(small, (cst.Break, cst.Continue, cst.Return)) for small in s.body)
+            type(s) is cst.SimpleStatementLine and
+            any(type(small) in (cst.Break, cst.Continue, cst.Return) for small in s.body)
             for s in walk(stmt.body.body)):
         raise ctx.located("srcdiff cannot checkpoint a loop with 'break', 'continue', "
                           "'return' or 'else' yet; drop the directive or the jump.", line,
@@ -123,4 +123,4 @@ def _every(text: str, stmt, where, line: int, ctx: Context) -> int | None:
 
 def is_range(node) -> bool:
     """Whether ``node`` is a call ``range(…)``."""
-    return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range"
+    return type(node) is cst.Call and type(node.func) is cst.Name and node.func.value == "range"

@@ -63,14 +63,14 @@ def _plan(call: cst.Call, facts: Facts):
 def _factors(expr) -> tuple[bool, list]:
     """``expr`` as ``(negated, [(factor, divides), ...])`` over its chain of ``*``, ``/`` and
     unary ``-``; a divisor is one factor as it is (``a / (b * c)``: ``b * c``)."""
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+    if type(expr) is cst.UnaryOperation and type(expr.operator) is cst.Minus:
         negated, factors = _factors(expr.expression)
         return not negated, factors
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+    if type(expr) is cst.BinaryOperation and type(expr.operator) is cst.Multiply:
         left_negated, left = _factors(expr.left)
         right_negated, right = _factors(expr.right)
         return left_negated != right_negated, left + right
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
+    if type(expr) is cst.BinaryOperation and type(expr.operator) is cst.Divide:
         negated, left = _factors(expr.left)
         return negated, left + [(expr.right, True)]
     return False, [(expr, False)]
@@ -83,19 +83,19 @@ def _scalar(expr, facts: Facts) -> bool:
 
 def _shaped_as(expr, x, facts: Facts) -> bool:
     """Whether ``expr`` provably has exactly the shape of ``x``."""
-    if isinstance(expr, cst.Name) and isinstance(x, cst.Name) and expr.value == x.value:
+    if type(expr) is cst.Name and type(x) is cst.Name and expr.value == x.value:
         return True
     known = facts.of(x)
     if known is not UNKNOWN and known.exact and facts.of(expr) == known:
         return True
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
+    if type(expr) is cst.UnaryOperation and type(expr.operator) in (cst.Minus, cst.Plus):
         return _shaped_as(expr.expression, x, facts)
-    if isinstance(expr, cst.BinaryOperation) and isinstance(
+    if type(expr) is cst.BinaryOperation and isinstance(
             expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)):
         sides = (expr.left, expr.right)
         return all(_shaped_as(s, x, facts) or _scalar(s, facts) for s in sides) and \
             any(_shaped_as(s, x, facts) for s in sides)
-    if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
+    if type(expr) is cst.Call and len(expr.args) == 1 and expr.args[0].keyword is None \
             and expr.args[0].star == "" and _elementwise(facts.resolve(expr.func)):
         return _shaped_as(expr.args[0].value, x, facts)
     return False
@@ -145,9 +145,9 @@ _TIGHT = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber, cst.
 def _operand(node, right: bool) -> cst.BaseExpression:
     """``node`` as an operand of ``*`` or ``/``, parenthesised where it would bind wrongly."""
     if node.lpar or isinstance(node, _TIGHT) or \
-            isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power):
+            type(node) is cst.BinaryOperation and type(node.operator) is cst.Power:
         return node
-    if isinstance(node, cst.UnaryOperation) and not right:
+    if type(node) is cst.UnaryOperation and not right:
         return node
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
@@ -179,7 +179,7 @@ class _Factor(Unwrapping):
 
     def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):
         positive = self.attached(updated.expression)
-        if positive is not None and isinstance(updated.operator, cst.Minus):
+        if positive is not None and type(updated.operator) is cst.Minus:
             return positive.with_changes(lpar=updated.lpar, rpar=updated.rpar)  # --u → u
         return updated
 
@@ -192,7 +192,7 @@ class _Factor(Unwrapping):
             if positive is None:
                 right = self._bare(right)  # a + (u * f) → a + u * f
             else:  # a + (-u * f) → a - u * f; a - (-u * f) → a + u * f
-                flipped = cst.Subtract if isinstance(operator, cst.Add) else cst.Add
+                flipped = cst.Subtract if type(operator) is cst.Add else cst.Add
                 operator = flipped(whitespace_before=operator.whitespace_before,
                                    whitespace_after=operator.whitespace_after)
                 right = positive

@@ -162,7 +162,7 @@ class _Finder:
             kind = "slogdet" if pair is not None else "solve"
             operands = self.call_of(value, np.linalg.slogdet if pair else np.linalg.solve,
                                     1 if pair else 2) if value is not None else None
-            if operands and isinstance(operands[0], cst.Name) and self.single_matrix(operands[0]):
+            if operands and type(operands[0]) is cst.Name and self.single_matrix(operands[0]):
                 uses.setdefault(operands[0].value, []).append((i, kind, value))
         calls, made = {}, {}
         for name, found in uses.items():
@@ -224,14 +224,14 @@ class _Finder:
         if found is not None:
             return found
         operands = self.call_of(value, np.linalg.solve, 2)
-        if operands is None or not all(isinstance(o, cst.Name) for o in operands):
+        if operands is None or not all(type(o) is cst.Name for o in operands):
             return None
         t, z = (self.single_use(o.value, i) for o in operands)
         if t is None or z is None:
             return None
         transposed = self.transposed(t[1])
         inner = self.call_of(z[1], np.linalg.solve, 2)
-        if transposed is None or inner is None or not isinstance(inner[0], cst.Name) or \
+        if transposed is None or inner is None or type(inner[0]) is not cst.Name or \
                 inner[0].value != transposed[0]:
             return None
         factor = self.factor(transposed[0], t[0])
@@ -246,18 +246,18 @@ class _Finder:
         """``(rt.cholesky_log_diagonal(K, factor=L), the lines that go)`` for ``np.sum(Q)`` of
         ``Q = np.log(D)`` and ``D = np.diag(L)``, else None."""
         summed = self.call_of(value, np.sum, 1)
-        if summed is None and isinstance(value, cst.Call) and not value.args and \
-                isinstance(value.func, cst.Attribute) and value.func.attr.value == "sum":
+        if summed is None and type(value) is cst.Call and not value.args and \
+                type(value.func) is cst.Attribute and value.func.attr.value == "sum":
             summed = [value.func.value]  # Q.sum()
-        if summed is None or not isinstance(summed[0], cst.Name):
+        if summed is None or type(summed[0]) is not cst.Name:
             return None
         q = self.single_use(summed[0].value, i)
         logged = q and self.call_of(q[1], np.log, 1)
-        if not logged or not isinstance(logged[0], cst.Name):
+        if not logged or type(logged[0]) is not cst.Name:
             return None
         d = self.single_use(logged[0].value, q[0])
         diagonal = d and self.call_of(d[1], np.diag, 1)
-        if not diagonal or not isinstance(diagonal[0], cst.Name):
+        if not diagonal or type(diagonal[0]) is not cst.Name:
             return None
         factor = self.factor(diagonal[0].value, d[0])
         if factor is None:
@@ -271,13 +271,13 @@ class _Finder:
         """``(rt.cholesky_solve(K, b, factor=c_factor), no lines)`` for scipy's
         ``cho_solve((c, low), b)`` of ``c, low = cho_factor(K, lower=True)``, else None."""
         cho_solve = _scipy("cho_solve")
-        if cho_solve is None or not isinstance(value, cst.Call) or len(value.args) != 2 or \
+        if cho_solve is None or type(value) is not cst.Call or len(value.args) != 2 or \
                 any(a.keyword is not None or a.star for a in value.args) or \
                 resolve(value.func, self.ctx, self.local) is not cho_solve:
             return None
         pair, b = value.args[0].value, value.args[1].value
-        if not (isinstance(pair, cst.Tuple) and len(pair.elements) == 2 and
-                all(isinstance(e.value, cst.Name) for e in pair.elements)):
+        if not (type(pair) is cst.Tuple and len(pair.elements) == 2 and
+                all(type(e.value) is cst.Name for e in pair.elements)):
             return None
         c, low = (e.value.value for e in pair.elements)
         if c not in self.pairs or self.pairs[c][2] != low and low != "True":
@@ -304,17 +304,17 @@ class _Finder:
             (line, value), fn, allowed = self.bound[name], np.linalg.cholesky, {"upper": "False"}
         else:
             return None
-        if fn is None or line >= before or not isinstance(value, cst.Call) or \
+        if fn is None or line >= before or type(value) is not cst.Call or \
                 resolve(value.func, self.ctx, self.local) is not fn:
             return None
         args = value.args
         if not args or args[0].keyword is not None or args[0].star or \
-                not isinstance(args[0].value, cst.Name):
+                type(args[0].value) is not cst.Name:
             return None
         given = {}
         for arg in args[1:]:
             if arg.keyword is None or arg.keyword.value not in allowed or \
-                    not isinstance(arg.value, cst.Name):
+                    type(arg.value) is not cst.Name:
                 return None
             given[arg.keyword.value] = arg.value.value
         for keyword, required in allowed.items():
@@ -338,25 +338,25 @@ class _Finder:
     def transposed(self, value):
         """``(L, swapped)`` where ``value`` is ``L.T`` or ``np.transpose(L)`` (every axis
         reversed: swapped False) or ``np.swapaxes(L, -1, -2)``/``L.swapaxes(-1, -2)``."""
-        if isinstance(value, cst.Attribute) and value.attr.value == "T" and \
-                isinstance(value.value, cst.Name):
+        if type(value) is cst.Attribute and value.attr.value == "T" and \
+                type(value.value) is cst.Name:
             return value.value.value, False
         found = self.call_of(value, np.transpose, 1)
-        if found is not None and isinstance(found[0], cst.Name):
+        if found is not None and type(found[0]) is cst.Name:
             return found[0].value, False
         found = self.call_of(value, np.swapaxes, 3)
-        if found is None and isinstance(value, cst.Call) and \
-                isinstance(value.func, cst.Attribute) and value.func.attr.value == "swapaxes" \
+        if found is None and type(value) is cst.Call and \
+                type(value.func) is cst.Attribute and value.func.attr.value == "swapaxes" \
                 and len(value.args) == 2 and all(a.keyword is None for a in value.args):
             found = [value.func.value, *(a.value for a in value.args)]
-        if found is None or not isinstance(found[0], cst.Name):
+        if found is None or type(found[0]) is not cst.Name:
             return None
         axes = {_integer(found[1]), _integer(found[2])}
         return (found[0].value, True) if axes == {-1, -2} else None
 
     def call_of(self, value, fn, count: int):
         """The ``count`` positional operands of a call of ``fn`` with no keywords, else None."""
-        if not isinstance(value, cst.Call) or len(value.args) != count or \
+        if type(value) is not cst.Call or len(value.args) != count or \
                 any(a.keyword is not None or a.star for a in value.args):
             return None
         if resolve(value.func, self.ctx, self.local) is not fn:
@@ -381,20 +381,20 @@ def _assignment(name: str, value) -> cst.SimpleStatementLine:
 
 def _pair_assigned(stmt):
     """``(c, low, value)`` of ``c, low = value``, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1:
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1:
         target = stmt.body[0].targets[0].target
-        if isinstance(target, cst.Tuple) and len(target.elements) == 2 and \
-                all(isinstance(e.value, cst.Name) for e in target.elements):
+        if type(target) is cst.Tuple and len(target.elements) == 2 and \
+                all(type(e.value) is cst.Name for e in target.elements):
             c, low = (e.value.value for e in target.elements)
             return c, low, stmt.body[0].value
     return None
 
 
 def _integer(node):
-    if isinstance(node, cst.Integer):
+    if type(node) is cst.Integer:
         return int(node.value)
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) and \
-            isinstance(node.expression, cst.Integer):
+    if type(node) is cst.UnaryOperation and type(node.operator) is cst.Minus and \
+            type(node.expression) is cst.Integer:
         return -int(node.expression.value)
     return None

@@ -73,7 +73,7 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context, value: str | 
     read = reads(pullback.body)
     names = []
     for stmt in forward:  # the top level only: a name bound in a branch or a loop may be unbound
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             for target in stmt.body[0].targets:
                 names += [n for n in sorted(set(bound_names(target.target))) if n not in names]
     dead = [n for n in names if n not in read and n not in ctx.params and n != value]
@@ -88,13 +88,13 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context, value: str | 
 def _returned(vjp: cst.FunctionDef):
     """What ``vjp`` returns: ``f_pullback`` or ``_out, f_pullback`` (as a list of names)."""
     final = vjp.body.body[-1]
-    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+    if not (type(final) is cst.SimpleStatementLine and type(final.body[0]) is cst.Return):
         return None
     value = final.body[0].value
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return [value.value]
-    if isinstance(value, cst.Tuple) and len(value.elements) == 2 and \
-            all(isinstance(e.value, cst.Name) for e in value.elements):
+    if type(value) is cst.Tuple and len(value.elements) == 2 and \
+            all(type(e.value) is cst.Name for e in value.elements):
         return [e.value.value for e in value.elements]
     return None
 
@@ -109,7 +109,7 @@ def _with_value(value: str | None, gradients: cst.BaseExpression) -> cst.BaseExp
     """``gradients``, or ``value, gradients`` (parenthesised where they are a tuple)."""
     if value is None:
         return gradients
-    if isinstance(gradients, cst.Tuple):
+    if type(gradients) is cst.Tuple:
         gradients = gradients.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return cst.Tuple([cst.Element(cst.Name(value)), cst.Element(gradients)], lpar=[], rpar=[])
 
@@ -128,7 +128,7 @@ def _returned_pullback(vjp: cst.FunctionDef) -> cst.FunctionDef | None:
         return None
     name = names[-1]
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and not stmt.params.params:
+        if type(stmt) is cst.FunctionDef and stmt.name.value == name and not stmt.params.params:
             return stmt
     return None
 
@@ -138,15 +138,15 @@ def _bound(fn: cst.FunctionDef) -> set[str]:
     their parameters (a loop over a tape included, unlike the value analyses)."""
     found: set[str] = set()
     for stmt in walk(fn.body.body):
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else \
-                    [small.target] if isinstance(small, (cst.AugAssign, cst.AnnAssign)) else []
+                targets = [t.target for t in small.targets] if type(small) is cst.Assign else \
+                    [small.target] if type(small) in (cst.AugAssign, cst.AnnAssign) else []
                 for target in targets:
                     found.update(bound_names(target))
-        elif isinstance(stmt, cst.For):
+        elif type(stmt) is cst.For:
             found.update(bound_names(stmt.target))
-        elif isinstance(stmt, cst.FunctionDef):
+        elif type(stmt) is cst.FunctionDef:
             found.add(stmt.name.value)
             found |= {p.name.value for p in stmt.params.params}
     return found

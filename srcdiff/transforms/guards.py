@@ -120,7 +120,7 @@ def _reduced_bound(call: cst.Call, facts: Facts, ctx: Context, names: frozenset)
     """``(bound,)`` for a call of a reduction of ``_REDUCED`` on one operand, however it is
     spelled (``np.sum(x)``, ``x.sum(axis=0)``); None for any other call."""
     func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value in _REDUCED_METHODS):
+    if not (type(func) is cst.Attribute and func.attr.value in _REDUCED_METHODS):
         fn = facts.resolve(func)
         try:
             if (numpy_twin(fn) or fn) not in _REDUCED:
@@ -171,9 +171,9 @@ def _same_axis(a: cst.BaseExpression, b: cst.BaseExpression, ndim_a, ndim_b) -> 
 def _axes(axis: cst.BaseExpression, n: int) -> frozenset | None:
     """The axes ``axis=`` names in an array of ``n`` dimensions (an int, a tuple of ints or
     None), each in ``range(n)``; None if not literal or out of range."""
-    if isinstance(axis, cst.Name) and axis.value == "None":
+    if type(axis) is cst.Name and axis.value == "None":
         return frozenset(range(n))
-    items = [e.value for e in axis.elements] if isinstance(axis, cst.Tuple) else [axis]
+    items = [e.value for e in axis.elements] if type(axis) is cst.Tuple else [axis]
     found = [number(item) for item in items]
     if not found or any(type(k) is not int or not -n <= k < n for k in found):
         return None
@@ -197,7 +197,7 @@ def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dic
     ``s`` holds a NaN or an infinity)."""
     values = {}
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign \
                 and len(stmt.body[0].targets) == 1 and \
                 isinstance(stmt.body[0].targets[0].target, cst.Name):
             name = stmt.body[0].targets[0].target.value
@@ -207,8 +207,8 @@ def _shifted_exponentials(vjp: cst.FunctionDef, ctx: Context, local: set) -> dic
     for e, value in values.items():
         exp = call_on_one_name(value, ctx, local, (np.exp,), axis_needed=False)
         d = values.get(exp[0]) if exp is not None else None
-        if not (isinstance(d, cst.BinaryOperation) and isinstance(d.operator, cst.Subtract) and
-                isinstance(d.left, cst.Name) and isinstance(d.right, cst.Name)):
+        if not (type(d) is cst.BinaryOperation and type(d.operator) is cst.Subtract and
+                type(d.left) is cst.Name and type(d.right) is cst.Name):
             continue
         reduced = call_on_one_name(values.get(d.right.value), ctx, local, _MAXIMA)
         if reduced is not None and reduced[0] == d.left.value and reduced[2]:
@@ -226,43 +226,43 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts, denominator=None, reductio
     value = number(expr)
     if value is not None:
         return float(value)
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         return facts[expr.value]
-    if isinstance(expr, cst.BinaryOperation):
+    if type(expr) is cst.BinaryOperation:
         op = expr.operator
-        if isinstance(op, cst.Multiply) and isinstance(expr.left, cst.Name) and \
-                isinstance(expr.right, cst.Name) and expr.left.value == expr.right.value:
+        if type(op) is cst.Multiply and type(expr.left) is cst.Name and \
+                type(expr.right) is cst.Name and expr.left.value == expr.right.value:
             lo = facts[expr.left.value]  # x * x
             return lo * lo if lo is not None and lo >= 0 else 0.0
-        if isinstance(op, cst.Power):
+        if type(op) is cst.Power:
             return _power(facts.of(expr.left), number(expr.right))
-        if isinstance(op, (cst.Multiply, cst.Divide)):  # by a positive literal: no 0 * inf
+        if type(op) in (cst.Multiply, cst.Divide):  # by a positive literal: no 0 * inf
             c, v = number(expr.right), expr.left
-            if c is None and isinstance(op, cst.Multiply):
+            if c is None and type(op) is cst.Multiply:
                 c, v = number(expr.left), expr.right
             if c is not None:
                 lo = facts.of(v)
                 if not 0 < c < math.inf or lo is UNKNOWN:
                     return UNKNOWN
-                return lo * c if isinstance(op, cst.Multiply) else lo / c
+                return lo * c if type(op) is cst.Multiply else lo / c
         a, b = facts.of(expr.left), facts.of(expr.right)
         if a is UNKNOWN or b is UNKNOWN:
             return UNKNOWN
-        if isinstance(op, cst.Add):
+        if type(op) is cst.Add:
             return a + b
-        if isinstance(op, cst.Subtract) and number(expr.right) is not None and \
+        if type(op) is cst.Subtract and number(expr.right) is not None and \
                 math.isfinite(b):  # x - 1.0
             return a - b
-        if isinstance(op, cst.Multiply) and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
+        if type(op) is cst.Multiply and a > 0 and b > 0:  # no 0 * inf: NaN from numbers
             return a * b
         return UNKNOWN
-    if denominator is not None and isinstance(expr, cst.Call) and denominator(expr):
+    if denominator is not None and type(expr) is cst.Call and denominator(expr):
         return 1.0  # the denominator of a softmax
-    if reduction is not None and isinstance(expr, cst.Call):
+    if reduction is not None and type(expr) is cst.Call:
         reduced = reduction(expr, facts)
         if reduced is not None:
             return reduced[0]
-    if isinstance(expr, cst.Call) and len(expr.args) == 1 and expr.args[0].keyword is None \
+    if type(expr) is cst.Call and len(expr.args) == 1 and expr.args[0].keyword is None \
             and expr.args[0].star == "":
         fn = facts.resolve(expr.func)
         fn = numpy_twin(fn) or fn
@@ -306,7 +306,7 @@ class _Drop(cst.CSTTransformer):
         self.bases: set[int] = set()  # guards raised to a power: they stay
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if isinstance(node.operator, cst.Power):
+        if type(node.operator) is cst.Power:
             self.bases.add(id(node.left))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):

@@ -95,9 +95,9 @@ class _Inline:
             if restore is not None and own is None:
                 stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines, restore])
             restore = None
-            if isinstance(stmt, (cst.If, cst.For, cst.While)):
+            if type(stmt) in (cst.If, cst.For, cst.While):
                 stmt = with_blocks(stmt, lambda b: b.with_changes(body=self.block(list(b.body), marker)))
-            elif isinstance(stmt, cst.SimpleStatementLine):
+            elif type(stmt) is cst.SimpleStatementLine:
                 inlined = self._inlined(stmt)
                 if inlined is not None:
                     stmt, helper_marker = inlined
@@ -110,11 +110,11 @@ class _Inline:
 
     def _inlined(self, stmt):
         """``(the line with the helper's expression, the helper's marker)``, else None."""
-        if len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Assign):
+        if len(stmt.body) != 1 or type(stmt.body[0]) is not cst.Assign:
             return None
         assign = stmt.body[0]
         call = assign.value
-        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)) or \
+        if not (type(call) is cst.Call and type(call.func) is cst.Name) or \
                 call.func.value in self.local or call.func.value in self.lifted:
             return None
         fn = self.ctx.lookup(call.func.value)
@@ -154,7 +154,7 @@ class _Inline:
         if statements and _docstring(statements[0]):
             statements = statements[1:]
         if funcdef.decorators or len(statements) != 1 or not (
-                isinstance(statements[0], cst.SimpleStatementLine) and
+                type(statements[0]) is cst.SimpleStatementLine and
                 len(statements[0].body) == 1 and isinstance(statements[0].body[0], cst.Return)):
             return None
         expression = statements[0].body[0].value
@@ -163,7 +163,7 @@ class _Inline:
         if not all(_literal(d) for d in defaults.values()) or \
                 len(defaults) != len(fn.__defaults__ or ()):
             return None  # a default that is not a literal: its object is the helper's own
-        if expression is None or isinstance(expression, cst.Tuple) or \
+        if expression is None or type(expression) is cst.Tuple or \
                 funcdef.params.posonly_params or len(params) != code.co_argcount or not all(
                     isinstance(n, _ALLOWED) or not isinstance(n, cst.BaseExpression) and
                     not isinstance(n, (cst.BaseSmallStatement, cst.BaseCompoundStatement))
@@ -179,15 +179,15 @@ class _Inline:
 
 def _literal(node) -> bool:
     """A number (or its negation), a string, True, False or None written in the source."""
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if type(node) is cst.UnaryOperation and type(node.operator) is cst.Minus:
         node = node.expression
-    return isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)) or \
-        isinstance(node, cst.Name) and node.value in ("True", "False", "None")
+    return type(node) in (cst.Integer, cst.Float, cst.SimpleString) or \
+        type(node) is cst.Name and node.value in ("True", "False", "None")
 
 
 def _docstring(stmt) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-        isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString)
+    return type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+        type(stmt.body[0]) is cst.Expr and type(stmt.body[0].value) is cst.SimpleString
 
 
 def _resolved(fn, name: str):
@@ -201,11 +201,11 @@ def _free_names(expression) -> set[str]:
     """The variables an expression reads: not attribute names, not keywords."""
     skip = set()
     for n in nodes(expression):
-        if isinstance(n, cst.Attribute):
+        if type(n) is cst.Attribute:
             skip.add(id(n.attr))
-        elif isinstance(n, cst.Arg) and n.keyword is not None:
+        elif type(n) is cst.Arg and n.keyword is not None:
             skip.add(id(n.keyword))
-    return {n.value for n in nodes(expression) if isinstance(n, cst.Name) and id(n) not in skip}
+    return {n.value for n in nodes(expression) if type(n) is cst.Name and id(n) not in skip}
 
 
 def _arguments(call: cst.Call, params: tuple, defaults: dict) -> dict | None:
@@ -236,7 +236,7 @@ class _Substituted(cst.CSTTransformer):
         atom = self.given.get(updated.value)
         if atom is None:
             return updated
-        if isinstance(atom, (cst.Name, cst.Integer, cst.Float)) and not getattr(atom, "lpar", ()):
+        if type(atom) in (cst.Name, cst.Integer, cst.Float) and not getattr(atom, "lpar", ()):
             return atom
         return atom.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 

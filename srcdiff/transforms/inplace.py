@@ -74,7 +74,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module
     body = _function(vjp, ctx)
     body = [stmt.with_changes(body=stmt.body.with_changes(body=_function(stmt, ctx)))
-            if isinstance(stmt, cst.FunctionDef) else stmt for stmt in body]
+            if type(stmt) is cst.FunctionDef else stmt for stmt in body]
     vjp = vjp.with_changes(body=vjp.body.with_changes(body=body))
     return module.with_changes(body=[*module.body[:-1], vjp])
 
@@ -85,7 +85,7 @@ def _function(fn: cst.FunctionDef, ctx: Context) -> list:
     counts = binding_counts(fn)
     local = set(counts)
     uses = [Uses.of(stmt, ctx, local) for stmt in statements]
-    closed = set().union(*(u.names for s, u in zip(statements, uses) if isinstance(s, cst.FunctionDef)))
+    closed = set().union(*(u.names for s, u in zip(statements, uses) if type(s) is cst.FunctionDef))
     fresh: dict[str, int] = {}  # name -> index of the statement that made it
     for i, stmt in enumerate(statements):
         line = assignment(stmt)
@@ -95,7 +95,7 @@ def _function(fn: cst.FunctionDef, ctx: Context) -> list:
                 statements[i] = stmt.with_changes(body=[replaced])
                 uses[i] = Uses.of(statements[i], ctx, local)
             target, value = line.targets[0].target, line.value
-            if isinstance(target, cst.Name) and counts.get(target.value) == 1 and \
+            if type(target) is cst.Name and counts.get(target.value) == 1 and \
                     target.value not in closed and makes(value, i, fresh, uses, ctx, local):
                 fresh[target.value] = i
     return statements
@@ -114,29 +114,29 @@ def _lazy_free_arrays(vjp: cst.FunctionDef, ctx: Context) -> bool:
 
 
 def assignment(stmt) -> cst.Assign | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1:
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1:
         return stmt.body[0]
     return None
 
 
 def makes(value, i: int, fresh: dict, uses: list, ctx: Context, local: set) -> bool:
     """Whether ``value`` (statement ``i``) is an array no other name holds."""
-    if isinstance(value, cst.BinaryOperation):
+    if type(value) is cst.BinaryOperation:
         return isinstance(value.operator, _MADE)
-    if isinstance(value, cst.UnaryOperation):
-        return isinstance(value.operator, cst.Minus)
-    if isinstance(value, cst.Call):
+    if type(value) is cst.UnaryOperation:
+        return type(value.operator) is cst.Minus
+    if type(value) is cst.Call:
         fn = resolve(value.func, ctx, local)
         if isinstance(fn, np.ufunc) and fn.nout == 1:
             return all(a.keyword is None and not a.star for a in value.args)
         if fn in _FRESH or fn in (np.where, helpers.where_positive) and len(value.args) == 3:
             return True  # (np.where of three arguments: a new array)
         if fn is helpers.unbroadcast and len(value.args) == 2 and \
-                isinstance(value.args[0].value, cst.Name):
+                type(value.args[0].value) is cst.Name:
             return _handed_over(value.args[0].value.value, i, fresh, uses)
         return False
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return _handed_over(value.value, i, fresh, uses)
     return False
 
@@ -173,7 +173,7 @@ class _InPlace(cst.CSTTransformer):
         self.done: set = set()
 
     def _owner(self, operands) -> str | None:
-        for name in (o.value for o in operands if isinstance(o, cst.Name)):
+        for name in (o.value for o in operands if type(o) is cst.Name):
             if name in self.candidates and name not in self.done and \
                     self.line.all_reads_in(name, operands):
                 return name
@@ -186,7 +186,7 @@ class _InPlace(cst.CSTTransformer):
         name = self._owner([original.left, original.right])
         if name is None:
             return updated
-        left_is = isinstance(original.left, cst.Name) and original.left.value == name
+        left_is = type(original.left) is cst.Name and original.left.value == name
         if not left_is and op not in _COMMUTING:
             return updated  # c - v, c / v: v's memory is not the left operand
         other = updated.right if left_is else updated.left  # (its own operations in place)
@@ -271,10 +271,10 @@ class Uses(cst.CSTVisitor):
         return uses
 
     def on_visit(self, node) -> bool:
-        if isinstance(node, cst.Del) or \
-                isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name):
+        if type(node) is cst.Del or \
+                type(node) is cst.AssignTarget and type(node.target) is cst.Name:
             return False
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             self._read(node)
         self.stack.append(node)
         return True
@@ -285,9 +285,9 @@ class Uses(cst.CSTVisitor):
 
     def _read(self, node: cst.Name) -> None:
         parent = self.stack[-1] if self.stack else None
-        if isinstance(parent, cst.Attribute) and parent.attr is node or \
-                isinstance(parent, cst.Arg) and parent.keyword is node or \
-                isinstance(parent, (cst.FunctionDef, cst.Param)):
+        if type(parent) is cst.Attribute and parent.attr is node or \
+                type(parent) is cst.Arg and parent.keyword is node or \
+                type(parent) in (cst.FunctionDef, cst.Param):
             return  # an attribute's or keyword's name, a def's name or parameter: no variable
         name = node.value
         self.names.add(name)
@@ -301,13 +301,13 @@ class Uses(cst.CSTVisitor):
     def _operand(self, parent) -> bool:
         """Whether ``parent`` reads the name as the direct operand of an operation that
         returns a new array: arithmetic, a comparison, a numpy ufunc call."""
-        if isinstance(parent, cst.BinaryOperation):
+        if type(parent) is cst.BinaryOperation:
             return isinstance(parent.operator, _MADE)
-        if isinstance(parent, cst.UnaryOperation):
-            return isinstance(parent.operator, cst.Minus)
-        if isinstance(parent, (cst.Comparison, cst.ComparisonTarget)):
+        if type(parent) is cst.UnaryOperation:
+            return type(parent.operator) is cst.Minus
+        if type(parent) in (cst.Comparison, cst.ComparisonTarget):
             return True
-        if isinstance(parent, cst.Arg) and parent.keyword is None and not parent.star and \
+        if type(parent) is cst.Arg and parent.keyword is None and not parent.star and \
                 len(self.stack) >= 2 and isinstance(self.stack[-2], cst.Call):
             call = self.stack[-2]
             fn = resolve(call.func, self.ctx, self.local)
@@ -321,9 +321,9 @@ class Uses(cst.CSTVisitor):
     def _shape_read(self, parent, node) -> bool:
         """``v.shape`` (``ndim``, ``size``, ``dtype``), ``len(v)``, ``rt.count(v)``,
         ``rt.unbroadcast(g, v)``: the value's shape, which writing into it keeps."""
-        if isinstance(parent, cst.Attribute):
+        if type(parent) is cst.Attribute:
             return parent.value is node and parent.attr.value in _SHAPE_ATTRIBUTES
-        if not (isinstance(parent, cst.Arg) and parent.keyword is None and len(self.stack) >= 2
+        if not (type(parent) is cst.Arg and parent.keyword is None and len(self.stack) >= 2
                 and isinstance(self.stack[-2], cst.Call)):
             return False
         call = self.stack[-2]

@@ -48,11 +48,11 @@ def _assign(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
 
 def _jumps_here(stmt) -> bool:
     """Whether ``stmt`` holds a break, continue or return of the enclosing loop's level."""
-    if isinstance(stmt, cst.SimpleStatementLine):
-        return any(isinstance(s, (cst.Break, cst.Continue, cst.Return)) for s in stmt.body)
-    if isinstance(stmt, cst.If):
+    if type(stmt) is cst.SimpleStatementLine:
+        return any(type(s) in (cst.Break, cst.Continue, cst.Return) for s in stmt.body)
+    if type(stmt) is cst.If:
         orelse = stmt.orelse
-        other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+        other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
         return any(map(_jumps_here, stmt.body.body)) or any(map(_jumps_here, other))
     return False  # a nested loop's jumps are its own; its returns were turned into flags
 
@@ -65,15 +65,15 @@ class _Jumps:
     def block(self, statements) -> list:
         out = []
         for stmt in statements:
-            if isinstance(stmt, (cst.For, cst.While)):
+            if type(stmt) in (cst.For, cst.While):
                 stmt = stmt.with_changes(body=stmt.body.with_changes(body=self.block(list(stmt.body.body))))
                 out.extend(self.loop(stmt) if any(map(_jumps_here, stmt.body.body)) else [stmt])
-            elif isinstance(stmt, cst.If):
+            elif type(stmt) is cst.If:
                 stmt = stmt.with_changes(body=stmt.body.with_changes(body=self.block(list(stmt.body.body))))
-                if isinstance(stmt.orelse, cst.Else):
+                if type(stmt.orelse) is cst.Else:
                     stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
                         body=stmt.orelse.body.with_changes(body=self.block(list(stmt.orelse.body.body)))))
-                elif isinstance(stmt.orelse, cst.If):
+                elif type(stmt.orelse) is cst.If:
                     stmt = stmt.with_changes(orelse=self.block([stmt.orelse])[0])
                 out.append(stmt)
             else:
@@ -91,7 +91,7 @@ class _Jumps:
         if returns:
             before.append(_assign(self.done, cst.Name("False")))
         stop = cst.UnaryOperation(cst.Not(), cst.Name(brk))
-        if isinstance(stmt, cst.For):  # while over the range, so a break really stops it
+        if type(stmt) is cst.For:  # while over the range, so a break really stops it
             seq, k = self.namer.fresh_numbered("_seq"), self.namer.fresh_numbered("_k")
             before += [_assign(seq, stmt.iter), _assign(k, cst.Integer("0"))]
             head = [_assign(stmt.target.value, cst.Subscript(
@@ -129,7 +129,7 @@ class _Jumps:
 
     def kept(self, value) -> list:
         """``return value`` inside a loop: ``value`` kept in the names :meth:`returned` made."""
-        if isinstance(self.ret, cst.Name):
+        if type(self.ret) is cst.Name:
             return [_assign(self.ret.value, value or cst.Name("None"))]
         return [_assign(name.value.value, part.value)
                 for name, part in zip(self.ret.elements, value.elements)]
@@ -138,24 +138,24 @@ class _Jumps:
         """break/continue/return of this loop → flag assignments; what follows them goes."""
         out = []
         for stmt in statements:
-            if isinstance(stmt, cst.SimpleStatementLine) and _jumps_here(stmt):
-                small = next(s for s in stmt.body if isinstance(s, (cst.Break, cst.Continue, cst.Return)))
+            if type(stmt) is cst.SimpleStatementLine and _jumps_here(stmt):
+                small = next(s for s in stmt.body if type(s) in (cst.Break, cst.Continue, cst.Return))
                 lines = []
-                if isinstance(small, cst.Return):
+                if type(small) is cst.Return:
                     lines += [*self.kept(small.value), _assign(self.done, cst.Name("True"))]
-                if isinstance(small, (cst.Break, cst.Return)):
+                if type(small) in (cst.Break, cst.Return):
                     lines.append(_assign(brk, cst.Name("True")))
                 lines.append(_assign(go, cst.Name("False")))
                 lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
                 out.extend(lines)
                 return out  # the rest of this block never runs
-            if isinstance(stmt, cst.If) and _jumps_here(stmt):
+            if type(stmt) is cst.If and _jumps_here(stmt):
                 stmt = stmt.with_changes(body=stmt.body.with_changes(
                     body=self.replace(list(stmt.body.body), brk, go)))
-                if isinstance(stmt.orelse, cst.Else):
+                if type(stmt.orelse) is cst.Else:
                     stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                         body=self.replace(list(stmt.orelse.body.body), brk, go))))
-                elif isinstance(stmt.orelse, cst.If):
+                elif type(stmt.orelse) is cst.If:
                     stmt = stmt.with_changes(orelse=self.replace([stmt.orelse], brk, go)[0])
             out.append(stmt)
         return out
@@ -164,9 +164,9 @@ class _Jumps:
         """Statements after one that may clear ``_go`` run under ``if _go:``."""
         out = []
         for i, stmt in enumerate(statements):
-            if isinstance(stmt, cst.If):
+            if type(stmt) is cst.If:
                 stmt = stmt.with_changes(body=stmt.body.with_changes(body=self.guard(list(stmt.body.body), go)))
-                if isinstance(stmt.orelse, cst.Else):
+                if type(stmt.orelse) is cst.Else:
                     stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                         body=self.guard(list(stmt.orelse.body.body), go))))
             out.append(stmt)
@@ -184,8 +184,8 @@ def _clears(stmt, go: str) -> bool:
     class Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
             target = node.targets[0].target
-            if isinstance(target, cst.Name) and target.value == go and \
-                    isinstance(node.value, cst.Name) and node.value.value == "False":
+            if type(target) is cst.Name and target.value == go and \
+                    type(node.value) is cst.Name and node.value.value == "False":
                 found.append(node)
 
         def visit_While(self, node) -> bool:

@@ -49,7 +49,7 @@ class _Unsafe(Exception):
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
-    if not isinstance(vjp, cst.FunctionDef):
+    if type(vjp) is not cst.FunctionDef:
         return module
     for versions in list_versions(vjp, ctx.rt):
         try:
@@ -64,8 +64,8 @@ class _Family:
         self.vjp, self.rt = vjp, rt
         self.family, self.root, self.stale = versions.names, versions.root, versions.stale
         self.appends = dict(versions.appends)  # the target of an append -> the version appended to
-        forward = [s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]
-        pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+        forward = [s for s in vjp.body.body if type(s) is not cst.FunctionDef]
+        pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
         if len(pullbacks) != 1:
             raise _Unsafe
         self.pullback = pullbacks[0]
@@ -90,7 +90,7 @@ class _Family:
             body=[*owned, *body]))
         forward_body = []
         for stmt in self.vjp.body.body:
-            if isinstance(stmt, cst.FunctionDef):
+            if type(stmt) is cst.FunctionDef:
                 forward_body.append(pullback)
             else:
                 forward_body.append(stmt.visit(_InPlaceAppends(self.appends, self.rt)))
@@ -114,7 +114,7 @@ class _Family:
         while i < len(statements):
             frame[1] = i
             stmt = statements[i]
-            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1:
                 pair = self._append_adjoint(statements, i, in_loop)
                 if pair is not None:
                     out.extend(pair)
@@ -122,12 +122,12 @@ class _Family:
                     continue
                 out.append(stmt.with_changes(body=[self._small_pb(stmt.body[0], statements, i,
                                                                   in_loop)]))
-            elif isinstance(stmt, cst.SimpleStatementLine):
+            elif type(stmt) is cst.SimpleStatementLine:
                 out.append(stmt.with_changes(body=[self._other(s, in_loop) for s in stmt.body]))
-            elif isinstance(stmt, cst.If):
+            elif type(stmt) is cst.If:
                 out.append(self._if(stmt, in_loop))
-            elif isinstance(stmt, (cst.For, cst.While)):
-                head = stmt.iter if isinstance(stmt, cst.For) else stmt.test
+            elif type(stmt) in (cst.For, cst.While):
+                head = stmt.iter if type(stmt) is cst.For else stmt.test
                 if names_in(head) & (self.family | set(self.adjoint)):
                     raise _Unsafe
                 orelse = stmt.orelse
@@ -147,7 +147,7 @@ class _Family:
         if names_in(stmt.test) & (self.family | set(self.adjoint)):
             raise _Unsafe
         orelse = stmt.orelse
-        if isinstance(orelse, cst.If):
+        if type(orelse) is cst.If:
             orelse = self._if(orelse, in_loop)
         elif orelse is not None:
             orelse = orelse.with_changes(body=orelse.body.with_changes(
@@ -159,16 +159,16 @@ class _Family:
         """``dxs_2 = dxs_3[:-1]`` (then ``d_v = dxs_3[-1]``) of ``xs_3 = rt.append(xs_2, v)``."""
         small = statements[i].body[0]
         target = single_target(small)
-        if target not in self.adjoint or not isinstance(small.value, cst.Subscript):
+        if target not in self.adjoint or type(small.value) is not cst.Subscript:
             return None
         dvb = small.value.value
-        if not (isinstance(dvb, cst.Name) and dvb.value in self.adjoint and
+        if not (type(dvb) is cst.Name and dvb.value in self.adjoint and
                 self.adjoint[dvb.value] in self.appends and
                 self.appends[self.adjoint[dvb.value]] == self.adjoint[target] and
                 _is_slice_to_last(small.value)):
             raise _Unsafe
         nxt = statements[i + 1] if i + 1 < len(statements) else None
-        entry = nxt.body[0] if isinstance(nxt, cst.SimpleStatementLine) and \
+        entry = nxt.body[0] if type(nxt) is cst.SimpleStatementLine and \
             len(nxt.body) == 1 else None
         added = entry is not None and _adds_last(entry, dvb.value, target)
         self._handed_over(dvb.value, statements, i + (2 if entry is not None and (
@@ -213,37 +213,37 @@ class _Family:
             value = small.value
             if is_rt_call(value, self.rt, "tree_put") or is_rt_call(value, self.rt, "tree_zeros"):
                 primal = value.args[0].value
-                if not isinstance(primal, cst.Name) or primal.value not in self.family:
+                if type(primal) is not cst.Name or primal.value not in self.family:
                     return self._other(small, in_loop)
                 self._whole(primal.value, in_loop)
                 if is_rt_call(value, self.rt, "tree_zeros"):
                     return small.with_changes(value=self._rt("list_nones", primal))
                 key = value.args[1].value
-                if isinstance(key, cst.Slice) or any(a.keyword for a in value.args):
+                if type(key) is cst.Slice or any(a.keyword for a in value.args):
                     raise _Unsafe
                 return small.with_changes(value=self._rt("list_put", primal, key,
                                                          value.args[2].value))
             if is_rt_call(value, self.rt, "tree_add_at") and len(value.args) == 4 and \
                     not any(a.keyword for a in value.args):
                 d, primal, key, g = (a.value for a in value.args)
-                if isinstance(d, cst.Name) and d.value in self.adjoint and \
-                        isinstance(primal, cst.Name) and primal.value in self.family:
+                if type(d) is cst.Name and d.value in self.adjoint and \
+                        type(primal) is cst.Name and primal.value in self.family:
                     if d.value != target:
                         self._handed_over(d.value, statements, i + 1)
                     self._no_read(key, in_loop)
                     self._no_read(g, in_loop)
                     return small.with_changes(value=self._rt("list_add_at", d, key, g))
                 raise _Unsafe
-            if isinstance(value, cst.Name) and value.value in self.adjoint:
+            if type(value) is cst.Name and value.value in self.adjoint:
                 self._handed_over(value.value, statements, i + 1)
                 return small
             # made by anything else: a list of our own
             return small.with_changes(value=cst.Call(cst.Name("list"), [cst.Arg(
                 self._other_value(value, in_loop))]))
-        if isinstance(small, cst.Assign) and isinstance(small.value, cst.Subscript) and \
-                isinstance(small.value.value, cst.Name) and small.value.value.value in self.adjoint \
+        if type(small) is cst.Assign and type(small.value) is cst.Subscript and \
+                type(small.value.value) is cst.Name and small.value.value.value in self.adjoint \
                 and len(small.value.slice) == 1 and \
-                isinstance(small.value.slice[0].slice, cst.Index):
+                type(small.value.slice[0].slice) is cst.Index:
             key = small.value.slice[0].slice.value
             self._no_read(key, in_loop)
             return small.with_changes(value=self._rt("entry_adjoint", small.value.value, key,
@@ -262,13 +262,13 @@ class _Family:
             raise _Unsafe
 
     def _other(self, small, in_loop):
-        if isinstance(small, cst.Assign):
+        if type(small) is cst.Assign:
             for t in small.targets:
                 if names_in(t.target) & (self.family | set(self.adjoint)):
                     raise _Unsafe
             return small.with_changes(value=self._other_value(small.value, in_loop))
         if names_in(small) & (self.family | set(self.adjoint)):
-            if isinstance(small, (cst.Return, cst.Expr)) and small.value is not None:
+            if type(small) in (cst.Return, cst.Expr) and small.value is not None:
                 return small.with_changes(value=self._other_value(small.value, in_loop))
             raise _Unsafe
         return small
@@ -287,14 +287,14 @@ def _scan(name: str, statements) -> str | None:
     """``"bound"`` if ``statements`` bind ``name`` (``name = …`` on their own level) before
     reading it, ``"read"`` if they may read it first, else None."""
     for stmt in statements:
-        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and \
+        small = stmt.body[0] if type(stmt) is cst.SimpleStatementLine and \
             len(stmt.body) == 1 else None
         if small is not None and single_target(small) == name:
             return "read" if name in names_in(small.value) else "bound"
-        if isinstance(stmt, cst.If) and name not in names_in(stmt.test):
+        if type(stmt) is cst.If and name not in names_in(stmt.test):
             found = {_scan(name, block) for block in blocks(stmt)}
             last = stmt
-            while isinstance(last.orelse, cst.If):
+            while type(last.orelse) is cst.If:
                 last = last.orelse
             if last.orelse is None:
                 found.add(None)  # no else: the test may skip every body
@@ -303,8 +303,8 @@ def _scan(name: str, statements) -> str | None:
             if found == {"bound"}:
                 return "bound"
             continue
-        if isinstance(stmt, (cst.For, cst.While)) and stmt.orelse is None and name not in \
-                names_in(stmt.iter if isinstance(stmt, cst.For) else stmt.test):
+        if type(stmt) in (cst.For, cst.While) and stmt.orelse is None and name not in \
+                names_in(stmt.iter if type(stmt) is cst.For else stmt.test):
             if _scan(name, stmt.body.body) == "read":  # (it may run no time: never "bound")
                 return "read"
             continue
@@ -314,25 +314,25 @@ def _scan(name: str, statements) -> str | None:
 
 
 def _is_slice_to_last(sub: cst.Subscript) -> bool:
-    if len(sub.slice) != 1 or not isinstance(sub.slice[0].slice, cst.Slice):
+    if len(sub.slice) != 1 or type(sub.slice[0].slice) is not cst.Slice:
         return False
     s = sub.slice[0].slice
-    return s.lower is None and s.step is None and isinstance(s.upper, cst.UnaryOperation) and \
-        isinstance(s.upper.operator, cst.Minus) and isinstance(s.upper.expression, cst.Integer) \
+    return s.lower is None and s.step is None and type(s.upper) is cst.UnaryOperation and \
+        type(s.upper.operator) is cst.Minus and type(s.upper.expression) is cst.Integer \
         and s.upper.expression.value == "1"
 
 
 def _is_last(small, name: str) -> bool:
     """``d_v = name[-1]``."""
-    if single_target(small) is None or not isinstance(small.value, cst.Subscript):
+    if single_target(small) is None or type(small.value) is not cst.Subscript:
         return False
     sub = small.value
-    if not (isinstance(sub.value, cst.Name) and sub.value.value == name and len(sub.slice) == 1
-            and isinstance(sub.slice[0].slice, cst.Index)):
+    if not (type(sub.value) is cst.Name and sub.value.value == name and len(sub.slice) == 1
+            and type(sub.slice[0].slice) is cst.Index):
         return False
     key = sub.slice[0].slice.value
-    return isinstance(key, cst.UnaryOperation) and isinstance(key.operator, cst.Minus) and \
-        isinstance(key.expression, cst.Integer) and key.expression.value == "1"
+    return type(key) is cst.UnaryOperation and type(key.operator) is cst.Minus and \
+        type(key.expression) is cst.Integer and key.expression.value == "1"
 
 
 def _adds_last(small, name: str, head: str) -> bool:
@@ -340,7 +340,7 @@ def _adds_last(small, name: str, head: str) -> bool:
     reads neither ``name`` nor ``head`` and ``dv`` is neither."""
     target = single_target(small)
     value = small.value if target is not None else None
-    return isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add) and \
+    return type(value) is cst.BinaryOperation and type(value.operator) is cst.Add and \
         not value.lpar and target not in (name, head) and \
         _is_last(cst.Assign([cst.AssignTarget(cst.Name(target))], value.right), name) and \
         not names_in(value.left) & {name, head}
@@ -363,8 +363,8 @@ class _Fill(cst.CSTTransformer):
         return updated.with_changes(keyword=original.keyword)
 
     def leave_Subscript(self, original, updated):
-        if isinstance(original.value, cst.Name) and original.value.value in self.names and \
-                len(updated.slice) == 1 and isinstance(updated.slice[0].slice, cst.Index):
+        if type(original.value) is cst.Name and original.value.value in self.names and \
+                len(updated.slice) == 1 and type(updated.slice[0].slice) is cst.Index:
             return cst.Call(cst.Attribute(cst.Name(self.rt), cst.Name("entry_adjoint")),
                             [cst.Arg(original.value), cst.Arg(updated.slice[0].slice.value),
                              cst.Arg(cst.Name(self.root))])

@@ -37,7 +37,7 @@ def _mark_block(block: cst.IndentedBlock, module, ctx) -> cst.IndentedBlock:
         directive = directives.directive_of(stmt)
         if directives.in_header(stmt):  # moved to a line of its own
             stmt = stmt.with_changes(body=stmt.body.with_changes(header=cst.TrailingWhitespace()))
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             text = module.code_for_node(stmt.with_changes(leading_lines=()))
         else:  # a compound statement: its header line, and its own blocks marked inside
             text = module.code_for_node(stmt.with_changes(leading_lines=())).strip().splitlines()[0]
@@ -52,10 +52,10 @@ def _mark_block(block: cst.IndentedBlock, module, ctx) -> cst.IndentedBlock:
 def _mark_compound(stmt, module, ctx):
     stmt = stmt.with_changes(body=_mark_block(stmt.body, module, ctx))
     orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.Else):
+    if type(orelse) is cst.Else:
         stmt = stmt.with_changes(orelse=orelse.with_changes(
             body=_mark_block(orelse.body, module, ctx)))
-    elif isinstance(orelse, cst.If):  # elif: its test line gets a marker of its own
+    elif type(orelse) is cst.If:  # elif: its test line gets a marker of its own
         line = ctx.source.line_of(module, orelse)
         text = module.code_for_node(orelse).strip().splitlines()[0].replace("elif", "if", 1)
         marked = _mark_compound(orelse, module, ctx)

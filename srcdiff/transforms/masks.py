@@ -44,7 +44,7 @@ _MASKS = {rules.where_adjoint_x, rules.larger_adjoint}
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
     if len(pullbacks) != 1:
         return module
     counts = binding_counts(vjp)
@@ -93,8 +93,8 @@ def _changed_in_place(vjp) -> set:
 
 def _assignment(stmt):
     """``(target, value)`` of a line ``name = value``, else ``(None, None)``."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
             isinstance(stmt.body[0].targets[0].target, cst.Name):
         return stmt.body[0].targets[0].target.value, stmt.body[0].value
     return None, None

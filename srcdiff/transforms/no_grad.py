@@ -28,7 +28,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def _flatten(statements, ctx: Context, inside: bool) -> list:
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.With):
+        if type(stmt) is cst.With:
             inner = _flatten(stmt.body.body, ctx, inside=True)
             if not inner:
                 continue
@@ -37,11 +37,11 @@ def _flatten(statements, ctx: Context, inside: bool) -> list:
                 f"# no_grad (line {where[0] if where else '?'}): constants for differentiation"))
             inner[0] = inner[0].with_changes(leading_lines=[note, *inner[0].leading_lines])
             out.extend(inner)
-        elif inside and isinstance(stmt, cst.SimpleStatementLine):
+        elif inside and type(stmt) is cst.SimpleStatementLine:
             out.append(stmt.with_changes(body=[_constant(s, ctx) for s in stmt.body]))
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             out.append(_flatten_if(stmt, ctx, inside))
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif type(stmt) in (cst.For, cst.While):
             body = _flatten(stmt.body.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
             if stmt.orelse is not None:  # for … else
@@ -57,9 +57,9 @@ def _flatten(statements, ctx: Context, inside: bool) -> list:
 
 def _constant(small: cst.BaseSmallStatement, ctx: Context) -> cst.BaseSmallStatement:
     stop = cst.Attribute(cst.Name(ctx.rt), cst.Name("stop_gradient"))
-    if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+    if type(small) in (cst.Assign, cst.AnnAssign) and small.value is not None:
         return small.with_changes(value=cst.Call(stop, [cst.Arg(small.value)]))
-    if isinstance(small, cst.AugAssign):
+    if type(small) is cst.AugAssign:
         op = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract,
               cst.MultiplyAssign: cst.Multiply, cst.DivideAssign: cst.Divide,
               cst.PowerAssign: cst.Power}.get(type(small.operator))
@@ -73,10 +73,10 @@ def _constant(small: cst.BaseSmallStatement, ctx: Context) -> cst.BaseSmallState
 
 def _flatten_if(stmt: cst.If, ctx: Context, inside: bool) -> cst.If:
     stmt = stmt.with_changes(body=stmt.body.with_changes(body=_flatten(stmt.body.body, ctx, inside)))
-    if isinstance(stmt.orelse, cst.Else):
+    if type(stmt.orelse) is cst.Else:
         body = _flatten(stmt.orelse.body.body, ctx, inside) or [cst.SimpleStatementLine([cst.Pass()])]
         stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(
             body=stmt.orelse.body.with_changes(body=body)))
-    elif isinstance(stmt.orelse, cst.If):
+    elif type(stmt.orelse) is cst.If:
         stmt = stmt.with_changes(orelse=_flatten_if(stmt.orelse, ctx, inside))
     return stmt

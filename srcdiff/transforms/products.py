@@ -59,7 +59,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     inside, outside = _Write(facts, at_matmul=True), _Write(facts, at_matmul=forward)
     body = []
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef):  # a pullback
+        if type(stmt) is cst.FunctionDef:  # a pullback
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=map_statements(
                 stmt.body.body, lambda line: _rewritten(line, inside))))
         else:

@@ -50,7 +50,7 @@ def respelled(module: cst.Module, ctx: Context, candidate, transformer) -> cst.M
 
 def _candidate(call: cst.Call) -> bool:
     """Whether ``call`` is spelled ``<...>.sum(v)`` or ``<...>.mean(v)``: one operand."""
-    return isinstance(call.func, cst.Attribute) and call.func.attr.value in ("sum", "mean") and \
+    return type(call.func) is cst.Attribute and call.func.attr.value in ("sum", "mean") and \
         len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star
 
 

@@ -65,7 +65,7 @@ class _Relus:
         out, rewritten = [], set()
         for i, stmt in enumerate(self.statements_in):
             line = assignment(stmt)
-            if line is not None and isinstance(line.targets[0].target, cst.Name):
+            if line is not None and type(line.targets[0].target) is cst.Name:
                 target = line.targets[0].target.value
                 compared = _positive_test(line.value)
                 if compared is not None and self.single(target) and self.single(compared):
@@ -81,12 +81,12 @@ class _Relus:
 
     def _relu(self, value, masks: dict):
         """``value`` as the one-pass call, and the mask it no longer reads; else None."""
-        if not (isinstance(value, cst.Call) and all(
+        if not (type(value) is cst.Call and all(
                 a.keyword is None and not a.star for a in value.args)):
             return None
         fn = resolve(value.func, self.ctx, self.local)
         args = [a.value for a in value.args]
-        if not all(isinstance(a, cst.Name) for a in args[:2]):
+        if not all(type(a) is cst.Name for a in args[:2]):
             return None
         if fn is runtime_inplace.where_positive_into and len(args) == 3:
             (mask, x), name, kept = (args[0].value, args[1].value), "positive_part_into", [args[2]]
@@ -113,16 +113,16 @@ class _Relus:
 
 def _positive_test(value) -> str | None:
     """``b`` of ``b > 0`` or ``0 < b`` (a literal zero), else None."""
-    if not (isinstance(value, cst.Comparison) and len(value.comparisons) == 1):
+    if not (type(value) is cst.Comparison and len(value.comparisons) == 1):
         return None
     operator, right, left = value.comparisons[0].operator, value.comparisons[0].comparator, value.left
-    if isinstance(operator, cst.GreaterThan) and isinstance(left, cst.Name) and number(right) == 0:
+    if type(operator) is cst.GreaterThan and type(left) is cst.Name and number(right) == 0:
         return left.value
-    if isinstance(operator, cst.LessThan) and isinstance(right, cst.Name) and number(left) == 0:
+    if type(operator) is cst.LessThan and type(right) is cst.Name and number(left) == 0:
         return right.value
     return None
 
 
 def _deletes(stmt) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-        isinstance(stmt.body[0], cst.Del)
+    return type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+        type(stmt.body[0]) is cst.Del

@@ -45,24 +45,24 @@ class _Renamer:
     def block(self, statements, current: dict[str, str]):
         body = []
         for stmt in statements:
-            if isinstance(stmt, cst.If):
+            if type(stmt) is cst.If:
                 stmt, current = self.branch(stmt, current)
                 body.append(stmt)
                 continue
-            if isinstance(stmt, (cst.For, cst.While)):
+            if type(stmt) in (cst.For, cst.While):
                 loop, current = self.loop(stmt, current)
                 body.extend(loop)
                 continue
             renamed = stmt.visit(_Uses(current, self.local_names)) if any(
                 current.get(n, n) != n for n in names_in(stmt)) else stmt  # else: nothing to rename
-            if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
                 news = []
                 for target in target_names(stmt.body[0].targets[0].target):
                     new = self.namer.version(target) if self.assigned(target, current) else target
                     current = {**current, target: new}
                     news.append(cst.Name(new))
                 original = stmt.body[0].targets[0].target
-                target = news[0] if len(news) == 1 and not isinstance(original, cst.Tuple) else \
+                target = news[0] if len(news) == 1 and type(original) is not cst.Tuple else \
                     cst.Tuple([cst.Element(n, comma=cst.Comma()) if len(news) == 1 else
                                cst.Element(n) for n in news], lpar=[], rpar=[])  # p, = h(x) too
                 assign = renamed.body[0].with_changes(targets=[cst.AssignTarget(target)])
@@ -89,7 +89,7 @@ class _Renamer:
                                        h_1 = h_3
         """
         assigned = _assigned(stmt.body.body)
-        target = stmt.target.value if isinstance(stmt, cst.For) else None
+        target = stmt.target.value if type(stmt) is cst.For else None
         inside = occurrences(stmt)
         read_outside = {n for n in assigned if self.occurrences[n] > inside[n]}
         # a loop target read after the loop is a loop name too: the body reads an iteration's
@@ -118,7 +118,7 @@ class _Renamer:
         end = [_copy(loop_names[n], after[n]) for n in sorted(loop_names)
                if n in after and after[n] != loop_names[n]]
         new = stmt.with_changes(body=stmt.body.with_changes(body=[*top, *body, *end]))
-        if isinstance(stmt, cst.For):
+        if type(stmt) is cst.For:
             new = new.with_changes(target=cst.Name(inner[target]),
                                    iter=stmt.iter.visit(_Uses(current, self.local_names)))
         else:
@@ -133,7 +133,7 @@ class _Renamer:
         self.seen = self.seen | set(current)
         body, after_body = self.block(stmt.body.body, dict(current))
         self.seen = self.seen | set(after_body)
-        orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+        orelse = stmt.orelse.body.body if type(stmt.orelse) is cst.Else else []
         orelse, after_else = self.block(orelse, dict(current))
         self.seen = self.seen | set(after_else)
         merged = {}
@@ -151,7 +151,7 @@ class _Renamer:
         test = stmt.test.visit(_Uses(current, self.local_names))
         new = stmt.with_changes(test=test, body=stmt.body.with_changes(body=body))
         if orelse:
-            else_block = stmt.orelse.body if isinstance(stmt.orelse, cst.Else) else cst.IndentedBlock([])
+            else_block = stmt.orelse.body if type(stmt.orelse) is cst.Else else cst.IndentedBlock([])
             new = new.with_changes(orelse=cst.Else(body=else_block.with_changes(body=orelse)))
         return new, merged
 
@@ -165,7 +165,7 @@ def _assigned(statements) -> set[str]:
             found.update(target_names(node.target))
 
         def visit_For(self, node: cst.For) -> None:
-            if isinstance(node.target, cst.Name):
+            if type(node.target) is cst.Name:
                 found.add(node.target.value)
 
     for stmt in statements:
@@ -180,7 +180,7 @@ def _targets_read_after(funcdef: cst.FunctionDef) -> frozenset[str]:
     total, own = occurrences(funcdef), occurrences(cst.Module(body=[]))
 
     def visit(node, binding: frozenset):
-        if isinstance(node, cst.For) and isinstance(node.target, cst.Name) and \
+        if type(node) is cst.For and type(node.target) is cst.Name and \
                 node.target.value not in binding:
             name = node.target.value
             own[name] += 1 + occurrences(node.body)[name]

@@ -52,22 +52,22 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def structure(ret: cst.Return | None) -> tuple:
     """What a return gives: ``("tuple", n)``, ``("dict", keys)`` or ``("value",)``."""
     value = ret.value if ret is not None else None
-    if isinstance(value, cst.Tuple):
+    if type(value) is cst.Tuple:
         return ("tuple", len(value.elements))
-    if isinstance(value, cst.Dict):
+    if type(value) is cst.Dict:
         return ("dict", tuple(e.key.value for e in value.elements))
     return ("value",)
 
 
 def _first_return(statements):
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            found = next((s for s in stmt.body if isinstance(s, cst.Return)), None)
+        if type(stmt) is cst.SimpleStatementLine:
+            found = next((s for s in stmt.body if type(s) is cst.Return), None)
             if found is not None:
                 return found
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             orelse = stmt.orelse
-            other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+            other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
             found = _first_return(stmt.body.body) or _first_return(other)
             if found is not None:
                 return found
@@ -76,11 +76,11 @@ def _first_return(statements):
 
 def holds_return(stmt) -> bool:
     """Whether ``stmt`` holds a return (loops never do: validate rejects that)."""
-    if isinstance(stmt, cst.SimpleStatementLine):
-        return any(isinstance(s, cst.Return) for s in stmt.body)
-    if isinstance(stmt, cst.If):
+    if type(stmt) is cst.SimpleStatementLine:
+        return any(type(s) is cst.Return for s in stmt.body)
+    if type(stmt) is cst.If:
         orelse = stmt.orelse
-        other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+        other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
         return any(map(holds_return, stmt.body.body)) or any(map(holds_return, other))
     return False
 
@@ -90,8 +90,8 @@ def _ends(statements) -> bool:
     if not statements:
         return False
     last = statements[-1]
-    if isinstance(last, cst.If):
-        return isinstance(last.orelse, cst.Else) and _ends(last.body.body) and \
+    if type(last) is cst.If:
+        return type(last.orelse) is cst.Else and _ends(last.body.body) and \
             _ends(last.orelse.body.body)
     return holds_return(last)
 
@@ -99,10 +99,10 @@ def _ends(statements) -> bool:
 def _lift(statements) -> list:
     out = []
     for i, stmt in enumerate(statements):
-        if isinstance(stmt, cst.If) and holds_return(stmt):
+        if type(stmt) is cst.If and holds_return(stmt):
             rest = list(statements[i + 1:])
             orelse = stmt.orelse
-            other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+            other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
             body = list(stmt.body.body)
             body = _lift(body if _ends(body) else body + rest)
             other = _lift(list(other) if _ends(list(other)) else list(other) + rest)
@@ -119,16 +119,16 @@ def _assignholds_return(statements, names: list) -> list:
     or key (``_ret1 = a; _ret2 = b``)."""
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Return:
             value = stmt.body[0].value or cst.Name("None")
-            single = len(names) == 1 and not isinstance(value, (cst.Tuple, cst.Dict))
+            single = len(names) == 1 and type(value) not in (cst.Tuple, cst.Dict)
             values = [value] if single else [e.value for e in value.elements]
             stmt = stmt.with_changes(body=[cst.Assign([cst.AssignTarget(n)], v)
                                            for n, v in zip(names, values)])
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             stmt = stmt.with_changes(body=stmt.body.with_changes(
                 body=_assignholds_return(stmt.body.body, names)))
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                     body=_assignholds_return(stmt.orelse.body.body, names))))
         out.append(stmt)

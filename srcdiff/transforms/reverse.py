@@ -114,14 +114,14 @@ def _loops_inside(statements) -> set[int]:
     """The ids of the ``for``/``while`` statements anywhere inside ``statements``."""
     found: set[int] = set()
     for stmt in statements:
-        if isinstance(stmt, (cst.For, cst.While)):
+        if type(stmt) in (cst.For, cst.While):
             found.add(id(stmt))
             found |= _loops_inside(stmt.body.body)
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             found |= _loops_inside(stmt.body.body)
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 found |= _loops_inside(stmt.orelse.body.body)
-            elif isinstance(stmt.orelse, cst.If):
+            elif type(stmt.orelse) is cst.If:
                 found |= _loops_inside([stmt.orelse])
     return found
 
@@ -211,17 +211,17 @@ class _StripMarkers(cst.CSTTransformer):
 
 
 def _target_names(stmt) -> list[str]:
-    return [stmt.target.value] if isinstance(stmt, cst.For) else []
+    return [stmt.target.value] if type(stmt) is cst.For else []
 
 
 def _assigned_names(statements, ordered: bool = False):
     """Names assigned in ``statements`` at any depth (in order when ``ordered``)."""
     found: list[str] = []
     for simple in simple_statements(statements):
-        if isinstance(simple, cst.SimpleStatementLine) and isinstance(simple.body[0], cst.Assign):
+        if type(simple) is cst.SimpleStatementLine and type(simple.body[0]) is cst.Assign:
             found.extend(target_names(simple.body[0].targets[0].target))
     for stmt in statements:
-        if isinstance(stmt, (cst.For, cst.While)):
+        if type(stmt) in (cst.For, cst.While):
             found.extend(_target_names(stmt))
             found.extend(_assigned_names(stmt.body.body, ordered))
     return found if ordered else set(found)
@@ -234,13 +234,13 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
     for stmt in statements:
         if id(stmt) in (calls or {}):
             stmt = calls[id(stmt)].with_changes(leading_lines=stmt.leading_lines)
-        elif isinstance(stmt, cst.If):
+        elif type(stmt) is cst.If:
             stmt = stmt.with_changes(body=stmt.body.with_changes(
                 body=_with_tapes(stmt.body.body, tapes, rt, calls)))
-            if isinstance(stmt.orelse, cst.Else):
+            if type(stmt.orelse) is cst.Else:
                 stmt = stmt.with_changes(orelse=stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(
                     body=_with_tapes(stmt.orelse.body.body, tapes, rt, calls))))
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif type(stmt) in (cst.For, cst.While):
             info = tapes.get(id(stmt))
             body = _with_tapes(stmt.body.body, tapes, rt, calls)
             if info is not None:
@@ -285,17 +285,17 @@ def _assigned_before(statements, assigned: set, found: dict) -> set:
     """Records, for each ``if``, the names certainly assigned before it; returns the names
     certainly assigned after ``statements``."""
     for stmt in statements:
-        if isinstance(stmt, cst.If):
+        if type(stmt) is cst.If:
             found[id(stmt)] = frozenset(assigned)
             body = _assigned_before(stmt.body.body, set(assigned), found)
-            orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+            orelse = stmt.orelse.body.body if type(stmt.orelse) is cst.Else else []
             assigned = assigned | (body & _assigned_before(orelse, set(assigned), found))
-        elif isinstance(stmt, (cst.For, cst.While)):  # may run no times: adds nothing certain
+        elif type(stmt) in (cst.For, cst.While):  # may run no times: adds nothing certain
             _assigned_before(stmt.body.body, assigned | set(_target_names(stmt)), found)
-        elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        elif type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             target = stmt.body[0].targets[0].target
-            names = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
-            assigned = assigned | {n.value for n in names if isinstance(n, cst.Name)}
+            names = [e.value for e in target.elements] if type(target) is cst.Tuple else [target]
+            assigned = assigned | {n.value for n in names if type(n) is cst.Name}
     return assigned
 
 
@@ -396,12 +396,12 @@ class _Reverser:
             if where != current:
                 emit(comment(pending, current))
                 current, pending = where, []
-            if isinstance(stmt, cst.If):
+            if type(stmt) is cst.If:
                 emit(comment(pending, current))
                 pending = []
                 emit(self.branch(stmt, where, repeat=where != said[0]))
                 said[0] = where
-            elif isinstance(stmt, (cst.For, cst.While)):
+            elif type(stmt) in (cst.For, cst.While):
                 emit(comment(pending, current))
                 pending = []
                 emit(self.loop(stmt, where))
@@ -425,7 +425,7 @@ class _Reverser:
         before = set(writer.defined)
         body, body_notes = self.block(stmt.body.body, where, [])
         after_body, writer.defined = writer.defined, set(before)
-        orelse = stmt.orelse.body.body if isinstance(stmt.orelse, cst.Else) else []
+        orelse = stmt.orelse.body.body if type(stmt.orelse) is cst.Else else []
         other, other_notes = self.block(orelse, where, [])
         after_other = writer.defined
         available = self.available.get(id(stmt), frozenset())
@@ -466,8 +466,8 @@ def _commented(stmts: list, where) -> list:
 
 def _field_name(key) -> str | None:
     """``w`` for the key ``rt.field("w")`` of a dataclass or namedtuple field, else None."""
-    if isinstance(key, cst.Call) and isinstance(key.func, cst.Attribute) and \
-            key.func.attr.value == "field" and isinstance(key.args[0].value, cst.SimpleString):
+    if type(key) is cst.Call and type(key.func) is cst.Attribute and \
+            key.func.attr.value == "field" and type(key.args[0].value) is cst.SimpleString:
         return key.args[0].value.evaluated_value
     return None
 
@@ -487,13 +487,13 @@ def _assign(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression):
 def _factor(expr: cst.BaseExpression) -> cst.BaseExpression:
     """``expr`` as the right operand of ``2 *``: products stay bare, sums get parentheses."""
     if isinstance(expr, (cst.Name, cst.Call, cst.Attribute, cst.Subscript, cst.BaseNumber)) or \
-            isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+            type(expr) is cst.BinaryOperation and type(expr.operator) is cst.Multiply:
         return expr
     return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _is_number(node: cst.BaseExpression) -> bool:
-    if isinstance(node, cst.UnaryOperation):
+    if type(node) is cst.UnaryOperation:
         node = node.expression
     return isinstance(node, cst.BaseNumber)
 
@@ -517,7 +517,7 @@ class _AdjointWriter:
         return cst.Attribute(cst.Name(self.ctx.rt), cst.Name(name))
 
     def active(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Name) and self.activity.is_active(node.value)
+        return type(node) is cst.Name and self.activity.is_active(node.value)
 
     def zero(self, name: str) -> cst.SimpleStatementLine:
         """``dname = rt.zeros_like(name)``: the adjoint on a side that does not touch it."""
@@ -536,7 +536,7 @@ class _AdjointWriter:
             return [_assign(d, expr)]
         if name in self.containers:
             return [_assign(d, cst.Call(self.rt("tree_add"), [cst.Arg(d), cst.Arg(expr)]))]
-        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        if type(expr) is cst.UnaryOperation and type(expr.operator) is cst.Minus:
             return [_assign(d, cst.BinaryOperation(d, cst.Subtract(), expr.expression))]
         return [_assign(d, cst.BinaryOperation(d, cst.Add(), expr))]
 
@@ -566,10 +566,10 @@ class _AdjointWriter:
         for e in op.operands:
             if e is None:  # a dynamic call without a receiver
                 continue
-            if isinstance(e, (cst.List, cst.Tuple)) and op.kind == "rule":  # np.stack([a, b])
+            if type(e) in (cst.List, cst.Tuple) and op.kind == "rule":  # np.stack([a, b])
                 parts += [(el.value, "a list or tuple inside a list or tuple") for el in e.elements
-                          if not isinstance(el.value, cst.Name)]
-            elif not isinstance(e, cst.Name):
+                          if type(el.value) is not cst.Name]
+            elif type(e) is not cst.Name:
                 parts.append((e, "a list, tuple or dict written inside the call"))
         parts += [(v, f"its argument {k}=") for k, v in op.options]
         for expr, where in parts:
@@ -651,7 +651,7 @@ class _AdjointWriter:
 
     def rule(self, target: str, op: Op, g: cst.Name) -> list:
         rule = op.rule
-        sequences = [i for i, e in enumerate(op.operands) if isinstance(e, (cst.List, cst.Tuple))
+        sequences = [i for i, e in enumerate(op.operands) if type(e) in (cst.List, cst.Tuple)
                      and any(self.active(el.value) for el in e.elements)]
         singles = [i for i, e in enumerate(op.operands) if self.active(e)]
         if not sequences and not singles:
@@ -920,7 +920,7 @@ class _AdjointWriter:
     def unbroadcast(self, expr: cst.BaseExpression, operand) -> cst.BaseExpression:
         """``rt.unbroadcast(expr, operand)``; ``-rt.unbroadcast(g, y)`` for ``expr = -g``: the
         same numbers (negation is exact), negating the summed array, which may be smaller."""
-        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus) and \
+        if type(expr) is cst.UnaryOperation and type(expr.operator) is cst.Minus and \
                 not expr.lpar:
             return expr.with_changes(expression=self.unbroadcast(expr.expression, operand))
         return cst.Call(self.rt("unbroadcast"), [cst.Arg(expr), cst.Arg(operand)])

@@ -41,7 +41,7 @@ __all__ = ["rewrite"]
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
     if not ctx.dims or not any(_candidate(c) for p in pullbacks for c in subexpressions(p)
                                if type(c) is cst.Call):
         return module  # (the shape facts cost more than this look at every call)
@@ -57,14 +57,14 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def _candidate(call: cst.Call) -> bool:
     """Whether ``call`` is spelled ``<...>.sum(<a * b>, ...)`` or ``(<a * b>).sum()``."""
     func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value == "sum"):
+    if not (type(func) is cst.Attribute and func.attr.value == "sum"):
         return False
     return _product(call.args[0].value if call.args else func.value) is not None
 
 
 def _product(expr) -> cst.BinaryOperation | None:
     """``expr`` where it is ``a * b``."""
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+    if type(expr) is cst.BinaryOperation and type(expr.operator) is cst.Multiply:
         return expr
     return None
 
@@ -73,7 +73,7 @@ def _whole(call: cst.Call, facts: Facts):
     """``(a, b)`` where ``call`` is ``(a * b).sum()`` or ``np.sum(a * b)`` of two operands of
     one known shape of one axis or more."""
     func = call.func
-    if not call.args and isinstance(func, cst.Attribute) and func.attr.value == "sum":
+    if not call.args and type(func) is cst.Attribute and func.attr.value == "sum":
         product = _product(func.value)
     elif len(call.args) == 1 and not call.args[0].keyword and not call.args[0].star and \
             facts.resolve(func) is np.sum:

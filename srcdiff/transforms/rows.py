@@ -54,7 +54,7 @@ _SUMS = ("matmul_adjoint_x1_sum", "matmul_adjoint_x2_sum", "dot_adjoint_a_sum",
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
     if not ctx.dims or len(pullbacks) != 1:
         return module
     arrays = {name for name, axes in ctx.dims if isinstance(axes, tuple) and len(axes) >= 2}
@@ -62,7 +62,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     body = list(vjp.body.body)
     pullback = pullbacks[0]
     for i, loop in enumerate(body):
-        walked = rows_walked(loop) if isinstance(loop, cst.For) else None
+        walked = rows_walked(loop) if type(loop) is cst.For else None
         if walked is None or walked[1] not in arrays or counts.get(walked[1], 0):
             continue  # (an argument the function never rebinds: binding_counts omits parameters)
         t, xs = walked
@@ -95,8 +95,8 @@ def _tape(loop: cst.For):
     if found is None:
         return None
     tape, value = found
-    items = [e.value for e in value.elements] if isinstance(value, cst.Tuple) else [value]
-    if not all(isinstance(item, cst.Name) for item in items):
+    items = [e.value for e in value.elements] if type(value) is cst.Tuple else [value]
+    if not all(type(item) is cst.Name for item in items):
         return None
     return tape, [item.value for item in items]
 
@@ -117,7 +117,7 @@ def _summed_from(pullback: cst.FunctionDef, tape: str, kept: list, replace: dict
     pullback where there is none; and the columns no longer read there (to drop from the
     tape; one that something else reads, such as the row's own adjoint, stays)."""
     statements = list(pullback.body.body)
-    loops = [k for k, s in enumerate(statements) if isinstance(s, cst.For) and _walks(s, tape)]
+    loops = [k for k, s in enumerate(statements) if type(s) is cst.For and _walks(s, tape)]
     if len(loops) != 1:
         return pullback, set()
     k = loops[0]
@@ -171,7 +171,7 @@ def _states(loop: cst.For, before: list, kept: list, counts: dict) -> dict:
     lines = {}
     for position, stmt in enumerate(body):
         assign = single_assign(stmt)
-        if assign is not None and isinstance(assign.value, cst.Name):
+        if assign is not None and type(assign.value) is cst.Name:
             lines.setdefault(assign.targets[0].target.value, []).append(
                 (position, assign.value.value))
     bound = bound_in(body)
@@ -190,7 +190,7 @@ def _states(loop: cst.For, before: list, kept: list, counts: dict) -> dict:
         for stmt in reversed(before):
             if carrier in bound_in([stmt]):
                 assign = single_assign(stmt)
-                if assign is not None and isinstance(assign.value, cst.Name):
+                if assign is not None and type(assign.value) is cst.Name:
                     init = assign.value.value
                 break
         if init is None or init in bound or counts.get(init, 0) > 1 or init == carrier:
@@ -216,33 +216,33 @@ def _carried(rt: str, tape: str, n: str, init: str):
 def _walks(loop: cst.For, tape: str) -> bool:
     """``for ... in reversed(tape)``."""
     it = loop.iter
-    return isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and \
+    return type(it) is cst.Call and type(it.func) is cst.Name and \
         it.func.value == "reversed" and len(it.args) == 1 and \
-        isinstance(it.args[0].value, cst.Name) and it.args[0].value.value == tape and \
+        type(it.args[0].value) is cst.Name and it.args[0].value.value == tape and \
         not loop.orelse
 
 
 def _targets(target) -> list:
     """The names a tape loop unpacks (``_``: none)."""
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
         return [] if target.value == "_" else [target]
-    if isinstance(target, cst.Tuple) and all(isinstance(e.value, cst.Name) for e in target.elements):
+    if type(target) is cst.Tuple and all(type(e.value) is cst.Name for e in target.elements):
         return [e.value for e in target.elements]
     return [None]
 
 
 def _append(stmt):
     """``(terms, [g, v1, ...])`` for a line ``terms.append((g, v1, ...))`` of names."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Expr and type(stmt.body[0].value) is cst.Call):
         return None
     call = stmt.body[0].value
-    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "append" and
-            isinstance(call.func.value, cst.Name) and len(call.args) == 1 and
-            isinstance(call.args[0].value, cst.Tuple)):
+    if not (type(call.func) is cst.Attribute and call.func.attr.value == "append" and
+            type(call.func.value) is cst.Name and len(call.args) == 1 and
+            type(call.args[0].value) is cst.Tuple):
         return None
     items = call.args[0].value.elements
-    if not all(isinstance(e.value, cst.Name) for e in items):
+    if not all(type(e.value) is cst.Name for e in items):
         return None
     return call.func.value.value, [e.value.value for e in items]
 
@@ -250,12 +250,12 @@ def _append(stmt):
 def _sum_call(stmt, ctx: Context):
     """``(terms, [(rule, matrix), ...])`` for ``acc = rt.<rule>_sum(terms, matrix)`` or
     ``a, b = rt.matmul_adjoint_sums(terms, (rt.rule, A), (rt.rule, B))``."""
-    assign = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and \
-        len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign) else None
+    assign = stmt.body[0] if type(stmt) is cst.SimpleStatementLine and \
+        len(stmt.body) == 1 and type(stmt.body[0]) is cst.Assign else None
     call = assign.value if assign is not None else None
-    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and
-            isinstance(call.func.value, cst.Name) and call.func.value.value == ctx.rt and
-            call.args and isinstance(call.args[0].value, cst.Name) and
+    if not (type(call) is cst.Call and type(call.func) is cst.Attribute and
+            type(call.func.value) is cst.Name and call.func.value.value == ctx.rt and
+            call.args and type(call.args[0].value) is cst.Name and
             all(a.keyword is None and not a.star for a in call.args)):
         return None
     terms, name = call.args[0].value.value, call.func.attr.value
@@ -266,8 +266,8 @@ def _sum_call(stmt, ctx: Context):
     sums = []
     for arg in call.args[1:]:
         pair = arg.value
-        if not (isinstance(pair, cst.Tuple) and len(pair.elements) == 2 and
-                isinstance(pair.elements[0].value, cst.Attribute) and
+        if not (type(pair) is cst.Tuple and len(pair.elements) == 2 and
+                type(pair.elements[0].value) is cst.Attribute and
                 pair.elements[0].value.attr.value in _SUMS):
             return None
         sums.append((pair.elements[0].value.attr.value, pair.elements[1].value))

@@ -76,7 +76,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         return module  # the API checks the value: keep it
     if seed not in reads(pullback.body):
         return module  # the output does not depend on wrt: the general path says so
-    if any(isinstance(n, cst.Imaginary) for n in subexpressions(vjp)):
+    if any(type(n) is cst.Imaginary for n in subexpressions(vjp)):
         return module  # a complex number may make the value complex: the API checks it
     facts = facts if facts is not None else shape_facts(vjp, ctx)
     body = list(pullback.body.body)
@@ -93,9 +93,9 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     # products a @ b whose shape the pattern proves (so a valid product, which no call of
     # this pattern can make raise: the fold below may leave it uncomputed)
     products = {t: (v.left.value, v.right.value) for t, v in forward.items()
-                if ctx.dims and t in single and isinstance(v, cst.BinaryOperation) and
-                isinstance(v.operator, cst.MatrixMultiply) and isinstance(v.left, cst.Name) and
-                isinstance(v.right, cst.Name) and axes_of(facts[t]) is not None}
+                if ctx.dims and t in single and type(v) is cst.BinaryOperation and
+                type(v.operator) is cst.MatrixMultiply and type(v.left) is cst.Name and
+                type(v.right) is cst.Name and axes_of(facts[t]) is not None}
     body = _folded(_scalar_unbroadcasts(body, scalars, ctx), facts, ctx.rt, scalars, products,
                    _assigned(body), tuple(p for p in ctx.params if p not in ctx.containers))
     local = set(binding_counts(vjp)) | set(ctx.params)  # (not numpy's, whatever their names)
@@ -119,12 +119,12 @@ def _unit_product(line, ctx: Context, local: set):
     (or complex) array, which ``1.0 *`` copies unchanged, dtype and values (NEP 50: a Python
     float keeps float32 float32). Kept where the other factor may be a mask or integers."""
     small = line.body[0] if len(line.body) == 1 else None
-    if not (isinstance(small, cst.Assign) and isinstance(small.value, cst.BinaryOperation) and
-            isinstance(small.value.operator, cst.Multiply)):
+    if not (type(small) is cst.Assign and type(small.value) is cst.BinaryOperation and
+            type(small.value.operator) is cst.Multiply):
         return line
     value = small.value
     for one, other in ((value.left, value.right), (value.right, value.left)):
-        if number(one) == 1.0 and type(number(one)) is float and isinstance(other, cst.Call) \
+        if number(one) == 1.0 and type(number(one)) is float and type(other) is cst.Call \
                 and not other.lpar and all(a.keyword is None and not a.star for a in other.args):
             fn = resolve(other.func, ctx, local)
             if isinstance(fn, np.ufunc) and all(
@@ -138,31 +138,31 @@ def applied(module: cst.Module) -> bool:
     no parameter, alone (``grad``) or after the value (``value_and_grad``)."""
     vjp = module.body[-1]
     final = vjp.body.body[-1]
-    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+    if not (type(final) is cst.SimpleStatementLine and type(final.body[0]) is cst.Return):
         return False
     value = final.body[0].value
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return True
-    if not (isinstance(value, cst.Tuple) and len(value.elements) == 2 and
-            isinstance(value.elements[1].value, cst.Name)):
+    if not (type(value) is cst.Tuple and len(value.elements) == 2 and
+            type(value.elements[1].value) is cst.Name):
         return False
     name = value.elements[1].value.value
-    return any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and
+    return any(type(stmt) is cst.FunctionDef and stmt.name.value == name and
                not stmt.params.params for stmt in vjp.body.body)
 
 
 def _parts(vjp: cst.FunctionDef):
     """``(output name, the pullback's def, its seed parameter)`` of ``return _out, f_pullback``."""
     final = vjp.body.body[-1]
-    if not (isinstance(final, cst.SimpleStatementLine) and isinstance(final.body[0], cst.Return)):
+    if not (type(final) is cst.SimpleStatementLine and type(final.body[0]) is cst.Return):
         return None
     value = final.body[0].value
-    if not (isinstance(value, cst.Tuple) and len(value.elements) == 2 and
-            all(isinstance(e.value, cst.Name) for e in value.elements)):
+    if not (type(value) is cst.Tuple and len(value.elements) == 2 and
+            all(type(e.value) is cst.Name for e in value.elements)):
         return None
     out, name = (e.value.value for e in value.elements)
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name and \
+        if type(stmt) is cst.FunctionDef and stmt.name.value == name and \
                 len(stmt.params.params) == 1:
             return out, stmt, stmt.params.params[0].name.value
     return None
@@ -170,7 +170,7 @@ def _parts(vjp: cst.FunctionDef):
 
 def _target(stmt) -> str | None:
     """The name a top-level ``name = value`` line binds, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) and \
+    if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign and \
             len(stmt.body[0].targets) == 1 and isinstance(stmt.body[0].targets[0].target, cst.Name):
         return stmt.body[0].targets[0].target.value
     return None
@@ -185,9 +185,9 @@ def _scalar_products(forward: dict, single: set, facts: Facts, ctx: Context) -> 
     for name, value in forward.items():
         if name not in single or facts[name] != SCALAR:
             continue
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply):
+        if type(value) is cst.BinaryOperation and type(value.operator) is cst.MatrixMultiply:
             found.add(name)
-        elif isinstance(value, cst.Call) and \
+        elif type(value) is cst.Call and \
                 resolve(value.func, ctx, local) in (np.dot, np.trace, np.linalg.det):
             found.add(name)
     return found
@@ -205,15 +205,15 @@ def _log_determinants(vjp, facts: Facts, ctx: Context) -> set[str]:
     local = set(counts) | set(ctx.params)
     found = set()
     for statement in vjp.body.body:
-        if not (isinstance(statement, cst.SimpleStatementLine) and
-                isinstance(statement.body[0], cst.Assign) and
+        if not (type(statement) is cst.SimpleStatementLine and
+                type(statement.body[0]) is cst.Assign and
                 len(statement.body[0].targets) == 1):
             continue
         assign = statement.body[0]
         target, value = assign.targets[0].target, assign.value
-        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2 and
-                all(isinstance(e.value, cst.Name) and counts.get(e.value.value) == 1
-                    for e in target.elements) and isinstance(value, cst.Call) and value.args
+        if not (type(target) is cst.Tuple and len(target.elements) == 2 and
+                all(type(e.value) is cst.Name and counts.get(e.value.value) == 1
+                    for e in target.elements) and type(value) is cst.Call and value.args
                 and value.args[0].keyword is None and not value.args[0].star):
             continue
         if not any(resolve(value.func, ctx, local) is f for f in _SLOGDETS):
@@ -253,31 +253,31 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
     ``local``: the function's own names (``h.sum()`` of one), where not only its top level's."""
     if number(expr) is not None:
         return True
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         name = expr.value
         if name in numbers:
             return True
         if name in seen or name not in single or name not in forward:
             return False
         return _real_scalar(forward[name], forward, single, ctx, seen | {name}, numbers, local)
-    if isinstance(expr, cst.UnaryOperation):
-        return isinstance(expr.operator, (cst.Minus, cst.Plus)) and \
+    if type(expr) is cst.UnaryOperation:
+        return type(expr.operator) in (cst.Minus, cst.Plus) and \
             _real_scalar(expr.expression, forward, single, ctx, seen, numbers, local)
-    if isinstance(expr, cst.BinaryOperation):
+    if type(expr) is cst.BinaryOperation:
         return isinstance(expr.operator, _ARITHMETIC) and \
             _real_scalar(expr.left, forward, single, ctx, seen, numbers, local) and \
             _real_scalar(expr.right, forward, single, ctx, seen, numbers, local)
-    if isinstance(expr, cst.Call):
+    if type(expr) is cst.Call:
         return _full_reduction(expr, ctx, local or set(forward) | set(ctx.params)) or _count(
             expr, ctx, forward)
-    if isinstance(expr, cst.Subscript):  # y.shape[0]: an int
-        base = expr.value.value if isinstance(expr.value, cst.Name) else None
+    if type(expr) is cst.Subscript:  # y.shape[0]: an int
+        base = expr.value.value if type(expr.value) is cst.Name else None
         shape = forward.get(base) if base in single else None
-        return isinstance(shape, cst.Attribute) and shape.attr.value == "shape" and \
-            len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and \
+        return type(shape) is cst.Attribute and shape.attr.value == "shape" and \
+            len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
             number(expr.slice[0].slice.value) is not None
-    if isinstance(expr, cst.Attribute):  # y.size, y.ndim: ints
-        return expr.attr.value in ("size", "ndim") and isinstance(expr.value, cst.Name)
+    if type(expr) is cst.Attribute:  # y.size, y.ndim: ints
+        return expr.attr.value in ("size", "ndim") and type(expr.value) is cst.Name
     return False
 
 
@@ -293,7 +293,7 @@ def _full_reduction(call: cst.Call, ctx: Context, local: set) -> bool:
     """``np.sum(v)`` (any whole-array reduction, one positional argument), ``v.sum()``, or a
     call of ``_NUMBER_CALLS``."""
     func = call.func
-    if not call.args and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+    if not call.args and type(func) is cst.Attribute and type(func.value) is cst.Name \
             and func.value.value in local and func.attr.value in _METHODS:
         return True
     fn = resolve(func, ctx, local)
@@ -332,12 +332,12 @@ def _assigned(body: list) -> frozenset:
     (a mask ``m``) is none of them, so ``1.0 * m`` is not simplified to ``m``."""
     found = set()
     for stmt in walk(body):
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
-                if isinstance(small, cst.Assign):
+                if type(small) is cst.Assign:
                     for target in small.targets:
                         found.update(bound_names(target.target))
-                elif isinstance(small, cst.AugAssign):
+                elif type(small) is cst.AugAssign:
                     found.update(bound_names(small.target))
     return frozenset(found)
 
@@ -377,7 +377,7 @@ class _Replace(cst.CSTTransformer):
         value = self.values.get(updated.value)
         if value is None:
             return updated
-        if isinstance(value, (cst.UnaryOperation, cst.BinaryOperation)) and not value.lpar:
+        if type(value) in (cst.UnaryOperation, cst.BinaryOperation) and not value.lpar:
             return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         return value
 
@@ -407,14 +407,14 @@ def _scalar_names(body: list, forward: dict, single: set, ctx: Context) -> set[s
 def _scalar(expr, scalars: set, ctx: Context) -> bool:
     """Whether ``expr`` is one number given the names ``scalars`` that are: numbers,
     ``+ - * / **`` of numbers, ``rt.guard(a, b)`` and ``rt.unbroadcast(a, b)`` of numbers."""
-    if number(expr) is not None or isinstance(expr, cst.Name) and expr.value in scalars:
+    if number(expr) is not None or type(expr) is cst.Name and expr.value in scalars:
         return True
-    if isinstance(expr, cst.UnaryOperation):
-        return isinstance(expr.operator, (cst.Minus, cst.Plus)) and _scalar(expr.expression, scalars, ctx)
-    if isinstance(expr, cst.BinaryOperation):
+    if type(expr) is cst.UnaryOperation:
+        return type(expr.operator) in (cst.Minus, cst.Plus) and _scalar(expr.expression, scalars, ctx)
+    if type(expr) is cst.BinaryOperation:
         return isinstance(expr.operator, _ELEMENTWISE_OPERATORS) and \
             _scalar(expr.left, scalars, ctx) and _scalar(expr.right, scalars, ctx)
-    if isinstance(expr, cst.Call) and len(expr.args) == 2 and \
+    if type(expr) is cst.Call and len(expr.args) == 2 and \
             all(a.keyword is None and not a.star for a in expr.args):
         return resolve(expr.func, ctx, set()) in (helpers.guard, helpers.unbroadcast) and \
             all(_scalar(a.value, scalars, ctx) for a in expr.args)
@@ -426,7 +426,7 @@ def _scalar_unbroadcasts(body: list, scalars: set, ctx: Context) -> list:
     out = []
     for stmt in body:
         value = stmt.body[0].value if _target(stmt) is not None else None
-        if isinstance(value, cst.Call) and resolve(value.func, ctx, set()) is helpers.unbroadcast \
+        if type(value) is cst.Call and resolve(value.func, ctx, set()) is helpers.unbroadcast \
                 and _scalar(value, scalars, ctx):
             stmt = stmt.with_changes(body=[stmt.body[0].with_changes(value=value.args[0].value)])
         out.append(stmt)
@@ -484,7 +484,7 @@ def _mean_of(c, v, rt: str) -> cst.BinaryOperation:
 
 def _spread(value, facts: Facts, scalars: set):
     """``(c, v, mean?)`` for ``rt.sum_adjoint(c, v)`` or ``rt.mean_adjoint(c, ans, v)``."""
-    if not isinstance(value, cst.Call) or any(a.keyword is not None or a.star for a in value.args):
+    if type(value) is not cst.Call or any(a.keyword is not None or a.star for a in value.args):
         return None
     fn = facts.resolve(value.func)
     args = [a.value for a in value.args]
@@ -494,8 +494,8 @@ def _spread(value, facts: Facts, scalars: set):
         c, v, mean = args[0], args[2], True
     else:
         return None
-    if not (number(c) is not None or isinstance(c, cst.Name) and c.value in scalars) or \
-            not isinstance(v, cst.Name):
+    if not (number(c) is not None or type(c) is cst.Name and c.value in scalars) or \
+            type(v) is not cst.Name:
         return None
     shape = facts[v.value]
     if shape is None or not shape.exact:
@@ -517,8 +517,8 @@ class _Fold(cst.CSTTransformer):
         ``d`` spreads the number ``c`` over ``a @ b``; else None."""
         args = original.args
         if len(args) != 3 or any(a.keyword is not None or a.star for a in args) or \
-                not all(isinstance(a.value, cst.Name) for a in args) or \
-                not isinstance(updated.func, cst.Attribute):
+                not all(type(a.value) is cst.Name for a in args) or \
+                type(updated.func) is not cst.Attribute:
             return None
         name = _SPREAD_MATMULS.get(self.facts.resolve(original.func))
         g, a, b = (arg.value.value for arg in args)
@@ -537,9 +537,9 @@ class _Fold(cst.CSTTransformer):
         if not self._elementwise(value):
             return None
         leaves = self._leaves(value, [])
-        spread = [n.value for n in leaves if isinstance(n, cst.Name) and n.value in self.spreads]
+        spread = [n.value for n in leaves if type(n) is cst.Name and n.value in self.spreads]
         if not spread or len({self.spreads[n][1] for n in spread}) != 1 or not all(
-                number(n) is not None or isinstance(n, cst.Name) and (
+                number(n) is not None or type(n) is cst.Name and (
                     n.value in self.spreads or n.value in scalars) for n in leaves):
             return None
         replace = {}
@@ -551,11 +551,11 @@ class _Fold(cst.CSTTransformer):
         return _replace_leaves(value, replace, self), self.spreads[spread[0]][1], False
 
     def _elementwise(self, node) -> bool:
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             return isinstance(node.operator, _ELEMENTWISE_OPERATORS)
-        if isinstance(node, cst.UnaryOperation):
-            return isinstance(node.operator, (cst.Minus, cst.Plus))
-        if isinstance(node, cst.Call) and all(a.keyword is None and not a.star for a in node.args):
+        if type(node) is cst.UnaryOperation:
+            return type(node.operator) in (cst.Minus, cst.Plus)
+        if type(node) is cst.Call and all(a.keyword is None and not a.star for a in node.args):
             fn = self.facts.resolve(node.func)
             return fn is helpers.guard or _unary(fn)
         return False
@@ -563,8 +563,8 @@ class _Fold(cst.CSTTransformer):
     def _leaves(self, node, found: list) -> list:
         """The operands of the elementwise arithmetic rooted at ``node``."""
         if self._elementwise(node):
-            parts = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else \
-                [node.expression] if isinstance(node, cst.UnaryOperation) else [a.value for a in node.args]
+            parts = [node.left, node.right] if type(node) is cst.BinaryOperation else \
+                [node.expression] if type(node) is cst.UnaryOperation else [a.value for a in node.args]
             for part in parts:
                 self._leaves(part, found)
         else:
@@ -579,7 +579,7 @@ class _Fold(cst.CSTTransformer):
         if not isinstance(original, cst.BaseExpression) or not self._elementwise(original):
             return updated
         leaves = self._leaves(original, [])
-        names = [n.value for n in leaves if isinstance(n, cst.Name)]
+        names = [n.value for n in leaves if type(n) is cst.Name]
         replace = {}
         for name in names:
             if name not in self.spreads:
@@ -610,16 +610,16 @@ def _unary(fn) -> bool:
 def _replace_leaves(node, replace: dict, fold: _Fold):
     """``node`` with the leaf names in ``replace`` replaced, only among its elementwise operands."""
     if fold._elementwise(node):
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             return node.with_changes(left=_replace_leaves(node.left, replace, fold),
                                      right=_replace_leaves(node.right, replace, fold))
-        if isinstance(node, cst.UnaryOperation):
+        if type(node) is cst.UnaryOperation:
             return node.with_changes(expression=_replace_leaves(node.expression, replace, fold))
         return node.with_changes(args=[a.with_changes(value=_replace_leaves(a.value, replace, fold))
                                        for a in node.args])
-    if isinstance(node, cst.Name) and node.value in replace:
+    if type(node) is cst.Name and node.value in replace:
         value = replace[node.value]
-        if isinstance(value, (cst.UnaryOperation, cst.BinaryOperation)):
+        if type(value) in (cst.UnaryOperation, cst.BinaryOperation):
             return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         return value
     return node

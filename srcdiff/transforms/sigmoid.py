@@ -48,7 +48,7 @@ class _Finder:
     def block(self, block):
         body: list = []
         for stmt in block.body:
-            if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+            if type(stmt) in (cst.If, cst.For, cst.While, cst.With):
                 stmt = with_blocks(stmt, self.block)
             body.append(stmt)
             found = self.window(body[-4:])
@@ -80,32 +80,32 @@ class _Finder:
 
     def negation(self, value) -> str | None:
         """``z`` of ``-z`` or ``np.negative(z)``."""
-        if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) and \
-                isinstance(value.expression, cst.Name) and not value.expression.lpar:
+        if type(value) is cst.UnaryOperation and type(value.operator) is cst.Minus and \
+                type(value.expression) is cst.Name and not value.expression.lpar:
             return value.expression.value
         return self.operand_of(value, np.negative)
 
     def operand_of(self, value, fn) -> str | None:
         """``x`` of ``fn(x)`` (one name, no keywords), else None."""
-        if isinstance(value, cst.Call) and len(value.args) == 1 and \
+        if type(value) is cst.Call and len(value.args) == 1 and \
                 value.args[0].keyword is None and not value.args[0].star and \
-                isinstance(value.args[0].value, cst.Name) and \
+                type(value.args[0].value) is cst.Name and \
                 resolve(value.func, self.ctx, self.local_names) is fn:
             return value.args[0].value.value
         return None
 
     def one_plus(self, value, e: str) -> bool:
         """``1.0 + e`` or ``e + 1.0`` (``1`` as well)."""
-        if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add)):
+        if not (type(value) is cst.BinaryOperation and type(value.operator) is cst.Add):
             return False
         sides = [(value.left, value.right), (value.right, value.left)]
-        return any(number(a) == 1 and isinstance(b, cst.Name) and b.value == e for a, b in sides)
+        return any(number(a) == 1 and type(b) is cst.Name and b.value == e for a, b in sides)
 
     def one_over(self, value, t: str) -> bool:
         """``1.0 / t`` (``1`` as well)."""
-        return isinstance(value, cst.BinaryOperation) and \
-            isinstance(value.operator, cst.Divide) and number(value.left) == 1 and \
-            isinstance(value.right, cst.Name) and value.right.value == t
+        return type(value) is cst.BinaryOperation and \
+            type(value.operator) is cst.Divide and number(value.left) == 1 and \
+            type(value.right) is cst.Name and value.right.value == t
 
     def once(self, name: str) -> bool:
         """``name`` spelled twice in the function (assigned, read), and not a parameter."""

@@ -29,7 +29,7 @@ _FOLD = {
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
     body = [s.with_changes(body=s.body.with_changes(body=map_statements(s.body.body, simplify_line)))
-            if isinstance(s, cst.FunctionDef) else s for s in vjp.body.body]
+            if type(s) is cst.FunctionDef else s for s in vjp.body.body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(body=vjp.body.with_changes(body=body))])
 
 
@@ -46,7 +46,7 @@ def simplify_line(line: cst.SimpleStatementLine, adjoints=None) -> cst.SimpleSta
         return line
     simplified = line.visit(_Simplify())
     if adjoints is None or all(_floating(small.value, adjoints) for small in simplified.body
-                               if isinstance(small, cst.Assign)):
+                               if type(small) is cst.Assign):
         return simplified
     return line.visit(_Simplify(adjoints))
 
@@ -65,11 +65,11 @@ def _applies(node: cst.CSTNode) -> bool:
             or op in (cst.Multiply, cst.Divide, cst.Power) and b == 1 \
             or op in (cst.Add, cst.Subtract) and b == 0 \
             or op is cst.Multiply and a == 1 or op is cst.Add and a == 0 \
-            or op is cst.Subtract and isinstance(right, cst.UnaryOperation) and \
-            isinstance(right.operator, cst.Minus) and not right.lpar
+            or op is cst.Subtract and type(right) is cst.UnaryOperation and \
+            type(right.operator) is cst.Minus and not right.lpar
     if kind is cst.UnaryOperation:
-        return isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.UnaryOperation) \
-            and isinstance(node.expression.operator, cst.Minus)
+        return type(node.operator) is cst.Minus and type(node.expression) is cst.UnaryOperation \
+            and type(node.expression.operator) is cst.Minus
     return kind is cst.FormattedString  # subexpressions does not look inside: the visit does
 
 
@@ -83,11 +83,11 @@ def simplify_expression(expr: cst.BaseExpression) -> cst.BaseExpression:
 def _number(node: cst.BaseExpression):
     """The value of a number literal (``2``, ``0.5``, ``-1``), else None."""
     sign = 1
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if type(node) is cst.UnaryOperation and type(node.operator) is cst.Minus:
         sign, node = -1, node.expression
-    if isinstance(node, cst.Integer):
+    if type(node) is cst.Integer:
         return sign * int(node.value)
-    if isinstance(node, cst.Float):
+    if type(node) is cst.Float:
         return sign * float(node.value)
     return None
 
@@ -107,7 +107,7 @@ def _keep_parens(original: cst.BaseExpression, replacement: cst.BaseExpression):
 
 def _guarded(node) -> cst.BaseExpression | None:
     """The value inside ``rt.guard(value, g)``, else None."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+    if type(node) is cst.Call and type(node.func) is cst.Attribute and \
             node.func.attr.value == "guard" and len(node.args) == 2:
         return node.args[0].value
     return None
@@ -131,12 +131,12 @@ def _floating(expr: cst.BaseExpression, adjoints) -> bool:
     number literal, a name of ``adjoints``, or ``+ - * / **`` with either operand such."""
     if adjoints is None or _number(expr) is not None:
         return True
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         return expr.value in adjoints
-    if isinstance(expr, cst.BinaryOperation) and not isinstance(
+    if type(expr) is cst.BinaryOperation and not isinstance(
             expr.operator, (cst.BitAnd, cst.BitOr, cst.BitXor, cst.LeftShift, cst.RightShift)):
         return _floating(expr.left, adjoints) or _floating(expr.right, adjoints)
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
+    if type(expr) is cst.UnaryOperation and type(expr.operator) in (cst.Minus, cst.Plus):
         return _floating(expr.expression, adjoints)
     return False
 
@@ -165,14 +165,14 @@ class _Simplify(cst.CSTTransformer):
         if (op is cst.Multiply and a == 1 or op is cst.Add and a == 0) and \
                 _floating(right, self.adjoints):
             return _keep_parens(updated, right)
-        if op is cst.Subtract and isinstance(right, cst.UnaryOperation) and \
-                isinstance(right.operator, cst.Minus) and not right.lpar:
+        if op is cst.Subtract and type(right) is cst.UnaryOperation and \
+                type(right.operator) is cst.Minus and not right.lpar:
             return updated.with_changes(operator=cst.Add(), right=right.expression)
         return updated
 
     def leave_UnaryOperation(self, original, updated: cst.UnaryOperation):
         inner = updated.expression
-        if isinstance(updated.operator, cst.Minus) and isinstance(inner, cst.UnaryOperation) \
-                and isinstance(inner.operator, cst.Minus):
+        if type(updated.operator) is cst.Minus and type(inner) is cst.UnaryOperation \
+                and type(inner.operator) is cst.Minus:
             return _keep_parens(updated, inner.expression)
         return updated

@@ -72,7 +72,7 @@ class _Finder:
                 carried = None
             marker = parse_marker(getattr(stmt, "leading_lines", ()))
             where = marker or where
-            if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+            if type(stmt) in (cst.If, cst.For, cst.While, cst.With):
                 stmt = with_blocks(stmt, self.block)
             logs = self.log_window(stmt, body)
             if logs is not None:  # w = z - lse: w is the window's log-softmax, made there
@@ -100,8 +100,8 @@ class _Finder:
         if found is None or not self.once(found[0]):
             return None
         w_name, value = found
-        if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract)
-                and isinstance(value.left, cst.Name) and isinstance(value.right, cst.Name)):
+        if not (type(value) is cst.BinaryOperation and type(value.operator) is cst.Subtract
+                and type(value.left) is cst.Name and type(value.right) is cst.Name):
             return None
         before = [s for s, _ in before]  # (statement, where) pairs: the statements
         z_name, lse_name = value.left.value, value.right.value
@@ -111,7 +111,7 @@ class _Finder:
             return None
         (l_name, log), (t_name, total), (e_name, exp) = (
             assigned(before[k]) or ("", None) for k in (j, j - 1, j - 2))
-        if not (isinstance(log, cst.Call) and len(log.args) == 1 and log.args[0].keyword is None
+        if not (type(log) is cst.Call and len(log.args) == 1 and log.args[0].keyword is None
                 and _is_name(log.args[0].value, t_name) and self.resolve(log.func) is np.log):
             return None
         summed = self.reduction(total, _SUMS)
@@ -126,7 +126,7 @@ class _Finder:
         if x_name in names or len(set(names)) != len(names):
             return None
         bound_after = {(assigned(s) or ("",))[0] for s in before[j + 1:]}
-        if x_name in bound_after or not all(isinstance(s, cst.SimpleStatementLine) for s in before[j + 1:]):
+        if x_name in bound_after or not all(type(s) is cst.SimpleStatementLine for s in before[j + 1:]):
             return None  # x (or a name of the lines) bound again before w: not the same value
         call = self.call(x_name, axis, shifted)
         call = call.with_changes(func=call.func.with_changes(attr=cst.Name("log_softmax")))
@@ -178,23 +178,23 @@ class _Finder:
                 z_name in self.ctx.params or not self.once(m[0]):
             return None
         shift = z[1]
-        if not (isinstance(shift, cst.BinaryOperation) and isinstance(shift.operator, cst.Subtract)
-                and isinstance(shift.left, cst.Name) and _is_name(shift.right, m[0])):
+        if not (type(shift) is cst.BinaryOperation and type(shift.operator) is cst.Subtract
+                and type(shift.left) is cst.Name and _is_name(shift.right, m[0])):
             return None
         maximum = self.reduction(m[1], _MAXIMA)
         return (shift.left.value, m[0]) if maximum == (shift.left.value, axis) else None
 
     def quotient(self, value):
         """``(a, b)``, two names, of ``a / b`` or ``np.divide(a, b)``, else None."""
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide):
+        if type(value) is cst.BinaryOperation and type(value.operator) is cst.Divide:
             operands = (value.left, value.right)
-        elif isinstance(value, cst.Call) and len(value.args) == 2 and \
+        elif type(value) is cst.Call and len(value.args) == 2 and \
                 all(a.keyword is None and not a.star for a in value.args) and \
                 self.resolve(value.func) in (np.divide, np.true_divide):
             operands = (value.args[0].value, value.args[1].value)
         else:
             return None
-        return operands if all(isinstance(o, cst.Name) for o in operands) else None
+        return operands if all(type(o) is cst.Name for o in operands) else None
 
     def exponent(self, value):
         """The name ``z`` of ``np.exp(z)``, else None."""
@@ -226,7 +226,7 @@ class _Finder:
         if found is None or not _literal_keepdims(value):
             return None
         operand, axis, keepdims = found
-        if axis is not None and not (isinstance(axis, cst.Name) and axis.value == "None"):
+        if axis is not None and not (type(axis) is cst.Name and axis.value == "None"):
             axis = number(axis)
             if type(axis) is not int:
                 return None
@@ -262,15 +262,15 @@ _EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 
 def assigned(stmt):
     """``(name, value)`` of ``name = value``, else None."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-            isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1 and \
+    if type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+            type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and \
             isinstance(stmt.body[0].targets[0].target, cst.Name):
         return stmt.body[0].targets[0].target.value, stmt.body[0].value
     return None
 
 
 def _is_name(node, name: str) -> bool:
-    return isinstance(node, cst.Name) and node.value == name
+    return type(node) is cst.Name and node.value == name
 
 
 def _literal_keepdims(call: cst.Call) -> bool:
@@ -278,7 +278,7 @@ def _literal_keepdims(call: cst.Call) -> bool:
     comes after ``dtype`` and ``out``, which ``call_on_one_name`` does not take)."""
     keep = next((a.value for a in call.args
                  if a.keyword is not None and a.keyword.value == "keepdims"), None)
-    return keep is None or isinstance(keep, cst.Name) and keep.value in ("True", "False")
+    return keep is None or type(keep) is cst.Name and keep.value in ("True", "False")
 
 
 def _literal(axis) -> cst.BaseExpression:

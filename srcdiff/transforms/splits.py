@@ -32,7 +32,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _candidate(call: cst.Call) -> bool:
     """Whether ``call`` is spelled ``<...>.split(x, k, ...)`` with an int literal ``k``."""
-    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "split" and \
+    return type(call.func) is cst.Attribute and call.func.attr.value == "split" and \
         len(call.args) >= 2 and call.args[1].keyword is None and \
         type(number(call.args[1].value)) is int
 

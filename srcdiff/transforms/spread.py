@@ -44,7 +44,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 def _spread_of(call: cst.Call, facts: Facts):
     """``(g, x)`` of ``rt.sum_adjoint(g, x, axis=..., keepdims=True)`` where ``g`` broadcasts
     into ``x``'s exact shape class; None otherwise."""
-    if not isinstance(call, cst.Call) or facts.resolve(call.func) is not rules.sum_adjoint:
+    if type(call) is not cst.Call or facts.resolve(call.func) is not rules.sum_adjoint:
         return None
     positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
@@ -57,7 +57,7 @@ def _spread_of(call: cst.Call, facts: Facts):
         return (g, x) if spread == SCALAR and target is not UNKNOWN and target.exact and \
             target != SCALAR else None
     if set(keywords) != {"axis", "keepdims"} or \
-            not (isinstance(keepdims, cst.Name) and keepdims.value == "True"):
+            not (type(keepdims) is cst.Name and keepdims.value == "True"):
         return None
     if target == SCALAR or spread == SCALAR or not broadcasts_into(spread, target):
         return None
@@ -88,10 +88,10 @@ class _Unspread(cst.CSTTransformer):
 def _operand(g, side, parent: cst.BinaryOperation):
     """``g`` where the call was, parenthesised if it would bind wrongly there."""
     if g.lpar or isinstance(g, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber)) \
-            or isinstance(g, cst.BinaryOperation) and isinstance(g.operator, cst.Power):
+            or type(g) is cst.BinaryOperation and type(g.operator) is cst.Power:
         return g
-    tight = isinstance(g, cst.BinaryOperation) and isinstance(g.operator, (cst.Multiply, cst.Divide))
-    loose_parent = isinstance(parent.operator, (cst.Add, cst.Subtract))
-    if tight and (loose_parent or side == "left") or isinstance(g, cst.UnaryOperation) and side == "left":
+    tight = type(g) is cst.BinaryOperation and type(g.operator) in (cst.Multiply, cst.Divide)
+    loose_parent = type(parent.operator) in (cst.Add, cst.Subtract)
+    if tight and (loose_parent or side == "left") or type(g) is cst.UnaryOperation and side == "left":
         return g
     return g.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])

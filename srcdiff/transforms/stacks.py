@@ -57,8 +57,8 @@ _SHAPE_READERS = {rules.sum_adjoint: 1, helpers.count: 0, rules.spread_number: 1
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
-    if not ctx.dims or not isinstance(vjp, cst.FunctionDef) or \
-            not any(isinstance(n, cst.Attribute) and n.attr.value in ("stack_adjoint", "array_adjoint", "sum_adjoint")
+    if not ctx.dims or type(vjp) is not cst.FunctionDef or \
+            not any(type(n) is cst.Attribute and n.attr.value in ("stack_adjoint", "array_adjoint", "sum_adjoint")
                     for n in subexpressions(vjp)):
         return module
     facts = None
@@ -80,7 +80,7 @@ def _split_lists(vjp: cst.FunctionDef, ctx: Context):
         for stmt in block:
             line = assignment(stmt)
             value = line.value if line is not None else None
-            if line is not None and isinstance(line.targets[0].target, cst.Name) and \
+            if line is not None and type(line.targets[0].target) is cst.Name and \
                     _plain_call(value, list, ctx, local, 1):
                 inner = value.args[0].value
                 if _plain_call(inner, _SPLITS, ctx, local, 2) and previous is not None and \
@@ -89,7 +89,7 @@ def _split_lists(vjp: cst.FunctionDef, ctx: Context):
                 elif _plain_call(inner, rules.sum_adjoint, ctx, local, 2):
                     yield line.targets[0].target.value, inner.args[0].value, inner.args[1].value, stmt, None
             previous = None
-            if line is not None and isinstance(line.targets[0].target, cst.Name) and \
+            if line is not None and type(line.targets[0].target) is cst.Name and \
                     _plain_call(value, rules.sum_adjoint, ctx, local, 2):
                 previous = (line.targets[0].target.value, value.args[0].value, value.args[1].value, stmt)
 
@@ -147,22 +147,22 @@ class _Spread:
             grew = False
             for stmt in walk(self.vjp.body.body):
                 line = assignment(stmt)
-                if line is None or not isinstance(line.targets[0].target, cst.Name):
+                if line is None or type(line.targets[0].target) is not cst.Name:
                     continue
                 target = line.targets[0].target.value
                 if target not in family and _copied(line.value, self) in family:
                     family.add(target)
                     grew = True
         for stmt in walk(self.vjp.body.body):  # every binding of a version: a copy or the line
-            if stmt is self.made_at or not isinstance(stmt, (cst.SimpleStatementLine, cst.For)):
+            if stmt is self.made_at or type(stmt) not in (cst.SimpleStatementLine, cst.For):
                 continue
-            if isinstance(stmt, cst.For):
+            if type(stmt) is cst.For:
                 if family & set(names_in(stmt.target)):
                     return None
                 continue
             for small in stmt.body:
-                targets = small.targets if isinstance(small, cst.Assign) else \
-                    [small] if isinstance(small, (cst.AugAssign, cst.AnnAssign)) else []
+                targets = small.targets if type(small) is cst.Assign else \
+                    [small] if type(small) in (cst.AugAssign, cst.AnnAssign) else []
                 bound = {n for t in targets for n in names_in(t.target)}
                 if bound & family and not _copies(stmt, family, self):
                     return None
@@ -186,7 +186,7 @@ def _numbers_fit(vjp, name: str, shape, facts) -> bool:
         if name not in _reads_of(stmt) or _binds(stmt, name):
             continue
         line = assignment(stmt)
-        if line is None or not isinstance(line.targets[0].target, cst.Name):
+        if line is None or type(line.targets[0].target) is not cst.Name:
             return False
         if _is_name(line.value, name):  # d = the number: d's reads instead
             copy = line.targets[0].target.value
@@ -201,7 +201,7 @@ def _operands_fit(vjp, name: str, shape, facts, skip) -> bool:
     readers = [s for s in walk(vjp.body.body) if s is not skip and name in _reads_of(s)]
     for stmt in readers:
         line = assignment(stmt)
-        if line is None or not isinstance(line.targets[0].target, cst.Name) or \
+        if line is None or type(line.targets[0].target) is not cst.Name or \
                 not _operand_fits(line.value, name, shape, facts):
             return False
     return bool(readers)
@@ -228,7 +228,7 @@ class _Popped(cst.CSTTransformer):
 
     def leave_Call(self, original, updated):
         if _plain_call(original, trees.pop_adjoint, self.spread.ctx, self.spread.local, 2) and \
-                isinstance(original.args[0].value, cst.Name) and \
+                type(original.args[0].value) is cst.Name and \
                 original.args[0].value.value in self.family:
             self.lists.append(original.args[1].value)
             return cst.Name(self.name)
@@ -239,19 +239,19 @@ def _under_elementwise(expr, operand) -> bool:
     """Whether ``operand`` is ``expr``, or in it under ``+ - * /`` and unary minus only."""
     if expr is operand:
         return True
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
+    if type(expr) is cst.BinaryOperation and isinstance(expr.operator, _ELEMENTWISE):
         return _under_elementwise(expr.left, operand) or _under_elementwise(expr.right, operand)
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+    if type(expr) is cst.UnaryOperation and type(expr.operator) is cst.Minus:
         return _under_elementwise(expr.expression, operand)
     return False
 
 
 def _copied(value, spread: _Spread) -> str | None:
     """``v`` of a copy ``v`` or ``rt.drop_adjoint(v)``, else None."""
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return value.value
     if _plain_call(value, trees.drop_adjoint, spread.ctx, spread.local, 1) and \
-            isinstance(value.args[0].value, cst.Name):
+            type(value.args[0].value) is cst.Name:
         return value.args[0].value.value
     return None
 
@@ -259,13 +259,13 @@ def _copied(value, spread: _Spread) -> str | None:
 def _copies(stmt, family: set, spread: _Spread) -> bool:
     """Whether ``stmt`` is ``a = b`` (or ``a = rt.drop_adjoint(b)``) between versions."""
     line = assignment(stmt)
-    return line is not None and isinstance(line.targets[0].target, cst.Name) and \
+    return line is not None and type(line.targets[0].target) is cst.Name and \
         line.targets[0].target.value in family and _copied(line.value, spread) in family
 
 
 def _reads_of(stmt) -> set[str]:
     """The names a line reads, or the header of a block (its test, its loop's iterable)."""
-    if isinstance(stmt, cst.SimpleStatementLine):
+    if type(stmt) is cst.SimpleStatementLine:
         return reads(stmt)
     header = [getattr(stmt, k, None) for k in ("test", "iter")]
     return set().union(*(reads(h) for h in header if h is not None))
@@ -280,11 +280,11 @@ def _without(statements, change):
 
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             out.append((stmt, change(stmt)))
-        elif isinstance(stmt, (cst.If, cst.For, cst.While)):
+        elif type(stmt) in (cst.If, cst.For, cst.While):
             out.append((stmt, with_blocks(stmt, block)))
-        elif isinstance(stmt, cst.FunctionDef):
+        elif type(stmt) is cst.FunctionDef:
             out.append((stmt, stmt.with_changes(body=block(stmt.body))))
         else:
             out.append((stmt, stmt))
@@ -308,7 +308,7 @@ def _plain_call(node, fns, ctx: Context, local: set, n: int) -> bool:
 
 
 def _is_name(node, name: str) -> bool:
-    return isinstance(node, cst.Name) and node.value == name
+    return type(node) is cst.Name and node.value == name
 
 
 def _list_name(adjoint: str) -> str:
@@ -325,14 +325,14 @@ def _adjoint_name(adjoint: str) -> str:
 
 def rewrite_blanks(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
-    if not ctx.dims or not isinstance(vjp, cst.FunctionDef):
+    if not ctx.dims or type(vjp) is not cst.FunctionDef:
         return module
     local = set(binding_counts(vjp)) | {p.name.value for p in vjp.params.params}
     counts = binding_counts(vjp)
     made = {}
     for stmt in walk(vjp.body.body):
         line = assignment(stmt)
-        if line is not None and isinstance(line.targets[0].target, cst.Name) and \
+        if line is not None and type(line.targets[0].target) is cst.Name and \
                 counts.get(line.targets[0].target.value) == 1 and \
                 _plain_call(line.value, _MAKERS, ctx, local, 1):
             made[line.targets[0].target.value] = stmt
@@ -368,9 +368,9 @@ def _read_for_shape_only(vjp: cst.FunctionDef, name: str, ctx: Context, local: s
             if at is not None and len(positional) > at and _is_name(positional[at], name):
                 allowed.add(id(positional[at]))
     for stmt in walk(vjp.body.body):
-        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.Del) for s in stmt.body):
+        if type(stmt) is cst.SimpleStatementLine and all(type(s) is cst.Del for s in stmt.body):
             continue
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             line = assignment(stmt)
             parts = [line.value] if line is not None and _is_name(line.targets[0].target, name) \
                 else [stmt]

@@ -62,10 +62,10 @@ def _tapes(module: cst.Module, ctx: Context) -> set[str]:
     """The names bound to ``rt.Tape()``."""
     found = set()
     for node in walk(module.body):
-        if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1 and \
-                isinstance(node.body[0], cst.Assign) and len(node.body[0].targets) == 1 and \
+        if type(node) is cst.SimpleStatementLine and len(node.body) == 1 and \
+                type(node.body[0]) is cst.Assign and len(node.body[0].targets) == 1 and \
                 isinstance(node.body[0].targets[0].target, cst.Name) and \
-                isinstance(node.body[0].value, cst.Call) and \
+                type(node.body[0].value) is cst.Call and \
                 resolve(node.body[0].value.func, ctx, set()) is tapes.Tape:
             found.add(node.body[0].targets[0].target.value)
     return found
@@ -74,9 +74,9 @@ def _tapes(module: cst.Module, ctx: Context) -> set[str]:
 def _block(statements: list, ctx: Context, tape_names: set, namer: Namer) -> list:
     out = []
     for stmt in statements:
-        if isinstance(stmt, cst.For) and _tape_of(stmt, tape_names) is not None:
+        if type(stmt) is cst.For and _tape_of(stmt, tape_names) is not None:
             out.extend(_loop(stmt, ctx, tape_names, namer))
-        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.FunctionDef)):
+        elif type(stmt) in (cst.If, cst.For, cst.While, cst.With, cst.FunctionDef):
             out.append(with_blocks(stmt, lambda block: block.with_changes(
                 body=_block(list(block.body), ctx, tape_names, namer))))
         else:
@@ -87,8 +87,8 @@ def _block(statements: list, ctx: Context, tape_names: set, namer: Namer) -> lis
 def _tape_of(loop: cst.For, tape_names: set) -> str | None:
     """The tape of ``for <names> in reversed(<tape>):`` (no ``else``), else None."""
     it = loop.iter
-    if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "reversed" \
-            and len(it.args) == 1 and isinstance(it.args[0].value, cst.Name) and \
+    if type(it) is cst.Call and type(it.func) is cst.Name and it.func.value == "reversed" \
+            and len(it.args) == 1 and type(it.args[0].value) is cst.Name and \
             it.args[0].value.value in tape_names and not loop.orelse:
         return it.args[0].value.value
     return None
@@ -96,10 +96,10 @@ def _tape_of(loop: cst.For, tape_names: set) -> str | None:
 
 def _positions(target) -> dict[str, int | None] | None:
     """Each taped name's position in the tape's entries (None: the entry is the value)."""
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
         return {target.value: None}
-    if isinstance(target, cst.Tuple) and all(isinstance(e.value, cst.Name) and
-                                             not isinstance(e, cst.StarredElement)
+    if type(target) is cst.Tuple and all(type(e.value) is cst.Name and
+                                             type(e) is not cst.StarredElement
                                              for e in target.elements):
         return {e.value.value: i for i, e in enumerate(target.elements)}
     return None
@@ -132,7 +132,7 @@ def _loop(loop: cst.For, ctx: Context, tape_names: set, namer: Namer) -> list:
         rows.append((row, base))
     before[0] = before[0].with_changes(leading_lines=[*loop.leading_lines,
                                                       *before[0].leading_lines])
-    target = loop.target if isinstance(loop.target, cst.Name) else \
+    target = loop.target if type(loop.target) is cst.Name else \
         loop.target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     new_target = cst.Tuple([cst.Element(target), *(cst.Element(cst.Name(r)) for r, _ in rows)],
                            lpar=[], rpar=[])
@@ -152,8 +152,8 @@ class _Factors:
         self.rows: dict = {}
 
     def line(self, stmt):
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-                isinstance(stmt.body[0], cst.Assign)):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+                type(stmt.body[0]) is cst.Assign):
             return stmt
         assign = stmt.body[0]
         value = self._operands(assign.value)
@@ -162,14 +162,14 @@ class _Factors:
 
     def _operands(self, node):
         """``node`` with its factors (operands at any depth, never ``node`` itself) replaced."""
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             left, right = self._replaced(node.left), self._replaced(node.right)
             return node if left is node.left and right is node.right else \
                 node.with_changes(left=left, right=right)
-        if isinstance(node, cst.UnaryOperation):
+        if type(node) is cst.UnaryOperation:
             inner = self._replaced(node.expression)
             return node if inner is node.expression else node.with_changes(expression=inner)
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             args = [a.with_changes(value=self._replaced(a.value)) if a.keyword is None and
                     not a.star else a for a in node.args]
             return node if all(a is b for a, b in zip(args, node.args)) else \
@@ -178,7 +178,7 @@ class _Factors:
 
     def _replaced(self, node):
         leaves = self._leaves(node)
-        if leaves is None or not leaves[1] or leaves[0] < 2 and not isinstance(node, cst.Call):
+        if leaves is None or not leaves[1] or leaves[0] < 2 and type(node) is not cst.Call:
             return self._operands(node)
         expr = node.with_changes(lpar=[], rpar=[])
         text = cst.Module([]).code_for_node(expr)
@@ -191,19 +191,19 @@ class _Factors:
     def _leaves(self, node) -> tuple[int, list[str]] | None:
         """``(operations, taped names)`` where ``node`` is made of taped names and number
         literals by the operations this pass takes; None otherwise."""
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             return (0, [node.value]) if node.value in self.taped else None
-        if isinstance(node, (cst.Integer, cst.Float)):
+        if type(node) in (cst.Integer, cst.Float):
             return 0, []
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _OPERATORS):
+        if type(node) is cst.BinaryOperation and isinstance(node.operator, _OPERATORS):
             left, right = self._leaves(node.left), self._leaves(node.right)
             if left is None or right is None:
                 return None
             return left[0] + right[0] + 1, left[1] + right[1]
-        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        if type(node) is cst.UnaryOperation and type(node.operator) in (cst.Minus, cst.Plus):
             inner = self._leaves(node.expression)
             return None if inner is None else (inner[0] + 1, inner[1])
-        if isinstance(node, cst.Call) and node.args and all(
+        if type(node) is cst.Call and node.args and all(
                 a.keyword is None and not a.star for a in node.args):
             try:
                 elementwise = resolve(node.func, self.ctx, self.local) in _ELEMENTWISE

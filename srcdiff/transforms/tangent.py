@@ -80,8 +80,8 @@ def _assign(target, value) -> cst.SimpleStatementLine:
 
 
 def _is_number(node) -> bool:
-    return isinstance(node, (cst.Integer, cst.Float)) or isinstance(node, cst.UnaryOperation) \
-        and isinstance(node.expression, (cst.Integer, cst.Float))
+    return type(node) in (cst.Integer, cst.Float) or type(node) is cst.UnaryOperation \
+        and type(node.expression) in (cst.Integer, cst.Float)
 
 
 # elementwise primitives whose adjoint formula (srcdiff's real rule, with the tangent for g) is
@@ -131,11 +131,11 @@ class _TangentWriter:
         return self.names[name]
 
     def active(self, node) -> bool:
-        return isinstance(node, cst.Name) and node.value in self.varied
+        return type(node) is cst.Name and node.value in self.varied
 
     def touches(self, node) -> bool:
         """An operand that has a tangent: an active name, or a list/tuple display holding one."""
-        if isinstance(node, (cst.List, cst.Tuple)):
+        if type(node) in (cst.List, cst.Tuple):
             return any(self.touches(e.value) for e in node.elements)
         return self.active(node)
 
@@ -149,7 +149,7 @@ class _TangentWriter:
 
     def of(self, node) -> cst.BaseExpression:
         """The tangent of an operand: its tangent's name, a display of them, or a zero."""
-        if isinstance(node, (cst.List, cst.Tuple)) and self.touches(node):
+        if type(node) in (cst.List, cst.Tuple) and self.touches(node):
             return node.with_changes(elements=[e.with_changes(value=self.of(e.value))
                                                for e in node.elements])
         if self.active(node):
@@ -168,18 +168,18 @@ class _TangentWriter:
                     *(line for line in stmt.leading_lines if not is_marker(line)),
                     cst.EmptyLine(comment=cst.Comment(
                         f"# tangent of: {marker[1]}  (line {marker[0]})"))])
-            if isinstance(stmt, (cst.If, cst.For, cst.While)):  # the blocks, in place
-                if isinstance(stmt, cst.For):
+            if type(stmt) in (cst.If, cst.For, cst.While):  # the blocks, in place
+                if type(stmt) is cst.For:
                     self.refuse_active_iteration(stmt)
                 orelse = stmt.orelse
-                if isinstance(orelse, cst.If):  # elif
+                if type(orelse) is cst.If:  # elif
                     orelse = self.block([orelse])[0]
                 elif orelse is not None:
                     orelse = orelse.with_changes(body=orelse.body.with_changes(
                         body=self.block(orelse.body.body)))
                 out.append(stmt.with_changes(body=stmt.body.with_changes(
                     body=self.block(stmt.body.body)), orelse=orelse))
-            elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+            elif type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
                 out += self.assignment(stmt)
             else:
                 out.append(stmt)
@@ -205,7 +205,7 @@ class _TangentWriter:
         if op.kind == "dynamic":
             return self.dynamic_call(stmt, target, op)
         value = self.tangent_value(target, op)
-        if isinstance(target, cst.Tuple):
+        if type(target) is cst.Tuple:
             lhs = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names],
                             lpar=[], rpar=[])
         else:
@@ -250,10 +250,10 @@ class _TangentWriter:
         return stmt.with_changes(body=[cst.Return(pair)])
 
     def of_output(self, value) -> cst.BaseExpression:
-        if isinstance(value, (cst.Tuple, cst.List)):
+        if type(value) in (cst.Tuple, cst.List):
             return value.with_changes(elements=[e.with_changes(value=self.of_output(e.value))
                                                 for e in value.elements])
-        if isinstance(value, cst.Dict):
+        if type(value) is cst.Dict:
             return value.with_changes(elements=[e.with_changes(value=self.of_output(e.value))
                                                 for e in value.elements])
         return self.of(value)
@@ -265,7 +265,7 @@ class _TangentWriter:
         active = [i for i, e in enumerate(op.operands) if self.touches(e)]
         if kind is None:
             raise self.unknown(op, f"'{op.text.split('(')[0]}' (it has no tangent rule yet)")
-        complex_in = [e.value for e in op.operands if isinstance(e, cst.Name) and
+        complex_in = [e.value for e in op.operands if type(e) is cst.Name and
                       e.value in self.complex_names]
         if complex_in and kind not in ("linear", "multilinear") and \
                 not (kind == "elementwise" and _holomorphic(op.primitive)):
@@ -288,7 +288,7 @@ class _TangentWriter:
         """The sum of the terms; ``a + -b`` written ``a - b``."""
         expr = terms[0]
         for term in terms[1:]:
-            if isinstance(term, cst.UnaryOperation) and isinstance(term.operator, cst.Minus) \
+            if type(term) is cst.UnaryOperation and type(term.operator) is cst.Minus \
                     and not term.lpar:
                 expr = cst.BinaryOperation(expr, cst.Subtract(), term.expression)
             else:
@@ -316,8 +316,8 @@ class _TangentWriter:
                     cst.Integer("2"), cst.Multiply(), expr)
             elif expr is not None:
                 terms.append(expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-                             if len(active) > 1 and isinstance(expr, cst.BinaryOperation) and
-                             not isinstance(expr.operator, (cst.Multiply, cst.Divide)) else expr)
+                             if len(active) > 1 and type(expr) is cst.BinaryOperation and
+                             type(expr.operator) not in (cst.Multiply, cst.Divide) else expr)
         if not terms:
             return self.zero(target)
         expr = self.total(terms)
@@ -325,14 +325,14 @@ class _TangentWriter:
         spread = [e for j, e in enumerate(op.operands) if j not in contributing and
                   not _is_number(e)]
         if spread and any(n.value not in names_in(expr) for n in spread
-                          if isinstance(n, cst.Name)):
+                          if type(n) is cst.Name):
             expr = cst.Call(self.rt("broadcast_tangent"), [cst.Arg(expr), cst.Arg(target)])
         return expr
 
     def holes(self, rule, target, op: Op) -> dict:
         """The template's holes but ``g``: ``ans``, the operands, the options (as reverse mode
         fills them)."""
-        name = target.value if isinstance(target, cst.Name) else tuple(target_names(target))
+        name = target.value if type(target) is cst.Name else tuple(target_names(target))
         holes = _AdjointWriter.holes(self, (), name, op, None)
         del holes["g"]
         return holes
@@ -364,7 +364,7 @@ class _TangentWriter:
 
     def explicit(self, target, op: Op, rule: TangentRule, active) -> cst.BaseExpression:
         tangents = [self.of(e) for e in op.operands]  # a zero for an operand without one
-        ans = target if not isinstance(target, cst.Tuple) else \
+        ans = target if type(target) is not cst.Tuple else \
             target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         args = [cst.Arg(t) for t in tangents] + [cst.Arg(ans)]
         args += [cst.Arg(e) for e in op.operands] + [self.keyword(k, v) for k, v in op.options]
@@ -378,10 +378,10 @@ class _TangentWriter:
         names = target_names(target)
         if not active:  # a call on constants: a zero tangent for what it returns
             lhs = cst.Tuple([cst.Element(cst.Name(self.tangent(n))) for n in names], lpar=[],
-                            rpar=[]) if isinstance(target, cst.Tuple) else \
+                            rpar=[]) if type(target) is cst.Tuple else \
                 cst.Name(self.tangent(target.value))
             value = cst.Tuple([cst.Element(self.zero(cst.Name(n))) for n in names], lpar=[],
-                              rpar=[]) if isinstance(target, cst.Tuple) else self.zero(target)
+                              rpar=[]) if type(target) is cst.Tuple else self.zero(target)
             return [stmt, _assign(lhs, value)]
         link = self.link(op.primitive, tuple(p for p, _ in active))
         call = cst.Call(cst.Name(link), [cst.Arg(e) for e in op.operands] +
@@ -410,7 +410,7 @@ class _TangentWriter:
     def unpack_pair(self, stmt, target, call) -> list:
         """``target, d_target = call``; a tuple target in two flat steps."""
         pair = lambda a, b: cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[])  # noqa: E731
-        if not isinstance(target, cst.Tuple):
+        if type(target) is not cst.Tuple:
             lhs = pair(target, cst.Name(self.tangent(target.value)))
             return [stmt.with_changes(body=[cst.Assign([cst.AssignTarget(lhs)], call)])]
         names = target_names(target)

@@ -54,17 +54,17 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]
     if not any(n.startswith("_tape") for n in names_in(vjp)):
         return module  # no loop
-    forward = [s for s in vjp.body.body if not isinstance(s, cst.FunctionDef)]
+    forward = [s for s in vjp.body.body if type(s) is not cst.FunctionDef]
     stable = _stable_versions(vjp, forward)
     kept: dict[str, tuple[str, ...]] = {}  # tape -> the names its pullback loop reads
     blanks: dict[str, dict[str, str]] = {}  # tape -> {blank's name: the version it stands for}
     taken = set(names_in(vjp))
     body = []
     for stmt in vjp.body.body:
-        if isinstance(stmt, cst.FunctionDef):
+        if type(stmt) is cst.FunctionDef:
             stmt = stmt.visit(_Pullback(ctx.rt, stable, kept, blanks, taken, stmt))
         body.append(stmt)
-    body = [s.visit(_Pushes(kept, blanks, ctx.rt)) if not isinstance(s, cst.FunctionDef) else s
+    body = [s.visit(_Pushes(kept, blanks, ctx.rt)) if type(s) is not cst.FunctionDef else s
             for s in body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
@@ -81,15 +81,15 @@ def _stable_versions(vjp: cst.FunctionDef, forward) -> dict[str, str]:
 
     def walk(statements, top):
         for stmt in statements:
-            if isinstance(stmt, cst.SimpleStatementLine):
+            if type(stmt) is cst.SimpleStatementLine:
                 for small in stmt.body:
-                    if not isinstance(small, cst.Assign):
+                    if type(small) is not cst.Assign:
                         continue
                     for target in small.targets:
                         for n in names_in(target.target):
                             counts[n] += 1
                     target = small.targets[0].target
-                    if len(small.targets) != 1 or not isinstance(target, cst.Name):
+                    if len(small.targets) != 1 or type(target) is not cst.Name:
                         roots.update(names_in(small.targets[0].target))
                         continue
                     source = _version_source(small.value)
@@ -99,16 +99,16 @@ def _stable_versions(vjp: cst.FunctionDef, forward) -> dict[str, str]:
                         sources.setdefault(target.value, set()).add(source)
                     if top:
                         anchored.add(target.value)
-            elif isinstance(stmt, (cst.For, cst.While)):
-                if isinstance(stmt, cst.For):
+            elif type(stmt) in (cst.For, cst.While):
+                if type(stmt) is cst.For:
                     for n in names_in(stmt.target):
                         counts[n] += 1
                         roots.add(n)
                 walk(stmt.body.body, False)
-            elif isinstance(stmt, cst.If):
+            elif type(stmt) is cst.If:
                 walk(stmt.body.body, False)
                 orelse = stmt.orelse
-                while isinstance(orelse, cst.If):
+                while type(orelse) is cst.If:
                     walk(orelse.body.body, False)
                     orelse = orelse.orelse
                 if orelse is not None:
@@ -136,11 +136,11 @@ def _stable_versions(vjp: cst.FunctionDef, forward) -> dict[str, str]:
 
 def _version_source(value: cst.BaseExpression) -> str | None:
     """``b`` of ``a = b`` or ``a = rt.setitem(b, …)``."""
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return value.value
-    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+    if type(value) is cst.Call and type(value.func) is cst.Attribute and \
             value.func.attr.value == "setitem" and value.args and \
-            isinstance(value.args[0].value, cst.Name):
+            type(value.args[0].value) is cst.Name:
         return value.args[0].value.value
     return None
 
@@ -225,7 +225,7 @@ class _ShapeOnly(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         func = updated.func
-        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+        if not (type(func) is cst.Attribute and type(func.value) is cst.Name
                 and func.value.value == self.rt and func.attr.value in SHAPE_ONLY):
             return updated
         args = list(updated.args)
@@ -274,9 +274,9 @@ class _Pushes(cst.CSTTransformer):
 
 def _tape_of(node: cst.BaseExpression) -> str | None:
     """``_tape1`` of ``reversed(_tape1)``."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and \
+    if type(node) is cst.Call and type(node.func) is cst.Name and \
             node.func.value == "reversed" and len(node.args) == 1 and \
-            isinstance(node.args[0].value, cst.Name) and \
+            type(node.args[0].value) is cst.Name and \
             node.args[0].value.value.startswith("_tape"):
         return node.args[0].value.value
     return None
@@ -284,32 +284,32 @@ def _tape_of(node: cst.BaseExpression) -> str | None:
 
 def _push_of(stmt) -> tuple[str, tuple[str, ...]] | None:
     """``(tape, names)`` of a ``_tapeN.push(names)`` statement."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and
-            isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
+            type(stmt.body[0]) is cst.Expr and type(stmt.body[0].value) is cst.Call):
         return None
     call = stmt.body[0].value
     func = call.func
-    if not (isinstance(func, cst.Attribute) and func.attr.value == "push" and
-            isinstance(func.value, cst.Name) and func.value.value.startswith("_tape")):
+    if not (type(func) is cst.Attribute and func.attr.value == "push" and
+            type(func.value) is cst.Name and func.value.value.startswith("_tape")):
         return None
     value = call.args[0].value
-    if isinstance(value, cst.Name):
+    if type(value) is cst.Name:
         return func.value.value, (value.value,)
-    if isinstance(value, cst.Tuple) and all(isinstance(e.value, cst.Name) for e in value.elements):
+    if type(value) is cst.Tuple and all(type(e.value) is cst.Name for e in value.elements):
         return func.value.value, tuple(e.value.value for e in value.elements)
     return None
 
 
 def _placeholder(stmt, names: set[str]) -> bool:
     """``n = None`` for a dropped ``n`` (made on one side of an ``if`` only)."""
-    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and \
-        isinstance(stmt.body[0], cst.Assign) and isinstance(stmt.body[0].value, cst.Name) and \
+    return type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and \
+        type(stmt.body[0]) is cst.Assign and type(stmt.body[0].value) is cst.Name and \
         stmt.body[0].value.value == "None" and \
         isinstance(stmt.body[0].targets[0].target, cst.Name) and \
         stmt.body[0].targets[0].target.value in names
 
 
 def _target(node: cst.BaseExpression) -> tuple[str, ...]:
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         return () if node.value == "_" else (node.value,)
     return tuple(e.value.value for e in node.elements)

@@ -66,9 +66,9 @@ def _into_terms(statements: list, ctx: Context) -> list:
     Every step appends what it wrote before the next one asks for a row."""
     out, made = [], set()
     for stmt in statements:
-        if isinstance(stmt, cst.FunctionDef):
+        if type(stmt) is cst.FunctionDef:
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=_into_terms(list(stmt.body.body), ctx)))
-        elif isinstance(stmt, (cst.For, cst.While)) and made:
+        elif type(stmt) in (cst.For, cst.While) and made:
             body = list(stmt.body.body)
             for j, line in enumerate(body):
                 found = batch.appended(line)
@@ -80,9 +80,9 @@ def _into_terms(statements: list, ctx: Context) -> list:
                 i = value[1]
                 assign = batch.single_assign(body[i])
                 call = assign.value
-                if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+                if type(call) is cst.Call and type(call.func) is cst.Attribute and \
                         call.func.attr.value in ("slices_joined", "split_adjoint") and \
-                        isinstance(call.func.value, cst.Name) and call.func.value.value == ctx.rt \
+                        type(call.func.value) is cst.Name and call.func.value.value == ctx.rt \
                         and not any(a.keyword is not None and a.keyword.value == "into"
                                     for a in call.args):
                     into = cst.Arg(cst.Name(found[0]), keyword=cst.Name("into"), equal=cst.AssignEqual(
@@ -162,19 +162,19 @@ class _Tiles:
         return statements
 
     def _nested(self, stmt):
-        if isinstance(stmt, (cst.If, cst.For, cst.While)):
+        if type(stmt) in (cst.If, cst.For, cst.While):
             return with_blocks(stmt, lambda b: b.with_changes(body=self.block(list(b.body))))
-        if isinstance(stmt, cst.FunctionDef):
+        if type(stmt) is cst.FunctionDef:
             return stmt.with_changes(body=stmt.body.with_changes(body=self.block(list(stmt.body.body))))
         return stmt
 
     def _call(self, stmt, fn):
         """``(target, positional arguments, key)`` of a line ``target = fn(..., key=k)``."""
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1):
             return None
         line = stmt.body[0]
-        if not (isinstance(line, cst.Assign) and len(line.targets) == 1 and
-                isinstance(line.targets[0].target, cst.Name) and isinstance(line.value, cst.Call)):
+        if not (type(line) is cst.Assign and len(line.targets) == 1 and
+                type(line.targets[0].target) is cst.Name and type(line.value) is cst.Call):
             return None
         call = line.value
         if resolve(call.func, self.ctx, set()) is not fn:
@@ -182,7 +182,7 @@ class _Tiles:
         positional = [a.value for a in call.args if a.keyword is None and not a.star]
         keys = [a.value for a in call.args if a.keyword is not None and a.keyword.value == "key"]
         if len(keys) != 1 or len(positional) + 1 != len(call.args) or \
-                not all(isinstance(p, cst.Name) for p in positional):
+                not all(type(p) is cst.Name for p in positional):
             return None
         return line.targets[0].target.value, positional, keys[0]
 
@@ -204,7 +204,7 @@ class _Tiles:
                 pieces.append(piece)
                 kept |= reads(stmt)
                 continue
-            if not isinstance(stmt, cst.SimpleStatementLine) or target in reads(stmt) or \
+            if type(stmt) is not cst.SimpleStatementLine or target in reads(stmt) or \
                     set(_bound(stmt)) & (kept | {target, x.value}):
                 break
         return (indices, target, x, pieces) if len(indices) > 1 else None
@@ -216,17 +216,17 @@ class _Tiles:
         if step is not None and step[0] == target and len(step[1]) == 3 and \
                 step[1][0].value == target and step[1][2].value == x:
             return step[1][1], step[2]
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1):
             return None
         line = stmt.body[0]
-        if not (isinstance(line, cst.Assign) and len(line.targets) == 1 and
-                isinstance(line.targets[0].target, cst.Name) and
-                line.targets[0].target.value == target and isinstance(line.value, cst.Call) and
+        if not (type(line) is cst.Assign and len(line.targets) == 1 and
+                type(line.targets[0].target) is cst.Name and
+                line.targets[0].target.value == target and type(line.value) is cst.Call and
                 resolve(line.value.func, self.ctx, set()) is rules.add_into):
             return None
         args = line.value.args
         if len(args) != 2 or any(a.keyword is not None or a.star for a in args) or \
-                not (isinstance(args[0].value, cst.Name) and args[0].value.value == target):
+                not (type(args[0].value) is cst.Name and args[0].value.value == target):
             return None
         inner = self._call(cst.SimpleStatementLine([cst.Assign(
             [cst.AssignTarget(cst.Name(target))], args[1].value)]), rules.getitem_adjoint)
@@ -258,23 +258,23 @@ class _Tiles:
 
 def _whole(piece) -> bool:
     """Whether a subscript's element is ``:``."""
-    return isinstance(piece, cst.Slice) and piece.lower is None and piece.upper is None and \
+    return type(piece) is cst.Slice and piece.lower is None and piece.upper is None and \
         piece.step is None
 
 
 def _slices(key) -> bool:
     """Whether ``key`` is ``rt.at[...]`` of slices alone (``:``, ``a:b``): no index, mask or
     array (whose errors, say a Dask array's refusal, must stay at their own lines)."""
-    return isinstance(key, cst.Subscript) and all(
-        isinstance(element.slice, cst.Slice) for element in key.slice)
+    return type(key) is cst.Subscript and all(
+        type(element.slice) is cst.Slice for element in key.slice)
 
 
 def _bound(stmt) -> list[str]:
     """The names a simple statement line binds or deletes."""
     names = []
     for small in stmt.body:
-        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else \
-            [small.target] if isinstance(small, (cst.AugAssign, cst.AnnAssign, cst.Del)) else []
+        targets = [t.target for t in small.targets] if type(small) is cst.Assign else \
+            [small.target] if type(small) in (cst.AugAssign, cst.AnnAssign, cst.Del) else []
         for t in targets:
             names += bound_names(t)
     return names

@@ -43,7 +43,7 @@ __all__ = ["rewrite"]
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     vjp = module.body[-1]  # after the module-level links, if any
-    pullbacks = [s for s in vjp.body.body if isinstance(s, cst.FunctionDef)]
+    pullbacks = [s for s in vjp.body.body if type(s) is cst.FunctionDef]
     if not ctx.dims or not any(_candidate(n) for p in pullbacks for n in subexpressions(p)):
         return module  # (the shape facts cost more than this look at every node)
     facts = shape_facts(vjp, ctx)
@@ -105,7 +105,7 @@ def _pullback(fn: cst.FunctionDef, facts: Facts, once: set) -> cst.FunctionDef:
 def _block(statements, facts: Facts, once: set) -> list:
     out = list(statements)
     for i, stmt in enumerate(out):
-        if isinstance(stmt, (cst.For, cst.While, cst.If)):
+        if type(stmt) in (cst.For, cst.While, cst.If):
             out[i] = _nested(stmt, facts, once)
     made: dict[str, int] = {}  # a product's name -> the index of its line in out
     for i, stmt in enumerate(out):
@@ -141,11 +141,11 @@ def _nested(stmt, facts: Facts, once: set):
 
 def _assignment(stmt):
     """``(target, value)`` of a line ``name = value``, else None."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+    if type(stmt) is not cst.SimpleStatementLine or len(stmt.body) != 1:
         return None
     small = stmt.body[0]
-    if not (isinstance(small, cst.Assign) and len(small.targets) == 1 and
-            isinstance(small.targets[0].target, cst.Name)):
+    if not (type(small) is cst.Assign and len(small.targets) == 1 and
+            type(small.targets[0].target) is cst.Name):
         return None
     return small.targets[0].target.value, small.value
 
@@ -201,9 +201,9 @@ def _transposed(value, facts: Facts) -> str | None:
 
 
 def _integers(expr) -> tuple | None:
-    if not isinstance(expr, (cst.Tuple, cst.List)):
+    if type(expr) not in (cst.Tuple, cst.List):
         return None
-    values = tuple(number(e.value) for e in expr.elements if isinstance(e, cst.Element))
+    values = tuple(number(e.value) for e in expr.elements if type(e) is cst.Element)
     if len(values) != len(expr.elements) or any(type(v) is not int for v in values):
         return None
     return values

@@ -126,15 +126,15 @@ class _Validator(cst.CSTVisitor):
             self.fail(node, f"srcdiff does not support async functions ({self.ctx.name}); "
                             "differentiate a plain 'def' function.")
         params = node.params
-        if isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None:
+        if type(params.star_arg) is cst.Param or params.star_kwarg is not None:
             self.fail(node, f"srcdiff does not support *args or **kwargs in {self.ctx.name}(); "
                             "name every parameter.")
         body = node.body.body
-        last = [s for s in _small(body[-1]) if isinstance(s, cst.Return)] if body else []
+        last = [s for s in _small(body[-1]) if type(s) is cst.Return] if body else []
         if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]):
             return  # the last statement is an if whose every branch returns
         if not last:
-            early = [s for stmt in body[:-1] for s in _small(stmt) if isinstance(s, cst.Return)]
+            early = [s for stmt in body[:-1] for s in _small(stmt) if type(s) is cst.Return]
             if early:
                 self.fail(early[0], "the statements after this 'return' never run; remove "
                                     "them or put them before the return.")
@@ -160,7 +160,7 @@ class _Validator(cst.CSTVisitor):
     def _literal_dict(self, node: cst.Dict) -> bool:
         """``{"a": a, "b": b}``: a dict with constant string keys."""
         for element in node.elements:
-            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+            if type(element) is not cst.DictElement or type(element.key) is not cst.SimpleString:
                 self.fail(element, "srcdiff supports dicts with constant string keys only, "
                                    "like {\"loss\": loss}.")
         return True
@@ -178,7 +178,7 @@ class _Validator(cst.CSTVisitor):
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         for stmt in node.body[:-1]:
-            returns = [s for s in _small(stmt) if isinstance(s, cst.Return)]
+            returns = [s for s in _small(stmt) if type(s) is cst.Return]
             if returns:
                 self.fail(returns[0], "the statements after this 'return' never run; remove "
                                       "them or put them before the return.")
@@ -206,15 +206,15 @@ class _Validator(cst.CSTVisitor):
         self._check_target(node.target, node)
 
     def _check_target(self, target: cst.BaseExpression, stmt: cst.CSTNode) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             return
-        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(stmt, cst.Assign) and all(
-                isinstance(e, cst.Element) and isinstance(e.value, cst.Name) for e in target.elements):
+        if type(target) in (cst.Tuple, cst.List) and type(stmt) is cst.Assign and all(
+                type(e) is cst.Element and type(e.value) is cst.Name for e in target.elements):
             names = [e.value.value for e in target.elements]
             if len(set(names)) == len(names):
                 return
-        if isinstance(target, (cst.Subscript, cst.Attribute)):
-            if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        if type(target) in (cst.Subscript, cst.Attribute):
+            if type(target) is cst.Subscript and type(target.value) is cst.Name:
                 return  # out[i] = v on a local array: made functional by normalize
             self.fail(stmt, "srcdiff supports writing into local arrays as 'out[i, j] = …' "
                             "only (not 'out[i][j] = …' or 'obj.a = …').")
@@ -225,8 +225,8 @@ class _Validator(cst.CSTVisitor):
         if node.asynchronous is not None:
             self.fail(node, "srcdiff does not support 'async for'; write a plain 'for' loop.")
         target, it = node.target, node.iter
-        names = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
-        if not all(isinstance(e, cst.Name) for e in names):
+        names = [e.value for e in target.elements] if type(target) is cst.Tuple else [target]
+        if not all(type(e) is cst.Name for e in names):
             self.fail(node, "srcdiff supports loop targets that are names ('for i in …', "
                             "'for i, row in enumerate(x)').")
         self._check_iterable(node, it)
@@ -244,12 +244,12 @@ class _Validator(cst.CSTVisitor):
     def _iterable(self, it: cst.BaseExpression) -> bool:
         """range/enumerate/zip of anything, a name or path, a display, a call known to return
         a list, a dict view, and reversed(...) of any of those (desugar names it first)."""
-        call = it.func.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) else None
+        call = it.func.value if type(it) is cst.Call and type(it.func) is cst.Name else None
         plain = not any(a.keyword or a.star for a in it.args) if call else True
         return call in ("range", "enumerate", "zip") and plain \
             or call == "reversed" and plain and len(it.args) == 1 and self._iterable(it.args[0].value) \
-            or _is_path(it) or isinstance(it, (cst.Tuple, cst.List, cst.ListComp)) \
-            or isinstance(it, cst.Call) and self._makes_sequence(it) or dict_view(it)
+            or _is_path(it) or type(it) in (cst.Tuple, cst.List, cst.ListComp) \
+            or type(it) is cst.Call and self._makes_sequence(it) or dict_view(it)
 
     def _makes_sequence(self, call: cst.Call) -> bool:
         """A call known to return a list or tuple: a rule registered with ``sequence=True``
@@ -266,9 +266,9 @@ class _Validator(cst.CSTVisitor):
     def visit_CompFor(self, node: cst.CompFor) -> None:
         if node.asynchronous is not None:
             self.fail(node, "srcdiff does not support 'async for' in a comprehension.")
-        names = [e.value for e in node.target.elements] if isinstance(node.target, cst.Tuple) \
+        names = [e.value for e in node.target.elements] if type(node.target) is cst.Tuple \
             else [node.target]
-        if not all(isinstance(e, cst.Name) for e in names):
+        if not all(type(e) is cst.Name for e in names):
             self.fail(node, "srcdiff supports comprehension targets that are names "
                             "('for v in xs', 'for i, v in enumerate(xs)').")
         self._check_iterable(node, node.iter)
@@ -328,7 +328,7 @@ def is_no_grad(node: cst.With, ctx: Context) -> bool:
     if len(node.items) != 1 or node.items[0].asname is not None or node.asynchronous:
         return False
     item = node.items[0].item
-    return isinstance(item, cst.Call) and not item.args and \
+    return type(item) is cst.Call and not item.args and \
         resolve(item.func, ctx, frozenset(ctx.params)) is no_grad
 
 
@@ -342,9 +342,9 @@ def _described(shape: tuple) -> str:
 
 def _is_path(node: cst.BaseExpression) -> bool:
     """``x``, ``params["layers"]``, ``model.layers``: a name, or parts read out of one."""
-    while isinstance(node, (cst.Subscript, cst.Attribute)):
+    while type(node) in (cst.Subscript, cst.Attribute):
         node = node.value
-    return isinstance(node, cst.Name)
+    return type(node) is cst.Name
 
 
 def _all_paths_return(stmt: cst.If) -> bool:
@@ -352,14 +352,14 @@ def _all_paths_return(stmt: cst.If) -> bool:
         if not statements:
             return False
         last = statements[-1]
-        if isinstance(last, cst.If):
+        if type(last) is cst.If:
             return _all_paths_return(last)
-        return any(isinstance(s, cst.Return) for s in _small(last))
+        return any(type(s) is cst.Return for s in _small(last))
 
     orelse = stmt.orelse
-    other = orelse.body.body if isinstance(orelse, cst.Else) else [orelse] if orelse else []
+    other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
     return ends(stmt.body.body) and ends(list(other))
 
 
 def _small(stmt: cst.CSTNode):
-    return stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ()
+    return stmt.body if type(stmt) is cst.SimpleStatementLine else ()
