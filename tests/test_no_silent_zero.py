@@ -217,6 +217,41 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             y = a * 1.0
             return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
         """),
+    # a local rebound to new memory is the helper's only while every later binding is new too
+    "rebound_then_a_view_again": ("shift(y, a)", "h -= 1.0", """
+        def shift(u, v):
+            h = u[0:2]
+            h = np.add.reduce(np.outer(v, v))
+            h = u[0:2]
+            h -= 1.0
+            return v
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
+    "rebound_by_a_line_that_writes_into_it": ("shift(y, a)", "out=u", """
+        def shift(u, v):
+            u = np.tanh(np.negative(u, out=u))
+            return u * v
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
+    "rebound_then_bound_by_with": ("shift(y, a)", "nullcontext(u)", """
+        import contextlib
+
+        def shift(u, v):
+            h = v * 2.0
+            with contextlib.nullcontext(u) as h:
+                h -= 1.0
+            return v
+
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """),
     "remember": ("remember(cache, a)", "cache.append", """
         def remember(cache, v):
             cache.append(v)
@@ -321,6 +356,37 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             return np.var(np.array([1.0, 2.0, 4.0]), ddof=np.sum(a) * 0.1)
         """),
 }
+
+
+def test_a_rebinding_counts_only_where_every_later_binding_makes_new_memory_too():
+    """effects._rebound, on its own: the top-level lines after which a name holds only the
+    helper's memory (a ``with … as``, a loop target or a view after the line undo it)."""
+    import libcst as cst
+
+    from srcdiff.analysis import effects
+
+    source = """
+def helper(u, xs):
+    h = xs[0]
+    h = np.add.reduce(u)
+    k = u * 2.0
+    with open(u) as k:
+        pass
+    m = np.multiply.outer(u, u)
+    for m in xs:
+        pass
+    n = u + 1.0
+    n = n * 2.0
+    return h
+"""
+    funcdef = cst.parse_module(source).body[0]
+    lookup = {"np": np, "open": open}.get
+    found = effects._rebound(funcdef, lookup)
+    rebound = {name: kind for name, kind in found.values()}
+    assert rebound == {"h": "array", "n": "array"}
+    # each from the line after its rebinding: the rebinding line is still checked as it stands
+    lines = {name: funcdef.body.body.index(stmt) for stmt, (name, _) in found.items()}
+    assert lines == {"h": 2, "n": 7}
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
@@ -600,6 +666,21 @@ FUZZ_DIFFERENTIATED = {
             hs = [np.tanh(y * c) for c in (0.5, -1.0)]
             hs.append(hs[-1] * 2.0)
             return np.sum(np.stack(hs) ** 2)
+        """,
+    # program fuzzer run 97: a local taken from the helper's list argument (a view), then
+    # rebound to a ufunc method's new array and written in place; the helper returns the list
+    "R97_a_local_rebound_from_a_view_to_a_reduction_then_written": """
+        C2 = np.array([0.3, -0.6])
+
+        def helper(xs):
+            h = xs[-2]
+            h = np.add.reduce(np.tanh(np.outer(C2, h)))
+            h += np.tanh(np.multiply.outer(C2, h)).sum(axis=0)
+            return xs
+
+        def f(y):
+            h, c = helper([y * 1.5, y])
+            return np.sum(y * y)
         """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):

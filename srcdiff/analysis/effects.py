@@ -131,7 +131,7 @@ class _Effects:
         self.fresh = fresh or {}  # a helper's locals that only ever hold memory it made
         self.records: dict = {}  # a local -> the record class it was built from
         self.functions: dict = {}  # a local -> every function it may hold
-        self.rebound: dict = {}  # a top-level assignment -> (parameter, kind) it makes fresh
+        self.rebound: dict = {}  # the statement after a rebinding -> (name, kind) made fresh
 
     def line(self, node) -> int:
         """The file line of a node of the helper's source (0 for the calling function's)."""
@@ -218,7 +218,7 @@ class _Effects:
 
         inner = _Effects(lookup, _assigned(funcdef), source.filename, source,
                          _fresh(funcdef, lookup))
-        inner.rebound = _rebound_parameters(funcdef, lookup)  # u = v * 2.0; u -= 1.0
+        inner.rebound = _rebound(funcdef, lookup)  # u = v * 2.0; u -= 1.0
         inner.records = records(funcdef, lookup)  # r = Rec(...); r.apply(x) in the helper
         inner.functions = helper_functions(funcdef, lookup)  # act = pick(1); act(x)
         found = inner.body(funcdef, seen)
@@ -247,7 +247,7 @@ class _Effects:
     def body(self, funcdef: cst.FunctionDef, seen: dict) -> Write | None:
         for node in nodes(funcdef.body):
             kind = type(node)
-            if node in self.rebound:  # from here on the parameter holds the helper's memory
+            if node in self.rebound:  # from here on the name holds the helper's memory
                 name, made = self.rebound[node]
                 self.fresh = {**self.fresh, name: made}
             if kind in (cst.Global, cst.Nonlocal, cst.Del, cst.FunctionDef, cst.ClassDef,
@@ -315,37 +315,41 @@ def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
             if name not in params and len(k) == 1 and None not in k}
 
 
-def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
-    """``{assignment: (parameter, kind)}`` for each parameter that the body's top level
-    rebinds to new memory (``u = v * 2.0``) and that every other binding also gives new
-    memory of that kind: after that line, and only after it (the top level runs once, in
-    order), writes into the parameter change only the helper's own memory."""
-    params = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
-                                     *funcdef.params.kwonly_params)}
-    kinds: dict[str, set] = {}
+def _rebound(funcdef: cst.FunctionDef, lookup) -> dict:
+    """``{statement: (name, kind)}`` for each parameter or local that a line of the body's
+    top level rebinds to new memory (``u = v * 2.0``, ``h = np.add.reduce(t)``) and that
+    every binding after that line also gives new memory of that kind, keyed by the next
+    top-level statement: from there on, and only from there (the top level runs once, in
+    order; the line itself may still write into what the name held, ``np.negative(u,
+    out=u)``), writes into the name change only the helper's own memory, whatever it held
+    before (``h = xs[0]`` above it: a view)."""
+    bindings: list = []  # (name, kind or None), in the order the body spells them
+    first: dict = {}  # id(top-level assignment) -> the index of its binding in bindings
     for node in nodes(funcdef.body):  # every binding but ``u -= 1.0``, which keeps u's memory
         kind = type(node)
         if kind is cst.Assign:
+            first[id(node)] = len(bindings)
             for target in node.targets:
                 made = _made(node.value, lookup) if type(target.target) is cst.Name else None
                 for n in nodes(target.target):
                     if type(n) is cst.Name and type(target.target) is not cst.Subscript:
-                        kinds.setdefault(n.value, set()).add(made)
+                        bindings.append((n.value, made))
         elif kind in (cst.For, cst.CompFor, cst.AnnAssign, cst.NamedExpr):
-            for n in nodes(node.target):
-                if type(n) is cst.Name:
-                    kinds.setdefault(n.value, set()).add(None)
+            bindings.extend((n.value, None) for n in nodes(node.target) if type(n) is cst.Name)
+        elif kind is cst.AsName:  # with … as h, except … as h, import … as h
+            bindings.extend((n.value, None) for n in nodes(node.name) if type(n) is cst.Name)
     found = {}
-    for stmt in funcdef.body.body:
+    top = funcdef.body.body
+    for stmt, after in zip(top, top[1:]):
         if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1 and
                 type(stmt.body[0]) is cst.Assign and len(stmt.body[0].targets) == 1 and
-                isinstance(stmt.body[0].targets[0].target, cst.Name)):
+                type(stmt.body[0].targets[0].target) is cst.Name):
             continue
-        name = stmt.body[0].targets[0].target.value
-        made = kinds.get(name, {None})
-        if name in params and len(made) == 1 and None not in made and \
-                name not in {n for n, _ in found.values()}:
-            found[stmt.body[0]] = (name, next(iter(made)))
+        at = first[id(stmt.body[0])]
+        name, made = bindings[at]
+        if made is not None and name not in {n for n, _ in found.values()} and \
+                all(kind == made for n, kind in bindings[at + 1:] if n == name):
+            found[after] = (name, made)
     return found
 
 
@@ -354,6 +358,11 @@ def _rebound_parameters(funcdef: cst.FunctionDef, lookup) -> dict:
 # array itself for a real one
 _FRESH_METHODS = frozenset("dot sum mean prod std var cumsum cumprod flatten astype round clip "
                            "max min argmax argmin".split())
+
+
+# a ufunc's methods that make a new array (np.add.reduce(x), np.multiply.outer(a, b)) unless
+# out= says otherwise; not ``at``, which writes into its first argument
+_FRESH_UFUNC_METHODS = frozenset("reduce accumulate reduceat outer".split())
 
 
 def _made(value: cst.BaseExpression, lookup) -> str | None:
@@ -377,8 +386,9 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
         return "container"
     module = getattr(obj, "__module__", None) or ""
     if (module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or
-            isinstance(obj, np.ufunc)) and not any(a.keyword and a.keyword.value == "out"
-                                                   for a in value.args):
+            isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc)
+            and getattr(obj, "__name__", None) in _FRESH_UFUNC_METHODS) and \
+            not any(a.keyword and a.keyword.value == "out" for a in value.args):
         return "array"  # a constructor, a copy, a join, or a ufunc's new result (not out=)
     return None
 
