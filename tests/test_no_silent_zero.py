@@ -163,6 +163,14 @@ def test_the_issues_four_differentiated_repros_give_the_finite_difference_values
 
 # ----- writes a call makes into what it is given: refused, pointing at the call -----
 
+# the caller of the ``shift`` helpers below: y, a copy, reaches the call, whose result is
+# read only in a condition (no adjoint of its line)
+_SHIFT_CALLER = """
+        def f(a):
+            y = a * 1.0
+            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
+        """
+
 REFUSED = {  # name -> (the call the error points at, words of the message, source)
     # O15's limits: a parameter written before it is rebound, or rebound to itself or in a
     # branch only, may still be the caller's array
@@ -172,30 +180,21 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             u = v * 2.0
             return u
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "rebound_to_an_alias": ("shift(y, a)", "u -= 1.0", """
         def shift(u, v):
             u = v
             u -= 1.0
             return u
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "rebound_to_a_view": ("shift(y, a)", "u[:] -= 1.0", """
         def shift(u, v):
             u = u.reshape(-1)
             u[:] -= 1.0
             return u + v
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "a_take_into_out_then_written": ("pick(y, a)", "writes its result into", """
         def pick(u, v):
             h = np.take(v * 2.0, [0, 1], out=u[0:2])
@@ -213,10 +212,7 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             u -= 1.0
             return u
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     # a local rebound to new memory is the helper's only while every later binding is new too
     "rebound_then_a_view_again": ("shift(y, a)", "h -= 1.0", """
         def shift(u, v):
@@ -226,19 +222,13 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             h -= 1.0
             return v
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "rebound_by_a_line_that_writes_into_it": ("shift(y, a)", "out=u", """
         def shift(u, v):
             u = np.tanh(np.negative(u, out=u))
             return u * v
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "rebound_then_bound_by_with": ("shift(y, a)", "nullcontext(u)", """
         import contextlib
 
@@ -248,10 +238,7 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
                 h -= 1.0
             return v
 
-        def f(a):
-            y = a * 1.0
-            return np.sum(a) if np.sum(shift(y, a)) > -9.0 else 0.0
-        """),
+        """ + _SHIFT_CALLER),
     "remember": ("remember(cache, a)", "cache.append", """
         def remember(cache, v):
             cache.append(v)
