@@ -368,6 +368,9 @@ def helper(u, xs):
 """
     funcdef = cst.parse_module(source).body[0]
     lookup = {"np": np, "open": open}.get
+    # a name every binding of which makes new memory is the helper's from the start; one a
+    # ``with`` binds too (k) is not
+    assert effects._fresh(funcdef, lookup) == {"n": "array"}
     found = effects._rebound(funcdef, lookup)
     rebound = {name: kind for name, kind in found.values()}
     assert rebound == {"h": "array", "n": "array"}

@@ -311,6 +311,10 @@ def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
             for n in nodes(node.target):
                 if type(n) is cst.Name:
                     kinds.setdefault(n.value, set()).add(None)
+        elif kind is cst.AsName:  # with … as h, except … as h, import … as h
+            for n in nodes(node.name):
+                if type(n) is cst.Name:
+                    kinds.setdefault(n.value, set()).add(None)
     return {name: next(iter(k)) for name, k in kinds.items()
             if name not in params and len(k) == 1 and None not in k}
 
