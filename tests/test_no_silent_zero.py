@@ -15,6 +15,7 @@ import pytest
 
 import srcdiff
 from srcdiff import NotDifferentiableError
+from srcdiff.errors import SrcdiffError
 from srcdiff.testing import check_grad
 
 from .helpers import make_function
@@ -222,6 +223,14 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             h -= 1.0
             return v
 
+        """ + _SHIFT_CALLER),
+    # sum with a start adds lists too: its result's elements may be the caller's arrays
+    "summed_with_a_start_then_an_element_written": ("shift(y, a)", "h[0] += 1.0", """
+        def shift(u, v):
+            h = u[0:1]
+            h = sum([[u]], [])
+            h[0] += 1.0
+            return v
         """ + _SHIFT_CALLER),
     "rebound_by_a_line_that_writes_into_it": ("shift(y, a)", "out=u", """
         def shift(u, v):
@@ -683,6 +692,42 @@ FUZZ_DIFFERENTIATED = {
             return np.sum(y * y) if np.sum(z) > -10.0 else 0.0
         """,
 }
+
+
+@pytest.mark.parametrize("rebound", ["np.add.reduce(t)", "t.sum(axis=0)", "np.sum(t, axis=0)",
+                                     "np.dot(C2, t)", "C2 @ t", "sum(t[i] for i in range(2))"])
+@pytest.mark.parametrize("written", ["h += np.cos(h)", "h *= 2.0", "h[0] = 1.0"])
+def test_a_local_rebound_to_new_memory_is_the_helpers_own_however_spelled(rebound, written):
+    """R97's helper in several spellings of the new array (a ufunc method, a method, a
+    function, a product, a comprehension) and of the write: the helper changes nothing it was
+    given, so the caller differentiates, against finite differences; with the view kept
+    instead (``h = xs[-2]`` written) a srcdiff error names the write's file and line."""
+    source = f"""
+        C2 = np.array([0.3, -0.6])
+
+        def helper(xs):
+            h = xs[-2]
+            t = np.tanh(np.outer(C2, h))
+            h = {rebound}
+            {written}
+            return xs
+
+        def f(y):
+            h, c = helper([y * 1.5, y])
+            return np.sum(y * y) + np.sum(np.sin(h))
+        """
+    # the helper's result read by the loss (the helper differentiated as a function of its
+    # own) or not at all (R97's call: its line has no adjoint, so its writes are checked)
+    for loss in ("np.sum(y * y) + np.sum(np.sin(h))", "np.sum(y * y)"):
+        text = source.replace("np.sum(y * y) + np.sum(np.sin(h))", loss)
+        f = make_function(text, name="f")
+        for y in (np.array([0.7, 0.2, -0.4]), np.array([0.3, -0.5, 0.8])):
+            check_grad(f, (y,), (srcdiff.grad(f)(y),))
+        kept = make_function(text.replace(f"h = {rebound}", "t = t * 1.0"), name="f")
+        with pytest.raises(SrcdiffError) as info:
+            srcdiff.grad(kept)(np.array([0.3, -0.5, 0.8]))
+        assert info.value.filename.endswith(".py") and info.value.lineno > 0
+        assert written.split(" ")[0] in str(info.value)
 
 
 @pytest.mark.parametrize("name", sorted(FUZZ_DIFFERENTIATED))

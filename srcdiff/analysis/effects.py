@@ -388,6 +388,8 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     obj = resolve_parts(parts, lookup)
     if obj in (list, dict, set):
         return "container"
+    if obj is builtins.sum and len(value.args) == 1 and value.args[0].keyword is None:
+        return "array"  # 0 + x0 + x1 …: a new array or a number (not a start's list + lists)
     module = getattr(obj, "__module__", None) or ""
     if (module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or
             isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc)
