@@ -574,9 +574,6 @@ def matmul_adjoint_sums(terms, *sums):
     for all (the batch pass writes it, under a pattern)."""
     if not terms:
         return tuple(np.zeros_like(s[1]) for s in sums)
-    walked = _walked_sums(terms, sums)
-    if walked is not None:
-        return walked
     if all(len(s) == 3 for s in sums):  # every v a row: the terms are the g's alone
         columns = (terms,)
     else:
@@ -675,23 +672,6 @@ def _joined(terms) -> dict:
 
 
 _NUMPY = {np.ndarray}  # the set of types of numpy's own arrays alone (no subclass)
-
-
-def _walked_sums(terms, sums):
-    """``matmul_adjoint_sums`` where every sum's ``v``'s are the rows of a 2-D numpy array
-    the loop walked (the rows pass), each matrix is 2-D numpy and the ``g``'s are numpy
-    vectors of one length: the ``g``'s stacked once and one product a sum, without the
-    general path's per-sum checks and calls (an RNN's ``dU, dW``: ~15 µs less a call);
-    None otherwise."""
-    n = len(terms)
-    for s in sums:
-        if len(s) != 3 or type(s[1]) is not np.ndarray or type(s[2]) is not np.ndarray or \
-                s[1].ndim != 2 or s[2].ndim != 2 or len(s[2]) != n:
-            return None
-    g = _stacked_vectors(terms, _joined(terms))
-    if g is None:
-        return None
-    return tuple(_SUM_PARTS[rule](matrix)[0](g, rows) for rule, matrix, rows in sums)
 
 
 def _stacked_vectors(gs, shared):
