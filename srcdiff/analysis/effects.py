@@ -289,32 +289,44 @@ _FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like 
                          "column_stack tile repeat outer kron take take_along_axis".split())
 
 
-def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
-    """``name -> "array" | "container"`` for the locals every binding of which makes new
-    memory (not parameters, not loop or unpacking targets, never a name or a view)."""
-    params = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
-                                     *funcdef.params.kwonly_params)}
-    kinds: dict[str, set] = {}
+def _bindings(funcdef: cst.FunctionDef, lookup) -> tuple[list, dict]:
+    """Every way the body binds a name, in the order it spells them: ``(name, kind)``, the
+    kind ``_made`` gives the value bound to a plain name (None: not new memory, or no value:
+    loop, unpacking and ``as`` targets); and ``{id(assignment): the index of its first
+    binding}``. Not ``u -= 1.0``, which keeps u's memory, nor a comprehension's targets,
+    which live in its own scope."""
+    bindings: list = []
+    first: dict = {}
     for node in nodes(funcdef.body):
         kind = type(node)
         if kind is cst.Assign:
+            first[id(node)] = len(bindings)
             for target in node.targets:
-                if type(target.target) is cst.Name:
-                    kinds.setdefault(target.target.value, set()).add(_made(node.value, lookup))
-                else:
-                    for n in nodes(target.target):
-                        if type(n) is cst.Name and type(target.target) is not cst.Subscript:
-                            kinds.setdefault(n.value, set()).add(None)
+                made = _made(node.value, lookup) if type(target.target) is cst.Name else None
+                for n in nodes(target.target):
+                    if type(n) is cst.Name and type(target.target) is not cst.Subscript:
+                        bindings.append((n.value, made))
         elif kind is cst.AnnAssign and type(node.target) is cst.Name and node.value is not None:
-            kinds.setdefault(node.target.value, set()).add(_made(node.value, lookup))  # h: T = …
-        elif kind is cst.For or kind is cst.AnnAssign or kind is cst.NamedExpr:
-            for n in nodes(node.target):
-                if type(n) is cst.Name:
-                    kinds.setdefault(n.value, set()).add(None)
+            bindings.append((node.target.value, _made(node.value, lookup)))  # h: T = …
+        elif kind in (cst.For, cst.AnnAssign, cst.NamedExpr):
+            bindings.extend((n.value, None) for n in nodes(node.target) if type(n) is cst.Name)
         elif kind is cst.AsName:  # with … as h, except … as h, import … as h
-            for n in nodes(node.name):
-                if type(n) is cst.Name:
-                    kinds.setdefault(n.value, set()).add(None)
+            bindings.extend((n.value, None) for n in nodes(node.name) if type(n) is cst.Name)
+    return bindings, first
+
+
+def _parameters(funcdef: cst.FunctionDef) -> set[str]:
+    return {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
+                                   *funcdef.params.kwonly_params)}
+
+
+def _fresh(funcdef: cst.FunctionDef, lookup) -> dict[str, str]:
+    """``name -> "array" | "container"`` for the locals every binding of which makes new
+    memory (not parameters, not loop or unpacking targets, never a name or a view)."""
+    kinds: dict[str, set] = {}
+    for name, made in _bindings(funcdef, lookup)[0]:
+        kinds.setdefault(name, set()).add(made)
+    params = _parameters(funcdef)
     return {name: next(iter(k)) for name, k in kinds.items()
             if name not in params and len(k) == 1 and None not in k}
 
@@ -327,21 +339,7 @@ def _rebound(funcdef: cst.FunctionDef, lookup) -> dict:
     order; the line itself may still write into what the name held, ``np.negative(u,
     out=u)``), writes into the name change only the helper's own memory, whatever it held
     before (``h = xs[0]`` above it: a view)."""
-    bindings: list = []  # (name, kind or None), in the order the body spells them
-    first: dict = {}  # id(top-level assignment) -> the index of its binding in bindings
-    for node in nodes(funcdef.body):  # every binding but ``u -= 1.0``, which keeps u's memory
-        kind = type(node)
-        if kind is cst.Assign:
-            first[id(node)] = len(bindings)
-            for target in node.targets:
-                made = _made(node.value, lookup) if type(target.target) is cst.Name else None
-                for n in nodes(target.target):
-                    if type(n) is cst.Name and type(target.target) is not cst.Subscript:
-                        bindings.append((n.value, made))
-        elif kind in (cst.For, cst.CompFor, cst.AnnAssign, cst.NamedExpr):
-            bindings.extend((n.value, None) for n in nodes(node.target) if type(n) is cst.Name)
-        elif kind is cst.AsName:  # with … as h, except … as h, import … as h
-            bindings.extend((n.value, None) for n in nodes(node.name) if type(n) is cst.Name)
+    bindings, first = _bindings(funcdef, lookup)
     found = {}
     top = funcdef.body.body
     for stmt, after in zip(top, top[1:]):
@@ -430,8 +428,7 @@ def _read_only(obj) -> bool:
 
 
 def _assigned(funcdef: cst.FunctionDef) -> frozenset[str]:
-    names = {p.name.value for p in (*funcdef.params.posonly_params, *funcdef.params.params,
-                                    *funcdef.params.kwonly_params)}
+    names = _parameters(funcdef)
     for node in nodes(funcdef.body):
         if type(node) in (cst.AssignTarget, cst.For, cst.AugAssign, cst.AnnAssign):
             for n in nodes(node.target):
