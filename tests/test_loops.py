@@ -308,3 +308,59 @@ def test_loops_three_deep_keep_each_iterations_tape(name):
     first, second = pullback(1.0), pullback(1.0)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+RESHAPED = {  # a step overwrites a variable without reading it, with a value of another shape
+    "parameter_by_a_polynomial": """
+        def f(x, w):
+            for j in range(2):
+                x = np.polymul(np.tanh(w), np.tanh(w * 0.5))
+            return np.sum(np.sinh(x))
+        """,
+    "parameter_growing_each_step": """
+        def f(x, w):
+            for j in range(3):
+                x = np.sin(w[:j + 1]) * 2.0
+            return np.sum(x * x)
+        """,
+    "local_by_a_while_loop": """
+        def f(x, w):
+            h = x * 1.0
+            k = 0
+            while k < 2:
+                h = np.outer(w, w)[0]
+                k += 1
+            return np.sum(np.exp(h)) + np.sum(x)
+        """,
+    "inside_a_loop": """
+        def f(x, w):
+            total = 0.0
+            for i in range(2):
+                h = x * (i + 1.0)
+                for j in range(2):
+                    h = np.concatenate([w, np.tanh(w)]) * (j + 1.0)
+                total = total + np.sum(h * h)
+            return total
+        """,
+    "bound_only_in_the_loop": """
+        def f(x, w):
+            for j in range(3):
+                y = np.sin(w[:j + 1]) * x[0]
+            return np.sum(y * y)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESHAPED))
+def test_a_step_overwriting_a_value_of_another_shape(name):
+    """Found by the program fuzzer (run 99, O40): the adjoint of the value a step overwrites
+    without reading it is zero, and was made like the value after the loop, whose shape the
+    value at the start of the step need not have (a broadcast error in the gradient). It is
+    made like the value the step started from, which the body copies first."""
+    fn = make_function(RESHAPED[name])
+    for size in (4, 2):  # x longer, then shorter, than what the loop writes into it
+        x, w = rng.normal(size=size) + 3.0, rng.normal(size=3) * 0.5
+        grads = srcdiff.grad(fn, wrt=(0, 1))(x, w)
+        check_grad(fn, (x, w), grads)
+        assert grads[0].shape == x.shape
+        check_grad(fn, (x, w), srcdiff.value_and_grad(fn, wrt=(0, 1))(x, w)[1])

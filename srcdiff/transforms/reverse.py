@@ -244,12 +244,13 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
             info = tapes.get(id(stmt))
             body = _with_tapes(stmt.body.body, tapes, rt, calls)
             if info is not None:
-                tape, names = info
+                tape, names, starts = info
                 certain = _assigned_before(body, set(_target_names(stmt)), {})
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
-                         for n in names if n not in certain]  # made on one side of an if only
-                body = [*unset, *body, tape_push(tape, names)]
+                         for n in names if n not in certain and n not in starts]  # made on one side of an if only
+                copies = [_assign(cst.Name(copy), cst.Name(name)) for copy, name in starts.items()]
+                body = [*unset, *copies, *body, tape_push(tape, names)]
                 make = cst.SimpleStatementLine([cst.Assign(
                     [cst.AssignTarget(cst.Name(tape))],
                     cst.Call(cst.Attribute(cst.Name(rt), cst.Name("Tape")), []))],
@@ -282,8 +283,8 @@ def tape_target(names) -> cst.BaseExpression:
 
 
 def _assigned_before(statements, assigned: set, found: dict) -> set:
-    """Records, for each ``if``, the names certainly assigned before it; returns the names
-    certainly assigned after ``statements``."""
+    """Records, for each ``if`` and loop, the names certainly assigned before it; returns the
+    names certainly assigned after ``statements``."""
     for stmt in statements:
         if type(stmt) is cst.If:
             found[id(stmt)] = frozenset(assigned)
@@ -291,6 +292,7 @@ def _assigned_before(statements, assigned: set, found: dict) -> set:
             orelse = stmt.orelse.body.body if type(stmt.orelse) is cst.Else else []
             assigned = assigned | (body & _assigned_before(orelse, set(assigned), found))
         elif type(stmt) in (cst.For, cst.While):  # may run no times: adds nothing certain
+            found[id(stmt)] = frozenset(assigned)
             _assigned_before(stmt.body.body, assigned | set(_target_names(stmt)), found)
         elif type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Assign:
             target = stmt.body[0].targets[0].target
@@ -305,8 +307,10 @@ class _Reverser:
     def __init__(self, writer, steps, available, occurrences):
         self.writer, self.steps, self.available = writer, steps, available
         self.occurrences = occurrences  # how often each name is spelled in the function
-        self.tapes: dict[int, tuple[str, tuple[str, ...]]] = {}  # loop -> (tape, taped names)
+        # loop -> (tape, taped names, {copy taken at the start of the body: name copied})
+        self.tapes: dict[int, tuple[str, tuple[str, ...], dict[str, str]]] = {}
         self.tape_names: dict[int, str] = {}
+        self.starts: dict[tuple[int, str], str] = {}  # (loop, name) -> _at_start's copy
 
     def loop(self, stmt, where) -> list:
         """``for … in reversed(_tape1):`` walking the iterations backwards.
@@ -339,8 +343,9 @@ class _Reverser:
         missed = {n for n in (writer.defined - local) - start if writer.activity.is_active(n)}
         if missed:  # a contribution the loop would drop: never let it pass silently
             raise AssertionError(f"loop adjoints {sorted(missed)} were not initialised")
+        before = self.available.get(id(stmt), frozenset())
         for name in sorted(start - writer.defined):  # reset in the body and not given again
-            out.append(writer.zero(name))
+            out.append(writer.zero(name, self._at_start(stmt, name) if name in before else name))
         writer.defined = start
         if not out:
             return [writer.zero(n) for n in needed]
@@ -350,9 +355,11 @@ class _Reverser:
         nested = {self.tapes[k][0] for k in _loops_inside(body) if k in self.tapes}
         nested |= {writer.pullbacks[id(s)] for s in simple_statements(body) if id(s) in writer.pullbacks}
         read = names_in(cst.Module(body=out))
-        taped = tuple(sorted(read & (local | nested), key=self._order(stmt)))
+        starts = {copy: name for (loop, name), copy in self.starts.items()
+                  if loop == id(stmt) and copy in read}
+        taped = tuple(sorted(read & (local | nested | set(starts)), key=self._order(stmt)))
         tape = self.tape_names.setdefault(id(stmt), writer.namer.fresh_numbered("_tape"))
-        self.tapes[id(stmt)] = (tape, taped)
+        self.tapes[id(stmt)] = (tape, taped, starts)
         target = tape_target(taped)
         header = cst.EmptyLine(comment=cst.Comment(f"# adjoint of: {where[1]}  (line {where[0]})"))
         loop = cst.For(target=target, iter=cst.Call(cst.Name("reversed"), [cst.Arg(cst.Name(tape))]),
@@ -361,6 +368,17 @@ class _Reverser:
         result = [*before, loop]
         result[0] = result[0].with_changes(leading_lines=[header])
         return result
+
+    def _at_start(self, stmt, name: str) -> str:
+        """The name of a copy of ``name`` the forward body takes first (``x_1_start = x_1``):
+        a step that overwrites ``name`` without reading it gives the value it had at the
+        start of the step a zero adjoint, of that value's shape, which the value after the
+        loop need not have. One name per loop and variable, however often the body is
+        written (the dry runs)."""
+        key = (id(stmt), name)
+        if key not in self.starts:
+            self.starts[key] = self.writer.namer.fresh(f"{name}_start")
+        return self.starts[key]
 
     @staticmethod
     def _order(stmt):
@@ -519,13 +537,14 @@ class _AdjointWriter:
     def active(self, node: cst.BaseExpression) -> bool:
         return type(node) is cst.Name and self.activity.is_active(node.value)
 
-    def zero(self, name: str) -> cst.SimpleStatementLine:
-        """``dname = rt.zeros_like(name)``: the adjoint on a side that does not touch it."""
-        return _assign(cst.Name(self.namer.adjoint(name)), self.zeros(name))
+    def zero(self, name: str, like: str | None = None) -> cst.SimpleStatementLine:
+        """``dname = rt.zeros_like(name)``: the adjoint on a side that does not touch it;
+        ``like``: a name holding a value of ``name``'s there (its shape, its structure)."""
+        return _assign(cst.Name(self.namer.adjoint(name)), self.zeros(name, like))
 
-    def zeros(self, name: str) -> cst.Call:
+    def zeros(self, name: str, like: str | None = None) -> cst.Call:
         helper = "tree_zeros" if name in self.containers else "zeros_like"
-        return cst.Call(self.rt(helper), [cst.Arg(cst.Name(name))])
+        return cst.Call(self.rt(helper), [cst.Arg(cst.Name(like or name))])
 
     def contribute(self, name: str, expr: cst.BaseExpression) -> list:
         """``dname = expr`` for the first contribution, ``dname = dname + expr`` after."""
