@@ -18,7 +18,7 @@ from .context import Context
 from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
-                         fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, rename, rows, splits, stacks, transposes,
+                         fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, release, rename, rows, splits, stacks, transposes,
                          reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
 
@@ -70,6 +70,7 @@ PIPELINE = (
     ("relus", relus.rewrite),          # large arrays only: c = b > 0; r = rt.imul(b, c) → rt.positive_product_into(b)
     ("reductions", reductions.rewrite),  # shapes known: np.mean(v) → rt.mean_all(v), numpy's values
     ("splits", splits.rewrite),        # shapes known: np.split(x, 4, axis=1) → rt.split, the same views
+    ("release", release.rewrite),      # shapes known: a loop step ends by deleting the arrays only it reads
 )
 
 

@@ -34,7 +34,7 @@ from collections import Counter
 import libcst as cst
 
 from ..context import Context
-from ..names import names_in, nodes, spelled
+from ..names import names_in, nodes, spelled, with_blocks
 from .reverse import tape_push, tape_target
 
 __all__ = ["rewrite", "BLANK", "blanked"]
@@ -64,8 +64,8 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         if type(stmt) is cst.FunctionDef:
             stmt = stmt.visit(_Pullback(ctx.rt, stable, kept, blanks, taken, stmt))
         body.append(stmt)
-    body = [s.visit(_Pushes(kept, blanks, ctx.rt)) if type(s) is not cst.FunctionDef else s
-            for s in body]
+    pushes = _Pushes(kept, blanks, ctx.rt)
+    body = [pushes.statement(s) if type(s) is not cst.FunctionDef else s for s in body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
 
@@ -240,7 +240,20 @@ class _Pushes(cst.CSTTransformer):
     """Trims each ``_tapeN.push(…)`` (and its comment and placeholders) to what is kept."""
 
     def __init__(self, kept: dict, blanks: dict, rt: str):
+        super().__init__()
         self.kept, self.blanks, self.rt = kept, blanks, rt
+
+    def statement(self, stmt):
+        """``stmt`` with its loops' pushes trimmed, inner loops first, as ``stmt.visit(self)``
+        gives it, without visiting every expression: a push is a line of a loop's body."""
+        kind = type(stmt)
+        if kind is cst.SimpleStatementLine:
+            return stmt
+        if kind not in (cst.If, cst.For, cst.While):
+            return stmt.visit(self)  # (a kind the pipeline does not write here)
+        stmt = with_blocks(stmt, lambda block: block.with_changes(
+            body=[self.statement(s) for s in block.body]))
+        return stmt if kind is cst.If else self._loop(stmt)
 
     def leave_For(self, original, updated):
         return self._loop(updated)
