@@ -30,7 +30,7 @@ from ..analysis.values import bound_names, reads, walk
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "deleting"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -77,12 +77,15 @@ def _freed(forward: list, pullback: cst.FunctionDef, ctx: Context, value: str | 
             for target in stmt.body[0].targets:
                 names += [n for n in sorted(set(bound_names(target.target))) if n not in names]
     dead = [n for n in names if n not in read and n not in ctx.params and n != value]
-    if not dead:
-        return []
-    target = cst.Name(dead[0]) if len(dead) == 1 else cst.Tuple(
-        [cst.Element(cst.Name(n)) for n in dead], lpar=[], rpar=[])
-    return [cst.SimpleStatementLine([cst.Del(target)], trailing_whitespace=cst.TrailingWhitespace(
-        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment("# not read by the backward pass")))]
+    return [deleting(dead, "# not read by the backward pass")] if dead else []
+
+
+def deleting(names: list[str], comment: str) -> cst.SimpleStatementLine:
+    """``del a, b  # comment``."""
+    target = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
+        [cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
+    return cst.SimpleStatementLine([cst.Del(target)], trailing_whitespace=cst.TrailingWhitespace(
+        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(comment)))
 
 
 def _returned(vjp: cst.FunctionDef):

@@ -38,6 +38,7 @@ import libcst as cst
 from ..analysis.values import bound_names, reads
 from ..context import Context
 from ..names import spelled
+from .fuse import deleting
 from .shapes import SCALAR, shape_facts
 
 __all__ = ["rewrite"]
@@ -62,7 +63,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
         names = [n for n in found.get(id(stmt), ()) if shapes[n] != SCALAR]
         if names:
             stmt = stmt.with_changes(body=stmt.body.with_changes(
-                body=[*stmt.body.body, _deleted(names)]))
+                body=[*stmt.body.body, deleting(names, _COMMENT)]))
         body.append(stmt)
     return module.with_changes(body=[*module.body[:-1], fn.with_changes(
         body=fn.body.with_changes(body=body))])
@@ -137,10 +138,3 @@ def _copies(stmt) -> list[tuple[str, str]]:
     return [(t.target.value, small.value.value) for small in stmt.body
             if type(small) is cst.Assign and type(small.value) is cst.Name
             for t in small.targets if type(t.target) is cst.Name]
-
-
-def _deleted(names: list[str]) -> cst.SimpleStatementLine:
-    target = cst.Name(names[0]) if len(names) == 1 else cst.Tuple(
-        [cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[])
-    return cst.SimpleStatementLine([cst.Del(target)], trailing_whitespace=cst.TrailingWhitespace(
-        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(_COMMENT)))
