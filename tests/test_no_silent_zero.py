@@ -681,6 +681,20 @@ FUZZ_DIFFERENTIATED = {
             h, c = helper([y * 1.5, y])
             return np.sum(y * y)
         """,
+    # program fuzzer run 101: a parameter rebound to np.where's new array, then written in
+    # place, in a helper whose result only a condition reads (so its writes are checked)
+    "R101_a_parameter_rebound_by_where_then_written": """
+        def helper(xs, u):
+            s = xs[-2]
+            u = np.where(u > 0, u, 0)
+            u -= np.tanh(s * u)
+            return u
+
+        def f(y):
+            hs = [np.sum(y)]
+            hs.append(y * 0.5)
+            return np.sum(y * y) if np.sum(helper(hs, y)) < 100.0 else np.sum(y)
+        """,
     "O12_a_helper_writing_into_its_own_join": """
         def helper(v, u):
             h = np.hstack([u * 0.0, u[0:1]])
@@ -695,7 +709,8 @@ FUZZ_DIFFERENTIATED = {
 
 
 @pytest.mark.parametrize("rebound", ["np.add.reduce(t)", "t.sum(axis=0)", "np.sum(t, axis=0)",
-                                     "np.dot(C2, t)", "C2 @ t", "sum(t[i] for i in range(2))"])
+                                     "np.dot(C2, t)", "C2 @ t", "sum(t[i] for i in range(2))",
+                                     "np.where(t[0] > 0, t[0], t[1])", "np.sort(t[1])"])
 @pytest.mark.parametrize("written", ["h += np.cos(h)", "h *= 2.0", "h[0] = 1.0"])
 def test_a_local_rebound_to_new_memory_is_the_helpers_own_however_spelled(rebound, written):
     """R97's helper in several spellings of the new array (a ufunc method, a method, a

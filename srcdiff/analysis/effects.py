@@ -286,7 +286,8 @@ LOCAL_MUTATORS = frozenset("append extend insert pop remove clear update setdefa
 # what makes memory of its own: numpy's constructors and copies, displays, list()/dict()
 _FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like full_like eye "
                          "identity arange linspace copy concatenate stack hstack vstack dstack "
-                         "column_stack tile repeat outer kron take take_along_axis".split())
+                         "column_stack tile repeat outer kron take take_along_axis sort diff "
+                         "cross solve inv pinv cholesky".split())
 
 
 def _bindings(funcdef: cst.FunctionDef, lookup) -> tuple[list, dict]:
@@ -388,6 +389,8 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
         return "container"
     if obj is builtins.sum and len(value.args) == 1 and value.args[0].keyword is None:
         return "array"  # 0 + x0 + x1 …: a new array or a number (not a start's list + lists)
+    if obj is np.where and len(value.args) == 3:
+        return "array"  # np.where(c, x, y): a new array (np.where(c): a tuple of index arrays)
     module = getattr(obj, "__module__", None) or ""
     if (module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or
             isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc)
