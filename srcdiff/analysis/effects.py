@@ -286,7 +286,7 @@ LOCAL_MUTATORS = frozenset("append extend insert pop remove clear update setdefa
 # what makes memory of its own: numpy's constructors and copies, displays, list()/dict()
 _FRESH_CALLS = frozenset("zeros ones empty full zeros_like ones_like empty_like full_like eye "
                          "identity arange linspace copy concatenate stack hstack vstack dstack "
-                         "column_stack tile repeat outer kron take take_along_axis sort diff "
+                         "column_stack tile repeat outer kron take take_along_axis sort "
                          "cross solve inv pinv cholesky".split())
 
 
