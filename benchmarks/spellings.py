@@ -447,7 +447,8 @@ def lstm_split(Wx, Wh, b, xs, h0, c0):
 
 def lstm_hand(Wx, Wh, b, xs, h0, c0):
     """Transposed, one column per example, so that each gate is a contiguous block of rows
-    (the same steps in the (batch, 4n) layout measured as fast: benchmarks/README.md): the
+    (the same steps in the (batch, 4n) layout: 1.14-1.16x its time on an idle machine, as
+    fast with the other core busy; benchmarks/README.md, thirteenth pass): the
     input matmuls of every step at once, activations, cells and tanh(cells) in preallocated
     arrays and written in place, the weight gradients as one contraction each."""
     steps, batch, n = xs.shape[0], h0.shape[0], h0.shape[1]
