@@ -102,3 +102,18 @@ def test_a_spelling_srcdiff_refuses_is_a_cell_that_says_so():
     wl = sp.WORKLOADS[0]
     cell = sp.check_spelling(wl, row_by_row, small_args(wl, 2))
     assert cell.startswith("refused: srcdiff cannot differentiate numpy.apply_along_axis"), cell
+
+
+def test_the_lstm_layout_benchmarks_row_gradient_is_right():
+    """benchmarks/lstm_layout.py's gradient in the user's (batch, 4n) layout: against finite
+    differences (small) and the transposed hand gradient (timed size), as is every srcdiff
+    spelling it times (its own check, run before any timing)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lstm_layout.py"
+    spec = importlib.util.spec_from_file_location("srcdiff_benchmarks_lstm_layout", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.check(np.random.default_rng(5))
+    args = sp.lstm_args(np.random.default_rng(6), small=True)
+    grads = module.lstm_hand_rows(*args)
+    check_grad(sp.lstm_split, args, grads, argnums=(0, 1, 2))
