@@ -123,3 +123,59 @@ def test_writes_into_arguments_stay_errors():
     """)
     with pytest.raises(srcdiff.InPlaceError, match="copy"):
         srcdiff.grad(fn)(np.ones(3))
+
+
+HELPERS = """
+    def softplus(z):
+        return np.log1p(np.exp(z))
+
+    @srcdiff.adjoint(softplus)
+    def softplus_adjoint(g, z):
+        return g / (1.0 + np.exp(-z))
+
+    def joined(z):
+        return np.concatenate([z, z[:1]])
+
+    def clipped(z):
+        if np.sum(z) > 0.0:
+            return np.where(z > 0.0, z, 0.1 * z)
+        return np.tanh(z)
+
+    def head(z):
+        return z[1:]
+
+    def same(z):
+        return np.asarray(z)
+
+    def doubled(z):
+        return z * 2.0
+
+    def turned(z):
+        return z.T.copy()
+
+    def f(x):
+        x = x * 1.0
+        w = HELPER(x[1:])
+        x[:] = np.power(np.tanh(x), 2)
+        return np.sum(w[:2] * x[1:3])
+"""
+
+
+@pytest.mark.parametrize("helper", ["softplus", "joined", "clipped"])
+def test_a_helper_whose_every_return_is_a_new_numpy_array_shares_nothing(helper):
+    """Fuzzer seed 93: a helper's result was taken to may hold its argument, so writing into
+    that argument afterwards was refused; where every return of the helper is a numpy call
+    that makes a new array (with its own adjoint, too), it holds nothing of it."""
+    f = make_function(HELPERS.replace("HELPER", helper), name="f")
+    for x in (np.array([0.3, -0.5, 0.8]), np.array([0.7, 0.2, -0.4, 0.1])):
+        check_grad(f, (x,), (srcdiff.grad(f)(x),))
+
+
+@pytest.mark.parametrize("helper", ["head", "same", "doubled", "turned"])
+def test_a_helper_that_may_return_what_it_was_given_still_shares_it(helper):
+    """A view (z[1:], np.asarray(z)), a product and a method's result (a list's * 2 and
+    .copy() hold its elements) are not proved new: the write is refused at its line."""
+    f = make_function(HELPERS.replace("HELPER", helper), name="f")
+    with pytest.raises(srcdiff.SrcdiffSyntaxError, match="'w' may share memory with 'x'") as info:
+        srcdiff.grad(f)(np.array([0.3, -0.5, 0.8]))
+    assert info.value.lineno > 0 and info.value.filename.endswith(".py")

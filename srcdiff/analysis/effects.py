@@ -21,6 +21,7 @@ import dataclasses
 import inspect
 import math
 import types
+import weakref
 from dataclasses import dataclass
 
 import libcst as cst
@@ -398,6 +399,50 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
             not any(a.keyword and a.keyword.value == "out" for a in value.args):
         return "array"  # a constructor, a copy, a join, or a ufunc's new result (not out=)
     return None
+
+
+def returns_new_array(fn) -> bool:
+    """Whether every ``return`` of the user's function ``fn`` gives an array a numpy call
+    makes there (``return np.log1p(np.exp(z))``): then its result holds nothing it was given.
+    Not a product or a method's result (``xs * 2``, ``xs.copy()`` of a list hold its
+    elements), not a tuple; False where the source cannot be read or a return is bare."""
+    if not (inspect.isfunction(fn) and reads_source(fn)):
+        return False
+    found = _NEW_ARRAY_RETURNED.get(fn)
+    if found is None:
+        found = _NEW_ARRAY_RETURNED[fn] = _returns_new_array(fn)
+    return found
+
+
+_NEW_ARRAY_RETURNED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _returns_new_array(fn) -> bool:
+    from ..context import Context
+    from ..source import get_source  # (the source module reads files; import lazily)
+
+    try:
+        source = get_source(fn)
+    except Exception:  # noqa: BLE001 - any reason the source cannot be read
+        return False
+    lookup = Context(source=source, params=(), wrt=()).lookup
+    returns, nested = [], False
+    for node in nodes(source.funcdef.body):
+        kind = type(node)
+        if kind in (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Yield):
+            nested = True
+        elif kind is cst.Return:
+            returns.append(node.value)
+    if nested or not returns:
+        return False
+    for value in returns:
+        if type(value) is not cst.Call:
+            return False
+        obj = resolve_parts(_dotted(value.func), lookup)  # (a.dot(b): a local's, None)
+        if not ((getattr(obj, "__module__", None) or "").startswith("numpy") and
+                _made(value, lookup) == "array"):
+            return False
+    return True
 
 
 def _name_of(node) -> str | None:

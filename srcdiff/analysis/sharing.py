@@ -36,6 +36,7 @@ import libcst as cst
 from ..context import MISSING, Context
 from ..names import nodes
 from .calls import _dotted, resolve
+from .effects import returns_new_array
 
 __all__ = ["Problem", "analyze", "VIEWS"]
 
@@ -617,6 +618,8 @@ class _Flow:
                 return self.fresh("array", call)  # np.asarray([w, 0.5]): a new array of a list
             return inner
         module = (getattr(obj, "__module__", None) or "").split(".")[0]
+        if obj is not MISSING and returns_new_array(obj):  # def softplus(z): return np.log1p(…)
+            return self.fresh("array", call)
         if obj is MISSING or (inspect.isfunction(obj) or inspect.ismethod(obj)
                               or inspect.isclass(obj)) and module not in ("numpy", "cupy", "scipy"):
             # the user's own function or class (a namedtuple, a dataclass: it keeps what it is
