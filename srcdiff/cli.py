@@ -219,7 +219,6 @@ def _collect_imports(fn, code: str, defined: set, imports: dict, namespace, copy
 
     closure.update(get_source(fn).lifted)  # its nested defs and lambdas, lifted (nested.py)
     for name in sorted(names - defined - {"rt"}):
-        code_obj = compiled
         if name in closure:
             value = closure[name]
         elif name in namespace:

@@ -257,7 +257,7 @@ class _Lifter:
             self.fail(node, f"srcdiff gives {helper.__name__}() the local variables {what} "
                       f"reads ({', '.join(item.captured)}) by making it a helper of its own, "
                       "which it cannot do here: " + (problem or "two such functions in one "
-                      f"call") + f"; make {', '.join(item.captured)} a parameter of {what} "
+                      "call") + f"; make {', '.join(item.captured)} a parameter of {what} "
                       "instead.")
         self.specs[id(call)] = (helper, param, item, index,
                                 self.namer.fresh(f"{helper.__name__}_{item.name}"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import inspect
-import math
 import types
 import weakref
 from dataclasses import dataclass

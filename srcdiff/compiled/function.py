@@ -21,7 +21,6 @@ import warnings
 import numpy as np
 
 from srcdiff import api
-from srcdiff.errors import SrcdiffError
 from srcdiff.runtime.trees import is_container
 
 from . import kernel as kernels
@@ -165,7 +164,7 @@ class JitFunction:
     def _fast_call(self):
         """``__call__`` for positional arguments of a signature already compiled, as a
         closure over what it needs (~1 us over numba's own dispatch); ``_SLOW`` otherwise."""
-        dispatcher, kinds, nargs = self._dispatcher, self._kinds, len(self._caller.params)
+        kinds, nargs = self._kinds, len(self._caller.params)
         grad, with_value = self._grad, self._kernel.with_value
         index, single, valued = grad.spec.index, grad.spec.single, grad.spec.with_value
         one = len(index) == 1
