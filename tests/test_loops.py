@@ -364,3 +364,22 @@ def test_a_step_overwriting_a_value_of_another_shape(name):
         check_grad(fn, (x, w), grads)
         assert grads[0].shape == x.shape
         check_grad(fn, (x, w), srcdiff.value_and_grad(fn, wrt=(0, 1))(x, w)[1])
+
+
+def test_the_value_a_step_starts_from_is_kept_for_its_shape_alone():
+    """O40's fix keeps what the step overwrote for its shape: a blank (zero strides, no
+    memory of its own) where it is a large array, not each step's array till the pullback."""
+    fn = make_function("""
+        def f(x, w):
+            for j in range(3):
+                x = w * (j + 1.0)
+            return np.sum(np.sinh(x))
+        """)
+    x, w = rng.normal(size=1000), rng.normal(size=1000) * 0.1
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    dx, dw = grad(x, w)
+    assert not dx.any()
+    np.testing.assert_allclose(dw, 3.0 * np.cosh(3.0 * w))
+    assert "x_1_start = rt.blank_like(x_1)" in grad.source, grad.source
+    small = (rng.normal(size=4), rng.normal(size=4))
+    check_grad(fn, small, srcdiff.grad(fn, wrt=(0, 1))(*small))

@@ -249,7 +249,11 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
                          for n in names if n not in certain and n not in starts]  # made on one side of an if only
-                copies = [_assign(cst.Name(copy), cst.Name(name)) for copy, name in starts.items()]
+                copies = [_assign(cst.Name(copy), cst.Call(
+                    cst.Attribute(cst.Name(rt), cst.Name("blank_like")), [cst.Arg(cst.Name(name))])
+                ).with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
+                    f"# the pullback reads {name} as the step starts for its shape and dtype alone"))])
+                    for copy, name in starts.items()]
                 body = [*unset, *copies, *body, tape_push(tape, names)]
                 make = cst.SimpleStatementLine([cst.Assign(
                     [cst.AssignTarget(cst.Name(tape))],
@@ -370,11 +374,12 @@ class _Reverser:
         return result
 
     def _at_start(self, stmt, name: str) -> str:
-        """The name of a copy of ``name`` the forward body takes first (``x_1_start = x_1``):
-        a step that overwrites ``name`` without reading it gives the value it had at the
-        start of the step a zero adjoint, of that value's shape, which the value after the
-        loop need not have. One name per loop and variable, however often the body is
-        written (the dry runs)."""
+        """The name of what the forward body takes of ``name`` first (``x_1_start =
+        rt.blank_like(x_1)``: its shape and dtype, no memory of a large array): a step that
+        overwrites ``name`` without reading it gives the value it had at the start of the
+        step a zero adjoint, of that value's shape, which the value after the loop need not
+        have. One name per loop and variable, however often the body is written (the dry
+        runs)."""
         key = (id(stmt), name)
         if key not in self.starts:
             self.starts[key] = self.writer.namer.fresh(f"{name}_start")
