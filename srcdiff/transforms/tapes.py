@@ -62,12 +62,30 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     body = []
     for stmt in vjp.body.body:
         if type(stmt) is cst.FunctionDef:
-            stmt = stmt.visit(_Pullback(ctx.rt, stable, kept, blanks, taken, stmt))
+            stmt = _loops_walked(stmt, _Pullback(ctx.rt, stable, kept, blanks, taken, stmt))
         body.append(stmt)
     pushes = _Pushes(kept, blanks, ctx.rt)
-    body = [pushes.statement(s) if type(s) is not cst.FunctionDef else s for s in body]
+    body = [_loops_walked(s, pushes) if type(s) is not cst.FunctionDef else s for s in body]
     return module.with_changes(body=[*module.body[:-1], vjp.with_changes(
         body=vjp.body.with_changes(body=body))])
+
+
+def _loops_walked(stmt, transformer: cst.CSTTransformer):
+    """``stmt.visit(transformer)`` for a transformer that changes loops alone (its
+    ``leave_For``, ``leave_While``; inner loops first), walking statements only, not every
+    expression in them as libcst's traversal does."""
+    kind = type(stmt)
+    if kind is cst.SimpleStatementLine:
+        return stmt
+    if kind not in (cst.If, cst.For, cst.While, cst.FunctionDef):
+        return stmt.visit(transformer)  # (a kind the pipeline does not write here)
+    updated = with_blocks(stmt, lambda block: block.with_changes(
+        body=[_loops_walked(s, transformer) for s in block.body]))
+    if kind is cst.For:
+        return transformer.leave_For(stmt, updated)
+    if kind is cst.While:
+        return transformer.leave_While(stmt, updated)
+    return updated
 
 
 def _stable_versions(vjp: cst.FunctionDef, forward) -> dict[str, str]:
@@ -150,8 +168,10 @@ class _Pullback(cst.CSTTransformer):
 
     def __init__(self, rt: str, stable: dict[str, str], kept: dict, blanks: dict, taken: set,
                  pullback: cst.FunctionDef):
+        super().__init__()
         self.rt, self.stable, self.kept, self.blanks, self.taken = rt, stable, kept, blanks, taken
         self.spelled = spelled(pullback)  # name -> how often the pullback spells it
+
 
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
         tape = _tape_of(updated.iter)
@@ -242,18 +262,6 @@ class _Pushes(cst.CSTTransformer):
     def __init__(self, kept: dict, blanks: dict, rt: str):
         super().__init__()
         self.kept, self.blanks, self.rt = kept, blanks, rt
-
-    def statement(self, stmt):
-        """``stmt`` with its loops' pushes trimmed, inner loops first, as ``stmt.visit(self)``
-        gives it, without visiting every expression: a push is a line of a loop's body."""
-        kind = type(stmt)
-        if kind is cst.SimpleStatementLine:
-            return stmt
-        if kind not in (cst.If, cst.For, cst.While):
-            return stmt.visit(self)  # (a kind the pipeline does not write here)
-        stmt = with_blocks(stmt, lambda block: block.with_changes(
-            body=[self.statement(s) for s in block.body]))
-        return stmt if kind is cst.If else self._loop(stmt)
 
     def leave_For(self, original, updated):
         return self._loop(updated)
