@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 
 import libcst as cst
 
+from ..analysis.values import map_statements
 from ..context import Context
 from ..names import children, names_in, with_blocks
 
@@ -54,8 +55,10 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _pullback(fn: cst.FunctionDef, rt: str) -> cst.FunctionDef:
     owned, sums = _owned(fn, rt), _owned_sums(fn, rt)
-    if owned or sums:
-        fn = fn.visit(_InPlace(owned, sums, rt))
+    if owned or sums:  # (an assignment is a line's: no libcst traversal of every expression)
+        in_place = _InPlace(owned, sums, rt)
+        fn = fn.with_changes(body=fn.body.with_changes(body=map_statements(
+            fn.body.body, lambda line: _line_in_place(line, in_place))))
     return fn.with_changes(body=fn.body.with_changes(body=_in_order(fn.body.body, rt)))
 
 
@@ -222,6 +225,12 @@ class _Reads:
                 stack += ((c.comparator, True) for c in n.comparisons)
             else:
                 stack += ((c, False) for c in children(n))
+
+
+def _line_in_place(line: cst.SimpleStatementLine, in_place: "_InPlace"):
+    smalls = [in_place.leave_Assign(s, s) if type(s) is cst.Assign else s for s in line.body]
+    return line if all(a is b for a, b in zip(smalls, line.body)) else \
+        line.with_changes(body=smalls)
 
 
 class _InPlace(cst.CSTTransformer):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ..context import Context
-from ..names import Namer, children, names_in, occurrences
+from ..names import Namer, children, names_in, nodes, occurrences
 from .normalize import local_variables, target_names
 
 __all__ = ["rewrite"]
@@ -159,17 +159,13 @@ class _Renamer:
 def _assigned(statements) -> set[str]:
     """Names a block assigns (loop targets included), at any depth."""
     found: set[str] = set()
-
-    class Targets(cst.CSTVisitor):
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            found.update(target_names(node.target))
-
-        def visit_For(self, node: cst.For) -> None:
-            if type(node.target) is cst.Name:
-                found.add(node.target.value)
-
     for stmt in statements:
-        stmt.visit(Targets())
+        for node in nodes(stmt):
+            kind = type(node)
+            if kind is cst.AssignTarget:
+                found.update(target_names(node.target))
+            elif kind is cst.For and type(node.target) is cst.Name:
+                found.add(node.target.value)
     return found
 
 
