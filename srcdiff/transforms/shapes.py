@@ -740,6 +740,8 @@ def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
         if not more:
             break
         names |= more
+    if not names:
+        return {}  # (most functions: no list to walk the function's reads for)
     parent = {n: n for n in names}
 
     def root(n):
