@@ -70,7 +70,7 @@ PIPELINE = (
     ("relus", relus.rewrite),          # large arrays only: c = b > 0; r = rt.imul(b, c) → rt.positive_product_into(b)
     ("reductions", reductions.rewrite),  # shapes known: np.mean(v) → rt.mean_all(v), numpy's values
     ("splits", splits.rewrite),        # shapes known: np.split(x, 4, axis=1) → rt.split, the same views
-    ("release", release.rewrite),      # shapes known: a loop step ends by deleting the arrays only it reads
+    ("release", release.rewrite),      # shapes known: a loop step ends by deleting what only it reads
 )
 
 

@@ -248,13 +248,9 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
                 certain = _assigned_before(body, set(_target_names(stmt)), {})
                 unset = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(n))],
                                                               cst.Name("None"))])
-                         for n in names if n not in certain and n not in starts]  # made on one side of an if only
-                copies = [_assign(cst.Name(copy), cst.Call(
-                    cst.Attribute(cst.Name(rt), cst.Name("blank_like")), [cst.Arg(cst.Name(name))])
-                ).with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
-                    f"# the pullback reads {name} as the step starts for its shape and dtype alone"))])
-                    for copy, name in starts.items()]
-                body = [*unset, *copies, *body, tape_push(tape, names)]
+                         for n in names if n not in certain and n not in starts]  # (if one side)
+                body = [*unset, *(_start_blank(copy, name, rt) for copy, name in starts.items()),
+                        *body, tape_push(tape, names)]
                 make = cst.SimpleStatementLine([cst.Assign(
                     [cst.AssignTarget(cst.Name(tape))],
                     cst.Call(cst.Attribute(cst.Name(rt), cst.Name("Tape")), []))],
@@ -264,6 +260,14 @@ def _with_tapes(statements, tapes: dict, rt: str, calls: dict | None = None) -> 
             stmt = stmt.with_changes(body=stmt.body.with_changes(body=body))
         out.append(stmt)
     return out
+
+
+def _start_blank(copy: str, name: str, rt: str) -> cst.SimpleStatementLine:
+    """``x_1_start = rt.blank_like(x_1)`` at the top of a loop's body (``_at_start``)."""
+    comment = f"# the pullback reads {name} as the step starts for its shape and dtype alone"
+    blank = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("blank_like")), [cst.Arg(cst.Name(name))])
+    return _assign(cst.Name(copy), blank).with_changes(
+        leading_lines=[cst.EmptyLine(comment=cst.Comment(comment))])
 
 
 def tape_push(tape: str, names) -> cst.SimpleStatementLine:
