@@ -179,3 +179,16 @@ def test_a_helper_that_may_return_what_it_was_given_still_shares_it(helper):
     with pytest.raises(srcdiff.SrcdiffSyntaxError, match="'w' may share memory with 'x'") as info:
         srcdiff.grad(f)(np.array([0.3, -0.5, 0.8]))
     assert info.value.lineno > 0 and info.value.filename.endswith(".py")
+
+
+@pytest.mark.parametrize("body", ["return np.negative(z, z)", "return np.add(z, 1.0, z)",
+                                  "return np.concatenate((z, z), 0, out)",
+                                  "np = z\n        return np.copy()"])
+def test_a_numpy_call_that_may_return_its_output_argument_is_not_new(body):
+    """A ufunc's positional output (np.negative(z, z) is z), a join's, and a name that only
+    looks like numpy's: the result may be what the helper was given, so the write is refused."""
+    source = HELPERS.replace("    def head(z):\n        return z[1:]",
+                             f"    def head(z, out=None):\n        {body}").replace("HELPER", "head")
+    f = make_function(source, name="f")
+    with pytest.raises(srcdiff.SrcdiffSyntaxError, match="'w' may share memory with 'x'"):
+        srcdiff.grad(f)(np.array([0.3, -0.5, 0.8]))

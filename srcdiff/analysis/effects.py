@@ -392,12 +392,25 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     if obj is np.where and len(value.args) == 3:
         return "array"  # np.where(c, x, y): a new array (np.where(c): a tuple of index arrays)
     module = getattr(obj, "__module__", None) or ""
-    if (module.split(".")[0] == "numpy" and getattr(obj, "__name__", None) in _FRESH_CALLS or
-            isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc)
-            and getattr(obj, "__name__", None) in _FRESH_UFUNC_METHODS) and \
-            not any(a.keyword and a.keyword.value == "out" for a in value.args):
-        return "array"  # a constructor, a copy, a join, or a ufunc's new result (not out=)
+    name = getattr(obj, "__name__", None)
+    if (module.split(".")[0] == "numpy" and name in _FRESH_CALLS or isinstance(obj, np.ufunc) or
+            isinstance(getattr(obj, "__self__", None), np.ufunc) and name in _FRESH_UFUNC_METHODS) \
+            and not any(a.keyword and a.keyword.value == "out" or a.star for a in value.args) and \
+            sum(a.keyword is None for a in value.args) <= _before_out(obj):
+        return "array"  # a constructor, a copy, a join, or a ufunc's new result (no out)
     return None
+
+
+# the positional arguments before a positional ``out`` (np.add(a, b, a) writes into a and
+# returns it; so does np.concatenate((a, b), 0, a)), for the calls above that take one
+_OUT_AT = {"concatenate": 2, "stack": 2, "take": 3, "outer": 2, "reduce": 3, "accumulate": 3,
+           "reduceat": 4}
+
+
+def _before_out(obj) -> float:
+    if isinstance(obj, np.ufunc):
+        return obj.nin
+    return _OUT_AT.get(getattr(obj, "__name__", None), float("inf"))
 
 
 def returns_new_array(fn) -> bool:
@@ -434,10 +447,14 @@ def _returns_new_array(fn) -> bool:
             returns.append(node.value)
     if nested or not returns:
         return False
+    local = _assigned(source.funcdef)  # (its parameters too)
     for value in returns:
         if type(value) is not cst.Call:
             return False
-        obj = resolve_parts(_dotted(value.func), lookup)  # (a.dot(b): a local's, None)
+        parts = _dotted(value.func)
+        if not parts or parts[0] in local:  # (def f(np): … np.tanh(z) is the argument's)
+            return False
+        obj = resolve_parts(parts, lookup)  # (a.dot(b) of a global a: not numpy's)
         if not ((getattr(obj, "__module__", None) or "").startswith("numpy") and
                 _made(value, lookup) == "array"):
             return False
