@@ -196,6 +196,26 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
             return u + v
 
         """ + _SHIFT_CALLER),
+    # an output passed by position, not as out= (a silent wrong gradient before b1c29a8's
+    # successor: np.negative(u, u) negated the caller's array unseen)
+    "a_ufunc_into_its_positional_output": ("shift(y, a)", "writes its result into", """
+        def shift(u, v):
+            np.negative(u, u)
+            return u + v
+
+        """ + _SHIFT_CALLER),
+    "a_ufunc_result_that_is_its_positional_output": ("shift(y, a)", "writes its result into", """
+        def shift(u, v):
+            w = np.add(v, 1.0, u)
+            return w * 2.0
+
+        """ + _SHIFT_CALLER),
+    "a_method_into_its_positional_output": ("shift(y, a)", "output argument", """
+        def shift(u, v):
+            w = v.dot(np.eye(3), u)
+            return w
+
+        """ + _SHIFT_CALLER),
     "a_take_into_out_then_written": ("pick(y, a)", "writes its result into", """
         def pick(u, v):
             h = np.take(v * 2.0, [0, 1], out=u[0:2])
@@ -750,3 +770,28 @@ def test_the_fuzzers_crashes_and_false_refusals_differentiate_now(name):
     f = make_function(FUZZ_DIFFERENTIATED[name], name="f")
     for y in (np.array([0.7]), np.array([0.3, -0.5, 0.8])):
         check_grad(f, (y,), (srcdiff.grad(f)(y),))
+
+
+POSITIONAL_OUTPUTS = {  # the function's own line passes an output by position, not as out=
+    "ufunc": ("np.negative(x, buf)", "buf = np.zeros(3)\n    np.negative(x, buf)"),
+    "ufunc_into_its_input": ("np.exp(y, y)", "buf = x * 1.0\n    y = buf\n    np.exp(y, y)"),
+    "method": ("x.dot(np.eye(3), buf)", "buf = np.zeros(3)\n    y = x.dot(np.eye(3), buf)"),
+    "reduction": ("np.sum(x * x, 0, None, s)", "buf = np.zeros(3)\n    s = buf[0:1].reshape(())\n"
+                  "    t = np.sum(x * x, 0, None, s)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POSITIONAL_OUTPUTS))
+def test_an_output_passed_by_position_is_refused_at_its_line(name):
+    """Found reviewing this pass's effects changes: numpy's positional output argument
+    (np.negative(x, buf), x.dot(W, buf), np.sum(a, 0, None, s)) went unseen, and the write
+    into it gave a silent wrong gradient; now it is refused as out= is, at the line."""
+    token, lines = POSITIONAL_OUTPUTS[name]
+    f = make_function("def f(x):\n    " + lines + "\n    return np.sum(buf * x)\n", name="f")
+    with pytest.raises(NotDifferentiableError) as info:
+        srcdiff.grad(f)(np.array([0.3, -0.5, 0.8]))
+    err = info.value
+    line = next(i for i, text in enumerate(open(err.filename).read().splitlines(), 1)
+                if token.split("(")[0] in text and "def " not in text)
+    assert err.lineno == line, str(err)
+    assert "output argument" in str(err) and err.filename.endswith(".py")

@@ -30,7 +30,7 @@ from srcdiff.runtime import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, no_gra
 
 from ..context import MISSING
 from ..names import nodes
-from .calls import METHODS, _dotted, reads_source, resolve_parts
+from .calls import METHODS, _dotted, _signature, reads_source, resolve_parts
 from .function_values import (helper_functions, local_functions, named, records,
                               statements_of)
 
@@ -157,6 +157,14 @@ class _Effects:
                 if found is not None:
                     return found
             return None
+        if type(func) is cst.Attribute and func.attr.value in _METHOD_OUTPUT_AT and not (
+                parts and isinstance(self.resolve(parts[:-1]), types.ModuleType)):
+            positional = [a.value for a in call.args if a.keyword is None]  # a.dot(b, c)
+            at = _METHOD_OUTPUT_AT[func.attr.value]
+            if any(a.star for a in call.args) or len(positional) > at and \
+                    self.fresh.get(_name_of(positional[at])) != "array":
+                return self.write(f"'{text}' writes its result into the array given as its "
+                                  "output argument", call)
         if type(func) is cst.Attribute and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
@@ -177,6 +185,10 @@ class _Effects:
 
     def callee(self, obj, text: str, call: cst.Call, seen: dict) -> Write | None:
         """The first write of ``call``, a call of ``obj``."""
+        out = _positional_output(obj, call)
+        if out is True or out is not None and self.fresh.get(_name_of(out)) != "array":
+            return self.write(f"'{text}' writes its result into the array given as its output "
+                              "argument", call)
         if _read_only(obj):
             return None
         if inspect.isfunction(obj) and rule_for(obj) is None and reads_source(obj):
@@ -363,6 +375,13 @@ _FRESH_METHODS = frozenset("dot sum mean prod std var cumsum cumprod flatten ast
                            "max min argmax argmin".split())
 
 
+# where each of those methods takes ``out`` (``copy`` for astype) positionally: a.dot(b, c)
+# writes into c and returns it
+_METHOD_OUTPUT_AT = {"dot": 1, "sum": 2, "mean": 2, "prod": 2, "std": 2, "var": 2, "cumsum": 2,
+                     "cumprod": 2, "clip": 2, "round": 1, "max": 1, "min": 1, "argmax": 1,
+                     "argmin": 1, "astype": 4, "flatten": 1}
+
+
 # a ufunc's methods that make a new array (np.add.reduce(x), np.multiply.outer(a, b)) unless
 # out= says otherwise; not ``at``, which writes into its first argument
 _FRESH_UFUNC_METHODS = frozenset("reduce accumulate reduceat outer".split())
@@ -380,11 +399,15 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     func = value.func
     if type(func) is cst.Attribute and func.attr.value == "copy" and not value.args:
         return "array"  # x.copy()
-    if type(func) is cst.Attribute and func.attr.value in _FRESH_METHODS and \
-            not any(a.keyword is not None and a.keyword.value in ("out", "copy") for a in value.args):
-        return "array"  # a.dot(b), a.sum(axis=0), a.astype(np.float32): a new array
     parts = _dotted(func)
     obj = resolve_parts(parts, lookup)
+    if type(func) is cst.Attribute and func.attr.value in _FRESH_METHODS and \
+            not any(a.keyword is not None and a.keyword.value in ("out", "copy") or a.star
+                    for a in value.args):
+        if obj is not None and obj is not MISSING:  # np.dot(a, b): a module's function
+            return "array" if _positional_output(obj, value) is None else None
+        positional = sum(a.keyword is None for a in value.args)  # a method: a.dot(b)
+        return "array" if positional <= _METHOD_OUTPUT_AT[func.attr.value] else None
     if obj in (list, dict, set):
         return "container"
     if obj is builtins.sum and len(value.args) == 1 and value.args[0].keyword is None:
@@ -395,22 +418,44 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     name = getattr(obj, "__name__", None)
     if (module.split(".")[0] == "numpy" and name in _FRESH_CALLS or isinstance(obj, np.ufunc) or
             isinstance(getattr(obj, "__self__", None), np.ufunc) and name in _FRESH_UFUNC_METHODS) \
-            and not any(a.keyword and a.keyword.value == "out" or a.star for a in value.args) and \
-            sum(a.keyword is None for a in value.args) <= _before_out(obj):
+            and not any(a.keyword and a.keyword.value == "out" for a in value.args) and \
+            _positional_output(obj, value) is None:
         return "array"  # a constructor, a copy, a join, or a ufunc's new result (no out)
     return None
 
 
-# the positional arguments before a positional ``out`` (np.add(a, b, a) writes into a and
-# returns it; so does np.concatenate((a, b), 0, a)), for the calls above that take one
-_OUT_AT = {"concatenate": 2, "stack": 2, "take": 3, "outer": 2, "reduce": 3, "accumulate": 3,
-           "reduceat": 4}
+def _positional_output(obj, call: cst.Call):
+    """The argument ``call`` passes where numpy's ``obj`` takes its output positionally
+    (``np.add(a, b, a)``, ``np.dot(a, b, c)``, ``np.sum(a, 0, None, c)``: written into and
+    returned), True where a star argument may pass one, else None."""
+    position = _output_position(obj)
+    if position is None:
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in call.args):
+        return True
+    return positional[position].value if position < len(positional) else None
 
 
-def _before_out(obj) -> float:
+def _output_position(obj) -> int | None:
+    """Where numpy's (or CuPy's) ``obj`` takes ``out`` positionally: a ufunc after its
+    inputs, else by its signature (None: no such parameter, or not a numpy callable)."""
     if isinstance(obj, np.ufunc):
         return obj.nin
-    return _OUT_AT.get(getattr(obj, "__name__", None), float("inf"))
+    if not ((getattr(obj, "__module__", None) or "").split(".")[0] in ("numpy", "cupy") or
+            isinstance(getattr(obj, "__self__", None), np.ufunc)):
+        return None
+    try:
+        sig = _signature(obj)
+    except TypeError:  # (unhashable)
+        return None
+    for i, param in enumerate(sig.parameters.values() if sig is not None else ()):
+        if param.kind is param.VAR_POSITIONAL:
+            return None  # (np.einsum(*operands, out=None): out by keyword only)
+        if param.name == "out":
+            return i if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) \
+                else None
+    return None
 
 
 def returns_new_array(fn) -> bool:
