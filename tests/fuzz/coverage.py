@@ -259,6 +259,8 @@ IDIOMS: dict[str, str] = {
     "side effect: np.copyto(y, v) in a helper": "effect-helper-copyto",
     "side effect: y[0] = s in a helper": "effect-helper-setitem",
     "side effect: np.multiply(y, 2.0, out=y)": "effect-out-kw",
+    "side effect: np.tanh(y, y), an output by position": "effect-out-pos",
+    "side effect: np.negative(y, y) in a helper": "effect-helper-out-pos",
     "side effect: np.copyto(y, x)": "effect-copyto",
     "side effect: setattr(obj, 'v', a)": "effect-setattr",
     "side effect: obj.v = a": "effect-attr-assign",

@@ -816,8 +816,8 @@ class Idioms:
 
     # ----- side effects srcdiff must refuse
     EFFECTS = ("helper_append", "helper_imul", "helper_fill", "helper_copyto", "helper_setitem",
-               "out_kw", "copyto", "setattr", "attr_assign", "extend", "list_method", "fill",
-               "add_at", "arg_copyto", "arg_fill", "trystar")
+               "helper_out_pos", "out_kw", "out_pos", "copyto", "setattr", "attr_assign",
+               "extend", "list_method", "fill", "add_at", "arg_copyto", "arg_fill", "trystar")
 
     def s_effect(self, kind: str, helper_name: str):
         """Emit a side effect of ``kind`` and a read of what it changed (so a compiler that
@@ -844,7 +844,8 @@ class Idioms:
                     "helper_imul": ("y, v", "    y *= 2.0\n    return np.sum(y * v)"),
                     "helper_fill": ("y, v", "    y.fill(np.sum(v))\n    return np.sum(y)"),
                     "helper_copyto": ("y, v", "    np.copyto(y, v)\n    return np.sum(y)"),
-                    "helper_setitem": ("y, v", "    y[0] = np.sum(v)\n    return np.sum(y)")}[kind]
+                    "helper_setitem": ("y, v", "    y[0] = np.sum(v)\n    return np.sum(y)"),
+                    "helper_out_pos": ("y, v", "    np.negative(y, y)\n    return np.sum(y * v)")}[kind]
             params, text = body
             src = f"def {helper_name}({params}):\n{text}\n"
             helper = (src, src)
@@ -919,6 +920,9 @@ class Idioms:
                     emit(f"np.tanh({y}, out={y})")
                 else:
                     emit(f"np.{fn}({y}, 2.0, out={y})")
+            elif kind == "out_pos":  # the output by position: as out= (O41)
+                emit(ch.pick([f"np.tanh({y}, {y})", f"np.multiply({y}, 2.0, {y})",
+                              f"np.clip({y}, -1.0, 1.0, {y})"]))
             else:  # add_at
                 idx = ch.pick(["0", "np.array([0, 1, 0])" if shape != M else "0"])
                 emit(f"np.add.at({y}, {idx}, {s.src})", f"np.add.at({y}, {idx}, {s.osrc})")
