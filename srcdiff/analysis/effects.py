@@ -159,12 +159,10 @@ class _Effects:
             return None
         if type(func) is cst.Attribute and func.attr.value in _METHOD_OUTPUT_AT and not (
                 parts and isinstance(self.resolve(parts[:-1]), types.ModuleType)):
-            positional = [a.value for a in call.args if a.keyword is None]  # a.dot(b, c)
-            at = _METHOD_OUTPUT_AT[func.attr.value]
-            if any(a.star for a in call.args) or len(positional) > at and \
-                    self.fresh.get(_name_of(positional[at])) != "array":
-                return self.write(f"'{text}' writes its result into the array given as its "
-                                  "output argument", call)
+            found = self.output(_argument_at(call, _METHOD_OUTPUT_AT[func.attr.value]), text,
+                                call)  # a method of a value: a.dot(b, c)
+            if found is not None:
+                return found
         if type(func) is cst.Attribute and (parts is None or parts[0] in self.local_names):
             if func.attr.value in READ_ONLY_METHODS:  # a method of a local value
                 return None
@@ -185,10 +183,9 @@ class _Effects:
 
     def callee(self, obj, text: str, call: cst.Call, seen: dict) -> Write | None:
         """The first write of ``call``, a call of ``obj``."""
-        out = _positional_output(obj, call)
-        if out is True or out is not None and self.fresh.get(_name_of(out)) != "array":
-            return self.write(f"'{text}' writes its result into the array given as its output "
-                              "argument", call)
+        found = self.output(_positional_output(obj, call), text, call)
+        if found is not None:
+            return found
         if _read_only(obj):
             return None
         if inspect.isfunction(obj) and rule_for(obj) is None and reads_source(obj):
@@ -202,6 +199,14 @@ class _Effects:
     def resolve(self, parts):
         return resolve_parts(parts, self.lookup)
 
+    def output(self, out, text: str, call: cst.Call) -> Write | None:
+        """The write of an output argument ``out`` (``_argument_at``'s) that is not memory
+        the helper made itself."""
+        if out is True or out is not None and self.fresh.get(_name_of(out)) != "array":
+            return self.write(f"'{text}' writes its result into the array given as its output "
+                              "argument", call)
+        return None
+
     def helper(self, fn, text: str, call, seen: dict) -> Write | None:
         """The first write in ``fn``'s body, found once per function and per functions passed
         to it (a cycle is read-only until one of its bodies writes). A parameter given a
@@ -212,18 +217,13 @@ class _Effects:
         if key in seen:
             return seen[key]
         seen[key] = None
-        from ..source import get_source  # (the source module reads files; import lazily)
-
-        try:
-            source = get_source(fn)
-        except Exception:  # noqa: BLE001 - any reason the source cannot be read
+        read = _read_source(fn)
+        if read is None:
             seen[key] = self.write(f"'{text}' calls {fn.__qualname__}, whose source srcdiff "
                                    "cannot read", call)
             return seen[key]
-        from ..context import Context
-
+        source, globals_lookup = read
         funcdef = source.funcdef
-        globals_lookup = Context(source=source, params=(), wrt=()).lookup
 
         def lookup(name: str):
             return bound[name] if name in bound else globals_lookup(name)
@@ -402,12 +402,12 @@ def _made(value: cst.BaseExpression, lookup) -> str | None:
     parts = _dotted(func)
     obj = resolve_parts(parts, lookup)
     if type(func) is cst.Attribute and func.attr.value in _FRESH_METHODS and \
-            not any(a.keyword is not None and a.keyword.value in ("out", "copy") or a.star
+            not any(a.keyword is not None and a.keyword.value in ("out", "copy")
                     for a in value.args):
         if obj is not None and obj is not MISSING:  # np.dot(a, b): a module's function
             return "array" if _positional_output(obj, value) is None else None
-        positional = sum(a.keyword is None for a in value.args)  # a method: a.dot(b)
-        return "array" if positional <= _METHOD_OUTPUT_AT[func.attr.value] else None
+        return "array" if _argument_at(value, _METHOD_OUTPUT_AT[func.attr.value]) is None \
+            else None  # a method: a.dot(b), not a.dot(b, c)
     if obj in (list, dict, set):
         return "container"
     if obj is builtins.sum and len(value.args) == 1 and value.args[0].keyword is None:
@@ -429,12 +429,16 @@ def _positional_output(obj, call: cst.Call):
     (``np.add(a, b, a)``, ``np.dot(a, b, c)``, ``np.sum(a, 0, None, c)``: written into and
     returned), True where a star argument may pass one, else None."""
     position = _output_position(obj)
-    if position is None:
-        return None
-    positional = [a for a in call.args if a.keyword is None]
+    return None if position is None else _argument_at(call, position)
+
+
+def _argument_at(call: cst.Call, position: int):
+    """The positional argument of ``call`` at ``position`` (an output's), True where a star
+    argument may stand there, None where there is none."""
     if any(a.star for a in call.args):
         return True
-    return positional[position].value if position < len(positional) else None
+    positional = [a.value for a in call.args if a.keyword is None]
+    return positional[position] if position < len(positional) else None
 
 
 def _output_position(obj) -> int | None:
@@ -474,15 +478,24 @@ def returns_new_array(fn) -> bool:
 _NEW_ARRAY_RETURNED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _returns_new_array(fn) -> bool:
+def _read_source(fn):
+    """``(source, lookup of its globals)`` of the user's function ``fn``, None where its
+    source cannot be read."""
     from ..context import Context
     from ..source import get_source  # (the source module reads files; import lazily)
 
     try:
         source = get_source(fn)
     except Exception:  # noqa: BLE001 - any reason the source cannot be read
+        return None
+    return source, Context(source=source, params=(), wrt=()).lookup
+
+
+def _returns_new_array(fn) -> bool:
+    read = _read_source(fn)
+    if read is None:
         return False
-    lookup = Context(source=source, params=(), wrt=()).lookup
+    source, lookup = read
     returns, nested = [], False
     for node in nodes(source.funcdef.body):
         kind = type(node)
