@@ -11,7 +11,7 @@ import numpy as np
 
 from . import building, creation, elementwise, fft, grids, linalg, reductions, registry, rules, scalar_math, shaping
 from .backend import array_module, register_array_module, reshape, scatter_add
-from .helpers import append, append_in_place, blank, blank_like, count, split, unpacked, guard, setitem, add, at, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
+from .helpers import append, append_in_place, blank, blank_like, count, split, unpacked, guard, setitem, add, at, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, squared_norm, unbroadcast, where_positive, zeros_like
 from .helpers import dot_all, dot_rows, matmul_rows, mean_all, row_dots, rows_dot, rows_matmul, sum_all
 from . import inplace
 from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, positive_part_into,
@@ -43,7 +43,7 @@ __all__ = [
     "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "reshape", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "dot_all", "sum_all", "mean_all",
     "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "Terms", "each_step", "carried", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
-    "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
+    "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "squared_norm", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
     "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",
     "positive_part_into", "positive_product_into", "blank", "blank_like", "spread_number", "terms_sum", "split_joined", "slices_joined", "split", "unpacked",

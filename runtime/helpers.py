@@ -453,6 +453,18 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def squared_norm(x):
+    """``np.linalg.norm(x) ** 2``: the ``norms`` stage writes this call for those lines, so
+    that the adjoint is ``2 * g * x``, not the square's times the norm's (which divides by
+    the norm, so needs it computed, and a whole ``rt.norm_adjoint`` call). The same
+    operations as the lines, so the same value.
+
+    >>> float(squared_norm(np.array([3.0, 4.0])))
+    25.0
+    """
+    return np.linalg.norm(x) ** 2
+
+
 def softmax(x, axis=-1, shifted=True):
     """``e / np.sum(e, axis=axis, keepdims=True)`` with ``e = np.exp(x - np.max(x, axis=axis,
     keepdims=True))`` (``e = np.exp(x)`` where not ``shifted``; for ``axis=None``, both

@@ -645,6 +645,12 @@ def _sigmoid(x):
     return lambda x: 1.0 / (1.0 + np.exp(-x))
 
 
+@_twin(helpers.squared_norm)
+def _squared_norm(x):
+    # the same operations as the lines the norms stage replaced, compiled
+    return lambda x: np.linalg.norm(x) ** 2
+
+
 @_twin(helpers.softmax)
 def _softmax(x, axis=-1, shifted=True):
     return _normalised(axis, shifted, _exp_over_total, _exp_over_sums)

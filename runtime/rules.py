@@ -27,7 +27,7 @@ import operator
 import numpy as np
 
 from .backend import array_module, is_dask, reshape, scatter_add, split
-from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, unbroadcast, where_positive, zeros_like
+from .helpers import append, blank, count, guard, setitem, expand_reduced, inverse_permutation, log_softmax, sigmoid, softmax, squared_norm, unbroadcast, where_positive, zeros_like
 from .options import OneOf
 from .registry import adjoint
 from .tape import Terms
@@ -226,6 +226,11 @@ def arctan_adjoint(g, x):
 @adjoint(sigmoid)  # the sigmoid stage's 1.0 / (1.0 + np.exp(-x))
 def sigmoid_adjoint(g, ans, x):
     return g * ans * (1.0 - ans)
+
+
+@adjoint(squared_norm)  # the norms stage's np.linalg.norm(x) ** 2: the sum of x's squares
+def squared_norm_adjoint(g, x):
+    return 2.0 * g * x
 
 
 @adjoint(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .helpers import expand_reduced, guard, log_softmax, sigmoid, softmax
+from .helpers import expand_reduced, guard, log_softmax, sigmoid, softmax, squared_norm
 from .rules import prod_adjoint
 from .statistics import (median_adjoint, nanmedian_adjoint, nanpercentile_adjoint,
                          nanquantile_adjoint, percentile_adjoint, quantile_adjoint)
@@ -29,6 +29,11 @@ def log_softmax_axis_tangent(dx, ans, x, axis=-1, shifted=True):
 @tangent(sigmoid)  # the sigmoid stage's 1.0 / (1.0 + np.exp(-x))
 def sigmoid_tangent(dx, ans, x):
     return dx * ans * (1.0 - ans)
+
+
+@tangent(squared_norm)  # the norms stage's np.linalg.norm(x) ** 2: the sum of x's squares
+def squared_norm_tangent(dx, ans, x):
+    return 2.0 * np.sum(x * dx)
 
 
 @tangent(softmax)  # the canonical stage's e / sum(e) of e = exp(x - max(x)), along one axis

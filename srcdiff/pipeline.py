@@ -19,7 +19,7 @@ from .names import names_in
 from .source import get_source
 from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
                          fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, release, rename, rows, splits, stacks, transposes,
-                         reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
+                         norms, reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
 
 __all__ = ["PIPELINE", "FORWARD", "Derivative", "compile_derivative", "compile_tangent"]
@@ -38,6 +38,7 @@ PIPELINE = (
     ("canonical", canonical.rewrite),  # np.matmul, x.dot, matmul-like einsum → @ / np.dot
     ("softmax", softmax.rewrite),      # e = np.exp(s - max); p = e / sum(e) → rt.softmax(s)
     ("sigmoid", sigmoid.rewrite),      # e = np.exp(-z); s = 1.0 / (1.0 + e) → rt.sigmoid(z)
+    ("norms", norms.rewrite),          # n = np.linalg.norm(r); s = n ** 2 → rt.squared_norm(r)
     ("rename", rename.rewrite),        # one assignment per name
     ("factors", factors.rewrite),      # solve(L.T, solve(L, b)), sum(log(diag(L))) of L = cholesky(K) → one call each
     ("reverse", reverse.rewrite),      # forward pass + pullback, for active variables only

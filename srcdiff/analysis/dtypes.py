@@ -58,6 +58,7 @@ _RUNTIME = {helpers.unbroadcast: (0,), helpers.zeros_like: (0,), rules.sum_adjoi
             rules.matmul_adjoint_x2: (0, 1, 2), rules.matmul_adjoint_x1_spread: (0, 1, 2),
             rules.matmul_adjoint_x2_spread: (0, 1, 2), helpers.guard: (0, 1),
             helpers.row_dots: (0, 1), helpers.dot_all: (0, 1), helpers.softmax: (0,), helpers.sigmoid: (0,),
+            helpers.squared_norm: (0,),
             helpers.where_positive: (1,),  # where_positive(c, x, 0): x's dtype (a literal zero)
             helpers.blank_like: (0,), helpers.matmul_rows: (0, 1), helpers.rows_matmul: (0, 1),
             helpers.dot_rows: (0, 1), helpers.rows_dot: (0, 1), helpers.sum_all: (0,),

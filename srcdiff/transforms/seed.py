@@ -49,9 +49,9 @@ __all__ = ["rewrite", "applied", "GRADIENT", "WITH_VALUE"]
 GRADIENT = "gradient"  # the Context option that asks for this pass
 WITH_VALUE = "with_value"  # with GRADIENT: value_and_grad, the value returned with the pullback
 
-_REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod}
+_REDUCTIONS = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod, np.linalg.norm}
 # the factors stage's calls that are one number whatever their arguments (a sum of logs)
-_NUMBER_CALLS = {linalg.cholesky_log_diagonal}
+_NUMBER_CALLS = {linalg.cholesky_log_diagonal, helpers.squared_norm}
 _METHODS = ("sum", "mean", "max", "min", "prod")
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
 _ELEMENTWISE_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power)
@@ -264,6 +264,9 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
         return type(expr.operator) in (cst.Minus, cst.Plus) and \
             _real_scalar(expr.expression, forward, single, ctx, seen, numbers, local)
     if type(expr) is cst.BinaryOperation:
+        if type(expr.operator) is cst.Power:  # a whole power of a real number is one
+            return type(number(expr.right)) is int and \
+                _real_scalar(expr.left, forward, single, ctx, seen, numbers, local)
         return isinstance(expr.operator, _ARITHMETIC) and \
             _real_scalar(expr.left, forward, single, ctx, seen, numbers, local) and \
             _real_scalar(expr.right, forward, single, ctx, seen, numbers, local)

@@ -886,6 +886,8 @@ def _call(call: cst.Call, facts: Facts):
         return facts.of(positional[0])
     if fn in (helpers.softmax, helpers.log_softmax, helpers.sigmoid) and len(positional) == 1:
         return facts.of(positional[0])
+    if fn in (helpers.squared_norm, np.linalg.norm) and len(positional) == 1 and not keywords:
+        return SCALAR  # the 2-norm of all of an array (numpy flattens it), or its square
     if _known(fn, _NARY) and len(positional) >= 2 and not keywords:
         return _broadcast([facts.of(a) for a in positional])
     if _known(fn, _MATH):

@@ -31,7 +31,17 @@ from ..names import occurrences, with_blocks
 from .normalize import local_variables
 from .softmax import assigned
 
-__all__ = ["rewrite"]
+__all__ = ["rewrite", "operand_of"]
+
+
+def operand_of(value, fn, ctx: Context, local_names) -> str | None:
+    """``x`` of ``fn(x)`` (one name, no keywords), else None."""
+    if type(value) is cst.Call and len(value.args) == 1 and \
+            value.args[0].keyword is None and not value.args[0].star and \
+            type(value.args[0].value) is cst.Name and \
+            resolve(value.func, ctx, local_names) is fn:
+        return value.args[0].value.value
+    return None
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -86,13 +96,7 @@ class _Finder:
         return self.operand_of(value, np.negative)
 
     def operand_of(self, value, fn) -> str | None:
-        """``x`` of ``fn(x)`` (one name, no keywords), else None."""
-        if type(value) is cst.Call and len(value.args) == 1 and \
-                value.args[0].keyword is None and not value.args[0].star and \
-                type(value.args[0].value) is cst.Name and \
-                resolve(value.func, self.ctx, self.local_names) is fn:
-            return value.args[0].value.value
-        return None
+        return operand_of(value, fn, self.ctx, self.local_names)
 
     def one_plus(self, value, e: str) -> bool:
         """``1.0 + e`` or ``e + 1.0`` (``1`` as well)."""

@@ -199,6 +199,7 @@ COVERAGE: dict[str, str] = {
 IDIOMS: dict[str, str] = {
     "a max-shifted softmax: exp(m - max(m)) / sum(exp(m - max(m)))": "softmax",
     "a logistic sigmoid: 1.0 / (1.0 + np.exp(-x)), 1 / (1 + np.exp(-x))": "sigmoid",
+    "the square of a 2-norm: np.linalg.norm(r) ** 2": "squared-norm",
     "a Cholesky factor's solves and log-determinant: L = np.linalg.cholesky(K); "
     "np.linalg.solve(L.T, np.linalg.solve(L, u)); np.sum(np.log(np.diag(L)))": "cholesky-factor",
     "an RNN's loop over every row of a matrix: h = np.tanh(w @ h + m @ x[t]), "
@@ -365,6 +366,8 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             "srcdiff.runtime.helpers.log_softmax",
                             # (transforms/sigmoid.py), which the "sigmoid" feature writes
                             "srcdiff.runtime.helpers.sigmoid",
+                            # (transforms/norms.py), which the "squared-norm" feature writes
+                            "srcdiff.runtime.helpers.squared_norm",
                             # lowered from user spellings by transforms/factors.py, which the
                             # "cholesky-factor" feature writes
                             "srcdiff.runtime.linalg.cholesky_solve",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .model import (ATOM, BOUND, CMP, IFX, OR, E, M, MUL, S, THRESH, U, UNARY, V, Var, _par,
+from .model import (ATOM, BOUND, CMP, IFX, OR, POW, E, M, MUL, S, THRESH, U, UNARY, V, Var, _par,
                     attr, binop, call, compare, lit, method, sub_shapes)
 
 SIZE = {V: "3", U: "2", M: "(2, 3)"}
@@ -67,7 +67,8 @@ class Idioms:
     def x_spell(self, shape, d) -> E:
         ch = self.ch
         opts = {S: ["ufunc", "relu", "copy", "matmul", "inner", "mdot", "amax", "mreduce",
-                    "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce", "sigmoid"],
+                    "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce", "sigmoid",
+                    "squared_norm"],
                 V: ["ufunc", "relu", "copy", "matmul", "mdot", "einsum", "transpose", "squeeze",
                     "ellipsis", "amax", "convert", "ureduce", "displays", "sigmoid"],
                 U: ["ufunc", "relu", "copy", "matmul", "mdot", "inner", "einsum", "ellipsis",
@@ -195,6 +196,15 @@ class Idioms:
         else:
             e, oe = f"({one} + {e})", f"({one} + {oe})"
         return E(f"{one} / {e}", f"{one} / {oe}", shape, 1.0)
+
+    def sp_squared_norm(self, shape, d) -> E:
+        """``np.linalg.norm(a) ** 2`` of a vector or a matrix (numpy flattens it; the norms
+        stage makes it ``rt.squared_norm``), sometimes as ``** 2.0``."""
+        self.feature("squared-norm")
+        a = self.expr(self.ch.pick([V, M]), d)
+        two = self.ch.pick(["2", "2.0"])
+        n = call("np.linalg.norm", [a], S, a.bound * 3)
+        return E(f"{n.src} ** {two}", f"{n.osrc} ** {two}", S, n.bound ** 2, POW)
 
     def sp_displays(self, shape, d) -> E:
         """``list((a, b))`` / ``tuple([a, b])`` of values: the displays they make."""
