@@ -17,7 +17,7 @@ from .analysis.dtypes import FLOAT64
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, factor, factors,
+from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, doubles, factor, factors,
                          fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, release, rename, rows, splits, stacks, transposes,
                          norms, reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
@@ -60,6 +60,7 @@ PIPELINE = (
     ("accumulate", accumulate.rewrite),  # dx + rt.getitem_adjoint(…) → in place, where dx is unshared
     ("tiles", tiles.rewrite),          # an adjoint from several slices of x: rt.slices_adjoint(x, (g, key), ...)
     ("ranks", ranks.rewrite),          # shapes known: rt.matmul_adjoint_x2(g, X, w) → g @ X
+    ("doubles", doubles.rewrite),      # dr = g * r; dr = dr + g * r (r @ r's) → dr = 2 * g * r
     ("transposes", transposes.rewrite),  # shapes known: np.swapaxes(A.swapaxes(-1, -2) @ G, 1, 2) → G.swapaxes(-1, -2) @ A
     ("rowdots", rowdots.rewrite),      # shapes known: np.sum(g * p, axis=-1, keepdims=True) → rt.row_dots(g, p)
     ("products", products.rewrite),    # shapes known, small arrays: X @ w, np.dot(X, w) → X.dot(w)

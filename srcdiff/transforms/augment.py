@@ -40,7 +40,7 @@ import libcst as cst
 import numpy as np
 
 from ..analysis.dtypes import BOOL, FLOAT, FLOAT64, dtype_facts
-from ..analysis.values import UNKNOWN, binding_counts, reads, resolve
+from ..analysis.values import UNKNOWN, binding_counts, number, reads, resolve
 from ..context import Context
 from ..names import Renamed, kept_lines, spelled
 from .inplace import INPLACE, Uses, assignment, bare, kept_nowhere, makes
@@ -202,6 +202,8 @@ class _Augmenting:
             self.renames[held] = target  # a temporary becomes what it is made into
             return [stmt.with_changes(body=[augmented])]
         alias = cst.Assign([cst.AssignTarget(cst.Name(target))], cst.Name(name))
+        if op in (cst.Multiply, cst.Divide) and number(other) == 1:
+            return [stmt.with_changes(body=[alias])]  # float64 times 1.0: the same values
         return [stmt.with_changes(body=[alias]),
                 cst.SimpleStatementLine([augmented])]
 

@@ -7,7 +7,7 @@ that line is written in place of the call. Likewise the sum of an adjoint array 
 number, ``rt.unbroadcast(g, b)`` for a ``b`` of shape ``()``, and back to an array ``b``
 whose axes are ``g``'s last ones (a bias's: ``g.sum(axis=0)``). Invariant after this pass:
 no call of ``rt.matmul_adjoint_x1/_x2`` or ``rt.dot_adjoint_a/_b`` whose operands have known
-ranks of one or two axes remains, nor of ``rt.matmul_adjoint_x1/_x2`` of two stacks of
+ranks of one or two axes remains, nor of ``rt.inner_adjoint_a/_b`` of two known vectors, nor of ``rt.matmul_adjoint_x1/_x2`` of two stacks of
 matrices with the same known batch axes, nor an ``rt.unbroadcast`` of a known array to a number or
 to an array of its last axes, nor ``rt.count`` of an array of known axes (its ``.size``, 1
 for an empty one, as ``rt.count`` says).
@@ -40,13 +40,15 @@ __all__ = ["rewrite", "operand"]
 _X1 = {(2, 2): "G @ B.T", (2, 1): "G[:, None] * B", (1, 2): "B @ G", (1, 1): "G * B"}
 _X2 = {(2, 2): "A.T @ G", (2, 1): "G @ A", (1, 2): "A[:, None] * G", (1, 1): "G * A"}
 _BY_RANKS = {rules.matmul_adjoint_x1: _X1, rules.matmul_adjoint_x2: _X2,
-             rules.dot_adjoint_a: _X1, rules.dot_adjoint_b: _X2}  # np.dot is @ for these ranks
+             rules.dot_adjoint_a: _X1, rules.dot_adjoint_b: _X2,  # np.dot is @ for these ranks
+             # np.inner of two vectors (its rules' own line; other ranks contract otherwise)
+             rules.inner_adjoint_a: {(1, 1): "G * B"}, rules.inner_adjoint_b: {(1, 1): "G * A"}}
 # matmul of two stacks of matrices with the same batch axes (attention's q @ k^T): the
 # rule's line without its sum over broadcast batch axes, which it has none of
 _BATCHED = {rules.matmul_adjoint_x1: "G @ B.swapaxes(-1, -2)",
             rules.matmul_adjoint_x2: "A.swapaxes(-1, -2) @ G"}
 _NAMES = ("matmul_adjoint_x1", "matmul_adjoint_x2", "dot_adjoint_a", "dot_adjoint_b",
-          "unbroadcast", "count")
+          "inner_adjoint_a", "inner_adjoint_b", "unbroadcast", "count")
 _ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 

@@ -188,7 +188,8 @@ def _scalar_products(forward: dict, single: set, facts: Facts, ctx: Context) -> 
         if type(value) is cst.BinaryOperation and type(value.operator) is cst.MatrixMultiply:
             found.add(name)
         elif type(value) is cst.Call and \
-                resolve(value.func, ctx, local) in (np.dot, np.trace, np.linalg.det):
+                resolve(value.func, ctx, local) in (np.dot, np.inner, np.vdot, np.trace,
+                                                    np.linalg.det):
             found.add(name)
     return found
 

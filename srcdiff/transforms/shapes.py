@@ -675,6 +675,9 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
     if fn is np.dot and len(positional) == 2 and not keywords:
         b = axes_of(facts.of(positional[1]))
         return _matmul(axes, b) if b and len(axes) <= 2 and len(b) <= 2 else UNKNOWN
+    if fn in (np.inner, np.vdot) and len(positional) == 2 and not keywords:
+        b = axes_of(facts.of(positional[1]))  # two vectors of one length: one number (vdot
+        return SCALAR if b and len(axes) == len(b) == 1 and axes == b else UNKNOWN  # flattens)
     square = len(axes) == 2 and axes[0] == axes[1]  # a matrix of n x n
     if fn in (np.linalg.cholesky, np.linalg.inv) and len(positional) == 1 and not keywords:
         return dims(axes) if square else UNKNOWN
