@@ -64,6 +64,8 @@ RUNTIME_HELPERS = {helpers.guard, tangents.broadcast_tangent, solvers.triangular
                    # mode through them in tests/test_where_positive.py, test_softmax_lines.py,
                    # tests/transforms/test_sigmoid.py
                    helpers.where_positive, helpers.softmax, helpers.log_softmax, helpers.sigmoid,
+                   # and the norms stage: tests/transforms/test_norms.py
+                   helpers.squared_norm,
                    # what the factors stage writes in reverse mode only (forward mode reads the
                    # lines as written): tests/transforms/test_factors.py
                    linalg.cholesky_solve, linalg.cholesky_log_diagonal, linalg.slogdet_spd,

@@ -275,7 +275,7 @@ def test_options_are_the_primitives_parameter_names(rule):
 
 
 DEDICATED = {helpers.append, helpers.where_positive, helpers.softmax, helpers.log_softmax,
-             helpers.sigmoid}
+             helpers.sigmoid, helpers.squared_norm}
 
 
 @pytest.mark.parametrize("x, zero", [(np.array([[0.7, -0.4, 1.3], [-1.1, 0.2, -0.6]]), 0.0),
@@ -311,6 +311,17 @@ def test_sigmoid_rule_matches_finite_differences(shape):
     ans = helpers.sigmoid(x)
     np.testing.assert_array_equal(ans, 1.0 / (1.0 + np.exp(-np.asarray(x))))  # the same operations
     check_vjp(helpers.sigmoid, (x,), (rule_for(helpers.sigmoid).call(g, ans, x),), cotangent=g)
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 3), (2, 1, 3)])
+def test_squared_norm_rule_matches_finite_differences(shape):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=shape) if shape else float(rng.normal())
+    g = float(rng.normal())
+    ans = helpers.squared_norm(x)
+    assert ans == np.linalg.norm(x) ** 2  # the same operations
+    check_vjp(helpers.squared_norm, (x,), (rule_for(helpers.squared_norm).call(g, x),),
+              cotangent=g)
 
 
 def test_append_rule_matches_finite_differences():

@@ -90,10 +90,10 @@ def test_forward_mode_and_second_order():
     rng = np.random.default_rng(5)
     w, X, y = _args(rng)
     v = rng.normal(size=3)
-    value, tangent = srcdiff.jvp(least_squares, (w, X, y), (v, None, None))
-    assert value == least_squares(w, X, y)
-    np.testing.assert_allclose(tangent, srcdiff.grad(least_squares, wrt="w")(w, X, y) @ v,
-                               rtol=1e-10)
+    for fn in (least_squares, broadcast_in):  # a vector's norm, a matrix's
+        value, tangent = srcdiff.jvp(fn, (w, X, y), (v, None, None))
+        assert value == fn(w, X, y)
+        np.testing.assert_allclose(tangent, srcdiff.grad(fn, wrt="w")(w, X, y) @ v, rtol=1e-10)
     hv = srcdiff.hvp(least_squares, w, v, X, y)
     np.testing.assert_allclose(hv, 2.0 * X.T @ (X @ v) / len(y), rtol=1e-10)
 
