@@ -28,7 +28,7 @@ import functools
 import libcst as cst
 import numpy as np
 
-from srcdiff.runtime import helpers, rules
+from srcdiff.runtime import helpers, rules, tape
 
 from ..context import Context
 from .values import UNKNOWN, Domain, Facts, infer, split_pieces
@@ -220,6 +220,10 @@ def _call(call: cst.Call, facts: Facts):
         kinds = [_evaluate(a, facts) for a in positional[1:]]
         return FLOAT if FLOAT in kinds and all(k in (FLOAT, INT, NUMBER) for k in kinds) \
             else UNKNOWN
+    if fn is tape.each_step and len(positional) == 3 and type(positional[0]) is cst.Lambda:
+        # the steps stage's factors of taped values, its lambda's parameters named after
+        # the values it takes (so their facts are theirs): its body's kind, step by step
+        return FLOAT if _evaluate(positional[0].body, facts) == FLOAT else UNKNOWN
     if fn in _RUNTIME:
         places = _RUNTIME[fn]
         return FLOAT if len(positional) > max(places) and \

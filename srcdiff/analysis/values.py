@@ -172,6 +172,10 @@ def _find_bindings(vjp: cst.FunctionDef) -> list[tuple[str, cst.BaseExpression |
                 elif type(small) in (cst.AnnAssign, cst.AugAssign):
                     out.extend((n, None, False) for n in bound_names(small.target))
         elif type(stmt) is cst.For:
+            zipped = _zipped_tape(stmt, pushes)
+            if zipped is not None:  # the steps stage's zip(reversed(_tape1), factors, ...)
+                out.extend(zipped)
+                continue
             names = bound_names(stmt.target)
             tape = _reversed_tape(stmt.iter)
             if tape is None or pushes.get(tape) != tuple(names):
@@ -304,6 +308,26 @@ def _tape_pushes(statements) -> dict:
             else:
                 found[tape] = tuple(names)
     return found
+
+
+def _zipped_tape(loop: cst.For, pushes: dict) -> list | None:
+    """``for entry, f, ... in zip(reversed(_tape1), fs, ...)``, where ``entry`` binds what the
+    forward pass pushed: the bindings it makes, ``f`` as a row of ``fs`` (``fs[0]``, as the
+    facts of a row go) and the entry's names as nothing new; else None."""
+    target, it = loop.target, loop.iter
+    if not (type(target) is cst.Tuple and type(it) is cst.Call and type(it.func) is cst.Name
+            and it.func.value == "zip" and len(it.args) == len(target.elements) >= 2 and
+            not any(a.star or a.keyword for a in it.args)):
+        return None
+    tape = _reversed_tape(it.args[0].value)
+    if tape is None or pushes.get(tape) is None or \
+            tuple(bound_names(target.elements[0].value)) != pushes[tape]:
+        return None
+    rows = list(zip(target.elements[1:], it.args[1:]))
+    if not all(type(e.value) is cst.Name and type(a.value) is cst.Name for e, a in rows):
+        return None
+    first = cst.SubscriptElement(cst.Index(cst.Integer("0")))
+    return [(e.value.value, cst.Subscript(a.value, [first]), False) for e, a in rows]
 
 
 def _reversed_tape(node: cst.BaseExpression) -> str | None:

@@ -70,7 +70,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     single = single_assignments(vjp)
     facts = shape_facts(vjp, ctx) if ctx.dims else None
     proved = _scalar_products(forward, single, facts, ctx) | _log_determinants(vjp, facts, ctx) \
-        if facts is not None else set()
+        | _items(vjp, facts, ctx) if facts is not None else set()
     if not (out in single and _real_scalar(forward[out], forward, single, ctx, set(), proved)) \
             and out not in _numbers(vjp, forward, single, ctx, proved):
         return module  # the API checks the value: keep it
@@ -194,6 +194,19 @@ def _scalar_products(forward: dict, single: set, facts: Facts, ctx: Context) -> 
     return found
 
 
+def _items(vjp, facts: Facts, ctx: Context) -> set[str]:
+    """The names every binding of which is an item ``x[i]`` the shapes pass proves one
+    number (an element of a vector under the pattern: a loop's ``(x[i] - mu) ** 2``), and
+    the parameters the pattern takes to be numbers (``mu``: a real one, or the API refused
+    the call)."""
+    values: dict[str, list] = {}
+    for name, value, _ in all_bindings(vjp):
+        values.setdefault(name, []).append(value)
+    return {name for name, vs in values.items()
+            if all(type(v) is cst.Subscript and facts.of(v) == SCALAR for v in vs)} | \
+        {p for p in ctx.params if p not in values and facts.of(cst.Name(p)) == SCALAR}
+
+
 # calls that give (sign, log |det|) of a matrix: two numbers where it is one square matrix
 _SLOGDETS = (np.linalg.slogdet, linalg.slogdet_spd)
 
@@ -233,9 +246,9 @@ def _numbers(vjp, forward: dict, single: set, ctx: Context, proved=frozenset()) 
     values: dict[str, list] = {}
     for name, value, _ in all_bindings(vjp):  # (the pullback's too, but not its tape loop's)
         values.setdefault(name, []).append(value)
-    numbers = {n for n, vs in values.items() if all(v is not None for v in vs)}
+    proved = set(proved)  # (parameters among them: bound by no statement)
+    numbers = {n for n, vs in values.items() if all(v is not None for v in vs)} | proved
     local = set(values) | set(ctx.params)
-    proved = set(proved)
     changed = True
     while changed:
         changed = False
@@ -272,8 +285,10 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
             _real_scalar(expr.left, forward, single, ctx, seen, numbers, local) and \
             _real_scalar(expr.right, forward, single, ctx, seen, numbers, local)
     if type(expr) is cst.Call:
-        return _full_reduction(expr, ctx, local or set(forward) | set(ctx.params)) or _count(
-            expr, ctx, forward)
+        local = local or set(forward) | set(ctx.params)
+        return _full_reduction(expr, ctx, local) or _count(expr, ctx, forward) or \
+            _elementwise(expr, ctx, local) and _real_scalar(
+                expr.args[0].value, forward, single, ctx, seen, numbers, local)
     if type(expr) is cst.Subscript:  # y.shape[0]: an int
         base = expr.value.value if type(expr.value) is cst.Name else None
         shape = forward.get(base) if base in single else None
@@ -283,6 +298,12 @@ def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,
     if type(expr) is cst.Attribute:  # y.size, y.ndim: ints
         return expr.attr.value in ("size", "ndim") and type(expr.value) is cst.Name
     return False
+
+
+def _elementwise(call: cst.Call, ctx: Context, local: set) -> bool:
+    """``np.tanh(v)`` (one argument, a real function of it: a number's is a real number)."""
+    return len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star \
+        and resolve(call.func, ctx, local) in ELEMENTWISE
 
 
 def _count(call: cst.Call, ctx: Context, forward: dict) -> bool:

@@ -43,7 +43,8 @@ from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_cou
                                split_pieces, subexpressions, walk)
 from ..context import Context
 
-__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "ELEMENTWISE", "Unwrapping"]
+__all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "range_integers",
+           "integer_expression", "ELEMENTWISE", "Unwrapping"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
         for name, after in zip(group, group[1:] + group[:1]):
             aliases.setdefault(name, cst.Name(after))
     lengths = _lengths(vjp, ctx)
-    evaluate = partial(_evaluate_axes, integers=_integers(vjp, ctx), lists=frozenset(lists),
+    evaluate = partial(_evaluate_axes, integers=range_integers(vjp, ctx), lists=frozenset(lists),
                        lengths=lengths, sizes=_sizes(vjp, ctx, lengths))
     facts = infer(vjp, ctx, Domain(evaluate, _join), given, aliases, own, split_pieces(vjp, ctx))
     for name, fact in facts.names.items():
@@ -209,8 +210,10 @@ def _evaluate_axes(expr: cst.BaseExpression, facts: Facts, integers: frozenset,
     return found
 
 
-def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
-    """Names bound only as the targets of ``for name in range(...)`` loops: Python ints."""
+def range_integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
+    """Names that hold Python ints: bound only as the targets of ``for name in range(...)``
+    loops, or bound once to ``len(...)`` or to ``+ - * // %`` of such ints (``_t1 = i + 1``
+    of ``x[i + 1]``, after ``normalize``)."""
     loops: dict[str, int] = {}
     for stmt in walk(vjp.body.body):
         if type(stmt) is cst.For and type(stmt.target) is cst.Name and \
@@ -218,7 +221,19 @@ def _integers(vjp: cst.FunctionDef, ctx: Context) -> frozenset:
                 stmt.iter.func.value == "range" and ctx.lookup("range") is builtins.range:
             loops[stmt.target.value] = loops.get(stmt.target.value, 0) + 1
     counts = binding_counts(vjp)
-    return frozenset(n for n, k in loops.items() if counts.get(n) == k)
+    found = {n for n, k in loops.items() if counts.get(n) == k}
+    single = [(n, e) for n, e, _ in all_bindings(vjp) if e is not None and counts.get(n) == 1]
+    lengths = ctx.lookup("len") is builtins.len
+    grew = True
+    while grew:
+        grew = False
+        for name, expr in single:
+            if name not in found and (integer_expression(expr, found) or lengths and
+                                      type(expr) is cst.Call and type(expr.func) is cst.Name
+                                      and expr.func.value == "len" and len(expr.args) == 1):
+                found.add(name)
+                grew = True
+    return frozenset(found)
 
 
 def _seed(vjp: cst.FunctionDef) -> dict:
@@ -382,10 +397,18 @@ def _matmul(a: tuple | None, b: tuple | None):
     return dims(batch + (left[-2],) * (len(a) > 1) + (right[-1],) * (len(b) > 1))
 
 
-def _integer(expr, integers: frozenset) -> bool:
+_INT_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.FloorDivide, cst.Modulo)
+
+
+def integer_expression(expr, integers: frozenset) -> bool:
+    """Whether ``expr`` is a Python int: a literal, one of ``integers``, or ``+ - * // %`` of
+    those (``x[i + 1]``)."""
     value = number(expr)
     if value is not None:
         return type(value) is int
+    if type(expr) is cst.BinaryOperation:
+        return type(expr.operator) in _INT_OPERATORS and \
+            integer_expression(expr.left, integers) and integer_expression(expr.right, integers)
     return type(expr) is cst.Name and expr.value in integers
 
 
@@ -419,11 +442,11 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     if _is_list(base):
         ok = type(expr.value) is cst.Name and expr.value.value in lists and \
             len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
-            _integer(expr.slice[0].slice.value, integers)
+            integer_expression(expr.slice[0].slice.value, integers)
         return UNKNOWN if not ok else BOTTOM if base == EMPTY_LIST else base.of[1]
     if base == SHAPE_TUPLE:
         ok = len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
-            _integer(expr.slice[0].slice.value, integers)
+            integer_expression(expr.slice[0].slice.value, integers)
         return SCALAR if ok else UNKNOWN
     axes = axes_of(base)
     if axes is None:
@@ -432,7 +455,7 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     for element in expr.slice:
         item = element.slice
         if type(item) is cst.Index:
-            if _integer(item.value, integers) and rest:
+            if integer_expression(item.value, integers) and rest:
                 rest.pop(0)
             elif type(item.value) is cst.Name and item.value.value == "None":
                 out.append(1)
