@@ -87,7 +87,8 @@ ELEMENTWISE = {np.negative, np.positive, np.exp, np.expm1, np.log, np.log1p, np.
           np.tanh, np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh,
           np.floor, np.ceil, np.rint, np.reciprocal, builtins.abs}
 _NARY = {np.add, np.subtract, np.multiply, np.true_divide, np.power, np.remainder,
-         np.maximum, np.minimum, np.heaviside, np.where, np.arctan2, np.hypot, helpers.where_positive}
+         np.maximum, np.minimum, np.heaviside, np.where, np.arctan2, np.hypot, np.clip,
+         helpers.where_positive}
 _MATH = {getattr(math, name) for name in (
     "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "fabs", "sin", "cos", "tan",
     "sinh", "cosh", "tanh", "asin", "acos", "atan", "atan2", "pow", "hypot", "floor", "ceil",

@@ -241,3 +241,27 @@ def test_a_negated_adjoint_is_negated_after_it_is_summed():
     for args in ((np.linspace(-1, 1, 12).reshape(4, 3), np.linspace(0.1, 0.3, 3)),
                  (np.linspace(-1, 1, 3), 0.4), (0.3, np.linspace(0.1, 0.3, 3))):
         check_grad(fn, args, srcdiff.grad(fn, wrt=(0, 1))(*args), argnums=(0, 1))
+
+
+def huber_clip(r, d):
+    c = np.clip(r, -d, d)
+    return np.sum(c * (r - 0.5 * c))
+
+
+def clip_rows(r, lo):
+    return np.sum(np.clip(r, lo, 1.0) ** 2)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (huber_clip, (np.array([-2.5, -0.3, 0.4, 1.7, 3.0]), 1.0)),
+    (huber_clip, (np.array([[-2.5, 0.3], [0.4, 1.7]]), 1.0)),
+    (clip_rows, (np.array([[-2.5, 0.3, 0.9], [0.4, 1.7, -0.2]]), np.array([-1.0, 0.0, 0.5]))),
+], ids=["vector", "matrix", "broadcast-bound"])
+def test_np_clip_has_the_broadcast_shape_of_its_operands(fn, args):
+    """np.clip(a, lo, hi) broadcasts its three operands: with number bounds the result has
+    a's shape and the adjoints after it need no rt.unbroadcast (a row of bounds, clip_rows:
+    the clip's rule sums lo's adjoint over the rows itself)."""
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    for _ in range(2):
+        check_grad(fn, args, grad(*args), argnums=(0, 1))
+    assert "rt.unbroadcast(" not in grad.source
