@@ -463,6 +463,9 @@ def copy_adjoint(g, a, order="K"):
 # ``arrays`` is one operand, a sequence: its adjoint is a tuple, one entry per array.
 @adjoint(np.concatenate)
 def concatenate_adjoint(g, arrays, axis=0):
+    if axis is not None and type(g) is np.ndarray:  # pieces of the arrays' shapes already:
+        return tuple(split(g, [a.shape[axis] if type(a) is np.ndarray else np.shape(a)[axis]
+                               for a in arrays], axis=axis))  # no reshape (~1 µs each)
     sizes = [math.prod(np.shape(a)) if axis is None else np.shape(a)[axis] for a in arrays]
     pieces = split(g, sizes, axis=0 if axis is None else axis)
     return tuple(np.reshape(piece, np.shape(a)) for piece, a in zip(pieces, arrays))
@@ -490,8 +493,8 @@ def matmul_adjoint_x1(g, x1, x2):
         n1, n2 = x1.ndim, x2.ndim
     except AttributeError:  # a Python number
         n1, n2 = np.ndim(x1), np.ndim(x2)
-    if n1 == 2 and n2 == 2:
-        return g @ np.swapaxes(x2, -1, -2)
+    if n1 == 2 and n2 == 2:  # (.T: the same view as np.swapaxes, ~1 µs less)
+        return g @ x2.T
     if n1 == 2 and n2 == 1:  # matrix @ vector: the outer product of g and x2
         return g[:, None] * x2
     if n1 == 1 and n2 == 2:  # vector @ matrix
@@ -512,7 +515,7 @@ def matmul_adjoint_x2(g, x1, x2):
     except AttributeError:  # a Python number
         n1, n2 = np.ndim(x1), np.ndim(x2)
     if n1 == 2 and n2 == 2:
-        return np.swapaxes(x1, -1, -2) @ g
+        return x1.T @ g
     if n1 == 2 and n2 == 1:  # matrix @ vector
         return g @ x1
     if n1 == 1 and n2 == 2:  # vector @ matrix: the outer product of x1 and g
