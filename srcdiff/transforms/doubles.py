@@ -30,6 +30,7 @@ from ..context import Context
 from ..names import names_in, with_blocks
 from ..templates import literal
 from .reverse import _factor
+from .softmax import assigned
 
 __all__ = ["rewrite"]
 
@@ -60,7 +61,7 @@ def _block(block):
 
 def _merged(first, second):
     """``first`` taking its term twice, where ``second`` adds that term again; else None."""
-    one, two = _assignment(first), _assignment(second)
+    one, two = assigned(first), assigned(second)
     if one is None or two is None or one[0] != two[0] or \
             any(type(line.comment) is cst.Comment for line in second.leading_lines):
         return None
@@ -89,17 +90,6 @@ def _doubled(term):
 def _bare(expr):
     """``expr`` without the parentheses around it (``dx + (a - b)``'s term is ``a - b``)."""
     return expr.with_changes(lpar=[], rpar=[]) if getattr(expr, "lpar", None) else expr
-
-
-def _assignment(stmt):
-    """``(name, value)`` of a line ``name = value``, else None."""
-    if type(stmt) is not cst.SimpleStatementLine or len(stmt.body) != 1:
-        return None
-    small = stmt.body[0]
-    if type(small) is not cst.Assign or len(small.targets) != 1 or \
-            type(small.targets[0].target) is not cst.Name:
-        return None
-    return small.targets[0].target.value, small.value
 
 
 def _added(name: str, value):

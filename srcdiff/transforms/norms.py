@@ -29,48 +29,26 @@ import numpy as np
 
 from ..analysis.values import number
 from ..context import Context
-from ..names import occurrences, with_blocks
-from .normalize import local_variables
-from .sigmoid import operand_of
+from .sigmoid import Lines, operand_of
 from .softmax import assigned
 
 __all__ = ["rewrite"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    funcdef = module.body[0]
-    finder = _Finder(ctx, local_variables(funcdef), occurrences(funcdef))
-    return module.with_changes(body=[funcdef.with_changes(body=finder.block(funcdef.body)),
-                                     *module.body[1:]])
+    return Lines.rewrite(_Finder, module, ctx)
 
 
-class _Finder:
-    def __init__(self, ctx: Context, local_names, counts):
-        self.ctx, self.local_names, self.counts = ctx, local_names, counts
+class _Finder(Lines):
+    size = 2
 
-    def block(self, block):
-        body: list = []
-        for stmt in block.body:
-            if type(stmt) in (cst.If, cst.For, cst.While, cst.With):
-                stmt = with_blocks(stmt, self.block)
-            body.append(stmt)
-            found = self.pair(body[-2:])
-            if found is not None:
-                first = body[-2]
-                del body[-2:]
-                body.append(stmt.with_changes(body=[stmt.body[0].with_changes(value=found)],
-                                              leading_lines=first.leading_lines))
-        return block.with_changes(body=body)
-
-    def pair(self, stmts):
+    def window(self, stmts):
         """``rt.squared_norm(r)`` where the two statements square a norm, else None."""
-        if len(stmts) < 2:
-            return None
         parts = [assigned(s) for s in stmts]
         if any(p is None for p in parts):
             return None
         (n, norm), (s, power) = parts
-        if n == s or self.counts[n] != 2 or n in self.ctx.params:
+        if n == s or not self.once(n):
             return None
         r = operand_of(norm, np.linalg.norm, self.ctx, self.local_names)
         if r is None or r == n:

@@ -31,7 +31,7 @@ from ..names import occurrences, with_blocks
 from .normalize import local_variables
 from .softmax import assigned
 
-__all__ = ["rewrite", "operand_of"]
+__all__ = ["rewrite", "operand_of", "Lines"]
 
 
 def operand_of(value, fn, ctx: Context, local_names) -> str | None:
@@ -45,15 +45,25 @@ def operand_of(value, fn, ctx: Context, local_names) -> str | None:
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
-    funcdef = module.body[0]
-    finder = _Finder(ctx, local_variables(funcdef), occurrences(funcdef))
-    return module.with_changes(body=[funcdef.with_changes(body=finder.block(funcdef.body)),
-                                     *module.body[1:]])
+    return Lines.rewrite(_Finder, module, ctx)
 
 
-class _Finder:
+class Lines:
+    """A finder of runs of ``size`` consecutive statements of one block (after ``normalize``)
+    that ``window`` reads as one value: the run becomes one statement binding that value to
+    the last statement's target, under the first one's comments (its ``# line N:``)."""
+
+    size = 0
+
     def __init__(self, ctx: Context, local_names, counts):
         self.ctx, self.local_names, self.counts = ctx, local_names, counts
+
+    @staticmethod
+    def rewrite(finder, module: cst.Module, ctx: Context) -> cst.Module:
+        funcdef = module.body[0]
+        lines = finder(ctx, local_variables(funcdef), occurrences(funcdef))
+        return module.with_changes(body=[funcdef.with_changes(body=lines.block(funcdef.body)),
+                                         *module.body[1:]])
 
     def block(self, block):
         body: list = []
@@ -61,19 +71,29 @@ class _Finder:
             if type(stmt) in (cst.If, cst.For, cst.While, cst.With):
                 stmt = with_blocks(stmt, self.block)
             body.append(stmt)
-            found = self.window(body[-4:])
+            found = self.window(body[-self.size:]) if len(body) >= self.size else None
             if found is not None:
-                first = body[-4]
-                del body[-4:]
+                first = body[-self.size]
+                del body[-self.size:]
                 line = stmt.with_changes(body=[stmt.body[0].with_changes(value=found)],
                                          leading_lines=first.leading_lines)
                 body.append(line)
         return block.with_changes(body=body)
 
     def window(self, stmts):
+        """The value the statements compute, as one expression, else None."""
+        raise NotImplementedError
+
+    def once(self, name: str) -> bool:
+        """``name`` spelled twice in the function (assigned, read), and not a parameter."""
+        return self.counts[name] == 2 and name not in self.ctx.params
+
+
+class _Finder(Lines):
+    size = 4
+
+    def window(self, stmts):
         """``rt.sigmoid(z)`` where the four statements are a sigmoid's lines, else None."""
-        if len(stmts) < 4:
-            return None
         parts = [assigned(s) for s in stmts]
         if any(p is None for p in parts):
             return None
@@ -110,7 +130,3 @@ class _Finder:
         return type(value) is cst.BinaryOperation and \
             type(value.operator) is cst.Divide and number(value.left) == 1 and \
             type(value.right) is cst.Name and value.right.value == t
-
-    def once(self, name: str) -> bool:
-        """``name`` spelled twice in the function (assigned, read), and not a parameter."""
-        return self.counts[name] == 2 and name not in self.ctx.params
