@@ -18,7 +18,7 @@ import optree
 
 from .helpers import add
 
-__all__ = ["field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
+__all__ = ["flat_items", "field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
            "list_put", "list_nones", "list_add_at", "pop_adjoint", "drop_adjoint", "entry_adjoint", "filled",
            "NAMESPACE"]
 
@@ -41,6 +41,28 @@ def is_container(x) -> bool:
     """Dicts, lists, tuples (namedtuples too) and dataclass instances."""
     return isinstance(x, (dict, list, tuple)) or (
         dataclasses.is_dataclass(x) and not isinstance(x, type))
+
+
+_FLAT_LEAVES = (np.ndarray, float, int, bool, np.float64, np.float32, np.float16, np.int64,
+                np.int32, np.bool_, np.complex128, np.complex64, complex)
+
+
+def flat_items(x):
+    """``x``'s ``(key, value)`` pairs where ``x`` is a dict, list or tuple (not a subclass:
+    a namedtuple is rebuilt by its fields) whose every value is a numpy array or a number;
+    else None. The common pytree of a model's parameters, which callers walk without optree
+    (each ``tree_map`` costs ~20 µs of a call)."""
+    kind = type(x)
+    if kind is dict:
+        items = list(x.items())
+    elif kind is list or kind is tuple:
+        items = list(enumerate(x))
+    else:
+        return None
+    for _, v in items:
+        if type(v) not in _FLAT_LEAVES:
+            return None
+    return items
 
 
 def register_dataclasses(x) -> None:
@@ -89,6 +111,8 @@ def _walk(x):
 
 
 def _is_float(leaf) -> bool:
+    if type(leaf) is np.ndarray:  # (np.issubdtype costs ~1 µs)
+        return leaf.dtype.kind == "f"
     if isinstance(leaf, bool):
         return False
     if isinstance(leaf, float):
@@ -111,6 +135,10 @@ def tree_zeros(x):
         return zeros if type(x) is list else tuple(zeros)
     if not is_container(x):
         return np.zeros_like(x) if hasattr(x, "shape") else 0.0 if _is_float(x) else None
+    items = flat_items(x)
+    if items is not None:  # (a dict of arrays: no optree walk)
+        zeros = [tree_zeros(v) if _is_float(v) else None for _, v in items]
+        return dict(zip(x, zeros)) if type(x) is dict else type(x)(zeros)
     return tree_map(lambda leaf: tree_zeros(leaf) if _is_float(leaf) else None, x)
 
 

@@ -86,6 +86,8 @@ def compiled_once(fn, key, build, mode: str = ""):
 
 
 def _is_float(x) -> bool:
+    if type(x) is np.ndarray:  # (np.issubdtype costs ~1 µs)
+        return x.dtype.kind == "f"
     if isinstance(x, bool):
         return False
     if isinstance(x, float):
@@ -103,6 +105,9 @@ def _check_differentiable(fn, name: str, value) -> None:
     if _is_float(value):
         return
     if trees.is_container(value):
+        items = trees.flat_items(value)
+        if items is not None and any(_is_float(v) for _, v in items):
+            return
         trees.tree_map(lambda leaf: leaf, value)  # registers dataclasses with optree
         if _has_float_leaf(value):
             return
@@ -127,7 +132,17 @@ def _as_gradient(g, x):
     a Python float or numpy scalar argument gets a host number, which for a device ``g`` is
     one explicit transfer.
     """
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype and \
+            x.dtype.kind == "f" and g.shape == x.shape:  # the common case, as below at once
+        flags = g.flags
+        return g if flags.writeable and flags.owndata else g.copy()
     if trees.is_container(x):  # a pytree: the same structure, None for non-float leaves
+        items = trees.flat_items(x)
+        if items is not None and type(g) is type(x) and len(g) == len(x) and \
+                (type(x) is not dict or g.keys() == x.keys()):  # (no optree walk)
+            out = [_as_gradient(g[k], leaf) if g[k] is not None and _is_float(leaf) else None
+                   for k, leaf in items]
+            return dict(zip(x, out)) if type(x) is dict else type(x)(out)
         return trees.tree_map(lambda leaf, d: _as_gradient(d, leaf) if d is not None and
                               _is_float(leaf) else None, x, g) if g is not None else None
     if _is_complex(g):  # never cast away: a real argument's adjoint is real
@@ -222,7 +237,11 @@ def _apart(grads: tuple) -> tuple:
         seen.add(id(g))
         return g
 
-    return tuple(trees.tree_map(one, g) for g in grads)
+    def each(g):
+        items = trees.flat_items(g) if type(g) is dict else None  # (no optree walk)
+        return {k: one(v) for k, v in items} if items is not None else trees.tree_map(one, g)
+
+    return tuple(each(g) for g in grads)
 
 
 def _seed(out):
@@ -241,9 +260,17 @@ def _refuse_complex(fn, args) -> None:
     """srcdiff's rules are real rules: a complex value anywhere in the arguments (in ``wrt`` or
     not) could make an intermediate complex under a real output (``np.abs(x * y)``), whose
     gradient they would get wrong. Refused, never differentiated."""
+    leaves, walked = [], []
     for arg in args:
-        trees.register_dataclasses(arg)  # (dataclasses: see _has_float_leaf)
-    for leaf in optree.tree_leaves(args, namespace=trees.NAMESPACE):
+        items = trees.flat_items(arg)
+        if items is None:
+            trees.register_dataclasses(arg)  # (dataclasses: see _has_float_leaf)
+            walked.append(arg)
+        else:  # a dict or list of arrays and numbers: its values are its leaves
+            leaves += (v for _, v in items)
+    if walked:
+        leaves += optree.tree_leaves(walked, namespace=trees.NAMESPACE)
+    for leaf in leaves:
         if _is_complex(leaf):
             raise GradientTypeError(
                 f"srcdiff does not differentiate complex numbers, and {fn.__qualname__} was "
@@ -428,7 +455,8 @@ class GradFunction:
         _refuse_complex(self._fn, args)
         in_place = _large(args)
         plain = not containers and self._caller.params is not None
-        pattern = self._pattern(args) if plain else None
+        # (containers too: a dict or list of arrays has a tree of their shapes, dims.Tree)
+        pattern = self._pattern(args) if self._caller.params is not None else None
         float64 = pattern is not None and float64_call(args)
         compiled = derivative(self._fn, self._wrt, self._has_aux, containers, self._gradient,
                               in_place, self._with_value, pattern, float64)

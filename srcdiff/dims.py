@@ -23,12 +23,84 @@ gate ``z[:, n:2 * n]`` of ``n = h0.shape[1]`` has the length of ``h0``'s second 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["pattern", "cuts", "multiple", "name_of"]
+__all__ = ["pattern", "cuts", "multiple", "name_of", "Tree", "shapes_in"]
 
 _NUMBERS = (float, int, bool, np.floating, np.integer, np.bool_)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The pattern of a dict (string keys), list or tuple argument whose every item is a
+    numpy array, a number or such a container: its kind, its keys (a list's or tuple's
+    positions) in order, and each item's pattern. ``params = {"W": (64, 32), "b": (32,)}``
+    is ``Tree("dict", ("W", "b"), (("n0", "n1"), ("n1",)))``: the same keys in the same order
+    and the same shapes make the same pattern."""
+
+    kind: str
+    keys: tuple
+    items: tuple
+
+    def item(self, key):
+        """The pattern of the item at ``key``, else None."""
+        for k, v in zip(self.keys, self.items):
+            if k == key and type(k) is type(key):
+                return v
+        return None
+
+
+def shapes_in(entry):
+    """The array shapes of one argument's pattern: itself, or a tree's items', in order."""
+    if type(entry) is Tree:
+        for item in entry.items:
+            yield from shapes_in(item)
+    elif entry:
+        yield entry
+
+
+def _shape_of(a, plain):
+    """An argument's shape, ``()``, None (a plain value) or a ``_Container``; ``False`` for
+    a value of another kind (no pattern for the call)."""
+    kind = type(a)
+    if kind is np.ndarray:
+        return a.shape
+    if isinstance(a, _NUMBERS):
+        return ()
+    if kind is dict and all(type(k) is str for k in a):
+        items = [_shape_of(v, plain) for v in a.values()]
+        return False if any(i is False or i is None for i in items) else \
+            _Container("dict", tuple(a), tuple(items))
+    if kind is list or kind is tuple:
+        items = [_shape_of(v, plain) for v in a]
+        return False if any(i is False or i is None for i in items) else \
+            _Container(kind.__name__, tuple(range(len(a))), tuple(items))
+    if kind in plain:
+        return None
+    return False
+
+
+@dataclass(frozen=True)
+class _Container:  # a container's lengths, before they are named
+    kind: str
+    keys: tuple
+    items: tuple
+
+
+def _lengths_in(found):
+    for shape in found:
+        if type(shape) is _Container:
+            yield from _lengths_in(shape.items)
+        elif shape:
+            yield from shape
+
+
+def _named(shape, names):
+    if type(shape) is _Container:
+        return Tree(shape.kind, shape.keys, tuple(_named(s, names) for s in shape.items))
+    return shape if not shape else tuple(names[n] for n in shape)
 
 
 def pattern(args, plain: frozenset, relations: bool = True) -> tuple | None:
@@ -36,26 +108,23 @@ def pattern(args, plain: frozenset, relations: bool = True) -> tuple | None:
     another value of a ``plain`` type (a string, None); None for the whole call where an
     argument is of any other kind (a container, a CuPy or Dask array: those keep the general
     derivative). ``relations``: with the multiples (see :func:`cuts`; without them a batch of
-    another size is the same pattern whatever it divides)."""
+    another size is the same pattern whatever it divides). A dict, list or tuple of arrays
+    and numbers (nested too) has a :class:`Tree` of its items' patterns."""
     found = []
     for a in args:
-        kind = type(a)
-        if kind is np.ndarray:
-            found.append(a.shape)
-        elif isinstance(a, _NUMBERS):
-            found.append(())
-        elif kind in plain:
-            found.append(None)
-        else:
+        shape = _shape_of(a, plain)
+        if shape is False:
             return None
-    names = _symbols([n for shape in found if shape for n in shape], relations)
-    return tuple(shape if not shape else tuple(names[n] for n in shape) for shape in found)
+        found.append(shape)
+    names = _symbols(tuple(_lengths_in(found)), relations)
+    return tuple(_named(shape, names) for shape in found)
 
 
 _FACTOR = 8  # the largest ratio of two lengths taken as a relation (8 heads, 4 gates)
 
 
-def _symbols(lengths: list, relations: bool = True) -> dict:
+@functools.lru_cache(maxsize=256)
+def _symbols(lengths: tuple, relations: bool = True) -> dict:
     """Each length's symbol: ``1`` for 1; else ``"n<k>"``, numbered in the order the lengths
     first appear, followed by its relations to smaller lengths it is a multiple of (at most
     ``_FACTOR`` times, not 0 or 1): 256 beside 64 and 32 is ``"n2[4*n1,8*n0]"``, so a slice

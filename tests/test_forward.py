@@ -510,3 +510,35 @@ def test_a_tangent_is_never_the_callers_tangent_itself():
     np.testing.assert_array_equal(tangent, v)
     tangent *= 2.0
     np.testing.assert_array_equal(v, np.arange(3.0))
+
+
+C23 = np.array([[0.2, -0.4, 0.6], [-0.1, 0.3, 0.5]])
+C3 = np.array([0.5, -0.25, 0.75])
+
+
+def branch_of_constants(u):
+    """Second-order fuzzer seed 119 (crashed: IndexError in the tangent pass): one branch
+    returns a product of constants, so its target is varied only by the other branch."""
+    for i in range(u.shape[0]):
+        h = np.concatenate([u, u[0:1]])
+    if np.sum(u) < 0.0:
+        return np.einsum("ij,j->i", C23, C3), np.concatenate([u, u[0:1]])
+    return u, C3
+
+
+def through_branches(u):
+    z, g = branch_of_constants(u)
+    return np.sum(np.tanh(g) ** 2) + np.sum(z * u[0])
+
+
+@pytest.mark.parametrize("u", [np.array([0.3, -0.5]), np.array([0.3, 0.5, 0.1])],
+                         ids=["constants", "u"])
+def test_a_product_of_constants_in_one_branch(u):
+    v = np.linspace(0.5, -1.0, u.size)
+    _, tangent = srcdiff.jvp(through_branches, (u,), (v,))
+    check_jvp(through_branches, (u,), (v,), tangent)
+    hv = srcdiff.hvp(through_branches, u, v)
+    g = srcdiff.grad(through_branches)
+    eps = 1e-6
+    np.testing.assert_allclose(hv, (g(u + eps * v) - g(u - eps * v)) / (2 * eps), rtol=1e-5,
+                               atol=1e-7)

@@ -203,7 +203,10 @@ def test_the_pattern_names_equal_lengths_once_and_keeps_ones():
     args = (np.ones(3), 2.0, np.ones((64, 3)), np.ones((64, 1)), "text", np.float32(1.0))
     assert dims.pattern(args, api._PLAIN) == (("n0",), (), ("n1", "n0"), ("n1", 1), None, ())
     assert dims.pattern((np.ones(5),), api._PLAIN) == dims.pattern((np.ones(7),), api._PLAIN)
-    assert dims.pattern((np.ones(3), [np.ones(3)]), api._PLAIN) is None  # a container
+    # a list of arrays: its items' shapes (dims.Tree); a container of another kind: none
+    assert dims.pattern((np.ones(3), [np.ones(3)]), api._PLAIN) == \
+        (("n0",), dims.Tree("list", (0,), (("n0",),)))
+    assert dims.pattern((np.ones(3), {np.ones(3).tobytes()}), api._PLAIN) is None
 
 
 def test_a_specialised_variant_drops_the_sums_it_proved_needless():

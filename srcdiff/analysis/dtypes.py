@@ -40,6 +40,7 @@ FLOAT64 = "float64"  # the option (Context.options): every argument's array is f
 
 FLOAT, INT, BOOL, NUMBER = "float", "int", "bool", "number"
 _KNOWN = (FLOAT, INT, BOOL, NUMBER)
+_TREE = "tree"  # (_TREE, dims.Tree): a parameter passed as a container of float64 values
 
 _F8 = np.dtype(np.float64)
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.Modulo,
@@ -75,6 +76,9 @@ def float64_call(args) -> bool:
         if kind is np.ndarray:
             if a.dtype is not _F8:
                 return False
+        elif kind is dict or kind is list or kind is tuple:  # a pattern's tree: its items
+            if not float64_call(a.values() if kind is dict else a):
+                return False
         elif not float64_kind(kind):
             return False
     return True
@@ -98,7 +102,10 @@ def dtype_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """The kind of every name of ``vjp`` (see above); all ``UNKNOWN`` without ``FLOAT64``."""
     given = {}
     if FLOAT64 in ctx.options:
-        given = {p: FLOAT if axes else NUMBER for p, axes in ctx.dims}
+        from ..transforms.shapes import item_trees
+
+        given = {p: FLOAT if axes else NUMBER for p, axes in ctx.dims if type(axes) is tuple}
+        given.update((p, (_TREE, tree)) for p, tree in item_trees(ctx).items())
     # (the pieces of ``a, b = np.split(x, 2)``: ``np.split(x, 2)[1]``, x's kind)
     return infer(vjp, ctx, Domain(_evaluate, _join), given, unpacked=split_pieces(vjp, ctx))
 
@@ -157,6 +164,10 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
         return _of_object(facts.resolve(expr))
     if kind is cst.Subscript:
         value = expr.value
+        if type(value) is cst.Name:
+            base = facts.names.get(value.value)
+            if type(base) is tuple and base[0] == _TREE:  # an item of a float64 call's tree
+                return _item_kind(base[1], expr)
         if type(value) is cst.Call and facts.resolve(value.func) is np.split and value.args and \
                 value.args[0].keyword is None and not value.args[0].star and \
                 len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Index and \
@@ -170,6 +181,19 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
     if kind is cst.Call:
         return _call(expr, facts)
     return UNKNOWN
+
+
+def _item_kind(tree, expr: cst.Subscript):
+    """The kind of ``p[k]`` of a parameter ``p`` of the pattern ``tree``: a float64 array, a
+    number (of a Python or float64 kind: ``float64_call`` checked the items), a tree."""
+    from ..transforms.shapes import _item
+
+    shape = _item(tree, expr)
+    if shape is UNKNOWN:
+        return UNKNOWN
+    if type(shape.of) is tuple and shape.of and shape.of[0] == "tree":
+        return (_TREE, shape.of[1])
+    return NUMBER if shape.of == () else FLOAT
 
 
 def _of_object(value):

@@ -63,7 +63,7 @@ def fresh_gradients(module: cst.Module, ctx: Context) -> tuple[bool | str, ...]:
     found = []
     for name, expr in zip(wrt, returned):
         ok = type(expr) is cst.Name and counts.get(expr.value) == 1 and \
-            expr.value in bound and pattern.get(name) is not None
+            expr.value in bound and type(pattern.get(name)) is tuple
         if ok:
             facts = facts or shape_facts(fn, ctx)
             value = bound[expr.value]

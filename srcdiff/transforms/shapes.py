@@ -42,9 +42,10 @@ from ..analysis.values import (UNKNOWN, Domain, Facts, all_bindings, binding_cou
                                number, resolve, rewrite_lines_calling, single_assignments,
                                split_pieces, subexpressions, walk)
 from ..context import Context
+from ..names import children, names_in
 
 __all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "range_integers",
-           "integer_expression", "ELEMENTWISE", "Unwrapping"]
+           "integer_expression", "item_trees", "ELEMENTWISE", "Unwrapping"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def rewrite_lists(module: cst.Module, ctx: Context) -> cst.Module:
 def shape_facts(vjp: cst.FunctionDef, ctx: Context) -> Facts:
     """The shape class of every name of the generated function ``vjp``."""
     given = {p: Shape(p) for p in ctx.params if p not in ctx.containers}
-    given.update((p, dims(axes)) for p, axes in ctx.dims if p not in ctx.containers)
+    given.update((p, dims(axes)) for p, axes in ctx.dims if type(axes) is tuple)
+    given.update((p, Shape(("tree", tree))) for p, tree in item_trees(ctx).items())
     own = {n: Shape(("=", n)) for n in single_assignments(vjp) if n not in ctx.params}
     aliases = _seed(vjp)
     if not ctx.dims:
@@ -149,7 +151,7 @@ def _lengths(vjp: cst.FunctionDef, ctx: Context) -> dict[str, object]:
     """Names bound once, at the forward pass's top level, to the length of an axis of a
     parameter of the pattern: ``n = len(y)``, ``n = X.shape[0]`` (or ``_t3 = X.shape`` and
     ``n = _t3[0]``), each with that axis's symbol (or 1)."""
-    given = {p: axes for p, axes in ctx.dims if p not in ctx.containers}
+    given = {p: axes for p, axes in ctx.dims if type(axes) is tuple}
     single = single_assignments(vjp)
     shapes, found = {}, {}
     for stmt in vjp.body.body:
@@ -401,6 +403,60 @@ def _matmul(a: tuple | None, b: tuple | None):
 _INT_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.FloorDivide, cst.Modulo)
 
 
+def item_trees(ctx: Context) -> dict:
+    """The parameters passed as a dict, list or tuple of arrays and numbers
+    (:class:`dims.Tree`) that the function reads only as items of literal keys,
+    ``params["W"]``, ``layers[0]``: never rebinds, writes into, passes on or walks. Their
+    items then have their patterns' shapes. (Another use of the container, which might
+    change an item or read it by a computed key, gives them none.)"""
+    trees = {p: entry for p, entry in ctx.dims if type(entry) is dims_module.Tree}
+    if not trees:
+        return {}
+    return {p: entry for p, entry in trees.items()
+            if _items_only(ctx.source.funcdef, p)}
+
+
+def _items_only(funcdef: cst.FunctionDef, name: str) -> bool:
+    """Whether every use of ``name`` in ``funcdef``'s body is ``name[k]`` read, ``k`` a string
+    or an integer literal."""
+    written = []
+    stack = [(stmt, None) for stmt in funcdef.body.body]
+    while stack:
+        node, parent = stack.pop()
+        kind = type(node)
+        if kind in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Del, cst.For):
+            targets = [t.target for t in node.targets] if kind is cst.Assign else [node.target]
+            written += targets
+        elif kind is cst.Name and node.value == name:
+            if not (type(parent) is cst.Subscript and parent.value is node and
+                    _literal_key(parent) is not None):
+                return False
+        stack += ((child, node) for child in children(node))
+    return not any(name in names_in(target) for target in written)
+
+
+def _literal_key(subscript: cst.Subscript):
+    """``k`` of ``x[k]`` for one string or integer literal ``k``, else None."""
+    if len(subscript.slice) != 1 or type(subscript.slice[0].slice) is not cst.Index:
+        return None
+    key = subscript.slice[0].slice.value
+    if type(key) is cst.SimpleString:
+        return key.evaluated_value
+    value = number(key)
+    return value if type(value) is int else None
+
+
+def _item(tree, expr: cst.Subscript):
+    """The shape of ``p[k]`` of a parameter ``p`` of the pattern ``tree``."""
+    key = _literal_key(expr)
+    if type(key) is int and tree.kind != "dict" and -len(tree.keys) <= key < 0:
+        key += len(tree.keys)
+    item = None if key is None else tree.item(key)
+    if type(item) is dims_module.Tree:
+        return Shape(("tree", item))
+    return UNKNOWN if item is None else dims(item)
+
+
 def integer_expression(expr, integers: frozenset) -> bool:
     """Whether ``expr`` is a Python int: a literal, one of ``integers``, or ``+ - * // %`` of
     those (``x[i + 1]``)."""
@@ -435,6 +491,10 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     part = _result_part(expr, facts)
     if part is not None:
         return part
+    if type(expr.value) is cst.Name:
+        of = getattr(facts.of(expr.value), "of", None)  # (None: a name no binding reached yet)
+        if type(of) is tuple and of and of[0] == "tree":
+            return _item(of[1], expr)
     if sizes is not None and type(expr.value) is cst.Call:
         piece = _split_piece(expr, facts, sizes)
         if piece is not UNKNOWN:
@@ -591,7 +651,8 @@ def _sizes(vjp: cst.FunctionDef, ctx: Context, lengths: dict) -> Sizes:
                 if found is not None:
                     known[name] = found
                     grew = True
-    symbols = {dims_module.name_of(a): a for _, axes in ctx.dims for a in axes if a != 1}
+    symbols = {dims_module.name_of(a): a for _, entry in ctx.dims
+               for axes in dims_module.shapes_in(entry) for a in axes if a != 1}
     multiples = {(base, m): symbol for symbol in symbols.values()
                  for base, m in dims_module.multiple(symbol)[1].items()}
     return Sizes(known, symbols, multiples)

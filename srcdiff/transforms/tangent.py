@@ -276,6 +276,8 @@ class _TangentWriter:
         if kind == "linear":
             return _substitute(op.spelled, {id(e): self.of(e) for e in op.operands})
         if kind == "multilinear":
+            if not active:  # (a target varied by another binding: np.einsum of constants)
+                return self.zero(target)
             terms = [_substitute(op.spelled, {id(op.operands[i]): self.of(op.operands[i])})
                      for i in active]
             return self.total(terms)
