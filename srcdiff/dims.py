@@ -70,37 +70,44 @@ def _shape_of(a, plain):
     if isinstance(a, _NUMBERS):
         return ()
     if kind is dict and all(type(k) is str for k in a):
-        items = [_shape_of(v, plain) for v in a.values()]
-        return False if any(i is False or i is None for i in items) else \
-            _Container("dict", tuple(a), tuple(items))
+        items = tuple([_shape_of(v, plain) for v in a.values()])
+        return False if False in items or None in items else \
+            _Container(("dict", tuple(a), items))
     if kind is list or kind is tuple:
-        items = [_shape_of(v, plain) for v in a]
-        return False if any(i is False or i is None for i in items) else \
-            _Container(kind.__name__, tuple(range(len(a))), tuple(items))
+        items = tuple([_shape_of(v, plain) for v in a])
+        return False if False in items or None in items else \
+            _Container((kind.__name__, tuple(range(len(a))), items))
     if kind in plain:
         return None
     return False
 
 
-@dataclass(frozen=True)
-class _Container:  # a container's lengths, before they are named
-    kind: str
-    keys: tuple
-    items: tuple
+class _Container(tuple):
+    """``(kind, keys, items)``: a container's lengths, before they are named (a tuple, so a
+    call's shapes are one cache key)."""
+
+    __slots__ = ()
 
 
 def _lengths_in(found):
     for shape in found:
         if type(shape) is _Container:
-            yield from _lengths_in(shape.items)
+            yield from _lengths_in(shape[2])
         elif shape:
             yield from shape
 
 
 def _named(shape, names):
     if type(shape) is _Container:
-        return Tree(shape.kind, shape.keys, tuple(_named(s, names) for s in shape.items))
+        return Tree(shape[0], shape[1], tuple(_named(s, names) for s in shape[2]))
     return shape if not shape else tuple(names[n] for n in shape)
+
+
+@functools.lru_cache(maxsize=512)
+def _patterns(found: tuple, relations: bool) -> tuple:
+    """The pattern of a call whose arguments have the shapes ``found`` (once per shapes)."""
+    names = _symbols(tuple(_lengths_in(found)), relations)
+    return tuple(_named(shape, names) for shape in found)
 
 
 def pattern(args, plain: frozenset, relations: bool = True) -> tuple | None:
@@ -116,8 +123,7 @@ def pattern(args, plain: frozenset, relations: bool = True) -> tuple | None:
         if shape is False:
             return None
         found.append(shape)
-    names = _symbols(tuple(_lengths_in(found)), relations)
-    return tuple(_named(shape, names) for shape in found)
+    return _patterns(tuple(found), relations)
 
 
 _FACTOR = 8  # the largest ratio of two lengths taken as a relation (8 heads, 4 gates)
