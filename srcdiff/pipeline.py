@@ -17,7 +17,7 @@ from .analysis.dtypes import FLOAT64
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, doubles, elements, factor, factors,
+from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, doubles, elements, gather, factor, factors,
                          fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, release, rename, rows, splits, stacks, transposes,
                          norms, reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
@@ -67,6 +67,7 @@ PIPELINE = (
     ("rows", rows.rewrite),            # shapes known: a sum's rows xs[t] and carried states read xs and the tape's states
     ("steps", steps.rewrite),          # shapes known: 1 - h * h of taped h, every step at once
     ("fuse", fuse.rewrite),            # grad only: the pullback in line, f_grad returns gradients
+    ("gather", gather.rewrite),        # shapes known: dparams = rt.tree_put(...), rt.tree_add_at(...) per key → one dict
     ("augment", augment.rewrite),      # float64 arrays of known shapes: r = _t2 - y → r -= y, _t2 not read again
     ("elements", elements.rewrite),    # float64 arrays of known shapes: dx = rt.add_at(dx, g, x, key=rt.at[i]) → dx[i] += g
     ("inplace", inplace.rewrite),      # large arrays only: r = b * m → r = rt.imul(b, m), b not read again

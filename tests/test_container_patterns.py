@@ -168,3 +168,45 @@ def test_other_uses_of_the_container_keep_their_derivatives(fn):
     grad = srcdiff.grad(fn, wrt=0)
     for _ in range(2):
         check_leaves(fn, tree, (X, y), grad(tree, X, y))
+
+
+def partly_read(params, X, y):
+    """b2 and the int "steps" are never read: zeros (None for the int), as before."""
+    h = np.tanh(X @ params["W1"] + params["b1"])
+    return np.mean((h @ params["W2"] - y) ** 2)
+
+
+def read_twice(params, X, y):
+    h = np.tanh(X @ params["W1"] + params["b1"])
+    return np.mean((h @ params["W2"] + params["b2"] - y) ** 2) + np.sum(params["W1"] ** 2)
+
+
+def pair(layers, X, y):
+    h = np.tanh(X @ layers[0][0] + layers[0][1])
+    return np.mean((h @ layers[-1][0] + layers[-1][1] - y) ** 2)
+
+
+@pytest.mark.parametrize("fn", [mlp_dict, partly_read, read_twice, mlp_list, pair],
+                         ids=lambda f: f.__name__)
+def test_the_adjoint_of_the_container_is_written_once(fn):
+    """Each key's adjoint taken once: the container's adjoint is one display (gather
+    stage); a key read twice (read_twice's W1, pair's two items of each tuple) keeps
+    rt.tree_add_at's sums."""
+    rng = np.random.default_rng(8)
+    W1, b1, W2, b2 = _weights(rng)
+    X, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    tree = {mlp_list: [W1, b1, W2, b2], pair: ((W1, b1), (W2, b2))}.get(
+        fn, {"W1": W1, "b1": b1, "W2": W2, "b2": b2, "steps": 3})
+    grad = srcdiff.grad(fn, wrt=0)
+    for _ in range(2):
+        grads = grad(tree, X, y)
+        check_leaves(fn, {k: v for k, v in tree.items() if k != "steps"}
+                     if type(tree) is dict else tree, (X, y),
+                     {k: v for k, v in grads.items() if k != "steps"}
+                     if type(grads) is dict else grads)
+    if type(tree) is dict:
+        assert grads["steps"] is None and list(grads) == list(tree)
+    if fn is partly_read:
+        np.testing.assert_array_equal(grads["b2"], np.zeros(2))
+    source = code(grad.source)
+    assert ("tree_add_at" in source) == ("tree_put" in source) == (fn in (read_twice, pair))
