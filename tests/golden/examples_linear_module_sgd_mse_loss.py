@@ -21,6 +21,5 @@ def mse_loss_grad(params, x, y):
     d_t2 = doutputs.sum(axis=0)
     d_t1 = x.T.dot(d_t5)
     # adjoint of: outputs = linear(x, params["w"], params["b"])  (line N)
-    dparams = rt.tree_put(params, "b", d_t2)
-    dparams = rt.tree_add_at(dparams, params, "w", d_t1)
+    dparams = {"w": d_t1, "b": d_t2}
     return dparams
