@@ -43,7 +43,7 @@ from ..analysis.values import (binding_counts, map_statements, reads, resolve, s
                                walk)
 from ..context import Context
 from ..analysis.list_versions import blocks
-from ..names import Namer, kept_lines, names_in, with_blocks
+from ..names import Namer, children, kept_lines, names_in, with_blocks
 from .inplace import assignment
 from .shapes import SCALAR, _is_list, shape_facts
 from .spread import _ELEMENTWISE
@@ -359,14 +359,11 @@ def rewrite_blanks(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _read_for_shape_only(vjp: cst.FunctionDef, name: str, ctx: Context, local: set) -> bool:
     """Whether every read of ``name`` is the operand of a call that reads only its shape and
-    dtype (or a ``del``)."""
-    allowed = set()
-    for node in subexpressions(vjp):
-        if type(node) is cst.Call and node.args and not any(a.star for a in node.args):
-            at = _SHAPE_READERS.get(resolve(node.func, ctx, local))
-            positional = [a.value for a in node.args if a.keyword is None]
-            if at is not None and len(positional) > at and _is_name(positional[at], name):
-                allowed.add(id(positional[at]))
+    dtype (or a ``del``). Each read is judged by the call it is in, walking each line's tree:
+    not by node identity, which generated lines share (the forward ``np.sum(s, axis=0)`` and
+    its adjoint's ``rt.sum_adjoint(g, s, axis=0)`` hold one ``Name`` node: identity counted
+    the sum's read as a shape's, and ``np.stack(hs)`` became a blank of zeros, a silent wrong
+    gradient, fuzzer seed 114)."""
     for stmt in walk(vjp.body.body):
         if type(stmt) is cst.SimpleStatementLine and all(type(s) is cst.Del for s in stmt.body):
             continue
@@ -377,9 +374,27 @@ def _read_for_shape_only(vjp: cst.FunctionDef, name: str, ctx: Context, local: s
         else:
             parts = [getattr(stmt, "test", None), getattr(stmt, "iter", None), getattr(stmt, "target", None)]
         for part in parts:
-            if part is None:
-                continue
-            for node in subexpressions(part):
-                if type(node) is cst.Name and node.value == name and id(node) not in allowed:
-                    return False
+            if part is not None and _read_beyond_shape(part, name, ctx, local):
+                return False
     return True
+
+
+def _read_beyond_shape(node, name: str, ctx: Context, local: set) -> bool:
+    """Whether ``node`` reads ``name`` other than as a shape reader's operand."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Name:
+            if n.value == name:
+                return True
+            continue
+        if type(n) is cst.Call and n.args and not any(a.star for a in n.args):
+            at = _SHAPE_READERS.get(resolve(n.func, ctx, local))
+            positional = [a.value for a in n.args if a.keyword is None]
+            if at is not None and len(positional) > at and _is_name(positional[at], name):
+                skipped = positional[at]
+                stack += (c for c in children(n) if c is not skipped and
+                          not (type(c) is cst.Arg and c.value is skipped))
+                continue
+        stack += children(n)
+    return False

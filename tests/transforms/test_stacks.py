@@ -250,3 +250,33 @@ def test_spread_number_adds_as_the_spread_array(x_dtype, a_dtype, g):
 def test_spread_number_of_a_ragged_list_raises_as_np_sum():
     with pytest.raises(ValueError):
         rules.spread_number(1.0, [np.ones(2), np.ones(3)])
+
+
+C23 = np.array([[0.2, -0.4, 0.6], [-0.1, 0.3, 0.5]])
+
+
+def summed_along_an_axis(x, w):
+    """Program fuzzer seed 114 (a silent wrong gradient, 0 where finite differences give
+    -0.094): np.sum(np.stack(hs), axis=0) reads the stack's values, but its Name node is
+    also rt.sum_adjoint's operand, whose read is its shape's alone; the blanks stage judged
+    reads by node identity and wrote np.stack(hs) as a blank of zeros. The comprehension
+    over the list in the loop is what made the generated lines share that node."""
+    hs = []
+    for i in range(2):
+        hs.append(np.square(np.swapaxes((x * C23).T, 0, 1)))
+        for j in range(w.shape[0]):
+            with srcdiff.no_grad():
+                s = sum([1.0 for item, row in zip(hs, hs)], 0.0)
+    a = np.tanh(np.sum(np.stack(hs), axis=0))
+    return np.sum(a ** 2)
+
+
+@pytest.mark.parametrize("x", [-0.29605125689737255,
+                               np.array([[0.4, -1.2, 0.7], [1.1, 0.2, -0.3]])],
+                         ids=["number", "matrix"])
+def test_a_stack_summed_along_an_axis_is_not_a_blank(x):
+    w = np.array([-0.5811, -0.6816, 0.0295])
+    grad = srcdiff.grad(summed_along_an_axis, wrt=0)
+    for _ in range(2):
+        check_grad(summed_along_an_axis, (x, w), (grad(x, w),), argnums=(0,))
+    assert "rt.blank(" not in grad.source
