@@ -849,9 +849,12 @@ def _lists(vjp: cst.FunctionDef, ctx: Context) -> dict[str, tuple]:
         if other is not None:
             parent[root(name)] = root(other.value)
     allowed = _allowed_reads(vjp, names, callee)
+    seen: set = set()
     for node in subexpressions(vjp.body):
-        if type(node) is cst.Name and node.value in names and id(node) not in allowed:
-            bad.add(node.value)
+        if type(node) is cst.Name and node.value in names:
+            if id(node) not in allowed or id(node) in seen:  # (one node at two places, as
+                bad.add(node.value)  # generated lines may share them: the ids allowed
+            seen.add(id(node))  # judge one place, so neither is trusted)
     poisoned = {root(n) for n in bad}
     groups: dict = {}
     for n in sorted(names):
