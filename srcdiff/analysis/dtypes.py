@@ -186,9 +186,9 @@ def _evaluate(expr: cst.BaseExpression, facts: Facts):
 def _item_kind(tree, expr: cst.Subscript):
     """The kind of ``p[k]`` of a parameter ``p`` of the pattern ``tree``: a float64 array, a
     number (of a Python or float64 kind: ``float64_call`` checked the items), a tree."""
-    from ..transforms.shapes import _item
+    from ..transforms.shapes import item_shape
 
-    shape = _item(tree, expr)
+    shape = item_shape(tree, expr)
     if shape is UNKNOWN:
         return UNKNOWN
     if type(shape.of) is tuple and shape.of and shape.of[0] == "tree":

@@ -29,7 +29,7 @@ import libcst as cst
 from ..analysis.values import binding_counts, reads
 from ..context import Context
 from ..names import kept_lines
-from .shapes import _literal_key, item_trees
+from .shapes import item_trees, literal_key
 from .softmax import assigned
 
 __all__ = ["rewrite"]
@@ -112,7 +112,7 @@ class _Gather:
         elif len(args) != 3 or target is not None:
             return None
         x, node, item = args
-        key = _literal_key(cst.Subscript(x, [cst.SubscriptElement(cst.Index(node))]))
+        key = literal_key(cst.Subscript(x, [cst.SubscriptElement(cst.Index(node))]))
         if type(node) is cst.SimpleString:
             self.spelled[key] = node  # (the user's quotes, for the display)
         tree = self.trees[container]

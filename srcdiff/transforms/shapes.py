@@ -45,7 +45,8 @@ from ..context import Context
 from ..names import children, names_in
 
 __all__ = ["rewrite", "rewrite_lists", "Shape", "shape_facts", "sizes_of", "range_integers",
-           "integer_expression", "item_trees", "ELEMENTWISE", "Unwrapping"]
+           "integer_expression", "item_trees", "item_shape", "literal_key", "ELEMENTWISE",
+           "Unwrapping"]
 
 
 @dataclass(frozen=True)
@@ -429,13 +430,13 @@ def _items_only(funcdef: cst.FunctionDef, name: str) -> bool:
             written += targets
         elif kind is cst.Name and node.value == name:
             if not (type(parent) is cst.Subscript and parent.value is node and
-                    _literal_key(parent) is not None):
+                    literal_key(parent) is not None):
                 return False
         stack += ((child, node) for child in children(node))
     return not any(name in names_in(target) for target in written)
 
 
-def _literal_key(subscript: cst.Subscript):
+def literal_key(subscript: cst.Subscript):
     """``k`` of ``x[k]`` for one string or integer literal ``k``, else None."""
     if len(subscript.slice) != 1 or type(subscript.slice[0].slice) is not cst.Index:
         return None
@@ -446,9 +447,9 @@ def _literal_key(subscript: cst.Subscript):
     return value if type(value) is int else None
 
 
-def _item(tree, expr: cst.Subscript):
+def item_shape(tree, expr: cst.Subscript):
     """The shape of ``p[k]`` of a parameter ``p`` of the pattern ``tree``."""
-    key = _literal_key(expr)
+    key = literal_key(expr)
     if type(key) is int and tree.kind != "dict" and -len(tree.keys) <= key < 0:
         key += len(tree.keys)
     item = None if key is None else tree.item(key)
@@ -494,7 +495,7 @@ def _subscript(expr: cst.Subscript, facts: Facts, integers: frozenset, lists: fr
     if type(expr.value) is cst.Name:
         of = getattr(facts.of(expr.value), "of", None)  # (None: a name no binding reached yet)
         if type(of) is tuple and of and of[0] == "tree":
-            return _item(of[1], expr)
+            return item_shape(of[1], expr)
     if sizes is not None and type(expr.value) is cst.Call:
         piece = _split_piece(expr, facts, sizes)
         if piece is not UNKNOWN:
