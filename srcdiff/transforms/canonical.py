@@ -28,7 +28,11 @@ the same for every input:
   the operands' axes put in matmul order with ``np.swapaxes`` / ``np.transpose``, then
   ``@``, then the result's axes put in the order the subscripts ask. The subscripts fix
   every operand's ``ndim``, so this holds for every input einsum accepts; the values are
-  the same up to rounding (BLAS adds in another order than einsum's loop).
+  the same up to rounding (BLAS adds in another order than einsum's loop);
+- an ``np.einsum`` of three operands or more, with an explicit output and no index twice in
+  one operand, → its operands contracted two at a time, left to right (``'i,ij,j->'`` is
+  ``'i,ij->j'`` then ``'j,j->'``), each pair lowered as above where it is a matrix product:
+  never more multiplications than numpy's own loop over every index.
 
     _t1 = np.einsum('bid,bjd->bij', q, k)   →   _t2 = np.swapaxes(k, -1, -2)
                                                 _t1 = q @ _t2
@@ -40,7 +44,8 @@ as written. The numpy functions it writes are spelled as the module spells numpy
 ``rt.np`` where no global name does (``templates.runtime_spelling``, as the rules' own).
 
 Invariant after this pass: no ``np.matmul(a, b)`` call; no ``x.dot(y)`` method call of a
-local array; no two-operand einsum of a matrix-product spelling.
+local array; no two-operand einsum of a matrix-product spelling; no einsum of more operands
+with an explicit output of letters, each once per operand.
 """
 
 from __future__ import annotations
@@ -162,9 +167,11 @@ class _Lowering:
     def einsum(self, args):
         keywords = [a for a in args if a.keyword is not None]
         positional = [a.value for a in args if a.keyword is None]
-        if any(a.keyword.value != "optimize" for a in keywords) or len(positional) != 3 or \
+        if any(a.keyword.value != "optimize" for a in keywords) or len(positional) < 3 or \
                 type(positional[0]) is not cst.SimpleString:
             return None
+        if len(positional) > 3:
+            return self.einsum_chain(positional[0], positional[1:])
         plan = matmul_plan(positional[0].evaluated_value)
         if plan is None:
             return None
@@ -185,6 +192,31 @@ class _Lowering:
             return [*steps, product]
         temp = cst.Name(self.namer.temp())
         return [*steps, (temp, product), self._axes(temp, perm_out)]
+
+    def einsum_chain(self, spelled: cst.SimpleString, operands):
+        """``np.einsum('i,ij,j->', x, A, x)`` → its operands contracted two at a time, left
+        to right (``'i,ij->j'``, then ``'j,j->'``), each pair lowered as above where it is a
+        matrix product and an ``np.einsum`` of two otherwise: never more multiplications than
+        numpy's own loop over every index (its default, ``optimize=False``), the values the
+        same up to rounding. Only for an explicit output, letters alone, no index repeated
+        within an operand (a diagonal)."""
+        pairs = _einsum_pairs(spelled.evaluated_value, len(operands))
+        if pairs is None:
+            return None
+        steps, left = [], operands[0]
+        for i, pair in enumerate(pairs):  # (in the user's quotes)
+            pair_args = [cst.Arg(cst.SimpleString(f"{spelled.quote}{pair}{spelled.quote}")),
+                         cst.Arg(left),
+                         cst.Arg(operands[i + 1])]
+            lowered = self.einsum(pair_args) or [cst.Call(self._np("einsum"),
+                                                          _commas(pair_args))]
+            *before, value = lowered
+            steps += before
+            if i == len(pairs) - 1:
+                return [*steps, value]
+            left = cst.Name(self.namer.temp())
+            steps.append((left, value))
+        return None
 
     def _axes(self, operand, perm) -> cst.Call:
         """``np.swapaxes(x, -1, -2)`` for the swap of the last two axes, else
@@ -207,6 +239,29 @@ _UFUNC_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.m
 
 # reductions whose second parameter is ``axis``
 _AXIS_SECOND = frozenset({np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.prod})
+
+
+def _einsum_pairs(subscripts, n: int) -> list | None:
+    """The two-operand subscripts that contract ``n`` operands left to right, else None."""
+    if not isinstance(subscripts, str):
+        return None
+    inputs, arrow, out = subscripts.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if not arrow or len(terms) != n or not all(t.isalpha() for t in terms) or \
+            not (out.isalpha() or out == "") or \
+            any(len(set(t)) != len(t) for t in (*terms, out)) or \
+            not set(out) <= set("".join(terms)):
+        return None
+    pairs, left = [], terms[0]
+    for k in range(1, n):
+        later = set("".join(terms[k + 1:])) | set(out)
+        right = terms[k]
+        kept = "".join(c for c in dict.fromkeys(left + right) if c in later)
+        if k == n - 1:
+            kept = out
+        pairs.append(f"{left},{right}->{kept}")
+        left = kept
+    return pairs
 
 
 def _reduce_of(func, ctx: Context, local_names):

@@ -30,6 +30,12 @@ SPELLINGS = [
     ("np.einsum('bij,bjd->bdi', a, b)", [(2, 3, 4), (2, 4, 5)]),
     ("np.einsum('ibj,bjd->bid', a, b)", [(3, 2, 4), (2, 4, 5)]),
     ("np.einsum('bij, bjd -> bid', a, b, optimize=True)", [(2, 3, 4), (1, 4, 5)]),
+    # three operands and more: contracted two at a time, left to right
+    ("np.einsum('i,ij,j->', b, a, b)", [(3, 3), (3,)]),          # a quadratic form
+    ("np.einsum('ij,jk,kl->il', a, b, a)", [(3, 4), (4, 3)]),    # a chain of products
+    ("np.einsum('ni,ij,nj->n', a, b, a)", [(2, 3), (3, 3)]),     # row by row: 'nj,nj->n'
+    ("np.einsum('ij,jk,k,i->', a, b, b[0], a[:, 0])", [(3, 4), (4, 4)]),
+    ("np.einsum('bi,ij,bj->b', a, b, a, optimize=True)", [(2, 3), (3, 3)]),
     ("np.matmul(a, b)", [(3, 4), (4, 2)]),
     ("np.matmul(a, b)", [(2, 3, 4), (4,)]),
     ("np.linalg.matmul(a, b)", [(2, 3, 4), (2, 4, 2)]),
@@ -120,6 +126,34 @@ def test_einsum_source_reads_as_a_matmul_of_the_users_names():
                                         "bij,bj->bi"])
 def test_other_einsum_spellings_keep_their_own_rule(subscripts):
     assert matmul_plan(subscripts) is None
+
+
+@pytest.mark.parametrize("subscripts, pairs", [
+    ("i,ij,j->", ["i,ij->j", "j,j->"]),
+    ("ij,jk,kl->il", ["ij,jk->ik", "ik,kl->il"]),
+    ("ni,ij,nj->n", ["ni,ij->nj", "nj,nj->n"]),
+    ("ij,jk,k,i->", ["ij,jk->ik", "ik,k->i", "i,i->"]),
+    ("i,ij,j", None),            # an implicit output
+    ("...i,ij,j->...", None),    # broadcast axes
+    ("ii,ij,j->", None),         # a diagonal
+])
+def test_an_einsum_of_more_operands_is_contracted_two_at_a_time(subscripts, pairs):
+    from srcdiff.transforms.canonical import _einsum_pairs
+
+    assert _einsum_pairs(subscripts, 3 if pairs is None else len(pairs) + 1) == pairs
+
+
+def test_the_chains_pieces_are_products():
+    fn = _make("np.einsum('i,ij,j->', b, a, b)")
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    a, b = np.eye(3) + 0.1, np.array([0.3, -0.2, 0.5])
+    grad(a, b)
+    assert "einsum" not in grad.source.split("# adjoint of")[0]  # the forward: products
+    assert "einsum_adjoint" not in grad.source
+    kept = _make("np.einsum('ii,ij,j->', a, a, b)")  # a diagonal: numpy's einsum, its rule
+    for _ in range(2):
+        check_grad_by_finite_differences(kept, (a, b))
+    assert "rt.einsum_adjoint(" in srcdiff.grad(kept, wrt=(0, 1)).source
 
 
 RNN = {
