@@ -18,7 +18,7 @@ import optree
 
 from .helpers import add
 
-__all__ = ["flat_items", "field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
+__all__ = ["flat_items", "is_float", "field", "is_container", "register_dataclasses", "tree_zeros", "tree_put", "tree_add_at", "tree_add",
            "list_put", "list_nones", "list_add_at", "pop_adjoint", "drop_adjoint", "entry_adjoint", "filled",
            "NAMESPACE"]
 
@@ -110,7 +110,8 @@ def _walk(x):
             yield from _walk(getattr(x, f.name))
 
 
-def _is_float(leaf) -> bool:
+def is_float(leaf) -> bool:
+    """Whether ``leaf`` is a floating-point number or array (a bool is not)."""
     if type(leaf) is np.ndarray:  # (np.issubdtype costs ~1 µs)
         return leaf.dtype.kind == "f"
     if isinstance(leaf, bool):
@@ -134,12 +135,12 @@ def tree_zeros(x):
         zeros = [np.zeros(v.shape, v.dtype) if v.dtype.kind == "f" else None for v in x]
         return zeros if type(x) is list else tuple(zeros)
     if not is_container(x):
-        return np.zeros_like(x) if hasattr(x, "shape") else 0.0 if _is_float(x) else None
+        return np.zeros_like(x) if hasattr(x, "shape") else 0.0 if is_float(x) else None
     items = flat_items(x)
     if items is not None:  # (a dict of arrays: no optree walk)
-        zeros = [tree_zeros(v) if _is_float(v) else None for _, v in items]
+        zeros = [tree_zeros(v) if is_float(v) else None for _, v in items]
         return dict(zip(x, zeros)) if type(x) is dict else type(x)(zeros)
-    return tree_map(lambda leaf: tree_zeros(leaf) if _is_float(leaf) else None, x)
+    return tree_map(lambda leaf: tree_zeros(leaf) if is_float(leaf) else None, x)
 
 
 def _is_property(x, key) -> bool:

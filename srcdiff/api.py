@@ -85,15 +85,7 @@ def compiled_once(fn, key, build, mode: str = ""):
 # ----- arguments and results -----
 
 
-def _is_float(x) -> bool:
-    if type(x) is np.ndarray:  # (np.issubdtype costs ~1 µs)
-        return x.dtype.kind == "f"
-    if isinstance(x, bool):
-        return False
-    if isinstance(x, float):
-        return True
-    dtype = getattr(x, "dtype", None)
-    return dtype is not None and np.issubdtype(dtype, np.floating)
+_is_float = trees.is_float  # (the pytrees' own test of a leaf)
 
 
 def _has_float_leaf(x) -> bool:

@@ -199,9 +199,7 @@ def _items(vjp, facts: Facts, ctx: Context) -> set[str]:
     number (an element of a vector under the pattern: a loop's ``(x[i] - mu) ** 2``), and
     the parameters the pattern takes to be numbers (``mu``: a real one, or the API refused
     the call)."""
-    values: dict[str, list] = {}
-    for name, value, _ in all_bindings(vjp):
-        values.setdefault(name, []).append(value)
+    values = _bound_values(vjp)
     return {name for name, vs in values.items()
             if all(type(v) is cst.Subscript and facts.of(v) == SCALAR for v in vs)} | \
         {p for p in ctx.params if p not in values and facts.of(cst.Name(p)) == SCALAR}
@@ -243,9 +241,7 @@ def _numbers(vjp, forward: dict, single: set, ctx: Context, proved=frozenset()) 
     the greatest such set, so that a running sum bound in a loop (``total_3 = total_2 + _t5``,
     ``total_1 = total_3``, ``total_1 = total`` before the loop) or in both branches of an
     ``if`` counts. A name bound any other way (a loop or tuple target) is not one."""
-    values: dict[str, list] = {}
-    for name, value, _ in all_bindings(vjp):  # (the pullback's too, but not its tape loop's)
-        values.setdefault(name, []).append(value)
+    values = _bound_values(vjp)
     proved = set(proved)  # (parameters among them: bound by no statement)
     numbers = {n for n, vs in values.items() if all(v is not None for v in vs)} | proved
     local = set(values) | set(ctx.params)
@@ -258,6 +254,15 @@ def _numbers(vjp, forward: dict, single: set, ctx: Context, proved=frozenset()) 
                 numbers.discard(name)
                 changed = True
     return numbers
+
+
+def _bound_values(vjp) -> dict[str, list]:
+    """Each name's bound values (None: bound otherwise, a loop or tuple target), the
+    pullback's too but not its tape loop's (``all_bindings``)."""
+    values: dict[str, list] = {}
+    for name, value, _ in all_bindings(vjp):
+        values.setdefault(name, []).append(value)
+    return values
 
 
 def _real_scalar(expr, forward: dict, single: set, ctx: Context, seen: set,

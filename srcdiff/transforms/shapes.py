@@ -29,7 +29,7 @@ from __future__ import annotations
 import builtins
 import math
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import libcst as cst
 import numpy as np
@@ -417,6 +417,7 @@ def item_trees(ctx: Context) -> dict:
             if _items_only(ctx.source.funcdef, p)}
 
 
+@lru_cache(maxsize=256)  # (the user's function, parsed once: every shape_facts asks)
 def _items_only(funcdef: cst.FunctionDef, name: str) -> bool:
     """Whether every use of ``name`` in ``funcdef``'s body is ``name[k]`` read, ``k`` a string
     or an integer literal."""

@@ -142,7 +142,7 @@ def test_tree_zeros_of_a_list_of_arrays_matches_the_general_walk():
     items = [np.ones((2, 3)), np.ones(4, dtype=np.float32), np.arange(3), np.ones(())]
     for x in (items, tuple(items)):
         fast = trees.tree_zeros(x)
-        general = trees.tree_map(lambda leaf: trees.tree_zeros(leaf) if trees._is_float(leaf)
+        general = trees.tree_map(lambda leaf: trees.tree_zeros(leaf) if trees.is_float(leaf)
                                  else None, [*x, {"pad": 0.0}])[:-1]
         assert type(fast) is type(x) and len(fast) == len(general)
         for a, b in zip(fast, general):
