@@ -231,6 +231,14 @@ class Idioms:
 
     def sp_inner(self, shape, d) -> E:
         self.feature("matmul-spellings")
+        vectors = self.arrays(V) if shape == S and hasattr(self, "arrays") else []
+        if vectors and self.ch.coin(0.3):  # one vector twice, r @ r: both operands' adjoints
+            r = self.name_e(self.ch.pick(vectors))  # are one term (transforms/doubles.py)
+            if self.ch.coin(0.5):
+                s, o = _par(r, MUL)
+                return E(f"{s} @ {s}", f"{o} @ {o}", S, r.bound * r.bound * 3, MUL)
+            return call(self.ch.pick(["np.inner", "np.dot", "np.vdot"]), [r, r], S,
+                        r.bound * r.bound * 3)
         if shape == S:
             a, b = self.expr(V, d), self.expr(V, d)
             return call("np.inner", [a, b], S, a.bound * b.bound * 3)
