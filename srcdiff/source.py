@@ -102,7 +102,8 @@ _COMPOUND = {cst.If: ast.If, cst.For: ast.For, cst.While: ast.While, cst.With: a
 # the small statements whose line ``ast`` gives
 _SMALL = {cst.Assign: ast.Assign, cst.AnnAssign: ast.AnnAssign, cst.AugAssign: ast.AugAssign,
           cst.Expr: ast.Expr, cst.Return: ast.Return, cst.Pass: ast.Pass, cst.Break: ast.Break,
-          cst.Continue: ast.Continue, cst.Assert: ast.Assert}
+          cst.Continue: ast.Continue, cst.Assert: ast.Assert,
+          cst.Raise: ast.Raise}
 
 
 def _statement_lines(statements, parsed: list, found: dict) -> None:

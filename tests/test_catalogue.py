@@ -33,7 +33,7 @@ CATALOGUE = {
                             "list comprehension"),
     "set_literal": ("s = {1, 2}\n    return np.sum(x)", "{1, 2}", "set", "tuple"),
     "import_inside": ("import math\n    return np.sum(x)", "import math", "import", "module level"),
-    "raise": ("raise ValueError('no')\n    return np.sum(x)", "raise", "raise", "check inputs"),
+    "only_raises": ("raise ValueError('no')", "def f", "must end with a 'return'", "value to differentiate"),
     "match": ("match 1:\n        case 1:\n            y = x\n    return np.sum(y)", "match", "match", "np.where"),
     "f_string": ("print(f'{x}')\n    return np.sum(x)", "f'", "f-string", "outside"),
     "nested_unpacking": ("(a, b), c = (x, x), x\n    return np.sum(a * b * c)", "(a, b), c", "unpacking", "separate"),

@@ -106,6 +106,8 @@ def unseen_write(statements, ctx, local_names, activity, steps, where=None, func
             if found is not None:
                 return found
             stmt = stmt.iter if type(stmt) is cst.For else stmt.test
+        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.Raise:
+            continue  # nothing runs after a raise: what its exception's calls write is never read
         step = steps.get(id(stmt))
         if step is not None and any(activity.is_active(t) for t in (
                 step[0] if isinstance(step[0], tuple) else (step[0],))):

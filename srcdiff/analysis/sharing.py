@@ -293,7 +293,11 @@ class _Flow:
             else:
                 for i, element in enumerate(targets):
                     part = rows[i] if len(rows) == len(targets) else frozenset().union(*rows)
-                    self.assign(element.value.value, part, stmt, stmt.iter, how)
+                    inner = element.value  # for i, (a, b) in …: each of a, b may be any of it
+                    for name in inner.elements if type(inner) in (cst.Tuple, cst.List) else ():
+                        self.assign(name.value.value, part, stmt, stmt.iter, how)
+                    if type(inner) is cst.Name:
+                        self.assign(inner.value, part, stmt, stmt.iter, how)
 
         self.loop(stmt, head)
         self.state.env.pop(hidden, None)

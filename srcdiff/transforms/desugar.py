@@ -83,6 +83,13 @@ def dict_view(it: cst.BaseExpression) -> str | None:
     return None
 
 
+def _enumerate_start(it: cst.Call) -> cst.BaseExpression | None:
+    """``k`` of ``enumerate(x, k)`` or ``enumerate(x, start=k)``; None for ``enumerate(x)``."""
+    if len(it.args) < 2:
+        return None
+    return it.args[1].value
+
+
 def _minus_one() -> cst.UnaryOperation:
     return cst.UnaryOperation(cst.Minus(), cst.Integer("1"))
 
@@ -204,22 +211,40 @@ class _Desugar(cst.CSTTransformer):
         func = it.func.value if type(it) is cst.Call and type(it.func) is cst.Name else None
         if func == "range":
             return updated
+        start = _enumerate_start(it) if func == "enumerate" else None
+        if start is not None and type(start) is not cst.Integer and not (
+                type(start) is cst.Name and not _rebound(start, updated.body)):
+            # enumerate(x, k): Python reads k once, before the loop
+            named = cst.Name(self.namer.fresh("_start"))
+            made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(named)], start)],
+                                           leading_lines=updated.leading_lines)
+            args = [it.args[0], cst.Arg(named)]
+            return cst.FlattenSentinel([made, self.leave_For(original, updated.with_changes(
+                iter=it.with_changes(args=args), leading_lines=()))])
+        inner = it.args[0].value if func == "enumerate" else None
+        zipping = type(inner) is cst.Call and type(inner.func) is cst.Name and \
+            inner.func.value == "zip"  # for i, (a, b) in enumerate(zip(p, q))
         if func in ("enumerate", "zip", "reversed"):
-            zipped = [a.value for a in it.args]
+            holder = inner if zipping else it
+            zipped = [a.value for a in holder.args]
             # Python iterates over the objects it started with: name them first where the loop
             # rebinds them, or where they are computed (zip(ps, ps[::-1]) once, not per step)
             rebound = [i for i, seq in enumerate(zipped) if _rebound(seq, updated.body)
                        or type(seq) is not cst.Name]
             if rebound:
-                made, args = [], list(it.args)
+                made, args = [], list(holder.args)
                 for i in rebound:
                     seq = cst.Name(self.namer.fresh("_items"))
                     made.append(cst.SimpleStatementLine(
                         [cst.Assign([cst.AssignTarget(seq)], zipped[i])],
                         leading_lines=updated.leading_lines if not made else ()))
                     args[i] = args[i].with_changes(value=seq)
+                holder = holder.with_changes(args=args)
+                if zipping:
+                    holder = it.with_changes(args=[it.args[0].with_changes(value=holder),
+                                                   *it.args[1:]])
                 return cst.FlattenSentinel([*made, self.leave_For(original, updated.with_changes(
-                    iter=it.with_changes(args=args), leading_lines=()))])
+                    iter=holder, leading_lines=()))])
         if func == "reversed":  # for c in reversed(xs): the rows from the last
             index = cst.Name(self.namer.fresh("_i"))
             seq = it.args[0].value
@@ -229,9 +254,16 @@ class _Desugar(cst.CSTTransformer):
             return updated.with_changes(
                 target=index, iter=_call("range", last, _minus_one(), _minus_one()),
                 body=updated.body.with_changes(body=[read, *updated.body.body]))
+        counted = None  # enumerate(x, start): the user's count, start + the index
         if func == "enumerate":
             index, value = (e.value for e in target.elements)
-            seqs, values = [it.args[0].value], [value]
+            if start is not None:
+                counted, index = index, cst.Name(self.namer.fresh("_i"))
+            seqs, values = [inner], [value]
+            if zipping:
+                seqs = [a.value for a in inner.args]
+                values = [e.value for e in value.elements] if type(value) in (cst.Tuple, cst.List) \
+                    and len(value.elements) == len(seqs) else [value]
         elif func == "zip":
             index = cst.Name(self.namer.fresh("_i"))
             seqs, values = [a.value for a in it.args], [e.value for e in target.elements]
@@ -247,9 +279,15 @@ class _Desugar(cst.CSTTransformer):
                     original, updated.with_changes(iter=seq, leading_lines=()))])
         lengths = [_call("len", s) for s in seqs]
         count = lengths[0] if len(lengths) == 1 else _call("min", *lengths)
-        reads = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(v)], _index(s, index))],
+        items = [_index(s, index) for s in seqs]
+        if len(values) < len(seqs):  # for i, pair in enumerate(zip(p, q)): pair = (p[i], q[i])
+            items = [cst.Tuple([cst.Element(item) for item in items])]
+        reads = [(v, item) for v, item in zip(values, items)]
+        if counted is not None:
+            reads.insert(0, (counted, cst.BinaryOperation(index, cst.Add(), start)))
+        reads = [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(v)], item)],
                                          leading_lines=updated.leading_lines if i == 0 else ())
-                 for i, (v, s) in enumerate(zip(values, seqs))]
+                 for i, (v, item) in enumerate(reads)]
         return updated.with_changes(
             target=index, iter=_call("range", count),
             body=updated.body.with_changes(body=[*reads, *updated.body.body]))

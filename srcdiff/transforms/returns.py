@@ -23,7 +23,7 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite", "holds_return", "structure"]
+__all__ = ["rewrite", "holds_return", "structure", "first_return"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -33,7 +33,7 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
     if last_is_return and not any(holds_return(s) for s in body[:-1]):
         return module  # one return, at the end: nothing to do
     namer = Namer(names_in(module) | {ctx.rt})
-    shape = structure(_first_return(body))  # validate saw to it that every return has it
+    shape = structure(first_return(body))  # validate saw to it that every return has it
     if shape[0] == "tuple":  # return a, b: one name per position
         names = [cst.Name(namer.fresh_numbered("_ret")) for _ in range(shape[1])]
         result = cst.Tuple([cst.Element(n) for n in names], lpar=[], rpar=[])
@@ -59,7 +59,7 @@ def structure(ret: cst.Return | None) -> tuple:
     return ("value",)
 
 
-def _first_return(statements):
+def first_return(statements):
     for stmt in statements:
         if type(stmt) is cst.SimpleStatementLine:
             found = next((s for s in stmt.body if type(s) is cst.Return), None)
@@ -68,7 +68,7 @@ def _first_return(statements):
         elif type(stmt) is cst.If:
             orelse = stmt.orelse
             other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
-            found = _first_return(stmt.body.body) or _first_return(other)
+            found = first_return(stmt.body.body) or first_return(other)
             if found is not None:
                 return found
     return None
@@ -86,14 +86,15 @@ def holds_return(stmt) -> bool:
 
 
 def _ends(statements) -> bool:
-    """Whether every path through ``statements`` ends in a return."""
+    """Whether every path through ``statements`` ends in a return or a raise."""
     if not statements:
         return False
     last = statements[-1]
     if type(last) is cst.If:
         return type(last.orelse) is cst.Else and _ends(last.body.body) and \
             _ends(last.orelse.body.body)
-    return holds_return(last)
+    return holds_return(last) or type(last) is cst.SimpleStatementLine and \
+        any(type(s) is cst.Raise for s in last.body)
 
 
 def _lift(statements) -> list:

@@ -20,6 +20,7 @@ from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 from ..names import children, nodes
 from .desugar import dict_view
+from .returns import first_return as _first_return
 
 __all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
 
@@ -43,10 +44,10 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     cst.StarredDictElement: ("a starred expression (**kwargs)", "pass the arguments one by one"),
     cst.Import: ("an import inside the function", "import at module level"),
     cst.ImportFrom: ("an import inside the function", "import at module level"),
-    cst.Raise: ("'raise'", "check inputs before calling the gradient"),
     cst.Set: ("a set literal", "use a tuple"),
     cst.Match: ("a 'match' statement", "select between values with np.where"),
-    cst.FormattedString: ("an f-string", "format values outside the differentiated function"),
+    cst.FormattedString: ("an f-string outside a raise or an assert", "format values outside "
+                          "the differentiated function"),
     cst.Imaginary: ("complex numbers (an imaginary literal)", "keep real and imaginary parts "
                     "as separate real arrays: srcdiff's rules are real"),
 }
@@ -57,7 +58,7 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
 SUPPORTED: frozenset[type] = frozenset({
     cst.FunctionDef, cst.If, cst.For, cst.While, cst.With,  # With: srcdiff.no_grad() only
     cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Expr, cst.Return, cst.Pass, cst.Break,
-    cst.Continue, cst.Assert,
+    cst.Continue, cst.Assert, cst.Raise,
     cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BinaryOperation, cst.UnaryOperation,
     cst.BooleanOperation, cst.Comparison, cst.IfExp, cst.Integer, cst.Float,
     cst.SimpleString, cst.ConcatenatedString, cst.Tuple, cst.List, cst.Dict, cst.Ellipsis,
@@ -84,6 +85,7 @@ def _walk(visitor: cst.CSTVisitor, node: cst.CSTNode) -> None:
 class _Validator(cst.CSTVisitor):
     final_return = None
     varied = None  # (names that may depend on wrt, local names), at the first set comprehension
+    messages = 0  # how many raise or assert statements the walk is inside
 
     def __init__(self, ctx: Context, module: cst.Module):
         self.ctx, self.module = ctx, module
@@ -108,6 +110,10 @@ class _Validator(cst.CSTVisitor):
         kind = type(node)  # (type tests: these kinds have no subclasses; isinstance is slow)
         if kind is cst.Dict:
             self._literal_dict(node)  # fails unless its keys are constant strings
+        elif kind in (cst.Raise, cst.Assert):
+            self.messages += 1  # (see FormattedString below)
+        elif kind is cst.FormattedString and self.messages:
+            return False  # an f-string in a raise or an assert: a message, never differentiated
         elif kind in UNSUPPORTED and not (kind is cst.FunctionDef and self.depth == 0
                                           or kind is cst.With and is_no_grad(node, self.ctx)):
             self.unsupported(node)
@@ -117,6 +123,11 @@ class _Validator(cst.CSTVisitor):
                             f"{self.ctx.name}(); write it with plain statements (assignments, "
                             "if, for, while, return) and calls.")
         return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if type(original_node) in (cst.Raise, cst.Assert):
+            self.messages -= 1
+        super().on_leave(original_node)
 
     # ----- the function itself -----
 
@@ -131,8 +142,14 @@ class _Validator(cst.CSTVisitor):
                             "name every parameter.")
         body = node.body.body
         last = [s for s in _small(body[-1]) if type(s) is cst.Return] if body else []
-        if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]):
+        if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]) \
+                and not _raises(body[-1]):
             return  # the last statement is an if whose every branch returns
+        if not last and body and _raises(body[-1]) and _first_return(body) is not None:
+            # if kind == "a": return …, elif …: return …, then raise (or an if whose every
+            # path returns or raises): the returns' structure is the first one's
+            self.final_return = _first_return(body)
+            return
         if not last:
             early = [s for stmt in body[:-1] for s in _small(stmt) if type(s) is cst.Return]
             if early:
@@ -224,12 +241,11 @@ class _Validator(cst.CSTVisitor):
     def _check_for(self, node: cst.For) -> None:
         if node.asynchronous is not None:
             self.fail(node, "srcdiff does not support 'async for'; write a plain 'for' loop.")
-        target, it = node.target, node.iter
-        names = [e.value for e in target.elements] if type(target) is cst.Tuple else [target]
-        if not all(type(e) is cst.Name for e in names):
-            self.fail(node, "srcdiff supports loop targets that are names ('for i in …', "
-                            "'for i, row in enumerate(x)').")
-        self._check_iterable(node, it)
+        if not _names_target(node.target):
+            self.fail(node, "srcdiff supports loop targets that are names, or names in one "
+                            "level of parentheses ('for i in …', 'for i, row in enumerate(x)', "
+                            "'for i, (a, b) in enumerate(zip(p, q))'), each name once.")
+        self._check_iterable(node, node.iter)
 
     def _check_iterable(self, node, it: cst.BaseExpression) -> None:
         """What a loop (or a comprehension's ``for``) may run over."""
@@ -246,7 +262,11 @@ class _Validator(cst.CSTVisitor):
         a list, a dict view, and reversed(...) of any of those (desugar names it first)."""
         call = it.func.value if type(it) is cst.Call and type(it.func) is cst.Name else None
         plain = not any(a.keyword or a.star for a in it.args) if call else True
-        return call in ("range", "enumerate", "zip") and plain \
+        if call == "enumerate":  # enumerate(x), enumerate(x, 1), enumerate(x, start=k)
+            return 1 <= len(it.args) <= 2 and not any(a.star for a in it.args) and \
+                it.args[0].keyword is None and all(a.keyword is None or a.keyword.value == "start"
+                                                   for a in it.args[1:])
+        return call in ("range", "zip") and plain \
             or call == "reversed" and plain and len(it.args) == 1 and self._iterable(it.args[0].value) \
             or _is_path(it) or type(it) in (cst.Tuple, cst.List, cst.ListComp) \
             or type(it) is cst.Call and self._makes_sequence(it) or dict_view(it)
@@ -266,11 +286,11 @@ class _Validator(cst.CSTVisitor):
     def visit_CompFor(self, node: cst.CompFor) -> None:
         if node.asynchronous is not None:
             self.fail(node, "srcdiff does not support 'async for' in a comprehension.")
-        names = [e.value for e in node.target.elements] if type(node.target) is cst.Tuple \
-            else [node.target]
-        if not all(type(e) is cst.Name for e in names):
-            self.fail(node, "srcdiff supports comprehension targets that are names "
-                            "('for v in xs', 'for i, v in enumerate(xs)').")
+        if not _names_target(node.target):
+            self.fail(node, "srcdiff supports comprehension targets that are names, or names "
+                            "in one level of parentheses ('for v in xs', 'for i, v in "
+                            "enumerate(xs)', 'for i, (a, b) in enumerate(zip(p, q))'), each "
+                            "name once.")
         self._check_iterable(node, node.iter)
 
     def visit_SetComp(self, node: cst.SetComp) -> None:
@@ -348,17 +368,47 @@ def _is_path(node: cst.BaseExpression) -> bool:
 
 
 def _all_paths_return(stmt: cst.If) -> bool:
+    """Whether every path through ``stmt`` ends in a return or a raise."""
     def ends(statements):
         if not statements:
             return False
         last = statements[-1]
         if type(last) is cst.If:
             return _all_paths_return(last)
-        return any(type(s) is cst.Return for s in _small(last))
+        return any(type(s) in (cst.Return, cst.Raise) for s in _small(last))
 
     orelse = stmt.orelse
     other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
     return ends(stmt.body.body) and ends(list(other))
+
+
+def _names_target(target: cst.BaseExpression) -> bool:
+    """``v``, ``i, v`` or ``i, (a, b)``: names, one level of parentheses at most, each name
+    once (desugar unpacks the inner ones in the loop's body)."""
+    if type(target) is cst.Name:
+        return True
+    if type(target) not in (cst.Tuple, cst.List):
+        return False
+    names = []
+    for element in target.elements:
+        inner = element.value
+        parts = [e.value for e in inner.elements] if type(inner) in (cst.Tuple, cst.List) \
+            else [inner]
+        if type(element) is not cst.Element or \
+                not all(type(p) is cst.Name for p in parts):
+            return False
+        names += [p.value for p in parts]
+    return len(set(names)) == len(names)
+
+
+def _raises(stmt: cst.CSTNode) -> bool:
+    """Whether some path through the last statement ``stmt``, every one of which returns or
+    raises, ends in a raise."""
+    if type(stmt) is cst.If:
+        orelse = stmt.orelse
+        blocks = [stmt.body.body] + [orelse.body.body if type(orelse) is cst.Else else [orelse]]
+        return _all_paths_return(stmt) and any(block and _raises(block[-1]) for block in blocks)
+    return any(type(s) is cst.Raise for s in _small(stmt))
 
 
 def _small(stmt: cst.CSTNode):

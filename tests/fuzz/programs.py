@@ -1164,6 +1164,7 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             ("setitem", 7 if writable else 0),
             ("if", 5 if compound else 0), ("for", 7 if compound else 0),
             ("while", 3 if compound else 0), ("jump", 4 if in_loop else 0),
+            ("raise", 1 if self.arrays() else 0),
             ("ret", 1 if in_loop and self.scalar_return else 0),
             ("early", 1 if self.scalar_return and not in_loop and self.nest == 0 else 0),
             ("unpack", 2 if [h for h in self.helpers if len(h.returns) > 1] else 0),
@@ -1461,6 +1462,10 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             elif kind == "enumerate":
                 header = f"for {idx}, {row} in enumerate({m.name}):"
                 k = 2
+                if ch.coin(0.3):  # counted from 1: idx is a number, not an index
+                    header = f"for {idx}, {row} in enumerate({m.name}, 1):"
+                    index_max = None
+                    self.feature("enumerate-start")
             else:
                 others = [v for v in rows if v.name != m.name]
                 if others and ch.coin(0.6):
@@ -1474,6 +1479,10 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
                 iterated.add(other.name)
                 row2 = self.names.new("row")
                 header = f"for {row}, {row2} in zip({m.name}, {other.name}):"
+                if ch.coin(0.3):  # a nested target
+                    idx = self.names.new("idx")
+                    header = f"for {idx}, ({row}, {row2}) in enumerate(zip({m.name}, {other.name})):"
+                    self.feature("enumerate-zip")
                 targets.append(Var(row2, "arr", V, other.bound, False, oe.roots))
                 k = 2
         elif kind == "tuple":
@@ -1590,6 +1599,17 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         self.emit(word)
         self.indent -= 1
         self.frames[-1].exits.append(dict(self.env))
+
+    def s_raise(self):
+        """An input check that never fires (every value is finite here), with an f-string
+        message: the derivative keeps it as written."""
+        v = self.ch.pick(self.arrays())
+        self.feature("raise")
+        self.emit(f"if not np.all(np.isfinite({v.name})):")
+        self.indent += 1
+        self.emit(f'raise FloatingPointError(f"{v.name} is not finite: '
+                  f'{{np.sum(~np.isfinite({v.name}))}} values of {{np.size({v.name})}}")')
+        self.indent -= 1
 
     def s_ret(self):
         c = self.cond(self.ch.int(0, 1))
