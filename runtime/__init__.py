@@ -17,7 +17,8 @@ from . import inplace
 from .inplace import (iadd, imul, ipow, isub, itruediv, larger_adjoint_into, positive_part_into,
                       positive_product_into, spare, where_adjoint_x_into, where_adjoint_y_into,
                       where_positive_into)
-from .nondiff import NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, stop_gradient
+from .nondiff import (NONDIFFERENTIABLE, NONDIFFERENTIABLE_METHODS, keys, no_grad, outer_shape,
+                      stop_gradient)
 from .registry import OPTIONAL, RULES, Rule, adjoint, rule_for
 from .link import call_jvp, call_vjp, default_of, derivative_of, tangent_of
 from .tape import Tape, Terms, carried, check_recomputed, checkpoint_every, each_step
@@ -42,7 +43,7 @@ __all__ = [
     "setitem", "append", "count", "guard", "add_at", "add_into",
     "np", "rules", "building", "creation", "elementwise", "fft", "grids", "linalg", "reductions", "scalar_math", "shaping", "array_module", "register_array_module", "reshape", "scatter_add", "add", "at",
     "expand_reduced", "inverse_permutation", "unbroadcast", "zeros_like", "matmul_rows", "rows_matmul", "dot_rows", "rows_dot", "row_dots", "dot_all", "sum_all", "mean_all",
-    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "RULES", "Rule", "adjoint", "rule_for", "Tape", "Terms", "each_step", "carried", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
+    "NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "stop_gradient", "no_grad", "keys", "outer_shape", "RULES", "Rule", "adjoint", "rule_for", "Tape", "Terms", "each_step", "carried", "checkpoint_every", "check_recomputed", "derivative_of", "call_vjp", "default_of", "field", "is_container", "tree_add", "tree_add_at", "tree_put", "tangents", "tangent_of", "call_jvp",
     "tree_zeros", "where_positive", "softmax", "log_softmax", "sigmoid", "squared_norm", "append_in_place", "drop_adjoint", "entry_adjoint", "filled", "list_add_at", "list_nones",
     "list_put", "pop_adjoint", "inplace", "iadd", "imul", "ipow", "isub", "itruediv", "spare",
     "where_adjoint_x_into", "where_adjoint_y_into", "larger_adjoint_into", "where_positive_into",

@@ -17,7 +17,7 @@ import numpy as np
 from .backend import numpy_twin
 
 __all__ = ["NONDIFFERENTIABLE", "NONDIFFERENTIABLE_METHODS", "NONDIFFERENTIABLE_ATTRIBUTES",
-           "stop_gradient", "no_grad", "keys"]
+           "stop_gradient", "no_grad", "keys", "outer_shape"]
 
 
 def stop_gradient(x):
@@ -38,6 +38,18 @@ def keys(d) -> list:
     ['w', 'b']
     """
     return list(d)
+
+
+def outer_shape(a, b) -> tuple:
+    """``a``'s shape, then a 1 per axis of ``b``: ``np.reshape(a, outer_shape(a, b)) - b`` is
+    ``np.subtract.outer(a, b)`` (canonical lowers a ufunc's ``outer`` so); generated code's
+    own, so not in the table users read: the compiler knows it is constant
+    (``analysis/calls.py``).
+
+    >>> outer_shape(np.ones((2, 3)), np.ones(4))
+    (2, 3, 1)
+    """
+    return np.shape(a) + (1,) * np.ndim(b)
 
 
 class no_grad:

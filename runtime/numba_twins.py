@@ -25,7 +25,7 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
-from . import backend, helpers, numba_blas, rules
+from . import backend, helpers, nondiff, numba_blas, rules
 
 __all__ = ["TWINS"]
 
@@ -202,6 +202,14 @@ def _unpacked(v, n):
         if len(v) != n:
             raise ValueError("the number of values to unpack is not the number of names")
     return impl
+
+
+@_twin(nondiff.outer_shape)
+def _outer_shape(a, b):
+    ones = (1,) * (b.ndim if isinstance(b, types.Array) else 0)  # a constant of the types
+    if _is_number(a):
+        return lambda a, b: ones
+    return lambda a, b: a.shape + ones
 
 
 @_twin(helpers.blank_like)

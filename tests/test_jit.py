@@ -51,6 +51,11 @@ def softmax_ce(W, b, x, y):
     return -np.mean(np.sum(y * (z - lse), axis=1))
 
 
+def pair_kernel(x, ell):
+    d = np.subtract.outer(x, x)
+    return np.sum(np.exp(-d ** 2 / ell)) + pow(ell, 2)
+
+
 rng = np.random.default_rng(3)
 PROGRAMS = {
     "elementwise-vector": (elementwise, lambda: (rng.uniform(-1, 1, 5),), (0,)),
@@ -64,6 +69,7 @@ PROGRAMS = {
                                         rng.normal(size=(6, 3)), np.eye(4)[[0, 1, 3, 2, 1, 0]]),
                    (0, 1)),
 }
+PROGRAMS["pair_kernel"] = (pair_kernel, lambda: (rng.normal(size=6), 1.3), (0, 1))
 COMPILABLE_CORPUS = sorted(CASES)  # every function of the end-to-end corpus compiles
 
 

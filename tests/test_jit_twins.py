@@ -19,6 +19,11 @@ def unbroadcast(g, x):
 
 
 @numba.njit(cache=True)
+def outer_shape(a, b):
+    return rt.outer_shape(a, b)
+
+
+@numba.njit(cache=True)
 def count(x):
     return rt.count(x)
 
@@ -216,6 +221,8 @@ CASES = [  # (twin, original, arguments)
      (1.5, M, M.var(axis=0))),
     (reshape, lambda g, x: rt.reshape(g, x.shape), (M.ravel(), M)),
     (inner, np.inner, (V, V + 1.0)),
+    (outer_shape, rt.outer_shape, (M, V)), (outer_shape, rt.outer_shape, (V, 2.0)),
+    (outer_shape, rt.outer_shape, (1.5, M)),
     (reshape, lambda g, x: rt.reshape(g, x.shape), (M.T, M.T.copy().reshape(3, 4))),
     (reduce_max_rows, _original("reduce_max_rows"), (M,)),
     (reduce_sum_columns, _original("reduce_sum_columns"), (M,)),

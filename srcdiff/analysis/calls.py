@@ -29,6 +29,7 @@ from srcdiff.runtime.backend import array_module, numpy_twin
 from srcdiff.runtime.link import call_jvp, is_gradient, tangent_of
 from srcdiff.runtime.nondiff import NONDIFFERENTIABLE_ATTRIBUTES
 from srcdiff.runtime.nondiff import keys as nondiff_keys
+from srcdiff.runtime.nondiff import outer_shape
 
 from ..context import MISSING, Context
 from ..templates import literal
@@ -45,8 +46,9 @@ BINARY = {
 UNARY = {cst.Minus: operator.neg, cst.Not: operator.not_, cst.BitInvert: operator.invert}
 
 # operators whose results carry no gradient (a quotient rounded down, a truth value, the
-# bits of an integer or a mask), and generated code's own constants (rt.keys)
-_NONDIFF_OPERATORS = {operator.floordiv, operator.not_, operator.invert, nondiff_keys}
+# bits of an integer or a mask), and generated code's own constants (rt.keys, rt.outer_shape)
+_NONDIFF_OPERATORS = {operator.floordiv, operator.not_, operator.invert, nondiff_keys,
+                      outer_shape}
 
 # array methods: name -> (numpy function, pack extra positional arguments into one tuple)
 METHODS = {

@@ -17,6 +17,11 @@ the same for every input:
 - ``np.add.reduce(x)`` (and ``multiply``, ``maximum``, ``minimum``) → ``np.sum(x, axis=0)``
   (``np.prod``, ``np.max``, ``np.min``): a ufunc's reduce is the reduction over the first
   axis unless ``axis=`` says otherwise;
+- ``np.add.accumulate(x)`` (and ``multiply``) → ``np.cumsum(x, axis=0)`` (``np.cumprod``);
+- ``np.subtract.outer(a, b)`` (any ufunc of two operands) → ``a`` reshaped to its shape and
+  a 1 per axis of ``b`` (``rt.outer_shape``), then ``np.subtract(…, b)``: numpy's own
+  broadcasting makes every pair, and the ufunc's elementwise rule differentiates it;
+- the builtin ``pow(a, b)`` of two arguments → ``a ** b`` (``pow(a, b, m)`` is modular: kept);
 - a reduction's axis given by position, ``np.sum(e, -1, keepdims=True)`` (``np.mean``,
   ``np.max``, ``np.amax``, ``np.min``, ``np.amin``, ``np.prod``) → ``axis=-1``, as the
   passes that read axes expect;
@@ -129,9 +134,20 @@ class _Lowering:
                 len(args[0].value.elements) >= 2 and \
                 not any(type(e) is cst.StarredElement for e in args[0].value.elements):
             return self.chain([e.value for e in args[0].value.elements])
-        reduction = _UFUNC_REDUCTIONS.get(_reduce_of(func, self.ctx, self.local_names))
+        reduction = _UFUNC_REDUCTIONS.get(_ufunc_of(func, "reduce", self.ctx, self.local_names))
         if reduction and _reduce_arguments(args):
             return [self.reduction(reduction, args)]
+        accumulation = _UFUNC_ACCUMULATIONS.get(_ufunc_of(func, "accumulate", self.ctx,
+                                                          self.local_names))
+        if accumulation and _reduce_arguments(args, keepdims=False):
+            return [self.reduction(accumulation, args)]
+        ufunc = _ufunc_of(func, "outer", self.ctx, self.local_names)
+        if ufunc is not None and ufunc.nin == 2 and len(args) == 2 and \
+                all(a.keyword is None for a in args):
+            return self.outer(func.value, args[0].value, args[1].value)
+        if obj is pow and len(args) == 2 and all(a.keyword is None for a in args):
+            return [cst.BinaryOperation(_parenthesized(args[0].value), cst.Power(),
+                                        _parenthesized(args[1].value))]
         if obj in _AXIS_SECOND and len(args) >= 2 and args[0].keyword is None and \
                 args[1].keyword is None and all(a.keyword is not None for a in args[2:]) and \
                 not any(a.keyword.value == "axis" for a in args[2:]):
@@ -149,6 +165,17 @@ class _Lowering:
             steps.append((temp, _matmul(left, right)))
             left = temp
         return [*steps, _matmul(left, operands[-1])]
+
+    def outer(self, ufunc, a, b):
+        """``np.subtract.outer(a, b)`` → ``a`` reshaped to its shape and a 1 per axis of
+        ``b``, then ``np.subtract(…, b)``: the ufunc's own broadcasting makes every pair, so
+        each ufunc's elementwise rule differentiates its outer."""
+        base = a.value if type(a) is cst.Name else "_t"
+        shape = cst.Name(self.namer.fresh(f"{base}_outer_shape"))
+        expanded = cst.Name(self.namer.fresh(f"{base}_outer"))
+        return [(shape, _call(cst.Attribute(cst.Name(self.ctx.rt), cst.Name("outer_shape")), a, b)),
+                (expanded, _call(self._np("reshape"), a, shape)),
+                _call(ufunc, expanded, b)]
 
     def reduction(self, name: str, args) -> cst.Call:
         """``np.add.reduce(x)`` → ``np.sum(x, axis=0)``: a ufunc's reduce is the reduction
@@ -235,6 +262,8 @@ _MATMULS = tuple(f for f in (np.matmul, getattr(np.linalg, "matmul", None)) if f
 
 # a ufunc's reduce -> the numpy reduction it is (np.add.reduce(x, axis=a) is np.sum(x, axis=a))
 _UFUNC_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
+# a ufunc's accumulate -> the numpy function it is (np.add.accumulate(x) is np.cumsum(x, axis=0))
+_UFUNC_ACCUMULATIONS = {np.add: "cumsum", np.multiply: "cumprod"}
 
 
 # reductions whose second parameter is ``axis``
@@ -264,22 +293,32 @@ def _einsum_pairs(subscripts, n: int) -> list | None:
     return pairs
 
 
-def _reduce_of(func, ctx: Context, local_names):
-    """The ufunc ``u`` of a call ``u.reduce(…)`` (``np.add.reduce``), else None."""
-    if type(func) is cst.Attribute and func.attr.value == "reduce":
+def _ufunc_of(func, method: str, ctx: Context, local_names):
+    """The ufunc ``u`` of a call ``u.<method>(…)`` (``np.add.reduce``), else None."""
+    if type(func) is cst.Attribute and func.attr.value == method:
         ufunc = resolve(func.value, ctx, local_names)
         return ufunc if isinstance(ufunc, np.ufunc) else None
     return None
 
 
-def _reduce_arguments(args) -> bool:
+def _reduce_arguments(args, keepdims: bool = True) -> bool:
     """``(x)``, ``(x, axis)`` or ``(x, axis=…, keepdims=…)``: what ``reduction`` rewrites
-    (``dtype=``, ``out=``, ``initial=``, ``where=`` keep the ufunc's own spelling)."""
+    (``dtype=``, ``out=``, ``initial=``, ``where=`` keep the ufunc's own spelling; an
+    accumulation has no ``keepdims``)."""
     positional = [a for a in args if a.keyword is None]
     keywords = [a.keyword.value for a in args if a.keyword is not None]
+    allowed = {"axis", "keepdims"} if keepdims else {"axis"}
     return 1 <= len(positional) <= 2 and args[:len(positional)] == positional and \
-        set(keywords) <= {"axis", "keepdims"} and len(set(keywords)) == len(keywords) and \
+        set(keywords) <= allowed and len(set(keywords)) == len(keywords) and \
         not (len(positional) == 2 and "axis" in keywords)
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` in parentheses where it is an operation (an operand of ``**``)."""
+    if type(node) in (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation,
+                      cst.Comparison, cst.IfExp) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
 
 
 def _display(kind, elements) -> cst.BaseExpression:

@@ -70,11 +70,12 @@ class Idioms:
                     "mtrace", "math", "math", "ellipsis", "einsum", "convert", "ureduce", "sigmoid",
                     "squared_norm"],
                 V: ["ufunc", "relu", "copy", "matmul", "mdot", "einsum", "transpose", "squeeze",
-                    "ellipsis", "amax", "convert", "ureduce", "displays", "sigmoid"],
+                    "ellipsis", "amax", "convert", "ureduce", "displays", "sigmoid",
+                    "accumulate", "pow"],
                 U: ["ufunc", "relu", "copy", "matmul", "mdot", "inner", "einsum", "ellipsis",
-                    "expand", "ureduce"],
+                    "expand", "ureduce", "pow"],
                 M: ["ufunc", "relu", "copy", "matmul", "transpose", "einsum", "ellipsis",
-                    "convert", "softmax", "sigmoid"]}[shape]
+                    "convert", "softmax", "sigmoid", "outer", "accumulate"]}[shape]
         return getattr(self, "sp_" + ch.pick(opts))(shape, d)
 
     def sp_ufunc(self, shape, d) -> E:
@@ -172,6 +173,34 @@ class Idioms:
         if shape == V:  # the first axis of (2, 3)
             return call(f"np.{fn}.reduce", [m], V, bound)
         return call(f"np.{fn}.reduce", [m], U, bound, extra=", axis=1")
+
+    def sp_outer(self, shape, d) -> E:
+        """``np.subtract.outer(u, v)`` and its kin: every pair of a (2,) and a (3,) vector (the
+        canonical stage broadcasts one against the other)."""
+        self.feature("ufunc-outer")
+        fn = self.ch.pick(["add", "subtract", "multiply", "maximum"])
+        u, v = self.expr(U, d), self.expr(V, d)
+        if fn == "multiply":
+            u, v = self.bounded(u, 2.0), self.bounded(v, 2.0)
+        bound = u.bound * v.bound if fn == "multiply" else u.bound + v.bound
+        return call(f"np.{fn}.outer", [u, v], M, bound)
+
+    def sp_accumulate(self, shape, d) -> E:
+        """``np.add.accumulate(x)``, ``np.multiply.accumulate(x, axis=1)``: running sums and
+        products along an axis (np.cumsum, np.cumprod)."""
+        self.feature("ufunc-accumulate")
+        fn = self.ch.pick(["add", "multiply"])
+        a = self.bounded(self.expr(shape, d), 1.2)
+        bound = a.bound ** 3 if fn == "multiply" else a.bound * 3
+        extra = ", axis=1" if shape == M and self.ch.coin(0.5) else ""
+        return call(f"np.{fn}.accumulate", [a], shape, bound, extra=extra)
+
+    def sp_pow(self, shape, d) -> E:
+        """The builtin ``pow(a, 2)`` (or 3): ``a ** k``."""
+        self.feature("builtin-pow")
+        k = self.ch.pick([2, 3])
+        a = self.bounded(self.expr(shape, d), 1.5)
+        return call("pow", [a, str(k)], shape, a.bound ** k)
 
     def sp_softmax(self, shape, d) -> E:
         """A softmax along the last axis, max-shifted: its denominator is at least 1 (the

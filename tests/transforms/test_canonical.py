@@ -57,6 +57,22 @@ SPELLINGS = [
     ("np.mean(a * b, -1)", [(3, 4), (4,)]),
     ("np.amax(a * b, (0, 1), keepdims=True)", [(3, 4), (4,)]),
     ("np.prod(a + b, 1)", [(3, 4), (4,)]),
+    # a ufunc's outer: every pair, by the ufunc's own broadcasting
+    ("np.subtract.outer(a, b)", [(3,), (4,)]),
+    ("np.multiply.outer(a, b)", [(2, 3), (4,)]),
+    ("np.add.outer(a, b)", [(3,), (2, 2)]),
+    ("np.divide.outer(a, b + 2.0)", [(2, 3), (2,)]),
+    ("np.maximum.outer(a, b)", [(3,), (3,)]),
+    ("np.arctan2.outer(a, b)", [(3,), "float"]),
+    ("np.multiply.outer(a, b)", ["float", (3,)]),
+    ("np.hypot.outer(a[0], b)", [(2, 3), (2,)]),
+    # a ufunc's accumulate: its cumulative function over the first axis (or axis=)
+    ("np.add.accumulate(a * b)", [(3, 4), (4,)]),
+    ("np.add.accumulate(a * b, 1)", [(3, 4), (4,)]),
+    ("np.multiply.accumulate(a + b, axis=-1)", [(3, 4), (4,)]),
+    # the builtin pow of two: **
+    ("pow(a, 2) * b", [(3,), (3,)]),
+    ("pow(np.abs(a) + 1.0, b)", [(2, 3), (3,)]),
 ]
 CASES = [pytest.param(body, shapes, id=f"{body}-{shapes}") for body, shapes in SPELLINGS]
 
@@ -106,6 +122,17 @@ def test_spellings_lower_to_one_form():
     assert "c = np.sum(_t1, axis=-1, keepdims=True)" in code
     code = run_until(_make("np.sum(a * b, 0, np.float64)"), "canonical", wrt=("a", "b"))
     assert "axis=" not in _statements(code)  # a dtype by position too: kept as written
+    code = run_until(_make("np.subtract.outer(a, b)"), "canonical", wrt=("a", "b"))
+    assert "a_outer = np.reshape(a, a_outer_shape)" in code
+    assert "c = np.subtract(a_outer, b)" in code
+    code = run_until(_make("np.multiply.accumulate(a, axis=1)"), "canonical", wrt=("a", "b"))
+    assert "c = np.cumprod(a, axis=1)" in code
+    code = run_until(_make("np.add.accumulate(a, dtype=np.float32)"), "canonical", wrt=("a", "b"))
+    assert "np.add.accumulate(a, dtype=_t1)" in code  # dtype=: kept (and refused) as written
+    code = run_until(_make("pow(a, b)"), "canonical", wrt=("a", "b"))
+    assert "c = a ** b" in code
+    code = run_until(_make("pow(a, 3, 5)"), "canonical", wrt=("a", "b"))
+    assert "c = pow(a, 3, 5)" in code  # modular pow: not **
 
 
 def _statements(code: str) -> str:
