@@ -129,12 +129,14 @@ def _as_gradient(g, x):
         flags = g.flags
         return g if flags.writeable and flags.owndata else g.copy()
     if trees.is_container(x):  # a pytree: the same structure, None for non-float leaves
-        items = trees.flat_items(x)
-        if items is not None and type(g) is type(x) and len(g) == len(x) and \
-                (type(x) is not dict or g.keys() == x.keys()):  # (no optree walk)
-            out = [_as_gradient(g[k], leaf) if g[k] is not None and _is_float(leaf) else None
-                   for k, leaf in items]
-            return dict(zip(x, out)) if type(x) is dict else type(x)(out)
+        kind = type(x)
+        if (kind is dict or kind is list or kind is tuple) and type(g) is kind and \
+                len(g) == len(x) and (kind is not dict or g.keys() == x.keys()):
+            # (plain containers, nested too: no optree walk)
+            items = x.items() if kind is dict else enumerate(x)
+            out = [_as_gradient(g[k], leaf) if g[k] is not None and (
+                _is_float(leaf) or trees.is_container(leaf)) else None for k, leaf in items]
+            return dict(zip(x, out)) if kind is dict else kind(out)
         return trees.tree_map(lambda leaf, d: _as_gradient(d, leaf) if d is not None and
                               _is_float(leaf) else None, x, g) if g is not None else None
     if _is_complex(g):  # never cast away: a real argument's adjoint is real
@@ -203,6 +205,78 @@ def _call_key(args) -> tuple:
     written in place), and last whether its arrays are all float64 (``float64_call``: the
     variant whose temporaries take results in place). ``fast_call`` builds the same tuple."""
     return (*(a.shape if type(a) is np.ndarray else type(a) for a in args), float64_call(args))
+
+
+def _tree_key(args) -> tuple | None:
+    """What picks a call's derivative where its arguments are numbers, numpy arrays and
+    dicts (string keys), lists and tuples of them, nested: the kind of each, each array's
+    shape and dtype, each container's keys. Arguments of one key pass the general call's
+    checks alike (dtypes decide what is refused and how it is compiled), so a second call
+    of a key skips them (``GradFunction._tree_call``); None for any other argument."""
+    key = []
+    for a in args:
+        part = _tree_part(a)
+        if part is None:
+            return None
+        key.append(part)
+    return tuple(key)
+
+
+def _tree_part(a):
+    kind = type(a)
+    if kind is np.ndarray:
+        return a.shape, a.dtype.char
+    if kind in _PLAIN or kind in _NUMPY_FLOATS:
+        return kind
+    if kind is dict:
+        parts = tuple([_tree_part(v) for v in a.values()])
+        return None if None in parts or not all(type(k) is str for k in a) else \
+            (dict, tuple(a), parts)
+    if kind is list or kind is tuple:
+        parts = tuple([_tree_part(v) for v in a])
+        return None if None in parts else (kind, parts)
+    return None
+
+
+def _tree_gradient(fn, g, x, taken: set, gradient_only: bool):
+    """The gradient of the argument ``x`` from its adjoint ``g``: of ``x``'s structure and
+    each leaf's dtype and shape, owned by the caller (never an argument's array nor another
+    gradient's: ``taken`` holds the ids of both, and grows)."""
+    items = trees.flat_items(x) if type(x) is not np.ndarray else None
+    if items is None or type(g) is not type(x) or len(g) != len(x) or \
+            type(x) is dict and g.keys() != x.keys():
+        if gradient_only:
+            _check_real(fn, g)
+        return _owned(_as_gradient(g, x), taken)
+    out = []
+    for k, leaf in items:
+        d = g[k]
+        if d is None or not _is_float(leaf):
+            out.append(None)
+            continue
+        if gradient_only:
+            _check_real(fn, d)
+        d = _as_gradient(d, leaf)
+        if id(d) in taken and hasattr(d, "copy"):
+            d = d.copy()
+        taken.add(id(d))
+        out.append(d)
+    return dict(zip(x, out)) if type(x) is dict else type(x)(out)
+
+
+def _owned(g, taken: set):
+    """``g`` with each array leaf whose id is in ``taken`` copied; every leaf's id added."""
+    kind = type(g)
+    if kind is dict:
+        return {k: _owned(v, taken) for k, v in g.items()}
+    if kind is list or kind is tuple:
+        return kind([_owned(v, taken) for v in g])
+    if trees.is_container(g):
+        return trees.tree_map(lambda leaf: _owned(leaf, taken), g)
+    if g is not None and id(g) in taken and hasattr(g, "copy"):
+        g = g.copy()
+    taken.add(id(g))
+    return g
 
 
 def _own(g, args):
@@ -400,6 +474,8 @@ class GradFunction:
         self._last = None
         self._shown = ((), False, None, False)
         self._fast = None  # the plain call of gradient-only derivatives: see _install_fast
+        # calls with containers of arrays: _tree_key -> (code, function, gradient only, shown)
+        self._trees: dict = {}
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -427,6 +503,8 @@ class GradFunction:
         """A call the written-out one (``_install_fast``) does not take."""
         if not kwargs and self._plain is not None:
             return self._plain_call(args)
+        if not kwargs and self._trees:
+            return self._tree_call(args)
         return self._general_call(args, kwargs)
 
     def _pattern(self, args) -> tuple | None:
@@ -454,6 +532,9 @@ class GradFunction:
                               in_place, self._with_value, pattern, float64)
         function, gradient_only = compiled.function, compiled.gradient_only
         self._last, self._shown = None, (containers, in_place, pattern, float64)
+        key = _tree_key(args) if containers and pattern is not None and not kwargs and \
+            len(self._trees) < _PLAIN_CALLS else None  # checked below: the next call of
+        remember = key is not None and key not in self._trees  # this key skips the checks
         if plain:
             code = self._fn.__code__
             if self._plain is None or self._plain[0] is not code or \
@@ -471,6 +552,8 @@ class GradFunction:
         for name, i in zip(self._wrt, self._index):
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
+        if remember:
+            self._trees[key] = (self._fn.__code__, function, gradient_only, self._shown)
         if gradient_only:
             out, grads = function(*args) if self._with_value else (None, function(*args))
         else:
@@ -489,6 +572,34 @@ class GradFunction:
             grads = grads[0]
         if self._with_value:
             return out, grads  # with has_aux, out is (loss, aux)
+        return (grads, out[1]) if self._has_aux else grads
+
+    def _tree_call(self, args):
+        """The call of a function given dicts, lists or tuples of arrays (a model's
+        parameters), arguments whose kinds, shapes and dtypes (``_tree_key``) a general call
+        has already checked: the derivative it compiled, without those checks again."""
+        entry = self._trees.get(_tree_key(args))
+        if entry is None or entry[0] is not self._fn.__code__:
+            return self._general_call(args, {})
+        _, function, gradient_only, self._shown = entry
+        self._last = None
+        if gradient_only:
+            out, grads = function(*args) if self._with_value else (None, function(*args))
+        else:
+            out, pullback = function(*args)
+            loss = out[0] if self._has_aux else out
+            _check_scalar(self._fn, loss)
+            grads = pullback(_seed(loss))
+        if len(self._wrt) == 1:
+            grads = (grads,)
+        taken = {id(leaf) for a in args for leaf in (a.values() if type(a) is dict else a
+                                                     if type(a) in (list, tuple) else (a,))}
+        grads = tuple(_tree_gradient(self._fn, g, args[i], taken, gradient_only)
+                      for g, i in zip(grads, self._index))
+        if self._single:
+            grads = grads[0]
+        if self._with_value:
+            return out, grads
         return (grads, out[1]) if self._has_aux else grads
 
     def _plain_call(self, args):

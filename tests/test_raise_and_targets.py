@@ -53,6 +53,16 @@ def halve_until_small(x):
     return s
 
 
+def finite(v):
+    if not np.all(np.isfinite(v)):
+        raise FloatingPointError(f"{np.sum(~np.isfinite(v))} values of v are not finite")
+    return np.tanh(v) * 2.0
+
+
+def through_a_checking_helper(x):
+    return np.sum(finite(x * 3.0) ** 2)
+
+
 def mode_loss(x, mode="l2"):
     if mode == "l2":
         return np.sum(x ** 2)
@@ -64,9 +74,9 @@ def mode_loss(x, mode="l2"):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("fn, extra", [(checked, ()), (layer, ()), (layer, ("softplus",)),
                                        (halve_until_small, ()), (mode_loss, ()),
-                                       (mode_loss, ("l1",))],
+                                       (mode_loss, ("l1",)), (through_a_checking_helper, ())],
                          ids=["checked", "layer-tanh", "layer-softplus", "while", "mode-l2",
-                              "mode-l1"])
+                              "mode-l1", "helper-reads-the-array"])
 def test_raising_functions_differentiate(fn, extra, shape):
     args = (_arg(shape), *extra)
     check_grad_by_finite_differences(fn, args, wrt=(0,))
@@ -86,7 +96,9 @@ def test_raising_functions_differentiate(fn, extra, shape):
     (layer, (np.ones(3), "relu"), ValueError, "unknown activation 'relu'"),
     (mode_loss, (np.ones(3), "huber"), ValueError, "unknown mode huber"),
     (halve_until_small, (np.full(3, 1e40),), RuntimeError, "no convergence after 101 steps"),
-], ids=["nan", "overflow", "helper", "last-statement", "while"])
+    (through_a_checking_helper, (np.array([1.0, np.inf]),), FloatingPointError,
+     "1 values of v are not finite"),
+], ids=["nan", "overflow", "helper", "last-statement", "while", "helper-reads-the-array"])
 def test_the_gradient_raises_what_the_function_raises(fn, args, error, message):
     with pytest.raises(error, match=message):
         fn(*args)

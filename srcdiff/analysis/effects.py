@@ -259,7 +259,8 @@ class _Effects:
         return found
 
     def body(self, funcdef: cst.FunctionDef, seen: dict) -> Write | None:
-        for node in nodes(funcdef.body):
+        # (nothing runs after a raise: what its exception's calls write is never read)
+        for node in nodes(funcdef.body, skip=lambda n: type(n) is cst.Raise):
             kind = type(node)
             if node in self.rebound:  # from here on the name holds the helper's memory
                 name, made = self.rebound[node]
