@@ -251,14 +251,19 @@ def _tree_gradient(fn, g, x, taken: set, gradient_only: bool):
     out = []
     for k, leaf in items:
         d = g[k]
-        if d is None or not _is_float(leaf):
+        if type(d) is np.ndarray and type(leaf) is np.ndarray and d.dtype == leaf.dtype and \
+                d.shape == leaf.shape and leaf.dtype.kind == "f":  # the common case: a
+            if not (d.flags.writeable and d.flags.owndata) or id(d) in taken:  # fresh array
+                d = d.copy()
+        elif d is None or not _is_float(leaf):
             out.append(None)
             continue
-        if gradient_only:
-            _check_real(fn, d)
-        d = _as_gradient(d, leaf)
-        if id(d) in taken and hasattr(d, "copy"):
-            d = d.copy()
+        else:
+            if gradient_only:
+                _check_real(fn, d)
+            d = _as_gradient(d, leaf)
+            if id(d) in taken and hasattr(d, "copy"):
+                d = d.copy()
         taken.add(id(d))
         out.append(d)
     return dict(zip(x, out)) if type(x) is dict else type(x)(out)
