@@ -245,6 +245,44 @@ def _clip_adjoint(g, a, a_min, a_max):
     raise TypingError("np.clip needs a bound")
 
 
+# one operand's adjoint (the rule's parts), not summed to its shape: the derivative does that
+@_twin(rules.clip_adjoint_a)
+def _clip_adjoint_a(g, a, a_min, a_max):
+    low, high, zero = not _is_none(a_min), not _is_none(a_max), _zero(g)
+    if _is_number(g) and _is_number(a):
+        return lambda g, a, a_min, a_max: rules.clip_adjoint(g, a, a_min, a_max)[0]
+    if low and high:
+        return lambda g, a, a_min, a_max: np.where(
+            (np.maximum(a, a_min) > a_max) | ((a < a_min) & (a_min <= a_max)), zero, g)
+    if low:
+        return lambda g, a, a_min, a_max: np.where(a < a_min, zero, g)
+    return lambda g, a, a_min, a_max: np.where(a > a_max, zero, g)
+
+
+@_twin(rules.clip_adjoint_min)
+def _clip_adjoint_min(g, a, a_min, a_max):
+    low, high, zero = not _is_none(a_min), not _is_none(a_max), _zero(g)
+    if not low:
+        return lambda g, a, a_min, a_max: None
+    if _is_number(g) and _is_number(a):
+        return lambda g, a, a_min, a_max: rules.clip_adjoint(g, a, a_min, a_max)[1]
+    if high:
+        return lambda g, a, a_min, a_max: np.where((a < a_min) & (a_min <= a_max), g, zero)
+    return lambda g, a, a_min, a_max: np.where(a < a_min, g, zero)
+
+
+@_twin(rules.clip_adjoint_max)
+def _clip_adjoint_max(g, a, a_min, a_max):
+    low, high, zero = not _is_none(a_min), not _is_none(a_max), _zero(g)
+    if not high:
+        return lambda g, a, a_min, a_max: None
+    if _is_number(g) and _is_number(a):
+        return lambda g, a, a_min, a_max: rules.clip_adjoint(g, a, a_min, a_max)[2]
+    if low:
+        return lambda g, a, a_min, a_max: np.where(np.maximum(a, a_min) > a_max, g, zero)
+    return lambda g, a, a_min, a_max: np.where(a > a_max, g, zero)
+
+
 @_twin(rules.prod_adjoint)
 def _prod_adjoint(g, x, axis=None, keepdims=False):
     if _is_number(x):

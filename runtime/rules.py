@@ -122,14 +122,40 @@ def _branch(g, condition, taken: bool):
 
 # Inclusive bounds: at a == a_min the gradient goes to ``a``; either bound may be None (a
 # one-sided clip). numpy clips to a_min, then to a_max: where a_min > a_max, a_max wins.
+# One function per operand, so a derivative computes only the adjoints it needs (a Huber
+# loss's np.clip(r, -d, d) with respect to r alone), each a mask product (see _branch).
 @adjoint(np.clip, broadcasting=True)
 def clip_adjoint(g, a, a_min, a_max):
-    above = False if a_max is None else (a if a_min is None else np.maximum(a, a_min)) > a_max
-    below = False if a_min is None else (a < a_min) if a_max is None else \
-        (a < a_min) & (a_min <= a_max)
-    d_min = None if a_min is None else np.where(below, g, 0.0)
-    d_max = None if a_max is None else np.where(above, g, 0.0)
-    return np.where(below | above, 0.0, g), d_min, d_max
+    return clip_adjoint_a(g, a, a_min, a_max), clip_adjoint_min(g, a, a_min, a_max), \
+        clip_adjoint_max(g, a, a_min, a_max)
+
+
+# (each mask written out of comparisons: second order differentiates these functions too)
+def clip_adjoint_a(g, a, a_min, a_max):
+    """``g`` where ``np.clip`` passed ``a`` through, 0 where a bound took its place."""
+    if a_min is None:
+        return _branch(g, a > a_max, False)
+    if a_max is None:
+        return _branch(g, a < a_min, False)
+    return _branch(g, (a < a_min) & (a_min <= a_max) | (np.maximum(a, a_min) > a_max), False)
+
+
+def clip_adjoint_min(g, a, a_min, a_max):
+    """``g`` where ``a_min`` took ``a``'s place; None for no lower bound."""
+    if a_min is None:
+        return None
+    if a_max is None:
+        return _branch(g, a < a_min, True)
+    return _branch(g, (a < a_min) & (a_min <= a_max), True)
+
+
+def clip_adjoint_max(g, a, a_min, a_max):
+    """``g`` where ``a_max`` took ``a``'s place; None for no upper bound."""
+    if a_max is None:
+        return None
+    if a_min is None:
+        return _branch(g, a > a_max, True)
+    return _branch(g, np.maximum(a, a_min) > a_max, True)
 
 
 # ----- unary elementwise -----   (g: adjoint of the output, ans: the primal output)

@@ -65,6 +65,17 @@ def clip_both(g, a, lo, hi):
 
 
 @numba.njit(cache=True)
+def clip_parts(g, a, lo, hi):
+    return rt.clip_adjoint_a(g, a, lo, hi), rt.clip_adjoint_min(g, a, lo, hi), \
+        rt.clip_adjoint_max(g, a, lo, hi)
+
+
+def clip_parts_original(g, a, lo, hi):
+    return rt.clip_adjoint_a(g, a, lo, hi), rt.clip_adjoint_min(g, a, lo, hi), \
+        rt.clip_adjoint_max(g, a, lo, hi)
+
+
+@numba.njit(cache=True)
 def clip_one_side(g, a, lo):
     below = rt.clip_adjoint(g, a, lo, None)
     above = rt.clip_adjoint(g, a, None, lo)
@@ -204,6 +215,10 @@ CASES = [  # (twin, original, arguments, in the default run)
     (clip_both, rt.clip_adjoint, (2.0, -0.7, -0.5, 0.5), False),
     (clip_both, rt.clip_adjoint, (M.astype(np.float32), M.astype(np.float32), -0.5, 0.5), False),
     (clip_one_side, clip_one_side_original, (M, M, 0.1), False),
+    (clip_parts, clip_parts_original, (M, M, -0.5, 0.5), False),  # one function per operand
+    (clip_parts, clip_parts_original, (M, M, M * 0.5, 0.5), False),
+    (clip_parts, clip_parts_original, (M, M, V[:3] - 0.5, 0.5), False),  # a broadcast bound
+    (clip_parts, clip_parts_original, (2.0, -0.7, -0.5, 0.5), False),   # numbers
     (prod_adjoint, rt.prod_adjoint, (1.5, M), False),
     (prod_adjoint, rt.prod_adjoint, (1.5, ZEROS), False),  # one zero, several zeros in a row
     (prod_adjoint_rows, lambda g, x: (rt.prod_adjoint(g, x, axis=1, keepdims=True),

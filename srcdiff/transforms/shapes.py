@@ -740,7 +740,8 @@ def _call_axes(call: cst.Call, facts: Facts, lists: frozenset = frozenset(),
         if element == EMPTY_LIST or element.of[1] == BOTTOM:
             return BOTTOM
         return UNKNOWN if element.of[1] is UNKNOWN else Shape(element.of[1].of, exact=False)
-    if fn in _MASKS and len(positional) in (2, 3) and not keywords:
+    if (fn in _MASKS and len(positional) in (2, 3) or fn in _CLIPS and len(positional) == 4) \
+            and not keywords:
         return _broadcast([facts.of(p) for p in positional])  # g where a mask holds
     if fn in _ROWS and len(positional) == 2 and not keywords:
         return _rows(fn, *(axes_of(facts.of(p)) for p in positional))
@@ -805,6 +806,8 @@ _APPENDS = (helpers.append, helpers.append_in_place)
 # rules whose result is their operands broadcast: the adjoint where a mask holds (np.where's
 # branches, the larger operand of np.maximum/np.minimum)
 _MASKS = (rules.where_adjoint_x, rules.where_adjoint_y, rules.larger_adjoint)
+# the same for np.clip's operands: (g, a, a_min, a_max), g of the three broadcast
+_CLIPS = (rules.clip_adjoint_a, rules.clip_adjoint_min, rules.clip_adjoint_max)
 # where a list object's name may be read without the list changing in a way the facts miss:
 # the callee -> the positions of such arguments (None: all)
 _LIST_READERS = {helpers.append: (0,), helpers.append_in_place: (0,), trees.pop_adjoint: (1,),

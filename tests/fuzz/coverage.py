@@ -49,6 +49,7 @@ COVERAGE: dict[str, str] = {
     "syntax:AugAssign": "FnGen.s_aug", "syntax:Return": "FnGen.s_ret",
     "syntax:Break": "FnGen.s_jump", "syntax:Continue": "FnGen.s_jump",
     "syntax:Expr": "print", "syntax:Pass": "pass", "syntax:Assert": "assert",
+    "syntax:Raise": "raise",
     "syntax:If": "FnGen.s_if", "syntax:For": "FnGen.s_for", "syntax:While": "FnGen.s_while",
     "syntax:TryStar": "effect-trystar", "syntax:FunctionDef": "ProgramGen.helper",
     "syntax:With": "FnGen.s_no_grad", "syntax:ListComp": "list-comprehension",
