@@ -40,7 +40,7 @@ __all__ = ["Write", "write_of", "unseen_write", "READ_ONLY_BUILTINS", "READ_ONLY
 READ_ONLY_BUILTINS = frozenset(
     getattr(builtins, name) for name in
     "abs all any bool dict divmod enumerate float hasattr int isinstance issubclass iter len list "
-    "max min print range repr reversed round sorted str sum tuple type zip".split())
+    "max min pow print range repr reversed round sorted str sum tuple type zip".split())
 # methods that never change their receiver (arrays, lists, dicts, tuples)
 READ_ONLY_METHODS = frozenset(METHODS) | NONDIFFERENTIABLE_METHODS | frozenset(
     "astype conj conjugate count get index item items keys tolist values".split())
