@@ -213,6 +213,22 @@ def take_adjoint(g, a, indices=None, axis=None, mode="raise"):
     return dx
 
 
+def _bincount(x, weights=None, minlength=0):
+    """``np.bincount``'s parameters by name (numpy's own ``x`` is positional only): the
+    weights are an operand, absent for a plain count."""
+
+
+@adjoint(np.bincount, signature=_bincount)
+def bincount_adjoint(g, x, weights, minlength=0):
+    # out[j] sums the weights at the entries of x equal to j: each weight gets its bin's
+    # adjoint back (np.bincount's weights are read as float64: the adjoint in theirs)
+    if weights is None:
+        return None, None
+    dweights = g[x]
+    dtype = getattr(weights, "dtype", None)
+    return None, dweights if dtype is None or dweights.dtype == dtype else dweights.astype(dtype)
+
+
 def _in_range(indices, n, mode):
     """``indices`` as ``np.take``/``np.choose`` read them in ``mode`` ('raise', 'wrap',
     'clip'); negative indices count from the end as they do in 'raise' mode."""

@@ -1,7 +1,7 @@
 """Tangent rules of the primitives that build arrays from their operands, and of the
 linear ones with a constant part (forward mode; the kinds and the table: ``tangents.py``).
 
-``compress extract choose select pad diff ediff1d polyint gradient`` (linear in some operands:
+``compress bincount extract choose select pad diff ediff1d polyint gradient`` (linear in some operands:
 a condition, an index or a constant added keeps out of the tangent), ``arange logspace
 geomspace polyval vander polyfit interp cov corrcoef``, ``math.fsum prod dist``,
 ``nextafter`` and ``angle``; the conversions and constructors with a dtype (``astype array
@@ -97,6 +97,13 @@ def vstack_tangent(dtup, ans, tup, dtype=None, casting="same_kind"):
 @tangent(np.compress)
 def compress_tangent(dcondition, da, ans, condition, a, axis=None):
     return np.compress(condition, da, axis=axis)
+
+
+@tangent(np.bincount)
+def bincount_tangent(dx, dweights, ans, x, weights, minlength=0):
+    if weights is None or dweights is None:  # a count: a constant
+        return np.zeros(np.shape(ans))
+    return np.bincount(x, dweights, minlength)
 
 
 @tangent(np.extract)
