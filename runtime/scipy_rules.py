@@ -6,7 +6,7 @@ only once scipy is (``registry.OPTIONAL``): no scipy function can reach the comp
 its module is imported, so ``import srcdiff`` never pays for importing scipy.
 
 =========================  ================================================================
-``scipy.special``          erf erfc erfinv erfcinv expit logit gammaln digamma (psi)
+``scipy.special``          erf erfc erfinv erfcinv expit log_expit logit gammaln digamma (psi)
                            polygamma (``n`` constant) xlogy xlog1py i0 i1 ive (``v``
                            constant) beta betaln logsumexp (``axis``, ``keepdims``, ``b``
                            constant) softmax log_softmax (``axis``)
@@ -106,6 +106,11 @@ def erfcinv_adjoint(g, ans, x):
 @adjoint(special.expit)
 def expit_adjoint(g, ans, x):
     return g * ans * (1.0 - ans)
+
+
+@adjoint(special.log_expit)
+def log_expit_adjoint(g, ans, x):
+    return g * -np.expm1(ans)  # 1 - expit(x), without the cancellation where expit(x) ~ 1
 
 
 @adjoint(special.logit)

@@ -126,6 +126,9 @@ class _Lowering:
                 args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])]
         if obj is np.einsum:
             return self.einsum(args)
+        clipped = _clip_operands(func, obj, args, self.local_names)
+        if clipped is not None:  # x.clip(min=0), np.clip(x, max=1.0): numpy's both spellings
+            return [_call(self._np("clip"), *clipped)]
         if obj is np.where and _positive_part(args, self.previous):
             return [value.with_changes(func=cst.Attribute(cst.Name(self.ctx.rt),
                                                           cst.Name("where_positive")))]
@@ -311,6 +314,31 @@ def _reduce_arguments(args, keepdims: bool = True) -> bool:
     return 1 <= len(positional) <= 2 and args[:len(positional)] == positional and \
         set(keywords) <= allowed and len(set(keywords)) == len(keywords) and \
         not (len(positional) == 2 and "axis" in keywords)
+
+
+def _clip_operands(func, obj, args, local_names) -> tuple | None:
+    """``(a, a_min, a_max)``, ``None`` for a bound left out, of the clips whose bounds the
+    rule's ``np.clip(a, a_min, a_max)`` does not read as written: the method's
+    ``x.clip(min=0)``, ``x.clip(lo)`` (its bounds are ``min`` and ``max``, each optional), and
+    the function's ``np.clip(x, min=0)`` (numpy 2.1's other names, where numpy takes them:
+    without ``a_min``/``a_max`` and without bounds by position); else None."""
+    if any(a.star for a in args):
+        return None
+    positional = [a.value for a in args if a.keyword is None]
+    keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
+    none = cst.Name("None")
+    if type(func) is cst.Attribute and func.attr.value == "clip" and \
+            type(func.value) is cst.Name and func.value.value in local_names:
+        bound = dict(zip(("min", "max"), positional))
+        if len(positional) > 2 or set(keywords) - {"min", "max"} or set(keywords) & set(bound) \
+                or len(bound) == 2 or not bound and not keywords:
+            return None
+        bound |= keywords
+        return func.value, bound.get("min", none), bound.get("max", none)
+    if obj is np.clip and len(positional) == 1 and keywords and \
+            set(keywords) <= {"min", "max"}:
+        return positional[0], keywords.get("min", none), keywords.get("max", none)
+    return None
 
 
 def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:

@@ -177,8 +177,8 @@ COVERAGE: dict[str, str] = {
        "real imag angle".split()},
     "attribute:real": "linear-algebra", "attribute:imag": "linear-algebra",
     **{f"scipy.special.{n}": "scipy" for n in
-       "erf erfc erfinv erfcinv expit logit gammaln psi polygamma xlogy xlog1py beta betaln i0 "
-       "i1 ive logsumexp softmax log_softmax".split()},
+       "erf erfc erfinv erfcinv expit log_expit logit gammaln psi polygamma xlogy xlog1py beta "
+       "betaln i0 i1 ive logsumexp softmax log_softmax".split()},
     **{f"scipy.stats.norm.{n}": "scipy" for n in "logpdf pdf cdf sf logcdf logsf".split()},
     "scipy.stats.t.logpdf": "scipy", "scipy.stats.multivariate_normal.logpdf": "scipy",
     **{f"scipy.linalg.{n}": "scipy" for n in "solve_triangular cho_factor cho_solve expm".split()},

@@ -457,7 +457,7 @@ SCIPY = [
     ("same", "scipy.special.erf({0})", ("x",)), ("same", "scipy.special.erfc({0})", ("x",)),
     ("same", "scipy.special.erfinv(0.5 * np.tanh({0}))", ("x",)),
     ("same", "scipy.special.erfcinv(1.0 + 0.5 * np.tanh({0}))", ("x",)),
-    ("same", "scipy.special.expit({0})", ("x",)),
+    ("same", "scipy.special.expit({0})", ("x",)), ("same", "scipy.special.log_expit({0})", ("x",)),
     ("same", "scipy.special.logit(0.5 + 0.4 * np.tanh({0}))", ("x",)),
     ("same", "scipy.special.gammaln({0})", ("pos",)), ("same", "scipy.special.digamma({0})", ("pos",)),
     ("same", "scipy.special.psi({0})", ("pos",)), ("same", "scipy.special.polygamma(1, {0})", ("pos",)),

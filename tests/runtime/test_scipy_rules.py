@@ -62,8 +62,8 @@ def factor(n, low):
 
 SHAPES = (F, (), (3,), (2, 3))
 UNARY = [(sp.erf, None), (sp.erfc, None), (sp.erfinv, UNIT), (sp.erfcinv, (0.1, 1.9)),
-         (sp.expit, None), (sp.logit, (0.05, 0.95)), (sp.gammaln, POS), (sp.digamma, POS),
-         (sp.i0, None), (sp.i1, None)]
+         (sp.expit, None), (sp.log_expit, None), (sp.logit, (0.05, 0.95)), (sp.gammaln, POS),
+         (sp.digamma, POS), (sp.i0, None), (sp.i1, None)]
 LOC_SCALE = [((4,), F, U(F, 0.5, 2.0)), ((2, 3), (3,), U((2, 1), 0.5, 2.0)), (F, F, U(F, 0.5, 2.0)),
              ((3,), U((3,), -1, 1), U((), 0.5, 2.0))]
 
@@ -163,7 +163,7 @@ def test_every_rule_of_scipy_rules_is_in_the_table():
 
 
 def test_the_listed_functions_have_rules():
-    names = ("erf erfc erfinv erfcinv expit logit gammaln digamma psi polygamma xlogy xlog1py "
+    names = ("erf erfc erfinv erfcinv expit log_expit logit gammaln digamma psi polygamma xlogy xlog1py "
              "i0 i1 ive beta betaln logsumexp softmax log_softmax").split()
     methods = [st.norm.pdf, st.norm.logpdf, st.norm.cdf, st.norm.logcdf, st.norm.sf,
                st.norm.logsf, st.t.logpdf, st.multivariate_normal.logpdf]

@@ -70,6 +70,14 @@ SPELLINGS = [
     ("np.add.accumulate(a * b)", [(3, 4), (4,)]),
     ("np.add.accumulate(a * b, 1)", [(3, 4), (4,)]),
     ("np.multiply.accumulate(a + b, axis=-1)", [(3, 4), (4,)]),
+    # a clip's bounds by numpy's other names, or one left out
+    ("a.clip(min=-0.3) * b", [(3, 4), (4,)]),
+    ("a.clip(max=b)", [(3, 4), (4,)]),
+    ("a.clip(-0.3, max=0.4) + b", [(3,), ()]),
+    ("a.clip(0.1) * b", [(3,), (3,)]),
+    ("np.clip(a, a_max=0.5, a_min=b)", [(2, 3), (3,)]),
+    ("np.clip(a, min=-0.2, max=b + 1.0)", [(3,), "float"]),
+    ("np.clip(a, max=b)", [(2, 3), (2, 1)]),
     # the builtin pow of two: **
     ("pow(a, 2) * b", [(3,), (3,)]),
     ("pow(np.abs(a) + 1.0, b)", [(2, 3), (3,)]),
@@ -129,6 +137,12 @@ def test_spellings_lower_to_one_form():
     assert "c = np.cumprod(a, axis=1)" in code
     code = run_until(_make("np.add.accumulate(a, dtype=np.float32)"), "canonical", wrt=("a", "b"))
     assert "np.add.accumulate(a, dtype=_t1)" in code  # dtype=: kept (and refused) as written
+    code = run_until(_make("a.clip(max=b)"), "canonical", wrt=("a", "b"))
+    assert "c = np.clip(a, None, b)" in code
+    code = run_until(_make("a.clip(0.0, 1.0)"), "canonical", wrt=("a", "b"))
+    assert "c = a.clip(0.0, 1.0)" in code  # both bounds by position: the rule reads it so
+    code = run_until(_make("np.clip(a, 0.0)"), "canonical", wrt=("a", "b"))
+    assert "c = np.clip(a, 0.0)" in code  # numpy raises for it: so does the derivative
     code = run_until(_make("pow(a, b)"), "canonical", wrt=("a", "b"))
     assert "c = a ** b" in code
     code = run_until(_make("pow(a, 3, 5)"), "canonical", wrt=("a", "b"))
