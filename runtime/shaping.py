@@ -213,6 +213,31 @@ def take_adjoint(g, a, indices=None, axis=None, mode="raise"):
     return dx
 
 
+@adjoint(np.lib.stride_tricks.sliding_window_view)
+def sliding_window_view_adjoint(g, x, window_shape=None, axis=None, subok=False,
+                                writeable=False):
+    # each window's element k along an axis is x's element at the window's start plus k:
+    # one slice of g per offset in the window, added back where it was read (windows overlap)
+    window = tuple(int(w) for w in np.atleast_1d(window_shape))
+    shape = np.shape(x)
+    axes = tuple(range(len(shape))) if axis is None else \
+        tuple(int(a) % len(shape) for a in np.atleast_1d(axis))
+    if len(set(axes)) != len(axes):
+        from srcdiff.errors import SrcdiffError
+
+        raise SrcdiffError("srcdiff differentiates sliding_window_view with one window per "
+                           f"axis, and axis={axis} names one twice; take the windows in two "
+                           "steps.")
+    dx = _zeros(x, g, shape)
+    starts = np.shape(g)[:len(shape)]  # how many windows along each axis
+    for offsets in np.ndindex(*window):
+        key = [slice(None)] * len(shape)
+        for a, k in zip(axes, offsets):
+            key[a] = slice(k, k + starts[a])
+        dx[tuple(key)] += g[(Ellipsis, *offsets)]
+    return dx
+
+
 def _bincount(x, weights=None, minlength=0):
     """``np.bincount``'s parameters by name (numpy's own ``x`` is positional only): the
     weights are an operand, absent for a plain count."""

@@ -79,7 +79,8 @@ _OPERATORS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.
 
 
 def _namespaces():
-    spaces = [("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft), ("math", math)]
+    spaces = [("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft), ("math", math),
+              ("np.lib.stride_tricks", np.lib.stride_tricks)]
     if sp is not None:
         spaces += [("sp", sp), ("sl", sl)]
     return spaces

@@ -46,8 +46,8 @@ VIEWS = frozenset(
     "asanyarray view T atleast_1d atleast_2d atleast_3d diagonal real imag flip fliplr flipud "
     "rot90 split array_split hsplit vsplit dsplit broadcast_arrays unstack "
     "diag conj conjugate rollaxis matrix_transpose ascontiguousarray asfortranarray "
-    "real_if_close".split()  # np.diag of a matrix; x.conj() of a real x is x itself
-)
+    "real_if_close sliding_window_view".split()  # np.diag of a matrix; x.conj() of a real x
+)  # is x itself
 # numpy functions whose results are views of every array they are given (meshgrid's with
 # copy=False, or a copy= not written as a literal: taken for views, which costs at most a
 # refusal; np.atleast_2d(a, b) gives a view of each)

@@ -155,7 +155,8 @@ COVERAGE: dict[str, str] = {
        "asinh acosh atanh exp2 log2 log10 cbrt radians degrees erf erfc gamma lgamma hypot "
        "atan2 fmod copysign pow ldexp nextafter remainder fsum prod dist".split()},
     **{f"numpy.{n}": "shape-functions" for n in
-       "flip fliplr flipud roll rot90 sort partition take take_along_axis bincount choose diag "
+       "flip fliplr flipud roll rot90 sort partition take take_along_axis bincount "
+       "sliding_window_view choose diag "
        "diagonal "
        "repeat tile tril triu moveaxis pad hstack vstack column_stack dstack atleast_1d "
        "atleast_2d atleast_3d split array_split hsplit vsplit dsplit".split()},

@@ -273,6 +273,7 @@ NP_SHAPES = [
     (M, "np.take({0}, [2, 0, 1], axis=1)", (M,), None),
     (M, "np.take_along_axis({0}, np.array([[0, 2, 1], [1, 1, 0]]), axis=1)", (M,), None),
     (V, "np.bincount(np.array([2, 0, 2]), {0})", (V,), None),  # weighted: the bins' sums
+    (U, "np.lib.stride_tricks.sliding_window_view({0}, 2) @ C2", (V,), None),  # overlapping
     (U, "np.bincount([1, 1, 0], weights={0}, minlength=2)", (V,), None),
     (V, "np.choose(np.array([0, 1, 0]), [{0}, {1}])", (V, V), None),
     (V, "np.array([1, 0, 1]).choose(({0}, {1}))", (V, V), None),

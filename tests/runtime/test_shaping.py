@@ -90,6 +90,10 @@ CASES = [
     case(np.take, (5,), indices=3),  # one number out
     case(np.take, (), indices=[0, 0]),
     case(np.take, (), indices=[0, -1], axis=0),
+    case(np.lib.stride_tricks.sliding_window_view, (6,), window_shape=3),  # windows overlap
+    case(np.lib.stride_tricks.sliding_window_view, (4, 5), window_shape=(2, 3)),
+    case(np.lib.stride_tricks.sliding_window_view, (4, 5), window_shape=2, axis=-1),
+    case(np.lib.stride_tricks.sliding_window_view, (3, 4, 5), window_shape=(2, 2), axis=(2, 0)),
     case(np.bincount, Const(np.array([0, 2, 1, 2, 0])), (5,)),  # weights: the bins' sums
     case(np.bincount, Const(np.array([3, 3, 1])), (3,), minlength=6),
     case(np.take_along_axis, (3, 4), indices=ORDER, axis=1),
