@@ -263,3 +263,27 @@ def test_nested_targets_over_the_items_of_a_dict_argument(n):
             step[index] = eps
             numeric[index] = (moved(name, i, step) - moved(name, i, -step)) / (2 * eps)
         np.testing.assert_allclose(grads[name][i], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_a_loop_over_a_dict_by_its_name_says_how_to_loop_over_its_keys():
+    fn = make_function("""
+        def f(p):
+            s = 0.0
+            for k in p:
+                s = s + np.sum(p[k] ** 2)
+            return s
+    """)
+    with pytest.raises(srcdiff.NotDifferentiableError, match=r"for k, v in d\.items\(\)") as info:
+        srcdiff.grad(fn)({"a": np.ones(2), "b": np.ones(3)})
+    assert "s = s + np.sum(p[k] ** 2)" in str(info.value)
+    keys = make_function("""
+        def f(p):
+            s = 0.0
+            for k in p.keys():
+                s = s + np.sum(p[k] ** 2)
+            return s
+    """)
+    p = {"a": np.arange(2.0), "b": np.ones(3)}
+    g = srcdiff.grad(keys)(p)
+    check_grad(lambda a, b: keys({"a": a, "b": b}), (p["a"], p["b"]), (g["a"], g["b"]),
+               argnums=(0, 1))

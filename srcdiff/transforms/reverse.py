@@ -624,14 +624,19 @@ class _AdjointWriter:
 
     def uncovered(self, op: Op, name: str, where: str):
         """The error for an active ``name`` that reaches ``op`` where no adjoint flows back."""
+        advice = "Bind the value to a name first and pass the name, or wrap it in " \
+            "srcdiff.stop_gradient(...) if no gradient should flow through it."
+        if where == "its argument key=":  # d[k] of k from 'for k in d': srcdiff took d's rows
+            advice = "A key or an index is not differentiated: compute it from values that " \
+                "are not, or wrap it in srcdiff.stop_gradient(...). To loop over a dict's " \
+                "keys write 'for k in d.keys()' or 'for k, v in d.items()' ('for k in d' " \
+                "reads d's rows, as for an array)."
         return self.ctx.error(
             NotDifferentiableError,
             f"srcdiff cannot differentiate '{self.spell(op.spelled)}' with respect to "
             f"'{', '.join(self.user_names([name]))}', which needs a "
             f"gradient: the value reaches {where}, and srcdiff has no adjoint for it there. "
-            "Bind the value to a name first and pass the name, or wrap it in "
-            "srcdiff.stop_gradient(...) if no gradient should flow through it.",
-            self.line, token=op.text.split("(")[0])
+            f"{advice}", self.line, token=op.text.split("(")[0])
 
     def adjoint(self, target, op: Op, inputs, key: int) -> list:
         if isinstance(target, tuple):  # a, b = helper(x)
