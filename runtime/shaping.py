@@ -238,6 +238,26 @@ def sliding_window_view_adjoint(g, x, window_shape=None, axis=None, subok=False,
     return dx
 
 
+def added_at(a, indices, b):
+    """A copy of ``a`` after ``np.add.at(a, indices, b)``: ``b`` added at ``indices``, repeats
+    accumulating. The normalize stage writes ``np.add.at(z, i, v)`` on a local array as
+    ``z = rt.added_at(z, i, v)``, a new version of ``z`` (as ``z[i] = v`` is
+    ``rt.setitem``).
+
+    >>> added_at(np.zeros(3), [0, 2, 0], 1.0)
+    array([2., 0., 1.])
+    """
+    out = a.copy()
+    scatter_add(out, indices, b)
+    return out
+
+
+@adjoint(added_at)
+def added_at_adjoint(g, a, b, indices=None):
+    # z = a, then z[i_k] += b_k for each k: a gets g, each b_k what its place got, g[i_k]
+    return g, unbroadcast(g[indices], b)
+
+
 def _bincount(x, weights=None, minlength=0):
     """``np.bincount``'s parameters by name (numpy's own ``x`` is positional only): the
     weights are an operand, absent for a plain count."""
@@ -393,4 +413,5 @@ def partition_adjoint(g, ans, a, kth=None, axis=-1, kind="introselect", order=No
                               axis=axis)
 
 
-__all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")]
+__all__ = [name for name in dir() if name.endswith("_adjoint") and not name.startswith("_")] + \
+    ["added_at"]

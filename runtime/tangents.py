@@ -55,7 +55,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import helpers
+from . import helpers, shaping
 from .helpers import guard, unbroadcast, where_positive, zeros_like
 from .options import refusal
 from .registry import RULES, adjoint
@@ -109,7 +109,7 @@ LINEAR = frozenset({
     np.resize, np.block, np.polyadd, np.polysub, np.polyder, np.meshgrid, np.broadcast_arrays,
     np.fft.fft, np.fft.ifft, np.fft.fftn, np.fft.ifftn, np.fft.fft2, np.fft.ifft2, np.fft.rfft,
     np.fft.irfft, np.fft.rfftn, np.fft.irfftn, np.fft.rfft2, np.fft.irfft2, np.fft.fftshift,
-    np.fft.ifftshift, np.lib.stride_tricks.sliding_window_view,
+    np.fft.ifftshift, np.lib.stride_tricks.sliding_window_view, shaping.added_at,
 })
 # linear too, but with an operand that is not (a condition, an index: np.compress, np.choose,
 # np.select), a constant added (np.pad's constant_values, np.diff's prepend, np.polyint's k) or

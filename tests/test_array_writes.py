@@ -192,3 +192,73 @@ def test_a_numpy_call_that_may_return_its_output_argument_is_not_new(body):
     f = make_function(source, name="f")
     with pytest.raises(srcdiff.SrcdiffSyntaxError, match="'w' may share memory with 'x'"):
         srcdiff.grad(f)(np.array([0.3, -0.5, 0.8]))
+
+
+# ----- np.add.at and np.subtract.at into a local array: repeated indices accumulate -----
+
+SCATTERS = {
+    "repeats": """
+        def f(x, y):
+            z = np.zeros(3)
+            np.add.at(z, [0, 1, 1, 2], y)
+            np.subtract.at(z, [2, 2], x[:2])
+            return np.sum(z ** 2) + np.sum(x)
+    """,
+    "rows of a matrix": """
+        def f(x, y):
+            acc = np.zeros((3, 2))
+            np.add.at(acc, np.array([2, 0, 2, 2]), np.outer(y, x[:2]))
+            return np.sum(np.tanh(acc) * acc)
+    """,
+    "a number at pairs of indices": """
+        def f(x, y):
+            grid = np.ones((2, 3)) * x[0]
+            np.add.at(grid, (np.array([0, 1, 0]), np.array([2, 2, 2])), y[0] * y[1])
+            return np.sum(grid ** 3)
+    """,
+    "in a loop": """
+        def f(x, y):
+            hist = np.zeros(2)
+            for k in range(4):
+                np.add.at(hist, [k % 2, 0], x[k] * y[k])
+            return np.sum(np.sin(hist))
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCATTERS))
+def test_add_at_into_a_local_array_matches_finite_differences(name):
+    fn = make_function(SCATTERS[name])
+    args = (rng.normal(size=4), rng.normal(size=4))
+    value, grads = srcdiff.value_and_grad(fn, wrt=(0, 1))(*args)
+    assert value == pytest.approx(fn(*args))
+    check_grad(fn, args, grads, argnums=(0, 1))
+    out, tangent = srcdiff.jvp(fn, args, (np.ones(4), np.zeros(4)))
+    from srcdiff.testing import check_jvp
+    check_jvp(fn, args, (np.ones(4), np.zeros(4)), tangent)
+
+
+def test_add_at_is_a_new_version_in_the_generated_source():
+    fn = make_function(SCATTERS["repeats"])
+    grad = srcdiff.grad(fn, wrt=(0, 1))
+    grad(np.ones(4), np.ones(4))
+    assert "z_1 = rt.added_at(z, [0, 1, 1, 2], y)" in grad.source
+
+
+def test_add_at_into_an_argument_or_through_an_alias_stays_an_error():
+    into_argument = make_function("""
+        def f(x, y):
+            np.add.at(x, [0, 0], y[:2])
+            return np.sum(x)
+    """)
+    with pytest.raises(srcdiff.InPlaceError):
+        srcdiff.grad(into_argument, wrt=(0, 1))(np.ones(4), np.ones(4))
+    through_alias = make_function("""
+        def f(x, y):
+            z = np.zeros(4)
+            w = z[1:]
+            np.add.at(z, [1, 1], y[:2])
+            return np.sum(w * x[1:])
+    """)
+    with pytest.raises(srcdiff.SrcdiffError, match="w"):
+        srcdiff.grad(through_alias, wrt=(0, 1))(np.ones(4), np.ones(4))

@@ -28,7 +28,7 @@ import pytest
 
 import srcdiff
 from srcdiff.errors import NotDifferentiableError, SrcdiffError
-from srcdiff.runtime import RULES, helpers, linalg, rule_for, solvers, tangents
+from srcdiff.runtime import RULES, helpers, linalg, rule_for, shaping, solvers, tangents
 from srcdiff.runtime.tangents import tangent_kind
 from srcdiff.testing import check_jvp, check_vjp
 from tests.runtime import (test_building, test_fft, test_linalg, test_rules, test_rules_more,
@@ -177,6 +177,10 @@ def case_source(case) -> tuple[str, Source]:
         return f"return np.einsum({subscripts}, {', '.join(ops)}{kw(opts)})", src
     if fn is helpers.setitem:
         return (f"out = np.copy({ops[0]})\n    out[{src.key(opts['key'])}] = {ops[1]}\n"
+                f"    return out"), src
+    if fn is shaping.added_at:  # as the user writes it
+        indices = src.literal("indices", opts["indices"])
+        return (f"out = np.copy({ops[0]})\n    np.add.at(out, {indices}, {ops[1]})\n"
                 f"    return out"), src
     spelled = spelling(fn)
     assert spelled is not None, f"no spelling for {fn}"

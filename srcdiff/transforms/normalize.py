@@ -17,6 +17,7 @@ on the first statement of each group.
 from __future__ import annotations
 
 import libcst as cst
+import numpy as np
 
 from ..analysis.calls import classify, is_user_function, resolve
 from ..context import Context
@@ -83,6 +84,7 @@ def statement_normalizer(module: cst.Module, ctx: Context):
     local_names = local_variables(module.body[0])
     namer.calls_helper = lambda func: is_user_function(resolve(func, ctx, local_names))
     namer.gives_one_array = lambda call: _gives_one_array(call, ctx, local_names)
+    namer.ufunc_at = lambda call: _ufunc_at(call, ctx, local_names)
     return lambda stmt: _normalize_statement(stmt, namer, local_names, ctx.rt)
 
 
@@ -212,6 +214,17 @@ def _normalize_statement(stmt: cst.BaseStatement, namer: Namer,
             call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("append")),
                             [cst.Arg(xs), cst.Arg(value)])
             lifted.append(_line(cst.Assign([cst.AssignTarget(xs)], call)))
+        elif type(small) is cst.Expr and getattr(namer, "ufunc_at", None) and \
+                namer.ufunc_at(small.value):
+            # np.add.at(z, i, v) on a local array → z = rt.added_at(z, i, v): a new version
+            # (np.subtract.at adds -v)
+            z, key, values = (a.value for a in small.value.args)
+            values = lift.atom(values)
+            if namer.ufunc_at(small.value) == "subtract":
+                values = lift.atom(cst.UnaryOperation(cst.Minus(), values))
+            call = cst.Call(cst.Attribute(cst.Name(rt), cst.Name("added_at")),
+                            [cst.Arg(z), cst.Arg(lift.atom(key)), cst.Arg(values)])
+            lifted.append(_line(cst.Assign([cst.AssignTarget(z)], call)))
         elif type(small) is cst.Expr:
             if type(small.value) in (cst.SimpleString, cst.ConcatenatedString):
                 continue  # the docstring
@@ -230,6 +243,19 @@ def _gives_one_array(call: cst.Call, ctx: Context, local_names) -> bool:
     the code runs (``helper(x)``, ``f(x)``): unpacking it takes the array's rows."""
     op = classify(call, ctx, local_names)
     return op.kind == "rule" and not op.rule.sequence
+
+
+def _ufunc_at(call, ctx: Context, local_names) -> str | None:
+    """``"add"`` for ``np.add.at(z, i, v)`` on a local array ``z`` (three arguments by
+    position), ``"subtract"`` for ``np.subtract.at``; else None."""
+    if not (type(call) is cst.Call and type(call.func) is cst.Attribute and
+            call.func.attr.value == "at" and len(call.args) == 3 and
+            all(a.keyword is None and not a.star for a in call.args) and
+            type(call.args[0].value) is cst.Name and call.args[0].value.value in local_names):
+        return None
+    ufunc = resolve(call.func.value, ctx, local_names)
+    return {np.add: "add", np.subtract: "subtract"}.get(ufunc) if isinstance(ufunc, np.ufunc) \
+        else None
 
 
 def _is_append(call, local_names) -> bool:

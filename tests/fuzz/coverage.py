@@ -371,6 +371,9 @@ GENERATED_ONLY = frozenset({"srcdiff.runtime.helpers.guard",
                             "srcdiff.runtime.helpers.sigmoid",
                             # (transforms/norms.py), which the "squared-norm" feature writes
                             "srcdiff.runtime.helpers.squared_norm",
+                            # (transforms/normalize.py: np.add.at into a local array), which
+                            # the "ufunc-at" feature writes
+                            "srcdiff.runtime.shaping.added_at",
                             # lowered from user spellings by transforms/factors.py, which the
                             # "cholesky-factor" feature writes
                             "srcdiff.runtime.linalg.cholesky_solve",

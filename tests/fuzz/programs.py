@@ -1316,6 +1316,15 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
     def s_setitem(self, var=None):
         ch = self.ch
         var = var or ch.pick([v for v in self.arrays() if self.can_write(v)])
+        if var.shape == V and ch.coin(0.15):  # a scatter: repeated indices accumulate
+            e = self.expr(ch.pick([V, S]), self.rhs_depth())
+            fn = ch.pick(["add", "add", "subtract"])
+            self.feature("ufunc-at")
+            self.emit(f"np.{fn}.at({var.name}, [0, 2, 0], {e.src})",
+                      f"np.{fn}.at({var.name}, [0, 2, 0], _fz.v({e.osrc}))")
+            self.note_write(var.name)
+            self.set_var(replace(var, bound=var.bound + 2 * e.bound))
+            return
         index, sel = self.index_for(var.shape)
         eshape = S if sel == (2, 2) or ch.coin(0.25) else sel
         e = self.expr(eshape, self.rhs_depth())

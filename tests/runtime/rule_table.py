@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from srcdiff.runtime import RULES, helpers, rule_for
+from srcdiff.runtime import RULES, helpers, rule_for, shaping
 from srcdiff.testing import check_vjp
 from tests.duckarray import HOST_SYNCS, DuckArray, on_device, wrap
 
@@ -141,8 +141,12 @@ def _average(a, weights, **options):  # weights is the rule's second operand, nu
     return np.average(a, weights=weights, **options)
 
 
+def _added_at(a, b, indices):
+    return shaping.added_at(a, indices, b)
+
+
 _PRIMALS = {operator.getitem: _getitem, helpers.setitem: _setitem, np.full: _full,
-            np.average: _average}
+            np.average: _average, shaping.added_at: _added_at}
 
 
 def setup(case, dtype=None):

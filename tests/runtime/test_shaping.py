@@ -94,6 +94,9 @@ CASES = [
     case(np.lib.stride_tricks.sliding_window_view, (4, 5), window_shape=(2, 3)),
     case(np.lib.stride_tricks.sliding_window_view, (4, 5), window_shape=2, axis=-1),
     case(np.lib.stride_tricks.sliding_window_view, (3, 4, 5), window_shape=(2, 2), axis=(2, 0)),
+    # np.add.at, as normalize writes it: added_at(a, indices, b)
+    case(shaping.added_at, (4,), (3,), indices=[0, 2, 0]),
+    case(shaping.added_at, (3, 2), (), indices=(np.array([1, 1]), np.array([0, 0]))),
     case(np.bincount, Const(np.array([0, 2, 1, 2, 0])), (5,)),  # weights: the bins' sums
     case(np.bincount, Const(np.array([3, 3, 1])), (3,), minlength=6),
     case(np.take_along_axis, (3, 4), indices=ORDER, axis=1),
