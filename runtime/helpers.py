@@ -252,6 +252,10 @@ def setitem(x, key, value):
     >>> setitem(np.zeros(3), 1, 5.0)
     array([0., 5., 0.])
     """
+    if type(x) is tuple:  # an adjoint of a list that np.stack's rule gave as a tuple
+        out = list(x)
+        out[key] = value
+        return tuple(out)
     out = x.copy()
     out[key] = value
     return out

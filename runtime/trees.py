@@ -220,8 +220,8 @@ def tree_add(a, b):
     if (kind is list or kind is tuple) and type(b) is kind and len(a) == len(b):
         summed = [tree_add(u, v) for u, v in zip(a, b)]  # (plain containers: no optree walk)
         return summed if kind is list else tuple(summed)
-    if kind is dict and type(b) is dict and a.keys() == b.keys():
-        return {k: tree_add(v, b[k]) for k, v in a.items()}
+    if kind is dict and type(b) is dict:  # (an adjoint of a dict filled by writes may hold
+        return {k: tree_add(a.get(k), b.get(k)) for k in {**a, **b}}  # a key another lacks)
     register_dataclasses(a)
     return optree.tree_map(add, a, b, none_is_leaf=True, namespace=NAMESPACE)
 

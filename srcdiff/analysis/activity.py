@@ -157,12 +157,15 @@ def container_names(funcdef: cst.FunctionDef, ctx: Context, local_names) -> froz
 
 
 def _makes_container(op: Op, value: cst.BaseExpression, containers) -> bool:
-    """Projections, copies of containers, list literals and appends may hold a container; so
+    """Projections, copies of containers and their writes (``d["k"] = v`` of a local
+    ``d = {}``), list literals and appends may hold a container; so
     do primitives that return a list or tuple (``np.split``) and helpers whose last return is
     a display (``return [a, b]``, ``return a, b``)."""
-    from srcdiff.runtime import append
+    from srcdiff.runtime import append, setitem
 
     return op.kind == "project" or op.kind == "copy" and type(op.operands[0]) is cst.Name \
+        and op.operands[0].value in containers \
+        or op.primitive is setitem and type(op.operands[0]) is cst.Name \
         and op.operands[0].value in containers \
         or type(value) in (cst.List, cst.Tuple, cst.Dict) or op.primitive is append \
         or op.kind == "pack" \

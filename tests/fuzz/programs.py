@@ -1674,6 +1674,13 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
         name = self.make_list()
         if self.ch.coin(0.5):
             self.append_to(name)
+            var = self.env[name]
+            if var.length and not self.frames and self.ch.coin(0.3):  # an entry written
+                e = self.stored(self.expr(var.shape, 1))
+                i = self.ch.pick([0, -1])
+                self.feature("list-write")
+                self.emit(f"{name}[{i}] = {e.src}", f"{name}[{i}] = _fz.v({e.osrc})")
+                self.set_var(replace(var, bound=max(var.bound, e.bound)))
 
     def s_append(self):
         self.append_to(self.ch.pick(self.appendable()).name)
