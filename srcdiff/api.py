@@ -537,9 +537,9 @@ class GradFunction:
                               in_place, self._with_value, pattern, float64)
         function, gradient_only = compiled.function, compiled.gradient_only
         self._last, self._shown = None, (containers, in_place, pattern, float64)
-        key = _tree_key(args) if containers and pattern is not None and not kwargs and \
+        tree_key = _tree_key(args) if containers and pattern is not None and not kwargs and \
             len(self._trees) < _PLAIN_CALLS else None  # checked below: the next call of
-        remember = key is not None and key not in self._trees  # this key skips the checks
+        remember = tree_key is not None and tree_key not in self._trees  # it skips the checks
         if plain:
             code = self._fn.__code__
             if self._plain is None or self._plain[0] is not code or \
@@ -558,7 +558,18 @@ class GradFunction:
             if not _is_float(args[i]):
                 _check_differentiable(self._fn, name, args[i])
         if remember:
-            self._trees[key] = (self._fn.__code__, function, gradient_only, self._shown)
+            self._trees[tree_key] = (self._fn.__code__, function, gradient_only, self._shown)
+        out, grads = self._run(function, gradient_only, args)
+        if gradient_only:
+            for g in grads:
+                _check_real(self._fn, g)
+        grads = _apart(tuple(_own(_as_gradient(g, args[i]), args)
+                             for g, i in zip(grads, self._index)))
+        return self._result(out, grads)
+
+    def _run(self, function, gradient_only: bool, args) -> tuple:
+        """``(value, gradients)`` of a compiled derivative: the value None for a gradient-only
+        one without it, the gradients a tuple, one per ``wrt`` parameter."""
         if gradient_only:
             out, grads = function(*args) if self._with_value else (None, function(*args))
         else:
@@ -566,13 +577,11 @@ class GradFunction:
             loss = out[0] if self._has_aux else out
             _check_scalar(self._fn, loss)
             grads = pullback(_seed(loss))
-        if len(self._wrt) == 1:  # the pullback returns a bare adjoint for one parameter
-            grads = (grads,)
-        if gradient_only:
-            for g in grads:
-                _check_real(self._fn, g)
-        grads = _apart(tuple(_own(_as_gradient(g, args[i]), args)
-                             for g, i in zip(grads, self._index)))
+        # (the derivative returns a bare adjoint for one parameter)
+        return out, (grads,) if len(self._wrt) == 1 else grads
+
+    def _result(self, out, grads: tuple):
+        """What the call returns, from the value and one gradient per ``wrt`` parameter."""
         if self._single:
             grads = grads[0]
         if self._with_value:
@@ -588,24 +597,11 @@ class GradFunction:
             return self._general_call(args, {})
         _, function, gradient_only, self._shown = entry
         self._last = None
-        if gradient_only:
-            out, grads = function(*args) if self._with_value else (None, function(*args))
-        else:
-            out, pullback = function(*args)
-            loss = out[0] if self._has_aux else out
-            _check_scalar(self._fn, loss)
-            grads = pullback(_seed(loss))
-        if len(self._wrt) == 1:
-            grads = (grads,)
+        out, grads = self._run(function, gradient_only, args)
         taken = {id(leaf) for a in args for leaf in (a.values() if type(a) is dict else a
                                                      if type(a) in (list, tuple) else (a,))}
-        grads = tuple(_tree_gradient(self._fn, g, args[i], taken, gradient_only)
-                      for g, i in zip(grads, self._index))
-        if self._single:
-            grads = grads[0]
-        if self._with_value:
-            return out, grads
-        return (grads, out[1]) if self._has_aux else grads
+        return self._result(out, tuple(_tree_gradient(self._fn, g, args[i], taken, gradient_only)
+                                       for g, i in zip(grads, self._index)))
 
     def _plain_call(self, args):
         """The call for the common case, with every check of the general path but cheaper:
