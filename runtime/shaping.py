@@ -263,15 +263,16 @@ def _bincount(x, weights=None, minlength=0):
     weights are an operand, absent for a plain count."""
 
 
+# x, the bins, is an index (an option: a value that needs a gradient there is refused)
 @adjoint(np.bincount, signature=_bincount)
-def bincount_adjoint(g, x, weights, minlength=0):
+def bincount_adjoint(g, weights, x=None, minlength=0):
     # out[j] sums the weights at the entries of x equal to j: each weight gets its bin's
     # adjoint back (np.bincount's weights are read as float64: the adjoint in theirs)
     if weights is None:
-        return None, None
+        return None
     dweights = g[x]
     dtype = getattr(weights, "dtype", None)
-    return None, dweights if dtype is None or dweights.dtype == dtype else dweights.astype(dtype)
+    return dweights if dtype is None or dweights.dtype == dtype else dweights.astype(dtype)
 
 
 def _in_range(indices, n, mode):

@@ -100,7 +100,7 @@ def compress_tangent(dcondition, da, ans, condition, a, axis=None):
 
 
 @tangent(np.bincount)
-def bincount_tangent(dx, dweights, ans, x, weights, minlength=0):
+def bincount_tangent(dweights, ans, weights, x=None, minlength=0):
     if weights is None or dweights is None:  # a count: a constant
         return np.zeros(np.shape(ans))
     return np.bincount(x, dweights, minlength)

@@ -352,9 +352,9 @@ REFUSED = {  # name -> (the call the error points at, words of the message, sour
     "add_at": ("np.add.at", "writes into", """
         def f(a):
             y = a * 1.0
-            np.add.at(y, 0, 1.0)
+            np.add.at(y[:2], 0, 1.0)
             return np.sum(y * a)
-        """),
+        """),  # (into a local array by name it is differentiated: tests/test_array_writes.py)
     "sort": ("y.sort", ".sort()", """
         def f(a):
             y = a * 1.0

@@ -178,6 +178,10 @@ def case_source(case) -> tuple[str, Source]:
     if fn is helpers.setitem:
         return (f"out = np.copy({ops[0]})\n    out[{src.key(opts['key'])}] = {ops[1]}\n"
                 f"    return out"), src
+    if fn is np.bincount:  # its bins first, by position
+        minlength = src.literal("minlength", opts.get("minlength", 0))
+        return (f"return np.bincount({src.literal('x', opts['x'])}, {ops[0]}, {minlength})",
+                src)
     if fn is shaping.added_at:  # as the user writes it
         indices = src.literal("indices", opts["indices"])
         return (f"out = np.copy({ops[0]})\n    np.add.at(out, {indices}, {ops[1]})\n"

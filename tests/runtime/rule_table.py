@@ -145,8 +145,12 @@ def _added_at(a, b, indices):
     return shaping.added_at(a, indices, b)
 
 
+def _bincount(weights, x, minlength=0):  # (numpy's x is positional only)
+    return np.bincount(x, weights, minlength)
+
+
 _PRIMALS = {operator.getitem: _getitem, helpers.setitem: _setitem, np.full: _full,
-            np.average: _average, shaping.added_at: _added_at}
+            np.average: _average, shaping.added_at: _added_at, np.bincount: _bincount}
 
 
 def setup(case, dtype=None):

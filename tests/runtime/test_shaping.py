@@ -97,8 +97,8 @@ CASES = [
     # np.add.at, as normalize writes it: added_at(a, indices, b)
     case(shaping.added_at, (4,), (3,), indices=[0, 2, 0]),
     case(shaping.added_at, (3, 2), (), indices=(np.array([1, 1]), np.array([0, 0]))),
-    case(np.bincount, Const(np.array([0, 2, 1, 2, 0])), (5,)),  # weights: the bins' sums
-    case(np.bincount, Const(np.array([3, 3, 1])), (3,), minlength=6),
+    case(np.bincount, (5,), x=np.array([0, 2, 1, 2, 0])),  # weights: the bins' sums
+    case(np.bincount, (3,), x=np.array([3, 3, 1]), minlength=6),
     case(np.take_along_axis, (3, 4), indices=ORDER, axis=1),
     case(np.take_along_axis, (3, 4), indices=np.array([[2, 0, 2, 1]]), axis=0),
     case(np.take_along_axis, (2, 4), indices=np.array([[1], [0], [1]]), axis=0),  # broadcast
