@@ -287,3 +287,41 @@ def test_a_loop_over_a_dict_by_its_name_says_how_to_loop_over_its_keys():
     g = srcdiff.grad(keys)(p)
     check_grad(lambda a, b: keys({"a": a, "b": b}), (p["a"], p["b"]), (g["a"], g["b"]),
                argnums=(0, 1))
+
+
+# ----- loops and comprehensions over an operation or a numpy call: the rows it makes -----
+
+def clipped_products(x, y):
+    return sum([v if v > 0 else 2 * v for v in x * y])
+
+
+def rows_of_an_outer(x, y):
+    s = 0.0
+    for row in np.outer(x, y):
+        s = s + np.sum(np.tanh(row))
+    return s
+
+
+def negated(x, y):
+    return sum(np.sin(v) * w for v, w in zip(-x, y))
+
+
+def rebound_inside(x, y):
+    s = 0.0
+    for v in x * 2:  # Python runs over the rows it made once, before the loop
+        x = x + v
+        s = s + np.sum(x) * v
+    return s + np.sum(y)
+
+
+def started_sum(x, y):
+    return sum([v * 2 for v in x], start=1.5) + np.sum(y)
+
+
+@pytest.mark.parametrize("fn", [clipped_products, rows_of_an_outer, negated, rebound_inside,
+                                started_sum], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("n", [4, 1])
+def test_loops_over_what_an_operation_makes(fn, n):
+    args = (np.linspace(-0.9, 1.3, n), np.linspace(0.4, -0.6, n))
+    check_grad_by_finite_differences(fn, args)
+    check_value_and_grad(fn, args)

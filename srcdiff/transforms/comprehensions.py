@@ -61,9 +61,13 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _reducer(call: cst.Call, ctx: Context) -> str | None:
     """``"sum"``, ``"max"``, ``"min"`` or ``"list"`` for a call this pass lowers, else None."""
-    if type(call.func) is not cst.Name or any(a.keyword or a.star for a in call.args):
+    if type(call.func) is not cst.Name or any(a.star for a in call.args) or any(
+            a.keyword for a in call.args[:1]) or any(  # sum(xs, start=s): as sum(xs, s)
+            a.keyword and a.keyword.value != "start" for a in call.args[1:]):
         return None
     kind = REDUCERS.get(ctx.lookup(call.func.value))
+    if kind != "sum" and any(a.keyword for a in call.args):
+        return None
     if kind is None or not call.args:
         return None
     first = call.args[0].value

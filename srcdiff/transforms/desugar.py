@@ -270,7 +270,8 @@ class _Desugar(cst.CSTTransformer):
         else:  # for row in x
             index = cst.Name(self.namer.fresh("_i"))
             seqs, values = [it], [target]
-            if _rebound(it, updated.body) or type(it) is cst.Call:
+            if _rebound(it, updated.body) or type(it) in (cst.Call, cst.BinaryOperation,
+                                                          cst.UnaryOperation):
                 # Python iterates over the object it started with (made once, before the loop)
                 seq = cst.Name(self.namer.fresh("_items"))
                 made = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(seq)], it)],

@@ -269,7 +269,19 @@ class _Validator(cst.CSTVisitor):
         return call in ("range", "zip") and plain \
             or call == "reversed" and plain and len(it.args) == 1 and self._iterable(it.args[0].value) \
             or _is_path(it) or type(it) in (cst.Tuple, cst.List, cst.ListComp) \
-            or type(it) is cst.Call and self._makes_sequence(it) or dict_view(it)
+            or type(it) is cst.Call and (self._makes_sequence(it) or self._makes_array(it)) \
+            or dict_view(it) or type(it) in (cst.BinaryOperation, cst.UnaryOperation)
+        # (an operation or a numpy call: the rows of the array it makes, named first by desugar)
+
+    def _makes_array(self, call: cst.Call) -> bool:
+        """A call of a numpy function that returns one array (``np.exp(x)``, ``x.T``'s kin),
+        not a sequence of them."""
+        from srcdiff.runtime import rule_for
+
+        from ..analysis.calls import resolve
+
+        rule = rule_for(resolve(call.func, self.ctx, frozenset(self.ctx.params)))
+        return rule is not None and not rule.sequence
 
     def _makes_sequence(self, call: cst.Call) -> bool:
         """A call known to return a list or tuple: a rule registered with ``sequence=True``

@@ -1467,6 +1467,9 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             index_max = 2
             if kind == "rows":
                 header = f"for {row} in {m.name}:"
+                if ch.coin(0.2):  # the rows of what an operation makes
+                    header = f"for {row} in -{m.name}:"
+                    self.feature("loop-over-operation")
                 k = 2
             elif kind == "enumerate":
                 header = f"for {idx}, {row} in enumerate({m.name}):"
