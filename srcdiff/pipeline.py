@@ -17,7 +17,7 @@ from .analysis.dtypes import FLOAT64
 from .context import Context
 from .names import names_in
 from .source import get_source
-from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, doubles, elements, gather, factor, factors,
+from .transforms import (accumulate, augment, batch, canonical, checkpoint, comprehensions, dce, desugar, doubles, elements, gather, factor, factors, keys,
                          fuse, guards, inline, inplace, jumps, lasts, lists, locate, masks, no_grad, normalize, products, ranks, release, rename, rows, splits, stacks, transposes,
                          norms, reductions, relus, returns, reverse, rowdots, seed, shapes, sigmoid, simplify, softmax, spread, steps, tangent, tapes, tiles,
                          validate)
@@ -31,6 +31,7 @@ PIPELINE = (
     ("lasts", lasts.rewrite),          # hs = [h0]; hs.append(f(hs[-1])); hs[-1] → one variable, hs_last
     ("no_grad", no_grad.rewrite),      # with no_grad(): → rt.stop_gradient(...) on each value
     ("desugar", desugar.rewrite),      # a += b → a = a + b; a < b < c → a < b and b < c
+    ("keys", keys.rewrite),            # cache = {}; cache["z1"] = e; cache["z1"] → cache_z1 = e; cache_z1
     ("jumps", jumps.rewrite),          # break / continue / return in loops → flags
     ("returns", returns.rewrite),      # early returns → one return at the end
     ("normalize", normalize.rewrite),  # one primitive operation per assignment

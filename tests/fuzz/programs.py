@@ -1725,8 +1725,19 @@ class FnGen(Idioms, Containers, Comprehensions, Functions, ShapeFunctions, Linea
             body = ", ".join(f'"{k}": {e.src}' for k, e in zip(keys, es))
             obody = ", ".join(f'"{k}": {e.osrc}' for k, e in zip(keys, es))
             self.emit(f"{name} = {{{body}}}", f"{name} = _fz.v({{{obody}}})")
-            self.set_var(Var(name, "dict", (), max(e.bound for e in es),
-                             items=tuple((k, e.shape) for k, e in zip(keys, es))))
+            items = [(k, e.shape) for k, e in zip(keys, es)]
+            bound = max(e.bound for e in es)
+            if not self.frames and ch.coin(0.3):  # filled by writes: a new key, then a changed one
+                e = self.stored(self.expr(self.new_shape(), 1))
+                self.feature("dict-write")
+                self.emit(f'{name}["extra"] = {e.src}', f'{name}["extra"] = _fz.v({e.osrc})')
+                k, shape = items[0]
+                e2 = self.bounded(binop(E(f'{name}["{k}"]', f'{name}["{k}"]', shape, bound), "*",
+                                        lit(0.5), shape, bound * 0.5), BOUND)
+                self.emit(f'{name}["{k}"] = {e2.src}', f'{name}["{k}"] = _fz.v({e2.osrc})')
+                items.append(("extra", e.shape))
+                bound = max(bound, e.bound)
+            self.set_var(Var(name, "dict", (), bound, items=tuple(items)))
         else:
             es = [self.stored(self.expr(self.new_shape(), 1)) for _ in range(ch.int(2, 3))]
             name = self.names.new("tuple")
