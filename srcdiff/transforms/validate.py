@@ -259,7 +259,8 @@ class _Validator(cst.CSTVisitor):
 
     def _iterable(self, it: cst.BaseExpression) -> bool:
         """range/enumerate/zip of anything, a name or path, a display, a call known to return
-        a list, a dict view, and reversed(...) of any of those (desugar names it first)."""
+        a list, a dict view, and reversed(...) of any of those; an arithmetic operation or a
+        numpy call, whose array's rows the loop takes (desugar names them first)."""
         call = it.func.value if type(it) is cst.Call and type(it.func) is cst.Name else None
         plain = not any(a.keyword or a.star for a in it.args) if call else True
         if call == "enumerate":  # enumerate(x), enumerate(x, 1), enumerate(x, start=k)
@@ -271,7 +272,6 @@ class _Validator(cst.CSTVisitor):
             or _is_path(it) or type(it) in (cst.Tuple, cst.List, cst.ListComp) \
             or type(it) is cst.Call and (self._makes_sequence(it) or self._makes_array(it)) \
             or dict_view(it) or type(it) in (cst.BinaryOperation, cst.UnaryOperation)
-        # (an operation or a numpy call: the rows of the array it makes, named first by desugar)
 
     def _makes_array(self, call: cst.Call) -> bool:
         """A call of a numpy function that returns one array (``np.exp(x)``, ``x.T``'s kin),
