@@ -456,6 +456,12 @@ class _Reverser:
         other, other_notes = self.block(orelse, where, [])
         after_other = writer.defined
         available = self.available.get(id(stmt), frozenset())
+        raising = [_raises(stmt.body.body), _raises(orelse)]
+        if any(raising) and not all(raising):  # a side that raises never reaches the pullback:
+            if raising[0]:                     # the other side's adjoints are the only ones
+                body, body_notes, after_body = [], [], after_other
+            else:
+                other, other_notes, after_other = [], [], after_body
         for name in sorted(after_body - after_other):
             if name in available:
                 other.append(writer.zero(name))
@@ -475,6 +481,20 @@ class _Reverser:
         if other:
             result = result.with_changes(orelse=cst.Else(cst.IndentedBlock(other, footer=other_notes)))
         return [result]
+
+
+def _raises(statements) -> bool:
+    """Whether every path through ``statements`` ends in a ``raise``."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if type(last) is cst.SimpleStatementLine:
+        return any(type(s) is cst.Raise for s in last.body)
+    if type(last) is cst.If:
+        orelse = last.orelse
+        other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
+        return _raises(last.body.body) and _raises(list(other))
+    return False
 
 
 @lru_cache(maxsize=None)
