@@ -139,13 +139,9 @@ def tree_zeros(x):
     kind = type(x)
     if kind is dict or kind is list or kind is tuple:  # (plain containers, nested too: no
         values = x.values() if kind is dict else x      # optree walk, ~20 µs a container)
-        zeros = [tree_zeros(v) if type(v) in _PLAIN_CONTAINERS or is_container(v)
-                 else tree_zeros(v) if is_float(v) else None for v in values]
+        zeros = [tree_zeros(v) if is_container(v) or is_float(v) else None for v in values]
         return dict(zip(x, zeros)) if kind is dict else zeros if kind is list else tuple(zeros)
     return tree_map(lambda leaf: tree_zeros(leaf) if is_float(leaf) else None, x)
-
-
-_PLAIN_CONTAINERS = (dict, list, tuple)  # exactly these types (a namedtuple is rebuilt by fields)
 
 
 def _is_property(x, key) -> bool:

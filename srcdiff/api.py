@@ -242,7 +242,7 @@ def _tree_gradient(fn, g, x, taken: set, gradient_only: bool):
     """The gradient of the argument ``x`` from its adjoint ``g``: of ``x``'s structure and
     each leaf's dtype and shape, owned by the caller (never an argument's array nor another
     gradient's: ``taken`` holds the ids of both, and grows)."""
-    items = trees.flat_items(x) if type(x) is not np.ndarray else None
+    items = trees.flat_items(x)
     if items is None or type(g) is not type(x) or len(g) != len(x) or \
             type(x) is dict and g.keys() != x.keys():
         if gradient_only:

@@ -62,6 +62,7 @@ from ..analysis.calls import resolve
 from ..context import Context
 from ..names import Namer, names_in, with_blocks
 from ..templates import runtime_spelling
+from .desugar import parenthesized
 from .normalize import local_variables
 
 __all__ = ["rewrite", "matmul_plan"]
@@ -149,8 +150,8 @@ class _Lowering:
                 all(a.keyword is None for a in args):
             return self.outer(func.value, args[0].value, args[1].value)
         if obj is pow and len(args) == 2 and all(a.keyword is None for a in args):
-            return [cst.BinaryOperation(_parenthesized(args[0].value), cst.Power(),
-                                        _parenthesized(args[1].value))]
+            return [cst.BinaryOperation(parenthesized(args[0].value), cst.Power(),
+                                        parenthesized(args[1].value))]
         if obj in _AXIS_SECOND and len(args) >= 2 and args[0].keyword is None and \
                 args[1].keyword is None and all(a.keyword is not None for a in args[2:]) and \
                 not any(a.keyword.value == "axis" for a in args[2:]):
@@ -339,14 +340,6 @@ def _clip_operands(func, obj, args, local_names) -> tuple | None:
             set(keywords) <= {"min", "max"}:
         return positional[0], keywords.get("min", none), keywords.get("max", none)
     return None
-
-
-def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
-    """``node`` in parentheses where it is an operation (an operand of ``**``)."""
-    if type(node) in (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation,
-                      cst.Comparison, cst.IfExp) and not node.lpar:
-        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return node
 
 
 def _display(kind, elements) -> cst.BaseExpression:

@@ -26,7 +26,7 @@ import libcst as cst
 from ..context import Context, line_marker, parse_marker
 from ..names import Namer, names_in, nodes
 
-__all__ = ["rewrite", "dict_view"]
+__all__ = ["rewrite", "dict_view", "parenthesized"]
 
 _AUGMENTED = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
@@ -64,9 +64,10 @@ def _sugar(node: cst.CSTNode) -> bool:
         and type(node.value) in (cst.Tuple, cst.List)
 
 
-def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
+def parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``expr`` in parentheses where it is an operation (an operand of ``+``, ``**``)."""
     if isinstance(expr, (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison,
-                         cst.UnaryOperation)) and not expr.lpar:
+                         cst.UnaryOperation, cst.IfExp)) and not expr.lpar:
         return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return expr
 
@@ -296,7 +297,7 @@ class _Desugar(cst.CSTTransformer):
     def leave_AugAssign(self, original, updated: cst.AugAssign) -> cst.Assign:
         op = _AUGMENTED[type(updated.operator)]
         value = cst.BinaryOperation(left=updated.target, operator=op(),
-                                    right=_parenthesized(updated.value))
+                                    right=parenthesized(updated.value))
         return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=value)
 
     def leave_SimpleStatementLine(self, original, updated: cst.SimpleStatementLine):

@@ -36,6 +36,7 @@ import libcst as cst
 
 from ..context import Context
 from ..names import Namer, names_in, nodes, occurrences
+from .softmax import assigned
 
 __all__ = ["rewrite"]
 
@@ -81,19 +82,16 @@ def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
 
 def _display(stmt) -> tuple[str, tuple[str, ...]] | None:
     """``(name, keys)`` of a line ``name = {"k": e, …}`` of constant identifier keys."""
-    if not (type(stmt) is cst.SimpleStatementLine and len(stmt.body) == 1):
-        return None
-    assign = stmt.body[0]
-    if not (type(assign) is cst.Assign and len(assign.targets) == 1 and
-            type(assign.targets[0].target) is cst.Name and type(assign.value) is cst.Dict):
+    found = assigned(stmt)
+    if found is None or type(found[1]) is not cst.Dict:
         return None
     keys = []
-    for element in assign.value.elements:
+    for element in found[1].elements:
         key = _constant(element.key) if type(element) is cst.DictElement else None
         if key is None:
             return None
         keys.append(key)
-    return assign.targets[0].target.value, tuple(keys)
+    return found[0], tuple(keys)
 
 
 def _constant(node) -> str | None:

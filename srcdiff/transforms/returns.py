@@ -23,7 +23,7 @@ import libcst as cst
 from ..context import Context
 from ..names import Namer, names_in
 
-__all__ = ["rewrite", "holds_return", "structure", "first_return"]
+__all__ = ["rewrite", "holds_return", "structure", "first_return", "ends"]
 
 
 def rewrite(module: cst.Module, ctx: Context) -> cst.Module:
@@ -72,6 +72,19 @@ def first_return(statements):
             if found is not None:
                 return found
     return None
+
+
+def ends(statements, kinds=(cst.Return,)) -> bool:
+    """Whether every path through ``statements`` ends in a statement of ``kinds`` (an
+    ``elif`` is a path of its own)."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if type(last) is cst.If:
+        orelse = last.orelse
+        other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
+        return ends(last.body.body, kinds) and ends(list(other), kinds)
+    return type(last) is cst.SimpleStatementLine and any(type(s) in kinds for s in last.body)
 
 
 def holds_return(stmt) -> bool:

@@ -35,6 +35,7 @@ from ..errors import NotDifferentiableError
 from ..names import Namer, names_in, occurrences
 from ..templates import fill, literal, runtime_spelling, template_for
 from .normalize import local_variables, target_names
+from .returns import ends
 
 __all__ = ["rewrite", "tape_push", "tape_target"]
 
@@ -456,7 +457,7 @@ class _Reverser:
         other, other_notes = self.block(orelse, where, [])
         after_other = writer.defined
         available = self.available.get(id(stmt), frozenset())
-        raising = [_raises(stmt.body.body), _raises(orelse)]
+        raising = [ends(stmt.body.body, (cst.Raise,)), ends(orelse, (cst.Raise,))]
         if any(raising) and not all(raising):  # a side that raises never reaches the pullback:
             if raising[0]:                     # the other side's adjoints are the only ones
                 body, body_notes, after_body = [], [], after_other
@@ -481,20 +482,6 @@ class _Reverser:
         if other:
             result = result.with_changes(orelse=cst.Else(cst.IndentedBlock(other, footer=other_notes)))
         return [result]
-
-
-def _raises(statements) -> bool:
-    """Whether every path through ``statements`` ends in a ``raise``."""
-    if not statements:
-        return False
-    last = statements[-1]
-    if type(last) is cst.SimpleStatementLine:
-        return any(type(s) is cst.Raise for s in last.body)
-    if type(last) is cst.If:
-        orelse = last.orelse
-        other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
-        return _raises(last.body.body) and _raises(list(other))
-    return False
 
 
 @lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ from ..context import Context
 from ..errors import InPlaceError, SrcdiffSyntaxError
 from ..names import children, nodes
 from .desugar import dict_view
+from .returns import ends
 from .returns import first_return as _first_return
 
 __all__ = ["rewrite", "SUPPORTED", "UNSUPPORTED", "is_no_grad"]
@@ -142,10 +143,10 @@ class _Validator(cst.CSTVisitor):
                             "name every parameter.")
         body = node.body.body
         last = [s for s in _small(body[-1]) if type(s) is cst.Return] if body else []
-        if not last and body and isinstance(body[-1], cst.If) and _all_paths_return(body[-1]) \
-                and not _raises(body[-1]):
+        if not last and body and isinstance(body[-1], cst.If) and ends(body[-1:]):
             return  # the last statement is an if whose every branch returns
-        if not last and body and _raises(body[-1]) and _first_return(body) is not None:
+        if not last and body and ends(body[-1:], _ENDS) and not ends(body[-1:]) and \
+                _first_return(body) is not None:
             # if kind == "a": return …, elif …: return …, then raise (or an if whose every
             # path returns or raises): the returns' structure is the first one's
             self.final_return = _first_return(body)
@@ -379,21 +380,6 @@ def _is_path(node: cst.BaseExpression) -> bool:
     return type(node) is cst.Name
 
 
-def _all_paths_return(stmt: cst.If) -> bool:
-    """Whether every path through ``stmt`` ends in a return or a raise."""
-    def ends(statements):
-        if not statements:
-            return False
-        last = statements[-1]
-        if type(last) is cst.If:
-            return _all_paths_return(last)
-        return any(type(s) in (cst.Return, cst.Raise) for s in _small(last))
-
-    orelse = stmt.orelse
-    other = orelse.body.body if type(orelse) is cst.Else else [orelse] if orelse else []
-    return ends(stmt.body.body) and ends(list(other))
-
-
 def _names_target(target: cst.BaseExpression) -> bool:
     """``v``, ``i, v`` or ``i, (a, b)``: names, one level of parentheses at most, each name
     once (desugar unpacks the inner ones in the loop's body)."""
@@ -413,14 +399,7 @@ def _names_target(target: cst.BaseExpression) -> bool:
     return len(set(names)) == len(names)
 
 
-def _raises(stmt: cst.CSTNode) -> bool:
-    """Whether some path through the last statement ``stmt``, every one of which returns or
-    raises, ends in a raise."""
-    if type(stmt) is cst.If:
-        orelse = stmt.orelse
-        blocks = [stmt.body.body] + [orelse.body.body if type(orelse) is cst.Else else [orelse]]
-        return _all_paths_return(stmt) and any(block and _raises(block[-1]) for block in blocks)
-    return any(type(s) is cst.Raise for s in _small(stmt))
+_ENDS = (cst.Return, cst.Raise)  # where a path through the function may end
 
 
 def _small(stmt: cst.CSTNode):

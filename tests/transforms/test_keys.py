@@ -8,18 +8,7 @@ import srcdiff
 from srcdiff.testing import check_grad
 
 from ..helpers import make_function, run_until
-
-MLP_CACHE = """
-    def f(W1, W2, x):
-        cache = {}
-        cache["z1"] = x @ W1
-        cache["a1"] = np.tanh(cache["z1"])
-        cache["z2"] = cache["a1"] @ W2
-        loss = np.sum(cache["z2"] ** 2)
-        if loss > 1.0:
-            cache["a1"] = cache["a1"] * 0.5
-        return loss + np.sum(cache["a1"])
-"""
+from ..test_container_writes import cache_forward
 
 DISPLAY = """
     def f(W1, W2, x):
@@ -66,9 +55,10 @@ def _args(seed=0):
     return rng.normal(size=(3, 4)) * 0.5, rng.normal(size=(4, 2)), rng.normal(size=3)
 
 
-@pytest.mark.parametrize("body", [MLP_CACHE, DISPLAY], ids=["cache", "display"])
-def test_a_dict_of_constant_keys_becomes_variables(body):
-    fn = make_function(body)
+@pytest.mark.parametrize("make", [lambda: cache_forward, lambda: make_function(DISPLAY)],
+                         ids=["cache", "display"])
+def test_a_dict_of_constant_keys_becomes_variables(make):
+    fn = make()
     code = run_until(fn, "keys", wrt=("W1", "W2"))
     statements = [line.strip() for line in code.splitlines() if not line.strip().startswith("#")]
     assert not any('["' in line for line in statements), code
@@ -80,8 +70,7 @@ def test_a_dict_of_constant_keys_becomes_variables(body):
 
 
 def test_the_variables_are_named_after_the_dict_and_its_keys():
-    fn = make_function(MLP_CACHE)
-    grad = srcdiff.grad(fn, wrt=(0, 1))
+    grad = srcdiff.grad(cache_forward, wrt=(0, 1))
     grad(*_args())
     assert "cache_z1 = x.dot(W1)" in grad.source or "cache_z1 = x @ W1" in grad.source
     assert "dcache_a1" in grad.source
